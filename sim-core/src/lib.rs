@@ -1,0 +1,40 @@
+//! # sim-core: antlab's pure core
+//!
+//! Everything here is deterministic and side-effect free: no wall clock, no file
+//! system, no threads, no tokio. Callers hand in text and get back state, frames
+//! and logs. The CLI and real mode (`datapath/`) do the I/O.
+//!
+//! ## Module map (start at `sim`)
+//! - [`time`]: `SimTime`/`SimDuration`, integer nanoseconds, parse `200ms`.
+//! - [`rng`]: the one PRNG (`SimRng` = PCG64 MCG), master seed, per-name streams.
+//! - [`sched`]: the event queue: `Scheduler` trait, binary-heap and other impls, the
+//!   ns-3-shaped DES benchmark.
+//! - [`wire`]: real frame bytes: Ethernet II, 802.1Q, ARP, IPv4, ICMP, UDP, TCP;
+//!   a pcap writer.
+//! - [`model`]: the lab as data: devices, interfaces, switch ports and VLAN modes,
+//!   links, routes and rules. Built by `topology`, run by `sim`.
+//! - [`topology`]: the topology YAML format and its loader/validator.
+//! - [`k8s`]: Kubernetes manifests accepted verbatim (multi-document YAML), label
+//!   selectors.
+//! - [`engine`]: the control-plane engine: cluster state in, per-node desired
+//!   dataplane out. The simulator executes that output; real mode will apply it.
+//! - [`sim`]: the discrete-event simulator: hosts (ARP, routing, NAT), switches
+//!   (VLANs, MAC learning), links, power, probes, the event log.
+//! - [`scenario`]: the scenario YAML format, its timeline runner and expectations.
+//! - [`report`]: kubectl/antctl-like tables and the timeline printer.
+//! - [`input`]: `file:line:column` errors shared by every loader.
+
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod input;
+pub mod k8s;
+pub mod model;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod sched;
+pub mod sim;
+pub mod time;
+pub mod topology;
+pub mod wire;
