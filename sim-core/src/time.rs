@@ -151,7 +151,7 @@ impl fmt::Display for SimDuration {
             return write!(f, "0s");
         }
         for (size, name) in units {
-            if n % size == 0 {
+            if n.is_multiple_of(size) {
                 return write!(f, "{}{}", n / size, name);
             }
         }
