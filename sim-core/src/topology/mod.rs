@@ -1,1 +1,32 @@
-//! (being written)
+//! The topology YAML format: loader, validator and a readable summary.
+//!
+//! A topology file lists Kubernetes node VMs, other hosts, routers, switches
+//! (with access/trunk/Proxmox VLAN ports and SVIs) and the links between them;
+//! see `topologies/blog-lab.yaml` for a commented example. [`load_topology`]
+//! parses it with serde-saphyr (so syntax errors and unknown keys are located),
+//! then checks every cross-reference and returns a [`Topology`] or the first
+//! [`InputError`], always at `file:line:column`.
+
+mod build;
+mod doc;
+mod parse;
+mod summary;
+
+#[cfg(test)]
+mod tests;
+
+pub use build::{DEFAULT_FIXED_ARP_TIMEOUT, DEFAULT_LINK_LATENCY, DEFAULT_MAC_AGING};
+pub use summary::summary;
+
+use crate::input::{InputError, parse_yaml};
+use crate::model::Topology;
+
+/// Parses and validates a topology file. `file` is the path shown in messages.
+///
+/// Devices come out in file order of sections: nodes, hosts, routers, switches.
+/// Links come out as one per connected switch port (switches and ports in file
+/// order), then one per `links` entry.
+pub fn load_topology(file: &str, text: &str) -> Result<Topology, InputError> {
+    let doc: doc::TopologyDoc = parse_yaml(file, text)?;
+    build::build(file, doc)
+}
