@@ -68,6 +68,11 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
         .unwrap_or("invalid YAML")
         .trim();
     let first = first.strip_prefix("error: ").unwrap_or(first);
+    // serde-saphyr may lead with its own "line N column M: "; we print our own.
+    let first = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains(" column ") => rest,
+        _ => first,
+    };
     match first.find(" at line ") {
         Some(i) => first[..i].to_string(),
         None => first.to_string(),

@@ -1,1 +1,206 @@
-//! (being written)
+//! The control-plane engine: decides what Antrea (and kube-proxy) would decide.
+//!
+//! Input: [`ClusterState`] (nodes, pods, and later Egresses, pools, Services).
+//! Output: one [`dataplane::NodeDataplane`] per node. The simulator executes the
+//! output; real mode applies the same value to Linux. Nothing here knows about
+//! frames or time.
+//!
+//! What it decides today (the foundation):
+//! - Pod IPAM: the lowest free address of the node's Pod CIDR, from `.2` (`.1`
+//!   is `antrea-gw0`, as Antrea's node IPAM leaves it), unless the manifest
+//!   gives `status.podIP`.
+//! - Pod routing between nodes: a route per other node's Pod CIDR via that
+//!   node's transport IP. Antrea's default is Geneve encapsulation; the lab
+//!   routes natively (Antrea's `noEncap` mode) so the physical network sees
+//!   Pod addresses. This is a documented divergence.
+//! - Pod-to-external masquerade: `-s <pod CIDR> ! -d <pod CIDR> ! -o antrea-gw0
+//!   -j MASQUERADE`, the rule Antrea installs in `ANTREA-POSTROUTING`
+//!   (`pkg/agent/route/route_linux.go`).
+//!
+//! Egress, ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
+
+pub mod dataplane;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use indexmap::IndexMap;
+use ipnet::Ipv4Net;
+
+use crate::model::Topology;
+use crate::sim::nat::SnatTo;
+use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane};
+
+pub const GATEWAY_IFACE: &str = "antrea-gw0";
+
+#[derive(Clone, Debug)]
+pub struct NodeState {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub pod_cidr: Ipv4Net,
+    pub transport_iface: String,
+    pub labels: IndexMap<String, String>,
+    pub annotations: IndexMap<String, String>,
+    pub control_plane: bool,
+    /// Powered and its agent running.
+    pub up: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct PodState {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    pub ip: Ipv4Addr,
+    pub labels: IndexMap<String, String>,
+    pub tcp_listen: Vec<u16>,
+}
+
+/// What the engine knows about the cluster.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterState {
+    pub nodes: Vec<NodeState>,
+    pub pods: Vec<PodState>,
+    pub namespaces: IndexMap<String, IndexMap<String, String>>,
+    pub pod_cidr: Option<Ipv4Net>,
+    pub service_cidr: Option<Ipv4Net>,
+}
+
+impl ClusterState {
+    /// The cluster as the topology describes it, before any manifest.
+    pub fn from_topology(t: &Topology) -> ClusterState {
+        let mut c = ClusterState {
+            pod_cidr: t.cluster.pod_cidr,
+            service_cidr: t.cluster.service_cidr,
+            ..Default::default()
+        };
+        for (_, d, n) in t.nodes() {
+            let host = t
+                .host(t.device_id(&d.name).expect("listed node exists"))
+                .expect("nodes are hosts");
+            let ip = host
+                .primary_ip(&n.transport_interface)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let mut labels: IndexMap<String, String> = IndexMap::new();
+            // The labels every kubelet sets.
+            labels.insert("kubernetes.io/hostname".into(), d.name.clone());
+            labels.insert("kubernetes.io/os".into(), "linux".into());
+            if n.control_plane {
+                labels.insert(
+                    "node-role.kubernetes.io/control-plane".into(),
+                    String::new(),
+                );
+            }
+            for (k, v) in &n.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+            c.nodes.push(NodeState {
+                name: d.name.clone(),
+                ip,
+                pod_cidr: n.pod_cidr,
+                transport_iface: n.transport_interface.clone(),
+                labels,
+                annotations: IndexMap::new(),
+                control_plane: n.control_plane,
+                up: true,
+            });
+        }
+        c.namespaces.insert("default".into(), IndexMap::new());
+        c.namespaces.insert("kube-system".into(), IndexMap::new());
+        c
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeState> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+    pub fn node_mut(&mut self, name: &str) -> Option<&mut NodeState> {
+        self.nodes.iter_mut().find(|n| n.name == name)
+    }
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodState> {
+        self.pods
+            .iter()
+            .find(|p| p.namespace == namespace && p.name == name)
+    }
+
+    /// The Pod CIDR that covers every node's Pod subnet.
+    pub fn cluster_pod_cidr(&self) -> Vec<Ipv4Net> {
+        match self.pod_cidr {
+            Some(c) => vec![c],
+            None => self.nodes.iter().map(|n| n.pod_cidr).collect(),
+        }
+    }
+
+    /// Lowest free Pod IP on `node`, from `.2` up.
+    pub fn allocate_pod_ip(&self, node: &str) -> Result<Ipv4Addr, String> {
+        let n = self
+            .node(node)
+            .ok_or_else(|| format!("no node called {node}"))?;
+        let used: Vec<Ipv4Addr> = self
+            .pods
+            .iter()
+            .filter(|p| p.node == node)
+            .map(|p| p.ip)
+            .collect();
+        n.pod_cidr
+            .hosts()
+            .skip(1)
+            .find(|ip| !used.contains(ip))
+            .ok_or_else(|| format!("Pod CIDR {} of {node} is full", n.pod_cidr))
+    }
+
+    /// Where an unscheduled Pod goes: the schedulable (worker) node with the
+    /// fewest Pods, ties broken by name. kubeadm taints control-plane nodes
+    /// NoSchedule, so they are used only when there is no worker.
+    pub fn schedule_pod(&self) -> Option<String> {
+        let workers: Vec<&NodeState> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.control_plane && n.up)
+            .collect();
+        let pool: Vec<&NodeState> = if workers.is_empty() {
+            self.nodes.iter().filter(|n| n.up).collect()
+        } else {
+            workers
+        };
+        pool.into_iter()
+            .min_by_key(|n| {
+                (
+                    self.pods.iter().filter(|p| p.node == n.name).count(),
+                    n.name.clone(),
+                )
+            })
+            .map(|n| n.name.clone())
+    }
+}
+
+/// Computes every node's desired dataplane.
+pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
+    let pod_nets = cluster.cluster_pod_cidr();
+    let mut out = BTreeMap::new();
+    for node in &cluster.nodes {
+        let mut dp = NodeDataplane::default();
+        for other in cluster.nodes.iter().filter(|o| o.name != node.name) {
+            dp.routes.push(DesiredRoute {
+                dst: other.pod_cidr,
+                via: Some(other.ip),
+                dev: node.transport_iface.clone(),
+                table: crate::model::TABLE_MAIN,
+                metric: 0,
+            });
+        }
+        dp.snat.push(DesiredSnat {
+            src: Some(if cluster.pod_cidr.is_some() {
+                pod_nets[0]
+            } else {
+                node.pod_cidr
+            }),
+            not_dst: pod_nets.clone(),
+            not_out_iface: Some(GATEWAY_IFACE.into()),
+            mark: None,
+            to: SnatTo::Masquerade,
+            comment: "Antrea: masquerade pod to external packets".into(),
+        });
+        out.insert(node.name.clone(), dp);
+    }
+    out
+}

@@ -19,7 +19,8 @@ impl MacAddr {
     /// A locally administered unicast MAC derived from a name, so generated
     /// devices (pods, SVIs) keep the same MAC across runs.
     pub fn from_name(name: &str) -> MacAddr {
-        let h = crate::rng::fnv1a64(name.as_bytes()).to_be_bytes();
+        // Mixed so that names differing in one character get visibly different MACs.
+        let h = crate::rng::stream_seed(0, name).to_be_bytes();
         MacAddr([0x02, h[1], h[2], h[3], h[4], h[5]])
     }
 }

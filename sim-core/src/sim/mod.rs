@@ -1,1 +1,33 @@
-//! (being written)
+//! The discrete-event simulator: the lab's devices running, frames on links,
+//! timers, power and link failures, probes, and the event log.
+//!
+//! Start here: [`World::new`] builds running devices from a `model::Topology`;
+//! the scenario runner (or a test) calls [`World::run_until`] and the control
+//! operations ([`World::set_power`], [`World::set_link`], [`World::add_pod`],
+//! [`World::apply_dataplane`], [`World::start_probe`]) between runs.
+//!
+//! Module map:
+//! - [`stack`]: a host/router/SVI IPv4 stack (ARP, routing, NAT, ICMP, TCP SYN).
+//! - [`arp`]: the neighbour cache (Linux state machine or fixed router timeout).
+//! - [`routing`]: route tables and `ip rule` policy routing.
+//! - [`nat`]: SNAT rules and conntrack.
+//! - [`switch`]: MAC learning per VLAN.
+//! - [`probe`]: ping/TCP probes and their verdicts.
+//! - [`trace`]: log entries, drop reasons, trace tags.
+//!
+//! Every event is ordered by (time, insertion sequence), so a run is a pure
+//! function of the topology, the scenario and the seed.
+
+pub mod arp;
+pub mod nat;
+pub mod probe;
+pub mod routing;
+pub mod stack;
+pub mod switch;
+pub mod trace;
+
+mod devices;
+mod world;
+
+pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
+pub use world::{LinkState, World};

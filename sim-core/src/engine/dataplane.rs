@@ -1,0 +1,129 @@
+//! The engine's output: what one node's dataplane should look like.
+//!
+//! This is the seam between deciding and doing. The engine computes a
+//! `NodeDataplane` per node from cluster state; the simulator executes it
+//! (`sim::World::apply_dataplane`) and real mode will apply the very same value
+//! to Linux (addresses and routes with `ip`, SNAT with nftables, flows with OVS).
+//! It holds only what the engine owns; the topology's static configuration is
+//! not repeated here.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::model::RuleSpec;
+use crate::sim::nat::SnatTo;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeDataplane {
+    /// 802.1Q sub-interfaces to create (e.g. Antrea's `antrea-ext.181` on eth0).
+    pub vlan_ifaces: Vec<VlanIface>,
+    /// Addresses the engine puts on interfaces (Egress IPs, ...).
+    pub addrs: Vec<AddrAssignment>,
+    pub routes: Vec<DesiredRoute>,
+    pub rules: Vec<DesiredRule>,
+    /// POSTROUTING SNAT rules in evaluation order.
+    pub snat: Vec<DesiredSnat>,
+    /// Packet marks by source (Antrea's EgressMark table).
+    pub marks: Vec<DesiredMark>,
+    /// Addresses answered by a userspace ARP responder on an interface.
+    pub arp_responder: Vec<(String, Ipv4Addr)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VlanIface {
+    pub name: String,
+    pub parent: String,
+    pub vid: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AddrAssignment {
+    pub iface: String,
+    #[serde(serialize_with = "ser_display")]
+    pub addr: Ipv4Net,
+    /// Send one gratuitous ARP when the address is newly assigned (Antrea's
+    /// `ip_assigner_linux.go` advertises exactly once per new assignment).
+    pub announce: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DesiredRoute {
+    #[serde(serialize_with = "ser_display")]
+    pub dst: Ipv4Net,
+    pub via: Option<Ipv4Addr>,
+    pub dev: String,
+    pub table: u32,
+    pub metric: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DesiredRule {
+    pub priority: u32,
+    pub fwmark: Option<(u32, u32)>,
+    pub table: u32,
+}
+
+impl DesiredRule {
+    pub fn to_spec(&self) -> RuleSpec {
+        RuleSpec {
+            priority: self.priority,
+            fwmark: self.fwmark,
+            from: None,
+            table: self.table,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DesiredSnat {
+    #[serde(serialize_with = "ser_opt_display")]
+    pub src: Option<Ipv4Net>,
+    #[serde(serialize_with = "ser_vec_display")]
+    pub not_dst: Vec<Ipv4Net>,
+    pub not_out_iface: Option<String>,
+    pub mark: Option<(u32, u32)>,
+    #[serde(serialize_with = "ser_snat_to")]
+    pub to: SnatTo,
+    pub comment: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DesiredMark {
+    #[serde(serialize_with = "ser_display")]
+    pub src: Ipv4Net,
+    #[serde(serialize_with = "ser_vec_display")]
+    pub not_dst: Vec<Ipv4Net>,
+    pub mark: u32,
+    pub comment: String,
+}
+
+fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+fn ser_opt_display<S: serde::Serializer, T: std::fmt::Display>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+fn ser_vec_display<S: serde::Serializer, T: std::fmt::Display>(
+    v: &[T],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for x in v {
+        seq.serialize_element(&x.to_string())?;
+    }
+    seq.end()
+}
+fn ser_snat_to<S: serde::Serializer>(v: &SnatTo, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        SnatTo::Masquerade => s.serialize_str("MASQUERADE"),
+        SnatTo::Addr(a) => s.collect_str(&format_args!("SNAT --to {a}")),
+    }
+}

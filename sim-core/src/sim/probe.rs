@@ -1,0 +1,150 @@
+//! Traffic probes: a ping or a TCP connect repeated at an interval, from one
+//! endpoint to another, with every attempt's verdict, path and what the far
+//! end saw.
+
+use std::net::Ipv4Addr;
+
+use super::trace::DropReason;
+use crate::model::DeviceId;
+use crate::time::{SimDuration, SimTime};
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum ProbeKind {
+    Ping,
+    Tcp { port: u16 },
+}
+
+#[derive(Clone, Debug)]
+pub struct ProbeSpec {
+    pub name: String,
+    pub from: DeviceId,
+    pub from_label: String,
+    pub to: Ipv4Addr,
+    pub to_label: String,
+    pub kind: ProbeKind,
+    pub interval: SimDuration,
+    pub timeout: SimDuration,
+    /// Stop after this many attempts; `None` = until stopped.
+    pub count: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    Pending,
+    Ok { rtt_ns: u64 },
+    Fail { reason: String },
+}
+
+/// One step of a traced packet's path.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Hop {
+    pub time: SimTime,
+    pub device: String,
+    pub text: String,
+    pub vlan: Option<u16>,
+    pub reply: bool,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Attempt {
+    pub seq: u32,
+    pub sent: SimTime,
+    pub verdict: Verdict,
+    /// The source address the destination saw, and which host saw it.
+    pub seen_src: Option<Ipv4Addr>,
+    pub seen_by: Option<String>,
+    pub path: Vec<Hop>,
+    pub drops: Vec<DropReason>,
+}
+
+impl Attempt {
+    pub fn ok(&self) -> bool {
+        matches!(self.verdict, Verdict::Ok { .. })
+    }
+    /// VLANs the request crossed on its way out.
+    pub fn request_vlans(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .path
+            .iter()
+            .filter(|h| !h.reply)
+            .filter_map(|h| h.vlan)
+            .collect();
+        v.dedup();
+        v
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub id: u32,
+    pub spec: ProbeSpec,
+    pub running: bool,
+    pub attempts: Vec<Attempt>,
+    /// Whether the last finished attempt succeeded (for transition logging).
+    pub last_ok: Option<bool>,
+    /// When the current run of failures began.
+    pub down_since: Option<SimTime>,
+}
+
+/// Summary figures for tables and expectations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeStats {
+    pub sent: u32,
+    pub ok: u32,
+    pub failed: u32,
+    /// The longest run of failed attempts, from the first failed send to the
+    /// first successful send after it.
+    pub longest_outage: SimDuration,
+    pub outages: u32,
+}
+
+impl Probe {
+    pub fn attempt_mut(&mut self, seq: u32) -> Option<&mut Attempt> {
+        self.attempts.iter_mut().rev().find(|a| a.seq == seq)
+    }
+
+    /// The most recent attempt that has a verdict.
+    pub fn last_finished(&self) -> Option<&Attempt> {
+        self.attempts
+            .iter()
+            .rev()
+            .find(|a| a.verdict != Verdict::Pending)
+    }
+
+    pub fn stats(&self) -> ProbeStats {
+        let mut s = ProbeStats::default();
+        let mut fail_start: Option<SimTime> = None;
+        for a in &self.attempts {
+            match a.verdict {
+                Verdict::Pending => continue,
+                Verdict::Ok { .. } => {
+                    s.ok += 1;
+                    if let Some(start) = fail_start.take() {
+                        s.longest_outage = s.longest_outage.max(a.sent.since(start));
+                    }
+                }
+                Verdict::Fail { .. } => {
+                    s.failed += 1;
+                    if fail_start.is_none() {
+                        fail_start = Some(a.sent);
+                        s.outages += 1;
+                    }
+                }
+            }
+            s.sent += 1;
+        }
+        if let (Some(start), Some(last)) = (
+            fail_start,
+            self.attempts
+                .iter()
+                .rev()
+                .find(|a| a.verdict != Verdict::Pending),
+        ) {
+            // Still down: count until the last attempt's timeout.
+            let end = last.sent + self.spec.timeout;
+            s.longest_outage = s.longest_outage.max(end.since(start));
+        }
+        s
+    }
+}

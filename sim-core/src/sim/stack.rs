@@ -1,0 +1,740 @@
+//! The IPv4 stack of a host, a router, or the L3 part of a switch.
+//!
+//! Sans-I/O: the stack gets frames and timer callbacks with the current time
+//! and answers through a [`Cx`]: frames to send per interface, timers to set,
+//! and notes (drops, local deliveries, hops, log lines). The device around it
+//! (host NIC with VLAN sub-interfaces, or switch SVIs) decides what "send on
+//! interface i" means.
+//!
+//! Linux behaviour kept: weak host model (any local address is accepted on any
+//! interface), `arp_ignore=0` (ARP answered for any local address) on hosts,
+//! PREROUTING de-NAT → routing with fwmark rules → POSTROUTING SNAT, TTL
+//! decrement on forward with ICMP time exceeded, ICMP host unreachable to the
+//! sender when ARP for a forwarded packet fails, echo replies, SYN-ACK on
+//! listening TCP ports and RST on closed ones.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::arp::{ArpAction, ArpCache, ArpSeen, Resolve};
+use super::nat::{Conntrack, FlowKey, SnatRule, SnatTo};
+use super::routing::{NextHop, Route, RoutingTable};
+use super::trace::{DropReason, LogKind, TraceTag};
+use crate::model::{MacAddr, TABLE_MAIN};
+use crate::time::SimTime;
+use crate::wire::{self, ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4};
+
+#[derive(Clone, Debug)]
+pub struct L3Iface {
+    pub name: String,
+    pub mac: MacAddr,
+    pub addrs: Vec<Ipv4Net>,
+    /// Carrier and admin state together: a down interface sends nothing.
+    pub up: bool,
+    /// A port the device can put frames on (false for e.g. a dummy device).
+    pub has_link: bool,
+}
+
+/// A packet waiting for ARP, with what is needed to report its fate.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub pkt: Ipv4Pkt,
+    pub tag: Option<TraceTag>,
+    /// Forwarded (not originated here): failure sends ICMP host unreachable.
+    pub forwarded: bool,
+}
+
+/// `iptables -t mangle` style marking: packets from `src` arriving (or
+/// originating) get `mark`. Antrea sets the Egress mark in OVS; the effect on
+/// routing and SNAT is the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkRule {
+    pub src: Ipv4Net,
+    pub not_dst: Vec<Ipv4Net>,
+    pub mark: u32,
+    pub comment: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackTimer {
+    Arp {
+        iface: usize,
+        ip: Ipv4Addr,
+        generation: u64,
+    },
+}
+
+/// Things the stack tells its device and the world.
+#[derive(Clone, Debug)]
+pub enum Note {
+    Drop {
+        tag: Option<TraceTag>,
+        reason: DropReason,
+    },
+    /// A packet addressed to this host arrived (after de-NAT).
+    Local {
+        pkt: Ipv4Pkt,
+        tag: Option<TraceTag>,
+    },
+    /// A step of a traced packet's path inside this device.
+    Hop {
+        tag: TraceTag,
+        text: String,
+    },
+    Log {
+        kind: LogKind,
+        text: String,
+    },
+}
+
+pub struct Out {
+    pub iface: usize,
+    pub frame: Vec<u8>,
+    pub tag: Option<TraceTag>,
+}
+
+/// The context of one call into a stack.
+pub struct Cx<'a> {
+    pub now: SimTime,
+    pub device: &'a str,
+    pub out: Vec<Out>,
+    pub timers: Vec<(SimTime, StackTimer)>,
+    pub notes: Vec<Note>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(now: SimTime, device: &'a str) -> Self {
+        Cx {
+            now,
+            device,
+            out: Vec::new(),
+            timers: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+    fn drop(&mut self, tag: Option<TraceTag>, reason: DropReason) {
+        self.notes.push(Note::Drop { tag, reason });
+    }
+    fn hop(&mut self, tag: Option<TraceTag>, text: impl FnOnce() -> String) {
+        if let Some(tag) = tag {
+            self.notes.push(Note::Hop { tag, text: text() });
+        }
+    }
+}
+
+const PROTO_ICMP: u8 = 1;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const DEFAULT_TTL: u8 = 64;
+
+pub struct IpStack {
+    pub ifaces: Vec<L3Iface>,
+    pub routes: RoutingTable,
+    pub arp: ArpCache<Pending>,
+    pub forward: bool,
+    /// Answer ARP for any local address, whatever the interface (Linux `arp_ignore=0`).
+    pub arp_any_iface: bool,
+    /// Extra addresses answered by a userspace ARP responder (not local addresses).
+    pub arp_responder: Vec<(usize, Ipv4Addr)>,
+    pub tcp_listen: Vec<u16>,
+    pub snat: Vec<SnatRule>,
+    pub marks: Vec<MarkRule>,
+    pub ct: Conntrack,
+    next_ident: u16,
+}
+
+impl IpStack {
+    pub fn new(
+        ifaces: Vec<L3Iface>,
+        arp: ArpCache<Pending>,
+        forward: bool,
+        arp_any_iface: bool,
+    ) -> Self {
+        let mut s = IpStack {
+            ifaces,
+            routes: RoutingTable::new(),
+            arp,
+            forward,
+            arp_any_iface,
+            arp_responder: Vec::new(),
+            tcp_listen: Vec::new(),
+            snat: Vec::new(),
+            marks: Vec::new(),
+            ct: Conntrack::default(),
+            next_ident: 1,
+        };
+        s.sync_connected_routes();
+        s
+    }
+
+    /// Rebuilds the kernel's connected routes from the interface addresses,
+    /// as Linux does when an address is added or removed.
+    pub fn sync_connected_routes(&mut self) {
+        self.routes.remove_origin("kernel");
+        for (i, ifc) in self.ifaces.iter().enumerate() {
+            for a in &ifc.addrs {
+                self.routes.add_route(Route {
+                    dst: a.trunc(),
+                    via: None,
+                    dev: i,
+                    metric: 0,
+                    table: TABLE_MAIN,
+                    origin: "kernel",
+                });
+            }
+        }
+    }
+
+    pub fn iface_index(&self, name: &str) -> Option<usize> {
+        self.ifaces.iter().position(|i| i.name == name)
+    }
+
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        self.ifaces
+            .iter()
+            .any(|i| i.addrs.iter().any(|a| a.addr() == ip))
+    }
+
+    fn local_on(&self, iface: usize, ip: Ipv4Addr) -> bool {
+        self.ifaces[iface].addrs.iter().any(|a| a.addr() == ip)
+    }
+
+    /// The source address Linux would pick on `iface` towards `dst`: an address
+    /// whose subnet holds `dst`, else the interface's first address.
+    fn source_for(&self, iface: usize, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let addrs = &self.ifaces[iface].addrs;
+        addrs
+            .iter()
+            .find(|a| a.contains(&dst))
+            .or(addrs.first())
+            .map(|a| a.addr())
+    }
+
+    /// Sends a packet this host originates. A zero source is filled in.
+    pub fn send(&mut self, cx: &mut Cx, mut pkt: Ipv4Pkt, tag: Option<TraceTag>) {
+        if pkt.ident == 0 {
+            pkt.ident = self.next_ident;
+            self.next_ident = self.next_ident.wrapping_add(1).max(1);
+        }
+        let src_hint = (!pkt.src.is_unspecified()).then_some(pkt.src);
+        let mark = self.mark_for(&pkt);
+        let Some(hop) = self.routes.lookup(pkt.dst, src_hint, mark) else {
+            cx.drop(
+                tag,
+                DropReason::NoRoute {
+                    device: cx.device.to_string(),
+                    dst: pkt.dst,
+                },
+            );
+            return;
+        };
+        if pkt.src.is_unspecified() {
+            match self.source_for(hop.dev, hop.neighbor) {
+                Some(s) => pkt.src = s,
+                None => {
+                    cx.drop(
+                        tag,
+                        DropReason::NoRoute {
+                            device: cx.device.to_string(),
+                            dst: pkt.dst,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+        if self.is_local(pkt.dst) {
+            // Loopback: deliver to ourselves without touching a wire.
+            self.local_deliver(cx, pkt, tag);
+            return;
+        }
+        self.output(cx, pkt, hop, mark, tag, false);
+    }
+
+    fn mark_for(&self, pkt: &Ipv4Pkt) -> u32 {
+        self.marks
+            .iter()
+            .find(|m| m.src.contains(&pkt.src) && !m.not_dst.iter().any(|n| n.contains(&pkt.dst)))
+            .map_or(0, |m| m.mark)
+    }
+
+    /// A frame arrived on interface `iface` (already stripped of its VLAN tag).
+    pub fn receive(&mut self, cx: &mut Cx, iface: usize, frame: &[u8], tag: Option<TraceTag>) {
+        let Ok((eth, payload)) = wire::parse_eth(frame) else {
+            cx.notes.push(Note::Log {
+                kind: LogKind::Drop,
+                text: "malformed Ethernet frame".into(),
+            });
+            return;
+        };
+        let me = self.ifaces[iface].mac;
+        if eth.dst != me && !eth.dst.is_multicast() {
+            return; // someone else's unicast, flooded to us: the NIC filters it
+        }
+        match eth.ethertype {
+            wire::ethertype::ARP => self.receive_arp(cx, iface, payload),
+            wire::ethertype::IPV4 => match Ipv4Pkt::parse(payload) {
+                Ok(pkt) => self.receive_ipv4(cx, iface, pkt, tag),
+                Err(e) => cx.notes.push(Note::Log {
+                    kind: LogKind::Drop,
+                    text: format!("bad IPv4 packet: {e}"),
+                }),
+            },
+            _ => {}
+        }
+    }
+
+    fn receive_arp(&mut self, cx: &mut Cx, iface: usize, payload: &[u8]) {
+        let Ok(msg) = ArpMsg::parse(payload) else {
+            return;
+        };
+        let ours = |s: &Self, ip: Ipv4Addr| {
+            let local = if s.arp_any_iface {
+                s.is_local(ip)
+            } else {
+                s.local_on(iface, ip)
+            };
+            local || s.arp_responder.contains(&(iface, ip))
+        };
+        let for_us = ours(self, msg.tpa) && msg.spa != msg.tpa;
+        let request_for_us = msg.op == ArpOp::Request && for_us;
+        let reply_to_us = msg.op == ArpOp::Reply && self.local_on(iface, msg.tpa);
+        let mut actions = Vec::new();
+        let seen = ArpSeen {
+            spa: msg.spa,
+            sha: msg.sha,
+            reply_to_us,
+            request_for_us,
+        };
+        self.arp.on_arp(cx.now, iface, seen, &mut actions);
+        self.run_arp_actions(cx, actions);
+        if request_for_us {
+            let mac = self.ifaces[iface].mac;
+            let reply = ArpMsg {
+                op: ArpOp::Reply,
+                sha: mac,
+                spa: msg.tpa,
+                tha: msg.sha,
+                tpa: msg.spa,
+            };
+            let frame = wire::build_eth(
+                &EthHeader {
+                    dst: msg.sha,
+                    src: mac,
+                    vlan: None,
+                    ethertype: wire::ethertype::ARP,
+                },
+                &reply.to_bytes(),
+            );
+            cx.out.push(Out {
+                iface,
+                frame,
+                tag: None,
+            });
+        }
+    }
+
+    fn receive_ipv4(&mut self, cx: &mut Cx, iface: usize, mut pkt: Ipv4Pkt, tag: Option<TraceTag>) {
+        // PREROUTING: undo SNAT for replies of translated flows.
+        if let Some(key) = flow_key(&pkt)
+            && let Some((dst, dport)) = self.ct.reverse(cx.now, key)
+        {
+            let before = pkt.dst;
+            set_dst(&mut pkt, dst, dport);
+            cx.hop(tag, || format!("conntrack: de-NAT {before} -> {dst}"));
+        }
+        if self.is_local(pkt.dst) || pkt.dst.is_broadcast() {
+            self.local_deliver(cx, pkt, tag);
+            return;
+        }
+        if !self.forward {
+            cx.drop(
+                tag,
+                DropReason::NotForwarding {
+                    device: cx.device.to_string(),
+                    dst: pkt.dst,
+                },
+            );
+            return;
+        }
+        if pkt.ttl <= 1 {
+            cx.drop(
+                tag,
+                DropReason::TtlExceeded {
+                    device: cx.device.to_string(),
+                },
+            );
+            let original = pkt.to_bytes();
+            self.send_icmp_error(
+                cx,
+                &pkt,
+                L4::IcmpTimeExceeded {
+                    original: quote(&original),
+                },
+                iface,
+            );
+            return;
+        }
+        pkt.ttl -= 1;
+        let mark = self.mark_for(&pkt);
+        let Some(hop) = self.routes.lookup(pkt.dst, Some(pkt.src), mark) else {
+            cx.drop(
+                tag,
+                DropReason::NoRoute {
+                    device: cx.device.to_string(),
+                    dst: pkt.dst,
+                },
+            );
+            return;
+        };
+        self.output(cx, pkt, hop, mark, tag, true);
+    }
+
+    /// POSTROUTING (SNAT), then neighbour resolution and transmission.
+    fn output(
+        &mut self,
+        cx: &mut Cx,
+        mut pkt: Ipv4Pkt,
+        hop: NextHop,
+        mark: u32,
+        tag: Option<TraceTag>,
+        forwarded: bool,
+    ) {
+        let name = &self.ifaces[hop.dev].name;
+        cx.hop(tag, || {
+            let via = if hop.neighbor == pkt.dst {
+                String::new()
+            } else {
+                format!(" via {}", hop.neighbor)
+            };
+            let table = super::routing::table_name(hop.table);
+            let mark = if mark != 0 {
+                format!(" (fwmark {mark:#x})")
+            } else {
+                String::new()
+            };
+            format!("route {}{via} dev {name} table {table}{mark}", pkt.dst)
+        });
+        if let Some(key) = flow_key(&pkt) {
+            let rule_to = self
+                .snat
+                .iter()
+                .find(|r| r.matches(pkt.src, pkt.dst, hop.dev, mark))
+                .and_then(|r| match r.to {
+                    SnatTo::Addr(a) => Some(a),
+                    SnatTo::Masquerade => self.source_for(hop.dev, hop.neighbor),
+                });
+            if let Some((src, sport)) = self.ct.snat(cx.now, key, rule_to)
+                && (src, sport) != (pkt.src, key.sport)
+            {
+                let before = pkt.src;
+                set_src(&mut pkt, src, sport);
+                cx.hop(tag, || format!("SNAT {before} -> {src}"));
+            }
+        }
+        if !self.ifaces[hop.dev].up {
+            let port = self.ifaces[hop.dev].name.clone();
+            cx.drop(
+                tag,
+                DropReason::LinkDown {
+                    device: cx.device.to_string(),
+                    port,
+                },
+            );
+            return;
+        }
+        let mut actions = Vec::new();
+        let pending = Pending {
+            pkt,
+            tag,
+            forwarded,
+        };
+        match self
+            .arp
+            .resolve(cx.now, hop.dev, hop.neighbor, pending, &mut actions)
+        {
+            Resolve::Ready(mac, p) => {
+                self.run_arp_actions(cx, actions);
+                self.emit(cx, hop.dev, mac, &p);
+            }
+            Resolve::Queued => {
+                cx.hop(tag, || {
+                    format!(
+                        "ARP: waiting for {} on {}",
+                        hop.neighbor, self.ifaces[hop.dev].name
+                    )
+                });
+                self.run_arp_actions(cx, actions);
+            }
+        }
+    }
+
+    fn emit(&self, cx: &mut Cx, iface: usize, dst: MacAddr, p: &Pending) {
+        let src = self.ifaces[iface].mac;
+        let frame = wire::build_eth(
+            &EthHeader {
+                dst,
+                src,
+                vlan: None,
+                ethertype: wire::ethertype::IPV4,
+            },
+            &p.pkt.to_bytes(),
+        );
+        cx.out.push(Out {
+            iface,
+            frame,
+            tag: p.tag,
+        });
+    }
+
+    fn run_arp_actions(&mut self, cx: &mut Cx, actions: Vec<ArpAction<Pending>>) {
+        for a in actions {
+            match a {
+                ArpAction::Request {
+                    iface,
+                    target,
+                    unicast,
+                } => {
+                    let mac = self.ifaces[iface].mac;
+                    let Some(spa) = self.source_for(iface, target) else {
+                        continue;
+                    };
+                    let msg = ArpMsg {
+                        op: ArpOp::Request,
+                        sha: mac,
+                        spa,
+                        tha: MacAddr::ZERO,
+                        tpa: target,
+                    };
+                    let frame = wire::build_eth(
+                        &EthHeader {
+                            dst: unicast.unwrap_or(MacAddr::BROADCAST),
+                            src: mac,
+                            vlan: None,
+                            ethertype: wire::ethertype::ARP,
+                        },
+                        &msg.to_bytes(),
+                    );
+                    cx.out.push(Out {
+                        iface,
+                        frame,
+                        tag: None,
+                    });
+                }
+                ArpAction::Timer {
+                    at,
+                    iface,
+                    ip,
+                    generation,
+                } => {
+                    cx.timers.push((
+                        at,
+                        StackTimer::Arp {
+                            iface,
+                            ip,
+                            generation,
+                        },
+                    ));
+                }
+                ArpAction::Release {
+                    iface,
+                    mac,
+                    packets,
+                    ..
+                } => {
+                    for p in &packets {
+                        if self.ifaces[iface].up {
+                            self.emit(cx, iface, mac, p);
+                        }
+                    }
+                }
+                ArpAction::Fail { iface, ip, packets } => {
+                    for p in packets {
+                        cx.drop(
+                            p.tag,
+                            DropReason::ArpIncomplete {
+                                device: cx.device.to_string(),
+                                ip,
+                            },
+                        );
+                        if p.forwarded {
+                            // RFC 1812 §5.2.7.1: host unreachable back to the sender.
+                            let original = p.pkt.to_bytes();
+                            self.send_icmp_error(
+                                cx,
+                                &p.pkt,
+                                L4::IcmpDestUnreachable {
+                                    code: 1,
+                                    original: quote(&original),
+                                },
+                                iface,
+                            );
+                        }
+                    }
+                }
+                ArpAction::Changed {
+                    iface,
+                    ip,
+                    mac,
+                    state,
+                } => {
+                    let name = &self.ifaces[iface].name;
+                    let mac = mac.map_or_else(|| "(none)".to_string(), |m| m.to_string());
+                    cx.notes.push(Note::Log {
+                        kind: LogKind::Arp,
+                        text: format!("neigh {ip} dev {name} lladdr {mac} {}", state.name()),
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn on_timer(&mut self, cx: &mut Cx, timer: StackTimer) {
+        match timer {
+            StackTimer::Arp {
+                iface,
+                ip,
+                generation,
+            } => {
+                let mut actions = Vec::new();
+                self.arp
+                    .on_timer(cx.now, iface, ip, generation, &mut actions);
+                self.run_arp_actions(cx, actions);
+            }
+        }
+    }
+
+    fn local_deliver(&mut self, cx: &mut Cx, pkt: Ipv4Pkt, tag: Option<TraceTag>) {
+        let reply_tag = tag.map(TraceTag::as_reply);
+        match &pkt.l4 {
+            L4::IcmpEcho {
+                request: true,
+                ident,
+                seq,
+                data,
+            } => {
+                let reply = Ipv4Pkt {
+                    src: pkt.dst,
+                    dst: pkt.src,
+                    ttl: DEFAULT_TTL,
+                    ident: 0,
+                    l4: L4::IcmpEcho {
+                        request: false,
+                        ident: *ident,
+                        seq: *seq,
+                        data: data.clone(),
+                    },
+                };
+                cx.notes.push(Note::Local { pkt, tag });
+                self.send(cx, reply, reply_tag);
+            }
+            L4::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                flags,
+                ..
+            } if flags.syn && !flags.ack => {
+                let open = self.tcp_listen.contains(dst_port);
+                let rflags = wire::TcpFlags {
+                    syn: open,
+                    ack: true,
+                    rst: !open,
+                    ..Default::default()
+                };
+                let reply = Ipv4Pkt {
+                    src: pkt.dst,
+                    dst: pkt.src,
+                    ttl: DEFAULT_TTL,
+                    ident: 0,
+                    l4: L4::Tcp {
+                        src_port: *dst_port,
+                        dst_port: *src_port,
+                        seq: if open { 0x1000_0000 } else { 0 },
+                        ack: seq.wrapping_add(1),
+                        flags: rflags,
+                        window: if open { 64240 } else { 0 },
+                        payload: Vec::new(),
+                    },
+                };
+                if !open {
+                    cx.drop(
+                        tag,
+                        DropReason::PortUnreachable {
+                            device: cx.device.to_string(),
+                            port: *dst_port,
+                        },
+                    );
+                }
+                cx.notes.push(Note::Local { pkt, tag });
+                self.send(cx, reply, reply_tag);
+            }
+            _ => cx.notes.push(Note::Local { pkt, tag }),
+        }
+    }
+
+    fn send_icmp_error(&mut self, cx: &mut Cx, offending: &Ipv4Pkt, l4: L4, in_iface: usize) {
+        // Never answer an ICMP error with an error (RFC 1122 §3.2.2).
+        if matches!(
+            offending.l4,
+            L4::IcmpDestUnreachable { .. } | L4::IcmpTimeExceeded { .. }
+        ) {
+            return;
+        }
+        let Some(src) = self.source_for(in_iface, offending.src) else {
+            return;
+        };
+        let pkt = Ipv4Pkt {
+            src,
+            dst: offending.src,
+            ttl: DEFAULT_TTL,
+            ident: 0,
+            l4,
+        };
+        self.send(cx, pkt, None);
+    }
+}
+
+/// The first 28 bytes of a packet: IP header plus 8 bytes, what ICMP errors quote.
+fn quote(bytes: &[u8]) -> Vec<u8> {
+    bytes[..bytes.len().min(28)].to_vec()
+}
+
+pub fn flow_key(pkt: &Ipv4Pkt) -> Option<FlowKey> {
+    let (proto, sport, dport) = match &pkt.l4 {
+        L4::IcmpEcho { ident, .. } => (PROTO_ICMP, *ident, *ident),
+        L4::Tcp {
+            src_port, dst_port, ..
+        } => (PROTO_TCP, *src_port, *dst_port),
+        L4::Udp {
+            src_port, dst_port, ..
+        } => (PROTO_UDP, *src_port, *dst_port),
+        _ => return None,
+    };
+    Some(FlowKey {
+        proto,
+        src: pkt.src,
+        sport,
+        dst: pkt.dst,
+        dport,
+    })
+}
+
+fn set_src(pkt: &mut Ipv4Pkt, ip: Ipv4Addr, port: u16) {
+    pkt.src = ip;
+    match &mut pkt.l4 {
+        L4::IcmpEcho { ident, .. } => *ident = port,
+        L4::Tcp { src_port, .. } | L4::Udp { src_port, .. } => *src_port = port,
+        _ => {}
+    }
+}
+
+fn set_dst(pkt: &mut Ipv4Pkt, ip: Ipv4Addr, port: u16) {
+    pkt.dst = ip;
+    match &mut pkt.l4 {
+        L4::IcmpEcho { ident, .. } => *ident = port,
+        L4::Tcp { dst_port, .. } | L4::Udp { dst_port, .. } => *dst_port = port,
+        _ => {}
+    }
+}

@@ -1,0 +1,1451 @@
+//! The event loop and everything that happens between devices.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::devices::{self, DeviceRt, HostIfaceKind, SwitchPortRt, SwitchRt};
+use super::probe::{Attempt, Hop, Probe, ProbeKind, ProbeSpec, Verdict};
+use super::routing::Route;
+use super::stack::{Cx, L3Iface, Note, StackTimer};
+use super::switch::MacTable;
+use super::trace::{DropReason, LogEntry, LogKind, TraceTag};
+use crate::engine::dataplane::NodeDataplane;
+use crate::model::{
+    ArpPolicy, DeviceId, DeviceKind, HostRole, MacAddr, PortRef, Topology, VlanMode,
+};
+use crate::sched::{HeapScheduler, Scheduler};
+use crate::time::{SimDuration, SimTime};
+use crate::wire::pcap::PcapWriter;
+use crate::wire::{self, ArpMsg, EthHeader, Ipv4Pkt, L4};
+
+/// The VLAN every port of a node's internal `br-int` uses: Pods and
+/// `antrea-gw0` share one untagged segment.
+const BR_INT_VLAN: u16 = 1;
+/// Latency of the veth/OVS internal hop between a Pod and its node.
+const INTERNAL_LATENCY: SimDuration = SimDuration::from_micros(1);
+
+#[derive(Clone, Debug)]
+struct LinkRt {
+    a: PortRef,
+    b: PortRef,
+    latency: SimDuration,
+    up: bool,
+}
+
+/// A link as tables show it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LinkState {
+    pub a: String,
+    pub b: String,
+    pub up: bool,
+    pub latency: SimDuration,
+}
+
+enum Event {
+    Arrive {
+        port: PortRef,
+        link: u32,
+        frame: Vec<u8>,
+        tag: Option<TraceTag>,
+    },
+    Timer {
+        device: DeviceId,
+        epoch: u32,
+        timer: StackTimer,
+    },
+    ProbeSend {
+        probe: u32,
+    },
+    ProbeTimeout {
+        probe: u32,
+        seq: u32,
+    },
+}
+
+/// Engine-owned state applied to a host, remembered so the next desired state
+/// can be diffed against it.
+#[derive(Default)]
+struct Applied {
+    addrs: Vec<(usize, Ipv4Net)>,
+    rules: Vec<crate::model::RuleSpec>,
+}
+
+pub struct World {
+    now: SimTime,
+    seed: u64,
+    queue: HeapScheduler<Event>,
+    devices: Vec<DeviceRt>,
+    links: Vec<LinkRt>,
+    port_link: BTreeMap<PortRef, usize>,
+    log: Vec<LogEntry>,
+    probes: Vec<Probe>,
+    captures: Option<BTreeMap<PortRef, PcapWriter>>,
+    /// Bumped at every power cycle so timers of the previous life are ignored.
+    epochs: Vec<u32>,
+    applied: BTreeMap<DeviceId, Applied>,
+    /// Node → its `br-int` switch.
+    br_int: BTreeMap<DeviceId, DeviceId>,
+    events: u64,
+    log_frames: bool,
+}
+
+impl World {
+    /// Builds the running lab. Every Kubernetes node gets an `antrea-gw0`
+    /// interface (the first address of its Pod CIDR) on an internal switch
+    /// `br-int@<node>` where its Pods will plug in, as Antrea's OVS bridge does.
+    pub fn new(topology: &Topology, seed: u64) -> World {
+        let mut w = World {
+            now: SimTime::ZERO,
+            seed,
+            queue: HeapScheduler::new(),
+            devices: Vec::new(),
+            links: Vec::new(),
+            port_link: BTreeMap::new(),
+            log: Vec::new(),
+            probes: Vec::new(),
+            captures: None,
+            epochs: Vec::new(),
+            applied: BTreeMap::new(),
+            br_int: BTreeMap::new(),
+            events: 0,
+            log_frames: true,
+        };
+        for d in &topology.devices {
+            let rt = match &d.kind {
+                DeviceKind::Host(h) => DeviceRt::Host(devices::build_host(&d.name, h, seed)),
+                DeviceKind::Switch(s) => DeviceRt::Switch(devices::build_switch(&d.name, s, seed)),
+            };
+            w.devices.push(rt);
+            w.epochs.push(0);
+        }
+        for l in &topology.links {
+            w.add_link(l.a, l.b, l.latency);
+        }
+        let nodes: Vec<(DeviceId, String, Ipv4Net)> = topology
+            .nodes()
+            .map(|(id, d, n)| (id, d.name.clone(), n.pod_cidr))
+            .collect();
+        for (id, name, pod_cidr) in nodes {
+            w.add_pod_network(id, &name, pod_cidr);
+        }
+        w
+    }
+
+    fn add_link(&mut self, a: PortRef, b: PortRef, latency: SimDuration) {
+        let i = self.links.len();
+        self.links.push(LinkRt {
+            a,
+            b,
+            latency,
+            up: true,
+        });
+        self.port_link.insert(a, i);
+        self.port_link.insert(b, i);
+    }
+
+    fn add_device(&mut self, d: DeviceRt) -> DeviceId {
+        self.devices.push(d);
+        self.epochs.push(0);
+        DeviceId((self.devices.len() - 1) as u32)
+    }
+
+    fn add_pod_network(&mut self, node: DeviceId, name: &str, pod_cidr: Ipv4Net) {
+        let gw_ip = first_host(pod_cidr);
+        let gw_mac = MacAddr::from_name(&format!("{name}/antrea-gw0"));
+        let DeviceRt::Host(h) = &mut self.devices[node.0 as usize] else {
+            return;
+        };
+        let port = h.ports.len() as u16;
+        let idx = h.stack.ifaces.len();
+        h.stack.ifaces.push(L3Iface {
+            name: "antrea-gw0".into(),
+            mac: gw_mac,
+            addrs: vec![
+                Ipv4Net::new(gw_ip, pod_cidr.prefix_len()).expect("prefix from a valid net"),
+            ],
+            up: true,
+            has_link: true,
+        });
+        h.iface_kinds.push(HostIfaceKind::Physical { port });
+        h.ports.push(idx);
+        h.admin_up.push(true);
+        h.stack.sync_connected_routes();
+        let br = SwitchRt {
+            name: format!("br-int@{name}"),
+            powered: true,
+            ports: vec![SwitchPortRt {
+                name: "antrea-gw0".into(),
+                vlan: VlanMode::Access(BR_INT_VLAN),
+            }],
+            macs: MacTable::new(SimDuration::from_secs(300)),
+            l3: None,
+            svi_vlans: Vec::new(),
+            static_routes: Vec::new(),
+            bfd: false,
+        };
+        let br_id = self.add_device(DeviceRt::Switch(br));
+        self.add_link(
+            PortRef { device: node, port },
+            PortRef {
+                device: br_id,
+                port: 0,
+            },
+            INTERNAL_LATENCY,
+        );
+        self.br_int.insert(node, br_id);
+    }
+
+    // ----- inspection -------------------------------------------------------
+
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    pub fn events_processed(&self) -> u64 {
+        self.events
+    }
+    pub fn log(&self) -> &[LogEntry] {
+        &self.log
+    }
+    pub fn devices(&self) -> &[DeviceRt] {
+        &self.devices
+    }
+    pub fn device(&self, id: DeviceId) -> &DeviceRt {
+        &self.devices[id.0 as usize]
+    }
+    pub fn device_id(&self, name: &str) -> Option<DeviceId> {
+        self.devices
+            .iter()
+            .position(|d| d.name() == name)
+            .map(|i| DeviceId(i as u32))
+    }
+    pub fn probes(&self) -> &[Probe] {
+        &self.probes
+    }
+    pub fn probe(&self, name: &str) -> Option<&Probe> {
+        self.probes.iter().find(|p| p.spec.name == name)
+    }
+    /// Stop recording every frame in the log (large runs).
+    pub fn set_frame_logging(&mut self, on: bool) {
+        self.log_frames = on;
+    }
+
+    /// Name of a port: `device/iface` for hosts, `switch/port` for switches.
+    pub fn port_name(&self, p: PortRef) -> String {
+        format!("{}/{}", self.device(p.device).name(), self.port_label(p))
+    }
+    fn port_label(&self, p: PortRef) -> String {
+        match self.device(p.device) {
+            DeviceRt::Host(h) => h
+                .ports
+                .get(p.port as usize)
+                .map_or("?".into(), |&i| h.stack.ifaces[i].name.clone()),
+            DeviceRt::Switch(s) => s
+                .ports
+                .get(p.port as usize)
+                .map_or("?".into(), |x| x.name.clone()),
+        }
+    }
+
+    /// Finds a port by `device/iface-or-port` (the last `/` separates them, so
+    /// Pod names like `ns/pod/eth0` work).
+    pub fn find_port(&self, reference: &str) -> Option<PortRef> {
+        let (dev, port) = reference.rsplit_once('/')?;
+        let id = self.device_id(dev)?;
+        let idx = match self.device(id) {
+            DeviceRt::Host(h) => h
+                .ports
+                .iter()
+                .position(|&i| h.stack.ifaces[i].name == port)?,
+            DeviceRt::Switch(s) => s.ports.iter().position(|x| x.name == port)?,
+        };
+        Some(PortRef {
+            device: id,
+            port: idx as u16,
+        })
+    }
+
+    pub fn links(&self) -> Vec<LinkState> {
+        self.links
+            .iter()
+            .map(|l| LinkState {
+                a: self.port_name(l.a),
+                b: self.port_name(l.b),
+                up: l.up,
+                latency: l.latency,
+            })
+            .collect()
+    }
+
+    /// Every address of every host, for resolving endpoint names.
+    pub fn host_ip(&self, id: DeviceId) -> Option<Ipv4Addr> {
+        let DeviceRt::Host(h) = self.device(id) else {
+            return None;
+        };
+        h.stack
+            .ifaces
+            .iter()
+            .find(|i| i.name != "antrea-gw0")
+            .and_then(|i| i.addrs.first())
+            .map(|a| a.addr())
+    }
+
+    /// pcap captures, one per port that saw traffic, named `device_port.pcap`.
+    pub fn captures(&self) -> Vec<(String, &[u8])> {
+        let Some(c) = &self.captures else {
+            return Vec::new();
+        };
+        c.iter()
+            .map(|(p, w)| {
+                let name = self.port_name(*p).replace(['/', '@'], "_");
+                (format!("{name}.pcap"), w.bytes())
+            })
+            .collect()
+    }
+    pub fn enable_capture(&mut self) {
+        self.captures.get_or_insert_with(BTreeMap::new);
+    }
+
+    // ----- logging ----------------------------------------------------------
+
+    pub fn record(&mut self, kind: LogKind, device: &str, message: impl Into<String>) {
+        self.log.push(LogEntry {
+            time: self.now,
+            kind,
+            device: device.to_string(),
+            message: message.into(),
+        });
+    }
+
+    // ----- running ----------------------------------------------------------
+
+    /// Processes every event up to and including `until`, then sets the clock
+    /// to `until`.
+    pub fn run_until(&mut self, until: SimTime) {
+        while let Some(at) = self.queue.peek_time() {
+            if at > until {
+                break;
+            }
+            let (at, ev) = self.queue.pop().expect("peeked");
+            self.now = at;
+            self.events += 1;
+            self.dispatch(ev);
+        }
+        if until > self.now {
+            self.now = until;
+        }
+    }
+
+    /// Processes exactly one event; returns its time, or `None` if idle.
+    pub fn step(&mut self) -> Option<SimTime> {
+        let (at, ev) = self.queue.pop()?;
+        self.now = at;
+        self.events += 1;
+        self.dispatch(ev);
+        Some(at)
+    }
+
+    pub fn next_event_time(&self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        match ev {
+            Event::Arrive {
+                port,
+                link,
+                frame,
+                tag,
+            } => self.arrive(port, link as usize, frame, tag),
+            Event::Timer {
+                device,
+                epoch,
+                timer,
+            } => {
+                if self.epochs[device.0 as usize] != epoch || !self.device(device).powered() {
+                    return;
+                }
+                let name = self.device(device).name().to_string();
+                let mut cx = Cx::new(self.now, &name);
+                if let Some(stack) = self.devices[device.0 as usize].stack_mut() {
+                    stack.on_timer(&mut cx, timer);
+                }
+                let cx = detach(cx);
+                self.finish(device, cx);
+            }
+            Event::ProbeSend { probe } => self.probe_send(probe),
+            Event::ProbeTimeout { probe, seq } => self.probe_timeout(probe, seq),
+        }
+    }
+
+    /// Puts a frame on the wire at `from`.
+    fn transmit(&mut self, from: PortRef, frame: Vec<u8>, tag: Option<TraceTag>, flooding: bool) {
+        let Some(&li) = self.port_link.get(&from) else {
+            return;
+        };
+        let link = self.links[li].clone();
+        if !link.up {
+            // A flooded copy matters only if it was heading to the owner of
+            // the destination MAC (the switch forgot the port when it went down).
+            let peer = if link.a == from { link.b } else { link.a };
+            let for_peer = flooding
+                && wire::parse_eth(&frame).is_ok_and(|(eth, _)| {
+                    !eth.dst.is_multicast() && self.device(peer.device).owns_mac(eth.dst)
+                });
+            if !flooding || for_peer {
+                let (device, port) = (
+                    self.device(from.device).name().to_string(),
+                    self.port_label(from),
+                );
+                self.drop_packet(tag, DropReason::LinkDown { device, port });
+            }
+            return;
+        }
+        if let Some(c) = &mut self.captures {
+            c.entry(from).or_default().record(self.now, &frame);
+        }
+        let to = if link.a == from { link.b } else { link.a };
+        self.queue.push(
+            self.now + link.latency,
+            Event::Arrive {
+                port: to,
+                link: li as u32,
+                frame,
+                tag,
+            },
+        );
+    }
+
+    fn arrive(&mut self, port: PortRef, link: usize, frame: Vec<u8>, tag: Option<TraceTag>) {
+        if !self.links[link].up {
+            let (device, name) = (
+                self.device(port.device).name().to_string(),
+                self.port_label(port),
+            );
+            self.drop_packet(tag, DropReason::LinkDown { device, port: name });
+            return;
+        }
+        if let Some(c) = &mut self.captures {
+            c.entry(port).or_default().record(self.now, &frame);
+        }
+        if self.log_frames {
+            let msg = format!("rx {} {}", self.port_label(port), wire::summarize(&frame));
+            let dev = self.device(port.device).name().to_string();
+            self.record(LogKind::Frame, &dev, msg);
+        }
+        let powered = self.device(port.device).powered();
+        if !powered {
+            // Only a frame meant for this device is "lost because it is off";
+            // flooded copies for others are not a verdict.
+            if let Ok((eth, _)) = wire::parse_eth(&frame)
+                && self.device(port.device).owns_mac(eth.dst)
+            {
+                let device = self.device(port.device).name().to_string();
+                self.drop_packet(tag, DropReason::PoweredOff { device });
+            }
+            return;
+        }
+        match &self.devices[port.device.0 as usize] {
+            DeviceRt::Host(_) => self.host_receive(port, frame, tag),
+            DeviceRt::Switch(_) => {
+                self.switch_receive(port.device, Some(port.port), None, frame, tag)
+            }
+        }
+    }
+
+    fn host_receive(&mut self, port: PortRef, frame: Vec<u8>, tag: Option<TraceTag>) {
+        let id = port.device;
+        let DeviceRt::Host(h) = &self.devices[id.0 as usize] else {
+            return;
+        };
+        let phys = h.ports[port.port as usize];
+        let (vid, inner) = wire::pop_vlan(&frame);
+        let iface = match vid {
+            None => Some(phys),
+            Some(v) => h.iface_kinds.iter().position(|k| {
+                *k == HostIfaceKind::Vlan {
+                    parent: phys,
+                    vid: v,
+                }
+            }),
+        };
+        let Some(iface) = iface else {
+            // Linux drops frames for VLANs it has no sub-interface for.
+            let device = h.name.clone();
+            if let (Some(v), Ok((eth, _))) = (vid, wire::parse_eth(&inner))
+                && self.device(id).owns_mac(eth.dst)
+            {
+                self.drop_packet(tag, DropReason::NoVlanInterface { device, vid: v });
+            }
+            return;
+        };
+        if !h.admin_up[iface] || !h.stack.ifaces[iface].up {
+            return;
+        }
+        if let Some(t) = tag {
+            let ifname = h.stack.ifaces[iface].name.clone();
+            let name = h.name.clone();
+            self.add_hop(t, &name, format!("in {ifname}"), vid);
+        }
+        let name = self.device(id).name().to_string();
+        let mut cx = Cx::new(self.now, &name);
+        if let DeviceRt::Host(h) = &mut self.devices[id.0 as usize] {
+            h.stack.receive(&mut cx, iface, &inner, tag);
+        }
+        let cx = detach(cx);
+        self.finish(id, cx);
+    }
+
+    /// L2 forwarding. `in_port` None = from the switch's own L3 part on `cpu_vlan`.
+    fn switch_receive(
+        &mut self,
+        id: DeviceId,
+        in_port: Option<u16>,
+        cpu_vlan: Option<u16>,
+        frame: Vec<u8>,
+        tag: Option<TraceTag>,
+    ) {
+        let now = self.now;
+        let DeviceRt::Switch(sw) = &mut self.devices[id.0 as usize] else {
+            return;
+        };
+        let (vlan, inner) = match in_port {
+            Some(p) => {
+                let (t, inner) = wire::pop_vlan(&frame);
+                match sw.ports[p as usize].vlan.ingress_vlan(t) {
+                    Some(v) => (v, inner),
+                    None => {
+                        let (switch, port) = (sw.name.clone(), sw.ports[p as usize].name.clone());
+                        self.drop_packet(
+                            tag,
+                            DropReason::VlanNotAllowed {
+                                switch,
+                                port,
+                                vlan: t,
+                            },
+                        );
+                        return;
+                    }
+                }
+            }
+            None => (cpu_vlan.expect("CPU frames carry their VLAN"), frame),
+        };
+        let Ok((eth, _)) = wire::parse_eth(&inner) else {
+            return;
+        };
+        let mut learned = None;
+        if let Some(p) = in_port
+            && sw.macs.learn(now, vlan, eth.src, p)
+        {
+            learned = Some(format!(
+                "learned {} on vlan {vlan} port {}",
+                eth.src, sw.ports[p as usize].name
+            ));
+        }
+        let svi = sw.svi_vlans.iter().position(|&v| v == vlan);
+        let to_cpu = svi.filter(|&i| {
+            in_port.is_some()
+                && sw
+                    .l3
+                    .as_ref()
+                    .is_some_and(|l3| eth.dst.is_multicast() || l3.ifaces[i].mac == eth.dst)
+        });
+        let unicast_out = if eth.dst.is_multicast() {
+            None
+        } else {
+            sw.macs.lookup(now, vlan, eth.dst)
+        };
+        let name = sw.name.clone();
+        let mut outs: Vec<u16> = Vec::new();
+        let is_cpu_unicast = to_cpu.is_some() && !eth.dst.is_multicast();
+        if !is_cpu_unicast {
+            match unicast_out {
+                Some(p) if Some(p) != in_port => outs.push(p),
+                Some(_) => {} // destination is behind the port it came from: filter
+                None => {
+                    for (i, port) in sw.ports.iter().enumerate() {
+                        if Some(i as u16) != in_port && port.vlan.egress_tag(vlan).is_some() {
+                            outs.push(i as u16);
+                        }
+                    }
+                }
+            }
+        }
+        let flooding = unicast_out.is_none();
+        let port_names: Vec<(u16, String, Option<Option<u16>>)> = outs
+            .iter()
+            .map(|&p| {
+                (
+                    p,
+                    sw.ports[p as usize].name.clone(),
+                    sw.ports[p as usize].vlan.egress_tag(vlan),
+                )
+            })
+            .collect();
+        if let Some(msg) = learned {
+            self.record(LogKind::Mac, &name, msg);
+        }
+        if let Some(t) = tag {
+            let inp = in_port.map_or("(cpu)".to_string(), |p| {
+                self.port_label(PortRef {
+                    device: id,
+                    port: p,
+                })
+            });
+            let outs_txt = if is_cpu_unicast {
+                "to its own SVI".to_string()
+            } else if port_names.is_empty() {
+                "nowhere".to_string()
+            } else if flooding {
+                format!(
+                    "flood to {}",
+                    port_names
+                        .iter()
+                        .map(|p| p.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            } else {
+                format!("out {}", port_names[0].1)
+            };
+            self.add_hop(
+                t,
+                &name,
+                format!("in {inp} vlan {vlan} {} -> {outs_txt}", eth.dst),
+                Some(vlan),
+            );
+        }
+        for (p, _, egress) in port_names {
+            let Some(egress) = egress else { continue };
+            let out_frame = match egress {
+                None => inner.clone(),
+                Some(v) => wire::push_vlan(&inner, v),
+            };
+            self.transmit(
+                PortRef {
+                    device: id,
+                    port: p,
+                },
+                out_frame,
+                tag,
+                flooding,
+            );
+        }
+        if let Some(i) = to_cpu {
+            let mut cx = Cx::new(self.now, &name);
+            if let DeviceRt::Switch(sw) = &mut self.devices[id.0 as usize]
+                && let Some(l3) = &mut sw.l3
+            {
+                l3.receive(&mut cx, i, &inner, tag);
+            }
+            let cx = detach(cx);
+            self.finish(id, cx);
+        }
+    }
+
+    /// Executes what a stack asked for: frames, timers, notes.
+    fn finish(&mut self, id: DeviceId, cx: Detached) {
+        for (at, timer) in cx.timers {
+            let epoch = self.epochs[id.0 as usize];
+            self.queue.push(
+                at,
+                Event::Timer {
+                    device: id,
+                    epoch,
+                    timer,
+                },
+            );
+        }
+        let name = self.device(id).name().to_string();
+        for note in cx.notes {
+            match note {
+                Note::Drop { tag, reason } => self.drop_packet(tag, reason),
+                Note::Local { pkt, tag } => self.local_delivery(id, &pkt, tag),
+                Note::Hop { tag, text } => self.add_hop(tag, &name, text, None),
+                Note::Log { kind, text } => self.record(kind, &name, text),
+            }
+        }
+        for out in cx.out {
+            match &self.devices[id.0 as usize] {
+                DeviceRt::Host(h) => {
+                    let (port, frame) = match h.iface_kinds[out.iface] {
+                        HostIfaceKind::Physical { port } => (port, out.frame),
+                        HostIfaceKind::Vlan { parent, vid } => match h.iface_kinds[parent] {
+                            HostIfaceKind::Physical { port } => {
+                                (port, wire::push_vlan(&out.frame, vid))
+                            }
+                            HostIfaceKind::Vlan { .. } => continue,
+                        },
+                    };
+                    self.transmit(PortRef { device: id, port }, frame, out.tag, false);
+                }
+                DeviceRt::Switch(sw) => {
+                    let vlan = sw.svi_vlans[out.iface];
+                    self.switch_receive(id, None, Some(vlan), out.frame, out.tag);
+                }
+            }
+        }
+    }
+
+    // ----- probes -------------------------------------------------------------
+
+    fn add_hop(&mut self, tag: TraceTag, device: &str, text: String, vlan: Option<u16>) {
+        let now = self.now;
+        if let Some(p) = self.probes.get_mut(tag.probe as usize)
+            && let Some(a) = p.attempt_mut(tag.attempt)
+        {
+            a.path.push(Hop {
+                time: now,
+                device: device.to_string(),
+                text,
+                vlan,
+                reply: tag.reply,
+            });
+        }
+    }
+
+    fn drop_packet(&mut self, tag: Option<TraceTag>, reason: DropReason) {
+        let Some(tag) = tag else {
+            self.record(LogKind::Drop, "", reason.to_string());
+            return;
+        };
+        let probe_name = self
+            .probes
+            .get(tag.probe as usize)
+            .map(|p| p.spec.name.clone())
+            .unwrap_or_default();
+        self.record(
+            LogKind::Drop,
+            "",
+            format!("{probe_name}#{}: {reason}", tag.attempt),
+        );
+        if let Some(p) = self.probes.get_mut(tag.probe as usize)
+            && let Some(a) = p.attempt_mut(tag.attempt)
+        {
+            a.drops.push(reason);
+        }
+    }
+
+    fn local_delivery(&mut self, at: DeviceId, pkt: &Ipv4Pkt, tag: Option<TraceTag>) {
+        let Some(tag) = tag else { return };
+        let Some(probe) = self.probes.get(tag.probe as usize) else {
+            return;
+        };
+        let host = self.device(at).name().to_string();
+        if !tag.reply {
+            if let Some(a) = self.probes[tag.probe as usize].attempt_mut(tag.attempt) {
+                a.seen_src = Some(pkt.src);
+                a.seen_by = Some(host);
+            }
+            return;
+        }
+        if at != probe.spec.from {
+            return;
+        }
+        let verdict = match &pkt.l4 {
+            L4::IcmpEcho { request: false, .. } => Some(true),
+            L4::Tcp { flags, .. } if flags.syn && flags.ack => Some(true),
+            L4::Tcp { flags, .. } if flags.rst => Some(false),
+            L4::IcmpDestUnreachable { .. } | L4::IcmpTimeExceeded { .. } => Some(false),
+            _ => None,
+        };
+        if let Some(ok) = verdict {
+            self.finish_attempt(tag.probe, tag.attempt, ok);
+        }
+    }
+
+    /// Starts a probe; its first attempt is sent now.
+    pub fn start_probe(&mut self, spec: ProbeSpec) -> Result<(), String> {
+        if let Some(p) = self.probes.iter_mut().find(|p| p.spec.name == spec.name) {
+            if p.running {
+                return Err(format!("probe `{}` is already running", spec.name));
+            }
+            p.spec = spec;
+            p.running = true;
+            let id = p.id;
+            self.queue.push(self.now, Event::ProbeSend { probe: id });
+            return Ok(());
+        }
+        let id = self.probes.len() as u32;
+        let msg = format!(
+            "start {} {} -> {} ({}), every {}",
+            spec.name,
+            spec.from_label,
+            spec.to_label,
+            match spec.kind {
+                ProbeKind::Ping => "ping".to_string(),
+                ProbeKind::Tcp { port } => format!("tcp/{port}"),
+            },
+            spec.interval
+        );
+        self.probes.push(Probe {
+            id,
+            spec,
+            running: true,
+            attempts: Vec::new(),
+            last_ok: None,
+            down_since: None,
+        });
+        self.record(LogKind::Probe, "", msg);
+        self.queue.push(self.now, Event::ProbeSend { probe: id });
+        Ok(())
+    }
+
+    pub fn stop_probe(&mut self, name: &str) -> Result<(), String> {
+        let p = self
+            .probes
+            .iter_mut()
+            .find(|p| p.spec.name == name)
+            .ok_or_else(|| format!("no probe called `{name}`"))?;
+        p.running = false;
+        let stats = p.stats();
+        let msg = format!(
+            "stop {name}: {} sent, {} ok, {} failed",
+            stats.sent, stats.ok, stats.failed
+        );
+        self.record(LogKind::Probe, "", msg);
+        Ok(())
+    }
+
+    fn probe_send(&mut self, id: u32) {
+        let now = self.now;
+        let p = &mut self.probes[id as usize];
+        if !p.running {
+            return;
+        }
+        let seq = p.attempts.len() as u32 + 1;
+        if let Some(max) = p.spec.count
+            && seq > max
+        {
+            p.running = false;
+            return;
+        }
+        p.attempts.push(Attempt {
+            seq,
+            sent: now,
+            verdict: Verdict::Pending,
+            seen_src: None,
+            seen_by: None,
+            path: Vec::new(),
+            drops: Vec::new(),
+        });
+        let spec = p.spec.clone();
+        self.queue
+            .push(now + spec.interval, Event::ProbeSend { probe: id });
+        self.queue
+            .push(now + spec.timeout, Event::ProbeTimeout { probe: id, seq });
+        let tag = TraceTag {
+            probe: id,
+            attempt: seq,
+            reply: false,
+        };
+        if !self.device(spec.from).powered() {
+            let device = self.device(spec.from).name().to_string();
+            self.drop_packet(Some(tag), DropReason::PoweredOff { device });
+            self.finish_attempt(id, seq, false);
+            return;
+        }
+        let l4 = match spec.kind {
+            ProbeKind::Ping => L4::IcmpEcho {
+                request: true,
+                // ping uses its process id as identifier; ours is stable per probe.
+                ident: 0x4000 + id as u16,
+                seq: seq as u16,
+                data: b"antlab-probe".to_vec(),
+            },
+            ProbeKind::Tcp { port } => {
+                let flags = wire::TcpFlags {
+                    syn: true,
+                    ..Default::default()
+                };
+                L4::Tcp {
+                    // Linux's default ephemeral range starts at 32768.
+                    src_port: 32768 + ((id * 1000 + seq) % 28000) as u16,
+                    dst_port: port,
+                    seq: seq.wrapping_mul(0x9e37_79b9),
+                    ack: 0,
+                    flags,
+                    window: 64240,
+                    payload: Vec::new(),
+                }
+            }
+        };
+        let pkt = Ipv4Pkt {
+            src: Ipv4Addr::UNSPECIFIED,
+            dst: spec.to,
+            ttl: 64,
+            ident: 0,
+            l4,
+        };
+        let name = self.device(spec.from).name().to_string();
+        let mut cx = Cx::new(now, &name);
+        if let Some(stack) = self.devices[spec.from.0 as usize].stack_mut() {
+            stack.send(&mut cx, pkt, Some(tag));
+        }
+        let cx = detach(cx);
+        self.finish(spec.from, cx);
+    }
+
+    fn probe_timeout(&mut self, id: u32, seq: u32) {
+        let pending = self.probes[id as usize]
+            .attempt_mut(seq)
+            .is_some_and(|a| a.verdict == Verdict::Pending);
+        if pending {
+            self.finish_attempt(id, seq, false);
+        }
+    }
+
+    fn finish_attempt(&mut self, id: u32, seq: u32, ok: bool) {
+        let now = self.now;
+        let p = &mut self.probes[id as usize];
+        let timeout = p.spec.timeout;
+        let pname = p.spec.name.clone();
+        let Some(a) = p.attempt_mut(seq) else { return };
+        if a.verdict != Verdict::Pending {
+            return;
+        }
+        a.verdict = if ok {
+            Verdict::Ok {
+                rtt_ns: now.since(a.sent).as_nanos(),
+            }
+        } else {
+            let reason = a
+                .drops
+                .first()
+                .map_or_else(|| format!("no reply within {timeout}"), |d| d.to_string());
+            Verdict::Fail { reason }
+        };
+        let sent = a.sent;
+        let line = match &a.verdict {
+            Verdict::Ok { rtt_ns } => {
+                let src = a
+                    .seen_src
+                    .map_or(String::new(), |s| format!(", seen from {s}"));
+                format!("{pname}#{seq} ok rtt {}{src}", SimDuration(*rtt_ns))
+            }
+            Verdict::Fail { reason } => format!("{pname}#{seq} FAILED: {reason}"),
+            Verdict::Pending => unreachable!(),
+        };
+        // Transitions are what people read; each attempt is kept for -o json.
+        let transition = match (p.last_ok, ok) {
+            (Some(true) | None, false) => {
+                p.down_since = Some(sent);
+                Some(format!(
+                    "{} DOWN: {}",
+                    p.spec.name,
+                    line.split_once(": ").map_or("", |x| x.1)
+                ))
+            }
+            (Some(false), true) => {
+                let since = p.down_since.take().unwrap_or(sent);
+                Some(format!(
+                    "{} UP again after {} outage",
+                    p.spec.name,
+                    sent.since(since)
+                ))
+            }
+            (None, true) => Some(format!("{} UP", p.spec.name)),
+            _ => None,
+        };
+        p.last_ok = Some(ok);
+        self.record(LogKind::Probe, "", line);
+        if let Some(t) = transition {
+            self.record(LogKind::Probe, "", t);
+        }
+    }
+
+    // ----- control operations ---------------------------------------------
+
+    pub fn set_power(&mut self, id: DeviceId, on: bool) {
+        let i = id.0 as usize;
+        let name = self.device(id).name().to_string();
+        if self.device(id).powered() == on {
+            return;
+        }
+        self.epochs[i] += 1;
+        match &mut self.devices[i] {
+            DeviceRt::Host(h) => {
+                h.powered = on;
+                if on {
+                    // A cold boot: caches and connection state are gone, the
+                    // static configuration comes back; engine state is re-applied
+                    // by whoever owns it (the agent starting again).
+                    h.stack.arp.clear();
+                    h.stack.ct.clear();
+                }
+            }
+            DeviceRt::Switch(s) => {
+                s.powered = on;
+                if on {
+                    s.macs.clear();
+                    if let Some(l3) = &mut s.l3 {
+                        l3.arp.clear();
+                        l3.ct.clear();
+                    }
+                }
+            }
+        }
+        self.record(
+            LogKind::Power,
+            &name,
+            if on { "powered on" } else { "powered off" },
+        );
+        // Pods live and die with their node.
+        if let Some(&br) = self.br_int.get(&id) {
+            let pods: Vec<DeviceId> = (0..self.devices.len())
+                .map(|d| DeviceId(d as u32))
+                .filter(|&d| matches!(self.device(d), DeviceRt::Host(h) if matches!(&h.role, HostRole::Pod { node, .. } if *node == name)))
+                .collect();
+            self.set_power_quiet(br, on);
+            for p in pods {
+                self.set_power_quiet(p, on);
+            }
+        }
+    }
+
+    fn set_power_quiet(&mut self, id: DeviceId, on: bool) {
+        self.epochs[id.0 as usize] += 1;
+        match &mut self.devices[id.0 as usize] {
+            DeviceRt::Host(h) => {
+                h.powered = on;
+                if on {
+                    h.stack.arp.clear();
+                    h.stack.ct.clear();
+                }
+            }
+            DeviceRt::Switch(s) => {
+                s.powered = on;
+                if on {
+                    s.macs.clear();
+                }
+            }
+        }
+    }
+
+    /// Takes the link at `port` down or up. Both ends lose carrier; switches
+    /// flush the MACs learned on it.
+    pub fn set_link(&mut self, port: PortRef, up: bool) -> Result<(), String> {
+        let li = *self
+            .port_link
+            .get(&port)
+            .ok_or_else(|| format!("{} has no link", self.port_name(port)))?;
+        if self.links[li].up == up {
+            return Ok(());
+        }
+        self.links[li].up = up;
+        let (a, b) = (self.links[li].a, self.links[li].b);
+        for end in [a, b] {
+            match &mut self.devices[end.device.0 as usize] {
+                DeviceRt::Host(h) => {
+                    let iface = h.ports[end.port as usize];
+                    h.stack.ifaces[iface].up = up;
+                    // VLAN sub-interfaces follow their parent's carrier.
+                    for (i, k) in h.iface_kinds.iter().enumerate() {
+                        if *k
+                            == (HostIfaceKind::Vlan {
+                                parent: iface,
+                                vid: vid_of(k),
+                            })
+                        {
+                            h.stack.ifaces[i].up = up;
+                        }
+                    }
+                }
+                DeviceRt::Switch(s) => {
+                    if !up {
+                        s.macs.flush_port(end.port);
+                    }
+                }
+            }
+        }
+        let msg = format!(
+            "link {} <-> {} {}",
+            self.port_name(a),
+            self.port_name(b),
+            if up { "up" } else { "down" }
+        );
+        self.record(LogKind::Link, "", msg);
+        Ok(())
+    }
+
+    /// Plugs a Pod into its node's `br-int`: a host with `eth0` = `ip` in the
+    /// node's Pod subnet and a default route via `antrea-gw0`.
+    pub fn add_pod(
+        &mut self,
+        node: DeviceId,
+        namespace: &str,
+        name: &str,
+        ip: Ipv4Addr,
+        tcp_listen: Vec<u16>,
+    ) -> Result<DeviceId, String> {
+        let node_name = self.device(node).name().to_string();
+        let br = *self
+            .br_int
+            .get(&node)
+            .ok_or_else(|| format!("{node_name} is not a Kubernetes node"))?;
+        let DeviceRt::Host(nh) = self.device(node) else {
+            unreachable!("br-int exists only for hosts")
+        };
+        let gw = nh
+            .stack
+            .ifaces
+            .iter()
+            .find(|i| i.name == "antrea-gw0")
+            .expect("every node has antrea-gw0");
+        let gw_net = gw.addrs[0];
+        if !gw_net.contains(&ip) {
+            return Err(format!(
+                "Pod IP {ip} is outside {node_name}'s Pod subnet {}",
+                gw_net.trunc()
+            ));
+        }
+        let full = format!("{namespace}/{name}");
+        if self.device_id(&full).is_some() {
+            return Err(format!("Pod {full} already exists"));
+        }
+        let spec = crate::model::HostSpec {
+            role: HostRole::Pod {
+                node: node_name.clone(),
+                namespace: namespace.to_string(),
+            },
+            interfaces: vec![crate::model::IfaceSpec {
+                name: "eth0".into(),
+                mac: MacAddr::from_name(&full),
+                addrs: vec![Ipv4Net::new(ip, gw_net.prefix_len()).expect("valid prefix")],
+                kind: crate::model::IfaceKind::Physical,
+            }],
+            routes: vec![crate::model::RouteSpec {
+                dst: "0.0.0.0/0".parse().expect("literal"),
+                via: Some(gw_net.addr()),
+                dev: Some("eth0".into()),
+                metric: 0,
+                table: crate::model::TABLE_MAIN,
+            }],
+            rules: Vec::new(),
+            ip_forward: false,
+            arp: ArpPolicy::Linux,
+            tcp_listen,
+        };
+        let host = devices::build_host(&full, &spec, self.seed);
+        let pod = self.add_device(DeviceRt::Host(host));
+        let DeviceRt::Switch(sw) = &mut self.devices[br.0 as usize] else {
+            unreachable!()
+        };
+        let port = sw.ports.len() as u16;
+        // Antrea names the host side of a Pod's veth after the Pod, cut to 15 chars.
+        let veth: String = name.chars().take(15).collect();
+        sw.ports.push(SwitchPortRt {
+            name: veth,
+            vlan: VlanMode::Access(BR_INT_VLAN),
+        });
+        self.add_link(
+            PortRef {
+                device: pod,
+                port: 0,
+            },
+            PortRef { device: br, port },
+            INTERNAL_LATENCY,
+        );
+        self.record(
+            LogKind::Engine,
+            &node_name,
+            format!("Pod {full} up with IP {ip}"),
+        );
+        Ok(pod)
+    }
+
+    /// Makes a node's engine-owned dataplane equal to `desired`, logging each
+    /// change and sending one gratuitous ARP per newly announced address.
+    pub fn apply_dataplane(
+        &mut self,
+        node: DeviceId,
+        desired: &NodeDataplane,
+    ) -> Result<(), String> {
+        let name = self.device(node).name().to_string();
+        let powered = self.device(node).powered();
+        let mut lines: Vec<(LogKind, String)> = Vec::new();
+        let mut garps: Vec<(usize, Ipv4Addr)> = Vec::new();
+        let applied = self.applied.entry(node).or_default();
+        let DeviceRt::Host(h) = &mut self.devices[node.0 as usize] else {
+            return Err(format!("{name} is not a host"));
+        };
+        // 1. VLAN sub-interfaces (kept once created; an unused one has no address).
+        for v in &desired.vlan_ifaces {
+            if h.stack.iface_index(&v.name).is_none() {
+                let parent = h
+                    .stack
+                    .iface_index(&v.parent)
+                    .ok_or_else(|| format!("{name} has no interface {}", v.parent))?;
+                let mac = h.stack.ifaces[parent].mac;
+                let up = h.stack.ifaces[parent].up;
+                h.stack.ifaces.push(L3Iface {
+                    name: v.name.clone(),
+                    mac,
+                    addrs: Vec::new(),
+                    up,
+                    has_link: true,
+                });
+                h.iface_kinds
+                    .push(HostIfaceKind::Vlan { parent, vid: v.vid });
+                h.admin_up.push(true);
+                lines.push((
+                    LogKind::Engine,
+                    format!(
+                        "ip link add link {} name {} type vlan id {}",
+                        v.parent, v.name, v.vid
+                    ),
+                ));
+            }
+        }
+        // 2. Addresses.
+        let mut want: Vec<(usize, Ipv4Net, bool)> = Vec::new();
+        for a in &desired.addrs {
+            let i = h
+                .stack
+                .iface_index(&a.iface)
+                .ok_or_else(|| format!("{name} has no interface {}", a.iface))?;
+            want.push((i, a.addr, a.announce));
+        }
+        for &(i, net) in &applied.addrs {
+            if !want.iter().any(|w| w.0 == i && w.1 == net) {
+                h.stack.ifaces[i].addrs.retain(|x| *x != net);
+                lines.push((
+                    LogKind::Engine,
+                    format!("ip addr del {net} dev {}", h.stack.ifaces[i].name),
+                ));
+            }
+        }
+        for &(i, net, announce) in &want {
+            if !h.stack.ifaces[i].addrs.contains(&net) {
+                h.stack.ifaces[i].addrs.push(net);
+                lines.push((
+                    LogKind::Engine,
+                    format!("ip addr add {net} dev {}", h.stack.ifaces[i].name),
+                ));
+                if announce {
+                    garps.push((i, net.addr()));
+                }
+            }
+        }
+        applied.addrs = want.iter().map(|w| (w.0, w.1)).collect();
+        h.stack.sync_connected_routes();
+        // 3. Routes and rules.
+        let mut new_routes = Vec::new();
+        for r in &desired.routes {
+            let dev = h
+                .stack
+                .iface_index(&r.dev)
+                .ok_or_else(|| format!("{name} has no interface {}", r.dev))?;
+            new_routes.push(Route {
+                dst: r.dst,
+                via: r.via,
+                dev,
+                metric: r.metric,
+                table: r.table,
+                origin: "engine",
+            });
+        }
+        let old_routes: Vec<Route> = h
+            .stack
+            .routes
+            .routes()
+            .iter()
+            .filter(|r| r.origin == "engine")
+            .cloned()
+            .collect();
+        if old_routes != new_routes {
+            h.stack.routes.remove_origin("engine");
+            for r in &new_routes {
+                h.stack.routes.add_route(r.clone());
+            }
+            for r in new_routes.iter().filter(|r| !old_routes.contains(r)) {
+                lines.push((
+                    LogKind::Route,
+                    format!("ip route add {}", describe_route(r, &h.stack.ifaces)),
+                ));
+            }
+            for r in old_routes.iter().filter(|r| !new_routes.contains(r)) {
+                lines.push((
+                    LogKind::Route,
+                    format!("ip route del {}", describe_route(r, &h.stack.ifaces)),
+                ));
+            }
+        }
+        let new_rules: Vec<crate::model::RuleSpec> =
+            desired.rules.iter().map(|r| r.to_spec()).collect();
+        if new_rules != applied.rules {
+            for r in applied.rules.iter().filter(|r| !new_rules.contains(r)) {
+                h.stack.routes.remove_rules_for_table(r.table);
+                lines.push((
+                    LogKind::Route,
+                    format!("ip rule del pref {} lookup {}", r.priority, r.table),
+                ));
+            }
+            for r in new_rules.iter().filter(|r| !applied.rules.contains(r)) {
+                h.stack.routes.add_rule(r.clone());
+                let mark = r
+                    .fwmark
+                    .map_or(String::new(), |(v, m)| format!(" fwmark {v:#x}/{m:#x}"));
+                lines.push((
+                    LogKind::Route,
+                    format!("ip rule add pref {}{mark} lookup {}", r.priority, r.table),
+                ));
+            }
+            applied.rules = new_rules;
+        }
+        // 4. SNAT, marks, ARP responder: replaced wholesale (like an atomic
+        //    `nft -f` / OpenFlow bundle).
+        let mut snat = Vec::new();
+        for s in &desired.snat {
+            let not_out = match &s.not_out_iface {
+                Some(n) => Some(
+                    h.stack
+                        .iface_index(n)
+                        .ok_or_else(|| format!("{name} has no interface {n}"))?,
+                ),
+                None => None,
+            };
+            snat.push(super::nat::SnatRule {
+                src: s.src,
+                not_dst: s.not_dst.clone(),
+                not_out_iface: not_out,
+                out_iface: None,
+                mark: s.mark,
+                to: s.to.clone(),
+                comment: s.comment.clone(),
+            });
+        }
+        if snat != h.stack.snat {
+            lines.push((
+                LogKind::Nat,
+                format!("{} SNAT rule(s) installed", snat.len()),
+            ));
+            h.stack.snat = snat;
+        }
+        let marks: Vec<super::stack::MarkRule> = desired
+            .marks
+            .iter()
+            .map(|m| super::stack::MarkRule {
+                src: m.src,
+                not_dst: m.not_dst.clone(),
+                mark: m.mark,
+                comment: m.comment.clone(),
+            })
+            .collect();
+        h.stack.marks = marks;
+        let mut responder = Vec::new();
+        for (iface, ip) in &desired.arp_responder {
+            let i = h
+                .stack
+                .iface_index(iface)
+                .ok_or_else(|| format!("{name} has no interface {iface}"))?;
+            responder.push((i, *ip));
+        }
+        h.stack.arp_responder = responder;
+        for (kind, l) in lines {
+            self.record(kind, &name, l);
+        }
+        if powered {
+            for (iface, ip) in garps {
+                self.send_garp(node, iface, ip);
+            }
+        }
+        Ok(())
+    }
+
+    /// One gratuitous ARP (request, SPA = TPA = ip), as Antrea's arping sends.
+    pub fn send_garp(&mut self, node: DeviceId, iface: usize, ip: Ipv4Addr) {
+        let name = self.device(node).name().to_string();
+        let DeviceRt::Host(h) = &self.devices[node.0 as usize] else {
+            return;
+        };
+        let mac = h.stack.ifaces[iface].mac;
+        let ifname = h.stack.ifaces[iface].name.clone();
+        let msg = ArpMsg::gratuitous(mac, ip);
+        let frame = wire::build_eth(
+            &EthHeader {
+                dst: MacAddr::BROADCAST,
+                src: mac,
+                vlan: None,
+                ethertype: wire::ethertype::ARP,
+            },
+            &msg.to_bytes(),
+        );
+        self.record(
+            LogKind::Arp,
+            &name,
+            format!("gratuitous ARP for {ip} on {ifname}"),
+        );
+        let cx = Detached {
+            out: vec![super::stack::Out {
+                iface,
+                frame,
+                tag: None,
+            }],
+            timers: Vec::new(),
+            notes: Vec::new(),
+        };
+        self.finish(node, cx);
+    }
+
+    /// The static routes of a host, for the power-cycle path and tables.
+    pub fn static_routes(&self, id: DeviceId) -> &[Route] {
+        match self.device(id) {
+            DeviceRt::Host(h) => &h.static_routes,
+            DeviceRt::Switch(s) => &s.static_routes,
+        }
+    }
+}
+
+/// The owned parts of a `Cx`, so the world can be borrowed again.
+struct Detached {
+    out: Vec<super::stack::Out>,
+    timers: Vec<(SimTime, StackTimer)>,
+    notes: Vec<Note>,
+}
+
+fn detach(cx: Cx) -> Detached {
+    Detached {
+        out: cx.out,
+        timers: cx.timers,
+        notes: cx.notes,
+    }
+}
+
+fn vid_of(k: &HostIfaceKind) -> u16 {
+    match k {
+        HostIfaceKind::Vlan { vid, .. } => *vid,
+        HostIfaceKind::Physical { .. } => 0,
+    }
+}
+
+/// `ip route`-style text.
+pub fn describe_route(r: &Route, ifaces: &[L3Iface]) -> String {
+    let dst = if r.dst.prefix_len() == 0 {
+        "default".to_string()
+    } else {
+        r.dst.to_string()
+    };
+    let via = r.via.map_or(String::new(), |v| format!(" via {v}"));
+    let dev = ifaces.get(r.dev).map_or("?", |i| i.name.as_str());
+    let table = if r.table == crate::model::TABLE_MAIN {
+        String::new()
+    } else {
+        format!(" table {}", super::routing::table_name(r.table))
+    };
+    let metric = if r.metric != 0 {
+        format!(" metric {}", r.metric)
+    } else {
+        String::new()
+    };
+    format!("{dst}{via} dev {dev}{table}{metric}")
+}
+
+/// The first usable address of a subnet (`.1` of a /24).
+pub fn first_host(net: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()) + 1)
+}
