@@ -1,0 +1,337 @@
+//! Antrea's ExternalIPPool and Egress CRDs (`crd.antrea.io/v1beta1`, also `v1alpha2`).
+//!
+//! Checks are those of the CRD schema (`build/charts/antrea/crds/externalippool.yaml`,
+//! `egress.yaml`: ipRanges items are oneOf {cidr} | {start,end}, vlan 0..=4094) and of the
+//! ExternalIPPool webhook (`pkg/controller/externalippool/validate.go`: IPv4 prefixLength
+//! 1..=31, every range inside the subnetInfo subnet, start <= end). Cross-object checks
+//! (an Egress naming a missing pool, range overlaps between pools) are left to the engine.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde_saphyr::{Location, Spanned};
+
+use super::selector::RawLabelSelector;
+use super::{Ctx, LabelSelector, ObjectMeta};
+use crate::input::InputError;
+
+/// An ExternalIPPool: where Egress and LoadBalancer IPs come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalIPPool {
+    pub meta: ObjectMeta,
+    /// In spec order (Antrea allocates from the first range with a free IP).
+    pub ip_ranges: Vec<IpRange>,
+    pub subnet_info: Option<SubnetInfo>,
+    /// Nodes that may hold this pool's IPs; empty selects all Nodes.
+    pub node_selector: LabelSelector,
+}
+
+/// One `spec.ipRanges` item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpRange {
+    /// Host bits are cleared, as Go's `net.ParseCIDR` does. Which addresses of it are
+    /// allocatable (Antrea skips the network and broadcast address) is the allocator's call.
+    Cidr(Ipv4Net),
+    /// Both ends inclusive.
+    Range { start: Ipv4Addr, end: Ipv4Addr },
+}
+
+impl IpRange {
+    /// First and last address covered (inclusive).
+    pub fn bounds(&self) -> (Ipv4Addr, Ipv4Addr) {
+        match *self {
+            IpRange::Cidr(net) => (net.network(), net.broadcast()),
+            IpRange::Range { start, end } => (start, end),
+        }
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let (first, last) = self.bounds();
+        first <= ip && ip <= last
+    }
+}
+
+impl std::fmt::Display for IpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpRange::Cidr(net) => write!(f, "{net}"),
+            IpRange::Range { start, end } => write!(f, "{start}-{end}"),
+        }
+    }
+}
+
+/// `spec.subnetInfo` (EgressSeparateSubnet): the subnet Egress IPs of this pool live in,
+/// its gateway, and the VLAN to tag them with (0 = untagged on the transport interface).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubnetInfo {
+    pub gateway: Ipv4Addr,
+    pub prefix_length: u8,
+    pub vlan: u16,
+}
+
+impl SubnetInfo {
+    /// The subnet `gateway/prefixLength`, host bits cleared.
+    pub fn subnet(&self) -> Ipv4Net {
+        // prefix_length is checked to be 1..=31 when parsed, so this cannot fail.
+        Ipv4Net::new(self.gateway, self.prefix_length)
+            .map(|n| n.trunc())
+            .unwrap_or_default()
+    }
+}
+
+/// An Antrea Egress: SNAT the selected Pods' external traffic to one IP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Egress {
+    pub meta: ObjectMeta,
+    pub applied_to: AppliedTo,
+    /// A fixed IP; with `external_ip_pool` it must be in that pool, without it the user
+    /// puts it on a Node ("static" Egress).
+    pub egress_ip: Option<Ipv4Addr>,
+    pub external_ip_pool: Option<String>,
+    /// Kept as given (the blog's manifest carries one); the engine computes its own.
+    pub status: EgressStatus,
+}
+
+/// `spec.appliedTo`. Both `None` selects nothing; `pod_selector` alone selects Pods in
+/// every Namespace; `namespace_selector` alone selects all Pods of those Namespaces
+/// (Antrea docs/egress.md §AppliedTo). `Some(empty)` means "all".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppliedTo {
+    pub pod_selector: Option<LabelSelector>,
+    pub namespace_selector: Option<LabelSelector>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EgressStatus {
+    pub egress_node: Option<String>,
+    pub egress_ip: Option<Ipv4Addr>,
+}
+
+// ---- raw YAML shapes -------------------------------------------------------------
+
+#[derive(Debug, serde::Deserialize)]
+struct RawPoolDoc {
+    spec: Option<Spanned<RawPoolSpec>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPoolSpec {
+    ip_ranges: Option<Vec<Spanned<RawIpRange>>>,
+    subnet_info: Option<Spanned<RawSubnetInfo>>,
+    node_selector: Option<Spanned<RawLabelSelector>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RawIpRange {
+    cidr: Option<Spanned<String>>,
+    start: Option<Spanned<String>>,
+    end: Option<Spanned<String>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSubnetInfo {
+    gateway: Option<Spanned<String>>,
+    prefix_length: Option<Spanned<i64>>,
+    vlan: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RawEgressDoc {
+    spec: Option<Spanned<RawEgressSpec>>,
+    status: Option<RawEgressStatus>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEgressSpec {
+    applied_to: Option<RawAppliedTo>,
+    #[serde(rename = "egressIP")]
+    egress_ip: Option<Spanned<String>>,
+    #[serde(rename = "externalIPPool")]
+    external_ip_pool: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAppliedTo {
+    pod_selector: Option<Spanned<RawLabelSelector>>,
+    namespace_selector: Option<Spanned<RawLabelSelector>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEgressStatus {
+    egress_node: Option<String>,
+    #[serde(rename = "egressIP")]
+    egress_ip: Option<Spanned<String>>,
+}
+
+// ---- conversion ------------------------------------------------------------------
+
+fn ip_range(ctx: &Ctx<'_>, raw: Spanned<RawIpRange>) -> Result<IpRange, InputError> {
+    let at = raw.referenced;
+    let r = raw.value;
+    match (r.cidr, r.start, r.end) {
+        (Some(cidr), None, None) => {
+            let net: Ipv4Net = cidr.value.parse().map_err(|_| {
+                let msg = if cidr.value.contains(':') {
+                    format!(
+                        "cidr {:?} is IPv6; antlab models IPv4 networks only",
+                        cidr.value
+                    )
+                } else {
+                    format!(
+                        "cidr {:?} is not a valid IPv4 CIDR (expected e.g. 10.10.0.0/24)",
+                        cidr.value
+                    )
+                };
+                ctx.error(&cidr, msg)
+            })?;
+            Ok(IpRange::Cidr(net.trunc()))
+        }
+        (None, Some(start), Some(end)) => {
+            let s = ctx.ipv4(&start, "start")?;
+            let e = ctx.ipv4(&end, "end")?;
+            if s > e {
+                return Err(ctx.error(&end, format!("ipRange end {e} is before its start {s}")));
+            }
+            Ok(IpRange::Range { start: s, end: e })
+        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ctx.error_at(
+            &at,
+            "an ipRange takes either cidr or start and end, not both",
+        )),
+        (None, Some(_), None) => Err(ctx.error_at(&at, "ipRange has start but no end")),
+        (None, None, Some(_)) => Err(ctx.error_at(&at, "ipRange has end but no start")),
+        (None, None, None) => Err(ctx.error_at(&at, "an ipRange needs cidr, or start and end")),
+    }
+}
+
+fn subnet_info(ctx: &Ctx<'_>, raw: Spanned<RawSubnetInfo>) -> Result<SubnetInfo, InputError> {
+    let at = raw.referenced;
+    let r = raw.value;
+    let gateway = r
+        .gateway
+        .ok_or_else(|| ctx.error_at(&at, "subnetInfo needs gateway"))?;
+    let gateway = ctx.ipv4(&gateway, "gateway")?;
+    let prefix = r
+        .prefix_length
+        .ok_or_else(|| ctx.error_at(&at, "subnetInfo needs prefixLength"))?;
+    // Antrea's webhook: "invalid prefixLength" unless 1..=31 for IPv4.
+    let prefix_length = u8::try_from(prefix.value)
+        .ok()
+        .filter(|p| (1..=31).contains(p))
+        .ok_or_else(|| {
+            ctx.error(
+                &prefix,
+                format!(
+                    "prefixLength must be between 1 and 31 for IPv4, got {}",
+                    prefix.value
+                ),
+            )
+        })?;
+    let vlan = match &r.vlan {
+        None => 0,
+        Some(v) => u16::try_from(v.value)
+            .ok()
+            .filter(|v| *v <= 4094)
+            .ok_or_else(|| {
+                ctx.error(
+                    v,
+                    format!("vlan must be between 0 and 4094, got {}", v.value),
+                )
+            })?,
+    };
+    Ok(SubnetInfo {
+        gateway,
+        prefix_length,
+        vlan,
+    })
+}
+
+pub(super) fn parse_external_ip_pool(
+    ctx: &Ctx<'_>,
+    doc: &str,
+    doc_at: &Location,
+    meta: ObjectMeta,
+) -> Result<ExternalIPPool, InputError> {
+    let raw: RawPoolDoc = ctx.reparse(doc)?;
+    let spec = raw
+        .spec
+        .ok_or_else(|| ctx.error_at(doc_at, "ExternalIPPool needs spec.ipRanges"))?;
+    let spec_at = spec.referenced;
+    let spec = spec.value;
+    let raw_ranges = spec
+        .ip_ranges
+        .ok_or_else(|| ctx.error_at(&spec_at, "ExternalIPPool needs spec.ipRanges"))?;
+    let subnet_info = spec.subnet_info.map(|s| subnet_info(ctx, s)).transpose()?;
+    let mut ip_ranges = Vec::new();
+    for raw in raw_ranges {
+        let at = raw.referenced;
+        let range = ip_range(ctx, raw)?;
+        if let Some(info) = &subnet_info {
+            let subnet = info.subnet();
+            let (first, last) = range.bounds();
+            if !subnet.contains(&first) || !subnet.contains(&last) {
+                return Err(ctx.error_at(
+                    &at,
+                    format!("ipRange {range} is not inside subnetInfo's subnet {subnet}"),
+                ));
+            }
+        }
+        ip_ranges.push(range);
+    }
+    let node_selector = match spec.node_selector {
+        Some(s) => ctx.selector(s, "nodeSelector")?,
+        None => LabelSelector::default(),
+    };
+    Ok(ExternalIPPool {
+        meta,
+        ip_ranges,
+        subnet_info,
+        node_selector,
+    })
+}
+
+pub(super) fn parse_egress(
+    ctx: &Ctx<'_>,
+    doc: &str,
+    doc_at: &Location,
+    meta: ObjectMeta,
+) -> Result<Egress, InputError> {
+    let raw: RawEgressDoc = ctx.reparse(doc)?;
+    let spec = raw
+        .spec
+        .ok_or_else(|| ctx.error_at(doc_at, "Egress needs spec.appliedTo"))?;
+    let spec_at = spec.referenced;
+    let spec = spec.value;
+    let applied = spec
+        .applied_to
+        .ok_or_else(|| ctx.error_at(&spec_at, "Egress needs spec.appliedTo"))?;
+    let applied_to = AppliedTo {
+        pod_selector: applied
+            .pod_selector
+            .map(|s| ctx.selector(s, "appliedTo.podSelector"))
+            .transpose()?,
+        namespace_selector: applied
+            .namespace_selector
+            .map(|s| ctx.selector(s, "appliedTo.namespaceSelector"))
+            .transpose()?,
+    };
+    let status = match raw.status {
+        Some(s) => EgressStatus {
+            egress_node: s.egress_node.filter(|n| !n.is_empty()),
+            egress_ip: ctx.opt_ipv4(&s.egress_ip, "status.egressIP")?,
+        },
+        None => EgressStatus::default(),
+    };
+    Ok(Egress {
+        meta,
+        applied_to,
+        egress_ip: ctx.opt_ipv4(&spec.egress_ip, "egressIP")?,
+        external_ip_pool: spec.external_ip_pool.filter(|p| !p.is_empty()),
+        status,
+    })
+}

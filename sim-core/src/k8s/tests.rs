@@ -1,0 +1,758 @@
+//! Tests of manifest parsing: the blog's YAML blocks verbatim, multi-document files,
+//! defaults, and errors with their line and column.
+
+use std::net::Ipv4Addr;
+
+use super::*;
+
+const BLOG_CONFIG_EGRESS: &str = include_str!("testdata/blog-1-antrea-config-egress.yaml");
+const BLOG_POOL: &str = include_str!("testdata/blog-2-external-ip-pool.yaml");
+const BLOG_EGRESS: &str = include_str!("testdata/blog-3-egress.yaml");
+const BLOG_PROXYALL_MAPPING: &str =
+    include_str!("testdata/blog-4-antrea-config-proxyall-mapping.yaml");
+const BLOG_PROXYALL: &str = include_str!("testdata/blog-5-antrea-config-proxyall.yaml");
+const BLOG_KUBE_PROXY: &str = include_str!("testdata/blog-6-kube-proxy-fragment.yaml");
+const BLOG_L7: &str = include_str!("testdata/blog-7-l7-fragment.yaml");
+const BLOG_DEPLOYMENT: &str = include_str!("testdata/blog-8-deployment-fragment.yaml");
+
+fn one(text: &str) -> Object {
+    let mut objs = parse_manifests("m.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(objs.len(), 1, "{objs:?}");
+    objs.remove(0)
+}
+
+fn err(text: &str) -> InputError {
+    match parse_manifests("m.yaml", text) {
+        Ok(objs) => panic!("expected an error, parsed {objs:?}"),
+        Err(e) => e,
+    }
+}
+
+#[track_caller]
+fn assert_err_at(text: &str, line: u64, column: u64, needle: &str) {
+    let e = err(text);
+    assert_eq!((e.line, e.column), (line, column), "{e}");
+    assert!(e.message.contains(needle), "{e}");
+    assert!(
+        !e.message.contains("line "),
+        "no stale position in the message: {e}"
+    );
+}
+
+fn config_map(o: Object) -> ConfigMap {
+    match o {
+        Object::ConfigMap(c) => c,
+        other => panic!("not a ConfigMap: {other:?}"),
+    }
+}
+
+// ---- the blog, verbatim --------------------------------------------------------
+
+#[test]
+fn blog_antrea_config_with_egress_gates() {
+    let c = config_map(one(BLOG_CONFIG_EGRESS));
+    assert_eq!(c.meta.name, "antrea-config");
+    assert_eq!(c.meta.namespace.as_deref(), Some("kube-system"));
+    assert_eq!(
+        c.get("antrea-agent.conf").unwrap(),
+        Some("featureGates:\n  Egress: true\n  EgressSeparateSubnet: true\n")
+    );
+    assert_eq!(
+        c.get("antrea-controller.conf").unwrap(),
+        Some("featureGates:\n  Egress: true\n")
+    );
+    assert!(c.invalid_data.is_empty());
+}
+
+#[test]
+fn blog_pool_and_egress() {
+    let pool = one(BLOG_POOL);
+    let egress = one(BLOG_EGRESS);
+    assert_eq!(
+        pool.display_name(),
+        "ExternalIPPool/egress-vlan-external-ip-pool"
+    );
+    assert_eq!(egress.display_name(), "Egress/egress-vlan");
+    let (Object::ExternalIPPool(p), Object::Egress(e)) = (&pool, &egress) else {
+        panic!("wrong kinds: {pool:?} {egress:?}");
+    };
+    assert_eq!(
+        p.ip_ranges,
+        [IpRange::Range {
+            start: Ipv4Addr::new(172, 18, 181, 40),
+            end: Ipv4Addr::new(172, 18, 181, 50)
+        }]
+    );
+    let info = p.subnet_info.unwrap();
+    assert_eq!(info.vlan, 181);
+    assert_eq!(info.subnet().to_string(), "172.18.181.0/24");
+    assert!(
+        p.node_selector
+            .matches(&[("egress-role".to_string(), "egress-node".to_string())].into())
+    );
+    assert_eq!(
+        e.external_ip_pool.as_deref(),
+        Some("egress-vlan-external-ip-pool")
+    );
+    assert_eq!(e.status.egress_node.as_deref(), Some("k8s-node-vm-2-cl-02"));
+    assert_eq!(e.applied_to.namespace_selector, None);
+    insta::assert_debug_snapshot!("blog_pool_and_egress", (pool, egress));
+}
+
+#[test]
+fn blog_proxyall_mapping_under_data_is_kept_and_refused_on_read() {
+    // The blog's `data: {antreaProxy: {proxyAll: true}}` is not a valid ConfigMap (values
+    // must be strings). We load it and report the key when it is read.
+    let c = config_map(one(BLOG_PROXYALL_MAPPING));
+    assert!(c.data.is_empty());
+    assert_eq!(c.invalid_data.len(), 1);
+    let e = c.get("antreaProxy").unwrap_err();
+    assert_eq!((e.file.as_str(), e.line, e.column), ("m.yaml", 8, 7), "{e}");
+    assert!(e.message.contains("is a mapping"), "{e}");
+    assert!(e.message.contains("kube-system/antrea-config"), "{e}");
+    // Other keys still read fine.
+    assert_eq!(c.get("antrea-agent.conf").unwrap(), None);
+}
+
+#[test]
+fn blog_proxyall_config() {
+    let c = config_map(one(BLOG_PROXYALL));
+    assert_eq!(
+        c.get("antrea-agent.conf").unwrap(),
+        Some(
+            "kubeAPIServerOverride: \"https://k8s-dev-cluster-3.domain.int\"\nantreaProxy:\n  proxyAll: true\n"
+        )
+    );
+}
+
+#[test]
+fn blog_fragments_without_kind_are_located_errors() {
+    // The kube-proxy and L7 snippets are excerpts of `kubectl edit` sessions: no kind,
+    // no metadata. They cannot be applied as they are; the error points at the document.
+    assert_err_at(BLOG_KUBE_PROXY, 2, 1, "missing kind");
+    assert_err_at(BLOG_L7, 1, 1, "missing kind");
+    // The Deployment snippet runs into a shell command: a YAML syntax error at that line.
+    let e = err(BLOG_DEPLOYMENT);
+    assert_eq!(e.line, 9, "{e}");
+}
+
+#[test]
+fn blog_kube_proxy_config_completed() {
+    let text = format!(
+        "kind: ConfigMap\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\n{BLOG_KUBE_PROXY}"
+    );
+    let c = config_map(one(&text));
+    let conf = c.get("config.conf").unwrap().unwrap();
+    assert!(conf.starts_with("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nipvs:\n"));
+    assert!(conf.contains("  strictARP: true # set to true\n"), "{conf}");
+    assert!(
+        conf.ends_with("udpTimeout: 0s"),
+        "|- strips the final newline: {conf:?}"
+    );
+}
+
+#[test]
+fn blog_l7_config_completed_keeps_trailing_spaces() {
+    let text = format!("kind: ConfigMap\nmetadata:\n  name: antrea-config\n{BLOG_L7}");
+    let c = config_map(one(&text));
+    assert_eq!(
+        c.get("antrea-agent.conf").unwrap(),
+        Some("L7FlowExporter: true      \n")
+    );
+}
+
+#[test]
+fn blog_deployment_completed() {
+    let head = BLOG_DEPLOYMENT.split("  \n#").next().unwrap();
+    let text = format!(
+        "{head}  namespace: egress\nspec:\n  selector:\n    matchLabels:\n      app: egress-1\n  template:\n    metadata:\n      labels:\n        app: egress-1\n    spec:\n      containers:\n      - name: ubuntu\n        image: ubuntu:20.04\n        ports:\n        - containerPort: 80\n"
+    );
+    let Object::Deployment(d) = one(&text) else {
+        panic!("not a Deployment")
+    };
+    assert_eq!(
+        d.meta
+            .annotations
+            .get("visibility.antrea.io/l7-export")
+            .map(String::as_str),
+        Some("both")
+    );
+    assert_eq!(d.meta.name, "ubuntu-20-04");
+    assert_eq!(d.replicas, 1, "replicas defaults to 1");
+    assert_eq!(
+        d.template.labels.get("app").map(String::as_str),
+        Some("egress-1")
+    );
+    assert_eq!(d.template.spec.containers[0].ports[0].container_port, 80);
+    assert_eq!(
+        d.template.spec.containers[0].ports[0].protocol,
+        Protocol::Tcp
+    );
+}
+
+// ---- multi-document files ------------------------------------------------------
+
+const MULTI: &str = "\
+# cluster objects
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: egress
+  labels: {team: net}
+---
+---
+# only a comment
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: k8s-node-vm-1-cl-02
+  labels:
+    egress-role: egress-node
+...
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ubuntu-20-04-59d474f9df-dv9ms
+  namespace: egress
+  labels: {app: egress-1}
+spec:
+  nodeName: k8s-node-vm-1-cl-02
+  containers:
+  - name: ubuntu
+    ports:
+    - {containerPort: 53, protocol: UDP, name: dns}
+status:
+  podIP: 10.30.67.5
+--- # inline comment after the marker
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: deny-all
+  namespace: egress
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bare}
+";
+
+#[test]
+fn multi_document_file() {
+    let objs = parse_manifests("multi.yaml", MULTI).unwrap();
+    let names: Vec<String> = objs.iter().map(Object::display_name).collect();
+    assert_eq!(
+        names,
+        [
+            "Namespace/egress",
+            "Node/k8s-node-vm-1-cl-02",
+            "Pod/egress/ubuntu-20-04-59d474f9df-dv9ms",
+            "NetworkPolicy/egress/deny-all",
+            "Pod/default/bare",
+        ]
+    );
+    let lines: Vec<(u64, u64)> = objs
+        .iter()
+        .map(|o| (o.meta().origin.line, o.meta().origin.column))
+        .collect();
+    assert_eq!(lines, [(3, 1), (12, 1), (19, 1), (34, 1), (43, 1)]);
+    assert_eq!(objs[0].meta().origin.file, "multi.yaml");
+    assert_eq!(
+        objs[0].meta().labels.get("team").map(String::as_str),
+        Some("net")
+    );
+    let Object::Pod(p) = &objs[2] else { panic!() };
+    assert_eq!(p.spec.node_name.as_deref(), Some("k8s-node-vm-1-cl-02"));
+    assert!(!p.spec.host_network);
+    assert_eq!(p.status.pod_ip, Some(Ipv4Addr::new(10, 30, 67, 5)));
+    assert_eq!(
+        p.spec.containers[0].ports[0],
+        ContainerPort {
+            name: Some("dns".into()),
+            container_port: 53,
+            protocol: Protocol::Udp
+        }
+    );
+    let Object::Other {
+        api_version, kind, ..
+    } = &objs[3]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (api_version.as_str(), kind.as_str()),
+        ("networking.k8s.io/v1", "NetworkPolicy")
+    );
+    assert_eq!(objs[3].is_namespaced(), None);
+    assert_eq!(objs[4].meta().namespace, None);
+    assert_eq!(objs[4].namespace(), Some("default"));
+}
+
+#[test]
+fn empty_input_has_no_objects() {
+    assert!(parse_manifests("e.yaml", "").unwrap().is_empty());
+    assert!(
+        parse_manifests("e.yaml", "# nothing\n---\n---\n~\n")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn errors_in_later_documents_point_into_the_file() {
+    let text = format!(
+        "{MULTI}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  replicas: lots\n"
+    );
+    // MULTI has 45 lines; the Deployment starts at 47, replicas is on 51.
+    assert_err_at(&text, 51, 13, "");
+    let text = format!(
+        "{MULTI}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nstatus:\n  podIP: 10.0.0.300\n"
+    );
+    assert_err_at(&text, 51, 10, "not a valid IPv4 address");
+}
+
+// ---- error locations -------------------------------------------------------------
+
+const POOL_HEAD: &str =
+    "apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: p\nspec:\n";
+
+#[test]
+fn bad_cidr() {
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/33\n");
+    assert_err_at(&text, 7, 11, "not a valid IPv4 CIDR");
+}
+
+#[test]
+fn bad_ip() {
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.1\n    end: 10.10.0.256\n");
+    assert_err_at(&text, 8, 10, "\"10.10.0.256\" is not a valid IPv4 address");
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - start: fd00::1\n    end: fd00::9\n");
+    assert_err_at(&text, 7, 12, "IPv6");
+}
+
+#[test]
+fn ip_range_with_cidr_and_start() {
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/24\n    start: 10.10.0.1\n");
+    assert_err_at(&text, 7, 5, "either cidr or start and end");
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.1\n");
+    assert_err_at(&text, 7, 5, "no end");
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - {{}}\n");
+    assert_err_at(&text, 7, 5, "needs cidr");
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.9\n    end: 10.10.0.1\n");
+    assert_err_at(&text, 8, 10, "before its start");
+}
+
+#[test]
+fn vlan_out_of_range() {
+    let text = format!(
+        "{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/24\n  subnetInfo:\n    gateway: 10.10.0.1\n    prefixLength: 24\n    vlan: 5000\n"
+    );
+    assert_err_at(&text, 11, 11, "vlan must be between 0 and 4094, got 5000");
+}
+
+#[test]
+fn subnet_info_checks() {
+    let info = |body: &str| {
+        format!("{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/28\n  subnetInfo:\n{body}")
+    };
+    assert_err_at(
+        &info("    gateway: 10.10.0.1\n    prefixLength: 32\n"),
+        10,
+        19,
+        "prefixLength must be between 1 and 31",
+    );
+    assert_err_at(&info("    prefixLength: 24\n"), 9, 5, "needs gateway");
+    assert_err_at(
+        &info("    gateway: 10.20.0.1\n    prefixLength: 24\n"),
+        7,
+        5,
+        "not inside subnetInfo's subnet 10.20.0.0/24",
+    );
+    assert_err_at(
+        &info("    gateway: 10.10.0.1\n    prefixLength: 24\n    vlan: x\n"),
+        11,
+        11,
+        "",
+    );
+    let Object::ExternalIPPool(p) = one(&info("    gateway: 10.10.0.1\n    prefixLength: 24\n"))
+    else {
+        panic!()
+    };
+    assert_eq!(p.subnet_info.unwrap().vlan, 0, "vlan defaults to 0");
+    assert!(
+        p.node_selector.is_empty(),
+        "absent nodeSelector = all Nodes"
+    );
+    assert!(p.ip_ranges[0].contains(Ipv4Addr::new(10, 10, 0, 15)));
+    assert!(!p.ip_ranges[0].contains(Ipv4Addr::new(10, 10, 0, 16)));
+}
+
+#[test]
+fn cidr_host_bits_are_cleared() {
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.77/24\n");
+    let Object::ExternalIPPool(p) = one(&text) else {
+        panic!()
+    };
+    assert_eq!(p.ip_ranges[0].to_string(), "10.10.0.0/24");
+}
+
+#[test]
+fn missing_identity_fields() {
+    assert_err_at(
+        "apiVersion: v1\nmetadata: {name: x}\n",
+        1,
+        1,
+        "missing kind",
+    );
+    assert_err_at(
+        "kind: Pod\nmetadata: {name: x}\n",
+        1,
+        1,
+        "missing apiVersion",
+    );
+    assert_err_at("apiVersion: v1\nkind: Pod\n", 1, 1, "missing metadata");
+    assert_err_at(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: a\n",
+        4,
+        3,
+        "missing metadata.name",
+    );
+    // After a `---`, the document starts on the next line.
+    assert_err_at(
+        "---\n# c\napiVersion: v1\nmetadata: {name: x}\n",
+        3,
+        1,
+        "missing kind",
+    );
+}
+
+#[test]
+fn api_versions() {
+    assert_err_at(
+        "apiVersion: crd.antrea.io/v1alpha1\nkind: Egress\nmetadata: {name: e}\n",
+        1,
+        13,
+        "not supported for Egress",
+    );
+    assert_err_at(
+        "apiVersion: v2\nkind: Pod\nmetadata: {name: p}\n",
+        1,
+        13,
+        "antlab reads v1",
+    );
+    // Another group's "Egress" is somebody else's CRD.
+    let o = one("apiVersion: example.com/v1\nkind: Egress\nmetadata: {name: e}\nspec: 7\n");
+    assert!(matches!(o, Object::Other { .. }), "{o:?}");
+    let o = one(
+        "apiVersion: crd.antrea.io/v1alpha2\nkind: Egress\nmetadata: {name: e}\nspec:\n  appliedTo:\n    namespaceSelector: {}\n  egressIP: 10.10.0.5\n",
+    );
+    let Object::Egress(e) = o else { panic!() };
+    assert_eq!(e.egress_ip, Some(Ipv4Addr::new(10, 10, 0, 5)));
+    assert_eq!(
+        e.applied_to.namespace_selector,
+        Some(LabelSelector::default())
+    );
+    assert_eq!(e.applied_to.pod_selector, None);
+    assert_eq!(e.external_ip_pool, None);
+}
+
+#[test]
+fn egress_checks() {
+    let head = "apiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata: {name: e}\n";
+    assert_err_at(head, 1, 1, "needs spec.appliedTo");
+    assert_err_at(
+        &format!(
+            "{head}spec:\n  appliedTo:\n    podSelector:\n      matchExpressions:\n      - {{key: app, operator: In}}\n"
+        ),
+        8,
+        9,
+        "appliedTo.podSelector: values must be non-empty",
+    );
+    assert_err_at(
+        &format!("{head}spec:\n  appliedTo: {{}}\n  egressIP: 10.1.1\n"),
+        6,
+        13,
+        "egressIP",
+    );
+    // Antrea clears the IP with "" rather than removing it.
+    let Object::Egress(e) = one(&format!(
+        "{head}spec:\n  appliedTo: {{}}\n  egressIP: \"\"\nstatus:\n  egressNode: \"\"\n  egressIP: 10.10.0.11\n"
+    )) else {
+        panic!()
+    };
+    assert_eq!(e.egress_ip, None);
+    assert_eq!(e.status.egress_node, None);
+    assert_eq!(e.status.egress_ip, Some(Ipv4Addr::new(10, 10, 0, 11)));
+    assert_eq!(
+        e.applied_to,
+        AppliedTo::default(),
+        "empty appliedTo kept as such"
+    );
+}
+
+// ---- Services ----------------------------------------------------------------------
+
+const SVC_HEAD: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: yelb-ui\n  namespace: yelb\n  annotations:\n    service.antrea.io/external-ip-pool: service-external-ip-pool\n";
+
+#[test]
+fn service_fields_and_defaults() {
+    let text = format!(
+        "{SVC_HEAD}spec:\n  type: LoadBalancer\n  clusterIP: 10.30.48.237\n  selector: {{app: yelb-ui, tier: frontend}}\n  externalTrafficPolicy: Local\n  sessionAffinity: ClientIP\n  ports:\n  - port: 80\n    nodePort: 32611\n  - name: admin\n    port: 8080\n    targetPort: http-admin\n    protocol: UDP\n"
+    );
+    let Object::Service(s) = one(&text) else {
+        panic!()
+    };
+    assert_eq!(s.service_type, ServiceType::LoadBalancer);
+    assert_eq!(
+        s.cluster_ip,
+        Some(ClusterIp::Ip(Ipv4Addr::new(10, 30, 48, 237)))
+    );
+    assert_eq!(s.selector.len(), 2);
+    assert_eq!(s.external_traffic_policy, TrafficPolicy::Local);
+    assert_eq!(s.internal_traffic_policy, TrafficPolicy::Cluster);
+    assert_eq!(
+        s.session_affinity,
+        SessionAffinity::ClientIp {
+            timeout_seconds: 10800
+        }
+    );
+    assert_eq!(
+        s.ports[0],
+        ServicePort {
+            name: None,
+            port: 80,
+            target_port: TargetPort::Number(80),
+            node_port: Some(32611),
+            protocol: Protocol::Tcp
+        }
+    );
+    assert_eq!(
+        s.ports[1].target_port,
+        TargetPort::Name("http-admin".into())
+    );
+    assert_eq!(s.ports[1].protocol, Protocol::Udp);
+    assert_eq!(
+        s.meta
+            .annotations
+            .get("service.antrea.io/external-ip-pool")
+            .map(String::as_str),
+        Some("service-external-ip-pool")
+    );
+    assert_eq!(s.load_balancer_ip, None);
+
+    let Object::Service(s) = one(&format!(
+        "{SVC_HEAD}spec:\n  clusterIP: None\n  ports: [{{port: 53, targetPort: 5353}}]\n"
+    )) else {
+        panic!()
+    };
+    assert_eq!(s.service_type, ServiceType::ClusterIp);
+    assert_eq!(s.cluster_ip, Some(ClusterIp::Headless));
+    assert_eq!(s.ports[0].target_port, TargetPort::Number(5353));
+    assert_eq!(s.session_affinity, SessionAffinity::None);
+}
+
+#[test]
+fn service_errors() {
+    let spec = |body: &str| format!("{SVC_HEAD}spec:\n{body}");
+    assert_err_at(
+        &spec("  type: Loadbalancer\n"),
+        9,
+        9,
+        "unknown Service type \"Loadbalancer\"",
+    );
+    assert_err_at(
+        &spec("  type: ExternalName\n"),
+        9,
+        9,
+        "ExternalName is not modelled",
+    );
+    assert_err_at(
+        &spec("  ports:\n  - port: 0\n"),
+        10,
+        11,
+        "port must be between 1 and 65535",
+    );
+    assert_err_at(
+        &spec("  ports:\n  - port: 80\n    protocol: tcp\n"),
+        11,
+        15,
+        "unsupported protocol",
+    );
+    assert_err_at(
+        &spec("  ports:\n  - port: 80\n    targetPort: \"8080\"\n"),
+        11,
+        17,
+        "neither a port number nor a port name",
+    );
+    assert_err_at(
+        &spec("  ports:\n  - port: 80\n    nodePort: 30080\n"),
+        11,
+        15,
+        "ClusterIP",
+    );
+    assert_err_at(
+        &spec("  externalTrafficPolicy: local\n"),
+        9,
+        26,
+        "expected Cluster or Local",
+    );
+    assert_err_at(
+        &spec("  loadBalancerIP: 10.169.1.x\n"),
+        9,
+        19,
+        "loadBalancerIP",
+    );
+    assert_err_at(
+        &spec(
+            "  sessionAffinity: ClientIP\n  sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: 0\n",
+        ),
+        12,
+        23,
+        "timeoutSeconds",
+    );
+    assert_err_at(
+        &spec("  sessionAffinity: Sticky\n"),
+        9,
+        20,
+        "expected None or ClientIP",
+    );
+}
+
+// ---- Deployments ---------------------------------------------------------------
+
+#[test]
+fn deployment_checks() {
+    let head = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\n";
+    assert_err_at(head, 1, 1, "needs spec.selector");
+    assert_err_at(
+        &format!("{head}spec:\n  replicas: -1\n"),
+        5,
+        13,
+        "replicas must be 0 or more",
+    );
+    assert_err_at(
+        &format!(
+            "{head}spec:\n  selector: {{matchLabels: {{app: a}}}}\n  template:\n    metadata:\n      labels: {{app: b}}\n"
+        ),
+        7,
+        5,
+        "does not match",
+    );
+    assert_err_at(
+        &format!("{head}spec:\n  selector: {{}}\n  template: {{}}\n"),
+        5,
+        13,
+        "empty selector",
+    );
+    let Object::Deployment(d) = one(&format!(
+        "{head}spec:\n  replicas: 3\n  selector:\n    matchExpressions: [{{key: app, operator: Exists}}]\n  template:\n    metadata:\n      labels: {{app: x}}\n      annotations: {{a: b}}\n    spec:\n      hostNetwork: true\n"
+    )) else {
+        panic!()
+    };
+    assert_eq!(d.replicas, 3);
+    assert!(d.template.spec.host_network);
+    assert_eq!(
+        d.template.annotations.get("a").map(String::as_str),
+        Some("b")
+    );
+    assert_eq!(Object::Deployment(d).display_name(), "Deployment/n/d");
+}
+
+#[test]
+fn config_map_non_string_values() {
+    let c = config_map(one(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  n: 5\n  b: true\n  l: [1]\n  s: \"5\"\n",
+    ));
+    assert_eq!(c.get("s").unwrap(), Some("5"));
+    let found: Vec<(&str, &str)> = c
+        .invalid_data
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.found))
+        .collect();
+    assert_eq!(
+        found,
+        [("n", "a number"), ("b", "a boolean"), ("l", "a sequence")]
+    );
+    let e = c.get("l").unwrap_err();
+    assert_eq!((e.line, e.column), (7, 6), "{e}");
+    assert!(e.message.contains("ConfigMap default/c"), "{e}");
+}
+
+#[test]
+fn wrong_types_are_errors_at_the_field() {
+    assert_err_at(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: [x]\n",
+        5,
+        16,
+        "",
+    );
+    assert_err_at(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: [a]\n",
+        5,
+        11,
+        "",
+    );
+    assert_err_at(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - ports:\n    - containerPort: 70000\n",
+        7,
+        22,
+        "containerPort must be between 1 and 65535",
+    );
+}
+
+#[test]
+fn cluster_scoped_kinds_ignore_a_namespace() {
+    let o = one("apiVersion: v1\nkind: Node\nmetadata: {name: n1, namespace: x}\n");
+    assert_eq!(o.namespace(), None);
+    assert_eq!(o.display_name(), "Node/n1");
+    assert_eq!(o.kind_name(), "Node");
+}
+
+#[test]
+fn readable_messages() {
+    assert_err_at(
+        "# c\n- a\n",
+        2,
+        1,
+        "expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found a sequence",
+    );
+    assert_err_at("hello\n", 1, 1, "found a string");
+    assert_err_at(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: lots\n",
+        5,
+        13,
+        "expected an integer",
+    );
+    assert_err_at(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: [a]\n",
+        5,
+        11,
+        "expected a mapping",
+    );
+    assert_err_at(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {a: ~}\n",
+        5,
+        15,
+        "expected a string, found null",
+    );
+    assert_err_at("a: [\n", 1, 4, "unclosed bracket");
+}
+
+#[test]
+fn crlf_files_split_the_same_way() {
+    let crlf = MULTI.replace('\n', "\r\n");
+    let objs = parse_manifests("multi.yaml", &crlf).unwrap();
+    let at: Vec<(String, u64)> = objs
+        .iter()
+        .map(|o| (o.display_name(), o.meta().origin.line))
+        .collect();
+    let lf: Vec<(String, u64)> = parse_manifests("multi.yaml", MULTI)
+        .unwrap()
+        .iter()
+        .map(|o| (o.display_name(), o.meta().origin.line))
+        .collect();
+    assert_eq!(at, lf);
+}
