@@ -1,1 +1,327 @@
-fn main() {}
+//! `antlab`: run Antrea network scenarios in a deterministic simulator.
+//!
+//! Exit codes: 0 = ran and every expectation held; 1 = an expectation failed;
+//! 2 = bad input (the message names file:line:column).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use sim_core::input::InputError;
+use sim_core::rng::DEFAULT_SEED;
+use sim_core::scenario::{self, run::RunOptions};
+use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
+use sim_core::sim::trace::LogKind;
+
+#[derive(Parser)]
+#[command(
+    name = "antlab",
+    version,
+    about = "Simulator and emulation testbed for the node network of an Antrea cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario in the simulator and print its timeline.
+    Run {
+        scenario: PathBuf,
+        /// Master seed (default: the scenario's `seed`, else 1). Printed on every run.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output: a readable timeline, or the whole event log as JSON lines.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Also print every frame and every probe attempt.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Write one pcap per port that saw traffic into this directory.
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+    },
+    /// Check a scenario (and its topology and manifests) without running it.
+    Check { scenario: PathBuf },
+    /// Work with topology files.
+    Topology {
+        #[command(subcommand)]
+        command: TopologyCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopologyCommand {
+    /// Load, validate and summarise a topology file.
+    Show { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The event core on ns-3's bench-scheduler shape: exponential gaps (mean
+    /// 100 ns), each executed event schedules one new one.
+    Des {
+        #[arg(long, default_value_t = 100_000)]
+        population: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value = "heap")]
+        scheduler: String,
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
+        /// Repeat the run and report each (the last line is the best).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// A user-input problem that has no file position (an unreadable path, an
+/// unknown scheduler name): printed as is, exit 2.
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(msg.into()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // InputError and BadInput print as themselves: file:line:column: what.
+            if e.downcast_ref::<InputError>().is_some() || e.downcast_ref::<BadInput>().is_some() {
+                eprintln!("error: {e}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            output,
+            verbose,
+            pcap,
+        } => run(&scenario, seed, output, verbose, pcap.as_deref()),
+        Command::Check { scenario } => {
+            let scn = load_scenario(&scenario)?;
+            println!(
+                "{}: ok ({} steps, topology {} with {} devices)",
+                scenario.display(),
+                scn.steps.len(),
+                scn.topology_file,
+                scn.topology.devices.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Topology {
+            command: TopologyCommand::Show { file },
+        } => {
+            let text = read_text(&file)?;
+            let topo = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
+            print!("{}", sim_core::topology::summary(&topo));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Des {
+                    population,
+                    events,
+                    scheduler,
+                    seed,
+                    runs,
+                },
+        } => {
+            let kind: SchedulerKind = scheduler
+                .parse()
+                .map_err(|e: sim_core::sched::UnknownSchedulerKind| bad(e.to_string()))?;
+            let params = DesBenchParams {
+                population,
+                events,
+                seed,
+            };
+            println!(
+                "bench des: scheduler {kind}, population {population}, events {events}, seed {seed}, runs {runs}"
+            );
+            let mut best = 0f64;
+            for i in 0..runs.max(1) {
+                // The clock is read here, in the CLI: the event core never sees it.
+                let start = Instant::now();
+                let out = run_des_bench_kind(kind, &params);
+                let secs = start.elapsed().as_secs_f64();
+                let rate = out.executed as f64 / secs;
+                best = best.max(rate);
+                println!(
+                    "run {}: {} events in {:.3} s, {:.0} events/s (sim time reached {}, checksum {:016x})",
+                    i + 1,
+                    out.executed,
+                    secs,
+                    rate,
+                    out.final_time,
+                    out.checksum
+                );
+            }
+            println!("events/s: {best:.0}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))
+}
+
+fn load_scenario(path: &Path) -> Result<scenario::Scenario> {
+    let text = read_text(path)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut read = |rel: &str| -> Result<(String, String), String> {
+        let p = dir.join(rel);
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok((p.display().to_string(), text))
+    };
+    Ok(scenario::load(
+        &path.display().to_string(),
+        &text,
+        &mut read,
+    )?)
+}
+
+fn run(
+    path: &Path,
+    seed: Option<u64>,
+    output: Output,
+    verbose: bool,
+    pcap: Option<&Path>,
+) -> Result<ExitCode> {
+    let scn = load_scenario(path)?;
+    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    let opts = RunOptions {
+        capture: pcap.is_some(),
+    };
+    let outcome = scenario::run::run(&scn, seed, &opts)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match output {
+        Output::Json => {
+            for e in outcome.world.log() {
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
+            }
+            let summary = serde_json::json!({
+                "summary": {
+                    "scenario": scn.name,
+                    "seed": seed,
+                    "passed": outcome.passed(),
+                    "events": outcome.world.events_processed(),
+                    "expectations": outcome.expectations,
+                }
+            });
+            writeln!(out, "{summary}")?;
+        }
+        Output::Text => {
+            writeln!(
+                out,
+                "antlab: scenario {} (seed {seed}; change with --seed)",
+                path.display()
+            )?;
+            if let Some(d) = &scn.description {
+                writeln!(out, "{}", d.trim())?;
+            }
+            for e in outcome.world.log() {
+                let hidden = match e.kind {
+                    LogKind::Frame => !verbose,
+                    // Per-attempt probe lines; transitions (UP/DOWN) always show.
+                    LogKind::Probe => {
+                        !verbose
+                            && (e.message.contains(" ok rtt ") || e.message.contains(" FAILED: "))
+                    }
+                    LogKind::Drop | LogKind::Mac => !verbose,
+                    _ => false,
+                };
+                if hidden {
+                    continue;
+                }
+                if e.message.contains('\n') {
+                    let mut lines = e.message.lines();
+                    let first = lines.next().unwrap_or("");
+                    let head = sim_core::sim::trace::LogEntry {
+                        message: first.to_string(),
+                        ..e.clone()
+                    };
+                    writeln!(out, "{head}")?;
+                    for l in lines {
+                        writeln!(out, "    {l}")?;
+                    }
+                } else {
+                    writeln!(out, "{e}")?;
+                }
+            }
+            writeln!(out)?;
+            write!(out, "{}", sim_core::report::probes(&outcome.world))?;
+            let passed = outcome.expectations.iter().filter(|e| e.passed).count();
+            writeln!(out)?;
+            writeln!(
+                out,
+                "expectations: {passed} passed, {} failed ({} events simulated, sim time {})",
+                outcome.expectations.len() - passed,
+                outcome.world.events_processed(),
+                outcome.world.now()
+            )?;
+            for e in outcome.expectations.iter().filter(|e| !e.passed) {
+                writeln!(
+                    out,
+                    "  FAILED {}:{}:{}: {}",
+                    scn.file, e.line, e.column, e.message
+                )?;
+            }
+            if !outcome.passed() {
+                writeln!(
+                    out,
+                    "reproduce with: antlab run {} --seed {seed}",
+                    path.display()
+                )?;
+            }
+        }
+    }
+    if let Some(dir) = pcap {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let caps = outcome.world.captures();
+        for (name, bytes) in &caps {
+            std::fs::write(dir.join(name), bytes)
+                .with_context(|| format!("writing {}", dir.join(name).display()))?;
+        }
+        eprintln!("wrote {} pcap files to {}", caps.len(), dir.display());
+    }
+    Ok(if outcome.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

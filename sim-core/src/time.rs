@@ -46,6 +46,25 @@ impl SimDuration {
         self.0
     }
 
+    /// A short reading for tables: `9.0s`, `404us`, `12ms` (truncated, not
+    /// round-trippable; use `Display` where the value must parse back).
+    pub fn human(self) -> String {
+        let n = self.0;
+        if n >= 1_000_000_000 {
+            format!(
+                "{}.{}s",
+                n / 1_000_000_000,
+                (n % 1_000_000_000) / 100_000_000
+            )
+        } else if n >= 1_000_000 {
+            format!("{}ms", n / 1_000_000)
+        } else if n >= 1_000 {
+            format!("{}us", n / 1_000)
+        } else {
+            format!("{n}ns")
+        }
+    }
+
     /// Parses `250ms`, `1.5s`, `50us`, `100ns`, `2m`, `4h` or a bare `0`.
     /// Fractions are exact decimal arithmetic, never floats.
     pub fn parse(text: &str) -> Result<SimDuration, String> {

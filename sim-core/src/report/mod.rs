@@ -1,1 +1,314 @@
-//! (being written)
+//! Tables in the shape people know (`kubectl get`, `ip neigh`, `ip route`,
+//! `show mac address-table`) and the probe/trace views. Pure: a table is a
+//! `String`; callers print it.
+
+use crate::engine::ClusterState;
+use crate::sim::probe::{Probe, Verdict};
+use crate::sim::routing::table_name;
+use crate::sim::{DeviceRt, World};
+
+/// Left-aligned columns separated by at least three spaces, like kubectl's
+/// tabwriter output.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let n = cells.len();
+        for (i, c) in cells.into_iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < n {
+                out.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+/// `kubectl get nodes -o wide` (the columns that mean something here).
+pub fn nodes(cluster: &ClusterState, world: &World) -> String {
+    let rows: Vec<Vec<String>> = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let powered = world
+                .device_id(&n.name)
+                .is_some_and(|id| world.device(id).powered());
+            vec![
+                n.name.clone(),
+                if powered {
+                    "Ready".into()
+                } else {
+                    "NotReady".into()
+                },
+                if n.control_plane {
+                    "control-plane".into()
+                } else {
+                    "<none>".into()
+                },
+                n.ip.to_string(),
+                n.pod_cidr.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "STATUS", "ROLES", "INTERNAL-IP", "POD-CIDR"],
+        &rows,
+    )
+}
+
+/// `kubectl get pods -A -o wide`.
+pub fn pods(cluster: &ClusterState, world: &World) -> String {
+    let rows: Vec<Vec<String>> = cluster
+        .pods
+        .iter()
+        .map(|p| {
+            let up = world
+                .device_id(&format!("{}/{}", p.namespace, p.name))
+                .is_some_and(|id| world.device(id).powered());
+            vec![
+                p.namespace.clone(),
+                p.name.clone(),
+                if up {
+                    "Running".into()
+                } else {
+                    "Unknown".into()
+                },
+                p.ip.to_string(),
+                p.node.clone(),
+            ]
+        })
+        .collect();
+    table(&["NAMESPACE", "NAME", "STATUS", "IP", "NODE"], &rows)
+}
+
+/// `ip neigh show` of a device (for a switch: its SVIs).
+pub fn arp(world: &World, device: &str) -> Result<String, String> {
+    let id = world
+        .device_id(device)
+        .ok_or_else(|| format!("no device called `{device}`"))?;
+    let stack = world
+        .device(id)
+        .stack()
+        .ok_or_else(|| format!("{device} has no IP stack (an L2-only switch)"))?;
+    let rows: Vec<Vec<String>> = stack
+        .arp
+        .rows(world.now())
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.ip.to_string(),
+                stack.ifaces[r.iface].name.clone(),
+                r.mac.map_or("(incomplete)".into(), |m| m.to_string()),
+                r.state.name().to_string(),
+                r.age.human(),
+            ]
+        })
+        .collect();
+    Ok(format!(
+        "ARP cache of {device}\n{}",
+        table(&["ADDRESS", "DEV", "LLADDR", "STATE", "AGE"], &rows)
+    ))
+}
+
+/// A switch's MAC address table.
+pub fn mac(world: &mut World, device: &str) -> Result<String, String> {
+    let id = world
+        .device_id(device)
+        .ok_or_else(|| format!("no device called `{device}`"))?;
+    let now = world.now();
+    let rows = world
+        .mac_rows(id, now)
+        .ok_or_else(|| format!("{device} is not a switch"))?;
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(r, port)| vec![r.vlan.to_string(), r.mac.to_string(), port, r.age.human()])
+        .collect();
+    Ok(format!(
+        "MAC table of {device}\n{}",
+        table(&["VLAN", "MAC", "PORT", "AGE"], &rows)
+    ))
+}
+
+/// `ip rule` then `ip route show table all` of a device.
+pub fn routes(world: &World, device: &str) -> Result<String, String> {
+    let id = world
+        .device_id(device)
+        .ok_or_else(|| format!("no device called `{device}`"))?;
+    let stack = world
+        .device(id)
+        .stack()
+        .ok_or_else(|| format!("{device} has no IP stack"))?;
+    let mut out = format!("routing of {device}\n");
+    for r in stack.routes.rules() {
+        let mark = r
+            .fwmark
+            .map_or(String::new(), |(v, m)| format!(" fwmark {v:#x}/{m:#x}"));
+        let from = r
+            .from
+            .map_or(" from all".to_string(), |f| format!(" from {f}"));
+        out.push_str(&format!(
+            "rule {}:{from}{mark} lookup {}\n",
+            r.priority,
+            table_name(r.table)
+        ));
+    }
+    let mut routes: Vec<_> = stack.routes.routes().to_vec();
+    routes.sort_by_key(|r| {
+        (
+            r.table != crate::model::TABLE_MAIN,
+            r.table,
+            std::cmp::Reverse(r.dst.prefix_len()),
+            r.dst,
+        )
+    });
+    for r in &routes {
+        out.push_str(&format!(
+            "route {} proto {}\n",
+            crate::sim::describe_route(r, &stack.ifaces),
+            match r.origin {
+                "kernel" => "kernel scope link",
+                "static" => "static",
+                _ => "antrea",
+            }
+        ));
+    }
+    for s in &stack.snat {
+        let to = match &s.to {
+            crate::sim::nat::SnatTo::Masquerade => "MASQUERADE".to_string(),
+            crate::sim::nat::SnatTo::Addr(a) => format!("SNAT --to {a}"),
+        };
+        let src = s.src.map_or(String::new(), |n| format!(" -s {n}"));
+        let not_dst: String = s.not_dst.iter().map(|n| format!(" ! -d {n}")).collect();
+        let not_out = s
+            .not_out_iface
+            .map_or(String::new(), |i| format!(" ! -o {}", stack.ifaces[i].name));
+        let mark = s.mark.map_or(String::new(), |(v, m)| {
+            format!(" -m mark --mark {v:#x}/{m:#x}")
+        });
+        out.push_str(&format!(
+            "nat POSTROUTING{src}{not_dst}{not_out}{mark} -j {to}  /* {} */\n",
+            s.comment
+        ));
+    }
+    Ok(out)
+}
+
+/// One line per probe with its counts and last verdict.
+pub fn probes(world: &World) -> String {
+    let rows: Vec<Vec<String>> = world
+        .probes()
+        .iter()
+        .map(|p| {
+            let s = p.stats();
+            let last = match p.last_finished().map(|a| &a.verdict) {
+                Some(Verdict::Ok { .. }) => "ok".to_string(),
+                Some(Verdict::Fail { reason }) => format!("FAIL: {reason}"),
+                _ => "-".into(),
+            };
+            let seen = p
+                .last_finished()
+                .and_then(|a| a.seen_src)
+                .map_or("-".into(), |s| s.to_string());
+            vec![
+                p.spec.name.clone(),
+                format!("{} -> {}", p.spec.from_label, p.spec.to_label),
+                s.sent.to_string(),
+                s.ok.to_string(),
+                s.failed.to_string(),
+                s.longest_outage.human(),
+                seen,
+                last,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "PROBE",
+            "PATH",
+            "SENT",
+            "OK",
+            "FAILED",
+            "LONGEST-OUTAGE",
+            "SEEN-SOURCE",
+            "LAST",
+        ],
+        &rows,
+    )
+}
+
+/// The hop-by-hop path of a probe's last finished attempt.
+pub fn trace(probe: &Probe) -> String {
+    let Some(a) = probe.last_finished() else {
+        return format!("probe {} has no finished attempt yet\n", probe.spec.name);
+    };
+    let mut out = format!(
+        "trace of {}#{} sent at {}\n",
+        probe.spec.name, a.seq, a.sent
+    );
+    for h in &a.path {
+        let dir = if h.reply { "<-" } else { "->" };
+        out.push_str(&format!(
+            "  {dir} {:>14}  {:<22} {}\n",
+            h.time.to_string(),
+            h.device,
+            h.text
+        ));
+    }
+    match &a.verdict {
+        Verdict::Ok { rtt_ns } => out.push_str(&format!(
+            "  verdict: ok, rtt {}\n",
+            crate::time::SimDuration(*rtt_ns).human()
+        )),
+        Verdict::Fail { reason } => out.push_str(&format!("  verdict: FAILED: {reason}\n")),
+        Verdict::Pending => out.push_str("  verdict: pending\n"),
+    }
+    out
+}
+
+pub fn links(world: &World) -> String {
+    let rows: Vec<Vec<String>> = world
+        .links()
+        .into_iter()
+        .map(|l| {
+            vec![
+                l.a,
+                l.b,
+                if l.up { "up".into() } else { "DOWN".into() },
+                l.latency.to_string(),
+            ]
+        })
+        .collect();
+    table(&["END-A", "END-B", "STATE", "LATENCY"], &rows)
+}
+
+/// Power state of every device.
+pub fn power(world: &World) -> String {
+    let rows: Vec<Vec<String>> = world
+        .devices()
+        .iter()
+        .filter(|d| !matches!(d, DeviceRt::Switch(s) if s.name.starts_with("br-int@")))
+        .map(|d| {
+            vec![
+                d.name().to_string(),
+                if d.powered() {
+                    "on".into()
+                } else {
+                    "OFF".into()
+                },
+            ]
+        })
+        .collect();
+    table(&["DEVICE", "POWER"], &rows)
+}

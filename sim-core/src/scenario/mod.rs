@@ -1,1 +1,30 @@
-//! (being written)
+//! Scenarios: a topology, a seed and a timeline of steps, in YAML.
+//!
+//! ```yaml
+//! name: blog-ping
+//! topology: ../topologies/blog-lab.yaml   # relative to this file
+//! seed: 1                                 # optional; --seed overrides
+//! until: 30s                              # optional; default: last step + 1s
+//! steps:
+//!   - at: 0s
+//!     apply: {file: manifests/ubuntu-pod.yaml}   # or {inline: "<multi-doc YAML>"}
+//!   - at: 1s
+//!     probe: {name: ping-ext, from: pod/egress/ubuntu, to: ext-vm, interval: 200ms}
+//!   - at: 5s
+//!     power: {device: k8s-node-vm-1-cl-02, state: off}
+//!   - at: 6s
+//!     expect:
+//!       - {probe: ping-ext, last: fail, reason: powered off}
+//! ```
+//! One action per step: `apply`, `label`, `annotate`, `power`, `link`, `probe`,
+//! `stopProbe`, `show`, `expect`, `say`. Unknown keys are errors with line and
+//! column. [`load`] parses and checks everything it can before anything runs;
+//! [`run::run`] plays the timeline.
+
+mod doc;
+mod load;
+pub mod run;
+
+pub use load::{
+    Action, Endpoint, ExpectKind, Expectation, FileReader, ProbeStep, Scenario, Show, Step, load,
+};

@@ -85,6 +85,9 @@ pub struct Probe {
     pub last_ok: Option<bool>,
     /// When the current run of failures began.
     pub down_since: Option<SimTime>,
+    /// The highest attempt number whose verdict drove `last_ok`: verdicts of
+    /// older attempts (timeouts arrive late) do not flip the state back.
+    pub last_seq: u32,
 }
 
 /// Summary figures for tables and expectations.

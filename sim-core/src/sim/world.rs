@@ -229,6 +229,26 @@ impl World {
     pub fn probe(&self, name: &str) -> Option<&Probe> {
         self.probes.iter().find(|p| p.spec.name == name)
     }
+    /// MAC table rows of a switch with port names; `None` if not a switch.
+    pub fn mac_rows(
+        &mut self,
+        id: DeviceId,
+        now: SimTime,
+    ) -> Option<Vec<(super::switch::MacRow, String)>> {
+        let DeviceRt::Switch(s) = &mut self.devices[id.0 as usize] else {
+            return None;
+        };
+        let rows = s.macs.rows(now);
+        Some(
+            rows.into_iter()
+                .map(|r| {
+                    let p = s.ports[r.port as usize].name.clone();
+                    (r, p)
+                })
+                .collect(),
+        )
+    }
+
     /// Stop recording every frame in the log (large runs).
     pub fn set_frame_logging(&mut self, on: bool) {
         self.log_frames = on;
@@ -789,6 +809,7 @@ impl World {
             attempts: Vec::new(),
             last_ok: None,
             down_since: None,
+            last_seq: 0,
         });
         self.record(LogKind::Probe, "", msg);
         self.queue.push(self.now, Event::ProbeSend { probe: id });
@@ -931,7 +952,9 @@ impl World {
             Verdict::Pending => unreachable!(),
         };
         // Transitions are what people read; each attempt is kept for -o json.
+        let in_order = seq > p.last_seq;
         let transition = match (p.last_ok, ok) {
+            _ if !in_order => None,
             (Some(true) | None, false) => {
                 p.down_since = Some(sent);
                 Some(format!(
@@ -951,7 +974,10 @@ impl World {
             (None, true) => Some(format!("{} UP", p.spec.name)),
             _ => None,
         };
-        p.last_ok = Some(ok);
+        if in_order {
+            p.last_ok = Some(ok);
+            p.last_seq = seq;
+        }
         self.record(LogKind::Probe, "", line);
         if let Some(t) = transition {
             self.record(LogKind::Probe, "", t);

@@ -1,0 +1,148 @@
+//! The scenario file as written (serde shapes). `load` turns it into checked values.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::time::SimDuration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScenarioDoc {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub topology: Spanned<String>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub until: Option<Spanned<SimDuration>>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<StepDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StepDoc {
+    pub at: Spanned<SimDuration>,
+    #[serde(default)]
+    pub apply: Option<Spanned<ApplyDoc>>,
+    #[serde(default)]
+    pub label: Option<Spanned<LabelDoc>>,
+    #[serde(default)]
+    pub annotate: Option<Spanned<LabelDoc>>,
+    #[serde(default)]
+    pub power: Option<Spanned<StateDoc>>,
+    #[serde(default)]
+    pub link: Option<Spanned<StateDoc>>,
+    #[serde(default)]
+    pub probe: Option<Spanned<ProbeDoc>>,
+    #[serde(default)]
+    pub stop_probe: Option<Spanned<String>>,
+    #[serde(default)]
+    pub show: Option<Spanned<String>>,
+    #[serde(default)]
+    pub expect: Option<Vec<Spanned<ExpectDoc>>>,
+    #[serde(default)]
+    pub say: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyDoc {
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub inline: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelDoc {
+    pub node: Spanned<String>,
+    /// kubectl syntax: `key=value` sets, `key-` removes; several separated by spaces or commas.
+    pub set: Spanned<String>,
+}
+
+/// `power: {device, state: on|off}` and `link: {port: device/iface, state: up|down}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateDoc {
+    #[serde(default)]
+    pub device: Option<Spanned<String>>,
+    #[serde(default)]
+    pub port: Option<Spanned<String>>,
+    pub state: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeDoc {
+    pub name: Spanned<String>,
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub interval: Option<SimDuration>,
+    #[serde(default)]
+    pub timeout: Option<SimDuration>,
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectDoc {
+    // About a probe.
+    #[serde(default)]
+    pub probe: Option<Spanned<String>>,
+    #[serde(default)]
+    pub last: Option<Spanned<String>>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub seen_source: Option<Spanned<String>>,
+    #[serde(default)]
+    pub via_vlan: Option<u16>,
+    #[serde(default)]
+    pub not_via_vlan: Option<u16>,
+    #[serde(default)]
+    pub max_outage: Option<SimDuration>,
+    #[serde(default)]
+    pub min_outage: Option<SimDuration>,
+    // About an ARP cache.
+    #[serde(default)]
+    pub arp: Option<Spanned<ArpExpectDoc>>,
+    // About a MAC table.
+    #[serde(default)]
+    pub mac: Option<Spanned<MacExpectDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpExpectDoc {
+    pub device: Spanned<String>,
+    pub ip: Spanned<String>,
+    /// A MAC address, or `device/iface` whose MAC it must be.
+    #[serde(default)]
+    pub mac: Option<Spanned<String>>,
+    /// `reachable`, `stale`, `delay`, `probe`, `incomplete`, `present` or `absent`.
+    #[serde(default)]
+    pub state: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MacExpectDoc {
+    pub switch: Spanned<String>,
+    pub vlan: u16,
+    /// A MAC address or `device/iface`.
+    pub mac: Spanned<String>,
+    /// The port it must be learned on; absent = just learned somewhere.
+    #[serde(default)]
+    pub port: Option<Spanned<String>>,
+    #[serde(default)]
+    pub absent: bool,
+}

@@ -1,0 +1,651 @@
+//! Checks a scenario file and everything it references before anything runs,
+//! so a bad step is reported at its line and column and nothing is half-applied.
+
+use std::net::Ipv4Addr;
+
+use serde_saphyr::Spanned;
+
+use super::doc::{ExpectDoc, ScenarioDoc, StepDoc};
+use crate::input::{InputError, parse_yaml};
+use crate::k8s::{self, LabelEdit, Object};
+use crate::model::{DeviceKind, MacAddr, Topology};
+use crate::sim::probe::ProbeKind;
+use crate::time::{SimDuration, SimTime};
+use crate::topology::load_topology;
+
+/// A checked scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub file: String,
+    pub topology_file: String,
+    pub topology: Topology,
+    pub seed: Option<u64>,
+    pub until: SimTime,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub at: SimTime,
+    /// Where the step is written, for messages.
+    pub line: u64,
+    pub column: u64,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    Apply {
+        source: String,
+        objects: Vec<Object>,
+    },
+    Label {
+        node: String,
+        edits: Vec<LabelEdit>,
+        annotate: bool,
+    },
+    Power {
+        device: String,
+        on: bool,
+    },
+    Link {
+        port: String,
+        up: bool,
+    },
+    StartProbe(ProbeStep),
+    StopProbe(String),
+    Show(Show),
+    Expect(Vec<Expectation>),
+    Say(String),
+}
+
+/// Something a probe or expectation can name: a Pod, a device, or an address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Pod { namespace: String, name: String },
+    Device(String),
+    Ip(Ipv4Addr),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Pod { namespace, name } => write!(f, "pod/{namespace}/{name}"),
+            Endpoint::Device(d) => f.write_str(d),
+            Endpoint::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ProbeStep {
+    pub name: String,
+    pub from: Endpoint,
+    pub to: Endpoint,
+    pub kind: ProbeKind,
+    pub interval: SimDuration,
+    pub timeout: SimDuration,
+    pub count: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Show {
+    Nodes,
+    Pods,
+    Probes,
+    Links,
+    Topology,
+    Arp(String),
+    Mac(String),
+    Routes(String),
+    Dataplane(String),
+    Trace(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Expectation {
+    pub line: u64,
+    pub column: u64,
+    pub kind: ExpectKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum ExpectKind {
+    Probe {
+        probe: String,
+        last_ok: Option<bool>,
+        reason: Option<String>,
+        seen_source: Option<Ipv4Addr>,
+        via_vlan: Option<u16>,
+        not_via_vlan: Option<u16>,
+        max_outage: Option<SimDuration>,
+        min_outage: Option<SimDuration>,
+    },
+    Arp {
+        device: String,
+        ip: Ipv4Addr,
+        mac: Option<MacRef>,
+        state: Option<String>,
+    },
+    Mac {
+        switch: String,
+        vlan: u16,
+        mac: MacRef,
+        port: Option<String>,
+        absent: bool,
+    },
+}
+
+/// A MAC written literally or as `device/iface`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MacRef {
+    Literal(MacAddr),
+    Iface(String),
+}
+
+/// Reads a file named relative to the scenario: `Ok((name to show, text))`.
+pub type FileReader<'a> = dyn FnMut(&str) -> Result<(String, String), String> + 'a;
+
+const ARP_STATES: [&str; 7] = [
+    "reachable",
+    "stale",
+    "delay",
+    "probe",
+    "incomplete",
+    "present",
+    "absent",
+];
+
+/// Parses and checks a scenario. `read` returns the text of a file named
+/// relative to the scenario (the topology, manifest files) and the name to
+/// show for it in messages; sim-core itself never touches the file system.
+pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, InputError> {
+    let doc: ScenarioDoc = parse_yaml(file, text)?;
+    let (topo_name, topo_text) = read(&doc.topology.value).map_err(|e| {
+        InputError::at_value(file, &doc.topology, format!("cannot read topology: {e}"))
+    })?;
+    let topology = load_topology(&topo_name, &topo_text)?;
+    let mut steps = Vec::new();
+    let mut probe_names: Vec<String> = Vec::new();
+    for s in &doc.steps {
+        let step = load_step(
+            file,
+            &s.value,
+            &s.referenced,
+            &topology,
+            read,
+            &mut probe_names,
+        )?;
+        steps.push(step);
+    }
+    // Steps run in time order; equal times keep file order.
+    steps.sort_by_key(|s| s.at);
+    let last = steps.last().map_or(SimTime::ZERO, |s| s.at);
+    let until = match &doc.until {
+        Some(u) => {
+            let t = SimTime::ZERO + u.value;
+            if t < last {
+                return Err(InputError::at_value(
+                    file,
+                    u,
+                    format!(
+                        "`until` ({}) is before the last step (at {})",
+                        u.value,
+                        last.since(SimTime::ZERO)
+                    ),
+                ));
+            }
+            t
+        }
+        None => last + SimDuration::from_secs(1),
+    };
+    Ok(Scenario {
+        name: doc.name,
+        description: doc.description,
+        file: file.to_string(),
+        topology_file: topo_name,
+        topology,
+        seed: doc.seed,
+        until,
+        steps,
+    })
+}
+
+fn err<T>(file: &str, v: &Spanned<T>, msg: impl Into<String>) -> InputError {
+    InputError::at_value(file, v, msg)
+}
+
+fn load_step(
+    file: &str,
+    s: &StepDoc,
+    loc: &serde_saphyr::Location,
+    topo: &Topology,
+    read: &mut FileReader,
+    probes: &mut Vec<String>,
+) -> Result<Step, InputError> {
+    let present = [
+        s.apply.is_some(),
+        s.label.is_some(),
+        s.annotate.is_some(),
+        s.power.is_some(),
+        s.link.is_some(),
+        s.probe.is_some(),
+        s.stop_probe.is_some(),
+        s.show.is_some(),
+        s.expect.is_some(),
+        s.say.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if present != 1 {
+        return Err(InputError::at(
+            file,
+            loc,
+            format!(
+                "a step needs exactly one action (apply, label, annotate, power, link, probe, stopProbe, show, expect, say), found {present}"
+            ),
+        ));
+    }
+    let device_exists = |name: &str| topo.device_id(name).is_some();
+    let action = if let Some(a) = &s.apply {
+        match (&a.value.file, &a.value.inline) {
+            (Some(f), None) => {
+                let (name, text) = read(&f.value)
+                    .map_err(|e| err(file, f, format!("cannot read manifest: {e}")))?;
+                let objects = k8s::parse_manifests(&name, &text)?;
+                Action::Apply {
+                    source: name,
+                    objects,
+                }
+            }
+            (None, Some(inline)) => {
+                // Inline manifests report positions inside the scenario file.
+                let base = inline.referenced.line();
+                let objects = k8s::parse_manifests(file, &inline.value).map_err(|mut e| {
+                    e.line += base; // a block scalar starts on the line after its key
+                    e
+                })?;
+                Action::Apply {
+                    source: format!("{file} (inline)"),
+                    objects,
+                }
+            }
+            _ => {
+                return Err(err(
+                    file,
+                    a,
+                    "apply needs exactly one of `file` or `inline`",
+                ));
+            }
+        }
+    } else if let Some(l) = s.label.as_ref().or(s.annotate.as_ref()) {
+        let node = &l.value.node;
+        if topo.nodes().all(|(_, d, _)| d.name != node.value) {
+            return Err(err(
+                file,
+                node,
+                format!("`{}` is not a Kubernetes node of the topology", node.value),
+            ));
+        }
+        let edits = k8s::parse_label_assignments(&l.value.set.value)
+            .map_err(|e| err(file, &l.value.set, e.to_string()))?;
+        Action::Label {
+            node: node.value.clone(),
+            edits,
+            annotate: s.annotate.is_some(),
+        }
+    } else if let Some(p) = &s.power {
+        let dev = p
+            .value
+            .device
+            .as_ref()
+            .ok_or_else(|| err(file, p, "power needs `device`"))?;
+        if p.value.port.is_some() {
+            return Err(err(file, p, "power takes `device`, not `port`"));
+        }
+        if !device_exists(&dev.value) {
+            return Err(err(
+                file,
+                dev,
+                format!("no device called `{}` in the topology", dev.value),
+            ));
+        }
+        let on = match p.value.state.value.as_str() {
+            "on" => true,
+            "off" => false,
+            other => {
+                return Err(err(
+                    file,
+                    &p.value.state,
+                    format!("power state must be `on` or `off`, not `{other}`"),
+                ));
+            }
+        };
+        Action::Power {
+            device: dev.value.clone(),
+            on,
+        }
+    } else if let Some(l) = &s.link {
+        let port = l
+            .value
+            .port
+            .as_ref()
+            .ok_or_else(|| err(file, l, "link needs `port: <device>/<interface or port>`"))?;
+        let Some((dev, _)) = port.value.rsplit_once('/') else {
+            return Err(err(
+                file,
+                port,
+                "a port is written `<device>/<interface or port>`",
+            ));
+        };
+        if !device_exists(dev) {
+            return Err(err(
+                file,
+                port,
+                format!("no device called `{dev}` in the topology"),
+            ));
+        }
+        let up = match l.value.state.value.as_str() {
+            "up" => true,
+            "down" => false,
+            other => {
+                return Err(err(
+                    file,
+                    &l.value.state,
+                    format!("link state must be `up` or `down`, not `{other}`"),
+                ));
+            }
+        };
+        Action::Link {
+            port: port.value.clone(),
+            up,
+        }
+    } else if let Some(p) = &s.probe {
+        let d = &p.value;
+        let kind = match d.kind.as_ref().map(|k| k.value.as_str()) {
+            None | Some("ping") => {
+                if d.port.is_some() {
+                    return Err(err(file, p, "`port` is only for `kind: tcp`"));
+                }
+                ProbeKind::Ping
+            }
+            Some("tcp") => ProbeKind::Tcp {
+                port: d
+                    .port
+                    .ok_or_else(|| err(file, p, "a tcp probe needs `port`"))?,
+            },
+            Some(other) => {
+                return Err(err(
+                    file,
+                    d.kind.as_ref().expect("matched Some"),
+                    format!("probe kind must be `ping` or `tcp`, not `{other}`"),
+                ));
+            }
+        };
+        if probes.contains(&d.name.value) {
+            return Err(err(
+                file,
+                &d.name,
+                format!("a probe called `{}` was already started", d.name.value),
+            ));
+        }
+        probes.push(d.name.value.clone());
+        let interval = d.interval.unwrap_or(SimDuration::from_secs(1));
+        if interval == SimDuration::ZERO {
+            return Err(err(file, p, "probe interval must be more than 0"));
+        }
+        Action::StartProbe(ProbeStep {
+            name: d.name.value.clone(),
+            from: endpoint(file, &d.from, topo)?,
+            to: endpoint(file, &d.to, topo)?,
+            kind,
+            interval,
+            timeout: d.timeout.unwrap_or(SimDuration::from_secs(1)),
+            count: d.count,
+        })
+    } else if let Some(n) = &s.stop_probe {
+        if !probes.contains(&n.value) {
+            return Err(err(
+                file,
+                n,
+                format!("no probe called `{}` was started before this step", n.value),
+            ));
+        }
+        Action::StopProbe(n.value.clone())
+    } else if let Some(sh) = &s.show {
+        Action::Show(show(file, sh, topo)?)
+    } else if let Some(list) = &s.expect {
+        let mut out = Vec::new();
+        for e in list {
+            out.push(expectation(file, e, topo, probes)?);
+        }
+        Action::Expect(out)
+    } else if let Some(text) = &s.say {
+        Action::Say(text.value.clone())
+    } else {
+        unreachable!("exactly one action was counted")
+    };
+    Ok(Step {
+        at: SimTime::ZERO + s.at.value,
+        line: loc.line(),
+        column: loc.column(),
+        action,
+    })
+}
+
+/// `pod/<ns>/<name>`, a device name, or an IPv4 address.
+fn endpoint(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Endpoint, InputError> {
+    let t = v.value.trim();
+    if let Some(rest) = t.strip_prefix("pod/") {
+        let (ns, name) = rest.split_once('/').unwrap_or(("default", rest));
+        if name.is_empty() || name.contains('/') {
+            return Err(err(file, v, "a Pod is written `pod/<namespace>/<name>`"));
+        }
+        return Ok(Endpoint::Pod {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+        });
+    }
+    if let Ok(ip) = t.parse::<Ipv4Addr>() {
+        return Ok(Endpoint::Ip(ip));
+    }
+    match topo.device_id(t) {
+        Some(id) if matches!(topo.device(id).kind, DeviceKind::Host(_)) => {
+            Ok(Endpoint::Device(t.to_string()))
+        }
+        Some(_) => Err(err(
+            file,
+            v,
+            format!("`{t}` is a switch; probes run between hosts, Pods and addresses"),
+        )),
+        None => Err(err(
+            file,
+            v,
+            format!(
+                "`{t}` is not a host of the topology, a `pod/<namespace>/<name>` or an IPv4 address"
+            ),
+        )),
+    }
+}
+
+fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
+    let mut words = v.value.split_whitespace();
+    let what = words.next().unwrap_or("");
+    let arg = words.next().map(str::to_string);
+    let need_device = |arg: Option<String>| -> Result<String, InputError> {
+        let a = arg.ok_or_else(|| err(file, v, format!("`show {what}` needs a device name")))?;
+        // Pods and br-int switches appear at run time; only check topology names here.
+        if topo.device_id(&a).is_none() && !a.contains('/') && !a.contains('@') {
+            return Err(err(
+                file,
+                v,
+                format!("no device called `{a}` in the topology"),
+            ));
+        }
+        Ok(a)
+    };
+    Ok(match what {
+        "nodes" => Show::Nodes,
+        "pods" => Show::Pods,
+        "probes" => Show::Probes,
+        "links" => Show::Links,
+        "topology" => Show::Topology,
+        "arp" => Show::Arp(need_device(arg)?),
+        "mac" => Show::Mac(need_device(arg)?),
+        "routes" => Show::Routes(need_device(arg)?),
+        "dataplane" => Show::Dataplane(need_device(arg)?),
+        "trace" => Show::Trace(arg.ok_or_else(|| err(file, v, "`show trace` needs a probe name"))?),
+        other => {
+            return Err(err(
+                file,
+                v,
+                format!(
+                    "cannot show `{other}`; expected nodes, pods, probes, links, topology, arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE"
+                ),
+            ));
+        }
+    })
+}
+
+fn expectation(
+    file: &str,
+    e: &Spanned<ExpectDoc>,
+    topo: &Topology,
+    probes: &[String],
+) -> Result<Expectation, InputError> {
+    let d = &e.value;
+    let (line, column) = (e.referenced.line(), e.referenced.column());
+    let kinds = [d.probe.is_some(), d.arp.is_some(), d.mac.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
+    if kinds != 1 {
+        return Err(err(
+            file,
+            e,
+            "an expectation is about exactly one of `probe`, `arp` or `mac`",
+        ));
+    }
+    let kind = if let Some(p) = &d.probe {
+        if !probes.contains(&p.value) {
+            return Err(err(
+                file,
+                p,
+                format!("no probe called `{}` was started before this step", p.value),
+            ));
+        }
+        let last_ok = match &d.last {
+            None => None,
+            Some(l) => match l.value.as_str() {
+                "ok" => Some(true),
+                "fail" => Some(false),
+                other => {
+                    return Err(err(
+                        file,
+                        l,
+                        format!("`last` must be `ok` or `fail`, not `{other}`"),
+                    ));
+                }
+            },
+        };
+        let seen_source = match &d.seen_source {
+            None => None,
+            Some(s) => Some(
+                s.value
+                    .parse::<Ipv4Addr>()
+                    .map_err(|_| err(file, s, format!("`{}` is not an IPv4 address", s.value)))?,
+            ),
+        };
+        ExpectKind::Probe {
+            probe: p.value.clone(),
+            last_ok,
+            reason: d.reason.clone(),
+            seen_source,
+            via_vlan: d.via_vlan,
+            not_via_vlan: d.not_via_vlan,
+            max_outage: d.max_outage,
+            min_outage: d.min_outage,
+        }
+    } else {
+        let probe_only = d.last.is_some()
+            || d.reason.is_some()
+            || d.seen_source.is_some()
+            || d.via_vlan.is_some()
+            || d.not_via_vlan.is_some()
+            || d.max_outage.is_some()
+            || d.min_outage.is_some();
+        if probe_only {
+            return Err(err(
+                file,
+                e,
+                "last, reason, seenSource, viaVlan, notViaVlan, maxOutage and minOutage belong to a `probe` expectation",
+            ));
+        }
+        if let Some(a) = &d.arp {
+            let a = &a.value;
+            check_device(file, &a.device, topo)?;
+            let ip = a.ip.value.parse::<Ipv4Addr>().map_err(|_| {
+                err(
+                    file,
+                    &a.ip,
+                    format!("`{}` is not an IPv4 address", a.ip.value),
+                )
+            })?;
+            let state = match &a.state {
+                None => None,
+                Some(s) => {
+                    let low = s.value.to_ascii_lowercase();
+                    if !ARP_STATES.contains(&low.as_str()) {
+                        return Err(err(
+                            file,
+                            s,
+                            format!("ARP state must be one of {}", ARP_STATES.join(", ")),
+                        ));
+                    }
+                    Some(low)
+                }
+            };
+            ExpectKind::Arp {
+                device: a.device.value.clone(),
+                ip,
+                mac: a.mac.as_ref().map(|m| mac_ref(file, m)).transpose()?,
+                state,
+            }
+        } else {
+            let m = &d.mac.as_ref().expect("counted").value;
+            check_device(file, &m.switch, topo)?;
+            ExpectKind::Mac {
+                switch: m.switch.value.clone(),
+                vlan: m.vlan,
+                mac: mac_ref(file, &m.mac)?,
+                port: m.port.as_ref().map(|p| p.value.clone()),
+                absent: m.absent,
+            }
+        }
+    };
+    Ok(Expectation { line, column, kind })
+}
+
+fn check_device(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<(), InputError> {
+    if topo.device_id(&v.value).is_none() && !v.value.contains('@') {
+        return Err(err(
+            file,
+            v,
+            format!("no device called `{}` in the topology", v.value),
+        ));
+    }
+    Ok(())
+}
+
+fn mac_ref(file: &str, v: &Spanned<String>) -> Result<MacRef, InputError> {
+    if v.value.contains('/') {
+        return Ok(MacRef::Iface(v.value.clone()));
+    }
+    v.value
+        .parse::<MacAddr>()
+        .map(MacRef::Literal)
+        .map_err(|e| err(file, v, e))
+}

@@ -1,0 +1,662 @@
+//! Plays a scenario: runs the world to each step's time, applies the step,
+//! re-computes the engine's desired state, checks expectations.
+
+use std::net::Ipv4Addr;
+
+use super::load::{Action, Endpoint, ExpectKind, Expectation, MacRef, Scenario, Show, Step};
+use crate::engine::{self, ClusterState, PodState};
+use crate::input::InputError;
+use crate::k8s::{self, Object};
+use crate::report;
+use crate::rng;
+use crate::sim::probe::{ProbeSpec, Verdict};
+use crate::sim::trace::LogKind;
+use crate::sim::{DeviceRt, World};
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Record every port's traffic for `--pcap`.
+    pub capture: bool,
+}
+
+/// An expectation's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ExpectResult {
+    pub time: crate::time::SimTime,
+    pub line: u64,
+    pub column: u64,
+    pub passed: bool,
+    pub message: String,
+}
+
+pub struct Outcome {
+    pub world: World,
+    pub cluster: ClusterState,
+    pub seed: u64,
+    pub expectations: Vec<ExpectResult>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.expectations.iter().all(|e| e.passed)
+    }
+}
+
+/// Runs `scn` with `seed`. Errors are problems only visible at run time (a
+/// probe naming a Pod that was never created), reported at the step.
+pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, InputError> {
+    let mut world = World::new(&scn.topology, seed);
+    if opts.capture {
+        world.enable_capture();
+    }
+    let mut cluster = ClusterState::from_topology(&scn.topology);
+    world.record(
+        LogKind::Step,
+        "",
+        format!(
+            "scenario `{}`, topology {}, seed {seed}",
+            scn.name, scn.topology_file
+        ),
+    );
+    sync_dataplane(&mut world, &cluster, scn, None)?;
+    let mut results = Vec::new();
+    for step in &scn.steps {
+        world.run_until(step.at);
+        execute(scn, step, &mut world, &mut cluster, seed, &mut results)?;
+    }
+    world.run_until(scn.until);
+    let passed = results.iter().filter(|r| r.passed).count();
+    let failed = results.len() - passed;
+    world.record(
+        LogKind::Step,
+        "",
+        format!("end of scenario: {passed} expectation(s) passed, {failed} failed"),
+    );
+    Ok(Outcome {
+        world,
+        cluster,
+        seed,
+        expectations: results,
+    })
+}
+
+fn step_error(scn: &Scenario, step: &Step, msg: impl Into<String>) -> InputError {
+    InputError::new(&scn.file, step.line, step.column, msg)
+}
+
+/// Recomputes every node's desired dataplane and applies it to the powered ones.
+fn sync_dataplane(
+    world: &mut World,
+    cluster: &ClusterState,
+    scn: &Scenario,
+    step: Option<&Step>,
+) -> Result<(), InputError> {
+    for (node, dp) in engine::compile(cluster) {
+        let id = world
+            .device_id(&node)
+            .expect("engine nodes come from the topology");
+        world.apply_dataplane(id, &dp).map_err(|e| match step {
+            Some(s) => step_error(scn, s, e),
+            None => InputError::new(&scn.topology_file, 1, 1, e),
+        })?;
+    }
+    Ok(())
+}
+
+fn execute(
+    scn: &Scenario,
+    step: &Step,
+    world: &mut World,
+    cluster: &mut ClusterState,
+    seed: u64,
+    results: &mut Vec<ExpectResult>,
+) -> Result<(), InputError> {
+    match &step.action {
+        Action::Apply { source, objects } => {
+            world.record(
+                LogKind::Step,
+                "",
+                format!("apply {source}: {}", names(objects)),
+            );
+            for obj in objects {
+                apply_object(scn, step, world, cluster, seed, obj)?;
+            }
+            sync_dataplane(world, cluster, scn, Some(step))?;
+        }
+        Action::Label {
+            node,
+            edits,
+            annotate,
+        } => {
+            let verb = if *annotate { "annotate" } else { "label" };
+            let n = cluster.node_mut(node).expect("checked at load");
+            let map = if *annotate {
+                &mut n.annotations
+            } else {
+                &mut n.labels
+            };
+            k8s::apply_label_edits(map, edits, true)
+                .map_err(|e| step_error(scn, step, e.to_string()))?;
+            let text: Vec<String> = edits
+                .iter()
+                .map(|e| match e {
+                    k8s::LabelEdit::Set { key, value } => format!("{key}={value}"),
+                    k8s::LabelEdit::Remove { key } => format!("{key}-"),
+                })
+                .collect();
+            world.record(
+                LogKind::Step,
+                "",
+                format!("kubectl {verb} node {node} {}", text.join(" ")),
+            );
+            sync_dataplane(world, cluster, scn, Some(step))?;
+        }
+        Action::Power { device, on } => {
+            world.record(
+                LogKind::Step,
+                "",
+                format!("power {} {device}", if *on { "on" } else { "off" }),
+            );
+            let id = world.device_id(device).expect("checked at load");
+            world.set_power(id, *on);
+            if let Some(n) = cluster.node_mut(device) {
+                n.up = *on;
+            }
+            if *on {
+                // The agent starts again and re-applies its state.
+                sync_dataplane(world, cluster, scn, Some(step))?;
+            }
+        }
+        Action::Link { port, up } => {
+            world.record(
+                LogKind::Step,
+                "",
+                format!("link {port} {}", if *up { "up" } else { "down" }),
+            );
+            let p = world
+                .find_port(port)
+                .ok_or_else(|| step_error(scn, step, format!("no port `{port}`")))?;
+            world
+                .set_link(p, *up)
+                .map_err(|e| step_error(scn, step, e))?;
+        }
+        Action::StartProbe(p) => {
+            let from = resolve_host(world, &p.from).map_err(|e| step_error(scn, step, e))?;
+            let to = resolve_ip(world, &p.to).map_err(|e| step_error(scn, step, e))?;
+            let spec = ProbeSpec {
+                name: p.name.clone(),
+                from,
+                from_label: p.from.to_string(),
+                to,
+                to_label: p.to.to_string(),
+                kind: p.kind.clone(),
+                interval: p.interval,
+                timeout: p.timeout,
+                count: p.count,
+            };
+            world
+                .start_probe(spec)
+                .map_err(|e| step_error(scn, step, e))?;
+        }
+        Action::StopProbe(name) => world
+            .stop_probe(name)
+            .map_err(|e| step_error(scn, step, e))?,
+        Action::Show(what) => {
+            let text =
+                render_show(world, cluster, scn, what).map_err(|e| step_error(scn, step, e))?;
+            world.record(LogKind::Show, "", text.trim_end().to_string());
+        }
+        Action::Expect(list) => {
+            for e in list {
+                let (passed, message) = check(world, e);
+                world.record(
+                    LogKind::Expect,
+                    "",
+                    format!("{} {message}", if passed { "PASS" } else { "FAIL" }),
+                );
+                results.push(ExpectResult {
+                    time: world.now(),
+                    line: e.line,
+                    column: e.column,
+                    passed,
+                    message,
+                });
+            }
+        }
+        Action::Say(text) => world.record(LogKind::Step, "", format!("# {text}")),
+    }
+    Ok(())
+}
+
+fn names(objects: &[Object]) -> String {
+    objects
+        .iter()
+        .map(Object::display_name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn apply_object(
+    scn: &Scenario,
+    step: &Step,
+    world: &mut World,
+    cluster: &mut ClusterState,
+    seed: u64,
+    obj: &Object,
+) -> Result<(), InputError> {
+    let at = |msg: String| obj.meta().origin.error(msg);
+    match obj {
+        Object::Namespace(ns) => {
+            cluster
+                .namespaces
+                .insert(ns.meta.name.clone(), ns.meta.labels.clone());
+        }
+        Object::Node(n) => {
+            let node = cluster
+                .node_mut(&n.meta.name)
+                .ok_or_else(|| at(format!("node `{}` is not in the topology", n.meta.name)))?;
+            for (k, v) in &n.meta.labels {
+                node.labels.insert(k.clone(), v.clone());
+            }
+            for (k, v) in &n.meta.annotations {
+                node.annotations.insert(k.clone(), v.clone());
+            }
+        }
+        Object::Pod(p) => {
+            let ns = obj.namespace().unwrap_or("default").to_string();
+            create_pod(
+                world,
+                cluster,
+                &ns,
+                &p.meta.name,
+                &p.meta.labels,
+                &p.spec,
+                p.status.pod_ip,
+            )
+            .map_err(at)?;
+        }
+        Object::Deployment(d) => {
+            let ns = obj.namespace().unwrap_or("default").to_string();
+            // Pod names as the ReplicaSet controller makes them:
+            // <deployment>-<pod-template-hash>-<5 random chars>.
+            const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+            let mut r = rng::stream(seed, &format!("deployment/{ns}/{}", d.meta.name));
+            let hash: String = (0..10)
+                .map(|_| ALPHABET[rng::below(&mut r, ALPHABET.len() as u64) as usize] as char)
+                .collect();
+            for _ in 0..d.replicas {
+                let suffix: String = (0..5)
+                    .map(|_| ALPHABET[rng::below(&mut r, ALPHABET.len() as u64) as usize] as char)
+                    .collect();
+                let name = format!("{}-{hash}-{suffix}", d.meta.name);
+                create_pod(
+                    world,
+                    cluster,
+                    &ns,
+                    &name,
+                    &d.template.labels,
+                    &d.template.spec,
+                    None,
+                )
+                .map_err(at)?;
+            }
+        }
+        Object::ConfigMap(_)
+        | Object::Service(_)
+        | Object::ExternalIPPool(_)
+        | Object::Egress(_) => {
+            // Stored for the engine features that read them; say plainly that
+            // they do not change the dataplane yet.
+            world.record(
+                LogKind::Warn,
+                "",
+                format!(
+                    "{} accepted; antlab does not act on {} yet",
+                    obj.display_name(),
+                    obj.kind_name()
+                ),
+            );
+        }
+        Object::Other { kind, .. } => {
+            world.record(
+                LogKind::Warn,
+                "",
+                format!(
+                    "{} ignored: kind {kind} is not modelled",
+                    obj.display_name()
+                ),
+            );
+        }
+    }
+    let _ = (scn, step);
+    Ok(())
+}
+
+fn create_pod(
+    world: &mut World,
+    cluster: &mut ClusterState,
+    ns: &str,
+    name: &str,
+    labels: &indexmap::IndexMap<String, String>,
+    spec: &k8s::PodSpec,
+    ip: Option<Ipv4Addr>,
+) -> Result<(), String> {
+    if cluster.pod(ns, name).is_some() {
+        return Err(format!("Pod {ns}/{name} already exists"));
+    }
+    if spec.host_network {
+        world.record(
+            LogKind::Warn,
+            "",
+            format!(
+                "Pod {ns}/{name} uses the host network; it is its node, not a separate endpoint"
+            ),
+        );
+        return Ok(());
+    }
+    let node = match &spec.node_name {
+        Some(n) => {
+            cluster
+                .node(n)
+                .ok_or_else(|| format!("spec.nodeName `{n}` is not a node of the topology"))?;
+            n.clone()
+        }
+        None => cluster.schedule_pod().ok_or("no node can run Pods")?,
+    };
+    let ip = match ip {
+        Some(ip) => {
+            if cluster.pods.iter().any(|p| p.ip == ip) {
+                return Err(format!("status.podIP {ip} is already used by another Pod"));
+            }
+            ip
+        }
+        None => cluster.allocate_pod_ip(&node)?,
+    };
+    let listen: Vec<u16> = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().map(|p| p.container_port))
+        .collect();
+    let id = world
+        .device_id(&node)
+        .expect("cluster nodes exist in the world");
+    world.add_pod(id, ns, name, ip, listen.clone())?;
+    cluster.pods.push(PodState {
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        node,
+        ip,
+        labels: labels.clone(),
+        tcp_listen: listen,
+    });
+    Ok(())
+}
+
+fn resolve_host(world: &World, e: &Endpoint) -> Result<crate::model::DeviceId, String> {
+    match e {
+        Endpoint::Pod { namespace, name } => world
+            .device_id(&format!("{namespace}/{name}"))
+            .ok_or_else(|| {
+                format!("Pod {namespace}/{name} does not exist (apply it in an earlier step)")
+            }),
+        Endpoint::Device(d) => world
+            .device_id(d)
+            .ok_or_else(|| format!("no device called `{d}`")),
+        Endpoint::Ip(ip) => {
+            for (i, d) in world.devices().iter().enumerate() {
+                if let Some(s) = d.stack()
+                    && matches!(d, DeviceRt::Host(_))
+                    && s.is_local(*ip)
+                {
+                    return Ok(crate::model::DeviceId(i as u32));
+                }
+            }
+            Err(format!("no host owns {ip}"))
+        }
+    }
+}
+
+fn resolve_ip(world: &World, e: &Endpoint) -> Result<Ipv4Addr, String> {
+    match e {
+        Endpoint::Ip(ip) => Ok(*ip),
+        other => {
+            let id = resolve_host(world, other)?;
+            world
+                .host_ip(id)
+                .ok_or_else(|| format!("{other} has no IPv4 address"))
+        }
+    }
+}
+
+fn render_show(
+    world: &mut World,
+    cluster: &ClusterState,
+    scn: &Scenario,
+    what: &Show,
+) -> Result<String, String> {
+    Ok(match what {
+        Show::Nodes => format!("kubectl get nodes\n{}", report::nodes(cluster, world)),
+        Show::Pods => format!(
+            "kubectl get pods -A -o wide\n{}",
+            report::pods(cluster, world)
+        ),
+        Show::Probes => report::probes(world),
+        Show::Links => report::links(world),
+        Show::Topology => crate::topology::summary(&scn.topology),
+        Show::Arp(d) => report::arp(world, d)?,
+        Show::Mac(d) => report::mac(world, d)?,
+        Show::Routes(d) => report::routes(world, d)?,
+        Show::Dataplane(node) => {
+            let all = engine::compile(cluster);
+            let dp = all
+                .get(node)
+                .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
+            format!(
+                "desired dataplane of {node} (engine output)\n{}",
+                serde_json::to_string_pretty(dp).map_err(|e| e.to_string())?
+            )
+        }
+        Show::Trace(p) => report::trace(
+            world
+                .probe(p)
+                .ok_or_else(|| format!("no probe called `{p}`"))?,
+        ),
+    })
+}
+
+fn mac_of(world: &World, m: &MacRef) -> Result<crate::model::MacAddr, String> {
+    match m {
+        MacRef::Literal(mac) => Ok(*mac),
+        MacRef::Iface(r) => {
+            let (dev, ifname) = r.rsplit_once('/').ok_or("expected device/iface")?;
+            let id = world
+                .device_id(dev)
+                .ok_or_else(|| format!("no device `{dev}`"))?;
+            let s = world
+                .device(id)
+                .stack()
+                .ok_or_else(|| format!("{dev} has no interfaces"))?;
+            s.ifaces
+                .iter()
+                .find(|i| i.name == ifname)
+                .map(|i| i.mac)
+                .ok_or_else(|| format!("{dev} has no interface {ifname}"))
+        }
+    }
+}
+
+/// Evaluates one expectation now: (passed, what was expected and what was seen).
+fn check(world: &mut World, e: &Expectation) -> (bool, String) {
+    match &e.kind {
+        ExpectKind::Probe {
+            probe,
+            last_ok,
+            reason,
+            seen_source,
+            via_vlan,
+            not_via_vlan,
+            max_outage,
+            min_outage,
+        } => {
+            let Some(p) = world.probe(probe) else {
+                return (false, format!("probe {probe} does not exist"));
+            };
+            let mut problems = Vec::new();
+            let mut said = Vec::new();
+            let last = p.last_finished();
+            if let Some(want) = last_ok {
+                said.push(format!("last {}", if *want { "ok" } else { "fail" }));
+                match last {
+                    None => problems.push("no attempt has finished".to_string()),
+                    Some(a) if a.ok() != *want => problems.push(match &a.verdict {
+                        Verdict::Fail { reason } => format!("last attempt failed: {reason}"),
+                        _ => "last attempt succeeded".to_string(),
+                    }),
+                    _ => {}
+                }
+            }
+            if let Some(r) = reason {
+                said.push(format!("reason contains \"{r}\""));
+                match last.map(|a| &a.verdict) {
+                    Some(Verdict::Fail { reason: got }) if got.contains(r.as_str()) => {}
+                    Some(Verdict::Fail { reason: got }) => {
+                        problems.push(format!("reason was \"{got}\""))
+                    }
+                    _ => problems.push("last attempt did not fail".into()),
+                }
+            }
+            if let Some(src) = seen_source {
+                said.push(format!("destination saw source {src}"));
+                let got = last.and_then(|a| a.seen_src);
+                if got != Some(*src) {
+                    problems.push(format!(
+                        "destination saw {}",
+                        got.map_or("nothing".to_string(), |g| g.to_string())
+                    ));
+                }
+            }
+            let vlans = last.map(|a| a.request_vlans()).unwrap_or_default();
+            if let Some(v) = via_vlan {
+                said.push(format!("request crossed VLAN {v}"));
+                if !vlans.contains(v) {
+                    problems.push(format!("request crossed VLANs {vlans:?}"));
+                }
+            }
+            if let Some(v) = not_via_vlan {
+                said.push(format!("request avoided VLAN {v}"));
+                if vlans.contains(v) {
+                    problems.push(format!("request crossed VLANs {vlans:?}"));
+                }
+            }
+            let stats = p.stats();
+            if let Some(max) = max_outage {
+                said.push(format!("longest outage <= {max}"));
+                if stats.longest_outage > *max {
+                    problems.push(format!("longest outage was {}", stats.longest_outage));
+                }
+            }
+            if let Some(min) = min_outage {
+                said.push(format!("longest outage >= {min}"));
+                if stats.longest_outage < *min {
+                    problems.push(format!("longest outage was {}", stats.longest_outage));
+                }
+            }
+            let head = format!("probe {probe}: {}", said.join(", "));
+            if problems.is_empty() {
+                (true, head)
+            } else {
+                (false, format!("{head}; but {}", problems.join("; ")))
+            }
+        }
+        ExpectKind::Arp {
+            device,
+            ip,
+            mac,
+            state,
+        } => {
+            let Some(id) = world.device_id(device) else {
+                return (false, format!("no device {device}"));
+            };
+            let Some(stack) = world.device(id).stack() else {
+                return (false, format!("{device} has no ARP cache"));
+            };
+            let row = stack.arp.lookup(world.now(), *ip);
+            let want_mac = match mac.as_ref().map(|m| mac_of(world, m)).transpose() {
+                Ok(m) => m,
+                Err(e) => return (false, e),
+            };
+            let head = format!(
+                "{device} ARP {ip}{}{}",
+                want_mac.map_or(String::new(), |m| format!(" -> {m}")),
+                state.as_ref().map_or(String::new(), |s| format!(" {s}"))
+            );
+            let got = row.as_ref().map_or("no entry".to_string(), |r| {
+                format!(
+                    "{} {}",
+                    r.mac.map_or("(none)".into(), |m| m.to_string()),
+                    r.state.name()
+                )
+            });
+            let ok = match (state.as_deref(), &row) {
+                (Some("absent"), r) => r.is_none(),
+                (_, None) => false,
+                (Some("present") | None, Some(r)) => want_mac.is_none_or(|m| r.mac == Some(m)),
+                (Some(s), Some(r)) => {
+                    r.state.name().eq_ignore_ascii_case(s)
+                        && want_mac.is_none_or(|m| r.mac == Some(m))
+                }
+            };
+            if ok {
+                (true, head)
+            } else {
+                (false, format!("{head}; but found {got}"))
+            }
+        }
+        ExpectKind::Mac {
+            switch,
+            vlan,
+            mac,
+            port,
+            absent,
+        } => {
+            let Some(id) = world.device_id(switch) else {
+                return (false, format!("no device {switch}"));
+            };
+            let want = match mac_of(world, mac) {
+                Ok(m) => m,
+                Err(e) => return (false, e),
+            };
+            let now = world.now();
+            let rows = world.mac_rows(id, now).unwrap_or_default();
+            let found = rows
+                .iter()
+                .find(|(r, _)| r.vlan == *vlan && r.mac == want)
+                .map(|(_, p)| p.clone());
+            let head = format!(
+                "{switch} MAC table vlan {vlan} {want}{}",
+                if *absent {
+                    " absent".to_string()
+                } else {
+                    port.as_ref().map_or(String::new(), |p| format!(" on {p}"))
+                }
+            );
+            let ok = match (absent, &found, port) {
+                (true, f, _) => f.is_none(),
+                (false, Some(f), Some(p)) => f == p,
+                (false, Some(_), None) => true,
+                (false, None, _) => false,
+            };
+            if ok {
+                (true, head)
+            } else {
+                (
+                    false,
+                    format!(
+                        "{head}; but found {}",
+                        found.unwrap_or_else(|| "no entry".into())
+                    ),
+                )
+            }
+        }
+    }
+}
