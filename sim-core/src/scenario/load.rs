@@ -172,6 +172,7 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     for s in &doc.steps {
         let step = load_step(
             file,
+            text,
             &s.value,
             &s.referenced,
             &topology,
@@ -217,8 +218,33 @@ fn err<T>(file: &str, v: &Spanned<T>, msg: impl Into<String>) -> InputError {
     InputError::at_value(file, v, msg)
 }
 
+/// Maps a position inside an inline block scalar to the scenario file: the
+/// block's lines start where its first line appears at or after `from_line`,
+/// indented by that line's indentation.
+fn shift_inline_error(mut e: InputError, text: &str, from_line: u64, inline: &str) -> InputError {
+    let Some((first_k, first)) = inline
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty())
+    else {
+        return e;
+    };
+    let start = text
+        .lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1) as usize)
+        .find(|(_, l)| l.trim() == first.trim() && !l.trim().is_empty());
+    if let Some((idx, line)) = start {
+        let indent = (line.len() - line.trim_start().len()) as u64;
+        e.line = (idx as u64 + 1) + e.line.saturating_sub(first_k as u64 + 1);
+        e.column += indent;
+    }
+    e
+}
+
 fn load_step(
     file: &str,
+    text: &str,
     s: &StepDoc,
     loc: &serde_saphyr::Location,
     topo: &Topology,
@@ -263,10 +289,8 @@ fn load_step(
             }
             (None, Some(inline)) => {
                 // Inline manifests report positions inside the scenario file.
-                let base = inline.referenced.line();
-                let objects = k8s::parse_manifests(file, &inline.value).map_err(|mut e| {
-                    e.line += base; // a block scalar starts on the line after its key
-                    e
+                let objects = k8s::parse_manifests(file, &inline.value).map_err(|e| {
+                    shift_inline_error(e, text, inline.referenced.line(), &inline.value)
                 })?;
                 Action::Apply {
                     source: format!("{file} (inline)"),
