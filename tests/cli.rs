@@ -18,43 +18,70 @@ fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8 output")
 }
 
+/// Every scenario shipped in `scenarios/`.
+fn all_scenarios() -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .map(|n| format!("scenarios/{n}"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty());
+    v
+}
+
 #[test]
 fn same_seed_gives_byte_identical_event_logs() {
-    let a = antlab(&["run", SCENARIO, "-o", "json", "--seed", "42"]);
-    let b = antlab(&["run", SCENARIO, "-o", "json", "--seed", "42"]);
-    assert_eq!(
-        a.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&a.stderr)
-    );
-    assert!(a.stdout.len() > 10_000, "the JSON log carries every frame");
-    assert_eq!(
-        a.stdout, b.stdout,
-        "two runs with one seed must be identical"
-    );
-    // The log is JSON lines: each line parses, the last is the summary.
-    let text = stdout(&a);
-    let last = text.lines().last().unwrap();
-    let v: serde_json::Value = serde_json::from_str(last).unwrap();
-    assert_eq!(v["summary"]["seed"], 42);
-    assert_eq!(v["summary"]["passed"], true);
-    for line in text.lines() {
-        serde_json::from_str::<serde_json::Value>(line).expect("every line is JSON");
+    for scn in all_scenarios() {
+        let a = antlab(&["run", &scn, "-o", "json", "--seed", "42"]);
+        let b = antlab(&["run", &scn, "-o", "json", "--seed", "42"]);
+        assert_eq!(
+            a.status.code(),
+            Some(0),
+            "{scn}: {}",
+            String::from_utf8_lossy(&a.stderr)
+        );
+        assert!(
+            a.stdout.len() > 10_000,
+            "{scn}: the JSON log carries every frame"
+        );
+        assert_eq!(
+            a.stdout, b.stdout,
+            "{scn}: two runs with one seed must be identical"
+        );
+        // The log is JSON lines: each line parses, the last is the summary.
+        let text = stdout(&a);
+        let last = text.lines().last().unwrap();
+        let v: serde_json::Value = serde_json::from_str(last).unwrap();
+        assert_eq!(v["summary"]["seed"], 42);
+        assert_eq!(v["summary"]["passed"], true);
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).expect("every line is JSON");
+        }
     }
 }
 
 #[test]
 fn other_seeds_still_pass_and_change_the_log() {
-    let base = antlab(&["run", SCENARIO, "-o", "json", "--seed", "1"]);
-    let mut differs = false;
-    for seed in ["7", "1234567"] {
-        let o = antlab(&["run", SCENARIO, "-o", "json", "--seed", seed]);
-        assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", stdout(&o));
-        differs |= o.stdout != base.stdout;
+    for scn in all_scenarios() {
+        let base = antlab(&["run", &scn, "-o", "json", "--seed", "1"]);
+        let mut differs = false;
+        for seed in ["7", "1234567"] {
+            let o = antlab(&["run", &scn, "-o", "json", "--seed", seed]);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{scn} seed {seed}: {}",
+                stdout(&o)
+            );
+            differs |= o.stdout != base.stdout;
+        }
+        // ARP reachable times (and more) are drawn from the seed, so logs differ.
+        assert!(differs, "{scn}: the seed must influence the run");
     }
-    // ARP reachable times are drawn from the seed, so the logs differ.
-    assert!(differs, "the seed must influence the run");
 }
 
 #[test]
