@@ -443,8 +443,18 @@ fn ping_spec(w: &World, name: &str, from: &str, to: Ipv4Addr) -> ProbeSpec {
 /// probe has attempts that finished (success or 1 s timeout) by then.
 const L2_RUN_MS: u64 = 3500;
 
-/// Powers off the generated hosts, then starts each ping at its time.
-fn run_l2(g: &L2Gen) -> World {
+/// A link taken down at `down` ms and brought back at `up` ms (index into
+/// `Topology::links`).
+#[derive(Clone, Copy, Debug)]
+struct Flap {
+    link: usize,
+    down: u64,
+    up: u64,
+}
+
+/// Powers off the generated hosts, then starts each ping and applies each
+/// flap at its time (control operations at t run after the events at t).
+fn run_l2(g: &L2Gen, flaps: &[Flap]) -> World {
     let topo = g.topology();
     let mut w = World::new(&topo, g.seed);
     w.enable_capture();
@@ -453,12 +463,27 @@ fn run_l2(g: &L2Gen) -> World {
             w.set_power(DeviceId(i as u32), false);
         }
     }
-    let mut pings: Vec<(usize, &(usize, usize, u64))> = g.pings.iter().enumerate().collect();
-    pings.sort_by_key(|(k, p)| (p.2, *k));
-    for (k, &(a, b, start)) in pings {
-        w.run_until(ms(start));
-        let spec = ping_spec(&w, &format!("ping{k}"), &L2Gen::host_name(a), g.hosts[b].ip);
-        w.start_probe(spec).expect("fresh probe name");
+    // (time ms, kind: 0 = ping k, 1 = link l down, 2 = link l up, index)
+    let mut ops: Vec<(u64, u8, usize)> = g
+        .pings
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p.2, 0, k))
+        .collect();
+    for f in flaps {
+        ops.push((f.down, 1, f.link));
+        ops.push((f.up, 2, f.link));
+    }
+    ops.sort();
+    for (t, kind, i) in ops {
+        w.run_until(ms(t));
+        if kind == 0 {
+            let (a, b, _) = g.pings[i];
+            let spec = ping_spec(&w, &format!("ping{i}"), &L2Gen::host_name(a), g.hosts[b].ip);
+            w.start_probe(spec).expect("fresh probe name");
+        } else {
+            w.set_link(topo.links[i].a, kind == 2).expect("linked port");
+        }
     }
     w.run_until(ms(L2_RUN_MS));
     w
@@ -509,17 +534,23 @@ fn captures_by_port(w: &World, topo: &Topology) -> BTreeMap<PortRef, Vec<Rec>> {
 type Directions = (Vec<Rec>, Vec<Rec>);
 
 /// Splits each port's capture into (sent, received) using the far end's
-/// capture and the link latency. With no link changes during the run every
-/// record must be exactly one of the two (frames still in flight at `now`
-/// count as sent).
+/// capture and the link latency. Every record must be exactly one of the two
+/// (frames still in flight at `now`, or lost to a flap, count as sent).
 fn directions(
     topo: &Topology,
     caps: &BTreeMap<PortRef, Vec<Rec>>,
     now: SimTime,
+    flaps: &[Flap],
 ) -> Result<BTreeMap<PortRef, Directions>, TestCaseError> {
     let mut out = BTreeMap::new();
-    for l in &topo.links {
+    for (li, l) in topo.links.iter().enumerate() {
         let lat = l.latency.as_nanos();
+        // A frame arriving at `at` ns is lost if the link is down then.
+        let lost = |at: u64| {
+            flaps
+                .iter()
+                .any(|f| f.link == li && ms(f.down).as_nanos() < at && at <= ms(f.up).as_nanos())
+        };
         for (me, peer) in [(l.a, l.b), (l.b, l.a)] {
             let mut peer_set: BTreeMap<(u64, &[u8]), usize> = BTreeMap::new();
             for (t, f) in &caps[&peer] {
@@ -528,9 +559,10 @@ fn directions(
             let (mut tx, mut rx) = (Vec::new(), Vec::new());
             for (t, f) in &caps[&me] {
                 let got = *t >= lat && peer_set.contains_key(&(t - lat, f.as_slice()));
-                // Still on the wire when the run stopped: sent, not yet arrived.
-                let in_flight = t + lat > now.as_nanos() && !got;
-                let sent = in_flight || peer_set.contains_key(&(t + lat, f.as_slice()));
+                // Still on the wire when the run stopped, or lost to a link
+                // going down: sent, never arrived.
+                let vanished = (t + lat > now.as_nanos() || lost(t + lat)) && !got;
+                let sent = vanished || peer_set.contains_key(&(t + lat, f.as_slice()));
                 prop_assert!(
                     sent != got,
                     "frame at {t} ns on {me:?} is {} (sent: {sent}, received: {got}): {}",
@@ -552,7 +584,7 @@ fn directions(
 // ----- property 1: VLAN isolation ---------------------------------------------
 
 fn check_vlan_isolation(g: &L2Gen) -> Result<(), TestCaseError> {
-    let w = run_l2(g);
+    let w = run_l2(g, &[]);
     let topo = g.topology();
     // (a) Probe verdicts match the oracle exactly.
     for (k, &(a, b, _)) in g.pings.iter().enumerate() {
@@ -586,7 +618,7 @@ fn check_vlan_isolation(g: &L2Gen) -> Result<(), TestCaseError> {
     // (b) Every frame a host receives is on a VLAN its switch port carries and
     //     was sent by a host interface whose VLAN reaches that one.
     let caps = captures_by_port(&w, &topo);
-    let dirs = directions(&topo, &caps, w.now())?;
+    let dirs = directions(&topo, &caps, w.now(), &[])?;
     for (h, host) in g.hosts.iter().enumerate() {
         let port = PortRef {
             device: DeviceId(h as u32),
@@ -646,12 +678,38 @@ proptest! {
 
 // ----- property 2: MAC learning -------------------------------------------------
 
-fn check_mac_learning(g: &L2Gen) -> Result<(), TestCaseError> {
-    let w = run_l2(g);
+/// Resolves generated flaps (link index, down ms, duration ms) on `topo`,
+/// keeping at most one per link so the down intervals are exact.
+fn resolve_flaps(topo: &Topology, raw: &[(Index, u64, u64)]) -> Vec<Flap> {
+    let mut out: Vec<Flap> = Vec::new();
+    for &(link, down, dur) in raw {
+        let link = link.index(topo.links.len());
+        if out.iter().all(|f| f.link != link) {
+            out.push(Flap {
+                link,
+                down,
+                up: down + dur,
+            });
+        }
+    }
+    out
+}
+
+fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), TestCaseError> {
     let topo = g.topology();
+    let flaps = resolve_flaps(&topo, raw_flaps);
+    let w = run_l2(g, &flaps);
     let caps = captures_by_port(&w, &topo);
-    let dirs = directions(&topo, &caps, w.now())?;
+    let dirs = directions(&topo, &caps, w.now(), &flaps)?;
     let now = w.now();
+    // A link going down at or after `t` flushed what its ports learned at `t`
+    // (control operations at a time run after that time's frames).
+    let flushed_since = |port: PortRef, t: u64| {
+        flaps.iter().any(|f| {
+            let l = &topo.links[f.link];
+            (l.a == port || l.b == port) && ms(f.down).as_nanos() >= t
+        })
+    };
     for s in 0..g.switch_count() {
         let id = g.switch_id(s);
         let DeviceRt::Switch(sw) = w.device(id) else {
@@ -686,6 +744,8 @@ fn check_mac_learning(g: &L2Gen) -> Result<(), TestCaseError> {
             }
         }
         let rows = sw.macs.clone().rows(now);
+        // Every row is explained by a frame received on its port, from a host
+        // that sits behind that port.
         for r in &rows {
             let seen = heard.get(&(r.vlan, r.mac));
             prop_assert!(
@@ -696,29 +756,6 @@ fn check_mac_learning(g: &L2Gen) -> Result<(), TestCaseError> {
                 r.vlan,
                 r.port
             );
-            // The newest such frame decides the port and the age.
-            let newest = seen.and_then(|v| v.iter().max_by_key(|x| x.0)).copied();
-            if let Some((t, p)) = newest {
-                let tie = seen.is_some_and(|v| v.iter().filter(|x| x.0 == t).count() > 1);
-                if !tie {
-                    prop_assert_eq!(
-                        p,
-                        r.port,
-                        "{} {} vlan {}: newest frame on another port",
-                        sw.name,
-                        r.mac,
-                        r.vlan
-                    );
-                    prop_assert_eq!(
-                        now.as_nanos() - r.age.as_nanos(),
-                        t,
-                        "{} {} last seen",
-                        sw.name,
-                        r.mac
-                    );
-                }
-            }
-            // The MAC belongs to a host on that side of the port.
             let port_name = &sw.ports[r.port as usize].name;
             let owner = g.hosts.iter().position(|h| h.mac == r.mac);
             prop_assert!(
@@ -742,15 +779,58 @@ fn check_mac_learning(g: &L2Gen) -> Result<(), TestCaseError> {
                 port_name
             );
         }
-        // And every accepted frame left a row (nothing ages out in a few seconds).
-        for (vlan, mac) in heard.keys() {
-            prop_assert!(
-                rows.iter().any(|r| r.vlan == *vlan && r.mac == *mac),
-                "{} received {} on vlan {} but did not learn it",
-                sw.name,
-                mac,
-                vlan
-            );
+        // The newest accepted frame per (VLAN, MAC) decides the row: its port
+        // and time, unless that port's link went down since (flushed). Nothing
+        // ages out in a few seconds.
+        for ((vlan, mac), seen) in &heard {
+            let t = seen.iter().map(|x| x.0).max().unwrap_or_default();
+            let newest: Vec<u16> = seen.iter().filter(|x| x.0 == t).map(|x| x.1).collect();
+            if newest.len() > 1 {
+                continue; // same instant on two ports: either may win
+            }
+            let p = newest[0];
+            let row = rows.iter().find(|r| r.vlan == *vlan && r.mac == *mac);
+            let port = PortRef {
+                device: id,
+                port: p,
+            };
+            if flushed_since(port, t) {
+                prop_assert!(
+                    row.is_none(),
+                    "{} kept {} vlan {} on port {} after its link went down: {:?}",
+                    sw.name,
+                    mac,
+                    vlan,
+                    p,
+                    row
+                );
+            } else {
+                prop_assert!(
+                    row.is_some(),
+                    "{} received {} on vlan {} port {} at {} ns but has no row",
+                    sw.name,
+                    mac,
+                    vlan,
+                    p,
+                    t
+                );
+                let r = row.expect("checked");
+                prop_assert_eq!(
+                    r.port,
+                    p,
+                    "{} {} vlan {}: newest frame on another port",
+                    &sw.name,
+                    mac,
+                    vlan
+                );
+                prop_assert_eq!(
+                    now.as_nanos() - r.age.as_nanos(),
+                    t,
+                    "{} {} last seen",
+                    &sw.name,
+                    mac
+                );
+            }
         }
     }
     Ok(())
@@ -759,10 +839,14 @@ fn check_mac_learning(g: &L2Gen) -> Result<(), TestCaseError> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(128), ..ProptestConfig::default() })]
 
-    /// Switches learn (VLAN, MAC) → port only from frames that arrived there.
+    /// Switches learn (VLAN, MAC) → port only from frames that arrived there,
+    /// keep the newest, and forget a port's entries when its link goes down.
     #[test]
-    fn mac_tables_learn_only_from_received_frames(g in l2_gen()) {
-        check_mac_learning(&g)?;
+    fn mac_tables_learn_only_from_received_frames(
+        g in l2_gen(),
+        flaps in prop::collection::vec((any::<Index>(), 0u64..3000, 1u64..1000), 0..=2),
+    ) {
+        check_mac_learning(&g, &flaps)?;
     }
 }
 
