@@ -15,6 +15,7 @@ use sim_core::rng::DEFAULT_SEED;
 use sim_core::scenario::{self, run::RunOptions};
 use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
 use sim_core::sim::trace::LogKind;
+use sim_core::time::{SimDuration, SimTime};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +45,22 @@ enum Command {
         /// Write one pcap per port that saw traffic into this directory.
         #[arg(long)]
         pcap: Option<PathBuf>,
+    },
+    /// Show a table of a scenario's state at its end or at `--at` (kubectl-style):
+    /// nodes, pods, probes, links, arp DEVICE, mac SWITCH, routes DEVICE,
+    /// dataplane NODE, trace PROBE.
+    Get {
+        /// What to show, e.g. `pods` or `arp core-sw`.
+        #[arg(required = true, num_args = 1..=2)]
+        what: Vec<String>,
+        /// The scenario whose state to show.
+        #[arg(short = 's', long)]
+        scenario: PathBuf,
+        /// Sim time to stop at, e.g. `12s` (default: the scenario's end).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Check a scenario (and its topology and manifests) without running it.
     Check { scenario: PathBuf },
@@ -131,6 +148,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             verbose,
             pcap,
         } => run(&scenario, seed, output, verbose, pcap.as_deref()),
+        Command::Get {
+            what,
+            scenario,
+            at,
+            seed,
+        } => get(&what, &scenario, at.as_deref(), seed),
         Command::Check { scenario } => {
             let scn = load_scenario(&scenario)?;
             println!(
@@ -215,6 +238,37 @@ fn load_scenario(path: &Path) -> Result<scenario::Scenario> {
     )?)
 }
 
+fn get(what: &[String], path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
+    let scn = load_scenario(path)?;
+    let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
+    let stop_at = match at {
+        Some(t) => {
+            Some(SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?)
+        }
+        None => None,
+    };
+    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    let mut outcome = scenario::run::run(
+        &scn,
+        seed,
+        &RunOptions {
+            capture: false,
+            stop_at,
+        },
+    )?;
+    let text = outcome.show(&scn, &view).map_err(bad)?;
+    println!(
+        "# {} at {} (seed {seed})",
+        path.display(),
+        outcome.world.now()
+    );
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(
     path: &Path,
     seed: Option<u64>,
@@ -226,6 +280,7 @@ fn run(
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
     let opts = RunOptions {
         capture: pcap.is_some(),
+        stop_at: None,
     };
     let outcome = scenario::run::run(&scn, seed, &opts)?;
     let stdout = std::io::stdout();

@@ -495,43 +495,43 @@ fn endpoint(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Endpoint
     }
 }
 
-fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
-    let mut words = v.value.split_whitespace();
+/// Parses a view name as written after `show` (or `antlab get`), without
+/// checking device names against a topology.
+pub fn parse_show(text: &str) -> Result<Show, String> {
+    let mut words = text.split_whitespace();
     let what = words.next().unwrap_or("");
     let arg = words.next().map(str::to_string);
-    let need_device = |arg: Option<String>| -> Result<String, InputError> {
-        let a = arg.ok_or_else(|| err(file, v, format!("`show {what}` needs a device name")))?;
-        // Pods and br-int switches appear at run time; only check topology names here.
-        if topo.device_id(&a).is_none() && !a.contains('/') && !a.contains('@') {
-            return Err(err(
-                file,
-                v,
-                format!("no device called `{a}` in the topology"),
-            ));
-        }
-        Ok(a)
-    };
+    let need = |arg: Option<String>| arg.ok_or_else(|| format!("`{what}` needs a name after it"));
     Ok(match what {
         "nodes" => Show::Nodes,
         "pods" => Show::Pods,
         "probes" => Show::Probes,
         "links" => Show::Links,
         "topology" => Show::Topology,
-        "arp" => Show::Arp(need_device(arg)?),
-        "mac" => Show::Mac(need_device(arg)?),
-        "routes" => Show::Routes(need_device(arg)?),
-        "dataplane" => Show::Dataplane(need_device(arg)?),
-        "trace" => Show::Trace(arg.ok_or_else(|| err(file, v, "`show trace` needs a probe name"))?),
-        other => {
+        "arp" => Show::Arp(need(arg)?),
+        "mac" => Show::Mac(need(arg)?),
+        "routes" => Show::Routes(need(arg)?),
+        "dataplane" => Show::Dataplane(need(arg)?),
+        "trace" => Show::Trace(need(arg)?),
+        other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
+    })
+}
+
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE";
+
+fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
+    let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;
+    if let Show::Arp(d) | Show::Mac(d) | Show::Routes(d) | Show::Dataplane(d) = &view {
+        // Pods and br-int switches appear at run time; only topology names are checked here.
+        if topo.device_id(d).is_none() && !d.contains('/') && !d.contains('@') {
             return Err(err(
                 file,
                 v,
-                format!(
-                    "cannot show `{other}`; expected nodes, pods, probes, links, topology, arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE"
-                ),
+                format!("no device called `{d}` in the topology"),
             ));
         }
-    })
+    }
+    Ok(view)
 }
 
 fn expectation(

@@ -27,4 +27,5 @@ pub mod run;
 
 pub use load::{
     Action, Endpoint, ExpectKind, Expectation, FileReader, ProbeStep, Scenario, Show, Step, load,
+    parse_show,
 };

@@ -17,6 +17,9 @@ use crate::sim::{DeviceRt, World};
 pub struct RunOptions {
     /// Record every port's traffic for `--pcap`.
     pub capture: bool,
+    /// Stop at this time instead of the scenario's end (steps after it are not
+    /// run), to look at the state mid-way (`antlab get ... --at 12s`).
+    pub stop_at: Option<crate::time::SimTime>,
 }
 
 /// An expectation's outcome.
@@ -60,11 +63,12 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
     );
     sync_dataplane(&mut world, &cluster, scn, None)?;
     let mut results = Vec::new();
-    for step in &scn.steps {
+    let end = opts.stop_at.unwrap_or(scn.until);
+    for step in scn.steps.iter().filter(|s| s.at <= end) {
         world.run_until(step.at);
         execute(scn, step, &mut world, &mut cluster, seed, &mut results)?;
     }
-    world.run_until(scn.until);
+    world.run_until(end);
     let passed = results.iter().filter(|r| r.passed).count();
     let failed = results.len() - passed;
     world.record(
@@ -428,7 +432,8 @@ fn resolve_ip(world: &World, e: &Endpoint) -> Result<Ipv4Addr, String> {
     }
 }
 
-fn render_show(
+/// The text of a `show` step, also used by `antlab get`.
+pub fn render_show(
     world: &mut World,
     cluster: &ClusterState,
     scn: &Scenario,
@@ -658,5 +663,12 @@ fn check(world: &mut World, e: &Expectation) -> (bool, String) {
                 )
             }
         }
+    }
+}
+
+impl Outcome {
+    /// Renders a `show` view of the final state.
+    pub fn show(&mut self, scn: &Scenario, what: &Show) -> Result<String, String> {
+        render_show(&mut self.world, &self.cluster, scn, what)
     }
 }
