@@ -18,6 +18,8 @@ use crate::sim::nat::SnatTo;
 pub struct NodeDataplane {
     /// 802.1Q sub-interfaces to create (e.g. Antrea's `antrea-ext.181` on eth0).
     pub vlan_ifaces: Vec<VlanIface>,
+    /// Dummy interfaces (no link, `NOARP`), e.g. Antrea's `antrea-egress0`.
+    pub dummy_ifaces: Vec<String>,
     /// Addresses the engine puts on interfaces (Egress IPs, ...).
     pub addrs: Vec<AddrAssignment>,
     pub routes: Vec<DesiredRoute>,
@@ -45,6 +47,9 @@ pub struct AddrAssignment {
     /// Send one gratuitous ARP when the address is newly assigned (Antrea's
     /// `ip_assigner_linux.go` advertises exactly once per new assignment).
     pub announce: bool,
+    /// Where to send that ARP when `iface` has no link (a dummy device): the
+    /// transport interface.
+    pub announce_on: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -19,7 +19,12 @@
 //!
 //! Egress, ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
 
+pub mod config;
 pub mod dataplane;
+pub mod egress;
+pub mod ippool;
+pub mod memberlist;
+pub mod placement;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -64,6 +69,13 @@ pub struct ClusterState {
     pub namespaces: IndexMap<String, IndexMap<String, String>>,
     pub pod_cidr: Option<Ipv4Net>,
     pub service_cidr: Option<Ipv4Net>,
+    /// ExternalIPPools, Egresses and their settings.
+    pub egress: egress::EgressWorld,
+    /// Each agent's memberlist view: the nodes it believes alive. A node
+    /// missing here sees every node that is up (a converged view).
+    pub views: BTreeMap<String, Vec<String>>,
+    /// What `antrea-config` says.
+    pub settings: config::AntreaSettings,
 }
 
 impl ClusterState {
@@ -127,6 +139,14 @@ impl ClusterState {
         match self.pod_cidr {
             Some(c) => vec![c],
             None => self.nodes.iter().map(|n| n.pod_cidr).collect(),
+        }
+    }
+
+    /// The nodes `node`'s agent believes alive.
+    pub fn view_of(&self, node: &str) -> Vec<String> {
+        match self.views.get(node) {
+            Some(v) => v.clone(),
+            None => self.nodes.iter().filter(|n| n.up).map(|n| n.name.clone()).collect(),
         }
     }
 
@@ -200,6 +220,7 @@ pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
             to: SnatTo::Masquerade,
             comment: "Antrea: masquerade pod to external packets".into(),
         });
+        egress::dataplane(cluster, &node.name, &cluster.view_of(&node.name), &mut dp);
         out.insert(node.name.clone(), dp);
     }
     out

@@ -312,3 +312,81 @@ pub fn power(world: &World) -> String {
         .collect();
     table(&["DEVICE", "POWER"], &rows)
 }
+
+/// kubectl's short ages (`HumanDuration`): 45s, 3m20s, 15m, 2h5m, 3d.
+pub fn kube_age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => {
+            if s % 60 == 0 {
+                format!("{}m", s / 60)
+            } else {
+                format!("{}m{}s", s / 60, s % 60)
+            }
+        }
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 8 * 3600 => {
+            if (s / 60) % 60 == 0 {
+                format!("{}h", s / 3600)
+            } else {
+                format!("{}h{}m", s / 3600, (s / 60) % 60)
+            }
+        }
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// The nodes that currently hold an Egress's IP: every node that is up and
+/// whose own view places the Egress on itself (more than one = split brain).
+pub fn egress_holders(cluster: &ClusterState, name: &str) -> Vec<String> {
+    cluster
+        .nodes
+        .iter()
+        .filter(|n| n.up)
+        .filter(|n| {
+            let placed = crate::engine::egress::placement(cluster, &cluster.view_of(&n.name));
+            placed.get(name).and_then(|x| x.as_deref()) == Some(n.name.as_str())
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// `kubectl get egress`: NAME EGRESSIP AGE NODE (AGE before NODE, as the CRD's
+/// printer columns have it).
+pub fn egresses(cluster: &ClusterState, now_secs: u64) -> String {
+    let rows: Vec<Vec<String>> = cluster
+        .egress
+        .egresses
+        .iter()
+        .map(|(name, e)| {
+            let holders = egress_holders(cluster, name);
+            vec![
+                name.clone(),
+                e.ip.map_or(String::new(), |ip| ip.to_string()),
+                kube_age(now_secs.saturating_sub(e.created)),
+                holders.join(","),
+            ]
+        })
+        .collect();
+    table(&["NAME", "EGRESSIP", "AGE", "NODE"], &rows)
+}
+
+/// `kubectl get externalippools`: NAME TOTAL USED AGE.
+pub fn external_ip_pools(cluster: &ClusterState, now_secs: u64) -> String {
+    let rows: Vec<Vec<String>> = cluster
+        .egress
+        .pools
+        .names()
+        .map(|name| {
+            let (total, used) = cluster.egress.pools.usage(name).unwrap_or((0, 0));
+            vec![
+                name.to_string(),
+                total.to_string(),
+                used.to_string(),
+                kube_age(now_secs.saturating_sub(cluster.egress.pool_created.get(name).copied().unwrap_or(0))),
+            ]
+        })
+        .collect();
+    table(&["NAME", "TOTAL", "USED", "AGE"], &rows)
+}

@@ -305,10 +305,27 @@ fn apply_object(
                 .map_err(at)?;
             }
         }
-        Object::ConfigMap(_)
-        | Object::Service(_)
-        | Object::ExternalIPPool(_)
-        | Object::Egress(_) => {
+        Object::ExternalIPPool(pool) => {
+            let now = world.now().as_nanos() / 1_000_000_000;
+            let lines = cluster.egress.apply_pool(pool, now).map_err(|e| at(e.to_string()))?;
+            for l in lines {
+                world.record(LogKind::Engine, "antrea-controller", l);
+            }
+        }
+        Object::Egress(egress) => {
+            let now = world.now().as_nanos() / 1_000_000_000;
+            let lines = cluster.egress.apply_egress(egress, now).map_err(at)?;
+            for l in lines {
+                world.record(LogKind::Engine, "antrea-controller", l);
+            }
+        }
+        Object::ConfigMap(cm) if cm.meta.name == "antrea-config" => {
+            let lines = crate::engine::config::apply_antrea_config(cluster, cm)?;
+            for l in lines {
+                world.record(LogKind::Engine, "", l);
+            }
+        }
+        Object::ConfigMap(_) | Object::Service(_) => {
             // Stored for the engine features that read them; say plainly that
             // they do not change the dataplane yet.
             world.record(

@@ -14,6 +14,8 @@ pub enum HostIfaceKind {
     Physical { port: u16 },
     /// 802.1Q sub-interface: frames leave tagged `vid` through the parent's port.
     Vlan { parent: usize, vid: u16 },
+    /// A dummy device: holds addresses, sends nothing (Linux `dummy`, `NOARP`).
+    Dummy,
 }
 
 pub struct HostRt {

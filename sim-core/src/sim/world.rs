@@ -698,8 +698,9 @@ impl World {
                             HostIfaceKind::Physical { port } => {
                                 (port, wire::push_vlan(&out.frame, vid))
                             }
-                            HostIfaceKind::Vlan { .. } => continue,
+                            HostIfaceKind::Vlan { .. } | HostIfaceKind::Dummy => continue,
                         },
+                        HostIfaceKind::Dummy => continue,
                     };
                     self.transmit(PortRef { device: id, port }, frame, out.tag, false);
                 }
@@ -1227,14 +1228,38 @@ impl World {
                 ));
             }
         }
+        for d in &desired.dummy_ifaces {
+            if h.stack.iface_index(d).is_none() {
+                let mac = MacAddr::from_name(&format!("{name}/{d}"));
+                // Antrea never sets antrea-egress0 up: it is DOWN and NOARP.
+                h.stack.ifaces.push(L3Iface {
+                    name: d.clone(),
+                    mac,
+                    addrs: Vec::new(),
+                    up: false,
+                    has_link: false,
+                });
+                h.iface_kinds.push(HostIfaceKind::Dummy);
+                h.admin_up.push(false);
+                lines.push((LogKind::Engine, format!("ip link add {d} type dummy")));
+            }
+        }
         // 2. Addresses.
         let mut want: Vec<(usize, Ipv4Net, bool)> = Vec::new();
+        let mut announce_on: Vec<(usize, usize)> = Vec::new();
         for a in &desired.addrs {
             let i = h
                 .stack
                 .iface_index(&a.iface)
                 .ok_or_else(|| format!("{name} has no interface {}", a.iface))?;
             want.push((i, a.addr, a.announce));
+            if let Some(t) = &a.announce_on {
+                let ti = h
+                    .stack
+                    .iface_index(t)
+                    .ok_or_else(|| format!("{name} has no interface {t}"))?;
+                announce_on.push((i, ti));
+            }
         }
         for &(i, net) in &applied.addrs {
             if !want.iter().any(|w| w.0 == i && w.1 == net) {
@@ -1253,7 +1278,11 @@ impl World {
                     format!("ip addr add {net} dev {}", h.stack.ifaces[i].name),
                 ));
                 if announce {
-                    garps.push((i, net.addr()));
+                    let via = announce_on
+                        .iter()
+                        .find(|(a, _)| *a == i)
+                        .map_or(i, |&(_, t)| t);
+                    garps.push((via, net.addr()));
                 }
             }
         }
@@ -1445,7 +1474,7 @@ fn detach(cx: Cx) -> Detached {
 fn vid_of(k: &HostIfaceKind) -> u16 {
     match k {
         HostIfaceKind::Vlan { vid, .. } => *vid,
-        HostIfaceKind::Physical { .. } => 0,
+        HostIfaceKind::Physical { .. } | HostIfaceKind::Dummy => 0,
     }
 }
 

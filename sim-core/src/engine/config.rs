@@ -1,0 +1,167 @@
+//! `antrea-config`: the agent's and controller's settings, as the blog edits them.
+//!
+//! `antrea-agent.conf` and `antrea-controller.conf` are YAML documents inside
+//! string values of the ConfigMap. Read here: `featureGates` (names checked
+//! against Antrea v1.15.1's gates, as the blog's `antctl get featuregates`
+//! lists them), `egress.maxEgressIPsPerNode`, `antreaProxy.proxyAll` and
+//! `kubeAPIServerOverride` (kept for later features). Other keys are accepted
+//! as Antrea does not reject them either.
+//!
+//! Antrea reads the ConfigMap at start; the blog restarts the controller and
+//! agents after editing it. antlab applies the new settings when the
+//! ConfigMap is applied and says so in the log.
+
+use indexmap::IndexMap;
+
+use super::ClusterState;
+use crate::input::InputError;
+use crate::k8s::ConfigMap;
+
+/// Agent feature gates of Antrea v1.15.1 with their defaults
+/// (`pkg/features/antrea_features.go` at v1.15.1; the blog's table shows the
+/// same names).
+pub const AGENT_GATES_V1_15: &[(&str, bool)] = &[
+    ("AntreaIPAM", false),
+    ("AntreaPolicy", true),
+    ("AntreaProxy", true),
+    ("CleanupStaleUDPSvcConntrack", false),
+    ("Egress", true),
+    ("EgressSeparateSubnet", false),
+    ("EgressTrafficShaping", false),
+    ("EndpointSlice", true),
+    ("ExternalNode", false),
+    ("FlowExporter", false),
+    ("IPsecCertAuth", false),
+    ("L7FlowExporter", false),
+    ("L7NetworkPolicy", false),
+    ("LoadBalancerModeDSR", false),
+    ("Multicast", true),
+    ("Multicluster", false),
+    ("NetworkPolicyStats", true),
+    ("NodeNetworkPolicy", false),
+    ("NodePortLocal", true),
+    ("SecondaryNetwork", false),
+    ("ServiceExternalIP", false),
+    ("SupportBundleCollection", false),
+    ("TopologyAwareHints", true),
+    ("Traceflow", true),
+    ("TrafficControl", false),
+];
+
+/// Controller feature gates of Antrea v1.15.1 with their defaults.
+pub const CONTROLLER_GATES_V1_15: &[(&str, bool)] = &[
+    ("AdminNetworkPolicy", false),
+    ("AntreaIPAM", false),
+    ("AntreaPolicy", true),
+    ("Egress", true),
+    ("IPsecCertAuth", false),
+    ("L7NetworkPolicy", false),
+    ("Multicast", true),
+    ("Multicluster", false),
+    ("NetworkPolicyStats", true),
+    ("NodeIPAM", true),
+    ("ServiceExternalIP", false),
+    ("SupportBundleCollection", false),
+    ("Traceflow", true),
+];
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfDoc {
+    #[serde(default)]
+    feature_gates: IndexMap<String, bool>,
+    #[serde(default)]
+    egress: Option<EgressConf>,
+    #[serde(default)]
+    antrea_proxy: Option<ProxyConf>,
+    #[serde(default, rename = "kubeAPIServerOverride")]
+    kube_api_server_override: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EgressConf {
+    #[serde(default)]
+    max_egress_ips_per_node: Option<u32>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProxyConf {
+    #[serde(default)]
+    proxy_all: Option<bool>,
+}
+
+/// Settings read from `antrea-config`.
+#[derive(Clone, Debug, Default)]
+pub struct AntreaSettings {
+    pub agent_gates: IndexMap<String, bool>,
+    pub controller_gates: IndexMap<String, bool>,
+    pub proxy_all: bool,
+    pub kube_api_server_override: Option<String>,
+}
+
+impl AntreaSettings {
+    pub fn agent_gate(&self, name: &str) -> bool {
+        self.agent_gates
+            .get(name)
+            .copied()
+            .or_else(|| AGENT_GATES_V1_15.iter().find(|g| g.0 == name).map(|g| g.1))
+            .unwrap_or(false)
+    }
+}
+
+fn parse_conf(cm: &ConfigMap, key: &str, gates: &[(&str, bool)]) -> Result<Option<ConfDoc>, InputError> {
+    let Some(text) = cm.get(key)? else { return Ok(None) };
+    let origin = &cm.meta.origin;
+    let doc: ConfDoc = match serde_saphyr::from_str::<Option<ConfDoc>>(text) {
+        Ok(d) => d.unwrap_or_default(),
+        Err(e) => {
+            let inner = InputError::from_yaml(key, &e);
+            return Err(origin.error(format!(
+                "ConfigMap antrea-config, {key} line {} column {}: {}",
+                inner.line, inner.column, inner.message
+            )));
+        }
+    };
+    for name in doc.feature_gates.keys() {
+        if !gates.iter().any(|g| g.0 == name) {
+            return Err(origin.error(format!(
+                "ConfigMap antrea-config, {key}: unrecognized feature gate: {name}"
+            )));
+        }
+    }
+    Ok(Some(doc))
+}
+
+/// Applies `antrea-config`; returns log lines describing what changed.
+pub fn apply_antrea_config(cluster: &mut ClusterState, cm: &ConfigMap) -> Result<Vec<String>, InputError> {
+    let agent = parse_conf(cm, "antrea-agent.conf", AGENT_GATES_V1_15)?;
+    let controller = parse_conf(cm, "antrea-controller.conf", CONTROLLER_GATES_V1_15)?;
+    let mut lines = Vec::new();
+    let s = &mut cluster.settings;
+    if let Some(a) = agent {
+        s.agent_gates = a.feature_gates;
+        if let Some(p) = a.antrea_proxy.and_then(|p| p.proxy_all) {
+            s.proxy_all = p;
+        }
+        s.kube_api_server_override = a.kube_api_server_override;
+        if let Some(m) = a.egress.and_then(|e| e.max_egress_ips_per_node) {
+            cluster.egress.config.max_egress_ips_per_node = m.min(255);
+        }
+    }
+    if let Some(c) = controller {
+        s.controller_gates = c.feature_gates;
+    }
+    let egress = s.agent_gate("Egress");
+    let separate = s.agent_gate("EgressSeparateSubnet");
+    cluster.egress.config.enabled = egress;
+    cluster.egress.config.separate_subnet = separate;
+    let on = |b: bool| if b { "Enabled" } else { "Disabled" };
+    lines.push(format!(
+        "antrea-config applied (as after `kubectl rollout restart` of the controller and agents): Egress {}, EgressSeparateSubnet {}",
+        on(egress),
+        on(separate)
+    ));
+    Ok(lines)
+}

@@ -1,0 +1,468 @@
+//! Egress: the controller's IP allocation and the agents' placement and
+//! dataplane, as Antrea does them (`pkg/controller/egress/controller.go`,
+//! `pkg/agent/controller/egress/egress_controller.go`, `ip_scheduler.go`,
+//! `pkg/agent/route/route_linux.go`).
+//!
+//! Controller (one, cluster-wide, acts at once): allocates the Egress IP from its
+//! ExternalIPPool (lowest free) or records the requested one; on failure the
+//! Egress gets `IPAllocated=False/AllocationError` and is retried with backoff.
+//!
+//! Agents (one per node, each with its own memberlist view): place every
+//! schedulable Egress on the per-pool consistent-hash ring of the nodes *it*
+//! sees alive and matching the pool's nodeSelector. A node that places an Egress
+//! on itself assigns the IP:
+//! - with `subnetInfo.vlan` ≠ 0: on `antrea-ext.<vlan>` (a VLAN sub-interface of
+//!   the transport interface) with the subnet's prefix, a route table 101..120
+//!   per subnet (`<subnet> dev antrea-ext.<vlan>` and `default via <gateway>`),
+//!   and `ip rule fwmark <mark>/0xff lookup <table>`;
+//! - with `subnetInfo.vlan` = 0: on `antrea-egress0` with the prefix, table via
+//!   the transport interface; without subnetInfo: on `antrea-egress0` as /32,
+//!   main routing table;
+//! - one gratuitous ARP per new assignment (configurable off, to reproduce
+//!   antrea#5117);
+//! - marks 1..255 per local Egress IP; selected Pods' packets get the mark, and
+//!   `SNAT --to <egressIP>` matches it (inserted before the masquerade rule).
+//! A node whose Pods use an Egress placed elsewhere sends their external
+//! traffic to the egress node (Antrea tunnels it; the lab routes it, noEncap
+//! style): a mark per remote egress node and a route table with a default
+//! route via that node. Marked packets are exempt from the node masquerade.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use indexmap::IndexMap;
+use ipnet::Ipv4Net;
+
+use super::dataplane::{AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, VlanIface};
+use super::ippool::PoolSet;
+use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
+use super::{ClusterState, PodState};
+use crate::k8s::{self, LabelSelector};
+use crate::sim::nat::SnatTo;
+
+/// Antrea's dummy device for Egress IPs without a VLAN.
+pub const EGRESS_DUMMY: &str = "antrea-egress0";
+/// `vlanInterfacePrefix`.
+pub const VLAN_PREFIX: &str = "antrea-ext.";
+/// `types.MinRequestEgressRouteTable` .. `MaxRequestEgressRouteTable`.
+pub const FIRST_EGRESS_TABLE: u32 = 101;
+pub const LAST_EGRESS_TABLE: u32 = 120;
+/// Tables the lab uses to send Pods' traffic to a remote egress node (Antrea
+/// tunnels instead; see the module doc).
+pub const FIRST_REMOTE_TABLE: u32 = 201;
+/// Egress marks live in the low byte (`SNATIPMarkMask = 0xFF`); the lab's
+/// "to a remote egress node" marks use the next byte.
+pub const MARK_MASK: u32 = 0xff;
+pub const REMOTE_MARK_SHIFT: u32 = 8;
+pub const REMOTE_MARK_MASK: u32 = 0xff00;
+
+/// Condition of an Egress as `kubectl get egress -o yaml` would show it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct EgressState {
+    pub spec: k8s::Egress,
+    /// Creation order stand-in for `creationTimestamp` (sim seconds at apply).
+    pub created: u64,
+    /// The IP in effect (`spec.egressIP` after allocation).
+    pub ip: Option<Ipv4Addr>,
+    pub allocated: Condition,
+}
+
+/// Options a scenario can change.
+#[derive(Clone, Debug)]
+pub struct EgressConfig {
+    /// `egress.maxEgressIPsPerNode` (default 255).
+    pub max_egress_ips_per_node: u32,
+    /// Send one gratuitous ARP per new assignment (Antrea ≥ v1.12.1 / PR #5127).
+    pub gratuitous_arp: bool,
+    /// Feature gate EgressSeparateSubnet (Alpha, off by default in v1.15):
+    /// off means subnetInfo is ignored and the IP goes on antrea-egress0.
+    pub separate_subnet: bool,
+    /// Feature gate Egress (Beta, on by default): off means Egresses are ignored.
+    pub enabled: bool,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        EgressConfig { max_egress_ips_per_node: 255, gratuitous_arp: true, separate_subnet: false, enabled: true }
+    }
+}
+
+/// Everything Egress-related the engine knows.
+#[derive(Clone, Debug, Default)]
+pub struct EgressWorld {
+    pub pools: PoolSet,
+    pub egresses: IndexMap<String, EgressState>,
+    pub config: EgressConfig,
+    /// Creation time (sim seconds) of each pool, for AGE.
+    pub pool_created: IndexMap<String, u64>,
+}
+
+impl EgressWorld {
+    /// Admits and applies an ExternalIPPool (create or update), then retries
+    /// Egresses waiting for an IP from it. Returns log lines.
+    pub fn apply_pool(&mut self, pool: &k8s::ExternalIPPool, created: u64) -> Result<Vec<String>, super::ippool::PoolError> {
+        self.pools.apply(pool)?;
+        self.pool_created.entry(pool.meta.name.clone()).or_insert(created);
+        Ok(self.retry_allocations())
+    }
+
+    /// Deletes a pool: Egresses using it lose their IP (Antrea patches
+    /// `spec.egressIP` to null and reports the pool missing).
+    pub fn delete_pool(&mut self, name: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.pools.delete(name).is_none() {
+            return lines;
+        }
+        self.pool_created.shift_remove(name);
+        for (ename, e) in self.egresses.iter_mut() {
+            if e.spec.external_ip_pool.as_deref() == Some(name) && e.ip.is_some() {
+                e.ip = None;
+                e.allocated = alloc_error(&format!("ExternalIPPool {name} does not exist"));
+                lines.push(format!("Egress {ename}: IP released, {}", e.allocated.message));
+            }
+        }
+        lines
+    }
+
+    /// Webhook checks and controller allocation for an Egress (create/update).
+    pub fn apply_egress(&mut self, egress: &k8s::Egress, created: u64) -> Result<Vec<String>, String> {
+        let name = egress.meta.name.clone();
+        if let (Some(ip), Some(pool)) = (egress.egress_ip, egress.external_ip_pool.as_deref()) {
+            // pkg/controller/egress/validate.go
+            let alloc = self.pools.allocator(pool).ok_or_else(|| format!("ExternalIPPool {pool} does not exist"))?;
+            if !alloc.contains(ip) {
+                return Err(format!("IP {ip} is not within the IP range"));
+            }
+        }
+        if egress.external_ip_pool.is_none() {
+            return Err(
+                "antlab models Egresses with an externalIPPool; a static egressIP needs the IP put on a Node by hand"
+                    .into(),
+            );
+        }
+        // An update releases the previous allocation first.
+        let (created, old_ip) = match self.egresses.get(&name) {
+            Some(old) => (old.created, old.ip.filter(|_| old.spec.external_ip_pool != egress.external_ip_pool || egress.egress_ip.is_some_and(|n| Some(n) != old.ip))),
+            None => (created, None),
+        };
+        if let (Some(ip), Some(pool)) = (old_ip, self.egresses.get(&name).and_then(|o| o.spec.external_ip_pool.clone())) {
+            let _ = self.pools.release(&pool, ip);
+        }
+        let kept = self.egresses.get(&name).filter(|o| old_ip.is_none() && o.ip.is_some()).and_then(|o| o.ip);
+        self.egresses.insert(
+            name.clone(),
+            EgressState {
+                spec: egress.clone(),
+                created,
+                ip: kept,
+                allocated: alloc_error("waiting for allocation"),
+            },
+        );
+        let mut lines = self.allocate(&name);
+        lines.extend(self.retry_allocations());
+        Ok(lines)
+    }
+
+    pub fn delete_egress(&mut self, name: &str) -> Vec<String> {
+        match self.egresses.shift_remove(name) {
+            Some(e) => {
+                if let (Some(ip), Some(pool)) = (e.ip, e.spec.external_ip_pool.as_deref()) {
+                    let _ = self.pools.release(pool, ip);
+                }
+                let mut lines = vec![format!("Egress {name} deleted")];
+                lines.extend(self.retry_allocations());
+                lines
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// One allocation attempt for `name`.
+    fn allocate(&mut self, name: &str) -> Vec<String> {
+        let e = &self.egresses[name];
+        if e.ip.is_some() {
+            return Vec::new();
+        }
+        let pool = e.spec.external_ip_pool.clone().expect("only pool Egresses are kept");
+        let result = if self.pools.allocator(&pool).is_none() {
+            Err(format!("ExternalIPPool {pool} does not exist"))
+        } else {
+            match e.spec.egress_ip {
+                Some(ip) => self.pools.allocate_ip(&pool, ip).map(|_| ip).map_err(|err| err.to_string()),
+                None => self.pools.allocate_next(&pool).map_err(|err| err.to_string()),
+            }
+        };
+        let e = self.egresses.get_mut(name).expect("exists");
+        match result {
+            Ok(ip) => {
+                e.ip = Some(ip);
+                e.allocated = Condition {
+                    kind: "IPAllocated".into(),
+                    status: "True".into(),
+                    reason: "Allocated".into(),
+                    message: "EgressIP is successfully allocated".into(),
+                };
+                vec![format!("Egress {name}: allocated {ip} from ExternalIPPool {pool}")]
+            }
+            Err(err) => {
+                let fresh = e.allocated.message != format!("Cannot allocate EgressIP from ExternalIPPool: {err}");
+                e.allocated = alloc_error(&err);
+                if fresh { vec![format!("Egress {name}: {}", e.allocated.message)] } else { Vec::new() }
+            }
+        }
+    }
+
+    /// Retries every Egress still without an IP (the controller's requeue).
+    pub fn retry_allocations(&mut self) -> Vec<String> {
+        let waiting: Vec<String> = self.egresses.iter().filter(|(_, e)| e.ip.is_none()).map(|(n, _)| n.clone()).collect();
+        waiting.iter().flat_map(|n| self.allocate(n)).collect()
+    }
+
+    /// Egresses that still need the controller to retry.
+    pub fn pending(&self) -> bool {
+        self.egresses.values().any(|e| e.ip.is_none())
+    }
+}
+
+fn alloc_error(err: &str) -> Condition {
+    Condition {
+        kind: "IPAllocated".into(),
+        status: "False".into(),
+        reason: "AllocationError".into(),
+        message: format!("Cannot allocate EgressIP from ExternalIPPool: {err}"),
+    }
+}
+
+/// The nodes an Egress's Pods live on, and the Pods, per Antrea's appliedTo rules.
+pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec<&'a PodState> {
+    let at = &egress.applied_to;
+    if at.pod_selector.is_none() && at.namespace_selector.is_none() {
+        return Vec::new(); // an empty appliedTo selects nothing
+    }
+    let everything = LabelSelector::default();
+    cluster
+        .pods
+        .iter()
+        .filter(|p| {
+            let ns_labels = cluster.namespaces.get(&p.namespace).cloned().unwrap_or_default();
+            at.pod_selector.as_ref().unwrap_or(&everything).matches(&p.labels)
+                && at.namespace_selector.as_ref().unwrap_or(&everything).matches(&ns_labels)
+        })
+        .collect()
+}
+
+/// Where every schedulable Egress goes, as an agent whose view of the alive
+/// nodes is `alive` computes it.
+pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, Option<String>> {
+    let eg = &cluster.egress;
+    let mut rings: BTreeMap<String, HashRing> = BTreeMap::new();
+    for name in eg.pools.names() {
+        let pool = eg.pools.get(name).expect("named pool exists");
+        let members = cluster
+            .nodes
+            .iter()
+            .filter(|n| alive.contains(&n.name))
+            .filter(|n| n.labels.get("kubernetes.io/os").is_none_or(|os| os == "linux"))
+            .filter(|n| pool.node_selector.matches(&n.labels))
+            .map(|n| n.name.as_str());
+        rings.insert(name.to_string(), HashRing::from_nodes(members));
+    }
+    let schedulable: Vec<SchedulableEgress> = eg
+        .egresses
+        .iter()
+        .filter_map(|(name, e)| {
+            Some(SchedulableEgress {
+                name: name.clone(),
+                created: e.created,
+                ip: IpAddr::V4(e.ip?),
+                pool: e.spec.external_ip_pool.clone()?,
+            })
+        })
+        .collect();
+    let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
+    for n in &cluster.nodes {
+        if let Some(v) = n.annotations.get(super::placement::MAX_EGRESS_IPS_ANNOTATION) {
+            capacity.set_from_annotation(&n.name, v);
+        }
+    }
+    place_egresses(&schedulable, &rings, &capacity)
+}
+
+/// The Egress part of `node`'s desired dataplane, given its own view.
+pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut NodeDataplane) {
+    let Some(me) = cluster.node(node) else { return };
+    if !cluster.egress.config.enabled {
+        return;
+    }
+    let placed = placement(cluster, alive);
+    let eg = &cluster.egress;
+    let transport = me.transport_iface.clone();
+    let mut next_mark = 1u32;
+    let mut tables: Vec<(Ipv4Net, u32)> = Vec::new();
+    let mut remote_nodes: Vec<String> = Vec::new();
+    let mut local_ips: Vec<(Ipv4Addr, u32)> = Vec::new();
+    for (name, target) in &placed {
+        let e = &eg.egresses[name];
+        let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else { continue };
+        let pods: Vec<&PodState> = selected_pods(cluster, &e.spec);
+        if target == node {
+            // Marks are per Egress IP: Egresses sharing an IP share its mark.
+            let mark = match local_ips.iter().find(|(i, _)| *i == ip) {
+                Some(&(_, m)) => m,
+                None => {
+                    if next_mark > 255 {
+                        continue;
+                    }
+                    let m = next_mark;
+                    next_mark += 1;
+                    local_ips.push((ip, m));
+                    assign_ip(cluster, &transport, ip, m, &e.spec, &mut tables, dp);
+                    m
+                }
+            };
+            for p in &pods {
+                dp.marks.push(DesiredMark {
+                    src: Ipv4Net::from(p.ip),
+                    not_dst: exempt_dsts(cluster),
+                    mark,
+                    comment: format!("Egress {name}: {}/{}", p.namespace, p.name),
+                });
+            }
+        } else {
+            let local_pods: Vec<&&PodState> = pods.iter().filter(|p| p.node == node).collect();
+            if local_pods.is_empty() {
+                continue;
+            }
+            let idx = match remote_nodes.iter().position(|r| r == target) {
+                Some(i) => i,
+                None => {
+                    remote_nodes.push(target.to_string());
+                    remote_nodes.len() - 1
+                }
+            };
+            let mark = ((idx as u32) + 1) << REMOTE_MARK_SHIFT;
+            for p in local_pods {
+                dp.marks.push(DesiredMark {
+                    src: Ipv4Net::from(p.ip),
+                    not_dst: exempt_dsts(cluster),
+                    mark,
+                    comment: format!("Egress {name} via {target}: {}/{}", p.namespace, p.name),
+                });
+            }
+        }
+    }
+    for (i, target) in remote_nodes.iter().enumerate() {
+        let Some(t) = cluster.node(target) else { continue };
+        let table = FIRST_REMOTE_TABLE + i as u32;
+        dp.routes.push(DesiredRoute { dst: "0.0.0.0/0".parse().expect("literal"), via: Some(t.ip), dev: transport.clone(), table, metric: 0 });
+        dp.rules.push(DesiredRule { priority: 32700 - i as u32, fwmark: Some((((i as u32) + 1) << REMOTE_MARK_SHIFT, REMOTE_MARK_MASK)), table });
+    }
+    // Egress SNAT first (Antrea inserts them before the masquerade rule), and
+    // keep the masquerade off packets marked for an Egress.
+    let mut snat: Vec<DesiredSnat> = local_ips
+        .iter()
+        .map(|&(ip, mark)| DesiredSnat {
+            src: None,
+            not_dst: Vec::new(),
+            not_out_iface: Some(super::GATEWAY_IFACE.into()),
+            mark: Some((mark, MARK_MASK)),
+            to: SnatTo::Addr(ip),
+            comment: "Antrea: SNAT Pod to external packets".into(),
+        })
+        .collect();
+    for s in dp.snat.iter_mut() {
+        if s.to == SnatTo::Masquerade && s.mark.is_none() {
+            s.mark = Some((0, MARK_MASK | REMOTE_MARK_MASK));
+        }
+    }
+    snat.append(&mut dp.snat);
+    dp.snat = snat;
+}
+
+/// Pod and node networks are never Egress'd (Antrea's EgressMark bypass).
+fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
+    let mut v = cluster.cluster_pod_cidr();
+    if let Some(s) = cluster.service_cidr {
+        v.push(s);
+    }
+    for n in &cluster.nodes {
+        v.push(Ipv4Net::from(n.ip));
+    }
+    v
+}
+
+fn assign_ip(
+    cluster: &ClusterState,
+    transport: &str,
+    ip: Ipv4Addr,
+    mark: u32,
+    spec: &k8s::Egress,
+    tables: &mut Vec<(Ipv4Net, u32)>,
+    dp: &mut NodeDataplane,
+) {
+    let eg = &cluster.egress;
+    let announce = eg.config.gratuitous_arp;
+    let subnet = spec
+        .external_ip_pool
+        .as_deref()
+        .and_then(|p| eg.pools.get(p))
+        .and_then(|p| p.subnet_info)
+        .filter(|_| eg.config.separate_subnet);
+    let Some(si) = subnet else {
+        ensure_dummy(dp);
+        dp.addrs.push(AddrAssignment { iface: EGRESS_DUMMY.into(), addr: Ipv4Net::from(ip), announce_on: Some(transport.into()), announce });
+        return;
+    };
+    let net = si.subnet();
+    let iface = if si.vlan != 0 {
+        let name = format!("{VLAN_PREFIX}{}", si.vlan);
+        if !dp.vlan_ifaces.iter().any(|v| v.name == name) {
+            dp.vlan_ifaces.push(VlanIface { name: name.clone(), parent: transport.into(), vid: si.vlan });
+        }
+        dp.addrs.push(AddrAssignment {
+            iface: name.clone(),
+            addr: Ipv4Net::new(ip, si.prefix_length).expect("checked prefix"),
+            announce_on: None,
+            announce,
+        });
+        name
+    } else {
+        ensure_dummy(dp);
+        dp.addrs.push(AddrAssignment {
+            iface: EGRESS_DUMMY.into(),
+            addr: Ipv4Net::new(ip, si.prefix_length).expect("checked prefix"),
+            announce_on: Some(transport.into()),
+            announce,
+        });
+        transport.to_string()
+    };
+    let table = match tables.iter().find(|(n, _)| *n == net) {
+        Some(&(_, t)) => t,
+        None => {
+            let t = FIRST_EGRESS_TABLE + tables.len() as u32;
+            if t > LAST_EGRESS_TABLE {
+                return; // "exceeding max allowed subnets 20"
+            }
+            tables.push((net, t));
+            dp.routes.push(DesiredRoute { dst: net, via: None, dev: iface.clone(), table: t, metric: 0 });
+            dp.routes.push(DesiredRoute { dst: "0.0.0.0/0".parse().expect("literal"), via: Some(si.gateway), dev: iface, table: t, metric: 0 });
+            t
+        }
+    };
+    dp.rules.push(DesiredRule { priority: 32765 - (mark - 1), fwmark: Some((mark, MARK_MASK)), table });
+}
+
+fn ensure_dummy(dp: &mut NodeDataplane) {
+    if !dp.dummy_ifaces.iter().any(|d| d == EGRESS_DUMMY) {
+        dp.dummy_ifaces.push(EGRESS_DUMMY.into());
+    }
+}
