@@ -20,6 +20,7 @@
 //! Egress, ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
 
 pub mod dataplane;
+pub mod ippool;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
