@@ -62,6 +62,20 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Where would the Egress IPs of a real cluster go if these Nodes failed?
+    /// Reads Nodes, ExternalIPPools and Egresses from manifests or from
+    /// `kubectl get nodes,externalippools,egresses -o yaml` (a `kind: List`).
+    #[command(name = "what-if")]
+    WhatIf {
+        /// Manifest or `kind: List` files (repeatable).
+        #[arg(short = 'f', long = "file", required = true)]
+        files: Vec<PathBuf>,
+        /// A Node that fails (repeatable).
+        #[arg(long = "power-off")]
+        power_off: Vec<String>,
+        #[arg(short, long, value_enum, default_value_t = WhatIfOutput::Table)]
+        output: WhatIfOutput,
+    },
     /// Check a scenario (and its topology and manifests) without running it.
     Check { scenario: PathBuf },
     /// Work with topology files.
@@ -102,6 +116,13 @@ enum BenchCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum WhatIfOutput {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Output {
     Text,
     Json,
@@ -128,6 +149,13 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
+            // `antlab run ... | head`: the reader went away; that is not an error.
+            if e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
             // InputError and BadInput print as themselves: file:line:column: what.
             if e.downcast_ref::<InputError>().is_some() || e.downcast_ref::<BadInput>().is_some() {
                 eprintln!("error: {e}");
@@ -154,6 +182,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             at,
             seed,
         } => get(&what, &scenario, at.as_deref(), seed),
+        Command::WhatIf {
+            files,
+            power_off,
+            output,
+        } => what_if(&files, &power_off, output),
         Command::Check { scenario } => {
             let scn = load_scenario(&scenario)?;
             println!(
@@ -238,6 +271,58 @@ fn load_scenario(path: &Path) -> Result<scenario::Scenario> {
     )?)
 }
 
+fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Result<ExitCode> {
+    let mut objects = Vec::new();
+    for f in files {
+        let text = read_text(f)?;
+        objects.extend(sim_core::k8s::parse_manifests(&f.display().to_string(), &text)?);
+    }
+    let result = sim_core::engine::whatif::what_if(&objects, power_off).map_err(bad)?;
+    match output {
+        WhatIfOutput::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        WhatIfOutput::Yaml => print!(
+            "{}",
+            serde_saphyr::to_string(&result).map_err(|e| anyhow::anyhow!("{e}"))?
+        ),
+        WhatIfOutput::Table => {
+            let rows: Vec<Vec<String>> = result
+                .egresses
+                .iter()
+                .map(|m| {
+                    let node = |n: &Option<String>| n.clone().unwrap_or_else(|| "<none>".into());
+                    vec![
+                        m.name.clone(),
+                        m.egress_ip.map_or("<none>".into(), |i| i.to_string()),
+                        node(&m.before),
+                        node(&m.after),
+                        if m.before != m.after { "moves".into() } else { String::new() },
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                sim_core::report::table(&["EGRESS", "EGRESSIP", "NOW", "AFTER", ""], &rows)
+            );
+            let moving = result.egresses.iter().filter(|m| m.before != m.after).count();
+            let failed = match power_off.len() {
+                0 => "no Node fails".to_string(),
+                1 => format!("{} fails", power_off[0]),
+                _ => format!("{} fail", power_off.join(", ")),
+            };
+            if !objects.iter().any(|o| matches!(o, sim_core::k8s::Object::Node(_))) {
+                eprintln!(
+                    "note: the input has no Node objects, so no Egress can be placed; add `kubectl get nodes -o yaml`"
+                );
+            }
+            println!(
+                "{moving} of {} Egresses move when {failed}",
+                result.egresses.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn get(what: &[String], path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
     let scn = load_scenario(path)?;
     let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
@@ -310,6 +395,20 @@ fn run(
             if let Some(d) = &scn.description {
                 writeln!(out, "{}", d.trim())?;
             }
+            // Switches with SVIs and routers: the devices whose ARP tables
+            // decide where traffic goes in these stories.
+            let gateways: Vec<&str> = scn
+                .topology
+                .devices
+                .iter()
+                .filter(|d| match &d.kind {
+                    sim_core::model::DeviceKind::Switch(s) => !s.svis.is_empty(),
+                    sim_core::model::DeviceKind::Host(h) => {
+                        h.role == sim_core::model::HostRole::Router
+                    }
+                })
+                .map(|d| d.name.as_str())
+                .collect();
             for e in outcome.world.log() {
                 let hidden = match e.kind {
                     LogKind::Frame => !verbose,
@@ -319,6 +418,21 @@ fn run(
                             && (e.message.contains(" ok rtt ") || e.message.contains(" FAILED: "))
                     }
                     LogKind::Drop | LogKind::Mac => !verbose,
+                    // Neighbour churn between hosts is noise in the story; the
+                    // gateways' tables, announcements and failures are not.
+                    LogKind::Arp => {
+                        !verbose
+                            && !e.message.contains("gratuitous")
+                            && !e.message.ends_with("FAILED")
+                            && !gateways.contains(&e.device.as_str())
+                    }
+                    // Agents finding each other at start-up.
+                    LogKind::Engine => {
+                        !verbose
+                            && e.message.contains("memberlist: ")
+                            && e.message.ends_with(" joined")
+                            && e.time < SimTime::ZERO + SimDuration::from_secs(1)
+                    }
                     _ => false,
                 };
                 if hidden {

@@ -92,6 +92,25 @@ fn timeline_snapshot() {
 }
 
 #[test]
+fn egress_tables_snapshot() {
+    let scn = "scenarios/egress-vlan-failover.yaml";
+    let mut out = String::new();
+    for (what, at) in [
+        ("externalippools", "1s"),
+        ("egress", "5s"),
+        ("externalippools", "5s"),
+        ("egress", "30s"),
+        ("memberlist", "30s"),
+        ("egress", "60s"),
+    ] {
+        let o = antlab(&["get", what, "-s", scn, "--at", at]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        out.push_str(&stdout(&o));
+    }
+    insta::assert_snapshot!("egress_tables", out);
+}
+
+#[test]
 fn topology_summary_snapshot() {
     let o = antlab(&["topology", "show", "topologies/blog-lab.yaml"]);
     assert_eq!(o.status.code(), Some(0));
@@ -100,7 +119,7 @@ fn topology_summary_snapshot() {
 
 #[test]
 fn bad_input_exits_2_with_file_line_column() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["topology", "show", "tests/fixtures/bad/topo-syntax.yaml"],
             "tests/fixtures/bad/topo-syntax.yaml:4:",
@@ -132,6 +151,14 @@ fn bad_input_exits_2_with_file_line_column() {
         (
             &["run", "tests/fixtures/bad/scenario-bad-manifest.yaml"],
             "scenario-bad-manifest.yaml:13:19: cidr",
+        ),
+        (
+            &["run", "tests/fixtures/bad/scenario-egress-ip-outside-pool.yaml"],
+            "scenario-egress-ip-outside-pool.yaml:17:9: IP 172.18.181.99 is not within the IP range",
+        ),
+        (
+            &["run", "tests/fixtures/bad/scenario-overlapping-pools.yaml"],
+            "scenario-overlapping-pools.yaml:17:9: range [172.18.181.48/29] overlaps with range [172.18.181.40-172.18.181.50] of ExternalIPPool pool-a",
         ),
     ];
     for (args, want) in cases {
@@ -250,4 +277,47 @@ fn des_bench_reports_events_per_second_last() {
     assert!(out.contains("20000 events"), "{out}");
     let badk = antlab(&["bench", "des", "--scheduler", "fifo"]);
     assert_eq!(badk.status.code(), Some(2));
+}
+
+#[test]
+fn what_if_reads_a_kubectl_list_and_reports_moves() {
+    let list = "tests/fixtures/whatif/blog-cluster-list.yaml";
+    let o = antlab(&["what-if", "-f", list, "--power-off", "k8s-node-vm-2-cl-02", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let eg = v["egresses"].as_array().unwrap();
+    assert_eq!(eg.len(), 2);
+    // Antrea's ring: 172.18.181.40 is on node-vm-2 and goes to node-vm-1 when it fails.
+    assert_eq!(eg[0]["name"], "egress-vlan");
+    assert_eq!(eg[0]["egressIP"], "172.18.181.40");
+    assert_eq!(eg[0]["before"], "k8s-node-vm-2-cl-02");
+    assert_eq!(eg[0]["after"], "k8s-node-vm-1-cl-02");
+    // The Egress without an IP gets the next free one; it does not move.
+    assert_eq!(eg[1]["egressIP"], "172.18.181.41");
+    assert_eq!(eg[1]["before"], eg[1]["after"]);
+    assert_eq!(v["services"], serde_json::json!([]));
+
+    let table = antlab(&["what-if", "-f", list, "--power-off", "k8s-node-vm-2-cl-02"]);
+    insta::assert_snapshot!("what_if_table", stdout(&table));
+
+    let bad = antlab(&["what-if", "-f", list, "--power-off", "no-such-node"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no Node called no-such-node"));
+}
+
+#[test]
+fn what_if_on_the_blog_manifests_needs_nodes_and_says_so() {
+    let o = antlab(&[
+        "what-if",
+        "-f",
+        "scenarios/manifests/blog-egress-vlan-pool.yaml",
+        "-f",
+        "scenarios/manifests/blog-egress-vlan.yaml",
+        "-o",
+        "yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("egressIP: \"172.18.181.40\""), "{out}");
+    assert!(out.contains("before: null"), "{out}");
 }

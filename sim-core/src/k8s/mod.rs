@@ -200,7 +200,7 @@ impl Object {
 pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<Object>, InputError> {
     let mut objects = Vec::new();
     for (line_offset, doc) in split_documents(text) {
-        let ctx = Ctx { file, line_offset };
+        let ctx = Ctx { file, line_offset, column_offset: 0 };
         let shape: Option<Spanned<Shape>> = ctx.reparse(doc)?;
         match shape {
             None => continue,
@@ -220,10 +220,52 @@ pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<Object>, InputError
         }
         let head: Option<Spanned<Head>> = ctx.reparse(doc)?;
         if let Some(head) = head {
+            if head.value.kind.as_ref().is_some_and(|k| k.value == "List") {
+                // `kubectl get ... -o yaml` output: the objects are the items.
+                for (item_line, item) in list_items(doc) {
+                    let ictx = Ctx { file, line_offset: line_offset + item_line, column_offset: 2 };
+                    let ihead: Option<Spanned<Head>> = ictx.reparse(&item)?;
+                    if let Some(ihead) = ihead {
+                        objects.push(parse_object(&ictx, &item, ihead)?);
+                    }
+                }
+                continue;
+            }
             objects.push(parse_object(&ctx, doc, head)?);
         }
     }
     Ok(objects)
+}
+
+/// The items of a `kind: List` document as kubectl prints it (`items:` at
+/// column 0, each item a `- ` entry whose lines are indented by two):
+/// `(lines before the item within the document, item text de-indented)`.
+fn list_items(doc: &str) -> Vec<(u64, String)> {
+    let lines: Vec<&str> = doc.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.trim_end() == "items:") else {
+        return Vec::new();
+    };
+    let mut items: Vec<(u64, String)> = Vec::new();
+    for (i, line) in lines.iter().enumerate().skip(start + 1) {
+        if let Some(rest) = line.strip_prefix("- ") {
+            items.push((i as u64, format!("{rest}\n")));
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            match items.last_mut() {
+                Some((_, text)) => {
+                    text.push_str(rest);
+                    text.push('\n');
+                }
+                None => break,
+            }
+        } else if line.trim().is_empty() {
+            if let Some((_, text)) = items.last_mut() {
+                text.push('\n');
+            }
+        } else {
+            break; // the next top-level key (kind:, metadata:)
+        }
+    }
+    items
 }
 
 /// Cuts `text` at document markers: `(lines before the document, document text)`.
@@ -255,6 +297,8 @@ fn split_documents(text: &str) -> Vec<(u64, &str)> {
 pub(crate) struct Ctx<'a> {
     file: &'a str,
     line_offset: u64,
+    /// Columns cut from every line (List items are de-indented by two).
+    column_offset: u64,
 }
 
 impl Ctx<'_> {
@@ -264,7 +308,8 @@ impl Ctx<'_> {
         } else {
             loc.line() + self.line_offset
         };
-        InputError::new(self.file, line, loc.column(), message)
+        let column = if loc.column() == 0 { 0 } else { loc.column() + self.column_offset };
+        InputError::new(self.file, line, column, message)
     }
 
     pub(crate) fn error<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> InputError {

@@ -21,12 +21,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
         let n = cells.len();
+        let mut line = String::new();
         for (i, c) in cells.into_iter().enumerate() {
-            out.push_str(c);
+            line.push_str(c);
             if i + 1 < n {
-                out.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
             }
         }
+        out.push_str(line.trim_end());
         out.push('\n');
     };
     line(header.to_vec(), &mut out);
@@ -389,4 +391,26 @@ pub fn external_ip_pools(cluster: &ClusterState, now_secs: u64) -> String {
         })
         .collect();
     table(&["NAME", "TOTAL", "USED", "AGE"], &rows)
+}
+
+/// `antctl get memberlist` on one node's agent: NODE IP STATUS.
+pub fn memberlist(world: &World, cluster: &ClusterState, node: Option<&str>) -> Result<String, String> {
+    let observer = match node {
+        Some(n) => cluster.node(n).ok_or_else(|| format!("`{n}` is not a Kubernetes node"))?,
+        None => cluster
+            .nodes
+            .iter()
+            .find(|n| world.device_id(&n.name).is_some_and(|id| world.device(id).powered()))
+            .ok_or("no node is up to ask")?,
+    };
+    let alive = cluster.view_of(&observer.name);
+    let rows: Vec<Vec<String>> = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let status = if alive.contains(&n.name) { "Alive" } else { "Dead" };
+            vec![n.name.clone(), n.ip.to_string(), status.to_string()]
+        })
+        .collect();
+    Ok(format!("antctl get memberlist (on {})\n{}", observer.name, table(&["NODE", "IP", "STATUS"], &rows)))
 }

@@ -17,7 +17,23 @@ pub struct ScenarioDoc {
     #[serde(default)]
     pub until: Option<Spanned<SimDuration>>,
     #[serde(default)]
+    pub options: Option<OptionsDoc>,
+    #[serde(default)]
     pub steps: Vec<Spanned<StepDoc>>,
+}
+
+/// What-if knobs that change behaviour without editing the topology.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OptionsDoc {
+    /// Antrea sends one gratuitous ARP per new Egress assignment (since PR
+    /// #5127); `false` reproduces the behaviour before it (issue #5117).
+    #[serde(default)]
+    pub egress_gratuitous_arp: Option<bool>,
+    /// Per-device ARP policy override: `linux`, or `fixed` with a timeout
+    /// (`fixed 4h`).
+    #[serde(default)]
+    pub arp: indexmap::IndexMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +60,16 @@ pub struct StepDoc {
     pub expect: Option<Vec<Spanned<ExpectDoc>>>,
     #[serde(default)]
     pub say: Option<Spanned<String>>,
+    /// Reconfigure a switch port's VLANs: `{port: vmbr0/node-vm-2, proxmox: "tag=216"}`.
+    #[serde(default)]
+    pub vlan: Option<Spanned<VlanDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VlanDoc {
+    pub port: Spanned<String>,
+    pub proxmox: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

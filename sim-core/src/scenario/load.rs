@@ -24,6 +24,8 @@ pub struct Scenario {
     pub seed: Option<u64>,
     pub until: SimTime,
     pub steps: Vec<Step>,
+    /// `options.egressGratuitousArp` (default true).
+    pub egress_gratuitous_arp: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +58,8 @@ pub enum Action {
     },
     StartProbe(ProbeStep),
     StopProbe(String),
+    /// Reconfigure a switch port's VLAN mode.
+    Vlan { port: String, mode: crate::model::VlanMode, text: String },
     Show(Show),
     Expect(Vec<Expectation>),
     Say(String),
@@ -102,6 +106,12 @@ pub enum Show {
     Routes(String),
     Dataplane(String),
     Trace(String),
+    /// `kubectl get egress`
+    Egress,
+    /// `kubectl get externalippools`
+    ExternalIpPools,
+    /// `antctl get memberlist` as seen by one node's agent (default: the first up node).
+    Memberlist(Option<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -145,6 +155,16 @@ pub enum MacRef {
     Iface(String),
 }
 
+/// `linux` or `fixed <duration>` (e.g. `fixed 4h`).
+fn parse_arp_policy(text: &str) -> Result<crate::model::ArpPolicy, String> {
+    let mut w = text.split_whitespace();
+    match (w.next(), w.next(), w.next()) {
+        (Some("linux"), None, None) => Ok(crate::model::ArpPolicy::Linux),
+        (Some("fixed"), Some(d), None) => Ok(crate::model::ArpPolicy::Fixed { timeout: SimDuration::parse(d)? }),
+        _ => Err(format!("ARP policy must be `linux` or `fixed <duration>` (e.g. `fixed 4h`), not `{text}`")),
+    }
+}
+
 /// Reads a file named relative to the scenario: `Ok((name to show, text))`.
 pub type FileReader<'a> = dyn FnMut(&str) -> Result<(String, String), String> + 'a;
 
@@ -166,7 +186,18 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     let (topo_name, topo_text) = read(&doc.topology.value).map_err(|e| {
         InputError::at_value(file, &doc.topology, format!("cannot read topology: {e}"))
     })?;
-    let topology = load_topology(&topo_name, &topo_text)?;
+    let mut topology = load_topology(&topo_name, &topo_text)?;
+    let opts = doc.options.unwrap_or_default();
+    for (dev, policy) in &opts.arp {
+        let Some(id) = topology.device_id(dev) else {
+            return Err(err(file, policy, format!("options.arp: no device called `{dev}` in the topology")));
+        };
+        let p = parse_arp_policy(&policy.value).map_err(|e| err(file, policy, e))?;
+        match &mut topology.devices[id.0 as usize].kind {
+            crate::model::DeviceKind::Host(h) => h.arp = p,
+            crate::model::DeviceKind::Switch(s) => s.arp = p,
+        }
+    }
     let mut steps = Vec::new();
     let mut probe_names: Vec<String> = Vec::new();
     for s in &doc.steps {
@@ -211,6 +242,7 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
         seed: doc.seed,
         until,
         steps,
+        egress_gratuitous_arp: opts.egress_gratuitous_arp.unwrap_or(true),
     })
 }
 
@@ -218,28 +250,25 @@ fn err<T>(file: &str, v: &Spanned<T>, msg: impl Into<String>) -> InputError {
     InputError::at_value(file, v, msg)
 }
 
-/// Maps a position inside an inline block scalar to the scenario file: the
+/// Maps positions inside an inline block scalar to the scenario file: the
 /// block's lines start where its first line appears at or after `from_line`,
-/// indented by that line's indentation.
-fn shift_inline_error(mut e: InputError, text: &str, from_line: u64, inline: &str) -> InputError {
-    let Some((first_k, first)) = inline
-        .lines()
-        .enumerate()
-        .find(|(_, l)| !l.trim().is_empty())
-    else {
-        return e;
+/// indented by that line's indentation. Returns (line offset, column offset).
+fn inline_offsets(text: &str, from_line: u64, inline: &str) -> (u64, u64) {
+    let Some((first_k, first)) = inline.lines().enumerate().find(|(_, l)| !l.trim().is_empty()) else {
+        return (0, 0);
     };
     let start = text
         .lines()
         .enumerate()
         .skip(from_line.saturating_sub(1) as usize)
         .find(|(_, l)| l.trim() == first.trim() && !l.trim().is_empty());
-    if let Some((idx, line)) = start {
-        let indent = (line.len() - line.trim_start().len()) as u64;
-        e.line = (idx as u64 + 1) + e.line.saturating_sub(first_k as u64 + 1);
-        e.column += indent;
+    match start {
+        Some((idx, line)) => {
+            let indent = (line.len() - line.trim_start().len()) as u64;
+            ((idx as u64).saturating_sub(first_k as u64), indent)
+        }
+        None => (0, 0),
     }
-    e
 }
 
 fn load_step(
@@ -262,6 +291,7 @@ fn load_step(
         s.show.is_some(),
         s.expect.is_some(),
         s.say.is_some(),
+        s.vlan.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -271,7 +301,7 @@ fn load_step(
             file,
             loc,
             format!(
-                "a step needs exactly one action (apply, label, annotate, power, link, probe, stopProbe, show, expect, say), found {present}"
+                "a step needs exactly one action (apply, label, annotate, power, link, vlan, probe, stopProbe, show, expect, say), found {present}"
             ),
         ));
     }
@@ -289,9 +319,17 @@ fn load_step(
             }
             (None, Some(inline)) => {
                 // Inline manifests report positions inside the scenario file.
-                let objects = k8s::parse_manifests(file, &inline.value).map_err(|e| {
-                    shift_inline_error(e, text, inline.referenced.line(), &inline.value)
+                let (dl, dc) = inline_offsets(text, inline.referenced.line(), &inline.value);
+                let mut objects = k8s::parse_manifests(file, &inline.value).map_err(|mut e| {
+                    e.line += dl;
+                    e.column += dc;
+                    e
                 })?;
+                for o in &mut objects {
+                    let origin = &mut o.meta_mut().origin;
+                    origin.line += dl;
+                    origin.column += dc;
+                }
                 Action::Apply {
                     source: format!("{file} (inline)"),
                     objects,
@@ -449,6 +487,17 @@ fn load_step(
         Action::Expect(out)
     } else if let Some(text) = &s.say {
         Action::Say(text.value.clone())
+    } else if let Some(v) = &s.vlan {
+        let port = &v.value.port;
+        let Some((dev, _)) = port.value.rsplit_once('/') else {
+            return Err(err(file, port, "a port is written `<switch>/<port>`"));
+        };
+        match topo.device_id(dev).map(|id| &topo.device(id).kind) {
+            Some(DeviceKind::Switch(_)) => {}
+            _ => return Err(err(file, port, format!("`{dev}` is not a switch of the topology"))),
+        }
+        let mode = crate::topology::parse_proxmox(&v.value.proxmox.value).map_err(|e| err(file, &v.value.proxmox, e))?;
+        Action::Vlan { port: port.value.clone(), mode, text: v.value.proxmox.value.clone() }
     } else {
         unreachable!("exactly one action was counted")
     };
@@ -513,11 +562,14 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "routes" => Show::Routes(need(arg)?),
         "dataplane" => Show::Dataplane(need(arg)?),
         "trace" => Show::Trace(need(arg)?),
+        "egress" | "egresses" | "eg" => Show::Egress,
+        "externalippools" | "externalippool" | "eip" => Show::ExternalIpPools,
+        "memberlist" | "ml" => Show::Memberlist(arg),
         other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, egress, externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;

@@ -11,7 +11,9 @@ use crate::report;
 use crate::rng;
 use crate::sim::probe::{ProbeSpec, Verdict};
 use crate::sim::trace::LogKind;
-use crate::sim::{DeviceRt, World};
+use crate::sim::{ControlEvent, DeviceRt, World};
+use crate::time::{SimDuration, SimTime};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -53,6 +55,7 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
         world.enable_capture();
     }
     let mut cluster = ClusterState::from_topology(&scn.topology);
+    cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
     world.record(
         LogKind::Step,
         "",
@@ -61,14 +64,35 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
             scn.name, scn.topology_file
         ),
     );
+    world.set_dataplane_logging(false);
     sync_dataplane(&mut world, &cluster, scn, None)?;
+    world.set_dataplane_logging(true);
+    world.record(
+        LogKind::Engine,
+        "",
+        format!(
+            "initial dataplane on {} nodes: routes to every other node's Pod CIDR, Pod masquerade (`show routes NODE` lists them)",
+            cluster.nodes.len()
+        ),
+    );
+    // Every node runs an antrea-agent; each joins all the others.
+    let peers = peers(&cluster);
+    for n in &cluster.nodes {
+        let id = world.device_id(&n.name).expect("nodes exist");
+        world.start_agent(id, &peers);
+    }
     let mut results = Vec::new();
+    let mut control = ControlState::default();
     let end = opts.stop_at.unwrap_or(scn.until);
     for step in scn.steps.iter().filter(|s| s.at <= end) {
-        world.run_until(step.at);
+        advance(scn, &mut world, &mut cluster, &mut control, step.at)?;
         execute(scn, step, &mut world, &mut cluster, seed, &mut results)?;
+        after_change(&mut world, &cluster, &mut control);
     }
-    world.run_until(end);
+    advance(scn, &mut world, &mut cluster, &mut control, end)?;
+    for line in outage_breakdown(&world, &control.incidents) {
+        world.record(LogKind::Step, "", line);
+    }
     let passed = results.iter().filter(|r| r.passed).count();
     let failed = results.len() - passed;
     world.record(
@@ -88,6 +112,144 @@ fn step_error(scn: &Scenario, step: &Step, msg: impl Into<String>) -> InputError
     InputError::new(&scn.file, step.line, step.column, msg)
 }
 
+/// What the control plane remembers between events.
+#[derive(Default)]
+struct ControlState {
+    /// Who held each Egress IP after the last change, to log moves.
+    holders: BTreeMap<String, Vec<String>>,
+    /// The controller's allocation retry: the next backoff (5 s doubling to
+    /// 300 s, `pkg/controller/egress/controller.go`) and whether one is queued.
+    backoff: Option<SimDuration>,
+    retry_queued: bool,
+    /// Egress failovers seen so far, for the outage breakdown.
+    incidents: Vec<Incident>,
+}
+
+/// One Egress losing its node and getting a new one.
+#[derive(Clone, Debug)]
+struct Incident {
+    egress: String,
+    old_node: String,
+    lost_at: SimTime,
+    /// First memberlist Leave about the old node, by any agent.
+    detected_at: Option<SimTime>,
+    assigned_at: Option<SimTime>,
+    new_node: Option<String>,
+}
+
+const MIN_BACKOFF: SimDuration = SimDuration::from_secs(5);
+const MAX_BACKOFF: SimDuration = SimDuration::from_secs(300);
+
+const RETRY_TOKEN: u64 = 1;
+
+fn peers(cluster: &ClusterState) -> Vec<(String, std::net::Ipv4Addr)> {
+    cluster.nodes.iter().map(|n| (n.name.clone(), n.ip)).collect()
+}
+
+/// Runs the world to `until`, letting the control plane react to every
+/// memberlist change and timer on the way.
+fn advance(
+    scn: &Scenario,
+    world: &mut World,
+    cluster: &mut ClusterState,
+    control: &mut ControlState,
+    until: SimTime,
+) -> Result<(), InputError> {
+    loop {
+        let events = world.run_to(until);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for e in events {
+            match e {
+                ControlEvent::Member { observer, event } => {
+                    if let crate::engine::memberlist::MemberEvent::Leave(gone) = &event {
+                        for inc in control.incidents.iter_mut() {
+                            if &inc.old_node == gone && inc.detected_at.is_none() {
+                                inc.detected_at = Some(world.now());
+                            }
+                        }
+                    }
+                    touched.insert(observer);
+                }
+                ControlEvent::Timer(RETRY_TOKEN) => {
+                    control.retry_queued = false;
+                    let lines = cluster.egress.retry_allocations();
+                    for l in lines {
+                        world.record(LogKind::Engine, "antrea-controller", l);
+                    }
+                    if !cluster.egress.pending() {
+                        control.backoff = None;
+                    }
+                    touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
+                }
+                ControlEvent::Timer(_) => {}
+            }
+        }
+        for node in &touched {
+            if let Some(id) = world.device_id(node)
+                && let Some(view) = world.agent_view(id)
+            {
+                cluster.views.insert(node.clone(), view);
+            }
+        }
+        sync_nodes(world, cluster, scn, Some(&touched))?;
+        after_change(world, cluster, control);
+    }
+}
+
+/// Logs Egress moves and schedules allocation retries after any change.
+fn after_change(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
+    for name in cluster.egress.egresses.keys() {
+        let now_holders = report::egress_holders(cluster, name);
+        let before = control.holders.get(name).cloned().unwrap_or_default();
+        if now_holders != before {
+            let now = world.now();
+            if before.len() == 1 && now_holders.is_empty() {
+                control.incidents.push(Incident {
+                    egress: name.clone(),
+                    old_node: before[0].clone(),
+                    lost_at: now,
+                    detected_at: None,
+                    assigned_at: None,
+                    new_node: None,
+                });
+            }
+            if now_holders.len() == 1
+                && let Some(inc) = control
+                    .incidents
+                    .iter_mut()
+                    .rev()
+                    .find(|i| &i.egress == name && i.assigned_at.is_none())
+            {
+                inc.assigned_at = Some(now);
+                inc.new_node = Some(now_holders[0].clone());
+            }
+            let ip = cluster.egress.egresses[name].ip.map_or(String::new(), |i| i.to_string());
+            let msg = match now_holders.len() {
+                0 => format!("Egress {name}: IP {ip} is assigned to no Node"),
+                1 => format!("Egress {name}: IP {ip} assigned to {}", now_holders[0]),
+                _ => format!(
+                    "Egress {name}: IP {ip} held by {} at once (views disagree)",
+                    now_holders.join(" and ")
+                ),
+            };
+            world.record(LogKind::Engine, "", msg);
+            control.holders.insert(name.clone(), now_holders);
+        }
+    }
+    if cluster.egress.pending() && !control.retry_queued {
+        let next = match control.backoff {
+            None => MIN_BACKOFF,
+            Some(b) => SimDuration(b.as_nanos().saturating_mul(2)).min(MAX_BACKOFF),
+        };
+        control.backoff = Some(next);
+        control.retry_queued = true;
+        world.control_timer(world.now() + next, RETRY_TOKEN);
+    }
+}
+
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
 fn sync_dataplane(
     world: &mut World,
@@ -95,10 +257,30 @@ fn sync_dataplane(
     scn: &Scenario,
     step: Option<&Step>,
 ) -> Result<(), InputError> {
+    sync_nodes(world, cluster, scn, None).map_err(|e| match step {
+        Some(s) => step_error(scn, s, e.message),
+        None => e,
+    })
+}
+
+/// Applies the desired dataplane to `only` (or every) node that is up.
+fn sync_nodes(
+    world: &mut World,
+    cluster: &ClusterState,
+    scn: &Scenario,
+    only: Option<&BTreeSet<String>>,
+) -> Result<(), InputError> {
+    let step: Option<&Step> = None;
     for (node, dp) in engine::compile(cluster) {
+        if only.is_some_and(|o| !o.contains(&node)) {
+            continue;
+        }
         let id = world
             .device_id(&node)
             .expect("engine nodes come from the topology");
+        if !world.device(id).powered() {
+            continue;
+        }
         world.apply_dataplane(id, &dp).map_err(|e| match step {
             Some(s) => step_error(scn, s, e),
             None => InputError::new(&scn.topology_file, 1, 1, e),
@@ -165,10 +347,17 @@ fn execute(
             world.set_power(id, *on);
             if let Some(n) = cluster.node_mut(device) {
                 n.up = *on;
-            }
-            if *on {
-                // The agent starts again and re-applies its state.
-                sync_dataplane(world, cluster, scn, Some(step))?;
+                if *on {
+                    // The agent starts again: it joins the others and
+                    // re-applies its state from its (fresh) view.
+                    cluster.views.remove(device);
+                    let peers = peers(cluster);
+                    world.start_agent(id, &peers);
+                    if let Some(v) = world.agent_view(id) {
+                        cluster.views.insert(device.clone(), v);
+                    }
+                    sync_dataplane(world, cluster, scn, Some(step))?;
+                }
             }
         }
         Action::Link { port, up } => {
@@ -201,6 +390,13 @@ fn execute(
             world
                 .start_probe(spec)
                 .map_err(|e| step_error(scn, step, e))?;
+        }
+        Action::Vlan { port, mode, text } => {
+            world.record(LogKind::Step, "", format!("reconfigure {port}: {text}"));
+            let p = world
+                .find_port(port)
+                .ok_or_else(|| step_error(scn, step, format!("no port `{port}`")))?;
+            world.set_port_vlan(p, mode.clone()).map_err(|e| step_error(scn, step, e))?;
         }
         Action::StopProbe(name) => world
             .stop_probe(name)
@@ -483,6 +679,15 @@ pub fn render_show(
                 .probe(p)
                 .ok_or_else(|| format!("no probe called `{p}`"))?,
         ),
+        Show::Egress => format!(
+            "kubectl get egress\n{}",
+            report::egresses(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::ExternalIpPools => format!(
+            "kubectl get externalippools\n{}",
+            report::external_ip_pools(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::Memberlist(node) => report::memberlist(world, cluster, node.as_deref())?,
     })
 }
 
@@ -688,4 +893,52 @@ impl Outcome {
     pub fn show(&mut self, scn: &Scenario, what: &Show) -> Result<String, String> {
         render_show(&mut self.world, &self.cluster, scn, what)
     }
+}
+
+/// Splits each Egress failover into detection (memberlist), reassignment
+/// (the agent assigning the IP and announcing it) and convergence (until the
+/// first probe through the Egress succeeds again), as seen by the probes.
+fn outage_breakdown(world: &World, incidents: &[Incident]) -> Vec<String> {
+    let mut out = Vec::new();
+    for inc in incidents {
+        let lost = inc.lost_at;
+        let mut line = format!(
+            "failover of Egress {} from {} at {}:",
+            inc.egress, inc.old_node, lost
+        );
+        let Some(detected) = inc.detected_at else {
+            line.push_str(" never detected by memberlist");
+            out.push(line);
+            continue;
+        };
+        line.push_str(&format!(" detection {}", detected.since(lost).human()));
+        let Some(assigned) = inc.assigned_at else {
+            line.push_str(", never reassigned (no Node available)");
+            out.push(line);
+            continue;
+        };
+        line.push_str(&format!(
+            ", reassignment to {} {}",
+            inc.new_node.as_deref().unwrap_or("?"),
+            assigned.since(detected).human()
+        ));
+        // The first probe attempt sent after the reassignment that succeeded.
+        let recovered = world
+            .probes()
+            .iter()
+            .flat_map(|p| p.attempts.iter())
+            .filter(|a| a.sent >= assigned && a.ok())
+            .map(|a| a.sent)
+            .min();
+        match recovered {
+            Some(r) => line.push_str(&format!(
+                ", traffic back {} later (ARP convergence and probe interval); outage {}",
+                r.since(assigned).human(),
+                r.since(lost).human()
+            )),
+            None => line.push_str(", traffic never came back in this run"),
+        }
+        out.push(line);
+    }
+    out
 }

@@ -30,4 +30,4 @@ mod devices;
 mod world;
 
 pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
-pub use world::{LinkState, World, describe_route};
+pub use world::{ControlEvent, LinkState, MEMBERLIST_PORT, World, describe_route};

@@ -178,6 +178,24 @@ impl Conntrack {
         Some((back.dst, back.dport))
     }
 
+    /// Forgets every binding that translates to `ip`: Linux does this when the
+    /// address goes away (`nf_nat_masquerade` inet notifier), so flows re-pick
+    /// their translation instead of keeping a source the node no longer owns.
+    pub fn flush_translated_to(&mut self, ip: Ipv4Addr) -> usize {
+        let gone: Vec<FlowKey> = self
+            .by_orig
+            .iter()
+            .filter(|(_, e)| e.reply.dst == ip)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &gone {
+            if let Some(e) = self.by_orig.remove(k) {
+                self.by_reply.remove(&e.reply);
+            }
+        }
+        gone.len()
+    }
+
     pub fn rows(&self, now: SimTime) -> Vec<CtRow> {
         self.by_orig
             .iter()

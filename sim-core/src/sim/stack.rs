@@ -556,6 +556,7 @@ impl IpStack {
                             DropReason::ArpIncomplete {
                                 device: cx.device.to_string(),
                                 ip,
+                                cause: None,
                             },
                         );
                         if p.forwarded {

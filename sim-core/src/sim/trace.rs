@@ -37,6 +37,8 @@ pub enum DropReason {
     ArpIncomplete {
         device: String,
         ip: Ipv4Addr,
+        /// What happened to the ARP requests, when the network dropped them.
+        cause: Option<String>,
     },
     VlanNotAllowed {
         switch: String,
@@ -71,8 +73,12 @@ impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DropReason::NoRoute { device, dst } => write!(f, "no route to {dst} on {device}"),
-            DropReason::ArpIncomplete { device, ip } => {
-                write!(f, "ARP incomplete: {device} got no answer for {ip}")
+            DropReason::ArpIncomplete { device, ip, cause } => {
+                write!(f, "ARP incomplete: {device} got no answer for {ip}")?;
+                match cause {
+                    Some(c) => write!(f, " (its ARP requests were dropped: {c})"),
+                    None => Ok(()),
+                }
             }
             DropReason::VlanNotAllowed {
                 switch,

@@ -16,6 +16,7 @@ use crate::model::{
     ArpPolicy, DeviceId, DeviceKind, HostRole, MacAddr, PortRef, Topology, VlanMode,
 };
 use crate::sched::{HeapScheduler, Scheduler};
+use crate::engine::memberlist::{Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg};
 use crate::time::{SimDuration, SimTime};
 use crate::wire::pcap::PcapWriter;
 use crate::wire::{self, ArpMsg, EthHeader, Ipv4Pkt, L4};
@@ -62,7 +63,32 @@ enum Event {
         probe: u32,
         seq: u32,
     },
+    AgentTimer {
+        device: DeviceId,
+        epoch: u32,
+        timer: AgentTimer,
+    },
+    /// A timer the control plane (scenario runner) asked for.
+    Control {
+        token: u64,
+    },
 }
+
+/// Something the control plane must react to: the simulator stops `run_to`
+/// right after the event that produced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlEvent {
+    /// An agent's memberlist saw a node join or leave.
+    Member {
+        observer: String,
+        event: MemberEvent,
+    },
+    /// A timer set with [`World::control_timer`] fired.
+    Timer(u64),
+}
+
+/// The port Antrea's memberlist uses (`clusterPort`, TCP+UDP 10351).
+pub const MEMBERLIST_PORT: u16 = 10351;
 
 /// Engine-owned state applied to a host, remembered so the next desired state
 /// can be diffed against it.
@@ -89,6 +115,15 @@ pub struct World {
     br_int: BTreeMap<DeviceId, DeviceId>,
     events: u64,
     log_frames: bool,
+    /// The antrea-agent memberlist instance of each running node.
+    agents: BTreeMap<DeviceId, Agent>,
+    /// How many times each node's agent has started (names its PRNG stream).
+    agent_boots: BTreeMap<DeviceId, u32>,
+    control: Vec<ControlEvent>,
+    /// (sender device, target IP) → why its last ARP request was dropped.
+    arp_drop_hints: BTreeMap<(String, Ipv4Addr), String>,
+    /// Log each dataplane change (off while the lab boots).
+    log_dataplane: bool,
 }
 
 impl World {
@@ -111,6 +146,11 @@ impl World {
             br_int: BTreeMap::new(),
             events: 0,
             log_frames: true,
+            agents: BTreeMap::new(),
+            agent_boots: BTreeMap::new(),
+            control: Vec::new(),
+            arp_drop_hints: BTreeMap::new(),
+            log_dataplane: true,
         };
         for d in &topology.devices {
             let rt = match &d.kind {
@@ -247,6 +287,12 @@ impl World {
                 })
                 .collect(),
         )
+    }
+
+    /// Whether `apply_dataplane` logs each change (the scenario runner turns it
+    /// off while it sets up the lab's initial state, and logs a summary).
+    pub fn set_dataplane_logging(&mut self, on: bool) {
+        self.log_dataplane = on;
     }
 
     /// Stop recording every frame in the log (large runs).
@@ -399,6 +445,22 @@ impl World {
             }
             Event::ProbeSend { probe } => self.probe_send(probe),
             Event::ProbeTimeout { probe, seq } => self.probe_timeout(probe, seq),
+            Event::AgentTimer {
+                device,
+                epoch,
+                timer,
+            } => {
+                if self.epochs[device.0 as usize] != epoch {
+                    return;
+                }
+                let now = self.now;
+                let actions = match self.agents.get_mut(&device) {
+                    Some(a) => a.on_timer(now, timer),
+                    None => return,
+                };
+                self.run_agent_actions(device, actions);
+            }
+            Event::Control { token } => self.control.push(ControlEvent::Timer(token)),
         }
     }
 
@@ -540,14 +602,13 @@ impl World {
                     Some(v) => (v, inner),
                     None => {
                         let (switch, port) = (sw.name.clone(), sw.ports[p as usize].name.clone());
-                        self.drop_packet(
-                            tag,
-                            DropReason::VlanNotAllowed {
-                                switch,
-                                port,
-                                vlan: t,
-                            },
-                        );
+                        let reason = DropReason::VlanNotAllowed {
+                            switch,
+                            port,
+                            vlan: t,
+                        };
+                        self.note_arp_drop(&frame, &reason);
+                        self.drop_packet(tag, reason);
                         return;
                     }
                 }
@@ -684,7 +745,18 @@ impl World {
         for note in cx.notes {
             match note {
                 Note::Drop { tag, reason } => self.drop_packet(tag, reason),
-                Note::Local { pkt, tag } => self.local_delivery(id, &pkt, tag),
+                Note::Local { pkt, tag } => {
+                    if let L4::Udp {
+                        dst_port: MEMBERLIST_PORT,
+                        payload,
+                        ..
+                    } = &pkt.l4
+                    {
+                        self.agent_receive(id, pkt.src, payload);
+                    } else {
+                        self.local_delivery(id, &pkt, tag);
+                    }
+                }
                 Note::Hop { tag, text } => self.add_hop(tag, &name, text, None),
                 Note::Log { kind, text } => self.record(kind, &name, text),
             }
@@ -729,7 +801,35 @@ impl World {
         }
     }
 
+    /// Remembers why the network dropped an ARP request, so the sender's
+    /// later "ARP incomplete" can say so.
+    fn note_arp_drop(&mut self, frame: &[u8], reason: &DropReason) {
+        let Ok((eth, payload)) = wire::parse_eth(frame) else { return };
+        if eth.ethertype != wire::ethertype::ARP {
+            return;
+        }
+        let Ok(msg) = ArpMsg::parse(payload) else { return };
+        if msg.op != wire::ArpOp::Request {
+            return;
+        }
+        if let Some(owner) = self.devices.iter().find(|d| d.owns_mac(msg.sha)) {
+            let key = (owner.name().to_string(), msg.tpa);
+            self.arp_drop_hints.insert(key, reason.to_string());
+        }
+    }
+
     fn drop_packet(&mut self, tag: Option<TraceTag>, reason: DropReason) {
+        let reason = match reason {
+            DropReason::ArpIncomplete {
+                device,
+                ip,
+                cause: None,
+            } => {
+                let cause = self.arp_drop_hints.get(&(device.clone(), ip)).cloned();
+                DropReason::ArpIncomplete { device, ip, cause }
+            }
+            other => other,
+        };
         let Some(tag) = tag else {
             self.record(LogKind::Drop, "", reason.to_string());
             return;
@@ -998,11 +1098,25 @@ impl World {
             DeviceRt::Host(h) => {
                 h.powered = on;
                 if on {
-                    // A cold boot: caches and connection state are gone, the
-                    // static configuration comes back; engine state is re-applied
-                    // by whoever owns it (the agent starting again).
+                    // A cold boot: caches, connection state and everything the
+                    // agent configured are gone (none of it is persistent); the
+                    // static configuration comes back. The agent re-applies its
+                    // state when it starts again.
                     h.stack.arp.clear();
                     h.stack.ct.clear();
+                    if let Some(applied) = self.applied.remove(&id) {
+                        for (i, net) in applied.addrs {
+                            h.stack.ifaces[i].addrs.retain(|a| *a != net);
+                        }
+                        for r in applied.rules {
+                            h.stack.routes.remove_rules_for_table(r.table);
+                        }
+                    }
+                    h.stack.routes.remove_origin("engine");
+                    h.stack.sync_connected_routes();
+                    h.stack.snat.clear();
+                    h.stack.marks.clear();
+                    h.stack.arp_responder.clear();
                 }
             }
             DeviceRt::Switch(s) => {
@@ -1021,6 +1135,11 @@ impl World {
             &name,
             if on { "powered on" } else { "powered off" },
         );
+        if !on {
+            // The agent dies with the machine: no leave message, peers must
+            // detect the failure.
+            self.agents.remove(&id);
+        }
         // Pods live and die with their node.
         if let Some(&br) = self.br_int.get(&id) {
             let pods: Vec<DeviceId> = (0..self.devices.len())
@@ -1096,6 +1215,22 @@ impl World {
             if up { "up" } else { "down" }
         );
         self.record(LogKind::Link, "", msg);
+        Ok(())
+    }
+
+    /// Changes a switch port's VLAN mode (someone edits the trunk). MACs
+    /// learned on VLANs the port no longer carries are forgotten.
+    pub fn set_port_vlan(&mut self, port: PortRef, mode: VlanMode) -> Result<(), String> {
+        let name = self.port_name(port);
+        let DeviceRt::Switch(s) = &mut self.devices[port.device.0 as usize] else {
+            return Err(format!("{name} is not a switch port"));
+        };
+        let p = s
+            .ports
+            .get_mut(port.port as usize)
+            .ok_or_else(|| format!("{name} does not exist"))?;
+        p.vlan = mode;
+        s.macs.flush_port(port.port);
         Ok(())
     }
 
@@ -1264,6 +1399,7 @@ impl World {
         for &(i, net) in &applied.addrs {
             if !want.iter().any(|w| w.0 == i && w.1 == net) {
                 h.stack.ifaces[i].addrs.retain(|x| *x != net);
+                h.stack.ct.flush_translated_to(net.addr());
                 lines.push((
                     LogKind::Engine,
                     format!("ip addr del {net} dev {}", h.stack.ifaces[i].name),
@@ -1401,8 +1537,10 @@ impl World {
             responder.push((i, *ip));
         }
         h.stack.arp_responder = responder;
-        for (kind, l) in lines {
-            self.record(kind, &name, l);
+        if self.log_dataplane {
+            for (kind, l) in lines {
+                self.record(kind, &name, l);
+            }
         }
         if powered {
             for (iface, ip) in garps {
@@ -1452,6 +1590,144 @@ impl World {
         match self.device(id) {
             DeviceRt::Host(h) => &h.static_routes,
             DeviceRt::Switch(s) => &s.static_routes,
+        }
+    }
+}
+
+impl World {
+    /// Processes events up to `until` like [`World::run_until`], but returns
+    /// as soon as an event produced control events, so the control plane can
+    /// react at that instant; an empty result means `until` was reached.
+    pub fn run_to(&mut self, until: SimTime) -> Vec<ControlEvent> {
+        while let Some(at) = self.queue.peek_time() {
+            if at > until {
+                break;
+            }
+            let (at, ev) = self.queue.pop().expect("peeked");
+            self.now = at;
+            self.events += 1;
+            self.dispatch(ev);
+            if !self.control.is_empty() {
+                return std::mem::take(&mut self.control);
+            }
+        }
+        if until > self.now {
+            self.now = until;
+        }
+        std::mem::take(&mut self.control)
+    }
+
+    /// Asks for `ControlEvent::Timer(token)` at `at`.
+    pub fn control_timer(&mut self, at: SimTime, token: u64) {
+        self.queue.push(at, Event::Control { token });
+    }
+
+    /// Starts (or restarts) the antrea-agent's memberlist on `node`, joining
+    /// `peers` (Antrea joins every Node it learns about).
+    pub fn start_agent(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+        let name = self.device(node).name().to_string();
+        let Some(ip) = self.host_ip(node) else { return };
+        let boot = self.agent_boots.entry(node).or_insert(0);
+        *boot += 1;
+        let rng = crate::rng::stream(self.seed, &format!("memberlist/{name}/{boot}"));
+        let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
+        let actions = agent.join(self.now, peers);
+        self.agents.insert(node, agent);
+        self.record(LogKind::Engine, &name, "antrea-agent started, memberlist joining");
+        self.run_agent_actions(node, actions);
+    }
+
+    /// Stops an agent. `graceful`: it leaves the memberlist cluster first
+    /// (peers see it go at once), as on `kubectl delete pod`.
+    pub fn stop_agent(&mut self, node: DeviceId, graceful: bool) {
+        let now = self.now;
+        if graceful && let Some(a) = self.agents.get_mut(&node) {
+            let actions = a.leave(now);
+            self.run_agent_actions(node, actions);
+        }
+        self.agents.remove(&node);
+        let name = self.device(node).name().to_string();
+        self.record(LogKind::Engine, &name, "antrea-agent stopped");
+    }
+
+    /// Antrea's `RejoinNodes` (every 60 s): re-join the listed nodes.
+    pub fn rejoin(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+        let now = self.now;
+        if let Some(a) = self.agents.get_mut(&node) {
+            let actions = a.rejoin(now, peers);
+            self.run_agent_actions(node, actions);
+        }
+    }
+
+    /// The nodes `node`'s agent sees alive, or `None` if no agent runs there.
+    pub fn agent_view(&self, node: DeviceId) -> Option<Vec<String>> {
+        self.agents.get(&node).map(Agent::alive_members)
+    }
+
+    pub fn agent(&self, node: DeviceId) -> Option<&Agent> {
+        self.agents.get(&node)
+    }
+
+    fn agent_receive(&mut self, node: DeviceId, from: Ipv4Addr, payload: &[u8]) {
+        let now = self.now;
+        let Ok(msg) = Msg::decode(payload) else {
+            let name = self.device(node).name().to_string();
+            self.record(LogKind::Warn, &name, "undecodable memberlist message dropped");
+            return;
+        };
+        let actions = match self.agents.get_mut(&node) {
+            Some(a) => a.on_message(now, from, msg),
+            None => return,
+        };
+        self.run_agent_actions(node, actions);
+    }
+
+    fn run_agent_actions(&mut self, node: DeviceId, actions: Vec<AgentAction>) {
+        let name = self.device(node).name().to_string();
+        for a in actions {
+            match a {
+                AgentAction::Send { to, msg } => {
+                    let pkt = Ipv4Pkt {
+                        src: Ipv4Addr::UNSPECIFIED,
+                        dst: to,
+                        ttl: 64,
+                        ident: 0,
+                        l4: L4::Udp {
+                            src_port: MEMBERLIST_PORT,
+                            dst_port: MEMBERLIST_PORT,
+                            payload: msg.encode(),
+                        },
+                    };
+                    let mut cx = Cx::new(self.now, &name);
+                    if let Some(stack) = self.devices[node.0 as usize].stack_mut() {
+                        stack.send(&mut cx, pkt, None);
+                    }
+                    let cx = detach(cx);
+                    self.finish(node, cx);
+                }
+                AgentAction::Timer { at, timer } => {
+                    let epoch = self.epochs[node.0 as usize];
+                    self.queue.push(
+                        at,
+                        Event::AgentTimer {
+                            device: node,
+                            epoch,
+                            timer,
+                        },
+                    );
+                }
+                AgentAction::Event(event) => {
+                    let text = match &event {
+                        MemberEvent::Join(n) => format!("memberlist: {n} joined"),
+                        MemberEvent::Leave(n) => format!("memberlist: {n} left (dead or gone)"),
+                    };
+                    self.record(LogKind::Engine, &name, text);
+                    self.control.push(ControlEvent::Member {
+                        observer: name.clone(),
+                        event,
+                    });
+                }
+            }
         }
     }
 }

@@ -639,6 +639,27 @@ impl Builder<'_> {
                 is_switch: true,
             },
         );
+        let timeout = s
+            .arp
+            .as_ref()
+            .and_then(|a| a.timeout)
+            .unwrap_or(DEFAULT_FIXED_ARP_TIMEOUT);
+        let arp = match s.arp.as_ref().and_then(|a| a.mode.as_ref()) {
+            None => ArpPolicy::Fixed { timeout },
+            Some(m) if m.value == "fixed" => ArpPolicy::Fixed { timeout },
+            Some(m) if m.value == "linux" => {
+                if s.arp.as_ref().is_some_and(|a| a.timeout.is_some()) {
+                    return Err(self.err(m, "`timeout` applies to `mode: fixed` only"));
+                }
+                ArpPolicy::Linux
+            }
+            Some(m) => {
+                return Err(self.err(
+                    m,
+                    format!("unknown ARP mode `{}` (expected fixed or linux)", m.value),
+                ));
+            }
+        };
         self.devices.push(Device {
             name: dev,
             kind: DeviceKind::Switch(SwitchSpec {
@@ -646,13 +667,7 @@ impl Builder<'_> {
                 svis,
                 routes,
                 mac_aging: s.mac_aging.unwrap_or(DEFAULT_MAC_AGING),
-                arp: ArpPolicy::Fixed {
-                    timeout: s
-                        .arp
-                        .as_ref()
-                        .and_then(|a| a.timeout)
-                        .unwrap_or(DEFAULT_FIXED_ARP_TIMEOUT),
-                },
+                arp,
                 bfd: s.bfd,
             }),
         });

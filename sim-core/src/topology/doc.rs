@@ -170,6 +170,10 @@ pub(crate) struct SwitchDoc {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SwitchArpDoc {
+    /// `fixed` (default: a router's table, entries live `timeout`) or `linux`
+    /// (a Linux-based switch: the kernel's neighbour state machine).
+    #[serde(default)]
+    pub mode: Option<SStr>,
     #[serde(default)]
     pub timeout: Option<SimDuration>,
 }

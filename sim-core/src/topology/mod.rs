@@ -30,3 +30,9 @@ pub fn load_topology(file: &str, text: &str) -> Result<Topology, InputError> {
     let doc: doc::TopologyDoc = parse_yaml(file, text)?;
     build::build(file, doc)
 }
+
+/// Parses a Proxmox VM network option (`tag=216,trunks=181;216`) into a VLAN
+/// mode; scenarios use it to reconfigure a port at run time.
+pub fn parse_proxmox(text: &str) -> Result<crate::model::VlanMode, String> {
+    parse::proxmox(text)
+}

@@ -1,0 +1,162 @@
+//! What-if on a real cluster's state: where every Egress IP lives now, and
+//! where it goes when some Nodes fail. Input is Kubernetes objects as
+//! `kubectl get nodes,externalippools,egresses -o yaml` prints them (a
+//! `kind: List`) or plain manifests; output is plain data for tables/JSON.
+//!
+//! Allocation is restored the way Antrea's controller restores it after a
+//! restart: `spec.egressIP` (or a `status.egressIP` left by the agents) is
+//! kept, Egresses without one get the lowest free IP of their pool in
+//! creationTimestamp-then-name order. Placement assumes every agent sees the
+//! same Nodes alive (converged memberlist views); pools' overlap check is the
+//! v1.15 one (none), so an exported cluster is never refused for it.
+
+use std::net::Ipv4Addr;
+
+use indexmap::IndexMap;
+
+use super::egress::placement;
+use super::ippool::PoolSet;
+use super::{ClusterState, NodeState};
+use crate::k8s::Object;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Move {
+    pub name: String,
+    #[serde(rename = "egressIP")]
+    pub egress_ip: Option<Ipv4Addr>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WhatIf {
+    pub egresses: Vec<Move>,
+    /// ServiceExternalIP placement joins here when Services are modelled.
+    pub services: Vec<Move>,
+}
+
+/// `2024-04-16T09:25:28Z` → seconds since 1970 (RFC 3339 as the API server
+/// writes it; anything else sorts first, as a missing timestamp would).
+pub fn parse_timestamp(ts: &str) -> u64 {
+    let b = ts.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { ts.get(r)?.parse().ok() };
+    if b.len() < 19 {
+        return 0;
+    }
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) =
+        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19))
+    else {
+        return 0;
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + h * 3600 + mi * 60 + s).max(0) as u64
+}
+
+/// Computes where Egress IPs are with every Node alive and after `failed`
+/// Nodes are gone. Errors name the object that cannot be used.
+pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> {
+    let mut cluster = ClusterState::default();
+    cluster.egress.pools = PoolSet::with_check_overlap(false);
+    // EgressSeparateSubnet does not change placement; Egress is on by default.
+    for o in objects {
+        if let Object::Node(n) = o {
+            cluster.nodes.push(NodeState {
+                name: n.meta.name.clone(),
+                ip: Ipv4Addr::UNSPECIFIED,
+                pod_cidr: "0.0.0.0/32".parse().expect("literal"),
+                transport_iface: "eth0".into(),
+                labels: n.meta.labels.clone(),
+                annotations: n.meta.annotations.clone(),
+                control_plane: n.meta.labels.contains_key("node-role.kubernetes.io/control-plane"),
+                up: true,
+            });
+        }
+    }
+    for f in failed {
+        if cluster.node(f).is_none() {
+            return Err(format!("--power-off {f}: no Node called {f} in the input"));
+        }
+    }
+    for o in objects {
+        if let Object::ExternalIPPool(p) = o {
+            let created = p.meta.creation_timestamp.as_deref().map_or(0, parse_timestamp);
+            cluster
+                .egress
+                .apply_pool(p, created)
+                .map_err(|e| format!("{}: ExternalIPPool {}: {e}", p.meta.origin, p.meta.name))?;
+        }
+    }
+    // Egresses that already have an IP first, so fresh allocations cannot take it.
+    let mut egresses: Vec<_> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Egress(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    for e in egresses.iter_mut() {
+        if e.egress_ip.is_none() {
+            e.egress_ip = e.status.egress_ip;
+        }
+    }
+    egresses.sort_by_key(|e| {
+        (
+            e.egress_ip.is_none(),
+            e.meta.creation_timestamp.as_deref().map_or(0, parse_timestamp),
+            e.meta.name.clone(),
+        )
+    });
+    let mut skipped: Vec<String> = Vec::new();
+    for e in &egresses {
+        let created = e.meta.creation_timestamp.as_deref().map_or(0, parse_timestamp);
+        if e.external_ip_pool.is_none() {
+            skipped.push(e.meta.name.clone());
+            continue;
+        }
+        cluster
+            .egress
+            .apply_egress(e, created)
+            .map_err(|err| format!("{}: Egress {}: {err}", e.meta.origin, e.meta.name))?;
+    }
+    let all: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let alive: Vec<String> = all.iter().filter(|n| !failed.contains(n)).cloned().collect();
+    let before = placement(&cluster, &all);
+    let after = placement(&cluster, &alive);
+    let mut out = WhatIf::default();
+    let mut order: IndexMap<String, ()> = IndexMap::new();
+    for e in &egresses {
+        order.insert(e.meta.name.clone(), ());
+    }
+    for name in order.keys() {
+        let ip = cluster.egress.egresses.get(name).and_then(|s| s.ip);
+        out.egresses.push(Move {
+            name: name.clone(),
+            egress_ip: ip,
+            before: before.get(name).cloned().flatten(),
+            after: after.get(name).cloned().flatten(),
+        });
+    }
+    out.egresses.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_unix_seconds() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), 0);
+        assert_eq!(parse_timestamp("2024-04-16T09:25:28Z"), 1_713_259_528);
+        assert_eq!(parse_timestamp("2000-03-01T00:00:00Z"), 951_868_800);
+        assert_eq!(parse_timestamp("garbage"), 0);
+    }
+}
