@@ -20,6 +20,7 @@
 //! Egress, ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
 
 pub mod dataplane;
+pub mod memberlist;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
