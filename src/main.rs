@@ -150,8 +150,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // `antlab run ... | head`: the reader went away; that is not an error.
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             {
                 return ExitCode::SUCCESS;
@@ -275,7 +274,10 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
     let mut objects = Vec::new();
     for f in files {
         let text = read_text(f)?;
-        objects.extend(sim_core::k8s::parse_manifests(&f.display().to_string(), &text)?);
+        objects.extend(sim_core::k8s::parse_manifests(
+            &f.display().to_string(),
+            &text,
+        )?);
     }
     let result = sim_core::engine::whatif::what_if(&objects, power_off).map_err(bad)?;
     match output {
@@ -295,7 +297,11 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                         m.egress_ip.map_or("<none>".into(), |i| i.to_string()),
                         node(&m.before),
                         node(&m.after),
-                        if m.before != m.after { "moves".into() } else { String::new() },
+                        if m.before != m.after {
+                            "moves".into()
+                        } else {
+                            String::new()
+                        },
                     ]
                 })
                 .collect();
@@ -303,13 +309,20 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                 "{}",
                 sim_core::report::table(&["EGRESS", "EGRESSIP", "NOW", "AFTER", ""], &rows)
             );
-            let moving = result.egresses.iter().filter(|m| m.before != m.after).count();
+            let moving = result
+                .egresses
+                .iter()
+                .filter(|m| m.before != m.after)
+                .count();
             let failed = match power_off.len() {
                 0 => "no Node fails".to_string(),
                 1 => format!("{} fails", power_off[0]),
                 _ => format!("{} fail", power_off.join(", ")),
             };
-            if !objects.iter().any(|o| matches!(o, sim_core::k8s::Object::Node(_))) {
+            if !objects
+                .iter()
+                .any(|o| matches!(o, sim_core::k8s::Object::Node(_)))
+            {
                 eprintln!(
                     "note: the input has no Node objects, so no Egress can be placed; add `kubectl get nodes -o yaml`"
                 );

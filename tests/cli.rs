@@ -104,7 +104,12 @@ fn egress_tables_snapshot() {
         ("egress", "60s"),
     ] {
         let o = antlab(&["get", what, "-s", scn, "--at", at]);
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         out.push_str(&stdout(&o));
     }
     insta::assert_snapshot!("egress_tables", out);
@@ -153,7 +158,10 @@ fn bad_input_exits_2_with_file_line_column() {
             "scenario-bad-manifest.yaml:13:19: cidr",
         ),
         (
-            &["run", "tests/fixtures/bad/scenario-egress-ip-outside-pool.yaml"],
+            &[
+                "run",
+                "tests/fixtures/bad/scenario-egress-ip-outside-pool.yaml",
+            ],
             "scenario-egress-ip-outside-pool.yaml:17:9: IP 172.18.181.99 is not within the IP range",
         ),
         (
@@ -282,8 +290,21 @@ fn des_bench_reports_events_per_second_last() {
 #[test]
 fn what_if_reads_a_kubectl_list_and_reports_moves() {
     let list = "tests/fixtures/whatif/blog-cluster-list.yaml";
-    let o = antlab(&["what-if", "-f", list, "--power-off", "k8s-node-vm-2-cl-02", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = antlab(&[
+        "what-if",
+        "-f",
+        list,
+        "--power-off",
+        "k8s-node-vm-2-cl-02",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let eg = v["egresses"].as_array().unwrap();
     assert_eq!(eg.len(), 2);

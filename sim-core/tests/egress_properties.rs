@@ -10,7 +10,11 @@ const POOL: &str = include_str!("../../scenarios/manifests/blog-egress-vlan-pool
 const CONFIG: &str = include_str!("../../scenarios/manifests/blog-antrea-config.yaml");
 const POD: &str = include_str!("../../scenarios/manifests/egress-ubuntu-pod.yaml");
 
-const WORKERS: [&str; 3] = ["k8s-node-vm-1-cl-02", "k8s-node-vm-2-cl-02", "k8s-node-vm-3-cl-02"];
+const WORKERS: [&str; 3] = [
+    "k8s-node-vm-1-cl-02",
+    "k8s-node-vm-2-cl-02",
+    "k8s-node-vm-3-cl-02",
+];
 
 /// `n` Egresses selecting the test Pod, each from the blog's VLAN pool.
 fn egresses(n: usize) -> String {
@@ -24,12 +28,14 @@ fn egresses(n: usize) -> String {
         .join("---\n")
 }
 
-fn scenario(n_egress: usize, events: &[(u64, usize, bool)]) -> String {
+fn scenario(events: &[(u64, usize, bool)]) -> String {
     let mut steps = String::from(
         "  - at: 0s\n    apply: {file: config.yaml}\n  - at: 0s\n    apply: {file: pod.yaml}\n  - at: 0s\n    apply: {file: pool.yaml}\n",
     );
     for w in WORKERS {
-        steps.push_str(&format!("  - at: 0s\n    label: {{node: {w}, set: egress-role=egress-node}}\n"));
+        steps.push_str(&format!(
+            "  - at: 0s\n    label: {{node: {w}, set: egress-role=egress-node}}\n"
+        ));
     }
     steps.push_str("  - at: 1s\n    apply: {file: egresses.yaml}\n");
     for (at, node, on) in events {
@@ -42,7 +48,10 @@ fn scenario(n_egress: usize, events: &[(u64, usize, bool)]) -> String {
     }
     // 40 s of quiet after the last event: memberlist views converge.
     let last = events.iter().map(|e| e.0).max().unwrap_or(1);
-    format!("name: prop\ntopology: lab.yaml\nuntil: {}s\nsteps:\n{steps}", last + 40)
+    format!(
+        "name: prop\ntopology: lab.yaml\nuntil: {}s\nsteps:\n{steps}",
+        last + 40
+    )
 }
 
 proptest! {
@@ -60,7 +69,7 @@ proptest! {
         let mut events = raw.clone();
         events.sort();
         let egress_text = egresses(n_egress);
-        let text = scenario(n_egress, &events);
+        let text = scenario(&events);
         let mut read = |name: &str| -> Result<(String, String), String> {
             let body = match name {
                 "lab.yaml" => TOPOLOGY.to_string(),

@@ -111,8 +111,14 @@ impl AntreaSettings {
     }
 }
 
-fn parse_conf(cm: &ConfigMap, key: &str, gates: &[(&str, bool)]) -> Result<Option<ConfDoc>, InputError> {
-    let Some(text) = cm.get(key)? else { return Ok(None) };
+fn parse_conf(
+    cm: &ConfigMap,
+    key: &str,
+    gates: &[(&str, bool)],
+) -> Result<Option<ConfDoc>, InputError> {
+    let Some(text) = cm.get(key)? else {
+        return Ok(None);
+    };
     let origin = &cm.meta.origin;
     let doc: ConfDoc = match serde_saphyr::from_str::<Option<ConfDoc>>(text) {
         Ok(d) => d.unwrap_or_default(),
@@ -135,7 +141,10 @@ fn parse_conf(cm: &ConfigMap, key: &str, gates: &[(&str, bool)]) -> Result<Optio
 }
 
 /// Applies `antrea-config`; returns log lines describing what changed.
-pub fn apply_antrea_config(cluster: &mut ClusterState, cm: &ConfigMap) -> Result<Vec<String>, InputError> {
+pub fn apply_antrea_config(
+    cluster: &mut ClusterState,
+    cm: &ConfigMap,
+) -> Result<Vec<String>, InputError> {
     let agent = parse_conf(cm, "antrea-agent.conf", AGENT_GATES_V1_15)?;
     let controller = parse_conf(cm, "antrea-controller.conf", CONTROLLER_GATES_V1_15)?;
     let mut lines = Vec::new();

@@ -22,6 +22,7 @@
 //!   antrea#5117);
 //! - marks 1..255 per local Egress IP; selected Pods' packets get the mark, and
 //!   `SNAT --to <egressIP>` matches it (inserted before the masquerade rule).
+//!
 //! A node whose Pods use an Egress placed elsewhere sends their external
 //! traffic to the egress node (Antrea tunnels it; the lab routes it, noEncap
 //! style): a mark per remote egress node and a route table with a default
@@ -33,7 +34,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
-use super::dataplane::{AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, VlanIface};
+use super::dataplane::{
+    AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, VlanIface,
+};
 use super::ippool::PoolSet;
 use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
 use super::{ClusterState, PodState};
@@ -92,7 +95,12 @@ pub struct EgressConfig {
 
 impl Default for EgressConfig {
     fn default() -> Self {
-        EgressConfig { max_egress_ips_per_node: 255, gratuitous_arp: true, separate_subnet: false, enabled: true }
+        EgressConfig {
+            max_egress_ips_per_node: 255,
+            gratuitous_arp: true,
+            separate_subnet: false,
+            enabled: true,
+        }
     }
 }
 
@@ -109,9 +117,15 @@ pub struct EgressWorld {
 impl EgressWorld {
     /// Admits and applies an ExternalIPPool (create or update), then retries
     /// Egresses waiting for an IP from it. Returns log lines.
-    pub fn apply_pool(&mut self, pool: &k8s::ExternalIPPool, created: u64) -> Result<Vec<String>, super::ippool::PoolError> {
+    pub fn apply_pool(
+        &mut self,
+        pool: &k8s::ExternalIPPool,
+        created: u64,
+    ) -> Result<Vec<String>, super::ippool::PoolError> {
         self.pools.apply(pool)?;
-        self.pool_created.entry(pool.meta.name.clone()).or_insert(created);
+        self.pool_created
+            .entry(pool.meta.name.clone())
+            .or_insert(created);
         Ok(self.retry_allocations())
     }
 
@@ -127,18 +141,28 @@ impl EgressWorld {
             if e.spec.external_ip_pool.as_deref() == Some(name) && e.ip.is_some() {
                 e.ip = None;
                 e.allocated = alloc_error(&format!("ExternalIPPool {name} does not exist"));
-                lines.push(format!("Egress {ename}: IP released, {}", e.allocated.message));
+                lines.push(format!(
+                    "Egress {ename}: IP released, {}",
+                    e.allocated.message
+                ));
             }
         }
         lines
     }
 
     /// Webhook checks and controller allocation for an Egress (create/update).
-    pub fn apply_egress(&mut self, egress: &k8s::Egress, created: u64) -> Result<Vec<String>, String> {
+    pub fn apply_egress(
+        &mut self,
+        egress: &k8s::Egress,
+        created: u64,
+    ) -> Result<Vec<String>, String> {
         let name = egress.meta.name.clone();
         if let (Some(ip), Some(pool)) = (egress.egress_ip, egress.external_ip_pool.as_deref()) {
             // pkg/controller/egress/validate.go
-            let alloc = self.pools.allocator(pool).ok_or_else(|| format!("ExternalIPPool {pool} does not exist"))?;
+            let alloc = self
+                .pools
+                .allocator(pool)
+                .ok_or_else(|| format!("ExternalIPPool {pool} does not exist"))?;
             if !alloc.contains(ip) {
                 return Err(format!("IP {ip} is not within the IP range"));
             }
@@ -151,13 +175,28 @@ impl EgressWorld {
         }
         // An update releases the previous allocation first.
         let (created, old_ip) = match self.egresses.get(&name) {
-            Some(old) => (old.created, old.ip.filter(|_| old.spec.external_ip_pool != egress.external_ip_pool || egress.egress_ip.is_some_and(|n| Some(n) != old.ip))),
+            Some(old) => (
+                old.created,
+                old.ip.filter(|_| {
+                    old.spec.external_ip_pool != egress.external_ip_pool
+                        || egress.egress_ip.is_some_and(|n| Some(n) != old.ip)
+                }),
+            ),
             None => (created, None),
         };
-        if let (Some(ip), Some(pool)) = (old_ip, self.egresses.get(&name).and_then(|o| o.spec.external_ip_pool.clone())) {
+        if let (Some(ip), Some(pool)) = (
+            old_ip,
+            self.egresses
+                .get(&name)
+                .and_then(|o| o.spec.external_ip_pool.clone()),
+        ) {
             let _ = self.pools.release(&pool, ip);
         }
-        let kept = self.egresses.get(&name).filter(|o| old_ip.is_none() && o.ip.is_some()).and_then(|o| o.ip);
+        let kept = self
+            .egresses
+            .get(&name)
+            .filter(|o| old_ip.is_none() && o.ip.is_some())
+            .and_then(|o| o.ip);
         self.egresses.insert(
             name.clone(),
             EgressState {
@@ -192,13 +231,24 @@ impl EgressWorld {
         if e.ip.is_some() {
             return Vec::new();
         }
-        let pool = e.spec.external_ip_pool.clone().expect("only pool Egresses are kept");
+        let pool = e
+            .spec
+            .external_ip_pool
+            .clone()
+            .expect("only pool Egresses are kept");
         let result = if self.pools.allocator(&pool).is_none() {
             Err(format!("ExternalIPPool {pool} does not exist"))
         } else {
             match e.spec.egress_ip {
-                Some(ip) => self.pools.allocate_ip(&pool, ip).map(|_| ip).map_err(|err| err.to_string()),
-                None => self.pools.allocate_next(&pool).map_err(|err| err.to_string()),
+                Some(ip) => self
+                    .pools
+                    .allocate_ip(&pool, ip)
+                    .map(|_| ip)
+                    .map_err(|err| err.to_string()),
+                None => self
+                    .pools
+                    .allocate_next(&pool)
+                    .map_err(|err| err.to_string()),
             }
         };
         let e = self.egresses.get_mut(name).expect("exists");
@@ -211,19 +261,31 @@ impl EgressWorld {
                     reason: "Allocated".into(),
                     message: "EgressIP is successfully allocated".into(),
                 };
-                vec![format!("Egress {name}: allocated {ip} from ExternalIPPool {pool}")]
+                vec![format!(
+                    "Egress {name}: allocated {ip} from ExternalIPPool {pool}"
+                )]
             }
             Err(err) => {
-                let fresh = e.allocated.message != format!("Cannot allocate EgressIP from ExternalIPPool: {err}");
+                let fresh = e.allocated.message
+                    != format!("Cannot allocate EgressIP from ExternalIPPool: {err}");
                 e.allocated = alloc_error(&err);
-                if fresh { vec![format!("Egress {name}: {}", e.allocated.message)] } else { Vec::new() }
+                if fresh {
+                    vec![format!("Egress {name}: {}", e.allocated.message)]
+                } else {
+                    Vec::new()
+                }
             }
         }
     }
 
     /// Retries every Egress still without an IP (the controller's requeue).
     pub fn retry_allocations(&mut self) -> Vec<String> {
-        let waiting: Vec<String> = self.egresses.iter().filter(|(_, e)| e.ip.is_none()).map(|(n, _)| n.clone()).collect();
+        let waiting: Vec<String> = self
+            .egresses
+            .iter()
+            .filter(|(_, e)| e.ip.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
         waiting.iter().flat_map(|n| self.allocate(n)).collect()
     }
 
@@ -253,9 +315,20 @@ pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec
         .pods
         .iter()
         .filter(|p| {
-            let ns_labels = cluster.namespaces.get(&p.namespace).cloned().unwrap_or_default();
-            at.pod_selector.as_ref().unwrap_or(&everything).matches(&p.labels)
-                && at.namespace_selector.as_ref().unwrap_or(&everything).matches(&ns_labels)
+            let ns_labels = cluster
+                .namespaces
+                .get(&p.namespace)
+                .cloned()
+                .unwrap_or_default();
+            at.pod_selector
+                .as_ref()
+                .unwrap_or(&everything)
+                .matches(&p.labels)
+                && at
+                    .namespace_selector
+                    .as_ref()
+                    .unwrap_or(&everything)
+                    .matches(&ns_labels)
         })
         .collect()
 }
@@ -271,7 +344,11 @@ pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, O
             .nodes
             .iter()
             .filter(|n| alive.contains(&n.name))
-            .filter(|n| n.labels.get("kubernetes.io/os").is_none_or(|os| os == "linux"))
+            .filter(|n| {
+                n.labels
+                    .get("kubernetes.io/os")
+                    .is_none_or(|os| os == "linux")
+            })
             .filter(|n| pool.node_selector.matches(&n.labels))
             .map(|n| n.name.as_str());
         rings.insert(name.to_string(), HashRing::from_nodes(members));
@@ -290,7 +367,10 @@ pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, O
         .collect();
     let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
     for n in &cluster.nodes {
-        if let Some(v) = n.annotations.get(super::placement::MAX_EGRESS_IPS_ANNOTATION) {
+        if let Some(v) = n
+            .annotations
+            .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
+        {
             capacity.set_from_annotation(&n.name, v);
         }
     }
@@ -312,7 +392,9 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
     let mut local_ips: Vec<(Ipv4Addr, u32)> = Vec::new();
     for (name, target) in &placed {
         let e = &eg.egresses[name];
-        let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else { continue };
+        let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else {
+            continue;
+        };
         let pods: Vec<&PodState> = selected_pods(cluster, &e.spec);
         if target == node {
             // Marks are per Egress IP: Egresses sharing an IP share its mark.
@@ -361,10 +443,22 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
         }
     }
     for (i, target) in remote_nodes.iter().enumerate() {
-        let Some(t) = cluster.node(target) else { continue };
+        let Some(t) = cluster.node(target) else {
+            continue;
+        };
         let table = FIRST_REMOTE_TABLE + i as u32;
-        dp.routes.push(DesiredRoute { dst: "0.0.0.0/0".parse().expect("literal"), via: Some(t.ip), dev: transport.clone(), table, metric: 0 });
-        dp.rules.push(DesiredRule { priority: 32700 - i as u32, fwmark: Some((((i as u32) + 1) << REMOTE_MARK_SHIFT, REMOTE_MARK_MASK)), table });
+        dp.routes.push(DesiredRoute {
+            dst: "0.0.0.0/0".parse().expect("literal"),
+            via: Some(t.ip),
+            dev: transport.clone(),
+            table,
+            metric: 0,
+        });
+        dp.rules.push(DesiredRule {
+            priority: 32700 - i as u32,
+            fwmark: Some((((i as u32) + 1) << REMOTE_MARK_SHIFT, REMOTE_MARK_MASK)),
+            table,
+        });
     }
     // Egress SNAT first (Antrea inserts them before the masquerade rule), and
     // keep the masquerade off packets marked for an Egress.
@@ -419,14 +513,23 @@ fn assign_ip(
         .filter(|_| eg.config.separate_subnet);
     let Some(si) = subnet else {
         ensure_dummy(dp);
-        dp.addrs.push(AddrAssignment { iface: EGRESS_DUMMY.into(), addr: Ipv4Net::from(ip), announce_on: Some(transport.into()), announce });
+        dp.addrs.push(AddrAssignment {
+            iface: EGRESS_DUMMY.into(),
+            addr: Ipv4Net::from(ip),
+            announce_on: Some(transport.into()),
+            announce,
+        });
         return;
     };
     let net = si.subnet();
     let iface = if si.vlan != 0 {
         let name = format!("{VLAN_PREFIX}{}", si.vlan);
         if !dp.vlan_ifaces.iter().any(|v| v.name == name) {
-            dp.vlan_ifaces.push(VlanIface { name: name.clone(), parent: transport.into(), vid: si.vlan });
+            dp.vlan_ifaces.push(VlanIface {
+                name: name.clone(),
+                parent: transport.into(),
+                vid: si.vlan,
+            });
         }
         dp.addrs.push(AddrAssignment {
             iface: name.clone(),
@@ -453,12 +556,28 @@ fn assign_ip(
                 return; // "exceeding max allowed subnets 20"
             }
             tables.push((net, t));
-            dp.routes.push(DesiredRoute { dst: net, via: None, dev: iface.clone(), table: t, metric: 0 });
-            dp.routes.push(DesiredRoute { dst: "0.0.0.0/0".parse().expect("literal"), via: Some(si.gateway), dev: iface, table: t, metric: 0 });
+            dp.routes.push(DesiredRoute {
+                dst: net,
+                via: None,
+                dev: iface.clone(),
+                table: t,
+                metric: 0,
+            });
+            dp.routes.push(DesiredRoute {
+                dst: "0.0.0.0/0".parse().expect("literal"),
+                via: Some(si.gateway),
+                dev: iface,
+                table: t,
+                metric: 0,
+            });
             t
         }
     };
-    dp.rules.push(DesiredRule { priority: 32765 - (mark - 1), fwmark: Some((mark, MARK_MASK)), table });
+    dp.rules.push(DesiredRule {
+        priority: 32765 - (mark - 1),
+        fwmark: Some((mark, MARK_MASK)),
+        table,
+    });
 }
 
 fn ensure_dummy(dp: &mut NodeDataplane) {

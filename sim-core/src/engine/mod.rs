@@ -147,7 +147,12 @@ impl ClusterState {
     pub fn view_of(&self, node: &str) -> Vec<String> {
         match self.views.get(node) {
             Some(v) => v.clone(),
-            None => self.nodes.iter().filter(|n| n.up).map(|n| n.name.clone()).collect(),
+            None => self
+                .nodes
+                .iter()
+                .filter(|n| n.up)
+                .map(|n| n.name.clone())
+                .collect(),
         }
     }
 

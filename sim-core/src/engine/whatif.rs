@@ -44,9 +44,14 @@ pub fn parse_timestamp(ts: &str) -> u64 {
     if b.len() < 19 {
         return 0;
     }
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) =
-        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19))
-    else {
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
         return 0;
     };
     // Days from civil (Howard Hinnant's algorithm).
@@ -75,7 +80,10 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
                 transport_iface: "eth0".into(),
                 labels: n.meta.labels.clone(),
                 annotations: n.meta.annotations.clone(),
-                control_plane: n.meta.labels.contains_key("node-role.kubernetes.io/control-plane"),
+                control_plane: n
+                    .meta
+                    .labels
+                    .contains_key("node-role.kubernetes.io/control-plane"),
                 up: true,
             });
         }
@@ -87,7 +95,11 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
     }
     for o in objects {
         if let Object::ExternalIPPool(p) = o {
-            let created = p.meta.creation_timestamp.as_deref().map_or(0, parse_timestamp);
+            let created = p
+                .meta
+                .creation_timestamp
+                .as_deref()
+                .map_or(0, parse_timestamp);
             cluster
                 .egress
                 .apply_pool(p, created)
@@ -110,13 +122,20 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
     egresses.sort_by_key(|e| {
         (
             e.egress_ip.is_none(),
-            e.meta.creation_timestamp.as_deref().map_or(0, parse_timestamp),
+            e.meta
+                .creation_timestamp
+                .as_deref()
+                .map_or(0, parse_timestamp),
             e.meta.name.clone(),
         )
     });
     let mut skipped: Vec<String> = Vec::new();
     for e in &egresses {
-        let created = e.meta.creation_timestamp.as_deref().map_or(0, parse_timestamp);
+        let created = e
+            .meta
+            .creation_timestamp
+            .as_deref()
+            .map_or(0, parse_timestamp);
         if e.external_ip_pool.is_none() {
             skipped.push(e.meta.name.clone());
             continue;
@@ -127,7 +146,11 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
             .map_err(|err| format!("{}: Egress {}: {err}", e.meta.origin, e.meta.name))?;
     }
     let all: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-    let alive: Vec<String> = all.iter().filter(|n| !failed.contains(n)).cloned().collect();
+    let alive: Vec<String> = all
+        .iter()
+        .filter(|n| !failed.contains(n))
+        .cloned()
+        .collect();
     let before = placement(&cluster, &all);
     let after = placement(&cluster, &alive);
     let mut out = WhatIf::default();

@@ -200,7 +200,11 @@ impl Object {
 pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<Object>, InputError> {
     let mut objects = Vec::new();
     for (line_offset, doc) in split_documents(text) {
-        let ctx = Ctx { file, line_offset, column_offset: 0 };
+        let ctx = Ctx {
+            file,
+            line_offset,
+            column_offset: 0,
+        };
         let shape: Option<Spanned<Shape>> = ctx.reparse(doc)?;
         match shape {
             None => continue,
@@ -223,7 +227,11 @@ pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<Object>, InputError
             if head.value.kind.as_ref().is_some_and(|k| k.value == "List") {
                 // `kubectl get ... -o yaml` output: the objects are the items.
                 for (item_line, item) in list_items(doc) {
-                    let ictx = Ctx { file, line_offset: line_offset + item_line, column_offset: 2 };
+                    let ictx = Ctx {
+                        file,
+                        line_offset: line_offset + item_line,
+                        column_offset: 2,
+                    };
                     let ihead: Option<Spanned<Head>> = ictx.reparse(&item)?;
                     if let Some(ihead) = ihead {
                         objects.push(parse_object(&ictx, &item, ihead)?);
@@ -308,7 +316,11 @@ impl Ctx<'_> {
         } else {
             loc.line() + self.line_offset
         };
-        let column = if loc.column() == 0 { 0 } else { loc.column() + self.column_offset };
+        let column = if loc.column() == 0 {
+            0
+        } else {
+            loc.column() + self.column_offset
+        };
         InputError::new(self.file, line, column, message)
     }
 

@@ -376,31 +376,44 @@ pub fn egresses(cluster: &ClusterState, now_secs: u64) -> String {
 
 /// `kubectl get externalippools`: NAME TOTAL USED AGE.
 pub fn external_ip_pools(cluster: &ClusterState, now_secs: u64) -> String {
-    let rows: Vec<Vec<String>> = cluster
-        .egress
-        .pools
-        .names()
-        .map(|name| {
-            let (total, used) = cluster.egress.pools.usage(name).unwrap_or((0, 0));
-            vec![
-                name.to_string(),
-                total.to_string(),
-                used.to_string(),
-                kube_age(now_secs.saturating_sub(cluster.egress.pool_created.get(name).copied().unwrap_or(0))),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> =
+        cluster
+            .egress
+            .pools
+            .names()
+            .map(|name| {
+                let (total, used) = cluster.egress.pools.usage(name).unwrap_or((0, 0));
+                vec![
+                    name.to_string(),
+                    total.to_string(),
+                    used.to_string(),
+                    kube_age(now_secs.saturating_sub(
+                        cluster.egress.pool_created.get(name).copied().unwrap_or(0),
+                    )),
+                ]
+            })
+            .collect();
     table(&["NAME", "TOTAL", "USED", "AGE"], &rows)
 }
 
 /// `antctl get memberlist` on one node's agent: NODE IP STATUS.
-pub fn memberlist(world: &World, cluster: &ClusterState, node: Option<&str>) -> Result<String, String> {
+pub fn memberlist(
+    world: &World,
+    cluster: &ClusterState,
+    node: Option<&str>,
+) -> Result<String, String> {
     let observer = match node {
-        Some(n) => cluster.node(n).ok_or_else(|| format!("`{n}` is not a Kubernetes node"))?,
+        Some(n) => cluster
+            .node(n)
+            .ok_or_else(|| format!("`{n}` is not a Kubernetes node"))?,
         None => cluster
             .nodes
             .iter()
-            .find(|n| world.device_id(&n.name).is_some_and(|id| world.device(id).powered()))
+            .find(|n| {
+                world
+                    .device_id(&n.name)
+                    .is_some_and(|id| world.device(id).powered())
+            })
             .ok_or("no node is up to ask")?,
     };
     let alive = cluster.view_of(&observer.name);
@@ -408,9 +421,17 @@ pub fn memberlist(world: &World, cluster: &ClusterState, node: Option<&str>) -> 
         .nodes
         .iter()
         .map(|n| {
-            let status = if alive.contains(&n.name) { "Alive" } else { "Dead" };
+            let status = if alive.contains(&n.name) {
+                "Alive"
+            } else {
+                "Dead"
+            };
             vec![n.name.clone(), n.ip.to_string(), status.to_string()]
         })
         .collect();
-    Ok(format!("antctl get memberlist (on {})\n{}", observer.name, table(&["NODE", "IP", "STATUS"], &rows)))
+    Ok(format!(
+        "antctl get memberlist (on {})\n{}",
+        observer.name,
+        table(&["NODE", "IP", "STATUS"], &rows)
+    ))
 }

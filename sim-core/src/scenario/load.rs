@@ -59,7 +59,11 @@ pub enum Action {
     StartProbe(ProbeStep),
     StopProbe(String),
     /// Reconfigure a switch port's VLAN mode.
-    Vlan { port: String, mode: crate::model::VlanMode, text: String },
+    Vlan {
+        port: String,
+        mode: crate::model::VlanMode,
+        text: String,
+    },
     Show(Show),
     Expect(Vec<Expectation>),
     Say(String),
@@ -160,8 +164,12 @@ fn parse_arp_policy(text: &str) -> Result<crate::model::ArpPolicy, String> {
     let mut w = text.split_whitespace();
     match (w.next(), w.next(), w.next()) {
         (Some("linux"), None, None) => Ok(crate::model::ArpPolicy::Linux),
-        (Some("fixed"), Some(d), None) => Ok(crate::model::ArpPolicy::Fixed { timeout: SimDuration::parse(d)? }),
-        _ => Err(format!("ARP policy must be `linux` or `fixed <duration>` (e.g. `fixed 4h`), not `{text}`")),
+        (Some("fixed"), Some(d), None) => Ok(crate::model::ArpPolicy::Fixed {
+            timeout: SimDuration::parse(d)?,
+        }),
+        _ => Err(format!(
+            "ARP policy must be `linux` or `fixed <duration>` (e.g. `fixed 4h`), not `{text}`"
+        )),
     }
 }
 
@@ -190,7 +198,11 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     let opts = doc.options.unwrap_or_default();
     for (dev, policy) in &opts.arp {
         let Some(id) = topology.device_id(dev) else {
-            return Err(err(file, policy, format!("options.arp: no device called `{dev}` in the topology")));
+            return Err(err(
+                file,
+                policy,
+                format!("options.arp: no device called `{dev}` in the topology"),
+            ));
         };
         let p = parse_arp_policy(&policy.value).map_err(|e| err(file, policy, e))?;
         match &mut topology.devices[id.0 as usize].kind {
@@ -254,7 +266,11 @@ fn err<T>(file: &str, v: &Spanned<T>, msg: impl Into<String>) -> InputError {
 /// block's lines start where its first line appears at or after `from_line`,
 /// indented by that line's indentation. Returns (line offset, column offset).
 fn inline_offsets(text: &str, from_line: u64, inline: &str) -> (u64, u64) {
-    let Some((first_k, first)) = inline.lines().enumerate().find(|(_, l)| !l.trim().is_empty()) else {
+    let Some((first_k, first)) = inline
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty())
+    else {
         return (0, 0);
     };
     let start = text
@@ -494,10 +510,21 @@ fn load_step(
         };
         match topo.device_id(dev).map(|id| &topo.device(id).kind) {
             Some(DeviceKind::Switch(_)) => {}
-            _ => return Err(err(file, port, format!("`{dev}` is not a switch of the topology"))),
+            _ => {
+                return Err(err(
+                    file,
+                    port,
+                    format!("`{dev}` is not a switch of the topology"),
+                ));
+            }
         }
-        let mode = crate::topology::parse_proxmox(&v.value.proxmox.value).map_err(|e| err(file, &v.value.proxmox, e))?;
-        Action::Vlan { port: port.value.clone(), mode, text: v.value.proxmox.value.clone() }
+        let mode = crate::topology::parse_proxmox(&v.value.proxmox.value)
+            .map_err(|e| err(file, &v.value.proxmox, e))?;
+        Action::Vlan {
+            port: port.value.clone(),
+            mode,
+            text: v.value.proxmox.value.clone(),
+        }
     } else {
         unreachable!("exactly one action was counted")
     };

@@ -81,6 +81,7 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
         let id = world.device_id(&n.name).expect("nodes exist");
         world.start_agent(id, &peers);
     }
+    world.control_timer(SimTime::ZERO + REJOIN_PERIOD, REJOIN_TOKEN);
     let mut results = Vec::new();
     let mut control = ControlState::default();
     let end = opts.stop_at.unwrap_or(scn.until);
@@ -141,9 +142,16 @@ const MIN_BACKOFF: SimDuration = SimDuration::from_secs(5);
 const MAX_BACKOFF: SimDuration = SimDuration::from_secs(300);
 
 const RETRY_TOKEN: u64 = 1;
+const REJOIN_TOKEN: u64 = 2;
+/// Antrea's `RejoinNodes` period (`pkg/agent/memberlist/cluster.go`).
+const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
 
 fn peers(cluster: &ClusterState) -> Vec<(String, std::net::Ipv4Addr)> {
-    cluster.nodes.iter().map(|n| (n.name.clone(), n.ip)).collect()
+    cluster
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.ip))
+        .collect()
 }
 
 /// Runs the world to `until`, letting the control plane react to every
@@ -183,6 +191,15 @@ fn advance(
                         control.backoff = None;
                     }
                     touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
+                }
+                ControlEvent::Timer(REJOIN_TOKEN) => {
+                    let peers = peers(cluster);
+                    for n in &cluster.nodes {
+                        if let Some(id) = world.device_id(&n.name) {
+                            world.rejoin(id, &peers);
+                        }
+                    }
+                    world.control_timer(world.now() + REJOIN_PERIOD, REJOIN_TOKEN);
                 }
                 ControlEvent::Timer(_) => {}
             }
@@ -226,7 +243,9 @@ fn after_change(world: &mut World, cluster: &ClusterState, control: &mut Control
                 inc.assigned_at = Some(now);
                 inc.new_node = Some(now_holders[0].clone());
             }
-            let ip = cluster.egress.egresses[name].ip.map_or(String::new(), |i| i.to_string());
+            let ip = cluster.egress.egresses[name]
+                .ip
+                .map_or(String::new(), |i| i.to_string());
             let msg = match now_holders.len() {
                 0 => format!("Egress {name}: IP {ip} is assigned to no Node"),
                 1 => format!("Egress {name}: IP {ip} assigned to {}", now_holders[0]),
@@ -396,7 +415,9 @@ fn execute(
             let p = world
                 .find_port(port)
                 .ok_or_else(|| step_error(scn, step, format!("no port `{port}`")))?;
-            world.set_port_vlan(p, mode.clone()).map_err(|e| step_error(scn, step, e))?;
+            world
+                .set_port_vlan(p, mode.clone())
+                .map_err(|e| step_error(scn, step, e))?;
         }
         Action::StopProbe(name) => world
             .stop_probe(name)
@@ -503,7 +524,10 @@ fn apply_object(
         }
         Object::ExternalIPPool(pool) => {
             let now = world.now().as_nanos() / 1_000_000_000;
-            let lines = cluster.egress.apply_pool(pool, now).map_err(|e| at(e.to_string()))?;
+            let lines = cluster
+                .egress
+                .apply_pool(pool, now)
+                .map_err(|e| at(e.to_string()))?;
             for l in lines {
                 world.record(LogKind::Engine, "antrea-controller", l);
             }

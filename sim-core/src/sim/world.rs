@@ -12,11 +12,13 @@ use super::stack::{Cx, L3Iface, Note, StackTimer};
 use super::switch::MacTable;
 use super::trace::{DropReason, LogEntry, LogKind, TraceTag};
 use crate::engine::dataplane::NodeDataplane;
+use crate::engine::memberlist::{
+    Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg,
+};
 use crate::model::{
     ArpPolicy, DeviceId, DeviceKind, HostRole, MacAddr, PortRef, Topology, VlanMode,
 };
 use crate::sched::{HeapScheduler, Scheduler};
-use crate::engine::memberlist::{Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg};
 use crate::time::{SimDuration, SimTime};
 use crate::wire::pcap::PcapWriter;
 use crate::wire::{self, ArpMsg, EthHeader, Ipv4Pkt, L4};
@@ -87,8 +89,7 @@ pub enum ControlEvent {
     Timer(u64),
 }
 
-/// The port Antrea's memberlist uses (`clusterPort`, TCP+UDP 10351).
-pub const MEMBERLIST_PORT: u16 = 10351;
+pub use crate::engine::memberlist::MEMBERLIST_PORT;
 
 /// Engine-owned state applied to a host, remembered so the next desired state
 /// can be diffed against it.
@@ -804,11 +805,15 @@ impl World {
     /// Remembers why the network dropped an ARP request, so the sender's
     /// later "ARP incomplete" can say so.
     fn note_arp_drop(&mut self, frame: &[u8], reason: &DropReason) {
-        let Ok((eth, payload)) = wire::parse_eth(frame) else { return };
+        let Ok((eth, payload)) = wire::parse_eth(frame) else {
+            return;
+        };
         if eth.ethertype != wire::ethertype::ARP {
             return;
         }
-        let Ok(msg) = ArpMsg::parse(payload) else { return };
+        let Ok(msg) = ArpMsg::parse(payload) else {
+            return;
+        };
         if msg.op != wire::ArpOp::Request {
             return;
         }
@@ -1633,7 +1638,11 @@ impl World {
         let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
         let actions = agent.join(self.now, peers);
         self.agents.insert(node, agent);
-        self.record(LogKind::Engine, &name, "antrea-agent started, memberlist joining");
+        self.record(
+            LogKind::Engine,
+            &name,
+            "antrea-agent started, memberlist joining",
+        );
         self.run_agent_actions(node, actions);
     }
 
@@ -1672,7 +1681,11 @@ impl World {
         let now = self.now;
         let Ok(msg) = Msg::decode(payload) else {
             let name = self.device(node).name().to_string();
-            self.record(LogKind::Warn, &name, "undecodable memberlist message dropped");
+            self.record(
+                LogKind::Warn,
+                &name,
+                "undecodable memberlist message dropped",
+            );
             return;
         };
         let actions = match self.agents.get_mut(&node) {
