@@ -206,9 +206,7 @@ impl EgressWorld {
                 allocated: alloc_error("waiting for allocation"),
             },
         );
-        let mut lines = self.allocate(&name);
-        lines.extend(self.retry_allocations());
-        Ok(lines)
+        Ok(self.allocate(&name))
     }
 
     pub fn delete_egress(&mut self, name: &str) -> Vec<String> {
@@ -217,9 +215,8 @@ impl EgressWorld {
                 if let (Some(ip), Some(pool)) = (e.ip, e.spec.external_ip_pool.as_deref()) {
                     let _ = self.pools.release(pool, ip);
                 }
-                let mut lines = vec![format!("Egress {name} deleted")];
-                lines.extend(self.retry_allocations());
-                lines
+                // Waiting Egresses get the freed IP at their next retry, not now.
+                vec![format!("Egress {name} deleted")]
             }
             None => Vec::new(),
         }

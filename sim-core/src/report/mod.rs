@@ -435,3 +435,47 @@ pub fn memberlist(
         table(&["NODE", "IP", "STATUS"], &rows)
     ))
 }
+
+/// `kubectl get egress NAME -o yaml`'s status, as a short text: the IP, the
+/// node, and Antrea's two conditions with their reasons and messages.
+pub fn egress_status(cluster: &ClusterState, name: &str) -> Result<String, String> {
+    let e = cluster
+        .egress
+        .egresses
+        .get(name)
+        .ok_or_else(|| format!("no Egress called `{name}`"))?;
+    let holders = egress_holders(cluster, name);
+    let mut rows = vec![vec![
+        e.allocated.kind.clone(),
+        e.allocated.status.clone(),
+        e.allocated.reason.clone(),
+        e.allocated.message.clone(),
+    ]];
+    if e.ip.is_some() {
+        // pkg/agent/controller/egress/egress_controller.go updateEgressStatus
+        rows.push(if holders.is_empty() {
+            vec![
+                "IPAssigned".into(),
+                "False".into(),
+                "AssignmentError".into(),
+                "Failed to assign the IP to EgressNode: no Node available".into(),
+            ]
+        } else {
+            vec![
+                "IPAssigned".into(),
+                "True".into(),
+                "Assigned".into(),
+                "EgressIP is successfully assigned to EgressNode".into(),
+            ]
+        });
+    }
+    Ok(format!(
+        "Egress {name}\n  egressIP: {}\n  egressNode: {}\n  conditions:\n{}",
+        e.ip.map_or(String::new(), |i| i.to_string()),
+        holders.join(","),
+        table(&["TYPE", "STATUS", "REASON", "MESSAGE"], &rows)
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    ))
+}

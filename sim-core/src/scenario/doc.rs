@@ -42,6 +42,9 @@ pub struct StepDoc {
     pub at: Spanned<SimDuration>,
     #[serde(default)]
     pub apply: Option<Spanned<ApplyDoc>>,
+    /// `kubectl delete -f`: the objects named in the manifests are deleted.
+    #[serde(default)]
+    pub delete: Option<Spanned<ApplyDoc>>,
     #[serde(default)]
     pub label: Option<Spanned<LabelDoc>>,
     #[serde(default)]
@@ -144,6 +147,20 @@ pub struct ExpectDoc {
     // About a MAC table.
     #[serde(default)]
     pub mac: Option<Spanned<MacExpectDoc>>,
+    // About an Egress's status.
+    #[serde(default)]
+    pub egress: Option<Spanned<EgressExpectDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressExpectDoc {
+    pub name: Spanned<String>,
+    /// The node holding the IP, or `none`.
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ip: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -43,6 +43,10 @@ pub enum Action {
         source: String,
         objects: Vec<Object>,
     },
+    Delete {
+        source: String,
+        objects: Vec<Object>,
+    },
     Label {
         node: String,
         edits: Vec<LabelEdit>,
@@ -110,8 +114,8 @@ pub enum Show {
     Routes(String),
     Dataplane(String),
     Trace(String),
-    /// `kubectl get egress`
-    Egress,
+    /// `kubectl get egress`, or with a name its status and conditions.
+    Egress(Option<String>),
     /// `kubectl get externalippools`
     ExternalIpPools,
     /// `antctl get memberlist` as seen by one node's agent (default: the first up node).
@@ -149,6 +153,12 @@ pub enum ExpectKind {
         mac: MacRef,
         port: Option<String>,
         absent: bool,
+    },
+    /// `node: Some(None)` = held by no node.
+    Egress {
+        name: String,
+        node: Option<Option<String>>,
+        ip: Option<Option<Ipv4Addr>>,
     },
 }
 
@@ -298,6 +308,7 @@ fn load_step(
 ) -> Result<Step, InputError> {
     let present = [
         s.apply.is_some(),
+        s.delete.is_some(),
         s.label.is_some(),
         s.annotate.is_some(),
         s.power.is_some(),
@@ -317,21 +328,26 @@ fn load_step(
             file,
             loc,
             format!(
-                "a step needs exactly one action (apply, label, annotate, power, link, vlan, probe, stopProbe, show, expect, say), found {present}"
+                "a step needs exactly one action (apply, delete, label, annotate, power, link, vlan, probe, stopProbe, show, expect, say), found {present}"
             ),
         ));
     }
     let device_exists = |name: &str| topo.device_id(name).is_some();
-    let action = if let Some(a) = &s.apply {
+    let action = if let Some(a) = s.apply.as_ref().or(s.delete.as_ref()) {
+        let deleting = s.delete.is_some();
+        let make = |source: String, objects: Vec<Object>| {
+            if deleting {
+                Action::Delete { source, objects }
+            } else {
+                Action::Apply { source, objects }
+            }
+        };
         match (&a.value.file, &a.value.inline) {
             (Some(f), None) => {
                 let (name, text) = read(&f.value)
                     .map_err(|e| err(file, f, format!("cannot read manifest: {e}")))?;
                 let objects = k8s::parse_manifests(&name, &text)?;
-                Action::Apply {
-                    source: name,
-                    objects,
-                }
+                make(name, objects)
             }
             (None, Some(inline)) => {
                 // Inline manifests report positions inside the scenario file.
@@ -346,16 +362,13 @@ fn load_step(
                     origin.line += dl;
                     origin.column += dc;
                 }
-                Action::Apply {
-                    source: format!("{file} (inline)"),
-                    objects,
-                }
+                make(format!("{file} (inline)"), objects)
             }
             _ => {
                 return Err(err(
                     file,
                     a,
-                    "apply needs exactly one of `file` or `inline`",
+                    "apply and delete need exactly one of `file` or `inline`",
                 ));
             }
         }
@@ -589,14 +602,14 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "routes" => Show::Routes(need(arg)?),
         "dataplane" => Show::Dataplane(need(arg)?),
         "trace" => Show::Trace(need(arg)?),
-        "egress" | "egresses" | "eg" => Show::Egress,
+        "egress" | "egresses" | "eg" => Show::Egress(arg),
         "externalippools" | "externalippool" | "eip" => Show::ExternalIpPools,
         "memberlist" | "ml" => Show::Memberlist(arg),
         other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, egress, externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, egress [NAME], externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;
@@ -621,15 +634,20 @@ fn expectation(
 ) -> Result<Expectation, InputError> {
     let d = &e.value;
     let (line, column) = (e.referenced.line(), e.referenced.column());
-    let kinds = [d.probe.is_some(), d.arp.is_some(), d.mac.is_some()]
-        .iter()
-        .filter(|x| **x)
-        .count();
+    let kinds = [
+        d.probe.is_some(),
+        d.arp.is_some(),
+        d.mac.is_some(),
+        d.egress.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     if kinds != 1 {
         return Err(err(
             file,
             e,
-            "an expectation is about exactly one of `probe`, `arp` or `mac`",
+            "an expectation is about exactly one of `probe`, `arp`, `mac` or `egress`",
         ));
     }
     let kind = if let Some(p) = &d.probe {
@@ -716,6 +734,41 @@ fn expectation(
                 ip,
                 mac: a.mac.as_ref().map(|m| mac_ref(file, m)).transpose()?,
                 state,
+            }
+        } else if let Some(eg) = &d.egress {
+            let eg = &eg.value;
+            let node = eg.node.as_ref().map(|n| {
+                if n.value == "none" {
+                    None
+                } else {
+                    Some(n.value.clone())
+                }
+            });
+            if let Some(Some(n)) = &node
+                && topo.nodes().all(|(_, d, _)| &d.name != n)
+            {
+                let at = eg.node.as_ref().expect("node given");
+                return Err(err(
+                    file,
+                    at,
+                    format!("`{n}` is not a Kubernetes node of the topology (or `none`)"),
+                ));
+            }
+            let ip = match &eg.ip {
+                None => None,
+                Some(v) if v.value == "none" => Some(None),
+                Some(v) => Some(Some(v.value.parse::<Ipv4Addr>().map_err(|_| {
+                    err(
+                        file,
+                        v,
+                        format!("`{}` is not an IPv4 address (or `none`)", v.value),
+                    )
+                })?)),
+            };
+            ExpectKind::Egress {
+                name: eg.name.value.clone(),
+                node,
+                ip,
             }
         } else {
             let m = &d.mac.as_ref().expect("counted").value;

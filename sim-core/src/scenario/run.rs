@@ -223,7 +223,11 @@ fn after_change(world: &mut World, cluster: &ClusterState, control: &mut Control
         let before = control.holders.get(name).cloned().unwrap_or_default();
         if now_holders != before {
             let now = world.now();
-            if before.len() == 1 && now_holders.is_empty() {
+            let old_node_down = before.len() == 1
+                && world
+                    .device_id(&before[0])
+                    .is_some_and(|id| !world.device(id).powered());
+            if old_node_down && now_holders.is_empty() {
                 control.incidents.push(Incident {
                     egress: name.clone(),
                     old_node: before[0].clone(),
@@ -245,7 +249,7 @@ fn after_change(world: &mut World, cluster: &ClusterState, control: &mut Control
             }
             let ip = cluster.egress.egresses[name]
                 .ip
-                .map_or(String::new(), |i| i.to_string());
+                .map_or("(none)".to_string(), |i| i.to_string());
             let msg = match now_holders.len() {
                 0 => format!("Egress {name}: IP {ip} is assigned to no Node"),
                 1 => format!("Egress {name}: IP {ip} assigned to {}", now_holders[0]),
@@ -325,6 +329,27 @@ fn execute(
             );
             for obj in objects {
                 apply_object(scn, step, world, cluster, seed, obj)?;
+            }
+            sync_dataplane(world, cluster, scn, Some(step))?;
+        }
+        Action::Delete { source, objects } => {
+            world.record(
+                LogKind::Step,
+                "",
+                format!("delete {source}: {}", names(objects)),
+            );
+            for obj in objects {
+                let lines = match obj {
+                    Object::Egress(e) => cluster.egress.delete_egress(&e.meta.name),
+                    Object::ExternalIPPool(p) => cluster.egress.delete_pool(&p.meta.name),
+                    other => vec![format!(
+                        "deleting {} is not modelled; ignored",
+                        other.display_name()
+                    )],
+                };
+                for l in lines {
+                    world.record(LogKind::Engine, "antrea-controller", l);
+                }
             }
             sync_dataplane(world, cluster, scn, Some(step))?;
         }
@@ -429,7 +454,7 @@ fn execute(
         }
         Action::Expect(list) => {
             for e in list {
-                let (passed, message) = check(world, e);
+                let (passed, message) = check(world, cluster, e);
                 world.record(
                     LogKind::Expect,
                     "",
@@ -703,10 +728,11 @@ pub fn render_show(
                 .probe(p)
                 .ok_or_else(|| format!("no probe called `{p}`"))?,
         ),
-        Show::Egress => format!(
+        Show::Egress(None) => format!(
             "kubectl get egress\n{}",
             report::egresses(cluster, world.now().as_nanos() / 1_000_000_000)
         ),
+        Show::Egress(Some(name)) => report::egress_status(cluster, name)?,
         Show::ExternalIpPools => format!(
             "kubectl get externalippools\n{}",
             report::external_ip_pools(cluster, world.now().as_nanos() / 1_000_000_000)
@@ -737,7 +763,7 @@ fn mac_of(world: &World, m: &MacRef) -> Result<crate::model::MacAddr, String> {
 }
 
 /// Evaluates one expectation now: (passed, what was expected and what was seen).
-fn check(world: &mut World, e: &Expectation) -> (bool, String) {
+fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, String) {
     match &e.kind {
         ExpectKind::Probe {
             probe,
@@ -861,6 +887,46 @@ fn check(world: &mut World, e: &Expectation) -> (bool, String) {
                 (true, head)
             } else {
                 (false, format!("{head}; but found {got}"))
+            }
+        }
+        ExpectKind::Egress { name, node, ip } => {
+            let Some(e) = cluster.egress.egresses.get(name) else {
+                return (false, format!("Egress {name} does not exist"));
+            };
+            let holders = report::egress_holders(cluster, name);
+            let mut said = Vec::new();
+            let mut problems = Vec::new();
+            if let Some(want) = node {
+                said.push(format!("on {}", want.as_deref().unwrap_or("no node")));
+                let ok = match want {
+                    None => holders.is_empty(),
+                    Some(n) => holders.len() == 1 && &holders[0] == n,
+                };
+                if !ok {
+                    problems.push(if holders.is_empty() {
+                        "held by no node".to_string()
+                    } else {
+                        format!("held by {}", holders.join(" and "))
+                    });
+                }
+            }
+            if let Some(want) = ip {
+                said.push(format!(
+                    "IP {}",
+                    want.map_or("none".to_string(), |i| i.to_string())
+                ));
+                if e.ip != *want {
+                    problems.push(format!(
+                        "IP is {}",
+                        e.ip.map_or("none".to_string(), |i| i.to_string())
+                    ));
+                }
+            }
+            let head = format!("Egress {name} {}", said.join(", "));
+            if problems.is_empty() {
+                (true, head)
+            } else {
+                (false, format!("{head}; but {}", problems.join("; ")))
             }
         }
         ExpectKind::Mac {
