@@ -22,6 +22,7 @@ pub mod arp;
 pub mod nat;
 pub mod probe;
 pub mod routing;
+pub mod services;
 pub mod stack;
 pub mod switch;
 pub mod trace;

@@ -63,7 +63,7 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
-    fn reversed(self) -> FlowKey {
+    pub fn reversed(self) -> FlowKey {
         FlowKey {
             proto: self.proto,
             src: self.dst,
@@ -74,19 +74,24 @@ impl FlowKey {
     }
 }
 
-#[derive(Clone, Debug)]
-struct CtEntry {
-    /// The tuple a reply arrives with.
-    reply: FlowKey,
+/// One tracked connection: the original tuple and what it was translated to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CtEntry {
+    pub original: FlowKey,
+    /// Destination NAT (a Service VIP to an endpoint).
+    pub dnat: Option<(Ipv4Addr, u16)>,
+    /// Source NAT (masquerade, Egress SNAT).
+    pub snat: Option<(Ipv4Addr, u16)>,
+    /// The tuple replies arrive with.
+    pub reply: FlowKey,
+    /// Who translated it, for traces and tables ("AntreaProxy", "kube-proxy").
+    pub by: String,
+    #[serde(skip)]
     expires: SimTime,
 }
 
 /// A row for `conntrack -L`-style listings.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct CtRow {
-    pub original: FlowKey,
-    pub reply: FlowKey,
-}
+pub type CtRow = CtEntry;
 
 #[derive(Clone, Debug, Default)]
 pub struct Conntrack {
@@ -99,6 +104,16 @@ fn timeout(proto: u8) -> SimDuration {
         6 => SimDuration::from_secs(300),
         _ => SimDuration::from_secs(30),
     }
+}
+
+/// Where a reply must be rewritten to: its source becomes the original
+/// destination and its destination the original source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Untranslate {
+    pub src: Ipv4Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
 }
 
 impl Conntrack {
@@ -117,65 +132,104 @@ impl Conntrack {
         }
     }
 
-    /// Outbound: the (src, sport) this flow's packets leave with, creating the
-    /// NAT binding when `to` is given and none exists. `None` = untranslated.
-    pub fn snat(
-        &mut self,
-        now: SimTime,
-        key: FlowKey,
-        to: Option<Ipv4Addr>,
-    ) -> Option<(Ipv4Addr, u16)> {
-        self.expire(now, &key);
-        if let Some(e) = self.by_orig.get_mut(&key) {
-            e.expires = now + timeout(key.proto);
-            return Some((e.reply.dst, e.reply.dport));
-        }
-        let to = to?;
-        // Keep the port if the translated tuple is free, else walk upwards.
-        let mut port = key.sport;
-        for _ in 0..=u16::MAX {
-            // ICMP echo replies carry the (translated) identifier in both "ports".
-            let reply_sport = if key.proto == 1 { port } else { key.dport };
-            let reply = FlowKey {
-                proto: key.proto,
-                src: key.dst,
-                sport: reply_sport,
-                dst: to,
-                dport: port,
-            };
-            self.expire_reply(now, &reply);
-            if !self.by_reply.contains_key(&reply) {
-                self.by_orig.insert(
-                    key,
-                    CtEntry {
-                        reply,
-                        expires: now + timeout(key.proto),
-                    },
-                );
-                self.by_reply.insert(reply, key);
-                return Some((to, port));
-            }
-            port = port.wrapping_add(1).max(1024);
-        }
-        None
-    }
-
     fn expire_reply(&mut self, now: SimTime, reply: &FlowKey) {
         if let Some(orig) = self.by_reply.get(reply).copied() {
             self.expire(now, &orig);
         }
     }
 
-    /// Inbound: if `key` is the reply tuple of a NATed flow, the original
-    /// (dst, dport) to restore.
-    pub fn reverse(&mut self, now: SimTime, key: FlowKey) -> Option<(Ipv4Addr, u16)> {
+    /// The live entry whose original direction is `key` (refreshed).
+    pub fn lookup(&mut self, now: SimTime, key: FlowKey) -> Option<CtEntry> {
+        self.expire(now, &key);
+        let e = self.by_orig.get_mut(&key)?;
+        e.expires = now + timeout(key.proto);
+        Some(e.clone())
+    }
+
+    /// If `key` is the reply direction of a translated flow, the rewrite that
+    /// restores the original addresses (refreshes the entry).
+    pub fn reverse(&mut self, now: SimTime, key: FlowKey) -> Option<Untranslate> {
         self.expire_reply(now, &key);
         let orig = *self.by_reply.get(&key)?;
-        if let Some(e) = self.by_orig.get_mut(&orig) {
-            e.expires = now + timeout(key.proto);
+        let e = self.by_orig.get_mut(&orig)?;
+        e.expires = now + timeout(key.proto);
+        Some(Untranslate {
+            src: orig.dst,
+            sport: orig.dport,
+            dst: orig.src,
+            dport: orig.sport,
+        })
+    }
+
+    /// Records a new translated flow. With `snat_to`, the source port is kept
+    /// unless the resulting reply tuple is taken, then the next free one is
+    /// used (Linux picks a free port too; ours is deterministic). Returns the
+    /// entry, or `None` when nothing is translated (untranslated flows need
+    /// no state here) or no port is free.
+    pub fn commit(
+        &mut self,
+        now: SimTime,
+        original: FlowKey,
+        dnat: Option<(Ipv4Addr, u16)>,
+        snat_to: Option<Ipv4Addr>,
+        by: &str,
+    ) -> Option<CtEntry> {
+        if dnat.is_none() && snat_to.is_none() {
+            return None;
         }
-        let back = orig.reversed();
-        Some((back.dst, back.dport))
+        self.expire(now, &original);
+        let (dst, dport) = dnat.unwrap_or((original.dst, original.dport));
+        let mut port = original.sport;
+        for _ in 0..=u16::MAX {
+            let (src, sport) = match snat_to {
+                Some(ip) => (ip, port),
+                None => (original.src, original.sport),
+            };
+            // ICMP echo replies carry the (translated) identifier in both "ports".
+            let reply_sport = if original.proto == 1 { sport } else { dport };
+            let reply = FlowKey {
+                proto: original.proto,
+                src: dst,
+                sport: reply_sport,
+                dst: src,
+                dport: sport,
+            };
+            self.expire_reply(now, &reply);
+            if !self.by_reply.contains_key(&reply) {
+                let entry = CtEntry {
+                    original,
+                    dnat,
+                    snat: snat_to.map(|ip| (ip, sport)),
+                    reply,
+                    by: by.to_string(),
+                    expires: now + timeout(original.proto),
+                };
+                if let Some(old) = self.by_orig.insert(original, entry.clone()) {
+                    self.by_reply.remove(&old.reply);
+                }
+                self.by_reply.insert(reply, original);
+                return Some(entry);
+            }
+            if snat_to.is_none() {
+                return None; // a DNAT-only clash: the tuple is in use
+            }
+            port = port.wrapping_add(1).max(1024);
+        }
+        None
+    }
+
+    /// Outbound SNAT for a flow with no DNAT (kept for callers that only
+    /// masquerade): the (src, sport) its packets leave with.
+    pub fn snat(
+        &mut self,
+        now: SimTime,
+        key: FlowKey,
+        to: Option<Ipv4Addr>,
+    ) -> Option<(Ipv4Addr, u16)> {
+        if let Some(e) = self.lookup(now, key) {
+            return e.snat;
+        }
+        self.commit(now, key, None, to, "SNAT").and_then(|e| e.snat)
     }
 
     /// Forgets every binding that translates to `ip`: Linux does this when the
@@ -185,7 +239,7 @@ impl Conntrack {
         let gone: Vec<FlowKey> = self
             .by_orig
             .iter()
-            .filter(|(_, e)| e.reply.dst == ip)
+            .filter(|(_, e)| e.snat.is_some_and(|(s, _)| s == ip))
             .map(|(k, _)| *k)
             .collect();
         for k in &gone {
@@ -198,12 +252,9 @@ impl Conntrack {
 
     pub fn rows(&self, now: SimTime) -> Vec<CtRow> {
         self.by_orig
-            .iter()
-            .filter(|(_, e)| e.expires > now)
-            .map(|(k, e)| CtRow {
-                original: *k,
-                reply: e.reply,
-            })
+            .values()
+            .filter(|e| e.expires > now)
+            .cloned()
             .collect()
     }
 }
@@ -231,22 +282,66 @@ mod tests {
         // Later packets of the flow reuse the binding even without a rule.
         assert_eq!(ct.snat(SimTime(5), k, None), Some((node, 7)));
         let reply = key("10.200.0.10", 7, "10.160.1.25", 7);
-        assert_eq!(
-            ct.reverse(SimTime(6), reply),
-            Some(("10.30.67.5".parse().unwrap(), 7))
-        );
+        let back = ct.reverse(SimTime(6), reply).unwrap();
+        assert_eq!((back.dst, back.dport), ("10.30.67.5".parse().unwrap(), 7));
         // A second pod using the same ICMP id gets another id.
         let k2 = key("10.30.67.6", 7, "10.200.0.10", 7);
         assert_eq!(ct.snat(SimTime(7), k2, Some(node)), Some((node, 1024)));
         let reply2 = key("10.200.0.10", 1024, "10.160.1.25", 1024);
-        assert_eq!(
-            ct.reverse(SimTime(8), reply2),
-            Some(("10.30.67.6".parse().unwrap(), 7))
-        );
+        let back2 = ct.reverse(SimTime(8), reply2).unwrap();
+        assert_eq!((back2.dst, back2.dport), ("10.30.67.6".parse().unwrap(), 7));
         // Bindings expire after 30 s of silence.
         assert_eq!(
             ct.reverse(SimTime(0) + SimDuration::from_secs(60), reply),
             None
+        );
+    }
+
+    #[test]
+    fn dnat_and_snat_together_reverse_to_the_original() {
+        // External client -> LoadBalancer VIP, DNAT to a remote endpoint and
+        // masquerade to the node, as kube-proxy does for externalTrafficPolicy Cluster.
+        let mut ct = Conntrack::default();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let orig = FlowKey {
+            proto: 6,
+            src: ip("10.200.0.10"),
+            sport: 40000,
+            dst: ip("10.160.1.40"),
+            dport: 80,
+        };
+        let e = ct
+            .commit(
+                SimTime(0),
+                orig,
+                Some((ip("10.30.68.3"), 80)),
+                Some(ip("10.160.1.25")),
+                "kube-proxy",
+            )
+            .unwrap();
+        assert_eq!(
+            e.reply,
+            FlowKey {
+                proto: 6,
+                src: ip("10.30.68.3"),
+                sport: 80,
+                dst: ip("10.160.1.25"),
+                dport: 40000
+            }
+        );
+        let back = ct.reverse(SimTime(1), e.reply).unwrap();
+        assert_eq!(
+            back,
+            Untranslate {
+                src: ip("10.160.1.40"),
+                sport: 80,
+                dst: ip("10.200.0.10"),
+                dport: 40000
+            }
+        );
+        assert_eq!(
+            ct.lookup(SimTime(2), orig).unwrap().dnat,
+            Some((ip("10.30.68.3"), 80))
         );
     }
 

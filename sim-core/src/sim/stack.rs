@@ -20,6 +20,7 @@ use ipnet::Ipv4Net;
 use super::arp::{ArpAction, ArpCache, ArpSeen, Resolve};
 use super::nat::{Conntrack, FlowKey, SnatRule, SnatTo};
 use super::routing::{NextHop, Route, RoutingTable};
+use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
 use crate::model::{MacAddr, TABLE_MAIN};
 use crate::time::SimTime;
@@ -54,6 +55,25 @@ pub struct MarkRule {
     pub not_dst: Vec<Ipv4Net>,
     pub mark: u32,
     pub comment: String,
+}
+
+/// What conntrack knows about a packet between PREROUTING and POSTROUTING.
+#[derive(Clone, Debug)]
+enum CtState {
+    /// Not a flow conntrack follows (no ports).
+    Untracked,
+    /// The first packet: `dnat` was applied; POSTROUTING decides SNAT and
+    /// commits the entry.
+    New {
+        orig: FlowKey,
+        dnat: Option<(Ipv4Addr, u16)>,
+        masquerade: bool,
+        by: String,
+    },
+    /// A later packet of a known flow: its recorded SNAT applies.
+    Established { snat: Option<(Ipv4Addr, u16)> },
+    /// A reply, already un-NATed.
+    Reply,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +161,8 @@ pub struct IpStack {
     pub snat: Vec<SnatRule>,
     pub marks: Vec<MarkRule>,
     pub ct: Conntrack,
+    /// Service load balancing (AntreaProxy / kube-proxy rules of this node).
+    pub services: ServiceTable,
     next_ident: u16,
 }
 
@@ -162,6 +184,7 @@ impl IpStack {
             snat: Vec::new(),
             marks: Vec::new(),
             ct: Conntrack::default(),
+            services: ServiceTable::default(),
             next_ident: 1,
         };
         s.sync_connected_routes();
@@ -219,6 +242,7 @@ impl IpStack {
         }
         let src_hint = (!pkt.src.is_unspecified()).then_some(pkt.src);
         let mark = self.mark_for(&pkt);
+        // The source address comes from the route to the original destination.
         let Some(hop) = self.routes.lookup(pkt.dst, src_hint, mark) else {
             cx.drop(
                 tag,
@@ -244,12 +268,146 @@ impl IpStack {
                 }
             }
         }
+        // OUTPUT: conntrack and Service DNAT for host-originated traffic.
+        let Some(ct) = self.prerouting(cx, &mut pkt, Origin::Node, tag) else {
+            return;
+        };
         if self.is_local(pkt.dst) {
             // Loopback: deliver to ourselves without touching a wire.
-            self.local_deliver(cx, pkt, tag);
+            self.local_deliver(cx, pkt, tag, ct);
             return;
         }
-        self.output(cx, pkt, hop, mark, tag, false);
+        let mark = self.mark_for(&pkt);
+        let Some(hop) = self.routes.lookup(pkt.dst, Some(pkt.src), mark) else {
+            cx.drop(
+                tag,
+                DropReason::NoRoute {
+                    device: cx.device.to_string(),
+                    dst: pkt.dst,
+                },
+            );
+            return;
+        };
+        self.output(cx, pkt, hop, mark, tag, false, ct);
+    }
+
+    /// Conntrack at PREROUTING/OUTPUT: un-NAT replies, keep known flows on
+    /// their translation, and let the Service table decide for new ones.
+    /// `None` = the packet was consumed (rejected).
+    fn prerouting(
+        &mut self,
+        cx: &mut Cx,
+        pkt: &mut Ipv4Pkt,
+        origin: Origin,
+        tag: Option<TraceTag>,
+    ) -> Option<CtState> {
+        let Some(key) = flow_key(pkt) else {
+            return Some(CtState::Untracked);
+        };
+        if let Some(back) = self.ct.reverse(cx.now, key) {
+            let (before_src, before_dst) = (pkt.src, pkt.dst);
+            set_src(pkt, back.src, back.sport);
+            set_dst(pkt, back.dst, back.dport);
+            cx.hop(tag, || {
+                let mut parts = Vec::new();
+                if before_src != back.src {
+                    parts.push(format!("src {before_src} -> {}", back.src));
+                }
+                if before_dst != back.dst {
+                    parts.push(format!("dst {before_dst} -> {}", back.dst));
+                }
+                format!("conntrack reply: un-NAT {}", parts.join(", "))
+            });
+            return Some(CtState::Reply);
+        }
+        if let Some(e) = self.ct.lookup(cx.now, key) {
+            if let Some((ip, port)) = e.dnat {
+                set_dst(pkt, ip, port);
+                cx.hop(tag, || {
+                    format!(
+                        "conntrack: {} DNAT {} -> {ip}:{port} (established)",
+                        e.by, key.dst
+                    )
+                });
+            }
+            return Some(CtState::Established { snat: e.snat });
+        }
+        match self.services.decide(cx.now, origin, key) {
+            Decision::NotAService => Some(CtState::New {
+                orig: key,
+                dnat: None,
+                masquerade: false,
+                by: String::new(),
+            }),
+            Decision::Dnat {
+                to,
+                by,
+                masquerade,
+                service,
+            } => {
+                cx.hop(tag, || {
+                    format!(
+                        "{by}: Service {service} {}:{} -> endpoint {}:{}",
+                        key.dst, key.dport, to.0, to.1
+                    )
+                });
+                set_dst(pkt, to.0, to.1);
+                Some(CtState::New {
+                    orig: key,
+                    dnat: Some(to),
+                    masquerade,
+                    by,
+                })
+            }
+            Decision::Reject { by, service } => {
+                cx.drop(
+                    tag,
+                    DropReason::NoEndpoints {
+                        device: cx.device.to_string(),
+                        service: service.clone(),
+                        by: by.clone(),
+                    },
+                );
+                // Antrea answers through packet-in (RST / ICMP port unreachable), as kube-proxy's REJECT does.
+                let reply_tag = tag.map(TraceTag::as_reply);
+                let reply_l4 = match &pkt.l4 {
+                    L4::Tcp {
+                        src_port,
+                        dst_port,
+                        seq,
+                        ..
+                    } => Some(L4::Tcp {
+                        src_port: *dst_port,
+                        dst_port: *src_port,
+                        seq: 0,
+                        ack: seq.wrapping_add(1),
+                        flags: wire::TcpFlags {
+                            rst: true,
+                            ack: true,
+                            ..Default::default()
+                        },
+                        window: 0,
+                        payload: Vec::new(),
+                    }),
+                    L4::Udp { .. } | L4::IcmpEcho { .. } => Some(L4::IcmpDestUnreachable {
+                        code: 3,
+                        original: quote(&pkt.to_bytes()),
+                    }),
+                    _ => None,
+                };
+                if let Some(l4) = reply_l4 {
+                    let reply = Ipv4Pkt {
+                        src: pkt.dst,
+                        dst: pkt.src,
+                        ttl: DEFAULT_TTL,
+                        ident: 0,
+                        l4,
+                    };
+                    self.send(cx, reply, reply_tag);
+                }
+                None
+            }
+        }
     }
 
     fn mark_for(&self, pkt: &Ipv4Pkt) -> u32 {
@@ -336,16 +494,16 @@ impl IpStack {
     }
 
     fn receive_ipv4(&mut self, cx: &mut Cx, iface: usize, mut pkt: Ipv4Pkt, tag: Option<TraceTag>) {
-        // PREROUTING: undo SNAT for replies of translated flows.
-        if let Some(key) = flow_key(&pkt)
-            && let Some((dst, dport)) = self.ct.reverse(cx.now, key)
-        {
-            let before = pkt.dst;
-            set_dst(&mut pkt, dst, dport);
-            cx.hop(tag, || format!("conntrack: de-NAT {before} -> {dst}"));
-        }
+        let origin = if self.ifaces[iface].name == crate::engine::GATEWAY_IFACE {
+            Origin::Pod
+        } else {
+            Origin::External
+        };
+        let Some(ct) = self.prerouting(cx, &mut pkt, origin, tag) else {
+            return;
+        };
         if self.is_local(pkt.dst) || pkt.dst.is_broadcast() {
-            self.local_deliver(cx, pkt, tag);
+            self.local_deliver(cx, pkt, tag, ct);
             return;
         }
         if !self.forward {
@@ -388,7 +546,7 @@ impl IpStack {
             );
             return;
         };
-        self.output(cx, pkt, hop, mark, tag, true);
+        self.output(cx, pkt, hop, mark, tag, true, ct);
     }
 
     /// POSTROUTING (SNAT), then neighbour resolution and transmission.
@@ -400,6 +558,7 @@ impl IpStack {
         mark: u32,
         tag: Option<TraceTag>,
         forwarded: bool,
+        ct: CtState,
     ) {
         let name = &self.ifaces[hop.dev].name;
         cx.hop(tag, || {
@@ -416,22 +575,45 @@ impl IpStack {
             };
             format!("route {}{via} dev {name} table {table}{mark}", pkt.dst)
         });
-        if let Some(key) = flow_key(&pkt) {
-            let rule_to = self
-                .snat
-                .iter()
-                .find(|r| r.matches(pkt.src, pkt.dst, hop.dev, mark))
-                .and_then(|r| match r.to {
-                    SnatTo::Addr(a) => Some(a),
-                    SnatTo::Masquerade => self.source_for(hop.dev, hop.neighbor),
-                });
-            if let Some((src, sport)) = self.ct.snat(cx.now, key, rule_to)
-                && (src, sport) != (pkt.src, key.sport)
-            {
-                let before = pkt.src;
-                set_src(&mut pkt, src, sport);
-                cx.hop(tag, || format!("SNAT {before} -> {src}"));
+        // POSTROUTING: SNAT for new flows (rules, or the Service masquerade),
+        // the recorded SNAT for known ones, nothing for replies.
+        let snat = match ct {
+            CtState::Reply | CtState::Untracked => None,
+            CtState::Established { snat } => snat,
+            CtState::New {
+                orig,
+                dnat,
+                masquerade,
+                by,
+            } => {
+                let rule_to = if masquerade {
+                    self.source_for(hop.dev, hop.neighbor)
+                } else {
+                    self.snat
+                        .iter()
+                        .find(|r| r.matches(pkt.src, pkt.dst, hop.dev, mark))
+                        .and_then(|r| match r.to {
+                            SnatTo::Addr(a) => Some(a),
+                            SnatTo::Masquerade => self.source_for(hop.dev, hop.neighbor),
+                        })
+                };
+                let by = if by.is_empty() {
+                    "SNAT".to_string()
+                } else {
+                    by
+                };
+                self.ct
+                    .commit(cx.now, orig, dnat, rule_to, &by)
+                    .and_then(|e| e.snat)
             }
+        };
+        if let Some((src, sport)) = snat
+            && let Some(key) = flow_key(&pkt)
+            && (src, sport) != (pkt.src, key.sport)
+        {
+            let before = pkt.src;
+            set_src(&mut pkt, src, sport);
+            cx.hop(tag, || format!("SNAT {before} -> {src}"));
         }
         if !self.ifaces[hop.dev].up {
             let port = self.ifaces[hop.dev].name.clone();
@@ -606,7 +788,16 @@ impl IpStack {
         }
     }
 
-    fn local_deliver(&mut self, cx: &mut Cx, pkt: Ipv4Pkt, tag: Option<TraceTag>) {
+    fn local_deliver(&mut self, cx: &mut Cx, pkt: Ipv4Pkt, tag: Option<TraceTag>, ct: CtState) {
+        if let CtState::New {
+            orig,
+            dnat: Some(d),
+            by,
+            ..
+        } = ct
+        {
+            self.ct.commit(cx.now, orig, Some(d), None, &by);
+        }
         let reply_tag = tag.map(TraceTag::as_reply);
         match &pkt.l4 {
             L4::IcmpEcho {

@@ -63,6 +63,12 @@ pub enum DropReason {
         device: String,
         dst: Ipv4Addr,
     },
+    /// A Service with no usable endpoint: the proxy rejects the connection.
+    NoEndpoints {
+        device: String,
+        service: String,
+        by: String,
+    },
     PortUnreachable {
         device: String,
         port: u16,
@@ -105,6 +111,16 @@ impl fmt::Display for DropReason {
             DropReason::TtlExceeded { device } => write!(f, "TTL exceeded at {device}"),
             DropReason::NotForwarding { device, dst } => {
                 write!(f, "{device} does not forward (packet to {dst})")
+            }
+            DropReason::NoEndpoints {
+                device,
+                service,
+                by,
+            } => {
+                write!(
+                    f,
+                    "Service {service} has no endpoints: {by} on {device} rejected the connection"
+                )
             }
             DropReason::PortUnreachable { device, port } => {
                 write!(f, "connection refused by {device} (TCP port {port} closed)")
