@@ -210,9 +210,8 @@ impl Conntrack {
                 self.by_reply.insert(reply, original);
                 return Some(entry);
             }
-            if snat_to.is_none() {
-                return None; // a DNAT-only clash: the tuple is in use
-            }
+            // A DNAT-only clash (the tuple is in use) has no port to move.
+            snat_to?;
             port = port.wrapping_add(1).max(1024);
         }
         None

@@ -63,11 +63,15 @@ pub enum Decision {
     },
 }
 
+/// (client IP, Service IP, port, protocol).
+type AffinityKey = (Ipv4Addr, Ipv4Addr, u16, u8);
+type Endpoint = (Ipv4Addr, u16);
+
 #[derive(Clone, Debug, Default)]
 pub struct ServiceTable {
     entries: Vec<ServiceEntry>,
     /// (client, vip, port, proto) → (endpoint, expires)
-    affinity: BTreeMap<(Ipv4Addr, Ipv4Addr, u16, u8), ((Ipv4Addr, u16), SimTime)>,
+    affinity: BTreeMap<AffinityKey, (Endpoint, SimTime)>,
 }
 
 impl ServiceTable {

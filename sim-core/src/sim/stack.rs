@@ -288,7 +288,7 @@ impl IpStack {
             );
             return;
         };
-        self.output(cx, pkt, hop, mark, tag, false, ct);
+        self.output(cx, pkt, hop, tag, false, ct);
     }
 
     /// Conntrack at PREROUTING/OUTPUT: un-NAT replies, keep known flows on
@@ -546,7 +546,7 @@ impl IpStack {
             );
             return;
         };
-        self.output(cx, pkt, hop, mark, tag, true, ct);
+        self.output(cx, pkt, hop, tag, true, ct);
     }
 
     /// POSTROUTING (SNAT), then neighbour resolution and transmission.
@@ -555,11 +555,11 @@ impl IpStack {
         cx: &mut Cx,
         mut pkt: Ipv4Pkt,
         hop: NextHop,
-        mark: u32,
         tag: Option<TraceTag>,
         forwarded: bool,
         ct: CtState,
     ) {
+        let mark = self.mark_for(&pkt);
         let name = &self.ifaces[hop.dev].name;
         cx.hop(tag, || {
             let via = if hop.neighbor == pkt.dst {
