@@ -102,6 +102,19 @@ pub struct AntreaSettings {
 }
 
 impl AntreaSettings {
+    pub fn controller_gate(&self, name: &str) -> bool {
+        self.controller_gates
+            .get(name)
+            .copied()
+            .or_else(|| {
+                CONTROLLER_GATES_V1_15
+                    .iter()
+                    .find(|g| g.0 == name)
+                    .map(|g| g.1)
+            })
+            .unwrap_or(false)
+    }
+
     pub fn agent_gate(&self, name: &str) -> bool {
         self.agent_gates
             .get(name)

@@ -28,8 +28,15 @@ pub struct NodeDataplane {
     pub snat: Vec<DesiredSnat>,
     /// Packet marks by source (Antrea's EgressMark table).
     pub marks: Vec<DesiredMark>,
-    /// Addresses answered by a userspace ARP responder on an interface.
+    /// Addresses answered by a userspace ARP responder on an interface
+    /// (ServiceExternalIP); a newly added one is announced with one
+    /// gratuitous ARP.
     pub arp_responder: Vec<(String, Ipv4Addr)>,
+    /// Service load-balancing entries (AntreaProxy and kube-proxy decisions).
+    pub services: Vec<crate::sim::services::ServiceEntry>,
+    /// `arp_ignore=1` on every interface (kube-proxy IPVS `strictARP`): answer
+    /// ARP only for addresses of the interface the request came in on.
+    pub strict_arp: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -25,6 +25,8 @@ pub mod egress;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;
+pub mod services;
+pub use services::nodes_with_ready_endpoints;
 pub mod whatif;
 
 use std::collections::BTreeMap;
@@ -50,6 +52,10 @@ pub struct NodeState {
     pub control_plane: bool,
     /// Powered and its agent running.
     pub up: bool,
+    /// The Kubernetes `Ready` condition: false once the node controller notices
+    /// a dead node (node-monitor-grace-period, 40 s), which takes its Pods
+    /// out of EndpointSlices.
+    pub ready: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +83,8 @@ pub struct ClusterState {
     pub views: BTreeMap<String, Vec<String>>,
     /// What `antrea-config` says.
     pub settings: config::AntreaSettings,
+    /// Services by `namespace/name`.
+    pub services: services::Services,
 }
 
 impl ClusterState {
@@ -116,6 +124,7 @@ impl ClusterState {
                 annotations: IndexMap::new(),
                 control_plane: n.control_plane,
                 up: true,
+                ready: true,
             });
         }
         c.namespaces.insert("default".into(), IndexMap::new());

@@ -85,6 +85,7 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
                     .labels
                     .contains_key("node-role.kubernetes.io/control-plane"),
                 up: true,
+                ready: true,
             });
         }
     }

@@ -39,17 +39,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// `kubectl get nodes -o wide` (the columns that mean something here).
-pub fn nodes(cluster: &ClusterState, world: &World) -> String {
+pub fn nodes(cluster: &ClusterState) -> String {
     let rows: Vec<Vec<String>> = cluster
         .nodes
         .iter()
         .map(|n| {
-            let powered = world
-                .device_id(&n.name)
-                .is_some_and(|id| world.device(id).powered());
             vec![
                 n.name.clone(),
-                if powered {
+                if n.ready {
                     "Ready".into()
                 } else {
                     "NotReady".into()
@@ -478,4 +475,134 @@ pub fn egress_status(cluster: &ClusterState, name: &str) -> Result<String, Strin
             .map(|l| format!("    {l}\n"))
             .collect::<String>()
     ))
+}
+
+/// `kubectl get svc -A`: NAMESPACE NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE.
+pub fn services(cluster: &ClusterState, now_secs: u64) -> String {
+    let rows: Vec<Vec<String>> = cluster
+        .services
+        .values()
+        .map(|s| {
+            let ports: Vec<String> = s
+                .spec
+                .ports
+                .iter()
+                .zip(&s.node_ports)
+                .map(|(p, np)| {
+                    let proto = format!("{:?}", p.protocol).to_uppercase();
+                    match np {
+                        Some(n) => format!("{}:{n}/{proto}", p.port),
+                        None => format!("{}/{proto}", p.port),
+                    }
+                })
+                .collect();
+            let external = match (s.lb_ip, s.spec.service_type) {
+                (Some(ip), _) => ip.to_string(),
+                (None, crate::k8s::ServiceType::LoadBalancer) => "<pending>".into(),
+                _ => "<none>".into(),
+            };
+            vec![
+                s.namespace().to_string(),
+                s.spec.meta.name.clone(),
+                s.spec.service_type.to_string(),
+                s.cluster_ip.map_or("None".into(), |i| i.to_string()),
+                external,
+                ports.join(","),
+                kube_age(now_secs.saturating_sub(s.created)),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAMESPACE",
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE",
+        ],
+        &rows,
+    )
+}
+
+/// The nodes that currently answer for a Service's external IP: up nodes
+/// whose own view makes them the owner.
+pub fn external_ip_owners(cluster: &ClusterState, key: &str) -> Vec<String> {
+    let Some(s) = cluster.services.get(key) else {
+        return Vec::new();
+    };
+    let with_eps = crate::engine::nodes_with_ready_endpoints(cluster, s);
+    cluster
+        .nodes
+        .iter()
+        .filter(|n| n.up)
+        .filter(|n| {
+            cluster
+                .external_ip_owner(s, &cluster.view_of(&n.name), &with_eps)
+                .as_deref()
+                == Some(n.name.as_str())
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// `antctl get serviceexternalip`: NAMESPACE NAME EXTERNAL-IP-POOL EXTERNAL-IP ASSIGNED-NODE.
+pub fn service_external_ips(cluster: &ClusterState) -> String {
+    let rows: Vec<Vec<String>> = cluster
+        .services
+        .iter()
+        .filter(|(_, s)| s.external_ip_pool().is_some())
+        .map(|(key, s)| {
+            vec![
+                s.namespace().to_string(),
+                s.spec.meta.name.clone(),
+                s.external_ip_pool().unwrap_or_default().to_string(),
+                s.lb_ip.map_or(String::new(), |i| i.to_string()),
+                external_ip_owners(cluster, key).join(","),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAMESPACE",
+            "NAME",
+            "EXTERNAL-IP-POOL",
+            "EXTERNAL-IP",
+            "ASSIGNED-NODE",
+        ],
+        &rows,
+    )
+}
+
+/// `kubectl get endpoints -A`: ready endpoints (Pods on Ready nodes) with
+/// their target ports.
+pub fn endpoints(cluster: &ClusterState) -> String {
+    let rows: Vec<Vec<String>> = cluster
+        .services
+        .values()
+        .map(|s| {
+            let pods = crate::engine::services::service_pods(cluster, s);
+            let mut eps: Vec<String> = Vec::new();
+            for p in pods
+                .iter()
+                .filter(|p| cluster.node(&p.node).is_some_and(|n| n.ready))
+            {
+                for sp in &s.spec.ports {
+                    let port = match &sp.target_port {
+                        crate::k8s::TargetPort::Number(n) => *n,
+                        crate::k8s::TargetPort::Name(_) => sp.port,
+                    };
+                    eps.push(format!("{}:{port}", p.ip));
+                }
+            }
+            let shown = if eps.is_empty() {
+                "<none>".to_string()
+            } else {
+                eps.join(",")
+            };
+            vec![s.namespace().to_string(), s.spec.meta.name.clone(), shown]
+        })
+        .collect();
+    table(&["NAMESPACE", "NAME", "ENDPOINTS"], &rows)
 }

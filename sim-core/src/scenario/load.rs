@@ -118,6 +118,12 @@ pub enum Show {
     Egress(Option<String>),
     /// `kubectl get externalippools`
     ExternalIpPools,
+    /// `kubectl get svc -A`
+    Services,
+    /// `antctl get serviceexternalip`
+    ServiceExternalIps,
+    /// `kubectl get endpoints -A`
+    Endpoints,
     /// `antctl get memberlist` as seen by one node's agent (default: the first up node).
     Memberlist(Option<String>),
 }
@@ -605,11 +611,14 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "egress" | "egresses" | "eg" => Show::Egress(arg),
         "externalippools" | "externalippool" | "eip" => Show::ExternalIpPools,
         "memberlist" | "ml" => Show::Memberlist(arg),
+        "svc" | "services" | "service" => Show::Services,
+        "serviceexternalip" | "seip" => Show::ServiceExternalIps,
+        "endpoints" | "ep" => Show::Endpoints,
         other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, egress [NAME], externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;

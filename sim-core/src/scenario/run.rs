@@ -143,6 +143,12 @@ const MAX_BACKOFF: SimDuration = SimDuration::from_secs(300);
 
 const RETRY_TOKEN: u64 = 1;
 const REJOIN_TOKEN: u64 = 2;
+/// Node-lifecycle timers: `NOT_READY_TOKEN + node index`.
+const NOT_READY_TOKEN: u64 = 1000;
+/// kube-controller-manager's `--node-monitor-grace-period` default (40 s in
+/// Kubernetes 1.28): a node that stops reporting is marked NotReady after it,
+/// and its Pods leave the EndpointSlices.
+const NODE_MONITOR_GRACE: SimDuration = SimDuration::from_secs(40);
 /// Antrea's `RejoinNodes` period (`pkg/agent/memberlist/cluster.go`).
 const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
 
@@ -200,6 +206,22 @@ fn advance(
                         }
                     }
                     world.control_timer(world.now() + REJOIN_PERIOD, REJOIN_TOKEN);
+                }
+                ControlEvent::Timer(t) if t >= NOT_READY_TOKEN => {
+                    let i = (t - NOT_READY_TOKEN) as usize;
+                    if let Some(n) = cluster.nodes.get_mut(i)
+                        && !n.up
+                        && n.ready
+                    {
+                        n.ready = false;
+                        let name = n.name.clone();
+                        world.record(
+                            LogKind::Engine,
+                            "kube-controller-manager",
+                            format!("node {name} is NotReady (no status for {NODE_MONITOR_GRACE}); its Pods leave the EndpointSlices"),
+                        );
+                        touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
+                    }
                 }
                 ControlEvent::Timer(_) => {}
             }
@@ -342,6 +364,11 @@ fn execute(
                 let lines = match obj {
                     Object::Egress(e) => cluster.egress.delete_egress(&e.meta.name),
                     Object::ExternalIPPool(p) => cluster.egress.delete_pool(&p.meta.name),
+                    Object::Service(s) => cluster.delete_service(&format!(
+                        "{}/{}",
+                        obj.namespace().unwrap_or("default"),
+                        s.meta.name
+                    )),
                     other => vec![format!(
                         "deleting {} is not modelled; ignored",
                         other.display_name()
@@ -389,9 +416,13 @@ fn execute(
             );
             let id = world.device_id(device).expect("checked at load");
             world.set_power(id, *on);
+            if !*on && let Some(i) = cluster.nodes.iter().position(|n| &n.name == device) {
+                world.control_timer(world.now() + NODE_MONITOR_GRACE, NOT_READY_TOKEN + i as u64);
+            }
             if let Some(n) = cluster.node_mut(device) {
                 n.up = *on;
                 if *on {
+                    n.ready = true;
                     // The agent starts again: it joins the others and
                     // re-applies its state from its (fresh) view.
                     cluster.views.remove(device);
@@ -570,7 +601,14 @@ fn apply_object(
                 world.record(LogKind::Engine, "", l);
             }
         }
-        Object::ConfigMap(_) | Object::Service(_) => {
+        Object::Service(svc) => {
+            let now = world.now().as_nanos() / 1_000_000_000;
+            let lines = cluster.apply_service(svc, now).map_err(at)?;
+            for l in lines {
+                world.record(LogKind::Engine, "", l);
+            }
+        }
+        Object::ConfigMap(_) => {
             // Stored for the engine features that read them; say plainly that
             // they do not change the dataplane yet.
             world.record(
@@ -702,7 +740,7 @@ pub fn render_show(
     what: &Show,
 ) -> Result<String, String> {
     Ok(match what {
-        Show::Nodes => format!("kubectl get nodes\n{}", report::nodes(cluster, world)),
+        Show::Nodes => format!("kubectl get nodes\n{}", report::nodes(cluster)),
         Show::Pods => format!(
             "kubectl get pods -A -o wide\n{}",
             report::pods(cluster, world)
@@ -737,6 +775,15 @@ pub fn render_show(
             "kubectl get externalippools\n{}",
             report::external_ip_pools(cluster, world.now().as_nanos() / 1_000_000_000)
         ),
+        Show::Services => format!(
+            "kubectl get svc -A\n{}",
+            report::services(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::ServiceExternalIps => format!(
+            "antctl get serviceexternalip\n{}",
+            report::service_external_ips(cluster)
+        ),
+        Show::Endpoints => format!("kubectl get endpoints -A\n{}", report::endpoints(cluster)),
         Show::Memberlist(node) => report::memberlist(world, cluster, node.as_deref())?,
     })
 }

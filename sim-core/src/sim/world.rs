@@ -1541,7 +1541,34 @@ impl World {
                 .ok_or_else(|| format!("{name} has no interface {iface}"))?;
             responder.push((i, *ip));
         }
+        let new_responders: Vec<(usize, Ipv4Addr)> = responder
+            .iter()
+            .filter(|r| !h.stack.arp_responder.contains(r))
+            .copied()
+            .collect();
+        if responder != h.stack.arp_responder {
+            let text: Vec<String> = responder
+                .iter()
+                .map(|(i, ip)| format!("{ip} on {}", h.stack.ifaces[*i].name))
+                .collect();
+            lines.push((
+                LogKind::Arp,
+                format!("ARP responder answers for [{}]", text.join(", ")),
+            ));
+        }
         h.stack.arp_responder = responder;
+        garps.extend(new_responders);
+        h.stack.arp_any_iface = !desired.strict_arp;
+        if desired.services != h.stack.services.entries() {
+            lines.push((
+                LogKind::Engine,
+                format!(
+                    "{} Service load-balancing entries installed",
+                    desired.services.len()
+                ),
+            ));
+            h.stack.services.set(desired.services.clone());
+        }
         if self.log_dataplane {
             for (kind, l) in lines {
                 self.record(kind, &name, l);

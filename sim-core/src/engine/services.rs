@@ -1,0 +1,293 @@
+//! Services at the cluster level: what the API server and the controllers
+//! add to a Service manifest (ClusterIP, NodePorts), and Antrea's
+//! ServiceExternalIP (`pkg/controller/serviceexternalip`,
+//! `pkg/agent/controller/serviceexternalip`).
+//!
+//! - ClusterIP: the manifest's, else a free address of the Service CIDR
+//!   chosen by a hash of `namespace/name` and probing upwards (the API server
+//!   picks at random; a hash keeps runs repeatable). The CIDR's first address
+//!   is left for the `kubernetes` Service, as the API server does.
+//! - NodePort: the manifest's, else 30000-32767 by the same hash-and-probe.
+//! - ServiceExternalIP (gate `ServiceExternalIP`, Alpha in v1.15): a
+//!   LoadBalancer Service annotated `service.antrea.io/external-ip-pool` gets
+//!   `spec.loadBalancerIP` or the lowest free IP from that ExternalIPPool —
+//!   the same allocator as Egress — as `status.loadBalancer.ingress[0].ip`.
+//!   Its owner node is picked by every agent on the pool's consistent-hash
+//!   ring with no capacity limit; with `externalTrafficPolicy: Local` only
+//!   nodes with a ready local endpoint qualify. The owner answers ARP for the
+//!   IP from userspace and sends one gratuitous ARP when it takes it.
+
+use std::net::Ipv4Addr;
+
+use indexmap::IndexMap;
+use ipnet::Ipv4Net;
+
+use super::ClusterState;
+use super::placement::HashRing;
+use crate::k8s::{self, ClusterIp, ServiceType};
+use crate::rng::fnv1a64;
+
+pub const EXTERNAL_IP_POOL_ANNOTATION: &str = "service.antrea.io/external-ip-pool";
+pub const NODE_PORT_RANGE: (u16, u16) = (30000, 32767);
+
+#[derive(Clone, Debug)]
+pub struct ServiceState {
+    pub spec: k8s::Service,
+    pub cluster_ip: Option<Ipv4Addr>,
+    /// Per spec port, its NodePort (NodePort and LoadBalancer Services).
+    pub node_ports: Vec<Option<u16>>,
+    /// `status.loadBalancer.ingress[0].ip`.
+    pub lb_ip: Option<Ipv4Addr>,
+    /// The ExternalIPPool the IP came from.
+    pub lb_pool: Option<String>,
+    /// Why the Service has no external IP (`<pending>`), if it should have one.
+    pub lb_error: Option<String>,
+    pub created: u64,
+}
+
+impl ServiceState {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace(), self.spec.meta.name)
+    }
+    pub fn namespace(&self) -> &str {
+        self.spec.meta.namespace.as_deref().unwrap_or("default")
+    }
+    pub fn external_ip_pool(&self) -> Option<&str> {
+        if self.spec.service_type != ServiceType::LoadBalancer {
+            return None;
+        }
+        self.spec
+            .meta
+            .annotations
+            .get(EXTERNAL_IP_POOL_ANNOTATION)
+            .map(String::as_str)
+    }
+}
+
+/// The address after probing upwards from a hash of `key` in `0..size`.
+fn probe(key: &str, size: u64, used: impl Fn(u64) -> bool) -> Option<u64> {
+    let start = fnv1a64(key.as_bytes()) % size;
+    (0..size).map(|i| (start + i) % size).find(|&i| !used(i))
+}
+
+impl ClusterState {
+    /// Admits a Service (create or update): allocates its ClusterIP and
+    /// NodePorts, and its external IP when ServiceExternalIP applies.
+    pub fn apply_service(
+        &mut self,
+        svc: &k8s::Service,
+        now_secs: u64,
+    ) -> Result<Vec<String>, String> {
+        let ns = svc
+            .meta
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let key = format!("{ns}/{}", svc.meta.name);
+        let old = self.services.shift_remove(&key);
+        if let Some(o) = &old
+            && let (Some(ip), Some(pool)) = (o.lb_ip, o.lb_pool.as_deref())
+        {
+            let _ = self.egress.pools.release(pool, ip);
+        }
+        let cluster_ip = match svc.cluster_ip {
+            Some(ClusterIp::Headless) => None,
+            Some(ClusterIp::Ip(ip)) => {
+                if let Some(cidr) = self.service_cidr
+                    && !cidr.contains(&ip)
+                {
+                    return Err(format!(
+                        "Service \"{}\" is invalid: spec.clusterIPs: Invalid value: \"{ip}\": provided IP is not in the valid range. The range of valid IPs is {cidr}",
+                        svc.meta.name
+                    ));
+                }
+                if self.services.values().any(|s| s.cluster_ip == Some(ip)) {
+                    return Err(format!(
+                        "Service \"{}\" is invalid: spec.clusterIPs: Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated",
+                        svc.meta.name
+                    ));
+                }
+                Some(ip)
+            }
+            None => match old.as_ref().and_then(|o| o.cluster_ip) {
+                Some(ip) => Some(ip),
+                None => Some(self.allocate_cluster_ip(&key)?),
+            },
+        };
+        let mut node_ports = Vec::new();
+        for (i, p) in svc.ports.iter().enumerate() {
+            if svc.service_type == ServiceType::ClusterIp {
+                node_ports.push(None);
+                continue;
+            }
+            let port = match p.node_port.or_else(|| {
+                old.as_ref()
+                    .and_then(|o| o.node_ports.get(i).copied().flatten())
+            }) {
+                Some(n) => n,
+                None => self.allocate_node_port(&format!("{key}:{i}"), &node_ports)?,
+            };
+            node_ports.push(Some(port));
+        }
+        let created = old.as_ref().map_or(now_secs, |o| o.created);
+        let mut st = ServiceState {
+            spec: svc.clone(),
+            cluster_ip,
+            node_ports,
+            lb_ip: None,
+            lb_pool: None,
+            lb_error: None,
+            created,
+        };
+        let mut lines = Vec::new();
+        if let Some(pool) = st.external_ip_pool().map(str::to_string) {
+            if !self.settings.controller_gate("ServiceExternalIP") {
+                lines.push(format!(
+                    "Service {key}: annotation {EXTERNAL_IP_POOL_ANNOTATION} ignored, gate ServiceExternalIP is off"
+                ));
+            } else {
+                let result = match svc.load_balancer_ip {
+                    Some(ip) => self
+                        .egress
+                        .pools
+                        .allocate_ip(&pool, ip)
+                        .map(|_| ip)
+                        .map_err(|e| e.to_string()),
+                    None => self
+                        .egress
+                        .pools
+                        .allocate_next(&pool)
+                        .map_err(|e| e.to_string()),
+                };
+                match result {
+                    Ok(ip) => {
+                        st.lb_ip = Some(ip);
+                        st.lb_pool = Some(pool.clone());
+                        lines.push(format!(
+                            "Service {key}: external IP {ip} from ExternalIPPool {pool}"
+                        ));
+                    }
+                    Err(e) => {
+                        let msg = format!(
+                            "error when allocating IP from ExternalIPPool {pool} for Service {key}: {e}"
+                        );
+                        lines.push(msg.clone());
+                        st.lb_error = Some(msg);
+                    }
+                }
+            }
+        }
+        self.services.insert(key, st);
+        Ok(lines)
+    }
+
+    pub fn delete_service(&mut self, key: &str) -> Vec<String> {
+        match self.services.shift_remove(key) {
+            Some(s) => {
+                if let (Some(ip), Some(pool)) = (s.lb_ip, s.lb_pool.as_deref()) {
+                    let _ = self.egress.pools.release(pool, ip);
+                }
+                vec![format!("Service {key} deleted")]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn allocate_cluster_ip(&self, key: &str) -> Result<Ipv4Addr, String> {
+        let cidr: Ipv4Net = self
+            .service_cidr
+            .ok_or("the topology has no cluster.serviceCIDR to allocate ClusterIPs from")?;
+        let base = u32::from(cidr.network());
+        let size = u64::from(u32::from(cidr.broadcast()) - base);
+        // Offsets 2..size-1: skip the network, the `kubernetes` Service (.1) and broadcast.
+        let used: Vec<Ipv4Addr> = self
+            .services
+            .values()
+            .filter_map(|s| s.cluster_ip)
+            .collect();
+        let room = size.saturating_sub(2);
+        if room == 0 {
+            return Err(format!("Service CIDR {cidr} is full"));
+        }
+        probe(key, room, |i| {
+            used.contains(&Ipv4Addr::from(base + 2 + i as u32))
+        })
+        .map(|i| Ipv4Addr::from(base + 2 + i as u32))
+        .ok_or_else(|| format!("Service CIDR {cidr} is full"))
+    }
+
+    fn allocate_node_port(&self, key: &str, taken_here: &[Option<u16>]) -> Result<u16, String> {
+        let (lo, hi) = NODE_PORT_RANGE;
+        let used: Vec<u16> = self
+            .services
+            .values()
+            .flat_map(|s| s.node_ports.iter().flatten().copied())
+            .chain(taken_here.iter().flatten().copied())
+            .collect();
+        probe(key, u64::from(hi - lo) + 1, |i| {
+            used.contains(&(lo + i as u16))
+        })
+        .map(|i| lo + i as u16)
+        .ok_or_else(|| "no NodePort left in 30000-32767".to_string())
+    }
+
+    /// The node that owns a Service's external IP in the view `alive`:
+    /// the pool's ring (alive ∩ nodeSelector), filtered for
+    /// `externalTrafficPolicy: Local` by nodes with a ready local endpoint.
+    pub fn external_ip_owner(
+        &self,
+        svc: &ServiceState,
+        alive: &[String],
+        nodes_with_endpoints: &[String],
+    ) -> Option<String> {
+        let ip = svc.lb_ip?;
+        let pool = self.egress.pools.get(svc.lb_pool.as_deref()?)?;
+        let members = self
+            .nodes
+            .iter()
+            .filter(|n| alive.contains(&n.name))
+            .filter(|n| pool.node_selector.matches(&n.labels))
+            .map(|n| n.name.as_str());
+        let ring = HashRing::from_nodes(members);
+        let local = svc.spec.external_traffic_policy == k8s::TrafficPolicy::Local;
+        ring.lookup(&ip.to_string(), |n| {
+            !local || nodes_with_endpoints.iter().any(|e| e == n)
+        })
+        .map(str::to_string)
+    }
+}
+
+/// Services by `namespace/name`.
+pub type Services = IndexMap<String, ServiceState>;
+
+/// The Pods a Service selects (same namespace, every selector label equal);
+/// a Service without a selector selects none.
+pub fn service_pods<'a>(cluster: &'a ClusterState, svc: &ServiceState) -> Vec<&'a super::PodState> {
+    if svc.spec.selector.is_empty() {
+        return Vec::new();
+    }
+    cluster
+        .pods
+        .iter()
+        .filter(|p| p.namespace == svc.namespace())
+        .filter(|p| {
+            svc.spec
+                .selector
+                .iter()
+                .all(|(k, v)| p.labels.get(k) == Some(v))
+        })
+        .collect()
+}
+
+/// Nodes with at least one ready endpoint of the Service (a Pod on a node
+/// that is up): the ServiceExternalIP filter for externalTrafficPolicy Local.
+pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) -> Vec<String> {
+    let mut v: Vec<String> = service_pods(cluster, svc)
+        .into_iter()
+        .filter(|p| cluster.node(&p.node).is_some_and(|n| n.ready))
+        .map(|p| p.node.clone())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
