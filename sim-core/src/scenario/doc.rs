@@ -34,6 +34,9 @@ pub struct OptionsDoc {
     /// (`fixed 4h`).
     #[serde(default)]
     pub arp: indexmap::IndexMap<String, Spanned<String>>,
+    /// Switches that run BFD on their static routes.
+    #[serde(default)]
+    pub bfd: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,9 +66,22 @@ pub struct StepDoc {
     pub expect: Option<Vec<Spanned<ExpectDoc>>>,
     #[serde(default)]
     pub say: Option<Spanned<String>>,
+    /// `ip route add|del` on a device: `{device: core-sw, add: "10.169.1.40/32 via 10.160.1.26 metric 10"}`.
+    #[serde(default)]
+    pub route: Option<Spanned<RouteStepDoc>>,
     /// Reconfigure a switch port's VLANs: `{port: vmbr0/node-vm-2, proxmox: "tag=216"}`.
     #[serde(default)]
     pub vlan: Option<Spanned<VlanDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteStepDoc {
+    pub device: Spanned<String>,
+    #[serde(default)]
+    pub add: Option<Spanned<String>>,
+    #[serde(default)]
+    pub del: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,6 +62,13 @@ pub enum Action {
     },
     StartProbe(ProbeStep),
     StopProbe(String),
+    /// `ip route add/del` on a device.
+    Route {
+        device: String,
+        add: bool,
+        route: crate::model::RouteSpec,
+        text: String,
+    },
     /// Reconfigure a switch port's VLAN mode.
     Vlan {
         port: String,
@@ -175,6 +182,52 @@ pub enum MacRef {
     Iface(String),
 }
 
+/// `DST [via GW] [dev IFACE] [metric N]`, as `ip route` writes it.
+fn parse_route(text: &str) -> Result<crate::model::RouteSpec, String> {
+    let mut w = text.split_whitespace();
+    let dst = w.next().ok_or("a route needs a destination")?;
+    let dst: ipnet::Ipv4Net = if dst == "default" {
+        "0.0.0.0/0".parse().expect("literal")
+    } else if let Ok(ip) = dst.parse::<Ipv4Addr>() {
+        ipnet::Ipv4Net::from(ip)
+    } else {
+        dst.parse().map_err(|_| {
+            format!("`{dst}` is not a destination (a CIDR, an address or `default`)")
+        })?
+    };
+    let mut route = crate::model::RouteSpec {
+        dst,
+        via: None,
+        dev: None,
+        metric: 0,
+        table: crate::model::TABLE_MAIN,
+    };
+    while let Some(k) = w.next() {
+        let v = w.next().ok_or_else(|| format!("`{k}` needs a value"))?;
+        match k {
+            "via" => {
+                route.via = Some(
+                    v.parse()
+                        .map_err(|_| format!("`{v}` is not an IPv4 address"))?,
+                )
+            }
+            "dev" => route.dev = Some(v.to_string()),
+            "metric" | "distance" => {
+                route.metric = v.parse().map_err(|_| format!("`{v}` is not a number"))?
+            }
+            other => {
+                return Err(format!(
+                    "unknown route keyword `{other}` (expected via, dev, metric)"
+                ));
+            }
+        }
+    }
+    if route.via.is_none() && route.dev.is_none() {
+        return Err("a route needs `via` or `dev`".into());
+    }
+    Ok(route)
+}
+
 /// `linux` or `fixed <duration>` (e.g. `fixed 4h`).
 fn parse_arp_policy(text: &str) -> Result<crate::model::ArpPolicy, String> {
     let mut w = text.split_whitespace();
@@ -212,6 +265,24 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     })?;
     let mut topology = load_topology(&topo_name, &topo_text)?;
     let opts = doc.options.unwrap_or_default();
+    for sw in &opts.bfd {
+        match topology
+            .device_id(&sw.value)
+            .map(|id| &mut topology.devices[id.0 as usize].kind)
+        {
+            Some(crate::model::DeviceKind::Switch(s)) => s.bfd = true,
+            _ => {
+                return Err(err(
+                    file,
+                    sw,
+                    format!(
+                        "options.bfd: `{}` is not a switch of the topology",
+                        sw.value
+                    ),
+                ));
+            }
+        }
+    }
     for (dev, policy) in &opts.arp {
         let Some(id) = topology.device_id(dev) else {
             return Err(err(
@@ -325,6 +396,7 @@ fn load_step(
         s.expect.is_some(),
         s.say.is_some(),
         s.vlan.is_some(),
+        s.route.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -522,6 +594,33 @@ fn load_step(
         Action::Expect(out)
     } else if let Some(text) = &s.say {
         Action::Say(text.value.clone())
+    } else if let Some(r) = &s.route {
+        let r = &r.value;
+        if topo.device_id(&r.device.value).is_none() {
+            return Err(err(
+                file,
+                &r.device,
+                format!("no device called `{}` in the topology", r.device.value),
+            ));
+        }
+        let (add, text) = match (&r.add, &r.del) {
+            (Some(a), None) => (true, a),
+            (None, Some(d)) => (false, d),
+            _ => {
+                return Err(err(
+                    file,
+                    &r.device,
+                    "a route step needs exactly one of `add` or `del`",
+                ));
+            }
+        };
+        let route = parse_route(&text.value).map_err(|e| err(file, text, e))?;
+        Action::Route {
+            device: r.device.value.clone(),
+            add,
+            route,
+            text: text.value.clone(),
+        }
     } else if let Some(v) = &s.vlan {
         let port = &v.value.port;
         let Some((dev, _)) = port.value.rsplit_once('/') else {

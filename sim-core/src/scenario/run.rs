@@ -466,6 +466,25 @@ fn execute(
                 .start_probe(spec)
                 .map_err(|e| step_error(scn, step, e))?;
         }
+        Action::Route {
+            device,
+            add,
+            route,
+            text,
+        } => {
+            world.record(
+                LogKind::Step,
+                "",
+                format!(
+                    "ip route {} {text} on {device}",
+                    if *add { "add" } else { "del" }
+                ),
+            );
+            let id = world.device_id(device).expect("checked at load");
+            world
+                .change_route(id, route, *add)
+                .map_err(|e| step_error(scn, step, e))?;
+        }
         Action::Vlan { port, mode, text } => {
             world.record(LogKind::Step, "", format!("reconfigure {port}: {text}"));
             let p = world

@@ -29,6 +29,8 @@ pub struct Route {
 pub struct RoutingTable {
     routes: Vec<Route>,
     rules: Vec<RuleSpec>,
+    /// Next hops BFD declared down.
+    dead_next_hops: Vec<Ipv4Addr>,
 }
 
 /// The result of a lookup: where the packet goes next.
@@ -46,6 +48,7 @@ impl RoutingTable {
         let main_rules = [(0, TABLE_LOCAL), (32766, TABLE_MAIN)];
         RoutingTable {
             routes: Vec::new(),
+            dead_next_hops: Vec::new(),
             rules: main_rules
                 .iter()
                 .map(|&(priority, table)| RuleSpec {
@@ -95,6 +98,17 @@ impl RoutingTable {
 
     /// Looks `dst` up for a packet from `src` with firewall mark `mark`.
     pub fn lookup(&self, dst: Ipv4Addr, src: Option<Ipv4Addr>, mark: u32) -> Option<NextHop> {
+        self.lookup_flow(dst, src, mark, 0)
+    }
+
+    /// Like `lookup`; `flow_hash` picks among equal-cost routes.
+    pub fn lookup_flow(
+        &self,
+        dst: Ipv4Addr,
+        src: Option<Ipv4Addr>,
+        mark: u32,
+        flow_hash: u64,
+    ) -> Option<NextHop> {
         for rule in &self.rules {
             if let Some((value, mask)) = rule.fwmark
                 && mark & mask != value & mask
@@ -107,34 +121,60 @@ impl RoutingTable {
                     _ => continue,
                 }
             }
-            if let Some(hop) = self.lookup_table(rule.table, dst) {
+            if let Some(hop) = self.lookup_table(rule.table, dst, flow_hash) {
                 return Some(hop);
             }
         }
         None
     }
 
-    fn lookup_table(&self, table: u32, dst: Ipv4Addr) -> Option<NextHop> {
-        let mut best: Option<&Route> = None;
-        for r in self
+    fn lookup_table(&self, table: u32, dst: Ipv4Addr, flow_hash: u64) -> Option<NextHop> {
+        let candidates: Vec<&Route> = self
             .routes
             .iter()
             .filter(|r| r.table == table && r.dst.contains(&dst))
-        {
-            best = match best {
-                None => Some(r),
-                Some(b) if r.dst.prefix_len() > b.dst.prefix_len() => Some(r),
-                Some(b) if r.dst.prefix_len() == b.dst.prefix_len() && r.metric < b.metric => {
-                    Some(r)
-                }
-                keep => keep,
-            };
-        }
-        best.map(|r| NextHop {
+            .filter(|r| r.via.is_none_or(|v| !self.dead_next_hops.contains(&v)))
+            .collect();
+        let best_len = candidates.iter().map(|r| r.dst.prefix_len()).max()?;
+        let best_metric = candidates
+            .iter()
+            .filter(|r| r.dst.prefix_len() == best_len)
+            .map(|r| r.metric)
+            .min()?;
+        // Equal-cost routes: pick one per flow (ECMP, Linux hashes L3/L4).
+        let equal: Vec<&&Route> = candidates
+            .iter()
+            .filter(|r| r.dst.prefix_len() == best_len && r.metric == best_metric)
+            .collect();
+        let r = equal[(flow_hash % equal.len() as u64) as usize];
+        Some(NextHop {
             dev: r.dev,
             neighbor: r.via.unwrap_or(dst),
             table,
         })
+    }
+
+    /// BFD (or next-hop tracking) declared `via` unreachable: routes through
+    /// it are skipped until it comes back.
+    pub fn set_next_hop_alive(&mut self, via: Ipv4Addr, alive: bool) {
+        if alive {
+            self.dead_next_hops.retain(|v| *v != via);
+        } else if !self.dead_next_hops.contains(&via) {
+            self.dead_next_hops.push(via);
+        }
+    }
+
+    /// Next hops of static routes (what a BFD session would watch).
+    pub fn static_next_hops(&self) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = self
+            .routes
+            .iter()
+            .filter(|r| r.origin == "static")
+            .filter_map(|r| r.via)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }
 

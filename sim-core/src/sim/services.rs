@@ -153,13 +153,18 @@ impl ServiceTable {
 
 /// The endpoint a connection hashes to.
 pub fn pick(pool: &[(Ipv4Addr, u16)], key: FlowKey) -> (Ipv4Addr, u16) {
+    pool[(flow_hash(key) % pool.len() as u64) as usize]
+}
+
+/// A fixed hash of a connection's 5-tuple (endpoint choice, ECMP).
+pub fn flow_hash(key: FlowKey) -> u64 {
     let mut bytes = Vec::with_capacity(13);
     bytes.push(key.proto);
     bytes.extend_from_slice(&key.src.octets());
     bytes.extend_from_slice(&key.sport.to_be_bytes());
     bytes.extend_from_slice(&key.dst.octets());
     bytes.extend_from_slice(&key.dport.to_be_bytes());
-    pool[(fnv1a64(&bytes) % pool.len() as u64) as usize]
+    fnv1a64(&bytes)
 }
 
 #[cfg(test)]

@@ -278,7 +278,8 @@ impl IpStack {
             return;
         }
         let mark = self.mark_for(&pkt);
-        let Some(hop) = self.routes.lookup(pkt.dst, Some(pkt.src), mark) else {
+        let hash = flow_key(&pkt).map_or(0, |k| super::services::flow_hash(k));
+        let Some(hop) = self.routes.lookup_flow(pkt.dst, Some(pkt.src), mark, hash) else {
             cx.drop(
                 tag,
                 DropReason::NoRoute {
@@ -536,7 +537,8 @@ impl IpStack {
         }
         pkt.ttl -= 1;
         let mark = self.mark_for(&pkt);
-        let Some(hop) = self.routes.lookup(pkt.dst, Some(pkt.src), mark) else {
+        let hash = flow_key(&pkt).map_or(0, |k| super::services::flow_hash(k));
+        let Some(hop) = self.routes.lookup_flow(pkt.dst, Some(pkt.src), mark, hash) else {
             cx.drop(
                 tag,
                 DropReason::NoRoute {

@@ -74,7 +74,16 @@ enum Event {
     Control {
         token: u64,
     },
+    /// A BFD transmit interval of a switch's sessions.
+    Bfd {
+        device: DeviceId,
+    },
 }
+
+/// BFD timing: 300 ms intervals, detect multiplier 3 (common defaults on
+/// switches, e.g. Cisco's `bfd interval 300 min_rx 300 multiplier 3`).
+pub const BFD_INTERVAL: SimDuration = SimDuration::from_millis(300);
+pub const BFD_MULTIPLIER: u8 = 3;
 
 /// Something the control plane must react to: the simulator stops `run_to`
 /// right after the event that produced it.
@@ -125,6 +134,8 @@ pub struct World {
     arp_drop_hints: BTreeMap<(String, Ipv4Addr), String>,
     /// Log each dataplane change (off while the lab boots).
     log_dataplane: bool,
+    /// BFD sessions: (switch, next hop) → (missed intervals, up).
+    bfd: BTreeMap<(DeviceId, Ipv4Addr), (u8, bool)>,
 }
 
 impl World {
@@ -152,6 +163,7 @@ impl World {
             control: Vec::new(),
             arp_drop_hints: BTreeMap::new(),
             log_dataplane: true,
+            bfd: BTreeMap::new(),
         };
         for d in &topology.devices {
             let rt = match &d.kind {
@@ -163,6 +175,13 @@ impl World {
         }
         for l in &topology.links {
             w.add_link(l.a, l.b, l.latency);
+        }
+        for (i, d) in topology.devices.iter().enumerate() {
+            if let DeviceKind::Switch(s) = &d.kind
+                && s.bfd
+            {
+                w.enable_bfd(DeviceId(i as u32));
+            }
         }
         let nodes: Vec<(DeviceId, String, Ipv4Net)> = topology
             .nodes()
@@ -462,6 +481,7 @@ impl World {
                 self.run_agent_actions(device, actions);
             }
             Event::Control { token } => self.control.push(ControlEvent::Timer(token)),
+            Event::Bfd { device } => self.bfd_tick(device),
         }
     }
 
@@ -1223,6 +1243,27 @@ impl World {
         Ok(())
     }
 
+    /// `ip route add/del` on a host or an L3 switch (a static route).
+    pub fn change_route(
+        &mut self,
+        id: DeviceId,
+        spec: &crate::model::RouteSpec,
+        add: bool,
+    ) -> Result<(), String> {
+        let name = self.device(id).name().to_string();
+        let stack = self.devices[id.0 as usize]
+            .stack_mut()
+            .ok_or_else(|| format!("{name} has no IP stack"))?;
+        if add {
+            let r = devices::resolve_route(spec, &stack.ifaces, "static")
+                .ok_or_else(|| format!("{name}: no interface reaches the route's next hop"))?;
+            stack.routes.add_route(r);
+        } else {
+            stack.routes.remove_route(spec.dst, spec.table);
+        }
+        Ok(())
+    }
+
     /// Changes a switch port's VLAN mode (someone edits the trunk). MACs
     /// learned on VLANs the port no longer carries are forgotten.
     pub fn set_port_vlan(&mut self, port: PortRef, mode: VlanMode) -> Result<(), String> {
@@ -1647,6 +1688,68 @@ impl World {
             self.now = until;
         }
         std::mem::take(&mut self.control)
+    }
+
+    /// Turns BFD on for a switch's static routes (sessions to every next hop).
+    pub fn enable_bfd(&mut self, switch: DeviceId) {
+        if let DeviceRt::Switch(s) = &mut self.devices[switch.0 as usize] {
+            s.bfd = true;
+        }
+        self.queue
+            .push(self.now + BFD_INTERVAL, Event::Bfd { device: switch });
+    }
+
+    /// One BFD interval. Modelled without packets: a session hears its peer
+    /// when the device owning the next hop is powered and its link is up; three
+    /// missed intervals take the session down and withdraw the routes.
+    fn bfd_tick(&mut self, id: DeviceId) {
+        let DeviceRt::Switch(s) = &self.devices[id.0 as usize] else {
+            return;
+        };
+        if !s.bfd || !s.powered {
+            self.queue
+                .push(self.now + BFD_INTERVAL, Event::Bfd { device: id });
+            return;
+        }
+        let hops =
+            s.l3.as_ref()
+                .map(|l| l.routes.static_next_hops())
+                .unwrap_or_default();
+        let name = s.name.clone();
+        for nh in hops {
+            let heard = self.devices.iter().enumerate().any(|(i, d)| {
+                matches!(d, DeviceRt::Host(h) if h.powered
+                    && h.stack.ifaces.iter().any(|f| f.up && f.addrs.iter().any(|a| a.addr() == nh)))
+                    && self.port_link.iter().any(|(p, li)| p.device.0 as usize == i && self.links[*li].up)
+            });
+            let entry = self.bfd.entry((id, nh)).or_insert((0, true));
+            let was_up = entry.1;
+            if heard {
+                entry.0 = 0;
+                entry.1 = true;
+            } else {
+                entry.0 = entry.0.saturating_add(1);
+                if entry.0 >= BFD_MULTIPLIER {
+                    entry.1 = false;
+                }
+            }
+            let now_up = entry.1;
+            if was_up != now_up {
+                if let DeviceRt::Switch(s) = &mut self.devices[id.0 as usize]
+                    && let Some(l3) = &mut s.l3
+                {
+                    l3.routes.set_next_hop_alive(nh, now_up);
+                }
+                let msg = if now_up {
+                    format!("BFD session to {nh} up: static routes via it restored")
+                } else {
+                    format!("BFD session to {nh} down: static routes via it withdrawn")
+                };
+                self.record(LogKind::Route, &name, msg);
+            }
+        }
+        self.queue
+            .push(self.now + BFD_INTERVAL, Event::Bfd { device: id });
     }
 
     /// Asks for `ControlEvent::Timer(token)` at `at`.
