@@ -278,7 +278,7 @@ impl IpStack {
             return;
         }
         let mark = self.mark_for(&pkt);
-        let hash = flow_key(&pkt).map_or(0, |k| super::services::flow_hash(k));
+        let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
         let Some(hop) = self.routes.lookup_flow(pkt.dst, Some(pkt.src), mark, hash) else {
             cx.drop(
                 tag,
@@ -537,7 +537,7 @@ impl IpStack {
         }
         pkt.ttl -= 1;
         let mark = self.mark_for(&pkt);
-        let hash = flow_key(&pkt).map_or(0, |k| super::services::flow_hash(k));
+        let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
         let Some(hop) = self.routes.lookup_flow(pkt.dst, Some(pkt.src), mark, hash) else {
             cx.drop(
                 tag,
