@@ -25,6 +25,7 @@ pub mod egress;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;
+pub mod proxy;
 pub mod whatif;
 
 use std::collections::BTreeMap;
