@@ -65,10 +65,11 @@ pub use handler::{
     AffinityTable, NoEndpointsAction, ProxyKind, ServiceMatch, SnatPolicy, TrafficOrigin, classify,
     pick_endpoint,
 };
+pub use kubeproxy::{IptRule, IptTable, IpvsService, KubePortRules};
 pub use render::{render_antrea, render_kube_proxy};
 pub use rules::{
-    AntreaVip, EndpointRef, NodeServiceRules, ProxyService, ServicePortRules, VipKind,
-    compile_node, remove_service, update_service,
+    AntreaPortRules, AntreaVip, Categorized, EndpointRef, NodeServiceRules, ProxyService,
+    ServicePortRules, VipKind, compile_node, remove_service, update_service,
 };
 
 /// The zone label the EndpointSlice controller and both proxies read.
