@@ -25,6 +25,7 @@ pub mod egress;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;
+pub mod proxy;
 pub mod services;
 pub use services::nodes_with_ready_endpoints;
 pub mod whatif;
