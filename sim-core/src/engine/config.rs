@@ -175,15 +175,20 @@ pub fn apply_antrea_config(
     if let Some(c) = controller {
         s.controller_gates = c.feature_gates;
     }
+    cluster.proxy.proxy_all = cluster.settings.proxy_all;
+    cluster.proxy.antrea_proxy = cluster.settings.agent_gate("AntreaProxy");
+    let s = &cluster.settings;
     let egress = s.agent_gate("Egress");
     let separate = s.agent_gate("EgressSeparateSubnet");
     cluster.egress.config.enabled = egress;
     cluster.egress.config.separate_subnet = separate;
     let on = |b: bool| if b { "Enabled" } else { "Disabled" };
     lines.push(format!(
-        "antrea-config applied (as after `kubectl rollout restart` of the controller and agents): Egress {}, EgressSeparateSubnet {}",
+        "antrea-config applied (as after `kubectl rollout restart` of the controller and agents): Egress {}, EgressSeparateSubnet {}, ServiceExternalIP {}, proxyAll {}",
         on(egress),
-        on(separate)
+        on(separate),
+        on(cluster.settings.agent_gate("ServiceExternalIP")),
+        cluster.proxy.proxy_all
     ));
     Ok(lines)
 }

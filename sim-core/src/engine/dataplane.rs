@@ -32,8 +32,10 @@ pub struct NodeDataplane {
     /// (ServiceExternalIP); a newly added one is announced with one
     /// gratuitous ARP.
     pub arp_responder: Vec<(String, Ipv4Addr)>,
-    /// Service load-balancing entries (AntreaProxy and kube-proxy decisions).
-    pub services: Vec<crate::sim::services::ServiceEntry>,
+    /// The node's Service rules (AntreaProxy and kube-proxy), what the
+    /// simulator load-balances with and `antlab rules` prints.
+    #[serde(skip)]
+    pub service_rules: Option<crate::engine::proxy::NodeServiceRules>,
     /// `arp_ignore=1` on every interface (kube-proxy IPVS `strictARP`): answer
     /// ARP only for addresses of the interface the request came in on.
     pub strict_arp: bool,

@@ -86,6 +86,8 @@ pub struct ClusterState {
     pub settings: config::AntreaSettings,
     /// Services by `namespace/name`.
     pub services: services::Services,
+    /// How Services are proxied: AntreaProxy options and whether kube-proxy runs.
+    pub proxy: proxy::ProxyConfig,
 }
 
 impl ClusterState {
@@ -96,6 +98,7 @@ impl ClusterState {
             service_cidr: t.cluster.service_cidr,
             ..Default::default()
         };
+        c.proxy.cluster_cidr = t.cluster.pod_cidr;
         for (_, d, n) in t.nodes() {
             let host = t
                 .host(t.device_id(&d.name).expect("listed node exists"))
@@ -213,8 +216,10 @@ impl ClusterState {
 pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
+    let (pnodes, psvcs) = services::proxy_inputs(cluster);
     for node in &cluster.nodes {
         let mut dp = NodeDataplane::default();
+        services::dataplane(cluster, node, &pnodes, &psvcs, &mut dp);
         for other in cluster.nodes.iter().filter(|o| o.name != node.name) {
             dp.routes.push(DesiredRoute {
                 dst: other.pod_cidr,

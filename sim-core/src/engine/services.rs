@@ -24,6 +24,7 @@ use ipnet::Ipv4Net;
 
 use super::ClusterState;
 use super::placement::HashRing;
+use super::proxy;
 use crate::k8s::{self, ClusterIp, ServiceType};
 use crate::rng::fnv1a64;
 
@@ -291,3 +292,93 @@ pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) ->
     v.dedup();
     v
 }
+
+/// The proxy engine's inputs: every node, and every Service with its
+/// EndpointSlices (Pods on NotReady nodes are not ready) and its
+/// ServiceExternalIP as the LoadBalancer ingress.
+pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy::ProxyService>) {
+    let pnodes: Vec<proxy::ProxyNode> = cluster
+        .nodes
+        .iter()
+        .map(proxy::ProxyNode::from_state)
+        .collect();
+    let zone = |node: &str| {
+        pnodes
+            .iter()
+            .find(|n| n.name == node)
+            .and_then(|n| n.zone.clone())
+    };
+    let psvcs = cluster
+        .services
+        .values()
+        .map(|s| {
+            let mut svc = s.spec.clone();
+            svc.cluster_ip = s.cluster_ip.map(ClusterIp::Ip);
+            for (p, np) in svc.ports.iter_mut().zip(&s.node_ports) {
+                p.node_port = *np;
+            }
+            let pods: Vec<proxy::EndpointPod> = cluster
+                .pods
+                .iter()
+                .filter(|p| p.namespace == s.namespace())
+                .map(|p| {
+                    let mut e = proxy::EndpointPod::from_pod_state(p, zone(&p.node));
+                    e.ready = cluster.node(&p.node).is_some_and(|n| n.ready);
+                    e
+                })
+                .collect();
+            let endpoints = proxy::endpoint_slices(&svc, &pods, &pnodes);
+            let mut ps = proxy::ProxyService::new(svc, endpoints);
+            ps.load_balancer_ingress = s.lb_ip.into_iter().collect();
+            ps
+        })
+        .collect();
+    (pnodes, psvcs)
+}
+
+/// The Service part of one node's desired dataplane: its proxy rules, the
+/// addresses kube-proxy IPVS binds to `kube-ipvs0`, `strictARP`, and the
+/// ServiceExternalIP addresses this node's agent answers ARP for.
+pub fn dataplane(
+    cluster: &ClusterState,
+    node: &super::NodeState,
+    pnodes: &[proxy::ProxyNode],
+    psvcs: &[proxy::ProxyService],
+    dp: &mut super::dataplane::NodeDataplane,
+) {
+    if cluster.services.is_empty() {
+        return;
+    }
+    let Some(me) = pnodes.iter().find(|n| n.name == node.name) else {
+        return;
+    };
+    let rules = proxy::compile_node(me, psvcs, pnodes, &cluster.proxy);
+    if let Some(proxy::KubeProxyMode::Ipvs { strict_arp }) = cluster.proxy.kube_proxy {
+        dp.dummy_ifaces.push(KUBE_IPVS0.into());
+        for ip in rules.kube_ipvs0_addresses() {
+            dp.addrs.push(super::dataplane::AddrAssignment {
+                iface: KUBE_IPVS0.into(),
+                addr: Ipv4Net::from(ip),
+                announce: false,
+                announce_on: None,
+            });
+        }
+        dp.strict_arp = strict_arp;
+    }
+    dp.service_rules = Some(rules);
+    if cluster.settings.agent_gate("ServiceExternalIP") {
+        let view = cluster.view_of(&node.name);
+        for s in cluster.services.values() {
+            let with_eps = nodes_with_ready_endpoints(cluster, s);
+            if let Some(ip) = s.lb_ip
+                && cluster.external_ip_owner(s, &view, &with_eps).as_deref()
+                    == Some(node.name.as_str())
+            {
+                dp.arp_responder.push((node.transport_iface.clone(), ip));
+            }
+        }
+    }
+}
+
+/// kube-proxy IPVS's dummy device holding every Service VIP.
+pub const KUBE_IPVS0: &str = "kube-ipvs0";

@@ -37,6 +37,10 @@ pub struct OptionsDoc {
     /// Switches that run BFD on their static routes.
     #[serde(default)]
     pub bfd: Vec<Spanned<String>>,
+    /// Does the cluster run kube-proxy, and how: `iptables` (kubeadm's
+    /// default, the default here), `ipvs`, `ipvs-strict-arp` or `none`.
+    #[serde(default)]
+    pub kube_proxy: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

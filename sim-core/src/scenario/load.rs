@@ -26,6 +26,8 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// `options.egressGratuitousArp` (default true).
     pub egress_gratuitous_arp: bool,
+    /// `options.kubeProxy`.
+    pub kube_proxy: Option<crate::engine::proxy::KubeProxyMode>,
 }
 
 #[derive(Clone, Debug)]
@@ -265,6 +267,22 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     })?;
     let mut topology = load_topology(&topo_name, &topo_text)?;
     let opts = doc.options.unwrap_or_default();
+    use crate::engine::proxy::KubeProxyMode;
+    let kube_proxy = match opts.kube_proxy.as_ref().map(|k| (k, k.value.as_str())) {
+        None | Some((_, "iptables")) => Some(KubeProxyMode::Iptables),
+        Some((_, "ipvs")) => Some(KubeProxyMode::Ipvs { strict_arp: false }),
+        Some((_, "ipvs-strict-arp")) => Some(KubeProxyMode::Ipvs { strict_arp: true }),
+        Some((_, "none")) => None,
+        Some((k, other)) => {
+            return Err(err(
+                file,
+                k,
+                format!(
+                    "options.kubeProxy must be iptables, ipvs, ipvs-strict-arp or none, not `{other}`"
+                ),
+            ));
+        }
+    };
     for sw in &opts.bfd {
         match topology
             .device_id(&sw.value)
@@ -342,6 +360,7 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
         until,
         steps,
         egress_gratuitous_arp: opts.egress_gratuitous_arp.unwrap_or(true),
+        kube_proxy,
     })
 }
 

@@ -56,6 +56,7 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
     }
     let mut cluster = ClusterState::from_topology(&scn.topology);
     cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
+    cluster.proxy.kube_proxy = scn.kube_proxy;
     world.record(
         LogKind::Step,
         "",
@@ -369,6 +370,17 @@ fn execute(
                         obj.namespace().unwrap_or("default"),
                         s.meta.name
                     )),
+                    Object::Other { kind, meta, .. }
+                        if kind == "DaemonSet" && meta.name == "kube-proxy" =>
+                    {
+                        cluster.proxy.kube_proxy = None;
+                        // The blog then restarts every node to flush kube-proxy's
+                        // rules; antlab removes them with the DaemonSet.
+                        vec![
+                            "kube-proxy DaemonSet deleted: its rules are gone from every node"
+                                .to_string(),
+                        ]
+                    }
                     other => vec![format!(
                         "deleting {} is not modelled; ignored",
                         other.display_name()
@@ -638,6 +650,18 @@ fn apply_object(
                     obj.display_name(),
                     obj.kind_name()
                 ),
+            );
+        }
+        Object::Other { kind, meta, .. } if kind == "DaemonSet" && meta.name == "kube-proxy" => {
+            if cluster.proxy.kube_proxy.is_none() {
+                cluster.proxy.kube_proxy = scn
+                    .kube_proxy
+                    .or(Some(crate::engine::proxy::KubeProxyMode::Iptables));
+            }
+            world.record(
+                LogKind::Engine,
+                "",
+                "kube-proxy DaemonSet running on every node",
             );
         }
         Object::Other { kind, .. } => {

@@ -161,11 +161,12 @@ impl Conntrack {
         })
     }
 
-    /// Records a new translated flow. With `snat_to`, the source port is kept
-    /// unless the resulting reply tuple is taken, then the next free one is
-    /// used (Linux picks a free port too; ours is deterministic). Returns the
-    /// entry, or `None` when nothing is translated (untranslated flows need
-    /// no state here) or no port is free.
+    /// Records a new flow, translated or not: like Linux conntrack, every
+    /// flow is tracked, so a reply is recognised as one and never meets the
+    /// NAT rules meant for first packets. With `snat_to`, the source port is
+    /// kept unless the resulting reply tuple is taken, then the next free one
+    /// is used (Linux picks a free port too; ours is deterministic). `None`
+    /// when no port is free.
     pub fn commit(
         &mut self,
         now: SimTime,
@@ -174,9 +175,6 @@ impl Conntrack {
         snat_to: Option<Ipv4Addr>,
         by: &str,
     ) -> Option<CtEntry> {
-        if dnat.is_none() && snat_to.is_none() {
-            return None;
-        }
         self.expire(now, &original);
         let (dst, dport) = dnat.unwrap_or((original.dst, original.dport));
         let mut port = original.sport;
@@ -185,12 +183,10 @@ impl Conntrack {
                 Some(ip) => (ip, port),
                 None => (original.src, original.sport),
             };
-            // ICMP echo replies carry the (translated) identifier in both "ports".
-            let reply_sport = if original.proto == 1 { sport } else { dport };
             let reply = FlowKey {
                 proto: original.proto,
                 src: dst,
-                sport: reply_sport,
+                sport: dport,
                 dst: src,
                 dport: sport,
             };
@@ -249,6 +245,26 @@ impl Conntrack {
         gone.len()
     }
 
+    /// Forgets the untranslated (null-binding) entries, so their flows meet
+    /// the NAT rules again. Called when a node's SNAT rules or marks change:
+    /// Antrea sends traffic for a remote Egress through the tunnel in OVS,
+    /// where iptables never gives it a null binding; the lab routes it through
+    /// the host instead, and this keeps the two equivalent.
+    pub fn flush_untranslated(&mut self) -> usize {
+        let gone: Vec<FlowKey> = self
+            .by_orig
+            .iter()
+            .filter(|(_, e)| e.dnat.is_none() && e.snat.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &gone {
+            if let Some(e) = self.by_orig.remove(k) {
+                self.by_reply.remove(&e.reply);
+            }
+        }
+        gone.len()
+    }
+
     pub fn rows(&self, now: SimTime) -> Vec<CtRow> {
         self.by_orig
             .values()
@@ -276,17 +292,17 @@ mod tests {
     fn snat_binding_translates_replies_back() {
         let mut ct = Conntrack::default();
         let node: Ipv4Addr = "10.160.1.25".parse().unwrap();
-        let k = key("10.30.67.5", 7, "10.200.0.10", 7);
+        let k = key("10.30.67.5", 7, "10.200.0.10", 0);
         assert_eq!(ct.snat(SimTime(0), k, Some(node)), Some((node, 7)));
         // Later packets of the flow reuse the binding even without a rule.
         assert_eq!(ct.snat(SimTime(5), k, None), Some((node, 7)));
-        let reply = key("10.200.0.10", 7, "10.160.1.25", 7);
+        let reply = key("10.200.0.10", 0, "10.160.1.25", 7);
         let back = ct.reverse(SimTime(6), reply).unwrap();
         assert_eq!((back.dst, back.dport), ("10.30.67.5".parse().unwrap(), 7));
         // A second pod using the same ICMP id gets another id.
-        let k2 = key("10.30.67.6", 7, "10.200.0.10", 7);
+        let k2 = key("10.30.67.6", 7, "10.200.0.10", 0);
         assert_eq!(ct.snat(SimTime(7), k2, Some(node)), Some((node, 1024)));
-        let reply2 = key("10.200.0.10", 1024, "10.160.1.25", 1024);
+        let reply2 = key("10.200.0.10", 0, "10.160.1.25", 1024);
         let back2 = ct.reverse(SimTime(8), reply2).unwrap();
         assert_eq!((back2.dst, back2.dport), ("10.30.67.6".parse().unwrap(), 7));
         // Bindings expire after 30 s of silence.

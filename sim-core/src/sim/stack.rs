@@ -22,6 +22,7 @@ use super::nat::{Conntrack, FlowKey, SnatRule, SnatTo};
 use super::routing::{NextHop, Route, RoutingTable};
 use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
+use crate::engine::proxy::NoEndpointsAction;
 use crate::model::{MacAddr, TABLE_MAIN};
 use crate::time::SimTime;
 use crate::wire::{self, ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4};
@@ -309,7 +310,8 @@ impl IpStack {
             let (before_src, before_dst) = (pkt.src, pkt.dst);
             set_src(pkt, back.src, back.sport);
             set_dst(pkt, back.dst, back.dport);
-            cx.hop(tag, || {
+            let changed = before_src != back.src || before_dst != back.dst;
+            cx.hop(tag.filter(|_| changed), || {
                 let mut parts = Vec::new();
                 if before_src != back.src {
                     parts.push(format!("src {before_src} -> {}", back.src));
@@ -333,7 +335,13 @@ impl IpStack {
             }
             return Some(CtState::Established { snat: e.snat });
         }
-        match self.services.decide(cx.now, origin, key) {
+        let local_pods = self
+            .ifaces
+            .iter()
+            .find(|i| i.name == crate::engine::GATEWAY_IFACE)
+            .and_then(|i| i.addrs.first())
+            .map(|a| a.trunc());
+        match self.services.decide(cx.now, origin, key, local_pods) {
             Decision::NotAService => Some(CtState::New {
                 orig: key,
                 dnat: None,
@@ -360,7 +368,11 @@ impl IpStack {
                     by,
                 })
             }
-            Decision::Reject { by, service } => {
+            Decision::Reject {
+                by,
+                service,
+                action,
+            } => {
                 cx.drop(
                     tag,
                     DropReason::NoEndpoints {
@@ -369,15 +381,21 @@ impl IpStack {
                         by: by.clone(),
                     },
                 );
-                // Antrea answers through packet-in (RST / ICMP port unreachable), as kube-proxy's REJECT does.
+                // AntreaProxy answers through packet-in (RST+ACK for TCP, ICMP
+                // unreachable otherwise); kube-proxy's REJECT is ICMP port
+                // unreachable; a DROP answers nothing (engine::proxy::handler).
                 let reply_tag = tag.map(TraceTag::as_reply);
-                let reply_l4 = match &pkt.l4 {
-                    L4::Tcp {
-                        src_port,
-                        dst_port,
-                        seq,
-                        ..
-                    } => Some(L4::Tcp {
+                let reply_l4 = match (action, &pkt.l4) {
+                    (NoEndpointsAction::Drop, _) => None,
+                    (
+                        NoEndpointsAction::TcpReset,
+                        L4::Tcp {
+                            src_port,
+                            dst_port,
+                            seq,
+                            ..
+                        },
+                    ) => Some(L4::Tcp {
                         src_port: *dst_port,
                         dst_port: *src_port,
                         seq: 0,
@@ -390,11 +408,16 @@ impl IpStack {
                         window: 0,
                         payload: Vec::new(),
                     }),
-                    L4::Udp { .. } | L4::IcmpEcho { .. } => Some(L4::IcmpDestUnreachable {
-                        code: 3,
+                    (NoEndpointsAction::IcmpUnreachable { code }, _) => {
+                        Some(L4::IcmpDestUnreachable {
+                            code,
+                            original: quote(&pkt.to_bytes()),
+                        })
+                    }
+                    (NoEndpointsAction::TcpReset, _) => Some(L4::IcmpDestUnreachable {
+                        code: 10,
                         original: quote(&pkt.to_bytes()),
                     }),
-                    _ => None,
                 };
                 if let Some(l4) = reply_l4 {
                     let reply = Ipv4Pkt {
@@ -895,9 +918,23 @@ fn quote(bytes: &[u8]) -> Vec<u8> {
     bytes[..bytes.len().min(28)].to_vec()
 }
 
+/// The conntrack tuple of a packet. ICMP echo keeps the identifier on the
+/// requester's side only (request: `sport = ident, dport = 0`; reply:
+/// `sport = 0, dport = ident`), so a request and its reply are each other's
+/// reverse and never mistaken for one another, as Linux's ICMP tuple (which
+/// includes the type) ensures.
 pub fn flow_key(pkt: &Ipv4Pkt) -> Option<FlowKey> {
     let (proto, sport, dport) = match &pkt.l4 {
-        L4::IcmpEcho { ident, .. } => (PROTO_ICMP, *ident, *ident),
+        L4::IcmpEcho {
+            ident,
+            request: true,
+            ..
+        } => (PROTO_ICMP, *ident, 0),
+        L4::IcmpEcho {
+            ident,
+            request: false,
+            ..
+        } => (PROTO_ICMP, 0, *ident),
         L4::Tcp {
             src_port, dst_port, ..
         } => (PROTO_TCP, *src_port, *dst_port),
@@ -918,7 +955,12 @@ pub fn flow_key(pkt: &Ipv4Pkt) -> Option<FlowKey> {
 fn set_src(pkt: &mut Ipv4Pkt, ip: Ipv4Addr, port: u16) {
     pkt.src = ip;
     match &mut pkt.l4 {
-        L4::IcmpEcho { ident, .. } => *ident = port,
+        L4::IcmpEcho {
+            ident,
+            request: true,
+            ..
+        } => *ident = port,
+        L4::IcmpEcho { .. } => {}
         L4::Tcp { src_port, .. } | L4::Udp { src_port, .. } => *src_port = port,
         _ => {}
     }
@@ -927,7 +969,12 @@ fn set_src(pkt: &mut Ipv4Pkt, ip: Ipv4Addr, port: u16) {
 fn set_dst(pkt: &mut Ipv4Pkt, ip: Ipv4Addr, port: u16) {
     pkt.dst = ip;
     match &mut pkt.l4 {
-        L4::IcmpEcho { ident, .. } => *ident = port,
+        L4::IcmpEcho {
+            ident,
+            request: false,
+            ..
+        } => *ident = port,
+        L4::IcmpEcho { .. } => {}
         L4::Tcp { dst_port, .. } | L4::Udp { dst_port, .. } => *dst_port = port,
         _ => {}
     }

@@ -1556,12 +1556,14 @@ impl World {
                 comment: s.comment.clone(),
             });
         }
+        let mut nat_changed = false;
         if snat != h.stack.snat {
             lines.push((
                 LogKind::Nat,
                 format!("{} SNAT rule(s) installed", snat.len()),
             ));
             h.stack.snat = snat;
+            nat_changed = true;
         }
         let marks: Vec<super::stack::MarkRule> = desired
             .marks
@@ -1573,7 +1575,11 @@ impl World {
                 comment: m.comment.clone(),
             })
             .collect();
+        nat_changed |= marks != h.stack.marks;
         h.stack.marks = marks;
+        if nat_changed {
+            h.stack.ct.flush_untranslated();
+        }
         let mut responder = Vec::new();
         for (iface, ip) in &desired.arp_responder {
             let i = h
@@ -1600,15 +1606,16 @@ impl World {
         h.stack.arp_responder = responder;
         garps.extend(new_responders);
         h.stack.arp_any_iface = !desired.strict_arp;
-        if desired.services != h.stack.services.entries() {
+        if desired.service_rules.as_ref() != h.stack.services.rules() {
+            let n = desired
+                .service_rules
+                .as_ref()
+                .map_or(0, |r| r.ports().count());
             lines.push((
                 LogKind::Engine,
-                format!(
-                    "{} Service load-balancing entries installed",
-                    desired.services.len()
-                ),
+                format!("Service rules installed for {n} Service port(s)"),
             ));
-            h.stack.services.set(desired.services.clone());
+            h.stack.services.set(desired.service_rules.clone());
         }
         if self.log_dataplane {
             for (kind, l) in lines {
