@@ -161,6 +161,12 @@ pub struct ExpectDoc {
     pub max_outage: Option<SimDuration>,
     #[serde(default)]
     pub min_outage: Option<SimDuration>,
+    /// Which proxy load-balanced the last attempt (`AntreaProxy`, `kube-proxy`).
+    #[serde(default)]
+    pub handled_by: Option<String>,
+    /// Every successful attempt so far was answered by one of these hosts.
+    #[serde(default)]
+    pub only_answered_by: Option<Vec<String>>,
     // About an ARP cache.
     #[serde(default)]
     pub arp: Option<Spanned<ArpExpectDoc>>,
@@ -170,6 +176,21 @@ pub struct ExpectDoc {
     // About an Egress's status.
     #[serde(default)]
     pub egress: Option<Spanned<EgressExpectDoc>>,
+    // About a ServiceExternalIP.
+    #[serde(default, rename = "serviceExternalIP")]
+    pub service_external_ip: Option<Spanned<SeipExpectDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeipExpectDoc {
+    /// `namespace/name`.
+    pub service: Spanned<String>,
+    /// The node answering for the IP, or `none`.
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ip: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

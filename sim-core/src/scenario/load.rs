@@ -155,6 +155,8 @@ pub enum ExpectKind {
         not_via_vlan: Option<u16>,
         max_outage: Option<SimDuration>,
         min_outage: Option<SimDuration>,
+        handled_by: Option<String>,
+        only_answered_by: Option<Vec<String>>,
     },
     Arp {
         device: String,
@@ -168,6 +170,12 @@ pub enum ExpectKind {
         mac: MacRef,
         port: Option<String>,
         absent: bool,
+    },
+    /// A Service's external IP and its owner (`node: Some(None)` = none).
+    ServiceExternalIp {
+        service: String,
+        node: Option<Option<String>>,
+        ip: Option<Option<Ipv4Addr>>,
     },
     /// `node: Some(None)` = held by no node.
     Egress {
@@ -766,6 +774,7 @@ fn expectation(
         d.arp.is_some(),
         d.mac.is_some(),
         d.egress.is_some(),
+        d.service_external_ip.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -774,7 +783,7 @@ fn expectation(
         return Err(err(
             file,
             e,
-            "an expectation is about exactly one of `probe`, `arp`, `mac` or `egress`",
+            "an expectation is about exactly one of `probe`, `arp`, `mac`, `egress` or `serviceExternalIP`",
         ));
     }
     let kind = if let Some(p) = &d.probe {
@@ -816,6 +825,8 @@ fn expectation(
             not_via_vlan: d.not_via_vlan,
             max_outage: d.max_outage,
             min_outage: d.min_outage,
+            handled_by: d.handled_by.clone(),
+            only_answered_by: d.only_answered_by.clone(),
         }
     } else {
         let probe_only = d.last.is_some()
@@ -824,7 +835,9 @@ fn expectation(
             || d.via_vlan.is_some()
             || d.not_via_vlan.is_some()
             || d.max_outage.is_some()
-            || d.min_outage.is_some();
+            || d.min_outage.is_some()
+            || d.handled_by.is_some()
+            || d.only_answered_by.is_some();
         if probe_only {
             return Err(err(
                 file,
@@ -861,6 +874,28 @@ fn expectation(
                 ip,
                 mac: a.mac.as_ref().map(|m| mac_ref(file, m)).transpose()?,
                 state,
+            }
+        } else if let Some(se) = &d.service_external_ip {
+            let se = &se.value;
+            let node = se
+                .node
+                .as_ref()
+                .map(|n| (n.value != "none").then(|| n.value.clone()));
+            let ip = match &se.ip {
+                None => None,
+                Some(v) if v.value == "none" => Some(None),
+                Some(v) => Some(Some(v.value.parse::<Ipv4Addr>().map_err(|_| {
+                    err(
+                        file,
+                        v,
+                        format!("`{}` is not an IPv4 address (or `none`)", v.value),
+                    )
+                })?)),
+            };
+            ExpectKind::ServiceExternalIp {
+                service: se.service.value.clone(),
+                node,
+                ip,
             }
         } else if let Some(eg) = &d.egress {
             let eg = &eg.value;

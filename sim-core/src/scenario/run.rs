@@ -227,11 +227,29 @@ fn advance(
                 ControlEvent::Timer(_) => {}
             }
         }
+        let powered = cluster
+            .nodes
+            .iter()
+            .filter(|n| {
+                world
+                    .device_id(&n.name)
+                    .is_some_and(|id| world.device(id).powered())
+            })
+            .count();
         for node in &touched {
             if let Some(id) = world.device_id(node)
                 && let Some(view) = world.agent_view(id)
             {
-                cluster.views.insert(node.clone(), view);
+                // A starting agent acts only once its join has synced the
+                // member list (memberlist's Join is a synchronous push/pull);
+                // until then it claims nothing.
+                let joined = match cluster.views.get(node) {
+                    Some(v) if !v.is_empty() => true,
+                    _ => view.len() >= powered,
+                };
+                if joined {
+                    cluster.views.insert(node.clone(), view);
+                }
             }
         }
         sync_nodes(world, cluster, scn, Some(&touched))?;
@@ -437,12 +455,11 @@ fn execute(
                     n.ready = true;
                     // The agent starts again: it joins the others and
                     // re-applies its state from its (fresh) view.
-                    cluster.views.remove(device);
+                    // An empty view: the agent claims nothing until its join
+                    // has synced the member list.
+                    cluster.views.insert(device.clone(), Vec::new());
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
-                    if let Some(v) = world.agent_view(id) {
-                        cluster.views.insert(device.clone(), v);
-                    }
                     sync_dataplane(world, cluster, scn, Some(step))?;
                 }
             }
@@ -864,6 +881,8 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             not_via_vlan,
             max_outage,
             min_outage,
+            handled_by,
+            only_answered_by,
         } => {
             let Some(p) = world.probe(probe) else {
                 return (false, format!("probe {probe} does not exist"));
@@ -928,6 +947,47 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
                     problems.push(format!("longest outage was {}", stats.longest_outage));
                 }
             }
+            if let Some(h) = handled_by {
+                said.push(format!("load-balanced by {h}"));
+                // The proxy writes "<name>: Service ..." into the path.
+                let by: Vec<String> = last
+                    .map(|a| {
+                        a.path
+                            .iter()
+                            .filter(|hop| !hop.reply && hop.text.contains(": Service "))
+                            .map(|hop| {
+                                format!(
+                                    "{} on {}",
+                                    hop.text.split(": Service ").next().unwrap_or(""),
+                                    hop.device
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !by.iter().any(|b| b.starts_with(h.as_str())) {
+                    problems.push(if by.is_empty() {
+                        "no proxy load-balanced it".to_string()
+                    } else {
+                        format!("it was {}", by.join(", "))
+                    });
+                }
+            }
+            if let Some(allowed) = only_answered_by {
+                said.push(format!("answered only by {}", allowed.join(", ")));
+                let others: Vec<String> = p
+                    .attempts
+                    .iter()
+                    .filter(|a| a.ok())
+                    .filter_map(|a| a.seen_by.clone())
+                    .filter(|b| !allowed.contains(b))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                if !others.is_empty() {
+                    problems.push(format!("also answered by {}", others.join(", ")));
+                }
+            }
             let head = format!("probe {probe}: {}", said.join(", "));
             if problems.is_empty() {
                 (true, head)
@@ -977,6 +1037,46 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
                 (true, head)
             } else {
                 (false, format!("{head}; but found {got}"))
+            }
+        }
+        ExpectKind::ServiceExternalIp { service, node, ip } => {
+            let Some(s) = cluster.services.get(service) else {
+                return (false, format!("Service {service} does not exist"));
+            };
+            let owners = report::external_ip_owners(cluster, service);
+            let mut said = Vec::new();
+            let mut problems = Vec::new();
+            if let Some(want) = node {
+                said.push(format!("owned by {}", want.as_deref().unwrap_or("no node")));
+                let ok = match want {
+                    None => owners.is_empty(),
+                    Some(n) => owners.len() == 1 && &owners[0] == n,
+                };
+                if !ok {
+                    problems.push(if owners.is_empty() {
+                        "owned by no node".to_string()
+                    } else {
+                        format!("owned by {}", owners.join(" and "))
+                    });
+                }
+            }
+            if let Some(want) = ip {
+                said.push(format!(
+                    "external IP {}",
+                    want.map_or("none".to_string(), |i| i.to_string())
+                ));
+                if s.lb_ip != *want {
+                    problems.push(format!(
+                        "external IP is {}",
+                        s.lb_ip.map_or("none".to_string(), |i| i.to_string())
+                    ));
+                }
+            }
+            let head = format!("ServiceExternalIP of {service} {}", said.join(", "));
+            if problems.is_empty() {
+                (true, head)
+            } else {
+                (false, format!("{head}; but {}", problems.join("; ")))
             }
         }
         ExpectKind::Egress { name, node, ip } => {
