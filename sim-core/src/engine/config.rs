@@ -192,3 +192,61 @@ pub fn apply_antrea_config(
     ));
     Ok(lines)
 }
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KubeProxyConf {
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    ipvs: Option<IpvsConf>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IpvsConf {
+    #[serde(default, rename = "strictARP")]
+    strict_arp: Option<bool>,
+}
+
+/// Applies the `kube-proxy` ConfigMap (`config.conf`, a
+/// KubeProxyConfiguration): its `mode` and `ipvs.strictARP`. kube-proxy
+/// re-reads it when its Pods restart, which antlab applies at once.
+pub fn apply_kube_proxy_config(
+    cluster: &mut ClusterState,
+    cm: &ConfigMap,
+) -> Result<Vec<String>, InputError> {
+    let Some(text) = cm.get("config.conf")? else {
+        return Ok(vec![
+            "ConfigMap kube-system/kube-proxy has no config.conf; nothing changes".into(),
+        ]);
+    };
+    let conf: KubeProxyConf = match serde_saphyr::from_str::<Option<KubeProxyConf>>(text) {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            let inner = InputError::from_yaml("config.conf", &e);
+            return Err(cm.meta.origin.error(format!(
+                "ConfigMap kube-proxy, config.conf line {} column {}: {}",
+                inner.line, inner.column, inner.message
+            )));
+        }
+    };
+    use super::proxy::KubeProxyMode;
+    let strict = conf.ipvs.and_then(|i| i.strict_arp).unwrap_or(false);
+    let mode = match conf.mode.as_deref() {
+        Some("ipvs") => KubeProxyMode::Ipvs { strict_arp: strict },
+        Some("iptables") | Some("") | None => KubeProxyMode::Iptables,
+        Some(other) => {
+            return Err(cm.meta.origin.error(format!(
+                "ConfigMap kube-proxy: mode `{other}` is not modelled (iptables or ipvs)"
+            )));
+        }
+    };
+    if cluster.proxy.kube_proxy.is_none() {
+        return Ok(vec![
+            "kube-proxy ConfigMap stored; kube-proxy is not running".into(),
+        ]);
+    }
+    cluster.proxy.kube_proxy = Some(mode);
+    Ok(vec![format!("kube-proxy restarted with mode {mode:?}")])
+}

@@ -70,6 +70,9 @@ pub struct StepDoc {
     pub expect: Option<Vec<Spanned<ExpectDoc>>>,
     #[serde(default)]
     pub say: Option<Spanned<String>>,
+    /// Flush a device's ARP cache (`clear arp-cache`, `ip neigh flush all`).
+    #[serde(default)]
+    pub clear_arp: Option<Spanned<String>>,
     /// `ip route add|del` on a device: `{device: core-sw, add: "10.169.1.40/32 via 10.160.1.26 metric 10"}`.
     #[serde(default)]
     pub route: Option<Spanned<RouteStepDoc>>,

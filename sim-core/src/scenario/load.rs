@@ -64,6 +64,8 @@ pub enum Action {
     },
     StartProbe(ProbeStep),
     StopProbe(String),
+    /// Flush a device's ARP cache.
+    ClearArp(String),
     /// `ip route add/del` on a device.
     Route {
         device: String,
@@ -424,6 +426,7 @@ fn load_step(
         s.say.is_some(),
         s.vlan.is_some(),
         s.route.is_some(),
+        s.clear_arp.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -621,6 +624,15 @@ fn load_step(
         Action::Expect(out)
     } else if let Some(text) = &s.say {
         Action::Say(text.value.clone())
+    } else if let Some(d) = &s.clear_arp {
+        if topo.device_id(&d.value).is_none() {
+            return Err(err(
+                file,
+                d,
+                format!("no device called `{}` in the topology", d.value),
+            ));
+        }
+        Action::ClearArp(d.value.clone())
     } else if let Some(r) = &s.route {
         let r = &r.value;
         if topo.device_id(&r.device.value).is_none() {

@@ -495,6 +495,13 @@ fn execute(
                 .start_probe(spec)
                 .map_err(|e| step_error(scn, step, e))?;
         }
+        Action::ClearArp(device) => {
+            world.record(LogKind::Step, "", format!("clear ARP cache of {device}"));
+            let id = world.device_id(device).expect("checked at load");
+            if let Some(stack) = world.stack_mut(id) {
+                stack.arp.clear();
+            }
+        }
         Action::Route {
             device,
             add,
@@ -652,6 +659,12 @@ fn apply_object(
         Object::Service(svc) => {
             let now = world.now().as_nanos() / 1_000_000_000;
             let lines = cluster.apply_service(svc, now).map_err(at)?;
+            for l in lines {
+                world.record(LogKind::Engine, "", l);
+            }
+        }
+        Object::ConfigMap(cm) if cm.meta.name == "kube-proxy" => {
+            let lines = crate::engine::config::apply_kube_proxy_config(cluster, cm)?;
             for l in lines {
                 world.record(LogKind::Engine, "", l);
             }

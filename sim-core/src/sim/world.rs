@@ -1243,6 +1243,11 @@ impl World {
         Ok(())
     }
 
+    /// A device's IP stack, to change it between events (scenario steps).
+    pub fn stack_mut(&mut self, id: DeviceId) -> Option<&mut super::stack::IpStack> {
+        self.devices[id.0 as usize].stack_mut()
+    }
+
     /// `ip route add/del` on a host or an L3 switch (a static route).
     pub fn change_route(
         &mut self,
