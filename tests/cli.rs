@@ -342,3 +342,58 @@ fn what_if_on_the_blog_manifests_needs_nodes_and_says_so() {
     assert!(out.contains("egressIP: \"172.18.181.40\""), "{out}");
     assert!(out.contains("before: null"), "{out}");
 }
+
+#[test]
+fn rules_and_service_tables_snapshot() {
+    let scn = "scenarios/kube-proxy-ipvs-strictarp.yaml";
+    let rules = antlab(&["rules", "k8s-node-vm-1-cl-02", "-s", scn]);
+    assert_eq!(
+        rules.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rules.stderr)
+    );
+    let text = stdout(&rules);
+    // The blog's IPVS dump shape: the VIPs on kube-ipvs0 and a NodePort per node address.
+    assert!(text.contains("TCP  10.160.1.40:80 rr"), "{text}");
+    assert!(
+        text.contains("inet 10.160.1.40/32 scope global kube-ipvs0"),
+        "{text}"
+    );
+    insta::assert_snapshot!("rules_node_vm_1", text);
+    let mut tables = String::new();
+    for what in ["svc", "endpoints", "serviceexternalip"] {
+        let o = antlab(&["get", what, "-s", scn]);
+        assert_eq!(o.status.code(), Some(0));
+        tables.push_str(&stdout(&o));
+    }
+    insta::assert_snapshot!("service_tables", tables);
+    let bad = antlab(&["rules", "ext-vm", "-s", scn]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn rules_compare_reports_counts_and_times() {
+    let o = antlab(&[
+        "rules",
+        "--compare",
+        "--services",
+        "50",
+        "--endpoints-per-service",
+        "4",
+        "--nodes",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("50 Services x 4 endpoints, 3 nodes"), "{out}");
+    // kube-proxy iptables: several rules per endpoint; none without kube-proxy.
+    let iptables: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.split("iptables rules ").nth(1))
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    assert_eq!(iptables.len(), 2, "{out}");
+    assert!(iptables[0] > 200 && iptables[1] == 0, "{out}");
+    assert_eq!(out.matches("full compile").count(), 2);
+}

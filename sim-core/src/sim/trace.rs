@@ -69,6 +69,12 @@ pub enum DropReason {
         service: String,
         by: String,
     },
+    /// A reply whose source is not the address the client sent to (NAT not undone).
+    WrongReplySource {
+        device: String,
+        expected: Ipv4Addr,
+        got: Ipv4Addr,
+    },
     PortUnreachable {
         device: String,
         port: u16,
@@ -120,6 +126,16 @@ impl fmt::Display for DropReason {
                 write!(
                     f,
                     "Service {service} has no endpoints: {by} on {device} rejected the connection"
+                )
+            }
+            DropReason::WrongReplySource {
+                device,
+                expected,
+                got,
+            } => {
+                write!(
+                    f,
+                    "{device} got its reply from {got}, not {expected} (NAT not undone)"
                 )
             }
             DropReason::PortUnreachable { device, port } => {

@@ -892,6 +892,20 @@ impl World {
         if at != probe.spec.from {
             return;
         }
+        let answer = matches!(&pkt.l4, L4::IcmpEcho { request: false, .. })
+            || matches!(&pkt.l4, L4::Tcp { flags, .. } if flags.syn && flags.ack);
+        if answer && pkt.src != probe.spec.to {
+            // A reply must come back from the address the client talked to
+            // (a Service VIP, not the endpoint): a real client would drop it.
+            let reason = DropReason::WrongReplySource {
+                device: host,
+                expected: probe.spec.to,
+                got: pkt.src,
+            };
+            self.drop_packet(Some(tag), reason);
+            self.finish_attempt(tag.probe, tag.attempt, false);
+            return;
+        }
         let verdict = match &pkt.l4 {
             L4::IcmpEcho { request: false, .. } => Some(true),
             L4::Tcp { flags, .. } if flags.syn && flags.ack => Some(true),
@@ -1328,16 +1342,29 @@ impl World {
             interfaces: vec![crate::model::IfaceSpec {
                 name: "eth0".into(),
                 mac: MacAddr::from_name(&full),
-                addrs: vec![Ipv4Net::new(ip, gw_net.prefix_len()).expect("valid prefix")],
+                // A /32 with everything via antrea-gw0: Antrea's OVS pipeline
+                // (and its conntrack) sees all Pod traffic, even to Pods on
+                // the same node; the lab gets the same by making the node the
+                // Pod's only next hop.
+                addrs: vec![Ipv4Net::from(ip)],
                 kind: crate::model::IfaceKind::Physical,
             }],
-            routes: vec![crate::model::RouteSpec {
-                dst: "0.0.0.0/0".parse().expect("literal"),
-                via: Some(gw_net.addr()),
-                dev: Some("eth0".into()),
-                metric: 0,
-                table: crate::model::TABLE_MAIN,
-            }],
+            routes: vec![
+                crate::model::RouteSpec {
+                    dst: Ipv4Net::from(gw_net.addr()),
+                    via: None,
+                    dev: Some("eth0".into()),
+                    metric: 0,
+                    table: crate::model::TABLE_MAIN,
+                },
+                crate::model::RouteSpec {
+                    dst: "0.0.0.0/0".parse().expect("literal"),
+                    via: Some(gw_net.addr()),
+                    dev: Some("eth0".into()),
+                    metric: 0,
+                    table: crate::model::TABLE_MAIN,
+                },
+            ],
             rules: Vec::new(),
             ip_forward: false,
             arp: ArpPolicy::Linux,
