@@ -7,7 +7,11 @@ use proptest::prelude::*;
 use sim_core::scenario::{self, run::RunOptions};
 
 const TOPOLOGY: &str = include_str!("../../topologies/blog-lab.yaml");
-const WORKERS: [&str; 3] = ["k8s-node-vm-1-cl-02", "k8s-node-vm-2-cl-02", "k8s-node-vm-3-cl-02"];
+const WORKERS: [&str; 3] = [
+    "k8s-node-vm-1-cl-02",
+    "k8s-node-vm-2-cl-02",
+    "k8s-node-vm-3-cl-02",
+];
 const NODE_IPS: [&str; 3] = ["10.160.1.25", "10.160.1.26", "10.160.1.27"];
 
 fn manifests(endpoint_nodes: &[usize], affinity: bool) -> String {
@@ -19,7 +23,11 @@ fn manifests(endpoint_nodes: &[usize], affinity: bool) -> String {
         ));
     }
     docs.push("apiVersion: v1\nkind: Pod\nmetadata:\n  name: client\n  namespace: app\n  labels: {app: client}\nspec:\n  nodeName: k8s-node-vm-1-cl-02\n  containers:\n  - name: c\n".into());
-    let aff = if affinity { "  sessionAffinity: ClientIP\n" } else { "" };
+    let aff = if affinity {
+        "  sessionAffinity: ClientIP\n"
+    } else {
+        ""
+    };
     docs.push(format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: app\nspec:\n  type: NodePort\n  clusterIP: 10.30.20.20\n{aff}  selector: {{app: web}}\n  ports:\n  - port: 80\n    targetPort: 8080\n    nodePort: 31000\n"
     ));

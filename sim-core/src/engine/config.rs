@@ -177,6 +177,8 @@ pub fn apply_antrea_config(
     }
     cluster.proxy.proxy_all = cluster.settings.proxy_all;
     cluster.proxy.antrea_proxy = cluster.settings.agent_gate("AntreaProxy");
+    cluster.proxy.dsr_enabled = cluster.settings.agent_gate("LoadBalancerModeDSR");
+    cluster.proxy.topology_aware_hints = cluster.settings.agent_gate("TopologyAwareHints");
     let s = &cluster.settings;
     let egress = s.agent_gate("Egress");
     let separate = s.agent_gate("EgressSeparateSubnet");

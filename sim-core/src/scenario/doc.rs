@@ -170,6 +170,12 @@ pub struct ExpectDoc {
     /// Every successful attempt so far was answered by one of these hosts.
     #[serde(default)]
     pub only_answered_by: Option<Vec<String>>,
+    /// At least this many different hosts answered (load is spread).
+    #[serde(default)]
+    pub min_answerers: Option<usize>,
+    /// The last attempt's reply did not pass through this device (DSR).
+    #[serde(default)]
+    pub reply_avoids: Option<String>,
     // About an ARP cache.
     #[serde(default)]
     pub arp: Option<Spanned<ArpExpectDoc>>,

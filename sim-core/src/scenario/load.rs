@@ -159,6 +159,8 @@ pub enum ExpectKind {
         min_outage: Option<SimDuration>,
         handled_by: Option<String>,
         only_answered_by: Option<Vec<String>>,
+        min_answerers: Option<usize>,
+        reply_avoids: Option<String>,
     },
     Arp {
         device: String,
@@ -839,6 +841,8 @@ fn expectation(
             min_outage: d.min_outage,
             handled_by: d.handled_by.clone(),
             only_answered_by: d.only_answered_by.clone(),
+            min_answerers: d.min_answerers,
+            reply_avoids: d.reply_avoids.clone(),
         }
     } else {
         let probe_only = d.last.is_some()
@@ -849,7 +853,9 @@ fn expectation(
             || d.max_outage.is_some()
             || d.min_outage.is_some()
             || d.handled_by.is_some()
-            || d.only_answered_by.is_some();
+            || d.only_answered_by.is_some()
+            || d.min_answerers.is_some()
+            || d.reply_avoids.is_some();
         if probe_only {
             return Err(err(
                 file,

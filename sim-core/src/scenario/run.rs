@@ -896,6 +896,8 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             min_outage,
             handled_by,
             only_answered_by,
+            min_answerers,
+            reply_avoids,
         } => {
             let Some(p) = world.probe(probe) else {
                 return (false, format!("probe {probe} does not exist"));
@@ -984,6 +986,29 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
                     } else {
                         format!("it was {}", by.join(", "))
                     });
+                }
+            }
+            if let Some(n) = min_answerers {
+                said.push(format!("answered by at least {n} hosts"));
+                let answered: std::collections::BTreeSet<String> = p
+                    .attempts
+                    .iter()
+                    .filter(|a| a.ok())
+                    .filter_map(|a| a.seen_by.clone())
+                    .collect();
+                if answered.len() < *n {
+                    problems.push(format!(
+                        "answered by {}",
+                        answered.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            if let Some(dev) = reply_avoids {
+                said.push(format!("reply bypassed {dev}"));
+                let through =
+                    last.is_some_and(|a| a.path.iter().any(|h| h.reply && &h.device == dev));
+                if through {
+                    problems.push(format!("the reply went through {dev}"));
                 }
             }
             if let Some(allowed) = only_answered_by {

@@ -86,6 +86,8 @@ pub struct CtEntry {
     pub reply: FlowKey,
     /// Who translated it, for traces and tables ("AntreaProxy", "kube-proxy").
     pub by: String,
+    /// DSR: route the flow towards this endpoint (its node) without DNAT.
+    pub via: Option<Ipv4Addr>,
     #[serde(skip)]
     expires: SimTime,
 }
@@ -198,6 +200,7 @@ impl Conntrack {
                     snat: snat_to.map(|ip| (ip, sport)),
                     reply,
                     by: by.to_string(),
+                    via: None,
                     expires: now + timeout(original.proto),
                 };
                 if let Some(old) = self.by_orig.insert(original, entry.clone()) {
@@ -211,6 +214,13 @@ impl Conntrack {
             port = port.wrapping_add(1).max(1024);
         }
         None
+    }
+
+    /// Remembers that `original` is routed towards `via` (DSR).
+    pub fn set_via(&mut self, original: FlowKey, via: Ipv4Addr) {
+        if let Some(e) = self.by_orig.get_mut(&original) {
+            e.via = Some(via);
+        }
     }
 
     /// Outbound SNAT for a flow with no DNAT (kept for callers that only

@@ -26,11 +26,14 @@ pub type Origin = TrafficOrigin;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     NotAService,
+    /// `dsr`: forward the packet unchanged to the endpoint's node, which
+    /// DNATs it to its local endpoint and answers the client directly.
     Dnat {
         to: (Ipv4Addr, u16),
         by: String,
         masquerade: bool,
         service: String,
+        dsr: bool,
     },
     /// The Service has no usable endpoint: the proxy answers with `action`.
     Reject {
@@ -94,6 +97,24 @@ impl ServiceTable {
                 action,
             };
         }
+        let mut m = m;
+        let mut dsr = false;
+        if m.lb_mode == proxy::LbMode::Dsr {
+            // Direct server return: a node with a local endpoint serves the
+            // connection itself (the endpoint node of a DSR packet); an
+            // ingress node without one forwards it to an endpoint's node.
+            let local: Vec<(Ipv4Addr, u16)> = m
+                .endpoints
+                .iter()
+                .copied()
+                .filter(|e| local_pods.is_some_and(|n| n.contains(&e.0)))
+                .collect();
+            if local.is_empty() {
+                dsr = true;
+            } else {
+                m.endpoints = local;
+            }
+        }
         let Some(to) = self.affinity.select(now, key.src, &m, flow_hash(key)) else {
             return Decision::Reject {
                 by,
@@ -109,8 +130,9 @@ impl ServiceTable {
         Decision::Dnat {
             to,
             by,
-            masquerade,
+            masquerade: masquerade && !dsr,
             service,
+            dsr,
         }
     }
 }

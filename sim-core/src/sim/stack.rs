@@ -70,9 +70,14 @@ enum CtState {
         dnat: Option<(Ipv4Addr, u16)>,
         masquerade: bool,
         by: String,
+        /// DSR: route towards this endpoint without DNAT.
+        via: Option<Ipv4Addr>,
     },
     /// A later packet of a known flow: its recorded SNAT applies.
-    Established { snat: Option<(Ipv4Addr, u16)> },
+    Established {
+        snat: Option<(Ipv4Addr, u16)>,
+        via: Option<Ipv4Addr>,
+    },
     /// A reply, already un-NATed.
     Reply,
 }
@@ -333,7 +338,10 @@ impl IpStack {
                     )
                 });
             }
-            return Some(CtState::Established { snat: e.snat });
+            return Some(CtState::Established {
+                snat: e.snat,
+                via: e.via,
+            });
         }
         let local_pods = self
             .ifaces
@@ -347,12 +355,35 @@ impl IpStack {
                 dnat: None,
                 masquerade: false,
                 by: String::new(),
+                via: None,
             }),
+            Decision::Dnat {
+                to,
+                by,
+                service,
+                dsr: true,
+                ..
+            } => {
+                cx.hop(tag, || {
+                    format!(
+                        "{by}: Service {service} {}:{} -> endpoint {}:{} (DSR: forwarded to its node without DNAT)",
+                        key.dst, key.dport, to.0, to.1
+                    )
+                });
+                Some(CtState::New {
+                    orig: key,
+                    dnat: None,
+                    masquerade: false,
+                    by,
+                    via: Some(to.0),
+                })
+            }
             Decision::Dnat {
                 to,
                 by,
                 masquerade,
                 service,
+                ..
             } => {
                 cx.hop(tag, || {
                     format!(
@@ -366,6 +397,7 @@ impl IpStack {
                     dnat: Some(to),
                     masquerade,
                     by,
+                    via: None,
                 })
             }
             Decision::Reject {
@@ -561,7 +593,12 @@ impl IpStack {
         pkt.ttl -= 1;
         let mark = self.mark_for(&pkt);
         let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
-        let Some(hop) = self.routes.lookup_flow(pkt.dst, Some(pkt.src), mark, hash) else {
+        // DSR: route towards the chosen endpoint's node, the packet unchanged.
+        let target = match &ct {
+            CtState::New { via: Some(v), .. } | CtState::Established { via: Some(v), .. } => *v,
+            _ => pkt.dst,
+        };
+        let Some(hop) = self.routes.lookup_flow(target, Some(pkt.src), mark, hash) else {
             cx.drop(
                 tag,
                 DropReason::NoRoute {
@@ -604,12 +641,13 @@ impl IpStack {
         // the recorded SNAT for known ones, nothing for replies.
         let snat = match ct {
             CtState::Reply | CtState::Untracked => None,
-            CtState::Established { snat } => snat,
+            CtState::Established { snat, .. } => snat,
             CtState::New {
                 orig,
                 dnat,
                 masquerade,
                 by,
+                via,
             } => {
                 let rule_to = if masquerade {
                     self.source_for(hop.dev, hop.neighbor)
@@ -627,9 +665,11 @@ impl IpStack {
                 } else {
                     by
                 };
-                self.ct
-                    .commit(cx.now, orig, dnat, rule_to, &by)
-                    .and_then(|e| e.snat)
+                let entry = self.ct.commit(cx.now, orig, dnat, rule_to, &by);
+                if let Some(v) = via {
+                    self.ct.set_via(orig, v);
+                }
+                entry.and_then(|e| e.snat)
             }
         };
         if let Some((src, sport)) = snat
