@@ -90,6 +90,14 @@ struct EgressConf {
 struct ProxyConf {
     #[serde(default)]
     proxy_all: Option<bool>,
+    #[serde(default)]
+    skip_services: Option<Vec<String>>,
+    #[serde(default)]
+    node_port_addresses: Option<Vec<String>>,
+    #[serde(default, rename = "proxyLoadBalancerIPs")]
+    proxy_load_balancer_ips: Option<bool>,
+    #[serde(default)]
+    default_load_balancer_mode: Option<String>,
 }
 
 /// Settings read from `antrea-config`.
@@ -164,8 +172,42 @@ pub fn apply_antrea_config(
     let s = &mut cluster.settings;
     if let Some(a) = agent {
         s.agent_gates = a.feature_gates;
-        if let Some(p) = a.antrea_proxy.and_then(|p| p.proxy_all) {
-            s.proxy_all = p;
+        if let Some(p) = a.antrea_proxy {
+            if let Some(all) = p.proxy_all {
+                s.proxy_all = all;
+            }
+            let proxy = &mut cluster.proxy;
+            if let Some(skip) = p.skip_services {
+                proxy.skip_services = skip;
+            }
+            if let Some(addrs) = p.node_port_addresses {
+                let mut nets = Vec::new();
+                for a in addrs {
+                    let net = a
+                        .parse::<ipnet::Ipv4Net>()
+                        .or_else(|_| a.parse::<std::net::Ipv4Addr>().map(ipnet::Ipv4Net::from))
+                        .map_err(|_| {
+                            cm.meta.origin.error(format!(
+                                "antreaProxy.nodePortAddresses: `{a}` is not a CIDR"
+                            ))
+                        })?;
+                    nets.push(net);
+                }
+                proxy.node_port_addresses = nets;
+            }
+            if let Some(v) = p.proxy_load_balancer_ips {
+                proxy.proxy_load_balancer_ips = v;
+            }
+            match p.default_load_balancer_mode.as_deref() {
+                None => {}
+                Some("nat") => proxy.default_load_balancer_mode = super::proxy::LbMode::Nat,
+                Some("dsr") => proxy.default_load_balancer_mode = super::proxy::LbMode::Dsr,
+                Some(other) => {
+                    return Err(cm.meta.origin.error(format!(
+                        "antreaProxy.defaultLoadBalancerMode must be nat or dsr, not `{other}`"
+                    )));
+                }
+            }
         }
         s.kube_api_server_override = a.kube_api_server_override;
         if let Some(m) = a.egress.and_then(|e| e.max_egress_ips_per_node) {

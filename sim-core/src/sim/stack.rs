@@ -649,7 +649,12 @@ impl IpStack {
                 by,
                 via,
             } => {
-                let rule_to = if masquerade {
+                let hairpin = dnat.is_some_and(|(ip, _)| ip == orig.src);
+                let rule_to = if hairpin {
+                    // A Pod reaching itself through a Service: SNAT to the
+                    // virtual Service IP so its reply comes back to OVS.
+                    Some(crate::engine::proxy::VIRTUAL_SERVICE_IP)
+                } else if masquerade {
                     self.source_for(hop.dev, hop.neighbor)
                 } else {
                     self.snat

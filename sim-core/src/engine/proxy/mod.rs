@@ -84,6 +84,10 @@ pub const TOPOLOGY_HINTS_ANNOTATION: &str = "service.kubernetes.io/topology-awar
 /// Virtual NodePort DNAT IP: host iptables DNATs NodePort traffic to it before
 /// OVS (`pkg/agent/config/node_config.go`).
 pub const VIRTUAL_NODEPORT_DNAT_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 252);
+/// Virtual Service IP: hairpin connections (a Pod reaching itself through a
+/// Service) are SNATed to it so the reply goes back through OVS
+/// (`config.VirtualServiceIPv4`, pkg/agent/config/node_config.go).
+pub const VIRTUAL_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 253);
 /// AntreaProxy's session-affinity timeout is an OpenFlow `hard_timeout`, a u16
 /// (`maxSupportedAffinityTimeout`, proxier.go; issue #1578).
 pub const MAX_ANTREA_AFFINITY_TIMEOUT: u32 = 65535;
