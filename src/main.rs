@@ -55,7 +55,13 @@ enum Command {
         what: Vec<String>,
         /// The scenario whose state to show.
         #[arg(short = 's', long)]
-        scenario: PathBuf,
+        scenario: Option<PathBuf>,
+        /// `get featuregates`: manifests holding the `antrea-config` ConfigMap.
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// `get featuregates`: the Antrea version (v1.15.1, the blog's, or v2.0.0).
+        #[arg(long = "antrea-version", default_value = "v1.15.1")]
+        antrea_version: String,
         /// Sim time to stop at, e.g. `12s` (default: the scenario's end).
         #[arg(long)]
         at: Option<String>,
@@ -201,9 +207,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Get {
             what,
             scenario,
+            file,
+            antrea_version,
             at,
             seed,
-        } => get(&what, &scenario, at.as_deref(), seed),
+        } => {
+            if what.first().map(String::as_str) == Some("featuregates") {
+                return featuregates(file.as_deref(), &antrea_version);
+            }
+            let scenario = scenario.ok_or_else(|| bad("get needs -s SCENARIO"))?;
+            get(&what, &scenario, at.as_deref(), seed)
+        }
         Command::WhatIf {
             files,
             power_off,
@@ -477,6 +491,23 @@ fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCode> 
             per_update.as_secs_f64() * 1e6
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `antctl get featuregates` from an `antrea-config` manifest (or defaults).
+fn featuregates(file: Option<&Path>, version: &str) -> Result<ExitCode> {
+    let settings = match file {
+        Some(f) => {
+            let text = read_text(f)?;
+            let objects = sim_core::k8s::parse_manifests(&f.display().to_string(), &text)?;
+            sim_core::engine::config::settings_from_manifests(&objects)?
+        }
+        None => Default::default(),
+    };
+    print!(
+        "{}",
+        sim_core::engine::config::featuregates_text(&settings, version).map_err(bad)?
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -397,3 +397,36 @@ fn rules_compare_reports_counts_and_times() {
     assert!(iptables[0] > 200 && iptables[1] == 0, "{out}");
     assert_eq!(out.matches("full compile").count(), 2);
 }
+
+#[test]
+fn featuregates_reproduce_the_blog_tables_character_for_character() {
+    // The two tables of the blog's `antctl get featuregates` (Antrea v1.15.1),
+    // copied from the post into this fixture.
+    let blog = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/blog-featuregates.txt"),
+    )
+    .unwrap();
+    let o = antlab(&[
+        "get",
+        "featuregates",
+        "-f",
+        "scenarios/manifests/blog-antrea-config-seip.yaml",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout(&o), blog);
+    // Defaults differ from the blog's cluster: ServiceExternalIP is off.
+    let d = stdout(&antlab(&["get", "featuregates"]));
+    assert!(
+        d.contains("ServiceExternalIP               Disabled     ALPHA"),
+        "{d}"
+    );
+    let v2 = antlab(&["get", "featuregates", "--antrea-version", "v2.0.0"]);
+    assert_eq!(v2.status.code(), Some(0));
+    let bad = antlab(&["get", "featuregates", "--antrea-version", "v0.9"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -294,3 +294,128 @@ pub fn apply_kube_proxy_config(
     cluster.proxy.kube_proxy = Some(mode);
     Ok(vec![format!("kube-proxy restarted with mode {mode:?}")])
 }
+
+/// A feature gate's maturity, as antctl prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Maturity {
+    Alpha,
+    Beta,
+    Ga,
+}
+
+impl Maturity {
+    fn word(self) -> &'static str {
+        match self {
+            Maturity::Alpha => "ALPHA",
+            Maturity::Beta => "BETA",
+            Maturity::Ga => "GA",
+        }
+    }
+}
+
+/// (name, default, maturity) per component for an Antrea version
+/// (`pkg/features/antrea_features.go`; v1.15.x and v2.0.x have the same gates
+/// and values, see docs/antrea-behaviour.md §5.1).
+pub fn gate_table(
+    version: &str,
+) -> Result<
+    (
+        Vec<(&'static str, bool, Maturity)>,
+        Vec<(&'static str, bool, Maturity)>,
+    ),
+    String,
+> {
+    use Maturity::*;
+    let v = version.trim_start_matches('v');
+    if !(v.starts_with("1.15") || v.starts_with("2.0")) {
+        return Err(format!(
+            "antlab knows the feature gates of Antrea v1.15.x and v2.0.x, not `{version}`"
+        ));
+    }
+    let maturity = |name: &str| -> Maturity {
+        match name {
+            "AntreaProxy" | "EndpointSlice" | "NodePortLocal" => Ga,
+            "AntreaPolicy" | "Egress" | "TopologyAwareHints" | "Traceflow"
+            | "NetworkPolicyStats" | "NodeIPAM" | "Multicast" => Beta,
+            _ => Alpha,
+        }
+    };
+    let agent = AGENT_GATES_V1_15
+        .iter()
+        .map(|&(n, d)| (n, d, maturity(n)))
+        .collect();
+    let controller = CONTROLLER_GATES_V1_15
+        .iter()
+        .map(|&(n, d)| (n, d, maturity(n)))
+        .collect();
+    Ok((agent, controller))
+}
+
+/// `antctl get featuregates` as it prints from the `antrea-config` ConfigMap
+/// (`pkg/antctl/raw/featuregates/command.go`): an agent and a controller
+/// section, rows sorted by name, columns `%-<maxName+5>s%-<maxStatus+5>s%s`.
+pub fn featuregates_text(settings: &AntreaSettings, version: &str) -> Result<String, String> {
+    let (agent, controller) = gate_table(version)?;
+    let section =
+        |title: &str, gates: &[(&'static str, bool, Maturity)], set: &IndexMap<String, bool>| {
+            let mut rows: Vec<(String, &str, &str)> = gates
+                .iter()
+                .map(|&(n, d, m)| {
+                    let on = set.get(n).copied().unwrap_or(d);
+                    (
+                        n.to_string(),
+                        if on { "Enabled" } else { "Disabled" },
+                        m.word(),
+                    )
+                })
+                .collect();
+            rows.sort();
+            let name_w = rows
+                .iter()
+                .map(|r| r.0.len())
+                .chain(["FEATUREGATE".len()])
+                .max()
+                .unwrap_or(0)
+                + 5;
+            let status_w = rows
+                .iter()
+                .map(|r| r.1.len())
+                .chain(["STATUS".len()])
+                .max()
+                .unwrap_or(0)
+                + 5;
+            let mut out = format!(
+                "{title}\n{:<name_w$}{:<status_w$}{}\n",
+                "FEATUREGATE", "STATUS", "VERSION"
+            );
+            for (n, s, v) in rows {
+                out.push_str(&format!("{n:<name_w$}{s:<status_w$}{v}\n"));
+            }
+            out
+        };
+    Ok(format!(
+        "{}\n{}",
+        section("Antrea Agent Feature Gates", &agent, &settings.agent_gates),
+        section(
+            "Antrea Controller Feature Gates",
+            &controller,
+            &settings.controller_gates
+        )
+    ))
+}
+
+/// Reads `antrea-config` (any multi-document manifest file holding it) into
+/// settings, for `antlab get featuregates -f`.
+pub fn settings_from_manifests(
+    objects: &[crate::k8s::Object],
+) -> Result<AntreaSettings, InputError> {
+    let mut cluster = ClusterState::default();
+    for o in objects {
+        if let crate::k8s::Object::ConfigMap(cm) = o
+            && cm.meta.name == "antrea-config"
+        {
+            apply_antrea_config(&mut cluster, cm)?;
+        }
+    }
+    Ok(cluster.settings)
+}
