@@ -316,15 +316,10 @@ impl Maturity {
 /// (name, default, maturity) per component for an Antrea version
 /// (`pkg/features/antrea_features.go`; v1.15.x and v2.0.x have the same gates
 /// and values, see docs/antrea-behaviour.md §5.1).
-pub fn gate_table(
-    version: &str,
-) -> Result<
-    (
-        Vec<(&'static str, bool, Maturity)>,
-        Vec<(&'static str, bool, Maturity)>,
-    ),
-    String,
-> {
+/// One gate row: (name, default, maturity).
+pub type Gate = (&'static str, bool, Maturity);
+
+pub fn gate_table(version: &str) -> Result<(Vec<Gate>, Vec<Gate>), String> {
     use Maturity::*;
     let v = version.trim_start_matches('v');
     if !(v.starts_with("1.15") || v.starts_with("2.0")) {
