@@ -313,12 +313,12 @@ impl Maturity {
     }
 }
 
-/// (name, default, maturity) per component for an Antrea version
-/// (`pkg/features/antrea_features.go`; v1.15.x and v2.0.x have the same gates
-/// and values, see docs/antrea-behaviour.md §5.1).
 /// One gate row: (name, default, maturity).
 pub type Gate = (&'static str, bool, Maturity);
 
+/// (name, default, maturity) per component for an Antrea version
+/// (`pkg/features/antrea_features.go`; v1.15.x and v2.0.x have the same gates
+/// and values, see docs/antrea-behaviour.md §5.1).
 pub fn gate_table(version: &str) -> Result<(Vec<Gate>, Vec<Gate>), String> {
     use Maturity::*;
     let v = version.trim_start_matches('v');
