@@ -32,6 +32,7 @@ fn world_with_pod(seed: u64) -> (World, ClusterState) {
         ip,
         labels: Default::default(),
         tcp_listen: vec![],
+        l7_export: None,
     });
     let node = w.device_id("k8s-node-vm-1-cl-02").unwrap();
     w.add_pod(node, "egress", "ubuntu", ip, vec![]).unwrap();

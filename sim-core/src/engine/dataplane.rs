@@ -36,6 +36,8 @@ pub struct NodeDataplane {
     /// simulator load-balances with and `antlab rules` prints.
     #[serde(skip)]
     pub service_rules: Option<crate::engine::proxy::NodeServiceRules>,
+    /// Pods whose HTTP exchanges the flow exporter records: (IP, egress, ingress).
+    pub l7_export: Vec<(Ipv4Addr, bool, bool)>,
     /// `arp_ignore=1` on every interface (kube-proxy IPVS `strictARP`): answer
     /// ARP only for addresses of the interface the request came in on.
     pub strict_arp: bool,

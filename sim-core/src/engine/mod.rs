@@ -67,6 +67,9 @@ pub struct PodState {
     pub ip: Ipv4Addr,
     pub labels: IndexMap<String, String>,
     pub tcp_listen: Vec<u16>,
+    /// `visibility.antrea.io/l7-export` of the Pod (or its Namespace):
+    /// (egress, ingress).
+    pub l7_export: Option<(bool, bool)>,
 }
 
 /// What the engine knows about the cluster.
@@ -75,6 +78,7 @@ pub struct ClusterState {
     pub nodes: Vec<NodeState>,
     pub pods: Vec<PodState>,
     pub namespaces: IndexMap<String, IndexMap<String, String>>,
+    pub namespace_annotations: IndexMap<String, IndexMap<String, String>>,
     pub pod_cidr: Option<Ipv4Net>,
     pub service_cidr: Option<Ipv4Net>,
     /// ExternalIPPools, Egresses and their settings.
@@ -242,6 +246,18 @@ pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
             comment: "Antrea: masquerade pod to external packets".into(),
         });
         egress::dataplane(cluster, &node.name, &cluster.view_of(&node.name), &mut dp);
+        // L7 flow export: the Pods of this node that asked for it, when the
+        // FlowExporter and L7FlowExporter gates are on.
+        if cluster.settings.agent_gate("FlowExporter")
+            && cluster.settings.agent_gate("L7FlowExporter")
+        {
+            dp.l7_export = cluster
+                .pods
+                .iter()
+                .filter(|p| p.node == node.name)
+                .filter_map(|p| p.l7_export.map(|(e, i)| (p.ip, e, i)))
+                .collect();
+        }
         out.insert(node.name.clone(), dp);
     }
     out

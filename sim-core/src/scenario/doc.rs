@@ -41,6 +41,10 @@ pub struct OptionsDoc {
     /// default, the default here), `ipvs`, `ipvs-strict-arp` or `none`.
     #[serde(default)]
     pub kube_proxy: Option<Spanned<String>>,
+    /// The HTTP status a host's web server answers with (default 200), e.g.
+    /// `{ext-vm: 301}` for the blog's www.vg.no.
+    #[serde(default)]
+    pub http_status: indexmap::IndexMap<String, u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +140,12 @@ pub struct ProbeDoc {
     pub kind: Option<Spanned<String>>,
     #[serde(default)]
     pub port: Option<u16>,
+    /// `kind: http`: the Host header (default: the target as written).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// `kind: http`: the request path (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
     #[serde(default)]
     pub interval: Option<SimDuration>,
     #[serde(default)]
@@ -176,6 +186,9 @@ pub struct ExpectDoc {
     /// The last attempt's reply did not pass through this device (DSR).
     #[serde(default)]
     pub reply_avoids: Option<String>,
+    /// The HTTP status of the last attempt (`kind: http`).
+    #[serde(default)]
+    pub http_status: Option<u16>,
     // About an ARP cache.
     #[serde(default)]
     pub arp: Option<Spanned<ArpExpectDoc>>,

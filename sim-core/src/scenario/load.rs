@@ -28,6 +28,8 @@ pub struct Scenario {
     pub egress_gratuitous_arp: bool,
     /// `options.kubeProxy`.
     pub kube_proxy: Option<crate::engine::proxy::KubeProxyMode>,
+    /// `options.httpStatus`: device → status its web server answers.
+    pub http_status: Vec<(String, u16)>,
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +163,7 @@ pub enum ExpectKind {
         only_answered_by: Option<Vec<String>>,
         min_answerers: Option<usize>,
         reply_avoids: Option<String>,
+        http_status: Option<u16>,
     },
     Arp {
         device: String,
@@ -279,6 +282,16 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     })?;
     let mut topology = load_topology(&topo_name, &topo_text)?;
     let opts = doc.options.unwrap_or_default();
+    for dev in opts.http_status.keys() {
+        if topology.device_id(dev).is_none() {
+            return Err(InputError::new(
+                file,
+                1,
+                1,
+                format!("options.httpStatus: no device called `{dev}` in the topology"),
+            ));
+        }
+    }
     use crate::engine::proxy::KubeProxyMode;
     let kube_proxy = match opts.kube_proxy.as_ref().map(|k| (k, k.value.as_str())) {
         None | Some((_, "iptables")) => Some(KubeProxyMode::Iptables),
@@ -372,6 +385,11 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
         until,
         steps,
         egress_gratuitous_arp: opts.egress_gratuitous_arp.unwrap_or(true),
+        http_status: opts
+            .http_status
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
         kube_proxy,
     })
 }
@@ -578,11 +596,16 @@ fn load_step(
                     .port
                     .ok_or_else(|| err(file, p, "a tcp probe needs `port`"))?,
             },
+            Some("http") => ProbeKind::Http {
+                port: d.port.unwrap_or(80),
+                host: d.host.clone().unwrap_or_else(|| d.to.value.clone()),
+                path: d.path.clone().unwrap_or_else(|| "/".into()),
+            },
             Some(other) => {
                 return Err(err(
                     file,
                     d.kind.as_ref().expect("matched Some"),
-                    format!("probe kind must be `ping` or `tcp`, not `{other}`"),
+                    format!("probe kind must be `ping`, `tcp` or `http`, not `{other}`"),
                 ));
             }
         };
@@ -843,6 +866,7 @@ fn expectation(
             only_answered_by: d.only_answered_by.clone(),
             min_answerers: d.min_answerers,
             reply_avoids: d.reply_avoids.clone(),
+            http_status: d.http_status,
         }
     } else {
         let probe_only = d.last.is_some()
@@ -855,7 +879,8 @@ fn expectation(
             || d.handled_by.is_some()
             || d.only_answered_by.is_some()
             || d.min_answerers.is_some()
-            || d.reply_avoids.is_some();
+            || d.reply_avoids.is_some()
+            || d.http_status.is_some();
         if probe_only {
             return Err(err(
                 file,

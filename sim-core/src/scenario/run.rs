@@ -57,6 +57,13 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
     let mut cluster = ClusterState::from_topology(&scn.topology);
     cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
     cluster.proxy.kube_proxy = scn.kube_proxy;
+    for (dev, status) in &scn.http_status {
+        if let Some(id) = world.device_id(dev)
+            && let Some(stack) = world.stack_mut(id)
+        {
+            stack.http_status = *status;
+        }
+    }
     world.record(
         LogKind::Step,
         "",
@@ -582,6 +589,9 @@ fn apply_object(
             cluster
                 .namespaces
                 .insert(ns.meta.name.clone(), ns.meta.labels.clone());
+            cluster
+                .namespace_annotations
+                .insert(ns.meta.name.clone(), ns.meta.annotations.clone());
         }
         Object::Node(n) => {
             let node = cluster
@@ -599,11 +609,14 @@ fn apply_object(
             create_pod(
                 world,
                 cluster,
-                &ns,
-                &p.meta.name,
-                &p.meta.labels,
-                &p.spec,
-                p.status.pod_ip,
+                NewPod {
+                    ns: &ns,
+                    name: &p.meta.name,
+                    labels: &p.meta.labels,
+                    annotations: &p.meta.annotations,
+                    spec: &p.spec,
+                    ip: p.status.pod_ip,
+                },
             )
             .map_err(at)?;
         }
@@ -624,11 +637,14 @@ fn apply_object(
                 create_pod(
                     world,
                     cluster,
-                    &ns,
-                    &name,
-                    &d.template.labels,
-                    &d.template.spec,
-                    None,
+                    NewPod {
+                        ns: &ns,
+                        name: &name,
+                        labels: &d.template.labels,
+                        annotations: &d.template.annotations,
+                        spec: &d.template.spec,
+                        ip: None,
+                    },
                 )
                 .map_err(at)?;
             }
@@ -709,15 +725,36 @@ fn apply_object(
     Ok(())
 }
 
-fn create_pod(
-    world: &mut World,
-    cluster: &mut ClusterState,
-    ns: &str,
-    name: &str,
-    labels: &indexmap::IndexMap<String, String>,
-    spec: &k8s::PodSpec,
+/// A Pod to create, from a Pod manifest or a Deployment's template.
+struct NewPod<'a> {
+    ns: &'a str,
+    name: &'a str,
+    labels: &'a indexmap::IndexMap<String, String>,
+    annotations: &'a indexmap::IndexMap<String, String>,
+    spec: &'a k8s::PodSpec,
     ip: Option<Ipv4Addr>,
-) -> Result<(), String> {
+}
+
+fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Result<(), String> {
+    let NewPod {
+        ns,
+        name,
+        labels,
+        annotations,
+        spec,
+        ip,
+    } = new;
+    // The Pod's annotation wins over its Namespace's (Antrea's L7 flow exporter).
+    let l7 = annotations
+        .get(L7_EXPORT_ANNOTATION)
+        .or_else(|| {
+            cluster
+                .namespace_annotations
+                .get(ns)
+                .and_then(|a| a.get(L7_EXPORT_ANNOTATION))
+        })
+        .map(|v| parse_l7_direction(v))
+        .transpose()?;
     if cluster.pod(ns, name).is_some() {
         return Err(format!("Pod {ns}/{name} already exists"));
     }
@@ -765,8 +802,24 @@ fn create_pod(
         ip,
         labels: labels.clone(),
         tcp_listen: listen,
+        l7_export: l7,
     });
     Ok(())
+}
+
+/// `visibility.antrea.io/l7-export` (pkg/agent/types/annotations.go).
+pub const L7_EXPORT_ANNOTATION: &str = "visibility.antrea.io/l7-export";
+
+/// ingress / egress / both, case-insensitive, as (egress, ingress).
+fn parse_l7_direction(v: &str) -> Result<(bool, bool), String> {
+    match v.to_ascii_lowercase().as_str() {
+        "ingress" => Ok((false, true)),
+        "egress" => Ok((true, false)),
+        "both" => Ok((true, true)),
+        _ => Err(format!(
+            "annotation key {L7_EXPORT_ANNOTATION} can only have values (Ingress/Egress/Both), not {v:?}"
+        )),
+    }
 }
 
 fn resolve_host(world: &World, e: &Endpoint) -> Result<crate::model::DeviceId, String> {
@@ -898,6 +951,7 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             only_answered_by,
             min_answerers,
             reply_avoids,
+            http_status,
         } => {
             let Some(p) = world.probe(probe) else {
                 return (false, format!("probe {probe} does not exist"));
@@ -1000,6 +1054,16 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
                     problems.push(format!(
                         "answered by {}",
                         answered.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            if let Some(want) = http_status {
+                said.push(format!("HTTP status {want}"));
+                let got = last.and_then(|a| a.http_status);
+                if got != Some(*want) {
+                    problems.push(format!(
+                        "HTTP status was {}",
+                        got.map_or("none".to_string(), |g| g.to_string())
                     ));
                 }
             }

@@ -88,6 +88,16 @@ pub struct CtEntry {
     pub by: String,
     /// DSR: route the flow towards this endpoint (its node) without DNAT.
     pub via: Option<Ipv4Addr>,
+    /// Packets and bytes seen in the original and reply directions.
+    pub packets: u64,
+    pub bytes: u64,
+    pub reverse_packets: u64,
+    pub reverse_bytes: u64,
+    pub first_seen: SimTime,
+    pub last_seen: SimTime,
+    /// HTTP/1.1 messages seen on the connection, in order (requests and
+    /// responses), for L7 flow export.
+    pub http: Vec<String>,
     #[serde(skip)]
     expires: SimTime,
 }
@@ -201,6 +211,13 @@ impl Conntrack {
                     reply,
                     by: by.to_string(),
                     via: None,
+                    packets: 0,
+                    bytes: 0,
+                    reverse_packets: 0,
+                    reverse_bytes: 0,
+                    first_seen: now,
+                    last_seen: now,
+                    http: Vec::new(),
                     expires: now + timeout(original.proto),
                 };
                 if let Some(old) = self.by_orig.insert(original, entry.clone()) {
@@ -214,6 +231,36 @@ impl Conntrack {
             port = port.wrapping_add(1).max(1024);
         }
         None
+    }
+
+    /// Counts a packet of the flow whose original tuple is `original`
+    /// (`reply`: in the reply direction); keeps HTTP/1.1 messages when asked.
+    pub fn count(
+        &mut self,
+        now: SimTime,
+        original: FlowKey,
+        reply: bool,
+        bytes: usize,
+        http: Option<String>,
+    ) {
+        if let Some(e) = self.by_orig.get_mut(&original) {
+            if reply {
+                e.reverse_packets += 1;
+                e.reverse_bytes += bytes as u64;
+            } else {
+                e.packets += 1;
+                e.bytes += bytes as u64;
+            }
+            e.last_seen = now;
+            if let Some(h) = http {
+                e.http.push(h);
+            }
+        }
+    }
+
+    /// The original tuple of the flow a reply tuple belongs to.
+    pub fn original_of(&self, reply: FlowKey) -> Option<FlowKey> {
+        self.by_reply.get(&reply).copied()
     }
 
     /// Remembers that `original` is routed towards `via` (DSR).

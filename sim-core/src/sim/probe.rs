@@ -11,7 +11,15 @@ use crate::time::{SimDuration, SimTime};
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum ProbeKind {
     Ping,
-    Tcp { port: u16 },
+    Tcp {
+        port: u16,
+    },
+    /// A TCP connection carrying one HTTP/1.1 GET (like `curl http://host/path`).
+    Http {
+        port: u16,
+        host: String,
+        path: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +64,8 @@ pub struct Attempt {
     pub seen_by: Option<String>,
     pub path: Vec<Hop>,
     pub drops: Vec<DropReason>,
+    /// The HTTP status line's code, for HTTP probes.
+    pub http_status: Option<u16>,
 }
 
 impl Attempt {

@@ -169,6 +169,11 @@ pub struct IpStack {
     pub ct: Conntrack,
     /// Service load balancing (AntreaProxy / kube-proxy rules of this node).
     pub services: ServiceTable,
+    /// Pods whose HTTP exchanges are recorded for L7 flow export
+    /// (`visibility.antrea.io/l7-export`): (Pod IP, egress, ingress).
+    pub l7_export: Vec<(Ipv4Addr, bool, bool)>,
+    /// The status this host's HTTP server answers with.
+    pub http_status: u16,
     next_ident: u16,
 }
 
@@ -191,6 +196,8 @@ impl IpStack {
             marks: Vec::new(),
             ct: Conntrack::default(),
             services: ServiceTable::default(),
+            l7_export: Vec::new(),
+            http_status: 200,
             next_ident: 1,
         };
         s.sync_connected_routes();
@@ -311,6 +318,14 @@ impl IpStack {
         let Some(key) = flow_key(pkt) else {
             return Some(CtState::Untracked);
         };
+        let size = ip_len(pkt);
+        if let Some(orig) = self.ct.original_of(key) {
+            let http = self.l7_capture(orig, pkt);
+            self.ct.count(cx.now, orig, true, size, http);
+        } else if self.ct.lookup(cx.now, key).is_some() {
+            let http = self.l7_capture(key, pkt);
+            self.ct.count(cx.now, key, false, size, http);
+        }
         if let Some(back) = self.ct.reverse(cx.now, key) {
             let (before_src, before_dst) = (pkt.src, pkt.dst);
             set_src(pkt, back.src, back.sport);
@@ -464,6 +479,24 @@ impl IpStack {
                 None
             }
         }
+    }
+
+    /// An HTTP/1.1 message on a connection whose Pod asked for L7 export.
+    fn l7_capture(&self, orig: FlowKey, pkt: &Ipv4Pkt) -> Option<String> {
+        if self.l7_export.is_empty() {
+            return None;
+        }
+        let L4::Tcp { payload, .. } = &pkt.l4 else {
+            return None;
+        };
+        let wanted = self.l7_export.iter().any(|&(ip, egress, ingress)| {
+            (egress && orig.src == ip) || (ingress && orig.dst == ip)
+        });
+        let text = std::str::from_utf8(payload).ok()?;
+        let http = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "HTTP/1.1 "]
+            .iter()
+            .any(|p| text.starts_with(p));
+        (wanted && http).then(|| text.to_string())
     }
 
     fn mark_for(&self, pkt: &Ipv4Pkt) -> u32 {
@@ -674,6 +707,8 @@ impl IpStack {
                 if let Some(v) = via {
                     self.ct.set_via(orig, v);
                 }
+                let http = self.l7_capture(orig, &pkt);
+                self.ct.count(cx.now, orig, false, ip_len(&pkt), http);
                 entry.and_then(|e| e.snat)
             }
         };
@@ -859,14 +894,10 @@ impl IpStack {
     }
 
     fn local_deliver(&mut self, cx: &mut Cx, pkt: Ipv4Pkt, tag: Option<TraceTag>, ct: CtState) {
-        if let CtState::New {
-            orig,
-            dnat: Some(d),
-            by,
-            ..
-        } = ct
-        {
-            self.ct.commit(cx.now, orig, Some(d), None, &by);
+        if let CtState::New { orig, dnat, by, .. } = ct {
+            self.ct.commit(cx.now, orig, dnat, None, &by);
+            let http = self.l7_capture(orig, &pkt);
+            self.ct.count(cx.now, orig, false, ip_len(&pkt), http);
         }
         let reply_tag = tag.map(TraceTag::as_reply);
         match &pkt.l4 {
@@ -889,6 +920,54 @@ impl IpStack {
                     },
                 };
                 cx.notes.push(Note::Local { pkt, tag });
+                self.send(cx, reply, reply_tag);
+            }
+            L4::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                payload,
+                ..
+            } if payload.starts_with(b"GET ") && self.tcp_listen.contains(dst_port) => {
+                // A tiny HTTP/1.1 server: every GET gets the host's status.
+                let status = self.http_status;
+                let reason = match status {
+                    200 => "OK",
+                    301 => "Moved Permanently",
+                    302 => "Found",
+                    404 => "Not Found",
+                    _ => "Status",
+                };
+                let location = if (300..400).contains(&status) {
+                    "Location: https://www.vg.no/\r\n"
+                } else {
+                    ""
+                };
+                let body =
+                    format!("HTTP/1.1 {status} {reason}\r\n{location}Content-Length: 0\r\n\r\n");
+                let reply = Ipv4Pkt {
+                    src: pkt.dst,
+                    dst: pkt.src,
+                    ttl: DEFAULT_TTL,
+                    ident: 0,
+                    l4: L4::Tcp {
+                        src_port: *dst_port,
+                        dst_port: *src_port,
+                        seq: 0x1000_0001,
+                        ack: seq.wrapping_add(payload.len() as u32),
+                        flags: wire::TcpFlags {
+                            ack: true,
+                            psh: true,
+                            ..Default::default()
+                        },
+                        window: 64240,
+                        payload: body.into_bytes(),
+                    },
+                };
+                cx.notes.push(Note::Local {
+                    pkt: pkt.clone(),
+                    tag,
+                });
                 self.send(cx, reply, reply_tag);
             }
             L4::Tcp {
@@ -955,6 +1034,19 @@ impl IpStack {
             l4,
         };
         self.send(cx, pkt, None);
+    }
+}
+
+/// The IPv4 length of a packet without encoding it.
+fn ip_len(pkt: &Ipv4Pkt) -> usize {
+    20 + match &pkt.l4 {
+        L4::IcmpEcho { data, .. } => 8 + data.len(),
+        L4::IcmpDestUnreachable { original, .. } | L4::IcmpTimeExceeded { original } => {
+            8 + original.len()
+        }
+        L4::Udp { payload, .. } => 8 + payload.len(),
+        L4::Tcp { payload, .. } => 20 + payload.len(),
+        L4::Other { payload, .. } => payload.len(),
     }
 }
 

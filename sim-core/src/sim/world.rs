@@ -906,6 +906,70 @@ impl World {
             self.finish_attempt(tag.probe, tag.attempt, false);
             return;
         }
+        if let ProbeKind::Http { host, path, .. } = &probe.spec.kind {
+            match &pkt.l4 {
+                // Connected: send the request, like curl.
+                L4::Tcp {
+                    flags,
+                    src_port,
+                    dst_port,
+                    seq,
+                    ack,
+                    ..
+                } if flags.syn && flags.ack => {
+                    let request = format!(
+                        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/7.68.0\r\nAccept: */*\r\n\r\n"
+                    );
+                    let req = Ipv4Pkt {
+                        src: pkt.dst,
+                        dst: pkt.src,
+                        ttl: 64,
+                        ident: 0,
+                        l4: L4::Tcp {
+                            src_port: *dst_port,
+                            dst_port: *src_port,
+                            seq: *ack,
+                            ack: seq.wrapping_add(1),
+                            flags: wire::TcpFlags {
+                                ack: true,
+                                psh: true,
+                                ..Default::default()
+                            },
+                            window: 64240,
+                            payload: request.into_bytes(),
+                        },
+                    };
+                    let from = probe.spec.from;
+                    let name = self.device(from).name().to_string();
+                    let mut cx = Cx::new(self.now, &name);
+                    if let Some(stack) = self.devices[from.0 as usize].stack_mut() {
+                        stack.send(
+                            &mut cx,
+                            req,
+                            Some(TraceTag {
+                                reply: false,
+                                ..tag
+                            }),
+                        );
+                    }
+                    let cx = detach(cx);
+                    self.finish(from, cx);
+                    return;
+                }
+                L4::Tcp { payload, .. } if payload.starts_with(b"HTTP/1.1 ") => {
+                    let status = std::str::from_utf8(&payload[9..])
+                        .ok()
+                        .and_then(|s| s.get(..3))
+                        .and_then(|c| c.parse().ok());
+                    if let Some(a) = self.probes[tag.probe as usize].attempt_mut(tag.attempt) {
+                        a.http_status = status;
+                    }
+                    self.finish_attempt(tag.probe, tag.attempt, true);
+                    return;
+                }
+                _ => {}
+            }
+        }
         let verdict = match &pkt.l4 {
             L4::IcmpEcho { request: false, .. } => Some(true),
             L4::Tcp { flags, .. } if flags.syn && flags.ack => Some(true),
@@ -936,9 +1000,10 @@ impl World {
             spec.name,
             spec.from_label,
             spec.to_label,
-            match spec.kind {
+            match &spec.kind {
                 ProbeKind::Ping => "ping".to_string(),
                 ProbeKind::Tcp { port } => format!("tcp/{port}"),
+                ProbeKind::Http { port, host, path } => format!("http://{host}:{port}{path}"),
             },
             spec.interval
         );
@@ -993,6 +1058,7 @@ impl World {
             seen_by: None,
             path: Vec::new(),
             drops: Vec::new(),
+            http_status: None,
         });
         let spec = p.spec.clone();
         self.queue
@@ -1018,7 +1084,7 @@ impl World {
                 seq: seq as u16,
                 data: b"antlab-probe".to_vec(),
             },
-            ProbeKind::Tcp { port } => {
+            ProbeKind::Tcp { port } | ProbeKind::Http { port, .. } => {
                 let flags = wire::TcpFlags {
                     syn: true,
                     ..Default::default()
@@ -1638,6 +1704,7 @@ impl World {
         h.stack.arp_responder = responder;
         garps.extend(new_responders);
         h.stack.arp_any_iface = !desired.strict_arp;
+        h.stack.l7_export = desired.l7_export.clone();
         if desired.service_rules.as_ref() != h.stack.services.rules() {
             let n = desired
                 .service_rules
