@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod flows;
 pub mod input;
 pub mod k8s;
 pub mod model;
