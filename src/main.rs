@@ -105,6 +105,23 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         nodes: usize,
     },
+    /// The flow records the agents' flow exporters (FlowExporter gate) export
+    /// during a scenario: a table, JSON lines (IPFIX element names), or IPFIX
+    /// over UDP to a collector.
+    Flows {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Sim time to stop at (default: the scenario's end).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(short, long, value_enum, default_value_t = FlowsOutput::Table)]
+        output: FlowsOutput,
+        /// Also send the records as IPFIX (RFC 7011) over UDP to HOST:PORT,
+        /// one observation domain per node, e.g. `127.0.0.1:4739`.
+        #[arg(long)]
+        collector: Option<String>,
+    },
     /// Check a scenario (and its topology and manifests) without running it.
     Check { scenario: PathBuf },
     /// Work with topology files.
@@ -149,6 +166,12 @@ enum WhatIfOutput {
     Table,
     Json,
     Yaml,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum FlowsOutput {
+    Table,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -242,6 +265,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 rules(&node, &scenario, at.as_deref(), seed)
             }
         }
+        Command::Flows {
+            scenario,
+            seed,
+            at,
+            output,
+            collector,
+        } => flows(&scenario, seed, at.as_deref(), output, collector.as_deref()),
         Command::Check { scenario } => {
             let scn = load_scenario(&scenario)?;
             println!(
@@ -433,6 +463,101 @@ fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result
             println!("## kube-proxy");
             print!("{}", sim_core::engine::proxy::render_kube_proxy(r));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn flows(
+    path: &Path,
+    seed: Option<u64>,
+    at: Option<&str>,
+    output: FlowsOutput,
+    collector: Option<&str>,
+) -> Result<ExitCode> {
+    use sim_core::flows::{IpfixEncoder, TemplateRefresh};
+    use sim_core::scenario::flow_export::observation_domain_id;
+    // Resolve the collector first: a bad address is reported before the run.
+    let target = match collector {
+        Some(a) => Some(
+            std::net::ToSocketAddrs::to_socket_addrs(a)
+                .ok()
+                .and_then(|mut it| it.next())
+                .ok_or_else(|| bad(format!("--collector: `{a}` is not a HOST:PORT address")))?,
+        ),
+        None => None,
+    };
+    let scn = load_scenario(path)?;
+    let stop_at = match at {
+        Some(t) => {
+            Some(SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?)
+        }
+        None => None,
+    };
+    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    let outcome = scenario::run::run(
+        &scn,
+        seed,
+        &RunOptions {
+            capture: false,
+            stop_at,
+        },
+    )?;
+    let records = &outcome.flows;
+    match output {
+        FlowsOutput::Table => {
+            println!(
+                "# Flow records of {} (seed {seed}, {} record(s))",
+                path.display(),
+                records.len()
+            );
+            print!("{}", sim_core::report::flows(records));
+        }
+        FlowsOutput::Json => {
+            for r in records {
+                println!("{}", serde_json::to_string(r)?);
+            }
+        }
+    }
+    if let Some(addr) = target {
+        let bind = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let socket = std::net::UdpSocket::bind(bind)?;
+        // One exporting process per node, as each agent has its own.
+        let mut encoders: std::collections::BTreeMap<&str, IpfixEncoder> =
+            std::collections::BTreeMap::new();
+        let (mut messages, mut i) = (0usize, 0usize);
+        while i < records.len() {
+            let first = &records[i];
+            let mut j = i;
+            while j < records.len()
+                && records[j].exporter_node == first.exporter_node
+                && records[j].exported_at == first.exported_at
+            {
+                j += 1;
+            }
+            let batch: Vec<_> = records[i..j].iter().map(|r| r.record.clone()).collect();
+            let enc = encoders
+                .entry(first.exporter_node.as_str())
+                .or_insert_with(|| {
+                    IpfixEncoder::new(
+                        observation_domain_id(&first.exporter_node),
+                        TemplateRefresh::default(),
+                    )
+                });
+            let secs = (first.exported_at.as_nanos() / 1_000_000_000) as u32;
+            for msg in enc.encode(secs, &batch)? {
+                socket.send_to(&msg, addr)?;
+                messages += 1;
+            }
+            i = j;
+        }
+        eprintln!(
+            "sent {messages} IPFIX message(s) with {} record(s) to {addr}",
+            records.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

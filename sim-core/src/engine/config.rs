@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use super::ClusterState;
 use crate::input::InputError;
 use crate::k8s::ConfigMap;
+use crate::time::SimDuration;
 
 /// Agent feature gates of Antrea v1.15.1 with their defaults
 /// (`pkg/features/antrea_features.go` at v1.15.1; the blog's table shows the
@@ -76,6 +77,23 @@ struct ConfDoc {
     antrea_proxy: Option<ProxyConf>,
     #[serde(default, rename = "kubeAPIServerOverride")]
     kube_api_server_override: Option<String>,
+    #[serde(default)]
+    flow_exporter: Option<FlowExporterConf>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FlowExporterConf {
+    #[serde(default)]
+    enable: Option<bool>,
+    #[serde(default)]
+    flow_collector_addr: Option<String>,
+    #[serde(default)]
+    flow_poll_interval: Option<String>,
+    #[serde(default)]
+    active_flow_export_timeout: Option<String>,
+    #[serde(default)]
+    idle_flow_export_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -107,6 +125,34 @@ pub struct AntreaSettings {
     pub controller_gates: IndexMap<String, bool>,
     pub proxy_all: bool,
     pub kube_api_server_override: Option<String>,
+    pub flow_exporter: FlowExporterSettings,
+}
+
+/// The agent's `flowExporter` section (`cmd/antrea-agent/options.go`@v1.15.0):
+/// poll conntrack every 5 s, export live connections every 5 s and idle ones
+/// after 15 s; the active and idle timeouts are raised to at least the poll
+/// interval, which is at least 1 s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowExporterSettings {
+    /// `flowExporter.enable`: absent in v1.15 configs (the gate alone decides);
+    /// an explicit `false` turns the exporter off.
+    pub enable: Option<bool>,
+    pub collector_addr: String,
+    pub poll_interval: SimDuration,
+    pub active_timeout: SimDuration,
+    pub idle_timeout: SimDuration,
+}
+
+impl Default for FlowExporterSettings {
+    fn default() -> Self {
+        FlowExporterSettings {
+            enable: None,
+            collector_addr: "flow-aggregator/flow-aggregator:4739:tls".into(),
+            poll_interval: SimDuration::from_secs(5),
+            active_timeout: SimDuration::from_secs(5),
+            idle_timeout: SimDuration::from_secs(15),
+        }
+    }
 }
 
 impl AntreaSettings {
@@ -121,6 +167,12 @@ impl AntreaSettings {
                     .map(|g| g.1)
             })
             .unwrap_or(false)
+    }
+
+    /// Whether agents export flow records: the `FlowExporter` gate, unless
+    /// `flowExporter.enable` says `false`.
+    pub fn flow_export_on(&self) -> bool {
+        self.agent_gate("FlowExporter") && self.flow_exporter.enable != Some(false)
     }
 
     pub fn agent_gate(&self, name: &str) -> bool {
@@ -210,6 +262,7 @@ pub fn apply_antrea_config(
             }
         }
         s.kube_api_server_override = a.kube_api_server_override;
+        s.flow_exporter = flow_exporter_settings(cm, a.flow_exporter)?;
         if let Some(m) = a.egress.and_then(|e| e.max_egress_ips_per_node) {
             cluster.egress.config.max_egress_ips_per_node = m.min(255);
         }
@@ -235,6 +288,53 @@ pub fn apply_antrea_config(
         cluster.proxy.proxy_all
     ));
     Ok(lines)
+}
+
+fn flow_exporter_settings(
+    cm: &ConfigMap,
+    conf: Option<FlowExporterConf>,
+) -> Result<FlowExporterSettings, InputError> {
+    let mut out = FlowExporterSettings::default();
+    let Some(c) = conf else { return Ok(out) };
+    let dur = |field: &str, v: &Option<String>, into: &mut SimDuration| -> Result<(), InputError> {
+        if let Some(text) = v {
+            *into = SimDuration::parse(text).map_err(|e| {
+                cm.meta.origin.error(format!(
+                    "flowExporter.{field}: `{text}` is not a duration ({e})"
+                ))
+            })?;
+        }
+        Ok(())
+    };
+    dur(
+        "flowPollInterval",
+        &c.flow_poll_interval,
+        &mut out.poll_interval,
+    )?;
+    dur(
+        "activeFlowExportTimeout",
+        &c.active_flow_export_timeout,
+        &mut out.active_timeout,
+    )?;
+    dur(
+        "idleFlowExportTimeout",
+        &c.idle_flow_export_timeout,
+        &mut out.idle_timeout,
+    )?;
+    // Antrea rejects a poll interval under 1 s and raises the timeouts to it.
+    if out.poll_interval < SimDuration::from_secs(1) {
+        return Err(cm.meta.origin.error(format!(
+            "flowExporter.flowPollInterval must be at least 1s, not {}",
+            out.poll_interval.human()
+        )));
+    }
+    out.active_timeout = out.active_timeout.max(out.poll_interval);
+    out.idle_timeout = out.idle_timeout.max(out.poll_interval);
+    out.enable = c.enable;
+    if let Some(a) = c.flow_collector_addr {
+        out.collector_addr = a;
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -413,4 +513,59 @@ pub fn settings_from_manifests(
         }
     }
     Ok(cluster.settings)
+}
+
+#[cfg(test)]
+mod flow_exporter_tests {
+    use super::*;
+    use crate::k8s::{Object, parse_manifests};
+
+    fn apply(agent_conf: &str) -> Result<ClusterState, InputError> {
+        let indented: String = agent_conf.lines().map(|l| format!("    {l}\n")).collect();
+        let text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: antrea-config, namespace: kube-system}}\ndata:\n  antrea-agent.conf: |\n{indented}"
+        );
+        let objs = parse_manifests("cm.yaml", &text).expect("valid manifest");
+        let Some(Object::ConfigMap(cm)) = objs.first() else {
+            panic!("a ConfigMap")
+        };
+        let mut c = ClusterState::default();
+        apply_antrea_config(&mut c, cm)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn the_gate_alone_turns_the_exporter_on_with_v1_15_defaults() {
+        let c = apply("featureGates:\n  FlowExporter: true").unwrap();
+        assert!(c.settings.flow_export_on());
+        assert_eq!(c.settings.flow_exporter, FlowExporterSettings::default());
+        assert_eq!(
+            c.settings.flow_exporter.idle_timeout,
+            SimDuration::from_secs(15)
+        );
+        let off = apply("featureGates:\n  Egress: true").unwrap();
+        assert!(!off.settings.flow_export_on());
+    }
+
+    #[test]
+    fn enable_false_wins_and_timeouts_rise_to_the_poll_interval() {
+        let c = apply(
+            "featureGates:\n  FlowExporter: true\nflowExporter:\n  enable: false\n  flowPollInterval: 10s\n  activeFlowExportTimeout: 2s",
+        )
+        .unwrap();
+        assert!(!c.settings.flow_export_on());
+        let fe = &c.settings.flow_exporter;
+        assert_eq!(fe.poll_interval, SimDuration::from_secs(10));
+        assert_eq!(fe.active_timeout, SimDuration::from_secs(10));
+        assert_eq!(fe.idle_timeout, SimDuration::from_secs(15));
+    }
+
+    #[test]
+    fn a_sub_second_poll_or_a_bad_duration_is_an_error() {
+        let e = apply("flowExporter:\n  flowPollInterval: 500ms").unwrap_err();
+        assert!(e.message.contains("at least 1s"), "{}", e.message);
+        let e = apply("flowExporter:\n  idleFlowExportTimeout: soon").unwrap_err();
+        assert!(e.message.contains("idleFlowExportTimeout"), "{}", e.message);
+        assert_eq!(e.file, "cm.yaml");
+    }
 }

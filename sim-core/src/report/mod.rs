@@ -606,3 +606,102 @@ pub fn endpoints(cluster: &ClusterState) -> String {
         .collect();
     table(&["NAMESPACE", "NAME", "ENDPOINTS"], &rows)
 }
+
+/// Exported flow records, one per row, like a Flow Aggregator's record list:
+/// when and where each was exported, why, the tuple with Pod names, counters
+/// (forward/reverse totals), and the Service, Egress and L7 context.
+pub fn flows(records: &[crate::scenario::flow_export::NodeFlowRecord]) -> String {
+    if records.is_empty() {
+        return "No flow records (is the FlowExporter feature gate on?)\n".into();
+    }
+    let end = |e: &std::net::Ipv4Addr, port: u16, ns: &str, pod: &str| {
+        if pod.is_empty() {
+            format!("{e}:{port}")
+        } else {
+            format!("{ns}/{pod}:{port}")
+        }
+    };
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|n| {
+            let r = &n.record;
+            let proto = match r.protocol_identifier {
+                1 => "ICMP".to_string(),
+                6 => "TCP".to_string(),
+                17 => "UDP".to_string(),
+                p => p.to_string(),
+            };
+            let reason = match r.flow_end_reason {
+                crate::flows::FlowEndReason::IdleTimeout => "idle",
+                crate::flows::FlowEndReason::ActiveTimeout => "active",
+                crate::flows::FlowEndReason::EndOfFlow => "end",
+                crate::flows::FlowEndReason::ForcedEnd => "forced",
+            };
+            let flow_type = match r.flow_type {
+                crate::flows::FlowType::IntraNode => "Intra-Node",
+                crate::flows::FlowType::InterNode => "Inter-Node",
+                crate::flows::FlowType::ToExternal => "To-External",
+                crate::flows::FlowType::FromExternal => "From-External",
+                crate::flows::FlowType::Unspecified => "-",
+            };
+            let or_dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
+            vec![
+                n.exported_at.since(crate::time::SimTime::ZERO).human(),
+                n.exporter_node.clone(),
+                reason.into(),
+                flow_type.into(),
+                proto,
+                end(
+                    &r.source_ipv4_address,
+                    r.source_transport_port,
+                    &r.source_pod_namespace,
+                    &r.source_pod_name,
+                ),
+                end(
+                    &r.destination_ipv4_address,
+                    r.destination_transport_port,
+                    &r.destination_pod_namespace,
+                    &r.destination_pod_name,
+                ),
+                format!("{}/{}", r.packet_total_count, r.octet_total_count),
+                format!(
+                    "{}/{}",
+                    r.reverse_packet_total_count, r.reverse_octet_total_count
+                ),
+                or_dash(&r.destination_service_port_name),
+                if r.egress_name.is_empty() {
+                    "-".into()
+                } else {
+                    format!(
+                        "{} {} on {}",
+                        r.egress_name, r.egress_ip, r.egress_node_name
+                    )
+                },
+                or_dash(&r.app_protocol_name),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "EXPORTED",
+            "NODE",
+            "END",
+            "FLOW-TYPE",
+            "PROTO",
+            "SOURCE",
+            "DESTINATION",
+            "PKTS/BYTES",
+            "REPLY PKTS/BYTES",
+            "SERVICE",
+            "EGRESS",
+            "APP",
+        ],
+        &rows,
+    )
+}

@@ -22,6 +22,7 @@
 //! [`run::run`] plays the timeline.
 
 mod doc;
+pub mod flow_export;
 mod load;
 pub mod run;
 

@@ -15,6 +15,8 @@ use crate::sim::{ControlEvent, DeviceRt, World};
 use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::flow_export::{FlowExport, NodeFlowRecord};
+
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Record every port's traffic for `--pcap`.
@@ -39,6 +41,8 @@ pub struct Outcome {
     pub cluster: ClusterState,
     pub seed: u64,
     pub expectations: Vec<ExpectResult>,
+    /// Flow records the agents exported (FlowExporter gate), in export order.
+    pub flows: Vec<NodeFlowRecord>,
 }
 
 impl Outcome {
@@ -99,6 +103,21 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
         after_change(&mut world, &cluster, &mut control);
     }
     advance(scn, &mut world, &mut cluster, &mut control, end)?;
+    if cluster.settings.flow_export_on() {
+        control.flows.poll(&world, &cluster, end);
+    }
+    control.flows.finish(end);
+    let flows = std::mem::take(&mut control.flows.records);
+    if !flows.is_empty() {
+        world.record(
+            LogKind::Engine,
+            "",
+            format!(
+                "flow exporters exported {} record(s) (`antlab flows` lists them)",
+                flows.len()
+            ),
+        );
+    }
     for line in outage_breakdown(&world, &control.incidents) {
         world.record(LogKind::Step, "", line);
     }
@@ -114,6 +133,7 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
         cluster,
         seed,
         expectations: results,
+        flows,
     })
 }
 
@@ -132,6 +152,8 @@ struct ControlState {
     retry_queued: bool,
     /// Egress failovers seen so far, for the outage breakdown.
     incidents: Vec<Incident>,
+    /// The agents' flow exporters.
+    flows: FlowExport,
 }
 
 /// One Egress losing its node and getting a new one.
@@ -151,6 +173,8 @@ const MAX_BACKOFF: SimDuration = SimDuration::from_secs(300);
 
 const RETRY_TOKEN: u64 = 1;
 const REJOIN_TOKEN: u64 = 2;
+/// The flow exporters' conntrack poll (`flowExporter.flowPollInterval`).
+const FLOW_POLL_TOKEN: u64 = 3;
 /// Node-lifecycle timers: `NOT_READY_TOKEN + node index`.
 const NOT_READY_TOKEN: u64 = 1000;
 /// kube-controller-manager's `--node-monitor-grace-period` default (40 s in
@@ -215,6 +239,13 @@ fn advance(
                     }
                     world.control_timer(world.now() + REJOIN_PERIOD, REJOIN_TOKEN);
                 }
+                ControlEvent::Timer(FLOW_POLL_TOKEN) => {
+                    control.flows.scheduled = false;
+                    if cluster.settings.flow_export_on() {
+                        control.flows.poll(world, cluster, world.now());
+                        schedule_flow_poll(world, cluster, control);
+                    }
+                }
                 ControlEvent::Timer(t) if t >= NOT_READY_TOKEN => {
                     let i = (t - NOT_READY_TOKEN) as usize;
                     if let Some(n) = cluster.nodes.get_mut(i)
@@ -265,7 +296,17 @@ fn advance(
 }
 
 /// Logs Egress moves and schedules allocation retries after any change.
+/// Queues the next conntrack poll of the flow exporters, if they run.
+fn schedule_flow_poll(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
+    if cluster.settings.flow_export_on() && !control.flows.scheduled {
+        control.flows.scheduled = true;
+        let every = cluster.settings.flow_exporter.poll_interval;
+        world.control_timer(world.now() + every, FLOW_POLL_TOKEN);
+    }
+}
+
 fn after_change(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
+    schedule_flow_poll(world, cluster, control);
     for name in cluster.egress.egresses.keys() {
         let now_holders = report::egress_holders(cluster, name);
         let before = control.holders.get(name).cloned().unwrap_or_default();
