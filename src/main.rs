@@ -101,6 +101,12 @@ enum Command {
     },
     /// Check a scenario (and its topology and manifests) without running it.
     Check { scenario: PathBuf },
+    /// Watch and steer a scenario in the terminal (`?` lists the keys).
+    Tui {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Work with topology files.
     Topology {
         #[command(subcommand)]
@@ -227,6 +233,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 };
                 rules(&node, &scenario, at.as_deref(), seed)
             }
+        }
+        Command::Tui { scenario, seed } => {
+            tui::run(&scenario, seed).map_err(bad)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check { scenario } => {
             let scn = load_scenario(&scenario)?;
