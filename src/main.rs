@@ -124,6 +124,12 @@ enum Command {
     },
     /// Check a scenario (and its topology and manifests) without running it.
     Check { scenario: PathBuf },
+    /// Watch and steer a scenario in the terminal (`?` lists the keys).
+    Tui {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Work with topology files.
     Topology {
         #[command(subcommand)]
@@ -272,6 +278,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             output,
             collector,
         } => flows(&scenario, seed, at.as_deref(), output, collector.as_deref()),
+        Command::Tui { scenario, seed } => {
+            tui::run(&scenario, seed).map_err(bad)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { scenario } => {
             let scn = load_scenario(&scenario)?;
             println!(

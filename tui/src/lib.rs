@@ -1,5 +1,232 @@
 //! # tui: the terminal UI that plays a scenario (ratatui + crossterm)
 //!
-//! Status: not written yet; tracked as issue 6. The simulator already exposes
-//! what the panes will show: `sim_core::sim::World` (devices, ARP/MAC tables,
-//! routes, probes with per-attempt paths) and `sim_core::report` (the tables).
+//! `antlab tui SCENARIO` shows a scenario happen and lets the user steer it.
+//! The simulator has no pause button and needs none: it is deterministic, so
+//! any sim time is "run the scenario from its seed, stopped at that time".
+//! Play, step and seek all choose a time and re-run to it ([`Session`]).
+//!
+//! ## Module map
+//! - [`app`]: the UI state and `handle_key` (pure; unit-tested without a terminal).
+//! - [`ui`]: one frame from the state and an `Outcome` (panes, compact and
+//!   large layouts; snapshot-tested with ratatui's `TestBackend`).
+//! - this file: [`Session`] (the scenario plus the steps added from the UI,
+//!   re-run on demand and cached) and [`run`], the terminal loop. Only
+//!   [`run`] touches the terminal and the wall clock.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod ui;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crossterm::event::{self, Event};
+use sim_core::rng::DEFAULT_SEED;
+use sim_core::scenario::run::{Outcome, RunOptions};
+use sim_core::scenario::{self, Action as StepAction, Scenario, Step};
+use sim_core::time::{SimDuration, SimTime};
+
+use app::{Action, App, LogFilter, UserStep};
+use ui::View;
+
+/// A scenario being watched: the file's steps plus the steps added from the
+/// UI, and the last outcome computed, kept until the time moves.
+pub struct Session {
+    base: Scenario,
+    seed: u64,
+    /// `base` with the UI's steps merged in, in time order.
+    scenario: Scenario,
+    cache: Option<(Outcome, View)>,
+}
+
+impl Session {
+    pub fn new(base: Scenario, seed: u64) -> Session {
+        let scenario = base.clone();
+        Session {
+            base,
+            seed,
+            scenario,
+            cache: None,
+        }
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// Merges the UI's steps into the scenario and runs it to its end once,
+    /// to learn every event's time (for `n`) and the step times (for `]`).
+    pub fn rebuild(&mut self, app: &mut App) -> Result<(), String> {
+        let mut scn = self.base.clone();
+        for (at, s) in &app.user_steps {
+            let action = match s {
+                UserStep::Power { device, on } => StepAction::Power {
+                    device: device.clone(),
+                    on: *on,
+                },
+                UserStep::Link { port, up } => StepAction::Link {
+                    port: port.clone(),
+                    up: *up,
+                },
+            };
+            scn.steps.push(Step {
+                at: *at,
+                line: 0,
+                column: 0,
+                action,
+            });
+        }
+        // Stable: a UI step runs after the file's steps at the same time.
+        scn.steps.sort_by_key(|s| s.at);
+        let full = run_to(&scn, self.seed, None)?;
+        app.end = scn.until;
+        app.events = full
+            .world
+            .log()
+            .iter()
+            .map(|e| (e.time, LogFilter::mask(e)))
+            .collect();
+        app.step_times = scn.steps.iter().map(|s| s.at).collect();
+        app.step_times.dedup();
+        self.scenario = scn;
+        self.cache = None;
+        app.clamp();
+        Ok(())
+    }
+
+    /// The outcome at `app.time` (re-run only when the time moved), with the
+    /// device and probe lists copied into `app` for the keys.
+    pub fn at(&mut self, app: &mut App) -> Result<(&Outcome, &View), String> {
+        app.clamp();
+        let stale = self
+            .cache
+            .as_ref()
+            .is_none_or(|(o, _)| o.world.now() != app.time);
+        if stale {
+            let outcome = run_to(&self.scenario, self.seed, Some(app.time))?;
+            let view = View::build(&outcome, &self.scenario);
+            app.devices = view.devices.clone();
+            app.probes = outcome
+                .world
+                .probes()
+                .iter()
+                .map(|p| p.spec.name.clone())
+                .collect();
+            app.clamp();
+            self.cache = Some((outcome, view));
+        }
+        let (o, v) = self.cache.as_ref().expect("filled above");
+        Ok((o, v))
+    }
+}
+
+fn run_to(scn: &Scenario, seed: u64, stop_at: Option<SimTime>) -> Result<Outcome, String> {
+    scenario::run::run(
+        scn,
+        seed,
+        &RunOptions {
+            capture: false,
+            stop_at,
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Reads a scenario file and the files it names (relative to it), as the CLI does.
+pub fn load(path: &Path) -> Result<Scenario, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut read = |rel: &str| -> Result<(String, String), String> {
+        let p = dir.join(rel);
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok((p.display().to_string(), text))
+    };
+    scenario::load(&path.display().to_string(), &text, &mut read).map_err(|e| e.to_string())
+}
+
+/// Makes a session and its UI state for `scn`, ready to draw at time zero.
+pub fn start(scn: Scenario, seed: Option<u64>) -> Result<(Session, App), String> {
+    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    let mut app = App::new(scn.until);
+    let mut session = Session::new(scn, seed);
+    session.rebuild(&mut app)?;
+    session.at(&mut app)?;
+    Ok((session, app))
+}
+
+/// Restores the terminal when dropped, so every way out of [`run`] (return,
+/// `?`, unwinding) leaves a usable shell. A panic is covered too: ratatui's
+/// `try_init` installs a hook that restores before the message prints.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// `antlab tui SCENARIO [--seed N]`: plays the scenario in the terminal until `q`.
+pub fn run(path: &Path, seed: Option<u64>) -> Result<(), String> {
+    // Load and simulate before touching the terminal, so input errors print normally.
+    let scn = load(path)?;
+    let (mut session, mut app) = start(scn, seed)?;
+    let mut terminal = ratatui::try_init().map_err(|e| format!("terminal: {e}"))?;
+    let _guard = TerminalGuard;
+    let io = |e: std::io::Error| format!("terminal: {e}");
+
+    // The wall clock is read here and only here: it paces playback
+    // (sim time advances by speed x wall time); the simulation never sees it.
+    #[allow(clippy::disallowed_methods)]
+    let mut last = std::time::Instant::now();
+    let mut dirty = true;
+    loop {
+        if dirty {
+            let (outcome, view) = session.at(&mut app)?;
+            terminal
+                .draw(|f| ui::draw_view(f, &app, view, outcome))
+                .map_err(io)?;
+            dirty = false;
+        }
+        let timeout = if app.playing {
+            Duration::from_millis(33)
+        } else {
+            Duration::from_millis(500)
+        };
+        if event::poll(timeout).map_err(io)? {
+            match event::read().map_err(io)? {
+                Event::Key(k) => {
+                    match app::handle_key(&mut app, k) {
+                        Action::Quit => break,
+                        Action::Rerun => {
+                            if let Err(e) = session.rebuild(&mut app) {
+                                // A step the simulator refused: drop it, say why.
+                                app.user_steps.pop();
+                                app.message = format!("refused: {e}");
+                                session.rebuild(&mut app)?;
+                            }
+                        }
+                        Action::Seek | Action::None => {}
+                    }
+                    dirty = true;
+                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::Instant::now();
+        let wall = now.duration_since(last);
+        last = now;
+        if app.playing {
+            let ns = wall.as_secs_f64() * app.speed_factor() * 1e9;
+            // Whole milliseconds keep re-runs to sensible times.
+            let ms = (ns / 1e6).round().max(1.0) as u64;
+            app.advance(SimDuration::from_millis(ms));
+            dirty = true;
+        }
+    }
+    drop(terminal);
+    Ok(())
+}
