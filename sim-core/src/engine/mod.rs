@@ -218,10 +218,20 @@ impl ClusterState {
 
 /// Computes every node's desired dataplane.
 pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
+    compile_nodes(cluster, |_| true)
+}
+
+/// [`compile`] for the nodes `wanted` accepts only: a memberlist change on one
+/// agent re-plans that node alone, so a large cluster does not pay for every
+/// node's dataplane on every event.
+pub fn compile_nodes(
+    cluster: &ClusterState,
+    wanted: impl Fn(&str) -> bool,
+) -> BTreeMap<String, NodeDataplane> {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
     let (pnodes, psvcs) = services::proxy_inputs(cluster);
-    for node in &cluster.nodes {
+    for node in cluster.nodes.iter().filter(|n| wanted(&n.name)) {
         let mut dp = NodeDataplane::default();
         services::dataplane(cluster, node, &pnodes, &psvcs, &mut dp);
         for other in cluster.nodes.iter().filter(|o| o.name != node.name) {

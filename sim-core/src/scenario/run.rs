@@ -383,10 +383,7 @@ fn sync_nodes(
     only: Option<&BTreeSet<String>>,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
-    for (node, dp) in engine::compile(cluster) {
-        if only.is_some_and(|o| !o.contains(&node)) {
-            continue;
-        }
+    for (node, dp) in engine::compile_nodes(cluster, |n| only.is_none_or(|o| o.contains(n))) {
         let id = world
             .device_id(&node)
             .expect("engine nodes come from the topology");
