@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crossterm::event::{self, Event};
 use sim_core::rng::DEFAULT_SEED;
-use sim_core::scenario::run::{Outcome, RunOptions};
+use sim_core::scenario::run::{Outcome, RunOptions, Runner};
 use sim_core::scenario::{self, Action as StepAction, Scenario, Step};
 use sim_core::time::{SimDuration, SimTime};
 
@@ -31,13 +31,29 @@ use app::{Action, App, LogFilter, UserStep};
 use ui::View;
 
 /// A scenario being watched: the file's steps plus the steps added from the
-/// UI, and the last outcome computed, kept until the time moves.
+/// UI, and the run at the shown time. Playing forward advances the same run;
+/// seeking back starts a new one from the seed (same seed, same world).
 pub struct Session {
     base: Scenario,
     seed: u64,
     /// `base` with the UI's steps merged in, in time order.
     scenario: Scenario,
-    cache: Option<(Outcome, View)>,
+    cache: Option<(Playing, View)>,
+}
+
+/// A run still going (it can move forward), or one that reached the end.
+enum Playing {
+    Live(Box<Runner>),
+    Done(Box<Outcome>),
+}
+
+impl Playing {
+    fn outcome(&self) -> &Outcome {
+        match self {
+            Playing::Live(r) => r.outcome(),
+            Playing::Done(o) => o,
+        }
+    }
 }
 
 impl Session {
@@ -99,13 +115,24 @@ impl Session {
     /// device and probe lists copied into `app` for the keys.
     pub fn at(&mut self, app: &mut App) -> Result<(&Outcome, &View), String> {
         app.clamp();
-        let stale = self
-            .cache
-            .as_ref()
-            .is_none_or(|(o, _)| o.world.now() != app.time);
-        if stale {
-            let outcome = run_to(&self.scenario, self.seed, Some(app.time))?;
-            let view = View::build(&outcome, &self.scenario);
+        let shown = self.cache.as_ref().map(|(p, _)| p.outcome().world.now());
+        if shown != Some(app.time) {
+            // Forward: keep playing the live run. Back (or after the end): replay.
+            let mut runner = match self.cache.take() {
+                Some((Playing::Live(r), _)) if r.now() <= app.time => r,
+                _ => Box::new(
+                    Runner::start(self.scenario.clone(), self.seed, false)
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            runner.advance_to(app.time).map_err(|e| e.to_string())?;
+            let playing = if app.time >= self.scenario.until {
+                Playing::Done(Box::new((*runner).finish()))
+            } else {
+                Playing::Live(runner)
+            };
+            let outcome = playing.outcome();
+            let view = View::build(outcome, &self.scenario);
             app.devices = view.devices.clone();
             app.probes = outcome
                 .world
@@ -114,10 +141,10 @@ impl Session {
                 .map(|p| p.spec.name.clone())
                 .collect();
             app.clamp();
-            self.cache = Some((outcome, view));
+            self.cache = Some((playing, view));
         }
-        let (o, v) = self.cache.as_ref().expect("filled above");
-        Ok((o, v))
+        let (p, v) = self.cache.as_ref().expect("filled above");
+        Ok((p.outcome(), v))
     }
 }
 

@@ -54,87 +54,155 @@ impl Outcome {
 /// Runs `scn` with `seed`. Errors are problems only visible at run time (a
 /// probe naming a Pod that was never created), reported at the step.
 pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, InputError> {
-    let mut world = World::new(&scn.topology, seed);
-    if opts.capture {
-        world.enable_capture();
-    }
-    let mut cluster = ClusterState::from_topology(&scn.topology);
-    cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
-    cluster.proxy.kube_proxy = scn.kube_proxy;
-    for (dev, status) in &scn.http_status {
-        if let Some(id) = world.device_id(dev)
-            && let Some(stack) = world.stack_mut(id)
-        {
-            stack.http_status = *status;
-        }
-    }
-    world.record(
-        LogKind::Step,
-        "",
-        format!(
-            "scenario `{}`, topology {}, seed {seed}",
-            scn.name, scn.topology_file
-        ),
-    );
-    world.set_dataplane_logging(false);
-    sync_dataplane(&mut world, &cluster, scn, None)?;
-    world.set_dataplane_logging(true);
-    world.record(
-        LogKind::Engine,
-        "",
-        format!(
-            "initial dataplane on {} nodes: routes to every other node's Pod CIDR, Pod masquerade (`show routes NODE` lists them)",
-            cluster.nodes.len()
-        ),
-    );
-    // Every node runs an antrea-agent; each joins all the others.
-    let peers = peers(&cluster);
-    for n in &cluster.nodes {
-        let id = world.device_id(&n.name).expect("nodes exist");
-        world.start_agent(id, &peers);
-    }
-    world.control_timer(SimTime::ZERO + REJOIN_PERIOD, REJOIN_TOKEN);
-    let mut results = Vec::new();
-    let mut control = ControlState::default();
     let end = opts.stop_at.unwrap_or(scn.until);
-    for step in scn.steps.iter().filter(|s| s.at <= end) {
-        advance(scn, &mut world, &mut cluster, &mut control, step.at)?;
-        execute(scn, step, &mut world, &mut cluster, seed, &mut results)?;
-        after_change(&mut world, &cluster, &mut control);
-    }
-    advance(scn, &mut world, &mut cluster, &mut control, end)?;
-    if cluster.settings.flow_export_on() {
-        control.flows.poll(&world, &cluster, end);
-    }
-    control.flows.finish(end);
-    let flows = std::mem::take(&mut control.flows.records);
-    if !flows.is_empty() {
+    let mut runner = Runner::start(scn.clone(), seed, opts.capture)?;
+    runner.advance_to(end)?;
+    Ok(runner.finish())
+}
+
+/// A scenario being played, one stretch of sim time at a time: what the TUI
+/// uses to play forward without re-running from zero. Advancing to `t1` and
+/// then to `t2` gives the same world, byte for byte, as advancing to `t2`
+/// (tested), because steps run at their own times either way.
+pub struct Runner {
+    scn: Scenario,
+    outcome: Outcome,
+    control: ControlState,
+    /// Index of the first step not yet run.
+    next_step: usize,
+}
+
+impl Runner {
+    /// The world at time zero: dataplanes programmed, agents started.
+    pub fn start(scn: Scenario, seed: u64, capture: bool) -> Result<Runner, InputError> {
+        let mut world = World::new(&scn.topology, seed);
+        if capture {
+            world.enable_capture();
+        }
+        let mut cluster = ClusterState::from_topology(&scn.topology);
+        cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
+        cluster.proxy.kube_proxy = scn.kube_proxy;
+        for (dev, status) in &scn.http_status {
+            if let Some(id) = world.device_id(dev)
+                && let Some(stack) = world.stack_mut(id)
+            {
+                stack.http_status = *status;
+            }
+        }
+        world.record(
+            LogKind::Step,
+            "",
+            format!(
+                "scenario `{}`, topology {}, seed {seed}",
+                scn.name, scn.topology_file
+            ),
+        );
+        world.set_dataplane_logging(false);
+        sync_dataplane(&mut world, &cluster, &scn, None)?;
+        world.set_dataplane_logging(true);
         world.record(
             LogKind::Engine,
             "",
             format!(
-                "flow exporters exported {} record(s) (`antlab flows` lists them)",
-                flows.len()
+                "initial dataplane on {} nodes: routes to every other node's Pod CIDR, Pod masquerade (`show routes NODE` lists them)",
+                cluster.nodes.len()
             ),
         );
+        // Every node runs an antrea-agent; each joins all the others.
+        let peers = peers(&cluster);
+        for n in &cluster.nodes {
+            let id = world.device_id(&n.name).expect("nodes exist");
+            world.start_agent(id, &peers);
+        }
+        world.control_timer(SimTime::ZERO + REJOIN_PERIOD, REJOIN_TOKEN);
+        Ok(Runner {
+            scn,
+            outcome: Outcome {
+                world,
+                cluster,
+                seed,
+                expectations: Vec::new(),
+                flows: Vec::new(),
+            },
+            control: ControlState::default(),
+            next_step: 0,
+        })
     }
-    for line in outage_breakdown(&world, &control.incidents) {
-        world.record(LogKind::Step, "", line);
+
+    /// Sim time reached so far.
+    pub fn now(&self) -> SimTime {
+        self.outcome.world.now()
     }
-    let passed = results.iter().filter(|r| r.passed).count();
-    let failed = results.len() - passed;
-    world.record(
-        LogKind::Step,
-        "",
-        format!("end of scenario: {passed} expectation(s) passed, {failed} failed"),
-    );
-    Ok(Outcome {
-        world,
-        cluster,
-        seed,
-        expectations: results,
-        flows,
-    })
+
+    /// The state so far (mid-run: no end-of-scenario lines, flow records not
+    /// yet collected).
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// Runs every step at or before `t`, then the world to `t`. An earlier
+    /// `t` than [`Runner::now`] does nothing: start a new runner to go back.
+    pub fn advance_to(&mut self, t: SimTime) -> Result<(), InputError> {
+        if t < self.now() {
+            return Ok(());
+        }
+        let scn = &self.scn;
+        let o = &mut self.outcome;
+        while let Some(step) = scn.steps.get(self.next_step).filter(|s| s.at <= t) {
+            advance(
+                scn,
+                &mut o.world,
+                &mut o.cluster,
+                &mut self.control,
+                step.at,
+            )?;
+            execute(
+                scn,
+                step,
+                &mut o.world,
+                &mut o.cluster,
+                o.seed,
+                &mut o.expectations,
+            )?;
+            after_change(&mut o.world, &o.cluster, &mut self.control);
+            self.next_step += 1;
+        }
+        advance(scn, &mut o.world, &mut o.cluster, &mut self.control, t)
+    }
+
+    /// Ends the run where it stands: the last flow records, the outage
+    /// breakdown and the expectation summary go into the log.
+    pub fn finish(mut self) -> Outcome {
+        let end = self.now();
+        let o = &mut self.outcome;
+        let control = &mut self.control;
+        if o.cluster.settings.flow_export_on() {
+            control.flows.poll(&o.world, &o.cluster, end);
+        }
+        control.flows.finish(end);
+        o.flows = std::mem::take(&mut control.flows.records);
+        if !o.flows.is_empty() {
+            o.world.record(
+                LogKind::Engine,
+                "",
+                format!(
+                    "flow exporters exported {} record(s) (`antlab flows` lists them)",
+                    o.flows.len()
+                ),
+            );
+        }
+        for line in outage_breakdown(&o.world, &control.incidents) {
+            o.world.record(LogKind::Step, "", line);
+        }
+        let passed = o.expectations.iter().filter(|r| r.passed).count();
+        let failed = o.expectations.len() - passed;
+        o.world.record(
+            LogKind::Step,
+            "",
+            format!("end of scenario: {passed} expectation(s) passed, {failed} failed"),
+        );
+        self.outcome
+    }
 }
 
 fn step_error(scn: &Scenario, step: &Step, msg: impl Into<String>) -> InputError {
