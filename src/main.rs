@@ -150,6 +150,21 @@ enum TopologyCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// TUI frames on a generated lab: each frame plays `--frame-step` of sim
+    /// time forward and draws every pane off-screen, as `antlab tui` does while
+    /// playing. Prints the start-up cost and per-frame times.
+    Tui {
+        #[arg(long, default_value_t = 200)]
+        nodes: usize,
+        #[arg(long, default_value_t = 90)]
+        frames: u32,
+        #[arg(long = "frame-step", default_value = "33ms")]
+        frame_step: String,
+        #[arg(long, default_value_t = 120)]
+        width: u16,
+        #[arg(long, default_value_t = 40)]
+        height: u16,
+    },
     /// The event core on ns-3's bench-scheduler shape: exponential gaps (mean
     /// 100 ns), each executed event schedules one new one.
     Des {
@@ -303,6 +318,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench {
             command:
+                BenchCommand::Tui {
+                    nodes,
+                    frames,
+                    frame_step,
+                    width,
+                    height,
+                },
+        } => bench_tui(nodes, frames, &frame_step, width, height),
+        Command::Bench {
+            command:
                 BenchCommand::Des {
                     population,
                     events,
@@ -345,6 +370,53 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `antlab bench tui`: the wall clock is read here, in the CLI.
+#[allow(clippy::disallowed_methods)]
+fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> Result<ExitCode> {
+    let step = SimDuration::parse(step).map_err(|e| bad(format!("--frame-step: {e}")))?;
+    let frames = frames.max(1);
+    let until = SimTime::ZERO + SimDuration::from_nanos(step.as_nanos() * u64::from(frames));
+    let power_off = SimTime::ZERO + SimDuration::from_nanos(until.as_nanos() / 2);
+    let scn = tui::generated_lab(nodes, power_off, until).map_err(bad)?;
+    println!(
+        "bench tui: {nodes} nodes, {frames} frames of {} sim time, {width}x{height}, node-3 off at {}",
+        step.human(),
+        power_off.since(SimTime::ZERO).human()
+    );
+    let t0 = Instant::now();
+    let (mut session, mut app) = tui::start(scn, None).map_err(bad)?;
+    let startup = t0.elapsed();
+    println!(
+        "start-up (one full run to learn event times, then time 0): {:.1} ms",
+        startup.as_secs_f64() * 1e3
+    );
+    let mut times = Vec::with_capacity(frames as usize);
+    for i in 1..=frames {
+        app.time = SimTime::ZERO + SimDuration::from_nanos(step.as_nanos() * u64::from(i));
+        let t = Instant::now();
+        tui::render_offscreen(&mut session, &mut app, width, height).map_err(bad)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let first = times[0];
+    let mut rest: Vec<f64> = times[1..].to_vec();
+    rest.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        rest.get(((rest.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(first)
+    };
+    println!("first frame (agents joining, ARP storm): {first:.1} ms");
+    println!(
+        "other frames: median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
+    let under = times.iter().filter(|&&t| t < 50.0).count();
+    println!("frames under 50 ms: {under}/{}", times.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_text(path: &Path) -> Result<String> {

@@ -430,3 +430,38 @@ fn featuregates_reproduce_the_blog_tables_character_for_character() {
     let bad = antlab(&["get", "featuregates", "--antrea-version", "v0.9"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn tui_bench_reports_frame_times() {
+    let out = antlab(&[
+        "bench",
+        "tui",
+        "--nodes",
+        "12",
+        "--frames",
+        "6",
+        "--frame-step",
+        "100ms",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("bench tui: 12 nodes, 6 frames of 100ms"),
+        "{text}"
+    );
+    let last = text.lines().last().unwrap();
+    let (done, total) = last
+        .strip_prefix("frames under 50 ms: ")
+        .and_then(|r| r.split_once('/'))
+        .expect("last line counts frames");
+    assert_eq!(total, "6", "{text}");
+    assert!(done.parse::<u32>().unwrap() <= 6);
+    assert!(text.contains("other frames: median "), "{text}");
+    let bad = antlab(&["bench", "tui", "--frame-step", "soon"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

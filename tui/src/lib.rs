@@ -257,3 +257,53 @@ pub fn run(path: &Path, seed: Option<u64>) -> Result<(), String> {
     drop(terminal);
     Ok(())
 }
+
+/// Draws the frame at `app.time` into an off-screen `w`x`h` buffer (what the
+/// terminal would show), for benchmarks and tests.
+pub fn render_offscreen(
+    session: &mut Session,
+    app: &mut App,
+    w: u16,
+    h: u16,
+) -> Result<ratatui::buffer::Buffer, String> {
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h))
+        .map_err(|e| e.to_string())?;
+    let (outcome, view) = session.at(app)?;
+    term.draw(|f| ui::draw_view(f, app, view, outcome))
+        .map_err(|e| e.to_string())?;
+    Ok(term.backend().buffer().clone())
+}
+
+/// A generated lab for scale checks: one switch, `n` worker nodes on one
+/// access VLAN, node-3 (if any) powered off at `power_off_at`, run until `until`.
+pub fn generated_lab(n: usize, power_off_at: SimTime, until: SimTime) -> Result<Scenario, String> {
+    let mut topo = String::from("name: generated\ncluster:\n  podCIDR: 10.128.0.0/9\nnodes:\n");
+    for i in 0..n {
+        topo.push_str(&format!(
+            "  - name: node-{i}\n    role: worker\n    podCIDR: 10.{}.{}.0/24\n    interfaces:\n      - name: eth0\n        addresses: [10.0.{}.{}/16]\n",
+            128 + i / 256,
+            i % 256,
+            i / 250,
+            i % 250 + 2
+        ));
+    }
+    topo.push_str("switches:\n  - name: sw\n    ports:\n");
+    for i in 0..n {
+        topo.push_str(&format!(
+            "      - name: p{i}\n        connect: node-{i}/eth0\n        access: 10\n"
+        ));
+    }
+    let ns = |t: SimTime| format!("{}ns", t.as_nanos());
+    let mut scn = format!(
+        "name: generated-{n}\ntopology: generated.yaml\nuntil: {}\nsteps:\n",
+        ns(until)
+    );
+    if n > 3 {
+        scn.push_str(&format!(
+            "  - at: {}\n    power: {{device: node-3, state: off}}\n",
+            ns(power_off_at)
+        ));
+    }
+    let mut read = |_: &str| Ok(("generated.yaml".to_string(), topo.clone()));
+    scenario::load("generated-scenario.yaml", &scn, &mut read).map_err(|e| e.to_string())
+}

@@ -143,35 +143,20 @@ fn keys_drive_a_real_session() {
     assert!(outcome.world.device(id).powered());
 }
 
-/// A generated lab: one switch, `n` worker nodes, a Pod on the first.
-fn big_scenario(n: usize) -> sim_core::scenario::Scenario {
-    let mut topo = String::from("name: big\ncluster:\n  podCIDR: 10.128.0.0/9\nnodes:\n");
-    for i in 0..n {
-        topo.push_str(&format!(
-            "  - name: node-{i}\n    role: worker\n    podCIDR: 10.{}.{}.0/24\n    interfaces:\n      - name: eth0\n        addresses: [10.0.{}.{}/16]\n",
-            128 + i / 256,
-            i % 256,
-            i / 250,
-            i % 250 + 2
-        ));
-    }
-    topo.push_str("switches:\n  - name: sw\n    ports:\n");
-    for i in 0..n {
-        topo.push_str(&format!(
-            "      - name: p{i}\n        connect: node-{i}/eth0\n        access: 10\n"
-        ));
-    }
-    let scn = "name: big\ntopology: big.yaml\nuntil: 10ms\nsteps:\n  - at: 0s\n    power: {device: node-3, state: off}\n";
-    let mut read = |_: &str| Ok(("big.yaml".to_string(), topo.clone()));
-    sim_core::scenario::load("big-scenario.yaml", scn, &mut read).expect("generated lab loads")
-}
-
-/// The simulator's set-up grows fast with the node count (200 nodes take
-/// minutes in a debug build), so this lab is 40 nodes: enough to overflow
-/// every pane at 80x24 and 120x40.
+/// 40 nodes: enough to overflow every pane at 80x24 and 120x40 while staying
+/// quick in a debug build (`antlab bench tui` times 200).
 #[test]
 fn a_lab_larger_than_the_screen_scrolls_to_the_selection() {
-    let (mut s, mut a) = tui::start(big_scenario(40), None).expect("runs");
+    let (mut s, mut a) = tui::start(
+        tui::generated_lab(
+            40,
+            SimTime::ZERO,
+            SimTime::ZERO + SimDuration::from_millis(10),
+        )
+        .expect("generated lab loads"),
+        None,
+    )
+    .expect("runs");
     a.time = SimTime::ZERO + SimDuration::from_millis(10);
     let screen = render(&mut s, &mut a, 120, 40);
     assert!(screen.contains("Topology (41 devices"), "{screen}");
