@@ -504,8 +504,13 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
-    let scn = load_scenario(path)?;
+/// Runs `scn` to `--at` (default: its end) with `--seed` (default: its own);
+/// returns the seed used and the outcome.
+fn run_at(
+    scn: &scenario::Scenario,
+    at: Option<&str>,
+    seed: Option<u64>,
+) -> Result<(u64, scenario::run::Outcome)> {
     let stop_at = match at {
         Some(t) => {
             Some(SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?)
@@ -514,13 +519,19 @@ fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result
     };
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
     let outcome = scenario::run::run(
-        &scn,
+        scn,
         seed,
         &RunOptions {
             capture: false,
             stop_at,
         },
     )?;
+    Ok((seed, outcome))
+}
+
+fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
+    let scn = load_scenario(path)?;
+    let (seed, outcome) = run_at(&scn, at, seed)?;
     let id = outcome
         .world
         .device_id(node)
@@ -569,21 +580,7 @@ fn flows(
         None => None,
     };
     let scn = load_scenario(path)?;
-    let stop_at = match at {
-        Some(t) => {
-            Some(SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?)
-        }
-        None => None,
-    };
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let outcome = scenario::run::run(
-        &scn,
-        seed,
-        &RunOptions {
-            capture: false,
-            stop_at,
-        },
-    )?;
+    let (seed, outcome) = run_at(&scn, at, seed)?;
     let records = &outcome.flows;
     match output {
         FlowsOutput::Table => {
@@ -721,21 +718,7 @@ fn featuregates(file: Option<&Path>, version: &str) -> Result<ExitCode> {
 fn get(what: &[String], path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
     let scn = load_scenario(path)?;
     let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
-    let stop_at = match at {
-        Some(t) => {
-            Some(SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?)
-        }
-        None => None,
-    };
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let mut outcome = scenario::run::run(
-        &scn,
-        seed,
-        &RunOptions {
-            capture: false,
-            stop_at,
-        },
-    )?;
+    let (seed, mut outcome) = run_at(&scn, at, seed)?;
     let text = outcome.show(&scn, &view).map_err(bad)?;
     println!(
         "# {} at {} (seed {seed})",
