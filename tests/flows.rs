@@ -3,16 +3,17 @@
 //! the L7 `httpVals` the blog shows, and on the wire as IPFIX to a UDP collector.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use sim_core::model::MacAddr;
 use sim_core::scenario::flow_export::observation_domain_id;
-use sim_core::time::SimTime;
-use sim_core::wire::pcap::PcapWriter;
-use sim_core::wire::{EthHeader, Ipv4Pkt, L4, build_eth, ethertype};
+use support::{TempFile, ipfix_capture, tshark_available, tshark_ipfix};
+
+// The tshark helpers sim-core's own cross-check tests use.
+#[path = "../sim-core/tests/support/mod.rs"]
+mod support;
 
 const FLOWS: &str = "scenarios/flow-export.yaml";
 const L7: &str = "scenarios/l7-flow-export.yaml";
@@ -242,50 +243,13 @@ fn collector_receives_ipfix_per_node() {
 }
 
 fn tshark_check(msgs: &[Vec<u8>], n_records: usize, ids: &BTreeMap<u32, &str>) {
-    let available = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available {
+    if !tshark_available() {
         eprintln!("SKIPPED: tshark not installed; the collector's IPFIX was not decoded by tshark");
         return;
     }
-    let mut pcap = PcapWriter::new();
-    for (i, m) in msgs.iter().enumerate() {
-        let pkt = Ipv4Pkt::new(
-            Ipv4Addr::new(10, 160, 1, 25),
-            Ipv4Addr::new(10, 160, 1, 30),
-            L4::Udp {
-                src_port: 40000,
-                dst_port: 4739,
-                payload: m.clone(),
-            },
-        );
-        let frame = build_eth(
-            &EthHeader::new(
-                MacAddr([2, 0, 0, 0, 0, 2]),
-                MacAddr([2, 0, 0, 0, 0, 1]),
-                ethertype::IPV4,
-            ),
-            &pkt.to_bytes(),
-        );
-        pcap.record(SimTime(i as u64 * 1_000_000), &frame);
-    }
-    let path = std::env::temp_dir().join(format!("antlab-collector-{}.pcap", std::process::id()));
-    std::fs::write(&path, pcap.into_bytes()).unwrap();
-    let run = |args: &[&str]| {
-        let o = Command::new("tshark")
-            .args(["-n", "-r"])
-            .arg(&path)
-            .args(["-d", "udp.port==4739,cflow"])
-            .args(args)
-            .output()
-            .expect("tshark runs");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    let verbose = run(&["-V"]);
-    let fields = run(&["-T", "fields", "-e", "cflow.srcaddr"]);
-    let _ = std::fs::remove_file(&path);
+    let file = TempFile::write("collector", &ipfix_capture(msgs));
+    let verbose = tshark_ipfix(&file.0, &["-V"]);
+    let fields = tshark_ipfix(&file.0, &["-T", "fields", "-e", "cflow.srcaddr"]);
     assert!(!verbose.contains("Malformed"), "{verbose}");
     let domains = ids
         .keys()

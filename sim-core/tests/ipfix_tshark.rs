@@ -7,56 +7,16 @@
 //!
 //! Skips (loudly) when `tshark` is not installed.
 
+mod support;
+
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::process::Command;
 
 use sim_core::flows::{
     Direction, ExporterConfig, FlowExporter, FlowKey, FlowMeta, FlowRecord, FlowType, HttpExchange,
     IpfixEncoder, TemplateRefresh,
 };
-use sim_core::model::MacAddr;
 use sim_core::time::{SimDuration, SimTime};
-use sim_core::wire::pcap::PcapWriter;
-use sim_core::wire::{EthHeader, Ipv4Pkt, L4, build_eth, ethertype};
-
-const AGENT_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
-const COLLECTOR_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x02]);
-const AGENT: Ipv4Addr = Ipv4Addr::new(10, 160, 1, 25);
-const COLLECTOR: Ipv4Addr = Ipv4Addr::new(10, 160, 1, 30);
-
-/// Removes the capture file even when an assertion fails.
-struct TempFile(PathBuf);
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn tshark_available() -> bool {
-    Command::new("tshark")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn tshark(file: &PathBuf, args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(file)
-        .args(["-d", "udp.port==4739,cflow"])
-        .args(args)
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("tshark prints UTF-8")
-}
+use support::{TempFile, ipfix_capture, tshark_available, tshark_ipfix};
 
 fn t(ms: u64) -> SimTime {
     SimTime(SimDuration::from_millis(ms).as_nanos())
@@ -115,27 +75,6 @@ fn records() -> Vec<FlowRecord> {
     out
 }
 
-fn capture(messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut pcap = PcapWriter::new();
-    for (i, m) in messages.iter().enumerate() {
-        let pkt = Ipv4Pkt::new(
-            AGENT,
-            COLLECTOR,
-            L4::Udp {
-                src_port: 40000,
-                dst_port: 4739,
-                payload: m.clone(),
-            },
-        );
-        let frame = build_eth(
-            &EthHeader::new(COLLECTOR_MAC, AGENT_MAC, ethertype::IPV4),
-            &pkt.to_bytes(),
-        );
-        pcap.record(t(1_000 * i as u64), &frame);
-    }
-    pcap.into_bytes()
-}
-
 #[test]
 fn tshark_decodes_our_ipfix() {
     if !tshark_available() {
@@ -155,11 +94,9 @@ fn tshark_decodes_our_ipfix() {
     msgs.extend(enc.encode(1_714_723_202, &recs[..1]).unwrap());
     assert_eq!(msgs.len(), 3);
 
-    let path = std::env::temp_dir().join(format!("antlab-ipfix-{}.pcap", std::process::id()));
-    std::fs::write(&path, capture(&msgs)).expect("write pcap");
-    let file = TempFile(path);
+    let file = TempFile::write("ipfix", &ipfix_capture(&msgs));
 
-    let verbose = tshark(&file.0, &["-V"]);
+    let verbose = tshark_ipfix(&file.0, &["-V"]);
     assert!(!verbose.contains("Malformed"), "{verbose}");
     assert!(!verbose.contains("Expert Info (Error"), "{verbose}");
     assert!(verbose.contains("Version: 10"), "{verbose}");
@@ -184,7 +121,7 @@ fn tshark_decodes_our_ipfix() {
     // The 300+-byte httpVals went with the 3-byte length prefix (255, then 317).
     assert!(verbose.contains("String_len_short: 317"), "{verbose}");
 
-    let fields = tshark(
+    let fields = tshark_ipfix(
         &file.0,
         &[
             "-T",

@@ -4,49 +4,18 @@
 //!
 //! Skips (loudly) when `tshark` is not installed.
 
+mod support;
+
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-use std::process::Command;
 
 use sim_core::model::MacAddr;
 use sim_core::time::SimTime;
 use sim_core::wire::pcap::PcapWriter;
 use sim_core::wire::{ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4, TcpFlags, build_eth, ethertype};
+use support::{TempFile, tshark, tshark_available};
 
 const NODE: MacAddr = MacAddr([0xbc, 0x24, 0x11, 0x1d, 0x82, 0xf5]);
 const GW: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x01, 0x01]);
-
-/// Removes the capture file even when an assertion fails.
-struct TempFile(PathBuf);
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn tshark_available() -> bool {
-    Command::new("tshark")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn tshark(file: &PathBuf, args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .arg("-n")
-        .arg("-r")
-        .arg(file)
-        .args(args)
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("tshark prints UTF-8")
-}
 
 fn capture() -> Vec<u8> {
     let arp = ArpMsg {
