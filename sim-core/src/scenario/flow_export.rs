@@ -178,7 +178,9 @@ impl FlowExport {
             for (t, key, o) in obs {
                 // The exporter forgets idle connections; one that wakes up again
                 // (conntrack still has it) is a new flow record from here on.
-                let res = match o {
+                // Other errors mean an observation raced an expiry at the same
+                // instant; the counters still reach the next record.
+                let _ = match o {
                     Obs::Open(m) => nf.exporter.open(t, key, m),
                     Obs::Count {
                         dir,
@@ -197,9 +199,6 @@ impl FlowExport {
                     }
                     Obs::Http(x) => nf.exporter.add_http(t, &key, x),
                 };
-                // Errors here mean an observation raced an expiry at the same
-                // instant; the counters are still reported on the next record.
-                let _ = res;
             }
             // Connections conntrack no longer has ended.
             let gone: Vec<FlowKey> = nf
