@@ -290,19 +290,8 @@ impl IpStack {
             self.local_deliver(cx, pkt, tag, ct);
             return;
         }
-        let mark = self.mark_for(&pkt);
-        let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
-        let Some(hop) = self.routes.lookup_flow(pkt.dst, Some(pkt.src), mark, hash) else {
-            cx.drop(
-                tag,
-                DropReason::NoRoute {
-                    device: cx.device.to_string(),
-                    dst: pkt.dst,
-                },
-            );
-            return;
-        };
-        self.output(cx, pkt, hop, tag, false, ct);
+        let dst = pkt.dst;
+        self.route_out(cx, pkt, dst, tag, false, ct);
     }
 
     /// Conntrack at PREROUTING/OUTPUT: un-NAT replies, keep known flows on
@@ -624,13 +613,27 @@ impl IpStack {
             return;
         }
         pkt.ttl -= 1;
-        let mark = self.mark_for(&pkt);
-        let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
         // DSR: route towards the chosen endpoint's node, the packet unchanged.
         let target = match &ct {
             CtState::New { via: Some(v), .. } | CtState::Established { via: Some(v), .. } => *v,
             _ => pkt.dst,
         };
+        self.route_out(cx, pkt, target, tag, true, ct);
+    }
+
+    /// Routes `pkt` towards `target` (policy rules by fwmark, ECMP by flow
+    /// hash) and hands it to POSTROUTING; no route drops it.
+    fn route_out(
+        &mut self,
+        cx: &mut Cx,
+        pkt: Ipv4Pkt,
+        target: Ipv4Addr,
+        tag: Option<TraceTag>,
+        forwarded: bool,
+        ct: CtState,
+    ) {
+        let mark = self.mark_for(&pkt);
+        let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
         let Some(hop) = self.routes.lookup_flow(target, Some(pkt.src), mark, hash) else {
             cx.drop(
                 tag,
@@ -641,7 +644,7 @@ impl IpStack {
             );
             return;
         };
-        self.output(cx, pkt, hop, tag, true, ct);
+        self.output(cx, pkt, hop, tag, forwarded, ct);
     }
 
     /// POSTROUTING (SNAT), then neighbour resolution and transmission.
