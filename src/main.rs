@@ -17,6 +17,8 @@ use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
 use sim_core::sim::trace::LogKind;
 use sim_core::time::{SimDuration, SimTime};
 
+mod real;
+
 #[derive(Parser)]
 #[command(
     name = "antlab",
@@ -45,6 +47,15 @@ enum Command {
         /// Write one pcap per port that saw traffic into this directory.
         #[arg(long)]
         pcap: Option<PathBuf>,
+        /// sim: the simulator; real: namespaces, OVS and nftables (root);
+        /// both: real, checked field by field against the simulator.
+        #[arg(long, value_enum, default_value_t = RunMode::Sim)]
+        mode: RunMode,
+    },
+    /// Real mode: build labs out of network namespaces, OVS and nftables.
+    Real {
+        #[command(subcommand)]
+        command: real::RealCommand,
     },
     /// Show a table of a scenario's state at its end or at `--at` (kubectl-style):
     /// nodes, pods, probes, links, arp DEVICE, mac SWITCH, routes DEVICE,
@@ -196,6 +207,13 @@ enum FlowsOutput {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RunMode {
+    Sim,
+    Real,
+    Both,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Output {
     Text,
     Json,
@@ -247,7 +265,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             output,
             verbose,
             pcap,
-        } => run(&scenario, seed, output, verbose, pcap.as_deref()),
+            mode,
+        } => match mode {
+            RunMode::Sim => run(&scenario, seed, output, verbose, pcap.as_deref()),
+            RunMode::Real => real::run(&scenario, seed, datapath::run::Mode::Real, verbose),
+            RunMode::Both => real::run(&scenario, seed, datapath::run::Mode::Both, verbose),
+        },
+        Command::Real { command } => real::dispatch(command),
         Command::Get {
             what,
             scenario,

@@ -1,21 +1,51 @@
 //! # datapath: real mode (Linux network namespaces, Open vSwitch, nftables)
 //!
-//! Real mode applies the engine's decisions, unchanged, to kernel objects, so a
-//! scenario can run both in the simulator and for real and the results can be
-//! compared. The contract is [`NodeBackend`]: it receives exactly the
-//! `sim_core::engine::dataplane::NodeDataplane` values the simulator executes.
+//! Real mode builds a scenario's lab out of kernel objects and applies the
+//! engine's decisions, unchanged, to it: the same `NodeDataplane` values the
+//! simulator executes, computed from the *real* memberlist views of agents
+//! that probe each other over real UDP. Then it observes what happened (which
+//! namespace holds the Egress IP, what source the external host saw, the
+//! gateway's ARP entry) so a scenario can be compared with the simulator.
 //!
-//! Status: the Linux backend (netns per node/pod/host, veth links, an OVS
-//! `datapath_type=netdev` bridge with `tag=`/`trunks=` ports, nft SNAT, `ip rule`)
-//! is not written yet; it is tracked as issue 5. Nothing in this crate claims to
-//! do more than define the seam.
+//! ## Module map
+//! - [`clock`]: the wall clock (the only place this crate reads it).
+//! - [`sys`]: running `ip`, `nft`, `ovs-*`, with errors that name the command.
+//! - [`state`]: the per-run state file; everything is recorded before it exists.
+//! - [`cleanup`]: `antlab real down [--all]`, from the state file and by name.
+//! - [`ovs`]: a private `ovsdb-server` + `ovs-vswitchd` (userspace datapath).
+//! - [`lab`]: topology → namespaces, veths, OVS bridges and ports; power, links,
+//!   Pods and `antrea-ext.<vlan>` legs at run time. The design is in its docs.
+//! - [`apply`]: [`NodeBackend`] for Linux: addresses, routes, rules, nftables
+//!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups.
+//! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket.
+//! - [`traffic`]: probes (ping, TCP, HTTP) and the HTTP servers of Pods and hosts.
+//! - [`observe`]: reading outcomes back from the kernel and OVS.
+//! - [`run`]: playing a scenario's timeline for real, and the comparison with
+//!   the simulator (`antlab run --mode real|both`).
+//! - [`netns`]: entering a namespace from a thread (`setns`).
+//!
+//! Everything here needs root, and the packages listed by
+//! [`sys::missing_prerequisites`].
+
+pub mod agent;
+pub mod apply;
+pub mod cleanup;
+pub mod clock;
+pub mod lab;
+pub mod netns;
+pub mod observe;
+pub mod ovs;
+pub mod run;
+pub mod state;
+pub mod sys;
+pub mod traffic;
 
 use sim_core::engine::dataplane::NodeDataplane;
 
 /// Something that can make one node's dataplane equal to a desired state.
-/// `apply` must be idempotent and atomic per call (all or nothing), like the
-/// simulator's `World::apply_dataplane` and an `ovs-ofctl --bundle` / `nft -f`
-/// transaction.
+/// `apply` must be idempotent, like the simulator's
+/// `World::apply_dataplane`; the Linux backend applies nftables and OpenFlow
+/// changes as single transactions (`nft -f`, `ovs-ofctl bundle`).
 pub trait NodeBackend {
     type Error: std::error::Error;
 

@@ -27,6 +27,6 @@ mod load;
 pub mod run;
 
 pub use load::{
-    Action, Endpoint, ExpectKind, Expectation, FileReader, ProbeStep, Scenario, Show, Step, load,
-    parse_show,
+    Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
+    load, parse_show,
 };

@@ -1,0 +1,490 @@
+//! Applying one node's `NodeDataplane` (the engine's output) to Linux.
+//!
+//! | engine field        | real mode                                              |
+//! |---------------------|--------------------------------------------------------|
+//! | `vlan_ifaces`       | the node's `antrea-ext.<vid>` leg (see `lab`), up      |
+//! | `dummy_ifaces`      | `lo`: no dummy module here; Linux answers ARP for an  |
+//! |                     | address on `lo` as it does for one on a dummy device  |
+//! | `addrs`             | `ip addr`, one `arping -U` when `announce` is set      |
+//! | `routes`, `rules`   | `ip route replace ... table T`, `ip rule`              |
+//! | `marks`, `snat`     | one nftables table `ip antlab`, replaced atomically   |
+//! | `arp_responder`     | the address on `lo` (the kernel answers ARP for it)   |
+//! | `service_rules`     | ClusterIP: OpenFlow 1.5 `select` groups with          |
+//! |                     | `ct(commit,nat(dst=...))` buckets on the node's br-int,|
+//! |                     | loaded with one `ovs-ofctl bundle`; LoadBalancer and  |
+//! |                     | external IPs: nftables DNAT + masquerade in the node  |
+//! | `strict_arp`        | `arp_ignore=1`                                         |
+//!
+//! North-south Service traffic takes nftables instead of AntreaProxy's
+//! proxyAll path (OVS DNAT, then SNAT to the virtual IP 169.254.0.253 and a
+//! route back through antrea-gw0): with the userspace datapath and no kernel
+//! VLANs that path needs a second conntrack zone and policy routes that add
+//! nothing the comparison looks at (which node answers, which endpoints
+//! serve). The endpoint set is the engine's either way.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use sim_core::engine::dataplane::NodeDataplane;
+use sim_core::k8s::Protocol;
+use sim_core::sim::nat::SnatTo;
+
+use crate::lab::{Lab, LabError};
+use crate::sys;
+
+/// What was last applied to each node, so the next apply changes only what
+/// differs (addresses and routes) or replaces in one transaction (nft, OVS).
+#[derive(Default)]
+pub struct Applied {
+    dataplane: BTreeMap<String, NodeDataplane>,
+    nft: BTreeMap<String, String>,
+    flows: BTreeMap<String, String>,
+}
+
+/// The Linux backend: a lab plus what it has applied.
+pub struct LinuxBackend<'a> {
+    pub lab: &'a mut Lab,
+    pub applied: &'a mut Applied,
+    /// One line per change made, for the run log.
+    pub log: Vec<String>,
+}
+
+impl crate::NodeBackend for LinuxBackend<'_> {
+    type Error = LabError;
+
+    fn apply(&mut self, node: &str, desired: &NodeDataplane) -> Result<(), LabError> {
+        let last = self
+            .applied
+            .dataplane
+            .get(node)
+            .cloned()
+            .unwrap_or_default();
+        let ns = self.lab.netns[node].clone();
+        let dev = |d: &NodeDataplane, name: &str| -> String {
+            if d.dummy_ifaces.iter().any(|x| x == name) {
+                "lo".to_string()
+            } else {
+                name.to_string()
+            }
+        };
+        let mut cmds: Vec<String> = Vec::new();
+        let mut announce: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
+        // VLAN legs.
+        for v in &desired.vlan_ifaces {
+            let name = self.lab.ensure_ext_leg(node, &v.parent, v.vid)?;
+            if !last.vlan_ifaces.contains(v) {
+                cmds.push(format!("link set {name} up"));
+            }
+        }
+        for v in &last.vlan_ifaces {
+            if !desired.vlan_ifaces.iter().any(|d| d.name == v.name) {
+                cmds.push(format!("addr flush dev {}", v.name));
+                cmds.push(format!("link set {} down", v.name));
+            }
+        }
+        // Addresses (a /32 on lo: a wider prefix there would claim the subnet).
+        let addr_of = |d: &NodeDataplane, a: &sim_core::engine::dataplane::AddrAssignment| {
+            let on = dev(d, &a.iface);
+            let net = if on == "lo" {
+                format!("{}/32", a.addr.addr())
+            } else {
+                a.addr.to_string()
+            };
+            (on, net)
+        };
+        let want: Vec<(String, String)> =
+            desired.addrs.iter().map(|a| addr_of(desired, a)).collect();
+        let had: Vec<(String, String)> = last.addrs.iter().map(|a| addr_of(&last, a)).collect();
+        for (on, net) in &had {
+            if !want.contains(&(on.clone(), net.clone())) {
+                cmds.push(format!("addr del {net} dev {on}"));
+            }
+        }
+        for (a, (on, net)) in desired.addrs.iter().zip(&want) {
+            if !had.contains(&(on.clone(), net.clone())) {
+                cmds.push(format!("addr replace {net} dev {on}"));
+                if a.announce {
+                    let via = if on == "lo" {
+                        a.announce_on.clone().unwrap_or("eth0".into())
+                    } else {
+                        on.clone()
+                    };
+                    announce.push((via, a.addr.addr()));
+                }
+            }
+        }
+        // ServiceExternalIP: the owner answers ARP; the address on lo does it.
+        let had_resp: Vec<_> = last.arp_responder.clone();
+        for (iface, ip) in &had_resp {
+            if !desired.arp_responder.contains(&(iface.clone(), *ip)) {
+                cmds.push(format!("addr del {ip}/32 dev lo"));
+            }
+        }
+        for (iface, ip) in &desired.arp_responder {
+            if !had_resp.contains(&(iface.clone(), *ip)) {
+                cmds.push(format!("addr replace {ip}/32 dev lo"));
+                announce.push((iface.clone(), *ip));
+            }
+        }
+        // Rules and routes.
+        for r in &last.rules {
+            if !desired.rules.contains(r) {
+                cmds.push(format!("rule del {}", rule_args(r)));
+            }
+        }
+        for r in &last.routes {
+            if !desired
+                .routes
+                .iter()
+                .any(|d| d.dst == r.dst && d.table == r.table && d.metric == r.metric)
+            {
+                cmds.push(format!(
+                    "route del {} table {} metric {}",
+                    r.dst, r.table, r.metric
+                ));
+            }
+        }
+        // Routes after addresses: a `via` must be reachable when added.
+        let mut route_cmds = Vec::new();
+        for r in &desired.routes {
+            if !last.routes.contains(r) {
+                let mut c = format!("route replace {}", r.dst);
+                if let Some(v) = r.via {
+                    c.push_str(&format!(" via {v}"));
+                }
+                let _ = write!(
+                    c,
+                    " dev {} table {} metric {}",
+                    dev(desired, &r.dev),
+                    r.table,
+                    r.metric
+                );
+                route_cmds.push(c);
+            }
+        }
+        for r in &desired.rules {
+            if !last.rules.contains(r) {
+                route_cmds.push(format!("rule add {}", rule_args(r)));
+            }
+        }
+        // Deletions may race with a flush (a leg going down takes its
+        // addresses and routes): apply one by one and ignore "not there".
+        for c in cmds {
+            let tolerant = c.starts_with("addr del")
+                || c.starts_with("route del")
+                || c.starts_with("rule del");
+            match sys::ip_batch(Some(&ns), std::slice::from_ref(&c)) {
+                Ok(()) => self.log.push(format!("{node}: ip {c}")),
+                Err(_) if tolerant => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for c in route_cmds {
+            sys::ip_batch(Some(&ns), std::slice::from_ref(&c))?;
+            self.log.push(format!("{node}: ip {c}"));
+        }
+        if desired.strict_arp != last.strict_arp {
+            let v = if desired.strict_arp { 1 } else { 0 };
+            sys::in_ns(
+                &ns,
+                "sysctl",
+                &["-qw", &format!("net.ipv4.conf.all.arp_ignore={v}")],
+            )?;
+        }
+        // nftables: marks, SNAT, north-south Services, one transaction.
+        let nft = nft_ruleset(desired);
+        if self.applied.nft.get(node) != Some(&nft) {
+            sys::run_with_input("ip", &["netns", "exec", &ns, "nft", "-f", "-"], Some(&nft))?;
+            self.log.push(format!(
+                "{node}: nft table ip antlab replaced ({} rules)",
+                nft.matches(';').count()
+            ));
+            self.applied.nft.insert(node.to_string(), nft);
+            // NAT is decided on a flow's first packet. A Pod's flows that
+            // crossed this node before the change (routed to another Egress
+            // node, unSNATed) keep their old conntrack entry, and a ping
+            // reuses its ICMP id forever; in Antrea those packets were
+            // tunnelled and never had a host entry here. So forget them.
+            let mut srcs: Vec<String> = last
+                .marks
+                .iter()
+                .chain(&desired.marks)
+                .map(|m| m.src.addr().to_string())
+                .collect();
+            srcs.sort();
+            srcs.dedup();
+            for src in srcs {
+                // Exit status 1 = nothing to delete.
+                let _ = sys::in_ns(&ns, "conntrack", &["-D", "-s", &src]);
+            }
+        }
+        // Gratuitous ARP, once per new address (Antrea's ip_assigner).
+        for (iface, ip) in announce {
+            // Fire and forget: arping waits for answers that never come to a
+            // gratuitous request; the change must not wait with it.
+            let child = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &ns,
+                    "arping",
+                    "-U",
+                    "-c",
+                    "1",
+                    "-w",
+                    "1",
+                    "-I",
+                    &iface,
+                    &ip.to_string(),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            if let Ok(mut c) = child {
+                std::thread::spawn(move || c.wait());
+            }
+            self.log
+                .push(format!("{node}: gratuitous ARP for {ip} on {iface}"));
+        }
+        self.program_flows(node, desired)?;
+        self.applied
+            .dataplane
+            .insert(node.to_string(), desired.clone());
+        Ok(())
+    }
+}
+
+impl LinuxBackend<'_> {
+    /// The node's br-int: ARP by MAC learning, IP through conntrack, ClusterIP
+    /// groups, then delivery to a local Pod or the gateway.
+    pub fn program_flows(&mut self, node: &str, desired: &NodeDataplane) -> Result<(), LabError> {
+        let Some(ib) = self.lab.int_bridges.get(node).cloned() else {
+            return Ok(());
+        };
+        let pods: Vec<_> = self
+            .lab
+            .pods
+            .values()
+            .filter(|p| p.node == node)
+            .cloned()
+            .collect();
+        let text = int_bridge_bundle(&ib, &pods, desired);
+        if self.applied.flows.get(node) != Some(&text) {
+            self.lab
+                .ovs
+                .ofctl(&["bundle", &ib.bridge, "-"], Some(&text))?;
+            self.log.push(format!(
+                "{node}: ovs-ofctl bundle {} ({} flows, {} groups)",
+                ib.bridge,
+                text.matches("flow add").count(),
+                text.matches("group add").count()
+            ));
+            self.applied.flows.insert(node.to_string(), text);
+        }
+        Ok(())
+    }
+}
+
+fn rule_args(r: &sim_core::engine::dataplane::DesiredRule) -> String {
+    let mut s = format!("pref {}", r.priority);
+    if let Some((v, m)) = r.fwmark {
+        let _ = write!(s, " fwmark {v:#x}/{m:#x}");
+    }
+    let _ = write!(s, " lookup {}", r.table);
+    s
+}
+
+/// Antrea's conntrack zone for Service traffic (`CtZone`, 0xfff0).
+const CT_ZONE: u32 = 65520;
+
+/// The whole br-int program as one `ovs-ofctl bundle` input: delete
+/// everything, then add groups and flows, applied atomically.
+pub fn int_bridge_bundle(
+    ib: &crate::lab::IntBridge,
+    pods: &[crate::lab::PodLeg],
+    desired: &NodeDataplane,
+) -> String {
+    let mut t = String::new();
+    t.push_str("flow delete\n");
+    t.push_str("group delete group_id=all\n");
+    let mut group = 0u32;
+    let mut svc_flows = String::new();
+    if let Some(rules) = &desired.service_rules {
+        for p in rules.ports() {
+            let Some(a) = &p.antrea else { continue };
+            let proto = match p.protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => continue,
+            };
+            group += 1;
+            let eps = a.cluster_group.clone().unwrap_or_default();
+            let _ = write!(t, "group add group_id={group},type=select");
+            for (i, ep) in eps.iter().filter(|e| e.ready).enumerate() {
+                let _ = write!(
+                    t,
+                    ",bucket=bucket_id:{i},weight:100,actions=ct(commit,table=2,zone={CT_ZONE},nat(dst={}:{}))",
+                    ep.ip, ep.port
+                );
+            }
+            t.push('\n');
+            let _ = writeln!(
+                svc_flows,
+                "flow add table=1,priority=200,ct_state=+new+trk,{proto},nw_dst={},tp_dst={},actions=group:{group}",
+                p.cluster_ip, p.port
+            );
+        }
+    }
+    t.push_str("flow add table=0,priority=200,arp,actions=NORMAL\n");
+    let _ = writeln!(
+        t,
+        "flow add table=0,priority=100,ip,actions=ct(table=1,zone={CT_ZONE},nat)"
+    );
+    t.push_str("flow add table=0,priority=0,actions=NORMAL\n");
+    t.push_str(&svc_flows);
+    t.push_str("flow add table=1,priority=0,actions=resubmit(,2)\n");
+    for p in pods {
+        let _ = writeln!(
+            t,
+            "flow add table=2,priority=200,ip,nw_dst={},actions=mod_dl_dst:{},output:{}",
+            p.ip, p.mac, p.ofport
+        );
+    }
+    let _ = writeln!(
+        t,
+        "flow add table=2,priority=100,ip,actions=mod_dl_dst:{},output:{}",
+        ib.gw_mac, ib.gw_ofport
+    );
+    t
+}
+
+/// The node's nftables table: marks (prerouting), north-south Service DNAT,
+/// and SNAT (postrouting) in the engine's order.
+pub fn nft_ruleset(d: &NodeDataplane) -> String {
+    let mut t = String::new();
+    // Create-then-delete makes the delete succeed on the first apply too.
+    t.push_str("table ip antlab {}\ndelete table ip antlab\ntable ip antlab {\n");
+    t.push_str(
+        "  chain egress_mark {\n    type filter hook prerouting priority mangle; policy accept;\n",
+    );
+    for m in &d.marks {
+        let _ = write!(t, "    ip saddr {}", m.src);
+        if !m.not_dst.is_empty() {
+            let _ = write!(t, " ip daddr != {{ {} }}", join(&m.not_dst));
+        }
+        let _ = writeln!(
+            t,
+            " meta mark set meta mark | {:#x} comment \"{}\";",
+            m.mark,
+            clip(&m.comment)
+        );
+    }
+    t.push_str("  }\n");
+    let mut lb = Vec::new();
+    let mut chains = String::new();
+    t.push_str(
+        "  chain service_dnat {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+    );
+    if let Some(rules) = &d.service_rules {
+        for (i, p) in rules.ports().enumerate() {
+            let Some(a) = &p.antrea else { continue };
+            let proto = match p.protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => continue,
+            };
+            let group = if p.etp_local {
+                &a.local_group
+            } else {
+                &a.cluster_group
+            };
+            let eps: Vec<_> = group
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.ready)
+                .collect();
+            for ip in p.lb_ips.iter().chain(&p.external_ips) {
+                lb.push(*ip);
+                let _ = writeln!(t, "    ip daddr {ip} {proto} dport {} jump svc{i};", p.port);
+            }
+            if p.lb_ips.is_empty() && p.external_ips.is_empty() {
+                continue;
+            }
+            let _ = writeln!(chains, "  chain svc{i} {{");
+            if eps.is_empty() {
+                chains.push_str("    drop;\n");
+            } else {
+                let map: Vec<String> = (0..eps.len())
+                    .map(|k| format!("{k} : jump svc{i}e{k}"))
+                    .collect();
+                let _ = writeln!(
+                    chains,
+                    "    numgen random mod {} vmap {{ {} }};",
+                    eps.len(),
+                    map.join(", ")
+                );
+            }
+            chains.push_str("  }\n");
+            for (k, e) in eps.iter().enumerate() {
+                let _ = writeln!(
+                    chains,
+                    "  chain svc{i}e{k} {{\n    dnat to {}:{};\n  }}",
+                    e.ip, e.port
+                );
+            }
+        }
+    }
+    t.push_str("  }\n");
+    t.push_str(&chains);
+    t.push_str(
+        "  chain snat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
+    if !lb.is_empty() {
+        lb.sort();
+        lb.dedup();
+        let list: Vec<String> = lb.iter().map(|i| i.to_string()).collect();
+        let _ = writeln!(
+            t,
+            "    ct status dnat ct original ip daddr {{ {} }} masquerade comment \"north-south Service traffic\";",
+            list.join(", ")
+        );
+    }
+    for s in &d.snat {
+        t.push_str("   ");
+        if let Some(src) = s.src {
+            let _ = write!(t, " ip saddr {src}");
+        }
+        if !s.not_dst.is_empty() {
+            let _ = write!(t, " ip daddr != {{ {} }}", join(&s.not_dst));
+        }
+        if let Some(o) = &s.not_out_iface {
+            let _ = write!(t, " oifname != \"{o}\"");
+        }
+        if let Some((v, m)) = s.mark {
+            let _ = write!(t, " meta mark & {m:#x} == {v:#x}");
+        }
+        match s.to {
+            SnatTo::Masquerade => t.push_str(" masquerade"),
+            SnatTo::Addr(a) => {
+                let _ = write!(t, " snat to {a}");
+            }
+        }
+        let _ = writeln!(t, " comment \"{}\";", clip(&s.comment));
+    }
+    t.push_str("  }\n}\n");
+    t
+}
+
+fn join<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// nft comments are at most 128 bytes and cannot hold a double quote.
+fn clip(s: &str) -> String {
+    let s: String = s.chars().filter(|c| *c != '"').collect();
+    s.chars().take(120).collect()
+}

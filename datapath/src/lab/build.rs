@@ -1,0 +1,611 @@
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use sim_core::model::{DeviceKind, HostRole, IfaceKind, MacAddr, Topology, VlanMode};
+
+use crate::ovs::{Ovs, OvsError};
+use crate::state::{Resource, RunState};
+use crate::sys::{self, SysError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    #[error(transparent)]
+    Ovs(#[from] OvsError),
+    #[error("state file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Where one host interface is plugged in.
+#[derive(Clone, Debug)]
+struct SwitchAttach {
+    bridge: String,
+    port: String,
+    mode: VlanMode,
+}
+
+/// A Pod's namespace and its ports.
+#[derive(Clone, Debug)]
+pub struct PodLeg {
+    pub netns: String,
+    pub node: String,
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+    pub root_link: String,
+    pub ofport: u32,
+}
+
+/// A node's Antrea bridge (br-int) and gateway.
+#[derive(Clone, Debug)]
+pub struct IntBridge {
+    pub bridge: String,
+    pub gw_link: String,
+    pub gw_ofport: u32,
+    pub gw_mac: MacAddr,
+    pub gw_ip: Ipv4Addr,
+}
+
+pub struct Lab {
+    pub state: RunState,
+    pub ovs: Ovs,
+    pub topology: Topology,
+    /// Host or SVI-switch name → its namespace.
+    pub netns: BTreeMap<String, String>,
+    /// (device, iface) → the root-namespace end of its veth, if plugged into
+    /// a switch, or the peer namespace's end for a host-to-host link.
+    pub iface_link: BTreeMap<(String, String), String>,
+    /// The switch a (device, iface) is plugged into.
+    attach: BTreeMap<(String, String), SwitchAttach>,
+    /// Root links (or namespace ends) a power-off takes down, per host.
+    power_links: BTreeMap<String, Vec<(Option<String>, String)>>,
+    pub int_bridges: BTreeMap<String, IntBridge>,
+    /// `namespace/name` → leg.
+    pub pods: BTreeMap<String, PodLeg>,
+    /// (node, vid) → root end of its `antrea-ext.<vid>` leg.
+    pub ext_legs: BTreeMap<(String, u16), String>,
+    /// Switch port name → (bridge, root link) for link up/down and MAC tables.
+    pub switch_ports: BTreeMap<String, (String, String)>,
+    /// Root end of an `antrea-ext` leg → the switch port of its parent
+    /// interface: in the topology the leg's frames cross that port, tagged.
+    pub leg_port: BTreeMap<String, String>,
+    /// Switch name → its OVS bridge.
+    pub bridges: BTreeMap<String, String>,
+    next_link: u32,
+    next_pod: u32,
+    pub powered_off: Vec<String>,
+}
+
+fn ns_of(prefix: &str, device: &str) -> String {
+    format!("{prefix}{device}")
+}
+
+fn vlan_settings(mode: &VlanMode) -> Vec<String> {
+    match mode {
+        VlanMode::Access(v) => vec![format!("tag={v}")],
+        VlanMode::Trunk { native, allowed } => {
+            let mut all: Vec<u16> = allowed.clone();
+            let mut s = Vec::new();
+            if let Some(n) = native {
+                if !all.contains(n) {
+                    all.push(*n);
+                }
+                s.push(format!("tag={n}"));
+                s.push("vlan_mode=native-untagged".into());
+            }
+            all.sort_unstable();
+            let list: Vec<String> = all.iter().map(u16::to_string).collect();
+            s.push(format!("trunks={}", list.join(",")));
+            s
+        }
+    }
+}
+
+/// The MAC a Pod gets: locally administered, from its IP, so it is stable.
+pub fn pod_mac(ip: Ipv4Addr) -> MacAddr {
+    let o = ip.octets();
+    MacAddr([0x0a, 0x58, o[0], o[1], o[2], o[3]])
+}
+
+impl Lab {
+    /// Builds every namespace, veth, bridge and port of `topology`.
+    pub fn up(topology: &Topology, source: &str) -> Result<Lab, LabError> {
+        let mut state = RunState::create(source)?;
+        let ovs = match Ovs::start(&mut state) {
+            Ok(o) => o,
+            Err(e) => {
+                crate::cleanup::down(&state);
+                return Err(e.into());
+            }
+        };
+        let mut lab = Lab {
+            state,
+            ovs,
+            topology: topology.clone(),
+            netns: BTreeMap::new(),
+            iface_link: BTreeMap::new(),
+            attach: BTreeMap::new(),
+            power_links: BTreeMap::new(),
+            int_bridges: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            ext_legs: BTreeMap::new(),
+            switch_ports: BTreeMap::new(),
+            bridges: BTreeMap::new(),
+            leg_port: BTreeMap::new(),
+            next_link: 0,
+            next_pod: 0,
+            powered_off: Vec::new(),
+        };
+        if let Err(e) = lab.build() {
+            lab.down();
+            return Err(e);
+        }
+        Ok(lab)
+    }
+
+    pub fn prefix(&self) -> String {
+        self.state.prefix()
+    }
+
+    /// Removes everything this lab made.
+    pub fn down(&self) -> crate::cleanup::Cleanup {
+        crate::cleanup::down(&self.state)
+    }
+
+    fn new_link_name(&mut self) -> String {
+        self.next_link += 1;
+        format!("{}{}", self.prefix(), self.next_link)
+    }
+
+    fn add_netns(&mut self, device: &str) -> Result<String, LabError> {
+        let ns = ns_of(&self.prefix(), device);
+        self.state.record(Resource::Netns { name: ns.clone() })?;
+        sys::run("ip", &["netns", "add", &ns])?;
+        sys::ip_batch(Some(&ns), &["link set lo up".to_string()])?;
+        self.netns.insert(device.to_string(), ns.clone());
+        Ok(ns)
+    }
+
+    /// A veth with one end `inner` in `ns` (MAC set, up, checksum offload off
+    /// because OVS's userspace conntrack drops TCP with partial checksums)
+    /// and the other end up in the root namespace; returns the root end.
+    fn veth_to_root(
+        &mut self,
+        ns: &str,
+        inner: &str,
+        mac: Option<MacAddr>,
+    ) -> Result<String, LabError> {
+        let root = self.new_link_name();
+        self.state.record(Resource::Link { name: root.clone() })?;
+        sys::run(
+            "ip",
+            &[
+                "link", "add", &root, "type", "veth", "peer", "name", inner, "netns", ns,
+            ],
+        )?;
+        let mut cmds = Vec::new();
+        if let Some(m) = mac {
+            cmds.push(format!("link set {inner} address {m}"));
+        }
+        cmds.push(format!("link set {inner} up"));
+        sys::ip_batch(Some(ns), &cmds)?;
+        sys::run("ip", &["link", "set", &root, "up"])?;
+        sys::in_ns(ns, "ethtool", &["-K", inner, "tx", "off"])?;
+        Ok(root)
+    }
+
+    fn build(&mut self) -> Result<(), LabError> {
+        let topo = self.topology.clone();
+        // Bridges for switches first, so ports can be added as hosts come.
+        let mut bridge_of = BTreeMap::new();
+        for (i, d) in topo.devices.iter().enumerate() {
+            if let DeviceKind::Switch(_) = &d.kind {
+                let br = format!("{}s{i}", self.prefix());
+                // A netdev bridge's own port is a tap of the same name, which
+                // outlives a killed ovs-vswitchd: record it as a link.
+                self.state.record(Resource::Link { name: br.clone() })?;
+                self.ovs.add_bridge(&br)?;
+                bridge_of.insert(d.name.clone(), br);
+            }
+        }
+        self.bridges = bridge_of.clone();
+        // Hosts: a namespace each, interfaces wired below by link.
+        for d in &topo.devices {
+            if let DeviceKind::Host(h) = &d.kind {
+                if matches!(h.role, HostRole::Pod { .. }) {
+                    continue;
+                }
+                let ns = self.add_netns(&d.name)?;
+                let fwd = if h.ip_forward { "1" } else { "0" };
+                sys::in_ns(
+                    &ns,
+                    "sysctl",
+                    &[
+                        "-qw",
+                        &format!("net.ipv4.ip_forward={fwd}"),
+                        "net.ipv4.conf.all.rp_filter=0",
+                        "net.ipv4.conf.default.rp_filter=0",
+                    ],
+                )?;
+            }
+        }
+        // Links: host-switch, switch-switch, host-host.
+        for link in &topo.links {
+            let (da, db) = (topo.device(link.a.device), topo.device(link.b.device));
+            let end = |d: &sim_core::model::Device,
+                       port: u16|
+             -> (String, Option<VlanMode>, Option<String>) {
+                match &d.kind {
+                    DeviceKind::Host(h) => (h.interfaces[port as usize].name.clone(), None, None),
+                    DeviceKind::Switch(s) => {
+                        let p = &s.ports[port as usize];
+                        (p.name.clone(), Some(p.vlan.clone()), Some(d.name.clone()))
+                    }
+                }
+            };
+            let (na, ma, sa) = end(da, link.a.port);
+            let (nb, mb, sb) = end(db, link.b.port);
+            match (ma, mb) {
+                (None, None) => self.host_to_host(&da.name, &na, &db.name, &nb)?,
+                (Some(mode), None) => {
+                    let br = bridge_of[sa.as_deref().unwrap_or("")].clone();
+                    self.host_to_switch(&db.name, &nb, &br, &na, mode)?
+                }
+                (None, Some(mode)) => {
+                    let br = bridge_of[sb.as_deref().unwrap_or("")].clone();
+                    self.host_to_switch(&da.name, &na, &br, &nb, mode)?
+                }
+                (Some(m1), Some(m2)) => {
+                    let b1 = bridge_of[sa.as_deref().unwrap_or("")].clone();
+                    let b2 = bridge_of[sb.as_deref().unwrap_or("")].clone();
+                    let l1 = self.new_link_name();
+                    let l2 = self.new_link_name();
+                    self.state.record(Resource::Link { name: l1.clone() })?;
+                    self.state.record(Resource::Link { name: l2.clone() })?;
+                    sys::run(
+                        "ip",
+                        &["link", "add", &l1, "type", "veth", "peer", "name", &l2],
+                    )?;
+                    sys::run("ip", &["link", "set", &l1, "up"])?;
+                    sys::run("ip", &["link", "set", &l2, "up"])?;
+                    self.ovs.add_port(&b1, &l1, &vlan_settings(&m1))?;
+                    self.ovs.add_port(&b2, &l2, &vlan_settings(&m2))?;
+                    self.switch_ports.insert(na.clone(), (b1, l1));
+                    self.switch_ports.insert(nb.clone(), (b2, l2));
+                }
+            }
+        }
+        // SVIs: one namespace per L3 switch, a leg per VLAN.
+        for d in &topo.devices {
+            if let DeviceKind::Switch(s) = &d.kind
+                && !s.svis.is_empty()
+            {
+                let ns = self.add_netns(&d.name)?;
+                sys::in_ns(
+                    &ns,
+                    "sysctl",
+                    &[
+                        "-qw",
+                        "net.ipv4.ip_forward=1",
+                        "net.ipv4.conf.all.rp_filter=0",
+                        "net.ipv4.conf.default.rp_filter=0",
+                    ],
+                )?;
+                let br = bridge_of[&d.name].clone();
+                for svi in &s.svis {
+                    let root = self.veth_to_root(&ns, &svi.name, Some(svi.mac))?;
+                    self.ovs
+                        .add_port(&br, &root, &[format!("tag={}", svi.vlan)])?;
+                    sys::ip_batch(
+                        Some(&ns),
+                        &[format!("addr add {} dev {}", svi.addr, svi.name)],
+                    )?;
+                    self.iface_link
+                        .insert((d.name.clone(), svi.name.clone()), root);
+                }
+                let routes: Vec<String> = s.routes.iter().map(route_cmd).collect();
+                sys::ip_batch(Some(&ns), &routes)?;
+            }
+        }
+        // Addresses, routes and rules of hosts, now that interfaces exist.
+        for d in &topo.devices {
+            if let DeviceKind::Host(h) = &d.kind {
+                if matches!(h.role, HostRole::Pod { .. }) {
+                    continue;
+                }
+                let ns = self.netns[&d.name].clone();
+                let mut cmds = Vec::new();
+                for i in &h.interfaces {
+                    if let IfaceKind::Vlan { .. } = i.kind {
+                        return Err(LabError::Unsupported(format!(
+                            "{}: VLAN sub-interface {} in the topology: real mode has no 802.1Q devices; Antrea's antrea-ext legs are made at run time instead",
+                            d.name, i.name
+                        )));
+                    }
+                    if !self
+                        .iface_link
+                        .contains_key(&(d.name.clone(), i.name.clone()))
+                    {
+                        return Err(LabError::Unsupported(format!(
+                            "{}/{} is not connected to anything",
+                            d.name, i.name
+                        )));
+                    }
+                    for a in &i.addrs {
+                        cmds.push(format!("addr add {a} dev {}", i.name));
+                    }
+                }
+                cmds.extend(h.routes.iter().map(route_cmd));
+                for r in &h.rules {
+                    let mut c = format!("rule add pref {}", r.priority);
+                    if let Some((v, m)) = r.fwmark {
+                        c.push_str(&format!(" fwmark {v:#x}/{m:#x}"));
+                    }
+                    if let Some(f) = r.from {
+                        c.push_str(&format!(" from {f}"));
+                    }
+                    c.push_str(&format!(" lookup {}", r.table));
+                    cmds.push(c);
+                }
+                sys::ip_batch(Some(&ns), &cmds)?;
+                if let HostRole::Node(spec) = &h.role {
+                    self.add_int_bridge(&d.name, spec.pod_cidr)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn host_to_host(&mut self, a: &str, ia: &str, b: &str, ib: &str) -> Result<(), LabError> {
+        let (nsa, nsb) = (self.netns[a].clone(), self.netns[b].clone());
+        let (ta, tb) = (self.new_link_name(), self.new_link_name());
+        self.state.record(Resource::Link { name: ta.clone() })?;
+        self.state.record(Resource::Link { name: tb.clone() })?;
+        sys::run(
+            "ip",
+            &["link", "add", &ta, "type", "veth", "peer", "name", &tb],
+        )?;
+        sys::run("ip", &["link", "set", &ta, "netns", &nsa, "name", ia])?;
+        sys::run("ip", &["link", "set", &tb, "netns", &nsb, "name", ib])?;
+        for (dev, ns, i) in [(a, &nsa, ia), (b, &nsb, ib)] {
+            let mac = self.host_mac(dev, i);
+            let mut cmds = Vec::new();
+            if let Some(m) = mac {
+                cmds.push(format!("link set {i} address {m}"));
+            }
+            cmds.push(format!("link set {i} up"));
+            sys::ip_batch(Some(ns), &cmds)?;
+            sys::in_ns(ns, "ethtool", &["-K", i, "tx", "off"])?;
+        }
+        self.iface_link
+            .insert((a.into(), ia.into()), format!("{nsb}:{ib}"));
+        self.iface_link
+            .insert((b.into(), ib.into()), format!("{nsa}:{ia}"));
+        self.power_links
+            .entry(a.into())
+            .or_default()
+            .push((Some(nsa.clone()), ia.into()));
+        self.power_links
+            .entry(b.into())
+            .or_default()
+            .push((Some(nsb.clone()), ib.into()));
+        Ok(())
+    }
+
+    fn host_mac(&self, dev: &str, iface: &str) -> Option<MacAddr> {
+        let id = self.topology.device_id(dev)?;
+        let h = self.topology.host(id)?;
+        h.interfaces.iter().find(|i| i.name == iface).map(|i| i.mac)
+    }
+
+    fn host_to_switch(
+        &mut self,
+        host: &str,
+        iface: &str,
+        bridge: &str,
+        port: &str,
+        mode: VlanMode,
+    ) -> Result<(), LabError> {
+        let ns = self.netns[host].clone();
+        let mac = self.host_mac(host, iface);
+        let root = self.veth_to_root(&ns, iface, mac)?;
+        // A trunk to a host carries its native VLAN on eth0; the tagged VLANs
+        // get their own legs on demand (no 802.1Q in this kernel).
+        let settings = match &mode {
+            VlanMode::Trunk {
+                native: Some(n), ..
+            } => vec![format!("tag={n}")],
+            VlanMode::Trunk { native: None, .. } => vec!["tag=4095".to_string()],
+            m => vlan_settings(m),
+        };
+        self.ovs.add_port(bridge, &root, &settings)?;
+        self.iface_link
+            .insert((host.into(), iface.into()), root.clone());
+        self.switch_ports
+            .insert(port.into(), (bridge.into(), root.clone()));
+        self.attach.insert(
+            (host.into(), iface.into()),
+            SwitchAttach {
+                bridge: bridge.into(),
+                port: port.into(),
+                mode,
+            },
+        );
+        self.power_links
+            .entry(host.into())
+            .or_default()
+            .push((None, root));
+        Ok(())
+    }
+
+    fn add_int_bridge(&mut self, node: &str, pod_cidr: Ipv4Net) -> Result<(), LabError> {
+        let idx = self.int_bridges.len();
+        let br = format!("{}i{idx}", self.prefix());
+        self.state.record(Resource::Link { name: br.clone() })?;
+        self.ovs.add_bridge(&br)?;
+        let ns = self.netns[node].clone();
+        let gw_ip = pod_cidr.hosts().next().unwrap_or(pod_cidr.addr());
+        let gw_mac = pod_mac(gw_ip);
+        let root = self.veth_to_root(&ns, "antrea-gw0", Some(gw_mac))?;
+        self.ovs.add_port(&br, &root, &[])?;
+        sys::ip_batch(
+            Some(&ns),
+            &[format!(
+                "addr add {gw_ip}/{} dev antrea-gw0",
+                pod_cidr.prefix_len()
+            )],
+        )?;
+        let gw_ofport = self.ovs.ofport(&root)?;
+        self.power_links
+            .entry(node.into())
+            .or_default()
+            .push((None, root.clone()));
+        self.int_bridges.insert(
+            node.into(),
+            IntBridge {
+                bridge: br,
+                gw_link: root,
+                gw_ofport,
+                gw_mac,
+                gw_ip,
+            },
+        );
+        Ok(())
+    }
+
+    /// Creates a Pod's namespace on `node`'s bridge.
+    pub fn add_pod(
+        &mut self,
+        key: &str,
+        node: &str,
+        ip: Ipv4Addr,
+        prefix_len: u8,
+    ) -> Result<(), LabError> {
+        if self.pods.contains_key(key) {
+            return Ok(());
+        }
+        let ib = self.int_bridges.get(node).cloned().ok_or_else(|| {
+            LabError::Unsupported(format!("Pod {key} on {node}, which is not a node"))
+        })?;
+        self.next_pod += 1;
+        let dev = format!("pod{}", self.next_pod);
+        let ns = self.add_netns(&dev)?;
+        let mac = pod_mac(ip);
+        let root = self.veth_to_root(&ns, "eth0", Some(mac))?;
+        self.ovs.add_port(&ib.bridge, &root, &[])?;
+        sys::ip_batch(
+            Some(&ns),
+            &[
+                format!("addr add {ip}/{prefix_len} dev eth0"),
+                format!("route add default via {} dev eth0", ib.gw_ip),
+            ],
+        )?;
+        let ofport = self.ovs.ofport(&root)?;
+        self.power_links
+            .entry(node.into())
+            .or_default()
+            .push((None, root.clone()));
+        self.pods.insert(
+            key.into(),
+            PodLeg {
+                netns: ns,
+                node: node.into(),
+                ip,
+                mac,
+                root_link: root,
+                ofport,
+            },
+        );
+        Ok(())
+    }
+
+    /// Makes sure `node` has its `antrea-ext.<vid>` leg (see module docs).
+    pub fn ensure_ext_leg(
+        &mut self,
+        node: &str,
+        parent: &str,
+        vid: u16,
+    ) -> Result<String, LabError> {
+        let name = format!("antrea-ext.{vid}");
+        if self.ext_legs.contains_key(&(node.to_string(), vid)) {
+            return Ok(name);
+        }
+        let ns = self.netns[node].clone();
+        let attach = self
+            .attach
+            .get(&(node.to_string(), parent.to_string()))
+            .cloned();
+        let mac = self.host_mac(node, parent);
+        let root = self.veth_to_root(&ns, &name, mac)?;
+        if let Some(a) = attach {
+            self.leg_port.insert(root.clone(), a.port.clone());
+            if a.mode.egress_tag(vid).is_some() {
+                self.ovs
+                    .add_port(&a.bridge, &root, &[format!("tag={vid}")])?;
+            }
+        }
+        if self.powered_off.iter().any(|n| n == node) {
+            sys::run("ip", &["link", "set", &root, "down"])?;
+        }
+        self.power_links
+            .entry(node.into())
+            .or_default()
+            .push((None, root.clone()));
+        self.ext_legs.insert((node.into(), vid), root);
+        Ok(name)
+    }
+
+    /// Power: every link of the host goes down (or up). The caller stops or
+    /// restarts the node's agent.
+    pub fn set_power(&mut self, device: &str, on: bool) -> Result<(), LabError> {
+        let state = if on { "up" } else { "down" };
+        for (ns, link) in self.power_links.get(device).cloned().unwrap_or_default() {
+            match ns {
+                Some(ns) => sys::ip_batch(Some(&ns), &[format!("link set {link} {state}")])?,
+                None => {
+                    sys::run("ip", &["link", "set", &link, state])?;
+                }
+            }
+        }
+        if on {
+            self.powered_off.retain(|d| d != device);
+        } else if !self.powered_off.iter().any(|d| d == device) {
+            self.powered_off.push(device.to_string());
+        }
+        Ok(())
+    }
+
+    /// A switch port's link up or down (`link: {port: vmbr0/node-vm-2}`).
+    pub fn set_link(&mut self, port: &str, up: bool) -> Result<(), LabError> {
+        let name = port.rsplit('/').next().unwrap_or(port);
+        let (_, link) =
+            self.switch_ports.get(name).cloned().ok_or_else(|| {
+                LabError::Unsupported(format!("no switch port {port} in the lab"))
+            })?;
+        sys::run(
+            "ip",
+            &["link", "set", &link, if up { "up" } else { "down" }],
+        )?;
+        Ok(())
+    }
+}
+
+fn route_cmd(r: &sim_core::model::RouteSpec) -> String {
+    let mut c = format!("route add {}", r.dst);
+    if let Some(v) = r.via {
+        c.push_str(&format!(" via {v}"));
+    }
+    if let Some(d) = &r.dev {
+        c.push_str(&format!(" dev {d}"));
+    }
+    if r.metric != 0 {
+        c.push_str(&format!(" metric {}", r.metric));
+    }
+    if r.table != sim_core::model::TABLE_MAIN {
+        c.push_str(&format!(" table {}", r.table));
+    }
+    c
+}

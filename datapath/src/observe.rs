@@ -1,0 +1,264 @@
+//! Reading outcomes back from the kernel and OVS: who holds an address,
+//! the gateway's ARP entry, a switch's MAC table, and what source (and
+//! gateway VLAN) a ping's destination saw.
+//!
+//! What the destination of a ping saw comes from nftables sets that real
+//! mode loads into every router, external host and SVI namespace: each echo
+//! request adds (`[input interface .] source . ICMP id`) with a 2 s timeout,
+//! so the freshest element tells what the last few requests looked like.
+
+use std::net::Ipv4Addr;
+
+use sim_core::model::{DeviceKind, HostRole};
+
+use crate::lab::{Lab, LabError};
+use crate::sys;
+
+/// How long a seen (source, id) stays in the observation sets.
+pub const SEEN_TIMEOUT_S: u32 = 2;
+
+fn host_observer() -> String {
+    format!(
+        "table inet antlab_obs {{}}\ndelete table inet antlab_obs\ntable inet antlab_obs {{\n  set seen_icmp {{\n    typeof ip saddr . icmp id\n    flags dynamic,timeout\n    timeout {SEEN_TIMEOUT_S}s\n  }}\n  chain obs_in {{\n    type filter hook input priority 0; policy accept;\n    icmp type echo-request update @seen_icmp {{ ip saddr . icmp id }}\n  }}\n}}\n"
+    )
+}
+
+fn gateway_observer() -> String {
+    format!(
+        "table inet antlab_obs {{}}\ndelete table inet antlab_obs\ntable inet antlab_obs {{\n  set via_icmp {{\n    typeof iifname . ip saddr . icmp id\n    flags dynamic,timeout\n    timeout {SEEN_TIMEOUT_S}s\n  }}\n  set via_tcp {{\n    typeof iifname . ip saddr . ip daddr . tcp dport\n    flags dynamic,timeout\n    timeout {SEEN_TIMEOUT_S}s\n  }}\n  chain obs_fwd {{\n    type filter hook forward priority 0; policy accept;\n    icmp type echo-request update @via_icmp {{ iifname . ip saddr . icmp id }}\n    tcp flags syn update @via_tcp {{ iifname . ip saddr . ip daddr . tcp dport }}\n  }}\n}}\n"
+    )
+}
+
+/// Loads the observation sets into routers, external hosts and SVIs.
+pub fn install(lab: &Lab) -> Result<(), LabError> {
+    for d in &lab.topology.devices {
+        let text = match &d.kind {
+            DeviceKind::Host(h) if matches!(h.role, HostRole::Router | HostRole::External) => {
+                host_observer()
+            }
+            DeviceKind::Switch(s) if !s.svis.is_empty() => gateway_observer(),
+            _ => continue,
+        };
+        let ns = &lab.netns[&d.name];
+        sys::run_with_input("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&text))?;
+    }
+    Ok(())
+}
+
+/// `1s640ms` → 1640.
+fn parse_ms(s: &str) -> u64 {
+    let mut total = 0u64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().unwrap_or(0);
+        num.clear();
+        match c {
+            'd' => total += n * 86_400_000,
+            'h' => total += n * 3_600_000,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                total += n;
+            }
+            'm' => total += n * 60_000,
+            's' => total += n * 1000,
+            _ => {}
+        }
+    }
+    total
+}
+
+/// Elements of an nft set as (fields, ms left), from `nft list set` text.
+pub fn parse_set_elements(text: &str) -> Vec<(Vec<String>, u64)> {
+    let Some(start) = text.find("elements = {") else {
+        return Vec::new();
+    };
+    let rest = &text[start + "elements = {".len()..];
+    let body = &rest[..rest.find('}').unwrap_or(rest.len())];
+    body.split(',')
+        .filter_map(|e| {
+            let e = e.trim();
+            if e.is_empty() {
+                return None;
+            }
+            let (key, tail) = match e.find(" timeout ").or_else(|| e.find(" expires ")) {
+                Some(i) => (&e[..i], &e[i..]),
+                None => (e, ""),
+            };
+            let fields = key
+                .split(" . ")
+                .map(|f| f.trim().trim_matches('"').to_string())
+                .collect();
+            let left = tail
+                .split_whitespace()
+                .skip_while(|w| *w != "expires")
+                .nth(1)
+                .map(parse_ms)
+                .unwrap_or(0);
+            Some((fields, left))
+        })
+        .collect()
+}
+
+fn set_elements(ns: &str, set: &str) -> Vec<(Vec<String>, u64)> {
+    sys::in_ns(ns, "nft", &["list", "set", "inet", "antlab_obs", set])
+        .map(|t| parse_set_elements(&t))
+        .unwrap_or_default()
+}
+
+/// The source the ping destination `host` saw most recently for ICMP id `id`.
+pub fn ping_seen_source(lab: &Lab, host: &str, id: u16) -> Option<Ipv4Addr> {
+    let ns = lab.netns.get(host)?;
+    set_elements(ns, "seen_icmp")
+        .into_iter()
+        .filter(|(f, _)| f.len() == 2 && f[1] == id.to_string())
+        .max_by_key(|(_, left)| *left)
+        .and_then(|(f, _)| f[0].parse().ok())
+}
+
+fn svi_vlan(lab: &Lab, switch: &str, iface: &str) -> Option<u16> {
+    let id = lab.topology.device_id(switch)?;
+    match &lab.topology.device(id).kind {
+        DeviceKind::Switch(s) => s.svis.iter().find(|v| v.name == iface).map(|v| v.vlan),
+        DeviceKind::Host(_) => None,
+    }
+}
+
+fn gateways(lab: &Lab) -> Vec<String> {
+    lab.topology
+        .devices
+        .iter()
+        .filter(|d| matches!(&d.kind, DeviceKind::Switch(s) if !s.svis.is_empty()))
+        .map(|d| d.name.clone())
+        .collect()
+}
+
+/// The gateway VLAN on which the freshest request of a probe arrived: for a
+/// ping by ICMP id, for TCP by (destination, port). `None` if no gateway
+/// forwarded it in the last few seconds.
+pub fn request_gateway_vlan(
+    lab: &Lab,
+    ping_id: Option<u16>,
+    tcp: Option<(Ipv4Addr, u16)>,
+) -> Option<u16> {
+    let mut best: Option<(u64, u16)> = None;
+    for g in gateways(lab) {
+        let ns = &lab.netns[&g];
+        let found: Vec<(Vec<String>, u64)> = match (ping_id, tcp) {
+            (Some(id), _) => set_elements(ns, "via_icmp")
+                .into_iter()
+                .filter(|(f, _)| f.len() == 3 && f[2] == id.to_string())
+                .collect(),
+            (None, Some((dst, port))) => set_elements(ns, "via_tcp")
+                .into_iter()
+                .filter(|(f, _)| {
+                    f.len() == 4 && f[2] == dst.to_string() && f[3] == port.to_string()
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        for (f, left) in found {
+            if let Some(v) = svi_vlan(lab, &g, &f[0])
+                && best.is_none_or(|(l, _)| left > l)
+            {
+                best = Some((left, v));
+            }
+        }
+    }
+    best.map(|(_, v)| v)
+}
+
+/// Nodes whose namespace has `ip` configured (on any interface, `lo` too).
+pub fn address_holders(lab: &Lab, ip: Ipv4Addr) -> Vec<String> {
+    let needle = format!("inet {ip}/");
+    let mut v = Vec::new();
+    for d in &lab.topology.devices {
+        if let DeviceKind::Host(h) = &d.kind
+            && matches!(h.role, HostRole::Node(_))
+            && !lab.powered_off.contains(&d.name)
+            && let Ok(out) = sys::run(
+                "ip",
+                &["-n", &lab.netns[&d.name], "-4", "-o", "addr", "show"],
+            )
+            && out.contains(&needle)
+        {
+            v.push(d.name.clone());
+        }
+    }
+    v
+}
+
+/// `ip neigh` on a device (a host, or an L3 switch's SVI namespace):
+/// (MAC or `(none)`, state).
+pub fn arp_entry(lab: &Lab, device: &str, ip: Ipv4Addr) -> Option<(String, String)> {
+    let ns = lab.netns.get(device)?;
+    let out = sys::run("ip", &["-n", ns, "neigh", "show", &ip.to_string()]).ok()?;
+    let line = out.lines().find(|l| l.starts_with(&format!("{ip} ")))?;
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let mac = w
+        .iter()
+        .position(|x| *x == "lladdr")
+        .and_then(|i| w.get(i + 1))
+        .map_or("(none)".to_string(), |m| m.to_string());
+    let state = w.last().map_or(String::new(), |s| s.to_string());
+    Some((mac, state))
+}
+
+/// The switch port (topology name) where `mac` was learned in `vlan`.
+pub fn mac_port(lab: &Lab, switch: &str, vlan: u16, mac: &str) -> Option<String> {
+    let br = lab.bridges.get(switch)?.clone();
+    let ctl = lab.ovs.vswitchd_ctl()?;
+    let out = sys::run("ovs-appctl", &["-t", &ctl, "fdb/show", &br]).ok()?;
+    let ofport = out.lines().skip(1).find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 3 && w[1] == vlan.to_string() && w[2].eq_ignore_ascii_case(mac))
+            .then(|| w[0].to_string())
+    })?;
+    let by_port = lab
+        .switch_ports
+        .iter()
+        .map(|(p, (b, link))| (b.clone(), link.clone(), p.clone()));
+    let by_leg = lab
+        .leg_port
+        .iter()
+        .map(|(link, p)| (br.clone(), link.clone(), p.clone()));
+    by_port.chain(by_leg).find_map(|(b, link, p)| {
+        (b == br && lab.ovs.ofport(&link).ok()?.to_string() == ofport).then_some(p)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_elements_parse_with_fresh_and_stale_entries() {
+        let text = r#"table inet antlab_obs {
+	set via_icmp {
+		typeof iifname . ip saddr . icmp id
+		size 65535
+		flags dynamic,timeout
+		timeout 2s
+		elements = { "vlan181" . 172.18.181.40 . 16385 timeout 2s expires 1s640ms,
+			     "vlan216" . 10.160.1.25 . 16386 timeout 2s expires 420ms }
+	}
+}"#;
+        let e = parse_set_elements(text);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].0, vec!["vlan181", "172.18.181.40", "16385"]);
+        assert_eq!(e[0].1, 1640);
+        assert_eq!(e[1].1, 420);
+        assert_eq!(parse_set_elements("set x {\n}"), Vec::new());
+    }
+
+    #[test]
+    fn durations_in_nft_form() {
+        assert_eq!(parse_ms("2s"), 2000);
+        assert_eq!(parse_ms("1m2s5ms"), 62_005);
+        assert_eq!(parse_ms("999ms"), 999);
+    }
+}

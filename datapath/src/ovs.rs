@@ -1,0 +1,177 @@
+//! A private Open vSwitch for one run: its own `ovsdb-server` and
+//! `ovs-vswitchd` in `/run/antlab/<id>/ovs`, bridges with the userspace
+//! datapath (`datapath_type=netdev`: this kernel has no openvswitch module,
+//! see `../shared/docs/real-mode-recipe.md`).
+//!
+//! Nothing here touches a system OVS: every command names the private
+//! database socket, and `ovs-ofctl`/`ovs-appctl` find the bridge through
+//! `OVS_RUNDIR`.
+
+use std::path::{Path, PathBuf};
+
+use crate::state::{Resource, RunState};
+use crate::sys::{self, SysError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OvsError {
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{what} did not write its pidfile {path} within 10 s; see its log in the same folder")]
+    NoPid { what: String, path: String },
+}
+
+pub struct Ovs {
+    dir: PathBuf,
+}
+
+const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+impl Ovs {
+    /// Starts the two daemons; their pids go into the state file as soon as
+    /// they exist.
+    pub fn start(state: &mut RunState) -> Result<Ovs, OvsError> {
+        let dir = state.dir().join("ovs");
+        std::fs::create_dir_all(&dir)?;
+        let d = dir.to_string_lossy().to_string();
+        let db = format!("{d}/conf.db");
+        sys::run("ovsdb-tool", &["create", &db, SCHEMA])?;
+        let ovs = Ovs { dir };
+        ovs.env_run(
+            "ovsdb-server",
+            &[
+                &format!("--remote=punix:{d}/db.sock"),
+                &format!("--pidfile={d}/ovsdb.pid"),
+                "--detach",
+                &format!("--log-file={d}/ovsdb.log"),
+                &db,
+            ],
+        )?;
+        let pid = ovs.wait_pid("ovsdb.pid", "ovsdb-server")?;
+        state.record(Resource::Process {
+            pid,
+            what: "ovsdb-server".into(),
+        })?;
+        ovs.vsctl(&["--no-wait", "init"])?;
+        ovs.env_run(
+            "ovs-vswitchd",
+            &[
+                &format!("unix:{d}/db.sock"),
+                &format!("--pidfile={d}/vsw.pid"),
+                "--detach",
+                &format!("--log-file={d}/vsw.log"),
+            ],
+        )?;
+        let pid = ovs.wait_pid("vsw.pid", "ovs-vswitchd")?;
+        state.record(Resource::Process {
+            pid,
+            what: "ovs-vswitchd".into(),
+        })?;
+        Ok(ovs)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn env_run(&self, prog: &str, args: &[&str]) -> Result<String, SysError> {
+        // The daemons and ofctl look for their sockets and pidfiles in
+        // OVS_RUNDIR; set it only for our children, never globally.
+        let d = self.dir.to_string_lossy().to_string();
+        let mut all = vec![
+            format!("OVS_RUNDIR={d}"),
+            format!("OVS_DBDIR={d}"),
+            format!("OVS_LOGDIR={d}"),
+            prog.to_string(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        sys::run("env", &refs)
+    }
+
+    fn wait_pid(&self, file: &str, what: &str) -> Result<u32, OvsError> {
+        let path = self.dir.join(file);
+        for _ in 0..200 {
+            if let Ok(t) = std::fs::read_to_string(&path)
+                && let Ok(pid) = t.trim().parse()
+            {
+                return Ok(pid);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(OvsError::NoPid {
+            what: what.into(),
+            path: path.display().to_string(),
+        })
+    }
+
+    /// `ovs-vsctl` against the private database.
+    pub fn vsctl(&self, args: &[&str]) -> Result<String, SysError> {
+        let db = format!("--db=unix:{}/db.sock", self.dir.display());
+        let mut all = vec![db.as_str(), "--timeout=20"];
+        all.extend_from_slice(args);
+        sys::run("ovs-vsctl", &all)
+    }
+
+    /// `ovs-ofctl -O OpenFlow15` on one bridge, optionally with stdin.
+    pub fn ofctl(&self, args: &[&str], input: Option<&str>) -> Result<String, SysError> {
+        let d = self.dir.to_string_lossy().to_string();
+        let mut all = vec![
+            format!("OVS_RUNDIR={d}"),
+            "ovs-ofctl".to_string(),
+            "-O".to_string(),
+            "OpenFlow15".to_string(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        sys::run_with_input("env", &refs, input)
+    }
+
+    pub fn add_bridge(&self, name: &str) -> Result<(), SysError> {
+        self.vsctl(&[
+            "add-br",
+            name,
+            "--",
+            "set",
+            "bridge",
+            name,
+            "datapath_type=netdev",
+            "protocols=OpenFlow10,OpenFlow13,OpenFlow15",
+        ])
+        .map(|_| ())
+    }
+
+    /// Adds `port` to `bridge` with extra `column=value` settings
+    /// (`tag=181`, `trunks=100,181`, `vlan_mode=native-untagged`).
+    pub fn add_port(&self, bridge: &str, port: &str, settings: &[String]) -> Result<(), SysError> {
+        let mut args = vec!["add-port", bridge, port];
+        if !settings.is_empty() {
+            args.extend(["--", "set", "port", port]);
+            args.extend(settings.iter().map(String::as_str));
+        }
+        self.vsctl(&args).map(|_| ())
+    }
+
+    /// The OpenFlow port number of an interface.
+    pub fn ofport(&self, iface: &str) -> Result<u32, SysError> {
+        let out = self.vsctl(&["get", "interface", iface, "ofport"])?;
+        out.trim().parse().map_err(|_| SysError::Failed {
+            command: format!("ovs-vsctl get interface {iface} ofport"),
+            status: "bad output".into(),
+            stderr: out,
+        })
+    }
+}
+
+impl Ovs {
+    /// The control socket of our `ovs-vswitchd` (`ovs-appctl -t`).
+    pub fn vswitchd_ctl(&self) -> Option<String> {
+        let pid = std::fs::read_to_string(self.dir.join("vsw.pid")).ok()?;
+        Some(format!(
+            "{}/ovs-vswitchd.{}.ctl",
+            self.dir.display(),
+            pid.trim()
+        ))
+    }
+}

@@ -1,0 +1,975 @@
+//! Playing a scenario for real (`antlab run --mode real|both`).
+//!
+//! The simulator runs alongside as the engine's host: applying manifests,
+//! labels and pools is deterministic bookkeeping (`ClusterState`), so real
+//! mode takes the cluster state from a simulator [`Runner`] advanced to the
+//! same scenario time, **replaces its membership views with the views of the
+//! real agents**, and applies `engine::compile` of that to the lab. Placement
+//! therefore follows real failure detection, with the engine's code.
+//!
+//! At every `expect` step real mode checks the expectations against what it
+//! observes in the kernel, and in `both` mode also compares, field by field,
+//! the normalised observations of both sides (egress node and IP, the source
+//! and gateway VLAN a destination saw, which endpoints answered, the
+//! gateway's ARP entry, whether the last probe attempt worked). Timing differs
+//! between the modes, so durations are reported, not compared.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sim_core::engine::memberlist::MemberEvent;
+use sim_core::model::{DeviceKind, HostRole, MacAddr};
+use sim_core::scenario::run::Runner;
+use sim_core::scenario::{Action, Endpoint, ExpectKind, Expectation, MacRef, Scenario};
+use sim_core::sim::probe::ProbeKind;
+use sim_core::time::{SimDuration, SimTime};
+
+use crate::NodeBackend;
+use crate::agent::{self, AgentEvent, AgentHandle, AgentSpec};
+use crate::apply::{Applied, LinuxBackend};
+use crate::lab::{Lab, LabError};
+use crate::observe;
+use crate::traffic::{self, Attempt, ProbeHandle, RealProbeKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Real,
+    Both,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RealError {
+    #[error("real mode cannot run here: needs {}", .0.join(", "))]
+    Prerequisites(Vec<String>),
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    #[error("{0}")]
+    Scenario(String),
+    #[error("interrupted (Ctrl-C); the lab was removed")]
+    Interrupted,
+}
+
+/// One expectation, checked for real (and in `both` mode, in the simulator).
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub at: SimTime,
+    pub line: u64,
+    pub column: u64,
+    pub real_passed: bool,
+    pub real_message: String,
+    pub sim_passed: Option<bool>,
+    /// (what, simulator, real) for every observed field.
+    pub fields: Vec<(String, String, String)>,
+}
+
+impl Checked {
+    pub fn mismatches(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(_, s, r)| s != r)
+            .map(|(w, s, r)| format!("{w}: simulator {s}, real {r}"))
+            .collect()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RealReport {
+    pub checks: Vec<Checked>,
+    /// (probe, simulator's longest outage, real longest outage).
+    pub outages: Vec<(String, SimDuration, Duration)>,
+    pub bring_up: Duration,
+    pub tear_down: Duration,
+    pub leftovers: Vec<String>,
+}
+
+impl RealReport {
+    pub fn passed(&self, mode: Mode) -> bool {
+        self.checks.iter().all(|c| {
+            c.real_passed
+                && (mode == Mode::Real || (c.sim_passed == Some(true) && c.mismatches().is_empty()))
+        }) && self.leftovers.is_empty()
+    }
+}
+
+/// Set by the CLI's SIGINT/SIGTERM handler; the run loop polls it.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Routes SIGINT and SIGTERM to [`INTERRUPTED`] so a run can clean up.
+pub fn install_signal_handlers() {
+    // SAFETY: the handler only stores to an atomic, which is signal-safe.
+    unsafe {
+        let h = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, h);
+        libc::signal(libc::SIGTERM, h);
+    }
+}
+
+struct Live {
+    lab: Lab,
+    applied: Applied,
+    agents: BTreeMap<String, AgentHandle>,
+    boots: BTreeMap<String, u32>,
+    /// Views reported by real agents; absent = not reported yet.
+    views: BTreeMap<String, BTreeSet<String>>,
+    probes: BTreeMap<String, ProbeHandle>,
+    servers: BTreeSet<String>,
+    tx: mpsc::Sender<AgentEvent>,
+    rx: mpsc::Receiver<AgentEvent>,
+    epoch: Instant,
+    seed: u64,
+}
+
+fn node_peers(scn: &Scenario) -> Vec<(String, Ipv4Addr)> {
+    let cluster = sim_core::engine::ClusterState::from_topology(&scn.topology);
+    cluster
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.ip))
+        .collect()
+}
+
+impl Live {
+    fn start_agent(&mut self, scn: &Scenario, node: &str, ip: Ipv4Addr) -> Result<(), RealError> {
+        let boot = self.boots.entry(node.to_string()).or_insert(0);
+        *boot += 1;
+        let spec = AgentSpec {
+            netns: self.lab.netns[node].clone(),
+            node: node.to_string(),
+            ip,
+            peers: node_peers(scn),
+            seed: self.seed,
+            boot: *boot,
+        };
+        let h = agent::start(spec, self.epoch, self.tx.clone())
+            .map_err(|e| RealError::Scenario(format!("agent {node}: {e}")))?;
+        self.agents.insert(node.to_string(), h);
+        Ok(())
+    }
+
+    /// Drains agent events; returns the nodes whose view changed.
+    fn drain(&mut self, log: &mut dyn Write) -> BTreeSet<String> {
+        let mut changed = BTreeSet::new();
+        while let Ok(ev) = self.rx.try_recv() {
+            if !self.agents.contains_key(&ev.node) {
+                continue; // a late event from a killed agent
+            }
+            let view = self.views.entry(ev.node.clone()).or_default();
+            let (who, joined) = match &ev.event {
+                MemberEvent::Join(n) => (n.clone(), true),
+                MemberEvent::Leave(n) => (n.clone(), false),
+            };
+            let did = if joined {
+                view.insert(who.clone())
+            } else {
+                view.remove(&who)
+            };
+            if did {
+                if who != ev.node {
+                    let _ = writeln!(
+                        log,
+                        "[{:>9.3}s real] {}: memberlist: {who} {}",
+                        ev.at.as_secs_f64(),
+                        ev.node,
+                        if joined {
+                            "joined"
+                        } else {
+                            "left (dead or gone)"
+                        }
+                    );
+                }
+                changed.insert(ev.node.clone());
+            }
+        }
+        changed
+    }
+
+    /// Applies the engine's output for `only` (or all powered nodes).
+    fn sync(
+        &mut self,
+        runner: &Runner,
+        only: Option<&BTreeSet<String>>,
+        log: &mut dyn Write,
+    ) -> Result<(), RealError> {
+        let mut cluster = runner.outcome().cluster.clone();
+        for (node, v) in &self.views {
+            cluster
+                .views
+                .insert(node.clone(), v.iter().cloned().collect());
+        }
+        // Pods the engine knows about get namespaces and servers.
+        for p in &cluster.pods {
+            let key = format!("{}/{}", p.namespace, p.name);
+            let len = cluster
+                .node(&p.node)
+                .map_or(24, |n| n.pod_cidr.prefix_len());
+            self.lab.add_pod(&key, &p.node, p.ip, len)?;
+            for port in &p.tcp_listen {
+                let id = format!("{key}:{port}");
+                if self.servers.insert(id) {
+                    traffic::start_server(&self.lab.pods[&key].netns, &key, *port)
+                        .map_err(|e| RealError::Scenario(format!("HTTP server in {key}: {e}")))?;
+                }
+            }
+        }
+        let planes = sim_core::engine::compile_nodes(&cluster, |n| {
+            only.is_none_or(|o| o.contains(n)) && !self.lab.powered_off.iter().any(|p| p == n)
+        });
+        let mut backend = LinuxBackend {
+            lab: &mut self.lab,
+            applied: &mut self.applied,
+            log: Vec::new(),
+        };
+        for (node, dp) in &planes {
+            backend.apply(node, dp)?;
+        }
+        for l in backend.log {
+            let _ = writeln!(
+                log,
+                "[{:>9.3}s real] {l}",
+                self.epoch.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn host_ip(scn: &Scenario, dev: &str) -> Option<Ipv4Addr> {
+    let id = scn.topology.device_id(dev)?;
+    let h = scn.topology.host(id)?;
+    h.interfaces
+        .iter()
+        .flat_map(|i| &i.addrs)
+        .next()
+        .map(|a| a.addr())
+}
+
+fn resolve(
+    scn: &Scenario,
+    runner: &Runner,
+    e: &Endpoint,
+) -> Result<(Option<String>, Ipv4Addr), String> {
+    match e {
+        Endpoint::Ip(ip) => Ok((None, *ip)),
+        Endpoint::Pod { namespace, name } => runner
+            .outcome()
+            .cluster
+            .pod(namespace, name)
+            .map(|p| (Some(format!("{namespace}/{name}")), p.ip))
+            .ok_or_else(|| format!("Pod {namespace}/{name} does not exist")),
+        Endpoint::Device(d) => host_ip(scn, d)
+            .map(|ip| (Some(d.clone()), ip))
+            .ok_or_else(|| format!("{d} has no address")),
+    }
+}
+
+fn mac_of(scn: &Scenario, m: &MacRef) -> Option<MacAddr> {
+    match m {
+        MacRef::Literal(mac) => Some(*mac),
+        MacRef::Iface(r) => {
+            let (dev, ifname) = r.rsplit_once('/')?;
+            let id = scn.topology.device_id(dev)?;
+            let h = scn.topology.host(id)?;
+            h.interfaces
+                .iter()
+                .find(|i| i.name == ifname)
+                .map(|i| i.mac)
+        }
+    }
+}
+
+fn real_outage(attempts: &[Attempt], timeout: Duration) -> Duration {
+    let mut longest = Duration::ZERO;
+    let mut start: Option<Duration> = None;
+    for a in attempts {
+        if a.ok {
+            if let Some(s) = start.take() {
+                longest = longest.max(a.sent.saturating_sub(s));
+            }
+        } else if start.is_none() {
+            start = Some(a.sent);
+        }
+    }
+    if let (Some(s), Some(last)) = (start, attempts.last()) {
+        longest = longest.max((last.sent + timeout).saturating_sub(s));
+    }
+    longest
+}
+
+/// Plays `scn` for real. `log` gets the run log; the caller prints the report.
+pub fn run(
+    scn: &Scenario,
+    source: &str,
+    seed: u64,
+    mode: Mode,
+    log: &mut dyn Write,
+) -> Result<RealReport, RealError> {
+    let missing = crate::sys::missing_prerequisites();
+    if !missing.is_empty() {
+        return Err(RealError::Prerequisites(missing));
+    }
+    let mut runner =
+        Runner::start(scn.clone(), seed, false).map_err(|e| RealError::Scenario(e.to_string()))?;
+    let t0 = crate::clock::now();
+    let lab = Lab::up(&scn.topology, source)?;
+    let bring_up = t0.elapsed();
+    let _ = writeln!(
+        log,
+        "real: lab {} up in {:.2} s: {} namespaces, {} bridges (run folder {})",
+        lab.prefix().trim_end_matches('-'),
+        bring_up.as_secs_f64(),
+        lab.netns.len(),
+        lab.bridges.len() + lab.int_bridges.len(),
+        lab.state.dir().display()
+    );
+    let (tx, rx) = mpsc::channel();
+    let mut live = Live {
+        lab,
+        applied: Applied::default(),
+        agents: BTreeMap::new(),
+        boots: BTreeMap::new(),
+        views: BTreeMap::new(),
+        probes: BTreeMap::new(),
+        servers: BTreeSet::new(),
+        tx,
+        rx,
+        epoch: crate::clock::now(),
+        seed,
+    };
+    let result = play(scn, &mut runner, &mut live, mode, log);
+    // Always clean up, whatever happened.
+    for (_, p) in std::mem::take(&mut live.probes) {
+        p.stop();
+    }
+    for (_, a) in std::mem::take(&mut live.agents) {
+        a.kill();
+    }
+    let t1 = crate::clock::now();
+    let c = live.lab.down();
+    let tear_down = t1.elapsed();
+    for e in &c.errors {
+        let _ = writeln!(log, "real: cleanup: {e}");
+    }
+    let prefix = live.lab.prefix();
+    let leftovers = crate::cleanup::leftovers(Some(&prefix));
+    let mut report = result?;
+    report.bring_up = bring_up;
+    report.tear_down = tear_down;
+    report.leftovers = leftovers;
+    Ok(report)
+}
+
+fn play(
+    scn: &Scenario,
+    runner: &mut Runner,
+    live: &mut Live,
+    mode: Mode,
+    log: &mut dyn Write,
+) -> Result<RealReport, RealError> {
+    let mut report = RealReport::default();
+    observe::install(&live.lab)?;
+    let cluster0 = runner.outcome().cluster.clone();
+    live.sync(runner, None, log)?;
+    for n in &cluster0.nodes {
+        live.start_agent(scn, &n.name, n.ip)?;
+    }
+    let mut times: Vec<SimTime> = scn.steps.iter().map(|s| s.at).collect();
+    times.push(scn.until);
+    times.dedup();
+    let mut probe_index = 0u16;
+    let mut timeouts: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut done_steps = 0usize;
+    let mut probe_up: BTreeMap<String, (bool, Duration)> = BTreeMap::new();
+    for t in times {
+        if t > scn.until {
+            break;
+        }
+        let due = live.epoch + Duration::from_nanos(t.0);
+        loop {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Err(RealError::Interrupted);
+            }
+            report_probe_changes(live, &mut probe_up, log);
+            let changed = live.drain(log);
+            if !changed.is_empty() {
+                live.sync(runner, Some(&changed), log)?;
+            }
+            let now = crate::clock::now();
+            if now >= due {
+                break;
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(20)));
+        }
+        runner
+            .advance_to(t)
+            .map_err(|e| RealError::Scenario(e.to_string()))?;
+        let mut touched = false;
+        while let Some(step) = scn.steps.get(done_steps).filter(|s| s.at <= t) {
+            done_steps += 1;
+            match &step.action {
+                Action::Power { device, on } => {
+                    let _ = writeln!(
+                        log,
+                        "[{:>9.3}s real] power {} {device}",
+                        live.epoch.elapsed().as_secs_f64(),
+                        if *on { "on" } else { "off" }
+                    );
+                    let is_node = cluster0.node(device).is_some();
+                    if !*on && is_node {
+                        if let Some(a) = live.agents.remove(device) {
+                            a.kill();
+                        }
+                        live.views.remove(device);
+                    }
+                    live.lab.set_power(device, *on)?;
+                    if *on && is_node {
+                        // A rebooted node comes back with nothing Antrea made.
+                        live.views.insert(device.clone(), BTreeSet::new());
+                        let ip = cluster0.node(device).map(|n| n.ip).expect("node");
+                        live.start_agent(scn, device, ip)?;
+                    }
+                    touched = true;
+                }
+                Action::Link { port, up } => {
+                    live.lab.set_link(port, *up)?;
+                }
+                Action::StartProbe(p) => {
+                    let (from, _) = resolve(scn, runner, &p.from).map_err(RealError::Scenario)?;
+                    let from = from.ok_or_else(|| {
+                        RealError::Scenario(format!(
+                            "probe {}: a probe needs a Pod or host to start from",
+                            p.name
+                        ))
+                    })?;
+                    let ns = live
+                        .lab
+                        .pods
+                        .get(&from)
+                        .map(|l| l.netns.clone())
+                        .or_else(|| live.lab.netns.get(&from).cloned())
+                        .ok_or_else(|| {
+                            RealError::Scenario(format!(
+                                "probe {}: {from} is not in the lab",
+                                p.name
+                            ))
+                        })?;
+                    let (_, to) = resolve(scn, runner, &p.to).map_err(RealError::Scenario)?;
+                    probe_index += 1;
+                    let kind = match &p.kind {
+                        ProbeKind::Ping => RealProbeKind::Ping {
+                            id: 0x4000 + probe_index,
+                        },
+                        ProbeKind::Tcp { port } => RealProbeKind::Tcp { port: *port },
+                        ProbeKind::Http { port, host, path } => RealProbeKind::Http {
+                            port: *port,
+                            host: host.clone(),
+                            path: path.clone(),
+                        },
+                    };
+                    let timeout = Duration::from_nanos(p.timeout.0);
+                    timeouts.insert(p.name.clone(), timeout);
+                    let plan = traffic::ProbePlan {
+                        ns: ns.clone(),
+                        name: p.name.clone(),
+                        to,
+                        kind,
+                        interval: Duration::from_nanos(p.interval.0),
+                        timeout,
+                        count: p.count,
+                    };
+                    let h = traffic::start_probe(plan, live.epoch)
+                        .map_err(|e| RealError::Scenario(format!("probe {}: {e}", p.name)))?;
+                    live.probes.insert(p.name.clone(), h);
+                }
+                Action::StopProbe(name) => {
+                    if let Some(p) = live.probes.get(name) {
+                        p.stop();
+                    }
+                }
+                Action::ClearArp(dev) => {
+                    if let Some(ns) = live.lab.netns.get(dev) {
+                        let _ = crate::sys::run("ip", &["-n", ns, "neigh", "flush", "all"]);
+                    }
+                }
+                Action::Expect(list) => {
+                    // Let changes made at this instant settle (GARP, routes).
+                    for e in list {
+                        let c = check(scn, runner, live, e, t, mode);
+                        let _ = writeln!(
+                            log,
+                            "[{:>9.3}s real] expect {} {}",
+                            live.epoch.elapsed().as_secs_f64(),
+                            if c.real_passed { "PASS" } else { "FAIL" },
+                            c.real_message
+                        );
+                        for m in c.mismatches() {
+                            let _ = writeln!(
+                                log,
+                                "[{:>9.3}s both] MISMATCH at {} (line {}): {m}",
+                                live.epoch.elapsed().as_secs_f64(),
+                                t,
+                                c.line
+                            );
+                        }
+                        report.checks.push(c);
+                    }
+                }
+                Action::Route {
+                    device,
+                    add,
+                    route,
+                    text,
+                } => {
+                    let ns =
+                        live.lab.netns.get(device).cloned().ok_or_else(|| {
+                            RealError::Scenario(format!("no namespace for {device}"))
+                        })?;
+                    let verb = if *add { "replace" } else { "del" };
+                    let _ = route;
+                    crate::sys::ip_batch(Some(&ns), &[format!("route {verb} {text}")])
+                        .map_err(LabError::from)?;
+                }
+                Action::Vlan { port, text, .. } => {
+                    return Err(RealError::Scenario(format!(
+                        "step at {} (line {}): re-tagging port {port} to `{text}` is not supported in real mode yet",
+                        step.at, step.line
+                    )));
+                }
+                Action::Apply { .. } | Action::Delete { .. } | Action::Label { .. } => {
+                    touched = true
+                }
+                Action::Show(_) | Action::Say(_) => {}
+            }
+        }
+        if touched {
+            live.sync(runner, None, log)?;
+        }
+    }
+    for (name, p) in &live.probes {
+        let sim = runner
+            .outcome()
+            .world
+            .probe(name)
+            .map(|p| p.stats().longest_outage)
+            .unwrap_or(SimDuration::ZERO);
+        let real = real_outage(
+            &p.snapshot(),
+            timeouts
+                .get(name)
+                .copied()
+                .unwrap_or(Duration::from_secs(1)),
+        );
+        report.outages.push((name.clone(), sim, real));
+    }
+    Ok(report)
+}
+
+/// Logs a probe going down or coming back, as the simulator's log does.
+fn report_probe_changes(
+    live: &Live,
+    state: &mut BTreeMap<String, (bool, Duration)>,
+    log: &mut dyn Write,
+) {
+    for (name, p) in &live.probes {
+        let attempts = p.snapshot();
+        let Some(last) = attempts.iter().rev().find(|a| a.done > Duration::ZERO) else {
+            continue;
+        };
+        let prev = state.get(name).copied();
+        if prev.map(|(up, _)| up) == Some(last.ok) {
+            continue;
+        }
+        let line = match (prev, last.ok) {
+            (None, true) => "UP".to_string(),
+            (Some((false, since)), true) => format!(
+                "UP again after {:.1} s outage",
+                last.sent.saturating_sub(since).as_secs_f64()
+            ),
+            (_, false) => format!("DOWN: {}", last.reason),
+            (Some((true, _)), true) => continue,
+        };
+        let _ = writeln!(
+            log,
+            "[{:>9.3}s real] probe {name} {line} (attempt sent at {:.3}s)",
+            live.epoch.elapsed().as_secs_f64(),
+            last.sent.as_secs_f64()
+        );
+        // An outage starts at the first failed attempt after the last good one.
+        let since = if last.ok {
+            last.sent
+        } else {
+            let good = attempts.iter().filter(|a| a.ok).map(|a| a.sent).max();
+            attempts
+                .iter()
+                .filter(|a| !a.ok && a.done > Duration::ZERO && good.is_none_or(|g| a.sent > g))
+                .map(|a| a.sent)
+                .min()
+                .unwrap_or(last.sent)
+        };
+        state.insert(name.clone(), (last.ok, since));
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes".into() } else { "no".into() }
+}
+
+/// Checks one expectation for real; in `both` mode also in the simulator,
+/// with the observed fields of each side.
+fn check(
+    scn: &Scenario,
+    runner: &Runner,
+    live: &Live,
+    e: &Expectation,
+    t: SimTime,
+    mode: Mode,
+) -> Checked {
+    let world = &runner.outcome().world;
+    let cluster = &runner.outcome().cluster;
+    let sim_passed = (mode == Mode::Both).then(|| {
+        runner
+            .outcome()
+            .expectations
+            .iter()
+            .rev()
+            .find(|r| r.line == e.line && r.column == e.column && r.time == t)
+            .is_some_and(|r| r.passed)
+    });
+    let mut fields: Vec<(String, String, String)> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut unobserved: Vec<&str> = Vec::new();
+    let head: String;
+    match &e.kind {
+        ExpectKind::Egress { name, node, ip } => {
+            let eg = cluster.egress.egresses.get(name);
+            let eip = eg.and_then(|e| e.ip);
+            let real_holders = eip
+                .map(|i| observe::address_holders(&live.lab, i))
+                .unwrap_or_default();
+            let sim_holders = sim_core::report::egress_holders(cluster, name);
+            fields.push((format!("Egress {name} IP"), fmt_opt(eip), fmt_opt(eip)));
+            fields.push((
+                format!("Egress {name} node"),
+                list(&sim_holders),
+                list(&real_holders),
+            ));
+            head = format!("Egress {name}");
+            if let Some(want) = node {
+                let ok = match want {
+                    None => real_holders.is_empty(),
+                    Some(n) => real_holders.len() == 1 && &real_holders[0] == n,
+                };
+                if !ok {
+                    problems.push(format!("IP held by {}", list(&real_holders)));
+                }
+            }
+            if let Some(want) = ip
+                && eip != *want
+            {
+                problems.push(format!("IP is {}", fmt_opt(eip)));
+            }
+        }
+        ExpectKind::ServiceExternalIp { service, node, ip } => {
+            let lb = cluster.services.get(service).and_then(|s| s.lb_ip);
+            let real_holders = lb
+                .map(|i| observe::address_holders(&live.lab, i))
+                .unwrap_or_default();
+            let sim_owners = sim_core::report::external_ip_owners(cluster, service);
+            fields.push((format!("{service} external IP"), fmt_opt(lb), fmt_opt(lb)));
+            fields.push((
+                format!("{service} external IP owner"),
+                list(&sim_owners),
+                list(&real_holders),
+            ));
+            head = format!("ServiceExternalIP of {service}");
+            if let Some(want) = node {
+                let ok = match want {
+                    None => real_holders.is_empty(),
+                    Some(n) => real_holders.len() == 1 && &real_holders[0] == n,
+                };
+                if !ok {
+                    problems.push(format!("owned by {}", list(&real_holders)));
+                }
+            }
+            if let Some(want) = ip
+                && lb != *want
+            {
+                problems.push(format!("external IP is {}", fmt_opt(lb)));
+            }
+        }
+        ExpectKind::Arp {
+            device,
+            ip,
+            mac,
+            state,
+        } => {
+            let real = observe::arp_entry(&live.lab, device, *ip);
+            let sim = world
+                .device_id(device)
+                .and_then(|id| world.device(id).stack())
+                .and_then(|s| s.arp.lookup(world.now(), *ip))
+                .map(|r| r.mac.map_or("(none)".to_string(), |m| m.to_string()));
+            let real_mac = real.as_ref().map(|(m, _)| m.clone());
+            fields.push((
+                format!("{device} ARP {ip}"),
+                sim.unwrap_or("no entry".into()),
+                real_mac.clone().unwrap_or("no entry".into()),
+            ));
+            head = format!("{device} ARP {ip}");
+            let want = mac
+                .as_ref()
+                .and_then(|m| mac_of(scn, m))
+                .map(|m| m.to_string());
+            match state.as_deref() {
+                Some("absent") => {
+                    if real.is_some() {
+                        problems.push(format!("found {}", real_mac.unwrap_or_default()));
+                    }
+                }
+                _ => match (&want, &real_mac) {
+                    (_, None) => problems.push("no entry".into()),
+                    (Some(w), Some(g)) if !w.eq_ignore_ascii_case(g) => {
+                        problems.push(format!("found {g}"))
+                    }
+                    _ => {}
+                },
+            }
+            if state
+                .as_deref()
+                .is_some_and(|s| s != "absent" && s != "present")
+            {
+                unobserved.push("ARP state (timers differ)");
+            }
+        }
+        ExpectKind::Mac {
+            switch,
+            vlan,
+            mac,
+            port,
+            absent,
+        } => {
+            let m = mac_of(scn, mac).map(|m| m.to_string()).unwrap_or_default();
+            let real = observe::mac_port(&live.lab, switch, *vlan, &m);
+            head = format!("{switch} MAC table vlan {vlan} {m}");
+            if *absent {
+                if real.is_some() {
+                    problems.push(format!("learned on {}", real.unwrap_or_default()));
+                }
+            } else {
+                match (port, &real) {
+                    (_, None) => problems.push("not learned".into()),
+                    (Some(p), Some(g)) if p != g => problems.push(format!("learned on {g}")),
+                    _ => {}
+                }
+            }
+        }
+        ExpectKind::Probe {
+            probe,
+            last_ok,
+            seen_source,
+            via_vlan,
+            not_via_vlan,
+            max_outage,
+            min_outage,
+            only_answered_by,
+            min_answerers,
+            http_status,
+            handled_by,
+            reply_avoids,
+            reason,
+        } => {
+            head = format!("probe {probe}");
+            let Some(p) = live.probes.get(probe) else {
+                return Checked {
+                    at: t,
+                    line: e.line,
+                    column: e.column,
+                    real_passed: false,
+                    real_message: format!("probe {probe} was not started"),
+                    sim_passed,
+                    fields,
+                };
+            };
+            let attempts = p.snapshot();
+            let last = attempts.iter().rev().find(|a| a.done > Duration::ZERO);
+            let sp = world.probe(probe);
+            let slast = sp.and_then(|p| p.last_finished());
+            let real_ok = last.is_some_and(|a| a.ok);
+            fields.push((
+                format!("probe {probe} last attempt ok"),
+                yes(slast.is_some_and(|a| a.ok())),
+                yes(real_ok),
+            ));
+            if let Some(want) = last_ok
+                && real_ok != *want
+            {
+                problems.push(format!(
+                    "last attempt {}",
+                    if real_ok {
+                        "succeeded".to_string()
+                    } else {
+                        format!(
+                            "failed: {}",
+                            last.map_or("none finished", |a| a.reason.as_str())
+                        )
+                    }
+                ));
+            }
+            let (ping_id, tcp) = match p.kind {
+                RealProbeKind::Ping { id } => (Some(id), None),
+                RealProbeKind::Tcp { port } | RealProbeKind::Http { port, .. } => {
+                    (None, Some((p.to, port)))
+                }
+            };
+            if let Some(src) = seen_source {
+                let real_src = match ping_id {
+                    Some(id) => target_host(scn, p.to)
+                        .and_then(|h| observe::ping_seen_source(&live.lab, &h, id)),
+                    None => last.and_then(|a| a.seen_src),
+                };
+                fields.push((
+                    format!("probe {probe} source seen by destination"),
+                    fmt_opt(slast.and_then(|a| a.seen_src)),
+                    fmt_opt(real_src),
+                ));
+                if real_src != Some(*src) {
+                    problems.push(format!("destination saw {}", fmt_opt(real_src)));
+                }
+            }
+            for (v, want_in) in via_vlan
+                .iter()
+                .map(|v| (v, true))
+                .chain(not_via_vlan.iter().map(|v| (v, false)))
+            {
+                let real_v = observe::request_gateway_vlan(&live.lab, ping_id, tcp);
+                let sim_in = slast.is_some_and(|a| a.request_vlans().contains(v));
+                fields.push((
+                    format!("probe {probe} request crossed VLAN {v}"),
+                    yes(sim_in),
+                    yes(real_v == Some(*v)),
+                ));
+                if (real_v == Some(*v)) != want_in {
+                    problems.push(format!(
+                        "request reached the gateway on VLAN {}",
+                        real_v.map_or("none".into(), |x| x.to_string())
+                    ));
+                }
+            }
+            let timeout = Duration::from_secs(1);
+            let outage = real_outage(&attempts, timeout);
+            if let Some(max) = max_outage
+                && outage > Duration::from_nanos(max.0)
+            {
+                problems.push(format!("longest outage was {:.1} s", outage.as_secs_f64()));
+            }
+            if let Some(min) = min_outage
+                && outage < Duration::from_nanos(min.0)
+            {
+                problems.push(format!("longest outage was {:.1} s", outage.as_secs_f64()));
+            }
+            if only_answered_by.is_some() || min_answerers.is_some() {
+                let real_by: BTreeSet<String> = attempts
+                    .iter()
+                    .filter(|a| a.ok)
+                    .filter_map(|a| a.seen_by.clone())
+                    .collect();
+                let sim_by: BTreeSet<String> = sp
+                    .map(|p| {
+                        p.attempts
+                            .iter()
+                            .filter(|a| a.ok())
+                            .filter_map(|a| a.seen_by.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                fields.push((
+                    format!("probe {probe} answered by"),
+                    sim_by.iter().cloned().collect::<Vec<_>>().join(", "),
+                    real_by.iter().cloned().collect::<Vec<_>>().join(", "),
+                ));
+                if let Some(allowed) = only_answered_by {
+                    let others: Vec<&String> =
+                        real_by.iter().filter(|b| !allowed.contains(b)).collect();
+                    if !others.is_empty() {
+                        problems.push(format!("also answered by {others:?}"));
+                    }
+                }
+                if let Some(n) = min_answerers
+                    && real_by.len() < *n
+                {
+                    problems.push(format!("answered by {} hosts", real_by.len()));
+                }
+            }
+            if let Some(want) = http_status {
+                let got = last.and_then(|a| a.http_status);
+                if got != Some(*want) {
+                    problems.push(format!(
+                        "HTTP status {}",
+                        got.map_or("none".into(), |g| g.to_string())
+                    ));
+                }
+            }
+            if handled_by.is_some() {
+                unobserved.push("handledBy");
+            }
+            if reply_avoids.is_some() {
+                unobserved.push("replyAvoids");
+            }
+            if reason.is_some() {
+                unobserved.push("reason");
+            }
+        }
+    }
+    let mut msg = head;
+    if problems.is_empty() {
+        msg.push_str(": as expected");
+    } else {
+        msg.push_str(&format!(": but {}", problems.join("; ")));
+    }
+    if !unobserved.is_empty() {
+        msg.push_str(&format!(
+            " (not observable for real: {})",
+            unobserved.join(", ")
+        ));
+    }
+    Checked {
+        at: t,
+        line: e.line,
+        column: e.column,
+        real_passed: problems.is_empty(),
+        real_message: msg,
+        sim_passed,
+        fields,
+    }
+}
+
+/// The host (router or external) that owns `ip`: where ping observations live.
+fn target_host(scn: &Scenario, ip: Ipv4Addr) -> Option<String> {
+    scn.topology.devices.iter().find_map(|d| match &d.kind {
+        DeviceKind::Host(h) if matches!(h.role, HostRole::Router | HostRole::External) => h
+            .interfaces
+            .iter()
+            .any(|i| i.addrs.iter().any(|a| a.addr() == ip))
+            .then(|| d.name.clone()),
+        _ => None,
+    })
+}
+
+fn fmt_opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("none".to_string(), |x| x.to_string())
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}

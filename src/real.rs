@@ -1,0 +1,239 @@
+//! `antlab real ...` and `antlab run --mode real|both`: the CLI side of real
+//! mode (the work is in the `datapath` crate).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use datapath::run::{Mode, RealError};
+use datapath::{cleanup, state::RunState};
+
+#[derive(Subcommand)]
+pub enum RealCommand {
+    /// Build a topology (or a scenario's topology, with its dataplane at
+    /// time 0) out of namespaces, veths and OVS, and leave it up.
+    Up {
+        file: std::path::PathBuf,
+        /// Print every command run.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// List real-mode runs and what of them exists.
+    Status,
+    /// Remove labs: without arguments every run whose owner has exited
+    /// (`real up` labs, crashed runs); `--all` also running ones and
+    /// anything else named like ours.
+    Down {
+        /// One run by id (as `status` prints it).
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+fn prereq_error(missing: Vec<String>) -> anyhow::Error {
+    super::bad(format!(
+        "real mode cannot run here: needs {}",
+        missing.join(", ")
+    ))
+}
+
+pub fn dispatch(cmd: RealCommand) -> Result<ExitCode> {
+    match cmd {
+        RealCommand::Up { file, verbose } => up(&file, verbose),
+        RealCommand::Status => status(),
+        RealCommand::Down { id, all } => down(id.as_deref(), all),
+    }
+}
+
+fn up(file: &Path, verbose: bool) -> Result<ExitCode> {
+    datapath::sys::set_verbose(verbose);
+    let missing = datapath::sys::missing_prerequisites();
+    if !missing.is_empty() {
+        return Err(prereq_error(missing));
+    }
+    let text = super::read_text(file)?;
+    // A scenario has `topology:`; a topology has `nodes:`.
+    let (topology, cluster) = if text.lines().any(|l| l.starts_with("topology:")) {
+        let scn = super::load_scenario(file)?;
+        let runner =
+            sim_core::scenario::run::Runner::start(scn.clone(), scn.seed.unwrap_or(1), false)?;
+        (scn.topology.clone(), runner.outcome().cluster.clone())
+    } else {
+        let t = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
+        let c = sim_core::engine::ClusterState::from_topology(&t);
+        (t, c)
+    };
+    let t0 = datapath::clock::now();
+    let mut lab = datapath::lab::Lab::up(&topology, &file.display().to_string())?;
+    let result = (|| -> Result<()> {
+        datapath::observe::install(&lab)?;
+        let mut applied = datapath::apply::Applied::default();
+        let mut backend = datapath::apply::LinuxBackend {
+            lab: &mut lab,
+            applied: &mut applied,
+            log: Vec::new(),
+        };
+        for (node, dp) in sim_core::engine::compile(&cluster) {
+            datapath::NodeBackend::apply(&mut backend, &node, &dp)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        lab.down();
+        return Err(e);
+    }
+    println!(
+        "lab {} is up ({:.2} s): {} namespaces, {} OVS bridges",
+        lab.state.id,
+        t0.elapsed().as_secs_f64(),
+        lab.netns.len(),
+        lab.bridges.len() + lab.int_bridges.len()
+    );
+    for (dev, ns) in &lab.netns {
+        println!("  {dev:<24} ip netns exec {ns} bash");
+    }
+    println!("remove it with: antlab real down {}", lab.state.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status() -> Result<ExitCode> {
+    let runs = RunState::all();
+    if runs.is_empty() {
+        println!("no real-mode runs");
+    }
+    for st in &runs {
+        let owner = if st.owner_alive() {
+            "running"
+        } else {
+            "owner gone"
+        };
+        let there = cleanup::leftovers(Some(&st.prefix()));
+        println!(
+            "{}  {}  pid {} ({owner})  {} objects exist",
+            st.id,
+            st.source,
+            st.owner_pid,
+            there.len()
+        );
+    }
+    let stray: Vec<String> = cleanup::leftovers(None)
+        .into_iter()
+        .filter(|l| {
+            !runs
+                .iter()
+                .any(|r| l.contains(&r.prefix()) || l.contains(&format!("/{}/", r.id)))
+        })
+        .collect();
+    if !stray.is_empty() {
+        println!(
+            "not in any state file ({}): remove with `antlab real down --all`",
+            stray.len()
+        );
+        for s in stray {
+            println!("  {s}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn down(id: Option<&str>, all: bool) -> Result<ExitCode> {
+    if !datapath::sys::is_root() {
+        return Err(prereq_error(vec!["root".into()]));
+    }
+    let c = if all {
+        cleanup::down_all(true)
+    } else if let Some(id) = id {
+        let st = RunState::all()
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| super::bad(format!("no run {id} (see `antlab real status`)")))?;
+        cleanup::down(&st)
+    } else {
+        cleanup::down_all(false)
+    };
+    for r in &c.removed {
+        println!("removed {r}");
+    }
+    for e in &c.errors {
+        eprintln!("could not remove: {e}");
+    }
+    println!("{} removed, {} errors", c.removed.len(), c.errors.len());
+    Ok(if c.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `antlab run --mode real|both`.
+pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<ExitCode> {
+    datapath::sys::set_verbose(verbose);
+    let scn = super::load_scenario(path)?;
+    let seed = seed.or(scn.seed).unwrap_or(sim_core::rng::DEFAULT_SEED);
+    datapath::run::install_signal_handlers();
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "antlab: scenario {} in {} mode (seed {seed})",
+        path.display(),
+        if mode == Mode::Both { "both" } else { "real" }
+    );
+    let report = match datapath::run::run(&scn, &path.display().to_string(), seed, mode, &mut out) {
+        Ok(r) => r,
+        Err(RealError::Prerequisites(m)) => return Err(prereq_error(m)),
+        Err(e @ RealError::Interrupted) => {
+            eprintln!("antlab: {e}");
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!();
+    println!(
+        "lab bring-up {:.2} s, tear-down {:.2} s",
+        report.bring_up.as_secs_f64(),
+        report.tear_down.as_secs_f64()
+    );
+    for (probe, sim, real) in &report.outages {
+        println!(
+            "probe {probe}: longest outage simulator {}, real {:.1} s",
+            sim,
+            real.as_secs_f64()
+        );
+    }
+    let failed_real = report.checks.iter().filter(|c| !c.real_passed).count();
+    let mismatches: usize = report.checks.iter().map(|c| c.mismatches().len()).sum();
+    println!(
+        "real: {} of {} expectations held",
+        report.checks.len() - failed_real,
+        report.checks.len()
+    );
+    if mode == Mode::Both {
+        let sim_failed = report
+            .checks
+            .iter()
+            .filter(|c| c.sim_passed != Some(true))
+            .count();
+        println!(
+            "simulator: {} of {} held; {} observed fields compared, {mismatches} differ",
+            report.checks.len() - sim_failed,
+            report.checks.len(),
+            report.checks.iter().map(|c| c.fields.len()).sum::<usize>()
+        );
+        for c in &report.checks {
+            for m in c.mismatches() {
+                println!("  MISMATCH at {} (line {}): {m}", c.at, c.line);
+            }
+        }
+    }
+    if !report.leftovers.is_empty() {
+        println!("LEFT BEHIND: {}", report.leftovers.join(", "));
+    }
+    Ok(if report.passed(mode) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
