@@ -429,7 +429,7 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
             for (k, e) in eps.iter().enumerate() {
                 let _ = writeln!(
                     chains,
-                    "  chain svc{i}e{k} {{\n    dnat to {}:{};\n  }}",
+                    "  chain svc{i}e{k} {{\n    meta l4proto {proto} dnat to {}:{};\n  }}",
                     e.ip, e.port
                 );
             }
