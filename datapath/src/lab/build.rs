@@ -292,6 +292,9 @@ impl Lab {
                         "net.ipv4.ip_forward=1",
                         "net.ipv4.conf.all.rp_filter=0",
                         "net.ipv4.conf.default.rp_filter=0",
+                        // An SVI answers ARP only for its own VLAN's address,
+                        // as a switch does (Linux would answer for any).
+                        "net.ipv4.conf.all.arp_ignore=1",
                     ],
                 )?;
                 let br = bridge_of[&d.name].clone();
