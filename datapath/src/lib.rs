@@ -9,6 +9,13 @@
 //! `datapath_type=netdev` bridge with `tag=`/`trunks=` ports, nft SNAT, `ip rule`)
 //! is not written yet; it is tracked as issue 5. Nothing in this crate claims to
 //! do more than define the seam.
+//!
+//! ## Module map
+//! - [`kind`]: a kind cluster as a target: node containers from `docker
+//!   inspect` (PID, `/proc/PID/ns/net`, `kind` network address), nodes and
+//!   objects from `kubectl get -o yaml`, and an antlab lab generated from them.
+
+pub mod kind;
 
 use sim_core::engine::dataplane::NodeDataplane;
 
