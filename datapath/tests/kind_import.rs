@@ -21,6 +21,7 @@ fn inputs() -> Vec<(String, String)> {
         "nodes.yaml",
         "pods.yaml",
         "egress.yaml",
+        "configmaps.yaml",
     ]
     .into_iter()
     .map(fixture)
@@ -301,13 +302,14 @@ fn import_builds_target_topology_and_manifests() {
     assert_eq!(
         files,
         [
+            "manifests/configmaps.yaml",
             "manifests/externalippools.yaml",
             "manifests/pods.yaml",
             "manifests/egresses.yaml"
         ]
     );
     assert_eq!(
-        imp.manifests[1].objects,
+        imp.manifests[2].objects,
         [
             "Pod/default/web-7c5ddbdf54-2bqxl",
             "Pod/default/web-7c5ddbdf54-k8w2n",
@@ -342,7 +344,7 @@ fn import_builds_target_topology_and_manifests() {
         assert_eq!(objs.len(), m.objects.len(), "{}", m.path);
     }
     assert!(
-        imp.manifests[2]
+        imp.manifests[3]
             .text
             .contains("egressNode: antrea-lab-worker2")
     );
@@ -377,7 +379,12 @@ fn written_scenario_loads_runs_and_places_the_egress_on_a_kind_worker() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kind-import-lab");
     let _ = std::fs::remove_dir_all(&dir);
     let written = imp.write_to(&dir).unwrap();
-    assert_eq!(written.len(), 6);
+    assert_eq!(written.len(), 7);
+    assert!(
+        !std::fs::read_to_string(dir.join("scenario.yaml"))
+            .unwrap()
+            .contains("kubeProxy")
+    );
 
     let path = dir.join("scenario.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -388,6 +395,16 @@ fn written_scenario_loads_runs_and_places_the_egress_on_a_kind_worker() {
     };
     let scn = scenario::load(&path.display().to_string(), &text, &mut read).unwrap();
     let out = scenario::run::run(&scn, 1, &RunOptions::default()).unwrap();
+    // The generated expectation: a web Pod's ping reaches the Docker host
+    // from the Egress IP.
+    assert!(text.contains("seenSource: 172.18.255.200"), "{text}");
+    assert_eq!(out.expectations.len(), 1);
+    assert!(out.passed(), "{:?}", out.expectations);
+    // ...and the expectation can fail: the node's own address is not what the host sees.
+    let wrong = text.replace("seenSource: 172.18.255.200", "seenSource: 172.18.0.2");
+    let scn_wrong = scenario::load(&path.display().to_string(), &wrong, &mut read).unwrap();
+    let out_wrong = scenario::run::run(&scn_wrong, 1, &RunOptions::default()).unwrap();
+    assert!(!out_wrong.passed(), "{:?}", out_wrong.expectations);
 
     // The pool selects `egress-gateway: "true"`, which only the workers carry.
     let holders = sim_core::report::egress_holders(&out.cluster, "egress-web");
@@ -412,5 +429,63 @@ fn written_scenario_loads_runs_and_places_the_egress_on_a_kind_worker() {
     assert!(
         pods.contains(&"web-7c5ddbdf54-k8w2n 10.244.2.4".to_string()),
         "{pods:?}"
+    );
+}
+
+#[test]
+fn a_cluster_without_kube_proxy_pods_runs_without_kube_proxy() {
+    let i = inputs();
+    let pods = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: solo\n    labels: {app: web}\n  spec:\n    nodeName: antrea-lab-worker\n    containers: [{name: c, image: nginx}]\n  status:\n    phase: Running\n    podIP: 10.244.1.9\n";
+    let imp = kind::import(
+        (&i[0].0, &i[0].1),
+        (&i[1].0, &i[1].1),
+        &[("pods.yaml", pods)],
+    )
+    .unwrap();
+    // The scenario loads with that option (files served from memory).
+    let mut read = |rel: &str| -> Result<(String, String), String> {
+        let text = match rel {
+            "topology.yaml" => imp.topology_yaml.clone(),
+            _ => imp
+                .manifests
+                .iter()
+                .find(|m| m.path == rel)
+                .map(|m| m.text.clone())
+                .ok_or_else(|| format!("no {rel}"))?,
+        };
+        Ok((rel.to_string(), text))
+    };
+    let scn = scenario::load("scenario.yaml", &imp.scenario_yaml, &mut read).unwrap();
+    assert_eq!(scn.kube_proxy, None);
+    assert!(
+        imp.scenario_yaml.contains("kubeProxy: none"),
+        "{}",
+        imp.scenario_yaml
+    );
+    // Nothing else to apply, so no probe either.
+    assert!(
+        !imp.scenario_yaml.contains("probe:"),
+        "{}",
+        imp.scenario_yaml
+    );
+}
+
+#[test]
+fn other_configmaps_and_kinds_are_skipped_with_a_reason() {
+    let i = inputs();
+    let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: coredns, namespace: kube-system}\ndata: {Corefile: x}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n";
+    let imp = kind::import(
+        (&i[0].0, &i[0].1),
+        (&i[1].0, &i[1].1),
+        &[("extra.yaml", extra)],
+    )
+    .unwrap();
+    assert!(imp.manifests.is_empty());
+    assert_eq!(
+        imp.skipped,
+        [
+            "extra.yaml:1:1: ConfigMap/kube-system/coredns: kind ConfigMap is not imported",
+            "extra.yaml:6:1: Secret/s: kind Secret is not imported",
+        ]
     );
 }

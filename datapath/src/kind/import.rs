@@ -209,6 +209,7 @@ pub fn import(
 
     let mut manifests = Vec::new();
     for (name, docs) in [
+        ("configmaps", &buckets.configmaps),
         ("namespaces", &buckets.namespaces),
         ("externalippools", &buckets.pools),
         ("pods", &buckets.pods),
@@ -230,7 +231,17 @@ pub fn import(
             objects: docs.iter().map(|d| d.object.clone()).collect(),
         });
     }
-    let scenario_yaml = scenario_yaml(&target, &manifests, &buckets.skipped);
+    let probes = egress_probes(&buckets);
+    // Without kube-proxy Pods (Antrea's proxyAll, kind's `kubeProxyMode: none`)
+    // the simulator must not assume kubeadm's iptables kube-proxy.
+    let no_kube_proxy = buckets.saw_pods && !buckets.kube_proxy;
+    let scenario_yaml = scenario_yaml(
+        &target,
+        &manifests,
+        &probes,
+        no_kube_proxy,
+        &buckets.skipped,
+    );
     let target_yaml = format!(
         "# Where the nodes of kind cluster {} live; PIDs change when a container restarts.\n{}",
         target.cluster,
@@ -292,12 +303,20 @@ struct Doc {
 
 #[derive(Default)]
 struct Buckets {
+    configmaps: Vec<Doc>,
     namespaces: Vec<Doc>,
     pools: Vec<Doc>,
     pods: Vec<Doc>,
     egresses: Vec<Doc>,
     skipped: Vec<String>,
     seen: Vec<String>,
+    /// The imported Pods and Egresses as antlab reads them, for the probes.
+    pod_objects: Vec<sim_core::k8s::Pod>,
+    egress_objects: Vec<sim_core::k8s::Egress>,
+    /// Some Pods were given, and whether kubeadm's kube-proxy DaemonSet Pods
+    /// (`k8s-app: kube-proxy`) were among them.
+    saw_pods: bool,
+    kube_proxy: bool,
     cluster_cidr: Option<Ipv4Net>,
     service_cidr: Option<Ipv4Net>,
 }
@@ -332,12 +351,27 @@ fn collect(file: &str, text: &str, target: &KindTarget, b: &mut Buckets) -> Resu
         };
         match &obj {
             Object::Namespace(_) => b.namespaces.push(entry(doc)),
+            // The two ConfigMaps antlab's engine reads: Antrea's feature gates
+            // and Egress options, and kube-proxy's mode.
+            Object::ConfigMap(cm)
+                if obj.namespace() == Some("kube-system")
+                    && (cm.meta.name == "antrea-config" || cm.meta.name == "kube-proxy") =>
+            {
+                b.configmaps.push(entry(doc))
+            }
             Object::ExternalIPPool(_) => b.pools.push(entry(doc)),
-            Object::Egress(_) => b.egresses.push(entry(doc)),
+            Object::Egress(e) => {
+                b.egresses.push(entry(doc));
+                b.egress_objects.push(e.clone());
+            }
             Object::Pod(p) => {
                 let bits: RawPodBits = sim_core::input::parse_yaml(file, &doc.text)
                     .map_err(|e| shift(e, doc.first_line))?;
                 bits.controller_flags(b);
+                b.saw_pods = true;
+                if p.meta.labels.get("k8s-app").map(String::as_str) == Some("kube-proxy") {
+                    b.kube_proxy = true;
+                }
                 let phase = bits.status.and_then(|s| s.phase).unwrap_or_default();
                 if p.spec.host_network {
                     b.skipped.push(format!(
@@ -354,6 +388,7 @@ fn collect(file: &str, text: &str, target: &KindTarget, b: &mut Buckets) -> Resu
                         ))));
                     }
                     b.pods.push(entry(doc));
+                    b.pod_objects.push(p.clone());
                 } else {
                     b.skipped.push(format!(
                         "{origin}: {name}: not scheduled (no spec.nodeName)"
@@ -581,7 +616,44 @@ fn topology_yaml(
 
 // ---- the scenario ---------------------------------------------------------------
 
-fn scenario_yaml(target: &KindTarget, manifests: &[ManifestFile], skipped: &[String]) -> String {
+/// A ping from one Pod an Egress selects to the Docker host, which must see
+/// the Egress IP as source.
+struct EgressProbe {
+    egress: String,
+    pod: String,
+    ip: Option<Ipv4Addr>,
+}
+
+/// One probe per Egress that selects an imported Pod by `podSelector` alone
+/// (a `namespaceSelector` needs Namespace labels the import may not have).
+fn egress_probes(b: &Buckets) -> Vec<EgressProbe> {
+    b.egress_objects
+        .iter()
+        .filter(|e| e.applied_to.namespace_selector.is_none())
+        .filter_map(|e| {
+            let sel = e.applied_to.pod_selector.as_ref()?;
+            let pod = b.pod_objects.iter().find(|p| sel.matches(&p.meta.labels))?;
+            Some(EgressProbe {
+                egress: e.meta.name.clone(),
+                pod: format!(
+                    "pod/{}/{}",
+                    pod.meta.namespace.as_deref().unwrap_or("default"),
+                    pod.meta.name
+                ),
+                // spec.egressIP is what the controller allocated (or the user asked for).
+                ip: e.egress_ip.or(e.status.egress_ip),
+            })
+        })
+        .collect()
+}
+
+fn scenario_yaml(
+    target: &KindTarget,
+    manifests: &[ManifestFile],
+    probes: &[EgressProbe],
+    no_kube_proxy: bool,
+    skipped: &[String],
+) -> String {
     let mut s = format!(
         "# Generated by antlab from kind cluster {}: its objects applied at 0s, then\n\
          # the state once the agents have found each other.\n",
@@ -591,14 +663,36 @@ fn scenario_yaml(target: &KindTarget, manifests: &[ManifestFile], skipped: &[Str
         s.push_str(&format!("# skipped {line}\n"));
     }
     s.push_str(&format!(
-        "name: kind-{}\ntopology: topology.yaml\nseed: 1\nuntil: 10s\nsteps:\n",
+        "name: kind-{}\ntopology: topology.yaml\nseed: 1\nuntil: 10s\n",
         target.cluster
     ));
+    if no_kube_proxy {
+        s.push_str("options:\n  kubeProxy: none   # no kube-proxy Pods in the cluster\n");
+    }
+    s.push_str("steps:\n");
     for m in manifests {
         s.push_str(&format!("  - at: 0s\n    apply: {{file: {}}}\n", m.path));
     }
     for view in ["nodes", "pods", "egress", "externalippools"] {
         s.push_str(&format!("  - at: 5s\n    show: {view}\n"));
+    }
+    // Probes start once the agents agree on the Egress node (a few seconds
+    // of memberlist), and the expectation leaves room for a few pings.
+    for p in probes {
+        s.push_str(&format!(
+            "  - at: 6s\n    probe: {{name: egress-{e}, from: {from}, to: {HOST_DEVICE}, interval: 500ms}}\n",
+            e = p.egress,
+            from = p.pod
+        ));
+    }
+    for p in probes {
+        let seen =
+            p.ip.map(|ip| format!(", seenSource: {ip}"))
+                .unwrap_or_default();
+        s.push_str(&format!(
+            "  - at: 9s\n    expect:\n      - {{probe: egress-{}, last: ok{seen}}}\n",
+            p.egress
+        ));
     }
     s
 }
