@@ -489,3 +489,56 @@ fn other_configmaps_and_kinds_are_skipped_with_a_reason() {
         ]
     );
 }
+
+#[test]
+fn an_object_given_twice_is_applied_once() {
+    let i = inputs();
+    let imp = kind::import(
+        (&i[0].0, &i[0].1),
+        (&i[1].0, &i[1].1),
+        &[("egress.yaml", &i[3].1), ("again.yaml", &i[3].1)],
+    )
+    .unwrap();
+    let egresses = imp
+        .manifests
+        .iter()
+        .find(|m| m.path == "manifests/egresses.yaml")
+        .unwrap();
+    assert_eq!(egresses.objects, ["Egress/egress-web"]);
+    assert_eq!(
+        imp.skipped,
+        [
+            "again.yaml:3:3: Egress/egress-web: given twice; the first copy is used",
+            "again.yaml:35:3: ExternalIPPool/kind-egress-pool: given twice; the first copy is used",
+        ]
+    );
+}
+
+#[test]
+fn a_pod_field_only_the_import_reads_is_located_in_the_list() {
+    let i = inputs();
+    let pods = &i[2].1;
+    let toolbox = pods.find("name: toolbox\n").unwrap();
+    let at = toolbox
+        + pods[toolbox..]
+            .find("    - command:\n      - sleep\n      - infinity\n")
+            .unwrap();
+    let mut bad = pods.clone();
+    bad.replace_range(
+        at..at + "    - command:\n      - sleep\n      - infinity\n".len(),
+        "    - command: {sleep: infinity}\n",
+    );
+    let err = kind::import(
+        (&i[0].0, &i[0].1),
+        (&i[1].0, &i[1].1),
+        &[("pods.yaml", &bad)],
+    )
+    .unwrap_err();
+    let KindError::Input(e) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.file, "pods.yaml");
+    assert_eq!(e.line, bad[..at].lines().count() as u64 + 1, "{err}");
+    // `{` of the flow mapping, in the file's own columns (the List item is indented by 2).
+    assert_eq!(e.column, 16, "{err}");
+}

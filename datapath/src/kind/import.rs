@@ -309,7 +309,8 @@ struct Buckets {
     pods: Vec<Doc>,
     egresses: Vec<Doc>,
     skipped: Vec<String>,
-    seen: Vec<String>,
+    /// Display names already imported, to drop a second copy.
+    seen: indexmap::IndexSet<String>,
     /// The imported Pods and Egresses as antlab reads them, for the probes.
     pod_objects: Vec<sim_core::k8s::Pod>,
     egress_objects: Vec<sim_core::k8s::Egress>,
@@ -337,13 +338,12 @@ fn collect(file: &str, text: &str, target: &KindTarget, b: &mut Buckets) -> Resu
                     "internal: could not cut {name} out of the file as text"
                 )))
             })?;
-        if b.seen.contains(&name) {
+        if !b.seen.insert(name.clone()) {
             b.skipped.push(format!(
                 "{origin}: {name}: given twice; the first copy is used"
             ));
             continue;
         }
-        b.seen.push(name.clone());
         let entry = |d: &DocText| Doc {
             object: name.clone(),
             from: format!("{file}:{}", d.first_line),
@@ -365,8 +365,8 @@ fn collect(file: &str, text: &str, target: &KindTarget, b: &mut Buckets) -> Resu
                 b.egress_objects.push(e.clone());
             }
             Object::Pod(p) => {
-                let bits: RawPodBits = sim_core::input::parse_yaml(file, &doc.text)
-                    .map_err(|e| shift(e, doc.first_line))?;
+                let bits: RawPodBits =
+                    sim_core::input::parse_yaml(file, &doc.text).map_err(|e| shift(e, doc))?;
                 bits.controller_flags(b);
                 b.saw_pods = true;
                 if p.meta.labels.get("k8s-app").map(String::as_str) == Some("kube-proxy") {
@@ -407,9 +407,10 @@ fn collect(file: &str, text: &str, target: &KindTarget, b: &mut Buckets) -> Resu
     Ok(())
 }
 
-/// A YAML error in a document cut out of a file, moved to the file's lines.
-fn shift(mut e: InputError, first_line: u64) -> InputError {
-    e.line += first_line - 1;
+/// A YAML error in a document cut out of a file, moved to where it is in the file.
+fn shift(mut e: InputError, doc: &DocText) -> InputError {
+    e.line += doc.first_line - 1;
+    e.column += doc.indent;
     e
 }
 
@@ -660,7 +661,8 @@ fn scenario_yaml(
         target.cluster
     );
     for line in skipped {
-        s.push_str(&format!("# skipped {line}\n"));
+        // File names come from the caller; keep each note on its comment line.
+        s.push_str(&format!("# skipped {}\n", line.replace(['\n', '\r'], " ")));
     }
     s.push_str(&format!(
         "name: kind-{}\ntopology: topology.yaml\nseed: 1\nuntil: 10s\n",

@@ -198,6 +198,8 @@ pub(crate) struct DocText {
     /// 1-based lines of the file the document covers, both inclusive.
     pub first_line: u64,
     pub last_line: u64,
+    /// Columns cut from the front of every line (2 for List items).
+    pub indent: u64,
     pub text: String,
 }
 
@@ -227,6 +229,7 @@ pub(crate) fn cut_documents(text: &str) -> Vec<DocText> {
             _ => out.push(DocText {
                 first_line: s as u64 + 1,
                 last_line: e as u64,
+                indent: 0,
                 text: join(doc.iter().copied()),
             }),
         }
@@ -255,6 +258,7 @@ fn list_items(lines: &[&str], from: usize, to: usize) -> Vec<DocText> {
         .map(|(s, e)| DocText {
             first_line: s as u64 + 1,
             last_line: e as u64,
+            indent: 2,
             // Drop the `- ` of the first line and the two-space indent of the others.
             text: join(lines[s..e].iter().map(|l| l.get(2..).unwrap_or(""))),
         })
