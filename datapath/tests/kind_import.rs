@@ -542,3 +542,30 @@ fn a_pod_field_only_the_import_reads_is_located_in_the_list() {
     // `{` of the flow mapping, in the file's own columns (the List item is indented by 2).
     assert_eq!(e.column, 16, "{err}");
 }
+
+#[test]
+fn target_nodes_give_the_argv_to_enter_their_namespace() {
+    let imp = import_all();
+    let w2 = imp.target.node("antrea-lab-worker2").unwrap();
+    assert_eq!(
+        w2.nsenter(&["ip", "-j", "addr"]),
+        [
+            "nsenter",
+            "--net=/proc/41265/ns/net",
+            "--",
+            "ip",
+            "-j",
+            "addr"
+        ]
+    );
+    assert_eq!(
+        w2.netns_attach("antlab-antrea-lab-worker2"),
+        [
+            "ip",
+            "netns",
+            "attach",
+            "antlab-antrea-lab-worker2",
+            "41265"
+        ]
+    );
+}

@@ -54,6 +54,31 @@ pub struct TargetNode {
     pub pod_cidr: Ipv4Net,
 }
 
+impl TargetNode {
+    /// The argv that runs `cmd` in this node's network namespace. Only the
+    /// network namespace is entered, so the host's `ip`, `nft` and `tcpdump`
+    /// run, not whatever the kind node image carries.
+    pub fn nsenter(&self, cmd: &[&str]) -> Vec<String> {
+        let mut argv = vec![
+            "nsenter".to_string(),
+            format!("--net={}", self.netns.display()),
+            "--".to_string(),
+        ];
+        argv.extend(cmd.iter().map(|c| c.to_string()));
+        argv
+    }
+
+    /// The argv that names this node's namespace `name` for `ip -n name ...`
+    /// (`ip netns delete name` undoes it without touching the namespace).
+    pub fn netns_attach(&self, name: &str) -> Vec<String> {
+        ["ip", "netns", "attach", name]
+            .into_iter()
+            .map(String::from)
+            .chain([self.pid.to_string()])
+            .collect()
+    }
+}
+
 impl KindTarget {
     pub fn node(&self, name: &str) -> Option<&TargetNode> {
         self.nodes.iter().find(|n| n.node == name)

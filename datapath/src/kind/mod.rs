@@ -26,42 +26,52 @@
 //! Against kind it must not create node namespaces; it enters the existing
 //! ones by path instead:
 //!
-//! - A node's namespace is `TargetNode::netns` (`/proc/PID/ns/net`). Commands
-//!   run in it with `nsenter --net=/proc/PID/ns/net -- CMD` (or `setns(2)` on
-//!   an opened fd, which is what a `NetnsHandle` should hold: opening the file
-//!   once pins the namespace even if the PID is later reused). To use `ip -n`,
-//!   bind it under a name with `ip netns attach antlab-NODE PID`, and remove
-//!   that name (`ip netns delete`) on teardown: it unmounts the bind, it does
-//!   not destroy the container's namespace.
-//! - The backend reads state (`ip -j addr`, `ip -j route`, `nft -j list
-//!   ruleset`, `ovs-ofctl dump-flows br-int` through `docker exec NODE` or
-//!   nsenter plus the node's own OVS socket) and compares it with the
-//!   simulator's view of the same scenario; that is the parity test.
-//! - Faults map to Docker: power off = `docker pause`/`docker stop` of the
-//!   container (stop frees the PID: re-import afterwards), a cut link = `ip
+//! - A node's namespace is [`TargetNode::netns`] (`/proc/PID/ns/net`).
+//!   Commands run in it with `nsenter --net=/proc/PID/ns/net -- CMD`
+//!   ([`TargetNode::nsenter`] builds that argv), or through `setns(2)` on an
+//!   opened fd, which is what a `NetnsHandle` should hold: an open fd pins
+//!   the namespace even if the PID is later reused. To use `ip -n`, name it
+//!   with `ip netns attach antlab-NODE PID` ([`TargetNode::netns_attach`])
+//!   and `ip netns delete antlab-NODE` on teardown; that only unmounts the
+//!   name, the container's namespace lives on.
+//! - So a `NetnsHandle` has two constructors: "create" (antlab's own lab,
+//!   deleted on drop) and "attach by path" (kind; never deleted, only closed).
+//!   Everything above it (reading `ip -j addr`/`route`, `nft -j list
+//!   ruleset`, captures) works the same on both.
+//! - Parity: the simulator plays the imported scenario; real mode reads the
+//!   same state from the kind nodes (addresses, routes, the Egress IP on
+//!   `antrea-egress0`, SNAT rules, `kubectl get egress`) and the two are
+//!   compared.
+//! - Faults map to Docker: `docker pause NODE` freezes the node but keeps its
+//!   veth up, like the simulator's powered-off VM whose switch port stays up;
+//!   `docker stop` also removes the veth (link down) and frees the PID, so
+//!   the target is imported again after `docker start`. A cut link is `ip
 //!   link set eth0 down` inside the node's namespace.
 //!
 //! What does not carry over:
 //!
-//! - kind nodes already run a real Antrea agent, OVS and (usually) kube-proxy.
-//!   antlab must not apply its own `NodeDataplane` there: the agent would fight
-//!   it. Against kind, real mode observes and injects faults; it does not
-//!   program OVS or nftables.
+//! - kind nodes already run a real Antrea agent, OVS and (usually)
+//!   kube-proxy. antlab must not apply its own `NodeDataplane` there; the
+//!   agent would fight it. Against kind, real mode observes and injects
+//!   faults; it does not program OVS or nftables.
 //! - antlab adds addresses, links and routes only in namespaces it created.
 //!   It never adds an address to a kind node, the Docker bridge or the host;
-//!   external hosts a scenario needs get their own namespaces, attached to the
-//!   bridge with a veth whose peer antlab created and deletes.
+//!   an external host a scenario needs gets its own namespace, attached to the
+//!   bridge with a veth antlab created and deletes.
 //! - The Docker bridge is a plain Linux bridge without VLAN filtering: no
 //!   802.1Q trunks, no `proxmox:` ports, no Egress `subnetInfo.vlan`. The
 //!   imported topology has one untagged switch.
-//! - Pod traffic between kind nodes is Geneve-encapsulated by Antrea (kind's
-//!   default for Antrea), while the simulator routes natively; addresses and
-//!   the Egress/SNAT decisions match, the frames on the bridge do not.
+//! - Antrea on kind encapsulates inter-node Pod traffic in Geneve by default,
+//!   while the simulator routes it natively; addresses and Egress/SNAT
+//!   decisions match, the frames on the bridge do not.
 //! - The Docker host masquerades traffic leaving the `kind` network; the
-//!   simulator stops at the gateway.
-//! - Containers are named after nodes only because kind does so; a cluster
-//!   where a node was renamed, or a Docker network other than `kind`
-//!   (`KIND_EXPERIMENTAL_DOCKER_NETWORK`), is refused, not guessed.
+//!   simulator stops at the gateway (`docker-host`).
+//! - Containers are matched to nodes by name only because kind names them
+//!   so; a node that is not its container's name, or a Docker network other
+//!   than `kind` (`KIND_EXPERIMENTAL_DOCKER_NETWORK`), is refused, not guessed.
+//! - Host-network Pods (the agents, kube-proxy, the control plane) are the
+//!   node itself in antlab and are left out; so are finished Pods, whose IP a
+//!   running Pod may already have.
 //! - IPv4 only; kind's IPv6 addresses on the network are ignored.
 
 pub mod docker;
