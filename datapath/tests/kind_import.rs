@@ -569,3 +569,14 @@ fn target_nodes_give_the_argv_to_enter_their_namespace() {
         ]
     );
 }
+
+#[test]
+fn nodes_that_disagree_are_refused_with_what_disagrees() {
+    let i = inputs();
+    let nodes = i[1].1.replace("10.244.2.0/24", "10.244.1.0/24");
+    let err = kind::import((&i[0].0, &i[0].1), ("nodes.yaml", &nodes), &[]).unwrap_err();
+    assert!(
+        matches!(&err, KindError::Topology(m) if m.contains("overlaps the podCIDR of node `antrea-lab-worker`")),
+        "{err}"
+    );
+}

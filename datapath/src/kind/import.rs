@@ -199,7 +199,9 @@ pub type Input<'a> = (&'a str, &'a str);
 
 /// Imports a kind cluster: `docker inspect` of its node containers, `kubectl
 /// get nodes -o yaml`, and any number of `kubectl get ... -o yaml` outputs or
-/// manifests (Pods, Egresses, ExternalIPPools, Namespaces are carried over).
+/// manifests (Pods, Egresses, ExternalIPPools, Namespaces and the
+/// `antrea-config`/`kube-proxy` ConfigMaps are carried over; the rest is listed
+/// in [`KindImport::skipped`]).
 pub fn import(
     docker_inspect: Input<'_>,
     nodes: Input<'_>,
@@ -228,9 +230,11 @@ pub fn import(
         buckets.cluster_cidr,
         buckets.service_cidr,
     )?;
-    // The generated topology must load: a failure here is a bug in this
-    // module, reported rather than written out.
-    sim_core::topology::load_topology("topology.yaml", &topology_yaml)?;
+    // The generated topology must load. It does not when the cluster's own
+    // data disagrees (two nodes with one Pod CIDR, a node's Pod CIDR outside
+    // --cluster-cidr): say so rather than write a lab that cannot run.
+    sim_core::topology::load_topology("topology.yaml", &topology_yaml)
+        .map_err(|e| KindError::Topology(e.message))?;
 
     let mut manifests = Vec::new();
     for (name, docs) in [

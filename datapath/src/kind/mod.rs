@@ -148,6 +148,9 @@ pub enum KindError {
     },
     #[error("the nodes are not one kind cluster on one network: {first}, but {other}")]
     MixedClusters { first: String, other: String },
+    /// The nodes' data does not make a valid antlab topology.
+    #[error("the cluster's nodes do not make a valid antlab topology: {0}")]
+    Topology(String),
     #[error("could not render the lab: {0}")]
     Render(String),
     #[error("{path}: {message}")]
