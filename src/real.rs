@@ -22,6 +22,24 @@ pub enum RealCommand {
     },
     /// List real-mode runs and what of them exists.
     Status,
+    /// Turn a kind cluster into a real-mode target (node → container PID and
+    /// netns) and an antlab lab (topology, scenario, manifests) in DIR.
+    ImportKind {
+        /// `docker inspect $(kind get nodes --name CLUSTER)` output.
+        #[arg(long)]
+        docker_inspect: std::path::PathBuf,
+        /// `kubectl get nodes -o yaml` output.
+        #[arg(long)]
+        nodes: std::path::PathBuf,
+        /// More `kubectl get ... -o yaml` output (pods -A, egresses,
+        /// externalippools, namespaces, the antrea-config and kube-proxy
+        /// ConfigMaps); repeatable.
+        #[arg(long)]
+        kubectl: Vec<std::path::PathBuf>,
+        /// The folder to write the lab into.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
     /// Remove labs: without arguments every run whose owner has exited
     /// (`real up` labs, crashed runs); `--all` also running ones and
     /// anything else named like ours.
@@ -44,6 +62,12 @@ pub fn dispatch(cmd: RealCommand) -> Result<ExitCode> {
     match cmd {
         RealCommand::Up { file, verbose } => up(&file, verbose),
         RealCommand::Status => status(),
+        RealCommand::ImportKind {
+            docker_inspect,
+            nodes,
+            kubectl,
+            output,
+        } => import_kind(&docker_inspect, &nodes, &kubectl, &output),
         RealCommand::Down { id, all } => down(id.as_deref(), all),
     }
 }
@@ -236,4 +260,47 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
     } else {
         ExitCode::from(1)
     })
+}
+
+fn import_kind(
+    docker: &Path,
+    nodes: &Path,
+    kubectl: &[std::path::PathBuf],
+    out: &Path,
+) -> Result<ExitCode> {
+    let read = |p: &Path| -> Result<(String, String)> {
+        let text = super::read_text(p)?;
+        Ok((p.display().to_string(), text))
+    };
+    let docker = read(docker)?;
+    let nodes = read(nodes)?;
+    let others = kubectl
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>>>()?;
+    let others: Vec<(&str, &str)> = others
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
+    let imp = datapath::kind::import((&docker.0, &docker.1), (&nodes.0, &nodes.1), &others)
+        .map_err(|e| match e {
+            // Keep InputError's type so main prints `file:line:column: ...` and exits 2.
+            datapath::kind::KindError::Input(ie) => anyhow::Error::new(ie),
+            other => super::bad(other.to_string()),
+        })?;
+    for p in imp.write_to(out).map_err(|e| super::bad(e.to_string()))? {
+        println!("wrote {}", p.display());
+    }
+    for s in &imp.skipped {
+        println!("skipped {s}");
+    }
+    println!(
+        "kind cluster {}: {} nodes on {} (bridge {}); next: antlab run {}",
+        imp.target.cluster,
+        imp.target.nodes.len(),
+        imp.target.subnet,
+        imp.bridge,
+        out.join("scenario.yaml").display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

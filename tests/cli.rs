@@ -465,3 +465,55 @@ fn tui_bench_reports_frame_times() {
     let bad = antlab(&["bench", "tui", "--frame-step", "soon"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn kind_import_writes_a_lab_the_simulator_runs() {
+    let dir = std::env::temp_dir().join(format!("antlab-kind-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let fx = "datapath/tests/fixtures/kind";
+    let o = antlab(&[
+        "real",
+        "import-kind",
+        "--docker-inspect",
+        &format!("{fx}/docker-inspect.json"),
+        "--nodes",
+        &format!("{fx}/nodes.yaml"),
+        "--kubectl",
+        &format!("{fx}/pods.yaml"),
+        "--kubectl",
+        &format!("{fx}/egress.yaml"),
+        "--kubectl",
+        &format!("{fx}/configmaps.yaml"),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("nodes on"), "{}", stdout(&o));
+    let scn = dir.join("scenario.yaml");
+    let run = antlab(&["run", scn.to_str().unwrap()]);
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        stdout(&run),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout(&run).contains("expect PASS"), "{}", stdout(&run));
+    // A stopped node container is refused, naming the node.
+    let bad = antlab(&[
+        "real",
+        "import-kind",
+        "--docker-inspect",
+        &format!("{fx}/docker-inspect-stopped.json"),
+        "--nodes",
+        &format!("{fx}/nodes.yaml"),
+        "-o",
+        dir.join("bad").to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("antrea-lab"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,9 @@
 //! - [`run`]: playing a scenario's timeline for real, and the comparison with
 //!   the simulator (`antlab run --mode real|both`).
 //! - [`netns`]: entering a namespace from a thread (`setns`).
+//! - [`kind`]: a kind cluster as a target: node containers from `docker
+//!   inspect` (PID, `/proc/PID/ns/net`, `kind` network address), nodes and
+//!   objects from `kubectl get -o yaml`, and an antlab lab generated from them.
 //!
 //! Everything here needs root, and the packages listed by
 //! [`sys::missing_prerequisites`].
@@ -31,6 +34,7 @@ pub mod agent;
 pub mod apply;
 pub mod cleanup;
 pub mod clock;
+pub mod kind;
 pub mod lab;
 pub mod netns;
 pub mod observe;
