@@ -161,6 +161,21 @@ enum TopologyCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Real mode (root): build and remove a topology's lab `--runs` times.
+    RealLab {
+        #[arg(default_value = "topologies/blog-lab.yaml")]
+        topology: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+    /// Real mode (root): load the AntreaProxy groups and flows of N ClusterIP
+    /// Services into OVS as one bundle, then one `ovs-ofctl` call each.
+    OvsServices {
+        #[arg(long, default_value_t = 1000)]
+        services: usize,
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+    },
     /// TUI frames on a generated lab: each frame plays `--frame-step` of sim
     /// time forward and draws every pane off-screen, as `antlab tui` does while
     /// playing. Prints the start-up cost and per-frame times.
@@ -340,6 +355,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             print!("{}", sim_core::topology::summary(&topo));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench {
+            command: BenchCommand::RealLab { topology, runs },
+        } => real::bench_lab(&topology, runs),
+        Command::Bench {
+            command:
+                BenchCommand::OvsServices {
+                    services,
+                    endpoints,
+                },
+        } => real::bench_ovs(services, endpoints),
         Command::Bench {
             command:
                 BenchCommand::Tui {

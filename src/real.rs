@@ -304,3 +304,86 @@ fn import_kind(
     );
     Ok(ExitCode::SUCCESS)
 }
+
+fn need_real_mode() -> Result<()> {
+    let missing = datapath::sys::missing_prerequisites();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(prereq_error(missing))
+    }
+}
+
+/// `antlab bench real-lab`.
+pub fn bench_lab(file: &Path, runs: u32) -> Result<ExitCode> {
+    need_real_mode()?;
+    let text = super::read_text(file)?;
+    let topo = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
+    println!(
+        "bench real-lab: {} ({} devices), {runs} runs",
+        file.display(),
+        topo.devices.len()
+    );
+    let mut ups = Vec::new();
+    for i in 1..=runs {
+        let c = datapath::bench::lab_cycle(&topo, &file.display().to_string())?;
+        println!(
+            "run {i}: up {:.3} s ({} namespaces), down {:.3} s, left behind: {}",
+            c.up.as_secs_f64(),
+            c.namespaces,
+            c.down.as_secs_f64(),
+            if c.leftovers.is_empty() {
+                "nothing".to_string()
+            } else {
+                c.leftovers.join(", ")
+            }
+        );
+        if !c.leftovers.is_empty() {
+            return Ok(ExitCode::from(1));
+        }
+        ups.push((c.up, c.down));
+    }
+    ups.sort();
+    if let Some((up, down)) = ups.get(ups.len() / 2) {
+        println!(
+            "median run: up {:.3} s, down {:.3} s",
+            up.as_secs_f64(),
+            down.as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `antlab bench ovs-services`.
+pub fn bench_ovs(services: usize, endpoints: usize) -> Result<ExitCode> {
+    need_real_mode()?;
+    let r = datapath::bench::ovs_services(services, endpoints)?;
+    println!(
+        "bench ovs-services: {} Services x {endpoints} endpoints -> {} flows + {} groups (AntreaProxy ClusterIP, one node)",
+        r.services, r.flows, r.groups
+    );
+    println!(
+        "one bundle:          {:>9.3} s   installed {} flows, {} groups",
+        r.bundle.as_secs_f64(),
+        r.installed_bundle.0,
+        r.installed_bundle.1
+    );
+    println!(
+        "one call per item:   {:>9.3} s   installed {} flows, {} groups ({} ovs-ofctl calls)",
+        r.per_call.as_secs_f64(),
+        r.installed_per_call.0,
+        r.installed_per_call.1,
+        r.calls
+    );
+    println!(
+        "bundle is {:.0}x faster",
+        r.per_call.as_secs_f64() / r.bundle.as_secs_f64().max(1e-9)
+    );
+    let ok =
+        r.installed_bundle == (r.flows, r.groups) && r.installed_per_call == (r.flows, r.groups);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -8,6 +8,7 @@
 //! gateway's ARP entry) so a scenario can be compared with the simulator.
 //!
 //! ## Module map
+//! - [`bench`]: lab bring-up/tear-down and OVS programming benchmarks.
 //! - [`clock`]: the wall clock (the only place this crate reads it).
 //! - [`sys`]: running `ip`, `nft`, `ovs-*`, with errors that name the command.
 //! - [`state`]: the per-run state file; everything is recorded before it exists.
@@ -32,6 +33,7 @@
 
 pub mod agent;
 pub mod apply;
+pub mod bench;
 pub mod cleanup;
 pub mod clock;
 pub mod kind;
