@@ -1,0 +1,79 @@
+//! Golden outputs of what real mode would load into Linux, for scenario
+//! states the simulator reaches: the nftables table of the Egress node and of
+//! the Pod's node, and the br-int program with a ClusterIP group. No root
+//! needed: this is rendering only; `tests/real_mode.rs` loads them for real.
+
+use std::path::Path;
+
+use datapath::apply::{int_bridge_bundle, nft_ruleset};
+use datapath::lab::{IntBridge, PodLeg, pod_mac};
+use sim_core::scenario::run::Runner;
+use sim_core::time::SimTime;
+
+fn runner_at(scenario: &str, secs: u64) -> Runner {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join(scenario);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let dir = path.parent().unwrap().to_path_buf();
+    let mut read = |rel: &str| -> Result<(String, String), String> {
+        let p = dir.join(rel);
+        std::fs::read_to_string(&p)
+            .map(|t| (p.display().to_string(), t))
+            .map_err(|e| e.to_string())
+    };
+    let scn = sim_core::scenario::load(scenario, &text, &mut read).unwrap();
+    let seed = scn.seed.unwrap_or(1);
+    let mut r = Runner::start(scn, seed, false).unwrap();
+    r.advance_to(SimTime(secs * 1_000_000_000)).unwrap();
+    r
+}
+
+#[test]
+fn egress_nodes_nftables() {
+    let r = runner_at("scenarios/egress-vlan-failover.yaml", 6);
+    let planes = sim_core::engine::compile(&r.outcome().cluster);
+    let holder = nft_ruleset(&planes["k8s-node-vm-2-cl-02"]);
+    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"]);
+    // The Egress node SNATs marked traffic to the Egress IP; the Pod's node
+    // only marks it (and routes it to the Egress node by policy).
+    assert!(holder.contains("snat to 172.18.181.40"));
+    assert!(!pod_node.contains("snat to"));
+    insta::assert_snapshot!("egress_holder_nft", holder);
+    insta::assert_snapshot!("egress_pod_node_nft", pod_node);
+}
+
+#[test]
+fn clusterip_group_on_the_client_node() {
+    let r = runner_at("scenarios/clusterip-service.yaml", 1);
+    let cluster = &r.outcome().cluster;
+    let planes = sim_core::engine::compile(cluster);
+    let node = "k8s-node-vm-1-cl-02";
+    let gw_ip = "10.30.67.1".parse().unwrap();
+    let ib = IntBridge {
+        bridge: "al0000-i3".into(),
+        gw_link: "al0000-20".into(),
+        gw_ofport: 1,
+        gw_mac: pod_mac(gw_ip),
+        gw_ip,
+    };
+    let pods: Vec<PodLeg> = cluster
+        .pods
+        .iter()
+        .filter(|p| p.node == node)
+        .enumerate()
+        .map(|(i, p)| PodLeg {
+            netns: format!("al0000-pod{i}"),
+            node: node.into(),
+            ip: p.ip,
+            mac: pod_mac(p.ip),
+            root_link: format!("al0000-{}", 30 + i),
+            ofport: 2 + i as u32,
+        })
+        .collect();
+    let text = int_bridge_bundle(&ib, &pods, &planes[node]);
+    // One select group with a ct(nat) bucket per ready endpoint, all three.
+    let group = text.lines().find(|l| l.starts_with("group add")).unwrap();
+    assert_eq!(group.matches("bucket=").count(), 3, "{group}");
+    assert!(text.contains("nw_dst=10.30.48.237,tp_dst=80,actions=group:1"));
+    insta::assert_snapshot!("clusterip_br_int_bundle", text);
+}
