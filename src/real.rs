@@ -109,6 +109,7 @@ fn up(file: &Path, verbose: bool) -> Result<ExitCode> {
         lab.down();
         return Err(e);
     }
+    lab.keep = true;
     println!(
         "lab {} is up ({:.2} s): {} namespaces, {} OVS bridges",
         lab.state.id,

@@ -290,3 +290,45 @@ fn real_up_builds_a_lab_that_forwards_and_down_removes_it() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn without_root_real_mode_refuses_with_a_clear_error() {
+    // As root, drop to `nobody` for this one command; otherwise we already
+    // are a normal user.
+    let out = if datapath::sys::is_root() && datapath::sys::have("setpriv") {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_antlab"),
+            ])
+            .args([
+                "run",
+                "--mode",
+                "real",
+                "scenarios/egress-vlan-failover.yaml",
+            ])
+            .output()
+            .unwrap()
+    } else if datapath::sys::is_root() {
+        eprintln!(
+            "\n!!!!!!!! SKIPPED without_root_real_mode_refuses_with_a_clear_error: running as root and no setpriv to drop privileges. This test did NOT run. !!!!!!!!\n"
+        );
+        return;
+    } else {
+        antlab()
+            .args([
+                "run",
+                "--mode",
+                "real",
+                "scenarios/egress-vlan-failover.yaml",
+            ])
+            .output()
+            .unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs root"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

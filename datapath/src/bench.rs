@@ -23,7 +23,7 @@ pub struct LabCycle {
 
 pub fn lab_cycle(topology: &sim_core::model::Topology, source: &str) -> Result<LabCycle, LabError> {
     let t0 = crate::clock::now();
-    let lab = Lab::up(topology, source)?;
+    let mut lab = Lab::up(topology, source)?;
     let up = t0.elapsed();
     let namespaces = lab.netns.len();
     let t1 = crate::clock::now();

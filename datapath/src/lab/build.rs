@@ -77,6 +77,18 @@ pub struct Lab {
     next_link: u32,
     next_pod: u32,
     pub powered_off: Vec<String>,
+    /// Leave the lab up when this value goes (`antlab real up`).
+    pub keep: bool,
+    removed: bool,
+}
+
+impl Drop for Lab {
+    /// A panic unwinding through the run removes the lab too.
+    fn drop(&mut self) {
+        if !self.keep && !self.removed {
+            self.down();
+        }
+    }
 }
 
 fn ns_of(prefix: &str, device: &str) -> String {
@@ -138,6 +150,8 @@ impl Lab {
             next_link: 0,
             next_pod: 0,
             powered_off: Vec::new(),
+            keep: false,
+            removed: false,
         };
         if let Err(e) = lab.build() {
             lab.down();
@@ -151,7 +165,8 @@ impl Lab {
     }
 
     /// Removes everything this lab made.
-    pub fn down(&self) -> crate::cleanup::Cleanup {
+    pub fn down(&mut self) -> crate::cleanup::Cleanup {
+        self.removed = true;
         crate::cleanup::down(&self.state)
     }
 
