@@ -429,6 +429,12 @@ fn play(
                         live.views.remove(device);
                     }
                     live.lab.set_power(device, *on)?;
+                    if *on && let Some(ns) = live.lab.netns.get(device) {
+                        // A machine that was off boots with empty conntrack and
+                        // neighbour tables; the namespace kept them, so empty them.
+                        let _ = crate::sys::in_ns(ns, "conntrack", &["-F"]);
+                        let _ = crate::sys::run("ip", &["-n", ns, "neigh", "flush", "all"]);
+                    }
                     if *on && is_node {
                         // A rebooted node comes back with nothing Antrea made.
                         live.views.insert(device.clone(), BTreeSet::new());
@@ -588,10 +594,21 @@ fn report_probe_changes(
         }
         let line = match (prev, last.ok) {
             (None, true) => "UP".to_string(),
-            (Some((false, since)), true) => format!(
-                "UP again after {:.1} s outage",
-                last.sent.saturating_sub(since).as_secs_f64()
-            ),
+            (Some((false, since)), true) => {
+                // An attempt sent earlier may have been answered late (its
+                // packet waited for ARP): the outage ends at the first
+                // successful send, as the simulator counts it.
+                let first_ok = attempts
+                    .iter()
+                    .filter(|a| a.ok && a.sent > since)
+                    .map(|a| a.sent)
+                    .min()
+                    .unwrap_or(last.sent);
+                format!(
+                    "UP again after {:.1} s outage",
+                    first_ok.saturating_sub(since).as_secs_f64()
+                )
+            }
             (_, false) => format!("DOWN: {}", last.reason),
             (Some((true, _)), true) => continue,
         };
