@@ -9,10 +9,11 @@
 //! | `routes`, `rules`   | `ip route replace ... table T`, `ip rule`              |
 //! | `marks`, `snat`     | one nftables table `ip antlab`, replaced atomically   |
 //! | `arp_responder`     | the address on `lo` (the kernel answers ARP for it)   |
-//! | `service_rules`     | ClusterIP: OpenFlow 1.5 `select` groups with          |
-//! |                     | `ct(commit,nat(dst=...))` buckets on the node's br-int,|
-//! |                     | loaded with one `ovs-ofctl bundle`; LoadBalancer and  |
-//! |                     | external IPs: nftables DNAT + masquerade in the node  |
+//! | `service_rules`     | from Pods: OpenFlow 1.5 `select` groups with          |
+//! |                     | `ct(commit,nat(dst=...))` buckets on the node's br-int|
+//! |                     | for ClusterIP, LoadBalancer/external IPs and NodePort,|
+//! |                     | loaded with one `ovs-ofctl bundle`; from outside the  |
+//! |                     | node: nftables DNAT + masquerade in the node          |
 //! | `strict_arp`        | `arp_ignore=1`                                         |
 //!
 //! North-south Service traffic takes nftables instead of AntreaProxy's
@@ -328,11 +329,25 @@ pub fn int_bridge_bundle(
                 );
             }
             t.push('\n');
-            let _ = writeln!(
-                svc_flows,
-                "flow add table=1,priority=200,ct_state=+new+trk,{proto},nw_dst={},tp_dst={},actions=group:{group}",
-                p.cluster_ip, p.port
-            );
+            // Pod-originated traffic to every address the Service answers
+            // on: its ClusterIP, LoadBalancer and external IPs on the Service
+            // port, and the node addresses AntreaProxy serves on the NodePort.
+            let vips = std::iter::once(p.cluster_ip)
+                .chain(p.lb_ips.iter().copied())
+                .chain(p.external_ips.iter().copied())
+                .map(|ip| (ip, p.port))
+                .chain(p.node_port.into_iter().flat_map(|np| {
+                    rules
+                        .antrea_nodeport_addresses
+                        .iter()
+                        .map(move |ip| (*ip, np))
+                }));
+            for (ip, port) in vips {
+                let _ = writeln!(
+                    svc_flows,
+                    "flow add table=1,priority=200,ct_state=+new+trk,{proto},nw_dst={ip},tp_dst={port},actions=group:{group}"
+                );
+            }
         }
     }
     t.push_str("flow add table=0,priority=200,arp,actions=NORMAL\n");
