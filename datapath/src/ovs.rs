@@ -153,12 +153,22 @@ impl Ovs {
         self.vsctl(&args).map(|_| ())
     }
 
-    /// The OpenFlow port number of an interface.
+    /// The OpenFlow port number of an interface. Under load ovs-vswitchd
+    /// may not have numbered a new port yet (`[]` or `-1`): ask again.
     pub fn ofport(&self, iface: &str) -> Result<u32, SysError> {
-        let out = self.vsctl(&["get", "interface", iface, "ofport"])?;
-        out.trim().parse().map_err(|_| SysError::Failed {
+        let mut out = String::new();
+        for _ in 0..100 {
+            out = self.vsctl(&["get", "interface", iface, "ofport"])?;
+            if let Ok(n) = out.trim().parse::<i64>()
+                && n > 0
+            {
+                return Ok(n as u32);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(SysError::Failed {
             command: format!("ovs-vsctl get interface {iface} ofport"),
-            status: "bad output".into(),
+            status: "no port number after 5 s".into(),
             stderr: out,
         })
     }
