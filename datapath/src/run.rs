@@ -377,6 +377,17 @@ fn play(
     observe::install(&live.lab)?;
     let cluster0 = runner.outcome().cluster.clone();
     live.sync(runner, None, log)?;
+    // Hosts that listen (the topology's `tcpListen`) serve HTTP.
+    for d in &scn.topology.devices {
+        if let DeviceKind::Host(h) = &d.kind
+            && let Some(ns) = live.lab.netns.get(&d.name)
+        {
+            for port in &h.tcp_listen {
+                traffic::start_server(ns, &d.name, *port)
+                    .map_err(|e| RealError::Scenario(format!("HTTP server on {}: {e}", d.name)))?;
+            }
+        }
+    }
     for n in &cluster0.nodes {
         live.start_agent(scn, &n.name, n.ip)?;
     }
@@ -445,6 +456,12 @@ fn play(
                 }
                 Action::Link { port, up } => {
                     live.lab.set_link(port, *up)?;
+                    let _ = writeln!(
+                        log,
+                        "[{:>9.3}s real] link {port} {}",
+                        live.epoch.elapsed().as_secs_f64(),
+                        if *up { "up" } else { "down" }
+                    );
                 }
                 Action::StartProbe(p) => {
                     let (from, _) = resolve(scn, runner, &p.from).map_err(RealError::Scenario)?;
@@ -505,9 +522,9 @@ fn play(
                     }
                 }
                 Action::Expect(list) => {
-                    // Let changes made at this instant settle (GARP, routes).
+                    let at = live.epoch.elapsed();
                     for e in list {
-                        let c = check(scn, runner, live, e, t, mode);
+                        let c = check(scn, runner, live, e, t, at, mode);
                         let _ = writeln!(
                             log,
                             "[{:>9.3}s real] expect {} {}",
@@ -646,6 +663,7 @@ fn check(
     live: &Live,
     e: &Expectation,
     t: SimTime,
+    at: Duration,
     mode: Mode,
 ) -> Checked {
     let world = &runner.outcome().world;
@@ -814,8 +832,12 @@ fn check(
                     fields,
                 };
             };
-            let attempts = p.snapshot();
-            let last = attempts.iter().rev().find(|a| a.done > Duration::ZERO);
+            // The verdict of the last attempt sent before this expectation
+            // (a silent drop takes the probe's timeout to show).
+            p.settle(at, p.timeout + Duration::from_millis(500));
+            let attempts: Vec<Attempt> =
+                p.snapshot().into_iter().filter(|a| a.sent <= at).collect();
+            let last = attempts.last();
             let sp = world.probe(probe);
             let slast = sp.and_then(|p| p.last_finished());
             let real_ok = last.is_some_and(|a| a.ok);
@@ -879,8 +901,7 @@ fn check(
                     ));
                 }
             }
-            let timeout = Duration::from_secs(1);
-            let outage = real_outage(&attempts, timeout);
+            let outage = real_outage(&attempts, p.timeout);
             if let Some(max) = max_outage
                 && outage > Duration::from_nanos(max.0)
             {

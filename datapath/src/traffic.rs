@@ -48,7 +48,10 @@ pub struct ProbeHandle {
     pub name: String,
     pub kind: RealProbeKind,
     pub to: Ipv4Addr,
+    pub timeout: Duration,
     pub attempts: Arc<Mutex<Vec<Attempt>>>,
+    /// Send times of every attempt started, finished or not.
+    started: Arc<Mutex<Vec<Duration>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -56,6 +59,25 @@ impl ProbeHandle {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+    /// Waits (at most `max_wait`) until every attempt sent up to `upto` has
+    /// its verdict, so "the last attempt" at an expectation means the last
+    /// one sent before it, whether it was answered at once or timed out.
+    pub fn settle(&self, upto: Duration, max_wait: Duration) {
+        let t0 = crate::clock::now();
+        loop {
+            let sent: Vec<Duration> = self
+                .started
+                .lock()
+                .map(|v| v.iter().copied().filter(|s| *s <= upto).collect())
+                .unwrap_or_default();
+            let done = self.snapshot();
+            if sent.iter().all(|s| done.iter().any(|a| a.sent == *s)) || t0.elapsed() > max_wait {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn snapshot(&self) -> Vec<Attempt> {
         let mut v = self.attempts.lock().map(|a| a.clone()).unwrap_or_default();
         v.sort_by_key(|a| a.sent);
@@ -94,19 +116,28 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
     } = plan;
     let (ns, name) = (ns.as_str(), name.as_str());
     let attempts = Arc::new(Mutex::new(Vec::new()));
+    let started = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    let (a2, s2, k2) = (attempts.clone(), stop.clone(), kind.clone());
+    let (a2, s2, k2, st2) = (
+        attempts.clone(),
+        stop.clone(),
+        kind.clone(),
+        started.clone(),
+    );
     crate::netns::spawn_in(ns, format!("probe-{name}"), move || {
         let mut n = 0u32;
         let mut next = crate::clock::now();
         while !s2.load(Ordering::Relaxed) && count.is_none_or(|c| n < c) {
             n += 1;
             let (a3, k3) = (a2.clone(), k2.clone());
+            let sent = epoch.elapsed();
+            if let Ok(mut v) = st2.lock() {
+                v.push(sent);
+            }
             // Threads made here inherit this thread's namespace.
             let _ = std::thread::Builder::new()
                 .name("attempt".into())
                 .spawn(move || {
-                    let sent = epoch.elapsed();
                     let mut a = attempt(&k3, to, timeout);
                     a.sent = sent;
                     a.done = epoch.elapsed();
@@ -125,7 +156,9 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
         name: name.to_string(),
         kind,
         to,
+        timeout,
         attempts,
+        started,
         stop,
     })
 }

@@ -596,17 +596,31 @@ impl Lab {
         Ok(())
     }
 
-    /// A switch port's link up or down (`link: {port: vmbr0/node-vm-2}`).
+    /// A link's carrier up or down, named by either end: a switch port
+    /// (`vmbr0/node-vm-2`) or a host interface (`k8s-node-vm-1-cl-02/eth0`).
     pub fn set_link(&mut self, port: &str, up: bool) -> Result<(), LabError> {
-        let name = port.rsplit('/').next().unwrap_or(port);
-        let (_, link) =
-            self.switch_ports.get(name).cloned().ok_or_else(|| {
-                LabError::Unsupported(format!("no switch port {port} in the lab"))
-            })?;
-        sys::run(
-            "ip",
-            &["link", "set", &link, if up { "up" } else { "down" }],
-        )?;
+        let state = if up { "up" } else { "down" };
+        let (dev, name) = port.rsplit_once('/').unwrap_or(("", port));
+        if let Some(link) = self
+            .iface_link
+            .get(&(dev.to_string(), name.to_string()))
+            .cloned()
+        {
+            match link.split_once(':') {
+                // A host-to-host cable: the peer end lives in a namespace.
+                Some((ns, iface)) => {
+                    sys::ip_batch(Some(ns), &[format!("link set {iface} {state}")])?
+                }
+                None => {
+                    sys::run("ip", &["link", "set", &link, state])?;
+                }
+            }
+            return Ok(());
+        }
+        let (_, link) = self.switch_ports.get(name).cloned().ok_or_else(|| {
+            LabError::Unsupported(format!("no port or interface {port} in the lab"))
+        })?;
+        sys::run("ip", &["link", "set", &link, state])?;
         Ok(())
     }
 }
