@@ -227,7 +227,7 @@ pub fn mac_port(lab: &Lab, switch: &str, vlan: u16, mac: &str) -> Option<String>
         .iter()
         .map(|(link, p)| (br.clone(), link.clone(), p.clone()));
     by_port.chain(by_leg).find_map(|(b, link, p)| {
-        (b == br && lab.ovs.ofport(&link).ok()?.to_string() == ofport).then_some(p)
+        (b == br && lab.ofports.get(&link)?.to_string() == ofport).then_some(p)
     })
 }
 

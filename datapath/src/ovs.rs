@@ -142,10 +142,19 @@ impl Ovs {
         .map(|_| ())
     }
 
-    /// Adds `port` to `bridge` with extra `column=value` settings
+    /// Adds `port` to `bridge` as OpenFlow port `ofport` (asked for with
+    /// `ofport_request`, so flows can name it without a round trip and
+    /// without racing ovs-vswitchd), with extra `column=value` port settings
     /// (`tag=181`, `trunks=100,181`, `vlan_mode=native-untagged`).
-    pub fn add_port(&self, bridge: &str, port: &str, settings: &[String]) -> Result<(), SysError> {
-        let mut args = vec!["add-port", bridge, port];
+    pub fn add_port(
+        &self,
+        bridge: &str,
+        port: &str,
+        ofport: u32,
+        settings: &[String],
+    ) -> Result<(), SysError> {
+        let req = format!("ofport_request={ofport}");
+        let mut args = vec!["add-port", bridge, port, "--", "set", "interface", port, &req];
         if !settings.is_empty() {
             args.extend(["--", "set", "port", port]);
             args.extend(settings.iter().map(String::as_str));

@@ -398,6 +398,7 @@ fn play(
     let mut timeouts: BTreeMap<String, Duration> = BTreeMap::new();
     let mut done_steps = 0usize;
     let mut probe_up: BTreeMap<String, (bool, Duration)> = BTreeMap::new();
+    let mut last_tick = crate::clock::now();
     for t in times {
         if t > scn.until {
             break;
@@ -416,12 +417,24 @@ fn play(
             if now >= due {
                 break;
             }
+            // The controller acts between steps too (allocation retries,
+            // NotReady after the grace period): keep the simulator's cluster
+            // state at wall time, short of the next step, and apply what
+            // changed (applying is a no-op when nothing did).
+            if now.duration_since(last_tick) >= Duration::from_millis(250) {
+                last_tick = now;
+                let wall = SimTime(live.epoch.elapsed().as_nanos() as u64);
+                let short = SimTime(t.0.saturating_sub(1));
+                runner
+                    .advance_to(wall.min(short))
+                    .map_err(|e| RealError::Scenario(e.to_string()))?;
+                live.sync(runner, None, log)?;
+            }
             std::thread::sleep((due - now).min(Duration::from_millis(20)));
         }
         runner
             .advance_to(t)
             .map_err(|e| RealError::Scenario(e.to_string()))?;
-        let mut touched = false;
         while let Some(step) = scn.steps.get(done_steps).filter(|s| s.at <= t) {
             done_steps += 1;
             match &step.action {
@@ -452,7 +465,6 @@ fn play(
                         let ip = cluster0.node(device).map(|n| n.ip).expect("node");
                         live.start_agent(scn, device, ip)?;
                     }
-                    touched = true;
                 }
                 Action::Link { port, up } => {
                     live.lab.set_link(port, *up)?;
@@ -565,15 +577,18 @@ fn play(
                         step.at, step.line
                     )));
                 }
-                Action::Apply { .. } | Action::Delete { .. } | Action::Label { .. } => {
-                    touched = true
-                }
-                Action::Show(_) | Action::Say(_) => {}
+                // The simulator's Runner applied these to the cluster state;
+                // the sync below carries them into the lab.
+                Action::Apply { .. }
+                | Action::Delete { .. }
+                | Action::Label { .. }
+                | Action::Show(_)
+                | Action::Say(_) => {}
             }
         }
-        if touched {
-            live.sync(runner, None, log)?;
-        }
+        // Steps and the simulator's own timers up to `t` may have changed
+        // the cluster; applying is a no-op where nothing did.
+        live.sync(runner, None, log)?;
     }
     for (name, p) in &live.probes {
         let sim = runner

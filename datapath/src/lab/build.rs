@@ -72,6 +72,10 @@ pub struct Lab {
     /// Root end of an `antrea-ext` leg → the switch port of its parent
     /// interface: in the topology the leg's frames cross that port, tagged.
     pub leg_port: BTreeMap<String, String>,
+    /// Root link → its OpenFlow port number (see [`Lab::plug`]).
+    pub ofports: BTreeMap<String, u32>,
+    /// Last OpenFlow port number handed out per bridge.
+    next_ofport: BTreeMap<String, u32>,
     /// Switch name → its OVS bridge.
     pub bridges: BTreeMap<String, String>,
     next_link: u32,
@@ -147,6 +151,8 @@ impl Lab {
             switch_ports: BTreeMap::new(),
             bridges: BTreeMap::new(),
             leg_port: BTreeMap::new(),
+            ofports: BTreeMap::new(),
+            next_ofport: BTreeMap::new(),
             next_link: 0,
             next_pod: 0,
             powered_off: Vec::new(),
@@ -173,6 +179,16 @@ impl Lab {
     fn new_link_name(&mut self) -> String {
         self.next_link += 1;
         format!("{}{}", self.prefix(), self.next_link)
+    }
+
+    /// Plugs root link `link` into `bridge` with the next port number.
+    fn plug(&mut self, bridge: &str, link: &str, settings: &[String]) -> Result<u32, LabError> {
+        let n = self.next_ofport.entry(bridge.to_string()).or_insert(0);
+        *n += 1;
+        let ofport = *n;
+        self.ovs.add_port(bridge, link, ofport, settings)?;
+        self.ofports.insert(link.to_string(), ofport);
+        Ok(ofport)
     }
 
     fn add_netns(&mut self, device: &str) -> Result<String, LabError> {
@@ -286,8 +302,8 @@ impl Lab {
                     )?;
                     sys::run("ip", &["link", "set", &l1, "up"])?;
                     sys::run("ip", &["link", "set", &l2, "up"])?;
-                    self.ovs.add_port(&b1, &l1, &vlan_settings(&m1))?;
-                    self.ovs.add_port(&b2, &l2, &vlan_settings(&m2))?;
+                    self.plug(&b1, &l1, &vlan_settings(&m1))?;
+                    self.plug(&b2, &l2, &vlan_settings(&m2))?;
                     self.switch_ports.insert(na.clone(), (b1, l1));
                     self.switch_ports.insert(nb.clone(), (b2, l2));
                 }
@@ -315,8 +331,7 @@ impl Lab {
                 let br = bridge_of[&d.name].clone();
                 for svi in &s.svis {
                     let root = self.veth_to_root(&ns, &svi.name, Some(svi.mac))?;
-                    self.ovs
-                        .add_port(&br, &root, &[format!("tag={}", svi.vlan)])?;
+                    self.plug(&br, &root, &[format!("tag={}", svi.vlan)])?;
                     sys::ip_batch(
                         Some(&ns),
                         &[format!("addr add {} dev {}", svi.addr, svi.name)],
@@ -439,7 +454,7 @@ impl Lab {
             VlanMode::Trunk { native: None, .. } => vec!["tag=4095".to_string()],
             m => vlan_settings(m),
         };
-        self.ovs.add_port(bridge, &root, &settings)?;
+        self.plug(bridge, &root, &settings)?;
         self.iface_link
             .insert((host.into(), iface.into()), root.clone());
         self.switch_ports
@@ -468,7 +483,7 @@ impl Lab {
         let gw_ip = pod_cidr.hosts().next().unwrap_or(pod_cidr.addr());
         let gw_mac = pod_mac(gw_ip);
         let root = self.veth_to_root(&ns, "antrea-gw0", Some(gw_mac))?;
-        self.ovs.add_port(&br, &root, &[])?;
+        let gw_ofport = self.plug(&br, &root, &[])?;
         sys::ip_batch(
             Some(&ns),
             &[format!(
@@ -476,7 +491,6 @@ impl Lab {
                 pod_cidr.prefix_len()
             )],
         )?;
-        let gw_ofport = self.ovs.ofport(&root)?;
         self.power_links
             .entry(node.into())
             .or_default()
@@ -513,7 +527,7 @@ impl Lab {
         let ns = self.add_netns(&dev)?;
         let mac = pod_mac(ip);
         let root = self.veth_to_root(&ns, "eth0", Some(mac))?;
-        self.ovs.add_port(&ib.bridge, &root, &[])?;
+        let ofport = self.plug(&ib.bridge, &root, &[])?;
         sys::ip_batch(
             Some(&ns),
             &[
@@ -521,7 +535,6 @@ impl Lab {
                 format!("route add default via {} dev eth0", ib.gw_ip),
             ],
         )?;
-        let ofport = self.ovs.ofport(&root)?;
         self.power_links
             .entry(node.into())
             .or_default()
@@ -561,8 +574,7 @@ impl Lab {
         if let Some(a) = attach {
             self.leg_port.insert(root.clone(), a.port.clone());
             if a.mode.egress_tag(vid).is_some() {
-                self.ovs
-                    .add_port(&a.bridge, &root, &[format!("tag={vid}")])?;
+                self.plug(&a.bridge, &root, &[format!("tag={vid}")])?;
             }
         }
         if self.powered_off.iter().any(|n| n == node) {
