@@ -16,12 +16,14 @@
 //! |                     | node: nftables DNAT + masquerade in the node          |
 //! | `strict_arp`        | `arp_ignore=1`                                         |
 //!
-//! North-south Service traffic takes nftables instead of AntreaProxy's
-//! proxyAll path (OVS DNAT, then SNAT to the virtual IP 169.254.0.253 and a
-//! route back through antrea-gw0): with the userspace datapath and no kernel
-//! VLANs that path needs a second conntrack zone and policy routes that add
-//! nothing the comparison looks at (which node answers, which endpoints
-//! serve). The endpoint set is the engine's either way.
+//! Service traffic the node's kernel sees (north-south, and the node's own)
+//! takes nftables instead of AntreaProxy's proxyAll path (OVS DNAT, then SNAT
+//! to the virtual IP 169.254.0.253 and a route back through antrea-gw0) or
+//! kube-proxy's iptables chains: with the userspace datapath that path needs
+//! a second conntrack zone and policy routes that add nothing the comparison
+//! looks at (which node answers, which endpoints serve). It is installed only
+//! when the engine says someone handles that traffic (kube-proxy runs, or
+//! proxyAll), and the endpoint set is the engine's either way.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -395,75 +397,116 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
         );
     }
     t.push_str("  }\n");
-    let mut lb = Vec::new();
+    // Service traffic the node's kernel sees: from outside to LoadBalancer
+    // and external IPs and to NodePorts (prerouting), and from the node
+    // itself to any of them or to a ClusterIP (output). Pods' own Service
+    // traffic never gets here: br-int already DNATed it.
+    let mut inbound = String::new();
+    let mut local = String::new();
     let mut chains = String::new();
-    t.push_str(
-        "  chain service_dnat {\n    type nat hook prerouting priority dstnat; policy accept;\n",
-    );
+    let mut external = false;
     if let Some(rules) = &d.service_rules {
         for (i, p) in rules.ports().enumerate() {
             let Some(a) = &p.antrea else { continue };
+            // Node and outside traffic is kube-proxy's while it runs, and
+            // AntreaProxy's only with proxyAll; with neither, nobody's.
+            if p.kube.is_none() && !rules.cfg.proxy_all {
+                continue;
+            }
             let proto = match p.protocol {
                 Protocol::Tcp => "tcp",
                 Protocol::Udp => "udp",
                 Protocol::Sctp => continue,
             };
-            let group = if p.etp_local {
+            let ready = |g: &Option<Vec<sim_core::engine::proxy::EndpointRef>>| -> Vec<_> {
+                g.clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| e.ready)
+                    .collect()
+            };
+            // externalTrafficPolicy: Local keeps outside traffic on local endpoints.
+            let outside = ready(if p.etp_local {
                 &a.local_group
             } else {
                 &a.cluster_group
-            };
-            let eps: Vec<_> = group
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.ready)
-                .collect();
+            });
+            let inside = ready(&a.cluster_group);
             for ip in p.lb_ips.iter().chain(&p.external_ips) {
-                lb.push(*ip);
-                let _ = writeln!(t, "    ip daddr {ip} {proto} dport {} jump svc{i};", p.port);
-            }
-            if p.lb_ips.is_empty() && p.external_ips.is_empty() {
-                continue;
-            }
-            let _ = writeln!(chains, "  chain svc{i} {{");
-            if eps.is_empty() {
-                chains.push_str("    drop;\n");
-            } else {
-                let map: Vec<String> = (0..eps.len())
-                    .map(|k| format!("{k} : jump svc{i}e{k}"))
-                    .collect();
+                external = true;
                 let _ = writeln!(
-                    chains,
-                    "    numgen random mod {} vmap {{ {} }};",
-                    eps.len(),
-                    map.join(", ")
+                    inbound,
+                    "    ip daddr {ip} {proto} dport {} jump svc{i}x;",
+                    p.port
+                );
+                let _ = writeln!(
+                    local,
+                    "    ip daddr {ip} {proto} dport {} jump svc{i}c;",
+                    p.port
                 );
             }
-            chains.push_str("  }\n");
-            for (k, e) in eps.iter().enumerate() {
+            if let Some(np) = p.node_port {
+                external = true;
                 let _ = writeln!(
-                    chains,
-                    "  chain svc{i}e{k} {{\n    meta l4proto {proto} dnat to {}:{};\n  }}",
-                    e.ip, e.port
+                    inbound,
+                    "    fib daddr type local {proto} dport {np} jump svc{i}x;"
                 );
+                let _ = writeln!(
+                    local,
+                    "    fib daddr type local {proto} dport {np} jump svc{i}c;"
+                );
+            }
+            let _ = writeln!(
+                local,
+                "    ip daddr {} {proto} dport {} jump svc{i}c;",
+                p.cluster_ip, p.port
+            );
+            for (suffix, eps) in [("x", &outside), ("c", &inside)] {
+                let _ = writeln!(chains, "  chain svc{i}{suffix} {{");
+                if eps.is_empty() {
+                    chains.push_str("    drop;\n");
+                } else {
+                    let map: Vec<String> = (0..eps.len())
+                        .map(|k| format!("{k} : jump svc{i}{suffix}{k}"))
+                        .collect();
+                    if suffix == "x" {
+                        // Remembered for the masquerade on the way out.
+                        chains.push_str("    ct mark set 0x5e;\n");
+                    }
+                    let _ = writeln!(
+                        chains,
+                        "    numgen random mod {} vmap {{ {} }};",
+                        eps.len(),
+                        map.join(", ")
+                    );
+                }
+                chains.push_str("  }\n");
+                for (k, e) in eps.iter().enumerate() {
+                    let _ = writeln!(
+                        chains,
+                        "  chain svc{i}{suffix}{k} {{\n    meta l4proto {proto} dnat to {}:{};\n  }}",
+                        e.ip, e.port
+                    );
+                }
             }
         }
     }
+    t.push_str(
+        "  chain service_dnat {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+    );
+    t.push_str(&inbound);
+    t.push_str("  }\n");
+    t.push_str("  chain service_local {\n    type nat hook output priority -100; policy accept;\n");
+    t.push_str(&local);
     t.push_str("  }\n");
     t.push_str(&chains);
     t.push_str(
         "  chain snat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n",
     );
-    if !lb.is_empty() {
-        lb.sort();
-        lb.dedup();
-        let list: Vec<String> = lb.iter().map(|i| i.to_string()).collect();
-        let _ = writeln!(
-            t,
-            "    ct status dnat ct original ip daddr {{ {} }} masquerade comment \"north-south Service traffic\";",
-            list.join(", ")
-        );
+    if external {
+        // The endpoint may be on another node: its reply must come back here
+        // to be un-DNATed (externalTrafficPolicy Cluster's SNAT).
+        t.push_str("    ct mark 0x5e masquerade comment \"north-south Service traffic\";\n");
     }
     for s in &d.snat {
         t.push_str("   ");

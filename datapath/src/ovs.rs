@@ -154,7 +154,16 @@ impl Ovs {
         settings: &[String],
     ) -> Result<(), SysError> {
         let req = format!("ofport_request={ofport}");
-        let mut args = vec!["add-port", bridge, port, "--", "set", "interface", port, &req];
+        let mut args = vec![
+            "add-port",
+            bridge,
+            port,
+            "--",
+            "set",
+            "interface",
+            port,
+            &req,
+        ];
         if !settings.is_empty() {
             args.extend(["--", "set", "port", port]);
             args.extend(settings.iter().map(String::as_str));
