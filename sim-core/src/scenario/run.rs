@@ -1410,10 +1410,17 @@ fn outage_breakdown(world: &World, incidents: &[Incident]) -> Vec<String> {
             inc.new_node.as_deref().unwrap_or("?"),
             assigned.since(detected).human()
         ));
-        // The first probe attempt sent after the reassignment that succeeded.
+        // The first probe attempt sent after the reassignment that succeeded,
+        // among the probes the loss broke (a node's own traffic that never
+        // went through the Egress does not tell when the Egress recovered).
         let recovered = world
             .probes()
             .iter()
+            .filter(|p| {
+                p.attempts.iter().any(|a| {
+                    a.sent >= lost && matches!(a.verdict, crate::sim::probe::Verdict::Fail { .. })
+                })
+            })
             .flat_map(|p| p.attempts.iter())
             .filter(|a| a.sent >= assigned && a.ok())
             .map(|a| a.sent)

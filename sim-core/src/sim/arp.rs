@@ -13,6 +13,15 @@
 //!   as STALE; any ARP (including gratuitous) updates an *existing* entry whose
 //!   MAC changed (arp_accept=0: no new entry from unsolicited ARP).
 //!
+//! - a request's sender address (`arp_solicit`, `net/ipv4/arp.c`, with the
+//!   default `arp_announce=0`): the source of the newest packet waiting for the
+//!   answer, if that address is local, else the interface's address for the
+//!   target. So a node that SNATs to an Egress IP and has to resolve its
+//!   gateway asks "who has the gateway, tell <Egress IP>", and the gateway
+//!   learns where that IP now lives. A STALE entry's unicast probes have no
+//!   waiting packet and use the interface's address. [`ArpCache::waiting`]
+//!   gives the stack that packet.
+//!
 //! Not modelled: upper-layer confirmation (TCP progress), `locktime`.
 //!
 //! Fixed (routers, L3 switches): an entry lives `timeout` after it was last
@@ -145,6 +154,12 @@ pub struct ArpCache<P> {
 }
 
 impl<P> ArpCache<P> {
+    /// The newest packet queued for `ip` on `iface` (`skb_peek_tail` of the
+    /// neighbour's queue, which Linux hands to `arp_solicit`).
+    pub fn waiting(&self, iface: usize, ip: Ipv4Addr) -> Option<&P> {
+        self.entries.get(&(iface, ip)).and_then(|e| e.queue.last())
+    }
+
     pub fn new(policy: ArpPolicy, rng: SimRng) -> Self {
         ArpCache {
             policy,

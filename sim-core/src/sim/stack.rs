@@ -787,7 +787,14 @@ impl IpStack {
                     unicast,
                 } => {
                     let mac = self.ifaces[iface].mac;
-                    let Some(spa) = self.source_for(iface, target) else {
+                    // Linux's arp_solicit: the waiting packet's source if it
+                    // is ours (an Egress IP after SNAT), else the interface's.
+                    let waiting = self
+                        .arp
+                        .waiting(iface, target)
+                        .map(|p| p.pkt.src)
+                        .filter(|src| self.is_local(*src));
+                    let Some(spa) = waiting.or_else(|| self.source_for(iface, target)) else {
                         continue;
                     };
                     let msg = ArpMsg {
