@@ -28,7 +28,7 @@
 //! style): a mark per remote egress node and a route table with a default
 //! route via that node. Marked packets are exempt from the node masquerade.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use indexmap::IndexMap;
@@ -334,13 +334,14 @@ pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec
 /// nodes is `alive` computes it.
 pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, Option<String>> {
     let eg = &cluster.egress;
+    let alive: BTreeSet<&str> = alive.iter().map(String::as_str).collect();
     let mut rings: BTreeMap<String, HashRing> = BTreeMap::new();
     for name in eg.pools.names() {
         let pool = eg.pools.get(name).expect("named pool exists");
         let members = cluster
             .nodes
             .iter()
-            .filter(|n| alive.contains(&n.name))
+            .filter(|n| alive.contains(n.name.as_str()))
             .filter(|n| {
                 n.labels
                     .get("kubernetes.io/os")

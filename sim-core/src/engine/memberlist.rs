@@ -795,6 +795,32 @@ impl Agent {
         out
     }
 
+    /// Starts the agent as if it had been running in a converged cluster
+    /// (a scenario's `warmStart`): every peer is already an Alive member at
+    /// incarnation 1 (what each peer's own start gives it), and nothing is
+    /// sent: no push/pull with everyone, no queued broadcasts. Timers start
+    /// as in [`Agent::join`], so probing and gossip go on as usual.
+    pub fn start_converged(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.shutdown || self.left {
+            return out;
+        }
+        self.start(now, &mut out);
+        for (name, addr) in peers {
+            if *name == self.name || self.nodes.contains_key(name) {
+                continue;
+            }
+            self.insert_node(now, name, *addr);
+            let n = self.nodes.get_mut(name).expect("just inserted");
+            n.member.incarnation = 1;
+            n.member.state = MemberState::Alive;
+        }
+        // Our own Alive was queued by `start`; in a converged cluster every
+        // peer has long heard it.
+        self.queue.clear();
+        out
+    }
+
     /// Antrea's `RejoinNodes` (every 60 s): join the K8s Nodes that are not
     /// alive in our view, so partitions heal after dead nodes were forgotten.
     pub fn rejoin(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {

@@ -70,12 +70,16 @@ pub struct Runner {
     control: ControlState,
     /// Index of the first step not yet run.
     next_step: usize,
+    /// ARP caches are warm (or need not be): see [`Runner::warm_up`].
+    warm: bool,
 }
 
 impl Runner {
     /// The world at time zero: dataplanes programmed, agents started.
     pub fn start(scn: Scenario, seed: u64, capture: bool) -> Result<Runner, InputError> {
         let mut world = World::new(&scn.topology, seed);
+        world.set_frame_logging(scn.frame_log);
+        let warm = !scn.warm_start;
         if capture {
             world.enable_capture();
         }
@@ -108,11 +112,31 @@ impl Runner {
                 cluster.nodes.len()
             ),
         );
-        // Every node runs an antrea-agent; each joins all the others.
+        // Every node runs an antrea-agent; each joins all the others, or
+        // (warm start) has long since converged on them.
         let peers = peers(&cluster);
         for n in &cluster.nodes {
             let id = world.device_id(&n.name).expect("nodes exist");
-            world.start_agent(id, &peers);
+            if scn.warm_start {
+                world.start_agent_converged(id, &peers);
+                // The control plane acts on each agent's own view, so a node
+                // that goes down stays in it until memberlist says otherwise.
+                if let Some(view) = world.agent_view(id) {
+                    cluster.views.insert(n.name.clone(), view);
+                }
+            } else {
+                world.start_agent(id, &peers);
+            }
+        }
+        if scn.warm_start {
+            world.record(
+                LogKind::Engine,
+                "",
+                format!(
+                    "warm start: {} antrea-agents running, each memberlist already lists every node",
+                    cluster.nodes.len()
+                ),
+            );
         }
         world.control_timer(SimTime::ZERO + REJOIN_PERIOD, REJOIN_TOKEN);
         Ok(Runner {
@@ -126,6 +150,7 @@ impl Runner {
             },
             control: ControlState::default(),
             next_step: 0,
+            warm,
         })
     }
 
@@ -146,9 +171,16 @@ impl Runner {
         if t < self.now() {
             return Ok(());
         }
-        let scn = &self.scn;
-        let o = &mut self.outcome;
-        while let Some(step) = scn.steps.get(self.next_step).filter(|s| s.at <= t) {
+        while let Some(at) = self.scn.steps.get(self.next_step).map(|s| s.at) {
+            if at > t {
+                break;
+            }
+            if at > SimTime::ZERO {
+                self.warm_up();
+            }
+            let scn = &self.scn;
+            let step = &scn.steps[self.next_step];
+            let o = &mut self.outcome;
             advance(
                 scn,
                 &mut o.world,
@@ -167,7 +199,33 @@ impl Runner {
             after_change(&mut o.world, &o.cluster, &mut self.control);
             self.next_step += 1;
         }
-        advance(scn, &mut o.world, &mut o.cluster, &mut self.control, t)
+        if t > SimTime::ZERO {
+            self.warm_up();
+        }
+        let o = &mut self.outcome;
+        advance(
+            &self.scn,
+            &mut o.world,
+            &mut o.cluster,
+            &mut self.control,
+            t,
+        )
+    }
+
+    /// A warm start's ARP caches, filled once the 0 s steps have run (so
+    /// the Egress IPs they place are known) and before time moves on.
+    fn warm_up(&mut self) {
+        if self.warm {
+            return;
+        }
+        self.warm = true;
+        let world = &mut self.outcome.world;
+        let n = world.warm_arp();
+        world.record(
+            LogKind::Engine,
+            "",
+            format!("warm start: {n} ARP entries filled (gateways know the addresses on their subnets, hosts their gateways)"),
+        );
     }
 
     /// Ends the run where it stands: the last flow records, the outage
@@ -375,8 +433,9 @@ fn schedule_flow_poll(world: &mut World, cluster: &ClusterState, control: &mut C
 
 fn after_change(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
     schedule_flow_poll(world, cluster, control);
+    let mut holders = report::all_egress_holders(cluster);
     for name in cluster.egress.egresses.keys() {
-        let now_holders = report::egress_holders(cluster, name);
+        let now_holders = holders.remove(name).unwrap_or_default();
         let before = control.holders.get(name).cloned().unwrap_or_default();
         if now_holders != before {
             let now = world.now();

@@ -1882,6 +1882,93 @@ impl World {
         self.run_agent_actions(node, actions);
     }
 
+    /// [`World::start_agent`] for a warm start: the agent's member list is
+    /// already converged on `peers` and it sends nothing to join.
+    pub fn start_agent_converged(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+        let name = self.device(node).name().to_string();
+        let Some(ip) = self.host_ip(node) else { return };
+        let boot = self.agent_boots.entry(node).or_insert(0);
+        *boot += 1;
+        let rng = crate::rng::stream(self.seed, &format!("memberlist/{name}/{boot}"));
+        let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
+        let actions = agent.start_converged(self.now, peers);
+        self.agents.insert(node, agent);
+        self.run_agent_actions(node, actions);
+    }
+
+    /// Fills ARP caches as a long-running network has them (a scenario's
+    /// `warmStart`): every gateway (a switch with SVIs, or a router) knows
+    /// every address of every powered host on its subnets (Egress IPs on a
+    /// dummy device answer with the MAC of the interface on their subnet, as
+    /// Linux's `arp_ignore=0` does), and every host knows the gateway
+    /// addresses on its subnets. Same subnet is taken as same L2 segment.
+    /// Entries are made as if an ARP reply had just arrived; nothing is
+    /// logged per entry. Returns how many entries were filled.
+    pub fn warm_arp(&mut self) -> usize {
+        use super::arp::ArpSeen;
+        // (device, iface, subnet, MAC) of every gateway interface.
+        let mut gateways: Vec<(usize, usize, Ipv4Net, MacAddr)> = Vec::new();
+        // (device, linked iface, address, MAC) of every host address.
+        let mut addrs: Vec<(usize, usize, Ipv4Addr, MacAddr)> = Vec::new();
+        for (d, dev) in self.devices.iter().enumerate() {
+            if !dev.powered() {
+                continue;
+            }
+            let Some(st) = dev.stack() else { continue };
+            let gateway = match dev {
+                DeviceRt::Switch(_) => true,
+                DeviceRt::Host(h) => h.role == HostRole::Router,
+            };
+            for (i, ifc) in st.ifaces.iter().enumerate() {
+                for net in &ifc.addrs {
+                    if gateway && ifc.has_link {
+                        gateways.push((d, i, *net, ifc.mac));
+                    }
+                    if matches!(dev, DeviceRt::Host(_)) {
+                        let ip = net.addr();
+                        let linked = st.ifaces.iter().position(|o| {
+                            o.has_link && o.up && o.addrs.iter().any(|n| n.contains(&ip))
+                        });
+                        if let Some(j) = linked {
+                            addrs.push((d, j, ip, st.ifaces[j].mac));
+                        }
+                    }
+                }
+            }
+        }
+        let now = self.now;
+        let mut filled = 0;
+        let mut sink = Vec::new();
+        let mut learn = |dev: &mut DeviceRt, iface: usize, ip: Ipv4Addr, mac: MacAddr| {
+            if let Some(st) = dev.stack_mut() {
+                let seen = ArpSeen {
+                    spa: ip,
+                    sha: mac,
+                    reply_to_us: true,
+                    request_for_us: false,
+                };
+                st.arp.on_arp(now, iface, seen, &mut sink);
+                sink.clear();
+                filled += 1;
+            }
+        };
+        for &(gd, gi, net, gmac) in &gateways {
+            for &(hd, hi, ip, hmac) in &addrs {
+                if hd == gd || !net.contains(&ip) || ip == net.addr() {
+                    continue;
+                }
+                learn(&mut self.devices[gd], gi, ip, hmac);
+                let host_net = self.devices[hd]
+                    .stack()
+                    .is_some_and(|st| st.ifaces[hi].addrs.iter().any(|n| n.contains(&net.addr())));
+                if host_net {
+                    learn(&mut self.devices[hd], hi, net.addr(), gmac);
+                }
+            }
+        }
+        filled
+    }
+
     /// Stops an agent. `graceful`: it leaves the memberlist cluster first
     /// (peers see it go at once), as on `kubectl delete pod`.
     pub fn stop_agent(&mut self, node: DeviceId, graceful: bool) {
