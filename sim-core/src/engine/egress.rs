@@ -375,25 +375,71 @@ pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, O
     place_egresses(&schedulable, &rings, &capacity)
 }
 
+/// What every node's Egress dataplane is computed from, shared across the
+/// nodes of one compile: each Egress's selected Pods, and the placement of
+/// each distinct view (agents that agree place alike). Computing these per
+/// node made a compile of every node cost nodes x Egresses x Pods.
+pub struct EgressInputs<'a> {
+    selected: IndexMap<&'a str, Vec<&'a PodState>>,
+    placements: BTreeMap<Vec<String>, IndexMap<String, Option<String>>>,
+}
+
+impl<'a> EgressInputs<'a> {
+    pub fn new(cluster: &'a ClusterState) -> Self {
+        let selected = if cluster.egress.config.enabled {
+            cluster
+                .egress
+                .egresses
+                .iter()
+                .map(|(name, e)| (name.as_str(), selected_pods(cluster, &e.spec)))
+                .collect()
+        } else {
+            IndexMap::new()
+        };
+        EgressInputs {
+            selected,
+            placements: BTreeMap::new(),
+        }
+    }
+}
+
 /// The Egress part of `node`'s desired dataplane, given its own view.
 pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut NodeDataplane) {
+    dataplane_with(cluster, node, alive, &mut EgressInputs::new(cluster), dp);
+}
+
+/// [`dataplane`] with inputs shared across the nodes of one compile.
+pub fn dataplane_with(
+    cluster: &ClusterState,
+    node: &str,
+    alive: &[String],
+    inputs: &mut EgressInputs,
+    dp: &mut NodeDataplane,
+) {
     let Some(me) = cluster.node(node) else { return };
     if !cluster.egress.config.enabled {
         return;
     }
-    let placed = placement(cluster, alive);
+    let placed = match inputs.placements.get(alive) {
+        Some(p) => p,
+        None => inputs
+            .placements
+            .entry(alive.to_vec())
+            .or_insert_with(|| placement(cluster, alive)),
+    };
+    let selected = &inputs.selected;
     let eg = &cluster.egress;
     let transport = me.transport_iface.clone();
     let mut next_mark = 1u32;
     let mut tables: Vec<(Ipv4Net, u32)> = Vec::new();
     let mut remote_nodes: Vec<String> = Vec::new();
     let mut local_ips: Vec<(Ipv4Addr, u32)> = Vec::new();
-    for (name, target) in &placed {
+    for (name, target) in placed {
         let e = &eg.egresses[name];
         let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else {
             continue;
         };
-        let pods: Vec<&PodState> = selected_pods(cluster, &e.spec);
+        let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
         if target == node {
             // Marks are per Egress IP: Egresses sharing an IP share its mark.
             let mark = match local_ips.iter().find(|(i, _)| *i == ip) {
@@ -409,7 +455,7 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
                     m
                 }
             };
-            for p in &pods {
+            for p in pods {
                 dp.marks.push(DesiredMark {
                     src: Ipv4Net::from(p.ip),
                     not_dst: exempt_dsts(cluster),

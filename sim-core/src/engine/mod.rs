@@ -228,12 +228,49 @@ pub fn compile_nodes(
     cluster: &ClusterState,
     wanted: impl Fn(&str) -> bool,
 ) -> BTreeMap<String, NodeDataplane> {
+    compile_nodes_cached(cluster, wanted, &mut ProxyCache::default())
+}
+
+/// Each node's proxy part of the dataplane (Service rules, kube-ipvs0) as
+/// last compiled. It depends on Services, Pods, nodes and settings but not
+/// on memberlist views, so while only views change (an agent noticing a
+/// node come or go) a node keeps the rules it has instead of recompiling
+/// every Service. The caller owns the rule: [`ProxyCache::invalidate`]
+/// whenever anything else in the cluster state may have changed.
+#[derive(Default)]
+pub struct ProxyCache {
+    per_node: BTreeMap<String, NodeDataplane>,
+}
+
+impl ProxyCache {
+    pub fn invalidate(&mut self) {
+        self.per_node.clear();
+    }
+}
+
+/// [`compile_nodes`] reusing the proxy parts in `cache` (and filling it).
+pub fn compile_nodes_cached(
+    cluster: &ClusterState,
+    wanted: impl Fn(&str) -> bool,
+    cache: &mut ProxyCache,
+) -> BTreeMap<String, NodeDataplane> {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
-    let (pnodes, psvcs) = services::proxy_inputs(cluster);
+    let mut proxy_inputs = None;
+    let mut egress_inputs = egress::EgressInputs::new(cluster);
     for node in cluster.nodes.iter().filter(|n| wanted(&n.name)) {
-        let mut dp = NodeDataplane::default();
-        services::dataplane(cluster, node, &pnodes, &psvcs, &mut dp);
+        let mut dp = match cache.per_node.get(&node.name) {
+            Some(part) => part.clone(),
+            None => {
+                let (pnodes, psvcs) =
+                    proxy_inputs.get_or_insert_with(|| services::proxy_inputs(cluster));
+                let mut part = NodeDataplane::default();
+                services::proxy_dataplane(cluster, node, pnodes, psvcs, &mut part);
+                cache.per_node.insert(node.name.clone(), part.clone());
+                part
+            }
+        };
+        services::external_ip_dataplane(cluster, node, &mut dp);
         for other in cluster.nodes.iter().filter(|o| o.name != node.name) {
             dp.routes.push(DesiredRoute {
                 dst: other.pod_cidr,
@@ -255,7 +292,13 @@ pub fn compile_nodes(
             to: SnatTo::Masquerade,
             comment: "Antrea: masquerade pod to external packets".into(),
         });
-        egress::dataplane(cluster, &node.name, &cluster.view_of(&node.name), &mut dp);
+        egress::dataplane_with(
+            cluster,
+            &node.name,
+            &cluster.view_of(&node.name),
+            &mut egress_inputs,
+            &mut dp,
+        );
         // L7 flow export: the Pods of this node that asked for it, when the
         // FlowExporter and L7FlowExporter gates are on.
         if cluster.settings.agent_gate("FlowExporter")

@@ -350,6 +350,20 @@ pub fn dataplane(
     psvcs: &[proxy::ProxyService],
     dp: &mut super::dataplane::NodeDataplane,
 ) {
+    proxy_dataplane(cluster, node, pnodes, psvcs, dp);
+    external_ip_dataplane(cluster, node, dp);
+}
+
+/// The proxy part of [`dataplane`]: the node's Service rules and what
+/// kube-proxy IPVS binds. It depends on Services, Pods, nodes and proxy
+/// settings, not on any agent's memberlist view.
+pub fn proxy_dataplane(
+    cluster: &ClusterState,
+    node: &super::NodeState,
+    pnodes: &[proxy::ProxyNode],
+    psvcs: &[proxy::ProxyService],
+    dp: &mut super::dataplane::NodeDataplane,
+) {
     if cluster.services.is_empty() {
         return;
     }
@@ -369,7 +383,19 @@ pub fn dataplane(
         }
         dp.strict_arp = strict_arp;
     }
-    dp.service_rules = Some(rules);
+    dp.service_rules = Some(std::sync::Arc::new(rules));
+}
+
+/// The ServiceExternalIP part of [`dataplane`]: the external IPs this node's
+/// agent answers ARP for, which depends on its memberlist view.
+pub fn external_ip_dataplane(
+    cluster: &ClusterState,
+    node: &super::NodeState,
+    dp: &mut super::dataplane::NodeDataplane,
+) {
+    if cluster.services.is_empty() {
+        return;
+    }
     if cluster.settings.agent_gate("ServiceExternalIP") {
         let view = cluster.view_of(&node.name);
         for s in cluster.services.values() {

@@ -102,7 +102,8 @@ impl Runner {
             ),
         );
         world.set_dataplane_logging(false);
-        sync_dataplane(&mut world, &cluster, &scn, None)?;
+        let mut control = ControlState::default();
+        sync_dataplane(&mut world, &cluster, &scn, None, &mut control.proxy)?;
         world.set_dataplane_logging(true);
         world.record(
             LogKind::Engine,
@@ -148,7 +149,7 @@ impl Runner {
                 expectations: Vec::new(),
                 flows: Vec::new(),
             },
-            control: ControlState::default(),
+            control,
             next_step: 0,
             warm,
         })
@@ -195,6 +196,7 @@ impl Runner {
                 &mut o.cluster,
                 o.seed,
                 &mut o.expectations,
+                &mut self.control.proxy,
             )?;
             after_change(&mut o.world, &o.cluster, &mut self.control);
             self.next_step += 1;
@@ -280,6 +282,9 @@ struct ControlState {
     incidents: Vec<Incident>,
     /// The agents' flow exporters.
     flows: FlowExport,
+    /// Each node's compiled Service rules, kept while only memberlist views
+    /// change (see [`engine::ProxyCache`]).
+    proxy: engine::ProxyCache,
 }
 
 /// One Egress losing its node and getting a new one.
@@ -333,6 +338,14 @@ fn advance(
             return Ok(());
         }
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        // Memberlist changes move only views; anything else may change what
+        // the Service rules are compiled from.
+        if events
+            .iter()
+            .any(|e| !matches!(e, ControlEvent::Member { .. }))
+        {
+            control.proxy.invalidate();
+        }
         for e in events {
             match e {
                 ControlEvent::Member { observer, event } => {
@@ -416,7 +429,7 @@ fn advance(
                 }
             }
         }
-        sync_nodes(world, cluster, scn, Some(&touched))?;
+        sync_nodes(world, cluster, scn, Some(&touched), &mut control.proxy)?;
         after_change(world, cluster, control);
     }
 }
@@ -495,8 +508,9 @@ fn sync_dataplane(
     cluster: &ClusterState,
     scn: &Scenario,
     step: Option<&Step>,
+    proxy: &mut engine::ProxyCache,
 ) -> Result<(), InputError> {
-    sync_nodes(world, cluster, scn, None).map_err(|e| match step {
+    sync_nodes(world, cluster, scn, None, proxy).map_err(|e| match step {
         Some(s) => step_error(scn, s, e.message),
         None => e,
     })
@@ -508,9 +522,11 @@ fn sync_nodes(
     cluster: &ClusterState,
     scn: &Scenario,
     only: Option<&BTreeSet<String>>,
+    proxy: &mut engine::ProxyCache,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
-    for (node, dp) in engine::compile_nodes(cluster, |n| only.is_none_or(|o| o.contains(n))) {
+    let wanted = |n: &str| only.is_none_or(|o| o.contains(n));
+    for (node, dp) in engine::compile_nodes_cached(cluster, wanted, proxy) {
         let id = world
             .device_id(&node)
             .expect("engine nodes come from the topology");
@@ -532,7 +548,13 @@ fn execute(
     cluster: &mut ClusterState,
     seed: u64,
     results: &mut Vec<ExpectResult>,
+    proxy: &mut engine::ProxyCache,
 ) -> Result<(), InputError> {
+    // Powering a node off alters no Service input (it stays Ready until
+    // node-monitor-grace-period passes); every other step may.
+    if !matches!(step.action, Action::Power { on: false, .. }) {
+        proxy.invalidate();
+    }
     match &step.action {
         Action::Apply { source, objects } => {
             world.record(
@@ -543,7 +565,7 @@ fn execute(
             for obj in objects {
                 apply_object(scn, step, world, cluster, seed, obj)?;
             }
-            sync_dataplane(world, cluster, scn, Some(step))?;
+            sync_dataplane(world, cluster, scn, Some(step), proxy)?;
         }
         Action::Delete { source, objects } => {
             world.record(
@@ -580,7 +602,7 @@ fn execute(
                     world.record(LogKind::Engine, "antrea-controller", l);
                 }
             }
-            sync_dataplane(world, cluster, scn, Some(step))?;
+            sync_dataplane(world, cluster, scn, Some(step), proxy)?;
         }
         Action::Label {
             node,
@@ -608,7 +630,7 @@ fn execute(
                 "",
                 format!("kubectl {verb} node {node} {}", text.join(" ")),
             );
-            sync_dataplane(world, cluster, scn, Some(step))?;
+            sync_dataplane(world, cluster, scn, Some(step), proxy)?;
         }
         Action::Power { device, on } => {
             world.record(
@@ -632,7 +654,7 @@ fn execute(
                     cluster.views.insert(device.clone(), Vec::new());
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
-                    sync_dataplane(world, cluster, scn, Some(step))?;
+                    sync_dataplane(world, cluster, scn, Some(step), proxy)?;
                 }
             }
         }

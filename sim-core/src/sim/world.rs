@@ -1705,7 +1705,12 @@ impl World {
         garps.extend(new_responders);
         h.stack.arp_any_iface = !desired.strict_arp;
         h.stack.l7_export = desired.l7_export.clone();
-        if desired.service_rules.as_ref() != h.stack.services.rules() {
+        let same_rules = match (&desired.service_rules, h.stack.services.shared_rules()) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_rules {
             let n = desired
                 .service_rules
                 .as_ref()

@@ -223,7 +223,10 @@ impl ProxyNode {
             pod_cidr: Some(n.pod_cidr),
             zone: n.labels.get(ZONE_LABEL).filter(|z| !z.is_empty()).cloned(),
             control_plane: n.control_plane,
-            ready: n.up,
+            // The NodeReady condition, which the EndpointSlice controller's
+            // topology cache reads (`isNodeReady`): a node that just lost
+            // power is still Ready until node-monitor-grace-period passes.
+            ready: n.ready,
             cpu_milli: 1000,
         }
     }
