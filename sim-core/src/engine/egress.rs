@@ -303,6 +303,14 @@ fn alloc_error(err: &str) -> Condition {
 
 /// The nodes an Egress's Pods live on, and the Pods, per Antrea's appliedTo rules.
 pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec<&'a PodState> {
+    selected_pod_indices(cluster, egress)
+        .into_iter()
+        .map(|i| &cluster.pods[i])
+        .collect()
+}
+
+/// [`selected_pods`] as indices into `cluster.pods`.
+pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<usize> {
     let at = &egress.applied_to;
     if at.pod_selector.is_none() && at.namespace_selector.is_none() {
         return Vec::new(); // an empty appliedTo selects nothing
@@ -311,7 +319,8 @@ pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec
     cluster
         .pods
         .iter()
-        .filter(|p| {
+        .enumerate()
+        .filter(|(_, p)| {
             let ns_labels = cluster
                 .namespaces
                 .get(&p.namespace)
@@ -327,6 +336,7 @@ pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec
                     .unwrap_or(&everything)
                     .matches(&ns_labels)
         })
+        .map(|(i, _)| i)
         .collect()
 }
 
@@ -386,21 +396,40 @@ pub struct EgressInputs<'a> {
 
 impl<'a> EgressInputs<'a> {
     pub fn new(cluster: &'a ClusterState) -> Self {
-        let selected = if cluster.egress.config.enabled {
-            cluster
-                .egress
-                .egresses
-                .iter()
-                .map(|(name, e)| (name.as_str(), selected_pods(cluster, &e.spec)))
-                .collect()
-        } else {
-            IndexMap::new()
-        };
+        Self::from_indices(cluster, &selected_indices(cluster))
+    }
+
+    /// From [`selected_indices`] computed earlier for the same Pods and
+    /// Egresses (a compile cache keeps them while only views change).
+    pub fn from_indices(cluster: &'a ClusterState, selected: &[(String, Vec<usize>)]) -> Self {
         EgressInputs {
-            selected,
+            selected: selected
+                .iter()
+                .filter_map(|(name, idx)| {
+                    let (key, _) = cluster.egress.egresses.get_key_value(name)?;
+                    Some((
+                        key.as_str(),
+                        idx.iter().map(|&i| &cluster.pods[i]).collect(),
+                    ))
+                })
+                .collect(),
             placements: BTreeMap::new(),
         }
     }
+}
+
+/// Each Egress's selected Pods as indices into `cluster.pods` (none when
+/// the Egress feature is off).
+pub fn selected_indices(cluster: &ClusterState) -> Vec<(String, Vec<usize>)> {
+    if !cluster.egress.config.enabled {
+        return Vec::new();
+    }
+    cluster
+        .egress
+        .egresses
+        .iter()
+        .map(|(name, e)| (name.clone(), selected_pod_indices(cluster, &e.spec)))
+        .collect()
 }
 
 /// The Egress part of `node`'s desired dataplane, given its own view.

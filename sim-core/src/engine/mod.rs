@@ -228,23 +228,26 @@ pub fn compile_nodes(
     cluster: &ClusterState,
     wanted: impl Fn(&str) -> bool,
 ) -> BTreeMap<String, NodeDataplane> {
-    compile_nodes_cached(cluster, wanted, &mut ProxyCache::default())
+    compile_nodes_cached(cluster, wanted, &mut CompileCache::default())
 }
 
-/// Each node's proxy part of the dataplane (Service rules, kube-ipvs0) as
-/// last compiled. It depends on Services, Pods, nodes and settings but not
-/// on memberlist views, so while only views change (an agent noticing a
-/// node come or go) a node keeps the rules it has instead of recompiling
-/// every Service. The caller owns the rule: [`ProxyCache::invalidate`]
-/// whenever anything else in the cluster state may have changed.
+/// What a compile can reuse while only memberlist views change (an agent
+/// noticing a node come or go): each node's proxy part of the dataplane
+/// (Service rules, kube-ipvs0) and each Egress's selected Pods. Both depend
+/// on Services, Pods, nodes and settings, not on views; recomputing them
+/// for every agent's memberlist event was most of a large run's cost. The
+/// caller owns the rule: [`CompileCache::invalidate`] whenever anything
+/// else in the cluster state may have changed.
 #[derive(Default)]
-pub struct ProxyCache {
-    per_node: BTreeMap<String, NodeDataplane>,
+pub struct CompileCache {
+    proxy: BTreeMap<String, NodeDataplane>,
+    egress_selected: Option<Vec<(String, Vec<usize>)>>,
 }
 
-impl ProxyCache {
+impl CompileCache {
     pub fn invalidate(&mut self) {
-        self.per_node.clear();
+        self.proxy.clear();
+        self.egress_selected = None;
     }
 }
 
@@ -252,21 +255,24 @@ impl ProxyCache {
 pub fn compile_nodes_cached(
     cluster: &ClusterState,
     wanted: impl Fn(&str) -> bool,
-    cache: &mut ProxyCache,
+    cache: &mut CompileCache,
 ) -> BTreeMap<String, NodeDataplane> {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
     let mut proxy_inputs = None;
-    let mut egress_inputs = egress::EgressInputs::new(cluster);
+    let selected = cache
+        .egress_selected
+        .get_or_insert_with(|| egress::selected_indices(cluster));
+    let mut egress_inputs = egress::EgressInputs::from_indices(cluster, selected);
     for node in cluster.nodes.iter().filter(|n| wanted(&n.name)) {
-        let mut dp = match cache.per_node.get(&node.name) {
+        let mut dp = match cache.proxy.get(&node.name) {
             Some(part) => part.clone(),
             None => {
                 let (pnodes, psvcs) =
                     proxy_inputs.get_or_insert_with(|| services::proxy_inputs(cluster));
                 let mut part = NodeDataplane::default();
                 services::proxy_dataplane(cluster, node, pnodes, psvcs, &mut part);
-                cache.per_node.insert(node.name.clone(), part.clone());
+                cache.proxy.insert(node.name.clone(), part.clone());
                 part
             }
         };

@@ -282,9 +282,12 @@ struct ControlState {
     incidents: Vec<Incident>,
     /// The agents' flow exporters.
     flows: FlowExport,
-    /// Each node's compiled Service rules, kept while only memberlist views
-    /// change (see [`engine::ProxyCache`]).
-    proxy: engine::ProxyCache,
+    /// Per up node, the Egresses its own view places on itself, kept
+    /// between changes that touch only some views.
+    self_placed: BTreeMap<String, Vec<String>>,
+    /// What compiles reuse while only memberlist views change (see
+    /// [`engine::CompileCache`]).
+    proxy: engine::CompileCache,
 }
 
 /// One Egress losing its node and getting a new one.
@@ -340,10 +343,10 @@ fn advance(
         let mut touched: BTreeSet<String> = BTreeSet::new();
         // Memberlist changes move only views; anything else may change what
         // the Service rules are compiled from.
-        if events
+        let only_views = events
             .iter()
-            .any(|e| !matches!(e, ControlEvent::Member { .. }))
-        {
+            .all(|e| matches!(e, ControlEvent::Member { .. }));
+        if !only_views {
             control.proxy.invalidate();
         }
         for e in events {
@@ -430,7 +433,7 @@ fn advance(
             }
         }
         sync_nodes(world, cluster, scn, Some(&touched), &mut control.proxy)?;
-        after_change(world, cluster, control);
+        after_change_of(world, cluster, control, only_views.then_some(&touched));
     }
 }
 
@@ -445,8 +448,19 @@ fn schedule_flow_poll(world: &mut World, cluster: &ClusterState, control: &mut C
 }
 
 fn after_change(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
+    after_change_of(world, cluster, control, None);
+}
+
+/// [`after_change`] when only the views of `views_of` may have changed
+/// (`None`: anything may have).
+fn after_change_of(
+    world: &mut World,
+    cluster: &ClusterState,
+    control: &mut ControlState,
+    views_of: Option<&BTreeSet<String>>,
+) {
     schedule_flow_poll(world, cluster, control);
-    let mut holders = report::all_egress_holders(cluster);
+    let mut holders = egress_holders(cluster, &mut control.self_placed, views_of);
     for name in cluster.egress.egresses.keys() {
         let now_holders = holders.remove(name).unwrap_or_default();
         let before = control.holders.get(name).cloned().unwrap_or_default();
@@ -502,13 +516,59 @@ fn after_change(world: &mut World, cluster: &ClusterState, control: &mut Control
     }
 }
 
+/// [`report::all_egress_holders`] computed incrementally: only the nodes in
+/// `views_of` are placed again (all when `None`), each distinct view once.
+/// The result is the same: every up node, in node order, whose own view
+/// places the Egress on itself.
+fn egress_holders(
+    cluster: &ClusterState,
+    self_placed: &mut BTreeMap<String, Vec<String>>,
+    views_of: Option<&BTreeSet<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    if views_of.is_none() {
+        self_placed.clear();
+    }
+    let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
+        BTreeMap::new();
+    for n in &cluster.nodes {
+        if views_of.is_some_and(|v| !v.contains(&n.name)) && self_placed.contains_key(&n.name) {
+            continue;
+        }
+        if !n.up {
+            self_placed.remove(&n.name);
+            continue;
+        }
+        let placed = by_view
+            .entry(cluster.view_of(&n.name))
+            .or_insert_with_key(|v| engine::egress::placement(cluster, v));
+        let mine = placed
+            .iter()
+            .filter(|(_, node)| node.as_deref() == Some(n.name.as_str()))
+            .map(|(egress, _)| egress.clone())
+            .collect();
+        self_placed.insert(n.name.clone(), mine);
+    }
+    let mut out: BTreeMap<String, Vec<String>> = cluster
+        .egress
+        .egresses
+        .keys()
+        .map(|k| (k.clone(), Vec::new()))
+        .collect();
+    for n in cluster.nodes.iter().filter(|n| n.up) {
+        for e in self_placed.get(&n.name).into_iter().flatten() {
+            out.entry(e.clone()).or_default().push(n.name.clone());
+        }
+    }
+    out
+}
+
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
 fn sync_dataplane(
     world: &mut World,
     cluster: &ClusterState,
     scn: &Scenario,
     step: Option<&Step>,
-    proxy: &mut engine::ProxyCache,
+    proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     sync_nodes(world, cluster, scn, None, proxy).map_err(|e| match step {
         Some(s) => step_error(scn, s, e.message),
@@ -522,7 +582,7 @@ fn sync_nodes(
     cluster: &ClusterState,
     scn: &Scenario,
     only: Option<&BTreeSet<String>>,
-    proxy: &mut engine::ProxyCache,
+    proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
     let wanted = |n: &str| only.is_none_or(|o| o.contains(n));
@@ -548,7 +608,7 @@ fn execute(
     cluster: &mut ClusterState,
     seed: u64,
     results: &mut Vec<ExpectResult>,
-    proxy: &mut engine::ProxyCache,
+    proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     // Powering a node off alters no Service input (it stays Ready until
     // node-monitor-grace-period passes); every other step may.
