@@ -242,12 +242,15 @@ pub fn compile_nodes(
 pub struct CompileCache {
     proxy: BTreeMap<String, NodeDataplane>,
     egress_selected: Option<Vec<(String, Vec<usize>)>>,
+    /// One copy of each Service's rules for the nodes that compile it alike.
+    shared_rules: proxy::SharedServiceRules,
 }
 
 impl CompileCache {
     pub fn invalidate(&mut self) {
         self.proxy.clear();
         self.egress_selected = None;
+        self.shared_rules.clear();
     }
 }
 
@@ -272,6 +275,13 @@ pub fn compile_nodes_cached(
                     proxy_inputs.get_or_insert_with(|| services::proxy_inputs(cluster));
                 let mut part = NodeDataplane::default();
                 services::proxy_dataplane(cluster, node, pnodes, psvcs, &mut part);
+                if let Some(rules) = part
+                    .service_rules
+                    .as_mut()
+                    .and_then(std::sync::Arc::get_mut)
+                {
+                    rules.share_with(&mut cache.shared_rules);
+                }
                 cache.proxy.insert(node.name.clone(), part.clone());
                 part
             }

@@ -69,7 +69,7 @@ pub use kubeproxy::{IptRule, IptTable, IpvsService, KubePortRules};
 pub use render::{render_antrea, render_kube_proxy};
 pub use rules::{
     AntreaPortRules, AntreaVip, Categorized, EndpointRef, NodeServiceRules, ProxyService,
-    ServicePortRules, VipKind, compile_node, remove_service, update_service,
+    ServicePortRules, SharedServiceRules, VipKind, compile_node, remove_service, update_service,
 };
 
 /// The zone label the EndpointSlice controller and both proxies read.
