@@ -91,7 +91,13 @@ fn egress_replacement(c: &mut Criterion) {
     let alive: Vec<String> = all.into_iter().filter(|n| *n != victim).collect();
     let mut g = c.benchmark_group("egress_replacement");
     g.sample_size(20);
+    // An agent's re-placement: eligible nodes and Egresses already known.
+    let inputs = egress::PlacementInputs::new(&cluster);
     g.bench_function("5000_nodes_1000_egresses_10_pools", |b| {
+        b.iter(|| inputs.place(black_box(&alive)))
+    });
+    // The same from the cluster state (pool selectors matched again).
+    g.bench_function("5000_nodes_1000_egresses_10_pools_from_scratch", |b| {
         b.iter(|| egress::placement(&cluster, black_box(&alive)))
     });
     g.finish();

@@ -343,46 +343,99 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
 /// Where every schedulable Egress goes, as an agent whose view of the alive
 /// nodes is `alive` computes it.
 pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, Option<String>> {
-    let eg = &cluster.egress;
-    let alive: BTreeSet<&str> = alive.iter().map(String::as_str).collect();
-    let mut rings: BTreeMap<String, HashRing> = BTreeMap::new();
-    for name in eg.pools.names() {
-        let pool = eg.pools.get(name).expect("named pool exists");
-        let members = cluster
-            .nodes
+    PlacementInputs::new(cluster).place(alive)
+}
+
+/// What Egress placement reads from the cluster apart from an agent's view:
+/// each pool's eligible nodes (Linux, matching its nodeSelector), the
+/// schedulable Egresses and the per-node capacity. An agent keeps these
+/// from its informers; when a member comes or goes only
+/// [`PlacementInputs::place`] runs again: the rings of the alive eligible
+/// nodes, then the scheduler.
+#[derive(Clone, Debug)]
+pub struct PlacementInputs {
+    pools: Vec<(String, Vec<String>)>,
+    schedulable: Vec<SchedulableEgress>,
+    capacity: Capacity,
+}
+
+impl PlacementInputs {
+    pub fn new(cluster: &ClusterState) -> Self {
+        let eg = &cluster.egress;
+        let pools = eg
+            .pools
+            .names()
+            .map(|name| {
+                let pool = eg.pools.get(name).expect("named pool exists");
+                let members = cluster
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        n.labels
+                            .get("kubernetes.io/os")
+                            .is_none_or(|os| os == "linux")
+                    })
+                    .filter(|n| pool.node_selector.matches(&n.labels))
+                    .map(|n| n.name.clone())
+                    .collect();
+                (name.to_string(), members)
+            })
+            .collect();
+        let schedulable: Vec<SchedulableEgress> = eg
+            .egresses
             .iter()
-            .filter(|n| alive.contains(n.name.as_str()))
-            .filter(|n| {
-                n.labels
-                    .get("kubernetes.io/os")
-                    .is_none_or(|os| os == "linux")
+            .filter_map(|(name, e)| {
+                Some(SchedulableEgress {
+                    name: name.clone(),
+                    created: e.created,
+                    ip: IpAddr::V4(e.ip?),
+                    pool: e.spec.external_ip_pool.clone()?,
+                })
             })
-            .filter(|n| pool.node_selector.matches(&n.labels))
-            .map(|n| n.name.as_str());
-        rings.insert(name.to_string(), HashRing::from_nodes(members));
-    }
-    let schedulable: Vec<SchedulableEgress> = eg
-        .egresses
-        .iter()
-        .filter_map(|(name, e)| {
-            Some(SchedulableEgress {
-                name: name.clone(),
-                created: e.created,
-                ip: IpAddr::V4(e.ip?),
-                pool: e.spec.external_ip_pool.clone()?,
-            })
-        })
-        .collect();
-    let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
-    for n in &cluster.nodes {
-        if let Some(v) = n
-            .annotations
-            .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
-        {
-            capacity.set_from_annotation(&n.name, v);
+            .collect();
+        let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
+        for n in &cluster.nodes {
+            if let Some(v) = n
+                .annotations
+                .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
+            {
+                capacity.set_from_annotation(&n.name, v);
+            }
+        }
+        PlacementInputs {
+            pools,
+            schedulable,
+            capacity,
         }
     }
-    place_egresses(&schedulable, &rings, &capacity)
+
+    /// The placement an agent whose view is `alive` computes.
+    pub fn place(&self, alive: &[String]) -> IndexMap<String, Option<String>> {
+        // Agents' views are sorted (memberlist's Members()); search those,
+        // index anything else.
+        let sorted = alive.is_sorted();
+        let set: BTreeSet<&str> = if sorted {
+            BTreeSet::new()
+        } else {
+            alive.iter().map(String::as_str).collect()
+        };
+        let is_alive = |n: &str| {
+            if sorted {
+                alive.binary_search_by(|a| a.as_str().cmp(n)).is_ok()
+            } else {
+                set.contains(n)
+            }
+        };
+        let rings: BTreeMap<String, HashRing> = self
+            .pools
+            .iter()
+            .map(|(name, members)| {
+                let alive_members = members.iter().filter(|n| is_alive(n));
+                (name.clone(), HashRing::from_nodes(alive_members))
+            })
+            .collect();
+        place_egresses(&self.schedulable, &rings, &self.capacity)
+    }
 }
 
 /// What every node's Egress dataplane is computed from, shared across the
@@ -391,18 +444,28 @@ pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, O
 /// node made a compile of every node cost nodes x Egresses x Pods.
 pub struct EgressInputs<'a> {
     selected: IndexMap<&'a str, Vec<&'a PodState>>,
+    placement: std::borrow::Cow<'a, PlacementInputs>,
     placements: BTreeMap<Vec<String>, IndexMap<String, Option<String>>>,
 }
 
 impl<'a> EgressInputs<'a> {
     pub fn new(cluster: &'a ClusterState) -> Self {
-        Self::from_indices(cluster, &selected_indices(cluster))
+        Self::from_indices(cluster, &selected_indices(cluster), None)
     }
 
-    /// From [`selected_indices`] computed earlier for the same Pods and
-    /// Egresses (a compile cache keeps them while only views change).
-    pub fn from_indices(cluster: &'a ClusterState, selected: &[(String, Vec<usize>)]) -> Self {
+    /// From [`selected_indices`] and [`PlacementInputs`] computed earlier
+    /// for the same cluster state (a compile cache keeps them while only
+    /// views change); `None` computes the placement inputs.
+    pub fn from_indices(
+        cluster: &'a ClusterState,
+        selected: &[(String, Vec<usize>)],
+        placement: Option<&'a PlacementInputs>,
+    ) -> Self {
         EgressInputs {
+            placement: match placement {
+                Some(p) => std::borrow::Cow::Borrowed(p),
+                None => std::borrow::Cow::Owned(PlacementInputs::new(cluster)),
+            },
             selected: selected
                 .iter()
                 .filter_map(|(name, idx)| {
@@ -454,7 +517,7 @@ pub fn dataplane_with(
         None => inputs
             .placements
             .entry(alive.to_vec())
-            .or_insert_with(|| placement(cluster, alive)),
+            .or_insert_with(|| inputs.placement.place(alive)),
     };
     let selected = &inputs.selected;
     let eg = &cluster.egress;

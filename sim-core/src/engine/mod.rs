@@ -242,6 +242,7 @@ pub fn compile_nodes(
 pub struct CompileCache {
     proxy: BTreeMap<String, NodeDataplane>,
     egress_selected: Option<Vec<(String, Vec<usize>)>>,
+    egress_placement: Option<egress::PlacementInputs>,
     /// One copy of each Service's rules for the nodes that compile it alike.
     shared_rules: proxy::SharedServiceRules,
 }
@@ -250,6 +251,7 @@ impl CompileCache {
     pub fn invalidate(&mut self) {
         self.proxy.clear();
         self.egress_selected = None;
+        self.egress_placement = None;
         self.shared_rules.clear();
     }
 }
@@ -266,7 +268,10 @@ pub fn compile_nodes_cached(
     let selected = cache
         .egress_selected
         .get_or_insert_with(|| egress::selected_indices(cluster));
-    let mut egress_inputs = egress::EgressInputs::from_indices(cluster, selected);
+    let placement = cache
+        .egress_placement
+        .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
+    let mut egress_inputs = egress::EgressInputs::from_indices(cluster, selected, Some(placement));
     for node in cluster.nodes.iter().filter(|n| wanted(&n.name)) {
         let mut dp = match cache.proxy.get(&node.name) {
             Some(part) => part.clone(),

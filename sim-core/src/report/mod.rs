@@ -357,11 +357,10 @@ pub fn all_egress_holders(
         .keys()
         .map(|k| (k.clone(), Vec::new()))
         .collect();
+    let inputs = crate::engine::egress::PlacementInputs::new(cluster);
     for n in cluster.nodes.iter().filter(|n| n.up) {
         let view = cluster.view_of(&n.name);
-        let placed = by_view
-            .entry(view)
-            .or_insert_with_key(|v| crate::engine::egress::placement(cluster, v));
+        let placed = by_view.entry(view).or_insert_with_key(|v| inputs.place(v));
         for (egress, node) in placed.iter() {
             if node.as_deref() == Some(n.name.as_str()) {
                 out.entry(egress.clone()).or_default().push(n.name.clone());

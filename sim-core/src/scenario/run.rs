@@ -530,6 +530,7 @@ fn egress_holders(
     }
     let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
         BTreeMap::new();
+    let mut inputs: Option<engine::egress::PlacementInputs> = None;
     for n in &cluster.nodes {
         if views_of.is_some_and(|v| !v.contains(&n.name)) && self_placed.contains_key(&n.name) {
             continue;
@@ -540,7 +541,11 @@ fn egress_holders(
         }
         let placed = by_view
             .entry(cluster.view_of(&n.name))
-            .or_insert_with_key(|v| engine::egress::placement(cluster, v));
+            .or_insert_with_key(|v| {
+                inputs
+                    .get_or_insert_with(|| engine::egress::PlacementInputs::new(cluster))
+                    .place(v)
+            });
         let mine = placed
             .iter()
             .filter(|(_, node)| node.as_deref() == Some(n.name.as_str()))
