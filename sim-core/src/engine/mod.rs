@@ -92,6 +92,9 @@ pub struct ClusterState {
     pub services: services::Services,
     /// How Services are proxied: AntreaProxy options and whether kube-proxy runs.
     pub proxy: proxy::ProxyConfig,
+    /// The IPs in `pods`, kept by whoever adds a Pod (the scenario runner),
+    /// so that admitting a Pod does not scan every other.
+    pub pod_ips: std::collections::BTreeSet<Ipv4Addr>,
 }
 
 impl ClusterState {

@@ -1007,7 +1007,9 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         })
         .map(|v| parse_l7_direction(v))
         .transpose()?;
-    if cluster.pod(ns, name).is_some() {
+    // Every Pod in the cluster state is a device named `ns/name` (and the
+    // world's name index answers without scanning every Pod).
+    if world.device_id(&format!("{ns}/{name}")).is_some() {
         return Err(format!("Pod {ns}/{name} already exists"));
     }
     if spec.host_network {
@@ -1031,7 +1033,7 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
     };
     let ip = match ip {
         Some(ip) => {
-            if cluster.pods.iter().any(|p| p.ip == ip) {
+            if cluster.pod_ips.contains(&ip) {
                 return Err(format!("status.podIP {ip} is already used by another Pod"));
             }
             ip
@@ -1047,6 +1049,7 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .device_id(&node)
         .expect("cluster nodes exist in the world");
     world.add_pod(id, ns, name, ip, listen.clone())?;
+    cluster.pod_ips.insert(ip);
     cluster.pods.push(PodState {
         namespace: ns.to_string(),
         name: name.to_string(),

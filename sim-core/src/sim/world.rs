@@ -113,6 +113,10 @@ pub struct World {
     seed: u64,
     queue: HeapScheduler<Event>,
     devices: Vec<DeviceRt>,
+    /// Device ids by name (the first device of a name, as a scan would
+    /// find): lookups by name happen per node per change, and a cluster
+    /// with a hundred thousand Pods has as many devices.
+    by_name: BTreeMap<String, DeviceId>,
     links: Vec<LinkRt>,
     port_link: BTreeMap<PortRef, usize>,
     log: Vec<LogEntry>,
@@ -148,6 +152,7 @@ impl World {
             seed,
             queue: HeapScheduler::new(),
             devices: Vec::new(),
+            by_name: BTreeMap::new(),
             links: Vec::new(),
             port_link: BTreeMap::new(),
             log: Vec::new(),
@@ -170,8 +175,7 @@ impl World {
                 DeviceKind::Host(h) => DeviceRt::Host(devices::build_host(&d.name, h, seed)),
                 DeviceKind::Switch(s) => DeviceRt::Switch(devices::build_switch(&d.name, s, seed)),
             };
-            w.devices.push(rt);
-            w.epochs.push(0);
+            w.add_device(rt);
         }
         for l in &topology.links {
             w.add_link(l.a, l.b, l.latency);
@@ -206,9 +210,11 @@ impl World {
     }
 
     fn add_device(&mut self, d: DeviceRt) -> DeviceId {
+        let id = DeviceId(self.devices.len() as u32);
+        self.by_name.entry(d.name().to_string()).or_insert(id);
         self.devices.push(d);
         self.epochs.push(0);
-        DeviceId((self.devices.len() - 1) as u32)
+        id
     }
 
     fn add_pod_network(&mut self, node: DeviceId, name: &str, pod_cidr: Ipv4Net) {
@@ -278,10 +284,7 @@ impl World {
         &self.devices[id.0 as usize]
     }
     pub fn device_id(&self, name: &str) -> Option<DeviceId> {
-        self.devices
-            .iter()
-            .position(|d| d.name() == name)
-            .map(|i| DeviceId(i as u32))
+        self.by_name.get(name).copied()
     }
     pub fn probes(&self) -> &[Probe] {
         &self.probes
