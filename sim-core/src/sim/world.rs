@@ -1476,6 +1476,9 @@ impl World {
     ) -> Result<(), String> {
         let name = self.device(node).name().to_string();
         let powered = self.device(node).powered();
+        // Lines are only worth formatting when they will be logged (the
+        // initial dataplane is applied unlogged: a route per peer per node).
+        let log = self.log_dataplane;
         let mut lines: Vec<(LogKind, String)> = Vec::new();
         let mut garps: Vec<(usize, Ipv4Addr)> = Vec::new();
         let applied = self.applied.entry(node).or_default();
@@ -1597,16 +1600,18 @@ impl World {
             .collect();
         if old_routes != new_routes {
             h.stack.routes.remove_origin("engine");
-            for r in &new_routes {
-                h.stack.routes.add_route(r.clone());
-            }
-            for r in new_routes.iter().filter(|r| !old_routes.contains(r)) {
+            h.stack.routes.add_routes(&new_routes);
+        }
+        if old_routes != new_routes && log {
+            let old_set: std::collections::BTreeSet<&Route> = old_routes.iter().collect();
+            let new_set: std::collections::BTreeSet<&Route> = new_routes.iter().collect();
+            for r in new_routes.iter().filter(|r| !old_set.contains(r)) {
                 lines.push((
                     LogKind::Route,
                     format!("ip route add {}", describe_route(r, &h.stack.ifaces)),
                 ));
             }
-            for r in old_routes.iter().filter(|r| !new_routes.contains(r)) {
+            for r in old_routes.iter().filter(|r| !new_set.contains(r)) {
                 lines.push((
                     LogKind::Route,
                     format!("ip route del {}", describe_route(r, &h.stack.ifaces)),
