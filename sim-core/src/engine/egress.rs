@@ -316,16 +316,12 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
         return Vec::new(); // an empty appliedTo selects nothing
     }
     let everything = LabelSelector::default();
+    let no_labels = IndexMap::new();
     cluster
         .pods
         .iter()
         .enumerate()
         .filter(|(_, p)| {
-            let ns_labels = cluster
-                .namespaces
-                .get(&p.namespace)
-                .cloned()
-                .unwrap_or_default();
             at.pod_selector
                 .as_ref()
                 .unwrap_or(&everything)
@@ -334,7 +330,7 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
                     .namespace_selector
                     .as_ref()
                     .unwrap_or(&everything)
-                    .matches(&ns_labels)
+                    .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
         })
         .map(|(i, _)| i)
         .collect()
