@@ -203,7 +203,7 @@ fn topology(p: &GenParams, l: &Layout) -> String {
     t
 }
 
-fn manifests(p: &GenParams, l: &Layout) -> String {
+fn manifests(p: &GenParams) -> String {
     let mut m = String::with_capacity(p.pods * 330 + p.services * 300);
     let namespaces = p.services.div_ceil(100).max(1);
     for k in 0..namespaces {
@@ -254,7 +254,6 @@ fn manifests(p: &GenParams, l: &Layout) -> String {
             2 + slot
         );
     }
-    let _ = l;
     m
 }
 
@@ -266,14 +265,11 @@ pub fn egress_cluster(p: &GenParams) -> Result<ClusterState, String> {
     check(p, &l)?;
     let topo = crate::topology::load_topology(TOPOLOGY_FILE, &topology(p, &l))
         .map_err(|e| e.to_string())?;
-    let objects = egress_objects(&manifests(
-        &GenParams {
-            pods: 0,
-            services: 0,
-            ..p.clone()
-        },
-        &l,
-    ))?;
+    let objects = egress_objects(&manifests(&GenParams {
+        pods: 0,
+        services: 0,
+        ..p.clone()
+    }))?;
     cluster_with(&topo, &objects)
 }
 
@@ -336,7 +332,7 @@ pub fn generate(p: &GenParams) -> Result<Generated, String> {
     let l = Layout::new(p);
     check(p, &l)?;
     let topology = topology(p, &l);
-    let manifests = manifests(p, &l);
+    let manifests = manifests(p);
     let topo =
         crate::topology::load_topology(TOPOLOGY_FILE, &topology).map_err(|e| e.to_string())?;
     let objects = egress_objects(&manifests)?;
