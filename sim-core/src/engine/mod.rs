@@ -251,6 +251,13 @@ pub struct CompileCache {
 }
 
 impl CompileCache {
+    /// The Egress placement inputs for `cluster`, computed once per
+    /// validity of the cache (the caller's rule applies).
+    pub fn placement_inputs(&mut self, cluster: &ClusterState) -> &egress::PlacementInputs {
+        self.egress_placement
+            .get_or_insert_with(|| egress::PlacementInputs::new(cluster))
+    }
+
     pub fn invalidate(&mut self) {
         self.proxy.clear();
         self.egress_selected = None;

@@ -460,7 +460,8 @@ fn after_change_of(
     views_of: Option<&BTreeSet<String>>,
 ) {
     schedule_flow_poll(world, cluster, control);
-    let mut holders = egress_holders(cluster, &mut control.self_placed, views_of);
+    let inputs = control.proxy.placement_inputs(cluster);
+    let mut holders = egress_holders(cluster, inputs, &mut control.self_placed, views_of);
     for name in cluster.egress.egresses.keys() {
         let now_holders = holders.remove(name).unwrap_or_default();
         let before = control.holders.get(name).cloned().unwrap_or_default();
@@ -522,6 +523,7 @@ fn after_change_of(
 /// places the Egress on itself.
 fn egress_holders(
     cluster: &ClusterState,
+    inputs: &engine::egress::PlacementInputs,
     self_placed: &mut BTreeMap<String, Vec<String>>,
     views_of: Option<&BTreeSet<String>>,
 ) -> BTreeMap<String, Vec<String>> {
@@ -530,7 +532,6 @@ fn egress_holders(
     }
     let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
         BTreeMap::new();
-    let mut inputs: Option<engine::egress::PlacementInputs> = None;
     for n in &cluster.nodes {
         if views_of.is_some_and(|v| !v.contains(&n.name)) && self_placed.contains_key(&n.name) {
             continue;
@@ -541,11 +542,7 @@ fn egress_holders(
         }
         let placed = by_view
             .entry(cluster.view_of(&n.name))
-            .or_insert_with_key(|v| {
-                inputs
-                    .get_or_insert_with(|| engine::egress::PlacementInputs::new(cluster))
-                    .place(v)
-            });
+            .or_insert_with_key(|v| inputs.place(v));
         let mine = placed
             .iter()
             .filter(|(_, node)| node.as_deref() == Some(n.name.as_str()))
