@@ -146,6 +146,28 @@ enum Command {
         #[command(subcommand)]
         command: TopologyCommand,
     },
+    /// Generate a large cluster (racks of nodes, Pods, Services, Egresses)
+    /// as topology.yaml, manifests.yaml and scenario.yaml in `-o DIR`; the
+    /// scenario powers off the node holding the most Egress IPs.
+    Gen {
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        #[arg(long, default_value_t = 2000)]
+        pods: usize,
+        #[arg(long, default_value_t = 200)]
+        services: usize,
+        #[arg(long = "endpoints-per-service", default_value_t = 10)]
+        endpoints_per_service: usize,
+        #[arg(long, default_value_t = 20)]
+        egresses: usize,
+        #[arg(long, default_value_t = 2)]
+        pools: usize,
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
+        /// Directory to write the three files into (created if missing).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -190,6 +212,20 @@ enum BenchCommand {
         width: u16,
         #[arg(long, default_value_t = 40)]
         height: u16,
+    },
+    /// Egress re-placement after one node failure: the engine's placement
+    /// of every Egress (consistent-hash rings per pool, capacity) on an
+    /// `antlab gen` cluster, with the node holding the most IPs gone.
+    Egress {
+        #[arg(long, default_value_t = 5000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 1000)]
+        egresses: usize,
+        #[arg(long, default_value_t = 10)]
+        pools: usize,
+        /// Repetitions to average over.
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
     },
     /// The event core on ns-3's bench-scheduler shape: exponential gaps (mean
     /// 100 ns), each executed event schedules one new one.
@@ -355,6 +391,36 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             print!("{}", sim_core::topology::summary(&topo));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gen {
+            nodes,
+            pods,
+            services,
+            endpoints_per_service,
+            egresses,
+            pools,
+            seed,
+            output,
+        } => generate(
+            &sim_core::scale::GenParams {
+                nodes,
+                pods,
+                services,
+                endpoints_per_service,
+                egresses,
+                pools,
+                seed,
+            },
+            &output,
+        ),
+        Command::Bench {
+            command:
+                BenchCommand::Egress {
+                    nodes,
+                    egresses,
+                    pools,
+                    runs,
+                },
+        } => bench_egress(nodes, egresses, pools, runs),
         Command::Bench {
             command: BenchCommand::RealLab { topology, runs },
         } => real::bench_lab(&topology, runs),
@@ -419,6 +485,106 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `antlab gen`: writes the generated lab's three files into `dir`.
+fn generate(p: &sim_core::scale::GenParams, dir: &Path) -> Result<ExitCode> {
+    use sim_core::scale::{MANIFESTS_FILE, SCENARIO_FILE, TOPOLOGY_FILE};
+    let g = sim_core::scale::generate(p).map_err(bad)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in [
+        (TOPOLOGY_FILE, &g.topology),
+        (MANIFESTS_FILE, &g.manifests),
+        (SCENARIO_FILE, &g.scenario),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!(
+        "wrote {} ({} nodes, {} Pods, {} Services x {} endpoints, {} Egresses in {} pools)",
+        dir.join(SCENARIO_FILE).display(),
+        p.nodes,
+        p.pods,
+        p.services,
+        p.endpoints_per_service,
+        p.egresses,
+        p.pools
+    );
+    match &g.victim {
+        Some((v, n)) => println!(
+            "{v} holds the most Egress IPs ({n}); it is powered off at {}s and {} Egresses move",
+            sim_core::scale::POWER_OFF_AT_SECS,
+            g.moves.len()
+        ),
+        None => println!("no Egress is placed, so no node is powered off"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `antlab bench egress`: the wall clock is read here, in the CLI.
+#[allow(clippy::disallowed_methods)]
+fn bench_egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Result<ExitCode> {
+    let p = sim_core::scale::GenParams {
+        nodes,
+        pods: 0,
+        services: 0,
+        endpoints_per_service: 0,
+        egresses,
+        pools,
+        seed: DEFAULT_SEED,
+    };
+    let cluster = sim_core::scale::egress_cluster(&p).map_err(bad)?;
+    let all: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let before = sim_core::engine::egress::placement(&cluster, &all);
+    let mut held: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for n in before.values().flatten() {
+        *held.entry(n.as_str()).or_default() += 1;
+    }
+    let victim = held
+        .iter()
+        .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
+        .map(|(n, _)| n.to_string())
+        .ok_or_else(|| bad("no Egress is placed"))?;
+    let alive: Vec<String> = all.iter().filter(|n| **n != victim).cloned().collect();
+    println!(
+        "bench egress: {nodes} nodes, {egresses} Egresses in {pools} pools; {victim} (holding {}) fails",
+        held[victim.as_str()]
+    );
+    let runs = runs.max(1);
+    // What an agent does when a member goes: its pools' eligible nodes and
+    // the Egresses are known (informers), so it rebuilds the rings of the
+    // alive ones and re-places. Also timed: the same from the cluster state.
+    let inputs = sim_core::engine::egress::PlacementInputs::new(&cluster);
+    let mut incremental = Vec::with_capacity(runs as usize);
+    let mut from_scratch = Vec::with_capacity(runs as usize);
+    let mut moved = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let after = inputs.place(&alive);
+        incremental.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let again = sim_core::engine::egress::placement(&cluster, &alive);
+        from_scratch.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(after, again, "incremental and full placement agree");
+        moved = before
+            .iter()
+            .filter(|(name, node)| after.get(*name) != Some(*node))
+            .count();
+    }
+    for (label, times) in [
+        ("re-placement", &mut incremental),
+        ("full placement from cluster state", &mut from_scratch),
+    ] {
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{label} of {} Egresses ({moved} move): median {:.3} ms, min {:.3} ms, max {:.3} ms over {runs} runs",
+            before.len(),
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `antlab bench tui`: the wall clock is read here, in the CLI.

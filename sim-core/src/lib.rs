@@ -26,6 +26,8 @@
 //!   `scenario::flow_export` feeds each node's conntrack to its flow exporter.
 //! - [`report`]: kubectl/antctl-like tables and the timeline printer.
 //! - [`input`]: `file:line:column` errors shared by every loader.
+//! - [`scale`]: `antlab gen`, a large generated cluster (racks, Pods, Services,
+//!   Egresses) written as ordinary topology, manifest and scenario files.
 
 #![forbid(unsafe_code)]
 
@@ -36,6 +38,7 @@ pub mod k8s;
 pub mod model;
 pub mod report;
 pub mod rng;
+pub mod scale;
 pub mod scenario;
 pub mod sched;
 pub mod sim;

@@ -34,8 +34,10 @@ pub struct NodeDataplane {
     pub arp_responder: Vec<(String, Ipv4Addr)>,
     /// The node's Service rules (AntreaProxy and kube-proxy), what the
     /// simulator load-balances with and `antlab rules` prints.
+    /// Shared (`Arc`): a node whose Service inputs did not change gets the
+    /// rules it already has, and installing them again is a pointer compare.
     #[serde(skip)]
-    pub service_rules: Option<crate::engine::proxy::NodeServiceRules>,
+    pub service_rules: Option<std::sync::Arc<crate::engine::proxy::NodeServiceRules>>,
     /// Pods whose HTTP exchanges the flow exporter records: (IP, egress, ingress).
     pub l7_export: Vec<(Ipv4Addr, bool, bool)>,
     /// `arp_ignore=1` on every interface (kube-proxy IPVS `strictARP`): answer

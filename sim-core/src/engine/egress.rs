@@ -28,7 +28,7 @@
 //! style): a mark per remote egress node and a route table with a default
 //! route via that node. Marked packets are exempt from the node masquerade.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use indexmap::IndexMap;
@@ -303,20 +303,25 @@ fn alloc_error(err: &str) -> Condition {
 
 /// The nodes an Egress's Pods live on, and the Pods, per Antrea's appliedTo rules.
 pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec<&'a PodState> {
+    selected_pod_indices(cluster, egress)
+        .into_iter()
+        .map(|i| &cluster.pods[i])
+        .collect()
+}
+
+/// [`selected_pods`] as indices into `cluster.pods`.
+pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<usize> {
     let at = &egress.applied_to;
     if at.pod_selector.is_none() && at.namespace_selector.is_none() {
         return Vec::new(); // an empty appliedTo selects nothing
     }
     let everything = LabelSelector::default();
+    let no_labels = IndexMap::new();
     cluster
         .pods
         .iter()
-        .filter(|p| {
-            let ns_labels = cluster
-                .namespaces
-                .get(&p.namespace)
-                .cloned()
-                .unwrap_or_default();
+        .enumerate()
+        .filter(|(_, p)| {
             at.pod_selector
                 .as_ref()
                 .unwrap_or(&everything)
@@ -325,74 +330,204 @@ pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec
                     .namespace_selector
                     .as_ref()
                     .unwrap_or(&everything)
-                    .matches(&ns_labels)
+                    .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
         })
+        .map(|(i, _)| i)
         .collect()
 }
 
 /// Where every schedulable Egress goes, as an agent whose view of the alive
 /// nodes is `alive` computes it.
 pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, Option<String>> {
-    let eg = &cluster.egress;
-    let mut rings: BTreeMap<String, HashRing> = BTreeMap::new();
-    for name in eg.pools.names() {
-        let pool = eg.pools.get(name).expect("named pool exists");
-        let members = cluster
-            .nodes
+    PlacementInputs::new(cluster).place(alive)
+}
+
+/// What Egress placement reads from the cluster apart from an agent's view:
+/// each pool's eligible nodes (Linux, matching its nodeSelector), the
+/// schedulable Egresses and the per-node capacity. An agent keeps these
+/// from its informers; when a member comes or goes only
+/// [`PlacementInputs::place`] runs again: the rings of the alive eligible
+/// nodes, then the scheduler.
+#[derive(Clone, Debug)]
+pub struct PlacementInputs {
+    pools: Vec<(String, Vec<String>)>,
+    schedulable: Vec<SchedulableEgress>,
+    capacity: Capacity,
+}
+
+impl PlacementInputs {
+    pub fn new(cluster: &ClusterState) -> Self {
+        let eg = &cluster.egress;
+        let pools = eg
+            .pools
+            .names()
+            .map(|name| {
+                let pool = eg.pools.get(name).expect("named pool exists");
+                let members = cluster
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        n.labels
+                            .get("kubernetes.io/os")
+                            .is_none_or(|os| os == "linux")
+                    })
+                    .filter(|n| pool.node_selector.matches(&n.labels))
+                    .map(|n| n.name.clone())
+                    .collect();
+                (name.to_string(), members)
+            })
+            .collect();
+        let schedulable: Vec<SchedulableEgress> = eg
+            .egresses
             .iter()
-            .filter(|n| alive.contains(&n.name))
-            .filter(|n| {
-                n.labels
-                    .get("kubernetes.io/os")
-                    .is_none_or(|os| os == "linux")
+            .filter_map(|(name, e)| {
+                Some(SchedulableEgress {
+                    name: name.clone(),
+                    created: e.created,
+                    ip: IpAddr::V4(e.ip?),
+                    pool: e.spec.external_ip_pool.clone()?,
+                })
             })
-            .filter(|n| pool.node_selector.matches(&n.labels))
-            .map(|n| n.name.as_str());
-        rings.insert(name.to_string(), HashRing::from_nodes(members));
-    }
-    let schedulable: Vec<SchedulableEgress> = eg
-        .egresses
-        .iter()
-        .filter_map(|(name, e)| {
-            Some(SchedulableEgress {
-                name: name.clone(),
-                created: e.created,
-                ip: IpAddr::V4(e.ip?),
-                pool: e.spec.external_ip_pool.clone()?,
-            })
-        })
-        .collect();
-    let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
-    for n in &cluster.nodes {
-        if let Some(v) = n
-            .annotations
-            .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
-        {
-            capacity.set_from_annotation(&n.name, v);
+            .collect();
+        let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
+        for n in &cluster.nodes {
+            if let Some(v) = n
+                .annotations
+                .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
+            {
+                capacity.set_from_annotation(&n.name, v);
+            }
+        }
+        PlacementInputs {
+            pools,
+            schedulable,
+            capacity,
         }
     }
-    place_egresses(&schedulable, &rings, &capacity)
+
+    /// The placement an agent whose view is `alive` computes.
+    pub fn place(&self, alive: &[String]) -> IndexMap<String, Option<String>> {
+        // Agents' views are sorted (memberlist's Members()); search those,
+        // index anything else.
+        let sorted = alive.is_sorted();
+        let set: BTreeSet<&str> = if sorted {
+            BTreeSet::new()
+        } else {
+            alive.iter().map(String::as_str).collect()
+        };
+        let is_alive = |n: &str| {
+            if sorted {
+                alive.binary_search_by(|a| a.as_str().cmp(n)).is_ok()
+            } else {
+                set.contains(n)
+            }
+        };
+        let rings: BTreeMap<String, HashRing> = self
+            .pools
+            .iter()
+            .map(|(name, members)| {
+                let alive_members = members.iter().filter(|n| is_alive(n));
+                (name.clone(), HashRing::from_nodes(alive_members))
+            })
+            .collect();
+        place_egresses(&self.schedulable, &rings, &self.capacity)
+    }
+}
+
+/// What every node's Egress dataplane is computed from, shared across the
+/// nodes of one compile: each Egress's selected Pods, and the placement of
+/// each distinct view (agents that agree place alike). Computing these per
+/// node made a compile of every node cost nodes x Egresses x Pods.
+pub struct EgressInputs<'a> {
+    selected: IndexMap<&'a str, Vec<&'a PodState>>,
+    placement: std::borrow::Cow<'a, PlacementInputs>,
+    placements: BTreeMap<Vec<String>, IndexMap<String, Option<String>>>,
+}
+
+impl<'a> EgressInputs<'a> {
+    pub fn new(cluster: &'a ClusterState) -> Self {
+        Self::from_indices(cluster, &selected_indices(cluster), None)
+    }
+
+    /// From [`selected_indices`] and [`PlacementInputs`] computed earlier
+    /// for the same cluster state (a compile cache keeps them while only
+    /// views change); `None` computes the placement inputs.
+    pub fn from_indices(
+        cluster: &'a ClusterState,
+        selected: &[(String, Vec<usize>)],
+        placement: Option<&'a PlacementInputs>,
+    ) -> Self {
+        EgressInputs {
+            placement: match placement {
+                Some(p) => std::borrow::Cow::Borrowed(p),
+                None => std::borrow::Cow::Owned(PlacementInputs::new(cluster)),
+            },
+            selected: selected
+                .iter()
+                .filter_map(|(name, idx)| {
+                    let (key, _) = cluster.egress.egresses.get_key_value(name)?;
+                    Some((
+                        key.as_str(),
+                        idx.iter().map(|&i| &cluster.pods[i]).collect(),
+                    ))
+                })
+                .collect(),
+            placements: BTreeMap::new(),
+        }
+    }
+}
+
+/// Each Egress's selected Pods as indices into `cluster.pods` (none when
+/// the Egress feature is off).
+pub fn selected_indices(cluster: &ClusterState) -> Vec<(String, Vec<usize>)> {
+    if !cluster.egress.config.enabled {
+        return Vec::new();
+    }
+    cluster
+        .egress
+        .egresses
+        .iter()
+        .map(|(name, e)| (name.clone(), selected_pod_indices(cluster, &e.spec)))
+        .collect()
 }
 
 /// The Egress part of `node`'s desired dataplane, given its own view.
 pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut NodeDataplane) {
+    dataplane_with(cluster, node, alive, &mut EgressInputs::new(cluster), dp);
+}
+
+/// [`dataplane`] with inputs shared across the nodes of one compile.
+pub fn dataplane_with(
+    cluster: &ClusterState,
+    node: &str,
+    alive: &[String],
+    inputs: &mut EgressInputs,
+    dp: &mut NodeDataplane,
+) {
     let Some(me) = cluster.node(node) else { return };
     if !cluster.egress.config.enabled {
         return;
     }
-    let placed = placement(cluster, alive);
+    let placed = match inputs.placements.get(alive) {
+        Some(p) => p,
+        None => inputs
+            .placements
+            .entry(alive.to_vec())
+            .or_insert_with(|| inputs.placement.place(alive)),
+    };
+    let selected = &inputs.selected;
     let eg = &cluster.egress;
     let transport = me.transport_iface.clone();
     let mut next_mark = 1u32;
     let mut tables: Vec<(Ipv4Net, u32)> = Vec::new();
     let mut remote_nodes: Vec<String> = Vec::new();
     let mut local_ips: Vec<(Ipv4Addr, u32)> = Vec::new();
-    for (name, target) in &placed {
+    for (name, target) in placed {
         let e = &eg.egresses[name];
         let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else {
             continue;
         };
-        let pods: Vec<&PodState> = selected_pods(cluster, &e.spec);
+        let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
         if target == node {
             // Marks are per Egress IP: Egresses sharing an IP share its mark.
             let mark = match local_ips.iter().find(|(i, _)| *i == ip) {
@@ -408,7 +543,7 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
                     m
                 }
             };
-            for p in &pods {
+            for p in pods {
                 dp.marks.push(DesiredMark {
                     src: Ipv4Net::from(p.ip),
                     not_dst: exempt_dsts(cluster),

@@ -795,6 +795,32 @@ impl Agent {
         out
     }
 
+    /// Starts the agent as if it had been running in a converged cluster
+    /// (a scenario's `warmStart`): every peer is already an Alive member at
+    /// incarnation 1 (what each peer's own start gives it), and nothing is
+    /// sent: no push/pull with everyone, no queued broadcasts. Timers start
+    /// as in [`Agent::join`], so probing and gossip go on as usual.
+    pub fn start_converged(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.shutdown || self.left {
+            return out;
+        }
+        self.start(now, &mut out);
+        for (name, addr) in peers {
+            if *name == self.name || self.nodes.contains_key(name) {
+                continue;
+            }
+            self.insert_node(now, name, *addr);
+            let n = self.nodes.get_mut(name).expect("just inserted");
+            n.member.incarnation = 1;
+            n.member.state = MemberState::Alive;
+        }
+        // Our own Alive was queued by `start`; in a converged cluster every
+        // peer has long heard it.
+        self.queue.clear();
+        out
+    }
+
     /// Antrea's `RejoinNodes` (every 60 s): join the K8s Nodes that are not
     /// alive in our view, so partitions heal after dead nodes were forgotten.
     pub fn rejoin(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
@@ -1125,21 +1151,55 @@ impl Agent {
 
     /// `kRandomNodes`: up to `k` distinct random members passing `keep`.
     fn k_random(&mut self, k: usize, keep: impl Fn(&Member) -> bool) -> Vec<Member> {
-        let mut cands: Vec<Member> = self
+        let picks = self.k_random_positions(k, &keep);
+        if picks.is_empty() {
+            return Vec::new();
+        }
+        // Positions are in the probe-ordered list of members passing `keep`;
+        // walk it only as far as the furthest pick.
+        let last = picks.iter().copied().max().unwrap_or(0);
+        let mut out: Vec<Option<Member>> = vec![None; picks.len()];
+        let passing = self
             .probe_order
             .iter()
             .filter_map(|n| self.nodes.get(n))
             .map(|n| &n.member)
-            .filter(|m| keep(m))
-            .cloned()
-            .collect();
-        let take = k.min(cands.len());
-        for i in 0..take {
-            let j = i + below(&mut self.rng, (cands.len() - i) as u64) as usize;
-            cands.swap(i, j);
+            .filter(|m| keep(m));
+        for (pos, m) in passing.enumerate().take(last + 1) {
+            for (slot, p) in picks.iter().enumerate() {
+                if *p == pos {
+                    out[slot] = Some(m.clone());
+                }
+            }
         }
-        cands.truncate(take);
-        cands
+        out.into_iter().flatten().collect()
+    }
+
+    /// The random draws of [`Agent::k_random`]: a partial Fisher-Yates
+    /// shuffle of the positions `0..count` of the members passing `keep`,
+    /// kept sparse (only swapped positions are stored). Returns the chosen
+    /// positions in pick order. Counting needs no probe order (`nodes` and
+    /// `probe_order` hold the same names), so an agent with nothing to
+    /// gossip pays a scan of its members, not a list of clones.
+    fn k_random_positions(&mut self, k: usize, keep: &impl Fn(&Member) -> bool) -> Vec<usize> {
+        let count = self.nodes.values().filter(|n| keep(&n.member)).count();
+        let take = k.min(count);
+        let mut swapped: Vec<(usize, usize)> = Vec::with_capacity(2 * take);
+        let at = |sw: &[(usize, usize)], p: usize| {
+            sw.iter()
+                .rev()
+                .find(|(q, _)| *q == p)
+                .map_or(p, |(_, v)| *v)
+        };
+        let mut picks = Vec::with_capacity(take);
+        for i in 0..take {
+            let j = i + below(&mut self.rng, (count - i) as u64) as usize;
+            let (vi, vj) = (at(&swapped, i), at(&swapped, j));
+            swapped.push((i, vj));
+            swapped.push((j, vi));
+            picks.push(vj);
+        }
+        picks
     }
 
     fn probe_next(&mut self, now: SimTime, out: &mut Vec<Action>) {
@@ -1352,14 +1412,21 @@ impl Agent {
     fn gossip(&mut self, now: SimTime, out: &mut Vec<Action>) {
         let me = self.name.clone();
         let dead_time = self.cfg.gossip_to_the_dead_time;
-        let targets = self.k_random(self.cfg.gossip_nodes, |m| {
+        let keep = |m: &Member| {
             m.name != me
                 && match m.state {
                     MemberState::Alive | MemberState::Suspect => true,
                     MemberState::Dead => now.since(m.state_change) <= dead_time,
                     MemberState::Left => false,
                 }
-        });
+        };
+        if self.queue.is_empty() {
+            // memberlist picks its targets before finding it has nothing to
+            // send; make the same draws, skip fetching the members.
+            self.k_random_positions(self.cfg.gossip_nodes, &keep);
+            return;
+        }
+        let targets = self.k_random(self.cfg.gossip_nodes, keep);
         let avail = self.cfg.udp_buffer_size.saturating_sub(COMPOUND_HEADER);
         for t in targets {
             let mut msgs = self.get_broadcasts(avail);

@@ -92,6 +92,9 @@ pub struct ClusterState {
     pub services: services::Services,
     /// How Services are proxied: AntreaProxy options and whether kube-proxy runs.
     pub proxy: proxy::ProxyConfig,
+    /// The IPs in `pods`, kept by whoever adds a Pod (the scenario runner),
+    /// so that admitting a Pod does not scan every other.
+    pub pod_ips: std::collections::BTreeSet<Ipv4Addr>,
 }
 
 impl ClusterState {
@@ -228,12 +231,77 @@ pub fn compile_nodes(
     cluster: &ClusterState,
     wanted: impl Fn(&str) -> bool,
 ) -> BTreeMap<String, NodeDataplane> {
+    compile_nodes_cached(cluster, wanted, &mut CompileCache::default())
+}
+
+/// What a compile can reuse while only memberlist views change (an agent
+/// noticing a node come or go): each node's proxy part of the dataplane
+/// (Service rules, kube-ipvs0) and each Egress's selected Pods. Both depend
+/// on Services, Pods, nodes and settings, not on views; recomputing them
+/// for every agent's memberlist event was most of a large run's cost. The
+/// caller owns the rule: [`CompileCache::invalidate`] whenever anything
+/// else in the cluster state may have changed.
+#[derive(Default)]
+pub struct CompileCache {
+    proxy: BTreeMap<String, NodeDataplane>,
+    egress_selected: Option<Vec<(String, Vec<usize>)>>,
+    egress_placement: Option<egress::PlacementInputs>,
+    /// One copy of each Service's rules for the nodes that compile it alike.
+    shared_rules: proxy::SharedServiceRules,
+}
+
+impl CompileCache {
+    /// The Egress placement inputs for `cluster`, computed once per
+    /// validity of the cache (the caller's rule applies).
+    pub fn placement_inputs(&mut self, cluster: &ClusterState) -> &egress::PlacementInputs {
+        self.egress_placement
+            .get_or_insert_with(|| egress::PlacementInputs::new(cluster))
+    }
+
+    pub fn invalidate(&mut self) {
+        self.proxy.clear();
+        self.egress_selected = None;
+        self.egress_placement = None;
+        self.shared_rules.clear();
+    }
+}
+
+/// [`compile_nodes`] reusing the proxy parts in `cache` (and filling it).
+pub fn compile_nodes_cached(
+    cluster: &ClusterState,
+    wanted: impl Fn(&str) -> bool,
+    cache: &mut CompileCache,
+) -> BTreeMap<String, NodeDataplane> {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
-    let (pnodes, psvcs) = services::proxy_inputs(cluster);
+    let mut proxy_inputs = None;
+    let selected = cache
+        .egress_selected
+        .get_or_insert_with(|| egress::selected_indices(cluster));
+    let placement = cache
+        .egress_placement
+        .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
+    let mut egress_inputs = egress::EgressInputs::from_indices(cluster, selected, Some(placement));
     for node in cluster.nodes.iter().filter(|n| wanted(&n.name)) {
-        let mut dp = NodeDataplane::default();
-        services::dataplane(cluster, node, &pnodes, &psvcs, &mut dp);
+        let mut dp = match cache.proxy.get(&node.name) {
+            Some(part) => part.clone(),
+            None => {
+                let (pnodes, psvcs) =
+                    proxy_inputs.get_or_insert_with(|| services::proxy_inputs(cluster));
+                let mut part = NodeDataplane::default();
+                services::proxy_dataplane(cluster, node, pnodes, psvcs, &mut part);
+                if let Some(rules) = part
+                    .service_rules
+                    .as_mut()
+                    .and_then(std::sync::Arc::get_mut)
+                {
+                    rules.share_with(&mut cache.shared_rules);
+                }
+                cache.proxy.insert(node.name.clone(), part.clone());
+                part
+            }
+        };
+        services::external_ip_dataplane(cluster, node, &mut dp);
         for other in cluster.nodes.iter().filter(|o| o.name != node.name) {
             dp.routes.push(DesiredRoute {
                 dst: other.pod_cidr,
@@ -255,7 +323,13 @@ pub fn compile_nodes(
             to: SnatTo::Masquerade,
             comment: "Antrea: masquerade pod to external packets".into(),
         });
-        egress::dataplane(cluster, &node.name, &cluster.view_of(&node.name), &mut dp);
+        egress::dataplane_with(
+            cluster,
+            &node.name,
+            &cluster.view_of(&node.name),
+            &mut egress_inputs,
+            &mut dp,
+        );
         // L7 flow export: the Pods of this node that asked for it, when the
         // FlowExporter and L7FlowExporter gates are on.
         if cluster.settings.agent_gate("FlowExporter")

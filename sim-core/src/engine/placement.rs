@@ -89,11 +89,16 @@ const fn crc32_table() -> [u32; 256] {
 /// CRC-32/ISO-HDLC (IEEE 802.3; reflected polynomial 0xEDB88320, init and
 /// xorout 0xFFFFFFFF): Go's `crc32.ChecksumIEEE`, the ring's hash function.
 pub fn crc32_ieee(data: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
+    crc32_update(0xFFFF_FFFF, data) ^ 0xFFFF_FFFF
+}
+
+/// The CRC register after feeding `data` (no final xor), so a key can be
+/// hashed in pieces without building it.
+fn crc32_update(mut c: u32, data: &[u8]) -> u32 {
     for &b in data {
         c = CRC32_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
     }
-    c ^ 0xFFFF_FFFF
+    c
 }
 
 /// A consistent hash ring of Node names (Antrea's `consistenthash.Map`).
@@ -148,8 +153,23 @@ impl HashRing {
         ring
     }
 
+    /// `crc32(strconv.Itoa(i) + node)`, hashed in two pieces: rings are
+    /// rebuilt on every membership change, and formatting the key string
+    /// for each of 50 replicas per node was most of that cost.
     fn replica_hash(i: usize, node: &str) -> u32 {
-        crc32_ieee(format!("{i}{node}").as_bytes())
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut v = i;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        let c = crc32_update(0xFFFF_FFFF, &digits[at..]);
+        crc32_update(c, node.as_bytes()) ^ 0xFFFF_FFFF
     }
 
     /// Adds a Node's replicas; a Node already present is left alone (`Add`).

@@ -17,6 +17,7 @@
 //!   nodes with a ready local endpoint qualify. The owner answers ARP for the
 //!   IP from userspace and sends one gratuitous ARP when it takes it.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use indexmap::IndexMap;
@@ -302,12 +303,24 @@ pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy
         .iter()
         .map(proxy::ProxyNode::from_state)
         .collect();
-    let zone = |node: &str| {
-        pnodes
-            .iter()
-            .find(|n| n.name == node)
-            .and_then(|n| n.zone.clone())
-    };
+    // Each Pod becomes an EndpointPod once, grouped by namespace: a Service
+    // only selects Pods of its own namespace. (Converting every Pod once per
+    // Service made this quadratic in a large cluster.)
+    let by_name: BTreeMap<&str, (&proxy::ProxyNode, bool)> = pnodes
+        .iter()
+        .zip(&cluster.nodes)
+        .map(|(p, n)| (n.name.as_str(), (p, n.ready)))
+        .collect();
+    let mut pods_by_ns: BTreeMap<&str, Vec<proxy::EndpointPod>> = BTreeMap::new();
+    if !cluster.services.is_empty() {
+        for p in &cluster.pods {
+            let node = by_name.get(p.node.as_str());
+            let mut e =
+                proxy::EndpointPod::from_pod_state(p, node.and_then(|(n, _)| n.zone.clone()));
+            e.ready = node.is_some_and(|(_, ready)| *ready);
+            pods_by_ns.entry(p.namespace.as_str()).or_default().push(e);
+        }
+    }
     let psvcs = cluster
         .services
         .values()
@@ -317,17 +330,8 @@ pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy
             for (p, np) in svc.ports.iter_mut().zip(&s.node_ports) {
                 p.node_port = *np;
             }
-            let pods: Vec<proxy::EndpointPod> = cluster
-                .pods
-                .iter()
-                .filter(|p| p.namespace == s.namespace())
-                .map(|p| {
-                    let mut e = proxy::EndpointPod::from_pod_state(p, zone(&p.node));
-                    e.ready = cluster.node(&p.node).is_some_and(|n| n.ready);
-                    e
-                })
-                .collect();
-            let endpoints = proxy::endpoint_slices(&svc, &pods, &pnodes);
+            let pods = pods_by_ns.get(s.namespace()).map_or(&[][..], Vec::as_slice);
+            let endpoints = proxy::endpoint_slices(&svc, pods, &pnodes);
             let mut ps = proxy::ProxyService::new(svc, endpoints);
             ps.load_balancer_ingress = s.lb_ip.into_iter().collect();
             ps
@@ -340,6 +344,20 @@ pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy
 /// addresses kube-proxy IPVS binds to `kube-ipvs0`, `strictARP`, and the
 /// ServiceExternalIP addresses this node's agent answers ARP for.
 pub fn dataplane(
+    cluster: &ClusterState,
+    node: &super::NodeState,
+    pnodes: &[proxy::ProxyNode],
+    psvcs: &[proxy::ProxyService],
+    dp: &mut super::dataplane::NodeDataplane,
+) {
+    proxy_dataplane(cluster, node, pnodes, psvcs, dp);
+    external_ip_dataplane(cluster, node, dp);
+}
+
+/// The proxy part of [`dataplane`]: the node's Service rules and what
+/// kube-proxy IPVS binds. It depends on Services, Pods, nodes and proxy
+/// settings, not on any agent's memberlist view.
+pub fn proxy_dataplane(
     cluster: &ClusterState,
     node: &super::NodeState,
     pnodes: &[proxy::ProxyNode],
@@ -365,7 +383,19 @@ pub fn dataplane(
         }
         dp.strict_arp = strict_arp;
     }
-    dp.service_rules = Some(rules);
+    dp.service_rules = Some(std::sync::Arc::new(rules));
+}
+
+/// The ServiceExternalIP part of [`dataplane`]: the external IPs this node's
+/// agent answers ARP for, which depends on its memberlist view.
+pub fn external_ip_dataplane(
+    cluster: &ClusterState,
+    node: &super::NodeState,
+    dp: &mut super::dataplane::NodeDataplane,
+) {
+    if cluster.services.is_empty() {
+        return;
+    }
     if cluster.settings.agent_gate("ServiceExternalIP") {
         let view = cluster.view_of(&node.name);
         for s in cluster.services.values() {

@@ -339,27 +339,47 @@ pub fn kube_age(secs: u64) -> String {
 /// The nodes that currently hold an Egress's IP: every node that is up and
 /// whose own view places the Egress on itself (more than one = split brain).
 pub fn egress_holders(cluster: &ClusterState, name: &str) -> Vec<String> {
-    cluster
-        .nodes
-        .iter()
-        .filter(|n| n.up)
-        .filter(|n| {
-            let placed = crate::engine::egress::placement(cluster, &cluster.view_of(&n.name));
-            placed.get(name).and_then(|x| x.as_deref()) == Some(n.name.as_str())
-        })
-        .map(|n| n.name.clone())
-        .collect()
+    all_egress_holders(cluster).remove(name).unwrap_or_default()
+}
+
+/// [`egress_holders`] of every Egress at once. Agents whose views agree
+/// place alike, so each distinct view is placed once (in a converged
+/// cluster that is one placement, not one per node and Egress).
+pub fn all_egress_holders(
+    cluster: &ClusterState,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    use std::collections::BTreeMap;
+    let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
+        BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<String>> = cluster
+        .egress
+        .egresses
+        .keys()
+        .map(|k| (k.clone(), Vec::new()))
+        .collect();
+    let inputs = crate::engine::egress::PlacementInputs::new(cluster);
+    for n in cluster.nodes.iter().filter(|n| n.up) {
+        let view = cluster.view_of(&n.name);
+        let placed = by_view.entry(view).or_insert_with_key(|v| inputs.place(v));
+        for (egress, node) in placed.iter() {
+            if node.as_deref() == Some(n.name.as_str()) {
+                out.entry(egress.clone()).or_default().push(n.name.clone());
+            }
+        }
+    }
+    out
 }
 
 /// `kubectl get egress`: NAME EGRESSIP AGE NODE (AGE before NODE, as the CRD's
 /// printer columns have it).
 pub fn egresses(cluster: &ClusterState, now_secs: u64) -> String {
+    let mut all = all_egress_holders(cluster);
     let rows: Vec<Vec<String>> = cluster
         .egress
         .egresses
         .iter()
         .map(|(name, e)| {
-            let holders = egress_holders(cluster, name);
+            let holders = all.remove(name).unwrap_or_default();
             vec![
                 name.clone(),
                 e.ip.map_or(String::new(), |ip| ip.to_string()),

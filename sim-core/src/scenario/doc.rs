@@ -45,6 +45,19 @@ pub struct OptionsDoc {
     /// `{ext-vm: 301}` for the blog's www.vg.no.
     #[serde(default)]
     pub http_status: indexmap::IndexMap<String, u16>,
+    /// Start from a cluster that has been running (default false): every
+    /// agent's memberlist already lists every node Alive, so nobody joins
+    /// everyone at 0 s; and once the 0 s steps have run, ARP caches hold
+    /// the neighbours that talk all the time: each host its gateways, each
+    /// gateway (a switch SVI or router) every address on its subnets.
+    /// Large generated clusters (`antlab gen`) use it: a cold start there is
+    /// an n-squared join storm that a real cluster went through long ago.
+    #[serde(default)]
+    pub warm_start: Option<bool>,
+    /// Record a log line per frame (default true; `-v` and `-o json` show
+    /// them). `false` keeps large runs' logs to the story.
+    #[serde(default)]
+    pub frame_log: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,10 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// `options.egressGratuitousArp` (default true).
     pub egress_gratuitous_arp: bool,
+    /// `options.warmStart`: converged memberlist and warm ARP caches at 0 s.
+    pub warm_start: bool,
+    /// `options.frameLog` (default true): a log line per frame.
+    pub frame_log: bool,
     /// `options.kubeProxy`.
     pub kube_proxy: Option<crate::engine::proxy::KubeProxyMode>,
     /// `options.httpStatus`: device → status its web server answers.
@@ -385,6 +389,8 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
         until,
         steps,
         egress_gratuitous_arp: opts.egress_gratuitous_arp.unwrap_or(true),
+        warm_start: opts.warm_start.unwrap_or(false),
+        frame_log: opts.frame_log.unwrap_or(true),
         http_status: opts
             .http_status
             .iter()

@@ -70,12 +70,16 @@ pub struct Runner {
     control: ControlState,
     /// Index of the first step not yet run.
     next_step: usize,
+    /// ARP caches are warm (or need not be): see [`Runner::warm_up`].
+    warm: bool,
 }
 
 impl Runner {
     /// The world at time zero: dataplanes programmed, agents started.
     pub fn start(scn: Scenario, seed: u64, capture: bool) -> Result<Runner, InputError> {
         let mut world = World::new(&scn.topology, seed);
+        world.set_frame_logging(scn.frame_log);
+        let warm = !scn.warm_start;
         if capture {
             world.enable_capture();
         }
@@ -98,7 +102,8 @@ impl Runner {
             ),
         );
         world.set_dataplane_logging(false);
-        sync_dataplane(&mut world, &cluster, &scn, None)?;
+        let mut control = ControlState::default();
+        sync_dataplane(&mut world, &cluster, &scn, None, &mut control.proxy)?;
         world.set_dataplane_logging(true);
         world.record(
             LogKind::Engine,
@@ -108,11 +113,31 @@ impl Runner {
                 cluster.nodes.len()
             ),
         );
-        // Every node runs an antrea-agent; each joins all the others.
+        // Every node runs an antrea-agent; each joins all the others, or
+        // (warm start) has long since converged on them.
         let peers = peers(&cluster);
         for n in &cluster.nodes {
             let id = world.device_id(&n.name).expect("nodes exist");
-            world.start_agent(id, &peers);
+            if scn.warm_start {
+                world.start_agent_converged(id, &peers);
+                // The control plane acts on each agent's own view, so a node
+                // that goes down stays in it until memberlist says otherwise.
+                if let Some(view) = world.agent_view(id) {
+                    cluster.views.insert(n.name.clone(), view);
+                }
+            } else {
+                world.start_agent(id, &peers);
+            }
+        }
+        if scn.warm_start {
+            world.record(
+                LogKind::Engine,
+                "",
+                format!(
+                    "warm start: {} antrea-agents running, each memberlist already lists every node",
+                    cluster.nodes.len()
+                ),
+            );
         }
         world.control_timer(SimTime::ZERO + REJOIN_PERIOD, REJOIN_TOKEN);
         Ok(Runner {
@@ -124,8 +149,9 @@ impl Runner {
                 expectations: Vec::new(),
                 flows: Vec::new(),
             },
-            control: ControlState::default(),
+            control,
             next_step: 0,
+            warm,
         })
     }
 
@@ -146,9 +172,16 @@ impl Runner {
         if t < self.now() {
             return Ok(());
         }
-        let scn = &self.scn;
-        let o = &mut self.outcome;
-        while let Some(step) = scn.steps.get(self.next_step).filter(|s| s.at <= t) {
+        while let Some(at) = self.scn.steps.get(self.next_step).map(|s| s.at) {
+            if at > t {
+                break;
+            }
+            if at > SimTime::ZERO {
+                self.warm_up();
+            }
+            let scn = &self.scn;
+            let step = &scn.steps[self.next_step];
+            let o = &mut self.outcome;
             advance(
                 scn,
                 &mut o.world,
@@ -163,11 +196,38 @@ impl Runner {
                 &mut o.cluster,
                 o.seed,
                 &mut o.expectations,
+                &mut self.control.proxy,
             )?;
             after_change(&mut o.world, &o.cluster, &mut self.control);
             self.next_step += 1;
         }
-        advance(scn, &mut o.world, &mut o.cluster, &mut self.control, t)
+        if t > SimTime::ZERO {
+            self.warm_up();
+        }
+        let o = &mut self.outcome;
+        advance(
+            &self.scn,
+            &mut o.world,
+            &mut o.cluster,
+            &mut self.control,
+            t,
+        )
+    }
+
+    /// A warm start's ARP caches, filled once the 0 s steps have run (so
+    /// the Egress IPs they place are known) and before time moves on.
+    fn warm_up(&mut self) {
+        if self.warm {
+            return;
+        }
+        self.warm = true;
+        let world = &mut self.outcome.world;
+        let n = world.warm_arp();
+        world.record(
+            LogKind::Engine,
+            "",
+            format!("warm start: {n} ARP entries filled (gateways know the addresses on their subnets, hosts their gateways)"),
+        );
     }
 
     /// Ends the run where it stands: the last flow records, the outage
@@ -222,6 +282,12 @@ struct ControlState {
     incidents: Vec<Incident>,
     /// The agents' flow exporters.
     flows: FlowExport,
+    /// Per up node, the Egresses its own view places on itself, kept
+    /// between changes that touch only some views.
+    self_placed: BTreeMap<String, Vec<String>>,
+    /// What compiles reuse while only memberlist views change (see
+    /// [`engine::CompileCache`]).
+    proxy: engine::CompileCache,
 }
 
 /// One Egress losing its node and getting a new one.
@@ -275,6 +341,14 @@ fn advance(
             return Ok(());
         }
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        // Memberlist changes move only views; anything else may change what
+        // the Service rules are compiled from.
+        let only_views = events
+            .iter()
+            .all(|e| matches!(e, ControlEvent::Member { .. }));
+        if !only_views {
+            control.proxy.invalidate();
+        }
         for e in events {
             match e {
                 ControlEvent::Member { observer, event } => {
@@ -358,8 +432,8 @@ fn advance(
                 }
             }
         }
-        sync_nodes(world, cluster, scn, Some(&touched))?;
-        after_change(world, cluster, control);
+        sync_nodes(world, cluster, scn, Some(&touched), &mut control.proxy)?;
+        after_change_of(world, cluster, control, only_views.then_some(&touched));
     }
 }
 
@@ -374,9 +448,22 @@ fn schedule_flow_poll(world: &mut World, cluster: &ClusterState, control: &mut C
 }
 
 fn after_change(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
+    after_change_of(world, cluster, control, None);
+}
+
+/// [`after_change`] when only the views of `views_of` may have changed
+/// (`None`: anything may have).
+fn after_change_of(
+    world: &mut World,
+    cluster: &ClusterState,
+    control: &mut ControlState,
+    views_of: Option<&BTreeSet<String>>,
+) {
     schedule_flow_poll(world, cluster, control);
+    let inputs = control.proxy.placement_inputs(cluster);
+    let mut holders = egress_holders(cluster, inputs, &mut control.self_placed, views_of);
     for name in cluster.egress.egresses.keys() {
-        let now_holders = report::egress_holders(cluster, name);
+        let now_holders = holders.remove(name).unwrap_or_default();
         let before = control.holders.get(name).cloned().unwrap_or_default();
         if now_holders != before {
             let now = world.now();
@@ -430,14 +517,62 @@ fn after_change(world: &mut World, cluster: &ClusterState, control: &mut Control
     }
 }
 
+/// [`report::all_egress_holders`] computed incrementally: only the nodes in
+/// `views_of` are placed again (all when `None`), each distinct view once.
+/// The result is the same: every up node, in node order, whose own view
+/// places the Egress on itself.
+fn egress_holders(
+    cluster: &ClusterState,
+    inputs: &engine::egress::PlacementInputs,
+    self_placed: &mut BTreeMap<String, Vec<String>>,
+    views_of: Option<&BTreeSet<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    if views_of.is_none() {
+        self_placed.clear();
+    }
+    let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
+        BTreeMap::new();
+    for n in &cluster.nodes {
+        if views_of.is_some_and(|v| !v.contains(&n.name)) && self_placed.contains_key(&n.name) {
+            continue;
+        }
+        if !n.up {
+            self_placed.remove(&n.name);
+            continue;
+        }
+        let placed = by_view
+            .entry(cluster.view_of(&n.name))
+            .or_insert_with_key(|v| inputs.place(v));
+        let mine = placed
+            .iter()
+            .filter(|(_, node)| node.as_deref() == Some(n.name.as_str()))
+            .map(|(egress, _)| egress.clone())
+            .collect();
+        self_placed.insert(n.name.clone(), mine);
+    }
+    let mut out: BTreeMap<String, Vec<String>> = cluster
+        .egress
+        .egresses
+        .keys()
+        .map(|k| (k.clone(), Vec::new()))
+        .collect();
+    for n in cluster.nodes.iter().filter(|n| n.up) {
+        for e in self_placed.get(&n.name).into_iter().flatten() {
+            out.entry(e.clone()).or_default().push(n.name.clone());
+        }
+    }
+    out
+}
+
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
 fn sync_dataplane(
     world: &mut World,
     cluster: &ClusterState,
     scn: &Scenario,
     step: Option<&Step>,
+    proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
-    sync_nodes(world, cluster, scn, None).map_err(|e| match step {
+    sync_nodes(world, cluster, scn, None, proxy).map_err(|e| match step {
         Some(s) => step_error(scn, s, e.message),
         None => e,
     })
@@ -449,9 +584,11 @@ fn sync_nodes(
     cluster: &ClusterState,
     scn: &Scenario,
     only: Option<&BTreeSet<String>>,
+    proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
-    for (node, dp) in engine::compile_nodes(cluster, |n| only.is_none_or(|o| o.contains(n))) {
+    let wanted = |n: &str| only.is_none_or(|o| o.contains(n));
+    for (node, dp) in engine::compile_nodes_cached(cluster, wanted, proxy) {
         let id = world
             .device_id(&node)
             .expect("engine nodes come from the topology");
@@ -473,7 +610,13 @@ fn execute(
     cluster: &mut ClusterState,
     seed: u64,
     results: &mut Vec<ExpectResult>,
+    proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
+    // Powering a node off alters no Service input (it stays Ready until
+    // node-monitor-grace-period passes); every other step may.
+    if !matches!(step.action, Action::Power { on: false, .. }) {
+        proxy.invalidate();
+    }
     match &step.action {
         Action::Apply { source, objects } => {
             world.record(
@@ -484,7 +627,7 @@ fn execute(
             for obj in objects {
                 apply_object(scn, step, world, cluster, seed, obj)?;
             }
-            sync_dataplane(world, cluster, scn, Some(step))?;
+            sync_dataplane(world, cluster, scn, Some(step), proxy)?;
         }
         Action::Delete { source, objects } => {
             world.record(
@@ -521,7 +664,7 @@ fn execute(
                     world.record(LogKind::Engine, "antrea-controller", l);
                 }
             }
-            sync_dataplane(world, cluster, scn, Some(step))?;
+            sync_dataplane(world, cluster, scn, Some(step), proxy)?;
         }
         Action::Label {
             node,
@@ -549,7 +692,7 @@ fn execute(
                 "",
                 format!("kubectl {verb} node {node} {}", text.join(" ")),
             );
-            sync_dataplane(world, cluster, scn, Some(step))?;
+            sync_dataplane(world, cluster, scn, Some(step), proxy)?;
         }
         Action::Power { device, on } => {
             world.record(
@@ -573,7 +716,7 @@ fn execute(
                     cluster.views.insert(device.clone(), Vec::new());
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
-                    sync_dataplane(world, cluster, scn, Some(step))?;
+                    sync_dataplane(world, cluster, scn, Some(step), proxy)?;
                 }
             }
         }
@@ -861,7 +1004,9 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         })
         .map(|v| parse_l7_direction(v))
         .transpose()?;
-    if cluster.pod(ns, name).is_some() {
+    // Every Pod in the cluster state is a device named `ns/name` (and the
+    // world's name index answers without scanning every Pod).
+    if world.device_id(&format!("{ns}/{name}")).is_some() {
         return Err(format!("Pod {ns}/{name} already exists"));
     }
     if spec.host_network {
@@ -885,7 +1030,7 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
     };
     let ip = match ip {
         Some(ip) => {
-            if cluster.pods.iter().any(|p| p.ip == ip) {
+            if cluster.pod_ips.contains(&ip) {
                 return Err(format!("status.podIP {ip} is already used by another Pod"));
             }
             ip
@@ -901,6 +1046,7 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .device_id(&node)
         .expect("cluster nodes exist in the world");
     world.add_pod(id, ns, name, ip, listen.clone())?;
+    cluster.pod_ips.insert(ip);
     cluster.pods.push(PodState {
         namespace: ns.to_string(),
         name: name.to_string(),

@@ -5,7 +5,7 @@
 //! in push order (FIFO). Nothing is ever ordered by pointer, hash or float, which is
 //! what makes a run reproducible bit for bit whichever queue executes it.
 //!
-//! - [`HeapScheduler`]: a binary heap keyed by one packed `u128`; the default.
+//! - [`HeapScheduler`]: a 4-ary heap keyed by one packed `u128`; the default.
 //! - [`MapScheduler`]: an ordered map, the shape of ns-3's default `MapScheduler`.
 //! - [`CalendarScheduler`]: a resizing calendar queue (Brown 1988, as in ns-3's
 //!   `CalendarScheduler`).

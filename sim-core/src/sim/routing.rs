@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use crate::model::{RuleSpec, TABLE_LOCAL, TABLE_MAIN};
 
 /// One route in the running stack; `dev` is a resolved interface index.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Route {
     pub dst: Ipv4Net,
     pub via: Option<Ipv4Addr>,
@@ -64,6 +64,18 @@ impl RoutingTable {
     pub fn add_route(&mut self, r: Route) {
         if !self.routes.contains(&r) {
             self.routes.push(r);
+        }
+    }
+
+    /// [`RoutingTable::add_route`] for many routes, in order, without a scan
+    /// of the table per route (a node of a large cluster has a route per
+    /// peer).
+    pub fn add_routes<'a>(&mut self, routes: impl IntoIterator<Item = &'a Route>) {
+        let mut have: std::collections::BTreeSet<Route> = self.routes.iter().cloned().collect();
+        for r in routes {
+            if have.insert(r.clone()) {
+                self.routes.push(r.clone());
+            }
         }
     }
 

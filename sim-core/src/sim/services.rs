@@ -45,7 +45,7 @@ pub enum Decision {
 
 #[derive(Clone, Debug, Default)]
 pub struct ServiceTable {
-    rules: Option<NodeServiceRules>,
+    rules: Option<std::sync::Arc<NodeServiceRules>>,
     affinity: AffinityTable,
 }
 
@@ -61,11 +61,16 @@ impl ServiceTable {
     /// Installs the node's rules (an atomic replace, like an OpenFlow bundle
     /// and an `iptables-restore`). Affinity entries survive; those whose
     /// endpoint is gone are ignored by the table itself.
-    pub fn set(&mut self, rules: Option<NodeServiceRules>) {
+    pub fn set(&mut self, rules: Option<std::sync::Arc<NodeServiceRules>>) {
         self.rules = rules;
     }
 
     pub fn rules(&self) -> Option<&NodeServiceRules> {
+        self.rules.as_deref()
+    }
+
+    /// The installed rules as shared, for a cheap "same rules?" check.
+    pub fn shared_rules(&self) -> Option<&std::sync::Arc<NodeServiceRules>> {
         self.rules.as_ref()
     }
 

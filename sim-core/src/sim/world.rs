@@ -113,6 +113,10 @@ pub struct World {
     seed: u64,
     queue: HeapScheduler<Event>,
     devices: Vec<DeviceRt>,
+    /// Device ids by name (the first device of a name, as a scan would
+    /// find): lookups by name happen per node per change, and a cluster
+    /// with a hundred thousand Pods has as many devices.
+    by_name: BTreeMap<String, DeviceId>,
     links: Vec<LinkRt>,
     port_link: BTreeMap<PortRef, usize>,
     log: Vec<LogEntry>,
@@ -148,6 +152,7 @@ impl World {
             seed,
             queue: HeapScheduler::new(),
             devices: Vec::new(),
+            by_name: BTreeMap::new(),
             links: Vec::new(),
             port_link: BTreeMap::new(),
             log: Vec::new(),
@@ -170,8 +175,7 @@ impl World {
                 DeviceKind::Host(h) => DeviceRt::Host(devices::build_host(&d.name, h, seed)),
                 DeviceKind::Switch(s) => DeviceRt::Switch(devices::build_switch(&d.name, s, seed)),
             };
-            w.devices.push(rt);
-            w.epochs.push(0);
+            w.add_device(rt);
         }
         for l in &topology.links {
             w.add_link(l.a, l.b, l.latency);
@@ -206,9 +210,11 @@ impl World {
     }
 
     fn add_device(&mut self, d: DeviceRt) -> DeviceId {
+        let id = DeviceId(self.devices.len() as u32);
+        self.by_name.entry(d.name().to_string()).or_insert(id);
         self.devices.push(d);
         self.epochs.push(0);
-        DeviceId((self.devices.len() - 1) as u32)
+        id
     }
 
     fn add_pod_network(&mut self, node: DeviceId, name: &str, pod_cidr: Ipv4Net) {
@@ -278,10 +284,7 @@ impl World {
         &self.devices[id.0 as usize]
     }
     pub fn device_id(&self, name: &str) -> Option<DeviceId> {
-        self.devices
-            .iter()
-            .position(|d| d.name() == name)
-            .map(|i| DeviceId(i as u32))
+        self.by_name.get(name).copied()
     }
     pub fn probes(&self) -> &[Probe] {
         &self.probes
@@ -1473,6 +1476,9 @@ impl World {
     ) -> Result<(), String> {
         let name = self.device(node).name().to_string();
         let powered = self.device(node).powered();
+        // Lines are only worth formatting when they will be logged (the
+        // initial dataplane is applied unlogged: a route per peer per node).
+        let log = self.log_dataplane;
         let mut lines: Vec<(LogKind, String)> = Vec::new();
         let mut garps: Vec<(usize, Ipv4Addr)> = Vec::new();
         let applied = self.applied.entry(node).or_default();
@@ -1594,16 +1600,18 @@ impl World {
             .collect();
         if old_routes != new_routes {
             h.stack.routes.remove_origin("engine");
-            for r in &new_routes {
-                h.stack.routes.add_route(r.clone());
-            }
-            for r in new_routes.iter().filter(|r| !old_routes.contains(r)) {
+            h.stack.routes.add_routes(&new_routes);
+        }
+        if old_routes != new_routes && log {
+            let old_set: std::collections::BTreeSet<&Route> = old_routes.iter().collect();
+            let new_set: std::collections::BTreeSet<&Route> = new_routes.iter().collect();
+            for r in new_routes.iter().filter(|r| !old_set.contains(r)) {
                 lines.push((
                     LogKind::Route,
                     format!("ip route add {}", describe_route(r, &h.stack.ifaces)),
                 ));
             }
-            for r in old_routes.iter().filter(|r| !new_routes.contains(r)) {
+            for r in old_routes.iter().filter(|r| !new_set.contains(r)) {
                 lines.push((
                     LogKind::Route,
                     format!("ip route del {}", describe_route(r, &h.stack.ifaces)),
@@ -1705,7 +1713,12 @@ impl World {
         garps.extend(new_responders);
         h.stack.arp_any_iface = !desired.strict_arp;
         h.stack.l7_export = desired.l7_export.clone();
-        if desired.service_rules.as_ref() != h.stack.services.rules() {
+        let same_rules = match (&desired.service_rules, h.stack.services.shared_rules()) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_rules {
             let n = desired
                 .service_rules
                 .as_ref()
@@ -1880,6 +1893,93 @@ impl World {
             "antrea-agent started, memberlist joining",
         );
         self.run_agent_actions(node, actions);
+    }
+
+    /// [`World::start_agent`] for a warm start: the agent's member list is
+    /// already converged on `peers` and it sends nothing to join.
+    pub fn start_agent_converged(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+        let name = self.device(node).name().to_string();
+        let Some(ip) = self.host_ip(node) else { return };
+        let boot = self.agent_boots.entry(node).or_insert(0);
+        *boot += 1;
+        let rng = crate::rng::stream(self.seed, &format!("memberlist/{name}/{boot}"));
+        let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
+        let actions = agent.start_converged(self.now, peers);
+        self.agents.insert(node, agent);
+        self.run_agent_actions(node, actions);
+    }
+
+    /// Fills ARP caches as a long-running network has them (a scenario's
+    /// `warmStart`): every gateway (a switch with SVIs, or a router) knows
+    /// every address of every powered host on its subnets (Egress IPs on a
+    /// dummy device answer with the MAC of the interface on their subnet, as
+    /// Linux's `arp_ignore=0` does), and every host knows the gateway
+    /// addresses on its subnets. Same subnet is taken as same L2 segment.
+    /// Entries are made as if an ARP reply had just arrived; nothing is
+    /// logged per entry. Returns how many entries were filled.
+    pub fn warm_arp(&mut self) -> usize {
+        use super::arp::ArpSeen;
+        // (device, iface, subnet, MAC) of every gateway interface.
+        let mut gateways: Vec<(usize, usize, Ipv4Net, MacAddr)> = Vec::new();
+        // (device, linked iface, address, MAC) of every host address.
+        let mut addrs: Vec<(usize, usize, Ipv4Addr, MacAddr)> = Vec::new();
+        for (d, dev) in self.devices.iter().enumerate() {
+            if !dev.powered() {
+                continue;
+            }
+            let Some(st) = dev.stack() else { continue };
+            let gateway = match dev {
+                DeviceRt::Switch(_) => true,
+                DeviceRt::Host(h) => h.role == HostRole::Router,
+            };
+            for (i, ifc) in st.ifaces.iter().enumerate() {
+                for net in &ifc.addrs {
+                    if gateway && ifc.has_link {
+                        gateways.push((d, i, *net, ifc.mac));
+                    }
+                    if matches!(dev, DeviceRt::Host(_)) {
+                        let ip = net.addr();
+                        let linked = st.ifaces.iter().position(|o| {
+                            o.has_link && o.up && o.addrs.iter().any(|n| n.contains(&ip))
+                        });
+                        if let Some(j) = linked {
+                            addrs.push((d, j, ip, st.ifaces[j].mac));
+                        }
+                    }
+                }
+            }
+        }
+        let now = self.now;
+        let mut filled = 0;
+        let mut sink = Vec::new();
+        let mut learn = |dev: &mut DeviceRt, iface: usize, ip: Ipv4Addr, mac: MacAddr| {
+            if let Some(st) = dev.stack_mut() {
+                let seen = ArpSeen {
+                    spa: ip,
+                    sha: mac,
+                    reply_to_us: true,
+                    request_for_us: false,
+                };
+                st.arp.on_arp(now, iface, seen, &mut sink);
+                sink.clear();
+                filled += 1;
+            }
+        };
+        for &(gd, gi, net, gmac) in &gateways {
+            for &(hd, hi, ip, hmac) in &addrs {
+                if hd == gd || !net.contains(&ip) || ip == net.addr() {
+                    continue;
+                }
+                learn(&mut self.devices[gd], gi, ip, hmac);
+                let host_net = self.devices[hd]
+                    .stack()
+                    .is_some_and(|st| st.ifaces[hi].addrs.iter().any(|n| n.contains(&net.addr())));
+                if host_net {
+                    learn(&mut self.devices[hd], hi, net.addr(), gmac);
+                }
+            }
+        }
+        filled
     }
 
     /// Stops an agent. `graceful`: it leaves the memberlist cluster first

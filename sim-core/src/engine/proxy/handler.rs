@@ -125,6 +125,9 @@ pub fn classify(
     dport: u16,
     proto: Protocol,
 ) -> Option<ServiceMatch> {
+    if !rules.may_match(dport) {
+        return None;
+    }
     let kube_nodeport_addrs = rules.node.local_addresses();
     for p in rules.ports().filter(|p| p.protocol == proto) {
         let kind = if p.cluster_ip == dst && p.port == dport {

@@ -69,7 +69,7 @@ pub use kubeproxy::{IptRule, IptTable, IpvsService, KubePortRules};
 pub use render::{render_antrea, render_kube_proxy};
 pub use rules::{
     AntreaPortRules, AntreaVip, Categorized, EndpointRef, NodeServiceRules, ProxyService,
-    ServicePortRules, VipKind, compile_node, remove_service, update_service,
+    ServicePortRules, SharedServiceRules, VipKind, compile_node, remove_service, update_service,
 };
 
 /// The zone label the EndpointSlice controller and both proxies read.
@@ -223,7 +223,10 @@ impl ProxyNode {
             pod_cidr: Some(n.pod_cidr),
             zone: n.labels.get(ZONE_LABEL).filter(|z| !z.is_empty()).cloned(),
             control_plane: n.control_plane,
-            ready: n.up,
+            // The NodeReady condition, which the EndpointSlice controller's
+            // topology cache reads (`isNodeReady`): a node that just lost
+            // power is still Ready until node-monitor-grace-period passes.
+            ready: n.ready,
             cpu_milli: 1000,
         }
     }

@@ -184,14 +184,57 @@ pub struct NodeServiceRules {
     pub node_ips: Vec<Ipv4Addr>,
     /// The addresses AntreaProxy serves NodePorts on (NodePortMark flows).
     pub antrea_nodeport_addresses: Vec<Ipv4Addr>,
-    /// Per Service (namespace, name), its ports in spec order.
-    pub services: BTreeMap<(String, String), Vec<ServicePortRules>>,
+    /// Per Service (namespace, name), its ports in spec order. Shared
+    /// (`Arc`) so that nodes whose rules for a Service are equal can hold
+    /// one copy ([`NodeServiceRules::share_with`]).
+    pub services: BTreeMap<(String, String), std::sync::Arc<Vec<ServicePortRules>>>,
+    /// How many Service ports use each port number, as `port` or as
+    /// `nodePort`: a packet to any other port is no Service's, which
+    /// [`NodeServiceRules::may_match`] answers without scanning them all.
+    dports: BTreeMap<u16, u32>,
 }
 
 impl NodeServiceRules {
+    /// False when no Service port listens on `dport` (neither as its port
+    /// nor as its NodePort), so classifying the packet can stop at once.
+    pub fn may_match(&self, dport: u16) -> bool {
+        self.dports.contains_key(&dport)
+    }
+
+    fn count_dports(&mut self, ports: &[ServicePortRules], add: bool) {
+        for p in ports {
+            for d in std::iter::once(p.port).chain(p.node_port) {
+                let c = self.dports.entry(d).or_default();
+                if add {
+                    *c += 1;
+                } else {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.dports.remove(&d);
+                    }
+                }
+            }
+        }
+    }
+
     /// All Service ports in (namespace, name, spec) order.
     pub fn ports(&self) -> impl Iterator<Item = &ServicePortRules> {
-        self.services.values().flatten()
+        self.services.values().flat_map(|v| v.iter())
+    }
+
+    /// Points every Service whose rules equal one in `pool` at the pooled
+    /// copy, and adds the others to `pool`. Most Services compile alike on
+    /// every node, so a cluster's nodes then share one copy of them.
+    pub fn share_with(&mut self, pool: &mut SharedServiceRules) {
+        for (key, ports) in self.services.iter_mut() {
+            match pool.get(key) {
+                Some(shared) if std::sync::Arc::ptr_eq(shared, ports) => {}
+                Some(shared) if shared == ports => *ports = shared.clone(),
+                _ => {
+                    pool.insert(key.clone(), ports.clone());
+                }
+            }
+        }
     }
 
     /// Addresses bound to `kube-ipvs0` (IPVS mode): ClusterIPs, external IPs and
@@ -243,6 +286,7 @@ pub fn compile_node(
         node_ips,
         antrea_nodeport_addresses: antrea_nodeport_addresses(node, cfg),
         services: BTreeMap::new(),
+        dports: BTreeMap::new(),
     };
     for s in services {
         update_service(&mut rules, s);
@@ -250,22 +294,32 @@ pub fn compile_node(
     rules
 }
 
+/// Service rules shared between nodes, by (namespace, name).
+pub type SharedServiceRules = BTreeMap<(String, String), std::sync::Arc<Vec<ServicePortRules>>>;
+
 /// Adds or replaces one Service's rules.
 pub fn update_service(rules: &mut NodeServiceRules, svc: &ProxyService) {
     let key = (svc.namespace().to_string(), svc.name().to_string());
     let ports = compile_service(rules, svc);
-    if ports.is_empty() {
-        rules.services.remove(&key);
+    let old = if ports.is_empty() {
+        rules.services.remove(&key)
     } else {
-        rules.services.insert(key, ports);
+        rules.count_dports(&ports, true);
+        rules.services.insert(key, std::sync::Arc::new(ports))
+    };
+    if let Some(old) = old {
+        rules.count_dports(&old, false);
     }
 }
 
 /// Removes one Service's rules (no-op if absent).
 pub fn remove_service(rules: &mut NodeServiceRules, namespace: &str, name: &str) {
-    rules
+    if let Some(old) = rules
         .services
-        .remove(&(namespace.to_string(), name.to_string()));
+        .remove(&(namespace.to_string(), name.to_string()))
+    {
+        rules.count_dports(&old, false);
+    }
 }
 
 /// Antrea's NodePort addresses: the node's addresses within
