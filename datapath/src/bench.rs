@@ -78,7 +78,7 @@ pub fn ovs_services(services: usize, endpoints: usize) -> Result<OvsProgramming,
             &ProxyConfig::default(),
         );
         let dp = NodeDataplane {
-            service_rules: Some(rules),
+            service_rules: Some(std::sync::Arc::new(rules)),
             ..NodeDataplane::default()
         };
         let gw_ip = std::net::Ipv4Addr::new(10, 100, 0, 1);
