@@ -83,6 +83,34 @@ fn remove_link(name: &str, out: &mut Cleanup) {
     }
 }
 
+/// An `ovsdb-server` or `ovs-vswitchd` whose files live under the runs
+/// folder: one of ours, whatever happened to its state file.
+struct OvsDaemon {
+    pid: u32,
+    program: String,
+    /// The run id, from the folder in its command line.
+    run: String,
+}
+
+fn ovs_daemons() -> Vec<OvsDaemon> {
+    let root = format!("{}/", state::runs_root().to_string_lossy());
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let cl = cmdline(pid);
+            let program = cl.split(' ').next().unwrap_or("").to_string();
+            if program != "ovsdb-server" && program != "ovs-vswitchd" {
+                return None;
+            }
+            let run: String = cl.split(root.as_str()).nth(1)?.chars().take(4).collect();
+            Some(OvsDaemon { pid, program, run })
+        })
+        .collect()
+}
+
 /// Removes one run's objects as its state file lists them.
 pub fn down(st: &RunState) -> Cleanup {
     let mut out = Cleanup::default();
@@ -144,27 +172,11 @@ pub fn down_all(live_too: bool) -> Cleanup {
     }
     let spared = |name: &str| skipped.iter().any(|p| name.starts_with(p.as_str()));
     // Daemons of runs whose state file is gone: found by their folder.
-    let root = state::runs_root().to_string_lossy().to_string();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                continue;
-            };
-            let cl = cmdline(pid);
-            let ours = (cl.starts_with("ovsdb-server") || cl.starts_with("ovs-vswitchd"))
-                && cl.contains(&format!("{root}/"));
-            if ours
-                && !skipped
-                    .iter()
-                    .any(|p| cl.contains(&format!("/{}/", &p[2..6])))
-                && kill(pid)
-            {
-                wait_gone(pid);
-                out.removed.push(format!(
-                    "process {pid} ({})",
-                    cl.split(' ').next().unwrap_or("")
-                ));
-            }
+    for d in ovs_daemons() {
+        if !skipped.iter().any(|p| p[2..6] == d.run) && kill(d.pid) {
+            wait_gone(d.pid);
+            out.removed
+                .push(format!("process {} ({})", d.pid, d.program));
         }
     }
     for l in root_links() {
@@ -194,27 +206,9 @@ pub fn leftovers(prefix_filter: Option<&str>) -> Vec<String> {
             .filter(|n| keep(n))
             .map(|n| format!("link {n}")),
     );
-    let root = state::runs_root().to_string_lossy().to_string();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                continue;
-            };
-            let cl = cmdline(pid);
-            if (cl.starts_with("ovsdb-server") || cl.starts_with("ovs-vswitchd"))
-                && cl.contains(&format!("{root}/"))
-                && prefix_filter.is_none_or(|p| cl.contains(&format!("/{}/", &p[2..6])))
-            {
-                let run = cl
-                    .split(&format!("{root}/"))
-                    .nth(1)
-                    .map(|r| r.chars().take(4).collect::<String>())
-                    .unwrap_or_default();
-                v.push(format!(
-                    "process {pid} {} (al{run}-)",
-                    cl.split(' ').next().unwrap_or("")
-                ));
-            }
+    for d in ovs_daemons() {
+        if prefix_filter.is_none_or(|p| p[2..6] == d.run) {
+            v.push(format!("process {} {} (al{}-)", d.pid, d.program, d.run));
         }
     }
     v
