@@ -698,61 +698,28 @@ fn check(
     let head: String;
     match &e.kind {
         ExpectKind::Egress { name, node, ip } => {
-            let eg = cluster.egress.egresses.get(name);
-            let eip = eg.and_then(|e| e.ip);
-            let real_holders = eip
-                .map(|i| observe::address_holders(&live.lab, i))
-                .unwrap_or_default();
-            let sim_holders = sim_core::report::egress_holders(cluster, name);
-            fields.push((format!("Egress {name} IP"), fmt_opt(eip), fmt_opt(eip)));
-            fields.push((
-                format!("Egress {name} node"),
-                list(&sim_holders),
-                list(&real_holders),
-            ));
             head = format!("Egress {name}");
-            if let Some(want) = node {
-                let ok = match want {
-                    None => real_holders.is_empty(),
-                    Some(n) => real_holders.len() == 1 && &real_holders[0] == n,
-                };
-                if !ok {
-                    problems.push(format!("IP held by {}", list(&real_holders)));
-                }
+            HeldIp {
+                ip: cluster.egress.egresses.get(name).and_then(|e| e.ip),
+                sim_holders: sim_core::report::egress_holders(cluster, name),
+                ip_field: format!("Egress {name} IP"),
+                node_field: format!("Egress {name} node"),
+                held_by: "IP held by",
+                ip_is: "IP is",
             }
-            if let Some(want) = ip
-                && eip != *want
-            {
-                problems.push(format!("IP is {}", fmt_opt(eip)));
-            }
+            .check(live, node, ip, &mut fields, &mut problems);
         }
         ExpectKind::ServiceExternalIp { service, node, ip } => {
-            let lb = cluster.services.get(service).and_then(|s| s.lb_ip);
-            let real_holders = lb
-                .map(|i| observe::address_holders(&live.lab, i))
-                .unwrap_or_default();
-            let sim_owners = sim_core::report::external_ip_owners(cluster, service);
-            fields.push((format!("{service} external IP"), fmt_opt(lb), fmt_opt(lb)));
-            fields.push((
-                format!("{service} external IP owner"),
-                list(&sim_owners),
-                list(&real_holders),
-            ));
             head = format!("ServiceExternalIP of {service}");
-            if let Some(want) = node {
-                let ok = match want {
-                    None => real_holders.is_empty(),
-                    Some(n) => real_holders.len() == 1 && &real_holders[0] == n,
-                };
-                if !ok {
-                    problems.push(format!("owned by {}", list(&real_holders)));
-                }
+            HeldIp {
+                ip: cluster.services.get(service).and_then(|s| s.lb_ip),
+                sim_holders: sim_core::report::external_ip_owners(cluster, service),
+                ip_field: format!("{service} external IP"),
+                node_field: format!("{service} external IP owner"),
+                held_by: "owned by",
+                ip_is: "external IP is",
             }
-            if let Some(want) = ip
-                && lb != *want
-            {
-                problems.push(format!("external IP is {}", fmt_opt(lb)));
-            }
+            .check(live, node, ip, &mut fields, &mut problems);
         }
         ExpectKind::Arp {
             device,
@@ -1000,6 +967,57 @@ fn check(
         real_message: msg,
         sim_passed,
         fields,
+    }
+}
+
+/// An address the engine puts on one node (an Egress IP, a
+/// ServiceExternalIP): who holds it in the kernel against who holds it in
+/// the simulator, and against what the expectation wants.
+struct HeldIp {
+    ip: Option<Ipv4Addr>,
+    sim_holders: Vec<String>,
+    ip_field: String,
+    node_field: String,
+    /// How a wrong holder is told: "IP held by", "owned by".
+    held_by: &'static str,
+    /// How a wrong address is told: "IP is", "external IP is".
+    ip_is: &'static str,
+}
+
+impl HeldIp {
+    fn check(
+        self,
+        live: &Live,
+        want_node: &Option<Option<String>>,
+        want_ip: &Option<Option<Ipv4Addr>>,
+        fields: &mut Vec<(String, String, String)>,
+        problems: &mut Vec<String>,
+    ) {
+        let real_holders = self
+            .ip
+            .map(|i| observe::address_holders(&live.lab, i))
+            .unwrap_or_default();
+        // The address itself is the engine's on both sides.
+        fields.push((self.ip_field, fmt_opt(self.ip), fmt_opt(self.ip)));
+        fields.push((
+            self.node_field,
+            list(&self.sim_holders),
+            list(&real_holders),
+        ));
+        if let Some(want) = want_node {
+            let ok = match want {
+                None => real_holders.is_empty(),
+                Some(n) => real_holders.len() == 1 && &real_holders[0] == n,
+            };
+            if !ok {
+                problems.push(format!("{} {}", self.held_by, list(&real_holders)));
+            }
+        }
+        if let Some(want) = want_ip
+            && self.ip != *want
+        {
+            problems.push(format!("{} {}", self.ip_is, fmt_opt(self.ip)));
+        }
     }
 }
 
