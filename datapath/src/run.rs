@@ -125,26 +125,19 @@ struct Live {
     rx: mpsc::Receiver<AgentEvent>,
     epoch: Instant,
     seed: u64,
-}
-
-fn node_peers(scn: &Scenario) -> Vec<(String, Ipv4Addr)> {
-    let cluster = sim_core::engine::ClusterState::from_topology(&scn.topology);
-    cluster
-        .nodes
-        .iter()
-        .map(|n| (n.name.clone(), n.ip))
-        .collect()
+    /// Every node's name and IP: whom an agent joins when it starts.
+    peers: Vec<(String, Ipv4Addr)>,
 }
 
 impl Live {
-    fn start_agent(&mut self, scn: &Scenario, node: &str, ip: Ipv4Addr) -> Result<(), RealError> {
+    fn start_agent(&mut self, node: &str, ip: Ipv4Addr) -> Result<(), RealError> {
         let boot = self.boots.entry(node.to_string()).or_insert(0);
         *boot += 1;
         let spec = AgentSpec {
             netns: self.lab.netns[node].clone(),
             node: node.to_string(),
             ip,
-            peers: node_peers(scn),
+            peers: self.peers.clone(),
             seed: self.seed,
             boot: *boot,
         };
@@ -342,6 +335,9 @@ pub fn run(
         rx,
         epoch: crate::clock::now(),
         seed,
+        peers: (runner.outcome().cluster.nodes.iter())
+            .map(|n| (n.name.clone(), n.ip))
+            .collect(),
     };
     let result = play(scn, &mut runner, &mut live, mode, log);
     // Always clean up, whatever happened.
@@ -389,7 +385,7 @@ fn play(
         }
     }
     for n in &cluster0.nodes {
-        live.start_agent(scn, &n.name, n.ip)?;
+        live.start_agent(&n.name, n.ip)?;
     }
     let mut times: Vec<SimTime> = scn.steps.iter().map(|s| s.at).collect();
     times.push(scn.until);
@@ -463,7 +459,7 @@ fn play(
                         // A rebooted node comes back with nothing Antrea made.
                         live.views.insert(device.clone(), BTreeSet::new());
                         let ip = cluster0.node(device).map(|n| n.ip).expect("node");
-                        live.start_agent(scn, device, ip)?;
+                        live.start_agent(device, ip)?;
                     }
                 }
                 Action::Link { port, up } => {

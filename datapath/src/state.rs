@@ -138,8 +138,7 @@ impl RunState {
 
     /// Whether the process that owns this run is still alive.
     pub fn owner_alive(&self) -> bool {
-        self.owner_pid != std::process::id() && pid_alive(self.owner_pid)
-            || self.owner_pid == std::process::id()
+        self.owner_pid == std::process::id() || pid_alive(self.owner_pid)
     }
 }
 
