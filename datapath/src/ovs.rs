@@ -170,26 +170,6 @@ impl Ovs {
         }
         self.vsctl(&args).map(|_| ())
     }
-
-    /// The OpenFlow port number of an interface. Under load ovs-vswitchd
-    /// may not have numbered a new port yet (`[]` or `-1`): ask again.
-    pub fn ofport(&self, iface: &str) -> Result<u32, SysError> {
-        let mut out = String::new();
-        for _ in 0..100 {
-            out = self.vsctl(&["get", "interface", iface, "ofport"])?;
-            if let Ok(n) = out.trim().parse::<i64>()
-                && n > 0
-            {
-                return Ok(n as u32);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Err(SysError::Failed {
-            command: format!("ovs-vsctl get interface {iface} ofport"),
-            status: "no port number after 5 s".into(),
-            stderr: out,
-        })
-    }
 }
 
 impl Ovs {
