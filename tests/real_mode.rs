@@ -23,8 +23,11 @@ fn cannot_run() -> Option<String> {
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
+/// Takes the one-at-a-time lock and evaluates to its guard, or skips the
+/// test loudly when real mode cannot run here.
 macro_rules! need_real_mode {
-    ($name:expr) => {
+    ($name:expr) => {{
+        let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(why) = cannot_run() {
             eprintln!(
                 "\n!!!!!!!! SKIPPED {}: real mode needs {why}. This test did NOT run. !!!!!!!!\n",
@@ -32,7 +35,8 @@ macro_rules! need_real_mode {
             );
             return;
         }
-    };
+        guard
+    }};
 }
 
 fn namespaces_with(prefix: &str) -> Vec<String> {
@@ -78,8 +82,7 @@ fn held(stdout: &str) -> (usize, usize) {
 
 #[test]
 fn egress_failover_matches_the_simulator() {
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    need_real_mode!("egress_failover_matches_the_simulator");
+    let _g = need_real_mode!("egress_failover_matches_the_simulator");
     let out = both("scenarios/egress-vlan-failover.yaml");
     assert_eq!(held(&out), (11, 11), "{out}");
     // The failover happened for real: a memberlist Leave and the move.
@@ -96,8 +99,7 @@ fn egress_failover_matches_the_simulator() {
 
 #[test]
 fn clusterip_service_matches_the_simulator() {
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    need_real_mode!("clusterip_service_matches_the_simulator");
+    let _g = need_real_mode!("clusterip_service_matches_the_simulator");
     let out = both("scenarios/clusterip-service.yaml");
     assert_eq!(held(&out), (1, 1), "{out}");
     // The Service's select group was loaded into the client node's br-int.
@@ -111,8 +113,7 @@ fn clusterip_service_matches_the_simulator() {
 
 #[test]
 fn service_external_ip_l2_matches_the_simulator() {
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    need_real_mode!("service_external_ip_l2_matches_the_simulator");
+    let _g = need_real_mode!("service_external_ip_l2_matches_the_simulator");
     let out = both("scenarios/service-external-ip-l2.yaml");
     assert_eq!(held(&out), (9, 9), "{out}");
     assert!(
@@ -155,8 +156,7 @@ fn state_dir(prefix: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_killed_run_is_removed_by_down_all() {
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    need_real_mode!("a_killed_run_is_removed_by_down_all");
+    let _g = need_real_mode!("a_killed_run_is_removed_by_down_all");
     let (mut child, prefix) = start_run();
     assert!(
         !namespaces_with(&prefix).is_empty(),
@@ -204,8 +204,7 @@ fn a_killed_run_is_removed_by_down_all() {
 
 #[test]
 fn ctrl_c_removes_the_lab() {
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    need_real_mode!("ctrl_c_removes_the_lab");
+    let _g = need_real_mode!("ctrl_c_removes_the_lab");
     let (mut child, prefix) = start_run();
     assert!(!namespaces_with(&prefix).is_empty());
     let ok = Command::new("kill")
@@ -224,8 +223,7 @@ fn ctrl_c_removes_the_lab() {
 
 #[test]
 fn real_up_builds_a_lab_that_forwards_and_down_removes_it() {
-    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    need_real_mode!("real_up_builds_a_lab_that_forwards_and_down_removes_it");
+    let _g = need_real_mode!("real_up_builds_a_lab_that_forwards_and_down_removes_it");
     let out = antlab()
         .args(["real", "up", "topologies/blog-lab.yaml"])
         .output()
