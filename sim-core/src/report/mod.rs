@@ -348,23 +348,53 @@ pub fn egress_holders(cluster: &ClusterState, name: &str) -> Vec<String> {
 pub fn all_egress_holders(
     cluster: &ClusterState,
 ) -> std::collections::BTreeMap<String, Vec<String>> {
+    let inputs = crate::engine::egress::PlacementInputs::new(cluster);
+    egress_holders_since(cluster, &inputs, &mut Default::default(), None)
+}
+
+/// [`all_egress_holders`] computed incrementally (what a running scenario uses): only the nodes in
+/// `views_of` are placed again (all when `None`), each distinct view once.
+/// The result is the same: every up node, in node order, whose own view
+/// places the Egress on itself.
+pub fn egress_holders_since(
+    cluster: &ClusterState,
+    inputs: &crate::engine::egress::PlacementInputs,
+    self_placed: &mut std::collections::BTreeMap<String, Vec<String>>,
+    views_of: Option<&std::collections::BTreeSet<String>>,
+) -> std::collections::BTreeMap<String, Vec<String>> {
     use std::collections::BTreeMap;
+    if views_of.is_none() {
+        self_placed.clear();
+    }
     let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
         BTreeMap::new();
+    for n in &cluster.nodes {
+        if views_of.is_some_and(|v| !v.contains(&n.name)) && self_placed.contains_key(&n.name) {
+            continue;
+        }
+        if !n.up {
+            self_placed.remove(&n.name);
+            continue;
+        }
+        let placed = by_view
+            .entry(cluster.view_of(&n.name))
+            .or_insert_with_key(|v| inputs.place(v));
+        let mine = placed
+            .iter()
+            .filter(|(_, node)| node.as_deref() == Some(n.name.as_str()))
+            .map(|(egress, _)| egress.clone())
+            .collect();
+        self_placed.insert(n.name.clone(), mine);
+    }
     let mut out: BTreeMap<String, Vec<String>> = cluster
         .egress
         .egresses
         .keys()
         .map(|k| (k.clone(), Vec::new()))
         .collect();
-    let inputs = crate::engine::egress::PlacementInputs::new(cluster);
     for n in cluster.nodes.iter().filter(|n| n.up) {
-        let view = cluster.view_of(&n.name);
-        let placed = by_view.entry(view).or_insert_with_key(|v| inputs.place(v));
-        for (egress, node) in placed.iter() {
-            if node.as_deref() == Some(n.name.as_str()) {
-                out.entry(egress.clone()).or_default().push(n.name.clone());
-            }
+        for e in self_placed.get(&n.name).into_iter().flatten() {
+            out.entry(e.clone()).or_default().push(n.name.clone());
         }
     }
     out

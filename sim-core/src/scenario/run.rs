@@ -461,7 +461,8 @@ fn after_change_of(
 ) {
     schedule_flow_poll(world, cluster, control);
     let inputs = control.proxy.placement_inputs(cluster);
-    let mut holders = egress_holders(cluster, inputs, &mut control.self_placed, views_of);
+    let mut holders =
+        report::egress_holders_since(cluster, inputs, &mut control.self_placed, views_of);
     for name in cluster.egress.egresses.keys() {
         let now_holders = holders.remove(name).unwrap_or_default();
         let before = control.holders.get(name).cloned().unwrap_or_default();
@@ -515,53 +516,6 @@ fn after_change_of(
         control.retry_queued = true;
         world.control_timer(world.now() + next, RETRY_TOKEN);
     }
-}
-
-/// [`report::all_egress_holders`] computed incrementally: only the nodes in
-/// `views_of` are placed again (all when `None`), each distinct view once.
-/// The result is the same: every up node, in node order, whose own view
-/// places the Egress on itself.
-fn egress_holders(
-    cluster: &ClusterState,
-    inputs: &engine::egress::PlacementInputs,
-    self_placed: &mut BTreeMap<String, Vec<String>>,
-    views_of: Option<&BTreeSet<String>>,
-) -> BTreeMap<String, Vec<String>> {
-    if views_of.is_none() {
-        self_placed.clear();
-    }
-    let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
-        BTreeMap::new();
-    for n in &cluster.nodes {
-        if views_of.is_some_and(|v| !v.contains(&n.name)) && self_placed.contains_key(&n.name) {
-            continue;
-        }
-        if !n.up {
-            self_placed.remove(&n.name);
-            continue;
-        }
-        let placed = by_view
-            .entry(cluster.view_of(&n.name))
-            .or_insert_with_key(|v| inputs.place(v));
-        let mine = placed
-            .iter()
-            .filter(|(_, node)| node.as_deref() == Some(n.name.as_str()))
-            .map(|(egress, _)| egress.clone())
-            .collect();
-        self_placed.insert(n.name.clone(), mine);
-    }
-    let mut out: BTreeMap<String, Vec<String>> = cluster
-        .egress
-        .egresses
-        .keys()
-        .map(|k| (k.clone(), Vec::new()))
-        .collect();
-    for n in cluster.nodes.iter().filter(|n| n.up) {
-        for e in self_placed.get(&n.name).into_iter().flatten() {
-            out.entry(e.clone()).or_default().push(n.name.clone());
-        }
-    }
-    out
 }
 
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
