@@ -208,11 +208,25 @@ impl crate::NodeBackend for LinuxBackend<'_> {
             // node, unSNATed) keep their old conntrack entry, and a ping
             // reuses its ICMP id forever; in Antrea those packets were
             // tunnelled and never had a host entry here. So forget them.
+            // Also forget flows *from* an SNAT address: while the old Egress
+            // node still held a translation, packets already carrying the
+            // Egress IP can reach the new one and leave an entry whose reply
+            // side (destination -> Egress IP, same ICMP id) makes the next
+            // SNAT pick another id.
+            let snat_addrs = last
+                .snat
+                .iter()
+                .chain(&desired.snat)
+                .filter_map(|s| match s.to {
+                    SnatTo::Addr(a) => Some(a.to_string()),
+                    SnatTo::Masquerade => None,
+                });
             let mut srcs: Vec<String> = last
                 .marks
                 .iter()
                 .chain(&desired.marks)
                 .map(|m| m.src.addr().to_string())
+                .chain(snat_addrs)
                 .collect();
             srcs.sort();
             srcs.dedup();
