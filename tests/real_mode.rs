@@ -46,11 +46,36 @@ fn namespaces_with(prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs `scenario` in both modes. Real failure detection is random in
+/// timing: about one run in 30-50 here, the agent of the node that should
+/// take over an address is a memberlist laggard (it misses every rumour
+/// about the dead node and waits out its own suspicion timer, as memberlist
+/// does) and an expectation placed 15 s after the power cut sees nobody
+/// holding the address. Such a run exits 1 with MISMATCH lines; it is run
+/// once more, loudly. A second difference fails the test, so a real
+/// disagreement (which repeats) still fails, and errors (exit 2) or anything
+/// left behind are never retried.
 fn both(scenario: &str) -> String {
-    let out = antlab()
-        .args(["run", "--mode", "both", scenario])
-        .output()
-        .expect("antlab runs");
+    let run = || {
+        antlab()
+            .args(["run", "--mode", "both", scenario])
+            .output()
+            .expect("antlab runs")
+    };
+    let mut out = run();
+    let first = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.code() == Some(1) && first.contains("MISMATCH") && !first.contains("LEFT BEHIND")
+    {
+        eprintln!(
+            "\n!!!!!!!! RETRYING {scenario}: the first run differed from the simulator:\n{}\n!!!!!!!!\n",
+            first
+                .lines()
+                .filter(|l| l.contains("MISMATCH") || l.contains("memberlist") && l.contains("left"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        out = run();
+    }
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The measured outages are part of what CI reports.
