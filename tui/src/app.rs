@@ -179,8 +179,11 @@ pub struct App {
     pub filter: LogFilter,
     /// Show only the selected device's entries in the Events pane.
     pub device_filter: bool,
-    /// Lines scrolled up from the newest in the Events pane; also the scroll
-    /// of the Tables, Inspector and Trace panes.
+    /// The focused pane's scroll: in the Events pane, lines up from the
+    /// newest entry (the pane ends with the newest at the bottom); in the
+    /// Tables, Inspector and Trace panes, lines down from the top of their
+    /// text. Either way Down/PgDn move the view down the text (see
+    /// `App::scroll_down`).
     pub scroll: usize,
     pub help: bool,
     pub devices: Vec<DeviceEntry>,
@@ -259,16 +262,25 @@ impl App {
         Action::Seek
     }
 
+    /// Scrolls the focused pane by `lines`: `down` shows what is further
+    /// down its text. The Events pane counts from its bottom (the newest
+    /// entry), so going down there means skipping fewer of the newest
+    /// lines; the other panes count lines skipped from the top.
+    fn scroll_down(&mut self, down: bool, lines: usize) {
+        let counts_from_top = self.pane != Pane::Log;
+        self.scroll = if down == counts_from_top {
+            self.scroll.saturating_add(lines)
+        } else {
+            self.scroll.saturating_sub(lines)
+        };
+    }
+
     fn select(&mut self, down: bool) {
         let (idx, len) = match self.pane {
             Pane::Probes | Pane::Trace => (&mut self.probe, self.probes.len()),
             Pane::Topology | Pane::Inspector => (&mut self.device, self.devices.len()),
             Pane::Log | Pane::Tables => {
-                self.scroll = if down {
-                    self.scroll.saturating_sub(1)
-                } else {
-                    self.scroll.saturating_add(1)
-                };
+                self.scroll_down(down, 1);
                 return;
             }
         };
@@ -391,11 +403,11 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Action {
             Action::None
         }
         KeyCode::PageUp => {
-            app.scroll = app.scroll.saturating_add(10);
+            app.scroll_down(false, 10);
             Action::None
         }
         KeyCode::PageDown => {
-            app.scroll = app.scroll.saturating_sub(10);
+            app.scroll_down(true, 10);
             Action::None
         }
         KeyCode::Char('f') => {
@@ -614,6 +626,43 @@ mod tests {
         assert_eq!(a.pane, Pane::Trace);
         handle_key(&mut a, key('4'));
         assert_eq!(a.pane, Pane::Log);
+    }
+
+    #[test]
+    fn down_keys_move_every_pane_down_its_text() {
+        let down = KeyEvent::new(KeyCode::Down, KeyModifiers::NONE);
+        let up = KeyEvent::new(KeyCode::Up, KeyModifiers::NONE);
+        let pg_down = KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE);
+        let pg_up = KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE);
+        // Tables, Inspector and Trace count lines skipped from the top:
+        // going down skips more.
+        for pane in [Pane::Tables, Pane::Inspector, Pane::Trace] {
+            let mut a = app();
+            a.pane = pane;
+            handle_key(&mut a, pg_down);
+            assert_eq!(a.scroll, 10, "{pane:?}: PgDn shows lines further down");
+            handle_key(&mut a, pg_up);
+            assert_eq!(a.scroll, 0, "{pane:?}: PgUp goes back up");
+        }
+        let mut a = app();
+        a.pane = Pane::Tables;
+        handle_key(&mut a, down);
+        handle_key(&mut a, key('j'));
+        assert_eq!(a.scroll, 2, "j/Down scroll the Tables pane down");
+        handle_key(&mut a, up);
+        assert_eq!(a.scroll, 1);
+        // The Events pane counts lines up from the newest entry at its
+        // bottom: Up shows older entries, Down comes back to the newest.
+        let mut a = app();
+        a.pane = Pane::Log;
+        handle_key(&mut a, up);
+        handle_key(&mut a, pg_up);
+        assert_eq!(a.scroll, 11);
+        handle_key(&mut a, down);
+        assert_eq!(a.scroll, 10);
+        handle_key(&mut a, pg_down);
+        handle_key(&mut a, pg_down);
+        assert_eq!(a.scroll, 0, "stops at the newest entry");
     }
 
     #[test]

@@ -32,6 +32,10 @@ use crate::app::{App, DeviceEntry, HELP, Pane};
 pub struct TopoRow {
     pub line: Line<'static>,
     pub device: Option<usize>,
+    /// The span holding a name that may be shortened (with a `…` in its
+    /// middle) when the row is wider than the pane, so that the values
+    /// after it (addresses, states) stay whole.
+    pub shrink: Option<usize>,
 }
 
 /// What a frame shows that is worth computing once per sim time.
@@ -71,14 +75,16 @@ impl View {
         let powered = |i: usize| world.devices().get(i).is_none_or(DeviceRt::powered);
 
         // What each node holds: Egress IPs and Service external IPs.
-        let mut holds: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // Each holding is its label and the address, kept apart so that a
+        // narrow pane shortens the label, never the address.
+        let mut holds: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for (name, e) in &cluster.egress.egresses {
             for h in report::egress_holders(cluster, name) {
                 let ip = e.ip.map_or(String::new(), |ip| format!(" {ip}"));
                 holds
                     .entry(h)
                     .or_default()
-                    .push(format!("egress {name}{ip}"));
+                    .push((format!("egress {name}"), ip));
             }
         }
         for (key, s) in cluster.services.iter() {
@@ -87,7 +93,7 @@ impl View {
             }
             for h in report::external_ip_owners(cluster, key) {
                 let ip = s.lb_ip.map_or(String::new(), |ip| format!(" {ip}"));
-                holds.entry(h).or_default().push(format!("svc {key}{ip}"));
+                holds.entry(h).or_default().push((format!("svc {key}"), ip));
             }
         }
         let mut pods: BTreeMap<&str, Vec<&sim_core::engine::PodState>> = BTreeMap::new();
@@ -149,6 +155,7 @@ impl View {
             } else {
                 Span::styled("○ ", OFF)
             });
+            let name_span = spans.len();
             spans.push(Span::styled(
                 d.name.clone(),
                 if on { Style::new() } else { OFF },
@@ -175,6 +182,7 @@ impl View {
             let mut out = vec![TopoRow {
                 line: Line::from(spans),
                 device: Some(idx),
+                shrink: Some(name_span),
             }];
             // Rows under a device continue the tree's bar unless it ended here.
             let cont = match prefix {
@@ -183,13 +191,15 @@ impl View {
                 _ => "  ",
             }
             .to_string();
-            for h in holds.get(&d.name).into_iter().flatten() {
+            for (label, ip) in holds.get(&d.name).into_iter().flatten() {
                 out.push(TopoRow {
                     line: Line::from(vec![
                         Span::raw(cont.clone()),
-                        Span::styled(format!("⇄ {h}"), EGRESS),
+                        Span::styled(format!("⇄ {label}"), EGRESS),
+                        Span::styled(ip.clone(), EGRESS),
                     ]),
                     device: None,
+                    shrink: Some(1),
                 });
             }
             for p in pods.get(d.name.as_str()).into_iter().flatten() {
@@ -200,9 +210,11 @@ impl View {
                     line: Line::from(vec![
                         Span::raw(cont.clone()),
                         Span::styled(if up { "◦ " } else { "✗ " }, if up { DIM } else { OFF }),
-                        Span::styled(format!("{}/{} {}", p.namespace, p.name, p.ip), DIM),
+                        Span::styled(format!("{}/{}", p.namespace, p.name), DIM),
+                        Span::styled(format!(" {}", p.ip), DIM),
                     ]),
                     device: None,
+                    shrink: Some(2),
                 });
             }
             out
@@ -232,6 +244,7 @@ impl View {
             rows.push(TopoRow {
                 line: Line::from(spans),
                 device: Some(idx),
+                shrink: Some(1),
             });
             // This switch's links, in topology order.
             let attached: Vec<(usize, usize, String)> = topo
@@ -281,6 +294,7 @@ impl View {
                             },
                         ]),
                         device: None,
+                        shrink: Some(2),
                     });
                 }
             }
@@ -515,12 +529,11 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
                 .skip(offset)
                 .take(inner_h)
                 .map(|r| {
+                    let line = fit_row(r, inner_w);
                     if r.device == Some(app.device) {
-                        r.line
-                            .clone()
-                            .patch_style(Style::new().add_modifier(Modifier::REVERSED))
+                        line.patch_style(Style::new().add_modifier(Modifier::REVERSED))
                     } else {
-                        r.line.clone()
+                        line
                     }
                 })
                 .collect();
@@ -555,9 +568,10 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
                 .unwrap_or_default();
             let text = inspect(outcome, &name);
             let scroll = if focused { app.scroll } else { 0 };
-            let lines: Vec<Line> = text
-                .lines()
-                .skip(scroll.min(text.lines().count().saturating_sub(inner_h)))
+            let wrapped = wrap_text(&text, inner_w);
+            let lines: Vec<Line> = wrapped
+                .iter()
+                .skip(scroll.min(wrapped.len().saturating_sub(inner_h)))
                 .take(inner_h)
                 .map(|l| {
                     if l.ends_with(':') && !l.starts_with(' ') {
@@ -701,9 +715,10 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
             let p = probes.get(app.probe.min(probes.len().saturating_sub(1)));
             let text = p.map_or("no probe started yet".to_string(), trace_text);
             let scroll = if focused { app.scroll } else { 0 };
-            let count = text.lines().count();
-            let lines: Vec<Line> = text
-                .lines()
+            let wrapped = wrap_text(&text, inner_w);
+            let count = wrapped.len();
+            let lines: Vec<Line> = wrapped
+                .iter()
                 .skip(scroll.min(count.saturating_sub(inner_h)))
                 .take(inner_h)
                 .map(|l| {
@@ -830,6 +845,63 @@ fn fmt_duration(ns: u64) -> String {
     format!("{}.{:01}s", ns / 1_000_000_000, (ns / 100_000_000) % 10)
 }
 
+/// A topology row made to fit `width` columns: when it is wider, its name
+/// span loses characters from its middle (marked `…`) so that the values
+/// after the name (addresses, OFF, NotReady) stay whole.
+pub fn fit_row(row: &TopoRow, width: usize) -> Line<'static> {
+    let mut line = row.line.clone();
+    let over = line.width().saturating_sub(width);
+    if over == 0 {
+        return line;
+    }
+    if let Some(span) = row.shrink.and_then(|i| line.spans.get_mut(i)) {
+        let chars: Vec<char> = span.content.chars().collect();
+        // Keep at least a few characters of the name on each side.
+        let keep = chars.len().saturating_sub(over + 1).max(4);
+        if keep + 1 < chars.len() {
+            let head = keep.div_ceil(2);
+            let tail = keep - head;
+            let mut short: String = chars[..head].iter().collect();
+            short.push('…');
+            short.extend(&chars[chars.len() - tail..]);
+            span.content = short.into();
+        }
+    }
+    line
+}
+
+/// `text` with every line longer than `width` columns broken into pieces
+/// (at a space where there is one, else mid-word), each continuation
+/// indented by two spaces, so that no value is cut off at the pane's edge.
+pub fn wrap_text(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(8);
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest: Vec<char> = line.chars().collect();
+        let mut room = width;
+        let mut first = true;
+        while rest.len() > room {
+            // Break after the last space that leaves a non-empty piece.
+            let cut = rest[..=room]
+                .iter()
+                .rposition(|c| *c == ' ')
+                .filter(|&i| rest[..i].iter().any(|c| *c != ' '))
+                .unwrap_or(room);
+            let piece: String = rest[..cut].iter().collect();
+            out.push(if first { piece } else { format!("  {piece}") });
+            rest.drain(..cut);
+            while rest.first() == Some(&' ') {
+                rest.remove(0);
+            }
+            first = false;
+            room = width - 2;
+        }
+        let piece: String = rest.iter().collect();
+        out.push(if first { piece } else { format!("  {piece}") });
+    }
+    out
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -863,4 +935,67 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(block(" Help (any key closes) ".into(), true)),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(spans: Vec<&'static str>, shrink: Option<usize>) -> TopoRow {
+        TopoRow {
+            line: Line::from(spans.into_iter().map(Span::raw).collect::<Vec<_>>()),
+            device: None,
+            shrink,
+        }
+    }
+
+    fn text(l: &Line) -> String {
+        l.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn a_narrow_row_shortens_the_name_and_keeps_the_address() {
+        let r = row(
+            vec![
+                "│   ",
+                "◦ ",
+                "egress/ubuntu-20-04-59d474f9df-dv9ms",
+                " 10.30.67.5",
+            ],
+            Some(2),
+        );
+        let fitted = fit_row(&r, 44);
+        assert_eq!(fitted.width(), 44);
+        let t = text(&fitted);
+        assert!(t.ends_with(" 10.30.67.5"), "{t}");
+        assert!(t.contains('…'), "{t}");
+        assert!(t.starts_with("│   ◦ egress/"), "{t}");
+        assert!(t.contains("dv9ms"), "the name keeps its end: {t}");
+        // A row that fits is left alone.
+        assert_eq!(text(&fit_row(&r, 80)), text(&r.line));
+    }
+
+    #[test]
+    fn a_row_without_a_name_to_shrink_is_left_for_the_pane_to_cut() {
+        let r = row(vec!["a very long line with nothing to shorten"], None);
+        assert_eq!(text(&fit_row(&r, 10)), text(&r.line));
+    }
+
+    #[test]
+    fn wrapped_text_keeps_every_value_whole() {
+        let text = "short\n216    bc:24:11:4a:10:25   node-vm-1-long-port   16.9s";
+        let lines = wrap_text(text, 24);
+        assert!(lines.iter().all(|l| l.chars().count() <= 24), "{lines:?}");
+        assert_eq!(lines[0], "short");
+        // Broken at spaces: every word of the line is on one screen line.
+        for word in text.lines().nth(1).unwrap().split_whitespace() {
+            assert!(
+                lines.iter().any(|l| l.contains(word)),
+                "{word} cut: {lines:?}"
+            );
+        }
+        // A word longer than the pane is split rather than lost.
+        let long = wrap_text("0123456789abcdefghij", 8);
+        assert_eq!(long.concat().replace(' ', ""), "0123456789abcdefghij");
+    }
 }

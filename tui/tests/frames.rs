@@ -172,3 +172,73 @@ fn a_lab_larger_than_the_screen_scrolls_to_the_selection() {
     let screen = render(&mut s, &mut a, 80, 24);
     assert!(screen.contains("○ node-3 worker OFF"), "{screen}");
 }
+
+/// `]` walks every shipped scenario step by step and stops exactly at each
+/// power and link change, the moments a failover starts, with the change
+/// already on screen.
+#[test]
+fn the_step_key_stops_at_every_power_and_link_change() {
+    use sim_core::scenario::Action as StepAction;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let key = KeyEvent::new(KeyCode::Char(']'), KeyModifiers::NONE);
+    let mut checked = 0;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for path in files {
+        let scn = tui::load(&path).expect("scenario loads");
+        let changes: Vec<(SimTime, String)> = scn
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                StepAction::Power { device, on: false } => Some((s.at, device.clone())),
+                _ => None,
+            })
+            .collect();
+        if changes.is_empty() {
+            continue;
+        }
+        let (mut s, mut a) = tui::start(scn, None).expect("runs");
+        let mut stops = Vec::new();
+        while a.time < a.end {
+            assert_eq!(app::handle_key(&mut a, key), Action::Seek);
+            stops.push(a.time);
+        }
+        for (at, device) in changes {
+            assert!(
+                stops.contains(&at),
+                "{}: `]` skipped the power-off of {device} at {at}: {stops:?}",
+                path.display()
+            );
+            a.time = at;
+            let (outcome, _) = s.at(&mut a).expect("runs");
+            let id = outcome.world.device_id(&device).expect("device exists");
+            assert!(
+                !outcome.world.device(id).powered(),
+                "{}: at {at} {device} is off on screen",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} power-offs in the shipped scenarios"
+    );
+}
+
+#[test]
+fn values_stay_whole_at_120x40() {
+    let (mut s, mut a) = session();
+    a.time = secs(20);
+    let screen = render(&mut s, &mut a, 120, 40);
+    // The Pod's address, not "10.", even though its name does not fit.
+    assert!(screen.contains(" 10.30.67.5"), "{screen}");
+    assert!(
+        screen.contains("⇄ egress egress-vlan 172.18.181.40"),
+        "{screen}"
+    );
+}
