@@ -462,7 +462,8 @@ fn load_step(
             file,
             loc,
             format!(
-                "a step needs exactly one action (apply, delete, label, annotate, power, link, vlan, probe, stopProbe, show, expect, say), found {present}"
+                "a step needs exactly one action ({}), found {present}",
+                super::STEP_ACTIONS.join(", ")
             ),
         ));
     }

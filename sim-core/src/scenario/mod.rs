@@ -16,8 +16,7 @@
 //!     expect:
 //!       - {probe: ping-ext, last: fail, reason: powered off}
 //! ```
-//! One action per step: `apply`, `label`, `annotate`, `power`, `link`, `probe`,
-//! `stopProbe`, `show`, `expect`, `say`. Unknown keys are errors with line and
+//! One action per step, from [`STEP_ACTIONS`]. Unknown keys are errors with line and
 //! column. [`load`] parses and checks everything it can before anything runs;
 //! [`run::run`] plays the timeline.
 
@@ -25,6 +24,25 @@ mod doc;
 pub mod flow_export;
 mod load;
 pub mod run;
+
+/// Every action a step can take, as the scenario file spells it (the README
+/// documents each; `tests/readme.rs` checks that it does).
+pub const STEP_ACTIONS: &[&str] = &[
+    "apply",
+    "delete",
+    "label",
+    "annotate",
+    "power",
+    "link",
+    "vlan",
+    "route",
+    "clearArp",
+    "probe",
+    "stopProbe",
+    "show",
+    "expect",
+    "say",
+];
 
 pub use load::{
     Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
