@@ -28,5 +28,5 @@ pub mod run;
 
 pub use load::{
     Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
-    load, parse_show,
+    load, load_for_version, parse_show,
 };
