@@ -158,6 +158,31 @@ fn v2_1_proxy_all_precedence_follows_the_version() {
 }
 
 #[test]
+fn an_unknown_key_stops_v1_15_and_is_a_logged_warning_from_v2_0() {
+    refused(
+        &["run", "tests/fixtures/antrea-config/unknown-key.yaml"],
+        "unknown-key.yaml:18:15: ConfigMap kube-system/antrea-config, antrea-agent.conf: \
+         field maxEgressIpsPerNode not found in type agent.EgressConfig (did you mean maxEgressIPsPerNode?)",
+    );
+    let o = antlab(&[
+        "run",
+        "tests/fixtures/antrea-config/unknown-key.yaml",
+        "--antrea-version",
+        "v2.0.0",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains(
+            "warn   tests/fixtures/antrea-config/unknown-key.yaml:18:15: ConfigMap kube-system/antrea-config, \
+             antrea-agent.conf: field maxEgressIpsPerNode not found in type agent.EgressConfig"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("Antrea v2.0.0 ignores it"), "{out}");
+}
+
+#[test]
 fn featuregates_says_when_the_file_has_no_antrea_config() {
     refused(
         &[

@@ -883,7 +883,7 @@ fn apply_object(
                 world.record(LogKind::Engine, "", l);
             }
             for w in applied.warnings {
-                world.record(LogKind::Warn, "antrea-agent", w);
+                world.record(LogKind::Warn, "", w);
             }
         }
         Object::Service(svc) => {
