@@ -8,7 +8,7 @@
 //! structs have ([`keys`]: unknown keys stop a v1.15 agent, later ones ignore
 //! them), and the checks of `cmd/antrea-agent/options.go` ([`agent`],
 //! [`flow_exporter`]). Problems are reported at their place in the file,
-//! inside the embedded document ([`embedded`]).
+//! inside the embedded document (`embedded`).
 //!
 //! Rooms: `version` (which release), `gates` (gate tables per release),
 //! `keys` (config keys per release), `embedded` (documents inside ConfigMap
