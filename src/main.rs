@@ -51,6 +51,10 @@ enum Command {
         /// both: real, checked field by field against the simulator.
         #[arg(long, value_enum, default_value_t = RunMode::Sim)]
         mode: RunMode,
+        /// The Antrea release to model (default: the scenario's
+        /// `options.antreaVersion`, else v1.15.1, the blog's).
+        #[arg(long = "antrea-version")]
+        antrea_version: Option<String>,
     },
     /// Real mode: build labs out of network namespaces, OVS and nftables.
     Real {
@@ -70,9 +74,10 @@ enum Command {
         /// `get featuregates`: manifests holding the `antrea-config` ConfigMap.
         #[arg(short = 'f', long = "file")]
         file: Option<PathBuf>,
-        /// `get featuregates`: the Antrea version (v1.15.1, the blog's, or v2.0.0).
-        #[arg(long = "antrea-version", default_value = "v1.15.1")]
-        antrea_version: String,
+        /// The Antrea release to model, v1.15.0 to v2.7.0 (default: the
+        /// scenario's `options.antreaVersion`, else v1.15.1, the blog's).
+        #[arg(long = "antrea-version")]
+        antrea_version: Option<String>,
         /// Sim time to stop at, e.g. `12s` (default: the scenario's end).
         #[arg(long)]
         at: Option<String>,
@@ -134,7 +139,13 @@ enum Command {
         collector: Option<String>,
     },
     /// Check a scenario (and its topology and manifests) without running it.
-    Check { scenario: PathBuf },
+    Check {
+        scenario: PathBuf,
+        /// The Antrea release to check against (default: the scenario's
+        /// `options.antreaVersion`, else v1.15.1).
+        #[arg(long = "antrea-version")]
+        antrea_version: Option<String>,
+    },
     /// Watch and steer a scenario in the terminal (`?` lists the keys).
     Tui {
         scenario: PathBuf,
@@ -317,11 +328,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             verbose,
             pcap,
             mode,
-        } => match mode {
-            RunMode::Sim => run(&scenario, seed, output, verbose, pcap.as_deref()),
-            RunMode::Real => real::run(&scenario, seed, datapath::run::Mode::Real, verbose),
-            RunMode::Both => real::run(&scenario, seed, datapath::run::Mode::Both, verbose),
-        },
+            antrea_version,
+        } => {
+            let version = antrea_version_arg(antrea_version.as_deref())?;
+            if version.is_some() && !matches!(mode, RunMode::Sim) {
+                return Err(bad(
+                    "--antrea-version is for the simulator; for real mode set `options: {antreaVersion: ...}` in the scenario",
+                ));
+            }
+            match mode {
+                RunMode::Sim => run(&scenario, seed, output, verbose, pcap.as_deref(), version),
+                RunMode::Real => real::run(&scenario, seed, datapath::run::Mode::Real, verbose),
+                RunMode::Both => real::run(&scenario, seed, datapath::run::Mode::Both, verbose),
+            }
+        }
         Command::Real { command } => real::dispatch(command),
         Command::Get {
             what,
@@ -331,11 +351,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             at,
             seed,
         } => {
+            let version = antrea_version_arg(antrea_version.as_deref())?;
             if what.first().map(String::as_str) == Some("featuregates") {
-                return featuregates(file.as_deref(), &antrea_version);
+                return featuregates(file.as_deref(), version.unwrap_or_default());
             }
             let scenario = scenario.ok_or_else(|| bad("get needs -s SCENARIO"))?;
-            get(&what, &scenario, at.as_deref(), seed)
+            get(&what, &scenario, at.as_deref(), seed, version)
         }
         Command::WhatIf {
             files,
@@ -372,8 +393,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             tui::run(&scenario, seed).map_err(bad)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { scenario } => {
-            let scn = load_scenario(&scenario)?;
+        Command::Check {
+            scenario,
+            antrea_version,
+        } => {
+            let version = antrea_version_arg(antrea_version.as_deref())?;
+            let scn = load_scenario_as(&scenario, version)?;
             println!(
                 "{}: ok ({} steps, topology {} with {} devices)",
                 scenario.display(),
@@ -638,7 +663,26 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))
 }
 
+/// `--antrea-version`, checked.
+fn antrea_version_arg(
+    text: Option<&str>,
+) -> Result<Option<sim_core::engine::config::AntreaVersion>> {
+    text.map(|t| {
+        t.parse()
+            .map_err(|e: String| bad(format!("--antrea-version: {e}")))
+    })
+    .transpose()
+}
+
 fn load_scenario(path: &Path) -> Result<scenario::Scenario> {
+    load_scenario_as(path, None)
+}
+
+/// A scenario, modelling `version` instead of its `options.antreaVersion`.
+fn load_scenario_as(
+    path: &Path,
+    version: Option<sim_core::engine::config::AntreaVersion>,
+) -> Result<scenario::Scenario> {
     let text = read_text(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut read = |rel: &str| -> Result<(String, String), String> {
@@ -646,10 +690,11 @@ fn load_scenario(path: &Path) -> Result<scenario::Scenario> {
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         Ok((p.display().to_string(), text))
     };
-    Ok(scenario::load(
+    Ok(scenario::load_for_version(
         &path.display().to_string(),
         &text,
         &mut read,
+        version,
     )?)
 }
 
@@ -913,25 +958,34 @@ fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// `antctl get featuregates` from an `antrea-config` manifest (or defaults).
-fn featuregates(file: Option<&Path>, version: &str) -> Result<ExitCode> {
-    let settings = match file {
+/// `antctl get featuregates` from an `antrea-config` manifest (without
+/// `-f`: the release's defaults, as with a pristine `antrea-config`).
+fn featuregates(
+    file: Option<&Path>,
+    version: sim_core::engine::config::AntreaVersion,
+) -> Result<ExitCode> {
+    use sim_core::engine::config;
+    let text = match file {
         Some(f) => {
+            let name = f.display().to_string();
             let text = read_text(f)?;
-            let objects = sim_core::k8s::parse_manifests(&f.display().to_string(), &text)?;
-            sim_core::engine::config::settings_from_manifests(&objects)?
+            let objects = sim_core::k8s::parse_manifests(&name, &text)?;
+            config::featuregates_from_manifests(&name, &objects, version)?
         }
-        None => Default::default(),
+        None => config::featuregates::text(version, &Default::default()),
     };
-    print!(
-        "{}",
-        sim_core::engine::config::featuregates_text(&settings, version).map_err(bad)?
-    );
+    print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 
-fn get(what: &[String], path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
-    let scn = load_scenario(path)?;
+fn get(
+    what: &[String],
+    path: &Path,
+    at: Option<&str>,
+    seed: Option<u64>,
+    version: Option<sim_core::engine::config::AntreaVersion>,
+) -> Result<ExitCode> {
+    let scn = load_scenario_as(path, version)?;
     let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
     let (seed, mut outcome) = run_at(&scn, at, seed)?;
     let text = outcome.show(&scn, &view).map_err(bad)?;
@@ -953,8 +1007,9 @@ fn run(
     output: Output,
     verbose: bool,
     pcap: Option<&Path>,
+    version: Option<sim_core::engine::config::AntreaVersion>,
 ) -> Result<ExitCode> {
-    let scn = load_scenario(path)?;
+    let scn = load_scenario_as(path, version)?;
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
     let opts = RunOptions {
         capture: pcap.is_some(),

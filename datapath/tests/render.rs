@@ -43,6 +43,24 @@ fn egress_nodes_nftables() {
 }
 
 #[test]
+fn egress_except_cidrs_are_left_unmarked_in_nftables() {
+    // `egress.exceptCIDRs: [10.100.0.0/30]`: the Pod's node does not mark
+    // traffic to it for the Egress, so it takes the Pod masquerade instead.
+    let r = runner_at("scenarios/egress-agent-options.yaml", 7);
+    let planes = sim_core::engine::compile(&r.outcome().cluster);
+    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"]);
+    let marks: Vec<&str> = pod_node
+        .lines()
+        .filter(|l| l.contains("meta mark set"))
+        .collect();
+    assert!(!marks.is_empty(), "{pod_node}");
+    for m in &marks {
+        assert!(m.contains("10.100.0.0/30"), "{m}");
+    }
+    insta::assert_snapshot!("egress_except_cidrs_pod_node_nft", pod_node);
+}
+
+#[test]
 fn clusterip_group_on_the_client_node() {
     let r = runner_at("scenarios/clusterip-service.yaml", 1);
     let cluster = &r.outcome().cluster;

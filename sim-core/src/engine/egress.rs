@@ -91,6 +91,10 @@ pub struct EgressConfig {
     pub separate_subnet: bool,
     /// Feature gate Egress (Beta, on by default): off means Egresses are ignored.
     pub enabled: bool,
+    /// `egress.exceptCIDRs`: destinations Egress-selected Pods reach without
+    /// the Egress (no mark, so no SNAT to the Egress IP and no detour to the
+    /// Egress node; they leave with their own node's masquerade).
+    pub except_cidrs: Vec<Ipv4Net>,
 }
 
 impl Default for EgressConfig {
@@ -100,6 +104,7 @@ impl Default for EgressConfig {
             gratuitous_arp: true,
             separate_subnet: false,
             enabled: true,
+            except_cidrs: Vec::new(),
         }
     }
 }
@@ -614,7 +619,10 @@ pub fn dataplane_with(
     dp.snat = snat;
 }
 
-/// Pod and node networks are never Egress'd (Antrea's EgressMark bypass).
+/// Pod and node networks are never Egress'd (Antrea's EgressMark bypass),
+/// nor `egress.exceptCIDRs`: the source node's EgressMark table skips them
+/// (`snatSkipCIDRFlow`, pkg/agent/openflow/pipeline.go@v1.15.0), so such
+/// packets are neither SNATed to the Egress IP nor sent to the Egress node.
 fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
     let mut v = cluster.cluster_pod_cidr();
     if let Some(s) = cluster.service_cidr {
@@ -623,6 +631,7 @@ fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
     for n in &cluster.nodes {
         v.push(Ipv4Net::from(n.ip));
     }
+    v.extend(cluster.egress.config.except_cidrs.iter().copied());
     v
 }
 

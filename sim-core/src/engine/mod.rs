@@ -332,9 +332,7 @@ pub fn compile_nodes_cached(
         );
         // L7 flow export: the Pods of this node that asked for it, when the
         // FlowExporter and L7FlowExporter gates are on.
-        if cluster.settings.agent_gate("FlowExporter")
-            && cluster.settings.agent_gate("L7FlowExporter")
-        {
+        if cluster.settings.flow_export_on() && cluster.settings.agent_gate("L7FlowExporter") {
             dp.l7_export = cluster
                 .pods
                 .iter()

@@ -1,4 +1,5 @@
-//! The core/apps kinds antlab reads: Namespace, Node, Pod, Deployment, ConfigMap, Service.
+//! The core/apps kinds antlab reads: Namespace, Node, Pod, Deployment, Service
+//! (ConfigMap has its own module).
 //!
 //! Defaults and checks follow the Kubernetes API (`k8s.io/api/core/v1`, `apps/v1` types,
 //! `pkg/apis/core/validation`): Service `type` defaults to ClusterIP, port `protocol` to
@@ -9,11 +10,10 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use indexmap::IndexMap;
-use serde::de::{self, IgnoredAny};
 use serde_saphyr::{Location, Spanned};
 
 use super::selector::RawLabelSelector;
-use super::{Ctx, LabelSelector, ObjectMeta, Origin};
+use super::{Ctx, LabelSelector, ObjectMeta};
 use crate::input::InputError;
 
 /// A `v1/Namespace`; only its metadata (labels matter to Egress namespaceSelector).
@@ -93,42 +93,6 @@ pub struct PodTemplate {
     pub labels: IndexMap<String, String>,
     pub annotations: IndexMap<String, String>,
     pub spec: PodSpec,
-}
-
-/// A `v1/ConfigMap`. String values are kept verbatim (antrea-agent.conf is read
-/// elsewhere). A non-string value is not an error at load time: the blog's
-/// `data: {antreaProxy: {proxyAll: true}}` would be refused by the API server, but
-/// antlab keeps the object and reports the bad key only when someone reads it
-/// ([`ConfigMap::get`]), so an unrelated key in the same ConfigMap still works.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigMap {
-    pub meta: ObjectMeta,
-    pub data: IndexMap<String, String>,
-    /// Keys whose value is not a string, with what was found and where.
-    pub invalid_data: IndexMap<String, InvalidData>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvalidData {
-    /// "a mapping", "a sequence", "a number", "a boolean" or "null".
-    pub found: &'static str,
-    pub origin: Origin,
-}
-
-impl ConfigMap {
-    /// The value under `key`: `Ok(None)` if absent, an error at the value if it is not a
-    /// string.
-    pub fn get(&self, key: &str) -> Result<Option<&str>, InputError> {
-        if let Some(bad) = self.invalid_data.get(key) {
-            let ns = self.meta.namespace.as_deref().unwrap_or("default");
-            return Err(bad.origin.error(format!(
-                "ConfigMap {ns}/{}: data[{key:?}] is {}, but ConfigMap values must be strings \
-                 (write settings as a block string, e.g. `antrea-agent.conf: |`)",
-                self.meta.name, bad.found
-            )));
-        }
-        Ok(self.data.get(key).map(String::as_str))
-    }
 }
 
 /// A `v1/Service`.
@@ -270,60 +234,6 @@ struct RawPodTemplate {
 struct RawTemplateMeta {
     labels: Option<IndexMap<String, String>>,
     annotations: Option<IndexMap<String, String>>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct RawConfigMapDoc {
-    data: Option<IndexMap<String, Spanned<RawDataValue>>>,
-}
-
-/// A ConfigMap value: a string, or what was found instead.
-#[derive(Debug)]
-enum RawDataValue {
-    Text(String),
-    Invalid(&'static str),
-}
-
-impl<'de> serde::Deserialize<'de> for RawDataValue {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> de::Visitor<'de> for V {
-            type Value = RawDataValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a ConfigMap value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawDataValue, E> {
-                Ok(RawDataValue::Text(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawDataValue, E> {
-                Ok(RawDataValue::Invalid("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawDataValue, E> {
-                Ok(RawDataValue::Invalid("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawDataValue, E> {
-                Ok(RawDataValue::Invalid("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawDataValue, E> {
-                Ok(RawDataValue::Invalid("a number"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<RawDataValue, E> {
-                Ok(RawDataValue::Invalid("null"))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<RawDataValue, E> {
-                Ok(RawDataValue::Invalid("null"))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<RawDataValue, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(RawDataValue::Invalid("a mapping"))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<RawDataValue, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(RawDataValue::Invalid("a sequence"))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -486,32 +396,6 @@ pub(super) fn parse_deployment(
             annotations,
             spec: pod_spec(ctx, template.spec)?,
         },
-    })
-}
-
-pub(super) fn parse_config_map(
-    ctx: &Ctx<'_>,
-    doc: &str,
-    meta: ObjectMeta,
-) -> Result<ConfigMap, InputError> {
-    let raw: RawConfigMapDoc = ctx.reparse(doc)?;
-    let mut data = IndexMap::new();
-    let mut invalid_data = IndexMap::new();
-    for (key, value) in raw.data.unwrap_or_default() {
-        match value.value {
-            RawDataValue::Text(s) => {
-                data.insert(key, s);
-            }
-            RawDataValue::Invalid(found) => {
-                let origin = ctx.origin(&value.referenced);
-                invalid_data.insert(key, InvalidData { found, origin });
-            }
-        }
-    }
-    Ok(ConfigMap {
-        meta,
-        data,
-        invalid_data,
     })
 }
 

@@ -22,6 +22,7 @@
 
 mod antrea;
 mod builtin;
+mod config_map;
 pub mod selector;
 
 #[cfg(test)]
@@ -37,10 +38,11 @@ use crate::input::InputError;
 
 pub use antrea::{AppliedTo, Egress, EgressStatus, ExternalIPPool, IpRange, SubnetInfo};
 pub use builtin::{
-    ClusterIp, ConfigMap, Container, ContainerPort, Deployment, InvalidData, Namespace, Node, Pod,
-    PodSpec, PodStatus, PodTemplate, Protocol, Service, ServicePort, ServiceType, SessionAffinity,
-    TargetPort, TrafficPolicy,
+    ClusterIp, Container, ContainerPort, Deployment, Namespace, Node, Pod, PodSpec, PodStatus,
+    PodTemplate, Protocol, Service, ServicePort, ServiceType, SessionAffinity, TargetPort,
+    TrafficPolicy,
 };
+pub use config_map::{ConfigMap, Layout, ValueAt};
 pub use selector::{
     LabelEdit, LabelEditError, LabelSelector, Operator, Requirement, apply_label_edits,
     parse_label_assignments,
@@ -141,6 +143,20 @@ impl Object {
             Object::ExternalIPPool(o) => &mut o.meta,
             Object::Egress(o) => &mut o.meta,
             Object::Other { meta, .. } => meta,
+        }
+    }
+
+    /// Moves every position recorded for this object by `lines` and
+    /// `columns`: its text was cut out of a larger file (an inline manifest
+    /// in a scenario) and parsed on its own.
+    pub fn shift_origins(&mut self, lines: u64, columns: u64) {
+        let origin = &mut self.meta_mut().origin;
+        origin.line += lines;
+        origin.column += columns;
+        if let Object::ConfigMap(cm) = self {
+            for at in cm.value_at.values_mut() {
+                at.shift(lines, columns);
+            }
         }
     }
 
@@ -311,17 +327,30 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub(crate) fn error_at(&self, loc: &Location, message: impl Into<String>) -> InputError {
-        let line = if loc.line() == 0 {
-            0
-        } else {
-            loc.line() + self.line_offset
-        };
-        let column = if loc.column() == 0 {
-            0
-        } else {
-            loc.column() + self.column_offset
-        };
-        InputError::new(self.file, line, column, message)
+        let at = self.origin_at(loc.line(), loc.column());
+        InputError::new(self.file, at.line, at.column, message)
+    }
+
+    /// A document position (1-based; 0 = unknown) as a file position.
+    pub(crate) fn origin_at(&self, line: u64, column: u64) -> Origin {
+        Origin {
+            file: self.file.to_string(),
+            line: if line == 0 {
+                0
+            } else {
+                line + self.line_offset
+            },
+            column: if column == 0 {
+                0
+            } else {
+                column + self.column_offset
+            },
+        }
+    }
+
+    /// Columns cut from every line of the document.
+    pub(crate) fn column_shift(&self) -> u64 {
+        self.column_offset
     }
 
     pub(crate) fn error<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> InputError {
@@ -577,7 +606,7 @@ fn parse_object(ctx: &Ctx<'_>, doc: &str, head: Spanned<Head>) -> Result<Object,
         "Node" => Object::Node(Node { meta }),
         "Pod" => Object::Pod(builtin::parse_pod(ctx, doc, meta)?),
         "Deployment" => Object::Deployment(builtin::parse_deployment(ctx, doc, doc_at, meta)?),
-        "ConfigMap" => Object::ConfigMap(builtin::parse_config_map(ctx, doc, meta)?),
+        "ConfigMap" => Object::ConfigMap(config_map::parse_config_map(ctx, doc, meta)?),
         "Service" => Object::Service(builtin::parse_service(ctx, doc, meta)?),
         "ExternalIPPool" => {
             Object::ExternalIPPool(antrea::parse_external_ip_pool(ctx, doc, doc_at, meta)?)

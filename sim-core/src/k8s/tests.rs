@@ -54,14 +54,27 @@ fn blog_antrea_config_with_egress_gates() {
     assert_eq!(c.meta.name, "antrea-config");
     assert_eq!(c.meta.namespace.as_deref(), Some("kube-system"));
     assert_eq!(
-        c.get("antrea-agent.conf").unwrap(),
+        c.get("antrea-agent.conf"),
         Some("featureGates:\n  Egress: true\n  EgressSeparateSubnet: true\n")
     );
     assert_eq!(
-        c.get("antrea-controller.conf").unwrap(),
+        c.get("antrea-controller.conf"),
         Some("featureGates:\n  Egress: true\n")
     );
-    assert!(c.invalid_data.is_empty());
+    // Both values are literal blocks: their lines are the file's, shifted by 4.
+    assert_eq!(
+        c.value_at["antrea-agent.conf"].layout,
+        Layout::Block {
+            first_line: 8,
+            indent: 4
+        }
+    );
+    assert_eq!(
+        c.value_at["antrea-controller.conf"]
+            .locate(2, 3)
+            .map(|o| (o.line, o.column)),
+        Some((13, 7))
+    );
 }
 
 #[test]
@@ -100,25 +113,31 @@ fn blog_pool_and_egress() {
 }
 
 #[test]
-fn blog_proxyall_mapping_under_data_is_kept_and_refused_on_read() {
-    // The blog's `data: {antreaProxy: {proxyAll: true}}` is not a valid ConfigMap (values
-    // must be strings). We load it and report the key when it is read.
-    let c = config_map(one(BLOG_PROXYALL_MAPPING));
-    assert!(c.data.is_empty());
-    assert_eq!(c.invalid_data.len(), 1);
-    let e = c.get("antreaProxy").unwrap_err();
+fn blog_proxyall_mapping_under_data_is_refused_as_the_api_server_does() {
+    // The blog's first proxyAll ConfigMap, verbatim: `data: {antreaProxy: {proxyAll:
+    // true}}`. ConfigMap values must be strings; the API server refuses the object, so
+    // antlab does too, at the offending value.
+    let e = err(BLOG_PROXYALL_MAPPING);
     assert_eq!((e.file.as_str(), e.line, e.column), ("m.yaml", 8, 7), "{e}");
-    assert!(e.message.contains("is a mapping"), "{e}");
-    assert!(e.message.contains("kube-system/antrea-config"), "{e}");
-    // Other keys still read fine.
-    assert_eq!(c.get("antrea-agent.conf").unwrap(), None);
+    assert!(
+        e.message
+            .starts_with("ConfigMap kube-system/antrea-config: data.antreaProxy is not a string"),
+        "{e}"
+    );
+    assert!(
+        e.message.contains(
+            "json: cannot unmarshal object into Go struct field ConfigMap.data of type string"
+        ),
+        "{e}"
+    );
+    assert!(e.message.contains("antreaProxy: |"), "{e}");
 }
 
 #[test]
 fn blog_proxyall_config() {
     let c = config_map(one(BLOG_PROXYALL));
     assert_eq!(
-        c.get("antrea-agent.conf").unwrap(),
+        c.get("antrea-agent.conf"),
         Some(
             "kubeAPIServerOverride: \"https://k8s-dev-cluster-3.domain.int\"\nantreaProxy:\n  proxyAll: true\n"
         )
@@ -142,7 +161,7 @@ fn blog_kube_proxy_config_completed() {
         "kind: ConfigMap\nmetadata:\n  name: kube-proxy\n  namespace: kube-system\n{BLOG_KUBE_PROXY}"
     );
     let c = config_map(one(&text));
-    let conf = c.get("config.conf").unwrap().unwrap();
+    let conf = c.get("config.conf").unwrap();
     assert!(conf.starts_with("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nipvs:\n"));
     assert!(conf.contains("  strictARP: true # set to true\n"), "{conf}");
     assert!(
@@ -156,7 +175,7 @@ fn blog_l7_config_completed_keeps_trailing_spaces() {
     let text = format!("kind: ConfigMap\nmetadata:\n  name: antrea-config\n{BLOG_L7}");
     let c = config_map(one(&text));
     assert_eq!(
-        c.get("antrea-agent.conf").unwrap(),
+        c.get("antrea-agent.conf"),
         Some("L7FlowExporter: true      \n")
     );
 }
@@ -662,23 +681,59 @@ fn deployment_checks() {
 }
 
 #[test]
-fn config_map_non_string_values() {
+fn config_map_non_string_values_are_refused_at_the_value() {
+    let head = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  s: \"5\"\n";
+    for (value, json) in [
+        ("5", "number"),
+        ("true", "bool"),
+        ("[1]", "array"),
+        ("{a: b}", "object"),
+    ] {
+        let e = err(&format!("{head}  k: {value}\n"));
+        assert_eq!((e.line, e.column), (6, 6), "{e}");
+        assert!(
+            e.message
+                .starts_with("ConfigMap default/c: data.k is not a string"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains(&format!("cannot unmarshal {json} into")),
+            "{e}"
+        );
+    }
+    // null decodes to the empty string, as Go's json does; quoted numbers are strings.
+    let c = config_map(one(&format!("{head}  n: ~\n")));
+    assert_eq!((c.get("s"), c.get("n")), (Some("5"), Some("")));
+}
+
+#[test]
+fn config_map_value_layouts() {
     let c = config_map(one(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  n: 5\n  b: true\n  l: [1]\n  s: \"5\"\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  plain: a=b\n  quoted: 'x: 1'\n  folded: >\n    x: 1\n    y: 2\n  esc: \"x:\\t1\"\n",
     ));
-    assert_eq!(c.get("s").unwrap(), Some("5"));
-    let found: Vec<(&str, &str)> = c
-        .invalid_data
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.found))
-        .collect();
+    let at = |k: &str| c.value_at[k].clone();
+    assert_eq!(at("plain").layout, Layout::Line);
+    assert_eq!(at("plain").locate(1, 3).map(|o| o.column), Some(12));
+    assert_eq!(at("quoted").layout, Layout::Line);
     assert_eq!(
-        found,
-        [("n", "a number"), ("b", "a boolean"), ("l", "a sequence")]
+        at("quoted").locate(1, 1).map(|o| (o.line, o.column)),
+        Some((6, 12))
     );
-    let e = c.get("l").unwrap_err();
-    assert_eq!((e.line, e.column), (7, 6), "{e}");
-    assert!(e.message.contains("ConfigMap default/c"), "{e}");
+    assert_eq!(at("folded").layout, Layout::Opaque);
+    assert_eq!(at("folded").locate(1, 1), None);
+    assert_eq!(at("esc").layout, Layout::Opaque);
+}
+
+#[test]
+fn inline_config_map_positions_move_with_the_scenario_file() {
+    let mut o =
+        one("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  k: |\n    a: 1\n");
+    o.shift_origins(10, 6);
+    let Object::ConfigMap(c) = o else { panic!() };
+    assert_eq!(
+        c.value_at["k"].locate(1, 1).map(|o| (o.line, o.column)),
+        Some((16, 11))
+    );
 }
 
 #[test]

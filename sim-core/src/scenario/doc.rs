@@ -58,6 +58,11 @@ pub struct OptionsDoc {
     /// them). `false` keeps large runs' logs to the story.
     #[serde(default)]
     pub frame_log: Option<bool>,
+    /// The Antrea release to model, e.g. `v2.1.0` (default v1.15.1, the
+    /// blog's): its feature gates and defaults, the config keys it knows,
+    /// and the behaviour that changed between releases.
+    #[serde(default)]
+    pub antrea_version: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,6 +34,9 @@ pub struct Scenario {
     pub kube_proxy: Option<crate::engine::proxy::KubeProxyMode>,
     /// `options.httpStatus`: device → status its web server answers.
     pub http_status: Vec<(String, u16)>,
+    /// `options.antreaVersion` or `--antrea-version`; `None`: the default
+    /// (v1.15.1, the blog's).
+    pub antrea_version: Option<crate::engine::config::AntreaVersion>,
 }
 
 #[derive(Clone, Debug)]
@@ -280,12 +283,30 @@ const ARP_STATES: [&str; 7] = [
 /// relative to the scenario (the topology, manifest files) and the name to
 /// show for it in messages; sim-core itself never touches the file system.
 pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, InputError> {
+    load_for_version(file, text, read, None)
+}
+
+/// [`load`], modelling `antrea_version` when given (`--antrea-version`)
+/// instead of the scenario's `options.antreaVersion`. The `antrea-config`
+/// and kube-proxy ConfigMaps the scenario applies are checked as that
+/// release reads them, so a bad one is refused before anything runs.
+pub fn load_for_version(
+    file: &str,
+    text: &str,
+    read: &mut FileReader,
+    antrea_version: Option<crate::engine::config::AntreaVersion>,
+) -> Result<Scenario, InputError> {
     let doc: ScenarioDoc = parse_yaml(file, text)?;
     let (topo_name, topo_text) = read(&doc.topology.value).map_err(|e| {
         InputError::at_value(file, &doc.topology, format!("cannot read topology: {e}"))
     })?;
     let mut topology = load_topology(&topo_name, &topo_text)?;
     let opts = doc.options.unwrap_or_default();
+    let antrea_version = match (antrea_version, &opts.antrea_version) {
+        (Some(v), _) => Some(v),
+        (None, Some(v)) => Some(v.value.parse().map_err(|e: String| err(file, v, e))?),
+        (None, None) => None,
+    };
     for dev in opts.http_status.keys() {
         if topology.device_id(dev).is_none() {
             return Err(InputError::new(
@@ -358,6 +379,13 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
         )?;
         steps.push(step);
     }
+    for step in &steps {
+        if let Action::Apply { objects, .. } = &step.action {
+            for o in objects {
+                crate::engine::config::check_object(o, antrea_version.unwrap_or_default())?;
+            }
+        }
+    }
     // Steps run in time order; equal times keep file order.
     steps.sort_by_key(|s| s.at);
     let last = steps.last().map_or(SimTime::ZERO, |s| s.at);
@@ -397,6 +425,7 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
         kube_proxy,
+        antrea_version,
     })
 }
 
@@ -493,9 +522,7 @@ fn load_step(
                     e
                 })?;
                 for o in &mut objects {
-                    let origin = &mut o.meta_mut().origin;
-                    origin.line += dl;
-                    origin.column += dc;
+                    o.shift_origins(dl, dc);
                 }
                 make(format!("{file} (inline)"), objects)
             }

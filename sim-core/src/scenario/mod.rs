@@ -46,5 +46,5 @@ pub const STEP_ACTIONS: &[&str] = &[
 
 pub use load::{
     Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
-    load, parse_show,
+    load, load_for_version, parse_show,
 };

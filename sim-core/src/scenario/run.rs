@@ -84,6 +84,7 @@ impl Runner {
             world.enable_capture();
         }
         let mut cluster = ClusterState::from_topology(&scn.topology);
+        engine::config::set_version(&mut cluster, scn.antrea_version.unwrap_or_default());
         cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
         cluster.proxy.kube_proxy = scn.kube_proxy;
         for (dev, status) in &scn.http_status {
@@ -101,6 +102,13 @@ impl Runner {
                 scn.name, scn.topology_file
             ),
         );
+        if let Some(v) = scn.antrea_version {
+            world.record(
+                LogKind::Engine,
+                "",
+                format!("modelling Antrea {v}: its feature gates, defaults and behaviour"),
+            );
+        }
         world.set_dataplane_logging(false);
         let mut control = ControlState::default();
         sync_dataplane(&mut world, &cluster, &scn, None, &mut control.proxy)?;
@@ -869,10 +877,13 @@ fn apply_object(
                 world.record(LogKind::Engine, "antrea-controller", l);
             }
         }
-        Object::ConfigMap(cm) if cm.meta.name == "antrea-config" => {
-            let lines = crate::engine::config::apply_antrea_config(cluster, cm)?;
-            for l in lines {
+        Object::ConfigMap(cm) if engine::config::is_antrea_config(obj) => {
+            let applied = engine::config::apply_antrea_config(cluster, cm)?;
+            for l in applied.lines {
                 world.record(LogKind::Engine, "", l);
+            }
+            for w in applied.warnings {
+                world.record(LogKind::Warn, "", w);
             }
         }
         Object::Service(svc) => {
@@ -882,8 +893,8 @@ fn apply_object(
                 world.record(LogKind::Engine, "", l);
             }
         }
-        Object::ConfigMap(cm) if cm.meta.name == "kube-proxy" => {
-            let lines = crate::engine::config::apply_kube_proxy_config(cluster, cm)?;
+        Object::ConfigMap(cm) if engine::config::is_kube_proxy_config(obj) => {
+            let lines = engine::config::kube_proxy::apply(cluster, cm)?;
             for l in lines {
                 world.record(LogKind::Engine, "", l);
             }

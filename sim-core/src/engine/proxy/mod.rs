@@ -115,6 +115,17 @@ pub enum LbMode {
     Dsr,
 }
 
+impl LbMode {
+    /// `config.GetLoadBalancerModeFromStr` (pkg/agent/config/load_balancer_mode.go):
+    /// `nat` or `dsr`, any case. Used for `antreaProxy.defaultLoadBalancerMode`
+    /// and the `service.antrea.io/load-balancer-mode` annotation.
+    pub fn from_antrea_str(text: &str) -> Option<LbMode> {
+        [LbMode::Nat, LbMode::Dsr]
+            .into_iter()
+            .find(|m| m.to_string().eq_ignore_ascii_case(text))
+    }
+}
+
 impl fmt::Display for LbMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -427,10 +427,10 @@ fn lb_mode(s: &Service, cfg: &ProxyConfig) -> LbMode {
         .meta
         .annotations
         .get(LB_MODE_ANNOTATION)
-        .map(String::as_str)
+        .and_then(|m| LbMode::from_antrea_str(m))
     {
-        Some("dsr") if cfg.dsr_enabled => LbMode::Dsr,
-        Some("nat") => LbMode::Nat,
+        Some(LbMode::Dsr) if cfg.dsr_enabled => LbMode::Dsr,
+        Some(LbMode::Nat) => LbMode::Nat,
         _ => default,
     }
 }
