@@ -22,6 +22,7 @@
 //! [`run::run`] plays the timeline.
 
 mod doc;
+mod ecmp_options;
 pub mod flow_export;
 mod load;
 pub mod run;

@@ -19,7 +19,7 @@ use ipnet::Ipv4Net;
 
 use super::arp::{ArpAction, ArpCache, ArpSeen, Resolve};
 use super::nat::{Conntrack, FlowKey, SnatRule, SnatTo};
-use super::routing::{NextHop, Route, RoutingTable};
+use super::routing::{FlowPath, NextHop, Route, RoutingTable};
 use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
 use crate::engine::proxy::NoEndpointsAction;
@@ -204,21 +204,25 @@ impl IpStack {
         s
     }
 
-    /// Rebuilds the kernel's connected routes from the interface addresses,
-    /// as Linux does when an address is added or removed.
+    /// Brings the kernel's connected routes in line with the interface
+    /// addresses, as Linux does when an address is added or removed: routes of
+    /// addresses that went away are deleted, routes of new ones are appended
+    /// after the existing routes (`fib_add_ifaddr`), and the others keep their
+    /// place, so an earlier interface's subnet route stays first.
     pub fn sync_connected_routes(&mut self) {
-        self.routes.remove_origin("kernel");
-        for (i, ifc) in self.ifaces.iter().enumerate() {
-            for a in &ifc.addrs {
-                self.routes.add_route(Route {
-                    dst: a.trunc(),
-                    via: None,
-                    dev: i,
-                    metric: 0,
-                    table: TABLE_MAIN,
-                    origin: "kernel",
-                });
-            }
+        let wanted: Vec<Route> = self
+            .ifaces
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ifc)| {
+                ifc.addrs
+                    .iter()
+                    .map(move |a| Route::single(a.trunc(), None, i, 0, TABLE_MAIN, "kernel"))
+            })
+            .collect();
+        self.routes.retain_origin("kernel", |r| wanted.contains(r));
+        for r in wanted {
+            self.routes.add_route(r);
         }
     }
 
@@ -633,8 +637,17 @@ impl IpStack {
         ct: CtState,
     ) {
         let mark = self.mark_for(&pkt);
-        let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
-        let Some(hop) = self.routes.lookup_flow(target, Some(pkt.src), mark, hash) else {
+        let path = match flow_key(&pkt) {
+            Some(k) => FlowPath {
+                src: k.src,
+                dst: k.dst,
+                proto: k.proto,
+                sport: k.sport,
+                dport: k.dport,
+            },
+            None => FlowPath::l3(pkt.src, pkt.dst),
+        };
+        let Some(hop) = self.routes.lookup_flow(target, Some(pkt.src), mark, &path) else {
             cx.drop(
                 tag,
                 DropReason::NoRoute {

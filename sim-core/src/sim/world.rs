@@ -1339,17 +1339,17 @@ impl World {
         add: bool,
     ) -> Result<(), String> {
         let name = self.device(id).name().to_string();
+        let is_host = matches!(self.device(id), DeviceRt::Host(_));
         let stack = self.devices[id.0 as usize]
             .stack_mut()
             .ok_or_else(|| format!("{name} has no IP stack"))?;
-        if add {
-            let r = devices::resolve_route(spec, &stack.ifaces, "static")
-                .ok_or_else(|| format!("{name}: no interface reaches the route's next hop"))?;
-            stack.routes.add_route(r);
-        } else {
-            stack.routes.remove_route(spec.dst, spec.table);
-        }
-        Ok(())
+        let r = devices::resolve_route(spec, &stack.ifaces, "static")
+            .ok_or_else(|| format!("{name}: no interface reaches the route's next hop"))?;
+        // Hosts run Linux, unless configured as routers with `maximumPaths`;
+        // switches run a router OS.
+        let linux = is_host && stack.routes.ecmp().maximum_paths == 1;
+        super::route_change::apply(stack, linux, r, add)
+            .map_err(|e| format!("{name}: ip route {}: {e}", if add { "add" } else { "del" }))
     }
 
     /// Changes a switch port's VLAN mode (someone edits the trunk). MACs
@@ -1419,25 +1419,14 @@ impl World {
                 kind: crate::model::IfaceKind::Physical,
             }],
             routes: vec![
-                crate::model::RouteSpec {
-                    dst: Ipv4Net::from(gw_net.addr()),
-                    via: None,
-                    dev: Some("eth0".into()),
-                    metric: 0,
-                    table: crate::model::TABLE_MAIN,
-                },
-                crate::model::RouteSpec {
-                    dst: "0.0.0.0/0".parse().expect("literal"),
-                    via: Some(gw_net.addr()),
-                    dev: Some("eth0".into()),
-                    metric: 0,
-                    table: crate::model::TABLE_MAIN,
-                },
+                crate::model::RouteSpec::new(Ipv4Net::from(gw_net.addr()), None, Some("eth0")),
+                crate::model::RouteSpec::new(Ipv4Net::default(), Some(gw_net.addr()), Some("eth0")),
             ],
             rules: Vec::new(),
             ip_forward: false,
             arp: ArpPolicy::Linux,
             tcp_listen,
+            ecmp: crate::model::EcmpPolicy::default(),
         };
         let host = devices::build_host(&full, &spec, self.seed);
         let pod = self.add_device(DeviceRt::Host(host));
@@ -1581,14 +1570,9 @@ impl World {
                 .stack
                 .iface_index(&r.dev)
                 .ok_or_else(|| format!("{name} has no interface {}", r.dev))?;
-            new_routes.push(Route {
-                dst: r.dst,
-                via: r.via,
-                dev,
-                metric: r.metric,
-                table: r.table,
-                origin: "engine",
-            });
+            new_routes.push(Route::single(
+                r.dst, r.via, dev, r.metric, r.table, "engine",
+            ));
         }
         let old_routes: Vec<Route> = h
             .stack
@@ -2110,8 +2094,19 @@ pub fn describe_route(r: &Route, ifaces: &[L3Iface]) -> String {
     } else {
         r.dst.to_string()
     };
-    let via = r.via.map_or(String::new(), |v| format!(" via {v}"));
-    let dev = ifaces.get(r.dev).map_or("?", |i| i.name.as_str());
+    let dev_name = |i: usize| ifaces.get(i).map_or("?", |f| f.name.as_str());
+    let hops = if r.is_multipath() {
+        r.nexthops
+            .iter()
+            .map(|n| {
+                let via = n.via.map_or(String::new(), |v| format!(" via {v}"));
+                format!(" nexthop{via} dev {} weight {}", dev_name(n.dev), n.weight)
+            })
+            .collect::<String>()
+    } else {
+        let via = r.via().map_or(String::new(), |v| format!(" via {v}"));
+        format!("{via} dev {}", dev_name(r.dev()))
+    };
     let table = if r.table == crate::model::TABLE_MAIN {
         String::new()
     } else {
@@ -2122,7 +2117,11 @@ pub fn describe_route(r: &Route, ifaces: &[L3Iface]) -> String {
     } else {
         String::new()
     };
-    format!("{dst}{via} dev {dev}{table}{metric}")
+    if r.is_multipath() {
+        format!("{dst}{table}{metric}{hops}")
+    } else {
+        format!("{dst}{hops}{table}{metric}")
+    }
 }
 
 /// The first usable address of a subnet (`.1` of a /24).
