@@ -26,6 +26,8 @@ pub mod routing;
 pub mod services;
 pub mod stack;
 pub mod switch;
+pub mod tcp_close;
+pub mod tcp_conntrack;
 pub mod trace;
 
 mod devices;

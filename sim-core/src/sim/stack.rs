@@ -314,10 +314,12 @@ impl IpStack {
         let size = ip_len(pkt);
         if let Some(orig) = self.ct.original_of(key) {
             let http = self.l7_capture(orig, pkt);
-            self.ct.count(cx.now, orig, true, size, http);
+            self.ct
+                .count(cx.now, orig, true, size, http, tcp_flags(pkt));
         } else if self.ct.lookup(cx.now, key).is_some() {
             let http = self.l7_capture(key, pkt);
-            self.ct.count(cx.now, key, false, size, http);
+            self.ct
+                .count(cx.now, key, false, size, http, tcp_flags(pkt));
         }
         if let Some(back) = self.ct.reverse(cx.now, key) {
             let (before_src, before_dst) = (pkt.src, pkt.dst);
@@ -724,7 +726,8 @@ impl IpStack {
                     self.ct.set_via(orig, v);
                 }
                 let http = self.l7_capture(orig, &pkt);
-                self.ct.count(cx.now, orig, false, ip_len(&pkt), http);
+                self.ct
+                    .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));
                 entry.and_then(|e| e.snat)
             }
         };
@@ -920,7 +923,8 @@ impl IpStack {
         if let CtState::New { orig, dnat, by, .. } = ct {
             self.ct.commit(cx.now, orig, dnat, None, &by);
             let http = self.l7_capture(orig, &pkt);
-            self.ct.count(cx.now, orig, false, ip_len(&pkt), http);
+            self.ct
+                .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));
         }
         let reply_tag = tag.map(TraceTag::as_reply);
         match &pkt.l4 {
@@ -1034,6 +1038,18 @@ impl IpStack {
                 cx.notes.push(Note::Local { pkt, tag });
                 self.send(cx, reply, reply_tag);
             }
+            L4::Tcp {
+                dst_port, flags, ..
+            } if flags.fin => {
+                // The listener's application closes on EOF; the end that
+                // closed first acknowledges (super::tcp_close).
+                let server = self.tcp_listen.contains(dst_port);
+                let answer = super::tcp_close::answer_fin(&pkt, server);
+                cx.notes.push(Note::Local { pkt, tag });
+                if let Some(a) = answer {
+                    self.send(cx, a, reply_tag);
+                }
+            }
             _ => cx.notes.push(Note::Local { pkt, tag }),
         }
     }
@@ -1057,6 +1073,14 @@ impl IpStack {
             l4,
         };
         self.send(cx, pkt, None);
+    }
+}
+
+/// A TCP segment's flags, for conntrack's state machine.
+fn tcp_flags(pkt: &Ipv4Pkt) -> Option<wire::TcpFlags> {
+    match &pkt.l4 {
+        L4::Tcp { flags, .. } => Some(*flags),
+        _ => None,
     }
 }
 

@@ -960,6 +960,7 @@ impl World {
                     return;
                 }
                 L4::Tcp { payload, .. } if payload.starts_with(b"HTTP/1.1 ") => {
+                    let from = probe.spec.from;
                     let status = std::str::from_utf8(&payload[9..])
                         .ok()
                         .and_then(|s| s.get(..3))
@@ -968,6 +969,9 @@ impl World {
                         a.http_status = status;
                     }
                     self.finish_attempt(tag.probe, tag.attempt, true);
+                    // curl exits and its socket closes.
+                    let fin = super::tcp_close::close_after_response(pkt);
+                    self.send_untraced(from, fin.into_iter().collect());
                     return;
                 }
                 _ => {}
@@ -981,8 +985,31 @@ impl World {
             _ => None,
         };
         if let Some(ok) = verdict {
+            let from = probe.spec.from;
+            let connected = ok && matches!(pkt.l4, L4::Tcp { .. });
             self.finish_attempt(tag.probe, tag.attempt, ok);
+            if connected {
+                // A TCP probe is connect() then close().
+                self.send_untraced(from, super::tcp_close::connect_then_close(pkt));
+            }
         }
+    }
+
+    /// Sends packets `from` a host outside any probe's trace (the segments
+    /// that close a probe's connection).
+    fn send_untraced(&mut self, from: DeviceId, pkts: Vec<Ipv4Pkt>) {
+        if pkts.is_empty() {
+            return;
+        }
+        let name = self.device(from).name().to_string();
+        let mut cx = Cx::new(self.now, &name);
+        if let Some(stack) = self.devices[from.0 as usize].stack_mut() {
+            for p in pkts {
+                stack.send(&mut cx, p, None);
+            }
+        }
+        let cx = detach(cx);
+        self.finish(from, cx);
     }
 
     /// Starts a probe; its first attempt is sent now.
