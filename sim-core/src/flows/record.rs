@@ -82,6 +82,9 @@ pub struct FlowRecord {
     pub destination_cluster_ipv4: Ipv4Addr,
     pub destination_service_port: u16,
     pub destination_service_port_name: String,
+    /// Conntrack's TCP state (`ESTABLISHED`, `TIME_WAIT`, ...); empty for
+    /// other protocols.
+    pub tcp_state: String,
     pub flow_type: FlowType,
     pub egress_name: String,
     /// A string element in Antrea's registry (IE 154), not an address element.

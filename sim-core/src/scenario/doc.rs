@@ -16,6 +16,9 @@ pub struct ScenarioDoc {
     pub seed: Option<u64>,
     #[serde(default)]
     pub until: Option<Spanned<SimDuration>>,
+    /// The UTC instant simulated time zero stands for (flow record times).
+    #[serde(default)]
+    pub start_time: Option<Spanned<String>>,
     #[serde(default)]
     pub options: Option<OptionsDoc>,
     #[serde(default)]

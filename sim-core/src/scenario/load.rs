@@ -34,6 +34,10 @@ pub struct Scenario {
     pub kube_proxy: Option<crate::engine::proxy::KubeProxyMode>,
     /// `options.httpStatus`: device → status its web server answers.
     pub http_status: Vec<(String, u16)>,
+    /// `startTime` in Unix seconds: the wall-clock instant of sim time zero.
+    pub start_unix: u64,
+    /// Whether the scenario wrote `startTime` (else the default).
+    pub start_time_set: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -304,6 +308,10 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
         }
     }
     super::ecmp_options::apply(file, &opts, &mut topology)?;
+    let start_unix = match &doc.start_time {
+        Some(t) => super::start_time::parse(&t.value).map_err(|e| err(file, t, e))?,
+        None => super::start_time::DEFAULT_START_UNIX,
+    };
     let mut steps = Vec::new();
     let mut probe_names: Vec<String> = Vec::new();
     for s in &doc.steps {
@@ -357,6 +365,8 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
         kube_proxy,
+        start_unix,
+        start_time_set: doc.start_time.is_some(),
     })
 }
 

@@ -26,6 +26,7 @@ mod ecmp_options;
 pub mod flow_export;
 mod load;
 pub mod run;
+pub mod start_time;
 
 pub use load::{
     Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
