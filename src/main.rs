@@ -17,6 +17,7 @@ use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
 use sim_core::sim::trace::LogKind;
 use sim_core::time::{SimDuration, SimTime};
 
+mod collector;
 mod real;
 
 #[derive(Parser)]
@@ -133,8 +134,9 @@ enum Command {
         at: Option<String>,
         #[arg(short, long, value_enum, default_value_t = FlowsOutput::Table)]
         output: FlowsOutput,
-        /// Also send the records as IPFIX (RFC 7011) over UDP to HOST:PORT,
-        /// one observation domain per node, e.g. `127.0.0.1:4739`.
+        /// Also send the records as IPFIX (RFC 7011) to a collector, as the
+        /// agents do: `HOST:PORT` or `udp://HOST:PORT` (UDP), or
+        /// `tcp://HOST:PORT`; one session and observation domain per agent.
         #[arg(long)]
         collector: Option<String>,
     },
@@ -827,16 +829,9 @@ fn flows(
     output: FlowsOutput,
     collector: Option<&str>,
 ) -> Result<ExitCode> {
-    use sim_core::flows::{IpfixEncoder, TemplateRefresh};
-    use sim_core::scenario::flow_export::observation_domain_id;
     // Resolve the collector first: a bad address is reported before the run.
     let target = match collector {
-        Some(a) => Some(
-            std::net::ToSocketAddrs::to_socket_addrs(a)
-                .ok()
-                .and_then(|mut it| it.next())
-                .ok_or_else(|| bad(format!("--collector: `{a}` is not a HOST:PORT address")))?,
-        ),
+        Some(a) => Some(collector::parse(a).map_err(bad)?),
         None => None,
     };
     let scn = load_scenario(path)?;
@@ -845,8 +840,9 @@ fn flows(
     match output {
         FlowsOutput::Table => {
             println!(
-                "# Flow records of {} (seed {seed}, {} record(s))",
+                "# Flow records of {} (seed {seed}, start {}, {} record(s))",
                 path.display(),
+                scenario::start_time::format(scn.start_unix),
                 records.len()
             );
             print!("{}", sim_core::report::flows(records));
@@ -857,45 +853,13 @@ fn flows(
             }
         }
     }
-    if let Some(addr) = target {
-        let bind = if addr.is_ipv4() {
-            "0.0.0.0:0"
-        } else {
-            "[::]:0"
-        };
-        let socket = std::net::UdpSocket::bind(bind)?;
-        // One exporting process per node, as each agent has its own.
-        let mut encoders: std::collections::BTreeMap<&str, IpfixEncoder> =
-            std::collections::BTreeMap::new();
-        let (mut messages, mut i) = (0usize, 0usize);
-        while i < records.len() {
-            let first = &records[i];
-            let mut j = i;
-            while j < records.len()
-                && records[j].exporter_node == first.exporter_node
-                && records[j].exported_at == first.exported_at
-            {
-                j += 1;
-            }
-            let batch: Vec<_> = records[i..j].iter().map(|r| r.record.clone()).collect();
-            let enc = encoders
-                .entry(first.exporter_node.as_str())
-                .or_insert_with(|| {
-                    IpfixEncoder::new(
-                        observation_domain_id(&first.exporter_node),
-                        TemplateRefresh::default(),
-                    )
-                });
-            let secs = (first.exported_at.as_nanos() / 1_000_000_000) as u32;
-            for msg in enc.encode(secs, &batch)? {
-                socket.send_to(&msg, addr)?;
-                messages += 1;
-            }
-            i = j;
-        }
+    if let Some(c) = target {
+        let messages = collector::send(&c, &outcome, scn.start_unix)?;
         eprintln!(
-            "sent {messages} IPFIX message(s) with {} record(s) to {addr}",
-            records.len()
+            "sent {messages} IPFIX message(s) with {} record(s) from {} agent session(s) to {}",
+            records.len(),
+            outcome.flow_sessions.len(),
+            c.text
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -1035,9 +999,16 @@ fn run(
             writeln!(out, "{summary}")?;
         }
         Output::Text => {
+            // Wall-clock times appear only in flow records: show their
+            // origin when there are any (or when the scenario sets one).
+            let start = if outcome.flow_sessions.is_empty() && !scn.start_time_set {
+                String::new()
+            } else {
+                format!("; start {}", scenario::start_time::format(scn.start_unix))
+            };
             writeln!(
                 out,
-                "antlab: scenario {} (seed {seed}; change with --seed)",
+                "antlab: scenario {} (seed {seed}; change with --seed{start})",
                 path.display()
             )?;
             if let Some(d) = &scn.description {

@@ -20,8 +20,9 @@
 //!   dataplane out. The simulator executes that output; real mode will apply it.
 //! - [`sim`]: the discrete-event simulator: hosts (ARP, routing, NAT), switches
 //!   (VLANs, MAC learning), links, power, probes, the event log.
-//! - [`flows`]: Antrea's flow exporter (active/idle timeouts, delta counters,
-//!   L7 `httpVals`), its flow record, and an RFC 7011 IPFIX encoder.
+//! - [`flows`]: Antrea's flow exporter (connection store, expire queue, export
+//!   rounds, L7 `httpVals`), its flow record, and an RFC 7011 IPFIX exporting
+//!   process (UDP or TCP).
 //! - [`scenario`]: the scenario YAML format, its timeline runner and expectations;
 //!   `scenario::flow_export` feeds each node's conntrack to its flow exporter.
 //! - [`report`]: kubectl/antctl-like tables and the timeline printer.

@@ -10,7 +10,7 @@
 //! one 0 length byte, and so do we; the records decoded here therefore have every
 //! string set. Empty strings are checked with tshark in `ipfix_tshark.rs`.
 
-use std::net::Ipv4Addr;
+mod support;
 
 use netflow_parser::variable_versions::field_value::DurationValue;
 use netflow_parser::variable_versions::ipfix::lookup::IPFixField;
@@ -20,94 +20,12 @@ use netflow_parser::{
 };
 use serde_json::{Value, json};
 use sim_core::flows::ipfix::{ANTREA_ENTERPRISE, ELEMENTS, TEMPLATE_ID, VARLEN};
-use sim_core::flows::{
-    Direction, ExporterConfig, FlowExporter, FlowKey, FlowMeta, FlowRecord, FlowType, HttpExchange,
-    IpfixEncoder, TemplateRefresh, to_json_lines,
-};
-use sim_core::time::{SimDuration, SimTime};
+use sim_core::flows::{ExportingProcess, FlowRecord, Transport, to_json_lines};
 
-fn t(ms: u64) -> SimTime {
-    SimTime(SimDuration::from_millis(ms).as_nanos())
-}
-
-/// The blog's L7 flow: the ubuntu Pod curls www.vg.no (301) through an Egress,
-/// plus an inter-node flow through a Service ClusterIP.
+/// The blog's L7 flow (curl to www.vg.no through an Egress, closed) and a
+/// live Service call, from the exporter, every string filled.
 fn records() -> Vec<FlowRecord> {
-    let mut e = FlowExporter::new(ExporterConfig {
-        epoch_base_secs: 1_714_723_200,
-        ..ExporterConfig::default()
-    });
-    let web = FlowKey {
-        src: Ipv4Addr::new(10, 30, 67, 5),
-        dst: Ipv4Addr::new(195, 88, 54, 16),
-        src_port: 51234,
-        dst_port: 80,
-        protocol: 6,
-    };
-    e.open(
-        t(0),
-        web,
-        FlowMeta {
-            source_pod_name: "ubuntu-20-04-59d474f9df-dv9ms".into(),
-            source_pod_namespace: "egress".into(),
-            source_node_name: "k8s-node-vm-1-cl-02".into(),
-            flow_type: FlowType::ToExternal,
-            egress_name: "egress-vlan-181".into(),
-            egress_ip: "172.18.181.40".into(),
-            egress_node_name: "k8s-node-vm-2-cl-02".into(),
-            ..FlowMeta::default()
-        },
-    )
-    .unwrap();
-    e.add(t(10), &web, Direction::Forward, 4, 300).unwrap();
-    e.add(t(30), &web, Direction::Reverse, 3, 700).unwrap();
-    e.add_http(
-        t(30),
-        &web,
-        HttpExchange {
-            hostname: "www.vg.no".into(),
-            url: "/".into(),
-            http_user_agent: "curl/7.68.0".into(),
-            http_content_type: String::new(),
-            http_method: "GET".into(),
-            protocol: "HTTP/1.1".into(),
-            status: 301,
-            length: 0,
-        },
-    )
-    .unwrap();
-    e.close(t(40), &web).unwrap();
-
-    let svc = FlowKey {
-        src: Ipv4Addr::new(10, 30, 67, 6),
-        dst: Ipv4Addr::new(10, 30, 68, 9),
-        src_port: 40000,
-        dst_port: 8080,
-        protocol: 6,
-    };
-    e.open(
-        t(1_000),
-        svc,
-        FlowMeta {
-            source_pod_name: "client".into(),
-            source_pod_namespace: "default".into(),
-            source_node_name: "node-1".into(),
-            destination_pod_name: "web-0".into(),
-            destination_pod_namespace: "default".into(),
-            destination_node_name: "node-2".into(),
-            destination_cluster_ipv4: Some(Ipv4Addr::new(10, 96, 0, 50)),
-            destination_service_port: 80,
-            destination_service_port_name: "default/web:http".into(),
-            flow_type: FlowType::InterNode,
-            ..FlowMeta::default()
-        },
-    )
-    .unwrap();
-    e.add(t(1_200), &svc, Direction::Forward, 9, 1234).unwrap();
-    e.add(t(1_300), &svc, Direction::Reverse, 7, 98765).unwrap();
-    let mut out = e.poll(t(6_000));
-    assert_eq!(out.len(), 2, "end-of-flow record and one active report");
-    out.extend(e.flush(t(6_000)));
+    let mut out = support::sample_records();
     for r in &mut out {
         fill_empty(r);
     }
@@ -126,6 +44,7 @@ fn fill_empty(r: &mut FlowRecord) {
         &mut r.destination_pod_namespace,
         &mut r.destination_node_name,
         &mut r.destination_service_port_name,
+        &mut r.tcp_state,
         &mut r.egress_name,
         &mut r.egress_ip,
         &mut r.egress_node_name,
@@ -176,12 +95,30 @@ fn as_json(v: &FieldValue) -> Value {
     }
 }
 
+/// The messages of one UDP session: the template, then one record each.
+fn messages(recs: &[FlowRecord]) -> Vec<Vec<u8>> {
+    let (mut p, template) = ExportingProcess::connect(7, Transport::Udp, 1_714_723_205);
+    let mut out = vec![template];
+    for r in recs {
+        out.extend(
+            p.export(1_714_723_206, r)
+                .unwrap()
+                .into_iter()
+                .map(|(_, m)| m),
+        );
+    }
+    out
+}
+
 #[test]
 fn netflow_parser_decodes_every_element() {
     let recs = records();
-    let mut enc = IpfixEncoder::new(7, TemplateRefresh::default());
-    let msgs = enc.encode(1_714_723_206, &recs).unwrap();
-    assert_eq!(msgs.len(), 1);
+    let msgs = messages(&recs);
+    assert_eq!(
+        msgs.len(),
+        1 + recs.len(),
+        "the template, then a message per record"
+    );
 
     let mut p = parser();
     let res = p.parse_bytes(&msgs[0]);
@@ -191,10 +128,9 @@ fn netflow_parser_decodes_every_element() {
     };
     assert_eq!(header.version, 10);
     assert_eq!(usize::from(header.length), msgs[0].len());
-    assert_eq!(header.export_time, 1_714_723_206);
+    assert_eq!(header.export_time, 1_714_723_205);
     assert_eq!(header.sequence_number, 0);
     assert_eq!(header.observation_domain_id, 7);
-
     let template = flowsets
         .iter()
         .find_map(|fs| match &fs.body {
@@ -211,21 +147,34 @@ fn netflow_parser_decodes_every_element() {
         let pen = (ie.enterprise != 0).then_some(ie.enterprise);
         assert_eq!(f.enterprise_number, pen, "{}", ie.name);
     }
-
-    let data = flowsets
-        .iter()
-        .find_map(|fs| match &fs.body {
-            FlowSetBody::Data(d) => Some(d.clone()),
-            _ => None,
-        })
-        .expect("data set decoded");
-    assert_eq!(data.fields.len(), recs.len(), "{flowsets:#?}");
+    assert!(
+        !flowsets
+            .iter()
+            .any(|fs| matches!(fs.body, FlowSetBody::Data(_))),
+        "the template goes alone"
+    );
 
     let expected: Vec<serde_json::Map<String, Value>> = to_json_lines(&recs)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    for (decoded, want) in data.fields.iter().zip(&expected) {
+    for (i, (msg, want)) in msgs[1..].iter().zip(&expected).enumerate() {
+        let res = p.parse_bytes(msg);
+        assert!(res.error.is_none(), "parse error: {:?}", res.error);
+        let [NetflowPacket::IPFix(IPFix { header, flowsets })] = res.packets.as_slice() else {
+            panic!("expected one IPFIX packet, got {:?}", res.packets);
+        };
+        assert_eq!(header.sequence_number, i as u32, "records sent before");
+        let data: Vec<_> = flowsets
+            .iter()
+            .filter_map(|fs| match &fs.body {
+                FlowSetBody::Data(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(data.len(), 1, "{flowsets:#?}");
+        assert_eq!(data[0].fields.len(), 1, "one record per message");
+        let decoded = &data[0].fields[0];
         assert_eq!(decoded.len(), ELEMENTS.len());
         for ie in ELEMENTS {
             let pen = (ie.enterprise != 0).then_some(ie.enterprise);
@@ -240,6 +189,7 @@ fn netflow_parser_decodes_every_element() {
     // Spot checks on values that matter for the blog's scenario.
     let web = &expected[0];
     assert_eq!(web["flowEndReason"], 3);
+    assert_eq!(web["tcpState"], "TIME_WAIT");
     assert_eq!(web["egressIP"], "172.18.181.40");
     assert_eq!(web["appProtocolName"], "http");
     assert_eq!(
@@ -250,34 +200,4 @@ fn netflow_parser_decodes_every_element() {
     assert_eq!(svc["destinationClusterIPv4"], "10.96.0.50");
     assert_eq!(svc["reverseOctetTotalCount"], 98765);
     assert_eq!(svc["flowEndReason"], 2);
-}
-
-#[test]
-fn parser_remembers_the_template_across_messages() {
-    let recs = records();
-    let mut enc = IpfixEncoder::new(7, TemplateRefresh::default());
-    let first = enc.encode(100, &recs[..1]).unwrap();
-    let second = enc.encode(101, &recs[1..]).unwrap();
-    // The second message carries data only: the template is not due yet.
-    assert_eq!(
-        u16::from_be_bytes([second[0][16], second[0][17]]),
-        TEMPLATE_ID
-    );
-    let mut p = parser();
-    assert!(p.parse_bytes(&first[0]).error.is_none());
-    let res = p.parse_bytes(&second[0]);
-    assert!(res.error.is_none(), "{:?}", res.error);
-    let [NetflowPacket::IPFix(m)] = res.packets.as_slice() else {
-        panic!("expected one IPFIX packet");
-    };
-    assert_eq!(m.header.sequence_number, 1);
-    let n: usize = m
-        .flowsets
-        .iter()
-        .map(|fs| match &fs.body {
-            FlowSetBody::Data(d) => d.fields.len(),
-            _ => 0,
-        })
-        .sum();
-    assert_eq!(n, recs.len() - 1);
 }

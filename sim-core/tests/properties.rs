@@ -252,6 +252,7 @@ impl L2Gen {
                     ip_forward: false,
                     arp: ArpPolicy::Linux,
                     tcp_listen: vec![],
+                    ecmp: Default::default(),
                 }),
             });
         }
@@ -290,6 +291,7 @@ impl L2Gen {
                     mac_aging: SimDuration::from_secs(300),
                     arp: ArpPolicy::Linux,
                     bfd: false,
+                    ecmp: Default::default(),
                 }),
             });
         }
@@ -922,6 +924,7 @@ impl PairGen {
                 ip_forward: false,
                 arp: ArpPolicy::Linux,
                 tcp_listen: vec![],
+                ecmp: Default::default(),
             }),
         };
         let end = |d: u32, port: u16| PortRef {
@@ -951,6 +954,7 @@ impl PairGen {
                         mac_aging: SimDuration::from_secs(300),
                         arp: ArpPolicy::Linux,
                         bfd: false,
+                        ecmp: Default::default(),
                     }),
                 });
                 for i in 0..2 {

@@ -638,18 +638,6 @@ impl Lab {
 }
 
 fn route_cmd(r: &sim_core::model::RouteSpec) -> String {
-    let mut c = format!("route add {}", r.dst);
-    if let Some(v) = r.via {
-        c.push_str(&format!(" via {v}"));
-    }
-    if let Some(d) = &r.dev {
-        c.push_str(&format!(" dev {d}"));
-    }
-    if r.metric != 0 {
-        c.push_str(&format!(" metric {}", r.metric));
-    }
-    if r.table != sim_core::model::TABLE_MAIN {
-        c.push_str(&format!(" table {}", r.table));
-    }
-    c
+    // iproute2's own syntax, multipath routes (`nexthop via ...`) included.
+    format!("route add {}", r.ip_route_args())
 }

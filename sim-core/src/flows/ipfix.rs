@@ -1,18 +1,27 @@
-//! An IPFIX (RFC 7011) encoder for [`FlowRecord`]s, and JSON lines.
+//! An IPFIX (RFC 7011) exporting process for [`FlowRecord`]s, as Antrea's
+//! agent drives go-ipfix, and JSON lines.
 //!
-//! One template (id 256, the first non-reserved id, §3.4.1) holds Antrea v1.15's
-//! element list in Antrea's order (`pkg/agent/flowexporter/exporter/exporter.go`
-//! @v1.15.0: IANA common + IPv4 addresses, IANA reverse, Antrea common +
-//! `destinationClusterIPv4`), minus the NetworkPolicy and `tcpState` elements the
-//! simulator does not model, plus `egressNodeName` (exported from v2.0).
-//! Enterprise elements set the E bit and carry the enterprise number (§3.2):
-//! 29305 for reverse elements (RFC 5103), 56506 for Antrea's.
+//! One template (id 256: go-ipfix starts at 255 and `NewTemplateID` hands out
+//! 256 first) holds Antrea v1.15's element list in Antrea's order
+//! (`pkg/agent/flowexporter/exporter/exporter.go`@v1.15.0: IANA common + IPv4
+//! addresses, IANA reverse, Antrea common + `destinationClusterIPv4`), minus
+//! the NetworkPolicy elements the simulator does not model, plus
+//! `egressNodeName` (exported from v2.0). Enterprise elements set the E bit
+//! and carry the enterprise number (§3.2): 29305 for reverse elements (RFC
+//! 5103), 56506 for Antrea's.
 //!
-//! Over UDP a collector may lose or restart, so the template is re-sent every
-//! [`TemplateRefresh::every_messages`] messages or
-//! [`TemplateRefresh::every_secs`] seconds, whichever comes first (RFC 7011
-//! §8.4, §10.3.6). Defaults: 600 s (RFC 6728's `templateRefreshTimeout`
-//! default) and 100 messages.
+//! Messages as the agent sends them ([`ExportingProcess`]):
+//! - on connecting, the template set alone in one message
+//!   (`initFlowExporter` then `sendTemplateSet`);
+//! - each data record alone in one message (`exportConn`: one record per
+//!   set, one set per `SendSet`, v1.15.0 and v2.7.0 alike);
+//! - over UDP the template again every 1800 s from connecting (Antrea v1.15
+//!   sets `TempRefTimeout` 1800 for UDP; go-ipfix's `InitExportingProcess`
+//!   ticks `sendRefreshedTemplates` for UDP only; Antrea v2.7 passes 0, the
+//!   go-ipfix default of 600 s); over TCP never again (a stream keeps it);
+//! - the header's sequence number counts the data records sent before the
+//!   message (RFC 7011 §3.1; go-ipfix v0.17, Antrea v2.7's, adds after
+//!   sending).
 
 use std::net::Ipv4Addr;
 
@@ -30,9 +39,6 @@ pub const TEMPLATE_SET_ID: u16 = 2;
 pub const VARLEN: u16 = 65535;
 /// IPFIX message header length (RFC 7011 §3.1).
 pub const HEADER_LEN: usize = 16;
-/// Default message size cap: fits a 1500-byte MTU after IPv4 (20) and UDP (8)
-/// headers with room to spare, as RFC 7011 §10.3.3 asks (no IP fragmentation).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1400;
 
 /// One template field: IE name, element id, enterprise (0 = IANA) and length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +75,7 @@ const fn antrea(name: &'static str, id: u16, length: u16) -> InfoElement {
 }
 
 /// Number of fields in the template.
-pub const FIELD_COUNT: usize = 31;
+pub const FIELD_COUNT: usize = 32;
 
 /// The template's fields in order. Ids and types: IANA IPFIX registry and Antrea's
 /// `registry_antrea.csv` (unsigned64 counters, dateTimeSeconds 4 bytes, strings
@@ -99,6 +105,7 @@ pub const ELEMENTS: [InfoElement; FIELD_COUNT] = [
     antrea("destinationNodeName", 105, VARLEN),
     antrea("destinationServicePort", 108, 2),
     antrea("destinationServicePortName", 109, VARLEN),
+    antrea("tcpState", 136, VARLEN),
     antrea("flowType", 137, 1),
     antrea("egressName", 153, VARLEN),
     antrea("egressIP", 154, VARLEN),
@@ -147,6 +154,7 @@ fn values(r: &FlowRecord) -> [Value<'_>; FIELD_COUNT] {
         Str(&r.destination_node_name),
         U16(r.destination_service_port),
         Str(&r.destination_service_port_name),
+        Str(&r.tcp_state),
         U8(r.flow_type as u8),
         Str(&r.egress_name),
         Str(&r.egress_ip),
@@ -219,53 +227,62 @@ pub enum IpfixError {
     RecordTooLarge { len: usize },
 }
 
-/// When to re-send the template over UDP (RFC 7011 §8.4).
+/// How the agent reaches the collector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TemplateRefresh {
-    /// Re-send in the message after this many messages without it.
-    pub every_messages: u32,
-    /// Re-send when this many seconds of export time passed since the last one.
-    pub every_secs: u32,
+pub enum Transport {
+    Udp,
+    Tcp,
 }
 
-impl Default for TemplateRefresh {
-    fn default() -> Self {
-        TemplateRefresh {
-            every_messages: 100,
-            every_secs: 600,
+/// Antrea v1.15's template refresh for UDP (`TempRefTimeout`, seconds).
+pub const UDP_TEMPLATE_REFRESH_SECS: u32 = 1800;
+
+impl Transport {
+    /// Seconds between template refreshes: UDP only.
+    pub fn template_refresh_secs(self) -> Option<u32> {
+        match self {
+            Transport::Udp => Some(UDP_TEMPLATE_REFRESH_SECS),
+            Transport::Tcp => None,
         }
     }
 }
 
-/// An exporting process for one observation domain over one UDP "stream".
+/// One agent's exporting process: one observation domain over one
+/// connection to the collector, from connecting to closing.
 #[derive(Clone, Debug)]
-pub struct IpfixEncoder {
+pub struct ExportingProcess {
     observation_domain: u32,
-    refresh: TemplateRefresh,
-    max_message_size: usize,
-    /// Data records sent so far, modulo 2^32 (the header's sequence number).
+    transport: Transport,
+    /// Data records sent so far, modulo 2^32 (the next header's sequence number).
     sequence: u32,
-    last_template_secs: Option<u32>,
-    messages_since_template: u32,
+    next_refresh: Option<u32>,
 }
 
-impl IpfixEncoder {
-    pub fn new(observation_domain: u32, template_refresh: TemplateRefresh) -> Self {
-        IpfixEncoder {
+/// A message and the Unix second it is sent at.
+pub type TimedMessage = (u32, Vec<u8>);
+
+impl ExportingProcess {
+    /// Connects at `now_secs`: the process and the template message it sends
+    /// first.
+    pub fn connect(
+        observation_domain: u32,
+        transport: Transport,
+        now_secs: u32,
+    ) -> (Self, Vec<u8>) {
+        let p = ExportingProcess {
             observation_domain,
-            refresh: template_refresh,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            transport,
             sequence: 0,
-            last_template_secs: None,
-            messages_since_template: 0,
-        }
+            next_refresh: transport
+                .template_refresh_secs()
+                .map(|every| now_secs.saturating_add(every)),
+        };
+        let template = p.message(now_secs, &template_set());
+        (p, template)
     }
 
-    /// Caps messages at `size` bytes (clamped to 512..=65535; a record bigger than
-    /// the cap still goes out alone in a message up to 65535 bytes).
-    pub fn with_max_message_size(mut self, size: usize) -> Self {
-        self.max_message_size = size.clamp(512, usize::from(u16::MAX));
-        self
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     /// Data records sent so far (the next message's sequence number).
@@ -273,80 +290,52 @@ impl IpfixEncoder {
         self.sequence
     }
 
-    fn template_due(&self, now_secs: u32) -> bool {
-        match self.last_template_secs {
-            None => true,
-            Some(last) => {
-                self.messages_since_template >= self.refresh.every_messages
-                    || now_secs.saturating_sub(last) >= self.refresh.every_secs
-            }
+    /// The template refreshes due at or before `now_secs` (UDP), each its
+    /// own message, in time order.
+    pub fn refreshes_until(&mut self, now_secs: u32) -> Vec<TimedMessage> {
+        let mut out = Vec::new();
+        let Some(every) = self.transport.template_refresh_secs() else {
+            return out;
+        };
+        while let Some(at) = self.next_refresh.filter(|at| *at <= now_secs) {
+            out.push((at, self.message(at, &template_set())));
+            self.next_refresh = at.checked_add(every);
         }
+        out
     }
 
-    /// Encodes `records` into as many messages as needed, each at most the size
-    /// cap, template first when due. No records and no template due: no messages.
-    pub fn encode(
+    /// One data record in its own message at `now_secs`, after any template
+    /// refresh due by then.
+    pub fn export(
         &mut self,
         now_secs: u32,
-        records: &[FlowRecord],
-    ) -> Result<Vec<Vec<u8>>, IpfixError> {
-        let encoded = records
-            .iter()
-            .map(encode_record)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut messages = Vec::new();
-        let mut next = 0;
-        loop {
-            let with_template = self.template_due(now_secs);
-            if next == encoded.len() && !(with_template && messages.is_empty()) {
-                break;
-            }
-            let mut body = Vec::new();
-            if with_template {
-                body.extend_from_slice(&template_set());
-            }
-            let mut data = Vec::new();
-            let mut count = 0u32;
-            while let Some(rec) = encoded.get(next) {
-                let size = HEADER_LEN + body.len() + 4 + data.len() + rec.len();
-                let fits = size <= self.max_message_size;
-                // A record too big for the cap goes alone, up to IPFIX's limit.
-                let alone = count == 0 && size <= usize::from(u16::MAX);
-                if !(fits || alone) {
-                    if count == 0 && !with_template {
-                        return Err(IpfixError::RecordTooLarge { len: rec.len() });
-                    }
-                    break;
-                }
-                data.extend_from_slice(rec);
-                count += 1;
-                next += 1;
-                if !fits {
-                    break;
-                }
-            }
-            if count > 0 {
-                body.extend_from_slice(&TEMPLATE_ID.to_be_bytes());
-                body.extend_from_slice(&((data.len() + 4) as u16).to_be_bytes());
-                body.extend_from_slice(&data);
-            }
-            let len = HEADER_LEN + body.len();
-            let mut msg = Vec::with_capacity(len);
-            msg.extend_from_slice(&10u16.to_be_bytes());
-            msg.extend_from_slice(&(len as u16).to_be_bytes());
-            msg.extend_from_slice(&now_secs.to_be_bytes());
-            msg.extend_from_slice(&self.sequence.to_be_bytes());
-            msg.extend_from_slice(&self.observation_domain.to_be_bytes());
-            msg.extend_from_slice(&body);
-            messages.push(msg);
-            self.sequence = self.sequence.wrapping_add(count);
-            if with_template {
-                self.last_template_secs = Some(now_secs);
-                self.messages_since_template = 0;
-            }
-            self.messages_since_template = self.messages_since_template.saturating_add(1);
-        }
-        Ok(messages)
+        record: &FlowRecord,
+    ) -> Result<Vec<TimedMessage>, IpfixError> {
+        let rec = encode_record(record)?;
+        let mut set = Vec::with_capacity(rec.len() + 4);
+        set.extend_from_slice(&TEMPLATE_ID.to_be_bytes());
+        let set_len = u16::try_from(rec.len() + 4)
+            .ok()
+            .filter(|l| usize::from(*l) + HEADER_LEN <= usize::from(u16::MAX))
+            .ok_or(IpfixError::RecordTooLarge { len: rec.len() })?;
+        set.extend_from_slice(&set_len.to_be_bytes());
+        set.extend_from_slice(&rec);
+        let mut out = self.refreshes_until(now_secs);
+        out.push((now_secs, self.message(now_secs, &set)));
+        self.sequence = self.sequence.wrapping_add(1);
+        Ok(out)
+    }
+
+    fn message(&self, now_secs: u32, set: &[u8]) -> Vec<u8> {
+        let len = HEADER_LEN + set.len();
+        let mut msg = Vec::with_capacity(len);
+        msg.extend_from_slice(&10u16.to_be_bytes());
+        msg.extend_from_slice(&(len as u16).to_be_bytes());
+        msg.extend_from_slice(&now_secs.to_be_bytes());
+        msg.extend_from_slice(&self.sequence.to_be_bytes());
+        msg.extend_from_slice(&self.observation_domain.to_be_bytes());
+        msg.extend_from_slice(set);
+        msg
     }
 }
 
@@ -399,6 +388,7 @@ mod tests {
             egress_node_name: "k8s-node-vm-2-cl-02".into(),
             app_protocol_name: "http".into(),
             http_vals: String::new(),
+            tcp_state: "TIME_WAIT".into(),
         }
     }
 
@@ -410,23 +400,75 @@ mod tests {
     }
 
     #[test]
-    fn header_fields_and_sequence_count_data_records() {
-        let mut enc = IpfixEncoder::new(0xabcd, TemplateRefresh::default());
-        let m = enc.encode(77, &[sample(), sample()]).unwrap();
+    fn connect_sends_the_template_alone_then_one_record_per_message() {
+        let (mut p, t) = ExportingProcess::connect(0xabcd, Transport::Udp, 70);
+        assert_eq!(u16_at(&t, 0), 10);
+        assert_eq!(usize::from(u16_at(&t, 2)), t.len());
+        assert_eq!(u32_at(&t, 4), 70);
+        assert_eq!(u32_at(&t, 12), 0xabcd);
+        assert_eq!(
+            &t[16..],
+            &template_set()[..],
+            "a template set and nothing else"
+        );
+        let m = p.export(77, &sample()).unwrap();
         assert_eq!(m.len(), 1);
-        let b = &m[0];
-        assert_eq!(u16_at(b, 0), 10);
-        assert_eq!(usize::from(u16_at(b, 2)), b.len());
+        let (at, b) = &m[0];
+        assert_eq!(*at, 77);
         assert_eq!(u32_at(b, 4), 77);
         assert_eq!(
             u32_at(b, 8),
             0,
             "sequence counts records before this message"
         );
-        assert_eq!(u32_at(b, 12), 0xabcd);
-        let m2 = enc.encode(78, &[sample()]).unwrap();
-        assert_eq!(u32_at(&m2[0], 8), 2);
-        assert_eq!(enc.sequence(), 3);
+        assert_eq!(u16_at(b, 16), 256, "a data set of the template");
+        let rec = encode_record(&sample()).unwrap();
+        assert_eq!(usize::from(u16_at(b, 18)), rec.len() + 4, "one record");
+        assert_eq!(&b[20..], &rec[..]);
+        let m2 = p.export(78, &sample()).unwrap();
+        assert_eq!(u32_at(&m2[0].1, 8), 1);
+        assert_eq!(p.sequence(), 2);
+    }
+
+    #[test]
+    fn udp_refreshes_the_template_every_1800_s_tcp_never() {
+        let is_template = |m: &[u8]| u16_at(m, 16) == TEMPLATE_SET_ID;
+        let (mut udp, _) = ExportingProcess::connect(1, Transport::Udp, 1000);
+        assert!(udp.refreshes_until(2799).is_empty());
+        let m = udp.export(2800, &sample()).unwrap();
+        assert_eq!(m.len(), 2, "the refresh first, then the record");
+        assert!(is_template(&m[0].1) && m[0].0 == 2800);
+        assert!(!is_template(&m[1].1));
+        // Two more due by 6400 s, at their own times.
+        let r = udp.refreshes_until(6400);
+        assert_eq!(r.iter().map(|(t, _)| *t).collect::<Vec<_>>(), [4600, 6400]);
+        assert!(r.iter().all(|(_, m)| is_template(m)));
+        // A refresh carries the sequence number of the data sent so far.
+        assert_eq!(u32_at(&r[0].1, 8), 1);
+
+        let (mut tcp, t) = ExportingProcess::connect(1, Transport::Tcp, 1000);
+        assert!(is_template(&t));
+        assert!(tcp.refreshes_until(1_000_000).is_empty());
+        assert_eq!(tcp.export(100_000, &sample()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn oversized_records_are_errors() {
+        let (mut p, _) = ExportingProcess::connect(1, Transport::Tcp, 0);
+        let mut big = sample();
+        big.http_vals = "y".repeat(3000);
+        assert!(p.export(0, &big).unwrap()[0].1.len() > 3000);
+        big.http_vals = "y".repeat(65_500);
+        assert!(matches!(
+            p.export(1, &big),
+            Err(IpfixError::RecordTooLarge { .. })
+        ));
+        big.http_vals = "y".repeat(70_000);
+        assert!(matches!(
+            p.export(1, &big),
+            Err(IpfixError::FieldTooLong { len: 70_000 })
+        ));
+        assert_eq!(p.sequence(), 1);
     }
 
     #[test]
@@ -435,7 +477,7 @@ mod tests {
         assert_eq!(u16_at(&t, 0), 2);
         assert_eq!(usize::from(u16_at(&t, 2)), t.len());
         assert_eq!(u16_at(&t, 4), 256);
-        assert_eq!(u16_at(&t, 6), 31);
+        assert_eq!(u16_at(&t, 6), 32);
         // First field: flowStartSeconds, IANA, 4 bytes, no E bit.
         assert_eq!(&t[8..12], &[0x00, 150, 0x00, 4]);
         // 12 IANA fields x 4 bytes, then reversePacketTotalCount: E bit + 86, len 8, PEN 29305.
@@ -447,8 +489,8 @@ mod tests {
             &t[a..a + 8],
             &[0x80, 101, 0xff, 0xff, 0x00, 0x00, 0xdc, 0xba]
         );
-        // Total: 4 set header + 4 template header + 12*4 + 19*8.
-        assert_eq!(t.len(), 8 + 12 * 4 + 19 * 8);
+        // Total: 4 set header + 4 template header + 12*4 + 20*8.
+        assert_eq!(t.len(), 8 + 12 * 4 + 20 * 8);
         // Every Antrea element carries 56506 and the E bit.
         let mut i = 8;
         for ie in ELEMENTS {
@@ -474,6 +516,7 @@ mod tests {
             ("httpVals", 156),
             ("egressNodeName", 157),
             ("flowType", 137),
+            ("tcpState", 136),
             ("destinationClusterIPv4", 106),
         ] {
             let e = find(name);
@@ -499,6 +542,7 @@ mod tests {
             &r.destination_pod_namespace,
             &r.destination_node_name,
             &r.destination_service_port_name,
+            &r.tcp_state,
             &r.egress_name,
             &r.egress_ip,
             &r.egress_node_name,
@@ -520,77 +564,6 @@ mod tests {
         let mut v = Vec::new();
         put_varlen(&mut v, &[7; 255]).unwrap();
         assert_eq!(&v[..3], &[255, 0, 255]);
-    }
-
-    #[test]
-    fn template_resent_every_n_messages_and_t_seconds() {
-        let has_template = |m: &[u8]| u16_at(m, 16) == 2;
-        let mut enc = IpfixEncoder::new(
-            1,
-            TemplateRefresh {
-                every_messages: 3,
-                every_secs: 600,
-            },
-        );
-        let flags: Vec<bool> = (0..7)
-            .map(|i| has_template(&enc.encode(i, &[sample()]).unwrap()[0]))
-            .collect();
-        assert_eq!(flags, [true, false, false, true, false, false, true]);
-
-        let mut enc = IpfixEncoder::new(1, TemplateRefresh::default());
-        assert!(has_template(&enc.encode(0, &[sample()]).unwrap()[0]));
-        assert!(!has_template(&enc.encode(599, &[sample()]).unwrap()[0]));
-        assert!(has_template(&enc.encode(600, &[sample()]).unwrap()[0]));
-        // Nothing to send and no template due: no message.
-        assert!(enc.encode(601, &[]).unwrap().is_empty());
-        // Template due with no records: a template-only message.
-        let m = enc.encode(1300, &[]).unwrap();
-        assert_eq!(m.len(), 1);
-        assert_eq!(
-            usize::from(u16_at(&m[0], 2)),
-            HEADER_LEN + template_set().len()
-        );
-    }
-
-    #[test]
-    fn messages_split_at_the_size_cap() {
-        let mut enc = IpfixEncoder::new(1, TemplateRefresh::default());
-        let recs = vec![sample(); 40];
-        let msgs = enc.encode(5, &recs).unwrap();
-        assert!(msgs.len() > 1);
-        assert!(msgs.iter().all(|m| m.len() <= DEFAULT_MAX_MESSAGE_SIZE));
-        let rec_len = encode_record(&sample()).unwrap().len();
-        let mut total = 0;
-        let mut seq = 0;
-        for m in &msgs {
-            assert_eq!(u32_at(m, 8), seq);
-            let data_set = if u16_at(m, 16) == 2 {
-                16 + usize::from(u16_at(m, 18))
-            } else {
-                16
-            };
-            assert_eq!(u16_at(m, data_set), 256);
-            let n = (usize::from(u16_at(m, data_set + 2)) - 4) / rec_len;
-            total += n;
-            seq += n as u32;
-        }
-        assert_eq!(total, 40);
-        assert_eq!(enc.sequence(), 40);
-    }
-
-    #[test]
-    fn oversized_record_goes_alone_or_errors() {
-        let mut enc = IpfixEncoder::new(1, TemplateRefresh::default());
-        let mut big = sample();
-        big.http_vals = "y".repeat(3000);
-        let msgs = enc.encode(0, &[sample(), big.clone(), sample()]).unwrap();
-        assert_eq!(msgs.len(), 3);
-        assert!(msgs[1].len() > 3000);
-        big.http_vals = "y".repeat(70_000);
-        assert!(matches!(
-            enc.encode(1, &[big]),
-            Err(IpfixError::FieldTooLong { len: 70_000 })
-        ));
     }
 
     #[test]

@@ -17,9 +17,10 @@ pub enum FlowEndReason {
     IdleTimeout = 1,
     /// The flow is still alive; this is a periodic report.
     ActiveTimeout = 2,
-    /// The connection ended (FIN/RST, conntrack entry gone).
+    /// The connection ended (TCP `TIME_WAIT`/`CLOSE`, conntrack entry gone).
     EndOfFlow = 3,
-    /// The exporter stopped (e.g. end of a simulation run).
+    /// The exporter stopped the flow for another reason. IANA's value;
+    /// Antrea's agent never sends it, so the simulator does not either.
     ForcedEnd = 4,
 }
 
@@ -82,6 +83,9 @@ pub struct FlowRecord {
     pub destination_cluster_ipv4: Ipv4Addr,
     pub destination_service_port: u16,
     pub destination_service_port_name: String,
+    /// Conntrack's TCP state (`ESTABLISHED`, `TIME_WAIT`, ...); empty for
+    /// other protocols.
+    pub tcp_state: String,
     pub flow_type: FlowType,
     pub egress_name: String,
     /// A string element in Antrea's registry (IE 154), not an address element.

@@ -5,8 +5,10 @@
 //! dense indices into the vectors here, stable for a run.
 
 mod mac;
+pub mod route;
 
 pub use mac::MacAddr;
+pub use route::{EcmpPolicy, MultipathHash, NexthopSpec, RouteSpec, TABLE_LOCAL, TABLE_MAIN};
 
 use std::net::Ipv4Addr;
 
@@ -93,6 +95,8 @@ pub struct HostSpec {
     pub arp: ArpPolicy,
     /// TCP ports with a listener; a SYN to any other port gets a RST.
     pub tcp_listen: Vec<u16>,
+    /// How equal routes and multipath routes share traffic.
+    pub ecmp: EcmpPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -110,20 +114,6 @@ pub enum IfaceKind {
     /// An 802.1Q sub-interface (`eth0.181`, `antrea-ext.181`) of a physical one.
     Vlan { parent: String, vid: u16 },
 }
-
-/// A route. `table` 254 is `main`, as in Linux.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteSpec {
-    pub dst: Ipv4Net,
-    pub via: Option<Ipv4Addr>,
-    /// Output interface; when absent it is the interface whose subnet holds `via`.
-    pub dev: Option<String>,
-    pub metric: u32,
-    pub table: u32,
-}
-
-pub const TABLE_MAIN: u32 = 254;
-pub const TABLE_LOCAL: u32 = 255;
 
 /// An `ip rule`: packets matching `fwmark/mask` (and `from`) look up `table`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +148,8 @@ pub struct SwitchSpec {
     pub arp: ArpPolicy,
     /// Bidirectional forwarding detection on static routes. Off unless configured.
     pub bfd: bool,
+    /// How equal routes and multipath routes share traffic.
+    pub ecmp: EcmpPolicy,
 }
 
 #[derive(Clone, Debug)]

@@ -16,6 +16,9 @@ pub struct ScenarioDoc {
     pub seed: Option<u64>,
     #[serde(default)]
     pub until: Option<Spanned<SimDuration>>,
+    /// The UTC instant simulated time zero stands for (flow record times).
+    #[serde(default)]
+    pub start_time: Option<Spanned<String>>,
     #[serde(default)]
     pub options: Option<OptionsDoc>,
     #[serde(default)]
@@ -37,6 +40,14 @@ pub struct OptionsDoc {
     /// Switches that run BFD on their static routes.
     #[serde(default)]
     pub bfd: Vec<Spanned<String>>,
+    /// Per router or switch: equal static routes used together, up to N
+    /// (a router OS's `maximum-paths N`; default 1, Linux's first-route rule).
+    #[serde(default)]
+    pub maximum_paths: indexmap::IndexMap<String, Spanned<u64>>,
+    /// Per device: what the multipath hash covers, `l3` (default) or `l4`
+    /// (Linux `fib_multipath_hash_policy` 0 or 1).
+    #[serde(default)]
+    pub multipath_hash: indexmap::IndexMap<String, Spanned<String>>,
     /// Does the cluster run kube-proxy, and how: `iptables` (kubeadm's
     /// default, the default here), `ipvs`, `ipvs-strict-arp` or `none`.
     #[serde(default)]

@@ -1,29 +1,36 @@
-//! The agents' flow exporters during a run: every `flowPollInterval` each
-//! node's conntrack is read (as Antrea's agent dumps it) and the changes since
-//! the last poll feed that node's [`FlowExporter`].
+//! The agents' flow exporters during a run: each node's agent polls its
+//! conntrack every `flowPollInterval` and runs export rounds on its own
+//! timer, as Antrea's agent does (`pkg/agent/flowexporter`, see
+//! [`crate::flows::exporter`] for the rules).
 //!
-//! What each node reports follows Antrea v1.15's `pkg/agent/flowexporter`:
-//! - only connections with a Pod of this node at one end (conntrack zone of the
-//!   Pods; the Node's own connections are not exported);
-//! - Pod, Node and Service context from the interface store and AntreaProxy:
-//!   the ClusterIP and `namespace/name:port` when the flow was DNATed;
-//! - `flowType` from where the two ends live; Egress name, IP and Node for
-//!   Pod-to-external flows an Egress applies to;
-//! - a connection missing from conntrack is exported as ended (`flowEndReason` 3);
-//! - L7: the HTTP/1.1 messages conntrack captured for annotated Pods (the
-//!   simulator's stand-in for Suricata's EVE events) become `httpVals`.
+//! An agent starts when the FlowExporter gate is on and its node is powered
+//! (the simulator starts it at the first tick that finds it so): its first
+//! poll comes `flowPollInterval` later, its first export round
+//! `activeFlowExportTimeout` later, when it also connects to the collector
+//! and sends its template ([`ExporterSession`]). At one instant polls run
+//! before rounds. A node without power has no agent: its store is gone.
 //!
-//! Observations carry conntrack's own first/last-seen times, so records' idle
-//! expiries count from the last packet, not from the poll that noticed it.
-//! When the run stops, still-tracked connections export with `flowEndReason` 4
-//! (forced end) so nothing the run saw is lost.
+//! What each agent reports follows Antrea (v1.15 and v2.7 alike):
+//! - only connections with a Pod of *this* node at one end; only local Pods
+//!   are named, and `sourceNodeName`/`destinationNodeName` is the agent's
+//!   node when that end's Pod is named (the Flow Aggregator correlates the
+//!   two ends' records);
+//! - Service context from AntreaProxy: the ClusterIP and `namespace/name:port`
+//!   when the flow was DNATed;
+//! - `flowType` from where the ends are (`findFlowType`); a Pod-to-external
+//!   flow is exported by its source Pod's node only, with the Egress name, IP
+//!   and node the source node knows at export time (`fillEgressInfo`);
+//! - L7: the HTTP/1.1 exchanges conntrack captured for annotated Pods (the
+//!   simulator's stand-in for Suricata's EVE events) are consumed at each
+//!   poll and become `httpVals`.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use crate::engine::{ClusterState, PodState, egress};
 use crate::flows::{
-    Direction, ExporterConfig, FlowExporter, FlowKey, FlowMeta, FlowRecord, FlowType, HttpExchange,
+    DumpedConn, ExporterConfig, ExportingProcess, FlowExporter, FlowKey, FlowMeta, FlowRecord,
+    FlowType, HttpExchange, IpfixError, TimedMessage, Transport,
 };
 use crate::sim::World;
 use crate::sim::nat::CtEntry;
@@ -35,203 +42,221 @@ use crate::time::SimTime;
 pub struct NodeFlowRecord {
     /// The exporting agent's node (its IPFIX observation domain).
     pub exporter_node: String,
-    /// Simulated time the record was exported (ns): the poll that found it due.
+    /// Simulated time of the export round that sent it (ns).
     #[serde(rename = "exportedAtNs")]
     pub exported_at: SimTime,
     #[serde(flatten)]
     pub record: FlowRecord,
 }
 
-/// What one node's agent remembers between polls.
-struct NodeFlows {
+/// One agent's connection to the collector: it connects (and sends its
+/// template) at its first export round and is gone when its node loses power
+/// or the run ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExporterSession {
+    pub node: String,
+    pub connected_at: SimTime,
+    pub closed_at: Option<SimTime>,
+}
+
+/// One node's agent.
+struct Agent {
     exporter: FlowExporter,
-    /// Counters and HTTP messages already reported, per connection.
-    seen: BTreeMap<FlowKey, Seen>,
+    next_poll: SimTime,
+    next_round: SimTime,
+    /// Index into [`FlowExport::sessions`] once connected.
+    session: Option<usize>,
+    /// HTTP messages of each connection already turned into L7 events, and
+    /// the next Suricata transaction id.
+    l7_seen: BTreeMap<FlowKey, (usize, u64)>,
 }
 
-#[derive(Clone, Copy, Default)]
-struct Seen {
-    packets: u64,
-    bytes: u64,
-    reverse_packets: u64,
-    reverse_bytes: u64,
-    http: usize,
-}
-
-/// All nodes' exporters plus every record exported so far.
+/// All nodes' agents plus everything they exported so far.
 #[derive(Default)]
 pub struct FlowExport {
-    nodes: BTreeMap<String, NodeFlows>,
+    agents: BTreeMap<String, Agent>,
     pub records: Vec<NodeFlowRecord>,
-    /// Whether the next poll is already scheduled.
+    pub sessions: Vec<ExporterSession>,
+    /// Whether the next tick is already scheduled.
     pub scheduled: bool,
-}
-
-/// One thing to tell an exporter, ordered by time.
-enum Obs {
-    Open(FlowMeta),
-    Count {
-        dir: Direction,
-        packets: u64,
-        bytes: u64,
-    },
-    Http(HttpExchange),
+    /// Unix seconds of simulated time zero (the scenario's `startTime`).
+    pub epoch_base_secs: u64,
 }
 
 impl FlowExport {
-    /// Reads every node's conntrack at `now` and exports what became due.
-    pub fn poll(&mut self, world: &World, cluster: &ClusterState, now: SimTime) {
-        let settings = &cluster.settings.flow_exporter;
-        for node in &cluster.nodes {
-            let Some(id) = world.device_id(&node.name) else {
-                continue;
-            };
-            let dev = world.device(id);
-            // A node without power has no agent: its connections are gone with it.
-            if !dev.powered() {
-                self.nodes.remove(&node.name);
-                continue;
-            }
-            let Some(stack) = dev.stack() else { continue };
-            let nf = self
-                .nodes
-                .entry(node.name.clone())
-                .or_insert_with(|| NodeFlows {
-                    exporter: FlowExporter::new(ExporterConfig {
-                        active_timeout: settings.active_timeout,
-                        idle_timeout: settings.idle_timeout,
-                        epoch_base_secs: 0,
-                    }),
-                    seen: BTreeMap::new(),
-                });
-            let rows: Vec<CtEntry> = stack
-                .ct
-                .rows(now)
-                .into_iter()
-                .filter(|e| local_end(cluster, &node.name, e))
-                .collect();
-            let mut obs: Vec<(SimTime, FlowKey, Obs)> = Vec::new();
-            let mut present: BTreeMap<FlowKey, Seen> = BTreeMap::new();
-            for e in &rows {
-                let key = key_of(e);
-                let before = nf.seen.get(&key).copied();
-                if before.is_none() {
-                    obs.push((e.first_seen, key, Obs::Open(meta(cluster, e))));
-                }
-                let b = before.unwrap_or_default();
-                if e.packets > b.packets {
-                    obs.push((
-                        e.last_seen,
-                        key,
-                        Obs::Count {
-                            dir: Direction::Forward,
-                            packets: e.packets - b.packets,
-                            bytes: e.bytes.saturating_sub(b.bytes),
-                        },
-                    ));
-                }
-                if e.reverse_packets > b.reverse_packets {
-                    obs.push((
-                        e.last_seen,
-                        key,
-                        Obs::Count {
-                            dir: Direction::Reverse,
-                            packets: e.reverse_packets - b.reverse_packets,
-                            bytes: e.reverse_bytes.saturating_sub(b.reverse_bytes),
-                        },
-                    ));
-                }
-                // HTTP: an exchange is a request followed by its response.
-                let mut consumed = b.http;
-                let msgs = &e.http;
-                while consumed + 1 < msgs.len() {
-                    if let Some(x) = exchange(&msgs[consumed], &msgs[consumed + 1]) {
-                        obs.push((e.last_seen, key, Obs::Http(x)));
-                        consumed += 2;
-                    } else {
-                        consumed += 1; // an unpaired message: skip it
-                    }
-                }
-                present.insert(
-                    key,
-                    Seen {
-                        packets: e.packets,
-                        bytes: e.bytes,
-                        reverse_packets: e.reverse_packets,
-                        reverse_bytes: e.reverse_bytes,
-                        http: consumed,
-                    },
-                );
-            }
-            // A stable order: by time, then tuple, then opens before counts.
-            obs.sort_by_key(|(t, k, o)| {
-                (
-                    *t,
-                    *k,
-                    match o {
-                        Obs::Open(_) => 0,
-                        Obs::Count { .. } => 1,
-                        Obs::Http(_) => 2,
-                    },
-                )
-            });
-            for (t, key, o) in obs {
-                // The exporter forgets idle connections; one that wakes up again
-                // (conntrack still has it) is a new flow record from here on.
-                // Other errors mean an observation raced an expiry at the same
-                // instant; the counters still reach the next record.
-                let _ = match o {
-                    Obs::Open(m) => nf.exporter.open(t, key, m),
-                    Obs::Count {
-                        dir,
-                        packets,
-                        bytes,
-                    } => {
-                        let r = nf.exporter.add(t, &key, dir, packets, bytes);
-                        if r.is_err()
-                            && let Some(e) = rows.iter().find(|e| key_of(e) == key)
-                        {
-                            let _ = nf.exporter.open(t, key, meta(cluster, e));
-                            nf.exporter.add(t, &key, dir, packets, bytes)
-                        } else {
-                            r
-                        }
-                    }
-                    Obs::Http(x) => nf.exporter.add_http(t, &key, x),
-                };
-            }
-            // Connections conntrack no longer has ended.
-            let gone: Vec<FlowKey> = nf
-                .seen
-                .keys()
-                .filter(|k| !present.contains_key(k))
-                .copied()
-                .collect();
-            for k in gone {
-                let _ = nf.exporter.close(now, &k);
-            }
-            nf.seen = present;
-            for record in nf.exporter.poll(now) {
-                self.records.push(NodeFlowRecord {
-                    exporter_node: node.name.clone(),
-                    exported_at: now,
-                    record,
-                });
-            }
+    pub fn new(epoch_base_secs: u64) -> Self {
+        FlowExport {
+            epoch_base_secs,
+            ..FlowExport::default()
         }
     }
 
-    /// The run stopped: export everything still tracked (`flowEndReason` 4).
-    pub fn finish(&mut self, now: SimTime) {
-        for (name, nf) in self.nodes.iter_mut() {
-            for record in nf.exporter.flush(now) {
+    /// Runs what is due at `now`: agents of nodes that lost power go, agents
+    /// of powered nodes start, then due polls, then due export rounds.
+    pub fn tick(&mut self, world: &World, cluster: &ClusterState, now: SimTime) {
+        let settings = &cluster.settings.flow_exporter;
+        for node in &cluster.nodes {
+            let powered = world
+                .device_id(&node.name)
+                .is_some_and(|id| world.device(id).powered());
+            if !powered {
+                if let Some(a) = self.agents.remove(&node.name)
+                    && let Some(s) = a.session
+                {
+                    self.sessions[s].closed_at = Some(now);
+                }
+                continue;
+            }
+            self.agents
+                .entry(node.name.clone())
+                .or_insert_with(|| Agent {
+                    exporter: FlowExporter::new(ExporterConfig::new(
+                        settings.active_timeout,
+                        settings.idle_timeout,
+                        self.epoch_base_secs,
+                    )),
+                    next_poll: now + settings.poll_interval,
+                    next_round: now + settings.active_timeout,
+                    session: None,
+                    l7_seen: BTreeMap::new(),
+                });
+        }
+        for (name, agent) in self.agents.iter_mut() {
+            if agent.next_poll <= now {
+                poll(agent, world, cluster, name, now);
+                agent.next_poll = now + settings.poll_interval;
+            }
+        }
+        for (name, agent) in self.agents.iter_mut() {
+            if agent.next_round > now {
+                continue;
+            }
+            if agent.session.is_none() {
+                agent.session = Some(self.sessions.len());
+                self.sessions.push(ExporterSession {
+                    node: name.clone(),
+                    connected_at: now,
+                    closed_at: None,
+                });
+            }
+            for mut record in agent.exporter.export(now) {
+                fill_egress(cluster, name, &mut record);
                 self.records.push(NodeFlowRecord {
                     exporter_node: name.clone(),
                     exported_at: now,
                     record,
                 });
             }
+            agent.next_round = agent.exporter.next_round(now);
         }
+    }
+
+    /// When the next tick is due: the earliest poll or round of any agent;
+    /// `fallback` when no agent runs yet.
+    pub fn next_tick(&self, fallback: SimTime) -> SimTime {
+        self.agents
+            .values()
+            .flat_map(|a| [a.next_poll, a.next_round])
+            .min()
+            .unwrap_or(fallback)
+    }
+
+    /// The run stopped: the agents' connections close. Connections still in
+    /// the stores are not exported (an agent exports only on its timer).
+    pub fn finish(&mut self, now: SimTime) {
+        for a in std::mem::take(&mut self.agents).into_values() {
+            if let Some(s) = a.session {
+                self.sessions[s].closed_at = Some(now);
+            }
+        }
+    }
+}
+
+/// Unix seconds of a simulated instant.
+pub fn unix_secs(epoch_base_secs: u64, t: SimTime) -> u32 {
+    u32::try_from(epoch_base_secs + t.as_nanos() / 1_000_000_000).unwrap_or(u32::MAX)
+}
+
+/// Everything one agent's session sends to the collector, in order: the
+/// template on connecting, one message per record (template refreshes
+/// between them over UDP), and the refreshes due until the session closed
+/// (`end` if it never did).
+pub fn session_messages(
+    session: &ExporterSession,
+    records: &[NodeFlowRecord],
+    transport: Transport,
+    epoch_base_secs: u64,
+    end: SimTime,
+) -> Result<Vec<TimedMessage>, IpfixError> {
+    let secs = |t| unix_secs(epoch_base_secs, t);
+    let closed = session.closed_at.unwrap_or(end);
+    let (mut process, template) = ExportingProcess::connect(
+        observation_domain_id(&session.node),
+        transport,
+        secs(session.connected_at),
+    );
+    let mut out = vec![(secs(session.connected_at), template)];
+    for r in records.iter().filter(|r| {
+        r.exporter_node == session.node
+            && r.exported_at >= session.connected_at
+            && r.exported_at <= closed
+    }) {
+        out.extend(process.export(secs(r.exported_at), &r.record)?);
+    }
+    out.extend(process.refreshes_until(secs(closed)));
+    Ok(out)
+}
+
+/// One conntrack poll of `node`'s agent, with the L7 events since the last.
+fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, now: SimTime) {
+    let Some(stack) = world
+        .device_id(node)
+        .and_then(|id| world.device(id).stack())
+    else {
+        return;
+    };
+    let rows: Vec<CtEntry> = stack.ct.rows(now);
+    let dump: Vec<DumpedConn> = rows.iter().map(dumped).collect();
+    agent
+        .exporter
+        .poll(now, &dump, |d| resolve(cluster, node, &rows, d));
+    // L7 events: each request and its response make one exchange.
+    for e in &rows {
+        let key = key_of(e);
+        let (consumed, next_id) = agent.l7_seen.get(&key).copied().unwrap_or((0, 0));
+        let mut consumed = consumed;
+        let mut id = next_id;
+        let mut new = Vec::new();
+        while consumed + 1 < e.http.len() {
+            match exchange(&e.http[consumed], &e.http[consumed + 1]) {
+                Some(x) => {
+                    new.push((id, x));
+                    id += 1;
+                    consumed += 2;
+                }
+                None => consumed += 1, // an unpaired message: skip it
+            }
+        }
+        if !e.http.is_empty() {
+            agent.l7_seen.insert(key, (consumed, id));
+        }
+        agent.exporter.add_http(now, &key, &new);
+    }
+    agent
+        .l7_seen
+        .retain(|k, _| rows.iter().any(|e| key_of(e) == *k));
+}
+
+/// The dump's view of a conntrack entry.
+fn dumped(e: &CtEntry) -> DumpedConn {
+    DumpedConn {
+        key: key_of(e),
+        start: e.first_seen,
+        packets: e.packets,
+        bytes: e.bytes,
+        reverse_packets: e.reverse_packets,
+        reverse_bytes: e.reverse_bytes,
+        tcp_state: e.tcp_state.map_or("", |s| s.name()),
     }
 }
 
@@ -258,74 +283,106 @@ pub fn observation_domain_id(node: &str) -> u32 {
     })
 }
 
-fn pod_by_ip(cluster: &ClusterState, ip: Ipv4Addr) -> Option<&PodState> {
-    cluster.pods.iter().find(|p| p.ip == ip)
+/// The Pod with `ip` if it runs on `node` (the agent's local Pod store).
+fn local_pod<'a>(cluster: &'a ClusterState, node: &str, ip: Ipv4Addr) -> Option<&'a PodState> {
+    cluster.pods.iter().find(|p| p.ip == ip && p.node == node)
 }
 
-/// Where the connection really goes: the endpoint after DNAT.
-fn real_dst(e: &CtEntry) -> Ipv4Addr {
-    e.dnat.map_or(e.original.dst, |(ip, _)| ip)
+/// Whether `ip` is in a node's Pod CIDR (`IPInPodSubnets`).
+fn in_pod_subnets(cluster: &ClusterState, ip: Ipv4Addr) -> bool {
+    cluster.nodes.iter().any(|n| n.pod_cidr.contains(&ip))
 }
 
-/// Whether a Pod on `node` is at either end of the connection.
-fn local_end(cluster: &ClusterState, node: &str, e: &CtEntry) -> bool {
-    [e.original.src, real_dst(e)]
-        .iter()
-        .any(|ip| pod_by_ip(cluster, *ip).is_some_and(|p| p.node == node))
-}
-
-/// The Pod/Node/Service/Egress context Antrea attaches to a connection.
-fn meta(cluster: &ClusterState, e: &CtEntry) -> FlowMeta {
-    let src = pod_by_ip(cluster, e.original.src);
-    let dst = pod_by_ip(cluster, real_dst(e));
+/// The context Antrea attaches to a new connection on `node`
+/// (`AddOrUpdateConn`, `findFlowType`), or `None` when it is not exported
+/// there: no local Pod at either end, or a Pod-to-external flow whose source
+/// Pod lives elsewhere (`exportConn` skips it at the Egress node).
+fn resolve(
+    cluster: &ClusterState,
+    node: &str,
+    rows: &[CtEntry],
+    d: &DumpedConn,
+) -> Option<FlowMeta> {
+    let e = rows.iter().find(|e| key_of(e) == d.key)?;
+    let src = local_pod(cluster, node, d.key.src);
+    let dst = local_pod(cluster, node, d.key.dst);
+    if src.is_none() && dst.is_none() {
+        return None;
+    }
     let mut m = FlowMeta::default();
     if let Some(p) = src {
         m.source_pod_name = p.name.clone();
         m.source_pod_namespace = p.namespace.clone();
-        m.source_node_name = p.node.clone();
+        m.source_node_name = node.to_string();
     }
     if let Some(p) = dst {
         m.destination_pod_name = p.name.clone();
         m.destination_pod_namespace = p.namespace.clone();
-        m.destination_node_name = p.node.clone();
+        m.destination_node_name = node.to_string();
     }
-    m.flow_type = match (src, dst) {
-        (Some(a), Some(b)) if a.node == b.node => FlowType::IntraNode,
-        (Some(_), Some(_)) => FlowType::InterNode,
-        (Some(_), None) => FlowType::ToExternal,
-        (None, Some(_)) => FlowType::FromExternal,
-        (None, None) => FlowType::Unspecified,
-    };
     if e.dnat.is_some() {
-        let vip = e.original.dst;
-        let port = e.original.dport;
-        for (key, svc) in &cluster.services {
-            let ips = [svc.cluster_ip, svc.lb_ip];
-            if !ips.contains(&Some(vip)) {
-                continue;
+        service_context(cluster, e, &mut m);
+    }
+    let service = !m.destination_service_port_name.is_empty();
+    m.flow_type = if in_pod_subnets(cluster, d.key.src) {
+        if service || in_pod_subnets(cluster, d.key.dst) {
+            if src.is_some() && dst.is_some() {
+                FlowType::IntraNode
+            } else {
+                FlowType::InterNode
             }
-            if let Some(sp) = svc.spec.ports.iter().find(|p| p.port == port) {
-                m.destination_cluster_ipv4 = svc.cluster_ip;
-                m.destination_service_port = port;
-                // kube-proxy's ServicePortName: `ns/name`, plus `:port-name`
-                // when the port has a name (`fmtPortName`).
-                m.destination_service_port_name = match sp.name.as_deref() {
-                    Some(n) if !n.is_empty() => format!("{key}:{n}"),
-                    _ => key.clone(),
-                };
-                break;
-            }
+        } else {
+            FlowType::ToExternal
+        }
+    } else if dst.is_some() {
+        FlowType::FromExternal
+    } else {
+        FlowType::Unspecified
+    };
+    if m.flow_type == FlowType::ToExternal && src.is_none() {
+        return None;
+    }
+    Some(m)
+}
+
+/// ClusterIP, port and `namespace/name:port` of the Service a DNATed
+/// connection went through.
+fn service_context(cluster: &ClusterState, e: &CtEntry, m: &mut FlowMeta) {
+    let vip = e.original.dst;
+    let port = e.original.dport;
+    for (key, svc) in &cluster.services {
+        let ips = [svc.cluster_ip, svc.lb_ip];
+        if !ips.contains(&Some(vip)) {
+            continue;
+        }
+        if let Some(sp) = svc.spec.ports.iter().find(|p| p.port == port) {
+            m.destination_cluster_ipv4 = svc.cluster_ip;
+            m.destination_service_port = port;
+            // kube-proxy's ServicePortName: `ns/name`, plus `:port-name`
+            // when the port has a name (`fmtPortName`).
+            m.destination_service_port_name = match sp.name.as_deref() {
+                Some(n) if !n.is_empty() => format!("{key}:{n}"),
+                _ => key.clone(),
+            };
+            return;
         }
     }
-    if m.flow_type == FlowType::ToExternal
-        && let Some(p) = src
-        && let Some((name, ip, node)) = egress_of(cluster, p)
-    {
-        m.egress_name = name;
-        m.egress_ip = ip.to_string();
-        m.egress_node_name = node;
+}
+
+/// `fillEgressInfo` at export time: a Pod-to-external record carries the
+/// Egress that applies to its source Pod, as the exporting node sees it now.
+fn fill_egress(cluster: &ClusterState, node: &str, r: &mut FlowRecord) {
+    if r.flow_type != FlowType::ToExternal {
+        return;
     }
-    m
+    let Some(pod) = local_pod(cluster, node, r.source_ipv4_address) else {
+        return;
+    };
+    if let Some((name, ip, egress_node)) = egress_of(cluster, pod) {
+        r.egress_name = name;
+        r.egress_ip = ip.to_string();
+        r.egress_node_name = egress_node;
+    }
 }
 
 /// The Egress that applies to `pod` (the oldest that selects it and has an IP)

@@ -37,6 +37,10 @@ pub struct Scenario {
     /// `options.antreaVersion` or `--antrea-version`; `None`: the default
     /// (v1.15.1, the blog's).
     pub antrea_version: Option<crate::engine::config::AntreaVersion>,
+    /// `startTime` in Unix seconds: the wall-clock instant of sim time zero.
+    pub start_unix: u64,
+    /// Whether the scenario wrote `startTime` (else the default).
+    pub start_time_set: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -206,50 +210,9 @@ pub enum MacRef {
     Iface(String),
 }
 
-/// `DST [via GW] [dev IFACE] [metric N]`, as `ip route` writes it.
+/// `ip route` arguments, multipath included (`model::RouteSpec::parse`).
 fn parse_route(text: &str) -> Result<crate::model::RouteSpec, String> {
-    let mut w = text.split_whitespace();
-    let dst = w.next().ok_or("a route needs a destination")?;
-    let dst: ipnet::Ipv4Net = if dst == "default" {
-        "0.0.0.0/0".parse().expect("literal")
-    } else if let Ok(ip) = dst.parse::<Ipv4Addr>() {
-        ipnet::Ipv4Net::from(ip)
-    } else {
-        dst.parse().map_err(|_| {
-            format!("`{dst}` is not a destination (a CIDR, an address or `default`)")
-        })?
-    };
-    let mut route = crate::model::RouteSpec {
-        dst,
-        via: None,
-        dev: None,
-        metric: 0,
-        table: crate::model::TABLE_MAIN,
-    };
-    while let Some(k) = w.next() {
-        let v = w.next().ok_or_else(|| format!("`{k}` needs a value"))?;
-        match k {
-            "via" => {
-                route.via = Some(
-                    v.parse()
-                        .map_err(|_| format!("`{v}` is not an IPv4 address"))?,
-                )
-            }
-            "dev" => route.dev = Some(v.to_string()),
-            "metric" | "distance" => {
-                route.metric = v.parse().map_err(|_| format!("`{v}` is not a number"))?
-            }
-            other => {
-                return Err(format!(
-                    "unknown route keyword `{other}` (expected via, dev, metric)"
-                ));
-            }
-        }
-    }
-    if route.via.is_none() && route.dev.is_none() {
-        return Err("a route needs `via` or `dev`".into());
-    }
-    Ok(route)
+    crate::model::RouteSpec::parse(text)
 }
 
 /// `linux` or `fixed <duration>` (e.g. `fixed 4h`).
@@ -365,6 +328,11 @@ pub fn load_for_version(
             crate::model::DeviceKind::Switch(s) => s.arp = p,
         }
     }
+    super::ecmp_options::apply(file, &opts, &mut topology)?;
+    let start_unix = match &doc.start_time {
+        Some(t) => super::start_time::parse(&t.value).map_err(|e| err(file, t, e))?,
+        None => super::start_time::DEFAULT_START_UNIX,
+    };
     let mut steps = Vec::new();
     let mut probe_names: Vec<String> = Vec::new();
     for s in &doc.steps {
@@ -426,6 +394,8 @@ pub fn load_for_version(
             .collect(),
         kube_proxy,
         antrea_version,
+        start_unix,
+        start_time_set: doc.start_time.is_some(),
     })
 }
 

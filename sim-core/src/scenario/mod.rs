@@ -21,9 +21,11 @@
 //! [`run::run`] plays the timeline.
 
 mod doc;
+mod ecmp_options;
 pub mod flow_export;
 mod load;
 pub mod run;
+pub mod start_time;
 
 /// Every action a step can take, as the scenario file spells it (the README
 /// documents each; `tests/readme.rs` checks that it does).

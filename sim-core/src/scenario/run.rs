@@ -15,7 +15,7 @@ use crate::sim::{ControlEvent, DeviceRt, World};
 use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::flow_export::{FlowExport, NodeFlowRecord};
+use super::flow_export::{ExporterSession, FlowExport, NodeFlowRecord};
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -43,6 +43,8 @@ pub struct Outcome {
     pub expectations: Vec<ExpectResult>,
     /// Flow records the agents exported (FlowExporter gate), in export order.
     pub flows: Vec<NodeFlowRecord>,
+    /// The agents' connections to the collector (when each sent its template).
+    pub flow_sessions: Vec<ExporterSession>,
 }
 
 impl Outcome {
@@ -110,7 +112,10 @@ impl Runner {
             );
         }
         world.set_dataplane_logging(false);
-        let mut control = ControlState::default();
+        let mut control = ControlState {
+            flows: FlowExport::new(scn.start_unix),
+            ..ControlState::default()
+        };
         sync_dataplane(&mut world, &cluster, &scn, None, &mut control.proxy)?;
         world.set_dataplane_logging(true);
         world.record(
@@ -156,6 +161,7 @@ impl Runner {
                 seed,
                 expectations: Vec::new(),
                 flows: Vec::new(),
+                flow_sessions: Vec::new(),
             },
             control,
             next_step: 0,
@@ -244,11 +250,9 @@ impl Runner {
         let end = self.now();
         let o = &mut self.outcome;
         let control = &mut self.control;
-        if o.cluster.settings.flow_export_on() {
-            control.flows.poll(&o.world, &o.cluster, end);
-        }
         control.flows.finish(end);
         o.flows = std::mem::take(&mut control.flows.records);
+        o.flow_sessions = std::mem::take(&mut control.flows.sessions);
         if !o.flows.is_empty() {
             o.world.record(
                 LogKind::Engine,
@@ -392,7 +396,7 @@ fn advance(
                 ControlEvent::Timer(FLOW_POLL_TOKEN) => {
                     control.flows.scheduled = false;
                     if cluster.settings.flow_export_on() {
-                        control.flows.poll(world, cluster, world.now());
+                        control.flows.tick(world, cluster, world.now());
                         schedule_flow_poll(world, cluster, control);
                     }
                 }
@@ -446,12 +450,13 @@ fn advance(
 }
 
 /// Logs Egress moves and schedules allocation retries after any change.
-/// Queues the next conntrack poll of the flow exporters, if they run.
+/// Queues the flow exporters' next poll or export round, if they run; the
+/// first tick (now) starts the agents.
 fn schedule_flow_poll(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
     if cluster.settings.flow_export_on() && !control.flows.scheduled {
         control.flows.scheduled = true;
-        let every = cluster.settings.flow_exporter.poll_interval;
-        world.control_timer(world.now() + every, FLOW_POLL_TOKEN);
+        let at = control.flows.next_tick(world.now());
+        world.control_timer(at, FLOW_POLL_TOKEN);
     }
 }
 

@@ -4,7 +4,7 @@ use crate::model::{ArpPolicy, HostRole, HostSpec, IfaceKind, MacAddr, SwitchSpec
 use crate::rng;
 
 use super::arp::ArpCache;
-use super::routing::Route;
+use super::routing::{Nexthop, Route};
 use super::stack::{IpStack, L3Iface};
 use super::switch::MacTable;
 
@@ -87,29 +87,54 @@ impl DeviceRt {
     }
 }
 
-/// Resolves a topology route (interface names) into a running route.
+/// Resolves a topology route (interface names) into a running route: each
+/// next hop leaves by its `dev`, else by the interface whose subnet holds its
+/// gateway. `None` when an interface is missing or no subnet holds a gateway.
 pub fn resolve_route(
     spec: &crate::model::RouteSpec,
     ifaces: &[L3Iface],
     origin: &'static str,
 ) -> Option<Route> {
-    let dev = match &spec.dev {
-        Some(name) => ifaces.iter().position(|i| &i.name == name)?,
+    let dev_of = |dev: &Option<String>, via: Option<std::net::Ipv4Addr>| match dev {
+        Some(name) => ifaces.iter().position(|i| &i.name == name),
         None => {
-            let via = spec.via?;
+            let via = via?;
             ifaces
                 .iter()
-                .position(|i| i.addrs.iter().any(|a| a.contains(&via)))?
+                .position(|i| i.addrs.iter().any(|a| a.contains(&via)))
         }
+    };
+    let nexthops = if spec.nexthops.is_empty() {
+        vec![Nexthop {
+            via: spec.via,
+            dev: dev_of(&spec.dev, spec.via)?,
+            weight: 1,
+        }]
+    } else {
+        spec.nexthops
+            .iter()
+            .map(|n| {
+                Some(Nexthop {
+                    via: Some(n.via),
+                    dev: dev_of(&n.dev, Some(n.via))?,
+                    weight: n.weight,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?
     };
     Some(Route {
         dst: spec.dst,
-        via: spec.via,
-        dev,
+        nexthops,
         metric: spec.metric,
         table: spec.table,
         origin,
     })
+}
+
+/// The device's multipath hash seed: the kernel draws one at random per
+/// network namespace; ours comes from the run's seed and the device's name.
+fn multipath_seed(master_seed: u64, name: &str) -> u64 {
+    rng::stream_seed(master_seed, &format!("multipath/{name}"))
 }
 
 pub fn build_host(name: &str, spec: &HostSpec, master_seed: u64) -> HostRt {
@@ -145,6 +170,9 @@ pub fn build_host(name: &str, spec: &HostSpec, master_seed: u64) -> HostRt {
     );
     let mut stack = IpStack::new(ifaces, arp, spec.ip_forward, true);
     stack.tcp_listen = spec.tcp_listen.clone();
+    stack
+        .routes
+        .set_ecmp(spec.ecmp, multipath_seed(master_seed, name));
     let static_routes: Vec<Route> = spec
         .routes
         .iter()
@@ -199,6 +227,9 @@ pub fn build_switch(name: &str, spec: &SwitchSpec, master_seed: u64) -> SwitchRt
         let arp = ArpCache::new(policy, rng::stream(master_seed, &format!("arp/{name}")));
         // A switch answers ARP only for the SVI address on that SVI.
         let mut stack = IpStack::new(ifaces, arp, true, false);
+        stack
+            .routes
+            .set_ecmp(spec.ecmp, multipath_seed(master_seed, name));
         let routes: Vec<Route> = spec
             .routes
             .iter()

@@ -21,10 +21,13 @@
 pub mod arp;
 pub mod nat;
 pub mod probe;
+pub mod route_change;
 pub mod routing;
 pub mod services;
 pub mod stack;
 pub mod switch;
+pub mod tcp_close;
+pub mod tcp_conntrack;
 pub mod trace;
 
 mod devices;

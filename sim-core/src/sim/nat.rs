@@ -7,15 +7,19 @@
 //! replies are translated back before routing, as `nf_nat` does.
 //! Ports are kept unless the translated tuple is taken, then the next free one
 //! is used (Linux picks a free port too; ours is deterministic).
-//! Simplifications: one timeout per protocol (ICMP and UDP 30 s, TCP 300 s), no
-//! translation of ICMP errors about NATed flows.
+//! TCP entries follow conntrack's state machine and its per-state timeouts
+//! (`super::tcp_conntrack`). Simplifications: one timeout for ICMP and UDP
+//! (30 s; Linux keeps an assured UDP stream 120 s), no translation of ICMP
+//! errors about NATed flows.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use super::tcp_conntrack::{CtDir, TcpState};
 use crate::time::{SimDuration, SimTime};
+use crate::wire::TcpFlags;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SnatTo {
@@ -98,8 +102,21 @@ pub struct CtEntry {
     /// HTTP/1.1 messages seen on the connection, in order (requests and
     /// responses), for L7 flow export.
     pub http: Vec<String>,
+    /// TCP only: conntrack's view of the connection (`ESTABLISHED`, ...).
+    pub tcp_state: Option<TcpState>,
     #[serde(skip)]
     expires: SimTime,
+}
+
+impl CtEntry {
+    /// How long the entry lives without packets: the TCP state's timeout,
+    /// else the protocol's.
+    fn idle_timeout(&self) -> SimDuration {
+        match self.tcp_state {
+            Some(s) => s.timeout(),
+            None => timeout(self.original.proto),
+        }
+    }
 }
 
 /// A row for `conntrack -L`-style listings.
@@ -154,7 +171,7 @@ impl Conntrack {
     pub fn lookup(&mut self, now: SimTime, key: FlowKey) -> Option<CtEntry> {
         self.expire(now, &key);
         let e = self.by_orig.get_mut(&key)?;
-        e.expires = now + timeout(key.proto);
+        e.expires = now + e.idle_timeout();
         Some(e.clone())
     }
 
@@ -164,7 +181,7 @@ impl Conntrack {
         self.expire_reply(now, &key);
         let orig = *self.by_reply.get(&key)?;
         let e = self.by_orig.get_mut(&orig)?;
-        e.expires = now + timeout(key.proto);
+        e.expires = now + e.idle_timeout();
         Some(Untranslate {
             src: orig.dst,
             sport: orig.dport,
@@ -218,6 +235,7 @@ impl Conntrack {
                     first_seen: now,
                     last_seen: now,
                     http: Vec::new(),
+                    tcp_state: (original.proto == 6).then_some(TcpState::None),
                     expires: now + timeout(original.proto),
                 };
                 if let Some(old) = self.by_orig.insert(original, entry.clone()) {
@@ -234,7 +252,9 @@ impl Conntrack {
     }
 
     /// Counts a packet of the flow whose original tuple is `original`
-    /// (`reply`: in the reply direction); keeps HTTP/1.1 messages when asked.
+    /// (`reply`: in the reply direction); keeps HTTP/1.1 messages when asked;
+    /// moves a TCP entry's state by the packet's `tcp` flags and gives the
+    /// entry the new state's timeout (a RST gives CLOSE's, as the kernel does).
     pub fn count(
         &mut self,
         now: SimTime,
@@ -242,6 +262,7 @@ impl Conntrack {
         reply: bool,
         bytes: usize,
         http: Option<String>,
+        tcp: Option<TcpFlags>,
     ) {
         if let Some(e) = self.by_orig.get_mut(&original) {
             if reply {
@@ -254,6 +275,17 @@ impl Conntrack {
             e.last_seen = now;
             if let Some(h) = http {
                 e.http.push(h);
+            }
+            if let (Some(state), Some(flags)) = (e.tcp_state, tcp) {
+                let dir = if reply { CtDir::Reply } else { CtDir::Original };
+                let next = state.next(dir, flags);
+                e.tcp_state = Some(next);
+                let life = if flags.rst {
+                    TcpState::Close.timeout()
+                } else {
+                    next.timeout()
+                };
+                e.expires = now + life;
             }
         }
     }

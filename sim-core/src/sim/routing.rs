@@ -1,28 +1,115 @@
 //! Routing tables and policy rules, Linux style.
 //!
 //! A lookup walks the rules by priority (`ip rule`: 0 `local`, 32766 `main`,
-//! 32767 `default`, plus any added, e.g. Antrea's `fwmark 0x1/0xff lookup 101`),
-//! and in each table picks the longest matching prefix, then the lowest metric.
-//! The first table with a match wins, as in the kernel's FIB rules
-//! (`net/core/fib_rules.c`). Ties keep insertion order, so results are stable.
+//! 32767 `default`, plus any added, e.g. Antrea's `fwmark 0x1/0xff lookup 101`);
+//! the first table with a match wins, as in the kernel's FIB rules
+//! (`net/core/fib_rules.c`). Within a table the kernel's IPv4 FIB
+//! (`net/ipv4/fib_trie.c`) picks the longest prefix, then the lowest metric
+//! (`fib_find_alias` keeps a prefix's routes sorted by priority), then the
+//! route inserted first: `fib_table_insert` puts a new route after the
+//! existing ones with the same prefix and metric (`ip route append`, and the
+//! kernel's own connected routes, `fib_magic` with `NLM_F_APPEND`), and
+//! `fib_table_lookup` takes the first usable one. Two separate equal routes
+//! are therefore not ECMP on Linux: ECMP is one route with several next hops
+//! (`nexthop via A nexthop via B`), and `fib_select_multipath`
+//! (`net/ipv4/fib_semantics.c`) picks one per flow by hash-threshold: each
+//! live next hop owns a slice of the 31-bit hash space proportional to its
+//! weight. The hash covers the addresses (`fib_multipath_hash_policy` 0, the
+//! default) or the 5-tuple (policy 1), with a random per-namespace seed.
+//! Router operating systems spread flows over separate equal routes when
+//! configured to (`maximum-paths N`): [`RoutingTable::set_ecmp`].
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::model::{RuleSpec, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::{EcmpPolicy, MultipathHash, RuleSpec, TABLE_LOCAL, TABLE_MAIN};
+use crate::rng::fnv1a64;
 
-/// One route in the running stack; `dev` is a resolved interface index.
+/// One next hop of a running route; `dev` is a resolved interface index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Nexthop {
+    /// The gateway; `None` for a connected (`dev`-only) route.
+    pub via: Option<Ipv4Addr>,
+    pub dev: usize,
+    /// Share of flows (iproute2 `weight`, 1..=256).
+    pub weight: u16,
+}
+
+/// One route in the running stack: one next hop, or several for a multipath
+/// route.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Route {
     pub dst: Ipv4Net,
-    pub via: Option<Ipv4Addr>,
-    pub dev: usize,
+    /// Never empty.
+    pub nexthops: Vec<Nexthop>,
     pub metric: u32,
     pub table: u32,
     /// Who installed it: "static" (topology), "kernel" (connected subnet),
     /// "engine" (the control-plane engine's desired state).
     pub origin: &'static str,
+}
+
+impl Route {
+    /// A single-path route.
+    pub fn single(
+        dst: Ipv4Net,
+        via: Option<Ipv4Addr>,
+        dev: usize,
+        metric: u32,
+        table: u32,
+        origin: &'static str,
+    ) -> Route {
+        Route {
+            dst,
+            nexthops: vec![Nexthop {
+                via,
+                dev,
+                weight: 1,
+            }],
+            metric,
+            table,
+            origin,
+        }
+    }
+
+    /// The first next hop's gateway (the only one of a single-path route).
+    pub fn via(&self) -> Option<Ipv4Addr> {
+        self.nexthops.first().and_then(|n| n.via)
+    }
+
+    /// The first next hop's interface.
+    pub fn dev(&self) -> usize {
+        self.nexthops.first().map_or(0, |n| n.dev)
+    }
+
+    pub fn is_multipath(&self) -> bool {
+        self.nexthops.len() > 1
+    }
+}
+
+/// What a route lookup hashes to keep a flow on one path: the addresses, and
+/// for the L4 policy the protocol and (TCP/UDP) ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowPath {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl FlowPath {
+    /// A flow known only by its addresses (ports and protocol zero).
+    pub fn l3(src: Ipv4Addr, dst: Ipv4Addr) -> FlowPath {
+        FlowPath {
+            src,
+            dst,
+            proto: 0,
+            sport: 0,
+            dport: 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -31,6 +118,10 @@ pub struct RoutingTable {
     rules: Vec<RuleSpec>,
     /// Next hops BFD declared down.
     dead_next_hops: Vec<Ipv4Addr>,
+    ecmp: EcmpPolicy,
+    /// Mixed into the multipath hash, like the kernel's per-namespace random
+    /// seed: two devices do not split the same flows the same way.
+    hash_seed: u64,
 }
 
 /// The result of a lookup: where the packet goes next.
@@ -47,8 +138,6 @@ impl RoutingTable {
     pub fn new() -> Self {
         let main_rules = [(0, TABLE_LOCAL), (32766, TABLE_MAIN)];
         RoutingTable {
-            routes: Vec::new(),
-            dead_next_hops: Vec::new(),
             rules: main_rules
                 .iter()
                 .map(|&(priority, table)| RuleSpec {
@@ -58,13 +147,35 @@ impl RoutingTable {
                     table,
                 })
                 .collect(),
+            ..RoutingTable::default()
         }
     }
 
+    /// How ties are shared, and the seed of the multipath hash.
+    pub fn set_ecmp(&mut self, policy: EcmpPolicy, hash_seed: u64) {
+        self.ecmp = policy;
+        self.hash_seed = hash_seed;
+    }
+
+    pub fn ecmp(&self) -> EcmpPolicy {
+        self.ecmp
+    }
+
+    /// Appends a route after any with the same prefix and metric (Linux
+    /// `ip route append`; the kernel adds its connected routes this way). An
+    /// identical route is not added twice.
     pub fn add_route(&mut self, r: Route) {
         if !self.routes.contains(&r) {
             self.routes.push(r);
         }
+    }
+
+    /// Whether a route with `dst`, `metric` and `table` exists: Linux's
+    /// `ip route add` of a second one fails with `File exists`.
+    pub fn has_route_key(&self, dst: Ipv4Net, metric: u32, table: u32) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.dst == dst && r.metric == metric && r.table == table)
     }
 
     /// [`RoutingTable::add_route`] for many routes, in order, without a scan
@@ -84,8 +195,34 @@ impl RoutingTable {
         self.routes.retain(|r| r.origin != origin);
     }
 
-    pub fn remove_route(&mut self, dst: Ipv4Net, table: u32) {
-        self.routes.retain(|r| !(r.dst == dst && r.table == table));
+    /// Keeps the routes of `origin` for which `keep` holds, in place.
+    pub fn retain_origin(&mut self, origin: &str, mut keep: impl FnMut(&Route) -> bool) {
+        self.routes.retain(|r| r.origin != origin || keep(r));
+    }
+
+    /// `ip route del`: removes the first route (in lookup order) to `dst` in
+    /// `table` that matches what `matches` checks (the metric and gateways
+    /// given), as `fib_table_delete` does. Returns whether one was removed.
+    pub fn remove_first(
+        &mut self,
+        dst: Ipv4Net,
+        table: u32,
+        matches: impl Fn(&Route) -> bool,
+    ) -> bool {
+        let found = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.dst == dst && r.table == table && matches(r))
+            .min_by_key(|(i, r)| (r.metric, *i))
+            .map(|(i, _)| i);
+        match found {
+            Some(i) => {
+                self.routes.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn add_rule(&mut self, rule: RuleSpec) {
@@ -101,6 +238,7 @@ impl RoutingTable {
             .retain(|r| r.table != table || r.table == TABLE_MAIN || r.table == TABLE_LOCAL);
     }
 
+    /// The routes in insertion order.
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
@@ -108,18 +246,21 @@ impl RoutingTable {
         &self.rules
     }
 
-    /// Looks `dst` up for a packet from `src` with firewall mark `mark`.
+    /// Looks `dst` up for a packet from `src` with firewall mark `mark`
+    /// (a flow known by its addresses only).
     pub fn lookup(&self, dst: Ipv4Addr, src: Option<Ipv4Addr>, mark: u32) -> Option<NextHop> {
-        self.lookup_flow(dst, src, mark, 0)
+        let path = FlowPath::l3(src.unwrap_or(Ipv4Addr::UNSPECIFIED), dst);
+        self.lookup_flow(dst, src, mark, &path)
     }
 
-    /// Like `lookup`; `flow_hash` picks among equal-cost routes.
+    /// Like `lookup`; `path` picks a next hop of a multipath route (or among
+    /// equal routes on a device with `maximum_paths` > 1).
     pub fn lookup_flow(
         &self,
         dst: Ipv4Addr,
         src: Option<Ipv4Addr>,
         mark: u32,
-        flow_hash: u64,
+        path: &FlowPath,
     ) -> Option<NextHop> {
         for rule in &self.rules {
             if let Some((value, mask)) = rule.fwmark
@@ -133,35 +274,79 @@ impl RoutingTable {
                     _ => continue,
                 }
             }
-            if let Some(hop) = self.lookup_table(rule.table, dst, flow_hash) {
+            if let Some(hop) = self.lookup_table(rule.table, dst, path) {
                 return Some(hop);
             }
         }
         None
     }
 
-    fn lookup_table(&self, table: u32, dst: Ipv4Addr, flow_hash: u64) -> Option<NextHop> {
-        let candidates: Vec<&Route> = self
+    /// The flow's 31-bit hash (the kernel's `fib_multipath_hash() >> 1`).
+    pub fn flow_hash(&self, path: &FlowPath) -> u32 {
+        let mut bytes = Vec::with_capacity(21);
+        bytes.extend_from_slice(&self.hash_seed.to_be_bytes());
+        bytes.extend_from_slice(&path.src.octets());
+        bytes.extend_from_slice(&path.dst.octets());
+        if self.ecmp.hash == MultipathHash::L4 {
+            bytes.push(path.proto);
+            // Ports exist for TCP and UDP only (the flow dissector's keys).
+            if matches!(path.proto, 6 | 17) {
+                bytes.extend_from_slice(&path.sport.to_be_bytes());
+                bytes.extend_from_slice(&path.dport.to_be_bytes());
+            }
+        }
+        (fnv1a64(&bytes) >> 33) as u32
+    }
+
+    fn alive(&self, nh: &Nexthop) -> bool {
+        nh.via.is_none_or(|v| !self.dead_next_hops.contains(&v))
+    }
+
+    fn lookup_table(&self, table: u32, dst: Ipv4Addr, path: &FlowPath) -> Option<NextHop> {
+        // Usable routes only: one whose next hops are all dead is skipped, as
+        // the kernel skips `RTNH_F_DEAD` aliases and tries shorter prefixes.
+        let usable = |r: &&Route| {
+            r.table == table && r.dst.contains(&dst) && r.nexthops.iter().any(|n| self.alive(n))
+        };
+        let best_len = self
             .routes
             .iter()
-            .filter(|r| r.table == table && r.dst.contains(&dst))
-            .filter(|r| r.via.is_none_or(|v| !self.dead_next_hops.contains(&v)))
-            .collect();
-        let best_len = candidates.iter().map(|r| r.dst.prefix_len()).max()?;
-        let best_metric = candidates
+            .filter(usable)
+            .map(|r| r.dst.prefix_len())
+            .max()?;
+        let best_metric = self
+            .routes
             .iter()
+            .filter(usable)
             .filter(|r| r.dst.prefix_len() == best_len)
             .map(|r| r.metric)
             .min()?;
-        // Equal-cost routes: pick one per flow (ECMP, Linux hashes L3/L4).
-        let equal: Vec<&&Route> = candidates
+        // In insertion order: the first is Linux's pick.
+        let tied: Vec<&Route> = self
+            .routes
             .iter()
+            .filter(usable)
             .filter(|r| r.dst.prefix_len() == best_len && r.metric == best_metric)
+            .take(usize::from(self.ecmp.maximum_paths.max(1)))
             .collect();
-        let r = equal[(flow_hash % equal.len() as u64) as usize];
+        let hash = self.flow_hash(path);
+        let hops: Vec<Nexthop> = if tied.len() > 1 {
+            // A router with `maximum-paths`: each equal route is one next hop.
+            tied.iter()
+                .filter_map(|r| r.nexthops.iter().find(|n| self.alive(n)).copied())
+                .collect()
+        } else {
+            tied[0]
+                .nexthops
+                .iter()
+                .filter(|n| self.alive(n))
+                .copied()
+                .collect()
+        };
+        let nh = select_by_hash_threshold(&hops, hash)?;
         Some(NextHop {
-            dev: r.dev,
-            neighbor: r.via.unwrap_or(dst),
+            dev: nh.dev,
+            neighbor: nh.via.unwrap_or(dst),
             table,
         })
     }
@@ -182,12 +367,28 @@ impl RoutingTable {
             .routes
             .iter()
             .filter(|r| r.origin == "static")
-            .filter_map(|r| r.via)
+            .flat_map(|r| r.nexthops.iter().filter_map(|n| n.via))
             .collect();
         v.sort();
         v.dedup();
         v
     }
+}
+
+/// Hash-threshold selection (RFC 2992, `fib_select_multipath`): next hop i
+/// owns the hashes up to its cumulative weight's share of 2^31.
+fn select_by_hash_threshold(hops: &[Nexthop], hash: u32) -> Option<Nexthop> {
+    let total: u64 = hops.iter().map(|n| u64::from(n.weight.max(1))).sum();
+    let mut cumulative = 0u64;
+    for nh in hops {
+        cumulative += u64::from(nh.weight.max(1));
+        // DIV_ROUND_CLOSEST_ULL(w << 31, total) - 1, as `fib_rebalance` sets it.
+        let upper = ((cumulative << 31) + total / 2) / total - 1;
+        if u64::from(hash) <= upper {
+            return Some(*nh);
+        }
+    }
+    hops.last().copied()
 }
 
 /// `main`, `local`, `default` or the number, as `ip route` prints tables.
@@ -205,14 +406,173 @@ mod tests {
     use super::*;
 
     fn route(dst: &str, via: Option<&str>, dev: usize, metric: u32, table: u32) -> Route {
-        Route {
-            dst: dst.parse().unwrap(),
-            via: via.map(|v| v.parse().unwrap()),
+        Route::single(
+            dst.parse().unwrap(),
+            via.map(|v| v.parse().unwrap()),
             dev,
             metric,
             table,
+            "static",
+        )
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn multipath(dst: &str, vias: &[(&str, u16)]) -> Route {
+        Route {
+            dst: dst.parse().unwrap(),
+            nexthops: vias
+                .iter()
+                .map(|(v, w)| Nexthop {
+                    via: Some(ip(v)),
+                    dev: 0,
+                    weight: *w,
+                })
+                .collect(),
+            metric: 0,
+            table: TABLE_MAIN,
             origin: "static",
         }
+    }
+
+    fn tcp(sport: u16) -> FlowPath {
+        FlowPath {
+            src: ip("10.200.0.10"),
+            dst: ip("10.169.1.40"),
+            proto: 6,
+            sport,
+            dport: 80,
+        }
+    }
+
+    /// The node-VLAN pool leak: a node's eth0 route to its subnet, then the
+    /// kernel's connected route of `antrea-ext.216` (an Egress IP with the
+    /// same /24) appended after it. Linux keeps using eth0.
+    #[test]
+    fn equal_routes_are_not_ecmp_on_linux_the_first_inserted_wins() {
+        let mut t = RoutingTable::new();
+        let subnet = "10.160.1.0/24";
+        t.add_route(Route::single(
+            subnet.parse().unwrap(),
+            None,
+            0,
+            0,
+            TABLE_MAIN,
+            "kernel",
+        ));
+        t.add_route(Route::single(
+            subnet.parse().unwrap(),
+            None,
+            3,
+            0,
+            TABLE_MAIN,
+            "kernel",
+        ));
+        for sport in 0..200 {
+            let mut p = tcp(sport);
+            p.dst = ip("10.160.1.22");
+            let hop = t.lookup_flow(p.dst, None, 0, &p).unwrap();
+            assert_eq!(hop.dev, 0, "flow {sport} left by the later route");
+        }
+        // Even with the L4 hash, separate routes stay separate on Linux.
+        t.set_ecmp(
+            EcmpPolicy {
+                maximum_paths: 1,
+                hash: MultipathHash::L4,
+            },
+            7,
+        );
+        assert_eq!(t.lookup(ip("10.160.1.22"), None, 0).unwrap().dev, 0);
+        // Removing the first makes the second the route.
+        assert!(t.remove_first(subnet.parse().unwrap(), TABLE_MAIN, |r| r.dev() == 0));
+        assert_eq!(t.lookup(ip("10.160.1.22"), None, 0).unwrap().dev, 3);
+    }
+
+    #[test]
+    fn a_router_with_maximum_paths_spreads_flows_over_equal_routes() {
+        let mut t = RoutingTable::new();
+        for via in ["10.160.1.26", "10.160.1.27", "10.160.1.28"] {
+            t.add_route(route("10.169.1.40/32", Some(via), 0, 1, TABLE_MAIN));
+        }
+        t.set_ecmp(
+            EcmpPolicy {
+                maximum_paths: 2,
+                hash: MultipathHash::L4,
+            },
+            1,
+        );
+        let used: std::collections::BTreeSet<Ipv4Addr> = (0..400)
+            .map(|s| {
+                t.lookup_flow(ip("10.169.1.40"), None, 0, &tcp(s))
+                    .unwrap()
+                    .neighbor
+            })
+            .collect();
+        // The first two routes, not the third: maximum-paths 2.
+        assert_eq!(
+            used.into_iter().collect::<Vec<_>>(),
+            [ip("10.160.1.26"), ip("10.160.1.27")]
+        );
+    }
+
+    #[test]
+    fn multipath_l3_keeps_two_hosts_on_one_path_l4_spreads_connections() {
+        let mut t = RoutingTable::new();
+        t.add_route(multipath(
+            "10.169.1.40/32",
+            &[("10.160.1.26", 1), ("10.160.1.27", 1)],
+        ));
+        let hops = |t: &RoutingTable| -> std::collections::BTreeSet<Ipv4Addr> {
+            (0..400)
+                .map(|s| {
+                    t.lookup_flow(ip("10.169.1.40"), None, 0, &tcp(s))
+                        .unwrap()
+                        .neighbor
+                })
+                .collect()
+        };
+        assert_eq!(hops(&t).len(), 1, "policy 0 hashes addresses only");
+        t.set_ecmp(
+            EcmpPolicy {
+                maximum_paths: 1,
+                hash: MultipathHash::L4,
+            },
+            0,
+        );
+        assert_eq!(hops(&t).len(), 2, "policy 1 hashes ports too");
+        // A next hop BFD declared dead gets no flows; its share goes to the rest.
+        t.set_next_hop_alive(ip("10.160.1.26"), false);
+        assert_eq!(
+            hops(&t).into_iter().collect::<Vec<_>>(),
+            [ip("10.160.1.27")]
+        );
+        t.set_next_hop_alive(ip("10.160.1.27"), false);
+        assert_eq!(t.lookup(ip("10.169.1.40"), None, 0), None);
+    }
+
+    #[test]
+    fn hash_threshold_follows_weights() {
+        let hops = [
+            Nexthop {
+                via: Some(ip("10.0.0.1")),
+                dev: 0,
+                weight: 1,
+            },
+            Nexthop {
+                via: Some(ip("10.0.0.2")),
+                dev: 0,
+                weight: 3,
+            },
+        ];
+        // The first owns hashes 0..2^29, the second the rest of 2^31.
+        let first = |h| select_by_hash_threshold(&hops, h).unwrap().via;
+        assert_eq!(first(0), Some(ip("10.0.0.1")));
+        assert_eq!(first((1 << 29) - 1), Some(ip("10.0.0.1")));
+        assert_eq!(first(1 << 29), Some(ip("10.0.0.2")));
+        assert_eq!(first(u32::MAX >> 1), Some(ip("10.0.0.2")));
+        assert_eq!(select_by_hash_threshold(&[], 5), None);
     }
 
     #[test]
@@ -235,7 +595,6 @@ mod tests {
             TABLE_MAIN,
         ));
         t.add_route(route("0.0.0.0/0", Some("172.18.181.1"), 2, 0, 101));
-        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
         assert_eq!(
             t.lookup(ip("8.8.8.8"), None, 0).unwrap().neighbor,
             ip("10.160.1.1")

@@ -19,7 +19,7 @@ use ipnet::Ipv4Net;
 
 use super::arp::{ArpAction, ArpCache, ArpSeen, Resolve};
 use super::nat::{Conntrack, FlowKey, SnatRule, SnatTo};
-use super::routing::{NextHop, Route, RoutingTable};
+use super::routing::{FlowPath, NextHop, Route, RoutingTable};
 use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
 use crate::engine::proxy::NoEndpointsAction;
@@ -204,21 +204,25 @@ impl IpStack {
         s
     }
 
-    /// Rebuilds the kernel's connected routes from the interface addresses,
-    /// as Linux does when an address is added or removed.
+    /// Brings the kernel's connected routes in line with the interface
+    /// addresses, as Linux does when an address is added or removed: routes of
+    /// addresses that went away are deleted, routes of new ones are appended
+    /// after the existing routes (`fib_add_ifaddr`), and the others keep their
+    /// place, so an earlier interface's subnet route stays first.
     pub fn sync_connected_routes(&mut self) {
-        self.routes.remove_origin("kernel");
-        for (i, ifc) in self.ifaces.iter().enumerate() {
-            for a in &ifc.addrs {
-                self.routes.add_route(Route {
-                    dst: a.trunc(),
-                    via: None,
-                    dev: i,
-                    metric: 0,
-                    table: TABLE_MAIN,
-                    origin: "kernel",
-                });
-            }
+        let wanted: Vec<Route> = self
+            .ifaces
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ifc)| {
+                ifc.addrs
+                    .iter()
+                    .map(move |a| Route::single(a.trunc(), None, i, 0, TABLE_MAIN, "kernel"))
+            })
+            .collect();
+        self.routes.retain_origin("kernel", |r| wanted.contains(r));
+        for r in wanted {
+            self.routes.add_route(r);
         }
     }
 
@@ -310,10 +314,12 @@ impl IpStack {
         let size = ip_len(pkt);
         if let Some(orig) = self.ct.original_of(key) {
             let http = self.l7_capture(orig, pkt);
-            self.ct.count(cx.now, orig, true, size, http);
+            self.ct
+                .count(cx.now, orig, true, size, http, tcp_flags(pkt));
         } else if self.ct.lookup(cx.now, key).is_some() {
             let http = self.l7_capture(key, pkt);
-            self.ct.count(cx.now, key, false, size, http);
+            self.ct
+                .count(cx.now, key, false, size, http, tcp_flags(pkt));
         }
         if let Some(back) = self.ct.reverse(cx.now, key) {
             let (before_src, before_dst) = (pkt.src, pkt.dst);
@@ -633,8 +639,17 @@ impl IpStack {
         ct: CtState,
     ) {
         let mark = self.mark_for(&pkt);
-        let hash = flow_key(&pkt).map_or(0, super::services::flow_hash);
-        let Some(hop) = self.routes.lookup_flow(target, Some(pkt.src), mark, hash) else {
+        let path = match flow_key(&pkt) {
+            Some(k) => FlowPath {
+                src: k.src,
+                dst: k.dst,
+                proto: k.proto,
+                sport: k.sport,
+                dport: k.dport,
+            },
+            None => FlowPath::l3(pkt.src, pkt.dst),
+        };
+        let Some(hop) = self.routes.lookup_flow(target, Some(pkt.src), mark, &path) else {
             cx.drop(
                 tag,
                 DropReason::NoRoute {
@@ -711,7 +726,8 @@ impl IpStack {
                     self.ct.set_via(orig, v);
                 }
                 let http = self.l7_capture(orig, &pkt);
-                self.ct.count(cx.now, orig, false, ip_len(&pkt), http);
+                self.ct
+                    .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));
                 entry.and_then(|e| e.snat)
             }
         };
@@ -907,7 +923,8 @@ impl IpStack {
         if let CtState::New { orig, dnat, by, .. } = ct {
             self.ct.commit(cx.now, orig, dnat, None, &by);
             let http = self.l7_capture(orig, &pkt);
-            self.ct.count(cx.now, orig, false, ip_len(&pkt), http);
+            self.ct
+                .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));
         }
         let reply_tag = tag.map(TraceTag::as_reply);
         match &pkt.l4 {
@@ -1021,6 +1038,18 @@ impl IpStack {
                 cx.notes.push(Note::Local { pkt, tag });
                 self.send(cx, reply, reply_tag);
             }
+            L4::Tcp {
+                dst_port, flags, ..
+            } if flags.fin => {
+                // The listener's application closes on EOF; the end that
+                // closed first acknowledges (super::tcp_close).
+                let server = self.tcp_listen.contains(dst_port);
+                let answer = super::tcp_close::answer_fin(&pkt, server);
+                cx.notes.push(Note::Local { pkt, tag });
+                if let Some(a) = answer {
+                    self.send(cx, a, reply_tag);
+                }
+            }
             _ => cx.notes.push(Note::Local { pkt, tag }),
         }
     }
@@ -1044,6 +1073,14 @@ impl IpStack {
             l4,
         };
         self.send(cx, pkt, None);
+    }
+}
+
+/// A TCP segment's flags, for conntrack's state machine.
+fn tcp_flags(pkt: &Ipv4Pkt) -> Option<wire::TcpFlags> {
+    match &pkt.l4 {
+        L4::Tcp { flags, .. } => Some(*flags),
+        _ => None,
     }
 }
 

@@ -960,6 +960,7 @@ impl World {
                     return;
                 }
                 L4::Tcp { payload, .. } if payload.starts_with(b"HTTP/1.1 ") => {
+                    let from = probe.spec.from;
                     let status = std::str::from_utf8(&payload[9..])
                         .ok()
                         .and_then(|s| s.get(..3))
@@ -968,6 +969,9 @@ impl World {
                         a.http_status = status;
                     }
                     self.finish_attempt(tag.probe, tag.attempt, true);
+                    // curl exits and its socket closes.
+                    let fin = super::tcp_close::close_after_response(pkt);
+                    self.send_untraced(from, fin.into_iter().collect());
                     return;
                 }
                 _ => {}
@@ -981,8 +985,31 @@ impl World {
             _ => None,
         };
         if let Some(ok) = verdict {
+            let from = probe.spec.from;
+            let connected = ok && matches!(pkt.l4, L4::Tcp { .. });
             self.finish_attempt(tag.probe, tag.attempt, ok);
+            if connected {
+                // A TCP probe is connect() then close().
+                self.send_untraced(from, super::tcp_close::connect_then_close(pkt));
+            }
         }
+    }
+
+    /// Sends packets `from` a host outside any probe's trace (the segments
+    /// that close a probe's connection).
+    fn send_untraced(&mut self, from: DeviceId, pkts: Vec<Ipv4Pkt>) {
+        if pkts.is_empty() {
+            return;
+        }
+        let name = self.device(from).name().to_string();
+        let mut cx = Cx::new(self.now, &name);
+        if let Some(stack) = self.devices[from.0 as usize].stack_mut() {
+            for p in pkts {
+                stack.send(&mut cx, p, None);
+            }
+        }
+        let cx = detach(cx);
+        self.finish(from, cx);
     }
 
     /// Starts a probe; its first attempt is sent now.
@@ -1339,17 +1366,17 @@ impl World {
         add: bool,
     ) -> Result<(), String> {
         let name = self.device(id).name().to_string();
+        let is_host = matches!(self.device(id), DeviceRt::Host(_));
         let stack = self.devices[id.0 as usize]
             .stack_mut()
             .ok_or_else(|| format!("{name} has no IP stack"))?;
-        if add {
-            let r = devices::resolve_route(spec, &stack.ifaces, "static")
-                .ok_or_else(|| format!("{name}: no interface reaches the route's next hop"))?;
-            stack.routes.add_route(r);
-        } else {
-            stack.routes.remove_route(spec.dst, spec.table);
-        }
-        Ok(())
+        let r = devices::resolve_route(spec, &stack.ifaces, "static")
+            .ok_or_else(|| format!("{name}: no interface reaches the route's next hop"))?;
+        // Hosts run Linux, unless configured as routers with `maximumPaths`;
+        // switches run a router OS.
+        let linux = is_host && stack.routes.ecmp().maximum_paths == 1;
+        super::route_change::apply(stack, linux, r, add)
+            .map_err(|e| format!("{name}: ip route {}: {e}", if add { "add" } else { "del" }))
     }
 
     /// Changes a switch port's VLAN mode (someone edits the trunk). MACs
@@ -1419,25 +1446,14 @@ impl World {
                 kind: crate::model::IfaceKind::Physical,
             }],
             routes: vec![
-                crate::model::RouteSpec {
-                    dst: Ipv4Net::from(gw_net.addr()),
-                    via: None,
-                    dev: Some("eth0".into()),
-                    metric: 0,
-                    table: crate::model::TABLE_MAIN,
-                },
-                crate::model::RouteSpec {
-                    dst: "0.0.0.0/0".parse().expect("literal"),
-                    via: Some(gw_net.addr()),
-                    dev: Some("eth0".into()),
-                    metric: 0,
-                    table: crate::model::TABLE_MAIN,
-                },
+                crate::model::RouteSpec::new(Ipv4Net::from(gw_net.addr()), None, Some("eth0")),
+                crate::model::RouteSpec::new(Ipv4Net::default(), Some(gw_net.addr()), Some("eth0")),
             ],
             rules: Vec::new(),
             ip_forward: false,
             arp: ArpPolicy::Linux,
             tcp_listen,
+            ecmp: crate::model::EcmpPolicy::default(),
         };
         let host = devices::build_host(&full, &spec, self.seed);
         let pod = self.add_device(DeviceRt::Host(host));
@@ -1581,14 +1597,9 @@ impl World {
                 .stack
                 .iface_index(&r.dev)
                 .ok_or_else(|| format!("{name} has no interface {}", r.dev))?;
-            new_routes.push(Route {
-                dst: r.dst,
-                via: r.via,
-                dev,
-                metric: r.metric,
-                table: r.table,
-                origin: "engine",
-            });
+            new_routes.push(Route::single(
+                r.dst, r.via, dev, r.metric, r.table, "engine",
+            ));
         }
         let old_routes: Vec<Route> = h
             .stack
@@ -2110,8 +2121,19 @@ pub fn describe_route(r: &Route, ifaces: &[L3Iface]) -> String {
     } else {
         r.dst.to_string()
     };
-    let via = r.via.map_or(String::new(), |v| format!(" via {v}"));
-    let dev = ifaces.get(r.dev).map_or("?", |i| i.name.as_str());
+    let dev_name = |i: usize| ifaces.get(i).map_or("?", |f| f.name.as_str());
+    let hops = if r.is_multipath() {
+        r.nexthops
+            .iter()
+            .map(|n| {
+                let via = n.via.map_or(String::new(), |v| format!(" via {v}"));
+                format!(" nexthop{via} dev {} weight {}", dev_name(n.dev), n.weight)
+            })
+            .collect::<String>()
+    } else {
+        let via = r.via().map_or(String::new(), |v| format!(" via {v}"));
+        format!("{via} dev {}", dev_name(r.dev()))
+    };
     let table = if r.table == crate::model::TABLE_MAIN {
         String::new()
     } else {
@@ -2122,7 +2144,11 @@ pub fn describe_route(r: &Route, ifaces: &[L3Iface]) -> String {
     } else {
         String::new()
     };
-    format!("{dst}{via} dev {dev}{table}{metric}")
+    if r.is_multipath() {
+        format!("{dst}{table}{metric}{hops}")
+    } else {
+        format!("{dst}{hops}{table}{metric}")
+    }
 }
 
 /// The first usable address of a subnet (`.1` of a /24).

@@ -18,9 +18,9 @@ use super::doc::{
 use super::parse;
 use crate::input::InputError;
 use crate::model::{
-    ArpPolicy, ClusterSpec, Device, DeviceId, DeviceKind, HostRole, HostSpec, IfaceKind, IfaceSpec,
-    Link, MacAddr, NodeSpec, PortRef, RouteSpec, RuleSpec, SviSpec, SwitchPortSpec, SwitchSpec,
-    TABLE_MAIN, Topology, VlanMode,
+    ArpPolicy, ClusterSpec, Device, DeviceId, DeviceKind, EcmpPolicy, HostRole, HostSpec,
+    IfaceKind, IfaceSpec, Link, MacAddr, MultipathHash, NexthopSpec, NodeSpec, PortRef, RouteSpec,
+    RuleSpec, SviSpec, SwitchPortSpec, SwitchSpec, TABLE_MAIN, Topology, VlanMode,
 };
 use crate::time::SimDuration;
 
@@ -224,7 +224,7 @@ impl Builder<'_> {
                 }
             },
         };
-        let routes = self.host_routes(&dev, &interfaces, &n.routes)?;
+        let routes = self.host_routes(&dev, &interfaces, &n.routes, EcmpPolicy::default())?;
         let rules = self.rules(&n.rules)?;
         let spec = HostSpec {
             role: HostRole::Node(NodeSpec {
@@ -244,6 +244,7 @@ impl Builder<'_> {
             ip_forward: true,
             arp: ArpPolicy::Linux,
             tcp_listen: n.tcp_listen.clone(),
+            ecmp: EcmpPolicy::default(),
         };
         self.push_host(dev, spec, portless)
     }
@@ -252,12 +253,21 @@ impl Builder<'_> {
         self.claim_device_name(&h.name)?;
         let dev = h.name.value.clone();
         let (interfaces, portless) = self.interfaces(&dev, &h.interfaces)?;
-        let routes = self.host_routes(&dev, &interfaces, &h.routes)?;
+        let ecmp = self.ecmp(h.maximum_paths.as_ref(), h.multipath_hash.as_ref())?;
+        let routes = self.host_routes(&dev, &interfaces, &h.routes, ecmp)?;
         let rules = self.rules(&h.rules)?;
         let arp = match &h.arp {
             None => ArpPolicy::Linux,
             Some(a) => self.arp(a)?,
         };
+        if let Some(m) = &h.maximum_paths
+            && role != HostRole::Router
+        {
+            return Err(self.err(
+                m,
+                "`maximumPaths` is for routers and switches; a Linux host spreads traffic only over a route with `nexthops`",
+            ));
+        }
         let spec = HostSpec {
             role,
             interfaces,
@@ -266,6 +276,7 @@ impl Builder<'_> {
             ip_forward: h.ip_forward.unwrap_or(forward),
             arp,
             tcp_listen: h.tcp_listen.clone(),
+            ecmp,
         };
         self.push_host(dev, spec, portless)
     }
@@ -443,20 +454,42 @@ impl Builder<'_> {
 
     /// Routes of a host: `dev` must be one of its interfaces; a gateway without
     /// `dev` must sit in one of its connected subnets, as the kernel requires.
+    /// A second route with one prefix, metric and table is refused, as Linux's
+    /// `ip route add` refuses it (`File exists`), unless the host is a router
+    /// configured with `maximumPaths`.
     fn host_routes(
         &self,
         dev: &str,
         ifaces: &[IfaceSpec],
         docs: &[RouteDoc],
+        ecmp: EcmpPolicy,
     ) -> Result<Vec<RouteSpec>, InputError> {
         let names: Vec<&str> = ifaces.iter().map(|i| i.name.as_str()).collect();
         let subnets: Vec<Ipv4Net> = ifaces
             .iter()
             .flat_map(|i| i.addrs.iter().map(|a| a.trunc()))
             .collect();
-        docs.iter()
-            .map(|r| self.route(dev, "interface", &names, &subnets, r))
-            .collect()
+        let mut routes: Vec<RouteSpec> = Vec::new();
+        for doc in docs {
+            let r = self.route(dev, "interface", &names, &subnets, doc)?;
+            if ecmp.maximum_paths == 1
+                && routes
+                    .iter()
+                    .any(|o| o.dst == r.dst && o.metric == r.metric && o.table == r.table)
+            {
+                return Err(self.err(
+                    &doc.to,
+                    format!(
+                        "`{dev}` already has a route to {} with metric {}: Linux refuses a second one \
+                         (File exists) and never spreads traffic over separate routes; \
+                         for ECMP write one route with `nexthops:`",
+                        r.dst, r.metric
+                    ),
+                ));
+            }
+            routes.push(r);
+        }
+        Ok(routes)
     }
 
     fn route(
@@ -468,11 +501,76 @@ impl Builder<'_> {
         r: &RouteDoc,
     ) -> Result<RouteSpec, InputError> {
         let dst = self.val(&r.to, parse::route_dst)?;
-        let via = match &r.via {
+        let table = match &r.table {
+            Some(t) => self.val(t, parse::table)?,
+            None => TABLE_MAIN,
+        };
+        if !r.nexthops.is_empty() {
+            if let Some(at) = r.via.as_ref().or(r.dev.as_ref()) {
+                return Err(self.err(
+                    at,
+                    "a route with `nexthops` names its gateways there, not in `via`/`dev`",
+                ));
+            }
+            let mut nexthops = Vec::new();
+            for nh in &r.nexthops {
+                let (via, dev_name) =
+                    self.next_hop(dev, what, names, subnets, Some(&nh.via), nh.dev.as_ref())?;
+                let weight = match &nh.weight {
+                    Some(w) if (1..=256).contains(&w.value) => w.value,
+                    Some(w) => {
+                        return Err(self.err(w, format!("weight {} is not 1..256", w.value)));
+                    }
+                    None => 1,
+                };
+                nexthops.push(NexthopSpec {
+                    via: via.expect("a nexthop has via"),
+                    dev: dev_name,
+                    weight,
+                });
+            }
+            let spec = RouteSpec {
+                dst,
+                via: None,
+                dev: None,
+                metric: r.metric,
+                table,
+                nexthops,
+            };
+            return Ok(spec.normalized());
+        }
+        if r.via.is_none() && r.dev.is_none() {
+            return Err(self.err(&r.to, "route needs `via`, `dev`, both, or `nexthops`"));
+        }
+        let (via, dev_name) =
+            self.next_hop(dev, what, names, subnets, r.via.as_ref(), r.dev.as_ref())?;
+        Ok(RouteSpec {
+            dst,
+            via,
+            dev: dev_name,
+            metric: r.metric,
+            table,
+            nexthops: Vec::new(),
+        })
+    }
+
+    /// A gateway and an interface of a route or of one of its next hops:
+    /// `dev` must be one of the device's interfaces; a gateway without `dev`
+    /// must sit in one of its connected subnets.
+    fn next_hop(
+        &self,
+        dev: &str,
+        what: &str,
+        names: &[&str],
+        subnets: &[Ipv4Net],
+        via_doc: Option<&SStr>,
+        dev_doc: Option<&SStr>,
+    ) -> Result<(Option<Ipv4Addr>, Option<String>), InputError> {
+        let via = match via_doc {
             Some(v) => Some(self.val(v, parse::ip)?),
             None => None,
         };
-        if let Some(d) = &r.dev
+        if let Some(d) = dev_doc
             && !names.contains(&d.value.as_str())
         {
             return Err(self.err(
@@ -484,36 +582,39 @@ impl Builder<'_> {
                 ),
             ));
         }
-        match (&r.via, via, &r.dev) {
-            (Some(v), Some(gw), None) if !subnets.iter().any(|s| s.contains(&gw)) => {
-                return Err(self.err(
-                    v,
-                    format!(
-                        "gateway {gw} is not in any connected subnet of `{dev}` ({}); add `dev` or fix the address",
-                        if subnets.is_empty() {
-                            "it has no addresses".to_string()
-                        } else {
-                            list(subnets.iter().map(|s| s.to_string()))
-                        }
-                    ),
-                ));
-            }
-            (None, _, None) => {
-                return Err(self.err(&r.to, "route needs `via`, `dev` or both"));
-            }
-            _ => {}
+        if let (Some(v), Some(gw), None) = (via_doc, via, dev_doc)
+            && !subnets.iter().any(|s| s.contains(&gw))
+        {
+            return Err(self.err(
+                v,
+                format!(
+                    "gateway {gw} is not in any connected subnet of `{dev}` ({}); add `dev` or fix the address",
+                    if subnets.is_empty() {
+                        "it has no addresses".to_string()
+                    } else {
+                        list(subnets.iter().map(|s| s.to_string()))
+                    }
+                ),
+            ));
         }
-        let table = match &r.table {
-            Some(t) => self.val(t, parse::table)?,
-            None => TABLE_MAIN,
-        };
-        Ok(RouteSpec {
-            dst,
-            via,
-            dev: r.dev.as_ref().map(|d| d.value.clone()),
-            metric: r.metric,
-            table,
-        })
+        Ok((via, dev_doc.map(|d| d.value.clone())))
+    }
+
+    /// A device's `maximumPaths` and `multipathHash`.
+    fn ecmp(
+        &self,
+        maximum_paths: Option<&Spanned<u64>>,
+        hash: Option<&SStr>,
+    ) -> Result<EcmpPolicy, InputError> {
+        let mut policy = EcmpPolicy::default();
+        if let Some(m) = maximum_paths {
+            policy.maximum_paths =
+                crate::model::route::parse_maximum_paths(m.value).map_err(|e| self.err(m, e))?;
+        }
+        if let Some(h) = hash {
+            policy.hash = self.val(h, MultipathHash::parse)?;
+        }
+        Ok(policy)
     }
 
     fn rules(&self, docs: &[RuleDoc]) -> Result<Vec<RuleSpec>, InputError> {
@@ -626,6 +727,7 @@ impl Builder<'_> {
             .iter()
             .map(|r| self.route(&dev, "SVI", &svi_names, &subnets, r))
             .collect::<Result<Vec<_>, _>>()?;
+        let ecmp = self.ecmp(s.maximum_paths.as_ref(), s.multipath_hash.as_ref())?;
         let id = self.next_id()?;
         self.names.insert(
             dev.clone(),
@@ -669,6 +771,7 @@ impl Builder<'_> {
                 mac_aging: s.mac_aging.unwrap_or(DEFAULT_MAC_AGING),
                 arp,
                 bfd: s.bfd,
+                ecmp,
             }),
         });
         Ok(())

@@ -95,6 +95,12 @@ pub(crate) struct HostDoc {
     pub ip_forward: Option<bool>,
     #[serde(default)]
     pub arp: Option<ArpDoc>,
+    /// Routers only: equal static routes used together, up to this many.
+    #[serde(default)]
+    pub maximum_paths: Option<Spanned<u64>>,
+    /// `l3` (default) or `l4`: Linux `fib_multipath_hash_policy` 0 or 1.
+    #[serde(default)]
+    pub multipath_hash: Option<SStr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +134,20 @@ pub(crate) struct RouteDoc {
     pub metric: u32,
     #[serde(default)]
     pub table: Option<SStr>,
+    /// A multipath route (`ip route add TO nexthop via A nexthop via B`),
+    /// instead of `via`/`dev`.
+    #[serde(default)]
+    pub nexthops: Vec<NexthopDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NexthopDoc {
+    pub via: SStr,
+    #[serde(default)]
+    pub dev: Option<SStr>,
+    #[serde(default)]
+    pub weight: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +179,12 @@ pub(crate) struct SwitchDoc {
     pub arp: Option<SwitchArpDoc>,
     #[serde(default)]
     pub bfd: bool,
+    /// Equal static routes used together, up to this many (`maximum-paths`).
+    #[serde(default)]
+    pub maximum_paths: Option<Spanned<u64>>,
+    /// `l3` (default) or `l4`: what the per-flow ECMP hash covers.
+    #[serde(default)]
+    pub multipath_hash: Option<SStr>,
     #[serde(default)]
     pub svis: Vec<SviDoc>,
     #[serde(default)]

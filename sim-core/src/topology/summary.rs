@@ -232,6 +232,15 @@ fn route(r: &RouteSpec) -> String {
     if r.table != TABLE_MAIN {
         let _ = write!(s, " table {}", table_name(r.table));
     }
+    for nh in &r.nexthops {
+        let _ = write!(s, " nexthop via {}", nh.via);
+        if let Some(d) = &nh.dev {
+            let _ = write!(s, " dev {d}");
+        }
+        if nh.weight != 1 {
+            let _ = write!(s, " weight {}", nh.weight);
+        }
+    }
     s
 }
 

@@ -787,3 +787,90 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn multipath_routes_and_ecmp_options() {
+    let text = format!(
+        "{SMALL}    maximumPaths: 4\n    multipathHash: l4\n    svis:\n      - {{vlan: 216, address: 10.0.0.1/24}}\n    routes:\n      - to: 10.169.1.40/32\n        nexthops:\n          - {{via: 10.0.0.26}}\n          - {{via: 10.0.0.27, weight: 3}}\n      - {{to: 10.9.0.0/16, via: 10.0.0.26}}\n      - {{to: 10.9.0.0/16, via: 10.0.0.27}}\n"
+    );
+    let t = load_topology("t.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let sw = switch(&t, "sw");
+    assert_eq!(sw.ecmp.maximum_paths, 4);
+    assert_eq!(sw.ecmp.hash, crate::model::MultipathHash::L4);
+    assert_eq!(
+        sw.routes[0].ip_route_args(),
+        "10.169.1.40/32 nexthop via 10.0.0.26 nexthop via 10.0.0.27 weight 3"
+    );
+    // A router OS keeps separate equal routes (used together up to maximumPaths).
+    assert_eq!(sw.routes.len(), 3);
+    let summary = crate::topology::summary(&t);
+    assert!(
+        summary.contains("10.169.1.40/32 nexthop via 10.0.0.26 nexthop via 10.0.0.27 weight 3"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn err_linux_host_equal_routes_and_bad_nexthops() {
+    let text = SMALL.replace(
+        "switches:",
+        "    routes:\n      - {to: 10.9.0.0/16, via: 10.0.0.1}\n      - {to: 10.9.0.0/16, via: 10.0.0.2}\nswitches:",
+    );
+    assert_err_last(
+        &text,
+        "10.9.0.0/16",
+        "`n1` already has a route to 10.9.0.0/16 with metric 0: Linux refuses a second one",
+    );
+    // Another metric is fine.
+    let ok = text.replace("via: 10.0.0.2}", "via: 10.0.0.2, metric: 5}");
+    assert!(load_topology("t.yaml", &ok).is_ok());
+    let text = SMALL.replace(
+        "switches:",
+        "    routes:\n      - to: 10.9.0.0/16\n        via: 10.0.0.1\n        nexthops: [{via: 10.0.0.2}, {via: 10.0.0.3}]\nswitches:",
+    );
+    assert_err(
+        &text,
+        "10.0.0.1\n",
+        "a route with `nexthops` names its gateways there, not in `via`/`dev`",
+    );
+    let text = SMALL.replace(
+        "switches:",
+        "    routes:\n      - to: 10.9.0.0/16\n        nexthops: [{via: 10.0.0.2}, {via: 10.7.0.3}]\nswitches:",
+    );
+    assert_err(
+        &text,
+        "10.7.0.3",
+        "gateway 10.7.0.3 is not in any connected subnet of `n1`",
+    );
+    let text = SMALL.replace(
+        "switches:",
+        "    routes:\n      - to: 10.9.0.0/16\n        nexthops: [{via: 10.0.0.2, weight: 0}, {via: 10.0.0.3}]\nswitches:",
+    );
+    assert_err(&text, "0}", "weight 0 is not 1..256");
+}
+
+#[test]
+fn err_maximum_paths_on_a_linux_host_and_bad_hash() {
+    let text = "\
+name: t
+hosts:
+  - name: h
+    maximumPaths: 2
+    interfaces: [{name: eth0, addresses: [10.0.0.2/24]}]
+";
+    assert_err(text, "2\n", "`maximumPaths` is for routers and switches");
+    let text = text.replace("maximumPaths: 2", "multipathHash: l7");
+    assert_err(
+        &text,
+        "l7",
+        "`l7` is not a multipath hash (expected l3 or l4",
+    );
+    let text = "\
+name: t
+routers:
+  - name: r
+    maximumPaths: 0
+    interfaces: [{name: eth0, addresses: [10.0.0.2/24]}]
+";
+    assert_err(text, "0\n", "maximumPaths must be 1..=64, not 0");
+}
