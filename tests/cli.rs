@@ -155,7 +155,7 @@ fn bad_input_exits_2_with_file_line_column() {
         ),
         (
             &["run", "tests/fixtures/bad/scenario-bad-manifest.yaml"],
-            "scenario-bad-manifest.yaml:13:19: cidr",
+            "scenario-bad-manifest.yaml:13:19: ExternalIPPool.crd.antrea.io \"pool\" is invalid: spec.ipRanges[0].cidr: Invalid value: \"172.18.181.0/33\"",
         ),
         (
             &[
