@@ -17,6 +17,7 @@ use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
 use sim_core::sim::trace::LogKind;
 use sim_core::time::{SimDuration, SimTime};
 
+mod files;
 mod real;
 
 #[derive(Parser)]
@@ -369,7 +370,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             collector,
         } => flows(&scenario, seed, at.as_deref(), output, collector.as_deref()),
         Command::Tui { scenario, seed } => {
-            tui::run(&scenario, seed).map_err(bad)?;
+            tui::run(load_scenario(&scenario)?, seed).map_err(bad)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { scenario } => {
@@ -634,8 +635,9 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every file antlab reads goes through [`files::read_input`].
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))
+    files::read_input(path).map_err(bad)
 }
 
 fn load_scenario(path: &Path) -> Result<scenario::Scenario> {
@@ -643,7 +645,7 @@ fn load_scenario(path: &Path) -> Result<scenario::Scenario> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut read = |rel: &str| -> Result<(String, String), String> {
         let p = dir.join(rel);
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let text = files::read_input(&p)?;
         Ok((p.display().to_string(), text))
     };
     Ok(scenario::load(
