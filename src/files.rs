@@ -36,13 +36,12 @@ pub fn read_input(path: &Path) -> Result<String, String> {
         return Err(too_big(&shown.to_string()));
     }
     String::from_utf8(bytes).map_err(|e| {
-        let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1;
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = valid.len() - line_start + 1;
         format!(
-            "{shown}: is not UTF-8 text (the first byte that is not is on line {line}); antlab reads YAML or JSON text"
+            "{shown}:{line}:{column}: is not UTF-8 text; antlab reads YAML or JSON text (the file is not shown)"
         )
     })
 }

@@ -704,6 +704,9 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                 1 => format!("{} fails", power_off[0]),
                 _ => format!("{} fail", power_off.join(", ")),
             };
+            for note in &result.notes {
+                eprintln!("note: {note}");
+            }
             if !objects
                 .iter()
                 .any(|o| matches!(o, sim_core::k8s::Object::Node(_)))

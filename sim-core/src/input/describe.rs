@@ -247,19 +247,28 @@ fn one_of(words: &[&str]) -> String {
 }
 
 fn budget_words(breach: &BudgetBreach) -> String {
-    let limit = match breach {
-        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => {
-            format!("more than {} YAML values", super::MAX_NODES)
+    match breach {
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => format!(
+            "the file holds more than {} YAML values, more than antlab reads",
+            super::MAX_NODES
+        ),
+        BudgetBreach::Depth { .. } => {
+            format!("the YAML nests deeper than {} levels", super::MAX_DEPTH)
         }
-        BudgetBreach::Depth { .. } => format!("nesting deeper than {} levels", super::MAX_DEPTH),
-        BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. } => {
-            "too many YAML anchors or aliases".into()
+        BudgetBreach::Aliases { .. }
+        | BudgetBreach::Anchors { .. }
+        | BudgetBreach::AliasAnchorRatio { .. }
+        | BudgetBreach::RecordedAnchorEvents { .. }
+        | BudgetBreach::RecordedAnchorBytes { .. } => {
+            "YAML anchors and aliases (`&name`, `*name`) expand to more than antlab reads".into()
         }
-        BudgetBreach::Documents { .. } => "too many YAML documents".into(),
-        BudgetBreach::ScalarBytes { .. } => "more text in values than antlab reads".into(),
-        _ => "more YAML than antlab reads".into(),
-    };
-    format!("the file is too big to read: {limit}")
+        BudgetBreach::Documents { .. } => "the file holds too many YAML documents".into(),
+        BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } => {
+            "the file holds more text than antlab reads".into()
+        }
+        BudgetBreach::MergeKeys { .. } => "the file holds too many `<<` merge keys".into(),
+        _ => "the YAML is larger than antlab reads".into(),
+    }
 }
 
 /// Drops a leading `line N column M: ` that some messages carry (we print our own).

@@ -127,6 +127,8 @@ pub(crate) fn options(duplicates: serde_saphyr::DuplicateKeyPolicy) -> serde_sap
     budget.max_depth = MAX_DEPTH;
     budget.max_reader_input_bytes = None;
     budget.max_total_scalar_bytes = 256 * 1024 * 1024;
+    // Anchors in manifests are small snippets; an alias bomb is refused early.
+    budget.max_recorded_anchor_events = 100_000;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.duplicate_keys = duplicates;
