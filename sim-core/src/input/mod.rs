@@ -167,4 +167,48 @@ mod tests {
         assert_eq!(err.line, 2);
         assert!(!err.message.contains('\n'));
     }
+
+    #[test]
+    fn library_wording_never_reaches_the_user() {
+        let e = parse_yaml::<Cfg>("x.yaml", "name: a\nname: b\ncount: 1\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 1));
+        assert_eq!(
+            e.message,
+            "duplicate key `name`: a mapping names each key once"
+        );
+        let deep = format!("name: {}{}\n", "[".repeat(100), "]".repeat(100));
+        let e = parse_yaml::<serde_json::Value>("x.yaml", &deep).unwrap_err();
+        assert_eq!(e.message, "the YAML nests deeper than 64 levels");
+        let e = parse_yaml::<Cfg>("x.yaml", "name: 'unclosed\ncount: 1\n").unwrap_err();
+        assert!(e.message.starts_with("YAML syntax error: "), "{e}");
+        let e = parse_yaml::<Cfg>("x.yaml", "name: a\ncount: -1\n").unwrap_err();
+        assert_eq!(e.message, "expected an integer from 0 to 4294967295");
+        let e = parse_yaml::<Cfg>("x.yaml", "name: [a]\ncount: 1\n").unwrap_err();
+        assert_eq!(e.message, "expected a string");
+        for e in [
+            parse_yaml::<Cfg>("x.yaml", "name: a\n---\nname: b\n").unwrap_err(),
+            parse_yaml::<Cfg>("x.yaml", "count: 1\n").unwrap_err(),
+        ] {
+            for internal in ["Options", "Policy", "budget", "struct ", "u32"] {
+                assert!(!e.message.contains(internal), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unrecognised_file_is_not_quoted() {
+        let shadow = "root:$6$hash:20228:0:99999:7:::\nbin:*:20228::::::\n";
+        let e = parse_yaml::<Cfg>("/etc/shadow", shadow).unwrap_err();
+        assert!(
+            !e.message.contains("hash") && !e.message.contains("root"),
+            "{e}"
+        );
+        assert!(e.message.contains("the file is not shown"), "{e}");
+        // Duplicate keys are withheld too until the file is recognised.
+        let e = parse_yaml::<Cfg>("f", "secret: a\nsecret: b\n").unwrap_err();
+        assert!(!e.message.contains("secret"), "{e}");
+        // Once a key of the format is seen, the user's own typo is quoted.
+        let e = parse_yaml::<Cfg>("f", "name: a\ncuont: 1\n").unwrap_err();
+        assert!(e.message.contains("unknown field `cuont`"), "{e}");
+    }
 }
