@@ -18,6 +18,7 @@ use sim_core::sim::trace::LogKind;
 use sim_core::time::{SimDuration, SimTime};
 
 mod collector;
+mod files;
 mod real;
 
 #[derive(Parser)]
@@ -392,7 +393,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             collector,
         } => flows(&scenario, seed, at.as_deref(), output, collector.as_deref()),
         Command::Tui { scenario, seed } => {
-            tui::run(&scenario, seed).map_err(bad)?;
+            tui::run(load_scenario(&scenario)?, seed).map_err(bad)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {
@@ -661,8 +662,9 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every file antlab reads goes through [`files::read_input`].
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))
+    files::read_input(path).map_err(bad)
 }
 
 /// `--antrea-version`, checked.
@@ -689,7 +691,7 @@ fn load_scenario_as(
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut read = |rel: &str| -> Result<(String, String), String> {
         let p = dir.join(rel);
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let text = files::read_input(&p)?;
         Ok((p.display().to_string(), text))
     };
     Ok(scenario::load_for_version(
@@ -749,6 +751,9 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                 1 => format!("{} fails", power_off[0]),
                 _ => format!("{} fail", power_off.join(", ")),
             };
+            for note in &result.notes {
+                eprintln!("note: {note}");
+            }
             if !objects
                 .iter()
                 .any(|o| matches!(o, sim_core::k8s::Object::Node(_)))

@@ -155,7 +155,7 @@ fn bad_input_exits_2_with_file_line_column() {
         ),
         (
             &["run", "tests/fixtures/bad/scenario-bad-manifest.yaml"],
-            "scenario-bad-manifest.yaml:13:19: cidr",
+            "scenario-bad-manifest.yaml:13:19: ExternalIPPool.crd.antrea.io \"pool\" is invalid: spec.ipRanges[0].cidr: Invalid value: \"172.18.181.0/33\"",
         ),
         (
             &[
@@ -324,6 +324,52 @@ fn what_if_reads_a_kubectl_list_and_reports_moves() {
     let bad = antlab(&["what-if", "-f", list, "--power-off", "no-such-node"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no Node called no-such-node"));
+}
+
+#[test]
+fn what_if_reads_kubectl_json_as_it_reads_yaml() {
+    let run = |file: &str| {
+        antlab(&[
+            "what-if",
+            "-f",
+            file,
+            "--power-off",
+            "k8s-node-vm-2-cl-02",
+            "-o",
+            "json",
+        ])
+    };
+    let yaml = run("tests/fixtures/whatif/blog-cluster-list.yaml");
+    let json = run("tests/fixtures/whatif/blog-cluster-list.json");
+    assert_eq!(
+        json.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    assert_eq!(stdout(&json), stdout(&yaml));
+    assert!(stdout(&json).contains("\"after\": \"k8s-node-vm-1-cl-02\""));
+}
+
+#[test]
+fn what_if_notes_an_egress_whose_pool_is_gone() {
+    let dir = std::env::temp_dir().join(format!("antlab-whatif-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dump = dir.join("dump.yaml");
+    std::fs::write(
+        &dump,
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata: {name: n1}\n- apiVersion: crd.antrea.io/v1beta1\n  kind: Egress\n  metadata: {name: orphan}\n  spec:\n    appliedTo: {podSelector: {}}\n    egressIP: 10.0.0.5\n    externalIPPool: deleted-pool\n",
+    )
+    .unwrap();
+    let o = antlab(&["what-if", "-f", dump.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("note: Egress orphan: ExternalIPPool deleted-pool does not exist"),
+        "{err}"
+    );
+    assert!(stdout(&o).contains("orphan   <none>"), "{}", stdout(&o));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -72,10 +72,16 @@ impl SimDuration {
         if t == "0" {
             return Ok(SimDuration::ZERO);
         }
-        let split = t
+        if t.starts_with('-') {
+            return Err(format!(
+                "duration `{t}` is negative; times count forward from the start (0s)"
+            ));
+        }
+        let body = t.strip_prefix('+').unwrap_or(t);
+        let split = body
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("duration `{t}` has no unit (use ns, us, ms, s, m or h)"))?;
-        let (num, unit) = t.split_at(split);
+        let (num, unit) = body.split_at(split);
         let unit_ns: u64 = match unit.trim() {
             "ns" => 1,
             "us" | "µs" => 1_000,
@@ -97,14 +103,19 @@ impl SimDuration {
             return Err(format!("duration `{t}` has no number"));
         }
         let bad = || format!("duration `{t}` is not a number followed by a unit");
+        let too_large = || {
+            format!(
+                "duration `{t}` is too large (antlab counts time in nanoseconds, up to {}h, about 584 years)",
+                u64::MAX / 3_600_000_000_000
+            )
+        };
         let whole: u64 = if whole.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| bad())?
+            // Only digits here, so a failure means too many of them.
+            whole.parse().map_err(|_| too_large())?
         };
-        let mut total = whole
-            .checked_mul(unit_ns)
-            .ok_or_else(|| format!("duration `{t}` is too large"))?;
+        let mut total = whole.checked_mul(unit_ns).ok_or_else(too_large)?;
         let mut scale = unit_ns;
         for digit in frac.chars() {
             let d = digit.to_digit(10).ok_or_else(bad)? as u64;
@@ -112,7 +123,7 @@ impl SimDuration {
             if scale == 0 {
                 return Err(format!("duration `{t}` is finer than one nanosecond"));
             }
-            total += d * scale;
+            total = total.checked_add(d * scale).ok_or_else(too_large)?;
         }
         Ok(SimDuration(total))
     }
@@ -201,6 +212,10 @@ impl<'de> serde::Deserialize<'de> for SimDuration {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SimDuration, E> {
                 if v == 0 {
                     Ok(SimDuration::ZERO)
+                } else if v < 0 {
+                    Err(E::custom(format!(
+                        "duration {v} is negative; times count forward from the start (0s)"
+                    )))
                 } else {
                     Err(E::custom(format!(
                         "duration {v} has no unit (write {v}s or {v}ms)"
@@ -259,5 +274,31 @@ mod tests {
             assert_eq!(SimDuration::parse(&d.to_string()).unwrap(), d);
         }
         assert_eq!(SimTime(12_000_200_000).to_string(), "12.000200000");
+    }
+
+    #[test]
+    fn negative_and_overflowing_durations_say_so() {
+        let e = SimDuration::parse("-5s").unwrap_err();
+        assert!(e.contains("`-5s` is negative"), "{e}");
+        let e = SimDuration::parse("999999999999h").unwrap_err();
+        assert!(e.contains("too large") && e.contains("5124095h"), "{e}");
+        // More digits than a u64 holds: still "too large", not "not a number".
+        let e = SimDuration::parse("99999999999999999999999s").unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        // The fraction pushes it past u64::MAX: an error, not a wrap.
+        let e = SimDuration::parse("18446744073.709551616s").unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        assert_eq!(
+            SimDuration::parse("18446744073.709551615s")
+                .unwrap()
+                .as_nanos(),
+            u64::MAX
+        );
+        assert_eq!(
+            SimDuration::parse("+2s").unwrap(),
+            SimDuration::from_secs(2)
+        );
+        let e = crate::input::parse_yaml::<SimDuration>("d.yaml", "-5\n").unwrap_err();
+        assert!(e.message.contains("negative"), "{e}");
     }
 }

@@ -160,14 +160,17 @@ fn run_to(scn: &Scenario, seed: u64, stop_at: Option<SimTime>) -> Result<Outcome
     .map_err(|e| e.to_string())
 }
 
-/// Reads a scenario file and the files it names (relative to it), as the CLI does.
-pub fn load(path: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+/// Reads a scenario file and the files it names (relative to it) through
+/// `read_file` (the CLI's checked reader; tests may pass their own).
+pub fn load(
+    path: &Path,
+    read_file: &dyn Fn(&Path) -> Result<String, String>,
+) -> Result<Scenario, String> {
+    let text = read_file(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut read = |rel: &str| -> Result<(String, String), String> {
         let p = dir.join(rel);
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let text = read_file(&p)?;
         Ok((p.display().to_string(), text))
     };
     scenario::load(&path.display().to_string(), &text, &mut read).map_err(|e| e.to_string())
@@ -194,10 +197,10 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// `antlab tui SCENARIO [--seed N]`: plays the scenario in the terminal until `q`.
-pub fn run(path: &Path, seed: Option<u64>) -> Result<(), String> {
-    // Load and simulate before touching the terminal, so input errors print normally.
-    let scn = load(path)?;
+/// `antlab tui SCENARIO [--seed N]`: plays the (loaded) scenario in the terminal
+/// until `q`.
+pub fn run(scn: Scenario, seed: Option<u64>) -> Result<(), String> {
+    // Simulate before touching the terminal, so input errors print normally.
     let (mut session, mut app) = start(scn, seed)?;
     let mut terminal = ratatui::try_init().map_err(|e| format!("terminal: {e}"))?;
     let _guard = TerminalGuard;

@@ -2,7 +2,7 @@
 //! ratatui's `TestBackend` at 80x24 (tabs) and 120x40 (every pane), and what
 //! the keys do to a real session (seek, power a node off from the UI).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -39,7 +39,8 @@ fn render(session: &mut tui::Session, app: &mut app::App, w: u16, h: u16) -> Str
 }
 
 fn session() -> (tui::Session, app::App) {
-    let scn = tui::load(&scenario_path()).expect("scenario loads");
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let scn = tui::load(&scenario_path(), &read).expect("scenario loads");
     tui::start(scn, None).expect("scenario runs")
 }
 
@@ -189,7 +190,9 @@ fn the_step_key_stops_at_every_power_and_link_change() {
         .collect();
     files.sort();
     for path in files {
-        let scn = tui::load(&path).expect("scenario loads");
+        let read =
+            |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+        let scn = tui::load(&path, &read).expect("scenario loads");
         let changes: Vec<(SimTime, String)> = scn
             .steps
             .iter()

@@ -162,16 +162,9 @@ impl EgressWorld {
         created: u64,
     ) -> Result<Vec<String>, String> {
         let name = egress.meta.name.clone();
-        if let (Some(ip), Some(pool)) = (egress.egress_ip, egress.external_ip_pool.as_deref()) {
-            // pkg/controller/egress/validate.go
-            let alloc = self
-                .pools
-                .allocator(pool)
-                .ok_or_else(|| format!("ExternalIPPool {pool} does not exist"))?;
-            if !alloc.contains(ip) {
-                return Err(format!("IP {ip} is not within the IP range"));
-            }
-        }
+        // pkg/controller/egress/validate.go
+        let old = self.egresses.get(&name).map(|o| &o.spec);
+        super::admission::validate_egress(egress, old, &self.pools)?;
         if egress.external_ip_pool.is_none() {
             return Err(
                 "antlab models Egresses with an externalIPPool; a static egressIP needs the IP put on a Node by hand"

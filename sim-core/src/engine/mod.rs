@@ -19,6 +19,7 @@
 //!
 //! Egress, ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
 
+pub mod admission;
 pub mod config;
 pub mod dataplane;
 pub mod egress;

@@ -4,11 +4,20 @@
 //! `kind: List`) or plain manifests; output is plain data for tables/JSON.
 //!
 //! Allocation is restored the way Antrea's controller restores it after a
-//! restart: `spec.egressIP` (or a `status.egressIP` left by the agents) is
-//! kept, Egresses without one get the lowest free IP of their pool in
+//! restart (`restoreIPAllocations` in `pkg/controller/egress/controller.go`,
+//! `RestoreIPAllocations` in `pkg/controller/externalippool/controller.go`,
+//! v2.7.0): `spec.egressIP` (or a `status.egressIP` left by the agents) is kept
+//! when its pool exists and has it; an allocation that cannot be restored (the
+//! pool is gone, the IP is outside it or taken) is skipped, logged, and the
+//! Egress is left without an IP, as Antrea leaves it; the output carries a note.
+//! Egresses without an IP get the lowest free IP of their pool in
 //! creationTimestamp-then-name order. Placement assumes every agent sees the
 //! same Nodes alive (converged memberlist views); pools' overlap check is the
 //! v1.15 one (none), so an exported cluster is never refused for it.
+//!
+//! The input is a dump of objects that exist together, so two Nodes, pools or
+//! Egresses with one name are an error (a malformed dump), not a later one
+//! silently replacing the first.
 
 use std::net::Ipv4Addr;
 
@@ -34,6 +43,9 @@ pub struct WhatIf {
     pub egresses: Vec<Move>,
     /// ServiceExternalIP placement joins here when Services are modelled.
     pub services: Vec<Move>,
+    /// What could not be restored or predicted, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// `2024-04-16T09:25:28Z` → seconds since 1970 (RFC 3339 as the API server
@@ -68,6 +80,7 @@ pub fn parse_timestamp(ts: &str) -> u64 {
 /// Computes where Egress IPs are with every Node alive and after `failed`
 /// Nodes are gone. Errors name the object that cannot be used.
 pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> {
+    refuse_duplicates(objects)?;
     let mut cluster = ClusterState::default();
     cluster.egress.pools = PoolSet::with_check_overlap(false);
     // EgressSeparateSubnet does not change placement; Egress is on by default.
@@ -130,21 +143,34 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
             e.meta.name.clone(),
         )
     });
-    let mut skipped: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     for e in &egresses {
         let created = e
             .meta
             .creation_timestamp
             .as_deref()
             .map_or(0, parse_timestamp);
-        if e.external_ip_pool.is_none() {
-            skipped.push(e.meta.name.clone());
+        let Some(pool) = e.external_ip_pool.as_deref() else {
+            notes.push(format!(
+                "Egress {}: no externalIPPool (a static egressIP); it is on whichever Node has that IP configured, which the input does not say",
+                e.meta.name
+            ));
+            continue;
+        };
+        if cluster.egress.pools.get(pool).is_none() {
+            // RestoreIPAllocations skips it; syncEgress finds no pool.
+            notes.push(format!(
+                "Egress {}: ExternalIPPool {pool} does not exist, so it has no IP (as Antrea's controller leaves it)",
+                e.meta.name
+            ));
             continue;
         }
-        cluster
-            .egress
-            .apply_egress(e, created)
-            .map_err(|err| format!("{}: Egress {}: {err}", e.meta.origin, e.meta.name))?;
+        if let Err(err) = cluster.egress.apply_egress(e, created) {
+            notes.push(format!(
+                "Egress {}: its IP allocation cannot be restored ({err}); it has no IP",
+                e.meta.name
+            ));
+        }
     }
     let all: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
     let alive: Vec<String> = all
@@ -159,6 +185,7 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
     for e in &egresses {
         order.insert(e.meta.name.clone(), ());
     }
+    out.notes = notes;
     for name in order.keys() {
         let ip = cluster.egress.egresses.get(name).and_then(|s| s.ip);
         out.egresses.push(Move {
@@ -172,9 +199,81 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
     Ok(out)
 }
 
+/// Two objects of one kind and name in a dump of a cluster: the dump is malformed.
+fn refuse_duplicates(objects: &[Object]) -> Result<(), String> {
+    let mut seen: IndexMap<(&str, &str), &crate::k8s::Origin> = IndexMap::new();
+    for o in objects {
+        if !matches!(
+            o,
+            Object::Node(_) | Object::ExternalIPPool(_) | Object::Egress(_)
+        ) {
+            continue;
+        }
+        let meta = o.meta();
+        let key = (o.kind_name(), meta.name.as_str());
+        if let Some(first) = seen.get(&key) {
+            return Err(format!(
+                "{}: {} {} is already in the input (at {first}); a cluster has one object per name",
+                meta.origin, key.0, key.1
+            ));
+        }
+        seen.insert(key, &meta.origin);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::parse_manifests;
+
+    const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\n";
+    const POOL: &str = "apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata: {name: p}\nspec: {ipRanges: [{cidr: 10.0.0.0/29}], nodeSelector: {}}\n---\n";
+
+    fn egress(name: &str, spec: &str) -> String {
+        format!(
+            "apiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata: {{name: {name}}}\nspec: {{appliedTo: {{}}, {spec}}}\n---\n"
+        )
+    }
+
+    #[test]
+    fn an_egress_whose_pool_is_gone_is_skipped_with_a_note() {
+        let text = format!(
+            "{NODE}{POOL}{}{}",
+            egress("kept", "externalIPPool: p, egressIP: 10.0.0.3"),
+            egress("orphan", "externalIPPool: gone, egressIP: 10.9.9.9")
+        );
+        let objects = parse_manifests("dump.yaml", &text).unwrap();
+        let w = what_if(&objects, &[]).unwrap();
+        let names: Vec<(&str, Option<Ipv4Addr>)> = w
+            .egresses
+            .iter()
+            .map(|m| (m.name.as_str(), m.egress_ip))
+            .collect();
+        assert_eq!(
+            names,
+            [("kept", Some(Ipv4Addr::new(10, 0, 0, 3))), ("orphan", None)]
+        );
+        assert_eq!(w.egresses[0].before.as_deref(), Some("n1"));
+        assert_eq!(w.egresses[1].before, None);
+        assert_eq!(w.notes.len(), 1, "{:?}", w.notes);
+        assert!(
+            w.notes[0].contains("ExternalIPPool gone does not exist"),
+            "{:?}",
+            w.notes
+        );
+    }
+
+    #[test]
+    fn duplicate_names_make_a_malformed_dump() {
+        let text = format!("{NODE}{POOL}{NODE}");
+        let objects = parse_manifests("dump.yaml", &text).unwrap();
+        let e = what_if(&objects, &[]).unwrap_err();
+        assert!(
+            e.starts_with("dump.yaml:10:1: Node n1 is already in the input (at dump.yaml:1:1)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn timestamps_are_unix_seconds() {

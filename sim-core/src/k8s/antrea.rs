@@ -1,10 +1,13 @@
 //! Antrea's ExternalIPPool and Egress CRDs (`crd.antrea.io/v1beta1`, also `v1alpha2`).
 //!
-//! Checks are those of the CRD schema (`build/charts/antrea/crds/externalippool.yaml`,
-//! `egress.yaml`: ipRanges items are oneOf {cidr} | {start,end}, vlan 0..=4094) and of the
-//! ExternalIPPool webhook (`pkg/controller/externalippool/validate.go`: IPv4 prefixLength
-//! 1..=31, every range inside the subnetInfo subnet, start <= end). Cross-object checks
-//! (an Egress naming a missing pool, range overlaps between pools) are left to the engine.
+//! By the time a document gets here the API server's checks have passed
+//! ([`super::crd`]: CRD schema, strict fields), so the shape is right; this turns it
+//! into typed values. What Antrea's webhooks check (`pkg/controller/externalippool/
+//! validate.go`: prefixLength < 32, ranges inside subnetInfo, start <= end, overlaps;
+//! `pkg/controller/egress/validate.go`) is left to admission in the engine
+//! (`engine::ippool::PoolSet::validate`, `engine::admission`), which words it as Antrea
+//! does. Addresses the CRD accepts but Go's strict parser refuses (leading zeros) get
+//! the webhook's message here; IPv6 gets antlab's (IPv4 only).
 
 use std::net::Ipv4Addr;
 
@@ -88,8 +91,22 @@ pub struct Egress {
     /// puts it on a Node ("static" Egress).
     pub egress_ip: Option<Ipv4Addr>,
     pub external_ip_pool: Option<String>,
+    /// `spec.egressIPs` / `spec.externalIPPools` as written: the webhook refuses them
+    /// ("not supported yet"), so they are kept only to be refused there.
+    pub egress_ips: Vec<String>,
+    pub external_ip_pools: Vec<String>,
+    /// `spec.bandwidth` (EgressTrafficShaping), validated by the webhook; antlab does not
+    /// shape traffic.
+    pub bandwidth: Option<Bandwidth>,
     /// Kept as given (the blog's manifest carries one); the engine computes its own.
     pub status: EgressStatus,
+}
+
+/// `spec.bandwidth`: Kubernetes quantities as written (`500k`, `10M`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bandwidth {
+    pub rate: String,
+    pub burst: String,
 }
 
 /// `spec.appliedTo`. Both `None` selects nothing; `pod_selector` alone selects Pods in
@@ -151,6 +168,17 @@ struct RawEgressSpec {
     egress_ip: Option<Spanned<String>>,
     #[serde(rename = "externalIPPool")]
     external_ip_pool: Option<String>,
+    #[serde(rename = "egressIPs")]
+    egress_ips: Option<Vec<String>>,
+    #[serde(rename = "externalIPPools")]
+    external_ip_pools: Option<Vec<String>>,
+    bandwidth: Option<RawBandwidth>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RawBandwidth {
+    rate: String,
+    burst: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -170,42 +198,51 @@ struct RawEgressStatus {
 
 // ---- conversion ------------------------------------------------------------------
 
+/// An IP the CRD's `format` accepted: IPv6 is refused in antlab's words, anything else
+/// Go's `netip.ParseAddr` would refuse gets the webhook's message `{what} {value}`.
+fn webhook_ipv4(ctx: &Ctx<'_>, v: &Spanned<String>, what: &str) -> Result<Ipv4Addr, InputError> {
+    if v.value.contains(':') {
+        return ctx.ipv4(v, what);
+    }
+    v.value
+        .parse()
+        .map_err(|_| ctx.error(v, format!("{what} {}", v.value)))
+}
+
 fn ip_range(ctx: &Ctx<'_>, raw: Spanned<RawIpRange>) -> Result<IpRange, InputError> {
     let at = raw.referenced;
     let r = raw.value;
-    match (r.cidr, r.start, r.end) {
-        (Some(cidr), None, None) => {
-            let net: Ipv4Net = cidr.value.parse().map_err(|_| {
-                let msg = if cidr.value.contains(':') {
+    // Antrea's normalizeRange: a non-empty cidr wins over start/end.
+    match (r.cidr.filter(|c| !c.value.is_empty()), r.start, r.end) {
+        (Some(cidr), _, _) => {
+            if cidr.value.contains(':') {
+                return Err(ctx.error(
+                    &cidr,
                     format!(
                         "cidr {:?} is IPv6; antlab models IPv4 networks only",
                         cidr.value
-                    )
-                } else {
-                    format!(
-                        "cidr {:?} is not a valid IPv4 CIDR (expected e.g. 10.10.0.0/24)",
-                        cidr.value
-                    )
-                };
-                ctx.error(&cidr, msg)
-            })?;
+                    ),
+                ));
+            }
+            // Go's netip.ParsePrefix: a strict address (no leading zeros), bits 0..=32.
+            let net = cidr
+                .value
+                .split_once('/')
+                .and_then(|(ip, bits)| {
+                    let ip: Ipv4Addr = ip.parse().ok()?;
+                    let bits: u8 = bits.parse().ok().filter(|_| !bits.starts_with('+'))?;
+                    Ipv4Net::new(ip, bits).ok()
+                })
+                .ok_or_else(|| ctx.error(&cidr, format!("invalid cidr {}", cidr.value)))?;
             Ok(IpRange::Cidr(net.trunc()))
         }
         (None, Some(start), Some(end)) => {
-            let s = ctx.ipv4(&start, "start")?;
-            let e = ctx.ipv4(&end, "end")?;
-            if s > e {
-                return Err(ctx.error(&end, format!("ipRange end {e} is before its start {s}")));
-            }
+            let s = webhook_ipv4(ctx, &start, "invalid start ip address")?;
+            let e = webhook_ipv4(ctx, &end, "invalid end ip address")?;
             Ok(IpRange::Range { start: s, end: e })
         }
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ctx.error_at(
-            &at,
-            "an ipRange takes either cidr or start and end, not both",
-        )),
-        (None, Some(_), None) => Err(ctx.error_at(&at, "ipRange has start but no end")),
-        (None, None, Some(_)) => Err(ctx.error_at(&at, "ipRange has end but no start")),
-        (None, None, None) => Err(ctx.error_at(&at, "an ipRange needs cidr, or start and end")),
+        // The CRD's oneOf makes these unreachable; keep a located error regardless.
+        _ => Err(ctx.error_at(&at, "an ipRange needs cidr, or start and end")),
     }
 }
 
@@ -215,34 +252,28 @@ fn subnet_info(ctx: &Ctx<'_>, raw: Spanned<RawSubnetInfo>) -> Result<SubnetInfo,
     let gateway = r
         .gateway
         .ok_or_else(|| ctx.error_at(&at, "subnetInfo needs gateway"))?;
-    let gateway = ctx.ipv4(&gateway, "gateway")?;
+    let gateway = webhook_ipv4(ctx, &gateway, "invalid gateway address")?;
     let prefix = r
         .prefix_length
         .ok_or_else(|| ctx.error_at(&at, "subnetInfo needs prefixLength"))?;
-    // Antrea's webhook: "invalid prefixLength" unless 1..=31 for IPv4.
-    let prefix_length = u8::try_from(prefix.value)
-        .ok()
-        .filter(|p| (1..=31).contains(p))
-        .ok_or_else(|| {
-            ctx.error(
-                &prefix,
-                format!(
-                    "prefixLength must be between 1 and 31 for IPv4, got {}",
-                    prefix.value
-                ),
-            )
-        })?;
+    // The CRD keeps it within 1..=127; the webhook refuses 32 and more for IPv4.
+    let prefix_length = u8::try_from(prefix.value).map_err(|_| {
+        ctx.error(
+            &prefix,
+            format!(
+                "prefixLength must be between 1 and 127, got {}",
+                prefix.value
+            ),
+        )
+    })?;
     let vlan = match &r.vlan {
         None => 0,
-        Some(v) => u16::try_from(v.value)
-            .ok()
-            .filter(|v| *v <= 4094)
-            .ok_or_else(|| {
-                ctx.error(
-                    v,
-                    format!("vlan must be between 0 and 4094, got {}", v.value),
-                )
-            })?,
+        Some(v) => u16::try_from(v.value).map_err(|_| {
+            ctx.error(
+                v,
+                format!("vlan must be between 0 and 4094, got {}", v.value),
+            )
+        })?,
     };
     Ok(SubnetInfo {
         gateway,
@@ -267,22 +298,10 @@ pub(super) fn parse_external_ip_pool(
         .ip_ranges
         .ok_or_else(|| ctx.error_at(&spec_at, "ExternalIPPool needs spec.ipRanges"))?;
     let subnet_info = spec.subnet_info.map(|s| subnet_info(ctx, s)).transpose()?;
-    let mut ip_ranges = Vec::new();
-    for raw in raw_ranges {
-        let at = raw.referenced;
-        let range = ip_range(ctx, raw)?;
-        if let Some(info) = &subnet_info {
-            let subnet = info.subnet();
-            let (first, last) = range.bounds();
-            if !subnet.contains(&first) || !subnet.contains(&last) {
-                return Err(ctx.error_at(
-                    &at,
-                    format!("ipRange {range} is not inside subnetInfo's subnet {subnet}"),
-                ));
-            }
-        }
-        ip_ranges.push(range);
-    }
+    let ip_ranges = raw_ranges
+        .into_iter()
+        .map(|r| ip_range(ctx, r))
+        .collect::<Result<Vec<_>, _>>()?;
     let node_selector = match spec.node_selector {
         Some(s) => ctx.selector(s, "nodeSelector")?,
         None => LabelSelector::default(),
@@ -332,6 +351,12 @@ pub(super) fn parse_egress(
         applied_to,
         egress_ip: ctx.opt_ipv4(&spec.egress_ip, "egressIP")?,
         external_ip_pool: spec.external_ip_pool.filter(|p| !p.is_empty()),
+        egress_ips: spec.egress_ips.unwrap_or_default(),
+        external_ip_pools: spec.external_ip_pools.unwrap_or_default(),
+        bandwidth: spec.bandwidth.map(|b| Bandwidth {
+            rate: b.rate,
+            burst: b.burst,
+        }),
         status,
     })
 }

@@ -169,7 +169,7 @@ pub(super) fn parse_config_map(
                 let layout = match layout {
                     Layout::Block { first_line, indent } => Layout::Block {
                         first_line: ctx.origin_at(first_line, 1).line,
-                        indent: indent + ctx.column_shift(),
+                        indent,
                     },
                     other => other,
                 };

@@ -23,7 +23,12 @@
 mod antrea;
 mod builtin;
 mod config_map;
+mod crd;
+mod head;
+mod list;
+mod schema;
 pub mod selector;
+mod tree;
 
 #[cfg(test)]
 mod tests;
@@ -34,9 +39,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
+use tree::Yaml;
+
 use crate::input::InputError;
 
-pub use antrea::{AppliedTo, Egress, EgressStatus, ExternalIPPool, IpRange, SubnetInfo};
+pub use antrea::{AppliedTo, Bandwidth, Egress, EgressStatus, ExternalIPPool, IpRange, SubnetInfo};
 pub use builtin::{
     ClusterIp, Container, ContainerPort, Deployment, Namespace, Node, Pod, PodSpec, PodStatus,
     PodTemplate, Protocol, Service, ServicePort, ServiceType, SessionAffinity, TargetPort,
@@ -211,85 +218,53 @@ impl Object {
     }
 }
 
-/// Parses every document of a manifest file. Empty (or comment-only, or `null`)
-/// documents are skipped. Fails at the first problem, with its position.
+/// Parses every document of a manifest file, as `kubectl apply -f` sends it: the API
+/// server's strict field and CRD schema checks included. Empty (or comment-only, or
+/// `null`) documents are skipped. Fails at the first problem, with its position.
 pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<Object>, InputError> {
-    let mut objects = Vec::new();
-    for (line_offset, doc) in split_documents(text) {
-        let ctx = Ctx {
-            file,
-            line_offset,
-            column_offset: 0,
-        };
-        let shape: Option<Spanned<Shape>> = ctx.reparse(doc)?;
-        match shape {
-            None => continue,
-            Some(Spanned {
-                value: Shape::Other(found),
-                referenced,
-                ..
-            }) => {
-                return Err(ctx.error_at(
-                    &referenced,
-                    format!(
-                        "expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found {found}"
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
-        let head: Option<Spanned<Head>> = ctx.reparse(doc)?;
-        if let Some(head) = head {
-            if head.value.kind.as_ref().is_some_and(|k| k.value == "List") {
-                // `kubectl get ... -o yaml` output: the objects are the items.
-                for (item_line, item) in list_items(doc) {
-                    let ictx = Ctx {
-                        file,
-                        line_offset: line_offset + item_line,
-                        column_offset: 2,
-                    };
-                    let ihead: Option<Spanned<Head>> = ictx.reparse(&item)?;
-                    if let Some(ihead) = ihead {
-                        objects.push(parse_object(&ictx, &item, ihead)?);
-                    }
-                }
-                continue;
-            }
-            objects.push(parse_object(&ctx, doc, head)?);
-        }
-    }
-    Ok(objects)
+    parse_all(file, text, Purpose::Apply)
 }
 
-/// The items of a `kind: List` document as kubectl prints it (`items:` at
-/// column 0, each item a `- ` entry whose lines are indented by two):
-/// `(lines before the item within the document, item text de-indented)`.
-fn list_items(doc: &str) -> Vec<(u64, String)> {
-    let lines: Vec<&str> = doc.lines().collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end() == "items:") else {
-        return Vec::new();
-    };
-    let mut items: Vec<(u64, String)> = Vec::new();
-    for (i, line) in lines.iter().enumerate().skip(start + 1) {
-        if let Some(rest) = line.strip_prefix("- ") {
-            items.push((i as u64, format!("{rest}\n")));
-        } else if let Some(rest) = line.strip_prefix("  ") {
-            match items.last_mut() {
-                Some((_, text)) => {
-                    text.push_str(rest);
-                    text.push('\n');
-                }
-                None => break,
-            }
-        } else if line.trim().is_empty() {
-            if let Some((_, text)) = items.last_mut() {
-                text.push('\n');
-            }
-        } else {
-            break; // the next top-level key (kind:, metadata:)
+/// As [`parse_manifests`], for `kubectl delete -f`: only the objects' identity goes to
+/// the API server, so its field and schema checks do not apply.
+pub fn parse_manifests_to_delete(file: &str, text: &str) -> Result<Vec<Object>, InputError> {
+    parse_all(file, text, Purpose::Delete)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Apply,
+    Delete,
+}
+
+fn parse_all(file: &str, text: &str, purpose: Purpose) -> Result<Vec<Object>, InputError> {
+    let mut objects = Vec::new();
+    for (line_offset, doc) in split_documents(text) {
+        let ctx = Ctx::new(file, line_offset, doc);
+        let tree: Option<Spanned<Yaml>> = ctx.reparse(doc)?;
+        let Some(tree) = tree.filter(|t| t.value != Yaml::Null) else {
+            continue;
+        };
+        if !matches!(tree.value, Yaml::Map(_)) {
+            return Err(ctx.error(
+                &tree,
+                format!(
+                    "expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found {}",
+                    tree.value.shape()
+                ),
+            ));
         }
+        if tree.value.get("kind").and_then(|k| k.value.as_str()) == Some("List") {
+            // `kubectl get ... -o yaml` (or `-o json`) output: the objects are the items.
+            for item in list::items(&ctx, doc, &tree)? {
+                let ictx = Ctx::new(file, line_offset, &item.text);
+                objects.push(parse_object(&ictx, &item.text, &item.tree, purpose)?);
+            }
+            continue;
+        }
+        objects.push(parse_object(&ctx, doc, &tree, purpose)?);
     }
-    items
+    Ok(objects)
 }
 
 /// Cuts `text` at document markers: `(lines before the document, document text)`.
@@ -321,17 +296,36 @@ fn split_documents(text: &str) -> Vec<(u64, &str)> {
 pub(crate) struct Ctx<'a> {
     file: &'a str,
     line_offset: u64,
-    /// Columns cut from every line (List items are de-indented by two).
-    column_offset: u64,
+    /// The document's text, to decide whether an error may quote it.
+    doc: &'a str,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(file: &'a str, line_offset: u64, doc: &'a str) -> Ctx<'a> {
+        Ctx {
+            file,
+            line_offset,
+            doc,
+        }
+    }
+
+    /// An error message may quote the document once it is recognised as a
+    /// Kubernetes object (see [`crate::input`]).
+    fn quoting(&self) -> crate::input::Quoting {
+        if crate::input::has_top_level_keys(self.doc, &["apiVersion", "kind"]) {
+            crate::input::Quoting::Quote
+        } else {
+            crate::input::Quoting::Withhold
+        }
+    }
+
     pub(crate) fn error_at(&self, loc: &Location, message: impl Into<String>) -> InputError {
         let at = self.origin_at(loc.line(), loc.column());
         InputError::new(self.file, at.line, at.column, message)
     }
 
-    /// A document position (1-based; 0 = unknown) as a file position.
+    /// A document position (1-based; 0 = unknown) as a file position. List
+    /// items keep their columns (see `list`), so only lines move.
     pub(crate) fn origin_at(&self, line: u64, column: u64) -> Origin {
         Origin {
             file: self.file.to_string(),
@@ -340,17 +334,8 @@ impl Ctx<'_> {
             } else {
                 line + self.line_offset
             },
-            column: if column == 0 {
-                0
-            } else {
-                column + self.column_offset
-            },
+            column,
         }
-    }
-
-    /// Columns cut from every line of the document.
-    pub(crate) fn column_shift(&self) -> u64 {
-        self.column_offset
     }
 
     pub(crate) fn error<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> InputError {
@@ -366,11 +351,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// A serde-saphyr error, re-positioned; its message loses the document-relative
-    /// "line N column M:" prefix, which would be wrong after the shift.
+    /// A serde-saphyr error in antlab's words, re-positioned into the file.
     pub(crate) fn yaml(&self, err: &serde_saphyr::Error) -> InputError {
-        let message = InputError::from_yaml(self.file, err).message;
-        let message = friendly(strip_position_prefix(&message));
+        let message = InputError::from_yaml_quoting(self.file, err, self.quoting()).message;
+        let message = friendly(&message);
         match err.location() {
             Some(loc) => self.error_at(&loc, message),
             None => InputError::new(self.file, self.line_offset + 1, 1, message),
@@ -382,7 +366,7 @@ impl Ctx<'_> {
         &self,
         doc: &str,
     ) -> Result<T, InputError> {
-        serde_saphyr::from_str(doc).map_err(|e| self.yaml(&e))
+        crate::input::from_str(doc).map_err(|e| self.yaml(&e))
     }
 
     pub(crate) fn ipv4(&self, v: &Spanned<String>, what: &str) -> Result<Ipv4Addr, InputError> {
@@ -436,19 +420,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Drops a leading `line N column M: ` from a serde-saphyr message.
-fn strip_position_prefix(message: &str) -> &str {
-    let Some(rest) = message.strip_prefix("line ") else {
-        return message;
-    };
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    let Some(rest) = rest.strip_prefix(" column ") else {
-        return message;
-    };
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    rest.strip_prefix(": ").unwrap_or(message)
-}
-
 /// serde-saphyr's terse type errors in words a manifest author uses.
 fn friendly(message: &str) -> String {
     match message {
@@ -463,68 +434,6 @@ fn friendly(message: &str) -> String {
     }
 }
 
-/// The top-level shape of a document, so "not a mapping" gets its own message.
-enum Shape {
-    Mapping,
-    Other(&'static str),
-}
-
-impl<'de> serde::Deserialize<'de> for Shape {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{self, IgnoredAny};
-        struct V;
-        impl<'de> de::Visitor<'de> for V {
-            type Value = Shape;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a YAML document")
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Shape, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Shape::Mapping)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Shape, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Shape::Other("a sequence"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
-                Ok(Shape::Other("a string"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape, E> {
-                Ok(Shape::Other("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
-                Ok(Shape::Other("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
-                Ok(Shape::Other("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape, E> {
-                Ok(Shape::Other("a number"))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// What every object has; read first to pick the typed shape.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Head {
-    api_version: Option<Spanned<String>>,
-    kind: Option<Spanned<String>>,
-    metadata: Option<Spanned<RawMeta>>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawMeta {
-    name: Option<Spanned<String>>,
-    namespace: Option<String>,
-    labels: Option<IndexMap<String, String>>,
-    annotations: Option<IndexMap<String, String>>,
-    creation_timestamp: Option<String>,
-}
-
 /// Supported API versions per (group, kind); a known group with another version is an
 /// error, a kind of another group is someone else's CRD and becomes `Other`.
 fn supported_versions(group: &str, kind: &str) -> Option<&'static [&'static str]> {
@@ -537,42 +446,27 @@ fn supported_versions(group: &str, kind: &str) -> Option<&'static [&'static str]
     }
 }
 
-fn parse_object(ctx: &Ctx<'_>, doc: &str, head: Spanned<Head>) -> Result<Object, InputError> {
-    let doc_at = head.referenced;
-    let head = head.value;
+fn parse_object(
+    ctx: &Ctx<'_>,
+    doc: &str,
+    tree: &Spanned<Yaml>,
+    purpose: Purpose,
+) -> Result<Object, InputError> {
+    let doc_at = tree.referenced;
     let needs = "every Kubernetes object needs apiVersion, kind and metadata.name";
-    let api_version = head
-        .api_version
-        .filter(|v| !v.value.is_empty())
+    let api_version = head::string(ctx, &tree.value, "apiVersion")?
         .ok_or_else(|| ctx.error_at(&doc_at, format!("missing apiVersion: {needs}")))?;
-    let kind = head
-        .kind
-        .filter(|v| !v.value.is_empty())
+    let kind = head::string(ctx, &tree.value, "kind")?
         .ok_or_else(|| ctx.error_at(&doc_at, format!("missing kind: {needs}")))?;
-    let meta = match head.metadata {
-        None => return Err(ctx.error_at(&doc_at, format!("missing metadata: {needs}"))),
-        Some(m) => {
-            let m_at = m.referenced;
-            let m = m.value;
-            let name = m
-                .name
-                .filter(|n| !n.value.is_empty())
-                .ok_or_else(|| ctx.error_at(&m_at, format!("missing metadata.name: {needs}")))?;
-            ObjectMeta {
-                name: name.value,
-                namespace: m.namespace.filter(|n| !n.is_empty()),
-                labels: m.labels.unwrap_or_default(),
-                annotations: m.annotations.unwrap_or_default(),
-                creation_timestamp: m.creation_timestamp,
-                origin: ctx.origin(&doc_at),
-            }
-        }
-    };
+    let meta = head::meta(ctx, tree, needs)?;
     let (group, version) = match api_version.value.split_once('/') {
         Some((g, v)) => (g, v),
         None => ("", api_version.value.as_str()),
     };
     let Some(versions) = supported_versions(group, &kind.value) else {
+        if purpose == Purpose::Apply {
+            check_fields(ctx, tree, group, version, &kind.value, &meta.name)?;
+        }
         return Ok(Object::Other {
             api_version: api_version.value.clone(),
             kind: kind.value,
@@ -600,6 +494,9 @@ fn parse_object(ctx: &Ctx<'_>, doc: &str, head: Spanned<Head>) -> Result<Object,
             ),
         ));
     }
+    if purpose == Purpose::Apply {
+        check_fields(ctx, tree, group, version, &kind.value, &meta.name)?;
+    }
     let doc_at = &doc_at;
     Ok(match kind.value.as_str() {
         "Namespace" => Object::Namespace(Namespace { meta }),
@@ -619,4 +516,37 @@ fn parse_object(ctx: &Ctx<'_>, doc: &str, head: Spanned<Head>) -> Result<Object,
             meta,
         },
     })
+}
+
+/// What the API server checks before admission: unknown fields (strict decoding), then
+/// for Antrea's CRDs their OpenAPI schema.
+fn check_fields(
+    ctx: &Ctx<'_>,
+    tree: &Spanned<Yaml>,
+    group: &str,
+    version: &str,
+    kind: &str,
+    name: &str,
+) -> Result<(), InputError> {
+    let crd = match (group, kind) {
+        ("crd.antrea.io", "ExternalIPPool") => Some(crd::external_ip_pool()),
+        ("crd.antrea.io", "Egress") => Some(crd::egress()),
+        _ => None,
+    };
+    let unknown = match (crd, schema::builtin_root(group, version, kind)) {
+        (Some(crd), _) => schema::unknown_crd_fields(crd, tree),
+        (None, Some(root)) => schema::unknown_builtin_fields(root, tree),
+        (None, None) => Vec::new(),
+    };
+    if let Some(first) = unknown.first() {
+        return Err(ctx.error_at(&first.at, schema::strict_message(&unknown)));
+    }
+    if let Some(crd) = crd {
+        let errors = crd::validate(crd, tree);
+        if let Some(first) = errors.first() {
+            let qualified = format!("{kind}.{group}");
+            return Err(ctx.error_at(&first.at, crd::invalid_message(&qualified, name, &errors)));
+        }
+    }
+    Ok(())
 }

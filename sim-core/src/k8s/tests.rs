@@ -335,33 +335,74 @@ fn errors_in_later_documents_point_into_the_file() {
 
 // ---- error locations -------------------------------------------------------------
 
-const POOL_HEAD: &str =
-    "apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: p\nspec:\n";
+const POOL_HEAD: &str = "apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata:\n  name: p\nspec:\n  nodeSelector: {}\n";
 
+/// The API server's CRD schema speaks first, in its own words.
 #[test]
 fn bad_cidr() {
     let text = format!("{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/33\n");
-    assert_err_at(&text, 7, 11, "not a valid IPv4 CIDR");
+    assert_err_at(
+        &text,
+        8,
+        11,
+        "ExternalIPPool.crd.antrea.io \"p\" is invalid: spec.ipRanges[0].cidr: Invalid value: \"10.10.0.0/33\": spec.ipRanges[0].cidr in body must be of type cidr: \"10.10.0.0/33\"",
+    );
+    // Leading zeros pass the schema (Go's sloppy parser) but not the webhook.
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - cidr: 010.10.0.0/24\n");
+    assert_err_at(&text, 8, 11, "invalid cidr 010.10.0.0/24");
 }
 
 #[test]
 fn bad_ip() {
     let text = format!("{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.1\n    end: 10.10.0.256\n");
-    assert_err_at(&text, 8, 10, "\"10.10.0.256\" is not a valid IPv4 address");
+    assert_err_at(
+        &text,
+        9,
+        10,
+        "spec.ipRanges[0].end: Invalid value: \"10.10.0.256\": spec.ipRanges[0].end in body must be of type ipv4: \"10.10.0.256\"",
+    );
+    let text = format!("{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.01\n    end: 10.10.0.9\n");
+    assert_err_at(&text, 8, 12, "invalid start ip address 10.10.0.01");
     let text = format!("{POOL_HEAD}  ipRanges:\n  - start: fd00::1\n    end: fd00::9\n");
-    assert_err_at(&text, 7, 12, "IPv6");
+    assert_err_at(&text, 8, 12, "IPv6");
 }
 
 #[test]
 fn ip_range_with_cidr_and_start() {
-    let text = format!("{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/24\n    start: 10.10.0.1\n");
-    assert_err_at(&text, 7, 5, "either cidr or start and end");
+    // {cidr, start}: only the {cidr} branch of the oneOf holds, so the API server
+    // accepts it and Antrea uses the cidr.
+    let Object::ExternalIPPool(p) = one(&format!(
+        "{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/24\n    start: 10.10.0.1\n"
+    )) else {
+        panic!()
+    };
+    assert_eq!(p.ip_ranges[0].to_string(), "10.10.0.0/24");
+    let both = format!(
+        "{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/24\n    start: 10.10.0.1\n    end: 10.10.0.2\n"
+    );
+    assert_err_at(
+        &both,
+        8,
+        5,
+        "\"spec.ipRanges[0]\" must validate one and only one schema (oneOf). Found 2 valid alternatives",
+    );
     let text = format!("{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.1\n");
-    assert_err_at(&text, 7, 5, "no end");
+    assert_err_at(&text, 8, 5, "Found none valid");
     let text = format!("{POOL_HEAD}  ipRanges:\n  - {{}}\n");
-    assert_err_at(&text, 7, 5, "needs cidr");
-    let text = format!("{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.9\n    end: 10.10.0.1\n");
-    assert_err_at(&text, 8, 10, "before its start");
+    assert_err_at(&text, 8, 5, "spec.ipRanges[0].cidr: Required value");
+    // start > end is the webhook's to refuse, at admission.
+    let Object::ExternalIPPool(p) = one(&format!(
+        "{POOL_HEAD}  ipRanges:\n  - start: 10.10.0.9\n    end: 10.10.0.1\n"
+    )) else {
+        panic!()
+    };
+    assert_eq!(
+        crate::engine::ippool::PoolSet::new()
+            .validate(&p)
+            .unwrap_err()
+            .to_string(),
+        "range start 10.10.0.9 should not be greater than range end 10.10.0.1"
+    );
 }
 
 #[test]
@@ -369,7 +410,23 @@ fn vlan_out_of_range() {
     let text = format!(
         "{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/24\n  subnetInfo:\n    gateway: 10.10.0.1\n    prefixLength: 24\n    vlan: 5000\n"
     );
-    assert_err_at(&text, 11, 11, "vlan must be between 0 and 4094, got 5000");
+    assert_err_at(
+        &text,
+        12,
+        11,
+        "spec.subnetInfo.vlan: Invalid value: 5000: spec.subnetInfo.vlan in body should be less than or equal to 4094",
+    );
+}
+
+#[test]
+fn node_selector_is_required_by_the_crd() {
+    let text = "apiVersion: crd.antrea.io/v1beta1\nkind: ExternalIPPool\nmetadata: {name: p}\nspec:\n  ipRanges: [{cidr: 10.0.0.0/24}]\n";
+    assert_err_at(
+        text,
+        5,
+        3,
+        "ExternalIPPool.crd.antrea.io \"p\" is invalid: spec.nodeSelector: Required value",
+    );
 }
 
 #[test]
@@ -378,23 +435,39 @@ fn subnet_info_checks() {
         format!("{POOL_HEAD}  ipRanges:\n  - cidr: 10.10.0.0/28\n  subnetInfo:\n{body}")
     };
     assert_err_at(
-        &info("    gateway: 10.10.0.1\n    prefixLength: 32\n"),
-        10,
+        &info("    gateway: 10.10.0.1\n    prefixLength: 128\n"),
+        11,
         19,
-        "prefixLength must be between 1 and 31",
+        "spec.subnetInfo.prefixLength in body should be less than or equal to 127",
     );
-    assert_err_at(&info("    prefixLength: 24\n"), 9, 5, "needs gateway");
     assert_err_at(
-        &info("    gateway: 10.20.0.1\n    prefixLength: 24\n"),
-        7,
+        &info("    prefixLength: 24\n"),
+        10,
         5,
-        "not inside subnetInfo's subnet 10.20.0.0/24",
+        "spec.subnetInfo.gateway: Required value",
+    );
+    // 32..=127 passes the schema; the webhook refuses it, and ranges outside the subnet.
+    let webhook = |body: &str| {
+        let Object::ExternalIPPool(p) = one(&info(body)) else {
+            panic!()
+        };
+        crate::engine::ippool::PoolSet::new()
+            .validate(&p)
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        webhook("    gateway: 10.10.0.1\n    prefixLength: 32\n"),
+        Err("invalid prefixLength 32".into())
+    );
+    assert_eq!(
+        webhook("    gateway: 10.20.0.1\n    prefixLength: 24\n"),
+        Err("range [10.10.0.0/28] must be a strict subset of the subnet 10.20.0.1/24".into())
     );
     assert_err_at(
         &info("    gateway: 10.10.0.1\n    prefixLength: 24\n    vlan: x\n"),
+        12,
         11,
-        11,
-        "",
+        "must be of type integer",
     );
     let Object::ExternalIPPool(p) = one(&info("    gateway: 10.10.0.1\n    prefixLength: 24\n"))
     else {
@@ -403,7 +476,7 @@ fn subnet_info_checks() {
     assert_eq!(p.subnet_info.unwrap().vlan, 0, "vlan defaults to 0");
     assert!(
         p.node_selector.is_empty(),
-        "absent nodeSelector = all Nodes"
+        "an empty nodeSelector selects all Nodes"
     );
     assert!(p.ip_ranges[0].contains(Ipv4Addr::new(10, 10, 0, 15)));
     assert!(!p.ip_ranges[0].contains(Ipv4Addr::new(10, 10, 0, 16)));
@@ -481,12 +554,17 @@ fn api_versions() {
 #[test]
 fn egress_checks() {
     let head = "apiVersion: crd.antrea.io/v1beta1\nkind: Egress\nmetadata: {name: e}\n";
-    assert_err_at(head, 1, 1, "needs spec.appliedTo");
+    assert_err_at(
+        head,
+        1,
+        1,
+        "Egress.crd.antrea.io \"e\" is invalid: spec: Required value",
+    );
     assert_err_at(
         &format!(
-            "{head}spec:\n  appliedTo:\n    podSelector:\n      matchExpressions:\n      - {{key: app, operator: In}}\n"
+            "{head}spec:\n  externalIPPool: p\n  appliedTo:\n    podSelector:\n      matchExpressions:\n      - {{key: app, operator: In}}\n"
         ),
-        8,
+        9,
         9,
         "appliedTo.podSelector: values must be non-empty",
     );
@@ -494,11 +572,18 @@ fn egress_checks() {
         &format!("{head}spec:\n  appliedTo: {{}}\n  egressIP: 10.1.1\n"),
         6,
         13,
-        "egressIP",
+        "spec.egressIP in body must be of type ipv4: \"10.1.1\"",
     );
-    // Antrea clears the IP with "" rather than removing it.
+    // The spec's IP is omitted when unset (`omitempty`); "" does not pass the schema.
+    assert_err_at(
+        &format!("{head}spec:\n  appliedTo: {{}}\n  egressIP: \"\"\n"),
+        6,
+        13,
+        "must be of type ipv4: \"\"",
+    );
+    // In status, "" means "none".
     let Object::Egress(e) = one(&format!(
-        "{head}spec:\n  appliedTo: {{}}\n  egressIP: \"\"\nstatus:\n  egressNode: \"\"\n  egressIP: 10.10.0.11\n"
+        "{head}spec:\n  appliedTo: {{}}\n  externalIPPool: p\nstatus:\n  egressNode: \"\"\n  egressIP: 10.10.0.11\n"
     )) else {
         panic!()
     };
@@ -644,7 +729,7 @@ fn service_errors() {
 
 #[test]
 fn deployment_checks() {
-    let head = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\n";
+    let head = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: ns}\n";
     assert_err_at(head, 1, 1, "needs spec.selector");
     assert_err_at(
         &format!("{head}spec:\n  replicas: -1\n"),
@@ -677,7 +762,7 @@ fn deployment_checks() {
         d.template.annotations.get("a").map(String::as_str),
         Some("b")
     );
-    assert_eq!(Object::Deployment(d).display_name(), "Deployment/n/d");
+    assert_eq!(Object::Deployment(d).display_name(), "Deployment/ns/d");
 }
 
 #[test]
@@ -772,7 +857,7 @@ fn readable_messages() {
         "# c\n- a\n",
         2,
         1,
-        "expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found a sequence",
+        "expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found a list",
     );
     assert_err_at("hello\n", 1, 1, "found a string");
     assert_err_at(

@@ -480,13 +480,22 @@ fn load_step(
             (Some(f), None) => {
                 let (name, text) = read(&f.value)
                     .map_err(|e| err(file, f, format!("cannot read manifest: {e}")))?;
-                let objects = k8s::parse_manifests(&name, &text)?;
+                let objects = if deleting {
+                    k8s::parse_manifests_to_delete(&name, &text)?
+                } else {
+                    k8s::parse_manifests(&name, &text)?
+                };
                 make(name, objects)
             }
             (None, Some(inline)) => {
                 // Inline manifests report positions inside the scenario file.
                 let (dl, dc) = inline_offsets(text, inline.referenced.line(), &inline.value);
-                let mut objects = k8s::parse_manifests(file, &inline.value).map_err(|mut e| {
+                let parse = if deleting {
+                    k8s::parse_manifests_to_delete
+                } else {
+                    k8s::parse_manifests
+                };
+                let mut objects = parse(file, &inline.value).map_err(|mut e| {
                     e.line += dl;
                     e.column += dc;
                     e
