@@ -366,11 +366,7 @@ impl PlacementInputs {
                 let members = cluster
                     .nodes
                     .iter()
-                    .filter(|n| {
-                        n.labels
-                            .get("kubernetes.io/os")
-                            .is_none_or(|os| os == "linux")
-                    })
+                    .filter(|n| n.joins_memberlist())
                     .filter(|n| pool.node_selector.matches(&n.labels))
                     .map(|n| n.name.clone())
                     .collect();

@@ -59,6 +59,20 @@ pub struct NodeState {
     pub ready: bool,
 }
 
+impl NodeState {
+    /// Whether Antrea's memberlist cluster counts this node: only nodes
+    /// labelled `kubernetes.io/os=linux` join (`shouldJoinCluster`,
+    /// `pkg/agent/memberlist/cluster.go` v2.7.0), so only they can hold an
+    /// Egress IP or a ServiceExternalIP. Every kubelet sets the label; a
+    /// node without it (a hand-written manifest) is taken as Linux.
+    pub fn joins_memberlist(&self) -> bool {
+        self.labels.get(OS_LABEL).is_none_or(|os| os == "linux")
+    }
+}
+
+/// The kubelet's operating-system label.
+pub const OS_LABEL: &str = "kubernetes.io/os";
+
 #[derive(Clone, Debug)]
 pub struct PodState {
     pub namespace: String,
@@ -116,7 +130,7 @@ impl ClusterState {
             let mut labels: IndexMap<String, String> = IndexMap::new();
             // The labels every kubelet sets.
             labels.insert("kubernetes.io/hostname".into(), d.name.clone());
-            labels.insert("kubernetes.io/os".into(), "linux".into());
+            labels.insert(OS_LABEL.into(), "linux".into());
             if n.control_plane {
                 labels.insert(
                     "node-role.kubernetes.io/control-plane".into(),
