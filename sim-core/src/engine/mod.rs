@@ -22,6 +22,7 @@
 pub mod config;
 pub mod dataplane;
 pub mod egress;
+pub mod egress_ids;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;
@@ -286,6 +287,21 @@ pub fn compile_nodes_cached(
     wanted: impl Fn(&str) -> bool,
     cache: &mut CompileCache,
 ) -> BTreeMap<String, NodeDataplane> {
+    compile_nodes_realized(cluster, wanted, cache).0
+}
+
+/// [`compile_nodes_cached`], also returning the Egress numbering (marks,
+/// route tables) each compiled node's agent arrives at: a caller that runs
+/// the agents keeps it with [`egress::EgressWorld::remember_agent_ids`], so
+/// the next compile continues from it.
+pub fn compile_nodes_realized(
+    cluster: &ClusterState,
+    wanted: impl Fn(&str) -> bool,
+    cache: &mut CompileCache,
+) -> (
+    BTreeMap<String, NodeDataplane>,
+    BTreeMap<String, egress_ids::AgentEgressIds>,
+) {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
     let mut proxy_inputs = None;
@@ -358,5 +374,5 @@ pub fn compile_nodes_cached(
         }
         out.insert(node.name.clone(), dp);
     }
-    out
+    (out, egress_inputs.take_realized())
 }

@@ -103,7 +103,7 @@ impl Runner {
         );
         world.set_dataplane_logging(false);
         let mut control = ControlState::default();
-        sync_dataplane(&mut world, &cluster, &scn, None, &mut control.proxy)?;
+        sync_dataplane(&mut world, &mut cluster, &scn, None, &mut control.proxy)?;
         world.set_dataplane_logging(true);
         world.record(
             LogKind::Engine,
@@ -521,7 +521,7 @@ fn after_change_of(
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
 fn sync_dataplane(
     world: &mut World,
-    cluster: &ClusterState,
+    cluster: &mut ClusterState,
     scn: &Scenario,
     step: Option<&Step>,
     proxy: &mut engine::CompileCache,
@@ -532,22 +532,27 @@ fn sync_dataplane(
     })
 }
 
-/// Applies the desired dataplane to `only` (or every) node that is up.
+/// Applies the desired dataplane to `only` (or every) node that is up, and
+/// keeps the Egress numbering each of their agents arrived at.
 fn sync_nodes(
     world: &mut World,
-    cluster: &ClusterState,
+    cluster: &mut ClusterState,
     scn: &Scenario,
     only: Option<&BTreeSet<String>>,
     proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
     let wanted = |n: &str| only.is_none_or(|o| o.contains(n));
-    for (node, dp) in engine::compile_nodes_cached(cluster, wanted, proxy) {
+    let (dataplanes, mut ids) = engine::compile_nodes_realized(cluster, wanted, proxy);
+    for (node, dp) in dataplanes {
         let id = world
             .device_id(&node)
             .expect("engine nodes come from the topology");
         if !world.device(id).powered() {
             continue;
+        }
+        if let Some(numbers) = ids.remove(&node) {
+            cluster.egress.remember_agent_ids(&node, numbers);
         }
         world.apply_dataplane(id, &dp).map_err(|e| match step {
             Some(s) => step_error(scn, s, e),
@@ -668,6 +673,7 @@ fn execute(
                     // An empty view: the agent claims nothing until its join
                     // has synced the member list.
                     cluster.views.insert(device.clone(), Vec::new());
+                    cluster.egress.forget_agent(device);
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
                     sync_dataplane(world, cluster, scn, Some(step), proxy)?;
@@ -871,6 +877,9 @@ fn apply_object(
         }
         Object::ConfigMap(cm) if cm.meta.name == "antrea-config" => {
             let lines = crate::engine::config::apply_antrea_config(cluster, cm)?;
+            // The agents restart with the new config: their Egress mark
+            // and route table allocators start over.
+            cluster.egress.forget_all_agents();
             for l in lines {
                 world.record(LogKind::Engine, "", l);
             }
