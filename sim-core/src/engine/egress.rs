@@ -38,6 +38,7 @@ use super::dataplane::{
     AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, VlanIface,
 };
 use super::egress_ids::AgentEgressIds;
+use super::egress_status::{EgressStatus, StatusWrite};
 use super::ippool::PoolSet;
 use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
 use super::{ClusterState, PodState};
@@ -72,12 +73,30 @@ pub struct Condition {
 
 #[derive(Clone, Debug)]
 pub struct EgressState {
+    /// The manifest as applied (with `egressIP` dropped once the controller
+    /// patched it out of the API object, when its pool went away).
     pub spec: k8s::Egress,
     /// Creation order stand-in for `creationTimestamp` (sim seconds at apply).
     pub created: u64,
-    /// The IP in effect (`spec.egressIP` after allocation).
+    /// `spec.egressIP` as the API has it: the user's request, or the IP the
+    /// controller allocated and patched in. With a pool it makes the Egress
+    /// schedulable (`isEgressSchedulable`), whether or not the controller
+    /// could record the allocation.
     pub ip: Option<Ipv4Addr>,
+    /// The controller's record of the allocation (its `ipAllocationMap`):
+    /// the IP counts as used in the pool and is released with the Egress.
+    tracked: bool,
+    /// The controller's `IPAllocated` condition.
     pub allocated: Condition,
+    /// What the agents wrote ([`super::egress_status`]).
+    pub status: EgressStatus,
+}
+
+impl EgressState {
+    /// Whether the controller holds the IP in its pool for this Egress.
+    pub fn allocation_recorded(&self) -> bool {
+        self.tracked
+    }
 }
 
 /// Options a scenario can change.
@@ -153,8 +172,9 @@ impl EgressWorld {
         Ok(self.retry_allocations())
     }
 
-    /// Deletes a pool: Egresses using it lose their IP (Antrea patches
-    /// `spec.egressIP` to null and reports the pool missing).
+    /// Deletes a pool: Egresses using it lose their IP. Antrea's controller
+    /// patches `spec.egressIP` to null (a requested IP too) and reports the
+    /// pool missing (`syncEgressIP`, `pkg/controller/egress/controller.go`).
     pub fn delete_pool(&mut self, name: &str) -> Vec<String> {
         let mut lines = Vec::new();
         if self.pools.delete(name).is_none() {
@@ -164,6 +184,8 @@ impl EgressWorld {
         for (ename, e) in self.egresses.iter_mut() {
             if e.spec.external_ip_pool.as_deref() == Some(name) && e.ip.is_some() {
                 e.ip = None;
+                e.spec.egress_ip = None;
+                e.tracked = false;
                 e.allocated = alloc_error(&format!("ExternalIPPool {name} does not exist"));
                 lines.push(format!(
                     "Egress {ename}: IP released, {}",
@@ -197,37 +219,45 @@ impl EgressWorld {
                     .into(),
             );
         }
-        // An update releases the previous allocation first.
-        let (created, old_ip) = match self.egresses.get(&name) {
-            Some(old) => (
-                old.created,
-                old.ip.filter(|_| {
-                    old.spec.external_ip_pool != egress.external_ip_pool
-                        || egress.egress_ip.is_some_and(|n| Some(n) != old.ip)
-                }),
-            ),
-            None => (created, None),
+        // An update whose IP or pool changed releases the previous
+        // allocation first; re-applying a manifest without `egressIP` keeps
+        // the one the controller patched in (kubectl apply leaves fields it
+        // did not set).
+        let old = self.egresses.get(&name);
+        let created = old.map_or(created, |o| o.created);
+        let (ip, tracked) = match old {
+            Some(o)
+                if o.spec.external_ip_pool == egress.external_ip_pool
+                    && egress.egress_ip.is_none_or(|n| Some(n) == o.ip) =>
+            {
+                (o.ip, o.tracked)
+            }
+            Some(o) => {
+                if let (true, Some(ip), Some(pool)) =
+                    (o.tracked, o.ip, o.spec.external_ip_pool.clone())
+                {
+                    let _ = self.pools.release(&pool, ip);
+                }
+                (egress.egress_ip, false)
+            }
+            None => (egress.egress_ip, false),
         };
-        if let (Some(ip), Some(pool)) = (
-            old_ip,
-            self.egresses
-                .get(&name)
-                .and_then(|o| o.spec.external_ip_pool.clone()),
-        ) {
-            let _ = self.pools.release(&pool, ip);
-        }
-        let kept = self
-            .egresses
-            .get(&name)
-            .filter(|o| old_ip.is_none() && o.ip.is_some())
-            .and_then(|o| o.ip);
+        let (allocated, status) = match self.egresses.get(&name) {
+            Some(o) => (o.allocated.clone(), o.status.clone()),
+            None => (
+                alloc_error("waiting for allocation"),
+                EgressStatus::default(),
+            ),
+        };
         self.egresses.insert(
             name.clone(),
             EgressState {
                 spec: egress.clone(),
                 created,
-                ip: kept,
-                allocated: alloc_error("waiting for allocation"),
+                ip,
+                tracked,
+                allocated,
+                status,
             },
         );
         Ok(self.allocate(&name))
@@ -236,7 +266,9 @@ impl EgressWorld {
     pub fn delete_egress(&mut self, name: &str) -> Vec<String> {
         match self.egresses.shift_remove(name) {
             Some(e) => {
-                if let (Some(ip), Some(pool)) = (e.ip, e.spec.external_ip_pool.as_deref()) {
+                if let (true, Some(ip), Some(pool)) =
+                    (e.tracked, e.ip, e.spec.external_ip_pool.as_deref())
+                {
                     let _ = self.pools.release(pool, ip);
                 }
                 // Waiting Egresses get the freed IP at their next retry, not now.
@@ -246,10 +278,11 @@ impl EgressWorld {
         }
     }
 
-    /// One allocation attempt for `name`.
+    /// One allocation attempt for `name` (`syncEgressIP`,
+    /// `pkg/controller/egress/controller.go` v2.7.0).
     fn allocate(&mut self, name: &str) -> Vec<String> {
         let e = &self.egresses[name];
-        if e.ip.is_some() {
+        if e.tracked {
             return Vec::new();
         }
         let pool = e
@@ -257,15 +290,20 @@ impl EgressWorld {
             .external_ip_pool
             .clone()
             .expect("only pool Egresses are kept");
-        let result = if self.pools.allocator(&pool).is_none() {
+        let pool_exists = self.pools.allocator(&pool).is_some();
+        let result = if !pool_exists {
             Err(format!("ExternalIPPool {pool} does not exist"))
         } else {
-            match e.spec.egress_ip {
-                Some(ip) => self
-                    .pools
-                    .allocate_ip(&pool, ip)
-                    .map(|_| ip)
-                    .map_err(|err| err.to_string()),
+            match e.ip {
+                // A requested IP the pool cannot give (taken, reserved): the
+                // Egress keeps it and the agents still schedule it ("the
+                // datapath may still work, we just don't track the IP
+                // allocation"); the controller retries.
+                Some(ip) => self.pools.allocate_ip(&pool, ip).map(|_| ip).map_err(|err| {
+                    format!(
+                        "error when allocating IP {ip} for Egress {name} from ExternalIPPool {pool}: {err}"
+                    )
+                }),
                 None => self
                     .pools
                     .allocate_next(&pool)
@@ -276,6 +314,7 @@ impl EgressWorld {
         match result {
             Ok(ip) => {
                 e.ip = Some(ip);
+                e.tracked = true;
                 e.allocated = Condition {
                     kind: "IPAllocated".into(),
                     status: "True".into(),
@@ -287,6 +326,11 @@ impl EgressWorld {
                 )]
             }
             Err(err) => {
+                if !pool_exists {
+                    // The IP is reclaimed from the API object.
+                    e.ip = None;
+                    e.spec.egress_ip = None;
+                }
                 let fresh = e.allocated.message
                     != format!("Cannot allocate EgressIP from ExternalIPPool: {err}");
                 e.allocated = alloc_error(&err);
@@ -299,12 +343,13 @@ impl EgressWorld {
         }
     }
 
-    /// Retries every Egress still without an IP (the controller's requeue).
+    /// Retries every Egress whose allocation the controller has not
+    /// recorded (the controller's requeue).
     pub fn retry_allocations(&mut self) -> Vec<String> {
         let waiting: Vec<String> = self
             .egresses
             .iter()
-            .filter(|(_, e)| e.ip.is_none())
+            .filter(|(_, e)| !e.tracked)
             .map(|(n, _)| n.clone())
             .collect();
         waiting.iter().flat_map(|n| self.allocate(n)).collect()
@@ -312,7 +357,28 @@ impl EgressWorld {
 
     /// Egresses that still need the controller to retry.
     pub fn pending(&self) -> bool {
-        self.egresses.values().any(|e| e.ip.is_none())
+        self.egresses.values().any(|e| !e.tracked)
+    }
+
+    /// Applies the agents' status updates in order (the last writer wins)
+    /// and returns, per Egress whose status ended up different, its last
+    /// write.
+    pub fn apply_status_writes(&mut self, writes: Vec<StatusWrite>) -> Vec<StatusWrite> {
+        let mut before: IndexMap<String, EgressStatus> = IndexMap::new();
+        let mut last: IndexMap<String, StatusWrite> = IndexMap::new();
+        for w in writes {
+            let Some(e) = self.egresses.get_mut(&w.egress) else {
+                continue;
+            };
+            before
+                .entry(w.egress.clone())
+                .or_insert_with(|| e.status.clone());
+            e.status = w.status.clone();
+            last.insert(w.egress.clone(), w);
+        }
+        last.into_values()
+            .filter(|w| before.get(&w.egress) != Some(&w.status))
+            .collect()
     }
 }
 

@@ -23,6 +23,7 @@ pub mod config;
 pub mod dataplane;
 pub mod egress;
 pub mod egress_ids;
+pub mod egress_status;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;

@@ -198,7 +198,7 @@ impl Runner {
                 &mut o.expectations,
                 &mut self.control.proxy,
             )?;
-            after_change(&mut o.world, &o.cluster, &mut self.control);
+            after_change(&mut o.world, &mut o.cluster, &mut self.control);
             self.next_step += 1;
         }
         if t > SimTime::ZERO {
@@ -282,9 +282,9 @@ struct ControlState {
     incidents: Vec<Incident>,
     /// The agents' flow exporters.
     flows: FlowExport,
-    /// Per up node, the Egresses its own view places on itself, kept
-    /// between changes that touch only some views.
-    self_placed: BTreeMap<String, Vec<String>>,
+    /// Each running agent's Egress conclusions (what it holds, the status
+    /// it writes), kept between changes that touch only some views.
+    agents: engine::egress_status::AgentSyncs,
     /// What compiles reuse while only memberlist views change (see
     /// [`engine::CompileCache`]).
     proxy: engine::CompileCache,
@@ -447,7 +447,7 @@ fn schedule_flow_poll(world: &mut World, cluster: &ClusterState, control: &mut C
     }
 }
 
-fn after_change(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
+fn after_change(world: &mut World, cluster: &mut ClusterState, control: &mut ControlState) {
     after_change_of(world, cluster, control, None);
 }
 
@@ -455,14 +455,14 @@ fn after_change(world: &mut World, cluster: &ClusterState, control: &mut Control
 /// (`None`: anything may have).
 fn after_change_of(
     world: &mut World,
-    cluster: &ClusterState,
+    cluster: &mut ClusterState,
     control: &mut ControlState,
     views_of: Option<&BTreeSet<String>>,
 ) {
     schedule_flow_poll(world, cluster, control);
     let inputs = control.proxy.placement_inputs(cluster);
-    let mut holders =
-        report::egress_holders_since(cluster, inputs, &mut control.self_placed, views_of);
+    control.agents.resync(cluster, inputs, views_of);
+    let mut holders = control.agents.holders(cluster);
     for name in cluster.egress.egresses.keys() {
         let now_holders = holders.remove(name).unwrap_or_default();
         let before = control.holders.get(name).cloned().unwrap_or_default();
@@ -506,6 +506,15 @@ fn after_change_of(
             world.record(LogKind::Engine, "", msg);
             control.holders.insert(name.clone(), now_holders);
         }
+    }
+    // The agents' status updates, after the moves they describe.
+    let writes = control.agents.writes(cluster);
+    for w in cluster.egress.apply_status_writes(writes) {
+        world.record(
+            LogKind::Engine,
+            &w.by,
+            format!("Egress {} status: {}", w.egress, w.status.describe()),
+        );
     }
     if cluster.egress.pending() && !control.retry_queued {
         let next = match control.backoff {
@@ -1397,24 +1406,21 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             }
         }
         ExpectKind::Egress { name, node, ip } => {
+            // The status as the agents wrote it (what `kubectl get egress`
+            // shows), not who holds the IP right now.
             let Some(e) = cluster.egress.egresses.get(name) else {
                 return (false, format!("Egress {name} does not exist"));
             };
-            let holders = report::egress_holders(cluster, name);
+            let status = &e.status;
             let mut said = Vec::new();
             let mut problems = Vec::new();
             if let Some(want) = node {
                 said.push(format!("on {}", want.as_deref().unwrap_or("no node")));
-                let ok = match want {
-                    None => holders.is_empty(),
-                    Some(n) => holders.len() == 1 && &holders[0] == n,
-                };
-                if !ok {
-                    problems.push(if holders.is_empty() {
-                        "held by no node".to_string()
-                    } else {
-                        format!("held by {}", holders.join(" and "))
-                    });
+                if status.egress_node != *want {
+                    problems.push(format!(
+                        "status.egressNode is {}",
+                        status.egress_node.as_deref().unwrap_or("empty")
+                    ));
                 }
             }
             if let Some(want) = ip {
@@ -1422,10 +1428,12 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
                     "IP {}",
                     want.map_or("none".to_string(), |i| i.to_string())
                 ));
-                if e.ip != *want {
+                if status.egress_ip != *want {
                     problems.push(format!(
-                        "IP is {}",
-                        e.ip.map_or("none".to_string(), |i| i.to_string())
+                        "status.egressIP is {}",
+                        status
+                            .egress_ip
+                            .map_or("empty".to_string(), |i| i.to_string())
                     ));
                 }
             }
