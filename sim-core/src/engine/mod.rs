@@ -50,6 +50,9 @@ pub struct NodeState {
     pub ip: Ipv4Addr,
     pub pod_cidr: Ipv4Net,
     pub transport_iface: String,
+    /// Every address on the node's own interfaces (the topology's NICs, in
+    /// interface order), with its interface: where NodePorts answer.
+    pub host_addrs: Vec<(String, Ipv4Addr)>,
     pub labels: IndexMap<String, String>,
     pub annotations: IndexMap<String, String>,
     pub control_plane: bool,
@@ -142,11 +145,17 @@ impl ClusterState {
             for (k, v) in &n.labels {
                 labels.insert(k.clone(), v.clone());
             }
+            let host_addrs = host
+                .interfaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().map(|a| (i.name.clone(), a.addr())))
+                .collect();
             c.nodes.push(NodeState {
                 name: d.name.clone(),
                 ip,
                 pod_cidr: n.pod_cidr,
                 transport_iface: n.transport_interface.clone(),
+                host_addrs,
                 labels,
                 annotations: IndexMap::new(),
                 control_plane: n.control_plane,
