@@ -168,10 +168,15 @@ impl AgentSyncs {
         out
     }
 
-    /// Every running agent's status updates, in node order.
-    pub fn writes(&self, cluster: &ClusterState) -> Vec<StatusWrite> {
+    /// Every running agent's status updates, in node order, from the
+    /// agents `reaches_api` says can reach the API server.
+    pub fn writes(
+        &self,
+        cluster: &ClusterState,
+        reaches_api: impl Fn(&str) -> bool,
+    ) -> Vec<StatusWrite> {
         let mut out = Vec::new();
-        for n in &cluster.nodes {
+        for n in cluster.nodes.iter().filter(|n| reaches_api(&n.name)) {
             for (egress, status) in self.per_node.get(&n.name).map_or(&[][..], |s| &s.writes) {
                 out.push(StatusWrite {
                     by: n.name.clone(),

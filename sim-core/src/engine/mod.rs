@@ -27,6 +27,7 @@ pub mod egress_status;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;
+pub mod pod_ipam;
 pub mod proxy;
 pub mod services;
 pub use services::nodes_with_ready_endpoints;
@@ -89,6 +90,10 @@ pub struct PodState {
     /// `visibility.antrea.io/l7-export` of the Pod (or its Namespace):
     /// (egress, ingress).
     pub l7_export: Option<(bool, bool)>,
+    /// The Pod's `Ready` condition, which puts it in EndpointSlices: false
+    /// once the node controller marks a NotReady node's Pods, and for a Pod
+    /// whose sandbox the kubelet is re-creating after a reboot.
+    pub ready: bool,
 }
 
 /// What the engine knows about the cluster.
@@ -114,6 +119,8 @@ pub struct ClusterState {
     /// The IPs in `pods`, kept by whoever adds a Pod (the scenario runner),
     /// so that admitting a Pod does not scan every other.
     pub pod_ips: std::collections::BTreeSet<Ipv4Addr>,
+    /// Each node's host-local IPAM state.
+    pub pod_ipam: pod_ipam::HostLocalIpam,
 }
 
 impl ClusterState {
@@ -201,22 +208,23 @@ impl ClusterState {
         }
     }
 
-    /// Lowest free Pod IP on `node`, from `.2` up.
-    pub fn allocate_pod_ip(&self, node: &str) -> Result<Ipv4Addr, String> {
+    /// Reserves the next Pod IP on `node` as host-local does (round-robin
+    /// after the last one it handed out, see [`pod_ipam`]).
+    pub fn allocate_pod_ip(&mut self, node: &str) -> Result<Ipv4Addr, String> {
         let n = self
             .node(node)
             .ok_or_else(|| format!("no node called {node}"))?;
-        let used: Vec<Ipv4Addr> = self
+        let cidr = n.pod_cidr;
+        let used: std::collections::BTreeSet<Ipv4Addr> = self
             .pods
             .iter()
             .filter(|p| p.node == node)
             .map(|p| p.ip)
+            .chain(self.pod_ips.iter().copied().filter(|ip| cidr.contains(ip)))
             .collect();
-        n.pod_cidr
-            .hosts()
-            .skip(1)
-            .find(|ip| !used.contains(ip))
-            .ok_or_else(|| format!("Pod CIDR {} of {node} is full", n.pod_cidr))
+        self.pod_ipam
+            .allocate(node, cidr, |ip| used.contains(&ip))
+            .ok_or_else(|| format!("Pod CIDR {cidr} of {node} is full"))
     }
 
     /// Where an unscheduled Pod goes: the schedulable (worker) node with the

@@ -283,12 +283,12 @@ pub fn service_pods<'a>(cluster: &'a ClusterState, svc: &ServiceState) -> Vec<&'
         .collect()
 }
 
-/// Nodes with at least one ready endpoint of the Service (a Pod on a node
-/// that is up): the ServiceExternalIP filter for externalTrafficPolicy Local.
+/// Nodes with at least one ready endpoint of the Service (a Ready Pod):
+/// the ServiceExternalIP filter for externalTrafficPolicy Local.
 pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) -> Vec<String> {
     let mut v: Vec<String> = service_pods(cluster, svc)
         .into_iter()
-        .filter(|p| cluster.node(&p.node).is_some_and(|n| n.ready))
+        .filter(|p| p.ready)
         .map(|p| p.node.clone())
         .collect();
     v.sort();
@@ -297,7 +297,7 @@ pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) ->
 }
 
 /// The proxy engine's inputs: every node, and every Service with its
-/// EndpointSlices (Pods on NotReady nodes are not ready) and its
+/// EndpointSlices (only Ready Pods are ready endpoints) and its
 /// ServiceExternalIP as the LoadBalancer ingress.
 pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy::ProxyService>) {
     let pnodes: Vec<proxy::ProxyNode> = cluster
@@ -319,7 +319,9 @@ pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy
             let node = by_name.get(p.node.as_str());
             let mut e =
                 proxy::EndpointPod::from_pod_state(p, node.and_then(|(n, _)| n.zone.clone()));
-            e.ready = node.is_some_and(|(_, ready)| *ready);
+            // The Pod's Ready condition (the node controller clears it on
+            // a NotReady node's Pods).
+            e.ready = p.ready && node.is_some();
             pods_by_ns.entry(p.namespace.as_str()).or_default().push(e);
         }
     }

@@ -572,7 +572,7 @@ pub fn service_external_ips(cluster: &ClusterState) -> String {
     )
 }
 
-/// `kubectl get endpoints -A`: ready endpoints (Pods on Ready nodes) with
+/// `kubectl get endpoints -A`: ready endpoints (Ready Pods) with
 /// their target ports.
 pub fn endpoints(cluster: &ClusterState) -> String {
     let rows: Vec<Vec<String>> = cluster
@@ -581,10 +581,7 @@ pub fn endpoints(cluster: &ClusterState) -> String {
         .map(|s| {
             let pods = crate::engine::services::service_pods(cluster, s);
             let mut eps: Vec<String> = Vec::new();
-            for p in pods
-                .iter()
-                .filter(|p| cluster.node(&p.node).is_some_and(|n| n.ready))
-            {
+            for p in pods.iter().filter(|p| p.ready) {
                 for sp in &s.spec.ports {
                     let port = match &sp.target_port {
                         crate::k8s::TargetPort::Number(n) => *n,

@@ -24,6 +24,7 @@
 mod doc;
 pub mod flow_export;
 mod load;
+pub mod node_lifecycle;
 pub mod run;
 
 pub use load::{

@@ -16,6 +16,7 @@ use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::flow_export::{FlowExport, NodeFlowRecord};
+use super::node_lifecycle::NodeLifecycle;
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -140,6 +141,7 @@ impl Runner {
             );
         }
         world.control_timer(SimTime::ZERO + REJOIN_PERIOD, REJOIN_TOKEN);
+        control.lifecycle.reevaluate(&mut world, &cluster);
         Ok(Runner {
             scn,
             outcome: Outcome {
@@ -196,7 +198,7 @@ impl Runner {
                 &mut o.cluster,
                 o.seed,
                 &mut o.expectations,
-                &mut self.control.proxy,
+                &mut self.control,
             )?;
             after_change(&mut o.world, &mut o.cluster, &mut self.control);
             self.next_step += 1;
@@ -288,6 +290,8 @@ struct ControlState {
     /// What compiles reuse while only memberlist views change (see
     /// [`engine::CompileCache`]).
     proxy: engine::CompileCache,
+    /// Which kubelets reach the API server; NotReady and Ready timers.
+    lifecycle: NodeLifecycle,
 }
 
 /// One Egress losing its node and getting a new one.
@@ -309,12 +313,6 @@ const RETRY_TOKEN: u64 = 1;
 const REJOIN_TOKEN: u64 = 2;
 /// The flow exporters' conntrack poll (`flowExporter.flowPollInterval`).
 const FLOW_POLL_TOKEN: u64 = 3;
-/// Node-lifecycle timers: `NOT_READY_TOKEN + node index`.
-const NOT_READY_TOKEN: u64 = 1000;
-/// kube-controller-manager's `--node-monitor-grace-period` default (40 s in
-/// Kubernetes 1.28): a node that stops reporting is marked NotReady after it,
-/// and its Pods leave the EndpointSlices.
-const NODE_MONITOR_GRACE: SimDuration = SimDuration::from_secs(40);
 /// Antrea's `RejoinNodes` period (`pkg/agent/memberlist/cluster.go`).
 const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
 
@@ -388,19 +386,8 @@ fn advance(
                         schedule_flow_poll(world, cluster, control);
                     }
                 }
-                ControlEvent::Timer(t) if t >= NOT_READY_TOKEN => {
-                    let i = (t - NOT_READY_TOKEN) as usize;
-                    if let Some(n) = cluster.nodes.get_mut(i)
-                        && !n.up
-                        && n.ready
-                    {
-                        n.ready = false;
-                        let name = n.name.clone();
-                        world.record(
-                            LogKind::Engine,
-                            "kube-controller-manager",
-                            format!("node {name} is NotReady (no status for {NODE_MONITOR_GRACE}); its Pods leave the EndpointSlices"),
-                        );
+                ControlEvent::Timer(t) if NodeLifecycle::owns(t) => {
+                    if control.lifecycle.on_timer(t, world, cluster) {
                         touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
                     }
                 }
@@ -508,7 +495,9 @@ fn after_change_of(
         }
     }
     // The agents' status updates, after the moves they describe.
-    let writes = control.agents.writes(cluster);
+    let writes = control
+        .agents
+        .writes(cluster, |n| control.lifecycle.reaches_api(cluster, n));
     for w in cluster.egress.apply_status_writes(writes) {
         world.record(
             LogKind::Engine,
@@ -578,8 +567,9 @@ fn execute(
     cluster: &mut ClusterState,
     seed: u64,
     results: &mut Vec<ExpectResult>,
-    proxy: &mut engine::CompileCache,
+    control: &mut ControlState,
 ) -> Result<(), InputError> {
+    let proxy = &mut control.proxy;
     // Powering a node off alters no Service input (it stays Ready until
     // node-monitor-grace-period passes); every other step may.
     if !matches!(step.action, Action::Power { on: false, .. }) {
@@ -670,13 +660,9 @@ fn execute(
             );
             let id = world.device_id(device).expect("checked at load");
             world.set_power(id, *on);
-            if !*on && let Some(i) = cluster.nodes.iter().position(|n| &n.name == device) {
-                world.control_timer(world.now() + NODE_MONITOR_GRACE, NOT_READY_TOKEN + i as u64);
-            }
             if let Some(n) = cluster.node_mut(device) {
                 n.up = *on;
                 if *on {
-                    n.ready = true;
                     // The agent starts again: it joins the others and
                     // re-applies its state from its (fresh) view.
                     // An empty view: the agent claims nothing until its join
@@ -685,9 +671,16 @@ fn execute(
                     cluster.egress.forget_agent(device);
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
-                    sync_dataplane(world, cluster, scn, Some(step), proxy)?;
+                    // The kubelet re-creates the node's Pods.
+                    control
+                        .lifecycle
+                        .power_on(world, cluster, device)
+                        .map_err(|e| step_error(scn, step, e))?;
+                    sync_dataplane(world, cluster, scn, Some(step), &mut control.proxy)?;
                 }
             }
+            // Any device's power can cut a kubelet off the API server.
+            control.lifecycle.reevaluate(world, cluster);
         }
         Action::Link { port, up } => {
             world.record(
@@ -701,6 +694,7 @@ fn execute(
             world
                 .set_link(p, *up)
                 .map_err(|e| step_error(scn, step, e))?;
+            control.lifecycle.reevaluate(world, cluster);
         }
         Action::StartProbe(p) => {
             let from = resolve_host(world, &p.from).map_err(|e| step_error(scn, step, e))?;
@@ -1019,7 +1013,11 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .expect("cluster nodes exist in the world");
     world.add_pod(id, ns, name, ip, listen.clone())?;
     cluster.pod_ips.insert(ip);
+    // Running at once (no image pull or readiness probe is modelled) if its
+    // node is up and Ready.
+    let ready = cluster.node(&node).is_some_and(|n| n.up && n.ready);
     cluster.pods.push(PodState {
+        ready,
         namespace: ns.to_string(),
         name: name.to_string(),
         node,
