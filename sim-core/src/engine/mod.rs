@@ -6,9 +6,9 @@
 //! frames or time.
 //!
 //! What it decides today (the foundation):
-//! - Pod IPAM: the lowest free address of the node's Pod CIDR, from `.2` (`.1`
-//!   is `antrea-gw0`, as Antrea's node IPAM leaves it), unless the manifest
-//!   gives `status.podIP`.
+//! - Pod IPAM: host-local's round-robin over the node's Pod CIDR from `.2`
+//!   (`.1` is `antrea-gw0`), unless the manifest gives `status.podIP`
+//!   ([`pod_ipam`]).
 //! - Pod routing between nodes: a route per other node's Pod CIDR via that
 //!   node's transport IP. Antrea's default is Geneve encapsulation; the lab
 //!   routes natively (Antrea's `noEncap` mode) so the physical network sees
@@ -17,7 +17,9 @@
 //!   -j MASQUERADE`, the rule Antrea installs in `ANTREA-POSTROUTING`
 //!   (`pkg/agent/route/route_linux.go`).
 //!
-//! Egress, ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
+//! Egress ([`egress`]: allocation, placement, datapath; [`egress_ids`]: each
+//! agent's marks and route tables; [`egress_status`]: the status the agents
+//! write), ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
 
 pub mod config;
 pub mod dataplane;

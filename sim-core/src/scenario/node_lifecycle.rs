@@ -55,6 +55,8 @@ pub const READY_TOKEN: u64 = 1_000_000_000;
 #[derive(Clone, Debug, Default)]
 pub struct NodeLifecycle {
     cut_since: Vec<Option<SimTime>>,
+    /// When each node was last powered on.
+    booted_at: Vec<Option<SimTime>>,
 }
 
 impl NodeLifecycle {
@@ -76,6 +78,7 @@ impl NodeLifecycle {
     /// API server, and the timers that follow.
     pub fn reevaluate(&mut self, world: &mut World, cluster: &ClusterState) {
         self.cut_since.resize(cluster.nodes.len(), None);
+        self.booted_at.resize(cluster.nodes.len(), None);
         let ids: Vec<Option<crate::model::DeviceId>> = cluster
             .nodes
             .iter()
@@ -105,8 +108,16 @@ impl NodeLifecycle {
                 }
                 (true, Some(_)) => {
                     self.cut_since[i] = None;
-                    if !n.ready {
-                        world.control_timer(now + NODE_STATUS_UPDATE, READY_TOKEN + i as u64);
+                    let pods_waiting = cluster.pods.iter().any(|p| p.node == n.name && !p.ready);
+                    if !n.ready || pods_waiting {
+                        // Just booted: the kubelet's start; else its next
+                        // status update.
+                        let delay = if self.booted_at[i] == Some(now) {
+                            KUBELET_STARTUP
+                        } else {
+                            NODE_STATUS_UPDATE
+                        };
+                        world.control_timer(now + delay, READY_TOKEN + i as u64);
                     }
                 }
                 _ => {}
@@ -115,7 +126,9 @@ impl NodeLifecycle {
     }
 
     /// `node` was powered on: its kubelet re-creates its Pods with new
-    /// sandbox IPs, not Ready until [`KUBELET_STARTUP`] has passed.
+    /// sandbox IPs, not Ready until [`KUBELET_STARTUP`] has passed (the
+    /// timer is set by the [`NodeLifecycle::reevaluate`] that follows, once
+    /// the node is known to reach the API server).
     pub fn power_on(
         &mut self,
         world: &mut World,
@@ -146,7 +159,8 @@ impl NodeLifecycle {
                 ),
             );
         }
-        world.control_timer(world.now() + KUBELET_STARTUP, READY_TOKEN + i as u64);
+        self.booted_at.resize(cluster.nodes.len(), None);
+        self.booted_at[i] = Some(world.now());
         Ok(())
     }
 
