@@ -205,47 +205,54 @@ impl ViewPlacement {
             all_nodes: None,
         }
     }
+}
 
-    /// The node this view elects to write the status of an Egress whose
-    /// `spec.egressIP` is `key` (`SelectNodeForIP(key, "")`).
-    fn elected(&mut self, cluster: &ClusterState, key: &str) -> Option<String> {
-        let view = &self.view;
-        let ring = self.all_nodes.get_or_insert_with(|| {
-            // syncConsistentHash for key "": alive members that are Nodes.
-            HashRing::from_nodes(
-                cluster
-                    .nodes
-                    .iter()
-                    .filter(|n| view.contains(&n.name))
-                    .map(|n| n.name.as_str()),
-            )
-        });
-        ring.get(key).map(str::to_string)
-    }
+/// The node `view` elects to write the status of an Egress whose
+/// `spec.egressIP` is `key` (`SelectNodeForIP(key, "")`); `ring` caches
+/// the view's ring of all alive nodes.
+fn elected(
+    cluster: &ClusterState,
+    view: &[String],
+    ring: &mut Option<HashRing>,
+    key: &str,
+) -> Option<String> {
+    let ring = ring.get_or_insert_with(|| {
+        // syncConsistentHash for key "": alive members that are Nodes.
+        HashRing::from_nodes(
+            cluster
+                .nodes
+                .iter()
+                .filter(|n| view.contains(&n.name))
+                .map(|n| n.name.as_str()),
+        )
+    });
+    ring.get(key).map(str::to_string)
 }
 
 fn sync_agent(cluster: &ClusterState, node: &str, vp: &mut ViewPlacement) -> AgentSync {
     let mut sync = AgentSync::default();
-    let placed: Vec<(String, Option<String>)> = vp
-        .placed
-        .iter()
-        .map(|(e, n)| (e.clone(), n.clone()))
-        .collect();
-    for (egress, target) in placed {
-        let Some(ip) = cluster.egress.egresses.get(&egress).and_then(|e| e.ip) else {
+    let ViewPlacement {
+        placed,
+        view,
+        all_nodes,
+    } = vp;
+    for (egress, target) in placed.iter() {
+        let Some(ip) = cluster.egress.egresses.get(egress).and_then(|e| e.ip) else {
             continue;
         };
         match target.as_deref() {
             Some(t) if t == node => {
                 sync.holds.push(egress.clone());
                 sync.writes
-                    .push((egress, EgressStatus::assigned_to(node, ip)));
+                    .push((egress.clone(), EgressStatus::assigned_to(node, ip)));
             }
             Some(_) => {}
             None => {
-                if vp.elected(cluster, &ip.to_string()).as_deref() == Some(node) {
-                    sync.writes
-                        .push((egress, EgressStatus::unassigned(Some(NO_NODE_AVAILABLE))));
+                if elected(cluster, view, all_nodes, &ip.to_string()).as_deref() == Some(node) {
+                    sync.writes.push((
+                        egress.clone(),
+                        EgressStatus::unassigned(Some(NO_NODE_AVAILABLE)),
+                    ));
                 }
             }
         }
@@ -253,7 +260,7 @@ fn sync_agent(cluster: &ClusterState, node: &str, vp: &mut ViewPlacement) -> Age
     // Egresses without an IP are not scheduled; the agent elected for the
     // empty key clears their status.
     for (egress, e) in &cluster.egress.egresses {
-        if e.ip.is_none() && vp.elected(cluster, "").as_deref() == Some(node) {
+        if e.ip.is_none() && elected(cluster, view, all_nodes, "").as_deref() == Some(node) {
             sync.writes
                 .push((egress.clone(), EgressStatus::unassigned(None)));
         }
