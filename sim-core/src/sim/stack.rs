@@ -229,11 +229,22 @@ impl IpStack {
     /// An address of one of this host's interfaces, or a loopback address
     /// (every host has `lo` with 127.0.0.0/8, Linux's `local` route).
     pub fn is_local(&self, ip: Ipv4Addr) -> bool {
-        ip.is_loopback()
+        self.is_loopback_dst(ip)
             || self
                 .ifaces
                 .iter()
                 .any(|i| i.addrs.iter().any(|a| a.addr() == ip))
+    }
+
+    /// A 127.0.0.0/8 address that goes to `lo`: any, unless the lab put a
+    /// subnet holding it on an interface (a topology may use 127.x as an
+    /// ordinary network).
+    fn is_loopback_dst(&self, ip: Ipv4Addr) -> bool {
+        ip.is_loopback()
+            && !self
+                .ifaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|a| a.contains(&ip)))
     }
 
     fn local_on(&self, iface: usize, ip: Ipv4Addr) -> bool {
@@ -257,7 +268,7 @@ impl IpStack {
             pkt.ident = self.next_ident;
             self.next_ident = self.next_ident.wrapping_add(1).max(1);
         }
-        if pkt.dst.is_loopback() {
+        if self.is_loopback_dst(pkt.dst) {
             // To `lo` (127.0.0.0/8): the source is 127.0.0.1; a Service DNAT
             // (a NodePort on 127.0.0.1) may still send it out.
             if pkt.src.is_unspecified() {
