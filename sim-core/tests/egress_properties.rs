@@ -59,7 +59,8 @@ proptest! {
 
     /// Once the views have converged, every Egress IP is on exactly one
     /// powered, eligible node (none only if no eligible node is up), and the
-    /// controller never handed one IP to two Egresses.
+    /// controller never handed one IP to two Egresses; the status names the
+    /// node holding the IP.
     #[test]
     fn no_egress_ip_is_owned_twice_once_views_converge(
         n_egress in 1usize..4,
@@ -107,6 +108,20 @@ proptest! {
                 prop_assert_eq!(owners.len(), 1, "{} is on no node although a worker is up", ip);
                 prop_assert!(WORKERS.contains(&owners[0]), "{} is on a non-eligible node {}", ip, owners[0]);
             }
+        }
+        // The status the agents wrote agrees with the dataplane once views
+        // have converged: the node holding the IP, or no node at all.
+        for (name, e) in &out.cluster.egress.egresses {
+            let Some(ip) = e.ip else { continue };
+            let holder = out
+                .world
+                .devices()
+                .iter()
+                .filter(|d| d.powered() && matches!(d, DeviceRt::Host(_)))
+                .find(|d| d.stack().is_some_and(|s| s.is_local(ip)))
+                .map(|d| d.name().to_string());
+            prop_assert_eq!(&e.status.egress_node, &holder, "status of {}", name);
+            prop_assert_eq!(e.status.egress_ip, holder.as_ref().map(|_| ip), "status IP of {}", name);
         }
     }
 }

@@ -33,6 +33,7 @@ fn world_with_pod(seed: u64) -> (World, ClusterState) {
         labels: Default::default(),
         tcp_listen: vec![],
         l7_export: None,
+        ready: true,
     });
     let node = w.device_id("k8s-node-vm-1-cl-02").unwrap();
     w.add_pod(node, "egress", "ubuntu", ip, vec![]).unwrap();

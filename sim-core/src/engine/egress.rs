@@ -37,6 +37,8 @@ use ipnet::Ipv4Net;
 use super::dataplane::{
     AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, VlanIface,
 };
+use super::egress_ids::AgentEgressIds;
+use super::egress_status::{EgressStatus, StatusWrite};
 use super::ippool::PoolSet;
 use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
 use super::{ClusterState, PodState};
@@ -48,8 +50,8 @@ pub const EGRESS_DUMMY: &str = "antrea-egress0";
 /// `vlanInterfacePrefix`.
 pub const VLAN_PREFIX: &str = "antrea-ext.";
 /// `types.MinRequestEgressRouteTable` .. `MaxRequestEgressRouteTable`.
-pub const FIRST_EGRESS_TABLE: u32 = 101;
-pub const LAST_EGRESS_TABLE: u32 = 120;
+pub const FIRST_EGRESS_TABLE: u32 = super::egress_ids::MIN_EGRESS_TABLE;
+pub const LAST_EGRESS_TABLE: u32 = super::egress_ids::MAX_EGRESS_TABLE;
 /// Tables the lab uses to send Pods' traffic to a remote egress node (Antrea
 /// tunnels instead; see the module doc).
 pub const FIRST_REMOTE_TABLE: u32 = 201;
@@ -71,12 +73,30 @@ pub struct Condition {
 
 #[derive(Clone, Debug)]
 pub struct EgressState {
+    /// The manifest as applied (with `egressIP` dropped once the controller
+    /// patched it out of the API object, when its pool went away).
     pub spec: k8s::Egress,
     /// Creation order stand-in for `creationTimestamp` (sim seconds at apply).
     pub created: u64,
-    /// The IP in effect (`spec.egressIP` after allocation).
+    /// `spec.egressIP` as the API has it: the user's request, or the IP the
+    /// controller allocated and patched in. With a pool it makes the Egress
+    /// schedulable (`isEgressSchedulable`), whether or not the controller
+    /// could record the allocation.
     pub ip: Option<Ipv4Addr>,
+    /// The controller's record of the allocation (its `ipAllocationMap`):
+    /// the IP counts as used in the pool and is released with the Egress.
+    tracked: bool,
+    /// The controller's `IPAllocated` condition.
     pub allocated: Condition,
+    /// What the agents wrote ([`super::egress_status`]).
+    pub status: EgressStatus,
+}
+
+impl EgressState {
+    /// Whether the controller holds the IP in its pool for this Egress.
+    pub fn allocation_recorded(&self) -> bool {
+        self.tracked
+    }
 }
 
 /// Options a scenario can change.
@@ -117,9 +137,32 @@ pub struct EgressWorld {
     pub config: EgressConfig,
     /// Creation time (sim seconds) of each pool, for AGE.
     pub pool_created: IndexMap<String, u64>,
+    /// Each running agent's Egress marks and route tables (see
+    /// [`super::egress_ids`]); a node without an entry starts from scratch.
+    agent_ids: BTreeMap<String, AgentEgressIds>,
 }
 
 impl EgressWorld {
+    /// The numbering `node`'s agent has given its Egress IPs so far.
+    pub fn agent_ids(&self, node: &str) -> Option<&AgentEgressIds> {
+        self.agent_ids.get(node)
+    }
+
+    /// Keeps what a compile arrived at as the agent's numbering.
+    pub fn remember_agent_ids(&mut self, node: &str, ids: AgentEgressIds) {
+        self.agent_ids.insert(node.to_string(), ids);
+    }
+
+    /// The agent on `node` (re)starts: its allocators start over.
+    pub fn forget_agent(&mut self, node: &str) {
+        self.agent_ids.remove(node);
+    }
+
+    /// Every agent restarts (an `antrea-config` change).
+    pub fn forget_all_agents(&mut self) {
+        self.agent_ids.clear();
+    }
+
     /// Admits and applies an ExternalIPPool (create or update), then retries
     /// Egresses waiting for an IP from it. Returns log lines.
     pub fn apply_pool(
@@ -134,8 +177,9 @@ impl EgressWorld {
         Ok(self.retry_allocations())
     }
 
-    /// Deletes a pool: Egresses using it lose their IP (Antrea patches
-    /// `spec.egressIP` to null and reports the pool missing).
+    /// Deletes a pool: Egresses using it lose their IP. Antrea's controller
+    /// patches `spec.egressIP` to null (a requested IP too) and reports the
+    /// pool missing (`syncEgressIP`, `pkg/controller/egress/controller.go`).
     pub fn delete_pool(&mut self, name: &str) -> Vec<String> {
         let mut lines = Vec::new();
         if self.pools.delete(name).is_none() {
@@ -145,6 +189,8 @@ impl EgressWorld {
         for (ename, e) in self.egresses.iter_mut() {
             if e.spec.external_ip_pool.as_deref() == Some(name) && e.ip.is_some() {
                 e.ip = None;
+                e.spec.egress_ip = None;
+                e.tracked = false;
                 e.allocated = alloc_error(&format!("ExternalIPPool {name} does not exist"));
                 lines.push(format!(
                     "Egress {ename}: IP released, {}",
@@ -171,37 +217,45 @@ impl EgressWorld {
                     .into(),
             );
         }
-        // An update releases the previous allocation first.
-        let (created, old_ip) = match self.egresses.get(&name) {
-            Some(old) => (
-                old.created,
-                old.ip.filter(|_| {
-                    old.spec.external_ip_pool != egress.external_ip_pool
-                        || egress.egress_ip.is_some_and(|n| Some(n) != old.ip)
-                }),
-            ),
-            None => (created, None),
+        // An update whose IP or pool changed releases the previous
+        // allocation first; re-applying a manifest without `egressIP` keeps
+        // the one the controller patched in (kubectl apply leaves fields it
+        // did not set).
+        let old = self.egresses.get(&name);
+        let created = old.map_or(created, |o| o.created);
+        let (ip, tracked) = match old {
+            Some(o)
+                if o.spec.external_ip_pool == egress.external_ip_pool
+                    && egress.egress_ip.is_none_or(|n| Some(n) == o.ip) =>
+            {
+                (o.ip, o.tracked)
+            }
+            Some(o) => {
+                if let (true, Some(ip), Some(pool)) =
+                    (o.tracked, o.ip, o.spec.external_ip_pool.clone())
+                {
+                    let _ = self.pools.release(&pool, ip);
+                }
+                (egress.egress_ip, false)
+            }
+            None => (egress.egress_ip, false),
         };
-        if let (Some(ip), Some(pool)) = (
-            old_ip,
-            self.egresses
-                .get(&name)
-                .and_then(|o| o.spec.external_ip_pool.clone()),
-        ) {
-            let _ = self.pools.release(&pool, ip);
-        }
-        let kept = self
-            .egresses
-            .get(&name)
-            .filter(|o| old_ip.is_none() && o.ip.is_some())
-            .and_then(|o| o.ip);
+        let (allocated, status) = match self.egresses.get(&name) {
+            Some(o) => (o.allocated.clone(), o.status.clone()),
+            None => (
+                alloc_error("waiting for allocation"),
+                EgressStatus::default(),
+            ),
+        };
         self.egresses.insert(
             name.clone(),
             EgressState {
                 spec: egress.clone(),
                 created,
-                ip: kept,
-                allocated: alloc_error("waiting for allocation"),
+                ip,
+                tracked,
+                allocated,
+                status,
             },
         );
         Ok(self.allocate(&name))
@@ -210,7 +264,9 @@ impl EgressWorld {
     pub fn delete_egress(&mut self, name: &str) -> Vec<String> {
         match self.egresses.shift_remove(name) {
             Some(e) => {
-                if let (Some(ip), Some(pool)) = (e.ip, e.spec.external_ip_pool.as_deref()) {
+                if let (true, Some(ip), Some(pool)) =
+                    (e.tracked, e.ip, e.spec.external_ip_pool.as_deref())
+                {
                     let _ = self.pools.release(pool, ip);
                 }
                 // Waiting Egresses get the freed IP at their next retry, not now.
@@ -220,10 +276,11 @@ impl EgressWorld {
         }
     }
 
-    /// One allocation attempt for `name`.
+    /// One allocation attempt for `name` (`syncEgressIP`,
+    /// `pkg/controller/egress/controller.go` v2.7.0).
     fn allocate(&mut self, name: &str) -> Vec<String> {
         let e = &self.egresses[name];
-        if e.ip.is_some() {
+        if e.tracked {
             return Vec::new();
         }
         let pool = e
@@ -231,15 +288,20 @@ impl EgressWorld {
             .external_ip_pool
             .clone()
             .expect("only pool Egresses are kept");
-        let result = if self.pools.allocator(&pool).is_none() {
+        let pool_exists = self.pools.allocator(&pool).is_some();
+        let result = if !pool_exists {
             Err(format!("ExternalIPPool {pool} does not exist"))
         } else {
-            match e.spec.egress_ip {
-                Some(ip) => self
-                    .pools
-                    .allocate_ip(&pool, ip)
-                    .map(|_| ip)
-                    .map_err(|err| err.to_string()),
+            match e.ip {
+                // A requested IP the pool cannot give (taken, reserved): the
+                // Egress keeps it and the agents still schedule it ("the
+                // datapath may still work, we just don't track the IP
+                // allocation"); the controller retries.
+                Some(ip) => self.pools.allocate_ip(&pool, ip).map(|_| ip).map_err(|err| {
+                    format!(
+                        "error when allocating IP {ip} for Egress {name} from ExternalIPPool {pool}: {err}"
+                    )
+                }),
                 None => self
                     .pools
                     .allocate_next(&pool)
@@ -250,6 +312,7 @@ impl EgressWorld {
         match result {
             Ok(ip) => {
                 e.ip = Some(ip);
+                e.tracked = true;
                 e.allocated = Condition {
                     kind: "IPAllocated".into(),
                     status: "True".into(),
@@ -261,6 +324,11 @@ impl EgressWorld {
                 )]
             }
             Err(err) => {
+                if !pool_exists {
+                    // The IP is reclaimed from the API object.
+                    e.ip = None;
+                    e.spec.egress_ip = None;
+                }
                 let fresh = e.allocated.message
                     != format!("Cannot allocate EgressIP from ExternalIPPool: {err}");
                 e.allocated = alloc_error(&err);
@@ -273,12 +341,13 @@ impl EgressWorld {
         }
     }
 
-    /// Retries every Egress still without an IP (the controller's requeue).
+    /// Retries every Egress whose allocation the controller has not
+    /// recorded (the controller's requeue).
     pub fn retry_allocations(&mut self) -> Vec<String> {
         let waiting: Vec<String> = self
             .egresses
             .iter()
-            .filter(|(_, e)| e.ip.is_none())
+            .filter(|(_, e)| !e.tracked)
             .map(|(n, _)| n.clone())
             .collect();
         waiting.iter().flat_map(|n| self.allocate(n)).collect()
@@ -286,7 +355,28 @@ impl EgressWorld {
 
     /// Egresses that still need the controller to retry.
     pub fn pending(&self) -> bool {
-        self.egresses.values().any(|e| e.ip.is_none())
+        self.egresses.values().any(|e| !e.tracked)
+    }
+
+    /// Applies the agents' status updates in order (the last writer wins)
+    /// and returns, per Egress whose status ended up different, its last
+    /// write.
+    pub fn apply_status_writes(&mut self, writes: Vec<StatusWrite>) -> Vec<StatusWrite> {
+        let mut before: IndexMap<String, EgressStatus> = IndexMap::new();
+        let mut last: IndexMap<String, StatusWrite> = IndexMap::new();
+        for w in writes {
+            let Some(e) = self.egresses.get_mut(&w.egress) else {
+                continue;
+            };
+            before
+                .entry(w.egress.clone())
+                .or_insert_with(|| e.status.clone());
+            e.status = w.status.clone();
+            last.insert(w.egress.clone(), w);
+        }
+        last.into_values()
+            .filter(|w| before.get(&w.egress) != Some(&w.status))
+            .collect()
     }
 }
 
@@ -364,11 +454,7 @@ impl PlacementInputs {
                 let members = cluster
                     .nodes
                     .iter()
-                    .filter(|n| {
-                        n.labels
-                            .get("kubernetes.io/os")
-                            .is_none_or(|os| os == "linux")
-                    })
+                    .filter(|n| n.joins_memberlist())
                     .filter(|n| pool.node_selector.matches(&n.labels))
                     .map(|n| n.name.clone())
                     .collect();
@@ -440,6 +526,8 @@ pub struct EgressInputs<'a> {
     selected: IndexMap<&'a str, Vec<&'a PodState>>,
     placement: std::borrow::Cow<'a, PlacementInputs>,
     placements: BTreeMap<Vec<String>, IndexMap<String, Option<String>>>,
+    /// Each compiled node's Egress numbering after this compile.
+    realized: BTreeMap<String, AgentEgressIds>,
 }
 
 impl<'a> EgressInputs<'a> {
@@ -471,7 +559,14 @@ impl<'a> EgressInputs<'a> {
                 })
                 .collect(),
             placements: BTreeMap::new(),
+            realized: BTreeMap::new(),
         }
+    }
+
+    /// The Egress numbering each node compiled so far arrived at, for the
+    /// caller to keep as its agent's state ([`EgressWorld::remember_agent_ids`]).
+    pub fn take_realized(&mut self) -> BTreeMap<String, AgentEgressIds> {
+        std::mem::take(&mut self.realized)
     }
 }
 
@@ -494,7 +589,10 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
     dataplane_with(cluster, node, alive, &mut EgressInputs::new(cluster), dp);
 }
 
-/// [`dataplane`] with inputs shared across the nodes of one compile.
+/// [`dataplane`] with inputs shared across the nodes of one compile. The
+/// node's marks and route tables continue its agent's numbering (kept in
+/// [`EgressWorld`] by whoever runs the agents); the numbering this compile
+/// arrives at is left in `inputs` ([`EgressInputs::take_realized`]).
 pub fn dataplane_with(
     cluster: &ClusterState,
     node: &str,
@@ -516,10 +614,11 @@ pub fn dataplane_with(
     let selected = &inputs.selected;
     let eg = &cluster.egress;
     let transport = me.transport_iface.clone();
-    let mut next_mark = 1u32;
-    let mut tables: Vec<(Ipv4Net, u32)> = Vec::new();
+    // What this node holds (each IP once, Egresses sharing an IP share its
+    // mark) and which remote egress nodes its Pods use, in scheduling order.
+    let mut local_ips: Vec<(Ipv4Addr, Option<k8s::SubnetInfo>, &k8s::Egress)> = Vec::new();
     let mut remote_nodes: Vec<String> = Vec::new();
-    let mut local_ips: Vec<(Ipv4Addr, u32)> = Vec::new();
+    let mut pod_marks: Vec<(&str, Ipv4Addr, Option<&str>, &[&PodState])> = Vec::new();
     for (name, target) in placed {
         let e = &eg.egresses[name];
         let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else {
@@ -527,56 +626,65 @@ pub fn dataplane_with(
         };
         let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
         if target == node {
-            // Marks are per Egress IP: Egresses sharing an IP share its mark.
-            let mark = match local_ips.iter().find(|(i, _)| *i == ip) {
-                Some(&(_, m)) => m,
-                None => {
-                    if next_mark > 255 {
-                        continue;
-                    }
-                    let m = next_mark;
-                    next_mark += 1;
-                    local_ips.push((ip, m));
-                    assign_ip(cluster, &transport, ip, m, &e.spec, &mut tables, dp);
-                    m
-                }
-            };
-            for p in pods {
-                dp.marks.push(DesiredMark {
-                    src: Ipv4Net::from(p.ip),
-                    not_dst: exempt_dsts(cluster),
-                    mark,
-                    comment: format!("Egress {name}: {}/{}", p.namespace, p.name),
-                });
+            if !local_ips.iter().any(|(i, _, _)| *i == ip) {
+                local_ips.push((ip, subnet_of(cluster, &e.spec), &e.spec));
             }
-        } else {
-            let local_pods: Vec<&&PodState> = pods.iter().filter(|p| p.node == node).collect();
-            if local_pods.is_empty() {
-                continue;
+            pod_marks.push((name, ip, None, pods));
+        } else if pods.iter().any(|p| p.node == node) {
+            if !remote_nodes.iter().any(|r| r == target) {
+                remote_nodes.push(target.to_string());
             }
-            let idx = match remote_nodes.iter().position(|r| r == target) {
-                Some(i) => i,
-                None => {
-                    remote_nodes.push(target.to_string());
-                    remote_nodes.len() - 1
-                }
+            pod_marks.push((name, ip, Some(target), pods));
+        }
+    }
+    let mut ids = eg.agent_ids(node).cloned().unwrap_or_default();
+    let wanted: Vec<(Ipv4Addr, Option<k8s::SubnetInfo>)> =
+        local_ips.iter().map(|(ip, s, _)| (*ip, *s)).collect();
+    ids.sync(&wanted, &remote_nodes);
+    let mut tables_routed: Vec<u32> = Vec::new();
+    for (ip, _, spec) in &local_ips {
+        if let Some(mark) = ids.mark(*ip) {
+            let local = LocalIp {
+                ip: *ip,
+                mark,
+                table: ids.table(*ip),
             };
-            let mark = ((idx as u32) + 1) << REMOTE_MARK_SHIFT;
-            for p in local_pods {
-                dp.marks.push(DesiredMark {
-                    src: Ipv4Net::from(p.ip),
-                    not_dst: exempt_dsts(cluster),
-                    mark,
-                    comment: format!("Egress {name} via {target}: {}/{}", p.namespace, p.name),
-                });
+            assign_ip(cluster, &transport, &local, spec, &mut tables_routed, dp);
+        }
+    }
+    for (name, ip, remote, pods) in pod_marks {
+        match remote {
+            None => {
+                let Some(mark) = ids.mark(ip) else { continue };
+                for p in pods {
+                    dp.marks.push(DesiredMark {
+                        src: Ipv4Net::from(p.ip),
+                        not_dst: exempt_dsts(cluster),
+                        mark,
+                        comment: format!("Egress {name}: {}/{}", p.namespace, p.name),
+                    });
+                }
+            }
+            Some(target) => {
+                let Some(id) = ids.remote_id(target) else {
+                    continue;
+                };
+                for p in pods.iter().filter(|p| p.node == node) {
+                    dp.marks.push(DesiredMark {
+                        src: Ipv4Net::from(p.ip),
+                        not_dst: exempt_dsts(cluster),
+                        mark: id << REMOTE_MARK_SHIFT,
+                        comment: format!("Egress {name} via {target}: {}/{}", p.namespace, p.name),
+                    });
+                }
             }
         }
     }
-    for (i, target) in remote_nodes.iter().enumerate() {
-        let Some(t) = cluster.node(target) else {
+    for target in &remote_nodes {
+        let (Some(t), Some(id)) = (cluster.node(target), ids.remote_id(target)) else {
             continue;
         };
-        let table = FIRST_REMOTE_TABLE + i as u32;
+        let table = FIRST_REMOTE_TABLE + id - 1;
         dp.routes.push(DesiredRoute {
             dst: "0.0.0.0/0".parse().expect("literal"),
             via: Some(t.ip),
@@ -585,8 +693,8 @@ pub fn dataplane_with(
             metric: 0,
         });
         dp.rules.push(DesiredRule {
-            priority: 32700 - i as u32,
-            fwmark: Some((((i as u32) + 1) << REMOTE_MARK_SHIFT, REMOTE_MARK_MASK)),
+            priority: 32700 - (id - 1),
+            fwmark: Some((id << REMOTE_MARK_SHIFT, REMOTE_MARK_MASK)),
             table,
         });
     }
@@ -594,7 +702,8 @@ pub fn dataplane_with(
     // keep the masquerade off packets marked for an Egress.
     let mut snat: Vec<DesiredSnat> = local_ips
         .iter()
-        .map(|&(ip, mark)| DesiredSnat {
+        .filter_map(|(ip, _, _)| Some((*ip, ids.mark(*ip)?)))
+        .map(|(ip, mark)| DesiredSnat {
             src: None,
             not_dst: Vec::new(),
             not_out_iface: Some(super::GATEWAY_IFACE.into()),
@@ -610,6 +719,18 @@ pub fn dataplane_with(
     }
     snat.append(&mut dp.snat);
     dp.snat = snat;
+    inputs.realized.insert(node.to_string(), ids);
+}
+
+/// The subnet an Egress IP's traffic is routed by: its pool's subnetInfo,
+/// when EgressSeparateSubnet is on.
+fn subnet_of(cluster: &ClusterState, spec: &k8s::Egress) -> Option<k8s::SubnetInfo> {
+    let eg = &cluster.egress;
+    spec.external_ip_pool
+        .as_deref()
+        .and_then(|p| eg.pools.get(p))
+        .and_then(|p| p.subnet_info)
+        .filter(|_| eg.config.separate_subnet)
 }
 
 /// Pod and node networks are never Egress'd (Antrea's EgressMark bypass),
@@ -628,24 +749,26 @@ fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
     v
 }
 
+/// A local Egress IP with the numbers its agent gave it.
+struct LocalIp {
+    ip: Ipv4Addr,
+    mark: u32,
+    table: Option<(u32, k8s::SubnetInfo)>,
+}
+
+/// Puts a local Egress IP on its interface; with a route table for its
+/// subnet, the table's routes (once per table) and the `ip rule` for its mark.
 fn assign_ip(
     cluster: &ClusterState,
     transport: &str,
-    ip: Ipv4Addr,
-    mark: u32,
+    local: &LocalIp,
     spec: &k8s::Egress,
-    tables: &mut Vec<(Ipv4Net, u32)>,
+    tables_routed: &mut Vec<u32>,
     dp: &mut NodeDataplane,
 ) {
-    let eg = &cluster.egress;
-    let announce = eg.config.gratuitous_arp;
-    let subnet = spec
-        .external_ip_pool
-        .as_deref()
-        .and_then(|p| eg.pools.get(p))
-        .and_then(|p| p.subnet_info)
-        .filter(|_| eg.config.separate_subnet);
-    let Some(si) = subnet else {
+    let ip = local.ip;
+    let announce = cluster.egress.config.gratuitous_arp;
+    let Some(si) = subnet_of(cluster, spec) else {
         ensure_dummy(dp);
         dp.addrs.push(AddrAssignment {
             iface: EGRESS_DUMMY.into(),
@@ -655,7 +778,6 @@ fn assign_ip(
         });
         return;
     };
-    let net = si.subnet();
     let iface = if si.vlan != 0 {
         let name = format!("{VLAN_PREFIX}{}", si.vlan);
         if !dp.vlan_ifaces.iter().any(|v| v.name == name) {
@@ -682,34 +804,30 @@ fn assign_ip(
         });
         transport.to_string()
     };
-    let table = match tables.iter().find(|(n, _)| *n == net) {
-        Some(&(_, t)) => t,
-        None => {
-            let t = FIRST_EGRESS_TABLE + tables.len() as u32;
-            if t > LAST_EGRESS_TABLE {
-                return; // "exceeding max allowed subnets 20"
-            }
-            tables.push((net, t));
-            dp.routes.push(DesiredRoute {
-                dst: net,
-                via: None,
-                dev: iface.clone(),
-                table: t,
-                metric: 0,
-            });
-            dp.routes.push(DesiredRoute {
-                dst: "0.0.0.0/0".parse().expect("literal"),
-                via: Some(si.gateway),
-                dev: iface,
-                table: t,
-                metric: 0,
-            });
-            t
-        }
+    // No table: "exceeding max allowed subnets 20".
+    let Some((table, _)) = local.table else {
+        return;
     };
+    if !tables_routed.contains(&table) {
+        tables_routed.push(table);
+        dp.routes.push(DesiredRoute {
+            dst: si.subnet(),
+            via: None,
+            dev: iface.clone(),
+            table,
+            metric: 0,
+        });
+        dp.routes.push(DesiredRoute {
+            dst: "0.0.0.0/0".parse().expect("literal"),
+            via: Some(si.gateway),
+            dev: iface,
+            table,
+            metric: 0,
+        });
+    }
     dp.rules.push(DesiredRule {
-        priority: 32765 - (mark - 1),
-        fwmark: Some((mark, MARK_MASK)),
+        priority: 32765 - (local.mark - 1),
+        fwmark: Some((local.mark, MARK_MASK)),
         table,
     });
 }

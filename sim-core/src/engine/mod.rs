@@ -6,9 +6,9 @@
 //! frames or time.
 //!
 //! What it decides today (the foundation):
-//! - Pod IPAM: the lowest free address of the node's Pod CIDR, from `.2` (`.1`
-//!   is `antrea-gw0`, as Antrea's node IPAM leaves it), unless the manifest
-//!   gives `status.podIP`.
+//! - Pod IPAM: host-local's round-robin over the node's Pod CIDR from `.2`
+//!   (`.1` is `antrea-gw0`), unless the manifest gives `status.podIP`
+//!   ([`pod_ipam`]).
 //! - Pod routing between nodes: a route per other node's Pod CIDR via that
 //!   node's transport IP. Antrea's default is Geneve encapsulation; the lab
 //!   routes natively (Antrea's `noEncap` mode) so the physical network sees
@@ -17,15 +17,20 @@
 //!   -j MASQUERADE`, the rule Antrea installs in `ANTREA-POSTROUTING`
 //!   (`pkg/agent/route/route_linux.go`).
 //!
-//! Egress, ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
+//! Egress ([`egress`]: allocation, placement, datapath; [`egress_ids`]: each
+//! agent's marks and route tables; [`egress_status`]: the status the agents
+//! write), ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
 
 pub mod admission;
 pub mod config;
 pub mod dataplane;
 pub mod egress;
+pub mod egress_ids;
+pub mod egress_status;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;
+pub mod pod_ipam;
 pub mod proxy;
 pub mod services;
 pub use services::nodes_with_ready_endpoints;
@@ -49,6 +54,9 @@ pub struct NodeState {
     pub ip: Ipv4Addr,
     pub pod_cidr: Ipv4Net,
     pub transport_iface: String,
+    /// Every address on the node's own interfaces (the topology's NICs, in
+    /// interface order), with its interface: where NodePorts answer.
+    pub host_addrs: Vec<(String, Ipv4Addr)>,
     pub labels: IndexMap<String, String>,
     pub annotations: IndexMap<String, String>,
     pub control_plane: bool,
@@ -59,6 +67,20 @@ pub struct NodeState {
     /// out of EndpointSlices.
     pub ready: bool,
 }
+
+impl NodeState {
+    /// Whether Antrea's memberlist cluster counts this node: only nodes
+    /// labelled `kubernetes.io/os=linux` join (`shouldJoinCluster`,
+    /// `pkg/agent/memberlist/cluster.go` v2.7.0), so only they can hold an
+    /// Egress IP or a ServiceExternalIP. Every kubelet sets the label; a
+    /// node without it (a hand-written manifest) is taken as Linux.
+    pub fn joins_memberlist(&self) -> bool {
+        self.labels.get(OS_LABEL).is_none_or(|os| os == "linux")
+    }
+}
+
+/// The kubelet's operating-system label.
+pub const OS_LABEL: &str = "kubernetes.io/os";
 
 #[derive(Clone, Debug)]
 pub struct PodState {
@@ -71,6 +93,10 @@ pub struct PodState {
     /// `visibility.antrea.io/l7-export` of the Pod (or its Namespace):
     /// (egress, ingress).
     pub l7_export: Option<(bool, bool)>,
+    /// The Pod's `Ready` condition, which puts it in EndpointSlices: false
+    /// once the node controller marks a NotReady node's Pods, and for a Pod
+    /// whose sandbox the kubelet is re-creating after a reboot.
+    pub ready: bool,
 }
 
 /// What the engine knows about the cluster.
@@ -96,6 +122,8 @@ pub struct ClusterState {
     /// The IPs in `pods`, kept by whoever adds a Pod (the scenario runner),
     /// so that admitting a Pod does not scan every other.
     pub pod_ips: std::collections::BTreeSet<Ipv4Addr>,
+    /// Each node's host-local IPAM state.
+    pub pod_ipam: pod_ipam::HostLocalIpam,
 }
 
 impl ClusterState {
@@ -117,7 +145,7 @@ impl ClusterState {
             let mut labels: IndexMap<String, String> = IndexMap::new();
             // The labels every kubelet sets.
             labels.insert("kubernetes.io/hostname".into(), d.name.clone());
-            labels.insert("kubernetes.io/os".into(), "linux".into());
+            labels.insert(OS_LABEL.into(), "linux".into());
             if n.control_plane {
                 labels.insert(
                     "node-role.kubernetes.io/control-plane".into(),
@@ -127,11 +155,17 @@ impl ClusterState {
             for (k, v) in &n.labels {
                 labels.insert(k.clone(), v.clone());
             }
+            let host_addrs = host
+                .interfaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().map(|a| (i.name.clone(), a.addr())))
+                .collect();
             c.nodes.push(NodeState {
                 name: d.name.clone(),
                 ip,
                 pod_cidr: n.pod_cidr,
                 transport_iface: n.transport_interface.clone(),
+                host_addrs,
                 labels,
                 annotations: IndexMap::new(),
                 control_plane: n.control_plane,
@@ -177,22 +211,23 @@ impl ClusterState {
         }
     }
 
-    /// Lowest free Pod IP on `node`, from `.2` up.
-    pub fn allocate_pod_ip(&self, node: &str) -> Result<Ipv4Addr, String> {
+    /// Reserves the next Pod IP on `node` as host-local does (round-robin
+    /// after the last one it handed out, see [`pod_ipam`]).
+    pub fn allocate_pod_ip(&mut self, node: &str) -> Result<Ipv4Addr, String> {
         let n = self
             .node(node)
             .ok_or_else(|| format!("no node called {node}"))?;
-        let used: Vec<Ipv4Addr> = self
+        let cidr = n.pod_cidr;
+        let used: std::collections::BTreeSet<Ipv4Addr> = self
             .pods
             .iter()
             .filter(|p| p.node == node)
             .map(|p| p.ip)
+            .chain(self.pod_ips.iter().copied().filter(|ip| cidr.contains(ip)))
             .collect();
-        n.pod_cidr
-            .hosts()
-            .skip(1)
-            .find(|ip| !used.contains(ip))
-            .ok_or_else(|| format!("Pod CIDR {} of {node} is full", n.pod_cidr))
+        self.pod_ipam
+            .allocate(node, cidr, |ip| used.contains(&ip))
+            .ok_or_else(|| format!("Pod CIDR {cidr} of {node} is full"))
     }
 
     /// Where an unscheduled Pod goes: the schedulable (worker) node with the
@@ -273,6 +308,21 @@ pub fn compile_nodes_cached(
     wanted: impl Fn(&str) -> bool,
     cache: &mut CompileCache,
 ) -> BTreeMap<String, NodeDataplane> {
+    compile_nodes_realized(cluster, wanted, cache).0
+}
+
+/// [`compile_nodes_cached`], also returning the Egress numbering (marks,
+/// route tables) each compiled node's agent arrives at: a caller that runs
+/// the agents keeps it with [`egress::EgressWorld::remember_agent_ids`], so
+/// the next compile continues from it.
+pub fn compile_nodes_realized(
+    cluster: &ClusterState,
+    wanted: impl Fn(&str) -> bool,
+    cache: &mut CompileCache,
+) -> (
+    BTreeMap<String, NodeDataplane>,
+    BTreeMap<String, egress_ids::AgentEgressIds>,
+) {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
     let mut proxy_inputs = None;
@@ -343,5 +393,5 @@ pub fn compile_nodes_cached(
         }
         out.insert(node.name.clone(), dp);
     }
-    out
+    (out, egress_inputs.take_realized())
 }

@@ -234,7 +234,8 @@ impl ClusterState {
     }
 
     /// The node that owns a Service's external IP in the view `alive`:
-    /// the pool's ring (alive ∩ nodeSelector), filtered for
+    /// the pool's ring (alive ∩ Linux ∩ nodeSelector: the same memberlist
+    /// cluster as Egress, which only Linux nodes join), filtered for
     /// `externalTrafficPolicy: Local` by nodes with a ready local endpoint.
     pub fn external_ip_owner(
         &self,
@@ -248,6 +249,7 @@ impl ClusterState {
             .nodes
             .iter()
             .filter(|n| alive.contains(&n.name))
+            .filter(|n| n.joins_memberlist())
             .filter(|n| pool.node_selector.matches(&n.labels))
             .map(|n| n.name.as_str());
         let ring = HashRing::from_nodes(members);
@@ -281,12 +283,12 @@ pub fn service_pods<'a>(cluster: &'a ClusterState, svc: &ServiceState) -> Vec<&'
         .collect()
 }
 
-/// Nodes with at least one ready endpoint of the Service (a Pod on a node
-/// that is up): the ServiceExternalIP filter for externalTrafficPolicy Local.
+/// Nodes with at least one ready endpoint of the Service (a Ready Pod):
+/// the ServiceExternalIP filter for externalTrafficPolicy Local.
 pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) -> Vec<String> {
     let mut v: Vec<String> = service_pods(cluster, svc)
         .into_iter()
-        .filter(|p| cluster.node(&p.node).is_some_and(|n| n.ready))
+        .filter(|p| p.ready)
         .map(|p| p.node.clone())
         .collect();
     v.sort();
@@ -295,7 +297,7 @@ pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) ->
 }
 
 /// The proxy engine's inputs: every node, and every Service with its
-/// EndpointSlices (Pods on NotReady nodes are not ready) and its
+/// EndpointSlices (only Ready Pods are ready endpoints) and its
 /// ServiceExternalIP as the LoadBalancer ingress.
 pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy::ProxyService>) {
     let pnodes: Vec<proxy::ProxyNode> = cluster
@@ -317,7 +319,9 @@ pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy
             let node = by_name.get(p.node.as_str());
             let mut e =
                 proxy::EndpointPod::from_pod_state(p, node.and_then(|(n, _)| n.zone.clone()));
-            e.ready = node.is_some_and(|(_, ready)| *ready);
+            // The Pod's Ready condition (the node controller clears it on
+            // a NotReady node's Pods).
+            e.ready = p.ready && node.is_some();
             pods_by_ns.entry(p.namespace.as_str()).or_default().push(e);
         }
     }
@@ -412,3 +416,61 @@ pub fn external_ip_dataplane(
 
 /// kube-proxy IPVS's dummy device holding every Service VIP.
 pub const KUBE_IPVS0: &str = "kube-ipvs0";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::{Object, parse_manifests};
+
+    const TOPOLOGY: &str = include_str!("../../../topologies/blog-lab.yaml");
+    const POOL: &str = include_str!("../../../scenarios/manifests/service-pool-l2.yaml");
+    const SERVICE: &str = include_str!("../../../scenarios/manifests/yelb-ui.yaml");
+
+    /// The blog lab with the L2 pool and yelb-ui (10.160.1.40), every node
+    /// alive, ServiceExternalIP on.
+    fn blog_cluster() -> (ClusterState, Vec<String>) {
+        let topo = crate::topology::load_topology("blog-lab.yaml", TOPOLOGY).expect("topology");
+        let mut c = ClusterState::from_topology(&topo);
+        c.settings
+            .controller_gates
+            .insert("ServiceExternalIP".into(), true);
+        for o in parse_manifests("pool.yaml", POOL).expect("pool") {
+            if let Object::ExternalIPPool(p) = o {
+                c.egress.apply_pool(&p, 0).expect("valid pool");
+            }
+        }
+        for o in parse_manifests("svc.yaml", SERVICE).expect("manifests") {
+            if let Object::Service(s) = o {
+                c.apply_service(&s, 0).expect("valid Service");
+            }
+        }
+        let all = c.nodes.iter().map(|n| n.name.clone()).collect();
+        (c, all)
+    }
+
+    #[test]
+    fn external_ip_owners_are_linux_nodes_only() {
+        let (mut c, all) = blog_cluster();
+        let svc = c.services["yelb/yelb-ui"].clone();
+        assert_eq!(svc.lb_ip, Some("10.160.1.40".parse().unwrap()));
+        let owner = c.external_ip_owner(&svc, &all, &[]);
+        // The blog's owner (scenario service-external-ip-l2).
+        assert_eq!(owner.as_deref(), Some("k8s-cp-vm-1-cl-02"));
+        // A Windows node never joins Antrea's memberlist cluster, so it is
+        // never on the ring, whatever the pool's nodeSelector says.
+        c.node_mut("k8s-cp-vm-1-cl-02")
+            .unwrap()
+            .labels
+            .insert(crate::engine::OS_LABEL.into(), "windows".into());
+        let owner = c.external_ip_owner(&svc, &all, &[]);
+        assert!(owner.is_some());
+        assert_ne!(owner.as_deref(), Some("k8s-cp-vm-1-cl-02"));
+        // The same node the pool's ring picks once that node is gone.
+        let without: Vec<String> = all
+            .iter()
+            .filter(|n| *n != "k8s-cp-vm-1-cl-02")
+            .cloned()
+            .collect();
+        assert_eq!(owner, c.external_ip_owner(&svc, &without, &[]));
+    }
+}

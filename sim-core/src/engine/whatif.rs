@@ -91,6 +91,7 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
                 ip: Ipv4Addr::UNSPECIFIED,
                 pod_cidr: "0.0.0.0/32".parse().expect("literal"),
                 transport_iface: "eth0".into(),
+                host_addrs: Vec::new(),
                 labels: n.meta.labels.clone(),
                 annotations: n.meta.annotations.clone(),
                 control_plane: n

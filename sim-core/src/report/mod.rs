@@ -336,85 +336,41 @@ pub fn kube_age(secs: u64) -> String {
     }
 }
 
-/// The nodes that currently hold an Egress's IP: every node that is up and
-/// whose own view places the Egress on itself (more than one = split brain).
+/// The nodes that currently hold an Egress's IP: every node that is up, runs
+/// the Egress controller, and whose own view places the Egress on itself
+/// (more than one = split brain). The dataplane's truth; `kubectl get
+/// egress` shows the status the agents wrote instead.
 pub fn egress_holders(cluster: &ClusterState, name: &str) -> Vec<String> {
     all_egress_holders(cluster).remove(name).unwrap_or_default()
 }
 
-/// [`egress_holders`] of every Egress at once. Agents whose views agree
-/// place alike, so each distinct view is placed once (in a converged
-/// cluster that is one placement, not one per node and Egress).
+/// [`egress_holders`] of every Egress at once.
 pub fn all_egress_holders(
     cluster: &ClusterState,
 ) -> std::collections::BTreeMap<String, Vec<String>> {
     let inputs = crate::engine::egress::PlacementInputs::new(cluster);
-    egress_holders_since(cluster, &inputs, &mut Default::default(), None)
-}
-
-/// [`all_egress_holders`] computed incrementally (what a running scenario uses): only the nodes in
-/// `views_of` are placed again (all when `None`), each distinct view once.
-/// The result is the same: every up node, in node order, whose own view
-/// places the Egress on itself.
-pub fn egress_holders_since(
-    cluster: &ClusterState,
-    inputs: &crate::engine::egress::PlacementInputs,
-    self_placed: &mut std::collections::BTreeMap<String, Vec<String>>,
-    views_of: Option<&std::collections::BTreeSet<String>>,
-) -> std::collections::BTreeMap<String, Vec<String>> {
-    use std::collections::BTreeMap;
-    if views_of.is_none() {
-        self_placed.clear();
-    }
-    let mut by_view: BTreeMap<Vec<String>, indexmap::IndexMap<String, Option<String>>> =
-        BTreeMap::new();
-    for n in &cluster.nodes {
-        if views_of.is_some_and(|v| !v.contains(&n.name)) && self_placed.contains_key(&n.name) {
-            continue;
-        }
-        if !n.up {
-            self_placed.remove(&n.name);
-            continue;
-        }
-        let placed = by_view
-            .entry(cluster.view_of(&n.name))
-            .or_insert_with_key(|v| inputs.place(v));
-        let mine = placed
-            .iter()
-            .filter(|(_, node)| node.as_deref() == Some(n.name.as_str()))
-            .map(|(egress, _)| egress.clone())
-            .collect();
-        self_placed.insert(n.name.clone(), mine);
-    }
-    let mut out: BTreeMap<String, Vec<String>> = cluster
-        .egress
-        .egresses
-        .keys()
-        .map(|k| (k.clone(), Vec::new()))
-        .collect();
-    for n in cluster.nodes.iter().filter(|n| n.up) {
-        for e in self_placed.get(&n.name).into_iter().flatten() {
-            out.entry(e.clone()).or_default().push(n.name.clone());
-        }
-    }
-    out
+    let mut agents = crate::engine::egress_status::AgentSyncs::default();
+    agents.resync(cluster, &inputs, None);
+    agents.holders(cluster)
 }
 
 /// `kubectl get egress`: NAME EGRESSIP AGE NODE (AGE before NODE, as the CRD's
-/// printer columns have it).
+/// printer columns have it), from `status.egressIP` and `status.egressNode`
+/// as the agents wrote them: empty until an agent takes the IP, and still the
+/// old node after it died until another agent takes it.
 pub fn egresses(cluster: &ClusterState, now_secs: u64) -> String {
-    let mut all = all_egress_holders(cluster);
     let rows: Vec<Vec<String>> = cluster
         .egress
         .egresses
         .iter()
         .map(|(name, e)| {
-            let holders = all.remove(name).unwrap_or_default();
             vec![
                 name.clone(),
-                e.ip.map_or(String::new(), |ip| ip.to_string()),
+                e.status
+                    .egress_ip
+                    .map_or(String::new(), |ip| ip.to_string()),
                 kube_age(now_secs.saturating_sub(e.created)),
-                holders.join(","),
+                e.status.egress_node.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -483,46 +439,37 @@ pub fn memberlist(
     ))
 }
 
-/// `kubectl get egress NAME -o yaml`'s status, as a short text: the IP, the
-/// node, and Antrea's two conditions with their reasons and messages.
+/// `kubectl get egress NAME -o yaml`, shortened: `spec.egressIP`, then the
+/// status (IP, node, and the two conditions: `IPAllocated` from the
+/// controller, `IPAssigned` from the agents).
 pub fn egress_status(cluster: &ClusterState, name: &str) -> Result<String, String> {
     let e = cluster
         .egress
         .egresses
         .get(name)
         .ok_or_else(|| format!("no Egress called `{name}`"))?;
-    let holders = egress_holders(cluster, name);
     let mut rows = vec![vec![
         e.allocated.kind.clone(),
         e.allocated.status.clone(),
         e.allocated.reason.clone(),
         e.allocated.message.clone(),
     ]];
-    if e.ip.is_some() {
-        // pkg/agent/controller/egress/egress_controller.go updateEgressStatus
-        rows.push(if holders.is_empty() {
-            vec![
-                "IPAssigned".into(),
-                "False".into(),
-                "AssignmentError".into(),
-                "Failed to assign the IP to EgressNode: no Node available".into(),
-            ]
-        } else {
-            vec![
-                "IPAssigned".into(),
-                "True".into(),
-                "Assigned".into(),
-                "EgressIP is successfully assigned to EgressNode".into(),
-            ]
-        });
+    if let Some(c) = &e.status.assigned {
+        rows.push(vec![
+            c.kind.clone(),
+            c.status.clone(),
+            c.reason.clone(),
+            c.message.clone(),
+        ]);
     }
     Ok(format!(
-        "Egress {name}\n  egressIP: {}\n  egressNode: {}\n  conditions:\n{}",
+        "Egress {name}\n  spec.egressIP: {}\n  status:\n    egressIP: {}\n    egressNode: {}\n    conditions:\n{}",
         e.ip.map_or(String::new(), |i| i.to_string()),
-        holders.join(","),
+        e.status.egress_ip.map_or(String::new(), |i| i.to_string()),
+        e.status.egress_node.as_deref().unwrap_or(""),
         table(&["TYPE", "STATUS", "REASON", "MESSAGE"], &rows)
             .lines()
-            .map(|l| format!("    {l}\n"))
+            .map(|l| format!("      {l}\n"))
             .collect::<String>()
     ))
 }
@@ -625,7 +572,7 @@ pub fn service_external_ips(cluster: &ClusterState) -> String {
     )
 }
 
-/// `kubectl get endpoints -A`: ready endpoints (Pods on Ready nodes) with
+/// `kubectl get endpoints -A`: ready endpoints (Ready Pods) with
 /// their target ports.
 pub fn endpoints(cluster: &ClusterState) -> String {
     let rows: Vec<Vec<String>> = cluster
@@ -634,10 +581,7 @@ pub fn endpoints(cluster: &ClusterState) -> String {
         .map(|s| {
             let pods = crate::engine::services::service_pods(cluster, s);
             let mut eps: Vec<String> = Vec::new();
-            for p in pods
-                .iter()
-                .filter(|p| cluster.node(&p.node).is_some_and(|n| n.ready))
-            {
+            for p in pods.iter().filter(|p| p.ready) {
                 for sp in &s.spec.ports {
                     let port = match &sp.target_port {
                         crate::k8s::TargetPort::Number(n) => *n,

@@ -24,6 +24,7 @@ mod doc;
 mod ecmp_options;
 pub mod flow_export;
 mod load;
+pub mod node_lifecycle;
 pub mod run;
 pub mod start_time;
 

@@ -16,6 +16,7 @@ use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::flow_export::{ExporterSession, FlowExport, NodeFlowRecord};
+use super::node_lifecycle::NodeLifecycle;
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -116,7 +117,7 @@ impl Runner {
             flows: FlowExport::new(scn.start_unix),
             ..ControlState::default()
         };
-        sync_dataplane(&mut world, &cluster, &scn, None, &mut control.proxy)?;
+        sync_dataplane(&mut world, &mut cluster, &scn, None, &mut control.proxy)?;
         world.set_dataplane_logging(true);
         world.record(
             LogKind::Engine,
@@ -153,6 +154,7 @@ impl Runner {
             );
         }
         world.control_timer(SimTime::ZERO + REJOIN_PERIOD, REJOIN_TOKEN);
+        control.lifecycle.reevaluate(&mut world, &cluster);
         Ok(Runner {
             scn,
             outcome: Outcome {
@@ -210,9 +212,9 @@ impl Runner {
                 &mut o.cluster,
                 o.seed,
                 &mut o.expectations,
-                &mut self.control.proxy,
+                &mut self.control,
             )?;
-            after_change(&mut o.world, &o.cluster, &mut self.control);
+            after_change(&mut o.world, &mut o.cluster, &mut self.control);
             self.next_step += 1;
         }
         if t > SimTime::ZERO {
@@ -294,12 +296,14 @@ struct ControlState {
     incidents: Vec<Incident>,
     /// The agents' flow exporters.
     flows: FlowExport,
-    /// Per up node, the Egresses its own view places on itself, kept
-    /// between changes that touch only some views.
-    self_placed: BTreeMap<String, Vec<String>>,
+    /// Each running agent's Egress conclusions (what it holds, the status
+    /// it writes), kept between changes that touch only some views.
+    agents: engine::egress_status::AgentSyncs,
     /// What compiles reuse while only memberlist views change (see
     /// [`engine::CompileCache`]).
     proxy: engine::CompileCache,
+    /// Which kubelets reach the API server; NotReady and Ready timers.
+    lifecycle: NodeLifecycle,
 }
 
 /// One Egress losing its node and getting a new one.
@@ -321,12 +325,6 @@ const RETRY_TOKEN: u64 = 1;
 const REJOIN_TOKEN: u64 = 2;
 /// The flow exporters' conntrack poll (`flowExporter.flowPollInterval`).
 const FLOW_POLL_TOKEN: u64 = 3;
-/// Node-lifecycle timers: `NOT_READY_TOKEN + node index`.
-const NOT_READY_TOKEN: u64 = 1000;
-/// kube-controller-manager's `--node-monitor-grace-period` default (40 s in
-/// Kubernetes 1.28): a node that stops reporting is marked NotReady after it,
-/// and its Pods leave the EndpointSlices.
-const NODE_MONITOR_GRACE: SimDuration = SimDuration::from_secs(40);
 /// Antrea's `RejoinNodes` period (`pkg/agent/memberlist/cluster.go`).
 const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
 
@@ -400,19 +398,8 @@ fn advance(
                         schedule_flow_poll(world, cluster, control);
                     }
                 }
-                ControlEvent::Timer(t) if t >= NOT_READY_TOKEN => {
-                    let i = (t - NOT_READY_TOKEN) as usize;
-                    if let Some(n) = cluster.nodes.get_mut(i)
-                        && !n.up
-                        && n.ready
-                    {
-                        n.ready = false;
-                        let name = n.name.clone();
-                        world.record(
-                            LogKind::Engine,
-                            "kube-controller-manager",
-                            format!("node {name} is NotReady (no status for {NODE_MONITOR_GRACE}); its Pods leave the EndpointSlices"),
-                        );
+                ControlEvent::Timer(t) if NodeLifecycle::owns(t) => {
+                    if control.lifecycle.on_timer(t, world, cluster) {
                         touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
                     }
                 }
@@ -460,7 +447,7 @@ fn schedule_flow_poll(world: &mut World, cluster: &ClusterState, control: &mut C
     }
 }
 
-fn after_change(world: &mut World, cluster: &ClusterState, control: &mut ControlState) {
+fn after_change(world: &mut World, cluster: &mut ClusterState, control: &mut ControlState) {
     after_change_of(world, cluster, control, None);
 }
 
@@ -468,14 +455,14 @@ fn after_change(world: &mut World, cluster: &ClusterState, control: &mut Control
 /// (`None`: anything may have).
 fn after_change_of(
     world: &mut World,
-    cluster: &ClusterState,
+    cluster: &mut ClusterState,
     control: &mut ControlState,
     views_of: Option<&BTreeSet<String>>,
 ) {
     schedule_flow_poll(world, cluster, control);
     let inputs = control.proxy.placement_inputs(cluster);
-    let mut holders =
-        report::egress_holders_since(cluster, inputs, &mut control.self_placed, views_of);
+    control.agents.resync(cluster, inputs, views_of);
+    let mut holders = control.agents.holders(cluster);
     for name in cluster.egress.egresses.keys() {
         let now_holders = holders.remove(name).unwrap_or_default();
         let before = control.holders.get(name).cloned().unwrap_or_default();
@@ -520,6 +507,17 @@ fn after_change_of(
             control.holders.insert(name.clone(), now_holders);
         }
     }
+    // The agents' status updates, after the moves they describe.
+    let writes = control
+        .agents
+        .writes(cluster, |n| control.lifecycle.reaches_api(cluster, n));
+    for w in cluster.egress.apply_status_writes(writes) {
+        world.record(
+            LogKind::Engine,
+            &w.by,
+            format!("Egress {} status: {}", w.egress, w.status.describe()),
+        );
+    }
     if cluster.egress.pending() && !control.retry_queued {
         let next = match control.backoff {
             None => MIN_BACKOFF,
@@ -534,7 +532,7 @@ fn after_change_of(
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
 fn sync_dataplane(
     world: &mut World,
-    cluster: &ClusterState,
+    cluster: &mut ClusterState,
     scn: &Scenario,
     step: Option<&Step>,
     proxy: &mut engine::CompileCache,
@@ -545,22 +543,27 @@ fn sync_dataplane(
     })
 }
 
-/// Applies the desired dataplane to `only` (or every) node that is up.
+/// Applies the desired dataplane to `only` (or every) node that is up, and
+/// keeps the Egress numbering each of their agents arrived at.
 fn sync_nodes(
     world: &mut World,
-    cluster: &ClusterState,
+    cluster: &mut ClusterState,
     scn: &Scenario,
     only: Option<&BTreeSet<String>>,
     proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
     let wanted = |n: &str| only.is_none_or(|o| o.contains(n));
-    for (node, dp) in engine::compile_nodes_cached(cluster, wanted, proxy) {
+    let (dataplanes, mut ids) = engine::compile_nodes_realized(cluster, wanted, proxy);
+    for (node, dp) in dataplanes {
         let id = world
             .device_id(&node)
             .expect("engine nodes come from the topology");
         if !world.device(id).powered() {
             continue;
+        }
+        if let Some(numbers) = ids.remove(&node) {
+            cluster.egress.remember_agent_ids(&node, numbers);
         }
         world.apply_dataplane(id, &dp).map_err(|e| match step {
             Some(s) => step_error(scn, s, e),
@@ -577,8 +580,9 @@ fn execute(
     cluster: &mut ClusterState,
     seed: u64,
     results: &mut Vec<ExpectResult>,
-    proxy: &mut engine::CompileCache,
+    control: &mut ControlState,
 ) -> Result<(), InputError> {
+    let proxy = &mut control.proxy;
     // Powering a node off alters no Service input (it stays Ready until
     // node-monitor-grace-period passes); every other step may.
     if !matches!(step.action, Action::Power { on: false, .. }) {
@@ -669,23 +673,27 @@ fn execute(
             );
             let id = world.device_id(device).expect("checked at load");
             world.set_power(id, *on);
-            if !*on && let Some(i) = cluster.nodes.iter().position(|n| &n.name == device) {
-                world.control_timer(world.now() + NODE_MONITOR_GRACE, NOT_READY_TOKEN + i as u64);
-            }
             if let Some(n) = cluster.node_mut(device) {
                 n.up = *on;
                 if *on {
-                    n.ready = true;
                     // The agent starts again: it joins the others and
                     // re-applies its state from its (fresh) view.
                     // An empty view: the agent claims nothing until its join
                     // has synced the member list.
                     cluster.views.insert(device.clone(), Vec::new());
+                    cluster.egress.forget_agent(device);
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
-                    sync_dataplane(world, cluster, scn, Some(step), proxy)?;
+                    // The kubelet re-creates the node's Pods.
+                    control
+                        .lifecycle
+                        .power_on(world, cluster, device)
+                        .map_err(|e| step_error(scn, step, e))?;
+                    sync_dataplane(world, cluster, scn, Some(step), &mut control.proxy)?;
                 }
             }
+            // Any device's power can cut a kubelet off the API server.
+            control.lifecycle.reevaluate(world, cluster);
         }
         Action::Link { port, up } => {
             world.record(
@@ -699,6 +707,7 @@ fn execute(
             world
                 .set_link(p, *up)
                 .map_err(|e| step_error(scn, step, e))?;
+            control.lifecycle.reevaluate(world, cluster);
         }
         Action::StartProbe(p) => {
             let from = resolve_host(world, &p.from).map_err(|e| step_error(scn, step, e))?;
@@ -884,6 +893,9 @@ fn apply_object(
         }
         Object::ConfigMap(cm) if engine::config::is_antrea_config(obj) => {
             let applied = engine::config::apply_antrea_config(cluster, cm)?;
+            // The agents restart with the new config: their Egress mark
+            // and route table allocators start over.
+            cluster.egress.forget_all_agents();
             for l in applied.lines {
                 world.record(LogKind::Engine, "", l);
             }
@@ -1017,7 +1029,11 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .expect("cluster nodes exist in the world");
     world.add_pod(id, ns, name, ip, listen.clone())?;
     cluster.pod_ips.insert(ip);
+    // Running at once (no image pull or readiness probe is modelled) if its
+    // node is up and Ready.
+    let ready = cluster.node(&node).is_some_and(|n| n.up && n.ready);
     cluster.pods.push(PodState {
+        ready,
         namespace: ns.to_string(),
         name: name.to_string(),
         node,
@@ -1404,24 +1420,21 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             }
         }
         ExpectKind::Egress { name, node, ip } => {
+            // The status as the agents wrote it (what `kubectl get egress`
+            // shows), not who holds the IP right now.
             let Some(e) = cluster.egress.egresses.get(name) else {
                 return (false, format!("Egress {name} does not exist"));
             };
-            let holders = report::egress_holders(cluster, name);
+            let status = &e.status;
             let mut said = Vec::new();
             let mut problems = Vec::new();
             if let Some(want) = node {
                 said.push(format!("on {}", want.as_deref().unwrap_or("no node")));
-                let ok = match want {
-                    None => holders.is_empty(),
-                    Some(n) => holders.len() == 1 && &holders[0] == n,
-                };
-                if !ok {
-                    problems.push(if holders.is_empty() {
-                        "held by no node".to_string()
-                    } else {
-                        format!("held by {}", holders.join(" and "))
-                    });
+                if status.egress_node != *want {
+                    problems.push(format!(
+                        "status.egressNode is {}",
+                        status.egress_node.as_deref().unwrap_or("empty")
+                    ));
                 }
             }
             if let Some(want) = ip {
@@ -1429,10 +1442,12 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
                     "IP {}",
                     want.map_or("none".to_string(), |i| i.to_string())
                 ));
-                if e.ip != *want {
+                if status.egress_ip != *want {
                     problems.push(format!(
-                        "IP is {}",
-                        e.ip.map_or("none".to_string(), |i| i.to_string())
+                        "status.egressIP is {}",
+                        status
+                            .egress_ip
+                            .map_or("empty".to_string(), |i| i.to_string())
                     ));
                 }
             }

@@ -21,6 +21,7 @@
 pub mod arp;
 pub mod nat;
 pub mod probe;
+pub mod reach;
 pub mod route_change;
 pub mod routing;
 pub mod services;

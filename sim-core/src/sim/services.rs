@@ -127,11 +127,15 @@ impl ServiceTable {
                 action: NoEndpointsAction::Drop,
             };
         };
-        let masquerade = match m.snat {
-            SnatPolicy::None => false,
-            SnatPolicy::Masquerade => true,
-            SnatPolicy::IfRemoteEndpoint => !local_pods.is_some_and(|n| n.contains(&to.0)),
-        };
+        // A connection from 127.0.0.1 (a NodePort on localhost) cannot leave
+        // the host with that source: kube-proxy marks it for masquerade,
+        // Antrea's "masquerade LOCAL traffic" rule rewrites it on antrea-gw0.
+        let masquerade = key.src.is_loopback()
+            || match m.snat {
+                SnatPolicy::None => false,
+                SnatPolicy::Masquerade => true,
+                SnatPolicy::IfRemoteEndpoint => !local_pods.is_some_and(|n| n.contains(&to.0)),
+            };
         Decision::Dnat {
             to,
             by,

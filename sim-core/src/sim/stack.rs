@@ -230,10 +230,25 @@ impl IpStack {
         self.ifaces.iter().position(|i| i.name == name)
     }
 
+    /// An address of one of this host's interfaces, or a loopback address
+    /// (every host has `lo` with 127.0.0.0/8, Linux's `local` route).
     pub fn is_local(&self, ip: Ipv4Addr) -> bool {
-        self.ifaces
-            .iter()
-            .any(|i| i.addrs.iter().any(|a| a.addr() == ip))
+        self.is_loopback_dst(ip)
+            || self
+                .ifaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|a| a.addr() == ip))
+    }
+
+    /// A 127.0.0.0/8 address that goes to `lo`: any, unless the lab put a
+    /// subnet holding it on an interface (a topology may use 127.x as an
+    /// ordinary network).
+    fn is_loopback_dst(&self, ip: Ipv4Addr) -> bool {
+        ip.is_loopback()
+            && !self
+                .ifaces
+                .iter()
+                .any(|i| i.addrs.iter().any(|a| a.contains(&ip)))
     }
 
     fn local_on(&self, iface: usize, ip: Ipv4Addr) -> bool {
@@ -256,6 +271,23 @@ impl IpStack {
         if pkt.ident == 0 {
             pkt.ident = self.next_ident;
             self.next_ident = self.next_ident.wrapping_add(1).max(1);
+        }
+        if self.is_loopback_dst(pkt.dst) {
+            // To `lo` (127.0.0.0/8): the source is 127.0.0.1; a Service DNAT
+            // (a NodePort on 127.0.0.1) may still send it out.
+            if pkt.src.is_unspecified() {
+                pkt.src = Ipv4Addr::LOCALHOST;
+            }
+            let Some(ct) = self.prerouting(cx, &mut pkt, Origin::Node, tag) else {
+                return;
+            };
+            if self.is_local(pkt.dst) {
+                self.local_deliver(cx, pkt, tag, ct);
+            } else {
+                let dst = pkt.dst;
+                self.route_out(cx, pkt, dst, tag, false, ct);
+            }
+            return;
         }
         let src_hint = (!pkt.src.is_unspecified()).then_some(pkt.src);
         let mark = self.mark_for(&pkt);

@@ -128,7 +128,7 @@ pub fn classify(
     if !rules.may_match(dport) {
         return None;
     }
-    let kube_nodeport_addrs = rules.node.local_addresses();
+    let kube_nodeport_addrs = rules.node.kube_nodeport_addresses(&rules.cfg);
     for p in rules.ports().filter(|p| p.protocol == proto) {
         let kind = if p.cluster_ip == dst && p.port == dport {
             VipKind::ClusterIp
@@ -245,6 +245,13 @@ fn build_match(
             };
             snat = if kind.is_external() && external_src && lb_mode == LbMode::Nat {
                 SnatPolicy::IfRemoteEndpoint
+            } else if origin == TrafficOrigin::Node {
+                // Host traffic reaches OVS through antrea-gw0, where
+                // "Antrea: masquerade LOCAL traffic" gives any source that
+                // is not the gateway's the gateway's address
+                // (pkg/agent/route/route_linux.go v2.7.0): a connection from
+                // 127.0.0.1 or another NIC's address comes back.
+                SnatPolicy::Masquerade
             } else {
                 SnatPolicy::None
             };

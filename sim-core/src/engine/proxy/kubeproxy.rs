@@ -277,7 +277,7 @@ fn ipvs_port(rules: &NodeServiceRules, r: &ServicePortRules, out: &mut KubePortR
         v.push(vs(VipKind::LoadBalancerIp, *ip, r.port, &external));
     }
     if let Some(np) = r.node_port {
-        for ip in rules.node.local_addresses() {
+        for ip in rules.node.kube_nodeport_addresses(&rules.cfg) {
             v.push(vs(VipKind::NodePort, ip, np, &external));
         }
     }

@@ -43,6 +43,7 @@ pub mod count;
 pub mod endpoints;
 pub mod handler;
 mod kubeproxy;
+pub mod node_addresses;
 pub mod render;
 pub mod rules;
 mod sha256;
@@ -194,6 +195,10 @@ pub struct ProxyNode {
     pub name: String,
     /// Transport (InternalIP) address.
     pub ip: Ipv4Addr,
+    /// Every address of the node's own interfaces, with the interface, in
+    /// interface order (the transport address among them); see
+    /// [`node_addresses`] for which ones serve NodePorts.
+    pub host_addrs: Vec<(String, Ipv4Addr)>,
     /// `antrea-gw0`'s address (first host of the Pod CIDR). kube-proxy treats it
     /// as a node address (the blog's IPVS dump has a NodePort on it); Antrea
     /// excludes it from NodePort addresses.
@@ -216,6 +221,7 @@ impl ProxyNode {
         ProxyNode {
             name: name.into(),
             ip,
+            host_addrs: vec![("eth0".into(), ip)],
             gateway_ip: None,
             pod_cidr: None,
             zone: None,
@@ -230,6 +236,11 @@ impl ProxyNode {
         ProxyNode {
             name: n.name.clone(),
             ip: n.ip,
+            host_addrs: if n.host_addrs.is_empty() {
+                vec![(n.transport_iface.clone(), n.ip)]
+            } else {
+                n.host_addrs.clone()
+            },
             gateway_ip: n.pod_cidr.hosts().next(),
             pod_cidr: Some(n.pod_cidr),
             zone: n.labels.get(ZONE_LABEL).filter(|z| !z.is_empty()).cloned(),
@@ -242,13 +253,10 @@ impl ProxyNode {
         }
     }
 
-    /// Every address kube-proxy treats as local for NodePorts.
-    pub fn local_addresses(&self) -> Vec<Ipv4Addr> {
-        let mut v = vec![self.ip];
-        if let Some(gw) = self.gateway_ip {
-            v.push(gw);
-        }
-        v
+    /// The addresses kube-proxy serves NodePorts on
+    /// ([`node_addresses::kube_proxy_nodeport_addresses`]).
+    pub fn kube_nodeport_addresses(&self, cfg: &ProxyConfig) -> Vec<Ipv4Addr> {
+        node_addresses::kube_proxy_nodeport_addresses(self, cfg)
     }
 }
 

@@ -322,18 +322,9 @@ pub fn remove_service(rules: &mut NodeServiceRules, namespace: &str, name: &str)
     }
 }
 
-/// Antrea's NodePort addresses: the node's addresses within
-/// `nodePortAddresses` (all if empty); `antrea-gw0` is always excluded
-/// (cmd/antrea-agent/agent.go excludes the gateway, `antrea-egress0`,
-/// `kube-ipvs0`, `antrea-ext.*`).
+/// Antrea's NodePort addresses ([`super::node_addresses`]).
 fn antrea_nodeport_addresses(node: &ProxyNode, cfg: &ProxyConfig) -> Vec<Ipv4Addr> {
-    [node.ip]
-        .into_iter()
-        .filter(|ip| {
-            cfg.node_port_addresses.is_empty()
-                || cfg.node_port_addresses.iter().any(|n| n.contains(ip))
-        })
-        .collect()
+    super::node_addresses::antrea_nodeport_addresses(node, cfg)
 }
 
 fn compile_service(rules: &NodeServiceRules, svc: &ProxyService) -> Vec<ServicePortRules> {

@@ -23,6 +23,7 @@ fn node(name: &str, addr: &str, pod_cidr: &str, zone: Option<&str>, cp: bool) ->
     ProxyNode {
         name: name.into(),
         ip: ip(addr),
+        host_addrs: vec![("eth0".into(), ip(addr))],
         gateway_ip: cidr.hosts().next(),
         pod_cidr: Some(cidr),
         zone: zone.map(str::to_string),

@@ -1,0 +1,300 @@
+//! An Egress's `status` as the antrea-agents write it, and which agents hold
+//! its IP.
+//!
+//! Antrea's agents, not the controller, write `status.egressNode`,
+//! `status.egressIP` and the `IPAssigned` condition
+//! (`pkg/agent/controller/egress/egress_controller.go` v2.7.0 and v1.15.0,
+//! `updateEgressStatus`), each from its own memberlist view:
+//! - the agent that holds the IP writes `{egressNode: itself, egressIP,
+//!   IPAssigned True "Assigned"}`;
+//! - an agent whose view places the Egress on another node writes nothing;
+//! - when its view has no node for the Egress (`no Node available`), or the
+//!   Egress has no `spec.egressIP` at all, one agent writes the "unassigned"
+//!   status `{egressNode: "", egressIP: ""}` (with `IPAssigned False
+//!   AssignmentError` for a scheduling error, without the condition for an
+//!   Egress that has no IP): the node its view selects for
+//!   `spec.egressIP` ("" when unset) on the ring of all alive nodes (the ring
+//!   under key "", `SelectNodeForIP(ip, "")`). An agent with an empty view
+//!   (still joining) selects nobody and writes nothing.
+//!
+//! So between a node's power-off and the moment another agent takes the IP,
+//! the status still names the dead node, as `kubectl get egress` would show;
+//! with the agents' `Egress` gate off nobody writes anything.
+//!
+//! Every agent's conclusions are kept between changes ([`AgentSyncs`]); after
+//! each change all running agents' writes are applied in node order, so the
+//! last writer in node order wins where views disagree. (In a split brain
+//! Antrea's agents keep overwriting each other: each write is an update
+//! event that makes the other agents sync again.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use indexmap::IndexMap;
+
+use super::ClusterState;
+use super::egress::{Condition, PlacementInputs};
+use super::placement::{HashRing, NO_NODE_AVAILABLE};
+
+/// `status` of an Egress as the agents wrote it (the controller's
+/// `IPAllocated` condition is kept apart, in `EgressState::allocated`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EgressStatus {
+    /// `status.egressNode` ("" in the API when `None`).
+    pub egress_node: Option<String>,
+    /// `status.egressIP`, what `kubectl get egress` shows as EGRESSIP.
+    pub egress_ip: Option<Ipv4Addr>,
+    /// The `IPAssigned` condition.
+    pub assigned: Option<Condition>,
+}
+
+impl EgressStatus {
+    /// What the agent holding `ip` writes.
+    pub fn assigned_to(node: &str, ip: Ipv4Addr) -> EgressStatus {
+        EgressStatus {
+            egress_node: Some(node.to_string()),
+            egress_ip: Some(ip),
+            assigned: Some(Condition {
+                kind: "IPAssigned".into(),
+                status: "True".into(),
+                reason: "Assigned".into(),
+                message: "EgressIP is successfully assigned to EgressNode".into(),
+            }),
+        }
+    }
+
+    /// What the elected agent writes when no node holds the IP:
+    /// `schedule_error` is the scheduler's error, `None` for an Egress that
+    /// has no IP to schedule.
+    pub fn unassigned(schedule_error: Option<&str>) -> EgressStatus {
+        EgressStatus {
+            egress_node: None,
+            egress_ip: None,
+            assigned: schedule_error.map(|err| Condition {
+                kind: "IPAssigned".into(),
+                status: "False".into(),
+                reason: "AssignmentError".into(),
+                message: format!("Failed to assign the IP to EgressNode: {err}"),
+            }),
+        }
+    }
+
+    /// One line for the event log.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "egressNode {}, egressIP {}",
+            self.egress_node.as_deref().unwrap_or("\"\""),
+            self.egress_ip
+                .map_or("\"\"".to_string(), |ip| ip.to_string())
+        );
+        if let Some(c) = &self.assigned {
+            s.push_str(&format!(", {} {} ({})", c.kind, c.status, c.message));
+        }
+        s
+    }
+}
+
+/// What one agent concluded from its own view in its last sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct AgentSync {
+    /// The Egresses whose IP it holds (its view places them on itself).
+    holds: Vec<String>,
+    /// The status updates it makes, by Egress, in scheduling order.
+    writes: Vec<(String, EgressStatus)>,
+}
+
+/// A status update: who wrote what about which Egress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusWrite {
+    pub by: String,
+    pub egress: String,
+    pub status: EgressStatus,
+}
+
+/// Every running agent's last sync, kept between changes so a change that
+/// moves only some views re-syncs only those agents.
+#[derive(Clone, Debug, Default)]
+pub struct AgentSyncs {
+    per_node: BTreeMap<String, AgentSync>,
+}
+
+impl AgentSyncs {
+    /// Syncs the agents of `views_of` (every agent when `None`) with their
+    /// current views; a node that is down, or whose agent runs with the
+    /// `Egress` gate off, has no Egress controller and so no sync. Agents
+    /// whose views agree place alike, so each distinct view is placed once.
+    pub fn resync(
+        &mut self,
+        cluster: &ClusterState,
+        inputs: &PlacementInputs,
+        views_of: Option<&BTreeSet<String>>,
+    ) {
+        if views_of.is_none() {
+            self.per_node.clear();
+        }
+        let mut by_view: BTreeMap<Vec<String>, ViewPlacement> = BTreeMap::new();
+        for n in &cluster.nodes {
+            if views_of.is_some_and(|v| !v.contains(&n.name)) && self.per_node.contains_key(&n.name)
+            {
+                continue;
+            }
+            if !n.up || !cluster.egress.config.enabled {
+                self.per_node.remove(&n.name);
+                continue;
+            }
+            let view = cluster.view_of(&n.name);
+            let placed = by_view
+                .entry(view)
+                .or_insert_with_key(|v| ViewPlacement::new(inputs.place(v), v));
+            let sync = sync_agent(cluster, &n.name, placed);
+            self.per_node.insert(n.name.clone(), sync);
+        }
+    }
+
+    /// The nodes holding each Egress's IP (more than one: split brain), in
+    /// node order; every Egress has an entry.
+    pub fn holders(&self, cluster: &ClusterState) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = cluster
+            .egress
+            .egresses
+            .keys()
+            .map(|k| (k.clone(), Vec::new()))
+            .collect();
+        for n in &cluster.nodes {
+            for e in self.per_node.get(&n.name).map_or(&[][..], |s| &s.holds) {
+                out.entry(e.clone()).or_default().push(n.name.clone());
+            }
+        }
+        out
+    }
+
+    /// Every running agent's status updates, in node order, from the
+    /// agents `reaches_api` says can reach the API server.
+    pub fn writes(
+        &self,
+        cluster: &ClusterState,
+        reaches_api: impl Fn(&str) -> bool,
+    ) -> Vec<StatusWrite> {
+        let mut out = Vec::new();
+        for n in cluster.nodes.iter().filter(|n| reaches_api(&n.name)) {
+            for (egress, status) in self.per_node.get(&n.name).map_or(&[][..], |s| &s.writes) {
+                out.push(StatusWrite {
+                    by: n.name.clone(),
+                    egress: egress.clone(),
+                    status: status.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// One view's placement and, built when first needed, its ring of all
+/// alive nodes (the key "" ring that elects the "unassigned" writer).
+struct ViewPlacement {
+    placed: IndexMap<String, Option<String>>,
+    view: Vec<String>,
+    all_nodes: Option<HashRing>,
+}
+
+impl ViewPlacement {
+    fn new(placed: IndexMap<String, Option<String>>, view: &[String]) -> ViewPlacement {
+        ViewPlacement {
+            placed,
+            view: view.to_vec(),
+            all_nodes: None,
+        }
+    }
+}
+
+/// The node `view` elects to write the status of an Egress whose
+/// `spec.egressIP` is `key` (`SelectNodeForIP(key, "")`); `ring` caches
+/// the view's ring of all alive nodes.
+fn elected(
+    cluster: &ClusterState,
+    view: &[String],
+    ring: &mut Option<HashRing>,
+    key: &str,
+) -> Option<String> {
+    let ring = ring.get_or_insert_with(|| {
+        // syncConsistentHash for key "": alive members that are Nodes.
+        HashRing::from_nodes(
+            cluster
+                .nodes
+                .iter()
+                .filter(|n| view.contains(&n.name))
+                .map(|n| n.name.as_str()),
+        )
+    });
+    ring.get(key).map(str::to_string)
+}
+
+fn sync_agent(cluster: &ClusterState, node: &str, vp: &mut ViewPlacement) -> AgentSync {
+    let mut sync = AgentSync::default();
+    let ViewPlacement {
+        placed,
+        view,
+        all_nodes,
+    } = vp;
+    for (egress, target) in placed.iter() {
+        let Some(ip) = cluster.egress.egresses.get(egress).and_then(|e| e.ip) else {
+            continue;
+        };
+        match target.as_deref() {
+            Some(t) if t == node => {
+                sync.holds.push(egress.clone());
+                sync.writes
+                    .push((egress.clone(), EgressStatus::assigned_to(node, ip)));
+            }
+            Some(_) => {}
+            None => {
+                if elected(cluster, view, all_nodes, &ip.to_string()).as_deref() == Some(node) {
+                    sync.writes.push((
+                        egress.clone(),
+                        EgressStatus::unassigned(Some(NO_NODE_AVAILABLE)),
+                    ));
+                }
+            }
+        }
+    }
+    // Egresses without an IP are not scheduled; the agent elected for the
+    // empty key clears their status.
+    for (egress, e) in &cluster.egress.egresses {
+        if e.ip.is_none() && elected(cluster, view, all_nodes, "").as_deref() == Some(node) {
+            sync.writes
+                .push((egress.clone(), EgressStatus::unassigned(None)));
+        }
+    }
+    sync
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_like_antreas() {
+        let ip: Ipv4Addr = "1.1.1.1".parse().unwrap();
+        let a = EgressStatus::assigned_to("node1", ip);
+        assert_eq!(
+            a.describe(),
+            "egressNode node1, egressIP 1.1.1.1, IPAssigned True (EgressIP is successfully assigned to EgressNode)"
+        );
+        // TestSyncEgress "Exceed maxEgressIPsPerNode": empty node and IP,
+        // AssignmentError "no Node available".
+        let u = EgressStatus::unassigned(Some(NO_NODE_AVAILABLE));
+        assert_eq!(u.egress_node, None);
+        assert_eq!(u.egress_ip, None);
+        let c = u.assigned.as_ref().unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            (
+                "False",
+                "AssignmentError",
+                "Failed to assign the IP to EgressNode: no Node available"
+            )
+        );
+        // "Remove Egress IP": an Egress without IP gets an empty status.
+        assert_eq!(EgressStatus::unassigned(None), EgressStatus::default());
+    }
+}
