@@ -360,6 +360,7 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     }
     // Steps run in time order; equal times keep file order.
     steps.sort_by_key(|s| s.at);
+    super::vlan_steps::check(file, &topology, &steps)?;
     let last = steps.last().map_or(SimTime::ZERO, |s| s.at);
     let until = match &doc.until {
         Some(u) => {

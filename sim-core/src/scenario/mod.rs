@@ -25,6 +25,7 @@ mod doc;
 pub mod flow_export;
 mod load;
 pub mod run;
+mod vlan_steps;
 
 pub use load::{
     Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
