@@ -3,7 +3,6 @@
 //! Exit codes: 0 = ran and every expectation held; 1 = an expectation failed;
 //! 2 = bad input (the message names file:line:column).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,12 +11,13 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use sim_core::input::InputError;
 use sim_core::rng::DEFAULT_SEED;
-use sim_core::scenario::{self, run::RunOptions};
+use sim_core::scenario;
 use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
-use sim_core::sim::trace::LogKind;
 use sim_core::time::{SimDuration, SimTime};
 
+mod progress;
 mod real;
+mod sim_run;
 
 #[derive(Parser)]
 #[command(
@@ -318,7 +318,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             pcap,
             mode,
         } => match mode {
-            RunMode::Sim => run(&scenario, seed, output, verbose, pcap.as_deref()),
+            RunMode::Sim => sim_run::run(&scenario, seed, output, verbose, pcap.as_deref()),
             RunMode::Real => real::run(&scenario, seed, datapath::run::Mode::Real, verbose),
             RunMode::Both => real::run(&scenario, seed, datapath::run::Mode::Both, verbose),
         },
@@ -719,34 +719,9 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `scn` to `--at` (default: its end) with `--seed` (default: its own);
-/// returns the seed used and the outcome.
-fn run_at(
-    scn: &scenario::Scenario,
-    at: Option<&str>,
-    seed: Option<u64>,
-) -> Result<(u64, scenario::run::Outcome)> {
-    let stop_at = match at {
-        Some(t) => {
-            Some(SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?)
-        }
-        None => None,
-    };
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let outcome = scenario::run::run(
-        scn,
-        seed,
-        &RunOptions {
-            capture: false,
-            stop_at,
-        },
-    )?;
-    Ok((seed, outcome))
-}
-
 fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
     let scn = load_scenario(path)?;
-    let (seed, outcome) = run_at(&scn, at, seed)?;
+    let (seed, outcome) = sim_run::run_at(&scn, at, seed)?;
     let id = outcome
         .world
         .device_id(node)
@@ -795,7 +770,7 @@ fn flows(
         None => None,
     };
     let scn = load_scenario(path)?;
-    let (seed, outcome) = run_at(&scn, at, seed)?;
+    let (seed, outcome) = sim_run::run_at(&scn, at, seed)?;
     let records = &outcome.flows;
     match output {
         FlowsOutput::Table => {
@@ -933,7 +908,7 @@ fn featuregates(file: Option<&Path>, version: &str) -> Result<ExitCode> {
 fn get(what: &[String], path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
     let scn = load_scenario(path)?;
     let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
-    let (seed, mut outcome) = run_at(&scn, at, seed)?;
+    let (seed, mut outcome) = sim_run::run_at(&scn, at, seed)?;
     let text = outcome.show(&scn, &view).map_err(bad)?;
     println!(
         "# {} at {} (seed {seed})",
@@ -945,146 +920,4 @@ fn get(what: &[String], path: &Path, at: Option<&str>, seed: Option<u64>) -> Res
         println!();
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn run(
-    path: &Path,
-    seed: Option<u64>,
-    output: Output,
-    verbose: bool,
-    pcap: Option<&Path>,
-) -> Result<ExitCode> {
-    let scn = load_scenario(path)?;
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let opts = RunOptions {
-        capture: pcap.is_some(),
-        stop_at: None,
-    };
-    let outcome = scenario::run::run(&scn, seed, &opts)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match output {
-        Output::Json => {
-            for e in outcome.world.log() {
-                writeln!(out, "{}", serde_json::to_string(e)?)?;
-            }
-            let summary = serde_json::json!({
-                "summary": {
-                    "scenario": scn.name,
-                    "seed": seed,
-                    "passed": outcome.passed(),
-                    "events": outcome.world.events_processed(),
-                    "expectations": outcome.expectations,
-                }
-            });
-            writeln!(out, "{summary}")?;
-        }
-        Output::Text => {
-            writeln!(
-                out,
-                "antlab: scenario {} (seed {seed}; change with --seed)",
-                path.display()
-            )?;
-            if let Some(d) = &scn.description {
-                writeln!(out, "{}", d.trim())?;
-            }
-            // Switches with SVIs and routers: the devices whose ARP tables
-            // decide where traffic goes in these stories.
-            let gateways: Vec<&str> = scn
-                .topology
-                .devices
-                .iter()
-                .filter(|d| match &d.kind {
-                    sim_core::model::DeviceKind::Switch(s) => !s.svis.is_empty(),
-                    sim_core::model::DeviceKind::Host(h) => {
-                        h.role == sim_core::model::HostRole::Router
-                    }
-                })
-                .map(|d| d.name.as_str())
-                .collect();
-            for e in outcome.world.log() {
-                let hidden = match e.kind {
-                    LogKind::Frame => !verbose,
-                    // Per-attempt probe lines; transitions (UP/DOWN) always show.
-                    LogKind::Probe => {
-                        !verbose
-                            && (e.message.contains(" ok rtt ") || e.message.contains(" FAILED: "))
-                    }
-                    LogKind::Drop | LogKind::Mac => !verbose,
-                    // Neighbour churn between hosts is noise in the story; the
-                    // gateways' tables, announcements and failures are not.
-                    LogKind::Arp => {
-                        !verbose
-                            && !e.message.contains("gratuitous")
-                            && !e.message.ends_with("FAILED")
-                            && !gateways.contains(&e.device.as_str())
-                    }
-                    // Agents finding each other at start-up.
-                    LogKind::Engine => {
-                        !verbose
-                            && e.message.contains("memberlist: ")
-                            && e.message.ends_with(" joined")
-                            && e.time < SimTime::ZERO + SimDuration::from_secs(1)
-                    }
-                    _ => false,
-                };
-                if hidden {
-                    continue;
-                }
-                if e.message.contains('\n') {
-                    let mut lines = e.message.lines();
-                    let first = lines.next().unwrap_or("");
-                    let head = sim_core::sim::trace::LogEntry {
-                        message: first.to_string(),
-                        ..e.clone()
-                    };
-                    writeln!(out, "{head}")?;
-                    for l in lines {
-                        writeln!(out, "    {l}")?;
-                    }
-                } else {
-                    writeln!(out, "{e}")?;
-                }
-            }
-            writeln!(out)?;
-            write!(out, "{}", sim_core::report::probes(&outcome.world))?;
-            let passed = outcome.expectations.iter().filter(|e| e.passed).count();
-            writeln!(out)?;
-            writeln!(
-                out,
-                "expectations: {passed} passed, {} failed ({} events simulated, sim time {})",
-                outcome.expectations.len() - passed,
-                outcome.world.events_processed(),
-                outcome.world.now()
-            )?;
-            for e in outcome.expectations.iter().filter(|e| !e.passed) {
-                writeln!(
-                    out,
-                    "  FAILED {}:{}:{}: {}",
-                    scn.file, e.line, e.column, e.message
-                )?;
-            }
-            if !outcome.passed() {
-                writeln!(
-                    out,
-                    "reproduce with: antlab run {} --seed {seed}",
-                    path.display()
-                )?;
-            }
-        }
-    }
-    if let Some(dir) = pcap {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let caps = outcome.world.captures();
-        for (name, bytes) in &caps {
-            std::fs::write(dir.join(name), bytes)
-                .with_context(|| format!("writing {}", dir.join(name).display()))?;
-        }
-        eprintln!("wrote {} pcap files to {}", caps.len(), dir.display());
-    }
-    Ok(if outcome.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

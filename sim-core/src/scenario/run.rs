@@ -155,6 +155,18 @@ impl Runner {
         })
     }
 
+    /// From now on the event log goes to `sink` as it is recorded instead of
+    /// being kept (what was recorded so far goes first): `antlab run` streams
+    /// its timeline this way and holds no log.
+    pub fn stream_log(&mut self, sink: Box<dyn crate::sim::log::LogSink>) {
+        self.outcome.world.stream_log(sink);
+    }
+
+    /// Flushes the log's sink; the first write error it hit, if any.
+    pub fn flush_log(&mut self) -> std::io::Result<()> {
+        self.outcome.world.flush_log()
+    }
+
     /// Sim time reached so far.
     pub fn now(&self) -> SimTime {
         self.outcome.world.now()

@@ -98,6 +98,10 @@ pub struct Probe {
     /// The highest attempt number whose verdict drove `last_ok`: verdicts of
     /// older attempts (timeouts arrive late) do not flip the state back.
     pub last_seq: u32,
+    /// The highest attempt number with a verdict: [`Probe::last_finished`].
+    pub(crate) newest_finished: u32,
+    /// Attempts before this index have had their paths forgotten.
+    pub(crate) forgotten: usize,
 }
 
 /// Summary figures for tables and expectations.
@@ -115,6 +119,40 @@ pub struct ProbeStats {
 impl Probe {
     pub fn attempt_mut(&mut self, seq: u32) -> Option<&mut Attempt> {
         self.attempts.iter_mut().rev().find(|a| a.seq == seq)
+    }
+
+    /// Whether hops and drops of attempt `seq` are still worth keeping: it
+    /// has no verdict yet, or it is the last finished one (late replies
+    /// still show in its trace).
+    pub(crate) fn keeps_path_of(&self, seq: u32, finished: bool) -> bool {
+        !finished || seq >= self.newest_finished
+    }
+
+    /// Notes that attempt `seq` got its verdict, and forgets the paths and
+    /// drop lists of the finished attempts before the last finished one:
+    /// traces, expectations and the TUI only read the last finished
+    /// attempt's, and a long run would otherwise keep every hop of every
+    /// attempt. Verdicts, send times and who answered stay (statistics,
+    /// `minAnswerers`, the probe table).
+    pub(crate) fn finished(&mut self, seq: u32) {
+        self.newest_finished = self.newest_finished.max(seq);
+        let mut settled = true;
+        let mut i = self.forgotten;
+        while let Some(a) = self.attempts.get_mut(i) {
+            if a.seq >= self.newest_finished {
+                break;
+            }
+            if a.verdict == Verdict::Pending {
+                settled = false;
+            } else {
+                a.path = Vec::new();
+                a.drops = Vec::new();
+                if settled {
+                    self.forgotten = i + 1;
+                }
+            }
+            i += 1;
+        }
     }
 
     /// The most recent attempt that has a verdict.

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::devices::{self, DeviceRt, HostIfaceKind, SwitchPortRt, SwitchRt};
+use super::log::{EventLog, LogSink};
 use super::probe::{Attempt, Hop, Probe, ProbeKind, ProbeSpec, Verdict};
 use super::routing::Route;
 use super::stack::{Cx, L3Iface, Note, StackTimer};
@@ -119,7 +120,7 @@ pub struct World {
     by_name: BTreeMap<String, DeviceId>,
     links: Vec<LinkRt>,
     port_link: BTreeMap<PortRef, usize>,
-    log: Vec<LogEntry>,
+    log: EventLog,
     probes: Vec<Probe>,
     captures: Option<BTreeMap<PortRef, PcapWriter>>,
     /// Bumped at every power cycle so timers of the previous life are ignored.
@@ -155,7 +156,7 @@ impl World {
             by_name: BTreeMap::new(),
             links: Vec::new(),
             port_link: BTreeMap::new(),
-            log: Vec::new(),
+            log: EventLog::default(),
             probes: Vec::new(),
             captures: None,
             epochs: Vec::new(),
@@ -274,8 +275,27 @@ impl World {
     pub fn events_processed(&self) -> u64 {
         self.events
     }
+    /// The log entries kept in memory: every one, unless the log streams
+    /// to a sink ([`World::stream_log`]), then none.
     pub fn log(&self) -> &[LogEntry] {
-        &self.log
+        self.log.kept()
+    }
+    /// Sends every log entry to `sink` as it is recorded instead of keeping
+    /// it (the entries kept so far first).
+    pub fn stream_log(&mut self, sink: Box<dyn LogSink>) {
+        self.log.stream_to(sink);
+    }
+    /// Flushes the log's sink; the first write error the sink hit, if any.
+    pub fn flush_log(&mut self) -> std::io::Result<()> {
+        self.log.flush()
+    }
+    /// The write error that stopped the log's sink, if one did.
+    pub fn log_error(&self) -> Option<&std::io::Error> {
+        self.log.error()
+    }
+    /// Log entries recorded so far, kept or streamed.
+    pub fn log_entries(&self) -> u64 {
+        self.log.recorded()
     }
     pub fn devices(&self) -> &[DeviceRt] {
         &self.devices
@@ -815,6 +835,13 @@ impl World {
         if let Some(p) = self.probes.get_mut(tag.probe as usize)
             && let Some(a) = p.attempt_mut(tag.attempt)
         {
+            let finished = a.verdict != Verdict::Pending;
+            if !p.keeps_path_of(tag.attempt, finished) {
+                return;
+            }
+            let Some(a) = p.attempt_mut(tag.attempt) else {
+                return;
+            };
             a.path.push(Hop {
                 time: now,
                 device: device.to_string(),
@@ -875,7 +902,12 @@ impl World {
         if let Some(p) = self.probes.get_mut(tag.probe as usize)
             && let Some(a) = p.attempt_mut(tag.attempt)
         {
-            a.drops.push(reason);
+            let finished = a.verdict != Verdict::Pending;
+            if p.keeps_path_of(tag.attempt, finished)
+                && let Some(a) = p.attempt_mut(tag.attempt)
+            {
+                a.drops.push(reason);
+            }
         }
     }
 
@@ -1018,6 +1050,8 @@ impl World {
             last_ok: None,
             down_since: None,
             last_seq: 0,
+            newest_finished: 0,
+            forgotten: 0,
         });
         self.record(LogKind::Probe, "", msg);
         self.queue.push(self.now, Event::ProbeSend { probe: id });
@@ -1187,6 +1221,7 @@ impl World {
             p.last_ok = Some(ok);
             p.last_seq = seq;
         }
+        p.finished(seq);
         self.record(LogKind::Probe, "", line);
         if let Some(t) = transition {
             self.record(LogKind::Probe, "", t);
