@@ -15,6 +15,24 @@ use sim_core::scenario;
 use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
 use sim_core::time::{SimDuration, SimTime};
 
+/// `println!` for command output: when stdout is closed (`antlab ... |
+/// head`) the write error is returned with `?` and `main` exits quietly,
+/// where `println!` would panic. Used for everything a command prints.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` for command output; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod progress;
 mod real;
 mod sim_run;
@@ -374,7 +392,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check { scenario } => {
             let scn = load_scenario(&scenario)?;
-            println!(
+            outln!(
                 "{}: ok ({} steps, topology {} with {} devices)",
                 scenario.display(),
                 scn.steps.len(),
@@ -388,7 +406,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let text = read_text(&file)?;
             let topo = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
-            print!("{}", sim_core::topology::summary(&topo));
+            out!("{}", sim_core::topology::summary(&topo));
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen {
@@ -459,7 +477,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 events,
                 seed,
             };
-            println!(
+            outln!(
                 "bench des: scheduler {kind}, population {population}, events {events}, seed {seed}, runs {runs}"
             );
             let mut best = 0f64;
@@ -471,7 +489,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let secs = start.elapsed().as_secs_f64();
                 let rate = out.executed as f64 / secs;
                 best = best.max(rate);
-                println!(
+                outln!(
                     "run {}: {} events in {:.3} s, {:.0} events/s (sim time reached {}, checksum {:016x})",
                     i + 1,
                     out.executed,
@@ -481,7 +499,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     out.checksum
                 );
             }
-            println!("events/s: {best:.0}");
+            outln!("events/s: {best:.0}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -500,7 +518,7 @@ fn generate(p: &sim_core::scale::GenParams, dir: &Path) -> Result<ExitCode> {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!(
+    outln!(
         "wrote {} ({} nodes, {} Pods, {} Services x {} endpoints, {} Egresses in {} pools)",
         dir.join(SCENARIO_FILE).display(),
         p.nodes,
@@ -511,12 +529,12 @@ fn generate(p: &sim_core::scale::GenParams, dir: &Path) -> Result<ExitCode> {
         p.pools
     );
     match &g.victim {
-        Some((v, n)) => println!(
+        Some((v, n)) => outln!(
             "{v} holds the most Egress IPs ({n}); it is powered off at {}s and {} Egresses move",
             sim_core::scale::POWER_OFF_AT_SECS,
             g.moves.len()
         ),
-        None => println!("no Egress is placed, so no node is powered off"),
+        None => outln!("no Egress is placed, so no node is powered off"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -546,7 +564,7 @@ fn bench_egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Resul
         .map(|(n, _)| n.to_string())
         .ok_or_else(|| bad("no Egress is placed"))?;
     let alive: Vec<String> = all.iter().filter(|n| **n != victim).cloned().collect();
-    println!(
+    outln!(
         "bench egress: {nodes} nodes, {egresses} Egresses in {pools} pools; {victim} (holding {}) fails",
         held[victim.as_str()]
     );
@@ -576,7 +594,7 @@ fn bench_egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Resul
         ("full placement from cluster state", &mut from_scratch),
     ] {
         times.sort_by(f64::total_cmp);
-        println!(
+        outln!(
             "{label} of {} Egresses ({moved} move): median {:.3} ms, min {:.3} ms, max {:.3} ms over {runs} runs",
             before.len(),
             times[times.len() / 2],
@@ -595,7 +613,7 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
     let until = SimTime::ZERO + SimDuration::from_nanos(step.as_nanos() * u64::from(frames));
     let power_off = SimTime::ZERO + SimDuration::from_nanos(until.as_nanos() / 2);
     let scn = tui::generated_lab(nodes, power_off, until).map_err(bad)?;
-    println!(
+    outln!(
         "bench tui: {nodes} nodes, {frames} frames of {} sim time, {width}x{height}, node-3 off at {}",
         step.human(),
         power_off.since(SimTime::ZERO).human()
@@ -603,7 +621,7 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
     let t0 = Instant::now();
     let (mut session, mut app) = tui::start(scn, None).map_err(bad)?;
     let startup = t0.elapsed();
-    println!(
+    outln!(
         "start-up (one full run to learn event times, then time 0): {:.1} ms",
         startup.as_secs_f64() * 1e3
     );
@@ -622,15 +640,15 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
             .copied()
             .unwrap_or(first)
     };
-    println!("first frame (agents joining, ARP storm): {first:.1} ms");
-    println!(
+    outln!("first frame (agents joining, ARP storm): {first:.1} ms");
+    outln!(
         "other frames: median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         pick(0.5),
         pick(0.99),
         pick(1.0)
     );
     let under = times.iter().filter(|&&t| t < 50.0).count();
-    println!("frames under 50 ms: {under}/{}", times.len());
+    outln!("frames under 50 ms: {under}/{}", times.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -664,8 +682,8 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
     }
     let result = sim_core::engine::whatif::what_if(&objects, power_off).map_err(bad)?;
     match output {
-        WhatIfOutput::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-        WhatIfOutput::Yaml => print!(
+        WhatIfOutput::Json => outln!("{}", serde_json::to_string_pretty(&result)?),
+        WhatIfOutput::Yaml => out!(
             "{}",
             serde_saphyr::to_string(&result).map_err(|e| anyhow::anyhow!("{e}"))?
         ),
@@ -688,7 +706,7 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 sim_core::report::table(&["EGRESS", "EGRESSIP", "NOW", "AFTER", ""], &rows)
             );
@@ -710,7 +728,7 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                     "note: the input has no Node objects, so no Egress can be placed; add `kubectl get nodes -o yaml`"
                 );
             }
-            println!(
+            outln!(
                 "{moving} of {} Egresses move when {failed}",
                 result.egresses.len()
             );
@@ -733,18 +751,18 @@ fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result
             ))
         })?;
     let stack = outcome.world.device(id).stack().expect("nodes are hosts");
-    println!(
+    outln!(
         "# Service rules of {node} in {} at {} (seed {seed})",
         path.display(),
         outcome.world.now()
     );
     match stack.services.rules() {
-        None => println!("(no Services)"),
+        None => outln!("(no Services)"),
         Some(r) => {
-            println!("## AntreaProxy (OVS)");
-            print!("{}", sim_core::engine::proxy::render_antrea(r));
-            println!("## kube-proxy");
-            print!("{}", sim_core::engine::proxy::render_kube_proxy(r));
+            outln!("## AntreaProxy (OVS)");
+            out!("{}", sim_core::engine::proxy::render_antrea(r));
+            outln!("## kube-proxy");
+            out!("{}", sim_core::engine::proxy::render_kube_proxy(r));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -774,16 +792,16 @@ fn flows(
     let records = &outcome.flows;
     match output {
         FlowsOutput::Table => {
-            println!(
+            outln!(
                 "# Flow records of {} (seed {seed}, {} record(s))",
                 path.display(),
                 records.len()
             );
-            print!("{}", sim_core::report::flows(records));
+            out!("{}", sim_core::report::flows(records));
         }
         FlowsOutput::Json => {
             for r in records {
-                println!("{}", serde_json::to_string(r)?);
+                outln!("{}", serde_json::to_string(r)?);
             }
         }
     }
@@ -838,7 +856,7 @@ fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCode> 
     use sim_core::engine::proxy::{self, KubeProxyMode, ProxyConfig};
     let cluster = proxy::synthetic_services(services, eps, nodes.max(1), DEFAULT_SEED);
     let node = &cluster.nodes[0];
-    println!(
+    outln!(
         "rules --compare: {services} Services x {eps} endpoints, {} nodes (rules of {})",
         cluster.nodes.len(),
         node.name
@@ -874,12 +892,14 @@ fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCode> 
             proxy::update_service(&mut rules, svc);
         }
         let per_update = start.elapsed() / (2 * changes.max(1)) as u32;
-        println!("{label}:");
-        println!(
+        outln!("{label}:");
+        outln!(
             "  antrea flows {}, groups {}; iptables rules {}",
-            counts.antrea_flows, counts.antrea_groups, counts.iptables_rules
+            counts.antrea_flows,
+            counts.antrea_groups,
+            counts.iptables_rules
         );
-        println!(
+        outln!(
             "  full compile {:.3} ms; one endpoint change {:.1} us on average",
             compile.as_secs_f64() * 1e3,
             per_update.as_secs_f64() * 1e6
@@ -898,7 +918,7 @@ fn featuregates(file: Option<&Path>, version: &str) -> Result<ExitCode> {
         }
         None => Default::default(),
     };
-    print!(
+    out!(
         "{}",
         sim_core::engine::config::featuregates_text(&settings, version).map_err(bad)?
     );
@@ -910,14 +930,14 @@ fn get(what: &[String], path: &Path, at: Option<&str>, seed: Option<u64>) -> Res
     let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
     let (seed, mut outcome) = sim_run::run_at(&scn, at, seed)?;
     let text = outcome.show(&scn, &view).map_err(bad)?;
-    println!(
+    outln!(
         "# {} at {} (seed {seed})",
         path.display(),
         outcome.world.now()
     );
-    print!("{text}");
+    out!("{text}");
     if !text.ends_with('\n') {
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! How the binary's output behaves beyond its content: a long run streams
-//! its timeline while it runs and shows its progress on stderr, never on
+//! How the binary's output behaves beyond its content: a closed stdout
+//! (`antlab ... | head`) never makes a command panic; a long run streams its
+//! timeline while it runs and shows its progress on stderr, never on
 //! stdout; `--at` cannot run past a scenario's end.
 
 use std::io::{BufRead, BufReader, Read};
@@ -16,11 +17,101 @@ fn antlab() -> Command {
     c
 }
 
+/// Runs `args` with stdout a pipe whose reader is already gone, so every
+/// write fails with EPIPE; returns the exit code and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = antlab()
+        .args(args)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("antlab runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn no_command_panics_when_its_reader_is_gone() {
+    let gen_dir = scratch("closed-pipe-gen");
+    let gen_dir = gen_dir.to_str().unwrap();
+    let scn = "scenarios/blog-pod-ping.yaml";
+    let svc = "scenarios/kube-proxy-ipvs-strictarp.yaml";
+    let cases: &[&[&str]] = &[
+        &["run", scn],
+        &["run", scn, "-o", "json"],
+        &["get", "pods", "-s", scn],
+        &["get", "featuregates"],
+        &["flows", "scenarios/flow-export.yaml"],
+        &["flows", "scenarios/flow-export.yaml", "-o", "json"],
+        &["rules", "k8s-node-vm-1-cl-02", "-s", svc],
+        &["rules", "--compare", "--services", "20"],
+        &[
+            "what-if",
+            "-f",
+            "tests/fixtures/whatif/blog-cluster-list.yaml",
+        ],
+        &["topology", "show", "topologies/blog-lab.yaml"],
+        &["check", scn],
+        &[
+            "gen",
+            "--nodes",
+            "4",
+            "--pods",
+            "8",
+            "--services",
+            "2",
+            "--endpoints-per-service",
+            "2",
+            "--egresses",
+            "1",
+            "--pools",
+            "1",
+            "-o",
+            gen_dir,
+        ],
+        &[
+            "bench",
+            "des",
+            "--population",
+            "100",
+            "--events",
+            "1000",
+            "--runs",
+            "1",
+        ],
+        &[
+            "bench",
+            "egress",
+            "--nodes",
+            "20",
+            "--egresses",
+            "5",
+            "--pools",
+            "1",
+            "--runs",
+            "1",
+        ],
+        &["bench", "tui", "--nodes", "4", "--frames", "2"],
+    ];
+    for args in cases {
+        let (code, err) = with_closed_stdout(args);
+        assert!(
+            !err.contains("panicked"),
+            "antlab {args:?} panicked:\n{err}"
+        );
+        assert_eq!(code, Some(0), "antlab {args:?}: {err}");
+    }
 }
 
 /// The blog's pod-ping scenario made to last a day of sim time (far longer
