@@ -33,7 +33,11 @@ pub fn run(
 ) -> Result<ExitCode> {
     let scn = load_scenario(path)?;
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    // Whatever a step would refuse is refused now, before a line is printed.
+    scenario::admit::admit(&scn, seed)?;
     let mut runner = Runner::start(scn.clone(), seed, pcap.is_some())?;
+    // The log says how many flow records there were; `antlab flows` lists them.
+    runner.keep_flow_records(0);
     let mut progress = Progress::new(scn.until);
     let mut out = StdoutOut::new(&progress);
     match output {
@@ -113,12 +117,32 @@ pub fn run(
     })
 }
 
+/// `antlab check`: loads the scenario (every file, every limit) and admits
+/// every step, as `run` does before it starts.
+pub fn check(path: &Path, seed: Option<u64>) -> Result<ExitCode> {
+    let scn = load_scenario(path)?;
+    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    scenario::admit::admit(&scn, seed)?;
+    outln!(
+        "{}: ok ({} steps, topology {} with {} devices; {} of the {} MiB a run may take)",
+        path.display(),
+        scn.steps.len(),
+        scn.topology_file,
+        scn.topology.devices.len(),
+        scn.footprint,
+        sim_core::scenario::limits::MEMORY_BUDGET >> 20
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `scn` to `--at` (default: its end; never past it) with `--seed`
-/// (default: its own), keeping no log; returns the seed used and the outcome.
+/// (default: its own), keeping no log, and flow records only if `flows`;
+/// returns the seed used and the outcome.
 pub fn run_at(
     scn: &scenario::Scenario,
     at: Option<&str>,
     seed: Option<u64>,
+    flows: bool,
 ) -> Result<(u64, Outcome)> {
     let stop_at = match at {
         Some(t) => {
@@ -138,6 +162,9 @@ pub fn run_at(
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
     let mut runner = Runner::start(scn.clone(), seed, false)?;
     runner.stream_log(Box::new(Discard));
+    if !flows {
+        runner.keep_flow_records(0);
+    }
     let mut progress = Progress::new(stop_at);
     play(&mut runner, stop_at, &mut progress)?;
     progress.finish();

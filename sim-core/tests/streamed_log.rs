@@ -93,3 +93,51 @@ fn only_the_last_finished_attempt_keeps_its_path() {
     let stats = p.stats();
     assert!(stats.failed > 0 && stats.ok > stats.failed, "{stats:?}");
 }
+
+#[test]
+fn pcap_capture_stops_at_its_budget_and_says_so_once() {
+    let scn = load("blog-pod-ping.yaml");
+    let mut r = Runner::start(scn.clone(), 1, true).unwrap();
+    r.limit_capture(64 << 10);
+    r.advance_to(scn.until).unwrap();
+    let o = r.finish();
+    let total: usize = o.world.captures().iter().map(|(_, b)| b.len()).sum();
+    // One frame may go past the budget, no more.
+    assert!(
+        (64 << 10..(64 << 10) + 2000).contains(&total),
+        "{total} bytes"
+    );
+    let warned = o
+        .world
+        .log()
+        .iter()
+        .filter(|e| {
+            e.message
+                .starts_with("pcap capture stopped: the captures reached 64 KiB")
+        })
+        .count();
+    assert_eq!(warned, 1);
+}
+
+#[test]
+fn a_run_keeps_only_so_many_flow_records_but_counts_them_all() {
+    let scn = load("flow-export.yaml");
+    let all = scenario::run::run(&scn, 1, &RunOptions::default()).unwrap();
+    assert!(all.flows.len() > 10, "a scenario with flow records");
+    assert_eq!(all.flows_exported, all.flows.len() as u64);
+    let mut r = Runner::start(scn.clone(), 1, false).unwrap();
+    r.keep_flow_records(5);
+    r.advance_to(scn.until).unwrap();
+    let few = r.finish();
+    assert_eq!(few.flows.len(), 5);
+    assert_eq!(few.flows_exported, all.flows_exported);
+    assert_eq!(
+        format!("{:?}", few.flows),
+        format!("{:?}", &all.flows[..5]),
+        "the first five"
+    );
+    // The log (which says how many were exported) does not change.
+    let lines =
+        |o: &Outcome| -> Vec<String> { o.world.log().iter().map(|e| e.to_string()).collect() };
+    assert_eq!(lines(&few), lines(&all));
+}

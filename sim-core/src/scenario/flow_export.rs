@@ -62,10 +62,20 @@ struct Seen {
 #[derive(Default)]
 pub struct FlowExport {
     nodes: BTreeMap<String, NodeFlows>,
+    /// The records exported so far, the first [`FlowExport::keep`] of them.
     pub records: Vec<NodeFlowRecord>,
+    /// Records exported in all, kept or not.
+    pub exported: u64,
+    /// How many records to keep (`None`: [`MAX_KEPT_FLOW_RECORDS`]). A
+    /// TCP probe every 100 ms exports about 240,000 records an hour (about
+    /// 850 bytes each in memory), so a long run keeps only so many.
+    pub keep: Option<usize>,
     /// Whether the next poll is already scheduled.
     pub scheduled: bool,
 }
+
+/// Flow records a run keeps by default (about 425 MB).
+pub const MAX_KEPT_FLOW_RECORDS: usize = 500_000;
 
 /// One thing to tell an exporter, ordered by time.
 enum Obs {
@@ -212,12 +222,30 @@ impl FlowExport {
             }
             nf.seen = present;
             for record in nf.exporter.poll(now) {
-                self.records.push(NodeFlowRecord {
-                    exporter_node: node.name.clone(),
-                    exported_at: now,
-                    record,
-                });
+                Self::keep_record(
+                    &mut self.records,
+                    &mut self.exported,
+                    self.keep,
+                    NodeFlowRecord {
+                        exporter_node: node.name.clone(),
+                        exported_at: now,
+                        record,
+                    },
+                );
             }
+        }
+    }
+
+    /// Counts an exported record and keeps it if there is room.
+    fn keep_record(
+        records: &mut Vec<NodeFlowRecord>,
+        exported: &mut u64,
+        keep: Option<usize>,
+        r: NodeFlowRecord,
+    ) {
+        *exported += 1;
+        if records.len() < keep.unwrap_or(MAX_KEPT_FLOW_RECORDS) {
+            records.push(r);
         }
     }
 
@@ -225,11 +253,16 @@ impl FlowExport {
     pub fn finish(&mut self, now: SimTime) {
         for (name, nf) in self.nodes.iter_mut() {
             for record in nf.exporter.flush(now) {
-                self.records.push(NodeFlowRecord {
-                    exporter_node: name.clone(),
-                    exported_at: now,
-                    record,
-                });
+                Self::keep_record(
+                    &mut self.records,
+                    &mut self.exported,
+                    self.keep,
+                    NodeFlowRecord {
+                        exporter_node: name.clone(),
+                        exported_at: now,
+                        record,
+                    },
+                );
             }
         }
     }

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use serde_saphyr::Spanned;
 
 use super::doc::{ExpectDoc, ScenarioDoc, StepDoc};
+use super::limits;
 use crate::input::{InputError, parse_yaml};
 use crate::k8s::{self, LabelEdit, Object};
 use crate::model::{DeviceKind, MacAddr, Topology};
@@ -34,6 +35,8 @@ pub struct Scenario {
     pub kube_proxy: Option<crate::engine::proxy::KubeProxyMode>,
     /// `options.httpStatus`: device → status its web server answers.
     pub http_status: Vec<(String, u16)>,
+    /// What the run will hold, within [`limits::MEMORY_BUDGET`].
+    pub footprint: limits::Footprint,
 }
 
 #[derive(Clone, Debug)]
@@ -364,6 +367,7 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
     let last = steps.last().map_or(SimTime::ZERO, |s| s.at);
     let until = match &doc.until {
         Some(u) => {
+            limits::sim_time(file, "until", u)?;
             let t = SimTime::ZERO + u.value;
             if t < last {
                 return Err(InputError::at_value(
@@ -378,8 +382,10 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
             }
             t
         }
-        None => last + SimDuration::from_secs(1),
+        // A second after the last step, within the limit.
+        None => (last + SimDuration::from_secs(1)).min(SimTime::ZERO + limits::MAX_SIM_TIME),
     };
+    let footprint = limits::totals(file, &topology, &doc.topology, &steps, until)?;
     Ok(Scenario {
         name: doc.name,
         description: doc.description,
@@ -398,6 +404,7 @@ pub fn load(file: &str, text: &str, read: &mut FileReader) -> Result<Scenario, I
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
         kube_proxy,
+        footprint,
     })
 }
 
@@ -624,10 +631,13 @@ fn load_step(
             ));
         }
         probes.push(d.name.value.clone());
-        let interval = d.interval.unwrap_or(SimDuration::from_secs(1));
-        if interval == SimDuration::ZERO {
-            return Err(err(file, p, "probe interval must be more than 0"));
-        }
+        let interval = match &d.interval {
+            Some(i) => {
+                limits::probe_interval(file, i)?;
+                i.value
+            }
+            None => SimDuration::from_secs(1),
+        };
         Action::StartProbe(ProbeStep {
             name: d.name.value.clone(),
             from: endpoint(file, &d.from, topo)?,
@@ -717,6 +727,7 @@ fn load_step(
     } else {
         unreachable!("exactly one action was counted")
     };
+    limits::sim_time(file, "at", &s.at)?;
     Ok(Step {
         at: SimTime::ZERO + s.at.value,
         line: loc.line(),

@@ -18,11 +18,15 @@
 //! ```
 //! One action per step: `apply`, `label`, `annotate`, `power`, `link`, `probe`,
 //! `stopProbe`, `show`, `expect`, `say`. Unknown keys are errors with line and
-//! column. [`load`] parses and checks everything it can before anything runs;
-//! [`run::run`] plays the timeline.
+//! column. [`load`] parses and checks everything it can before anything runs
+//! (within [`limits`]); [`admit::admit`] applies every step without time
+//! passing, to find what only applying can refuse; [`run::run`] plays the
+//! timeline.
 
+pub mod admit;
 mod doc;
 pub mod flow_export;
+pub mod limits;
 mod load;
 pub mod run;
 mod vlan_steps;

@@ -41,8 +41,11 @@ pub struct Outcome {
     pub cluster: ClusterState,
     pub seed: u64,
     pub expectations: Vec<ExpectResult>,
-    /// Flow records the agents exported (FlowExporter gate), in export order.
+    /// Flow records the agents exported (FlowExporter gate), in export
+    /// order: the first [`Runner::keep_flow_records`] of them.
     pub flows: Vec<NodeFlowRecord>,
+    /// Flow records exported in all, kept or not.
+    pub flows_exported: u64,
 }
 
 impl Outcome {
@@ -65,9 +68,9 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
 /// then to `t2` gives the same world, byte for byte, as advancing to `t2`
 /// (tested), because steps run at their own times either way.
 pub struct Runner {
-    scn: Scenario,
-    outcome: Outcome,
-    control: ControlState,
+    pub(super) scn: Scenario,
+    pub(super) outcome: Outcome,
+    pub(super) control: ControlState,
     /// Index of the first step not yet run.
     next_step: usize,
     /// ARP caches are warm (or need not be): see [`Runner::warm_up`].
@@ -148,6 +151,7 @@ impl Runner {
                 seed,
                 expectations: Vec::new(),
                 flows: Vec::new(),
+                flows_exported: 0,
             },
             control,
             next_step: 0,
@@ -160,6 +164,19 @@ impl Runner {
     /// its timeline this way and holds no log.
     pub fn stream_log(&mut self, sink: Box<dyn crate::sim::log::LogSink>) {
         self.outcome.world.stream_log(sink);
+    }
+
+    /// Keep at most `n` flow records (default
+    /// [`super::flow_export::MAX_KEPT_FLOW_RECORDS`]); `antlab run` keeps
+    /// none, it only reports how many there were.
+    pub fn keep_flow_records(&mut self, n: usize) {
+        self.control.flows.keep = Some(n);
+    }
+
+    /// How much `--pcap` capture the run may keep (see
+    /// [`crate::sim::CAPTURE_BUDGET`]).
+    pub fn limit_capture(&mut self, bytes: usize) {
+        self.outcome.world.set_capture_budget(bytes);
     }
 
     /// Flushes the log's sink; the first write error it hit, if any.
@@ -253,13 +270,14 @@ impl Runner {
         }
         control.flows.finish(end);
         o.flows = std::mem::take(&mut control.flows.records);
-        if !o.flows.is_empty() {
+        o.flows_exported = control.flows.exported;
+        if o.flows_exported > 0 {
             o.world.record(
                 LogKind::Engine,
                 "",
                 format!(
                     "flow exporters exported {} record(s) (`antlab flows` lists them)",
-                    o.flows.len()
+                    o.flows_exported
                 ),
             );
         }
@@ -283,7 +301,7 @@ fn step_error(scn: &Scenario, step: &Step, msg: impl Into<String>) -> InputError
 
 /// What the control plane remembers between events.
 #[derive(Default)]
-struct ControlState {
+pub(super) struct ControlState {
     /// Who held each Egress IP after the last change, to log moves.
     holders: BTreeMap<String, Vec<String>>,
     /// The controller's allocation retry: the next backoff (5 s doubling to
@@ -299,7 +317,7 @@ struct ControlState {
     self_placed: BTreeMap<String, Vec<String>>,
     /// What compiles reuse while only memberlist views change (see
     /// [`engine::CompileCache`]).
-    proxy: engine::CompileCache,
+    pub(super) proxy: engine::CompileCache,
 }
 
 /// One Egress losing its node and getting a new one.
@@ -531,7 +549,7 @@ fn after_change_of(
 }
 
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
-fn sync_dataplane(
+pub(super) fn sync_dataplane(
     world: &mut World,
     cluster: &ClusterState,
     scn: &Scenario,
@@ -569,7 +587,7 @@ fn sync_nodes(
     Ok(())
 }
 
-fn execute(
+pub(super) fn execute(
     scn: &Scenario,
     step: &Step,
     world: &mut World,

@@ -33,4 +33,4 @@ mod devices;
 mod world;
 
 pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
-pub use world::{ControlEvent, LinkState, MEMBERLIST_PORT, World, describe_route};
+pub use world::{CAPTURE_BUDGET, ControlEvent, LinkState, MEMBERLIST_PORT, World, describe_route};

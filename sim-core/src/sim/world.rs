@@ -109,6 +109,9 @@ struct Applied {
     rules: Vec<crate::model::RuleSpec>,
 }
 
+/// How much `--pcap` capture a run keeps in memory (all ports together).
+pub const CAPTURE_BUDGET: usize = 128 << 20;
+
 pub struct World {
     now: SimTime,
     seed: u64,
@@ -123,6 +126,9 @@ pub struct World {
     log: EventLog,
     probes: Vec<Probe>,
     captures: Option<BTreeMap<PortRef, PcapWriter>>,
+    /// Bytes in `captures` so far, and how many they may reach.
+    capture_bytes: usize,
+    capture_budget: usize,
     /// Bumped at every power cycle so timers of the previous life are ignored.
     epochs: Vec<u32>,
     applied: BTreeMap<DeviceId, Applied>,
@@ -159,6 +165,8 @@ impl World {
             log: EventLog::default(),
             probes: Vec::new(),
             captures: None,
+            capture_bytes: 0,
+            capture_budget: CAPTURE_BUDGET,
             epochs: Vec::new(),
             applied: BTreeMap::new(),
             br_int: BTreeMap::new(),
@@ -419,6 +427,38 @@ impl World {
         self.captures.get_or_insert_with(BTreeMap::new);
     }
 
+    /// Lowers (or raises) how much capture the run keeps (default
+    /// [`CAPTURE_BUDGET`]).
+    pub fn set_capture_budget(&mut self, bytes: usize) {
+        self.capture_budget = bytes;
+    }
+
+    /// Records `frame` in `port`'s capture, while the captures together
+    /// stay under the capture budget (they are held in memory until the run
+    /// ends); past it, capture stops and the log says so once.
+    fn capture(&mut self, port: PortRef, frame: &[u8]) {
+        let Some(c) = &mut self.captures else {
+            return;
+        };
+        if self.capture_bytes >= self.capture_budget {
+            return;
+        }
+        let w = c.entry(port).or_default();
+        let before = w.bytes().len();
+        w.record(self.now, frame);
+        self.capture_bytes += w.bytes().len() - before;
+        if self.capture_bytes >= self.capture_budget {
+            self.record(
+                LogKind::Warn,
+                "",
+                format!(
+                    "pcap capture stopped: the captures reached {} KiB, all a run keeps; later frames are not in the files",
+                    self.capture_budget >> 10
+                ),
+            );
+        }
+    }
+
     // ----- logging ----------------------------------------------------------
 
     pub fn record(&mut self, kind: LogKind, device: &str, message: impl Into<String>) {
@@ -531,9 +571,7 @@ impl World {
             }
             return;
         }
-        if let Some(c) = &mut self.captures {
-            c.entry(from).or_default().record(self.now, &frame);
-        }
+        self.capture(from, &frame);
         let to = if link.a == from { link.b } else { link.a };
         self.queue.push(
             self.now + link.latency,
@@ -555,9 +593,7 @@ impl World {
             self.drop_packet(tag, DropReason::LinkDown { device, port: name });
             return;
         }
-        if let Some(c) = &mut self.captures {
-            c.entry(port).or_default().record(self.now, &frame);
-        }
+        self.capture(port, &frame);
         if self.log_frames {
             let msg = format!("rx {} {}", self.port_label(port), wire::summarize(&frame));
             let dev = self.device(port.device).name().to_string();
