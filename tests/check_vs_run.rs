@@ -77,3 +77,31 @@ fn every_shipped_scenario_passes_check() {
         );
     }
 }
+
+#[test]
+fn every_bad_topology_is_refused_at_a_position() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("topo-") && name.ends_with(".yaml")) {
+            continue;
+        }
+        n += 1;
+        let f = format!("tests/fixtures/bad/{name}");
+        let o = antlab(&["topology", "show", &f]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{f}: {err}");
+        assert!(err.starts_with(&format!("error: {f}:")), "{f}: {err}");
+        assert!(o.stdout.is_empty());
+    }
+    assert!(n >= 6);
+    let o = antlab(&["topology", "show", "tests/fixtures/bad/topo-l2-loop.yaml"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "topo-l2-loop.yaml:15:28: layer-2 loop on VLAN 216: c/a -> a/c, a/b -> b/a, b/c -> c/b"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -112,7 +112,9 @@ impl SimDuration {
             if scale == 0 {
                 return Err(format!("duration `{t}` is finer than one nanosecond"));
             }
-            total += d * scale;
+            total = total
+                .checked_add(d * scale)
+                .ok_or_else(|| format!("duration `{t}` is too large"))?;
         }
         Ok(SimDuration(total))
     }
@@ -227,6 +229,19 @@ impl serde::Serialize for SimTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_past_u64_nanoseconds_is_an_error_not_a_wrap() {
+        // 18446744073.709551615 s is u64::MAX ns; one more nanosecond is not.
+        assert_eq!(
+            SimDuration::parse("18446744073.709551615s"),
+            Ok(SimDuration(u64::MAX))
+        );
+        for t in ["18446744073.709551616s", "18446744073.999999999s"] {
+            let e = SimDuration::parse(t).unwrap_err();
+            assert!(e.ends_with("is too large"), "{t}: {e}");
+        }
+    }
 
     #[test]
     fn parses_units_exactly() {

@@ -100,7 +100,8 @@ pub struct Probe {
     pub last_seq: u32,
     /// The highest attempt number with a verdict: [`Probe::last_finished`].
     pub(crate) newest_finished: u32,
-    /// Attempts before this index have had their paths forgotten.
+    /// Attempts before this index have been looked at: finished ones have
+    /// had their paths forgotten, pending ones are when they finish.
     pub(crate) forgotten: usize,
 }
 
@@ -117,8 +118,10 @@ pub struct ProbeStats {
 }
 
 impl Probe {
+    /// Attempt `seq` (attempts are numbered from 1 in the order sent).
     pub fn attempt_mut(&mut self, seq: u32) -> Option<&mut Attempt> {
-        self.attempts.iter_mut().rev().find(|a| a.seq == seq)
+        let i = (seq as usize).checked_sub(1)?;
+        self.attempts.get_mut(i).filter(|a| a.seq == seq)
     }
 
     /// Whether hops and drops of attempt `seq` are still worth keeping: it
@@ -136,22 +139,27 @@ impl Probe {
     /// `minAnswerers`, the probe table).
     pub(crate) fn finished(&mut self, seq: u32) {
         self.newest_finished = self.newest_finished.max(seq);
-        let mut settled = true;
-        let mut i = self.forgotten;
-        while let Some(a) = self.attempts.get_mut(i) {
-            if a.seq >= self.newest_finished {
-                break;
+        let newest = self.newest_finished as usize - 1;
+        let forget = |a: &mut Attempt| {
+            a.path = Vec::new();
+            a.drops = Vec::new();
+        };
+        // Attempt `seq` is at index `seq - 1`. An older one finishing late
+        // is forgotten at once; the ones up to the newest finished are
+        // looked at once each, and those still pending wait for their turn.
+        let i = seq as usize - 1;
+        if i < newest.min(self.forgotten)
+            && let Some(a) = self.attempts.get_mut(i)
+        {
+            forget(a);
+        }
+        while self.forgotten < newest {
+            if let Some(a) = self.attempts.get_mut(self.forgotten)
+                && a.verdict != Verdict::Pending
+            {
+                forget(a);
             }
-            if a.verdict == Verdict::Pending {
-                settled = false;
-            } else {
-                a.path = Vec::new();
-                a.drops = Vec::new();
-                if settled {
-                    self.forgotten = i + 1;
-                }
-            }
-            i += 1;
+            self.forgotten += 1;
         }
     }
 
