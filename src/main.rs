@@ -3,7 +3,6 @@
 //! Exit codes: 0 = ran and every expectation held; 1 = an expectation failed;
 //! 2 = bad input (the message names file:line:column).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,14 +11,33 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use sim_core::input::InputError;
 use sim_core::rng::DEFAULT_SEED;
-use sim_core::scenario::{self, run::RunOptions};
+use sim_core::scenario;
 use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
-use sim_core::sim::trace::LogKind;
 use sim_core::time::{SimDuration, SimTime};
+
+/// `println!` for command output: when stdout is closed (`antlab ... |
+/// head`) the write error is returned with `?` and `main` exits quietly,
+/// where `println!` would panic. Used for everything a command prints.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` for command output; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
 
 mod collector;
 mod files;
+mod progress;
 mod real;
+mod sim_run;
 
 #[derive(Parser)]
 #[command(
@@ -141,9 +159,13 @@ enum Command {
         #[arg(long)]
         collector: Option<String>,
     },
-    /// Check a scenario (and its topology and manifests) without running it.
+    /// Check a scenario (its topology, manifests, every step and the limits)
+    /// without running it: whatever `check` accepts, `run` accepts too.
     Check {
         scenario: PathBuf,
+        /// The seed `run` would use (it names Deployments' Pods).
+        #[arg(long)]
+        seed: Option<u64>,
         /// The Antrea release to check against (default: the scenario's
         /// `options.antreaVersion`, else v1.15.1).
         #[arg(long = "antrea-version")]
@@ -340,7 +362,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 ));
             }
             match mode {
-                RunMode::Sim => run(&scenario, seed, output, verbose, pcap.as_deref(), version),
+                RunMode::Sim => {
+                    sim_run::run(&scenario, seed, output, verbose, pcap.as_deref(), version)
+                }
                 RunMode::Real => real::run(&scenario, seed, datapath::run::Mode::Real, verbose),
                 RunMode::Both => real::run(&scenario, seed, datapath::run::Mode::Both, verbose),
             }
@@ -398,25 +422,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check {
             scenario,
+            seed,
             antrea_version,
         } => {
             let version = antrea_version_arg(antrea_version.as_deref())?;
-            let scn = load_scenario_as(&scenario, version)?;
-            println!(
-                "{}: ok ({} steps, topology {} with {} devices)",
-                scenario.display(),
-                scn.steps.len(),
-                scn.topology_file,
-                scn.topology.devices.len()
-            );
-            Ok(ExitCode::SUCCESS)
+            sim_run::check(&scenario, seed, version)
         }
         Command::Topology {
             command: TopologyCommand::Show { file },
         } => {
             let text = read_text(&file)?;
             let topo = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
-            print!("{}", sim_core::topology::summary(&topo));
+            out!("{}", sim_core::topology::summary(&topo));
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen {
@@ -487,7 +504,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 events,
                 seed,
             };
-            println!(
+            outln!(
                 "bench des: scheduler {kind}, population {population}, events {events}, seed {seed}, runs {runs}"
             );
             let mut best = 0f64;
@@ -499,7 +516,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let secs = start.elapsed().as_secs_f64();
                 let rate = out.executed as f64 / secs;
                 best = best.max(rate);
-                println!(
+                outln!(
                     "run {}: {} events in {:.3} s, {:.0} events/s (sim time reached {}, checksum {:016x})",
                     i + 1,
                     out.executed,
@@ -509,7 +526,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     out.checksum
                 );
             }
-            println!("events/s: {best:.0}");
+            outln!("events/s: {best:.0}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -528,7 +545,7 @@ fn generate(p: &sim_core::scale::GenParams, dir: &Path) -> Result<ExitCode> {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!(
+    outln!(
         "wrote {} ({} nodes, {} Pods, {} Services x {} endpoints, {} Egresses in {} pools)",
         dir.join(SCENARIO_FILE).display(),
         p.nodes,
@@ -539,12 +556,16 @@ fn generate(p: &sim_core::scale::GenParams, dir: &Path) -> Result<ExitCode> {
         p.pools
     );
     match &g.victim {
-        Some((v, n)) => println!(
+        Some((v, n)) => outln!(
             "{v} holds the most Egress IPs ({n}); it is powered off at {}s and {} Egresses move",
             sim_core::scale::POWER_OFF_AT_SECS,
             g.moves.len()
         ),
-        None => println!("no Egress is placed, so no node is powered off"),
+        None => outln!("no Egress is placed, so no node is powered off"),
+    }
+    // Say now, not at `run`, when the simulator cannot hold this lab.
+    if let Err(e) = load_scenario(&dir.join(SCENARIO_FILE)) {
+        eprintln!("note: antlab check refuses this lab: {e:#}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -574,7 +595,7 @@ fn bench_egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Resul
         .map(|(n, _)| n.to_string())
         .ok_or_else(|| bad("no Egress is placed"))?;
     let alive: Vec<String> = all.iter().filter(|n| **n != victim).cloned().collect();
-    println!(
+    outln!(
         "bench egress: {nodes} nodes, {egresses} Egresses in {pools} pools; {victim} (holding {}) fails",
         held[victim.as_str()]
     );
@@ -604,7 +625,7 @@ fn bench_egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Resul
         ("full placement from cluster state", &mut from_scratch),
     ] {
         times.sort_by(f64::total_cmp);
-        println!(
+        outln!(
             "{label} of {} Egresses ({moved} move): median {:.3} ms, min {:.3} ms, max {:.3} ms over {runs} runs",
             before.len(),
             times[times.len() / 2],
@@ -623,7 +644,7 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
     let until = SimTime::ZERO + SimDuration::from_nanos(step.as_nanos() * u64::from(frames));
     let power_off = SimTime::ZERO + SimDuration::from_nanos(until.as_nanos() / 2);
     let scn = tui::generated_lab(nodes, power_off, until).map_err(bad)?;
-    println!(
+    outln!(
         "bench tui: {nodes} nodes, {frames} frames of {} sim time, {width}x{height}, node-3 off at {}",
         step.human(),
         power_off.since(SimTime::ZERO).human()
@@ -631,7 +652,7 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
     let t0 = Instant::now();
     let (mut session, mut app) = tui::start(scn, None).map_err(bad)?;
     let startup = t0.elapsed();
-    println!(
+    outln!(
         "start-up (one full run to learn event times, then time 0): {:.1} ms",
         startup.as_secs_f64() * 1e3
     );
@@ -650,15 +671,15 @@ fn bench_tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> 
             .copied()
             .unwrap_or(first)
     };
-    println!("first frame (agents joining, ARP storm): {first:.1} ms");
-    println!(
+    outln!("first frame (agents joining, ARP storm): {first:.1} ms");
+    outln!(
         "other frames: median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         pick(0.5),
         pick(0.99),
         pick(1.0)
     );
     let under = times.iter().filter(|&&t| t < 50.0).count();
-    println!("frames under 50 ms: {under}/{}", times.len());
+    outln!("frames under 50 ms: {under}/{}", times.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -713,8 +734,8 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
     }
     let result = sim_core::engine::whatif::what_if(&objects, power_off).map_err(bad)?;
     match output {
-        WhatIfOutput::Json => println!("{}", serde_json::to_string_pretty(&result)?),
-        WhatIfOutput::Yaml => print!(
+        WhatIfOutput::Json => outln!("{}", serde_json::to_string_pretty(&result)?),
+        WhatIfOutput::Yaml => out!(
             "{}",
             serde_saphyr::to_string(&result).map_err(|e| anyhow::anyhow!("{e}"))?
         ),
@@ -737,7 +758,7 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 sim_core::report::table(&["EGRESS", "EGRESSIP", "NOW", "AFTER", ""], &rows)
             );
@@ -762,7 +783,7 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                     "note: the input has no Node objects, so no Egress can be placed; add `kubectl get nodes -o yaml`"
                 );
             }
-            println!(
+            outln!(
                 "{moving} of {} Egresses move when {failed}",
                 result.egresses.len()
             );
@@ -771,34 +792,9 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `scn` to `--at` (default: its end) with `--seed` (default: its own);
-/// returns the seed used and the outcome.
-fn run_at(
-    scn: &scenario::Scenario,
-    at: Option<&str>,
-    seed: Option<u64>,
-) -> Result<(u64, scenario::run::Outcome)> {
-    let stop_at = match at {
-        Some(t) => {
-            Some(SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?)
-        }
-        None => None,
-    };
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let outcome = scenario::run::run(
-        scn,
-        seed,
-        &RunOptions {
-            capture: false,
-            stop_at,
-        },
-    )?;
-    Ok((seed, outcome))
-}
-
 fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
     let scn = load_scenario(path)?;
-    let (seed, outcome) = run_at(&scn, at, seed)?;
+    let (seed, outcome) = sim_run::run_at(&scn, at, seed, false)?;
     let id = outcome
         .world
         .device_id(node)
@@ -810,18 +806,18 @@ fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result
             ))
         })?;
     let stack = outcome.world.device(id).stack().expect("nodes are hosts");
-    println!(
+    outln!(
         "# Service rules of {node} in {} at {} (seed {seed})",
         path.display(),
         outcome.world.now()
     );
     match stack.services.rules() {
-        None => println!("(no Services)"),
+        None => outln!("(no Services)"),
         Some(r) => {
-            println!("## AntreaProxy (OVS)");
-            print!("{}", sim_core::engine::proxy::render_antrea(r));
-            println!("## kube-proxy");
-            print!("{}", sim_core::engine::proxy::render_kube_proxy(r));
+            outln!("## AntreaProxy (OVS)");
+            out!("{}", sim_core::engine::proxy::render_antrea(r));
+            outln!("## kube-proxy");
+            out!("{}", sim_core::engine::proxy::render_kube_proxy(r));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -840,21 +836,28 @@ fn flows(
         None => None,
     };
     let scn = load_scenario(path)?;
-    let (seed, outcome) = run_at(&scn, at, seed)?;
+    let (seed, outcome) = sim_run::run_at(&scn, at, seed, true)?;
     let records = &outcome.flows;
+    if outcome.flows_exported > records.len() as u64 {
+        eprintln!(
+            "note: the flow exporters exported {} records; the first {} are kept (the limit) and listed",
+            outcome.flows_exported,
+            records.len()
+        );
+    }
     match output {
         FlowsOutput::Table => {
-            println!(
+            outln!(
                 "# Flow records of {} (seed {seed}, start {}, {} record(s))",
                 path.display(),
                 scenario::start_time::format(scn.start_unix),
                 records.len()
             );
-            print!("{}", sim_core::report::flows(records));
+            out!("{}", sim_core::report::flows(records));
         }
         FlowsOutput::Json => {
             for r in records {
-                println!("{}", serde_json::to_string(r)?);
+                outln!("{}", serde_json::to_string(r)?);
             }
         }
     }
@@ -870,14 +873,40 @@ fn flows(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `rules --compare`'s bounds: what fits 2 GiB (README "Limits").
+const COMPARE_MAX_SERVICES: usize = 100_000;
+const COMPARE_MAX_ENDPOINTS_PER_SERVICE: usize = 1_000;
+const COMPARE_MAX_ENDPOINTS: usize = 1_000_000;
+const COMPARE_MAX_NODES: usize = 5_000;
+
 /// AntreaProxy's flows against kube-proxy's iptables rules for a synthetic
 /// cluster: counts, full compile time, and the average time to apply one
 /// endpoint change incrementally.
 fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCode> {
     use sim_core::engine::proxy::{self, KubeProxyMode, ProxyConfig};
+    // 100,000 Services of 10 endpoints: 13.5 s and 1.06 GB peak; 1,000,000
+    // endpoints however split take about 1 GB (README "Limits").
+    for (flag, value, max) in [
+        ("--services", services, COMPARE_MAX_SERVICES),
+        (
+            "--endpoints-per-service",
+            eps,
+            COMPARE_MAX_ENDPOINTS_PER_SERVICE,
+        ),
+        ("--nodes", nodes, COMPARE_MAX_NODES),
+    ] {
+        if value > max {
+            return Err(bad(format!("{flag} {value} is over the limit of {max}")));
+        }
+    }
+    if services.saturating_mul(eps) > COMPARE_MAX_ENDPOINTS {
+        return Err(bad(format!(
+            "--services {services} x --endpoints-per-service {eps} is over the limit of {COMPARE_MAX_ENDPOINTS} endpoints"
+        )));
+    }
     let cluster = proxy::synthetic_services(services, eps, nodes.max(1), DEFAULT_SEED);
     let node = &cluster.nodes[0];
-    println!(
+    outln!(
         "rules --compare: {services} Services x {eps} endpoints, {} nodes (rules of {})",
         cluster.nodes.len(),
         node.name
@@ -913,12 +942,14 @@ fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCode> 
             proxy::update_service(&mut rules, svc);
         }
         let per_update = start.elapsed() / (2 * changes.max(1)) as u32;
-        println!("{label}:");
-        println!(
+        outln!("{label}:");
+        outln!(
             "  antrea flows {}, groups {}; iptables rules {}",
-            counts.antrea_flows, counts.antrea_groups, counts.iptables_rules
+            counts.antrea_flows,
+            counts.antrea_groups,
+            counts.iptables_rules
         );
-        println!(
+        outln!(
             "  full compile {:.3} ms; one endpoint change {:.1} us on average",
             compile.as_secs_f64() * 1e3,
             per_update.as_secs_f64() * 1e6
@@ -943,7 +974,7 @@ fn featuregates(
         }
         None => config::featuregates::text(version, &Default::default()),
     };
-    print!("{text}");
+    out!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -956,166 +987,16 @@ fn get(
 ) -> Result<ExitCode> {
     let scn = load_scenario_as(path, version)?;
     let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
-    let (seed, mut outcome) = run_at(&scn, at, seed)?;
+    let (seed, mut outcome) = sim_run::run_at(&scn, at, seed, false)?;
     let text = outcome.show(&scn, &view).map_err(bad)?;
-    println!(
+    outln!(
         "# {} at {} (seed {seed})",
         path.display(),
         outcome.world.now()
     );
-    print!("{text}");
+    out!("{text}");
     if !text.ends_with('\n') {
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn run(
-    path: &Path,
-    seed: Option<u64>,
-    output: Output,
-    verbose: bool,
-    pcap: Option<&Path>,
-    version: Option<sim_core::engine::config::AntreaVersion>,
-) -> Result<ExitCode> {
-    let scn = load_scenario_as(path, version)?;
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let opts = RunOptions {
-        capture: pcap.is_some(),
-        stop_at: None,
-    };
-    let outcome = scenario::run::run(&scn, seed, &opts)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match output {
-        Output::Json => {
-            for e in outcome.world.log() {
-                writeln!(out, "{}", serde_json::to_string(e)?)?;
-            }
-            let summary = serde_json::json!({
-                "summary": {
-                    "scenario": scn.name,
-                    "seed": seed,
-                    "passed": outcome.passed(),
-                    "events": outcome.world.events_processed(),
-                    "expectations": outcome.expectations,
-                }
-            });
-            writeln!(out, "{summary}")?;
-        }
-        Output::Text => {
-            // Wall-clock times appear only in flow records: show their
-            // origin when there are any (or when the scenario sets one).
-            let start = if outcome.flow_sessions.is_empty() && !scn.start_time_set {
-                String::new()
-            } else {
-                format!("; start {}", scenario::start_time::format(scn.start_unix))
-            };
-            writeln!(
-                out,
-                "antlab: scenario {} (seed {seed}; change with --seed{start})",
-                path.display()
-            )?;
-            if let Some(d) = &scn.description {
-                writeln!(out, "{}", d.trim())?;
-            }
-            // Switches with SVIs and routers: the devices whose ARP tables
-            // decide where traffic goes in these stories.
-            let gateways: Vec<&str> = scn
-                .topology
-                .devices
-                .iter()
-                .filter(|d| match &d.kind {
-                    sim_core::model::DeviceKind::Switch(s) => !s.svis.is_empty(),
-                    sim_core::model::DeviceKind::Host(h) => {
-                        h.role == sim_core::model::HostRole::Router
-                    }
-                })
-                .map(|d| d.name.as_str())
-                .collect();
-            for e in outcome.world.log() {
-                let hidden = match e.kind {
-                    LogKind::Frame => !verbose,
-                    // Per-attempt probe lines; transitions (UP/DOWN) always show.
-                    LogKind::Probe => {
-                        !verbose
-                            && (e.message.contains(" ok rtt ") || e.message.contains(" FAILED: "))
-                    }
-                    LogKind::Drop | LogKind::Mac => !verbose,
-                    // Neighbour churn between hosts is noise in the story; the
-                    // gateways' tables, announcements and failures are not.
-                    LogKind::Arp => {
-                        !verbose
-                            && !e.message.contains("gratuitous")
-                            && !e.message.ends_with("FAILED")
-                            && !gateways.contains(&e.device.as_str())
-                    }
-                    // Agents finding each other at start-up.
-                    LogKind::Engine => {
-                        !verbose
-                            && e.message.contains("memberlist: ")
-                            && e.message.ends_with(" joined")
-                            && e.time < SimTime::ZERO + SimDuration::from_secs(1)
-                    }
-                    _ => false,
-                };
-                if hidden {
-                    continue;
-                }
-                if e.message.contains('\n') {
-                    let mut lines = e.message.lines();
-                    let first = lines.next().unwrap_or("");
-                    let head = sim_core::sim::trace::LogEntry {
-                        message: first.to_string(),
-                        ..e.clone()
-                    };
-                    writeln!(out, "{head}")?;
-                    for l in lines {
-                        writeln!(out, "    {l}")?;
-                    }
-                } else {
-                    writeln!(out, "{e}")?;
-                }
-            }
-            writeln!(out)?;
-            write!(out, "{}", sim_core::report::probes(&outcome.world))?;
-            let passed = outcome.expectations.iter().filter(|e| e.passed).count();
-            writeln!(out)?;
-            writeln!(
-                out,
-                "expectations: {passed} passed, {} failed ({} events simulated, sim time {})",
-                outcome.expectations.len() - passed,
-                outcome.world.events_processed(),
-                outcome.world.now()
-            )?;
-            for e in outcome.expectations.iter().filter(|e| !e.passed) {
-                writeln!(
-                    out,
-                    "  FAILED {}:{}:{}: {}",
-                    scn.file, e.line, e.column, e.message
-                )?;
-            }
-            if !outcome.passed() {
-                writeln!(
-                    out,
-                    "reproduce with: antlab run {} --seed {seed}",
-                    path.display()
-                )?;
-            }
-        }
-    }
-    if let Some(dir) = pcap {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let caps = outcome.world.captures();
-        for (name, bytes) in &caps {
-            std::fs::write(dir.join(name), bytes)
-                .with_context(|| format!("writing {}", dir.join(name).display()))?;
-        }
-        eprintln!("wrote {} pcap files to {}", caps.len(), dir.display());
-    }
-    Ok(if outcome.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

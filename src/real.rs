@@ -110,7 +110,7 @@ fn up(file: &Path, verbose: bool) -> Result<ExitCode> {
         return Err(e);
     }
     lab.keep = true;
-    println!(
+    outln!(
         "lab {} is up ({:.2} s): {} namespaces, {} OVS bridges",
         lab.state.id,
         t0.elapsed().as_secs_f64(),
@@ -118,16 +118,16 @@ fn up(file: &Path, verbose: bool) -> Result<ExitCode> {
         lab.bridges.len() + lab.int_bridges.len()
     );
     for (dev, ns) in &lab.netns {
-        println!("  {dev:<24} ip netns exec {ns} bash");
+        outln!("  {dev:<24} ip netns exec {ns} bash");
     }
-    println!("remove it with: antlab real down {}", lab.state.id);
+    outln!("remove it with: antlab real down {}", lab.state.id);
     Ok(ExitCode::SUCCESS)
 }
 
 fn status() -> Result<ExitCode> {
     let runs = RunState::all();
     if runs.is_empty() {
-        println!("no real-mode runs");
+        outln!("no real-mode runs");
     }
     for st in &runs {
         let owner = if st.owner_alive() {
@@ -136,7 +136,7 @@ fn status() -> Result<ExitCode> {
             "owner gone"
         };
         let there = cleanup::leftovers(Some(&st.prefix()));
-        println!(
+        outln!(
             "{}  {}  pid {} ({owner})  {} objects exist",
             st.id,
             st.source,
@@ -153,12 +153,12 @@ fn status() -> Result<ExitCode> {
         })
         .collect();
     if !stray.is_empty() {
-        println!(
+        outln!(
             "not in any state file ({}): remove with `antlab real down --all`",
             stray.len()
         );
         for s in stray {
-            println!("  {s}");
+            outln!("  {s}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -180,12 +180,12 @@ fn down(id: Option<&str>, all: bool) -> Result<ExitCode> {
         cleanup::down_all(false)
     };
     for r in &c.removed {
-        println!("removed {r}");
+        outln!("removed {r}");
     }
     for e in &c.errors {
         eprintln!("could not remove: {e}");
     }
-    println!("{} removed, {} errors", c.removed.len(), c.errors.len());
+    outln!("{} removed, {} errors", c.removed.len(), c.errors.len());
     Ok(if c.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -215,14 +215,14 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
         }
         Err(e) => return Err(e.into()),
     };
-    println!();
-    println!(
+    outln!();
+    outln!(
         "lab bring-up {:.2} s, tear-down {:.2} s",
         report.bring_up.as_secs_f64(),
         report.tear_down.as_secs_f64()
     );
     for (probe, sim, real) in &report.outages {
-        println!(
+        outln!(
             "probe {probe}: longest outage simulator {}, real {:.1} s",
             sim,
             real.as_secs_f64()
@@ -230,7 +230,7 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
     }
     let failed_real = report.checks.iter().filter(|c| !c.real_passed).count();
     let mismatches: usize = report.checks.iter().map(|c| c.mismatches().len()).sum();
-    println!(
+    outln!(
         "real: {} of {} expectations held",
         report.checks.len() - failed_real,
         report.checks.len()
@@ -241,7 +241,7 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
             .iter()
             .filter(|c| c.sim_passed != Some(true))
             .count();
-        println!(
+        outln!(
             "simulator: {} of {} held; {} observed fields compared, {mismatches} differ",
             report.checks.len() - sim_failed,
             report.checks.len(),
@@ -249,12 +249,12 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
         );
         for c in &report.checks {
             for m in c.mismatches() {
-                println!("  MISMATCH at {} (line {}): {m}", c.at, c.line);
+                outln!("  MISMATCH at {} (line {}): {m}", c.at, c.line);
             }
         }
     }
     if !report.leftovers.is_empty() {
-        println!("LEFT BEHIND: {}", report.leftovers.join(", "));
+        outln!("LEFT BEHIND: {}", report.leftovers.join(", "));
     }
     Ok(if report.passed(mode) {
         ExitCode::SUCCESS
@@ -290,12 +290,12 @@ fn import_kind(
             other => super::bad(other.to_string()),
         })?;
     for p in imp.write_to(out).map_err(|e| super::bad(e.to_string()))? {
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     for s in &imp.skipped {
-        println!("skipped {s}");
+        outln!("skipped {s}");
     }
-    println!(
+    outln!(
         "kind cluster {}: {} nodes on {} (bridge {}); next: antlab run {}",
         imp.target.cluster,
         imp.target.nodes.len(),
@@ -320,7 +320,7 @@ pub fn bench_lab(file: &Path, runs: u32) -> Result<ExitCode> {
     need_real_mode()?;
     let text = super::read_text(file)?;
     let topo = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
-    println!(
+    outln!(
         "bench real-lab: {} ({} devices), {runs} runs",
         file.display(),
         topo.devices.len()
@@ -328,7 +328,7 @@ pub fn bench_lab(file: &Path, runs: u32) -> Result<ExitCode> {
     let mut ups = Vec::new();
     for i in 1..=runs {
         let c = datapath::bench::lab_cycle(&topo, &file.display().to_string())?;
-        println!(
+        outln!(
             "run {i}: up {:.3} s ({} namespaces), down {:.3} s, left behind: {}",
             c.up.as_secs_f64(),
             c.namespaces,
@@ -346,7 +346,7 @@ pub fn bench_lab(file: &Path, runs: u32) -> Result<ExitCode> {
     }
     ups.sort();
     if let Some((up, down)) = ups.get(ups.len() / 2) {
-        println!(
+        outln!(
             "median run: up {:.3} s, down {:.3} s",
             up.as_secs_f64(),
             down.as_secs_f64()
@@ -359,24 +359,26 @@ pub fn bench_lab(file: &Path, runs: u32) -> Result<ExitCode> {
 pub fn bench_ovs(services: usize, endpoints: usize) -> Result<ExitCode> {
     need_real_mode()?;
     let r = datapath::bench::ovs_services(services, endpoints)?;
-    println!(
+    outln!(
         "bench ovs-services: {} Services x {endpoints} endpoints -> {} flows + {} groups (AntreaProxy ClusterIP, one node)",
-        r.services, r.flows, r.groups
+        r.services,
+        r.flows,
+        r.groups
     );
-    println!(
+    outln!(
         "one bundle:          {:>9.3} s   installed {} flows, {} groups",
         r.bundle.as_secs_f64(),
         r.installed_bundle.0,
         r.installed_bundle.1
     );
-    println!(
+    outln!(
         "one call per item:   {:>9.3} s   installed {} flows, {} groups ({} ovs-ofctl calls)",
         r.per_call.as_secs_f64(),
         r.installed_per_call.0,
         r.installed_per_call.1,
         r.calls
     );
-    println!(
+    outln!(
         "bundle is {:.0}x faster",
         r.per_call.as_secs_f64() / r.bundle.as_secs_f64().max(1e-9)
     );

@@ -115,9 +115,33 @@ fn pod_cidr_base(i: usize) -> (u8, u8) {
 }
 
 /// Checks the sizes fit the address plan.
+/// The largest lab `antlab gen` writes: the 5,000-node target of the scale
+/// work, a hundred thousand Pods, fifty thousand Services of at most a
+/// hundred endpoints. At these sizes gen itself stays far under 2 GiB
+/// (BENCHMARKS.md); whether the simulator can *run* the lab is for
+/// `antlab check` to say (`scenario::limits`).
+pub const MAX_NODES: usize = 5_000;
+pub const MAX_PODS: usize = 100_000;
+pub const MAX_SERVICES: usize = 50_000;
+pub const MAX_ENDPOINTS_PER_SERVICE: usize = 100;
+
 fn check(p: &GenParams, l: &Layout) -> Result<(), String> {
     if p.nodes == 0 {
         return Err("--nodes must be at least 1".into());
+    }
+    for (flag, value, max) in [
+        ("--nodes", p.nodes, MAX_NODES),
+        ("--pods", p.pods, MAX_PODS),
+        ("--services", p.services, MAX_SERVICES),
+        (
+            "--endpoints-per-service",
+            p.endpoints_per_service,
+            MAX_ENDPOINTS_PER_SERVICE,
+        ),
+    ] {
+        if value > max {
+            return Err(format!("{flag} {value} is over the limit of {max}"));
+        }
     }
     if l.racks > 256 {
         return Err(format!(

@@ -244,6 +244,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_duration_past_u64_nanoseconds_is_an_error_not_a_wrap() {
+        // 18446744073.709551615 s is u64::MAX ns; one more nanosecond is not.
+        assert_eq!(
+            SimDuration::parse("18446744073.709551615s"),
+            Ok(SimDuration(u64::MAX))
+        );
+        for t in ["18446744073.709551616s", "18446744073.999999999s"] {
+            let e = SimDuration::parse(t).unwrap_err();
+            assert!(e.contains("is too large"), "{t}: {e}");
+        }
+    }
+
+    #[test]
     fn parses_units_exactly() {
         assert_eq!(
             SimDuration::parse("200ms").unwrap(),

@@ -1,6 +1,9 @@
 //! Tables in the shape people know (`kubectl get`, `ip neigh`, `ip route`,
 //! `show mac address-table`) and the probe/trace views. Pure: a table is a
-//! `String`; callers print it.
+//! `String`; callers print it. [`timeline`] prints the event log as a run
+//! records it.
+
+pub mod timeline;
 
 use crate::engine::ClusterState;
 use crate::sim::probe::{Probe, Verdict};

@@ -176,7 +176,7 @@ pub struct ProbeDoc {
     #[serde(default)]
     pub path: Option<String>,
     #[serde(default)]
-    pub interval: Option<SimDuration>,
+    pub interval: Option<Spanned<SimDuration>>,
     #[serde(default)]
     pub timeout: Option<SimDuration>,
     #[serde(default)]

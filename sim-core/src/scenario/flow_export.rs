@@ -75,13 +75,23 @@ struct Agent {
 #[derive(Default)]
 pub struct FlowExport {
     agents: BTreeMap<String, Agent>,
+    /// The records exported so far, the first [`FlowExport::keep`] of them.
     pub records: Vec<NodeFlowRecord>,
+    /// Records exported in all, kept or not.
+    pub exported: u64,
+    /// How many records to keep (`None`: [`MAX_KEPT_FLOW_RECORDS`]). A TCP
+    /// probe every 100 ms exports tens of thousands of records an hour
+    /// (about 850 bytes each in memory), so a long run keeps only so many.
+    pub keep: Option<usize>,
     pub sessions: Vec<ExporterSession>,
     /// Whether the next tick is already scheduled.
     pub scheduled: bool,
     /// Unix seconds of simulated time zero (the scenario's `startTime`).
     pub epoch_base_secs: u64,
 }
+
+/// Flow records a run keeps by default (about 425 MB).
+pub const MAX_KEPT_FLOW_RECORDS: usize = 500_000;
 
 impl FlowExport {
     pub fn new(epoch_base_secs: u64) -> Self {
@@ -140,6 +150,10 @@ impl FlowExport {
                 });
             }
             for mut record in agent.exporter.export(now) {
+                self.exported += 1;
+                if self.records.len() >= self.keep.unwrap_or(MAX_KEPT_FLOW_RECORDS) {
+                    continue;
+                }
                 fill_egress(cluster, name, &mut record);
                 self.records.push(NodeFlowRecord {
                     exporter_node: name.clone(),

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use serde_saphyr::Spanned;
 
 use super::doc::{ExpectDoc, ScenarioDoc, StepDoc};
+use super::limits;
 use crate::input::{InputError, parse_yaml};
 use crate::k8s::{self, LabelEdit, Object};
 use crate::model::{DeviceKind, MacAddr, Topology};
@@ -41,6 +42,8 @@ pub struct Scenario {
     pub start_unix: u64,
     /// Whether the scenario wrote `startTime` (else the default).
     pub start_time_set: bool,
+    /// What the run will hold, within [`limits::MEMORY_BUDGET`].
+    pub footprint: limits::Footprint,
 }
 
 #[derive(Clone, Debug)]
@@ -356,9 +359,11 @@ pub fn load_for_version(
     }
     // Steps run in time order; equal times keep file order.
     steps.sort_by_key(|s| s.at);
+    super::vlan_steps::check(file, &topology, &steps)?;
     let last = steps.last().map_or(SimTime::ZERO, |s| s.at);
     let until = match &doc.until {
         Some(u) => {
+            limits::sim_time(file, "until", u)?;
             let t = SimTime::ZERO + u.value;
             if t < last {
                 return Err(InputError::at_value(
@@ -373,8 +378,10 @@ pub fn load_for_version(
             }
             t
         }
-        None => last + SimDuration::from_secs(1),
+        // A second after the last step, within the limit.
+        None => (last + SimDuration::from_secs(1)).min(SimTime::ZERO + limits::MAX_SIM_TIME),
     };
+    let footprint = limits::totals(file, &topology, &doc.topology, &steps, until)?;
     Ok(Scenario {
         name: doc.name,
         description: doc.description,
@@ -396,6 +403,7 @@ pub fn load_for_version(
         antrea_version,
         start_unix,
         start_time_set: doc.start_time.is_some(),
+        footprint,
     })
 }
 
@@ -630,10 +638,13 @@ fn load_step(
             ));
         }
         probes.push(d.name.value.clone());
-        let interval = d.interval.unwrap_or(SimDuration::from_secs(1));
-        if interval == SimDuration::ZERO {
-            return Err(err(file, p, "probe interval must be more than 0"));
-        }
+        let interval = match &d.interval {
+            Some(i) => {
+                limits::probe_interval(file, i)?;
+                i.value
+            }
+            None => SimDuration::from_secs(1),
+        };
         Action::StartProbe(ProbeStep {
             name: d.name.value.clone(),
             from: endpoint(file, &d.from, topo)?,
@@ -723,6 +734,7 @@ fn load_step(
     } else {
         unreachable!("exactly one action was counted")
     };
+    limits::sim_time(file, "at", &s.at)?;
     Ok(Step {
         at: SimTime::ZERO + s.at.value,
         line: loc.line(),

@@ -17,16 +17,21 @@
 //!       - {probe: ping-ext, last: fail, reason: powered off}
 //! ```
 //! One action per step, from [`STEP_ACTIONS`]. Unknown keys are errors with line and
-//! column. [`load`] parses and checks everything it can before anything runs;
-//! [`run::run`] plays the timeline.
+//! column. [`load`] parses and checks everything it can before anything runs
+//! (within [`limits`]); [`admit::admit`] applies every step without time
+//! passing, to find what only applying can refuse; [`run::run`] plays the
+//! timeline.
 
+pub mod admit;
 mod doc;
 mod ecmp_options;
 pub mod flow_export;
+pub mod limits;
 mod load;
 pub mod node_lifecycle;
 pub mod run;
 pub mod start_time;
+mod vlan_steps;
 
 /// Every action a step can take, as the scenario file spells it (the README
 /// documents each; `tests/readme.rs` checks that it does).

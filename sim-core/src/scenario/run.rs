@@ -42,10 +42,13 @@ pub struct Outcome {
     pub cluster: ClusterState,
     pub seed: u64,
     pub expectations: Vec<ExpectResult>,
-    /// Flow records the agents exported (FlowExporter gate), in export order.
+    /// Flow records the agents exported (FlowExporter gate), in export
+    /// order: the first [`Runner::keep_flow_records`] of them.
     pub flows: Vec<NodeFlowRecord>,
     /// The agents' connections to the collector (when each sent its template).
     pub flow_sessions: Vec<ExporterSession>,
+    /// Flow records exported in all, kept or not.
+    pub flows_exported: u64,
 }
 
 impl Outcome {
@@ -68,9 +71,9 @@ pub fn run(scn: &Scenario, seed: u64, opts: &RunOptions) -> Result<Outcome, Inpu
 /// then to `t2` gives the same world, byte for byte, as advancing to `t2`
 /// (tested), because steps run at their own times either way.
 pub struct Runner {
-    scn: Scenario,
-    outcome: Outcome,
-    control: ControlState,
+    pub(super) scn: Scenario,
+    pub(super) outcome: Outcome,
+    pub(super) control: ControlState,
     /// Index of the first step not yet run.
     next_step: usize,
     /// ARP caches are warm (or need not be): see [`Runner::warm_up`].
@@ -164,11 +167,37 @@ impl Runner {
                 expectations: Vec::new(),
                 flows: Vec::new(),
                 flow_sessions: Vec::new(),
+                flows_exported: 0,
             },
             control,
             next_step: 0,
             warm,
         })
+    }
+
+    /// From now on the event log goes to `sink` as it is recorded instead of
+    /// being kept (what was recorded so far goes first): `antlab run` streams
+    /// its timeline this way and holds no log.
+    pub fn stream_log(&mut self, sink: Box<dyn crate::sim::log::LogSink>) {
+        self.outcome.world.stream_log(sink);
+    }
+
+    /// Keep at most `n` flow records (default
+    /// [`super::flow_export::MAX_KEPT_FLOW_RECORDS`]); `antlab run` keeps
+    /// none, it only reports how many there were.
+    pub fn keep_flow_records(&mut self, n: usize) {
+        self.control.flows.keep = Some(n);
+    }
+
+    /// How much `--pcap` capture the run may keep (see
+    /// [`crate::sim::CAPTURE_BUDGET`]).
+    pub fn limit_capture(&mut self, bytes: usize) {
+        self.outcome.world.set_capture_budget(bytes);
+    }
+
+    /// Flushes the log's sink; the first write error it hit, if any.
+    pub fn flush_log(&mut self) -> std::io::Result<()> {
+        self.outcome.world.flush_log()
     }
 
     /// Sim time reached so far.
@@ -255,13 +284,14 @@ impl Runner {
         control.flows.finish(end);
         o.flows = std::mem::take(&mut control.flows.records);
         o.flow_sessions = std::mem::take(&mut control.flows.sessions);
-        if !o.flows.is_empty() {
+        o.flows_exported = control.flows.exported;
+        if o.flows_exported > 0 {
             o.world.record(
                 LogKind::Engine,
                 "",
                 format!(
                     "flow exporters exported {} record(s) (`antlab flows` lists them)",
-                    o.flows.len()
+                    o.flows_exported
                 ),
             );
         }
@@ -285,7 +315,7 @@ fn step_error(scn: &Scenario, step: &Step, msg: impl Into<String>) -> InputError
 
 /// What the control plane remembers between events.
 #[derive(Default)]
-struct ControlState {
+pub(super) struct ControlState {
     /// Who held each Egress IP after the last change, to log moves.
     holders: BTreeMap<String, Vec<String>>,
     /// The controller's allocation retry: the next backoff (5 s doubling to
@@ -301,7 +331,7 @@ struct ControlState {
     agents: engine::egress_status::AgentSyncs,
     /// What compiles reuse while only memberlist views change (see
     /// [`engine::CompileCache`]).
-    proxy: engine::CompileCache,
+    pub(super) proxy: engine::CompileCache,
     /// Which kubelets reach the API server; NotReady and Ready timers.
     lifecycle: NodeLifecycle,
 }
@@ -530,7 +560,7 @@ fn after_change_of(
 }
 
 /// Recomputes every node's desired dataplane and applies it to the powered ones.
-fn sync_dataplane(
+pub(super) fn sync_dataplane(
     world: &mut World,
     cluster: &mut ClusterState,
     scn: &Scenario,
@@ -573,7 +603,7 @@ fn sync_nodes(
     Ok(())
 }
 
-fn execute(
+pub(super) fn execute(
     scn: &Scenario,
     step: &Step,
     world: &mut World,

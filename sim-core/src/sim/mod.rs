@@ -14,11 +14,13 @@
 //! - [`switch`]: MAC learning per VLAN.
 //! - [`probe`]: ping/TCP probes and their verdicts.
 //! - [`trace`]: log entries, drop reasons, trace tags.
+//! - [`log`]: the event log's memory: kept, or streamed to a sink as it grows.
 //!
 //! Every event is ordered by (time, insertion sequence), so a run is a pure
 //! function of the topology, the scenario and the seed.
 
 pub mod arp;
+pub mod log;
 pub mod nat;
 pub mod probe;
 pub mod reach;
@@ -35,4 +37,4 @@ mod devices;
 mod world;
 
 pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
-pub use world::{ControlEvent, LinkState, MEMBERLIST_PORT, World, describe_route};
+pub use world::{CAPTURE_BUDGET, ControlEvent, LinkState, MEMBERLIST_PORT, World, describe_route};

@@ -98,6 +98,11 @@ pub struct Probe {
     /// The highest attempt number whose verdict drove `last_ok`: verdicts of
     /// older attempts (timeouts arrive late) do not flip the state back.
     pub last_seq: u32,
+    /// The highest attempt number with a verdict: [`Probe::last_finished`].
+    pub(crate) newest_finished: u32,
+    /// Attempts before this index have been looked at: finished ones have
+    /// had their paths forgotten, pending ones are when they finish.
+    pub(crate) forgotten: usize,
 }
 
 /// Summary figures for tables and expectations.
@@ -113,8 +118,49 @@ pub struct ProbeStats {
 }
 
 impl Probe {
+    /// Attempt `seq` (attempts are numbered from 1 in the order sent).
     pub fn attempt_mut(&mut self, seq: u32) -> Option<&mut Attempt> {
-        self.attempts.iter_mut().rev().find(|a| a.seq == seq)
+        let i = (seq as usize).checked_sub(1)?;
+        self.attempts.get_mut(i).filter(|a| a.seq == seq)
+    }
+
+    /// Whether hops and drops of attempt `seq` are still worth keeping: it
+    /// has no verdict yet, or it is the last finished one (late replies
+    /// still show in its trace).
+    pub(crate) fn keeps_path_of(&self, seq: u32, finished: bool) -> bool {
+        !finished || seq >= self.newest_finished
+    }
+
+    /// Notes that attempt `seq` got its verdict, and forgets the paths and
+    /// drop lists of the finished attempts before the last finished one:
+    /// traces, expectations and the TUI only read the last finished
+    /// attempt's, and a long run would otherwise keep every hop of every
+    /// attempt. Verdicts, send times and who answered stay (statistics,
+    /// `minAnswerers`, the probe table).
+    pub(crate) fn finished(&mut self, seq: u32) {
+        self.newest_finished = self.newest_finished.max(seq);
+        let newest = self.newest_finished as usize - 1;
+        let forget = |a: &mut Attempt| {
+            a.path = Vec::new();
+            a.drops = Vec::new();
+        };
+        // Attempt `seq` is at index `seq - 1`. An older one finishing late
+        // is forgotten at once; the ones up to the newest finished are
+        // looked at once each, and those still pending wait for their turn.
+        let i = seq as usize - 1;
+        if i < newest.min(self.forgotten)
+            && let Some(a) = self.attempts.get_mut(i)
+        {
+            forget(a);
+        }
+        while self.forgotten < newest {
+            if let Some(a) = self.attempts.get_mut(self.forgotten)
+                && a.verdict != Verdict::Pending
+            {
+                forget(a);
+            }
+            self.forgotten += 1;
+        }
     }
 
     /// The most recent attempt that has a verdict.

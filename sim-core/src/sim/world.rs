@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::devices::{self, DeviceRt, HostIfaceKind, SwitchPortRt, SwitchRt};
+use super::log::{EventLog, LogSink};
 use super::probe::{Attempt, Hop, Probe, ProbeKind, ProbeSpec, Verdict};
 use super::routing::Route;
 use super::stack::{Cx, L3Iface, Note, StackTimer};
@@ -108,6 +109,9 @@ struct Applied {
     rules: Vec<crate::model::RuleSpec>,
 }
 
+/// How much `--pcap` capture a run keeps in memory (all ports together).
+pub const CAPTURE_BUDGET: usize = 128 << 20;
+
 pub struct World {
     now: SimTime,
     seed: u64,
@@ -119,9 +123,12 @@ pub struct World {
     by_name: BTreeMap<String, DeviceId>,
     links: Vec<LinkRt>,
     port_link: BTreeMap<PortRef, usize>,
-    log: Vec<LogEntry>,
+    log: EventLog,
     probes: Vec<Probe>,
     captures: Option<BTreeMap<PortRef, PcapWriter>>,
+    /// Bytes in `captures` so far, and how many they may reach.
+    capture_bytes: usize,
+    capture_budget: usize,
     /// Bumped at every power cycle so timers of the previous life are ignored.
     epochs: Vec<u32>,
     applied: BTreeMap<DeviceId, Applied>,
@@ -155,9 +162,11 @@ impl World {
             by_name: BTreeMap::new(),
             links: Vec::new(),
             port_link: BTreeMap::new(),
-            log: Vec::new(),
+            log: EventLog::default(),
             probes: Vec::new(),
             captures: None,
+            capture_bytes: 0,
+            capture_budget: CAPTURE_BUDGET,
             epochs: Vec::new(),
             applied: BTreeMap::new(),
             br_int: BTreeMap::new(),
@@ -274,8 +283,27 @@ impl World {
     pub fn events_processed(&self) -> u64 {
         self.events
     }
+    /// The log entries kept in memory: every one, unless the log streams
+    /// to a sink ([`World::stream_log`]), then none.
     pub fn log(&self) -> &[LogEntry] {
-        &self.log
+        self.log.kept()
+    }
+    /// Sends every log entry to `sink` as it is recorded instead of keeping
+    /// it (the entries kept so far first).
+    pub fn stream_log(&mut self, sink: Box<dyn LogSink>) {
+        self.log.stream_to(sink);
+    }
+    /// Flushes the log's sink; the first write error the sink hit, if any.
+    pub fn flush_log(&mut self) -> std::io::Result<()> {
+        self.log.flush()
+    }
+    /// The write error that stopped the log's sink, if one did.
+    pub fn log_error(&self) -> Option<&std::io::Error> {
+        self.log.error()
+    }
+    /// Log entries recorded so far, kept or streamed.
+    pub fn log_entries(&self) -> u64 {
+        self.log.recorded()
     }
     pub fn devices(&self) -> &[DeviceRt] {
         &self.devices
@@ -399,6 +427,38 @@ impl World {
         self.captures.get_or_insert_with(BTreeMap::new);
     }
 
+    /// Lowers (or raises) how much capture the run keeps (default
+    /// [`CAPTURE_BUDGET`]).
+    pub fn set_capture_budget(&mut self, bytes: usize) {
+        self.capture_budget = bytes;
+    }
+
+    /// Records `frame` in `port`'s capture, while the captures together
+    /// stay under the capture budget (they are held in memory until the run
+    /// ends); past it, capture stops and the log says so once.
+    fn capture(&mut self, port: PortRef, frame: &[u8]) {
+        let Some(c) = &mut self.captures else {
+            return;
+        };
+        if self.capture_bytes >= self.capture_budget {
+            return;
+        }
+        let w = c.entry(port).or_default();
+        let before = w.bytes().len();
+        w.record(self.now, frame);
+        self.capture_bytes += w.bytes().len() - before;
+        if self.capture_bytes >= self.capture_budget {
+            self.record(
+                LogKind::Warn,
+                "",
+                format!(
+                    "pcap capture stopped: the captures reached {} KiB, all a run keeps; later frames are not in the files",
+                    self.capture_budget >> 10
+                ),
+            );
+        }
+    }
+
     // ----- logging ----------------------------------------------------------
 
     pub fn record(&mut self, kind: LogKind, device: &str, message: impl Into<String>) {
@@ -511,9 +571,7 @@ impl World {
             }
             return;
         }
-        if let Some(c) = &mut self.captures {
-            c.entry(from).or_default().record(self.now, &frame);
-        }
+        self.capture(from, &frame);
         let to = if link.a == from { link.b } else { link.a };
         self.queue.push(
             self.now + link.latency,
@@ -535,9 +593,7 @@ impl World {
             self.drop_packet(tag, DropReason::LinkDown { device, port: name });
             return;
         }
-        if let Some(c) = &mut self.captures {
-            c.entry(port).or_default().record(self.now, &frame);
-        }
+        self.capture(port, &frame);
         if self.log_frames {
             let msg = format!("rx {} {}", self.port_label(port), wire::summarize(&frame));
             let dev = self.device(port.device).name().to_string();
@@ -815,6 +871,13 @@ impl World {
         if let Some(p) = self.probes.get_mut(tag.probe as usize)
             && let Some(a) = p.attempt_mut(tag.attempt)
         {
+            let finished = a.verdict != Verdict::Pending;
+            if !p.keeps_path_of(tag.attempt, finished) {
+                return;
+            }
+            let Some(a) = p.attempt_mut(tag.attempt) else {
+                return;
+            };
             a.path.push(Hop {
                 time: now,
                 device: device.to_string(),
@@ -875,7 +938,12 @@ impl World {
         if let Some(p) = self.probes.get_mut(tag.probe as usize)
             && let Some(a) = p.attempt_mut(tag.attempt)
         {
-            a.drops.push(reason);
+            let finished = a.verdict != Verdict::Pending;
+            if p.keeps_path_of(tag.attempt, finished)
+                && let Some(a) = p.attempt_mut(tag.attempt)
+            {
+                a.drops.push(reason);
+            }
         }
     }
 
@@ -1045,6 +1113,8 @@ impl World {
             last_ok: None,
             down_since: None,
             last_seq: 0,
+            newest_finished: 0,
+            forgotten: 0,
         });
         self.record(LogKind::Probe, "", msg);
         self.queue.push(self.now, Event::ProbeSend { probe: id });
@@ -1214,6 +1284,7 @@ impl World {
             p.last_ok = Some(ok);
             p.last_seq = seq;
         }
+        p.finished(seq);
         self.record(LogKind::Probe, "", line);
         if let Some(t) = transition {
             self.record(LogKind::Probe, "", t);

@@ -9,12 +9,13 @@ use std::net::Ipv4Addr;
 
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 use super::doc::{
     ArpDoc, HostDoc, IfaceDoc, LinkDoc, NodeDoc, PortDoc, RouteDoc, RuleDoc, SStr, SwitchDoc,
     TopologyDoc,
 };
+use super::l2::{self, L2Place};
 use super::parse;
 use crate::input::InputError;
 use crate::model::{
@@ -55,6 +56,9 @@ struct Builder<'a> {
     pod_cidrs: Vec<(Ipv4Net, String)>,
     cluster: ClusterSpec,
     default_latency: SimDuration,
+    /// Where each MAC was written (or its interface/SVI named), for
+    /// layer-2 messages: (device, interface or `vlanN` SVI key).
+    mac_at: IndexMap<(String, String), Location>,
 }
 
 /// Validates `doc` and builds the model. `file` is only used in messages.
@@ -71,6 +75,7 @@ pub(crate) fn build(file: &str, doc: TopologyDoc) -> Result<Topology, InputError
             .as_ref()
             .and_then(|d| d.link_latency)
             .unwrap_or(DEFAULT_LINK_LATENCY),
+        mac_at: IndexMap::new(),
     };
     if let Some(c) = &doc.cluster {
         if let Some(p) = &c.pod_cidr {
@@ -92,13 +97,31 @@ pub(crate) fn build(file: &str, doc: TopologyDoc) -> Result<Topology, InputError
     for s in &doc.switches {
         b.switch(s)?;
     }
-    let links = b.links(&doc)?;
-    Ok(Topology {
+    let mut link_at = Vec::new();
+    let links = b.links(&doc, &mut link_at)?;
+    let topology = Topology {
         name: doc.name,
         devices: b.devices,
         links,
         cluster: b.cluster,
-    })
+    };
+    l2::check(&topology).map_err(|e| {
+        let at = match &e.place {
+            L2Place::Link(i) => link_at.get(*i).copied(),
+            L2Place::Iface { device, iface } => {
+                b.mac_at.get(&(device.clone(), iface.clone())).copied()
+            }
+            L2Place::Svi { device, vlan } => b
+                .mac_at
+                .get(&(device.clone(), format!("vlan {vlan}")))
+                .copied(),
+        };
+        match at {
+            Some(loc) => InputError::at(file, &loc, e.message),
+            None => InputError::new(file, 1, 1, e.message),
+        }
+    })?;
+    Ok(topology)
 }
 
 impl Builder<'_> {
@@ -406,6 +429,9 @@ impl Builder<'_> {
                 self.claim_addr(a, net.addr(), format!("{dev}/{}", i.name.value))?;
                 addrs.push(net);
             }
+            let at = i.mac.as_ref().unwrap_or(&i.name).referenced;
+            self.mac_at
+                .insert((dev.to_string(), i.name.value.clone()), at);
             let mac = match &i.mac {
                 Some(m) => self.val(m, parse::mac)?,
                 // Filled below for VLAN sub-interfaces, which share the parent's MAC.
@@ -692,6 +718,9 @@ impl Builder<'_> {
             };
             let addr = self.val(&v.address, parse::iface_addr)?;
             self.claim_addr(&v.address, addr.addr(), format!("{dev}/{name}"))?;
+            let at = v.mac.as_ref().unwrap_or(&v.vlan).referenced;
+            self.mac_at
+                .insert((dev.clone(), format!("vlan {vlan}")), at);
             let mac = match &v.mac {
                 Some(m) => self.val(m, parse::mac)?,
                 None => MacAddr::from_name(&format!("{dev}/vlan{vlan}")),
@@ -830,7 +859,12 @@ impl Builder<'_> {
     }
 
     /// Pass 2: one link per connected switch port, then one per `links` entry.
-    fn links(&self, doc: &TopologyDoc) -> Result<Vec<Link>, InputError> {
+    /// `link_at` gets where each link is written, in the same order.
+    fn links(
+        &self,
+        doc: &TopologyDoc,
+        link_at: &mut Vec<Location>,
+    ) -> Result<Vec<Link>, InputError> {
         let mut links: Vec<Link> = Vec::new();
         // Who took each port first, for the "used by two links" message.
         let mut used: IndexMap<PortRef, String> = IndexMap::new();
@@ -852,6 +886,7 @@ impl Builder<'_> {
                     c.referenced.line()
                 );
                 self.link_ends(&mut used, (a, b), c, c, &here)?;
+                link_at.push(c.referenced);
                 links.push(Link {
                     a,
                     b,
@@ -861,6 +896,7 @@ impl Builder<'_> {
         }
         for l in &doc.links {
             links.push(self.direct_link(&mut used, l)?);
+            link_at.push(l.between.referenced);
         }
         Ok(links)
     }

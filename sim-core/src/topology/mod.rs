@@ -4,14 +4,18 @@
 //! (with access/trunk/Proxmox VLAN ports and SVIs) and the links between them;
 //! see `topologies/blog-lab.yaml` for a commented example. [`load_topology`]
 //! parses it with serde-saphyr (so syntax errors and unknown keys are located),
-//! then checks every cross-reference and returns a [`Topology`] or the first
-//! [`InputError`], always at `file:line:column`.
+//! then checks every cross-reference and the layer-2 graph ([`l2`]: no loop
+//! within a VLAN, no MAC twice in a broadcast domain) and returns a
+//! [`Topology`] or the first [`InputError`], always at `file:line:column`.
 
 mod build;
 mod doc;
+pub mod l2;
 mod parse;
 mod summary;
 
+#[cfg(test)]
+mod l2_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,292 @@
+//! The bounds a scenario must stay within, so that every run `antlab check`
+//! accepts ends, and fits in 2 GiB of memory. Each is checked when the
+//! scenario is loaded (by `check`, `run`, `get` and the rest alike) and
+//! refused at the value that goes past it, saying what the limit is.
+//!
+//! Why these numbers (measured on the project's machine, release build,
+//! `/usr/bin/time` peak RSS of `antlab run` on `antlab gen` labs; README
+//! "Limits"):
+//! - sim time: a day. Nothing in these stories needs more, and a day of the
+//!   blog's lab is about a minute of wall time.
+//! - probes: an attempt every millisecond at most, 1,000 probes, and
+//!   1,000,000 attempts in a run. Every attempt's verdict, send time and
+//!   answerer are kept for the statistics (about 170 bytes each; a day of
+//!   three probes of the blog lab, 690,000 attempts, peaks at 171 MB).
+//! - the cluster: its state must fit 2 GiB, at its peak, which is while
+//!   the 0 s manifests are applied (by admission or by the run). It grows
+//!   with the square of the nodes (every agent's member list, every node's
+//!   routes to every Pod CIDR: 1,000 bare nodes peak at 493 MB), in steps
+//!   where a table of node pairs doubles its capacity (1,050 nodes with
+//!   Pods, Services and Egresses in the ratios peak at 1.76 GB,
+//!   1,000 at 1.41 GB), with the devices (each Pod is a host with its own
+//!   stack: 100,000 Pods on 400 nodes, 608 MB), with Services times nodes
+//!   (each node compiles every Service: 20,000 Services on 200 nodes,
+//!   946 MB), with endpoints (2,000 Services of 10 on 200 nodes, 434 MB)
+//!   and with Egresses times nodes (placement per agent view).
+//!   [`Footprint`] adds these up with per-unit costs fitted to those runs
+//!   and rounded up: its estimates are 5-35 % above every measured peak
+//!   (tested), and a scenario whose estimate passes [`MEMORY_BUDGET`] is
+//!   refused. A 5,000-node lab is (about 13 GB: the n-squared state has to
+//!   shrink before the simulator can run it).
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::Spanned;
+
+use super::load::{Action, Step};
+use crate::input::InputError;
+use crate::k8s::Object;
+use crate::model::Topology;
+use crate::time::{SimDuration, SimTime};
+
+/// Sim time a run may last (`until`, and every step's `at`).
+pub const MAX_SIM_TIME: SimDuration = SimDuration::from_secs(24 * 3600);
+/// The shortest interval between a probe's attempts.
+pub const MIN_PROBE_INTERVAL: SimDuration = SimDuration::from_millis(1);
+/// Probe starts in one scenario.
+pub const MAX_PROBES: usize = 1_000;
+/// Attempts all probes together may send in one run.
+pub const MAX_PROBE_ATTEMPTS: u64 = 1_000_000;
+/// What a run's estimated state may add up to ([`Footprint::bytes`]),
+/// leaving room under 2 GiB for what the estimate does not count.
+pub const MEMORY_BUDGET: u64 = 1_700 * MIB;
+
+const MIB: u64 = 1 << 20;
+
+/// The parts of a run's memory that grow with the input, fitted to the
+/// measurements in the module doc and rounded up. Bytes per unit; node
+/// pairs are counted once as they are and once rounded up to a power of
+/// two (a table that grows by doubling).
+const BASE: u64 = 32 * MIB;
+const PER_NODE_PAIR: u64 = 170;
+const PER_NODE_PAIR_SLOT: u64 = 290;
+const PER_DEVICE: u64 = 6_000;
+const PER_SERVICE_NODE: u64 = 260;
+const PER_ENDPOINT: u64 = 11_000;
+const PER_EGRESS_NODE: u64 = 700;
+
+/// What a scenario asks the simulator to hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub nodes: u64,
+    /// Topology devices and Pods (each Pod is a device).
+    pub devices: u64,
+    pub services: u64,
+    /// An upper bound of all Services' endpoints together.
+    pub endpoints: u64,
+    pub egresses: u64,
+}
+
+impl Footprint {
+    /// The estimated peak memory of a run, in bytes.
+    pub fn bytes(&self) -> u64 {
+        let node_pairs = self.nodes.saturating_mul(self.nodes);
+        let slots = node_pairs.checked_next_power_of_two().unwrap_or(u64::MAX);
+        let service_nodes = self.services.saturating_mul(self.nodes);
+        let egress_nodes = self.egresses.saturating_mul(self.nodes);
+        BASE.saturating_add(PER_NODE_PAIR.saturating_mul(node_pairs))
+            .saturating_add(PER_NODE_PAIR_SLOT.saturating_mul(slots))
+            .saturating_add(PER_DEVICE.saturating_mul(self.devices))
+            .saturating_add(PER_SERVICE_NODE.saturating_mul(service_nodes))
+            .saturating_add(PER_ENDPOINT.saturating_mul(self.endpoints))
+            .saturating_add(PER_EGRESS_NODE.saturating_mul(egress_nodes))
+    }
+}
+
+impl std::fmt::Display for Footprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} nodes, {} devices and Pods, {} Services with up to {} endpoints, {} Egresses: about {} MiB",
+            self.nodes,
+            self.devices,
+            self.services,
+            self.endpoints,
+            self.egresses,
+            self.bytes() / MIB
+        )
+    }
+}
+
+/// `until` or a step's `at`.
+pub(super) fn sim_time(file: &str, what: &str, t: &Spanned<SimDuration>) -> Result<(), InputError> {
+    if t.value > MAX_SIM_TIME {
+        return Err(InputError::at_value(
+            file,
+            t,
+            format!(
+                "{what} {} is past the limit of {MAX_SIM_TIME} of sim time a run may last",
+                t.value
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A probe's `interval`.
+pub(super) fn probe_interval(file: &str, i: &Spanned<SimDuration>) -> Result<(), InputError> {
+    if i.value < MIN_PROBE_INTERVAL {
+        return Err(InputError::at_value(
+            file,
+            i,
+            format!(
+                "probe interval {} is below the limit of {MIN_PROBE_INTERVAL} between attempts",
+                i.value
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What a whole scenario adds up to: its memory estimate (returned),
+/// probes and their attempts. `steps` are in time order; `topology_at` is where the
+/// scenario names its topology.
+pub(super) fn totals<T>(
+    file: &str,
+    topology: &Topology,
+    topology_at: &Spanned<T>,
+    steps: &[Step],
+    until: SimTime,
+) -> Result<Footprint, InputError> {
+    let at = |s: &Step, msg: String| InputError::new(file, s.line, s.column, msg);
+    let mut size = Footprint {
+        nodes: topology.nodes().count() as u64,
+        devices: topology.devices.len() as u64,
+        ..Footprint::default()
+    };
+    let too_big = |size: &Footprint| {
+        format!(
+            "{size}, past the {} MiB a run's state may take (runs must fit 2 GiB; the limits are in the README)",
+            MEMORY_BUDGET / MIB
+        )
+    };
+    if size.bytes() > MEMORY_BUDGET {
+        return Err(InputError::at_value(
+            file,
+            topology_at,
+            format!("the topology alone is {}", too_big(&size)),
+        ));
+    }
+    // Every Pod of the scenario, so a Service's endpoints are bounded by
+    // the Pods applied after it too.
+    let mut labels = PodLabels::default();
+    for s in steps {
+        if let Action::Apply { objects, .. } = &s.action {
+            for o in objects {
+                labels.add_pods_of(o);
+            }
+        }
+    }
+    let mut pods = 0u64;
+    let (mut probes, mut attempts) = (0usize, 0u64);
+    for (i, s) in steps.iter().enumerate() {
+        match &s.action {
+            Action::Apply { objects, .. } => {
+                for o in objects {
+                    match o {
+                        Object::Pod(_) => pods += 1,
+                        Object::Deployment(d) => pods += u64::from(d.replicas),
+                        Object::Egress(_) => size.egresses += 1,
+                        Object::Service(svc) => {
+                            size.services += 1;
+                            let ns = o.namespace().unwrap_or("default");
+                            size.endpoints = size
+                                .endpoints
+                                .saturating_add(labels.at_most_matching(ns, &svc.selector));
+                        }
+                        _ => {}
+                    }
+                }
+                size.devices = (topology.devices.len() as u64).saturating_add(pods);
+                if size.bytes() > MEMORY_BUDGET {
+                    return Err(at(
+                        s,
+                        format!("with this step the scenario has {}", too_big(&size)),
+                    ));
+                }
+            }
+            Action::StartProbe(p) => {
+                probes += 1;
+                if probes > MAX_PROBES {
+                    return Err(at(
+                        s,
+                        format!("more than {MAX_PROBES} probes are started; that is the limit"),
+                    ));
+                }
+                // Until the next stopProbe of this name, or the end.
+                let stop = steps[i + 1..]
+                    .iter()
+                    .find(|l| matches!(&l.action, Action::StopProbe(n) if *n == p.name))
+                    .map_or(until, |l| l.at);
+                let span = stop.since(s.at).as_nanos();
+                // One attempt at the start, then one per interval.
+                let mut n = span / p.interval.as_nanos().max(1) + 1;
+                if let Some(c) = p.count {
+                    n = n.min(u64::from(c));
+                }
+                attempts += n;
+                if attempts > MAX_PROBE_ATTEMPTS {
+                    return Err(at(
+                        s,
+                        format!(
+                            "with this probe ({n} attempts, every {}) the probes would send {attempts} attempts; at most {MAX_PROBE_ATTEMPTS} fit a run (a longer interval, a `count` or a stopProbe)",
+                            p.interval
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(size)
+}
+
+/// How many Pods carry each label, per namespace: an upper bound of a
+/// selector's matches without matching every Pod (a Service selecting
+/// `app=web,tier=fe` matches at most as many Pods as carry the rarer of
+/// the two).
+#[derive(Default)]
+struct PodLabels {
+    in_namespace: BTreeMap<String, u64>,
+    with_label: BTreeMap<(String, String, String), u64>,
+}
+
+impl PodLabels {
+    /// Counts the Pods `o` creates (a Pod, or a Deployment's replicas).
+    fn add_pods_of(&mut self, o: &Object) {
+        let (labels, n) = match o {
+            Object::Pod(p) => (&p.meta.labels, 1),
+            Object::Deployment(d) => (&d.template.labels, u64::from(d.replicas)),
+            _ => return,
+        };
+        let ns = o.namespace().unwrap_or("default");
+        let total = self.in_namespace.entry(ns.to_string()).or_default();
+        *total = total.saturating_add(n);
+        for (k, v) in labels {
+            let c = self
+                .with_label
+                .entry((ns.to_string(), k.clone(), v.clone()))
+                .or_default();
+            *c = c.saturating_add(n);
+        }
+    }
+
+    /// Pods that may match `selector` in `ns` (none without a selector:
+    /// Kubernetes then manages no endpoints).
+    fn at_most_matching(&self, ns: &str, selector: &indexmap::IndexMap<String, String>) -> u64 {
+        if selector.is_empty() {
+            return 0;
+        }
+        selector
+            .iter()
+            .map(|(k, v)| {
+                self.with_label
+                    .get(&(ns.to_string(), k.clone(), v.clone()))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .min()
+            .unwrap_or(0)
+            .min(self.in_namespace.get(ns).copied().unwrap_or(0))
+    }
+}
