@@ -9,6 +9,7 @@
 
 mod build;
 mod doc;
+pub mod names;
 mod parse;
 mod summary;
 
