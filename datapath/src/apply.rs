@@ -76,13 +76,13 @@ impl crate::NodeBackend for LinuxBackend<'_> {
         for v in &desired.vlan_ifaces {
             let name = self.lab.ensure_ext_leg(node, &v.parent, v.vid)?;
             if !last.vlan_ifaces.contains(v) {
-                cmds.push(format!("link set {name} up"));
+                cmds.push(format!("link set dev {name} up"));
             }
         }
         for v in &last.vlan_ifaces {
             if !desired.vlan_ifaces.iter().any(|d| d.name == v.name) {
                 cmds.push(format!("addr flush dev {}", v.name));
-                cmds.push(format!("link set {} down", v.name));
+                cmds.push(format!("link set dev {} down", v.name));
             }
         }
         // Addresses (a /32 on lo: a wider prefix there would claim the subnet).
@@ -405,9 +405,9 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
         }
         let _ = writeln!(
             t,
-            " meta mark set meta mark | {:#x} comment \"{}\";",
+            " meta mark set meta mark | {:#x} comment {};",
             m.mark,
-            clip(&m.comment)
+            crate::script::nft_string(&m.comment)
         );
     }
     t.push_str("  }\n");
@@ -531,7 +531,7 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
             let _ = write!(t, " ip daddr != {{ {} }}", join(&s.not_dst));
         }
         if let Some(o) = &s.not_out_iface {
-            let _ = write!(t, " oifname != \"{o}\"");
+            let _ = write!(t, " oifname != {}", crate::script::nft_string(o));
         }
         if let Some((v, m)) = s.mark {
             let _ = write!(t, " meta mark & {m:#x} == {v:#x}");
@@ -542,7 +542,7 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
                 let _ = write!(t, " snat to {a}");
             }
         }
-        let _ = writeln!(t, " comment \"{}\";", clip(&s.comment));
+        let _ = writeln!(t, " comment {};", crate::script::nft_string(&s.comment));
     }
     t.push_str("  }\n}\n");
     t
@@ -553,10 +553,4 @@ fn join<T: std::fmt::Display>(v: &[T]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// nft comments are at most 128 bytes and cannot hold a double quote.
-fn clip(s: &str) -> String {
-    let s: String = s.chars().filter(|c| *c != '"').collect();
-    s.chars().take(120).collect()
 }

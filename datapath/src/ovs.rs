@@ -52,6 +52,7 @@ impl Ovs {
         state.record(Resource::Process {
             pid,
             what: "ovsdb-server".into(),
+            start: crate::state::process_start(pid),
         })?;
         ovs.vsctl(&["--no-wait", "init"])?;
         ovs.env_run(
@@ -67,6 +68,7 @@ impl Ovs {
         state.record(Resource::Process {
             pid,
             what: "ovs-vswitchd".into(),
+            start: crate::state::process_start(pid),
         })?;
         Ok(ovs)
     }

@@ -2,8 +2,9 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use sim_core::model::{DeviceKind, HostRole, IfaceKind, MacAddr, Topology, VlanMode};
+use sim_core::model::{DeviceKind, HostRole, IfaceKind, MacAddr, RouteSpec, Topology, VlanMode};
 
+use super::routes::{Multipath, StaticRoutes};
 use crate::ovs::{Ovs, OvsError};
 use crate::state::{Resource, RunState};
 use crate::sys::{self, SysError};
@@ -81,6 +82,8 @@ pub struct Lab {
     next_link: u32,
     next_pod: u32,
     pub powered_off: Vec<String>,
+    /// Each router's, host's and SVI namespace's static routes.
+    static_routes: BTreeMap<String, StaticRoutes>,
     /// Leave the lab up when this value goes (`antlab real up`).
     pub keep: bool,
     removed: bool,
@@ -156,6 +159,7 @@ impl Lab {
             next_link: 0,
             next_pod: 0,
             powered_off: Vec::new(),
+            static_routes: BTreeMap::new(),
             keep: false,
             removed: false,
         };
@@ -219,9 +223,9 @@ impl Lab {
         )?;
         let mut cmds = Vec::new();
         if let Some(m) = mac {
-            cmds.push(format!("link set {inner} address {m}"));
+            cmds.push(format!("link set dev {inner} address {m}"));
         }
-        cmds.push(format!("link set {inner} up"));
+        cmds.push(format!("link set dev {inner} up"));
         sys::ip_batch(Some(ns), &cmds)?;
         sys::run("ip", &["link", "set", &root, "up"])?;
         sys::in_ns(ns, "ethtool", &["-K", inner, "tx", "off"])?;
@@ -251,6 +255,7 @@ impl Lab {
                 }
                 let ns = self.add_netns(&d.name)?;
                 let fwd = if h.ip_forward { "1" } else { "0" };
+                let multipath = self.multipath_of(&d.name);
                 sys::in_ns(
                     &ns,
                     "sysctl",
@@ -259,6 +264,10 @@ impl Lab {
                         &format!("net.ipv4.ip_forward={fwd}"),
                         "net.ipv4.conf.all.rp_filter=0",
                         "net.ipv4.conf.default.rp_filter=0",
+                        &format!(
+                            "net.ipv4.fib_multipath_hash_policy={}",
+                            multipath.hash_policy()
+                        ),
                     ],
                 )?;
             }
@@ -315,11 +324,16 @@ impl Lab {
                 && !s.svis.is_empty()
             {
                 let ns = self.add_netns(&d.name)?;
+                let hash = format!(
+                    "net.ipv4.fib_multipath_hash_policy={}",
+                    self.multipath_of(&d.name).hash_policy()
+                );
                 sys::in_ns(
                     &ns,
                     "sysctl",
                     &[
                         "-qw",
+                        &hash,
                         "net.ipv4.ip_forward=1",
                         "net.ipv4.conf.all.rp_filter=0",
                         "net.ipv4.conf.default.rp_filter=0",
@@ -339,7 +353,7 @@ impl Lab {
                     self.iface_link
                         .insert((d.name.clone(), svi.name.clone()), root);
                 }
-                let routes: Vec<String> = s.routes.iter().map(route_cmd).collect();
+                let routes = self.static_route_cmds(&d.name, &s.routes);
                 sys::ip_batch(Some(&ns), &routes)?;
             }
         }
@@ -371,7 +385,7 @@ impl Lab {
                         cmds.push(format!("addr add {a} dev {}", i.name));
                     }
                 }
-                cmds.extend(h.routes.iter().map(route_cmd));
+                cmds.extend(self.static_route_cmds(&d.name, &h.routes));
                 for r in &h.rules {
                     let mut c = format!("rule add pref {}", r.priority);
                     if let Some((v, m)) = r.fwmark {
@@ -392,6 +406,45 @@ impl Lab {
         Ok(())
     }
 
+    /// How `device` shares flows among equal routes (see `routes`).
+    fn multipath_of(&self, _device: &str) -> Multipath {
+        Multipath::of_simulator()
+    }
+
+    /// Records a device's topology routes and returns the commands.
+    fn static_route_cmds(&mut self, device: &str, routes: &[RouteSpec]) -> Vec<String> {
+        let policy = self.multipath_of(device);
+        let table = self
+            .static_routes
+            .entry(device.to_string())
+            .or_insert_with(|| StaticRoutes::new(policy));
+        routes.iter().flat_map(|r| table.add(r)).collect()
+    }
+
+    /// A scenario's `route:` step on `device`, translated (see `routes`).
+    pub fn change_route(
+        &mut self,
+        device: &str,
+        add: bool,
+        route: &RouteSpec,
+    ) -> Result<Vec<String>, LabError> {
+        let ns = self.netns.get(device).cloned().ok_or_else(|| {
+            LabError::Unsupported(format!("{device} has no namespace to route in"))
+        })?;
+        let policy = self.multipath_of(device);
+        let table = self
+            .static_routes
+            .entry(device.to_string())
+            .or_insert_with(|| StaticRoutes::new(policy));
+        let cmds = if add {
+            table.add(route)
+        } else {
+            table.del(route)
+        };
+        sys::ip_batch(Some(&ns), &cmds)?;
+        Ok(cmds)
+    }
+
     fn host_to_host(&mut self, a: &str, ia: &str, b: &str, ib: &str) -> Result<(), LabError> {
         let (nsa, nsb) = (self.netns[a].clone(), self.netns[b].clone());
         let (ta, tb) = (self.new_link_name(), self.new_link_name());
@@ -407,9 +460,9 @@ impl Lab {
             let mac = self.host_mac(dev, i);
             let mut cmds = Vec::new();
             if let Some(m) = mac {
-                cmds.push(format!("link set {i} address {m}"));
+                cmds.push(format!("link set dev {i} address {m}"));
             }
-            cmds.push(format!("link set {i} up"));
+            cmds.push(format!("link set dev {i} up"));
             sys::ip_batch(Some(ns), &cmds)?;
             sys::in_ns(ns, "ethtool", &["-K", i, "tx", "off"])?;
         }
@@ -594,7 +647,7 @@ impl Lab {
         let state = if on { "up" } else { "down" };
         for (ns, link) in self.power_links.get(device).cloned().unwrap_or_default() {
             match ns {
-                Some(ns) => sys::ip_batch(Some(&ns), &[format!("link set {link} {state}")])?,
+                Some(ns) => sys::ip_batch(Some(&ns), &[format!("link set dev {link} {state}")])?,
                 None => {
                     sys::run("ip", &["link", "set", &link, state])?;
                 }
@@ -621,7 +674,7 @@ impl Lab {
             match link.split_once(':') {
                 // A host-to-host cable: the peer end lives in a namespace.
                 Some((ns, iface)) => {
-                    sys::ip_batch(Some(ns), &[format!("link set {iface} {state}")])?
+                    sys::ip_batch(Some(ns), &[format!("link set dev {iface} {state}")])?
                 }
                 None => {
                     sys::run("ip", &["link", "set", &link, state])?;
@@ -635,21 +688,4 @@ impl Lab {
         sys::run("ip", &["link", "set", &link, state])?;
         Ok(())
     }
-}
-
-fn route_cmd(r: &sim_core::model::RouteSpec) -> String {
-    let mut c = format!("route add {}", r.dst);
-    if let Some(v) = r.via {
-        c.push_str(&format!(" via {v}"));
-    }
-    if let Some(d) = &r.dev {
-        c.push_str(&format!(" dev {d}"));
-    }
-    if r.metric != 0 {
-        c.push_str(&format!(" metric {}", r.metric));
-    }
-    if r.table != sim_core::model::TABLE_MAIN {
-        c.push_str(&format!(" table {}", r.table));
-    }
-    c
 }

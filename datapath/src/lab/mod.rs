@@ -28,5 +28,6 @@
 //!   namespaces. Link latency is not emulated (no netem here).
 
 mod build;
+pub mod routes;
 
 pub use build::{IntBridge, Lab, LabError, PodLeg, pod_mac};

@@ -1,0 +1,289 @@
+//! Static routes of a lab device (a host, or an L3 switch's SVI namespace)
+//! as the kernel gets them: the topology's routes and the scenario's
+//! `route:` steps, translated from the simulator's route model into
+//! `ip route` commands instead of being passed through as text.
+//!
+//! Linux keeps one usable route per (destination, metric, table): a second
+//! `ip route add` of the same key fails with `File exists`, and the first
+//! inserted route is the one used. A router configured for ECMP
+//! (`maximum-paths N`) spreads flows over up to N such routes; in Linux
+//! that is one multipath route, `ip route replace DST nexthop via A
+//! nexthop via B`, hashed as `net.ipv4.fib_multipath_hash_policy` says.
+//! So this keeps every route in insertion order and installs, per key,
+//! either the first one or the multipath route of the first N.
+//!
+//! Routers' routes are the scenario's (antlab's), never the engine's:
+//! Antrea's routes on nodes go through `apply`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use sim_core::model::{RouteSpec, TABLE_MAIN};
+
+/// How a device shares flows among routes that tie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Multipath {
+    /// Separate routes of one key used together, at most this many; 1 is
+    /// plain Linux (the first route wins).
+    pub max_paths: usize,
+    /// `fib_multipath_hash_policy` 1 (the 5-tuple) rather than 0 (the
+    /// addresses only).
+    pub l4_hash: bool,
+}
+
+impl Multipath {
+    /// What the simulator does for `device` today: every tie is ECMP,
+    /// hashed on the connection's 5-tuple (`sim::services::flow_hash`, used
+    /// by `RouteTable::lookup_flow`): Linux hash policy 1.
+    pub fn of_simulator() -> Multipath {
+        Multipath {
+            max_paths: 64,
+            l4_hash: true,
+        }
+    }
+
+    /// The sysctl value for `net.ipv4.fib_multipath_hash_policy`.
+    pub fn hash_policy(self) -> &'static str {
+        if self.l4_hash { "1" } else { "0" }
+    }
+}
+
+/// One next hop of a kernel route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Hop {
+    via: Option<Ipv4Addr>,
+    dev: Option<String>,
+}
+
+/// A route as the kernel holds it: one or several next hops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KernelRoute {
+    dst: Ipv4Net,
+    metric: u32,
+    table: u32,
+    hops: Vec<Hop>,
+}
+
+impl KernelRoute {
+    /// `ip route replace` arguments after the verb.
+    fn args(&self) -> String {
+        let mut s = self.key_args();
+        match self.hops.as_slice() {
+            [one] => push_hop(&mut s, one, ""),
+            many => {
+                for h in many {
+                    push_hop(&mut s, h, " nexthop");
+                }
+            }
+        }
+        s
+    }
+
+    /// What names the route for `ip route del`.
+    fn key_args(&self) -> String {
+        let mut s = self.dst.to_string();
+        if self.metric != 0 {
+            let _ = write!(s, " metric {}", self.metric);
+        }
+        if self.table != TABLE_MAIN {
+            let _ = write!(s, " table {}", self.table);
+        }
+        s
+    }
+}
+
+fn push_hop(s: &mut String, h: &Hop, prefix: &str) {
+    s.push_str(prefix);
+    if let Some(v) = h.via {
+        let _ = write!(s, " via {v}");
+    }
+    if let Some(d) = &h.dev {
+        let _ = write!(s, " dev {d}");
+    }
+}
+
+type Key = (Ipv4Net, u32, u32);
+
+fn key(r: &RouteSpec) -> Key {
+    (r.dst, r.metric, r.table)
+}
+
+/// A device's static routes, in the order they were added.
+#[derive(Clone, Debug)]
+pub struct StaticRoutes {
+    policy: Multipath,
+    routes: Vec<RouteSpec>,
+}
+
+impl StaticRoutes {
+    pub fn new(policy: Multipath) -> StaticRoutes {
+        StaticRoutes {
+            policy,
+            routes: Vec::new(),
+        }
+    }
+
+    /// What the kernel should hold, per key.
+    fn installed(&self) -> BTreeMap<Key, KernelRoute> {
+        let mut out: BTreeMap<Key, KernelRoute> = BTreeMap::new();
+        for r in &self.routes {
+            let hop = Hop {
+                via: r.via,
+                dev: r.dev.clone(),
+            };
+            match out.get_mut(&key(r)) {
+                Some(k) if k.hops.len() < self.policy.max_paths && !k.hops.contains(&hop) => {
+                    k.hops.push(hop)
+                }
+                Some(_) => {}
+                None => {
+                    out.insert(
+                        key(r),
+                        KernelRoute {
+                            dst: r.dst,
+                            metric: r.metric,
+                            table: r.table,
+                            hops: vec![hop],
+                        },
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Applies a change and returns the `ip` batch lines that make the
+    /// kernel match (only for the key that changed).
+    fn change(&mut self, f: impl FnOnce(&mut Vec<RouteSpec>)) -> Vec<String> {
+        let before = self.installed();
+        f(&mut self.routes);
+        let after = self.installed();
+        let mut cmds = Vec::new();
+        for (k, old) in &before {
+            if !after.contains_key(k) {
+                cmds.push(format!("route del {}", old.key_args()));
+            }
+        }
+        for (k, new) in &after {
+            if before.get(k) != Some(new) {
+                cmds.push(format!("route replace {}", new.args()));
+            }
+        }
+        cmds
+    }
+
+    /// `route: {add: ...}` or a topology route.
+    pub fn add(&mut self, r: &RouteSpec) -> Vec<String> {
+        self.change(|v| {
+            if !v.contains(r) {
+                v.push(r.clone());
+            }
+        })
+    }
+
+    /// `route: {del: ...}`: the route with the same destination, metric,
+    /// table and (when given) gateway and device, as `ip route del` matches.
+    pub fn del(&mut self, r: &RouteSpec) -> Vec<String> {
+        self.change(|v| {
+            if let Some(i) = v.iter().position(|x| {
+                key(x) == key(r)
+                    && (r.via.is_none() || x.via == r.via)
+                    && (r.dev.is_none() || x.dev == r.dev)
+            }) {
+                v.remove(i);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(dst: &str, via: &str, metric: u32) -> RouteSpec {
+        RouteSpec {
+            dst: dst.parse().unwrap(),
+            via: Some(via.parse().unwrap()),
+            dev: None,
+            metric,
+            table: TABLE_MAIN,
+        }
+    }
+
+    const PLAIN: Multipath = Multipath {
+        max_paths: 1,
+        l4_hash: false,
+    };
+
+    #[test]
+    fn distance_is_a_metric_and_each_metric_is_its_own_route() {
+        // The blog's backup route: `... via .26 distance 1` and `... via .27
+        // distance 10` (the scenario loader reads distance as the metric).
+        let mut t = StaticRoutes::new(PLAIN);
+        assert_eq!(
+            t.add(&route("10.169.1.40/32", "10.160.1.26", 1)),
+            vec!["route replace 10.169.1.40/32 metric 1 via 10.160.1.26"]
+        );
+        assert_eq!(
+            t.add(&route("10.169.1.40/32", "10.160.1.27", 10)),
+            vec!["route replace 10.169.1.40/32 metric 10 via 10.160.1.27"]
+        );
+        assert_eq!(
+            t.del(&route("10.169.1.40/32", "10.160.1.26", 1)),
+            vec!["route del 10.169.1.40/32 metric 1"]
+        );
+    }
+
+    #[test]
+    fn without_ecmp_the_first_of_equal_routes_wins_and_the_next_takes_over() {
+        let mut t = StaticRoutes::new(PLAIN);
+        t.add(&route("10.169.1.40/32", "10.160.1.26", 0));
+        assert_eq!(
+            t.add(&route("10.169.1.40/32", "10.160.1.27", 0)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            t.del(&route("10.169.1.40/32", "10.160.1.26", 0)),
+            vec!["route replace 10.169.1.40/32 via 10.160.1.27"]
+        );
+    }
+
+    #[test]
+    fn with_ecmp_equal_routes_become_one_multipath_route() {
+        let mut t = StaticRoutes::new(Multipath {
+            max_paths: 2,
+            l4_hash: true,
+        });
+        t.add(&route("10.169.1.40/32", "10.160.1.26", 0));
+        assert_eq!(
+            t.add(&route("10.169.1.40/32", "10.160.1.27", 0)),
+            vec!["route replace 10.169.1.40/32 nexthop via 10.160.1.26 nexthop via 10.160.1.27"]
+        );
+        // A third path is beyond maximum-paths 2.
+        assert_eq!(
+            t.add(&route("10.169.1.40/32", "10.160.1.28", 0)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            t.del(&route("10.169.1.40/32", "10.160.1.26", 0)),
+            vec!["route replace 10.169.1.40/32 nexthop via 10.160.1.27 nexthop via 10.160.1.28"]
+        );
+    }
+
+    #[test]
+    fn every_command_is_safe_for_ip_batch() {
+        let mut t = StaticRoutes::new(Multipath::of_simulator());
+        let mut r = route("0.0.0.0/0", "10.0.0.1", 5);
+        r.dev = Some("eth0".into());
+        r.table = 101;
+        for c in t.add(&r) {
+            assert_eq!(crate::script::ip_batch_line_problem(&c), None);
+            assert_eq!(
+                c,
+                "route replace 0.0.0.0/0 metric 5 table 101 via 10.0.0.1 dev eth0"
+            );
+        }
+    }
+}
