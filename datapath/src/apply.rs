@@ -195,7 +195,7 @@ impl crate::NodeBackend for LinuxBackend<'_> {
             )?;
         }
         // nftables: marks, SNAT, north-south Services, one transaction.
-        let nft = nft_ruleset(desired);
+        let nft = nft_ruleset(desired, &self.lab.node_addrs());
         if self.applied.nft.get(node) != Some(&nft) {
             sys::run_with_input("ip", &["netns", "exec", &ns, "nft", "-f", "-"], Some(&nft))?;
             self.log.push(format!(
@@ -391,7 +391,7 @@ pub fn int_bridge_bundle(
 
 /// The node's nftables table: marks (prerouting), north-south Service DNAT,
 /// and SNAT (postrouting) in the engine's order.
-pub fn nft_ruleset(d: &NodeDataplane) -> String {
+pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
     let mut t = String::new();
     // Create-then-delete makes the delete succeed on the first apply too.
     t.push_str("table ip antlab {}\ndelete table ip antlab\ntable ip antlab {\n");
@@ -418,6 +418,7 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
     let mut inbound = String::new();
     let mut local = String::new();
     let mut chains = String::new();
+    let mut dsr_forward = String::new();
     let mut external = false;
     if let Some(rules) = &d.service_rules {
         for (i, p) in rules.ports().enumerate() {
@@ -446,13 +447,31 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
                 &a.cluster_group
             });
             let inside = ready(&a.cluster_group);
+            // Direct server return for outside traffic: see `dsr`.
+            let is_dsr =
+                |ip: &std::net::Ipv4Addr| a.vips.iter().any(|v| v.dsr && v.ip == Some(*ip));
+            let dsr_ips: Vec<std::net::Ipv4Addr> = p
+                .lb_ips
+                .iter()
+                .chain(&p.external_ips)
+                .copied()
+                .filter(is_dsr)
+                .collect();
+            if !dsr_ips.is_empty() {
+                let r = crate::dsr::rules(i, proto, &dsr_ips, p.port, &outside, nodes);
+                inbound.push_str(&r.nat);
+                dsr_forward.push_str(&r.forward);
+                chains.push_str(&r.chains);
+            }
             for ip in p.lb_ips.iter().chain(&p.external_ips) {
                 external = true;
-                let _ = writeln!(
-                    inbound,
-                    "    ip daddr {ip} {proto} dport {} jump svc{i}x;",
-                    p.port
-                );
+                if !is_dsr(ip) {
+                    let _ = writeln!(
+                        inbound,
+                        "    ip daddr {ip} {proto} dport {} jump svc{i}x;",
+                        p.port
+                    );
+                }
                 let _ = writeln!(
                     local,
                     "    ip daddr {ip} {proto} dport {} jump svc{i}c;",
@@ -513,6 +532,13 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
     t.push_str("  chain service_local {\n    type nat hook output priority -100; policy accept;\n");
     t.push_str(&local);
     t.push_str("  }\n");
+    if !dsr_forward.is_empty() {
+        t.push_str(
+            "  chain dsr_forward {\n    type filter hook prerouting priority mangle; policy accept;\n",
+        );
+        t.push_str(&dsr_forward);
+        t.push_str("  }\n");
+    }
     t.push_str(&chains);
     t.push_str(
         "  chain snat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n",

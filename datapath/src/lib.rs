@@ -19,6 +19,7 @@
 //!   Pods and `antrea-ext.<vlan>` legs at run time. The design is in its docs.
 //! - [`apply`]: [`NodeBackend`] for Linux: addresses, routes, rules, nftables
 //!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups.
+//! - [`dsr`]: AntreaProxy's direct server return in a node's nftables.
 //! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket.
 //! - [`traffic`]: probes (ping, TCP, HTTP) and the HTTP servers of Pods and hosts.
 //! - [`observe`]: reading outcomes back from the kernel and OVS.
@@ -39,6 +40,7 @@ pub mod apply;
 pub mod bench;
 pub mod cleanup;
 pub mod clock;
+pub mod dsr;
 pub mod kind;
 pub mod lab;
 pub mod netns;

@@ -32,8 +32,8 @@ fn runner_at(scenario: &str, secs: u64) -> Runner {
 fn egress_nodes_nftables() {
     let r = runner_at("scenarios/egress-vlan-failover.yaml", 6);
     let planes = sim_core::engine::compile(&r.outcome().cluster);
-    let holder = nft_ruleset(&planes["k8s-node-vm-2-cl-02"]);
-    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"]);
+    let holder = nft_ruleset(&planes["k8s-node-vm-2-cl-02"], &Default::default());
+    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"], &Default::default());
     // The Egress node SNATs marked traffic to the Egress IP; the Pod's node
     // only marks it (and routes it to the Egress node by policy).
     assert!(holder.contains("snat to 172.18.181.40"));
@@ -96,7 +96,10 @@ fn hostile_strings_stay_inside_their_quotes() {
         s.comment = evil.to_string();
         s.not_out_iface = Some(evil.to_string());
     }
-    let (a, b) = (nft_ruleset(&plain), nft_ruleset(&hostile));
+    let (a, b) = (
+        nft_ruleset(&plain, &Default::default()),
+        nft_ruleset(&hostile, &Default::default()),
+    );
     assert_eq!(
         a.lines().count(),
         b.lines().count(),

@@ -406,6 +406,24 @@ impl Lab {
         Ok(())
     }
 
+    /// Every Kubernetes node's address (its first interface address), the
+    /// next hop that reaches it on the node network.
+    pub fn node_addrs(&self) -> crate::dsr::NodeAddrs {
+        self.topology
+            .devices
+            .iter()
+            .filter_map(|d| match &d.kind {
+                DeviceKind::Host(h) if matches!(h.role, HostRole::Node(_)) => h
+                    .interfaces
+                    .iter()
+                    .flat_map(|i| &i.addrs)
+                    .next()
+                    .map(|a| (d.name.clone(), a.addr())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How `device` shares flows among equal routes (see `routes`).
     fn multipath_of(&self, _device: &str) -> Multipath {
         Multipath::of_simulator()
