@@ -213,6 +213,14 @@ fn a_killed_run_is_removed_by_its_id() {
         !namespaces_with(&prefix).is_empty(),
         "the lab exists while running"
     );
+    // Everything is inside the run's namespaces: OVS and the switch-side
+    // veth ends live in al<id>-.ovs, not in the root namespace.
+    let in_root: Vec<String> = datapath::cleanup::root_links()
+        .into_iter()
+        .filter(|l| l.starts_with(&prefix))
+        .collect();
+    assert_eq!(in_root, Vec::<String>::new());
+    assert!(namespaces_with(&prefix).contains(&format!("{prefix}.ovs")));
     let st = datapath::state::RunState::load(&state_dir(&prefix)).expect("state file");
     let daemons = pids_of(&st);
     assert_eq!(

@@ -9,6 +9,7 @@
 //!
 //! ## Module map
 //! - [`bench`]: lab bring-up/tear-down and OVS programming benchmarks.
+//! - [`bfd`]: BFD on a switch's static routes (ICMP probes with BFD's timers).
 //! - [`clock`]: the wall clock (the only place this crate reads it).
 //! - [`sys`]: running `ip`, `nft`, `ovs-*`, with errors that name the command.
 //! - [`script`]: words written into `ip -batch`/`nft -f` scripts and shell hints.
@@ -38,6 +39,7 @@
 pub mod agent;
 pub mod apply;
 pub mod bench;
+pub mod bfd;
 pub mod cleanup;
 pub mod clock;
 pub mod dsr;

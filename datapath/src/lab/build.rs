@@ -180,6 +180,13 @@ impl Lab {
         crate::cleanup::down(&self.state)
     }
 
+    /// `ip -n <switch namespace> ARGS`: where the switch-side veth ends are.
+    fn switch_ip(&self, args: &[&str]) -> Result<String, SysError> {
+        let mut all = vec!["-n", self.ovs.netns()];
+        all.extend_from_slice(args);
+        sys::run("ip", &all)
+    }
+
     fn new_link_name(&mut self) -> String {
         self.next_link += 1;
         format!("{}{}", self.prefix(), self.next_link)
@@ -215,19 +222,16 @@ impl Lab {
     ) -> Result<String, LabError> {
         let root = self.new_link_name();
         self.state.record(Resource::Link { name: root.clone() })?;
-        sys::run(
-            "ip",
-            &[
-                "link", "add", &root, "type", "veth", "peer", "name", inner, "netns", ns,
-            ],
-        )?;
+        self.switch_ip(&[
+            "link", "add", "name", &root, "type", "veth", "peer", "name", inner, "netns", ns,
+        ])?;
         let mut cmds = Vec::new();
         if let Some(m) = mac {
             cmds.push(format!("link set dev {inner} address {m}"));
         }
         cmds.push(format!("link set dev {inner} up"));
         sys::ip_batch(Some(ns), &cmds)?;
-        sys::run("ip", &["link", "set", &root, "up"])?;
+        self.switch_ip(&["link", "set", "dev", &root, "up"])?;
         sys::in_ns(ns, "ethtool", &["-K", inner, "tx", "off"])?;
         Ok(root)
     }
@@ -305,12 +309,11 @@ impl Lab {
                     let l2 = self.new_link_name();
                     self.state.record(Resource::Link { name: l1.clone() })?;
                     self.state.record(Resource::Link { name: l2.clone() })?;
-                    sys::run(
-                        "ip",
-                        &["link", "add", &l1, "type", "veth", "peer", "name", &l2],
-                    )?;
-                    sys::run("ip", &["link", "set", &l1, "up"])?;
-                    sys::run("ip", &["link", "set", &l2, "up"])?;
+                    self.switch_ip(&[
+                        "link", "add", "name", &l1, "type", "veth", "peer", "name", &l2,
+                    ])?;
+                    self.switch_ip(&["link", "set", "dev", &l1, "up"])?;
+                    self.switch_ip(&["link", "set", "dev", &l2, "up"])?;
                     self.plug(&b1, &l1, &vlan_settings(&m1))?;
                     self.plug(&b2, &l2, &vlan_settings(&m2))?;
                     self.switch_ports.insert(na.clone(), (b1, l1));
@@ -463,17 +466,42 @@ impl Lab {
         Ok(cmds)
     }
 
+    /// BFD's verdict on `via` for `device`'s static routes; the commands run.
+    pub fn set_next_hop_up(
+        &mut self,
+        device: &str,
+        via: std::net::Ipv4Addr,
+        up: bool,
+    ) -> Result<Vec<String>, LabError> {
+        let (Some(ns), Some(table)) = (
+            self.netns.get(device).cloned(),
+            self.static_routes.get_mut(device),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let cmds = table.set_next_hop_up(via, up);
+        sys::ip_batch(Some(&ns), &cmds)?;
+        Ok(cmds)
+    }
+
+    /// The gateways of `device`'s static routes (BFD's peers).
+    pub fn static_next_hops(&self, device: &str) -> Vec<std::net::Ipv4Addr> {
+        self.static_routes
+            .get(device)
+            .map(|t| t.next_hops())
+            .unwrap_or_default()
+    }
+
     fn host_to_host(&mut self, a: &str, ia: &str, b: &str, ib: &str) -> Result<(), LabError> {
         let (nsa, nsb) = (self.netns[a].clone(), self.netns[b].clone());
         let (ta, tb) = (self.new_link_name(), self.new_link_name());
         self.state.record(Resource::Link { name: ta.clone() })?;
         self.state.record(Resource::Link { name: tb.clone() })?;
-        sys::run(
-            "ip",
-            &["link", "add", &ta, "type", "veth", "peer", "name", &tb],
-        )?;
-        sys::run("ip", &["link", "set", &ta, "netns", &nsa, "name", ia])?;
-        sys::run("ip", &["link", "set", &tb, "netns", &nsb, "name", ib])?;
+        self.switch_ip(&[
+            "link", "add", "name", &ta, "type", "veth", "peer", "name", &tb,
+        ])?;
+        self.switch_ip(&["link", "set", "dev", &ta, "netns", &nsa, "name", ia])?;
+        self.switch_ip(&["link", "set", "dev", &tb, "netns", &nsb, "name", ib])?;
         for (dev, ns, i) in [(a, &nsa, ia), (b, &nsb, ib)] {
             let mac = self.host_mac(dev, i);
             let mut cmds = Vec::new();
@@ -649,7 +677,7 @@ impl Lab {
             }
         }
         if self.powered_off.iter().any(|n| n == node) {
-            sys::run("ip", &["link", "set", &root, "down"])?;
+            self.switch_ip(&["link", "set", "dev", &root, "down"])?;
         }
         self.power_links
             .entry(node.into())
@@ -667,7 +695,7 @@ impl Lab {
             match ns {
                 Some(ns) => sys::ip_batch(Some(&ns), &[format!("link set dev {link} {state}")])?,
                 None => {
-                    sys::run("ip", &["link", "set", &link, state])?;
+                    self.switch_ip(&["link", "set", "dev", &link, state])?;
                 }
             }
         }
@@ -695,7 +723,7 @@ impl Lab {
                     sys::ip_batch(Some(ns), &[format!("link set dev {iface} {state}")])?
                 }
                 None => {
-                    sys::run("ip", &["link", "set", &link, state])?;
+                    self.switch_ip(&["link", "set", "dev", &link, state])?;
                 }
             }
             return Ok(());
@@ -703,7 +731,7 @@ impl Lab {
         let (_, link) = self.switch_ports.get(name).cloned().ok_or_else(|| {
             LabError::Unsupported(format!("no port or interface {port} in the lab"))
         })?;
-        sys::run("ip", &["link", "set", &link, state])?;
+        self.switch_ip(&["link", "set", "dev", &link, state])?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@
 //! Routers' routes are the scenario's (antlab's), never the engine's:
 //! Antrea's routes on nodes go through `apply`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
@@ -115,6 +115,8 @@ fn key(r: &RouteSpec) -> Key {
 pub struct StaticRoutes {
     policy: Multipath,
     routes: Vec<RouteSpec>,
+    /// Next hops BFD declared down: routes through them are withdrawn.
+    down: BTreeSet<Ipv4Addr>,
 }
 
 impl StaticRoutes {
@@ -122,6 +124,7 @@ impl StaticRoutes {
         StaticRoutes {
             policy,
             routes: Vec::new(),
+            down: BTreeSet::new(),
         }
     }
 
@@ -129,6 +132,9 @@ impl StaticRoutes {
     fn installed(&self) -> BTreeMap<Key, KernelRoute> {
         let mut out: BTreeMap<Key, KernelRoute> = BTreeMap::new();
         for r in &self.routes {
+            if r.via.is_some_and(|v| self.down.contains(&v)) {
+                continue;
+            }
             let hop = Hop {
                 via: r.via,
                 dev: r.dev.clone(),
@@ -156,9 +162,9 @@ impl StaticRoutes {
 
     /// Applies a change and returns the `ip` batch lines that make the
     /// kernel match (only for the key that changed).
-    fn change(&mut self, f: impl FnOnce(&mut Vec<RouteSpec>)) -> Vec<String> {
+    fn change(&mut self, f: impl FnOnce(&mut StaticRoutes)) -> Vec<String> {
         let before = self.installed();
-        f(&mut self.routes);
+        f(self);
         let after = self.installed();
         let mut cmds = Vec::new();
         for (k, old) in &before {
@@ -176,9 +182,9 @@ impl StaticRoutes {
 
     /// `route: {add: ...}` or a topology route.
     pub fn add(&mut self, r: &RouteSpec) -> Vec<String> {
-        self.change(|v| {
-            if !v.contains(r) {
-                v.push(r.clone());
+        self.change(|t| {
+            if !t.routes.contains(r) {
+                t.routes.push(r.clone());
             }
         })
     }
@@ -186,7 +192,8 @@ impl StaticRoutes {
     /// `route: {del: ...}`: the route with the same destination, metric,
     /// table and (when given) gateway and device, as `ip route del` matches.
     pub fn del(&mut self, r: &RouteSpec) -> Vec<String> {
-        self.change(|v| {
+        self.change(|t| {
+            let v = &mut t.routes;
             if let Some(i) = v.iter().position(|x| {
                 key(x) == key(r)
                     && (r.via.is_none() || x.via == r.via)
@@ -195,6 +202,24 @@ impl StaticRoutes {
                 v.remove(i);
             }
         })
+    }
+
+    /// BFD's verdict on next hop `via`: routes through a down next hop are
+    /// withdrawn (the next best takes over), and come back when it is up.
+    pub fn set_next_hop_up(&mut self, via: Ipv4Addr, up: bool) -> Vec<String> {
+        self.change(|t| {
+            if up {
+                t.down.remove(&via);
+            } else {
+                t.down.insert(via);
+            }
+        })
+    }
+
+    /// Every gateway the routes name, once each.
+    pub fn next_hops(&self) -> Vec<Ipv4Addr> {
+        let set: BTreeSet<Ipv4Addr> = self.routes.iter().filter_map(|r| r.via).collect();
+        set.into_iter().collect()
     }
 }
 
@@ -269,6 +294,24 @@ mod tests {
         assert_eq!(
             t.del(&route("10.169.1.40/32", "10.160.1.26", 0)),
             vec!["route replace 10.169.1.40/32 nexthop via 10.160.1.27 nexthop via 10.160.1.28"]
+        );
+    }
+
+    #[test]
+    fn a_next_hop_bfd_declares_down_is_withdrawn_until_it_is_up() {
+        let mut t = StaticRoutes::new(PLAIN);
+        t.add(&route("10.169.1.40/32", "10.160.1.26", 1));
+        t.add(&route("10.169.1.40/32", "10.160.1.27", 10));
+        let down: std::net::Ipv4Addr = "10.160.1.26".parse().unwrap();
+        assert_eq!(t.next_hops().len(), 2);
+        assert_eq!(
+            t.set_next_hop_up(down, false),
+            vec!["route del 10.169.1.40/32 metric 1"]
+        );
+        assert_eq!(t.set_next_hop_up(down, false), Vec::<String>::new());
+        assert_eq!(
+            t.set_next_hop_up(down, true),
+            vec!["route replace 10.169.1.40/32 metric 1 via 10.160.1.26"]
         );
     }
 
