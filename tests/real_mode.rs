@@ -426,8 +426,12 @@ fn scenarios_real_mode_cannot_carry_are_refused_before_the_lab_is_built() {
             "options.kubeProxy: ipvs needs IPVS, which this kernel does not have",
         ),
         (
-            "scenarios/egress-trunk-misconfig.yaml",
-            "egress-trunk-misconfig.yaml:11:5: re-tagging switch port vmbr0/node-vm-2",
+            "tests/fixtures/real/refused-route-and-http.yaml",
+            "refused-route-and-http.yaml:8:5: route on core-sw via dev `eth7`, which is not one of its interfaces",
+        ),
+        (
+            "tests/fixtures/real/refused-route-and-http.yaml",
+            "refused-route-and-http.yaml:10:5: probe web: HTTP path \"/a b\\r\\nX-Evil: 1\" must be printable ASCII",
         ),
     ] {
         for mode in ["real", "both"] {

@@ -227,7 +227,12 @@ pub fn mac_port(lab: &Lab, switch: &str, vlan: u16, mac: &str) -> Option<String>
         .iter()
         .map(|(link, p)| (br.clone(), link.clone(), p.clone()));
     by_port.chain(by_leg).find_map(|(b, link, p)| {
-        (b == br && lab.ofports.get(&link)?.to_string() == ofport).then_some(p)
+        // Keys are `switch/port`; expectations name the port alone.
+        let name = p
+            .rsplit_once('/')
+            .map_or(p.as_str(), |(_, n)| n)
+            .to_string();
+        (b == br && lab.ofports.get(&link)?.to_string() == ofport).then_some(name)
     })
 }
 

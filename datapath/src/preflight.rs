@@ -35,12 +35,6 @@ pub fn refusals(scn: &Scenario) -> Vec<Refusal> {
     for step in &scn.steps {
         let at = format!("{}:{}:{}", scn.file, step.line, step.column);
         match &step.action {
-            Action::Vlan { port, text, .. } => out.push(Refusal {
-                at,
-                reason: format!(
-                    "re-tagging switch port {port} to `{text}` at run time is not supported in real mode"
-                ),
-            }),
             Action::Route { device, route, .. } => {
                 if let Some(reason) = route_problem(scn, device, route.dev.as_deref()) {
                     out.push(Refusal { at, reason });

@@ -647,8 +647,14 @@ fn play(
                     }
                     live.ensure_bfd(scn)?;
                 }
-                // `preflight` refused these before the lab was built.
-                Action::Vlan { .. } => {}
+                Action::Vlan { port, mode, text } => {
+                    live.lab.set_port_vlan(port, mode)?;
+                    let _ = writeln!(
+                        log,
+                        "[{:>9.3}s real] switch port {port} is now `{text}`",
+                        live.epoch.elapsed().as_secs_f64()
+                    );
+                }
                 // The simulator's Runner applied these to the cluster state;
                 // the sync below carries them into the lab.
                 Action::Apply { .. }

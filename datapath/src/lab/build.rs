@@ -68,7 +68,8 @@ pub struct Lab {
     pub pods: BTreeMap<String, PodLeg>,
     /// (node, vid) → root end of its `antrea-ext.<vid>` leg.
     pub ext_legs: BTreeMap<(String, u16), String>,
-    /// Switch port name → (bridge, root link) for link up/down and MAC tables.
+    /// `switch/port` → (bridge, switch-side link) for link up/down and MAC
+    /// tables (two switches may both have a port `p1`).
     pub switch_ports: BTreeMap<String, (String, String)>,
     /// Root end of an `antrea-ext` leg → the switch port of its parent
     /// interface: in the topology the leg's frames cross that port, tagged.
@@ -100,6 +101,18 @@ impl Drop for Lab {
 
 fn ns_of(prefix: &str, device: &str) -> String {
     format!("{prefix}{device}")
+}
+
+/// A host's own port: its native VLAN (untagged) only; the tagged VLANs of
+/// a trunk get their own legs on demand (no 802.1Q in this kernel).
+fn host_port_settings(mode: &VlanMode) -> Vec<String> {
+    match mode {
+        VlanMode::Trunk {
+            native: Some(n), ..
+        } => vec![format!("tag={n}")],
+        VlanMode::Trunk { native: None, .. } => vec!["tag=4095".to_string()],
+        m => vlan_settings(m),
+    }
 }
 
 fn vlan_settings(mode: &VlanMode) -> Vec<String> {
@@ -213,7 +226,7 @@ impl Lab {
 
     /// A veth with one end `inner` in `ns` (MAC set, up, checksum offload off
     /// because OVS's userspace conntrack drops TCP with partial checksums)
-    /// and the other end up in the root namespace; returns the root end.
+    /// and the other end up in the switch namespace; returns that end.
     fn veth_to_root(
         &mut self,
         ns: &str,
@@ -296,11 +309,13 @@ impl Lab {
                 (None, None) => self.host_to_host(&da.name, &na, &db.name, &nb)?,
                 (Some(mode), None) => {
                     let br = bridge_of[sa.as_deref().unwrap_or("")].clone();
-                    self.host_to_switch(&db.name, &nb, &br, &na, mode)?
+                    let port = format!("{}/{na}", sa.as_deref().unwrap_or(""));
+                    self.host_to_switch(&db.name, &nb, &br, &port, mode)?
                 }
                 (None, Some(mode)) => {
                     let br = bridge_of[sb.as_deref().unwrap_or("")].clone();
-                    self.host_to_switch(&da.name, &na, &br, &nb, mode)?
+                    let port = format!("{}/{nb}", sb.as_deref().unwrap_or(""));
+                    self.host_to_switch(&da.name, &na, &br, &port, mode)?
                 }
                 (Some(m1), Some(m2)) => {
                     let b1 = bridge_of[sa.as_deref().unwrap_or("")].clone();
@@ -316,8 +331,9 @@ impl Lab {
                     self.switch_ip(&["link", "set", "dev", &l2, "up"])?;
                     self.plug(&b1, &l1, &vlan_settings(&m1))?;
                     self.plug(&b2, &l2, &vlan_settings(&m2))?;
-                    self.switch_ports.insert(na.clone(), (b1, l1));
-                    self.switch_ports.insert(nb.clone(), (b2, l2));
+                    let (sa, sb) = (sa.unwrap_or_default(), sb.unwrap_or_default());
+                    self.switch_ports.insert(format!("{sa}/{na}"), (b1, l1));
+                    self.switch_ports.insert(format!("{sb}/{nb}"), (b2, l2));
                 }
             }
         }
@@ -541,19 +557,13 @@ impl Lab {
         port: &str,
         mode: VlanMode,
     ) -> Result<(), LabError> {
+        // `port` is `switch/port`.
         let ns = self.netns[host].clone();
         let mac = self.host_mac(host, iface);
         let root = self.veth_to_root(&ns, iface, mac)?;
         // A trunk to a host carries its native VLAN on eth0; the tagged VLANs
         // get their own legs on demand (no 802.1Q in this kernel).
-        let settings = match &mode {
-            VlanMode::Trunk {
-                native: Some(n), ..
-            } => vec![format!("tag={n}")],
-            VlanMode::Trunk { native: None, .. } => vec!["tag=4095".to_string()],
-            m => vlan_settings(m),
-        };
-        self.plug(bridge, &root, &settings)?;
+        self.plug(bridge, &root, &host_port_settings(&mode))?;
         self.iface_link
             .insert((host.into(), iface.into()), root.clone());
         self.switch_ports
@@ -707,6 +717,56 @@ impl Lab {
         Ok(())
     }
 
+    /// Re-tags switch port `port` (`switch/port`), as a `vlan:` step does.
+    /// A host's port gets its new native VLAN, and each of the host's
+    /// `antrea-ext` legs on it is plugged in or out as the new mode allows
+    /// its VLAN; a port between switches gets the new tag and trunks.
+    pub fn set_port_vlan(&mut self, port: &str, mode: &VlanMode) -> Result<(), LabError> {
+        let (bridge, link) =
+            self.switch_ports.get(port).cloned().ok_or_else(|| {
+                LabError::Unsupported(format!("no switch port {port} in the lab"))
+            })?;
+        let host = self
+            .attach
+            .iter()
+            .find(|(_, a)| a.port == port)
+            .map(|(k, _)| k.clone());
+        let settings = match &host {
+            Some(_) => host_port_settings(mode),
+            None => vlan_settings(mode),
+        };
+        let mut args: Vec<String> = ["set", "port", &link, "tag=[]", "trunks=[]", "vlan_mode=[]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(settings);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ovs.vsctl(&refs)?;
+        let Some((host, iface)) = host else {
+            return Ok(());
+        };
+        if let Some(a) = self.attach.get_mut(&(host.clone(), iface.clone())) {
+            a.mode = mode.clone();
+        }
+        let legs: Vec<(u16, String)> = self
+            .ext_legs
+            .iter()
+            .filter(|((n, _), _)| *n == host)
+            .map(|((_, vid), root)| (*vid, root.clone()))
+            .collect();
+        for (vid, root) in legs {
+            let allowed = mode.egress_tag(vid).is_some();
+            let plugged = self.ofports.contains_key(&root);
+            if allowed && !plugged {
+                self.plug(&bridge, &root, &[format!("tag={vid}")])?;
+            } else if !allowed && plugged {
+                self.ovs.vsctl(&["del-port", &bridge, &root])?;
+                self.ofports.remove(&root);
+            }
+        }
+        Ok(())
+    }
+
     /// A link's carrier up or down, named by either end: a switch port
     /// (`vmbr0/node-vm-2`) or a host interface (`k8s-node-vm-1-cl-02/eth0`).
     pub fn set_link(&mut self, port: &str, up: bool) -> Result<(), LabError> {
@@ -728,7 +788,7 @@ impl Lab {
             }
             return Ok(());
         }
-        let (_, link) = self.switch_ports.get(name).cloned().ok_or_else(|| {
+        let (_, link) = self.switch_ports.get(port).cloned().ok_or_else(|| {
             LabError::Unsupported(format!("no port or interface {port} in the lab"))
         })?;
         self.switch_ip(&["link", "set", "dev", &link, state])?;
