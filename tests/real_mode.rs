@@ -453,3 +453,77 @@ fn scenarios_real_mode_cannot_carry_are_refused_before_the_lab_is_built() {
         }
     }
 }
+
+/// Every other shipped scenario real mode accepts, compared in both modes
+/// (the three above check more than agreement). CI runs them all: together
+/// they take about the sum of their `until`s in wall time (README, "Real
+/// mode").
+macro_rules! agrees_with_the_simulator {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        /// The scenarios the tests compare, for the coverage check below.
+        const COMPARED: &[&str] = &[
+            "egress-vlan-failover.yaml",
+            "clusterip-service.yaml",
+            "service-external-ip-l2.yaml",
+            $($file),*
+        ];
+        $(
+            #[test]
+            #[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+            fn $test() {
+                let _g = need_real_mode!();
+                both(concat!("scenarios/", $file));
+            }
+        )*
+    };
+}
+
+agrees_with_the_simulator! {
+    blog_pod_ping_agrees => "blog-pod-ping.yaml",
+    dsr_agrees => "dsr.yaml",
+    egress_garp_agrees => "egress-garp.yaml",
+    egress_no_garp_agrees => "egress-no-garp.yaml",
+    egress_pool_exhaustion_agrees => "egress-pool-exhaustion.yaml",
+    egress_trunk_misconfig_agrees => "egress-trunk-misconfig.yaml",
+    feature_gates_agrees => "feature-gates.yaml",
+    flow_export_agrees => "flow-export.yaml",
+    l7_flow_export_agrees => "l7-flow-export.yaml",
+    proxyall_migration_agrees => "proxyall-migration.yaml",
+    service_external_ip_l3_bfd_agrees => "service-external-ip-l3-bfd.yaml",
+    service_external_ip_l3_ecmp_agrees => "service-external-ip-l3-ecmp.yaml",
+    service_external_ip_l3_static_route_agrees => "service-external-ip-l3-static-route.yaml",
+    service_external_ip_l3_two_routes_agrees => "service-external-ip-l3-two-routes.yaml",
+    topology_aware_hints_agrees => "topology-aware-hints.yaml",
+}
+
+/// Every scenario in `scenarios/` is either compared by a test above or
+/// refused by real mode before anything is built: a new scenario cannot
+/// slip through untested.
+#[test]
+fn every_shipped_scenario_is_compared_or_refused() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut read = |rel: &str| -> Result<(String, String), String> {
+            let p = dir.join(rel);
+            std::fs::read_to_string(&p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|e| e.to_string())
+        };
+        let scn = sim_core::scenario::load(&name, &text, &mut read).unwrap();
+        let refused = !datapath::preflight::refusals(&scn).is_empty();
+        let compared = COMPARED.contains(&name.as_str());
+        assert!(
+            refused != compared,
+            "{name}: compared by a test: {compared}, refused by real mode: {refused} (exactly one must hold)"
+        );
+    }
+}

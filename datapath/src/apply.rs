@@ -313,6 +313,11 @@ fn rule_args(r: &sim_core::engine::dataplane::DesiredRule) -> String {
 
 /// Antrea's conntrack zone for Service traffic (`CtZone`, 0xfff0).
 const CT_ZONE: u32 = 65520;
+/// Antrea's conntrack zone for SNAT (`SNATCtZone`, 0xfff1).
+const SNAT_CT_ZONE: u32 = 65521;
+/// The address a hairpin connection is SNATed to (Antrea's
+/// `VirtualServiceIPv4`, pkg/agent/config/node_config.go, v2.7.0).
+const HAIRPIN_IP: &str = "169.254.0.253";
 
 /// The whole br-int program as one `ovs-ofctl bundle` input: delete
 /// everything, then add groups and flows, applied atomically.
@@ -367,6 +372,17 @@ pub fn int_bridge_bundle(
         }
     }
     t.push_str("flow add table=0,priority=200,arp,actions=NORMAL\n");
+    // Hairpin replies (a Pod that reached itself through a Service): undo
+    // the SNAT, then the DNAT, as Antrea's UnSNAT table does
+    // (pkg/agent/openflow/service_test.go, v2.7.0).
+    let _ = writeln!(
+        t,
+        "flow add table=0,priority=210,ip,nw_dst={HAIRPIN_IP},actions=ct(table=3,zone={SNAT_CT_ZONE},nat)"
+    );
+    let _ = writeln!(
+        t,
+        "flow add table=3,priority=100,ip,actions=ct(table=1,zone={CT_ZONE},nat)"
+    );
     let _ = writeln!(
         t,
         "flow add table=0,priority=100,ip,actions=ct(table=1,zone={CT_ZONE},nat)"
@@ -380,6 +396,22 @@ pub fn int_bridge_bundle(
             "flow add table=2,priority=200,ip,nw_dst={},actions=mod_dl_dst:{},output:{}",
             p.ip, p.mac, p.ofport
         );
+        // Hairpin: the Pod was picked as the endpoint of its own Service
+        // call. The request is SNATed to the virtual IP, so the Pod answers
+        // it through the gateway, and both directions go back out of the
+        // port they came in by (OVS never outputs to in_port by itself).
+        let _ = writeln!(
+            t,
+            "flow add table=2,priority=220,ip,in_port={port},nw_src={ip},nw_dst={ip},actions=ct(commit,table=4,zone={SNAT_CT_ZONE},nat(src={HAIRPIN_IP}))",
+            port = p.ofport,
+            ip = p.ip
+        );
+        let back = format!(
+            "ip,in_port={},nw_dst={},actions=mod_dl_src:{},mod_dl_dst:{},output:in_port",
+            p.ofport, p.ip, ib.gw_mac, p.mac
+        );
+        let _ = writeln!(t, "flow add table=4,priority=200,{back}");
+        let _ = writeln!(t, "flow add table=2,priority=210,{back}");
     }
     let _ = writeln!(
         t,
