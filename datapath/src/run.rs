@@ -684,11 +684,10 @@ fn play(
         );
         report.outages.push((name.clone(), sim, real));
     }
-    let flows = runner.outcome().flows.len();
-    if flows > 0 {
-        report.not_compared.push(format!(
-            "{flows} FlowExporter records of the simulator: real mode runs no flow exporter (Antrea's reads each node's OVS conntrack, zone 65520; in this lab every node's br-int shares one userspace datapath and its conntrack, so records per node cannot be told apart)"
-        ));
+    if runner.outcome().cluster.settings.flow_export_on() {
+        report.not_compared.push(
+            "FlowExporter records (the simulator's are in `antlab flows`): real mode runs no flow exporter (Antrea's reads each node's OVS conntrack, zone 65520; in this lab every node's br-int shares one userspace datapath and its conntrack, so records per node cannot be told apart)".into(),
+        );
     }
     Ok(report)
 }
@@ -939,10 +938,16 @@ fn check(
                     (None, Some((p.to, port)))
                 }
             };
+            // What destinations and gateways saw since the last attempt was
+            // sent (and a little before: the clocks are one, the sets' ages
+            // are in milliseconds).
+            let within = last.map_or(Duration::ZERO, |a| {
+                live.epoch.elapsed().saturating_sub(a.sent) + Duration::from_millis(100)
+            });
             if let Some(src) = seen_source {
                 let real_src = match ping_id {
                     Some(id) => target_host(scn, p.to)
-                        .and_then(|h| observe::ping_seen_source(&live.lab, &h, id)),
+                        .and_then(|h| observe::ping_seen_source(&live.lab, &h, id, within)),
                     None => last.and_then(|a| a.seen_src),
                 };
                 fields.push((
@@ -959,7 +964,7 @@ fn check(
                 .map(|v| (v, true))
                 .chain(not_via_vlan.iter().map(|v| (v, false)))
             {
-                let real_v = observe::request_gateway_vlan(&live.lab, ping_id, tcp);
+                let real_v = observe::request_gateway_vlan(&live.lab, ping_id, tcp, within);
                 let sim_in = slast.is_some_and(|a| a.request_vlans().contains(v));
                 fields.push((
                     format!("probe {probe} request crossed VLAN {v}"),
