@@ -2,7 +2,9 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use sim_core::model::{DeviceKind, HostRole, IfaceKind, MacAddr, RouteSpec, Topology, VlanMode};
+use sim_core::model::{
+    ArpPolicy, DeviceKind, HostRole, IfaceKind, MacAddr, RouteSpec, Topology, VlanMode,
+};
 
 use super::routes::{Multipath, StaticRoutes};
 use crate::ovs::{Ovs, OvsError};
@@ -101,6 +103,32 @@ impl Drop for Lab {
 
 fn ns_of(prefix: &str, device: &str) -> String {
     format!("{prefix}{device}")
+}
+
+/// Gives a namespace's interfaces the topology's ARP policy. `linux` keeps
+/// the kernel's timers (REACHABLE for 15-45 s, then re-confirmed on use);
+/// `fixed T` (a router's or switch's table, the simulator's default for
+/// switches) keeps an entry REACHABLE for at least T/2, so within a scenario
+/// it is never re-probed and never fails, as in the simulator, while a
+/// gratuitous ARP still replaces it (Linux overrides an entry after its 1 s
+/// locktime). Per interface: a namespace other than the first has no
+/// `neigh/default` to inherit from.
+fn set_arp_policy(ns: &str, ifaces: &[&str], policy: &ArpPolicy) -> Result<(), SysError> {
+    let ArpPolicy::Fixed { timeout } = policy else {
+        return Ok(());
+    };
+    let ms = (timeout.0 / 1_000_000).clamp(1_000, i32::MAX as u64);
+    // The `/` form, so an interface name with a `.` stays one component.
+    let keys: Vec<String> = ifaces
+        .iter()
+        .map(|i| format!("net/ipv4/neigh/{i}/base_reachable_time_ms={ms}"))
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["-qw"];
+    args.extend(keys.iter().map(String::as_str));
+    sys::in_ns(ns, "sysctl", &args).map(|_| ())
 }
 
 /// A host's own port: its native VLAN (untagged) only; the tagged VLANs of
@@ -372,6 +400,8 @@ impl Lab {
                     self.iface_link
                         .insert((d.name.clone(), svi.name.clone()), root);
                 }
+                let svis: Vec<&str> = s.svis.iter().map(|v| v.name.as_str()).collect();
+                set_arp_policy(&ns, &svis, &s.arp)?;
                 let routes = self.static_route_cmds(&d.name, &s.routes);
                 sys::ip_batch(Some(&ns), &routes)?;
             }
@@ -405,6 +435,8 @@ impl Lab {
                     }
                 }
                 cmds.extend(self.static_route_cmds(&d.name, &h.routes));
+                let names: Vec<&str> = h.interfaces.iter().map(|i| i.name.as_str()).collect();
+                set_arp_policy(&ns, &names, &h.arp)?;
                 for r in &h.rules {
                     let mut c = format!("rule add pref {}", r.priority);
                     if let Some((v, m)) = r.fwmark {
