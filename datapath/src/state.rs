@@ -86,7 +86,11 @@ impl RunState {
                     resources: Vec::new(),
                     dir,
                 };
-                st.save()?;
+                // A folder without a state file would be nobody's to remove.
+                if let Err(e) = st.save() {
+                    let _ = std::fs::remove_dir_all(st.dir());
+                    return Err(e);
+                }
                 return Ok(st);
             }
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
