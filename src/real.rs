@@ -41,8 +41,9 @@ pub enum RealCommand {
         output: std::path::PathBuf,
     },
     /// Remove labs: without arguments every run whose owner has exited
-    /// (`real up` labs, crashed runs); `--all` also running ones and
-    /// anything else named like ours.
+    /// (`real up` labs, crashed runs); `--all` also anything named like ours
+    /// that no running antlab owns. A run whose owner still runs is never
+    /// removed (stop it with Ctrl-C or `kill PID`).
     Down {
         /// One run by id (as `status` prints it).
         id: Option<String>,
@@ -117,10 +118,11 @@ fn up(file: &Path, verbose: bool) -> Result<ExitCode> {
         lab.netns.len(),
         lab.bridges.len() + lab.int_bridges.len()
     );
+    let q = datapath::script::shell_quote;
     for (dev, ns) in &lab.netns {
-        outln!("  {dev:<24} ip netns exec {ns} bash");
+        outln!("  {dev:<24} ip netns exec {} bash", q(ns));
     }
-    outln!("remove it with: antlab real down {}", lab.state.id);
+    outln!("remove it with: antlab real down {}", q(&lab.state.id));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -175,6 +177,12 @@ fn down(id: Option<&str>, all: bool) -> Result<ExitCode> {
             .into_iter()
             .find(|s| s.id == id)
             .ok_or_else(|| super::bad(format!("no run {id} (see `antlab real status`)")))?;
+        if st.owner_alive() {
+            return Err(super::bad(format!(
+                "run {id} is in use by antlab pid {}: stop that process (Ctrl-C, or kill {}) and it removes its lab",
+                st.owner_pid, st.owner_pid
+            )));
+        }
         cleanup::down(&st)
     } else {
         cleanup::down_all(false)
@@ -198,7 +206,11 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
     datapath::sys::set_verbose(verbose);
     let scn = super::load_scenario(path)?;
     let seed = seed.or(scn.seed).unwrap_or(sim_core::rng::DEFAULT_SEED);
-    datapath::run::install_signal_handlers();
+    let refused = datapath::preflight::refusals(&scn);
+    if !refused.is_empty() {
+        return Err(super::bad(RealError::Refused(refused).to_string()));
+    }
+    datapath::signals::install();
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
@@ -209,9 +221,10 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
     let report = match datapath::run::run(&scn, &path.display().to_string(), seed, mode, &mut out) {
         Ok(r) => r,
         Err(RealError::Prerequisites(m)) => return Err(prereq_error(m)),
-        Err(e @ RealError::Interrupted) => {
-            eprintln!("antlab: {e}");
-            return Ok(ExitCode::from(130));
+        Err(e @ RealError::Refused(_)) => return Err(super::bad(e.to_string())),
+        Err(RealError::Interrupted(stop)) => {
+            eprintln!("antlab: {}", RealError::Interrupted(stop));
+            return Ok(ExitCode::from(stop.exit_code()));
         }
         Err(e) => return Err(e.into()),
     };
@@ -252,6 +265,9 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
                 outln!("  MISMATCH at {} (line {}): {m}", c.at, c.line);
             }
         }
+    }
+    for n in &report.not_compared {
+        println!("not compared: {n}");
     }
     if !report.leftovers.is_empty() {
         outln!("LEFT BEHIND: {}", report.leftovers.join(", "));

@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+#[path = "../sim-core/tests/support/needs.rs"]
+mod needs;
+
 const SCENARIO: &str = "scenarios/blog-pod-ping.yaml";
 
 fn antlab(args: &[&str]) -> Output {
@@ -216,9 +219,10 @@ fn failed_expectation_exits_1_and_names_its_place() {
     );
 }
 
-#[test]
-fn pcap_files_keep_vlan_tags_for_tshark() {
-    let dir = std::env::temp_dir().join(format!("antlab-pcap-{}", std::process::id()));
+/// Runs the scenario with `--pcap` into a fresh folder and checks one
+/// pcap per used switch port; returns the folder and the uplink's pcap.
+fn write_pcaps(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("antlab-pcap-{tag}-{}", std::process::id()));
     let o = antlab(&["run", SCENARIO, "--pcap", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     let uplink = dir.join("vmbr0_eno1.pcap");
@@ -228,14 +232,29 @@ fn pcap_files_keep_vlan_tags_for_tshark() {
         ports >= 9,
         "every used switch port has a capture, got {ports}"
     );
-    let have_tshark = Command::new("tshark").arg("--version").output().is_ok();
-    if !have_tshark {
-        eprintln!(
-            "SKIPPED (loudly): tshark is not installed; install it (apt-get install tshark) to check pcaps"
-        );
-        std::fs::remove_dir_all(&dir).ok();
-        return;
-    }
+    (dir, uplink)
+}
+
+#[test]
+fn pcap_files_are_written_per_switch_port() {
+    let (dir, uplink) = write_pcaps("ports");
+    let bytes = std::fs::read(&uplink).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    // libpcap's nanosecond magic (little-endian), then frames.
+    assert_eq!(&bytes[..4], &[0x4d, 0x3c, 0xb2, 0xa1], "a pcap file");
+    assert!(bytes.len() > 24, "frames after the global header");
+}
+
+#[test]
+fn tshark_is_here_under_ci() {
+    needs::guard("tshark", needs::missing_tshark());
+}
+
+#[test]
+#[ignore = "needs tshark (apt-get install tshark); run with --include-ignored, as CI does"]
+fn pcap_files_keep_vlan_tags_for_tshark() {
+    needs::require(needs::missing_tshark());
+    let (dir, uplink) = write_pcaps("tshark");
     let t = Command::new("tshark")
         .args([
             "-r",
@@ -569,4 +588,51 @@ fn kind_import_writes_a_lab_the_simulator_runs() {
         String::from_utf8_lossy(&bad.stderr)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Names real mode cannot carry as Linux names are refused by `check`
+/// (and every other command) where they are written, before anything runs.
+#[test]
+fn names_linux_cannot_carry_are_refused_at_file_line_column() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["check", "tests/fixtures/bad/scenario-long-ifname.yaml"],
+            "topo-long-ifname.yaml:5:15: interface name `eth0-to-the-core` is 16 bytes long; a Linux interface name has at most 15",
+        ),
+        (
+            &[
+                "topology",
+                "show",
+                "tests/fixtures/bad/topo-long-ifname.yaml",
+            ],
+            "topo-long-ifname.yaml:5:15: interface name",
+        ),
+        (
+            &[
+                "topology",
+                "show",
+                "tests/fixtures/bad/topo-hostile-names.yaml",
+            ],
+            "topo-hostile-names.yaml:5:15: interface name `eth0:1` has `:`",
+        ),
+        (
+            &[
+                "topology",
+                "show",
+                "tests/fixtures/bad/topo-hash-device.yaml",
+            ],
+            "topo-hash-device.yaml:3:11: device name `vm#1` has `#`",
+        ),
+        (
+            &["topology", "show", "tests/fixtures/bad/topo-lo-svi.yaml"],
+            "topo-lo-svi.yaml:5:48: interface name `lo` is the loopback",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = antlab(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected `{want}` in: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
 }

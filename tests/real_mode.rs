@@ -1,15 +1,22 @@
 //! Real mode end to end: labs of namespaces, OVS and nftables, compared with
-//! the simulator; cleanup after a kill and after Ctrl-C.
+//! the simulator; cleanup after a kill, SIGINT and SIGTERM; scenarios real
+//! mode refuses before building anything.
 //!
-//! These need root and the packages `.ci/run` installs. Without them every
-//! test prints a loud SKIPPED line and returns (CI has both, so they run
-//! there). They run one at a time: each builds its own lab and OVS, and
-//! `down --all` would take a neighbour's lab with it.
+//! Tests that build labs need root and the packages `.ci/run` installs: they
+//! are `#[ignore]`d with that reason, so a plain `cargo test` lists them as
+//! ignored; `cargo test -- --include-ignored` (CI) runs them, and then a
+//! missing prerequisite fails them (`needs.rs`). They run one at a time
+//! (their OVS daemons share the netdev datapath's tap), and each removes
+//! only the lab it made: no test calls `antlab real down --all`, which
+//! would take other people's finished labs too.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
+
+#[path = "../sim-core/tests/support/needs.rs"]
+mod needs;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -17,24 +24,23 @@ fn antlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_antlab"))
 }
 
-/// None = can run; Some(reason) = skip loudly.
-fn cannot_run() -> Option<String> {
+/// None = real mode can run here; else what is missing.
+fn missing_real_mode() -> Option<String> {
     let missing = datapath::sys::missing_prerequisites();
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
-/// Takes the one-at-a-time lock and evaluates to its guard, or skips the
-/// test loudly when real mode cannot run here.
+#[test]
+fn real_mode_prerequisites_are_here_under_ci() {
+    needs::guard("real mode", missing_real_mode());
+}
+
+/// Takes the one-at-a-time lock and evaluates to its guard; fails the test
+/// when real mode cannot run here (it only runs when asked for).
 macro_rules! need_real_mode {
-    ($name:expr) => {{
+    () => {{
         let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(why) = cannot_run() {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED {}: real mode needs {why}. This test did NOT run. !!!!!!!!\n",
-                $name
-            );
-            return;
-        }
+        needs::require(missing_real_mode());
         guard
     }};
 }
@@ -106,8 +112,9 @@ fn held(stdout: &str) -> (usize, usize) {
 }
 
 #[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
 fn egress_failover_matches_the_simulator() {
-    let _g = need_real_mode!("egress_failover_matches_the_simulator");
+    let _g = need_real_mode!();
     let out = both("scenarios/egress-vlan-failover.yaml");
     assert_eq!(held(&out), (11, 11), "{out}");
     // The failover happened for real: a memberlist Leave and the move.
@@ -123,8 +130,9 @@ fn egress_failover_matches_the_simulator() {
 }
 
 #[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
 fn clusterip_service_matches_the_simulator() {
-    let _g = need_real_mode!("clusterip_service_matches_the_simulator");
+    let _g = need_real_mode!();
     let out = both("scenarios/clusterip-service.yaml");
     assert_eq!(held(&out), (1, 1), "{out}");
     // The Service's select group was loaded into the client node's br-int.
@@ -137,8 +145,9 @@ fn clusterip_service_matches_the_simulator() {
 }
 
 #[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
 fn service_external_ip_l2_matches_the_simulator() {
-    let _g = need_real_mode!("service_external_ip_l2_matches_the_simulator");
+    let _g = need_real_mode!();
     let out = both("scenarios/service-external-ip-l2.yaml");
     assert_eq!(held(&out), (9, 9), "{out}");
     assert!(
@@ -157,7 +166,7 @@ fn start_run() -> (std::process::Child, String) {
             "scenarios/egress-vlan-failover.yaml",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("antlab starts");
     let stdout = child.stdout.take().expect("piped");
@@ -179,34 +188,57 @@ fn state_dir(prefix: &str) -> std::path::PathBuf {
     datapath::state::runs_root().join(&prefix[2..6])
 }
 
-#[test]
-fn a_killed_run_is_removed_by_down_all() {
-    let _g = need_real_mode!("a_killed_run_is_removed_by_down_all");
-    let (mut child, prefix) = start_run();
-    assert!(
-        !namespaces_with(&prefix).is_empty(),
-        "the lab exists while running"
-    );
-    let st = datapath::state::RunState::load(&state_dir(&prefix)).expect("state file");
-    let daemons: Vec<u32> = st
-        .resources
+fn pids_of(st: &datapath::state::RunState) -> Vec<u32> {
+    st.resources
         .iter()
         .filter_map(|r| match r {
             datapath::state::Resource::Process { pid, .. } => Some(*pid),
             _ => None,
         })
+        .collect()
+}
+
+/// A run killed with SIGKILL cleans nothing; `antlab real down ID` then
+/// removes that lab, and nothing of it is left: namespaces, links, OVS
+/// daemons, the run folder, and the netdev datapath's `ovs-netdev` tap
+/// once no `ovs-vswitchd` owns it. While the owner lives, `down ID`
+/// refuses to touch its lab.
+#[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+fn a_killed_run_is_removed_by_its_id() {
+    let _g = need_real_mode!();
+    let (mut child, prefix) = start_run();
+    let id = prefix[2..6].to_string();
+    assert!(
+        !namespaces_with(&prefix).is_empty(),
+        "the lab exists while running"
+    );
+    // Everything is inside the run's namespaces: OVS and the switch-side
+    // veth ends live in al<id>-.ovs, not in the root namespace.
+    let in_root: Vec<String> = datapath::cleanup::root_links()
+        .into_iter()
+        .filter(|l| l.starts_with(&prefix))
         .collect();
+    assert_eq!(in_root, Vec::<String>::new());
+    assert!(namespaces_with(&prefix).contains(&format!("{prefix}.ovs")));
+    let st = datapath::state::RunState::load(&state_dir(&prefix)).expect("state file");
+    let daemons = pids_of(&st);
     assert_eq!(
         daemons.len(),
         2,
         "ovsdb-server and ovs-vswitchd are recorded"
     );
+    let busy = antlab().args(["real", "down", &id]).output().unwrap();
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert_eq!(busy.status.code(), Some(2), "{err}");
+    assert!(err.contains("in use by antlab pid"), "{err}");
+    assert!(!namespaces_with(&prefix).is_empty(), "a live lab is kept");
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
     // A killed controller cleans nothing: everything is still there.
     assert!(!namespaces_with(&prefix).is_empty());
     assert!(daemons.iter().all(|p| datapath::state::pid_alive(*p)));
-    let out = antlab().args(["real", "down", "--all"]).output().unwrap();
+    let out = antlab().args(["real", "down", &id]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -227,18 +259,27 @@ fn a_killed_run_is_removed_by_down_all() {
     );
 }
 
-#[test]
-fn ctrl_c_removes_the_lab() {
-    let _g = need_real_mode!("ctrl_c_removes_the_lab");
+/// SIGINT and SIGTERM both remove the lab; each is named in the message
+/// and gives the shell's exit status (128 + signal).
+fn interrupted_run_removes_the_lab(signal: &str, code: i32, named: &str) {
     let (mut child, prefix) = start_run();
     assert!(!namespaces_with(&prefix).is_empty());
     let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert_eq!(status.code(), Some(code), "{signal}: {err}");
+    assert!(
+        err.contains(&format!("interrupted by {named}; the lab was removed")),
+        "{signal}: {err}"
+    );
     assert_eq!(
         datapath::cleanup::leftovers(Some(&prefix)),
         Vec::<String>::new()
@@ -247,8 +288,23 @@ fn ctrl_c_removes_the_lab() {
 }
 
 #[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+fn ctrl_c_removes_the_lab() {
+    let _g = need_real_mode!();
+    interrupted_run_removes_the_lab("INT", 130, "SIGINT (Ctrl-C)");
+}
+
+#[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+fn sigterm_removes_the_lab_and_says_sigterm() {
+    let _g = need_real_mode!();
+    interrupted_run_removes_the_lab("TERM", 143, "SIGTERM");
+}
+
+#[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
 fn real_up_builds_a_lab_that_forwards_and_down_removes_it() {
-    let _g = need_real_mode!("real_up_builds_a_lab_that_forwards_and_down_removes_it");
+    let _g = need_real_mode!();
     let out = antlab()
         .args(["real", "up", "topologies/blog-lab.yaml"])
         .output()
@@ -340,10 +396,9 @@ fn without_root_real_mode_refuses_with_a_clear_error() {
             .output()
             .unwrap()
     } else if datapath::sys::is_root() {
-        eprintln!(
-            "\n!!!!!!!! SKIPPED without_root_real_mode_refuses_with_a_clear_error: running as root and no setpriv to drop privileges. This test did NOT run. !!!!!!!!\n"
-        );
-        return;
+        // As root the only way to test this is to drop privileges.
+        needs::require(Some("`setpriv` (apt-get install util-linux)".into()));
+        unreachable!()
     } else {
         antlab()
             .args([
@@ -359,4 +414,137 @@ fn without_root_real_mode_refuses_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("needs root"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Scenarios real mode cannot carry out are refused before anything is
+/// built (no root needed to see it): exit 2, the reason, the place.
+#[test]
+fn scenarios_real_mode_cannot_carry_are_refused_before_the_lab_is_built() {
+    for (scenario, want) in [
+        (
+            "scenarios/kube-proxy-ipvs-strictarp.yaml",
+            "options.kubeProxy: ipvs needs IPVS, which this kernel does not have",
+        ),
+        (
+            "tests/fixtures/real/refused-route-and-http.yaml",
+            "refused-route-and-http.yaml:8:5: route on core-sw via dev `eth7`, which is not one of its interfaces",
+        ),
+        (
+            "tests/fixtures/real/refused-route-and-http.yaml",
+            "refused-route-and-http.yaml:10:5: probe web: HTTP path \"/a b\\r\\nX-Evil: 1\" must be printable ASCII",
+        ),
+    ] {
+        for mode in ["real", "both"] {
+            let out = antlab()
+                .args(["run", "--mode", mode, scenario])
+                .output()
+                .unwrap();
+            let (o, e) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            assert_eq!(out.status.code(), Some(2), "{scenario}: {o}{e}");
+            assert!(
+                e.contains("real mode refuses this scenario (nothing was built)"),
+                "{e}"
+            );
+            assert!(e.contains(want), "{scenario}: expected `{want}` in {e}");
+            assert!(!o.contains("real: lab"), "no lab was built: {o}");
+        }
+    }
+}
+
+/// Every other shipped scenario real mode accepts, compared in both modes
+/// (the three above check more than agreement). CI runs them all: together
+/// they take about the sum of their `until`s in wall time (README, "Real
+/// mode").
+macro_rules! agrees_with_the_simulator {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        /// The scenarios the tests compare, for the coverage check below.
+        const COMPARED: &[&str] = &[
+            "egress-vlan-failover.yaml",
+            "clusterip-service.yaml",
+            "service-external-ip-l2.yaml",
+            "flow-export.yaml",
+            "l7-flow-export.yaml",
+            $($file),*
+        ];
+        $(
+            #[test]
+            #[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+            fn $test() {
+                let _g = need_real_mode!();
+                both(concat!("scenarios/", $file));
+            }
+        )*
+    };
+}
+
+agrees_with_the_simulator! {
+    blog_pod_ping_agrees => "blog-pod-ping.yaml",
+    dsr_agrees => "dsr.yaml",
+    egress_agent_options_agrees => "egress-agent-options.yaml",
+    egress_garp_agrees => "egress-garp.yaml",
+    egress_no_garp_agrees => "egress-no-garp.yaml",
+    egress_pool_exhaustion_agrees => "egress-pool-exhaustion.yaml",
+    egress_trunk_misconfig_agrees => "egress-trunk-misconfig.yaml",
+    feature_gates_agrees => "feature-gates.yaml",
+    proxyall_migration_agrees => "proxyall-migration.yaml",
+    proxyall_with_kube_proxy_agrees => "proxyall-with-kube-proxy.yaml",
+    readme_example_agrees => "readme-example.yaml",
+    service_external_ip_l3_bfd_agrees => "service-external-ip-l3-bfd.yaml",
+    service_external_ip_l3_ecmp_agrees => "service-external-ip-l3-ecmp.yaml",
+    service_external_ip_l3_static_route_agrees => "service-external-ip-l3-static-route.yaml",
+    service_external_ip_l3_two_routes_agrees => "service-external-ip-l3-two-routes.yaml",
+    topology_aware_hints_agrees => "topology-aware-hints.yaml",
+}
+
+/// The flow export scenarios: the probes agree, and the run says that the
+/// flow records are not compared, and why.
+#[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+fn flow_export_probes_agree_and_records_are_said_to_be_not_compared() {
+    let _g = need_real_mode!();
+    for s in [
+        "scenarios/flow-export.yaml",
+        "scenarios/l7-flow-export.yaml",
+    ] {
+        let out = both(s);
+        assert!(
+            out.contains("not compared: FlowExporter records") && out.contains("no flow exporter"),
+            "{s}: {out}"
+        );
+    }
+}
+
+/// Every scenario in `scenarios/` is either compared by a test above or
+/// refused by real mode before anything is built: a new scenario cannot
+/// slip through untested.
+#[test]
+fn every_shipped_scenario_is_compared_or_refused() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut read = |rel: &str| -> Result<(String, String), String> {
+            let p = dir.join(rel);
+            std::fs::read_to_string(&p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|e| e.to_string())
+        };
+        let scn = sim_core::scenario::load(&name, &text, &mut read).unwrap();
+        let refused = !datapath::preflight::refusals(&scn).is_empty();
+        let compared = COMPARED.contains(&name.as_str());
+        assert!(
+            refused != compared,
+            "{name}: compared by a test: {compared}, refused by real mode: {refused} (exactly one must hold)"
+        );
+    }
 }

@@ -1,10 +1,14 @@
 //! `antlab tui` in a real terminal: runs the binary inside a detached 80x24
 //! tmux session, sends keys, and reads the screen back with `capture-pane`.
-//! Skipped (loudly) when tmux is not installed; CI installs it.
+//! Needs tmux: ignored (with the reason) unless run with --include-ignored,
+//! as CI does after installing it (see `needs.rs`).
 
 use std::process::{Command, Output};
 use std::thread::sleep;
 use std::time::Duration;
+
+#[path = "../sim-core/tests/support/needs.rs"]
+mod needs;
 
 struct Tmux {
     socket: String,
@@ -52,11 +56,14 @@ impl Drop for Tmux {
 }
 
 #[test]
+fn tmux_is_here_under_ci() {
+    needs::guard("tmux", needs::missing_tmux());
+}
+
+#[test]
+#[ignore = "needs tmux (apt-get install tmux); run with --include-ignored, as CI does"]
 fn tui_in_tmux_plays_the_failover_and_quits() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("\n*** SKIPPED tui_in_tmux: tmux is not installed ***\n");
-        return;
-    }
+    needs::require(needs::missing_tmux());
     let tmux = Tmux {
         socket: format!("antlab-test-{}", std::process::id()),
     };

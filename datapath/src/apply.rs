@@ -76,13 +76,13 @@ impl crate::NodeBackend for LinuxBackend<'_> {
         for v in &desired.vlan_ifaces {
             let name = self.lab.ensure_ext_leg(node, &v.parent, v.vid)?;
             if !last.vlan_ifaces.contains(v) {
-                cmds.push(format!("link set {name} up"));
+                cmds.push(format!("link set dev {name} up"));
             }
         }
         for v in &last.vlan_ifaces {
             if !desired.vlan_ifaces.iter().any(|d| d.name == v.name) {
                 cmds.push(format!("addr flush dev {}", v.name));
-                cmds.push(format!("link set {} down", v.name));
+                cmds.push(format!("link set dev {} down", v.name));
             }
         }
         // Addresses (a /32 on lo: a wider prefix there would claim the subnet).
@@ -195,7 +195,7 @@ impl crate::NodeBackend for LinuxBackend<'_> {
             )?;
         }
         // nftables: marks, SNAT, north-south Services, one transaction.
-        let nft = nft_ruleset(desired);
+        let nft = nft_ruleset(desired, &self.lab.node_addrs());
         if self.applied.nft.get(node) != Some(&nft) {
             sys::run_with_input("ip", &["netns", "exec", &ns, "nft", "-f", "-"], Some(&nft))?;
             self.log.push(format!(
@@ -313,6 +313,11 @@ fn rule_args(r: &sim_core::engine::dataplane::DesiredRule) -> String {
 
 /// Antrea's conntrack zone for Service traffic (`CtZone`, 0xfff0).
 const CT_ZONE: u32 = 65520;
+/// Antrea's conntrack zone for SNAT (`SNATCtZone`, 0xfff1).
+const SNAT_CT_ZONE: u32 = 65521;
+/// The address a hairpin connection is SNATed to (Antrea's
+/// `VirtualServiceIPv4`, pkg/agent/config/node_config.go, v2.7.0).
+const HAIRPIN_IP: &str = "169.254.0.253";
 
 /// The whole br-int program as one `ovs-ofctl bundle` input: delete
 /// everything, then add groups and flows, applied atomically.
@@ -367,6 +372,17 @@ pub fn int_bridge_bundle(
         }
     }
     t.push_str("flow add table=0,priority=200,arp,actions=NORMAL\n");
+    // Hairpin replies (a Pod that reached itself through a Service): undo
+    // the SNAT, then the DNAT, as Antrea's UnSNAT table does
+    // (pkg/agent/openflow/service_test.go, v2.7.0).
+    let _ = writeln!(
+        t,
+        "flow add table=0,priority=210,ip,nw_dst={HAIRPIN_IP},actions=ct(table=3,zone={SNAT_CT_ZONE},nat)"
+    );
+    let _ = writeln!(
+        t,
+        "flow add table=3,priority=100,ip,actions=ct(table=1,zone={CT_ZONE},nat)"
+    );
     let _ = writeln!(
         t,
         "flow add table=0,priority=100,ip,actions=ct(table=1,zone={CT_ZONE},nat)"
@@ -380,6 +396,22 @@ pub fn int_bridge_bundle(
             "flow add table=2,priority=200,ip,nw_dst={},actions=mod_dl_dst:{},output:{}",
             p.ip, p.mac, p.ofport
         );
+        // Hairpin: the Pod was picked as the endpoint of its own Service
+        // call. The request is SNATed to the virtual IP, so the Pod answers
+        // it through the gateway, and both directions go back out of the
+        // port they came in by (OVS never outputs to in_port by itself).
+        let _ = writeln!(
+            t,
+            "flow add table=2,priority=220,ip,in_port={port},nw_src={ip},nw_dst={ip},actions=ct(commit,table=4,zone={SNAT_CT_ZONE},nat(src={HAIRPIN_IP}))",
+            port = p.ofport,
+            ip = p.ip
+        );
+        let back = format!(
+            "ip,in_port={},nw_dst={},actions=mod_dl_src:{},mod_dl_dst:{},output:in_port",
+            p.ofport, p.ip, ib.gw_mac, p.mac
+        );
+        let _ = writeln!(t, "flow add table=4,priority=200,{back}");
+        let _ = writeln!(t, "flow add table=2,priority=210,{back}");
     }
     let _ = writeln!(
         t,
@@ -391,7 +423,7 @@ pub fn int_bridge_bundle(
 
 /// The node's nftables table: marks (prerouting), north-south Service DNAT,
 /// and SNAT (postrouting) in the engine's order.
-pub fn nft_ruleset(d: &NodeDataplane) -> String {
+pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
     let mut t = String::new();
     // Create-then-delete makes the delete succeed on the first apply too.
     t.push_str("table ip antlab {}\ndelete table ip antlab\ntable ip antlab {\n");
@@ -405,9 +437,9 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
         }
         let _ = writeln!(
             t,
-            " meta mark set meta mark | {:#x} comment \"{}\";",
+            " meta mark set meta mark | {:#x} comment {};",
             m.mark,
-            clip(&m.comment)
+            crate::script::nft_string(&m.comment)
         );
     }
     t.push_str("  }\n");
@@ -418,6 +450,7 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
     let mut inbound = String::new();
     let mut local = String::new();
     let mut chains = String::new();
+    let mut dsr_forward = String::new();
     let mut external = false;
     if let Some(rules) = &d.service_rules {
         for (i, p) in rules.ports().enumerate() {
@@ -446,13 +479,31 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
                 &a.cluster_group
             });
             let inside = ready(&a.cluster_group);
+            // Direct server return for outside traffic: see `dsr`.
+            let is_dsr =
+                |ip: &std::net::Ipv4Addr| a.vips.iter().any(|v| v.dsr && v.ip == Some(*ip));
+            let dsr_ips: Vec<std::net::Ipv4Addr> = p
+                .lb_ips
+                .iter()
+                .chain(&p.external_ips)
+                .copied()
+                .filter(is_dsr)
+                .collect();
+            if !dsr_ips.is_empty() {
+                let r = crate::dsr::rules(i, proto, &dsr_ips, p.port, &outside, nodes);
+                inbound.push_str(&r.nat);
+                dsr_forward.push_str(&r.forward);
+                chains.push_str(&r.chains);
+            }
             for ip in p.lb_ips.iter().chain(&p.external_ips) {
                 external = true;
-                let _ = writeln!(
-                    inbound,
-                    "    ip daddr {ip} {proto} dport {} jump svc{i}x;",
-                    p.port
-                );
+                if !is_dsr(ip) {
+                    let _ = writeln!(
+                        inbound,
+                        "    ip daddr {ip} {proto} dport {} jump svc{i}x;",
+                        p.port
+                    );
+                }
                 let _ = writeln!(
                     local,
                     "    ip daddr {ip} {proto} dport {} jump svc{i}c;",
@@ -513,6 +564,13 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
     t.push_str("  chain service_local {\n    type nat hook output priority -100; policy accept;\n");
     t.push_str(&local);
     t.push_str("  }\n");
+    if !dsr_forward.is_empty() {
+        t.push_str(
+            "  chain dsr_forward {\n    type filter hook prerouting priority mangle; policy accept;\n",
+        );
+        t.push_str(&dsr_forward);
+        t.push_str("  }\n");
+    }
     t.push_str(&chains);
     t.push_str(
         "  chain snat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n",
@@ -531,7 +589,7 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
             let _ = write!(t, " ip daddr != {{ {} }}", join(&s.not_dst));
         }
         if let Some(o) = &s.not_out_iface {
-            let _ = write!(t, " oifname != \"{o}\"");
+            let _ = write!(t, " oifname != {}", crate::script::nft_string(o));
         }
         if let Some((v, m)) = s.mark {
             let _ = write!(t, " meta mark & {m:#x} == {v:#x}");
@@ -542,7 +600,7 @@ pub fn nft_ruleset(d: &NodeDataplane) -> String {
                 let _ = write!(t, " snat to {a}");
             }
         }
-        let _ = writeln!(t, " comment \"{}\";", clip(&s.comment));
+        let _ = writeln!(t, " comment {};", crate::script::nft_string(&s.comment));
     }
     t.push_str("  }\n}\n");
     t
@@ -553,10 +611,4 @@ fn join<T: std::fmt::Display>(v: &[T]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// nft comments are at most 128 bytes and cannot hold a double quote.
-fn clip(s: &str) -> String {
-    let s: String = s.chars().filter(|c| *c != '"').collect();
-    s.chars().take(120).collect()
 }

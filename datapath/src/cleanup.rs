@@ -92,8 +92,9 @@ struct OvsDaemon {
     run: String,
 }
 
-fn ovs_daemons() -> Vec<OvsDaemon> {
-    let root = format!("{}/", state::runs_root().to_string_lossy());
+/// Every process whose program is `ovsdb-server` or `ovs-vswitchd`, ours
+/// or not: (pid, program, command line).
+fn ovs_processes() -> Vec<(u32, String, String)> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -101,14 +102,40 @@ fn ovs_daemons() -> Vec<OvsDaemon> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let cl = cmdline(pid);
-            let program = cl.split(' ').next().unwrap_or("").to_string();
-            if program != "ovsdb-server" && program != "ovs-vswitchd" {
-                return None;
-            }
+            let program = cl.split(' ').next().unwrap_or("");
+            let program = program.rsplit('/').next().unwrap_or(program).to_string();
+            (program == "ovsdb-server" || program == "ovs-vswitchd").then_some((pid, program, cl))
+        })
+        .collect()
+}
+
+fn ovs_daemons() -> Vec<OvsDaemon> {
+    let root = format!("{}/", state::runs_root().to_string_lossy());
+    ovs_processes()
+        .into_iter()
+        .filter_map(|(pid, program, cl)| {
             let run: String = cl.split(root.as_str()).nth(1)?.chars().take(4).collect();
             Some(OvsDaemon { pid, program, run })
         })
         .collect()
+}
+
+/// The tap the userspace (netdev) datapath makes in the namespace its
+/// `ovs-vswitchd` runs in. Every vswitchd of that namespace shares it, so
+/// it belongs to whichever runs; once none does, it is a leftover (a killed
+/// vswitchd leaves it behind).
+pub const NETDEV_TAP: &str = "ovs-netdev";
+
+/// Whether any `ovs-vswitchd` (ours, another run's, or a system one) runs.
+fn any_vswitchd() -> bool {
+    ovs_processes().iter().any(|(_, p, _)| p == "ovs-vswitchd")
+}
+
+/// Removes [`NETDEV_TAP`] when no `ovs-vswitchd` is left to own it.
+fn remove_orphan_netdev_tap(out: &mut Cleanup) {
+    if root_links().iter().any(|l| l == NETDEV_TAP) && !any_vswitchd() {
+        remove_link(NETDEV_TAP, out);
+    }
 }
 
 /// Removes one run's objects as its state file lists them.
@@ -124,8 +151,8 @@ pub fn down(st: &RunState) -> Cleanup {
         }
     }
     for r in st.resources.iter().rev() {
-        if let Resource::Process { pid, what } = r
-            && state::pid_alive(*pid)
+        if let Resource::Process { pid, what, start } = r
+            && state::same_process(*pid, *start)
             && cmdline(*pid).contains(what.split(' ').next().unwrap_or(what))
             && kill(*pid)
         {
@@ -133,6 +160,7 @@ pub fn down(st: &RunState) -> Cleanup {
             out.removed.push(format!("process {pid} ({what})"));
         }
     }
+    remove_orphan_netdev_tap(&mut out);
     for r in st.resources.iter().rev() {
         if let Resource::Link { name } = r
             && links.contains(name)
@@ -155,30 +183,38 @@ pub fn down(st: &RunState) -> Cleanup {
     out
 }
 
-/// Every run's objects, then anything else named like ours: namespaces and
-/// links with an `al<id>-` prefix and OVS daemons whose files live under the
-/// runs folder. `live_too` also takes runs whose owner is still running.
-pub fn down_all(live_too: bool) -> Cleanup {
+/// Runs split by whether their owner still runs: (to remove, spared).
+/// A run whose owner is alive (same pid *and* start time) is never taken,
+/// whatever the flags: it is someone's lab in use.
+pub fn split_by_owner(runs: Vec<RunState>) -> (Vec<RunState>, Vec<RunState>) {
+    runs.into_iter().partition(|st| !st.owner_alive())
+}
+
+/// Every run whose owner has exited; with `strays`, also anything named
+/// like ours that no live run owns: namespaces and links with an `al<id>-`
+/// prefix and OVS daemons whose files live under the runs folder (a run
+/// killed before it wrote its state).
+pub fn down_all(strays: bool) -> Cleanup {
     let mut out = Cleanup::default();
-    let mut skipped = Vec::new();
-    for st in RunState::all() {
-        if !live_too && st.owner_pid != std::process::id() && state::pid_alive(st.owner_pid) {
-            skipped.push(st.prefix());
-            continue;
-        }
-        let c = down(&st);
+    let (gone, live) = split_by_owner(RunState::all());
+    for st in &gone {
+        let c = down(st);
         out.removed.extend(c.removed);
         out.errors.extend(c.errors);
     }
-    let spared = |name: &str| skipped.iter().any(|p| name.starts_with(p.as_str()));
-    // Daemons of runs whose state file is gone: found by their folder.
+    if !strays {
+        return out;
+    }
+    let live_ids: Vec<&str> = live.iter().map(|st| st.id.as_str()).collect();
+    let spared = |name: &str| live.iter().any(|st| name.starts_with(&st.prefix()));
     for d in ovs_daemons() {
-        if !skipped.iter().any(|p| p[2..6] == d.run) && kill(d.pid) {
+        if !live_ids.contains(&d.run.as_str()) && kill(d.pid) {
             wait_gone(d.pid);
             out.removed
                 .push(format!("process {} ({})", d.pid, d.program));
         }
     }
+    remove_orphan_netdev_tap(&mut out);
     for l in root_links() {
         if state::is_ours(&l) && !spared(&l) {
             remove_link(&l, &mut out);
@@ -192,7 +228,8 @@ pub fn down_all(live_too: bool) -> Cleanup {
     out
 }
 
-/// What of a run still exists (for `status` and for tests).
+/// What of a run still exists (for `status` and for tests), and the
+/// netdev datapath's tap when no `ovs-vswitchd` is left to own it.
 pub fn leftovers(prefix_filter: Option<&str>) -> Vec<String> {
     let keep = |n: &str| state::is_ours(n) && prefix_filter.is_none_or(|p| n.starts_with(p));
     let mut v: Vec<String> = netns_list()
@@ -200,9 +237,10 @@ pub fn leftovers(prefix_filter: Option<&str>) -> Vec<String> {
         .filter(|n| keep(n))
         .map(|n| format!("netns {n}"))
         .collect();
+    let links = root_links();
     v.extend(
-        root_links()
-            .into_iter()
+        links
+            .iter()
             .filter(|n| keep(n))
             .map(|n| format!("link {n}")),
     );
@@ -211,5 +249,38 @@ pub fn leftovers(prefix_filter: Option<&str>) -> Vec<String> {
             v.push(format!("process {} {} (al{}-)", d.pid, d.program, d.run));
         }
     }
+    if links.iter().any(|l| l == NETDEV_TAP) && !any_vswitchd() {
+        v.push(format!("link {NETDEV_TAP} (no ovs-vswitchd owns it)"));
+    }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_owned_by(pid: u32, start: Option<u64>) -> RunState {
+        let json = serde_json::json!({
+            "id": "0001", "source": "t", "owner_pid": pid, "owner_start": start, "resources": []
+        });
+        serde_json::from_value(json).expect("a state file")
+    }
+
+    #[test]
+    fn runs_with_a_live_owner_are_spared_and_a_reused_pid_is_not_an_owner() {
+        let me = std::process::id();
+        let start = state::process_start(me);
+        let live = run_owned_by(me, start);
+        let reused = run_owned_by(me, start.map(|s| s + 7));
+        let exited = run_owned_by(u32::MAX, None);
+        let (gone, spared) = split_by_owner(vec![live, reused, exited]);
+        let owners = |v: &[RunState]| -> Vec<(u32, Option<u64>)> {
+            v.iter().map(|s| (s.owner_pid, s.owner_start)).collect()
+        };
+        assert_eq!(owners(&spared), vec![(me, start)]);
+        assert_eq!(
+            owners(&gone),
+            vec![(me, start.map(|s| s + 7)), (u32::MAX, None)]
+        );
+    }
 }

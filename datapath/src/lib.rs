@@ -9,8 +9,10 @@
 //!
 //! ## Module map
 //! - [`bench`]: lab bring-up/tear-down and OVS programming benchmarks.
+//! - [`bfd`]: BFD on a switch's static routes (ICMP probes with BFD's timers).
 //! - [`clock`]: the wall clock (the only place this crate reads it).
 //! - [`sys`]: running `ip`, `nft`, `ovs-*`, with errors that name the command.
+//! - [`script`]: words written into `ip -batch`/`nft -f` scripts and shell hints.
 //! - [`state`]: the per-run state file; everything is recorded before it exists.
 //! - [`cleanup`]: `antlab real down [--all]`, from the state file and by name.
 //! - [`ovs`]: a private `ovsdb-server` + `ovs-vswitchd` (userspace datapath).
@@ -18,11 +20,14 @@
 //!   Pods and `antrea-ext.<vlan>` legs at run time. The design is in its docs.
 //! - [`apply`]: [`NodeBackend`] for Linux: addresses, routes, rules, nftables
 //!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups.
+//! - [`dsr`]: AntreaProxy's direct server return in a node's nftables.
 //! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket.
 //! - [`traffic`]: probes (ping, TCP, HTTP) and the HTTP servers of Pods and hosts.
 //! - [`observe`]: reading outcomes back from the kernel and OVS.
+//! - [`preflight`]: what real mode refuses before building anything, and why.
 //! - [`run`]: playing a scenario's timeline for real, and the comparison with
 //!   the simulator (`antlab run --mode real|both`).
+//! - [`signals`]: SIGINT/SIGTERM during a run (named, exit 128 + signal).
 //! - [`netns`]: entering a namespace from a thread (`setns`).
 //! - [`kind`]: a kind cluster as a target: node containers from `docker
 //!   inspect` (PID, `/proc/PID/ns/net`, `kind` network address), nodes and
@@ -34,14 +39,19 @@
 pub mod agent;
 pub mod apply;
 pub mod bench;
+pub mod bfd;
 pub mod cleanup;
 pub mod clock;
+pub mod dsr;
 pub mod kind;
 pub mod lab;
 pub mod netns;
 pub mod observe;
 pub mod ovs;
+pub mod preflight;
 pub mod run;
+pub mod script;
+pub mod signals;
 pub mod state;
 pub mod sys;
 pub mod traffic;

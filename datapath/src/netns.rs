@@ -26,6 +26,14 @@ pub fn enter_path(path: &str) -> std::io::Result<()> {
     }
 }
 
+/// A thread name from text that may come from YAML (a Pod's name): Rust
+/// refuses names with a NUL byte, so control characters become `_`.
+fn thread_label(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect()
+}
+
 /// Spawns a thread that runs `f` inside namespace `name`.
 pub fn spawn_in<F>(
     name: &str,
@@ -37,7 +45,7 @@ where
 {
     let ns = name.to_string();
     std::thread::Builder::new()
-        .name(thread_name)
+        .name(thread_label(&thread_name))
         .spawn(move || {
             if let Err(e) = enter(&ns) {
                 eprintln!("antlab: cannot enter netns {ns}: {e}");
@@ -45,4 +53,16 @@ where
             }
             f()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thread_names_from_yaml_cannot_hold_a_nul() {
+        let name = super::thread_label("http-web/a\0b\nc");
+        assert_eq!(name, "http-web/a_b_c");
+        // Rust's own check, which would panic on the original text.
+        let t = std::thread::Builder::new().name(name).spawn(|| ()).unwrap();
+        t.join().unwrap();
+    }
 }

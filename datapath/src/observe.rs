@@ -4,8 +4,12 @@
 //!
 //! What the destination of a ping saw comes from nftables sets that real
 //! mode loads into every router, external host and SVI namespace: each echo
-//! request adds (`[input interface .] source . ICMP id`) with a 2 s timeout,
-//! so the freshest element tells what the last few requests looked like.
+//! request adds or refreshes (`[input interface .] source . ICMP id`) with a
+//! 30 s timeout, so an element's age is the time since the last request
+//! that matched it. A question is asked about the requests since a probe's
+//! last attempt was sent: only elements at most that old count (a 2 s
+//! timeout used to let a count-limited probe's last request expire before
+//! the check that asked about it).
 
 use std::net::Ipv4Addr;
 
@@ -15,7 +19,14 @@ use crate::lab::{Lab, LabError};
 use crate::sys;
 
 /// How long a seen (source, id) stays in the observation sets.
-pub const SEEN_TIMEOUT_S: u32 = 2;
+pub const SEEN_TIMEOUT_S: u32 = 30;
+
+/// Whether an element with `left_ms` until expiry was refreshed within
+/// `within` (its age is the set's timeout minus what is left).
+fn fresh(left_ms: u64, within: std::time::Duration) -> bool {
+    let age = u64::from(SEEN_TIMEOUT_S) * 1000 - left_ms.min(u64::from(SEEN_TIMEOUT_S) * 1000);
+    u128::from(age) <= within.as_millis()
+}
 
 fn host_observer() -> String {
     format!(
@@ -110,12 +121,18 @@ fn set_elements(ns: &str, set: &str) -> Vec<(Vec<String>, u64)> {
         .unwrap_or_default()
 }
 
-/// The source the ping destination `host` saw most recently for ICMP id `id`.
-pub fn ping_seen_source(lab: &Lab, host: &str, id: u16) -> Option<Ipv4Addr> {
+/// The source the ping destination `host` saw most recently for ICMP id
+/// `id`, among requests it saw within `within`.
+pub fn ping_seen_source(
+    lab: &Lab,
+    host: &str,
+    id: u16,
+    within: std::time::Duration,
+) -> Option<Ipv4Addr> {
     let ns = lab.netns.get(host)?;
     set_elements(ns, "seen_icmp")
         .into_iter()
-        .filter(|(f, _)| f.len() == 2 && f[1] == id.to_string())
+        .filter(|(f, left)| f.len() == 2 && f[1] == id.to_string() && fresh(*left, within))
         .max_by_key(|(_, left)| *left)
         .and_then(|(f, _)| f[0].parse().ok())
 }
@@ -139,11 +156,12 @@ fn gateways(lab: &Lab) -> Vec<String> {
 
 /// The gateway VLAN on which the freshest request of a probe arrived: for a
 /// ping by ICMP id, for TCP by (destination, port). `None` if no gateway
-/// forwarded it in the last few seconds.
+/// forwarded one within `within`.
 pub fn request_gateway_vlan(
     lab: &Lab,
     ping_id: Option<u16>,
     tcp: Option<(Ipv4Addr, u16)>,
+    within: std::time::Duration,
 ) -> Option<u16> {
     let mut best: Option<(u64, u16)> = None;
     for g in gateways(lab) {
@@ -161,7 +179,7 @@ pub fn request_gateway_vlan(
                 .collect(),
             (None, None) => Vec::new(),
         };
-        for (f, left) in found {
+        for (f, left) in found.into_iter().filter(|(_, l)| fresh(*l, within)) {
             if let Some(v) = svi_vlan(lab, &g, &f[0])
                 && best.is_none_or(|(l, _)| left > l)
             {
@@ -227,7 +245,12 @@ pub fn mac_port(lab: &Lab, switch: &str, vlan: u16, mac: &str) -> Option<String>
         .iter()
         .map(|(link, p)| (br.clone(), link.clone(), p.clone()));
     by_port.chain(by_leg).find_map(|(b, link, p)| {
-        (b == br && lab.ofports.get(&link)?.to_string() == ofport).then_some(p)
+        // Keys are `switch/port`; expectations name the port alone.
+        let name = p
+            .rsplit_once('/')
+            .map_or(p.as_str(), |(_, n)| n)
+            .to_string();
+        (b == br && lab.ofports.get(&link)?.to_string() == ofport).then_some(name)
     })
 }
 
@@ -253,6 +276,16 @@ mod tests {
         assert_eq!(e[0].1, 1640);
         assert_eq!(e[1].1, 420);
         assert_eq!(parse_set_elements("set x {\n}"), Vec::new());
+    }
+
+    #[test]
+    fn only_elements_refreshed_within_the_window_count() {
+        let ms = std::time::Duration::from_millis;
+        // 30 s timeout: 29.5 s left = refreshed 0.5 s ago.
+        assert!(fresh(29_500, ms(600)));
+        assert!(!fresh(29_500, ms(400)));
+        assert!(fresh(30_000, ms(0)));
+        assert!(!fresh(0, ms(29_000)));
     }
 
     #[test]

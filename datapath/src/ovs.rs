@@ -3,6 +3,14 @@
 //! datapath (`datapath_type=netdev`: this kernel has no openvswitch module,
 //! see `../shared/docs/real-mode-recipe.md`).
 //!
+//! `ovs-vswitchd` runs inside the run's own namespace `al<id>-.ovs` (a name
+//! no device can have: device names never start with `.`), where every
+//! switch-side veth end lives. The netdev datapath makes one tap,
+//! `ovs-netdev`, in its daemon's namespace: one per namespace, shared by
+//! every vswitchd there. In the root namespace two runs' daemons fought over
+//! it (the second could not open its bridges) and a killed daemon left it
+//! behind; in the run's namespace it is the run's own and goes with it.
+//!
 //! Nothing here touches a system OVS: every command names the private
 //! database socket, and `ovs-ofctl`/`ovs-appctl` find the bridge through
 //! `OVS_RUNDIR`.
@@ -24,6 +32,13 @@ pub enum OvsError {
 
 pub struct Ovs {
     dir: PathBuf,
+    /// The namespace `ovs-vswitchd` and the switch-side ports live in.
+    ns: String,
+}
+
+/// The run's switch namespace: `al<id>-.ovs`.
+pub fn switch_netns(prefix: &str) -> String {
+    format!("{prefix}.ovs")
 }
 
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
@@ -37,7 +52,11 @@ impl Ovs {
         let d = dir.to_string_lossy().to_string();
         let db = format!("{d}/conf.db");
         sys::run("ovsdb-tool", &["create", &db, SCHEMA])?;
-        let ovs = Ovs { dir };
+        let ns = switch_netns(&state.prefix());
+        state.record(Resource::Netns { name: ns.clone() })?;
+        sys::run("ip", &["netns", "add", &ns])?;
+        sys::run("ip", &["-n", &ns, "link", "set", "dev", "lo", "up"])?;
+        let ovs = Ovs { dir, ns };
         ovs.env_run(
             "ovsdb-server",
             &[
@@ -52,9 +71,10 @@ impl Ovs {
         state.record(Resource::Process {
             pid,
             what: "ovsdb-server".into(),
+            start: crate::state::process_start(pid),
         })?;
         ovs.vsctl(&["--no-wait", "init"])?;
-        ovs.env_run(
+        ovs.env_run_in_netns(
             "ovs-vswitchd",
             &[
                 &format!("unix:{d}/db.sock"),
@@ -67,12 +87,36 @@ impl Ovs {
         state.record(Resource::Process {
             pid,
             what: "ovs-vswitchd".into(),
+            start: crate::state::process_start(pid),
         })?;
         Ok(ovs)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The namespace of the switch-side ports (see the module docs).
+    pub fn netns(&self) -> &str {
+        &self.ns
+    }
+
+    /// `env_run` inside the switch namespace.
+    fn env_run_in_netns(&self, prog: &str, args: &[&str]) -> Result<String, SysError> {
+        let d = self.dir.to_string_lossy().to_string();
+        let mut all = vec![
+            "netns".to_string(),
+            "exec".to_string(),
+            self.ns.clone(),
+            "env".to_string(),
+            format!("OVS_RUNDIR={d}"),
+            format!("OVS_DBDIR={d}"),
+            format!("OVS_LOGDIR={d}"),
+            prog.to_string(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        sys::run("ip", &refs)
     }
 
     fn env_run(&self, prog: &str, args: &[&str]) -> Result<String, SysError> {
@@ -125,7 +169,19 @@ impl Ovs {
         ];
         all.extend(args.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        sys::run_with_input("env", &refs, input)
+        // A busy ovs-vswitchd may not have opened a new bridge's management
+        // socket yet (seen under load: "is not a bridge or a socket"): wait
+        // for it rather than fail the run, for at most 10 s.
+        let mut tries = 0;
+        loop {
+            match sys::run_with_input("env", &refs, input) {
+                Err(e) if tries < 100 && e.to_string().contains("is not a bridge or a socket") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn add_bridge(&self, name: &str) -> Result<(), SysError> {

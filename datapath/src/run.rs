@@ -17,7 +17,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -45,12 +44,14 @@ pub enum Mode {
 pub enum RealError {
     #[error("real mode cannot run here: needs {}", .0.join(", "))]
     Prerequisites(Vec<String>),
+    #[error("real mode refuses this scenario (nothing was built):\n{}", .0.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n"))]
+    Refused(Vec<crate::preflight::Refusal>),
     #[error(transparent)]
     Lab(#[from] LabError),
     #[error("{0}")]
     Scenario(String),
-    #[error("interrupted (Ctrl-C); the lab was removed")]
-    Interrupted,
+    #[error("interrupted by {}; the lab was removed", .0.name())]
+    Interrupted(crate::signals::Stop),
 }
 
 /// One expectation, checked for real (and in `both` mode, in the simulator).
@@ -84,6 +85,8 @@ pub struct RealReport {
     pub bring_up: Duration,
     pub tear_down: Duration,
     pub leftovers: Vec<String>,
+    /// What the simulator produced that real mode does not compare, and why.
+    pub not_compared: Vec<String>,
 }
 
 impl RealReport {
@@ -92,23 +95,6 @@ impl RealReport {
             c.real_passed
                 && (mode == Mode::Real || (c.sim_passed == Some(true) && c.mismatches().is_empty()))
         }) && self.leftovers.is_empty()
-    }
-}
-
-/// Set by the CLI's SIGINT/SIGTERM handler; the run loop polls it.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// Routes SIGINT and SIGTERM to [`INTERRUPTED`] so a run can clean up.
-pub fn install_signal_handlers() {
-    // SAFETY: the handler only stores to an atomic, which is signal-safe.
-    unsafe {
-        let h = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, h);
-        libc::signal(libc::SIGTERM, h);
     }
 }
 
@@ -123,7 +109,20 @@ struct Live {
     servers: BTreeSet<String>,
     tx: mpsc::Sender<AgentEvent>,
     rx: mpsc::Receiver<AgentEvent>,
+    /// BFD sessions of switches with `bfd`, per (switch, next hop).
+    bfd: BTreeMap<(String, Ipv4Addr), crate::bfd::BfdSession>,
+    bfd_tx: mpsc::Sender<crate::bfd::BfdEvent>,
+    bfd_rx: mpsc::Receiver<crate::bfd::BfdEvent>,
     epoch: Instant,
+    /// How far the scenario's clock is behind the wall clock: when a step
+    /// runs late (a busy machine, a slow apply), the steps after it move
+    /// by as much, so steps keep their spacing (a check 5 s after a power
+    /// cut stays 5 s after it).
+    behind: Duration,
+    /// Time spent waiting for probe verdicts at `expect` steps since the
+    /// last step: the world goes on meanwhile, so it does not count as
+    /// running late.
+    waited: Duration,
     seed: u64,
     /// Every node's name and IP: whom an agent joins when it starts.
     peers: Vec<(String, Ipv4Addr)>,
@@ -144,6 +143,51 @@ impl Live {
         let h = agent::start(spec, self.epoch, self.tx.clone())
             .map_err(|e| RealError::Scenario(format!("agent {node}: {e}")))?;
         self.agents.insert(node.to_string(), h);
+        Ok(())
+    }
+
+    /// Starts a BFD session for every next hop of the static routes of each
+    /// switch that runs BFD (`bfd: true` or `options.bfd`), once each.
+    fn ensure_bfd(&mut self, scn: &Scenario) -> Result<(), RealError> {
+        for d in &scn.topology.devices {
+            let DeviceKind::Switch(s) = &d.kind else {
+                continue;
+            };
+            let Some(ns) = self.lab.netns.get(&d.name).cloned() else {
+                continue;
+            };
+            if !s.bfd {
+                continue;
+            }
+            for peer in self.lab.static_next_hops(&d.name) {
+                let key = (d.name.clone(), peer);
+                if self.bfd.contains_key(&key) {
+                    continue;
+                }
+                let id = crate::bfd::FIRST_ICMP_ID + self.bfd.len() as u16;
+                let session =
+                    crate::bfd::start(&ns, &d.name, peer, id, self.epoch, self.bfd_tx.clone())
+                        .map_err(|e| RealError::Scenario(format!("BFD on {}: {e}", d.name)))?;
+                self.bfd.insert(key, session);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies BFD verdicts to the routes.
+    fn drain_bfd(&mut self, log: &mut dyn Write) -> Result<(), RealError> {
+        while let Ok(ev) = self.bfd_rx.try_recv() {
+            let cmds = self.lab.set_next_hop_up(&ev.device, ev.peer, ev.up)?;
+            let _ = writeln!(
+                log,
+                "[{:>9.3}s real] {}: BFD session to {} {}{}",
+                ev.at.as_secs_f64(),
+                ev.device,
+                ev.peer,
+                if ev.up { "up" } else { "down" },
+                cmds.iter().map(|c| format!("; ip {c}")).collect::<String>()
+            );
+        }
         Ok(())
     }
 
@@ -207,7 +251,7 @@ impl Live {
             for port in &p.tcp_listen {
                 let id = format!("{key}:{port}");
                 if self.servers.insert(id) {
-                    traffic::start_server(&self.lab.pods[&key].netns, &key, *port)
+                    traffic::start_server(&self.lab.pods[&key].netns, &key, *port, 200)
                         .map_err(|e| RealError::Scenario(format!("HTTP server in {key}: {e}")))?;
                 }
             }
@@ -304,6 +348,10 @@ pub fn run(
     mode: Mode,
     log: &mut dyn Write,
 ) -> Result<RealReport, RealError> {
+    let refused = crate::preflight::refusals(scn);
+    if !refused.is_empty() {
+        return Err(RealError::Refused(refused));
+    }
     let missing = crate::sys::missing_prerequisites();
     if !missing.is_empty() {
         return Err(RealError::Prerequisites(missing));
@@ -323,6 +371,7 @@ pub fn run(
         lab.state.dir().display()
     );
     let (tx, rx) = mpsc::channel();
+    let (bfd_tx, bfd_rx) = mpsc::channel();
     let mut live = Live {
         lab,
         applied: Applied::default(),
@@ -333,7 +382,12 @@ pub fn run(
         servers: BTreeSet::new(),
         tx,
         rx,
+        bfd: BTreeMap::new(),
+        bfd_tx,
+        bfd_rx,
         epoch: crate::clock::now(),
+        behind: Duration::ZERO,
+        waited: Duration::ZERO,
         seed,
         peers: (runner.outcome().cluster.nodes.iter())
             .map(|n| (n.name.clone(), n.ip))
@@ -347,6 +401,7 @@ pub fn run(
     for (_, a) in std::mem::take(&mut live.agents) {
         a.kill();
     }
+    live.bfd.clear();
     let t1 = crate::clock::now();
     let c = live.lab.down();
     let tear_down = t1.elapsed();
@@ -361,6 +416,10 @@ pub fn run(
     report.leftovers = leftovers;
     Ok(report)
 }
+
+/// How late a step may run before the later steps are moved (see
+/// `Live::behind`); below it, lateness is the loop's own jitter.
+const LATE_STEP: Duration = Duration::from_millis(250);
 
 fn play(
     scn: &Scenario,
@@ -378,8 +437,13 @@ fn play(
         if let DeviceKind::Host(h) = &d.kind
             && let Some(ns) = live.lab.netns.get(&d.name)
         {
+            let status = scn
+                .http_status
+                .iter()
+                .find(|(dev, _)| *dev == d.name)
+                .map_or(200, |(_, s)| *s);
             for port in &h.tcp_listen {
-                traffic::start_server(ns, &d.name, *port)
+                traffic::start_server(ns, &d.name, *port, status)
                     .map_err(|e| RealError::Scenario(format!("HTTP server on {}: {e}", d.name)))?;
             }
         }
@@ -387,6 +451,7 @@ fn play(
     for n in &cluster0.nodes {
         live.start_agent(&n.name, n.ip)?;
     }
+    live.ensure_bfd(scn)?;
     let mut times: Vec<SimTime> = scn.steps.iter().map(|s| s.at).collect();
     times.push(scn.until);
     times.dedup();
@@ -399,12 +464,13 @@ fn play(
         if t > scn.until {
             break;
         }
-        let due = live.epoch + Duration::from_nanos(t.0);
+        let due = live.epoch + live.behind + Duration::from_nanos(t.0);
         loop {
-            if INTERRUPTED.load(Ordering::SeqCst) {
-                return Err(RealError::Interrupted);
+            if let Some(stop) = crate::signals::pending() {
+                return Err(RealError::Interrupted(stop));
             }
             report_probe_changes(live, &mut probe_up, log);
+            live.drain_bfd(log)?;
             let changed = live.drain(log);
             if !changed.is_empty() {
                 live.sync(runner, Some(&changed), log)?;
@@ -419,7 +485,8 @@ fn play(
             // changed (applying is a no-op when nothing did).
             if now.duration_since(last_tick) >= Duration::from_millis(250) {
                 last_tick = now;
-                let wall = SimTime(live.epoch.elapsed().as_nanos() as u64);
+                let wall =
+                    SimTime(live.epoch.elapsed().saturating_sub(live.behind).as_nanos() as u64);
                 let short = SimTime(t.0.saturating_sub(1));
                 runner
                     .advance_to(wall.min(short))
@@ -427,6 +494,20 @@ fn play(
                 live.sync(runner, None, log)?;
             }
             std::thread::sleep((due - now).min(Duration::from_millis(20)));
+        }
+        let late = crate::clock::now()
+            .saturating_duration_since(due)
+            .saturating_sub(std::mem::take(&mut live.waited));
+        if late > LATE_STEP {
+            live.behind += late;
+            let _ = writeln!(
+                log,
+                "[{:>9.3}s real] steps at {:.3}s ran {:.2} s late (a busy machine or a slow change); the steps after them move by as much ({:.2} s in all)",
+                live.epoch.elapsed().as_secs_f64(),
+                t.0 as f64 / 1e9,
+                late.as_secs_f64(),
+                live.behind.as_secs_f64()
+            );
         }
         runner
             .advance_to(t)
@@ -530,6 +611,7 @@ fn play(
                     }
                 }
                 Action::Expect(list) => {
+                    let started = crate::clock::now();
                     let at = live.epoch.elapsed();
                     for e in list {
                         let c = check(scn, runner, live, e, t, at, mode);
@@ -551,27 +633,27 @@ fn play(
                         }
                         report.checks.push(c);
                     }
+                    live.waited += started.elapsed();
                 }
                 Action::Route {
-                    device,
-                    add,
-                    route,
-                    text,
+                    device, add, route, ..
                 } => {
-                    let ns =
-                        live.lab.netns.get(device).cloned().ok_or_else(|| {
-                            RealError::Scenario(format!("no namespace for {device}"))
-                        })?;
-                    let verb = if *add { "replace" } else { "del" };
-                    let _ = route;
-                    crate::sys::ip_batch(Some(&ns), &[format!("route {verb} {text}")])
-                        .map_err(LabError::from)?;
+                    for c in live.lab.change_route(device, *add, route)? {
+                        let _ = writeln!(
+                            log,
+                            "[{:>9.3}s real] {device}: ip {c}",
+                            live.epoch.elapsed().as_secs_f64()
+                        );
+                    }
+                    live.ensure_bfd(scn)?;
                 }
-                Action::Vlan { port, text, .. } => {
-                    return Err(RealError::Scenario(format!(
-                        "step at {} (line {}): re-tagging port {port} to `{text}` is not supported in real mode yet",
-                        step.at, step.line
-                    )));
+                Action::Vlan { port, mode, text } => {
+                    live.lab.set_port_vlan(port, mode)?;
+                    let _ = writeln!(
+                        log,
+                        "[{:>9.3}s real] switch port {port} is now `{text}`",
+                        live.epoch.elapsed().as_secs_f64()
+                    );
                 }
                 // The simulator's Runner applied these to the cluster state;
                 // the sync below carries them into the lab.
@@ -601,6 +683,11 @@ fn play(
                 .unwrap_or(Duration::from_secs(1)),
         );
         report.outages.push((name.clone(), sim, real));
+    }
+    if runner.outcome().cluster.settings.flow_export_on() {
+        report.not_compared.push(
+            "FlowExporter records (the simulator's are in `antlab flows`): real mode runs no flow exporter (Antrea's reads each node's OVS conntrack, zone 65520; in this lab every node's br-int shares one userspace datapath and its conntrack, so records per node cannot be told apart)".into(),
+        );
     }
     Ok(report)
 }
@@ -819,11 +906,17 @@ fn check(
             let sp = world.probe(probe);
             let slast = sp.and_then(|p| p.last_finished());
             let real_ok = last.is_some_and(|a| a.ok);
-            fields.push((
-                format!("probe {probe} last attempt ok"),
-                yes(slast.is_some_and(|a| a.ok())),
-                yes(real_ok),
-            ));
+            // Compared when the scenario asserts it: where it does not (an
+            // outage bound over a flapping probe), the last attempt is a
+            // draw (which endpoint a random pick sent it to), not a fact
+            // both sides must share.
+            if last_ok.is_some() {
+                fields.push((
+                    format!("probe {probe} last attempt ok"),
+                    yes(slast.is_some_and(|a| a.ok())),
+                    yes(real_ok),
+                ));
+            }
             if let Some(want) = last_ok
                 && real_ok != *want
             {
@@ -845,10 +938,16 @@ fn check(
                     (None, Some((p.to, port)))
                 }
             };
+            // What destinations and gateways saw since the last attempt was
+            // sent (and a little before: the clocks are one, the sets' ages
+            // are in milliseconds).
+            let within = last.map_or(Duration::ZERO, |a| {
+                live.epoch.elapsed().saturating_sub(a.sent) + Duration::from_millis(100)
+            });
             if let Some(src) = seen_source {
                 let real_src = match ping_id {
                     Some(id) => target_host(scn, p.to)
-                        .and_then(|h| observe::ping_seen_source(&live.lab, &h, id)),
+                        .and_then(|h| observe::ping_seen_source(&live.lab, &h, id, within)),
                     None => last.and_then(|a| a.seen_src),
                 };
                 fields.push((
@@ -865,7 +964,7 @@ fn check(
                 .map(|v| (v, true))
                 .chain(not_via_vlan.iter().map(|v| (v, false)))
             {
-                let real_v = observe::request_gateway_vlan(&live.lab, ping_id, tcp);
+                let real_v = observe::request_gateway_vlan(&live.lab, ping_id, tcp, within);
                 let sim_in = slast.is_some_and(|a| a.request_vlans().contains(v));
                 fields.push((
                     format!("probe {probe} request crossed VLAN {v}"),

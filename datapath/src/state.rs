@@ -37,8 +37,14 @@ pub enum Resource {
     Netns { name: String },
     /// A link in the root namespace (one end of a veth pair).
     Link { name: String },
-    /// A process antlab started (OVS daemons, agents, probes, servers).
-    Process { pid: u32, what: String },
+    /// A process antlab started (the OVS daemons). `start` is its start
+    /// time (see [`process_start`]), so a reused pid is not mistaken for it.
+    Process {
+        pid: u32,
+        what: String,
+        #[serde(default)]
+        start: Option<u64>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,6 +54,10 @@ pub struct RunState {
     pub source: String,
     /// The antlab process that owns the run; a dead owner means leftovers.
     pub owner_pid: u32,
+    /// The owner's start time (see [`process_start`]): a pid that is alive
+    /// but started at another time is a new process that reused the pid.
+    #[serde(default)]
+    pub owner_start: Option<u64>,
     pub resources: Vec<Resource>,
     #[serde(skip)]
     dir: PathBuf,
@@ -72,10 +82,15 @@ impl RunState {
                     id,
                     source: source.to_string(),
                     owner_pid: std::process::id(),
+                    owner_start: process_start(std::process::id()),
                     resources: Vec::new(),
                     dir,
                 };
-                st.save()?;
+                // A folder without a state file would be nobody's to remove.
+                if let Err(e) = st.save() {
+                    let _ = std::fs::remove_dir_all(st.dir());
+                    return Err(e);
+                }
                 return Ok(st);
             }
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -136,10 +151,30 @@ impl RunState {
         std::fs::rename(tmp, self.dir.join("state.json"))
     }
 
-    /// Whether the process that owns this run is still alive.
+    /// Whether the process that owns this run is still alive: its pid
+    /// runs, and (when recorded) started when the owner did.
     pub fn owner_alive(&self) -> bool {
-        self.owner_pid == std::process::id() || pid_alive(self.owner_pid)
+        same_process(self.owner_pid, self.owner_start)
     }
+}
+
+/// The start time of process `pid`, in clock ticks after boot (field 22 of
+/// `/proc/PID/stat`); None when there is no such process.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // count fields after its closing one. Field 3 is the state.
+    let after = stat.rsplit_once(')')?.1;
+    after
+        .split_whitespace()
+        .nth(22 - 3)
+        .and_then(|f| f.parse().ok())
+}
+
+/// Whether `pid` is alive and is the process that started at `start`
+/// (unknown start: any live process with that pid).
+pub fn same_process(pid: u32, start: Option<u64>) -> bool {
+    pid_alive(pid) && start.is_none_or(|s| process_start(pid) == Some(s))
 }
 
 pub fn pid_alive(pid: u32) -> bool {
@@ -167,5 +202,32 @@ mod tests {
         assert!(!is_ours("alpha-1"));
         assert!(!is_ours("al3F2a-x"));
         assert!(!is_ours("eth0"));
+    }
+
+    #[test]
+    fn an_owner_is_alive_only_with_its_own_start_time() {
+        let me = std::process::id();
+        let start = process_start(me).expect("our own start time");
+        let owned = |owner_start| RunState {
+            id: "0000".into(),
+            source: "test".into(),
+            owner_pid: me,
+            owner_start,
+            resources: Vec::new(),
+            dir: PathBuf::new(),
+        };
+        assert!(owned(Some(start)).owner_alive());
+        // The pid is alive but started at another time: a reused pid, so
+        // the run's owner is gone.
+        assert!(!owned(Some(start + 1)).owner_alive());
+        // State files written before start times were recorded.
+        assert!(owned(None).owner_alive());
+    }
+
+    #[test]
+    fn start_time_is_read_past_a_command_name_with_spaces_and_parentheses() {
+        // pid 1 always exists; the parse must not depend on its name.
+        assert!(process_start(1).is_some());
+        assert_eq!(process_start(u32::MAX), None);
     }
 }

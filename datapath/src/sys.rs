@@ -18,6 +18,8 @@ pub enum SysError {
         status: String,
         stderr: String,
     },
+    #[error("{0}")]
+    Unsafe(String),
     #[error("cannot start `{command}`: {source} (is the package installed? see README, real mode)")]
     Spawn {
         command: String,
@@ -36,11 +38,7 @@ fn show(prog: &str, args: &[&str]) -> String {
     let mut s = prog.to_string();
     for a in args {
         s.push(' ');
-        if a.contains(' ') || a.is_empty() {
-            s.push_str(&format!("'{a}'"));
-        } else {
-            s.push_str(a);
-        }
+        s.push_str(&crate::script::shell_quote(a));
     }
     s
 }
@@ -103,6 +101,12 @@ pub fn in_ns(ns: &str, prog: &str, args: &[&str]) -> Result<String, SysError> {
 pub fn ip_batch(ns: Option<&str>, lines: &[String]) -> Result<(), SysError> {
     if lines.is_empty() {
         return Ok(());
+    }
+    if let Some(p) = lines
+        .iter()
+        .find_map(|l| crate::script::ip_batch_line_problem(l))
+    {
+        return Err(SysError::Unsafe(p));
     }
     let text = lines.join("\n") + "\n";
     match ns {

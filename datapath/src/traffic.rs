@@ -250,8 +250,9 @@ fn request(to: Ipv4Addr, port: u16, req: String, timeout: Duration) -> Attempt {
 
 /// Serves `server=<who> client=<peer>` on `port` inside `ns` until the
 /// process ends (a stopped server is a dead Pod: its namespace goes down
-/// with `real down`).
-pub fn start_server(ns: &str, who: &str, port: u16) -> std::io::Result<()> {
+/// with `real down`), with HTTP status `status` (a scenario's
+/// `options.httpStatus`, else 200).
+pub fn start_server(ns: &str, who: &str, port: u16, status: u16) -> std::io::Result<()> {
     let who = who.to_string();
     let (tx, rx) = std::sync::mpsc::channel();
     crate::netns::spawn_in(ns, format!("http-{who}"), move || {
@@ -269,13 +270,26 @@ pub fn start_server(ns: &str, who: &str, port: u16) -> std::io::Result<()> {
             let who = who.clone();
             let _ = std::thread::Builder::new()
                 .name("http-conn".into())
-                .spawn(move || serve(conn, &who));
+                .spawn(move || serve(conn, &who, status));
         }
     })?;
     rx.recv().map_err(std::io::Error::other)?
 }
 
-fn serve(mut c: TcpStream, who: &str) {
+/// The reason phrase of the statuses a scenario is likely to ask for.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+fn serve(mut c: TcpStream, who: &str, status: u16) {
     let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 2048];
     let mut got = Vec::new();
@@ -292,7 +306,8 @@ fn serve(mut c: TcpStream, who: &str) {
     let body = format!("server={who} client={peer}\n");
     let _ = write!(
         c,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        reason_phrase(status),
         body.len()
     );
 }

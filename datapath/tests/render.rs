@@ -32,8 +32,8 @@ fn runner_at(scenario: &str, secs: u64) -> Runner {
 fn egress_nodes_nftables() {
     let r = runner_at("scenarios/egress-vlan-failover.yaml", 6);
     let planes = sim_core::engine::compile(&r.outcome().cluster);
-    let holder = nft_ruleset(&planes["k8s-node-vm-2-cl-02"]);
-    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"]);
+    let holder = nft_ruleset(&planes["k8s-node-vm-2-cl-02"], &Default::default());
+    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"], &Default::default());
     // The Egress node SNATs marked traffic to the Egress IP; the Pod's node
     // only marks it (and routes it to the Egress node by policy).
     assert!(holder.contains("snat to 172.18.181.40"));
@@ -48,7 +48,7 @@ fn egress_except_cidrs_are_left_unmarked_in_nftables() {
     // traffic to it for the Egress, so it takes the Pod masquerade instead.
     let r = runner_at("scenarios/egress-agent-options.yaml", 7);
     let planes = sim_core::engine::compile(&r.outcome().cluster);
-    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"]);
+    let pod_node = nft_ruleset(&planes["k8s-node-vm-1-cl-02"], &Default::default());
     let marks: Vec<&str> = pod_node
         .lines()
         .filter(|l| l.contains("meta mark set"))
@@ -94,4 +94,54 @@ fn clusterip_group_on_the_client_node() {
     assert_eq!(group.matches("bucket=").count(), 3, "{group}");
     assert!(text.contains("nw_dst=10.30.48.237,tp_dst=80,actions=group:1"));
     insta::assert_snapshot!("clusterip_br_int_bundle", text);
+}
+
+/// Text from YAML (Egress names in rule comments, interface names) cannot
+/// end an nftables string or start another statement, and `ip -batch`
+/// refuses a line that could, before running anything.
+#[test]
+fn hostile_strings_stay_inside_their_quotes() {
+    let r = runner_at("scenarios/egress-vlan-failover.yaml", 6);
+    let planes = sim_core::engine::compile(&r.outcome().cluster);
+    let plain = planes["k8s-node-vm-2-cl-02"].clone();
+    let mut hostile = plain.clone();
+    let evil = "x\"; flush ruleset; #\n}\ntable ip pwned { ";
+    assert!(!hostile.marks.is_empty() || !hostile.snat.is_empty());
+    for m in &mut hostile.marks {
+        m.comment = evil.to_string();
+    }
+    for s in &mut hostile.snat {
+        s.comment = evil.to_string();
+        s.not_out_iface = Some(evil.to_string());
+    }
+    let (a, b) = (
+        nft_ruleset(&plain, &Default::default()),
+        nft_ruleset(&hostile, &Default::default()),
+    );
+    assert_eq!(
+        a.lines().count(),
+        b.lines().count(),
+        "no line was added:\n{b}"
+    );
+    for line in b.lines() {
+        assert_eq!(
+            line.matches('"').count() % 2,
+            0,
+            "an unclosed string: {line}"
+        );
+        let statement = line.trim_start();
+        assert!(
+            !statement.starts_with("flush") && !statement.starts_with("table ip pwned"),
+            "{line}"
+        );
+    }
+    assert!(b.contains("comment \"x__ flush ruleset_"), "{b}");
+    let refused = datapath::sys::ip_batch(
+        Some("al0000-nowhere"),
+        &["link set dev eth0 up\nlink del eth1".to_string()],
+    );
+    assert!(
+        matches!(refused, Err(datapath::sys::SysError::Unsafe(_))),
+        "{refused:?}"
+    );
 }

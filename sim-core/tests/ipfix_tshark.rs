@@ -8,13 +8,14 @@
 //! connecting, one record per message, and, over UDP only, the template
 //! again every 1800 s.
 //!
-//! Skips (loudly) when `tshark` is not installed.
+//! Needs `tshark`: ignored (with the reason) unless run with
+//! `--include-ignored`, as CI does; see `support::needs`.
 
 mod support;
 
 use sim_core::flows::{ExportingProcess, FlowRecord, Transport};
 use support::{
-    TempFile, ipfix_capture, ipfix_tcp_capture, sample_records, tshark_available, tshark_ipfix,
+    TempFile, ipfix_capture, ipfix_tcp_capture, needs, sample_records, tshark_ipfix,
     tshark_ipfix_tcp,
 };
 
@@ -73,11 +74,14 @@ const FIELD_ARGS: [&str; 18] = [
 ];
 
 #[test]
+fn tshark_is_here_under_ci() {
+    needs::guard("tshark", needs::missing_tshark());
+}
+
+#[test]
+#[ignore = "needs tshark (apt-get install tshark); run with --include-ignored, as CI does"]
 fn tshark_decodes_a_udp_session_with_template_refreshes() {
-    if !tshark_available() {
-        eprintln!("SKIPPED: tshark not installed; the IPFIX tshark cross-check did not run");
-        return;
-    }
+    needs::require(needs::missing_tshark());
     let msgs = session(Transport::Udp);
     // Template, 3 records with a refresh (1800 s) before the third, and the
     // refresh at 3600 s before closing at 4000 s.
@@ -162,13 +166,9 @@ fn tshark_decodes_a_udp_session_with_template_refreshes() {
 }
 
 #[test]
+#[ignore = "needs tshark (apt-get install tshark); run with --include-ignored, as CI does"]
 fn tshark_decodes_a_tcp_session_with_one_template() {
-    if !tshark_available() {
-        eprintln!(
-            "SKIPPED: tshark not installed; the IPFIX-over-TCP tshark cross-check did not run"
-        );
-        return;
-    }
+    needs::require(needs::missing_tshark());
     let msgs = session(Transport::Tcp);
     assert_eq!(msgs.len(), 1 + 3, "TCP: the template once, never refreshed");
     let file = TempFile::write("ipfix-tcp", &ipfix_tcp_capture(&msgs));

@@ -12,7 +12,7 @@ use sim_core::model::MacAddr;
 use sim_core::time::SimTime;
 use sim_core::wire::pcap::PcapWriter;
 use sim_core::wire::{ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4, TcpFlags, build_eth, ethertype};
-use support::{TempFile, tshark, tshark_available};
+use support::{TempFile, needs, tshark};
 
 const NODE: MacAddr = MacAddr([0xbc, 0x24, 0x11, 0x1d, 0x82, 0xf5]);
 const GW: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x01, 0x01]);
@@ -88,13 +88,14 @@ fn capture() -> Vec<u8> {
 }
 
 #[test]
+fn tshark_is_here_under_ci() {
+    needs::guard("tshark", needs::missing_tshark());
+}
+
+#[test]
+#[ignore = "needs tshark (apt-get install tshark); run with --include-ignored, as CI does"]
 fn tshark_reads_our_pcap() {
-    if !tshark_available() {
-        eprintln!(
-            "SKIPPED: tshark not installed; install it (apt-get install tshark) to cross-check wire/pcap output"
-        );
-        return;
-    }
+    needs::require(needs::missing_tshark());
     let path = std::env::temp_dir().join(format!(
         "antlab-wire-tshark-{}-{}.pcap",
         std::process::id(),

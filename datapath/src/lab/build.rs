@@ -2,8 +2,11 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use sim_core::model::{DeviceKind, HostRole, IfaceKind, MacAddr, Topology, VlanMode};
+use sim_core::model::{
+    ArpPolicy, DeviceKind, HostRole, IfaceKind, MacAddr, RouteSpec, Topology, VlanMode,
+};
 
+use super::routes::{Multipath, StaticRoutes};
 use crate::ovs::{Ovs, OvsError};
 use crate::state::{Resource, RunState};
 use crate::sys::{self, SysError};
@@ -67,7 +70,8 @@ pub struct Lab {
     pub pods: BTreeMap<String, PodLeg>,
     /// (node, vid) → root end of its `antrea-ext.<vid>` leg.
     pub ext_legs: BTreeMap<(String, u16), String>,
-    /// Switch port name → (bridge, root link) for link up/down and MAC tables.
+    /// `switch/port` → (bridge, switch-side link) for link up/down and MAC
+    /// tables (two switches may both have a port `p1`).
     pub switch_ports: BTreeMap<String, (String, String)>,
     /// Root end of an `antrea-ext` leg → the switch port of its parent
     /// interface: in the topology the leg's frames cross that port, tagged.
@@ -81,6 +85,8 @@ pub struct Lab {
     next_link: u32,
     next_pod: u32,
     pub powered_off: Vec<String>,
+    /// Each router's, host's and SVI namespace's static routes.
+    static_routes: BTreeMap<String, StaticRoutes>,
     /// Leave the lab up when this value goes (`antlab real up`).
     pub keep: bool,
     removed: bool,
@@ -97,6 +103,44 @@ impl Drop for Lab {
 
 fn ns_of(prefix: &str, device: &str) -> String {
     format!("{prefix}{device}")
+}
+
+/// Gives a namespace's interfaces the topology's ARP policy. `linux` keeps
+/// the kernel's timers (REACHABLE for 15-45 s, then re-confirmed on use);
+/// `fixed T` (a router's or switch's table, the simulator's default for
+/// switches) keeps an entry REACHABLE for at least T/2, so within a scenario
+/// it is never re-probed and never fails, as in the simulator, while a
+/// gratuitous ARP still replaces it (Linux overrides an entry after its 1 s
+/// locktime). Per interface: a namespace other than the first has no
+/// `neigh/default` to inherit from.
+fn set_arp_policy(ns: &str, ifaces: &[&str], policy: &ArpPolicy) -> Result<(), SysError> {
+    let ArpPolicy::Fixed { timeout } = policy else {
+        return Ok(());
+    };
+    let ms = (timeout.0 / 1_000_000).clamp(1_000, i32::MAX as u64);
+    // The `/` form, so an interface name with a `.` stays one component.
+    let keys: Vec<String> = ifaces
+        .iter()
+        .map(|i| format!("net/ipv4/neigh/{i}/base_reachable_time_ms={ms}"))
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["-qw"];
+    args.extend(keys.iter().map(String::as_str));
+    sys::in_ns(ns, "sysctl", &args).map(|_| ())
+}
+
+/// A host's own port: its native VLAN (untagged) only; the tagged VLANs of
+/// a trunk get their own legs on demand (no 802.1Q in this kernel).
+fn host_port_settings(mode: &VlanMode) -> Vec<String> {
+    match mode {
+        VlanMode::Trunk {
+            native: Some(n), ..
+        } => vec![format!("tag={n}")],
+        VlanMode::Trunk { native: None, .. } => vec!["tag=4095".to_string()],
+        m => vlan_settings(m),
+    }
 }
 
 fn vlan_settings(mode: &VlanMode) -> Vec<String> {
@@ -156,6 +200,7 @@ impl Lab {
             next_link: 0,
             next_pod: 0,
             powered_off: Vec::new(),
+            static_routes: BTreeMap::new(),
             keep: false,
             removed: false,
         };
@@ -174,6 +219,13 @@ impl Lab {
     pub fn down(&mut self) -> crate::cleanup::Cleanup {
         self.removed = true;
         crate::cleanup::down(&self.state)
+    }
+
+    /// `ip -n <switch namespace> ARGS`: where the switch-side veth ends are.
+    fn switch_ip(&self, args: &[&str]) -> Result<String, SysError> {
+        let mut all = vec!["-n", self.ovs.netns()];
+        all.extend_from_slice(args);
+        sys::run("ip", &all)
     }
 
     fn new_link_name(&mut self) -> String {
@@ -202,7 +254,7 @@ impl Lab {
 
     /// A veth with one end `inner` in `ns` (MAC set, up, checksum offload off
     /// because OVS's userspace conntrack drops TCP with partial checksums)
-    /// and the other end up in the root namespace; returns the root end.
+    /// and the other end up in the switch namespace; returns that end.
     fn veth_to_root(
         &mut self,
         ns: &str,
@@ -211,19 +263,16 @@ impl Lab {
     ) -> Result<String, LabError> {
         let root = self.new_link_name();
         self.state.record(Resource::Link { name: root.clone() })?;
-        sys::run(
-            "ip",
-            &[
-                "link", "add", &root, "type", "veth", "peer", "name", inner, "netns", ns,
-            ],
-        )?;
+        self.switch_ip(&[
+            "link", "add", "name", &root, "type", "veth", "peer", "name", inner, "netns", ns,
+        ])?;
         let mut cmds = Vec::new();
         if let Some(m) = mac {
-            cmds.push(format!("link set {inner} address {m}"));
+            cmds.push(format!("link set dev {inner} address {m}"));
         }
-        cmds.push(format!("link set {inner} up"));
+        cmds.push(format!("link set dev {inner} up"));
         sys::ip_batch(Some(ns), &cmds)?;
-        sys::run("ip", &["link", "set", &root, "up"])?;
+        self.switch_ip(&["link", "set", "dev", &root, "up"])?;
         sys::in_ns(ns, "ethtool", &["-K", inner, "tx", "off"])?;
         Ok(root)
     }
@@ -251,6 +300,7 @@ impl Lab {
                 }
                 let ns = self.add_netns(&d.name)?;
                 let fwd = if h.ip_forward { "1" } else { "0" };
+                let multipath = self.multipath_of(&d.name);
                 sys::in_ns(
                     &ns,
                     "sysctl",
@@ -259,6 +309,10 @@ impl Lab {
                         &format!("net.ipv4.ip_forward={fwd}"),
                         "net.ipv4.conf.all.rp_filter=0",
                         "net.ipv4.conf.default.rp_filter=0",
+                        &format!(
+                            "net.ipv4.fib_multipath_hash_policy={}",
+                            multipath.hash_policy()
+                        ),
                     ],
                 )?;
             }
@@ -283,11 +337,13 @@ impl Lab {
                 (None, None) => self.host_to_host(&da.name, &na, &db.name, &nb)?,
                 (Some(mode), None) => {
                     let br = bridge_of[sa.as_deref().unwrap_or("")].clone();
-                    self.host_to_switch(&db.name, &nb, &br, &na, mode)?
+                    let port = format!("{}/{na}", sa.as_deref().unwrap_or(""));
+                    self.host_to_switch(&db.name, &nb, &br, &port, mode)?
                 }
                 (None, Some(mode)) => {
                     let br = bridge_of[sb.as_deref().unwrap_or("")].clone();
-                    self.host_to_switch(&da.name, &na, &br, &nb, mode)?
+                    let port = format!("{}/{nb}", sb.as_deref().unwrap_or(""));
+                    self.host_to_switch(&da.name, &na, &br, &port, mode)?
                 }
                 (Some(m1), Some(m2)) => {
                     let b1 = bridge_of[sa.as_deref().unwrap_or("")].clone();
@@ -296,16 +352,16 @@ impl Lab {
                     let l2 = self.new_link_name();
                     self.state.record(Resource::Link { name: l1.clone() })?;
                     self.state.record(Resource::Link { name: l2.clone() })?;
-                    sys::run(
-                        "ip",
-                        &["link", "add", &l1, "type", "veth", "peer", "name", &l2],
-                    )?;
-                    sys::run("ip", &["link", "set", &l1, "up"])?;
-                    sys::run("ip", &["link", "set", &l2, "up"])?;
+                    self.switch_ip(&[
+                        "link", "add", "name", &l1, "type", "veth", "peer", "name", &l2,
+                    ])?;
+                    self.switch_ip(&["link", "set", "dev", &l1, "up"])?;
+                    self.switch_ip(&["link", "set", "dev", &l2, "up"])?;
                     self.plug(&b1, &l1, &vlan_settings(&m1))?;
                     self.plug(&b2, &l2, &vlan_settings(&m2))?;
-                    self.switch_ports.insert(na.clone(), (b1, l1));
-                    self.switch_ports.insert(nb.clone(), (b2, l2));
+                    let (sa, sb) = (sa.unwrap_or_default(), sb.unwrap_or_default());
+                    self.switch_ports.insert(format!("{sa}/{na}"), (b1, l1));
+                    self.switch_ports.insert(format!("{sb}/{nb}"), (b2, l2));
                 }
             }
         }
@@ -315,11 +371,16 @@ impl Lab {
                 && !s.svis.is_empty()
             {
                 let ns = self.add_netns(&d.name)?;
+                let hash = format!(
+                    "net.ipv4.fib_multipath_hash_policy={}",
+                    self.multipath_of(&d.name).hash_policy()
+                );
                 sys::in_ns(
                     &ns,
                     "sysctl",
                     &[
                         "-qw",
+                        &hash,
                         "net.ipv4.ip_forward=1",
                         "net.ipv4.conf.all.rp_filter=0",
                         "net.ipv4.conf.default.rp_filter=0",
@@ -339,7 +400,9 @@ impl Lab {
                     self.iface_link
                         .insert((d.name.clone(), svi.name.clone()), root);
                 }
-                let routes: Vec<String> = s.routes.iter().map(route_cmd).collect();
+                let svis: Vec<&str> = s.svis.iter().map(|v| v.name.as_str()).collect();
+                set_arp_policy(&ns, &svis, &s.arp)?;
+                let routes = self.static_route_cmds(&d.name, &s.routes);
                 sys::ip_batch(Some(&ns), &routes)?;
             }
         }
@@ -371,7 +434,9 @@ impl Lab {
                         cmds.push(format!("addr add {a} dev {}", i.name));
                     }
                 }
-                cmds.extend(h.routes.iter().map(route_cmd));
+                cmds.extend(self.static_route_cmds(&d.name, &h.routes));
+                let names: Vec<&str> = h.interfaces.iter().map(|i| i.name.as_str()).collect();
+                set_arp_policy(&ns, &names, &h.arp)?;
                 for r in &h.rules {
                     let mut c = format!("rule add pref {}", r.priority);
                     if let Some((v, m)) = r.fwmark {
@@ -392,24 +457,114 @@ impl Lab {
         Ok(())
     }
 
+    /// Every Kubernetes node's address (its first interface address), the
+    /// next hop that reaches it on the node network.
+    pub fn node_addrs(&self) -> crate::dsr::NodeAddrs {
+        self.topology
+            .devices
+            .iter()
+            .filter_map(|d| match &d.kind {
+                DeviceKind::Host(h) if matches!(h.role, HostRole::Node(_)) => h
+                    .interfaces
+                    .iter()
+                    .flat_map(|i| &i.addrs)
+                    .next()
+                    .map(|a| (d.name.clone(), a.addr())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How `device` shares flows among equal routes (see `routes`).
+    fn multipath_of(&self, device: &str) -> Multipath {
+        let policy = self
+            .topology
+            .device_id(device)
+            .map(|id| match &self.topology.device(id).kind {
+                DeviceKind::Host(h) => h.ecmp,
+                DeviceKind::Switch(s) => s.ecmp,
+            })
+            .unwrap_or_default();
+        Multipath::of(policy)
+    }
+
+    /// Records a device's topology routes and returns the commands.
+    fn static_route_cmds(&mut self, device: &str, routes: &[RouteSpec]) -> Vec<String> {
+        let policy = self.multipath_of(device);
+        let table = self
+            .static_routes
+            .entry(device.to_string())
+            .or_insert_with(|| StaticRoutes::new(policy));
+        routes.iter().flat_map(|r| table.add(r)).collect()
+    }
+
+    /// A scenario's `route:` step on `device`, translated (see `routes`).
+    pub fn change_route(
+        &mut self,
+        device: &str,
+        add: bool,
+        route: &RouteSpec,
+    ) -> Result<Vec<String>, LabError> {
+        let ns = self.netns.get(device).cloned().ok_or_else(|| {
+            LabError::Unsupported(format!("{device} has no namespace to route in"))
+        })?;
+        let policy = self.multipath_of(device);
+        let table = self
+            .static_routes
+            .entry(device.to_string())
+            .or_insert_with(|| StaticRoutes::new(policy));
+        let cmds = if add {
+            table.add(route)
+        } else {
+            table.del(route)
+        };
+        sys::ip_batch(Some(&ns), &cmds)?;
+        Ok(cmds)
+    }
+
+    /// BFD's verdict on `via` for `device`'s static routes; the commands run.
+    pub fn set_next_hop_up(
+        &mut self,
+        device: &str,
+        via: std::net::Ipv4Addr,
+        up: bool,
+    ) -> Result<Vec<String>, LabError> {
+        let (Some(ns), Some(table)) = (
+            self.netns.get(device).cloned(),
+            self.static_routes.get_mut(device),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let cmds = table.set_next_hop_up(via, up);
+        sys::ip_batch(Some(&ns), &cmds)?;
+        Ok(cmds)
+    }
+
+    /// The gateways of `device`'s static routes (BFD's peers).
+    pub fn static_next_hops(&self, device: &str) -> Vec<std::net::Ipv4Addr> {
+        self.static_routes
+            .get(device)
+            .map(|t| t.next_hops())
+            .unwrap_or_default()
+    }
+
     fn host_to_host(&mut self, a: &str, ia: &str, b: &str, ib: &str) -> Result<(), LabError> {
         let (nsa, nsb) = (self.netns[a].clone(), self.netns[b].clone());
         let (ta, tb) = (self.new_link_name(), self.new_link_name());
         self.state.record(Resource::Link { name: ta.clone() })?;
         self.state.record(Resource::Link { name: tb.clone() })?;
-        sys::run(
-            "ip",
-            &["link", "add", &ta, "type", "veth", "peer", "name", &tb],
-        )?;
-        sys::run("ip", &["link", "set", &ta, "netns", &nsa, "name", ia])?;
-        sys::run("ip", &["link", "set", &tb, "netns", &nsb, "name", ib])?;
+        self.switch_ip(&[
+            "link", "add", "name", &ta, "type", "veth", "peer", "name", &tb,
+        ])?;
+        self.switch_ip(&["link", "set", "dev", &ta, "netns", &nsa, "name", ia])?;
+        self.switch_ip(&["link", "set", "dev", &tb, "netns", &nsb, "name", ib])?;
         for (dev, ns, i) in [(a, &nsa, ia), (b, &nsb, ib)] {
             let mac = self.host_mac(dev, i);
             let mut cmds = Vec::new();
             if let Some(m) = mac {
-                cmds.push(format!("link set {i} address {m}"));
+                cmds.push(format!("link set dev {i} address {m}"));
             }
-            cmds.push(format!("link set {i} up"));
+            cmds.push(format!("link set dev {i} up"));
             sys::ip_batch(Some(ns), &cmds)?;
             sys::in_ns(ns, "ethtool", &["-K", i, "tx", "off"])?;
         }
@@ -442,19 +597,13 @@ impl Lab {
         port: &str,
         mode: VlanMode,
     ) -> Result<(), LabError> {
+        // `port` is `switch/port`.
         let ns = self.netns[host].clone();
         let mac = self.host_mac(host, iface);
         let root = self.veth_to_root(&ns, iface, mac)?;
         // A trunk to a host carries its native VLAN on eth0; the tagged VLANs
         // get their own legs on demand (no 802.1Q in this kernel).
-        let settings = match &mode {
-            VlanMode::Trunk {
-                native: Some(n), ..
-            } => vec![format!("tag={n}")],
-            VlanMode::Trunk { native: None, .. } => vec!["tag=4095".to_string()],
-            m => vlan_settings(m),
-        };
-        self.plug(bridge, &root, &settings)?;
+        self.plug(bridge, &root, &host_port_settings(&mode))?;
         self.iface_link
             .insert((host.into(), iface.into()), root.clone());
         self.switch_ports
@@ -578,7 +727,7 @@ impl Lab {
             }
         }
         if self.powered_off.iter().any(|n| n == node) {
-            sys::run("ip", &["link", "set", &root, "down"])?;
+            self.switch_ip(&["link", "set", "dev", &root, "down"])?;
         }
         self.power_links
             .entry(node.into())
@@ -594,9 +743,9 @@ impl Lab {
         let state = if on { "up" } else { "down" };
         for (ns, link) in self.power_links.get(device).cloned().unwrap_or_default() {
             match ns {
-                Some(ns) => sys::ip_batch(Some(&ns), &[format!("link set {link} {state}")])?,
+                Some(ns) => sys::ip_batch(Some(&ns), &[format!("link set dev {link} {state}")])?,
                 None => {
-                    sys::run("ip", &["link", "set", &link, state])?;
+                    self.switch_ip(&["link", "set", "dev", &link, state])?;
                 }
             }
         }
@@ -604,6 +753,56 @@ impl Lab {
             self.powered_off.retain(|d| d != device);
         } else if !self.powered_off.iter().any(|d| d == device) {
             self.powered_off.push(device.to_string());
+        }
+        Ok(())
+    }
+
+    /// Re-tags switch port `port` (`switch/port`), as a `vlan:` step does.
+    /// A host's port gets its new native VLAN, and each of the host's
+    /// `antrea-ext` legs on it is plugged in or out as the new mode allows
+    /// its VLAN; a port between switches gets the new tag and trunks.
+    pub fn set_port_vlan(&mut self, port: &str, mode: &VlanMode) -> Result<(), LabError> {
+        let (bridge, link) =
+            self.switch_ports.get(port).cloned().ok_or_else(|| {
+                LabError::Unsupported(format!("no switch port {port} in the lab"))
+            })?;
+        let host = self
+            .attach
+            .iter()
+            .find(|(_, a)| a.port == port)
+            .map(|(k, _)| k.clone());
+        let settings = match &host {
+            Some(_) => host_port_settings(mode),
+            None => vlan_settings(mode),
+        };
+        let mut args: Vec<String> = ["set", "port", &link, "tag=[]", "trunks=[]", "vlan_mode=[]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(settings);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ovs.vsctl(&refs)?;
+        let Some((host, iface)) = host else {
+            return Ok(());
+        };
+        if let Some(a) = self.attach.get_mut(&(host.clone(), iface.clone())) {
+            a.mode = mode.clone();
+        }
+        let legs: Vec<(u16, String)> = self
+            .ext_legs
+            .iter()
+            .filter(|((n, _), _)| *n == host)
+            .map(|((_, vid), root)| (*vid, root.clone()))
+            .collect();
+        for (vid, root) in legs {
+            let allowed = mode.egress_tag(vid).is_some();
+            let plugged = self.ofports.contains_key(&root);
+            if allowed && !plugged {
+                self.plug(&bridge, &root, &[format!("tag={vid}")])?;
+            } else if !allowed && plugged {
+                self.ovs.vsctl(&["del-port", &bridge, &root])?;
+                self.ofports.remove(&root);
+            }
         }
         Ok(())
     }
@@ -621,23 +820,18 @@ impl Lab {
             match link.split_once(':') {
                 // A host-to-host cable: the peer end lives in a namespace.
                 Some((ns, iface)) => {
-                    sys::ip_batch(Some(ns), &[format!("link set {iface} {state}")])?
+                    sys::ip_batch(Some(ns), &[format!("link set dev {iface} {state}")])?
                 }
                 None => {
-                    sys::run("ip", &["link", "set", &link, state])?;
+                    self.switch_ip(&["link", "set", "dev", &link, state])?;
                 }
             }
             return Ok(());
         }
-        let (_, link) = self.switch_ports.get(name).cloned().ok_or_else(|| {
+        let (_, link) = self.switch_ports.get(port).cloned().ok_or_else(|| {
             LabError::Unsupported(format!("no port or interface {port} in the lab"))
         })?;
-        sys::run("ip", &["link", "set", &link, state])?;
+        self.switch_ip(&["link", "set", "dev", &link, state])?;
         Ok(())
     }
-}
-
-fn route_cmd(r: &sim_core::model::RouteSpec) -> String {
-    // iproute2's own syntax, multipath routes (`nexthop via ...`) included.
-    format!("route add {}", r.ip_route_args())
 }

@@ -5,9 +5,11 @@
 //! - **Hosts** (Kubernetes nodes, routers, external hosts) are network
 //!   namespaces `al<id>-<device>`. Each topology interface is one veth end
 //!   inside, with the topology's name, MAC and addresses.
-//! - **Switches** are OVS bridges `al<id>-s<n>` (userspace datapath). An
-//!   access port is `tag=V`; a trunk between two switches is a veth pair in
-//!   the root namespace with `trunks=` on both ends.
+//! - **Switches** are OVS bridges `al<id>-s<n>` (userspace datapath), served
+//!   by an `ovs-vswitchd` in the run's switch namespace `al<id>-.ovs`, where
+//!   every switch-side veth end lives (nothing is in the root namespace). An
+//!   access port is `tag=V`; a trunk between two switches is a veth pair
+//!   with `trunks=` on both ends.
 //! - **SVIs** (an L3 switch's gateway addresses) live in one namespace per
 //!   switch, `al<id>-<switch>`, with one leg `vlan<V>` per SVI, each an access
 //!   port of its VLAN. That namespace routes between its VLANs.
@@ -28,5 +30,6 @@
 //!   namespaces. Link latency is not emulated (no netem here).
 
 mod build;
+pub mod routes;
 
 pub use build::{IntBridge, Lab, LabError, PodLeg, pod_mac};

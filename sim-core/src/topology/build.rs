@@ -134,16 +134,18 @@ impl Builder<'_> {
         f(&s.value).map_err(|m| self.err(s, m))
     }
 
-    /// Checks a name is usable in `<device>/<port>` references.
+    /// Checks a name is usable in `<device>/<port>` references and as a
+    /// Linux name in real mode (`super::names`).
     fn check_name(&self, s: &SStr, what: &str) -> Result<(), InputError> {
-        let v = &s.value;
-        if v.is_empty() || v.contains('/') || v.chars().any(char::is_whitespace) {
-            return Err(self.err(
-                s,
-                format!("{what} name `{v}` must be non-empty without `/` or spaces"),
-            ));
+        let problem = match what {
+            "device" => super::names::device_name_problem(&s.value),
+            "interface" | "SVI" => super::names::interface_name_problem(&s.value),
+            _ => super::names::port_name_problem(&s.value),
+        };
+        match problem {
+            Some(p) => Err(self.err(s, p)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn claim_device_name(&self, name: &SStr) -> Result<(), InputError> {

@@ -11,6 +11,7 @@
 mod build;
 mod doc;
 pub mod l2;
+pub mod names;
 mod parse;
 mod summary;
 

@@ -3,6 +3,8 @@
 //! Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod needs;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,13 +30,6 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-pub fn tshark_available() -> bool {
-    Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// `tshark -n -r FILE ARGS...`; its stdout, after asserting it succeeded.

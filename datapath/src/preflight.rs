@@ -1,0 +1,87 @@
+//! What real mode refuses to run, decided from the scenario alone, before
+//! anything is built: each refusal says where (the step's line) and why,
+//! and the CLI exits 2. A scenario real mode accepts is one it can carry
+//! out faithfully; a refused one would only produce differences that say
+//! nothing about the simulator.
+
+use sim_core::engine::proxy::KubeProxyMode;
+use sim_core::model::DeviceKind;
+use sim_core::scenario::{Action, Scenario};
+use sim_core::sim::probe::ProbeKind;
+
+/// One reason a scenario cannot run for real.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `file:line:column` of the step, or the file alone for options.
+    pub at: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.reason)
+    }
+}
+
+/// Every reason `scn` cannot run in real mode; empty when it can.
+pub fn refusals(scn: &Scenario) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    if scn.kube_proxy == Some(KubeProxyMode::Ipvs { strict_arp: false }) {
+        out.push(Refusal {
+            at: scn.file.clone(),
+            reason: "options.kubeProxy: ipvs needs IPVS, which this kernel does not have: kube-proxy binds every Service IP to its kube-ipvs0 dummy device on every node and, without strictARP, every node's kernel answers ARP for them; real mode has neither IPVS nor dummy devices, and which node's answer a switch keeps is a race the simulator does not share (the simulator models it; `ipvs-strict-arp` runs for real)".into(),
+        });
+    }
+    for step in &scn.steps {
+        let at = format!("{}:{}:{}", scn.file, step.line, step.column);
+        match &step.action {
+            Action::Route { device, route, .. } => {
+                if let Some(reason) = route_problem(scn, device, route.dev.as_deref()) {
+                    out.push(Refusal { at, reason });
+                }
+            }
+            Action::StartProbe(p) => {
+                if let ProbeKind::Http { host, path, .. } = &p.kind {
+                    for (what, v) in [("host", host), ("path", path)] {
+                        if v.is_empty() || v.chars().any(|c| !c.is_ascii_graphic()) {
+                            out.push(Refusal {
+                                at: at.clone(),
+                                reason: format!(
+                                    "probe {}: HTTP {what} {:?} must be printable ASCII without spaces to go into a request line",
+                                    p.name, v
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Why a `route:` step on `device` with output interface `dev` cannot be
+/// made real, or None.
+fn route_problem(scn: &Scenario, device: &str, dev: Option<&str>) -> Option<String> {
+    let id = scn.topology.device_id(device)?;
+    let names: Vec<&str> = match &scn.topology.device(id).kind {
+        DeviceKind::Host(h) => h.interfaces.iter().map(|i| i.name.as_str()).collect(),
+        DeviceKind::Switch(s) if !s.svis.is_empty() => {
+            s.svis.iter().map(|v| v.name.as_str()).collect()
+        }
+        DeviceKind::Switch(_) => {
+            return Some(format!(
+                "{device} is a layer-2 switch: it has no SVI, so nothing routes there"
+            ));
+        }
+    };
+    let dev = dev?;
+    (!names.contains(&dev)).then(|| {
+        format!(
+            "route on {device} via dev `{}`, which is not one of its interfaces ({})",
+            dev.escape_debug(),
+            names.join(", ")
+        )
+    })
+}
