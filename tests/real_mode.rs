@@ -156,6 +156,25 @@ fn service_external_ip_l2_matches_the_simulator() {
     );
 }
 
+#[test]
+fn static_egress_matches_the_simulator() {
+    let _g = need_real_mode!("static_egress_matches_the_simulator");
+    let out = both("scenarios/egress-static-ip.yaml");
+    assert_eq!(held(&out), (7, 7), "{out}");
+    // The IP a node has is used, not assigned or announced; the IP no node
+    // has is routed to on-link, and the kernel took that route.
+    assert!(!out.contains("gratuitous ARP"), "{out}");
+    assert!(!out.contains("addr replace"), "{out}");
+    assert!(
+        out.contains(
+            "k8s-node-vm-1-cl-02: ip route replace 0.0.0.0/0 via 10.160.1.99 onlink dev eth0 table 202"
+        ),
+        "{out}"
+    );
+    // No failover: the outage lasts until the node is back.
+    assert!(out.contains("probe ping-static UP again after"), "{out}");
+}
+
 /// Starts a real run and returns it once its lab is up, with the lab prefix.
 fn start_run() -> (std::process::Child, String) {
     let mut child = antlab()

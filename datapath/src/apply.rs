@@ -6,7 +6,7 @@
 //! | `dummy_ifaces`      | `lo`: no dummy module here; Linux answers ARP for an  |
 //! |                     | address on `lo` as it does for one on a dummy device  |
 //! | `addrs`             | `ip addr`, one `arping -U` when `announce` is set      |
-//! | `routes`, `rules`   | `ip route replace ... table T`, `ip rule`              |
+//! | `routes`, `rules`   | `ip route replace ... [onlink] table T`, `ip rule`     |
 //! | `marks`, `snat`     | one nftables table `ip antlab`, replaced atomically   |
 //! | `arp_responder`     | the address on `lo` (the kernel answers ARP for it)   |
 //! | `service_rules`     | from Pods: OpenFlow 1.5 `select` groups with          |
@@ -28,7 +28,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use sim_core::engine::dataplane::NodeDataplane;
+use sim_core::engine::dataplane::{DesiredRoute, NodeDataplane};
 use sim_core::k8s::Protocol;
 use sim_core::sim::nat::SnatTo;
 
@@ -151,18 +151,7 @@ impl crate::NodeBackend for LinuxBackend<'_> {
         let mut route_cmds = Vec::new();
         for r in &desired.routes {
             if !last.routes.contains(r) {
-                let mut c = format!("route replace {}", r.dst);
-                if let Some(v) = r.via {
-                    c.push_str(&format!(" via {v}"));
-                }
-                let _ = write!(
-                    c,
-                    " dev {} table {} metric {}",
-                    dev(desired, &r.dev),
-                    r.table,
-                    r.metric
-                );
-                route_cmds.push(c);
+                route_cmds.push(route_replace(r, &dev(desired, &r.dev)));
             }
         }
         for r in &desired.rules {
@@ -419,6 +408,21 @@ pub fn int_bridge_bundle(
         ib.gw_mac, ib.gw_ofport
     );
     t
+}
+
+/// The `ip` command (without `ip`) that installs `r` through `dev`.
+/// `onlink` sends to a `via` outside `dev`'s subnets, as the engine asks for
+/// a static Egress IP no node has (see `sim_core::engine::egress_static`).
+pub fn route_replace(r: &DesiredRoute, dev: &str) -> String {
+    let mut c = format!("route replace {}", r.dst);
+    if let Some(v) = r.via {
+        let _ = write!(c, " via {v}");
+    }
+    if r.onlink {
+        c.push_str(" onlink");
+    }
+    let _ = write!(c, " dev {dev} table {} metric {}", r.table, r.metric);
+    c
 }
 
 /// The node's nftables table: marks (prerouting), north-south Service DNAT,

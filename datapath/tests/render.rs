@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use datapath::apply::{int_bridge_bundle, nft_ruleset};
+use datapath::apply::{int_bridge_bundle, nft_ruleset, route_replace};
 use datapath::lab::{IntBridge, PodLeg, pod_mac};
 use sim_core::scenario::run::Runner;
 use sim_core::time::SimTime;
@@ -58,6 +58,37 @@ fn egress_except_cidrs_are_left_unmarked_in_nftables() {
         assert!(m.contains("10.100.0.0/30"), "{m}");
     }
     insta::assert_snapshot!("egress_except_cidrs_pod_node_nft", pod_node);
+}
+
+#[test]
+fn static_egress_renders_snat_on_the_node_with_the_ip_and_routes_elsewhere() {
+    // egress-static-ip: 10.160.1.27 is k8s-node-vm-3-cl-02's own address,
+    // 10.160.1.99 is on no node.
+    let r = runner_at("scenarios/egress-static-ip.yaml", 6);
+    let planes = sim_core::engine::compile(&r.outcome().cluster);
+    let holder = &planes["k8s-node-vm-3-cl-02"];
+    let pod_node = &planes["k8s-node-vm-1-cl-02"];
+    // Real mode adds no address for it: the node has it already.
+    assert!(holder.addrs.is_empty());
+    let holder_nft = nft_ruleset(holder);
+    assert!(holder_nft.contains("snat to 10.160.1.27"), "{holder_nft}");
+    assert!(!nft_ruleset(pod_node).contains("snat to"));
+    // The route to an IP no node has is on-link (`ip route` refuses a
+    // gateway outside the device's subnets otherwise).
+    let cmds: Vec<String> = pod_node
+        .routes
+        .iter()
+        .filter(|rt| rt.table != sim_core::model::TABLE_MAIN)
+        .map(|rt| route_replace(rt, &rt.dev))
+        .collect();
+    assert_eq!(
+        cmds,
+        vec![
+            "route replace 0.0.0.0/0 via 10.160.1.27 dev eth0 table 201 metric 0",
+            "route replace 0.0.0.0/0 via 10.160.1.99 onlink dev eth0 table 202 metric 0",
+        ]
+    );
+    insta::assert_snapshot!("static_egress_holder_nft", holder_nft);
 }
 
 #[test]

@@ -189,10 +189,11 @@ fn a_requested_ip_that_fails_allocation_is_still_scheduled() {
     r.advance_to(at(3)).unwrap();
     let c = &r.outcome().cluster;
     let b = &c.egress.egresses["eg-b"];
-    assert_eq!(b.allocated.status, "False");
-    assert_eq!(b.allocated.reason, "AllocationError");
+    let allocated = b.allocated.as_ref().expect("a pool Egress has IPAllocated");
+    assert_eq!(allocated.status, "False");
+    assert_eq!(allocated.reason, "AllocationError");
     assert_eq!(
-        b.allocated.message,
+        allocated.message,
         format!(
             "Cannot allocate EgressIP from ExternalIPPool: error when allocating IP 172.18.181.45 for Egress eg-b from ExternalIPPool {POOL_NAME}: cannot allocate IP 172.18.181.45 in any range"
         )

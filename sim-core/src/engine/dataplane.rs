@@ -73,6 +73,11 @@ pub struct DesiredRoute {
     pub dev: String,
     pub table: u32,
     pub metric: u32,
+    /// `onlink`: `via` is taken as reachable on `dev` even outside its
+    /// subnets (the lab's stand-in for a tunnel to an address, see
+    /// `engine::egress_static`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub onlink: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

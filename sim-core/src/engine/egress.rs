@@ -27,6 +27,10 @@
 //! traffic to the egress node (Antrea tunnels it; the lab routes it, noEncap
 //! style): a mark per remote egress node and a route table with a default
 //! route via that node. Marked packets are exempt from the node masquerade.
+//!
+//! A static Egress (no pool) is not placed: the node that has its IP
+//! configured marks and SNATs, the others route to it the same way
+//! ([`super::egress_static`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -38,10 +42,11 @@ use super::dataplane::{
     AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, VlanIface,
 };
 use super::egress_ids::AgentEgressIds;
+use super::egress_static::{self, StaticTarget};
 use super::egress_status::{EgressStatus, StatusWrite};
 use super::ippool::PoolSet;
 use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
-use super::{ClusterState, PodState};
+use super::{ClusterState, NodeState, PodState};
 use crate::k8s::{self, LabelSelector};
 use crate::sim::nat::SnatTo;
 
@@ -81,13 +86,13 @@ pub struct EgressState {
     /// `spec.egressIP` as the API has it: the user's request, or the IP the
     /// controller allocated and patched in. With a pool it makes the Egress
     /// schedulable (`isEgressSchedulable`), whether or not the controller
-    /// could record the allocation.
+    /// could record the allocation; without one it is a static Egress's IP.
     pub ip: Option<Ipv4Addr>,
     /// The controller's record of the allocation (its `ipAllocationMap`):
     /// the IP counts as used in the pool and is released with the Egress.
     tracked: bool,
-    /// The controller's `IPAllocated` condition.
-    pub allocated: Condition,
+    /// The controller's `IPAllocated` condition; a static Egress has none.
+    pub allocated: Option<Condition>,
     /// What the agents wrote ([`super::egress_status`]).
     pub status: EgressStatus,
 }
@@ -96,6 +101,12 @@ impl EgressState {
     /// Whether the controller holds the IP in its pool for this Egress.
     pub fn allocation_recorded(&self) -> bool {
         self.tracked
+    }
+
+    /// Whether the controller still has to allocate for it: a pool Egress
+    /// whose allocation it has not recorded.
+    fn awaits_allocation(&self) -> bool {
+        !egress_static::is_static(&self.spec) && !self.tracked
     }
 }
 
@@ -191,11 +202,9 @@ impl EgressWorld {
                 e.ip = None;
                 e.spec.egress_ip = None;
                 e.tracked = false;
-                e.allocated = alloc_error(&format!("ExternalIPPool {name} does not exist"));
-                lines.push(format!(
-                    "Egress {ename}: IP released, {}",
-                    e.allocated.message
-                ));
+                let cond = alloc_error(&format!("ExternalIPPool {name} does not exist"));
+                lines.push(format!("Egress {ename}: IP released, {}", cond.message));
+                e.allocated = Some(cond);
             }
         }
         lines
@@ -211,12 +220,6 @@ impl EgressWorld {
         // pkg/controller/egress/validate.go
         let old = self.egresses.get(&name).map(|o| &o.spec);
         super::admission::validate_egress(egress, old, &self.pools)?;
-        if egress.external_ip_pool.is_none() {
-            return Err(
-                "antlab models Egresses with an externalIPPool; a static egressIP needs the IP put on a Node by hand"
-                    .into(),
-            );
-        }
         // An update whose IP or pool changed releases the previous
         // allocation first; re-applying a manifest without `egressIP` keeps
         // the one the controller patched in (kubectl apply leaves fields it
@@ -243,10 +246,13 @@ impl EgressWorld {
         let (allocated, status) = match self.egresses.get(&name) {
             Some(o) => (o.allocated.clone(), o.status.clone()),
             None => (
-                alloc_error("waiting for allocation"),
+                Some(alloc_error("waiting for allocation")),
                 EgressStatus::default(),
             ),
         };
+        // Only pool Egresses have the condition; one left from a pool goes
+        // (`updateEgressAllocatedCondition`, pkg/controller/egress/controller.go).
+        let allocated = allocated.filter(|_| !egress_static::is_static(egress));
         self.egresses.insert(
             name.clone(),
             EgressState {
@@ -283,11 +289,11 @@ impl EgressWorld {
         if e.tracked {
             return Vec::new();
         }
-        let pool = e
-            .spec
-            .external_ip_pool
-            .clone()
-            .expect("only pool Egresses are kept");
+        // A static Egress: "Skip allocating EgressIP if ExternalIPPool is
+        // not specified and return whatever user specifies".
+        let Some(pool) = e.spec.external_ip_pool.clone() else {
+            return Vec::new();
+        };
         let pool_exists = self.pools.allocator(&pool).is_some();
         let result = if !pool_exists {
             Err(format!("ExternalIPPool {pool} does not exist"))
@@ -313,12 +319,12 @@ impl EgressWorld {
             Ok(ip) => {
                 e.ip = Some(ip);
                 e.tracked = true;
-                e.allocated = Condition {
+                e.allocated = Some(Condition {
                     kind: "IPAllocated".into(),
                     status: "True".into(),
                     reason: "Allocated".into(),
                     message: "EgressIP is successfully allocated".into(),
-                };
+                });
                 vec![format!(
                     "Egress {name}: allocated {ip} from ExternalIPPool {pool}"
                 )]
@@ -329,14 +335,11 @@ impl EgressWorld {
                     e.ip = None;
                     e.spec.egress_ip = None;
                 }
-                let fresh = e.allocated.message
-                    != format!("Cannot allocate EgressIP from ExternalIPPool: {err}");
-                e.allocated = alloc_error(&err);
-                if fresh {
-                    vec![format!("Egress {name}: {}", e.allocated.message)]
-                } else {
-                    Vec::new()
-                }
+                let cond = alloc_error(&err);
+                let fresh = e.allocated.as_ref() != Some(&cond);
+                let line = format!("Egress {name}: {}", cond.message);
+                e.allocated = Some(cond);
+                if fresh { vec![line] } else { Vec::new() }
             }
         }
     }
@@ -347,7 +350,7 @@ impl EgressWorld {
         let waiting: Vec<String> = self
             .egresses
             .iter()
-            .filter(|(_, e)| !e.tracked)
+            .filter(|(_, e)| e.awaits_allocation())
             .map(|(n, _)| n.clone())
             .collect();
         waiting.iter().flat_map(|n| self.allocate(n)).collect()
@@ -355,7 +358,7 @@ impl EgressWorld {
 
     /// Egresses that still need the controller to retry.
     pub fn pending(&self) -> bool {
-        self.egresses.values().any(|e| !e.tracked)
+        self.egresses.values().any(EgressState::awaits_allocation)
     }
 
     /// Applies the agents' status updates in order (the last writer wins)
@@ -593,8 +596,8 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
 /// node's marks and route tables continue its agent's numbering (kept in
 /// [`EgressWorld`] by whoever runs the agents); the numbering this compile
 /// arrives at is left in `inputs` ([`EgressInputs::take_realized`]).
-pub fn dataplane_with(
-    cluster: &ClusterState,
+pub fn dataplane_with<'a>(
+    cluster: &'a ClusterState,
     node: &str,
     alive: &[String],
     inputs: &mut EgressInputs,
@@ -615,10 +618,23 @@ pub fn dataplane_with(
     let eg = &cluster.egress;
     let transport = me.transport_iface.clone();
     // What this node holds (each IP once, Egresses sharing an IP share its
-    // mark) and which remote egress nodes its Pods use, in scheduling order.
-    let mut local_ips: Vec<(Ipv4Addr, Option<k8s::SubnetInfo>, &k8s::Egress)> = Vec::new();
-    let mut remote_nodes: Vec<String> = Vec::new();
-    let mut pod_marks: Vec<(&str, Ipv4Addr, Option<&str>, &[&PodState])> = Vec::new();
+    // mark) and which next hops to remote egress nodes its Pods use, in
+    // scheduling order, static Egresses after the placed ones.
+    let mut local_ips: Vec<LocalEgressIp> = Vec::new();
+    let mut remote_hops: Vec<RemoteHop> = Vec::new();
+    let mut pod_marks: Vec<(&str, Ipv4Addr, Option<Ipv4Addr>, &[&PodState])> = Vec::new();
+    let mut add_local = |local: LocalEgressIp<'a>| {
+        if !local_ips.iter().any(|l| l.ip == local.ip) {
+            local_ips.push(local);
+        }
+    };
+    let mut add_remote = |hop: RemoteHop| -> Ipv4Addr {
+        let via = hop.via;
+        if !remote_hops.iter().any(|h| h.via == via) {
+            remote_hops.push(hop);
+        }
+        via
+    };
     for (name, target) in placed {
         let e = &eg.egresses[name];
         let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else {
@@ -626,30 +642,61 @@ pub fn dataplane_with(
         };
         let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
         if target == node {
-            if !local_ips.iter().any(|(i, _, _)| *i == ip) {
-                local_ips.push((ip, subnet_of(cluster, &e.spec), &e.spec));
-            }
+            add_local(LocalEgressIp {
+                ip,
+                subnet: subnet_of(cluster, &e.spec),
+                spec: &e.spec,
+                assign: true,
+            });
+            pod_marks.push((name, ip, None, pods));
+        } else if pods.iter().any(|p| p.node == node)
+            && let Some(t) = cluster.node(target)
+        {
+            let via = add_remote(RemoteHop::node(t));
+            pod_marks.push((name, ip, Some(via), pods));
+        }
+    }
+    for (name, e) in eg.egresses.iter() {
+        let Some(ip) = e.ip.filter(|_| egress_static::is_static(&e.spec)) else {
+            continue;
+        };
+        let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
+        if egress_static::is_local(me, ip) {
+            // Already on an interface: marks and SNAT only.
+            add_local(LocalEgressIp {
+                ip,
+                subnet: None,
+                spec: &e.spec,
+                assign: false,
+            });
             pod_marks.push((name, ip, None, pods));
         } else if pods.iter().any(|p| p.node == node) {
-            if !remote_nodes.iter().any(|r| r == target) {
-                remote_nodes.push(target.to_string());
-            }
-            pod_marks.push((name, ip, Some(target), pods));
+            let hop = match egress_static::target(cluster, ip) {
+                StaticTarget::Node(t) => RemoteHop::node(t),
+                StaticTarget::Nowhere(ip) => RemoteHop {
+                    via: ip,
+                    label: format!("{ip} (on no Node)"),
+                    onlink: true,
+                },
+            };
+            let via = add_remote(hop);
+            pod_marks.push((name, ip, Some(via), pods));
         }
     }
     let mut ids = eg.agent_ids(node).cloned().unwrap_or_default();
     let wanted: Vec<(Ipv4Addr, Option<k8s::SubnetInfo>)> =
-        local_ips.iter().map(|(ip, s, _)| (*ip, *s)).collect();
-    ids.sync(&wanted, &remote_nodes);
+        local_ips.iter().map(|l| (l.ip, l.subnet)).collect();
+    let vias: Vec<Ipv4Addr> = remote_hops.iter().map(|h| h.via).collect();
+    ids.sync(&wanted, &vias);
     let mut tables_routed: Vec<u32> = Vec::new();
-    for (ip, _, spec) in &local_ips {
-        if let Some(mark) = ids.mark(*ip) {
+    for l in local_ips.iter().filter(|l| l.assign) {
+        if let Some(mark) = ids.mark(l.ip) {
             let local = LocalIp {
-                ip: *ip,
+                ip: l.ip,
                 mark,
-                table: ids.table(*ip),
+                table: ids.table(l.ip),
             };
-            assign_ip(cluster, &transport, &local, spec, &mut tables_routed, dp);
+            assign_ip(cluster, &transport, &local, l.spec, &mut tables_routed, dp);
         }
     }
     for (name, ip, remote, pods) in pod_marks {
@@ -665,32 +712,37 @@ pub fn dataplane_with(
                     });
                 }
             }
-            Some(target) => {
-                let Some(id) = ids.remote_id(target) else {
+            Some(via) => {
+                let Some(id) = ids.remote_id(via) else {
                     continue;
                 };
+                let label = remote_hops
+                    .iter()
+                    .find(|h| h.via == via)
+                    .map_or(String::new(), |h| h.label.clone());
                 for p in pods.iter().filter(|p| p.node == node) {
                     dp.marks.push(DesiredMark {
                         src: Ipv4Net::from(p.ip),
                         not_dst: exempt_dsts(cluster),
                         mark: id << REMOTE_MARK_SHIFT,
-                        comment: format!("Egress {name} via {target}: {}/{}", p.namespace, p.name),
+                        comment: format!("Egress {name} via {label}: {}/{}", p.namespace, p.name),
                     });
                 }
             }
         }
     }
-    for target in &remote_nodes {
-        let (Some(t), Some(id)) = (cluster.node(target), ids.remote_id(target)) else {
+    for hop in &remote_hops {
+        let Some(id) = ids.remote_id(hop.via) else {
             continue;
         };
         let table = FIRST_REMOTE_TABLE + id - 1;
         dp.routes.push(DesiredRoute {
             dst: "0.0.0.0/0".parse().expect("literal"),
-            via: Some(t.ip),
+            via: Some(hop.via),
             dev: transport.clone(),
             table,
             metric: 0,
+            onlink: hop.onlink,
         });
         dp.rules.push(DesiredRule {
             priority: 32700 - (id - 1),
@@ -702,7 +754,7 @@ pub fn dataplane_with(
     // keep the masquerade off packets marked for an Egress.
     let mut snat: Vec<DesiredSnat> = local_ips
         .iter()
-        .filter_map(|(ip, _, _)| Some((*ip, ids.mark(*ip)?)))
+        .filter_map(|l| Some((l.ip, ids.mark(l.ip)?)))
         .map(|(ip, mark)| DesiredSnat {
             src: None,
             not_dst: Vec::new(),
@@ -747,6 +799,37 @@ fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
     }
     v.extend(cluster.egress.config.except_cidrs.iter().copied());
     v
+}
+
+/// An Egress IP a node holds, before its agent numbers it.
+struct LocalEgressIp<'a> {
+    ip: Ipv4Addr,
+    /// The subnet its traffic is routed by ([`subnet_of`]).
+    subnet: Option<k8s::SubnetInfo>,
+    spec: &'a k8s::Egress,
+    /// The agent puts it on a device and announces it (a pool Egress placed
+    /// here); a static Egress's IP is on an interface already.
+    assign: bool,
+}
+
+/// A next hop to a remote egress node: one mark, one route table.
+struct RemoteHop {
+    via: Ipv4Addr,
+    /// Who is there, for the marks' comments.
+    label: String,
+    /// Routed on-link on the transport interface whatever its subnets (a
+    /// static Egress IP no node has).
+    onlink: bool,
+}
+
+impl RemoteHop {
+    fn node(n: &NodeState) -> RemoteHop {
+        RemoteHop {
+            via: n.ip,
+            label: n.name.clone(),
+            onlink: false,
+        }
+    }
 }
 
 /// A local Egress IP with the numbers its agent gave it.
@@ -816,6 +899,7 @@ fn assign_ip(
             dev: iface.clone(),
             table,
             metric: 0,
+            onlink: false,
         });
         dp.routes.push(DesiredRoute {
             dst: "0.0.0.0/0".parse().expect("literal"),
@@ -823,6 +907,7 @@ fn assign_ip(
             dev: iface,
             table,
             metric: 0,
+            onlink: false,
         });
     }
     dp.rules.push(DesiredRule {

@@ -22,7 +22,8 @@
 //! order the IPs were taken), then every allocation (in scheduling order).
 //!
 //! The lab's own addition, routing Pods' traffic to a remote egress node
-//! (Antrea tunnels it; see `engine::egress`), numbers remote egress nodes the
+//! (Antrea tunnels it; see `engine::egress`), numbers the next hops it routes
+//! through (a remote egress node's IP, or a static Egress IP no node has) the
 //! same way (1..=255), so those marks and tables are stable too.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -99,7 +100,7 @@ struct RouteTable {
 }
 
 /// One agent's Egress numbering: marks per local Egress IP, route tables per
-/// subnet, and the lab's marks per remote egress node.
+/// subnet, and the lab's marks per next hop to a remote egress node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentEgressIds {
     marks: IdAllocator,
@@ -108,8 +109,8 @@ pub struct AgentEgressIds {
     tables: IdAllocator,
     subnet_tables: BTreeMap<SubnetKey, RouteTable>,
     remote: IdAllocator,
-    /// Remote egress nodes in the order they were taken.
-    remote_nodes: IndexMap<String, u32>,
+    /// Next hops to remote egress nodes in the order they were taken.
+    remote_hops: IndexMap<Ipv4Addr, u32>,
 }
 
 impl Default for AgentEgressIds {
@@ -127,16 +128,17 @@ impl AgentEgressIds {
             tables: IdAllocator::new(MIN_EGRESS_TABLE, MAX_EGRESS_TABLE),
             subnet_tables: BTreeMap::new(),
             remote: IdAllocator::new(1, 255),
-            remote_nodes: IndexMap::new(),
+            remote_hops: IndexMap::new(),
         }
     }
 
     /// Brings the numbering to what the agent now wants: `local` holds the
     /// Egress IPs this node holds, each with the subnet its traffic is
     /// routed by (`None` without EgressSeparateSubnet or subnetInfo), in
-    /// scheduling order; `remote` the other egress nodes this node's Pods
-    /// use. Everything no longer wanted is released first.
-    pub fn sync(&mut self, local: &[(Ipv4Addr, Option<SubnetInfo>)], remote: &[String]) {
+    /// scheduling order; `remote` the next hops (other egress nodes' IPs)
+    /// this node's Pods are routed through. Everything no longer wanted is
+    /// released first.
+    pub fn sync(&mut self, local: &[(Ipv4Addr, Option<SubnetInfo>)], remote: &[Ipv4Addr]) {
         let gone: Vec<Ipv4Addr> = self
             .local
             .keys()
@@ -168,21 +170,21 @@ impl AgentEgressIds {
                 }
             }
         }
-        let gone: Vec<String> = self
-            .remote_nodes
+        let gone: Vec<Ipv4Addr> = self
+            .remote_hops
             .keys()
-            .filter(|n| !remote.contains(n))
-            .cloned()
+            .filter(|h| !remote.contains(h))
+            .copied()
             .collect();
-        for n in gone {
-            let id = self.remote_nodes.shift_remove(&n).expect("listed above");
+        for h in gone {
+            let id = self.remote_hops.shift_remove(&h).expect("listed above");
             self.remote.release(id);
         }
-        for n in remote {
-            if !self.remote_nodes.contains_key(n)
+        for &h in remote {
+            if !self.remote_hops.contains_key(&h)
                 && let Some(id) = self.remote.allocate()
             {
-                self.remote_nodes.insert(n.clone(), id);
+                self.remote_hops.insert(h, id);
             }
         }
     }
@@ -253,9 +255,9 @@ impl AgentEgressIds {
         v
     }
 
-    /// The number (1..=255) of a remote egress node.
-    pub fn remote_id(&self, node: &str) -> Option<u32> {
-        self.remote_nodes.get(node).copied()
+    /// The number (1..=255) of a next hop to a remote egress node.
+    pub fn remote_id(&self, via: Ipv4Addr) -> Option<u32> {
+        self.remote_hops.get(&via).copied()
     }
 }
 
@@ -399,13 +401,14 @@ mod tests {
 
     #[test]
     fn remote_egress_nodes_keep_their_numbers() {
+        let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
         let mut ids = AgentEgressIds::new();
-        ids.sync(&[], &["b".into()]);
-        ids.sync(&[], &["a".into(), "b".into()]);
-        assert_eq!(ids.remote_id("b"), Some(1));
-        assert_eq!(ids.remote_id("a"), Some(2));
-        ids.sync(&[], &["a".into()]);
-        assert_eq!(ids.remote_id("a"), Some(2));
-        assert_eq!(ids.remote_id("b"), None);
+        ids.sync(&[], &[b]);
+        ids.sync(&[], &[a, b]);
+        assert_eq!(ids.remote_id(b), Some(1));
+        assert_eq!(ids.remote_id(a), Some(2));
+        ids.sync(&[], &[a]);
+        assert_eq!(ids.remote_id(a), Some(2));
+        assert_eq!(ids.remote_id(b), None);
     }
 }

@@ -21,6 +21,11 @@
 //! the status still names the dead node, as `kubectl get egress` would show;
 //! with the agents' `Egress` gate off nobody writes anything.
 //!
+//! A static Egress (no pool, [`super::egress_static`]) is not scheduled:
+//! the agent whose node has its IP on an interface holds it and writes
+//! `{egressNode: itself, egressIP}` without a condition; every other agent
+//! writes nothing, so after that node powers off its name stays for good.
+//!
 //! Every agent's conclusions are kept between changes ([`AgentSyncs`]); after
 //! each change all running agents' writes are applied in node order, so the
 //! last writer in node order wins where views disagree. (In a split brain
@@ -34,6 +39,7 @@ use indexmap::IndexMap;
 
 use super::ClusterState;
 use super::egress::{Condition, PlacementInputs};
+use super::egress_static;
 use super::placement::{HashRing, NO_NODE_AVAILABLE};
 
 /// `status` of an Egress as the agents wrote it (the controller's
@@ -60,6 +66,16 @@ impl EgressStatus {
                 reason: "Assigned".into(),
                 message: "EgressIP is successfully assigned to EgressNode".into(),
             }),
+        }
+    }
+
+    /// What the agent whose node has a static Egress's IP writes: no
+    /// `IPAssigned` condition, which is for schedulable Egresses.
+    pub fn found_on(node: &str, ip: Ipv4Addr) -> EgressStatus {
+        EgressStatus {
+            egress_node: Some(node.to_string()),
+            egress_ip: Some(ip),
+            assigned: None,
         }
     }
 
@@ -97,7 +113,8 @@ impl EgressStatus {
 /// What one agent concluded from its own view in its last sync.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct AgentSync {
-    /// The Egresses whose IP it holds (its view places them on itself).
+    /// The Egresses whose IP it holds (its view places them on itself, or,
+    /// for a static Egress, its node has the IP).
     holds: Vec<String>,
     /// The status updates it makes, by Egress, in scheduling order.
     writes: Vec<(String, EgressStatus)>,
@@ -254,6 +271,20 @@ fn sync_agent(cluster: &ClusterState, node: &str, vp: &mut ViewPlacement) -> Age
                         EgressStatus::unassigned(Some(NO_NODE_AVAILABLE)),
                     ));
                 }
+            }
+        }
+    }
+    // Static Egresses: `IsLocalIP` alone decides; an agent without the IP
+    // "does nothing".
+    if let Some(me) = cluster.node(node) {
+        for (egress, e) in &cluster.egress.egresses {
+            if let Some(ip) = e.ip
+                && egress_static::is_static(&e.spec)
+                && egress_static::is_local(me, ip)
+            {
+                sync.holds.push(egress.clone());
+                sync.writes
+                    .push((egress.clone(), EgressStatus::found_on(node, ip)));
             }
         }
     }

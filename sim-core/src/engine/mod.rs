@@ -17,15 +17,17 @@
 //!   -j MASQUERADE`, the rule Antrea installs in `ANTREA-POSTROUTING`
 //!   (`pkg/agent/route/route_linux.go`).
 //!
-//! Egress ([`egress`]: allocation, placement, datapath; [`egress_ids`]: each
-//! agent's marks and route tables; [`egress_status`]: the status the agents
-//! write), ExternalIPPool, ServiceExternalIP and proxy rules hook in here.
+//! Egress ([`egress`]: allocation, placement, datapath; [`egress_static`]:
+//! Egresses without a pool; [`egress_ids`]: each agent's marks and route
+//! tables; [`egress_status`]: the status the agents write), ExternalIPPool,
+//! ServiceExternalIP and proxy rules hook in here.
 
 pub mod admission;
 pub mod config;
 pub mod dataplane;
 pub mod egress;
 pub mod egress_ids;
+pub mod egress_static;
 pub mod egress_status;
 pub mod ippool;
 pub mod memberlist;
@@ -360,6 +362,7 @@ pub fn compile_nodes_realized(
                 dev: node.transport_iface.clone(),
                 table: crate::model::TABLE_MAIN,
                 metric: 0,
+                onlink: false,
             });
         }
         dp.snat.push(DesiredSnat {

@@ -341,7 +341,7 @@ pub fn kube_age(secs: u64) -> String {
 
 /// The nodes that currently hold an Egress's IP: every node that is up, runs
 /// the Egress controller, and whose own view places the Egress on itself
-/// (more than one = split brain). The dataplane's truth; `kubectl get
+/// (more than one = split brain), or, for a static Egress, has its IP. The dataplane's truth; `kubectl get
 /// egress` shows the status the agents wrote instead.
 pub fn egress_holders(cluster: &ClusterState, name: &str) -> Vec<String> {
     all_egress_holders(cluster).remove(name).unwrap_or_default()
@@ -443,37 +443,43 @@ pub fn memberlist(
 }
 
 /// `kubectl get egress NAME -o yaml`, shortened: `spec.egressIP`, then the
-/// status (IP, node, and the two conditions: `IPAllocated` from the
-/// controller, `IPAssigned` from the agents).
+/// status (IP, node, and the two conditions:
+/// `IPAllocated` from the controller, `IPAssigned` from the agents; a static
+/// Egress has neither).
 pub fn egress_status(cluster: &ClusterState, name: &str) -> Result<String, String> {
     let e = cluster
         .egress
         .egresses
         .get(name)
         .ok_or_else(|| format!("no Egress called `{name}`"))?;
-    let mut rows = vec![vec![
-        e.allocated.kind.clone(),
-        e.allocated.status.clone(),
-        e.allocated.reason.clone(),
-        e.allocated.message.clone(),
-    ]];
-    if let Some(c) = &e.status.assigned {
-        rows.push(vec![
-            c.kind.clone(),
-            c.status.clone(),
-            c.reason.clone(),
-            c.message.clone(),
-        ]);
-    }
+    // A static Egress has neither condition (the controller and the agents
+    // write them for pool Egresses only).
+    let rows: Vec<Vec<String>> = [&e.allocated, &e.status.assigned]
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                c.kind.clone(),
+                c.status.clone(),
+                c.reason.clone(),
+                c.message.clone(),
+            ]
+        })
+        .collect();
+    let conditions = if rows.is_empty() {
+        " []\n".to_string()
+    } else {
+        table(&["TYPE", "STATUS", "REASON", "MESSAGE"], &rows)
+            .lines()
+            .map(|l| format!("\n      {l}"))
+            .collect::<String>()
+            + "\n"
+    };
     Ok(format!(
-        "Egress {name}\n  spec.egressIP: {}\n  status:\n    egressIP: {}\n    egressNode: {}\n    conditions:\n{}",
+        "Egress {name}\n  spec.egressIP: {}\n  status:\n    egressIP: {}\n    egressNode: {}\n    conditions:{conditions}",
         e.ip.map_or(String::new(), |i| i.to_string()),
         e.status.egress_ip.map_or(String::new(), |i| i.to_string()),
         e.status.egress_node.as_deref().unwrap_or(""),
-        table(&["TYPE", "STATUS", "REASON", "MESSAGE"], &rows)
-            .lines()
-            .map(|l| format!("      {l}\n"))
-            .collect::<String>()
     ))
 }
 

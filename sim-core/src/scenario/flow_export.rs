@@ -394,14 +394,14 @@ fn fill_egress(cluster: &ClusterState, node: &str, r: &mut FlowRecord) {
     };
     if let Some((name, ip, egress_node)) = egress_of(cluster, pod) {
         r.egress_name = name;
-        r.egress_ip = ip.to_string();
+        r.egress_ip = ip;
         r.egress_node_name = egress_node;
     }
 }
 
 /// The Egress that applies to `pod` (the oldest that selects it and has an IP)
 /// and where the Pod's node believes it is placed.
-fn egress_of(cluster: &ClusterState, pod: &PodState) -> Option<(String, Ipv4Addr, String)> {
+fn egress_of(cluster: &ClusterState, pod: &PodState) -> Option<(String, String, String)> {
     if !cluster.egress.config.enabled {
         return None;
     }
@@ -418,9 +418,19 @@ fn egress_of(cluster: &ClusterState, pod: &PodState) -> Option<(String, Ipv4Addr
         .collect();
     candidates.sort_by_key(|(name, e)| (e.created, (*name).clone()));
     let (name, e) = candidates.first()?;
+    if crate::engine::egress_static::is_static(&e.spec) {
+        // Nothing places a static Egress: the agent reports its status
+        // (`GetEgress`), empty until a node that has the IP writes it.
+        let status = &e.status;
+        return Some((
+            (*name).clone(),
+            status.egress_ip.map_or(String::new(), |ip| ip.to_string()),
+            status.egress_node.clone().unwrap_or_default(),
+        ));
+    }
     let placed = egress::placement(cluster, &cluster.view_of(&pod.node));
     let node = placed.get(*name).cloned().flatten()?;
-    Some(((*name).clone(), e.ip?, node))
+    Some(((*name).clone(), e.ip?.to_string(), node))
 }
 
 /// A request and its response as Suricata's EVE `http` event describes them.
@@ -490,6 +500,39 @@ mod tests {
         // FNV-1 32 of "" is the offset basis; of "a" it is 0x050c5d7e.
         assert_eq!(observation_domain_id(""), 0x811c_9dc5);
         assert_eq!(observation_domain_id("a"), 0x050c_5d7e);
+    }
+
+    /// `GetEgress` reports a static Egress from its status: the node that
+    /// has the IP, or nothing yet when no node has it.
+    #[test]
+    fn a_static_egress_is_reported_from_its_status() {
+        let text = "name: s\ntopology: lab.yaml\nuntil: 3s\nsteps:\n  - at: 0s\n    apply: {file: pod.yaml}\n  - at: 0s\n    apply: {file: other.yaml}\n  - at: 1s\n    apply: {file: static.yaml}\n";
+        let mut read = |name: &str| -> Result<(String, String), String> {
+            let body = match name {
+                "lab.yaml" => include_str!("../../../topologies/blog-lab.yaml"),
+                "pod.yaml" => include_str!("../../../scenarios/manifests/egress-ubuntu-pod.yaml"),
+                "other.yaml" => include_str!("../../../scenarios/manifests/unselected-pod.yaml"),
+                "static.yaml" => include_str!("../../../scenarios/manifests/static-egress.yaml"),
+                other => return Err(format!("no file {other}")),
+            };
+            Ok((name.into(), body.to_string()))
+        };
+        let scn = crate::scenario::load("s.yaml", text, &mut read).expect("valid scenario");
+        let out = crate::scenario::run::run(&scn, 1, &Default::default()).expect("runs");
+        let c = &out.cluster;
+        let pod = |name: &str| c.pod("egress", name).expect("the Pod exists");
+        assert_eq!(
+            egress_of(c, pod("ubuntu-20-04-59d474f9df-dv9ms")),
+            Some((
+                "egress-static".into(),
+                "10.160.1.27".into(),
+                "k8s-node-vm-3-cl-02".into()
+            ))
+        );
+        assert_eq!(
+            egress_of(c, pod("other-pod")),
+            Some(("egress-static-nowhere".into(), String::new(), String::new()))
+        );
     }
 
     #[test]

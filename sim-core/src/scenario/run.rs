@@ -498,11 +498,13 @@ fn after_change_of(
         let before = control.holders.get(name).cloned().unwrap_or_default();
         if now_holders != before {
             let now = world.now();
+            let is_static = engine::egress_static::is_static(&cluster.egress.egresses[name].spec);
             let old_node_down = before.len() == 1
                 && world
                     .device_id(&before[0])
                     .is_some_and(|id| !world.device(id).powered());
-            if old_node_down && now_holders.is_empty() {
+            // A static Egress does not fail over: no incident to break down.
+            if old_node_down && now_holders.is_empty() && !is_static {
                 control.incidents.push(Incident {
                     egress: name.clone(),
                     old_node: before[0].clone(),
@@ -526,7 +528,13 @@ fn after_change_of(
                 .ip
                 .map_or("(none)".to_string(), |i| i.to_string());
             let msg = match now_holders.len() {
+                0 if is_static => format!(
+                    "Egress {name}: static IP {ip} is on no running Node (no failover without an ExternalIPPool)"
+                ),
                 0 => format!("Egress {name}: IP {ip} is assigned to no Node"),
+                1 if is_static => {
+                    format!("Egress {name}: static IP {ip} found on {}", now_holders[0])
+                }
                 1 => format!("Egress {name}: IP {ip} assigned to {}", now_holders[0]),
                 _ => format!(
                     "Egress {name}: IP {ip} held by {} at once (views disagree)",
