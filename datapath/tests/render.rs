@@ -70,9 +70,9 @@ fn static_egress_renders_snat_on_the_node_with_the_ip_and_routes_elsewhere() {
     let pod_node = &planes["k8s-node-vm-1-cl-02"];
     // Real mode adds no address for it: the node has it already.
     assert!(holder.addrs.is_empty());
-    let holder_nft = nft_ruleset(holder);
+    let holder_nft = nft_ruleset(holder, &Default::default());
     assert!(holder_nft.contains("snat to 10.160.1.27"), "{holder_nft}");
-    assert!(!nft_ruleset(pod_node).contains("snat to"));
+    assert!(!nft_ruleset(pod_node, &Default::default()).contains("snat to"));
     // The route to an IP no node has is on-link (`ip route` refuses a
     // gateway outside the device's subnets otherwise).
     let cmds: Vec<String> = pod_node
