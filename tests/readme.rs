@@ -75,3 +75,15 @@ fn within(path: &Path, root: &Path) -> bool {
         _ => false,
     }
 }
+
+#[test]
+fn known_differences_are_listed() {
+    let text = readme();
+    let start = text
+        .find("## Known differences from Antrea and Linux")
+        .expect("the README lists the known differences");
+    let section = &text[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let items = section.lines().filter(|l| l.starts_with("- ")).count();
+    assert!(items >= 30, "only {items} differences listed");
+}
