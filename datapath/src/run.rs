@@ -237,17 +237,17 @@ impl Live {
     ) -> Result<(), RealError> {
         let mut cluster = runner.outcome().cluster.clone();
         for (node, v) in &self.views {
-            cluster
-                .views
-                .insert(node.clone(), v.iter().cloned().collect());
+            if let Some(id) = cluster.node_id(node) {
+                let view = cluster.node_set(v.iter().map(String::as_str));
+                cluster.set_view(id, view);
+            }
         }
         // Pods the engine knows about get namespaces and servers.
-        for p in &cluster.pods {
+        for p in cluster.pods() {
             let key = format!("{}/{}", p.namespace, p.name);
-            let len = cluster
-                .node(&p.node)
-                .map_or(24, |n| n.pod_cidr.prefix_len());
-            self.lab.add_pod(&key, &p.node, p.ip, len)?;
+            let node = cluster.node(p.node);
+            self.lab
+                .add_pod(&key, &node.name, p.ip, node.pod_cidr.prefix_len())?;
             for port in &p.tcp_listen {
                 let id = format!("{key}:{port}");
                 if self.servers.insert(id) {
@@ -298,7 +298,7 @@ fn resolve(
         Endpoint::Pod { namespace, name } => runner
             .outcome()
             .cluster
-            .pod(namespace, name)
+            .pod_by_name(namespace, name)
             .map(|p| (Some(format!("{namespace}/{name}")), p.ip))
             .ok_or_else(|| format!("Pod {namespace}/{name} does not exist")),
         Endpoint::Device(d) => host_ip(scn, d)
@@ -389,7 +389,7 @@ pub fn run(
         behind: Duration::ZERO,
         waited: Duration::ZERO,
         seed,
-        peers: (runner.outcome().cluster.nodes.iter())
+        peers: (runner.outcome().cluster.nodes())
             .map(|n| (n.name.clone(), n.ip))
             .collect(),
     };
@@ -448,7 +448,7 @@ fn play(
             }
         }
     }
-    for n in &cluster0.nodes {
+    for n in cluster0.nodes() {
         live.start_agent(&n.name, n.ip)?;
     }
     live.ensure_bfd(scn)?;
@@ -522,7 +522,7 @@ fn play(
                         live.epoch.elapsed().as_secs_f64(),
                         if *on { "on" } else { "off" }
                     );
-                    let is_node = cluster0.node(device).is_some();
+                    let is_node = cluster0.node_id(device).is_some();
                     if !*on && is_node {
                         if let Some(a) = live.agents.remove(device) {
                             a.kill();
@@ -539,7 +539,7 @@ fn play(
                     if *on && is_node {
                         // A rebooted node comes back with nothing Antrea made.
                         live.views.insert(device.clone(), BTreeSet::new());
-                        let ip = cluster0.node(device).map(|n| n.ip).expect("node");
+                        let ip = cluster0.node_by_name(device).map(|n| n.ip).expect("node");
                         live.start_agent(device, ip)?;
                     }
                 }

@@ -85,13 +85,7 @@ fn a_static_egress_is_admitted_with_no_allocation_and_no_condition() {
     // Nothing for the controller to retry.
     assert!(!eg.pending());
     // Not schedulable: no agent's ring places it.
-    let all: Vec<String> = r
-        .outcome()
-        .cluster
-        .nodes
-        .iter()
-        .map(|n| n.name.clone())
-        .collect();
+    let all: engine::NodeSet = r.outcome().cluster.nodes().map(|n| n.id).collect();
     let placed = engine::egress::placement(&r.outcome().cluster, &all);
     assert!(!placed.contains_key("egress-static"), "{placed:?}");
 }

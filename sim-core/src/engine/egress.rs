@@ -32,7 +32,7 @@
 //! configured marks and SNATs, the others route to it the same way
 //! ([`super::egress_static`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use indexmap::IndexMap;
@@ -44,6 +44,7 @@ use super::dataplane::{
 use super::egress_ids::AgentEgressIds;
 use super::egress_static::{self, StaticTarget};
 use super::egress_status::{EgressStatus, StatusWrite};
+use super::ids::{NodeId, NodeSet, PodId};
 use super::ippool::PoolSet;
 use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
 use super::{ClusterState, NodeState, PodState};
@@ -394,14 +395,14 @@ fn alloc_error(err: &str) -> Condition {
 
 /// The nodes an Egress's Pods live on, and the Pods, per Antrea's appliedTo rules.
 pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec<&'a PodState> {
-    selected_pod_indices(cluster, egress)
+    selected_pod_ids(cluster, egress)
         .into_iter()
-        .map(|i| &cluster.pods[i])
+        .map(|id| cluster.pod(id))
         .collect()
 }
 
-/// [`selected_pods`] as indices into `cluster.pods`.
-pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<usize> {
+/// [`selected_pods`] by id, in creation order.
+pub fn selected_pod_ids(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<PodId> {
     let at = &egress.applied_to;
     if at.pod_selector.is_none() && at.namespace_selector.is_none() {
         return Vec::new(); // an empty appliedTo selects nothing
@@ -409,10 +410,8 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
     let everything = LabelSelector::default();
     let no_labels = IndexMap::new();
     cluster
-        .pods
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
+        .pods()
+        .filter(|p| {
             at.pod_selector
                 .as_ref()
                 .unwrap_or(&everything)
@@ -423,14 +422,18 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
                     .unwrap_or(&everything)
                     .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
         })
-        .map(|(i, _)| i)
+        .map(|p| p.id)
         .collect()
 }
 
+/// Where each schedulable Egress goes (by Egress name, in scheduling order):
+/// its node, or `None` when no node is available.
+pub type Placement = IndexMap<String, Option<NodeId>>;
+
 /// Where every schedulable Egress goes, as an agent whose view of the alive
 /// nodes is `alive` computes it.
-pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, Option<String>> {
-    PlacementInputs::new(cluster).place(alive)
+pub fn placement(cluster: &ClusterState, alive: &NodeSet) -> Placement {
+    PlacementInputs::new(cluster).place(cluster, alive)
 }
 
 /// What Egress placement reads from the cluster apart from an agent's view:
@@ -441,9 +444,10 @@ pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, O
 /// nodes, then the scheduler.
 #[derive(Clone, Debug)]
 pub struct PlacementInputs {
-    pools: Vec<(String, Vec<String>)>,
+    /// Each pool's eligible nodes, in name order (the ring's insertion order).
+    pools: Vec<(String, Vec<NodeId>)>,
     schedulable: Vec<SchedulableEgress>,
-    capacity: Capacity,
+    capacity: Capacity<NodeId>,
 }
 
 impl PlacementInputs {
@@ -455,11 +459,10 @@ impl PlacementInputs {
             .map(|name| {
                 let pool = eg.pools.get(name).expect("named pool exists");
                 let members = cluster
-                    .nodes
-                    .iter()
+                    .nodes_by_name()
                     .filter(|n| n.joins_memberlist())
                     .filter(|n| pool.node_selector.matches(&n.labels))
-                    .map(|n| n.name.clone())
+                    .map(|n| n.id)
                     .collect();
                 (name.to_string(), members)
             })
@@ -477,12 +480,12 @@ impl PlacementInputs {
             })
             .collect();
         let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
-        for n in &cluster.nodes {
+        for n in cluster.nodes() {
             if let Some(v) = n
                 .annotations
                 .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
             {
-                capacity.set_from_annotation(&n.name, v);
+                capacity.set_from_annotation(n.id, v);
             }
         }
         PlacementInputs {
@@ -492,29 +495,19 @@ impl PlacementInputs {
         }
     }
 
-    /// The placement an agent whose view is `alive` computes.
-    pub fn place(&self, alive: &[String]) -> IndexMap<String, Option<String>> {
-        // Agents' views are sorted (memberlist's Members()); search those,
-        // index anything else.
-        let sorted = alive.is_sorted();
-        let set: BTreeSet<&str> = if sorted {
-            BTreeSet::new()
-        } else {
-            alive.iter().map(String::as_str).collect()
-        };
-        let is_alive = |n: &str| {
-            if sorted {
-                alive.binary_search_by(|a| a.as_str().cmp(n)).is_ok()
-            } else {
-                set.contains(n)
-            }
-        };
-        let rings: BTreeMap<String, HashRing> = self
+    /// The placement an agent whose view is `alive` computes (`cluster`
+    /// is the one these inputs were computed from; it gives each node's
+    /// hashed ring keys).
+    pub fn place(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
+        let rings: BTreeMap<String, HashRing<NodeId>> = self
             .pools
             .iter()
             .map(|(name, members)| {
-                let alive_members = members.iter().filter(|n| is_alive(n));
-                (name.clone(), HashRing::from_nodes(alive_members))
+                let alive_members = members
+                    .iter()
+                    .filter(|&&n| alive.contains(n))
+                    .map(|&n| (n, cluster.ring_hashes(n)));
+                (name.clone(), HashRing::from_hashed(alive_members))
             })
             .collect();
         place_egresses(&self.schedulable, &rings, &self.capacity)
@@ -528,22 +521,22 @@ impl PlacementInputs {
 pub struct EgressInputs<'a> {
     selected: IndexMap<&'a str, Vec<&'a PodState>>,
     placement: std::borrow::Cow<'a, PlacementInputs>,
-    placements: BTreeMap<Vec<String>, IndexMap<String, Option<String>>>,
+    placements: BTreeMap<NodeSet, Placement>,
     /// Each compiled node's Egress numbering after this compile.
     realized: BTreeMap<String, AgentEgressIds>,
 }
 
 impl<'a> EgressInputs<'a> {
     pub fn new(cluster: &'a ClusterState) -> Self {
-        Self::from_indices(cluster, &selected_indices(cluster), None)
+        Self::from_ids(cluster, &selected_ids(cluster), None)
     }
 
-    /// From [`selected_indices`] and [`PlacementInputs`] computed earlier
+    /// From [`selected_ids`] and [`PlacementInputs`] computed earlier
     /// for the same cluster state (a compile cache keeps them while only
     /// views change); `None` computes the placement inputs.
-    pub fn from_indices(
+    pub fn from_ids(
         cluster: &'a ClusterState,
-        selected: &[(String, Vec<usize>)],
+        selected: &[(String, Vec<PodId>)],
         placement: Option<&'a PlacementInputs>,
     ) -> Self {
         EgressInputs {
@@ -553,11 +546,11 @@ impl<'a> EgressInputs<'a> {
             },
             selected: selected
                 .iter()
-                .filter_map(|(name, idx)| {
+                .filter_map(|(name, ids)| {
                     let (key, _) = cluster.egress.egresses.get_key_value(name)?;
                     Some((
                         key.as_str(),
-                        idx.iter().map(|&i| &cluster.pods[i]).collect(),
+                        ids.iter().map(|&id| cluster.pod(id)).collect(),
                     ))
                 })
                 .collect(),
@@ -573,9 +566,8 @@ impl<'a> EgressInputs<'a> {
     }
 }
 
-/// Each Egress's selected Pods as indices into `cluster.pods` (none when
-/// the Egress feature is off).
-pub fn selected_indices(cluster: &ClusterState) -> Vec<(String, Vec<usize>)> {
+/// Each Egress's selected Pods (none when the Egress feature is off).
+pub fn selected_ids(cluster: &ClusterState) -> Vec<(String, Vec<PodId>)> {
     if !cluster.egress.config.enabled {
         return Vec::new();
     }
@@ -583,12 +575,12 @@ pub fn selected_indices(cluster: &ClusterState) -> Vec<(String, Vec<usize>)> {
         .egress
         .egresses
         .iter()
-        .map(|(name, e)| (name.clone(), selected_pod_indices(cluster, &e.spec)))
+        .map(|(name, e)| (name.clone(), selected_pod_ids(cluster, &e.spec)))
         .collect()
 }
 
 /// The Egress part of `node`'s desired dataplane, given its own view.
-pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut NodeDataplane) {
+pub fn dataplane(cluster: &ClusterState, node: NodeId, alive: &NodeSet, dp: &mut NodeDataplane) {
     dataplane_with(cluster, node, alive, &mut EgressInputs::new(cluster), dp);
 }
 
@@ -598,12 +590,12 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
 /// arrives at is left in `inputs` ([`EgressInputs::take_realized`]).
 pub fn dataplane_with<'a>(
     cluster: &'a ClusterState,
-    node: &str,
-    alive: &[String],
+    node: NodeId,
+    alive: &NodeSet,
     inputs: &mut EgressInputs,
     dp: &mut NodeDataplane,
 ) {
-    let Some(me) = cluster.node(node) else { return };
+    let me = cluster.node(node);
     if !cluster.egress.config.enabled {
         return;
     }
@@ -611,8 +603,8 @@ pub fn dataplane_with<'a>(
         Some(p) => p,
         None => inputs
             .placements
-            .entry(alive.to_vec())
-            .or_insert_with(|| inputs.placement.place(alive)),
+            .entry(alive.clone())
+            .or_insert_with(|| inputs.placement.place(cluster, alive)),
     };
     let selected = &inputs.selected;
     let eg = &cluster.egress;
@@ -637,7 +629,7 @@ pub fn dataplane_with<'a>(
     };
     for (name, target) in placed {
         let e = &eg.egresses[name];
-        let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else {
+        let (Some(ip), Some(target)) = (e.ip, *target) else {
             continue;
         };
         let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
@@ -649,10 +641,8 @@ pub fn dataplane_with<'a>(
                 assign: true,
             });
             pod_marks.push((name, ip, None, pods));
-        } else if pods.iter().any(|p| p.node == node)
-            && let Some(t) = cluster.node(target)
-        {
-            let via = add_remote(RemoteHop::node(t));
+        } else if pods.iter().any(|p| p.node == node) {
+            let via = add_remote(RemoteHop::node(cluster.node(target)));
             pod_marks.push((name, ip, Some(via), pods));
         }
     }
@@ -683,7 +673,7 @@ pub fn dataplane_with<'a>(
             pod_marks.push((name, ip, Some(via), pods));
         }
     }
-    let mut ids = eg.agent_ids(node).cloned().unwrap_or_default();
+    let mut ids = eg.agent_ids(&me.name).cloned().unwrap_or_default();
     let wanted: Vec<(Ipv4Addr, Option<k8s::SubnetInfo>)> =
         local_ips.iter().map(|l| (l.ip, l.subnet)).collect();
     let vias: Vec<Ipv4Addr> = remote_hops.iter().map(|h| h.via).collect();
@@ -771,7 +761,7 @@ pub fn dataplane_with<'a>(
     }
     snat.append(&mut dp.snat);
     dp.snat = snat;
-    inputs.realized.insert(node.to_string(), ids);
+    inputs.realized.insert(me.name.clone(), ids);
 }
 
 /// The subnet an Egress IP's traffic is routed by: its pool's subnetInfo,
@@ -794,7 +784,7 @@ fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
     if let Some(s) = cluster.service_cidr {
         v.push(s);
     }
-    for n in &cluster.nodes {
+    for n in cluster.nodes() {
         v.push(Ipv4Net::from(n.ip));
     }
     v.extend(cluster.egress.config.except_cidrs.iter().copied());

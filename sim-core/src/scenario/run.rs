@@ -127,20 +127,23 @@ impl Runner {
             "",
             format!(
                 "initial dataplane on {} nodes: routes to every other node's Pod CIDR, Pod masquerade (`show routes NODE` lists them)",
-                cluster.nodes.len()
+                cluster.node_count()
             ),
         );
         // Every node runs an antrea-agent; each joins all the others, or
         // (warm start) has long since converged on them.
         let peers = peers(&cluster);
-        for n in &cluster.nodes {
-            let id = world.device_id(&n.name).expect("nodes exist");
+        let nodes: Vec<(crate::engine::NodeId, String)> =
+            cluster.nodes().map(|n| (n.id, n.name.clone())).collect();
+        for (node, name) in nodes {
+            let id = world.device_id(&name).expect("nodes exist");
             if scn.warm_start {
                 world.start_agent_converged(id, &peers);
                 // The control plane acts on each agent's own view, so a node
                 // that goes down stays in it until memberlist says otherwise.
                 if let Some(view) = world.agent_view(id) {
-                    cluster.views.insert(n.name.clone(), view);
+                    let view = cluster.node_set(view.iter().map(String::as_str));
+                    cluster.set_view(node, view);
                 }
             } else {
                 world.start_agent(id, &peers);
@@ -152,7 +155,7 @@ impl Runner {
                 "",
                 format!(
                     "warm start: {} antrea-agents running, each memberlist already lists every node",
-                    cluster.nodes.len()
+                    cluster.node_count()
                 ),
             );
         }
@@ -359,11 +362,7 @@ const FLOW_POLL_TOKEN: u64 = 3;
 const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
 
 fn peers(cluster: &ClusterState) -> Vec<(String, std::net::Ipv4Addr)> {
-    cluster
-        .nodes
-        .iter()
-        .map(|n| (n.name.clone(), n.ip))
-        .collect()
+    cluster.nodes().map(|n| (n.name.clone(), n.ip)).collect()
 }
 
 /// Runs the world to `until`, letting the control plane react to every
@@ -410,11 +409,11 @@ fn advance(
                     if !cluster.egress.pending() {
                         control.backoff = None;
                     }
-                    touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
+                    touched.extend(cluster.nodes().map(|n| n.name.clone()));
                 }
                 ControlEvent::Timer(REJOIN_TOKEN) => {
                     let peers = peers(cluster);
-                    for n in &cluster.nodes {
+                    for n in cluster.nodes() {
                         if let Some(id) = world.device_id(&n.name) {
                             world.rejoin(id, &peers);
                         }
@@ -430,15 +429,14 @@ fn advance(
                 }
                 ControlEvent::Timer(t) if NodeLifecycle::owns(t) => {
                     if control.lifecycle.on_timer(t, world, cluster) {
-                        touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
+                        touched.extend(cluster.nodes().map(|n| n.name.clone()));
                     }
                 }
                 ControlEvent::Timer(_) => {}
             }
         }
         let powered = cluster
-            .nodes
-            .iter()
+            .nodes()
             .filter(|n| {
                 world
                     .device_id(&n.name)
@@ -452,12 +450,14 @@ fn advance(
                 // A starting agent acts only once its join has synced the
                 // member list (memberlist's Join is a synchronous push/pull);
                 // until then it claims nothing.
-                let joined = match cluster.views.get(node) {
+                let node = cluster.node_id(node).expect("agents run on nodes");
+                let joined = match cluster.view(node) {
                     Some(v) if !v.is_empty() => true,
                     _ => view.len() >= powered,
                 };
                 if joined {
-                    cluster.views.insert(node.clone(), view);
+                    let view = cluster.node_set(view.iter().map(String::as_str));
+                    cluster.set_view(node, view);
                 }
             }
         }
@@ -681,11 +681,11 @@ pub(super) fn execute(
             annotate,
         } => {
             let verb = if *annotate { "annotate" } else { "label" };
-            let n = cluster.node_mut(node).expect("checked at load");
+            let n = cluster.node_id(node).expect("checked at load");
             let map = if *annotate {
-                &mut n.annotations
+                cluster.node_annotations_mut(n)
             } else {
-                &mut n.labels
+                cluster.node_labels_mut(n)
             };
             k8s::apply_label_edits(map, edits, true)
                 .map_err(|e| step_error(scn, step, e.to_string()))?;
@@ -711,14 +711,14 @@ pub(super) fn execute(
             );
             let id = world.device_id(device).expect("checked at load");
             world.set_power(id, *on);
-            if let Some(n) = cluster.node_mut(device) {
-                n.up = *on;
+            if let Some(n) = cluster.node_id(device) {
+                cluster.set_node_up(n, *on);
                 if *on {
                     // The agent starts again: it joins the others and
                     // re-applies its state from its (fresh) view.
                     // An empty view: the agent claims nothing until its join
                     // has synced the member list.
-                    cluster.views.insert(device.clone(), Vec::new());
+                    cluster.set_view(n, crate::engine::NodeSet::new());
                     cluster.egress.forget_agent(device);
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
@@ -858,13 +858,15 @@ fn apply_object(
         }
         Object::Node(n) => {
             let node = cluster
-                .node_mut(&n.meta.name)
+                .node_id(&n.meta.name)
                 .ok_or_else(|| at(format!("node `{}` is not in the topology", n.meta.name)))?;
             for (k, v) in &n.meta.labels {
-                node.labels.insert(k.clone(), v.clone());
+                cluster.node_labels_mut(node).insert(k.clone(), v.clone());
             }
             for (k, v) in &n.meta.annotations {
-                node.annotations.insert(k.clone(), v.clone());
+                cluster
+                    .node_annotations_mut(node)
+                    .insert(k.clone(), v.clone());
             }
         }
         Object::Pod(p) => {
@@ -1040,22 +1042,19 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         return Ok(());
     }
     let node = match &spec.node_name {
-        Some(n) => {
-            cluster
-                .node(n)
-                .ok_or_else(|| format!("spec.nodeName `{n}` is not a node of the topology"))?;
-            n.clone()
-        }
+        Some(n) => cluster
+            .node_id(n)
+            .ok_or_else(|| format!("spec.nodeName `{n}` is not a node of the topology"))?,
         None => cluster.schedule_pod().ok_or("no node can run Pods")?,
     };
     let ip = match ip {
         Some(ip) => {
-            if cluster.pod_ips.contains(&ip) {
+            if cluster.pod_ip_in_use(ip) {
                 return Err(format!("status.podIP {ip} is already used by another Pod"));
             }
             ip
         }
-        None => cluster.allocate_pod_ip(&node)?,
+        None => cluster.allocate_pod_ip(node)?,
     };
     let listen: Vec<u16> = spec
         .containers
@@ -1063,14 +1062,14 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .flat_map(|c| c.ports.iter().map(|p| p.container_port))
         .collect();
     let id = world
-        .device_id(&node)
+        .device_id(&cluster.node(node).name)
         .expect("cluster nodes exist in the world");
     world.add_pod(id, ns, name, ip, listen.clone())?;
-    cluster.pod_ips.insert(ip);
     // Running at once (no image pull or readiness probe is modelled) if its
     // node is up and Ready.
-    let ready = cluster.node(&node).is_some_and(|n| n.up && n.ready);
-    cluster.pods.push(PodState {
+    let ready = cluster.node(node).up && cluster.node(node).ready;
+    cluster.add_pod(PodState {
+        id: crate::engine::PodId(0),
         ready,
         namespace: ns.to_string(),
         name: name.to_string(),
@@ -1079,7 +1078,7 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         labels: labels.clone(),
         tcp_listen: listen,
         l7_export: l7,
-    });
+    })?;
     Ok(())
 }
 

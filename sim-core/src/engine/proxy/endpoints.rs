@@ -58,12 +58,12 @@ pub struct EndpointPod {
 impl EndpointPod {
     /// From the engine's Pod state: ready, not terminating, its listening TCP
     /// ports as unnamed container ports.
-    pub fn from_pod_state(p: &PodState, zone: Option<String>) -> Self {
+    pub fn from_pod_state(p: &PodState, node: &str, zone: Option<String>) -> Self {
         EndpointPod {
             namespace: p.namespace.clone(),
             name: p.name.clone(),
             ip: p.ip,
-            node: p.node.clone(),
+            node: node.to_string(),
             zone,
             labels: p.labels.clone(),
             ready: true,
