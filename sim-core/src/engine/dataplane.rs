@@ -115,8 +115,11 @@ pub struct DesiredSnat {
 pub struct DesiredMark {
     #[serde(serialize_with = "ser_display")]
     pub src: Ipv4Net,
+    /// Destinations that keep their mark off: one list shared by every
+    /// mark of a compile (it names every node, and there is a mark per
+    /// selected Pod).
     #[serde(serialize_with = "ser_vec_display")]
-    pub not_dst: Vec<Ipv4Net>,
+    pub not_dst: std::sync::Arc<[Ipv4Net]>,
     pub mark: u32,
     pub comment: String,
 }

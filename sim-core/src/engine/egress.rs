@@ -34,6 +34,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
@@ -522,6 +523,8 @@ pub struct EgressInputs<'a> {
     selected: IndexMap<&'a str, Vec<&'a PodState>>,
     placement: std::borrow::Cow<'a, PlacementInputs>,
     placements: BTreeMap<NodeSet, Placement>,
+    /// [`exempt_dsts`], computed once and shared by every mark.
+    exempt: Option<Arc<[Ipv4Net]>>,
     /// Each compiled node's Egress numbering after this compile.
     realized: BTreeMap<String, AgentEgressIds>,
 }
@@ -555,6 +558,7 @@ impl<'a> EgressInputs<'a> {
                 })
                 .collect(),
             placements: BTreeMap::new(),
+            exempt: None,
             realized: BTreeMap::new(),
         }
     }
@@ -689,6 +693,10 @@ pub fn dataplane_with<'a>(
             assign_ip(cluster, &transport, &local, l.spec, &mut tables_routed, dp);
         }
     }
+    let exempt = inputs
+        .exempt
+        .get_or_insert_with(|| exempt_dsts(cluster).into())
+        .clone();
     for (name, ip, remote, pods) in pod_marks {
         match remote {
             None => {
@@ -696,7 +704,7 @@ pub fn dataplane_with<'a>(
                 for p in pods {
                     dp.marks.push(DesiredMark {
                         src: Ipv4Net::from(p.ip),
-                        not_dst: exempt_dsts(cluster),
+                        not_dst: exempt.clone(),
                         mark,
                         comment: format!("Egress {name}: {}/{}", p.namespace, p.name),
                     });
@@ -713,7 +721,7 @@ pub fn dataplane_with<'a>(
                 for p in pods.iter().filter(|p| p.node == node) {
                     dp.marks.push(DesiredMark {
                         src: Ipv4Net::from(p.ip),
-                        not_dst: exempt_dsts(cluster),
+                        not_dst: exempt.clone(),
                         mark: id << REMOTE_MARK_SHIFT,
                         comment: format!("Egress {name} via {label}: {}/{}", p.namespace, p.name),
                     });

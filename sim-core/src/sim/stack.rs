@@ -53,7 +53,8 @@ pub struct Pending {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarkRule {
     pub src: Ipv4Net,
-    pub not_dst: Vec<Ipv4Net>,
+    /// Shared with the engine's desired mark (and the node's other marks).
+    pub not_dst: std::sync::Arc<[Ipv4Net]>,
     pub mark: u32,
     pub comment: String,
 }
