@@ -25,11 +25,11 @@
 
 use std::net::Ipv4Addr;
 
+use super::chain_hash::{chain_hash, chain_hash_bytes};
 use super::rules::{
     Categorized, EndpointRef, IpvsService, KubePortRules, NodeServiceRules, ServicePortRules,
     VipKind,
 };
-use super::sha256::{chain_hash, chain_hash_bytes};
 use super::{KubeProxyMode, proto_word};
 use crate::k8s::Protocol;
 

@@ -33,7 +33,7 @@
 //! - [`count`]: `rule_counts(&NodeServiceRules) -> RuleCounts` and the pure
 //!   benchmark generator `synthetic_services(n, eps, nodes, seed)`.
 //! - `kubeproxy` (private): kube-proxy's iptables chains and IPVS services.
-//! - `sha256` (private): SHA-256 + base32 for kube-proxy's chain names.
+//! - `chain_hash` (private): SHA-256 (the `sha2` crate) + base32 for kube-proxy's chain names.
 //!
 //! Documented simplifications: node CPU for hints is `ProxyNode::cpu_milli`
 //! (default equal per node); group ids are numbered at render time in Service
@@ -41,6 +41,7 @@
 //! choice is a deterministic function of a per-connection hash (see
 //! [`handler::pick_endpoint`]).
 
+mod chain_hash;
 mod compile;
 pub mod count;
 pub mod endpoints;
@@ -49,7 +50,6 @@ mod kubeproxy;
 pub mod node_addresses;
 pub mod render;
 pub mod rules;
-mod sha256;
 #[cfg(test)]
 mod tests;
 
