@@ -11,7 +11,7 @@
 
 use indexmap::IndexSet;
 
-/// A member as one agent knows it: an index into that agent's [`NameTable`].
+/// A member as one agent knows it: an index into that agent's name table.
 /// Meaningless to another agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberId(u32);
