@@ -8,10 +8,10 @@
 
 use std::net::Ipv4Addr;
 
+use sim_core::engine::dataplane::SnatTo;
 use sim_core::engine::{self, dataplane::NodeDataplane, egress_status::EgressStatus};
 use sim_core::report;
 use sim_core::scenario::{self, run::Runner};
-use sim_core::sim::nat::SnatTo;
 use sim_core::time::{SimDuration, SimTime};
 
 const TOPOLOGY: &str = include_str!("../../topologies/blog-lab.yaml");

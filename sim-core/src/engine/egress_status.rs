@@ -38,9 +38,19 @@ use std::net::Ipv4Addr;
 use indexmap::IndexMap;
 
 use super::ClusterState;
-use super::egress::{Condition, PlacementInputs};
+use super::egress_placement::PlacementInputs;
 use super::egress_static;
 use super::placement::{HashRing, NO_NODE_AVAILABLE};
+
+/// Condition of an Egress as `kubectl get egress -o yaml` would show it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
 
 /// `status` of an Egress as the agents wrote it (the controller's
 /// `IPAllocated` condition is kept apart, in `EgressState::allocated`).

@@ -27,6 +27,7 @@ pub mod config;
 pub mod dataplane;
 pub mod egress;
 pub mod egress_ids;
+pub mod egress_placement;
 pub mod egress_static;
 pub mod egress_status;
 pub mod ippool;
@@ -45,8 +46,7 @@ use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
 use crate::model::Topology;
-use crate::sim::nat::SnatTo;
-use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane};
+use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane, SnatTo};
 
 pub const GATEWAY_IFACE: &str = "antrea-gw0";
 

@@ -31,6 +31,7 @@ mod load;
 pub mod node_lifecycle;
 pub mod run;
 pub mod start_time;
+mod step;
 mod vlan_steps;
 
 /// Every action a step can take, as the scenario file spells it (the README
@@ -52,7 +53,5 @@ pub const STEP_ACTIONS: &[&str] = &[
     "say",
 ];
 
-pub use load::{
-    Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
-    load, load_for_version, parse_show,
-};
+pub use load::{FileReader, Scenario, load, load_for_version, parse_show};
+pub use step::{Action, Endpoint, ExpectKind, Expectation, MacRef, ProbeStep, Show, Step};

@@ -18,15 +18,10 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::tcp_conntrack::{CtDir, TcpState};
+/// A rule's translation is the engine's SNAT description, executed as is.
+pub use crate::engine::dataplane::SnatTo;
 use crate::time::{SimDuration, SimTime};
 use crate::wire::TcpFlags;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SnatTo {
-    /// Use the primary address of the output interface.
-    Masquerade,
-    Addr(Ipv4Addr),
-}
 
 /// One POSTROUTING rule; every present condition must match.
 #[derive(Clone, Debug, PartialEq, Eq)]

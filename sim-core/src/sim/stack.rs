@@ -18,10 +18,11 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::arp::{ArpAction, ArpCache, ArpSeen, Resolve};
-use super::nat::{Conntrack, FlowKey, SnatRule, SnatTo};
+use super::nat::{Conntrack, FlowKey, SnatRule};
 use super::routing::{FlowPath, NextHop, Route, RoutingTable};
 use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
+use crate::engine::dataplane::SnatTo;
 use crate::engine::proxy::NoEndpointsAction;
 use crate::model::{MacAddr, TABLE_MAIN};
 use crate::time::SimTime;

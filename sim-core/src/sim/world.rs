@@ -14,7 +14,7 @@ use super::switch::MacTable;
 use super::trace::{DropReason, LogEntry, LogKind, TraceTag};
 use crate::engine::dataplane::NodeDataplane;
 use crate::engine::memberlist::{
-    Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg,
+    self, Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg,
 };
 use crate::model::{
     ArpPolicy, DeviceId, DeviceKind, HostRole, MacAddr, PortRef, Topology, VlanMode,
@@ -1965,7 +1965,7 @@ impl World {
         let Some(ip) = self.host_ip(node) else { return };
         let boot = self.agent_boots.entry(node).or_insert(0);
         *boot += 1;
-        let rng = crate::rng::stream(self.seed, &format!("memberlist/{name}/{boot}"));
+        let rng = memberlist::agent_rng(self.seed, &name, *boot);
         let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
         let actions = agent.join(self.now, peers);
         self.agents.insert(node, agent);
@@ -1984,7 +1984,7 @@ impl World {
         let Some(ip) = self.host_ip(node) else { return };
         let boot = self.agent_boots.entry(node).or_insert(0);
         *boot += 1;
-        let rng = crate::rng::stream(self.seed, &format!("memberlist/{name}/{boot}"));
+        let rng = memberlist::agent_rng(self.seed, &name, *boot);
         let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
         let actions = agent.start_converged(self.now, peers);
         self.agents.insert(node, agent);
