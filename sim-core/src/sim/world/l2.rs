@@ -1,0 +1,187 @@
+//! Switches: a frame's VLAN on ingress, MAC learning per VLAN, forwarding to
+//! the learned port or flooding, tagging on egress, and hand-off to the
+//! switch's own SVIs (its L3 part).
+
+use super::World;
+use crate::model::{DeviceId, PortRef, VlanMode};
+use crate::sim::devices::DeviceRt;
+use crate::sim::trace::{DropReason, LogKind, TraceTag};
+use crate::time::SimTime;
+use crate::wire;
+
+impl World {
+    /// L2 forwarding. `in_port` None = from the switch's own L3 part on `cpu_vlan`.
+    pub(super) fn switch_receive(
+        &mut self,
+        id: DeviceId,
+        in_port: Option<u16>,
+        cpu_vlan: Option<u16>,
+        frame: Vec<u8>,
+        tag: Option<TraceTag>,
+    ) {
+        let now = self.now;
+        let DeviceRt::Switch(sw) = &mut self.devices[id.0 as usize] else {
+            return;
+        };
+        let (vlan, inner) = match in_port {
+            Some(p) => {
+                let (t, inner) = wire::pop_vlan(&frame);
+                match sw.ports[p as usize].vlan.ingress_vlan(t) {
+                    Some(v) => (v, inner),
+                    None => {
+                        let (switch, port) = (sw.name.clone(), sw.ports[p as usize].name.clone());
+                        let reason = DropReason::VlanNotAllowed {
+                            switch,
+                            port,
+                            vlan: t,
+                        };
+                        self.note_arp_drop(&frame, &reason);
+                        self.drop_packet(tag, reason);
+                        return;
+                    }
+                }
+            }
+            None => (cpu_vlan.expect("CPU frames carry their VLAN"), frame),
+        };
+        let Ok((eth, _)) = wire::parse_eth(&inner) else {
+            return;
+        };
+        let mut learned = None;
+        if let Some(p) = in_port
+            && sw.macs.learn(now, vlan, eth.src, p)
+        {
+            learned = Some(format!(
+                "learned {} on vlan {vlan} port {}",
+                eth.src, sw.ports[p as usize].name
+            ));
+        }
+        let svi = sw.svi_vlans.iter().position(|&v| v == vlan);
+        let to_cpu = svi.filter(|&i| {
+            in_port.is_some()
+                && sw
+                    .l3
+                    .as_ref()
+                    .is_some_and(|l3| eth.dst.is_multicast() || l3.ifaces[i].mac == eth.dst)
+        });
+        let unicast_out = if eth.dst.is_multicast() {
+            None
+        } else {
+            sw.macs.lookup(now, vlan, eth.dst)
+        };
+        let name = sw.name.clone();
+        let mut outs: Vec<u16> = Vec::new();
+        let is_cpu_unicast = to_cpu.is_some() && !eth.dst.is_multicast();
+        if !is_cpu_unicast {
+            match unicast_out {
+                Some(p) if Some(p) != in_port => outs.push(p),
+                Some(_) => {} // destination is behind the port it came from: filter
+                None => {
+                    for (i, port) in sw.ports.iter().enumerate() {
+                        if Some(i as u16) != in_port && port.vlan.egress_tag(vlan).is_some() {
+                            outs.push(i as u16);
+                        }
+                    }
+                }
+            }
+        }
+        let flooding = unicast_out.is_none();
+        let port_names: Vec<(u16, String, Option<Option<u16>>)> = outs
+            .iter()
+            .map(|&p| {
+                (
+                    p,
+                    sw.ports[p as usize].name.clone(),
+                    sw.ports[p as usize].vlan.egress_tag(vlan),
+                )
+            })
+            .collect();
+        if let Some(msg) = learned {
+            self.record(LogKind::Mac, &name, msg);
+        }
+        if let Some(t) = tag {
+            let inp = in_port.map_or("(cpu)".to_string(), |p| {
+                self.port_label(PortRef {
+                    device: id,
+                    port: p,
+                })
+            });
+            let outs_txt = if is_cpu_unicast {
+                "to its own SVI".to_string()
+            } else if port_names.is_empty() {
+                "nowhere".to_string()
+            } else if flooding {
+                format!(
+                    "flood to {}",
+                    port_names
+                        .iter()
+                        .map(|p| p.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            } else {
+                format!("out {}", port_names[0].1)
+            };
+            self.add_hop(
+                t,
+                &name,
+                format!("in {inp} vlan {vlan} {} -> {outs_txt}", eth.dst),
+                Some(vlan),
+            );
+        }
+        for (p, _, egress) in port_names {
+            let Some(egress) = egress else { continue };
+            let out_frame = match egress {
+                None => inner.clone(),
+                Some(v) => wire::push_vlan(&inner, v),
+            };
+            self.transmit(
+                PortRef {
+                    device: id,
+                    port: p,
+                },
+                out_frame,
+                tag,
+                flooding,
+            );
+        }
+        if let Some(i) = to_cpu {
+            self.call_stack(id, |l3, cx| l3.receive(cx, i, &inner, tag));
+        }
+    }
+
+    /// MAC table rows of a switch with port names; `None` if not a switch.
+    pub fn mac_rows(
+        &mut self,
+        id: DeviceId,
+        now: SimTime,
+    ) -> Option<Vec<(crate::sim::switch::MacRow, String)>> {
+        let DeviceRt::Switch(s) = &mut self.devices[id.0 as usize] else {
+            return None;
+        };
+        let rows = s.macs.rows(now);
+        Some(
+            rows.into_iter()
+                .map(|r| {
+                    let p = s.ports[r.port as usize].name.clone();
+                    (r, p)
+                })
+                .collect(),
+        )
+    }
+
+    /// Changes a switch port's VLAN mode (someone edits the trunk). MACs
+    /// learned on VLANs the port no longer carries are forgotten.
+    pub fn set_port_vlan(&mut self, port: PortRef, mode: VlanMode) -> Result<(), String> {
+        let name = self.port_name(port);
+        let DeviceRt::Switch(s) = &mut self.devices[port.device.0 as usize] else {
+            return Err(format!("{name} is not a switch port"));
+        };
+        let p = s
+            .ports
+            .get_mut(port.port as usize)
+            .ok_or_else(|| format!("{name} does not exist"))?;
+        p.vlan = mode;
+        s.macs.flush_port(port.port);
+        Ok(())
+    }
+}

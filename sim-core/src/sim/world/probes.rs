@@ -1,0 +1,335 @@
+//! Probes: ping, TCP connect and HTTP GET sent at an interval from a host,
+//! one attempt each, finished by a reply, a drop or a timeout; the verdicts,
+//! and the log lines of each attempt and of every up/down transition.
+
+use std::net::Ipv4Addr;
+
+use super::{Event, World};
+use crate::model::DeviceId;
+use crate::sched::Scheduler;
+use crate::sim::probe::{Attempt, Probe, ProbeKind, ProbeSpec, Verdict};
+use crate::sim::trace::{DropReason, LogKind, TraceTag};
+use crate::time::SimDuration;
+use crate::wire::{self, Ipv4Pkt, L4};
+
+impl World {
+    pub fn probes(&self) -> &[Probe] {
+        &self.probes
+    }
+
+    pub fn probe(&self, name: &str) -> Option<&Probe> {
+        self.probes.iter().find(|p| p.spec.name == name)
+    }
+
+    /// Starts a probe; its first attempt is sent now.
+    pub fn start_probe(&mut self, spec: ProbeSpec) -> Result<(), String> {
+        if let Some(p) = self.probes.iter_mut().find(|p| p.spec.name == spec.name) {
+            if p.running {
+                return Err(format!("probe `{}` is already running", spec.name));
+            }
+            p.spec = spec;
+            p.running = true;
+            let id = p.id;
+            self.queue.push(self.now, Event::ProbeSend { probe: id });
+            return Ok(());
+        }
+        let id = self.probes.len() as u32;
+        let msg = format!(
+            "start {} {} -> {} ({}), every {}",
+            spec.name,
+            spec.from_label,
+            spec.to_label,
+            match &spec.kind {
+                ProbeKind::Ping => "ping".to_string(),
+                ProbeKind::Tcp { port } => format!("tcp/{port}"),
+                ProbeKind::Http { port, host, path } => format!("http://{host}:{port}{path}"),
+            },
+            spec.interval
+        );
+        self.probes.push(Probe {
+            id,
+            spec,
+            running: true,
+            attempts: Vec::new(),
+            last_ok: None,
+            down_since: None,
+            last_seq: 0,
+            newest_finished: 0,
+            forgotten: 0,
+        });
+        self.record(LogKind::Probe, "", msg);
+        self.queue.push(self.now, Event::ProbeSend { probe: id });
+        Ok(())
+    }
+
+    pub fn stop_probe(&mut self, name: &str) -> Result<(), String> {
+        let p = self
+            .probes
+            .iter_mut()
+            .find(|p| p.spec.name == name)
+            .ok_or_else(|| format!("no probe called `{name}`"))?;
+        p.running = false;
+        let stats = p.stats();
+        let msg = format!(
+            "stop {name}: {} sent, {} ok, {} failed",
+            stats.sent, stats.ok, stats.failed
+        );
+        self.record(LogKind::Probe, "", msg);
+        Ok(())
+    }
+
+    pub(super) fn probe_send(&mut self, id: u32) {
+        let now = self.now;
+        let p = &mut self.probes[id as usize];
+        if !p.running {
+            return;
+        }
+        let seq = p.attempts.len() as u32 + 1;
+        if let Some(max) = p.spec.count
+            && seq > max
+        {
+            p.running = false;
+            return;
+        }
+        p.attempts.push(Attempt {
+            seq,
+            sent: now,
+            verdict: Verdict::Pending,
+            seen_src: None,
+            seen_by: None,
+            path: Vec::new(),
+            drops: Vec::new(),
+            http_status: None,
+        });
+        let spec = p.spec.clone();
+        self.queue
+            .push(now + spec.interval, Event::ProbeSend { probe: id });
+        self.queue
+            .push(now + spec.timeout, Event::ProbeTimeout { probe: id, seq });
+        let tag = TraceTag {
+            probe: id,
+            attempt: seq,
+            reply: false,
+        };
+        if !self.device(spec.from).powered() {
+            let device = self.device(spec.from).name().to_string();
+            self.drop_packet(Some(tag), DropReason::PoweredOff { device });
+            self.finish_attempt(id, seq, false);
+            return;
+        }
+        let l4 = match spec.kind {
+            ProbeKind::Ping => L4::IcmpEcho {
+                request: true,
+                // ping uses its process id as identifier; ours is stable per probe.
+                ident: 0x4000 + id as u16,
+                seq: seq as u16,
+                data: b"antlab-probe".to_vec(),
+            },
+            ProbeKind::Tcp { port } | ProbeKind::Http { port, .. } => {
+                let flags = wire::TcpFlags {
+                    syn: true,
+                    ..Default::default()
+                };
+                L4::Tcp {
+                    // Linux's default ephemeral range starts at 32768.
+                    src_port: 32768 + ((id * 1000 + seq) % 28000) as u16,
+                    dst_port: port,
+                    seq: seq.wrapping_mul(0x9e37_79b9),
+                    ack: 0,
+                    flags,
+                    window: 64240,
+                    payload: Vec::new(),
+                }
+            }
+        };
+        let pkt = Ipv4Pkt {
+            src: Ipv4Addr::UNSPECIFIED,
+            dst: spec.to,
+            ttl: 64,
+            ident: 0,
+            l4,
+        };
+        self.call_stack(spec.from, |stack, cx| stack.send(cx, pkt, Some(tag)));
+    }
+
+    pub(super) fn probe_timeout(&mut self, id: u32, seq: u32) {
+        let pending = self.probes[id as usize]
+            .attempt_mut(seq)
+            .is_some_and(|a| a.verdict == Verdict::Pending);
+        if pending {
+            self.finish_attempt(id, seq, false);
+        }
+    }
+
+    pub(super) fn local_delivery(&mut self, at: DeviceId, pkt: &Ipv4Pkt, tag: Option<TraceTag>) {
+        let Some(tag) = tag else { return };
+        let Some(probe) = self.probes.get(tag.probe as usize) else {
+            return;
+        };
+        let host = self.device(at).name().to_string();
+        if !tag.reply {
+            if let Some(a) = self.probes[tag.probe as usize].attempt_mut(tag.attempt) {
+                a.seen_src = Some(pkt.src);
+                a.seen_by = Some(host);
+            }
+            return;
+        }
+        if at != probe.spec.from {
+            return;
+        }
+        let answer = matches!(&pkt.l4, L4::IcmpEcho { request: false, .. })
+            || matches!(&pkt.l4, L4::Tcp { flags, .. } if flags.syn && flags.ack);
+        if answer && pkt.src != probe.spec.to {
+            // A reply must come back from the address the client talked to
+            // (a Service VIP, not the endpoint): a real client would drop it.
+            let reason = DropReason::WrongReplySource {
+                device: host,
+                expected: probe.spec.to,
+                got: pkt.src,
+            };
+            self.drop_packet(Some(tag), reason);
+            self.finish_attempt(tag.probe, tag.attempt, false);
+            return;
+        }
+        if let ProbeKind::Http { host, path, .. } = &probe.spec.kind {
+            match &pkt.l4 {
+                // Connected: send the request, like curl.
+                L4::Tcp {
+                    flags,
+                    src_port,
+                    dst_port,
+                    seq,
+                    ack,
+                    ..
+                } if flags.syn && flags.ack => {
+                    let request = format!(
+                        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/7.68.0\r\nAccept: */*\r\n\r\n"
+                    );
+                    let req = Ipv4Pkt {
+                        src: pkt.dst,
+                        dst: pkt.src,
+                        ttl: 64,
+                        ident: 0,
+                        l4: L4::Tcp {
+                            src_port: *dst_port,
+                            dst_port: *src_port,
+                            seq: *ack,
+                            ack: seq.wrapping_add(1),
+                            flags: wire::TcpFlags {
+                                ack: true,
+                                psh: true,
+                                ..Default::default()
+                            },
+                            window: 64240,
+                            payload: request.into_bytes(),
+                        },
+                    };
+                    let from = probe.spec.from;
+                    let tag = TraceTag {
+                        reply: false,
+                        ..tag
+                    };
+                    self.call_stack(from, |stack, cx| stack.send(cx, req, Some(tag)));
+                    return;
+                }
+                L4::Tcp { payload, .. } if payload.starts_with(b"HTTP/1.1 ") => {
+                    let from = probe.spec.from;
+                    let status = std::str::from_utf8(&payload[9..])
+                        .ok()
+                        .and_then(|s| s.get(..3))
+                        .and_then(|c| c.parse().ok());
+                    if let Some(a) = self.probes[tag.probe as usize].attempt_mut(tag.attempt) {
+                        a.http_status = status;
+                    }
+                    self.finish_attempt(tag.probe, tag.attempt, true);
+                    // curl exits and its socket closes.
+                    let fin = crate::sim::tcp_close::close_after_response(pkt);
+                    self.send_untraced(from, fin.into_iter().collect());
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let verdict = match &pkt.l4 {
+            L4::IcmpEcho { request: false, .. } => Some(true),
+            L4::Tcp { flags, .. } if flags.syn && flags.ack => Some(true),
+            L4::Tcp { flags, .. } if flags.rst => Some(false),
+            L4::IcmpDestUnreachable { .. } | L4::IcmpTimeExceeded { .. } => Some(false),
+            _ => None,
+        };
+        if let Some(ok) = verdict {
+            let from = probe.spec.from;
+            let connected = ok && matches!(pkt.l4, L4::Tcp { .. });
+            self.finish_attempt(tag.probe, tag.attempt, ok);
+            if connected {
+                // A TCP probe is connect() then close().
+                self.send_untraced(from, crate::sim::tcp_close::connect_then_close(pkt));
+            }
+        }
+    }
+
+    fn finish_attempt(&mut self, id: u32, seq: u32, ok: bool) {
+        let now = self.now;
+        let p = &mut self.probes[id as usize];
+        let timeout = p.spec.timeout;
+        let pname = p.spec.name.clone();
+        let Some(a) = p.attempt_mut(seq) else { return };
+        if a.verdict != Verdict::Pending {
+            return;
+        }
+        a.verdict = if ok {
+            Verdict::Ok {
+                rtt_ns: now.since(a.sent).as_nanos(),
+            }
+        } else {
+            let reason = a
+                .drops
+                .first()
+                .map_or_else(|| format!("no reply within {timeout}"), |d| d.to_string());
+            Verdict::Fail { reason }
+        };
+        let sent = a.sent;
+        let line = match &a.verdict {
+            Verdict::Ok { rtt_ns } => {
+                let src = a
+                    .seen_src
+                    .map_or(String::new(), |s| format!(", seen from {s}"));
+                format!("{pname}#{seq} ok rtt {}{src}", SimDuration(*rtt_ns))
+            }
+            Verdict::Fail { reason } => format!("{pname}#{seq} FAILED: {reason}"),
+            Verdict::Pending => unreachable!(),
+        };
+        // Transitions are what people read; each attempt is kept for -o json.
+        let in_order = seq > p.last_seq;
+        let transition = match (p.last_ok, ok) {
+            _ if !in_order => None,
+            (Some(true) | None, false) => {
+                p.down_since = Some(sent);
+                Some(format!(
+                    "{} DOWN: {}",
+                    p.spec.name,
+                    line.split_once(": ").map_or("", |x| x.1)
+                ))
+            }
+            (Some(false), true) => {
+                let since = p.down_since.take().unwrap_or(sent);
+                Some(format!(
+                    "{} UP again after {} outage",
+                    p.spec.name,
+                    sent.since(since)
+                ))
+            }
+            (None, true) => Some(format!("{} UP", p.spec.name)),
+            _ => None,
+        };
+        if in_order {
+            p.last_ok = Some(ok);
+            p.last_seq = seq;
+        }
+        p.finished(seq);
+        self.record(LogKind::Probe, "", line);
+        if let Some(t) = transition {
+            self.record(LogKind::Probe, "", t);
+        }
+    }
+}
