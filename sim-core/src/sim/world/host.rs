@@ -186,9 +186,19 @@ impl World {
             .map(|a| a.addr())
     }
 
-    /// A device's IP stack, to change it between events (scenario steps).
-    pub fn stack_mut(&mut self, id: DeviceId) -> Option<&mut crate::sim::stack::IpStack> {
-        self.devices[id.0 as usize].stack_mut()
+    /// Makes the HTTP server of host `id` answer every GET with `code` (a
+    /// device without an IP stack has no server: nothing changes).
+    pub fn set_http_status(&mut self, id: DeviceId, code: u16) {
+        if let Some(stack) = self.devices[id.0 as usize].stack_mut() {
+            stack.set_http_status(code);
+        }
+    }
+
+    /// `ip neigh flush all` on device `id` (nothing for an L2-only switch).
+    pub fn flush_arp(&mut self, id: DeviceId) {
+        if let Some(stack) = self.devices[id.0 as usize].stack_mut() {
+            stack.flush_arp();
+        }
     }
 
     /// `ip route add/del` on a host or an L3 switch (a static route).

@@ -149,13 +149,14 @@ impl World {
         }
     }
 
-    /// MAC table rows of a switch with port names; `None` if not a switch.
+    /// MAC table rows of a switch at `now` with port names; `None` if not a
+    /// switch. Entries aged out by `now` are not shown.
     pub fn mac_rows(
-        &mut self,
+        &self,
         id: DeviceId,
         now: SimTime,
     ) -> Option<Vec<(crate::sim::switch::MacRow, String)>> {
-        let DeviceRt::Switch(s) = &mut self.devices[id.0 as usize] else {
+        let DeviceRt::Switch(s) = &self.devices[id.0 as usize] else {
             return None;
         };
         let rows = s.macs.rows(now);

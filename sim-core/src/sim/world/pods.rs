@@ -72,6 +72,20 @@ impl World {
         self.br_int.insert(node, br_id);
     }
 
+    /// A re-created Pod sandbox: the same Pod device gets `ip` as its only
+    /// address on `eth0`, and forgets its neighbours and connections.
+    pub fn readdress_pod(&mut self, pod: DeviceId, ip: Ipv4Addr) {
+        let Some(stack) = self.devices[pod.0 as usize].stack_mut() else {
+            return;
+        };
+        if let Some(eth0) = stack.ifaces.first_mut() {
+            eth0.addrs = vec![Ipv4Net::from(ip)];
+        }
+        stack.sync_connected_routes();
+        stack.arp.clear();
+        stack.ct.clear();
+    }
+
     /// Plugs a Pod into its node's `br-int`: a host with `eth0` = `ip` in the
     /// node's Pod subnet and a default route via `antrea-gw0`.
     pub fn add_pod(

@@ -46,17 +46,7 @@ impl World {
             },
             spec.interval
         );
-        self.probes.push(Probe {
-            id,
-            spec,
-            running: true,
-            attempts: Vec::new(),
-            last_ok: None,
-            down_since: None,
-            last_seq: 0,
-            newest_finished: 0,
-            forgotten: 0,
-        });
+        self.probes.push(Probe::new(id, spec));
         self.record(LogKind::Probe, "", msg);
         self.queue.push(self.now, Event::ProbeSend { probe: id });
         Ok(())
