@@ -156,3 +156,135 @@ impl World {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{TWO_NODES, id, ip, messages, ms, world};
+    use super::super::{ControlEvent, World};
+    use crate::engine::memberlist::MemberEvent;
+    use crate::sim::trace::LogKind;
+    use crate::time::SimTime;
+
+    fn peers() -> Vec<(String, std::net::Ipv4Addr)> {
+        vec![
+            ("n1".into(), ip("10.0.0.11")),
+            ("n2".into(), ip("10.0.0.12")),
+        ]
+    }
+
+    /// Every control event up to `until`, with the time it stopped the run.
+    fn run(w: &mut World, until: SimTime) -> Vec<(u64, ControlEvent)> {
+        let mut seen = Vec::new();
+        loop {
+            let events = w.run_to(until);
+            if events.is_empty() {
+                return seen;
+            }
+            let at = w.now().as_nanos() / 1_000_000;
+            seen.extend(events.into_iter().map(|e| (at, e)));
+        }
+    }
+
+    fn member(observer: &str, event: MemberEvent) -> ControlEvent {
+        ControlEvent::Member {
+            observer: observer.into(),
+            event,
+        }
+    }
+
+    #[test]
+    fn two_agents_join_and_the_control_plane_hears_each_join() {
+        let mut w = world(TWO_NODES);
+        let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
+        w.start_agent(n1, &peers());
+        w.start_agent(n2, &peers());
+        let events: Vec<ControlEvent> = run(&mut w, ms(5_000)).into_iter().map(|e| e.1).collect();
+        assert!(
+            events.contains(&member("n1", MemberEvent::Join("n2".into()))),
+            "{events:?}"
+        );
+        assert!(
+            events.contains(&member("n2", MemberEvent::Join("n1".into()))),
+            "{events:?}"
+        );
+        assert_eq!(
+            w.agent_view(n1),
+            Some(vec!["n1".to_string(), "n2".to_string()])
+        );
+        assert!(w.agent(n2).is_some());
+        let engine = messages(&w, LogKind::Engine);
+        assert!(engine.contains(&"antrea-agent started, memberlist joining".to_string()));
+        assert!(
+            engine.contains(&"memberlist: n2 joined".to_string()),
+            "{engine:?}"
+        );
+    }
+
+    #[test]
+    fn a_converged_start_is_quiet_and_a_stopped_agent_is_gone_at_once() {
+        let mut w = world(TWO_NODES);
+        let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
+        w.start_agent_converged(n1, &peers());
+        w.start_agent_converged(n2, &peers());
+        assert_eq!(
+            w.agent_view(n1),
+            Some(vec!["n1".to_string(), "n2".to_string()])
+        );
+        // A converged start sends nothing to join; each agent reports itself.
+        let events: Vec<ControlEvent> = run(&mut w, ms(1_000)).into_iter().map(|e| e.1).collect();
+        assert_eq!(
+            events,
+            [
+                member("n1", MemberEvent::Join("n1".into())),
+                member("n2", MemberEvent::Join("n2".into()))
+            ]
+        );
+        let engine = messages(&w, LogKind::Engine);
+        assert!(!engine.iter().any(|l| l.contains("joining")), "{engine:?}");
+
+        w.stop_agent(n2, true);
+        assert_eq!(w.agent_view(n2), None);
+        assert_eq!(
+            messages(&w, LogKind::Engine).last().map(String::as_str),
+            Some("antrea-agent stopped")
+        );
+        // Its own view of leaving reaches the control plane with the next event.
+        let left = run(&mut w, ms(1_100));
+        assert_eq!(
+            left.first().map(|e| &e.1),
+            Some(&member("n2", MemberEvent::Leave("n2".into())))
+        );
+    }
+
+    #[test]
+    fn an_agent_dies_with_its_node_and_the_peer_detects_it_later() {
+        let mut w = world(TWO_NODES);
+        let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
+        w.start_agent(n1, &peers());
+        w.start_agent(n2, &peers());
+        run(&mut w, ms(5_000));
+        assert_eq!(
+            w.agent_view(n1),
+            Some(vec!["n1".to_string(), "n2".to_string()])
+        );
+        w.set_power(n2, false);
+        assert!(w.agent(n2).is_none(), "the agent dies with its node");
+        let detected = run(&mut w, ms(60_000));
+        let (at, event) = detected.first().expect("n1 detects the failure");
+        assert_eq!(*event, member("n1", MemberEvent::Leave("n2".into())));
+        assert!(*at > 5_000, "detection takes time (at {at} ms)");
+        assert_eq!(w.agent_view(n1), Some(vec!["n1".to_string()]));
+    }
+
+    #[test]
+    fn an_undecodable_message_is_dropped_with_a_warning() {
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        w.start_agent_converged(n1, &peers());
+        w.agent_receive(n1, ip("10.0.0.12"), b"not memberlist");
+        assert_eq!(
+            messages(&w, LogKind::Warn),
+            ["undecodable memberlist message dropped"]
+        );
+    }
+}

@@ -77,3 +77,70 @@ impl World {
             .push(self.now + BFD_INTERVAL, Event::Bfd { device: id });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{L3_SWITCH, entries, id, ip, ms, port, world};
+    use crate::sim::trace::LogKind;
+
+    fn route_to_far_net(w: &super::World) -> Option<std::net::Ipv4Addr> {
+        let l3 = w.device(id(w, "l3")).stack().unwrap();
+        l3.routes()
+            .lookup(ip("10.9.1.1"), None, 0)
+            .map(|h| h.neighbor)
+    }
+
+    /// (time in ms, message) of the BFD lines.
+    fn bfd_lines(w: &super::World) -> Vec<(u64, String)> {
+        entries(w, LogKind::Route)
+            .into_iter()
+            .filter(|e| e.device == "l3")
+            .map(|e| (e.time.as_nanos() / 1_000_000, e.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn three_missed_intervals_withdraw_the_routes_and_one_heard_restores_them() {
+        let mut w = world(L3_SWITCH);
+        w.run_until(ms(1_000));
+        assert!(bfd_lines(&w).is_empty());
+        assert_eq!(route_to_far_net(&w), Some(ip("10.0.0.2")));
+        let nh = id(&w, "nh");
+        w.set_power(nh, false);
+        w.run_until(ms(1_700));
+        assert_eq!(
+            route_to_far_net(&w),
+            Some(ip("10.0.0.2")),
+            "two misses only"
+        );
+        w.run_until(ms(2_000));
+        assert_eq!(
+            bfd_lines(&w),
+            [(
+                1_800,
+                "BFD session to 10.0.0.2 down: static routes via it withdrawn".to_string()
+            )]
+        );
+        assert_eq!(route_to_far_net(&w), None);
+        w.set_power(nh, true);
+        w.run_until(ms(2_500));
+        assert_eq!(
+            bfd_lines(&w)[1],
+            (
+                2_100,
+                "BFD session to 10.0.0.2 up: static routes via it restored".to_string()
+            )
+        );
+        assert_eq!(route_to_far_net(&w), Some(ip("10.0.0.2")));
+    }
+
+    #[test]
+    fn a_next_hop_whose_link_is_down_is_not_heard() {
+        let mut w = world(L3_SWITCH);
+        w.set_link(port(&w, "nh/eth0"), false).unwrap();
+        w.run_until(ms(1_000));
+        assert_eq!(bfd_lines(&w).len(), 1, "{:?}", bfd_lines(&w));
+        assert_eq!(bfd_lines(&w)[0].0, 900);
+        assert_eq!(route_to_far_net(&w), None);
+    }
+}

@@ -358,3 +358,173 @@ impl World {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{THREE_HOSTS, dataplane, id, ip, messages, world};
+    use super::describe_route;
+    use crate::engine::dataplane::{NodeDataplane, VlanIface};
+    use crate::sim::routing::{Nexthop, Route};
+    use crate::sim::stack::L3Iface;
+    use crate::sim::trace::LogKind;
+
+    fn engine_routes(w: &super::World, host: &str) -> Vec<String> {
+        let s = w.device(id(w, host)).stack().unwrap();
+        s.routes()
+            .routes()
+            .iter()
+            .filter(|r| r.origin == "engine")
+            .map(|r| describe_route(r, s.ifaces()))
+            .collect()
+    }
+
+    #[test]
+    fn a_route_is_added_then_removed_as_the_desired_state_changes() {
+        let mut w = world(THREE_HOSTS);
+        let h1 = id(&w, "h1");
+        let with_route = dataplane(&[], &[("10.9.0.0/16", "10.0.0.2", "eth0")]);
+        w.apply_dataplane(h1, &with_route).unwrap();
+        assert_eq!(
+            engine_routes(&w, "h1"),
+            ["10.9.0.0/16 via 10.0.0.2 dev eth0"]
+        );
+        assert_eq!(
+            messages(&w, LogKind::Route),
+            ["ip route add 10.9.0.0/16 via 10.0.0.2 dev eth0"]
+        );
+        // The same state again is no change.
+        w.apply_dataplane(h1, &with_route).unwrap();
+        assert_eq!(messages(&w, LogKind::Route).len(), 1);
+        w.apply_dataplane(h1, &NodeDataplane::default()).unwrap();
+        assert!(engine_routes(&w, "h1").is_empty());
+        assert_eq!(
+            messages(&w, LogKind::Route)[1],
+            "ip route del 10.9.0.0/16 via 10.0.0.2 dev eth0"
+        );
+        // The kernel's own routes are left alone.
+        let s = w.device(h1).stack().unwrap();
+        assert!(s.routes().lookup(ip("10.0.0.3"), None, 0).is_some());
+    }
+
+    #[test]
+    fn an_announced_address_gets_one_gratuitous_arp_and_goes_away_with_the_state() {
+        let mut w = world(THREE_HOSTS);
+        let h1 = id(&w, "h1");
+        let with_ip = dataplane(&[("eth0", "10.0.0.41/24", true)], &[]);
+        w.apply_dataplane(h1, &with_ip).unwrap();
+        w.apply_dataplane(h1, &with_ip).unwrap();
+        assert_eq!(
+            messages(&w, LogKind::Engine),
+            ["ip addr add 10.0.0.41/24 dev eth0"]
+        );
+        assert_eq!(
+            messages(&w, LogKind::Arp),
+            ["gratuitous ARP for 10.0.0.41 on eth0"]
+        );
+        assert!(w.device(h1).stack().unwrap().is_local(ip("10.0.0.41")));
+        w.apply_dataplane(h1, &NodeDataplane::default()).unwrap();
+        assert!(!w.device(h1).stack().unwrap().is_local(ip("10.0.0.41")));
+        assert_eq!(
+            messages(&w, LogKind::Engine)[1],
+            "ip addr del 10.0.0.41/24 dev eth0"
+        );
+    }
+
+    #[test]
+    fn with_logging_off_changes_apply_silently() {
+        let mut w = world(THREE_HOSTS);
+        w.set_dataplane_logging(false);
+        let h1 = id(&w, "h1");
+        let desired = dataplane(&[], &[("10.9.0.0/16", "10.0.0.2", "eth0")]);
+        w.apply_dataplane(h1, &desired).unwrap();
+        assert_eq!(engine_routes(&w, "h1").len(), 1);
+        assert!(w.log().is_empty(), "{:?}", w.log());
+    }
+
+    #[test]
+    fn vlan_sub_interfaces_are_created_and_unknown_interfaces_refused() {
+        let mut w = world(THREE_HOSTS);
+        let h1 = id(&w, "h1");
+        let desired = NodeDataplane {
+            vlan_ifaces: vec![VlanIface {
+                name: "eth0.181".into(),
+                parent: "eth0".into(),
+                vid: 181,
+            }],
+            ..dataplane(&[("eth0.181", "172.18.181.5/24", false)], &[])
+        };
+        w.apply_dataplane(h1, &desired).unwrap();
+        assert_eq!(
+            messages(&w, LogKind::Engine),
+            [
+                "ip link add link eth0 name eth0.181 type vlan id 181",
+                "ip addr add 172.18.181.5/24 dev eth0.181"
+            ]
+        );
+        let s = w.device(h1).stack().unwrap();
+        let sub = &s.ifaces()[s.iface_index("eth0.181").expect("created")];
+        assert_eq!(
+            sub.mac(),
+            s.ifaces()[0].mac(),
+            "a VLAN shares its parent's MAC"
+        );
+        let bad = dataplane(&[], &[("10.9.0.0/16", "10.0.0.2", "eth9")]);
+        assert_eq!(
+            w.apply_dataplane(h1, &bad).unwrap_err(),
+            "h1 has no interface eth9"
+        );
+        assert_eq!(
+            w.apply_dataplane(id(&w, "sw"), &bad).unwrap_err(),
+            "sw is not a host"
+        );
+    }
+
+    #[test]
+    fn routes_read_like_ip_route() {
+        let iface = |name: &str| L3Iface {
+            name: name.into(),
+            mac: crate::model::MacAddr::from_name(name),
+            addrs: Vec::new(),
+            up: true,
+            has_link: true,
+        };
+        let ifaces = [iface("eth0"), iface("eth1")];
+        let default = Route::single(
+            "0.0.0.0/0".parse().unwrap(),
+            Some(ip("10.0.0.1")),
+            0,
+            0,
+            crate::model::TABLE_MAIN,
+            "static",
+        );
+        assert_eq!(
+            describe_route(&default, &ifaces),
+            "default via 10.0.0.1 dev eth0"
+        );
+        let other = Route::single("10.9.0.0/16".parse().unwrap(), None, 1, 5, 101, "engine");
+        assert_eq!(
+            describe_route(&other, &ifaces),
+            "10.9.0.0/16 dev eth1 table 101 metric 5"
+        );
+        let multipath = Route {
+            nexthops: vec![
+                Nexthop {
+                    via: Some(ip("10.0.0.1")),
+                    dev: 0,
+                    weight: 1,
+                },
+                Nexthop {
+                    via: Some(ip("10.1.0.1")),
+                    dev: 1,
+                    weight: 2,
+                },
+            ],
+            ..other
+        };
+        assert_eq!(
+            describe_route(&multipath, &ifaces),
+            "10.9.0.0/16 table 101 metric 5 nexthop via 10.0.0.1 dev eth0 weight 1 \
+             nexthop via 10.1.0.1 dev eth1 weight 2"
+        );
+    }
+}

@@ -90,3 +90,86 @@ impl World {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{THREE_HOSTS, id, ip, messages, ms, port, probe, world};
+    use crate::model::VlanMode;
+    use crate::sim::probe::{ProbeKind, Verdict};
+    use crate::sim::trace::{DropReason, LogKind, TraceTag};
+
+    #[test]
+    fn arp_incomplete_names_why_the_requests_were_dropped() {
+        let mut w = world(THREE_HOSTS);
+        let trunk = VlanMode::Trunk {
+            native: None,
+            allowed: vec![10],
+        };
+        w.set_port_vlan(port(&w, "sw/p1"), trunk).unwrap();
+        // Linux gives up on ARP after 3 s: wait longer than that.
+        let mut spec = probe(&w, "ping", "h1", "10.0.0.2", ProbeKind::Ping);
+        spec.timeout = crate::time::SimDuration::from_secs(5);
+        w.start_probe(spec).unwrap();
+        w.run_until(ms(6_000));
+        let p = w.probe("ping").unwrap();
+        let first = &p.attempts()[0];
+        let Verdict::Fail { reason } = &first.verdict else {
+            panic!("expected a failure, got {:?}", first.verdict);
+        };
+        assert_eq!(
+            reason,
+            "ARP incomplete: h1 got no answer for 10.0.0.2 (its ARP requests were \
+             dropped: untagged frame refused on sw port p1 (no native VLAN))"
+        );
+    }
+
+    #[test]
+    fn an_untraced_arp_incomplete_without_a_hint_has_no_cause() {
+        let mut w = world(THREE_HOSTS);
+        let reason = DropReason::ArpIncomplete {
+            device: "h3".into(),
+            ip: ip("10.0.0.9"),
+            cause: None,
+        };
+        w.drop_packet(None, reason);
+        assert_eq!(
+            messages(&w, LogKind::Drop),
+            ["ARP incomplete: h3 got no answer for 10.0.0.9"]
+        );
+    }
+
+    #[test]
+    fn a_traced_drop_and_hop_are_charged_to_the_attempt() {
+        let mut w = world(THREE_HOSTS);
+        w.set_power(id(&w, "h2"), false);
+        w.start_probe(probe(&w, "ping", "h1", "10.0.0.2", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(0));
+        let tag = TraceTag {
+            probe: 0,
+            attempt: 1,
+            reply: false,
+        };
+        w.add_hop(tag, "somewhere", "in eth9".into(), Some(7));
+        w.drop_packet(
+            Some(tag),
+            DropReason::PoweredOff {
+                device: "h2".into(),
+            },
+        );
+        let a = &w.probe("ping").unwrap().attempts()[0];
+        assert_eq!(a.drops.len(), 1);
+        let hop = a.path.last().expect("a hop");
+        assert_eq!(
+            (hop.device.as_str(), hop.text.as_str()),
+            ("somewhere", "in eth9")
+        );
+        assert_eq!(hop.vlan, Some(7));
+        assert!(messages(&w, LogKind::Drop).contains(&"ping#1: h2 is powered off".to_string()));
+        // A tag of a probe that does not exist is logged, charged to no one.
+        let stray = TraceTag { probe: 9, ..tag };
+        w.drop_packet(Some(stray), DropReason::PoweredOff { device: "x".into() });
+        assert!(messages(&w, LogKind::Drop).contains(&"#1: x is powered off".to_string()));
+        assert_eq!(w.probe("ping").unwrap().attempts()[0].drops.len(), 1);
+    }
+}

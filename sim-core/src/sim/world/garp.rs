@@ -113,3 +113,89 @@ impl World {
         filled
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{L3_SWITCH, THREE_HOSTS, id, ip, mac, messages, ms, probe, world};
+    use crate::model::MacAddr;
+    use crate::sim::arp::NeighState;
+    use crate::sim::probe::ProbeKind;
+    use crate::sim::trace::LogKind;
+    use std::net::Ipv4Addr;
+
+    /// What `device`'s ARP cache says about `ip`.
+    fn neigh(
+        w: &super::World,
+        device: &str,
+        ip: Ipv4Addr,
+    ) -> Option<(Option<MacAddr>, NeighState)> {
+        let s = w.device(id(w, device)).stack()?;
+        s.arp().lookup(w.now(), ip).map(|r| (r.mac, r.state))
+    }
+
+    #[test]
+    fn a_gratuitous_arp_moves_a_peer_s_entry_and_teaches_the_switch() {
+        let mut w = world(THREE_HOSTS);
+        let (h1, h3) = (mac(&w, "h1"), mac(&w, "h3"));
+        w.start_probe(probe(&w, "ping", "h2", "10.0.0.3", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(50));
+        w.stop_probe("ping").unwrap();
+        assert_eq!(
+            neigh(&w, "h2", ip("10.0.0.3")),
+            Some((Some(h3), NeighState::Reachable))
+        );
+        let sw = id(&w, "sw");
+        let macs = |w: &super::World| -> Vec<(MacAddr, String)> {
+            w.mac_rows(sw, w.now())
+                .unwrap()
+                .into_iter()
+                .map(|(r, p)| (r.mac, p))
+                .collect()
+        };
+        assert!(!macs(&w).iter().any(|(m, _)| *m == h1));
+
+        // h1 takes over 10.0.0.3 and announces it.
+        w.send_garp(id(&w, "h1"), 0, ip("10.0.0.3"));
+        w.run_until(ms(60));
+        let arp = messages(&w, LogKind::Arp);
+        let n = arp.len();
+        assert_eq!(
+            arp[n - 2..],
+            [
+                "gratuitous ARP for 10.0.0.3 on eth0".to_string(),
+                format!("neigh 10.0.0.3 dev eth0 lladdr {h1} STALE"),
+            ]
+        );
+        assert_eq!(
+            neigh(&w, "h2", ip("10.0.0.3")),
+            Some((Some(h1), NeighState::Stale))
+        );
+        assert!(macs(&w).contains(&(h1, "p1".to_string())));
+        // A host with no entry for the address does not create one.
+        assert_eq!(neigh(&w, "h1", ip("10.0.0.3")), None);
+        assert_eq!(neigh(&w, "h3", ip("10.0.0.3")), None);
+    }
+
+    #[test]
+    fn warm_arp_fills_gateway_and_host_caches_for_powered_hosts() {
+        let mut w = world(L3_SWITCH);
+        let nh_mac = mac(&w, "nh");
+        assert_eq!(w.warm_arp(), 2);
+        assert_eq!(
+            neigh(&w, "l3", ip("10.0.0.2")),
+            Some((Some(nh_mac), NeighState::Reachable))
+        );
+        let svi = w.device(id(&w, "l3")).stack().unwrap().ifaces()[0].mac();
+        assert_eq!(
+            neigh(&w, "nh", ip("10.0.0.1")),
+            Some((Some(svi), NeighState::Reachable))
+        );
+        assert!(w.log().is_empty(), "nothing is logged per entry");
+
+        let mut cold = world(L3_SWITCH);
+        cold.set_power(id(&cold, "nh"), false);
+        assert_eq!(cold.warm_arp(), 0);
+        assert_eq!(neigh(&cold, "l3", ip("10.0.0.2")), None);
+    }
+}

@@ -230,3 +230,102 @@ impl World {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{
+        THREE_HOSTS, TWO_NODES, id, ip, mac, messages, ms, port, probe, raw_frame, world,
+    };
+    use crate::model::RouteSpec;
+    use crate::sim::probe::ProbeKind;
+    use crate::sim::trace::LogKind;
+    use crate::wire;
+
+    fn arp_ips(w: &super::World, device: &str) -> Vec<std::net::Ipv4Addr> {
+        let stack = w.device(id(w, device)).stack().unwrap();
+        stack.arp().rows(w.now()).iter().map(|r| r.ip).collect()
+    }
+
+    #[test]
+    fn a_ping_fills_the_arp_cache_and_flush_arp_empties_it() {
+        let mut w = world(THREE_HOSTS);
+        w.start_probe(probe(&w, "ping", "h1", "10.0.0.2", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(50));
+        assert_eq!(arp_ips(&w, "h1"), [ip("10.0.0.2")]);
+        assert_eq!(arp_ips(&w, "h2"), [ip("10.0.0.1")]);
+        w.flush_arp(id(&w, "h1"));
+        assert!(arp_ips(&w, "h1").is_empty());
+        assert_eq!(arp_ips(&w, "h2").len(), 1, "only h1 flushed");
+        // An L2-only switch has no cache: nothing happens.
+        w.flush_arp(id(&w, "sw"));
+    }
+
+    #[test]
+    fn the_http_status_set_on_a_host_is_what_an_http_probe_reads() {
+        let mut w = world(THREE_HOSTS);
+        let h2 = id(&w, "h2");
+        assert_eq!(w.device(h2).stack().unwrap().http_status(), 200);
+        w.set_http_status(h2, 404);
+        assert_eq!(w.device(h2).stack().unwrap().http_status(), 404);
+        let kind = ProbeKind::Http {
+            port: 80,
+            host: "h2".into(),
+            path: "/".into(),
+        };
+        w.start_probe(probe(&w, "curl", "h1", "10.0.0.2", kind))
+            .unwrap();
+        w.run_until(ms(50));
+        let a = w.probe("curl").unwrap().last_finished().expect("an answer");
+        assert!(a.ok(), "{:?}", a.verdict);
+        assert_eq!(a.http_status, Some(404));
+    }
+
+    #[test]
+    fn a_tagged_frame_for_a_vlan_without_sub_interface_is_dropped() {
+        let mut w = world(THREE_HOSTS);
+        let (h1, h2) = (mac(&w, "h1"), mac(&w, "h2"));
+        let tagged = wire::push_vlan(&raw_frame(h2, h1), 99);
+        w.host_receive(port(&w, "h1/eth0"), tagged, None);
+        assert_eq!(
+            messages(&w, LogKind::Drop),
+            ["h1 has no interface for VLAN 99"]
+        );
+        // One for another host's MAC is not this host's loss.
+        let tagged = wire::push_vlan(&raw_frame(h1, h2), 99);
+        w.host_receive(port(&w, "h1/eth0"), tagged, None);
+        assert_eq!(messages(&w, LogKind::Drop).len(), 1);
+    }
+
+    #[test]
+    fn route_changes_add_and_delete_a_static_route() {
+        let mut w = world(THREE_HOSTS);
+        let h1 = id(&w, "h1");
+        let spec = RouteSpec::new("10.9.0.0/16".parse().unwrap(), Some(ip("10.0.0.2")), None);
+        let lookup = |w: &super::World| {
+            let stack = w.device(h1).stack().unwrap();
+            stack
+                .routes()
+                .lookup(ip("10.9.1.1"), None, 0)
+                .map(|h| h.neighbor)
+        };
+        assert_eq!(lookup(&w), None);
+        w.change_route(h1, &spec, true).unwrap();
+        assert_eq!(lookup(&w), Some(ip("10.0.0.2")));
+        assert!(w.change_route(h1, &spec, true).is_err(), "already there");
+        w.change_route(h1, &spec, false).unwrap();
+        assert_eq!(lookup(&w), None);
+        let far = RouteSpec::new("10.8.0.0/16".parse().unwrap(), Some(ip("192.0.2.1")), None);
+        let err = w.change_route(h1, &far, true).unwrap_err();
+        assert!(err.contains("no interface reaches"), "{err}");
+        assert!(w.change_route(id(&w, "sw"), &spec, true).is_err());
+    }
+
+    #[test]
+    fn host_ip_is_the_first_address_outside_the_pod_network() {
+        let w = world(TWO_NODES);
+        assert_eq!(w.host_ip(id(&w, "n2")), Some(ip("10.0.0.12")));
+        assert_eq!(w.host_ip(id(&w, "sw")), None);
+        assert_eq!(w.static_routes(id(&w, "n1")), &[]);
+    }
+}

@@ -186,3 +186,134 @@ impl World {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{
+        THREE_HOSTS, entries, id, mac, messages, ms, port, raw_frame, received, world,
+    };
+    use crate::model::{MacAddr, VlanMode};
+    use crate::sim::trace::LogKind;
+
+    /// (VLAN, MAC, port name) rows of a switch's MAC table now.
+    fn table(w: &super::World, switch: &str) -> Vec<(u16, MacAddr, String)> {
+        w.mac_rows(id(w, switch), w.now())
+            .expect("a switch")
+            .into_iter()
+            .map(|(r, p)| (r.vlan, r.mac, p))
+            .collect()
+    }
+
+    #[test]
+    fn floods_an_unknown_destination_then_forwards_to_the_learned_port() {
+        let mut w = world(THREE_HOSTS);
+        let (h1, h2) = (mac(&w, "h1"), mac(&w, "h2"));
+        w.transmit(port(&w, "h1/eth0"), raw_frame(h1, h2), None, false);
+        w.run_until(ms(10));
+        // h2 is unknown: every other port of VLAN 10 gets a copy.
+        assert_eq!((received(&w, "h2"), received(&w, "h3")), (1, 1));
+        assert_eq!(received(&w, "h1"), 0, "never back out of its ingress port");
+        assert_eq!(table(&w, "sw"), [(10, h1, "p1".to_string())]);
+        assert_eq!(
+            messages(&w, LogKind::Mac),
+            [format!("learned {h1} on vlan 10 port p1")]
+        );
+
+        // h2 answers: h1 is known, so only p1 gets it, and h2 is learned.
+        w.transmit(port(&w, "h2/eth0"), raw_frame(h2, h1), None, false);
+        w.run_until(ms(20));
+        assert_eq!((received(&w, "h1"), received(&w, "h3")), (1, 1));
+        let mut want = vec![(10, h1, "p1".to_string()), (10, h2, "p2".to_string())];
+        want.sort();
+        assert_eq!(table(&w, "sw"), want);
+
+        // Now h1 -> h2 is unicast too: h3 hears nothing more.
+        w.transmit(port(&w, "h1/eth0"), raw_frame(h1, h2), None, false);
+        w.run_until(ms(30));
+        assert_eq!((received(&w, "h2"), received(&w, "h3")), (2, 1));
+        assert_eq!(entries(&w, LogKind::Mac).len(), 2, "a refresh is not news");
+    }
+
+    #[test]
+    fn broadcasts_reach_every_other_port_and_are_never_learned_as_sources() {
+        let mut w = world(THREE_HOSTS);
+        let h3 = mac(&w, "h3");
+        w.transmit(
+            port(&w, "h3/eth0"),
+            raw_frame(h3, MacAddr::BROADCAST),
+            None,
+            false,
+        );
+        w.transmit(
+            port(&w, "h1/eth0"),
+            raw_frame(MacAddr::BROADCAST, h3),
+            None,
+            false,
+        );
+        w.run_until(ms(10));
+        assert_eq!(received(&w, "h1"), 1);
+        assert_eq!(received(&w, "h2"), 1);
+        // The second frame went to h3 alone: its source was learned by the first.
+        assert_eq!(received(&w, "h3"), 1);
+        assert_eq!(table(&w, "sw"), [(10, h3, "p3".to_string())]);
+    }
+
+    #[test]
+    fn a_port_moved_to_another_vlan_forgets_its_macs_and_leaves_the_flood() {
+        let mut w = world(THREE_HOSTS);
+        let (h1, h3) = (mac(&w, "h1"), mac(&w, "h3"));
+        w.transmit(port(&w, "h3/eth0"), raw_frame(h3, h1), None, false);
+        w.run_until(ms(10));
+        assert_eq!(table(&w, "sw").len(), 1);
+        w.set_port_vlan(port(&w, "sw/p3"), VlanMode::Access(20))
+            .unwrap();
+        assert!(table(&w, "sw").is_empty());
+        w.transmit(
+            port(&w, "h1/eth0"),
+            raw_frame(h1, MacAddr::BROADCAST),
+            None,
+            false,
+        );
+        w.run_until(ms(20));
+        // h2 had the first frame flooded to it, and now the broadcast.
+        assert_eq!(received(&w, "h2"), 2);
+        assert_eq!(received(&w, "h3"), 0, "VLAN 20 does not hear VLAN 10");
+        assert!(
+            w.set_port_vlan(port(&w, "h1/eth0"), VlanMode::Access(20))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_untagged_frame_on_a_trunk_without_native_vlan_is_dropped_at_ingress() {
+        let mut w = world(THREE_HOSTS);
+        let trunk = VlanMode::Trunk {
+            native: None,
+            allowed: vec![10],
+        };
+        w.set_port_vlan(port(&w, "sw/p3"), trunk).unwrap();
+        let (h1, h3) = (mac(&w, "h1"), mac(&w, "h3"));
+        w.transmit(port(&w, "h3/eth0"), raw_frame(h3, h1), None, false);
+        w.run_until(ms(10));
+        assert_eq!(received(&w, "h1"), 0);
+        assert!(table(&w, "sw").is_empty());
+        assert_eq!(
+            messages(&w, LogKind::Drop),
+            ["untagged frame refused on sw port p3 (no native VLAN)"]
+        );
+    }
+
+    #[test]
+    fn mac_rows_are_none_for_a_host_and_reading_them_changes_nothing() {
+        let mut w = world(THREE_HOSTS);
+        assert!(w.mac_rows(id(&w, "h1"), w.now()).is_none());
+        let (h1, h2) = (mac(&w, "h1"), mac(&w, "h2"));
+        w.transmit(port(&w, "h1/eth0"), raw_frame(h1, h2), None, false);
+        w.run_until(ms(10));
+        let sw = id(&w, "sw");
+        // Past the 300 s aging time the row is gone from every read.
+        let late = ms(301_000);
+        assert!(w.mac_rows(sw, late).expect("a switch").is_empty());
+        assert_eq!(w.mac_rows(sw, w.now()).expect("a switch").len(), 1);
+    }
+}

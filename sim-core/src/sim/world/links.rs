@@ -286,3 +286,107 @@ impl World {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{
+        THREE_HOSTS, entries, id, mac, messages, ms, port, raw_frame, received, world,
+    };
+    use crate::model::MacAddr;
+    use crate::sim::trace::LogKind;
+
+    #[test]
+    fn a_frame_arrives_after_the_link_latency_and_ports_have_names() {
+        let mut w = world(THREE_HOSTS);
+        let p = port(&w, "h1/eth0");
+        assert_eq!(w.port_name(p), "h1/eth0");
+        assert_eq!(
+            w.find_port("sw/p2").map(|q| w.port_name(q)).as_deref(),
+            Some("sw/p2")
+        );
+        assert!(w.find_port("sw/p9").is_none());
+        let links = w.links();
+        let first = &links[0];
+        assert_eq!(
+            (first.a.as_str(), first.b.as_str(), first.up),
+            ("sw/p1", "h1/eth0", true)
+        );
+        let (h1, h2) = (mac(&w, "h1"), mac(&w, "h2"));
+        w.transmit(p, raw_frame(h1, h2), None, false);
+        w.run_until(ms(10));
+        let rx = entries(&w, LogKind::Frame);
+        assert_eq!(rx[0].device, "sw");
+        assert_eq!(rx[0].time.as_nanos(), first.latency.as_nanos());
+        assert!(rx[0].message.starts_with("rx p1 "), "{}", rx[0].message);
+    }
+
+    #[test]
+    fn a_link_down_drops_frames_clears_carrier_and_flushes_its_macs() {
+        let mut w = world(THREE_HOSTS);
+        let (h1, h2) = (mac(&w, "h1"), mac(&w, "h2"));
+        let p = port(&w, "h1/eth0");
+        w.transmit(p, raw_frame(h1, h2), None, false);
+        w.run_until(ms(10));
+        let sw = id(&w, "sw");
+        assert_eq!(w.mac_rows(sw, w.now()).unwrap().len(), 1);
+
+        w.set_link(p, false).unwrap();
+        assert_eq!(messages(&w, LogKind::Link), ["link sw/p1 <-> h1/eth0 down"]);
+        assert!(w.mac_rows(sw, w.now()).unwrap().is_empty());
+        let h1_stack = w.device(id(&w, "h1")).stack().unwrap();
+        assert!(!h1_stack.ifaces()[0].is_up());
+        assert!(!w.links()[0].up);
+        // Nothing crosses: the sender's copy is dropped and logged.
+        w.transmit(p, raw_frame(h1, h2), None, false);
+        w.run_until(ms(20));
+        assert_eq!(received(&w, "h2"), 1);
+        assert_eq!(messages(&w, LogKind::Drop), ["link down at h1/eth0"]);
+        // A flooded copy for someone else is not a loss worth logging.
+        w.transmit(
+            port(&w, "sw/p1"),
+            raw_frame(h2, MacAddr::BROADCAST),
+            None,
+            true,
+        );
+        assert_eq!(entries(&w, LogKind::Drop).len(), 1);
+
+        // Setting the same state again changes nothing; a port without a
+        // link is refused.
+        w.set_link(p, false).unwrap();
+        assert_eq!(entries(&w, LogKind::Link).len(), 1);
+        w.set_link(p, true).unwrap();
+        assert!(w.links()[0].up);
+        assert!(w.device(id(&w, "h1")).stack().unwrap().ifaces()[0].is_up());
+        w.transmit(p, raw_frame(h1, h2), None, false);
+        w.run_until(ms(30));
+        assert_eq!(received(&w, "h2"), 2);
+    }
+
+    #[test]
+    fn a_device_with_an_unlinked_port_reports_it() {
+        let mut w = world(super::super::testlab::L3_SWITCH);
+        assert!(w.has_live_link(id(&w, "nh")));
+        w.set_link(port(&w, "nh/eth0"), false).unwrap();
+        assert!(!w.has_live_link(id(&w, "nh")));
+    }
+
+    #[test]
+    fn captures_stop_at_the_budget_and_say_so_once() {
+        let mut w = world(THREE_HOSTS);
+        assert!(w.captures().is_empty(), "capture is off by default");
+        w.enable_capture();
+        w.set_capture_budget(200);
+        let (h1, h2) = (mac(&w, "h1"), mac(&w, "h2"));
+        for _ in 0..4 {
+            w.transmit(port(&w, "h1/eth0"), raw_frame(h1, h2), None, false);
+        }
+        w.run_until(ms(10));
+        let names: Vec<String> = w.captures().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["h1_eth0.pcap"], "the budget ran out on the sender");
+        let warnings = messages(&w, LogKind::Warn);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("pcap capture stopped"));
+        // Every frame still crossed.
+        assert_eq!(received(&w, "sw"), 4);
+    }
+}

@@ -47,6 +47,8 @@ mod links;
 mod pods;
 mod power;
 mod probes;
+#[cfg(test)]
+mod testlab;
 
 pub use agents::MEMBERLIST_PORT;
 pub use dataplane::describe_route;
@@ -344,5 +346,78 @@ impl World {
     /// Asks for `ControlEvent::Timer(token)` at `at`.
     pub fn control_timer(&mut self, at: SimTime, token: u64) {
         self.queue.push(at, Event::Control { token });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testlab::{THREE_HOSTS, TWO_NODES, id, ms, world};
+    use super::{ControlEvent, DeviceRt};
+    use crate::sim::log::Discard;
+    use crate::sim::trace::LogKind;
+
+    #[test]
+    fn new_builds_every_device_with_a_br_int_per_node() {
+        let w = world(TWO_NODES);
+        let names: Vec<&str> = w.devices().iter().map(DeviceRt::name).collect();
+        assert_eq!(names, ["n1", "n2", "sw", "br-int@n1", "br-int@n2"]);
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(id(&w, name).0 as usize, i);
+        }
+        assert!(w.device_id("nope").is_none());
+        assert_eq!(w.links().len(), 4, "two cables and two antrea-gw0 links");
+        assert_eq!((w.now(), w.seed(), w.events_processed()), (ms(0), 1, 0));
+    }
+
+    #[test]
+    fn run_to_stops_at_each_control_event_in_time_order() {
+        let mut w = world(THREE_HOSTS);
+        w.control_timer(ms(300), 3);
+        w.control_timer(ms(100), 1);
+        w.control_timer(ms(200), 2);
+        w.control_timer(ms(200), 22);
+        assert_eq!(w.next_event_time(), Some(ms(100)));
+        assert_eq!(w.run_to(ms(1_000)), [ControlEvent::Timer(1)]);
+        assert_eq!(w.now(), ms(100));
+        // Same time: in the order asked for, one stop each.
+        assert_eq!(w.run_to(ms(1_000)), [ControlEvent::Timer(2)]);
+        assert_eq!(w.run_to(ms(1_000)), [ControlEvent::Timer(22)]);
+        assert_eq!(w.run_to(ms(250)), []);
+        assert_eq!(w.now(), ms(250), "the clock moves to `until`");
+        assert_eq!(w.run_to(ms(1_000)), [ControlEvent::Timer(3)]);
+        assert_eq!(w.run_to(ms(1_000)), []);
+        assert_eq!((w.now(), w.events_processed()), (ms(1_000), 4));
+        assert_eq!(w.step(), None, "idle");
+    }
+
+    #[test]
+    fn step_runs_one_event_and_run_until_never_goes_back_in_time() {
+        let mut w = world(THREE_HOSTS);
+        w.control_timer(ms(5), 1);
+        w.control_timer(ms(7), 2);
+        assert_eq!(w.step(), Some(ms(5)));
+        assert_eq!(w.events_processed(), 1);
+        w.run_until(ms(6));
+        assert_eq!((w.now(), w.events_processed()), (ms(6), 1));
+        w.run_until(ms(3));
+        assert_eq!(w.now(), ms(6));
+        w.run_until(ms(10));
+        assert_eq!(w.events_processed(), 2);
+    }
+
+    #[test]
+    fn the_log_is_kept_until_it_streams_to_a_sink() {
+        let mut w = world(THREE_HOSTS);
+        w.record(LogKind::Step, "h1", "one");
+        assert_eq!(w.log().len(), 1);
+        assert_eq!(
+            (w.log()[0].device.as_str(), w.log()[0].message.as_str()),
+            ("h1", "one")
+        );
+        w.stream_log(Box::new(Discard));
+        w.record(LogKind::Step, "", "two");
+        assert!(w.log().is_empty());
+        assert_eq!(w.log_entries(), 2);
+        assert!(w.flush_log().is_ok() && w.log_error().is_none());
     }
 }

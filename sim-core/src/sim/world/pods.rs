@@ -174,3 +174,112 @@ impl World {
         Ok(pod)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{TWO_NODES, id, ip, messages, ms, probe, world};
+    use crate::sim::probe::ProbeKind;
+    use crate::sim::trace::LogKind;
+
+    #[test]
+    fn every_node_gets_antrea_gw0_on_its_own_br_int() {
+        let w = world(TWO_NODES);
+        let n2 = w.device(id(&w, "n2")).stack().unwrap();
+        let gw = n2
+            .ifaces()
+            .iter()
+            .find(|i| i.name() == "antrea-gw0")
+            .expect("gw");
+        assert_eq!(gw.addrs()[0].to_string(), "10.30.2.1/24");
+        assert_eq!(
+            w.port_name(w.find_port("br-int@n2/antrea-gw0").unwrap()),
+            "br-int@n2/antrea-gw0"
+        );
+        assert!(w.device_id("br-int@sw").is_none(), "switches are not nodes");
+        assert_eq!(
+            super::first_host("10.30.2.0/24".parse().unwrap()),
+            ip("10.30.2.1")
+        );
+    }
+
+    #[test]
+    fn a_pod_plugs_into_br_int_and_reaches_its_gateway() {
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        let pod = w
+            .add_pod(n1, "ns", "a-very-long-pod-name", ip("10.30.1.5"), vec![80])
+            .unwrap();
+        assert_eq!(w.device(pod).name(), "ns/a-very-long-pod-name");
+        assert_eq!(w.device_id("ns/a-very-long-pod-name"), Some(pod));
+        // The veth's host side is named after the Pod, cut to 15 characters.
+        assert!(w.find_port("br-int@n1/a-very-long-pod").is_some());
+        assert_eq!(
+            messages(&w, LogKind::Engine),
+            ["Pod ns/a-very-long-pod-name up with IP 10.30.1.5"]
+        );
+        w.start_probe(probe(
+            &w,
+            "gw",
+            "ns/a-very-long-pod-name",
+            "10.30.1.1",
+            ProbeKind::Ping,
+        ))
+        .unwrap();
+        w.run_until(ms(50));
+        let a = w.probe("gw").unwrap().last_finished().expect("an answer");
+        assert!(a.ok(), "{:?}", a.verdict);
+        assert_eq!(a.seen_by.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn a_pod_outside_the_node_subnet_or_twice_or_on_a_non_node_is_refused() {
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        assert_eq!(
+            w.add_pod(n1, "ns", "web", ip("10.30.2.5"), vec![])
+                .unwrap_err(),
+            "Pod IP 10.30.2.5 is outside n1's Pod subnet 10.30.1.0/24"
+        );
+        w.add_pod(n1, "ns", "web", ip("10.30.1.5"), vec![]).unwrap();
+        assert_eq!(
+            w.add_pod(n1, "ns", "web", ip("10.30.1.6"), vec![])
+                .unwrap_err(),
+            "Pod ns/web already exists"
+        );
+        let sw = id(&w, "sw");
+        assert_eq!(
+            w.add_pod(sw, "ns", "x", ip("10.30.1.7"), vec![])
+                .unwrap_err(),
+            "sw is not a Kubernetes node"
+        );
+    }
+
+    #[test]
+    fn a_readdressed_pod_has_only_its_new_address_and_forgets_neighbours() {
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        let pod = w.add_pod(n1, "ns", "web", ip("10.30.1.5"), vec![]).unwrap();
+        w.start_probe(probe(&w, "gw", "ns/web", "10.30.1.1", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(50));
+        w.stop_probe("gw").unwrap();
+        let arp_rows = |w: &super::World| w.device(pod).stack().unwrap().arp().rows(w.now()).len();
+        assert_eq!(arp_rows(&w), 1);
+        w.readdress_pod(pod, ip("10.30.1.9"));
+        assert_eq!(w.host_ip(pod), Some(ip("10.30.1.9")));
+        let eth0 = &w.device(pod).stack().unwrap().ifaces()[0];
+        assert_eq!(eth0.addrs().len(), 1);
+        assert_eq!(arp_rows(&w), 0);
+        // Still reaches its gateway from the new address.
+        w.start_probe(probe(&w, "again", "ns/web", "10.30.1.1", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(100));
+        let a = w
+            .probe("again")
+            .unwrap()
+            .last_finished()
+            .expect("an answer");
+        assert!(a.ok(), "{:?}", a.verdict);
+        assert_eq!(a.seen_src, Some(ip("10.30.1.9")));
+    }
+}

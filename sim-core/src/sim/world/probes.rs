@@ -323,3 +323,148 @@ impl World {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{THREE_HOSTS, id, ip, messages, ms, probe, world};
+    use crate::sim::probe::{ProbeKind, Verdict};
+    use crate::sim::trace::LogKind;
+
+    #[test]
+    fn a_counted_ping_records_every_attempt_and_stops() {
+        let mut w = world(THREE_HOSTS);
+        let mut spec = probe(&w, "ping", "h1", "10.0.0.2", ProbeKind::Ping);
+        spec.count = Some(3);
+        w.start_probe(spec).unwrap();
+        w.run_until(ms(1_000));
+        let p = w.probe("ping").unwrap();
+        assert!(!p.is_running(), "count reached");
+        let seqs: Vec<u32> = p.attempts().iter().map(|a| a.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let sent: Vec<u64> = p.attempts().iter().map(|a| a.sent.as_nanos()).collect();
+        assert_eq!(sent, [0, ms(100).as_nanos(), ms(200).as_nanos()]);
+        for a in p.attempts() {
+            assert!(a.ok(), "{:?}", a.verdict);
+            assert_eq!(a.seen_src, Some(ip("10.0.0.1")));
+            assert_eq!(a.seen_by.as_deref(), Some("h2"));
+        }
+        let s = p.stats();
+        assert_eq!((s.sent, s.ok, s.failed), (3, 3, 0));
+        let log = messages(&w, LogKind::Probe);
+        assert_eq!(log[0], "start ping h1 -> 10.0.0.2 (ping), every 100ms");
+        assert!(log[1].starts_with("ping#1 ok rtt "), "{}", log[1]);
+        assert!(log[1].ends_with(", seen from 10.0.0.1"), "{}", log[1]);
+        assert_eq!(log[2], "ping UP");
+        assert_eq!(
+            log.len(),
+            5,
+            "one line per attempt, one transition: {log:?}"
+        );
+    }
+
+    #[test]
+    fn starting_a_running_probe_is_refused_and_stopping_logs_its_counts() {
+        let mut w = world(THREE_HOSTS);
+        let spec = probe(&w, "ping", "h1", "10.0.0.2", ProbeKind::Ping);
+        w.start_probe(spec.clone()).unwrap();
+        assert_eq!(
+            w.start_probe(spec.clone()).unwrap_err(),
+            "probe `ping` is already running"
+        );
+        w.run_until(ms(250));
+        w.stop_probe("ping").unwrap();
+        assert_eq!(
+            messages(&w, LogKind::Probe).last().map(String::as_str),
+            Some("stop ping: 3 sent, 3 ok, 0 failed")
+        );
+        assert!(w.stop_probe("nope").is_err());
+        w.run_until(ms(1_000));
+        assert_eq!(w.probe("ping").unwrap().attempts().len(), 3);
+        // Started again, it goes on numbering its attempts.
+        w.start_probe(spec).unwrap();
+        w.run_until(ms(1_050));
+        let p = w.probe("ping").unwrap();
+        assert!(p.is_running());
+        assert_eq!(p.attempts().last().map(|a| a.seq), Some(4));
+        assert_eq!(w.probes().len(), 1);
+    }
+
+    #[test]
+    fn an_unanswered_probe_goes_down_then_up_again_with_its_outage() {
+        let mut w = world(THREE_HOSTS);
+        let h2 = id(&w, "h2");
+        w.set_power(h2, false);
+        w.start_probe(probe(&w, "ping", "h1", "10.0.0.2", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(1_000));
+        let p = w.probe("ping").unwrap();
+        assert!(p.down_since().is_some());
+        assert!(
+            matches!(&p.attempts()[0].verdict, Verdict::Fail { reason } if reason == "no reply within 500ms")
+        );
+        w.set_power(h2, true);
+        w.run_until(ms(6_000));
+        let log = messages(&w, LogKind::Probe);
+        assert!(
+            log.contains(&"ping DOWN: no reply within 500ms".to_string()),
+            "{log:?}"
+        );
+        let up = log
+            .iter()
+            .find(|l| l.starts_with("ping UP again after "))
+            .expect("back up");
+        assert!(up.ends_with(" outage"), "{up}");
+        assert!(w.probe("ping").unwrap().down_since().is_none());
+    }
+
+    #[test]
+    fn a_tcp_probe_to_a_closed_port_fails_and_one_to_an_open_port_connects() {
+        let mut w = world(THREE_HOSTS);
+        w.start_probe(probe(
+            &w,
+            "closed",
+            "h1",
+            "10.0.0.3",
+            ProbeKind::Tcp { port: 80 },
+        ))
+        .unwrap();
+        w.start_probe(probe(
+            &w,
+            "open",
+            "h1",
+            "10.0.0.2",
+            ProbeKind::Tcp { port: 80 },
+        ))
+        .unwrap();
+        w.run_until(ms(50));
+        let closed = w
+            .probe("closed")
+            .unwrap()
+            .last_finished()
+            .expect("a verdict");
+        assert_eq!(
+            closed.verdict,
+            Verdict::Fail {
+                reason: "connection refused by h3 (TCP port 80 closed)".into()
+            }
+        );
+        let open = w.probe("open").unwrap().last_finished().expect("a verdict");
+        assert!(open.ok(), "{:?}", open.verdict);
+    }
+
+    #[test]
+    fn a_probe_from_a_powered_off_host_fails_at_once() {
+        let mut w = world(THREE_HOSTS);
+        w.set_power(id(&w, "h1"), false);
+        w.start_probe(probe(&w, "ping", "h1", "10.0.0.2", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(0));
+        let a = &w.probe("ping").unwrap().attempts()[0];
+        assert_eq!(
+            a.verdict,
+            Verdict::Fail {
+                reason: "h1 is powered off".into()
+            }
+        );
+    }
+}
