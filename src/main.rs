@@ -663,7 +663,7 @@ fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result
         path.display(),
         outcome.world.now()
     );
-    match stack.services.rules() {
+    match stack.services().rules() {
         None => outln!("(no Services)"),
         Some(r) => {
             outln!("## AntreaProxy (OVS)");
@@ -754,7 +754,7 @@ fn get(
 ) -> Result<ExitCode> {
     let scn = load_scenario_as(path, version)?;
     let view = scenario::parse_show(&what.join(" ")).map_err(bad)?;
-    let (seed, mut outcome) = sim_run::run_at(&scn, at, seed, false)?;
+    let (seed, outcome) = sim_run::run_at(&scn, at, seed, false)?;
     let text = outcome.show(&scn, &view).map_err(bad)?;
     outln!(
         "# {} at {} (seed {seed})",

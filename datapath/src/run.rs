@@ -820,7 +820,7 @@ fn check(
             let sim = world
                 .device_id(device)
                 .and_then(|id| world.device(id).stack())
-                .and_then(|s| s.arp.lookup(world.now(), *ip))
+                .and_then(|s| s.arp().lookup(world.now(), *ip))
                 .map(|r| r.mac.map_or("(none)".to_string(), |m| m.to_string()));
             let real_mac = real.as_ref().map(|(m, _)| m.clone());
             fields.push((
@@ -1003,7 +1003,7 @@ fn check(
                     .collect();
                 let sim_by: BTreeSet<String> = sp
                     .map(|p| {
-                        p.attempts
+                        p.attempts()
                             .iter()
                             .filter(|a| a.ok())
                             .filter_map(|a| a.seen_by.clone())

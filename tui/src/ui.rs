@@ -651,18 +651,18 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
             let now = outcome.world.now();
             for (i, p) in probes.iter().enumerate().skip(offset).take(visible) {
                 let s = p.stats();
-                let outage = match p.down_since {
+                let outage = match p.down_since() {
                     Some(t) => Span::styled(
                         format!(" DOWN {}", fmt_duration(now.since(t).as_nanos())),
                         OFF,
                     ),
-                    None if p.running => Span::styled(" up", ON),
+                    None if p.is_running() => Span::styled(" up", ON),
                     None => Span::styled(" stopped", DIM),
                 };
                 let head = vec![
                     Span::styled(if i == sel { "▶ " } else { "  " }.to_string(), EGRESS),
                     Span::styled(
-                        p.spec.name.clone(),
+                        p.spec().name.clone(),
                         Style::new().add_modifier(Modifier::BOLD),
                     ),
                     outage,
@@ -678,13 +678,13 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
                 ];
                 lines.push(Line::from(head));
                 // The history, newest on the right: one cell per attempt.
-                let path = format!("  {} → {} ", p.spec.from_label, p.spec.to_label);
+                let path = format!("  {} → {} ", p.spec().from_label, p.spec().to_label);
                 let path = truncate(&path, inner_w / 2);
                 let room = inner_w.saturating_sub(path.chars().count());
                 let mut spark = vec![Span::styled(path, DIM)];
                 let mut cells = String::new();
                 let mut last_style = None;
-                for (c, st) in history(&p.attempts, room) {
+                for (c, st) in history(p.attempts(), room) {
                     if last_style.is_some_and(|l| l != st) {
                         spark.push(Span::styled(
                             std::mem::take(&mut cells),
@@ -734,7 +734,7 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
                     }
                 })
                 .collect();
-            let name = p.map_or(String::new(), |p| p.spec.name.clone());
+            let name = p.map_or(String::new(), |p| p.spec().name.clone());
             frame.render_widget(
                 Paragraph::new(lines).block(block(format!(" Trace: {name} "), focused)),
                 area,
@@ -781,7 +781,7 @@ fn history(attempts: &[sim_core::sim::probe::Attempt], room: usize) -> Vec<(char
 /// so the lines fit a narrow pane.
 fn trace_text(p: &sim_core::sim::probe::Probe) -> String {
     let Some(a) = p.last_finished() else {
-        return format!("{} has no finished attempt yet\n", p.spec.name);
+        return format!("{} has no finished attempt yet\n", p.spec().name);
     };
     let mut out = format!("#{} sent at {}\n", a.seq, fmt_time(a.sent));
     for h in &a.path {
@@ -813,22 +813,9 @@ fn inspect(outcome: &Outcome, name: &str) -> String {
         out.push_str(&arp.replacen(&format!("ARP cache of {name}"), "ARP:", 1));
         out.push('\n');
     }
-    if let DeviceRt::Switch(s) = dev {
-        // The table ages entries as it is read, so read a copy.
-        let mut macs = s.macs.clone();
-        let rows: Vec<Vec<String>> = macs
-            .rows(world.now())
-            .into_iter()
-            .map(|r| {
-                let port = s
-                    .ports
-                    .get(r.port as usize)
-                    .map_or("?".to_string(), |p| p.name.clone());
-                vec![r.vlan.to_string(), r.mac.to_string(), port, r.age.human()]
-            })
-            .collect();
-        out.push_str("MAC:\n");
-        out.push_str(&report::table(&["VLAN", "MAC", "PORT", "AGE"], &rows));
+    if let DeviceRt::Switch(_) = dev {
+        let macs = report::mac(world, name).unwrap_or_else(|e| e + "\n");
+        out.push_str(&macs.replacen(&format!("MAC table of {name}"), "MAC:", 1));
         out.push('\n');
     }
     if dev.stack().is_some() {

@@ -105,13 +105,13 @@ pub fn arp(world: &World, device: &str) -> Result<String, String> {
         .stack()
         .ok_or_else(|| format!("{device} has no IP stack (an L2-only switch)"))?;
     let rows: Vec<Vec<String>> = stack
-        .arp
+        .arp()
         .rows(world.now())
         .into_iter()
         .map(|r| {
             vec![
                 r.ip.to_string(),
-                stack.ifaces[r.iface].name.clone(),
+                stack.ifaces()[r.iface].name().to_string(),
                 r.mac.map_or("(incomplete)".into(), |m| m.to_string()),
                 r.state.name().to_string(),
                 r.age.human(),
@@ -125,7 +125,7 @@ pub fn arp(world: &World, device: &str) -> Result<String, String> {
 }
 
 /// A switch's MAC address table.
-pub fn mac(world: &mut World, device: &str) -> Result<String, String> {
+pub fn mac(world: &World, device: &str) -> Result<String, String> {
     let id = world
         .device_id(device)
         .ok_or_else(|| format!("no device called `{device}`"))?;
@@ -153,7 +153,7 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
         .stack()
         .ok_or_else(|| format!("{device} has no IP stack"))?;
     let mut out = format!("routing of {device}\n");
-    for r in stack.routes.rules() {
+    for r in stack.routes().rules() {
         let mark = r
             .fwmark
             .map_or(String::new(), |(v, m)| format!(" fwmark {v:#x}/{m:#x}"));
@@ -166,7 +166,7 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
             table_name(r.table)
         ));
     }
-    let mut routes: Vec<_> = stack.routes.routes().to_vec();
+    let mut routes: Vec<_> = stack.routes().routes().to_vec();
     routes.sort_by_key(|r| {
         (
             r.table != crate::model::TABLE_MAIN,
@@ -178,7 +178,7 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
     for r in &routes {
         out.push_str(&format!(
             "route {} proto {}\n",
-            crate::sim::describe_route(r, &stack.ifaces),
+            crate::sim::describe_route(r, stack.ifaces()),
             match r.origin {
                 "kernel" => "kernel scope link",
                 "static" => "static",
@@ -186,16 +186,16 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
             }
         ));
     }
-    for s in &stack.snat {
+    for s in stack.snat_rules() {
         let to = match &s.to {
             crate::sim::nat::SnatTo::Masquerade => "MASQUERADE".to_string(),
             crate::sim::nat::SnatTo::Addr(a) => format!("SNAT --to {a}"),
         };
         let src = s.src.map_or(String::new(), |n| format!(" -s {n}"));
         let not_dst: String = s.not_dst.iter().map(|n| format!(" ! -d {n}")).collect();
-        let not_out = s
-            .not_out_iface
-            .map_or(String::new(), |i| format!(" ! -o {}", stack.ifaces[i].name));
+        let not_out = s.not_out_iface.map_or(String::new(), |i| {
+            format!(" ! -o {}", stack.ifaces()[i].name())
+        });
         let mark = s.mark.map_or(String::new(), |(v, m)| {
             format!(" -m mark --mark {v:#x}/{m:#x}")
         });
@@ -224,8 +224,8 @@ pub fn probes(world: &World) -> String {
                 .and_then(|a| a.seen_src)
                 .map_or("-".into(), |s| s.to_string());
             vec![
-                p.spec.name.clone(),
-                format!("{} -> {}", p.spec.from_label, p.spec.to_label),
+                p.spec().name.clone(),
+                format!("{} -> {}", p.spec().from_label, p.spec().to_label),
                 s.sent.to_string(),
                 s.ok.to_string(),
                 s.failed.to_string(),
@@ -253,11 +253,13 @@ pub fn probes(world: &World) -> String {
 /// The hop-by-hop path of a probe's last finished attempt.
 pub fn trace(probe: &Probe) -> String {
     let Some(a) = probe.last_finished() else {
-        return format!("probe {} has no finished attempt yet\n", probe.spec.name);
+        return format!("probe {} has no finished attempt yet\n", probe.spec().name);
     };
     let mut out = format!(
         "trace of {}#{} sent at {}\n",
-        probe.spec.name, a.seq, a.sent
+        probe.spec().name,
+        a.seq,
+        a.sent
     );
     for h in &a.path {
         let dir = if h.reply { "<-" } else { "->" };
@@ -300,7 +302,7 @@ pub fn power(world: &World) -> String {
     let rows: Vec<Vec<String>> = world
         .devices()
         .iter()
-        .filter(|d| !matches!(d, DeviceRt::Switch(s) if s.name.starts_with("br-int@")))
+        .filter(|d| !matches!(d, DeviceRt::Switch(s) if s.name().starts_with("br-int@")))
         .map(|d| {
             vec![
                 d.name().to_string(),

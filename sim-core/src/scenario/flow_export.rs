@@ -229,7 +229,7 @@ fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, no
     else {
         return;
     };
-    let rows: Vec<CtEntry> = stack.ct.rows(now);
+    let rows: Vec<CtEntry> = stack.conntrack().rows(now);
     let dump: Vec<DumpedConn> = rows.iter().map(dumped).collect();
     agent
         .exporter

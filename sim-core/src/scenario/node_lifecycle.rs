@@ -32,8 +32,6 @@
 //!
 //! Timer tokens: `NOT_READY_TOKEN + i` and `READY_TOKEN + i` for node `i`.
 
-use std::net::Ipv4Addr;
-
 use crate::engine::ClusterState;
 use crate::sim::World;
 use crate::sim::trace::LogKind;
@@ -150,7 +148,10 @@ impl NodeLifecycle {
             pod.ip = new;
             pod.ready = false;
             let full = format!("{}/{}", pod.namespace, pod.name);
-            readdress_pod(world, &full, new);
+            // A re-created sandbox: the same Pod device with its new address.
+            if let Some(id) = world.device_id(&full) {
+                world.readdress_pod(id, new);
+            }
             world.record(
                 LogKind::Engine,
                 node,
@@ -219,20 +220,5 @@ impl NodeLifecycle {
             format!("node {name} is NotReady (no status for {NODE_MONITOR_GRACE}); its Pods leave the EndpointSlices"),
         );
         true
-    }
-}
-
-/// A re-created Pod's sandbox: the same Pod device with its new address.
-fn readdress_pod(world: &mut World, pod: &str, ip: Ipv4Addr) {
-    let Some(id) = world.device_id(pod) else {
-        return;
-    };
-    if let Some(stack) = world.stack_mut(id) {
-        if let Some(eth0) = stack.ifaces.first_mut() {
-            eth0.addrs = vec![ipnet::Ipv4Net::from(ip)];
-        }
-        stack.sync_connected_routes();
-        stack.arp.clear();
-        stack.ct.clear();
     }
 }

@@ -94,10 +94,8 @@ impl Runner {
         cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
         cluster.proxy.kube_proxy = scn.kube_proxy;
         for (dev, status) in &scn.http_status {
-            if let Some(id) = world.device_id(dev)
-                && let Some(stack) = world.stack_mut(id)
-            {
-                stack.http_status = *status;
+            if let Some(id) = world.device_id(dev) {
+                world.set_http_status(id, *status);
             }
         }
         world.record(
@@ -768,9 +766,7 @@ pub(super) fn execute(
         Action::ClearArp(device) => {
             world.record(LogKind::Step, "", format!("clear ARP cache of {device}"));
             let id = world.device_id(device).expect("checked at load");
-            if let Some(stack) = world.stack_mut(id) {
-                stack.arp.clear();
-            }
+            world.flush_arp(id);
         }
         Action::Route {
             device,
@@ -1136,7 +1132,7 @@ fn resolve_ip(world: &World, e: &Endpoint) -> Result<Ipv4Addr, String> {
 
 /// The text of a `show` step, also used by `antlab get`.
 pub fn render_show(
-    world: &mut World,
+    world: &World,
     cluster: &ClusterState,
     scn: &Scenario,
     what: &Show,
@@ -1202,10 +1198,10 @@ fn mac_of(world: &World, m: &MacRef) -> Result<crate::model::MacAddr, String> {
                 .device(id)
                 .stack()
                 .ok_or_else(|| format!("{dev} has no interfaces"))?;
-            s.ifaces
+            s.ifaces()
                 .iter()
-                .find(|i| i.name == ifname)
-                .map(|i| i.mac)
+                .find(|i| i.name() == ifname)
+                .map(|i| i.mac())
                 .ok_or_else(|| format!("{dev} has no interface {ifname}"))
         }
     }
@@ -1321,7 +1317,7 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             if let Some(n) = min_answerers {
                 said.push(format!("answered by at least {n} hosts"));
                 let answered: std::collections::BTreeSet<String> = p
-                    .attempts
+                    .attempts()
                     .iter()
                     .filter(|a| a.ok())
                     .filter_map(|a| a.seen_by.clone())
@@ -1354,7 +1350,7 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             if let Some(allowed) = only_answered_by {
                 said.push(format!("answered only by {}", allowed.join(", ")));
                 let others: Vec<String> = p
-                    .attempts
+                    .attempts()
                     .iter()
                     .filter(|a| a.ok())
                     .filter_map(|a| a.seen_by.clone())
@@ -1385,7 +1381,7 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             let Some(stack) = world.device(id).stack() else {
                 return (false, format!("{device} has no ARP cache"));
             };
-            let row = stack.arp.lookup(world.now(), *ip);
+            let row = stack.arp().lookup(world.now(), *ip);
             let want_mac = match mac.as_ref().map(|m| mac_of(world, m)).transpose() {
                 Ok(m) => m,
                 Err(e) => return (false, e),
@@ -1547,8 +1543,8 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
 
 impl Outcome {
     /// Renders a `show` view of the final state.
-    pub fn show(&mut self, scn: &Scenario, what: &Show) -> Result<String, String> {
-        render_show(&mut self.world, &self.cluster, scn, what)
+    pub fn show(&self, scn: &Scenario, what: &Show) -> Result<String, String> {
+        render_show(&self.world, &self.cluster, scn, what)
     }
 }
 
@@ -1586,11 +1582,11 @@ fn outage_breakdown(world: &World, incidents: &[Incident]) -> Vec<String> {
             .probes()
             .iter()
             .filter(|p| {
-                p.attempts.iter().any(|a| {
+                p.attempts().iter().any(|a| {
                     a.sent >= lost && matches!(a.verdict, crate::sim::probe::Verdict::Fail { .. })
                 })
             })
-            .flat_map(|p| p.attempts.iter())
+            .flat_map(|p| p.attempts().iter())
             .filter(|a| a.sent >= assigned && a.ok())
             .map(|a| a.sent)
             .min();
