@@ -788,7 +788,7 @@ fn check(
                 // `kubectl get egress` shows the status: for a static
                 // Egress whose IP no node has, none.
                 shown_ip: egress.and_then(|e| e.status.egress_ip),
-                sim_holders: sim_core::report::egress_holders(cluster, name),
+                sim_holders: sim_core::engine::holders::egress_holders(cluster, name),
                 ip_field: format!("Egress {name} IP"),
                 node_field: format!("Egress {name} node"),
                 held_by: "IP held by",
@@ -802,7 +802,7 @@ fn check(
             HeldIp {
                 ip: lb_ip,
                 shown_ip: lb_ip,
-                sim_holders: sim_core::report::external_ip_owners(cluster, service),
+                sim_holders: sim_core::engine::holders::external_ip_owners(cluster, service),
                 ip_field: format!("{service} external IP"),
                 node_field: format!("{service} external IP owner"),
                 held_by: "owned by",

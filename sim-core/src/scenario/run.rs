@@ -15,8 +15,9 @@ use crate::sim::{ControlEvent, DeviceRt, World};
 use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::flow_export::{ExporterSession, FlowExport, NodeFlowRecord};
+use super::flow_export::{ExporterSession, FlowExport};
 use super::node_lifecycle::NodeLifecycle;
+use crate::flows::NodeFlowRecord;
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -1421,7 +1422,7 @@ fn check(world: &mut World, cluster: &ClusterState, e: &Expectation) -> (bool, S
             let Some(s) = cluster.services.get(service) else {
                 return (false, format!("Service {service} does not exist"));
             };
-            let owners = report::external_ip_owners(cluster, service);
+            let owners = engine::holders::external_ip_owners(cluster, service);
             let mut said = Vec::new();
             let mut problems = Vec::new();
             if let Some(want) = node {
