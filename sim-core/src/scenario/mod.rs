@@ -23,14 +23,20 @@
 //! timeline.
 
 pub mod admit;
+mod apply;
+mod control;
 mod doc;
 mod ecmp_options;
+mod failover;
 pub mod flow_export;
+pub mod judge;
 pub mod limits;
 mod load;
 pub mod node_lifecycle;
 pub mod run;
+mod show;
 pub mod start_time;
+mod steps;
 mod vlan_steps;
 
 /// Every action a step can take, as the scenario file spells it (the README
