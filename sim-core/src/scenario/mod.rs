@@ -20,7 +20,8 @@
 //! column. [`load`] parses and checks everything it can before anything runs
 //! (within [`limits`]); [`admit::admit`] applies every step without time
 //! passing, to find what only applying can refuse; [`run::run`] plays the
-//! timeline.
+//! timeline; [`judge`] decides what each expectation means, for the
+//! simulator and real mode alike.
 
 pub mod admit;
 mod apply;

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use super::apply::{apply_object, names};
 use super::control::{ControlState, peers, sync_dataplane};
+use super::judge::{Judgement, SimObserver, judge};
 use super::load::{Action, Endpoint, Scenario, Step};
 use super::run::{ExpectResult, step_error};
 use super::show::render_show;
@@ -216,7 +217,9 @@ pub(super) fn execute(
         }
         Action::Expect(list) => {
             for e in list {
-                let (passed, message) = super::judge::check(world, cluster, e);
+                let Judgement {
+                    passed, message, ..
+                } = judge(&SimObserver::new(world, cluster), &e.kind);
                 world.record(
                     LogKind::Expect,
                     "",
