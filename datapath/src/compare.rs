@@ -43,10 +43,10 @@ impl Checked {
             at: t,
             line: e.line,
             column: e.column,
-            real_passed: real.passed,
-            real_message: real.message,
-            sim_passed: (mode == Mode::Both).then_some(sim.passed),
-            fields: side_by_side(&sim.observed, &real.observed),
+            real_passed: real.passed(),
+            sim_passed: (mode == Mode::Both).then_some(sim.passed()),
+            fields: side_by_side(sim.observed(), real.observed()),
+            real_message: real.into_message(),
         }
     }
 
@@ -68,18 +68,25 @@ fn side_by_side(sim: &[Observed], real: &[Observed]) -> Vec<(String, String, Str
     const MISSING: &str = "(not observed)";
     let value_in = |side: &[Observed], what: &str| {
         side.iter()
-            .find(|o| o.what == what)
-            .map_or(MISSING.to_string(), |o| o.value.clone())
+            .find(|o| o.what() == what)
+            .map_or(MISSING.to_string(), |o| o.value().to_string())
     };
     let mut out: Vec<(String, String, String)> = real
         .iter()
-        .map(|r| (r.what.clone(), value_in(sim, &r.what), r.value.clone()))
+        .map(|r| {
+            let what = r.what();
+            (what.to_string(), value_in(sim, what), r.value().to_string())
+        })
         .collect();
     for s in sim
         .iter()
-        .filter(|s| !real.iter().any(|r| r.what == s.what))
+        .filter(|s| !real.iter().any(|r| r.what() == s.what()))
     {
-        out.push((s.what.clone(), s.value.clone(), MISSING.to_string()));
+        out.push((
+            s.what().to_string(),
+            s.value().to_string(),
+            MISSING.to_string(),
+        ));
     }
     out
 }
@@ -89,13 +96,7 @@ mod tests {
     use super::*;
 
     fn seen(pairs: &[(&str, &str)]) -> Vec<Observed> {
-        pairs
-            .iter()
-            .map(|(w, v)| Observed {
-                what: w.to_string(),
-                value: v.to_string(),
-            })
-            .collect()
+        pairs.iter().map(|(w, v)| Observed::new(*w, *v)).collect()
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use super::apply::{apply_object, names};
 use super::control::{ControlState, peers, sync_dataplane};
-use super::judge::{Judgement, SimObserver, judge};
+use super::judge::{SimObserver, judge};
 use super::load::{Action, Endpoint, Scenario, Step};
 use super::run::{ExpectResult, step_error};
 use super::show::render_show;
@@ -217,9 +217,9 @@ pub(super) fn execute(
         }
         Action::Expect(list) => {
             for e in list {
-                let Judgement {
-                    passed, message, ..
-                } = judge(&SimObserver::new(world, cluster), &e.kind);
+                let judged = judge(&SimObserver::new(world, cluster), &e.kind);
+                let passed = judged.passed();
+                let message = judged.into_message();
                 world.record(
                     LogKind::Expect,
                     "",

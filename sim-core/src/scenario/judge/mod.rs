@@ -31,21 +31,51 @@ use crate::model::MacAddr;
 /// An expectation judged: whether it held and what was expected and seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Judgement {
-    pub passed: bool,
-    /// `PASS`/`FAIL` lines print it: what was expected, and if it failed,
+    passed: bool,
+    message: String,
+    observed: Vec<Observed>,
+}
+
+impl Judgement {
+    pub fn passed(&self) -> bool {
+        self.passed
+    }
+    /// What `PASS`/`FAIL` lines print: what was expected, and if it failed,
     /// what was seen instead.
-    pub message: String,
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    pub fn into_message(self) -> String {
+        self.message
+    }
     /// The facts looked at that both sides observe comparably, in the order
     /// looked at.
-    pub observed: Vec<Observed>,
+    pub fn observed(&self) -> &[Observed] {
+        &self.observed
+    }
 }
 
 /// One fact as a judgement saw it, normalised to text (`none` for nothing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {
+    what: String,
+    value: String,
+}
+
+impl Observed {
+    pub fn new(what: impl Into<String>, value: impl Into<String>) -> Self {
+        Observed {
+            what: what.into(),
+            value: value.into(),
+        }
+    }
     /// What it is: `Egress egress-vlan node`, `probe ping-ext last attempt ok`.
-    pub what: String,
-    pub value: String,
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+    pub fn value(&self) -> &str {
+        &self.value
+    }
 }
 
 /// Judges `kind` now, on the side `obs` observes.
