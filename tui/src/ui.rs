@@ -16,6 +16,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Tabs};
+use sim_core::engine::holders;
 use sim_core::model::{DeviceKind, HostRole};
 use sim_core::report;
 use sim_core::scenario::Scenario;
@@ -79,7 +80,7 @@ impl View {
         // narrow pane shortens the label, never the address.
         let mut holds: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for (name, e) in &cluster.egress.egresses {
-            for h in report::egress_holders(cluster, name) {
+            for h in holders::egress_holders(cluster, name) {
                 let ip = e.ip.map_or(String::new(), |ip| format!(" {ip}"));
                 holds
                     .entry(h)
@@ -91,7 +92,7 @@ impl View {
             if s.external_ip_pool().is_none() {
                 continue;
             }
-            for h in report::external_ip_owners(cluster, key) {
+            for h in holders::external_ip_owners(cluster, key) {
                 let ip = s.lb_ip.map_or(String::new(), |ip| format!(" {ip}"));
                 holds.entry(h).or_default().push((format!("svc {key}"), ip));
             }

@@ -19,7 +19,8 @@
 //!
 //! Egress ([`egress`]: allocation, placement, datapath; [`egress_static`]:
 //! Egresses without a pool; [`egress_ids`]: each agent's marks and route
-//! tables; [`egress_status`]: the status the agents write), ExternalIPPool,
+//! tables; [`egress_status`]: the status the agents write; [`holders`]: who
+//! holds an Egress or Service external IP), ExternalIPPool,
 //! ServiceExternalIP and proxy rules hook in here.
 
 pub mod admission;
@@ -30,6 +31,7 @@ pub mod egress_ids;
 pub mod egress_placement;
 pub mod egress_static;
 pub mod egress_status;
+pub mod holders;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;

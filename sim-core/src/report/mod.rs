@@ -5,7 +5,7 @@
 
 pub mod timeline;
 
-use crate::engine::ClusterState;
+use crate::engine::{ClusterState, holders};
 use crate::sim::probe::{Probe, Verdict};
 use crate::sim::routing::table_name;
 use crate::sim::{DeviceRt, World};
@@ -341,24 +341,6 @@ pub fn kube_age(secs: u64) -> String {
     }
 }
 
-/// The nodes that currently hold an Egress's IP: every node that is up, runs
-/// the Egress controller, and whose own view places the Egress on itself
-/// (more than one = split brain), or, for a static Egress, has its IP. The dataplane's truth; `kubectl get
-/// egress` shows the status the agents wrote instead.
-pub fn egress_holders(cluster: &ClusterState, name: &str) -> Vec<String> {
-    all_egress_holders(cluster).remove(name).unwrap_or_default()
-}
-
-/// [`egress_holders`] of every Egress at once.
-pub fn all_egress_holders(
-    cluster: &ClusterState,
-) -> std::collections::BTreeMap<String, Vec<String>> {
-    let inputs = crate::engine::egress::PlacementInputs::new(cluster);
-    let mut agents = crate::engine::egress_status::AgentSyncs::default();
-    agents.resync(cluster, &inputs, None);
-    agents.holders(cluster)
-}
-
 /// `kubectl get egress`: NAME EGRESSIP AGE NODE (AGE before NODE, as the CRD's
 /// printer columns have it), from `status.egressIP` and `status.egressNode`
 /// as the agents wrote them: empty until an agent takes the IP, and still the
@@ -534,27 +516,6 @@ pub fn services(cluster: &ClusterState, now_secs: u64) -> String {
     )
 }
 
-/// The nodes that currently answer for a Service's external IP: up nodes
-/// whose own view makes them the owner.
-pub fn external_ip_owners(cluster: &ClusterState, key: &str) -> Vec<String> {
-    let Some(s) = cluster.services.get(key) else {
-        return Vec::new();
-    };
-    let with_eps = crate::engine::nodes_with_ready_endpoints(cluster, s);
-    cluster
-        .nodes
-        .iter()
-        .filter(|n| n.up)
-        .filter(|n| {
-            cluster
-                .external_ip_owner(s, &cluster.view_of(&n.name), &with_eps)
-                .as_deref()
-                == Some(n.name.as_str())
-        })
-        .map(|n| n.name.clone())
-        .collect()
-}
-
 /// `antctl get serviceexternalip`: NAMESPACE NAME EXTERNAL-IP-POOL EXTERNAL-IP ASSIGNED-NODE.
 pub fn service_external_ips(cluster: &ClusterState) -> String {
     let rows: Vec<Vec<String>> = cluster
@@ -567,7 +528,7 @@ pub fn service_external_ips(cluster: &ClusterState) -> String {
                 s.spec.meta.name.clone(),
                 s.external_ip_pool().unwrap_or_default().to_string(),
                 s.lb_ip.map_or(String::new(), |i| i.to_string()),
-                external_ip_owners(cluster, key).join(","),
+                holders::external_ip_owners(cluster, key).join(","),
             ]
         })
         .collect();
@@ -615,7 +576,7 @@ pub fn endpoints(cluster: &ClusterState) -> String {
 /// Exported flow records, one per row, like a Flow Aggregator's record list:
 /// when and where each was exported, why, the tuple with Pod names, counters
 /// (forward/reverse totals), and the Service, Egress and L7 context.
-pub fn flows(records: &[crate::scenario::flow_export::NodeFlowRecord]) -> String {
+pub fn flows(records: &[crate::flows::NodeFlowRecord]) -> String {
     if records.is_empty() {
         return "No flow records (is the FlowExporter feature gate on?)\n".into();
     }

@@ -20,16 +20,23 @@
 //! column. [`load`] parses and checks everything it can before anything runs
 //! (within [`limits`]); [`admit::admit`] applies every step without time
 //! passing, to find what only applying can refuse; [`run::run`] plays the
-//! timeline.
+//! timeline; [`judge`] decides what each expectation means, for the
+//! simulator and real mode alike.
 
 pub mod admit;
+mod apply;
+mod control;
 mod doc;
 mod ecmp_options;
+mod execute;
+mod failover;
 pub mod flow_export;
+pub mod judge;
 pub mod limits;
 mod load;
 pub mod node_lifecycle;
 pub mod run;
+mod show;
 pub mod start_time;
 mod step;
 mod vlan_steps;

@@ -200,45 +200,70 @@ impl Probe {
 
     /// The most recent attempt that has a verdict.
     pub fn last_finished(&self) -> Option<&Attempt> {
-        self.attempts
-            .iter()
-            .rev()
-            .find(|a| a.verdict != Verdict::Pending)
+        last_finished(&self.attempts)
     }
 
     pub fn stats(&self) -> ProbeStats {
         let mut s = ProbeStats::default();
-        let mut fail_start: Option<SimTime> = None;
+        let mut down = false;
         for a in &self.attempts {
             match a.verdict {
                 Verdict::Pending => continue,
                 Verdict::Ok { .. } => {
                     s.ok += 1;
-                    if let Some(start) = fail_start.take() {
-                        s.longest_outage = s.longest_outage.max(a.sent.since(start));
-                    }
+                    down = false;
                 }
                 Verdict::Fail { .. } => {
                     s.failed += 1;
-                    if fail_start.is_none() {
-                        fail_start = Some(a.sent);
+                    if !down {
+                        down = true;
                         s.outages += 1;
                     }
                 }
             }
             s.sent += 1;
         }
-        if let (Some(start), Some(last)) = (
-            fail_start,
-            self.attempts
-                .iter()
-                .rev()
-                .find(|a| a.verdict != Verdict::Pending),
-        ) {
-            // Still down: count until the last attempt's timeout.
-            let end = last.sent + self.spec.timeout;
-            s.longest_outage = s.longest_outage.max(end.since(start));
-        }
+        s.longest_outage = longest_outage(&self.attempts, self.spec.timeout);
         s
     }
+}
+
+/// The most recent attempt of `attempts` (in the order sent) that has a
+/// verdict.
+pub fn last_finished(attempts: &[Attempt]) -> Option<&Attempt> {
+    attempts
+        .iter()
+        .rev()
+        .find(|a| a.verdict != Verdict::Pending)
+}
+
+/// The longest outage in `attempts` (in the order sent): a run of failed
+/// attempts lasts from the first failed send to the first successful send
+/// after it; a run still going on lasts until the last finished attempt's
+/// `timeout` runs out. Attempts without a verdict do not count.
+///
+/// The one definition of "longest outage": the probe table, the
+/// `maxOutage`/`minOutage` expectations and real mode's outage report all
+/// use it, whichever side sent the attempts.
+pub fn longest_outage(attempts: &[Attempt], timeout: SimDuration) -> SimDuration {
+    let mut longest = SimDuration::ZERO;
+    let mut fail_start: Option<SimTime> = None;
+    for a in attempts {
+        match a.verdict {
+            Verdict::Pending => {}
+            Verdict::Ok { .. } => {
+                if let Some(start) = fail_start.take() {
+                    longest = longest.max(a.sent.since(start));
+                }
+            }
+            Verdict::Fail { .. } => {
+                fail_start.get_or_insert(a.sent);
+            }
+        }
+    }
+    if let (Some(start), Some(last)) = (fail_start, last_finished(attempts)) {
+        // Still down: count until the last attempt's timeout.
+        longest = longest.max((last.sent + timeout).since(start));
+    }
+    longest
 }

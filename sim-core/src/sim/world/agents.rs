@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::{ControlEvent, Event, World};
 use crate::engine::memberlist::{
-    Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg,
+    self, Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg,
 };
 use crate::model::DeviceId;
 use crate::sched::Scheduler;
@@ -37,7 +37,7 @@ impl World {
         let Some(ip) = self.host_ip(node) else { return };
         let boot = self.agent_boots.entry(node).or_insert(0);
         *boot += 1;
-        let rng = crate::rng::stream(self.seed, &format!("memberlist/{name}/{boot}"));
+        let rng = memberlist::agent_rng(self.seed, &name, *boot);
         let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
         let actions = agent.join(self.now, peers);
         self.agents.insert(node, agent);
@@ -56,7 +56,7 @@ impl World {
         let Some(ip) = self.host_ip(node) else { return };
         let boot = self.agent_boots.entry(node).or_insert(0);
         *boot += 1;
-        let rng = crate::rng::stream(self.seed, &format!("memberlist/{name}/{boot}"));
+        let rng = memberlist::agent_rng(self.seed, &name, *boot);
         let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
         let actions = agent.start_converged(self.now, peers);
         self.agents.insert(node, agent);
