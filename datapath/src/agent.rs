@@ -16,7 +16,7 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use sim_core::engine::memberlist::{
-    Action, Agent, AgentTimer, MEMBERLIST_PORT, MemberConfig, MemberEvent, Msg,
+    self, Action, Agent, AgentTimer, MEMBERLIST_PORT, MemberConfig, MemberEvent, Msg,
 };
 use sim_core::time::SimTime;
 
@@ -80,10 +80,7 @@ fn run(
 ) -> std::io::Result<()> {
     let sock = UdpSocket::bind((spec.ip, MEMBERLIST_PORT))?;
     let now = || SimTime(epoch.elapsed().as_nanos() as u64);
-    let rng = sim_core::rng::stream(
-        spec.seed,
-        &format!("memberlist/{}/{}", spec.node, spec.boot),
-    );
+    let rng = memberlist::agent_rng(spec.seed, &spec.node, spec.boot);
     let mut agent = Agent::new(&spec.node, spec.ip, MemberConfig::default(), rng);
     let mut timers: BTreeMap<(SimTime, u64), AgentTimer> = BTreeMap::new();
     let mut seq = 0u64;

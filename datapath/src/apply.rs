@@ -28,9 +28,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use sim_core::engine::dataplane::SnatTo;
 use sim_core::engine::dataplane::{DesiredRoute, NodeDataplane};
 use sim_core::k8s::Protocol;
-use sim_core::sim::nat::SnatTo;
 
 use crate::lab::{Lab, LabError};
 use crate::sys;

@@ -24,7 +24,11 @@
 //! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket.
 //! - [`traffic`]: probes (ping, TCP, HTTP) and the HTTP servers of Pods and hosts.
 //! - [`observe`]: reading outcomes back from the kernel and OVS.
+//! - [`observer`]: the expectation judge's observer for real mode, over `observe`
+//!   and the probes.
 //! - [`preflight`]: what real mode refuses before building anything, and why.
+//! - [`compare`]: one expectation judged for real and in the simulator, and the
+//!   observations of both side by side.
 //! - [`run`]: playing a scenario's timeline for real, and the comparison with
 //!   the simulator (`antlab run --mode real|both`).
 //! - [`signals`]: SIGINT/SIGTERM during a run (named, exit 128 + signal).
@@ -42,11 +46,13 @@ pub mod bench;
 pub mod bfd;
 pub mod cleanup;
 pub mod clock;
+pub mod compare;
 pub mod dsr;
 pub mod kind;
 pub mod lab;
 pub mod netns;
 pub mod observe;
+pub mod observer;
 pub mod ovs;
 pub mod preflight;
 pub mod run;

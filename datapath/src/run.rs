@@ -7,12 +7,15 @@
 //! real agents**, and applies `engine::compile` of that to the lab. Placement
 //! therefore follows real failure detection, with the engine's code.
 //!
-//! At every `expect` step real mode checks the expectations against what it
-//! observes in the kernel, and in `both` mode also compares, field by field,
-//! the normalised observations of both sides (egress node and IP, the source
-//! and gateway VLAN a destination saw, which endpoints answered, the
-//! gateway's ARP entry, whether the last probe attempt worked). Timing differs
-//! between the modes, so durations are reported, not compared.
+//! At every `expect` step the one expectation judge
+//! (`sim_core::scenario::judge`) decides each expectation over what real
+//! mode observes in the kernel ([`RealObserver`]), and over the simulator
+//! at the same scenario time; `both` mode also compares, field by field, the
+//! normalised observations the two judgements looked at (egress node and
+//! IP, the source and gateway VLAN a destination saw, which endpoints
+//! answered, the gateway's ARP entry, whether the last probe attempt
+//! worked). Timing differs between the modes, so durations are reported,
+//! not compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -21,10 +24,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sim_core::engine::memberlist::MemberEvent;
-use sim_core::model::{DeviceKind, HostRole, MacAddr};
+use sim_core::model::DeviceKind;
 use sim_core::scenario::run::Runner;
-use sim_core::scenario::{Action, Endpoint, ExpectKind, Expectation, MacRef, Scenario};
-use sim_core::sim::probe::ProbeKind;
+use sim_core::scenario::{Action, Endpoint, Scenario};
+use sim_core::sim::probe::{Attempt, ProbeKind, Verdict, longest_outage};
 use sim_core::time::{SimDuration, SimTime};
 
 use crate::NodeBackend;
@@ -32,7 +35,8 @@ use crate::agent::{self, AgentEvent, AgentHandle, AgentSpec};
 use crate::apply::{Applied, LinuxBackend};
 use crate::lab::{Lab, LabError};
 use crate::observe;
-use crate::traffic::{self, Attempt, ProbeHandle, RealProbeKind};
+use crate::observer::RealObserver;
+use crate::traffic::{self, ProbeHandle, RealProbeKind, from_epoch, timeout_of};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -54,28 +58,7 @@ pub enum RealError {
     Interrupted(crate::signals::Stop),
 }
 
-/// One expectation, checked for real (and in `both` mode, in the simulator).
-#[derive(Clone, Debug)]
-pub struct Checked {
-    pub at: SimTime,
-    pub line: u64,
-    pub column: u64,
-    pub real_passed: bool,
-    pub real_message: String,
-    pub sim_passed: Option<bool>,
-    /// (what, simulator, real) for every observed field.
-    pub fields: Vec<(String, String, String)>,
-}
-
-impl Checked {
-    pub fn mismatches(&self) -> Vec<String> {
-        self.fields
-            .iter()
-            .filter(|(_, s, r)| s != r)
-            .map(|(w, s, r)| format!("{w}: simulator {s}, real {r}"))
-            .collect()
-    }
-}
+pub use crate::compare::Checked;
 
 #[derive(Debug, Default)]
 pub struct RealReport {
@@ -257,7 +240,7 @@ impl Live {
             }
         }
         let planes = sim_core::engine::compile_nodes(&cluster, |n| {
-            only.is_none_or(|o| o.contains(n)) && !self.lab.powered_off.iter().any(|p| p == n)
+            only.is_none_or(|o| o.contains(&n.name)) && !self.lab.powered_off.contains(&n.name)
         });
         let mut backend = LinuxBackend {
             lab: &mut self.lab,
@@ -305,39 +288,6 @@ fn resolve(
             .map(|ip| (Some(d.clone()), ip))
             .ok_or_else(|| format!("{d} has no address")),
     }
-}
-
-fn mac_of(scn: &Scenario, m: &MacRef) -> Option<MacAddr> {
-    match m {
-        MacRef::Literal(mac) => Some(*mac),
-        MacRef::Iface(r) => {
-            let (dev, ifname) = r.rsplit_once('/')?;
-            let id = scn.topology.device_id(dev)?;
-            let h = scn.topology.host(id)?;
-            h.interfaces
-                .iter()
-                .find(|i| i.name == ifname)
-                .map(|i| i.mac)
-        }
-    }
-}
-
-fn real_outage(attempts: &[Attempt], timeout: Duration) -> Duration {
-    let mut longest = Duration::ZERO;
-    let mut start: Option<Duration> = None;
-    for a in attempts {
-        if a.ok {
-            if let Some(s) = start.take() {
-                longest = longest.max(a.sent.saturating_sub(s));
-            }
-        } else if start.is_none() {
-            start = Some(a.sent);
-        }
-    }
-    if let (Some(s), Some(last)) = (start, attempts.last()) {
-        longest = longest.max((last.sent + timeout).saturating_sub(s));
-    }
-    longest
 }
 
 /// Plays `scn` for real. `log` gets the run log; the caller prints the report.
@@ -456,9 +406,8 @@ fn play(
     times.push(scn.until);
     times.dedup();
     let mut probe_index = 0u16;
-    let mut timeouts: BTreeMap<String, Duration> = BTreeMap::new();
     let mut done_steps = 0usize;
-    let mut probe_up: BTreeMap<String, (bool, Duration)> = BTreeMap::new();
+    let mut probe_up: BTreeMap<String, (bool, SimTime)> = BTreeMap::new();
     let mut last_tick = crate::clock::now();
     for t in times {
         if t > scn.until {
@@ -586,7 +535,6 @@ fn play(
                         },
                     };
                     let timeout = Duration::from_nanos(p.timeout.0);
-                    timeouts.insert(p.name.clone(), timeout);
                     let plan = traffic::ProbePlan {
                         ns: ns.clone(),
                         name: p.name.clone(),
@@ -614,7 +562,19 @@ fn play(
                     let started = crate::clock::now();
                     let at = live.epoch.elapsed();
                     for e in list {
-                        let c = check(scn, runner, live, e, t, at, mode);
+                        let c = {
+                            let sim = runner.outcome();
+                            let lab = RealObserver::new(
+                                scn,
+                                &live.lab,
+                                &sim.cluster,
+                                &live.probes,
+                                live.epoch,
+                                at,
+                                &e.kind,
+                            );
+                            Checked::judge(e, t, &lab, &sim.world, &sim.cluster, mode)
+                        };
                         let _ = writeln!(
                             log,
                             "[{:>9.3}s real] expect {} {}",
@@ -675,13 +635,7 @@ fn play(
             .probe(name)
             .map(|p| p.stats().longest_outage)
             .unwrap_or(SimDuration::ZERO);
-        let real = real_outage(
-            &p.snapshot(),
-            timeouts
-                .get(name)
-                .copied()
-                .unwrap_or(Duration::from_secs(1)),
-        );
+        let real = Duration::from_nanos(longest_outage(&p.snapshot(), timeout_of(p)).as_nanos());
         report.outages.push((name.clone(), sim, real));
     }
     if runner.outcome().cluster.settings.flow_export_on() {
@@ -695,19 +649,19 @@ fn play(
 /// Logs a probe going down or coming back, as the simulator's log does.
 fn report_probe_changes(
     live: &Live,
-    state: &mut BTreeMap<String, (bool, Duration)>,
+    state: &mut BTreeMap<String, (bool, SimTime)>,
     log: &mut dyn Write,
 ) {
     for (name, p) in &live.probes {
         let attempts = p.snapshot();
-        let Some(last) = attempts.iter().rev().find(|a| a.done > Duration::ZERO) else {
+        let Some(last) = attempts.last() else {
             continue;
         };
         let prev = state.get(name).copied();
-        if prev.map(|(up, _)| up) == Some(last.ok) {
+        if prev.map(|(up, _)| up) == Some(last.ok()) {
             continue;
         }
-        let line = match (prev, last.ok) {
+        let line = match (prev, last.ok()) {
             (None, true) => "UP".to_string(),
             (Some((false, since)), true) => {
                 // An attempt sent earlier may have been answered late (its
@@ -715,436 +669,46 @@ fn report_probe_changes(
                 // successful send, as the simulator counts it.
                 let first_ok = attempts
                     .iter()
-                    .filter(|a| a.ok && a.sent > since)
+                    .filter(|a| a.ok() && a.sent > since)
                     .map(|a| a.sent)
                     .min()
                     .unwrap_or(last.sent);
                 format!(
                     "UP again after {:.1} s outage",
-                    first_ok.saturating_sub(since).as_secs_f64()
+                    from_epoch(first_ok)
+                        .saturating_sub(from_epoch(since))
+                        .as_secs_f64()
                 )
             }
-            (_, false) => format!("DOWN: {}", last.reason),
+            (_, false) => format!("DOWN: {}", failure(last)),
             (Some((true, _)), true) => continue,
         };
         let _ = writeln!(
             log,
             "[{:>9.3}s real] probe {name} {line} (attempt sent at {:.3}s)",
             live.epoch.elapsed().as_secs_f64(),
-            last.sent.as_secs_f64()
+            from_epoch(last.sent).as_secs_f64()
         );
         // An outage starts at the first failed attempt after the last good one.
-        let since = if last.ok {
+        let since = if last.ok() {
             last.sent
         } else {
-            let good = attempts.iter().filter(|a| a.ok).map(|a| a.sent).max();
+            let good = attempts.iter().filter(|a| a.ok()).map(|a| a.sent).max();
             attempts
                 .iter()
-                .filter(|a| !a.ok && a.done > Duration::ZERO && good.is_none_or(|g| a.sent > g))
+                .filter(|a| !a.ok() && good.is_none_or(|g| a.sent > g))
                 .map(|a| a.sent)
                 .min()
                 .unwrap_or(last.sent)
         };
-        state.insert(name.clone(), (last.ok, since));
+        state.insert(name.clone(), (last.ok(), since));
     }
 }
 
-fn yes(b: bool) -> String {
-    if b { "yes".into() } else { "no".into() }
-}
-
-/// Checks one expectation for real; in `both` mode also in the simulator,
-/// with the observed fields of each side.
-fn check(
-    scn: &Scenario,
-    runner: &Runner,
-    live: &Live,
-    e: &Expectation,
-    t: SimTime,
-    at: Duration,
-    mode: Mode,
-) -> Checked {
-    let world = &runner.outcome().world;
-    let cluster = &runner.outcome().cluster;
-    let sim_passed = (mode == Mode::Both).then(|| {
-        runner
-            .outcome()
-            .expectations
-            .iter()
-            .rev()
-            .find(|r| r.line == e.line && r.column == e.column && r.time == t)
-            .is_some_and(|r| r.passed)
-    });
-    let mut fields: Vec<(String, String, String)> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
-    let mut unobserved: Vec<&str> = Vec::new();
-    let head: String;
-    match &e.kind {
-        ExpectKind::Egress { name, node, ip } => {
-            head = format!("Egress {name}");
-            let egress = cluster.egress.egresses.get(name);
-            HeldIp {
-                ip: egress.and_then(|e| e.ip),
-                // `kubectl get egress` shows the status: for a static
-                // Egress whose IP no node has, none.
-                shown_ip: egress.and_then(|e| e.status.egress_ip),
-                sim_holders: sim_core::report::egress_holders(cluster, name),
-                ip_field: format!("Egress {name} IP"),
-                node_field: format!("Egress {name} node"),
-                held_by: "IP held by",
-                ip_is: "IP is",
-            }
-            .check(live, node, ip, &mut fields, &mut problems);
-        }
-        ExpectKind::ServiceExternalIp { service, node, ip } => {
-            head = format!("ServiceExternalIP of {service}");
-            let lb_ip = cluster.services.get(service).and_then(|s| s.lb_ip);
-            HeldIp {
-                ip: lb_ip,
-                shown_ip: lb_ip,
-                sim_holders: sim_core::report::external_ip_owners(cluster, service),
-                ip_field: format!("{service} external IP"),
-                node_field: format!("{service} external IP owner"),
-                held_by: "owned by",
-                ip_is: "external IP is",
-            }
-            .check(live, node, ip, &mut fields, &mut problems);
-        }
-        ExpectKind::Arp {
-            device,
-            ip,
-            mac,
-            state,
-        } => {
-            let real = observe::arp_entry(&live.lab, device, *ip);
-            let sim = world
-                .device_id(device)
-                .and_then(|id| world.device(id).stack())
-                .and_then(|s| s.arp.lookup(world.now(), *ip))
-                .map(|r| r.mac.map_or("(none)".to_string(), |m| m.to_string()));
-            let real_mac = real.as_ref().map(|(m, _)| m.clone());
-            fields.push((
-                format!("{device} ARP {ip}"),
-                sim.unwrap_or("no entry".into()),
-                real_mac.clone().unwrap_or("no entry".into()),
-            ));
-            head = format!("{device} ARP {ip}");
-            let want = mac
-                .as_ref()
-                .and_then(|m| mac_of(scn, m))
-                .map(|m| m.to_string());
-            match state.as_deref() {
-                Some("absent") => {
-                    if real.is_some() {
-                        problems.push(format!("found {}", real_mac.unwrap_or_default()));
-                    }
-                }
-                _ => match (&want, &real_mac) {
-                    (_, None) => problems.push("no entry".into()),
-                    (Some(w), Some(g)) if !w.eq_ignore_ascii_case(g) => {
-                        problems.push(format!("found {g}"))
-                    }
-                    _ => {}
-                },
-            }
-            if state
-                .as_deref()
-                .is_some_and(|s| s != "absent" && s != "present")
-            {
-                unobserved.push("ARP state (timers differ)");
-            }
-        }
-        ExpectKind::Mac {
-            switch,
-            vlan,
-            mac,
-            port,
-            absent,
-        } => {
-            let m = mac_of(scn, mac).map(|m| m.to_string()).unwrap_or_default();
-            let real = observe::mac_port(&live.lab, switch, *vlan, &m);
-            head = format!("{switch} MAC table vlan {vlan} {m}");
-            if *absent {
-                if real.is_some() {
-                    problems.push(format!("learned on {}", real.unwrap_or_default()));
-                }
-            } else {
-                match (port, &real) {
-                    (_, None) => problems.push("not learned".into()),
-                    (Some(p), Some(g)) if p != g => problems.push(format!("learned on {g}")),
-                    _ => {}
-                }
-            }
-        }
-        ExpectKind::Probe {
-            probe,
-            last_ok,
-            seen_source,
-            via_vlan,
-            not_via_vlan,
-            max_outage,
-            min_outage,
-            only_answered_by,
-            min_answerers,
-            http_status,
-            handled_by,
-            reply_avoids,
-            reason,
-        } => {
-            head = format!("probe {probe}");
-            let Some(p) = live.probes.get(probe) else {
-                return Checked {
-                    at: t,
-                    line: e.line,
-                    column: e.column,
-                    real_passed: false,
-                    real_message: format!("probe {probe} was not started"),
-                    sim_passed,
-                    fields,
-                };
-            };
-            // The verdict of the last attempt sent before this expectation
-            // (a silent drop takes the probe's timeout to show).
-            p.settle(at, p.timeout + Duration::from_millis(500));
-            let attempts: Vec<Attempt> =
-                p.snapshot().into_iter().filter(|a| a.sent <= at).collect();
-            let last = attempts.last();
-            let sp = world.probe(probe);
-            let slast = sp.and_then(|p| p.last_finished());
-            let real_ok = last.is_some_and(|a| a.ok);
-            // Compared when the scenario asserts it: where it does not (an
-            // outage bound over a flapping probe), the last attempt is a
-            // draw (which endpoint a random pick sent it to), not a fact
-            // both sides must share.
-            if last_ok.is_some() {
-                fields.push((
-                    format!("probe {probe} last attempt ok"),
-                    yes(slast.is_some_and(|a| a.ok())),
-                    yes(real_ok),
-                ));
-            }
-            if let Some(want) = last_ok
-                && real_ok != *want
-            {
-                problems.push(format!(
-                    "last attempt {}",
-                    if real_ok {
-                        "succeeded".to_string()
-                    } else {
-                        format!(
-                            "failed: {}",
-                            last.map_or("none finished", |a| a.reason.as_str())
-                        )
-                    }
-                ));
-            }
-            let (ping_id, tcp) = match p.kind {
-                RealProbeKind::Ping { id } => (Some(id), None),
-                RealProbeKind::Tcp { port } | RealProbeKind::Http { port, .. } => {
-                    (None, Some((p.to, port)))
-                }
-            };
-            // What destinations and gateways saw since the last attempt was
-            // sent (and a little before: the clocks are one, the sets' ages
-            // are in milliseconds).
-            let within = last.map_or(Duration::ZERO, |a| {
-                live.epoch.elapsed().saturating_sub(a.sent) + Duration::from_millis(100)
-            });
-            if let Some(src) = seen_source {
-                let real_src = match ping_id {
-                    Some(id) => target_host(scn, p.to)
-                        .and_then(|h| observe::ping_seen_source(&live.lab, &h, id, within)),
-                    None => last.and_then(|a| a.seen_src),
-                };
-                fields.push((
-                    format!("probe {probe} source seen by destination"),
-                    fmt_opt(slast.and_then(|a| a.seen_src)),
-                    fmt_opt(real_src),
-                ));
-                if real_src != Some(*src) {
-                    problems.push(format!("destination saw {}", fmt_opt(real_src)));
-                }
-            }
-            for (v, want_in) in via_vlan
-                .iter()
-                .map(|v| (v, true))
-                .chain(not_via_vlan.iter().map(|v| (v, false)))
-            {
-                let real_v = observe::request_gateway_vlan(&live.lab, ping_id, tcp, within);
-                let sim_in = slast.is_some_and(|a| a.request_vlans().contains(v));
-                fields.push((
-                    format!("probe {probe} request crossed VLAN {v}"),
-                    yes(sim_in),
-                    yes(real_v == Some(*v)),
-                ));
-                if (real_v == Some(*v)) != want_in {
-                    problems.push(format!(
-                        "request reached the gateway on VLAN {}",
-                        real_v.map_or("none".into(), |x| x.to_string())
-                    ));
-                }
-            }
-            let outage = real_outage(&attempts, p.timeout);
-            if let Some(max) = max_outage
-                && outage > Duration::from_nanos(max.0)
-            {
-                problems.push(format!("longest outage was {:.1} s", outage.as_secs_f64()));
-            }
-            if let Some(min) = min_outage
-                && outage < Duration::from_nanos(min.0)
-            {
-                problems.push(format!("longest outage was {:.1} s", outage.as_secs_f64()));
-            }
-            if only_answered_by.is_some() || min_answerers.is_some() {
-                let real_by: BTreeSet<String> = attempts
-                    .iter()
-                    .filter(|a| a.ok)
-                    .filter_map(|a| a.seen_by.clone())
-                    .collect();
-                let sim_by: BTreeSet<String> = sp
-                    .map(|p| {
-                        p.attempts
-                            .iter()
-                            .filter(|a| a.ok())
-                            .filter_map(|a| a.seen_by.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                fields.push((
-                    format!("probe {probe} answered by"),
-                    sim_by.iter().cloned().collect::<Vec<_>>().join(", "),
-                    real_by.iter().cloned().collect::<Vec<_>>().join(", "),
-                ));
-                if let Some(allowed) = only_answered_by {
-                    let others: Vec<&String> =
-                        real_by.iter().filter(|b| !allowed.contains(b)).collect();
-                    if !others.is_empty() {
-                        problems.push(format!("also answered by {others:?}"));
-                    }
-                }
-                if let Some(n) = min_answerers
-                    && real_by.len() < *n
-                {
-                    problems.push(format!("answered by {} hosts", real_by.len()));
-                }
-            }
-            if let Some(want) = http_status {
-                let got = last.and_then(|a| a.http_status);
-                if got != Some(*want) {
-                    problems.push(format!(
-                        "HTTP status {}",
-                        got.map_or("none".into(), |g| g.to_string())
-                    ));
-                }
-            }
-            if handled_by.is_some() {
-                unobserved.push("handledBy");
-            }
-            if reply_avoids.is_some() {
-                unobserved.push("replyAvoids");
-            }
-            if reason.is_some() {
-                unobserved.push("reason");
-            }
-        }
-    }
-    let mut msg = head;
-    if problems.is_empty() {
-        msg.push_str(": as expected");
-    } else {
-        msg.push_str(&format!(": but {}", problems.join("; ")));
-    }
-    if !unobserved.is_empty() {
-        msg.push_str(&format!(
-            " (not observable for real: {})",
-            unobserved.join(", ")
-        ));
-    }
-    Checked {
-        at: t,
-        line: e.line,
-        column: e.column,
-        real_passed: problems.is_empty(),
-        real_message: msg,
-        sim_passed,
-        fields,
-    }
-}
-
-/// An address the engine puts on one node (an Egress IP, a
-/// ServiceExternalIP): who holds it in the kernel against who holds it in
-/// the simulator, and against what the expectation wants.
-struct HeldIp {
-    ip: Option<Ipv4Addr>,
-    /// The address the expectation's `ip` is compared with: what the API
-    /// shows (an Egress's `status.egressIP`, the engine's like `ip`).
-    shown_ip: Option<Ipv4Addr>,
-    sim_holders: Vec<String>,
-    ip_field: String,
-    node_field: String,
-    /// How a wrong holder is told: "IP held by", "owned by".
-    held_by: &'static str,
-    /// How a wrong address is told: "IP is", "external IP is".
-    ip_is: &'static str,
-}
-
-impl HeldIp {
-    fn check(
-        self,
-        live: &Live,
-        want_node: &Option<Option<String>>,
-        want_ip: &Option<Option<Ipv4Addr>>,
-        fields: &mut Vec<(String, String, String)>,
-        problems: &mut Vec<String>,
-    ) {
-        let real_holders = self
-            .ip
-            .map(|i| observe::address_holders(&live.lab, i))
-            .unwrap_or_default();
-        // The address itself is the engine's on both sides.
-        fields.push((self.ip_field, fmt_opt(self.ip), fmt_opt(self.ip)));
-        fields.push((
-            self.node_field,
-            list(&self.sim_holders),
-            list(&real_holders),
-        ));
-        if let Some(want) = want_node {
-            let ok = match want {
-                None => real_holders.is_empty(),
-                Some(n) => real_holders.len() == 1 && &real_holders[0] == n,
-            };
-            if !ok {
-                problems.push(format!("{} {}", self.held_by, list(&real_holders)));
-            }
-        }
-        if let Some(want) = want_ip
-            && self.shown_ip != *want
-        {
-            problems.push(format!("{} {}", self.ip_is, fmt_opt(self.shown_ip)));
-        }
-    }
-}
-
-/// The host (router or external) that owns `ip`: where ping observations live.
-fn target_host(scn: &Scenario, ip: Ipv4Addr) -> Option<String> {
-    scn.topology.devices.iter().find_map(|d| match &d.kind {
-        DeviceKind::Host(h) if matches!(h.role, HostRole::Router | HostRole::External) => h
-            .interfaces
-            .iter()
-            .any(|i| i.addrs.iter().any(|a| a.addr() == ip))
-            .then(|| d.name.clone()),
-        _ => None,
-    })
-}
-
-fn fmt_opt<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map_or("none".to_string(), |x| x.to_string())
-}
-
-fn list(v: &[String]) -> String {
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
+/// Why a failed attempt failed, in the kernel's or the client's words.
+fn failure(a: &Attempt) -> &str {
+    match &a.verdict {
+        Verdict::Fail { reason } => reason,
+        _ => "",
     }
 }

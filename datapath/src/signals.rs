@@ -1,9 +1,16 @@
-//! SIGINT and SIGTERM during a real run: the handler only records which
-//! signal came; the run loop notices, removes the lab and reports it, and
-//! the CLI exits with the shell's convention, 128 + the signal number
-//! (130 for SIGINT, 143 for SIGTERM).
+//! SIGINT and SIGTERM during a real run: the first signal that comes is
+//! recorded; the run loop notices ([`pending`]), removes the lab and
+//! reports it, and the CLI exits with the shell's convention, 128 + the
+//! signal number (130 for SIGINT, 143 for SIGTERM).
+//!
+//! The signals are caught with `signal-hook`: its handler only wakes a
+//! thread of ours, which records the signal outside signal context.
 
+use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 /// The signal that asked the run to stop; 0 while none has.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
@@ -16,8 +23,8 @@ impl Stop {
     /// `SIGINT (Ctrl-C)`, `SIGTERM`, or `signal N`.
     pub fn name(self) -> String {
         match self.0 {
-            libc::SIGINT => "SIGINT (Ctrl-C)".to_string(),
-            libc::SIGTERM => "SIGTERM".to_string(),
+            SIGINT => "SIGINT (Ctrl-C)".to_string(),
+            SIGTERM => "SIGTERM".to_string(),
             n => format!("signal {n}"),
         }
     }
@@ -28,21 +35,29 @@ impl Stop {
     }
 }
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    // Only the first signal counts: a Ctrl-C after a SIGTERM does not
-    // rename what stopped the run.
+/// Only the first signal counts: a Ctrl-C after a SIGTERM does not rename
+/// what stopped the run.
+fn record(sig: i32) {
     let _ = RECEIVED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
 }
 
-/// Routes SIGINT and SIGTERM to [`pending`] so a run can clean up.
+/// Routes SIGINT and SIGTERM to [`pending`] so a run can clean up. Calling
+/// it again does nothing. If the handlers cannot be set up, the signals
+/// keep their default action (the process ends at once).
 pub fn install() {
-    // SAFETY: the handler only does an atomic compare-exchange, which is
-    // async-signal-safe.
-    unsafe {
-        let h = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, h);
-        libc::signal(libc::SIGTERM, h);
-    }
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let Ok(mut signals) = Signals::new([SIGINT, SIGTERM]) else {
+            return;
+        };
+        let _ = std::thread::Builder::new()
+            .name("antlab-signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    record(sig);
+                }
+            });
+    });
 }
 
 /// The signal received since [`install`], if any.
@@ -56,14 +71,36 @@ pub fn pending() -> Option<Stop> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::now;
+    use std::time::{Duration, Instant};
 
     #[test]
     fn each_signal_is_named_and_exits_as_a_shell_expects() {
-        assert_eq!(Stop(libc::SIGINT).name(), "SIGINT (Ctrl-C)");
-        assert_eq!(Stop(libc::SIGINT).exit_code(), 130);
-        assert_eq!(Stop(libc::SIGTERM).name(), "SIGTERM");
-        assert_eq!(Stop(libc::SIGTERM).exit_code(), 143);
-        assert_eq!(Stop(libc::SIGHUP).name(), "signal 1");
-        assert_eq!(Stop(libc::SIGHUP).exit_code(), 129);
+        assert_eq!(Stop(SIGINT).name(), "SIGINT (Ctrl-C)");
+        assert_eq!(Stop(SIGINT).exit_code(), 130);
+        assert_eq!(Stop(SIGTERM).name(), "SIGTERM");
+        assert_eq!(Stop(SIGTERM).exit_code(), 143);
+        assert_eq!(Stop(signal_hook::consts::SIGHUP).name(), "signal 1");
+        assert_eq!(Stop(signal_hook::consts::SIGHUP).exit_code(), 129);
+    }
+
+    /// The only test in this binary that sends signals: a real SIGTERM to
+    /// ourselves is caught (not fatal), recorded, and a later SIGINT does
+    /// not replace it.
+    #[test]
+    fn the_first_signal_is_recorded_and_kept() {
+        install();
+        install();
+        signal_hook::low_level::raise(SIGTERM).expect("raise SIGTERM");
+        let wait = |until: Instant| {
+            while pending().is_none() && now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            pending()
+        };
+        assert_eq!(wait(now() + Duration::from_secs(5)), Some(Stop(SIGTERM)));
+        signal_hook::low_level::raise(SIGINT).expect("raise SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(pending(), Some(Stop(SIGTERM)));
     }
 }

@@ -7,6 +7,11 @@
 //! Ping probes use `ping -e <id>` with one ICMP identifier per probe; the
 //! external host and the gateway record (source, identifier) in nftables
 //! sets, which is how `observe` learns what a ping's destination saw.
+//!
+//! Attempts are the simulator's [`Attempt`]s, so the expectation judge and
+//! the outage definition read both sides' alike: `sent` is the time since
+//! the run's epoch (wall clock, as a [`SimTime`]), an answer is
+//! [`Verdict::Ok`] with its round trip, and there is no traced path.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -14,18 +19,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One finished attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    /// Since the run's epoch.
-    pub sent: Duration,
-    pub done: Duration,
-    pub ok: bool,
-    pub reason: String,
-    /// What the server said it saw (TCP/HTTP only).
-    pub seen_src: Option<Ipv4Addr>,
-    pub seen_by: Option<String>,
-    pub http_status: Option<u16>,
+pub use sim_core::sim::probe::Attempt;
+use sim_core::sim::probe::Verdict;
+use sim_core::time::{SimDuration, SimTime};
+
+/// `d` since the run's epoch, as attempts count time.
+pub fn since_epoch(d: Duration) -> SimTime {
+    SimTime(d.as_nanos() as u64)
+}
+
+/// The wall-clock offset from the run's epoch of an attempt's `t`.
+pub fn from_epoch(t: SimTime) -> Duration {
+    Duration::from_nanos(t.as_nanos())
 }
 
 #[derive(Clone, Debug)]
@@ -49,9 +54,10 @@ pub struct ProbeHandle {
     pub kind: RealProbeKind,
     pub to: Ipv4Addr,
     pub timeout: Duration,
+    /// Finished attempts, in the order they finished.
     pub attempts: Arc<Mutex<Vec<Attempt>>>,
     /// Send times of every attempt started, finished or not.
-    started: Arc<Mutex<Vec<Duration>>>,
+    started: Arc<Mutex<Vec<SimTime>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -63,9 +69,10 @@ impl ProbeHandle {
     /// its verdict, so "the last attempt" at an expectation means the last
     /// one sent before it, whether it was answered at once or timed out.
     pub fn settle(&self, upto: Duration, max_wait: Duration) {
+        let upto = since_epoch(upto);
         let t0 = crate::clock::now();
         loop {
-            let sent: Vec<Duration> = self
+            let sent: Vec<SimTime> = self
                 .started
                 .lock()
                 .map(|v| v.iter().copied().filter(|s| *s <= upto).collect())
@@ -78,6 +85,7 @@ impl ProbeHandle {
         }
     }
 
+    /// The finished attempts, in the order sent.
     pub fn snapshot(&self) -> Vec<Attempt> {
         let mut v = self.attempts.lock().map(|a| a.clone()).unwrap_or_default();
         v.sort_by_key(|a| a.sent);
@@ -129,18 +137,21 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
         let mut next = crate::clock::now();
         while !s2.load(Ordering::Relaxed) && count.is_none_or(|c| n < c) {
             n += 1;
-            let (a3, k3) = (a2.clone(), k2.clone());
+            let (a3, k3, seq) = (a2.clone(), k2.clone(), n);
             let sent = epoch.elapsed();
             if let Ok(mut v) = st2.lock() {
-                v.push(sent);
+                v.push(since_epoch(sent));
             }
             // Threads made here inherit this thread's namespace.
             let _ = std::thread::Builder::new()
                 .name("attempt".into())
                 .spawn(move || {
                     let mut a = attempt(&k3, to, timeout);
-                    a.sent = sent;
-                    a.done = epoch.elapsed();
+                    a.seq = seq;
+                    a.sent = since_epoch(sent);
+                    if let Verdict::Ok { rtt_ns } = &mut a.verdict {
+                        *rtt_ns = epoch.elapsed().saturating_sub(sent).as_nanos() as u64;
+                    }
                     if let Ok(mut v) = a3.lock() {
                         v.push(a);
                     }
@@ -163,16 +174,33 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
     })
 }
 
-fn fail(reason: impl Into<String>) -> Attempt {
+/// An attempt's outcome before it is numbered and timed.
+fn outcome(verdict: Verdict) -> Attempt {
     Attempt {
-        sent: Duration::ZERO,
-        done: Duration::ZERO,
-        ok: false,
-        reason: reason.into(),
+        seq: 0,
+        sent: SimTime::ZERO,
+        verdict,
         seen_src: None,
         seen_by: None,
+        path: Vec::new(),
+        drops: Vec::new(),
         http_status: None,
     }
+}
+
+fn fail(reason: impl Into<String>) -> Attempt {
+    outcome(Verdict::Fail {
+        reason: reason.into(),
+    })
+}
+
+fn answered() -> Attempt {
+    outcome(Verdict::Ok { rtt_ns: 0 })
+}
+
+/// The probe's timeout as attempts count time.
+pub fn timeout_of(p: &ProbeHandle) -> SimDuration {
+    SimDuration::from_nanos(p.timeout.as_nanos() as u64)
 }
 
 fn attempt(kind: &RealProbeKind, to: Ipv4Addr, timeout: Duration) -> Attempt {
@@ -195,10 +223,7 @@ fn attempt(kind: &RealProbeKind, to: Ipv4Addr, timeout: Duration) -> Attempt {
                 .stderr(std::process::Stdio::null())
                 .status();
             match out {
-                Ok(s) if s.success() => Attempt {
-                    ok: true,
-                    ..fail("")
-                },
+                Ok(s) if s.success() => answered(),
                 Ok(_) => fail("no echo reply"),
                 Err(e) => fail(format!("cannot run ping: {e}")),
             }
@@ -240,11 +265,10 @@ fn request(to: Ipv4Addr, port: u16, req: String, timeout: Duration) -> Attempt {
             .map(str::to_string)
     };
     Attempt {
-        ok: true,
         seen_src: field("client=").and_then(|c| c.parse().ok()),
         seen_by: field("server="),
         http_status: status,
-        ..fail("")
+        ..answered()
     }
 }
 

@@ -412,7 +412,7 @@ fn written_scenario_loads_runs_and_places_the_egress_on_a_kind_worker() {
     assert!(!out_wrong.passed(), "{:?}", out_wrong.expectations);
 
     // The pool selects `egress-gateway: "true"`, which only the workers carry.
-    let holders = sim_core::report::egress_holders(&out.cluster, "egress-web");
+    let holders = sim_core::engine::holders::egress_holders(&out.cluster, "egress-web");
     assert_eq!(holders.len(), 1, "{holders:?}");
     assert!(
         ["antrea-lab-worker", "antrea-lab-worker2"].contains(&holders[0].as_str()),

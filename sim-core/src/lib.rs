@@ -23,8 +23,10 @@
 //! - [`flows`]: Antrea's flow exporter (connection store, expire queue, export
 //!   rounds, L7 `httpVals`), its flow record, and an RFC 7011 IPFIX exporting
 //!   process (UDP or TCP).
-//! - [`scenario`]: the scenario YAML format, its timeline runner and expectations;
-//!   `scenario::flow_export` feeds each node's conntrack to its flow exporter.
+//! - [`scenario`]: the scenario YAML format, its timeline runner and
+//!   `scenario::judge`, what each expectation means (for the simulator and
+//!   real mode alike); `scenario::flow_export` feeds each node's conntrack to
+//!   its flow exporter.
 //! - [`report`]: kubectl/antctl-like tables and the timeline printer.
 //! - [`input`]: `file:line:column` errors shared by every loader.
 //! - [`scale`]: `antlab gen`, a large generated cluster (racks, Pods, Services,

@@ -40,7 +40,7 @@ fn core_sw_mac_for_egress_ip(o: &sim_core::scenario::run::Outcome) -> String {
         .device(id)
         .stack()
         .unwrap()
-        .arp
+        .arp()
         .lookup(w.now(), "10.160.1.41".parse().unwrap())
         .expect("core-sw has an entry");
     row.mac.unwrap().to_string()

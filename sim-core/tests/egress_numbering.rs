@@ -4,9 +4,9 @@
 //! adds and deletes Egresses on one node and reads the numbers the engine
 //! gives that node's dataplane (what the simulator and real mode apply).
 
+use sim_core::engine::dataplane::SnatTo;
 use sim_core::engine::{self, dataplane::NodeDataplane};
 use sim_core::scenario::{self, run::RunOptions};
-use sim_core::sim::nat::SnatTo;
 
 const TOPOLOGY: &str = include_str!("../../topologies/blog-lab.yaml");
 const CONFIG: &str = include_str!("../../scenarios/manifests/blog-antrea-config.yaml");

@@ -8,10 +8,10 @@
 
 use std::net::Ipv4Addr;
 
+use sim_core::engine::dataplane::SnatTo;
+use sim_core::engine::holders;
 use sim_core::engine::{self, dataplane::NodeDataplane, egress_status::EgressStatus};
-use sim_core::report;
 use sim_core::scenario::{self, run::Runner};
-use sim_core::sim::nat::SnatTo;
 use sim_core::time::{SimDuration, SimTime};
 
 const TOPOLOGY: &str = include_str!("../../topologies/blog-lab.yaml");
@@ -176,13 +176,13 @@ fn only_the_node_with_the_ip_writes_status_and_nobody_clears_it() {
             assigned: None,
         }
     );
-    assert_eq!(report::egress_holders(c, "egress-static"), vec![HOLDER]);
+    assert_eq!(holders::egress_holders(c, "egress-static"), vec![HOLDER]);
     // The IP is on no node: nobody writes, the status stays empty.
     assert_eq!(
         c.egress.egresses["egress-static-nowhere"].status,
         EgressStatus::default()
     );
-    assert!(report::egress_holders(c, "egress-static-nowhere").is_empty());
+    assert!(holders::egress_holders(c, "egress-static-nowhere").is_empty());
     let writers: Vec<&str> = r
         .outcome()
         .world
@@ -196,7 +196,7 @@ fn only_the_node_with_the_ip_writes_status_and_nobody_clears_it() {
     // keeps naming the dead node long after memberlist noticed.
     r.advance_to(at(70)).unwrap();
     let c = &r.outcome().cluster;
-    assert!(report::egress_holders(c, "egress-static").is_empty());
+    assert!(holders::egress_holders(c, "egress-static").is_empty());
     assert_eq!(
         c.egress.egresses["egress-static"]
             .status

@@ -3,6 +3,7 @@
 //! `updateEgressStatus`), and the controller's allocation errors follow
 //! `pkg/controller/egress/controller.go` v2.7.0 (`syncEgressIP`).
 
+use sim_core::engine::holders;
 use sim_core::engine::placement::HashRing;
 use sim_core::report;
 use sim_core::scenario::{self, run::Runner};
@@ -97,7 +98,7 @@ fn the_status_keeps_the_dead_node_until_another_agent_takes_the_ip() {
     // holds the IP, but no agent has written anything either.
     r.advance_to(at(12)).unwrap();
     let c = &r.outcome().cluster;
-    assert!(report::egress_holders(c, "egress-vlan").is_empty());
+    assert!(holders::egress_holders(c, "egress-vlan").is_empty());
     assert_eq!(
         get_egress_row(&r, "egress-vlan"),
         ("172.18.181.40".into(), "k8s-node-vm-2-cl-02".into())
@@ -130,7 +131,7 @@ fn with_the_agents_egress_gate_off_nobody_assigns_or_writes() {
     // The controller still allocates (its gate is on) ...
     assert_eq!(e.ip, Some("172.18.181.40".parse().unwrap()));
     // ... but no agent holds the IP or writes a status.
-    assert!(report::egress_holders(c, "egress-vlan").is_empty());
+    assert!(holders::egress_holders(c, "egress-vlan").is_empty());
     assert_eq!(e.status, Default::default());
     assert_eq!(
         get_egress_row(&r, "egress-vlan"),
@@ -200,9 +201,9 @@ fn a_requested_ip_that_fails_allocation_is_still_scheduled() {
     );
     assert!(!b.allocation_recorded());
     // The agents schedule it all the same: it shares eg-a's IP and node.
-    let a_holders = report::egress_holders(c, "eg-a");
+    let a_holders = holders::egress_holders(c, "eg-a");
     assert_eq!(a_holders.len(), 1);
-    assert_eq!(report::egress_holders(c, "eg-b"), a_holders);
+    assert_eq!(holders::egress_holders(c, "eg-b"), a_holders);
     assert_eq!(
         get_egress_row(&r, "eg-b"),
         ("172.18.181.45".into(), a_holders[0].clone())

@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 
+use sim_core::engine::holders;
 use sim_core::report;
 use sim_core::scenario::{self, run::Runner};
 use sim_core::time::{SimDuration, SimTime};
@@ -175,7 +176,7 @@ fn an_agent_cut_off_from_the_api_server_writes_no_status() {
     };
     assert_eq!(status(&r).as_deref(), Some(VM2));
     r.advance_to(at(25_000)).unwrap();
-    let holders = report::egress_holders(&r.outcome().cluster, "egress-vlan");
+    let holders = holders::egress_holders(&r.outcome().cluster, "egress-vlan");
     assert_eq!(
         holders,
         vec![VM1.to_string(), VM2.to_string()],

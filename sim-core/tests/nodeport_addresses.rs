@@ -58,7 +58,7 @@ fn assert_answered(out: &scenario::run::Outcome, by: &str) {
     for name in ["nic", "lo", "primary"] {
         let p = out.world.probe(name).unwrap();
         let done: Vec<_> = p
-            .attempts
+            .attempts()
             .iter()
             .filter(|a| a.verdict != sim_core::sim::probe::Verdict::Pending)
             .collect();
@@ -120,7 +120,7 @@ fn localhost_nodeport_traffic_to_a_remote_endpoint_is_masqueraded() {
     let out = run("none", PROXY_ALL, "k8s-node-vm-2-cl-02");
     assert_answered(&out, "AntreaProxy");
     let lo = out.world.probe("lo").unwrap();
-    let last = lo.attempts.iter().rev().find(|a| a.ok()).unwrap();
+    let last = lo.attempts().iter().rev().find(|a| a.ok()).unwrap();
     assert!(
         last.path
             .iter()

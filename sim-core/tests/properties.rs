@@ -592,7 +592,7 @@ fn check_vlan_isolation(g: &L2Gen) -> Result<(), TestCaseError> {
     for (k, &(a, b, _)) in g.pings.iter().enumerate() {
         let p = w.probe(&format!("ping{k}")).expect("started");
         let finished: Vec<_> = p
-            .attempts
+            .attempts()
             .iter()
             .filter(|x| x.verdict != Verdict::Pending)
             .collect();
@@ -719,15 +719,15 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
         };
         // Frames the switch accepted, per (vlan, source MAC): (time, port).
         let mut heard: BTreeMap<(u16, MacAddr), Vec<(u64, u16)>> = BTreeMap::new();
-        for (p, port) in sw.ports.iter().enumerate() {
+        for (p, port) in sw.ports().iter().enumerate() {
             let pr = PortRef {
                 device: id,
                 port: p as u16,
             };
-            let mode = if port.name == "up" {
+            let mode = if port.name() == "up" {
                 g.uplink[s].clone()
             } else {
-                let h: usize = port.name[1..].parse().expect("port p<i>");
+                let h: usize = port.name()[1..].parse().expect("port p<i>");
                 g.hosts[h].mode.clone()
             };
             for (t, f) in &dirs[&pr].1 {
@@ -745,7 +745,7 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
                 }
             }
         }
-        let rows = sw.macs.clone().rows(now);
+        let rows = sw.macs().rows(now);
         // Every row is explained by a frame received on its port, from a host
         // that sits behind that port.
         for r in &rows {
@@ -753,17 +753,17 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
             prop_assert!(
                 seen.is_some_and(|v| v.iter().any(|&(_, p)| p == r.port)),
                 "{} learned {} on vlan {} port {} without receiving such a frame there",
-                sw.name,
+                sw.name(),
                 r.mac,
                 r.vlan,
                 r.port
             );
-            let port_name = &sw.ports[r.port as usize].name;
+            let port_name = sw.ports()[r.port as usize].name();
             let owner = g.hosts.iter().position(|h| h.mac == r.mac);
             prop_assert!(
                 owner.is_some(),
                 "{} learned a MAC no host owns: {}",
-                sw.name,
+                sw.name(),
                 r.mac
             );
             let owner = owner.unwrap_or_default();
@@ -775,7 +775,7 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
             prop_assert!(
                 side_ok,
                 "{} has {} (h{}) on port {}",
-                sw.name,
+                sw.name(),
                 r.mac,
                 owner,
                 port_name
@@ -800,7 +800,7 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
                 prop_assert!(
                     row.is_none(),
                     "{} kept {} vlan {} on port {} after its link went down: {:?}",
-                    sw.name,
+                    sw.name(),
                     mac,
                     vlan,
                     p,
@@ -810,7 +810,7 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
                 prop_assert!(
                     row.is_some(),
                     "{} received {} on vlan {} port {} at {} ns but has no row",
-                    sw.name,
+                    sw.name(),
                     mac,
                     vlan,
                     p,
@@ -821,7 +821,7 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
                     r.port,
                     p,
                     "{} {} vlan {}: newest frame on another port",
-                    &sw.name,
+                    sw.name(),
                     mac,
                     vlan
                 );
@@ -829,7 +829,7 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
                     now.as_nanos() - r.age.as_nanos(),
                     t,
                     "{} {} last seen",
-                    &sw.name,
+                    sw.name(),
                     mac
                 );
             }
@@ -1021,7 +1021,7 @@ fn check_arp_converges(g: &PairGen) -> Result<(), TestCaseError> {
             .device(DeviceId(i as u32))
             .stack()
             .expect("hosts have a stack");
-        let row = stack.arp.lookup(now, g.ips[1 - i]);
+        let row = stack.arp().lookup(now, g.ips[1 - i]);
         prop_assert!(
             row.is_some(),
             "h{} has no ARP entry for {}",
@@ -1039,7 +1039,11 @@ fn check_arp_converges(g: &PairGen) -> Result<(), TestCaseError> {
         let p = w.probe(&format!("from{i}")).expect("started");
         let one_s = SimTime::ZERO + SimDuration::from_secs(1);
         let mut finished = 0;
-        for a in p.attempts.iter().filter(|a| a.verdict != Verdict::Pending) {
+        for a in p
+            .attempts()
+            .iter()
+            .filter(|a| a.verdict != Verdict::Pending)
+        {
             finished += 1;
             // The very first attempts may wait for ARP; from 1 s on all must work.
             if a.sent >= one_s {

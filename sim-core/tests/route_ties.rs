@@ -103,16 +103,16 @@ fn a_pool_on_the_node_vlan_keeps_node_traffic_on_eth0() {
         let id = o.world.device_id("k8s-node-vm-1-cl-02").unwrap();
         let stack = o.world.device(id).stack().unwrap();
         let hop = stack
-            .routes
+            .routes()
             .lookup(Ipv4Addr::new(10, 160, 1, 22), None, 0)
             .unwrap();
-        assert_eq!(stack.ifaces[hop.dev].name, "eth0", "seed {seed}");
+        assert_eq!(stack.ifaces()[hop.dev].name(), "eth0", "seed {seed}");
         let subnet_routes: Vec<&str> = stack
-            .routes
+            .routes()
             .routes()
             .iter()
             .filter(|r| r.dst.to_string() == "10.160.1.0/24" && r.table == 254)
-            .map(|r| stack.ifaces[r.dev()].name.as_str())
+            .map(|r| stack.ifaces()[r.dev()].name())
             .collect();
         assert_eq!(subnet_routes, ["eth0", "antrea-ext.216"], "seed {seed}");
     }

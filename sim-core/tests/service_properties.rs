@@ -73,7 +73,7 @@ proptest! {
         let out = scenario::run::run(&scn, seed, &RunOptions::default()).unwrap();
         let probe = out.world.probe("p").unwrap();
         let endpoints: Vec<String> = (0..endpoint_nodes.len()).map(|i| format!("app/web-{i}")).collect();
-        let finished: Vec<_> = probe.attempts.iter().filter(|a| a.verdict != sim_core::sim::probe::Verdict::Pending).collect();
+        let finished: Vec<_> = probe.attempts().iter().filter(|a| a.verdict != sim_core::sim::probe::Verdict::Pending).collect();
         prop_assert!(finished.len() >= 20);
         for a in &finished {
             // ok() also means the reply came from `to`: the probe fails otherwise.

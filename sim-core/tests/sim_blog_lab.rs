@@ -113,7 +113,7 @@ fn powering_off_the_pods_node_fails_the_probe_with_a_clear_reason() {
         .device(core)
         .stack()
         .unwrap()
-        .arp
+        .arp()
         .lookup(w.now(), "10.160.1.25".parse().unwrap());
     assert!(arp.is_some());
     w.set_power(node, true);

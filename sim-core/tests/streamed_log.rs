@@ -75,9 +75,9 @@ fn only_the_last_finished_attempt_keeps_its_path() {
     let scn = load("blog-pod-ping.yaml");
     let o = scenario::run::run(&scn, 1, &RunOptions::default()).unwrap();
     let p = o.world.probe("pod-to-ext").unwrap();
-    assert!(p.attempts.len() > 100, "a long probe");
+    assert!(p.attempts().len() > 100, "a long probe");
     let last = p.last_finished().unwrap().seq;
-    for a in &p.attempts {
+    for a in p.attempts() {
         if a.seq < last && a.verdict != Verdict::Pending {
             assert!(
                 a.path.is_empty() && a.drops.is_empty(),

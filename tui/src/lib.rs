@@ -138,7 +138,7 @@ impl Session {
                 .world
                 .probes()
                 .iter()
-                .map(|p| p.spec.name.clone())
+                .map(|p| p.spec().name.clone())
                 .collect();
             app.clamp();
             self.cache = Some((playing, view));

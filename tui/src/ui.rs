@@ -16,6 +16,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Tabs};
+use sim_core::engine::holders;
 use sim_core::model::{DeviceKind, HostRole};
 use sim_core::report;
 use sim_core::scenario::Scenario;
@@ -79,7 +80,7 @@ impl View {
         // narrow pane shortens the label, never the address.
         let mut holds: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for (name, e) in &cluster.egress.egresses {
-            for h in report::egress_holders(cluster, name) {
+            for h in holders::egress_holders(cluster, name) {
                 let ip = e.ip.map_or(String::new(), |ip| format!(" {ip}"));
                 holds
                     .entry(h)
@@ -91,7 +92,7 @@ impl View {
             if s.external_ip_pool().is_none() {
                 continue;
             }
-            for h in report::external_ip_owners(cluster, key) {
+            for h in holders::external_ip_owners(cluster, key) {
                 let ip = s.lb_ip.map_or(String::new(), |ip| format!(" {ip}"));
                 holds.entry(h).or_default().push((format!("svc {key}"), ip));
             }
@@ -653,18 +654,18 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
             let now = outcome.world.now();
             for (i, p) in probes.iter().enumerate().skip(offset).take(visible) {
                 let s = p.stats();
-                let outage = match p.down_since {
+                let outage = match p.down_since() {
                     Some(t) => Span::styled(
                         format!(" DOWN {}", fmt_duration(now.since(t).as_nanos())),
                         OFF,
                     ),
-                    None if p.running => Span::styled(" up", ON),
+                    None if p.is_running() => Span::styled(" up", ON),
                     None => Span::styled(" stopped", DIM),
                 };
                 let head = vec![
                     Span::styled(if i == sel { "▶ " } else { "  " }.to_string(), EGRESS),
                     Span::styled(
-                        p.spec.name.clone(),
+                        p.spec().name.clone(),
                         Style::new().add_modifier(Modifier::BOLD),
                     ),
                     outage,
@@ -680,13 +681,13 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
                 ];
                 lines.push(Line::from(head));
                 // The history, newest on the right: one cell per attempt.
-                let path = format!("  {} → {} ", p.spec.from_label, p.spec.to_label);
+                let path = format!("  {} → {} ", p.spec().from_label, p.spec().to_label);
                 let path = truncate(&path, inner_w / 2);
                 let room = inner_w.saturating_sub(path.chars().count());
                 let mut spark = vec![Span::styled(path, DIM)];
                 let mut cells = String::new();
                 let mut last_style = None;
-                for (c, st) in history(&p.attempts, room) {
+                for (c, st) in history(p.attempts(), room) {
                     if last_style.is_some_and(|l| l != st) {
                         spark.push(Span::styled(
                             std::mem::take(&mut cells),
@@ -736,7 +737,7 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
                     }
                 })
                 .collect();
-            let name = p.map_or(String::new(), |p| p.spec.name.clone());
+            let name = p.map_or(String::new(), |p| p.spec().name.clone());
             frame.render_widget(
                 Paragraph::new(lines).block(block(format!(" Trace: {name} "), focused)),
                 area,
@@ -783,7 +784,7 @@ fn history(attempts: &[sim_core::sim::probe::Attempt], room: usize) -> Vec<(char
 /// so the lines fit a narrow pane.
 fn trace_text(p: &sim_core::sim::probe::Probe) -> String {
     let Some(a) = p.last_finished() else {
-        return format!("{} has no finished attempt yet\n", p.spec.name);
+        return format!("{} has no finished attempt yet\n", p.spec().name);
     };
     let mut out = format!("#{} sent at {}\n", a.seq, fmt_time(a.sent));
     for h in &a.path {
@@ -815,22 +816,9 @@ fn inspect(outcome: &Outcome, name: &str) -> String {
         out.push_str(&arp.replacen(&format!("ARP cache of {name}"), "ARP:", 1));
         out.push('\n');
     }
-    if let DeviceRt::Switch(s) = dev {
-        // The table ages entries as it is read, so read a copy.
-        let mut macs = s.macs.clone();
-        let rows: Vec<Vec<String>> = macs
-            .rows(world.now())
-            .into_iter()
-            .map(|r| {
-                let port = s
-                    .ports
-                    .get(r.port as usize)
-                    .map_or("?".to_string(), |p| p.name.clone());
-                vec![r.vlan.to_string(), r.mac.to_string(), port, r.age.human()]
-            })
-            .collect();
-        out.push_str("MAC:\n");
-        out.push_str(&report::table(&["VLAN", "MAC", "PORT", "AGE"], &rows));
+    if let DeviceRt::Switch(_) = dev {
+        let macs = report::mac(world, name).unwrap_or_else(|e| e + "\n");
+        out.push_str(&macs.replacen(&format!("MAC table of {name}"), "MAC:", 1));
         out.push('\n');
     }
     if dev.stack().is_some() {

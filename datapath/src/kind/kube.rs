@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use sim_core::input::{InputError, parse_yaml};
-use sim_core::k8s::Origin;
+use sim_core::k8s::{Origin, split_documents};
 
 /// A Kubernetes node as the import needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,19 +204,21 @@ pub(crate) struct DocText {
 }
 
 /// Cuts a manifest file into documents the way `sim_core::k8s::parse_manifests`
-/// reads it: at `---` lines, and a `kind: List` (as kubectl prints it: `items:`
-/// at column 0, each item a `- ` entry indented by two) into its items.
+/// reads it (with its [`split_documents`]; a `---` line with nothing else on
+/// it is left out of the text), and a `kind: List` (as kubectl prints it:
+/// `items:` at column 0, each item a `- ` entry indented by two) into its
+/// items.
 pub(crate) fn cut_documents(text: &str) -> Vec<DocText> {
     let lines: Vec<&str> = text.lines().collect();
-    let mut docs: Vec<(usize, usize)> = Vec::new(); // [start, end) line indexes
-    let mut start = 0;
-    for (i, line) in lines.iter().enumerate() {
-        if is_marker(line, "---") || is_marker(line, "...") {
-            docs.push((start, i));
-            start = i + 1;
-        }
-    }
-    docs.push((start, lines.len()));
+    // [start, end) line indexes of each document's content.
+    let docs: Vec<(usize, usize)> = split_documents(text)
+        .iter()
+        .map(|d| {
+            let (before, body) = d.body();
+            let start = before as usize;
+            (start, start + body.lines().count())
+        })
+        .collect();
     let mut out = Vec::new();
     for (s, e) in docs {
         let doc = &lines[s..e];
@@ -265,12 +267,6 @@ fn list_items(lines: &[&str], from: usize, to: usize) -> Vec<DocText> {
         .collect()
 }
 
-fn is_marker(line: &str, marker: &str) -> bool {
-    line.trim_start_matches('\u{feff}')
-        .strip_prefix(marker)
-        .is_some_and(|rest| rest.chars().next().is_none_or(char::is_whitespace))
-}
-
 fn is_blank(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
@@ -283,4 +279,67 @@ fn join<'a>(lines: impl Iterator<Item = &'a str>) -> String {
         s.push('\n');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::k8s::parse_manifests;
+
+    /// Every object `parse_manifests` finds lies in one cut document, as
+    /// the kind import relies on.
+    fn each_object_in_a_document(text: &str, docs: &[DocText]) {
+        for obj in parse_manifests("f.yaml", text).expect("valid manifests") {
+            let line = obj.meta().origin.line;
+            assert!(
+                docs.iter()
+                    .any(|d| d.first_line <= line && line <= d.last_line),
+                "{} at line {line} is in no document of {docs:?}",
+                obj.display_name()
+            );
+        }
+    }
+
+    #[test]
+    fn documents_are_cut_at_markers_with_their_file_lines() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n# only a comment\n--- # b\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n...\n";
+        let docs = cut_documents(text);
+        let lines: Vec<(u64, u64)> = docs.iter().map(|d| (d.first_line, d.last_line)).collect();
+        assert_eq!(lines, vec![(1, 3), (7, 9)]);
+        assert_eq!(
+            docs[1].text,
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n"
+        );
+        assert!(docs.iter().all(|d| d.indent == 0));
+        each_object_in_a_document(text, &docs);
+    }
+
+    #[test]
+    fn an_object_on_the_marker_line_is_cut_with_that_line() {
+        // The marker line's content is the document's (it used to be
+        // dropped, leaving the object outside every cut document).
+        let text = "--- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n";
+        let docs = cut_documents(text);
+        let lines: Vec<(u64, u64)> = docs.iter().map(|d| (d.first_line, d.last_line)).collect();
+        assert_eq!(lines, vec![(1, 1), (3, 5)]);
+        assert_eq!(
+            docs[0].text,
+            "--- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n"
+        );
+        each_object_in_a_document(text, &docs);
+    }
+
+    #[test]
+    fn a_list_is_cut_into_its_items() {
+        let text = "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: a\n- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: b\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
+        let docs = cut_documents(text);
+        let lines: Vec<(u64, u64)> = docs.iter().map(|d| (d.first_line, d.last_line)).collect();
+        assert_eq!(lines, vec![(3, 6), (7, 10)]);
+        assert!(docs.iter().all(|d| d.indent == 2));
+        assert_eq!(
+            docs[1].text,
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n"
+        );
+        each_object_in_a_document(text, &docs);
+    }
 }

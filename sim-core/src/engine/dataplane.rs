@@ -12,7 +12,6 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::model::RuleSpec;
-use crate::sim::nat::SnatTo;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NodeDataplane {
@@ -109,6 +108,14 @@ pub struct DesiredSnat {
     #[serde(serialize_with = "ser_snat_to")]
     pub to: SnatTo,
     pub comment: String,
+}
+
+/// Where a SNAT rule translates the source to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnatTo {
+    /// Use the primary address of the output interface.
+    Masquerade,
+    Addr(Ipv4Addr),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

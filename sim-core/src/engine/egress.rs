@@ -33,24 +33,25 @@
 //! ([`super::egress_static`]).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
 use super::dataplane::{
-    AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, VlanIface,
+    AddrAssignment, DesiredMark, DesiredRoute, DesiredRule, DesiredSnat, NodeDataplane, SnatTo,
+    VlanIface,
 };
 use super::egress_ids::AgentEgressIds;
+/// Placement from one agent's view is part of the Egress API.
+pub use super::egress_placement::{Placement, PlacementInputs, placement};
 use super::egress_static::{self, StaticTarget};
-use super::egress_status::{EgressStatus, StatusWrite};
+use super::egress_status::{Condition, EgressStatus, StatusWrite};
 use super::ids::{NodeId, NodeSet, PodId};
 use super::ippool::PoolSet;
-use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
 use super::{ClusterState, NodeState, PodState};
 use crate::k8s::{self, LabelSelector};
-use crate::sim::nat::SnatTo;
 
 /// Antrea's dummy device for Egress IPs without a VLAN.
 pub const EGRESS_DUMMY: &str = "antrea-egress0";
@@ -67,16 +68,6 @@ pub const FIRST_REMOTE_TABLE: u32 = 201;
 pub const MARK_MASK: u32 = 0xff;
 pub const REMOTE_MARK_SHIFT: u32 = 8;
 pub const REMOTE_MARK_MASK: u32 = 0xff00;
-
-/// Condition of an Egress as `kubectl get egress -o yaml` would show it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Condition {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub status: String,
-    pub reason: String,
-    pub message: String,
-}
 
 #[derive(Clone, Debug)]
 pub struct EgressState {
@@ -425,94 +416,6 @@ pub fn selected_pod_ids(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<Pod
         })
         .map(|p| p.id)
         .collect()
-}
-
-/// Where each schedulable Egress goes (by Egress name, in scheduling order):
-/// its node, or `None` when no node is available.
-pub type Placement = IndexMap<String, Option<NodeId>>;
-
-/// Where every schedulable Egress goes, as an agent whose view of the alive
-/// nodes is `alive` computes it.
-pub fn placement(cluster: &ClusterState, alive: &NodeSet) -> Placement {
-    PlacementInputs::new(cluster).place(cluster, alive)
-}
-
-/// What Egress placement reads from the cluster apart from an agent's view:
-/// each pool's eligible nodes (Linux, matching its nodeSelector), the
-/// schedulable Egresses and the per-node capacity. An agent keeps these
-/// from its informers; when a member comes or goes only
-/// [`PlacementInputs::place`] runs again: the rings of the alive eligible
-/// nodes, then the scheduler.
-#[derive(Clone, Debug)]
-pub struct PlacementInputs {
-    /// Each pool's eligible nodes, in name order (the ring's insertion order).
-    pools: Vec<(String, Vec<NodeId>)>,
-    schedulable: Vec<SchedulableEgress>,
-    capacity: Capacity<NodeId>,
-}
-
-impl PlacementInputs {
-    pub fn new(cluster: &ClusterState) -> Self {
-        let eg = &cluster.egress;
-        let pools = eg
-            .pools
-            .names()
-            .map(|name| {
-                let pool = eg.pools.get(name).expect("named pool exists");
-                let members = cluster
-                    .nodes_by_name()
-                    .filter(|n| n.joins_memberlist())
-                    .filter(|n| pool.node_selector.matches(&n.labels))
-                    .map(|n| n.id)
-                    .collect();
-                (name.to_string(), members)
-            })
-            .collect();
-        let schedulable: Vec<SchedulableEgress> = eg
-            .egresses
-            .iter()
-            .filter_map(|(name, e)| {
-                Some(SchedulableEgress {
-                    name: name.clone(),
-                    created: e.created,
-                    ip: IpAddr::V4(e.ip?),
-                    pool: e.spec.external_ip_pool.clone()?,
-                })
-            })
-            .collect();
-        let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
-        for n in cluster.nodes() {
-            if let Some(v) = n
-                .annotations
-                .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
-            {
-                capacity.set_from_annotation(n.id, v);
-            }
-        }
-        PlacementInputs {
-            pools,
-            schedulable,
-            capacity,
-        }
-    }
-
-    /// The placement an agent whose view is `alive` computes (`cluster`
-    /// is the one these inputs were computed from; it gives each node's
-    /// hashed ring keys).
-    pub fn place(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
-        let rings: BTreeMap<String, HashRing<NodeId>> = self
-            .pools
-            .iter()
-            .map(|(name, members)| {
-                let alive_members = members
-                    .iter()
-                    .filter(|&&n| alive.contains(n))
-                    .map(|&n| (n, cluster.ring_hashes(n)));
-                (name.clone(), HashRing::from_hashed(alive_members))
-            })
-            .collect();
-        place_egresses(&self.schedulable, &rings, &self.capacity)
-    }
 }
 
 /// What every node's Egress dataplane is computed from, shared across the

@@ -32,14 +32,24 @@
 //! Antrea's agents keep overwriting each other: each write is an update
 //! event that makes the other agents sync again.)
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::ClusterState;
-use super::egress::{Condition, Placement, PlacementInputs};
+use super::egress_placement::{Placement, PlacementInputs};
 use super::egress_static;
 use super::ids::{NodeId, NodeSet};
 use super::placement::{HashRing, NO_NODE_AVAILABLE};
+use super::{ClusterState, NodeState};
+
+/// Condition of an Egress as `kubectl get egress -o yaml` would show it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
 
 /// `status` of an Egress as the agents wrote it (the controller's
 /// `IPAllocated` condition is kept apart, in `EgressState::allocated`).
@@ -143,18 +153,14 @@ impl AgentSyncs {
         &mut self,
         cluster: &ClusterState,
         inputs: &PlacementInputs,
-        views_of: Option<&BTreeSet<String>>,
+        views_of: Option<&NodeSet>,
     ) {
         if views_of.is_none() {
             self.per_node.clear();
         }
-        let views_of: Option<NodeSet> =
-            views_of.map(|v| cluster.node_set(v.iter().map(String::as_str)));
         let mut by_view: BTreeMap<NodeSet, ViewPlacement> = BTreeMap::new();
         for n in cluster.nodes() {
-            if views_of.as_ref().is_some_and(|v| !v.contains(n.id))
-                && self.per_node.contains_key(&n.id)
-            {
+            if views_of.is_some_and(|v| !v.contains(n.id)) && self.per_node.contains_key(&n.id) {
                 continue;
             }
             if !n.up || !cluster.egress.config.enabled {
@@ -195,10 +201,10 @@ impl AgentSyncs {
     pub fn writes(
         &self,
         cluster: &ClusterState,
-        reaches_api: impl Fn(&str) -> bool,
+        reaches_api: impl Fn(&NodeState) -> bool,
     ) -> Vec<StatusWrite> {
         let mut out = Vec::new();
-        for n in cluster.nodes().filter(|n| reaches_api(&n.name)) {
+        for n in cluster.nodes().filter(|n| reaches_api(n)) {
             for (egress, status) in self.per_node.get(&n.id).map_or(&[][..], |s| &s.writes) {
                 out.push(StatusWrite {
                     by: n.name.clone(),

@@ -20,7 +20,8 @@
 //!
 //! Egress ([`egress`]: allocation, placement, datapath; [`egress_static`]:
 //! Egresses without a pool; [`egress_ids`]: each agent's marks and route
-//! tables; [`egress_status`]: the status the agents write), ExternalIPPool,
+//! tables; [`egress_status`]: the status the agents write; [`holders`]: who
+//! holds an Egress or Service external IP), ExternalIPPool,
 //! ServiceExternalIP and proxy rules hook in here.
 
 pub mod admission;
@@ -29,8 +30,10 @@ pub mod config;
 pub mod dataplane;
 pub mod egress;
 pub mod egress_ids;
+pub mod egress_placement;
 pub mod egress_static;
 pub mod egress_status;
+pub mod holders;
 pub mod ids;
 pub mod ippool;
 pub mod memberlist;
@@ -43,9 +46,8 @@ pub mod whatif;
 
 use std::collections::BTreeMap;
 
-use crate::sim::nat::SnatTo;
 pub use cluster::{ClusterState, NodeState, OS_LABEL, PodState};
-use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane};
+use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane, SnatTo};
 pub use ids::{NodeId, NodeSet, PodId};
 
 pub const GATEWAY_IFACE: &str = "antrea-gw0";
@@ -60,7 +62,7 @@ pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
 /// node's dataplane on every event.
 pub fn compile_nodes(
     cluster: &ClusterState,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&NodeState) -> bool,
 ) -> BTreeMap<String, NodeDataplane> {
     compile_nodes_cached(cluster, wanted, &mut CompileCache::default())
 }
@@ -100,7 +102,7 @@ impl CompileCache {
 /// [`compile_nodes`] reusing the proxy parts in `cache` (and filling it).
 pub fn compile_nodes_cached(
     cluster: &ClusterState,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&NodeState) -> bool,
     cache: &mut CompileCache,
 ) -> BTreeMap<String, NodeDataplane> {
     compile_nodes_realized(cluster, wanted, cache).0
@@ -112,7 +114,7 @@ pub fn compile_nodes_cached(
 /// the next compile continues from it.
 pub fn compile_nodes_realized(
     cluster: &ClusterState,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&NodeState) -> bool,
     cache: &mut CompileCache,
 ) -> (
     BTreeMap<String, NodeDataplane>,
@@ -128,7 +130,7 @@ pub fn compile_nodes_realized(
         .egress_placement
         .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
     let mut egress_inputs = egress::EgressInputs::from_ids(cluster, selected, Some(placement));
-    for node in cluster.nodes().filter(|n| wanted(&n.name)) {
+    for node in cluster.nodes().filter(|n| wanted(n)) {
         let mut dp = match cache.proxy.get(&node.id) {
             Some(part) => part.clone(),
             None => {

@@ -1,4 +1,5 @@
-//! The flow record Antrea's agent exports, field for field, and the L7 `httpVals`
+//! The flow record Antrea's agent exports, field for field (and, as a run keeps
+//! it, with the exporting node and time: [`NodeFlowRecord`]), and the L7 `httpVals`
 //! JSON.
 //!
 //! Field names (after serde's renames) are the IPFIX information element names,
@@ -8,6 +9,8 @@
 use std::net::Ipv4Addr;
 
 use serde::{Serialize, Serializer};
+
+use crate::time::SimTime;
 
 /// IANA `flowEndReason` (IE 136) values (RFC 5102 §5.11.3 / IANA IPFIX registry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -135,6 +138,20 @@ pub fn http_vals_json_with_ids<'a>(
     }
     out.push('}');
     out
+}
+
+/// One exported record and the node whose agent exported it (what a run
+/// keeps and `antlab flows` lists).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeFlowRecord {
+    /// The exporting agent's node (its IPFIX observation domain).
+    pub exporter_node: String,
+    /// Simulated time of the export round that sent it (ns).
+    #[serde(rename = "exportedAtNs")]
+    pub exported_at: SimTime,
+    #[serde(flatten)]
+    pub record: FlowRecord,
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@
 //! is refused with a message that says so.
 //!
 //! How a document is parsed: the text is cut into documents at `---`/`...` marker lines
-//! (YAML forbids those at column 0 inside content, so the cut is exact), each document is
+//! ([`split_documents`]; YAML forbids those at column 0 inside content, so the cut is
+//! exact), each document is
 //! read once for `apiVersion`/`kind`/`metadata`, then again as its kind's typed shape.
 //! Positions are shifted by the document's first line so messages point into the file.
 
@@ -24,6 +25,7 @@ mod antrea;
 mod builtin;
 mod config_map;
 mod crd;
+mod documents;
 mod head;
 mod list;
 mod schema;
@@ -50,6 +52,7 @@ pub use builtin::{
     TrafficPolicy,
 };
 pub use config_map::{ConfigMap, Layout, ValueAt};
+pub use documents::{Document, split_documents};
 pub use selector::{
     LabelEdit, LabelEditError, LabelSelector, Operator, Requirement, apply_label_edits,
     parse_label_assignments,
@@ -239,7 +242,8 @@ enum Purpose {
 
 fn parse_all(file: &str, text: &str, purpose: Purpose) -> Result<Vec<Object>, InputError> {
     let mut objects = Vec::new();
-    for (line_offset, doc) in split_documents(text) {
+    for d in split_documents(text) {
+        let (line_offset, doc) = (d.line_offset(), d.text());
         let ctx = Ctx::new(file, line_offset, doc);
         let tree: Option<Spanned<Yaml>> = ctx.reparse(doc)?;
         let Some(tree) = tree.filter(|t| t.value != Yaml::Null) else {
@@ -265,31 +269,6 @@ fn parse_all(file: &str, text: &str, purpose: Purpose) -> Result<Vec<Object>, In
         objects.push(parse_object(&ctx, doc, &tree, purpose)?);
     }
     Ok(objects)
-}
-
-/// Cuts `text` at document markers: `(lines before the document, document text)`.
-/// A `---` line stays with the document it opens; a `...` line is dropped.
-fn split_documents(text: &str) -> Vec<(u64, &str)> {
-    fn is_marker(line: &str, marker: &str) -> bool {
-        let line = line.trim_start_matches('\u{feff}');
-        line.strip_prefix(marker)
-            .is_some_and(|rest| rest.chars().next().is_none_or(char::is_whitespace))
-    }
-    let mut docs = Vec::new();
-    let (mut start, mut start_line, mut pos) = (0usize, 0u64, 0usize);
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let i = i as u64;
-        if is_marker(line, "---") {
-            docs.push((start_line, &text[start..pos]));
-            (start, start_line) = (pos, i);
-        } else if is_marker(line, "...") {
-            docs.push((start_line, &text[start..pos]));
-            (start, start_line) = (pos + line.len(), i + 1);
-        }
-        pos += line.len();
-    }
-    docs.push((start_line, &text[start..]));
-    docs
 }
 
 /// Turns positions inside one document into positions in the file.

@@ -5,7 +5,7 @@
 
 pub mod timeline;
 
-use crate::engine::ClusterState;
+use crate::engine::{ClusterState, holders};
 use crate::sim::probe::{Probe, Verdict};
 use crate::sim::routing::table_name;
 use crate::sim::{DeviceRt, World};
@@ -103,13 +103,13 @@ pub fn arp(world: &World, device: &str) -> Result<String, String> {
         .stack()
         .ok_or_else(|| format!("{device} has no IP stack (an L2-only switch)"))?;
     let rows: Vec<Vec<String>> = stack
-        .arp
+        .arp()
         .rows(world.now())
         .into_iter()
         .map(|r| {
             vec![
                 r.ip.to_string(),
-                stack.ifaces[r.iface].name.clone(),
+                stack.ifaces()[r.iface].name().to_string(),
                 r.mac.map_or("(incomplete)".into(), |m| m.to_string()),
                 r.state.name().to_string(),
                 r.age.human(),
@@ -123,7 +123,7 @@ pub fn arp(world: &World, device: &str) -> Result<String, String> {
 }
 
 /// A switch's MAC address table.
-pub fn mac(world: &mut World, device: &str) -> Result<String, String> {
+pub fn mac(world: &World, device: &str) -> Result<String, String> {
     let id = world
         .device_id(device)
         .ok_or_else(|| format!("no device called `{device}`"))?;
@@ -151,7 +151,7 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
         .stack()
         .ok_or_else(|| format!("{device} has no IP stack"))?;
     let mut out = format!("routing of {device}\n");
-    for r in stack.routes.rules() {
+    for r in stack.routes().rules() {
         let mark = r
             .fwmark
             .map_or(String::new(), |(v, m)| format!(" fwmark {v:#x}/{m:#x}"));
@@ -164,7 +164,7 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
             table_name(r.table)
         ));
     }
-    let mut routes: Vec<_> = stack.routes.routes().to_vec();
+    let mut routes: Vec<_> = stack.routes().routes().to_vec();
     routes.sort_by_key(|r| {
         (
             r.table != crate::model::TABLE_MAIN,
@@ -176,7 +176,7 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
     for r in &routes {
         out.push_str(&format!(
             "route {} proto {}\n",
-            crate::sim::describe_route(r, &stack.ifaces),
+            crate::sim::describe_route(r, stack.ifaces()),
             match r.origin {
                 "kernel" => "kernel scope link",
                 "static" => "static",
@@ -184,16 +184,16 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
             }
         ));
     }
-    for s in &stack.snat {
+    for s in stack.snat_rules() {
         let to = match &s.to {
             crate::sim::nat::SnatTo::Masquerade => "MASQUERADE".to_string(),
             crate::sim::nat::SnatTo::Addr(a) => format!("SNAT --to {a}"),
         };
         let src = s.src.map_or(String::new(), |n| format!(" -s {n}"));
         let not_dst: String = s.not_dst.iter().map(|n| format!(" ! -d {n}")).collect();
-        let not_out = s
-            .not_out_iface
-            .map_or(String::new(), |i| format!(" ! -o {}", stack.ifaces[i].name));
+        let not_out = s.not_out_iface.map_or(String::new(), |i| {
+            format!(" ! -o {}", stack.ifaces()[i].name())
+        });
         let mark = s.mark.map_or(String::new(), |(v, m)| {
             format!(" -m mark --mark {v:#x}/{m:#x}")
         });
@@ -222,8 +222,8 @@ pub fn probes(world: &World) -> String {
                 .and_then(|a| a.seen_src)
                 .map_or("-".into(), |s| s.to_string());
             vec![
-                p.spec.name.clone(),
-                format!("{} -> {}", p.spec.from_label, p.spec.to_label),
+                p.spec().name.clone(),
+                format!("{} -> {}", p.spec().from_label, p.spec().to_label),
                 s.sent.to_string(),
                 s.ok.to_string(),
                 s.failed.to_string(),
@@ -251,11 +251,13 @@ pub fn probes(world: &World) -> String {
 /// The hop-by-hop path of a probe's last finished attempt.
 pub fn trace(probe: &Probe) -> String {
     let Some(a) = probe.last_finished() else {
-        return format!("probe {} has no finished attempt yet\n", probe.spec.name);
+        return format!("probe {} has no finished attempt yet\n", probe.spec().name);
     };
     let mut out = format!(
         "trace of {}#{} sent at {}\n",
-        probe.spec.name, a.seq, a.sent
+        probe.spec().name,
+        a.seq,
+        a.sent
     );
     for h in &a.path {
         let dir = if h.reply { "<-" } else { "->" };
@@ -298,7 +300,7 @@ pub fn power(world: &World) -> String {
     let rows: Vec<Vec<String>> = world
         .devices()
         .iter()
-        .filter(|d| !matches!(d, DeviceRt::Switch(s) if s.name.starts_with("br-int@")))
+        .filter(|d| !matches!(d, DeviceRt::Switch(s) if s.name().starts_with("br-int@")))
         .map(|d| {
             vec![
                 d.name().to_string(),
@@ -335,24 +337,6 @@ pub fn kube_age(secs: u64) -> String {
         s if s < 48 * 3600 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86400),
     }
-}
-
-/// The nodes that currently hold an Egress's IP: every node that is up, runs
-/// the Egress controller, and whose own view places the Egress on itself
-/// (more than one = split brain), or, for a static Egress, has its IP. The dataplane's truth; `kubectl get
-/// egress` shows the status the agents wrote instead.
-pub fn egress_holders(cluster: &ClusterState, name: &str) -> Vec<String> {
-    all_egress_holders(cluster).remove(name).unwrap_or_default()
-}
-
-/// [`egress_holders`] of every Egress at once.
-pub fn all_egress_holders(
-    cluster: &ClusterState,
-) -> std::collections::BTreeMap<String, Vec<String>> {
-    let inputs = crate::engine::egress::PlacementInputs::new(cluster);
-    let mut agents = crate::engine::egress_status::AgentSyncs::default();
-    agents.resync(cluster, &inputs, None);
-    agents.holders(cluster)
 }
 
 /// `kubectl get egress`: NAME EGRESSIP AGE NODE (AGE before NODE, as the CRD's
@@ -528,21 +512,6 @@ pub fn services(cluster: &ClusterState, now_secs: u64) -> String {
     )
 }
 
-/// The nodes that currently answer for a Service's external IP: up nodes
-/// whose own view makes them the owner.
-pub fn external_ip_owners(cluster: &ClusterState, key: &str) -> Vec<String> {
-    let Some(s) = cluster.services.get(key) else {
-        return Vec::new();
-    };
-    let with_eps = crate::engine::nodes_with_ready_endpoints(cluster, s);
-    cluster
-        .nodes()
-        .filter(|n| n.up)
-        .filter(|n| cluster.external_ip_owner(s, &cluster.view_of(n.id), &with_eps) == Some(n.id))
-        .map(|n| n.name.clone())
-        .collect()
-}
-
 /// `antctl get serviceexternalip`: NAMESPACE NAME EXTERNAL-IP-POOL EXTERNAL-IP ASSIGNED-NODE.
 pub fn service_external_ips(cluster: &ClusterState) -> String {
     let rows: Vec<Vec<String>> = cluster
@@ -555,7 +524,7 @@ pub fn service_external_ips(cluster: &ClusterState) -> String {
                 s.spec.meta.name.clone(),
                 s.external_ip_pool().unwrap_or_default().to_string(),
                 s.lb_ip.map_or(String::new(), |i| i.to_string()),
-                external_ip_owners(cluster, key).join(","),
+                holders::external_ip_owners(cluster, key).join(","),
             ]
         })
         .collect();
@@ -603,7 +572,7 @@ pub fn endpoints(cluster: &ClusterState) -> String {
 /// Exported flow records, one per row, like a Flow Aggregator's record list:
 /// when and where each was exported, why, the tuple with Pod names, counters
 /// (forward/reverse totals), and the Service, Egress and L7 context.
-pub fn flows(records: &[crate::scenario::flow_export::NodeFlowRecord]) -> String {
+pub fn flows(records: &[crate::flows::NodeFlowRecord]) -> String {
     if records.is_empty() {
         return "No flow records (is the FlowExporter feature gate on?)\n".into();
     }

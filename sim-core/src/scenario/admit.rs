@@ -12,8 +12,11 @@
 //! those views, so the Egress and ServiceExternalIP placements a failover
 //! leads to are applied too. Expectations are not judged (they need time).
 
-use super::load::{Action, Scenario};
-use super::run::{Runner, execute, sync_dataplane};
+use super::control::sync_dataplane;
+use super::execute::execute;
+use super::load::Scenario;
+use super::run::Runner;
+use super::step::Action;
 use crate::input::InputError;
 use crate::sim::log::Discard;
 

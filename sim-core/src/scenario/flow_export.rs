@@ -30,24 +30,11 @@ use std::net::Ipv4Addr;
 use crate::engine::{ClusterState, PodState, egress};
 use crate::flows::{
     DumpedConn, ExporterConfig, ExportingProcess, FlowExporter, FlowKey, FlowMeta, FlowRecord,
-    FlowType, HttpExchange, IpfixError, TimedMessage, Transport,
+    FlowType, HttpExchange, IpfixError, NodeFlowRecord, TimedMessage, Transport,
 };
 use crate::sim::World;
 use crate::sim::nat::CtEntry;
 use crate::time::SimTime;
-
-/// One exported record and the node whose agent exported it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeFlowRecord {
-    /// The exporting agent's node (its IPFIX observation domain).
-    pub exporter_node: String,
-    /// Simulated time of the export round that sent it (ns).
-    #[serde(rename = "exportedAtNs")]
-    pub exported_at: SimTime,
-    #[serde(flatten)]
-    pub record: FlowRecord,
-}
 
 /// One agent's connection to the collector: it connects (and sends its
 /// template) at its first export round and is gone when its node loses power
@@ -229,7 +216,7 @@ fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, no
     else {
         return;
     };
-    let rows: Vec<CtEntry> = stack.ct.rows(now);
+    let rows: Vec<CtEntry> = stack.conntrack().rows(now);
     let dump: Vec<DumpedConn> = rows.iter().map(dumped).collect();
     agent
         .exporter

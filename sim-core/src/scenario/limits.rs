@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use serde_saphyr::Spanned;
 
-use super::load::{Action, Step};
+use super::step::{Action, Step};
 use crate::input::InputError;
 use crate::k8s::Object;
 use crate::model::Topology;

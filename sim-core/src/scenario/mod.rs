@@ -20,17 +20,25 @@
 //! column. [`load`] parses and checks everything it can before anything runs
 //! (within [`limits`]); [`admit::admit`] applies every step without time
 //! passing, to find what only applying can refuse; [`run::run`] plays the
-//! timeline.
+//! timeline; [`judge`] decides what each expectation means, for the
+//! simulator and real mode alike.
 
 pub mod admit;
+mod apply;
+mod control;
 mod doc;
 mod ecmp_options;
+mod execute;
+mod failover;
 pub mod flow_export;
+pub mod judge;
 pub mod limits;
 mod load;
 pub mod node_lifecycle;
 pub mod run;
+mod show;
 pub mod start_time;
+mod step;
 mod vlan_steps;
 
 /// Every action a step can take, as the scenario file spells it (the README
@@ -52,7 +60,5 @@ pub const STEP_ACTIONS: &[&str] = &[
     "say",
 ];
 
-pub use load::{
-    Action, Endpoint, ExpectKind, Expectation, FileReader, MacRef, ProbeStep, Scenario, Show, Step,
-    load, load_for_version, parse_show,
-};
+pub use load::{FileReader, Scenario, load, load_for_version, parse_show};
+pub use step::{Action, Endpoint, ExpectKind, Expectation, MacRef, ProbeStep, Show, Step};

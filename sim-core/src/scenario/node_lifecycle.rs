@@ -32,8 +32,6 @@
 //!
 //! Timer tokens: `NOT_READY_TOKEN + i` and `READY_TOKEN + i` for node `i`.
 
-use std::net::Ipv4Addr;
-
 use crate::engine::{ClusterState, NodeId, PodId};
 use crate::sim::World;
 use crate::sim::trace::LogKind;
@@ -66,10 +64,12 @@ impl NodeLifecycle {
     }
 
     /// Whether `node`'s agent and kubelet can write to the API server now.
-    pub fn reaches_api(&self, cluster: &ClusterState, node: &str) -> bool {
-        cluster
-            .node_id(node)
-            .is_some_and(|id| self.cut_since.get(id.index()).copied().flatten().is_none())
+    pub fn reaches_api(&self, node: NodeId) -> bool {
+        self.cut_since
+            .get(node.index())
+            .copied()
+            .flatten()
+            .is_none()
     }
 
     /// After power or cabling changed: which kubelets lost or regained the
@@ -139,7 +139,10 @@ impl NodeLifecycle {
             cluster.set_pod_ready(p, false);
             let pod = cluster.pod(p);
             let full = format!("{}/{}", pod.namespace, pod.name);
-            readdress_pod(world, &full, new);
+            // A re-created sandbox: the same Pod device with its new address.
+            if let Some(id) = world.device_id(&full) {
+                world.readdress_pod(id, new);
+            }
             world.record(
                 LogKind::Engine,
                 node,
@@ -211,20 +214,5 @@ fn set_pods_ready(cluster: &mut ClusterState, node: NodeId, ready: bool) {
     let pods: Vec<PodId> = cluster.pods_on(node).map(|p| p.id).collect();
     for p in pods {
         cluster.set_pod_ready(p, ready);
-    }
-}
-
-/// A re-created Pod's sandbox: the same Pod device with its new address.
-fn readdress_pod(world: &mut World, pod: &str, ip: Ipv4Addr) {
-    let Some(id) = world.device_id(pod) else {
-        return;
-    };
-    if let Some(stack) = world.stack_mut(id) {
-        if let Some(eth0) = stack.ifaces.first_mut() {
-            eth0.addrs = vec![ipnet::Ipv4Net::from(ip)];
-        }
-        stack.sync_connected_routes();
-        stack.arp.clear();
-        stack.ct.clear();
     }
 }

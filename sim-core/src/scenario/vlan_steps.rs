@@ -3,7 +3,7 @@
 //! had to be ([`crate::topology::l2`]), so they are replayed on a copy of
 //! the topology, in time order, when the scenario is loaded.
 
-use super::load::{Action, Step};
+use super::step::{Action, Step};
 use crate::input::InputError;
 use crate::model::{DeviceKind, Topology};
 

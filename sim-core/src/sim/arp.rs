@@ -122,12 +122,12 @@ pub enum ArpAction<P> {
 /// What an arriving ARP packet tells the cache.
 #[derive(Clone, Copy, Debug)]
 pub struct ArpSeen {
-    pub spa: Ipv4Addr,
-    pub sha: MacAddr,
+    pub(super) spa: Ipv4Addr,
+    pub(super) sha: MacAddr,
     /// An ARP reply addressed to one of our addresses.
-    pub reply_to_us: bool,
+    pub(super) reply_to_us: bool,
     /// A request whose target is one of our addresses.
-    pub request_for_us: bool,
+    pub(super) request_for_us: bool,
 }
 
 pub enum Resolve<P> {

@@ -19,35 +19,74 @@ pub enum HostIfaceKind {
 }
 
 pub struct HostRt {
-    pub name: String,
-    pub role: HostRole,
-    pub powered: bool,
+    pub(super) name: String,
+    pub(super) role: HostRole,
+    pub(super) powered: bool,
     /// Per interface (same index as `stack.ifaces`): how it reaches a wire.
-    pub iface_kinds: Vec<HostIfaceKind>,
+    pub(super) iface_kinds: Vec<HostIfaceKind>,
     /// Port index → interface index.
-    pub ports: Vec<usize>,
+    pub(super) ports: Vec<usize>,
     /// Administrative state per interface (`ip link set down`).
-    pub admin_up: Vec<bool>,
-    pub stack: IpStack,
+    pub(super) admin_up: Vec<bool>,
+    pub(super) stack: IpStack,
     /// Static routes from the topology, re-applied after a power cycle.
-    pub static_routes: Vec<Route>,
+    pub(super) static_routes: Vec<Route>,
 }
 
 pub struct SwitchPortRt {
-    pub name: String,
-    pub vlan: VlanMode,
+    pub(super) name: String,
+    pub(super) vlan: VlanMode,
 }
 
 pub struct SwitchRt {
-    pub name: String,
-    pub powered: bool,
-    pub ports: Vec<SwitchPortRt>,
-    pub macs: MacTable,
+    pub(super) name: String,
+    pub(super) powered: bool,
+    pub(super) ports: Vec<SwitchPortRt>,
+    pub(super) macs: MacTable,
     /// The L3 part, if the switch has SVIs; interface i is SVI `svi_vlans[i]`.
-    pub l3: Option<IpStack>,
-    pub svi_vlans: Vec<u16>,
-    pub static_routes: Vec<Route>,
-    pub bfd: bool,
+    pub(super) l3: Option<IpStack>,
+    pub(super) svi_vlans: Vec<u16>,
+    pub(super) static_routes: Vec<Route>,
+    pub(super) bfd: bool,
+}
+
+impl HostRt {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Node, Pod, router or external host.
+    pub fn role(&self) -> &HostRole {
+        &self.role
+    }
+    pub fn stack(&self) -> &IpStack {
+        &self.stack
+    }
+}
+
+impl SwitchPortRt {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn vlan(&self) -> &VlanMode {
+        &self.vlan
+    }
+}
+
+impl SwitchRt {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn ports(&self) -> &[SwitchPortRt] {
+        &self.ports
+    }
+    /// The MAC address table (read it with [`MacTable::rows`]).
+    pub fn macs(&self) -> &MacTable {
+        &self.macs
+    }
+    /// The L3 part, if the switch has SVIs.
+    pub fn l3(&self) -> Option<&IpStack> {
+        self.l3.as_ref()
+    }
 }
 
 pub enum DeviceRt {
@@ -74,7 +113,7 @@ impl DeviceRt {
             DeviceRt::Switch(s) => s.l3.as_ref(),
         }
     }
-    pub fn stack_mut(&mut self) -> Option<&mut IpStack> {
+    pub(super) fn stack_mut(&mut self) -> Option<&mut IpStack> {
         match self {
             DeviceRt::Host(h) => Some(&mut h.stack),
             DeviceRt::Switch(s) => s.l3.as_mut(),

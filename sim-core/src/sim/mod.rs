@@ -7,6 +7,9 @@
 //! [`World::apply_dataplane`], [`World::start_probe`]) between runs.
 //!
 //! Module map:
+//! - `world`: the [`World`] and its event loop; its rooms (links, L2
+//!   switching, hosts, drops, probes, power, Pods, dataplane, GARP, BFD,
+//!   agents) each hold one `impl World` block (see `world/mod.rs`).
 //! - [`stack`]: a host/router/SVI IPv4 stack (ARP, routing, NAT, ICMP, TCP SYN).
 //! - [`arp`]: the neighbour cache (Linux state machine or fixed router timeout).
 //! - [`routing`]: route tables and `ip rule` policy routing.

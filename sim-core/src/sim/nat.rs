@@ -18,31 +18,26 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::tcp_conntrack::{CtDir, TcpState};
+/// A rule's translation is the engine's SNAT description, executed as is.
+pub use crate::engine::dataplane::SnatTo;
 use crate::time::{SimDuration, SimTime};
 use crate::wire::TcpFlags;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SnatTo {
-    /// Use the primary address of the output interface.
-    Masquerade,
-    Addr(Ipv4Addr),
-}
 
 /// One POSTROUTING rule; every present condition must match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnatRule {
-    pub src: Option<Ipv4Net>,
+    pub(crate) src: Option<Ipv4Net>,
     /// Destinations exempt from the rule (e.g. the cluster's Pod CIDR).
-    pub not_dst: Vec<Ipv4Net>,
+    pub(crate) not_dst: Vec<Ipv4Net>,
     /// `! -o <iface>`.
-    pub not_out_iface: Option<usize>,
+    pub(crate) not_out_iface: Option<usize>,
     /// `-o <iface>`.
-    pub out_iface: Option<usize>,
+    pub(crate) out_iface: Option<usize>,
     /// `-m mark --mark value/mask`.
-    pub mark: Option<(u32, u32)>,
-    pub to: SnatTo,
+    pub(crate) mark: Option<(u32, u32)>,
+    pub(crate) to: SnatTo,
     /// Shown in rule listings, like iptables' `--comment`.
-    pub comment: String,
+    pub(crate) comment: String,
 }
 
 impl SnatRule {
@@ -59,11 +54,11 @@ impl SnatRule {
 /// both ports, as Linux conntrack does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct FlowKey {
-    pub proto: u8,
-    pub src: Ipv4Addr,
-    pub sport: u16,
-    pub dst: Ipv4Addr,
-    pub dport: u16,
+    pub(crate) proto: u8,
+    pub(crate) src: Ipv4Addr,
+    pub(crate) sport: u16,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) dport: u16,
 }
 
 impl FlowKey {
@@ -81,29 +76,29 @@ impl FlowKey {
 /// One tracked connection: the original tuple and what it was translated to.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CtEntry {
-    pub original: FlowKey,
+    pub(crate) original: FlowKey,
     /// Destination NAT (a Service VIP to an endpoint).
-    pub dnat: Option<(Ipv4Addr, u16)>,
+    pub(crate) dnat: Option<(Ipv4Addr, u16)>,
     /// Source NAT (masquerade, Egress SNAT).
-    pub snat: Option<(Ipv4Addr, u16)>,
+    pub(crate) snat: Option<(Ipv4Addr, u16)>,
     /// The tuple replies arrive with.
-    pub reply: FlowKey,
+    pub(crate) reply: FlowKey,
     /// Who translated it, for traces and tables ("AntreaProxy", "kube-proxy").
-    pub by: String,
+    pub(crate) by: String,
     /// DSR: route the flow towards this endpoint (its node) without DNAT.
-    pub via: Option<Ipv4Addr>,
+    pub(crate) via: Option<Ipv4Addr>,
     /// Packets and bytes seen in the original and reply directions.
-    pub packets: u64,
-    pub bytes: u64,
-    pub reverse_packets: u64,
-    pub reverse_bytes: u64,
-    pub first_seen: SimTime,
-    pub last_seen: SimTime,
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) reverse_packets: u64,
+    pub(crate) reverse_bytes: u64,
+    pub(crate) first_seen: SimTime,
+    pub(crate) last_seen: SimTime,
     /// HTTP/1.1 messages seen on the connection, in order (requests and
     /// responses), for L7 flow export.
-    pub http: Vec<String>,
+    pub(crate) http: Vec<String>,
     /// TCP only: conntrack's view of the connection (`ESTABLISHED`, ...).
-    pub tcp_state: Option<TcpState>,
+    pub(crate) tcp_state: Option<TcpState>,
     #[serde(skip)]
     expires: SimTime,
 }
@@ -139,10 +134,10 @@ fn timeout(proto: u8) -> SimDuration {
 /// destination and its destination the original source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Untranslate {
-    pub src: Ipv4Addr,
-    pub sport: u16,
-    pub dst: Ipv4Addr,
-    pub dport: u16,
+    pub(super) src: Ipv4Addr,
+    pub(super) sport: u16,
+    pub(super) dst: Ipv4Addr,
+    pub(super) dport: u16,
 }
 
 impl Conntrack {

@@ -87,22 +87,22 @@ impl Attempt {
 
 #[derive(Clone, Debug)]
 pub struct Probe {
-    pub id: u32,
-    pub spec: ProbeSpec,
-    pub running: bool,
-    pub attempts: Vec<Attempt>,
+    pub(super) id: u32,
+    pub(super) spec: ProbeSpec,
+    pub(super) running: bool,
+    pub(super) attempts: Vec<Attempt>,
     /// Whether the last finished attempt succeeded (for transition logging).
-    pub last_ok: Option<bool>,
+    pub(super) last_ok: Option<bool>,
     /// When the current run of failures began.
-    pub down_since: Option<SimTime>,
+    pub(super) down_since: Option<SimTime>,
     /// The highest attempt number whose verdict drove `last_ok`: verdicts of
     /// older attempts (timeouts arrive late) do not flip the state back.
-    pub last_seq: u32,
+    pub(super) last_seq: u32,
     /// The highest attempt number with a verdict: [`Probe::last_finished`].
-    pub(crate) newest_finished: u32,
+    newest_finished: u32,
     /// Attempts before this index have been looked at: finished ones have
     /// had their paths forgotten, pending ones are when they finish.
-    pub(crate) forgotten: usize,
+    forgotten: usize,
 }
 
 /// Summary figures for tables and expectations.
@@ -118,8 +118,43 @@ pub struct ProbeStats {
 }
 
 impl Probe {
+    /// Probe number `id` (its index in the world), running, no attempt yet.
+    pub(super) fn new(id: u32, spec: ProbeSpec) -> Probe {
+        Probe {
+            id,
+            spec,
+            running: true,
+            attempts: Vec::new(),
+            last_ok: None,
+            down_since: None,
+            last_seq: 0,
+            newest_finished: 0,
+            forgotten: 0,
+        }
+    }
+
+    /// What the probe sends, from where, how often.
+    pub fn spec(&self) -> &ProbeSpec {
+        &self.spec
+    }
+
+    /// Every attempt sent so far, oldest first (attempt `n` at index `n - 1`).
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// When its current run of failures began (`None` while it is up).
+    pub fn down_since(&self) -> Option<SimTime> {
+        self.down_since
+    }
+
+    /// Whether it still sends attempts (not stopped, count not reached).
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
     /// Attempt `seq` (attempts are numbered from 1 in the order sent).
-    pub fn attempt_mut(&mut self, seq: u32) -> Option<&mut Attempt> {
+    pub(super) fn attempt_mut(&mut self, seq: u32) -> Option<&mut Attempt> {
         let i = (seq as usize).checked_sub(1)?;
         self.attempts.get_mut(i).filter(|a| a.seq == seq)
     }
@@ -127,7 +162,7 @@ impl Probe {
     /// Whether hops and drops of attempt `seq` are still worth keeping: it
     /// has no verdict yet, or it is the last finished one (late replies
     /// still show in its trace).
-    pub(crate) fn keeps_path_of(&self, seq: u32, finished: bool) -> bool {
+    pub(super) fn keeps_path_of(&self, seq: u32, finished: bool) -> bool {
         !finished || seq >= self.newest_finished
     }
 
@@ -137,7 +172,7 @@ impl Probe {
     /// attempt's, and a long run would otherwise keep every hop of every
     /// attempt. Verdicts, send times and who answered stay (statistics,
     /// `minAnswerers`, the probe table).
-    pub(crate) fn finished(&mut self, seq: u32) {
+    pub(super) fn finished(&mut self, seq: u32) {
         self.newest_finished = self.newest_finished.max(seq);
         let newest = self.newest_finished as usize - 1;
         let forget = |a: &mut Attempt| {
@@ -165,45 +200,70 @@ impl Probe {
 
     /// The most recent attempt that has a verdict.
     pub fn last_finished(&self) -> Option<&Attempt> {
-        self.attempts
-            .iter()
-            .rev()
-            .find(|a| a.verdict != Verdict::Pending)
+        last_finished(&self.attempts)
     }
 
     pub fn stats(&self) -> ProbeStats {
         let mut s = ProbeStats::default();
-        let mut fail_start: Option<SimTime> = None;
+        let mut down = false;
         for a in &self.attempts {
             match a.verdict {
                 Verdict::Pending => continue,
                 Verdict::Ok { .. } => {
                     s.ok += 1;
-                    if let Some(start) = fail_start.take() {
-                        s.longest_outage = s.longest_outage.max(a.sent.since(start));
-                    }
+                    down = false;
                 }
                 Verdict::Fail { .. } => {
                     s.failed += 1;
-                    if fail_start.is_none() {
-                        fail_start = Some(a.sent);
+                    if !down {
+                        down = true;
                         s.outages += 1;
                     }
                 }
             }
             s.sent += 1;
         }
-        if let (Some(start), Some(last)) = (
-            fail_start,
-            self.attempts
-                .iter()
-                .rev()
-                .find(|a| a.verdict != Verdict::Pending),
-        ) {
-            // Still down: count until the last attempt's timeout.
-            let end = last.sent + self.spec.timeout;
-            s.longest_outage = s.longest_outage.max(end.since(start));
-        }
+        s.longest_outage = longest_outage(&self.attempts, self.spec.timeout);
         s
     }
+}
+
+/// The most recent attempt of `attempts` (in the order sent) that has a
+/// verdict.
+pub fn last_finished(attempts: &[Attempt]) -> Option<&Attempt> {
+    attempts
+        .iter()
+        .rev()
+        .find(|a| a.verdict != Verdict::Pending)
+}
+
+/// The longest outage in `attempts` (in the order sent): a run of failed
+/// attempts lasts from the first failed send to the first successful send
+/// after it; a run still going on lasts until the last finished attempt's
+/// `timeout` runs out. Attempts without a verdict do not count.
+///
+/// The one definition of "longest outage": the probe table, the
+/// `maxOutage`/`minOutage` expectations and real mode's outage report all
+/// use it, whichever side sent the attempts.
+pub fn longest_outage(attempts: &[Attempt], timeout: SimDuration) -> SimDuration {
+    let mut longest = SimDuration::ZERO;
+    let mut fail_start: Option<SimTime> = None;
+    for a in attempts {
+        match a.verdict {
+            Verdict::Pending => {}
+            Verdict::Ok { .. } => {
+                if let Some(start) = fail_start.take() {
+                    longest = longest.max(a.sent.since(start));
+                }
+            }
+            Verdict::Fail { .. } => {
+                fail_start.get_or_insert(a.sent);
+            }
+        }
+    }
+    if let (Some(start), Some(last)) = (fail_start, last_finished(attempts)) {
+        // Still down: count until the last attempt's timeout.
+        longest = longest.max((last.sent + timeout).since(start));
+    }
+    longest
 }

@@ -18,10 +18,11 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::arp::{ArpAction, ArpCache, ArpSeen, Resolve};
-use super::nat::{Conntrack, FlowKey, SnatRule, SnatTo};
+use super::nat::{Conntrack, FlowKey, SnatRule};
 use super::routing::{FlowPath, NextHop, Route, RoutingTable};
 use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
+use crate::engine::dataplane::SnatTo;
 use crate::engine::proxy::NoEndpointsAction;
 use crate::model::{MacAddr, TABLE_MAIN};
 use crate::time::SimTime;
@@ -29,22 +30,39 @@ use crate::wire::{self, ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4};
 
 #[derive(Clone, Debug)]
 pub struct L3Iface {
-    pub name: String,
-    pub mac: MacAddr,
-    pub addrs: Vec<Ipv4Net>,
+    pub(super) name: String,
+    pub(super) mac: MacAddr,
+    pub(super) addrs: Vec<Ipv4Net>,
     /// Carrier and admin state together: a down interface sends nothing.
-    pub up: bool,
+    pub(super) up: bool,
     /// A port the device can put frames on (false for e.g. a dummy device).
-    pub has_link: bool,
+    pub(super) has_link: bool,
+}
+
+impl L3Iface {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+    /// Its addresses with their prefix, in the order they were added.
+    pub fn addrs(&self) -> &[Ipv4Net] {
+        &self.addrs
+    }
+    /// Carrier and admin state together.
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
 }
 
 /// A packet waiting for ARP, with what is needed to report its fate.
 #[derive(Clone, Debug)]
 pub struct Pending {
-    pub pkt: Ipv4Pkt,
-    pub tag: Option<TraceTag>,
+    pub(super) pkt: Ipv4Pkt,
+    pub(super) tag: Option<TraceTag>,
     /// Forwarded (not originated here): failure sends ICMP host unreachable.
-    pub forwarded: bool,
+    pub(super) forwarded: bool,
 }
 
 /// `iptables -t mangle` style marking: packets from `src` arriving (or
@@ -52,11 +70,11 @@ pub struct Pending {
 /// routing and SNAT is the same.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarkRule {
-    pub src: Ipv4Net,
+    pub(super) src: Ipv4Net,
     /// Shared with the engine's desired mark (and the node's other marks).
-    pub not_dst: std::sync::Arc<[Ipv4Net]>,
-    pub mark: u32,
-    pub comment: String,
+    pub(super) not_dst: std::sync::Arc<[Ipv4Net]>,
+    pub(super) mark: u32,
+    pub(super) comment: String,
 }
 
 /// What conntrack knows about a packet between PREROUTING and POSTROUTING.
@@ -116,18 +134,18 @@ pub enum Note {
 }
 
 pub struct Out {
-    pub iface: usize,
-    pub frame: Vec<u8>,
-    pub tag: Option<TraceTag>,
+    pub(super) iface: usize,
+    pub(super) frame: Vec<u8>,
+    pub(super) tag: Option<TraceTag>,
 }
 
 /// The context of one call into a stack.
 pub struct Cx<'a> {
-    pub now: SimTime,
-    pub device: &'a str,
-    pub out: Vec<Out>,
-    pub timers: Vec<(SimTime, StackTimer)>,
-    pub notes: Vec<Note>,
+    pub(super) now: SimTime,
+    pub(super) device: &'a str,
+    pub(super) out: Vec<Out>,
+    pub(super) timers: Vec<(SimTime, StackTimer)>,
+    pub(super) notes: Vec<Note>,
 }
 
 impl<'a> Cx<'a> {
@@ -156,25 +174,25 @@ const PROTO_UDP: u8 = 17;
 const DEFAULT_TTL: u8 = 64;
 
 pub struct IpStack {
-    pub ifaces: Vec<L3Iface>,
-    pub routes: RoutingTable,
-    pub arp: ArpCache<Pending>,
-    pub forward: bool,
+    pub(super) ifaces: Vec<L3Iface>,
+    pub(super) routes: RoutingTable,
+    pub(super) arp: ArpCache<Pending>,
+    forward: bool,
     /// Answer ARP for any local address, whatever the interface (Linux `arp_ignore=0`).
-    pub arp_any_iface: bool,
+    pub(super) arp_any_iface: bool,
     /// Extra addresses answered by a userspace ARP responder (not local addresses).
-    pub arp_responder: Vec<(usize, Ipv4Addr)>,
-    pub tcp_listen: Vec<u16>,
-    pub snat: Vec<SnatRule>,
-    pub marks: Vec<MarkRule>,
-    pub ct: Conntrack,
+    pub(super) arp_responder: Vec<(usize, Ipv4Addr)>,
+    pub(super) tcp_listen: Vec<u16>,
+    pub(super) snat: Vec<SnatRule>,
+    pub(super) marks: Vec<MarkRule>,
+    pub(super) ct: Conntrack,
     /// Service load balancing (AntreaProxy / kube-proxy rules of this node).
-    pub services: ServiceTable,
+    pub(super) services: ServiceTable,
     /// Pods whose HTTP exchanges are recorded for L7 flow export
     /// (`visibility.antrea.io/l7-export`): (Pod IP, egress, ingress).
-    pub l7_export: Vec<(Ipv4Addr, bool, bool)>,
+    pub(super) l7_export: Vec<(Ipv4Addr, bool, bool)>,
     /// The status this host's HTTP server answers with.
-    pub http_status: u16,
+    http_status: u16,
     next_ident: u16,
 }
 
@@ -203,6 +221,53 @@ impl IpStack {
         };
         s.sync_connected_routes();
         s
+    }
+
+    /// The interfaces, in `ip link` order (routes and ARP rows name them by
+    /// index).
+    pub fn ifaces(&self) -> &[L3Iface] {
+        &self.ifaces
+    }
+
+    /// Routes and `ip rule`s.
+    pub fn routes(&self) -> &RoutingTable {
+        &self.routes
+    }
+
+    /// The neighbour cache.
+    pub fn arp(&self) -> &ArpCache<Pending> {
+        &self.arp
+    }
+
+    /// Forgets every neighbour (`ip neigh flush all`); packets waiting for
+    /// an answer are dropped with their entries.
+    pub fn flush_arp(&mut self) {
+        self.arp.clear();
+    }
+
+    /// The POSTROUTING SNAT rules, in order.
+    pub fn snat_rules(&self) -> &[SnatRule] {
+        &self.snat
+    }
+
+    /// The connection tracking table.
+    pub fn conntrack(&self) -> &Conntrack {
+        &self.ct
+    }
+
+    /// The node's Service load-balancing rules.
+    pub fn services(&self) -> &ServiceTable {
+        &self.services
+    }
+
+    /// The status this host's HTTP server answers every GET with.
+    pub fn http_status(&self) -> u16 {
+        self.http_status
+    }
+
+    /// Makes this host's HTTP server answer every GET with `code`.
+    pub fn set_http_status(&mut self, code: u16) {
+        self.http_status = code;
     }
 
     /// Brings the kernel's connected routes in line with the interface

@@ -4,19 +4,24 @@
 //! The table is keyed by (VLAN, MAC): the same MAC may live on different ports
 //! in different VLANs, which is exactly what happens when a node sends on VLAN
 //! 216 untagged and on VLAN 181 tagged through one trunk port.
-//! Aging is lazy: an entry older than the aging time is treated as absent and
-//! swept when the table is read.
+//! Aging is lazy: an entry older than the aging time is treated as absent by
+//! every read ([`MacTable::lookup`], [`MacTable::rows`]), and [`MacTable::expire`]
+//! frees such entries. The table expires itself when learning a new address
+//! finds it twice as large as after its last sweep, so reading never changes it.
 
 use std::collections::BTreeMap;
 
 use crate::model::MacAddr;
 use crate::time::{SimDuration, SimTime};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct MacEntry {
-    pub port: u16,
-    pub last_seen: SimTime,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MacEntry {
+    port: u16,
+    last_seen: SimTime,
 }
+
+/// The size below which the table never sweeps itself.
+const MIN_SWEEP: usize = 64;
 
 /// A row for `show mac address-table`-style output.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -31,6 +36,8 @@ pub struct MacRow {
 pub struct MacTable {
     aging: SimDuration,
     entries: BTreeMap<(u16, MacAddr), MacEntry>,
+    /// Learning a new address into a table this large sweeps it first.
+    sweep_at: usize,
 }
 
 impl MacTable {
@@ -38,6 +45,7 @@ impl MacTable {
         MacTable {
             aging,
             entries: BTreeMap::new(),
+            sweep_at: MIN_SWEEP,
         }
     }
 
@@ -51,6 +59,10 @@ impl MacTable {
             port,
             last_seen: now,
         };
+        if self.entries.len() >= self.sweep_at && !self.entries.contains_key(&(vlan, mac)) {
+            self.expire(now);
+            self.sweep_at = (2 * self.entries.len()).max(MIN_SWEEP);
+        }
         match self.entries.insert((vlan, mac), fresh) {
             Some(old) => old.port != port || now.since(old.last_seen) >= self.aging,
             None => true,
@@ -71,11 +83,18 @@ impl MacTable {
         self.entries.clear();
     }
 
-    pub fn rows(&mut self, now: SimTime) -> Vec<MacRow> {
+    /// Forgets the entries that have aged out by `now` (they are already
+    /// absent to every read).
+    pub fn expire(&mut self, now: SimTime) {
         let aging = self.aging;
         self.entries.retain(|_, e| now.since(e.last_seen) < aging);
+    }
+
+    /// The live entries at `now`, ordered by VLAN then MAC, with their age.
+    pub fn rows(&self, now: SimTime) -> Vec<MacRow> {
         self.entries
             .iter()
+            .filter(|(_, e)| now.since(e.last_seen) < self.aging)
             .map(|(&(vlan, mac), e)| MacRow {
                 vlan,
                 mac,
@@ -104,5 +123,43 @@ mod tests {
         assert_eq!(t.lookup(late, 216, m), None);
         assert!(t.rows(late).is_empty());
         assert!(!t.learn(SimTime(0), 216, MacAddr::BROADCAST, 3));
+    }
+
+    #[test]
+    fn reading_rows_leaves_aged_entries_until_expire() {
+        let mut t = MacTable::new(SimDuration::from_secs(300));
+        let old = MacAddr([2, 0, 0, 0, 0, 1]);
+        let young = MacAddr([2, 0, 0, 0, 0, 2]);
+        t.learn(SimTime(0), 10, old, 1);
+        let later = SimTime(0) + SimDuration::from_secs(200);
+        t.learn(later, 10, young, 2);
+        let now = SimTime(0) + SimDuration::from_secs(301);
+        let rows = t.rows(now);
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].mac, rows[0].port), (young, 2));
+        assert_eq!(rows[0].age, SimDuration::from_secs(101));
+        // Reading changed nothing: the aged entry is still held.
+        assert_eq!(t.entries.len(), 2);
+        t.expire(now);
+        assert_eq!(t.entries.len(), 1);
+        assert_eq!(t.rows(now), rows);
+    }
+
+    #[test]
+    fn learning_sweeps_aged_entries_when_the_table_has_doubled() {
+        let aging = SimDuration::from_secs(300);
+        let mut t = MacTable::new(aging);
+        for i in 0..MIN_SWEEP as u8 {
+            t.learn(SimTime(0), 1, MacAddr([2, 0, 0, 0, 1, i]), 1);
+        }
+        assert_eq!(t.entries.len(), MIN_SWEEP);
+        // Refreshing a known address never sweeps.
+        let late = SimTime(0) + aging;
+        assert!(t.learn(late, 1, MacAddr([2, 0, 0, 0, 1, 0]), 1));
+        assert_eq!(t.entries.len(), MIN_SWEEP);
+        // A new one does: only the refreshed entry and the new one are left.
+        assert!(t.learn(late, 1, MacAddr([2, 0, 0, 0, 2, 0]), 2));
+        assert_eq!(t.entries.len(), 2);
+        assert_eq!(t.rows(late).len(), 2);
     }
 }

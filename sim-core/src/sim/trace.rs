@@ -12,10 +12,10 @@ use crate::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct TraceTag {
-    pub probe: u32,
-    pub attempt: u32,
+    pub(super) probe: u32,
+    pub(super) attempt: u32,
     /// The answer travelling back (echo reply, SYN-ACK/RST).
-    pub reply: bool,
+    pub(super) reply: bool,
 }
 
 impl TraceTag {

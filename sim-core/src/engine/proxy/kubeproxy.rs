@@ -25,8 +25,11 @@
 
 use std::net::Ipv4Addr;
 
-use super::rules::{Categorized, EndpointRef, NodeServiceRules, ServicePortRules, VipKind};
-use super::sha256::{chain_hash, chain_hash_bytes};
+use super::chain_hash::{chain_hash, chain_hash_bytes};
+use super::rules::{
+    Categorized, EndpointRef, IpvsService, KubePortRules, NodeServiceRules, ServicePortRules,
+    VipKind,
+};
 use super::{KubeProxyMode, proto_word};
 use crate::k8s::Protocol;
 
@@ -44,45 +47,6 @@ pub struct IptRule {
     pub chain: String,
     /// Everything after `-A <chain> `.
     pub spec: String,
-}
-
-/// One IPVS virtual server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IpvsService {
-    pub protocol: Protocol,
-    pub vip: Ipv4Addr,
-    pub port: u16,
-    pub kind: VipKind,
-    /// `-p <seconds>` for ClientIP affinity.
-    pub persistent: Option<u32>,
-    /// Real servers (weight 1, masquerading).
-    pub reals: Vec<(Ipv4Addr, u16)>,
-}
-
-/// kube-proxy's part for one Service port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KubePortRules {
-    pub mode: KubeProxyMode,
-    /// Endpoints, each list in kube-proxy order.
-    pub cats: Categorized,
-    /// iptables mode: `KUBE-SVC-*`, `KUBE-SVL-*`, `KUBE-EXT-*` (empty for IPVS).
-    pub svc_chain: String,
-    pub svl_chain: String,
-    pub ext_chain: String,
-    /// iptables mode: `KUBE-SEP-*` of every endpoint in `cats`, by (IP, port).
-    pub sep_chains: Vec<((Ipv4Addr, u16), String)>,
-    /// IPVS mode: this port's virtual servers.
-    pub ipvs: Vec<IpvsService>,
-}
-
-impl KubePortRules {
-    fn sep(&self, e: &EndpointRef) -> &str {
-        let i = self
-            .sep_chains
-            .binary_search_by_key(&(e.ip, e.port), |(k, _)| *k)
-            .expect("every endpoint has a chain");
-        &self.sep_chains[i].1
-    }
 }
 
 /// kube-proxy's masquerade mark (`--iptables-masquerade-bit` 14).

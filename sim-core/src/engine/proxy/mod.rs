@@ -14,7 +14,9 @@
 //!   `endpoint_slices(&Service, &[EndpointPod], &[ProxyNode]) -> ServiceEndpoints`:
 //!   selector match, ready/serving/terminating, named/numeric `targetPort`
 //!   resolution, zone hints (`HintsOutcome` says why there are none).
-//! - [`rules`]: per-node service rules.
+//! - [`rules`]: per-node service rules as data (`NodeServiceRules`, one
+//!   `ServicePortRules` per Service port).
+//! - `compile` (private, re-exported): building them.
 //!   `compile_node(&ProxyNode, &[ProxyService], &[ProxyNode], &ProxyConfig) -> NodeServiceRules`,
 //!   `update_service(&mut NodeServiceRules, &ProxyService)`,
 //!   `remove_service(&mut NodeServiceRules, namespace, name)`; the incremental
@@ -31,7 +33,7 @@
 //! - [`count`]: `rule_counts(&NodeServiceRules) -> RuleCounts` and the pure
 //!   benchmark generator `synthetic_services(n, eps, nodes, seed)`.
 //! - `kubeproxy` (private): kube-proxy's iptables chains and IPVS services.
-//! - `sha256` (private): SHA-256 + base32 for kube-proxy's chain names.
+//! - `chain_hash` (private): SHA-256 (the `sha2` crate) + base32 for kube-proxy's chain names.
 //!
 //! Documented simplifications: node CPU for hints is `ProxyNode::cpu_milli`
 //! (default equal per node); group ids are numbered at render time in Service
@@ -39,6 +41,8 @@
 //! choice is a deterministic function of a per-connection hash (see
 //! [`handler::pick_endpoint`]).
 
+mod chain_hash;
+mod compile;
 pub mod count;
 pub mod endpoints;
 pub mod handler;
@@ -46,7 +50,6 @@ mod kubeproxy;
 pub mod node_addresses;
 pub mod render;
 pub mod rules;
-mod sha256;
 #[cfg(test)]
 mod tests;
 
@@ -58,6 +61,7 @@ use ipnet::Ipv4Net;
 use super::NodeState;
 use crate::k8s::Protocol;
 
+pub use compile::{compile_node, remove_service, update_service};
 pub use count::{RuleCounts, rule_counts, synthetic_services};
 pub use endpoints::{
     Endpoint, EndpointPod, HintsOutcome, PortEndpoints, ServiceEndpoints, endpoint_slices,
@@ -66,11 +70,11 @@ pub use handler::{
     AffinityTable, NoEndpointsAction, ProxyKind, ServiceMatch, SnatPolicy, TrafficOrigin, classify,
     pick_endpoint,
 };
-pub use kubeproxy::{IptRule, IptTable, IpvsService, KubePortRules};
+pub use kubeproxy::{IptRule, IptTable};
 pub use render::{render_antrea, render_kube_proxy};
 pub use rules::{
-    AntreaPortRules, AntreaVip, Categorized, EndpointRef, NodeServiceRules, ProxyService,
-    ServicePortRules, SharedServiceRules, VipKind, compile_node, remove_service, update_service,
+    AntreaPortRules, AntreaVip, Categorized, EndpointRef, IpvsService, KubePortRules,
+    NodeServiceRules, ProxyService, ServicePortRules, SharedServiceRules, VipKind,
 };
 
 /// The zone label the EndpointSlice controller and both proxies read.

@@ -496,7 +496,7 @@ pub fn render_kube_proxy(rules: &NodeServiceRules) -> String {
 /// first Service wins.
 pub(crate) fn ipvs_services(
     rules: &NodeServiceRules,
-) -> BTreeMap<(u8, Ipv4Addr, u16), &super::kubeproxy::IpvsService> {
+) -> BTreeMap<(u8, Ipv4Addr, u16), &super::rules::IpvsService> {
     let mut m = BTreeMap::new();
     for p in rules.ports() {
         if let Some(k) = &p.kube {

@@ -1,0 +1,506 @@
+//! One node's memberlist instance (`memberlist.go`: `Create`, `Join`,
+//! `Leave`, `Members`; `state.go`'s timers): the [`Agent`], what it asks its
+//! host to do ([`Action`]), the timers it sets ([`AgentTimer`]) and the
+//! membership events it reports ([`MemberEvent`]).
+//!
+//! This file holds the agent's state, its public face and the dispatch of
+//! timers and messages; the protocol itself is in `probe` (failure
+//! detection), `gossip` (broadcasts and push/pull) and `state` (how a
+//! member's state changes on Alive, Suspect and Dead).
+//!
+//! Members are [`MemberId`]s inside; names come in with peers and messages
+//! and go out in messages, events and member lists.
+
+mod gossip;
+mod probe;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::net::Ipv4Addr;
+
+use indexmap::IndexMap;
+
+use super::awareness::Awareness;
+use super::config::MemberConfig;
+use super::member::{Member, MemberState};
+use super::messages::Msg;
+use super::names::{MemberId, NameTable};
+use super::queue::BroadcastQueue;
+use super::suspicion::Suspicion;
+use super::util::push_pull_scale;
+use crate::rng::{SimRng, below};
+use crate::time::{SimDuration, SimTime};
+use probe::{Probe, Relay};
+
+/// A callback the agent asked for. Stale ones (old `seq`/`generation`) are ignored.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AgentTimer {
+    ProbeTick,
+    /// `probe_timeout` after a direct ping: time for indirect pings.
+    ProbeTimeout {
+        seq: u32,
+    },
+    /// End of the probe interval: no Ack means suspect.
+    ProbeDeadline {
+        seq: u32,
+    },
+    /// An indirect ping we relay got no Ack in time: send the Nack.
+    RelayTimeout {
+        seq: u32,
+    },
+    Suspicion {
+        node: MemberId,
+        generation: u64,
+    },
+    GossipTick,
+    PushPullTick,
+    LeaveTimeout,
+}
+
+/// What Antrea's `cluster.go` reacts to (memberlist `NotifyJoin`/`NotifyLeave`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberEvent {
+    Join(String),
+    /// Dead or Left.
+    Leave(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Send { to: Ipv4Addr, msg: Msg },
+    Timer { at: SimTime, timer: AgentTimer },
+    Event(MemberEvent),
+}
+
+/// What the agent knows about one member (`nodeState`).
+#[derive(Clone, Debug)]
+struct NodeState {
+    id: MemberId,
+    addr: Ipv4Addr,
+    incarnation: u32,
+    state: MemberState,
+    state_change: SimTime,
+    suspicion: Option<Suspicion>,
+}
+
+/// One node's memberlist instance.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    /// Every name this agent has seen; `me` is its own.
+    names: NameTable,
+    me: MemberId,
+    addr: Ipv4Addr,
+    cfg: MemberConfig,
+    rng: SimRng,
+    incarnation: u32,
+    seq: u32,
+    /// Known members (self included) in the order they became known.
+    nodes: IndexMap<MemberId, NodeState>,
+    probe_order: Vec<MemberId>,
+    probe_index: usize,
+    probe: Option<Probe>,
+    /// A probe tick came while a probe was running (Go's one-slot ticker).
+    tick_pending: bool,
+    relays: Vec<Relay>,
+    queue: BroadcastQueue,
+    awareness: Awareness,
+    next_generation: u64,
+    started: bool,
+    left: bool,
+    shutdown: bool,
+}
+
+impl Agent {
+    /// An agent that does nothing until [`Agent::join`] starts it (memberlist
+    /// `Create`: incarnation 1, self Alive).
+    pub fn new(name: &str, addr: Ipv4Addr, cfg: MemberConfig, rng: SimRng) -> Agent {
+        let mut names = NameTable::default();
+        let me = names.intern(name);
+        let awareness = Awareness::new(cfg.awareness_max_multiplier);
+        Agent {
+            names,
+            me,
+            addr,
+            cfg,
+            rng,
+            incarnation: 0,
+            seq: 0,
+            nodes: IndexMap::new(),
+            probe_order: Vec::new(),
+            probe_index: 0,
+            probe: None,
+            tick_pending: false,
+            relays: Vec::new(),
+            queue: BroadcastQueue::default(),
+            awareness,
+            next_generation: 0,
+            started: false,
+            left: false,
+            shutdown: false,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.names.name(self.me)
+    }
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+    pub fn config(&self) -> &MemberConfig {
+        &self.cfg
+    }
+    /// Our own current incarnation number.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+    /// After a leave has been broadcast (or timed out): the agent ignores everything.
+    pub fn is_shut_down(&self) -> bool {
+        self.shutdown
+    }
+    /// Local health score (0 = healthy); the probe interval is scaled by score + 1.
+    pub fn awareness(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    /// Names of Alive and Suspect members, self included, sorted: memberlist's
+    /// `Members()`, which Antrea's `AliveNodes()` (and so the hash ring) uses.
+    pub fn alive_members(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.alive_member_names().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    /// [`Agent::alive_members`] unsorted and without copies, for a caller
+    /// that maps the names to ids of its own.
+    pub fn alive_member_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes
+            .values()
+            .filter(|n| !n.state.dead_or_left())
+            .map(|n| self.names.name(n.id))
+    }
+
+    /// Every member known (dead ones until forgotten), sorted by name.
+    pub fn members(&self) -> Vec<Member> {
+        let mut v: Vec<Member> = self.nodes.values().map(|n| self.view(n)).collect();
+        v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
+    }
+
+    /// The member called `name`, if known.
+    pub fn member(&self, name: &str) -> Option<Member> {
+        let id = self.names.lookup(name)?;
+        self.nodes.get(&id).map(|n| self.view(n))
+    }
+
+    fn view(&self, n: &NodeState) -> Member {
+        Member::new(
+            self.names.name(n.id),
+            n.addr,
+            n.incarnation,
+            n.state,
+            n.state_change,
+        )
+    }
+
+    /// Starts the agent if needed and push/pulls with every peer (Antrea joins
+    /// every Linux Node on start). Peers named like us are skipped.
+    pub fn join(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.shutdown || self.left {
+            return out;
+        }
+        self.start(now, &mut out);
+        for (name, addr) in peers {
+            if name.as_str() != self.name() {
+                self.send_push_pull(*addr, true, false, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Starts the agent as if it had been running in a converged cluster
+    /// (a scenario's `warmStart`): every peer is already an Alive member at
+    /// incarnation 1 (what each peer's own start gives it), and nothing is
+    /// sent: no push/pull with everyone, no queued broadcasts. Timers start
+    /// as in [`Agent::join`], so probing and gossip go on as usual.
+    pub fn start_converged(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.shutdown || self.left {
+            return out;
+        }
+        self.start(now, &mut out);
+        for (name, addr) in peers {
+            if name.as_str() == self.name() {
+                continue;
+            }
+            let id = self.names.intern(name);
+            if self.nodes.contains_key(&id) {
+                continue;
+            }
+            self.insert_node(now, id, *addr);
+            let n = self.nodes.get_mut(&id).expect("just inserted");
+            n.incarnation = 1;
+            n.state = MemberState::Alive;
+        }
+        // Our own Alive was queued by `start`; in a converged cluster every
+        // peer has long heard it.
+        self.queue.clear();
+        out
+    }
+
+    /// Antrea's `RejoinNodes` (every 60 s): join the K8s Nodes that are not
+    /// alive in our view, so partitions heal after dead nodes were forgotten.
+    pub fn rejoin(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
+        let alive = self.alive_members();
+        let missing: Vec<(String, Ipv4Addr)> = peers
+            .iter()
+            .filter(|(n, _)| !alive.contains(n))
+            .cloned()
+            .collect();
+        if missing.is_empty() || !self.started {
+            return Vec::new();
+        }
+        self.join(now, &missing)
+    }
+
+    /// Graceful leave: broadcast a Dead about ourselves from ourselves; shut
+    /// down once it has been gossiped (or after `leave_timeout`).
+    pub fn leave(&mut self, now: SimTime) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.started {
+            // Never joined: nothing to announce, just stop.
+            self.shutdown = true;
+            return out;
+        }
+        if self.shutdown || self.left {
+            return out;
+        }
+        self.left = true;
+        self.dead_node(now, self.incarnation, self.me, self.me, &mut out);
+        let any_alive = self
+            .nodes
+            .values()
+            .any(|n| n.id != self.me && !n.state.dead_or_left());
+        if any_alive {
+            out.push(Action::Timer {
+                at: now + self.cfg.leave_timeout,
+                timer: AgentTimer::LeaveTimeout,
+            });
+        } else {
+            self.shutdown = true;
+        }
+        out
+    }
+
+    pub fn on_timer(&mut self, now: SimTime, t: AgentTimer) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.shutdown || !self.started {
+            return out;
+        }
+        match t {
+            AgentTimer::ProbeTick => self.on_probe_tick(now, &mut out),
+            AgentTimer::ProbeTimeout { seq } => self.on_probe_timeout(seq, &mut out),
+            AgentTimer::ProbeDeadline { seq } => self.on_probe_deadline(now, seq, &mut out),
+            AgentTimer::RelayTimeout { seq } => self.on_relay_timeout(seq, &mut out),
+            AgentTimer::Suspicion { node, generation } => {
+                let fire = self.nodes.get(&node).and_then(|n| {
+                    let live = n.state == MemberState::Suspect
+                        && n.suspicion.as_ref().map(Suspicion::generation) == Some(generation);
+                    live.then_some(n.incarnation)
+                });
+                if let Some(incarnation) = fire {
+                    self.dead_node(now, incarnation, node, self.me, &mut out);
+                }
+            }
+            AgentTimer::GossipTick => {
+                out.push(Action::Timer {
+                    at: now + self.cfg.gossip_interval,
+                    timer: AgentTimer::GossipTick,
+                });
+                self.gossip(now, &mut out);
+            }
+            AgentTimer::PushPullTick => {
+                out.push(Action::Timer {
+                    at: now + push_pull_scale(self.cfg.push_pull_interval, self.nodes.len()),
+                    timer: AgentTimer::PushPullTick,
+                });
+                let me = self.me;
+                let picked = self.k_random(1, |n| n.id != me && n.state == MemberState::Alive);
+                if let Some(addr) = picked.first() {
+                    self.send_push_pull(*addr, false, false, &mut out);
+                }
+            }
+            AgentTimer::LeaveTimeout => {
+                if self.left {
+                    self.shutdown = true;
+                }
+            }
+        }
+        out
+    }
+
+    /// A datagram from `from` (its source address).
+    pub fn on_message(&mut self, now: SimTime, from: Ipv4Addr, msg: Msg) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.shutdown || !self.started {
+            return out;
+        }
+        match msg {
+            Msg::Compound(parts) => {
+                for m in parts {
+                    if !matches!(m, Msg::Compound(_)) {
+                        self.handle(now, from, m, &mut out);
+                    }
+                }
+            }
+            m => self.handle(now, from, m, &mut out),
+        }
+        out
+    }
+
+    fn handle(&mut self, now: SimTime, from: Ipv4Addr, msg: Msg, out: &mut Vec<Action>) {
+        match msg {
+            Msg::Ping {
+                seq,
+                target,
+                source_addr,
+                ..
+            } => self.on_ping(seq, &target, reply_to(from, source_addr), out),
+            Msg::IndirectPing {
+                seq,
+                target,
+                target_addr,
+                source_addr,
+                nack,
+                ..
+            } => {
+                let origin = reply_to(from, source_addr);
+                self.on_indirect_ping(now, seq, target, target_addr, origin, nack, out);
+            }
+            Msg::Ack { seq } => self.on_ack(now, seq, out),
+            Msg::Nack { seq } => self.on_nack(seq),
+            Msg::Alive {
+                incarnation,
+                node,
+                addr,
+            } => {
+                let node = self.names.intern(&node);
+                self.alive_node(now, incarnation, node, addr, false, out);
+            }
+            Msg::Suspect {
+                incarnation,
+                node,
+                from,
+            } => {
+                // A node never heard of cannot be suspected: no id for it.
+                if let Some(node) = self.names.lookup(&node) {
+                    let from = self.names.intern(&from);
+                    self.suspect_node(now, incarnation, node, from, out);
+                }
+            }
+            Msg::Dead {
+                incarnation,
+                node,
+                from,
+            } => {
+                if let Some(node) = self.names.lookup(&node) {
+                    let from = self.names.intern(&from);
+                    self.dead_node(now, incarnation, node, from, out);
+                }
+            }
+            Msg::PushPull {
+                join,
+                reply,
+                states,
+            } => {
+                if !reply {
+                    // The responder sends its state before merging (net.go handleConn).
+                    self.send_push_pull(from, join, true, out);
+                }
+                self.merge_state(now, states, out);
+            }
+            Msg::Compound(_) => {}
+        }
+    }
+
+    fn start(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.incarnation += 1;
+        self.alive_node(now, self.incarnation, self.me, self.addr, true, out);
+        let probe = self.stagger(self.cfg.probe_interval);
+        out.push(Action::Timer {
+            at: now + probe,
+            timer: AgentTimer::ProbeTick,
+        });
+        if self.cfg.gossip_nodes > 0 && self.cfg.gossip_interval.0 > 0 {
+            let g = self.stagger(self.cfg.gossip_interval);
+            out.push(Action::Timer {
+                at: now + g,
+                timer: AgentTimer::GossipTick,
+            });
+        }
+        if self.cfg.push_pull_interval.0 > 0 {
+            let p = self.stagger(self.cfg.push_pull_interval);
+            out.push(Action::Timer {
+                at: now + p,
+                timer: AgentTimer::PushPullTick,
+            });
+        }
+    }
+
+    fn stagger(&mut self, interval: SimDuration) -> SimDuration {
+        if interval.0 == 0 {
+            SimDuration::ZERO
+        } else {
+            SimDuration(below(&mut self.rng, interval.0))
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// The name of a member, for a message or an event.
+    fn name_of(&self, id: MemberId) -> String {
+        self.names.name(id).to_string()
+    }
+
+    /// Adds an unknown node as Dead (so that its first Alive is a Join) at a
+    /// random place in the probe list (`aliveNode` + `randomOffset`).
+    fn insert_node(&mut self, now: SimTime, id: MemberId, addr: Ipv4Addr) {
+        self.nodes.insert(
+            id,
+            NodeState {
+                id,
+                addr,
+                incarnation: 0,
+                state: MemberState::Dead,
+                state_change: now,
+                suspicion: None,
+            },
+        );
+        let n = self.probe_order.len();
+        let offset = if n == 0 {
+            0
+        } else {
+            below(&mut self.rng, n as u64) as usize
+        };
+        self.probe_order.push(id);
+        self.probe_order.swap(offset, n);
+    }
+}
+
+/// Where to answer a message: the source address it names, else the
+/// datagram's source.
+fn reply_to(from: Ipv4Addr, source_addr: Ipv4Addr) -> Ipv4Addr {
+    if source_addr.is_unspecified() {
+        from
+    } else {
+        source_addr
+    }
+}

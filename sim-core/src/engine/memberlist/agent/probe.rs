@@ -1,0 +1,320 @@
+//! Failure detection (`state.go`: `probe`, `probeNode`, `resetNodes`,
+//! `handlePing`, `handleIndirectPing`, `handleAck`/`handleNack`,
+//! `kRandomNodes`): every probe interval the next member of a round-robin
+//! list is pinged; without an Ack within the probe timeout, helpers ping it
+//! for us; without an Ack by the end of the (awareness-scaled) interval it
+//! is suspected.
+
+use std::net::Ipv4Addr;
+
+use super::{Action, Agent, AgentTimer, NodeState};
+use crate::engine::memberlist::member::MemberState;
+use crate::engine::memberlist::messages::Msg;
+use crate::engine::memberlist::names::MemberId;
+use crate::engine::memberlist::util::k_random_positions;
+use crate::rng::below;
+use crate::time::SimTime;
+
+/// The probe under way.
+#[derive(Clone, Debug)]
+pub(super) struct Probe {
+    seq: u32,
+    target: MemberId,
+    target_incarnation: u32,
+    deadline: SimTime,
+    expected_nacks: u32,
+    nacks: u32,
+}
+
+/// An indirect ping we are relaying for another member.
+#[derive(Clone, Debug)]
+pub(super) struct Relay {
+    local_seq: u32,
+    origin_seq: u32,
+    origin: Ipv4Addr,
+    nack: bool,
+}
+
+impl Agent {
+    pub(super) fn on_probe_tick(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        out.push(Action::Timer {
+            at: now + self.cfg.probe_interval,
+            timer: AgentTimer::ProbeTick,
+        });
+        if let Some(p) = &self.probe {
+            if p.deadline <= now {
+                self.finish_failed_probe(now, out);
+            } else {
+                self.tick_pending = true;
+                return;
+            }
+        }
+        self.probe_next(now, out);
+    }
+
+    pub(super) fn on_probe_timeout(&mut self, seq: u32, out: &mut Vec<Action>) {
+        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+            self.send_indirect(out);
+        }
+    }
+
+    pub(super) fn on_probe_deadline(&mut self, now: SimTime, seq: u32, out: &mut Vec<Action>) {
+        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+            self.finish_failed_probe(now, out);
+            if self.tick_pending {
+                self.probe_next(now, out);
+            }
+        }
+    }
+
+    pub(super) fn on_relay_timeout(&mut self, seq: u32, out: &mut Vec<Action>) {
+        if let Some(i) = self.relays.iter().position(|r| r.local_seq == seq) {
+            let r = self.relays.remove(i);
+            if r.nack {
+                self.send_msg(r.origin, Msg::Nack { seq: r.origin_seq }, out);
+            }
+        }
+    }
+
+    /// A ping for us (or for anyone: an empty target) is acked to `reply_to`.
+    pub(super) fn on_ping(
+        &mut self,
+        seq: u32,
+        target: &str,
+        reply_to: Ipv4Addr,
+        out: &mut Vec<Action>,
+    ) {
+        if !target.is_empty() && target != self.name() {
+            return;
+        }
+        self.send_msg(reply_to, Msg::Ack { seq }, out);
+    }
+
+    /// Pings `target` for `origin` under a sequence number of our own, and
+    /// forwards its Ack (or a Nack, if asked, after the probe timeout).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_indirect_ping(
+        &mut self,
+        now: SimTime,
+        seq: u32,
+        target: String,
+        target_addr: Ipv4Addr,
+        origin: Ipv4Addr,
+        nack: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let local_seq = self.next_seq();
+        self.relays.push(Relay {
+            local_seq,
+            origin_seq: seq,
+            origin,
+            nack,
+        });
+        let ping = Msg::Ping {
+            seq: local_seq,
+            target,
+            source: self.name().to_string(),
+            source_addr: self.addr,
+        };
+        self.send_msg(target_addr, ping, out);
+        out.push(Action::Timer {
+            at: now + self.cfg.probe_timeout,
+            timer: AgentTimer::RelayTimeout { seq: local_seq },
+        });
+    }
+
+    pub(super) fn on_ack(&mut self, now: SimTime, seq: u32, out: &mut Vec<Action>) {
+        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+            self.probe = None;
+            self.awareness.apply_delta(-1);
+            if self.tick_pending {
+                self.probe_next(now, out);
+            }
+        } else if let Some(i) = self.relays.iter().position(|r| r.local_seq == seq) {
+            let r = self.relays.remove(i);
+            self.send_msg(r.origin, Msg::Ack { seq: r.origin_seq }, out);
+        }
+    }
+
+    pub(super) fn on_nack(&mut self, seq: u32) {
+        if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
+            p.nacks += 1;
+        }
+    }
+
+    /// `kRandomNodes`: the addresses of up to `k` distinct random members
+    /// passing `keep`.
+    pub(super) fn k_random(
+        &mut self,
+        k: usize,
+        keep: impl Fn(&NodeState) -> bool,
+    ) -> Vec<Ipv4Addr> {
+        let picks = self.k_random_positions(k, &keep);
+        if picks.is_empty() {
+            return Vec::new();
+        }
+        // Positions are in the probe-ordered list of members passing `keep`;
+        // walk it only as far as the furthest pick.
+        let last = picks.iter().copied().max().unwrap_or(0);
+        let mut out: Vec<Option<Ipv4Addr>> = vec![None; picks.len()];
+        let passing = self
+            .probe_order
+            .iter()
+            .filter_map(|id| self.nodes.get(id))
+            .filter(|n| keep(n));
+        for (pos, n) in passing.enumerate().take(last + 1) {
+            for (slot, p) in picks.iter().enumerate() {
+                if *p == pos {
+                    out[slot] = Some(n.addr);
+                }
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// The random draws of [`Agent::k_random`] over the members passing
+    /// `keep`. Counting needs no probe order (`nodes` and `probe_order` hold
+    /// the same members), so an agent with nothing to gossip pays a scan of
+    /// its members, not a walk of the probe list.
+    pub(super) fn k_random_positions(
+        &mut self,
+        k: usize,
+        keep: &impl Fn(&NodeState) -> bool,
+    ) -> Vec<usize> {
+        let count = self.nodes.values().filter(|n| keep(n)).count();
+        k_random_positions(&mut self.rng, count, k)
+    }
+
+    fn probe_next(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        self.tick_pending = false;
+        let mut checked = 0;
+        loop {
+            if checked >= self.probe_order.len() {
+                return;
+            }
+            if self.probe_index >= self.probe_order.len() {
+                self.reset_nodes(now);
+                self.probe_index = 0;
+                checked += 1;
+                continue;
+            }
+            let id = self.probe_order[self.probe_index];
+            self.probe_index += 1;
+            let skip = id == self.me || self.nodes.get(&id).is_none_or(|n| n.state.dead_or_left());
+            if skip {
+                checked += 1;
+                continue;
+            }
+            self.probe_node(now, id, out);
+            return;
+        }
+    }
+
+    /// `resetNodes`: forget members dead for longer than gossip-to-the-dead,
+    /// then reshuffle the probe list.
+    fn reset_nodes(&mut self, now: SimTime) {
+        let forget: Vec<MemberId> = self
+            .nodes
+            .values()
+            .filter(|n| {
+                n.state.dead_or_left()
+                    && now.since(n.state_change) > self.cfg.gossip_to_the_dead_time
+            })
+            .map(|n| n.id)
+            .collect();
+        for id in &forget {
+            self.nodes.shift_remove(id);
+        }
+        self.probe_order.retain(|id| !forget.contains(id));
+        let len = self.probe_order.len();
+        for i in (1..len).rev() {
+            let j = below(&mut self.rng, (i + 1) as u64) as usize;
+            self.probe_order.swap(i, j);
+        }
+    }
+
+    fn probe_node(&mut self, now: SimTime, id: MemberId, out: &mut Vec<Action>) {
+        let Some(node) = self.nodes.get(&id) else {
+            return;
+        };
+        let (addr, incarnation, state) = (node.addr, node.incarnation, node.state);
+        let interval = self.awareness.scale(self.cfg.probe_interval);
+        let seq = self.next_seq();
+        self.probe = Some(Probe {
+            seq,
+            target: id,
+            target_incarnation: incarnation,
+            deadline: now + interval,
+            expected_nacks: 0,
+            nacks: 0,
+        });
+        let ping = Msg::Ping {
+            seq,
+            target: self.name_of(id),
+            source: self.name().to_string(),
+            source_addr: self.addr,
+        };
+        if state == MemberState::Alive {
+            self.send_msg(addr, ping, out);
+        } else {
+            // Give a suspect the chance to refute at once (probeNode).
+            let s = Msg::Suspect {
+                incarnation,
+                node: self.name_of(id),
+                from: self.name().to_string(),
+            };
+            out.push(Action::Send {
+                to: addr,
+                msg: Msg::Compound(vec![ping, s]),
+            });
+        }
+        out.push(Action::Timer {
+            at: now + self.cfg.probe_timeout,
+            timer: AgentTimer::ProbeTimeout { seq },
+        });
+        out.push(Action::Timer {
+            at: now + interval,
+            timer: AgentTimer::ProbeDeadline { seq },
+        });
+    }
+
+    fn send_indirect(&mut self, out: &mut Vec<Action>) {
+        let Some(p) = self.probe.clone() else {
+            return;
+        };
+        let Some(target_addr) = self.nodes.get(&p.target).map(|n| n.addr) else {
+            return;
+        };
+        let me = self.me;
+        let helpers = self.k_random(self.cfg.indirect_checks, |n| {
+            n.id != me && n.id != p.target && n.state == MemberState::Alive
+        });
+        for helper in helpers {
+            if let Some(pr) = self.probe.as_mut() {
+                pr.expected_nacks += 1;
+            }
+            let ind = Msg::IndirectPing {
+                seq: p.seq,
+                target: self.name_of(p.target),
+                target_addr,
+                source: self.name().to_string(),
+                source_addr: self.addr,
+                nack: true,
+            };
+            self.send_msg(helper, ind, out);
+        }
+    }
+
+    fn finish_failed_probe(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        let Some(p) = self.probe.take() else {
+            return;
+        };
+        let delta = if p.expected_nacks > 0 {
+            i64::from(p.expected_nacks.saturating_sub(p.nacks))
+        } else {
+            1
+        };
+        self.awareness.apply_delta(delta);
+        self.suspect_node(now, p.target_incarnation, p.target, self.me, out);
+    }
+}

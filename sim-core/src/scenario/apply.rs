@@ -1,0 +1,283 @@
+//! Kubernetes objects applied to the cluster state (Namespaces, Nodes,
+//! pools, Egresses, Services, ConfigMaps, kube-proxy) and Pods created in
+//! the world, from Pod manifests and Deployments.
+
+use std::net::Ipv4Addr;
+
+use super::load::{Scenario, Step};
+use crate::engine::{self, ClusterState, PodState};
+use crate::input::InputError;
+use crate::k8s::{self, Object};
+use crate::rng;
+use crate::sim::World;
+use crate::sim::trace::LogKind;
+
+/// The objects of an `apply` or `delete` step, as the log names them.
+pub(super) fn names(objects: &[Object]) -> String {
+    objects
+        .iter()
+        .map(Object::display_name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Applies one object of an `apply` step.
+pub(super) fn apply_object(
+    scn: &Scenario,
+    step: &Step,
+    world: &mut World,
+    cluster: &mut ClusterState,
+    seed: u64,
+    obj: &Object,
+) -> Result<(), InputError> {
+    let at = |msg: String| obj.meta().origin.error(msg);
+    match obj {
+        Object::Namespace(ns) => {
+            cluster
+                .namespaces
+                .insert(ns.meta.name.clone(), ns.meta.labels.clone());
+            cluster
+                .namespace_annotations
+                .insert(ns.meta.name.clone(), ns.meta.annotations.clone());
+        }
+        Object::Node(n) => {
+            let node = cluster
+                .node_id(&n.meta.name)
+                .ok_or_else(|| at(format!("node `{}` is not in the topology", n.meta.name)))?;
+            for (k, v) in &n.meta.labels {
+                cluster.node_labels_mut(node).insert(k.clone(), v.clone());
+            }
+            for (k, v) in &n.meta.annotations {
+                cluster
+                    .node_annotations_mut(node)
+                    .insert(k.clone(), v.clone());
+            }
+        }
+        Object::Pod(p) => {
+            let ns = obj.namespace().unwrap_or("default").to_string();
+            create_pod(
+                world,
+                cluster,
+                NewPod {
+                    ns: &ns,
+                    name: &p.meta.name,
+                    labels: &p.meta.labels,
+                    annotations: &p.meta.annotations,
+                    spec: &p.spec,
+                    ip: p.status.pod_ip,
+                },
+            )
+            .map_err(at)?;
+        }
+        Object::Deployment(d) => {
+            let ns = obj.namespace().unwrap_or("default").to_string();
+            // Pod names as the ReplicaSet controller makes them:
+            // <deployment>-<pod-template-hash>-<5 random chars>.
+            const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+            let mut r = rng::stream(seed, &format!("deployment/{ns}/{}", d.meta.name));
+            let hash: String = (0..10)
+                .map(|_| ALPHABET[rng::below(&mut r, ALPHABET.len() as u64) as usize] as char)
+                .collect();
+            for _ in 0..d.replicas {
+                let suffix: String = (0..5)
+                    .map(|_| ALPHABET[rng::below(&mut r, ALPHABET.len() as u64) as usize] as char)
+                    .collect();
+                let name = format!("{}-{hash}-{suffix}", d.meta.name);
+                create_pod(
+                    world,
+                    cluster,
+                    NewPod {
+                        ns: &ns,
+                        name: &name,
+                        labels: &d.template.labels,
+                        annotations: &d.template.annotations,
+                        spec: &d.template.spec,
+                        ip: None,
+                    },
+                )
+                .map_err(at)?;
+            }
+        }
+        Object::ExternalIPPool(pool) => {
+            let now = world.now().as_nanos() / 1_000_000_000;
+            let lines = cluster
+                .egress
+                .apply_pool(pool, now)
+                .map_err(|e| at(e.to_string()))?;
+            for l in lines {
+                world.record(LogKind::Engine, "antrea-controller", l);
+            }
+        }
+        Object::Egress(egress) => {
+            let now = world.now().as_nanos() / 1_000_000_000;
+            let lines = cluster.egress.apply_egress(egress, now).map_err(at)?;
+            for l in lines {
+                world.record(LogKind::Engine, "antrea-controller", l);
+            }
+        }
+        Object::ConfigMap(cm) if engine::config::is_antrea_config(obj) => {
+            let applied = engine::config::apply_antrea_config(cluster, cm)?;
+            // The agents restart with the new config: their Egress mark
+            // and route table allocators start over.
+            cluster.egress.forget_all_agents();
+            for l in applied.lines {
+                world.record(LogKind::Engine, "", l);
+            }
+            for w in applied.warnings {
+                world.record(LogKind::Warn, "", w);
+            }
+        }
+        Object::Service(svc) => {
+            let now = world.now().as_nanos() / 1_000_000_000;
+            let lines = cluster.apply_service(svc, now).map_err(at)?;
+            for l in lines {
+                world.record(LogKind::Engine, "", l);
+            }
+        }
+        Object::ConfigMap(cm) if engine::config::is_kube_proxy_config(obj) => {
+            let lines = engine::config::kube_proxy::apply(cluster, cm)?;
+            for l in lines {
+                world.record(LogKind::Engine, "", l);
+            }
+        }
+        Object::ConfigMap(_) => {
+            // Stored for the engine features that read them; say plainly that
+            // they do not change the dataplane yet.
+            world.record(
+                LogKind::Warn,
+                "",
+                format!(
+                    "{} accepted; antlab does not act on {} yet",
+                    obj.display_name(),
+                    obj.kind_name()
+                ),
+            );
+        }
+        Object::Other { kind, meta, .. } if kind == "DaemonSet" && meta.name == "kube-proxy" => {
+            if cluster.proxy.kube_proxy.is_none() {
+                cluster.proxy.kube_proxy = scn
+                    .kube_proxy
+                    .or(Some(crate::engine::proxy::KubeProxyMode::Iptables));
+            }
+            world.record(
+                LogKind::Engine,
+                "",
+                "kube-proxy DaemonSet running on every node",
+            );
+        }
+        Object::Other { kind, .. } => {
+            world.record(
+                LogKind::Warn,
+                "",
+                format!(
+                    "{} ignored: kind {kind} is not modelled",
+                    obj.display_name()
+                ),
+            );
+        }
+    }
+    let _ = (scn, step);
+    Ok(())
+}
+
+/// A Pod to create, from a Pod manifest or a Deployment's template.
+struct NewPod<'a> {
+    ns: &'a str,
+    name: &'a str,
+    labels: &'a indexmap::IndexMap<String, String>,
+    annotations: &'a indexmap::IndexMap<String, String>,
+    spec: &'a k8s::PodSpec,
+    ip: Option<Ipv4Addr>,
+}
+
+fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Result<(), String> {
+    let NewPod {
+        ns,
+        name,
+        labels,
+        annotations,
+        spec,
+        ip,
+    } = new;
+    // The Pod's annotation wins over its Namespace's (Antrea's L7 flow exporter).
+    let l7 = annotations
+        .get(L7_EXPORT_ANNOTATION)
+        .or_else(|| {
+            cluster
+                .namespace_annotations
+                .get(ns)
+                .and_then(|a| a.get(L7_EXPORT_ANNOTATION))
+        })
+        .map(|v| parse_l7_direction(v))
+        .transpose()?;
+    // Every Pod in the cluster state is a device named `ns/name` (and the
+    // world's name index answers without scanning every Pod).
+    if world.device_id(&format!("{ns}/{name}")).is_some() {
+        return Err(format!("Pod {ns}/{name} already exists"));
+    }
+    if spec.host_network {
+        world.record(
+            LogKind::Warn,
+            "",
+            format!(
+                "Pod {ns}/{name} uses the host network; it is its node, not a separate endpoint"
+            ),
+        );
+        return Ok(());
+    }
+    let node = match &spec.node_name {
+        Some(n) => cluster
+            .node_id(n)
+            .ok_or_else(|| format!("spec.nodeName `{n}` is not a node of the topology"))?,
+        None => cluster.schedule_pod().ok_or("no node can run Pods")?,
+    };
+    let ip = match ip {
+        Some(ip) => {
+            if cluster.pod_ip_in_use(ip) {
+                return Err(format!("status.podIP {ip} is already used by another Pod"));
+            }
+            ip
+        }
+        None => cluster.allocate_pod_ip(node)?,
+    };
+    let listen: Vec<u16> = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().map(|p| p.container_port))
+        .collect();
+    let device = cluster
+        .node(node)
+        .device
+        .expect("cluster nodes exist in the world");
+    world.add_pod(device, ns, name, ip, listen.clone())?;
+    // Running at once (no image pull or readiness probe is modelled) if its
+    // node is up and Ready.
+    let ready = cluster.node(node).up && cluster.node(node).ready;
+    cluster.add_pod(PodState {
+        id: crate::engine::PodId(0),
+        ready,
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        node,
+        ip,
+        labels: labels.clone(),
+        tcp_listen: listen,
+        l7_export: l7,
+    })?;
+    Ok(())
+}
+
+/// `visibility.antrea.io/l7-export` (pkg/agent/types/annotations.go).
+pub const L7_EXPORT_ANNOTATION: &str = "visibility.antrea.io/l7-export";
+
+/// ingress / egress / both, case-insensitive, as (egress, ingress).
+fn parse_l7_direction(v: &str) -> Result<(bool, bool), String> {
+    match v.to_ascii_lowercase().as_str() {
+        "ingress" => Ok((false, true)),
+        "egress" => Ok((true, false)),
+        "both" => Ok((true, true)),
+        _ => Err(format!(
+            "annotation key {L7_EXPORT_ANNOTATION} can only have values (Ingress/Egress/Both), not {v:?}"
+        )),
+    }
+}

@@ -1,0 +1,70 @@
+//! `show` steps and `antlab get`: which table each view prints.
+
+use super::load::{Scenario, Show};
+use super::run::Outcome;
+use crate::engine::{self, ClusterState};
+use crate::report;
+use crate::sim::World;
+
+impl Outcome {
+    /// Renders a `show` view of the final state.
+    pub fn show(&self, scn: &Scenario, what: &Show) -> Result<String, String> {
+        render_show(&self.world, &self.cluster, scn, what)
+    }
+}
+
+/// The text of a `show` step, also used by `antlab get`.
+pub fn render_show(
+    world: &World,
+    cluster: &ClusterState,
+    scn: &Scenario,
+    what: &Show,
+) -> Result<String, String> {
+    Ok(match what {
+        Show::Nodes => format!("kubectl get nodes\n{}", report::nodes(cluster)),
+        Show::Pods => format!(
+            "kubectl get pods -A -o wide\n{}",
+            report::pods(cluster, world)
+        ),
+        Show::Probes => report::probes(world),
+        Show::Links => report::links(world),
+        Show::Topology => crate::topology::summary(&scn.topology),
+        Show::Arp(d) => report::arp(world, d)?,
+        Show::Mac(d) => report::mac(world, d)?,
+        Show::Routes(d) => report::routes(world, d)?,
+        Show::Dataplane(node) => {
+            let all = engine::compile(cluster);
+            let dp = all
+                .get(node)
+                .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
+            format!(
+                "desired dataplane of {node} (engine output)\n{}",
+                serde_json::to_string_pretty(dp).map_err(|e| e.to_string())?
+            )
+        }
+        Show::Trace(p) => report::trace(
+            world
+                .probe(p)
+                .ok_or_else(|| format!("no probe called `{p}`"))?,
+        ),
+        Show::Egress(None) => format!(
+            "kubectl get egress\n{}",
+            report::egresses(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::Egress(Some(name)) => report::egress_status(cluster, name)?,
+        Show::ExternalIpPools => format!(
+            "kubectl get externalippools\n{}",
+            report::external_ip_pools(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::Services => format!(
+            "kubectl get svc -A\n{}",
+            report::services(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::ServiceExternalIps => format!(
+            "antctl get serviceexternalip\n{}",
+            report::service_external_ips(cluster)
+        ),
+        Show::Endpoints => format!("kubectl get endpoints -A\n{}", report::endpoints(cluster)),
+        Show::Memberlist(node) => report::memberlist(world, cluster, node.as_deref())?,
+    })
+}

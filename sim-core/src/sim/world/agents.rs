@@ -1,0 +1,290 @@
+//! The antrea-agent memberlist instances the nodes run: starting,
+//! stopping, rejoining, their messages carried as UDP between the nodes'
+//! stacks, their timers, and member events handed to the control plane.
+
+use std::net::Ipv4Addr;
+
+use super::{ControlEvent, Event, World};
+use crate::engine::memberlist::{
+    self, Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg,
+};
+use crate::model::DeviceId;
+use crate::sched::Scheduler;
+use crate::sim::trace::LogKind;
+use crate::wire::{Ipv4Pkt, L4};
+
+pub use crate::engine::memberlist::MEMBERLIST_PORT;
+
+impl World {
+    /// An agent's timer fires, unless it was set before the node's last
+    /// power cycle or the agent is gone.
+    pub(super) fn agent_timer(&mut self, device: DeviceId, epoch: u32, timer: AgentTimer) {
+        if self.epochs[device.0 as usize] != epoch {
+            return;
+        }
+        let now = self.now;
+        let actions = match self.agents.get_mut(&device) {
+            Some(a) => a.on_timer(now, timer),
+            None => return,
+        };
+        self.run_agent_actions(device, actions);
+    }
+
+    /// Starts (or restarts) the antrea-agent's memberlist on `node`, joining
+    /// `peers` (Antrea joins every Node it learns about).
+    pub fn start_agent(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+        let name = self.device(node).name().to_string();
+        let Some(ip) = self.host_ip(node) else { return };
+        let boot = self.agent_boots.entry(node).or_insert(0);
+        *boot += 1;
+        let rng = memberlist::agent_rng(self.seed, &name, *boot);
+        let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
+        let actions = agent.join(self.now, peers);
+        self.agents.insert(node, agent);
+        self.record(
+            LogKind::Engine,
+            &name,
+            "antrea-agent started, memberlist joining",
+        );
+        self.run_agent_actions(node, actions);
+    }
+
+    /// [`World::start_agent`] for a warm start: the agent's member list is
+    /// already converged on `peers` and it sends nothing to join.
+    pub fn start_agent_converged(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+        let name = self.device(node).name().to_string();
+        let Some(ip) = self.host_ip(node) else { return };
+        let boot = self.agent_boots.entry(node).or_insert(0);
+        *boot += 1;
+        let rng = memberlist::agent_rng(self.seed, &name, *boot);
+        let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
+        let actions = agent.start_converged(self.now, peers);
+        self.agents.insert(node, agent);
+        self.run_agent_actions(node, actions);
+    }
+
+    /// Stops an agent. `graceful`: it leaves the memberlist cluster first
+    /// (peers see it go at once), as on `kubectl delete pod`.
+    pub fn stop_agent(&mut self, node: DeviceId, graceful: bool) {
+        let now = self.now;
+        if graceful && let Some(a) = self.agents.get_mut(&node) {
+            let actions = a.leave(now);
+            self.run_agent_actions(node, actions);
+        }
+        self.agents.remove(&node);
+        let name = self.device(node).name().to_string();
+        self.record(LogKind::Engine, &name, "antrea-agent stopped");
+    }
+
+    /// Antrea's `RejoinNodes` (every 60 s): re-join the listed nodes.
+    pub fn rejoin(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+        let now = self.now;
+        if let Some(a) = self.agents.get_mut(&node) {
+            let actions = a.rejoin(now, peers);
+            self.run_agent_actions(node, actions);
+        }
+    }
+
+    /// The nodes `node`'s agent sees alive, or `None` if no agent runs there.
+    pub fn agent_view(&self, node: DeviceId) -> Option<Vec<String>> {
+        self.agents.get(&node).map(Agent::alive_members)
+    }
+
+    pub fn agent(&self, node: DeviceId) -> Option<&Agent> {
+        self.agents.get(&node)
+    }
+
+    pub(super) fn agent_receive(&mut self, node: DeviceId, from: Ipv4Addr, payload: &[u8]) {
+        let now = self.now;
+        let Ok(msg) = Msg::decode(payload) else {
+            let name = self.device(node).name().to_string();
+            self.record(
+                LogKind::Warn,
+                &name,
+                "undecodable memberlist message dropped",
+            );
+            return;
+        };
+        let actions = match self.agents.get_mut(&node) {
+            Some(a) => a.on_message(now, from, msg),
+            None => return,
+        };
+        self.run_agent_actions(node, actions);
+    }
+
+    pub(super) fn run_agent_actions(&mut self, node: DeviceId, actions: Vec<AgentAction>) {
+        let name = self.device(node).name().to_string();
+        for a in actions {
+            match a {
+                AgentAction::Send { to, msg } => {
+                    let pkt = Ipv4Pkt {
+                        src: Ipv4Addr::UNSPECIFIED,
+                        dst: to,
+                        ttl: 64,
+                        ident: 0,
+                        l4: L4::Udp {
+                            src_port: MEMBERLIST_PORT,
+                            dst_port: MEMBERLIST_PORT,
+                            payload: msg.encode(),
+                        },
+                    };
+                    self.call_stack(node, |stack, cx| stack.send(cx, pkt, None));
+                }
+                AgentAction::Timer { at, timer } => {
+                    let epoch = self.epochs[node.0 as usize];
+                    self.queue.push(
+                        at,
+                        Event::AgentTimer {
+                            device: node,
+                            epoch,
+                            timer,
+                        },
+                    );
+                }
+                AgentAction::Event(event) => {
+                    let text = match &event {
+                        MemberEvent::Join(n) => format!("memberlist: {n} joined"),
+                        MemberEvent::Leave(n) => format!("memberlist: {n} left (dead or gone)"),
+                    };
+                    self.record(LogKind::Engine, &name, text);
+                    self.control.push(ControlEvent::Member {
+                        observer: name.clone(),
+                        event,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testlab::{TWO_NODES, id, ip, messages, ms, world};
+    use super::super::{ControlEvent, World};
+    use crate::engine::memberlist::MemberEvent;
+    use crate::sim::trace::LogKind;
+    use crate::time::SimTime;
+
+    fn peers() -> Vec<(String, std::net::Ipv4Addr)> {
+        vec![
+            ("n1".into(), ip("10.0.0.11")),
+            ("n2".into(), ip("10.0.0.12")),
+        ]
+    }
+
+    /// Every control event up to `until`, with the time it stopped the run.
+    fn run(w: &mut World, until: SimTime) -> Vec<(u64, ControlEvent)> {
+        let mut seen = Vec::new();
+        loop {
+            let events = w.run_to(until);
+            if events.is_empty() {
+                return seen;
+            }
+            let at = w.now().as_nanos() / 1_000_000;
+            seen.extend(events.into_iter().map(|e| (at, e)));
+        }
+    }
+
+    fn member(observer: &str, event: MemberEvent) -> ControlEvent {
+        ControlEvent::Member {
+            observer: observer.into(),
+            event,
+        }
+    }
+
+    #[test]
+    fn two_agents_join_and_the_control_plane_hears_each_join() {
+        let mut w = world(TWO_NODES);
+        let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
+        w.start_agent(n1, &peers());
+        w.start_agent(n2, &peers());
+        let events: Vec<ControlEvent> = run(&mut w, ms(5_000)).into_iter().map(|e| e.1).collect();
+        assert!(
+            events.contains(&member("n1", MemberEvent::Join("n2".into()))),
+            "{events:?}"
+        );
+        assert!(
+            events.contains(&member("n2", MemberEvent::Join("n1".into()))),
+            "{events:?}"
+        );
+        assert_eq!(
+            w.agent_view(n1),
+            Some(vec!["n1".to_string(), "n2".to_string()])
+        );
+        assert!(w.agent(n2).is_some());
+        let engine = messages(&w, LogKind::Engine);
+        assert!(engine.contains(&"antrea-agent started, memberlist joining".to_string()));
+        assert!(
+            engine.contains(&"memberlist: n2 joined".to_string()),
+            "{engine:?}"
+        );
+    }
+
+    #[test]
+    fn a_converged_start_is_quiet_and_a_stopped_agent_is_gone_at_once() {
+        let mut w = world(TWO_NODES);
+        let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
+        w.start_agent_converged(n1, &peers());
+        w.start_agent_converged(n2, &peers());
+        assert_eq!(
+            w.agent_view(n1),
+            Some(vec!["n1".to_string(), "n2".to_string()])
+        );
+        // A converged start sends nothing to join; each agent reports itself.
+        let events: Vec<ControlEvent> = run(&mut w, ms(1_000)).into_iter().map(|e| e.1).collect();
+        assert_eq!(
+            events,
+            [
+                member("n1", MemberEvent::Join("n1".into())),
+                member("n2", MemberEvent::Join("n2".into()))
+            ]
+        );
+        let engine = messages(&w, LogKind::Engine);
+        assert!(!engine.iter().any(|l| l.contains("joining")), "{engine:?}");
+
+        w.stop_agent(n2, true);
+        assert_eq!(w.agent_view(n2), None);
+        assert_eq!(
+            messages(&w, LogKind::Engine).last().map(String::as_str),
+            Some("antrea-agent stopped")
+        );
+        // Its own view of leaving reaches the control plane with the next event.
+        let left = run(&mut w, ms(1_100));
+        assert_eq!(
+            left.first().map(|e| &e.1),
+            Some(&member("n2", MemberEvent::Leave("n2".into())))
+        );
+    }
+
+    #[test]
+    fn an_agent_dies_with_its_node_and_the_peer_detects_it_later() {
+        let mut w = world(TWO_NODES);
+        let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
+        w.start_agent(n1, &peers());
+        w.start_agent(n2, &peers());
+        run(&mut w, ms(5_000));
+        assert_eq!(
+            w.agent_view(n1),
+            Some(vec!["n1".to_string(), "n2".to_string()])
+        );
+        w.set_power(n2, false);
+        assert!(w.agent(n2).is_none(), "the agent dies with its node");
+        let detected = run(&mut w, ms(60_000));
+        let (at, event) = detected.first().expect("n1 detects the failure");
+        assert_eq!(*event, member("n1", MemberEvent::Leave("n2".into())));
+        assert!(*at > 5_000, "detection takes time (at {at} ms)");
+        assert_eq!(w.agent_view(n1), Some(vec!["n1".to_string()]));
+    }
+
+    #[test]
+    fn an_undecodable_message_is_dropped_with_a_warning() {
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        w.start_agent_converged(n1, &peers());
+        w.agent_receive(n1, ip("10.0.0.12"), b"not memberlist");
+        assert_eq!(
+            messages(&w, LogKind::Warn),
+            ["undecodable memberlist message dropped"]
+        );
+    }
+}

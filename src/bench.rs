@@ -1,0 +1,254 @@
+//! `antlab bench ...` and `antlab rules --compare`: timing drivers. The
+//! wall clock is read here, in the CLI; the engine and the event core never
+//! see it. (`bench real-lab` and `bench ovs-services` are in [`crate::real`].)
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use sim_core::rng::DEFAULT_SEED;
+use sim_core::sched::{DesBenchParams, SchedulerKind, run_des_bench_kind};
+use sim_core::time::{SimDuration, SimTime};
+
+use crate::bad;
+
+/// `antlab bench des`: the event core on ns-3's bench-scheduler shape.
+pub fn des(
+    population: usize,
+    events: u64,
+    scheduler: &str,
+    seed: u64,
+    runs: u32,
+) -> Result<ExitCode> {
+    let kind: SchedulerKind = scheduler
+        .parse()
+        .map_err(|e: sim_core::sched::UnknownSchedulerKind| bad(e.to_string()))?;
+    let params = DesBenchParams {
+        population,
+        events,
+        seed,
+    };
+    outln!(
+        "bench des: scheduler {kind}, population {population}, events {events}, seed {seed}, runs {runs}"
+    );
+    let mut best = 0f64;
+    for i in 0..runs.max(1) {
+        // The clock is read here, in the CLI: the event core never sees it.
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let out = run_des_bench_kind(kind, &params);
+        let secs = start.elapsed().as_secs_f64();
+        let rate = out.executed as f64 / secs;
+        best = best.max(rate);
+        outln!(
+            "run {}: {} events in {:.3} s, {:.0} events/s (sim time reached {}, checksum {:016x})",
+            i + 1,
+            out.executed,
+            secs,
+            rate,
+            out.final_time,
+            out.checksum
+        );
+    }
+    outln!("events/s: {best:.0}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `antlab bench egress`: the wall clock is read here, in the CLI.
+#[allow(clippy::disallowed_methods)]
+pub fn egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Result<ExitCode> {
+    let p = sim_core::scale::GenParams {
+        nodes,
+        pods: 0,
+        services: 0,
+        endpoints_per_service: 0,
+        egresses,
+        pools,
+        seed: DEFAULT_SEED,
+    };
+    let cluster = sim_core::scale::egress_cluster(&p).map_err(bad)?;
+    let all: sim_core::engine::NodeSet = cluster.nodes().map(|n| n.id).collect();
+    let before = sim_core::engine::egress::placement(&cluster, &all);
+    let mut held: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for &n in before.values().flatten() {
+        *held.entry(cluster.node(n).name.as_str()).or_default() += 1;
+    }
+    let victim = held
+        .iter()
+        .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
+        .map(|(n, _)| n.to_string())
+        .ok_or_else(|| bad("no Egress is placed"))?;
+    let mut alive = all.clone();
+    alive.remove(cluster.node_id(&victim).expect("a node"));
+    outln!(
+        "bench egress: {nodes} nodes, {egresses} Egresses in {pools} pools; {victim} (holding {}) fails",
+        held[victim.as_str()]
+    );
+    let runs = runs.max(1);
+    // What an agent does when a member goes: its pools' eligible nodes and
+    // the Egresses are known (informers), so it rebuilds the rings of the
+    // alive ones and re-places. Also timed: the same from the cluster state.
+    let inputs = sim_core::engine::egress::PlacementInputs::new(&cluster);
+    let mut incremental = Vec::with_capacity(runs as usize);
+    let mut from_scratch = Vec::with_capacity(runs as usize);
+    let mut moved = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let after = inputs.place(&cluster, &alive);
+        incremental.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let again = sim_core::engine::egress::placement(&cluster, &alive);
+        from_scratch.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(after, again, "incremental and full placement agree");
+        moved = before
+            .iter()
+            .filter(|(name, node)| after.get(*name) != Some(*node))
+            .count();
+    }
+    for (label, times) in [
+        ("re-placement", &mut incremental),
+        ("full placement from cluster state", &mut from_scratch),
+    ] {
+        times.sort_by(f64::total_cmp);
+        outln!(
+            "{label} of {} Egresses ({moved} move): median {:.3} ms, min {:.3} ms, max {:.3} ms over {runs} runs",
+            before.len(),
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `antlab bench tui`: the wall clock is read here, in the CLI.
+#[allow(clippy::disallowed_methods)]
+pub fn tui(nodes: usize, frames: u32, step: &str, width: u16, height: u16) -> Result<ExitCode> {
+    let step = SimDuration::parse(step).map_err(|e| bad(format!("--frame-step: {e}")))?;
+    let frames = frames.max(1);
+    let until = SimTime::ZERO + SimDuration::from_nanos(step.as_nanos() * u64::from(frames));
+    let power_off = SimTime::ZERO + SimDuration::from_nanos(until.as_nanos() / 2);
+    let scn = tui::generated_lab(nodes, power_off, until).map_err(bad)?;
+    outln!(
+        "bench tui: {nodes} nodes, {frames} frames of {} sim time, {width}x{height}, node-3 off at {}",
+        step.human(),
+        power_off.since(SimTime::ZERO).human()
+    );
+    let t0 = Instant::now();
+    let (mut session, mut app) = tui::start(scn, None).map_err(bad)?;
+    let startup = t0.elapsed();
+    outln!(
+        "start-up (one full run to learn event times, then time 0): {:.1} ms",
+        startup.as_secs_f64() * 1e3
+    );
+    let mut times = Vec::with_capacity(frames as usize);
+    for i in 1..=frames {
+        app.time = SimTime::ZERO + SimDuration::from_nanos(step.as_nanos() * u64::from(i));
+        let t = Instant::now();
+        tui::render_offscreen(&mut session, &mut app, width, height).map_err(bad)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let first = times[0];
+    let mut rest: Vec<f64> = times[1..].to_vec();
+    rest.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        rest.get(((rest.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(first)
+    };
+    outln!("first frame (agents joining, ARP storm): {first:.1} ms");
+    outln!(
+        "other frames: median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
+    let under = times.iter().filter(|&&t| t < 50.0).count();
+    outln!("frames under 50 ms: {under}/{}", times.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rules --compare`'s bounds: what fits 2 GiB (README "Limits").
+const COMPARE_MAX_SERVICES: usize = 100_000;
+const COMPARE_MAX_ENDPOINTS_PER_SERVICE: usize = 1_000;
+const COMPARE_MAX_ENDPOINTS: usize = 1_000_000;
+const COMPARE_MAX_NODES: usize = 5_000;
+
+/// AntreaProxy's flows against kube-proxy's iptables rules for a synthetic
+/// cluster: counts, full compile time, and the average time to apply one
+/// endpoint change incrementally.
+pub fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCode> {
+    use sim_core::engine::proxy::{self, KubeProxyMode, ProxyConfig};
+    // 100,000 Services of 10 endpoints: 13.5 s and 1.06 GB peak; 1,000,000
+    // endpoints however split take about 1 GB (README "Limits").
+    for (flag, value, max) in [
+        ("--services", services, COMPARE_MAX_SERVICES),
+        (
+            "--endpoints-per-service",
+            eps,
+            COMPARE_MAX_ENDPOINTS_PER_SERVICE,
+        ),
+        ("--nodes", nodes, COMPARE_MAX_NODES),
+    ] {
+        if value > max {
+            return Err(bad(format!("{flag} {value} is over the limit of {max}")));
+        }
+    }
+    if services.saturating_mul(eps) > COMPARE_MAX_ENDPOINTS {
+        return Err(bad(format!(
+            "--services {services} x --endpoints-per-service {eps} is over the limit of {COMPARE_MAX_ENDPOINTS} endpoints"
+        )));
+    }
+    let cluster = proxy::synthetic_services(services, eps, nodes.max(1), DEFAULT_SEED);
+    let node = &cluster.nodes[0];
+    outln!(
+        "rules --compare: {services} Services x {eps} endpoints, {} nodes (rules of {})",
+        cluster.nodes.len(),
+        node.name
+    );
+    for (label, kube) in [
+        (
+            "AntreaProxy + kube-proxy iptables",
+            Some(KubeProxyMode::Iptables),
+        ),
+        ("AntreaProxy only (proxyAll)", None),
+    ] {
+        let cfg = ProxyConfig {
+            kube_proxy: kube,
+            proxy_all: kube.is_none(),
+            ..ProxyConfig::default()
+        };
+        // The clock is read here, in the CLI: the engine never sees it.
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let mut rules = proxy::compile_node(node, &cluster.services, &cluster.nodes, &cfg);
+        let compile = start.elapsed();
+        let counts = proxy::rule_counts(&rules);
+        // Incremental: change one Service's endpoints (drop its last one) and back.
+        let changes = 200.min(cluster.services.len());
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        for svc in cluster.services.iter().take(changes) {
+            let mut changed = svc.clone();
+            for p in changed.endpoints.ports.iter_mut() {
+                p.endpoints.pop();
+            }
+            proxy::update_service(&mut rules, &changed);
+            proxy::update_service(&mut rules, svc);
+        }
+        let per_update = start.elapsed() / (2 * changes.max(1)) as u32;
+        outln!("{label}:");
+        outln!(
+            "  antrea flows {}, groups {}; iptables rules {}",
+            counts.antrea_flows,
+            counts.antrea_groups,
+            counts.iptables_rules
+        );
+        outln!(
+            "  full compile {:.3} ms; one endpoint change {:.1} us on average",
+            compile.as_secs_f64() * 1e3,
+            per_update.as_secs_f64() * 1e6
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
