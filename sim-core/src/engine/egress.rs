@@ -143,23 +143,23 @@ pub struct EgressWorld {
     pub pool_created: IndexMap<String, u64>,
     /// Each running agent's Egress marks and route tables (see
     /// [`super::egress_ids`]); a node without an entry starts from scratch.
-    agent_ids: BTreeMap<String, AgentEgressIds>,
+    agent_ids: BTreeMap<NodeId, AgentEgressIds>,
 }
 
 impl EgressWorld {
     /// The numbering `node`'s agent has given its Egress IPs so far.
-    pub fn agent_ids(&self, node: &str) -> Option<&AgentEgressIds> {
-        self.agent_ids.get(node)
+    pub fn agent_ids(&self, node: NodeId) -> Option<&AgentEgressIds> {
+        self.agent_ids.get(&node)
     }
 
     /// Keeps what a compile arrived at as the agent's numbering.
-    pub fn remember_agent_ids(&mut self, node: &str, ids: AgentEgressIds) {
-        self.agent_ids.insert(node.to_string(), ids);
+    pub fn remember_agent_ids(&mut self, node: NodeId, ids: AgentEgressIds) {
+        self.agent_ids.insert(node, ids);
     }
 
     /// The agent on `node` (re)starts: its allocators start over.
-    pub fn forget_agent(&mut self, node: &str) {
-        self.agent_ids.remove(node);
+    pub fn forget_agent(&mut self, node: NodeId) {
+        self.agent_ids.remove(&node);
     }
 
     /// Every agent restarts (an `antrea-config` change).
@@ -429,7 +429,7 @@ pub struct EgressInputs<'a> {
     /// [`exempt_dsts`], computed once and shared by every mark.
     exempt: Option<Arc<[Ipv4Net]>>,
     /// Each compiled node's Egress numbering after this compile.
-    realized: BTreeMap<String, AgentEgressIds>,
+    realized: BTreeMap<NodeId, AgentEgressIds>,
 }
 
 impl<'a> EgressInputs<'a> {
@@ -468,7 +468,7 @@ impl<'a> EgressInputs<'a> {
 
     /// The Egress numbering each node compiled so far arrived at, for the
     /// caller to keep as its agent's state ([`EgressWorld::remember_agent_ids`]).
-    pub fn take_realized(&mut self) -> BTreeMap<String, AgentEgressIds> {
+    pub fn take_realized(&mut self) -> BTreeMap<NodeId, AgentEgressIds> {
         std::mem::take(&mut self.realized)
     }
 }
@@ -580,7 +580,7 @@ pub fn dataplane_with<'a>(
             pod_marks.push((name, ip, Some(via), pods));
         }
     }
-    let mut ids = eg.agent_ids(&me.name).cloned().unwrap_or_default();
+    let mut ids = eg.agent_ids(node).cloned().unwrap_or_default();
     let wanted: Vec<(Ipv4Addr, Option<k8s::SubnetInfo>)> =
         local_ips.iter().map(|l| (l.ip, l.subnet)).collect();
     let vias: Vec<Ipv4Addr> = remote_hops.iter().map(|h| h.via).collect();
@@ -672,7 +672,7 @@ pub fn dataplane_with<'a>(
     }
     snat.append(&mut dp.snat);
     dp.snat = snat;
-    inputs.realized.insert(me.name.clone(), ids);
+    inputs.realized.insert(node, ids);
 }
 
 /// The subnet an Egress IP's traffic is routed by: its pool's subnetInfo,

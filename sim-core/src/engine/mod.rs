@@ -52,7 +52,8 @@ pub use ids::{NodeId, NodeSet, PodId};
 
 pub const GATEWAY_IFACE: &str = "antrea-gw0";
 
-/// Computes every node's desired dataplane.
+/// Computes every node's desired dataplane, by node name: name order is
+/// the order the simulator and real mode apply (and log) them in.
 pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
     compile_nodes(cluster, |_| true)
 }
@@ -118,7 +119,7 @@ pub fn compile_nodes_realized(
     cache: &mut CompileCache,
 ) -> (
     BTreeMap<String, NodeDataplane>,
-    BTreeMap<String, egress_ids::AgentEgressIds>,
+    BTreeMap<NodeId, egress_ids::AgentEgressIds>,
 ) {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();

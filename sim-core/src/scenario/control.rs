@@ -288,16 +288,17 @@ fn sync_nodes(
     let step: Option<&Step> = None;
     let wanted = |n: &engine::NodeState| only.is_none_or(|o| o.contains(n.id));
     let (dataplanes, mut ids) = engine::compile_nodes_realized(cluster, wanted, proxy);
-    for (node, dp) in dataplanes {
+    for (name, dp) in dataplanes {
+        let node = cluster.node_id(&name).expect("engine nodes are nodes");
         let id = cluster
-            .node_by_name(&node)
-            .and_then(|n| n.device)
+            .node(node)
+            .device
             .expect("engine nodes come from the topology");
         if !world.device(id).powered() {
             continue;
         }
         if let Some(numbers) = ids.remove(&node) {
-            cluster.egress.remember_agent_ids(&node, numbers);
+            cluster.egress.remember_agent_ids(node, numbers);
         }
         world.apply_dataplane(id, &dp).map_err(|e| match step {
             Some(s) => step_error(scn, s, e),

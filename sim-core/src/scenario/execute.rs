@@ -126,7 +126,7 @@ pub(super) fn execute(
                     // An empty view: the agent claims nothing until its join
                     // has synced the member list.
                     cluster.set_view(n, crate::engine::NodeSet::new());
-                    cluster.egress.forget_agent(device);
+                    cluster.egress.forget_agent(n);
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
                     // The kubelet re-creates the node's Pods.
