@@ -304,9 +304,13 @@ pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy
     // Service made this quadratic in a large cluster.)
     let mut pods_by_ns: BTreeMap<&str, Vec<proxy::EndpointPod>> = BTreeMap::new();
     if !cluster.services.is_empty() {
+        // One copy of each node's name, shared by its Pods' endpoints.
+        let names: Vec<std::sync::Arc<str>> =
+            pnodes.iter().map(|n| n.name.as_str().into()).collect();
         for p in cluster.pods() {
             let node = &pnodes[p.node.index()];
-            let mut e = proxy::EndpointPod::from_pod_state(p, &node.name, node.zone.clone());
+            let name = names[p.node.index()].clone();
+            let mut e = proxy::EndpointPod::from_pod_state(p, name, node.zone.clone());
             // The Pod's Ready condition (the node controller clears it on
             // a NotReady node's Pods).
             e.ready = p.ready;
