@@ -108,7 +108,7 @@ struct Live {
     waited: Duration,
     seed: u64,
     /// Every node's name and IP: whom an agent joins when it starts.
-    peers: Vec<(String, Ipv4Addr)>,
+    peers: Vec<(std::sync::Arc<str>, Ipv4Addr)>,
 }
 
 impl Live {
@@ -339,9 +339,7 @@ pub fn run(
         behind: Duration::ZERO,
         waited: Duration::ZERO,
         seed,
-        peers: (runner.outcome().cluster.nodes())
-            .map(|n| (n.name.clone(), n.ip))
-            .collect(),
+        peers: runner.outcome().cluster.peers(),
     };
     let result = play(scn, &mut runner, &mut live, mode, log);
     // Always clean up, whatever happened.

@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
@@ -107,6 +108,9 @@ pub struct ClusterState {
     nodes: Vec<NodeState>,
     node_by_name: BTreeMap<String, NodeId>,
     node_by_device: BTreeMap<DeviceId, NodeId>,
+    /// Each node's name as one shared allocation, by [`NodeId`]: what the
+    /// memberlist agents of every node keep ([`ClusterState::peers`]).
+    shared_names: Vec<Arc<str>>,
     /// Each node's consistent-hash replica keys, hashed once
     /// ([`super::placement::replica_hashes`]), by [`NodeId`].
     ring_hashes: Vec<Box<[u32]>>,
@@ -194,6 +198,7 @@ impl ClusterState {
             self.node_by_device.insert(d, id);
         }
         self.ring_hashes.push(replica_hashes(&node.name));
+        self.shared_names.push(node.name.as_str().into());
         self.views.push(None);
         self.pods_by_node.push(BTreeSet::new());
         self.nodes.push(node);
@@ -258,6 +263,16 @@ impl ClusterState {
     /// The node's annotations, to edit (`kubectl annotate`).
     pub fn node_annotations_mut(&mut self, id: NodeId) -> &mut IndexMap<String, String> {
         &mut self.nodes[id.index()].annotations
+    }
+
+    /// Every node's name (one allocation per node, shared by whoever keeps
+    /// it) and transport IP, in [`NodeId`] order: whom a starting
+    /// memberlist agent joins.
+    pub fn peers(&self) -> Vec<(Arc<str>, Ipv4Addr)> {
+        self.nodes
+            .iter()
+            .map(|n| (self.shared_names[n.id.index()].clone(), n.ip))
+            .collect()
     }
 
     /// The nodes among `names` (names that are not nodes are left out).

@@ -61,8 +61,8 @@ const FLOW_POLL_TOKEN: u64 = 3;
 pub(super) const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
 
 /// Every node with its IP: whom a starting agent joins.
-pub(super) fn peers(cluster: &ClusterState) -> Vec<(String, std::net::Ipv4Addr)> {
-    cluster.nodes().map(|n| (n.name.clone(), n.ip)).collect()
+pub(super) fn peers(cluster: &ClusterState) -> Vec<(std::sync::Arc<str>, std::net::Ipv4Addr)> {
+    cluster.peers()
 }
 
 /// The nodes the agent on `device` sees alive, or `None` if no agent runs
