@@ -141,7 +141,7 @@ fn other_nodes_route_the_pods_to_the_node_with_the_ip_or_to_the_ip_itself() {
     // it, so the lab sends them there, on-link, to go unanswered.
     let to_nowhere = table_of("10.160.1.99");
     assert!(to_nowhere.onlink);
-    assert_eq!(to_nowhere.dev, "eth0");
+    assert_eq!(&*to_nowhere.dev, "eth0");
     // Each selected Pod carries the mark of its next hop, which also keeps
     // it off the node's masquerade.
     for (pod, table) in [

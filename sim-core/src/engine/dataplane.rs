@@ -69,7 +69,11 @@ pub struct DesiredRoute {
     #[serde(serialize_with = "ser_display")]
     pub dst: Ipv4Net,
     pub via: Option<Ipv4Addr>,
-    pub dev: String,
+    /// The interface: one allocation shared by a node's routes (a node
+    /// has a route per other node's Pod CIDR, all on its transport
+    /// interface).
+    #[serde(serialize_with = "ser_display")]
+    pub dev: std::sync::Arc<str>,
     pub table: u32,
     pub metric: u32,
     /// `onlink`: `via` is taken as reachable on `dev` even outside its

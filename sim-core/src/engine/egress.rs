@@ -640,7 +640,7 @@ pub fn dataplane_with<'a>(
         dp.routes.push(DesiredRoute {
             dst: "0.0.0.0/0".parse().expect("literal"),
             via: Some(hop.via),
-            dev: transport.clone(),
+            dev: transport.as_str().into(),
             table,
             metric: 0,
             onlink: hop.onlink,
@@ -797,7 +797,7 @@ fn assign_ip(
         dp.routes.push(DesiredRoute {
             dst: si.subnet(),
             via: None,
-            dev: iface.clone(),
+            dev: iface.as_str().into(),
             table,
             metric: 0,
             onlink: false,
@@ -805,7 +805,7 @@ fn assign_ip(
         dp.routes.push(DesiredRoute {
             dst: "0.0.0.0/0".parse().expect("literal"),
             via: Some(si.gateway),
-            dev: iface,
+            dev: iface.into(),
             table,
             metric: 0,
             onlink: false,

@@ -151,11 +151,12 @@ pub fn compile_nodes_realized(
             }
         };
         services::external_ip_dataplane(cluster, node, &mut dp);
+        let transport: std::sync::Arc<str> = node.transport_iface.as_str().into();
         for other in cluster.nodes().filter(|o| o.id != node.id) {
             dp.routes.push(DesiredRoute {
                 dst: other.pod_cidr,
                 via: Some(other.ip),
-                dev: node.transport_iface.clone(),
+                dev: transport.clone(),
                 table: crate::model::TABLE_MAIN,
                 metric: 0,
                 onlink: false,
