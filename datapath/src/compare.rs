@@ -9,7 +9,13 @@ use sim_core::scenario::judge::{Observe, Observed, SimObserver, judge};
 use sim_core::sim::World;
 use sim_core::time::SimTime;
 
-use crate::run::Mode;
+/// Which sides a run plays: real mode alone, or real mode with the
+/// simulator beside it, compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Real,
+    Both,
+}
 
 /// One expectation, checked for real (and in `both` mode, in the simulator).
 #[derive(Clone, Debug)]

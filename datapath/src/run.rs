@@ -38,11 +38,7 @@ use crate::observe;
 use crate::observer::RealObserver;
 use crate::traffic::{self, ProbeHandle, RealProbeKind, from_epoch, timeout_of};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Real,
-    Both,
-}
+pub use crate::compare::Mode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RealError {

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use super::failover::Failovers;
 use super::flow_export::FlowExport;
+use super::load::step_error;
 use super::load::{Scenario, Step};
 use super::node_lifecycle::NodeLifecycle;
-use super::run::step_error;
 use crate::engine::{self, ClusterState, NodeSet};
 use crate::input::InputError;
 use crate::model::DeviceId;

@@ -873,3 +873,8 @@ fn mac_ref(file: &str, v: &Spanned<String>) -> Result<MacRef, InputError> {
         .map(MacRef::Literal)
         .map_err(|e| err(file, v, e))
 }
+
+/// An error at a step's place in the scenario file.
+pub(super) fn step_error(scn: &Scenario, step: &Step, msg: impl Into<String>) -> InputError {
+    InputError::new(&scn.file, step.line, step.column, msg)
+}

@@ -35,6 +35,7 @@ pub mod judge;
 pub mod limits;
 mod load;
 pub mod node_lifecycle;
+mod outcome;
 pub mod run;
 mod show;
 pub mod start_time;

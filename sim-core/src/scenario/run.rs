@@ -3,7 +3,7 @@
 //!
 //! The rooms: this file is the timeline ([`Runner`]: steps at their times,
 //! the world run between them, the end-of-run lines); [`super::control`] is
-//! the control plane reacting to memberlist and timers; [`super::steps`]
+//! the control plane reacting to memberlist and timers; [`super::execute`]
 //! carries out one step; [`super::apply`] applies Kubernetes objects and
 //! creates Pods; [`super::show`] renders `show` views; [`super::judge`]
 //! decides what an expectation means; [`super::failover`] breaks Egress
@@ -14,54 +14,15 @@ use super::control::{
     sync_dataplane,
 };
 use super::execute::execute;
-use super::flow_export::{ExporterSession, FlowExport};
-use super::load::{Scenario, Step};
+use super::flow_export::FlowExport;
+use super::load::Scenario;
+pub use super::outcome::{ExpectResult, Outcome, RunOptions};
 use crate::engine::{self, ClusterState};
-use crate::flows::NodeFlowRecord;
 use crate::input::InputError;
 use crate::model::DeviceId;
 use crate::sim::World;
 use crate::sim::trace::LogKind;
 use crate::time::SimTime;
-
-#[derive(Clone, Debug, Default)]
-pub struct RunOptions {
-    /// Record every port's traffic for `--pcap`.
-    pub capture: bool,
-    /// Stop at this time instead of the scenario's end (steps after it are not
-    /// run), to look at the state mid-way (`antlab get ... --at 12s`).
-    pub stop_at: Option<crate::time::SimTime>,
-}
-
-/// An expectation's outcome.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ExpectResult {
-    pub time: crate::time::SimTime,
-    pub line: u64,
-    pub column: u64,
-    pub passed: bool,
-    pub message: String,
-}
-
-pub struct Outcome {
-    pub world: World,
-    pub cluster: ClusterState,
-    pub seed: u64,
-    pub expectations: Vec<ExpectResult>,
-    /// Flow records the agents exported (FlowExporter gate), in export
-    /// order: the first [`Runner::keep_flow_records`] of them.
-    pub flows: Vec<NodeFlowRecord>,
-    /// The agents' connections to the collector (when each sent its template).
-    pub flow_sessions: Vec<ExporterSession>,
-    /// Flow records exported in all, kept or not.
-    pub flows_exported: u64,
-}
-
-impl Outcome {
-    pub fn passed(&self) -> bool {
-        self.expectations.iter().all(|e| e.passed)
-    }
-}
 
 /// Runs `scn` with `seed`. Errors are problems only visible at run time (a
 /// probe naming a Pod that was never created), reported at the step.
@@ -312,8 +273,4 @@ impl Runner {
         );
         self.outcome
     }
-}
-
-pub(super) fn step_error(scn: &Scenario, step: &Step, msg: impl Into<String>) -> InputError {
-    InputError::new(&scn.file, step.line, step.column, msg)
 }

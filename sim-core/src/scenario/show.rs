@@ -1,7 +1,7 @@
 //! `show` steps and `antlab get`: which table each view prints.
 
 use super::load::{Scenario, Show};
-use super::run::Outcome;
+use super::outcome::Outcome;
 use crate::engine::{self, ClusterState};
 use crate::report;
 use crate::sim::World;
