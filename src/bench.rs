@@ -67,18 +67,19 @@ pub fn egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Result<
         seed: DEFAULT_SEED,
     };
     let cluster = sim_core::scale::egress_cluster(&p).map_err(bad)?;
-    let all: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let all: sim_core::engine::NodeSet = cluster.nodes().map(|n| n.id).collect();
     let before = sim_core::engine::egress::placement(&cluster, &all);
     let mut held: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for n in before.values().flatten() {
-        *held.entry(n.as_str()).or_default() += 1;
+    for &n in before.values().flatten() {
+        *held.entry(cluster.node(n).name.as_str()).or_default() += 1;
     }
     let victim = held
         .iter()
         .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
         .map(|(n, _)| n.to_string())
         .ok_or_else(|| bad("no Egress is placed"))?;
-    let alive: Vec<String> = all.iter().filter(|n| **n != victim).cloned().collect();
+    let mut alive = all.clone();
+    alive.remove(cluster.node_id(&victim).expect("a node"));
     outln!(
         "bench egress: {nodes} nodes, {egresses} Egresses in {pools} pools; {victim} (holding {}) fails",
         held[victim.as_str()]
@@ -93,7 +94,7 @@ pub fn egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Result<
     let mut moved = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let after = inputs.place(&alive);
+        let after = inputs.place(&cluster, &alive);
         incremental.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let again = sim_core::engine::egress::placement(&cluster, &alive);

@@ -650,7 +650,7 @@ fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result
     let id = outcome
         .world
         .device_id(node)
-        .filter(|_| outcome.cluster.node(node).is_some())
+        .filter(|_| outcome.cluster.node_id(node).is_some())
         .ok_or_else(|| {
             bad(format!(
                 "`{node}` is not a Kubernetes node of {}",

@@ -47,7 +47,7 @@ pub struct AgentSpec {
     pub netns: String,
     pub node: String,
     pub ip: Ipv4Addr,
-    pub peers: Vec<(String, Ipv4Addr)>,
+    pub peers: Vec<(std::sync::Arc<str>, Ipv4Addr)>,
     pub seed: u64,
     /// Boot count: a restarted agent gets a fresh random stream, as in the sim.
     pub boot: u32,

@@ -86,7 +86,7 @@ pub fn rules(
                 "    meta l4proto {proto} dnat to {}:{};",
                 e.ip, e.port
             );
-        } else if let Some(node) = nodes.get(&e.node) {
+        } else if let Some(node) = nodes.get(&*e.node) {
             let _ = writeln!(r.chains, "    dup to {node};\n    drop;");
         } else {
             r.chains.push_str("    drop;\n");

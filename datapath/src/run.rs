@@ -104,7 +104,7 @@ struct Live {
     waited: Duration,
     seed: u64,
     /// Every node's name and IP: whom an agent joins when it starts.
-    peers: Vec<(String, Ipv4Addr)>,
+    peers: Vec<(std::sync::Arc<str>, Ipv4Addr)>,
 }
 
 impl Live {
@@ -216,17 +216,17 @@ impl Live {
     ) -> Result<(), RealError> {
         let mut cluster = runner.outcome().cluster.clone();
         for (node, v) in &self.views {
-            cluster
-                .views
-                .insert(node.clone(), v.iter().cloned().collect());
+            if let Some(id) = cluster.node_id(node) {
+                let view = cluster.node_set(v.iter().map(String::as_str));
+                cluster.set_view(id, view);
+            }
         }
         // Pods the engine knows about get namespaces and servers.
-        for p in &cluster.pods {
+        for p in cluster.pods() {
             let key = format!("{}/{}", p.namespace, p.name);
-            let len = cluster
-                .node(&p.node)
-                .map_or(24, |n| n.pod_cidr.prefix_len());
-            self.lab.add_pod(&key, &p.node, p.ip, len)?;
+            let node = cluster.node(p.node);
+            self.lab
+                .add_pod(&key, &node.name, p.ip, node.pod_cidr.prefix_len())?;
             for port in &p.tcp_listen {
                 let id = format!("{key}:{port}");
                 if self.servers.insert(id) {
@@ -236,7 +236,7 @@ impl Live {
             }
         }
         let planes = sim_core::engine::compile_nodes(&cluster, |n| {
-            only.is_none_or(|o| o.contains(n)) && !self.lab.powered_off.iter().any(|p| p == n)
+            only.is_none_or(|o| o.contains(&n.name)) && !self.lab.powered_off.contains(&n.name)
         });
         let mut backend = LinuxBackend {
             lab: &mut self.lab,
@@ -277,7 +277,7 @@ fn resolve(
         Endpoint::Pod { namespace, name } => runner
             .outcome()
             .cluster
-            .pod(namespace, name)
+            .pod_by_name(namespace, name)
             .map(|p| (Some(format!("{namespace}/{name}")), p.ip))
             .ok_or_else(|| format!("Pod {namespace}/{name} does not exist")),
         Endpoint::Device(d) => host_ip(scn, d)
@@ -335,9 +335,7 @@ pub fn run(
         behind: Duration::ZERO,
         waited: Duration::ZERO,
         seed,
-        peers: (runner.outcome().cluster.nodes.iter())
-            .map(|n| (n.name.clone(), n.ip))
-            .collect(),
+        peers: runner.outcome().cluster.peers(),
     };
     let result = play(scn, &mut runner, &mut live, mode, log);
     // Always clean up, whatever happened.
@@ -394,7 +392,7 @@ fn play(
             }
         }
     }
-    for n in &cluster0.nodes {
+    for n in cluster0.nodes() {
         live.start_agent(&n.name, n.ip)?;
     }
     live.ensure_bfd(scn)?;
@@ -467,7 +465,7 @@ fn play(
                         live.epoch.elapsed().as_secs_f64(),
                         if *on { "on" } else { "off" }
                     );
-                    let is_node = cluster0.node(device).is_some();
+                    let is_node = cluster0.node_id(device).is_some();
                     if !*on && is_node {
                         if let Some(a) = live.agents.remove(device) {
                             a.kill();
@@ -484,7 +482,7 @@ fn play(
                     if *on && is_node {
                         // A rebooted node comes back with nothing Antrea made.
                         live.views.insert(device.clone(), BTreeSet::new());
-                        let ip = cluster0.node(device).map(|n| n.ip).expect("node");
+                        let ip = cluster0.node_by_name(device).map(|n| n.ip).expect("node");
                         live.start_agent(device, ip)?;
                     }
                 }

@@ -423,8 +423,7 @@ fn written_scenario_loads_runs_and_places_the_egress_on_a_kind_worker() {
     // Pods kept the IPs the cluster gave them.
     let pods: Vec<String> = out
         .cluster
-        .pods
-        .iter()
+        .pods()
         .map(|p| format!("{} {}", p.name, p.ip))
         .collect();
     assert!(

@@ -106,9 +106,7 @@ fn clusterip_group_on_the_client_node() {
         gw_ip,
     };
     let pods: Vec<PodLeg> = cluster
-        .pods
-        .iter()
-        .filter(|p| p.node == node)
+        .pods_on(cluster.node_id(node).expect("a node"))
         .enumerate()
         .map(|(i, p)| PodLeg {
             netns: format!("al0000-pod{i}"),

@@ -77,24 +77,25 @@ fn egress_replacement(c: &mut Criterion) {
         seed: DEFAULT_SEED,
     };
     let cluster = egress_cluster(&p).expect("the generated cluster loads");
-    let all: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let all: sim_core::engine::NodeSet = cluster.nodes().map(|n| n.id).collect();
     let before = egress::placement(&cluster, &all);
     let mut held: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for n in before.values().flatten() {
-        *held.entry(n.as_str()).or_default() += 1;
+    for &n in before.values().flatten() {
+        *held.entry(cluster.node(n).name.as_str()).or_default() += 1;
     }
     let victim = held
         .iter()
         .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
         .map(|(n, _)| n.to_string())
         .expect("some node holds an Egress IP");
-    let alive: Vec<String> = all.into_iter().filter(|n| *n != victim).collect();
+    let mut alive = all;
+    alive.remove(cluster.node_id(&victim).expect("a node"));
     let mut g = c.benchmark_group("egress_replacement");
     g.sample_size(20);
     // An agent's re-placement: eligible nodes and Egresses already known.
     let inputs = egress::PlacementInputs::new(&cluster);
     g.bench_function("5000_nodes_1000_egresses_10_pools", |b| {
-        b.iter(|| inputs.place(black_box(&alive)))
+        b.iter(|| inputs.place(&cluster, black_box(&alive)))
     });
     // The same from the cluster state (pool selectors matched again).
     g.bench_function("5000_nodes_1000_egresses_10_pools_from_scratch", |b| {

@@ -335,18 +335,17 @@ fn placements(
     gone: Option<&str>,
 ) -> Result<Vec<(String, Ipv4Addr, Option<String>)>, String> {
     let cluster = cluster_with(topo, objects)?;
-    let alive: Vec<String> = cluster
-        .nodes
-        .iter()
+    let alive: engine::NodeSet = cluster
+        .nodes()
         .filter(|n| Some(n.name.as_str()) != gone)
-        .map(|n| n.name.clone())
+        .map(|n| n.id)
         .collect();
     let placed = engine::egress::placement(&cluster, &alive);
     Ok(placed
         .into_iter()
         .filter_map(|(name, node)| {
             let ip = cluster.egress.egresses[&name].ip?;
-            Some((name, ip, node))
+            Some((name, ip, node.map(|id| cluster.node(id).name.clone())))
         })
         .collect())
 }

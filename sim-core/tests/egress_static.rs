@@ -85,13 +85,7 @@ fn a_static_egress_is_admitted_with_no_allocation_and_no_condition() {
     // Nothing for the controller to retry.
     assert!(!eg.pending());
     // Not schedulable: no agent's ring places it.
-    let all: Vec<String> = r
-        .outcome()
-        .cluster
-        .nodes
-        .iter()
-        .map(|n| n.name.clone())
-        .collect();
+    let all: engine::NodeSet = r.outcome().cluster.nodes().map(|n| n.id).collect();
     let placed = engine::egress::placement(&r.outcome().cluster, &all);
     assert!(!placed.contains_key("egress-static"), "{placed:?}");
 }
@@ -147,7 +141,7 @@ fn other_nodes_route_the_pods_to_the_node_with_the_ip_or_to_the_ip_itself() {
     // it, so the lab sends them there, on-link, to go unanswered.
     let to_nowhere = table_of("10.160.1.99");
     assert!(to_nowhere.onlink);
-    assert_eq!(to_nowhere.dev, "eth0");
+    assert_eq!(&*to_nowhere.dev, "eth0");
     // Each selected Pod carries the mark of its next hop, which also keeps
     // it off the node's masquerade.
     for (pod, table) in [

@@ -161,7 +161,7 @@ fn an_unschedulable_egress_shows_no_ip_and_the_elected_agent_says_why() {
         "Failed to assign the IP to EgressNode: no Node available"
     );
     // The writer: the node the ring of all alive nodes picks for the IP.
-    let all: Vec<&str> = c.nodes.iter().map(|n| n.name.as_str()).collect();
+    let all: Vec<&str> = c.nodes().map(|n| n.name.as_str()).collect();
     let elected = HashRing::from_nodes(all)
         .get("172.18.181.40")
         .unwrap()

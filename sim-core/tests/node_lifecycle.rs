@@ -47,11 +47,11 @@ fn at(ms: u64) -> SimTime {
 }
 
 fn node_ready(r: &Runner, node: &str) -> bool {
-    r.outcome().cluster.node(node).unwrap().ready
+    r.outcome().cluster.node_by_name(node).unwrap().ready
 }
 
 fn pod(r: &Runner, name: &str) -> (Ipv4Addr, bool) {
-    let p = r.outcome().cluster.pod("app", name).unwrap();
+    let p = r.outcome().cluster.pod_by_name("app", name).unwrap();
     (p.ip, p.ready)
 }
 

@@ -25,16 +25,19 @@ fn world_with_pod(seed: u64) -> (World, ClusterState) {
     let mut cluster = ClusterState::from_topology(&topo);
     let mut w = World::new(&topo, seed);
     let ip = "10.30.67.5".parse().unwrap();
-    cluster.pods.push(PodState {
-        namespace: "egress".into(),
-        name: "ubuntu".into(),
-        node: "k8s-node-vm-1-cl-02".into(),
-        ip,
-        labels: Default::default(),
-        tcp_listen: vec![],
-        l7_export: None,
-        ready: true,
-    });
+    cluster
+        .add_pod(PodState {
+            id: engine::PodId(0),
+            namespace: "egress".into(),
+            name: "ubuntu".into(),
+            node: cluster.node_id("k8s-node-vm-1-cl-02").unwrap(),
+            ip,
+            labels: Default::default(),
+            tcp_listen: vec![],
+            l7_export: None,
+            ready: true,
+        })
+        .unwrap();
     let node = w.device_id("k8s-node-vm-1-cl-02").unwrap();
     w.add_pod(node, "egress", "ubuntu", ip, vec![]).unwrap();
     for (name, dp) in engine::compile(&cluster) {

@@ -98,8 +98,10 @@ impl View {
             }
         }
         let mut pods: BTreeMap<&str, Vec<&sim_core::engine::PodState>> = BTreeMap::new();
-        for p in &cluster.pods {
-            pods.entry(p.node.as_str()).or_default().push(p);
+        for p in cluster.pods() {
+            pods.entry(cluster.node(p.node).name.as_str())
+                .or_default()
+                .push(p);
         }
 
         // Each host hangs under the first switch it is linked to; the rest
@@ -174,7 +176,7 @@ impl View {
             spans.push(Span::styled(format!(" {role}"), DIM));
             if !on {
                 spans.push(Span::styled(" OFF", OFF));
-            } else if cluster.node(&d.name).is_some_and(|n| !n.ready) {
+            } else if cluster.node_by_name(&d.name).is_some_and(|n| !n.ready) {
                 spans.push(Span::styled(" NotReady", OFF));
             }
             if link == Some(false) {
@@ -541,7 +543,7 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
             let title = format!(
                 " Topology ({} devices, {} pods) ",
                 view.devices.len(),
-                outcome.cluster.pods.len()
+                outcome.cluster.pod_count()
             );
             frame.render_widget(Paragraph::new(lines).block(block(title, focused)), area);
         }

@@ -69,7 +69,11 @@ pub struct DesiredRoute {
     #[serde(serialize_with = "ser_display")]
     pub dst: Ipv4Net,
     pub via: Option<Ipv4Addr>,
-    pub dev: String,
+    /// The interface: one allocation shared by a node's routes (a node
+    /// has a route per other node's Pod CIDR, all on its transport
+    /// interface).
+    #[serde(serialize_with = "ser_display")]
+    pub dev: std::sync::Arc<str>,
     pub table: u32,
     pub metric: u32,
     /// `onlink`: `via` is taken as reachable on `dev` even outside its
@@ -122,8 +126,11 @@ pub enum SnatTo {
 pub struct DesiredMark {
     #[serde(serialize_with = "ser_display")]
     pub src: Ipv4Net,
+    /// Destinations that keep their mark off: one list shared by every
+    /// mark of a compile (it names every node, and there is a mark per
+    /// selected Pod).
     #[serde(serialize_with = "ser_vec_display")]
-    pub not_dst: Vec<Ipv4Net>,
+    pub not_dst: std::sync::Arc<[Ipv4Net]>,
     pub mark: u32,
     pub comment: String,
 }

@@ -34,6 +34,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
@@ -44,9 +45,10 @@ use super::dataplane::{
 };
 use super::egress_ids::AgentEgressIds;
 /// Placement from one agent's view is part of the Egress API.
-pub use super::egress_placement::{PlacementInputs, placement};
+pub use super::egress_placement::{Placement, PlacementInputs, placement};
 use super::egress_static::{self, StaticTarget};
 use super::egress_status::{Condition, EgressStatus, StatusWrite};
+use super::ids::{NodeId, NodeSet, PodId};
 use super::ippool::PoolSet;
 use super::{ClusterState, NodeState, PodState};
 use crate::k8s::{self, LabelSelector};
@@ -141,23 +143,23 @@ pub struct EgressWorld {
     pub pool_created: IndexMap<String, u64>,
     /// Each running agent's Egress marks and route tables (see
     /// [`super::egress_ids`]); a node without an entry starts from scratch.
-    agent_ids: BTreeMap<String, AgentEgressIds>,
+    agent_ids: BTreeMap<NodeId, AgentEgressIds>,
 }
 
 impl EgressWorld {
     /// The numbering `node`'s agent has given its Egress IPs so far.
-    pub fn agent_ids(&self, node: &str) -> Option<&AgentEgressIds> {
-        self.agent_ids.get(node)
+    pub fn agent_ids(&self, node: NodeId) -> Option<&AgentEgressIds> {
+        self.agent_ids.get(&node)
     }
 
     /// Keeps what a compile arrived at as the agent's numbering.
-    pub fn remember_agent_ids(&mut self, node: &str, ids: AgentEgressIds) {
-        self.agent_ids.insert(node.to_string(), ids);
+    pub fn remember_agent_ids(&mut self, node: NodeId, ids: AgentEgressIds) {
+        self.agent_ids.insert(node, ids);
     }
 
     /// The agent on `node` (re)starts: its allocators start over.
-    pub fn forget_agent(&mut self, node: &str) {
-        self.agent_ids.remove(node);
+    pub fn forget_agent(&mut self, node: NodeId) {
+        self.agent_ids.remove(&node);
     }
 
     /// Every agent restarts (an `antrea-config` change).
@@ -385,14 +387,14 @@ fn alloc_error(err: &str) -> Condition {
 
 /// The nodes an Egress's Pods live on, and the Pods, per Antrea's appliedTo rules.
 pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec<&'a PodState> {
-    selected_pod_indices(cluster, egress)
+    selected_pod_ids(cluster, egress)
         .into_iter()
-        .map(|i| &cluster.pods[i])
+        .map(|id| cluster.pod(id))
         .collect()
 }
 
-/// [`selected_pods`] as indices into `cluster.pods`.
-pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<usize> {
+/// [`selected_pods`] by id, in creation order.
+pub fn selected_pod_ids(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<PodId> {
     let at = &egress.applied_to;
     if at.pod_selector.is_none() && at.namespace_selector.is_none() {
         return Vec::new(); // an empty appliedTo selects nothing
@@ -400,10 +402,8 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
     let everything = LabelSelector::default();
     let no_labels = IndexMap::new();
     cluster
-        .pods
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
+        .pods()
+        .filter(|p| {
             at.pod_selector
                 .as_ref()
                 .unwrap_or(&everything)
@@ -414,7 +414,7 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
                     .unwrap_or(&everything)
                     .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
         })
-        .map(|(i, _)| i)
+        .map(|p| p.id)
         .collect()
 }
 
@@ -425,22 +425,24 @@ pub fn selected_pod_indices(cluster: &ClusterState, egress: &k8s::Egress) -> Vec
 pub struct EgressInputs<'a> {
     selected: IndexMap<&'a str, Vec<&'a PodState>>,
     placement: std::borrow::Cow<'a, PlacementInputs>,
-    placements: BTreeMap<Vec<String>, IndexMap<String, Option<String>>>,
+    placements: BTreeMap<NodeSet, Placement>,
+    /// [`exempt_dsts`], computed once and shared by every mark.
+    exempt: Option<Arc<[Ipv4Net]>>,
     /// Each compiled node's Egress numbering after this compile.
-    realized: BTreeMap<String, AgentEgressIds>,
+    realized: BTreeMap<NodeId, AgentEgressIds>,
 }
 
 impl<'a> EgressInputs<'a> {
     pub fn new(cluster: &'a ClusterState) -> Self {
-        Self::from_indices(cluster, &selected_indices(cluster), None)
+        Self::from_ids(cluster, &selected_ids(cluster), None)
     }
 
-    /// From [`selected_indices`] and [`PlacementInputs`] computed earlier
+    /// From [`selected_ids`] and [`PlacementInputs`] computed earlier
     /// for the same cluster state (a compile cache keeps them while only
     /// views change); `None` computes the placement inputs.
-    pub fn from_indices(
+    pub fn from_ids(
         cluster: &'a ClusterState,
-        selected: &[(String, Vec<usize>)],
+        selected: &[(String, Vec<PodId>)],
         placement: Option<&'a PlacementInputs>,
     ) -> Self {
         EgressInputs {
@@ -450,29 +452,29 @@ impl<'a> EgressInputs<'a> {
             },
             selected: selected
                 .iter()
-                .filter_map(|(name, idx)| {
+                .filter_map(|(name, ids)| {
                     let (key, _) = cluster.egress.egresses.get_key_value(name)?;
                     Some((
                         key.as_str(),
-                        idx.iter().map(|&i| &cluster.pods[i]).collect(),
+                        ids.iter().map(|&id| cluster.pod(id)).collect(),
                     ))
                 })
                 .collect(),
             placements: BTreeMap::new(),
+            exempt: None,
             realized: BTreeMap::new(),
         }
     }
 
     /// The Egress numbering each node compiled so far arrived at, for the
     /// caller to keep as its agent's state ([`EgressWorld::remember_agent_ids`]).
-    pub fn take_realized(&mut self) -> BTreeMap<String, AgentEgressIds> {
+    pub fn take_realized(&mut self) -> BTreeMap<NodeId, AgentEgressIds> {
         std::mem::take(&mut self.realized)
     }
 }
 
-/// Each Egress's selected Pods as indices into `cluster.pods` (none when
-/// the Egress feature is off).
-pub fn selected_indices(cluster: &ClusterState) -> Vec<(String, Vec<usize>)> {
+/// Each Egress's selected Pods (none when the Egress feature is off).
+pub fn selected_ids(cluster: &ClusterState) -> Vec<(String, Vec<PodId>)> {
     if !cluster.egress.config.enabled {
         return Vec::new();
     }
@@ -480,12 +482,12 @@ pub fn selected_indices(cluster: &ClusterState) -> Vec<(String, Vec<usize>)> {
         .egress
         .egresses
         .iter()
-        .map(|(name, e)| (name.clone(), selected_pod_indices(cluster, &e.spec)))
+        .map(|(name, e)| (name.clone(), selected_pod_ids(cluster, &e.spec)))
         .collect()
 }
 
 /// The Egress part of `node`'s desired dataplane, given its own view.
-pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut NodeDataplane) {
+pub fn dataplane(cluster: &ClusterState, node: NodeId, alive: &NodeSet, dp: &mut NodeDataplane) {
     dataplane_with(cluster, node, alive, &mut EgressInputs::new(cluster), dp);
 }
 
@@ -495,12 +497,12 @@ pub fn dataplane(cluster: &ClusterState, node: &str, alive: &[String], dp: &mut 
 /// arrives at is left in `inputs` ([`EgressInputs::take_realized`]).
 pub fn dataplane_with<'a>(
     cluster: &'a ClusterState,
-    node: &str,
-    alive: &[String],
+    node: NodeId,
+    alive: &NodeSet,
     inputs: &mut EgressInputs,
     dp: &mut NodeDataplane,
 ) {
-    let Some(me) = cluster.node(node) else { return };
+    let me = cluster.node(node);
     if !cluster.egress.config.enabled {
         return;
     }
@@ -508,8 +510,8 @@ pub fn dataplane_with<'a>(
         Some(p) => p,
         None => inputs
             .placements
-            .entry(alive.to_vec())
-            .or_insert_with(|| inputs.placement.place(alive)),
+            .entry(alive.clone())
+            .or_insert_with(|| inputs.placement.place(cluster, alive)),
     };
     let selected = &inputs.selected;
     let eg = &cluster.egress;
@@ -534,7 +536,7 @@ pub fn dataplane_with<'a>(
     };
     for (name, target) in placed {
         let e = &eg.egresses[name];
-        let (Some(ip), Some(target)) = (e.ip, target.as_deref()) else {
+        let (Some(ip), Some(target)) = (e.ip, *target) else {
             continue;
         };
         let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
@@ -546,10 +548,8 @@ pub fn dataplane_with<'a>(
                 assign: true,
             });
             pod_marks.push((name, ip, None, pods));
-        } else if pods.iter().any(|p| p.node == node)
-            && let Some(t) = cluster.node(target)
-        {
-            let via = add_remote(RemoteHop::node(t));
+        } else if pods.iter().any(|p| p.node == node) {
+            let via = add_remote(RemoteHop::node(cluster.node(target)));
             pod_marks.push((name, ip, Some(via), pods));
         }
     }
@@ -596,6 +596,10 @@ pub fn dataplane_with<'a>(
             assign_ip(cluster, &transport, &local, l.spec, &mut tables_routed, dp);
         }
     }
+    let exempt = inputs
+        .exempt
+        .get_or_insert_with(|| exempt_dsts(cluster).into())
+        .clone();
     for (name, ip, remote, pods) in pod_marks {
         match remote {
             None => {
@@ -603,7 +607,7 @@ pub fn dataplane_with<'a>(
                 for p in pods {
                     dp.marks.push(DesiredMark {
                         src: Ipv4Net::from(p.ip),
-                        not_dst: exempt_dsts(cluster),
+                        not_dst: exempt.clone(),
                         mark,
                         comment: format!("Egress {name}: {}/{}", p.namespace, p.name),
                     });
@@ -620,7 +624,7 @@ pub fn dataplane_with<'a>(
                 for p in pods.iter().filter(|p| p.node == node) {
                     dp.marks.push(DesiredMark {
                         src: Ipv4Net::from(p.ip),
-                        not_dst: exempt_dsts(cluster),
+                        not_dst: exempt.clone(),
                         mark: id << REMOTE_MARK_SHIFT,
                         comment: format!("Egress {name} via {label}: {}/{}", p.namespace, p.name),
                     });
@@ -636,7 +640,7 @@ pub fn dataplane_with<'a>(
         dp.routes.push(DesiredRoute {
             dst: "0.0.0.0/0".parse().expect("literal"),
             via: Some(hop.via),
-            dev: transport.clone(),
+            dev: transport.as_str().into(),
             table,
             metric: 0,
             onlink: hop.onlink,
@@ -668,7 +672,7 @@ pub fn dataplane_with<'a>(
     }
     snat.append(&mut dp.snat);
     dp.snat = snat;
-    inputs.realized.insert(node.to_string(), ids);
+    inputs.realized.insert(node, ids);
 }
 
 /// The subnet an Egress IP's traffic is routed by: its pool's subnetInfo,
@@ -691,7 +695,7 @@ fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
     if let Some(s) = cluster.service_cidr {
         v.push(s);
     }
-    for n in &cluster.nodes {
+    for n in cluster.nodes() {
         v.push(Ipv4Net::from(n.ip));
     }
     v.extend(cluster.egress.config.except_cidrs.iter().copied());
@@ -793,7 +797,7 @@ fn assign_ip(
         dp.routes.push(DesiredRoute {
             dst: si.subnet(),
             via: None,
-            dev: iface.clone(),
+            dev: iface.as_str().into(),
             table,
             metric: 0,
             onlink: false,
@@ -801,7 +805,7 @@ fn assign_ip(
         dp.routes.push(DesiredRoute {
             dst: "0.0.0.0/0".parse().expect("literal"),
             via: Some(si.gateway),
-            dev: iface,
+            dev: iface.into(),
             table,
             metric: 0,
             onlink: false,

@@ -5,20 +5,26 @@
 //! An agent keeps the inputs from its informers (each pool's eligible
 //! nodes, the schedulable Egresses, per-node capacity); when a member comes
 //! or goes only the rings of the alive eligible nodes and the scheduler run
-//! again.
+//! again. Nodes are [`NodeId`]s; each ring still hashes the nodes' names
+//! (hashed once, [`ClusterState`] keeps them) and inserts them in name order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use indexmap::IndexMap;
 
 use super::ClusterState;
+use super::ids::{NodeId, NodeSet};
 use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
+
+/// Where each schedulable Egress goes (by Egress name, in scheduling order):
+/// its node, or `None` when no node is available.
+pub type Placement = IndexMap<String, Option<NodeId>>;
 
 /// Where every schedulable Egress goes, as an agent whose view of the alive
 /// nodes is `alive` computes it.
-pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, Option<String>> {
-    PlacementInputs::new(cluster).place(alive)
+pub fn placement(cluster: &ClusterState, alive: &NodeSet) -> Placement {
+    PlacementInputs::new(cluster).place(cluster, alive)
 }
 
 /// What Egress placement reads from the cluster apart from an agent's view:
@@ -29,9 +35,10 @@ pub fn placement(cluster: &ClusterState, alive: &[String]) -> IndexMap<String, O
 /// nodes, then the scheduler.
 #[derive(Clone, Debug)]
 pub struct PlacementInputs {
-    pools: Vec<(String, Vec<String>)>,
+    /// Each pool's eligible nodes, in name order (the ring's insertion order).
+    pools: Vec<(String, Vec<NodeId>)>,
     schedulable: Vec<SchedulableEgress>,
-    capacity: Capacity,
+    capacity: Capacity<NodeId>,
 }
 
 impl PlacementInputs {
@@ -43,11 +50,10 @@ impl PlacementInputs {
             .map(|name| {
                 let pool = eg.pools.get(name).expect("named pool exists");
                 let members = cluster
-                    .nodes
-                    .iter()
+                    .nodes_by_name()
                     .filter(|n| n.joins_memberlist())
                     .filter(|n| pool.node_selector.matches(&n.labels))
-                    .map(|n| n.name.clone())
+                    .map(|n| n.id)
                     .collect();
                 (name.to_string(), members)
             })
@@ -65,12 +71,12 @@ impl PlacementInputs {
             })
             .collect();
         let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
-        for n in &cluster.nodes {
+        for n in cluster.nodes() {
             if let Some(v) = n
                 .annotations
                 .get(super::placement::MAX_EGRESS_IPS_ANNOTATION)
             {
-                capacity.set_from_annotation(&n.name, v);
+                capacity.set_from_annotation(n.id, v);
             }
         }
         PlacementInputs {
@@ -80,29 +86,19 @@ impl PlacementInputs {
         }
     }
 
-    /// The placement an agent whose view is `alive` computes.
-    pub fn place(&self, alive: &[String]) -> IndexMap<String, Option<String>> {
-        // Agents' views are sorted (memberlist's Members()); search those,
-        // index anything else.
-        let sorted = alive.is_sorted();
-        let set: BTreeSet<&str> = if sorted {
-            BTreeSet::new()
-        } else {
-            alive.iter().map(String::as_str).collect()
-        };
-        let is_alive = |n: &str| {
-            if sorted {
-                alive.binary_search_by(|a| a.as_str().cmp(n)).is_ok()
-            } else {
-                set.contains(n)
-            }
-        };
-        let rings: BTreeMap<String, HashRing> = self
+    /// The placement an agent whose view is `alive` computes (`cluster`
+    /// is the one these inputs were computed from; it gives each node's
+    /// hashed ring keys).
+    pub fn place(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
+        let rings: BTreeMap<String, HashRing<NodeId>> = self
             .pools
             .iter()
             .map(|(name, members)| {
-                let alive_members = members.iter().filter(|n| is_alive(n));
-                (name.clone(), HashRing::from_nodes(alive_members))
+                let alive_members = members
+                    .iter()
+                    .filter(|&&n| alive.contains(n))
+                    .map(|&n| (n, cluster.ring_hashes(n)));
+                (name.clone(), HashRing::from_hashed(alive_members))
             })
             .collect();
         place_egresses(&self.schedulable, &rings, &self.capacity)

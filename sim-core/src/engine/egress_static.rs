@@ -68,7 +68,7 @@ pub enum StaticTarget<'a> {
 
 /// [`StaticTarget`] of `ip`.
 pub fn target(cluster: &ClusterState, ip: Ipv4Addr) -> StaticTarget<'_> {
-    match cluster.nodes.iter().find(|n| is_local(n, ip)) {
+    match cluster.nodes().find(|n| is_local(n, ip)) {
         Some(n) => StaticTarget::Node(n),
         None => StaticTarget::Nowhere(ip),
     }
@@ -77,41 +77,36 @@ pub fn target(cluster: &ClusterState, ip: Ipv4Addr) -> StaticTarget<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use indexmap::IndexMap;
 
     fn node(name: &str, addrs: &[&str]) -> NodeState {
-        NodeState {
-            name: name.into(),
-            ip: addrs[0].parse().unwrap(),
-            pod_cidr: "10.30.64.0/24".parse().unwrap(),
-            transport_iface: "eth0".into(),
-            host_addrs: addrs
-                .iter()
-                .map(|a| ("eth0".to_string(), a.parse().unwrap()))
-                .collect(),
-            labels: IndexMap::new(),
-            annotations: IndexMap::new(),
-            control_plane: false,
-            up: true,
-            ready: true,
-        }
+        let mut n = NodeState::new(
+            name,
+            addrs[0].parse().unwrap(),
+            "10.30.64.0/24".parse().unwrap(),
+            "eth0",
+        );
+        n.host_addrs = addrs
+            .iter()
+            .map(|a| ("eth0".to_string(), a.parse().unwrap()))
+            .collect();
+        n
     }
 
     #[test]
     fn the_node_with_the_address_is_the_target_powered_or_not() {
         let mut c = ClusterState::default();
-        c.nodes.push(node("a", &["10.0.0.1"]));
-        c.nodes.push(node("b", &["10.0.0.2", "10.0.0.50"]));
+        let a = c.add_node(node("a", &["10.0.0.1"]));
+        let b = c.add_node(node("b", &["10.0.0.2", "10.0.0.50"]));
         let ip: Ipv4Addr = "10.0.0.50".parse().unwrap();
-        assert!(!is_local(&c.nodes[0], ip));
-        assert!(is_local(&c.nodes[1], ip));
+        assert!(!is_local(c.node(a), ip));
+        assert!(is_local(c.node(b), ip));
         let name = |t: StaticTarget| match t {
             StaticTarget::Node(n) => n.name.clone(),
             StaticTarget::Nowhere(ip) => format!("nowhere {ip}"),
         };
         assert_eq!(name(target(&c, ip)), "b");
         // A tunnel to the IP of a dead node goes nowhere: no failover.
-        c.nodes[1].up = false;
+        c.set_node_up(b, false);
         assert_eq!(name(target(&c, ip)), "b");
         assert_eq!(
             name(target(&c, "10.0.0.99".parse().unwrap())),

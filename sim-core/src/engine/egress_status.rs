@@ -32,15 +32,14 @@
 //! Antrea's agents keep overwriting each other: each write is an update
 //! event that makes the other agents sync again.)
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use indexmap::IndexMap;
-
-use super::ClusterState;
-use super::egress_placement::PlacementInputs;
+use super::egress_placement::{Placement, PlacementInputs};
 use super::egress_static;
+use super::ids::{NodeId, NodeSet};
 use super::placement::{HashRing, NO_NODE_AVAILABLE};
+use super::{ClusterState, NodeState};
 
 /// Condition of an Egress as `kubectl get egress -o yaml` would show it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -142,7 +141,7 @@ pub struct StatusWrite {
 /// moves only some views re-syncs only those agents.
 #[derive(Clone, Debug, Default)]
 pub struct AgentSyncs {
-    per_node: BTreeMap<String, AgentSync>,
+    per_node: BTreeMap<NodeId, AgentSync>,
 }
 
 impl AgentSyncs {
@@ -154,27 +153,29 @@ impl AgentSyncs {
         &mut self,
         cluster: &ClusterState,
         inputs: &PlacementInputs,
-        views_of: Option<&BTreeSet<String>>,
+        views_of: Option<&NodeSet>,
     ) {
         if views_of.is_none() {
             self.per_node.clear();
         }
-        let mut by_view: BTreeMap<Vec<String>, ViewPlacement> = BTreeMap::new();
-        for n in &cluster.nodes {
-            if views_of.is_some_and(|v| !v.contains(&n.name)) && self.per_node.contains_key(&n.name)
-            {
+        let mut by_view: BTreeMap<NodeSet, ViewPlacement> = BTreeMap::new();
+        for n in cluster.nodes() {
+            if views_of.is_some_and(|v| !v.contains(n.id)) && self.per_node.contains_key(&n.id) {
                 continue;
             }
             if !n.up || !cluster.egress.config.enabled {
-                self.per_node.remove(&n.name);
+                self.per_node.remove(&n.id);
                 continue;
             }
-            let view = cluster.view_of(&n.name);
-            let placed = by_view
-                .entry(view)
-                .or_insert_with_key(|v| ViewPlacement::new(inputs.place(v), v));
-            let sync = sync_agent(cluster, &n.name, placed);
-            self.per_node.insert(n.name.clone(), sync);
+            let view = cluster.view_of(n.id);
+            let placed = match by_view.get_mut(view.as_ref()) {
+                Some(p) => p,
+                None => by_view
+                    .entry(view.into_owned())
+                    .or_insert_with_key(|v| ViewPlacement::new(inputs.place(cluster, v), v)),
+            };
+            let sync = sync_agent(cluster, n.id, placed);
+            self.per_node.insert(n.id, sync);
         }
     }
 
@@ -187,8 +188,8 @@ impl AgentSyncs {
             .keys()
             .map(|k| (k.clone(), Vec::new()))
             .collect();
-        for n in &cluster.nodes {
-            for e in self.per_node.get(&n.name).map_or(&[][..], |s| &s.holds) {
+        for n in cluster.nodes() {
+            for e in self.per_node.get(&n.id).map_or(&[][..], |s| &s.holds) {
                 out.entry(e.clone()).or_default().push(n.name.clone());
             }
         }
@@ -200,11 +201,11 @@ impl AgentSyncs {
     pub fn writes(
         &self,
         cluster: &ClusterState,
-        reaches_api: impl Fn(&str) -> bool,
+        reaches_api: impl Fn(&NodeState) -> bool,
     ) -> Vec<StatusWrite> {
         let mut out = Vec::new();
-        for n in cluster.nodes.iter().filter(|n| reaches_api(&n.name)) {
-            for (egress, status) in self.per_node.get(&n.name).map_or(&[][..], |s| &s.writes) {
+        for n in cluster.nodes().filter(|n| reaches_api(n)) {
+            for (egress, status) in self.per_node.get(&n.id).map_or(&[][..], |s| &s.writes) {
                 out.push(StatusWrite {
                     by: n.name.clone(),
                     egress: egress.clone(),
@@ -219,16 +220,16 @@ impl AgentSyncs {
 /// One view's placement and, built when first needed, its ring of all
 /// alive nodes (the key "" ring that elects the "unassigned" writer).
 struct ViewPlacement {
-    placed: IndexMap<String, Option<String>>,
-    view: Vec<String>,
-    all_nodes: Option<HashRing>,
+    placed: Placement,
+    view: NodeSet,
+    all_nodes: Option<HashRing<NodeId>>,
 }
 
 impl ViewPlacement {
-    fn new(placed: IndexMap<String, Option<String>>, view: &[String]) -> ViewPlacement {
+    fn new(placed: Placement, view: &NodeSet) -> ViewPlacement {
         ViewPlacement {
             placed,
-            view: view.to_vec(),
+            view: view.clone(),
             all_nodes: None,
         }
     }
@@ -239,24 +240,25 @@ impl ViewPlacement {
 /// the view's ring of all alive nodes.
 fn elected(
     cluster: &ClusterState,
-    view: &[String],
-    ring: &mut Option<HashRing>,
+    view: &NodeSet,
+    ring: &mut Option<HashRing<NodeId>>,
     key: &str,
-) -> Option<String> {
+) -> Option<NodeId> {
     let ring = ring.get_or_insert_with(|| {
-        // syncConsistentHash for key "": alive members that are Nodes.
-        HashRing::from_nodes(
+        // syncConsistentHash for key "": alive members that are Nodes, in
+        // name order.
+        HashRing::from_hashed(
             cluster
-                .nodes
-                .iter()
-                .filter(|n| view.contains(&n.name))
-                .map(|n| n.name.as_str()),
+                .nodes_by_name()
+                .filter(|n| view.contains(n.id))
+                .map(|n| (n.id, cluster.ring_hashes(n.id))),
         )
     });
-    ring.get(key).map(str::to_string)
+    ring.find(key, |_| true).copied()
 }
 
-fn sync_agent(cluster: &ClusterState, node: &str, vp: &mut ViewPlacement) -> AgentSync {
+fn sync_agent(cluster: &ClusterState, node: NodeId, vp: &mut ViewPlacement) -> AgentSync {
+    let name = cluster.node(node).name.as_str();
     let mut sync = AgentSync::default();
     let ViewPlacement {
         placed,
@@ -267,15 +269,15 @@ fn sync_agent(cluster: &ClusterState, node: &str, vp: &mut ViewPlacement) -> Age
         let Some(ip) = cluster.egress.egresses.get(egress).and_then(|e| e.ip) else {
             continue;
         };
-        match target.as_deref() {
+        match *target {
             Some(t) if t == node => {
                 sync.holds.push(egress.clone());
                 sync.writes
-                    .push((egress.clone(), EgressStatus::assigned_to(node, ip)));
+                    .push((egress.clone(), EgressStatus::assigned_to(name, ip)));
             }
             Some(_) => {}
             None => {
-                if elected(cluster, view, all_nodes, &ip.to_string()).as_deref() == Some(node) {
+                if elected(cluster, view, all_nodes, &ip.to_string()) == Some(node) {
                     sync.writes.push((
                         egress.clone(),
                         EgressStatus::unassigned(Some(NO_NODE_AVAILABLE)),
@@ -286,22 +288,21 @@ fn sync_agent(cluster: &ClusterState, node: &str, vp: &mut ViewPlacement) -> Age
     }
     // Static Egresses: `IsLocalIP` alone decides; an agent without the IP
     // "does nothing".
-    if let Some(me) = cluster.node(node) {
-        for (egress, e) in &cluster.egress.egresses {
-            if let Some(ip) = e.ip
-                && egress_static::is_static(&e.spec)
-                && egress_static::is_local(me, ip)
-            {
-                sync.holds.push(egress.clone());
-                sync.writes
-                    .push((egress.clone(), EgressStatus::found_on(node, ip)));
-            }
+    let me = cluster.node(node);
+    for (egress, e) in &cluster.egress.egresses {
+        if let Some(ip) = e.ip
+            && egress_static::is_static(&e.spec)
+            && egress_static::is_local(me, ip)
+        {
+            sync.holds.push(egress.clone());
+            sync.writes
+                .push((egress.clone(), EgressStatus::found_on(name, ip)));
         }
     }
     // Egresses without an IP are not scheduled; the agent elected for the
     // empty key clears their status.
     for (egress, e) in &cluster.egress.egresses {
-        if e.ip.is_none() && elected(cluster, view, all_nodes, "").as_deref() == Some(node) {
+        if e.ip.is_none() && elected(cluster, view, all_nodes, "") == Some(node) {
             sync.writes
                 .push((egress.clone(), EgressStatus::unassigned(None)));
         }

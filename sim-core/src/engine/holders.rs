@@ -39,15 +39,9 @@ pub fn external_ip_owners(cluster: &ClusterState, key: &str) -> Vec<String> {
     };
     let with_eps = super::nodes_with_ready_endpoints(cluster, s);
     cluster
-        .nodes
-        .iter()
+        .nodes()
         .filter(|n| n.up)
-        .filter(|n| {
-            cluster
-                .external_ip_owner(s, &cluster.view_of(&n.name), &with_eps)
-                .as_deref()
-                == Some(n.name.as_str())
-        })
+        .filter(|n| cluster.external_ip_owner(s, &cluster.view_of(n.id), &with_eps) == Some(n.id))
         .map(|n| n.name.clone())
         .collect()
 }
@@ -78,9 +72,8 @@ mod tests {
             .controller_gates
             .insert("ServiceExternalIP".into(), true);
         for w in WORKERS {
-            c.node_mut(w)
-                .expect("a worker")
-                .labels
+            let id = c.node_id(w).expect("a worker");
+            c.node_labels_mut(id)
                 .insert("egress-role".into(), "egress-node".into());
         }
         let text = [EGRESS_POOL, EGRESS, SERVICE_POOL, SERVICE].join("\n---\n");
@@ -121,27 +114,24 @@ mod tests {
     #[test]
     fn a_down_holder_holds_nothing_and_disagreeing_views_make_two_holders() {
         let mut c = blog_cluster();
-        c.node_mut(WORKERS[1]).expect("vm-2").up = false;
+        let vm2 = c.node_id(WORKERS[1]).expect("vm-2");
+        c.set_node_up(vm2, false);
         let after = egress_holders(&c, "egress-vlan");
         assert_eq!(after.len(), 1);
         assert_ne!(after[0], WORKERS[1]);
         // vm-2 is back, but the new holder has not seen it return: both
         // place the Egress on themselves.
-        c.node_mut(WORKERS[1]).expect("vm-2").up = true;
-        let without_vm2: Vec<String> = c
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .filter(|n| n != WORKERS[1])
-            .collect();
-        c.views.insert(after[0].clone(), without_vm2);
+        c.set_node_up(vm2, true);
+        let mut without_vm2 = c.up_nodes();
+        without_vm2.remove(vm2);
+        c.set_view(c.node_id(&after[0]).expect("a node"), without_vm2);
         let mut both = vec![after[0].clone(), WORKERS[1].to_string()];
         both.sort();
         assert_eq!(egress_holders(&c, "egress-vlan"), both);
         // A down owner of the Service's IP: another node takes it, once
         // every view has it gone.
-        c.views.clear();
-        c.node_mut("k8s-cp-vm-1-cl-02").expect("cp").up = false;
+        c.clear_views();
+        c.set_node_up(c.node_id("k8s-cp-vm-1-cl-02").expect("cp"), false);
         let seip = external_ip_owners(&c, "yelb/yelb-ui");
         assert_eq!(seip.len(), 1);
         assert_ne!(seip[0], "k8s-cp-vm-1-cl-02");

@@ -1,6 +1,7 @@
 //! The control-plane engine: decides what Antrea (and kube-proxy) would decide.
 //!
-//! Input: [`ClusterState`] (nodes, pods, and later Egresses, pools, Services).
+//! Input: [`ClusterState`] ([`cluster`]: nodes, Pods, memberlist views,
+//! Egresses, pools, Services; nodes and Pods by id, [`ids`]).
 //! Output: one [`dataplane::NodeDataplane`] per node. The simulator executes the
 //! output; real mode applies the same value to Linux. Nothing here knows about
 //! frames or time.
@@ -24,6 +25,7 @@
 //! ServiceExternalIP and proxy rules hook in here.
 
 pub mod admission;
+pub mod cluster;
 pub mod config;
 pub mod dataplane;
 pub mod egress;
@@ -32,6 +34,7 @@ pub mod egress_placement;
 pub mod egress_static;
 pub mod egress_status;
 pub mod holders;
+pub mod ids;
 pub mod ippool;
 pub mod memberlist;
 pub mod placement;
@@ -42,224 +45,15 @@ pub use services::nodes_with_ready_endpoints;
 pub mod whatif;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 
-use indexmap::IndexMap;
-use ipnet::Ipv4Net;
-
-use crate::model::Topology;
+pub use cluster::{ClusterState, NodeState, OS_LABEL, PodState};
 use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane, SnatTo};
+pub use ids::{NodeId, NodeSet, PodId};
 
 pub const GATEWAY_IFACE: &str = "antrea-gw0";
 
-#[derive(Clone, Debug)]
-pub struct NodeState {
-    pub name: String,
-    pub ip: Ipv4Addr,
-    pub pod_cidr: Ipv4Net,
-    pub transport_iface: String,
-    /// Every address on the node's own interfaces (the topology's NICs, in
-    /// interface order), with its interface: where NodePorts answer.
-    pub host_addrs: Vec<(String, Ipv4Addr)>,
-    pub labels: IndexMap<String, String>,
-    pub annotations: IndexMap<String, String>,
-    pub control_plane: bool,
-    /// Powered and its agent running.
-    pub up: bool,
-    /// The Kubernetes `Ready` condition: false once the node controller notices
-    /// a dead node (node-monitor-grace-period, 40 s), which takes its Pods
-    /// out of EndpointSlices.
-    pub ready: bool,
-}
-
-impl NodeState {
-    /// Whether Antrea's memberlist cluster counts this node: only nodes
-    /// labelled `kubernetes.io/os=linux` join (`shouldJoinCluster`,
-    /// `pkg/agent/memberlist/cluster.go` v2.7.0), so only they can hold an
-    /// Egress IP or a ServiceExternalIP. Every kubelet sets the label; a
-    /// node without it (a hand-written manifest) is taken as Linux.
-    pub fn joins_memberlist(&self) -> bool {
-        self.labels.get(OS_LABEL).is_none_or(|os| os == "linux")
-    }
-}
-
-/// The kubelet's operating-system label.
-pub const OS_LABEL: &str = "kubernetes.io/os";
-
-#[derive(Clone, Debug)]
-pub struct PodState {
-    pub namespace: String,
-    pub name: String,
-    pub node: String,
-    pub ip: Ipv4Addr,
-    pub labels: IndexMap<String, String>,
-    pub tcp_listen: Vec<u16>,
-    /// `visibility.antrea.io/l7-export` of the Pod (or its Namespace):
-    /// (egress, ingress).
-    pub l7_export: Option<(bool, bool)>,
-    /// The Pod's `Ready` condition, which puts it in EndpointSlices: false
-    /// once the node controller marks a NotReady node's Pods, and for a Pod
-    /// whose sandbox the kubelet is re-creating after a reboot.
-    pub ready: bool,
-}
-
-/// What the engine knows about the cluster.
-#[derive(Clone, Debug, Default)]
-pub struct ClusterState {
-    pub nodes: Vec<NodeState>,
-    pub pods: Vec<PodState>,
-    pub namespaces: IndexMap<String, IndexMap<String, String>>,
-    pub namespace_annotations: IndexMap<String, IndexMap<String, String>>,
-    pub pod_cidr: Option<Ipv4Net>,
-    pub service_cidr: Option<Ipv4Net>,
-    /// ExternalIPPools, Egresses and their settings.
-    pub egress: egress::EgressWorld,
-    /// Each agent's memberlist view: the nodes it believes alive. A node
-    /// missing here sees every node that is up (a converged view).
-    pub views: BTreeMap<String, Vec<String>>,
-    /// What `antrea-config` says.
-    pub settings: config::AntreaSettings,
-    /// Services by `namespace/name`.
-    pub services: services::Services,
-    /// How Services are proxied: AntreaProxy options and whether kube-proxy runs.
-    pub proxy: proxy::ProxyConfig,
-    /// The IPs in `pods`, kept by whoever adds a Pod (the scenario runner),
-    /// so that admitting a Pod does not scan every other.
-    pub pod_ips: std::collections::BTreeSet<Ipv4Addr>,
-    /// Each node's host-local IPAM state.
-    pub pod_ipam: pod_ipam::HostLocalIpam,
-}
-
-impl ClusterState {
-    /// The cluster as the topology describes it, before any manifest.
-    pub fn from_topology(t: &Topology) -> ClusterState {
-        let mut c = ClusterState {
-            pod_cidr: t.cluster.pod_cidr,
-            service_cidr: t.cluster.service_cidr,
-            ..Default::default()
-        };
-        c.proxy.cluster_cidr = t.cluster.pod_cidr;
-        for (_, d, n) in t.nodes() {
-            let host = t
-                .host(t.device_id(&d.name).expect("listed node exists"))
-                .expect("nodes are hosts");
-            let ip = host
-                .primary_ip(&n.transport_interface)
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let mut labels: IndexMap<String, String> = IndexMap::new();
-            // The labels every kubelet sets.
-            labels.insert("kubernetes.io/hostname".into(), d.name.clone());
-            labels.insert(OS_LABEL.into(), "linux".into());
-            if n.control_plane {
-                labels.insert(
-                    "node-role.kubernetes.io/control-plane".into(),
-                    String::new(),
-                );
-            }
-            for (k, v) in &n.labels {
-                labels.insert(k.clone(), v.clone());
-            }
-            let host_addrs = host
-                .interfaces
-                .iter()
-                .flat_map(|i| i.addrs.iter().map(|a| (i.name.clone(), a.addr())))
-                .collect();
-            c.nodes.push(NodeState {
-                name: d.name.clone(),
-                ip,
-                pod_cidr: n.pod_cidr,
-                transport_iface: n.transport_interface.clone(),
-                host_addrs,
-                labels,
-                annotations: IndexMap::new(),
-                control_plane: n.control_plane,
-                up: true,
-                ready: true,
-            });
-        }
-        c.namespaces.insert("default".into(), IndexMap::new());
-        c.namespaces.insert("kube-system".into(), IndexMap::new());
-        c
-    }
-
-    pub fn node(&self, name: &str) -> Option<&NodeState> {
-        self.nodes.iter().find(|n| n.name == name)
-    }
-    pub fn node_mut(&mut self, name: &str) -> Option<&mut NodeState> {
-        self.nodes.iter_mut().find(|n| n.name == name)
-    }
-    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodState> {
-        self.pods
-            .iter()
-            .find(|p| p.namespace == namespace && p.name == name)
-    }
-
-    /// The Pod CIDR that covers every node's Pod subnet.
-    pub fn cluster_pod_cidr(&self) -> Vec<Ipv4Net> {
-        match self.pod_cidr {
-            Some(c) => vec![c],
-            None => self.nodes.iter().map(|n| n.pod_cidr).collect(),
-        }
-    }
-
-    /// The nodes `node`'s agent believes alive.
-    pub fn view_of(&self, node: &str) -> Vec<String> {
-        match self.views.get(node) {
-            Some(v) => v.clone(),
-            None => self
-                .nodes
-                .iter()
-                .filter(|n| n.up)
-                .map(|n| n.name.clone())
-                .collect(),
-        }
-    }
-
-    /// Reserves the next Pod IP on `node` as host-local does (round-robin
-    /// after the last one it handed out, see [`pod_ipam`]).
-    pub fn allocate_pod_ip(&mut self, node: &str) -> Result<Ipv4Addr, String> {
-        let n = self
-            .node(node)
-            .ok_or_else(|| format!("no node called {node}"))?;
-        let cidr = n.pod_cidr;
-        let used: std::collections::BTreeSet<Ipv4Addr> = self
-            .pods
-            .iter()
-            .filter(|p| p.node == node)
-            .map(|p| p.ip)
-            .chain(self.pod_ips.iter().copied().filter(|ip| cidr.contains(ip)))
-            .collect();
-        self.pod_ipam
-            .allocate(node, cidr, |ip| used.contains(&ip))
-            .ok_or_else(|| format!("Pod CIDR {cidr} of {node} is full"))
-    }
-
-    /// Where an unscheduled Pod goes: the schedulable (worker) node with the
-    /// fewest Pods, ties broken by name. kubeadm taints control-plane nodes
-    /// NoSchedule, so they are used only when there is no worker.
-    pub fn schedule_pod(&self) -> Option<String> {
-        let workers: Vec<&NodeState> = self
-            .nodes
-            .iter()
-            .filter(|n| !n.control_plane && n.up)
-            .collect();
-        let pool: Vec<&NodeState> = if workers.is_empty() {
-            self.nodes.iter().filter(|n| n.up).collect()
-        } else {
-            workers
-        };
-        pool.into_iter()
-            .min_by_key(|n| {
-                (
-                    self.pods.iter().filter(|p| p.node == n.name).count(),
-                    n.name.clone(),
-                )
-            })
-            .map(|n| n.name.clone())
-    }
-}
-
-/// Computes every node's desired dataplane.
+/// Computes every node's desired dataplane, by node name: name order is
+/// the order the simulator and real mode apply (and log) them in.
 pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
     compile_nodes(cluster, |_| true)
 }
@@ -269,7 +63,7 @@ pub fn compile(cluster: &ClusterState) -> BTreeMap<String, NodeDataplane> {
 /// node's dataplane on every event.
 pub fn compile_nodes(
     cluster: &ClusterState,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&NodeState) -> bool,
 ) -> BTreeMap<String, NodeDataplane> {
     compile_nodes_cached(cluster, wanted, &mut CompileCache::default())
 }
@@ -283,8 +77,8 @@ pub fn compile_nodes(
 /// else in the cluster state may have changed.
 #[derive(Default)]
 pub struct CompileCache {
-    proxy: BTreeMap<String, NodeDataplane>,
-    egress_selected: Option<Vec<(String, Vec<usize>)>>,
+    proxy: BTreeMap<NodeId, NodeDataplane>,
+    egress_selected: Option<Vec<(String, Vec<PodId>)>>,
     egress_placement: Option<egress::PlacementInputs>,
     /// One copy of each Service's rules for the nodes that compile it alike.
     shared_rules: proxy::SharedServiceRules,
@@ -309,7 +103,7 @@ impl CompileCache {
 /// [`compile_nodes`] reusing the proxy parts in `cache` (and filling it).
 pub fn compile_nodes_cached(
     cluster: &ClusterState,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&NodeState) -> bool,
     cache: &mut CompileCache,
 ) -> BTreeMap<String, NodeDataplane> {
     compile_nodes_realized(cluster, wanted, cache).0
@@ -321,24 +115,24 @@ pub fn compile_nodes_cached(
 /// the next compile continues from it.
 pub fn compile_nodes_realized(
     cluster: &ClusterState,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&NodeState) -> bool,
     cache: &mut CompileCache,
 ) -> (
     BTreeMap<String, NodeDataplane>,
-    BTreeMap<String, egress_ids::AgentEgressIds>,
+    BTreeMap<NodeId, egress_ids::AgentEgressIds>,
 ) {
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
     let mut proxy_inputs = None;
     let selected = cache
         .egress_selected
-        .get_or_insert_with(|| egress::selected_indices(cluster));
+        .get_or_insert_with(|| egress::selected_ids(cluster));
     let placement = cache
         .egress_placement
         .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
-    let mut egress_inputs = egress::EgressInputs::from_indices(cluster, selected, Some(placement));
-    for node in cluster.nodes.iter().filter(|n| wanted(&n.name)) {
-        let mut dp = match cache.proxy.get(&node.name) {
+    let mut egress_inputs = egress::EgressInputs::from_ids(cluster, selected, Some(placement));
+    for node in cluster.nodes().filter(|n| wanted(n)) {
+        let mut dp = match cache.proxy.get(&node.id) {
             Some(part) => part.clone(),
             None => {
                 let (pnodes, psvcs) =
@@ -352,16 +146,17 @@ pub fn compile_nodes_realized(
                 {
                     rules.share_with(&mut cache.shared_rules);
                 }
-                cache.proxy.insert(node.name.clone(), part.clone());
+                cache.proxy.insert(node.id, part.clone());
                 part
             }
         };
         services::external_ip_dataplane(cluster, node, &mut dp);
-        for other in cluster.nodes.iter().filter(|o| o.name != node.name) {
+        let transport: std::sync::Arc<str> = node.transport_iface.as_str().into();
+        for other in cluster.nodes().filter(|o| o.id != node.id) {
             dp.routes.push(DesiredRoute {
                 dst: other.pod_cidr,
                 via: Some(other.ip),
-                dev: node.transport_iface.clone(),
+                dev: transport.clone(),
                 table: crate::model::TABLE_MAIN,
                 metric: 0,
                 onlink: false,
@@ -381,8 +176,8 @@ pub fn compile_nodes_realized(
         });
         egress::dataplane_with(
             cluster,
-            &node.name,
-            &cluster.view_of(&node.name),
+            node.id,
+            &cluster.view_of(node.id),
             &mut egress_inputs,
             &mut dp,
         );
@@ -390,9 +185,7 @@ pub fn compile_nodes_realized(
         // FlowExporter and L7FlowExporter gates are on.
         if cluster.settings.flow_export_on() && cluster.settings.agent_gate("L7FlowExporter") {
             dp.l7_export = cluster
-                .pods
-                .iter()
-                .filter(|p| p.node == node.name)
+                .pods_on(node.id)
                 .filter_map(|p| p.l7_export.map(|(e, i)| (p.ip, e, i)))
                 .collect();
         }

@@ -101,7 +101,12 @@ fn crc32_update(mut c: u32, data: &[u8]) -> u32 {
     c
 }
 
-/// A consistent hash ring of Node names (Antrea's `consistenthash.Map`).
+/// A consistent hash ring of Nodes (Antrea's `consistenthash.Map`).
+///
+/// The hash input is always the Node's name; a ring may hold the names
+/// themselves (`HashRing<String>`, [`HashRing::add`]) or any other key, such
+/// as [`super::ids::NodeId`], with the name's replica hashes computed once
+/// ([`replica_hashes`], [`HashRing::insert_hashed`]).
 ///
 /// Replicas are ordered by hash only, like Antrea's btree of `replica` items
 /// whose `Less` compares hashes: when two replicas hash equal, the later
@@ -110,10 +115,10 @@ fn crc32_update(mut c: u32, data: &[u8]) -> u32 {
 /// one over (`Delete` matches by hash). Both only matter on a 32-bit
 /// collision between two replica keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HashRing {
+pub struct HashRing<K = String> {
     replicas: usize,
-    members: BTreeSet<String>,
-    ring: BTreeMap<u32, String>,
+    members: BTreeSet<K>,
+    ring: BTreeMap<u32, K>,
 }
 
 impl Default for HashRing {
@@ -122,18 +127,148 @@ impl Default for HashRing {
     }
 }
 
-impl HashRing {
-    /// An empty ring with [`DEFAULT_VIRTUAL_NODE_REPLICAS`].
-    pub fn new() -> HashRing {
-        HashRing::with_replicas(DEFAULT_VIRTUAL_NODE_REPLICAS)
-    }
+/// `crc32(strconv.Itoa(i) + node)` for each of the
+/// [`DEFAULT_VIRTUAL_NODE_REPLICAS`] replicas of `node`: what a ring hashes
+/// of a Node, once per Node rather than once per ring built.
+pub fn replica_hashes(node: &str) -> Box<[u32]> {
+    (0..DEFAULT_VIRTUAL_NODE_REPLICAS)
+        .map(|i| replica_hash(i, node))
+        .collect()
+}
 
-    pub fn with_replicas(replicas: usize) -> HashRing {
+/// `crc32(strconv.Itoa(i) + node)`, hashed in two pieces: rings are
+/// rebuilt on every membership change, and formatting the key string
+/// for each of 50 replicas per node was most of that cost.
+fn replica_hash(i: usize, node: &str) -> u32 {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut v = i;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let c = crc32_update(0xFFFF_FFFF, &digits[at..]);
+    crc32_update(c, node.as_bytes()) ^ 0xFFFF_FFFF
+}
+
+impl<K: Ord + Clone> HashRing<K> {
+    pub fn with_replicas(replicas: usize) -> HashRing<K> {
         HashRing {
             replicas,
             members: BTreeSet::new(),
             ring: BTreeMap::new(),
         }
+    }
+
+    /// The ring of `members` given with their replica hashes, inserted in
+    /// the order given: callers give name order, so that the ring depends on
+    /// the member set only (see [`HashRing::from_nodes`]).
+    pub fn from_hashed<'h>(members: impl IntoIterator<Item = (K, &'h [u32])>) -> HashRing<K> {
+        let mut ring = HashRing::with_replicas(DEFAULT_VIRTUAL_NODE_REPLICAS);
+        for (key, hashes) in members {
+            ring.insert_hashed(key, hashes);
+        }
+        ring
+    }
+
+    /// Adds a Node's replicas, given as their hashes; a Node already
+    /// present is left alone (`Add`).
+    pub fn insert_hashed(&mut self, key: K, hashes: &[u32]) {
+        if self.members.contains(&key) {
+            return;
+        }
+        for &h in hashes {
+            self.ring.insert(h, key.clone());
+        }
+        self.members.insert(key);
+    }
+
+    /// Removes a Node's replicas by hash (`Remove`); unknown Nodes are
+    /// ignored.
+    pub fn remove_hashed(&mut self, key: &K, hashes: &[u32]) {
+        if !self.members.remove(key) {
+            return;
+        }
+        for h in hashes {
+            self.ring.remove(h);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Member Nodes, in key order.
+    pub fn members(&self) -> impl Iterator<Item = &K> {
+        self.members.iter()
+    }
+
+    pub fn has(&self, key: &K) -> bool {
+        self.members.contains(key)
+    }
+
+    /// Replica slots on the ring (members × replicas minus collisions).
+    pub fn replica_count(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// The replicas clockwise from `crc32(key)`: `[pivot, last]` then
+    /// `[first, pivot)`, as `GetWithFilters` walks the btree.
+    fn walk(&self, key: &str) -> impl Iterator<Item = &K> {
+        let h = crc32_ieee(key.as_bytes());
+        self.ring
+            .range(h..)
+            .chain(self.ring.range(..h))
+            .map(|(_, n)| n)
+    }
+
+    /// The Node owning `key` (an IP string such as `"1.1.1.11"`): the first
+    /// Node clockwise that passes `filter` (`GetWithFilters`). Each distinct
+    /// Node is offered to `filter` at most once; `None` is Antrea's
+    /// `ErrNoNodeAvailable` ([`NO_NODE_AVAILABLE`]).
+    pub fn find(&self, key: &str, mut filter: impl FnMut(&K) -> bool) -> Option<&K> {
+        // Nodes that failed the filter; few, so a Vec beats a set.
+        let mut rejected: Vec<&K> = Vec::new();
+        for node in self.walk(key) {
+            if rejected.contains(&node) {
+                continue;
+            }
+            if rejected.len() == self.members.len() {
+                break;
+            }
+            if filter(node) {
+                return Some(node);
+            }
+            rejected.push(node);
+        }
+        None
+    }
+
+    /// Every member in the order a lookup of `key` would try them
+    /// (`SelectNodesForIP` with no limit): who takes over if the owner goes.
+    pub fn find_order(&self, key: &str) -> Vec<&K> {
+        let mut out: Vec<&K> = Vec::new();
+        for node in self.walk(key) {
+            if out.len() == self.members.len() {
+                break;
+            }
+            if !out.contains(&node) {
+                out.push(node);
+            }
+        }
+        out
+    }
+}
+
+/// The ring of Node names.
+impl HashRing {
+    /// An empty ring with [`DEFAULT_VIRTUAL_NODE_REPLICAS`].
+    pub fn new() -> HashRing {
+        HashRing::with_replicas(DEFAULT_VIRTUAL_NODE_REPLICAS)
     }
 
     /// The ring of a pool: Antrea rebuilds it from scratch on every change.
@@ -153,49 +288,22 @@ impl HashRing {
         ring
     }
 
-    /// `crc32(strconv.Itoa(i) + node)`, hashed in two pieces: rings are
-    /// rebuilt on every membership change, and formatting the key string
-    /// for each of 50 replicas per node was most of that cost.
-    fn replica_hash(i: usize, node: &str) -> u32 {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut v = i;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        let c = crc32_update(0xFFFF_FFFF, &digits[at..]);
-        crc32_update(c, node.as_bytes()) ^ 0xFFFF_FFFF
-    }
-
     /// Adds a Node's replicas; a Node already present is left alone (`Add`).
     pub fn add(&mut self, node: &str) {
         if self.members.contains(node) {
             return;
         }
-        for i in 0..self.replicas {
-            self.ring
-                .insert(Self::replica_hash(i, node), node.to_owned());
-        }
-        self.members.insert(node.to_owned());
+        let hashes: Vec<u32> = (0..self.replicas).map(|i| replica_hash(i, node)).collect();
+        self.insert_hashed(node.to_owned(), &hashes);
     }
 
     /// Removes a Node's replicas by hash (`Remove`); unknown Nodes are ignored.
     pub fn remove(&mut self, node: &str) {
-        if !self.members.remove(node) {
+        if !self.members.contains(node) {
             return;
         }
-        for i in 0..self.replicas {
-            self.ring.remove(&Self::replica_hash(i, node));
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        let hashes: Vec<u32> = (0..self.replicas).map(|i| replica_hash(i, node)).collect();
+        self.remove_hashed(&node.to_owned(), &hashes);
     }
 
     /// Member Nodes, by name.
@@ -207,41 +315,9 @@ impl HashRing {
         self.members.contains(node)
     }
 
-    /// Replica slots on the ring (members × replicas minus collisions).
-    pub fn replica_count(&self) -> usize {
-        self.ring.len()
-    }
-
-    /// The replicas clockwise from `crc32(key)`: `[pivot, last]` then
-    /// `[first, pivot)`, as `GetWithFilters` walks the btree.
-    fn walk(&self, key: &str) -> impl Iterator<Item = &str> {
-        let h = crc32_ieee(key.as_bytes());
-        self.ring
-            .range(h..)
-            .chain(self.ring.range(..h))
-            .map(|(_, n)| n.as_str())
-    }
-
-    /// The Node owning `key` (an IP string such as `"1.1.1.11"`): the first
-    /// Node clockwise that passes `filter` (`GetWithFilters`). Each distinct
-    /// Node is offered to `filter` at most once; `None` is Antrea's
-    /// `ErrNoNodeAvailable` ([`NO_NODE_AVAILABLE`]).
+    /// [`HashRing::find`] by name.
     pub fn lookup(&self, key: &str, mut filter: impl FnMut(&str) -> bool) -> Option<&str> {
-        // Nodes that failed the filter; few, so a Vec beats a set.
-        let mut rejected: Vec<&str> = Vec::new();
-        for node in self.walk(key) {
-            if rejected.contains(&node) {
-                continue;
-            }
-            if rejected.len() == self.members.len() {
-                break;
-            }
-            if filter(node) {
-                return Some(node);
-            }
-            rejected.push(node);
-        }
-        None
+        self.find(key, |n| filter(n)).map(String::as_str)
     }
 
     /// The unfiltered owner of `key` (`Get`).
@@ -249,19 +325,12 @@ impl HashRing {
         self.lookup(key, |_| true)
     }
 
-    /// Every member in the order a lookup of `key` would try them
-    /// (`SelectNodesForIP` with no limit): who takes over if the owner goes.
+    /// [`HashRing::find_order`] by name.
     pub fn preference(&self, key: &str) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for node in self.walk(key) {
-            if out.len() == self.members.len() {
-                break;
-            }
-            if !out.contains(&node) {
-                out.push(node);
-            }
-        }
-        out
+        self.find_order(key)
+            .into_iter()
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -280,25 +349,22 @@ pub struct SchedulableEgress {
 
 /// How many distinct Egress IPs each Node may hold, across all pools.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Capacity {
+pub struct Capacity<K = String> {
     /// `egress.maxEgressIPsPerNode`.
     pub default_max: u32,
     /// Valid `node.antrea.io/max-egress-ips` annotations.
-    pub per_node: BTreeMap<String, u32>,
+    pub per_node: BTreeMap<K, u32>,
 }
 
-impl Default for Capacity {
+impl<K: Ord> Default for Capacity<K> {
     fn default() -> Self {
-        Capacity {
-            default_max: DEFAULT_MAX_EGRESS_IPS_PER_NODE,
-            per_node: BTreeMap::new(),
-        }
+        Capacity::uniform(DEFAULT_MAX_EGRESS_IPS_PER_NODE)
     }
 }
 
-impl Capacity {
+impl<K: Ord> Capacity<K> {
     /// Every Node gets `max`.
-    pub fn uniform(max: u32) -> Capacity {
+    pub fn uniform(max: u32) -> Capacity<K> {
         Capacity {
             default_max: max,
             per_node: BTreeMap::new(),
@@ -306,23 +372,27 @@ impl Capacity {
     }
 
     /// No limit at all: placement is then pure consistent hashing.
-    pub fn unlimited() -> Capacity {
+    pub fn unlimited() -> Capacity<K> {
         Capacity::uniform(u32::MAX)
     }
 
-    pub fn max_for(&self, node: &str) -> u32 {
+    pub fn max_for<Q>(&self, node: &Q) -> u32
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
         self.per_node.get(node).copied().unwrap_or(self.default_max)
     }
 
     /// Records a Node's annotation value; an invalid one is ignored (the
     /// default applies), as `updateNode` does.
-    pub fn set_from_annotation(&mut self, node: &str, value: &str) {
+    pub fn set_from_annotation(&mut self, node: K, value: &str) {
         match parse_max_egress_ips_annotation(value) {
             Some(v) => {
-                self.per_node.insert(node.to_owned(), v);
+                self.per_node.insert(node, v);
             }
             None => {
-                self.per_node.remove(node);
+                self.per_node.remove(&node);
             }
         }
     }
@@ -346,25 +416,25 @@ pub fn parse_max_egress_ips_annotation(value: &str) -> Option<u32> {
 /// an IP count once). Counts span all pools, like the scheduler's single
 /// `nodeToIPs`. A pool without a ring is Antrea's "consistentHashMap has not
 /// synced" error: also unassigned.
-pub fn place_egresses(
+pub fn place_egresses<K: Ord + Clone>(
     egresses: &[SchedulableEgress],
-    rings: &BTreeMap<String, HashRing>,
-    capacity: &Capacity,
-) -> IndexMap<String, Option<String>> {
+    rings: &BTreeMap<String, HashRing<K>>,
+    capacity: &Capacity<K>,
+) -> IndexMap<String, Option<K>> {
     let mut order: Vec<&SchedulableEgress> = egresses.iter().collect();
     order.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
-    let mut ips_on_node: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+    let mut ips_on_node: BTreeMap<K, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut out = IndexMap::new();
     for e in order {
         let chosen = rings.get(&e.pool).and_then(|ring| {
             let ip = e.ip;
-            ring.lookup(&ip.to_string(), |node| {
+            ring.find(&ip.to_string(), |node| {
                 let ips = ips_on_node.get(node);
                 let held = ips.map_or(0, BTreeSet::len) as u64;
                 let extra = u64::from(!ips.is_some_and(|s| s.contains(&ip)));
                 held + extra <= u64::from(capacity.max_for(node))
             })
-            .map(str::to_owned)
+            .cloned()
         });
         if let Some(node) = &chosen {
             ips_on_node.entry(node.clone()).or_default().insert(e.ip);
@@ -570,9 +640,9 @@ mod tests {
         );
         // node1 annotated max 1: egressD goes to node2; an invalid value is ignored.
         let mut cap1 = cap.clone();
-        cap1.set_from_annotation("node1", "invalid-value");
+        cap1.set_from_annotation("node1".to_string(), "invalid-value");
         assert_eq!(place_egresses(&e, &both, &cap1), got);
-        cap1.set_from_annotation("node1", "1");
+        cap1.set_from_annotation("node1".to_string(), "1");
         let got = place_egresses(&e, &both, &cap1);
         assert_eq!(got["egressD"].as_deref(), Some("node2"));
         assert_eq!(got["egressC"].as_deref(), Some("node1"));
@@ -767,7 +837,7 @@ mod tests {
         assert_eq!(parse_max_egress_ips_annotation(" 3"), None);
         assert_eq!(parse_max_egress_ips_annotation("invalid-value"), None);
         assert_eq!(parse_max_egress_ips_annotation(""), None);
-        assert_eq!(Capacity::default().max_for("any"), 255);
+        assert_eq!(Capacity::<String>::default().max_for("any"), 255);
     }
 
     /// Naive ring: replicas in a Vec (later insert replaces an equal hash),
@@ -836,6 +906,32 @@ mod tests {
                 prop_assert_eq!(distinct.len(), asked.len(), "a Node was asked twice");
                 // Unfiltered owner leads the preference list.
                 prop_assert_eq!(ring.get(key), ring.preference(key).first().copied());
+            }
+        }
+
+        /// A ring of ids whose names were hashed once, inserted in name
+        /// order, is the ring of the names: same owners, same preference.
+        #[test]
+        fn a_ring_of_ids_is_the_ring_of_their_names(
+            nodes in node_names(),
+            keys in prop::collection::vec(ip_key(), 1..8),
+        ) {
+            // Ids in reverse name order, so id order is not name order.
+            let mut sorted: Vec<&String> = nodes.iter().collect();
+            sorted.sort();
+            sorted.dedup();
+            let id_of = |n: &str| sorted.len() - sorted.iter().position(|s| s.as_str() == n).unwrap();
+            let hashes: Vec<Box<[u32]>> = sorted.iter().map(|n| replica_hashes(n)).collect();
+            let by_id = HashRing::from_hashed(
+                sorted.iter().enumerate().map(|(i, n)| (id_of(n), &*hashes[i])),
+            );
+            let by_name = HashRing::from_nodes(&nodes);
+            prop_assert_eq!(by_id.replica_count(), by_name.replica_count());
+            for key in &keys {
+                let want: Vec<usize> = by_name.preference(key).into_iter().map(id_of).collect();
+                let got: Vec<usize> = by_id.find_order(key).into_iter().copied().collect();
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(by_id.find(key, |_| true).copied(), by_name.get(key).map(id_of));
             }
         }
 

@@ -26,10 +26,12 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use super::ids::NodeId;
+
 /// Each node's `last_reserved_ip`.
 #[derive(Clone, Debug, Default)]
 pub struct HostLocalIpam {
-    last_reserved: BTreeMap<String, Ipv4Addr>,
+    last_reserved: BTreeMap<NodeId, Ipv4Addr>,
 }
 
 impl HostLocalIpam {
@@ -37,26 +39,26 @@ impl HostLocalIpam {
     /// it reserved; `in_use` says which are taken. `None`: the range is full.
     pub fn allocate(
         &mut self,
-        node: &str,
+        node: NodeId,
         pod_cidr: Ipv4Net,
         in_use: impl Fn(Ipv4Addr) -> bool,
     ) -> Option<Ipv4Addr> {
         let range: Vec<Ipv4Addr> = pod_cidr.hosts().skip(1).collect();
         let start = self
             .last_reserved
-            .get(node)
+            .get(&node)
             .and_then(|last| range.iter().position(|ip| ip == last))
             .map_or(0, |i| i + 1);
         let ip = (0..range.len())
             .map(|k| range[(start + k) % range.len()])
             .find(|ip| !in_use(*ip))?;
-        self.last_reserved.insert(node.to_string(), ip);
+        self.last_reserved.insert(node, ip);
         Some(ip)
     }
 
     /// The last address handed out on `node`.
-    pub fn last_reserved(&self, node: &str) -> Option<Ipv4Addr> {
-        self.last_reserved.get(node).copied()
+    pub fn last_reserved(&self, node: NodeId) -> Option<Ipv4Addr> {
+        self.last_reserved.get(&node).copied()
     }
 }
 
@@ -70,11 +72,14 @@ mod tests {
 
     #[test]
     fn hands_out_round_robin_after_the_last_reserved() {
+        const N: NodeId = NodeId(0);
+        const M: NodeId = NodeId(1);
+        const T: NodeId = NodeId(2);
         let mut ipam = HostLocalIpam::default();
         let cidr: Ipv4Net = "10.30.67.0/29".parse().unwrap();
         let mut used: Vec<Ipv4Addr> = Vec::new();
         for want in ["10.30.67.2", "10.30.67.3", "10.30.67.4"] {
-            let got = ipam.allocate("n", cidr, |a| used.contains(&a)).unwrap();
+            let got = ipam.allocate(N, cidr, |a| used.contains(&a)).unwrap();
             assert_eq!(got, ip(want));
             used.push(got);
         }
@@ -82,28 +87,28 @@ mod tests {
         // after .4, they do not start over at .2.
         used.clear();
         assert_eq!(
-            ipam.allocate("n", cidr, |a| used.contains(&a)),
+            ipam.allocate(N, cidr, |a| used.contains(&a)),
             Some(ip("10.30.67.5"))
         );
         assert_eq!(
-            ipam.allocate("n", cidr, |a| used.contains(&a)),
+            ipam.allocate(N, cidr, |a| used.contains(&a)),
             Some(ip("10.30.67.6"))
         );
         // .6 is the last host of the /29: wrap to .2, skipping used ones.
         used.push(ip("10.30.67.2"));
         assert_eq!(
-            ipam.allocate("n", cidr, |a| used.contains(&a)),
+            ipam.allocate(N, cidr, |a| used.contains(&a)),
             Some(ip("10.30.67.3"))
         );
-        assert_eq!(ipam.last_reserved("n"), Some(ip("10.30.67.3")));
+        assert_eq!(ipam.last_reserved(N), Some(ip("10.30.67.3")));
         // Another node has its own round-robin.
         assert_eq!(
-            ipam.allocate("m", "10.30.68.0/24".parse().unwrap(), |_| false),
+            ipam.allocate(M, "10.30.68.0/24".parse().unwrap(), |_| false),
             Some(ip("10.30.68.2"))
         );
         // Full.
         let tiny: Ipv4Net = "10.30.69.0/30".parse().unwrap();
-        assert_eq!(ipam.allocate("t", tiny, |_| false), Some(ip("10.30.69.2")));
-        assert_eq!(ipam.allocate("t", tiny, |a| a == ip("10.30.69.2")), None);
+        assert_eq!(ipam.allocate(T, tiny, |_| false), Some(ip("10.30.69.2")));
+        assert_eq!(ipam.allocate(T, tiny, |a| a == ip("10.30.69.2")), None);
     }
 }

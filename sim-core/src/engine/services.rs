@@ -24,6 +24,7 @@ use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
 use super::ClusterState;
+use super::ids::{NodeId, NodeSet};
 use super::placement::HashRing;
 use super::proxy;
 use crate::k8s::{self, ClusterIp, ServiceType};
@@ -240,24 +241,24 @@ impl ClusterState {
     pub fn external_ip_owner(
         &self,
         svc: &ServiceState,
-        alive: &[String],
-        nodes_with_endpoints: &[String],
-    ) -> Option<String> {
+        alive: &NodeSet,
+        nodes_with_endpoints: &NodeSet,
+    ) -> Option<NodeId> {
         let ip = svc.lb_ip?;
         let pool = self.egress.pools.get(svc.lb_pool.as_deref()?)?;
+        // The ring's members in name order (its insertion order).
         let members = self
-            .nodes
-            .iter()
-            .filter(|n| alive.contains(&n.name))
+            .nodes_by_name()
+            .filter(|n| alive.contains(n.id))
             .filter(|n| n.joins_memberlist())
             .filter(|n| pool.node_selector.matches(&n.labels))
-            .map(|n| n.name.as_str());
-        let ring = HashRing::from_nodes(members);
+            .map(|n| (n.id, self.ring_hashes(n.id)));
+        let ring = HashRing::from_hashed(members);
         let local = svc.spec.external_traffic_policy == k8s::TrafficPolicy::Local;
-        ring.lookup(&ip.to_string(), |n| {
-            !local || nodes_with_endpoints.iter().any(|e| e == n)
+        ring.find(&ip.to_string(), |&n| {
+            !local || nodes_with_endpoints.contains(n)
         })
-        .map(str::to_string)
+        .copied()
     }
 }
 
@@ -271,8 +272,7 @@ pub fn service_pods<'a>(cluster: &'a ClusterState, svc: &ServiceState) -> Vec<&'
         return Vec::new();
     }
     cluster
-        .pods
-        .iter()
+        .pods()
         .filter(|p| p.namespace == svc.namespace())
         .filter(|p| {
             svc.spec
@@ -285,43 +285,35 @@ pub fn service_pods<'a>(cluster: &'a ClusterState, svc: &ServiceState) -> Vec<&'
 
 /// Nodes with at least one ready endpoint of the Service (a Ready Pod):
 /// the ServiceExternalIP filter for externalTrafficPolicy Local.
-pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) -> Vec<String> {
-    let mut v: Vec<String> = service_pods(cluster, svc)
+pub fn nodes_with_ready_endpoints(cluster: &ClusterState, svc: &ServiceState) -> NodeSet {
+    service_pods(cluster, svc)
         .into_iter()
         .filter(|p| p.ready)
-        .map(|p| p.node.clone())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+        .map(|p| p.node)
+        .collect()
 }
 
-/// The proxy engine's inputs: every node, and every Service with its
-/// EndpointSlices (only Ready Pods are ready endpoints) and its
-/// ServiceExternalIP as the LoadBalancer ingress.
+/// The proxy engine's inputs: every node (in [`NodeId`] order, so a node's
+/// id is its index), and every Service with its EndpointSlices (only Ready
+/// Pods are ready endpoints) and its ServiceExternalIP as the LoadBalancer
+/// ingress.
 pub fn proxy_inputs(cluster: &ClusterState) -> (Vec<proxy::ProxyNode>, Vec<proxy::ProxyService>) {
-    let pnodes: Vec<proxy::ProxyNode> = cluster
-        .nodes
-        .iter()
-        .map(proxy::ProxyNode::from_state)
-        .collect();
+    let pnodes: Vec<proxy::ProxyNode> = cluster.nodes().map(proxy::ProxyNode::from_state).collect();
     // Each Pod becomes an EndpointPod once, grouped by namespace: a Service
     // only selects Pods of its own namespace. (Converting every Pod once per
     // Service made this quadratic in a large cluster.)
-    let by_name: BTreeMap<&str, (&proxy::ProxyNode, bool)> = pnodes
-        .iter()
-        .zip(&cluster.nodes)
-        .map(|(p, n)| (n.name.as_str(), (p, n.ready)))
-        .collect();
     let mut pods_by_ns: BTreeMap<&str, Vec<proxy::EndpointPod>> = BTreeMap::new();
     if !cluster.services.is_empty() {
-        for p in &cluster.pods {
-            let node = by_name.get(p.node.as_str());
-            let mut e =
-                proxy::EndpointPod::from_pod_state(p, node.and_then(|(n, _)| n.zone.clone()));
+        // One copy of each node's name, shared by its Pods' endpoints.
+        let names: Vec<std::sync::Arc<str>> =
+            pnodes.iter().map(|n| n.name.as_str().into()).collect();
+        for p in cluster.pods() {
+            let node = &pnodes[p.node.index()];
+            let name = names[p.node.index()].clone();
+            let mut e = proxy::EndpointPod::from_pod_state(p, name, node.zone.clone());
             // The Pod's Ready condition (the node controller clears it on
             // a NotReady node's Pods).
-            e.ready = p.ready && node.is_some();
+            e.ready = p.ready;
             pods_by_ns.entry(p.namespace.as_str()).or_default().push(e);
         }
     }
@@ -371,7 +363,8 @@ pub fn proxy_dataplane(
     if cluster.services.is_empty() {
         return;
     }
-    let Some(me) = pnodes.iter().find(|n| n.name == node.name) else {
+    // `pnodes` are in id order ([`proxy_inputs`]).
+    let Some(me) = pnodes.get(node.id.index()) else {
         return;
     };
     let rules = proxy::compile_node(me, psvcs, pnodes, &cluster.proxy);
@@ -401,13 +394,11 @@ pub fn external_ip_dataplane(
         return;
     }
     if cluster.settings.agent_gate("ServiceExternalIP") {
-        let view = cluster.view_of(&node.name);
+        let view = cluster.view_of(node.id);
         for s in cluster.services.values() {
+            let Some(ip) = s.lb_ip else { continue };
             let with_eps = nodes_with_ready_endpoints(cluster, s);
-            if let Some(ip) = s.lb_ip
-                && cluster.external_ip_owner(s, &view, &with_eps).as_deref()
-                    == Some(node.name.as_str())
-            {
+            if cluster.external_ip_owner(s, &view, &with_eps) == Some(node.id) {
                 dp.arp_responder.push((node.transport_iface.clone(), ip));
             }
         }
@@ -428,7 +419,7 @@ mod tests {
 
     /// The blog lab with the L2 pool and yelb-ui (10.160.1.40), every node
     /// alive, ServiceExternalIP on.
-    fn blog_cluster() -> (ClusterState, Vec<String>) {
+    fn blog_cluster() -> (ClusterState, NodeSet) {
         let topo = crate::topology::load_topology("blog-lab.yaml", TOPOLOGY).expect("topology");
         let mut c = ClusterState::from_topology(&topo);
         c.settings
@@ -444,7 +435,7 @@ mod tests {
                 c.apply_service(&s, 0).expect("valid Service");
             }
         }
-        let all = c.nodes.iter().map(|n| n.name.clone()).collect();
+        let all = c.nodes().map(|n| n.id).collect();
         (c, all)
     }
 
@@ -453,24 +444,21 @@ mod tests {
         let (mut c, all) = blog_cluster();
         let svc = c.services["yelb/yelb-ui"].clone();
         assert_eq!(svc.lb_ip, Some("10.160.1.40".parse().unwrap()));
-        let owner = c.external_ip_owner(&svc, &all, &[]);
+        let none = NodeSet::new();
+        let cp = c.node_id("k8s-cp-vm-1-cl-02").unwrap();
+        let owner = c.external_ip_owner(&svc, &all, &none);
         // The blog's owner (scenario service-external-ip-l2).
-        assert_eq!(owner.as_deref(), Some("k8s-cp-vm-1-cl-02"));
+        assert_eq!(owner, Some(cp));
         // A Windows node never joins Antrea's memberlist cluster, so it is
         // never on the ring, whatever the pool's nodeSelector says.
-        c.node_mut("k8s-cp-vm-1-cl-02")
-            .unwrap()
-            .labels
+        c.node_labels_mut(cp)
             .insert(crate::engine::OS_LABEL.into(), "windows".into());
-        let owner = c.external_ip_owner(&svc, &all, &[]);
+        let owner = c.external_ip_owner(&svc, &all, &none);
         assert!(owner.is_some());
-        assert_ne!(owner.as_deref(), Some("k8s-cp-vm-1-cl-02"));
+        assert_ne!(owner, Some(cp));
         // The same node the pool's ring picks once that node is gone.
-        let without: Vec<String> = all
-            .iter()
-            .filter(|n| *n != "k8s-cp-vm-1-cl-02")
-            .cloned()
-            .collect();
-        assert_eq!(owner, c.external_ip_owner(&svc, &without, &[]));
+        let mut without = all.clone();
+        without.remove(cp);
+        assert_eq!(owner, c.external_ip_owner(&svc, &without, &none));
     }
 }

@@ -25,7 +25,7 @@ use indexmap::IndexMap;
 
 use super::egress::placement;
 use super::ippool::PoolSet;
-use super::{ClusterState, NodeState};
+use super::{ClusterState, NodeId, NodeSet, NodeState};
 use crate::k8s::Object;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -86,25 +86,23 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
     // EgressSeparateSubnet does not change placement; Egress is on by default.
     for o in objects {
         if let Object::Node(n) = o {
-            cluster.nodes.push(NodeState {
-                name: n.meta.name.clone(),
-                ip: Ipv4Addr::UNSPECIFIED,
-                pod_cidr: "0.0.0.0/32".parse().expect("literal"),
-                transport_iface: "eth0".into(),
-                host_addrs: Vec::new(),
-                labels: n.meta.labels.clone(),
-                annotations: n.meta.annotations.clone(),
-                control_plane: n
-                    .meta
-                    .labels
-                    .contains_key("node-role.kubernetes.io/control-plane"),
-                up: true,
-                ready: true,
-            });
+            let mut node = NodeState::new(
+                &n.meta.name,
+                Ipv4Addr::UNSPECIFIED,
+                "0.0.0.0/32".parse().expect("literal"),
+                "eth0",
+            );
+            node.labels = n.meta.labels.clone();
+            node.annotations = n.meta.annotations.clone();
+            node.control_plane = n
+                .meta
+                .labels
+                .contains_key("node-role.kubernetes.io/control-plane");
+            cluster.add_node(node);
         }
     }
     for f in failed {
-        if cluster.node(f).is_none() {
+        if cluster.node_id(f).is_none() {
             return Err(format!("--power-off {f}: no Node called {f} in the input"));
         }
     }
@@ -173,14 +171,16 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
             ));
         }
     }
-    let all: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-    let alive: Vec<String> = all
-        .iter()
-        .filter(|n| !failed.contains(n))
-        .cloned()
+    let all: NodeSet = cluster.nodes().map(|n| n.id).collect();
+    let alive: NodeSet = cluster
+        .nodes()
+        .filter(|n| !failed.contains(&n.name))
+        .map(|n| n.id)
         .collect();
     let before = placement(&cluster, &all);
     let after = placement(&cluster, &alive);
+    let node_name =
+        |n: Option<&Option<NodeId>>| n.copied().flatten().map(|id| cluster.node(id).name.clone());
     let mut out = WhatIf::default();
     let mut order: IndexMap<String, ()> = IndexMap::new();
     for e in &egresses {
@@ -192,8 +192,8 @@ pub fn what_if(objects: &[Object], failed: &[String]) -> Result<WhatIf, String> 
         out.egresses.push(Move {
             name: name.clone(),
             egress_ip: ip,
-            before: before.get(name).cloned().flatten(),
-            after: after.get(name).cloned().flatten(),
+            before: node_name(before.get(name)),
+            after: node_name(after.get(name)),
         });
     }
     out.egresses.sort_by(|a, b| a.name.cmp(&b.name));

@@ -44,8 +44,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 /// `kubectl get nodes -o wide` (the columns that mean something here).
 pub fn nodes(cluster: &ClusterState) -> String {
     let rows: Vec<Vec<String>> = cluster
-        .nodes
-        .iter()
+        .nodes()
         .map(|n| {
             vec![
                 n.name.clone(),
@@ -73,8 +72,7 @@ pub fn nodes(cluster: &ClusterState) -> String {
 /// `kubectl get pods -A -o wide`.
 pub fn pods(cluster: &ClusterState, world: &World) -> String {
     let rows: Vec<Vec<String>> = cluster
-        .pods
-        .iter()
+        .pods()
         .map(|p| {
             let up = world
                 .device_id(&format!("{}/{}", p.namespace, p.name))
@@ -88,7 +86,7 @@ pub fn pods(cluster: &ClusterState, world: &World) -> String {
                     "Unknown".into()
                 },
                 p.ip.to_string(),
-                p.node.clone(),
+                cluster.node(p.node).name.clone(),
             ]
         })
         .collect();
@@ -394,11 +392,10 @@ pub fn memberlist(
 ) -> Result<String, String> {
     let observer = match node {
         Some(n) => cluster
-            .node(n)
+            .node_by_name(n)
             .ok_or_else(|| format!("`{n}` is not a Kubernetes node"))?,
         None => cluster
-            .nodes
-            .iter()
+            .nodes()
             .find(|n| {
                 world
                     .device_id(&n.name)
@@ -406,12 +403,11 @@ pub fn memberlist(
             })
             .ok_or("no node is up to ask")?,
     };
-    let alive = cluster.view_of(&observer.name);
+    let alive = cluster.view_of(observer.id);
     let rows: Vec<Vec<String>> = cluster
-        .nodes
-        .iter()
+        .nodes()
         .map(|n| {
-            let status = if alive.contains(&n.name) {
+            let status = if alive.contains(n.id) {
                 "Alive"
             } else {
                 "Dead"

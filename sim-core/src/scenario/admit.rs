@@ -40,7 +40,7 @@ pub fn admit(scn: &Scenario, seed: u64) -> Result<Admission, InputError> {
         ..
     } = &mut r;
     for step in &scn.steps {
-        outcome.cluster.views.clear();
+        outcome.cluster.clear_views();
         // Expectations only read the state; without time they mean nothing.
         if matches!(step.action, Action::Expect(_)) {
             continue;
@@ -56,7 +56,7 @@ pub fn admit(scn: &Scenario, seed: u64) -> Result<Admission, InputError> {
             control,
         )?;
         if matches!(step.action, Action::Power { .. }) {
-            outcome.cluster.views.clear();
+            outcome.cluster.clear_views();
             sync_dataplane(
                 &mut outcome.world,
                 &mut outcome.cluster,

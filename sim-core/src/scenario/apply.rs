@@ -42,13 +42,15 @@ pub(super) fn apply_object(
         }
         Object::Node(n) => {
             let node = cluster
-                .node_mut(&n.meta.name)
+                .node_id(&n.meta.name)
                 .ok_or_else(|| at(format!("node `{}` is not in the topology", n.meta.name)))?;
             for (k, v) in &n.meta.labels {
-                node.labels.insert(k.clone(), v.clone());
+                cluster.node_labels_mut(node).insert(k.clone(), v.clone());
             }
             for (k, v) in &n.meta.annotations {
-                node.annotations.insert(k.clone(), v.clone());
+                cluster
+                    .node_annotations_mut(node)
+                    .insert(k.clone(), v.clone());
             }
         }
         Object::Pod(p) => {
@@ -224,37 +226,35 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         return Ok(());
     }
     let node = match &spec.node_name {
-        Some(n) => {
-            cluster
-                .node(n)
-                .ok_or_else(|| format!("spec.nodeName `{n}` is not a node of the topology"))?;
-            n.clone()
-        }
+        Some(n) => cluster
+            .node_id(n)
+            .ok_or_else(|| format!("spec.nodeName `{n}` is not a node of the topology"))?,
         None => cluster.schedule_pod().ok_or("no node can run Pods")?,
     };
     let ip = match ip {
         Some(ip) => {
-            if cluster.pod_ips.contains(&ip) {
+            if cluster.pod_ip_in_use(ip) {
                 return Err(format!("status.podIP {ip} is already used by another Pod"));
             }
             ip
         }
-        None => cluster.allocate_pod_ip(&node)?,
+        None => cluster.allocate_pod_ip(node)?,
     };
     let listen: Vec<u16> = spec
         .containers
         .iter()
         .flat_map(|c| c.ports.iter().map(|p| p.container_port))
         .collect();
-    let id = world
-        .device_id(&node)
+    let device = cluster
+        .node(node)
+        .device
         .expect("cluster nodes exist in the world");
-    world.add_pod(id, ns, name, ip, listen.clone())?;
-    cluster.pod_ips.insert(ip);
+    world.add_pod(device, ns, name, ip, listen.clone())?;
     // Running at once (no image pull or readiness probe is modelled) if its
     // node is up and Ready.
-    let ready = cluster.node(&node).is_some_and(|n| n.up && n.ready);
-    cluster.pods.push(PodState {
+    let ready = cluster.node(node).up && cluster.node(node).ready;
+    cluster.add_pod(PodState {
+        id: crate::engine::PodId(0),
         ready,
         namespace: ns.to_string(),
         name: name.to_string(),
@@ -263,7 +263,7 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         labels: labels.clone(),
         tcp_listen: listen,
         l7_export: l7,
-    });
+    })?;
     Ok(())
 }
 

@@ -3,15 +3,16 @@
 //! moves and status writes, allocation retries, rejoins, flow export polls,
 //! node lifecycle); then the changed nodes' dataplanes are applied.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::failover::Failovers;
 use super::flow_export::FlowExport;
 use super::load::step_error;
 use super::load::{Scenario, Step};
 use super::node_lifecycle::NodeLifecycle;
-use crate::engine::{self, ClusterState};
+use crate::engine::{self, ClusterState, NodeSet};
 use crate::input::InputError;
+use crate::model::DeviceId;
 use crate::sim::trace::LogKind;
 use crate::sim::{ControlEvent, World};
 use crate::time::{SimDuration, SimTime};
@@ -60,12 +61,21 @@ const FLOW_POLL_TOKEN: u64 = 3;
 pub(super) const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
 
 /// Every node with its IP: whom a starting agent joins.
-pub(super) fn peers(cluster: &ClusterState) -> Vec<(String, std::net::Ipv4Addr)> {
-    cluster
-        .nodes
-        .iter()
-        .map(|n| (n.name.clone(), n.ip))
-        .collect()
+pub(super) fn peers(cluster: &ClusterState) -> Vec<(std::sync::Arc<str>, std::net::Ipv4Addr)> {
+    cluster.peers()
+}
+
+/// The nodes the agent on `device` sees alive, or `None` if no agent runs
+/// there: its members' names (memberlist's own ids mean nothing outside
+/// that agent) mapped to the cluster's node ids.
+pub(super) fn agent_view(
+    world: &World,
+    cluster: &ClusterState,
+    device: DeviceId,
+) -> Option<NodeSet> {
+    world
+        .agent(device)
+        .map(|a| cluster.node_set(a.alive_member_names()))
 }
 
 /// Runs the world to `until`, letting the control plane react to every
@@ -82,7 +92,7 @@ pub(super) fn advance(
         if events.is_empty() {
             return Ok(());
         }
-        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut touched = NodeSet::new();
         // Memberlist changes move only views; anything else may change what
         // the Service rules are compiled from.
         let only_views = events
@@ -97,7 +107,9 @@ pub(super) fn advance(
                     if let crate::engine::memberlist::MemberEvent::Leave(gone) = &event {
                         control.failovers.left(gone, world.now());
                     }
-                    touched.insert(observer);
+                    if let Some(n) = cluster.node_id(&observer) {
+                        touched.insert(n);
+                    }
                 }
                 ControlEvent::Timer(RETRY_TOKEN) => {
                     control.retry_queued = false;
@@ -108,12 +120,12 @@ pub(super) fn advance(
                     if !cluster.egress.pending() {
                         control.backoff = None;
                     }
-                    touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
+                    touched.extend(cluster.nodes().map(|n| n.id));
                 }
                 ControlEvent::Timer(REJOIN_TOKEN) => {
                     let peers = peers(cluster);
-                    for n in &cluster.nodes {
-                        if let Some(id) = world.device_id(&n.name) {
+                    for n in cluster.nodes() {
+                        if let Some(id) = n.device {
                             world.rejoin(id, &peers);
                         }
                     }
@@ -128,34 +140,29 @@ pub(super) fn advance(
                 }
                 ControlEvent::Timer(t) if NodeLifecycle::owns(t) => {
                     if control.lifecycle.on_timer(t, world, cluster) {
-                        touched.extend(cluster.nodes.iter().map(|n| n.name.clone()));
+                        touched.extend(cluster.nodes().map(|n| n.id));
                     }
                 }
                 ControlEvent::Timer(_) => {}
             }
         }
         let powered = cluster
-            .nodes
-            .iter()
-            .filter(|n| {
-                world
-                    .device_id(&n.name)
-                    .is_some_and(|id| world.device(id).powered())
-            })
+            .nodes()
+            .filter(|n| n.device.is_some_and(|id| world.device(id).powered()))
             .count();
-        for node in &touched {
-            if let Some(id) = world.device_id(node)
-                && let Some(view) = world.agent_view(id)
+        for node in touched.iter() {
+            if let Some(id) = cluster.node(node).device
+                && let Some(view) = agent_view(world, cluster, id)
             {
                 // A starting agent acts only once its join has synced the
                 // member list (memberlist's Join is a synchronous push/pull);
                 // until then it claims nothing.
-                let joined = match cluster.views.get(node) {
+                let joined = match cluster.view(node) {
                     Some(v) if !v.is_empty() => true,
                     _ => view.len() >= powered,
                 };
                 if joined {
-                    cluster.views.insert(node.clone(), view);
+                    cluster.set_view(node, view);
                 }
             }
         }
@@ -189,7 +196,7 @@ fn after_change_of(
     world: &mut World,
     cluster: &mut ClusterState,
     control: &mut ControlState,
-    views_of: Option<&BTreeSet<String>>,
+    views_of: Option<&NodeSet>,
 ) {
     schedule_flow_poll(world, cluster, control);
     let inputs = control.proxy.placement_inputs(cluster);
@@ -236,7 +243,7 @@ fn after_change_of(
     // The agents' status updates, after the moves they describe.
     let writes = control
         .agents
-        .writes(cluster, |n| control.lifecycle.reaches_api(cluster, n));
+        .writes(cluster, |n| control.lifecycle.reaches_api(n.id));
     for w in cluster.egress.apply_status_writes(writes) {
         world.record(
             LogKind::Engine,
@@ -275,21 +282,23 @@ fn sync_nodes(
     world: &mut World,
     cluster: &mut ClusterState,
     scn: &Scenario,
-    only: Option<&BTreeSet<String>>,
+    only: Option<&NodeSet>,
     proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
-    let wanted = |n: &str| only.is_none_or(|o| o.contains(n));
+    let wanted = |n: &engine::NodeState| only.is_none_or(|o| o.contains(n.id));
     let (dataplanes, mut ids) = engine::compile_nodes_realized(cluster, wanted, proxy);
-    for (node, dp) in dataplanes {
-        let id = world
-            .device_id(&node)
+    for (name, dp) in dataplanes {
+        let node = cluster.node_id(&name).expect("engine nodes are nodes");
+        let id = cluster
+            .node(node)
+            .device
             .expect("engine nodes come from the topology");
         if !world.device(id).powered() {
             continue;
         }
         if let Some(numbers) = ids.remove(&node) {
-            cluster.egress.remember_agent_ids(&node, numbers);
+            cluster.egress.remember_agent_ids(node, numbers);
         }
         world.apply_dataplane(id, &dp).map_err(|e| match step {
             Some(s) => step_error(scn, s, e),

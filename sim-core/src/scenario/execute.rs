@@ -89,11 +89,11 @@ pub(super) fn execute(
             annotate,
         } => {
             let verb = if *annotate { "annotate" } else { "label" };
-            let n = cluster.node_mut(node).expect("checked at load");
+            let n = cluster.node_id(node).expect("checked at load");
             let map = if *annotate {
-                &mut n.annotations
+                cluster.node_annotations_mut(n)
             } else {
-                &mut n.labels
+                cluster.node_labels_mut(n)
             };
             k8s::apply_label_edits(map, edits, true)
                 .map_err(|e| step_error(scn, step, e.to_string()))?;
@@ -119,15 +119,15 @@ pub(super) fn execute(
             );
             let id = world.device_id(device).expect("checked at load");
             world.set_power(id, *on);
-            if let Some(n) = cluster.node_mut(device) {
-                n.up = *on;
+            if let Some(n) = cluster.node_id(device) {
+                cluster.set_node_up(n, *on);
                 if *on {
                     // The agent starts again: it joins the others and
                     // re-applies its state from its (fresh) view.
                     // An empty view: the agent claims nothing until its join
                     // has synced the member list.
-                    cluster.views.insert(device.clone(), Vec::new());
-                    cluster.egress.forget_agent(device);
+                    cluster.set_view(n, crate::engine::NodeSet::new());
+                    cluster.egress.forget_agent(n);
                     let peers = peers(cluster);
                     world.start_agent(id, &peers);
                     // The kubelet re-creates the node's Pods.

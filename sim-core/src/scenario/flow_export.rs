@@ -92,7 +92,7 @@ impl FlowExport {
     /// of powered nodes start, then due polls, then due export rounds.
     pub fn tick(&mut self, world: &World, cluster: &ClusterState, now: SimTime) {
         let settings = &cluster.settings.flow_exporter;
-        for node in &cluster.nodes {
+        for node in cluster.nodes() {
             let powered = world
                 .device_id(&node.name)
                 .is_some_and(|id| world.device(id).powered());
@@ -286,12 +286,14 @@ pub fn observation_domain_id(node: &str) -> u32 {
 
 /// The Pod with `ip` if it runs on `node` (the agent's local Pod store).
 fn local_pod<'a>(cluster: &'a ClusterState, node: &str, ip: Ipv4Addr) -> Option<&'a PodState> {
-    cluster.pods.iter().find(|p| p.ip == ip && p.node == node)
+    cluster
+        .pod_with_ip(ip)
+        .filter(|p| cluster.node(p.node).name == node)
 }
 
 /// Whether `ip` is in a node's Pod CIDR (`IPInPodSubnets`).
 fn in_pod_subnets(cluster: &ClusterState, ip: Ipv4Addr) -> bool {
-    cluster.nodes.iter().any(|n| n.pod_cidr.contains(&ip))
+    cluster.nodes().any(|n| n.pod_cidr.contains(&ip))
 }
 
 /// The context Antrea attaches to a new connection on `node`
@@ -415,9 +417,13 @@ fn egress_of(cluster: &ClusterState, pod: &PodState) -> Option<(String, String, 
             status.egress_node.clone().unwrap_or_default(),
         ));
     }
-    let placed = egress::placement(cluster, &cluster.view_of(&pod.node));
-    let node = placed.get(*name).cloned().flatten()?;
-    Some(((*name).clone(), e.ip?.to_string(), node))
+    let placed = egress::placement(cluster, &cluster.view_of(pod.node));
+    let node = placed.get(*name).copied().flatten()?;
+    Some((
+        (*name).clone(),
+        e.ip?.to_string(),
+        cluster.node(node).name.clone(),
+    ))
 }
 
 /// A request and its response as Suricata's EVE `http` event describes them.
@@ -507,7 +513,7 @@ mod tests {
         let scn = crate::scenario::load("s.yaml", text, &mut read).expect("valid scenario");
         let out = crate::scenario::run::run(&scn, 1, &Default::default()).expect("runs");
         let c = &out.cluster;
-        let pod = |name: &str| c.pod("egress", name).expect("the Pod exists");
+        let pod = |name: &str| c.pod_by_name("egress", name).expect("the Pod exists");
         assert_eq!(
             egress_of(c, pod("ubuntu-20-04-59d474f9df-dv9ms")),
             Some((

@@ -32,7 +32,7 @@
 //!
 //! Timer tokens: `NOT_READY_TOKEN + i` and `READY_TOKEN + i` for node `i`.
 
-use crate::engine::ClusterState;
+use crate::engine::{ClusterState, NodeId, PodId};
 use crate::sim::World;
 use crate::sim::trace::LogKind;
 use crate::time::{SimDuration, SimTime};
@@ -48,8 +48,8 @@ pub const KUBELET_STARTUP: SimDuration = SimDuration::from_secs(10);
 pub const NOT_READY_TOKEN: u64 = 1000;
 pub const READY_TOKEN: u64 = 1_000_000_000;
 
-/// Per node (in `cluster.nodes` order), since when its kubelet cannot reach
-/// the API server.
+/// Per node (by [`NodeId`]), since when its kubelet cannot reach the API
+/// server.
 #[derive(Clone, Debug, Default)]
 pub struct NodeLifecycle {
     cut_since: Vec<Option<SimTime>>,
@@ -64,27 +64,22 @@ impl NodeLifecycle {
     }
 
     /// Whether `node`'s agent and kubelet can write to the API server now.
-    pub fn reaches_api(&self, cluster: &ClusterState, node: &str) -> bool {
-        cluster
-            .nodes
-            .iter()
-            .position(|n| n.name == node)
-            .is_some_and(|i| self.cut_since.get(i).copied().flatten().is_none())
+    pub fn reaches_api(&self, node: NodeId) -> bool {
+        self.cut_since
+            .get(node.index())
+            .copied()
+            .flatten()
+            .is_none()
     }
 
     /// After power or cabling changed: which kubelets lost or regained the
     /// API server, and the timers that follow.
     pub fn reevaluate(&mut self, world: &mut World, cluster: &ClusterState) {
-        self.cut_since.resize(cluster.nodes.len(), None);
-        self.booted_at.resize(cluster.nodes.len(), None);
-        let ids: Vec<Option<crate::model::DeviceId>> = cluster
-            .nodes
-            .iter()
-            .map(|n| world.device_id(&n.name))
-            .collect();
+        self.cut_since.resize(cluster.node_count(), None);
+        self.booted_at.resize(cluster.node_count(), None);
+        let ids: Vec<Option<crate::model::DeviceId>> = cluster.nodes().map(|n| n.device).collect();
         let control_plane: Vec<crate::model::DeviceId> = cluster
-            .nodes
-            .iter()
+            .nodes()
             .zip(&ids)
             .filter(|(n, _)| n.control_plane)
             .filter_map(|(_, id)| *id)
@@ -92,7 +87,7 @@ impl NodeLifecycle {
         let reach = (!control_plane.is_empty())
             .then(|| crate::sim::reach::reachable_from(world, &control_plane));
         let now = world.now();
-        for (i, (n, id)) in cluster.nodes.iter().zip(&ids).enumerate() {
+        for (i, (n, id)) in cluster.nodes().zip(&ids).enumerate() {
             let powered = id.is_some_and(|id| world.device(id).powered());
             let connected = powered
                 && (n.control_plane
@@ -106,7 +101,7 @@ impl NodeLifecycle {
                 }
                 (true, Some(_)) => {
                     self.cut_since[i] = None;
-                    let pods_waiting = cluster.pods.iter().any(|p| p.node == n.name && !p.ready);
+                    let pods_waiting = cluster.pods_on(n.id).any(|p| !p.ready);
                     if !n.ready || pods_waiting {
                         // Just booted: the kubelet's start; else its next
                         // status update.
@@ -133,20 +128,16 @@ impl NodeLifecycle {
         cluster: &mut ClusterState,
         node: &str,
     ) -> Result<(), String> {
-        let Some(i) = cluster.nodes.iter().position(|n| n.name == node) else {
+        let Some(id) = cluster.node_id(node) else {
             return Ok(());
         };
-        let pods: Vec<usize> = (0..cluster.pods.len())
-            .filter(|&p| cluster.pods[p].node == node)
-            .collect();
+        let pods: Vec<PodId> = cluster.pods_on(id).map(|p| p.id).collect();
         for p in pods {
-            let old = cluster.pods[p].ip;
-            let new = cluster.allocate_pod_ip(node)?;
-            cluster.pod_ips.remove(&old);
-            cluster.pod_ips.insert(new);
-            let pod = &mut cluster.pods[p];
-            pod.ip = new;
-            pod.ready = false;
+            let old = cluster.pod(p).ip;
+            let new = cluster.allocate_pod_ip(id)?;
+            cluster.set_pod_ip(p, new);
+            cluster.set_pod_ready(p, false);
+            let pod = cluster.pod(p);
             let full = format!("{}/{}", pod.namespace, pod.name);
             // A re-created sandbox: the same Pod device with its new address.
             if let Some(id) = world.device_id(&full) {
@@ -160,8 +151,8 @@ impl NodeLifecycle {
                 ),
             );
         }
-        self.booted_at.resize(cluster.nodes.len(), None);
-        self.booted_at[i] = Some(world.now());
+        self.booted_at.resize(cluster.node_count(), None);
+        self.booted_at[id.index()] = Some(world.now());
         Ok(())
     }
 
@@ -170,20 +161,17 @@ impl NodeLifecycle {
         let now = world.now();
         if token >= READY_TOKEN {
             let i = (token - READY_TOKEN) as usize;
-            let Some(n) = cluster.nodes.get(i) else {
+            let Some(n) = cluster.nodes().nth(i) else {
                 return false;
             };
             let connected = self.cut_since.get(i).copied().flatten().is_none();
-            let pods_waiting = cluster.pods.iter().any(|p| p.node == n.name && !p.ready);
+            let pods_waiting = cluster.pods_on(n.id).any(|p| !p.ready);
             if !n.up || !connected || (n.ready && !pods_waiting) {
                 return false;
             }
-            let name = n.name.clone();
-            let was_ready = n.ready;
-            cluster.nodes[i].ready = true;
-            for p in cluster.pods.iter_mut().filter(|p| p.node == name) {
-                p.ready = true;
-            }
+            let (id, name, was_ready) = (n.id, n.name.clone(), n.ready);
+            cluster.set_node_ready(id, true);
+            set_pods_ready(cluster, id, true);
             let what = if was_ready {
                 "its Pods are Ready (their containers run again)".to_string()
             } else {
@@ -197,7 +185,7 @@ impl NodeLifecycle {
             return true;
         }
         let i = (token - NOT_READY_TOKEN) as usize;
-        let Some(n) = cluster.nodes.get(i) else {
+        let Some(n) = cluster.nodes().nth(i) else {
             return false;
         };
         let overdue = self
@@ -209,16 +197,22 @@ impl NodeLifecycle {
         if !overdue || !n.ready {
             return false;
         }
-        let name = n.name.clone();
-        cluster.nodes[i].ready = false;
-        for p in cluster.pods.iter_mut().filter(|p| p.node == name) {
-            p.ready = false;
-        }
+        let (id, name) = (n.id, n.name.clone());
+        cluster.set_node_ready(id, false);
+        set_pods_ready(cluster, id, false);
         world.record(
             LogKind::Engine,
             "kube-controller-manager",
             format!("node {name} is NotReady (no status for {NODE_MONITOR_GRACE}); its Pods leave the EndpointSlices"),
         );
         true
+    }
+}
+
+/// Every Pod of `node` Ready or not.
+fn set_pods_ready(cluster: &mut ClusterState, node: NodeId, ready: bool) {
+    let pods: Vec<PodId> = cluster.pods_on(node).map(|p| p.id).collect();
+    for p in pods {
+        cluster.set_pod_ready(p, ready);
     }
 }

@@ -10,7 +10,8 @@
 //! failovers down.
 
 use super::control::{
-    ControlState, REJOIN_PERIOD, REJOIN_TOKEN, advance, after_change, peers, sync_dataplane,
+    ControlState, REJOIN_PERIOD, REJOIN_TOKEN, advance, after_change, agent_view, peers,
+    sync_dataplane,
 };
 use super::execute::execute;
 use super::flow_export::FlowExport;
@@ -18,6 +19,7 @@ use super::load::Scenario;
 pub use super::outcome::{ExpectResult, Outcome, RunOptions};
 use crate::engine::{self, ClusterState};
 use crate::input::InputError;
+use crate::model::DeviceId;
 use crate::sim::World;
 use crate::sim::trace::LogKind;
 use crate::time::SimTime;
@@ -87,20 +89,23 @@ impl Runner {
             "",
             format!(
                 "initial dataplane on {} nodes: routes to every other node's Pod CIDR, Pod masquerade (`show routes NODE` lists them)",
-                cluster.nodes.len()
+                cluster.node_count()
             ),
         );
         // Every node runs an antrea-agent; each joins all the others, or
         // (warm start) has long since converged on them.
         let peers = peers(&cluster);
-        for n in &cluster.nodes {
-            let id = world.device_id(&n.name).expect("nodes exist");
+        let nodes: Vec<(engine::NodeId, DeviceId)> = cluster
+            .nodes()
+            .map(|n| (n.id, n.device.expect("nodes exist")))
+            .collect();
+        for (node, id) in nodes {
             if scn.warm_start {
                 world.start_agent_converged(id, &peers);
                 // The control plane acts on each agent's own view, so a node
                 // that goes down stays in it until memberlist says otherwise.
-                if let Some(view) = world.agent_view(id) {
-                    cluster.views.insert(n.name.clone(), view);
+                if let Some(view) = agent_view(&world, &cluster, id) {
+                    cluster.set_view(node, view);
                 }
             } else {
                 world.start_agent(id, &peers);
@@ -112,7 +117,7 @@ impl Runner {
                 "",
                 format!(
                     "warm start: {} antrea-agents running, each memberlist already lists every node",
-                    cluster.nodes.len()
+                    cluster.node_count()
                 ),
             );
         }

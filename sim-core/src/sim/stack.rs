@@ -71,7 +71,8 @@ pub struct Pending {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarkRule {
     pub(super) src: Ipv4Net,
-    pub(super) not_dst: Vec<Ipv4Net>,
+    /// Shared with the engine's desired mark (and the node's other marks).
+    pub(super) not_dst: std::sync::Arc<[Ipv4Net]>,
     pub(super) mark: u32,
     pub(super) comment: String,
 }

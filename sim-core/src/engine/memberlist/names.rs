@@ -4,10 +4,17 @@
 //! are used only where the wire format carries them (encoded messages) and
 //! in what the agent reports (events, member lists).
 //!
+//! A name is held as an `Arc<str>`: names given with the peers
+//! ([`NameTable::intern_shared`]) are the caller's allocation, so a
+//! simulator running one agent per node keeps each name once, not once per
+//! agent (n² names otherwise).
+//!
 //! Ids are never reused and never forgotten: a member that is forgotten
 //! (dead for longer than gossip-to-the-dead) and comes back gets its old id.
 //! Ids carry no order that the protocol looks at; every ordering the agent
 //! makes is by insertion into its member table or by name.
+
+use std::sync::Arc;
 
 use indexmap::IndexSet;
 
@@ -19,7 +26,7 @@ pub struct MemberId(u32);
 /// The names an agent has seen, each under one [`MemberId`].
 #[derive(Clone, Debug, Default)]
 pub(super) struct NameTable {
-    names: IndexSet<String>,
+    names: IndexSet<Arc<str>>,
 }
 
 impl NameTable {
@@ -28,7 +35,16 @@ impl NameTable {
         if let Some(i) = self.names.get_index_of(name) {
             return MemberId(i as u32);
         }
-        let (i, _) = self.names.insert_full(name.to_string());
+        let (i, _) = self.names.insert_full(name.into());
+        MemberId(i as u32)
+    }
+
+    /// [`NameTable::intern`] keeping the caller's allocation of the name.
+    pub(super) fn intern_shared(&mut self, name: &Arc<str>) -> MemberId {
+        if let Some(i) = self.names.get_index_of(&**name) {
+            return MemberId(i as u32);
+        }
+        let (i, _) = self.names.insert_full(name.clone());
         MemberId(i as u32)
     }
 
@@ -58,6 +74,19 @@ mod tests {
         assert_eq!(t.intern("node-a"), a);
         assert_eq!(t.name(a), "node-a");
         assert_eq!(t.name(b), "node-b");
+    }
+
+    #[test]
+    fn shared_names_are_the_same_ids_and_allocations() {
+        let mut t = NameTable::default();
+        let a: Arc<str> = "node-a".into();
+        let id = t.intern_shared(&a);
+        assert_eq!(t.intern("node-a"), id);
+        assert_eq!(t.lookup("node-a"), Some(id));
+        // The table holds the caller's allocation, not a copy.
+        assert_eq!(Arc::strong_count(&a), 2);
+        let b = t.intern("node-b");
+        assert_eq!(t.intern_shared(&"node-b".into()), b);
     }
 
     #[test]

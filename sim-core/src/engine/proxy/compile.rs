@@ -68,7 +68,7 @@ pub fn compile_node(
 
 /// Adds or replaces one Service's rules.
 pub fn update_service(rules: &mut NodeServiceRules, svc: &ProxyService) {
-    let key = (svc.namespace().to_string(), svc.name().to_string());
+    let key = svc.key().clone();
     let ports = compile_service(rules, svc);
     let old = if ports.is_empty() {
         rules.services.remove(&key)
@@ -83,10 +83,7 @@ pub fn update_service(rules: &mut NodeServiceRules, svc: &ProxyService) {
 
 /// Removes one Service's rules (no-op if absent).
 pub fn remove_service(rules: &mut NodeServiceRules, namespace: &str, name: &str) {
-    if let Some(old) = rules
-        .services
-        .remove(&(namespace.to_string(), name.to_string()))
-    {
+    if let Some(old) = rules.services.remove(&(namespace.into(), name.into())) {
         rules.count_dports(&old, false);
     }
 }
@@ -271,7 +268,7 @@ fn categorize(
         ip: e.ip,
         port: e.port,
         node: e.node.clone(),
-        local: e.node == node.name,
+        local: *e.node == *node.name,
         ready: e.ready,
         serving: e.serving,
         terminating: e.terminating,
@@ -307,7 +304,7 @@ fn categorize(
         out.cluster = Some(cluster);
     }
     if r.uses_local_endpoints() {
-        let is_local = |e: &&Endpoint| e.node == node.name;
+        let is_local = |e: &&Endpoint| *e.node == *node.name;
         out.has_any |= eps.iter().any(|e| e.ready || (e.serving && e.terminating));
         let mut local: Vec<EndpointRef> = eps
             .iter()

@@ -144,7 +144,7 @@ pub fn synthetic_services(
                         pod: format!("bench/svc-{i}-{host}"),
                         ip,
                         port: 8080,
-                        node: nodes[n].name.clone(),
+                        node: nodes[n].name.as_str().into(),
                         zone: None,
                         ready: true,
                         serving: true,

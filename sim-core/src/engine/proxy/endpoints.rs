@@ -27,6 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -43,7 +44,8 @@ pub struct EndpointPod {
     pub namespace: String,
     pub name: String,
     pub ip: Ipv4Addr,
-    pub node: String,
+    /// The node's name, one allocation shared by its Pods and endpoints.
+    pub node: Arc<str>,
     /// Zone of the Pod's node (`topology.kubernetes.io/zone`).
     pub zone: Option<String>,
     pub labels: IndexMap<String, String>,
@@ -58,12 +60,12 @@ pub struct EndpointPod {
 impl EndpointPod {
     /// From the engine's Pod state: ready, not terminating, its listening TCP
     /// ports as unnamed container ports.
-    pub fn from_pod_state(p: &PodState, zone: Option<String>) -> Self {
+    pub fn from_pod_state(p: &PodState, node: Arc<str>, zone: Option<String>) -> Self {
         EndpointPod {
             namespace: p.namespace.clone(),
             name: p.name.clone(),
             ip: p.ip,
-            node: p.node.clone(),
+            node,
             zone,
             labels: p.labels.clone(),
             ready: true,
@@ -87,7 +89,7 @@ impl EndpointPod {
             namespace: p.meta.namespace.clone().unwrap_or_else(|| "default".into()),
             name: p.meta.name.clone(),
             ip: p.status.pod_ip?,
-            node: p.spec.node_name.clone()?,
+            node: p.spec.node_name.as_deref()?.into(),
             zone,
             labels: p.meta.labels.clone(),
             ready,
@@ -110,7 +112,7 @@ pub struct Endpoint {
     pub ip: Ipv4Addr,
     /// The resolved target port.
     pub port: u16,
-    pub node: String,
+    pub node: Arc<str>,
     pub zone: Option<String>,
     pub ready: bool,
     pub serving: bool,

@@ -74,7 +74,7 @@ pub use kubeproxy::{IptRule, IptTable};
 pub use render::{render_antrea, render_kube_proxy};
 pub use rules::{
     AntreaPortRules, AntreaVip, Categorized, EndpointRef, IpvsService, KubePortRules,
-    NodeServiceRules, ProxyService, ServicePortRules, SharedServiceRules, VipKind,
+    NodeServiceRules, ProxyService, ServiceKey, ServicePortRules, SharedServiceRules, VipKind,
 };
 
 /// The zone label the EndpointSlice controller and both proxies read.

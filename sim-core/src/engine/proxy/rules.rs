@@ -9,10 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::endpoints::ServiceEndpoints;
 use super::{KubeProxyMode, LbMode, ProxyConfig, ProxyNode, ServicePortName};
 use crate::k8s::{Protocol, Service};
+
+/// A Service's identity in the proxies' rules: (namespace, name), one
+/// allocation per Service shared by every node's rules (a node's rules are
+/// keyed by it, and a cluster has nodes x Services of them).
+pub type ServiceKey = (Arc<str>, Arc<str>);
 
 /// One Service as the proxies see it: the spec plus what other controllers
 /// write (`spec.externalIPs`, `status.loadBalancer.ingress`) and its endpoints.
@@ -24,16 +30,32 @@ pub struct ProxyService {
     /// `status.loadBalancer.ingress[].ip`, e.g. from ServiceExternalIP.
     pub load_balancer_ingress: Vec<Ipv4Addr>,
     pub endpoints: ServiceEndpoints,
+    /// `service`'s namespace and name, taken once by [`ProxyService::new`].
+    key: ServiceKey,
 }
 
 impl ProxyService {
     pub fn new(service: Service, endpoints: ServiceEndpoints) -> Self {
+        let key = (
+            service
+                .meta
+                .namespace
+                .as_deref()
+                .unwrap_or("default")
+                .into(),
+            service.meta.name.as_str().into(),
+        );
         ProxyService {
             service,
             external_ips: Vec::new(),
             load_balancer_ingress: Vec::new(),
             endpoints,
+            key,
         }
+    }
+    /// (namespace, name), shared: what a node's rules are keyed by.
+    pub fn key(&self) -> &ServiceKey {
+        &self.key
     }
     pub fn namespace(&self) -> &str {
         self.service.meta.namespace.as_deref().unwrap_or("default")
@@ -65,7 +87,7 @@ impl VipKind {
 pub struct EndpointRef {
     pub ip: Ipv4Addr,
     pub port: u16,
-    pub node: String,
+    pub node: std::sync::Arc<str>,
     /// On this node.
     pub local: bool,
     pub ready: bool,
@@ -204,7 +226,7 @@ pub struct NodeServiceRules {
     /// Per Service (namespace, name), its ports in spec order. Shared
     /// (`Arc`) so that nodes whose rules for a Service are equal can hold
     /// one copy ([`NodeServiceRules::share_with`]).
-    pub services: BTreeMap<(String, String), std::sync::Arc<Vec<ServicePortRules>>>,
+    pub services: BTreeMap<ServiceKey, Arc<Vec<ServicePortRules>>>,
     /// How many Service ports use each port number, as `port` or as
     /// `nodePort`: a packet to any other port is no Service's, which
     /// [`NodeServiceRules::may_match`] answers without scanning them all.
@@ -303,4 +325,4 @@ impl NodeServiceRules {
 }
 
 /// Service rules shared between nodes, by (namespace, name).
-pub type SharedServiceRules = BTreeMap<(String, String), std::sync::Arc<Vec<ServicePortRules>>>;
+pub type SharedServiceRules = BTreeMap<ServiceKey, Arc<Vec<ServicePortRules>>>;

@@ -32,7 +32,7 @@ impl Observe for SimObserver<'_> {
     }
 
     fn is_node(&self, name: &str) -> bool {
-        self.cluster.node(name).is_some()
+        self.cluster.node_id(name).is_some()
     }
 
     fn egress(&self, name: &str) -> Option<EgressSeen> {

@@ -32,7 +32,7 @@ impl World {
 
     /// Starts (or restarts) the antrea-agent's memberlist on `node`, joining
     /// `peers` (Antrea joins every Node it learns about).
-    pub fn start_agent(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+    pub fn start_agent(&mut self, node: DeviceId, peers: &[(std::sync::Arc<str>, Ipv4Addr)]) {
         let name = self.device(node).name().to_string();
         let Some(ip) = self.host_ip(node) else { return };
         let boot = self.agent_boots.entry(node).or_insert(0);
@@ -51,7 +51,11 @@ impl World {
 
     /// [`World::start_agent`] for a warm start: the agent's member list is
     /// already converged on `peers` and it sends nothing to join.
-    pub fn start_agent_converged(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+    pub fn start_agent_converged(
+        &mut self,
+        node: DeviceId,
+        peers: &[(std::sync::Arc<str>, Ipv4Addr)],
+    ) {
         let name = self.device(node).name().to_string();
         let Some(ip) = self.host_ip(node) else { return };
         let boot = self.agent_boots.entry(node).or_insert(0);
@@ -77,7 +81,7 @@ impl World {
     }
 
     /// Antrea's `RejoinNodes` (every 60 s): re-join the listed nodes.
-    pub fn rejoin(&mut self, node: DeviceId, peers: &[(String, Ipv4Addr)]) {
+    pub fn rejoin(&mut self, node: DeviceId, peers: &[(std::sync::Arc<str>, Ipv4Addr)]) {
         let now = self.now;
         if let Some(a) = self.agents.get_mut(&node) {
             let actions = a.rejoin(now, peers);
@@ -165,7 +169,7 @@ mod tests {
     use crate::sim::trace::LogKind;
     use crate::time::SimTime;
 
-    fn peers() -> Vec<(String, std::net::Ipv4Addr)> {
+    fn peers() -> Vec<(std::sync::Arc<str>, std::net::Ipv4Addr)> {
         vec![
             ("n1".into(), ip("10.0.0.11")),
             ("n2".into(), ip("10.0.0.12")),

@@ -18,6 +18,7 @@ mod state;
 mod tests;
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -166,14 +167,26 @@ impl Agent {
     /// Names of Alive and Suspect members, self included, sorted: memberlist's
     /// `Members()`, which Antrea's `AliveNodes()` (and so the hash ring) uses.
     pub fn alive_members(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .nodes
-            .values()
-            .filter(|n| !n.state.dead_or_left())
-            .map(|n| self.names.name(n.id).to_string())
-            .collect();
+        let mut v: Vec<String> = self.alive_member_names().map(str::to_string).collect();
         v.sort();
         v
+    }
+
+    /// Whether `name` is among [`Agent::alive_members`] (by id, no list).
+    fn is_alive_member(&self, name: &str) -> bool {
+        self.names
+            .lookup(name)
+            .and_then(|id| self.nodes.get(&id))
+            .is_some_and(|n| !n.state.dead_or_left())
+    }
+
+    /// [`Agent::alive_members`] unsorted and without copies, for a caller
+    /// that maps the names to ids of its own.
+    pub fn alive_member_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes
+            .values()
+            .filter(|n| !n.state.dead_or_left())
+            .map(|n| self.names.name(n.id))
     }
 
     /// Every member known (dead ones until forgotten), sorted by name.
@@ -201,14 +214,14 @@ impl Agent {
 
     /// Starts the agent if needed and push/pulls with every peer (Antrea joins
     /// every Linux Node on start). Peers named like us are skipped.
-    pub fn join(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
+    pub fn join(&mut self, now: SimTime, peers: &[(Arc<str>, Ipv4Addr)]) -> Vec<Action> {
         let mut out = Vec::new();
         if self.shutdown || self.left {
             return out;
         }
         self.start(now, &mut out);
         for (name, addr) in peers {
-            if name.as_str() != self.name() {
+            if **name != *self.name() {
                 self.send_push_pull(*addr, true, false, &mut out);
             }
         }
@@ -220,17 +233,17 @@ impl Agent {
     /// incarnation 1 (what each peer's own start gives it), and nothing is
     /// sent: no push/pull with everyone, no queued broadcasts. Timers start
     /// as in [`Agent::join`], so probing and gossip go on as usual.
-    pub fn start_converged(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
+    pub fn start_converged(&mut self, now: SimTime, peers: &[(Arc<str>, Ipv4Addr)]) -> Vec<Action> {
         let mut out = Vec::new();
         if self.shutdown || self.left {
             return out;
         }
         self.start(now, &mut out);
         for (name, addr) in peers {
-            if name.as_str() == self.name() {
+            if **name == *self.name() {
                 continue;
             }
-            let id = self.names.intern(name);
+            let id = self.names.intern_shared(name);
             if self.nodes.contains_key(&id) {
                 continue;
             }
@@ -247,11 +260,10 @@ impl Agent {
 
     /// Antrea's `RejoinNodes` (every 60 s): join the K8s Nodes that are not
     /// alive in our view, so partitions heal after dead nodes were forgotten.
-    pub fn rejoin(&mut self, now: SimTime, peers: &[(String, Ipv4Addr)]) -> Vec<Action> {
-        let alive = self.alive_members();
-        let missing: Vec<(String, Ipv4Addr)> = peers
+    pub fn rejoin(&mut self, now: SimTime, peers: &[(Arc<str>, Ipv4Addr)]) -> Vec<Action> {
+        let missing: Vec<(Arc<str>, Ipv4Addr)> = peers
             .iter()
-            .filter(|(n, _)| !alive.contains(n))
+            .filter(|(n, _)| !self.is_alive_member(n))
             .cloned()
             .collect();
         if missing.is_empty() || !self.started {

@@ -69,10 +69,10 @@ impl Net {
         net
     }
 
-    fn peers(&self) -> Vec<(String, Ipv4Addr)> {
+    fn peers(&self) -> Vec<(std::sync::Arc<str>, Ipv4Addr)> {
         self.names
             .iter()
-            .cloned()
+            .map(|n| n.as_str().into())
             .zip(self.addrs.iter().copied())
             .collect()
     }
