@@ -34,18 +34,18 @@ pub struct NodeState {
     pub name: String,
     /// The node's device in the topology (and the simulator); `None` for a
     /// node read from a cluster dump.
-    pub device: Option<DeviceId>,
+    pub(crate) device: Option<DeviceId>,
     pub ip: Ipv4Addr,
     pub pod_cidr: Ipv4Net,
-    pub transport_iface: String,
+    pub(crate) transport_iface: String,
     /// Every address on the node's own interfaces (the topology's NICs, in
     /// interface order), with its interface: where NodePorts answer.
-    pub host_addrs: Vec<(String, Ipv4Addr)>,
-    pub labels: IndexMap<String, String>,
-    pub annotations: IndexMap<String, String>,
-    pub control_plane: bool,
+    pub(crate) host_addrs: Vec<(String, Ipv4Addr)>,
+    pub(crate) labels: IndexMap<String, String>,
+    pub(crate) annotations: IndexMap<String, String>,
+    pub(crate) control_plane: bool,
     /// Powered and its agent running.
-    pub up: bool,
+    pub(crate) up: bool,
     /// The Kubernetes `Ready` condition: false once the node controller notices
     /// a dead node (node-monitor-grace-period, 40 s), which takes its Pods
     /// out of EndpointSlices.
@@ -127,10 +127,10 @@ pub struct ClusterState {
     pods_by_node: Vec<BTreeSet<PodId>>,
     /// Each node's host-local IPAM state.
     pod_ipam: pod_ipam::HostLocalIpam,
-    pub namespaces: IndexMap<String, IndexMap<String, String>>,
-    pub namespace_annotations: IndexMap<String, IndexMap<String, String>>,
-    pub pod_cidr: Option<Ipv4Net>,
-    pub service_cidr: Option<Ipv4Net>,
+    pub(crate) namespaces: IndexMap<String, IndexMap<String, String>>,
+    pub(crate) namespace_annotations: IndexMap<String, IndexMap<String, String>>,
+    pub(crate) pod_cidr: Option<Ipv4Net>,
+    pub(crate) service_cidr: Option<Ipv4Net>,
     /// ExternalIPPools, Egresses and their settings.
     pub egress: egress::EgressWorld,
     /// What `antrea-config` says.
@@ -138,7 +138,7 @@ pub struct ClusterState {
     /// Services by `namespace/name`.
     pub services: services::Services,
     /// How Services are proxied: AntreaProxy options and whether kube-proxy runs.
-    pub proxy: proxy::ProxyConfig,
+    pub(crate) proxy: proxy::ProxyConfig,
 }
 
 impl ClusterState {

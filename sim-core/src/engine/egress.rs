@@ -73,9 +73,9 @@ pub const REMOTE_MARK_MASK: u32 = 0xff00;
 pub struct EgressState {
     /// The manifest as applied (with `egressIP` dropped once the controller
     /// patched it out of the API object, when its pool went away).
-    pub spec: k8s::Egress,
+    pub(crate) spec: k8s::Egress,
     /// Creation order stand-in for `creationTimestamp` (sim seconds at apply).
-    pub created: u64,
+    pub(crate) created: u64,
     /// `spec.egressIP` as the API has it: the user's request, or the IP the
     /// controller allocated and patched in. With a pool it makes the Egress
     /// schedulable (`isEgressSchedulable`), whether or not the controller
@@ -107,18 +107,18 @@ impl EgressState {
 #[derive(Clone, Debug)]
 pub struct EgressConfig {
     /// `egress.maxEgressIPsPerNode` (default 255).
-    pub max_egress_ips_per_node: u32,
+    pub(crate) max_egress_ips_per_node: u32,
     /// Send one gratuitous ARP per new assignment (Antrea ≥ v1.12.1 / PR #5127).
-    pub gratuitous_arp: bool,
+    pub(crate) gratuitous_arp: bool,
     /// Feature gate EgressSeparateSubnet (Alpha, off by default in v1.15):
     /// off means subnetInfo is ignored and the IP goes on antrea-egress0.
-    pub separate_subnet: bool,
+    pub(crate) separate_subnet: bool,
     /// Feature gate Egress (Beta, on by default): off means Egresses are ignored.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// `egress.exceptCIDRs`: destinations Egress-selected Pods reach without
     /// the Egress (no mark, so no SNAT to the Egress IP and no detour to the
     /// Egress node; they leave with their own node's masquerade).
-    pub except_cidrs: Vec<Ipv4Net>,
+    pub(crate) except_cidrs: Vec<Ipv4Net>,
 }
 
 impl Default for EgressConfig {
@@ -138,9 +138,9 @@ impl Default for EgressConfig {
 pub struct EgressWorld {
     pub pools: PoolSet,
     pub egresses: IndexMap<String, EgressState>,
-    pub config: EgressConfig,
+    pub(crate) config: EgressConfig,
     /// Creation time (sim seconds) of each pool, for AGE.
-    pub pool_created: IndexMap<String, u64>,
+    pub(crate) pool_created: IndexMap<String, u64>,
     /// Each running agent's Egress marks and route tables (see
     /// [`super::egress_ids`]); a node without an entry starts from scratch.
     agent_ids: BTreeMap<NodeId, AgentEgressIds>,

@@ -45,7 +45,7 @@ use super::{ClusterState, NodeState};
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Condition {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     pub status: String,
     pub reason: String,
     pub message: String,
@@ -132,9 +132,9 @@ struct AgentSync {
 /// A status update: who wrote what about which Egress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusWrite {
-    pub by: String,
-    pub egress: String,
-    pub status: EgressStatus,
+    pub(crate) by: String,
+    pub(crate) egress: String,
+    pub(crate) status: EgressStatus,
 }
 
 /// Every running agent's last sync, kept between changes so a change that

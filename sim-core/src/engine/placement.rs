@@ -338,22 +338,22 @@ impl HashRing {
 /// both set (`isEgressSchedulable`); the caller filters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchedulableEgress {
-    pub name: String,
+    pub(crate) name: String,
     /// `metadata.creationTimestamp` in Unix seconds (its API precision).
-    pub created: u64,
+    pub(crate) created: u64,
     /// Hashed as its text; Antrea writes allocated IPs with Go's
     /// `IP.String()`, which matches Rust's `Display` for IPv4.
-    pub ip: IpAddr,
-    pub pool: String,
+    pub(crate) ip: IpAddr,
+    pub(crate) pool: String,
 }
 
 /// How many distinct Egress IPs each Node may hold, across all pools.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capacity<K = String> {
     /// `egress.maxEgressIPsPerNode`.
-    pub default_max: u32,
+    pub(crate) default_max: u32,
     /// Valid `node.antrea.io/max-egress-ips` annotations.
-    pub per_node: BTreeMap<K, u32>,
+    pub(crate) per_node: BTreeMap<K, u32>,
 }
 
 impl<K: Ord> Default for Capacity<K> {

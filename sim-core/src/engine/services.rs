@@ -35,17 +35,17 @@ pub const NODE_PORT_RANGE: (u16, u16) = (30000, 32767);
 
 #[derive(Clone, Debug)]
 pub struct ServiceState {
-    pub spec: k8s::Service,
-    pub cluster_ip: Option<Ipv4Addr>,
+    pub(crate) spec: k8s::Service,
+    pub(crate) cluster_ip: Option<Ipv4Addr>,
     /// Per spec port, its NodePort (NodePort and LoadBalancer Services).
-    pub node_ports: Vec<Option<u16>>,
+    pub(crate) node_ports: Vec<Option<u16>>,
     /// `status.loadBalancer.ingress[0].ip`.
     pub lb_ip: Option<Ipv4Addr>,
     /// The ExternalIPPool the IP came from.
-    pub lb_pool: Option<String>,
+    pub(crate) lb_pool: Option<String>,
     /// Why the Service has no external IP (`<pending>`), if it should have one.
-    pub lb_error: Option<String>,
-    pub created: u64,
+    pub(crate) lb_error: Option<String>,
+    pub(crate) created: u64,
 }
 
 impl ServiceState {

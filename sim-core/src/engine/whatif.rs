@@ -42,7 +42,7 @@ pub struct Move {
 pub struct WhatIf {
     pub egresses: Vec<Move>,
     /// ServiceExternalIP placement joins here when Services are modelled.
-    pub services: Vec<Move>,
+    pub(crate) services: Vec<Move>,
     /// What could not be restored or predicted, one line each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

@@ -101,15 +101,15 @@ pub struct DumpedConn {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExporterConfig {
     /// `activeFlowExportTimeout`, default 5 s (v1.15 `cmd/antrea-agent/options.go`).
-    pub active_timeout: SimDuration,
+    pub(crate) active_timeout: SimDuration,
     /// `idleFlowExportTimeout`, default 15 s.
-    pub idle_timeout: SimDuration,
+    pub(crate) idle_timeout: SimDuration,
     /// `staleConnectionTimeout`: 5 min, or twice the larger timeout when one
     /// exceeds 5 min.
-    pub stale_timeout: SimDuration,
+    pub(crate) stale_timeout: SimDuration,
     /// Unix seconds that simulated time zero maps to (the scenario's
     /// `startTime`).
-    pub epoch_base_secs: u64,
+    pub(crate) epoch_base_secs: u64,
 }
 
 /// `minExpiryTime` of Antrea's priority queue: a round runs this long after

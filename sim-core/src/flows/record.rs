@@ -58,24 +58,24 @@ impl Serialize for FlowType {
 #[serde(rename_all = "camelCase")]
 pub struct FlowRecord {
     /// Seconds since the Unix epoch (IPFIX `dateTimeSeconds`).
-    pub flow_start_seconds: u32,
-    pub flow_end_seconds: u32,
-    pub flow_end_reason: FlowEndReason,
+    pub(crate) flow_start_seconds: u32,
+    pub(crate) flow_end_seconds: u32,
+    pub(crate) flow_end_reason: FlowEndReason,
     #[serde(rename = "sourceIPv4Address")]
-    pub source_ipv4_address: Ipv4Addr,
+    pub(crate) source_ipv4_address: Ipv4Addr,
     #[serde(rename = "destinationIPv4Address")]
-    pub destination_ipv4_address: Ipv4Addr,
+    pub(crate) destination_ipv4_address: Ipv4Addr,
     pub source_transport_port: u16,
-    pub destination_transport_port: u16,
-    pub protocol_identifier: u8,
-    pub packet_total_count: u64,
-    pub octet_total_count: u64,
-    pub packet_delta_count: u64,
-    pub octet_delta_count: u64,
-    pub reverse_packet_total_count: u64,
-    pub reverse_octet_total_count: u64,
-    pub reverse_packet_delta_count: u64,
-    pub reverse_octet_delta_count: u64,
+    pub(crate) destination_transport_port: u16,
+    pub(crate) protocol_identifier: u8,
+    pub(crate) packet_total_count: u64,
+    pub(crate) octet_total_count: u64,
+    pub(crate) packet_delta_count: u64,
+    pub(crate) octet_delta_count: u64,
+    pub(crate) reverse_packet_total_count: u64,
+    pub(crate) reverse_octet_total_count: u64,
+    pub(crate) reverse_packet_delta_count: u64,
+    pub(crate) reverse_octet_delta_count: u64,
     pub source_pod_name: String,
     pub source_pod_namespace: String,
     pub source_node_name: String,
@@ -83,13 +83,13 @@ pub struct FlowRecord {
     pub destination_pod_namespace: String,
     pub destination_node_name: String,
     #[serde(rename = "destinationClusterIPv4")]
-    pub destination_cluster_ipv4: Ipv4Addr,
-    pub destination_service_port: u16,
+    pub(crate) destination_cluster_ipv4: Ipv4Addr,
+    pub(crate) destination_service_port: u16,
     pub destination_service_port_name: String,
     /// Conntrack's TCP state (`ESTABLISHED`, `TIME_WAIT`, ...); empty for
     /// other protocols.
     pub tcp_state: String,
-    pub flow_type: FlowType,
+    pub(crate) flow_type: FlowType,
     pub egress_name: String,
     /// A string element in Antrea's registry (IE 154), not an address element.
     #[serde(rename = "egressIP")]
@@ -146,12 +146,12 @@ pub fn http_vals_json_with_ids<'a>(
 #[serde(rename_all = "camelCase")]
 pub struct NodeFlowRecord {
     /// The exporting agent's node (its IPFIX observation domain).
-    pub exporter_node: String,
+    pub(crate) exporter_node: String,
     /// Simulated time of the export round that sent it (ns).
     #[serde(rename = "exportedAtNs")]
-    pub exported_at: SimTime,
+    pub(crate) exported_at: SimTime,
     #[serde(flatten)]
-    pub record: FlowRecord,
+    pub(crate) record: FlowRecord,
 }
 
 #[cfg(test)]

@@ -21,12 +21,12 @@ use crate::input::InputError;
 /// An ExternalIPPool: where Egress and LoadBalancer IPs come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExternalIPPool {
-    pub meta: ObjectMeta,
+    pub(crate) meta: ObjectMeta,
     /// In spec order (Antrea allocates from the first range with a free IP).
-    pub ip_ranges: Vec<IpRange>,
-    pub subnet_info: Option<SubnetInfo>,
+    pub(crate) ip_ranges: Vec<IpRange>,
+    pub(crate) subnet_info: Option<SubnetInfo>,
     /// Nodes that may hold this pool's IPs; empty selects all Nodes.
-    pub node_selector: LabelSelector,
+    pub(crate) node_selector: LabelSelector,
 }
 
 /// One `spec.ipRanges` item.
@@ -67,9 +67,9 @@ impl std::fmt::Display for IpRange {
 /// its gateway, and the VLAN to tag them with (0 = untagged on the transport interface).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubnetInfo {
-    pub gateway: Ipv4Addr,
-    pub prefix_length: u8,
-    pub vlan: u16,
+    pub(crate) gateway: Ipv4Addr,
+    pub(crate) prefix_length: u8,
+    pub(crate) vlan: u16,
 }
 
 impl SubnetInfo {
@@ -90,14 +90,14 @@ pub struct Egress {
     /// A fixed IP; with `external_ip_pool` it must be in that pool, without it the user
     /// puts it on a Node ("static" Egress).
     pub egress_ip: Option<Ipv4Addr>,
-    pub external_ip_pool: Option<String>,
+    pub(crate) external_ip_pool: Option<String>,
     /// `spec.egressIPs` / `spec.externalIPPools` as written: the webhook refuses them
     /// ("not supported yet"), so they are kept only to be refused there.
-    pub egress_ips: Vec<String>,
-    pub external_ip_pools: Vec<String>,
+    pub(crate) egress_ips: Vec<String>,
+    pub(crate) external_ip_pools: Vec<String>,
     /// `spec.bandwidth` (EgressTrafficShaping), validated by the webhook; antlab does not
     /// shape traffic.
-    pub bandwidth: Option<Bandwidth>,
+    pub(crate) bandwidth: Option<Bandwidth>,
     /// Kept as given (the blog's manifest carries one); the engine computes its own.
     pub status: EgressStatus,
 }
@@ -105,8 +105,8 @@ pub struct Egress {
 /// `spec.bandwidth`: Kubernetes quantities as written (`500k`, `10M`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bandwidth {
-    pub rate: String,
-    pub burst: String,
+    pub(crate) rate: String,
+    pub(crate) burst: String,
 }
 
 /// `spec.appliedTo`. Both `None` selects nothing; `pod_selector` alone selects Pods in

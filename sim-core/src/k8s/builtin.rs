@@ -19,20 +19,20 @@ use crate::input::InputError;
 /// A `v1/Namespace`; only its metadata (labels matter to Egress namespaceSelector).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Namespace {
-    pub meta: ObjectMeta,
+    pub(crate) meta: ObjectMeta,
 }
 
 /// A `v1/Node`; only its metadata (labels matter to ExternalIPPool nodeSelector).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
-    pub meta: ObjectMeta,
+    pub(crate) meta: ObjectMeta,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {
     pub meta: ObjectMeta,
     pub spec: PodSpec,
-    pub status: PodStatus,
+    pub(crate) status: PodStatus,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,25 +41,25 @@ pub struct PodSpec {
     pub node_name: Option<String>,
     /// Host-network Pods share the node's IP and are ignored by Egress.
     pub host_network: bool,
-    pub containers: Vec<Container>,
+    pub(crate) containers: Vec<Container>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Container {
-    pub name: String,
-    pub ports: Vec<ContainerPort>,
+    pub(crate) name: String,
+    pub(crate) ports: Vec<ContainerPort>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerPort {
-    pub name: Option<String>,
-    pub container_port: u16,
-    pub protocol: Protocol,
+    pub(crate) name: Option<String>,
+    pub(crate) container_port: u16,
+    pub(crate) protocol: Protocol,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodStatus {
-    pub pod_ip: Option<Ipv4Addr>,
+    pub(crate) pod_ip: Option<Ipv4Addr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,33 +82,33 @@ impl fmt::Display for Protocol {
 /// An `apps/v1/Deployment`: how many Pods of which template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployment {
-    pub meta: ObjectMeta,
-    pub replicas: u32,
-    pub selector: LabelSelector,
-    pub template: PodTemplate,
+    pub(crate) meta: ObjectMeta,
+    pub(crate) replicas: u32,
+    pub(crate) selector: LabelSelector,
+    pub(crate) template: PodTemplate,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodTemplate {
-    pub labels: IndexMap<String, String>,
-    pub annotations: IndexMap<String, String>,
-    pub spec: PodSpec,
+    pub(crate) labels: IndexMap<String, String>,
+    pub(crate) annotations: IndexMap<String, String>,
+    pub(crate) spec: PodSpec,
 }
 
 /// A `v1/Service`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
-    pub meta: ObjectMeta,
-    pub service_type: ServiceType,
+    pub(crate) meta: ObjectMeta,
+    pub(crate) service_type: ServiceType,
     /// `None` when not given (allocated later) or given as `""`.
-    pub cluster_ip: Option<ClusterIp>,
-    pub ports: Vec<ServicePort>,
+    pub(crate) cluster_ip: Option<ClusterIp>,
+    pub(crate) ports: Vec<ServicePort>,
     /// Empty means "no selector": Kubernetes then manages no endpoints for it.
-    pub selector: IndexMap<String, String>,
-    pub load_balancer_ip: Option<Ipv4Addr>,
-    pub external_traffic_policy: TrafficPolicy,
-    pub internal_traffic_policy: TrafficPolicy,
-    pub session_affinity: SessionAffinity,
+    pub(crate) selector: IndexMap<String, String>,
+    pub(crate) load_balancer_ip: Option<Ipv4Addr>,
+    pub(crate) external_traffic_policy: TrafficPolicy,
+    pub(crate) internal_traffic_policy: TrafficPolicy,
+    pub(crate) session_affinity: SessionAffinity,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,13 +137,13 @@ pub enum ClusterIp {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServicePort {
-    pub name: Option<String>,
-    pub port: u16,
+    pub(crate) name: Option<String>,
+    pub(crate) port: u16,
     /// Defaults to `port`, as the API server does.
-    pub target_port: TargetPort,
+    pub(crate) target_port: TargetPort,
     /// `None` when absent or 0 (allocated later).
-    pub node_port: Option<u16>,
-    pub protocol: Protocol,
+    pub(crate) node_port: Option<u16>,
+    pub(crate) protocol: Protocol,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,9 +23,9 @@ use crate::input::InputError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigMap {
     pub meta: ObjectMeta,
-    pub data: IndexMap<String, String>,
+    pub(crate) data: IndexMap<String, String>,
     /// Where each value of `data` is written.
-    pub value_at: IndexMap<String, ValueAt>,
+    pub(crate) value_at: IndexMap<String, ValueAt>,
 }
 
 impl ConfigMap {
@@ -46,8 +46,8 @@ impl ConfigMap {
 pub struct ValueAt {
     /// The value's first character (for a block scalar, the first character
     /// of its first non-blank line).
-    pub origin: Origin,
-    pub layout: Layout,
+    pub(crate) origin: Origin,
+    pub(crate) layout: Layout,
 }
 
 /// How positions inside a value map to the file.

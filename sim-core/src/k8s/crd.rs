@@ -400,8 +400,8 @@ pub(crate) fn egress() -> &'static Schema {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct FieldError {
     /// Where to point in the file.
-    pub at: Location,
-    pub text: String,
+    pub(crate) at: Location,
+    pub(crate) text: String,
 }
 
 /// Validates `object` (the whole document) against `schema`; errors in order.

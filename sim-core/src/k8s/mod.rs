@@ -87,9 +87,9 @@ pub struct ObjectMeta {
     /// As written; see [`Object::namespace`] for the effective one.
     pub namespace: Option<String>,
     pub labels: IndexMap<String, String>,
-    pub annotations: IndexMap<String, String>,
+    pub(crate) annotations: IndexMap<String, String>,
     /// Kept as written (RFC 3339 in real objects); shown as AGE by callers that care.
-    pub creation_timestamp: Option<String>,
+    pub(crate) creation_timestamp: Option<String>,
     /// Where the object's document starts.
     pub origin: Origin,
 }

@@ -16,17 +16,17 @@ use serde_saphyr::{Location, Spanned};
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(try_from = "RawLabelSelector")]
 pub struct LabelSelector {
-    pub match_labels: IndexMap<String, String>,
-    pub match_expressions: Vec<Requirement>,
+    pub(crate) match_labels: IndexMap<String, String>,
+    pub(crate) match_expressions: Vec<Requirement>,
 }
 
 /// One `matchExpressions` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Requirement {
-    pub key: String,
-    pub operator: Operator,
+    pub(crate) key: String,
+    pub(crate) operator: Operator,
     /// Empty for `Exists`/`DoesNotExist`, non-empty otherwise (checked at parse time).
-    pub values: Vec<String>,
+    pub(crate) values: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,8 +148,8 @@ struct RawRequirement {
 /// `at` is `None` when the problem is in `matchLabels` (entries carry no position).
 #[derive(Debug)]
 pub(crate) struct SelectorError {
-    pub at: Option<Location>,
-    pub message: String,
+    pub(crate) at: Option<Location>,
+    pub(crate) message: String,
 }
 
 impl RawLabelSelector {

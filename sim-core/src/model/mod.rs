@@ -43,9 +43,9 @@ pub struct Topology {
 pub struct ClusterSpec {
     /// The cluster's Pod CIDR (e.g. 10.30.0.0/16); traffic from Pods to anything
     /// outside it and outside the node network is masqueraded to the node IP.
-    pub pod_cidr: Option<Ipv4Net>,
+    pub(crate) pod_cidr: Option<Ipv4Net>,
     /// The Service ClusterIP range (e.g. 10.30.0.0/18 in kubeadm's style).
-    pub service_cidr: Option<Ipv4Net>,
+    pub(crate) service_cidr: Option<Ipv4Net>,
 }
 
 #[derive(Clone, Debug)]
@@ -78,9 +78,9 @@ pub struct NodeSpec {
     pub control_plane: bool,
     /// This node's Pod subnet; `.1` is `antrea-gw0`.
     pub pod_cidr: Ipv4Net,
-    pub labels: Vec<(String, String)>,
+    pub(crate) labels: Vec<(String, String)>,
     /// The interface that carries node traffic (Antrea's "transport interface").
-    pub transport_interface: String,
+    pub(crate) transport_interface: String,
 }
 
 #[derive(Clone, Debug)]

@@ -8,21 +8,21 @@ use crate::time::SimDuration;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ScenarioDoc {
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub description: Option<String>,
-    pub topology: Spanned<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) topology: Spanned<String>,
     #[serde(default)]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     #[serde(default)]
-    pub until: Option<Spanned<SimDuration>>,
+    pub(crate) until: Option<Spanned<SimDuration>>,
     /// The UTC instant simulated time zero stands for (flow record times).
     #[serde(default)]
-    pub start_time: Option<Spanned<String>>,
+    pub(crate) start_time: Option<Spanned<String>>,
     #[serde(default)]
-    pub options: Option<OptionsDoc>,
+    pub(crate) options: Option<OptionsDoc>,
     #[serde(default)]
-    pub steps: Vec<Spanned<StepDoc>>,
+    pub(crate) steps: Vec<Spanned<StepDoc>>,
 }
 
 /// What-if knobs that change behaviour without editing the topology.
@@ -32,30 +32,30 @@ pub struct OptionsDoc {
     /// Antrea sends one gratuitous ARP per new Egress assignment (since PR
     /// #5127); `false` reproduces the behaviour before it (issue #5117).
     #[serde(default)]
-    pub egress_gratuitous_arp: Option<bool>,
+    pub(crate) egress_gratuitous_arp: Option<bool>,
     /// Per-device ARP policy override: `linux`, or `fixed` with a timeout
     /// (`fixed 4h`).
     #[serde(default)]
-    pub arp: indexmap::IndexMap<String, Spanned<String>>,
+    pub(crate) arp: indexmap::IndexMap<String, Spanned<String>>,
     /// Switches that run BFD on their static routes.
     #[serde(default)]
-    pub bfd: Vec<Spanned<String>>,
+    pub(crate) bfd: Vec<Spanned<String>>,
     /// Per router or switch: equal static routes used together, up to N
     /// (a router OS's `maximum-paths N`; default 1, Linux's first-route rule).
     #[serde(default)]
-    pub maximum_paths: indexmap::IndexMap<String, Spanned<u64>>,
+    pub(crate) maximum_paths: indexmap::IndexMap<String, Spanned<u64>>,
     /// Per device: what the multipath hash covers, `l3` (default) or `l4`
     /// (Linux `fib_multipath_hash_policy` 0 or 1).
     #[serde(default)]
-    pub multipath_hash: indexmap::IndexMap<String, Spanned<String>>,
+    pub(crate) multipath_hash: indexmap::IndexMap<String, Spanned<String>>,
     /// Does the cluster run kube-proxy, and how: `iptables` (kubeadm's
     /// default, the default here), `ipvs`, `ipvs-strict-arp` or `none`.
     #[serde(default)]
-    pub kube_proxy: Option<Spanned<String>>,
+    pub(crate) kube_proxy: Option<Spanned<String>>,
     /// The HTTP status a host's web server answers with (default 200), e.g.
     /// `{ext-vm: 301}` for the blog's www.vg.no.
     #[serde(default)]
-    pub http_status: indexmap::IndexMap<String, u16>,
+    pub(crate) http_status: indexmap::IndexMap<String, u16>,
     /// Start from a cluster that has been running (default false): every
     /// agent's memberlist already lists every node Alive, so nobody joins
     /// everyone at 0 s; and once the 0 s steps have run, ARP caches hold
@@ -64,88 +64,88 @@ pub struct OptionsDoc {
     /// Large generated clusters (`antlab gen`) use it: a cold start there is
     /// an n-squared join storm that a real cluster went through long ago.
     #[serde(default)]
-    pub warm_start: Option<bool>,
+    pub(crate) warm_start: Option<bool>,
     /// Record a log line per frame (default true; `-v` and `-o json` show
     /// them). `false` keeps large runs' logs to the story.
     #[serde(default)]
-    pub frame_log: Option<bool>,
+    pub(crate) frame_log: Option<bool>,
     /// The Antrea release to model, e.g. `v2.1.0` (default v1.15.1, the
     /// blog's): its feature gates and defaults, the config keys it knows,
     /// and the behaviour that changed between releases.
     #[serde(default)]
-    pub antrea_version: Option<Spanned<String>>,
+    pub(crate) antrea_version: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StepDoc {
-    pub at: Spanned<SimDuration>,
+    pub(crate) at: Spanned<SimDuration>,
     #[serde(default)]
-    pub apply: Option<Spanned<ApplyDoc>>,
+    pub(crate) apply: Option<Spanned<ApplyDoc>>,
     /// `kubectl delete -f`: the objects named in the manifests are deleted.
     #[serde(default)]
-    pub delete: Option<Spanned<ApplyDoc>>,
+    pub(crate) delete: Option<Spanned<ApplyDoc>>,
     #[serde(default)]
-    pub label: Option<Spanned<LabelDoc>>,
+    pub(crate) label: Option<Spanned<LabelDoc>>,
     #[serde(default)]
-    pub annotate: Option<Spanned<LabelDoc>>,
+    pub(crate) annotate: Option<Spanned<LabelDoc>>,
     #[serde(default)]
-    pub power: Option<Spanned<StateDoc>>,
+    pub(crate) power: Option<Spanned<StateDoc>>,
     #[serde(default)]
-    pub link: Option<Spanned<StateDoc>>,
+    pub(crate) link: Option<Spanned<StateDoc>>,
     #[serde(default)]
-    pub probe: Option<Spanned<ProbeDoc>>,
+    pub(crate) probe: Option<Spanned<ProbeDoc>>,
     #[serde(default)]
-    pub stop_probe: Option<Spanned<String>>,
+    pub(crate) stop_probe: Option<Spanned<String>>,
     #[serde(default)]
-    pub show: Option<Spanned<String>>,
+    pub(crate) show: Option<Spanned<String>>,
     #[serde(default)]
-    pub expect: Option<Vec<Spanned<ExpectDoc>>>,
+    pub(crate) expect: Option<Vec<Spanned<ExpectDoc>>>,
     #[serde(default)]
-    pub say: Option<Spanned<String>>,
+    pub(crate) say: Option<Spanned<String>>,
     /// Flush a device's ARP cache (`clear arp-cache`, `ip neigh flush all`).
     #[serde(default)]
-    pub clear_arp: Option<Spanned<String>>,
+    pub(crate) clear_arp: Option<Spanned<String>>,
     /// `ip route add|del` on a device: `{device: core-sw, add: "10.169.1.40/32 via 10.160.1.26 metric 10"}`.
     #[serde(default)]
-    pub route: Option<Spanned<RouteStepDoc>>,
+    pub(crate) route: Option<Spanned<RouteStepDoc>>,
     /// Reconfigure a switch port's VLANs: `{port: vmbr0/node-vm-2, proxmox: "tag=216"}`.
     #[serde(default)]
-    pub vlan: Option<Spanned<VlanDoc>>,
+    pub(crate) vlan: Option<Spanned<VlanDoc>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteStepDoc {
-    pub device: Spanned<String>,
+    pub(crate) device: Spanned<String>,
     #[serde(default)]
-    pub add: Option<Spanned<String>>,
+    pub(crate) add: Option<Spanned<String>>,
     #[serde(default)]
-    pub del: Option<Spanned<String>>,
+    pub(crate) del: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VlanDoc {
-    pub port: Spanned<String>,
-    pub proxmox: Spanned<String>,
+    pub(crate) port: Spanned<String>,
+    pub(crate) proxmox: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyDoc {
     #[serde(default)]
-    pub file: Option<Spanned<String>>,
+    pub(crate) file: Option<Spanned<String>>,
     #[serde(default)]
-    pub inline: Option<Spanned<String>>,
+    pub(crate) inline: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelDoc {
-    pub node: Spanned<String>,
+    pub(crate) node: Spanned<String>,
     /// kubectl syntax: `key=value` sets, `key-` removes; several separated by spaces or commas.
-    pub set: Spanned<String>,
+    pub(crate) set: Spanned<String>,
 }
 
 /// `power: {device, state: on|off}` and `link: {port: device/iface, state: up|down}`.
@@ -153,34 +153,34 @@ pub struct LabelDoc {
 #[serde(deny_unknown_fields)]
 pub struct StateDoc {
     #[serde(default)]
-    pub device: Option<Spanned<String>>,
+    pub(crate) device: Option<Spanned<String>>,
     #[serde(default)]
-    pub port: Option<Spanned<String>>,
-    pub state: Spanned<String>,
+    pub(crate) port: Option<Spanned<String>>,
+    pub(crate) state: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeDoc {
-    pub name: Spanned<String>,
-    pub from: Spanned<String>,
-    pub to: Spanned<String>,
+    pub(crate) name: Spanned<String>,
+    pub(crate) from: Spanned<String>,
+    pub(crate) to: Spanned<String>,
     #[serde(default)]
-    pub kind: Option<Spanned<String>>,
+    pub(crate) kind: Option<Spanned<String>>,
     #[serde(default)]
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// `kind: http`: the Host header (default: the target as written).
     #[serde(default)]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// `kind: http`: the request path (default `/`).
     #[serde(default)]
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     #[serde(default)]
-    pub interval: Option<Spanned<SimDuration>>,
+    pub(crate) interval: Option<Spanned<SimDuration>>,
     #[serde(default)]
-    pub timeout: Option<SimDuration>,
+    pub(crate) timeout: Option<SimDuration>,
     #[serde(default)]
-    pub count: Option<u32>,
+    pub(crate) count: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,96 +188,96 @@ pub struct ProbeDoc {
 pub struct ExpectDoc {
     // About a probe.
     #[serde(default)]
-    pub probe: Option<Spanned<String>>,
+    pub(crate) probe: Option<Spanned<String>>,
     #[serde(default)]
-    pub last: Option<Spanned<String>>,
+    pub(crate) last: Option<Spanned<String>>,
     #[serde(default)]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     #[serde(default)]
-    pub seen_source: Option<Spanned<String>>,
+    pub(crate) seen_source: Option<Spanned<String>>,
     #[serde(default)]
-    pub via_vlan: Option<u16>,
+    pub(crate) via_vlan: Option<u16>,
     #[serde(default)]
-    pub not_via_vlan: Option<u16>,
+    pub(crate) not_via_vlan: Option<u16>,
     #[serde(default)]
-    pub max_outage: Option<SimDuration>,
+    pub(crate) max_outage: Option<SimDuration>,
     #[serde(default)]
-    pub min_outage: Option<SimDuration>,
+    pub(crate) min_outage: Option<SimDuration>,
     /// Which proxy load-balanced the last attempt (`AntreaProxy`, `kube-proxy`).
     #[serde(default)]
-    pub handled_by: Option<String>,
+    pub(crate) handled_by: Option<String>,
     /// Every successful attempt so far was answered by one of these hosts.
     #[serde(default)]
-    pub only_answered_by: Option<Vec<String>>,
+    pub(crate) only_answered_by: Option<Vec<String>>,
     /// At least this many different hosts answered (load is spread).
     #[serde(default)]
-    pub min_answerers: Option<usize>,
+    pub(crate) min_answerers: Option<usize>,
     /// The last attempt's reply did not pass through this device (DSR).
     #[serde(default)]
-    pub reply_avoids: Option<String>,
+    pub(crate) reply_avoids: Option<String>,
     /// The HTTP status of the last attempt (`kind: http`).
     #[serde(default)]
-    pub http_status: Option<u16>,
+    pub(crate) http_status: Option<u16>,
     // About an ARP cache.
     #[serde(default)]
-    pub arp: Option<Spanned<ArpExpectDoc>>,
+    pub(crate) arp: Option<Spanned<ArpExpectDoc>>,
     // About a MAC table.
     #[serde(default)]
-    pub mac: Option<Spanned<MacExpectDoc>>,
+    pub(crate) mac: Option<Spanned<MacExpectDoc>>,
     // About an Egress's status.
     #[serde(default)]
-    pub egress: Option<Spanned<EgressExpectDoc>>,
+    pub(crate) egress: Option<Spanned<EgressExpectDoc>>,
     // About a ServiceExternalIP.
     #[serde(default, rename = "serviceExternalIP")]
-    pub service_external_ip: Option<Spanned<SeipExpectDoc>>,
+    pub(crate) service_external_ip: Option<Spanned<SeipExpectDoc>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeipExpectDoc {
     /// `namespace/name`.
-    pub service: Spanned<String>,
+    pub(crate) service: Spanned<String>,
     /// The node answering for the IP, or `none`.
     #[serde(default)]
-    pub node: Option<Spanned<String>>,
+    pub(crate) node: Option<Spanned<String>>,
     #[serde(default)]
-    pub ip: Option<Spanned<String>>,
+    pub(crate) ip: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgressExpectDoc {
-    pub name: Spanned<String>,
+    pub(crate) name: Spanned<String>,
     /// The node holding the IP, or `none`.
     #[serde(default)]
-    pub node: Option<Spanned<String>>,
+    pub(crate) node: Option<Spanned<String>>,
     #[serde(default)]
-    pub ip: Option<Spanned<String>>,
+    pub(crate) ip: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArpExpectDoc {
-    pub device: Spanned<String>,
-    pub ip: Spanned<String>,
+    pub(crate) device: Spanned<String>,
+    pub(crate) ip: Spanned<String>,
     /// A MAC address, or `device/iface` whose MAC it must be.
     #[serde(default)]
-    pub mac: Option<Spanned<String>>,
+    pub(crate) mac: Option<Spanned<String>>,
     /// `reachable`, `stale`, `delay`, `probe`, `incomplete`, `present` or `absent`.
     #[serde(default)]
-    pub state: Option<Spanned<String>>,
+    pub(crate) state: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MacExpectDoc {
-    pub switch: Spanned<String>,
-    pub vlan: u16,
+    pub(crate) switch: Spanned<String>,
+    pub(crate) vlan: u16,
     /// A MAC address or `device/iface`.
-    pub mac: Spanned<String>,
+    pub(crate) mac: Spanned<String>,
     /// The port it must be learned on; absent = just learned somewhere.
     #[serde(default)]
-    pub port: Option<Spanned<String>>,
+    pub(crate) port: Option<Spanned<String>>,
     #[serde(default)]
-    pub absent: bool,
+    pub(crate) absent: bool,
 }

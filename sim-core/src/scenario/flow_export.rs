@@ -41,9 +41,9 @@ use crate::time::SimTime;
 /// or the run ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExporterSession {
-    pub node: String,
-    pub connected_at: SimTime,
-    pub closed_at: Option<SimTime>,
+    pub(crate) node: String,
+    pub(crate) connected_at: SimTime,
+    pub(crate) closed_at: Option<SimTime>,
 }
 
 /// One node's agent.
@@ -63,18 +63,18 @@ struct Agent {
 pub struct FlowExport {
     agents: BTreeMap<String, Agent>,
     /// The records exported so far, the first [`FlowExport::keep`] of them.
-    pub records: Vec<NodeFlowRecord>,
+    pub(crate) records: Vec<NodeFlowRecord>,
     /// Records exported in all, kept or not.
-    pub exported: u64,
+    pub(crate) exported: u64,
     /// How many records to keep (`None`: [`MAX_KEPT_FLOW_RECORDS`]). A TCP
     /// probe every 100 ms exports tens of thousands of records an hour
     /// (about 850 bytes each in memory), so a long run keeps only so many.
-    pub keep: Option<usize>,
-    pub sessions: Vec<ExporterSession>,
+    pub(crate) keep: Option<usize>,
+    pub(crate) sessions: Vec<ExporterSession>,
     /// Whether the next tick is already scheduled.
-    pub scheduled: bool,
+    pub(crate) scheduled: bool,
     /// Unix seconds of simulated time zero (the scenario's `startTime`).
-    pub epoch_base_secs: u64,
+    pub(crate) epoch_base_secs: u64,
 }
 
 /// Flow records a run keeps by default (about 425 MB).

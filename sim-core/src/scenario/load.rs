@@ -31,18 +31,18 @@ pub struct Scenario {
     pub until: SimTime,
     pub steps: Vec<Step>,
     /// `options.egressGratuitousArp` (default true).
-    pub egress_gratuitous_arp: bool,
+    pub(crate) egress_gratuitous_arp: bool,
     /// `options.warmStart`: converged memberlist and warm ARP caches at 0 s.
-    pub warm_start: bool,
+    pub(crate) warm_start: bool,
     /// `options.frameLog` (default true): a log line per frame.
-    pub frame_log: bool,
+    pub(crate) frame_log: bool,
     /// `options.kubeProxy`.
     pub kube_proxy: Option<crate::engine::proxy::KubeProxyMode>,
     /// `options.httpStatus`: device → status its web server answers.
     pub http_status: Vec<(String, u16)>,
     /// `options.antreaVersion` or `--antrea-version`; `None`: the default
     /// (v1.15.1, the blog's).
-    pub antrea_version: Option<crate::engine::config::AntreaVersion>,
+    pub(crate) antrea_version: Option<crate::engine::config::AntreaVersion>,
     /// `startTime` in Unix seconds: the wall-clock instant of sim time zero.
     pub start_unix: u64,
     /// Whether the scenario wrote `startTime` (else the default).

@@ -20,7 +20,7 @@ pub struct RunOptions {
 /// An expectation's outcome.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ExpectResult {
-    pub time: crate::time::SimTime,
+    pub(crate) time: crate::time::SimTime,
     pub line: u64,
     pub column: u64,
     pub passed: bool,

@@ -139,11 +139,11 @@ pub enum Resolve<P> {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ArpRow {
     pub iface: usize,
-    pub ip: Ipv4Addr,
+    pub(crate) ip: Ipv4Addr,
     pub mac: Option<MacAddr>,
     pub state: NeighState,
     /// Seconds since the entry was last confirmed/learned.
-    pub age: SimDuration,
+    pub(crate) age: SimDuration,
 }
 
 pub struct ArpCache<P> {

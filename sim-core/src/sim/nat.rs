@@ -55,9 +55,9 @@ impl SnatRule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct FlowKey {
     pub(crate) proto: u8,
-    pub(crate) src: Ipv4Addr,
+    pub src: Ipv4Addr,
     pub(crate) sport: u16,
-    pub(crate) dst: Ipv4Addr,
+    pub dst: Ipv4Addr,
     pub(crate) dport: u16,
 }
 

@@ -50,7 +50,7 @@ pub struct Hop {
     pub time: SimTime,
     pub device: String,
     pub text: String,
-    pub vlan: Option<u16>,
+    pub(crate) vlan: Option<u16>,
     pub reply: bool,
 }
 
@@ -108,13 +108,13 @@ pub struct Probe {
 /// Summary figures for tables and expectations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ProbeStats {
-    pub sent: u32,
+    pub(crate) sent: u32,
     pub ok: u32,
     pub failed: u32,
     /// The longest run of failed attempts, from the first failed send to the
     /// first successful send after it.
     pub longest_outage: SimDuration,
-    pub outages: u32,
+    pub(crate) outages: u32,
 }
 
 impl Probe {

@@ -131,7 +131,7 @@ pub struct NextHop {
     /// The address to resolve with ARP: the gateway, or the destination itself
     /// for a connected route.
     pub neighbor: Ipv4Addr,
-    pub table: u32,
+    pub(crate) table: u32,
 }
 
 impl RoutingTable {

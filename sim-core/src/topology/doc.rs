@@ -19,178 +19,178 @@ pub(crate) type SStr = Spanned<String>;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct TopologyDoc {
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
     #[allow(dead_code)] // Free text for readers of the file; not part of the model.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default)]
-    pub cluster: Option<ClusterDoc>,
+    pub(crate) cluster: Option<ClusterDoc>,
     #[serde(default)]
-    pub defaults: Option<DefaultsDoc>,
+    pub(crate) defaults: Option<DefaultsDoc>,
     #[serde(default)]
-    pub nodes: Vec<NodeDoc>,
+    pub(crate) nodes: Vec<NodeDoc>,
     #[serde(default)]
-    pub hosts: Vec<HostDoc>,
+    pub(crate) hosts: Vec<HostDoc>,
     #[serde(default)]
-    pub routers: Vec<HostDoc>,
+    pub(crate) routers: Vec<HostDoc>,
     #[serde(default)]
-    pub switches: Vec<SwitchDoc>,
+    pub(crate) switches: Vec<SwitchDoc>,
     #[serde(default)]
-    pub links: Vec<LinkDoc>,
+    pub(crate) links: Vec<LinkDoc>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct ClusterDoc {
     #[serde(default, rename = "podCIDR")]
-    pub pod_cidr: Option<SStr>,
+    pub(crate) pod_cidr: Option<SStr>,
     #[serde(default, rename = "serviceCIDR")]
-    pub service_cidr: Option<SStr>,
+    pub(crate) service_cidr: Option<SStr>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct DefaultsDoc {
     #[serde(default)]
-    pub link_latency: Option<SimDuration>,
+    pub(crate) link_latency: Option<SimDuration>,
 }
 
 /// A Kubernetes node VM.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct NodeDoc {
-    pub name: SStr,
+    pub(crate) name: SStr,
     #[serde(default)]
-    pub role: Option<SStr>,
+    pub(crate) role: Option<SStr>,
     #[serde(default, rename = "podCIDR")]
-    pub pod_cidr: Option<SStr>,
+    pub(crate) pod_cidr: Option<SStr>,
     #[serde(default)]
-    pub labels: IndexMap<String, String>,
+    pub(crate) labels: IndexMap<String, String>,
     #[serde(default)]
-    pub transport_interface: Option<SStr>,
+    pub(crate) transport_interface: Option<SStr>,
     #[serde(default)]
-    pub interfaces: Vec<IfaceDoc>,
+    pub(crate) interfaces: Vec<IfaceDoc>,
     #[serde(default)]
-    pub routes: Vec<RouteDoc>,
+    pub(crate) routes: Vec<RouteDoc>,
     #[serde(default)]
-    pub rules: Vec<RuleDoc>,
+    pub(crate) rules: Vec<RuleDoc>,
     #[serde(default)]
-    pub tcp_listen: Vec<u16>,
+    pub(crate) tcp_listen: Vec<u16>,
 }
 
 /// An external machine or a router: a host without Kubernetes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct HostDoc {
-    pub name: SStr,
+    pub(crate) name: SStr,
     #[serde(default)]
-    pub interfaces: Vec<IfaceDoc>,
+    pub(crate) interfaces: Vec<IfaceDoc>,
     #[serde(default)]
-    pub routes: Vec<RouteDoc>,
+    pub(crate) routes: Vec<RouteDoc>,
     #[serde(default)]
-    pub rules: Vec<RuleDoc>,
+    pub(crate) rules: Vec<RuleDoc>,
     #[serde(default)]
-    pub tcp_listen: Vec<u16>,
+    pub(crate) tcp_listen: Vec<u16>,
     #[serde(default)]
-    pub ip_forward: Option<bool>,
+    pub(crate) ip_forward: Option<bool>,
     #[serde(default)]
-    pub arp: Option<ArpDoc>,
+    pub(crate) arp: Option<ArpDoc>,
     /// Routers only: equal static routes used together, up to this many.
     #[serde(default)]
-    pub maximum_paths: Option<Spanned<u64>>,
+    pub(crate) maximum_paths: Option<Spanned<u64>>,
     /// `l3` (default) or `l4`: Linux `fib_multipath_hash_policy` 0 or 1.
     #[serde(default)]
-    pub multipath_hash: Option<SStr>,
+    pub(crate) multipath_hash: Option<SStr>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct IfaceDoc {
-    pub name: SStr,
+    pub(crate) name: SStr,
     #[serde(default)]
-    pub mac: Option<SStr>,
+    pub(crate) mac: Option<SStr>,
     #[serde(default)]
-    pub addresses: Vec<SStr>,
+    pub(crate) addresses: Vec<SStr>,
     #[serde(default)]
-    pub vlan: Option<VlanDoc>,
+    pub(crate) vlan: Option<VlanDoc>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct VlanDoc {
-    pub parent: SStr,
-    pub id: SStr,
+    pub(crate) parent: SStr,
+    pub(crate) id: SStr,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RouteDoc {
-    pub to: SStr,
+    pub(crate) to: SStr,
     #[serde(default)]
-    pub via: Option<SStr>,
+    pub(crate) via: Option<SStr>,
     #[serde(default)]
-    pub dev: Option<SStr>,
+    pub(crate) dev: Option<SStr>,
     #[serde(default)]
-    pub metric: u32,
+    pub(crate) metric: u32,
     #[serde(default)]
-    pub table: Option<SStr>,
+    pub(crate) table: Option<SStr>,
     /// A multipath route (`ip route add TO nexthop via A nexthop via B`),
     /// instead of `via`/`dev`.
     #[serde(default)]
-    pub nexthops: Vec<NexthopDoc>,
+    pub(crate) nexthops: Vec<NexthopDoc>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct NexthopDoc {
-    pub via: SStr,
+    pub(crate) via: SStr,
     #[serde(default)]
-    pub dev: Option<SStr>,
+    pub(crate) dev: Option<SStr>,
     #[serde(default)]
-    pub weight: Option<Spanned<u16>>,
+    pub(crate) weight: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RuleDoc {
-    pub priority: u32,
+    pub(crate) priority: u32,
     #[serde(default)]
-    pub fwmark: Option<SStr>,
+    pub(crate) fwmark: Option<SStr>,
     #[serde(default)]
-    pub from: Option<SStr>,
-    pub table: SStr,
+    pub(crate) from: Option<SStr>,
+    pub(crate) table: SStr,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct ArpDoc {
-    pub mode: SStr,
+    pub(crate) mode: SStr,
     #[serde(default)]
-    pub timeout: Option<Spanned<SimDuration>>,
+    pub(crate) timeout: Option<Spanned<SimDuration>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SwitchDoc {
-    pub name: SStr,
+    pub(crate) name: SStr,
     #[serde(default)]
-    pub mac_aging: Option<SimDuration>,
+    pub(crate) mac_aging: Option<SimDuration>,
     #[serde(default)]
-    pub arp: Option<SwitchArpDoc>,
+    pub(crate) arp: Option<SwitchArpDoc>,
     #[serde(default)]
-    pub bfd: bool,
+    pub(crate) bfd: bool,
     /// Equal static routes used together, up to this many (`maximum-paths`).
     #[serde(default)]
-    pub maximum_paths: Option<Spanned<u64>>,
+    pub(crate) maximum_paths: Option<Spanned<u64>>,
     /// `l3` (default) or `l4`: what the per-flow ECMP hash covers.
     #[serde(default)]
-    pub multipath_hash: Option<SStr>,
+    pub(crate) multipath_hash: Option<SStr>,
     #[serde(default)]
-    pub svis: Vec<SviDoc>,
+    pub(crate) svis: Vec<SviDoc>,
     #[serde(default)]
-    pub routes: Vec<RouteDoc>,
+    pub(crate) routes: Vec<RouteDoc>,
     #[serde(default)]
-    pub ports: Vec<PortDoc>,
+    pub(crate) ports: Vec<PortDoc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,51 +199,51 @@ pub(crate) struct SwitchArpDoc {
     /// `fixed` (default: a router's table, entries live `timeout`) or `linux`
     /// (a Linux-based switch: the kernel's neighbour state machine).
     #[serde(default)]
-    pub mode: Option<SStr>,
+    pub(crate) mode: Option<SStr>,
     #[serde(default)]
-    pub timeout: Option<SimDuration>,
+    pub(crate) timeout: Option<SimDuration>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SviDoc {
-    pub vlan: SStr,
-    pub address: SStr,
+    pub(crate) vlan: SStr,
+    pub(crate) address: SStr,
     #[serde(default)]
-    pub mac: Option<SStr>,
+    pub(crate) mac: Option<SStr>,
     #[serde(default)]
-    pub name: Option<SStr>,
+    pub(crate) name: Option<SStr>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct PortDoc {
-    pub name: SStr,
+    pub(crate) name: SStr,
     #[serde(default)]
-    pub connect: Option<SStr>,
+    pub(crate) connect: Option<SStr>,
     #[serde(default)]
-    pub latency: Option<SimDuration>,
+    pub(crate) latency: Option<SimDuration>,
     #[serde(default)]
-    pub access: Option<SStr>,
+    pub(crate) access: Option<SStr>,
     #[serde(default)]
-    pub trunk: Option<Spanned<TrunkDoc>>,
+    pub(crate) trunk: Option<Spanned<TrunkDoc>>,
     #[serde(default)]
-    pub proxmox: Option<SStr>,
+    pub(crate) proxmox: Option<SStr>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct TrunkDoc {
     #[serde(default)]
-    pub native: Option<SStr>,
+    pub(crate) native: Option<SStr>,
     #[serde(default)]
-    pub allowed: Vec<SStr>,
+    pub(crate) allowed: Vec<SStr>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct LinkDoc {
-    pub between: Spanned<Vec<SStr>>,
+    pub(crate) between: Spanned<Vec<SStr>>,
     #[serde(default)]
-    pub latency: Option<SimDuration>,
+    pub(crate) latency: Option<SimDuration>,
 }

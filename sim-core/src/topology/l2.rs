@@ -45,8 +45,8 @@ pub enum L2Place {
 /// A layer-2 problem and what to tell the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct L2Error {
-    pub place: L2Place,
-    pub message: String,
+    pub(crate) place: L2Place,
+    pub(crate) message: String,
 }
 
 /// A switch's VLAN: one node of the layer-2 graph.

@@ -80,22 +80,22 @@ impl EncapMode {
 /// What the agent runs with (besides gates and the flow exporter).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSettings {
-    pub traffic_encap_mode: EncapMode,
-    pub kube_api_server_override: Option<String>,
+    pub(crate) traffic_encap_mode: EncapMode,
+    pub(crate) kube_api_server_override: Option<String>,
     /// `antreaProxy.enable` (default true).
-    pub antrea_proxy_enable: bool,
-    pub proxy_all: bool,
+    pub(crate) antrea_proxy_enable: bool,
+    pub(crate) proxy_all: bool,
     /// `antreaProxy.nodePortAddresses` (IPv4 ones; read with proxyAll only,
     /// as Antrea uses them only then).
-    pub node_port_addresses: Vec<Ipv4Net>,
-    pub skip_services: Vec<String>,
-    pub proxy_load_balancer_ips: bool,
-    pub default_load_balancer_mode: LbMode,
+    pub(crate) node_port_addresses: Vec<Ipv4Net>,
+    pub(crate) skip_services: Vec<String>,
+    pub(crate) proxy_load_balancer_ips: bool,
+    pub(crate) default_load_balancer_mode: LbMode,
     /// `egress.exceptCIDRs` (IPv4 ones): Egress-selected Pods reach these
     /// without the Egress SNAT.
-    pub egress_except_cidrs: Vec<Ipv4Net>,
+    pub(crate) egress_except_cidrs: Vec<Ipv4Net>,
     /// `egress.maxEgressIPsPerNode` after defaulting (0 → 255).
-    pub max_egress_ips_per_node: u32,
+    pub(crate) max_egress_ips_per_node: u32,
 }
 
 impl Default for AgentSettings {
@@ -122,60 +122,60 @@ const MAX_EGRESS_IPS_PER_NODE: u32 = 255;
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct AgentDoc {
     #[serde(rename = "featureGates", default)]
-    pub feature_gates: SpannedMap<Spanned<bool>>,
+    pub(crate) feature_gates: SpannedMap<Spanned<bool>>,
     #[serde(rename = "trafficEncapMode", default)]
-    pub traffic_encap_mode: Option<Spanned<String>>,
+    pub(crate) traffic_encap_mode: Option<Spanned<String>>,
     #[serde(rename = "kubeAPIServerOverride", default)]
-    pub kube_api_server_override: Option<Spanned<String>>,
+    pub(crate) kube_api_server_override: Option<Spanned<String>>,
     #[serde(rename = "antreaProxy", default)]
-    pub antrea_proxy: Option<ProxyDoc>,
+    pub(crate) antrea_proxy: Option<ProxyDoc>,
     #[serde(rename = "egress", default)]
-    pub egress: Option<EgressDoc>,
+    pub(crate) egress: Option<EgressDoc>,
     #[serde(rename = "flowExporter", default)]
-    pub flow_exporter: Option<FlowExporterDoc>,
+    pub(crate) flow_exporter: Option<FlowExporterDoc>,
     #[serde(rename = "flowCollectorAddr", default)]
-    pub flow_collector_addr: Option<Spanned<String>>,
+    pub(crate) flow_collector_addr: Option<Spanned<String>>,
     #[serde(rename = "flowPollInterval", default)]
-    pub flow_poll_interval: Option<Spanned<String>>,
+    pub(crate) flow_poll_interval: Option<Spanned<String>>,
     #[serde(rename = "activeFlowExportTimeout", default)]
-    pub active_flow_export_timeout: Option<Spanned<String>>,
+    pub(crate) active_flow_export_timeout: Option<Spanned<String>>,
     #[serde(rename = "idleFlowExportTimeout", default)]
-    pub idle_flow_export_timeout: Option<Spanned<String>>,
+    pub(crate) idle_flow_export_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct ProxyDoc {
     #[serde(rename = "enable", default)]
-    pub enable: Option<bool>,
+    pub(crate) enable: Option<bool>,
     #[serde(rename = "proxyAll", default)]
-    pub proxy_all: Option<bool>,
+    pub(crate) proxy_all: Option<bool>,
     #[serde(rename = "nodePortAddresses", default)]
-    pub node_port_addresses: Option<Vec<Spanned<String>>>,
+    pub(crate) node_port_addresses: Option<Vec<Spanned<String>>>,
     #[serde(rename = "skipServices", default)]
-    pub skip_services: Option<Vec<String>>,
+    pub(crate) skip_services: Option<Vec<String>>,
     #[serde(rename = "proxyLoadBalancerIPs", default)]
-    pub proxy_load_balancer_ips: Option<bool>,
+    pub(crate) proxy_load_balancer_ips: Option<bool>,
     #[serde(rename = "defaultLoadBalancerMode", default)]
-    pub default_load_balancer_mode: Option<Spanned<String>>,
+    pub(crate) default_load_balancer_mode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct EgressDoc {
     #[serde(rename = "exceptCIDRs", default)]
-    pub except_cidrs: Option<Vec<Spanned<String>>>,
+    pub(crate) except_cidrs: Option<Vec<Spanned<String>>>,
     #[serde(rename = "maxEgressIPsPerNode", default)]
-    pub max_egress_ips_per_node: Option<Spanned<i64>>,
+    pub(crate) max_egress_ips_per_node: Option<Spanned<i64>>,
 }
 
 /// Everything read from `antrea-agent.conf`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AgentConf {
     /// `featureGates` as written.
-    pub gates: IndexMap<String, bool>,
-    pub settings: AgentSettings,
-    pub flow_exporter: FlowExporterSettings,
+    pub(crate) gates: IndexMap<String, bool>,
+    pub(crate) settings: AgentSettings,
+    pub(crate) flow_exporter: FlowExporterSettings,
     /// Keys Antrea ≥ v2.0 ignores (lenient decoding), located.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Reads `antrea-agent.conf` (absent: every default) for `version`.

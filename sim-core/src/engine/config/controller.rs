@@ -21,8 +21,8 @@ struct ControllerDoc {
 /// Everything read from `antrea-controller.conf`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ControllerConf {
-    pub gates: IndexMap<String, bool>,
-    pub warnings: Vec<String>,
+    pub(crate) gates: IndexMap<String, bool>,
+    pub(crate) warnings: Vec<String>,
 }
 
 pub(super) fn read(

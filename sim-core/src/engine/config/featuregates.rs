@@ -24,10 +24,10 @@ use super::version::AntreaVersion;
 /// The statuses written in each file (absent gates show their default).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GateSettings {
-    pub agent: IndexMap<String, bool>,
-    pub controller: IndexMap<String, bool>,
+    pub(crate) agent: IndexMap<String, bool>,
+    pub(crate) controller: IndexMap<String, bool>,
     /// `Some` when an `antrea-windows-config` ConfigMap exists.
-    pub windows_agent: Option<IndexMap<String, bool>>,
+    pub(crate) windows_agent: Option<IndexMap<String, bool>>,
 }
 
 /// The whole `antctl get featuregates` output for `version`.

@@ -32,35 +32,35 @@ use crate::time::SimDuration;
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct FlowExporterDoc {
     #[serde(rename = "enable", default)]
-    pub enable: Option<bool>,
+    pub(crate) enable: Option<bool>,
     #[serde(rename = "flowCollectorAddr", default)]
-    pub flow_collector_addr: Option<Spanned<String>>,
+    pub(crate) flow_collector_addr: Option<Spanned<String>>,
     #[serde(rename = "flowPollInterval", default)]
-    pub flow_poll_interval: Option<Spanned<String>>,
+    pub(crate) flow_poll_interval: Option<Spanned<String>>,
     #[serde(rename = "activeFlowExportTimeout", default)]
-    pub active_flow_export_timeout: Option<Spanned<String>>,
+    pub(crate) active_flow_export_timeout: Option<Spanned<String>>,
     #[serde(rename = "idleFlowExportTimeout", default)]
-    pub idle_flow_export_timeout: Option<Spanned<String>>,
+    pub(crate) idle_flow_export_timeout: Option<Spanned<String>>,
 }
 
 /// The deprecated top-level spellings of the same settings.
 #[derive(Debug, Default)]
 pub(super) struct DeprecatedFlowKeys {
-    pub flow_collector_addr: Option<Spanned<String>>,
-    pub flow_poll_interval: Option<Spanned<String>>,
-    pub active_flow_export_timeout: Option<Spanned<String>>,
-    pub idle_flow_export_timeout: Option<Spanned<String>>,
+    pub(crate) flow_collector_addr: Option<Spanned<String>>,
+    pub(crate) flow_poll_interval: Option<Spanned<String>>,
+    pub(crate) active_flow_export_timeout: Option<Spanned<String>>,
+    pub(crate) idle_flow_export_timeout: Option<Spanned<String>>,
 }
 
 /// What the agent's flow exporter runs with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowExporterSettings {
     /// `flowExporter.enable` (default false).
-    pub enable: bool,
-    pub collector_addr: String,
-    pub poll_interval: SimDuration,
-    pub active_timeout: SimDuration,
-    pub idle_timeout: SimDuration,
+    pub(crate) enable: bool,
+    pub(crate) collector_addr: String,
+    pub(crate) poll_interval: SimDuration,
+    pub(crate) active_timeout: SimDuration,
+    pub(crate) idle_timeout: SimDuration,
 }
 
 pub const DEFAULT_COLLECTOR: &str = "flow-aggregator/flow-aggregator:4739:tls";

@@ -36,8 +36,8 @@ pub enum Kind {
 pub struct Key {
     pub path: &'static str,
     pub kind: Kind,
-    pub since: AntreaVersion,
-    pub until: Option<AntreaVersion>,
+    pub(crate) since: AntreaVersion,
+    pub(crate) until: Option<AntreaVersion>,
 }
 
 impl Key {

@@ -51,13 +51,13 @@ const WINDOWS_CONFIG_PREFIX: &str = "antrea-windows-config";
 /// What the cluster runs with: the release and its `antrea-config`.
 #[derive(Clone, Debug, Default)]
 pub struct AntreaSettings {
-    pub version: AntreaVersion,
+    pub(crate) version: AntreaVersion,
     /// `featureGates` of `antrea-agent.conf` as written.
-    pub agent_gates: IndexMap<String, bool>,
+    pub(crate) agent_gates: IndexMap<String, bool>,
     /// `featureGates` of `antrea-controller.conf` as written.
-    pub controller_gates: IndexMap<String, bool>,
-    pub agent: AgentSettings,
-    pub flow_exporter: FlowExporterSettings,
+    pub(crate) controller_gates: IndexMap<String, bool>,
+    pub(crate) agent: AgentSettings,
+    pub(crate) flow_exporter: FlowExporterSettings,
 }
 
 impl AntreaSettings {
@@ -102,8 +102,8 @@ impl AntreaSettings {
 /// `antrea-config` as one release reads it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AntreaConfig {
-    pub agent: AgentConf,
-    pub controller: ControllerConf,
+    pub(crate) agent: AgentConf,
+    pub(crate) controller: ControllerConf,
 }
 
 impl AntreaConfig {
@@ -130,8 +130,8 @@ pub fn read_antrea_config(
 /// What applying a ConfigMap did: story lines and warnings for the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
-    pub lines: Vec<String>,
-    pub warnings: Vec<String>,
+    pub(crate) lines: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Applies `antrea-config` (as after the blog's `kubectl rollout restart`).

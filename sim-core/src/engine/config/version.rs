@@ -12,9 +12,9 @@ use std::fmt;
 /// An Antrea release, `vMAJOR.MINOR.PATCH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AntreaVersion {
-    pub major: u8,
-    pub minor: u8,
-    pub patch: u8,
+    pub(crate) major: u8,
+    pub(crate) minor: u8,
+    pub(crate) patch: u8,
 }
 
 const fn v(major: u8, minor: u8, patch: u8) -> AntreaVersion {

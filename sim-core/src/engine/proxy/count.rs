@@ -29,9 +29,9 @@ pub struct RuleCounts {
     /// `-A` lines kube-proxy writes (filter + nat), iptables mode.
     pub iptables_rules: usize,
     /// IPVS virtual servers, IPVS mode.
-    pub ipvs_services: usize,
+    pub(crate) ipvs_services: usize,
     /// IPVS real servers over all virtual servers.
-    pub ipvs_real_servers: usize,
+    pub(crate) ipvs_real_servers: usize,
 }
 
 /// Counts the node's rules.

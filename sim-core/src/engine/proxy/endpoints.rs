@@ -41,20 +41,20 @@ const OVERLOAD_THRESHOLD: f64 = 0.2;
 /// What the controller needs to know about one Pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointPod {
-    pub namespace: String,
-    pub name: String,
-    pub ip: Ipv4Addr,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) ip: Ipv4Addr,
     /// The node's name, one allocation shared by its Pods and endpoints.
-    pub node: Arc<str>,
+    pub(crate) node: Arc<str>,
     /// Zone of the Pod's node (`topology.kubernetes.io/zone`).
-    pub zone: Option<String>,
-    pub labels: IndexMap<String, String>,
+    pub(crate) zone: Option<String>,
+    pub(crate) labels: IndexMap<String, String>,
     /// The Pod's Ready condition.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// `metadata.deletionTimestamp` is set.
-    pub terminating: bool,
+    pub(crate) terminating: bool,
     /// Container ports, for named `targetPort`s.
-    pub ports: Vec<ContainerPort>,
+    pub(crate) ports: Vec<ContainerPort>,
 }
 
 impl EndpointPod {
@@ -108,24 +108,24 @@ impl EndpointPod {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// `namespace/name` of the Pod.
-    pub pod: String,
-    pub ip: Ipv4Addr,
+    pub(crate) pod: String,
+    pub(crate) ip: Ipv4Addr,
     /// The resolved target port.
-    pub port: u16,
-    pub node: Arc<str>,
-    pub zone: Option<String>,
-    pub ready: bool,
-    pub serving: bool,
-    pub terminating: bool,
+    pub(crate) port: u16,
+    pub(crate) node: Arc<str>,
+    pub(crate) zone: Option<String>,
+    pub(crate) ready: bool,
+    pub(crate) serving: bool,
+    pub(crate) terminating: bool,
     /// `hints.forZones`; empty = no hint.
-    pub zone_hints: Vec<String>,
+    pub(crate) zone_hints: Vec<String>,
 }
 
 /// The endpoints of one Service port (same order as `Service::ports`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortEndpoints {
-    pub port_name: Option<String>,
-    pub protocol: Protocol,
+    pub(crate) port_name: Option<String>,
+    pub(crate) protocol: Protocol,
     /// Sorted by IP.
     pub endpoints: Vec<Endpoint>,
 }
@@ -145,7 +145,7 @@ pub enum HintsOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceEndpoints {
     pub ports: Vec<PortEndpoints>,
-    pub hints: HintsOutcome,
+    pub(crate) hints: HintsOutcome,
 }
 
 impl ServiceEndpoints {

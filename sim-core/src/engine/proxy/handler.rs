@@ -96,24 +96,24 @@ pub enum SnatPolicy {
 /// The result of [`classify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceMatch {
-    pub service: ServicePortName,
-    pub proxy: ProxyKind,
-    pub vip: VipKind,
-    pub dst: Ipv4Addr,
-    pub dport: u16,
-    pub protocol: Protocol,
-    pub origin: TrafficOrigin,
+    pub(crate) service: ServicePortName,
+    pub(crate) proxy: ProxyKind,
+    pub(crate) vip: VipKind,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) dport: u16,
+    pub(crate) protocol: Protocol,
+    pub(crate) origin: TrafficOrigin,
     /// Candidate endpoints after traffic policies and topology, in the
     /// proxy's order (Antrea: by IP and port; kube-proxy: by `ip:port` text).
-    pub endpoints: Vec<(Ipv4Addr, u16)>,
+    pub(crate) endpoints: Vec<(Ipv4Addr, u16)>,
     /// ClientIP affinity timeout in seconds as this proxy applies it
     /// (AntreaProxy caps it at 65535).
-    pub affinity_timeout: Option<u32>,
+    pub(crate) affinity_timeout: Option<u32>,
     /// Dsr only for external-origin traffic to a DSR LoadBalancer/external IP.
-    pub lb_mode: LbMode,
+    pub(crate) lb_mode: LbMode,
     /// Set when `endpoints` is empty.
-    pub no_endpoints: Option<NoEndpointsAction>,
-    pub snat: SnatPolicy,
+    pub(crate) no_endpoints: Option<NoEndpointsAction>,
+    pub(crate) snat: SnatPolicy,
 }
 
 /// Finds the Service port a packet is for and the proxy that handles it on
@@ -389,8 +389,8 @@ struct AffinityKey {
 /// One remembered choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AffinityEntry {
-    pub endpoint: (Ipv4Addr, u16),
-    pub expires: SimTime,
+    pub(crate) endpoint: (Ipv4Addr, u16),
+    pub(crate) expires: SimTime,
 }
 
 /// `sessionAffinity: ClientIP` state of one node.

@@ -43,10 +43,10 @@ pub enum IptTable {
 /// One `-A` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IptRule {
-    pub table: IptTable,
-    pub chain: String,
+    pub(crate) table: IptTable,
+    pub(crate) chain: String,
     /// Everything after `-A <chain> `.
-    pub spec: String,
+    pub(crate) spec: String,
 }
 
 /// kube-proxy's masquerade mark (`--iptables-masquerade-bit` 14).

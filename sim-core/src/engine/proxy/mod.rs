@@ -198,26 +198,26 @@ impl Default for ProxyConfig {
 pub struct ProxyNode {
     pub name: String,
     /// Transport (InternalIP) address.
-    pub ip: Ipv4Addr,
+    pub(crate) ip: Ipv4Addr,
     /// Every address of the node's own interfaces, with the interface, in
     /// interface order (the transport address among them); see
     /// [`node_addresses`] for which ones serve NodePorts.
-    pub host_addrs: Vec<(String, Ipv4Addr)>,
+    pub(crate) host_addrs: Vec<(String, Ipv4Addr)>,
     /// `antrea-gw0`'s address (first host of the Pod CIDR). kube-proxy treats it
     /// as a node address (the blog's IPVS dump has a NodePort on it); Antrea
     /// excludes it from NodePort addresses.
-    pub gateway_ip: Option<Ipv4Addr>,
+    pub(crate) gateway_ip: Option<Ipv4Addr>,
     /// The node's Pod CIDR: source of "from a local Pod" in OVS.
-    pub pod_cidr: Option<Ipv4Net>,
+    pub(crate) pod_cidr: Option<Ipv4Net>,
     /// Label `topology.kubernetes.io/zone`.
-    pub zone: Option<String>,
+    pub(crate) zone: Option<String>,
     /// Control-plane nodes are left out of the hint capacity computation.
-    pub control_plane: bool,
+    pub(crate) control_plane: bool,
     /// Not-ready nodes are left out of the hint capacity computation.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// Allocatable CPU in millicores; the hint computation splits endpoints
     /// between zones in proportion to it. Default 1000 (equal nodes).
-    pub cpu_milli: u32,
+    pub(crate) cpu_milli: u32,
 }
 
 impl ProxyNode {
@@ -268,9 +268,9 @@ impl ProxyNode {
 /// (`ServicePortName.String()`: the `:port` part only when the port is named).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServicePortName {
-    pub namespace: String,
-    pub name: String,
-    pub port: Option<String>,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) port: Option<String>,
 }
 
 impl fmt::Display for ServicePortName {

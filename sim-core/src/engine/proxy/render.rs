@@ -44,7 +44,7 @@ pub(crate) struct FlowLine {
 
 /// One group line.
 pub(crate) struct GroupLine {
-    pub text: String,
+    pub(crate) text: String,
 }
 
 fn hex_ip(ip: Ipv4Addr) -> String {
@@ -350,7 +350,7 @@ pub fn render_antrea(rules: &NodeServiceRules) -> String {
 /// the declared chains.
 pub(crate) struct IptablesDump {
     /// (table, chain) → rules in order; built-ins included.
-    pub chains: BTreeMap<(IptTable, String), Vec<String>>,
+    pub(crate) chains: BTreeMap<(IptTable, String), Vec<String>>,
 }
 
 const FILTER_BUILTINS: [&str; 3] = ["INPUT", "FORWARD", "OUTPUT"];

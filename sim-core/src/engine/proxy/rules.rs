@@ -24,11 +24,11 @@ pub type ServiceKey = (Arc<str>, Arc<str>);
 /// write (`spec.externalIPs`, `status.loadBalancer.ingress`) and its endpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyService {
-    pub service: Service,
+    pub(crate) service: Service,
     /// `spec.externalIPs` (not in the parsed `Service`).
-    pub external_ips: Vec<Ipv4Addr>,
+    pub(crate) external_ips: Vec<Ipv4Addr>,
     /// `status.loadBalancer.ingress[].ip`, e.g. from ServiceExternalIP.
-    pub load_balancer_ingress: Vec<Ipv4Addr>,
+    pub(crate) load_balancer_ingress: Vec<Ipv4Addr>,
     pub endpoints: ServiceEndpoints,
     /// `service`'s namespace and name, taken once by [`ProxyService::new`].
     key: ServiceKey,
@@ -99,28 +99,28 @@ pub struct EndpointRef {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Categorized {
     /// None when the port never uses Cluster policy.
-    pub cluster: Option<Vec<EndpointRef>>,
+    pub(crate) cluster: Option<Vec<EndpointRef>>,
     /// None when the port never uses Local policy.
-    pub local: Option<Vec<EndpointRef>>,
+    pub(crate) local: Option<Vec<EndpointRef>>,
     /// Usable endpoints exist somewhere in the cluster.
-    pub has_any: bool,
+    pub(crate) has_any: bool,
     /// Zone hints filtered the cluster endpoints.
-    pub topology: bool,
+    pub(crate) topology: bool,
 }
 
 /// An address AntreaProxy load-balances (one ServiceLB flow, or two with
 /// externalTrafficPolicy Local / DSR).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AntreaVip {
-    pub kind: VipKind,
+    pub(crate) kind: VipKind,
     /// None for NodePort: matched by `NodePortRegMark` on any NodePort address.
     pub ip: Option<Ipv4Addr>,
-    pub port: u16,
+    pub(crate) port: u16,
     /// The flow's group is the local group (traffic policy Local).
-    pub local_policy: bool,
+    pub(crate) local_policy: bool,
     /// An extra priority-210 flow sends local sources to the cluster group
     /// (externalTrafficPolicy Local short-circuit).
-    pub short_circuit: bool,
+    pub(crate) short_circuit: bool,
     /// Direct server return for external sources (LB and external IPs only).
     pub dsr: bool,
 }
@@ -130,43 +130,43 @@ pub struct AntreaVip {
 pub struct AntreaPortRules {
     pub vips: Vec<AntreaVip>,
     /// Learned-flow hard timeout; 0 = no session affinity.
-    pub affinity_timeout: u16,
-    pub lb_mode: LbMode,
+    pub(crate) affinity_timeout: u16,
+    pub(crate) lb_mode: LbMode,
     /// Group buckets, sorted by (IP, port).
     pub cluster_group: Option<Vec<EndpointRef>>,
     pub local_group: Option<Vec<EndpointRef>>,
-    pub topology: bool,
+    pub(crate) topology: bool,
     /// Endpoint IPs that are node IPs (host-network): no RemoteEndpointRegMark.
-    pub host_network_ips: Vec<Ipv4Addr>,
+    pub(crate) host_network_ips: Vec<Ipv4Addr>,
 }
 
 /// One IPVS virtual server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpvsService {
-    pub protocol: Protocol,
-    pub vip: Ipv4Addr,
-    pub port: u16,
-    pub kind: VipKind,
+    pub(crate) protocol: Protocol,
+    pub(crate) vip: Ipv4Addr,
+    pub(crate) port: u16,
+    pub(crate) kind: VipKind,
     /// `-p <seconds>` for ClientIP affinity.
-    pub persistent: Option<u32>,
+    pub(crate) persistent: Option<u32>,
     /// Real servers (weight 1, masquerading).
-    pub reals: Vec<(Ipv4Addr, u16)>,
+    pub(crate) reals: Vec<(Ipv4Addr, u16)>,
 }
 
 /// kube-proxy's part for one Service port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KubePortRules {
-    pub mode: KubeProxyMode,
+    pub(crate) mode: KubeProxyMode,
     /// Endpoints, each list in kube-proxy order.
-    pub cats: Categorized,
+    pub(crate) cats: Categorized,
     /// iptables mode: `KUBE-SVC-*`, `KUBE-SVL-*`, `KUBE-EXT-*` (empty for IPVS).
-    pub svc_chain: String,
-    pub svl_chain: String,
-    pub ext_chain: String,
+    pub(crate) svc_chain: String,
+    pub(crate) svl_chain: String,
+    pub(crate) ext_chain: String,
     /// iptables mode: `KUBE-SEP-*` of every endpoint in `cats`, by (IP, port).
-    pub sep_chains: Vec<((Ipv4Addr, u16), String)>,
+    pub(crate) sep_chains: Vec<((Ipv4Addr, u16), String)>,
     /// IPVS mode: this port's virtual servers.
-    pub ipvs: Vec<IpvsService>,
+    pub(crate) ipvs: Vec<IpvsService>,
 }
 
 impl KubePortRules {
@@ -183,7 +183,7 @@ impl KubePortRules {
 /// Both proxies' rules for one Service port on one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServicePortRules {
-    pub name: ServicePortName,
+    pub(crate) name: ServicePortName,
     pub protocol: Protocol,
     pub cluster_ip: Ipv4Addr,
     pub port: u16,
@@ -191,10 +191,10 @@ pub struct ServicePortRules {
     pub external_ips: Vec<Ipv4Addr>,
     /// LoadBalancer ingress IPs (type LoadBalancer only).
     pub lb_ips: Vec<Ipv4Addr>,
-    pub itp_local: bool,
+    pub(crate) itp_local: bool,
     pub etp_local: bool,
     /// `sessionAffinityConfig.clientIP.timeoutSeconds` as Kubernetes has it.
-    pub affinity_seconds: Option<u32>,
+    pub(crate) affinity_seconds: Option<u32>,
     /// None: AntreaProxy disabled or the Service is in `skipServices`.
     pub antrea: Option<AntreaPortRules>,
     /// None: no kube-proxy.
@@ -217,16 +217,16 @@ impl ServicePortRules {
 /// Everything both proxies install on one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeServiceRules {
-    pub node: ProxyNode,
+    pub(crate) node: ProxyNode,
     pub cfg: ProxyConfig,
     /// Transport IPs of all nodes: an endpoint with one of them is host-network.
-    pub node_ips: Vec<Ipv4Addr>,
+    pub(crate) node_ips: Vec<Ipv4Addr>,
     /// The addresses AntreaProxy serves NodePorts on (NodePortMark flows).
     pub antrea_nodeport_addresses: Vec<Ipv4Addr>,
     /// Per Service (namespace, name), its ports in spec order. Shared
     /// (`Arc`) so that nodes whose rules for a Service are equal can hold
     /// one copy ([`NodeServiceRules::share_with`]).
-    pub services: BTreeMap<ServiceKey, Arc<Vec<ServicePortRules>>>,
+    pub(crate) services: BTreeMap<ServiceKey, Arc<Vec<ServicePortRules>>>,
     /// How many Service ports use each port number, as `port` or as
     /// `nodePort`: a packet to any other port is no Service's, which
     /// [`NodeServiceRules::may_match`] answers without scanning them all.

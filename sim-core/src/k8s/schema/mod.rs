@@ -26,10 +26,10 @@ use super::tree::{FieldPath, Yaml};
 /// One unknown field: where it is written and its path from the object's root.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct UnknownField {
-    pub path: FieldPath,
-    pub at: Location,
+    pub(crate) path: FieldPath,
+    pub(crate) at: Location,
     /// A field of the same object with a close spelling, if any.
-    pub suggestion: Option<&'static str>,
+    pub(crate) suggestion: Option<&'static str>,
 }
 
 /// The strict decoding message for a list of unknown fields, as the API server

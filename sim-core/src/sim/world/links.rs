@@ -23,10 +23,10 @@ pub(super) struct LinkRt {
 /// A link as tables show it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LinkState {
-    pub a: String,
-    pub b: String,
+    pub(crate) a: String,
+    pub(crate) b: String,
     pub up: bool,
-    pub latency: SimDuration,
+    pub(crate) latency: SimDuration,
 }
 
 /// How much `--pcap` capture a run keeps in memory (all ports together).
