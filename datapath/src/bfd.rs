@@ -3,7 +3,7 @@
 //! packet every 300 ms; three missed in a row declare the next hop down,
 //! one answer brings it back). The simulator models a BFD session as
 //! "hears its peer while the next-hop device is powered and linked"
-//! (sim-core/src/sim/world.rs); here the peer must really answer, an ICMP echo standing in
+//! (sim-core/src/sim/world/bfd.rs); here the peer must really answer, an ICMP echo standing in
 //! for BFD's control packets (no BFD daemon runs in these namespaces).
 //! The run loop withdraws and restores the routes (`lab::routes`).
 
@@ -13,11 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-/// BFD's transmit interval: the simulator's `BFD_INTERVAL`
-/// (sim-core/src/sim/world.rs, private there).
-pub const INTERVAL: Duration = Duration::from_millis(300);
-/// Missed intervals before the session goes down: `BFD_MULTIPLIER`.
-pub const DETECT_MULT: u32 = 3;
+/// BFD's transmit interval: the simulator's, one number for both modes.
+pub const INTERVAL: Duration = Duration::from_nanos(sim_core::sim::BFD_INTERVAL.as_nanos());
+/// Missed intervals before the session goes down: the simulator's.
+pub const DETECT_MULT: u32 = sim_core::sim::BFD_MULTIPLIER as u32;
 /// ICMP ids of the sessions' echoes: 0x3000 + the session's number, apart
 /// from scenario probes (0x4000 + n). Each session needs its own: a raw
 /// ICMP socket sees every echo reply of the namespace, and `ping` takes

@@ -42,7 +42,7 @@ impl SimDuration {
     pub const fn from_secs(n: u64) -> Self {
         SimDuration(n * 1_000_000_000)
     }
-    pub fn as_nanos(self) -> u64 {
+    pub const fn as_nanos(self) -> u64 {
         self.0
     }
 

@@ -40,4 +40,7 @@ mod devices;
 mod world;
 
 pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
-pub use world::{CAPTURE_BUDGET, ControlEvent, LinkState, MEMBERLIST_PORT, World, describe_route};
+pub use world::{
+    BFD_INTERVAL, BFD_MULTIPLIER, CAPTURE_BUDGET, ControlEvent, LinkState, MEMBERLIST_PORT, World,
+    describe_route,
+};

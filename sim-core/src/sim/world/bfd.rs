@@ -11,8 +11,10 @@ use crate::time::SimDuration;
 
 /// BFD timing: 300 ms intervals, detect multiplier 3 (common defaults on
 /// switches, e.g. Cisco's `bfd interval 300 min_rx 300 multiplier 3`).
-const BFD_INTERVAL: SimDuration = SimDuration::from_millis(300);
-const BFD_MULTIPLIER: u8 = 3;
+/// BFD's transmit interval in the lab (real mode's prober uses it too).
+pub const BFD_INTERVAL: SimDuration = SimDuration::from_millis(300);
+/// Missed intervals before a session goes down (BFD's detect multiplier).
+pub const BFD_MULTIPLIER: u8 = 3;
 
 impl World {
     /// Turns BFD on for a switch's static routes (sessions to every next hop).

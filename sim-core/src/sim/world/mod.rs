@@ -51,6 +51,7 @@ mod probes;
 mod testlab;
 
 pub use agents::MEMBERLIST_PORT;
+pub use bfd::{BFD_INTERVAL, BFD_MULTIPLIER};
 pub use dataplane::describe_route;
 pub use links::{CAPTURE_BUDGET, LinkState};
 
