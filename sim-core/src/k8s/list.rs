@@ -15,8 +15,8 @@ use crate::input::InputError;
 
 /// One List item: its text (positions as in the document) and its tree.
 pub(super) struct Item {
-    pub(crate) text: String,
-    pub(crate) tree: Spanned<Yaml>,
+    pub(super) text: String,
+    pub(super) tree: Spanned<Yaml>,
 }
 
 pub(super) fn items(

@@ -122,49 +122,49 @@ const MAX_EGRESS_IPS_PER_NODE: u32 = 255;
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct AgentDoc {
     #[serde(rename = "featureGates", default)]
-    pub(crate) feature_gates: SpannedMap<Spanned<bool>>,
+    pub(super) feature_gates: SpannedMap<Spanned<bool>>,
     #[serde(rename = "trafficEncapMode", default)]
-    pub(crate) traffic_encap_mode: Option<Spanned<String>>,
+    pub(super) traffic_encap_mode: Option<Spanned<String>>,
     #[serde(rename = "kubeAPIServerOverride", default)]
-    pub(crate) kube_api_server_override: Option<Spanned<String>>,
+    pub(super) kube_api_server_override: Option<Spanned<String>>,
     #[serde(rename = "antreaProxy", default)]
-    pub(crate) antrea_proxy: Option<ProxyDoc>,
+    pub(super) antrea_proxy: Option<ProxyDoc>,
     #[serde(rename = "egress", default)]
-    pub(crate) egress: Option<EgressDoc>,
+    pub(super) egress: Option<EgressDoc>,
     #[serde(rename = "flowExporter", default)]
-    pub(crate) flow_exporter: Option<FlowExporterDoc>,
+    pub(super) flow_exporter: Option<FlowExporterDoc>,
     #[serde(rename = "flowCollectorAddr", default)]
-    pub(crate) flow_collector_addr: Option<Spanned<String>>,
+    pub(super) flow_collector_addr: Option<Spanned<String>>,
     #[serde(rename = "flowPollInterval", default)]
-    pub(crate) flow_poll_interval: Option<Spanned<String>>,
+    pub(super) flow_poll_interval: Option<Spanned<String>>,
     #[serde(rename = "activeFlowExportTimeout", default)]
-    pub(crate) active_flow_export_timeout: Option<Spanned<String>>,
+    pub(super) active_flow_export_timeout: Option<Spanned<String>>,
     #[serde(rename = "idleFlowExportTimeout", default)]
-    pub(crate) idle_flow_export_timeout: Option<Spanned<String>>,
+    pub(super) idle_flow_export_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct ProxyDoc {
     #[serde(rename = "enable", default)]
-    pub(crate) enable: Option<bool>,
+    pub(super) enable: Option<bool>,
     #[serde(rename = "proxyAll", default)]
-    pub(crate) proxy_all: Option<bool>,
+    pub(super) proxy_all: Option<bool>,
     #[serde(rename = "nodePortAddresses", default)]
-    pub(crate) node_port_addresses: Option<Vec<Spanned<String>>>,
+    pub(super) node_port_addresses: Option<Vec<Spanned<String>>>,
     #[serde(rename = "skipServices", default)]
-    pub(crate) skip_services: Option<Vec<String>>,
+    pub(super) skip_services: Option<Vec<String>>,
     #[serde(rename = "proxyLoadBalancerIPs", default)]
-    pub(crate) proxy_load_balancer_ips: Option<bool>,
+    pub(super) proxy_load_balancer_ips: Option<bool>,
     #[serde(rename = "defaultLoadBalancerMode", default)]
-    pub(crate) default_load_balancer_mode: Option<Spanned<String>>,
+    pub(super) default_load_balancer_mode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct EgressDoc {
     #[serde(rename = "exceptCIDRs", default)]
-    pub(crate) except_cidrs: Option<Vec<Spanned<String>>>,
+    pub(super) except_cidrs: Option<Vec<Spanned<String>>>,
     #[serde(rename = "maxEgressIPsPerNode", default)]
-    pub(crate) max_egress_ips_per_node: Option<Spanned<i64>>,
+    pub(super) max_egress_ips_per_node: Option<Spanned<i64>>,
 }
 
 /// Everything read from `antrea-agent.conf`.

@@ -32,24 +32,24 @@ use crate::time::SimDuration;
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct FlowExporterDoc {
     #[serde(rename = "enable", default)]
-    pub(crate) enable: Option<bool>,
+    pub(super) enable: Option<bool>,
     #[serde(rename = "flowCollectorAddr", default)]
-    pub(crate) flow_collector_addr: Option<Spanned<String>>,
+    pub(super) flow_collector_addr: Option<Spanned<String>>,
     #[serde(rename = "flowPollInterval", default)]
-    pub(crate) flow_poll_interval: Option<Spanned<String>>,
+    pub(super) flow_poll_interval: Option<Spanned<String>>,
     #[serde(rename = "activeFlowExportTimeout", default)]
-    pub(crate) active_flow_export_timeout: Option<Spanned<String>>,
+    pub(super) active_flow_export_timeout: Option<Spanned<String>>,
     #[serde(rename = "idleFlowExportTimeout", default)]
-    pub(crate) idle_flow_export_timeout: Option<Spanned<String>>,
+    pub(super) idle_flow_export_timeout: Option<Spanned<String>>,
 }
 
 /// The deprecated top-level spellings of the same settings.
 #[derive(Debug, Default)]
 pub(super) struct DeprecatedFlowKeys {
-    pub(crate) flow_collector_addr: Option<Spanned<String>>,
-    pub(crate) flow_poll_interval: Option<Spanned<String>>,
-    pub(crate) active_flow_export_timeout: Option<Spanned<String>>,
-    pub(crate) idle_flow_export_timeout: Option<Spanned<String>>,
+    pub(super) flow_collector_addr: Option<Spanned<String>>,
+    pub(super) flow_poll_interval: Option<Spanned<String>>,
+    pub(super) active_flow_export_timeout: Option<Spanned<String>>,
+    pub(super) idle_flow_export_timeout: Option<Spanned<String>>,
 }
 
 /// What the agent's flow exporter runs with.
