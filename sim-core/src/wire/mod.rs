@@ -1,4 +1,4 @@
-//! Real frame bytes: Ethernet II, 802.1Q, ARP, IPv4, ICMP, UDP, TCP; a pcap writer.
+//! Real frame bytes: Ethernet II, 802.1Q, ARP, IPv4, ICMP, UDP, TCP, Geneve; a pcap writer.
 //!
 //! The simulator moves actual frames, not abstract messages, so that a capture
 //! (see [`pcap::PcapWriter`]) opens in Wireshark and a switch can push and pop
@@ -10,6 +10,7 @@
 //! types stay inside this module.
 
 mod arp;
+pub mod geneve;
 mod ipv4;
 pub mod pcap;
 
