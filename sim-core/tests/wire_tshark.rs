@@ -2,6 +2,9 @@
 //! and a pcap we write must read back in `tshark` with the right VLAN, addresses,
 //! flags and good checksums, and nothing flagged malformed.
 //!
+//! Also: a Geneve tunnel packet between two node IPs (see `sim_core::wire::geneve`)
+//! decodes as `geneve` with its VNI and the inner Pod-to-Pod frame intact.
+//!
 //! Skips (loudly) when `tshark` is not installed.
 
 mod support;
@@ -10,6 +13,7 @@ use std::net::Ipv4Addr;
 
 use sim_core::model::MacAddr;
 use sim_core::time::SimTime;
+use sim_core::wire::geneve::{TunnelOuter, encapsulate};
 use sim_core::wire::pcap::PcapWriter;
 use sim_core::wire::{ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4, TcpFlags, build_eth, ethertype};
 use support::{TempFile, needs, tshark};
@@ -194,4 +198,123 @@ fn tshark_reads_our_pcap() {
     assert!(good(rows[1][0]) && good(rows[1][1]), "ICMP row: {status}");
     assert!(good(rows[2][0]) && good(rows[2][2]), "TCP row: {status}");
     assert!(good(rows[3][0]) && good(rows[3][3]), "UDP row: {status}");
+}
+
+const NODE2: MacAddr = MacAddr([0xbc, 0x24, 0x11, 0x2e, 0x93, 0x06]);
+const POD_A: MacAddr = MacAddr([0x02, 0x00, 0x0a, 0x0a, 0x00, 0x05]);
+const POD_B: MacAddr = MacAddr([0x02, 0x00, 0x0a, 0x0a, 0x01, 0x07]);
+
+/// Pod 10.10.0.5 on node 10.160.1.25 pings Pod 10.10.1.7 on node 10.160.1.26
+/// through the Geneve tunnel: the request and the reply, with VNI 0 (Antrea's
+/// tunnel flows leave `tun_id` at 0) and, in the reply, VNI 4242 to see the field move.
+fn geneve_capture() -> Vec<u8> {
+    let (node1, node2) = (Ipv4Addr::new(10, 160, 1, 25), Ipv4Addr::new(10, 160, 1, 26));
+    let (pod_a, pod_b) = (Ipv4Addr::new(10, 10, 0, 5), Ipv4Addr::new(10, 10, 1, 7));
+    let echo = |src, dst, request| {
+        Ipv4Pkt::new(
+            src,
+            dst,
+            L4::IcmpEcho {
+                request,
+                ident: 7,
+                seq: 1,
+                data: (0u8..56).collect(),
+            },
+        )
+        .to_bytes()
+    };
+    let request = build_eth(
+        &EthHeader::new(POD_B, POD_A, ethertype::IPV4),
+        &echo(pod_a, pod_b, true),
+    );
+    let reply = build_eth(
+        &EthHeader::new(POD_A, POD_B, ethertype::IPV4),
+        &echo(pod_b, pod_a, false),
+    );
+    let there = TunnelOuter::new(NODE, NODE2, node1, node2);
+    let back = TunnelOuter::new(NODE2, NODE, node2, node1);
+    let mut w = PcapWriter::new();
+    w.record(
+        SimTime(1_000_000_000),
+        &encapsulate(&there, 0, &request).unwrap(),
+    );
+    w.record(
+        SimTime(1_000_300_000),
+        &encapsulate(&back, 4242, &reply).unwrap(),
+    );
+    w.into_bytes()
+}
+
+#[test]
+#[ignore = "needs tshark (apt-get install tshark); run with --include-ignored, as CI does"]
+fn tshark_decodes_geneve_with_the_inner_pod_frame() {
+    needs::require(needs::missing_tshark());
+    let file = TempFile::write("wire-geneve", &geneve_capture());
+    let fields = tshark(
+        &file.0,
+        &[
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "geneve.vni",
+            "-e",
+            "geneve.proto_type",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "icmp.type",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "icmp.checksum.status",
+        ],
+    );
+    let rows: Vec<Vec<&str>> = fields.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), 2, "two packets:\n{fields}");
+    // tshark prints the VNI in hex (`0x001092`).
+    let vni = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+    assert_eq!(vni(rows[0][1]), Some(0), "{fields}");
+    assert_eq!(vni(rows[1][1]), Some(4242), "{fields}");
+    // ip.src/ip.dst list the outer (node) then the inner (Pod) addresses.
+    assert_eq!(
+        [&rows[0][..1], &rows[0][2..6]].concat(),
+        [
+            "6081",
+            "0x6558",
+            "10.160.1.25,10.10.0.5",
+            "10.160.1.26,10.10.1.7",
+            "8"
+        ],
+        "{fields}"
+    );
+    assert_eq!(
+        [&rows[1][..1], &rows[1][2..6]].concat(),
+        [
+            "6081",
+            "0x6558",
+            "10.160.1.26,10.10.1.7",
+            "10.160.1.25,10.10.0.5",
+            "0"
+        ],
+        "{fields}"
+    );
+    let good = |s: &str| s.split(',').all(|v| v == "1" || v == "Good");
+    for row in &rows {
+        assert!(good(row[6]) && good(row[7]), "checksums: {fields}");
+    }
+    let verbose = tshark(&file.0, &["-V"]);
+    assert!(
+        verbose.contains("Generic Network Virtualization Encapsulation"),
+        "{verbose}"
+    );
+    assert!(verbose.contains("Echo (ping) request"), "{verbose}");
+    assert!(!verbose.contains("Malformed"), "{verbose}");
 }
