@@ -4,7 +4,8 @@
 //! `validateK8sNodeOptions` in its order; the first problem stops the agent,
 //! so it is the one reported, in Antrea's words and wrapping).
 //!
-//! Read: `featureGates`, `trafficEncapMode`, `kubeAPIServerOverride`,
+//! Read: `featureGates`, `trafficEncapMode`, `noSNAT`, `tunnelType`,
+//! `tunnelPort`, `tunnelCsum`, `defaultMTU` (see `tunnel.rs`), `kubeAPIServerOverride`,
 //! `antreaProxy.{enable, proxyAll, nodePortAddresses, skipServices,
 //! proxyLoadBalancerIPs, defaultLoadBalancerMode}`, `egress.{exceptCIDRs,
 //! maxEgressIPsPerNode}`, `flowExporter.*` (and its deprecated top-level
@@ -20,6 +21,7 @@ use super::embedded::{Embedded, Node, SpannedMap};
 use super::flow_exporter::{self, DeprecatedFlowKeys, FlowExporterDoc, FlowExporterSettings};
 use super::gates;
 use super::keys::{self, Component};
+use super::tunnel::{TunnelSettings, TunnelType};
 use super::version::*;
 use crate::engine::proxy::LbMode;
 use crate::input::InputError;
@@ -59,6 +61,11 @@ impl EncapMode {
             .find(|m| m.as_str().eq_ignore_ascii_case(text))
     }
 
+    /// `SupportsEncap`: the modes with a tunnel (encap, hybrid).
+    pub fn supports_encap(self) -> bool {
+        matches!(self, EncapMode::Encap | EncapMode::Hybrid)
+    }
+
     fn supports_no_encap(self) -> bool {
         matches!(
             self,
@@ -81,6 +88,11 @@ impl EncapMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentSettings {
     pub(crate) traffic_encap_mode: EncapMode,
+    /// `tunnelType`, `tunnelPort`, `tunnelCsum`, `defaultMTU`.
+    pub(crate) tunnel: TunnelSettings,
+    /// `noSNAT` (noEncap and networkPolicyOnly only; Antrea sets it in
+    /// networkPolicyOnly). Read and checked; the simulator does not act on it.
+    pub(crate) no_snat: bool,
     pub(crate) kube_api_server_override: Option<String>,
     /// `antreaProxy.enable` (default true).
     pub(crate) antrea_proxy_enable: bool,
@@ -102,6 +114,8 @@ impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings {
             traffic_encap_mode: EncapMode::Encap,
+            tunnel: TunnelSettings::default(),
+            no_snat: false,
             kube_api_server_override: None,
             antrea_proxy_enable: true,
             proxy_all: false,
@@ -125,6 +139,16 @@ pub(super) struct AgentDoc {
     pub(super) feature_gates: SpannedMap<Spanned<bool>>,
     #[serde(rename = "trafficEncapMode", default)]
     pub(super) traffic_encap_mode: Option<Spanned<String>>,
+    #[serde(rename = "noSNAT", default)]
+    pub(super) no_snat: Option<Spanned<bool>>,
+    #[serde(rename = "tunnelType", default)]
+    pub(super) tunnel_type: Option<Spanned<String>>,
+    #[serde(rename = "tunnelPort", default)]
+    pub(super) tunnel_port: Option<Spanned<i64>>,
+    #[serde(rename = "tunnelCsum", default)]
+    pub(super) tunnel_csum: Option<bool>,
+    #[serde(rename = "defaultMTU", default)]
+    pub(super) default_mtu: Option<Spanned<i64>>,
     #[serde(rename = "kubeAPIServerOverride", default)]
     pub(super) kube_api_server_override: Option<Spanned<String>>,
     #[serde(rename = "antreaProxy", default)]
@@ -208,6 +232,7 @@ pub(super) fn read(
     };
 
     // validateK8sNodeOptions(), in its order.
+    let tunnel = tunnel_settings(&doc, conf);
     let mut out = AgentSettings::default();
     if let Some(o) = doc.kube_api_server_override.filter(|o| !o.value.is_empty()) {
         if version >= V2_4_0 {
@@ -215,6 +240,7 @@ pub(super) fn read(
         }
         out.kube_api_server_override = Some(o.value);
     }
+    out.tunnel = tunnel?;
     let encap_text = doc
         .traffic_encap_mode
         .as_ref()
@@ -238,6 +264,15 @@ pub(super) fn read(
             format!("TrafficEncapMode {encap_text} requires AntreaProxy to be enabled"),
         ));
     }
+    let no_snat_mode = matches!(encap, EncapMode::NoEncap | EncapMode::NetworkPolicyOnly);
+    if let Some(no_snat) = doc.no_snat.as_ref().filter(|n| n.value && !no_snat_mode) {
+        return Err(conf.error_on(
+            no_snat,
+            "noSNAT is only applicable to the noEncap mode".to_string(),
+        ));
+    }
+    // "In the NetworkPolicyOnly mode, Antrea will not perform SNAT".
+    out.no_snat = encap == EncapMode::NetworkPolicyOnly || doc.no_snat.is_some_and(|n| n.value);
     let flow_exporter = flow_exporter::settings(
         doc.flow_exporter,
         DeprecatedFlowKeys {
@@ -260,6 +295,50 @@ pub(super) fn read(
         warnings,
     })
 }
+
+/// `tunnelType` (checked first by `validateK8sNodeOptions`, exact spelling,
+/// empty means geneve), `tunnelPort`, `tunnelCsum` and `defaultMTU`. Antrea
+/// does not check the last two's ranges at start-up, it fails later creating
+/// the tunnel port or setting the MTU; antlab refuses them here instead.
+fn tunnel_settings(doc: &AgentDoc, conf: &Embedded<'_>) -> Result<TunnelSettings, InputError> {
+    let mut t = TunnelSettings::default();
+    if let Some(ty) = doc.tunnel_type.as_ref().filter(|t| !t.value.is_empty()) {
+        t.tunnel_type = TunnelType::parse(&ty.value)
+            .ok_or_else(|| conf.error_on(ty, format!("tunnel type {} is invalid", ty.value)))?;
+    }
+    if let Some(p) = &doc.tunnel_port {
+        t.tunnel_port = u16::try_from(p.value).map_err(|_| {
+            conf.error_on(
+                p,
+                format!(
+                    "tunnelPort {} is not a port (0-65535): antrea-agent would fail to create its tunnel port",
+                    p.value
+                ),
+            )
+        })?;
+    }
+    t.tunnel_csum = doc.tunnel_csum.unwrap_or(false);
+    if let Some(m) = doc.default_mtu.as_ref().filter(|m| m.value != 0) {
+        t.default_mtu = u32::try_from(m.value)
+            .ok()
+            .filter(|v| (MIN_MTU..=MAX_MTU).contains(v))
+            .ok_or_else(|| {
+                conf.error_on(
+                    m,
+                    format!(
+                        "defaultMTU {} is outside {MIN_MTU}-{MAX_MTU}: antrea-agent would fail to set it on antrea-gw0",
+                        m.value
+                    ),
+                )
+            })?;
+    }
+    Ok(t)
+}
+
+/// Linux's bounds on an Ethernet/veth MTU (`ETH_MIN_MTU` 68 for IPv4, and
+/// the 16-bit IPv4 total length).
+const MIN_MTU: u32 = 68;
+const MAX_MTU: u32 = 65535;
 
 /// `validateAntreaProxyConfig`.
 fn proxy_settings(

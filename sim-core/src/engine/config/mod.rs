@@ -13,6 +13,7 @@
 //! Rooms: `version` (which release), `gates` (gate tables per release),
 //! `keys` (config keys per release), `embedded` (documents inside ConfigMap
 //! values), `agent`, `flow_exporter`, `controller` (the two files),
+//! `tunnel` (tunnel type, port, checksum and the MTU the agent derives),
 //! `kube_proxy` (kube-proxy's ConfigMap), `featuregates` (antctl's table).
 //!
 //! Antrea reads the ConfigMap at start; the blog restarts the controller and
@@ -28,6 +29,7 @@ pub mod flow_exporter;
 pub mod gates;
 pub mod keys;
 pub mod kube_proxy;
+pub mod tunnel;
 pub mod version;
 
 use indexmap::IndexMap;
@@ -36,6 +38,7 @@ pub use agent::{AgentConf, AgentSettings, EncapMode};
 pub use controller::ControllerConf;
 pub use featuregates::GateSettings;
 pub use flow_exporter::FlowExporterSettings;
+pub use tunnel::{TunnelSettings, TunnelType};
 pub use version::AntreaVersion;
 
 use super::ClusterState;
@@ -90,6 +93,34 @@ impl AntreaSettings {
     /// `flowExporter.enable` (`cmd/antrea-agent/agent.go`).
     pub fn flow_export_on(&self) -> bool {
         self.agent_gate("FlowExporter") && self.flow_exporter.enable
+    }
+
+    /// `trafficEncapMode` (default encap). The simulator's forwarding does not
+    /// depend on it yet: Pod traffic is routed natively in every mode.
+    pub fn encap_mode(&self) -> EncapMode {
+        self.agent.traffic_encap_mode
+    }
+
+    /// `tunnelType`, `tunnelPort`, `tunnelCsum`, `defaultMTU`.
+    pub fn tunnel(&self) -> &TunnelSettings {
+        &self.agent.tunnel
+    }
+
+    /// The MTU the agent gives `antrea-gw0` and Pod interfaces on a node
+    /// whose transport link has MTU `transport_mtu` (1450 on a 1500 link with
+    /// Geneve, the blog's `antrea-gw0 ... mtu 1450`).
+    pub fn interface_mtu(&self, transport_mtu: u32) -> u32 {
+        self.agent
+            .tunnel
+            .interface_mtu(self.agent.traffic_encap_mode, transport_mtu)
+    }
+
+    /// The kernel device of the tunnel port (`genev_sys_6081` by default),
+    /// None in modes without a tunnel.
+    pub fn tunnel_device(&self) -> Option<String> {
+        self.agent
+            .tunnel
+            .kernel_device(self.agent.traffic_encap_mode)
     }
 
     /// Whether agents run Egress: the gate, in a traffic mode that supports

@@ -73,6 +73,37 @@ fn agent_key_cases() -> Vec<KeyCase> {
             changed: |c| c.agent.settings.traffic_encap_mode == EncapMode::Hybrid,
         },
         KeyCase {
+            path: "noSNAT",
+            doc: "trafficEncapMode: noEncap\nnoSNAT: true",
+            changed: |c| c.agent.settings.no_snat,
+        },
+        KeyCase {
+            path: "tunnelType",
+            doc: "tunnelType: vxlan",
+            changed: |c| c.agent.settings.tunnel.tunnel_type() == TunnelType::Vxlan,
+        },
+        KeyCase {
+            path: "tunnelPort",
+            doc: "tunnelPort: 16081",
+            changed: |c| c.agent.settings.tunnel.dst_port() == Some(16081),
+        },
+        KeyCase {
+            path: "tunnelCsum",
+            doc: "tunnelCsum: true",
+            changed: |c| c.agent.settings.tunnel.udp_csum(),
+        },
+        KeyCase {
+            path: "defaultMTU",
+            doc: "defaultMTU: 1400",
+            changed: |c| {
+                c.agent
+                    .settings
+                    .tunnel
+                    .interface_mtu(c.agent.settings.traffic_encap_mode, 1500)
+                    == 1400
+            },
+        },
+        KeyCase {
             path: "kubeAPIServerOverride",
             doc: "kubeAPIServerOverride: https://10.0.0.1:6443",
             changed: |c| {
@@ -636,5 +667,139 @@ fn featuregates_says_when_the_file_has_no_antrea_config() {
     assert_eq!(
         e.to_string(),
         "x.yaml:1:1: no ConfigMap kube-system/antrea-config in this file (it has ConfigMap/default/antrea-config; Antrea reads the one in kube-system); antctl reads the feature gates from it"
+    );
+}
+
+// ---- trafficEncapMode, the tunnel and the MTU --------------------------------
+
+#[test]
+fn the_default_is_geneve_encap_with_mtu_1450() {
+    let s = AntreaSettings::for_version(V1_15_1);
+    assert_eq!(s.encap_mode(), EncapMode::Encap);
+    assert_eq!(s.tunnel().tunnel_type(), TunnelType::Geneve);
+    assert_eq!(s.tunnel().dst_port(), Some(6081));
+    assert!(!s.tunnel().udp_csum());
+    assert_eq!(s.interface_mtu(tunnel::TRANSPORT_MTU), 1450);
+    assert_eq!(s.tunnel_device().as_deref(), Some("genev_sys_6081"));
+    // An empty document and explicit defaults read the same.
+    let c = read("trafficEncapMode: \"\"\ntunnelType: \"\"\ntunnelPort: 0\ndefaultMTU: 0").unwrap();
+    assert_eq!(c.agent.settings, AgentSettings::default());
+}
+
+#[test]
+fn modes_and_tunnel_types_set_the_mtu_and_device() {
+    let cases = [
+        ("trafficEncapMode: ENCAP", 1450, Some("genev_sys_6081")),
+        (
+            "trafficEncapMode: hybrid\ntunnelType: vxlan",
+            1450,
+            Some("vxlan_sys_4789"),
+        ),
+        ("tunnelType: gre", 1458, Some("gre_sys")),
+        ("tunnelType: stt", 1500, Some("stt_sys_7471")),
+        ("tunnelPort: 16081", 1450, Some("genev_sys_16081")),
+        ("trafficEncapMode: noEncap", 1500, None),
+        ("trafficEncapMode: networkpolicyonly", 1500, None),
+        ("trafficEncapMode: noEncap\ndefaultMTU: 9000", 9000, None),
+        ("defaultMTU: 1500", 1500, Some("genev_sys_6081")),
+    ];
+    for (doc, mtu, device) in cases {
+        let conf = read(doc).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        let mut s = AntreaSettings::for_version(V1_15_1);
+        s.agent = conf.agent.settings;
+        assert_eq!(s.interface_mtu(1500), mtu, "{doc}");
+        assert_eq!(s.tunnel_device().as_deref(), device, "{doc}");
+    }
+}
+
+#[test]
+fn tunnel_type_is_checked_first_and_spelled_exactly() {
+    let e = refused(V1_15_1, "trafficEncapMode: bogus\ntunnelType: Geneve");
+    assert!(
+        e.message
+            .ends_with("antrea-agent.conf: tunnel type Geneve is invalid"),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (FIRST_LINE + 1, 4 + 13), "{e}");
+    let e = refused(V2_7_0, "tunnelType: ipip");
+    assert!(e.message.ends_with("tunnel type ipip is invalid"), "{e}");
+}
+
+#[test]
+fn tunnel_port_and_mtu_out_of_range_are_refused() {
+    let e = refused(V1_15_1, "tunnelPort: 70000");
+    assert!(e.message.contains("tunnelPort 70000 is not a port"), "{e}");
+    let e = refused(V1_15_1, "defaultMTU: -1");
+    assert!(
+        e.message.contains("defaultMTU -1 is outside 68-65535"),
+        "{e}"
+    );
+    let e = refused(V1_15_1, "defaultMTU: 67");
+    assert!(e.message.contains("defaultMTU 67 is outside"), "{e}");
+    assert!(read("defaultMTU: 68").is_ok());
+}
+
+#[test]
+fn dsr_is_refused_in_every_mode_but_encap() {
+    for mode in ["noEncap", "hybrid", "networkPolicyOnly"] {
+        let e = refused(
+            V1_15_1,
+            &format!(
+                "featureGates:\n  LoadBalancerModeDSR: true\ntrafficEncapMode: {mode}\nantreaProxy:\n  defaultLoadBalancerMode: DSR"
+            ),
+        );
+        // options.go v1.15.1 validateAntreaProxyConfig, wrapped by validateK8sNodeOptions.
+        assert!(
+            e.message
+                .ends_with("proxy config is invalid: LoadBalancerMode DSR requires encap mode"),
+            "{mode}: {e}"
+        );
+    }
+    assert!(
+        read("featureGates:\n  LoadBalancerModeDSR: true\ntrafficEncapMode: encap\nantreaProxy:\n  defaultLoadBalancerMode: DSR")
+            .is_ok()
+    );
+}
+
+#[test]
+fn no_snat_is_refused_outside_no_encap() {
+    for mode in ["encap", "hybrid"] {
+        let e = refused(V1_15_1, &format!("trafficEncapMode: {mode}\nnoSNAT: true"));
+        assert!(
+            e.message
+                .ends_with("antrea-agent.conf: noSNAT is only applicable to the noEncap mode"),
+            "{mode}: {e}"
+        );
+        assert_eq!((e.line, e.column), (FIRST_LINE + 1, 4 + 9), "{e}");
+    }
+    assert!(read("noSNAT: false").is_ok());
+    // networkPolicyOnly accepts it, and implies it.
+    let c = read("trafficEncapMode: networkPolicyOnly").unwrap();
+    assert!(c.agent.settings.no_snat);
+}
+
+#[test]
+fn egress_in_no_encap_is_not_refused_but_does_not_run() {
+    // options.go v1.15.1 validateEgressConfig only logs "The Egress feature
+    // gate is enabled, but it won't work because it is only applicable to the
+    // encap mode"; the agent starts, without Egress.
+    for mode in ["noEncap", "hybrid", "networkPolicyOnly"] {
+        let c = read(&format!(
+            "featureGates:\n  Egress: true\ntrafficEncapMode: {mode}\negress:\n  exceptCIDRs: [not-a-cidr]"
+        ))
+        .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let mut s = AntreaSettings::for_version(V1_15_1);
+        s.agent_gates = c.agent.gates;
+        s.agent = c.agent.settings;
+        assert!(!s.egress_runs(), "{mode}");
+    }
+    let e = refused(
+        V1_15_1,
+        "featureGates:\n  Egress: true\negress:\n  exceptCIDRs: [not-a-cidr]",
+    );
+    assert!(
+        e.message
+            .contains("Egress Except CIDR not-a-cidr is invalid"),
+        "{e}"
     );
 }
