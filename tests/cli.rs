@@ -125,6 +125,58 @@ fn egress_tables_snapshot() {
     insta::assert_snapshot!("egress_tables", out);
 }
 
+/// `get iplink` / `get ipaddr` on the blog's Egress lab: at 5 s the Egress IP
+/// is on k8s-node-vm-2-cl-02's `antrea-ext.181@eth0`, the Pods are on vm-1.
+#[test]
+fn ip_link_and_addr_snapshot() {
+    let scn = "scenarios/egress-vlan-failover.yaml";
+    let mut out = String::new();
+    for (what, node) in [
+        ("iplink", "k8s-node-vm-2-cl-02"),
+        ("ipaddr", "k8s-node-vm-2-cl-02"),
+        ("ipaddr", "k8s-node-vm-1-cl-02"),
+    ] {
+        let o = antlab(&["get", what, node, "-s", scn, "--at", "5s"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out.push_str(&stdout(&o));
+    }
+    // The blog's lines (exploring-antrea-features.md, `ip link` / `ip addr` on the Egress node).
+    for line in [
+        "genev_sys_6081: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 65000 qdisc noqueue master ovs-system state UNKNOWN mode DEFAULT group default qlen 1000",
+        "antrea-gw0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000",
+        "antrea-ext.181@eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default",
+        "    link/ether bc:24:11:1d:82:f5 brd ff:ff:ff:ff:ff:ff",
+        "    inet 172.18.181.40/24 brd 172.18.181.255 scope global antrea-ext.181",
+    ] {
+        assert!(out.contains(line), "missing {line:?}:\n{out}");
+    }
+    insta::assert_snapshot!("ip_link_and_addr", out);
+    // Not a node, and a node without power: exit 2 with the reason.
+    let bad = antlab(&["get", "iplink", "ext-vm", "-s", scn]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("`ext-vm` is not a Kubernetes node"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let off = antlab(&[
+        "get",
+        "ipaddr",
+        "k8s-node-vm-2-cl-02",
+        "-s",
+        scn,
+        "--at",
+        "30s",
+    ]);
+    assert_eq!(off.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&off.stderr).contains("k8s-node-vm-2-cl-02 is powered off"));
+}
+
 #[test]
 fn topology_summary_snapshot() {
     let o = antlab(&["topology", "show", "topologies/blog-lab.yaml"]);

@@ -1,8 +1,9 @@
 //! Tables in the shape people know (`kubectl get`, `ip neigh`, `ip route`,
 //! `show mac address-table`) and the probe/trace views. Pure: a table is a
 //! `String`; callers print it. [`timeline`] prints the event log as a run
-//! records it.
+//! records it; [`iplink`] prints a node's `ip link` / `ip addr`.
 
+pub mod iplink;
 pub mod timeline;
 
 use crate::engine::{ClusterState, holders};

@@ -4,6 +4,7 @@ use super::load::{Scenario, Show};
 use super::outcome::Outcome;
 use crate::engine::{self, ClusterState};
 use crate::report;
+use crate::report::iplink::IpView;
 use crate::sim::World;
 
 impl Outcome {
@@ -66,5 +67,11 @@ pub fn render_show(
         ),
         Show::Endpoints => format!("kubectl get endpoints -A\n{}", report::endpoints(cluster)),
         Show::Memberlist(node) => report::memberlist(world, cluster, node.as_deref())?,
+        Show::IpLink(node) => {
+            report::iplink::ip_view(world, cluster, &scn.topology, node, IpView::Link)?
+        }
+        Show::IpAddr(node) => {
+            report::iplink::ip_view(world, cluster, &scn.topology, node, IpView::Addr)?
+        }
     })
 }

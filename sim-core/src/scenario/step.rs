@@ -117,6 +117,10 @@ pub enum Show {
     Endpoints,
     /// `antctl get memberlist` as seen by one node's agent (default: the first up node).
     Memberlist(Option<String>),
+    /// `ip link` on a node.
+    IpLink(String),
+    /// `ip addr` on a node.
+    IpAddr(String),
 }
 
 #[derive(Clone, Debug)]

@@ -54,6 +54,10 @@ impl L3Iface {
     pub fn is_up(&self) -> bool {
         self.up
     }
+    /// Whether it has a port to put frames on (false for a dummy device).
+    pub fn has_link(&self) -> bool {
+        self.has_link
+    }
 }
 
 /// A packet waiting for ARP, with what is needed to report its fate.
