@@ -16,6 +16,8 @@
 //! - [`state`]: the per-run state file; everything is recorded before it exists.
 //! - [`cleanup`]: `antlab real down [--all]`, from the state file and by name.
 //! - [`ovs`]: a private `ovsdb-server` + `ovs-vswitchd` (userspace datapath).
+//! - [`oftrace`]: a private br-int that loads a program's flow text and
+//!   parses `ofproto/trace` into a verdict (the differential test's oracle).
 //! - [`lab`]: topology → namespaces, veths, OVS bridges and ports; power, links,
 //!   Pods and `antrea-ext.<vlan>` legs at run time. The design is in its docs.
 //! - [`apply`]: [`NodeBackend`] for Linux: addresses, routes, rules, nftables
@@ -53,6 +55,7 @@ pub mod lab;
 pub mod netns;
 pub mod observe;
 pub mod observer;
+pub mod oftrace;
 pub mod ovs;
 pub mod preflight;
 pub mod run;
