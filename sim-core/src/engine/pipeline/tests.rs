@@ -819,3 +819,64 @@ fn compile_is_deterministic_and_ordered() {
         assert!(x < y || (x == y && w[0] < w[1]), "{} before {}", w[0], w[1]);
     }
 }
+
+// spec_for_node: Pods, peers and Service rules come from the engine's
+// cluster state and the node's compiled dataplane; MACs from the caller.
+#[test]
+fn spec_for_node_reads_the_cluster() {
+    use crate::engine::{ClusterState, NodeState, PodId, PodState};
+    let mut cluster = ClusterState::default();
+    let a = cluster.add_node(NodeState::new(
+        "node-a",
+        ip("192.168.77.100"),
+        net("10.10.0.0/24"),
+        "eth0",
+    ));
+    let b = cluster.add_node(NodeState::new(
+        "node-b",
+        ip("192.168.77.101"),
+        net("10.10.1.0/24"),
+        "eth0",
+    ));
+    for (name, addr, node) in [
+        ("p1", "10.10.0.2", a),
+        ("p2", "10.10.0.3", a),
+        ("q1", "10.10.1.2", b),
+    ] {
+        cluster
+            .add_pod(PodState {
+                id: PodId(0),
+                namespace: "demo".into(),
+                name: name.into(),
+                node,
+                ip: ip(addr),
+                labels: Default::default(),
+                tcp_listen: vec![],
+                l7_export: None,
+                ready: true,
+            })
+            .expect("pod");
+    }
+    let dps = crate::engine::compile(&cluster);
+    let spec = super::spec_for_node(
+        &cluster,
+        a,
+        &dps["node-a"],
+        EncapMode::Encap,
+        |n| MacAddr::from_name(&format!("{n}/antrea-gw0")),
+        |p| MacAddr::from_name(&format!("{}/{}", p.namespace, p.name)),
+    );
+    let ports: Vec<(u32, Ipv4Addr)> = spec.pods().iter().map(|p| (p.ofport(), p.ip())).collect();
+    assert_eq!(ports, vec![(3, ip("10.10.0.2")), (4, ip("10.10.0.3"))]);
+    let p = compile(&spec);
+    let gw_mac = MacAddr::from_name("node-a/antrea-gw0");
+    assert!(p.flows().iter().any(|l| l.contains(&format!(
+        "table=L3Forwarding, priority=200,ip,nw_dst=10.10.1.0/24 actions=set_field:{gw_mac}->eth_src,set_field:aa:bb:cc:dd:ee:ff->eth_dst,set_field:192.168.77.101->tun_dst"
+    ))));
+    let p1_mac = MacAddr::from_name("demo/p1");
+    assert!(p.flows().iter().any(|l| l.ends_with(&format!(
+        "table=SpoofGuard, priority=200,ip,in_port=3,dl_src={p1_mac},nw_src=10.10.0.2 actions=goto_table:UnSNAT"
+    ))));
+    // node-b's Pod is not local to node-a.
+    assert!(!p.flows().iter().any(|l| l.contains("nw_src=10.10.1.2")));
+}
