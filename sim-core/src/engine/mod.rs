@@ -37,6 +37,7 @@ pub mod holders;
 pub mod ids;
 pub mod ippool;
 pub mod memberlist;
+pub mod pipeline;
 pub mod placement;
 pub mod pod_ipam;
 pub mod proxy;

@@ -1,0 +1,97 @@
+//! [`spec_for_node`]: a [`PipelineSpec`] from what the engine knows about
+//! one node — the cluster state (nodes, Pods, settings) and the node's
+//! compiled [`NodeDataplane`] (its Service rules, its Egress SNAT marks and
+//! Pod marks).
+//!
+//! MACs are inputs: the simulator gives Pods and gateways their MACs
+//! (sim/world/pods.rs), so the caller passes them in rather than this module
+//! repeating the scheme.
+//!
+//! Egress: a local Pod whose Egress IP this node holds is marked with the
+//! IP's SNAT mark; a local Pod whose Egress is held elsewhere is tunnelled
+//! to the Egress node's transport IP (the next hop the engine's Egress
+//! routes use). Antrea tunnels to the Egress IP itself, which lives on that
+//! node (egress_controller.go); the engine does not hand the IP to the
+//! dataplane for remote Pods, so this is the one place the spec differs.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::spec::{EncapMode, Features, PipelineSpec, PodEgress};
+use crate::engine::dataplane::{NodeDataplane, SnatTo};
+use crate::engine::egress::{FIRST_REMOTE_TABLE, REMOTE_MARK_SHIFT};
+use crate::engine::{ClusterState, NodeId, PodState};
+use crate::model::MacAddr;
+
+/// The spec of node `node`. `dp` is the node's dataplane as
+/// [`crate::engine::compile`] made it; `gateway_mac(node name)` and
+/// `pod_mac(pod)` are the MACs the simulator gives them. Pods get ofports
+/// from 3 in the cluster's Pod order on the node, peers come in node order.
+pub fn spec_for_node(
+    cluster: &ClusterState,
+    node: NodeId,
+    dp: &NodeDataplane,
+    encap: EncapMode,
+    gateway_mac: impl Fn(&str) -> MacAddr,
+    pod_mac: impl Fn(&PodState) -> MacAddr,
+) -> PipelineSpec {
+    let me = cluster.node(node);
+    let features = Features {
+        antrea_proxy: cluster.proxy.antrea_proxy,
+        proxy_all: cluster.proxy.proxy_all,
+        egress: cluster.egress.config.enabled,
+        ..Features::default()
+    };
+    // The transport subnet is not modelled per node: a /32 makes hybrid
+    // mode tunnel to every peer.
+    let mut spec = PipelineSpec::new(Ipv4Net::from(me.ip), me.pod_cidr, gateway_mac(&me.name))
+        .with_encap(encap)
+        .with_features(features)
+        .with_service_cidr(cluster.service_cidr)
+        .with_services(dp.service_rules.clone());
+    if let Some(rules) = &dp.service_rules {
+        spec = spec.with_nodeport_addresses(rules.antrea_nodeport_addresses.clone());
+    }
+    let mut ofport_of_ip: BTreeMap<Ipv4Addr, u32> = BTreeMap::new();
+    for pod in cluster.pods_on(node) {
+        let port = spec.add_pod(pod_mac(pod), pod.ip);
+        ofport_of_ip.insert(pod.ip, port);
+    }
+    for other in cluster.nodes().filter(|o| o.id != node) {
+        let gw = Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1);
+        spec.add_peer(other.pod_cidr, other.ip, gw);
+    }
+    // Egress IPs held here: the SNAT rules' (mark, IP).
+    let mut held: Vec<(u32, Ipv4Addr)> = Vec::new();
+    for s in &dp.snat {
+        if let (Some((mark, _)), SnatTo::Addr(ip)) = (s.mark, &s.to)
+            && !held.iter().any(|(m, _)| *m == mark)
+        {
+            held.push((mark, *ip));
+            spec.add_snat_mark(*ip, mark);
+        }
+    }
+    for m in &dp.marks {
+        let Some(&port) = ofport_of_ip.get(&m.src.addr()) else {
+            continue;
+        };
+        if m.mark >> REMOTE_MARK_SHIFT == 0 {
+            if let Some(&(mark, ip)) = held.iter().find(|(mk, _)| *mk == m.mark) {
+                spec.add_pod_egress(port, ip, PodEgress::Local { mark });
+            }
+        } else {
+            let table = FIRST_REMOTE_TABLE + (m.mark >> REMOTE_MARK_SHIFT) - 1;
+            if let Some(via) = dp
+                .routes
+                .iter()
+                .find(|r| r.table == table)
+                .and_then(|r| r.via)
+            {
+                spec.add_pod_egress(port, via, PodEgress::Remote);
+            }
+        }
+    }
+    spec
+}

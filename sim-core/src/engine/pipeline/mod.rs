@@ -1,0 +1,37 @@
+//! Antrea's br-int OpenFlow pipeline, compiled per node as flow text in
+//! Antrea's own unit-test form (pkg/agent/openflow/*_test.go, v1.15.1):
+//! the program the simulator's OpenFlow interpreter executes and real mode
+//! loads into OVS (issue 14's contract, section 1).
+//!
+//! Module map:
+//! - [`spec`]: the input, [`PipelineSpec`]: encap mode, features, the
+//!   gateway, local Pods, peer nodes, Service rules, Egress; port numbers.
+//! - [`tables`]: which tables exist and their ids ([`tables()`]), next
+//!   tables, stages and miss actions, as pipeline.go/client.go assign them.
+//! - `flow`: a flow's and a group's text, cookies (round 1).
+//! - `root`: default (table-miss) flows and PipelineRootClassifier.
+//! - `pod_connectivity`: gateway, tunnel, conntrack, Pod and peer-node flows.
+//! - `service`: AntreaProxy's init flows, groups, ServiceLB/learn/EndpointDNAT.
+//! - `network_policy`: the policy feature's init flows (rules come later).
+//! - `egress`: Egress init, SNAT-mark and per-Pod flows.
+//! - [`compile`](compile()): spec in, [`NodePipeline`] out, in stable order.
+//! - [`from_cluster`]: [`spec_for_node`], a spec from the engine's cluster state.
+
+mod compile;
+mod egress;
+mod flow;
+pub mod from_cluster;
+mod network_policy;
+mod pod_connectivity;
+mod root;
+mod service;
+pub mod spec;
+pub mod tables;
+
+#[cfg(test)]
+mod tests;
+
+pub use compile::{NodePipeline, compile};
+pub use from_cluster::spec_for_node;
+pub use spec::{EncapMode, Features, PipelineSpec, PodEgress};
+pub use tables::tables;

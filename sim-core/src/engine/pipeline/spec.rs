@@ -1,0 +1,253 @@
+//! The input of the pipeline compiler: one node as Antrea's agent sees it
+//! when it programs br-int ([`PipelineSpec`]), plain data built with
+//! methods.
+//!
+//! Ports follow Antrea's defaults (contract section 2): the tunnel
+//! `antrea-tun0` is ofport [`TUNNEL_OFPORT`] (1), the gateway `antrea-gw0`
+//! ofport [`GATEWAY_OFPORT`] (2), and local Pods take ofports from
+//! [`FIRST_POD_OFPORT`] (3) upwards in the order they are added
+//! (`config.DefaultTunOFPort`, `config.HostGatewayOFPort`,
+//! pkg/agent/config/node_config.go; OVS numbers ports in creation order).
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+
+use crate::engine::proxy::rules::NodeServiceRules;
+use crate::model::MacAddr;
+
+/// `antrea-tun0`'s ofport.
+pub const TUNNEL_OFPORT: u32 = 1;
+/// `antrea-gw0`'s ofport.
+pub const GATEWAY_OFPORT: u32 = 2;
+/// The first local Pod's ofport.
+pub const FIRST_POD_OFPORT: u32 = 3;
+
+/// `trafficEncapMode` of `antrea-agent.conf` (pkg/agent/config/traffic_encap_mode.go).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncapMode {
+    /// Every cross-node Pod packet is tunnelled (Geneve, Antrea's default).
+    #[default]
+    Encap,
+    /// Routed natively through the gateway; no tunnel port.
+    NoEncap,
+    /// Tunnelled only to peers outside this node's transport subnet.
+    Hybrid,
+}
+
+impl EncapMode {
+    /// `NeedsTunnelInterface`: a tunnel port exists on br-int.
+    pub fn has_tunnel(self) -> bool {
+        !matches!(self, EncapMode::NoEncap)
+    }
+    /// `SupportsEncap`.
+    pub(crate) fn supports_encap(self) -> bool {
+        self.has_tunnel()
+    }
+}
+
+/// Feature gates and options that change the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    /// Gate `AntreaProxy`.
+    pub antrea_proxy: bool,
+    /// `antreaProxy.proxyAll`.
+    pub proxy_all: bool,
+    /// Gate `Egress`.
+    pub egress: bool,
+    /// Gate `AntreaPolicy` (the Antrea-native policy tables).
+    pub antrea_policy: bool,
+    /// OVS meters available: the NetworkPolicy logging flows then carry
+    /// `meter:256`. Off by default, so that the program loads into an OVS
+    /// with no meters configured.
+    pub ovs_meters: bool,
+}
+
+impl Default for Features {
+    /// Antrea v1.15.1's defaults on Linux (TrafficControl, Multicast and
+    /// Multicluster off; they are not modelled).
+    fn default() -> Self {
+        Features {
+            antrea_proxy: true,
+            proxy_all: false,
+            egress: true,
+            antrea_policy: true,
+            ovs_meters: false,
+        }
+    }
+}
+
+/// A Pod on this node, attached to br-int.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalPod {
+    pub(crate) ofport: u32,
+    pub(crate) mac: MacAddr,
+    pub(crate) ip: Ipv4Addr,
+}
+
+impl LocalPod {
+    pub fn ofport(&self) -> u32 {
+        self.ofport
+    }
+    pub fn ip(&self) -> Ipv4Addr {
+        self.ip
+    }
+}
+
+/// Another node of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerNode {
+    pub(crate) pod_cidr: Ipv4Net,
+    /// Transport address (the tunnel's destination).
+    pub(crate) node_ip: Ipv4Addr,
+    /// Its `antrea-gw0` address.
+    pub(crate) gateway_ip: Ipv4Addr,
+}
+
+/// Where a local Pod's Egress traffic leaves the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodEgress {
+    /// This node holds the Egress IP: mark the packets for SNAT.
+    Local { mark: u32 },
+    /// Another node holds it: tunnel the packets to the Egress IP.
+    Remote,
+}
+
+/// One `InstallPodSNATFlows` call: a local Pod selected by an Egress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PodSnat {
+    pub(crate) ofport: u32,
+    pub(crate) egress_ip: Ipv4Addr,
+    pub(crate) how: PodEgress,
+}
+
+/// What the pipeline of one node is compiled from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineSpec {
+    pub(crate) encap: EncapMode,
+    pub(crate) features: Features,
+    /// Transport address with its subnet (hybrid mode tunnels outside it).
+    pub(crate) node_ip: Ipv4Net,
+    pub(crate) gateway_mac: MacAddr,
+    pub(crate) gateway_ip: Ipv4Addr,
+    pub(crate) pod_cidr: Ipv4Net,
+    pub(crate) pods: Vec<LocalPod>,
+    pub(crate) peers: Vec<PeerNode>,
+    pub(crate) services: Option<Arc<NodeServiceRules>>,
+    /// `serviceCIDR`: the DNAT flow when AntreaProxy is off, the Egress
+    /// bypass flow when Egress is on.
+    pub(crate) service_cidr: Option<Ipv4Net>,
+    /// `egress.exceptCIDRs`.
+    pub(crate) egress_except: Vec<Ipv4Net>,
+    /// Egress IPs this node holds, with their SNAT marks (`InstallSNATMarkFlows`).
+    pub(crate) snat_marks: Vec<(Ipv4Addr, u32)>,
+    pub(crate) pod_snat: Vec<PodSnat>,
+    /// NodePort addresses when `proxy_all` is on and no Service rules say
+    /// otherwise (`NodeServiceRules::antrea_nodeport_addresses` wins).
+    pub(crate) nodeport_addresses: Vec<Ipv4Addr>,
+}
+
+impl PipelineSpec {
+    /// A node with transport address `node_ip` (with its prefix), Pod subnet
+    /// `pod_cidr` and gateway MAC `gateway_mac`; the gateway IP is the
+    /// subnet's first address as Antrea assigns it. Default features,
+    /// Geneve encapsulation.
+    pub fn new(node_ip: Ipv4Net, pod_cidr: Ipv4Net, gateway_mac: MacAddr) -> PipelineSpec {
+        let gateway_ip = Ipv4Addr::from(u32::from(pod_cidr.network()) + 1);
+        PipelineSpec {
+            encap: EncapMode::default(),
+            features: Features::default(),
+            node_ip,
+            gateway_mac,
+            gateway_ip,
+            pod_cidr: pod_cidr.trunc(),
+            pods: Vec::new(),
+            peers: Vec::new(),
+            services: None,
+            service_cidr: None,
+            egress_except: Vec::new(),
+            snat_marks: Vec::new(),
+            pod_snat: Vec::new(),
+            nodeport_addresses: vec![node_ip.addr()],
+        }
+    }
+
+    pub fn with_encap(mut self, encap: EncapMode) -> Self {
+        self.encap = encap;
+        self
+    }
+    pub fn with_features(mut self, features: Features) -> Self {
+        self.features = features;
+        self
+    }
+    pub fn with_gateway_ip(mut self, ip: Ipv4Addr) -> Self {
+        self.gateway_ip = ip;
+        self
+    }
+    pub fn with_service_cidr(mut self, cidr: Option<Ipv4Net>) -> Self {
+        self.service_cidr = cidr;
+        self
+    }
+    pub fn with_egress_except(mut self, cidrs: Vec<Ipv4Net>) -> Self {
+        self.egress_except = cidrs;
+        self
+    }
+    /// The NodePort addresses used when there are no Service rules.
+    pub fn with_nodeport_addresses(mut self, addrs: Vec<Ipv4Addr>) -> Self {
+        self.nodeport_addresses = addrs;
+        self
+    }
+    pub fn with_services(mut self, rules: Option<Arc<NodeServiceRules>>) -> Self {
+        self.services = rules;
+        self
+    }
+
+    /// Attaches a Pod; returns the ofport it gets (the next free one).
+    pub fn add_pod(&mut self, mac: MacAddr, ip: Ipv4Addr) -> u32 {
+        let ofport = FIRST_POD_OFPORT + self.pods.len() as u32;
+        self.pods.push(LocalPod { ofport, mac, ip });
+        ofport
+    }
+    /// Attaches a Pod on a given ofport (as Antrea's tests do).
+    pub fn add_pod_at(&mut self, ofport: u32, mac: MacAddr, ip: Ipv4Addr) {
+        self.pods.push(LocalPod { ofport, mac, ip });
+    }
+    pub fn add_peer(&mut self, pod_cidr: Ipv4Net, node_ip: Ipv4Addr, gateway_ip: Ipv4Addr) {
+        self.peers.push(PeerNode {
+            pod_cidr: pod_cidr.trunc(),
+            node_ip,
+            gateway_ip,
+        });
+    }
+    /// This node holds Egress IP `ip`, SNATed with `mark`.
+    pub fn add_snat_mark(&mut self, ip: Ipv4Addr, mark: u32) {
+        self.snat_marks.push((ip, mark));
+    }
+    /// The local Pod on `ofport` is selected by the Egress with IP `egress_ip`.
+    pub fn add_pod_egress(&mut self, ofport: u32, egress_ip: Ipv4Addr, how: PodEgress) {
+        self.pod_snat.push(PodSnat {
+            ofport,
+            egress_ip,
+            how,
+        });
+    }
+
+    pub fn encap(&self) -> EncapMode {
+        self.encap
+    }
+    pub fn features(&self) -> Features {
+        self.features
+    }
+    pub fn pods(&self) -> &[LocalPod] {
+        &self.pods
+    }
+    /// `NeedsTunnelToPeer`: encap always, hybrid outside the transport subnet.
+    pub(crate) fn tunnels_to(&self, peer_ip: Ipv4Addr) -> bool {
+        match self.encap {
+            EncapMode::Encap => true,
+            EncapMode::NoEncap => false,
+            EncapMode::Hybrid => !self.node_ip.contains(&peer_ip),
+        }
+    }
+}
