@@ -19,13 +19,13 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::spec::{EncapMode, Features, PipelineSpec, PodEgress};
+use super::spec::{Features, PipelineSpec, PodEgress};
 use crate::engine::dataplane::{NodeDataplane, SnatTo};
 use crate::engine::egress::{FIRST_REMOTE_TABLE, REMOTE_MARK_SHIFT};
 use crate::engine::{ClusterState, NodeId, PodState};
 use crate::model::MacAddr;
 
-/// The spec of node `node`. `dp` is the node's dataplane as
+/// The spec of node `node` in the cluster's `trafficEncapMode`. `dp` is the node's dataplane as
 /// [`crate::engine::compile`] made it; `gateway_mac(node name)` and
 /// `pod_mac(pod)` are the MACs the simulator gives them. Pods get ofports
 /// from 3 in the cluster's Pod order on the node, peers come in node order.
@@ -33,7 +33,6 @@ pub fn spec_for_node(
     cluster: &ClusterState,
     node: NodeId,
     dp: &NodeDataplane,
-    encap: EncapMode,
     gateway_mac: impl Fn(&str) -> MacAddr,
     pod_mac: impl Fn(&PodState) -> MacAddr,
 ) -> PipelineSpec {
@@ -47,7 +46,7 @@ pub fn spec_for_node(
     // The transport subnet is not modelled per node: a /32 makes hybrid
     // mode tunnel to every peer.
     let mut spec = PipelineSpec::new(Ipv4Net::from(me.ip), me.pod_cidr, gateway_mac(&me.name))
-        .with_encap(encap)
+        .with_encap(cluster.settings.encap_mode())
         .with_features(features)
         .with_service_cidr(cluster.service_cidr)
         .with_services(dp.service_rules.clone());

@@ -188,7 +188,7 @@ pub(crate) fn init_flows(spec: &PipelineSpec, out: &mut FlowSet) {
         format!("goto_table:{conntrack}"),
     ));
     // tunnelClassifierFlow and the tunnel's L2 flow.
-    if spec.encap.has_tunnel() {
+    if spec.encap.supports_encap() {
         tunnel_classifier(out, TUNNEL_OFPORT);
         l2_forward_calc(out, GLOBAL_VIRTUAL_MAC, TUNNEL_OFPORT);
     }

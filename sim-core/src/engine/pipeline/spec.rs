@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
+pub use crate::engine::config::EncapMode;
 use crate::engine::proxy::rules::NodeServiceRules;
 use crate::model::MacAddr;
 
@@ -23,29 +24,6 @@ pub const TUNNEL_OFPORT: u32 = 1;
 pub const GATEWAY_OFPORT: u32 = 2;
 /// The first local Pod's ofport.
 pub const FIRST_POD_OFPORT: u32 = 3;
-
-/// `trafficEncapMode` of `antrea-agent.conf` (pkg/agent/config/traffic_encap_mode.go).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum EncapMode {
-    /// Every cross-node Pod packet is tunnelled (Geneve, Antrea's default).
-    #[default]
-    Encap,
-    /// Routed natively through the gateway; no tunnel port.
-    NoEncap,
-    /// Tunnelled only to peers outside this node's transport subnet.
-    Hybrid,
-}
-
-impl EncapMode {
-    /// `NeedsTunnelInterface`: a tunnel port exists on br-int.
-    pub fn has_tunnel(self) -> bool {
-        !matches!(self, EncapMode::NoEncap)
-    }
-    /// `SupportsEncap`.
-    pub(crate) fn supports_encap(self) -> bool {
-        self.has_tunnel()
-    }
-}
 
 /// Feature gates and options that change the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,7 +224,7 @@ impl PipelineSpec {
     pub(crate) fn tunnels_to(&self, peer_ip: Ipv4Addr) -> bool {
         match self.encap {
             EncapMode::Encap => true,
-            EncapMode::NoEncap => false,
+            EncapMode::NoEncap | EncapMode::NetworkPolicyOnly => false,
             EncapMode::Hybrid => !self.node_ip.contains(&peer_ip),
         }
     }

@@ -862,7 +862,6 @@ fn spec_for_node_reads_the_cluster() {
         &cluster,
         a,
         &dps["node-a"],
-        EncapMode::Encap,
         |n| MacAddr::from_name(&format!("{n}/antrea-gw0")),
         |p| MacAddr::from_name(&format!("{}/{}", p.namespace, p.name)),
     );
