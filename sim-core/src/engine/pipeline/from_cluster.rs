@@ -3,9 +3,10 @@
 //! compiled [`NodeDataplane`] (its Service rules, its Egress SNAT marks and
 //! Pod marks).
 //!
-//! MACs are inputs: the simulator gives Pods and gateways their MACs
-//! (sim/world/pods.rs), so the caller passes them in rather than this module
-//! repeating the scheme.
+//! MACs: [`gateway_mac`] and [`pod_mac`] are the one rule for the MACs of
+//! `antrea-gw0` and of Pods' `eth0` (the simulator plugs them in with these,
+//! sim/world/pods.rs); [`spec_for_node`] takes them as functions so a test
+//! can pass others, and [`node_pipeline`] uses the rule.
 //!
 //! Egress: a local Pod whose Egress IP this node holds is marked with the
 //! IP's SNAT mark; a local Pod whose Egress is held elsewhere is tunnelled
@@ -19,11 +20,40 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use super::compile::{NodePipeline, compile};
 use super::spec::{Features, PipelineSpec, PodEgress};
 use crate::engine::dataplane::{NodeDataplane, SnatTo};
 use crate::engine::egress::{FIRST_REMOTE_TABLE, REMOTE_MARK_SHIFT};
 use crate::engine::{ClusterState, NodeId, PodState};
 use crate::model::MacAddr;
+
+/// The MAC of `node`'s `antrea-gw0`, derived from the node's name.
+pub fn gateway_mac(node: &str) -> MacAddr {
+    MacAddr::from_name(&format!("{node}/antrea-gw0"))
+}
+
+/// The MAC of a Pod's `eth0`, derived from `namespace/name`.
+pub fn pod_mac(namespace: &str, name: &str) -> MacAddr {
+    MacAddr::from_name(&format!("{namespace}/{name}"))
+}
+
+/// Node `node`'s br-int program as the cluster state says it should be:
+/// the engine's dataplane for the node ([`crate::engine::compile`]) turned
+/// into a spec with the lab's MACs and compiled. Errors name a node that
+/// is not a Kubernetes node.
+pub fn node_pipeline(cluster: &ClusterState, node: &str) -> Result<NodePipeline, String> {
+    let id = cluster
+        .node_id(node)
+        .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
+    let dps = crate::engine::compile_nodes(cluster, |n| n.id == id);
+    let dp = dps
+        .get(node)
+        .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
+    let spec = spec_for_node(cluster, id, dp, gateway_mac, |p| {
+        pod_mac(&p.namespace, &p.name)
+    });
+    Ok(compile(&spec))
+}
 
 /// The spec of node `node` in the cluster's `trafficEncapMode`. `dp` is the node's dataplane as
 /// [`crate::engine::compile`] made it; `gateway_mac(node name)` and

@@ -15,13 +15,18 @@
 //! - `network_policy`: the policy feature's init flows (rules come later).
 //! - `egress`: Egress init, SNAT-mark and per-Pod flows.
 //! - [`compile`](compile()): spec in, [`NodePipeline`] out, in stable order.
-//! - [`from_cluster`]: [`spec_for_node`], a spec from the engine's cluster state.
+//! - [`packets`]: sample packets of every traffic class for a node's program
+//!   (the differential test and `antlab bench pipeline`).
+//! - [`from_cluster`]: [`spec_for_node`], a spec from the engine's cluster state;
+//!   [`node_pipeline`], a node's program from the cluster state; the lab's MAC
+//!   rule ([`gateway_mac`], [`pod_mac`]).
 
 mod compile;
 mod egress;
 mod flow;
 pub mod from_cluster;
 mod network_policy;
+pub mod packets;
 mod pod_connectivity;
 mod root;
 mod service;
@@ -32,6 +37,6 @@ pub mod tables;
 mod tests;
 
 pub use compile::{NodePipeline, compile};
-pub use from_cluster::spec_for_node;
+pub use from_cluster::{gateway_mac, node_pipeline, pod_mac, spec_for_node};
 pub use spec::{EncapMode, Features, PipelineSpec, PodEgress};
 pub use tables::tables;

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::World;
-use crate::model::{ArpPolicy, DeviceId, HostRole, MacAddr, PortRef, VlanMode};
+use crate::model::{ArpPolicy, DeviceId, HostRole, PortRef, VlanMode};
 use crate::sim::devices::{self, DeviceRt, HostIfaceKind, SwitchPortRt, SwitchRt};
 use crate::sim::stack::L3Iface;
 use crate::sim::switch::MacTable;
@@ -28,7 +28,7 @@ pub fn first_host(net: Ipv4Net) -> Ipv4Addr {
 impl World {
     pub(super) fn add_pod_network(&mut self, node: DeviceId, name: &str, pod_cidr: Ipv4Net) {
         let gw_ip = first_host(pod_cidr);
-        let gw_mac = MacAddr::from_name(&format!("{name}/antrea-gw0"));
+        let gw_mac = crate::engine::pipeline::gateway_mac(name);
         let DeviceRt::Host(h) = &mut self.devices[node.0 as usize] else {
             return;
         };
@@ -128,7 +128,7 @@ impl World {
             },
             interfaces: vec![crate::model::IfaceSpec {
                 name: "eth0".into(),
-                mac: MacAddr::from_name(&full),
+                mac: crate::engine::pipeline::pod_mac(namespace, name),
                 // A /32 with everything via antrea-gw0: Antrea's OVS pipeline
                 // (and its conntrack) sees all Pod traffic, even to Pods on
                 // the same node; the lab gets the same by making the node the

@@ -1,0 +1,419 @@
+//! Packets that exercise one node's program: every traffic class a br-int
+//! sees, as the flow strings `ovs-appctl ofproto/trace` takes (issue 14's
+//! contract, section 5), with the conntrack states each `ct()` resumes with
+//! (`--ct-next`).
+//!
+//! The differential test runs the same samples through the simulator's
+//! OpenFlow interpreter and through real OVS; `antlab bench pipeline`
+//! pushes them through the interpreter. Samples are drawn from a named
+//! [`crate::rng`] stream, so a seed gives the same packets every time.
+
+use std::net::Ipv4Addr;
+
+use rand::Rng;
+
+use super::spec::{GATEWAY_OFPORT, PipelineSpec, TUNNEL_OFPORT};
+use crate::engine::proxy::VIRTUAL_NODEPORT_DNAT_IP;
+use crate::k8s::Protocol;
+use crate::model::MacAddr;
+use crate::rng::{self, SimRng};
+
+/// The MAC Antrea's L3Forwarding writes as the destination of packets
+/// into the tunnel, and remote nodes send with (`GlobalVirtualMAC`,
+/// pkg/agent/config/node_config.go).
+const GLOBAL_VIRTUAL_MAC: &str = "aa:bb:cc:dd:ee:ff";
+
+/// What a sample stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TrafficClass {
+    PodToLocalPod,
+    PodToRemotePod,
+    PodToService,
+    PodToExternal,
+    NodeToService,
+    ExternalToService,
+    TunnelToLocalPod,
+    Arp,
+    /// A reply of an established connection (`ct_state=+est+rpl`).
+    Reply,
+    /// A packet conntrack calls invalid.
+    Invalid,
+    /// A Pod sending with an address that is not its own.
+    Spoofed,
+}
+
+impl TrafficClass {
+    pub const ALL: [TrafficClass; 11] = [
+        TrafficClass::PodToLocalPod,
+        TrafficClass::PodToRemotePod,
+        TrafficClass::PodToService,
+        TrafficClass::PodToExternal,
+        TrafficClass::NodeToService,
+        TrafficClass::ExternalToService,
+        TrafficClass::TunnelToLocalPod,
+        TrafficClass::Arp,
+        TrafficClass::Reply,
+        TrafficClass::Invalid,
+        TrafficClass::Spoofed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TrafficClass::PodToLocalPod => "pod-to-local-pod",
+            TrafficClass::PodToRemotePod => "pod-to-remote-pod",
+            TrafficClass::PodToService => "pod-to-service",
+            TrafficClass::PodToExternal => "pod-to-external",
+            TrafficClass::NodeToService => "node-to-service",
+            TrafficClass::ExternalToService => "external-to-service",
+            TrafficClass::TunnelToLocalPod => "tunnel-to-local-pod",
+            TrafficClass::Arp => "arp",
+            TrafficClass::Reply => "reply",
+            TrafficClass::Invalid => "invalid",
+            TrafficClass::Spoofed => "spoofed",
+        }
+    }
+}
+
+/// One packet to trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SamplePacket {
+    pub class: TrafficClass,
+    /// The ofproto/trace flow string.
+    pub flow: String,
+    /// The `ct_state` each `ct()` resumes with, in order (`trk,new` after
+    /// the list runs out).
+    pub ct_next: Vec<&'static str>,
+}
+
+/// A Service address a packet can be sent to.
+struct Vip {
+    proto: Protocol,
+    ip: Ipv4Addr,
+    port: u16,
+    /// Reached from outside the cluster (LoadBalancer, external IP, NodePort).
+    external: bool,
+}
+
+fn vips(spec: &PipelineSpec) -> Vec<Vip> {
+    let mut out = Vec::new();
+    let Some(rules) = &spec.services else {
+        return out;
+    };
+    for ports in rules.services.values() {
+        for p in ports.iter() {
+            out.push(Vip {
+                proto: p.protocol,
+                ip: p.cluster_ip,
+                port: p.port,
+                external: false,
+            });
+            for ip in p.lb_ips.iter().chain(&p.external_ips) {
+                out.push(Vip {
+                    proto: p.protocol,
+                    ip: *ip,
+                    port: p.port,
+                    external: true,
+                });
+            }
+            if let Some(np) = p.node_port {
+                // With proxyAll the host DNATs NodePort traffic to the
+                // virtual NodePort IP before it enters OVS.
+                out.push(Vip {
+                    proto: p.protocol,
+                    ip: VIRTUAL_NODEPORT_DNAT_IP,
+                    port: np,
+                    external: true,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn pick<'a, T>(rng: &mut SimRng, items: &'a [T]) -> Option<&'a T> {
+    if items.is_empty() {
+        None
+    } else {
+        Some(&items[rng::below(rng, items.len() as u64) as usize])
+    }
+}
+
+fn l4(rng: &mut SimRng, proto: Option<(Protocol, u16)>) -> String {
+    let sport = 32768 + rng::below(rng, 28232) as u16;
+    match proto {
+        Some((Protocol::Tcp, dport)) => format!("tcp,tp_src={sport},tp_dst={dport}"),
+        Some((Protocol::Udp, dport)) => format!("udp,tp_src={sport},tp_dst={dport}"),
+        Some((Protocol::Sctp, dport)) => format!("sctp,tp_src={sport},tp_dst={dport}"),
+        None => match rng::below(rng, 3) {
+            0 => format!(
+                "tcp,tp_src={sport},tp_dst={}",
+                [80, 443, 8080][rng::below(rng, 3) as usize]
+            ),
+            1 => format!("udp,tp_src={sport},tp_dst=53"),
+            _ => "icmp,icmp_type=8,icmp_code=0".to_string(),
+        },
+    }
+}
+
+fn in_net(rng: &mut SimRng, net: ipnet::Ipv4Net) -> Ipv4Addr {
+    let size = 1u64 << (32 - u32::from(net.prefix_len()));
+    let off = if size > 2 {
+        1 + rng::below(rng, size - 2)
+    } else {
+        0
+    };
+    Ipv4Addr::from(u32::from(net.network()) + off as u32)
+}
+
+fn external(rng: &mut SimRng) -> Ipv4Addr {
+    Ipv4Addr::new(
+        [8, 93, 142, 198][rng::below(rng, 4) as usize],
+        rng.next_u32() as u8,
+        rng.next_u32() as u8,
+        1 + rng::below(rng, 254) as u8,
+    )
+}
+
+fn ip_packet(
+    in_port: u32,
+    src_mac: MacAddr,
+    dst_mac: &str,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    l4: &str,
+) -> String {
+    let (proto, rest) = l4.split_once(',').unwrap_or((l4, ""));
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(",{rest}")
+    };
+    format!(
+        "in_port={in_port},{proto},dl_src={src_mac},dl_dst={dst_mac},nw_src={src},nw_dst={dst},nw_ttl=64{rest}"
+    )
+}
+
+/// `count` samples for `spec`'s node, drawn with `seed`, spread evenly
+/// over the traffic classes the node can have (a node without Pods has no
+/// Pod classes, one without Services no Service classes).
+pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<SamplePacket> {
+    let mut rng = rng::stream(seed, "pipeline-packets");
+    let vips = vips(spec);
+    let gw_mac = spec.gateway_mac.to_string();
+    let classes: Vec<TrafficClass> = TrafficClass::ALL
+        .into_iter()
+        .filter(|c| match c {
+            TrafficClass::PodToLocalPod => spec.pods.len() >= 2,
+            TrafficClass::PodToRemotePod => !spec.pods.is_empty() && !spec.peers.is_empty(),
+            TrafficClass::PodToService => !spec.pods.is_empty() && !vips.is_empty(),
+            TrafficClass::NodeToService => !vips.is_empty(),
+            TrafficClass::ExternalToService => vips.iter().any(|v| v.external),
+            TrafficClass::TunnelToLocalPod => {
+                !spec.pods.is_empty() && !spec.peers.is_empty() && spec.encap.supports_encap()
+            }
+            _ => !spec.pods.is_empty(),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(count);
+    if classes.is_empty() {
+        return out;
+    }
+    for i in 0..count {
+        let class = classes[i % classes.len()];
+        let pod = pick(&mut rng, &spec.pods);
+        let mut ct_next = Vec::new();
+        let flow = match class {
+            TrafficClass::PodToLocalPod => {
+                let a = pod.expect("class needs Pods");
+                let mut b = pick(&mut rng, &spec.pods).expect("class needs Pods");
+                if b.ip == a.ip {
+                    b = spec.pods.iter().find(|p| p.ip != a.ip).unwrap_or(b);
+                }
+                let l4 = l4(&mut rng, None);
+                ip_packet(a.ofport, a.mac, &gw_mac, a.ip, b.ip, &l4)
+            }
+            TrafficClass::PodToRemotePod => {
+                let a = pod.expect("class needs Pods");
+                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let dst = in_net(&mut rng, peer.pod_cidr);
+                let l4 = l4(&mut rng, None);
+                ip_packet(a.ofport, a.mac, &gw_mac, a.ip, dst, &l4)
+            }
+            TrafficClass::PodToService => {
+                let a = pod.expect("class needs Pods");
+                let v = pick(&mut rng, &vips).expect("class needs Services");
+                let l4 = l4(&mut rng, Some((v.proto, v.port)));
+                ip_packet(a.ofport, a.mac, &gw_mac, a.ip, v.ip, &l4)
+            }
+            TrafficClass::PodToExternal => {
+                let a = pod.expect("class needs Pods");
+                let dst = external(&mut rng);
+                let l4 = l4(&mut rng, None);
+                ip_packet(a.ofport, a.mac, &gw_mac, a.ip, dst, &l4)
+            }
+            TrafficClass::NodeToService => {
+                let v = pick(&mut rng, &vips).expect("class needs Services");
+                let l4 = l4(&mut rng, Some((v.proto, v.port)));
+                ip_packet(
+                    GATEWAY_OFPORT,
+                    spec.gateway_mac,
+                    &gw_mac,
+                    spec.gateway_ip,
+                    v.ip,
+                    &l4,
+                )
+            }
+            TrafficClass::ExternalToService => {
+                let ext: Vec<&Vip> = vips.iter().filter(|v| v.external).collect();
+                let v = pick(&mut rng, &ext).expect("class needs external VIPs");
+                let l4 = l4(&mut rng, Some((v.proto, v.port)));
+                let src = external(&mut rng);
+                ip_packet(GATEWAY_OFPORT, spec.gateway_mac, &gw_mac, src, v.ip, &l4)
+            }
+            TrafficClass::TunnelToLocalPod => {
+                let b = pod.expect("class needs Pods");
+                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let src = in_net(&mut rng, peer.pod_cidr);
+                let l4 = l4(&mut rng, None);
+                let inner = ip_packet(
+                    TUNNEL_OFPORT,
+                    MacAddr::from_name("remote-gw"),
+                    GLOBAL_VIRTUAL_MAC,
+                    src,
+                    b.ip,
+                    &l4,
+                );
+                format!(
+                    "tun_id=0,tun_src={},tun_dst={},{inner}",
+                    peer.node_ip,
+                    spec.node_ip.addr()
+                )
+            }
+            TrafficClass::Arp => {
+                let a = pod.expect("class needs Pods");
+                let (port, mac, spa) = if rng::below(&mut rng, 4) == 0 {
+                    (GATEWAY_OFPORT, spec.gateway_mac, spec.gateway_ip)
+                } else {
+                    (a.ofport, a.mac, a.ip)
+                };
+                let tpa = if port == GATEWAY_OFPORT {
+                    a.ip
+                } else {
+                    spec.gateway_ip
+                };
+                format!(
+                    "in_port={port},arp,dl_src={mac},dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,arp_spa={spa},arp_tpa={tpa},arp_sha={mac},arp_tha=00:00:00:00:00:00"
+                )
+            }
+            TrafficClass::Reply => {
+                let a = pod.expect("class needs Pods");
+                ct_next.push("trk,est,rpl");
+                let dst = match (pick(&mut rng, &spec.peers), rng::below(&mut rng, 2)) {
+                    (Some(peer), 0) => in_net(&mut rng, peer.pod_cidr),
+                    _ => external(&mut rng),
+                };
+                let l4 = l4(&mut rng, None);
+                ip_packet(a.ofport, a.mac, &gw_mac, a.ip, dst, &l4)
+            }
+            TrafficClass::Invalid => {
+                let a = pod.expect("class needs Pods");
+                ct_next.push("trk,inv");
+                let dst = external(&mut rng);
+                let l4 = l4(&mut rng, Some((Protocol::Tcp, 80)));
+                ip_packet(a.ofport, a.mac, &gw_mac, a.ip, dst, &l4)
+            }
+            TrafficClass::Spoofed => {
+                let a = pod.expect("class needs Pods");
+                let fake = in_net(&mut rng, spec.pod_cidr);
+                let fake = if fake == a.ip {
+                    external(&mut rng)
+                } else {
+                    fake
+                };
+                let dst = external(&mut rng);
+                let l4 = l4(&mut rng, None);
+                ip_packet(a.ofport, a.mac, &gw_mac, fake, dst, &l4)
+            }
+        };
+        out.push(SamplePacket {
+            class,
+            flow,
+            ct_next,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::pipeline::spec::PipelineSpec;
+
+    fn spec() -> PipelineSpec {
+        let mut s = PipelineSpec::new(
+            "192.168.77.100/24".parse().unwrap(),
+            "10.10.0.0/24".parse().unwrap(),
+            MacAddr::from_name("gw"),
+        );
+        s.add_pod(MacAddr::from_name("a"), "10.10.0.2".parse().unwrap());
+        s.add_pod(MacAddr::from_name("b"), "10.10.0.3".parse().unwrap());
+        s.add_peer(
+            "10.10.1.0/24".parse().unwrap(),
+            "192.168.77.101".parse().unwrap(),
+            "10.10.1.1".parse().unwrap(),
+        );
+        s
+    }
+
+    #[test]
+    fn samples_cover_the_classes_the_node_has_and_repeat_with_the_seed() {
+        let s = spec();
+        let a = sample_packets(&s, 200, 7);
+        assert_eq!(a.len(), 200);
+        assert_eq!(a, sample_packets(&s, 200, 7));
+        assert_ne!(a, sample_packets(&s, 200, 8));
+        let classes: std::collections::BTreeSet<_> = a.iter().map(|p| p.class).collect();
+        // No Services: no Service classes; everything else is there.
+        assert!(!classes.contains(&TrafficClass::PodToService));
+        assert!(classes.contains(&TrafficClass::TunnelToLocalPod));
+        assert!(classes.contains(&TrafficClass::Spoofed));
+        assert_eq!(classes.len(), TrafficClass::ALL.len() - 3);
+        for p in &a {
+            assert!(
+                p.flow.starts_with("in_port=") || p.flow.starts_with("tun_id=0"),
+                "{}",
+                p.flow
+            );
+        }
+    }
+
+    fn field<'a>(flow: &'a str, key: &str) -> &'a str {
+        flow.split(',')
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn remote_pod_packets_go_to_a_peer_subnet_and_spoofed_ones_lie() {
+        let s = spec();
+        let mut spoofed = 0;
+        for p in sample_packets(&s, 300, 1) {
+            match p.class {
+                TrafficClass::PodToRemotePod => {
+                    let dst: Ipv4Addr = field(&p.flow, "nw_dst").parse().unwrap();
+                    assert!(s.peers[0].pod_cidr.contains(&dst), "{}", p.flow);
+                }
+                TrafficClass::Spoofed => {
+                    spoofed += 1;
+                    let port: u32 = field(&p.flow, "in_port").parse().unwrap();
+                    let src: Ipv4Addr = field(&p.flow, "nw_src").parse().unwrap();
+                    let own = s.pods.iter().find(|x| x.ofport == port).unwrap().ip;
+                    assert_ne!(src, own, "{}", p.flow);
+                }
+                TrafficClass::Reply => assert_eq!(p.ct_next, vec!["trk,est,rpl"]),
+                _ => assert!(p.ct_next.is_empty() || p.class == TrafficClass::Invalid),
+            }
+        }
+        assert!(spoofed > 10);
+    }
+}
