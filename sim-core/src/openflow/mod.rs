@@ -23,11 +23,13 @@
 pub mod field;
 pub mod flow;
 pub mod packet;
+pub mod program;
 pub mod text;
 pub mod verdict;
 
 pub use field::{Field, FieldRef};
 pub use flow::{Action, Flow, Group, Match, TableMap};
 pub use packet::Packet;
+pub use program::{FlowId, Program};
 pub use text::Style;
 pub use verdict::{CtCall, Emitted, Headers, Verdict};
