@@ -20,16 +20,22 @@
 //!   normalised outcome).
 //! - [`trace`]: a walk recorded table by table, printed like `ofproto/trace`.
 
+pub mod conntrack;
 pub mod field;
 pub mod flow;
+pub mod interp;
 pub mod packet;
 pub mod program;
 pub mod text;
+pub mod trace;
 pub mod verdict;
 
+pub use conntrack::{Conntrack, CtMode, CtState};
 pub use field::{Field, FieldRef};
 pub use flow::{Action, Flow, Group, Match, TableMap};
+pub use interp::Walk;
 pub use packet::Packet;
 pub use program::{FlowId, Program};
 pub use text::Style;
+pub use trace::Trace;
 pub use verdict::{CtCall, Emitted, Headers, Verdict};
