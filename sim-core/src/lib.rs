@@ -20,6 +20,8 @@
 //!   dataplane out. The simulator executes that output; real mode will apply it.
 //! - [`sim`]: the discrete-event simulator: hosts (ARP, routing, NAT), switches
 //!   (VLANs, MAC learning), links, power, probes, the event log.
+//! - [`openflow`]: br-int as an OpenFlow program: flow text, the interpreter
+//!   (tables, actions, conntrack with NAT, groups, learn), traces, counters.
 //! - [`flows`]: Antrea's flow exporter (connection store, expire queue, export
 //!   rounds, L7 `httpVals`), its flow record, and an RFC 7011 IPFIX exporting
 //!   process (UDP or TCP).
@@ -39,6 +41,7 @@ pub mod flows;
 pub mod input;
 pub mod k8s;
 pub mod model;
+pub mod openflow;
 pub mod report;
 pub mod rng;
 pub mod scale;
