@@ -40,6 +40,26 @@ pub enum RealCommand {
         #[arg(short, long)]
         output: std::path::PathBuf,
     },
+    /// Check each node's br-int program against real OVS: sample packets of
+    /// every traffic class go through the simulator's OpenFlow interpreter
+    /// and through `ovs-appctl ofproto/trace` on the same program loaded
+    /// into a private OVS; their verdicts (output port or tunnel
+    /// destination, drop, controller, header rewrites, conntrack actions)
+    /// must agree. Exit 1 on any difference.
+    DiffPipeline {
+        scenario: std::path::PathBuf,
+        /// Sample packets per scenario, spread over its nodes.
+        #[arg(long, default_value_t = 1000)]
+        packets: usize,
+        /// The programs at this sim time (default: the scenario's end).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print every packet on which the sides differ with both walks.
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Remove labs: without arguments every run whose owner has exited
     /// (`real up` labs, crashed runs); `--all` also anything named like ours
     /// that no running antlab owns. A run whose owner still runs is never
@@ -70,6 +90,13 @@ pub fn dispatch(cmd: RealCommand) -> Result<ExitCode> {
             output,
         } => import_kind(&docker_inspect, &nodes, &kubectl, &output),
         RealCommand::Down { id, all } => down(id.as_deref(), all),
+        RealCommand::DiffPipeline {
+            scenario,
+            packets,
+            at,
+            seed,
+            verbose,
+        } => diff_pipeline(&scenario, packets, at.as_deref(), seed, verbose),
     }
 }
 
@@ -401,6 +428,125 @@ pub fn bench_ovs(services: usize, endpoints: usize) -> Result<ExitCode> {
     let ok =
         r.installed_bundle == (r.flows, r.groups) && r.installed_per_call == (r.flows, r.groups);
     Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `antlab real diff-pipeline`: see [`RealCommand::DiffPipeline`].
+fn diff_pipeline(
+    path: &Path,
+    packets: usize,
+    at: Option<&str>,
+    seed: Option<u64>,
+    verbose: bool,
+) -> Result<ExitCode> {
+    use sim_core::engine::pipeline::packets::{classes_for, sample_packets};
+    use sim_core::engine::pipeline::{node_pipeline, spec_for_node};
+    let missing = datapath::sys::missing_prerequisites();
+    if !missing.is_empty() {
+        return Err(super::bad(format!(
+            "real OVS is needed and this machine lacks: {}",
+            missing.join(", ")
+        )));
+    }
+    let scn = super::load_scenario(path)?;
+    let (seed, outcome) = super::sim_run::run_at(&scn, at, seed, false)?;
+    let cluster = &outcome.cluster;
+    let names: Vec<String> = cluster.nodes().map(|n| n.name.clone()).collect();
+    if names.is_empty() {
+        return Err(super::bad(format!(
+            "{} has no Kubernetes nodes",
+            path.display()
+        )));
+    }
+    let mut programs = Vec::new();
+    let mut most_pods = 0;
+    let dps = sim_core::engine::compile(cluster);
+    for name in &names {
+        let pipeline = node_pipeline(cluster, name).map_err(super::bad)?;
+        let id = cluster.node_id(name).expect("listed above");
+        let spec = spec_for_node(
+            cluster,
+            id,
+            &dps[name],
+            sim_core::engine::pipeline::gateway_mac,
+            |p| sim_core::engine::pipeline::pod_mac(&p.namespace, &p.name),
+        );
+        most_pods = most_pods.max(spec.pods().len());
+        programs.push((name, pipeline, spec));
+    }
+    // The packets are shared among the nodes that have any traffic class (a
+    // node without Pods in noEncap mode has none), so the scenario gets them all.
+    let busy = programs
+        .iter()
+        .filter(|(_, _, spec)| !classes_for(spec).is_empty())
+        .count();
+    let per_node = packets.div_ceil(busy.max(1)).max(1);
+    let programs: Vec<_> = programs
+        .into_iter()
+        .map(|(name, pipeline, spec)| {
+            let samples = sample_packets(&spec, per_node, sim_core::rng::stream_seed(seed, name));
+            (name, pipeline, samples)
+        })
+        .collect();
+    let mut bridge = datapath::oftrace::TraceBridge::start(most_pods as u32)?;
+    let mut total = (0usize, 0usize);
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "# br-int programs of {} at {} (seed {seed}): simulator interpreter vs ovs-appctl ofproto/trace",
+        path.display(),
+        outcome.world.now()
+    )?;
+    let w = names.iter().map(String::len).max().unwrap_or(4).max(4);
+    writeln!(
+        out,
+        "{:<w$} {:>6} {:>6} {:<20} {:>7} {:>7} {:>6}",
+        "NODE", "FLOWS", "GROUPS", "CLASS", "PACKETS", "AGREED", "DROPS"
+    )?;
+    for (name, pipeline, samples) in &programs {
+        let d = datapath::oftrace::diff_node(&mut bridge, name, pipeline, samples)?;
+        for (class, (n, agreed)) in &d.by_class {
+            writeln!(
+                out,
+                "{:<w$} {:>6} {:>6} {:<20} {:>7} {:>7} {:>6}",
+                name,
+                d.flows,
+                d.groups,
+                class.name(),
+                n,
+                agreed,
+                d.drops.get(class).copied().unwrap_or(0)
+            )?;
+        }
+        total.0 += d.packets();
+        total.1 += d.agreed();
+        for m in d
+            .mismatches
+            .iter()
+            .take(if verbose { usize::MAX } else { 3 })
+        {
+            writeln!(
+                out,
+                "MISMATCH {name} {}: {} --ct-next {:?}",
+                m.class.name(),
+                m.flow,
+                m.ct_next
+            )?;
+            writeln!(out, "  simulator: {:?}", m.sim)?;
+            writeln!(out, "  real OVS:  {:?}", m.real)?;
+            if verbose {
+                for l in m.sim_trace.lines() {
+                    writeln!(out, "    {l}")?;
+                }
+            }
+        }
+    }
+    drop(bridge);
+    writeln!(out, "{} of {} packets agree", total.1, total.0)?;
+    Ok(if total.0 == total.1 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -399,3 +399,80 @@ fn a_persistent_control_connection_traces_faster_than_ovs_appctl_and_agrees() {
     assert_eq!(by_appctl, by_socket);
     assert!(persistent > spawned, "{persistent:.0}/s vs {spawned:.0}/s");
 }
+
+/// A node's compiled program: two Pods, one peer node, encap (the default).
+fn compiled_node() -> (
+    sim_core::engine::pipeline::NodePipeline,
+    Vec<sim_core::engine::pipeline::packets::SamplePacket>,
+) {
+    use sim_core::engine::pipeline::{PipelineSpec, compile, packets::sample_packets};
+    use sim_core::model::MacAddr;
+    let mut spec = PipelineSpec::new(
+        "192.168.77.100/24".parse().unwrap(),
+        "10.10.0.0/24".parse().unwrap(),
+        MacAddr::from_name("gw"),
+    )
+    .with_gateway_ip("10.10.0.1".parse().unwrap());
+    spec.add_pod(MacAddr::from_name("a"), "10.10.0.2".parse().unwrap());
+    spec.add_pod(MacAddr::from_name("b"), "10.10.0.3".parse().unwrap());
+    spec.add_peer(
+        "10.10.1.0/24".parse().unwrap(),
+        TUNNEL_PEER,
+        "10.10.1.1".parse().unwrap(),
+    );
+    let samples = sample_packets(&spec, 300, 11);
+    (compile(&spec), samples)
+}
+
+#[test]
+#[ignore = "needs root and OVS"]
+fn the_differential_check_agrees_on_a_compiled_node_and_finds_a_missing_route() {
+    use sim_core::engine::pipeline::packets::TrafficClass;
+    let _g = need_ovs!();
+    let (pipeline, samples) = compiled_node();
+    let mut br = TraceBridge::start(2).expect("a private OVS starts");
+
+    let same = datapath::oftrace::diff_node(&mut br, "node-a", &pipeline, &samples).unwrap();
+    assert_eq!(same.packets(), 300);
+    assert_eq!(same.agreed(), 300, "{:#?}", same.mismatches.first());
+    assert!(same.by_class.contains_key(&TrafficClass::TunnelToLocalPod));
+
+    // Real OVS without the L3Forwarding flow that tunnels the peer's Pod CIDR:
+    // every packet to a remote Pod must now differ, and nothing else.
+    let program = datapath::oftrace::sim_program(&pipeline).unwrap();
+    let full = program.bundle_text();
+    let cut: String = full
+        .lines()
+        .filter(|l| !(l.contains("nw_dst=10.10.1.0/24") && l.contains("->tun_dst")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(cut.len() < full.len(), "the route flow was not found");
+    let diff = datapath::oftrace::diff_programs(
+        &mut br,
+        "node-a",
+        &program,
+        &cut,
+        pipeline.tables(),
+        &samples,
+    )
+    .unwrap();
+    let remote = [TrafficClass::PodToRemotePod, TrafficClass::NodeToRemotePod];
+    let sent_remote: usize = remote.iter().map(|c| same.by_class[c].0).sum();
+    assert!(sent_remote > 0);
+    assert!(
+        diff.mismatches.len() >= sent_remote,
+        "{} mismatches, {sent_remote} packets to remote Pods",
+        diff.mismatches.len()
+    );
+    for m in &diff.mismatches {
+        assert!(
+            remote.contains(&m.class) || m.class == TrafficClass::Reply,
+            "unexpected mismatch {:?}: {}",
+            m.class,
+            m.flow
+        );
+        let tunnelled = |v: &Verdict| v.outputs.iter().any(|o| o.tun_dst == Some(TUNNEL_PEER));
+        assert!(tunnelled(&m.sim), "{:?}", m.sim);
+        assert!(!tunnelled(&m.real), "{:?}", m.real);
+    }
+}

@@ -46,7 +46,7 @@ use crate::sys::{self, SysError};
 
 use super::parse::{TraceParseError, Traced, parse_trace};
 use super::unixctl::{Unixctl, UnixctlError};
-use super::verdict::Verdict;
+use sim_core::openflow::Verdict;
 
 /// The bridge's name, as Antrea's.
 pub const BRIDGE: &str = "br-int";

@@ -10,16 +10,17 @@
 //!   cleanup on drop.
 //! - [`parse`]: `ofproto/trace` text → [`Traced`] (verdict, select-group
 //!   bucket choices, tables visited).
+//! - [`diff`]: one node's program checked packet by packet against the
+//!   simulator's interpreter ([`diff_node`]).
 //! - [`unixctl`]: a persistent JSON-RPC client for the daemon's control
 //!   socket (what `ovs-appctl` speaks, without a process per trace).
-//! - [`verdict`]: the contract's `Verdict` (a private copy until sim-core's
-//!   `openflow::Verdict` exists).
 
 pub mod bridge;
+pub mod diff;
 pub mod parse;
 pub mod unixctl;
-pub mod verdict;
 
 pub use bridge::{OfTraceError, TraceBridge, TraceMethod};
+pub use diff::{Mismatch, NodeDiff, diff_node, diff_programs, sim_program};
 pub use parse::{BucketChoice, Traced, parse_trace};
-pub use verdict::{CtCall, Emitted, Headers, Verdict};
+pub use sim_core::openflow::{CtCall, Emitted, Headers, Verdict};

@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::verdict::{CtCall, Emitted, Headers, Verdict};
+use sim_core::openflow::{CtCall, Emitted, Headers, Verdict};
 
 /// `OFPP_IN_PORT`, `OFPP_LOCAL` (OpenFlow 1.5 reserved ports, contract §2).
 pub const OFPP_IN_PORT: u32 = 0xffff_fff8;

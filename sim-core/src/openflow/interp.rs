@@ -101,6 +101,10 @@ struct Xlate<'a> {
     resubmits: u32,
     error: bool,
     recirc: Vec<(Packet, u8)>,
+    /// Select-group choices imposed from outside, in order (see
+    /// [`Program::run_pinned`]); the next one is used when its group comes up.
+    pins: &'a [(u32, u32)],
+    pin_pos: usize,
 }
 
 impl Program {
@@ -114,8 +118,39 @@ impl Program {
         now_ns: u64,
         trace: bool,
     ) -> Walk {
+        self.run_pinned(ct, mode, packet, now_ns, trace, &[])
+    }
+
+    /// The walk `ovs-appctl ofproto/trace` would show, with no side effects
+    /// on the program: no counters move and `learn` installs nothing (the
+    /// trace is recorded). `pins` as for [`Program::run_pinned`].
+    pub fn simulate(
+        &self,
+        ct: &mut Conntrack,
+        mode: &CtMode,
+        packet: &Packet,
+        pins: &[(u32, u32)],
+    ) -> Walk {
+        walk(self, ct, mode, packet, true, pins).0
+    }
+
+    /// [`Program::run`] with the select groups' choices given: `pins` lists
+    /// (group id, bucket id) in the order the walk meets select groups, as
+    /// `ofproto/trace` reports OVS's own choices (`-> using bucket N`). A
+    /// group met out of turn, or after the list is used up, chooses by
+    /// [`select_bucket`]. The differential test uses it: OVS hashes with a
+    /// function of its own, and the comparison is about everything else.
+    pub fn run_pinned(
+        &mut self,
+        ct: &mut Conntrack,
+        mode: &CtMode,
+        packet: &Packet,
+        now_ns: u64,
+        trace: bool,
+        pins: &[(u32, u32)],
+    ) -> Walk {
         self.expire(now_ns);
-        let (walk, fx) = walk(self, ct, mode, packet, trace);
+        let (walk, fx) = walk(self, ct, mode, packet, trace, pins);
         self.apply(fx, now_ns);
         walk
     }
@@ -129,6 +164,7 @@ pub(crate) fn walk(
     mode: &CtMode,
     packet: &Packet,
     trace: bool,
+    pins: &[(u32, u32)],
 ) -> (Walk, Effects) {
     let mut x = Xlate {
         prog,
@@ -145,6 +181,8 @@ pub(crate) fn walk(
         resubmits: 0,
         error: false,
         recirc: Vec::new(),
+        pins,
+        pin_pos: 0,
     };
     let mut queue: std::collections::VecDeque<(Packet, u8, u32)> =
         std::collections::VecDeque::new();
@@ -425,7 +463,18 @@ impl Xlate<'_> {
                 ] {
                     self.consulted.add(f, f.full_mask());
                 }
-                select_bucket(&weights, pkt).into_iter().collect()
+                let pinned = self
+                    .pins
+                    .get(self.pin_pos)
+                    .filter(|(group, _)| *group == id)
+                    .and_then(|(_, bucket)| weights.iter().position(|(b, _)| b == bucket));
+                if pinned.is_some() {
+                    self.pin_pos += 1;
+                }
+                pinned
+                    .or_else(|| select_bucket(&weights, pkt))
+                    .into_iter()
+                    .collect()
             }
             GroupType::All => (0..g.buckets.len()).collect(),
             GroupType::Indirect | GroupType::FastFailover => (0..g.buckets.len().min(1)).collect(),
@@ -491,6 +540,9 @@ impl Xlate<'_> {
                 if !ct.exec.is_empty() {
                     (mark, label) = exec(pkt, &ct.exec, mark, label);
                 }
+                if ct.table.is_some() {
+                    simulate_nat(&mut after, ct.nat.as_ref());
+                }
                 (s, mark, label)
             }
         };
@@ -516,6 +568,33 @@ impl Xlate<'_> {
                 pkt.tp_dst = after.tp_dst;
             }
         }
+    }
+}
+
+/// What `ofproto/trace` does to a recirculated packet in place of conntrack's
+/// NAT: an explicit `nat(src=..)`/`nat(dst=..)` sets the address (and the port,
+/// when one is given) to the low end of its range; a bare `nat` changes nothing
+/// (ofproto/ofproto-dpif-trace.c, "Replacing src/dst IP/ports to simulate NAT").
+fn simulate_nat(pkt: &mut Packet, nat: Option<&super::flow::Nat>) {
+    let Some(nat) = nat else { return };
+    if nat.v6 {
+        return;
+    }
+    let port = nat.port_min.filter(|p| *p != 0 && pkt.has_ports());
+    match nat.kind {
+        Some(super::flow::NatKind::Src) => {
+            pkt.nw_src = nat.ip_min as u32;
+            if let Some(p) = port {
+                pkt.tp_src = p;
+            }
+        }
+        Some(super::flow::NatKind::Dst) => {
+            pkt.nw_dst = nat.ip_min as u32;
+            if let Some(p) = port {
+                pkt.tp_dst = p;
+            }
+        }
+        None => {}
     }
 }
 

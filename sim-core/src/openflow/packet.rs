@@ -305,8 +305,15 @@ impl Packet {
             }
             put("nw_ttl", Kind::Dec, self.nw_ttl.into());
             if self.has_ports() {
-                put("tp_src", Kind::Dec, self.tp_src.into());
-                put("tp_dst", Kind::Dec, self.tp_dst.into());
+                // ofproto/trace reads `tp_src` as `tcp_src` (its
+                // prerequisite is TCP): UDP and SCTP need their own names.
+                let (src, dst) = match self.nw_proto {
+                    17 => ("udp_src", "udp_dst"),
+                    132 => ("sctp_src", "sctp_dst"),
+                    _ => ("tp_src", "tp_dst"),
+                };
+                put(src, Kind::Dec, self.tp_src.into());
+                put(dst, Kind::Dec, self.tp_dst.into());
             } else if self.nw_proto == 1 {
                 put("icmp_type", Kind::Dec, self.tp_src.into());
                 put("icmp_code", Kind::Dec, self.tp_dst.into());

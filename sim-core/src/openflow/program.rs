@@ -505,6 +505,10 @@ impl Program {
         })
     }
 
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
     pub fn flow_count(&self) -> usize {
         self.tables.values().map(|t| t.by_key.len()).sum()
     }

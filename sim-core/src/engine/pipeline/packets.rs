@@ -18,6 +18,9 @@ use crate::k8s::Protocol;
 use crate::model::MacAddr;
 use crate::rng::{self, SimRng};
 
+/// UDP and SCTP ports are written `udp_src`/`sctp_src`: ofproto/trace reads
+/// `tp_src` as `tcp_src`, whose prerequisite is TCP.
+///
 /// The MAC Antrea's L3Forwarding writes as the destination of packets
 /// into the tunnel, and remote nodes send with (`GlobalVirtualMAC`,
 /// pkg/agent/config/node_config.go).
@@ -31,6 +34,9 @@ pub enum TrafficClass {
     PodToService,
     PodToExternal,
     NodeToService,
+    /// The node's own traffic to a remote Pod CIDR (through antrea-gw0 into
+    /// the tunnel; encap modes only, noEncap routes it on the host).
+    NodeToRemotePod,
     ExternalToService,
     TunnelToLocalPod,
     Arp,
@@ -43,12 +49,13 @@ pub enum TrafficClass {
 }
 
 impl TrafficClass {
-    pub const ALL: [TrafficClass; 11] = [
+    pub const ALL: [TrafficClass; 12] = [
         TrafficClass::PodToLocalPod,
         TrafficClass::PodToRemotePod,
         TrafficClass::PodToService,
         TrafficClass::PodToExternal,
         TrafficClass::NodeToService,
+        TrafficClass::NodeToRemotePod,
         TrafficClass::ExternalToService,
         TrafficClass::TunnelToLocalPod,
         TrafficClass::Arp,
@@ -64,6 +71,7 @@ impl TrafficClass {
             TrafficClass::PodToService => "pod-to-service",
             TrafficClass::PodToExternal => "pod-to-external",
             TrafficClass::NodeToService => "node-to-service",
+            TrafficClass::NodeToRemotePod => "node-to-remote-pod",
             TrafficClass::ExternalToService => "external-to-service",
             TrafficClass::TunnelToLocalPod => "tunnel-to-local-pod",
             TrafficClass::Arp => "arp",
@@ -142,14 +150,14 @@ fn l4(rng: &mut SimRng, proto: Option<(Protocol, u16)>) -> String {
     let sport = 32768 + rng::below(rng, 28232) as u16;
     match proto {
         Some((Protocol::Tcp, dport)) => format!("tcp,tp_src={sport},tp_dst={dport}"),
-        Some((Protocol::Udp, dport)) => format!("udp,tp_src={sport},tp_dst={dport}"),
-        Some((Protocol::Sctp, dport)) => format!("sctp,tp_src={sport},tp_dst={dport}"),
+        Some((Protocol::Udp, dport)) => format!("udp,udp_src={sport},udp_dst={dport}"),
+        Some((Protocol::Sctp, dport)) => format!("sctp,sctp_src={sport},sctp_dst={dport}"),
         None => match rng::below(rng, 3) {
             0 => format!(
                 "tcp,tp_src={sport},tp_dst={}",
                 [80, 443, 8080][rng::below(rng, 3) as usize]
             ),
-            1 => format!("udp,tp_src={sport},tp_dst=53"),
+            1 => format!("udp,udp_src={sport},udp_dst=53"),
             _ => "icmp,icmp_type=8,icmp_code=0".to_string(),
         },
     }
@@ -193,27 +201,34 @@ fn ip_packet(
     )
 }
 
-/// `count` samples for `spec`'s node, drawn with `seed`, spread evenly
-/// over the traffic classes the node can have (a node without Pods has no
-/// Pod classes, one without Services no Service classes).
-pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<SamplePacket> {
-    let mut rng = rng::stream(seed, "pipeline-packets");
+/// The traffic classes `spec`'s node can have: a node without Pods has no
+/// Pod classes, one without Services no Service classes, one in noEncap mode
+/// no tunnel classes.
+pub fn classes_for(spec: &PipelineSpec) -> Vec<TrafficClass> {
     let vips = vips(spec);
-    let gw_mac = spec.gateway_mac.to_string();
-    let classes: Vec<TrafficClass> = TrafficClass::ALL
+    let tunnels = !spec.peers.is_empty() && spec.encap.supports_encap();
+    TrafficClass::ALL
         .into_iter()
         .filter(|c| match c {
             TrafficClass::PodToLocalPod => spec.pods.len() >= 2,
             TrafficClass::PodToRemotePod => !spec.pods.is_empty() && !spec.peers.is_empty(),
             TrafficClass::PodToService => !spec.pods.is_empty() && !vips.is_empty(),
             TrafficClass::NodeToService => !vips.is_empty(),
+            TrafficClass::NodeToRemotePod => tunnels,
             TrafficClass::ExternalToService => vips.iter().any(|v| v.external),
-            TrafficClass::TunnelToLocalPod => {
-                !spec.pods.is_empty() && !spec.peers.is_empty() && spec.encap.supports_encap()
-            }
+            TrafficClass::TunnelToLocalPod => !spec.pods.is_empty() && tunnels,
             _ => !spec.pods.is_empty(),
         })
-        .collect();
+        .collect()
+}
+
+/// `count` samples for `spec`'s node, drawn with `seed`, spread evenly
+/// over the node's [`classes_for`].
+pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<SamplePacket> {
+    let mut rng = rng::stream(seed, "pipeline-packets");
+    let vips = vips(spec);
+    let gw_mac = spec.gateway_mac.to_string();
+    let classes = classes_for(spec);
     let mut out = Vec::with_capacity(count);
     if classes.is_empty() {
         return out;
@@ -260,6 +275,22 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
                     &gw_mac,
                     spec.gateway_ip,
                     v.ip,
+                    &l4,
+                )
+            }
+            TrafficClass::NodeToRemotePod => {
+                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let dst = in_net(&mut rng, peer.pod_cidr);
+                let l4 = l4(&mut rng, None);
+                // The host's route to a remote Pod CIDR goes out antrea-gw0 to
+                // the peer's gateway IP, whose neighbour entry Antrea sets to
+                // the global virtual MAC.
+                ip_packet(
+                    GATEWAY_OFPORT,
+                    spec.gateway_mac,
+                    GLOBAL_VIRTUAL_MAC,
+                    spec.gateway_ip,
+                    dst,
                     &l4,
                 )
             }
@@ -378,6 +409,7 @@ mod tests {
         assert!(classes.contains(&TrafficClass::TunnelToLocalPod));
         assert!(classes.contains(&TrafficClass::Spoofed));
         assert_eq!(classes.len(), TrafficClass::ALL.len() - 3);
+        assert!(classes.contains(&TrafficClass::NodeToRemotePod));
         for p in &a {
             assert!(
                 p.flow.starts_with("in_port=") || p.flow.starts_with("tun_id=0"),
@@ -385,6 +417,35 @@ mod tests {
                 p.flow
             );
         }
+    }
+
+    #[test]
+    fn a_node_without_pods_still_has_host_classes_and_noencap_has_no_tunnel_classes() {
+        let mut s = PipelineSpec::new(
+            "192.168.77.102/24".parse().unwrap(),
+            "10.10.2.0/24".parse().unwrap(),
+            MacAddr::from_name("gw2"),
+        );
+        s.add_peer(
+            "10.10.1.0/24".parse().unwrap(),
+            "192.168.77.101".parse().unwrap(),
+            "10.10.1.1".parse().unwrap(),
+        );
+        assert_eq!(classes_for(&s), vec![TrafficClass::NodeToRemotePod]);
+        let samples = sample_packets(&s, 5, 3);
+        assert_eq!(samples.len(), 5);
+        assert!(
+            samples[0].flow.starts_with("in_port=2,"),
+            "{}",
+            samples[0].flow
+        );
+        let s = s.with_encap(crate::engine::config::EncapMode::NoEncap);
+        assert!(classes_for(&s).is_empty());
+        let with_pods = spec().with_encap(crate::engine::config::EncapMode::NoEncap);
+        let classes = classes_for(&with_pods);
+        assert!(!classes.contains(&TrafficClass::TunnelToLocalPod));
+        assert!(!classes.contains(&TrafficClass::NodeToRemotePod));
+        assert!(classes.contains(&TrafficClass::PodToRemotePod));
     }
 
     fn field<'a>(flow: &'a str, key: &str) -> &'a str {
