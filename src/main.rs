@@ -31,6 +31,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod br_int;
 mod collector;
 mod files;
 mod progress;
@@ -116,12 +117,20 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = WhatIfOutput::Table)]
         output: WhatIfOutput,
     },
-    /// A node's Service rules: AntreaProxy's OpenFlow-like flows and groups and
-    /// kube-proxy's iptables chains or IPVS virtual servers; or, with
-    /// `--compare`, rule counts and compile/update times for a synthetic cluster.
+    /// A node's br-int program as `ovs-ofctl dump-flows`/`dump-groups` print it
+    /// (the program the engine compiles from Antrea's pipeline), and
+    /// kube-proxy's iptables chains or IPVS virtual servers on the host; or,
+    /// with `--compare`, rule counts and compile/update times for a synthetic
+    /// cluster.
     Rules {
         /// The node whose rules to print.
         node: Option<String>,
+        /// Only this table's flows (a name such as `L3Forwarding`, or a number).
+        #[arg(long)]
+        table: Option<String>,
+        /// Table numbers instead of names (`ovs-ofctl dump-flows` without `--names`).
+        #[arg(long)]
+        numbers: bool,
         #[arg(short = 's', long)]
         scenario: Option<PathBuf>,
         /// Sim time to stop at (default: the scenario's end).
@@ -138,6 +147,28 @@ enum Command {
         endpoints_per_service: usize,
         #[arg(long, default_value_t = 10)]
         nodes: usize,
+    },
+    /// One packet's walk through a node's br-int, table by table, as
+    /// `ovs-appctl ofproto/trace` prints it. FLOW is ofproto/trace's flow
+    /// syntax; `pod:NS/NAME` fills in that Pod's port, MACs and address, e.g.
+    /// `pod:default/client,tcp,nw_dst=10.96.0.10,tp_dst=80`.
+    Trace {
+        node: String,
+        flow: String,
+        #[arg(short = 's', long)]
+        scenario: PathBuf,
+        /// Sim time whose program to trace (default: the scenario's end).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The conntrack state each ct() resumes with, in order, as
+        /// `ofproto/trace --ct-next` (e.g. `trk,est,rpl`); `trk,new` after them.
+        #[arg(long = "ct-next")]
+        ct_next: Vec<String>,
+        /// sim: the simulator's interpreter; real: real OVS (root).
+        #[arg(long, value_enum, default_value_t = br_int::TraceMode::Sim)]
+        mode: br_int::TraceMode,
     },
     /// The flow records the agents' flow exporters (FlowExporter gate) export
     /// during a scenario: a table, JSON lines (IPFIX element names), or IPFIX
@@ -390,6 +421,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => what_if(&files, &power_off, output),
         Command::Rules {
             node,
+            table,
+            numbers,
             scenario,
             at,
             seed,
@@ -404,9 +437,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 let (Some(node), Some(scenario)) = (node, scenario) else {
                     return Err(bad("rules needs NODE and -s SCENARIO (or --compare)"));
                 };
-                rules(&node, &scenario, at.as_deref(), seed)
+                br_int::rules(
+                    &node,
+                    &scenario,
+                    at.as_deref(),
+                    seed,
+                    table.as_deref(),
+                    numbers,
+                )
             }
         }
+        Command::Trace {
+            node,
+            flow,
+            scenario,
+            at,
+            seed,
+            ct_next,
+            mode,
+        } => br_int::trace(&node, &flow, &scenario, at.as_deref(), seed, &ct_next, mode),
         Command::Flows {
             scenario,
             seed,
@@ -639,37 +688,6 @@ fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Res
                 "{moving} of {} Egresses move when {failed}",
                 result.egresses.len()
             );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn rules(node: &str, path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<ExitCode> {
-    let scn = load_scenario(path)?;
-    let (seed, outcome) = sim_run::run_at(&scn, at, seed, false)?;
-    let id = outcome
-        .world
-        .device_id(node)
-        .filter(|_| outcome.cluster.node_id(node).is_some())
-        .ok_or_else(|| {
-            bad(format!(
-                "`{node}` is not a Kubernetes node of {}",
-                path.display()
-            ))
-        })?;
-    let stack = outcome.world.device(id).stack().expect("nodes are hosts");
-    outln!(
-        "# Service rules of {node} in {} at {} (seed {seed})",
-        path.display(),
-        outcome.world.now()
-    );
-    match stack.services().rules() {
-        None => outln!("(no Services)"),
-        Some(r) => {
-            outln!("## AntreaProxy (OVS)");
-            out!("{}", sim_core::engine::proxy::render_antrea(r));
-            outln!("## kube-proxy");
-            out!("{}", sim_core::engine::proxy::render_kube_proxy(r));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -688,3 +688,89 @@ fn names_linux_cannot_carry_are_refused_at_file_line_column() {
         assert!(o.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn rules_prints_the_compiled_br_int_by_table_and_with_numbers() {
+    let scn = "scenarios/clusterip-service.yaml";
+    let node = "k8s-node-vm-1-cl-02";
+    let all = antlab(&["rules", node, "-s", scn]);
+    assert_eq!(
+        all.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let text = stdout(&all);
+    let header = text.lines().next().unwrap();
+    // "...: N flows, M groups (...)": the header counts what is printed.
+    let n: usize = header
+        .split(": ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{header}"));
+    let flow_lines = text.lines().filter(|l| l.starts_with(" cookie=")).count();
+    assert_eq!(flow_lines, n, "{header}");
+    assert!(text.contains("table=ServiceLB"), "{text}");
+    assert!(text.contains("group_id="), "{text}");
+
+    let one = stdout(&antlab(&[
+        "rules",
+        node,
+        "-s",
+        scn,
+        "--table",
+        "L3Forwarding",
+    ]));
+    let lines: Vec<&str> = one.lines().filter(|l| l.starts_with(" cookie=")).collect();
+    assert!(lines.len() >= 3, "{one}");
+    assert!(
+        lines.iter().all(|l| l.contains("table=L3Forwarding,")),
+        "{one}"
+    );
+    assert!(!one.contains("group_id="), "{one}");
+
+    let numeric = stdout(&antlab(&["rules", node, "-s", scn, "--numbers"]));
+    assert!(numeric.contains(" table=0,"), "{numeric}");
+    assert!(!numeric.contains("table=ServiceLB"), "{numeric}");
+
+    let bad = antlab(&["rules", node, "-s", scn, "--table", "NoSuchTable"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no table `NoSuchTable`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
+fn trace_walks_a_pod_packet_to_a_service_table_by_table() {
+    let scn = "scenarios/clusterip-service.yaml";
+    let node = "k8s-node-vm-1-cl-02";
+    let flow = "pod:egress/other-pod,tcp,nw_dst=10.30.48.237,tp_src=40000,tp_dst=80";
+    let o = antlab(&["trace", node, flow, "-s", scn]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = stdout(&o);
+    // The Pod's fields were filled in, the Service's group chose a bucket,
+    // the DNAT ct() recirculated, and the walk ended in an output.
+    assert!(text.contains("nw_src=10.30.67.2"), "{text}");
+    assert!(text.contains("ServiceLB"), "{text}");
+    assert!(text.contains("-> bucket"), "{text}");
+    assert!(text.contains("nat(dst=10.30."), "{text}");
+    assert!(text.contains("recirc("), "{text}");
+    let verdict = text.lines().last().unwrap();
+    assert!(verdict.starts_with("Verdict: output:"), "{verdict}");
+
+    // The same packet from a Pod of another node is refused with the node to use.
+    let o = antlab(&["trace", "k8s-node-vm-2-cl-02", flow, "-s", scn]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("runs on k8s-node-vm-1-cl-02"), "{err}");
+    let o = antlab(&["trace", node, "tcp,nw_dst=banana", "-s", scn]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+}

@@ -86,3 +86,40 @@ fn every_shipped_scenario_s_programs_agree_with_real_ovs() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs root and OVS; run with --include-ignored, as CI does"]
+fn trace_in_real_mode_walks_the_same_program_in_ovs() {
+    needs::require(missing_ovs());
+    let args = |mode: &str| {
+        Command::new(env!("CARGO_BIN_EXE_antlab"))
+            .args([
+                "trace",
+                "k8s-node-vm-1-cl-02",
+                "pod:egress/other-pod,tcp,nw_dst=10.30.48.237,tp_src=40000,tp_dst=80",
+                "-s",
+                "scenarios/clusterip-service.yaml",
+                "--mode",
+                mode,
+            ])
+            .output()
+            .unwrap()
+    };
+    let sim = args("sim");
+    let real = args("real");
+    assert!(
+        sim.status.success() && real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let sim = String::from_utf8_lossy(&sim.stdout);
+    let real = String::from_utf8_lossy(&real.stdout);
+    // ofproto/trace's own output: datapath actions after each recirculation.
+    assert!(real.matches("Datapath actions:").count() >= 3, "{real}");
+    // The endpoint the simulator's group chose may differ from OVS's hash;
+    // both DNAT to one of the Service's endpoints and leave by a port.
+    for text in [&sim[..], &real[..]] {
+        assert!(text.contains("nat(dst=10.30."), "{text}");
+        assert!(text.contains("output:NXM_NX_REG1[]"), "{text}");
+    }
+}

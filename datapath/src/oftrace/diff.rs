@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use sim_core::engine::pipeline::NodePipeline;
 use sim_core::engine::pipeline::packets::{SamplePacket, TrafficClass};
-use sim_core::openflow::{Conntrack, CtMode, CtState, Packet, Program, TableMap, Verdict};
+use sim_core::openflow::{Conntrack, CtMode, CtState, Packet, Program, Verdict};
 
 use super::bridge::{OfTraceError, TraceBridge};
 
@@ -53,9 +53,9 @@ impl NodeDiff {
     }
 }
 
-/// The interpreter's side: the program parsed from the pipeline's text.
+/// The interpreter's side: the program as `antlab rules`/`trace` load it.
 pub fn sim_program(pipeline: &NodePipeline) -> Result<Program, String> {
-    Program::from_text(TableMap::new(pipeline.tables()), &pipeline.text())
+    sim_core::engine::pipeline::inspect::program(pipeline)
 }
 
 fn scripted(ct_next: &[&str]) -> Result<CtMode, String> {

@@ -17,6 +17,9 @@
 //! - [`compile`](compile()): spec in, [`NodePipeline`] out, in stable order.
 //! - [`packets`]: sample packets of every traffic class for a node's program
 //!   (the differential test and `antlab bench pipeline`).
+//! - [`inspect`]: a node's program as users look at it: loaded into the
+//!   interpreter, dump-flows lines (one table or all), an `ofproto/trace`-like
+//!   walk of one flow string (with the `pod:NS/NAME` shorthand).
 //! - [`from_cluster`]: [`spec_for_node`], a spec from the engine's cluster state;
 //!   [`node_pipeline`], a node's program from the cluster state; the lab's MAC
 //!   rule ([`gateway_mac`], [`pod_mac`]).
@@ -25,6 +28,7 @@ mod compile;
 mod egress;
 mod flow;
 pub mod from_cluster;
+pub mod inspect;
 mod network_policy;
 pub mod packets;
 mod pod_connectivity;

@@ -1,0 +1,146 @@
+//! `antlab rules NODE` and `antlab trace NODE FLOW`: a node's br-int program
+//! (the one the engine compiles, `sim_core::engine::pipeline`) as
+//! `ovs-ofctl dump-flows`/`dump-groups` print it, and one packet's walk
+//! through it as `ovs-appctl ofproto/trace` prints it, from the simulator's
+//! interpreter or, with `--mode real`, from real OVS holding the same
+//! program.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use sim_core::engine::pipeline::{NodePipeline, inspect, node_pipeline};
+use sim_core::openflow::Style;
+use sim_core::scenario::run::Outcome;
+
+use super::{bad, load_scenario, sim_run};
+
+/// Where a trace is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceMode {
+    /// The simulator's OpenFlow interpreter.
+    Sim,
+    /// `ovs-appctl ofproto/trace` on the same program in a private OVS (root).
+    Real,
+}
+
+/// The run's cluster at `at`, and `node`'s program then.
+fn program_of(
+    node: &str,
+    path: &Path,
+    at: Option<&str>,
+    seed: Option<u64>,
+) -> Result<(u64, String, Outcome, NodePipeline)> {
+    let scn = load_scenario(path)?;
+    let (seed, outcome) = sim_run::run_at(&scn, at, seed, false)?;
+    let pipeline = node_pipeline(&outcome.cluster, node).map_err(|e| {
+        let nodes: Vec<&str> = outcome.cluster.nodes().map(|n| n.name.as_str()).collect();
+        bad(format!(
+            "{e} of {} (its nodes: {})",
+            path.display(),
+            nodes.join(", ")
+        ))
+    })?;
+    let now = outcome.world.now().to_string();
+    Ok((seed, now, outcome, pipeline))
+}
+
+/// `antlab rules NODE`.
+pub fn rules(
+    node: &str,
+    path: &Path,
+    at: Option<&str>,
+    seed: Option<u64>,
+    table: Option<&str>,
+    numbers: bool,
+) -> Result<ExitCode> {
+    let (seed, now, outcome, pipeline) = program_of(node, path, at, seed)?;
+    let program = inspect::program(&pipeline).map_err(bad)?;
+    let style = if numbers {
+        Style::Numbers
+    } else {
+        Style::Names
+    };
+    let flows = inspect::dump_flows(&program, style, table).map_err(bad)?;
+    outln!(
+        "# br-int of {node} in {} at {now} (seed {seed}): {} flows, {} groups (ovs-ofctl dump-flows br-int{})",
+        path.display(),
+        program.flow_count(),
+        program.group_count(),
+        if numbers { "" } else { " --names" }
+    );
+    out!("{flows}");
+    if table.is_none() {
+        outln!("# groups (ovs-ofctl dump-groups br-int)");
+        out!("{}", program.dump_groups(style));
+        let stack = outcome
+            .world
+            .device_id(node)
+            .and_then(|id| outcome.world.device(id).stack());
+        if let Some(r) = stack.and_then(|s| s.services().rules()) {
+            outln!("# kube-proxy on the host (iptables-save / ipvsadm -Ln)");
+            out!("{}", sim_core::engine::proxy::render_kube_proxy(r));
+        }
+    }
+    eprintln!(
+        "note: n_packets/n_bytes are 0: the simulator does not forward through br-int yet (README, Known differences); `antlab trace` walks one packet"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `antlab trace NODE FLOW`.
+#[allow(clippy::too_many_arguments)]
+pub fn trace(
+    node: &str,
+    flow: &str,
+    path: &Path,
+    at: Option<&str>,
+    seed: Option<u64>,
+    ct_next: &[String],
+    mode: TraceMode,
+) -> Result<ExitCode> {
+    let (seed, now, outcome, pipeline) = program_of(node, path, at, seed)?;
+    let expanded = inspect::expand_flow(&outcome.cluster, node, flow).map_err(bad)?;
+    let states = inspect::ct_states(ct_next).map_err(bad)?;
+    let mut program = inspect::program(&pipeline).map_err(bad)?;
+    outln!(
+        "# br-int of {node} in {} at {now} (seed {seed}), {}",
+        path.display(),
+        match mode {
+            TraceMode::Sim => "the simulator's interpreter",
+            TraceMode::Real => "ovs-appctl ofproto/trace in a private OVS",
+        }
+    );
+    match mode {
+        TraceMode::Sim => {
+            let walk = inspect::trace(&mut program, &expanded, &states).map_err(bad)?;
+            out!("{}", walk.render());
+        }
+        TraceMode::Real => {
+            let missing = datapath::sys::missing_prerequisites();
+            if !missing.is_empty() {
+                return Err(bad(format!(
+                    "--mode real needs {}, which this machine lacks",
+                    missing.join(", ")
+                )));
+            }
+            let pods = inspect::pod_ports(
+                &outcome.cluster,
+                outcome.cluster.node_id(node).expect("program_of checked"),
+            );
+            let mut bridge = datapath::oftrace::TraceBridge::start(pods)?;
+            bridge.load(&program.bundle_text(), pipeline.tables())?;
+            let next: Vec<&str> = ct_next.iter().map(String::as_str).collect();
+            let text =
+                bridge.trace_text(&expanded, &next, datapath::oftrace::TraceMethod::Persistent)?;
+            outln!("Flow: {expanded}");
+            out!("{text}");
+            if text.contains("native tunnel routing failed") {
+                eprintln!(
+                    "note: this private OVS has no underlay, so OVS cannot route the tunnel's outer packet ('native tunnel routing failed'); the program chose the tunnel port and the tun_dst above"
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
