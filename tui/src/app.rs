@@ -197,6 +197,9 @@ pub struct App {
     pub user_steps: Vec<(SimTime, UserStep)>,
     /// A one-line message for the status bar (what the last key did).
     pub message: String,
+    /// The Trace pane shows the probe's first packet through br-int
+    /// (table by table) instead of its hops.
+    pub trace_br_int: bool,
 }
 
 impl App {
@@ -219,6 +222,7 @@ impl App {
             step_times: Vec::new(),
             user_steps: Vec::new(),
             message: String::new(),
+            trace_br_int: false,
         }
     }
 
@@ -410,6 +414,17 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Action {
             app.scroll_down(true, 10);
             Action::None
         }
+        KeyCode::Char('o') => {
+            app.trace_br_int = !app.trace_br_int;
+            app.pane = Pane::Trace;
+            app.scroll = 0;
+            app.message = if app.trace_br_int {
+                "Trace: the probe's first packet through br-int".to_string()
+            } else {
+                "Trace: the probe's hops".to_string()
+            };
+            Action::None
+        }
         KeyCode::Char('f') => {
             app.filter = app.filter.next();
             app.scroll = 0;
@@ -479,6 +494,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab 1-6", "next pane / pick a pane"),
     ("j k ↑ ↓", "select device or probe; scroll"),
     ("PgUp PgDn", "scroll"),
+    (
+        "o",
+        "Trace pane: hops / first packet through br-int (OpenFlow)",
+    ),
     ("f", "cycle the event filter"),
     ("d", "events of the selected device only"),
     ("p", "power the selected device off/on now"),

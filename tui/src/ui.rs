@@ -716,7 +716,14 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
         Pane::Trace => {
             let probes = outcome.world.probes();
             let p = probes.get(app.probe.min(probes.len().saturating_sub(1)));
-            let text = p.map_or("no probe started yet".to_string(), trace_text);
+            let text = match p {
+                None => "no probe started yet".to_string(),
+                Some(p) if app.trace_br_int => {
+                    report::br_int::probe_walk(&outcome.world, &outcome.cluster, p)
+                        .unwrap_or_else(|e| e + "\n")
+                }
+                Some(p) => trace_text(p),
+            };
             let scroll = if focused { app.scroll } else { 0 };
             let wrapped = wrap_text(&text, inner_w);
             let count = wrapped.len();
@@ -739,7 +746,13 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
                 .collect();
             let name = p.map_or(String::new(), |p| p.spec().name.clone());
             frame.render_widget(
-                Paragraph::new(lines).block(block(format!(" Trace: {name} "), focused)),
+                Paragraph::new(lines).block(block(
+                    format!(
+                        " Trace: {name}{} ",
+                        if app.trace_br_int { " (br-int)" } else { "" }
+                    ),
+                    focused,
+                )),
                 area,
             );
         }

@@ -245,3 +245,26 @@ fn values_stay_whole_at_120x40() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_o_key_shows_the_probe_s_first_packet_through_br_int() {
+    let (mut s, mut a) = session();
+    a.time = secs(20);
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    let hops = render(&mut s, &mut a, 120, 40);
+    assert!(!hops.contains("(br-int)"), "{hops}");
+    assert_eq!(app::handle_key(&mut a, key('o')), Action::None);
+    assert_eq!(a.pane, Pane::Trace);
+    let walk = render(&mut s, &mut a, 120, 40);
+    assert!(walk.contains("(br-int)"), "{walk}");
+    assert!(walk.contains("br-int of k8s-node-vm-1-cl-02"), "{walk}");
+    // Scrolled down, the walk goes table by table.
+    let (outcome, _) = s.at(&mut a).expect("runs");
+    let probe = &outcome.world.probes()[a.probe];
+    let text =
+        sim_core::report::br_int::probe_walk(&outcome.world, &outcome.cluster, probe).unwrap();
+    assert!(text.contains("PipelineRootClassifier"), "{text}");
+    assert!(text.contains("EgressMark"), "{text}");
+    app::handle_key(&mut a, key('o'));
+    assert!(!render(&mut s, &mut a, 120, 40).contains("(br-int)"));
+}

@@ -1,8 +1,10 @@
 //! Tables in the shape people know (`kubectl get`, `ip neigh`, `ip route`,
 //! `show mac address-table`) and the probe/trace views. Pure: a table is a
 //! `String`; callers print it. [`timeline`] prints the event log as a run
-//! records it; [`iplink`] prints a node's `ip link` / `ip addr`.
+//! records it; [`iplink`] prints a node's `ip link` / `ip addr`; [`br_int`]
+//! walks a probe's first packet through its node's br-int program.
 
+pub mod br_int;
 pub mod iplink;
 pub mod timeline;
 
