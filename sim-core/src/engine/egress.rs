@@ -506,6 +506,11 @@ pub fn dataplane_with<'a>(
     if !cluster.egress.config.enabled {
         return;
     }
+    // The Egress controller's IP assigner creates antrea-egress0 when the
+    // agent starts, whether or not the node ever holds an Egress IP
+    // (NewIPAssigner with egressDummyDevice, pkg/agent/ipassigner/
+    // ip_assigner_linux.go and pkg/agent/controller/egress, v1.15.1).
+    ensure_dummy(dp);
     let placed = match inputs.placements.get(alive) {
         Some(p) => p,
         None => inputs
