@@ -55,13 +55,26 @@ pub fn rules(
     numbers: bool,
 ) -> Result<ExitCode> {
     let (seed, now, outcome, pipeline) = program_of(node, path, at, seed)?;
-    let program = inspect::program(&pipeline).map_err(bad)?;
+    // With `options.brInt: pipeline` the run executed the node's program:
+    // print that one, its counters included; else the compiled program.
+    let loaded = outcome
+        .world
+        .device_id(node)
+        .and_then(|id| outcome.world.br_int_program(id));
+    let compiled;
+    let program = match loaded {
+        Some(p) => p,
+        None => {
+            compiled = inspect::program(&pipeline).map_err(bad)?;
+            &compiled
+        }
+    };
     let style = if numbers {
         Style::Numbers
     } else {
         Style::Names
     };
-    let flows = inspect::dump_flows(&program, style, table).map_err(bad)?;
+    let flows = inspect::dump_flows(program, style, table).map_err(bad)?;
     outln!(
         "# br-int of {node} in {} at {now} (seed {seed}): {} flows, {} groups (ovs-ofctl dump-flows br-int{})",
         path.display(),
@@ -82,9 +95,11 @@ pub fn rules(
             out!("{}", sim_core::engine::proxy::render_kube_proxy(r));
         }
     }
-    eprintln!(
-        "note: n_packets/n_bytes are 0: the simulator does not forward through br-int yet (README, Known differences); `antlab trace` walks one packet"
-    );
+    if loaded.is_none() {
+        eprintln!(
+            "note: n_packets/n_bytes are 0: br-int forwards through its program only with `options.brInt: pipeline` (README, Known differences); `antlab trace` walks one packet"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,7 +19,8 @@
 //! - [`engine`]: the control-plane engine: cluster state in, per-node desired
 //!   dataplane out. The simulator executes that output; real mode will apply it.
 //! - [`sim`]: the discrete-event simulator: hosts (ARP, routing, NAT), switches
-//!   (VLANs, MAC learning), links, power, probes, the event log.
+//!   (VLANs, MAC learning), links, power, probes, the event log; opt-in, a
+//!   br-int that executes its node's compiled OpenFlow program (`sim/world/br_int.rs`).
 //! - [`openflow`]: br-int as an OpenFlow program: flow text, the interpreter
 //!   (tables, actions, conntrack with NAT, groups, learn), traces, counters.
 //! - [`flows`]: Antrea's flow exporter (connection store, expire queue, export

@@ -139,9 +139,28 @@ pub struct ClusterState {
     pub services: services::Services,
     /// How Services are proxied: AntreaProxy options and whether kube-proxy runs.
     pub(crate) proxy: proxy::ProxyConfig,
+    /// What each node's br-int is (`options.brInt`).
+    br_int: super::dataplane::BrIntMode,
 }
 
 impl ClusterState {
+    /// What each node's br-int is; decides the routes between Pod CIDRs.
+    pub fn br_int_mode(&self) -> super::dataplane::BrIntMode {
+        self.br_int
+    }
+
+    /// Sets what each node's br-int is (before the first compile).
+    pub fn set_br_int_mode(&mut self, mode: super::dataplane::BrIntMode) {
+        self.br_int = mode;
+    }
+
+    /// Whether Pod traffic to other nodes goes through br-int's tunnel:
+    /// br-int executes its program in a mode with a tunnel.
+    pub fn tunnels_pod_traffic(&self) -> bool {
+        self.br_int == super::dataplane::BrIntMode::Pipeline
+            && self.settings.encap_mode().supports_encap()
+    }
+
     /// The cluster as the topology describes it, before any manifest.
     pub fn from_topology(t: &Topology) -> ClusterState {
         let mut c = ClusterState {

@@ -13,7 +13,9 @@
 //! - Pod routing between nodes: a route per other node's Pod CIDR via that
 //!   node's transport IP. Antrea's default is Geneve encapsulation; the lab
 //!   routes natively (Antrea's `noEncap` mode) so the physical network sees
-//!   Pod addresses. This is a documented divergence.
+//!   Pod addresses. This is a documented divergence, unless br-int executes
+//!   its program (`options.brInt: pipeline`, [`dataplane::BrIntMode`]):
+//!   then, in encap/hybrid, Pod CIDRs route via `antrea-gw0` into the tunnel.
 //! - Pod-to-external masquerade: `-s <pod CIDR> ! -d <pod CIDR> ! -o antrea-gw0
 //!   -j MASQUERADE`, the rule Antrea installs in `ANTREA-POSTROUTING`
 //!   (`pkg/agent/route/route_linux.go`).
@@ -101,6 +103,36 @@ impl CompileCache {
     }
 }
 
+/// The node's routes to every other node's Pod CIDR. Natively (br-int a
+/// switch, or a mode without a tunnel): via the peer's transport IP on the
+/// transport interface. Through the tunnel ([`ClusterState::tunnels_pod_traffic`]):
+/// via the peer's gateway IP (`.1` of its Pod CIDR) on `antrea-gw0`,
+/// `onlink`, as Antrea's route client installs them in encap mode; br-int
+/// answers ARP for that IP with the global virtual MAC.
+fn pod_routes(cluster: &ClusterState, node: &NodeState, dp: &mut NodeDataplane) {
+    let tunnel = cluster.tunnels_pod_traffic();
+    let dev: std::sync::Arc<str> = if tunnel {
+        GATEWAY_IFACE.into()
+    } else {
+        node.transport_iface.as_str().into()
+    };
+    for other in cluster.nodes().filter(|o| o.id != node.id) {
+        let via = if tunnel {
+            std::net::Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1)
+        } else {
+            other.ip
+        };
+        dp.routes.push(DesiredRoute {
+            dst: other.pod_cidr,
+            via: Some(via),
+            dev: dev.clone(),
+            table: crate::model::TABLE_MAIN,
+            metric: 0,
+            onlink: tunnel,
+        });
+    }
+}
+
 /// [`compile_nodes`] reusing the proxy parts in `cache` (and filling it).
 pub fn compile_nodes_cached(
     cluster: &ClusterState,
@@ -152,17 +184,7 @@ pub fn compile_nodes_realized(
             }
         };
         services::external_ip_dataplane(cluster, node, &mut dp);
-        let transport: std::sync::Arc<str> = node.transport_iface.as_str().into();
-        for other in cluster.nodes().filter(|o| o.id != node.id) {
-            dp.routes.push(DesiredRoute {
-                dst: other.pod_cidr,
-                via: Some(other.ip),
-                dev: transport.clone(),
-                table: crate::model::TABLE_MAIN,
-                metric: 0,
-                onlink: false,
-            });
-        }
+        pod_routes(cluster, node, &mut dp);
         dp.snat.push(DesiredSnat {
             src: Some(if cluster.pod_cidr.is_some() {
                 pod_nets[0]

@@ -53,6 +53,10 @@ pub struct Walk {
     pub trace: Option<Trace>,
     /// Fields and masks the lookups consulted (a megaflow's match).
     pub consulted: Consulted,
+    /// The whole packet at each output, in the order of `verdict.outputs`
+    /// (ARP fields and tunnel metadata included): what a switch that
+    /// executes the program puts on the port.
+    pub emitted: Vec<Packet>,
 }
 
 impl Walk {
@@ -95,6 +99,7 @@ struct Xlate<'a> {
     mode: &'a CtMode,
     script_pos: usize,
     verdict: Verdict,
+    emitted: Vec<Packet>,
     trace: Option<Trace>,
     fx: Effects,
     consulted: Consulted,
@@ -172,6 +177,7 @@ pub(crate) fn walk(
         mode,
         script_pos: 0,
         verdict: Verdict::default(),
+        emitted: Vec::new(),
         trace: trace.then(Trace::default),
         fx: Effects {
             bytes: u64::from(packet.len),
@@ -223,6 +229,7 @@ pub(crate) fn walk(
     if x.error {
         // A translation error drops the packet (OVS discards the datapath actions).
         x.verdict.outputs.clear();
+        x.emitted.clear();
         x.verdict.normal = false;
         x.verdict.controller = false;
     }
@@ -230,6 +237,7 @@ pub(crate) fn walk(
         verdict: x.verdict,
         trace: x.trace,
         consulted: x.consulted,
+        emitted: x.emitted,
     };
     (walk, x.fx)
 }
@@ -317,6 +325,7 @@ impl Xlate<'_> {
             tun_dst: tun,
             headers: pkt.headers(),
         });
+        self.emitted.push(pkt.clone());
         if self.trace.is_some() {
             self.note(indent, format!("output to port {p}"));
         }

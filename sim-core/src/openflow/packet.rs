@@ -391,8 +391,8 @@ impl Packet {
     }
 
     /// Writes this packet's header fields back into `frame` (the frame it was read
-    /// from): MACs, VLAN tag, IPv4 addresses, TTL and L4 ports, with checksums
-    /// recomputed. Returns the new frame bytes.
+    /// from): MACs, VLAN tag, IPv4 addresses, TTL and TCP/UDP ports (an ICMP
+    /// echo keeps its identifier), with checksums recomputed. Returns the new frame bytes.
     pub fn apply_to_frame(&self, frame: &[u8]) -> Result<Vec<u8>, wire::WireError> {
         let (eth, payload) = wire::parse_eth(frame)?;
         let new_payload = match eth.ethertype {
@@ -401,8 +401,12 @@ impl Packet {
                 ip.src = Ipv4Addr::from(self.nw_src);
                 ip.dst = Ipv4Addr::from(self.nw_dst);
                 ip.ttl = self.nw_ttl;
-                ip.set_src_port(self.tp_src);
-                ip.set_dst_port(self.tp_dst);
+                // ICMP keeps its identifier: a walk's tp_src/tp_dst there are
+                // the ICMP type and code, which no action of ours rewrites.
+                if matches!(ip.l4, L4::Tcp { .. } | L4::Udp { .. }) {
+                    ip.set_src_port(self.tp_src);
+                    ip.set_dst_port(self.tp_dst);
+                }
                 ip.to_bytes()
             }
             wire::ethertype::ARP => {

@@ -304,6 +304,40 @@ fn sync_nodes(
             Some(s) => step_error(scn, s, e),
             None => InputError::new(&scn.topology_file, 1, 1, e),
         })?;
+        if cluster.br_int_mode() == engine::dataplane::BrIntMode::Pipeline {
+            load_br_int(world, cluster, node, id, &dp)
+                .map_err(|e| InputError::new(&scn.topology_file, 1, 1, e))?;
+        }
     }
     Ok(())
+}
+
+/// `options.brInt: pipeline`: compiles node `node`'s br-int program from
+/// the dataplane just applied and the cluster state, and loads it into the
+/// world (which keeps the running one when nothing changed). Pods map to
+/// their ofports by identity; a Pod the world has no device for (yet) is
+/// left out.
+fn load_br_int(
+    world: &mut World,
+    cluster: &ClusterState,
+    node: engine::NodeId,
+    id: DeviceId,
+    dp: &engine::dataplane::NodeDataplane,
+) -> Result<bool, String> {
+    use engine::pipeline::{self, inspect};
+    let spec = pipeline::spec_for_node(cluster, node, dp, pipeline::gateway_mac, |p| {
+        pipeline::pod_mac(&p.namespace, &p.name)
+    });
+    let program = inspect::program(&pipeline::compile(&spec))?;
+    let pods: Vec<(u32, String)> = cluster
+        .pods_on(node)
+        .map(|p| {
+            (
+                inspect::pod_ofport(cluster, p),
+                format!("{}/{}", p.namespace, p.name),
+            )
+        })
+        .filter(|(_, name)| world.device_id(name).is_some())
+        .collect();
+    world.load_br_int_program(id, program, cluster.node(node).ip, &pods)
 }

@@ -74,6 +74,12 @@ pub struct OptionsDoc {
     /// and the behaviour that changed between releases.
     #[serde(default)]
     pub(crate) antrea_version: Option<Spanned<String>>,
+    /// What each node's br-int is: `switch` (default; a MAC-learning switch,
+    /// the node's stack does Services, and Pod traffic is routed natively)
+    /// or `pipeline` (br-int executes the node's compiled Antrea program,
+    /// Pod traffic between nodes goes through the Geneve tunnel in encap).
+    #[serde(default)]
+    pub(crate) br_int: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

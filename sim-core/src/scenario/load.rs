@@ -43,6 +43,8 @@ pub struct Scenario {
     /// `options.antreaVersion` or `--antrea-version`; `None`: the default
     /// (v1.15.1, the blog's).
     pub(crate) antrea_version: Option<crate::engine::config::AntreaVersion>,
+    /// `options.brInt` (default `switch`).
+    pub br_int: crate::engine::dataplane::BrIntMode,
     /// `startTime` in Unix seconds: the wall-clock instant of sim time zero.
     pub start_unix: u64,
     /// Whether the scenario wrote `startTime` (else the default).
@@ -136,6 +138,19 @@ pub fn load_for_version(
                 ),
             ));
         }
+    };
+    let br_int = match &opts.br_int {
+        None => crate::engine::dataplane::BrIntMode::default(),
+        Some(b) => crate::engine::dataplane::BrIntMode::parse(&b.value).ok_or_else(|| {
+            err(
+                file,
+                b,
+                format!(
+                    "options.brInt must be switch or pipeline, not `{}`",
+                    b.value
+                ),
+            )
+        })?,
     };
     for sw in &opts.bfd {
         match topology
@@ -239,6 +254,7 @@ pub fn load_for_version(
             .collect(),
         kube_proxy,
         antrea_version,
+        br_int,
         start_unix,
         start_time_set: doc.start_time.is_some(),
         footprint,

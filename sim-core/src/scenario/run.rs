@@ -60,6 +60,7 @@ impl Runner {
         engine::config::set_version(&mut cluster, scn.antrea_version.unwrap_or_default());
         cluster.egress.config.gratuitous_arp = scn.egress_gratuitous_arp;
         cluster.proxy.kube_proxy = scn.kube_proxy;
+        cluster.set_br_int_mode(scn.br_int);
         for (dev, status) in &scn.http_status {
             if let Some(id) = world.device_id(dev) {
                 world.set_http_status(id, *status);

@@ -8,8 +8,9 @@
 //!
 //! Module map:
 //! - `world`: the [`World`] and its event loop; its rooms (links, L2
-//!   switching, hosts, drops, probes, power, Pods, dataplane, GARP, BFD,
-//!   agents) each hold one `impl World` block (see `world/mod.rs`).
+//!   switching, hosts, drops, probes, power, Pods, br-int executing its
+//!   OpenFlow program, dataplane, GARP, BFD, agents) each hold one
+//!   `impl World` block (see `world/mod.rs`).
 //! - [`stack`]: a host/router/SVI IPv4 stack (ARP, routing, NAT, ICMP, TCP SYN).
 //! - [`arp`]: the neighbour cache (Linux state machine or fixed router timeout).
 //! - [`routing`]: route tables and `ip rule` policy routing.
@@ -41,6 +42,6 @@ mod world;
 
 pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
 pub use world::{
-    BFD_INTERVAL, BFD_MULTIPLIER, CAPTURE_BUDGET, ControlEvent, LinkState, MEMBERLIST_PORT, World,
-    describe_route,
+    BFD_INTERVAL, BFD_MULTIPLIER, CAPTURE_BUDGET, ControlEvent, GATEWAY_OFPORT, LinkState,
+    MEMBERLIST_PORT, TUNNEL_OFPORT, World, describe_route,
 };

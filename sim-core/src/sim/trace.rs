@@ -79,6 +79,12 @@ pub enum DropReason {
         device: String,
         port: u16,
     },
+    /// A br-int that executes its OpenFlow program dropped the packet, or
+    /// sent it to the controller (which the lab does not run).
+    BrInt {
+        switch: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for DropReason {
@@ -141,6 +147,7 @@ impl fmt::Display for DropReason {
             DropReason::PortUnreachable { device, port } => {
                 write!(f, "connection refused by {device} (TCP port {port} closed)")
             }
+            DropReason::BrInt { switch, why } => write!(f, "{switch}: {why}"),
         }
     }
 }

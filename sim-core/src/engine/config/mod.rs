@@ -95,8 +95,10 @@ impl AntreaSettings {
         self.agent_gate("FlowExporter") && self.flow_exporter.enable
     }
 
-    /// `trafficEncapMode` (default encap). The simulator's forwarding does not
-    /// depend on it yet: Pod traffic is routed natively in every mode.
+    /// `trafficEncapMode` (default encap). The simulator's forwarding
+    /// depends on it only with `options.brInt: pipeline`
+    /// (`ClusterState::tunnels_pod_traffic`); else Pod traffic is routed
+    /// natively in every mode.
     pub fn encap_mode(&self) -> EncapMode {
         self.agent.traffic_encap_mode
     }

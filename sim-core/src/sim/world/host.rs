@@ -129,6 +129,15 @@ impl World {
                     } = &pkt.l4
                     {
                         self.agent_receive(id, pkt.src, payload);
+                    } else if matches!(
+                        &pkt.l4,
+                        L4::Udp {
+                            dst_port: wire::geneve::GENEVE_UDP_PORT,
+                            ..
+                        }
+                    ) && self.tunnel_receive(id, &pkt, tag)
+                    {
+                        // Geneve for this node's br-int (br_int.rs).
                     } else {
                         self.local_delivery(id, &pkt, tag);
                     }

@@ -20,6 +20,13 @@ pub(super) struct LinkRt {
     up: bool,
 }
 
+impl LinkRt {
+    /// The other end of the link from `end`.
+    pub(super) fn peer_of(&self, end: PortRef) -> PortRef {
+        if self.a == end { self.b } else { self.a }
+    }
+}
+
 /// A link as tables show it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LinkState {
@@ -137,6 +144,9 @@ impl World {
         }
         match &self.devices[port.device.0 as usize] {
             DeviceRt::Host(_) => self.host_receive(port, frame, tag),
+            DeviceRt::Switch(_) if self.runs_program(port.device) => {
+                self.br_int_receive(port.device, port.port, frame, tag)
+            }
             DeviceRt::Switch(_) => {
                 self.switch_receive(port.device, Some(port.port), None, frame, tag)
             }

@@ -13,6 +13,9 @@
 //! - [`probes`]: ping/TCP/HTTP probes: sending attempts, verdicts.
 //! - [`power`]: power cycles and the epochs that void a previous life's timers.
 //! - [`pods`]: each node's `br-int` and the Pods plugged into it.
+//! - [`br_int`]: a br-int that executes its node's compiled OpenFlow program
+//!   (opt-in, `options.brInt: pipeline`): ports ↔ ofports, conntrack, Geneve
+//!   through the node's stack.
 //! - [`dataplane`]: applying the engine's per-node dataplane as a diff.
 //! - [`garp`]: gratuitous ARP and warm-start ARP caches.
 //! - [`bfd`]: BFD sessions of L3 switches guarding static routes.
@@ -38,6 +41,7 @@ use links::LinkRt;
 
 mod agents;
 mod bfd;
+mod br_int;
 mod dataplane;
 mod drops;
 mod garp;
@@ -52,6 +56,7 @@ mod testlab;
 
 pub use agents::MEMBERLIST_PORT;
 pub use bfd::{BFD_INTERVAL, BFD_MULTIPLIER};
+pub use br_int::{GATEWAY_OFPORT, TUNNEL_OFPORT};
 pub use dataplane::describe_route;
 pub use links::{CAPTURE_BUDGET, LinkState};
 
@@ -122,6 +127,8 @@ pub struct World {
     applied: BTreeMap<DeviceId, Applied>,
     /// Node → its `br-int` switch.
     br_int: BTreeMap<DeviceId, DeviceId>,
+    /// br-int switch → the program it executes (none: a MAC-learning switch).
+    br_int_programs: BTreeMap<DeviceId, br_int::BrIntRt>,
     events: u64,
     log_frames: bool,
     /// The antrea-agent memberlist instance of each running node.
@@ -158,6 +165,7 @@ impl World {
             epochs: Vec::new(),
             applied: BTreeMap::new(),
             br_int: BTreeMap::new(),
+            br_int_programs: BTreeMap::new(),
             events: 0,
             log_frames: true,
             agents: BTreeMap::new(),

@@ -1,0 +1,395 @@
+//! A node's `br-int` that executes its compiled OpenFlow program
+//! (`options.brInt: pipeline`; by default br-int is a MAC-learning switch).
+//!
+//! What such a br-int holds ([`BrIntRt`]): the node's
+//! [`crate::openflow::Program`] (as `engine::pipeline` compiled it), a
+//! [`crate::openflow::Conntrack`] of its own run in `Tracked` mode, and the
+//! map between OpenFlow ports and the switch's ports: ofport 1 is the tunnel
+//! (no switch port), ofport 2 is `antrea-gw0` (switch port 0), Pods have the
+//! ofports the engine gave them, mapped to the switch port each Pod's `eth0`
+//! is wired to (by the Pod's identity, never by creation order).
+//!
+//! A frame arriving on a port is read into a [`crate::openflow::Packet`]
+//! (`in_port` = its ofport) and walked through the program at the current
+//! sim time in integer ns (the program keeps its flow and group counters).
+//! Then, in the order the walk produced them:
+//! - each output is the arriving frame with the output's headers written
+//!   into it, sent on the mapped switch port;
+//! - an output to the tunnel port with a `tun_dst` is Geneve-encapsulated
+//!   (outer source the node's transport IP, destination `tun_dst`, UDP 6081,
+//!   VNI from `tun_id`, OVS's defaults as `wire::geneve` has them) and the
+//!   outer IPv4 packet is handed to the node's own IP stack, which routes and
+//!   ARPs for it like any packet the node originates (OVS's userspace
+//!   tunnelling resolves the outer route and neighbour in the host);
+//! - `NORMAL` hands the frame to the switch's MAC learning, as OVS's NORMAL
+//!   action does L2 switching;
+//! - a packet-in (`controller`) or a walk with no output is a logged drop
+//!   ([`DropReason::BrInt`]): the lab runs no controller.
+//!
+//! On the receiving side, the node's stack delivers UDP 6081 addressed to
+//! itself here ([`World::tunnel_receive`]): the frame is decapsulated and its
+//! inner frame walked from ofport 1 with `tun_src`, `tun_dst` and `tun_id`
+//! set, as OVS's tunnel port sets them.
+//!
+//! Decisions: a replaced program keeps the br-int's conntrack (OVS's
+//! conntrack outlives flow changes) but starts its counters from zero (the
+//! caller replaces a program only when its text or port map changed). The
+//! host's conntrack also sees the tunnel's UDP packets, as the kernel's
+//! does for OVS's userspace tunnel traffic.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use super::World;
+use crate::model::{DeviceId, MacAddr, PortRef};
+use crate::openflow::{Conntrack, CtMode, Field, Packet, Program};
+use crate::sim::devices::DeviceRt;
+use crate::sim::trace::{DropReason, LogKind, TraceTag};
+use crate::wire::{self, EthHeader, Ipv4Pkt, geneve};
+
+/// The ofport of the tunnel (`antrea-tun0`).
+pub const TUNNEL_OFPORT: u32 = 1;
+/// The ofport of `antrea-gw0`.
+pub const GATEWAY_OFPORT: u32 = 2;
+
+/// The switch port of `antrea-gw0` on every br-int (pods.rs plugs it first).
+const GATEWAY_SWITCH_PORT: u16 = 0;
+
+/// The VLAN NORMAL switches on (pods.rs's untagged br-int segment).
+const NORMAL_VLAN: u16 = 1;
+
+/// A br-int's program, its conntrack and its port map.
+pub(super) struct BrIntRt {
+    /// The node whose br-int this is (its stack carries the tunnel).
+    node: DeviceId,
+    program: Program,
+    ct: Conntrack,
+    /// The program's text as loaded, to tell a changed program.
+    text: String,
+    /// The tunnel's local address (the node's transport IP).
+    local_ip: Ipv4Addr,
+    /// ofport → switch port.
+    to_switch: BTreeMap<u32, u16>,
+    /// switch port → ofport.
+    to_ofport: BTreeMap<u16, u32>,
+}
+
+impl World {
+    /// Loads (or replaces) node `node`'s br-int program. `pods` gives each
+    /// Pod's ofport and its device name (`namespace/name`); the Pod's port
+    /// is found by the link from its `eth0`. `local_ip` is the tunnel's
+    /// source address. Returns whether anything changed: the same program
+    /// text with the same port map keeps the running one and its counters.
+    pub fn load_br_int_program(
+        &mut self,
+        node: DeviceId,
+        program: Program,
+        local_ip: Ipv4Addr,
+        pods: &[(u32, String)],
+    ) -> Result<bool, String> {
+        let node_name = self.device(node).name().to_string();
+        let br = *self
+            .br_int
+            .get(&node)
+            .ok_or_else(|| format!("{node_name} is not a Kubernetes node"))?;
+        let mut to_switch = BTreeMap::new();
+        to_switch.insert(GATEWAY_OFPORT, GATEWAY_SWITCH_PORT);
+        for (ofport, pod) in pods {
+            let dev = self
+                .device_id(pod)
+                .ok_or_else(|| format!("no Pod {pod} on {node_name}"))?;
+            let li = *self
+                .port_link
+                .get(&PortRef {
+                    device: dev,
+                    port: 0,
+                })
+                .ok_or_else(|| format!("Pod {pod} has no link"))?;
+            let peer = self.links[li].peer_of(PortRef {
+                device: dev,
+                port: 0,
+            });
+            if peer.device != br {
+                return Err(format!("Pod {pod} is not plugged into br-int@{node_name}"));
+            }
+            if *ofport <= GATEWAY_OFPORT || to_switch.insert(*ofport, peer.port).is_some() {
+                return Err(format!("ofport {ofport} of Pod {pod} is taken"));
+            }
+        }
+        let to_ofport = to_switch.iter().map(|(o, s)| (*s, *o)).collect();
+        let text = program.bundle_text();
+        match self.br_int_programs.get_mut(&br) {
+            Some(rt) if rt.text == text && rt.to_switch == to_switch && rt.local_ip == local_ip => {
+                return Ok(false);
+            }
+            Some(rt) => {
+                rt.program = program;
+                rt.text = text;
+                rt.local_ip = local_ip;
+                rt.to_switch = to_switch;
+                rt.to_ofport = to_ofport;
+            }
+            None => {
+                self.br_int_programs.insert(
+                    br,
+                    BrIntRt {
+                        node,
+                        program,
+                        ct: Conntrack::new(),
+                        text,
+                        local_ip,
+                        to_switch,
+                        to_ofport,
+                    },
+                );
+            }
+        }
+        let rt = &self.br_int_programs[&br];
+        let msg = format!(
+            "br-int program loaded: {} flows, {} groups, {} Pod ports",
+            rt.program.flow_count(),
+            rt.program.group_count(),
+            pods.len()
+        );
+        self.record(LogKind::Engine, &format!("br-int@{node_name}"), msg);
+        Ok(true)
+    }
+
+    /// The program node `node`'s br-int executes, with its counters so far;
+    /// `None` when that br-int is a plain switch.
+    pub fn br_int_program(&self, node: DeviceId) -> Option<&Program> {
+        let br = self.br_int.get(&node)?;
+        self.br_int_programs.get(br).map(|rt| &rt.program)
+    }
+
+    /// Whether switch `sw` is a br-int that executes a program.
+    pub(super) fn runs_program(&self, sw: DeviceId) -> bool {
+        self.br_int_programs.contains_key(&sw)
+    }
+
+    /// A frame arrived on switch port `port` of a br-int that executes a program.
+    pub(super) fn br_int_receive(
+        &mut self,
+        sw: DeviceId,
+        port: u16,
+        frame: Vec<u8>,
+        tag: Option<TraceTag>,
+    ) {
+        let name = self.device(sw).name().to_string();
+        let Some(&ofport) = self.br_int_programs[&sw].to_ofport.get(&port) else {
+            let why = format!(
+                "port {} is not in the program",
+                self.port_label(PortRef { device: sw, port })
+            );
+            self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+            return;
+        };
+        let packet = match Packet::from_frame(ofport, &frame) {
+            Ok(p) => p,
+            Err(e) => {
+                let why = format!("unreadable frame on ofport {ofport}: {e}");
+                self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+                return;
+            }
+        };
+        self.run_program(sw, packet, frame, Some(port), tag);
+    }
+
+    /// The node's stack got UDP `pkt` addressed to itself: if it is Geneve
+    /// and the node's br-int executes a program, the inner frame enters
+    /// br-int at the tunnel port. Returns whether it was taken.
+    pub(super) fn tunnel_receive(
+        &mut self,
+        node: DeviceId,
+        pkt: &Ipv4Pkt,
+        tag: Option<TraceTag>,
+    ) -> bool {
+        let Some(&br) = self.br_int.get(&node) else {
+            return false;
+        };
+        if !self.runs_program(br) {
+            return false;
+        }
+        let name = self.device(br).name().to_string();
+        let zero = MacAddr([0; 6]);
+        let outer = wire::build_eth(
+            &EthHeader::new(zero, zero, wire::ethertype::IPV4),
+            &pkt.to_bytes(),
+        );
+        let (inner, packet) = match geneve::decapsulate(&outer).and_then(|d| {
+            let mut p = Packet::from_frame(TUNNEL_OFPORT, d.inner)?;
+            p.set(Field::TunSrc, u32::from(d.outer_src).into());
+            p.set(Field::TunDst, u32::from(d.outer_dst).into());
+            p.set(Field::TunId, d.geneve.vni.into());
+            Ok((d.inner.to_vec(), p))
+        }) {
+            Ok(x) => x,
+            Err(e) => {
+                let why = format!("bad Geneve packet from {}: {e}", pkt.src);
+                self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+                return true;
+            }
+        };
+        self.run_program(br, packet, inner, None, tag);
+        true
+    }
+
+    /// Walks `packet` (read from `frame`) through br-int `sw`'s program and
+    /// carries out the verdict. `in_port` is the switch port it came in on
+    /// (none for the tunnel).
+    fn run_program(
+        &mut self,
+        sw: DeviceId,
+        packet: Packet,
+        frame: Vec<u8>,
+        in_port: Option<u16>,
+        tag: Option<TraceTag>,
+    ) {
+        let now = self.now.as_nanos();
+        let rt = self
+            .br_int_programs
+            .get_mut(&sw)
+            .expect("only br-ints with a program run one");
+        let walk = rt
+            .program
+            .run(&mut rt.ct, &CtMode::Tracked, &packet, now, false);
+        let (local_ip, node) = (rt.local_ip, rt.node);
+        let outs: Vec<(u32, Option<u16>, Option<Ipv4Addr>, Packet)> = walk
+            .verdict
+            .outputs
+            .iter()
+            .zip(walk.emitted)
+            .map(|(e, p)| (e.port, rt.to_switch.get(&e.port).copied(), e.tun_dst, p))
+            .collect();
+        let dnats: Vec<String> = walk
+            .verdict
+            .cts
+            .iter()
+            .filter_map(|c| c.nat.as_deref()?.strip_prefix("dst=").map(str::to_string))
+            .collect();
+        let name = self.device(sw).name().to_string();
+        if let Some(t) = tag {
+            let mut what: Vec<String> = outs.iter().map(|o| format!("output:{}", o.0)).collect();
+            if walk.verdict.normal {
+                what.push("NORMAL".into());
+            }
+            if walk.verdict.controller {
+                what.push("CONTROLLER".into());
+            }
+            let what = if what.is_empty() {
+                "drop".to_string()
+            } else {
+                what.join(",")
+            };
+            self.add_hop(
+                t,
+                &name,
+                format!("in ofport {} program -> {what}", packet.in_port()),
+                None,
+            );
+            // AntreaProxy's flows chose an endpoint (EndpointDNAT's
+            // ct(commit,nat(dst=...))): said as the host's proxies say it.
+            for nat in dnats {
+                let to = packet.headers();
+                let (ip, port) = (to.nw_dst, to.tp_dst);
+                let svc = match (ip, port) {
+                    (Some(ip), Some(port)) => format!("{ip}:{port}"),
+                    (Some(ip), None) => ip.to_string(),
+                    _ => "?".to_string(),
+                };
+                self.add_hop(
+                    t,
+                    &name,
+                    format!("AntreaProxy: Service {svc} DNAT to {nat} in br-int"),
+                    None,
+                );
+            }
+        }
+        for (ofport, switch_port, tun_dst, out) in outs {
+            let bytes = match out.apply_to_frame(&frame) {
+                Ok(b) => b,
+                Err(e) => {
+                    let why = format!("cannot write output to ofport {ofport}: {e}");
+                    self.drop_packet(
+                        tag,
+                        DropReason::BrInt {
+                            switch: name.clone(),
+                            why,
+                        },
+                    );
+                    continue;
+                }
+            };
+            match (ofport, switch_port, tun_dst) {
+                (TUNNEL_OFPORT, _, Some(dst)) => {
+                    let vni = u32::try_from(out.get(Field::TunId)).unwrap_or(0) & geneve::VNI_MAX;
+                    self.tunnel_send(node, local_ip, dst, vni, &bytes, tag);
+                }
+                (_, Some(p), _) => self.transmit(
+                    PortRef {
+                        device: sw,
+                        port: p,
+                    },
+                    bytes,
+                    tag,
+                    false,
+                ),
+                _ => {
+                    let why = format!("output to ofport {ofport}, which has no port here");
+                    self.drop_packet(
+                        tag,
+                        DropReason::BrInt {
+                            switch: name.clone(),
+                            why,
+                        },
+                    );
+                }
+            }
+        }
+        if walk.verdict.normal {
+            match in_port {
+                Some(p) => self.switch_receive(sw, Some(p), None, frame, tag),
+                None => self.switch_receive(sw, None, Some(NORMAL_VLAN), frame, tag),
+            }
+        } else if walk.verdict.controller {
+            let why = format!("packet-in to the controller ({})", packet.to_trace_flow());
+            self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+        } else if walk.verdict.outputs.is_empty() {
+            let why = format!("dropped by the program ({})", packet.to_trace_flow());
+            self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+        }
+    }
+
+    /// Wraps `inner` in Geneve to `dst` and sends the outer packet from
+    /// `node` through its IP stack.
+    fn tunnel_send(
+        &mut self,
+        node: DeviceId,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        vni: u32,
+        inner: &[u8],
+        tag: Option<TraceTag>,
+    ) {
+        let zero = MacAddr([0; 6]);
+        let outer = geneve::TunnelOuter::new(zero, zero, src, dst);
+        let pkt = geneve::encapsulate(&outer, vni, inner).and_then(|f| {
+            let (_, ip) = wire::parse_eth(&f)?;
+            Ipv4Pkt::parse(ip)
+        });
+        match pkt {
+            Ok(mut p) => {
+                p.ident = 0; // the stack numbers what it sends
+                if !matches!(self.device(node), DeviceRt::Host(_)) {
+                    return;
+                }
+                self.call_stack(node, |stack, cx| stack.send(cx, p, tag));
+            }
+            Err(e) => {
+                let switch = format!("br-int@{}", self.device(node).name());
+                let why = format!("cannot encapsulate to {dst}: {e}");
+                self.drop_packet(tag, DropReason::BrInt { switch, why });
+            }
+        }
+    }
+}

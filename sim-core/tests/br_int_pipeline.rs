@@ -1,0 +1,219 @@
+//! `options.brInt: pipeline` on the blog's lab: every node's br-int executes
+//! its compiled Antrea program; Pod traffic between nodes crosses the
+//! physical network in Geneve, Services are DNATed in br-int.
+
+use std::path::PathBuf;
+
+use sim_core::scenario::run::{Outcome, RunOptions};
+use sim_core::scenario::{self, Scenario};
+use sim_core::sim::trace::LogKind;
+use sim_core::wire::{self, L4, geneve};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn load(text: &str) -> Result<Scenario, sim_core::input::InputError> {
+    let mut read = |rel: &str| -> Result<(String, String), String> {
+        let path = repo().join("scenarios").join(rel);
+        std::fs::read_to_string(&path)
+            .map(|t| (rel.to_string(), t))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    scenario::load("s.yaml", text, &mut read)
+}
+
+/// The yelb-ui Pods on three nodes and a client Pod (egress/other-pod,
+/// 10.30.67.x on k8s-node-vm-1-cl-02) that pings a yelb-ui Pod on
+/// k8s-node-vm-2-cl-02 (10.30.68.6) and opens TCP to the ClusterIP.
+fn scenario_text(br_int: &str) -> String {
+    format!(
+        "name: br-int-pipeline
+topology: ../topologies/blog-lab.yaml
+seed: 1
+until: 6s
+options: {{brInt: {br_int}}}
+steps:
+  - at: 0s
+    apply: {{file: manifests/blog-antrea-config.yaml}}
+  - at: 0s
+    apply: {{file: manifests/yelb-ui.yaml}}
+  - at: 0s
+    apply: {{file: manifests/unselected-pod.yaml}}
+  - at: 1s
+    probe: {{name: pod-to-pod, from: pod/egress/other-pod, to: 10.30.68.6, interval: 200ms}}
+  - at: 1s
+    probe: {{name: clusterip, from: pod/egress/other-pod, to: 10.30.48.237, kind: tcp, port: 80, interval: 250ms}}
+  - at: 5s
+    expect:
+      - {{probe: pod-to-pod, last: ok, maxOutage: 0s}}
+      - {{probe: clusterip, last: ok, maxOutage: 0s}}
+"
+    )
+}
+
+/// The frames of a classic pcap (24-byte file header, 16-byte record headers).
+fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push(bytes[at + 16..at + 16 + len].to_vec());
+        at += 16 + len;
+    }
+    out
+}
+
+fn run(br_int: &str, seed: u64) -> Outcome {
+    let scn = load(&scenario_text(br_int)).unwrap_or_else(|e| panic!("{e}"));
+    scenario::run::run(&scn, seed, &RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn pod_to_remote_pod_goes_through_geneve_between_the_nodes() {
+    let o = run("pipeline", 1);
+    for e in &o.expectations {
+        assert!(e.passed, "{}", e.message);
+    }
+    let p = o.world.probe("pod-to-pod").expect("probe");
+    let a = p.last_finished().expect("an answer");
+    assert!(a.ok(), "{:?}\n{:#?}", a.verdict, a.path);
+    assert_eq!(a.seen_by.as_deref(), Some("yelb/yelb-ui-f544fc74f-mb5m6"));
+    // Frames on the nodes' uplinks: Geneve between node IPs, Pod IPs inside.
+    let node1 = "10.160.1.25".parse().unwrap();
+    let node2 = "10.160.1.26".parse().unwrap();
+    let client = o
+        .world
+        .host_ip(o.world.device_id("egress/other-pod").unwrap())
+        .unwrap();
+    let server = "10.30.68.6".parse().unwrap();
+    let mut seen = 0;
+    for e in o.world.log().iter().filter(|e| e.kind == LogKind::Frame) {
+        // Only frames received by the node (its uplink), not br-int's.
+        if e.device == "k8s-node-vm-2-cl-02" && e.message.contains(".6081 UDP") {
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no Geneve frames reached k8s-node-vm-2-cl-02");
+    // The bytes: capture the uplink of node 2.
+    let scn = load(&scenario_text("pipeline")).unwrap();
+    let o2 = scenario::run::run(
+        &scn,
+        1,
+        &RunOptions {
+            capture: true,
+            stop_at: None,
+        },
+    )
+    .unwrap();
+    let (_, pcap) = o2
+        .world
+        .captures()
+        .into_iter()
+        .find(|(name, _)| name == "k8s-node-vm-2-cl-02_eth0.pcap")
+        .expect("a capture of node 2's uplink");
+    let frames = pcap_frames(pcap);
+    let mut geneve_pings = 0;
+    for f in &frames {
+        let Ok(d) = geneve::decapsulate(f) else {
+            continue;
+        };
+        assert!(
+            [(node1, node2), (node2, node1)].contains(&(d.outer_src, d.outer_dst)),
+            "{d:?}"
+        );
+        let (_, inner_ip) = wire::parse_eth(d.inner).unwrap();
+        let inner = wire::Ipv4Pkt::parse(inner_ip).unwrap();
+        if matches!(inner.l4, L4::IcmpEcho { .. }) {
+            assert!(
+                [(client, server), (server, client)].contains(&(inner.src, inner.dst)),
+                "{inner:?}"
+            );
+            geneve_pings += 1;
+        }
+    }
+    assert!(geneve_pings >= 2, "{geneve_pings} Geneve ICMP frames");
+    // No Pod address in the clear on the uplink.
+    for f in &frames {
+        if let Ok((_, ip)) = wire::parse_eth(f)
+            && let Ok(pkt) = wire::Ipv4Pkt::parse(ip)
+        {
+            assert!(
+                ![client, server].contains(&pkt.src) && ![client, server].contains(&pkt.dst),
+                "{pkt:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_the_option_pod_traffic_is_routed_natively() {
+    let o = run("switch", 1);
+    for e in &o.expectations {
+        assert!(e.passed, "{}", e.message);
+    }
+    let node2 = o.world.device_id("k8s-node-vm-2-cl-02").unwrap();
+    assert!(o.world.br_int_program(node2).is_none());
+    let udp_6081 = o
+        .world
+        .log()
+        .iter()
+        .any(|e| e.kind == LogKind::Frame && e.message.contains("6081"));
+    assert!(!udp_6081, "Geneve without the option");
+}
+
+#[test]
+fn clusterip_with_a_remote_endpoint_is_dnated_in_br_int_and_counters_move() {
+    let o = run("pipeline", 1);
+    let p = o.world.probe("clusterip").expect("probe");
+    let a = p.last_finished().expect("an answer");
+    assert!(a.ok(), "{:?}\n{:#?}", a.verdict, a.path);
+    // The client saw replies from the ClusterIP (the judge refuses others).
+    let answerers: std::collections::BTreeSet<String> = p
+        .attempts()
+        .iter()
+        .filter_map(|a| a.seen_by.clone())
+        .collect();
+    assert!(
+        answerers.contains("yelb/yelb-ui-f544fc74f-mb5m6")
+            || answerers.contains("yelb/yelb-ui-f544fc74f-r48rx"),
+        "a remote endpoint answered: {answerers:?}"
+    );
+    // The host stack of the client's node did not DNAT: no Service
+    // conntrack entry on the node for the ClusterIP.
+    let node1 = o.world.device_id("k8s-node-vm-1-cl-02").unwrap();
+    let prog = o.world.br_int_program(node1).expect("loaded");
+    let dump = prog.dump_flows(sim_core::openflow::Style::Names);
+    let moved = |needle: &str| {
+        dump.lines()
+            .filter(|l| l.contains(needle))
+            .any(|l| !l.contains("n_packets=0,"))
+    };
+    assert!(moved("table=EndpointDNAT"), "{dump}");
+    assert!(moved("table=Output"), "{dump}");
+    let (groups_hit, _) = (1..=64u32)
+        .filter_map(|g| prog.group_counters(g))
+        .fold((0, 0), |(p, b), (gp, gb)| (p + gp, b + gb));
+    assert!(groups_hit > 0, "the Service's group counted packets");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_log() {
+    let a = run("pipeline", 7);
+    let b = run("pipeline", 7);
+    let ja = serde_json::to_string(a.world.log()).unwrap();
+    let jb = serde_json::to_string(b.world.log()).unwrap();
+    assert_eq!(ja, jb);
+    assert!(ja.contains("br-int program loaded"));
+}
+
+#[test]
+fn a_bad_br_int_value_is_refused_where_it_is_written() {
+    let e = load(&scenario_text("ovs")).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("s.yaml", 5), "{e}");
+    assert!(
+        e.message
+            .contains("options.brInt must be switch or pipeline, not `ovs`"),
+        "{e}"
+    );
+}
