@@ -17,6 +17,8 @@
 //! - [`compile`](compile()): spec in, [`NodePipeline`] out, in stable order.
 //! - [`packets`]: sample packets of every traffic class for a node's program
 //!   (the differential test and `antlab bench pipeline`).
+//! - [`synthetic`]: [`synthetic_spec`], one node of a generated cluster with
+//!   N Services x M endpoints (the benchmarks' shape).
 //! - [`from_cluster`]: [`spec_for_node`], a spec from the engine's cluster state;
 //!   [`node_pipeline`], a node's program from the cluster state; the lab's MAC
 //!   rule ([`gateway_mac`], [`pod_mac`]).
@@ -31,6 +33,7 @@ mod pod_connectivity;
 mod root;
 mod service;
 pub mod spec;
+pub mod synthetic;
 pub mod tables;
 
 #[cfg(test)]
@@ -39,4 +42,5 @@ mod tests;
 pub use compile::{NodePipeline, compile};
 pub use from_cluster::{gateway_mac, node_pipeline, pod_mac, spec_for_node};
 pub use spec::{EncapMode, Features, PipelineSpec, PodEgress};
+pub use synthetic::synthetic_spec;
 pub use tables::tables;
