@@ -135,6 +135,8 @@ struct Entry {
 #[derive(Clone, Debug)]
 struct Subtable {
     fields: Box<[(Field, u128)]>,
+    /// `fields` as (position in [`FlowCache::union`], mask).
+    at: Box<[(usize, u128)]>,
     index: Index,
     hits: u64,
 }
@@ -172,11 +174,15 @@ pub struct FlowCache {
     /// The program stamp the entries were made for.
     stamp: u64,
     subtables: Vec<Subtable>,
+    /// Every field some subtable keys on (each read once per lookup).
+    union: Vec<Field>,
     entries: Vec<Entry>,
     max_entries: usize,
     stats: CacheStats,
     /// The last uncached walk (what [`FlowCache::run`] returns for it).
     last: Option<Walk>,
+    /// The packet's values of `union`.
+    vals: Vec<u128>,
     /// Masked values of the subtable being probed.
     buf: Vec<u128>,
 }
@@ -197,10 +203,12 @@ impl FlowCache {
         FlowCache {
             stamp: 0,
             subtables: Vec::new(),
+            union: Vec::new(),
             entries: Vec::new(),
             max_entries: max.max(1),
             stats: CacheStats::default(),
             last: None,
+            vals: Vec::new(),
             buf: Vec::new(),
         }
     }
@@ -226,6 +234,7 @@ impl FlowCache {
     /// Drops every entry (statistics stay).
     pub fn clear(&mut self) {
         self.subtables.clear();
+        self.union.clear();
         self.entries.clear();
     }
 
@@ -251,7 +260,7 @@ impl FlowCache {
         if let Some(i) = self.lookup(packet, mode, mh) {
             self.stats.hits += 1;
             let e = &self.entries[i];
-            prog.apply_hits(&e.flow_hits, &e.group_hits, u64::from(packet.len), now_ns);
+            prog.apply_sorted_hits(&e.flow_hits, &e.group_hits, u64::from(packet.len), now_ns);
             return &self.entries[i].walk;
         }
         self.stats.misses += 1;
@@ -273,12 +282,14 @@ impl FlowCache {
 
     /// The entry that matches `pkt`, if any.
     fn lookup(&mut self, pkt: &Packet, mode: &CtMode, mh: u64) -> Option<usize> {
+        self.vals.clear();
+        self.vals.extend(self.union.iter().map(|f| pkt.get(*f)));
         for si in 0..self.subtables.len() {
             let st = &self.subtables[si];
             self.buf.clear();
             let mut h = mh;
-            for (f, m) in st.fields.iter() {
-                let v = pkt.get(*f) & m;
+            for (i, m) in st.at.iter() {
+                let v = self.vals[*i] & m;
                 self.buf.push(v);
                 h = mix(h, v);
             }
@@ -321,8 +332,20 @@ impl FlowCache {
         let si = match self.subtables.iter().position(|s| s.fields == fields) {
             Some(i) => i,
             None => {
+                let mut at = Vec::with_capacity(fields.len());
+                for (f, m) in fields.iter() {
+                    let i = match self.union.iter().position(|u| u == f) {
+                        Some(i) => i,
+                        None => {
+                            self.union.push(*f);
+                            self.union.len() - 1
+                        }
+                    };
+                    at.push((i, *m));
+                }
                 self.subtables.push(Subtable {
                     fields: fields.clone(),
+                    at: at.into_boxed_slice(),
                     index: Index::default(),
                     hits: 0,
                 });
@@ -336,7 +359,11 @@ impl FlowCache {
             values,
             mode: ModeKey::of(mode),
             walk: w,
-            flow_hits: fx.flow_hits.clone().into_boxed_slice(),
+            flow_hits: {
+                let mut v = fx.flow_hits.clone();
+                v.sort_unstable();
+                v.into_boxed_slice()
+            },
             group_hits: fx.group_hits.clone().into_boxed_slice(),
         });
         self.subtables[si]

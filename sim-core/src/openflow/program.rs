@@ -635,6 +635,37 @@ impl Program {
         }
     }
 
+    /// [`Program::apply_hits`] for flow hits sorted by [`FlowId`] (tables
+    /// visited in one pass; the counts are the same in any order).
+    pub(crate) fn apply_sorted_hits(
+        &mut self,
+        flow_hits: &[FlowId],
+        group_hits: &[u32],
+        bytes: u64,
+        now_ns: u64,
+    ) {
+        let mut rest = flow_hits;
+        for (tid, t) in self.tables.iter_mut() {
+            let Some(first) = rest.first() else { break };
+            if first.table > *tid {
+                continue;
+            }
+            let n = rest.partition_point(|id| id.table <= *tid);
+            for id in &rest[..n] {
+                if id.table != *tid {
+                    continue;
+                }
+                if let Some(e) = t.entries.get_mut(id.slot as usize).and_then(Option::as_mut) {
+                    e.n_packets += 1;
+                    e.n_bytes += bytes;
+                    e.last_used = now_ns;
+                }
+            }
+            rest = &rest[n..];
+        }
+        self.apply_hits(&[], group_hits, bytes, now_ns);
+    }
+
     /// Counts one packet of `bytes` on each flow and group hit (a flow once
     /// per hit, as a walk does).
     pub(crate) fn apply_hits(
