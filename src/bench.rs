@@ -357,7 +357,7 @@ pub fn pipeline(p: &PipelineParams) -> Result<ExitCode> {
     let secs = start.elapsed().as_secs_f64();
     let s = cache.stats();
     outln!(
-        "cache on:  {} packets in {:.3} s, {:.0} packets/s, hit rate {:.1}% ({} hits, {} misses, {} not cacheable, {} entries, {} masks)",
+        "cache on:  {} packets in {:.3} s, {:.0} packets/s, hit rate {:.1}% ({} hits, {} misses, {} not cacheable, {} entries, {} masks, {} flushes on program change)",
         s.hits + s.misses,
         secs,
         p.packets as f64 / secs,
@@ -366,7 +366,8 @@ pub fn pipeline(p: &PipelineParams) -> Result<ExitCode> {
         s.misses,
         s.uncacheable,
         cache.len(),
-        cache.masks()
+        cache.masks(),
+        s.invalidations
     );
     let same = plain.dump_flows(Style::Numbers) == cached.dump_flows(Style::Numbers)
         && plain.dump_groups(Style::Numbers) == cached.dump_groups(Style::Numbers);
