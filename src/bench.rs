@@ -252,3 +252,132 @@ pub fn rules_compare(services: usize, eps: usize, nodes: usize) -> Result<ExitCo
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `antlab bench pipeline`'s knobs.
+pub struct PipelineParams {
+    pub services: usize,
+    pub endpoints: usize,
+    pub packets: usize,
+    pub packets_per_flow: usize,
+    pub seed: u64,
+    /// Also run with the flow cache.
+    pub cache: bool,
+}
+
+/// `antlab bench pipeline`: packets per second through one node's br-int
+/// program, without and with the flow cache. The wall clock is read here.
+#[allow(clippy::disallowed_methods)]
+pub fn pipeline(p: &PipelineParams) -> Result<ExitCode> {
+    use sim_core::engine::pipeline::packets::{classes_for, sample_packets};
+    use sim_core::engine::pipeline::{compile, synthetic, synthetic_spec};
+    use sim_core::openflow::{
+        Conntrack, CtMode, CtState, FlowCache, Packet, Program, Style, TableMap,
+    };
+    use std::hint::black_box;
+
+    for (flag, value, max) in [
+        ("--services", p.services, COMPARE_MAX_SERVICES),
+        (
+            "--endpoints",
+            p.endpoints,
+            COMPARE_MAX_ENDPOINTS_PER_SERVICE,
+        ),
+    ] {
+        if value > max {
+            return Err(bad(format!("{flag} {value} is over the limit of {max}")));
+        }
+    }
+    if p.services.saturating_mul(p.endpoints) > COMPARE_MAX_ENDPOINTS {
+        return Err(bad(format!(
+            "--services {} x --endpoints {} is over the limit of {COMPARE_MAX_ENDPOINTS} endpoints",
+            p.services, p.endpoints
+        )));
+    }
+    if p.packets == 0 || p.packets_per_flow == 0 {
+        return Err(bad("--packets and --packets-per-flow must be at least 1"));
+    }
+    let spec = synthetic_spec(p.services, p.endpoints);
+    let pipeline = compile(&spec);
+    let prog = Program::from_text(TableMap::new(pipeline.tables()), &pipeline.text())
+        .map_err(|e| bad(format!("the compiled program does not parse: {e}")))?;
+    let flows = p.packets.div_ceil(p.packets_per_flow);
+    let mut samples = Vec::with_capacity(flows);
+    for s in sample_packets(&spec, flows, p.seed) {
+        let pkt = Packet::parse_trace_flow(&s.flow).map_err(bad)?;
+        let states = s
+            .ct_next
+            .iter()
+            .map(|c| CtState::parse(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        samples.push((pkt, CtMode::Scripted(states)));
+    }
+    outln!(
+        "bench pipeline: {} Services x {} endpoints (node 1 of {}, {} Pods, proxyAll): {} flows, {} groups",
+        p.services,
+        p.endpoints,
+        synthetic::SYNTHETIC_NODES,
+        synthetic::SYNTHETIC_PODS,
+        prog.flow_count(),
+        prog.group_count()
+    );
+    outln!(
+        "packets: {} = {} flows x {} packets round-robin, {} traffic classes, seed {}; ct() answers scripted as --ct-next (the samples' states)",
+        p.packets,
+        flows,
+        p.packets_per_flow,
+        classes_for(&spec).len(),
+        p.seed
+    );
+    let stream = || (0..p.packets).map(|i| &samples[i % flows]);
+
+    let mut plain = prog.clone();
+    let mut ct = Conntrack::new();
+    let start = Instant::now();
+    for (pkt, mode) in stream() {
+        black_box(plain.run(&mut ct, mode, pkt, 0, false));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    outln!(
+        "cache off: {} packets in {:.3} s, {:.0} packets/s",
+        p.packets,
+        secs,
+        p.packets as f64 / secs
+    );
+    if !p.cache {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut cached = prog.clone();
+    let mut ct = Conntrack::new();
+    let mut cache = FlowCache::new();
+    let start = Instant::now();
+    for (pkt, mode) in stream() {
+        black_box(cache.run(&mut cached, &mut ct, mode, pkt, 0));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let s = cache.stats();
+    outln!(
+        "cache on:  {} packets in {:.3} s, {:.0} packets/s, hit rate {:.1}% ({} hits, {} misses, {} not cacheable, {} entries, {} masks, {} flushes on program change)",
+        s.hits + s.misses,
+        secs,
+        p.packets as f64 / secs,
+        100.0 * s.hit_rate(),
+        s.hits,
+        s.misses,
+        s.uncacheable,
+        cache.len(),
+        cache.masks(),
+        s.invalidations
+    );
+    let same = plain.dump_flows(Style::Numbers) == cached.dump_flows(Style::Numbers)
+        && plain.dump_groups(Style::Numbers) == cached.dump_groups(Style::Numbers);
+    outln!(
+        "flow and group counters with and without the cache: {}",
+        if same { "identical" } else { "DIFFERENT" }
+    );
+    Ok(if same {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

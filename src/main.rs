@@ -292,6 +292,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         runs: u32,
     },
+    /// Packets per second through one node's br-int program (the OpenFlow
+    /// interpreter, one thread): that many ClusterIP Services x endpoints,
+    /// sample packets of every traffic class, each flow sending
+    /// `--packets-per-flow` packets; cache off, then cache on.
+    Pipeline {
+        #[arg(long, default_value_t = 1000)]
+        services: usize,
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: usize,
+        #[arg(long = "packets-per-flow", default_value_t = 100)]
+        packets_per_flow: usize,
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
+        /// Only the run without the flow cache.
+        #[arg(long = "no-cache")]
+        no_cache: bool,
+    },
     /// The event core on ns-3's bench-scheduler shape: exponential gaps (mean
     /// 100 ns), each executed event schedules one new one.
     Des {
@@ -533,6 +552,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     height,
                 },
         } => bench::tui(nodes, frames, &frame_step, width, height),
+        Command::Bench {
+            command:
+                BenchCommand::Pipeline {
+                    services,
+                    endpoints,
+                    packets,
+                    packets_per_flow,
+                    seed,
+                    no_cache,
+                },
+        } => bench::pipeline(&bench::PipelineParams {
+            services,
+            endpoints,
+            packets,
+            packets_per_flow,
+            seed,
+            cache: !no_cache,
+        }),
         Command::Bench {
             command:
                 BenchCommand::Des {

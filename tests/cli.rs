@@ -339,6 +339,83 @@ fn pcap_files_keep_vlan_tags_for_tshark() {
     );
 }
 
+/// The number after `key` in `line` (up to the next space, comma or `%`).
+fn number_after(line: &str, key: &str) -> f64 {
+    let rest = line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..]
+        .trim_start();
+    let end = rest.find([' ', ',', '%', ')']).unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} in {line}"))
+}
+
+#[test]
+fn pipeline_bench_reports_both_rows_and_a_hit_rate() {
+    let o = antlab(&[
+        "bench",
+        "pipeline",
+        "--services",
+        "20",
+        "--endpoints",
+        "3",
+        "--packets",
+        "2000",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    let head = out.lines().next().unwrap();
+    assert!(
+        head.starts_with("bench pipeline: 20 Services x 3 endpoints"),
+        "{out}"
+    );
+    assert!(number_after(head, "proxyAll): ") > 20.0, "{out}");
+    assert!(number_after(head, "flows, ") >= 20.0, "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {out}"))
+    };
+    for name in ["cache off:", "cache on:"] {
+        let l = row(name);
+        assert_eq!(number_after(l, ": ") as u64, 2000, "{l}");
+        assert!(number_after(l, "s, ") > 0.0, "{l}");
+        assert!(l.contains(" packets/s"), "{l}");
+    }
+    let on = row("cache on:");
+    let rate = number_after(on, "hit rate ");
+    assert!((0.0..=100.0).contains(&rate), "{on}");
+    let (hits, misses) = (number_after(on, "% ("), number_after(on, "hits, "));
+    assert_eq!(hits + misses, 2000.0, "{on}");
+    // 20 flows of 100 packets: nearly all hits.
+    assert!(rate > 50.0, "{on}");
+    assert!(
+        out.contains("counters with and without the cache: identical"),
+        "{out}"
+    );
+    let off = antlab(&[
+        "bench",
+        "pipeline",
+        "--services",
+        "5",
+        "--endpoints",
+        "2",
+        "--packets",
+        "100",
+        "--no-cache",
+    ]);
+    assert_eq!(off.status.code(), Some(0));
+    let off = stdout(&off);
+    assert!(
+        off.contains("cache off:") && !off.contains("cache on:"),
+        "{off}"
+    );
+}
+
 #[test]
 fn des_bench_reports_events_per_second_last() {
     let o = antlab(&[

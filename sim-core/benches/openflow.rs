@@ -2,9 +2,13 @@
 //! 10 Endpoints each (1,000 select groups of 10 buckets, their ServiceLB flows
 //! and 10,000 EndpointDNAT flows), no flow cache: each packet is a new
 //! connection (Tracked conntrack, DNAT committed), walked from table 0.
+//! Then 1,000 connections sending 10 packets each with ct() scripted
+//! (`trk,new`, as `ofproto/trace` without `--ct-next`), without and with the
+//! flow cache (`openflow::FlowCache`, fresh each batch: 1,000 misses, 9,000
+//! hits).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sim_core::openflow::{Conntrack, CtMode, Packet, Program, TableMap};
+use sim_core::openflow::{Conntrack, CtMode, FlowCache, Packet, Program, TableMap};
 use std::fmt::Write as _;
 use std::hint::black_box;
 
@@ -105,6 +109,37 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
+    let flows = packets(1000, 1000);
+    let repeated: Vec<&Packet> = (0..10_000).map(|i| &flows[i % flows.len()]).collect();
+    let scripted = CtMode::Scripted(Vec::new());
+    g.bench_function(
+        "1000_services_10_endpoints_10_packets_per_flow_no_cache",
+        |b| {
+            b.iter_batched(
+                || (prog.clone(), Conntrack::new()),
+                |(mut p, mut ct)| {
+                    for pk in &repeated {
+                        black_box(p.run(&mut ct, &scripted, pk, 0, false));
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        },
+    );
+    g.bench_function(
+        "1000_services_10_endpoints_10_packets_per_flow_cached",
+        |b| {
+            b.iter_batched(
+                || (prog.clone(), Conntrack::new(), FlowCache::new()),
+                |(mut p, mut ct, mut cache)| {
+                    for pk in &repeated {
+                        black_box(cache.run(&mut p, &mut ct, &scripted, pk, 0));
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        },
+    );
     g.finish();
 }
 

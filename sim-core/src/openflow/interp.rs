@@ -110,6 +110,19 @@ struct Xlate<'a> {
     /// [`Program::run_pinned`]); the next one is used when its group comes up.
     pins: &'a [(u32, u32)],
     pin_pos: usize,
+    /// Recording for the flow cache: what the actions read (see [`Recorded`]).
+    rec: Option<Recorded>,
+}
+
+/// What a walk recorded for the flow cache ([`super::cache`]): the fields and
+/// bits its actions read beyond the lookups' [`Walk::consulted`] (values
+/// copied into other fields or into the verdict, branch conditions), and
+/// whether it may be replayed at all (not after a `learn` or a `ct()` that
+/// read Tracked conntrack state).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Recorded {
+    pub(crate) reads: Consulted,
+    pub(crate) replayable: bool,
 }
 
 impl Program {
@@ -136,7 +149,7 @@ impl Program {
         packet: &Packet,
         pins: &[(u32, u32)],
     ) -> Walk {
-        walk(self, ct, mode, packet, true, pins).0
+        walk(self, ct, mode, packet, true, pins, false).0
     }
 
     /// [`Program::run`] with the select groups' choices given: `pins` lists
@@ -155,14 +168,14 @@ impl Program {
         pins: &[(u32, u32)],
     ) -> Walk {
         self.expire(now_ns);
-        let (walk, fx) = walk(self, ct, mode, packet, trace, pins);
+        let (walk, fx, _) = walk(self, ct, mode, packet, trace, pins, false);
         self.apply(fx, now_ns);
         walk
     }
 }
 
 /// The walk without side effects on the program (counters and learned flows are
-/// returned as effects).
+/// returned as effects); with `record`, what the flow cache needs as well.
 pub(crate) fn walk(
     prog: &Program,
     ct: &mut Conntrack,
@@ -170,7 +183,8 @@ pub(crate) fn walk(
     packet: &Packet,
     trace: bool,
     pins: &[(u32, u32)],
-) -> (Walk, Effects) {
+    record: bool,
+) -> (Walk, Effects, Option<Recorded>) {
     let mut x = Xlate {
         prog,
         ct,
@@ -189,6 +203,10 @@ pub(crate) fn walk(
         recirc: Vec::new(),
         pins,
         pin_pos: 0,
+        rec: record.then(|| Recorded {
+            reads: Consulted::default(),
+            replayable: true,
+        }),
     };
     let mut queue: std::collections::VecDeque<(Packet, u8, u32)> =
         std::collections::VecDeque::new();
@@ -239,10 +257,41 @@ pub(crate) fn walk(
         consulted: x.consulted,
         emitted: x.emitted,
     };
-    (walk, x.fx)
+    (walk, x.fx, x.rec)
 }
 
+/// What [`Packet::headers`] reads (full fields).
+const HEADER_FIELDS: [Field; 9] = [
+    Field::EthSrc,
+    Field::EthDst,
+    Field::EthType,
+    Field::NwSrc,
+    Field::NwDst,
+    Field::NwProto,
+    Field::NwTtl,
+    Field::TpSrc,
+    Field::TpDst,
+];
+
 impl Xlate<'_> {
+    /// An action read these bits of `f` (recorded only for the cache).
+    fn read_bits(&mut self, f: Field, mask: u128) {
+        if let Some(r) = self.rec.as_mut() {
+            r.reads.add(f, mask);
+        }
+    }
+
+    fn read_ref(&mut self, f: &FieldRef) {
+        self.read_bits(f.field(), f.mask());
+    }
+
+    /// This walk cannot be replayed from a cache entry.
+    fn not_replayable(&mut self) {
+        if let Some(r) = self.rec.as_mut() {
+            r.replayable = false;
+        }
+    }
+
     fn line(&mut self, l: TraceLine) {
         if let Some(t) = self.trace.as_mut() {
             t.push(l);
@@ -318,6 +367,14 @@ impl Xlate<'_> {
     }
 
     fn emit(&mut self, pkt: &Packet, p: u32, indent: u16) {
+        if self.rec.is_some() {
+            for f in HEADER_FIELDS {
+                self.read_bits(f, f.full_mask());
+            }
+            if self.prog.is_tunnel_port(p) {
+                self.read_bits(Field::TunDst, Field::TunDst.full_mask());
+            }
+        }
         let tun =
             (self.prog.is_tunnel_port(p) && pkt.tun_dst != 0).then(|| Ipv4Addr::from(pkt.tun_dst));
         self.verdict.outputs.push(Emitted {
@@ -332,6 +389,8 @@ impl Xlate<'_> {
     }
 
     fn output(&mut self, pkt: &Packet, p: u32, indent: u16) {
+        // IN_PORT and the skip-the-input-port rule read in_port.
+        self.read_bits(Field::InPort, Field::InPort.full_mask());
         match p {
             port::IN_PORT => self.emit(pkt, pkt.in_port, indent),
             port::NORMAL => self.verdict.normal = true,
@@ -379,12 +438,16 @@ impl Xlate<'_> {
                 Action::Load { src, dst } => {
                     let v = match src {
                         LoadSrc::Imm(v) => *v,
-                        LoadSrc::Field(f) => read(pkt, f),
+                        LoadSrc::Field(f) => {
+                            self.read_ref(f);
+                            read(pkt, f)
+                        }
                     };
                     write(pkt, dst, v);
                     self.reg_note(pkt, dst.field(), indent);
                 }
                 Action::Move { src, dst } => {
+                    self.read_ref(src);
                     let v = read(pkt, src);
                     write(pkt, dst, v);
                     self.reg_note(pkt, dst.field(), indent);
@@ -392,6 +455,7 @@ impl Xlate<'_> {
                 Action::Ct(ct) => self.ct(pkt, ct, indent),
                 Action::Group(g) => self.group(pkt, *g, depth, indent),
                 Action::Learn(l) => {
+                    self.not_replayable();
                     let f = learned_flow(l, pkt);
                     if self.trace.is_some() {
                         let s = text::flow_to_string(&f, self.prog.table_names(), Style::Names);
@@ -402,14 +466,20 @@ impl Xlate<'_> {
                 Action::Conjunction { .. } | Action::Drop | Action::Meter(_) | Action::Note(_) => {}
                 Action::Output(p) => self.output(pkt, *p, indent),
                 Action::OutputField(f) => {
+                    self.read_ref(f);
                     let p = read(pkt, f) as u32;
                     self.output(pkt, p, indent);
                 }
-                Action::InPort => self.emit(pkt, pkt.in_port, indent),
+                Action::InPort => {
+                    self.read_bits(Field::InPort, Field::InPort.full_mask());
+                    self.emit(pkt, pkt.in_port, indent)
+                }
                 Action::Local => self.output(pkt, port::LOCAL, indent),
                 Action::Normal => self.verdict.normal = true,
                 Action::Controller(_) => self.verdict.controller = true,
                 Action::DecTtl => {
+                    self.read_bits(Field::EthType, Field::EthType.full_mask());
+                    self.read_bits(Field::NwTtl, Field::NwTtl.full_mask());
                     if !pkt.is_ipv4() {
                         continue;
                     }
@@ -501,8 +571,29 @@ impl Xlate<'_> {
     fn ct(&mut self, pkt: &mut Packet, ct: &CtAction, indent: u16) {
         let zone = match &ct.zone {
             CtZone::Imm(z) => *z,
-            CtZone::Field(f) => read(pkt, f) as u16,
+            CtZone::Field(f) => {
+                self.read_ref(f);
+                read(pkt, f) as u16
+            }
         };
+        if self.rec.is_some() {
+            match self.mode {
+                // Conntrack's answer depends on its table, which no key covers.
+                CtMode::Tracked => self.not_replayable(),
+                CtMode::Scripted(_) => {
+                    for a in &ct.exec {
+                        if let Action::Load {
+                            src: LoadSrc::Field(f),
+                            ..
+                        }
+                        | Action::Move { src: f, .. } = a
+                        {
+                            self.read_ref(f);
+                        }
+                    }
+                }
+            }
+        }
         self.verdict.cts.push(CtCall {
             zone,
             commit: ct.commit,

@@ -16,10 +16,14 @@
 //! - [`conntrack`]: per-zone connection tracking with NAT; `CtMode`.
 //! - [`interp`]: the walk (`Program::run`): tables, actions, ct recirculation,
 //!   groups, learn, conjunction.
+//! - [`cache`]: `FlowCache`, a megaflow-style cache in front of the walk
+//!   (`Program::run_cached`), keyed on what the walk read, flushed when the
+//!   program changes.
 //! - [`verdict`]: `Verdict`, `Emitted`, `Headers`, `CtCall` (the contract's
 //!   normalised outcome).
 //! - [`trace`]: a walk recorded table by table, printed like `ofproto/trace`.
 
+pub mod cache;
 pub mod conntrack;
 pub mod field;
 pub mod flow;
@@ -30,6 +34,7 @@ pub mod text;
 pub mod trace;
 pub mod verdict;
 
+pub use cache::{CacheStats, FlowCache};
 pub use conntrack::{Conntrack, CtMode, CtState};
 pub use field::{Field, FieldRef};
 pub use flow::{Action, Flow, Group, Match, TableMap};

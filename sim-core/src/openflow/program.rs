@@ -3,7 +3,9 @@
 //! subtables by the set of fields and masks they match, each subtable a sorted map
 //! from the hash of the masked fields to its flows, probed from the highest
 //! priority down), groups, `n_packets`/`n_bytes` per flow and group, and a
-//! generation number bumped on every change (the flow cache's invalidation key).
+//! generation number bumped on every change. The flow cache
+//! ([`super::cache`]) keys on a stamp renewed with the generation but unique
+//! in the process, so that two clones changed apart never look alike.
 //!
 //! Ties: among overlapping flows of equal priority (which OVS leaves undefined),
 //! the flow added first wins. Adding a flow with the same table, priority and
@@ -12,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::field::Field;
 use super::flow::{Action, Cond, Flow, Group, Match, TableMap};
@@ -19,6 +22,13 @@ use super::packet::Packet;
 use super::text::{self, Style};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// Source of [`Program`] stamps (never printed; only compared for equality).
+static STAMPS: AtomicU64 = AtomicU64::new(1);
+
+fn next_stamp() -> u64 {
+    STAMPS.fetch_add(1, Ordering::Relaxed)
+}
 
 /// A flow's place in a program (valid until the flow is deleted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -104,6 +114,12 @@ impl Consulted {
     /// (field, mask) pairs, sorted by field.
     pub fn iter(&self) -> impl Iterator<Item = (Field, u128)> + '_ {
         self.masks.iter().map(|(f, m)| (*f, *m))
+    }
+    pub fn len(&self) -> usize {
+        self.masks.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.masks.is_empty()
     }
 }
 
@@ -275,6 +291,8 @@ pub struct Program {
     tables: BTreeMap<u8, Table>,
     groups: BTreeMap<u32, GroupEntry>,
     generation: u64,
+    /// Process-unique, renewed with every generation bump (see the module doc).
+    stamp: u64,
     next_seq: u64,
     timed: BTreeSet<FlowId>,
     next_expiry: u64,
@@ -300,6 +318,7 @@ impl Program {
             tables: BTreeMap::new(),
             groups: BTreeMap::new(),
             generation: 0,
+            stamp: next_stamp(),
             next_seq: 0,
             timed: BTreeSet::new(),
             next_expiry: u64::MAX,
@@ -330,16 +349,29 @@ impl Program {
         &self.names
     }
 
-    /// Ports whose outputs carry `tun_dst` in a verdict.
+    /// Ports whose outputs carry `tun_dst` in a verdict (a change of
+    /// program: the generation moves).
     pub fn set_tunnel_ports(&mut self, ports: &[u32]) {
+        self.touch();
         self.tunnel_ports = ports.to_vec();
+    }
+
+    fn touch(&mut self) {
+        self.generation += 1;
+        self.stamp = next_stamp();
+    }
+
+    /// Equal stamps mean the same flows, groups and tunnel ports.
+    pub(crate) fn stamp(&self) -> u64 {
+        self.stamp
     }
 
     pub(crate) fn is_tunnel_port(&self, p: u32) -> bool {
         self.tunnel_ports.contains(&p)
     }
 
-    /// Bumped on every flow or group change (not on counter updates).
+    /// Bumped on every flow, group or tunnel-port change (not on counter
+    /// updates).
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -362,7 +394,7 @@ impl Program {
                 ));
             }
         }
-        self.generation += 1;
+        self.touch();
         let key = (flow.priority, flow.matches.conds().to_vec());
         let table_id = flow.table;
         let hard_expiry = flow
@@ -446,7 +478,7 @@ impl Program {
         t.entries[slot as usize] = None;
         t.free.push(slot);
         self.timed.remove(&FlowId { table, slot });
-        self.generation += 1;
+        self.touch();
         true
     }
 
@@ -466,7 +498,7 @@ impl Program {
 
     /// Adds or replaces a group (counters reset, as `mod-group` does in OVS).
     pub fn add_group(&mut self, group: Group) {
-        self.generation += 1;
+        self.touch();
         self.groups.insert(
             group.id,
             GroupEntry {
@@ -478,7 +510,7 @@ impl Program {
     }
 
     pub fn delete_group(&mut self, id: u32) -> bool {
-        self.generation += 1;
+        self.touch();
         self.groups.remove(&id).is_some()
     }
 
@@ -596,7 +628,54 @@ impl Program {
 
     /// Applies a walk's counter updates and learned flows.
     pub(crate) fn apply(&mut self, fx: Effects, now_ns: u64) {
-        for id in &fx.flow_hits {
+        self.apply_hits(&fx.flow_hits, &fx.group_hits, fx.bytes, now_ns);
+        for f in fx.learned {
+            // A learned flow that breaks a rule is skipped, as OVS logs and skips it.
+            let _ = self.add_flow_at(f, now_ns);
+        }
+    }
+
+    /// [`Program::apply_hits`] for flow hits sorted by [`FlowId`] (tables
+    /// visited in one pass; the counts are the same in any order).
+    pub(crate) fn apply_sorted_hits(
+        &mut self,
+        flow_hits: &[FlowId],
+        group_hits: &[u32],
+        bytes: u64,
+        now_ns: u64,
+    ) {
+        let mut rest = flow_hits;
+        for (tid, t) in self.tables.iter_mut() {
+            let Some(first) = rest.first() else { break };
+            if first.table > *tid {
+                continue;
+            }
+            let n = rest.partition_point(|id| id.table <= *tid);
+            for id in &rest[..n] {
+                if id.table != *tid {
+                    continue;
+                }
+                if let Some(e) = t.entries.get_mut(id.slot as usize).and_then(Option::as_mut) {
+                    e.n_packets += 1;
+                    e.n_bytes += bytes;
+                    e.last_used = now_ns;
+                }
+            }
+            rest = &rest[n..];
+        }
+        self.apply_hits(&[], group_hits, bytes, now_ns);
+    }
+
+    /// Counts one packet of `bytes` on each flow and group hit (a flow once
+    /// per hit, as a walk does).
+    pub(crate) fn apply_hits(
+        &mut self,
+        flow_hits: &[FlowId],
+        group_hits: &[u32],
+        bytes: u64,
+        now_ns: u64,
+    ) {
+        for id in flow_hits {
             if let Some(e) = self
                 .tables
                 .get_mut(&id.table)
@@ -604,19 +683,15 @@ impl Program {
                 .and_then(Option::as_mut)
             {
                 e.n_packets += 1;
-                e.n_bytes += fx.bytes;
+                e.n_bytes += bytes;
                 e.last_used = now_ns;
             }
         }
-        for g in &fx.group_hits {
+        for g in group_hits {
             if let Some(e) = self.groups.get_mut(g) {
                 e.n_packets += 1;
-                e.n_bytes += fx.bytes;
+                e.n_bytes += bytes;
             }
-        }
-        for f in fx.learned {
-            // A learned flow that breaks a rule is skipped, as OVS logs and skips it.
-            let _ = self.add_flow_at(f, now_ns);
         }
     }
 }

@@ -20,6 +20,8 @@
 //! - [`inspect`]: a node's program as users look at it: loaded into the
 //!   interpreter, dump-flows lines (one table or all), an `ofproto/trace`-like
 //!   walk of one flow string (with the `pod:NS/NAME` shorthand).
+//! - [`synthetic`]: [`synthetic_spec`], one node of a generated cluster with
+//!   N Services x M endpoints (the benchmarks' shape).
 //! - [`from_cluster`]: [`spec_for_node`], a spec from the engine's cluster state;
 //!   [`node_pipeline`], a node's program from the cluster state; the lab's MAC
 //!   rule ([`gateway_mac`], [`pod_mac`]).
@@ -35,6 +37,7 @@ mod pod_connectivity;
 mod root;
 mod service;
 pub mod spec;
+pub mod synthetic;
 pub mod tables;
 
 #[cfg(test)]
@@ -43,4 +46,5 @@ mod tests;
 pub use compile::{NodePipeline, compile};
 pub use from_cluster::{gateway_mac, node_pipeline, pod_mac, spec_for_node};
 pub use spec::{EncapMode, Features, PipelineSpec, PodEgress};
+pub use synthetic::synthetic_spec;
 pub use tables::tables;
