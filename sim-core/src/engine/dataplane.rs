@@ -162,6 +162,12 @@ pub struct DesiredMark {
     pub not_dst: std::sync::Arc<[Ipv4Net]>,
     pub mark: u32,
     pub comment: String,
+    /// The Egress IP the mark stands for: the SNAT address on this node, or,
+    /// for a Pod whose Egress node is another, the tunnel destination its
+    /// br-int uses (Antrea tunnels to the Egress IP itself). Not part of the
+    /// host rule, so not printed.
+    #[serde(skip)]
+    pub egress_ip: Ipv4Addr,
 }
 
 fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {

@@ -615,6 +615,7 @@ pub fn dataplane_with<'a>(
                         not_dst: exempt.clone(),
                         mark,
                         comment: format!("Egress {name}: {}/{}", p.namespace, p.name),
+                        egress_ip: ip,
                     });
                 }
             }
@@ -632,6 +633,7 @@ pub fn dataplane_with<'a>(
                         not_dst: exempt.clone(),
                         mark: id << REMOTE_MARK_SHIFT,
                         comment: format!("Egress {name} via {label}: {}/{}", p.namespace, p.name),
+                        egress_ip: ip,
                     });
                 }
             }

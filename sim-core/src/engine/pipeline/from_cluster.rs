@@ -10,10 +10,9 @@
 //!
 //! Egress: a local Pod whose Egress IP this node holds is marked with the
 //! IP's SNAT mark; a local Pod whose Egress is held elsewhere is tunnelled
-//! to the Egress node's transport IP (the next hop the engine's Egress
-//! routes use). Antrea tunnels to the Egress IP itself, which lives on that
-//! node (egress_controller.go); the engine does not hand the IP to the
-//! dataplane for remote Pods, so this is the one place the spec differs.
+//! to the Egress IP itself, as Antrea does (the outer packet reaches the
+//! Egress node through the physical network; that node's EgressMark table
+//! matches `tun_dst` = its Egress IP, pkg/agent/openflow/pipeline.go).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -23,7 +22,7 @@ use ipnet::Ipv4Net;
 use super::compile::{NodePipeline, compile};
 use super::spec::{Features, PipelineSpec, PodEgress};
 use crate::engine::dataplane::{NodeDataplane, SnatTo};
-use crate::engine::egress::{FIRST_REMOTE_TABLE, REMOTE_MARK_SHIFT};
+use crate::engine::egress::REMOTE_MARK_SHIFT;
 use crate::engine::{ClusterState, NodeId, PodState};
 use crate::model::MacAddr;
 
@@ -79,6 +78,7 @@ pub fn spec_for_node(
         .with_encap(cluster.settings.encap_mode())
         .with_features(features)
         .with_service_cidr(cluster.service_cidr)
+        .with_egress_except(cluster.egress.config.except_cidrs.clone())
         .with_services(dp.service_rules.clone());
     if let Some(rules) = &dp.service_rules {
         spec = spec.with_nodeport_addresses(rules.antrea_nodeport_addresses.clone());
@@ -111,15 +111,7 @@ pub fn spec_for_node(
                 spec.add_pod_egress(port, ip, PodEgress::Local { mark });
             }
         } else {
-            let table = FIRST_REMOTE_TABLE + (m.mark >> REMOTE_MARK_SHIFT) - 1;
-            if let Some(via) = dp
-                .routes
-                .iter()
-                .find(|r| r.table == table)
-                .and_then(|r| r.via)
-            {
-                spec.add_pod_egress(port, via, PodEgress::Remote);
-            }
+            spec.add_pod_egress(port, m.egress_ip, PodEgress::Remote);
         }
     }
     spec
