@@ -104,7 +104,7 @@ pub(crate) struct CtResult {
     /// Original-direction tuple: (src, dst, proto, sport, dport).
     pub(crate) orig: (u32, u32, u8, u16, u16),
     /// Index of the connection, for storing exec() results.
-    conn: Option<usize>,
+    pub(crate) conn: Option<usize>,
 }
 
 /// All zones' connections.
@@ -135,12 +135,17 @@ impl Conntrack {
 
     /// Looks `pkt` up in `zone`, commits it if asked, applies NAT if asked
     /// (rewriting `pkt`), and returns the state the recirculated packet sees.
+    /// `cached` is the connection an earlier `ct()` in the same zone
+    /// associated the packet with ([`Packet::ct_conn`]): it is used when the
+    /// packet still belongs to it in either direction, translated or not,
+    /// so a second commit updates that connection (its mark, for one).
     pub(crate) fn process(
         &mut self,
         zone: u16,
         pkt: &mut Packet,
         commit: bool,
         nat: Option<&Nat>,
+        cached: Option<u32>,
     ) -> CtResult {
         if !pkt.is_ipv4() {
             return CtResult {
@@ -153,7 +158,17 @@ impl Conntrack {
         }
         let t = Tuple::of(pkt);
         let mut state = ct_bits::TRK;
-        let found = self.index.get(&(zone, t)).copied();
+        let reused = cached.and_then(|ci| {
+            let c = self.conns.get(ci as usize)?;
+            if t == c.orig || t == c.translated {
+                Some((ci as usize, Dir::Orig))
+            } else if t == c.translated.reversed() || t == c.orig.reversed() {
+                Some((ci as usize, Dir::Reply))
+            } else {
+                None
+            }
+        });
+        let found = reused.or_else(|| self.index.get(&(zone, t)).copied());
         let (ci, dir) = match found {
             Some((ci, dir)) => (Some(ci), dir),
             None if commit => {
@@ -280,22 +295,63 @@ mod tests {
     }
 
     #[test]
+    fn a_second_commit_on_the_translated_packet_updates_the_same_connection() {
+        let mut ct = Conntrack::new();
+        let mut req = Packet::parse_trace_flow(
+            "in_port=3,tcp,nw_src=10.10.0.3,nw_dst=10.96.0.10,tp_src=40000,tp_dst=80",
+        )
+        .unwrap();
+        let first = ct.process(65520, &mut req, true, Some(&nat_dst(0x0a0a0003, 80)), None);
+        ct.set_mark_label(&first, 0x10, 0);
+        // The DNATed packet (10.10.0.3 -> 10.10.0.3:80) committed again in
+        // the same zone, with the connection the datapath kept for it.
+        let cached = first.conn.map(|c| c as u32);
+        let second = ct.process(65520, &mut req, true, None, cached);
+        assert_eq!(second.conn, first.conn);
+        assert_eq!(second.mark, 0x10);
+        ct.set_mark_label(&second, 0x50, 0);
+        assert_eq!(ct.len(), 1);
+        // The reply finds the connection with the second commit's mark.
+        let mut reply = Packet::parse_trace_flow(
+            "in_port=3,tcp,nw_src=10.10.0.3,nw_dst=10.10.0.3,tp_src=80,tp_dst=40000",
+        )
+        .unwrap();
+        let r = ct.process(65520, &mut reply, false, Some(&bare()), None);
+        assert_eq!(r.mark, 0x50);
+        assert_eq!((reply.nw_src, reply.tp_src), (0x0a60000a, 80));
+        // Without the cached connection the translated tuple is not found and
+        // a commit would start a second connection.
+        let mut fresh = Packet::parse_trace_flow(
+            "in_port=3,tcp,nw_src=10.10.0.3,nw_dst=10.10.0.3,tp_src=40000,tp_dst=80",
+        )
+        .unwrap();
+        let r = ct.process(65520, &mut fresh, false, None, None);
+        assert_eq!(r.state, ct_bits::TRK | ct_bits::NEW);
+    }
+
+    #[test]
     fn dnat_commit_then_reply_is_un_nated() {
         let mut ct = Conntrack::new();
         let mut req = Packet::parse_trace_flow(
             "in_port=3,tcp,nw_src=10.10.0.3,nw_dst=10.96.0.10,tp_src=40000,tp_dst=80",
         )
         .unwrap();
-        let r = ct.process(65520, &mut req.clone(), false, Some(&bare()));
+        let r = ct.process(65520, &mut req.clone(), false, Some(&bare()), None);
         assert_eq!(r.state, ct_bits::TRK | ct_bits::NEW);
-        let r = ct.process(65520, &mut req, true, Some(&nat_dst(0x0a0a0005, 8080)));
+        let r = ct.process(
+            65520,
+            &mut req,
+            true,
+            Some(&nat_dst(0x0a0a0005, 8080)),
+            None,
+        );
         assert_eq!(r.state, ct_bits::TRK | ct_bits::NEW | ct_bits::DNAT);
         assert_eq!((req.nw_dst, req.tp_dst), (0x0a0a0005, 8080));
         let mut reply = Packet::parse_trace_flow(
             "in_port=4,tcp,nw_src=10.10.0.5,nw_dst=10.10.0.3,tp_src=8080,tp_dst=40000",
         )
         .unwrap();
-        let r = ct.process(65520, &mut reply, false, Some(&bare()));
+        let r = ct.process(65520, &mut reply, false, Some(&bare()), None);
         assert_eq!(
             r.state,
             ct_bits::TRK | ct_bits::EST | ct_bits::RPL | ct_bits::DNAT
@@ -306,7 +362,7 @@ mod tests {
             "in_port=3,tcp,nw_src=10.10.0.3,nw_dst=10.96.0.10,tp_src=40000,tp_dst=80",
         )
         .unwrap();
-        let r = ct.process(65520, &mut again, false, Some(&bare()));
+        let r = ct.process(65520, &mut again, false, Some(&bare()), None);
         assert_eq!(r.state, ct_bits::TRK | ct_bits::EST | ct_bits::DNAT);
         assert_eq!(again.nw_dst, 0x0a0a0005);
         // Other zones do not see the connection.
@@ -315,7 +371,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            ct.process(65521, &mut other, false, None).state,
+            ct.process(65521, &mut other, false, None, None).state,
             ct_bits::TRK | ct_bits::NEW
         );
     }
@@ -325,7 +381,7 @@ mod tests {
         let mut ct = Conntrack::new();
         let mut arp = Packet::parse_trace_flow("in_port=3,arp,arp_op=1").unwrap();
         assert_eq!(
-            ct.process(0, &mut arp, true, None).state,
+            ct.process(0, &mut arp, true, None, None).state,
             ct_bits::TRK | ct_bits::INV
         );
         assert_eq!(

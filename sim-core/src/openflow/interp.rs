@@ -613,9 +613,11 @@ impl Xlate<'_> {
         let mut after = pkt.clone();
         let (state, mark, label) = match self.mode {
             CtMode::Tracked => {
+                let cached = pkt.ct_conn.filter(|_| pkt.ct_zone == zone);
                 let r = self
                     .ct
-                    .process(zone, &mut after, ct.commit, ct.nat.as_ref());
+                    .process(zone, &mut after, ct.commit, ct.nat.as_ref(), cached);
+                after.ct_conn = r.conn.and_then(|c| u32::try_from(c).ok());
                 after.ct_nw_src = r.orig.0;
                 after.ct_nw_dst = r.orig.1;
                 after.ct_nw_proto = r.orig.2;

@@ -53,6 +53,12 @@ pub struct Packet {
     pub(crate) metadata: u64,
     /// Frame length in bytes (for n_bytes).
     pub(crate) len: u32,
+    /// The connection the last `ct()` associated the packet with (in
+    /// `ct_zone`), as the datapath keeps it with the packet: a later `ct()`
+    /// in the same zone reuses it instead of looking the (possibly already
+    /// translated) tuple up again (kernel: `skb_nfct_cached`,
+    /// net/openvswitch/conntrack.c; userspace: the packet's `md.conn`).
+    pub(crate) ct_conn: Option<u32>,
 }
 
 fn mac_u64(m: MacAddr) -> u64 {
