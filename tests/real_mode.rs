@@ -446,6 +446,10 @@ fn scenarios_real_mode_cannot_carry_are_refused_before_the_lab_is_built() {
             "options.kubeProxy: ipvs needs IPVS, which this kernel does not have",
         ),
         (
+            "scenarios/br-int-pipeline.yaml",
+            "options.brInt: pipeline runs each node's compiled br-int program",
+        ),
+        (
             "tests/fixtures/real/refused-route-and-http.yaml",
             "refused-route-and-http.yaml:8:5: route on core-sw via dev `eth7`, which is not one of its interfaces",
         ),
