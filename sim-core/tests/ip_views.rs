@@ -99,12 +99,18 @@ fn default_geneve_encap_lists_the_tunnel_and_mtu_1450() {
             "ovs-system",
             "genev_sys_6081",
             "antrea-gw0",
+            // The Egress controller's dummy device, there from the start.
+            "antrea-egress0",
             veth.as_str()
         ]
     );
     assert!(veth.starts_with("ubuntu-2-"), "{veth}");
     let indexes: Vec<u32> = l.iter().map(|x| x.0).collect();
-    assert_eq!(indexes, [1, 2, 3, 4, 5, 6], "numbered by position from 1");
+    assert_eq!(
+        indexes,
+        [1, 2, 3, 4, 5, 6, 7],
+        "numbered by position from 1"
+    );
     assert_eq!(mtu_of(&l, "genev_sys_6081"), 65000);
     assert_eq!(mtu_of(&l, "antrea-gw0"), 1450);
     assert_eq!(mtu_of(&l, "ubuntu-2-"), 1450);

@@ -239,7 +239,11 @@ impl FlowCache {
     }
 
     /// [`Program::run`] through the cache (no trace, no pins): the same
-    /// walk, the same counters and conntrack updates, the same learned flows.
+    /// walk, the same counters and conntrack updates, the same learned flows,
+    /// except that the walk carries no [`Walk::emitted`] packets: an entry
+    /// keeps what the key covers (the verdict with its headers), not every
+    /// field of the packet that first made it; use [`Program::run`] where
+    /// the whole packets are needed (the simulator's br-int does).
     pub fn run(
         &mut self,
         prog: &mut Program,
@@ -264,7 +268,8 @@ impl FlowCache {
             return &self.entries[i].walk;
         }
         self.stats.misses += 1;
-        let (w, fx, rec) = walk(prog, ct, mode, packet, false, &[], true);
+        let (mut w, fx, rec) = walk(prog, ct, mode, packet, false, &[], true);
+        w.emitted.clear();
         let rec = rec.unwrap_or_default();
         let cached = if rec.replayable {
             Some(self.insert(packet, mode, mh, w, &rec.reads, &fx))
