@@ -851,3 +851,56 @@ fn trace_walks_a_pod_packet_to_a_service_table_by_table() {
     let o = antlab(&["trace", node, "tcp,nw_dst=banana", "-s", scn]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
 }
+
+#[test]
+#[ignore = "needs tshark (apt-get install tshark); run with --include-ignored, as CI does"]
+fn tshark_decodes_the_encap_failover_s_geneve_with_the_inner_pod_frames() {
+    needs::require(needs::missing_tshark());
+    let dir = std::env::temp_dir().join(format!("antlab-pcap-geneve-{}", std::process::id()));
+    let o = antlab(&[
+        "run",
+        "scenarios/egress-vlan-failover-encap.yaml",
+        "--pcap",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let fields = |file: &str| {
+        let t = Command::new("tshark")
+            .args([
+                "-r",
+                dir.join(file).to_str().unwrap(),
+                "-Y",
+                "geneve",
+                "-T",
+                "fields",
+            ])
+            .args([
+                "-e",
+                "ip.src",
+                "-e",
+                "ip.dst",
+                "-e",
+                "geneve.vni",
+                "-e",
+                "udp.dstport",
+            ])
+            .output()
+            .unwrap();
+        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+        String::from_utf8_lossy(&t.stdout).into_owned()
+    };
+    let uplink = fields("vmbr0_eno1.pcap");
+    let node1 = fields("vmbr0_node-vm-1.pcap");
+    std::fs::remove_dir_all(&dir).ok();
+    // Outer node IP -> Egress IP, inner Pod -> ext-vm, VNI 0, UDP 6081.
+    let request = "10.160.1.25,10.30.67.5\t172.18.181.40,10.200.0.10\t0x000000\t6081";
+    assert!(uplink.lines().any(|l| l == request), "{uplink}");
+    // The replies come back from the Egress node's transport IP to the Pod.
+    let reply = "10.160.1.26,10.200.0.10\t10.160.1.25,10.30.67.5\t0x000000\t6081";
+    assert!(node1.lines().any(|l| l == reply), "{node1}");
+}
