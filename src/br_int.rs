@@ -86,6 +86,10 @@ pub fn rules(
     if table.is_none() {
         outln!("# groups (ovs-ofctl dump-groups br-int)");
         out!("{}", program.dump_groups(style));
+        if program.group_count() > 0 {
+            outln!("# group stats (ovs-ofctl dump-group-stats br-int)");
+            out!("{}", program.dump_group_stats());
+        }
         let stack = outcome
             .world
             .device_id(node)

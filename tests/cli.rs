@@ -904,3 +904,47 @@ fn tshark_decodes_the_encap_failover_s_geneve_with_the_inner_pod_frames() {
     let reply = "10.160.1.26,10.200.0.10\t10.160.1.25,10.30.67.5\t0x000000\t6081";
     assert!(node1.lines().any(|l| l == reply), "{node1}");
 }
+
+#[test]
+fn rules_show_the_run_s_counters_when_br_int_executes_the_program() {
+    let node = "k8s-node-vm-1-cl-02";
+    let o = antlab(&["rules", node, "-s", "scenarios/br-int-pipeline.yaml"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = stdout(&o);
+    let counted = text
+        .lines()
+        .filter(|l| l.starts_with(" cookie=") && !l.contains("n_packets=0,"))
+        .count();
+    assert!(counted >= 10, "{counted} flows counted packets:\n{text}");
+    // The ClusterIP's select group counted the probe's connection attempts.
+    let stats = text
+        .lines()
+        .find(|l| l.starts_with(" group_id=1,packet_count="))
+        .unwrap_or_else(|| panic!("{text}"));
+    let packets: u64 = stats
+        .split("packet_count=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(packets > 0, "{stats}");
+    // dump-groups itself has no counters, as in ovs-ofctl.
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with(" group_id=") && l.contains("type=select"))
+            .all(|l| !l.contains("n_packets")),
+        "{text}"
+    );
+    // Without the option the same command notes that nothing was counted.
+    let o = antlab(&["rules", node, "-s", "scenarios/clusterip-service.yaml"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("n_packets/n_bytes are 0"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

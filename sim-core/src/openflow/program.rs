@@ -570,10 +570,23 @@ impl Program {
         for g in self.groups.values() {
             let _ = writeln!(
                 out,
-                " {},n_packets={},n_bytes={}",
-                text::group_to_string(&g.group, &self.names, style),
-                g.n_packets,
-                g.n_bytes
+                " {}",
+                text::group_to_string(&g.group, &self.names, style)
+            );
+        }
+        out
+    }
+
+    /// `ovs-ofctl dump-group-stats`: each group's packet and byte counts
+    /// (OVS also prints a duration, a reference count and per-bucket counts,
+    /// which the interpreter does not keep).
+    pub fn dump_group_stats(&self) -> String {
+        let mut out = String::new();
+        for (id, g) in &self.groups {
+            let _ = writeln!(
+                out,
+                " group_id={id},packet_count={},byte_count={}",
+                g.n_packets, g.n_bytes
             );
         }
         out
