@@ -443,7 +443,7 @@ fn diff_pipeline(
     verbose: bool,
 ) -> Result<ExitCode> {
     use sim_core::engine::pipeline::packets::{classes_for, sample_packets};
-    use sim_core::engine::pipeline::{node_pipeline, spec_for_node};
+    use sim_core::engine::pipeline::{compile, lab_spec};
     let missing = datapath::sys::missing_prerequisites();
     if !missing.is_empty() {
         return Err(super::bad(format!(
@@ -465,15 +465,9 @@ fn diff_pipeline(
     let mut most_pods = 0;
     let dps = sim_core::engine::compile(cluster);
     for name in &names {
-        let pipeline = node_pipeline(cluster, name).map_err(super::bad)?;
         let id = cluster.node_id(name).expect("listed above");
-        let spec = spec_for_node(
-            cluster,
-            id,
-            &dps[name],
-            sim_core::engine::pipeline::gateway_mac,
-            |p| sim_core::engine::pipeline::pod_mac(&p.namespace, &p.name),
-        );
+        let spec = lab_spec(cluster, id, &dps[name]);
+        let pipeline = compile(&spec);
         most_pods = most_pods.max(spec.pods().len());
         programs.push((name, pipeline, spec));
     }

@@ -325,18 +325,9 @@ fn load_br_int(
     dp: &engine::dataplane::NodeDataplane,
 ) -> Result<bool, String> {
     use engine::pipeline::{self, inspect};
-    let spec = pipeline::spec_for_node(cluster, node, dp, pipeline::gateway_mac, |p| {
-        pipeline::pod_mac(&p.namespace, &p.name)
-    });
-    let program = inspect::program(&pipeline::compile(&spec))?;
-    let pods: Vec<(u32, String)> = cluster
-        .pods_on(node)
-        .map(|p| {
-            (
-                inspect::pod_ofport(cluster, p),
-                format!("{}/{}", p.namespace, p.name),
-            )
-        })
+    let program = inspect::program(&pipeline::compile(&pipeline::lab_spec(cluster, node, dp)))?;
+    let pods: Vec<(u32, String)> = pipeline::pods_by_ofport(cluster, node)
+        .map(|(ofport, p)| (ofport, format!("{}/{}", p.namespace, p.name)))
         .filter(|(_, name)| world.device_id(name).is_some())
         .collect();
     world.load_br_int_program(id, program, cluster.node(node).ip, &pods)

@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::compile::{NodePipeline, compile};
-use super::spec::{Features, PipelineSpec, PodEgress};
+use super::spec::{FIRST_POD_OFPORT, Features, PipelineSpec, PodEgress};
 use crate::engine::dataplane::{NodeDataplane, SnatTo};
 use crate::engine::egress::REMOTE_MARK_SHIFT;
 use crate::engine::{ClusterState, NodeId, PodState};
@@ -48,10 +48,30 @@ pub fn node_pipeline(cluster: &ClusterState, node: &str) -> Result<NodePipeline,
     let dp = dps
         .get(node)
         .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
-    let spec = spec_for_node(cluster, id, dp, gateway_mac, |p| {
+    Ok(compile(&lab_spec(cluster, id, dp)))
+}
+
+/// Every Pod of `node` with its br-int ofport, in ofport order: Pods take
+/// ofports from [`FIRST_POD_OFPORT`] in the cluster's Pod order on the node.
+/// The one statement of that rule: the spec, the simulator's port map and
+/// `antlab trace`'s `pod:` shorthand all read it here.
+pub fn pods_by_ofport(
+    cluster: &ClusterState,
+    node: NodeId,
+) -> impl Iterator<Item = (u32, &PodState)> {
+    cluster
+        .pods_on(node)
+        .enumerate()
+        .map(|(i, p)| (FIRST_POD_OFPORT + i as u32, p))
+}
+
+/// [`spec_for_node`] with the lab's MAC rule ([`gateway_mac`], [`pod_mac`]):
+/// the spec the simulator, `antlab rules`/`trace` and the differential test
+/// compile, so the program's MACs are the ones on the simulated wire.
+pub fn lab_spec(cluster: &ClusterState, node: NodeId, dp: &NodeDataplane) -> PipelineSpec {
+    spec_for_node(cluster, node, dp, gateway_mac, |p| {
         pod_mac(&p.namespace, &p.name)
-    });
-    Ok(compile(&spec))
+    })
 }
 
 /// The spec of node `node` in the cluster's `trafficEncapMode`. `dp` is the node's dataplane as
@@ -84,8 +104,8 @@ pub fn spec_for_node(
         spec = spec.with_nodeport_addresses(rules.antrea_nodeport_addresses.clone());
     }
     let mut ofport_of_ip: BTreeMap<Ipv4Addr, u32> = BTreeMap::new();
-    for pod in cluster.pods_on(node) {
-        let port = spec.add_pod(pod_mac(pod), pod.ip);
+    for (port, pod) in pods_by_ofport(cluster, node) {
+        spec.add_pod_at(port, pod_mac(pod), pod.ip);
         ofport_of_ip.insert(pod.ip, port);
     }
     for other in cluster.nodes().filter(|o| o.id != node) {

@@ -24,8 +24,8 @@ use crate::engine::{ClusterState, NodeId, PodState};
 use crate::openflow::{Conntrack, CtMode, CtState, Packet, Program, Style, TableMap, Walk};
 
 use super::compile::NodePipeline;
-use super::from_cluster::{gateway_mac, pod_mac};
-use super::spec::{FIRST_POD_OFPORT, TUNNEL_OFPORT};
+use super::from_cluster::{gateway_mac, pod_mac, pods_by_ofport};
+use super::spec::TUNNEL_OFPORT;
 
 /// The prefix of the Pod shorthand in a trace flow string.
 pub const POD_PREFIX: &str = "pod:";
@@ -69,15 +69,12 @@ pub fn dump_flows(p: &Program, style: Style, table: Option<&str>) -> Result<Stri
     Ok(out)
 }
 
-/// The ofport of `pod` on its node's br-int: Pods take ofports from
-/// [`FIRST_POD_OFPORT`] in the cluster's Pod order on the node, as
-/// [`super::spec_for_node`] attaches them.
+/// The ofport of `pod` on its node's br-int ([`pods_by_ofport`]).
 pub fn pod_ofport(cluster: &ClusterState, pod: &PodState) -> u32 {
-    let index = cluster
-        .pods_on(pod.node)
-        .position(|p| p.id == pod.id)
-        .expect("a Pod is listed on its node");
-    FIRST_POD_OFPORT + index as u32
+    pods_by_ofport(cluster, pod.node)
+        .find(|(_, p)| p.id == pod.id)
+        .map(|(ofport, _)| ofport)
+        .expect("a Pod is listed on its node")
 }
 
 /// The number of Pod ports `node`'s br-int has (ofports

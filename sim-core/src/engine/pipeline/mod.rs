@@ -44,7 +44,9 @@ pub mod tables;
 mod tests;
 
 pub use compile::{NodePipeline, compile};
-pub use from_cluster::{gateway_mac, node_pipeline, pod_mac, spec_for_node};
+pub use from_cluster::{
+    gateway_mac, lab_spec, node_pipeline, pod_mac, pods_by_ofport, spec_for_node,
+};
 pub use spec::{EncapMode, Features, PipelineSpec, PodEgress};
 pub use synthetic::synthetic_spec;
 pub use tables::tables;
