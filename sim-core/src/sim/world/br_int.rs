@@ -88,10 +88,7 @@ impl World {
         pods: &[(u32, String)],
     ) -> Result<bool, String> {
         let node_name = self.device(node).name().to_string();
-        let br = *self
-            .br_int
-            .get(&node)
-            .ok_or_else(|| format!("{node_name} is not a Kubernetes node"))?;
+        let br = self.br_int_of(node)?;
         let mut to_switch = BTreeMap::new();
         to_switch.insert(GATEWAY_OFPORT, GATEWAY_SWITCH_PORT);
         for (ofport, pod) in pods {

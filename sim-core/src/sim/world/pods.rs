@@ -72,6 +72,15 @@ impl World {
         self.br_int.insert(node, br_id);
     }
 
+    /// Node `node`'s br-int switch; an error names a device that is not a
+    /// Kubernetes node.
+    pub(super) fn br_int_of(&self, node: DeviceId) -> Result<DeviceId, String> {
+        self.br_int
+            .get(&node)
+            .copied()
+            .ok_or_else(|| format!("{} is not a Kubernetes node", self.device(node).name()))
+    }
+
     /// A re-created Pod sandbox: the same Pod device gets `ip` as its only
     /// address on `eth0`, and forgets its neighbours and connections.
     pub fn readdress_pod(&mut self, pod: DeviceId, ip: Ipv4Addr) {
@@ -97,10 +106,7 @@ impl World {
         tcp_listen: Vec<u16>,
     ) -> Result<DeviceId, String> {
         let node_name = self.device(node).name().to_string();
-        let br = *self
-            .br_int
-            .get(&node)
-            .ok_or_else(|| format!("{node_name} is not a Kubernetes node"))?;
+        let br = self.br_int_of(node)?;
         let DeviceRt::Host(nh) = self.device(node) else {
             unreachable!("br-int exists only for hosts")
         };
