@@ -205,7 +205,11 @@ fn ip_packet(
 /// Pod classes, one without Services no Service classes, one in noEncap mode
 /// no tunnel classes.
 pub fn classes_for(spec: &PipelineSpec) -> Vec<TrafficClass> {
-    let vips = vips(spec);
+    classes_with(spec, &vips(spec))
+}
+
+/// [`classes_for`] with the node's Service addresses already listed.
+fn classes_with(spec: &PipelineSpec, vips: &[Vip]) -> Vec<TrafficClass> {
     let tunnels = !spec.peers.is_empty() && spec.encap.supports_encap();
     TrafficClass::ALL
         .into_iter()
@@ -228,7 +232,7 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
     let mut rng = rng::stream(seed, "pipeline-packets");
     let vips = vips(spec);
     let gw_mac = spec.gateway_mac.to_string();
-    let classes = classes_for(spec);
+    let classes = classes_with(spec, &vips);
     let mut out = Vec::with_capacity(count);
     if classes.is_empty() {
         return out;
