@@ -268,8 +268,7 @@ impl FlowCache {
             return &self.entries[i].walk;
         }
         self.stats.misses += 1;
-        let (mut w, fx, rec) = walk(prog, ct, mode, packet, false, &[], true);
-        w.emitted.clear();
+        let (w, fx, rec) = walk(prog, ct, mode, packet, false, &[], true);
         let rec = rec.unwrap_or_default();
         let cached = if rec.replayable {
             Some(self.insert(packet, mode, mh, w, &rec.reads, &fx))

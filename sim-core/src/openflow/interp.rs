@@ -382,7 +382,11 @@ impl Xlate<'_> {
             tun_dst: tun,
             headers: pkt.headers(),
         });
-        self.emitted.push(pkt.clone());
+        // A walk recorded for the flow cache keeps no whole packets (the
+        // cache returns verdicts only, see `FlowCache::run`).
+        if self.rec.is_none() {
+            self.emitted.push(pkt.clone());
+        }
         if self.trace.is_some() {
             self.note(indent, format!("output to port {p}"));
         }
