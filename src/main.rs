@@ -254,6 +254,10 @@ enum BenchCommand {
         topology: PathBuf,
         #[arg(long, default_value_t = 3)]
         runs: u32,
+        /// `switch` (one shared OVS) or `pipeline` (an OVS per node, as
+        /// `options.brInt: pipeline` builds it).
+        #[arg(long = "br-int", default_value = "switch", value_parser = parse_br_int)]
+        br_int: sim_core::engine::dataplane::BrIntMode,
     },
     /// Real mode (root): load the AntreaProxy groups and flows of N ClusterIP
     /// Services into OVS as one bundle, then one `ovs-ofctl` call each.
@@ -533,8 +537,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 },
         } => bench::egress(nodes, egresses, pools, runs),
         Command::Bench {
-            command: BenchCommand::RealLab { topology, runs },
-        } => real::bench_lab(&topology, runs),
+            command:
+                BenchCommand::RealLab {
+                    topology,
+                    runs,
+                    br_int,
+                },
+        } => real::bench_lab(&topology, runs, br_int),
         Command::Bench {
             command:
                 BenchCommand::OvsServices {
@@ -821,4 +830,10 @@ fn get(
         outln!();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--br-int switch|pipeline`.
+fn parse_br_int(text: &str) -> Result<sim_core::engine::dataplane::BrIntMode, String> {
+    sim_core::engine::dataplane::BrIntMode::parse(text)
+        .ok_or_else(|| format!("`{text}`: expected switch or pipeline"))
 }

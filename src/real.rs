@@ -108,24 +108,29 @@ fn up(file: &Path, verbose: bool) -> Result<ExitCode> {
     }
     let text = super::read_text(file)?;
     // A scenario has `topology:`; a topology has `nodes:`.
-    let (topology, cluster) = if text.lines().any(|l| l.starts_with("topology:")) {
+    let (topology, cluster, br_int) = if text.lines().any(|l| l.starts_with("topology:")) {
         let scn = super::load_scenario(file)?;
         let runner =
             sim_core::scenario::run::Runner::start(scn.clone(), scn.seed.unwrap_or(1), false)?;
-        (scn.topology.clone(), runner.outcome().cluster.clone())
+        (
+            scn.topology.clone(),
+            runner.outcome().cluster.clone(),
+            scn.br_int,
+        )
     } else {
         let t = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
         let c = sim_core::engine::ClusterState::from_topology(&t);
-        (t, c)
+        (t, c, Default::default())
     };
     let t0 = datapath::clock::now();
-    let mut lab = datapath::lab::Lab::up(&topology, &file.display().to_string())?;
+    let mut lab = datapath::lab::Lab::up_with(&topology, &file.display().to_string(), br_int)?;
     let result = (|| -> Result<()> {
         datapath::observe::install(&lab)?;
         let mut applied = datapath::apply::Applied::default();
         let mut backend = datapath::apply::LinuxBackend {
             lab: &mut lab,
             applied: &mut applied,
+            cluster: &cluster,
             log: Vec::new(),
         };
         for (node, dp) in sim_core::engine::compile(&cluster) {
@@ -359,18 +364,26 @@ fn need_real_mode() -> Result<()> {
 }
 
 /// `antlab bench real-lab`.
-pub fn bench_lab(file: &Path, runs: u32) -> Result<ExitCode> {
+pub fn bench_lab(
+    file: &Path,
+    runs: u32,
+    br_int: sim_core::engine::dataplane::BrIntMode,
+) -> Result<ExitCode> {
     need_real_mode()?;
     let text = super::read_text(file)?;
     let topo = sim_core::topology::load_topology(&file.display().to_string(), &text)?;
     outln!(
-        "bench real-lab: {} ({} devices), {runs} runs",
+        "bench real-lab: {} ({} devices, br-int {}), {runs} runs",
         file.display(),
-        topo.devices.len()
+        topo.devices.len(),
+        match br_int {
+            sim_core::engine::dataplane::BrIntMode::Switch => "switch",
+            sim_core::engine::dataplane::BrIntMode::Pipeline => "pipeline",
+        }
     );
     let mut ups = Vec::new();
     for i in 1..=runs {
-        let c = datapath::bench::lab_cycle(&topo, &file.display().to_string())?;
+        let c = datapath::bench::lab_cycle(&topo, &file.display().to_string(), br_int)?;
         outln!(
             "run {i}: up {:.3} s ({} namespaces), down {:.3} s, left behind: {}",
             c.up.as_secs_f64(),

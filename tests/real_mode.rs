@@ -129,6 +129,28 @@ fn egress_failover_matches_the_simulator() {
     assert!(out.contains("probe ping-ext UP again after"), "{out}");
 }
 
+/// The blog's failover in Geneve, with each node's br-int running the
+/// compiled program on the node's own OVS: the remote Pod's Egress traffic
+/// is tunnelled to the Egress IP, and after the power cut to the new
+/// holder.
+#[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+fn egress_failover_in_geneve_matches_the_simulator() {
+    let _g = need_real_mode!();
+    let out = both("scenarios/egress-vlan-failover-encap.yaml");
+    assert_eq!(held(&out), (11, 11), "{out}");
+    // Real mode loaded Antrea's program, not its own small bundle.
+    assert!(
+        out.contains("ovs-ofctl bundle br-int: Antrea's program"),
+        "{out}"
+    );
+    assert!(
+        out.contains("memberlist: k8s-node-vm-2-cl-02 left"),
+        "{out}"
+    );
+    assert!(out.contains("probe ping-ext UP again after"), "{out}");
+}
+
 #[test]
 #[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
 fn clusterip_service_matches_the_simulator() {
@@ -446,10 +468,6 @@ fn scenarios_real_mode_cannot_carry_are_refused_before_the_lab_is_built() {
             "options.kubeProxy: ipvs needs IPVS, which this kernel does not have",
         ),
         (
-            "scenarios/br-int-pipeline.yaml",
-            "options.brInt: pipeline runs each node's compiled br-int program",
-        ),
-        (
             "tests/fixtures/real/refused-route-and-http.yaml",
             "refused-route-and-http.yaml:8:5: route on core-sw via dev `eth7`, which is not one of its interfaces",
         ),
@@ -490,6 +508,7 @@ macro_rules! agrees_with_the_simulator {
             "clusterip-service.yaml",
             "service-external-ip-l2.yaml",
             "egress-static-ip.yaml",
+            "egress-vlan-failover-encap.yaml",
             "flow-export.yaml",
             "l7-flow-export.yaml",
             $($file),*
@@ -522,6 +541,7 @@ agrees_with_the_simulator! {
     service_external_ip_l3_static_route_agrees => "service-external-ip-l3-static-route.yaml",
     service_external_ip_l3_two_routes_agrees => "service-external-ip-l3-two-routes.yaml",
     topology_aware_hints_agrees => "topology-aware-hints.yaml",
+    br_int_pipeline_agrees => "br-int-pipeline.yaml",
 }
 
 /// The flow export scenarios: the probes agree, and the run says that the

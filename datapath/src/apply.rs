@@ -16,6 +16,13 @@
 //! |                     | node: nftables DNAT + masquerade in the node          |
 //! | `strict_arp`        | `arp_ignore=1`                                         |
 //!
+//! With `options.brInt: pipeline` br-int runs Antrea's program instead of
+//! the `service_rules` bundle above: [`pipeline_bundle`] compiles it from
+//! the cluster state and the node's dataplane exactly as the simulator
+//! does (`sim_core::engine::pipeline::lab_spec`), and it replaces br-int's
+//! flows and groups in one `ovs-ofctl bundle` on the node's own OVS (see
+//! `crate::lab`); `antrea-gw0` gets the agent's MTU (1450 in Geneve).
+//!
 //! Service traffic the node's kernel sees (north-south, and the node's own)
 //! takes nftables instead of AntreaProxy's proxyAll path (OVS DNAT, then SNAT
 //! to the virtual IP 169.254.0.253 and a route back through antrea-gw0) or
@@ -28,6 +35,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use sim_core::engine::ClusterState;
 use sim_core::engine::dataplane::SnatTo;
 use sim_core::engine::dataplane::{DesiredRoute, NodeDataplane};
 use sim_core::k8s::Protocol;
@@ -42,12 +50,17 @@ pub struct Applied {
     dataplane: BTreeMap<String, NodeDataplane>,
     nft: BTreeMap<String, String>,
     flows: BTreeMap<String, String>,
+    /// `antrea-gw0`'s MTU per node, in pipeline mode.
+    mtu: BTreeMap<String, u32>,
 }
 
-/// The Linux backend: a lab plus what it has applied.
+/// The Linux backend: a lab plus what it has applied, and the cluster
+/// state the dataplanes were compiled from (a node's br-int program is
+/// compiled from both, `sim_core::engine::pipeline::lab_spec`).
 pub struct LinuxBackend<'a> {
     pub lab: &'a mut Lab,
     pub applied: &'a mut Applied,
+    pub cluster: &'a ClusterState,
     /// One line per change made, for the run log.
     pub log: Vec<String>,
 }
@@ -261,12 +274,18 @@ impl crate::NodeBackend for LinuxBackend<'_> {
 }
 
 impl LinuxBackend<'_> {
-    /// The node's br-int: ARP by MAC learning, IP through conntrack, ClusterIP
-    /// groups, then delivery to a local Pod or the gateway.
+    /// The node's br-int. In pipeline mode, Antrea's program as the engine
+    /// compiles it (the very text the simulator's interpreter runs); else
+    /// real mode's own small program: ARP by MAC learning, IP through
+    /// conntrack, ClusterIP groups, then delivery to a local Pod or the
+    /// gateway.
     pub fn program_flows(&mut self, node: &str, desired: &NodeDataplane) -> Result<(), LabError> {
         let Some(ib) = self.lab.int_bridges.get(node).cloned() else {
             return Ok(());
         };
+        if self.lab.node_switches.contains_key(node) {
+            return self.load_pipeline(node, desired);
+        }
         let pods: Vec<_> = self
             .lab
             .pods
@@ -289,6 +308,58 @@ impl LinuxBackend<'_> {
         }
         Ok(())
     }
+}
+
+impl LinuxBackend<'_> {
+    /// Pipeline mode: `antrea-gw0`'s MTU as the agent sets it, then the
+    /// compiled program replacing the old one in one bundle.
+    fn load_pipeline(&mut self, node: &str, desired: &NodeDataplane) -> Result<(), LabError> {
+        let mtu = self
+            .cluster
+            .settings
+            .interface_mtu(sim_core::engine::config::tunnel::TRANSPORT_MTU);
+        if self.applied.mtu.get(node) != Some(&mtu) {
+            let ns = self.lab.netns[node].clone();
+            let c = format!("link set dev antrea-gw0 mtu {mtu}");
+            sys::ip_batch(Some(&ns), std::slice::from_ref(&c))?;
+            self.log.push(format!("{node}: ip {c}"));
+            self.applied.mtu.insert(node.to_string(), mtu);
+        }
+        let text = pipeline_bundle(self.cluster, node, desired)?;
+        if self.applied.flows.get(node) != Some(&text) {
+            self.lab
+                .int_bridge_ovs(node)
+                .ofctl(&["bundle", crate::lab::BR_INT, "-"], Some(&text))?;
+            self.log.push(format!(
+                "{node}: ovs-ofctl bundle br-int: Antrea's program ({} flows, {} groups)",
+                text.matches("flow add").count(),
+                text.matches("group add").count()
+            ));
+            self.applied.flows.insert(node.to_string(), text);
+        }
+        Ok(())
+    }
+}
+
+/// Node `node`'s compiled br-int program as one `ovs-ofctl bundle` input
+/// that replaces whatever br-int held: the groups and flows the simulator
+/// loads (`sim_core::engine::pipeline::inspect::program`), groups first.
+pub fn pipeline_bundle(
+    cluster: &ClusterState,
+    node: &str,
+    desired: &NodeDataplane,
+) -> Result<String, LabError> {
+    use sim_core::engine::pipeline::{compile, inspect, lab_spec};
+    let id = cluster
+        .node_id(node)
+        .ok_or_else(|| LabError::Unsupported(format!("{node} is not a Kubernetes node")))?;
+    let program = inspect::program(&compile(&lab_spec(cluster, id, desired)))
+        .map_err(LabError::Unsupported)?;
+    let text = format!(
+        "group delete group_id=all\nflow delete\n{}",
+        program.bundle_text()
+    );
+    crate::oftrace::bridge::bundle_for_ovs(&text).map_err(|e| LabError::Unsupported(e.to_string()))
 }
 
 fn rule_args(r: &sim_core::engine::dataplane::DesiredRule) -> String {

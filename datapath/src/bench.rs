@@ -21,9 +21,13 @@ pub struct LabCycle {
     pub leftovers: Vec<String>,
 }
 
-pub fn lab_cycle(topology: &sim_core::model::Topology, source: &str) -> Result<LabCycle, LabError> {
+pub fn lab_cycle(
+    topology: &sim_core::model::Topology,
+    source: &str,
+    br_int: sim_core::engine::dataplane::BrIntMode,
+) -> Result<LabCycle, LabError> {
     let t0 = crate::clock::now();
-    let mut lab = Lab::up(topology, source)?;
+    let mut lab = Lab::up_with(topology, source, br_int)?;
     let up = t0.elapsed();
     let namespaces = lab.netns.len();
     let t1 = crate::clock::now();
@@ -86,7 +90,7 @@ pub fn ovs_services(services: usize, endpoints: usize) -> Result<OvsProgramming,
             bridge: br.clone(),
             gw_link: String::new(),
             gw_ofport: 1,
-            gw_mac: crate::lab::pod_mac(gw_ip),
+            gw_mac: sim_core::engine::pipeline::gateway_mac("bench"),
             gw_ip,
         };
         let text = int_bridge_bundle(&ib, &[], &dp);

@@ -40,6 +40,17 @@ fn gateway_observer() -> String {
     )
 }
 
+/// Loads the echo-request observation set into a Pod's namespace (a Pod
+/// is a ping destination like a router or an external host).
+pub fn install_in_pod(ns: &str) -> Result<(), LabError> {
+    sys::run_with_input(
+        "ip",
+        &["netns", "exec", ns, "nft", "-f", "-"],
+        Some(&host_observer()),
+    )?;
+    Ok(())
+}
+
 /// Loads the observation sets into routers, external hosts and SVIs.
 pub fn install(lab: &Lab) -> Result<(), LabError> {
     for d in &lab.topology.devices {
@@ -121,15 +132,9 @@ fn set_elements(ns: &str, set: &str) -> Vec<(Vec<String>, u64)> {
         .unwrap_or_default()
 }
 
-/// The source the ping destination `host` saw most recently for ICMP id
-/// `id`, among requests it saw within `within`.
-pub fn ping_seen_source(
-    lab: &Lab,
-    host: &str,
-    id: u16,
-    within: std::time::Duration,
-) -> Option<Ipv4Addr> {
-    let ns = lab.netns.get(host)?;
+/// The source the ping destination whose namespace is `ns` saw most
+/// recently for ICMP id `id`, among requests it saw within `within`.
+pub fn ping_seen_source(ns: &str, id: u16, within: std::time::Duration) -> Option<Ipv4Addr> {
     set_elements(ns, "seen_icmp")
         .into_iter()
         .filter(|(f, left)| f.len() == 2 && f[1] == id.to_string() && fresh(*left, within))

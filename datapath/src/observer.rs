@@ -174,8 +174,8 @@ impl Observe for RealObserver<'_> {
         let (p, attempts) = self.probes.get(probe)?;
         match p.kind {
             // Pings carry no answer: the destination's observation set says.
-            RealProbeKind::Ping { id } => target_host(self.scn, p.to)
-                .and_then(|h| observe::ping_seen_source(self.lab, &h, id, self.within(attempts))),
+            RealProbeKind::Ping { id } => target_netns(self.scn, self.lab, p.to)
+                .and_then(|ns| observe::ping_seen_source(&ns, id, self.within(attempts))),
             RealProbeKind::Tcp { .. } | RealProbeKind::Http { .. } => {
                 last_finished(attempts).and_then(|a| a.seen_src)
             }
@@ -210,14 +210,19 @@ impl Observe for RealObserver<'_> {
     }
 }
 
-/// The host (router or external) that owns `ip`: where ping observations live.
-fn target_host(scn: &Scenario, ip: Ipv4Addr) -> Option<String> {
-    scn.topology.devices.iter().find_map(|d| match &d.kind {
+/// The namespace of the host (router or external) or Pod that owns `ip`:
+/// where ping observations live.
+fn target_netns(scn: &Scenario, lab: &Lab, ip: Ipv4Addr) -> Option<String> {
+    let host = scn.topology.devices.iter().find_map(|d| match &d.kind {
         DeviceKind::Host(h) if matches!(h.role, HostRole::Router | HostRole::External) => h
             .interfaces
             .iter()
             .any(|i| i.addrs.iter().any(|a| a.addr() == ip))
             .then(|| d.name.clone()),
         _ => None,
-    })
+    });
+    match host {
+        Some(h) => lab.netns.get(&h).cloned(),
+        None => lab.pod_with_ip(ip).map(|(_, leg)| leg.netns.clone()),
+    }
 }

@@ -44,19 +44,29 @@ pub fn switch_netns(prefix: &str) -> String {
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
 impl Ovs {
-    /// Starts the two daemons; their pids go into the state file as soon as
-    /// they exist.
+    /// Starts the two daemons of the run's switch namespace (made here);
+    /// their pids go into the state file as soon as they exist.
     pub fn start(state: &mut RunState) -> Result<Ovs, OvsError> {
-        let dir = state.dir().join("ovs");
-        std::fs::create_dir_all(&dir)?;
-        let d = dir.to_string_lossy().to_string();
-        let db = format!("{d}/conf.db");
-        sys::run("ovsdb-tool", &["create", &db, SCHEMA])?;
         let ns = switch_netns(&state.prefix());
         state.record(Resource::Netns { name: ns.clone() })?;
         sys::run("ip", &["netns", "add", &ns])?;
         sys::run("ip", &["-n", &ns, "link", "set", "dev", "lo", "up"])?;
-        let ovs = Ovs { dir, ns };
+        Ovs::start_in(state, "ovs", &ns)
+    }
+
+    /// Starts a daemon pair whose `ovs-vswitchd` runs in the existing
+    /// namespace `ns` (a node's own, for its br-int and physical bridge),
+    /// with its database, sockets and logs in the run folder's `folder`.
+    pub fn start_in(state: &mut RunState, folder: &str, ns: &str) -> Result<Ovs, OvsError> {
+        let dir = state.dir().join(folder);
+        std::fs::create_dir_all(&dir)?;
+        let d = dir.to_string_lossy().to_string();
+        let db = format!("{d}/conf.db");
+        sys::run("ovsdb-tool", &["create", &db, SCHEMA])?;
+        let ovs = Ovs {
+            dir,
+            ns: ns.to_string(),
+        };
         ovs.env_run(
             "ovsdb-server",
             &[
@@ -237,5 +247,15 @@ impl Ovs {
             self.dir.display(),
             pid.trim()
         ))
+    }
+}
+
+impl Ovs {
+    /// `ovs-appctl -t <our ovs-vswitchd> ARGS`.
+    pub fn appctl(&self, args: &[&str]) -> Result<String, SysError> {
+        let ctl = self.vswitchd_ctl().unwrap_or_default();
+        let mut all = vec!["-t", ctl.as_str()];
+        all.extend_from_slice(args);
+        sys::run("ovs-appctl", &all)
     }
 }

@@ -32,12 +32,6 @@ pub fn refusals(scn: &Scenario) -> Vec<Refusal> {
             reason: "options.kubeProxy: ipvs needs IPVS, which this kernel does not have: kube-proxy binds every Service IP to its kube-ipvs0 dummy device on every node and, without strictARP, every node's kernel answers ARP for them; real mode has neither IPVS nor dummy devices, and which node's answer a switch keeps is a race the simulator does not share (the simulator models it; `ipvs-strict-arp` runs for real)".into(),
         });
     }
-    if scn.br_int == sim_core::engine::dataplane::BrIntMode::Pipeline {
-        out.push(Refusal {
-            at: scn.file.clone(),
-            reason: "options.brInt: pipeline runs each node's compiled br-int program with Geneve tunnels, which real mode does not load yet (its br-int is still its own small bundle, routed natively); `antlab real diff-pipeline` checks the program against real OVS packet by packet".into(),
-        });
-    }
     for step in &scn.steps {
         let at = format!("{}:{}:{}", scn.file, step.line, step.column);
         match &step.action {

@@ -23,6 +23,7 @@ use std::net::Ipv4Addr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sim_core::engine::dataplane::BrIntMode;
 use sim_core::engine::memberlist::MemberEvent;
 use sim_core::model::DeviceKind;
 use sim_core::scenario::run::Runner;
@@ -33,7 +34,7 @@ use sim_core::time::{SimDuration, SimTime};
 use crate::NodeBackend;
 use crate::agent::{self, AgentEvent, AgentHandle, AgentSpec};
 use crate::apply::{Applied, LinuxBackend};
-use crate::lab::{Lab, LabError};
+use crate::lab::{Lab, LabError, PodPlug};
 use crate::observe;
 use crate::observer::RealObserver;
 use crate::traffic::{self, ProbeHandle, RealProbeKind, from_epoch, timeout_of};
@@ -222,11 +223,28 @@ impl Live {
             }
         }
         // Pods the engine knows about get namespaces and servers.
+        let mtu = match self.lab.br_int {
+            BrIntMode::Pipeline => cluster
+                .settings
+                .interface_mtu(sim_core::engine::config::tunnel::TRANSPORT_MTU),
+            // Routed natively: the link's own MTU.
+            BrIntMode::Switch => sim_core::engine::config::tunnel::TRANSPORT_MTU,
+        };
         for p in cluster.pods() {
             let key = format!("{}/{}", p.namespace, p.name);
             let node = cluster.node(p.node);
-            self.lab
-                .add_pod(&key, &node.name, p.ip, node.pod_cidr.prefix_len())?;
+            let ofport = sim_core::engine::pipeline::inspect::pod_ofport(&cluster, p);
+            let plug = PodPlug {
+                ip: p.ip,
+                prefix_len: node.pod_cidr.prefix_len(),
+                mac: sim_core::engine::pipeline::pod_mac(&p.namespace, &p.name),
+                ofport,
+                mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
+            };
+            if self.lab.add_pod(&key, &node.name, plug)? {
+                observe::install_in_pod(&self.lab.pods[&key].netns)?;
+            }
+            self.lab.renumber_pod(&key, ofport)?;
             for port in &p.tcp_listen {
                 let id = format!("{key}:{port}");
                 if self.servers.insert(id) {
@@ -241,6 +259,7 @@ impl Live {
         let mut backend = LinuxBackend {
             lab: &mut self.lab,
             applied: &mut self.applied,
+            cluster: &cluster,
             log: Vec::new(),
         };
         for (node, dp) in &planes {
@@ -305,7 +324,7 @@ pub fn run(
     let mut runner =
         Runner::start(scn.clone(), seed, false).map_err(|e| RealError::Scenario(e.to_string()))?;
     let t0 = crate::clock::now();
-    let lab = Lab::up(&scn.topology, source)?;
+    let lab = Lab::up_with(&scn.topology, source, scn.br_int)?;
     let bring_up = t0.elapsed();
     let _ = writeln!(
         log,
@@ -529,6 +548,7 @@ fn play(
                         },
                     };
                     let timeout = Duration::from_nanos(p.timeout.0);
+                    let kind_is_ping = matches!(kind, RealProbeKind::Ping { .. });
                     let plan = traffic::ProbePlan {
                         ns: ns.clone(),
                         name: p.name.clone(),
@@ -537,6 +557,12 @@ fn play(
                         interval: Duration::from_nanos(p.interval.0),
                         timeout,
                         count: p.count,
+                        // A ping's answer names nobody; a Pod's address is
+                        // in its namespace alone, so that Pod answered.
+                        answerer: match kind_is_ping {
+                            true => live.lab.pod_with_ip(to).map(|(k, _)| k.clone()),
+                            false => None,
+                        },
                     };
                     let h = traffic::start_probe(plan, live.epoch)
                         .map_err(|e| RealError::Scenario(format!("probe {}: {e}", p.name)))?;

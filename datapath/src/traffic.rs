@@ -109,6 +109,9 @@ pub struct ProbePlan {
     pub interval: Duration,
     pub timeout: Duration,
     pub count: Option<u32>,
+    /// Who answers a ping that succeeds (the Pod that holds the address),
+    /// when it is known: a ping's reply itself names nobody.
+    pub answerer: Option<String>,
 }
 
 /// Starts a probe; attempts overlap like the simulator's.
@@ -121,6 +124,7 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
         interval,
         timeout,
         count,
+        answerer,
     } = plan;
     let (ns, name) = (ns.as_str(), name.as_str());
     let attempts = Arc::new(Mutex::new(Vec::new()));
@@ -137,7 +141,7 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
         let mut next = crate::clock::now();
         while !s2.load(Ordering::Relaxed) && count.is_none_or(|c| n < c) {
             n += 1;
-            let (a3, k3, seq) = (a2.clone(), k2.clone(), n);
+            let (a3, k3, seq, who) = (a2.clone(), k2.clone(), n, answerer.clone());
             let sent = epoch.elapsed();
             if let Ok(mut v) = st2.lock() {
                 v.push(since_epoch(sent));
@@ -151,6 +155,9 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
                     a.sent = since_epoch(sent);
                     if let Verdict::Ok { rtt_ns } = &mut a.verdict {
                         *rtt_ns = epoch.elapsed().saturating_sub(sent).as_nanos() as u64;
+                        if a.seen_by.is_none() {
+                            a.seen_by = who;
+                        }
                     }
                     if let Ok(mut v) = a3.lock() {
                         v.push(a);

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use datapath::apply::{int_bridge_bundle, nft_ruleset, route_replace};
-use datapath::lab::{IntBridge, PodLeg, pod_mac};
+use datapath::lab::{IntBridge, PodLeg};
+use sim_core::engine::pipeline::{gateway_mac, pod_mac};
 use sim_core::scenario::run::Runner;
 use sim_core::time::SimTime;
 
@@ -102,7 +103,7 @@ fn clusterip_group_on_the_client_node() {
         bridge: "al0000-i3".into(),
         gw_link: "al0000-20".into(),
         gw_ofport: 1,
-        gw_mac: pod_mac(gw_ip),
+        gw_mac: gateway_mac(node),
         gw_ip,
     };
     let pods: Vec<PodLeg> = cluster
@@ -112,8 +113,9 @@ fn clusterip_group_on_the_client_node() {
             netns: format!("al0000-pod{i}"),
             node: node.into(),
             ip: p.ip,
-            mac: pod_mac(p.ip),
+            mac: pod_mac(&p.namespace, &p.name),
             root_link: format!("al0000-{}", 30 + i),
+            host_ns: None,
             ofport: 2 + i as u32,
         })
         .collect();
@@ -173,4 +175,48 @@ fn hostile_strings_stay_inside_their_quotes() {
         matches!(refused, Err(datapath::sys::SysError::Unsafe(_))),
         "{refused:?}"
     );
+}
+
+/// Pipeline mode loads each node's compiled program: the bundle replaces
+/// whatever br-int held (every group, then every flow, deleted first) and
+/// adds exactly the flows and groups the simulator's interpreter runs, in
+/// the same text.
+#[test]
+fn pipeline_bundle_is_the_simulators_program_replacing_br_int() {
+    use datapath::apply::pipeline_bundle;
+    let r = runner_at("scenarios/br-int-pipeline.yaml", 6);
+    let cluster = &r.outcome().cluster;
+    let planes = sim_core::engine::compile(cluster);
+    let node = "k8s-node-vm-1-cl-02";
+    let text = pipeline_bundle(cluster, node, &planes[node]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "group delete group_id=all", "{text}");
+    let flow_delete = lines.iter().position(|l| *l == "flow delete").unwrap();
+    // Groups come before every flow (a flow naming a missing group fails).
+    assert!(
+        lines[..flow_delete].iter().all(|l| l.starts_with("group ")),
+        "{text}"
+    );
+    assert!(
+        lines[flow_delete + 1..]
+            .iter()
+            .all(|l| l.starts_with("flow add ")),
+        "{text}"
+    );
+    let program = sim_core::engine::pipeline::inspect::program(
+        &sim_core::engine::pipeline::node_pipeline(cluster, node).unwrap(),
+    )
+    .unwrap();
+    let sim_text = program.bundle_text();
+    let sim_flows: Vec<&str> = sim_text
+        .lines()
+        .filter(|l| l.starts_with("flow add "))
+        .collect();
+    let real_flows: Vec<&str> = lines[flow_delete + 1..].to_vec();
+    assert_eq!(real_flows, sim_flows);
+    let groups = lines.iter().filter(|l| l.starts_with("group add ")).count();
+    assert_eq!(groups, program.group_count());
+    assert!(groups >= 1, "the ClusterIP's select group: {text}");
+    // The tunnel flows to the peer nodes are there.
+    assert!(text.contains("->tun_dst"), "{text}");
 }

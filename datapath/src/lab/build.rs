@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use sim_core::engine::dataplane::BrIntMode;
 use sim_core::model::{
     ArpPolicy, DeviceKind, HostRole, IfaceKind, MacAddr, RouteSpec, Topology, VlanMode,
 };
@@ -38,9 +39,41 @@ pub struct PodLeg {
     pub node: String,
     pub ip: Ipv4Addr,
     pub mac: MacAddr,
+    /// The br-int end of its veth: in the switch namespace with the shared
+    /// OVS, in the node's namespace with the node's own (`host_ns`).
     pub root_link: String,
+    pub host_ns: Option<String>,
     pub ofport: u32,
 }
+
+/// How a Pod is plugged in: the engine's MAC and br-int ofport for it
+/// (`sim_core::engine::pipeline::from_cluster`), and its interface MTU.
+#[derive(Clone, Copy, Debug)]
+pub struct PodPlug {
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub mac: MacAddr,
+    pub ofport: u32,
+    pub mtu: u16,
+}
+
+/// A node's own Open vSwitch (`options.brInt: pipeline`, module docs): its
+/// daemons in the node's namespace, br-int, and the physical bridge named
+/// after the interface that holds the node IP.
+pub struct NodeSwitch {
+    pub ovs: Ovs,
+    /// The physical bridge: its internal port carries the node's
+    /// interface name, MAC and addresses.
+    pub phy: String,
+    /// The node's end of the underlay veth, the physical bridge's uplink.
+    pub uplink: String,
+}
+
+/// The bridge Antrea's agent names br-int, and its tunnel port (at
+/// Antrea's fixed ofports, as in `crate::oftrace::bridge`).
+pub const BR_INT: &str = "br-int";
+const TUNNEL_PORT: &str = "antrea-tun0";
+use crate::oftrace::bridge::{GATEWAY_OFPORT, TUNNEL_OFPORT};
 
 /// A node's Antrea bridge (br-int) and gateway.
 #[derive(Clone, Debug)]
@@ -66,6 +99,11 @@ pub struct Lab {
     /// Root links (or namespace ends) a power-off takes down, per host.
     power_links: BTreeMap<String, Vec<(Option<String>, String)>>,
     pub int_bridges: BTreeMap<String, IntBridge>,
+    /// What br-int is: a switch on the shared OVS, or Antrea's program on
+    /// each node's own OVS (`node_switches`).
+    pub br_int: BrIntMode,
+    /// Node → its own OVS, in pipeline mode.
+    pub node_switches: BTreeMap<String, NodeSwitch>,
     /// `namespace/name` → leg.
     pub pods: BTreeMap<String, PodLeg>,
     /// (node, vid) → root end of its `antrea-ext.<vid>` leg.
@@ -164,15 +202,46 @@ fn vlan_settings(mode: &VlanMode) -> Vec<String> {
     }
 }
 
-/// The MAC a Pod gets: locally administered, from its IP, so it is stable.
-pub fn pod_mac(ip: Ipv4Addr) -> MacAddr {
-    let o = ip.octets();
-    MacAddr([0x0a, 0x58, o[0], o[1], o[2], o[3]])
+/// The name of the node's end of its underlay veth once the interface's
+/// own name belongs to the physical bridge (`phy-eth0`).
+fn uplink_name(iface: &str) -> String {
+    let mut n = format!("phy-{iface}");
+    n.truncate(15);
+    n
+}
+
+/// Keeps a node's kernel away from an interface that is only an OVS port
+/// (a Pod's veth end, the physical bridge's uplink). The kernel datapath
+/// takes such frames before the IP stack sees them; with the userspace
+/// datapath the stack sees them too, so it would answer ARP for the node's
+/// addresses with the port's own MAC and route what is sent to it. Seen:
+/// a Pod that learnt its gateway at the veth's MAC had its pings forwarded
+/// by the node's kernel into antrea-gw0 and committed by br-int as
+/// gateway traffic. `arp_ignore=8`: never answer ARP on it;
+/// `forwarding=0`: never route what arrives on it; no IPv6 on it.
+fn quiet_port(ns: &str, iface: &str) -> Result<(), SysError> {
+    sys::in_ns(
+        ns,
+        "sysctl",
+        &[
+            "-qw",
+            &format!("net/ipv4/conf/{iface}/arp_ignore=8"),
+            &format!("net/ipv4/conf/{iface}/forwarding=0"),
+            &format!("net/ipv6/conf/{iface}/disable_ipv6=1"),
+        ],
+    )
+    .map(|_| ())
 }
 
 impl Lab {
-    /// Builds every namespace, veth, bridge and port of `topology`.
+    /// Builds every namespace, veth, bridge and port of `topology`, with
+    /// br-int as a switch.
     pub fn up(topology: &Topology, source: &str) -> Result<Lab, LabError> {
+        Lab::up_with(topology, source, BrIntMode::Switch)
+    }
+
+    /// Builds the lab with br-int as `br_int` says (module docs).
+    pub fn up_with(topology: &Topology, source: &str, br_int: BrIntMode) -> Result<Lab, LabError> {
         let mut state = RunState::create(source)?;
         let ovs = match Ovs::start(&mut state) {
             Ok(o) => o,
@@ -190,6 +259,8 @@ impl Lab {
             attach: BTreeMap::new(),
             power_links: BTreeMap::new(),
             int_bridges: BTreeMap::new(),
+            br_int,
+            node_switches: BTreeMap::new(),
             pods: BTreeMap::new(),
             ext_legs: BTreeMap::new(),
             switch_ports: BTreeMap::new(),
@@ -315,6 +386,9 @@ impl Lab {
                         ),
                     ],
                 )?;
+                if self.br_int == BrIntMode::Pipeline && matches!(h.role, HostRole::Node(_)) {
+                    self.start_node_switch(&d.name, h)?;
+                }
             }
         }
         // Links: host-switch, switch-switch, host-host.
@@ -414,6 +488,11 @@ impl Lab {
                 }
                 let ns = self.netns[&d.name].clone();
                 let mut cmds = Vec::new();
+                if let Some(sw) = self.node_switches.get(&d.name) {
+                    // The physical bridge's internal port: up before its
+                    // addresses and the routes through it.
+                    cmds.push(format!("link set dev {} up", sw.phy));
+                }
                 for i in &h.interfaces {
                     if let IfaceKind::Vlan { .. } = i.kind {
                         return Err(LabError::Unsupported(format!(
@@ -549,6 +628,13 @@ impl Lab {
     }
 
     fn host_to_host(&mut self, a: &str, ia: &str, b: &str, ib: &str) -> Result<(), LabError> {
+        for (dev, i) in [(a, ia), (b, ib)] {
+            if self.node_switches.get(dev).is_some_and(|s| s.phy == i) {
+                return Err(LabError::Unsupported(format!(
+                    "{dev}/{i} holds the node IP and is cabled straight to another host: with options.brInt: pipeline real mode needs it on a switch (its physical bridge's uplink)"
+                )));
+            }
+        }
         let (nsa, nsb) = (self.netns[a].clone(), self.netns[b].clone());
         let (ta, tb) = (self.new_link_name(), self.new_link_name());
         self.state.record(Resource::Link { name: ta.clone() })?;
@@ -599,11 +685,31 @@ impl Lab {
     ) -> Result<(), LabError> {
         // `port` is `switch/port`.
         let ns = self.netns[host].clone();
-        let mac = self.host_mac(host, iface);
-        let root = self.veth_to_root(&ns, iface, mac)?;
-        // A trunk to a host carries its native VLAN on eth0; the tagged VLANs
-        // get their own legs on demand (no 802.1Q in this kernel).
-        self.plug(bridge, &root, &host_port_settings(&mode))?;
+        let root = match self.node_switches.get(host).filter(|s| s.phy == iface) {
+            // Pipeline mode: the veth is the physical bridge's uplink, and
+            // the node tags frames itself (its `antrea-ext` legs are ports
+            // of that bridge), so the switch port is the topology's, trunk
+            // and all.
+            Some(sw) => {
+                let uplink = sw.uplink.clone();
+                let root = self.veth_to_root(&ns, &uplink, None)?;
+                quiet_port(&ns, &uplink)?;
+                self.node_switches[host]
+                    .ovs
+                    .vsctl(&["add-port", iface, &uplink])?;
+                self.plug(bridge, &root, &vlan_settings(&mode))?;
+                root
+            }
+            None => {
+                let mac = self.host_mac(host, iface);
+                let root = self.veth_to_root(&ns, iface, mac)?;
+                // A trunk to a host carries its native VLAN on eth0; the
+                // tagged VLANs get their own legs on demand (no 802.1Q in
+                // this kernel).
+                self.plug(bridge, &root, &host_port_settings(&mode))?;
+                root
+            }
+        };
         self.iface_link
             .insert((host.into(), iface.into()), root.clone());
         self.switch_ports
@@ -623,14 +729,71 @@ impl Lab {
         Ok(())
     }
 
+    /// Pipeline mode: the node's own OVS (daemons in its namespace), its
+    /// physical bridge named after the interface with the node IP (MAC and
+    /// addresses go on that bridge's internal port; the underlay veth is its
+    /// uplink, see [`Lab::host_to_switch`]), and an empty br-int.
+    fn start_node_switch(
+        &mut self,
+        node: &str,
+        host: &sim_core::model::HostSpec,
+    ) -> Result<(), LabError> {
+        let Some(iface) = host.interfaces.iter().find(|i| !i.addrs.is_empty()) else {
+            return Err(LabError::Unsupported(format!(
+                "{node}: a Kubernetes node needs an interface with an address (its node IP)"
+            )));
+        };
+        let ns = self.netns[node].clone();
+        let folder = format!("ovs-{}", self.node_switches.len());
+        let ovs = Ovs::start_in(&mut self.state, &folder, &ns)?;
+        let hwaddr = format!("other-config:hwaddr=\"{}\"", iface.mac);
+        ovs.vsctl(&[
+            "add-br",
+            &iface.name,
+            "--",
+            "set",
+            "bridge",
+            &iface.name,
+            "datapath_type=netdev",
+            &hwaddr,
+            "--",
+            "add-br",
+            BR_INT,
+            "--",
+            "set",
+            "bridge",
+            BR_INT,
+            "datapath_type=netdev",
+            "protocols=OpenFlow10,OpenFlow13,OpenFlow15",
+        ])?;
+        self.node_switches.insert(
+            node.to_string(),
+            NodeSwitch {
+                ovs,
+                phy: iface.name.clone(),
+                uplink: uplink_name(&iface.name),
+            },
+        );
+        Ok(())
+    }
+
+    /// The OVS that serves `node`'s br-int: its own in pipeline mode, the
+    /// shared one otherwise.
+    pub fn int_bridge_ovs(&self, node: &str) -> &Ovs {
+        self.node_switches.get(node).map_or(&self.ovs, |s| &s.ovs)
+    }
+
     fn add_int_bridge(&mut self, node: &str, pod_cidr: Ipv4Net) -> Result<(), LabError> {
+        if self.node_switches.contains_key(node) {
+            return self.add_node_int_bridge(node, pod_cidr);
+        }
         let idx = self.int_bridges.len();
         let br = format!("{}i{idx}", self.prefix());
         self.state.record(Resource::Link { name: br.clone() })?;
         self.ovs.add_bridge(&br)?;
         let ns = self.netns[node].clone();
         let gw_ip = pod_cidr.hosts().next().unwrap_or(pod_cidr.addr());
-        let gw_mac = pod_mac(gw_ip);
+        let gw_mac = sim_core::engine::pipeline::gateway_mac(node);
         let root = self.veth_to_root(&ns, "antrea-gw0", Some(gw_mac))?;
         let gw_ofport = self.plug(&br, &root, &[])?;
         sys::ip_batch(
@@ -657,16 +820,75 @@ impl Lab {
         Ok(())
     }
 
-    /// Creates a Pod's namespace on `node`'s bridge.
-    pub fn add_pod(
-        &mut self,
-        key: &str,
-        node: &str,
-        ip: Ipv4Addr,
-        prefix_len: u8,
-    ) -> Result<(), LabError> {
+    /// Pipeline mode's br-int ports: the Geneve tunnel (`remote_ip=flow`:
+    /// L3Forwarding sets `tun_dst`) and `antrea-gw0`, an internal port in
+    /// the node's namespace with the engine's gateway MAC, at Antrea's
+    /// ofports.
+    fn add_node_int_bridge(&mut self, node: &str, pod_cidr: Ipv4Net) -> Result<(), LabError> {
+        let ns = self.netns[node].clone();
+        let gw_ip = pod_cidr.hosts().next().unwrap_or(pod_cidr.addr());
+        let gw_mac = sim_core::engine::pipeline::gateway_mac(node);
+        let sw = &self.node_switches[node];
+        let (tun_req, gw_req) = (
+            format!("ofport_request={TUNNEL_OFPORT}"),
+            format!("ofport_request={GATEWAY_OFPORT}"),
+        );
+        let gw_mac_set = format!("mac=\"{gw_mac}\"");
+        sw.ovs.vsctl(&[
+            "add-port",
+            BR_INT,
+            TUNNEL_PORT,
+            "--",
+            "set",
+            "interface",
+            TUNNEL_PORT,
+            "type=geneve",
+            "options:remote_ip=flow",
+            "options:key=flow",
+            &tun_req,
+            "--",
+            "add-port",
+            BR_INT,
+            "antrea-gw0",
+            "--",
+            "set",
+            "interface",
+            "antrea-gw0",
+            "type=internal",
+            &gw_mac_set,
+            &gw_req,
+        ])?;
+        sys::ip_batch(
+            Some(&ns),
+            &[
+                "link set dev antrea-gw0 up".to_string(),
+                format!("addr add {gw_ip}/{} dev antrea-gw0", pod_cidr.prefix_len()),
+            ],
+        )?;
+        self.int_bridges.insert(
+            node.into(),
+            IntBridge {
+                bridge: BR_INT.to_string(),
+                gw_link: "antrea-gw0".to_string(),
+                gw_ofport: GATEWAY_OFPORT,
+                gw_mac,
+                gw_ip,
+            },
+        );
+        Ok(())
+    }
+
+    /// The Pod (`namespace/name` and leg) whose address is `ip`.
+    pub fn pod_with_ip(&self, ip: Ipv4Addr) -> Option<(&String, &PodLeg)> {
+        self.pods.iter().find(|(_, leg)| leg.ip == ip)
+    }
+
+    /// Creates a Pod's namespace on `node`'s bridge, with the engine's MAC
+    /// and, on a node's own OVS, the engine's ofport (the shared OVS hands
+    /// out its own numbers). False when the Pod was there already.
+    pub fn add_pod(&mut self, key: &str, node: &str, plug: PodPlug) -> Result<bool, LabError> {
         if self.pods.contains_key(key) {
-            return Ok(());
+            return Ok(false);
         }
         let ib = self.int_bridges.get(node).cloned().ok_or_else(|| {
             LabError::Unsupported(format!("Pod {key} on {node}, which is not a node"))
@@ -674,20 +896,52 @@ impl Lab {
         self.next_pod += 1;
         let dev = format!("pod{}", self.next_pod);
         let ns = self.add_netns(&dev)?;
-        let mac = pod_mac(ip);
-        let root = self.veth_to_root(&ns, "eth0", Some(mac))?;
-        let ofport = self.plug(&ib.bridge, &root, &[])?;
+        let PodPlug {
+            ip,
+            prefix_len,
+            mac,
+            ..
+        } = plug;
+        let (root, host_ns, ofport) = if self.node_switches.contains_key(node) {
+            let (pod_ns, pod_name) = key.split_once('/').unwrap_or(("", key));
+            // The name `get iplink` shows for it (one rule for both modes).
+            let host_end = sim_core::report::iplink::pod_interface_name(pod_ns, pod_name);
+            let node_ns = self.netns[node].clone();
+            self.veth_between(&node_ns, &host_end, &ns, "eth0", mac)?;
+            quiet_port(&node_ns, &host_end)?;
+            let req = format!("ofport_request={}", plug.ofport);
+            self.node_switches[node].ovs.vsctl(&[
+                "add-port",
+                BR_INT,
+                &host_end,
+                "--",
+                "set",
+                "interface",
+                &host_end,
+                &req,
+            ])?;
+            self.power_links
+                .entry(node.into())
+                .or_default()
+                .push((Some(node_ns.clone()), host_end.clone()));
+            (host_end, Some(node_ns), plug.ofport)
+        } else {
+            let root = self.veth_to_root(&ns, "eth0", Some(mac))?;
+            let ofport = self.plug(&ib.bridge, &root, &[])?;
+            self.power_links
+                .entry(node.into())
+                .or_default()
+                .push((None, root.clone()));
+            (root, None, ofport)
+        };
         sys::ip_batch(
             Some(&ns),
             &[
+                format!("link set dev eth0 mtu {}", plug.mtu),
                 format!("addr add {ip}/{prefix_len} dev eth0"),
                 format!("route add default via {} dev eth0", ib.gw_ip),
             ],
         )?;
-        self.power_links
-            .entry(node.into())
-            .or_default()
-            .push((None, root.clone()));
         self.pods.insert(
             key.into(),
             PodLeg {
@@ -696,9 +950,60 @@ impl Lab {
                 ip,
                 mac,
                 root_link: root,
+                host_ns,
                 ofport,
             },
         );
+        Ok(true)
+    }
+
+    /// Gives Pod `key` br-int ofport `ofport` on its node's own OVS, when
+    /// the engine renumbered the node's Pods (one was deleted).
+    pub fn renumber_pod(&mut self, key: &str, ofport: u32) -> Result<(), LabError> {
+        let Some(leg) = self.pods.get(key) else {
+            return Ok(());
+        };
+        if leg.ofport == ofport || leg.host_ns.is_none() {
+            return Ok(());
+        }
+        let req = format!("ofport_request={ofport}");
+        self.node_switches[&leg.node]
+            .ovs
+            .vsctl(&["set", "interface", &leg.root_link, &req])?;
+        if let Some(leg) = self.pods.get_mut(key) {
+            leg.ofport = ofport;
+        }
+        Ok(())
+    }
+
+    /// A veth between two namespaces: `a_end` in `ns_a` (up, on a node's
+    /// OVS) and `b_end` in `ns_b` with MAC `mac`; checksum offload off on
+    /// both (see [`Lab::veth_to_root`]).
+    fn veth_between(
+        &mut self,
+        ns_a: &str,
+        a_end: &str,
+        ns_b: &str,
+        b_end: &str,
+        mac: MacAddr,
+    ) -> Result<(), LabError> {
+        sys::run(
+            "ip",
+            &[
+                "-n", ns_a, "link", "add", "name", a_end, "type", "veth", "peer", "name", b_end,
+                "netns", ns_b,
+            ],
+        )?;
+        sys::ip_batch(Some(ns_a), &[format!("link set dev {a_end} up")])?;
+        sys::ip_batch(
+            Some(ns_b),
+            &[
+                format!("link set dev {b_end} address {mac}"),
+                format!("link set dev {b_end} up"),
+            ],
+        )?;
+        sys::in_ns(ns_a, "ethtool", &["-K", a_end, "tx", "off"])?;
+        sys::in_ns(ns_b, "ethtool", &["-K", b_end, "tx", "off"])?;
         Ok(())
     }
 
@@ -714,11 +1019,74 @@ impl Lab {
             return Ok(name);
         }
         let ns = self.netns[node].clone();
+        let mac = self.host_mac(node, parent);
+        if let Some(sw) = self.node_switches.get(node).filter(|s| s.phy == parent) {
+            // Pipeline mode: a bridge of its own (its internal port is the
+            // leg, with the parent's MAC, as a VLAN device has), patched to
+            // the physical bridge by a port that tags its frames. Its own
+            // bridge, not an internal port of the physical one: OVS's
+            // userspace tunnels keep their neighbour cache per bridge and
+            // learn it from the outer headers of tunnel packets they
+            // receive; a Geneve packet routed to an Egress IP on this leg
+            // arrives with the router's MAC, which must not become the
+            // sending node's MAC for the node-IP bridge (the kernel keeps
+            // neighbours per device the same way).
+            let (up, down) = (format!("patch-{vid}-phy"), format!("patch-{vid}-leg"));
+            let mut args: Vec<String> = [
+                "add-br",
+                name.as_str(),
+                "--",
+                "set",
+                "bridge",
+                name.as_str(),
+                "datapath_type=netdev",
+            ]
+            .map(String::from)
+            .to_vec();
+            if let Some(m) = mac {
+                args.push(format!("other-config:hwaddr=\"{m}\""));
+            }
+            args.extend(
+                [
+                    "--",
+                    "add-port",
+                    &name,
+                    &down,
+                    "--",
+                    "set",
+                    "interface",
+                    &down,
+                    "type=patch",
+                ]
+                .map(String::from),
+            );
+            args.push(format!("options:peer={up}"));
+            args.extend(
+                [
+                    "--",
+                    "add-port",
+                    parent,
+                    &up,
+                    "--",
+                    "set",
+                    "interface",
+                    &up,
+                    "type=patch",
+                ]
+                .map(String::from),
+            );
+            args.push(format!("options:peer={down}"));
+            args.extend(["--", "set", "port", &up].map(String::from));
+            args.push(format!("tag={vid}"));
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            sw.ovs.vsctl(&refs)?;
+            self.ext_legs.insert((node.into(), vid), name.clone());
+            return Ok(name);
+        }
         let attach = self
             .attach
             .get(&(node.to_string(), parent.to_string()))
             .cloned();
-        let mac = self.host_mac(node, parent);
         let root = self.veth_to_root(&ns, &name, mac)?;
         if let Some(a) = attach {
             self.leg_port.insert(root.clone(), a.port.clone());
@@ -750,6 +1118,12 @@ impl Lab {
             }
         }
         if on {
+            // A cold boot: OVS starts with an empty conntrack and neighbour
+            // cache.
+            if let Some(sw) = self.node_switches.get(device) {
+                sw.ovs.appctl(&["dpctl/flush-conntrack"])?;
+                sw.ovs.appctl(&["tnl/neigh/flush"])?;
+            }
             self.powered_off.retain(|d| d != device);
         } else if !self.powered_off.iter().any(|d| d == device) {
             self.powered_off.push(device.to_string());
@@ -771,9 +1145,14 @@ impl Lab {
             .iter()
             .find(|(_, a)| a.port == port)
             .map(|(k, _)| k.clone());
+        // A node that tags its own frames (pipeline mode) gets the port as
+        // the topology says; its legs are its own business.
+        let tags_itself = host
+            .as_ref()
+            .is_some_and(|(h, i)| self.node_switches.get(h).is_some_and(|s| &s.phy == i));
         let settings = match &host {
-            Some(_) => host_port_settings(mode),
-            None => vlan_settings(mode),
+            Some(_) if !tags_itself => host_port_settings(mode),
+            _ => vlan_settings(mode),
         };
         let mut args: Vec<String> = ["set", "port", &link, "tag=[]", "trunks=[]", "vlan_mode=[]"]
             .iter()
@@ -787,6 +1166,9 @@ impl Lab {
         };
         if let Some(a) = self.attach.get_mut(&(host.clone(), iface.clone())) {
             a.mode = mode.clone();
+        }
+        if tags_itself {
+            return Ok(());
         }
         let legs: Vec<(u16, String)> = self
             .ext_legs
