@@ -24,25 +24,25 @@ pub enum TraceMode {
     Real,
 }
 
-/// The run's cluster at `at`, and `node`'s program then.
-fn program_of(
-    node: &str,
-    path: &Path,
-    at: Option<&str>,
-    seed: Option<u64>,
-) -> Result<(u64, String, Outcome, NodePipeline)> {
+/// The run stopped at `at`: its seed, the sim time as printed, the outcome.
+fn run_of(path: &Path, at: Option<&str>, seed: Option<u64>) -> Result<(u64, String, Outcome)> {
     let scn = load_scenario(path)?;
     let (seed, outcome) = sim_run::run_at(&scn, at, seed, false)?;
-    let pipeline = node_pipeline(&outcome.cluster, node).map_err(|e| {
+    let now = outcome.world.now().to_string();
+    Ok((seed, now, outcome))
+}
+
+/// `node`'s program compiled from the run's cluster; the error names the
+/// scenario's nodes.
+fn pipeline_of(node: &str, path: &Path, outcome: &Outcome) -> Result<NodePipeline> {
+    node_pipeline(&outcome.cluster, node).map_err(|e| {
         let nodes: Vec<&str> = outcome.cluster.nodes().map(|n| n.name.as_str()).collect();
         bad(format!(
             "{e} of {} (its nodes: {})",
             path.display(),
             nodes.join(", ")
         ))
-    })?;
-    let now = outcome.world.now().to_string();
-    Ok((seed, now, outcome, pipeline))
+    })
 }
 
 /// `antlab rules NODE`.
@@ -54,9 +54,10 @@ pub fn rules(
     table: Option<&str>,
     numbers: bool,
 ) -> Result<ExitCode> {
-    let (seed, now, outcome, pipeline) = program_of(node, path, at, seed)?;
+    let (seed, now, outcome) = run_of(path, at, seed)?;
     // With `options.brInt: pipeline` the run executed the node's program:
-    // print that one, its counters included; else the compiled program.
+    // print that one, its counters included (nothing is compiled); else
+    // the program compiled from the run's cluster.
     let loaded = outcome
         .world
         .device_id(node)
@@ -65,7 +66,7 @@ pub fn rules(
     let program = match loaded {
         Some(p) => p,
         None => {
-            compiled = inspect::program(&pipeline).map_err(bad)?;
+            compiled = inspect::program(&pipeline_of(node, path, &outcome)?).map_err(bad)?;
             &compiled
         }
     };
@@ -118,7 +119,8 @@ pub fn trace(
     ct_next: &[String],
     mode: TraceMode,
 ) -> Result<ExitCode> {
-    let (seed, now, outcome, pipeline) = program_of(node, path, at, seed)?;
+    let (seed, now, outcome) = run_of(path, at, seed)?;
+    let pipeline = pipeline_of(node, path, &outcome)?;
     let expanded = inspect::expand_flow(&outcome.cluster, node, flow).map_err(bad)?;
     let states = inspect::ct_states(ct_next).map_err(bad)?;
     let mut program = inspect::program(&pipeline).map_err(bad)?;

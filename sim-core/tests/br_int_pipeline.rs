@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use sim_core::scenario::run::{Outcome, RunOptions};
 use sim_core::scenario::{self, Scenario};
 use sim_core::sim::trace::LogKind;
+use sim_core::time::{SimDuration, SimTime};
 use sim_core::wire::{self, L4, geneve};
 
 fn repo() -> PathBuf {
@@ -195,6 +196,114 @@ fn clusterip_with_a_remote_endpoint_is_dnated_in_br_int_and_counters_move() {
         .filter_map(|g| prog.group_counters(g))
         .fold((0, 0), |(p, b), (gp, gb)| (p + gp, b + gb));
     assert!(groups_hit > 0, "the Service's group counted packets");
+}
+
+/// `scenario_text("pipeline")` with the probes stopped at 3 s and
+/// `k8s-node-vm-1-cl-02` (the client's node) off at 4 s, on at 4.5 s.
+fn power_cycle_text() -> String {
+    scenario_text("pipeline").replace(
+        "  - at: 5s\n    expect:",
+        "  - at: 3s\n    stopProbe: pod-to-pod
+  - at: 3s\n    stopProbe: clusterip
+  - at: 4s\n    power: {device: k8s-node-vm-1-cl-02, state: off}
+  - at: 4500ms\n    power: {device: k8s-node-vm-1-cl-02, state: on}
+  - at: 5s\n    expect:",
+    )
+}
+
+fn ms(n: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_millis(n)
+}
+
+/// (n_packets of every flow, of every group) of `node`'s br-int program.
+fn packets(world: &sim_core::sim::World, node: sim_core::model::DeviceId) -> (u64, u64) {
+    let p = world.br_int_program(node).expect("loaded");
+    let flows = p.flows().map(|(_, n, _)| n).sum();
+    let groups = (0..=1024u32)
+        .filter_map(|g| p.group_counters(g))
+        .map(|(n, _)| n)
+        .sum();
+    (flows, groups)
+}
+
+/// A power cycle is a cold boot of the node's br-int: OVS's conntrack,
+/// counters and learned flows are gone, and the agent's next load installs
+/// the program from scratch even when it is the very program the br-int
+/// ran before (here: the same cluster state, the same text).
+#[test]
+fn a_power_cycle_clears_br_int_conntrack_and_counters_even_for_the_same_program() {
+    use sim_core::engine::pipeline::{self, inspect};
+    let scn = load(&power_cycle_text()).unwrap_or_else(|e| panic!("{e}"));
+    // The probes have run and stopped; the node is still up at 3.9 s.
+    let opts = RunOptions {
+        capture: false,
+        stop_at: Some(ms(3900)),
+    };
+    let mut o = scenario::run::run(&scn, 1, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let name = "k8s-node-vm-1-cl-02";
+    let node = o.world.device_id(name).unwrap();
+    // The client's TCP connections to the ClusterIP sit in br-int's
+    // conntrack; flows and the Service's group counted packets.
+    assert!(o.world.br_int_conntrack_len(node).unwrap() > 0);
+    let (flows, groups) = packets(&o.world, node);
+    assert!(flows > 0 && groups > 0, "{flows} {groups}");
+    let before = o.world.br_int_program(node).unwrap().bundle_text();
+    // The program the agent installs, as the runner's loader builds it.
+    let id = o.cluster.node_id(name).unwrap();
+    let program = || inspect::program(&pipeline::node_pipeline(&o.cluster, name).unwrap()).unwrap();
+    let pods: Vec<(u32, String)> = pipeline::pods_by_ofport(&o.cluster, id)
+        .map(|(ofport, p)| (ofport, format!("{}/{}", p.namespace, p.name)))
+        .collect();
+    let ip = o.cluster.node(id).ip;
+    // While the node is up, loading the same program again changes nothing.
+    let same = program();
+    assert_eq!(same.bundle_text(), before);
+    assert_eq!(
+        o.world.load_br_int_program(node, same, ip, &pods),
+        Ok(false)
+    );
+    assert!(o.world.br_int_conntrack_len(node).unwrap() > 0);
+
+    o.world.set_power(node, false);
+    o.world.set_power(node, true);
+    // Up again, before the agent has installed anything: no flows, no
+    // connections.
+    assert_eq!(o.world.br_int_program(node).unwrap().flow_count(), 0);
+    assert_eq!(o.world.br_int_conntrack_len(node), Some(0));
+    let again = program();
+    assert_eq!(again.bundle_text(), before, "the same program");
+    assert_eq!(
+        o.world.load_br_int_program(node, again, ip, &pods),
+        Ok(true),
+        "installed again after the cold boot"
+    );
+    assert_eq!(o.world.br_int_conntrack_len(node), Some(0));
+    assert_eq!(packets(&o.world, node), (0, 0), "counters start from zero");
+    assert_eq!(o.world.br_int_program(node).unwrap().bundle_text(), before);
+}
+
+/// The same through the scenario's power steps (the runner reloads the
+/// program when the node powers on; its Pods are re-created with new
+/// addresses, so the text differs): the reloaded br-int has an empty
+/// conntrack and counters from zero, where a program changed while the
+/// node is up would keep its conntrack.
+#[test]
+fn a_node_powered_on_by_a_step_starts_with_an_empty_br_int_conntrack() {
+    let scn = load(&power_cycle_text()).unwrap_or_else(|e| panic!("{e}"));
+    let mut r = scenario::run::Runner::start(scn, 1, false).unwrap_or_else(|e| panic!("{e}"));
+    let node = r.outcome().world.device_id("k8s-node-vm-1-cl-02").unwrap();
+    r.advance_to(ms(3900)).unwrap();
+    assert!(r.outcome().world.br_int_conntrack_len(node).unwrap() > 0);
+    assert_ne!(packets(&r.outcome().world, node), (0, 0));
+    r.advance_to(ms(4500)).unwrap();
+    let world = &r.outcome().world;
+    assert!(world.device(node).powered());
+    assert!(
+        world.br_int_program(node).unwrap().flow_count() > 0,
+        "loaded"
+    );
+    assert_eq!(world.br_int_conntrack_len(node), Some(0));
+    assert_eq!(packets(world, node), (0, 0));
 }
 
 #[test]

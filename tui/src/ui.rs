@@ -1,7 +1,9 @@
 //! Rendering: one frame from the UI state and a simulated outcome.
 //!
 //! [`View`] holds what is costly to derive (the topology tree, Egress holders,
-//! the tables) and is built once per simulated time, not per frame. Every
+//! the tables) and is built once per simulated time, not per frame; the
+//! br-int walk the Trace pane shows with `o` compiles the node's program, so
+//! the view keeps each probe's walk once drawn ([`View::br_int_walk`]). Every
 //! pane renders only the rows it has room for, so a huge topology costs what
 //! fits on the screen. Indices from [`App`] are never trusted: lists are read
 //! with `get` and offsets are clamped.
@@ -9,6 +11,7 @@
 //! Two layouts: below 120x36 one pane at a time under a tab bar (the Topology
 //! tab also shows the newest events); at 120x36 and above every pane at once.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use ratatui::Frame;
@@ -22,7 +25,7 @@ use sim_core::report;
 use sim_core::scenario::Scenario;
 use sim_core::scenario::run::Outcome;
 use sim_core::sim::DeviceRt;
-use sim_core::sim::probe::Verdict;
+use sim_core::sim::probe::{Probe, Verdict};
 use sim_core::sim::trace::LogKind;
 use sim_core::time::SimTime;
 
@@ -51,6 +54,11 @@ pub struct View {
     pub tables: Vec<Line<'static>>,
     pub passed: usize,
     pub failed: usize,
+    /// Each probe's br-int walk (or why there is none), by the sim time
+    /// and the probe's name: filled when a frame first draws it.
+    walks: RefCell<BTreeMap<(SimTime, String), String>>,
+    /// How many walks this view computed (each compiles a program).
+    walks_computed: Cell<usize>,
 }
 
 const OFF: Style = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
@@ -370,7 +378,34 @@ impl View {
             tables,
             passed,
             failed: outcome.expectations.len() - passed,
+            walks: RefCell::new(BTreeMap::new()),
+            walks_computed: Cell::new(0),
         }
+    }
+
+    /// What the Trace pane shows with `o`: `probe`'s first packet through
+    /// its node's br-int ([`report::br_int::probe_walk`], or the reason
+    /// there is none, as a line). The walk depends on the outcome's cluster
+    /// at its sim time and on the probe, so it is computed once per sim time
+    /// and probe and reused by every later frame (a view belongs to one
+    /// outcome: the session builds a new one when the time moves or the
+    /// scenario changes).
+    pub fn br_int_walk(&self, outcome: &Outcome, probe: &Probe) -> String {
+        let key = (outcome.world.now(), probe.spec().name.clone());
+        if let Some(w) = self.walks.borrow().get(&key) {
+            return w.clone();
+        }
+        let walk = report::br_int::probe_walk(&outcome.world, &outcome.cluster, probe)
+            .unwrap_or_else(|e| e + "\n");
+        self.walks_computed.set(self.walks_computed.get() + 1);
+        self.walks.borrow_mut().insert(key, walk.clone());
+        walk
+    }
+
+    /// How many br-int walks [`View::br_int_walk`] computed (not taken from
+    /// what it kept) for this view.
+    pub fn walks_computed(&self) -> usize {
+        self.walks_computed.get()
     }
 }
 
@@ -718,10 +753,7 @@ fn draw_pane(frame: &mut Frame, area: Rect, pane: Pane, app: &App, view: &View, 
             let p = probes.get(app.probe.min(probes.len().saturating_sub(1)));
             let text = match p {
                 None => "no probe started yet".to_string(),
-                Some(p) if app.trace_br_int => {
-                    report::br_int::probe_walk(&outcome.world, &outcome.cluster, p)
-                        .unwrap_or_else(|e| e + "\n")
-                }
+                Some(p) if app.trace_br_int => view.br_int_walk(outcome, p),
                 Some(p) => trace_text(p),
             };
             let scroll = if focused { app.scroll } else { 0 };

@@ -258,13 +258,26 @@ fn the_o_key_shows_the_probe_s_first_packet_through_br_int() {
     let walk = render(&mut s, &mut a, 120, 40);
     assert!(walk.contains("(br-int)"), "{walk}");
     assert!(walk.contains("br-int of k8s-node-vm-1-cl-02"), "{walk}");
+    // The walk was computed once for this sim time; drawing the same frame
+    // again takes the kept one (no second compile) and shows the same.
+    assert_eq!(s.at(&mut a).expect("runs").1.walks_computed(), 1);
+    assert_eq!(render(&mut s, &mut a, 120, 40), walk);
+    assert_eq!(s.at(&mut a).expect("runs").1.walks_computed(), 1);
     // Scrolled down, the walk goes table by table.
-    let (outcome, _) = s.at(&mut a).expect("runs");
+    let (outcome, view) = s.at(&mut a).expect("runs");
     let probe = &outcome.world.probes()[a.probe];
     let text =
         sim_core::report::br_int::probe_walk(&outcome.world, &outcome.cluster, probe).unwrap();
     assert!(text.contains("PipelineRootClassifier"), "{text}");
     assert!(text.contains("EgressMark"), "{text}");
+    assert_eq!(view.br_int_walk(outcome, probe), text, "the kept walk");
+    assert_eq!(view.walks_computed(), 1);
+    // Another sim time is another view: its walk is computed afresh.
+    a.time = secs(21);
+    let later = render(&mut s, &mut a, 120, 40);
+    assert!(later.contains("br-int of k8s-node-vm-1-cl-02"), "{later}");
+    assert_eq!(s.at(&mut a).expect("runs").1.walks_computed(), 1);
     app::handle_key(&mut a, key('o'));
     assert!(!render(&mut s, &mut a, 120, 40).contains("(br-int)"));
+    assert_eq!(s.at(&mut a).expect("runs").1.walks_computed(), 1);
 }

@@ -33,9 +33,15 @@
 //!
 //! Decisions: a replaced program keeps the br-int's conntrack (OVS's
 //! conntrack outlives flow changes) but starts its counters from zero (the
-//! caller replaces a program only when its text or port map changed). The
-//! host's conntrack also sees the tunnel's UDP packets, as the kernel's
-//! does for OVS's userspace tunnel traffic.
+//! caller replaces a program only when its text or port map changed). A
+//! cold boot is different ([`World::br_int_cold_boot`], from `power.rs` when
+//! the node powers on): a powered-off machine keeps neither OVS's flows nor
+//! its conntrack, so the br-int comes up with no flows (it drops every
+//! frame) and an empty conntrack, and the next load installs the program
+//! from scratch, as the agent does when it starts, even when its text is
+//! the one loaded before the power cycle: counters from zero, learned flows
+//! gone. The host's conntrack also sees the tunnel's UDP packets, as the
+//! kernel's does for OVS's userspace tunnel traffic.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -64,7 +70,8 @@ pub(super) struct BrIntRt {
     node: DeviceId,
     program: Program,
     ct: Conntrack,
-    /// The program's text as loaded, to tell a changed program.
+    /// The program's text as loaded, to tell a changed program (empty
+    /// after a cold boot: no flows).
     text: String,
     /// The tunnel's local address (the node's transport IP).
     local_ip: Ipv4Addr,
@@ -79,7 +86,8 @@ impl World {
     /// Pod's ofport and its device name (`namespace/name`); the Pod's port
     /// is found by the link from its `eth0`. `local_ip` is the tunnel's
     /// source address. Returns whether anything changed: the same program
-    /// text with the same port map keeps the running one and its counters.
+    /// text with the same port map keeps the running one and its counters
+    /// (after a cold boot nothing runs, so the program is installed again).
     pub fn load_br_int_program(
         &mut self,
         node: DeviceId,
@@ -157,6 +165,26 @@ impl World {
     pub fn br_int_program(&self, node: DeviceId) -> Option<&Program> {
         let br = self.br_int.get(&node)?;
         self.br_int_programs.get(br).map(|rt| &rt.program)
+    }
+
+    /// How many connections node `node`'s br-int conntrack holds (every
+    /// zone); `None` when that br-int is a plain switch.
+    pub fn br_int_conntrack_len(&self, node: DeviceId) -> Option<usize> {
+        let br = self.br_int.get(&node)?;
+        self.br_int_programs.get(br).map(|rt| rt.ct.len())
+    }
+
+    /// A cold boot of switch `br` (see the module doc): if it is a br-int
+    /// that executes a program, it comes up with no flows and an empty
+    /// conntrack, its port map kept, until the next
+    /// [`World::load_br_int_program`] installs the program again.
+    pub(super) fn br_int_cold_boot(&mut self, br: DeviceId) {
+        let Some(rt) = self.br_int_programs.get_mut(&br) else {
+            return;
+        };
+        rt.program = Program::new(rt.program.table_names().clone());
+        rt.text = rt.program.bundle_text();
+        rt.ct = Conntrack::new();
     }
 
     /// Whether switch `sw` is a br-int that executes a program.

@@ -1,7 +1,8 @@
 //! Power: switching a device off or on. A power cycle bumps the device's
 //! epoch (timers of its previous life are ignored), a cold boot loses its
 //! caches and everything the agent configured, and a node's Pods and
-//! `br-int` follow their node.
+//! `br-int` follow their node (a br-int that executes its program comes up
+//! with no flows and an empty conntrack: `br_int.rs`).
 
 use super::World;
 use crate::model::{DeviceId, HostRole};
@@ -38,6 +39,9 @@ impl World {
                     }
                 }
             }
+        }
+        if on {
+            self.br_int_cold_boot(id);
         }
         if on && matches!(self.device(id), DeviceRt::Host(_)) {
             self.forget_dataplane(id);
@@ -81,6 +85,9 @@ impl World {
                     s.macs.clear();
                 }
             }
+        }
+        if on {
+            self.br_int_cold_boot(id);
         }
     }
 }
@@ -193,5 +200,62 @@ mod tests {
         assert_eq!(power, ["n1"], "only the node's own power is logged");
         w.set_power(n1, true);
         assert!(w.device(pod).powered() && w.device(br).powered());
+    }
+
+    #[test]
+    fn a_cold_boot_leaves_br_int_without_flows_conntrack_or_learned_flows() {
+        use crate::openflow::{Program, TableMap};
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        w.add_pod(n1, "ns", "web", ip("10.30.1.5"), vec![]).unwrap();
+        // IPv4 is committed to conntrack and teaches table 1 a flow per
+        // source; everything is switched by NORMAL.
+        let text = "\
+table=0,priority=10,ip,actions=ct(commit,zone=65520),learn(table=1,priority=5,eth_type=0x800,NXM_OF_IP_SRC[]),NORMAL
+table=0,priority=0,actions=NORMAL
+table=1,priority=0,actions=drop
+";
+        let names = TableMap::new(&[(0, "Classifier"), (1, "Learned")]);
+        let program = || Program::from_text(names.clone(), text).unwrap();
+        let pods = [(3, "ns/web".to_string())];
+        let node_ip = ip("10.0.0.11");
+        assert_eq!(
+            w.load_br_int_program(n1, program(), node_ip, &pods),
+            Ok(true)
+        );
+        w.start_probe(probe(&w, "ping", "ns/web", "10.30.1.1", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(50));
+        w.stop_probe("ping").unwrap();
+        let loaded = w.br_int_program(n1).unwrap();
+        // One flow learned per source: the Pod and the gateway that answers.
+        assert_eq!(loaded.flow_count(), 5, "flows learned");
+        assert!(loaded.flows().any(|(_, n, _)| n > 0));
+        assert!(w.br_int_conntrack_len(n1).unwrap() > 0);
+
+        w.set_power(n1, false);
+        assert!(w.br_int_conntrack_len(n1).unwrap() > 0, "off: nothing runs");
+        w.set_power(n1, true);
+        assert_eq!(w.br_int_program(n1).unwrap().flow_count(), 0);
+        assert_eq!(w.br_int_conntrack_len(n1), Some(0));
+        // The agent installs the same program again: from scratch.
+        assert_eq!(
+            w.load_br_int_program(n1, program(), node_ip, &pods),
+            Ok(true)
+        );
+        let loaded = w.br_int_program(n1).unwrap();
+        assert_eq!(loaded.flow_count(), 3, "the learned flows are gone");
+        assert!(loaded.flows().all(|(_, n, _)| n == 0));
+        assert_eq!(w.br_int_conntrack_len(n1), Some(0));
+        // A program change while the node is up keeps the connections.
+        w.start_probe(probe(&w, "ping2", "ns/web", "10.30.1.1", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(100));
+        let conns = w.br_int_conntrack_len(n1).unwrap();
+        assert!(conns > 0);
+        let changed =
+            Program::from_text(names.clone(), &text.replace("priority=5", "priority=6")).unwrap();
+        assert_eq!(w.load_br_int_program(n1, changed, node_ip, &pods), Ok(true));
+        assert_eq!(w.br_int_conntrack_len(n1), Some(conns));
     }
 }
