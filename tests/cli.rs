@@ -859,7 +859,7 @@ fn tshark_decodes_the_encap_failover_s_geneve_with_the_inner_pod_frames() {
     let dir = std::env::temp_dir().join(format!("antlab-pcap-geneve-{}", std::process::id()));
     let o = antlab(&[
         "run",
-        "scenarios/egress-vlan-failover-encap.yaml",
+        "scenarios/egress-vlan-failover.yaml",
         "--pcap",
         dir.to_str().unwrap(),
     ]);
@@ -940,8 +940,9 @@ fn rules_show_the_run_s_counters_when_br_int_executes_the_program() {
             .all(|l| !l.contains("n_packets")),
         "{text}"
     );
-    // Without the option the same command notes that nothing was counted.
-    let o = antlab(&["rules", node, "-s", "scenarios/clusterip-service.yaml"]);
+    // With br-int a switch (`dsr` sets `brInt: switch`) the same command
+    // notes that nothing was counted.
+    let o = antlab(&["rules", node, "-s", "scenarios/dsr.yaml"]);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("n_packets/n_bytes are 0"),
         "{}",

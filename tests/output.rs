@@ -176,7 +176,7 @@ fn a_long_run_streams_its_timeline_and_shows_progress_on_stderr_only() {
     // The first lines arrive while the day is still being simulated.
     let first = out.recv_timeout(Duration::from_secs(120)).unwrap();
     assert!(first.starts_with("antlab: scenario "), "{first}");
-    let story: Vec<String> = (0..20)
+    let story: Vec<String> = (0..40)
         .map(|_| out.recv_timeout(Duration::from_secs(120)).unwrap())
         .collect();
     assert!(

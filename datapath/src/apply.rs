@@ -76,11 +76,19 @@ impl crate::NodeBackend for LinuxBackend<'_> {
             .cloned()
             .unwrap_or_default();
         let ns = self.lab.netns[node].clone();
+        // Dummy devices: `lo`, or in pipeline mode a device of the node's
+        // own OVS (see `Lab::ensure_dummy`).
+        let mut dummies: BTreeMap<String, String> = BTreeMap::new();
+        for name in desired.dummy_ifaces.iter().chain(&last.dummy_ifaces) {
+            if !dummies.contains_key(name) {
+                let on = self.lab.ensure_dummy(node, name)?;
+                dummies.insert(name.clone(), on);
+            }
+        }
         let dev = |d: &NodeDataplane, name: &str| -> String {
-            if d.dummy_ifaces.iter().any(|x| x == name) {
-                "lo".to_string()
-            } else {
-                name.to_string()
+            match dummies.get(name) {
+                Some(on) if d.dummy_ifaces.iter().any(|x| x == name) => on.clone(),
+                _ => name.to_string(),
             }
         };
         let mut cmds: Vec<String> = Vec::new();
@@ -101,7 +109,7 @@ impl crate::NodeBackend for LinuxBackend<'_> {
         // Addresses (a /32 on lo: a wider prefix there would claim the subnet).
         let addr_of = |d: &NodeDataplane, a: &sim_core::engine::dataplane::AddrAssignment| {
             let on = dev(d, &a.iface);
-            let net = if on == "lo" {
+            let net = if on == "lo" || d.dummy_ifaces.contains(&a.iface) {
                 format!("{}/32", a.addr.addr())
             } else {
                 a.addr.to_string()
@@ -120,7 +128,7 @@ impl crate::NodeBackend for LinuxBackend<'_> {
             if !had.contains(&(on.clone(), net.clone())) {
                 cmds.push(format!("addr replace {net} dev {on}"));
                 if a.announce {
-                    let via = if on == "lo" {
+                    let via = if on == "lo" || desired.dummy_ifaces.contains(&a.iface) {
                         a.announce_on.clone().unwrap_or("eth0".into())
                     } else {
                         on.clone()

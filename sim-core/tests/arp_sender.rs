@@ -19,6 +19,14 @@ fn egress_no_garp(keep_gateway_warm: bool) -> sim_core::scenario::run::Outcome {
         );
         text = text.replace(warm, "");
     }
+    // Routed natively (br-int a switch): the Pod's node sends the Pod's
+    // packets to the new Egress node by its node IP, so the new node's
+    // SNATed traffic is what resolves its gateway. In Geneve the Pod's node
+    // tunnels to the Egress IP itself and, without a gratuitous ARP, keeps
+    // sending to the dead node's MAC until its own neighbour entry goes
+    // stale, so the new node speaks to its gateway only then (about 53 s).
+    text = text.replacen("\noptions:\n", "\noptions:\n  brInt: switch\n", 1);
+    assert!(text.contains("brInt: switch"), "no options block to extend");
     let mut read = |rel: &str| -> Result<(String, String), String> {
         let p = dir.join(rel);
         std::fs::read_to_string(&p)

@@ -189,11 +189,20 @@ fn a_cluster_too_big_for_2_gib_is_refused_where_it_grows() {
             i % 250 + 1
         ));
     }
-    let text = "name: s\ntopology: t.yaml\nsteps: []\n";
+    let text = "name: s\ntopology: t.yaml\noptions:\n  brInt: switch\nsteps: []\n";
     let e = load_with(text, &topo).unwrap_err();
     assert_eq!((e.line, e.column), pos(text, "t.yaml"));
     assert!(
         e.message.starts_with("the topology alone is 2000 nodes, 2000 devices and Pods, 0 Services with up to 0 endpoints, 0 Egresses: about"),
+        "{e}"
+    );
+    // By default each node also holds a br-int program: the message counts
+    // its flows and names the lab that holds none.
+    let text = "name: s\ntopology: t.yaml\nsteps: []\n";
+    let e = load_with(text, &topo).unwrap_err();
+    assert!(
+        e.message
+            .contains("br-int flows (`options.brInt: switch` holds none)"),
         "{e}"
     );
     // Pods: a Deployment of 300,000 replicas, at its apply step.
@@ -249,6 +258,7 @@ fn the_memory_estimate_covers_every_measured_run() {
             services,
             endpoints,
             egresses,
+            pipeline: false,
         };
         let measured = kib * 1024;
         assert!(f.bytes() >= measured, "{f} is below the measured {kib} KiB");
@@ -265,7 +275,38 @@ fn the_memory_estimate_covers_every_measured_run() {
         services: 2 * n,
         endpoints: 20 * n,
         egresses: n / 5,
+        pipeline: false,
     };
     assert!(lab(1000).bytes() <= limits::MEMORY_BUDGET);
     assert!(lab(1050).bytes() > limits::MEMORY_BUDGET);
+}
+
+/// br-int's programs are counted: the 100-node generated lab with a
+/// program per node (`brInt: pipeline`) against its measured peak, and the
+/// issue's 1,000-node lab, which fits as a switch, refused as a pipeline.
+#[test]
+fn the_memory_estimate_counts_br_int_programs() {
+    let g100 = Footprint {
+        nodes: 100,
+        devices: 2_103,
+        services: 200,
+        endpoints: 2_000,
+        egresses: 20,
+        pipeline: true,
+    };
+    let measured: u64 = 678_808 * 1024;
+    assert!(g100.bytes() >= measured, "{g100}");
+    assert!(g100.bytes() <= measured * 7 / 5, "{g100}");
+    assert!(g100.to_string().contains("br-int flows"), "{g100}");
+    let lab = |pipeline| Footprint {
+        nodes: 1000,
+        devices: 21_021,
+        services: 2_000,
+        endpoints: 20_000,
+        egresses: 200,
+        pipeline,
+    };
+    assert!(lab(false).bytes() <= limits::MEMORY_BUDGET);
+    assert!(lab(true).bytes() > limits::MEMORY_BUDGET);
+    assert_eq!(lab(false).pipeline_flows(), 0);
 }

@@ -23,6 +23,9 @@ fn secs(s: u64) -> SimTime {
 fn world_with_pod(seed: u64) -> (World, ClusterState) {
     let topo = blog();
     let mut cluster = ClusterState::from_topology(&topo);
+    // The World here is built by hand, with br-int as a switch (nothing
+    // loads a program): the cluster must route as that lab does.
+    cluster.set_br_int_mode(engine::dataplane::BrIntMode::Switch);
     let mut w = World::new(&topo, seed);
     let ip = "10.30.67.5".parse().unwrap();
     cluster

@@ -104,6 +104,8 @@ pub struct Lab {
     pub br_int: BrIntMode,
     /// Node → its own OVS, in pipeline mode.
     pub node_switches: BTreeMap<String, NodeSwitch>,
+    /// (node, name) of the dummy devices made on nodes' own OVS.
+    dummies: std::collections::BTreeSet<(String, String)>,
     /// `namespace/name` → leg.
     pub pods: BTreeMap<String, PodLeg>,
     /// (node, vid) → root end of its `antrea-ext.<vid>` leg.
@@ -261,6 +263,7 @@ impl Lab {
             int_bridges: BTreeMap::new(),
             br_int,
             node_switches: BTreeMap::new(),
+            dummies: Default::default(),
             pods: BTreeMap::new(),
             ext_legs: BTreeMap::new(),
             switch_ports: BTreeMap::new(),
@@ -532,6 +535,59 @@ impl Lab {
                     self.add_int_bridge(&d.name, spec.pod_cidr)?;
                 }
             }
+        }
+        let nodes: Vec<String> = self.node_switches.keys().cloned().collect();
+        for node in nodes {
+            self.prime_tunnel_neighbours(&node)?;
+        }
+        Ok(())
+    }
+
+    /// Pipeline mode: tells `node`'s OVS the MACs of the addresses its
+    /// tunnels' outer packets go to first — every address on the subnets of
+    /// its physical bridge (peer nodes, its gateways) — as the topology
+    /// states them. The kernel datapath would resolve a missing neighbour
+    /// by queueing the packet behind an ARP request; OVS's userspace
+    /// tunnels drop it and ask, so the first packet to each peer would be
+    /// lost for real and not in the simulator (seen: a ClusterIP probe's
+    /// first attempt). OVS still learns and replaces entries from what it
+    /// sees, as before.
+    fn prime_tunnel_neighbours(&mut self, node: &str) -> Result<(), LabError> {
+        let Some(sw) = self.node_switches.get(node) else {
+            return Ok(());
+        };
+        let Some(id) = self.topology.device_id(node) else {
+            return Ok(());
+        };
+        let Some(host) = self.topology.host(id) else {
+            return Ok(());
+        };
+        let subnets: Vec<Ipv4Net> = host
+            .interfaces
+            .iter()
+            .filter(|i| i.name == sw.phy)
+            .flat_map(|i| i.addrs.iter().map(|a| a.trunc()))
+            .collect();
+        let mut neighbours: BTreeMap<Ipv4Addr, MacAddr> = BTreeMap::new();
+        for d in &self.topology.devices {
+            let owned: Vec<(Ipv4Addr, MacAddr)> = match &d.kind {
+                DeviceKind::Host(h) if d.name != node => h
+                    .interfaces
+                    .iter()
+                    .flat_map(|i| i.addrs.iter().map(move |a| (a.addr(), i.mac)))
+                    .collect(),
+                DeviceKind::Switch(s) => s.svis.iter().map(|v| (v.addr.addr(), v.mac)).collect(),
+                DeviceKind::Host(_) => Vec::new(),
+            };
+            for (ip, mac) in owned {
+                if subnets.iter().any(|n| n.contains(&ip)) {
+                    neighbours.insert(ip, mac);
+                }
+            }
+        }
+        for (ip, mac) in neighbours {
+            sw.ovs
+                .appctl(&["tnl/neigh/set", &sw.phy, &ip.to_string(), &mac.to_string()])?;
         }
         Ok(())
     }
@@ -957,6 +1013,40 @@ impl Lab {
         Ok(true)
     }
 
+    /// Where the addresses of the engine's dummy device `name` go on
+    /// `node`: `lo` (no dummy module here; Linux answers ARP for an address
+    /// on `lo` as for one on a dummy device), or in pipeline mode a bridge
+    /// of that name on the node's own OVS, whose internal port is as inert
+    /// as a dummy device. There, and not on `lo`, because OVS's userspace
+    /// tunnels end only at addresses of its own ports: a Geneve packet to
+    /// an Egress IP on the node subnet (on `antrea-egress0` in Antrea) must
+    /// be decapsulated, not handed to the kernel as UDP 6081. It takes the
+    /// physical interface's MAC: OVS ends a tunnel at (address, MAC of the
+    /// device that holds it), and the packet arrives addressed to the MAC
+    /// the node answers ARP with, eth0's.
+    pub fn ensure_dummy(&mut self, node: &str, name: &str) -> Result<String, LabError> {
+        let Some(sw) = self.node_switches.get(node) else {
+            return Ok("lo".to_string());
+        };
+        let ns = self.netns[node].clone();
+        if self.dummies.insert((node.to_string(), name.to_string())) {
+            let mac = self.host_mac(node, &sw.phy).unwrap_or_default();
+            let hwaddr = format!("other-config:hwaddr=\"{mac}\"");
+            sw.ovs.vsctl(&[
+                "add-br",
+                name,
+                "--",
+                "set",
+                "bridge",
+                name,
+                "datapath_type=netdev",
+                &hwaddr,
+            ])?;
+            sys::ip_batch(Some(&ns), &[format!("link set dev {name} up")])?;
+        }
+        Ok(name.to_string())
+    }
+
     /// Gives Pod `key` br-int ofport `ofport` on its node's own OVS, when
     /// the engine renumbered the node's Pods (one was deleted).
     pub fn renumber_pod(&mut self, key: &str, ofport: u32) -> Result<(), LabError> {
@@ -1123,6 +1213,7 @@ impl Lab {
             if let Some(sw) = self.node_switches.get(device) {
                 sw.ovs.appctl(&["dpctl/flush-conntrack"])?;
                 sw.ovs.appctl(&["tnl/neigh/flush"])?;
+                self.prime_tunnel_neighbours(device)?;
             }
             self.powered_off.retain(|d| d != device);
         } else if !self.powered_off.iter().any(|d| d == device) {

@@ -15,19 +15,22 @@ use crate::model::RuleSpec;
 
 /// What a node's `br-int` is in the lab (`options.brInt`).
 ///
-/// - `Switch` (the default): a MAC-learning switch; the node's host stack
+/// - `Pipeline` (the default): br-int executes the node's compiled Antrea
+///   program (`engine::pipeline`); in the modes with a tunnel (encap, the
+///   default, and hybrid) the host routes each peer's Pod CIDR the way
+///   Antrea's route client does: via the peer's gateway IP on
+///   `antrea-gw0`, `onlink` (br-int answers ARP for that IP with the global
+///   virtual MAC and tunnels the packet).
+/// - `Switch`: antlab's simpler lab, kept for stories told natively and for
+///   generated labs of hundreds of nodes (a program per node grows with the
+///   square of the nodes): a MAC-learning switch; the node's host stack
 ///   does Services and SNAT, and Pod traffic between nodes is routed
 ///   natively (a route per peer's Pod CIDR via the peer's transport IP).
-/// - `Pipeline`: br-int executes the node's compiled Antrea program
-///   (`engine::pipeline`); in the modes with a tunnel (encap, hybrid) the
-///   host routes each peer's Pod CIDR the way Antrea's route client does:
-///   via the peer's gateway IP on `antrea-gw0`, `onlink` (br-int answers
-///   ARP for that IP with the global virtual MAC and tunnels the packet).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BrIntMode {
-    #[default]
     Switch,
+    #[default]
     Pipeline,
 }
 

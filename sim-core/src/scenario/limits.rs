@@ -28,6 +28,14 @@
 //!   (tested), and a scenario whose estimate passes [`MEMORY_BUDGET`] is
 //!   refused. A 5,000-node lab is (about 13 GB: the n-squared state has to
 //!   shrink before the simulator can run it).
+//! - br-int's programs (`options.brInt: pipeline`, the default): each node
+//!   holds its own compiled program, about 100 flows plus two per peer
+//!   node, a few per local Pod, and per Service its load-balancing flows
+//!   and one per endpoint. With the interpreter's indexes and the flow
+//!   cache a flow costs about 2.2 KB (a 100-node lab of 2,000 Pods and
+//!   2,000 endpoints holds about 300,000 flows and peaked at 695 MB against
+//!   55 MB with br-int as a switch), so the flows are counted too and a
+//!   large lab is refused in pipeline mode while `brInt: switch` fits.
 
 use std::collections::BTreeMap;
 
@@ -64,6 +72,8 @@ const PER_DEVICE: u64 = 6_000;
 const PER_SERVICE_NODE: u64 = 260;
 const PER_ENDPOINT: u64 = 11_000;
 const PER_EGRESS_NODE: u64 = 700;
+/// One flow of one node's br-int program (pipeline mode).
+const PER_PIPELINE_FLOW: u64 = 2_600;
 
 /// What a scenario asks the simulator to hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,9 +85,28 @@ pub struct Footprint {
     /// An upper bound of all Services' endpoints together.
     pub endpoints: u64,
     pub egresses: u64,
+    /// Whether every node's br-int holds a compiled program.
+    pub pipeline: bool,
 }
 
 impl Footprint {
+    /// The flows of every node's br-int program together (zero when br-int
+    /// is a switch): per node the fixed tables' flows, two per peer (its
+    /// tunnel route and its gateway's ARP answer), three per Service, one
+    /// per endpoint; six per Pod, on its own node.
+    pub fn pipeline_flows(&self) -> u64 {
+        if !self.pipeline {
+            return 0;
+        }
+        let per_node = 100u64
+            .saturating_add(self.nodes.saturating_mul(2))
+            .saturating_add(self.services.saturating_mul(3))
+            .saturating_add(self.endpoints);
+        self.nodes
+            .saturating_mul(per_node)
+            .saturating_add(self.devices.saturating_mul(6))
+    }
+
     /// The estimated peak memory of a run, in bytes.
     pub fn bytes(&self) -> u64 {
         let node_pairs = self.nodes.saturating_mul(self.nodes);
@@ -90,6 +119,7 @@ impl Footprint {
             .saturating_add(PER_SERVICE_NODE.saturating_mul(service_nodes))
             .saturating_add(PER_ENDPOINT.saturating_mul(self.endpoints))
             .saturating_add(PER_EGRESS_NODE.saturating_mul(egress_nodes))
+            .saturating_add(PER_PIPELINE_FLOW.saturating_mul(self.pipeline_flows()))
     }
 }
 
@@ -97,12 +127,20 @@ impl std::fmt::Display for Footprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} nodes, {} devices and Pods, {} Services with up to {} endpoints, {} Egresses: about {} MiB",
+            "{} nodes, {} devices and Pods, {} Services with up to {} endpoints, {} Egresses{}: about {} MiB",
             self.nodes,
             self.devices,
             self.services,
             self.endpoints,
             self.egresses,
+            if self.pipeline {
+                format!(
+                    ", about {} br-int flows (`options.brInt: switch` holds none)",
+                    self.pipeline_flows()
+                )
+            } else {
+                String::new()
+            },
             self.bytes() / MIB
         )
     }
@@ -147,11 +185,13 @@ pub(super) fn totals<T>(
     topology_at: &Spanned<T>,
     steps: &[Step],
     until: SimTime,
+    br_int: crate::engine::dataplane::BrIntMode,
 ) -> Result<Footprint, InputError> {
     let at = |s: &Step, msg: String| InputError::new(file, s.line, s.column, msg);
     let mut size = Footprint {
         nodes: topology.nodes().count() as u64,
         devices: topology.devices.len() as u64,
+        pipeline: br_int == crate::engine::dataplane::BrIntMode::Pipeline,
         ..Footprint::default()
     };
     let too_big = |size: &Footprint| {

@@ -234,7 +234,7 @@ pub fn load_for_version(
         // A second after the last step, within the limit.
         None => (last + SimDuration::from_secs(1)).min(SimTime::ZERO + limits::MAX_SIM_TIME),
     };
-    let footprint = limits::totals(file, &topology, &doc.topology, &steps, until)?;
+    let footprint = limits::totals(file, &topology, &doc.topology, &steps, until, br_int)?;
     Ok(Scenario {
         name: doc.name,
         description: doc.description,

@@ -151,10 +151,11 @@ impl World {
         }
         let rt = &self.br_int_programs[&br];
         let msg = format!(
-            "br-int program loaded: {} flows, {} groups, {} Pod ports",
+            "br-int program loaded: {} flows, {} groups, {} Pod port{}",
             rt.program.flow_count(),
             rt.program.group_count(),
-            pods.len()
+            pods.len(),
+            if pods.len() == 1 { "" } else { "s" }
         );
         self.record(LogKind::Engine, &format!("br-int@{node_name}"), msg);
         Ok(true)
