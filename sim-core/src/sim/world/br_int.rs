@@ -81,6 +81,11 @@ pub(super) struct BrIntRt {
     to_ofport: BTreeMap<u16, u32>,
 }
 
+/// The switch port behind `ofport` on br-int `rt`, if one is mapped.
+fn in_port_switch(rt: &BrIntRt, ofport: u32) -> Option<u16> {
+    rt.to_switch.get(&ofport).copied()
+}
+
 impl World {
     /// Loads (or replaces) node `node`'s br-int program. `pods` gives each
     /// Pod's ofport and its device name (`namespace/name`); the Pod's port
@@ -295,7 +300,34 @@ impl World {
             .collect();
         let name = self.device(sw).name().to_string();
         if let Some(t) = tag {
-            let mut what: Vec<String> = outs.iter().map(|o| format!("output:{}", o.0)).collect();
+            // Ports by name as `ofproto/trace` prints them, `N(name)`; the
+            // tunnel's with its destination.
+            let label = |w: &World, ofport: u32, to: Option<u16>| -> String {
+                match to {
+                    Some(p) => format!(
+                        "{ofport}({})",
+                        w.port_label(PortRef {
+                            device: sw,
+                            port: p
+                        })
+                    ),
+                    None if ofport == TUNNEL_OFPORT => format!("{ofport}(antrea-tun0)"),
+                    None => ofport.to_string(),
+                }
+            };
+            let in_port = packet.in_port();
+            let from = label(
+                self,
+                in_port,
+                in_port_switch(&self.br_int_programs[&sw], in_port),
+            );
+            let mut what: Vec<String> = outs
+                .iter()
+                .map(|o| match o.2 {
+                    Some(dst) => format!("output:{} to {dst}", label(self, o.0, o.1)),
+                    None => format!("output:{}", label(self, o.0, o.1)),
+                })
+                .collect();
             if walk.verdict.normal {
                 what.push("NORMAL".into());
             }
@@ -307,12 +339,7 @@ impl World {
             } else {
                 what.join(",")
             };
-            self.add_hop(
-                t,
-                &name,
-                format!("in ofport {} program -> {what}", packet.in_port()),
-                None,
-            );
+            self.add_hop(t, &name, format!("in {from} program -> {what}"), None);
             // AntreaProxy's flows chose an endpoint (EndpointDNAT's
             // ct(commit,nat(dst=...))): said as the host's proxies say it.
             for nat in dnats {
