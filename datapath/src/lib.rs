@@ -20,6 +20,8 @@
 //!   parses `ofproto/trace` into a verdict (the differential test's oracle).
 //! - [`lab`]: topology → namespaces, veths, OVS bridges and ports; power, links,
 //!   Pods and `antrea-ext.<vlan>` legs at run time. The design is in its docs.
+//! - [`neigh`]: ageing OVS's tunnel neighbours as the kernel ages its own
+//!   (nodes with their own OVS).
 //! - [`apply`]: [`NodeBackend`] for Linux: addresses, routes, rules, nftables
 //!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups.
 //! - [`dsr`]: AntreaProxy's direct server return in a node's nftables.
@@ -52,6 +54,7 @@ pub mod compare;
 pub mod dsr;
 pub mod kind;
 pub mod lab;
+pub mod neigh;
 pub mod netns;
 pub mod observe;
 pub mod observer;

@@ -106,6 +106,8 @@ struct Live {
     seed: u64,
     /// Every node's name and IP: whom an agent joins when it starts.
     peers: Vec<(std::sync::Arc<str>, Ipv4Addr)>,
+    /// Tunnel neighbour ageing on nodes with their own OVS (`neigh`).
+    keepers: Vec<crate::neigh::Keeper>,
 }
 
 impl Live {
@@ -355,7 +357,16 @@ pub fn run(
         waited: Duration::ZERO,
         seed,
         peers: runner.outcome().cluster.peers(),
+        keepers: Vec::new(),
     };
+    for (node, sw) in &live.lab.node_switches {
+        let (Some(ns), Some(ctl)) = (live.lab.netns.get(node), sw.ovs.vswitchd_ctl()) else {
+            continue;
+        };
+        let keeper = crate::neigh::start(ns.clone(), ctl)
+            .map_err(|e| RealError::Scenario(format!("neighbour keeper of {node}: {e}")))?;
+        live.keepers.push(keeper);
+    }
     let result = play(scn, &mut runner, &mut live, mode, log);
     // Always clean up, whatever happened.
     for (_, p) in std::mem::take(&mut live.probes) {
