@@ -249,27 +249,11 @@ impl crate::NodeBackend for LinuxBackend<'_> {
         for (iface, ip) in announce {
             // Fire and forget: arping waits for answers that never come to a
             // gratuitous request; the change must not wait with it.
-            let child = std::process::Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &ns,
-                    "arping",
-                    "-U",
-                    "-c",
-                    "1",
-                    "-w",
-                    "1",
-                    "-I",
-                    &iface,
-                    &ip.to_string(),
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn();
-            if let Ok(mut c) = child {
-                std::thread::spawn(move || c.wait());
-            }
+            sys::spawn_in_ns(
+                &ns,
+                "arping",
+                &["-U", "-c", "1", "-w", "1", "-I", &iface, &ip.to_string()],
+            );
             self.log
                 .push(format!("{node}: gratuitous ARP for {ip} on {iface}"));
         }

@@ -102,26 +102,11 @@ pub fn start(ns: String, ctl: String) -> std::io::Result<Keeper> {
                 };
                 for (bridge, ip) in ages.update(&parse_show(&text), crate::clock::now()) {
                     // Fire and forget, as the kernel's probe is.
-                    let child = std::process::Command::new("ip")
-                        .args([
-                            "netns",
-                            "exec",
-                            &ns,
-                            "arping",
-                            "-c",
-                            "1",
-                            "-w",
-                            "1",
-                            "-I",
-                            &bridge,
-                            &ip.to_string(),
-                        ])
-                        .stdout(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null())
-                        .spawn();
-                    if let Ok(mut c) = child {
-                        std::thread::spawn(move || c.wait());
-                    }
+                    crate::sys::spawn_in_ns(
+                        &ns,
+                        "arping",
+                        &["-c", "1", "-w", "1", "-I", &bridge, &ip.to_string()],
+                    );
                 }
             }
         })?;

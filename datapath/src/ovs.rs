@@ -195,7 +195,13 @@ impl Ovs {
     }
 
     pub fn add_bridge(&self, name: &str) -> Result<(), SysError> {
-        self.vsctl(&[
+        self.add_bridge_with(name, &["protocols=OpenFlow10,OpenFlow13,OpenFlow15"])
+    }
+
+    /// A bridge with the userspace datapath and other `column=value`
+    /// bridge settings (`other-config:hwaddr=...`).
+    pub fn add_bridge_with(&self, name: &str, settings: &[&str]) -> Result<(), SysError> {
+        let mut args = vec![
             "add-br",
             name,
             "--",
@@ -203,9 +209,9 @@ impl Ovs {
             "bridge",
             name,
             "datapath_type=netdev",
-            "protocols=OpenFlow10,OpenFlow13,OpenFlow15",
-        ])
-        .map(|_| ())
+        ];
+        args.extend_from_slice(settings);
+        self.vsctl(&args).map(|_| ())
     }
 
     /// Adds `port` to `bridge` as OpenFlow port `ofport` (asked for with

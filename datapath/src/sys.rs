@@ -97,6 +97,21 @@ pub fn in_ns(ns: &str, prog: &str, args: &[&str]) -> Result<String, SysError> {
     run("ip", &all)
 }
 
+/// Starts `prog args` inside network namespace `ns` without waiting for it
+/// (output discarded; a thread reaps it). For one-shot probes such as an
+/// `arping` whose answers nobody waits for.
+pub fn spawn_in_ns(ns: &str, prog: &str, args: &[&str]) {
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, prog])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut c) = child {
+        std::thread::spawn(move || c.wait());
+    }
+}
+
 /// `ip -n NS -batch -`: many `ip` commands in one process (bring-up speed).
 pub fn ip_batch(ns: Option<&str>, lines: &[String]) -> Result<(), SysError> {
     if lines.is_empty() {

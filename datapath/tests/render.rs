@@ -115,7 +115,6 @@ fn clusterip_group_on_the_client_node() {
             ip: p.ip,
             mac: pod_mac(&p.namespace, &p.name),
             root_link: format!("al0000-{}", 30 + i),
-            host_ns: None,
             ofport: 2 + i as u32,
         })
         .collect();

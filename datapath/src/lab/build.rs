@@ -40,9 +40,8 @@ pub struct PodLeg {
     pub ip: Ipv4Addr,
     pub mac: MacAddr,
     /// The br-int end of its veth: in the switch namespace with the shared
-    /// OVS, in the node's namespace with the node's own (`host_ns`).
+    /// OVS, in the node's namespace with the node's own (`node_switches`).
     pub root_link: String,
-    pub host_ns: Option<String>,
     pub ofport: u32,
 }
 
@@ -958,7 +957,7 @@ impl Lab {
             mac,
             ..
         } = plug;
-        let (root, host_ns, ofport) = if self.node_switches.contains_key(node) {
+        let (root, ofport) = if self.node_switches.contains_key(node) {
             let (pod_ns, pod_name) = key.split_once('/').unwrap_or(("", key));
             // The name `get iplink` shows for it (one rule for both modes).
             let host_end = sim_core::report::iplink::pod_interface_name(pod_ns, pod_name);
@@ -979,8 +978,8 @@ impl Lab {
             self.power_links
                 .entry(node.into())
                 .or_default()
-                .push((Some(node_ns.clone()), host_end.clone()));
-            (host_end, Some(node_ns), plug.ofport)
+                .push((Some(node_ns), host_end.clone()));
+            (host_end, plug.ofport)
         } else {
             let root = self.veth_to_root(&ns, "eth0", Some(mac))?;
             let ofport = self.plug(&ib.bridge, &root, &[])?;
@@ -988,7 +987,7 @@ impl Lab {
                 .entry(node.into())
                 .or_default()
                 .push((None, root.clone()));
-            (root, None, ofport)
+            (root, ofport)
         };
         sys::ip_batch(
             Some(&ns),
@@ -1006,7 +1005,6 @@ impl Lab {
                 ip,
                 mac,
                 root_link: root,
-                host_ns,
                 ofport,
             },
         );
@@ -1031,17 +1029,8 @@ impl Lab {
         let ns = self.netns[node].clone();
         if self.dummies.insert((node.to_string(), name.to_string())) {
             let mac = self.host_mac(node, &sw.phy).unwrap_or_default();
-            let hwaddr = format!("other-config:hwaddr=\"{mac}\"");
-            sw.ovs.vsctl(&[
-                "add-br",
-                name,
-                "--",
-                "set",
-                "bridge",
-                name,
-                "datapath_type=netdev",
-                &hwaddr,
-            ])?;
+            sw.ovs
+                .add_bridge_with(name, &[&format!("other-config:hwaddr=\"{mac}\"")])?;
             sys::ip_batch(Some(&ns), &[format!("link set dev {name} up")])?;
         }
         Ok(name.to_string())
@@ -1053,13 +1042,14 @@ impl Lab {
         let Some(leg) = self.pods.get(key) else {
             return Ok(());
         };
-        if leg.ofport == ofport || leg.host_ns.is_none() {
+        let Some(sw) = self.node_switches.get(&leg.node) else {
+            return Ok(());
+        };
+        if leg.ofport == ofport {
             return Ok(());
         }
         let req = format!("ofport_request={ofport}");
-        self.node_switches[&leg.node]
-            .ovs
-            .vsctl(&["set", "interface", &leg.root_link, &req])?;
+        sw.ovs.vsctl(&["set", "interface", &leg.root_link, &req])?;
         if let Some(leg) = self.pods.get_mut(key) {
             leg.ofport = ofport;
         }

@@ -81,11 +81,6 @@ pub(super) struct BrIntRt {
     to_ofport: BTreeMap<u16, u32>,
 }
 
-/// The switch port behind `ofport` on br-int `rt`, if one is mapped.
-fn in_port_switch(rt: &BrIntRt, ofport: u32) -> Option<u16> {
-    rt.to_switch.get(&ofport).copied()
-}
-
 impl World {
     /// Loads (or replaces) node `node`'s br-int program. `pods` gives each
     /// Pod's ofport and its device name (`namespace/name`); the Pod's port
@@ -316,11 +311,8 @@ impl World {
                 }
             };
             let in_port = packet.in_port();
-            let from = label(
-                self,
-                in_port,
-                in_port_switch(&self.br_int_programs[&sw], in_port),
-            );
+            let in_switch = self.br_int_programs[&sw].to_switch.get(&in_port).copied();
+            let from = label(self, in_port, in_switch);
             let mut what: Vec<String> = outs
                 .iter()
                 .map(|o| match o.2 {
