@@ -658,6 +658,14 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
         if let Some(o) = &s.not_out_iface {
             let _ = write!(t, " oifname != {}", crate::script::nft_string(o));
         }
+        if let Some(o) = &s.out_iface {
+            let _ = write!(t, " oifname {}", crate::script::nft_string(o));
+        }
+        if s.src_local_elsewhere {
+            // iptables' `-m addrtype --src-type LOCAL ! --src-type LOCAL
+            // --limit-iface-out`.
+            t.push_str(" fib saddr type local fib saddr . oif type != local");
+        }
         if let Some((v, m)) = s.mark {
             let _ = write!(t, " meta mark & {m:#x} == {v:#x}");
         }

@@ -39,6 +39,17 @@ fn egress_nodes_nftables() {
     // only marks it (and routes it to the Egress node by policy).
     assert!(holder.contains("snat to 172.18.181.40"));
     assert!(!pod_node.contains("snat to"));
+    // Antrea's "masquerade LOCAL traffic": the node's own connections into
+    // antrea-gw0 with another of its addresses (a Service the host DNATed)
+    // leave with the gateway's, on every node.
+    for t in [&holder, &pod_node] {
+        assert!(
+            t.contains(
+                "oifname \"antrea-gw0\" fib saddr type local fib saddr . oif type != local masquerade"
+            ),
+            "{t}"
+        );
+    }
     insta::assert_snapshot!("egress_holder_nft", holder);
     insta::assert_snapshot!("egress_pod_node_nft", pod_node);
 }

@@ -140,6 +140,15 @@ pub struct DesiredSnat {
     #[serde(serialize_with = "ser_vec_display")]
     pub not_dst: Vec<Ipv4Net>,
     pub not_out_iface: Option<String>,
+    /// `-o <iface>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_iface: Option<String>,
+    /// `-m addrtype --src-type LOCAL` and `! --src-type LOCAL
+    /// --limit-iface-out`: the source is one of the node's own addresses,
+    /// but not one of the output interface's (the node's traffic whose
+    /// source was picked before a DNAT sent it elsewhere).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub src_local_elsewhere: bool,
     pub mark: Option<(u32, u32)>,
     #[serde(serialize_with = "ser_snat_to")]
     pub to: SnatTo,

@@ -667,13 +667,15 @@ pub fn dataplane_with<'a>(
             src: None,
             not_dst: Vec::new(),
             not_out_iface: Some(super::GATEWAY_IFACE.into()),
+            out_iface: None,
+            src_local_elsewhere: false,
             mark: Some((mark, MARK_MASK)),
             to: SnatTo::Addr(ip),
             comment: "Antrea: SNAT Pod to external packets".into(),
         })
         .collect();
     for s in dp.snat.iter_mut() {
-        if s.to == SnatTo::Masquerade && s.mark.is_none() {
+        if s.to == SnatTo::Masquerade && s.mark.is_none() && !s.src_local_elsewhere {
             s.mark = Some((0, MARK_MASK | REMOTE_MARK_MASK));
         }
     }

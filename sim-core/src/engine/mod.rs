@@ -193,9 +193,27 @@ pub fn compile_nodes_realized(
             }),
             not_dst: pod_nets.clone(),
             not_out_iface: Some(GATEWAY_IFACE.into()),
+            out_iface: None,
+            src_local_elsewhere: false,
             mark: None,
             to: SnatTo::Masquerade,
             comment: "Antrea: masquerade pod to external packets".into(),
+        });
+        // The node's own traffic into antrea-gw0 whose source is another of
+        // its addresses (a ClusterIP or NodePort the host DNATed to a Pod:
+        // the source was picked for the Service's route) leaves with the
+        // gateway's address, so the Pod's reply comes back through br-int
+        // and the host's conntrack (pkg/agent/route/route_linux.go v2.1.0,
+        // "Antrea: masquerade LOCAL traffic", installed in every mode).
+        dp.snat.push(DesiredSnat {
+            src: None,
+            not_dst: Vec::new(),
+            not_out_iface: None,
+            out_iface: Some(GATEWAY_IFACE.into()),
+            src_local_elsewhere: true,
+            mark: None,
+            to: SnatTo::Masquerade,
+            comment: "Antrea: masquerade LOCAL traffic".into(),
         });
         egress::dataplane_with(
             cluster,

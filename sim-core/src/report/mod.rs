@@ -197,11 +197,19 @@ pub fn routes(world: &World, device: &str) -> Result<String, String> {
         let not_out = s.not_out_iface.map_or(String::new(), |i| {
             format!(" ! -o {}", stack.ifaces()[i].name())
         });
+        let out_iface = s.out_iface.map_or(String::new(), |i| {
+            format!(" -o {}", stack.ifaces()[i].name())
+        });
+        let addrtype = if s.src_local_elsewhere {
+            " -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL"
+        } else {
+            ""
+        };
         let mark = s.mark.map_or(String::new(), |(v, m)| {
             format!(" -m mark --mark {v:#x}/{m:#x}")
         });
         out.push_str(&format!(
-            "nat POSTROUTING{src}{not_dst}{not_out}{mark} -j {to}  /* {} */\n",
+            "nat POSTROUTING{src}{not_dst}{not_out}{out_iface}{addrtype}{mark} -j {to}  /* {} */\n",
             s.comment
         ));
     }

@@ -33,6 +33,8 @@ pub struct SnatRule {
     pub(crate) not_out_iface: Option<usize>,
     /// `-o <iface>`.
     pub(crate) out_iface: Option<usize>,
+    /// `-m addrtype --src-type LOCAL ! --src-type LOCAL --limit-iface-out`.
+    pub(crate) src_local_elsewhere: bool,
     /// `-m mark --mark value/mask`.
     pub(crate) mark: Option<(u32, u32)>,
     pub(crate) to: SnatTo,
@@ -40,9 +42,31 @@ pub struct SnatRule {
     pub(crate) comment: String,
 }
 
+/// Where a packet's source address lives on the host that sends it, as
+/// iptables' `addrtype --src-type LOCAL [--limit-iface-out]` asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrcAddrType {
+    /// An address of the output interface.
+    OnOutIface,
+    /// An address of another of the host's interfaces.
+    LocalElsewhere,
+    /// Not the host's (forwarded traffic).
+    Foreign,
+}
+
 impl SnatRule {
-    pub fn matches(&self, src: Ipv4Addr, dst: Ipv4Addr, out_iface: usize, mark: u32) -> bool {
+    /// Whether the rule takes a packet; `src_at` says where its source
+    /// address lives on this host.
+    pub fn matches(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        out_iface: usize,
+        mark: u32,
+        src_at: SrcAddrType,
+    ) -> bool {
         self.src.is_none_or(|n| n.contains(&src))
+            && (!self.src_local_elsewhere || src_at == SrcAddrType::LocalElsewhere)
             && !self.not_dst.iter().any(|n| n.contains(&dst))
             && self.not_out_iface != Some(out_iface)
             && self.out_iface.is_none_or(|i| i == out_iface)
@@ -446,19 +470,43 @@ mod tests {
 
     #[test]
     fn rule_conditions() {
+        const F: SrcAddrType = SrcAddrType::Foreign;
         let r = SnatRule {
             src: Some("10.30.64.0/18".parse().unwrap()),
             not_dst: vec!["10.30.64.0/18".parse().unwrap()],
             not_out_iface: Some(1),
             out_iface: None,
+            src_local_elsewhere: false,
             mark: None,
             to: SnatTo::Masquerade,
             comment: String::new(),
         };
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert!(r.matches(ip("10.30.67.5"), ip("10.200.0.10"), 0, 0));
-        assert!(!r.matches(ip("10.30.67.5"), ip("10.30.68.2"), 0, 0));
-        assert!(!r.matches(ip("10.30.67.5"), ip("10.200.0.10"), 1, 0));
-        assert!(!r.matches(ip("10.160.1.25"), ip("10.200.0.10"), 0, 0));
+        assert!(r.matches(ip("10.30.67.5"), ip("10.200.0.10"), 0, 0, F));
+        assert!(!r.matches(ip("10.30.67.5"), ip("10.30.68.2"), 0, 0, F));
+        assert!(!r.matches(ip("10.30.67.5"), ip("10.200.0.10"), 1, 0, F));
+        assert!(!r.matches(ip("10.160.1.25"), ip("10.200.0.10"), 0, 0, F));
+    }
+
+    #[test]
+    fn local_masquerade_takes_only_the_hosts_other_addresses() {
+        // Antrea's "masquerade LOCAL traffic": -o antrea-gw0, a local source
+        // that is not antrea-gw0's.
+        let r = SnatRule {
+            src: None,
+            not_dst: Vec::new(),
+            not_out_iface: None,
+            out_iface: Some(2),
+            src_local_elsewhere: true,
+            mark: None,
+            to: SnatTo::Masquerade,
+            comment: String::new(),
+        };
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let (node, pod) = (ip("10.160.1.27"), ip("10.30.68.6"));
+        assert!(r.matches(node, pod, 2, 0, SrcAddrType::LocalElsewhere));
+        assert!(!r.matches(node, pod, 2, 0, SrcAddrType::OnOutIface));
+        assert!(!r.matches(node, pod, 2, 0, SrcAddrType::Foreign));
+        assert!(!r.matches(node, pod, 0, 0, SrcAddrType::LocalElsewhere));
     }
 }

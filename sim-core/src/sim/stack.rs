@@ -321,6 +321,18 @@ impl IpStack {
                 .any(|i| i.addrs.iter().any(|a| a.contains(&ip)))
     }
 
+    /// Where `src` lives on this host, for a packet leaving on `out`.
+    fn src_at(&self, src: Ipv4Addr, out: usize) -> crate::sim::nat::SrcAddrType {
+        use crate::sim::nat::SrcAddrType;
+        if self.local_on(out, src) {
+            SrcAddrType::OnOutIface
+        } else if self.is_local(src) {
+            SrcAddrType::LocalElsewhere
+        } else {
+            SrcAddrType::Foreign
+        }
+    }
+
     fn local_on(&self, iface: usize, ip: Ipv4Addr) -> bool {
         self.ifaces[iface].addrs.iter().any(|a| a.addr() == ip)
     }
@@ -812,7 +824,15 @@ impl IpStack {
                 } else {
                     self.snat
                         .iter()
-                        .find(|r| r.matches(pkt.src, pkt.dst, hop.dev, mark))
+                        .find(|r| {
+                            r.matches(
+                                pkt.src,
+                                pkt.dst,
+                                hop.dev,
+                                mark,
+                                self.src_at(pkt.src, hop.dev),
+                            )
+                        })
                         .and_then(|r| match r.to {
                             SnatTo::Addr(a) => Some(a),
                             SnatTo::Masquerade => self.source_for(hop.dev, hop.neighbor),

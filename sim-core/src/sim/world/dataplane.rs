@@ -268,11 +268,20 @@ impl World {
                 ),
                 None => None,
             };
+            let out = match &s.out_iface {
+                Some(n) => Some(
+                    h.stack
+                        .iface_index(n)
+                        .ok_or_else(|| format!("{name} has no interface {n}"))?,
+                ),
+                None => None,
+            };
             snat.push(crate::sim::nat::SnatRule {
                 src: s.src,
                 not_dst: s.not_dst.clone(),
                 not_out_iface: not_out,
-                out_iface: None,
+                out_iface: out,
+                src_local_elsewhere: s.src_local_elsewhere,
                 mark: s.mark,
                 to: s.to.clone(),
                 comment: s.comment.clone(),
