@@ -52,6 +52,9 @@ pub struct Applied {
     flows: BTreeMap<String, String>,
     /// `antrea-gw0`'s MTU per node, in pipeline mode.
     mtu: BTreeMap<String, u32>,
+    /// What each node's loaded program was compiled from: a sync whose
+    /// spec is unchanged skips compiling (it runs every 250 ms).
+    specs: BTreeMap<String, sim_core::engine::pipeline::PipelineSpec>,
 }
 
 /// The Linux backend: a lab plus what it has applied, and the cluster
@@ -317,7 +320,16 @@ impl LinuxBackend<'_> {
             self.log.push(format!("{node}: ip {c}"));
             self.applied.mtu.insert(node.to_string(), mtu);
         }
-        let text = pipeline_bundle(self.cluster, node, desired)?;
+        let id = self
+            .cluster
+            .node_id(node)
+            .ok_or_else(|| LabError::Unsupported(format!("{node} is not a Kubernetes node")))?;
+        let spec = sim_core::engine::pipeline::lab_spec(self.cluster, id, desired);
+        if self.applied.specs.get(node) == Some(&spec) {
+            return Ok(());
+        }
+        let text = bundle_of(&spec)?;
+        self.applied.specs.insert(node.to_string(), spec);
         if self.applied.flows.get(node) != Some(&text) {
             self.lab
                 .int_bridge_ovs(node)
@@ -341,12 +353,16 @@ pub fn pipeline_bundle(
     node: &str,
     desired: &NodeDataplane,
 ) -> Result<String, LabError> {
-    use sim_core::engine::pipeline::{compile, inspect, lab_spec};
     let id = cluster
         .node_id(node)
         .ok_or_else(|| LabError::Unsupported(format!("{node} is not a Kubernetes node")))?;
-    let program = inspect::program(&compile(&lab_spec(cluster, id, desired)))
-        .map_err(LabError::Unsupported)?;
+    bundle_of(&sim_core::engine::pipeline::lab_spec(cluster, id, desired))
+}
+
+/// The bundle input of the program compiled from `spec`.
+fn bundle_of(spec: &sim_core::engine::pipeline::PipelineSpec) -> Result<String, LabError> {
+    use sim_core::engine::pipeline::{compile, inspect};
+    let program = inspect::program(&compile(spec)).map_err(LabError::Unsupported)?;
     let text = format!(
         "group delete group_id=all\nflow delete\n{}",
         program.bundle_text()
