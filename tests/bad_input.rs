@@ -158,6 +158,24 @@ fn negative_until() {
 }
 
 #[test]
+fn ping_size_past_an_ipv4_packet() {
+    refused(
+        &["run", &f("scenario-ping-size-huge.yaml")],
+        &format!("{DIR}/scenario-ping-size-huge.yaml:6:61: "),
+        "a ping's `size` is at most 65507 bytes",
+    );
+}
+
+#[test]
+fn size_on_a_tcp_probe() {
+    refused(
+        &["check", &f("scenario-tcp-size.yaml")],
+        &format!("{DIR}/scenario-tcp-size.yaml:6:12: "),
+        "`size` is only for `kind: ping`",
+    );
+}
+
+#[test]
 fn overflowing_until() {
     refused(
         &["run", &f("scenario-until-huge.yaml")],

@@ -520,6 +520,7 @@ agrees_with_the_simulator! {
     egress_pool_exhaustion_agrees => "egress-pool-exhaustion.yaml",
     egress_trunk_misconfig_agrees => "egress-trunk-misconfig.yaml",
     feature_gates_agrees => "feature-gates.yaml",
+    mtu_agrees => "mtu.yaml",
     proxyall_migration_agrees => "proxyall-migration.yaml",
     proxyall_with_kube_proxy_agrees => "proxyall-with-kube-proxy.yaml",
     readme_example_agrees => "readme-example.yaml",

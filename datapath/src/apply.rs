@@ -309,11 +309,8 @@ impl LinuxBackend<'_> {
     /// Pipeline mode: `antrea-gw0`'s MTU as the agent sets it, then the
     /// compiled program replacing the old one in one bundle.
     fn load_pipeline(&mut self, node: &str, desired: &NodeDataplane) -> Result<(), LabError> {
-        let mtu = self
-            .cluster
-            .settings
-            .interface_mtu(sim_core::engine::config::tunnel::TRANSPORT_MTU);
-        if self.applied.mtu.get(node) != Some(&mtu) {
+        let mtu = desired.gateway_mtu;
+        if mtu != 0 && self.applied.mtu.get(node) != Some(&mtu) {
             let ns = self.lab.netns[node].clone();
             let c = format!("link set dev antrea-gw0 mtu {mtu}");
             sys::ip_batch(Some(&ns), std::slice::from_ref(&c))?;

@@ -174,7 +174,7 @@ impl Observe for RealObserver<'_> {
         let (p, attempts) = self.probes.get(probe)?;
         match p.kind {
             // Pings carry no answer: the destination's observation set says.
-            RealProbeKind::Ping { id } => target_netns(self.scn, self.lab, p.to)
+            RealProbeKind::Ping { id, .. } => target_netns(self.scn, self.lab, p.to)
                 .and_then(|ns| observe::ping_seen_source(&ns, id, self.within(attempts))),
             RealProbeKind::Tcp { .. } | RealProbeKind::Http { .. } => {
                 last_finished(attempts).and_then(|a| a.seen_src)
@@ -187,7 +187,7 @@ impl Observe for RealObserver<'_> {
             return Vec::new();
         };
         let (ping_id, tcp) = match p.kind {
-            RealProbeKind::Ping { id } => (Some(id), None),
+            RealProbeKind::Ping { id, .. } => (Some(id), None),
             RealProbeKind::Tcp { port } | RealProbeKind::Http { port, .. } => {
                 (None, Some((p.to, port)))
             }

@@ -23,7 +23,6 @@ use std::net::Ipv4Addr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sim_core::engine::dataplane::BrIntMode;
 use sim_core::engine::memberlist::MemberEvent;
 use sim_core::model::DeviceKind;
 use sim_core::scenario::run::Runner;
@@ -225,13 +224,7 @@ impl Live {
             }
         }
         // Pods the engine knows about get namespaces and servers.
-        let mtu = match self.lab.br_int {
-            BrIntMode::Pipeline => cluster
-                .settings
-                .interface_mtu(sim_core::engine::config::tunnel::TRANSPORT_MTU),
-            // Routed natively: the link's own MTU.
-            BrIntMode::Switch => sim_core::engine::config::tunnel::TRANSPORT_MTU,
-        };
+        let mtu = cluster.pod_mtu();
         for p in cluster.pods() {
             let key = format!("{}/{}", p.namespace, p.name);
             let node = cluster.node(p.node);
@@ -550,6 +543,7 @@ fn play(
                     let kind = match &p.kind {
                         ProbeKind::Ping => RealProbeKind::Ping {
                             id: 0x4000 + probe_index,
+                            size: p.size,
                         },
                         ProbeKind::Tcp { port } => RealProbeKind::Tcp { port: *port },
                         ProbeKind::Http { port, host, path } => RealProbeKind::Http {

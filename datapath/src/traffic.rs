@@ -38,6 +38,9 @@ pub enum RealProbeKind {
     /// With the ICMP identifier to use.
     Ping {
         id: u16,
+        /// Payload bytes (`ping -s`), sent with DF (`-M do`), as the
+        /// simulator sends every packet.
+        size: Option<u16>,
     },
     Tcp {
         port: u16,
@@ -212,20 +215,16 @@ pub fn timeout_of(p: &ProbeHandle) -> SimDuration {
 
 fn attempt(kind: &RealProbeKind, to: Ipv4Addr, timeout: Duration) -> Attempt {
     match kind {
-        RealProbeKind::Ping { id } => {
+        RealProbeKind::Ping { id, size } => {
             let secs = format!("{:.3}", timeout.as_secs_f64().max(0.2));
+            let mut sized: Vec<String> = Vec::new();
+            if let Some(n) = size {
+                sized = vec!["-s".into(), n.to_string(), "-M".into(), "do".into()];
+            }
             let out = std::process::Command::new("ping")
-                .args([
-                    "-n",
-                    "-q",
-                    "-c",
-                    "1",
-                    "-W",
-                    &secs,
-                    "-e",
-                    &id.to_string(),
-                    &to.to_string(),
-                ])
+                .args(["-n", "-q", "-c", "1", "-W", &secs, "-e", &id.to_string()])
+                .args(&sized)
+                .arg(to.to_string())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();

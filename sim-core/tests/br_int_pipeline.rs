@@ -386,6 +386,10 @@ const ENCAP_ONLY: &[(&str, &str)] = &[
         "proxyall-with-kube-proxy.yaml",
         "natively a remote endpoint is reached through eth0, so it sees the node IP, not antrea-gw0's address",
     ),
+    (
+        "mtu.yaml",
+        "natively nothing is encapsulated, so Pods and antrea-gw0 keep 1500 and a 1451-byte ping fits",
+    ),
 ];
 
 /// The simpler lab stays usable: every other shipped scenario keeps all its

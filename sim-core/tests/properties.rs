@@ -438,6 +438,7 @@ fn ping_spec(w: &World, name: &str, from: &str, to: Ipv4Addr) -> ProbeSpec {
         interval: SimDuration::from_millis(200),
         timeout: SimDuration::from_secs(1),
         count: None,
+        size: None,
     }
 }
 

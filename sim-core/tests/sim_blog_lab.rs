@@ -61,6 +61,7 @@ fn ping(w: &World, from: &str, to: &str, name: &str) -> ProbeSpec {
         interval: SimDuration::from_millis(200),
         timeout: SimDuration::from_secs(1),
         count: None,
+        size: None,
     }
 }
 

@@ -161,6 +161,18 @@ impl ClusterState {
             && self.settings.encap_mode().supports_encap()
     }
 
+    /// The MTU the agent gives `antrea-gw0` and every Pod interface it
+    /// creates: the tunnel's overhead off the transport's 1500 (or
+    /// `defaultMTU`) when br-int executes the program; natively routed
+    /// (`brInt: switch`), the link's own.
+    pub fn pod_mtu(&self) -> u32 {
+        use super::config::tunnel::TRANSPORT_MTU;
+        match self.br_int {
+            super::dataplane::BrIntMode::Pipeline => self.settings.interface_mtu(TRANSPORT_MTU),
+            super::dataplane::BrIntMode::Switch => TRANSPORT_MTU,
+        }
+    }
+
     /// The cluster as the topology describes it, before any manifest.
     pub fn from_topology(t: &Topology) -> ClusterState {
         let mut c = ClusterState {

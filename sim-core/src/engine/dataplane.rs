@@ -74,6 +74,8 @@ pub struct NodeDataplane {
     /// `arp_ignore=1` on every interface (kube-proxy IPVS `strictARP`): answer
     /// ARP only for addresses of the interface the request came in on.
     pub strict_arp: bool,
+    /// `antrea-gw0`'s MTU ([`super::ClusterState::pod_mtu`]); 0 leaves it.
+    pub gateway_mtu: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -387,6 +387,10 @@ impl Packet {
                         p.tp_src = 3;
                         p.tp_dst = u16::from(*code);
                     }
+                    L4::IcmpFragNeeded { .. } => {
+                        p.tp_src = 3;
+                        p.tp_dst = 4;
+                    }
                     L4::IcmpTimeExceeded { .. } => p.tp_src = 11,
                     L4::Other { .. } => {}
                 }

@@ -256,7 +256,7 @@ pub fn ip_view(
         .stack()
         .ok_or_else(|| format!("{node} has no IP stack"))?;
     let settings = &cluster.settings;
-    let pod_mtu = settings.interface_mtu(TRANSPORT_MTU);
+    let pod_mtu = cluster.pod_mtu();
     let iface = |name: &str| stack.ifaces().iter().find(|i| i.name() == name);
 
     let mut rows = vec![Row {
@@ -314,7 +314,7 @@ pub fn ip_view(
         rows.push(Row {
             unknown_state: true,
             qlen: true,
-            ..Row::ether(GATEWAY_IFACE, i, pod_mtu)
+            ..Row::ether(GATEWAY_IFACE, i, i.mtu())
         });
     }
     if let Some(i) = iface(EGRESS_DUMMY) {

@@ -249,7 +249,9 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .node(node)
         .device
         .expect("cluster nodes exist in the world");
-    world.add_pod(device, ns, name, ip, listen.clone())?;
+    let pod = world.add_pod(device, ns, name, ip, listen.clone())?;
+    // The CNI sets the Pod's interface MTU when it plugs it.
+    world.set_mtu(pod, "eth0", cluster.pod_mtu());
     // Running at once (no image pull or readiness probe is modelled) if its
     // node is up and Ready.
     let ready = cluster.node(node).up && cluster.node(node).ready;

@@ -187,6 +187,10 @@ pub struct ProbeDoc {
     pub(crate) timeout: Option<SimDuration>,
     #[serde(default)]
     pub(crate) count: Option<u32>,
+    /// `kind: ping`: the ICMP payload in bytes (`ping -s`), sent with DF
+    /// set (`ping -M do`).
+    #[serde(default)]
+    pub(crate) size: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -168,6 +168,7 @@ pub(super) fn execute(
                 interval: p.interval,
                 timeout: p.timeout,
                 count: p.count,
+                size: p.size,
             };
             world
                 .start_probe(spec)

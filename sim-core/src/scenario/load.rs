@@ -53,6 +53,9 @@ pub struct Scenario {
     pub footprint: limits::Footprint,
 }
 
+/// The largest ICMP payload in one IPv4 packet (`ping -s`): 65535 - 20 - 8.
+const MAX_PING_SIZE: u32 = 65_507;
+
 /// `ip route` arguments, multipath included (`model::RouteSpec::parse`).
 fn parse_route(text: &str) -> Result<crate::model::RouteSpec, String> {
     crate::model::RouteSpec::parse(text)
@@ -491,6 +494,24 @@ fn load_step(
                 format!("a probe called `{}` was already started", d.name.value),
             ));
         }
+        let size = match &d.size {
+            None => None,
+            Some(_) if kind != ProbeKind::Ping => {
+                return Err(err(file, p, "`size` is only for `kind: ping`"));
+            }
+            // ping -s: 65535 less the IPv4 and ICMP headers.
+            Some(s) if s.value > MAX_PING_SIZE => {
+                return Err(err(
+                    file,
+                    s,
+                    format!(
+                        "a ping's `size` is at most {MAX_PING_SIZE} bytes (65535 less the IPv4 and ICMP headers), not {}",
+                        s.value
+                    ),
+                ));
+            }
+            Some(s) => Some(s.value as u16),
+        };
         probes.push(d.name.value.clone());
         let interval = match &d.interval {
             Some(i) => {
@@ -507,6 +528,7 @@ fn load_step(
             interval,
             timeout: d.timeout.unwrap_or(SimDuration::from_secs(1)),
             count: d.count,
+            size,
         })
     } else if let Some(n) = &s.stop_probe {
         if !probes.contains(&n.value) {

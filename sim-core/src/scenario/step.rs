@@ -91,6 +91,8 @@ pub struct ProbeStep {
     pub interval: SimDuration,
     pub timeout: SimDuration,
     pub count: Option<u32>,
+    /// Ping payload bytes (`ping -s`); `None` is the default payload.
+    pub size: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

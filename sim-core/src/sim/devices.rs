@@ -187,6 +187,7 @@ pub fn build_host(name: &str, spec: &HostSpec, master_seed: u64) -> HostRt {
             addrs: ifc.addrs.clone(),
             up: true,
             has_link: true,
+            mtu: crate::sim::stack::ETHERNET_MTU,
         });
         match &ifc.kind {
             IfaceKind::Physical => {
@@ -257,6 +258,7 @@ pub fn build_switch(name: &str, spec: &SwitchSpec, master_seed: u64) -> SwitchRt
                 addrs: vec![s.addr],
                 up: true,
                 has_link: true,
+                mtu: crate::sim::stack::ETHERNET_MTU,
             })
             .collect();
         let policy = match &spec.arp {

@@ -34,6 +34,8 @@ pub struct ProbeSpec {
     pub timeout: SimDuration,
     /// Stop after this many attempts; `None` = until stopped.
     pub count: Option<u32>,
+    /// Ping payload bytes (`ping -s`); `None`: a 12-byte `antlab-probe`.
+    pub size: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

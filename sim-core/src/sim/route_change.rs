@@ -54,6 +54,7 @@ mod tests {
             addrs: vec!["10.160.1.1/24".parse().unwrap()],
             up: true,
             has_link: true,
+            mtu: crate::sim::stack::ETHERNET_MTU,
         };
         let arp = ArpCache::new(crate::model::ArpPolicy::Linux, crate::rng::stream(1, "t"));
         IpStack::new(vec![iface], arp, true, true)

@@ -11,7 +11,10 @@
 //! PREROUTING de-NAT → routing with fwmark rules → POSTROUTING SNAT, TTL
 //! decrement on forward with ICMP time exceeded, ICMP host unreachable to the
 //! sender when ARP for a forwarded packet fails, echo replies, SYN-ACK on
-//! listening TCP ports and RST on closed ones.
+//! listening TCP ports and RST on closed ones, and each interface's MTU with
+//! DF set on everything: a forwarded packet too big for its next hop gets
+//! ICMP need-frag with that MTU (RFC 1191), a sender's own fails with
+//! EMSGSIZE. Not kept: fragmentation and a path-MTU cache.
 
 use std::net::Ipv4Addr;
 
@@ -37,7 +40,12 @@ pub struct L3Iface {
     pub(super) up: bool,
     /// A port the device can put frames on (false for e.g. a dummy device).
     pub(super) has_link: bool,
+    /// The largest IPv4 packet it sends, in bytes (`ip link ... mtu`).
+    pub(super) mtu: u32,
 }
+
+/// Linux's default MTU for an Ethernet device (and a veth).
+pub const ETHERNET_MTU: u32 = 1500;
 
 impl L3Iface {
     pub fn name(&self) -> &str {
@@ -57,6 +65,10 @@ impl L3Iface {
     /// Whether it has a port to put frames on (false for a dummy device).
     pub fn has_link(&self) -> bool {
         self.has_link
+    }
+    /// The largest IPv4 packet it sends.
+    pub fn mtu(&self) -> u32 {
+        self.mtu
     }
 }
 
@@ -319,6 +331,13 @@ impl IpStack {
                 .ifaces
                 .iter()
                 .any(|i| i.addrs.iter().any(|a| a.contains(&ip)))
+    }
+
+    /// The interface a packet to `dst` leaves by and its MTU.
+    pub fn mtu_towards(&self, dst: Ipv4Addr) -> Option<(&str, u32)> {
+        let hop = self.routes.lookup(dst, None, 0)?;
+        let i = &self.ifaces[hop.dev];
+        Some((&i.name, i.mtu))
     }
 
     /// Where `src` lives on this host, for a packet leaving on `out`.
@@ -802,6 +821,42 @@ impl IpStack {
             };
             format!("route {}{via} dev {name} table {table}{mark}", pkt.dst)
         });
+        // DF is set on everything the lab sends (Linux's path MTU discovery
+        // for TCP, `ping -M do` for sized pings), so nothing is fragmented: a
+        // router drops an oversized packet and tells the source the MTU
+        // (RFC 1191, ICMP type 3 code 4), a sender's own packet fails
+        // with EMSGSIZE. Checked before SNAT, as ip_forward does.
+        let len = ip_len(&pkt);
+        let mtu = self.ifaces[hop.dev].mtu;
+        if len > mtu as usize {
+            cx.drop(
+                tag,
+                DropReason::TooBig {
+                    device: cx.device.to_string(),
+                    iface: self.ifaces[hop.dev].name.clone(),
+                    len,
+                    mtu,
+                    forwarded,
+                },
+            );
+            if forwarded {
+                let error = Ipv4Pkt {
+                    // Filled in by routing towards the source, as Linux
+                    // picks it (icmp_errors_use_inbound_ifaddr=0).
+                    src: Ipv4Addr::UNSPECIFIED,
+                    dst: pkt.src,
+                    ttl: DEFAULT_TTL,
+                    ident: 0,
+                    l4: L4::IcmpFragNeeded {
+                        mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
+                        original: quote(&pkt.to_bytes()),
+                    },
+                };
+                // Traced as the attempt's answer: its sender learns at once.
+                self.send(cx, error, tag.map(TraceTag::as_reply));
+            }
+            return;
+        }
         // POSTROUTING: SNAT for new flows (rules, or the Service masquerade),
         // the recorded SNAT for known ones, nothing for replies.
         let snat = match ct {
@@ -1180,7 +1235,9 @@ impl IpStack {
         // Never answer an ICMP error with an error (RFC 1122 §3.2.2).
         if matches!(
             offending.l4,
-            L4::IcmpDestUnreachable { .. } | L4::IcmpTimeExceeded { .. }
+            L4::IcmpDestUnreachable { .. }
+                | L4::IcmpFragNeeded { .. }
+                | L4::IcmpTimeExceeded { .. }
         ) {
             return;
         }
@@ -1210,9 +1267,9 @@ fn tcp_flags(pkt: &Ipv4Pkt) -> Option<wire::TcpFlags> {
 fn ip_len(pkt: &Ipv4Pkt) -> usize {
     20 + match &pkt.l4 {
         L4::IcmpEcho { data, .. } => 8 + data.len(),
-        L4::IcmpDestUnreachable { original, .. } | L4::IcmpTimeExceeded { original } => {
-            8 + original.len()
-        }
+        L4::IcmpDestUnreachable { original, .. }
+        | L4::IcmpFragNeeded { original, .. }
+        | L4::IcmpTimeExceeded { original } => 8 + original.len(),
         L4::Udp { payload, .. } => 8 + payload.len(),
         L4::Tcp { payload, .. } => 20 + payload.len(),
         L4::Other { payload, .. } => payload.len(),

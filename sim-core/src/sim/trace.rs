@@ -85,6 +85,16 @@ pub enum DropReason {
         switch: String,
         why: String,
     },
+    /// Bigger than the output interface's MTU with DF set (every packet the
+    /// lab sends has it): a router answers ICMP need-frag, a sender gets
+    /// `EMSGSIZE`.
+    TooBig {
+        device: String,
+        iface: String,
+        len: usize,
+        mtu: u32,
+        forwarded: bool,
+    },
 }
 
 impl fmt::Display for DropReason {
@@ -134,6 +144,26 @@ impl fmt::Display for DropReason {
                     "Service {service} has no endpoints: {by} on {device} rejected the connection"
                 )
             }
+            DropReason::TooBig {
+                device,
+                iface,
+                len,
+                mtu,
+                forwarded: false,
+            } => write!(
+                f,
+                "local error: message too long, mtu={mtu} ({len}-byte packet out {iface} on {device})"
+            ),
+            DropReason::TooBig {
+                device,
+                iface,
+                len,
+                mtu,
+                forwarded: true,
+            } => write!(
+                f,
+                "{device} cannot forward a {len}-byte packet out {iface} (mtu {mtu}, DF set): ICMP need-frag sent"
+            ),
             DropReason::WrongReplySource {
                 device,
                 expected,

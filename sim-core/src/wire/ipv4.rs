@@ -104,6 +104,9 @@ pub enum L4 {
     /// ICMP destination unreachable (type 3); `original` is the offending packet's
     /// IP header and at least its first 8 payload bytes (RFC 792).
     IcmpDestUnreachable { code: u8, original: Vec<u8> },
+    /// ICMP "fragmentation needed and DF set" (type 3, code 4) with the
+    /// next-hop MTU in the second header word (RFC 1191 §4).
+    IcmpFragNeeded { mtu: u16, original: Vec<u8> },
     /// ICMP time exceeded in transit (type 11, code 0).
     IcmpTimeExceeded { original: Vec<u8> },
     Udp {
@@ -129,9 +132,10 @@ pub enum L4 {
 impl L4 {
     pub fn protocol(&self) -> u8 {
         match self {
-            L4::IcmpEcho { .. } | L4::IcmpDestUnreachable { .. } | L4::IcmpTimeExceeded { .. } => {
-                proto::ICMP
-            }
+            L4::IcmpEcho { .. }
+            | L4::IcmpDestUnreachable { .. }
+            | L4::IcmpFragNeeded { .. }
+            | L4::IcmpTimeExceeded { .. } => proto::ICMP,
             L4::Udp { .. } => proto::UDP,
             L4::Tcp { .. } => proto::TCP,
             L4::Other { protocol, .. } => *protocol,
@@ -322,6 +326,13 @@ impl Ipv4Pkt {
                 }
                 out
             }
+            // tcpdump: "ICMP 10.30.69.2 unreachable - need to frag (mtu 1450)".
+            L4::IcmpFragNeeded { mtu, original } => match quoted_flow(original) {
+                Some((os, od, p, sp, dp)) => format!(
+                    "{s} > {d} ICMP {od} unreachable - need to frag (mtu {mtu}) (for proto {p} {os}.{sp} > {od}.{dp})"
+                ),
+                None => format!("{s} > {d} ICMP unreachable - need to frag (mtu {mtu})"),
+            },
             L4::IcmpTimeExceeded { .. } => {
                 format!("{s} > {d} ICMP time exceeded in-transit")
             }
@@ -407,6 +418,10 @@ fn parse_icmp(b: &[u8]) -> Result<L4, WireError> {
             ident: pkt.echo_ident(),
             seq: pkt.echo_seq_no(),
             data: data.to_vec(),
+        },
+        Icmpv4Message::DstUnreachable if pkt.msg_code() == FRAG_NEEDED => L4::IcmpFragNeeded {
+            mtu: u16::from_be_bytes([b[6], b[7]]),
+            original: data.to_vec(),
         },
         Icmpv4Message::DstUnreachable => L4::IcmpDestUnreachable {
             code: pkt.msg_code(),
@@ -510,6 +525,13 @@ fn l4_bytes(
         L4::IcmpDestUnreachable { code, original } => {
             icmp_error(Icmpv4Message::DstUnreachable, *code, original, room)
         }
+        L4::IcmpFragNeeded { mtu, original } => {
+            let mut buf = icmp_error(Icmpv4Message::DstUnreachable, FRAG_NEEDED, original, room);
+            buf[6..8].copy_from_slice(&mtu.to_be_bytes());
+            let mut pkt = Icmpv4Packet::new_unchecked(&mut buf[..]);
+            pkt.fill_checksum();
+            buf
+        }
         L4::IcmpTimeExceeded { original } => {
             icmp_error(Icmpv4Message::TimeExceeded, 0, original, room)
         }
@@ -564,6 +586,9 @@ fn l4_bytes(
 
 /// ICMP error: type, code, 4 unused zero bytes, then the quoted packet verbatim
 /// (smoltcp's `Icmpv4Repr` would re-emit the quoted header and lose its ident).
+/// ICMP destination unreachable code 4: fragmentation needed and DF set.
+const FRAG_NEEDED: u8 = 4;
+
 fn icmp_error(kind: Icmpv4Message, code: u8, original: &[u8], room: usize) -> Vec<u8> {
     let original = cut(original, room - ICMP_HEADER_LEN);
     let mut buf = vec![0u8; ICMP_HEADER_LEN + original.len()];
@@ -823,6 +848,30 @@ mod tests {
         assert!(s[6].summary().contains("TCP [S] seq 0 win 0"));
     }
 
+    #[test]
+    fn need_frag_carries_the_next_hop_mtu_in_its_second_word() {
+        let quoted = samples()[0].to_bytes();
+        let p = Ipv4Pkt::new(
+            D,
+            S,
+            L4::IcmpFragNeeded {
+                mtu: 1450,
+                original: quoted[..28].to_vec(),
+            },
+        );
+        let b = p.to_bytes();
+        // IPv4 header, then type 3, code 4, checksum, unused 0, MTU.
+        assert_eq!((b[20], b[21]), (3, 4));
+        assert_eq!(&b[24..28], &[0, 0, 0x05, 0xaa]);
+        assert_eq!(Ipv4Pkt::parse(&b).unwrap(), p);
+        assert!(
+            p.summary()
+                .contains("unreachable - need to frag (mtu 1450)"),
+            "{}",
+            p.summary()
+        );
+    }
+
     fn any_l4() -> impl Strategy<Value = L4> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..64);
         prop_oneof![
@@ -834,8 +883,13 @@ mod tests {
                     data
                 }
             ),
-            (any::<u8>(), bytes())
+            (
+                any::<u8>().prop_filter("code 4 is IcmpFragNeeded", |c| *c != FRAG_NEEDED),
+                bytes()
+            )
                 .prop_map(|(code, original)| L4::IcmpDestUnreachable { code, original }),
+            (any::<u16>(), bytes())
+                .prop_map(|(mtu, original)| L4::IcmpFragNeeded { mtu, original }),
             bytes().prop_map(|original| L4::IcmpTimeExceeded { original }),
             (any::<u16>(), any::<u16>(), bytes()).prop_map(|(src_port, dst_port, payload)| {
                 L4::Udp {

@@ -425,7 +425,21 @@ impl World {
         match pkt {
             Ok(mut p) => {
                 p.ident = 0; // the stack numbers what it sends
-                if !matches!(self.device(node), DeviceRt::Host(_)) {
+                let DeviceRt::Host(h) = self.device(node) else {
+                    return;
+                };
+                // The encapsulated frame must fit the underlay: OVS drops
+                // one that does not, and nobody hears of it (no ICMP goes
+                // back to the Pod, whose packet fitted its own MTU).
+                let len = p.to_bytes().len();
+                if let Some((iface, mtu)) = h.stack.mtu_towards(dst)
+                    && len > mtu as usize
+                {
+                    let switch = format!("br-int@{}", self.device(node).name());
+                    let why = format!(
+                        "the {len}-byte Geneve packet to {dst} does not fit {iface} (mtu {mtu}): dropped, no ICMP"
+                    );
+                    self.drop_packet(tag, DropReason::BrInt { switch, why });
                     return;
                 }
                 self.call_stack(node, |stack, cx| stack.send(cx, p, tag));

@@ -121,6 +121,7 @@ impl World {
                     addrs: Vec::new(),
                     up,
                     has_link: true,
+                    mtu: crate::sim::stack::ETHERNET_MTU,
                 });
                 h.iface_kinds
                     .push(HostIfaceKind::Vlan { parent, vid: v.vid });
@@ -144,6 +145,7 @@ impl World {
                     addrs: Vec::new(),
                     up: false,
                     has_link: false,
+                    mtu: crate::sim::stack::ETHERNET_MTU,
                 });
                 h.iface_kinds.push(HostIfaceKind::Dummy);
                 h.admin_up.push(false);
@@ -337,6 +339,11 @@ impl World {
         h.stack.arp_responder = responder;
         garps.extend(new_responders);
         h.stack.arp_any_iface = !desired.strict_arp;
+        if desired.gateway_mtu != 0
+            && let Some(gw) = h.stack.iface_index(crate::engine::GATEWAY_IFACE)
+        {
+            h.stack.ifaces[gw].mtu = desired.gateway_mtu;
+        }
         h.stack.l7_export = desired.l7_export.clone();
         let same_rules = match (&desired.service_rules, h.stack.services.shared_rules()) {
             (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
@@ -496,6 +503,7 @@ mod tests {
             addrs: Vec::new(),
             up: true,
             has_link: true,
+            mtu: crate::sim::stack::ETHERNET_MTU,
         };
         let ifaces = [iface("eth0"), iface("eth1")];
         let default = Route::single(

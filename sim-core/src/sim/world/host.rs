@@ -338,3 +338,76 @@ mod tests {
         assert_eq!(w.static_routes(id(&w, "n1")), &[]);
     }
 }
+
+#[cfg(test)]
+mod mtu_tests {
+    //! MTU: every packet the lab sends has DF set, so a router drops an
+    //! oversized one and answers ICMP need-frag with its next-hop MTU, and a
+    //! sender's own oversized packet never leaves (EMSGSIZE).
+    use super::super::testlab::{ROUTED, id, ms, probe, world};
+    use crate::sim::probe::{ProbeKind, Verdict};
+    use crate::sim::trace::DropReason;
+
+    fn ping(size: u16) -> (Verdict, Vec<DropReason>) {
+        let mut w = world(ROUTED);
+        let r = id(&w, "r");
+        w.set_mtu(r, "eth1", 1400);
+        let mut p = probe(&w, "big", "h1", "10.0.2.2", ProbeKind::Ping);
+        p.size = Some(size);
+        p.count = Some(1);
+        w.start_probe(p).unwrap();
+        // Well before the probe's 500 ms timeout: the echo reply, or the
+        // ICMP error, decides the attempt.
+        w.run_until(ms(50));
+        let a = &w.probes()[0].attempts()[0];
+        (a.verdict.clone(), a.drops.clone())
+    }
+
+    #[test]
+    fn a_router_answers_need_frag_for_a_packet_over_its_next_hop_mtu() {
+        // 1372 + 8 + 20 = 1400 bytes: fits exactly.
+        let (ok, drops) = ping(1372);
+        assert!(matches!(ok, Verdict::Ok { .. }), "{ok:?} {drops:?}");
+        // One byte more: r drops it and says why; the ICMP error ends the
+        // attempt at once rather than at its timeout.
+        let (v, drops) = ping(1373);
+        let Verdict::Fail { reason } = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(
+            reason,
+            "r cannot forward a 1401-byte packet out eth1 (mtu 1400, DF set): ICMP need-frag sent"
+        );
+        assert!(matches!(
+            drops[..],
+            [DropReason::TooBig {
+                len: 1401,
+                mtu: 1400,
+                forwarded: true,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_senders_own_packet_over_its_mtu_never_leaves() {
+        let mut w = world(ROUTED);
+        let h1 = id(&w, "h1");
+        w.set_mtu(h1, "eth0", 1450);
+        let mut p = probe(&w, "big", "h1", "10.0.2.2", ProbeKind::Ping);
+        p.size = Some(1423);
+        p.count = Some(1);
+        w.start_probe(p).unwrap();
+        w.run_until(ms(1_000));
+        let a = &w.probes()[0].attempts()[0];
+        assert_eq!(
+            a.verdict,
+            Verdict::Fail {
+                reason: "local error: message too long, mtu=1450 (1451-byte packet out eth0 on h1)"
+                    .into()
+            }
+        );
+        // Nothing reached the router.
+        assert!(a.path.iter().all(|h| h.device == "h1"), "{:?}", a.path);
+    }
+}

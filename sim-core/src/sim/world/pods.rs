@@ -42,6 +42,7 @@ impl World {
             ],
             up: true,
             has_link: true,
+            mtu: crate::sim::stack::ETHERNET_MTU,
         });
         h.iface_kinds.push(HostIfaceKind::Physical { port });
         h.ports.push(idx);
@@ -93,6 +94,16 @@ impl World {
         stack.sync_connected_routes();
         stack.arp.clear();
         stack.ct.clear();
+    }
+
+    /// Sets the MTU of host `dev`'s interface `iface` (`ip link set mtu`);
+    /// nothing for a device or interface that does not exist.
+    pub fn set_mtu(&mut self, dev: DeviceId, iface: &str, mtu: u32) {
+        if let DeviceRt::Host(h) = &mut self.devices[dev.0 as usize]
+            && let Some(i) = h.stack.iface_index(iface)
+        {
+            h.stack.ifaces[i].mtu = mtu;
+        }
     }
 
     /// Plugs a Pod into its node's `br-int`: a host with `eth0` = `ip` in the

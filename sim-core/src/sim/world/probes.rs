@@ -12,6 +12,8 @@ use crate::sim::trace::{DropReason, LogKind, TraceTag};
 use crate::time::SimDuration;
 use crate::wire::{self, Ipv4Pkt, L4};
 
+/// A ping probe's payload, repeated to its `size`.
+const PING_DATA: &[u8] = b"antlab-probe";
 impl World {
     pub fn probes(&self) -> &[Probe] {
         &self.probes
@@ -113,7 +115,10 @@ impl World {
                 // ping uses its process id as identifier; ours is stable per probe.
                 ident: 0x4000 + id as u16,
                 seq: seq as u16,
-                data: b"antlab-probe".to_vec(),
+                data: match spec.size {
+                    None => PING_DATA.to_vec(),
+                    Some(n) => PING_DATA.iter().copied().cycle().take(n.into()).collect(),
+                },
             },
             ProbeKind::Tcp { port } | ProbeKind::Http { port, .. } => {
                 let flags = wire::TcpFlags {
@@ -244,7 +249,9 @@ impl World {
             L4::IcmpEcho { request: false, .. } => Some(true),
             L4::Tcp { flags, .. } if flags.syn && flags.ack => Some(true),
             L4::Tcp { flags, .. } if flags.rst => Some(false),
-            L4::IcmpDestUnreachable { .. } | L4::IcmpTimeExceeded { .. } => Some(false),
+            L4::IcmpDestUnreachable { .. }
+            | L4::IcmpFragNeeded { .. }
+            | L4::IcmpTimeExceeded { .. } => Some(false),
             _ => None,
         };
         if let Some(ok) = verdict {

@@ -32,6 +32,30 @@ switches:
       - {name: p3, connect: h3/eth0, access: 10}
 ";
 
+/// h1 -- r -- h2, r forwarding between two subnets (VLANs 1 and 2).
+pub(super) const ROUTED: &str = "\
+name: routed
+hosts:
+  - name: h1
+    interfaces: [{name: eth0, addresses: [10.0.1.1/24]}]
+    routes: [{to: default, via: 10.0.1.254}]
+  - name: r
+    ipForward: true
+    interfaces:
+      - {name: eth0, addresses: [10.0.1.254/24]}
+      - {name: eth1, addresses: [10.0.2.254/24]}
+  - name: h2
+    interfaces: [{name: eth0, addresses: [10.0.2.2/24]}]
+    routes: [{to: default, via: 10.0.2.254}]
+switches:
+  - name: sw
+    ports:
+      - {name: p1, connect: h1/eth0, access: 1}
+      - {name: p2, connect: r/eth0, access: 1}
+      - {name: p3, connect: r/eth1, access: 2}
+      - {name: p4, connect: h2/eth0, access: 2}
+";
+
 /// Two Kubernetes nodes on one switch (each gets `antrea-gw0` and a
 /// `br-int@<node>` for its Pods).
 pub(super) const TWO_NODES: &str = "\
@@ -142,6 +166,7 @@ pub(super) fn probe(w: &World, name: &str, from: &str, to: &str, kind: ProbeKind
         interval: SimDuration::from_millis(100),
         timeout: SimDuration::from_millis(500),
         count: None,
+        size: None,
     }
 }
 
