@@ -521,6 +521,7 @@ agrees_with_the_simulator! {
     egress_trunk_misconfig_agrees => "egress-trunk-misconfig.yaml",
     feature_gates_agrees => "feature-gates.yaml",
     mtu_agrees => "mtu.yaml",
+    mtu_misconfigured_agrees => "mtu-misconfigured.yaml",
     proxyall_migration_agrees => "proxyall-migration.yaml",
     proxyall_with_kube_proxy_agrees => "proxyall-with-kube-proxy.yaml",
     readme_example_agrees => "readme-example.yaml",

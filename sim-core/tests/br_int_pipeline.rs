@@ -390,6 +390,10 @@ const ENCAP_ONLY: &[(&str, &str)] = &[
         "mtu.yaml",
         "natively nothing is encapsulated, so Pods and antrea-gw0 keep 1500 and a 1451-byte ping fits",
     ),
+    (
+        "mtu-misconfigured.yaml",
+        "natively there is no Geneve header to push a 1500-byte packet past the uplink's MTU",
+    ),
 ];
 
 /// The simpler lab stays usable: every other shipped scenario keeps all its

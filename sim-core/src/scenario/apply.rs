@@ -250,8 +250,12 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .device
         .expect("cluster nodes exist in the world");
     let pod = world.add_pod(device, ns, name, ip, listen.clone())?;
-    // The CNI sets the Pod's interface MTU when it plugs it.
+    // The CNI sets the Pod's interface MTU when it plugs it, and, where
+    // br-int executes Antrea's program, the node's subnet on it.
     world.set_mtu(pod, "eth0", cluster.pod_mtu());
+    if cluster.br_int_mode() == crate::engine::dataplane::BrIntMode::Pipeline {
+        world.put_pod_on_subnet(pod, cluster.node(node).pod_cidr.prefix_len());
+    }
     // Running at once (no image pull or readiness probe is modelled) if its
     // node is up and Ready.
     let ready = cluster.node(node).up && cluster.node(node).ready;

@@ -106,6 +106,23 @@ impl World {
         }
     }
 
+    /// Gives Pod `pod` its node's whole Pod subnet on eth0 (`10.30.67.5/24`),
+    /// as Antrea's CNI does: Pods of one node then reach each other at L2,
+    /// by ARP, and br-int forwards by destination MAC. Used when br-int
+    /// executes Antrea's program; with a MAC-learning br-int the Pod keeps
+    /// its /32 so that all its traffic crosses the node's stack (see
+    /// [`World::add_pod`]).
+    pub fn put_pod_on_subnet(&mut self, pod: DeviceId, prefix_len: u8) {
+        if let DeviceRt::Host(h) = &mut self.devices[pod.0 as usize]
+            && let Some(eth0) = h.stack.iface_index("eth0")
+            && let Some(a) = h.stack.ifaces[eth0].addrs.first().copied()
+            && let Ok(net) = Ipv4Net::new(a.addr(), prefix_len)
+        {
+            h.stack.ifaces[eth0].addrs[0] = net;
+            h.stack.sync_connected_routes();
+        }
+    }
+
     /// Plugs a Pod into its node's `br-int`: a host with `eth0` = `ip` in the
     /// node's Pod subnet and a default route via `antrea-gw0`.
     pub fn add_pod(
