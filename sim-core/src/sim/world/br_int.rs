@@ -418,12 +418,13 @@ impl World {
     ) {
         let zero = MacAddr([0; 6]);
         let outer = geneve::TunnelOuter::new(zero, zero, src, dst);
+        // The outer packet and its IPv4 length, read off the frame.
         let pkt = geneve::encapsulate(&outer, vni, inner).and_then(|f| {
             let (_, ip) = wire::parse_eth(&f)?;
-            Ipv4Pkt::parse(ip)
+            Ok((Ipv4Pkt::parse(ip)?, ip.len()))
         });
         match pkt {
-            Ok(mut p) => {
+            Ok((mut p, len)) => {
                 p.ident = 0; // the stack numbers what it sends
                 let DeviceRt::Host(h) = self.device(node) else {
                     return;
@@ -431,7 +432,6 @@ impl World {
                 // The encapsulated frame must fit the underlay: OVS drops
                 // one that does not, and nobody hears of it (no ICMP goes
                 // back to the Pod, whose packet fitted its own MTU).
-                let len = p.to_bytes().len();
                 if let Some((iface, mtu)) = h.stack.mtu_towards(dst)
                     && len > mtu as usize
                 {

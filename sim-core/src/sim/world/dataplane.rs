@@ -261,28 +261,22 @@ impl World {
         // 4. SNAT, marks, ARP responder: replaced wholesale (like an atomic
         //    `nft -f` / OpenFlow bundle).
         let mut snat = Vec::new();
+        // `-o`/`! -o` name an interface; the rule keeps its index.
+        let iface = |n: &Option<String>| -> Result<Option<usize>, String> {
+            n.as_ref()
+                .map(|n| {
+                    h.stack
+                        .iface_index(n)
+                        .ok_or_else(|| format!("{name} has no interface {n}"))
+                })
+                .transpose()
+        };
         for s in &desired.snat {
-            let not_out = match &s.not_out_iface {
-                Some(n) => Some(
-                    h.stack
-                        .iface_index(n)
-                        .ok_or_else(|| format!("{name} has no interface {n}"))?,
-                ),
-                None => None,
-            };
-            let out = match &s.out_iface {
-                Some(n) => Some(
-                    h.stack
-                        .iface_index(n)
-                        .ok_or_else(|| format!("{name} has no interface {n}"))?,
-                ),
-                None => None,
-            };
             snat.push(crate::sim::nat::SnatRule {
                 src: s.src,
                 not_dst: s.not_dst.clone(),
-                not_out_iface: not_out,
-                out_iface: out,
+                not_out_iface: iface(&s.not_out_iface)?,
+                out_iface: iface(&s.out_iface)?,
                 src_local_elsewhere: s.src_local_elsewhere,
                 mark: s.mark,
                 to: s.to.clone(),
