@@ -665,7 +665,7 @@ fn play(
     }
     if runner.outcome().cluster.settings.flow_export_on() {
         report.not_compared.push(
-            "FlowExporter records (the simulator's are in `antlab flows`): real mode runs no flow exporter (Antrea's reads each node's OVS conntrack, zone 65520; in this lab every node's br-int shares one userspace datapath and its conntrack, so records per node cannot be told apart)".into(),
+            "FlowExporter records (the simulator's are in `antlab flows`): real mode runs no flow exporter".into(),
         );
     }
     Ok(report)

@@ -253,6 +253,7 @@ impl FlowCache {
         now_ns: u64,
     ) -> &Walk {
         prog.expire(now_ns);
+        ct.set_clock(now_ns);
         if prog.stamp() != self.stamp {
             if !self.entries.is_empty() {
                 self.stats.invalidations += 1;

@@ -11,14 +11,31 @@
 //! connection is `+trk+new`; an original-direction packet of a committed
 //! connection is `+new` until a reply has been seen, `+est` after; a reply is
 //! `+est+rpl`; `+snat`/`+dnat` when this ct() NATed the packet; non-IPv4 is `+inv`.
-//! ICMP uses ports 0/0 (a test packet carries no echo id). Connections do not
-//! time out (the walk has no clock for that); [`Conntrack::flush`] clears.
+//! ICMP echo is keyed by its identifier (a request's as its source port, a
+//! reply's as its destination port, as the host's conntrack in `sim::nat`
+//! keys it); a trace packet carries identifier 0.
+//!
+//! Accounting, as Linux conntrack keeps it for the kernel datapath Antrea
+//! runs on (`nf_conntrack_acct`, `nf_conntrack_timestamp`, which Antrea's
+//! agent turns on): each committed connection has its start time, packets
+//! and bytes (IPv4 length) per direction, and for TCP the state of
+//! [`crate::conntrack_tcp`]. A packet is counted once per zone, at the
+//! first `ct()` of its walk that finds (or commits) its connection; a later
+//! `ct()` in the same zone that reuses the packet's connection
+//! ([`Packet::ct_conn`]) does not count it again, as the kernel skips a
+//! packet whose conntrack entry is already attached (`skb_nfct_cached`).
+//! Connections expire like Linux's: TCP after its state's timeout, UDP and
+//! ICMP 30 s after their last packet; the clock is the walk's time
+//! ([`Conntrack::set_clock`], from `Program::run`). [`Conntrack::rows`] dumps
+//! a zone as `conntrack -L -w ZONE` would, for the flow exporter.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use super::field::ct_bits;
 use super::flow::{Nat, NatKind};
 use super::packet::Packet;
+use crate::conntrack_tcp::{CtDir, TcpState, idle_timeout};
 
 /// A `ct_state` value (`trk|new`), as scripted for `--ct-next`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -58,13 +75,21 @@ struct Tuple {
 
 impl Tuple {
     fn of(p: &Packet) -> Tuple {
-        let ports = p.has_ports();
+        let (sport, dport) = if p.has_ports() {
+            (p.tp_src, p.tp_dst)
+        } else if let Some(id) = p.icmp_echo_id() {
+            // A request's identifier is its "source port", a reply's its
+            // "destination port", so that a reply is the reversed request.
+            if p.tp_src == 8 { (id, 0) } else { (0, id) }
+        } else {
+            (0, 0)
+        };
         Tuple {
             src: p.nw_src,
             dst: p.nw_dst,
             proto: p.nw_proto,
-            sport: if ports { p.tp_src } else { 0 },
-            dport: if ports { p.tp_dst } else { 0 },
+            sport,
+            dport,
         }
     }
     fn reversed(self) -> Tuple {
@@ -80,6 +105,7 @@ impl Tuple {
 
 #[derive(Clone, Debug)]
 struct Conn {
+    zone: u16,
     orig: Tuple,
     /// The original tuple after NAT (what the packet looks like once translated).
     translated: Tuple,
@@ -87,6 +113,18 @@ struct Conn {
     seen_reply: bool,
     mark: u32,
     label: u128,
+    /// Times in integer ns of the walk clock.
+    first_seen: u64,
+    last_seen: u64,
+    expires: u64,
+    packets: u64,
+    bytes: u64,
+    reverse_packets: u64,
+    reverse_bytes: u64,
+    /// TCP only.
+    tcp: Option<TcpState>,
+    /// HTTP/1.1 messages captured on the connection ([`Conntrack::capture_http`]).
+    http: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,11 +145,45 @@ pub(crate) struct CtResult {
     pub(crate) conn: Option<usize>,
 }
 
+/// One connection of a zone as `conntrack -L` shows it (with accounting and
+/// timestamps on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtRow {
+    pub zone: u16,
+    pub proto: u8,
+    /// The original direction: source, source port, destination, destination
+    /// port (ICMP echo: the identifier as the source port, 0 as the other).
+    pub src: Ipv4Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+    /// Where DNAT sent the connection (an endpoint), if it did.
+    pub dnat: Option<(Ipv4Addr, u16)>,
+    /// What SNAT made the source, if it did.
+    pub snat: Option<(Ipv4Addr, u16)>,
+    /// Start time, integer ns of the walk clock.
+    pub first_seen_ns: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub reverse_packets: u64,
+    pub reverse_bytes: u64,
+    /// Conntrack's TCP state name; empty for other protocols.
+    pub tcp_state: &'static str,
+    pub mark: u32,
+    pub http: Vec<String>,
+}
+
 /// All zones' connections.
 #[derive(Clone, Debug, Default)]
 pub struct Conntrack {
-    conns: Vec<Conn>,
+    /// Connection slots; a removed connection leaves its slot free for reuse.
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
     index: BTreeMap<(u16, Tuple), (usize, Dir)>,
+    /// The walk clock, integer ns.
+    now: u64,
+    /// The connections the current walk counted, by zone.
+    counted: Vec<(u16, usize)>,
 }
 
 impl Conntrack {
@@ -119,18 +191,151 @@ impl Conntrack {
         Conntrack::default()
     }
 
-    /// Number of committed connections.
+    /// Number of live connections (every zone) at the clock.
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.live().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.len() == 0
     }
 
     pub fn flush(&mut self) {
         self.conns.clear();
+        self.free.clear();
         self.index.clear();
+        self.counted.clear();
+    }
+
+    /// Sets the clock a walk runs at (integer ns; it never goes back) and
+    /// starts the walk's record of counted connections.
+    pub fn set_clock(&mut self, now_ns: u64) {
+        self.now = self.now.max(now_ns);
+        self.counted.clear();
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Conn> {
+        let now = self.now;
+        self.conns.iter().flatten().filter(move |c| c.expires > now)
+    }
+
+    /// The live connections of `zone` at the clock, in the order they were
+    /// committed (slot order).
+    pub fn rows(&self, zone: u16) -> Vec<CtRow> {
+        self.live()
+            .filter(|c| c.zone == zone)
+            .map(|c| {
+                let ip = Ipv4Addr::from;
+                let (dnat, snat) = match c.nat {
+                    Some(NatKind::Dst) => (Some((ip(c.translated.dst), c.translated.dport)), None),
+                    Some(NatKind::Src) => (None, Some((ip(c.translated.src), c.translated.sport))),
+                    None => (None, None),
+                };
+                CtRow {
+                    zone: c.zone,
+                    proto: c.orig.proto,
+                    src: ip(c.orig.src),
+                    sport: c.orig.sport,
+                    dst: ip(c.orig.dst),
+                    dport: c.orig.dport,
+                    dnat,
+                    snat,
+                    first_seen_ns: c.first_seen,
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    reverse_packets: c.reverse_packets,
+                    reverse_bytes: c.reverse_bytes,
+                    tcp_state: c.tcp.map_or("", |s| s.name()),
+                    mark: c.mark,
+                    http: c.http.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// The original tuple's source and destination of the connection the
+    /// current walk counted in `zone`, if it counted one.
+    pub fn counted_in(&self, zone: u16) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let ci = self.counted.iter().find(|(z, _)| *z == zone)?.1;
+        let c = self.conns.get(ci)?.as_ref()?;
+        Some((c.orig.src.into(), c.orig.dst.into()))
+    }
+
+    /// Keeps an HTTP/1.1 message on the connection the current walk counted
+    /// in `zone` (the simulator's stand-in for the packets Antrea mirrors to
+    /// Suricata for L7 flow export).
+    pub fn capture_http(&mut self, zone: u16, message: String) {
+        if let Some(&(_, ci)) = self.counted.iter().find(|(z, _)| *z == zone)
+            && let Some(Some(c)) = self.conns.get_mut(ci)
+        {
+            c.http.push(message);
+        }
+    }
+
+    /// Removes connection `ci` and its index entries.
+    fn remove(&mut self, ci: usize) {
+        if let Some(c) = self.conns.get_mut(ci).and_then(Option::take) {
+            for t in [c.orig, c.translated.reversed()] {
+                if self.index.get(&(c.zone, t)).is_some_and(|(i, _)| *i == ci) {
+                    self.index.remove(&(c.zone, t));
+                }
+            }
+            self.free.push(ci);
+        }
+    }
+
+    /// `found`, unless its connection has expired (then it is removed).
+    fn alive(&mut self, found: Option<(usize, Dir)>) -> Option<(usize, Dir)> {
+        let (ci, dir) = found?;
+        let expired = self.conns.get(ci)?.as_ref()?.expires <= self.now;
+        if expired {
+            self.remove(ci);
+            return None;
+        }
+        Some((ci, dir))
+    }
+
+    /// Counts `pkt` on connection `ci` going `dir`, moves its TCP state and
+    /// renews its timeout.
+    fn count(&mut self, ci: usize, dir: Dir, pkt: &Packet) {
+        let now = self.now;
+        let Some(Some(c)) = self.conns.get_mut(ci) else {
+            return;
+        };
+        let bytes = u64::from(pkt.ip_len());
+        match dir {
+            Dir::Orig => {
+                c.packets += 1;
+                c.bytes += bytes;
+            }
+            Dir::Reply => {
+                c.reverse_packets += 1;
+                c.reverse_bytes += bytes;
+            }
+        }
+        c.last_seen = now;
+        let life = match (c.tcp, pkt.tcp_flags()) {
+            (Some(state), Some(flags)) => {
+                let d = match dir {
+                    Dir::Orig => CtDir::Original,
+                    Dir::Reply => CtDir::Reply,
+                };
+                let next = state.next(d, flags);
+                c.tcp = Some(next);
+                // A RST gives CLOSE's timeout, as the kernel does.
+                if flags.rst {
+                    TcpState::Close.timeout()
+                } else {
+                    next.timeout()
+                }
+            }
+            (Some(state), None) => state.timeout(),
+            (None, _) => idle_timeout(c.orig.proto),
+        };
+        c.expires = now.saturating_add(life.as_nanos());
+        if !self.counted.iter().any(|(z, i)| *z == c.zone && *i == ci) {
+            self.counted.push((c.zone, ci));
+        }
     }
 
     /// Looks `pkt` up in `zone`, commits it if asked, applies NAT if asked
@@ -138,7 +343,8 @@ impl Conntrack {
     /// `cached` is the connection an earlier `ct()` in the same zone
     /// associated the packet with ([`Packet::ct_conn`]): it is used when the
     /// packet still belongs to it in either direction, translated or not,
-    /// so a second commit updates that connection (its mark, for one).
+    /// so a second commit updates that connection (its mark, for one), and
+    /// the packet is not counted twice.
     pub(crate) fn process(
         &mut self,
         zone: u16,
@@ -159,7 +365,7 @@ impl Conntrack {
         let t = Tuple::of(pkt);
         let mut state = ct_bits::TRK;
         let reused = cached.and_then(|ci| {
-            let c = self.conns.get(ci as usize)?;
+            let c = self.conns.get(ci as usize)?.as_ref()?;
             if t == c.orig || t == c.translated {
                 Some((ci as usize, Dir::Orig))
             } else if t == c.translated.reversed() || t == c.orig.reversed() {
@@ -168,9 +374,20 @@ impl Conntrack {
                 None
             }
         });
-        let found = reused.or_else(|| self.index.get(&(zone, t)).copied());
-        let (ci, dir) = match found {
-            Some((ci, dir)) => (Some(ci), dir),
+        let looked_up = match reused {
+            Some(_) => None,
+            None => {
+                let hit = self.index.get(&(zone, t)).copied();
+                self.alive(hit)
+            }
+        };
+        let (ci, dir) = match reused.or(looked_up) {
+            Some((ci, dir)) => {
+                if reused.is_none() {
+                    self.count(ci, dir, pkt);
+                }
+                (Some(ci), dir)
+            }
             None if commit => {
                 let translated = match nat.and_then(|n| n.kind.map(|k| (k, n))) {
                     Some((NatKind::Dst, n)) => Tuple {
@@ -185,20 +402,43 @@ impl Conntrack {
                     },
                     None => t,
                 };
+                // An expired connection still holding the reply tuple goes first.
+                let clash = self.index.get(&(zone, translated.reversed())).copied();
+                self.alive(clash);
                 let nat_kind = nat.and_then(|n| n.kind).filter(|_| translated != t);
-                let ci = self.conns.len();
-                self.conns.push(Conn {
+                let conn = Conn {
+                    zone,
                     orig: t,
                     translated,
                     nat: nat_kind,
                     seen_reply: false,
                     mark: 0,
                     label: 0,
-                });
+                    first_seen: self.now,
+                    last_seen: self.now,
+                    expires: self.now,
+                    packets: 0,
+                    bytes: 0,
+                    reverse_packets: 0,
+                    reverse_bytes: 0,
+                    tcp: (t.proto == 6).then_some(TcpState::None),
+                    http: Vec::new(),
+                };
+                let ci = match self.free.pop() {
+                    Some(ci) => {
+                        self.conns[ci] = Some(conn);
+                        ci
+                    }
+                    None => {
+                        self.conns.push(Some(conn));
+                        self.conns.len() - 1
+                    }
+                };
                 self.index.insert((zone, t), (ci, Dir::Orig));
                 self.index
                     .entry((zone, translated.reversed()))
                     .or_insert((ci, Dir::Reply));
+                self.count(ci, Dir::Orig, pkt);
                 (Some(ci), Dir::Orig)
             }
             None => (None, Dir::Orig),
@@ -212,7 +452,9 @@ impl Conntrack {
                 conn: None,
             };
         };
-        let c = &mut self.conns[ci];
+        let c = self.conns[ci]
+            .as_mut()
+            .expect("a found connection is stored");
         match dir {
             Dir::Orig => {
                 state |= if c.seen_reply {
@@ -261,7 +503,7 @@ impl Conntrack {
 
     /// Stores `ct_mark`/`ct_label` set by a committing ct()'s exec().
     pub(crate) fn set_mark_label(&mut self, r: &CtResult, mark: u32, label: u128) {
-        if let Some(c) = r.conn.and_then(|ci| self.conns.get_mut(ci)) {
+        if let Some(Some(c)) = r.conn.and_then(|ci| self.conns.get_mut(ci)) {
             c.mark = mark;
             c.label = label;
         }
@@ -389,5 +631,144 @@ mod tests {
             CtState(ct_bits::TRK | ct_bits::NEW)
         );
         assert!(CtState::parse("trk,bogus").is_err());
+    }
+
+    fn tcp(src: &str, sport: u16, dst: &str, dport: u16, flags: u16) -> Packet {
+        let mut p = Packet::parse_trace_flow(&format!(
+            "in_port=3,tcp,nw_src={src},nw_dst={dst},tp_src={sport},tp_dst={dport},len=54"
+        ))
+        .unwrap();
+        p.tcp_flags = flags;
+        p
+    }
+
+    /// A packet of a committed connection passing ct(zone=65520,nat).
+    fn seen(ct: &mut Conntrack, mut p: Packet) -> CtResult {
+        ct.process(65520, &mut p, false, Some(&bare()), None)
+    }
+
+    const SYN: u16 = 0x02;
+    const SYN_ACK: u16 = 0x12;
+    const ACK: u16 = 0x10;
+    const FIN_ACK: u16 = 0x11;
+
+    /// Counters, start time and TCP state as `conntrack -L` with accounting
+    /// shows them; each packet counts once per zone even when a second ct()
+    /// reuses its connection.
+    #[test]
+    fn connections_count_packets_and_follow_tcp_states() {
+        let mut ct = Conntrack::new();
+        let s = SECOND;
+        ct.set_clock(s);
+        let mut syn = tcp("10.10.0.3", 40000, "10.96.0.10", 80, SYN);
+        // Lookup (not committed: not counted), then commit with DNAT.
+        let first = ct.process(65520, &mut syn.clone(), false, Some(&bare()), None);
+        assert_eq!(first.conn, None);
+        let r = ct.process(
+            65520,
+            &mut syn,
+            true,
+            Some(&nat_dst(0x0a0a0005, 8080)),
+            None,
+        );
+        // The committed packet recirculates and meets ct() again in the zone.
+        ct.process(65520, &mut syn, true, None, r.conn.map(|c| c as u32));
+        ct.set_clock(2 * s);
+        seen(&mut ct, tcp("10.10.0.5", 8080, "10.10.0.3", 40000, SYN_ACK));
+        ct.set_clock(3 * s);
+        seen(&mut ct, tcp("10.10.0.3", 40000, "10.96.0.10", 80, ACK));
+        let rows = ct.rows(65520);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!((row.packets, row.bytes), (2, 80));
+        assert_eq!((row.reverse_packets, row.reverse_bytes), (1, 40));
+        assert_eq!(row.first_seen_ns, s);
+        assert_eq!(row.tcp_state, "ESTABLISHED");
+        assert_eq!(row.dnat, Some(("10.10.0.5".parse().unwrap(), 8080)));
+        assert_eq!((row.dst, row.dport), ("10.96.0.10".parse().unwrap(), 80));
+        assert!(ct.rows(65521).is_empty());
+        // FIN from each side and the last ACK: TIME_WAIT, which lives 120 s.
+        seen(&mut ct, tcp("10.10.0.3", 40000, "10.96.0.10", 80, FIN_ACK));
+        seen(&mut ct, tcp("10.10.0.5", 8080, "10.10.0.3", 40000, FIN_ACK));
+        seen(&mut ct, tcp("10.10.0.3", 40000, "10.96.0.10", 80, ACK));
+        assert_eq!(ct.rows(65520)[0].tcp_state, "TIME_WAIT");
+        ct.set_clock(3 * s + 119 * s);
+        assert_eq!(ct.len(), 1);
+        ct.set_clock(3 * s + 120 * s);
+        assert_eq!(ct.len(), 0, "TIME_WAIT's 120 s are over");
+        // The tuple starts a new connection, counted from one.
+        let mut again = tcp("10.10.0.3", 40000, "10.96.0.10", 80, SYN);
+        let r = ct.process(
+            65520,
+            &mut again,
+            true,
+            Some(&nat_dst(0x0a0a0006, 8080)),
+            None,
+        );
+        assert_eq!(r.state, ct_bits::TRK | ct_bits::NEW | ct_bits::DNAT);
+        let rows = ct.rows(65520);
+        assert_eq!((rows.len(), rows[0].packets), (1, 1));
+        assert_eq!(rows[0].dnat, Some(("10.10.0.6".parse().unwrap(), 8080)));
+    }
+
+    const SECOND: u64 = 1_000_000_000;
+
+    /// Echo requests with different identifiers are different connections,
+    /// and an ICMP connection lives 30 s after its last packet.
+    #[test]
+    fn icmp_echo_is_keyed_by_identifier_and_expires() {
+        let mut ct = Conntrack::new();
+        ct.set_clock(0);
+        for id in [7u16, 9] {
+            let mut p = Packet::parse_trace_flow(
+                "in_port=3,icmp,icmp_type=8,nw_src=10.10.0.3,nw_dst=10.200.0.10",
+            )
+            .unwrap();
+            p.icmp_id = id;
+            ct.process(65520, &mut p, true, None, None);
+        }
+        let mut reply = Packet::parse_trace_flow(
+            "in_port=1,icmp,icmp_type=0,nw_src=10.200.0.10,nw_dst=10.10.0.3",
+        )
+        .unwrap();
+        reply.icmp_id = 9;
+        let r = ct.process(65520, &mut reply, false, None, None);
+        assert_eq!(r.state, ct_bits::TRK | ct_bits::EST | ct_bits::RPL);
+        let rows = ct.rows(65520);
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.sport, r.reverse_packets))
+                .collect::<Vec<_>>(),
+            [(7, 0), (9, 1)]
+        );
+        ct.set_clock(30 * SECOND);
+        assert!(ct.rows(65520).is_empty());
+    }
+
+    /// An HTTP message goes to the connection the walk counted in the zone.
+    #[test]
+    fn http_is_captured_on_the_counted_connection() {
+        let mut ct = Conntrack::new();
+        ct.set_clock(0);
+        ct.capture_http(65520, "GET / HTTP/1.1\r\n\r\n".into());
+        ct.process(
+            65520,
+            &mut tcp("10.10.0.3", 40000, "10.200.0.10", 80, SYN),
+            true,
+            None,
+            None,
+        );
+        assert_eq!(
+            ct.counted_in(65520),
+            Some(("10.10.0.3".parse().unwrap(), "10.200.0.10".parse().unwrap()))
+        );
+        ct.capture_http(65520, "GET / HTTP/1.1\r\n\r\n".into());
+        ct.set_clock(1);
+        assert_eq!(
+            ct.counted_in(65520),
+            None,
+            "a new walk has counted nothing yet"
+        );
+        assert_eq!(ct.rows(65520)[0].http.len(), 1);
     }
 }

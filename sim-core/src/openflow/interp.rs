@@ -168,6 +168,7 @@ impl Program {
         pins: &[(u32, u32)],
     ) -> Walk {
         self.expire(now_ns);
+        ct.set_clock(now_ns);
         let (walk, fx, _) = walk(self, ct, mode, packet, trace, pins, false);
         self.apply(fx, now_ns);
         walk

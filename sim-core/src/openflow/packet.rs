@@ -53,6 +53,12 @@ pub struct Packet {
     pub(crate) metadata: u64,
     /// Frame length in bytes (for n_bytes).
     pub(crate) len: u32,
+    /// An ICMP echo's identifier (read from a frame; 0 in a trace packet):
+    /// conntrack keys echo connections by it, as Linux does. No flow matches it.
+    pub(crate) icmp_id: u16,
+    /// TCP flags as OVS numbers them (FIN 0x01, SYN 0x02, RST 0x04, PSH
+    /// 0x08, ACK 0x10), read from a frame, for conntrack's TCP states.
+    pub(crate) tcp_flags: u16,
     /// The connection the last `ct()` associated the packet with (in
     /// `ct_zone`), as the datapath keeps it with the packet: a later `ct()`
     /// in the same zone reuses it instead of looking the (possibly already
@@ -188,6 +194,34 @@ impl Packet {
     /// TCP, UDP or SCTP over IPv4.
     pub fn has_ports(&self) -> bool {
         self.is_ipv4() && matches!(self.nw_proto, 6 | 17 | 132)
+    }
+
+    /// The identifier of an ICMP echo request or reply (0 when the packet
+    /// came from a trace flow string, which has none).
+    pub fn icmp_echo_id(&self) -> Option<u16> {
+        (self.is_ipv4() && self.nw_proto == 1 && matches!(self.tp_src, 0 | 8))
+            .then_some(self.icmp_id)
+    }
+
+    /// A TCP packet's flags; `None` for other packets.
+    pub fn tcp_flags(&self) -> Option<wire::TcpFlags> {
+        (self.is_ipv4() && self.nw_proto == 6).then(|| {
+            let f = self.tcp_flags;
+            wire::TcpFlags {
+                fin: f & 0x01 != 0,
+                syn: f & 0x02 != 0,
+                rst: f & 0x04 != 0,
+                psh: f & 0x08 != 0,
+                ack: f & 0x10 != 0,
+            }
+        })
+    }
+
+    /// The IPv4 packet's length (the frame without its Ethernet header and
+    /// VLAN tag), as conntrack counts bytes.
+    pub fn ip_len(&self) -> u32 {
+        let l2 = if self.vlan_tci & 0x1000 != 0 { 18 } else { 14 };
+        self.len.saturating_sub(l2)
     }
 
     /// The header fields compared in a [`super::Verdict`].
@@ -374,15 +408,34 @@ impl Packet {
                 p.nw_proto = ip.l4.protocol();
                 match &ip.l4 {
                     L4::Tcp {
-                        src_port, dst_port, ..
+                        src_port,
+                        dst_port,
+                        flags,
+                        ..
+                    } => {
+                        p.tp_src = *src_port;
+                        p.tp_dst = *dst_port;
+                        p.tcp_flags = [
+                            (flags.fin, 0x01),
+                            (flags.syn, 0x02),
+                            (flags.rst, 0x04),
+                            (flags.psh, 0x08),
+                            (flags.ack, 0x10),
+                        ]
+                        .iter()
+                        .filter(|(on, _)| *on)
+                        .fold(0, |a, (_, b)| a | b);
                     }
-                    | L4::Udp {
+                    L4::Udp {
                         src_port, dst_port, ..
                     } => {
                         p.tp_src = *src_port;
                         p.tp_dst = *dst_port;
                     }
-                    L4::IcmpEcho { request, .. } => p.tp_src = if *request { 8 } else { 0 },
+                    L4::IcmpEcho { request, ident, .. } => {
+                        p.tp_src = if *request { 8 } else { 0 };
+                        p.icmp_id = *ident;
+                    }
                     L4::IcmpDestUnreachable { code, .. } => {
                         p.tp_src = 3;
                         p.tp_dst = u16::from(*code);

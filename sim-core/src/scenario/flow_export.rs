@@ -1,7 +1,9 @@
 //! The agents' flow exporters during a run: each node's agent polls its
 //! conntrack every `flowPollInterval` and runs export rounds on its own
 //! timer, as Antrea's agent does (`pkg/agent/flowexporter`, see
-//! [`crate::flows::exporter`] for the rules).
+//! [`crate::flows::exporter`] for the rules). The conntrack is br-int's
+//! zone 65520 where br-int executes the program, as Antrea dumps it, and the
+//! host's in the `brInt: switch` lab ([`dump`]).
 //!
 //! An agent starts when the FlowExporter gate is on and its node is powered
 //! (the simulator starts it at the first tick that finds it so): its first
@@ -27,6 +29,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use crate::engine::pipeline::CT_ZONE;
 use crate::engine::{ClusterState, PodState, egress};
 use crate::flows::{
     DumpedConn, ExporterConfig, ExportingProcess, FlowExporter, FlowKey, FlowMeta, FlowRecord,
@@ -208,22 +211,85 @@ pub fn session_messages(
     Ok(out)
 }
 
+/// One connection of a node's conntrack dump, from either conntrack.
+struct Seen {
+    dumped: DumpedConn,
+    /// The Service address and port the client dialled, when the connection
+    /// was DNATed to an endpoint.
+    dialled: Option<(Ipv4Addr, u16)>,
+    /// HTTP/1.1 messages captured on it, in order.
+    http: Vec<String>,
+}
+
+/// What `node`'s agent dumps. Where br-int executes the program, Antrea's
+/// dump: br-int's conntrack zone `CtZone` (65520), without connections from
+/// or to the node's `antrea-gw0`, and, with kube-proxy in AntreaProxy's
+/// place, without the ClusterIP duplicates of Pod-to-Service connections
+/// (`filterAntreaConns`, `pkg/agent/flowexporter/connections/conntrack.go`
+/// v2.1.0). In the `brInt: switch` lab, Pod traffic is routed by the host,
+/// and the host's conntrack is dumped instead.
+fn dump(world: &World, cluster: &ClusterState, node: &str, now: SimTime) -> Option<Vec<Seen>> {
+    let id = world.device_id(node)?;
+    if let Some(rows) = world.br_int_conntrack_rows(id, CT_ZONE as u16) {
+        let gateway = cluster
+            .nodes()
+            .find(|n| n.name == node)
+            .map(|n| Ipv4Addr::from(u32::from(n.pod_cidr.network()) + 1));
+        let svc_cidr = cluster.service_cidr.filter(|_| !cluster.proxy.antrea_proxy);
+        return Some(
+            rows.iter()
+                .filter(|r| gateway.is_none_or(|gw| r.src != gw && r.dst != gw))
+                .filter(|r| svc_cidr.is_none_or(|c| !c.contains(&r.dst)))
+                .map(|r| {
+                    let (dst, dst_port) = r.dnat.unwrap_or((r.dst, r.dport));
+                    Seen {
+                        dumped: DumpedConn {
+                            key: FlowKey {
+                                src: r.src,
+                                dst,
+                                src_port: r.sport,
+                                dst_port,
+                                protocol: r.proto,
+                            },
+                            start: SimTime(r.first_seen_ns),
+                            packets: r.packets,
+                            bytes: r.bytes,
+                            reverse_packets: r.reverse_packets,
+                            reverse_bytes: r.reverse_bytes,
+                            tcp_state: r.tcp_state,
+                        },
+                        dialled: r.dnat.map(|_| (r.dst, r.dport)),
+                        http: r.http.clone(),
+                    }
+                })
+                .collect(),
+        );
+    }
+    let stack = world.device(id).stack()?;
+    let rows: Vec<CtEntry> = stack.conntrack().rows(now);
+    Some(
+        rows.iter()
+            .map(|e| Seen {
+                dumped: dumped(e),
+                dialled: e.dnat.map(|_| (e.original.dst, e.original.dport)),
+                http: e.http.clone(),
+            })
+            .collect(),
+    )
+}
+
 /// One conntrack poll of `node`'s agent, with the L7 events since the last.
 fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, now: SimTime) {
-    let Some(stack) = world
-        .device_id(node)
-        .and_then(|id| world.device(id).stack())
-    else {
+    let Some(seen) = dump(world, cluster, node, now) else {
         return;
     };
-    let rows: Vec<CtEntry> = stack.conntrack().rows(now);
-    let dump: Vec<DumpedConn> = rows.iter().map(dumped).collect();
+    let dump: Vec<DumpedConn> = seen.iter().map(|s| s.dumped.clone()).collect();
     agent
         .exporter
-        .poll(now, &dump, |d| resolve(cluster, node, &rows, d));
+        .poll(now, &dump, |d| resolve(cluster, node, &seen, d));
     // L7 events: each request and its response make one exchange.
-    for e in &rows {
-        let key = key_of(e);
+    for e in &seen {
+        let key = e.dumped.key;
         let (consumed, next_id) = agent.l7_seen.get(&key).copied().unwrap_or((0, 0));
         let mut consumed = consumed;
         let mut id = next_id;
@@ -245,10 +311,10 @@ fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, no
     }
     agent
         .l7_seen
-        .retain(|k, _| rows.iter().any(|e| key_of(e) == *k));
+        .retain(|k, _| seen.iter().any(|e| e.dumped.key == *k));
 }
 
-/// The dump's view of a conntrack entry.
+/// The dump's view of a host conntrack entry.
 fn dumped(e: &CtEntry) -> DumpedConn {
     DumpedConn {
         key: key_of(e),
@@ -300,13 +366,8 @@ fn in_pod_subnets(cluster: &ClusterState, ip: Ipv4Addr) -> bool {
 /// (`AddOrUpdateConn`, `findFlowType`), or `None` when it is not exported
 /// there: no local Pod at either end, or a Pod-to-external flow whose source
 /// Pod lives elsewhere (`exportConn` skips it at the Egress node).
-fn resolve(
-    cluster: &ClusterState,
-    node: &str,
-    rows: &[CtEntry],
-    d: &DumpedConn,
-) -> Option<FlowMeta> {
-    let e = rows.iter().find(|e| key_of(e) == d.key)?;
+fn resolve(cluster: &ClusterState, node: &str, seen: &[Seen], d: &DumpedConn) -> Option<FlowMeta> {
+    let e = seen.iter().find(|e| e.dumped.key == d.key)?;
     let src = local_pod(cluster, node, d.key.src);
     let dst = local_pod(cluster, node, d.key.dst);
     if src.is_none() && dst.is_none() {
@@ -323,8 +384,8 @@ fn resolve(
         m.destination_pod_namespace = p.namespace.clone();
         m.destination_node_name = node.to_string();
     }
-    if e.dnat.is_some() {
-        service_context(cluster, e, &mut m);
+    if let Some((vip, port)) = e.dialled {
+        service_context(cluster, vip, port, &mut m);
     }
     let service = !m.destination_service_port_name.is_empty();
     m.flow_type = if in_pod_subnets(cluster, d.key.src) {
@@ -350,9 +411,7 @@ fn resolve(
 
 /// ClusterIP, port and `namespace/name:port` of the Service a DNATed
 /// connection went through.
-fn service_context(cluster: &ClusterState, e: &CtEntry, m: &mut FlowMeta) {
-    let vip = e.original.dst;
-    let port = e.original.dport;
+fn service_context(cluster: &ClusterState, vip: Ipv4Addr, port: u16, m: &mut FlowMeta) {
     for (key, svc) in &cluster.services {
         let ips = [svc.cluster_ip, svc.lb_ip];
         if !ips.contains(&Some(vip)) {

@@ -34,7 +34,6 @@ pub mod services;
 pub mod stack;
 pub mod switch;
 pub mod tcp_close;
-pub mod tcp_conntrack;
 pub mod trace;
 
 mod devices;

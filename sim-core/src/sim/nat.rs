@@ -8,7 +8,7 @@
 //! Ports are kept unless the translated tuple is taken, then the next free one
 //! is used (Linux picks a free port too; ours is deterministic).
 //! TCP entries follow conntrack's state machine and its per-state timeouts
-//! (`super::tcp_conntrack`). Simplifications: one timeout for ICMP and UDP
+//! (`crate::conntrack_tcp`). Simplifications: one timeout for ICMP and UDP
 //! (30 s; Linux keeps an assured UDP stream 120 s), no translation of ICMP
 //! errors about NATed flows.
 
@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::tcp_conntrack::{CtDir, TcpState};
+use crate::conntrack_tcp::{CtDir, TcpState};
 /// A rule's translation is the engine's SNAT description, executed as is.
 pub use crate::engine::dataplane::SnatTo;
 use crate::time::{SimDuration, SimTime};
@@ -147,12 +147,7 @@ pub struct Conntrack {
     by_reply: BTreeMap<FlowKey, FlowKey>,
 }
 
-fn timeout(proto: u8) -> SimDuration {
-    match proto {
-        6 => SimDuration::from_secs(300),
-        _ => SimDuration::from_secs(30),
-    }
-}
+use crate::conntrack_tcp::idle_timeout as timeout;
 
 /// Where a reply must be rewritten to: its source becomes the original
 /// destination and its destination the original source.

@@ -611,20 +611,13 @@ impl IpStack {
 
     /// An HTTP/1.1 message on a connection whose Pod asked for L7 export.
     fn l7_capture(&self, orig: FlowKey, pkt: &Ipv4Pkt) -> Option<String> {
-        if self.l7_export.is_empty() {
-            return None;
-        }
-        let L4::Tcp { payload, .. } = &pkt.l4 else {
-            return None;
-        };
-        let wanted = self.l7_export.iter().any(|&(ip, egress, ingress)| {
-            (egress && orig.src == ip) || (ingress && orig.dst == ip)
-        });
-        let text = std::str::from_utf8(payload).ok()?;
-        let http = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "HTTP/1.1 "]
-            .iter()
-            .any(|p| text.starts_with(p));
-        (wanted && http).then(|| text.to_string())
+        l7_message(&self.l7_export, orig.src, orig.dst, pkt)
+    }
+
+    /// The Pods whose connections are captured for L7 flow export: (Pod IP,
+    /// egress, ingress), as the node's dataplane lists them.
+    pub(super) fn l7_export(&self) -> &[(Ipv4Addr, bool, bool)] {
+        &self.l7_export
     }
 
     fn mark_for(&self, pkt: &Ipv4Pkt) -> u32 {
@@ -1261,6 +1254,31 @@ fn tcp_flags(pkt: &Ipv4Pkt) -> Option<wire::TcpFlags> {
         L4::Tcp { flags, .. } => Some(*flags),
         _ => None,
     }
+}
+
+/// `pkt`'s TCP payload if it is an HTTP/1.1 message on a connection from
+/// `orig_src` to `orig_dst` that `wanted` (Pod IP, egress, ingress) asks to
+/// capture for L7 flow export.
+pub(super) fn l7_message(
+    wanted: &[(Ipv4Addr, bool, bool)],
+    orig_src: Ipv4Addr,
+    orig_dst: Ipv4Addr,
+    pkt: &Ipv4Pkt,
+) -> Option<String> {
+    if wanted.is_empty() {
+        return None;
+    }
+    let L4::Tcp { payload, .. } = &pkt.l4 else {
+        return None;
+    };
+    let asked = wanted
+        .iter()
+        .any(|&(ip, egress, ingress)| (egress && orig_src == ip) || (ingress && orig_dst == ip));
+    let text = std::str::from_utf8(payload).ok()?;
+    let http = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "HTTP/1.1 "]
+        .iter()
+        .any(|p| text.starts_with(p));
+    (asked && http).then(|| text.to_string())
 }
 
 /// The IPv4 length of a packet without encoding it.

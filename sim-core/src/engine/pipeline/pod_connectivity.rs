@@ -18,7 +18,7 @@ use crate::model::MacAddr;
 /// `GlobalVirtualMAC` (pipeline.go): the destination MAC of tunnelled packets.
 pub(crate) const GLOBAL_VIRTUAL_MAC: MacAddr = MacAddr([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
 /// `CtZone`, the DNAT/default conntrack zone (0xfff0).
-pub(crate) const CT_ZONE: u32 = 65520;
+pub const CT_ZONE: u32 = 65520;
 /// `SNATCtZone` (0xfff1).
 pub(crate) const SNAT_CT_ZONE: u32 = 65521;
 

@@ -47,9 +47,12 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::World;
+use crate::engine::pipeline::CT_ZONE;
 use crate::model::{DeviceId, MacAddr, PortRef};
+use crate::openflow::conntrack::CtRow;
 use crate::openflow::{Conntrack, CtMode, Field, Packet, Program};
 use crate::sim::devices::DeviceRt;
+use crate::sim::stack::l7_message;
 use crate::sim::trace::{DropReason, LogKind, TraceTag};
 use crate::wire::{self, EthHeader, Ipv4Pkt, geneve};
 
@@ -175,6 +178,43 @@ impl World {
         self.br_int_programs.get(br).map(|rt| rt.ct.len())
     }
 
+    /// The connections of `zone` in node `node`'s br-int conntrack, as
+    /// `conntrack -L -w ZONE` lists them; `None` when that br-int is a plain
+    /// switch.
+    pub fn br_int_conntrack_rows(&self, node: DeviceId, zone: u16) -> Option<Vec<CtRow>> {
+        let br = self.br_int.get(&node)?;
+        self.br_int_programs.get(br).map(|rt| rt.ct.rows(zone))
+    }
+
+    /// After a walk of `frame` through br-int `sw`: an HTTP/1.1 message on a
+    /// connection whose Pod asked for L7 export (the node's dataplane lists
+    /// them) is kept on the connection the walk counted in Antrea's
+    /// `CtZone`, as the packets Antrea mirrors to Suricata would show it.
+    fn capture_l7(&mut self, sw: DeviceId, node: DeviceId, frame: &[u8]) {
+        let DeviceRt::Host(h) = self.device(node) else {
+            return;
+        };
+        if h.stack.l7_export().is_empty() {
+            return;
+        }
+        let Ok((_, ip)) = wire::parse_eth(frame) else {
+            return;
+        };
+        let Ok(pkt) = Ipv4Pkt::parse(ip) else {
+            return;
+        };
+        let zone = CT_ZONE as u16;
+        let rt = &self.br_int_programs[&sw];
+        let Some((src, dst)) = rt.ct.counted_in(zone) else {
+            return;
+        };
+        if let Some(msg) = l7_message(h.stack.l7_export(), src, dst, &pkt)
+            && let Some(rt) = self.br_int_programs.get_mut(&sw)
+        {
+            rt.ct.capture_http(zone, msg);
+        }
+    }
+
     /// A cold boot of switch `br` (see the module doc): if it is a br-int
     /// that executes a program, it comes up with no flows and an empty
     /// conntrack, its port map kept, until the next
@@ -293,6 +333,7 @@ impl World {
             .iter()
             .filter_map(|c| c.nat.as_deref()?.strip_prefix("dst=").map(str::to_string))
             .collect();
+        self.capture_l7(sw, node, &frame);
         let name = self.device(sw).name().to_string();
         if let Some(t) = tag {
             // Ports by name as `ofproto/trace` prints them, `N(name)`; the

@@ -16,6 +16,17 @@
 use crate::time::SimDuration;
 use crate::wire::TcpFlags;
 
+/// How long a connection lives without packets before its protocol's state
+/// machine says otherwise: TCP 300 s until its first packet sets a state;
+/// UDP and ICMP 30 s (`nf_conntrack_udp_timeout`, `nf_conntrack_icmp_timeout`;
+/// the lab does not give an assured UDP stream Linux's 120 s).
+pub fn idle_timeout(proto: u8) -> SimDuration {
+    match proto {
+        6 => SimDuration::from_secs(300),
+        _ => SimDuration::from_secs(30),
+    }
+}
+
 /// `enum tcp_conntrack`, in the kernel's order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
