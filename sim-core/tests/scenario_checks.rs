@@ -281,23 +281,31 @@ fn the_memory_estimate_covers_every_measured_run() {
     assert!(lab(1050).bytes() > limits::MEMORY_BUDGET);
 }
 
-/// br-int's programs are counted: the 100-node generated lab with a
-/// program per node (`brInt: pipeline`) against its measured peak, and the
-/// issue's 1,000-node lab, which fits as a switch, refused as a pipeline.
+/// br-int's programs are counted: the 100- and 300-node generated labs with
+/// a program per node (`brInt: pipeline`) against their measured peaks,
+/// and the 1,000-node lab, which fits as a switch, refused as a
+/// pipeline.
 #[test]
 fn the_memory_estimate_counts_br_int_programs() {
-    let g100 = Footprint {
-        nodes: 100,
-        devices: 2_103,
-        services: 200,
-        endpoints: 2_000,
-        egresses: 20,
-        pipeline: true,
+    let generated = |n: u64, measured_kib: u64| {
+        let f = Footprint {
+            nodes: n,
+            devices: 21 * n + 3,
+            services: 2 * n,
+            endpoints: 20 * n,
+            egresses: n / 5,
+            pipeline: true,
+        };
+        let measured = measured_kib * 1024;
+        assert!(f.bytes() >= measured, "{f}");
+        assert!(f.bytes() <= measured * 7 / 5, "{f}");
+        assert!(f.to_string().contains("br-int flows"), "{f}");
     };
-    let measured: u64 = 678_808 * 1024;
-    assert!(g100.bytes() >= measured, "{g100}");
-    assert!(g100.bytes() <= measured * 7 / 5, "{g100}");
-    assert!(g100.to_string().contains("br-int flows"), "{g100}");
+    // `/usr/bin/time -f %M antlab run` of `antlab gen --nodes N --pods 20N
+    // --services 2N --endpoints-per-service 10 --egresses N/5 --pools 10`
+    // with `brInt: pipeline` (BENCHMARKS.md).
+    generated(100, 166_928);
+    generated(300, 1_045_416);
     let lab = |pipeline| Footprint {
         nodes: 1000,
         devices: 21_021,

@@ -85,6 +85,13 @@ pub struct CompileCache {
     egress_placement: Option<egress::PlacementInputs>,
     /// One copy of each Service's rules for the nodes that compile it alike.
     shared_rules: proxy::SharedServiceRules,
+    /// What each node's br-int program was last compiled from (its spec and
+    /// its Pods' ofports): a record of what was loaded, not derived state,
+    /// so [`CompileCache::invalidate`] keeps it.
+    loaded_pipelines: BTreeMap<NodeId, (pipeline::PipelineSpec, Vec<(u32, String)>)>,
+    /// One parsed copy of each br-int flow line the nodes hold alike; kept
+    /// by [`CompileCache::invalidate`] too (it holds parses, not decisions).
+    flow_interner: crate::openflow::FlowInterner,
 }
 
 impl CompileCache {
@@ -93,6 +100,31 @@ impl CompileCache {
     pub fn placement_inputs(&mut self, cluster: &ClusterState) -> &egress::PlacementInputs {
         self.egress_placement
             .get_or_insert_with(|| egress::PlacementInputs::new(cluster))
+    }
+
+    /// Whether node `node`'s br-int program was last compiled from `spec`
+    /// and `pods`; if not, remembers them as the new source.
+    pub fn pipeline_unchanged(
+        &mut self,
+        node: NodeId,
+        spec: &pipeline::PipelineSpec,
+        pods: &[(u32, String)],
+    ) -> bool {
+        if self
+            .loaded_pipelines
+            .get(&node)
+            .is_some_and(|(s, p)| s == spec && p == pods)
+        {
+            return true;
+        }
+        self.loaded_pipelines
+            .insert(node, (spec.clone(), pods.to_vec()));
+        false
+    }
+
+    /// The parsed br-int flows shared by every node's program.
+    pub fn flow_interner(&mut self) -> &mut crate::openflow::FlowInterner {
+        &mut self.flow_interner
     }
 
     pub fn invalidate(&mut self) {

@@ -379,7 +379,7 @@ pub struct Group {
 
 /// Table ids and names (the pipeline's list `(id, name)`): resolves names while
 /// parsing and prints names or numbers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TableMap {
     names: Vec<(u8, String)>,
 }

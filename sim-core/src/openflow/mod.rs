@@ -40,7 +40,7 @@ pub use field::{Field, FieldRef};
 pub use flow::{Action, Flow, Group, Match, TableMap};
 pub use interp::Walk;
 pub use packet::Packet;
-pub use program::{FlowId, Program};
+pub use program::{FlowId, FlowInterner, Program};
 pub use text::Style;
 pub use trace::Trace;
 pub use verdict::{CtCall, Emitted, Headers, Verdict};

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::field::Field;
@@ -39,7 +40,7 @@ pub struct FlowId {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
-    pub(crate) flow: Flow,
+    pub(crate) flow: Arc<Flow>,
     seq: u64,
     pub(crate) n_packets: u64,
     pub(crate) n_bytes: u64,
@@ -80,7 +81,118 @@ pub(crate) struct Table {
     order: Vec<usize>,
     /// Conjunctive flows (all actions `conjunction(...)`), by (priority desc, seq asc).
     conj: Vec<u32>,
-    by_key: BTreeMap<(u16, Vec<Cond>), u32>,
+    /// Slots by (priority, hash of the match's conditions); the conditions
+    /// themselves are the entry's (not copied here: a large program's flows
+    /// would be held twice).
+    by_key: BTreeMap<(u16, u64), Vec<u32>>,
+    /// Number of flows.
+    n_flows: usize,
+}
+
+/// A word-at-a-time [`std::hash::Hasher`] (rustc's FxHash step): fast and
+/// deterministic (the same value on every run and machine). Not for keys
+/// an adversary picks; here it keys flows and text lines, always with an
+/// equality check behind it.
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Fnv64 {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a);
+    }
+}
+
+impl std::hash::Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.add(u64::from(v));
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.add(u64::from(v));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.add(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.add(v as u64);
+        self.add((v >> 64) as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+}
+
+/// The interner's key for a text line.
+fn line_hash(line: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = Fnv64::default();
+    h.write(line.as_bytes());
+    h.finish()
+}
+
+fn conds_hash(conds: &[Cond]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = Fnv64::default();
+    conds.hash(&mut h);
+    h.finish()
+}
+
+impl Table {
+    /// The slot of the flow with exactly this priority and these conditions.
+    fn find(&self, priority: u16, conds: &[Cond]) -> Option<u32> {
+        self.by_key
+            .get(&(priority, conds_hash(conds)))?
+            .iter()
+            .copied()
+            .find(|s| {
+                self.entry(*s)
+                    .is_some_and(|e| e.flow.matches.conds() == conds)
+            })
+    }
+
+    fn add_key(&mut self, priority: u16, conds: &[Cond], slot: u32) {
+        self.by_key
+            .entry((priority, conds_hash(conds)))
+            .or_default()
+            .push(slot);
+        self.n_flows += 1;
+    }
+
+    /// Forgets the flow with this priority and these conditions; its slot.
+    fn remove_key(&mut self, priority: u16, conds: &[Cond]) -> Option<u32> {
+        let slot = self.find(priority, conds)?;
+        let key = (priority, conds_hash(conds));
+        if let Some(v) = self.by_key.get_mut(&key) {
+            v.retain(|s| *s != slot);
+            if v.is_empty() {
+                self.by_key.remove(&key);
+            }
+        }
+        self.n_flows -= 1;
+        Some(slot)
+    }
 }
 
 /// Mixes masked field values into a bucket key.
@@ -259,11 +371,11 @@ impl Table {
     pub(crate) fn conjunctive(&self) -> impl Iterator<Item = (u32, &Flow)> {
         self.conj
             .iter()
-            .filter_map(|s| self.entry(*s).map(|e| (*s, &e.flow)))
+            .filter_map(|s| self.entry(*s).map(|e| (*s, &*e.flow)))
     }
 
     pub(crate) fn flow(&self, slot: u32) -> Option<&Flow> {
-        self.entry(slot).map(|e| &e.flow)
+        self.entry(slot).map(|e| &*e.flow)
     }
 
     /// Slots by (priority desc, seq asc).
@@ -279,9 +391,95 @@ impl Table {
 /// A group with its counters.
 #[derive(Clone, Debug)]
 pub(crate) struct GroupEntry {
-    pub(crate) group: Group,
+    pub(crate) group: Arc<Group>,
     pub(crate) n_packets: u64,
     pub(crate) n_bytes: u64,
+}
+
+/// Parsed flows by their text, shared by the programs that hold them
+/// ([`Program::from_text_shared`]). Lines no program holds any more are
+/// dropped now and then, so the interner stays about the size of the
+/// distinct flows in use.
+#[derive(Clone, Debug, Default)]
+pub struct FlowInterner {
+    /// The table map the lines were parsed with (a line means another
+    /// flow under another map).
+    names: Option<TableMap>,
+    /// By the hash of their line: (line, parse), usually one.
+    flows: BTreeMap<u64, Vec<(String, Arc<Flow>)>>,
+    groups: BTreeMap<u64, Vec<(String, Arc<Group>)>>,
+    /// Size after the last pruning.
+    kept: usize,
+    /// Distinct flows and groups held.
+    count: usize,
+}
+
+impl FlowInterner {
+    fn use_names(&mut self, names: &TableMap) {
+        if self.names.as_ref() != Some(names) {
+            self.flows.clear();
+            self.groups.clear();
+            self.kept = 0;
+            self.count = 0;
+            self.names = Some(names.clone());
+        }
+    }
+
+    fn flow(&mut self, line: &str, names: &TableMap) -> Result<Arc<Flow>, String> {
+        intern(&mut self.flows, &mut self.count, line, |l| {
+            text::parse_flow(l, names)
+        })
+    }
+
+    fn group(&mut self, line: &str, names: &TableMap) -> Result<Arc<Group>, String> {
+        intern(&mut self.groups, &mut self.count, line, |l| {
+            text::parse_group(l, names)
+        })
+    }
+
+    /// Drops the lines only the interner holds once it has doubled since
+    /// the last pruning.
+    fn prune(&mut self) {
+        if self.len() > 2 * self.kept + 1024 {
+            self.count = prune(&mut self.flows) + prune(&mut self.groups);
+            self.kept = self.count;
+        }
+    }
+
+    /// Distinct flows and groups held.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The shared parse of `line` in `map`, parsing it on first sight.
+fn intern<T>(
+    map: &mut BTreeMap<u64, Vec<(String, Arc<T>)>>,
+    count: &mut usize,
+    line: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Arc<T>, String> {
+    let list = map.entry(line_hash(line)).or_default();
+    if let Some((_, v)) = list.iter().find(|(l, _)| l == line) {
+        return Ok(Arc::clone(v));
+    }
+    let v = Arc::new(parse(line)?);
+    list.push((line.to_string(), Arc::clone(&v)));
+    *count += 1;
+    Ok(v)
+}
+
+/// Drops the parses only `map` holds; how many are left.
+fn prune<T>(map: &mut BTreeMap<u64, Vec<(String, Arc<T>)>>) -> usize {
+    map.retain(|_, list| {
+        list.retain(|(_, v)| Arc::strong_count(v) > 1);
+        !list.is_empty()
+    });
+    map.values().map(Vec::len).sum()
 }
 
 /// One bridge's flows and groups.
@@ -329,18 +527,53 @@ impl Program {
     /// Parses flow lines and group lines (`group_id=...`); blank lines and `#`
     /// comments are skipped. Errors name the line number.
     pub fn from_text(names: TableMap, text: &str) -> Result<Program, String> {
+        Program::from_lines(names, text, |p, l| {
+            if l.starts_with("group_id=") {
+                text::parse_group(l, &p.names).map(|g| p.add_group(g))
+            } else {
+                text::parse_flow(l, &p.names).and_then(|f| p.add_flow(f).map(|_| ()))
+            }
+        })
+    }
+
+    /// [`Program::from_text`] with the flow lines parsed once across
+    /// programs: a line `interner` has seen under the same table map is
+    /// shared, not parsed and stored again. Nodes of one cluster hold most
+    /// of their flows alike (every Service's and endpoint's), so a large
+    /// cluster keeps one copy of each.
+    pub fn from_text_shared(
+        names: TableMap,
+        text: &str,
+        interner: &mut FlowInterner,
+    ) -> Result<Program, String> {
+        interner.use_names(&names);
+        let p = Program::from_lines(names, text, |p, l| {
+            if l.starts_with("group_id=") {
+                interner.group(l, &p.names).map(|g| p.add_shared_group(g))
+            } else {
+                interner
+                    .flow(l, &p.names)
+                    .and_then(|f| p.add_shared_flow_at(f, 0).map(|_| ()))
+            }
+        })?;
+        interner.prune();
+        Ok(p)
+    }
+
+    /// A program of `text`'s lines, each added by `add` (blank lines and
+    /// `#` comments skipped; errors name the line number).
+    fn from_lines(
+        names: TableMap,
+        text: &str,
+        mut add: impl FnMut(&mut Program, &str) -> Result<(), String>,
+    ) -> Result<Program, String> {
         let mut p = Program::new(names);
         for (i, line) in text.lines().enumerate() {
             let l = line.trim();
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
-            let r = if l.starts_with("group_id=") {
-                text::parse_group(l, &p.names).map(|g| p.add_group(g))
-            } else {
-                text::parse_flow(l, &p.names).and_then(|f| p.add_flow(f).map(|_| ()))
-            };
-            r.map_err(|e| format!("line {}: {e}", i + 1))?;
+            add(&mut p, l).map_err(|e| format!("line {}: {e}", i + 1))?;
         }
         Ok(p)
     }
@@ -384,6 +617,12 @@ impl Program {
     /// Adds (or replaces) a flow installed at `now_ns` (timeouts count from it).
     /// Like OVS, `goto_table` must point to a later table.
     pub fn add_flow_at(&mut self, flow: Flow, now_ns: u64) -> Result<FlowId, String> {
+        self.add_shared_flow_at(Arc::new(flow), now_ns)
+    }
+
+    /// [`Program::add_flow_at`] with a flow that other programs may hold
+    /// too ([`FlowInterner`]): one copy of a flow every node has alike.
+    pub fn add_shared_flow_at(&mut self, flow: Arc<Flow>, now_ns: u64) -> Result<FlowId, String> {
         for a in &flow.actions {
             if let Action::GotoTable(t) = a
                 && *t <= flow.table
@@ -395,7 +634,6 @@ impl Program {
             }
         }
         self.touch();
-        let key = (flow.priority, flow.matches.conds().to_vec());
         let table_id = flow.table;
         let hard_expiry = flow
             .hard_timeout
@@ -406,7 +644,7 @@ impl Program {
             .filter(|t| *t > 0)
             .map(|t| u64::from(t) * NS_PER_SEC);
         let t = self.tables.entry(table_id).or_default();
-        let slot = if let Some(&slot) = t.by_key.get(&key) {
+        let slot = if let Some(slot) = t.find(flow.priority, flow.matches.conds()) {
             t.unindex(slot);
             let Some(e) = t.entries[slot as usize].as_mut() else {
                 return Err("internal: flow index out of step".into());
@@ -439,7 +677,11 @@ impl Program {
                     u32::try_from(t.entries.len() - 1).map_err(|_| "table full".to_string())?
                 }
             };
-            t.by_key.insert(key, slot);
+            let (priority, conds) = {
+                let f = &t.entries[slot as usize].as_ref().expect("just stored").flow;
+                (f.priority, f.matches.conds().to_vec())
+            };
+            t.add_key(priority, &conds, slot);
             t.index(slot);
             slot
         };
@@ -467,11 +709,10 @@ impl Program {
     /// Deletes the flow with exactly this table, priority and match
     /// (`ovs-ofctl del-flows --strict`). Returns whether one was there.
     pub fn delete_flow_strict(&mut self, table: u8, priority: u16, m: &Match) -> bool {
-        let key = (priority, m.conds().to_vec());
         let Some(t) = self.tables.get_mut(&table) else {
             return false;
         };
-        let Some(slot) = t.by_key.remove(&key) else {
+        let Some(slot) = t.remove_key(priority, m.conds()) else {
             return false;
         };
         t.unindex(slot);
@@ -498,6 +739,11 @@ impl Program {
 
     /// Adds or replaces a group (counters reset, as `mod-group` does in OVS).
     pub fn add_group(&mut self, group: Group) {
+        self.add_shared_group(Arc::new(group));
+    }
+
+    /// [`Program::add_group`] with a group other programs may hold too.
+    pub fn add_shared_group(&mut self, group: Arc<Group>) {
         self.touch();
         self.groups.insert(
             group.id,
@@ -515,7 +761,7 @@ impl Program {
     }
 
     pub fn group(&self, id: u32) -> Option<&Group> {
-        self.groups.get(&id).map(|g| &g.group)
+        self.groups.get(&id).map(|g| &*g.group)
     }
 
     /// (n_packets, n_bytes) of a group.
@@ -533,7 +779,7 @@ impl Program {
         self.tables.values().flat_map(|t| {
             t.sorted_slots()
                 .into_iter()
-                .filter_map(move |s| t.entry(s).map(|e| (&e.flow, e.n_packets, e.n_bytes)))
+                .filter_map(move |s| t.entry(s).map(|e| (&*e.flow, e.n_packets, e.n_bytes)))
         })
     }
 
@@ -542,7 +788,7 @@ impl Program {
     }
 
     pub fn flow_count(&self) -> usize {
-        self.tables.values().map(|t| t.by_key.len()).sum()
+        self.tables.values().map(|t| t.n_flows).sum()
     }
 
     /// (n_packets, n_bytes) of a flow.
@@ -594,6 +840,23 @@ impl Program {
 
     /// The whole program as `ovs-ofctl -O OpenFlow15 bundle BR -` input: groups
     /// first (flows refer to them), then flows, numeric tables throughout.
+    /// A hash of what [`Program::bundle_text`] says (groups, then flows, in
+    /// that order, with the table map and tunnel ports), without printing
+    /// it: equal programs have equal fingerprints.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = Fnv64::default();
+        self.names.pairs().for_each(|p| p.hash(&mut h));
+        self.tunnel_ports.hash(&mut h);
+        for g in self.groups.values() {
+            g.group.hash(&mut h);
+        }
+        for (f, _, _) in self.flows() {
+            f.hash(&mut h);
+        }
+        h.finish()
+    }
+
     pub fn bundle_text(&self) -> String {
         let mut out = String::new();
         for g in self.groups.values() {
@@ -789,5 +1052,90 @@ mod tests {
             "group add group_id=1,type=select,bucket=bucket_id:0,weight:100,actions=resubmit(,2)\n\
              flow add cookie=0x0, table=0, priority=0 actions=goto_table:1\n"
         );
+    }
+
+    fn service_lines(n: u32, first_ip: u32) -> String {
+        let mut text = String::new();
+        for i in 0..n {
+            let ip = std::net::Ipv4Addr::from(first_ip + i);
+            text.push_str(&format!(
+                "table=ServiceLB, priority=200,tcp,nw_dst={ip},tp_dst=80 actions=group:{}\n",
+                i + 1
+            ));
+            text.push_str(&format!(
+                "group_id={},type=select,bucket=bucket_id:0,weight:100,actions=output:3\n",
+                i + 1
+            ));
+        }
+        text
+    }
+
+    /// Programs parsed through one interner share each line's parse; the
+    /// lines no program holds go once the interner has doubled.
+    #[test]
+    fn an_interner_shares_lines_and_lets_unused_ones_go() {
+        let mut interner = FlowInterner::default();
+        let text = service_lines(600, 0x0a60_0001);
+        let a = Program::from_text_shared(names(), &text, &mut interner).unwrap();
+        assert_eq!(interner.len(), 1200);
+        let b = Program::from_text_shared(names(), &text, &mut interner).unwrap();
+        assert_eq!(
+            interner.len(),
+            1200,
+            "the second program parses nothing new"
+        );
+        let slot_a = a.tables[&1].find(200, a.flows().next().unwrap().0.matches.conds());
+        let fa = a.tables[&1].entry(slot_a.unwrap()).unwrap();
+        let fb = b.tables[&1].entry(slot_a.unwrap()).unwrap();
+        assert!(Arc::ptr_eq(&fa.flow, &fb.flow), "one copy of the flow");
+        assert!(Arc::ptr_eq(&a.groups[&1].group, &b.groups[&1].group));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(
+            a.bundle_text(),
+            Program::from_text(names(), &text).unwrap().bundle_text()
+        );
+        // The 1,200 lines no program holds any more stay until the
+        // interner has doubled since its last pruning (at 1,200 lines):
+        // then only what a program holds is left.
+        drop((a, b));
+        let c =
+            Program::from_text_shared(names(), &service_lines(1800, 0x0a61_0001), &mut interner)
+                .unwrap();
+        assert_eq!(interner.len(), 3600, "c's 1,800 flows and 1,800 groups");
+        assert_eq!(c.flow_count(), 1800);
+        // Another table map means other flows: the interner starts over.
+        let other_names = TableMap::new(&[(0, "Classifier"), (2, "ServiceLB"), (3, "Output")]);
+        Program::from_text_shared(other_names, &service_lines(1, 0x0a60_0001), &mut interner)
+            .unwrap();
+        assert_eq!(interner.len(), 2);
+    }
+
+    /// A fingerprint tells programs apart as their bundle text does, and
+    /// counters do not move it.
+    #[test]
+    fn fingerprints_follow_the_flows_not_the_counters() {
+        let text = format!(
+            "table=Classifier, priority=0 actions=goto_table:ServiceLB\n{}",
+            service_lines(3, 0x0a60_0001)
+        );
+        let mut a = Program::from_text(names(), &text).unwrap();
+        let before = a.fingerprint();
+        let mut ct = crate::openflow::Conntrack::new();
+        let pkt = Packet::parse_trace_flow("in_port=3,tcp,nw_dst=10.96.0.1,tp_dst=80").unwrap();
+        a.run(&mut ct, &crate::openflow::CtMode::Tracked, &pkt, 0, false);
+        assert_eq!(
+            a.flows().map(|(_, n, _)| n).sum::<u64>(),
+            2,
+            "two flows counted the packet"
+        );
+        assert_eq!(a.fingerprint(), before);
+        let changed = text.replace("tp_dst=80 actions=group:2", "tp_dst=81 actions=group:2");
+        assert_ne!(
+            Program::from_text(names(), &changed).unwrap().fingerprint(),
+            before
+        );
+        let mut ports = Program::from_text(names(), &text).unwrap();
+        ports.set_tunnel_ports(&[7]);
+        assert_ne!(ports.fingerprint(), before);
     }
 }

@@ -305,7 +305,7 @@ fn sync_nodes(
             None => InputError::new(&scn.topology_file, 1, 1, e),
         })?;
         if cluster.br_int_mode() == engine::dataplane::BrIntMode::Pipeline {
-            load_br_int(world, cluster, node, id, &dp)
+            load_br_int(world, cluster, node, id, &dp, proxy)
                 .map_err(|e| InputError::new(&scn.topology_file, 1, 1, e))?;
         }
     }
@@ -316,19 +316,28 @@ fn sync_nodes(
 /// the dataplane just applied and the cluster state, and loads it into the
 /// world (which keeps the running one when nothing changed). Pods map to
 /// their ofports by identity; a Pod the world has no device for (yet) is
-/// left out.
+/// left out. A program whose spec and Pods are those of the program the
+/// br-int runs is not compiled again (as real mode skips it): compiling
+/// and parsing every node's program at every sync was most of a large
+/// run's time.
 fn load_br_int(
     world: &mut World,
     cluster: &ClusterState,
     node: engine::NodeId,
     id: DeviceId,
     dp: &engine::dataplane::NodeDataplane,
+    cache: &mut engine::CompileCache,
 ) -> Result<bool, String> {
     use engine::pipeline::{self, inspect};
-    let program = inspect::program(&pipeline::compile(&pipeline::lab_spec(cluster, node, dp)))?;
+    let spec = pipeline::lab_spec(cluster, node, dp);
     let pods: Vec<(u32, String)> = pipeline::pods_by_ofport(cluster, node)
         .map(|(ofport, p)| (ofport, format!("{}/{}", p.namespace, p.name)))
         .filter(|(_, name)| world.device_id(name).is_some())
         .collect();
+    // After a cold boot the br-int runs nothing and needs the program again.
+    if cache.pipeline_unchanged(node, &spec, &pods) && world.br_int_runs_program(id) {
+        return Ok(false);
+    }
+    let program = inspect::program_shared(&pipeline::compile(&spec), cache.flow_interner())?;
     world.load_br_int_program(id, program, cluster.node(node).ip, &pods)
 }

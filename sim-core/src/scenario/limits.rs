@@ -31,11 +31,14 @@
 //! - br-int's programs (`options.brInt: pipeline`, the default): each node
 //!   holds its own compiled program, about 100 flows plus two per peer
 //!   node, a few per local Pod, and per Service its load-balancing flows
-//!   and one per endpoint. With the interpreter's indexes and the flow
-//!   cache a flow costs about 2.2 KB (a 100-node lab of 2,000 Pods and
-//!   2,000 endpoints holds about 300,000 flows and peaked at 695 MB against
-//!   55 MB with br-int as a switch), so the flows are counted too and a
-//!   large lab is refused in pipeline mode while `brInt: switch` fits.
+//!   and one per endpoint. The nodes share one parse of every flow they
+//!   hold alike (`openflow::FlowInterner`), so a node's flow costs its
+//!   entry and its classifier index, about 330-410 bytes with the shared
+//!   parses spread over them (the 100-node generated lab: about 300,000
+//!   flows, 163 MiB peak against 42 MiB with br-int as a switch; 300
+//!   nodes: 2.6 million, 1,021 MiB against 180 MiB). The flows are counted
+//!   at 450 bytes, and a large lab is refused in pipeline mode while
+//!   `brInt: switch` fits.
 
 use std::collections::BTreeMap;
 
@@ -72,8 +75,9 @@ const PER_DEVICE: u64 = 6_000;
 const PER_SERVICE_NODE: u64 = 260;
 const PER_ENDPOINT: u64 = 11_000;
 const PER_EGRESS_NODE: u64 = 700;
-/// One flow of one node's br-int program (pipeline mode).
-const PER_PIPELINE_FLOW: u64 = 2_600;
+/// One flow of one node's br-int program (pipeline mode): its entry, its
+/// index, its share of the parses the nodes hold alike.
+const PER_PIPELINE_FLOW: u64 = 450;
 
 /// What a scenario asks the simulator to hold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -21,7 +21,9 @@
 //! simulator's walk and real OVS's trace of the same flow can be compared.
 
 use crate::engine::{ClusterState, NodeId, PodState};
-use crate::openflow::{Conntrack, CtMode, CtState, Packet, Program, Style, TableMap, Walk};
+use crate::openflow::{
+    Conntrack, CtMode, CtState, FlowInterner, Packet, Program, Style, TableMap, Walk,
+};
 
 use super::compile::NodePipeline;
 use super::from_cluster::{gateway_mac, pod_mac, pods_by_ofport};
@@ -34,6 +36,14 @@ pub const POD_PREFIX: &str = "pod:";
 /// An error means the compiler emitted text the parser refuses.
 pub fn program(np: &NodePipeline) -> Result<Program, String> {
     let mut p = Program::from_text(TableMap::new(np.tables()), &np.text())
+        .map_err(|e| format!("the compiled program does not parse: {e}"))?;
+    p.set_tunnel_ports(&[TUNNEL_OFPORT]);
+    Ok(p)
+}
+
+/// [`program`] with flow lines parsed once across nodes ([`FlowInterner`]).
+pub fn program_shared(np: &NodePipeline, interner: &mut FlowInterner) -> Result<Program, String> {
+    let mut p = Program::from_text_shared(TableMap::new(np.tables()), &np.text(), interner)
         .map_err(|e| format!("the compiled program does not parse: {e}"))?;
     p.set_tunnel_ports(&[TUNNEL_OFPORT]);
     Ok(p)

@@ -73,9 +73,10 @@ pub(super) struct BrIntRt {
     node: DeviceId,
     program: Program,
     ct: Conntrack,
-    /// The program's text as loaded, to tell a changed program (empty
-    /// after a cold boot: no flows).
-    text: String,
+    /// The loaded program's [`Program::fingerprint`], to tell a changed
+    /// program (an empty program's after a cold boot: no flows). A hash,
+    /// not the text: a large Service table makes megabytes of text per node.
+    text_hash: u64,
     /// The tunnel's local address (the node's transport IP).
     local_ip: Ipv4Addr,
     /// ofport → switch port.
@@ -125,14 +126,18 @@ impl World {
             }
         }
         let to_ofport = to_switch.iter().map(|(o, s)| (*s, *o)).collect();
-        let text = program.bundle_text();
+        let text_hash = program.fingerprint();
         match self.br_int_programs.get_mut(&br) {
-            Some(rt) if rt.text == text && rt.to_switch == to_switch && rt.local_ip == local_ip => {
+            Some(rt)
+                if rt.text_hash == text_hash
+                    && rt.to_switch == to_switch
+                    && rt.local_ip == local_ip =>
+            {
                 return Ok(false);
             }
             Some(rt) => {
                 rt.program = program;
-                rt.text = text;
+                rt.text_hash = text_hash;
                 rt.local_ip = local_ip;
                 rt.to_switch = to_switch;
                 rt.to_ofport = to_ofport;
@@ -144,7 +149,7 @@ impl World {
                         node,
                         program,
                         ct: Conntrack::new(),
-                        text,
+                        text_hash,
                         local_ip,
                         to_switch,
                         to_ofport,
@@ -169,6 +174,15 @@ impl World {
     pub fn br_int_program(&self, node: DeviceId) -> Option<&Program> {
         let br = self.br_int.get(&node)?;
         self.br_int_programs.get(br).map(|rt| &rt.program)
+    }
+
+    /// Whether node `node`'s br-int has a program loaded (false for a plain
+    /// switch and after a cold boot, until the next load).
+    pub fn br_int_runs_program(&self, node: DeviceId) -> bool {
+        self.br_int
+            .get(&node)
+            .and_then(|br| self.br_int_programs.get(br))
+            .is_some_and(|rt| rt.program.flow_count() > 0)
     }
 
     /// How many connections node `node`'s br-int conntrack holds (every
@@ -224,7 +238,7 @@ impl World {
             return;
         };
         rt.program = Program::new(rt.program.table_names().clone());
-        rt.text = rt.program.bundle_text();
+        rt.text_hash = rt.program.fingerprint();
         rt.ct = Conntrack::new();
     }
 
