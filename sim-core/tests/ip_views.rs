@@ -47,8 +47,11 @@ fn lab(agent_conf: &str) -> (Topology, World, ClusterState) {
         })
         .unwrap();
     let node = w.device_id(NODE).unwrap();
-    w.add_pod(node, "egress", "ubuntu-20-04-59d474f9df-dv9ms", ip, vec![])
+    let pod = w
+        .add_pod(node, "egress", "ubuntu-20-04-59d474f9df-dv9ms", ip, vec![])
         .unwrap();
+    // As the CNI does when it plugs the Pod.
+    w.set_mtu(pod, "eth0", cluster.pod_mtu());
     for (name, dp) in engine::compile(&cluster) {
         let id = w.device_id(&name).unwrap();
         w.apply_dataplane(id, &dp).unwrap();
@@ -136,6 +139,22 @@ fn tunnel_type_port_and_default_mtu_show_up() {
     let l = links("defaultMTU: 1400");
     assert_eq!(mtu_of(&l, "antrea-gw0"), 1400);
     assert_eq!(mtu_of(&l, "ubuntu-2-"), 1400);
+}
+
+/// A Pod's host-side veth shows the MTU its Pod's `eth0` has (a veth's two
+/// ends share one), not the agent's current setting: a Pod plugged before
+/// the MTU changed keeps the MTU it was plugged with.
+#[test]
+fn a_pod_veth_shows_its_pods_mtu() {
+    let (topo, mut w, cluster) = lab("defaultMTU: 1400");
+    let pod = w.device_id("egress/ubuntu-20-04-59d474f9df-dv9ms").unwrap();
+    w.set_mtu(pod, "eth0", 1300);
+    let text = ip_view(&w, &cluster, &topo, NODE, IpView::Link).unwrap();
+    let veth = pod_interface_name("egress", "ubuntu-20-04-59d474f9df-dv9ms");
+    let line = text.lines().find(|l| l.contains(&veth)).unwrap();
+    assert!(line.contains(" mtu 1300 "), "{line}");
+    let gw = text.lines().find(|l| l.contains("antrea-gw0")).unwrap();
+    assert!(gw.contains(" mtu 1400 "), "{gw}");
 }
 
 #[test]

@@ -404,6 +404,48 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Conntrack's accounting: however requests and replies of a few
+    /// Service connections interleave, each connection in `CtZone` counts
+    /// every request and every reply exactly once, although each request
+    /// meets ct() in that zone twice (ConntrackZone, then ConntrackCommit).
+    #[test]
+    fn conntrack_counts_each_packet_once_per_zone(
+        sends in proptest::collection::vec((0u16..4, any::<bool>()), 1..40)
+    ) {
+        let mut prog = program();
+        let mut ct = Conntrack::new();
+        let mut endpoint: std::collections::BTreeMap<u16, (Ipv4Addr, u32)> = Default::default();
+        let mut want: std::collections::BTreeMap<u16, (u64, u64)> = Default::default();
+        for (i, (c, reply)) in sends.iter().enumerate() {
+            let sport = 40000 + c;
+            let now = i as u64 * 1_000_000;
+            match endpoint.get(&sport) {
+                Some(&(ep, port)) if *reply => {
+                    let r = pkt(&format!(
+                        "in_port={port},tcp,dl_src=0a:00:00:00:00:0{port},dl_dst=0a:00:00:00:00:01,nw_src={ep},nw_dst=10.10.0.3,nw_ttl=64,tp_src=8080,tp_dst={sport}"
+                    ));
+                    prog.run(&mut ct, &CtMode::Tracked, &r, now, false);
+                    want.entry(sport).or_default().1 += 1;
+                }
+                _ => {
+                    let w = prog.run(&mut ct, &CtMode::Tracked, &request(sport), now, false);
+                    let out = &w.verdict.outputs[0];
+                    endpoint.insert(sport, (out.headers.nw_dst.unwrap(), out.port));
+                    want.entry(sport).or_default().0 += 1;
+                }
+            }
+        }
+        let rows = ct.rows(65520);
+        prop_assert_eq!(rows.len(), want.len());
+        for r in rows {
+            let (req, rep) = want[&r.sport];
+            prop_assert_eq!((r.packets, r.reverse_packets), (req, rep), "connection {}", r.sport);
+            prop_assert_eq!(r.dnat.map(|d| d.0), Some(endpoint[&r.sport].0));
+        }
+    }
+}
+
 #[test]
 fn verdict_default_is_a_drop() {
     assert!(Verdict::default().is_drop());

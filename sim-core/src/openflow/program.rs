@@ -776,11 +776,7 @@ impl Program {
     /// Every flow with its (n_packets, n_bytes): tables in id order, each by
     /// priority (highest first), then the order added.
     pub fn flows(&self) -> impl Iterator<Item = (&Flow, u64, u64)> {
-        self.tables.values().flat_map(|t| {
-            t.sorted_slots()
-                .into_iter()
-                .filter_map(move |s| t.entry(s).map(|e| (&*e.flow, e.n_packets, e.n_bytes)))
-        })
+        self.entries().map(|e| (&*e.flow, e.n_packets, e.n_bytes))
     }
 
     pub fn group_count(&self) -> usize {
@@ -840,21 +836,33 @@ impl Program {
 
     /// The whole program as `ovs-ofctl -O OpenFlow15 bundle BR -` input: groups
     /// first (flows refer to them), then flows, numeric tables throughout.
-    /// A hash of what [`Program::bundle_text`] says (groups, then flows, in
-    /// that order, with the table map and tunnel ports), without printing
-    /// it: equal programs have equal fingerprints.
-    pub fn fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = Fnv64::default();
-        self.names.pairs().for_each(|p| p.hash(&mut h));
-        self.tunnel_ports.hash(&mut h);
-        for g in self.groups.values() {
-            g.group.hash(&mut h);
-        }
-        for (f, _, _) in self.flows() {
-            f.hash(&mut h);
-        }
-        h.finish()
+    /// Whether `other` holds what this program holds, as
+    /// [`Program::bundle_text`] would print it (groups, then flows, in that
+    /// order, with the table map and tunnel ports), counters aside. Shared
+    /// parses ([`FlowInterner`]) compare by address, others field by field.
+    pub fn same_rules_as(&self, other: &Program) -> bool {
+        self.names == other.names
+            && self.tunnel_ports == other.tunnel_ports
+            && self.groups.len() == other.groups.len()
+            && self
+                .groups
+                .iter()
+                .zip(&other.groups)
+                .all(|((a, ga), (b, gb))| {
+                    a == b && (Arc::ptr_eq(&ga.group, &gb.group) || ga.group == gb.group)
+                })
+            && self.flow_count() == other.flow_count()
+            && self
+                .entries()
+                .zip(other.entries())
+                .all(|(a, b)| Arc::ptr_eq(&a.flow, &b.flow) || a.flow == b.flow)
+    }
+
+    /// Every flow's entry, in [`Program::flows`]' order.
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.tables
+            .values()
+            .flat_map(|t| t.sorted_slots().into_iter().filter_map(move |s| t.entry(s)))
     }
 
     pub fn bundle_text(&self) -> String {
@@ -1089,7 +1097,7 @@ mod tests {
         let fb = b.tables[&1].entry(slot_a.unwrap()).unwrap();
         assert!(Arc::ptr_eq(&fa.flow, &fb.flow), "one copy of the flow");
         assert!(Arc::ptr_eq(&a.groups[&1].group, &b.groups[&1].group));
-        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert!(a.same_rules_as(&b));
         assert_eq!(
             a.bundle_text(),
             Program::from_text(names(), &text).unwrap().bundle_text()
@@ -1110,16 +1118,16 @@ mod tests {
         assert_eq!(interner.len(), 2);
     }
 
-    /// A fingerprint tells programs apart as their bundle text does, and
-    /// counters do not move it.
+    /// Programs compare as their bundle text does, counters aside.
     #[test]
-    fn fingerprints_follow_the_flows_not_the_counters() {
+    fn same_rules_follow_the_flows_not_the_counters() {
         let text = format!(
             "table=Classifier, priority=0 actions=goto_table:ServiceLB\n{}",
             service_lines(3, 0x0a60_0001)
         );
         let mut a = Program::from_text(names(), &text).unwrap();
-        let before = a.fingerprint();
+        let fresh = Program::from_text(names(), &text).unwrap();
+        assert!(a.same_rules_as(&fresh));
         let mut ct = crate::openflow::Conntrack::new();
         let pkt = Packet::parse_trace_flow("in_port=3,tcp,nw_dst=10.96.0.1,tp_dst=80").unwrap();
         a.run(&mut ct, &crate::openflow::CtMode::Tracked, &pkt, 0, false);
@@ -1128,14 +1136,34 @@ mod tests {
             2,
             "two flows counted the packet"
         );
-        assert_eq!(a.fingerprint(), before);
+        assert!(a.same_rules_as(&fresh));
         let changed = text.replace("tp_dst=80 actions=group:2", "tp_dst=81 actions=group:2");
-        assert_ne!(
-            Program::from_text(names(), &changed).unwrap().fingerprint(),
-            before
+        assert!(
+            !Program::from_text(names(), &changed)
+                .unwrap()
+                .same_rules_as(&a)
+        );
+        let regrouped = text.replace(
+            "group_id=3,type=select,bucket=bucket_id:0,weight:100,actions=output:3",
+            "group_id=3,type=select,bucket=bucket_id:0,weight:100,actions=output:4",
+        );
+        assert!(
+            !Program::from_text(names(), &regrouped)
+                .unwrap()
+                .same_rules_as(&a)
+        );
+        let fewer = text.replace(
+            "table=Classifier, priority=0 actions=goto_table:ServiceLB\n",
+            "",
+        );
+        assert!(
+            !Program::from_text(names(), &fewer)
+                .unwrap()
+                .same_rules_as(&a)
         );
         let mut ports = Program::from_text(names(), &text).unwrap();
         ports.set_tunnel_ports(&[7]);
-        assert_ne!(ports.fingerprint(), before);
+        assert!(!ports.same_rules_as(&a));
+        assert!(!Program::new(names()).same_rules_as(&a));
     }
 }

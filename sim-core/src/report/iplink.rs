@@ -21,6 +21,7 @@
 //!   IDs and no SHA-1, so the hex digits are SHA-256 of `namespace/name`: the
 //!   shape is Antrea's, the digits are not. Its peer is `@if2` (the Pod's
 //!   `eth0` after its `lo`), in a netns named `cni-` + a UUID made the same way.
+//!   Its MTU is the Pod's `eth0`'s (the CNI set it when it plugged the Pod).
 //! - The 802.1Q sub-interfaces the engine created (`antrea-ext.181@eth0`).
 //!
 //! Interface indexes are positions in that order, from 1: deterministic, and
@@ -323,16 +324,22 @@ pub fn ip_view(
     if let Some(node_id) = cluster.node_id(node) {
         for pod in cluster.pods_on(node_id) {
             let full = format!("{}/{}", pod.namespace, pod.name);
-            if world.device_id(&full).is_none() {
+            let Some(dev) = world.device_id(&full) else {
                 continue;
-            }
+            };
+            // A veth's two ends have one MTU: the one the Pod's eth0 has.
+            let mtu = world
+                .device(dev)
+                .stack()
+                .and_then(|s| s.ifaces().iter().find(|i| i.name() == "eth0"))
+                .map_or(pod_mtu, L3Iface::mtu);
             rows.push(Row {
                 name: pod_interface_name(&pod.namespace, &pod.name),
                 at: Some(format!("if{POD_PEER_IFINDEX}")),
                 ovs_port: true,
                 mac: MacAddr::from_name(&format!("{full}/host-veth")),
                 netns: Some(netns_name(&full)),
-                ..synthetic(pod_mtu)
+                ..synthetic(mtu)
             });
         }
     }

@@ -33,13 +33,13 @@
 //!
 //! Decisions: a replaced program keeps the br-int's conntrack (OVS's
 //! conntrack outlives flow changes) but starts its counters from zero (the
-//! caller replaces a program only when its text or port map changed). A
+//! caller replaces a program only when its rules or port map changed). A
 //! cold boot is different ([`World::br_int_cold_boot`], from `power.rs` when
 //! the node powers on): a powered-off machine keeps neither OVS's flows nor
 //! its conntrack, so the br-int comes up with no flows (it drops every
 //! frame) and an empty conntrack, and the next load installs the program
-//! from scratch, as the agent does when it starts, even when its text is
-//! the one loaded before the power cycle: counters from zero, learned flows
+//! from scratch, as the agent does when it starts, even when its rules are
+//! those loaded before the power cycle: counters from zero, learned flows
 //! gone. The host's conntrack also sees the tunnel's UDP packets, as the
 //! kernel's does for OVS's userspace tunnel traffic.
 
@@ -73,10 +73,6 @@ pub(super) struct BrIntRt {
     node: DeviceId,
     program: Program,
     ct: Conntrack,
-    /// The loaded program's [`Program::fingerprint`], to tell a changed
-    /// program (an empty program's after a cold boot: no flows). A hash,
-    /// not the text: a large Service table makes megabytes of text per node.
-    text_hash: u64,
     /// The tunnel's local address (the node's transport IP).
     local_ip: Ipv4Addr,
     /// ofport → switch port.
@@ -89,8 +85,9 @@ impl World {
     /// Loads (or replaces) node `node`'s br-int program. `pods` gives each
     /// Pod's ofport and its device name (`namespace/name`); the Pod's port
     /// is found by the link from its `eth0`. `local_ip` is the tunnel's
-    /// source address. Returns whether anything changed: the same program
-    /// text with the same port map keeps the running one and its counters
+    /// source address. Returns whether anything changed: a program with the
+    /// same rules ([`Program::same_rules_as`]) and the same port map keeps
+    /// the running one and its counters
     /// (after a cold boot nothing runs, so the program is installed again).
     pub fn load_br_int_program(
         &mut self,
@@ -126,10 +123,10 @@ impl World {
             }
         }
         let to_ofport = to_switch.iter().map(|(o, s)| (*s, *o)).collect();
-        let text_hash = program.fingerprint();
         match self.br_int_programs.get_mut(&br) {
+            // The same rules (an empty program after a cold boot is not).
             Some(rt)
-                if rt.text_hash == text_hash
+                if rt.program.same_rules_as(&program)
                     && rt.to_switch == to_switch
                     && rt.local_ip == local_ip =>
             {
@@ -137,7 +134,6 @@ impl World {
             }
             Some(rt) => {
                 rt.program = program;
-                rt.text_hash = text_hash;
                 rt.local_ip = local_ip;
                 rt.to_switch = to_switch;
                 rt.to_ofport = to_ofport;
@@ -149,7 +145,6 @@ impl World {
                         node,
                         program,
                         ct: Conntrack::new(),
-                        text_hash,
                         local_ip,
                         to_switch,
                         to_ofport,
@@ -238,7 +233,6 @@ impl World {
             return;
         };
         rt.program = Program::new(rt.program.table_names().clone());
-        rt.text_hash = rt.program.fingerprint();
         rt.ct = Conntrack::new();
     }
 
