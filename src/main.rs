@@ -82,7 +82,7 @@ enum Command {
     },
     /// Show a table of a scenario's state at its end or at `--at` (kubectl-style):
     /// nodes, pods, probes, links, arp DEVICE, mac SWITCH, routes DEVICE,
-    /// dataplane NODE, trace PROBE, iplink NODE, ipaddr NODE.
+    /// dataplane NODE, trace PROBE, iplink NODE, ipaddr NODE, conntrack DEVICE.
     Get {
         /// What to show, e.g. `pods` or `arp core-sw`.
         #[arg(required = true, num_args = 1..=2)]

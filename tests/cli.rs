@@ -21,6 +21,23 @@ fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8 output")
 }
 
+/// `antlab get WHAT DEVICE -s SCENARIO --at AT` for each (what, device),
+/// each expected to succeed; their outputs one after the other.
+fn views(scn: &str, at: &str, views: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (what, device) in views {
+        let o = antlab(&["get", what, device, "-s", scn, "--at", at]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out.push_str(&stdout(&o));
+    }
+    out
+}
+
 /// Every scenario shipped in `scenarios/`.
 fn all_scenarios() -> Vec<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -125,26 +142,67 @@ fn egress_tables_snapshot() {
     insta::assert_snapshot!("egress_tables", out);
 }
 
+/// `get conntrack` on the flow-export lab at 12 s: the client's node holds
+/// the Egress ping and three Service connections in br-int's zone 65520,
+/// DNATed to the endpoints br-int chose, in OVS's dump format; its host
+/// conntrack holds the memberlist and Geneve UDP flows, none of the Pods'
+/// (br-int carried them). The Egress node's br-int tracks the tunnelled
+/// ping with Antrea's Egress mark, and its host SNATs it to the Egress IP.
+#[test]
+fn conntrack_snapshot() {
+    let scn = "scenarios/flow-export.yaml";
+    let out = views(
+        scn,
+        "12s",
+        &[
+            ("conntrack", "k8s-node-vm-1-cl-02"),
+            ("conntrack", "k8s-node-vm-2-cl-02"),
+        ],
+    );
+    for line in [
+        "icmp,orig=(src=10.30.67.5,dst=10.200.0.10,id=16384,type=8,code=0),reply=(src=10.200.0.10,dst=10.30.67.5,id=16384,type=0,code=0),zone=65520,",
+        ",zone=65520,timeout=29,mark=1\n",
+        "icmp     1  29 src=10.30.67.5 dst=10.200.0.10 type=8 code=0 id=16384 src=10.200.0.10 dst=172.18.181.40 type=0 code=0 id=16384",
+    ] {
+        assert!(out.contains(line), "missing {line:?}:\n{out}");
+    }
+    let vm1 = out.split("# ").nth(1).unwrap();
+    let (br_int, host) = vm1.split_once("(conntrack -L)").unwrap();
+    assert_eq!(
+        br_int
+            .matches("tcp,orig=(src=10.30.67.3,dst=10.30.30.11,")
+            .count(),
+        3
+    );
+    assert!(
+        !host.contains("10.30.67.3"),
+        "the Pods' connections never reach the host:\n{host}"
+    );
+    insta::assert_snapshot!("conntrack", out);
+    // An L2 switch has no conntrack.
+    let switch = antlab(&["get", "conntrack", "vmbr0", "-s", scn]);
+    assert_eq!(switch.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&switch.stderr).contains("vmbr0 has no IP stack"),
+        "{}",
+        String::from_utf8_lossy(&switch.stderr)
+    );
+}
+
 /// `get iplink` / `get ipaddr` on the blog's Egress lab: at 5 s the Egress IP
 /// is on k8s-node-vm-2-cl-02's `antrea-ext.181@eth0`, the Pods are on vm-1.
 #[test]
 fn ip_link_and_addr_snapshot() {
     let scn = "scenarios/egress-vlan-failover.yaml";
-    let mut out = String::new();
-    for (what, node) in [
-        ("iplink", "k8s-node-vm-2-cl-02"),
-        ("ipaddr", "k8s-node-vm-2-cl-02"),
-        ("ipaddr", "k8s-node-vm-1-cl-02"),
-    ] {
-        let o = antlab(&["get", what, node, "-s", scn, "--at", "5s"]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out.push_str(&stdout(&o));
-    }
+    let out = views(
+        scn,
+        "5s",
+        &[
+            ("iplink", "k8s-node-vm-2-cl-02"),
+            ("ipaddr", "k8s-node-vm-2-cl-02"),
+            ("ipaddr", "k8s-node-vm-1-cl-02"),
+        ],
+    );
     // The blog's lines (exploring-antrea-features.md, `ip link` / `ip addr` on the Egress node).
     for line in [
         "genev_sys_6081: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 65000 qdisc noqueue master ovs-system state UNKNOWN mode DEFAULT group default qlen 1000",

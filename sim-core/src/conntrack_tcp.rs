@@ -90,6 +90,13 @@ impl TcpState {
     /// The state after a packet with `flags` going `dir`; unchanged when the
     /// kernel's table says invalid or ignore.
     pub fn next(self, dir: CtDir, flags: TcpFlags) -> TcpState {
+        self.step(dir, flags).unwrap_or(self)
+    }
+
+    /// The state after a packet with `flags` going `dir`, or `None` when the
+    /// kernel's table says invalid or ignore (the kernel then neither moves
+    /// the state nor renews the entry's timeout).
+    pub fn step(self, dir: CtDir, flags: TcpFlags) -> Option<TcpState> {
         use TcpState::*;
         // Columns: sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2.
         // `Keep` stands for sIV and sIG.
@@ -120,13 +127,13 @@ impl TcpState {
             3
         } else {
             // TCP_NONE_SET: every transition is invalid.
-            return self;
+            return Option::None;
         };
         let table = match dir {
             CtDir::Original => &ORIGINAL,
             CtDir::Reply => &REPLY,
         };
-        table[index][self as usize].unwrap_or(self)
+        table[index][self as usize]
     }
 }
 

@@ -436,7 +436,7 @@ proptest! {
                 }
             }
         }
-        let rows = ct.rows(65520);
+        let rows = ct.rows(65520, 0);
         prop_assert_eq!(rows.len(), want.len());
         for r in rows {
             let (req, rep) = want[&r.sport];

@@ -304,8 +304,8 @@ fn the_memory_estimate_counts_br_int_programs() {
     // `/usr/bin/time -f %M antlab run` of `antlab gen --nodes N --pods 20N
     // --services 2N --endpoints-per-service 10 --egresses N/5 --pools 10`
     // with `brInt: pipeline` (BENCHMARKS.md).
-    generated(100, 166_928);
-    generated(300, 1_045_416);
+    generated(100, 170_556);
+    generated(300, 1_068_092);
     let lab = |pipeline| Footprint {
         nodes: 1000,
         devices: 21_021,

@@ -102,24 +102,28 @@ impl CompileCache {
             .get_or_insert_with(|| egress::PlacementInputs::new(cluster))
     }
 
-    /// Whether node `node`'s br-int program was last compiled from `spec`
-    /// and `pods`; if not, remembers them as the new source.
+    /// Whether node `node`'s br-int program was last loaded from `spec`
+    /// and `pods` ([`CompileCache::pipeline_loaded`]).
     pub fn pipeline_unchanged(
-        &mut self,
+        &self,
         node: NodeId,
         spec: &pipeline::PipelineSpec,
         pods: &[(u32, String)],
     ) -> bool {
-        if self
-            .loaded_pipelines
+        self.loaded_pipelines
             .get(&node)
             .is_some_and(|(s, p)| s == spec && p == pods)
-        {
-            return true;
-        }
-        self.loaded_pipelines
-            .insert(node, (spec.clone(), pods.to_vec()));
-        false
+    }
+
+    /// Remembers that node `node`'s br-int program was loaded from `spec`
+    /// and `pods`.
+    pub fn pipeline_loaded(
+        &mut self,
+        node: NodeId,
+        spec: pipeline::PipelineSpec,
+        pods: Vec<(u32, String)>,
+    ) {
+        self.loaded_pipelines.insert(node, (spec, pods));
     }
 
     /// The parsed br-int flows shared by every node's program.

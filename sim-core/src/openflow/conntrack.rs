@@ -161,8 +161,13 @@ pub struct CtRow {
     pub dnat: Option<(Ipv4Addr, u16)>,
     /// What SNAT made the source, if it did.
     pub snat: Option<(Ipv4Addr, u16)>,
+    /// The reply direction's tuple: source, source port, destination,
+    /// destination port.
+    pub reply: (Ipv4Addr, u16, Ipv4Addr, u16),
     /// Start time, integer ns of the walk clock.
     pub first_seen_ns: u64,
+    /// When the connection expires without another packet, integer ns.
+    pub expires_ns: u64,
     pub packets: u64,
     pub bytes: u64,
     pub reverse_packets: u64,
@@ -173,6 +178,9 @@ pub struct CtRow {
     pub http: Vec<String>,
 }
 
+/// How often expired connections are swept out: a simulated second.
+const SWEEP_NS: u64 = 1_000_000_000;
+
 /// All zones' connections.
 #[derive(Clone, Debug, Default)]
 pub struct Conntrack {
@@ -182,6 +190,8 @@ pub struct Conntrack {
     index: BTreeMap<(u16, Tuple), (usize, Dir)>,
     /// The walk clock, integer ns.
     now: u64,
+    /// When expired connections are next swept out (integer ns).
+    next_sweep: u64,
     /// The connections the current walk counted, by zone.
     counted: Vec<(u16, usize)>,
 }
@@ -191,9 +201,15 @@ impl Conntrack {
         Conntrack::default()
     }
 
-    /// Number of live connections (every zone) at the clock.
+    /// Number of live connections (every zone) at the walk clock.
     pub fn len(&self) -> usize {
-        self.live().count()
+        self.live_at(0).count()
+    }
+
+    /// Number of live connections (every zone) at `now_ns`, or at the walk
+    /// clock if later.
+    pub fn len_at(&self, now_ns: u64) -> usize {
+        self.live_at(now_ns).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -209,21 +225,46 @@ impl Conntrack {
 
     /// Sets the clock a walk runs at (integer ns; it never goes back) and
     /// starts the walk's record of counted connections.
+    /// Expired connections are swept out at most once per simulated
+    /// second, in slot order (Linux's conntrack GC does this job).
     pub fn set_clock(&mut self, now_ns: u64) {
         self.now = self.now.max(now_ns);
         self.counted.clear();
+        if self.now >= self.next_sweep {
+            self.next_sweep = self.now.saturating_add(SWEEP_NS);
+            let now = self.now;
+            let dead: Vec<usize> = (0..self.conns.len())
+                .filter(|&i| self.conns[i].as_ref().is_some_and(|c| c.expires <= now))
+                .collect();
+            for ci in dead {
+                self.remove(ci);
+            }
+        }
     }
 
-    fn live(&self) -> impl Iterator<Item = &Conn> {
-        let now = self.now;
+    /// Connections live at `now_ns` (or at the walk clock, if later).
+    fn live_at(&self, now_ns: u64) -> impl Iterator<Item = &Conn> {
+        let now = self.now.max(now_ns);
         self.conns.iter().flatten().filter(move |c| c.expires > now)
     }
 
-    /// The live connections of `zone` at the clock, in the order they were
-    /// committed (slot order).
-    pub fn rows(&self, zone: u16) -> Vec<CtRow> {
-        self.live()
-            .filter(|c| c.zone == zone)
+    /// The live connections of `zone` at `now_ns` (a dump's time; the walk
+    /// clock if later), in slot order.
+    pub fn rows(&self, zone: u16, now_ns: u64) -> Vec<CtRow> {
+        self.rows_where(now_ns, |z| z == zone)
+    }
+
+    /// Every zone's live connections at `now_ns`, by zone, then in slot
+    /// order (`ovs-appctl dpctl/dump-conntrack`).
+    pub fn all_rows(&self, now_ns: u64) -> Vec<CtRow> {
+        let mut rows = self.rows_where(now_ns, |_| true);
+        rows.sort_by_key(|r| r.zone);
+        rows
+    }
+
+    fn rows_where(&self, now_ns: u64, zone: impl Fn(u16) -> bool) -> Vec<CtRow> {
+        self.live_at(now_ns)
+            .filter(|c| zone(c.zone))
             .map(|c| {
                 let ip = Ipv4Addr::from;
                 let (dnat, snat) = match c.nat {
@@ -240,7 +281,12 @@ impl Conntrack {
                     dport: c.orig.dport,
                     dnat,
                     snat,
+                    reply: {
+                        let r = c.translated.reversed();
+                        (ip(r.src), r.sport, ip(r.dst), r.dport)
+                    },
                     first_seen_ns: c.first_seen,
+                    expires_ns: c.expires,
                     packets: c.packets,
                     bytes: c.bytes,
                     reverse_packets: c.reverse_packets,
@@ -302,6 +348,31 @@ impl Conntrack {
         let Some(Some(c)) = self.conns.get_mut(ci) else {
             return;
         };
+        let life = match (c.tcp, pkt.tcp_flags()) {
+            (Some(state), Some(flags)) => {
+                let d = match dir {
+                    Dir::Orig => CtDir::Original,
+                    Dir::Reply => CtDir::Reply,
+                };
+                // A packet the TCP table calls invalid is neither counted
+                // nor moves the state or the timeout (the kernel's
+                // `tcp_packet` returns before `nf_ct_refresh_acct`).
+                let Some(next) = state.step(d, flags) else {
+                    return;
+                };
+                c.tcp = Some(next);
+                // A RST gives CLOSE's timeout, as the kernel does.
+                if flags.rst {
+                    TcpState::Close.timeout()
+                } else {
+                    next.timeout()
+                }
+            }
+            // A trace packet's TCP has no flags: it keeps the state.
+            (Some(state), None) => state.timeout(),
+            (None, _) => idle_timeout(c.orig.proto),
+        };
+        c.expires = now.saturating_add(life.as_nanos());
         let bytes = u64::from(pkt.ip_len());
         match dir {
             Dir::Orig => {
@@ -314,25 +385,6 @@ impl Conntrack {
             }
         }
         c.last_seen = now;
-        let life = match (c.tcp, pkt.tcp_flags()) {
-            (Some(state), Some(flags)) => {
-                let d = match dir {
-                    Dir::Orig => CtDir::Original,
-                    Dir::Reply => CtDir::Reply,
-                };
-                let next = state.next(d, flags);
-                c.tcp = Some(next);
-                // A RST gives CLOSE's timeout, as the kernel does.
-                if flags.rst {
-                    TcpState::Close.timeout()
-                } else {
-                    next.timeout()
-                }
-            }
-            (Some(state), None) => state.timeout(),
-            (None, _) => idle_timeout(c.orig.proto),
-        };
-        c.expires = now.saturating_add(life.as_nanos());
         if !self.counted.iter().any(|(z, i)| *z == c.zone && *i == ci) {
             self.counted.push((c.zone, ci));
         }
@@ -416,7 +468,8 @@ impl Conntrack {
                     label: 0,
                     first_seen: self.now,
                     last_seen: self.now,
-                    expires: self.now,
+                    // Until its first packet is counted.
+                    expires: self.now.saturating_add(idle_timeout(t.proto).as_nanos()),
                     packets: 0,
                     bytes: 0,
                     reverse_packets: 0,
@@ -677,7 +730,7 @@ mod tests {
         seen(&mut ct, tcp("10.10.0.5", 8080, "10.10.0.3", 40000, SYN_ACK));
         ct.set_clock(3 * s);
         seen(&mut ct, tcp("10.10.0.3", 40000, "10.96.0.10", 80, ACK));
-        let rows = ct.rows(65520);
+        let rows = ct.rows(65520, 0);
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!((row.packets, row.bytes), (2, 80));
@@ -686,12 +739,12 @@ mod tests {
         assert_eq!(row.tcp_state, "ESTABLISHED");
         assert_eq!(row.dnat, Some(("10.10.0.5".parse().unwrap(), 8080)));
         assert_eq!((row.dst, row.dport), ("10.96.0.10".parse().unwrap(), 80));
-        assert!(ct.rows(65521).is_empty());
+        assert!(ct.rows(65521, 0).is_empty());
         // FIN from each side and the last ACK: TIME_WAIT, which lives 120 s.
         seen(&mut ct, tcp("10.10.0.3", 40000, "10.96.0.10", 80, FIN_ACK));
         seen(&mut ct, tcp("10.10.0.5", 8080, "10.10.0.3", 40000, FIN_ACK));
         seen(&mut ct, tcp("10.10.0.3", 40000, "10.96.0.10", 80, ACK));
-        assert_eq!(ct.rows(65520)[0].tcp_state, "TIME_WAIT");
+        assert_eq!(ct.rows(65520, 0)[0].tcp_state, "TIME_WAIT");
         ct.set_clock(3 * s + 119 * s);
         assert_eq!(ct.len(), 1);
         ct.set_clock(3 * s + 120 * s);
@@ -706,7 +759,7 @@ mod tests {
             None,
         );
         assert_eq!(r.state, ct_bits::TRK | ct_bits::NEW | ct_bits::DNAT);
-        let rows = ct.rows(65520);
+        let rows = ct.rows(65520, 0);
         assert_eq!((rows.len(), rows[0].packets), (1, 1));
         assert_eq!(rows[0].dnat, Some(("10.10.0.6".parse().unwrap(), 8080)));
     }
@@ -734,15 +787,46 @@ mod tests {
         reply.icmp_id = 9;
         let r = ct.process(65520, &mut reply, false, None, None);
         assert_eq!(r.state, ct_bits::TRK | ct_bits::EST | ct_bits::RPL);
-        let rows = ct.rows(65520);
+        let rows = ct.rows(65520, 0);
         assert_eq!(
             rows.iter()
                 .map(|r| (r.sport, r.reverse_packets))
                 .collect::<Vec<_>>(),
             [(7, 0), (9, 1)]
         );
+        // A dump at a later time sees them gone although no packet moved the
+        // walk clock (a quiet node's flow exporter polls all the same).
+        assert_eq!(ct.rows(65520, 29 * SECOND).len(), 2);
+        assert!(ct.rows(65520, 30 * SECOND).is_empty());
+        assert_eq!(ct.len_at(30 * SECOND), 0);
+        assert_eq!(ct.len(), 2, "the walk clock is still at 0");
+        // The next walk's clock sweeps them out and frees their slots.
         ct.set_clock(30 * SECOND);
-        assert!(ct.rows(65520).is_empty());
+        assert!(ct.rows(65520, 0).is_empty());
+        assert!(ct.conns.iter().all(Option::is_none));
+        assert_eq!(ct.free.len(), 2);
+        assert!(ct.index.is_empty());
+    }
+
+    /// A packet conntrack's TCP table calls invalid (a stray SYN on an
+    /// established connection) is not counted and neither moves the state
+    /// nor renews the entry's timeout, as in the kernel's `tcp_packet`.
+    #[test]
+    fn an_invalid_tcp_packet_renews_nothing() {
+        let mut ct = Conntrack::new();
+        ct.set_clock(0);
+        let mut syn = tcp("10.10.0.3", 40000, "10.10.0.5", 80, SYN);
+        ct.process(65520, &mut syn, true, None, None);
+        seen(&mut ct, tcp("10.10.0.5", 80, "10.10.0.3", 40000, SYN_ACK));
+        seen(&mut ct, tcp("10.10.0.3", 40000, "10.10.0.5", 80, ACK));
+        let est = ct.rows(65520, 0)[0].clone();
+        assert_eq!(est.tcp_state, "ESTABLISHED");
+        ct.set_clock(10 * SECOND);
+        seen(&mut ct, tcp("10.10.0.3", 40000, "10.10.0.5", 80, SYN));
+        let after = &ct.rows(65520, 0)[0];
+        assert_eq!(after.tcp_state, "ESTABLISHED");
+        assert_eq!(after.expires_ns, est.expires_ns, "not renewed");
+        assert_eq!(after.packets, est.packets, "not counted");
     }
 
     /// An HTTP message goes to the connection the walk counted in the zone.
@@ -769,6 +853,6 @@ mod tests {
             None,
             "a new walk has counted nothing yet"
         );
-        assert_eq!(ct.rows(65520)[0].http.len(), 1);
+        assert_eq!(ct.rows(65520, 0)[0].http.len(), 1);
     }
 }

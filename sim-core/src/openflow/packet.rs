@@ -203,9 +203,10 @@ impl Packet {
             .then_some(self.icmp_id)
     }
 
-    /// A TCP packet's flags; `None` for other packets.
+    /// A TCP packet's flags; `None` for other packets, and for a TCP packet
+    /// that carries none (a trace packet: its flags are not known).
     pub fn tcp_flags(&self) -> Option<wire::TcpFlags> {
-        (self.is_ipv4() && self.nw_proto == 6).then(|| {
+        (self.is_ipv4() && self.nw_proto == 6 && self.tcp_flags != 0).then(|| {
             let f = self.tcp_flags;
             wire::TcpFlags {
                 fin: f & 0x01 != 0,

@@ -93,21 +93,21 @@ pub(crate) struct Table {
 /// deterministic (the same value on every run and machine). Not for keys
 /// an adversary picks; here it keys flows and text lines, always with an
 /// equality check behind it.
-struct Fnv64(u64);
+struct WordHasher(u64);
 
-impl Default for Fnv64 {
-    fn default() -> Fnv64 {
-        Fnv64(0xcbf2_9ce4_8422_2325)
+impl Default for WordHasher {
+    fn default() -> WordHasher {
+        WordHasher(0xcbf2_9ce4_8422_2325)
     }
 }
 
-impl Fnv64 {
+impl WordHasher {
     fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a);
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
-impl std::hash::Hasher for Fnv64 {
+impl std::hash::Hasher for WordHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -147,14 +147,14 @@ impl std::hash::Hasher for Fnv64 {
 /// The interner's key for a text line.
 fn line_hash(line: &str) -> u64 {
     use std::hash::Hasher;
-    let mut h = Fnv64::default();
+    let mut h = WordHasher::default();
     h.write(line.as_bytes());
     h.finish()
 }
 
 fn conds_hash(conds: &[Cond]) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = Fnv64::default();
+    let mut h = WordHasher::default();
     conds.hash(&mut h);
     h.finish()
 }
@@ -480,6 +480,40 @@ fn prune<T>(map: &mut BTreeMap<u64, Vec<(String, Arc<T>)>>) -> usize {
         !list.is_empty()
     });
     map.values().map(Vec::len).sum()
+}
+
+/// A program's rules at one time ([`Program::rules`]): what a loader
+/// keeps to tell whether a new program differs from the one it loaded,
+/// whatever the running program learned or expired since.
+#[derive(Clone, Debug, Default)]
+pub struct ProgramRules {
+    names: TableMap,
+    tunnel_ports: Vec<u32>,
+    groups: Vec<(u32, Arc<Group>)>,
+    flows: Vec<Arc<Flow>>,
+}
+
+impl ProgramRules {
+    /// Whether both hold the same rules, as [`Program::bundle_text`] would
+    /// print them (groups, then flows, in that order, with the table map
+    /// and tunnel ports). Shared parses ([`FlowInterner`]) compare by
+    /// address, others field by field.
+    pub fn same_as(&self, other: &ProgramRules) -> bool {
+        self.names == other.names
+            && self.tunnel_ports == other.tunnel_ports
+            && self.groups.len() == other.groups.len()
+            && self
+                .groups
+                .iter()
+                .zip(&other.groups)
+                .all(|((a, ga), (b, gb))| a == b && (Arc::ptr_eq(ga, gb) || ga == gb))
+            && self.flows.len() == other.flows.len()
+            && self
+                .flows
+                .iter()
+                .zip(&other.flows)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+    }
 }
 
 /// One bridge's flows and groups.
@@ -834,28 +868,20 @@ impl Program {
         out
     }
 
-    /// The whole program as `ovs-ofctl -O OpenFlow15 bundle BR -` input: groups
-    /// first (flows refer to them), then flows, numeric tables throughout.
-    /// Whether `other` holds what this program holds, as
-    /// [`Program::bundle_text`] would print it (groups, then flows, in that
-    /// order, with the table map and tunnel ports), counters aside. Shared
-    /// parses ([`FlowInterner`]) compare by address, others field by field.
-    pub fn same_rules_as(&self, other: &Program) -> bool {
-        self.names == other.names
-            && self.tunnel_ports == other.tunnel_ports
-            && self.groups.len() == other.groups.len()
-            && self
+    /// What the program holds now (groups, flows in [`Program::flows`]'
+    /// order, table map, tunnel ports), counters aside: the flows and
+    /// groups shared, not copied. Compare with [`ProgramRules::same_as`].
+    pub fn rules(&self) -> ProgramRules {
+        ProgramRules {
+            names: self.names.clone(),
+            tunnel_ports: self.tunnel_ports.clone(),
+            groups: self
                 .groups
                 .iter()
-                .zip(&other.groups)
-                .all(|((a, ga), (b, gb))| {
-                    a == b && (Arc::ptr_eq(&ga.group, &gb.group) || ga.group == gb.group)
-                })
-            && self.flow_count() == other.flow_count()
-            && self
-                .entries()
-                .zip(other.entries())
-                .all(|(a, b)| Arc::ptr_eq(&a.flow, &b.flow) || a.flow == b.flow)
+                .map(|(id, g)| (*id, Arc::clone(&g.group)))
+                .collect(),
+            flows: self.entries().map(|e| Arc::clone(&e.flow)).collect(),
+        }
     }
 
     /// Every flow's entry, in [`Program::flows`]' order.
@@ -865,6 +891,8 @@ impl Program {
             .flat_map(|t| t.sorted_slots().into_iter().filter_map(move |s| t.entry(s)))
     }
 
+    /// The whole program as `ovs-ofctl -O OpenFlow15 bundle BR -` input: groups
+    /// first (flows refer to them), then flows, numeric tables throughout.
     pub fn bundle_text(&self) -> String {
         let mut out = String::new();
         for g in self.groups.values() {
@@ -1097,7 +1125,7 @@ mod tests {
         let fb = b.tables[&1].entry(slot_a.unwrap()).unwrap();
         assert!(Arc::ptr_eq(&fa.flow, &fb.flow), "one copy of the flow");
         assert!(Arc::ptr_eq(&a.groups[&1].group, &b.groups[&1].group));
-        assert!(a.same_rules_as(&b));
+        assert!(a.rules().same_as(&b.rules()));
         assert_eq!(
             a.bundle_text(),
             Program::from_text(names(), &text).unwrap().bundle_text()
@@ -1125,9 +1153,10 @@ mod tests {
             "table=Classifier, priority=0 actions=goto_table:ServiceLB\n{}",
             service_lines(3, 0x0a60_0001)
         );
+        let rules = |t: &str| Program::from_text(names(), t).unwrap().rules();
         let mut a = Program::from_text(names(), &text).unwrap();
-        let fresh = Program::from_text(names(), &text).unwrap();
-        assert!(a.same_rules_as(&fresh));
+        let loaded = a.rules();
+        assert!(loaded.same_as(&rules(&text)));
         let mut ct = crate::openflow::Conntrack::new();
         let pkt = Packet::parse_trace_flow("in_port=3,tcp,nw_dst=10.96.0.1,tp_dst=80").unwrap();
         a.run(&mut ct, &crate::openflow::CtMode::Tracked, &pkt, 0, false);
@@ -1136,34 +1165,28 @@ mod tests {
             2,
             "two flows counted the packet"
         );
-        assert!(a.same_rules_as(&fresh));
+        assert!(a.rules().same_as(&rules(&text)));
         let changed = text.replace("tp_dst=80 actions=group:2", "tp_dst=81 actions=group:2");
-        assert!(
-            !Program::from_text(names(), &changed)
-                .unwrap()
-                .same_rules_as(&a)
-        );
+        assert!(!rules(&changed).same_as(&loaded));
         let regrouped = text.replace(
             "group_id=3,type=select,bucket=bucket_id:0,weight:100,actions=output:3",
             "group_id=3,type=select,bucket=bucket_id:0,weight:100,actions=output:4",
         );
-        assert!(
-            !Program::from_text(names(), &regrouped)
-                .unwrap()
-                .same_rules_as(&a)
-        );
+        assert!(!rules(&regrouped).same_as(&loaded));
         let fewer = text.replace(
             "table=Classifier, priority=0 actions=goto_table:ServiceLB\n",
             "",
         );
-        assert!(
-            !Program::from_text(names(), &fewer)
-                .unwrap()
-                .same_rules_as(&a)
-        );
+        assert!(!rules(&fewer).same_as(&loaded));
         let mut ports = Program::from_text(names(), &text).unwrap();
         ports.set_tunnel_ports(&[7]);
-        assert!(!ports.same_rules_as(&a));
-        assert!(!Program::new(names()).same_rules_as(&a));
+        assert!(!ports.rules().same_as(&loaded));
+        assert!(!Program::new(names()).rules().same_as(&loaded));
+        // A flow the running program adds (as `learn` does) leaves what was
+        // loaded as it was.
+        a.add_flow_text("table=Output, priority=5,ip actions=drop")
+            .unwrap();
+        assert!(!a.rules().same_as(&loaded));
+        assert!(loaded.same_as(&rules(&text)));
     }
 }

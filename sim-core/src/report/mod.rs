@@ -5,6 +5,7 @@
 //! walks a probe's first packet through its node's br-int program.
 
 pub mod br_int;
+pub mod conntrack;
 pub mod iplink;
 pub mod timeline;
 
@@ -96,8 +97,11 @@ pub fn pods(cluster: &ClusterState, world: &World) -> String {
     table(&["NAMESPACE", "NAME", "STATUS", "IP", "NODE"], &rows)
 }
 
-/// `ip neigh show` of a device (for a switch: its SVIs).
-pub fn arp(world: &World, device: &str) -> Result<String, String> {
+/// The device called `device` and its IP stack.
+fn stack_of<'w>(
+    world: &'w World,
+    device: &str,
+) -> Result<(crate::model::DeviceId, &'w crate::sim::stack::IpStack), String> {
     let id = world
         .device_id(device)
         .ok_or_else(|| format!("no device called `{device}`"))?;
@@ -105,6 +109,12 @@ pub fn arp(world: &World, device: &str) -> Result<String, String> {
         .device(id)
         .stack()
         .ok_or_else(|| format!("{device} has no IP stack (an L2-only switch)"))?;
+    Ok((id, stack))
+}
+
+/// `ip neigh show` of a device (for a switch: its SVIs).
+pub fn arp(world: &World, device: &str) -> Result<String, String> {
+    let (_, stack) = stack_of(world, device)?;
     let rows: Vec<Vec<String>> = stack
         .arp()
         .rows(world.now())

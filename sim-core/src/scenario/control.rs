@@ -339,5 +339,7 @@ fn load_br_int(
         return Ok(false);
     }
     let program = inspect::program_shared(&pipeline::compile(&spec), cache.flow_interner())?;
-    world.load_br_int_program(id, program, cluster.node(node).ip, &pods)
+    let changed = world.load_br_int_program(id, program, cluster.node(node).ip, &pods)?;
+    cache.pipeline_loaded(node, spec, pods);
+    Ok(changed)
 }

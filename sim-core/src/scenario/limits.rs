@@ -33,10 +33,10 @@
 //!   node, a few per local Pod, and per Service its load-balancing flows
 //!   and one per endpoint. The nodes share one parse of every flow they
 //!   hold alike (`openflow::FlowInterner`), so a node's flow costs its
-//!   entry and its classifier index, about 330-410 bytes with the shared
+//!   entry and its classifier index, about 340-430 bytes with the shared
 //!   parses spread over them (the 100-node generated lab: about 300,000
-//!   flows, 163 MiB peak against 42 MiB with br-int as a switch; 300
-//!   nodes: 2.6 million, 1,021 MiB against 180 MiB). The flows are counted
+//!   flows, 167 MiB peak against 42 MiB with br-int as a switch; 300
+//!   nodes: 2.6 million, 1,043 MiB against 180 MiB). The flows are counted
 //!   at 450 bytes, and a large lab is refused in pipeline mode while
 //!   `brInt: switch` fits.
 

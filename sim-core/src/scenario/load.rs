@@ -680,11 +680,12 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "endpoints" | "ep" => Show::Endpoints,
         "iplink" => Show::IpLink(need(arg)?),
         "ipaddr" => Show::IpAddr(need(arg)?),
+        "conntrack" | "ct" => Show::Conntrack(need(arg)?),
         other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, conntrack DEVICE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;
@@ -693,7 +694,8 @@ fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputE
     | Show::Routes(d)
     | Show::Dataplane(d)
     | Show::IpLink(d)
-    | Show::IpAddr(d) = &view
+    | Show::IpAddr(d)
+    | Show::Conntrack(d) = &view
     {
         // Pods and br-int switches appear at run time; only topology names are checked here.
         if topo.device_id(d).is_none() && !d.contains('/') && !d.contains('@') {

@@ -73,5 +73,6 @@ pub fn render_show(
         Show::IpAddr(node) => {
             report::iplink::ip_view(world, cluster, &scn.topology, node, IpView::Addr)?
         }
+        Show::Conntrack(device) => report::conntrack::conntrack(world, device)?,
     })
 }

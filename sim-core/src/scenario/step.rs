@@ -123,6 +123,9 @@ pub enum Show {
     IpLink(String),
     /// `ip addr` on a node.
     IpAddr(String),
+    /// A host's conntrack (`conntrack -L`), and on a node whose br-int
+    /// executes its program, br-int's (`ovs-appctl dpctl/dump-conntrack`).
+    Conntrack(String),
 }
 
 #[derive(Clone, Debug)]

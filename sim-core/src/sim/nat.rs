@@ -128,6 +128,11 @@ pub struct CtEntry {
 }
 
 impl CtEntry {
+    /// When the entry expires without another packet.
+    pub fn expires(&self) -> SimTime {
+        self.expires
+    }
+
     /// How long the entry lives without packets: the TCP state's timeout,
     /// else the protocol's.
     fn idle_timeout(&self) -> SimDuration {

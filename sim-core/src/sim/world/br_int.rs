@@ -50,6 +50,7 @@ use super::World;
 use crate::engine::pipeline::CT_ZONE;
 use crate::model::{DeviceId, MacAddr, PortRef};
 use crate::openflow::conntrack::CtRow;
+use crate::openflow::program::ProgramRules;
 use crate::openflow::{Conntrack, CtMode, Field, Packet, Program};
 use crate::sim::devices::DeviceRt;
 use crate::sim::stack::l7_message;
@@ -72,6 +73,10 @@ pub(super) struct BrIntRt {
     /// The node whose br-int this is (its stack carries the tunnel).
     node: DeviceId,
     program: Program,
+    /// The rules `program` was loaded with (what it learned or expired
+    /// since aside), to tell whether a new program differs; an empty
+    /// program's after a cold boot.
+    loaded: ProgramRules,
     ct: Conntrack,
     /// The tunnel's local address (the node's transport IP).
     local_ip: Ipv4Addr,
@@ -86,8 +91,8 @@ impl World {
     /// Pod's ofport and its device name (`namespace/name`); the Pod's port
     /// is found by the link from its `eth0`. `local_ip` is the tunnel's
     /// source address. Returns whether anything changed: a program with the
-    /// same rules ([`Program::same_rules_as`]) and the same port map keeps
-    /// the running one and its counters
+    /// same rules as the loaded one ([`ProgramRules::same_as`]) and the same
+    /// port map keeps the running one, its counters and what it learned
     /// (after a cold boot nothing runs, so the program is installed again).
     pub fn load_br_int_program(
         &mut self,
@@ -123,10 +128,11 @@ impl World {
             }
         }
         let to_ofport = to_switch.iter().map(|(o, s)| (*s, *o)).collect();
+        let rules = program.rules();
         match self.br_int_programs.get_mut(&br) {
             // The same rules (an empty program after a cold boot is not).
             Some(rt)
-                if rt.program.same_rules_as(&program)
+                if rt.loaded.same_as(&rules)
                     && rt.to_switch == to_switch
                     && rt.local_ip == local_ip =>
             {
@@ -134,6 +140,7 @@ impl World {
             }
             Some(rt) => {
                 rt.program = program;
+                rt.loaded = rules;
                 rt.local_ip = local_ip;
                 rt.to_switch = to_switch;
                 rt.to_ofport = to_ofport;
@@ -144,6 +151,7 @@ impl World {
                     BrIntRt {
                         node,
                         program,
+                        loaded: rules,
                         ct: Conntrack::new(),
                         local_ip,
                         to_switch,
@@ -184,15 +192,26 @@ impl World {
     /// zone); `None` when that br-int is a plain switch.
     pub fn br_int_conntrack_len(&self, node: DeviceId) -> Option<usize> {
         let br = self.br_int.get(&node)?;
-        self.br_int_programs.get(br).map(|rt| rt.ct.len())
+        let now = self.now.as_nanos();
+        self.br_int_programs.get(br).map(|rt| rt.ct.len_at(now))
     }
 
-    /// The connections of `zone` in node `node`'s br-int conntrack, as
+    /// The connections of `zone` in node `node`'s br-int conntrack now, as
     /// `conntrack -L -w ZONE` lists them; `None` when that br-int is a plain
     /// switch.
     pub fn br_int_conntrack_rows(&self, node: DeviceId, zone: u16) -> Option<Vec<CtRow>> {
         let br = self.br_int.get(&node)?;
-        self.br_int_programs.get(br).map(|rt| rt.ct.rows(zone))
+        let now = self.now.as_nanos();
+        self.br_int_programs.get(br).map(|rt| rt.ct.rows(zone, now))
+    }
+
+    /// Every zone's connections in node `node`'s br-int conntrack, as
+    /// `ovs-appctl dpctl/dump-conntrack` lists them; `None` when that br-int
+    /// is a plain switch.
+    pub fn br_int_conntrack_dump(&self, node: DeviceId) -> Option<Vec<CtRow>> {
+        let br = self.br_int.get(&node)?;
+        let now = self.now.as_nanos();
+        self.br_int_programs.get(br).map(|rt| rt.ct.all_rows(now))
     }
 
     /// After a walk of `frame` through br-int `sw`: an HTTP/1.1 message on a
@@ -233,6 +252,7 @@ impl World {
             return;
         };
         rt.program = Program::new(rt.program.table_names().clone());
+        rt.loaded = rt.program.rules();
         rt.ct = Conntrack::new();
     }
 
