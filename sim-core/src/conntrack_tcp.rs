@@ -87,6 +87,16 @@ impl TcpState {
         SimDuration::from_secs(secs)
     }
 
+    /// How long an entry in this state lives after a packet with `flags`
+    /// moved it here: a RST gives CLOSE's timeout, as the kernel does.
+    pub fn timeout_after(self, flags: TcpFlags) -> SimDuration {
+        if flags.rst {
+            TcpState::Close.timeout()
+        } else {
+            self.timeout()
+        }
+    }
+
     /// The state after a packet with `flags` going `dir`; unchanged when the
     /// kernel's table says invalid or ignore.
     pub fn next(self, dir: CtDir, flags: TcpFlags) -> TcpState {

@@ -115,7 +115,6 @@ struct Conn {
     label: u128,
     /// Times in integer ns of the walk clock.
     first_seen: u64,
-    last_seen: u64,
     expires: u64,
     packets: u64,
     bytes: u64,
@@ -302,16 +301,23 @@ impl Conntrack {
     /// The original tuple's source and destination of the connection the
     /// current walk counted in `zone`, if it counted one.
     pub fn counted_in(&self, zone: u16) -> Option<(Ipv4Addr, Ipv4Addr)> {
-        let ci = self.counted.iter().find(|(z, _)| *z == zone)?.1;
-        let c = self.conns.get(ci)?.as_ref()?;
+        let c = self.conns.get(self.counted_slot(zone)?)?.as_ref()?;
         Some((c.orig.src.into(), c.orig.dst.into()))
+    }
+
+    /// The slot of the connection the current walk counted in `zone`.
+    fn counted_slot(&self, zone: u16) -> Option<usize> {
+        self.counted
+            .iter()
+            .find(|(z, _)| *z == zone)
+            .map(|(_, ci)| *ci)
     }
 
     /// Keeps an HTTP/1.1 message on the connection the current walk counted
     /// in `zone` (the simulator's stand-in for the packets Antrea mirrors to
     /// Suricata for L7 flow export).
     pub fn capture_http(&mut self, zone: u16, message: String) {
-        if let Some(&(_, ci)) = self.counted.iter().find(|(z, _)| *z == zone)
+        if let Some(ci) = self.counted_slot(zone)
             && let Some(Some(c)) = self.conns.get_mut(ci)
         {
             c.http.push(message);
@@ -361,12 +367,7 @@ impl Conntrack {
                     return;
                 };
                 c.tcp = Some(next);
-                // A RST gives CLOSE's timeout, as the kernel does.
-                if flags.rst {
-                    TcpState::Close.timeout()
-                } else {
-                    next.timeout()
-                }
+                next.timeout_after(flags)
             }
             // A trace packet's TCP has no flags: it keeps the state.
             (Some(state), None) => state.timeout(),
@@ -384,7 +385,6 @@ impl Conntrack {
                 c.reverse_bytes += bytes;
             }
         }
-        c.last_seen = now;
         if !self.counted.iter().any(|(z, i)| *z == c.zone && *i == ci) {
             self.counted.push((c.zone, ci));
         }
@@ -467,7 +467,6 @@ impl Conntrack {
                     mark: 0,
                     label: 0,
                     first_seen: self.now,
-                    last_seen: self.now,
                     // Until its first packet is counted.
                     expires: self.now.saturating_add(idle_timeout(t.proto).as_nanos()),
                     packets: 0,

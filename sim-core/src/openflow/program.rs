@@ -162,14 +162,16 @@ fn conds_hash(conds: &[Cond]) -> u64 {
 impl Table {
     /// The slot of the flow with exactly this priority and these conditions.
     fn find(&self, priority: u16, conds: &[Cond]) -> Option<u32> {
-        self.by_key
-            .get(&(priority, conds_hash(conds)))?
-            .iter()
-            .copied()
-            .find(|s| {
-                self.entry(*s)
-                    .is_some_and(|e| e.flow.matches.conds() == conds)
-            })
+        let key = (priority, conds_hash(conds));
+        self.find_in(&key, conds)
+    }
+
+    /// The slot under `key` whose flow has exactly `conds`.
+    fn find_in(&self, key: &(u16, u64), conds: &[Cond]) -> Option<u32> {
+        self.by_key.get(key)?.iter().copied().find(|s| {
+            self.entry(*s)
+                .is_some_and(|e| e.flow.matches.conds() == conds)
+        })
     }
 
     fn add_key(&mut self, priority: u16, conds: &[Cond], slot: u32) {
@@ -182,8 +184,8 @@ impl Table {
 
     /// Forgets the flow with this priority and these conditions; its slot.
     fn remove_key(&mut self, priority: u16, conds: &[Cond]) -> Option<u32> {
-        let slot = self.find(priority, conds)?;
         let key = (priority, conds_hash(conds));
+        let slot = self.find_in(&key, conds)?;
         if let Some(v) = self.by_key.get_mut(&key) {
             v.retain(|s| *s != slot);
             if v.is_empty() {

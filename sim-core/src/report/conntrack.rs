@@ -26,28 +26,27 @@ pub fn conntrack(world: &World, device: &str) -> Result<String, String> {
     let now = world.now();
     let mut out = String::new();
     if let Some(rows) = world.br_int_conntrack_dump(id) {
-        let _ = writeln!(
-            out,
-            "br-int of {device} (ovs-appctl dpctl/dump-conntrack): {} connection{}",
-            rows.len(),
-            if rows.len() == 1 { "" } else { "s" }
-        );
-        for r in &rows {
-            let _ = writeln!(out, "{}", ovs_line(r, now));
-        }
+        let title = format!("br-int of {device} (ovs-appctl dpctl/dump-conntrack)");
+        section(&mut out, &title, rows.iter().map(|r| ovs_line(r, now)));
         out.push('\n');
     }
     let rows = stack.conntrack().rows(now);
+    let title = format!("{device} (conntrack -L)");
+    section(&mut out, &title, rows.iter().map(|e| host_line(e, now)));
+    Ok(out)
+}
+
+/// `title: N connection(s)`, then the lines.
+fn section(out: &mut String, title: &str, lines: impl ExactSizeIterator<Item = String>) {
+    let n = lines.len();
     let _ = writeln!(
         out,
-        "{device} (conntrack -L): {} connection{}",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" }
+        "{title}: {n} connection{}",
+        if n == 1 { "" } else { "s" }
     );
-    for e in &rows {
-        let _ = writeln!(out, "{}", host_line(e, now));
+    for l in lines {
+        let _ = writeln!(out, "{l}");
     }
-    Ok(out)
 }
 
 /// Whole seconds from `now` to `until`, as both tools print timeouts.

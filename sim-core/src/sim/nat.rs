@@ -299,12 +299,7 @@ impl Conntrack {
                 let dir = if reply { CtDir::Reply } else { CtDir::Original };
                 let next = state.next(dir, flags);
                 e.tcp_state = Some(next);
-                let life = if flags.rst {
-                    TcpState::Close.timeout()
-                } else {
-                    next.timeout()
-                };
-                e.expires = now + life;
+                e.expires = now + next.timeout_after(flags);
             }
         }
     }
