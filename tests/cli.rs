@@ -998,9 +998,19 @@ fn rules_show_the_run_s_counters_when_br_int_executes_the_program() {
             .all(|l| !l.contains("n_packets")),
         "{text}"
     );
-    // With br-int a switch (`dsr` sets `brInt: switch`) the same command
-    // notes that nothing was counted.
-    let o = antlab(&["rules", node, "-s", "scenarios/dsr.yaml"]);
+    // With br-int a switch the same command notes that nothing was counted.
+    let dir = std::env::temp_dir().join(format!("antlab-switch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let topo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies/blog-lab.yaml");
+    std::fs::copy(&topo, dir.join("lab.yaml")).unwrap();
+    let scn = dir.join("switch.yaml");
+    std::fs::write(
+        &scn,
+        "name: switch\ntopology: lab.yaml\nuntil: 2s\noptions: {brInt: switch}\nsteps:\n  - at: 0s\n    probe: {name: p, from: ext-vm, to: k8s-node-vm-1-cl-02}\n",
+    )
+    .unwrap();
+    let o = antlab(&["rules", node, "-s", scn.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("n_packets/n_bytes are 0"),
         "{}",

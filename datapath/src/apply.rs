@@ -8,7 +8,9 @@
 //! | `addrs`             | `ip addr`, one `arping -U` when `announce` is set      |
 //! | `routes`, `rules`   | `ip route replace ... [onlink] table T`, `ip rule`     |
 //! | `marks`, `snat`     | one nftables table `ip antlab`, replaced atomically   |
-//! | `arp_responder`     | the address on `lo` (the kernel answers ARP for it)   |
+//! | `arp_responder`     | the address on `lo` (the kernel answers ARP for it), |
+//! |                     | or a proxy ARP entry where it is routed into br-int  |
+//! | `neighbors`         | `ip neigh replace ... nud permanent`                  |
 //! | `service_rules`     | from Pods: OpenFlow 1.5 `select` groups with          |
 //! |                     | `ct(commit,nat(dst=...))` buckets on the node's br-int|
 //! |                     | for ClusterIP, LoadBalancer/external IPs and NodePort,|
@@ -23,14 +25,15 @@
 //! flows and groups in one `ovs-ofctl bundle` on the node's own OVS (see
 //! `crate::lab`); `antrea-gw0` gets the agent's MTU (1450 in Geneve).
 //!
-//! Service traffic the node's kernel sees (north-south, and the node's own)
-//! takes nftables instead of AntreaProxy's proxyAll path (OVS DNAT, then SNAT
-//! to the virtual IP 169.254.0.253 and a route back through antrea-gw0) or
-//! kube-proxy's iptables chains: with the userspace datapath that path needs
-//! a second conntrack zone and policy routes that add nothing the comparison
-//! looks at (which node answers, which endpoints serve). It is installed only
-//! when the engine says someone handles that traffic (kube-proxy runs, or
-//! proxyAll), and the endpoint set is the engine's either way.
+//! With proxyAll and the program, outside traffic AntreaProxy serves takes
+//! Antrea's path: the engine's routes send LoadBalancer and external IPs
+//! (and 169.254.0.252) into antrea-gw0, nftables DNATs NodePorts to
+//! 169.254.0.252, and br-int load-balances (NAT or DSR). The node's own
+//! Service traffic, and outside traffic kube-proxy handles or no program
+//! runs for, takes nftables DNAT instead of kube-proxy's iptables chains or
+//! AntreaProxy's host routes; it is installed only when the engine says
+//! someone handles that traffic (kube-proxy runs, or proxyAll), and the
+//! endpoint set is the engine's either way.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,6 +41,7 @@ use std::fmt::Write as _;
 use sim_core::engine::ClusterState;
 use sim_core::engine::dataplane::SnatTo;
 use sim_core::engine::dataplane::{DesiredRoute, NodeDataplane};
+use sim_core::engine::proxy::{self, ProxyKind, TrafficOrigin, VIRTUAL_NODEPORT_DNAT_IP};
 use sim_core::k8s::Protocol;
 
 use crate::lab::{Lab, LabError};
@@ -52,6 +56,8 @@ pub struct Applied {
     flows: BTreeMap<String, String>,
     /// `antrea-gw0`'s MTU per node, in pipeline mode.
     mtu: BTreeMap<String, u32>,
+    /// (node, interface) pairs whose `proxy_delay` is already 0.
+    proxy_arp_ifaces: std::collections::BTreeSet<(String, String)>,
     /// What each node's loaded program was compiled from: a sync whose
     /// spec is unchanged skips compiling (it runs every 250 ms).
     specs: BTreeMap<String, sim_core::engine::pipeline::PipelineSpec>,
@@ -140,17 +146,37 @@ impl crate::NodeBackend for LinuxBackend<'_> {
                 }
             }
         }
-        // ServiceExternalIP: the owner answers ARP; the address on lo does it.
-        let had_resp: Vec<_> = last.arp_responder.clone();
-        for (iface, ip) in &had_resp {
-            if !desired.arp_responder.contains(&(iface.clone(), *ip)) {
-                cmds.push(format!("addr del {ip}/32 dev lo"));
+        // ServiceExternalIP: the owner answers ARP (see `Responder`).
+        let had_resp = responders(&last);
+        let want_resp = responders(desired);
+        let mut proxy_arp_adds = Vec::new();
+        for r in &had_resp {
+            if !want_resp.contains(r) {
+                cmds.push(r.remove());
             }
         }
-        for (iface, ip) in &desired.arp_responder {
-            if !had_resp.contains(&(iface.clone(), *ip)) {
-                cmds.push(format!("addr replace {ip}/32 dev lo"));
-                announce.push((iface.clone(), *ip));
+        for r in &want_resp {
+            if !had_resp.contains(r) {
+                match r {
+                    Responder::Lo { .. } => cmds.push(r.add()),
+                    // After the route it answers by.
+                    Responder::Proxy { iface, .. } => {
+                        if self
+                            .applied
+                            .proxy_arp_ifaces
+                            .insert((node.to_string(), iface.clone()))
+                        {
+                            sys::in_ns(
+                                &ns,
+                                "sysctl",
+                                &["-qw", &format!("net.ipv4.neigh.{iface}.proxy_delay=0")],
+                            )?;
+                        }
+                        proxy_arp_adds.push(r.add());
+                    }
+                }
+                let (iface, ip) = r.key();
+                announce.push((iface.to_string(), ip));
             }
         }
         // Rules and routes.
@@ -171,8 +197,22 @@ impl crate::NodeBackend for LinuxBackend<'_> {
                 ));
             }
         }
+        // Permanent neighbours (the virtual Service IP's on antrea-gw0).
+        for n in &last.neighbors {
+            if !desired.neighbors.contains(n) {
+                cmds.push(format!("neigh del {} dev {}", n.ip, n.iface));
+            }
+        }
         // Routes after addresses: a `via` must be reachable when added.
         let mut route_cmds = Vec::new();
+        for n in &desired.neighbors {
+            if !last.neighbors.contains(n) {
+                route_cmds.push(format!(
+                    "neigh replace {} lladdr {} dev {} nud permanent",
+                    n.ip, n.mac, n.iface
+                ));
+            }
+        }
         for r in &desired.routes {
             if !last.routes.contains(r) {
                 route_cmds.push(route_replace(r, &dev(desired, &r.dev)));
@@ -183,10 +223,12 @@ impl crate::NodeBackend for LinuxBackend<'_> {
                 route_cmds.push(format!("rule add {}", rule_args(r)));
             }
         }
+        route_cmds.extend(proxy_arp_adds);
         // Deletions may race with a flush (a leg going down takes its
         // addresses and routes): apply one by one and ignore "not there".
         for c in cmds {
             let tolerant = c.starts_with("addr del")
+                || c.starts_with("neigh del")
                 || c.starts_with("route del")
                 || c.starts_with("rule del");
             match sys::ip_batch(Some(&ns), std::slice::from_ref(&c)) {
@@ -325,7 +367,8 @@ impl LinuxBackend<'_> {
         if self.applied.specs.get(node) == Some(&spec) {
             return Ok(());
         }
-        let text = bundle_of(&spec)?;
+        let mut text = bundle_of(&spec)?;
+        text.push_str(&userspace_dsr_flow(&spec));
         self.applied.specs.insert(node.to_string(), spec);
         if self.applied.flows.get(node) != Some(&text) {
             self.lab
@@ -365,6 +408,96 @@ fn bundle_of(spec: &sim_core::engine::pipeline::PipelineSpec) -> Result<String, 
         program.bundle_text()
     );
     crate::oftrace::bridge::bundle_for_ovs(&text).map_err(|e| LabError::Unsupported(e.to_string()))
+}
+
+/// The one flow real mode adds to Antrea's program, with the
+/// `LoadBalancerModeDSR` gate. On the ingress node a DSR connection never
+/// shows its replies. Linux's conntrack, which Antrea's kernel datapath
+/// uses, marks the connection's later packets `+inv` (an ACK in SYN_SENT,
+/// nf_conntrack_proto_tcp.c), and ConntrackState's DSR flow sends invalid
+/// external packets back to PreRouting, where the learned flow keeps them
+/// on their endpoint. OVS's userspace conntrack (conntrack-tcp.c) takes
+/// them as `+est` instead, so ConntrackState would skip PreRouting and the
+/// packets would go back to the gateway. This flow sends those packets
+/// (external, original direction, not a Service connection DNATed here) to
+/// PreRouting too; for any other such packet PreRouting changes nothing.
+fn userspace_dsr_flow(spec: &sim_core::engine::pipeline::PipelineSpec) -> String {
+    if !spec.features().dsr || !spec.features().antrea_proxy {
+        return String::new();
+    }
+    let tables = sim_core::engine::pipeline::tables(spec);
+    let id = |name: &str| tables.iter().find(|(_, n)| *n == name).map(|(i, _)| *i);
+    match (id("ConntrackState"), id("PreRoutingClassifier")) {
+        (Some(cs), Some(pre)) => format!(
+            "flow add table={cs},priority=210,ct_state=+est-rpl+trk,ct_mark=0/0x10,reg4=0x8000000/0x8000000,ip actions=goto_table:{pre}\n"
+        ),
+        _ => String::new(),
+    }
+}
+
+/// How a node answers ARP for a ServiceExternalIP it owns. Antrea's
+/// agent answers from userspace and puts the address on no interface
+/// (docs: ServiceExternalIP). Real mode lets the kernel answer:
+/// - `Lo`: the address on `lo`, which makes it local; fine while the host
+///   DNATs that traffic before routing (kube-proxy, or AntreaProxy's
+///   north-south traffic without br-int's program);
+/// - `Proxy`: where the node routes the address into `antrea-gw0`
+///   (`NodeDataplane::proxy_all_in_br_int`), a local address would swallow
+///   the traffic, so a proxy ARP entry (`ip neigh add proxy IP dev IFACE`)
+///   answers instead: Linux answers for it on `IFACE` because the route to
+///   it leaves by another device (arp.c `arp_process`), at once with
+///   `proxy_delay=0`. Its gratuitous ARP needs `ip_nonlocal_bind` (the
+///   lab's node namespaces set it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Responder {
+    Lo {
+        iface: String,
+        ip: std::net::Ipv4Addr,
+    },
+    Proxy {
+        iface: String,
+        ip: std::net::Ipv4Addr,
+    },
+}
+
+impl Responder {
+    fn key(&self) -> (&str, std::net::Ipv4Addr) {
+        match self {
+            Responder::Lo { iface, ip } | Responder::Proxy { iface, ip } => (iface, *ip),
+        }
+    }
+    fn add(&self) -> String {
+        match self {
+            Responder::Lo { ip, .. } => format!("addr replace {ip}/32 dev lo"),
+            Responder::Proxy { iface, ip } => format!("neigh replace proxy {ip} dev {iface}"),
+        }
+    }
+    fn remove(&self) -> String {
+        match self {
+            Responder::Lo { ip, .. } => format!("addr del {ip}/32 dev lo"),
+            Responder::Proxy { iface, ip } => format!("neigh del proxy {ip} dev {iface}"),
+        }
+    }
+}
+
+fn responders(d: &NodeDataplane) -> Vec<Responder> {
+    d.arp_responder
+        .iter()
+        .map(|(iface, ip)| {
+            let into_br_int = d.proxy_all_in_br_int
+                && d.routes.iter().any(|r| {
+                    r.dst.prefix_len() == 32
+                        && r.dst.addr() == *ip
+                        && &*r.dev == sim_core::engine::GATEWAY_IFACE
+                });
+            let (iface, ip) = (iface.clone(), *ip);
+            if into_br_int {
+                Responder::Proxy { iface, ip }
+            } else {
+                Responder::Lo { iface, ip }
+            }
+        })
+        .collect()
 }
 
 fn rule_args(r: &sim_core::engine::dataplane::DesiredRule) -> String {
@@ -569,6 +702,20 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
                 .copied()
                 .filter(is_dsr)
                 .collect();
+            // With proxyAll and br-int executing Antrea's program, what
+            // AntreaProxy serves from outside goes to br-int: the routes
+            // take LoadBalancer and external IPs into antrea-gw0, NodePorts
+            // are DNATed to 169.254.0.252 first (as the simulator's
+            // `sim::services` does, `NodeDataplane::proxy_all_in_br_int`).
+            let to_br_int = |ip: std::net::Ipv4Addr, port: u16| {
+                d.proxy_all_in_br_int
+                    && proxy::handled_by(rules, TrafficOrigin::External, ip, port, p.protocol)
+                        == Some(ProxyKind::AntreaProxy)
+            };
+            let dsr_ips: Vec<std::net::Ipv4Addr> = dsr_ips
+                .into_iter()
+                .filter(|ip| !to_br_int(*ip, p.port))
+                .collect();
             if !dsr_ips.is_empty() {
                 let r = crate::dsr::rules(i, proto, &dsr_ips, p.port, &outside, nodes);
                 inbound.push_str(&r.nat);
@@ -576,8 +723,8 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
                 chains.push_str(&r.chains);
             }
             for ip in p.lb_ips.iter().chain(&p.external_ips) {
-                external = true;
-                if !is_dsr(ip) {
+                if !is_dsr(ip) && !to_br_int(*ip, p.port) {
+                    external = true;
                     let _ = writeln!(
                         inbound,
                         "    ip daddr {ip} {proto} dport {} jump svc{i}x;",
@@ -591,11 +738,21 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
                 );
             }
             if let Some(np) = p.node_port {
-                external = true;
-                let _ = writeln!(
-                    inbound,
-                    "    fib daddr type local {proto} dport {np} jump svc{i}x;"
-                );
+                let addrs = &rules.antrea_nodeport_addresses;
+                if addrs.first().is_some_and(|a| to_br_int(*a, np)) {
+                    // The ANTREA-NODEPORT-IP ipset's DNAT (route_linux.go v2.1.0).
+                    let _ = writeln!(
+                        inbound,
+                        "    ip daddr {{ {} }} {proto} dport {np} dnat to {VIRTUAL_NODEPORT_DNAT_IP};",
+                        join(addrs)
+                    );
+                } else {
+                    external = true;
+                    let _ = writeln!(
+                        inbound,
+                        "    fib daddr type local {proto} dport {np} jump svc{i}x;"
+                    );
+                }
                 let _ = writeln!(
                     local,
                     "    fib daddr type local {proto} dport {np} jump svc{i}c;"

@@ -5,11 +5,12 @@
 //! picks the endpoint on the ingress node and, when it is remote, sends the
 //! packet to the endpoint's node unchanged (destination still the Service
 //! IP); that node DNATs it to its local endpoint and answers the client
-//! directly, so the reply never crosses the ingress node. The simulator
-//! models the same (`sim::services`: a node with local endpoints serves
-//! the connection itself, one without forwards it to an endpoint's node).
-//!
-//! Here, in the ingress node's prerouting:
+//! directly, so the reply never crosses the ingress node. Where br-int
+//! executes Antrea's program that is what happens, in OVS, in both modes.
+//! With `options.brInt: switch` the simulator's host stack stands in
+//! (`sim::services`: a node with local endpoints serves the connection
+//! itself, one without forwards it to an endpoint's node), and so does this
+//! module, in the ingress node's prerouting:
 //! - with local endpoints: DNAT to one of them (no masquerade: the client's
 //!   address is kept, as DSR needs);
 //! - without: pick an endpoint by a hash of the connection (so every packet

@@ -195,7 +195,8 @@ pub fn request_gateway_vlan(
     best.map(|(_, v)| v)
 }
 
-/// Nodes whose namespace has `ip` configured (on any interface, `lo` too).
+/// Nodes whose namespace has `ip` configured (on any interface, `lo` too)
+/// or answers ARP for it by proxy.
 pub fn address_holders(lab: &Lab, ip: Ipv4Addr) -> Vec<String> {
     let needle = format!("inet {ip}/");
     let mut v = Vec::new();
@@ -203,16 +204,25 @@ pub fn address_holders(lab: &Lab, ip: Ipv4Addr) -> Vec<String> {
         if let DeviceKind::Host(h) = &d.kind
             && matches!(h.role, HostRole::Node(_))
             && !lab.powered_off.contains(&d.name)
-            && let Ok(out) = sys::run(
+            && (sys::run(
                 "ip",
                 &["-n", &lab.netns[&d.name], "-4", "-o", "addr", "show"],
             )
-            && out.contains(&needle)
+            .is_ok_and(|out| out.contains(&needle))
+                || answers_by_proxy_arp(&lab.netns[&d.name], ip))
         {
             v.push(d.name.clone());
         }
     }
     v
+}
+
+/// Whether the namespace has a proxy ARP entry for `ip` (how a node answers
+/// for a ServiceExternalIP it routes into br-int, `apply::Responder`).
+fn answers_by_proxy_arp(ns: &str, ip: Ipv4Addr) -> bool {
+    let first = format!("{ip} ");
+    sys::run("ip", &["-n", ns, "-4", "neigh", "show", "proxy"])
+        .is_ok_and(|out| out.lines().any(|l| l.starts_with(&first)))
 }
 
 /// `ip neigh` on a device (a host, or an L3 switch's SVI namespace):

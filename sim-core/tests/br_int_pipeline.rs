@@ -387,6 +387,10 @@ const ENCAP_ONLY: &[(&str, &str)] = &[
         "natively a remote endpoint is reached through eth0, so it sees the node IP, not antrea-gw0's address",
     ),
     (
+        "dsr.yaml",
+        "natively the host load-balances the NAT Service and masquerades it, so the endpoint sees the node IP, not antrea-gw0's address",
+    ),
+    (
         "mtu.yaml",
         "natively nothing is encapsulated, so Pods and antrea-gw0 keep 1500 and a 1451-byte ping fits",
     ),

@@ -386,6 +386,9 @@ impl Lab {
                             "net.ipv4.fib_multipath_hash_policy={}",
                             multipath.hash_policy()
                         ),
+                        // A gratuitous ARP for a proxy-ARP address
+                        // (`apply::Responder::Proxy`) binds to it.
+                        "net.ipv4.ip_nonlocal_bind=1",
                     ],
                 )?;
                 if self.br_int == BrIntMode::Pipeline && matches!(h.role, HostRole::Node(_)) {

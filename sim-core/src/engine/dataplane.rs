@@ -76,6 +76,24 @@ pub struct NodeDataplane {
     pub strict_arp: bool,
     /// `antrea-gw0`'s MTU ([`super::ClusterState::pod_mtu`]); 0 leaves it.
     pub gateway_mtu: u32,
+    /// Permanent neighbour entries (`ip neigh replace ... nud permanent`).
+    pub neighbors: Vec<DesiredNeighbor>,
+    /// br-int load-balances the north-south traffic AntreaProxy serves
+    /// (proxyAll, br-int executing Antrea's program): the host DNATs its
+    /// NodePorts to 169.254.0.252, and `routes` send those and the
+    /// LoadBalancer and external IPs into `antrea-gw0`; the host does not
+    /// load-balance that traffic itself.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_all_in_br_int: bool,
+}
+
+/// A permanent neighbour entry (Antrea's `generateNeigh`: the virtual
+/// Service IP on `antrea-gw0` with the global virtual MAC).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DesiredNeighbor {
+    pub iface: String,
+    pub ip: Ipv4Addr,
+    pub mac: crate::model::MacAddr,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

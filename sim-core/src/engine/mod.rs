@@ -221,6 +221,7 @@ pub fn compile_nodes_realized(
         };
         services::external_ip_dataplane(cluster, node, &mut dp);
         pod_routes(cluster, node, &mut dp);
+        services::proxy_all_dataplane(cluster, &mut dp);
         dp.gateway_mtu = cluster.pod_mtu();
         dp.snat.push(DesiredSnat {
             src: Some(if cluster.pod_cidr.is_some() {

@@ -405,6 +405,64 @@ pub fn external_ip_dataplane(
     }
 }
 
+/// AntreaProxy's proxyAll routes when br-int executes Antrea's program
+/// (pkg/agent/route/route_linux.go v2.1.0): the virtual Service IP
+/// 169.254.0.253 on `antrea-gw0` with a permanent neighbour entry
+/// (`addVirtualServiceIPRoute`), the NodePort DNAT address 169.254.0.252
+/// through it (`addVirtualNodePortDNATIPRoute`), and every LoadBalancer and
+/// external IP AntreaProxy serves through it (`AddExternalIPConfigs`, LB IPs
+/// only with proxyAll: proxier.go `installLoadBalancerService`). The
+/// simulator's routes need `onlink` to take a gateway outside the
+/// interface's subnets; Linux takes one reachable by a link route.
+pub fn proxy_all_dataplane(cluster: &ClusterState, dp: &mut super::dataplane::NodeDataplane) {
+    use super::dataplane::{DesiredNeighbor, DesiredRoute};
+    use crate::engine::proxy::{VIRTUAL_NODEPORT_DNAT_IP, VIRTUAL_SERVICE_IP};
+    if cluster.br_int_mode() != super::dataplane::BrIntMode::Pipeline {
+        return;
+    }
+    let Some(rules) = dp.service_rules.clone() else {
+        return;
+    };
+    if !rules.cfg.antrea_proxy || !rules.cfg.proxy_all {
+        return;
+    }
+    let gw: std::sync::Arc<str> = super::GATEWAY_IFACE.into();
+    let route = |dst: Ipv4Addr, via: Option<Ipv4Addr>| DesiredRoute {
+        dst: ipnet::Ipv4Net::from(dst),
+        via,
+        dev: gw.clone(),
+        table: crate::model::TABLE_MAIN,
+        metric: 0,
+        onlink: via.is_some(),
+    };
+    dp.neighbors.push(DesiredNeighbor {
+        iface: super::GATEWAY_IFACE.to_string(),
+        ip: VIRTUAL_SERVICE_IP,
+        mac: crate::engine::pipeline::GLOBAL_VIRTUAL_MAC,
+    });
+    dp.routes.push(route(VIRTUAL_SERVICE_IP, None));
+    dp.routes
+        .push(route(VIRTUAL_NODEPORT_DNAT_IP, Some(VIRTUAL_SERVICE_IP)));
+    let mut external: Vec<Ipv4Addr> = rules
+        .ports()
+        .filter_map(|p| p.antrea.as_ref())
+        .flat_map(|a| a.vips.iter())
+        .filter(|v| {
+            matches!(
+                v.kind,
+                proxy::rules::VipKind::LoadBalancerIp | proxy::rules::VipKind::ExternalIp
+            )
+        })
+        .filter_map(|v| v.ip)
+        .collect();
+    external.sort();
+    external.dedup();
+    for ip in external {
+        dp.routes.push(route(ip, Some(VIRTUAL_SERVICE_IP)));
+    }
+    dp.proxy_all_in_br_int = true;
+}
+
 /// kube-proxy IPVS's dummy device holding every Service VIP.
 pub const KUBE_IPVS0: &str = "kube-ipvs0";
 

@@ -52,6 +52,9 @@ pub enum NeighState {
     Delay,
     Probe,
     Failed,
+    /// Set by the administrator (`nud permanent`): never probed, never
+    /// changed by ARP, never expired.
+    Permanent,
 }
 
 impl NeighState {
@@ -63,6 +66,7 @@ impl NeighState {
             NeighState::Delay => "DELAY",
             NeighState::Probe => "PROBE",
             NeighState::Failed => "FAILED",
+            NeighState::Permanent => "PERMANENT",
         }
     }
 }
@@ -214,7 +218,12 @@ impl<P> ArpCache<P> {
         let key = (iface, ip);
         let state = self.entries.get(&key).and_then(|e| self.effective(e, now));
         match state {
-            Some(NeighState::Reachable | NeighState::Delay | NeighState::Probe) => {
+            Some(
+                NeighState::Reachable
+                | NeighState::Delay
+                | NeighState::Probe
+                | NeighState::Permanent,
+            ) => {
                 let mac = self.entries[&key].mac.expect("resolved states have a MAC");
                 Resolve::Ready(mac, packet)
             }
@@ -383,8 +392,51 @@ impl<P> ArpCache<P> {
                     });
                 }
             }
-            NeighState::Reachable | NeighState::Stale | NeighState::Failed => {}
+            NeighState::Reachable
+            | NeighState::Stale
+            | NeighState::Failed
+            | NeighState::Permanent => {}
         }
+    }
+
+    /// Installs a permanent entry (`ip neigh replace IP lladdr MAC dev IFACE
+    /// nud permanent`). Packets queued on an unresolved entry for `ip` are
+    /// dropped with it (the engine installs these entries before it routes
+    /// anything through them).
+    pub fn set_permanent(&mut self, now: SimTime, iface: usize, ip: Ipv4Addr, mac: MacAddr) {
+        let generation = self.generation();
+        self.entries.insert(
+            (iface, ip),
+            Entry {
+                mac: Some(mac),
+                state: NeighState::Permanent,
+                updated: now,
+                confirmed: now,
+                reachable_for: SimDuration::ZERO,
+                probes: 0,
+                queue: Vec::new(),
+                generation,
+            },
+        );
+    }
+
+    /// Removes every permanent entry not in `keep` (`ip neigh del`).
+    pub fn retain_permanent(&mut self, keep: &[(usize, Ipv4Addr, MacAddr)]) {
+        self.entries.retain(|&(iface, ip), e| {
+            e.state != NeighState::Permanent
+                || keep
+                    .iter()
+                    .any(|&(i, a, m)| i == iface && a == ip && e.mac == Some(m))
+        });
+    }
+
+    /// The permanent entries, `(iface, ip, mac)`.
+    pub fn permanent(&self) -> Vec<(usize, Ipv4Addr, MacAddr)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.state == NeighState::Permanent)
+            .filter_map(|(&(i, ip), e)| Some((i, ip, e.mac?)))
+            .collect()
     }
 
     /// Learns from an ARP packet received on `iface` from `spa`/`sha`.
@@ -411,6 +463,7 @@ impl<P> ArpCache<P> {
         let reach = self.random_reachable_time();
         let generation = self.generation();
         match self.entries.get_mut(&key) {
+            Some(e) if e.state == NeighState::Permanent => {}
             Some(e) => {
                 let changed_mac = e.mac != Some(sha);
                 let new_state = if reply_to_us || fixed {
@@ -673,5 +726,39 @@ mod tests {
         );
         assert!(b.is_empty(), "a fixed entry is used without any probing");
         assert!(c.rows(SimTime(0) + four_h).is_empty());
+    }
+
+    #[test]
+    fn a_permanent_entry_answers_at_once_ignores_arp_and_never_expires() {
+        let mut c: ArpCache<u32> = ArpCache::new(ArpPolicy::Linux, stream(1, "t"));
+        let vip = ip("169.254.0.253");
+        c.set_permanent(SimTime(0), 2, vip, M1);
+        // Someone claims the address with another MAC: ignored.
+        let mut a = Vec::new();
+        c.on_arp(
+            SimTime(1),
+            2,
+            ArpSeen {
+                spa: vip,
+                sha: M2,
+                reply_to_us: true,
+                request_for_us: false,
+            },
+            &mut a,
+        );
+        assert!(a.is_empty(), "{a:?}");
+        let day = SimTime(0) + SimDuration::from_secs(86_400);
+        let mut b = Vec::new();
+        assert!(matches!(c.resolve(day, 2, vip, 7, &mut b), Resolve::Ready(m, 7) if m == M1));
+        assert!(b.is_empty(), "no probe, no timer: {b:?}");
+        let row = c.lookup(day, vip).expect("listed");
+        assert_eq!((row.mac, row.state), (Some(M1), NeighState::Permanent));
+        assert_eq!(c.permanent(), vec![(2, vip, M1)]);
+        // Another MAC replaces it; an entry not kept goes.
+        c.set_permanent(day, 2, vip, M2);
+        assert_eq!(c.permanent(), vec![(2, vip, M2)]);
+        c.retain_permanent(&[(2, vip, M1)]);
+        assert!(c.permanent().is_empty());
+        assert!(c.lookup(day, vip).is_none());
     }
 }

@@ -35,6 +35,13 @@ pub enum Decision {
         service: String,
         dsr: bool,
     },
+    /// A NodePort AntreaProxy serves in br-int: DNAT to the virtual NodePort
+    /// address `to` (port kept), which the node routes into `antrea-gw0`.
+    NodePortToBrInt {
+        to: (Ipv4Addr, u16),
+        by: String,
+        service: String,
+    },
     /// The Service has no usable endpoint: the proxy answers with `action`.
     Reject {
         by: String,
@@ -47,6 +54,9 @@ pub enum Decision {
 pub struct ServiceTable {
     rules: Option<std::sync::Arc<NodeServiceRules>>,
     affinity: AffinityTable,
+    /// br-int load-balances the external traffic AntreaProxy serves
+    /// (`NodeDataplane::proxy_all_in_br_int`).
+    north_south_in_br_int: bool,
 }
 
 pub fn proxy_name(p: ProxyKind) -> &'static str {
@@ -63,6 +73,12 @@ impl ServiceTable {
     /// endpoint is gone are ignored by the table itself.
     pub fn set(&mut self, rules: Option<std::sync::Arc<NodeServiceRules>>) {
         self.rules = rules;
+    }
+
+    /// Whether br-int, not this table, load-balances the external traffic
+    /// AntreaProxy serves (proxyAll with br-int executing Antrea's program).
+    pub fn set_north_south_in_br_int(&mut self, on: bool) {
+        self.north_south_in_br_int = on;
     }
 
     pub fn rules(&self) -> Option<&NodeServiceRules> {
@@ -94,6 +110,24 @@ impl ServiceTable {
         };
         let by = proxy_name(m.proxy).to_string();
         let service = m.service.to_string();
+        if self.north_south_in_br_int
+            && origin == Origin::External
+            && m.proxy == ProxyKind::AntreaProxy
+        {
+            // AntreaProxy's proxyAll path: the node's routes take LoadBalancer
+            // and external IPs into antrea-gw0 untouched; a NodePort is first
+            // DNATed to the virtual NodePort address, port kept (the
+            // ANTREA-NODEPORT-IP ipset rule, route_linux.go v2.1.0). br-int
+            // picks the endpoint.
+            return match m.vip {
+                proxy::VipKind::NodePort => Decision::NodePortToBrInt {
+                    to: (proxy::VIRTUAL_NODEPORT_DNAT_IP, key.dport),
+                    by,
+                    service,
+                },
+                _ => Decision::NotAService,
+            };
+        }
         if m.endpoints.is_empty() {
             let action = m.no_endpoints.unwrap_or(NoEndpointsAction::Drop);
             return Decision::Reject {

@@ -534,14 +534,16 @@ impl IpStack {
                         key.dst, key.dport, to.0, to.1
                     )
                 });
-                set_dst(pkt, to.0, to.1);
-                Some(CtState::New {
-                    orig: key,
-                    dnat: Some(to),
-                    masquerade,
-                    by,
-                    via: None,
-                })
+                Some(dnat_new(pkt, key, to, by, masquerade))
+            }
+            Decision::NodePortToBrInt { to, by, service } => {
+                cx.hop(tag, || {
+                    format!(
+                        "{by}: NodePort {}:{} of Service {service} DNAT to {}:{} (br-int load-balances it)",
+                        key.dst, key.dport, to.0, to.1
+                    )
+                });
+                Some(dnat_new(pkt, key, to, by, false))
             }
             Decision::Reject {
                 by,
@@ -1358,5 +1360,24 @@ fn set_dst(pkt: &mut Ipv4Pkt, ip: Ipv4Addr, port: u16) {
         L4::IcmpEcho { .. } => {}
         L4::Tcp { dst_port, .. } | L4::Udp { dst_port, .. } => *dst_port = port,
         _ => {}
+    }
+}
+
+/// A new connection DNATed to `to`: the packet rewritten, the state to
+/// commit at POSTROUTING.
+fn dnat_new(
+    pkt: &mut Ipv4Pkt,
+    key: FlowKey,
+    to: (Ipv4Addr, u16),
+    by: String,
+    masquerade: bool,
+) -> CtState {
+    set_dst(pkt, to.0, to.1);
+    CtState::New {
+        orig: key,
+        dnat: Some(to),
+        masquerade,
+        by,
+        via: None,
     }
 }

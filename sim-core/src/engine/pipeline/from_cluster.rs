@@ -89,6 +89,7 @@ pub fn spec_for_node(
     let features = Features {
         antrea_proxy: cluster.proxy.antrea_proxy,
         proxy_all: cluster.proxy.proxy_all,
+        dsr: cluster.proxy.dsr_enabled,
         egress: cluster.egress.config.enabled,
         ..Features::default()
     };

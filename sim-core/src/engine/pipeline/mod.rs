@@ -48,7 +48,7 @@ pub use from_cluster::{
     gateway_mac, lab_spec, node_pipeline, pod_mac, pods_by_ofport, spec_for_node,
 };
 /// The conntrack zone of Pod traffic and AntreaProxy's DNAT (`CtZone`), the one Antrea's flow exporter dumps.
-pub use pod_connectivity::CT_ZONE;
+pub use pod_connectivity::{CT_ZONE, GLOBAL_VIRTUAL_MAC};
 pub use spec::{EncapMode, Features, PipelineSpec, PodEgress};
 pub use synthetic::synthetic_spec;
 pub use tables::tables;

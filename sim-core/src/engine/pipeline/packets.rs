@@ -38,6 +38,9 @@ pub enum TrafficClass {
     /// the tunnel; encap modes only, noEncap routes it on the host).
     NodeToRemotePod,
     ExternalToService,
+    /// From the tunnel to a LoadBalancer or external IP: what a DSR
+    /// ingress node sends an endpoint's node.
+    TunnelToService,
     TunnelToLocalPod,
     Arp,
     /// A reply of an established connection (`ct_state=+est+rpl`).
@@ -49,7 +52,7 @@ pub enum TrafficClass {
 }
 
 impl TrafficClass {
-    pub const ALL: [TrafficClass; 12] = [
+    pub const ALL: [TrafficClass; 13] = [
         TrafficClass::PodToLocalPod,
         TrafficClass::PodToRemotePod,
         TrafficClass::PodToService,
@@ -57,6 +60,7 @@ impl TrafficClass {
         TrafficClass::NodeToService,
         TrafficClass::NodeToRemotePod,
         TrafficClass::ExternalToService,
+        TrafficClass::TunnelToService,
         TrafficClass::TunnelToLocalPod,
         TrafficClass::Arp,
         TrafficClass::Reply,
@@ -73,6 +77,7 @@ impl TrafficClass {
             TrafficClass::NodeToService => "node-to-service",
             TrafficClass::NodeToRemotePod => "node-to-remote-pod",
             TrafficClass::ExternalToService => "external-to-service",
+            TrafficClass::TunnelToService => "tunnel-to-service",
             TrafficClass::TunnelToLocalPod => "tunnel-to-local-pod",
             TrafficClass::Arp => "arp",
             TrafficClass::Reply => "reply",
@@ -220,6 +225,12 @@ fn classes_with(spec: &PipelineSpec, vips: &[Vip]) -> Vec<TrafficClass> {
             TrafficClass::NodeToService => !vips.is_empty(),
             TrafficClass::NodeToRemotePod => tunnels,
             TrafficClass::ExternalToService => vips.iter().any(|v| v.external),
+            TrafficClass::TunnelToService => {
+                tunnels
+                    && vips
+                        .iter()
+                        .any(|v| v.external && v.ip != VIRTUAL_NODEPORT_DNAT_IP)
+            }
             TrafficClass::TunnelToLocalPod => !spec.pods.is_empty() && tunnels,
             _ => !spec.pods.is_empty(),
         })
@@ -304,6 +315,28 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
                 let l4 = l4(&mut rng, Some((v.proto, v.port)));
                 let src = external(&mut rng);
                 ip_packet(GATEWAY_OFPORT, spec.gateway_mac, &gw_mac, src, v.ip, &l4)
+            }
+            TrafficClass::TunnelToService => {
+                let ext: Vec<&Vip> = vips
+                    .iter()
+                    .filter(|v| v.external && v.ip != VIRTUAL_NODEPORT_DNAT_IP)
+                    .collect();
+                let v = pick(&mut rng, &ext).expect("class needs LoadBalancer IPs");
+                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let l4 = l4(&mut rng, Some((v.proto, v.port)));
+                let inner = ip_packet(
+                    TUNNEL_OFPORT,
+                    MacAddr::from_name("remote-gw"),
+                    GLOBAL_VIRTUAL_MAC,
+                    external(&mut rng),
+                    v.ip,
+                    &l4,
+                );
+                format!(
+                    "tun_id=0,tun_src={},tun_dst={},{inner}",
+                    peer.node_ip,
+                    spec.node_ip.addr()
+                )
             }
             TrafficClass::TunnelToLocalPod => {
                 let b = pod.expect("class needs Pods");
@@ -410,9 +443,10 @@ mod tests {
         let classes: std::collections::BTreeSet<_> = a.iter().map(|p| p.class).collect();
         // No Services: no Service classes; everything else is there.
         assert!(!classes.contains(&TrafficClass::PodToService));
+        assert!(!classes.contains(&TrafficClass::TunnelToService));
         assert!(classes.contains(&TrafficClass::TunnelToLocalPod));
         assert!(classes.contains(&TrafficClass::Spoofed));
-        assert_eq!(classes.len(), TrafficClass::ALL.len() - 3);
+        assert_eq!(classes.len(), TrafficClass::ALL.len() - 4);
         assert!(classes.contains(&TrafficClass::NodeToRemotePod));
         for p in &a {
             assert!(

@@ -10,13 +10,13 @@
 
 use std::net::Ipv4Addr;
 
-use super::flow::{Category, Flow, FlowSet};
+use super::flow::{Category, Flow, FlowSet, hex_ip};
 use super::spec::{GATEWAY_OFPORT, LocalPod, PeerNode, PipelineSpec, TUNNEL_OFPORT};
 use super::tables::{Stage, T};
 use crate::model::MacAddr;
 
 /// `GlobalVirtualMAC` (pipeline.go): the destination MAC of tunnelled packets.
-pub(crate) const GLOBAL_VIRTUAL_MAC: MacAddr = MacAddr([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
+pub const GLOBAL_VIRTUAL_MAC: MacAddr = MacAddr([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
 /// `CtZone`, the DNAT/default conntrack zone (0xfff0).
 pub const CT_ZONE: u32 = 65520;
 /// `SNATCtZone` (0xfff1).
@@ -278,7 +278,8 @@ pub(crate) fn via_tunnel_actions(spec: &PipelineSpec, tun_dst: Ipv4Addr) -> Stri
 /// bypass flow is in [`super::egress`]).
 pub(crate) fn node_flows(spec: &PipelineSpec, peer: &PeerNode, out: &mut FlowSet) {
     arp_responder(out, peer.gateway_ip, GLOBAL_VIRTUAL_MAC);
-    let actions = if spec.tunnels_to(peer.node_ip) {
+    let tunnel = spec.tunnels_to(peer.node_ip);
+    let actions = if tunnel {
         // l3FwdFlowsToRemoteViaTun.
         format!(
             "{},goto_table:L3DecTTL",
@@ -296,6 +297,22 @@ pub(crate) fn node_flows(spec: &PipelineSpec, peer: &PeerNode, out: &mut FlowSet
         T::L3Forwarding,
         200,
         format!("ip,nw_dst={}", peer.pod_cidr),
-        actions,
+        actions.clone(),
     ));
+    if tunnel && spec.features.dsr {
+        // A DSR packet keeps its Service address: the endpoint the ingress
+        // node picked (reg3) tells which peer's subnet it goes to.
+        let net = peer.pod_cidr;
+        out.push(Flow::new(
+            C,
+            T::L3Forwarding,
+            200,
+            format!(
+                "ip,reg3={}/{},reg4=0x2000000/0x2000000",
+                hex_ip(net.network()),
+                hex_ip(net.netmask())
+            ),
+            actions,
+        ));
+    }
 }

@@ -171,6 +171,38 @@ pub(crate) fn init_flows(spec: &PipelineSpec, out: &mut FlowSet) {
     ));
     // l2ForwardOutputHairpinServiceFlow.
     out.push(Flow::new(C, T::Output, 210, "ct_mark=0x40/0x40", "IN_PORT"));
+    if f.dsr {
+        // dsrServiceNoDNATFlows: the ingress node of a DSR connection
+        // commits it without DNAT (the endpoint's node does that).
+        let after = next(out, T::EndpointDnat);
+        out.push(Flow::new(
+            C,
+            T::EndpointDnat,
+            210,
+            "ip,reg4=0x2000000/0x2000000",
+            format!(
+                "ct(commit,table={after},zone={CT_ZONE},exec(move:NXM_NX_REG0[0..3]->NXM_NX_CT_MARK[0..3]))"
+            ),
+        ));
+        // conntrackFlows with DSR: on the ingress node a DSR connection
+        // never sees its replies, so Linux marks its later packets invalid;
+        // external ones go on to PreRouting, where the learned flow claims
+        // them, and the rest are dropped in DSRServiceMark.
+        out.push(Flow::new(
+            C,
+            T::ConntrackState,
+            210,
+            "ct_state=+inv+trk,reg4=0x8000000/0x8000000",
+            format!("goto_table:{}", T::PreRoutingClassifier.name()),
+        ));
+        out.push(Flow::new(
+            C,
+            T::DsrServiceMark,
+            190,
+            "ct_state=+inv+trk,reg4=0x0/0x2000000",
+            "drop",
+        ));
+    }
     // nodePortMarkFlows.
     if f.proxy_all {
         let addrs: &[Ipv4Addr] = match &spec.services {
@@ -207,6 +239,9 @@ pub(crate) struct ServiceConfig {
     pub(crate) external: bool,
     /// The priority-210 flow sending local Pods to the cluster group.
     pub(crate) short_circuit: bool,
+    /// Direct server return (`IsDSR`): packets from the tunnel take the
+    /// local group, external ones for a remote endpoint are marked DSR.
+    pub(crate) dsr: bool,
 }
 
 impl ServiceConfig {
@@ -263,6 +298,43 @@ pub(crate) fn service_flows(spec: &PipelineSpec, cfg: &ServiceConfig, out: &mut 
             ),
             lb(cfg.cluster_group),
         ));
+    }
+    if cfg.dsr {
+        // A packet from the tunnel was load-balanced by its ingress node:
+        // it takes a local endpoint here.
+        out.push(Flow::new(
+            C,
+            T::ServiceLb,
+            210,
+            format!(
+                "{proto},reg0=0x1/0xf,{},{dst}tp_dst={}",
+                state(0x10000),
+                cfg.port
+            ),
+            lb(cfg.local_group),
+        ));
+        // dsrServiceMarkFlow: an external packet for a remote endpoint is
+        // marked DSR, and its connection learned so that its later packets
+        // keep the endpoint (idle 160 s, 5 s after FIN: pipeline.go v2.1.0).
+        let ck = cookie(C, cfg.cluster_group);
+        let (tp, nw) = match cfg.protocol {
+            Protocol::Tcp => ("TCP", 6),
+            Protocol::Udp => ("UDP", 17),
+            Protocol::Sctp => ("SCTP", 132),
+        };
+        out.push(
+            Flow::new(
+                C,
+                T::DsrServiceMark,
+                200,
+                format!("{proto},reg4=0xc000000/0xe000000,{dst}tp_dst={}", cfg.port),
+                format!(
+                    "learn(table=SessionAffinity,idle_timeout=160,fin_idle_timeout=5,priority=210,delete_learned,cookie={ck:#x},eth_type=0x800,nw_proto={nw:#x},OXM_OF_{tp}_SRC[],OXM_OF_{tp}_DST[],NXM_OF_IP_SRC[],NXM_OF_IP_DST[],load:NXM_NX_REG4[0..15]->NXM_NX_REG4[0..15],load:0x2->NXM_NX_REG4[16..18],load:0x1->NXM_NX_REG4[25],load:NXM_NX_REG3[]->NXM_NX_REG3[]),set_field:0x2000000/0x2000000->reg4,goto_table:{}",
+                    next(out, T::DsrServiceMark)
+                ),
+            )
+            .with_cookie(ck),
+        );
     }
     if cfg.affinity_timeout != 0 {
         let ck = cookie(C, cfg.group());
@@ -418,6 +490,7 @@ pub(crate) fn rules_flows(
                 affinity_timeout: a.affinity_timeout,
                 external: v.kind.is_external(),
                 short_circuit: v.short_circuit,
+                dsr: v.dsr && spec.features.dsr,
             };
             service_flows(spec, &cfg, out);
         }

@@ -32,6 +32,8 @@ pub struct Features {
     pub antrea_proxy: bool,
     /// `antreaProxy.proxyAll`.
     pub proxy_all: bool,
+    /// Gate `LoadBalancerModeDSR` (the agent accepts it in encap mode only).
+    pub dsr: bool,
     /// Gate `Egress`.
     pub egress: bool,
     /// Gate `AntreaPolicy` (the Antrea-native policy tables).
@@ -49,6 +51,7 @@ impl Default for Features {
         Features {
             antrea_proxy: true,
             proxy_all: false,
+            dsr: false,
             egress: true,
             antrea_policy: true,
             ovs_meters: false,

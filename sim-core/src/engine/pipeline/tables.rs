@@ -48,6 +48,7 @@ pub(crate) enum T {
     NodePortMark,
     SessionAffinity,
     ServiceLb,
+    DsrServiceMark,
     EndpointDnat,
     Dnat,
     AntreaPolicyEgressRule,
@@ -69,7 +70,7 @@ pub(crate) enum T {
     Output,
 }
 
-const ALL: [T; 31] = [
+const ALL: [T; 32] = [
     T::PipelineRootClassifier,
     T::ArpSpoofGuard,
     T::ArpResponder,
@@ -82,6 +83,7 @@ const ALL: [T; 31] = [
     T::NodePortMark,
     T::SessionAffinity,
     T::ServiceLb,
+    T::DsrServiceMark,
     T::EndpointDnat,
     T::Dnat,
     T::AntreaPolicyEgressRule,
@@ -119,6 +121,7 @@ impl T {
             T::NodePortMark => "NodePortMark",
             T::SessionAffinity => "SessionAffinity",
             T::ServiceLb => "ServiceLB",
+            T::DsrServiceMark => "DSRServiceMark",
             T::EndpointDnat => "EndpointDNAT",
             T::Dnat => "DNAT",
             T::AntreaPolicyEgressRule => "AntreaPolicyEgressRule",
@@ -152,6 +155,7 @@ impl T {
             | T::NodePortMark
             | T::SessionAffinity
             | T::ServiceLb
+            | T::DsrServiceMark
             | T::EndpointDnat
             | T::Dnat => Stage::PreRouting,
             T::AntreaPolicyEgressRule | T::EgressRule | T::EgressDefaultRule | T::EgressMetric => {
@@ -242,6 +246,9 @@ impl Layout {
             ]);
             if f.proxy_all {
                 want(&[T::NodePortMark]);
+            }
+            if f.dsr {
+                want(&[T::DsrServiceMark]);
             }
         } else {
             want(&[T::Dnat]);

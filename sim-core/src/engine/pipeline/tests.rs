@@ -200,6 +200,55 @@ fn service_init_flows_proxy_all() {
     assert_eq!(by_cookie(&spec, SVC), service_init_ipv4(true));
 }
 
+// service_test.go, Test_featureService_initFlows, case "IPv4,Proxy,DSR"
+// (serviceInitFlows with dsrEnabled: the EndpointDNAT flow that commits
+// without DNAT, and the two flows for invalid connections).
+#[test]
+fn service_init_flows_dsr() {
+    let spec = with(fake(EncapMode::Encap), |f| f.dsr = true);
+    let mut want = service_init_ipv4(false);
+    want.extend(sorted(&[
+        "cookie=0x1030000000000, table=EndpointDNAT, priority=210,ip,reg4=0x2000000/0x2000000 actions=ct(commit,table=AntreaPolicyEgressRule,zone=65520,exec(move:NXM_NX_REG0[0..3]->NXM_NX_CT_MARK[0..3]))",
+        "cookie=0x1030000000000, table=ConntrackState, priority=210,ct_state=+inv+trk,reg4=0x8000000/0x8000000 actions=goto_table:PreRoutingClassifier",
+        "cookie=0x1030000000000, table=DSRServiceMark, priority=190,ct_state=+inv+trk,reg4=0x0/0x2000000 actions=drop",
+    ]));
+    want.sort();
+    assert_eq!(by_cookie(&spec, SVC), want);
+}
+
+// client_test.go, Test_client_InstallNodeFlows, case "IPv4 Encap DSR" (the
+// IPsec port's Classifier line left out, as above).
+#[test]
+fn node_flows_ipv4_encap_dsr() {
+    let base = with(fake(EncapMode::Encap), |f| f.dsr = true);
+    let mut spec = base.clone();
+    spec.add_peer(net("10.10.1.0/24"), ip("192.168.77.101"), ip("10.10.1.1"));
+    let want = sorted(&[
+        "cookie=0x1010000000000, table=ARPResponder, priority=200,arp,arp_tpa=10.10.1.1,arp_op=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:aa:bb:cc:dd:ee:ff->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:aa:bb:cc:dd:ee:ff->arp_sha,move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:10.10.1.1->arp_spa,IN_PORT",
+        "cookie=0x1010000000000, table=L3Forwarding, priority=200,ip,nw_dst=10.10.1.0/24 actions=set_field:0a:00:00:00:00:01->eth_src,set_field:aa:bb:cc:dd:ee:ff->eth_dst,set_field:192.168.77.101->tun_dst,set_field:0x10/0xf0->reg0,goto_table:L3DecTTL",
+        "cookie=0x1010000000000, table=L3Forwarding, priority=200,ip,reg3=0xa0a0100/0xffffff00,reg4=0x2000000/0x2000000 actions=set_field:0a:00:00:00:00:01->eth_src,set_field:aa:bb:cc:dd:ee:ff->eth_dst,set_field:192.168.77.101->tun_dst,set_field:0x10/0xf0->reg0,goto_table:L3DecTTL",
+        "cookie=0x1040000000000, table=EgressMark, priority=210,ip,nw_dst=192.168.77.101 actions=set_field:0x20/0xf0->reg0,goto_table:L2ForwardingCalc",
+    ]);
+    assert_eq!(added(&base, &spec), want);
+}
+
+// client_test.go, Test_client_InstallServiceFlows, case "Service
+// LoadBalancer,DSR".
+#[test]
+fn service_flows_dsr() {
+    let spec = with(fake(EncapMode::Encap), |f| f.dsr = true);
+    let mut cfg = svc_cfg(Protocol::Tcp, false, false, 0, true);
+    cfg.dsr = true;
+    cfg.short_circuit = false;
+    let got = flows_in(&spec, |out| service::service_flows(&spec, &cfg, out));
+    let want = sorted(&[
+        "cookie=0x1030000000000, table=ServiceLB, priority=210,tcp,reg0=0x1/0xf,reg4=0x10000/0x70000,nw_dst=10.96.0.100,tp_dst=80 actions=set_field:0x200/0x200->reg0,set_field:0x20000/0x70000->reg4,set_field:0x200000/0x200000->reg4,set_field:0x65->reg7,group:101",
+        "cookie=0x1030000000000, table=ServiceLB, priority=200,tcp,reg4=0x10000/0x70000,nw_dst=10.96.0.100,tp_dst=80 actions=set_field:0x200/0x200->reg0,set_field:0x20000/0x70000->reg4,set_field:0x200000/0x200000->reg4,set_field:0x64->reg7,group:100",
+        "cookie=0x1030000000064, table=DSRServiceMark, priority=200,tcp,reg4=0xc000000/0xe000000,nw_dst=10.96.0.100,tp_dst=80 actions=learn(table=SessionAffinity,idle_timeout=160,fin_idle_timeout=5,priority=210,delete_learned,cookie=0x1030000000064,eth_type=0x800,nw_proto=0x6,OXM_OF_TCP_SRC[],OXM_OF_TCP_DST[],NXM_OF_IP_SRC[],NXM_OF_IP_DST[],load:NXM_NX_REG4[0..15]->NXM_NX_REG4[0..15],load:0x2->NXM_NX_REG4[16..18],load:0x1->NXM_NX_REG4[25],load:NXM_NX_REG3[]->NXM_NX_REG3[]),set_field:0x2000000/0x2000000->reg4,goto_table:EndpointDNAT",
+    ]);
+    assert_eq!(got, want);
+}
+
 // service_test.go, Test_featureService_initFlows, case "No Proxy" (its IPv4
 // line; the case is dual-stack, the IPv6 line is skipped).
 #[test]
@@ -456,8 +505,12 @@ fn service_groups() {
 }
 
 fn flows_of(build: impl FnOnce(&mut FlowSet)) -> Vec<String> {
-    let spec = fake(EncapMode::Encap);
-    let layout = Layout::new(&spec);
+    flows_in(&fake(EncapMode::Encap), build)
+}
+
+/// [`flows_of`] on the tables `spec` realizes.
+fn flows_in(spec: &PipelineSpec, build: impl FnOnce(&mut FlowSet)) -> Vec<String> {
+    let layout = Layout::new(spec);
     let mut out = FlowSet::new(&layout);
     build(&mut out);
     let mut v: Vec<String> = out.flows.iter().map(|f| f.text()).collect();
@@ -510,6 +563,7 @@ fn svc_cfg(
         affinity_timeout: affinity,
         external,
         short_circuit: true,
+        dsr: false,
     }
 }
 

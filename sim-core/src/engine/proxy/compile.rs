@@ -149,12 +149,14 @@ fn compile_service(rules: &NodeServiceRules, svc: &ProxyService) -> Vec<ServiceP
                 &rules.node,
                 &r,
                 cfg.topology_aware_hints && topology_requested,
+                r.antrea_uses_local_endpoints(cfg.dsr_enabled),
             );
             r.antrea = Some(antrea_port(rules, &r, cats, lb_mode));
         }
         if let Some(mode) = cfg.kube_proxy {
             // kube-proxy 1.28: TopologyAwareHints is Beta and on.
-            let cats = categorize(eps, &rules.node, &r, topology_requested);
+            let uses_local = r.uses_local_endpoints();
+            let cats = categorize(eps, &rules.node, &r, topology_requested, uses_local);
             r.kube = Some(kubeproxy::compile_port(rules, &r, cats, mode));
         }
         out.push(r);
@@ -263,6 +265,7 @@ fn categorize(
     node: &ProxyNode,
     r: &ServicePortRules,
     topology_enabled: bool,
+    uses_local: bool,
 ) -> Categorized {
     let to_ref = |e: &Endpoint| EndpointRef {
         ip: e.ip,
@@ -303,7 +306,7 @@ fn categorize(
         out.topology = topology;
         out.cluster = Some(cluster);
     }
-    if r.uses_local_endpoints() {
+    if uses_local {
         let is_local = |e: &&Endpoint| *e.node == *node.name;
         out.has_any |= eps.iter().any(|e| e.ready || (e.serving && e.terminating));
         let mut local: Vec<EndpointRef> = eps

@@ -152,6 +152,18 @@ pub fn classify(
     None
 }
 
+/// The proxy that handles traffic from `origin` to `dst:dport` on this node
+/// ([`classify`]'s choice), if any.
+pub fn handled_by(
+    rules: &NodeServiceRules,
+    origin: TrafficOrigin,
+    dst: Ipv4Addr,
+    dport: u16,
+    proto: Protocol,
+) -> Option<ProxyKind> {
+    classify(rules, origin, dst, dport, proto).map(|m| m.proxy)
+}
+
 /// The precedence rules of the module doc.
 fn handler(
     rules: &NodeServiceRules,

@@ -68,7 +68,7 @@ pub use endpoints::{
 };
 pub use handler::{
     AffinityTable, NoEndpointsAction, ProxyKind, ServiceMatch, SnatPolicy, TrafficOrigin, classify,
-    pick_endpoint,
+    handled_by, pick_endpoint,
 };
 pub use kubeproxy::{IptRule, IptTable};
 pub use render::{render_antrea, render_kube_proxy};

@@ -212,6 +212,14 @@ impl ServicePortRules {
     pub fn uses_local_endpoints(&self) -> bool {
         self.itp_local || (self.etp_local && self.externally_accessible())
     }
+    /// AntreaProxy's `UsesLocalEndpoints`: with the `LoadBalancerModeDSR`
+    /// gate, also every port with LoadBalancer or external IPs, whose local
+    /// group serves DSR packets on an endpoint's node
+    /// (third_party/proxy/service.go v2.1.0).
+    pub fn antrea_uses_local_endpoints(&self, dsr_gate: bool) -> bool {
+        self.uses_local_endpoints()
+            || (dsr_gate && (!self.lb_ips.is_empty() || !self.external_ips.is_empty()))
+    }
 }
 
 /// Everything both proxies install on one node.

@@ -418,6 +418,29 @@ impl World {
                     None,
                 );
             }
+            // A DSR packet (DSRServiceRegMark, reg4[25]) leaves for the
+            // endpoint's node with its Service address: reg3 and reg4[0..15]
+            // hold the endpoint the ingress node picked.
+            for (_, _, _, out) in outs.iter().filter(|o| o.0 == TUNNEL_OFPORT) {
+                let reg4 = out.get(Field::Reg(4));
+                if reg4 & (1 << 25) == 0 {
+                    continue;
+                }
+                let h = out.headers();
+                let (Some(ip), Some(port)) = (h.nw_dst, h.tp_dst) else {
+                    continue;
+                };
+                let ep = Ipv4Addr::from(u32::try_from(out.get(Field::Reg(3))).unwrap_or(0));
+                let ep_port = reg4 & 0xffff;
+                self.add_hop(
+                    t,
+                    &name,
+                    format!(
+                        "AntreaProxy: Service {ip}:{port} -> endpoint {ep}:{ep_port} (DSR: tunnelled to its node without DNAT)"
+                    ),
+                    None,
+                );
+            }
         }
         for (ofport, switch_port, tun_dst, out) in outs {
             let bytes = match out.apply_to_frame(&frame) {

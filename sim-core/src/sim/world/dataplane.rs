@@ -339,6 +339,31 @@ impl World {
             h.stack.ifaces[gw].mtu = desired.gateway_mtu;
         }
         h.stack.l7_export = desired.l7_export.clone();
+        let mut neighbors = Vec::new();
+        for n in &desired.neighbors {
+            let i = h
+                .stack
+                .iface_index(&n.iface)
+                .ok_or_else(|| format!("{name} has no interface {}", n.iface))?;
+            neighbors.push((i, n.ip, n.mac));
+        }
+        if neighbors != h.stack.arp.permanent() {
+            h.stack.arp.retain_permanent(&neighbors);
+            for &(i, ip, mac) in &neighbors {
+                h.stack.arp.set_permanent(self.now, i, ip, mac);
+            }
+            let text: Vec<String> = neighbors
+                .iter()
+                .map(|(i, ip, mac)| format!("{ip} lladdr {mac} dev {}", h.stack.ifaces[*i].name))
+                .collect();
+            lines.push((
+                LogKind::Arp,
+                format!("permanent neighbours [{}]", text.join(", ")),
+            ));
+        }
+        h.stack
+            .services
+            .set_north_south_in_br_int(desired.proxy_all_in_br_int);
         let same_rules = match (&desired.service_rules, h.stack.services.shared_rules()) {
             (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
             (None, None) => true,
