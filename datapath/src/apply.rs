@@ -23,7 +23,11 @@
 //! the cluster state and the node's dataplane exactly as the simulator
 //! does (`sim_core::engine::pipeline::lab_spec`), and it replaces br-int's
 //! flows and groups in one `ovs-ofctl bundle` on the node's own OVS (see
-//! `crate::lab`); `antrea-gw0` gets the agent's MTU (1450 in Geneve).
+//! `crate::lab`); `antrea-gw0` gets the agent's MTU (1450 in Geneve). With
+//! the `LoadBalancerModeDSR` gate the bundle carries one flow more than the
+//! simulator's program ([`userspace_dsr_flow`]: OVS's userspace conntrack
+//! is not Linux's); `antlab real diff-pipeline` compares the program
+//! without it.
 //!
 //! With proxyAll and the program, outside traffic AntreaProxy serves takes
 //! Antrea's path: the engine's routes send LoadBalancer and external IPs
@@ -658,8 +662,9 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
     t.push_str("  }\n");
     // Service traffic the node's kernel sees: from outside to LoadBalancer
     // and external IPs and to NodePorts (prerouting), and from the node
-    // itself to any of them or to a ClusterIP (output). Pods' own Service
-    // traffic never gets here: br-int already DNATed it.
+    // itself to any of them or to a ClusterIP (output), where br-int does
+    // not load-balance it. Pods' own Service traffic never gets here:
+    // br-int already DNATed it.
     let mut inbound = String::new();
     let mut local = String::new();
     let mut chains = String::new();
@@ -703,15 +708,18 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
                 .filter(is_dsr)
                 .collect();
             // With proxyAll and br-int executing Antrea's program, what
-            // AntreaProxy serves from outside goes to br-int: the routes
-            // take LoadBalancer and external IPs into antrea-gw0, NodePorts
-            // are DNATed to 169.254.0.252 first (as the simulator's
-            // `sim::services` does, `NodeDataplane::proxy_all_in_br_int`).
-            let to_br_int = |ip: std::net::Ipv4Addr, port: u16| {
+            // AntreaProxy serves from outside and from the node goes to
+            // br-int: the routes take ClusterIPs, LoadBalancer and external
+            // IPs into antrea-gw0, NodePorts are DNATed to 169.254.0.252
+            // first (as the simulator's `sim::services` does,
+            // `NodeDataplane::proxy_all_in_br_int`).
+            let in_br_int = |origin: TrafficOrigin, ip: std::net::Ipv4Addr, port: u16| {
                 d.proxy_all_in_br_int
-                    && proxy::handled_by(rules, TrafficOrigin::External, ip, port, p.protocol)
+                    && proxy::handled_by(rules, origin, ip, port, p.protocol)
                         == Some(ProxyKind::AntreaProxy)
             };
+            let to_br_int = |ip, port| in_br_int(TrafficOrigin::External, ip, port);
+            let from_node_to_br_int = |ip, port| in_br_int(TrafficOrigin::Node, ip, port);
             let dsr_ips: Vec<std::net::Ipv4Addr> = dsr_ips
                 .into_iter()
                 .filter(|ip| !to_br_int(*ip, p.port))
@@ -731,11 +739,13 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
                         p.port
                     );
                 }
-                let _ = writeln!(
-                    local,
-                    "    ip daddr {ip} {proto} dport {} jump svc{i}c;",
-                    p.port
-                );
+                if !from_node_to_br_int(*ip, p.port) {
+                    let _ = writeln!(
+                        local,
+                        "    ip daddr {ip} {proto} dport {} jump svc{i}c;",
+                        p.port
+                    );
+                }
             }
             if let Some(np) = p.node_port {
                 let addrs = &rules.antrea_nodeport_addresses;
@@ -753,16 +763,26 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
                         "    fib daddr type local {proto} dport {np} jump svc{i}x;"
                     );
                 }
+                if addrs.first().is_some_and(|a| from_node_to_br_int(*a, np)) {
+                    let _ = writeln!(
+                        local,
+                        "    ip daddr {{ {} }} {proto} dport {np} dnat to {VIRTUAL_NODEPORT_DNAT_IP};",
+                        join(addrs)
+                    );
+                } else {
+                    let _ = writeln!(
+                        local,
+                        "    fib daddr type local {proto} dport {np} jump svc{i}c;"
+                    );
+                }
+            }
+            if !from_node_to_br_int(p.cluster_ip, p.port) {
                 let _ = writeln!(
                     local,
-                    "    fib daddr type local {proto} dport {np} jump svc{i}c;"
+                    "    ip daddr {} {proto} dport {} jump svc{i}c;",
+                    p.cluster_ip, p.port
                 );
             }
-            let _ = writeln!(
-                local,
-                "    ip daddr {} {proto} dport {} jump svc{i}c;",
-                p.cluster_ip, p.port
-            );
             for (suffix, eps) in [("x", &outside), ("c", &inside)] {
                 let _ = writeln!(chains, "  chain svc{i}{suffix} {{");
                 if eps.is_empty() {
@@ -856,4 +876,41 @@ fn join<T: std::fmt::Display>(v: &[T]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::engine::pipeline::{EncapMode, Features, PipelineSpec};
+
+    fn spec(dsr: bool) -> PipelineSpec {
+        PipelineSpec::new(
+            "192.168.77.100/24".parse().unwrap(),
+            "10.10.0.0/24".parse().unwrap(),
+            "0a:00:00:00:00:01".parse().unwrap(),
+        )
+        .with_encap(EncapMode::Encap)
+        .with_features(Features {
+            dsr,
+            ..Features::default()
+        })
+    }
+
+    #[test]
+    fn the_userspace_dsr_flow_is_added_only_with_dsr_and_names_antrea_s_tables() {
+        assert_eq!(userspace_dsr_flow(&spec(false)), "");
+        let tables = sim_core::engine::pipeline::tables(&spec(true));
+        let id = |name: &str| tables.iter().find(|(_, n)| *n == name).unwrap().0;
+        assert_eq!(
+            userspace_dsr_flow(&spec(true)),
+            format!(
+                "flow add table={},priority=210,ct_state=+est-rpl+trk,ct_mark=0/0x10,reg4=0x8000000/0x8000000,ip actions=goto_table:{}\n",
+                id("ConntrackState"),
+                id("PreRoutingClassifier")
+            )
+        );
+        // Antrea's own priority-210 ConntrackState flow matches +inv, this
+        // one +est: no packet matches both.
+        assert_eq!((id("ConntrackState"), id("PreRoutingClassifier")), (7, 8));
+    }
 }

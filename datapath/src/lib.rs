@@ -24,7 +24,8 @@
 //!   (nodes with their own OVS).
 //! - [`apply`]: [`NodeBackend`] for Linux: addresses, routes, rules, nftables
 //!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups.
-//! - [`dsr`]: AntreaProxy's direct server return in a node's nftables.
+//! - [`dsr`]: AntreaProxy's direct server return in a node's nftables, for
+//!   the `brInt: switch` lab (with the program, br-int does it).
 //! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket.
 //! - [`traffic`]: probes (ping, TCP, HTTP) and the HTTP servers of Pods and hosts.
 //! - [`observe`]: reading outcomes back from the kernel and OVS.

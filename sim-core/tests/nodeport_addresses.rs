@@ -76,7 +76,8 @@ fn assert_answered(out: &scenario::run::Outcome, by: &str) {
         assert!(
             last.path
                 .iter()
-                .any(|h| h.text.starts_with(&format!("{by}: Service app/web"))),
+                .any(|h| h.text.starts_with(&format!("{by}: "))
+                    && h.text.contains("Service app/web")),
             "{name} not load-balanced by {by}: {:#?}",
             last.path
         );

@@ -116,6 +116,12 @@ fn a_dsr_connection_is_learned_on_the_ingress_node_and_answered_around_it() {
         .filter(|l| l.contains("table=SessionAffinity") && l.contains("idle_timeout=160"))
         .collect();
     assert!(!learned.is_empty(), "{flows}");
+    // The connections' later packets (the client's ACK, its request) took
+    // their learned flow to the same endpoint.
+    assert!(
+        learned.iter().any(|l| !l.contains("n_packets=0,")),
+        "{learned:#?}"
+    );
     assert!(
         learned
             .iter()
@@ -191,5 +197,89 @@ fn a_nodeport_is_dnated_to_the_virtual_nodeport_address_and_load_balanced_in_br_
             && l.contains("nw_dst=169.254.0.252")
             && !l.contains("n_packets=0,")),
         "{flows}"
+    );
+}
+
+/// A NodePort/ClusterIP Service whose selector matches no Pod, with
+/// proxyAll: ext-vm tries the NodePort, a Pod the ClusterIP.
+fn no_endpoint_run() -> Outcome {
+    let app = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: empty\n  namespace: app\nspec:\n  type: NodePort\n  clusterIP: 10.30.50.10\n  selector: {app: nothing}\n  ports:\n  - port: 80\n    targetPort: 8080\n    nodePort: 31001\n";
+    let text = "name: no-endpoint\ntopology: ../topologies/blog-lab.yaml\nuntil: 4s\noptions:\n  kubeProxy: none\nsteps:\n  - at: 0s\n    apply: {file: manifests/antrea-config-proxyall.yaml}\n  - at: 0s\n    apply: {file: manifests/unselected-pod.yaml}\n  - at: 0s\n    apply: {file: app.yaml}\n  - at: 1s\n    probe: {name: ext, from: ext-vm, to: 10.160.1.25, kind: tcp, port: 31001, interval: 500ms}\n  - at: 1s\n    probe: {name: pod, from: pod/egress/other-pod, to: 10.30.50.10, kind: tcp, port: 80, interval: 500ms}\n";
+    let mut read = |rel: &str| -> Result<(String, String), String> {
+        if rel == "app.yaml" {
+            return Ok((rel.to_string(), app.to_string()));
+        }
+        let path = repo().join("scenarios").join(rel);
+        std::fs::read_to_string(&path)
+            .map(|t| (rel.to_string(), t))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let scn = scenario::load("no-endpoint.yaml", text, &mut read).unwrap_or_else(|e| panic!("{e}"));
+    scenario::run::run(&scn, 1, &RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn br_int_s_packet_in_for_a_service_without_endpoints_is_answered_with_a_reset() {
+    let o = no_endpoint_run();
+    for (probe, node) in [
+        ("ext", "k8s-node-vm-1-cl-02"),
+        ("pod", "k8s-node-vm-1-cl-02"),
+    ] {
+        let p = o.world.probe(probe).expect("probe");
+        let a = p.last_finished().expect("an answer");
+        let sim_core::sim::probe::Verdict::Fail { reason } = &a.verdict else {
+            panic!("{probe}: {:?}", a.verdict);
+        };
+        assert!(
+            reason.contains("has no endpoints") && reason.contains("rejected"),
+            "{probe}: {reason}"
+        );
+        // br-int took the decision (no host proxy), and the RST came back
+        // from the Service address.
+        assert!(
+            a.drops.iter().any(|d| {
+                let t = d.to_string();
+                t.contains(&format!("br-int@{node}")) && t.contains("AntreaProxy")
+            }),
+            "{probe}: {:?}",
+            a.drops
+        );
+        assert!(
+            a.path
+                .iter()
+                .any(|h| h.reply && (h.device == "ext-vm" || h.device == "egress/other-pod")),
+            "{probe}: no answer reached the client: {:#?}",
+            a.path
+        );
+    }
+}
+
+#[test]
+fn ip_neigh_flush_keeps_the_virtual_service_ip_s_permanent_entry() {
+    // `clearArp` is `ip neigh flush all`, which leaves PERMANENT entries:
+    // the ingress node keeps sending LoadBalancer traffic into br-int.
+    let text = dsr_text().replacen(
+        "\n  - at: 10s\n    expect:",
+        "\n  - at: 5s\n    clearArp: k8s-cp-vm-1-cl-02\n  - at: 10s\n    expect:",
+        1,
+    );
+    assert!(text.contains("clearArp"), "dsr.yaml changed");
+    let o = run(&text);
+    let p = o.world.probe("nat").expect("probe");
+    let failed: Vec<&Attempt> = p
+        .attempts()
+        .iter()
+        .filter(|a| !a.ok() && a.sent.as_nanos() < 19_000_000_000)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{:#?}",
+        failed.first().map(|a| &a.verdict)
+    );
+    let arp = sim_core::report::arp(&o.world, "k8s-cp-vm-1-cl-02").expect("arp");
+    assert!(
+        arp.lines()
+            .any(|l| l.starts_with("169.254.0.253") && l.contains("PERMANENT")),
+        "{arp}"
     );
 }

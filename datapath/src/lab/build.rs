@@ -374,23 +374,24 @@ impl Lab {
                 let ns = self.add_netns(&d.name)?;
                 let fwd = if h.ip_forward { "1" } else { "0" };
                 let multipath = self.multipath_of(&d.name);
-                sys::in_ns(
-                    &ns,
-                    "sysctl",
-                    &[
-                        "-qw",
-                        &format!("net.ipv4.ip_forward={fwd}"),
-                        "net.ipv4.conf.all.rp_filter=0",
-                        "net.ipv4.conf.default.rp_filter=0",
-                        &format!(
-                            "net.ipv4.fib_multipath_hash_policy={}",
-                            multipath.hash_policy()
-                        ),
-                        // A gratuitous ARP for a proxy-ARP address
-                        // (`apply::Responder::Proxy`) binds to it.
-                        "net.ipv4.ip_nonlocal_bind=1",
-                    ],
-                )?;
+                let fwd = format!("net.ipv4.ip_forward={fwd}");
+                let hash = format!(
+                    "net.ipv4.fib_multipath_hash_policy={}",
+                    multipath.hash_policy()
+                );
+                let mut sysctls = vec![
+                    "-qw",
+                    fwd.as_str(),
+                    "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.default.rp_filter=0",
+                    hash.as_str(),
+                ];
+                if matches!(h.role, HostRole::Node(_)) {
+                    // A gratuitous ARP for a proxy-ARP address
+                    // (`apply::Responder::Proxy`) binds to it.
+                    sysctls.push("net.ipv4.ip_nonlocal_bind=1");
+                }
+                sys::in_ns(&ns, "sysctl", &sysctls)?;
                 if self.br_int == BrIntMode::Pipeline && matches!(h.role, HostRole::Node(_)) {
                     self.start_node_switch(&d.name, h)?;
                 }

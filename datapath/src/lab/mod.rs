@@ -39,7 +39,9 @@
 //!   (`pods_by_ofport`), each a veth whose host end sits in the node's
 //!   namespace under the name `get iplink` shows. It runs the compiled
 //!   program (`crate::apply::pipeline_bundle`): the same text the
-//!   simulator's interpreter runs, replaced in one bundle when it changes.
+//!   simulator's interpreter runs (plus, with DSR, the one flow
+//!   `crate::apply` adds for OVS's userspace conntrack), replaced in one
+//!   bundle when it changes.
 //! - **The physical bridge** is named after the interface that holds the
 //!   node IP (`eth0`): its internal port *is* the node's `eth0` (topology
 //!   MAC and addresses, so routes and ARP need no renaming), and the

@@ -411,19 +411,19 @@ pub fn external_ip_dataplane(
 /// (`addVirtualServiceIPRoute`), the NodePort DNAT address 169.254.0.252
 /// through it (`addVirtualNodePortDNATIPRoute`), and every LoadBalancer and
 /// external IP AntreaProxy serves through it (`AddExternalIPConfigs`, LB IPs
-/// only with proxyAll: proxier.go `installLoadBalancerService`). The
+/// only with proxyAll: proxier.go `installLoadBalancerService`), and the
+/// Service CIDR through it (`addServiceCIDRRoute`). The
 /// simulator's routes need `onlink` to take a gateway outside the
 /// interface's subnets; Linux takes one reachable by a link route.
 pub fn proxy_all_dataplane(cluster: &ClusterState, dp: &mut super::dataplane::NodeDataplane) {
     use super::dataplane::{DesiredNeighbor, DesiredRoute};
     use crate::engine::proxy::{VIRTUAL_NODEPORT_DNAT_IP, VIRTUAL_SERVICE_IP};
-    if cluster.br_int_mode() != super::dataplane::BrIntMode::Pipeline {
-        return;
-    }
-    let Some(rules) = dp.service_rules.clone() else {
-        return;
-    };
-    if !rules.cfg.antrea_proxy || !rules.cfg.proxy_all {
+    // Installed when the agent starts with proxyAll, Services or not
+    // (`initServiceIPRoutes`).
+    if cluster.br_int_mode() != super::dataplane::BrIntMode::Pipeline
+        || !cluster.proxy.antrea_proxy
+        || !cluster.proxy.proxy_all
+    {
         return;
     }
     let gw: std::sync::Arc<str> = super::GATEWAY_IFACE.into();
@@ -443,8 +443,17 @@ pub fn proxy_all_dataplane(cluster: &ClusterState, dp: &mut super::dataplane::No
     dp.routes.push(route(VIRTUAL_SERVICE_IP, None));
     dp.routes
         .push(route(VIRTUAL_NODEPORT_DNAT_IP, Some(VIRTUAL_SERVICE_IP)));
+    // `addServiceCIDRRoute`: the node's own ClusterIP traffic.
+    if let Some(cidr) = cluster.service_cidr {
+        dp.routes.push(DesiredRoute {
+            dst: cidr,
+            ..route(VIRTUAL_SERVICE_IP, Some(VIRTUAL_SERVICE_IP))
+        });
+    }
+    let rules = dp.service_rules.clone();
     let mut external: Vec<Ipv4Addr> = rules
-        .ports()
+        .iter()
+        .flat_map(|r| r.ports())
         .filter_map(|p| p.antrea.as_ref())
         .flat_map(|a| a.vips.iter())
         .filter(|v| {

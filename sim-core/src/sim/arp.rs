@@ -182,6 +182,12 @@ impl<P> ArpCache<P> {
         self.entries.clear();
     }
 
+    /// `ip neigh flush all`: every learned entry goes, the permanent ones
+    /// stay (iproute2 skips PERMANENT and NOARP entries unless asked).
+    pub fn flush(&mut self) {
+        self.entries.retain(|_, e| e.state == NeighState::Permanent);
+    }
+
     fn generation(&mut self) -> u64 {
         self.next_generation += 1;
         self.next_generation
@@ -756,6 +762,9 @@ mod tests {
         assert_eq!(c.permanent(), vec![(2, vip, M1)]);
         // Another MAC replaces it; an entry not kept goes.
         c.set_permanent(day, 2, vip, M2);
+        assert_eq!(c.permanent(), vec![(2, vip, M2)]);
+        // `ip neigh flush all` keeps it; a power cycle does not.
+        c.flush();
         assert_eq!(c.permanent(), vec![(2, vip, M2)]);
         c.retain_permanent(&[(2, vip, M1)]);
         assert!(c.permanent().is_empty());

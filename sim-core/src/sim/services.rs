@@ -110,15 +110,14 @@ impl ServiceTable {
         };
         let by = proxy_name(m.proxy).to_string();
         let service = m.service.to_string();
-        if self.north_south_in_br_int
-            && origin == Origin::External
-            && m.proxy == ProxyKind::AntreaProxy
+        if self.north_south_in_br_int && origin != Origin::Pod && m.proxy == ProxyKind::AntreaProxy
         {
-            // AntreaProxy's proxyAll path: the node's routes take LoadBalancer
-            // and external IPs into antrea-gw0 untouched; a NodePort is first
-            // DNATed to the virtual NodePort address, port kept (the
-            // ANTREA-NODEPORT-IP ipset rule, route_linux.go v2.1.0). br-int
-            // picks the endpoint.
+            // AntreaProxy's proxyAll path, for traffic from outside and from
+            // the node itself: the node's routes take ClusterIPs,
+            // LoadBalancer and external IPs into antrea-gw0 untouched; a
+            // NodePort is first DNATed to the virtual NodePort address, port
+            // kept (the ANTREA-NODEPORT-IP ipset rules in PREROUTING and
+            // OUTPUT, route_linux.go v2.1.0). br-int picks the endpoint.
             return match m.vip {
                 proxy::VipKind::NodePort => Decision::NodePortToBrInt {
                     to: (proxy::VIRTUAL_NODEPORT_DNAT_IP, key.dport),

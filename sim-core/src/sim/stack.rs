@@ -255,10 +255,11 @@ impl IpStack {
         &self.arp
     }
 
-    /// Forgets every neighbour (`ip neigh flush all`); packets waiting for
-    /// an answer are dropped with their entries.
+    /// Forgets every learned neighbour (`ip neigh flush all`; permanent
+    /// entries stay); packets waiting for an answer are dropped with their
+    /// entries.
     pub fn flush_arp(&mut self) {
-        self.arp.clear();
+        self.arp.flush();
     }
 
     /// The POSTROUTING SNAT rules, in order.
@@ -561,50 +562,8 @@ impl IpStack {
                 // AntreaProxy answers through packet-in (RST+ACK for TCP, ICMP
                 // unreachable otherwise); kube-proxy's REJECT is ICMP port
                 // unreachable; a DROP answers nothing (engine::proxy::handler).
-                let reply_tag = tag.map(TraceTag::as_reply);
-                let reply_l4 = match (action, &pkt.l4) {
-                    (NoEndpointsAction::Drop, _) => None,
-                    (
-                        NoEndpointsAction::TcpReset,
-                        L4::Tcp {
-                            src_port,
-                            dst_port,
-                            seq,
-                            ..
-                        },
-                    ) => Some(L4::Tcp {
-                        src_port: *dst_port,
-                        dst_port: *src_port,
-                        seq: 0,
-                        ack: seq.wrapping_add(1),
-                        flags: wire::TcpFlags {
-                            rst: true,
-                            ack: true,
-                            ..Default::default()
-                        },
-                        window: 0,
-                        payload: Vec::new(),
-                    }),
-                    (NoEndpointsAction::IcmpUnreachable { code }, _) => {
-                        Some(L4::IcmpDestUnreachable {
-                            code,
-                            original: quote(&pkt.to_bytes()),
-                        })
-                    }
-                    (NoEndpointsAction::TcpReset, _) => Some(L4::IcmpDestUnreachable {
-                        code: 10,
-                        original: quote(&pkt.to_bytes()),
-                    }),
-                };
-                if let Some(l4) = reply_l4 {
-                    let reply = Ipv4Pkt {
-                        src: pkt.dst,
-                        dst: pkt.src,
-                        ttl: DEFAULT_TTL,
-                        ident: 0,
-                        l4,
-                    };
-                    self.send(cx, reply, reply_tag);
+                if let Some(reply) = reject_reply(pkt, action) {
+                    self.send(cx, reply, tag.map(TraceTag::as_reply));
                 }
                 None
             }
@@ -1380,4 +1339,50 @@ fn dnat_new(
         by,
         via: None,
     }
+}
+
+/// The answer a proxy gives a connection it cannot serve: AntreaProxy's
+/// agent answers its packet-in with RST+ACK for TCP and ICMP unreachable
+/// (code 10) otherwise; kube-proxy's REJECT is ICMP port unreachable; a
+/// DROP answers nothing (engine::proxy::handler).
+pub(crate) fn reject_reply(pkt: &Ipv4Pkt, action: NoEndpointsAction) -> Option<Ipv4Pkt> {
+    let l4 = match (action, &pkt.l4) {
+        (NoEndpointsAction::Drop, _) => return None,
+        (
+            NoEndpointsAction::TcpReset,
+            L4::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                ..
+            },
+        ) => L4::Tcp {
+            src_port: *dst_port,
+            dst_port: *src_port,
+            seq: 0,
+            ack: seq.wrapping_add(1),
+            flags: wire::TcpFlags {
+                rst: true,
+                ack: true,
+                ..Default::default()
+            },
+            window: 0,
+            payload: Vec::new(),
+        },
+        (NoEndpointsAction::IcmpUnreachable { code }, _) => L4::IcmpDestUnreachable {
+            code,
+            original: quote(&pkt.to_bytes()),
+        },
+        (NoEndpointsAction::TcpReset, _) => L4::IcmpDestUnreachable {
+            code: 10,
+            original: quote(&pkt.to_bytes()),
+        },
+    };
+    Some(Ipv4Pkt {
+        src: pkt.dst,
+        dst: pkt.src,
+        ttl: DEFAULT_TTL,
+        ident: 0,
+        l4,
+    })
 }

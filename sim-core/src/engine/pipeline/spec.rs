@@ -32,7 +32,8 @@ pub struct Features {
     pub antrea_proxy: bool,
     /// `antreaProxy.proxyAll`.
     pub proxy_all: bool,
-    /// Gate `LoadBalancerModeDSR` (the agent accepts it in encap mode only).
+    /// Gate `LoadBalancerModeDSR` (its DSR flows; the agent refuses
+    /// `defaultLoadBalancerMode: dsr` outside encap mode).
     pub dsr: bool,
     /// Gate `Egress`.
     pub egress: bool,

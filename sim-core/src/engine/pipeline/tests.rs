@@ -200,13 +200,17 @@ fn service_init_flows_proxy_all() {
     assert_eq!(by_cookie(&spec, SVC), service_init_ipv4(true));
 }
 
-// service_test.go, Test_featureService_initFlows, case "IPv4,Proxy,DSR"
-// (serviceInitFlows with dsrEnabled: the EndpointDNAT flow that commits
-// without DNAT, and the two flows for invalid connections).
+// service_test.go, Test_featureService_initFlows, case "IPv4,DSR"
+// (`enableDSR` also turns on proxyAll; serviceInitFlows with dsrEnabled adds
+// the EndpointDNAT flow that commits without DNAT, and the two flows for
+// invalid connections).
 #[test]
 fn service_init_flows_dsr() {
-    let spec = with(fake(EncapMode::Encap), |f| f.dsr = true);
-    let mut want = service_init_ipv4(false);
+    let spec = with(fake(EncapMode::Encap), |f| {
+        f.proxy_all = true;
+        f.dsr = true;
+    });
+    let mut want = service_init_ipv4(true);
     want.extend(sorted(&[
         "cookie=0x1030000000000, table=EndpointDNAT, priority=210,ip,reg4=0x2000000/0x2000000 actions=ct(commit,table=AntreaPolicyEgressRule,zone=65520,exec(move:NXM_NX_REG0[0..3]->NXM_NX_CT_MARK[0..3]))",
         "cookie=0x1030000000000, table=ConntrackState, priority=210,ct_state=+inv+trk,reg4=0x8000000/0x8000000 actions=goto_table:PreRoutingClassifier",
@@ -232,15 +236,29 @@ fn node_flows_ipv4_encap_dsr() {
     assert_eq!(added(&base, &spec), want);
 }
 
-// client_test.go, Test_client_InstallServiceFlows, case "Service
-// LoadBalancer,DSR".
+// client_test.go, Test_client_InstallServiceFlows, cases "Service
+// LoadBalancer,DSR" and "Service LoadBalancer,SessionAffinity,DSR".
 #[test]
 fn service_flows_dsr() {
     let spec = with(fake(EncapMode::Encap), |f| f.dsr = true);
-    let mut cfg = svc_cfg(Protocol::Tcp, false, false, 0, true);
-    cfg.dsr = true;
-    cfg.short_circuit = false;
-    let got = flows_in(&spec, |out| service::service_flows(&spec, &cfg, out));
+    let dsr = |affinity: u16| {
+        let mut cfg = svc_cfg(Protocol::Tcp, false, false, affinity, true);
+        cfg.dsr = true;
+        cfg.short_circuit = false;
+        flows_in(&spec, |out| service::service_flows(&spec, &cfg, out))
+    };
+    let affinity = sorted(&[
+        "cookie=0x1030000000000, table=ServiceLB, priority=210,tcp,reg0=0x1/0xf,reg4=0x10000/0x70000,nw_dst=10.96.0.100,tp_dst=80 actions=set_field:0x200/0x200->reg0,set_field:0x30000/0x70000->reg4,set_field:0x200000/0x200000->reg4,set_field:0x65->reg7,group:101",
+        "cookie=0x1030000000000, table=ServiceLB, priority=200,tcp,reg4=0x10000/0x70000,nw_dst=10.96.0.100,tp_dst=80 actions=set_field:0x200/0x200->reg0,set_field:0x30000/0x70000->reg4,set_field:0x200000/0x200000->reg4,set_field:0x64->reg7,group:100",
+        "cookie=0x1030000000064, table=ServiceLB, priority=190,tcp,reg4=0x30000/0x70000,nw_dst=10.96.0.100,tp_dst=80 actions=learn(table=SessionAffinity,hard_timeout=100,priority=200,delete_learned,cookie=0x1030000000064,eth_type=0x800,nw_proto=0x6,OXM_OF_TCP_DST[],NXM_OF_IP_DST[],NXM_OF_IP_SRC[],load:NXM_NX_REG4[0..15]->NXM_NX_REG4[0..15],load:NXM_NX_REG4[26]->NXM_NX_REG4[26],load:NXM_NX_REG3[]->NXM_NX_REG3[],load:0x2->NXM_NX_REG4[16..18],load:0x1->NXM_NX_REG0[9],load:0x1->NXM_NX_REG4[21]),set_field:0x20000/0x70000->reg4,goto_table:DSRServiceMark",
+        "cookie=0x1030000000064, table=DSRServiceMark, priority=200,tcp,reg4=0xc000000/0xe000000,nw_dst=10.96.0.100,tp_dst=80 actions=learn(table=SessionAffinity,idle_timeout=160,fin_idle_timeout=5,priority=210,delete_learned,cookie=0x1030000000064,eth_type=0x800,nw_proto=0x6,OXM_OF_TCP_SRC[],OXM_OF_TCP_DST[],NXM_OF_IP_SRC[],NXM_OF_IP_DST[],load:NXM_NX_REG4[0..15]->NXM_NX_REG4[0..15],load:0x2->NXM_NX_REG4[16..18],load:0x1->NXM_NX_REG4[25],load:NXM_NX_REG3[]->NXM_NX_REG3[]),set_field:0x2000000/0x2000000->reg4,goto_table:EndpointDNAT",
+    ]);
+    assert_eq!(
+        dsr(100),
+        affinity,
+        "Service LoadBalancer,SessionAffinity,DSR"
+    );
+    let got = dsr(0);
     let want = sorted(&[
         "cookie=0x1030000000000, table=ServiceLB, priority=210,tcp,reg0=0x1/0xf,reg4=0x10000/0x70000,nw_dst=10.96.0.100,tp_dst=80 actions=set_field:0x200/0x200->reg0,set_field:0x20000/0x70000->reg4,set_field:0x200000/0x200000->reg4,set_field:0x65->reg7,group:101",
         "cookie=0x1030000000000, table=ServiceLB, priority=200,tcp,reg4=0x10000/0x70000,nw_dst=10.96.0.100,tp_dst=80 actions=set_field:0x200/0x200->reg0,set_field:0x20000/0x70000->reg4,set_field:0x200000/0x200000->reg4,set_field:0x64->reg7,group:100",

@@ -23,8 +23,11 @@
 //!   tunnelling resolves the outer route and neighbour in the host);
 //! - `NORMAL` hands the frame to the switch's MAC learning, as OVS's NORMAL
 //!   action does L2 switching;
-//! - a packet-in (`controller`) or a walk with no output is a logged drop
-//!   ([`DropReason::BrInt`]): the lab runs no controller.
+//! - a packet-in (`controller`: today only EndpointDNAT's, for a Service
+//!   with no endpoint) is answered as the agent answers it, with a TCP
+//!   reset or ICMP unreachable out of the port the packet came in by
+//!   ([`DropReason::NoEndpoints`] for the packet itself); a walk with no
+//!   output is a logged drop ([`DropReason::BrInt`]).
 //!
 //! On the receiving side, the node's stack delivers UDP 6081 addressed to
 //! itself here ([`World::tunnel_receive`]): the frame is decapsulated and its
@@ -489,11 +492,84 @@ impl World {
                 None => self.switch_receive(sw, None, Some(NORMAL_VLAN), frame, tag),
             }
         } else if walk.verdict.controller {
-            let why = format!("packet-in to the controller ({})", packet.to_trace_flow());
-            self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+            self.answer_packet_in(sw, &packet, &frame, in_port, tag);
         } else if walk.verdict.outputs.is_empty() {
             let why = format!("dropped by the program ({})", packet.to_trace_flow());
             self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+        }
+    }
+
+    /// The agent's answer to a packet-in. The one packet-in of today's
+    /// program is EndpointDNAT's for a Service with no endpoint
+    /// (`userdata=04`): the agent sends a TCP RST+ACK, or ICMP unreachable
+    /// code 10, from the Service address back to the sender
+    /// (pkg/agent/controller/networkpolicy/reject.go, v2.1.0). The answer
+    /// leaves by the port the packet came in on, back into the tunnel to
+    /// its source node when it came from one (Antrea sends its packet-out
+    /// through the pipeline, which takes it the same way).
+    fn answer_packet_in(
+        &mut self,
+        sw: DeviceId,
+        packet: &Packet,
+        frame: &[u8],
+        in_port: Option<u16>,
+        tag: Option<TraceTag>,
+    ) {
+        let name = self.device(sw).name().to_string();
+        let rt = &self.br_int_programs[&sw];
+        let (node, local_ip) = (rt.node, rt.local_ip);
+        let parsed = wire::parse_eth(frame)
+            .ok()
+            .and_then(|(eth, ip)| Some((eth, Ipv4Pkt::parse(ip).ok()?)));
+        let Some((eth, ip)) = parsed else {
+            let why = format!("packet-in to the controller ({})", packet.to_trace_flow());
+            self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+            return;
+        };
+        let service = match &ip.l4 {
+            wire::L4::Tcp { dst_port, .. } | wire::L4::Udp { dst_port, .. } => {
+                format!("{}:{dst_port}", ip.dst)
+            }
+            _ => ip.dst.to_string(),
+        };
+        self.drop_packet(
+            tag,
+            DropReason::NoEndpoints {
+                device: name,
+                service,
+                by: "AntreaProxy".into(),
+            },
+        );
+        let Some(reply) =
+            crate::sim::stack::reject_reply(&ip, crate::engine::proxy::NoEndpointsAction::TcpReset)
+        else {
+            return;
+        };
+        let bytes = wire::build_eth(
+            &EthHeader {
+                dst: eth.src,
+                src: eth.dst,
+                vlan: None,
+                ethertype: wire::ethertype::IPV4,
+            },
+            &reply.to_bytes(),
+        );
+        let reply_tag = tag.map(TraceTag::as_reply);
+        match in_port {
+            Some(p) => self.transmit(
+                PortRef {
+                    device: sw,
+                    port: p,
+                },
+                bytes,
+                reply_tag,
+                false,
+            ),
+            None => {
+                let back = Ipv4Addr::from(u32::try_from(packet.get(Field::TunSrc)).unwrap_or(0));
+                let vni = u32::try_from(packet.get(Field::TunId)).unwrap_or(0) & geneve::VNI_MAX;
+                self.tunnel_send(node, local_ip, back, vni, &bytes, reply_tag);
+            }
         }
     }
 

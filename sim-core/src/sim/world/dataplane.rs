@@ -80,6 +80,7 @@ impl World {
         h.stack.snat.clear();
         h.stack.marks.clear();
         h.stack.arp_responder.clear();
+        h.stack.services.set_north_south_in_br_int(false);
     }
 
     /// Whether `apply_dataplane` logs each change (the scenario runner turns it
