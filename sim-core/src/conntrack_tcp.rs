@@ -97,6 +97,29 @@ impl TcpState {
         }
     }
 
+    /// Whether the kernel's table says *ignore* (sIG) for a packet with
+    /// `flags` going `dir`: the packet passes with its connection, but
+    /// moves nothing and is not counted. Where [`TcpState::step`] gives
+    /// `None` and this is false, the table says *invalid* (sIV): the packet
+    /// gets no connection (`+inv`). (tcp_conntracks,
+    /// net/netfilter/nf_conntrack_proto_tcp.c: a SYN in SYN_RECV..LAST_ACK,
+    /// a replied SYN-ACK after SYN_SENT, a replied ACK in SYN_SENT or
+    /// SYN_SENT2.)
+    pub fn ignores(self, dir: CtDir, flags: TcpFlags) -> bool {
+        use TcpState::*;
+        if flags.rst {
+            return false;
+        }
+        match (dir, flags.syn, flags.ack) {
+            (CtDir::Original, true, false) => {
+                matches!(self, SynRecv | Established | FinWait | CloseWait | LastAck)
+            }
+            (CtDir::Reply, true, true) => !matches!(self, None | SynSent | SynSent2),
+            (CtDir::Reply, false, true) if !flags.fin => matches!(self, SynSent | SynSent2),
+            _ => false,
+        }
+    }
+
     /// The state after a packet with `flags` going `dir`; unchanged when the
     /// kernel's table says invalid or ignore.
     pub fn next(self, dir: CtDir, flags: TcpFlags) -> TcpState {

@@ -348,11 +348,11 @@ impl Conntrack {
     }
 
     /// Counts `pkt` on connection `ci` going `dir`, moves its TCP state and
-    /// renews its timeout.
-    fn count(&mut self, ci: usize, dir: Dir, pkt: &Packet) {
+    /// renews its timeout. False: the TCP table calls the packet invalid.
+    fn count(&mut self, ci: usize, dir: Dir, pkt: &Packet) -> bool {
         let now = self.now;
         let Some(Some(c)) = self.conns.get_mut(ci) else {
-            return;
+            return true;
         };
         let life = match (c.tcp, pkt.tcp_flags()) {
             (Some(state), Some(flags)) => {
@@ -360,11 +360,12 @@ impl Conntrack {
                     Dir::Orig => CtDir::Original,
                     Dir::Reply => CtDir::Reply,
                 };
-                // A packet the TCP table calls invalid is neither counted
-                // nor moves the state or the timeout (the kernel's
-                // `tcp_packet` returns before `nf_ct_refresh_acct`).
+                // A packet the TCP table ignores or calls invalid is neither
+                // counted nor moves the state or the timeout (the kernel's
+                // `tcp_packet` returns before `nf_ct_refresh_acct`); an
+                // invalid one also loses its connection.
                 let Some(next) = state.step(d, flags) else {
-                    return;
+                    return state.ignores(d, flags);
                 };
                 c.tcp = Some(next);
                 next.timeout_after(flags)
@@ -388,6 +389,7 @@ impl Conntrack {
         if !self.counted.iter().any(|(z, i)| *z == c.zone && *i == ci) {
             self.counted.push((c.zone, ci));
         }
+        true
     }
 
     /// Looks `pkt` up in `zone`, commits it if asked, applies NAT if asked
@@ -435,8 +437,16 @@ impl Conntrack {
         };
         let (ci, dir) = match reused.or(looked_up) {
             Some((ci, dir)) => {
-                if reused.is_none() {
-                    self.count(ci, dir, pkt);
+                if reused.is_none() && !self.count(ci, dir, pkt) {
+                    // Linux leaves a packet its TCP table refuses without a
+                    // connection: `+trk+inv`, no NAT, no mark.
+                    return CtResult {
+                        state: ct_bits::TRK | ct_bits::INV,
+                        mark: 0,
+                        label: 0,
+                        orig: (t.src, t.dst, t.proto, t.sport, t.dport),
+                        conn: None,
+                    };
                 }
                 (Some(ci), dir)
             }
@@ -490,7 +500,7 @@ impl Conntrack {
                 self.index
                     .entry((zone, translated.reversed()))
                     .or_insert((ci, Dir::Reply));
-                self.count(ci, Dir::Orig, pkt);
+                let _ = self.count(ci, Dir::Orig, pkt);
                 (Some(ci), Dir::Orig)
             }
             None => (None, Dir::Orig),
@@ -764,6 +774,40 @@ mod tests {
     }
 
     const SECOND: u64 = 1_000_000_000;
+
+    /// What a DSR ingress node sees: a SYN it commits, then the client's ACK
+    /// with no SYN-ACK in between, which Linux's TCP table calls invalid
+    /// (`+trk+inv`, no connection, not counted); a retransmitted SYN is only
+    /// ignored (it keeps its connection).
+    #[test]
+    fn an_ack_with_no_reply_seen_is_invalid_and_a_syn_again_is_ignored() {
+        let mut ct = Conntrack::new();
+        ct.set_clock(SECOND);
+        let mut syn = tcp("10.200.0.10", 40000, "10.160.1.41", 80, SYN);
+        let r = ct.process(65520, &mut syn, true, None, None);
+        assert_eq!(r.state, ct_bits::TRK | ct_bits::NEW);
+        let ack = seen(&mut ct, tcp("10.200.0.10", 40000, "10.160.1.41", 80, ACK));
+        assert_eq!(ack.state, ct_bits::TRK | ct_bits::INV);
+        assert_eq!(ack.conn, None);
+        let again = seen(&mut ct, tcp("10.200.0.10", 40000, "10.160.1.41", 80, SYN));
+        assert_eq!(again.state, ct_bits::TRK | ct_bits::NEW);
+        assert!(again.conn.is_some());
+        let rows = ct.rows(65520, 0);
+        assert_eq!((rows[0].packets, rows[0].tcp_state), (2, "SYN_SENT"));
+        // Once established, a SYN is ignored, not invalid.
+        seen(
+            &mut ct,
+            tcp("10.160.1.41", 80, "10.200.0.10", 40000, SYN_ACK),
+        );
+        seen(&mut ct, tcp("10.200.0.10", 40000, "10.160.1.41", 80, ACK));
+        let syn = seen(&mut ct, tcp("10.200.0.10", 40000, "10.160.1.41", 80, SYN));
+        assert_eq!(syn.state, ct_bits::TRK | ct_bits::EST);
+        assert_eq!(
+            ct.rows(65520, 0)[0].packets,
+            3,
+            "an ignored packet is not counted"
+        );
+    }
 
     /// Echo requests with different identifiers are different connections,
     /// and an ICMP connection lives 30 s after its last packet.
