@@ -165,16 +165,15 @@ impl crate::NodeBackend for LinuxBackend<'_> {
                     Responder::Lo { .. } => cmds.push(r.add()),
                     // After the route it answers by.
                     Responder::Proxy { iface, .. } => {
-                        if self
-                            .applied
-                            .proxy_arp_ifaces
-                            .insert((node.to_string(), iface.clone()))
-                        {
+                        let key = (node.to_string(), iface.clone());
+                        if !self.applied.proxy_arp_ifaces.contains(&key) {
+                            // The `/` form: a VLAN leg's name has a dot.
                             sys::in_ns(
                                 &ns,
                                 "sysctl",
-                                &["-qw", &format!("net.ipv4.neigh.{iface}.proxy_delay=0")],
+                                &["-qw", &format!("net/ipv4/neigh/{iface}/proxy_delay=0")],
                             )?;
+                            self.applied.proxy_arp_ifaces.insert(key);
                         }
                         proxy_arp_adds.push(r.add());
                     }
@@ -749,32 +748,23 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
             }
             if let Some(np) = p.node_port {
                 let addrs = &rules.antrea_nodeport_addresses;
-                if addrs.first().is_some_and(|a| to_br_int(*a, np)) {
-                    // The ANTREA-NODEPORT-IP ipset's DNAT (route_linux.go v2.1.0).
-                    let _ = writeln!(
-                        inbound,
-                        "    ip daddr {{ {} }} {proto} dport {np} dnat to {VIRTUAL_NODEPORT_DNAT_IP};",
-                        join(addrs)
-                    );
-                } else {
-                    external = true;
-                    let _ = writeln!(
-                        inbound,
-                        "    fib daddr type local {proto} dport {np} jump svc{i}x;"
-                    );
-                }
-                if addrs.first().is_some_and(|a| from_node_to_br_int(*a, np)) {
-                    let _ = writeln!(
-                        local,
-                        "    ip daddr {{ {} }} {proto} dport {np} dnat to {VIRTUAL_NODEPORT_DNAT_IP};",
-                        join(addrs)
-                    );
-                } else {
-                    let _ = writeln!(
-                        local,
-                        "    fib daddr type local {proto} dport {np} jump svc{i}c;"
-                    );
-                }
+                // To br-int: the ANTREA-NODEPORT-IP ipset's DNAT
+                // (route_linux.go v2.1.0); else to this port's chain.
+                let rule = |into_br_int: bool, chain: &str| {
+                    if into_br_int {
+                        format!(
+                            "    ip daddr {{ {} }} {proto} dport {np} dnat to {VIRTUAL_NODEPORT_DNAT_IP};\n",
+                            join(addrs)
+                        )
+                    } else {
+                        format!("    fib daddr type local {proto} dport {np} jump {chain};\n")
+                    }
+                };
+                let from_outside = addrs.first().is_some_and(|a| to_br_int(*a, np));
+                external |= !from_outside;
+                inbound.push_str(&rule(from_outside, &format!("svc{i}x")));
+                let from_node = addrs.first().is_some_and(|a| from_node_to_br_int(*a, np));
+                local.push_str(&rule(from_node, &format!("svc{i}c")));
             }
             if !from_node_to_br_int(p.cluster_ip, p.port) {
                 let _ = writeln!(
