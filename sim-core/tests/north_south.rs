@@ -17,7 +17,16 @@ fn repo() -> PathBuf {
 }
 
 fn load(text: &str) -> Scenario {
+    load_with(text, &[])
+}
+
+/// A scenario whose files come from `scenarios/`, except `extra`'s
+/// (name, text) pairs.
+fn load_with(text: &str, extra: &[(&str, &str)]) -> Scenario {
     let mut read = |rel: &str| -> Result<(String, String), String> {
+        if let Some((_, body)) = extra.iter().find(|(name, _)| *name == rel) {
+            return Ok((rel.to_string(), body.to_string()));
+        }
         let path = repo().join("scenarios").join(rel);
         std::fs::read_to_string(&path)
             .map(|t| (rel.to_string(), t))
@@ -205,16 +214,7 @@ fn a_nodeport_is_dnated_to_the_virtual_nodeport_address_and_load_balanced_in_br_
 fn no_endpoint_run() -> Outcome {
     let app = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: empty\n  namespace: app\nspec:\n  type: NodePort\n  clusterIP: 10.30.50.10\n  selector: {app: nothing}\n  ports:\n  - port: 80\n    targetPort: 8080\n    nodePort: 31001\n";
     let text = "name: no-endpoint\ntopology: ../topologies/blog-lab.yaml\nuntil: 4s\noptions:\n  kubeProxy: none\nsteps:\n  - at: 0s\n    apply: {file: manifests/antrea-config-proxyall.yaml}\n  - at: 0s\n    apply: {file: manifests/unselected-pod.yaml}\n  - at: 0s\n    apply: {file: app.yaml}\n  - at: 1s\n    probe: {name: ext, from: ext-vm, to: 10.160.1.25, kind: tcp, port: 31001, interval: 500ms}\n  - at: 1s\n    probe: {name: pod, from: pod/egress/other-pod, to: 10.30.50.10, kind: tcp, port: 80, interval: 500ms}\n";
-    let mut read = |rel: &str| -> Result<(String, String), String> {
-        if rel == "app.yaml" {
-            return Ok((rel.to_string(), app.to_string()));
-        }
-        let path = repo().join("scenarios").join(rel);
-        std::fs::read_to_string(&path)
-            .map(|t| (rel.to_string(), t))
-            .map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let scn = scenario::load("no-endpoint.yaml", text, &mut read).unwrap_or_else(|e| panic!("{e}"));
+    let scn = load_with(text, &[("app.yaml", app)]);
     scenario::run::run(&scn, 1, &RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -456,12 +456,8 @@ pub fn proxy_all_dataplane(cluster: &ClusterState, dp: &mut super::dataplane::No
         .flat_map(|r| r.ports())
         .filter_map(|p| p.antrea.as_ref())
         .flat_map(|a| a.vips.iter())
-        .filter(|v| {
-            matches!(
-                v.kind,
-                proxy::rules::VipKind::LoadBalancerIp | proxy::rules::VipKind::ExternalIp
-            )
-        })
+        // LoadBalancer and external IPs (a NodePort has no address of its own).
+        .filter(|v| v.kind.is_external())
         .filter_map(|v| v.ip)
         .collect();
     external.sort();
