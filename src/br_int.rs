@@ -54,16 +54,16 @@ pub fn rules(
     table: Option<&str>,
     numbers: bool,
 ) -> Result<ExitCode> {
-    let (seed, now, outcome) = run_of(path, at, seed)?;
+    let (seed, now, mut outcome) = run_of(path, at, seed)?;
     // With `options.brInt: pipeline` the run executed the node's program:
-    // print that one, its counters included (nothing is compiled); else
-    // the program compiled from the run's cluster.
-    let loaded = outcome
-        .world
-        .device_id(node)
-        .and_then(|id| outcome.world.br_int_program(id));
+    // print that one, its counters included; else the program compiled
+    // from the run's cluster.
+    let loaded = match outcome.world.device_id(node) {
+        Some(id) => outcome.world.br_int_program(id).cloned(),
+        None => None,
+    };
     let compiled;
-    let program = match loaded {
+    let program = match &loaded {
         Some(p) => p,
         None => {
             compiled = inspect::program(&pipeline_of(node, path, &outcome)?).map_err(bad)?;

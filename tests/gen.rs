@@ -19,6 +19,10 @@ fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).expect("utf-8 output")
 }
 
+fn text_of(o: &Output) -> String {
+    text(&o.stdout)
+}
+
 /// A fresh directory under the target dir (cleaned first).
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -91,6 +95,54 @@ fn generated_lab_loads_runs_and_converges() {
         "warm agents do not join"
     );
     assert!(!log.contains("\"kind\":\"frame\""), "frameLog: false");
+}
+
+/// The generated lab runs on Antrea's program like every scenario (no
+/// `brInt` option): a Pod-to-Pod probe added to it is tunnelled by node-0's
+/// br-int to node-1 (Geneve, `tun_dst` = node-1's IP), and `antlab rules`
+/// prints that program with the probe's packets counted on its flows.
+#[test]
+fn generated_lab_runs_on_the_compiled_program() {
+    let dir = scratch("gen-pipeline");
+    gen_into(&dir);
+    let text = std::fs::read_to_string(dir.join("scenario.yaml")).expect("written");
+    assert!(!text.contains("brInt"), "{text}");
+    let probed = text.replace(
+        "  - at: 2s\n    power:",
+        "  - at: 1s
+    probe: {name: pod-to-pod, from: pod/app-0/pod-0, to: 10.128.1.2, kind: tcp, port: 8080, interval: 200ms}
+  - at: 1900ms
+    expect:
+      - {probe: pod-to-pod, last: ok, seenSource: 10.128.0.2}
+  - at: 2s\n    power:",
+    );
+    assert_ne!(probed, text, "the probe went in");
+    let scn = dir.join("probed.yaml");
+    std::fs::write(&scn, probed).expect("written");
+    let scn = scn.to_str().expect("utf-8 path");
+    let run = antlab(&["run", scn]);
+    let out = text_of(&run);
+    assert!(
+        run.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.contains("expect PASS probe pod-to-pod"), "{out}");
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+
+    let rules = antlab(&["rules", "node-0", "--scenario", scn, "--at", "1900ms"]);
+    let flows = text_of(&rules);
+    assert!(rules.status.success(), "{flows}");
+    // node-1 is 10.0.0.11 (rack 0 numbers nodes from .10).
+    let tunnel = flows
+        .lines()
+        .find(|l| {
+            l.contains("table=L3Forwarding")
+                && l.contains("nw_dst=10.128.1.0/24")
+                && l.contains("set_field:10.0.0.11->tun_dst")
+        })
+        .unwrap_or_else(|| panic!("no tunnel route to node-1's Pods:\n{flows}"));
+    assert!(!tunnel.contains("n_packets=0,"), "{tunnel}");
 }
 
 #[test]

@@ -57,7 +57,7 @@ fn hops<'a>(a: &'a Attempt, device: &'a str) -> impl Iterator<Item = &'a str> + 
         .map(|h| h.text.as_str())
 }
 
-fn dump(o: &Outcome, node: &str) -> String {
+fn dump(o: &mut Outcome, node: &str) -> String {
     let id = o.world.device_id(node).expect("node");
     o.world
         .br_int_program(id)
@@ -67,7 +67,7 @@ fn dump(o: &Outcome, node: &str) -> String {
 
 #[test]
 fn a_nat_load_balancer_ip_is_routed_into_br_int_and_snated_to_the_gateway() {
-    let o = run(&dsr_text());
+    let mut o = run(&dsr_text());
     let a = last(&o, "nat");
     let ingress = "k8s-cp-vm-1-cl-02";
     assert!(
@@ -90,7 +90,7 @@ fn a_nat_load_balancer_ip_is_routed_into_br_int_and_snated_to_the_gateway() {
     );
     // A remote endpoint sees the ingress node's gateway IP (SNATMark).
     assert_eq!(a.seen_src, Some("10.30.64.1".parse().unwrap()));
-    let flows = dump(&o, ingress);
+    let flows = dump(&mut o, ingress);
     let moved = |table: &str, needle: &str| {
         flows
             .lines()
@@ -104,7 +104,7 @@ fn a_nat_load_balancer_ip_is_routed_into_br_int_and_snated_to_the_gateway() {
 
 #[test]
 fn a_dsr_connection_is_learned_on_the_ingress_node_and_answered_around_it() {
-    let o = run(&dsr_text());
+    let mut o = run(&dsr_text());
     let a = last(&o, "dsr");
     let ingress = "k8s-cp-vm-2-cl-02";
     assert_eq!(a.seen_src, Some("10.200.0.10".parse().unwrap()));
@@ -119,7 +119,7 @@ fn a_dsr_connection_is_learned_on_the_ingress_node_and_answered_around_it() {
         a.path
     );
     // The learned per-connection flows (DSRServiceMark's learn action).
-    let flows = dump(&o, ingress);
+    let flows = dump(&mut o, ingress);
     let learned: Vec<&str> = flows
         .lines()
         .filter(|l| l.contains("table=SessionAffinity") && l.contains("idle_timeout=160"))
@@ -176,7 +176,7 @@ fn a_nodeport_is_dnated_to_the_virtual_nodeport_address_and_load_balanced_in_br_
     // 15 s; ext-vm probes k8s-node-vm-3-cl-02's NodePort 30080.
     let text = std::fs::read_to_string(repo().join("scenarios/proxyall-migration.yaml"))
         .expect("proxyall-migration.yaml");
-    let o = run(&text);
+    let mut o = run(&text);
     let a = last(&o, "ext-to-nodeport");
     let node = "k8s-node-vm-3-cl-02";
     assert!(
@@ -200,7 +200,7 @@ fn a_nodeport_is_dnated_to_the_virtual_nodeport_address_and_load_balanced_in_br_
         "{:#?}",
         a.path
     );
-    let flows = dump(&o, node);
+    let flows = dump(&mut o, node);
     assert!(
         flows.lines().any(|l| l.contains("table=NodePortMark")
             && l.contains("nw_dst=169.254.0.252")

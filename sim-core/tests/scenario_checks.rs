@@ -176,11 +176,10 @@ fn at_most_a_thousand_probes() {
     );
 }
 
-#[test]
-fn a_cluster_too_big_for_2_gib_is_refused_where_it_grows() {
-    // 2,000 nodes: the n-squared state alone is past the budget.
+/// A topology of `n` bare nodes on one /16.
+fn nodes_topology(n: u32) -> String {
     let mut topo = String::from("name: big\nnodes:\n");
-    for i in 0..2000u32 {
+    for i in 0..n {
         topo.push_str(&format!(
             "  - {{name: n{i}, podCIDR: 10.{}.{}.0/24, interfaces: [{{name: eth0, addresses: [192.168.{}.{}/16]}}]}}\n",
             64 + i / 256,
@@ -189,20 +188,18 @@ fn a_cluster_too_big_for_2_gib_is_refused_where_it_grows() {
             i % 250 + 1
         ));
     }
+    topo
+}
+
+#[test]
+fn a_cluster_too_big_for_2_gib_is_refused_where_it_grows() {
+    // 2,000 nodes: the n-squared state alone is past the budget.
+    let topo = nodes_topology(2000);
     let text = "name: s\ntopology: t.yaml\noptions:\n  brInt: switch\nsteps: []\n";
     let e = load_with(text, &topo).unwrap_err();
     assert_eq!((e.line, e.column), pos(text, "t.yaml"));
     assert!(
         e.message.starts_with("the topology alone is 2000 nodes, 2000 devices and Pods, 0 Services with up to 0 endpoints, 0 Egresses: about"),
-        "{e}"
-    );
-    // By default each node also holds a br-int program: the message counts
-    // its flows and names the lab that holds none.
-    let text = "name: s\ntopology: t.yaml\nsteps: []\n";
-    let e = load_with(text, &topo).unwrap_err();
-    assert!(
-        e.message
-            .contains("br-int flows (`options.brInt: switch` holds none)"),
         "{e}"
     );
     // Pods: a Deployment of 300,000 replicas, at its apply step.
@@ -233,6 +230,34 @@ steps:
     );
 }
 
+/// br-int builds its program when traffic first crosses it: 1,400 nodes
+/// fit without a probe, and the probe that would make every node build its
+/// program (two flows per peer each) is refused where it starts, naming
+/// the flows and the lab that holds none.
+#[test]
+fn a_probe_that_makes_every_br_int_build_its_program_is_counted() {
+    let topo = nodes_topology(1400);
+    let quiet = "name: s\ntopology: t.yaml\nsteps:\n  - at: 1s\n    say: no traffic\n";
+    let fits = load_with(quiet, &topo).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fits.footprint.pipeline_flows(), 0);
+    let probed = format!("{quiet}  - at: 2s\n    probe: {{name: p, from: n0, to: 192.168.0.2}}\n");
+    let e = load_with(&probed, &topo).unwrap_err();
+    assert_eq!((e.line, e.column), (6, 5), "{e}");
+    assert!(
+        e.message.starts_with(
+            "with this probe the br-ints build their programs, and the scenario has 1400 nodes"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("br-int flows (`options.brInt: switch` holds none)"),
+        "{e}"
+    );
+    let switch = probed.replace("steps:", "options:\n  brInt: switch\nsteps:");
+    load_with(&switch, &topo).unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// The estimate against the peaks measured with `/usr/bin/time` on
 /// `antlab gen` labs, the larger of `check` (admission) and `run` (limits'
 /// module doc): never below a peak, never more than 40 % above it.
@@ -258,7 +283,7 @@ fn the_memory_estimate_covers_every_measured_run() {
             services,
             endpoints,
             egresses,
-            pipeline: false,
+            br_int_programs: false,
         };
         let measured = kib * 1024;
         assert!(f.bytes() >= measured, "{f} is below the measured {kib} KiB");
@@ -275,14 +300,15 @@ fn the_memory_estimate_covers_every_measured_run() {
         services: 2 * n,
         endpoints: 20 * n,
         egresses: n / 5,
-        pipeline: false,
+        br_int_programs: false,
     };
     assert!(lab(1000).bytes() <= limits::MEMORY_BUDGET);
     assert!(lab(1050).bytes() > limits::MEMORY_BUDGET);
 }
 
 /// br-int's programs are counted: the 100- and 300-node generated labs with
-/// a program per node (`brInt: pipeline`) against their measured peaks,
+/// every node's program built (`brInt: pipeline`, measured when every
+/// br-int built its program at once) against their measured peaks,
 /// and the 1,000-node lab, which fits as a switch, refused as a
 /// pipeline.
 #[test]
@@ -294,7 +320,7 @@ fn the_memory_estimate_counts_br_int_programs() {
             services: 2 * n,
             endpoints: 20 * n,
             egresses: n / 5,
-            pipeline: true,
+            br_int_programs: true,
         };
         let measured = measured_kib * 1024;
         assert!(f.bytes() >= measured, "{f}");
@@ -306,13 +332,13 @@ fn the_memory_estimate_counts_br_int_programs() {
     // with `brInt: pipeline` (BENCHMARKS.md).
     generated(100, 170_556);
     generated(300, 1_068_092);
-    let lab = |pipeline| Footprint {
+    let lab = |br_int_programs| Footprint {
         nodes: 1000,
         devices: 21_021,
         services: 2_000,
         endpoints: 20_000,
         egresses: 200,
-        pipeline,
+        br_int_programs,
     };
     assert!(lab(false).bytes() <= limits::MEMORY_BUDGET);
     assert!(lab(true).bytes() > limits::MEMORY_BUDGET);

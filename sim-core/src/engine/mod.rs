@@ -89,9 +89,6 @@ pub struct CompileCache {
     /// its Pods' ofports): a record of what was loaded, not derived state,
     /// so [`CompileCache::invalidate`] keeps it.
     loaded_pipelines: BTreeMap<NodeId, (pipeline::PipelineSpec, Vec<(u32, String)>)>,
-    /// One parsed copy of each br-int flow line the nodes hold alike; kept
-    /// by [`CompileCache::invalidate`] too (it holds parses, not decisions).
-    flow_interner: crate::openflow::FlowInterner,
 }
 
 impl CompileCache {
@@ -124,11 +121,6 @@ impl CompileCache {
         pods: Vec<(u32, String)>,
     ) {
         self.loaded_pipelines.insert(node, (spec, pods));
-    }
-
-    /// The parsed br-int flows shared by every node's program.
-    pub fn flow_interner(&mut self) -> &mut crate::openflow::FlowInterner {
-        &mut self.flow_interner
     }
 
     pub fn invalidate(&mut self) {

@@ -312,14 +312,16 @@ fn sync_nodes(
     Ok(())
 }
 
-/// `options.brInt: pipeline`: compiles node `node`'s br-int program from
-/// the dataplane just applied and the cluster state, and loads it into the
-/// world (which keeps the running one when nothing changed). Pods map to
-/// their ofports by identity; a Pod the world has no device for (yet) is
-/// left out. A program whose spec and Pods are those of the program the
-/// br-int runs is not compiled again (as real mode skips it): compiling
-/// and parsing every node's program at every sync was most of a large
-/// run's time.
+/// `options.brInt: pipeline`: installs node `node`'s br-int program, as
+/// compiled from the dataplane just applied and the cluster state, into
+/// the world, which builds it when br-int first needs it and keeps the
+/// running one when its rules did not change. Pods map to their ofports by
+/// identity; a Pod the world has no device for (yet) is left out. A
+/// program whose spec and Pods are those of the program installed last is
+/// not installed again (as real mode skips it). What the program depends
+/// on (the spec) is captured now, so building it later builds this one;
+/// compiling and parsing every node's program at every sync was most of a
+/// large run's time, and a generated lab's br-ints carry no traffic.
 fn load_br_int(
     world: &mut World,
     cluster: &ClusterState,
@@ -327,7 +329,7 @@ fn load_br_int(
     id: DeviceId,
     dp: &engine::dataplane::NodeDataplane,
     cache: &mut engine::CompileCache,
-) -> Result<bool, String> {
+) -> Result<(), String> {
     use engine::pipeline::{self, inspect};
     let spec = pipeline::lab_spec(cluster, node, dp);
     let pods: Vec<(u32, String)> = pipeline::pods_by_ofport(cluster, node)
@@ -336,10 +338,13 @@ fn load_br_int(
         .collect();
     // After a cold boot the br-int runs nothing and needs the program again.
     if cache.pipeline_unchanged(node, &spec, &pods) && world.br_int_runs_program(id) {
-        return Ok(false);
+        return Ok(());
     }
-    let program = inspect::program_shared(&pipeline::compile(&spec), cache.flow_interner())?;
-    let changed = world.load_br_int_program(id, program, cluster.node(node).ip, &pods)?;
+    let compiled = spec.clone();
+    let build = Box::new(move |interner: &mut _| {
+        inspect::program_shared(&pipeline::compile(&compiled), interner)
+    });
+    world.defer_br_int_program(id, build, cluster.node(node).ip, &pods)?;
     cache.pipeline_loaded(node, spec, pods);
-    Ok(changed)
+    Ok(())
 }

@@ -28,17 +28,21 @@
 //!   (tested), and a scenario whose estimate passes [`MEMORY_BUDGET`] is
 //!   refused. A 5,000-node lab is (about 13 GB: the n-squared state has to
 //!   shrink before the simulator can run it).
-//! - br-int's programs (`options.brInt: pipeline`, the default): each node
-//!   holds its own compiled program, about 100 flows plus two per peer
-//!   node, a few per local Pod, and per Service its load-balancing flows
-//!   and one per endpoint. The nodes share one parse of every flow they
-//!   hold alike (`openflow::FlowInterner`), so a node's flow costs its
+//! - br-int's programs (`options.brInt: pipeline`, the default): a node's
+//!   br-int builds its compiled program when a frame first crosses it
+//!   (`sim::World::defer_br_int_program`), about 100 flows plus two per
+//!   peer node, a few per local Pod, and per Service its load-balancing
+//!   flows and one per endpoint. The nodes share one parse of every flow
+//!   they hold alike (`openflow::FlowInterner`), so a node's flow costs its
 //!   entry and its classifier index, about 340-430 bytes with the shared
-//!   parses spread over them (the 100-node generated lab: about 300,000
-//!   flows, 167 MiB peak against 42 MiB with br-int as a switch; 300
-//!   nodes: 2.6 million, 1,043 MiB against 180 MiB). The flows are counted
-//!   at 450 bytes, and a large lab is refused in pipeline mode while
-//!   `brInt: switch` fits.
+//!   parses spread over them (measured with every node's program built:
+//!   the 100-node generated lab, about 300,000 flows, 167 MiB peak against
+//!   42 MiB with br-int as a switch; 300 nodes, 2.6 million, 1,043 MiB
+//!   against 180 MiB). Only probes send frames through br-int, so a
+//!   scenario that starts none builds no program (a generated lab, which
+//!   measures the control plane); once one starts, every node's program
+//!   is counted, at 450 bytes a flow, and a large lab with probes is
+//!   refused where one without fits.
 
 use std::collections::BTreeMap;
 
@@ -89,8 +93,11 @@ pub struct Footprint {
     /// An upper bound of all Services' endpoints together.
     pub endpoints: u64,
     pub egresses: u64,
-    /// Whether every node's br-int holds a compiled program.
-    pub pipeline: bool,
+    /// Whether every node's br-int builds its compiled program: in pipeline
+    /// mode, once the scenario sends traffic (starts a probe). A br-int
+    /// builds its program when a frame first crosses it, and nothing else
+    /// sends frames through br-int.
+    pub br_int_programs: bool,
 }
 
 impl Footprint {
@@ -99,7 +106,7 @@ impl Footprint {
     /// tunnel route and its gateway's ARP answer), three per Service, one
     /// per endpoint; six per Pod, on its own node.
     pub fn pipeline_flows(&self) -> u64 {
-        if !self.pipeline {
+        if !self.br_int_programs {
             return 0;
         }
         let per_node = 100u64
@@ -137,7 +144,7 @@ impl std::fmt::Display for Footprint {
             self.services,
             self.endpoints,
             self.egresses,
-            if self.pipeline {
+            if self.br_int_programs {
                 format!(
                     ", about {} br-int flows (`options.brInt: switch` holds none)",
                     self.pipeline_flows()
@@ -195,9 +202,9 @@ pub(super) fn totals<T>(
     let mut size = Footprint {
         nodes: topology.nodes().count() as u64,
         devices: topology.devices.len() as u64,
-        pipeline: br_int == crate::engine::dataplane::BrIntMode::Pipeline,
         ..Footprint::default()
     };
+    let pipeline = br_int == crate::engine::dataplane::BrIntMode::Pipeline;
     let too_big = |size: &Footprint| {
         format!(
             "{size}, past the {} MiB a run's state may take (runs must fit 2 GiB; the limits are in the README)",
@@ -250,6 +257,18 @@ pub(super) fn totals<T>(
                 }
             }
             Action::StartProbe(p) => {
+                if pipeline && !size.br_int_programs {
+                    size.br_int_programs = true;
+                    if size.bytes() > MEMORY_BUDGET {
+                        return Err(at(
+                            s,
+                            format!(
+                                "with this probe the br-ints build their programs, and the scenario has {}",
+                                too_big(&size)
+                            ),
+                        ));
+                    }
+                }
                 probes += 1;
                 if probes > MAX_PROBES {
                     return Err(at(

@@ -177,6 +177,12 @@ impl Runner {
         &self.outcome
     }
 
+    /// The program node `node`'s br-int runs now, built if it was installed
+    /// since br-int last needed it ([`World::br_int_program`]).
+    pub fn br_int_program(&mut self, node: DeviceId) -> Option<&crate::openflow::Program> {
+        self.outcome.world.br_int_program(node)
+    }
+
     /// Runs every step at or before `t`, then the world to `t`. An earlier
     /// `t` than [`Runner::now`] does nothing: start a new runner to go back.
     pub fn advance_to(&mut self, t: SimTime) -> Result<(), InputError> {

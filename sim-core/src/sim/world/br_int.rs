@@ -1,5 +1,13 @@
 //! A node's `br-int` that executes its compiled OpenFlow program
-//! (`options.brInt: pipeline`; by default br-int is a MAC-learning switch).
+//! (`options.brInt: pipeline`, the default; with `switch` br-int is a
+//! MAC-learning switch).
+//!
+//! A program is installed ([`World::defer_br_int_program`]) with what it
+//! is built from and built when br-int first needs it: a frame arrives, or
+//! [`World::br_int_program`] is read. A later install replaces an unbuilt
+//! one, so a br-int no traffic crosses never builds anything (a large lab
+//! that measures the control plane holds no flows), and building late
+//! gives the same program, since the install captured all it depends on.
 //!
 //! What such a br-int holds ([`BrIntRt`]): the node's
 //! [`crate::openflow::Program`] (as `engine::pipeline` compiled it), a
@@ -54,7 +62,7 @@ use crate::engine::pipeline::CT_ZONE;
 use crate::model::{DeviceId, MacAddr, PortRef};
 use crate::openflow::conntrack::CtRow;
 use crate::openflow::program::ProgramRules;
-use crate::openflow::{Conntrack, CtMode, Field, Packet, Program};
+use crate::openflow::{Conntrack, CtMode, Field, FlowInterner, Packet, Program};
 use crate::sim::devices::DeviceRt;
 use crate::sim::stack::l7_message;
 use crate::sim::trace::{DropReason, LogKind, TraceTag};
@@ -76,6 +84,8 @@ pub(super) struct BrIntRt {
     /// The node whose br-int this is (its stack carries the tunnel).
     node: DeviceId,
     program: Program,
+    /// The program installed since, built when br-int first needs it.
+    pending: Option<Pending>,
     /// The rules `program` was loaded with (what it learned or expired
     /// since aside), to tell whether a new program differs; an empty
     /// program's after a cold boot.
@@ -89,14 +99,26 @@ pub(super) struct BrIntRt {
     to_ofport: BTreeMap<u16, u32>,
 }
 
+/// How a br-int's next program is built when a packet first needs it: the
+/// caller's compile, given the world's one copy of the flow lines the
+/// nodes hold alike.
+pub type ProgramBuild = Box<dyn FnOnce(&mut FlowInterner) -> Result<Program, String> + Send>;
+
+/// A program the agent has installed that br-int has not needed yet.
+struct Pending {
+    build: ProgramBuild,
+    local_ip: Ipv4Addr,
+    to_switch: BTreeMap<u32, u16>,
+}
+
 impl World {
-    /// Loads (or replaces) node `node`'s br-int program. `pods` gives each
-    /// Pod's ofport and its device name (`namespace/name`); the Pod's port
-    /// is found by the link from its `eth0`. `local_ip` is the tunnel's
-    /// source address. Returns whether anything changed: a program with the
-    /// same rules as the loaded one ([`ProgramRules::same_as`]) and the same
-    /// port map keeps the running one, its counters and what it learned
-    /// (after a cold boot nothing runs, so the program is installed again).
+    /// Loads (or replaces) node `node`'s br-int program now: as
+    /// [`World::defer_br_int_program`] with a program already built, and
+    /// realised at once. Returns whether anything changed: a program with
+    /// the same rules as the running one ([`ProgramRules::same_as`]) and
+    /// the same port map keeps the running one, its counters and what it
+    /// learned (after a cold boot nothing runs, so the program is installed
+    /// again).
     pub fn load_br_int_program(
         &mut self,
         node: DeviceId,
@@ -104,6 +126,28 @@ impl World {
         local_ip: Ipv4Addr,
         pods: &[(u32, String)],
     ) -> Result<bool, String> {
+        self.defer_br_int_program(node, Box::new(move |_| Ok(program)), local_ip, pods)?;
+        let br = self.br_int_of(node)?;
+        Ok(self.realize_br_int(br))
+    }
+
+    /// Installs node `node`'s next br-int program, to be built by `build`
+    /// when br-int first needs it: a frame arrives, or
+    /// [`World::br_int_program`] is read. Until then nothing is compiled
+    /// (a large lab whose br-ints carry no traffic compiles no program) and
+    /// a later install replaces this one unbuilt. What a program does
+    /// depends only on what `build` captured, so building it later gives
+    /// the walk the same program. `pods` gives each Pod's ofport and its
+    /// device name (`namespace/name`); the Pod's port is found by the link
+    /// from its `eth0`, and a Pod that is not plugged into this br-int is an
+    /// error now. `local_ip` is the tunnel's source address.
+    pub fn defer_br_int_program(
+        &mut self,
+        node: DeviceId,
+        build: ProgramBuild,
+        local_ip: Ipv4Addr,
+        pods: &[(u32, String)],
+    ) -> Result<(), String> {
         let node_name = self.device(node).name().to_string();
         let br = self.br_int_of(node)?;
         let mut to_switch = BTreeMap::new();
@@ -130,65 +174,101 @@ impl World {
                 return Err(format!("ofport {ofport} of Pod {pod} is taken"));
             }
         }
-        let to_ofport = to_switch.iter().map(|(o, s)| (*s, *o)).collect();
-        let rules = program.rules();
+        let pending = Pending {
+            build,
+            local_ip,
+            to_switch,
+        };
         match self.br_int_programs.get_mut(&br) {
-            // The same rules (an empty program after a cold boot is not).
-            Some(rt)
-                if rt.loaded.same_as(&rules)
-                    && rt.to_switch == to_switch
-                    && rt.local_ip == local_ip =>
-            {
-                return Ok(false);
-            }
-            Some(rt) => {
-                rt.program = program;
-                rt.loaded = rules;
-                rt.local_ip = local_ip;
-                rt.to_switch = to_switch;
-                rt.to_ofport = to_ofport;
-            }
+            Some(rt) => rt.pending = Some(pending),
             None => {
+                let empty = Program::new(Default::default());
                 self.br_int_programs.insert(
                     br,
                     BrIntRt {
                         node,
-                        program,
-                        loaded: rules,
+                        loaded: empty.rules(),
+                        program: empty,
+                        pending: Some(pending),
                         ct: Conntrack::new(),
                         local_ip,
-                        to_switch,
-                        to_ofport,
+                        to_switch: BTreeMap::new(),
+                        to_ofport: BTreeMap::new(),
                     },
                 );
             }
         }
-        let rt = &self.br_int_programs[&br];
         let msg = format!(
-            "br-int program loaded: {} flows, {} groups, {} Pod port{}",
-            rt.program.flow_count(),
-            rt.program.group_count(),
+            "br-int program installed: {} Pod port{}",
             pods.len(),
             if pods.len() == 1 { "" } else { "s" }
         );
         self.record(LogKind::Engine, &format!("br-int@{node_name}"), msg);
-        Ok(true)
+        Ok(())
     }
 
-    /// The program node `node`'s br-int executes, with its counters so far;
-    /// `None` when that br-int is a plain switch.
-    pub fn br_int_program(&self, node: DeviceId) -> Option<&Program> {
-        let br = self.br_int.get(&node)?;
-        self.br_int_programs.get(br).map(|rt| &rt.program)
+    /// Builds br-int `br`'s pending program, if it has one, and runs it in
+    /// place of the current one unless it has the same rules and port map
+    /// (the current one then keeps its counters and what it learned).
+    /// Returns whether the running program changed. A program that does not
+    /// build leaves the current one running, and says so in the log.
+    fn realize_br_int(&mut self, br: DeviceId) -> bool {
+        let Some(pending) = self
+            .br_int_programs
+            .get_mut(&br)
+            .and_then(|rt| rt.pending.take())
+        else {
+            return false;
+        };
+        let program = match (pending.build)(&mut self.flow_interner) {
+            Ok(p) => p,
+            Err(e) => {
+                let name = self.device(br).name().to_string();
+                self.record(
+                    LogKind::Engine,
+                    &name,
+                    format!("br-int program not built: {e}"),
+                );
+                return false;
+            }
+        };
+        let rt = self
+            .br_int_programs
+            .get_mut(&br)
+            .expect("a pending program has its br-int");
+        let rules = program.rules();
+        // The same rules (an empty program after a cold boot is not).
+        if rt.loaded.same_as(&rules)
+            && rt.to_switch == pending.to_switch
+            && rt.local_ip == pending.local_ip
+        {
+            return false;
+        }
+        rt.program = program;
+        rt.loaded = rules;
+        rt.local_ip = pending.local_ip;
+        rt.to_ofport = pending.to_switch.iter().map(|(o, s)| (*s, *o)).collect();
+        rt.to_switch = pending.to_switch;
+        true
     }
 
-    /// Whether node `node`'s br-int has a program loaded (false for a plain
-    /// switch and after a cold boot, until the next load).
+    /// The program node `node`'s br-int executes, with its counters so far
+    /// (a program installed since is built now); `None` when that br-int is
+    /// a plain switch.
+    pub fn br_int_program(&mut self, node: DeviceId) -> Option<&Program> {
+        let br = *self.br_int.get(&node)?;
+        self.realize_br_int(br);
+        self.br_int_programs.get(&br).map(|rt| &rt.program)
+    }
+
+    /// Whether node `node`'s br-int has a program installed, built or not
+    /// (false for a plain switch and after a cold boot, until the next
+    /// install).
     pub fn br_int_runs_program(&self, node: DeviceId) -> bool {
         self.br_int
             .get(&node)
             .and_then(|br| self.br_int_programs.get(br))
-            .is_some_and(|rt| rt.program.flow_count() > 0)
+            .is_some_and(|rt| rt.pending.is_some() || rt.program.flow_count() > 0)
     }
 
     /// How many connections node `node`'s br-int conntrack holds (every
@@ -256,6 +336,7 @@ impl World {
         };
         rt.program = Program::new(rt.program.table_names().clone());
         rt.loaded = rt.program.rules();
+        rt.pending = None;
         rt.ct = Conntrack::new();
     }
 
@@ -272,6 +353,7 @@ impl World {
         frame: Vec<u8>,
         tag: Option<TraceTag>,
     ) {
+        self.realize_br_int(sw);
         let name = self.device(sw).name().to_string();
         let Some(&ofport) = self.br_int_programs[&sw].to_ofport.get(&port) else {
             let why = format!(
@@ -307,6 +389,7 @@ impl World {
         if !self.runs_program(br) {
             return false;
         }
+        self.realize_br_int(br);
         let name = self.device(br).name().to_string();
         let zero = MacAddr([0; 6]);
         let outer = wire::build_eth(
@@ -618,5 +701,110 @@ impl World {
                 self.drop_packet(tag, DropReason::BrInt { switch, why });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::testlab::{TWO_NODES, id, ip, ms, probe, world};
+    use super::ProgramBuild;
+    use crate::openflow::{Program, TableMap};
+    use crate::sim::probe::ProbeKind;
+
+    /// A build that counts its calls into `built` and switches everything
+    /// with NORMAL (`priority` tells two programs apart).
+    fn counting(built: &Arc<AtomicUsize>, priority: u16) -> ProgramBuild {
+        let built = Arc::clone(built);
+        Box::new(move |_| {
+            built.fetch_add(1, Ordering::SeqCst);
+            let text = format!("table=0,priority={priority},actions=NORMAL\n");
+            Program::from_text(TableMap::new(&[(0, "Classifier")]), &text)
+        })
+    }
+
+    #[test]
+    fn an_installed_program_is_built_when_a_frame_first_needs_it() {
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        w.add_pod(n1, "ns", "web", ip("10.30.1.5"), vec![]).unwrap();
+        let pods = [(3, "ns/web".to_string())];
+        let node_ip = ip("10.0.0.11");
+        let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        w.defer_br_int_program(n1, counting(&first, 5), node_ip, &pods)
+            .unwrap();
+        // Replaced before anything needed it: never built.
+        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods)
+            .unwrap();
+        assert!(w.br_int_runs_program(n1), "installed counts as running");
+        w.run_until(ms(20));
+        assert_eq!(
+            (first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)),
+            (0, 0),
+            "no frame crossed br-int"
+        );
+        // The Pod pings its gateway: the first frame builds the program,
+        // which switches it (NORMAL) and counts it.
+        w.start_probe(probe(&w, "ping", "ns/web", "10.30.1.1", ProbeKind::Ping))
+            .unwrap();
+        w.run_until(ms(60));
+        assert_eq!(
+            (first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)),
+            (0, 1)
+        );
+        let p = w.br_int_program(n1).unwrap();
+        assert!(
+            p.flows().any(|(_, n, _)| n > 0),
+            "the program counted frames"
+        );
+        assert!(
+            p.dump_flows(crate::openflow::Style::Names)
+                .contains("priority=6")
+        );
+        assert_eq!(second.load(Ordering::SeqCst), 1, "built once");
+        // Reading the program builds one installed since; the same rules keep
+        // the running one and its counters.
+        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods)
+            .unwrap();
+        let p = w.br_int_program(n1).unwrap();
+        assert!(p.flows().any(|(_, n, _)| n > 0), "counters kept");
+        assert_eq!(second.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_program_that_does_not_build_keeps_the_running_one_and_is_logged() {
+        let mut w = world(TWO_NODES);
+        let n1 = id(&w, "n1");
+        let node_ip = ip("10.0.0.11");
+        let built = Arc::new(AtomicUsize::new(0));
+        w.defer_br_int_program(n1, counting(&built, 5), node_ip, &[])
+            .unwrap();
+        assert_eq!(w.br_int_program(n1).unwrap().flow_count(), 1);
+        w.defer_br_int_program(n1, Box::new(|_| Err("no table 9".into())), node_ip, &[])
+            .unwrap();
+        assert_eq!(w.br_int_program(n1).unwrap().flow_count(), 1);
+        assert!(
+            w.log()
+                .iter()
+                .any(|e| e.message == "br-int program not built: no table 9"),
+            "{:?}",
+            w.log()
+        );
+    }
+
+    #[test]
+    fn a_pod_not_on_this_br_int_is_refused_when_installed() {
+        let mut w = world(TWO_NODES);
+        let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
+        w.add_pod(n2, "ns", "db", ip("10.30.2.5"), vec![]).unwrap();
+        let built = Arc::new(AtomicUsize::new(0));
+        let pods = [(3, "ns/db".to_string())];
+        let e = w
+            .defer_br_int_program(n1, counting(&built, 5), ip("10.0.0.11"), &pods)
+            .unwrap_err();
+        assert_eq!(e, "Pod ns/db is not plugged into br-int@n1");
+        assert!(!w.br_int_runs_program(n1));
     }
 }

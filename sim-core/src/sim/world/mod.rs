@@ -129,6 +129,8 @@ pub struct World {
     br_int: BTreeMap<DeviceId, DeviceId>,
     /// br-int switch → the program it executes (none: a MAC-learning switch).
     br_int_programs: BTreeMap<DeviceId, br_int::BrIntRt>,
+    /// One parse of each br-int flow line the programs hold alike.
+    flow_interner: crate::openflow::FlowInterner,
     events: u64,
     log_frames: bool,
     /// The antrea-agent memberlist instance of each running node.
@@ -166,6 +168,7 @@ impl World {
             applied: BTreeMap::new(),
             br_int: BTreeMap::new(),
             br_int_programs: BTreeMap::new(),
+            flow_interner: Default::default(),
             events: 0,
             log_frames: true,
             agents: BTreeMap::new(),
