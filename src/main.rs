@@ -37,6 +37,7 @@ mod files;
 mod progress;
 mod real;
 mod sim_run;
+mod sweep;
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +75,46 @@ enum Command {
         /// `options.antreaVersion`, else v1.15.1, the blog's).
         #[arg(long = "antrea-version")]
         antrea_version: Option<String>,
+    },
+    /// Run a scenario once per failure (every node, link or switch port, or
+    /// a file's list) on every core, and print one row per failure: what
+    /// moved where, each probe's outage split into detection, reassignment
+    /// and convergence, black holes, the expectations. `antlab sweep merge
+    /// FILE...` joins the JSON lines of `--shard` runs into the same output.
+    Sweep {
+        /// The scenario (its first power-off or link-down step is the
+        /// failure each run replaces), or `merge`.
+        scenario: PathBuf,
+        /// With `merge`: the JSON lines files of the shards.
+        files: Vec<PathBuf>,
+        /// each-node, each-link, each-switch-port, or a YAML file listing
+        /// `- power: DEVICE` / `- link: DEVICE/PORT`.
+        #[arg(long, default_value = "each-node")]
+        fail: String,
+        /// Runs per failure, each with its own seed.
+        #[arg(long, default_value_t = 1)]
+        seeds: u32,
+        /// The sweep's seed (default: the scenario's `seed`, else 1); each
+        /// run's seed is derived from it and the failure's name.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Inject the failure at this sim time (e.g. 10s) and keep it to the
+        /// end, instead of at the scenario's own failure step.
+        #[arg(long)]
+        at: Option<String>,
+        /// Row order: as the failures are listed, or the worst first.
+        #[arg(long, value_enum, default_value_t = SweepSort::Sweep)]
+        sort: SweepSort,
+        /// A table, or one JSON object per row (what `merge` reads).
+        #[arg(short, long, value_enum, default_value_t = FlowsOutput::Table)]
+        output: FlowsOutput,
+        /// Only the runs of shard I of N (I from 0, as `JOB_COMPLETION_INDEX`):
+        /// the runs whose index is I modulo N.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Real mode: build labs out of network namespaces, OVS and nftables.
     Real {
@@ -346,6 +387,12 @@ enum FlowsOutput {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SweepSort {
+    Sweep,
+    Worst,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum RunMode {
     Sim,
     Real,
@@ -420,6 +467,44 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 RunMode::Real => real::run(&scenario, seed, datapath::run::Mode::Real, verbose),
                 RunMode::Both => real::run(&scenario, seed, datapath::run::Mode::Both, verbose),
             }
+        }
+        Command::Sweep {
+            scenario,
+            files,
+            fail,
+            seeds,
+            seed,
+            at,
+            sort,
+            output,
+            shard,
+            jobs,
+        } => {
+            let order = match sort {
+                SweepSort::Sweep => sim_core::sweep::report::Order::Sweep,
+                SweepSort::Worst => sim_core::sweep::report::Order::Worst,
+            };
+            let json = output == FlowsOutput::Json;
+            if scenario.as_os_str() == "merge" {
+                return sweep::merge(&files, order, json);
+            }
+            if !files.is_empty() {
+                return Err(bad(format!(
+                    "sweep takes one scenario; `antlab sweep merge FILE...` joins shards ({} given after it)",
+                    files.len()
+                )));
+            }
+            sweep::sweep(&sweep::SweepArgs {
+                scenario: &scenario,
+                fail: &fail,
+                seeds,
+                seed,
+                at: at.as_deref(),
+                order,
+                json,
+                shard: shard.as_deref(),
+                jobs,
+            })
         }
         Command::Real { command } => real::dispatch(command),
         Command::Get {

@@ -33,18 +33,25 @@ pub struct Progress {
     last_line: Option<Instant>,
 }
 
+/// A bar of `len` positions drawn with `template`, hidden until shown,
+/// when stderr is a terminal.
+fn hidden_bar(len: u64, template: &str) -> Option<ProgressBar> {
+    io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar
+    })
+}
+
 impl Progress {
     /// Progress of a run from time zero to `end`.
     pub fn new(end: SimTime) -> Progress {
-        let bar = io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::with_draw_target(Some(STEPS), ProgressDrawTarget::hidden());
-            if let Ok(style) = ProgressStyle::with_template(
-                "{spinner} simulating {msg} [{wide_bar}] {percent:>3}% ({elapsed}, about {eta} left)",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        });
+        let bar = hidden_bar(
+            STEPS,
+            "{spinner} simulating {msg} [{wide_bar}] {percent:>3}% ({elapsed}, about {eta} left)",
+        );
         Progress {
             started: Instant::now(),
             end,
@@ -166,5 +173,69 @@ impl Write for StdoutOut {
 
     fn flush(&mut self) -> io::Result<()> {
         self.write_out()
+    }
+}
+
+/// Progress of many runs (a sweep), on stderr: after [`QUIET_FOR`], a bar
+/// with runs done, the rate and the time left on a terminal, else a plain
+/// line every [`PLAIN_EVERY`].
+pub struct RunCount {
+    started: Instant,
+    total: u64,
+    bar: Option<ProgressBar>,
+    last_line: Option<Instant>,
+}
+
+impl RunCount {
+    pub fn new(total: u64) -> RunCount {
+        let bar = hidden_bar(
+            total,
+            "{spinner} sweeping [{wide_bar}] {pos}/{len} runs ({per_sec}, about {eta} left)",
+        );
+        RunCount {
+            started: Instant::now(),
+            total,
+            bar,
+            last_line: None,
+        }
+    }
+
+    /// `done` runs have finished.
+    pub fn update(&mut self, done: u64) {
+        let elapsed = self.started.elapsed();
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        }
+        if elapsed < QUIET_FOR {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => {
+                if bar.is_hidden() {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                }
+            }
+            None => {
+                if self.last_line.is_some_and(|t| t.elapsed() < PLAIN_EVERY) {
+                    return;
+                }
+                self.last_line = Some(Instant::now());
+                let _ = writeln!(
+                    io::stderr(),
+                    "antlab: {done} of {} runs in {} s",
+                    self.total,
+                    elapsed.as_secs()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for RunCount {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }

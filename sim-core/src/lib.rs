@@ -52,6 +52,7 @@ pub mod scale;
 pub mod scenario;
 pub mod sched;
 pub mod sim;
+pub mod sweep;
 pub mod time;
 pub mod topology;
 pub mod wire;

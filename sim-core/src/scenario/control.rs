@@ -207,6 +207,7 @@ fn after_change_of(
         let before = control.holders.get(name).cloned().unwrap_or_default();
         if now_holders != before {
             let now = world.now();
+            control.failovers.moved(now);
             let is_static = engine::egress_static::is_static(&cluster.egress.egresses[name].spec);
             let old_node_down = before.len() == 1
                 && world

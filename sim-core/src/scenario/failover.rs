@@ -4,10 +4,24 @@
 use crate::sim::probe::{Attempt, Verdict};
 use crate::time::SimTime;
 
-/// The Egress failovers of a run so far, in the order they began.
+/// The Egress failovers of a run so far, in the order they began, and when
+/// the control plane heard of a node leaving or moved an Egress IP.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Failovers {
     incidents: Vec<Incident>,
+    /// Every memberlist Leave news (any agent, any member), in time order.
+    leaves: Vec<SimTime>,
+    /// Every change of an Egress IP's holders, in time order.
+    moves: Vec<SimTime>,
+}
+
+/// What the control plane did after a moment (a sweep's failure): the
+/// first memberlist Leave news any agent had, and every time an Egress IP
+/// changed holders since, in time order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ControlNews {
+    pub first_leave: Option<SimTime>,
+    pub moves: Vec<SimTime>,
 }
 
 impl Failovers {
@@ -27,6 +41,7 @@ impl Failovers {
     /// Some agent's memberlist says `gone` left: the first such news
     /// detects every failover away from `gone` not yet detected.
     pub(super) fn left(&mut self, gone: &str, at: SimTime) {
+        self.leaves.push(at);
         for inc in self.incidents.iter_mut() {
             if inc.old_node == gone && inc.detected_at.is_none() {
                 inc.detected_at = Some(at);
@@ -45,6 +60,19 @@ impl Failovers {
         {
             inc.assigned_at = Some(at);
             inc.new_node = Some(node.to_string());
+        }
+    }
+
+    /// Egress IP holders changed at `at` (any Egress, any change).
+    pub(super) fn moved(&mut self, at: SimTime) {
+        self.moves.push(at);
+    }
+
+    /// The news at or after `since`.
+    pub(super) fn news_since(&self, since: SimTime) -> ControlNews {
+        ControlNews {
+            first_leave: self.leaves.iter().copied().find(|t| *t >= since),
+            moves: self.moves.iter().copied().filter(|t| *t >= since).collect(),
         }
     }
 

@@ -61,5 +61,6 @@ pub const STEP_ACTIONS: &[&str] = &[
     "say",
 ];
 
+pub use failover::ControlNews;
 pub use load::{FileReader, Scenario, load, load_for_version, parse_show};
 pub use step::{Action, Endpoint, ExpectKind, Expectation, MacRef, ProbeStep, Show, Step};

@@ -177,6 +177,12 @@ impl Runner {
         &self.outcome
     }
 
+    /// When the control plane heard of a node leaving, and last moved an
+    /// Egress IP, at or after `since`.
+    pub fn control_news_since(&self, since: SimTime) -> super::failover::ControlNews {
+        self.control.failovers.news_since(since)
+    }
+
     /// The program node `node`'s br-int runs now, built if it was installed
     /// since br-int last needed it ([`World::br_int_program`]).
     pub fn br_int_program(&mut self, node: DeviceId) -> Option<&crate::openflow::Program> {
