@@ -34,6 +34,7 @@ mod bench;
 mod br_int;
 mod collector;
 mod files;
+mod plot;
 mod progress;
 mod real;
 mod sim_run;
@@ -75,6 +76,10 @@ enum Command {
         /// `options.antreaVersion`, else v1.15.1, the blog's).
         #[arg(long = "antrea-version")]
         antrea_version: Option<String>,
+        /// Also draw the probes' timelines, with the failures marked, into
+        /// this SVG file (simulator runs).
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Run a scenario once per failure (every node, link or switch port, or
     /// a file's list) on every core, and print one row per failure: what
@@ -115,6 +120,10 @@ enum Command {
         /// Threads (default: every core).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Also draw the rows as a heat map (failures x probes, colour =
+        /// outage) into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Real mode: build labs out of network namespaces, OVS and nftables.
     Real {
@@ -453,17 +462,27 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             pcap,
             mode,
             antrea_version,
+            plot,
         } => {
             let version = antrea_version_arg(antrea_version.as_deref())?;
+            if plot.is_some() && !matches!(mode, RunMode::Sim) {
+                return Err(bad("--plot draws a simulator run; leave out --mode"));
+            }
             if version.is_some() && !matches!(mode, RunMode::Sim) {
                 return Err(bad(
                     "--antrea-version is for the simulator; for real mode set `options: {antreaVersion: ...}` in the scenario",
                 ));
             }
             match mode {
-                RunMode::Sim => {
-                    sim_run::run(&scenario, seed, output, verbose, pcap.as_deref(), version)
-                }
+                RunMode::Sim => sim_run::run(
+                    &scenario,
+                    seed,
+                    output,
+                    verbose,
+                    pcap.as_deref(),
+                    version,
+                    plot.as_deref(),
+                ),
                 RunMode::Real => real::run(&scenario, seed, datapath::run::Mode::Real, verbose),
                 RunMode::Both => real::run(&scenario, seed, datapath::run::Mode::Both, verbose),
             }
@@ -479,6 +498,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             output,
             shard,
             jobs,
+            plot,
         } => {
             let order = match sort {
                 SweepSort::Sweep => sim_core::sweep::report::Order::Sweep,
@@ -486,7 +506,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             let json = output == FlowsOutput::Json;
             if scenario.as_os_str() == "merge" {
-                return sweep::merge(&files, order, json);
+                return sweep::merge(&files, order, json, plot.as_deref());
             }
             if !files.is_empty() {
                 return Err(bad(format!(
@@ -504,6 +524,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 json,
                 shard: shard.as_deref(),
                 jobs,
+                plot: plot.as_deref(),
             })
         }
         Command::Real { command } => real::dispatch(command),

@@ -32,6 +32,7 @@ pub fn run(
     verbose: bool,
     pcap: Option<&Path>,
     version: Option<AntreaVersion>,
+    plot: Option<&Path>,
 ) -> Result<ExitCode> {
     let scn = load_scenario_as(path, version)?;
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
@@ -110,6 +111,10 @@ pub fn run(
         }
     }
     out.flush()?;
+    if let Some(file) = plot {
+        let svg = probe_plot(&scn, &outcome).map_err(anyhow::Error::msg)?;
+        std::fs::write(file, svg).with_context(|| format!("writing {}", file.display()))?;
+    }
     if let Some(dir) = pcap {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let caps = outcome.world.captures();
@@ -193,4 +198,50 @@ fn play(runner: &mut Runner, end: SimTime, progress: &mut Progress) -> Result<()
             return Ok(());
         }
     }
+}
+
+/// `antlab run --plot`: the probes' timelines, every power and link step
+/// marked (going down red, coming back green).
+fn probe_plot(
+    scn: &scenario::Scenario,
+    outcome: &scenario::run::Outcome,
+) -> Result<String, String> {
+    use crate::plot::Mark;
+    let marks: Vec<Mark> = scn
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let (label, failure) = match &s.action {
+                scenario::Action::Power { device, on } => (
+                    format!("power {} {device}", if *on { "on" } else { "off" }),
+                    !on,
+                ),
+                scenario::Action::Link { port, up } => (
+                    format!("link {port} {}", if *up { "up" } else { "down" }),
+                    !up,
+                ),
+                _ => return None,
+            };
+            Some(Mark {
+                at_ns: s.at.as_nanos(),
+                label,
+                failure,
+            })
+        })
+        .collect();
+    let probes: Vec<(String, &[sim_core::sim::probe::Attempt])> = outcome
+        .world
+        .probes()
+        .iter()
+        .map(|p| (p.spec().name.clone(), p.attempts()))
+        .collect();
+    crate::plot::probe_timelines(
+        &format!(
+            "antlab run of {}: probe attempts (green answered, red failed)",
+            scn.name
+        ),
+        outcome.world.now().as_nanos(),
+        &probes,
+        &marks,
+    )
 }

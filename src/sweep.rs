@@ -29,6 +29,7 @@ pub struct SweepArgs<'a> {
     pub json: bool,
     pub shard: Option<&'a str>,
     pub jobs: Option<usize>,
+    pub plot: Option<&'a Path>,
 }
 
 /// `I/N`: shard `I` (from 0, as a Kubernetes Indexed Job numbers its
@@ -88,7 +89,7 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     let sweep_seed = args.seed.or(scn.seed).unwrap_or(1);
     let runs = sweep::plan(&failures, args.seeds, sweep_seed, shard);
     let rows = run_all(&scn, &runs, at, args.jobs)?;
-    print_rows(rows, args.order, args.json)?;
+    print_rows(rows, args.order, args.json, args.plot)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -145,8 +146,18 @@ fn run_all(
     Ok(rows)
 }
 
-fn print_rows(rows: Vec<Row>, order: report::Order, json: bool) -> Result<()> {
+fn print_rows(rows: Vec<Row>, order: report::Order, json: bool, plot: Option<&Path>) -> Result<()> {
     let rows = report::sorted(rows, order);
+    if let Some(path) = plot {
+        let scenario = rows.first().map_or("", |r| r.scenario.as_str());
+        let svg = crate::plot::sweep_heat_map(
+            &format!("antlab sweep of {scenario}: outage per failure (rows) and probe (columns)"),
+            &rows,
+        )
+        .map_err(anyhow::Error::msg)?;
+        std::fs::write(path, svg)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
     if json {
         out!("{}", report::json_lines(&rows));
     } else {
@@ -156,7 +167,12 @@ fn print_rows(rows: Vec<Row>, order: report::Order, json: bool) -> Result<()> {
 }
 
 /// `antlab sweep merge FILE...`.
-pub fn merge(inputs: &[PathBuf], order: report::Order, json: bool) -> Result<ExitCode> {
+pub fn merge(
+    inputs: &[PathBuf],
+    order: report::Order,
+    json: bool,
+    plot: Option<&Path>,
+) -> Result<ExitCode> {
     if inputs.is_empty() {
         return Err(bad("sweep merge needs the JSON files of the shards"));
     }
@@ -166,6 +182,6 @@ pub fn merge(inputs: &[PathBuf], order: report::Order, json: bool) -> Result<Exi
         texts.push((p.display().to_string(), text));
     }
     let rows = report::merge(&texts)?;
-    print_rows(rows, order, json)?;
+    print_rows(rows, order, json, plot)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -144,3 +144,47 @@ fn a_failures_file_and_bad_input() {
     let e = refused(&["sweep", "merge", list.to_str().unwrap()]);
     assert!(e.contains("failures.yaml:1:2: not a sweep row"), "{e}");
 }
+
+#[test]
+fn plots_are_svg_with_the_failures_and_probes_named() {
+    let dir = scratch("sweep-plots");
+    let heat = dir.join("sweep.svg");
+    ok(&[
+        "sweep",
+        FAILOVER,
+        "--fail",
+        "each-node",
+        "--plot",
+        heat.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&heat).expect("written");
+    assert!(svg.starts_with("<svg"), "{svg}");
+    for name in [
+        "power k8s-node-vm-2-cl-02",
+        "power k8s-cp-vm-1-cl-02",
+        "ping-ext",
+        "other-pod",
+    ] {
+        assert!(svg.contains(name), "{name}");
+    }
+    // Six failures, two probes: twelve cells beside the scale and the
+    // background.
+    assert_eq!(svg.matches("<rect").count(), 12 + 20 + 1);
+
+    let timeline = dir.join("run.svg");
+    let o = antlab(&["run", FAILOVER, "--plot", timeline.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let svg = std::fs::read_to_string(&timeline).expect("written");
+    assert!(
+        svg.contains("power off k8s-node-vm-2-cl-02 at 10.0s"),
+        "{svg}"
+    );
+    assert!(svg.contains("power on k8s-node-vm-2-cl-02"), "{svg}");
+    // ping-ext failed for a while after 10 s: red ticks.
+    assert!(
+        svg.lines()
+            .any(|l| l.starts_with("<rect") && l.contains("#C62828"))
+    );
+    let e = refused(&["run", FAILOVER, "--mode", "real", "--plot", "x.svg"]);
+    assert!(e.contains("--plot draws a simulator run"), "{e}");
+}

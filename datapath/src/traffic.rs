@@ -186,16 +186,7 @@ pub fn start_probe(plan: ProbePlan, epoch: Instant) -> std::io::Result<ProbeHand
 
 /// An attempt's outcome before it is numbered and timed.
 fn outcome(verdict: Verdict) -> Attempt {
-    Attempt {
-        seq: 0,
-        sent: SimTime::ZERO,
-        verdict,
-        seen_src: None,
-        seen_by: None,
-        path: Vec::new(),
-        drops: Vec::new(),
-        http_status: None,
-    }
+    Attempt::bare(0, SimTime::ZERO, verdict)
 }
 
 fn fail(reason: impl Into<String>) -> Attempt {

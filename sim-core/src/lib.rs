@@ -21,8 +21,9 @@
 //! - [`engine`]: the control-plane engine: cluster state in, per-node desired
 //!   dataplane out. The simulator executes that output; real mode will apply it.
 //! - [`sim`]: the discrete-event simulator: hosts (ARP, routing, NAT), switches
-//!   (VLANs, MAC learning), links, power, probes, the event log; opt-in, a
-//!   br-int that executes its node's compiled OpenFlow program (`sim/world/br_int.rs`).
+//!   (VLANs, MAC learning), links, power, probes, the event log, and each
+//!   node's br-int executing its compiled OpenFlow program
+//!   (`sim/world/br_int.rs`; `options.brInt: switch` makes it a plain switch).
 //! - [`openflow`]: br-int as an OpenFlow program: flow text, the interpreter
 //!   (tables, actions, conntrack with NAT, groups, learn), traces, counters.
 //! - [`flows`]: Antrea's flow exporter (connection store, expire queue, export
@@ -34,6 +35,8 @@
 //!   its flow exporter.
 //! - [`report`]: kubectl/antctl-like tables and the timeline printer.
 //! - [`input`]: `file:line:column` errors shared by every loader.
+//! - [`sweep`]: `antlab sweep`: a scenario run once per failure, each run's
+//!   row (moves, outages split, black holes), shards and their merge.
 //! - [`scale`]: `antlab gen`, a large generated cluster (racks, Pods, Services,
 //!   Egresses) written as ordinary topology, manifest and scenario files.
 

@@ -165,22 +165,17 @@ mod tests {
     }
 
     fn attempt(sent_s: u64, ok: bool) -> Attempt {
-        Attempt {
-            seq: sent_s as u32 + 1,
-            sent: at(sent_s),
-            verdict: if ok {
+        Attempt::bare(
+            sent_s as u32 + 1,
+            at(sent_s),
+            if ok {
                 Verdict::Ok { rtt_ns: 1 }
             } else {
                 Verdict::Fail {
                     reason: "no route".into(),
                 }
             },
-            seen_src: None,
-            seen_by: None,
-            path: Vec::new(),
-            drops: Vec::new(),
-            http_status: None,
-        }
+        )
     }
 
     #[test]

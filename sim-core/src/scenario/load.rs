@@ -43,7 +43,7 @@ pub struct Scenario {
     /// `options.antreaVersion` or `--antrea-version`; `None`: the default
     /// (v1.15.1, the blog's).
     pub(crate) antrea_version: Option<crate::engine::config::AntreaVersion>,
-    /// `options.brInt` (default `switch`).
+    /// `options.brInt` (default `pipeline`).
     pub br_int: crate::engine::dataplane::BrIntMode,
     /// `startTime` in Unix seconds: the wall-clock instant of sim time zero.
     pub start_unix: u64,

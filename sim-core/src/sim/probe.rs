@@ -71,6 +71,21 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Attempt `seq`, sent at `sent`, with `verdict` and nothing else
+    /// recorded (no path, no answerer).
+    pub fn bare(seq: u32, sent: SimTime, verdict: Verdict) -> Attempt {
+        Attempt {
+            seq,
+            sent,
+            verdict,
+            seen_src: None,
+            seen_by: None,
+            path: Vec::new(),
+            drops: Vec::new(),
+            http_status: None,
+        }
+    }
+
     pub fn ok(&self) -> bool {
         matches!(self.verdict, Verdict::Ok { .. })
     }

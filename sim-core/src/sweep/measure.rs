@@ -527,19 +527,16 @@ steps:
 
     #[test]
     fn a_later_failure_is_the_failback_s_not_this_one() {
-        let at = |s: u64, ok: bool| Attempt {
-            seq: s as u32,
-            sent: secs(s),
-            verdict: if ok {
-                Verdict::Ok { rtt_ns: 1 }
-            } else {
-                Verdict::Fail { reason: "x".into() }
-            },
-            seen_src: None,
-            seen_by: None,
-            path: Vec::new(),
-            drops: Vec::new(),
-            http_status: None,
+        let at = |s: u64, ok: bool| {
+            Attempt::bare(
+                s as u32,
+                secs(s),
+                if ok {
+                    Verdict::Ok { rtt_ns: 1 }
+                } else {
+                    Verdict::Fail { reason: "x".into() }
+                },
+            )
         };
         let attempts = [at(2, true), at(3, true), at(6, false), at(7, true)];
         // Undone at 5 s: the 6 s failure is the failback's.
