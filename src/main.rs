@@ -34,6 +34,7 @@ mod bench;
 mod br_int;
 mod collector;
 mod files;
+mod job;
 mod plot;
 mod progress;
 mod real;
@@ -124,6 +125,17 @@ enum Command {
         /// outage) into this SVG file.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Run nothing: write a Kubernetes Indexed Job for the sweep into
+        /// this folder (job.yaml, Dockerfile, lab/, README.md).
+        #[arg(long = "emit-job")]
+        emit_job: Option<PathBuf>,
+        /// With --emit-job: the Job's shards (its completions).
+        #[arg(long, default_value_t = 10)]
+        shards: usize,
+        /// With --emit-job: the image the Job runs (built from the
+        /// folder's Dockerfile).
+        #[arg(long, default_value = "antlab-sweep:latest")]
+        image: String,
     },
     /// Real mode: build labs out of network namespaces, OVS and nftables.
     Real {
@@ -499,6 +511,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             shard,
             jobs,
             plot,
+            emit_job,
+            shards,
+            image,
         } => {
             let order = match sort {
                 SweepSort::Sweep => sim_core::sweep::report::Order::Sweep,
@@ -525,6 +540,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 shard: shard.as_deref(),
                 jobs,
                 plot: plot.as_deref(),
+                emit_job: emit_job.as_deref().map(|dir| (dir, shards, image.as_str())),
             })
         }
         Command::Real { command } => real::dispatch(command),
@@ -761,19 +777,26 @@ fn load_scenario_as(
     path: &Path,
     version: Option<sim_core::engine::config::AntreaVersion>,
 ) -> Result<scenario::Scenario> {
+    Ok(load_scenario_reading(path, version)?.0)
+}
+
+/// [`load_scenario_as`], and every file the scenario read, the scenario
+/// first.
+fn load_scenario_reading(
+    path: &Path,
+    version: Option<sim_core::engine::config::AntreaVersion>,
+) -> Result<(scenario::Scenario, Vec<PathBuf>)> {
     let text = read_text(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut seen = vec![path.to_path_buf()];
     let mut read = |rel: &str| -> Result<(String, String), String> {
         let p = dir.join(rel);
         let text = files::read_input(&p)?;
+        seen.push(p.clone());
         Ok((p.display().to_string(), text))
     };
-    Ok(scenario::load_for_version(
-        &path.display().to_string(),
-        &text,
-        &mut read,
-        version,
-    )?)
+    let scn = scenario::load_for_version(&path.display().to_string(), &text, &mut read, version)?;
+    Ok((scn, seen))
 }
 
 fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Result<ExitCode> {

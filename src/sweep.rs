@@ -16,7 +16,7 @@ use sim_core::sweep::{self, Failure, FailureSet, Row, report};
 use sim_core::time::{SimDuration, SimTime};
 
 use crate::progress::RunCount;
-use crate::{bad, files, load_scenario};
+use crate::{bad, files, load_scenario_reading};
 
 /// What `antlab sweep` was asked.
 pub struct SweepArgs<'a> {
@@ -30,6 +30,8 @@ pub struct SweepArgs<'a> {
     pub shard: Option<&'a str>,
     pub jobs: Option<usize>,
     pub plot: Option<&'a Path>,
+    /// `--emit-job DIR` with its shards and image.
+    pub emit_job: Option<(&'a Path, usize, &'a str)>,
 }
 
 /// `I/N`: shard `I` (from 0, as a Kubernetes Indexed Job numbers its
@@ -52,11 +54,13 @@ fn parse_shard(text: &str) -> Result<(usize, usize)> {
 }
 
 pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
-    let scn = load_scenario(args.scenario)?;
+    let (scn, read) = load_scenario_reading(args.scenario, None)?;
+    let mut fail_file = None;
     let failures: Vec<Failure> = match FailureSet::parse(args.fail) {
         Some(set) => sweep::failure::generate(&scn.topology, set),
         None => {
             let path = PathBuf::from(args.fail);
+            fail_file = Some(path.clone());
             let text = files::read_input(&path).map_err(|e| {
                 bad(format!(
                     "--fail {}: not each-node, each-link or each-switch-port, and not a readable file: {e}",
@@ -87,6 +91,31 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     sweep::measure::rewrite(&scn, &failures[0], at).map_err(bad)?;
     let shard = args.shard.map(parse_shard).transpose()?;
     let sweep_seed = args.seed.or(scn.seed).unwrap_or(1);
+    if let Some((dir, shards, image)) = args.emit_job {
+        if shard.is_some() {
+            return Err(bad(
+                "--emit-job writes every shard's Job; leave out --shard",
+            ));
+        }
+        let said = crate::job::emit(
+            dir,
+            &crate::job::JobArgs {
+                scenario: args.scenario,
+                read: &read,
+                fail: args.fail,
+                fail_file: fail_file.as_deref(),
+                seeds: args.seeds,
+                seed: sweep_seed,
+                at: args.at,
+                shards,
+                image,
+                runs: failures.len() * args.seeds as usize,
+                scenario_name: &scn.name,
+            },
+        )?;
+        outln!("{said}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let runs = sweep::plan(&failures, args.seeds, sweep_seed, shard);
     let rows = run_all(&scn, &runs, at, args.jobs)?;
     print_rows(rows, args.order, args.json, args.plot)?;

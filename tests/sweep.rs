@@ -188,3 +188,69 @@ fn plots_are_svg_with_the_failures_and_probes_named() {
     let e = refused(&["run", FAILOVER, "--mode", "real", "--plot", "x.svg"]);
     assert!(e.contains("--plot draws a simulator run"), "{e}");
 }
+
+/// The Job `--emit-job` writes is a valid `batch/v1` Indexed Job, and its
+/// container's command line, run here once per completion index (with
+/// `/lab` where the folder's `lab/` is, as the image puts it), gives the
+/// rows a one-machine sweep gives once merged.
+#[test]
+fn the_emitted_job_s_shards_run_here_and_merge_into_the_sweep() {
+    use k8s_openapi::api::batch::v1::Job;
+    let dir = scratch("sweep-job");
+    let out = ok(&[
+        "sweep",
+        FAILOVER,
+        "--fail",
+        "each-node",
+        "--emit-job",
+        dir.to_str().unwrap(),
+        "--shards",
+        "4",
+    ]);
+    assert!(out.contains("4 shards of 6 runs"), "{out}");
+    for f in [
+        "job.yaml",
+        "Dockerfile",
+        "README.md",
+        "lab/scenarios/egress-vlan-failover.yaml",
+        "lab/topologies/blog-lab.yaml",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let text = std::fs::read_to_string(dir.join("job.yaml")).expect("job.yaml");
+    let job: Job = serde_saphyr::from_str(&text).expect("a batch/v1 Job");
+    let spec = job.spec.expect("spec");
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!(spec.completions, Some(4));
+    let pod = spec.template.spec.expect("pod spec");
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    let args = pod.containers[0].args.clone().expect("args");
+    assert!(
+        args.iter().any(|a| a == "$(JOB_COMPLETION_INDEX)/4"),
+        "{args:?}"
+    );
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("README.md");
+    assert!(readme.contains("antlab sweep merge"), "{readme}");
+
+    let lab = format!("{}/lab/", dir.display());
+    let mut files = Vec::new();
+    for i in 0..4 {
+        let local: Vec<String> = args
+            .iter()
+            .map(|a| {
+                a.replace("$(JOB_COMPLETION_INDEX)", &i.to_string())
+                    .replacen("/lab/", &lab, 1)
+            })
+            .collect();
+        let local: Vec<&str> = local.iter().map(String::as_str).collect();
+        let f = dir.join(format!("shard-{i}.json"));
+        std::fs::write(&f, ok(&local)).expect("written");
+        files.push(f.display().to_string());
+    }
+    let mut merge = vec!["sweep", "merge", "-o", "json"];
+    merge.extend(files.iter().map(String::as_str));
+    assert_eq!(
+        ok(&merge),
+        ok(&["sweep", FAILOVER, "--fail", "each-node", "-o", "json"])
+    );
+}
