@@ -11,7 +11,7 @@
 //! are the API's.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
@@ -28,8 +28,12 @@ pub const LAB_DIR: &str = "/lab";
 pub struct JobArgs<'a> {
     /// The scenario file as given.
     pub scenario: &'a Path,
-    /// Every file the scenario read (as resolved while loading it).
-    pub read: &'a [PathBuf],
+    /// Every file the scenario read (as resolved while loading it), the
+    /// scenario first.
+    pub read: &'a [crate::ReadFile],
+    /// The scenario's estimated peak memory (`Footprint::bytes`): each
+    /// pod requests it.
+    pub memory: u64,
     /// `--fail`: a set's name, or a file (then copied too).
     pub fail: &'a str,
     pub fail_file: Option<&'a Path>,
@@ -91,21 +95,10 @@ fn under(path: &Path, root: &Path) -> PathBuf {
     path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
-/// `path` made absolute with `.` and `..` resolved lexically (the files
-/// exist: they were just read).
-fn absolute(path: &Path) -> Result<PathBuf> {
-    let abs = std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    Ok(out)
+/// `path` as the system resolves it (symbolic links and `..` followed,
+/// as when the file was read).
+fn canonical(path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).map_err(|e| bad(format!("{}: cannot resolve: {e}", path.display())))
 }
 
 /// The Job `args` (after the `antlab` entrypoint) for the sweep.
@@ -126,10 +119,21 @@ fn args(a: &JobArgs, scenario_in_image: &str, fail_in_image: &str) -> Vec<String
     v.extend([
         "--shard".into(),
         format!("$(JOB_COMPLETION_INDEX)/{}", a.shards),
+        // One run at a time in the CPU the pod requests, and no progress
+        // lines among the rows `kubectl logs` returns.
+        "--jobs".into(),
+        "1".into(),
+        "--quiet".into(),
         "-o".into(),
         "json".into(),
     ]);
     v
+}
+
+/// A pod's memory request: the run's estimate, in MiB rounded up, and 64
+/// MiB for the process.
+fn memory_request(bytes: u64) -> String {
+    format!("{}Mi", bytes.div_ceil(1 << 20) + 64)
 }
 
 /// The Job itself.
@@ -166,7 +170,7 @@ pub fn job(a: &JobArgs, args: Vec<String>) -> Job {
                         resources: Some(ResourceRequirements {
                             requests: Some(BTreeMap::from([
                                 ("cpu".to_string(), Quantity("1".into())),
-                                ("memory".to_string(), Quantity("256Mi".into())),
+                                ("memory".to_string(), Quantity(memory_request(a.memory))),
                             ])),
                             ..ResourceRequirements::default()
                         }),
@@ -186,18 +190,30 @@ pub fn emit(dir: &Path, a: &JobArgs) -> Result<String> {
     if a.shards == 0 {
         return Err(bad("--shards must be at least 1"));
     }
+    // Every file goes under /lab at its place relative to the others, and
+    // the scenario's own references stay as written: an absolute one would
+    // name a path the image does not have.
+    for f in a.read.iter().skip(1) {
+        if Path::new(&f.named).is_absolute() {
+            return Err(bad(format!(
+                "{} names {} by an absolute path; --emit-job copies the lab's files into the image and needs paths relative to the scenario",
+                a.scenario.display(),
+                f.named
+            )));
+        }
+    }
     let mut files: Vec<PathBuf> = Vec::new();
-    for p in a.read.iter().map(PathBuf::as_path).chain(a.fail_file) {
-        let abs = absolute(p)?;
+    for p in a.read.iter().map(|f| f.path.as_path()).chain(a.fail_file) {
+        let abs = canonical(p)?;
         if !files.contains(&abs) {
             files.push(abs);
         }
     }
-    let scenario = absolute(a.scenario)?;
+    let scenario = canonical(a.scenario)?;
     let root = common_root(&files);
     let in_image = |p: &Path| format!("{LAB_DIR}/{}", under(p, &root).display());
     let fail = match a.fail_file {
-        Some(f) => in_image(&absolute(f)?),
+        Some(f) => in_image(&canonical(f)?),
         None => a.fail.to_string(),
     };
     let job = job(a, args(a, &in_image(&scenario), &fail));
@@ -258,14 +274,16 @@ table one machine would print, byte for byte.\n\
 3. Collect each shard's rows and merge them:\n\
 \n\
    ```sh\n\
-   for pod in $(kubectl get pods -l job-name={name} -o name); do\n\
+   for pod in $(kubectl get pods -l job-name={name} --field-selector=status.phase=Succeeded -o name); do\n\
      kubectl logs \"$pod\" > \"${{pod#pod/}}.json\"\n\
    done\n\
    antlab sweep merge *.json              # the table; -o json for JSON lines, --plot F.svg\n\
    ```\n\
 \n\
-   A shard that failed and was retried leaves one finished pod per index;\n\
-   merge refuses a missing or repeated row and names it. `kubectl delete\n\
+   Only pods that succeeded hold rows (a failed one is retried up to twice\n\
+   for its index); merge refuses a missing or repeated row and names it.\n\
+   Each pod runs one run at a time (`--jobs 1`, the CPU it requests) and\n\
+   requests the memory the scenario's estimate says. `kubectl delete\n\
    job/{name}` removes the Job and its pods.\n",
         scn = a.scenario_name,
         runs = a.runs,
@@ -294,9 +312,7 @@ mod tests {
             PathBuf::from("/a/b/scenarios/manifests/m.yaml"),
         ]);
         assert_eq!(root, PathBuf::from("/a/b"));
-        assert_eq!(
-            absolute(Path::new("/a/b/scenarios/../topologies/t.yaml")).unwrap(),
-            PathBuf::from("/a/b/topologies/t.yaml")
-        );
+        assert_eq!(memory_request(0), "64Mi");
+        assert_eq!(memory_request((1 << 20) + 1), "66Mi");
     }
 }

@@ -118,9 +118,13 @@ enum Command {
         /// the runs whose index is I modulo N.
         #[arg(long)]
         shard: Option<String>,
-        /// Threads (default: every core).
+        /// Threads (default: every core; at most four per core).
         #[arg(long)]
         jobs: Option<usize>,
+        /// No progress on stderr (as the emitted Job's pods run, so that
+        /// `kubectl logs` holds rows only).
+        #[arg(long)]
+        quiet: bool,
         /// Also draw the rows as a heat map (failures x probes, colour =
         /// outage) into this SVG file.
         #[arg(long)]
@@ -510,6 +514,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             output,
             shard,
             jobs,
+            quiet,
             plot,
             emit_job,
             shards,
@@ -539,6 +544,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 json,
                 shard: shard.as_deref(),
                 jobs,
+                quiet,
                 plot: plot.as_deref(),
                 emit_job: emit_job.as_deref().map(|dir| (dir, shards, image.as_str())),
             })
@@ -780,19 +786,34 @@ fn load_scenario_as(
     Ok(load_scenario_reading(path, version)?.0)
 }
 
+/// A file a scenario read: where, as the scenario named it, and its text.
+pub struct ReadFile {
+    pub path: PathBuf,
+    pub named: String,
+    pub text: String,
+}
+
 /// [`load_scenario_as`], and every file the scenario read, the scenario
 /// first.
 fn load_scenario_reading(
     path: &Path,
     version: Option<sim_core::engine::config::AntreaVersion>,
-) -> Result<(scenario::Scenario, Vec<PathBuf>)> {
+) -> Result<(scenario::Scenario, Vec<ReadFile>)> {
     let text = read_text(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut seen = vec![path.to_path_buf()];
+    let mut seen = vec![ReadFile {
+        path: path.to_path_buf(),
+        named: path.display().to_string(),
+        text: text.clone(),
+    }];
     let mut read = |rel: &str| -> Result<(String, String), String> {
         let p = dir.join(rel);
         let text = files::read_input(&p)?;
-        seen.push(p.clone());
+        seen.push(ReadFile {
+            path: p.clone(),
+            named: rel.to_string(),
+            text: text.clone(),
+        });
         Ok((p.display().to_string(), text))
     };
     let scn = scenario::load_for_version(&path.display().to_string(), &text, &mut read, version)?;

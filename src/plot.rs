@@ -256,6 +256,7 @@ mod tests {
         Row {
             index: 0,
             of: 1,
+            sweep: "f".into(),
             scenario: "s".into(),
             failure: failure.into(),
             at_ns: 0,

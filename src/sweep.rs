@@ -29,6 +29,7 @@ pub struct SweepArgs<'a> {
     pub json: bool,
     pub shard: Option<&'a str>,
     pub jobs: Option<usize>,
+    pub quiet: bool,
     pub plot: Option<&'a Path>,
     /// `--emit-job DIR` with its shards and image.
     pub emit_job: Option<(&'a Path, usize, &'a str)>,
@@ -79,6 +80,15 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     if args.seeds == 0 {
         return Err(bad("--seeds must be at least 1"));
     }
+    let total = failures.len().saturating_mul(args.seeds as usize);
+    if total > sweep::MAX_RUNS {
+        return Err(bad(format!(
+            "{} failures x {} seeds is {total} runs; a sweep holds at most {} (fewer seeds, or a failures file)",
+            failures.len(),
+            args.seeds,
+            sweep::MAX_RUNS
+        )));
+    }
     let at = args
         .at
         .map(|t| {
@@ -102,6 +112,7 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             &crate::job::JobArgs {
                 scenario: args.scenario,
                 read: &read,
+                memory: scn.footprint.bytes(),
                 fail: args.fail,
                 fail_file: fail_file.as_deref(),
                 seeds: args.seeds,
@@ -116,8 +127,10 @@ pub fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         outln!("{said}");
         return Ok(ExitCode::SUCCESS);
     }
-    let runs = sweep::plan(&failures, args.seeds, sweep_seed, shard);
-    let rows = run_all(&scn, &runs, at, args.jobs)?;
+    let texts: Vec<&str> = read.iter().map(|f| f.text.as_str()).collect();
+    let fingerprint = sweep::fingerprint(&texts, &failures, args.seeds, sweep_seed, at);
+    let runs = sweep::plan(&failures, args.seeds, sweep_seed, shard, &fingerprint);
+    let rows = run_all(&scn, &runs, at, args.jobs, args.quiet)?;
     print_rows(rows, args.order, args.json, args.plot)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -129,18 +142,22 @@ fn run_all(
     runs: &[sweep::RunSpec],
     at: Option<SimTime>,
     jobs: Option<usize>,
+    quiet: bool,
 ) -> Result<Vec<Row>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or(cores)
+        .min(cores * 4)
         .clamp(1, runs.len().max(1));
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Result<Row, String>)>();
     let mut results: Vec<Option<Result<Row, String>>> = vec![None; runs.len()];
+    let mut spawned = 0;
     std::thread::scope(|s| {
         for _ in 0..jobs {
             let tx = tx.clone();
             let next = &next;
-            s.spawn(move || {
+            let worker = std::thread::Builder::new().spawn_scoped(s, move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(spec) = runs.get(i) else { break };
@@ -152,16 +169,27 @@ fn run_all(
                     }
                 }
             });
+            // Fewer threads than asked (the system refused one) still run
+            // every run.
+            if worker.is_err() {
+                break;
+            }
+            spawned += 1;
         }
         drop(tx);
-        let mut progress = RunCount::new(runs.len() as u64);
+        let mut progress = (!quiet).then(|| RunCount::new(runs.len() as u64));
         let mut done = 0u64;
         for (i, r) in rx {
             results[i] = Some(r);
             done += 1;
-            progress.update(done);
+            if let Some(p) = progress.as_mut() {
+                p.update(done);
+            }
         }
     });
+    if spawned == 0 {
+        return Err(anyhow::anyhow!("could not start a thread for the runs"));
+    }
     let mut rows = Vec::with_capacity(runs.len());
     for (spec, r) in runs.iter().zip(results) {
         match r {

@@ -104,6 +104,14 @@ fn shards_merge_into_the_one_machine_sweep_byte_for_byte() {
     // A shard left out is named.
     let e = refused(&merge[..merge.len() - 1]);
     assert!(e.contains("are missing"), "{e}");
+    // A shard of another sweep (another seed) is refused.
+    let other = dir.join("other.json");
+    let part = ok(&[&args[..], &["-o", "json", "--shard", "0/3", "--seed", "9"]].concat());
+    std::fs::write(&other, part).expect("written");
+    let mut mixed = merge[..merge.len() - 1].to_vec();
+    mixed.push(other.to_str().unwrap());
+    let e = refused(&mixed);
+    assert!(e.contains("from another sweep"), "{e}");
 }
 
 #[test]
@@ -127,6 +135,8 @@ fn a_failures_file_and_bad_input() {
         e.contains("not each-node, each-link or each-switch-port"),
         "{e}"
     );
+    let e = refused(&["sweep", FAILOVER, "--seeds", "4000000000"]);
+    assert!(e.contains("a sweep holds at most 1000000"), "{e}");
     let e = refused(&["sweep", FAILOVER, "--shard", "3/3"]);
     assert!(e.contains("0 <= I < N"), "{e}");
     // A scenario that breaks nothing needs --at.

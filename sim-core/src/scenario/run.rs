@@ -192,11 +192,27 @@ impl Runner {
     /// Runs every step at or before `t`, then the world to `t`. An earlier
     /// `t` than [`Runner::now`] does nothing: start a new runner to go back.
     pub fn advance_to(&mut self, t: SimTime) -> Result<(), InputError> {
+        self.advance_steps(t, usize::MAX)
+    }
+
+    /// Runs every step before step `n` (those at its time written before
+    /// it included) and the world to step `n`'s time, and stops there:
+    /// the state step `n` would see. Step `n` runs with the next advance.
+    pub fn advance_before_step(&mut self, n: usize) -> Result<(), InputError> {
+        let Some(at) = self.scn.steps.get(n).map(|s| s.at) else {
+            return self.advance_to(self.scn.until);
+        };
+        self.advance_steps(at, n)
+    }
+
+    /// Runs the steps at or before `t` with an index below `limit`, then the
+    /// world to `t`.
+    fn advance_steps(&mut self, t: SimTime, limit: usize) -> Result<(), InputError> {
         if t < self.now() {
             return Ok(());
         }
         while let Some(at) = self.scn.steps.get(self.next_step).map(|s| s.at) {
-            if at > t {
+            if at > t || self.next_step >= limit {
                 break;
             }
             if at > SimTime::ZERO {

@@ -27,14 +27,18 @@ pub struct Row {
     pub index: usize,
     /// Rows in the whole sweep.
     pub of: usize,
+    /// The sweep's fingerprint: rows of one sweep share it, so a merge
+    /// refuses rows of another (other files, failures, seeds or time).
+    pub sweep: String,
     pub scenario: String,
     pub failure: String,
     /// When the failure happened, ns of sim time.
     pub at_ns: u64,
     pub seed: u64,
-    /// Egress IPs and ServiceExternalIPs whose holders just before the
-    /// failure is undone (or at the end, if it is not) differ from just
-    /// before the failure.
+    /// Egress IPs and ServiceExternalIPs whose holders as the step that
+    /// undoes the failure finds them (or at the end, if none does) differ
+    /// from the holders the failure step found (what the scenario's own
+    /// steps change in between shows too).
     pub moved: Vec<Move>,
     pub probes: Vec<ProbeOutage>,
     pub expectations_passed: usize,
@@ -57,9 +61,11 @@ pub struct Move {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeOutage {
     pub name: String,
-    /// From the failure to the first successful attempt after the probe's
-    /// first failed one (the end-of-run failover lines' outage), ns; to the
-    /// end of the run for a black hole; 0 when no attempt failed.
+    /// From the failure (or the probe's first attempt, if it started
+    /// later) to the first successful attempt after the probe's first
+    /// failed one (the end-of-run failover lines' outage), ns; to the end
+    /// of the run for a black hole (or a probe stopped while failing); 0
+    /// when no attempt failed.
     pub outage_ns: u64,
     /// From the failure to the first memberlist Leave news any agent had,
     /// ns (at most the outage); none when no agent heard of one.
@@ -130,12 +136,13 @@ fn action_for(failure: &Failure, up: bool) -> Action {
 }
 
 /// `scn` with its marked failure replaced by `failure` (see the module
-/// doc), and the failure's time. Frames are not logged (nothing reads them).
+/// doc), the failure's time and its step's index. Frames are not logged
+/// (nothing reads them).
 pub fn rewrite(
     scn: &Scenario,
     failure: &Failure,
     at: Option<SimTime>,
-) -> Result<(Scenario, SimTime), String> {
+) -> Result<(Scenario, SimTime, usize), String> {
     let marked = marked_failure(scn);
     let mut out = scn.clone();
     out.frame_log = false;
@@ -161,15 +168,19 @@ pub fn rewrite(
                     action: action_for(failure, false),
                 },
             );
-            t
+            (t, pos)
         }
         (None, Some((t, target))) => {
-            for s in out.steps.iter_mut() {
+            let mut first = None;
+            for (i, s) in out.steps.iter_mut().enumerate() {
                 if let Some(up) = acts_on(&s.action, target) {
                     s.action = action_for(failure, up);
+                    if !up && first.is_none() {
+                        first = Some(i);
+                    }
                 }
             }
-            *t
+            (*t, first.expect("the marked failure is a step"))
         }
         (None, None) => {
             return Err(format!(
@@ -178,7 +189,8 @@ pub fn rewrite(
             ));
         }
     };
-    Ok((out, when))
+    let (when, index) = when;
+    Ok((out, when, index))
 }
 
 /// Who holds what: Egress name → (IP, holders), Service key → (IP,
@@ -231,14 +243,10 @@ fn moves(before: &Holders, after: &Holders) -> Vec<Move> {
         .collect()
 }
 
-/// When the first step after `when` undoes `failure` (powers it on, or
-/// brings its link up), if one does.
-fn restored_at(steps: &[Step], failure: &Failure, when: SimTime) -> Option<SimTime> {
-    steps
-        .iter()
-        .filter(|s| s.at > when)
-        .find(|s| acts_on(&s.action, failure) == Some(true))
-        .map(|s| s.at)
+/// The first step after step `index` that undoes `failure` (powers it on,
+/// or brings its link up), if one does.
+fn restored_by(steps: &[Step], failure: &Failure, index: usize) -> Option<usize> {
+    (index + 1..steps.len()).find(|&i| acts_on(&steps[i].action, failure) == Some(true))
 }
 
 /// Where one run of the sweep stands in it.
@@ -246,42 +254,34 @@ fn restored_at(steps: &[Step], failure: &Failure, when: SimTime) -> Option<SimTi
 pub struct RunSpec {
     pub index: usize,
     pub of: usize,
+    /// The sweep's fingerprint ([`Row::sweep`]).
+    pub sweep: String,
     pub failure: Failure,
     pub seed: u64,
 }
 
 /// Plays `scn` with `spec`'s failure (see [`rewrite`]) and measures it.
 pub fn run_one(scn: &Scenario, spec: &RunSpec, at: Option<SimTime>) -> Result<Row, String> {
-    let (planned, when) = rewrite(scn, &spec.failure, at)?;
+    let (planned, when, index) = rewrite(scn, &spec.failure, at)?;
     let until = planned.until;
-    let planned_steps = planned.steps.clone();
+    let undo = restored_by(&planned.steps, &spec.failure, index);
+    let undone = undo.map(|i| planned.steps[i].at);
     let mut runner = Runner::start(planned, spec.seed, false).map_err(|e| e.to_string())?;
-    let before = if when > SimTime::ZERO {
-        runner
-            .advance_to(SimTime(when.as_nanos() - 1))
-            .map_err(|e| e.to_string())?;
-        holders(&runner.outcome().cluster)
-    } else {
-        Vec::new()
-    };
-    // What the failure moved: the holders just before the failure is
-    // undone (its story's next power-on or link-up), else at the end.
-    let undone = restored_at(&planned_steps, &spec.failure, when);
-    let after = match undone {
-        Some(t) => {
-            runner
-                .advance_to(SimTime(t.as_nanos() - 1))
-                .map_err(|e| e.to_string())?;
-            holders(&runner.outcome().cluster)
-        }
-        None => Vec::new(),
-    };
+    // What the failure moved: the holders as the failure step finds them,
+    // against the holders as the step that undoes it (its story's next
+    // power-on or link-up) finds them, else at the end.
+    runner
+        .advance_before_step(index)
+        .map_err(|e| e.to_string())?;
+    let before = holders(&runner.outcome().cluster);
+    let mut after = None;
+    if let Some(i) = undo {
+        runner.advance_before_step(i).map_err(|e| e.to_string())?;
+        after = Some(holders(&runner.outcome().cluster));
+    }
     runner.advance_to(until).map_err(|e| e.to_string())?;
     let news = runner.control_news_since(when);
-    let after = match undone {
-        Some(_) => after,
-        None => holders(&runner.outcome().cluster),
-    };
+    let after = after.unwrap_or_else(|| holders(&runner.outcome().cluster));
     let outcome = runner.finish();
     let probes = outcome
         .world
@@ -298,6 +298,7 @@ pub fn run_one(scn: &Scenario, spec: &RunSpec, at: Option<SimTime>) -> Result<Ro
     Ok(Row {
         index: spec.index,
         of: spec.of,
+        sweep: spec.sweep.clone(),
         scenario: scn.name.clone(),
         failure: spec.failure.name(),
         at_ns: when.as_nanos(),
@@ -323,9 +324,11 @@ fn outage_after(since: &[Attempt], when: SimTime, undone: SimTime, end: SimTime)
     else {
         return (0, false);
     };
+    // A probe started after the failure is out from its first attempt.
+    let from = since.first().map_or(when, |a| a.sent.max(when));
     match since[first_fail..].iter().find(|a| a.ok()) {
-        Some(back) => (back.sent.since(when).as_nanos(), false),
-        None => (end.since(when).as_nanos(), true),
+        Some(back) => (back.sent.since(from).as_nanos(), false),
+        None => (end.since(from).as_nanos(), true),
     }
 }
 
@@ -416,6 +419,7 @@ steps:
         RunSpec {
             index: 0,
             of: 1,
+            sweep: "t".into(),
             seed: seed_for(1, &failure, 0),
             failure,
         }
@@ -432,7 +436,8 @@ steps:
             marked_failure(&scn),
             Some((secs(2), Failure::Power("h2".into())))
         );
-        let (r, when) = rewrite(&scn, &Failure::Link("sw/p3".into()), None).unwrap();
+        let (r, when, index) = rewrite(&scn, &Failure::Link("sw/p3".into()), None).unwrap();
+        assert_eq!(index, 1);
         assert_eq!(when, secs(2));
         let links: Vec<(SimTime, &Action)> = r
             .steps
@@ -453,7 +458,10 @@ steps:
     #[test]
     fn at_drops_the_marked_story_and_fails_for_good() {
         let scn = scenario(SCENARIO);
-        let (r, when) = rewrite(&scn, &Failure::Power("h3".into()), Some(secs(3))).unwrap();
+        let (r, when, index) = rewrite(&scn, &Failure::Power("h3".into()), Some(secs(3))).unwrap();
+        assert!(
+            matches!(&r.steps[index].action, Action::Power { device, on: false } if device == "h3")
+        );
         assert_eq!(when, secs(3));
         let power: Vec<(SimTime, &Action)> = r
             .steps

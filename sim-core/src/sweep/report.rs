@@ -127,7 +127,7 @@ pub fn json_lines(rows: &[Row]) -> String {
 /// size; a line that is not a row is an error at its line and column.
 pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Row>, InputError> {
     let mut rows: BTreeMap<usize, Row> = BTreeMap::new();
-    let mut first: Option<(String, usize, String)> = None;
+    let mut first: Option<(String, String, usize, String)> = None;
     for (file, text) in inputs {
         for (i, line) in text.lines().enumerate() {
             let lineno = i as u64 + 1;
@@ -143,13 +143,27 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Row>, InputError> {
                 )
             })?;
             let at = |msg: String| InputError::new(file, lineno, 1, msg);
+            if row.of > super::MAX_RUNS {
+                return Err(at(format!(
+                    "a sweep of {} rows; a sweep holds at most {}",
+                    row.of,
+                    super::MAX_RUNS
+                )));
+            }
             match &first {
-                None => first = Some((row.scenario.clone(), row.of, file.clone())),
-                Some((scn, of, from)) => {
-                    if row.scenario != *scn || row.of != *of {
+                None => {
+                    first = Some((
+                        row.sweep.clone(),
+                        row.scenario.clone(),
+                        row.of,
+                        file.clone(),
+                    ))
+                }
+                Some((sweep, scn, of, from)) => {
+                    if row.sweep != *sweep || row.scenario != *scn || row.of != *of {
                         return Err(at(format!(
-                            "this row is from a sweep of {} ({} rows), {from} from one of {scn} ({of} rows)",
-                            row.scenario, row.of
+                            "this row is from another sweep ({}, {} rows, sweep {}) than {from}'s ({scn}, {of} rows, sweep {sweep})",
+                            row.scenario, row.of, row.sweep
                         )));
                     }
                 }
@@ -169,15 +183,17 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Row>, InputError> {
             rows.insert(row.index, row);
         }
     }
-    let Some((_, of, _)) = first else {
+    let Some((_, _, of, _)) = first else {
         let file = inputs.first().map_or("-", |(f, _)| f.as_str());
         return Err(InputError::new(file, 1, 1, "no sweep rows to merge"));
     };
+    let missing_count = of - rows.len();
     let missing: Vec<String> = (0..of)
         .filter(|i| !rows.contains_key(i))
+        .take(10)
         .map(|i| i.to_string())
         .collect();
-    if !missing.is_empty() {
+    if missing_count > 0 {
         let (file, text) = inputs.last().expect("some input");
         let line = text.lines().count().max(1) as u64;
         return Err(InputError::new(
@@ -185,21 +201,17 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Row>, InputError> {
             line,
             1,
             format!(
-                "rows {} of {of} are missing (a shard that did not finish, or was not given)",
-                shorten(&missing)
+                "rows {}{} of {of} are missing (a shard that did not finish, or was not given)",
+                missing.join(", "),
+                if missing_count > missing.len() {
+                    format!(" and {} more", missing_count - missing.len())
+                } else {
+                    String::new()
+                }
             ),
         ));
     }
     Ok(rows.into_values().collect())
-}
-
-/// At most ten items, then how many more.
-fn shorten(items: &[String]) -> String {
-    if items.len() <= 10 {
-        items.join(", ")
-    } else {
-        format!("{} and {} more", items[..10].join(", "), items.len() - 10)
-    }
 }
 
 #[cfg(test)]
@@ -211,6 +223,7 @@ mod tests {
         Row {
             index,
             of,
+            sweep: "f".into(),
             scenario: "s".into(),
             failure: format!("power n{index}"),
             at_ns: 1,
@@ -288,7 +301,22 @@ mod tests {
             ("b", &[other]),
         ]))
         .unwrap_err();
-        assert!(e.message.contains("from a sweep of s (5 rows)"), "{e}");
+        assert!(e.message.contains("from another sweep (s, 5 rows"), "{e}");
+        let mut other = r1.clone();
+        other.sweep = "g".into();
+        let e = merge(&inputs(&[
+            ("a", std::slice::from_ref(&r0)),
+            ("b", &[other]),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.message.contains("sweep g) than a's (s, 2 rows, sweep f)"),
+            "{e}"
+        );
+        let mut huge = r0.clone();
+        huge.of = usize::MAX;
+        let e = merge(&inputs(&[("a", &[huge])])).unwrap_err();
+        assert!(e.message.contains("a sweep holds at most"), "{e}");
         let bad = vec![(
             "a".to_string(),
             format!("{}{{\"index\": 1,\n", json_lines(&[r0])),
@@ -309,10 +337,15 @@ mod tests {
         let failures: Vec<crate::sweep::Failure> = (0..5)
             .map(|i| crate::sweep::Failure::Power(format!("n{i}")))
             .collect();
-        let whole = crate::sweep::plan(&failures, 2, 1, None);
+        let whole = crate::sweep::plan(&failures, 2, 1, None, "f");
+        assert!(whole.iter().all(|r| r.sweep == "f"));
+        let fp = |seed| crate::sweep::fingerprint(&["a"], &failures, 2, seed, None);
+        assert_eq!(fp(1), fp(1));
+        assert_ne!(fp(1), fp(2));
+        assert_eq!(fp(1).len(), 16);
         assert_eq!(whole.len(), 10);
         let mut joined: Vec<(usize, u64)> = (0..3)
-            .flat_map(|i| crate::sweep::plan(&failures, 2, 1, Some((i, 3))))
+            .flat_map(|i| crate::sweep::plan(&failures, 2, 1, Some((i, 3)), "f"))
             .map(|r| (r.index, r.seed))
             .collect();
         joined.sort();

@@ -48,7 +48,7 @@
 //! cold boot is different ([`World::br_int_cold_boot`], from `power.rs` when
 //! the node powers on): a powered-off machine keeps neither OVS's flows nor
 //! its conntrack, so the br-int comes up with no flows (it drops every
-//! frame) and an empty conntrack, and the next load installs the program
+//! frame) and an empty conntrack, and the next install puts the program
 //! from scratch, as the agent does when it starts, even when its rules are
 //! those loaded before the power cycle: counters from zero, learned flows
 //! gone. The host's conntrack also sees the tunnel's UDP packets, as the
@@ -86,6 +86,12 @@ pub(super) struct BrIntRt {
     program: Program,
     /// The program installed since, built when br-int first needs it.
     pending: Option<Pending>,
+    /// Whether `program` has walked a frame since it was built: then it
+    /// holds counters and learned flows that a replacement would drop, so
+    /// a pending program is built before another install replaces it.
+    walked: bool,
+    /// Whether the last build failed (the runner then installs again).
+    build_failed: bool,
     /// The rules `program` was loaded with (what it learned or expired
     /// since aside), to tell whether a new program differs; an empty
     /// program's after a cold boot.
@@ -179,6 +185,18 @@ impl World {
             local_ip,
             to_switch,
         };
+        // A program that walked frames keeps state a replacement drops: the
+        // pending program it would have been replaced by is built first, so
+        // an install that a later one undoes still resets it, as it does
+        // when the agent installs both (only a program no frame crossed
+        // since may skip the one in between: nothing tells them apart).
+        if self
+            .br_int_programs
+            .get(&br)
+            .is_some_and(|rt| rt.walked && rt.pending.is_some())
+        {
+            self.realize_br_int(br);
+        }
         match self.br_int_programs.get_mut(&br) {
             Some(rt) => rt.pending = Some(pending),
             None => {
@@ -190,6 +208,8 @@ impl World {
                         loaded: empty.rules(),
                         program: empty,
                         pending: Some(pending),
+                        walked: false,
+                        build_failed: false,
                         ct: Conntrack::new(),
                         local_ip,
                         to_switch: BTreeMap::new(),
@@ -229,6 +249,9 @@ impl World {
                     &name,
                     format!("br-int program not built: {e}"),
                 );
+                if let Some(rt) = self.br_int_programs.get_mut(&br) {
+                    rt.build_failed = true;
+                }
                 return false;
             }
         };
@@ -236,6 +259,7 @@ impl World {
             .br_int_programs
             .get_mut(&br)
             .expect("a pending program has its br-int");
+        rt.build_failed = false;
         let rules = program.rules();
         // The same rules (an empty program after a cold boot is not).
         if rt.loaded.same_as(&rules)
@@ -246,6 +270,7 @@ impl World {
         }
         rt.program = program;
         rt.loaded = rules;
+        rt.walked = false;
         rt.local_ip = pending.local_ip;
         rt.to_ofport = pending.to_switch.iter().map(|(o, s)| (*s, *o)).collect();
         rt.to_switch = pending.to_switch;
@@ -262,13 +287,15 @@ impl World {
     }
 
     /// Whether node `node`'s br-int has a program installed, built or not
-    /// (false for a plain switch and after a cold boot, until the next
-    /// install).
+    /// (false for a plain switch, after a cold boot until the next install,
+    /// and after a build failed, so the runner installs it again).
     pub fn br_int_runs_program(&self, node: DeviceId) -> bool {
         self.br_int
             .get(&node)
             .and_then(|br| self.br_int_programs.get(br))
-            .is_some_and(|rt| rt.pending.is_some() || rt.program.flow_count() > 0)
+            .is_some_and(|rt| {
+                !rt.build_failed && (rt.pending.is_some() || rt.program.flow_count() > 0)
+            })
     }
 
     /// How many connections node `node`'s br-int conntrack holds (every
@@ -328,8 +355,8 @@ impl World {
 
     /// A cold boot of switch `br` (see the module doc): if it is a br-int
     /// that executes a program, it comes up with no flows and an empty
-    /// conntrack, its port map kept, until the next
-    /// [`World::load_br_int_program`] installs the program again.
+    /// conntrack, its port map kept, until the next install
+    /// ([`World::defer_br_int_program`]) puts a program in again.
     pub(super) fn br_int_cold_boot(&mut self, br: DeviceId) {
         let Some(rt) = self.br_int_programs.get_mut(&br) else {
             return;
@@ -337,6 +364,7 @@ impl World {
         rt.program = Program::new(rt.program.table_names().clone());
         rt.loaded = rt.program.rules();
         rt.pending = None;
+        rt.walked = false;
         rt.ct = Conntrack::new();
     }
 
@@ -430,6 +458,7 @@ impl World {
             .br_int_programs
             .get_mut(&sw)
             .expect("only br-ints with a program run one");
+        rt.walked = true;
         let walk = rt
             .program
             .run(&mut rt.ct, &CtMode::Tracked, &packet, now, false);
@@ -771,6 +800,26 @@ mod tests {
         let p = w.br_int_program(n1).unwrap();
         assert!(p.flows().any(|(_, n, _)| n > 0), "counters kept");
         assert_eq!(second.load(Ordering::SeqCst), 2);
+        // More frames; then another program, undone by the next install
+        // before any frame: as when the agent installs both, the second
+        // resets the running program (the one in between is built).
+        w.run_until(ms(100));
+        let third = Arc::new(AtomicUsize::new(0));
+        w.defer_br_int_program(n1, counting(&third, 7), node_ip, &pods)
+            .unwrap();
+        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods)
+            .unwrap();
+        assert_eq!(
+            third.load(Ordering::SeqCst),
+            1,
+            "built before it was replaced"
+        );
+        let p = w.br_int_program(n1).unwrap();
+        assert!(
+            p.dump_flows(crate::openflow::Style::Names)
+                .contains("priority=6")
+        );
+        assert!(p.flows().all(|(_, n, _)| n == 0), "counters from zero");
     }
 
     #[test]
