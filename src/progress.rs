@@ -1,4 +1,7 @@
-//! Progress of a long simulation, on stderr only.
+//! Progress of a long simulation, on stderr only. Long pieces of work
+//! that report nothing as they go (admitting every step, applying the 0 s
+//! manifests of a large lab) run under a [`Heartbeat`]; sweeps count runs
+//! ([`RunCount`]).
 //!
 //! Nothing shows for the first two seconds of wall time (most runs are over
 //! by then). After that, if stderr is a terminal, an `indicatif` bar with
@@ -237,5 +240,152 @@ impl Drop for RunCount {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A sign of life while one long piece of work runs that reports nothing
+/// itself (admitting every step of a large lab, applying its 0 s
+/// manifests): from [`QUIET_FOR`] on, a spinner with `what` and the time
+/// so far on a terminal, else a plain line every [`PLAIN_EVERY`], until
+/// dropped. A thread of its own keeps time, so the work need not call in.
+pub struct Heartbeat {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Where a heartbeat's plain lines go (stderr, or a test's buffer).
+type Sink = Box<dyn Write + Send>;
+
+impl Heartbeat {
+    pub fn start(what: &str) -> Heartbeat {
+        let terminal = io::stderr().is_terminal();
+        Heartbeat::start_with(
+            what,
+            QUIET_FOR,
+            PLAIN_EVERY,
+            terminal,
+            Box::new(io::stderr()),
+        )
+    }
+
+    fn start_with(
+        what: &str,
+        quiet: Duration,
+        every: Duration,
+        terminal: bool,
+        mut sink: Sink,
+    ) -> Heartbeat {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let what = what.to_string();
+        let thread = std::thread::Builder::new()
+            .name("antlab-heartbeat".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut next = started + quiet;
+                let mut spinner: Option<ProgressBar> = None;
+                loop {
+                    let wait = next.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(wait) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    let secs = started.elapsed().as_secs();
+                    if terminal {
+                        let bar = spinner.get_or_insert_with(|| {
+                            let bar = ProgressBar::new_spinner();
+                            bar.enable_steady_tick(Duration::from_millis(200));
+                            bar
+                        });
+                        bar.set_message(format!("{what} ({secs} s)"));
+                        next = Instant::now() + Duration::from_millis(500);
+                    } else {
+                        // Nothing to do if the sink is gone.
+                        let _ = writeln!(sink, "antlab: {what} ({secs} s so far)");
+                        next = Instant::now() + every;
+                    }
+                }
+                if let Some(bar) = spinner {
+                    bar.finish_and_clear();
+                }
+            })
+            .ok();
+        Heartbeat {
+            stop: Some(tx),
+            thread,
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        // Closing the channel wakes the thread, which clears its spinner.
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A buffer the heartbeat's thread writes into.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().expect("not poisoned").clone()).expect("utf-8")
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_speaks_after_its_quiet_time_and_stops_when_dropped() {
+        let out = Shared::default();
+        let beat = Heartbeat::start_with(
+            "admitting every step",
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+            false,
+            Box::new(out.clone()),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while out.text().lines().count() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(beat);
+        let said = out.text();
+        assert!(said.lines().count() >= 2, "{said:?}");
+        assert!(said.starts_with("antlab: admitting every step ("), "{said}");
+        // Dropped: nothing more.
+        let after = said.len();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(out.text().len(), after);
+    }
+
+    #[test]
+    fn a_short_piece_of_work_says_nothing() {
+        let out = Shared::default();
+        let beat = Heartbeat::start_with(
+            "quick",
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+            false,
+            Box::new(out.clone()),
+        );
+        drop(beat);
+        assert_eq!(out.text(), "");
     }
 }

@@ -21,7 +21,7 @@ use sim_core::scenario::{self, run::Outcome, run::Runner};
 use sim_core::sim::log::Discard;
 use sim_core::time::{SimDuration, SimTime};
 
-use crate::progress::{Progress, StdoutOut};
+use crate::progress::{Heartbeat, Progress, StdoutOut};
 use crate::{Output, bad, load_scenario_as};
 
 /// `antlab run` in the simulator.
@@ -37,7 +37,10 @@ pub fn run(
     let scn = load_scenario_as(path, version)?;
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
     // Whatever a step would refuse is refused now, before a line is printed.
-    let admission = scenario::admit::admit(&scn, seed)?;
+    let admission = {
+        let _beat = Heartbeat::start("checking every step before the run");
+        scenario::admit::admit(&scn, seed)?
+    };
     let mut runner = Runner::start(scn.clone(), seed, pcap.is_some())?;
     // The log says how many flow records there were; `antlab flows` lists them.
     runner.keep_flow_records(0);
@@ -136,7 +139,10 @@ pub fn run(
 pub fn check(path: &Path, seed: Option<u64>, version: Option<AntreaVersion>) -> Result<ExitCode> {
     let scn = load_scenario_as(path, version)?;
     let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    scenario::admit::admit(&scn, seed)?;
+    {
+        let _beat = Heartbeat::start("checking every step");
+        scenario::admit::admit(&scn, seed)?;
+    }
     outln!(
         "{}: ok ({} steps, topology {} with {} devices; {} of the {} MiB a run may take)",
         path.display(),
@@ -191,7 +197,13 @@ fn play(runner: &mut Runner, end: SimTime, progress: &mut Progress) -> Result<()
     let slice = SimDuration::from_nanos((end.as_nanos() / 1000).max(1_000_000));
     loop {
         let t = (runner.now() + slice).min(end);
-        runner.advance_to(t)?;
+        if runner.now() == SimTime::ZERO {
+            // The 0 s steps (a large lab's manifests) run in one go.
+            let _beat = Heartbeat::start("applying the steps at 0 s");
+            runner.advance_to(t)?;
+        } else {
+            runner.advance_to(t)?;
+        }
         progress.update(runner.now(), runner.outcome().world.events_processed());
         runner.flush_log()?;
         if t >= end {
