@@ -783,7 +783,7 @@ fn load_scenario_as(
     path: &Path,
     version: Option<sim_core::engine::config::AntreaVersion>,
 ) -> Result<scenario::Scenario> {
-    Ok(load_scenario_reading(path, version)?.0)
+    load_scenario_recording(path, version, None)
 }
 
 /// A file a scenario read: where, as the scenario named it, and its text.
@@ -794,30 +794,51 @@ pub struct ReadFile {
 }
 
 /// [`load_scenario_as`], and every file the scenario read, the scenario
-/// first.
+/// first (for `antlab sweep`: its fingerprint and `--emit-job`'s lab).
 fn load_scenario_reading(
     path: &Path,
     version: Option<sim_core::engine::config::AntreaVersion>,
 ) -> Result<(scenario::Scenario, Vec<ReadFile>)> {
+    let mut seen = Vec::new();
+    let scn = load_scenario_recording(path, version, Some(&mut seen))?;
+    Ok((scn, seen))
+}
+
+/// Loads the scenario at `path`, its files relative to it; with `record`,
+/// keeps a copy of each file read (only a sweep asks: a large lab's
+/// manifests are tens of MB).
+fn load_scenario_recording(
+    path: &Path,
+    version: Option<sim_core::engine::config::AntreaVersion>,
+    mut record: Option<&mut Vec<ReadFile>>,
+) -> Result<scenario::Scenario> {
     let text = read_text(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut seen = vec![ReadFile {
-        path: path.to_path_buf(),
-        named: path.display().to_string(),
-        text: text.clone(),
-    }];
+    if let Some(seen) = record.as_deref_mut() {
+        seen.push(ReadFile {
+            path: path.to_path_buf(),
+            named: path.display().to_string(),
+            text: text.clone(),
+        });
+    }
     let mut read = |rel: &str| -> Result<(String, String), String> {
         let p = dir.join(rel);
         let text = files::read_input(&p)?;
-        seen.push(ReadFile {
-            path: p.clone(),
-            named: rel.to_string(),
-            text: text.clone(),
-        });
+        if let Some(seen) = record.as_deref_mut() {
+            seen.push(ReadFile {
+                path: p.clone(),
+                named: rel.to_string(),
+                text: text.clone(),
+            });
+        }
         Ok((p.display().to_string(), text))
     };
-    let scn = scenario::load_for_version(&path.display().to_string(), &text, &mut read, version)?;
-    Ok((scn, seen))
+    Ok(scenario::load_for_version(
+        &path.display().to_string(),
+        &text,
+        &mut read,
+        version,
+    )?)
 }
 
 fn what_if(files: &[PathBuf], power_off: &[String], output: WhatIfOutput) -> Result<ExitCode> {

@@ -197,13 +197,11 @@ fn play(runner: &mut Runner, end: SimTime, progress: &mut Progress) -> Result<()
     let slice = SimDuration::from_nanos((end.as_nanos() / 1000).max(1_000_000));
     loop {
         let t = (runner.now() + slice).min(end);
-        if runner.now() == SimTime::ZERO {
-            // The 0 s steps (a large lab's manifests) run in one go.
-            let _beat = Heartbeat::start("applying the steps at 0 s");
-            runner.advance_to(t)?;
-        } else {
-            runner.advance_to(t)?;
-        }
+        // The 0 s steps (a large lab's manifests) run in one go.
+        let beat =
+            (runner.now() == SimTime::ZERO).then(|| Heartbeat::start("applying the steps at 0 s"));
+        runner.advance_to(t)?;
+        drop(beat);
         progress.update(runner.now(), runner.outcome().world.events_processed());
         runner.flush_log()?;
         if t >= end {

@@ -48,6 +48,7 @@ pub use services::nodes_with_ready_endpoints;
 pub mod whatif;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use cluster::{ClusterState, NodeState, OS_LABEL, PodState};
 use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane, SnatTo};
@@ -71,6 +72,10 @@ pub fn compile_nodes(
     compile_nodes_cached(cluster, wanted, &mut CompileCache::default())
 }
 
+/// What a node's br-int program was installed from: its spec (shared with
+/// the program's pending build) and its Pods' ofports.
+type LoadedPipeline = (Arc<pipeline::PipelineSpec>, Vec<(u32, String)>);
+
 /// What a compile can reuse while only memberlist views change (an agent
 /// noticing a node come or go): each node's proxy part of the dataplane
 /// (Service rules, kube-ipvs0) and each Egress's selected Pods. Both depend
@@ -88,7 +93,7 @@ pub struct CompileCache {
     /// What each node's br-int program was last compiled from (its spec and
     /// its Pods' ofports): a record of what was loaded, not derived state,
     /// so [`CompileCache::invalidate`] keeps it.
-    loaded_pipelines: BTreeMap<NodeId, (pipeline::PipelineSpec, Vec<(u32, String)>)>,
+    loaded_pipelines: BTreeMap<NodeId, LoadedPipeline>,
 }
 
 impl CompileCache {
@@ -109,15 +114,15 @@ impl CompileCache {
     ) -> bool {
         self.loaded_pipelines
             .get(&node)
-            .is_some_and(|(s, p)| s == spec && p == pods)
+            .is_some_and(|(s, p)| **s == *spec && p == pods)
     }
 
     /// Remembers that node `node`'s br-int program was loaded from `spec`
-    /// and `pods`.
+    /// and `pods` (the spec shared with the program's pending build).
     pub fn pipeline_loaded(
         &mut self,
         node: NodeId,
-        spec: pipeline::PipelineSpec,
+        spec: Arc<pipeline::PipelineSpec>,
         pods: Vec<(u32, String)>,
     ) {
         self.loaded_pipelines.insert(node, (spec, pods));

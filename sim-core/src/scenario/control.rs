@@ -341,7 +341,9 @@ fn load_br_int(
     if cache.pipeline_unchanged(node, &spec, &pods) && world.br_int_runs_program(id) {
         return Ok(());
     }
-    let compiled = spec.clone();
+    // One copy of the spec, for the cache's comparison and the build.
+    let spec = std::sync::Arc::new(spec);
+    let compiled = std::sync::Arc::clone(&spec);
     let build = Box::new(move |interner: &mut _| {
         inspect::program_shared(&pipeline::compile(&compiled), interner)
     });
