@@ -123,3 +123,44 @@ fn trace_in_real_mode_walks_the_same_program_in_ovs() {
         assert!(text.contains("output:NXM_NX_REG1[]"), "{text}");
     }
 }
+
+/// The policy scenario's programs at three moments, against real OVS,
+/// with samples aimed at its rules (the `policy-rule` class): the
+/// NetworkPolicy isolation and allow (4 s), the SecurityOps Drop over the
+/// Application Allow (7 s), and the Pass and the Reject (the end).
+#[test]
+#[ignore = "needs root and OVS; run with --include-ignored, as CI does"]
+fn policy_rules_agree_with_real_ovs_for_allow_drop_reject_and_pass() {
+    needs::require(missing_ovs());
+    // (time, node, groups: the Reject rule brings its `all` group).
+    for (at, node, groups) in [
+        ("4s", "k8s-node-vm-1-cl-02", 0),
+        ("7s", "k8s-node-vm-1-cl-02", 0),
+        ("16s", "k8s-node-vm-1-cl-02", 0),
+        ("16s", "k8s-node-vm-2-cl-02", 1),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_antlab"))
+            .args([
+                "real",
+                "diff-pipeline",
+                "scenarios/network-policy.yaml",
+                "--at",
+                at,
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "at {at}:\n{stdout}");
+        // NODE FLOWS GROUPS CLASS PACKETS AGREED DROPS.
+        let row: Vec<&str> = stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|c| c.len() == 7 && c[0] == node && c[3] == "policy-rule")
+            .unwrap_or_else(|| panic!("no policy-rule row for {node} at {at}:\n{stdout}"));
+        let n = |i: usize| row[i].parse::<usize>().unwrap();
+        assert!(n(4) > 0 && n(4) == n(5), "at {at}: {row:?}");
+        // Some samples are dropped: by a rule or by the isolation.
+        assert!(n(6) > 0, "at {at}: {row:?}");
+        assert_eq!(n(2), groups, "at {at}: {row:?}");
+    }
+}

@@ -392,6 +392,10 @@ const ENCAP_ONLY: &[(&str, &str)] = &[
         "natively a remote endpoint is reached through eth0, so it sees the node IP, not antrea-gw0's address",
     ),
     (
+        "network-policy.yaml",
+        "a MAC-learning br-int holds no policy rules: NetworkPolicies are enforced by the program only",
+    ),
+    (
         "dsr.yaml",
         "natively the host load-balances the NAT Service and masquerades it, so the endpoint sees the node IP, not antrea-gw0's address",
     ),

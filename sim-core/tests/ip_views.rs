@@ -42,6 +42,7 @@ fn lab(agent_conf: &str) -> (Topology, World, ClusterState) {
             ip,
             labels: Default::default(),
             tcp_listen: vec![],
+            named_ports: vec![],
             l7_export: None,
             ready: true,
         })

@@ -37,6 +37,7 @@ fn world_with_pod(seed: u64) -> (World, ClusterState) {
             ip,
             labels: Default::default(),
             tcp_listen: vec![],
+            named_ports: vec![],
             l7_export: None,
             ready: true,
         })

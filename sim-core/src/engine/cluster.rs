@@ -92,6 +92,9 @@ pub struct PodState {
     pub ip: Ipv4Addr,
     pub labels: IndexMap<String, String>,
     pub tcp_listen: Vec<u16>,
+    /// Container ports with a name, `(name, protocol, port)`: what a
+    /// NetworkPolicy's named port resolves to on this Pod.
+    pub named_ports: Vec<(String, crate::k8s::Protocol, u16)>,
     /// `visibility.antrea.io/l7-export` of the Pod (or its Namespace):
     /// (egress, ingress).
     pub l7_export: Option<(bool, bool)>,
@@ -141,9 +144,31 @@ pub struct ClusterState {
     pub(crate) proxy: proxy::ProxyConfig,
     /// What each node's br-int is (`options.brInt`).
     br_int: super::dataplane::BrIntMode,
+    /// NetworkPolicies, Antrea-native policies, Tiers and groups.
+    pub(crate) policies: super::policy::PolicyStore,
 }
 
 impl ClusterState {
+    /// The cluster's policies, Tiers and groups.
+    pub fn policies(&self) -> &super::policy::PolicyStore {
+        &self.policies
+    }
+
+    /// Admits a policy, Tier or group (or deletes it); the controller's
+    /// log lines, or the webhook's refusal.
+    pub fn apply_policy_object(
+        &mut self,
+        obj: &crate::k8s::Object,
+        now_s: u64,
+        delete: bool,
+    ) -> Result<Vec<String>, String> {
+        if delete {
+            self.policies.delete(obj)
+        } else {
+            self.policies.apply(obj, now_s)
+        }
+    }
+
     /// What each node's br-int is; decides the routes between Pod CIDRs.
     pub fn br_int_mode(&self) -> super::dataplane::BrIntMode {
         self.br_int
@@ -512,6 +537,7 @@ mod tests {
             ip,
             labels: IndexMap::new(),
             tcp_listen: Vec::new(),
+            named_ports: Vec::new(),
             l7_export: None,
             ready: true,
         }

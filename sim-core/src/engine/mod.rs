@@ -25,6 +25,10 @@
 //! tables; [`egress_status`]: the status the agents write; [`holders`]: who
 //! holds an Egress or Service external IP), ExternalIPPool,
 //! ServiceExternalIP and proxy rules hook in here.
+//!
+//! NetworkPolicies and Antrea-native policies ([`policy`]): admission, each
+//! node's rules and the catalog that names them; [`pipeline`] compiles the
+//! rules into br-int's policy tables.
 
 pub mod admission;
 pub mod cluster;
@@ -42,6 +46,7 @@ pub mod memberlist;
 pub mod pipeline;
 pub mod placement;
 pub mod pod_ipam;
+pub mod policy;
 pub mod proxy;
 pub mod services;
 pub use services::nodes_with_ready_endpoints;

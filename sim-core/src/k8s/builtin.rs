@@ -62,7 +62,7 @@ pub struct PodStatus {
     pub(crate) pod_ip: Option<Ipv4Addr>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -271,7 +271,7 @@ struct RawServicePort {
 /// `intstr.IntOrString`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
-enum RawIntOrString {
+pub(super) enum RawIntOrString {
     Int(i64),
     Str(String),
 }
@@ -291,7 +291,7 @@ struct RawClientIpConfig {
 
 // ---- conversion ------------------------------------------------------------------
 
-fn protocol(ctx: &Ctx<'_>, v: &Option<Spanned<String>>) -> Result<Protocol, InputError> {
+pub(super) fn protocol(ctx: &Ctx<'_>, v: &Option<Spanned<String>>) -> Result<Protocol, InputError> {
     let Some(v) = v else {
         return Ok(Protocol::Tcp);
     };

@@ -2,7 +2,8 @@
 //!
 //! [`parse_manifests`] reads multi-document YAML (`---`-separated, as `kubectl apply -f`
 //! takes it) into [`Object`]s. Kinds antlab models become typed (Namespace, Node, Pod,
-//! Deployment, ConfigMap, Service from core/apps; Antrea's ExternalIPPool and Egress);
+//! Deployment, ConfigMap, Service from core/apps; NetworkPolicy; Antrea's ExternalIPPool, Egress,
+//! ClusterNetworkPolicy, NetworkPolicy, Tier, ClusterGroup and Group);
 //! every other kind becomes [`Object::Other`] so the caller can warn "not modelled".
 //!
 //! Real manifests carry many fields antlab does not model, so unknown fields are
@@ -28,6 +29,7 @@ mod crd;
 mod documents;
 mod head;
 mod list;
+mod policy;
 mod schema;
 pub mod selector;
 mod tree;
@@ -53,6 +55,10 @@ pub use builtin::{
 };
 pub use config_map::{ConfigMap, Layout, ValueAt};
 pub use documents::{Document, split_documents};
+pub use policy::{
+    AntreaPolicy, AntreaRule, Direction, Group, IpBlock, K8sRule, NetworkPolicy, Peer,
+    PolicyPortNumber, PolicyPriority, PolicyService, RuleAction, Tier,
+};
 pub use selector::{
     LabelEdit, LabelEditError, LabelSelector, Operator, Requirement, apply_label_edits,
     parse_label_assignments,
@@ -119,6 +125,13 @@ pub enum Object {
     Service(Service),
     ExternalIPPool(ExternalIPPool),
     Egress(Egress),
+    /// `networking.k8s.io/v1` NetworkPolicy.
+    NetworkPolicy(NetworkPolicy),
+    /// Antrea's ClusterNetworkPolicy or (namespaced) NetworkPolicy.
+    AntreaPolicy(AntreaPolicy),
+    Tier(Tier),
+    /// Antrea's ClusterGroup or (namespaced) Group.
+    Group(Group),
     /// A kind antlab does not model; kept so the caller can say so.
     Other {
         api_version: String,
@@ -138,6 +151,10 @@ impl Object {
             Object::Service(o) => &o.meta,
             Object::ExternalIPPool(o) => &o.meta,
             Object::Egress(o) => &o.meta,
+            Object::NetworkPolicy(o) => &o.meta,
+            Object::AntreaPolicy(o) => &o.meta,
+            Object::Tier(o) => &o.meta,
+            Object::Group(o) => &o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -152,6 +169,10 @@ impl Object {
             Object::Service(o) => &mut o.meta,
             Object::ExternalIPPool(o) => &mut o.meta,
             Object::Egress(o) => &mut o.meta,
+            Object::NetworkPolicy(o) => &mut o.meta,
+            Object::AntreaPolicy(o) => &mut o.meta,
+            Object::Tier(o) => &mut o.meta,
+            Object::Group(o) => &mut o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -181,6 +202,12 @@ impl Object {
             Object::Service(_) => "Service",
             Object::ExternalIPPool(_) => "ExternalIPPool",
             Object::Egress(_) => "Egress",
+            Object::NetworkPolicy(_) => "NetworkPolicy",
+            Object::AntreaPolicy(p) if p.cluster_wide => "ClusterNetworkPolicy",
+            Object::AntreaPolicy(_) => "NetworkPolicy",
+            Object::Tier(_) => "Tier",
+            Object::Group(g) if g.cluster_wide => "ClusterGroup",
+            Object::Group(_) => "Group",
             Object::Other { kind, .. } => kind,
         }
     }
@@ -192,10 +219,15 @@ impl Object {
             Object::Namespace(_)
             | Object::Node(_)
             | Object::ExternalIPPool(_)
-            | Object::Egress(_) => Some(false),
-            Object::Pod(_) | Object::Deployment(_) | Object::ConfigMap(_) | Object::Service(_) => {
-                Some(true)
-            }
+            | Object::Egress(_)
+            | Object::Tier(_) => Some(false),
+            Object::Pod(_)
+            | Object::Deployment(_)
+            | Object::ConfigMap(_)
+            | Object::Service(_)
+            | Object::NetworkPolicy(_) => Some(true),
+            Object::AntreaPolicy(p) => Some(!p.cluster_wide),
+            Object::Group(g) => Some(!g.cluster_wide),
             Object::Other { .. } => None,
         }
     }
@@ -421,6 +453,11 @@ fn supported_versions(group: &str, kind: &str) -> Option<&'static [&'static str]
         ("apps", "Deployment") => Some(&["v1"]),
         // Antrea v1.15 serves both; v1beta1 is the storage version.
         ("crd.antrea.io", "ExternalIPPool" | "Egress") => Some(&["v1beta1", "v1alpha2"]),
+        ("networking.k8s.io", "NetworkPolicy") => Some(&["v1"]),
+        (
+            "crd.antrea.io",
+            "ClusterNetworkPolicy" | "NetworkPolicy" | "Tier" | "ClusterGroup" | "Group",
+        ) => Some(&["v1beta1"]),
         _ => None,
     }
 }
@@ -488,6 +525,26 @@ fn parse_object(
             Object::ExternalIPPool(antrea::parse_external_ip_pool(ctx, doc, doc_at, meta)?)
         }
         "Egress" => Object::Egress(antrea::parse_egress(ctx, doc, doc_at, meta)?),
+        "NetworkPolicy" if group == "networking.k8s.io" => {
+            Object::NetworkPolicy(policy::parse_network_policy(ctx, doc, doc_at, meta)?)
+        }
+        "ClusterNetworkPolicy" | "NetworkPolicy" => {
+            Object::AntreaPolicy(policy::parse_antrea_policy(
+                ctx,
+                doc,
+                doc_at,
+                meta,
+                kind.value == "ClusterNetworkPolicy",
+            )?)
+        }
+        "Tier" => Object::Tier(policy::parse_tier(ctx, doc, doc_at, meta)?),
+        "ClusterGroup" | "Group" => Object::Group(policy::parse_group(
+            ctx,
+            doc,
+            doc_at,
+            meta,
+            kind.value == "ClusterGroup",
+        )?),
         // supported_versions only knows the kinds above; keep the object rather than panic.
         _ => Object::Other {
             api_version: api_version.value.clone(),

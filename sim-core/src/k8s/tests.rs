@@ -295,17 +295,13 @@ fn multi_document_file() {
             protocol: Protocol::Udp
         }
     );
-    let Object::Other {
-        api_version, kind, ..
-    } = &objs[3]
-    else {
-        panic!()
+    // A NetworkPolicy is modelled: typed, namespaced, isolating for ingress.
+    let Object::NetworkPolicy(np) = &objs[3] else {
+        panic!("{:?}", objs[3])
     };
-    assert_eq!(
-        (api_version.as_str(), kind.as_str()),
-        ("networking.k8s.io/v1", "NetworkPolicy")
-    );
-    assert_eq!(objs[3].is_namespaced(), None);
+    assert_eq!(np.policy_types, vec![Direction::Ingress]);
+    assert!(np.pod_selector.is_empty());
+    assert_eq!(objs[3].is_namespaced(), Some(true));
     assert_eq!(objs[4].meta().namespace, None);
     assert_eq!(objs[4].namespace(), Some("default"));
 }
@@ -895,4 +891,98 @@ fn crlf_files_split_the_same_way() {
         .map(|o| (o.display_name(), o.meta().origin.line))
         .collect();
     assert_eq!(at, lf);
+}
+
+// ---- policies (k8s::policy) -------------------------------------------------------
+
+const NP_HEAD: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np, namespace: shop}\nspec:\n";
+const ACNP_HEAD: &str = "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: acnp}\nspec:\n";
+
+#[test]
+fn network_policies_parse_with_the_api_server_s_defaults() {
+    let Object::NetworkPolicy(np) = one(&format!(
+        "{NP_HEAD}  podSelector: {{matchLabels: {{app: web}}}}\n  egress:\n  - to:\n    - ipBlock: {{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}\n    ports:\n    - {{port: 8080, endPort: 8090}}\n"
+    )) else {
+        panic!("not a NetworkPolicy")
+    };
+    // Egress rules given: both directions isolated (policyTypes default).
+    assert_eq!(np.policy_types, vec![Direction::Ingress, Direction::Egress]);
+    assert_eq!(
+        np.egress[0].peers[0]
+            .ip_block
+            .as_ref()
+            .map(|b| b.except.len()),
+        Some(1)
+    );
+    assert_eq!(
+        np.egress[0].ports,
+        vec![PolicyService::L4 {
+            protocol: Protocol::Tcp,
+            port: Some(PolicyPortNumber::Number(8080)),
+            end_port: Some(8090),
+            source_port: None,
+            source_end_port: None,
+        }]
+    );
+    assert_eq!(np.egress[0].origin.line, 7);
+}
+
+#[test]
+fn bad_policies_are_refused_where_they_are_wrong() {
+    assert_err_at(
+        &format!("{NP_HEAD}  podSelector: {{}}\n  ingres: []\n"),
+        6,
+        3,
+        "unknown field `ingres`",
+    );
+    assert_err_at(
+        &format!("{NP_HEAD}  podSelector: {{}}\n  ingress:\n  - ports:\n    - {{endPort: 90}}\n"),
+        8,
+        17,
+        "if `endPort` is specified `port` must be specified",
+    );
+    assert_err_at(
+        &format!(
+            "{NP_HEAD}  podSelector: {{}}\n  ingress:\n  - from:\n    - ipBlock: {{cidr: 10.0.0.0/16, except: [10.1.0.0/24]}}\n"
+        ),
+        8,
+        45,
+        "except CIDR 10.1.0.0/24 is not a strict subset of CIDR 10.0.0.0/16",
+    );
+    assert_err_at(
+        &format!(
+            "{ACNP_HEAD}  priority: 1\n  appliedTo: [{{podSelector: {{}}}}]\n  egress:\n  - action: Allow\n    to: [{{fqdn: \"*.example.com\"}}]\n"
+        ),
+        9,
+        17,
+        "egress to an FQDN (`fqdn`) is not modelled by antlab",
+    );
+    assert_err_at(
+        &format!("{ACNP_HEAD}  priority: 1\n  ingress:\n  - action: Allow\n"),
+        5,
+        3,
+        "appliedTo needs to be set in either spec or rules",
+    );
+    assert_err_at(
+        &format!(
+            "{ACNP_HEAD}  priority: 1\n  appliedTo: [{{podSelector: {{}}}}]\n  ingress:\n  - action: Permit\n"
+        ),
+        8,
+        13,
+        "Unsupported value: \"Permit\"",
+    );
+    assert_err_at(
+        &format!("{ACNP_HEAD}  priority: 0.5\n  appliedTo: [{{podSelector: {{}}}}]\n"),
+        5,
+        13,
+        "spec.priority in body should be between 1 and 10000",
+    );
+    assert_err_at(
+        &format!(
+            "{ACNP_HEAD}  priority: 1\n  appliedTo: [{{podSelector: {{}}}}]\n  ingress:\n  - {{name: a, action: Allow}}\n  - {{name: a, action: Drop}}\n"
+        ),
+        5,
+        3,
+        "rules names must be unique within the policy",
+    );
 }

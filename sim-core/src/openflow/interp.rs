@@ -57,6 +57,15 @@ pub struct Walk {
     /// (ARP fields and tunnel metadata included): what a switch that
     /// executes the program puts on the port.
     pub emitted: Vec<Packet>,
+    /// Every flow matched through a conjunction, as (table, conj_id), in
+    /// walk order: which conjunctive rules decided (policy verdicts).
+    pub conjunctions: Vec<(u8, u32)>,
+    /// The last flow matched, as (table, priority): the one that dropped a
+    /// dropped packet.
+    pub last_match: Option<(u8, u16)>,
+    /// The first `controller(...)` action's arguments (its `userdata`
+    /// says which packet-in it is).
+    pub packet_in: Option<String>,
 }
 
 impl Walk {
@@ -112,6 +121,9 @@ struct Xlate<'a> {
     pin_pos: usize,
     /// Recording for the flow cache: what the actions read (see [`Recorded`]).
     rec: Option<Recorded>,
+    conjunctions: Vec<(u8, u32)>,
+    last_match: Option<(u8, u16)>,
+    packet_in: Option<String>,
 }
 
 /// What a walk recorded for the flow cache ([`super::cache`]): the fields and
@@ -208,6 +220,9 @@ pub(crate) fn walk(
             reads: Consulted::default(),
             replayable: true,
         }),
+        conjunctions: Vec::new(),
+        last_match: None,
+        packet_in: None,
     };
     let mut queue: std::collections::VecDeque<(Packet, u8, u32)> =
         std::collections::VecDeque::new();
@@ -257,6 +272,9 @@ pub(crate) fn walk(
         trace: x.trace,
         consulted: x.consulted,
         emitted: x.emitted,
+        conjunctions: x.conjunctions,
+        last_match: x.last_match,
+        packet_in: x.packet_in,
     };
     (walk, x.fx, x.rec)
 }
@@ -345,6 +363,15 @@ impl Xlate<'_> {
             return;
         };
         self.fx.flow_hits.push(FlowId { table: t, slot });
+        self.last_match = Some((t, flow.priority));
+        if flow
+            .matches
+            .conds()
+            .iter()
+            .any(|c| c.field == Field::ConjId)
+        {
+            self.conjunctions.push((t, pkt.conj_id));
+        }
         if self.trace.is_some() {
             let name = self.table_name(t);
             self.line(TraceLine::Table {
@@ -481,7 +508,12 @@ impl Xlate<'_> {
                 }
                 Action::Local => self.output(pkt, port::LOCAL, indent),
                 Action::Normal => self.verdict.normal = true,
-                Action::Controller(_) => self.verdict.controller = true,
+                Action::Controller(args) => {
+                    self.verdict.controller = true;
+                    if self.packet_in.is_none() {
+                        self.packet_in = Some(args.clone().unwrap_or_default());
+                    }
+                }
                 Action::DecTtl => {
                     self.read_bits(Field::EthType, Field::EthType.full_mask());
                     self.read_bits(Field::NwTtl, Field::NwTtl.full_mask());

@@ -7,6 +7,7 @@
 pub mod br_int;
 pub mod conntrack;
 pub mod iplink;
+pub mod policy;
 pub mod timeline;
 
 use crate::engine::{ClusterState, holders};

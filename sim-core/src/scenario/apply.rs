@@ -165,6 +165,41 @@ pub(super) fn apply_object(
                 "kube-proxy DaemonSet running on every node",
             );
         }
+        Object::NetworkPolicy(_) | Object::AntreaPolicy(_) | Object::Tier(_) | Object::Group(_) => {
+            let now = world.now().as_nanos() / 1_000_000_000;
+            let lines = cluster.apply_policy_object(obj, now, false).map_err(|e| {
+                at(format!(
+                    "admission webhook \"validate.antrea.io\" denied the request: {e}"
+                ))
+            })?;
+            for l in lines {
+                world.record(LogKind::Engine, "antrea-controller", l);
+            }
+            if let Object::AntreaPolicy(p) = obj
+                && p.applies_to_nodes()
+            {
+                world.record(
+                    LogKind::Warn,
+                    "",
+                    format!(
+                        "{} applies to Nodes (a NodeNetworkPolicy): antlab does not enforce it on the nodes' host network yet",
+                        obj.display_name()
+                    ),
+                );
+            }
+            if cluster.br_int_mode() == engine::dataplane::BrIntMode::Switch
+                && matches!(obj, Object::NetworkPolicy(_) | Object::AntreaPolicy(_))
+            {
+                world.record(
+                    LogKind::Warn,
+                    "",
+                    format!(
+                        "{} is not enforced: with options.brInt: switch, br-int holds no program and no policy rules",
+                        obj.display_name()
+                    ),
+                );
+            }
+        }
         Object::Other { kind, .. } => {
             world.record(
                 LogKind::Warn,
@@ -245,6 +280,12 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         .iter()
         .flat_map(|c| c.ports.iter().map(|p| p.container_port))
         .collect();
+    let named_ports: Vec<(String, k8s::Protocol, u16)> = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter())
+        .filter_map(|p| Some((p.name.clone()?, p.protocol, p.container_port)))
+        .collect();
     let device = cluster
         .node(node)
         .device
@@ -268,6 +309,7 @@ fn create_pod(world: &mut World, cluster: &mut ClusterState, new: NewPod) -> Res
         ip,
         labels: labels.clone(),
         tcp_listen: listen,
+        named_ports,
         l7_export: l7,
     })?;
     Ok(())

@@ -287,6 +287,7 @@ fn sync_nodes(
     proxy: &mut engine::CompileCache,
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
+    world.set_policy_catalog(std::sync::Arc::new(engine::policy::rules::catalog(cluster)));
     let wanted = |n: &engine::NodeState| only.is_none_or(|o| o.contains(n.id));
     let (dataplanes, mut ids) = engine::compile_nodes_realized(cluster, wanted, proxy);
     for (name, dp) in dataplanes {

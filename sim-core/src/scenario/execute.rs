@@ -56,6 +56,19 @@ pub(super) fn execute(
                 let lines = match obj {
                     Object::Egress(e) => cluster.egress.delete_egress(&e.meta.name),
                     Object::ExternalIPPool(p) => cluster.egress.delete_pool(&p.meta.name),
+                    Object::NetworkPolicy(_)
+                    | Object::AntreaPolicy(_)
+                    | Object::Tier(_)
+                    | Object::Group(_) => {
+                        let now = world.now().as_nanos() / 1_000_000_000;
+                        cluster.apply_policy_object(obj, now, true).map_err(|e| {
+                            step_error(
+                                scn,
+                                step,
+                                format!("admission webhook \"validate.antrea.io\" denied the request: {e}"),
+                            )
+                        })?
+                    }
                     Object::Service(s) => cluster.delete_service(&format!(
                         "{}/{}",
                         obj.namespace().unwrap_or("default"),

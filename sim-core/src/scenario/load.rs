@@ -678,6 +678,10 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "svc" | "services" | "service" => Show::Services,
         "serviceexternalip" | "seip" => Show::ServiceExternalIps,
         "endpoints" | "ep" => Show::Endpoints,
+        "netpol" | "networkpolicy" | "networkpolicies" => Show::NetworkPolicies,
+        "acnp" | "clusternetworkpolicy" | "clusternetworkpolicies" => Show::ClusterNetworkPolicies,
+        "anp" | "antreanetworkpolicy" | "antreanetworkpolicies" => Show::AntreaNetworkPolicies,
+        "tiers" | "tier" | "tr" => Show::Tiers,
         "iplink" => Show::IpLink(need(arg)?),
         "ipaddr" => Show::IpAddr(need(arg)?),
         "conntrack" | "ct" => Show::Conntrack(need(arg)?),
@@ -685,7 +689,7 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, conntrack DEVICE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, conntrack DEVICE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;

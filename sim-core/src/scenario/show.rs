@@ -66,6 +66,22 @@ pub fn render_show(
             report::service_external_ips(cluster)
         ),
         Show::Endpoints => format!("kubectl get endpoints -A\n{}", report::endpoints(cluster)),
+        Show::NetworkPolicies => format!(
+            "kubectl get networkpolicy -A\n{}",
+            report::policy::network_policies(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::ClusterNetworkPolicies => format!(
+            "kubectl get acnp\n{}",
+            report::policy::antrea_policies(cluster, true, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::AntreaNetworkPolicies => format!(
+            "kubectl get anp -A\n{}",
+            report::policy::antrea_policies(cluster, false, world.now().as_nanos() / 1_000_000_000)
+        ),
+        Show::Tiers => format!(
+            "kubectl get tiers\n{}",
+            report::policy::tiers(cluster, world.now().as_nanos() / 1_000_000_000)
+        ),
         Show::Memberlist(node) => report::memberlist(world, cluster, node.as_deref())?,
         Show::IpLink(node) => {
             report::iplink::ip_view(world, cluster, &scn.topology, node, IpView::Link)?

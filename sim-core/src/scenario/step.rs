@@ -119,6 +119,14 @@ pub enum Show {
     Endpoints,
     /// `antctl get memberlist` as seen by one node's agent (default: the first up node).
     Memberlist(Option<String>),
+    /// `kubectl get networkpolicy -A`.
+    NetworkPolicies,
+    /// `kubectl get acnp`.
+    ClusterNetworkPolicies,
+    /// `kubectl get anp -A`.
+    AntreaNetworkPolicies,
+    /// `kubectl get tiers`.
+    Tiers,
     /// `ip link` on a node.
     IpLink(String),
     /// `ip addr` on a node.

@@ -85,6 +85,12 @@ pub enum DropReason {
         switch: String,
         why: String,
     },
+    /// A NetworkPolicy verdict in a br-int's program: which policy, rule,
+    /// Tier and action dropped (or rejected) the packet.
+    Policy {
+        switch: String,
+        verdict: String,
+    },
     /// Bigger than the output interface's MTU with DF set (every packet the
     /// lab sends has it): a router answers ICMP need-frag, a sender gets
     /// `EMSGSIZE`.
@@ -178,6 +184,7 @@ impl fmt::Display for DropReason {
                 write!(f, "connection refused by {device} (TCP port {port} closed)")
             }
             DropReason::BrInt { switch, why } => write!(f, "{switch}: {why}"),
+            DropReason::Policy { switch, verdict } => write!(f, "{switch}: {verdict}"),
         }
     }
 }

@@ -75,6 +75,9 @@ pub fn compile(spec: &PipelineSpec) -> NodePipeline {
     if let Some(rules) = &spec.services {
         service::rules_flows(spec, rules, &mut out, &mut groups);
     }
+    if let Some(rules) = &spec.policy {
+        network_policy::rule_flows(spec, rules, &mut out, &mut groups);
+    }
     if f.egress {
         for (ip, mark) in &spec.snat_marks {
             egress::snat_mark(&mut out, *ip, *mark);

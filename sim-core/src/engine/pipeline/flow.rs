@@ -104,19 +104,26 @@ impl<'a> FlowSet<'a> {
     }
 }
 
-/// A select group (`binding.GroupModToString` form, Test_client_InstallServiceGroup).
+/// A select group (`binding.GroupModToString` form, Test_client_InstallServiceGroup),
+/// or an `all` group (every bucket gets a copy; no weights).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Group {
     pub(crate) id: u32,
-    /// Each bucket's actions, weight 100.
+    /// Each bucket's actions, weight 100 in a select group.
     pub(crate) buckets: Vec<String>,
+    pub(crate) all: bool,
 }
 
 impl Group {
     pub(crate) fn text(&self) -> String {
-        let mut s = format!("group_id={},type=select", self.id);
+        let kind = if self.all { "all" } else { "select" };
+        let mut s = format!("group_id={},type={kind}", self.id);
         for (i, b) in self.buckets.iter().enumerate() {
-            let _ = write!(s, ",bucket=bucket_id:{i},weight:100,actions={b}");
+            if self.all {
+                let _ = write!(s, ",bucket=bucket_id:{i},actions={b}");
+            } else {
+                let _ = write!(s, ",bucket=bucket_id:{i},weight:100,actions={b}");
+            }
         }
         s
     }

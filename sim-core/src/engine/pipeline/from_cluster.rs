@@ -100,7 +100,8 @@ pub fn spec_for_node(
         .with_features(features)
         .with_service_cidr(cluster.service_cidr)
         .with_egress_except(cluster.egress.config.except_cidrs.clone())
-        .with_services(dp.service_rules.clone());
+        .with_services(dp.service_rules.clone())
+        .with_policy(crate::engine::policy::node_rules(cluster, node));
     if let Some(rules) = &dp.service_rules {
         spec = spec.with_nodeport_addresses(rules.antrea_nodeport_addresses.clone());
     }

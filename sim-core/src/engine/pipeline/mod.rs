@@ -12,7 +12,8 @@
 //! - `root`: default (table-miss) flows and PipelineRootClassifier.
 //! - `pod_connectivity`: gateway, tunnel, conntrack, Pod and peer-node flows.
 //! - `service`: AntreaProxy's init flows, groups, ServiceLB/learn/EndpointDNAT.
-//! - `network_policy`: the policy feature's init flows (rules come later).
+//! - `network_policy`: the policy feature's init flows and each node's
+//!   policy rules (conjunctive clauses, actions, metrics, default drops).
 //! - `egress`: Egress init, SNAT-mark and per-Pod flows.
 //! - [`compile`](compile()): spec in, [`NodePipeline`] out, in stable order.
 //! - [`packets`]: sample packets of every traffic class for a node's program
@@ -40,6 +41,8 @@ pub mod spec;
 pub mod synthetic;
 pub mod tables;
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;
 

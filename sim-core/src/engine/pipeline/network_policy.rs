@@ -2,13 +2,19 @@
 //! network_policy.go and pipeline.go, v1.15.1): traffic to the gateway,
 //! the tunnel or the uplink and hairpin traffic skip the ingress policy
 //! tables, established and related connections skip the rule tables, and
-//! the packet-in flows for policy logging. The policy rules themselves come
-//! with NetworkPolicy support (a later issue); until then the policy tables
-//! hold their default flows only.
+//! the packet-in flows for policy logging; then each node's policy rules
+//! ([`rule_flows`], from `engine::policy::NodePolicyRules`).
 
-use super::flow::{Category, Flow, FlowSet};
+use std::collections::BTreeMap;
+
+use super::flow::{Category, Flow, FlowSet, Group};
+use super::pod_connectivity::CT_ZONE;
+use super::service;
 use super::spec::PipelineSpec;
 use super::tables::{Stage, T};
+use crate::engine::policy::NodePolicyRules;
+use crate::engine::policy::rules::{Addr, Layer, OfRule, ServiceMatch};
+use crate::k8s::{Direction, Protocol, RuleAction};
 
 const C: Category = Category::NetworkPolicy;
 
@@ -71,5 +77,299 @@ pub(crate) fn init_flows(spec: &PipelineSpec, out: &mut FlowSet) {
                 "{meter}controller(id=32776,reason=no_match,userdata=01.{op:02x},max_len=65535)"
             ),
         ));
+    }
+}
+
+/// A clause flow's identity: table, priority and match text. Rules that
+/// share one add their `conjunction(id,k/n)` to it.
+type ClauseKey = (T, u16, String);
+
+/// The `all` groups a Reject rule sends its packet through: one copy
+/// resubmitted to the metric table (counted, then dropped), one marked for
+/// the controller and resubmitted to Output (`initGroups`). Antrea
+/// allocates them first at agent start; antlab numbers them from
+/// [`REJECT_GROUP_BASE`] so that Service groups keep their numbers.
+pub const REJECT_GROUP_BASE: u32 = 0xffff_fe00;
+
+fn reject_group(metric: T) -> u32 {
+    match metric {
+        T::EgressMetric => REJECT_GROUP_BASE + 1,
+        _ => REJECT_GROUP_BASE + 2,
+    }
+}
+
+/// The tables of a rule: where its clauses and action live, and its
+/// direction's metric table.
+fn rule_table(r: &OfRule) -> (T, T) {
+    let ingress = r.direction == Direction::Ingress;
+    let table = match (r.layer, ingress) {
+        (Layer::Antrea, true) => T::AntreaPolicyIngressRule,
+        (Layer::Antrea, false) => T::AntreaPolicyEgressRule,
+        (Layer::K8s, true) => T::IngressRule,
+        (Layer::K8s, false) => T::EgressRule,
+        (Layer::Baseline, true) => T::IngressDefaultRule,
+        (Layer::Baseline, false) => T::EgressDefaultRule,
+    };
+    let metric = if ingress {
+        T::IngressMetric
+    } else {
+        T::EgressMetric
+    };
+    (table, metric)
+}
+
+/// `nw_src=10.0.0.5` for a /32, else the CIDR.
+fn net_text(n: &ipnet::Ipv4Net) -> String {
+    if n.prefix_len() == 32 {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// A port range as OpenFlow value/mask pairs (Antrea's `BitRange`s):
+/// `8080`, or `0x1f90/0xfff8`.
+pub(crate) fn port_masks(lo: u16, hi: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut start, end) = (u32::from(lo), u32::from(hi));
+    while start <= end {
+        // The largest aligned block starting at `start` that fits.
+        let mut size = if start == 0 {
+            1 << 16
+        } else {
+            start & start.wrapping_neg()
+        };
+        while start + size - 1 > end {
+            size >>= 1;
+        }
+        let mask = 0xffff & !(size - 1);
+        if mask == 0xffff {
+            out.push(start.to_string());
+        } else {
+            out.push(format!("{start:#x}/{mask:#x}"));
+        }
+        start += size;
+    }
+    out
+}
+
+fn service_matches(s: &ServiceMatch) -> Vec<String> {
+    match s {
+        ServiceMatch::Icmp { icmp_type, code } => {
+            let mut m = String::from("icmp");
+            if let Some(t) = icmp_type {
+                m.push_str(&format!(",icmp_type={t}"));
+            }
+            if let Some(c) = code {
+                m.push_str(&format!(",icmp_code={c}"));
+            }
+            vec![m]
+        }
+        ServiceMatch::L4 { protocol, dst, src } => {
+            let proto = match protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => "sctp",
+            };
+            let dsts = dst.map_or(vec![String::new()], |(a, b)| {
+                port_masks(a, b)
+                    .into_iter()
+                    .map(|m| format!(",tp_dst={m}"))
+                    .collect()
+            });
+            let srcs = src.map_or(vec![String::new()], |(a, b)| {
+                port_masks(a, b)
+                    .into_iter()
+                    .map(|m| format!(",tp_src={m}"))
+                    .collect()
+            });
+            let mut out = Vec::new();
+            for d in &dsts {
+                for s in &srcs {
+                    out.push(format!("{proto}{d}{s}"));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The flows of a node's policy rules (`InstallPolicyRuleFlows` for every
+/// rule, pipeline.go and network_policy.go): per rule its conjunctive
+/// clause flows (a match shared by rules carries each one's
+/// `conjunction(id,k/n)`), its action flow on `conj_id`, its metric flows;
+/// and the default drop of every Pod a Kubernetes NetworkPolicy isolates.
+pub(crate) fn rule_flows(
+    spec: &PipelineSpec,
+    rules: &NodePolicyRules,
+    out: &mut FlowSet,
+    groups: &mut Vec<Group>,
+) {
+    let f = spec.features;
+    // (table, priority, match) -> conjunctions, in first-seen order.
+    let mut clauses: BTreeMap<ClauseKey, Vec<(u32, usize, usize)>> = BTreeMap::new();
+    let mut reject_metrics: Vec<T> = Vec::new();
+    for r in &rules.rules {
+        if r.layer == Layer::Antrea && !f.antrea_policy {
+            continue;
+        }
+        let (table, metric) = rule_table(r);
+        let ingress = r.direction == Direction::Ingress;
+        let n = if r.services.is_empty() { 2 } else { 3 };
+        let to_word = |a: &Addr, dst: bool| -> Vec<String> {
+            let field = if dst { "nw_dst" } else { "nw_src" };
+            match a {
+                Addr::Net(net) => vec![format!("ip,{field}={}", net_text(net))],
+                Addr::OfPort(p) => vec![format!("reg1={p:#x}")],
+                Addr::Service { namespace, name } => spec
+                    .services
+                    .as_deref()
+                    .map(|rules| service::service_group_ids(spec, rules, namespace, name))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|g| format!("reg7={g:#x}"))
+                    .collect(),
+            }
+        };
+        let mut add = |m: String, k: usize| {
+            clauses
+                .entry((table, r.priority, m))
+                .or_default()
+                .push((r.id, k, n));
+        };
+        for a in &r.from {
+            for m in to_word(a, false) {
+                add(m, 1);
+            }
+        }
+        for a in &r.to {
+            for m in to_word(a, true) {
+                add(m, 2);
+            }
+        }
+        for s in &r.services {
+            for m in service_matches(s) {
+                add(m, 3);
+            }
+        }
+        // The action flow.
+        let conj_reg = if ingress { "reg6" } else { "reg5" };
+        let id = r.id;
+        match r.action {
+            RuleAction::Allow => {
+                let label = if ingress {
+                    format!("{id:#x}/0xffffffff")
+                } else {
+                    format!("{:#x}/0xffffffff00000000", u64::from(id) << 32)
+                };
+                let prio = if r.layer == Layer::K8s {
+                    190
+                } else {
+                    r.priority
+                };
+                out.push(Flow::new(
+                    C,
+                    table,
+                    prio,
+                    format!("conj_id={id},ip"),
+                    format!(
+                        "set_field:{id:#x}->{conj_reg},ct(commit,table={},zone={CT_ZONE},exec(set_field:{label}->ct_label))",
+                        metric.name()
+                    ),
+                ));
+                let next = out
+                    .layout
+                    .next(metric)
+                    .expect("the metric tables have a next table");
+                for state in ["+new", "-new"] {
+                    out.push(Flow::new(
+                        C,
+                        metric,
+                        200,
+                        format!("ct_state={state},ct_label={label},ip"),
+                        format!("goto_table:{}", next.name()),
+                    ));
+                }
+            }
+            RuleAction::Drop | RuleAction::Reject => {
+                let mut a = format!("set_field:{id:#x}->reg3,set_field:0x400/0x400->reg0,");
+                if r.action == RuleAction::Reject {
+                    // PacketInOperationField reg0[25..31] = reject (0b10),
+                    // PacketInTableField reg2[0..7] = this table.
+                    a.push_str(&format!(
+                        "set_field:0x4000000/0xfe000000->reg0,set_field:{:#x}/0xff->reg2,group:{}",
+                        out.layout.id(table),
+                        reject_group(metric)
+                    ));
+                    if !reject_metrics.contains(&metric) {
+                        reject_metrics.push(metric);
+                    }
+                } else {
+                    a.push_str(&format!("goto_table:{}", metric.name()));
+                }
+                out.push(Flow::new(C, table, r.priority, format!("conj_id={id}"), a));
+                out.push(Flow::new(
+                    C,
+                    metric,
+                    200,
+                    format!("reg0=0x400/0x400,reg3={id:#x}"),
+                    "drop",
+                ));
+            }
+            RuleAction::Pass => {
+                let next = if ingress {
+                    T::IngressRule
+                } else {
+                    T::EgressRule
+                };
+                out.push(Flow::new(
+                    C,
+                    table,
+                    r.priority,
+                    format!("conj_id={id}"),
+                    format!("set_field:{id:#x}->{conj_reg},goto_table:{}", next.name()),
+                ));
+            }
+        }
+    }
+    for ((table, prio, m), conjs) in clauses {
+        let actions: Vec<String> = {
+            let mut c = conjs;
+            c.sort();
+            c.dedup();
+            c.iter()
+                .map(|(id, k, n)| format!("conjunction({id},{k}/{n})"))
+                .collect()
+        };
+        out.push(Flow::new(C, table, prio, m, actions.join(",")));
+    }
+    for port in &rules.isolated_ingress {
+        out.push(Flow::new(
+            C,
+            T::IngressDefaultRule,
+            200,
+            format!("reg1={port:#x}"),
+            "drop",
+        ));
+    }
+    for ip in &rules.isolated_egress {
+        out.push(Flow::new(
+            C,
+            T::EgressDefaultRule,
+            200,
+            format!("ip,nw_src={ip}"),
+            "drop",
+        ));
+    }
+    reject_metrics.sort();
+    for metric in reject_metrics {
+        groups.push(Group {
+            id: reject_group(metric),
+            buckets: vec![
+                format!("resubmit:{}", metric.name()),
+                "set_field:0x400000/0x600000->reg0,resubmit:Output".to_string(),
+            ],
+            all: true,
+        });
     }
 }

@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use rand::Rng;
 
 use super::spec::{GATEWAY_OFPORT, PipelineSpec, TUNNEL_OFPORT};
+use crate::engine::policy::rules::{Addr, OfRule, ServiceMatch};
 use crate::engine::proxy::VIRTUAL_NODEPORT_DNAT_IP;
 use crate::k8s::Protocol;
 use crate::model::MacAddr;
@@ -49,10 +50,14 @@ pub enum TrafficClass {
     Invalid,
     /// A Pod sending with an address that is not its own.
     Spoofed,
+    /// A packet one of the node's NetworkPolicy rules matches (its
+    /// clauses' addresses and services): allow, drop, reject and pass
+    /// rules alike, in either direction.
+    PolicyRule,
 }
 
 impl TrafficClass {
-    pub const ALL: [TrafficClass; 13] = [
+    pub const ALL: [TrafficClass; 14] = [
         TrafficClass::PodToLocalPod,
         TrafficClass::PodToRemotePod,
         TrafficClass::PodToService,
@@ -66,6 +71,7 @@ impl TrafficClass {
         TrafficClass::Reply,
         TrafficClass::Invalid,
         TrafficClass::Spoofed,
+        TrafficClass::PolicyRule,
     ];
 
     pub fn name(self) -> &'static str {
@@ -83,6 +89,7 @@ impl TrafficClass {
             TrafficClass::Reply => "reply",
             TrafficClass::Invalid => "invalid",
             TrafficClass::Spoofed => "spoofed",
+            TrafficClass::PolicyRule => "policy-rule",
         }
     }
 }
@@ -232,6 +239,9 @@ fn classes_with(spec: &PipelineSpec, vips: &[Vip]) -> Vec<TrafficClass> {
                         .any(|v| v.external && v.ip != VIRTUAL_NODEPORT_DNAT_IP)
             }
             TrafficClass::TunnelToLocalPod => !spec.pods.is_empty() && tunnels,
+            TrafficClass::PolicyRule => {
+                !policy_rules(spec).is_empty() || !isolated_pods(spec).is_empty()
+            }
             _ => !spec.pods.is_empty(),
         })
         .collect()
@@ -390,6 +400,27 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
                 let l4 = l4(&mut rng, Some((Protocol::Tcp, 80)));
                 ip_packet(a.ofport, a.mac, &gw_mac, a.ip, dst, &l4)
             }
+            TrafficClass::PolicyRule => {
+                let rules = policy_rules(spec);
+                let isolated = isolated_pods(spec);
+                // A third of them (all, without rules) to a Pod a
+                // NetworkPolicy isolates, from anywhere: its default drop
+                // unless a rule allows the packet.
+                match pick(&mut rng, &rules) {
+                    Some(r) if isolated.is_empty() || rng::below(&mut rng, 3) != 0 => {
+                        policy_packet(spec, r, &mut rng)
+                    }
+                    _ => {
+                        let b = *pick(&mut rng, &isolated).expect("class needs isolated Pods");
+                        let src = match pick(&mut rng, &spec.peers) {
+                            Some(peer) => in_net(&mut rng, peer.pod_cidr),
+                            None => external(&mut rng),
+                        };
+                        let l4 = l4(&mut rng, None);
+                        policy_packet_between(spec, src, b.ip, &l4)
+                    }
+                }
+            }
             TrafficClass::Spoofed => {
                 let a = pod.expect("class needs Pods");
                 let fake = in_net(&mut rng, spec.pod_cidr);
@@ -410,6 +441,115 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
         });
     }
     out
+}
+
+/// The node's rules a sample can hit: those whose clauses are all
+/// addresses (a `toServices` rule matches a group id set earlier, which a
+/// single packet cannot carry in).
+fn policy_rules(spec: &PipelineSpec) -> Vec<&OfRule> {
+    let Some(rules) = &spec.policy else {
+        return Vec::new();
+    };
+    rules
+        .rules()
+        .iter()
+        .filter(|r| {
+            !r.from.is_empty()
+                && !r.to.is_empty()
+                && r.from
+                    .iter()
+                    .chain(&r.to)
+                    .all(|a| !matches!(a, Addr::Service { .. }))
+        })
+        .collect()
+}
+
+/// Local Pods a Kubernetes NetworkPolicy isolates for ingress.
+fn isolated_pods(spec: &PipelineSpec) -> Vec<&super::spec::LocalPod> {
+    let Some(rules) = &spec.policy else {
+        return Vec::new();
+    };
+    spec.pods
+        .iter()
+        .filter(|p| rules.isolated_ingress.contains(&p.ofport))
+        .collect()
+}
+
+/// One address of a clause: a host of a CIDR, or a local Pod's IP for an
+/// ofport.
+fn clause_ip(spec: &PipelineSpec, a: &Addr, rng: &mut SimRng) -> Ipv4Addr {
+    match a {
+        Addr::Net(n) if n.prefix_len() == 32 => n.addr(),
+        Addr::Net(n) => in_net(rng, *n),
+        Addr::OfPort(p) => spec
+            .pods
+            .iter()
+            .find(|x| x.ofport == *p)
+            .map_or(spec.gateway_ip, |x| x.ip),
+        Addr::Service { .. } => spec.gateway_ip,
+    }
+}
+
+/// A packet rule `r` matches: its source from the "from" clause, its
+/// destination from the "to" clause, its service from the services. It
+/// leaves the local Pod that sends it, or comes in from the tunnel (a
+/// remote source) or the gateway (anything else).
+fn policy_packet(spec: &PipelineSpec, r: &OfRule, rng: &mut SimRng) -> String {
+    let src = clause_ip(
+        spec,
+        pick(rng, &r.from).expect("rule has a from clause"),
+        rng,
+    );
+    let dst = clause_ip(spec, pick(rng, &r.to).expect("rule has a to clause"), rng);
+    let l4 = match pick(rng, &r.services) {
+        None => l4(rng, None),
+        Some(ServiceMatch::Icmp { icmp_type, code }) => format!(
+            "icmp,icmp_type={},icmp_code={}",
+            icmp_type.unwrap_or(8),
+            code.unwrap_or(0)
+        ),
+        Some(ServiceMatch::L4 { protocol, dst, src }) => {
+            let pick_in = |rng: &mut SimRng, range: Option<(u16, u16)>, default: u16| match range {
+                Some((a, b)) => a + rng::below(rng, u64::from(b - a) + 1) as u16,
+                None => default,
+            };
+            let sport = pick_in(rng, *src, 40000);
+            let dport = pick_in(rng, *dst, 80);
+            match protocol {
+                Protocol::Tcp => format!("tcp,tp_src={sport},tp_dst={dport}"),
+                Protocol::Udp => format!("udp,udp_src={sport},udp_dst={dport}"),
+                Protocol::Sctp => format!("sctp,sctp_src={sport},sctp_dst={dport}"),
+            }
+        }
+    };
+    policy_packet_between(spec, src, dst, &l4)
+}
+
+/// A packet from `src` to `dst`: from the local Pod with that address, else
+/// from the tunnel (a peer's Pod CIDR, encap modes), else from the gateway.
+fn policy_packet_between(spec: &PipelineSpec, src: Ipv4Addr, dst: Ipv4Addr, l4: &str) -> String {
+    let gw_mac = spec.gateway_mac.to_string();
+    if let Some(a) = spec.pods.iter().find(|p| p.ip == src) {
+        return ip_packet(a.ofport, a.mac, &gw_mac, src, dst, l4);
+    }
+    match spec.peers.iter().find(|p| p.pod_cidr.contains(&src)) {
+        Some(peer) if spec.encap.supports_encap() => {
+            let inner = ip_packet(
+                TUNNEL_OFPORT,
+                MacAddr::from_name("remote-gw"),
+                GLOBAL_VIRTUAL_MAC,
+                src,
+                dst,
+                l4,
+            );
+            format!(
+                "tun_id=0,tun_src={},tun_dst={},{inner}",
+                peer.node_ip,
+                spec.node_ip.addr()
+            )
+        }
+        _ => ip_packet(GATEWAY_OFPORT, spec.gateway_mac, &gw_mac, src, dst, l4),
+    }
 }
 
 #[cfg(test)]
@@ -446,7 +586,9 @@ mod tests {
         assert!(!classes.contains(&TrafficClass::TunnelToService));
         assert!(classes.contains(&TrafficClass::TunnelToLocalPod));
         assert!(classes.contains(&TrafficClass::Spoofed));
-        assert_eq!(classes.len(), TrafficClass::ALL.len() - 4);
+        // Nor policy rules.
+        assert!(!classes.contains(&TrafficClass::PolicyRule));
+        assert_eq!(classes.len(), TrafficClass::ALL.len() - 5);
         assert!(classes.contains(&TrafficClass::NodeToRemotePod));
         for p in &a {
             assert!(

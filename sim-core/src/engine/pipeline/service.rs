@@ -379,6 +379,7 @@ pub(crate) fn endpoint_group(
         return Group {
             id,
             buckets: vec!["set_field:0x4000/0x4000->reg0,resubmit:EndpointDNAT".into()],
+            all: false,
         };
     }
     let resubmit = if session_affinity {
@@ -401,7 +402,11 @@ pub(crate) fn endpoint_group(
             b
         })
         .collect();
-    Group { id, buckets }
+    Group {
+        id,
+        buckets,
+        all: false,
+    }
 }
 
 /// `InstallEndpointFlows` for one endpoint: its DNAT flow, and the hairpin
@@ -440,6 +445,37 @@ pub(crate) fn endpoint_flows(
             ),
         ));
     }
+}
+
+/// The group ids [`rules_flows`] gives Service `namespace/name`'s ports
+/// (cluster and local groups), numbered as it numbers them: what a
+/// `toServices` rule matches in reg7 (`ServiceGroupIDField`).
+pub(crate) fn service_group_ids(
+    spec: &PipelineSpec,
+    rules: &NodeServiceRules,
+    namespace: &str,
+    name: &str,
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    if !spec.features.antrea_proxy {
+        return out;
+    }
+    let mut next_group: u32 = 1;
+    for p in rules.ports() {
+        let Some(a) = &p.antrea else {
+            continue;
+        };
+        let ours = p.name.namespace == namespace && p.name.name == name;
+        for g in [&a.cluster_group, &a.local_group] {
+            if g.is_some() {
+                if ours {
+                    out.push(next_group);
+                }
+                next_group += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Every Service port's groups and flows from the node's rules.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 pub use crate::engine::config::EncapMode;
+use crate::engine::policy::NodePolicyRules;
 use crate::engine::proxy::rules::NodeServiceRules;
 use crate::model::MacAddr;
 
@@ -128,6 +129,8 @@ pub struct PipelineSpec {
     /// NodePort addresses when `proxy_all` is on and no Service rules say
     /// otherwise (`NodeServiceRules::antrea_nodeport_addresses` wins).
     pub(crate) nodeport_addresses: Vec<Ipv4Addr>,
+    /// The node's NetworkPolicy rules (None: the cluster has no policy).
+    pub(crate) policy: Option<Arc<NodePolicyRules>>,
 }
 
 impl PipelineSpec {
@@ -152,6 +155,7 @@ impl PipelineSpec {
             snat_marks: Vec::new(),
             pod_snat: Vec::new(),
             nodeport_addresses: vec![node_ip.addr()],
+            policy: None,
         }
     }
 
@@ -182,6 +186,10 @@ impl PipelineSpec {
     }
     pub fn with_services(mut self, rules: Option<Arc<NodeServiceRules>>) -> Self {
         self.services = rules;
+        self
+    }
+    pub fn with_policy(mut self, rules: Option<Arc<NodePolicyRules>>) -> Self {
+        self.policy = rules;
         self
     }
 

@@ -924,6 +924,7 @@ fn spec_for_node_reads_the_cluster() {
                 ip: ip(addr),
                 labels: Default::default(),
                 tcp_listen: vec![],
+                named_ports: vec![],
                 l7_export: None,
                 ready: true,
             })

@@ -56,13 +56,16 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::World;
 use crate::engine::pipeline::CT_ZONE;
+use crate::engine::policy::PolicyCatalog;
+use crate::k8s::{Direction, RuleAction};
 use crate::model::{DeviceId, MacAddr, PortRef};
 use crate::openflow::conntrack::CtRow;
 use crate::openflow::program::ProgramRules;
-use crate::openflow::{Conntrack, CtMode, Field, FlowInterner, Packet, Program};
+use crate::openflow::{Conntrack, CtMode, Field, FlowInterner, Packet, Program, Walk};
 use crate::sim::devices::DeviceRt;
 use crate::sim::stack::l7_message;
 use crate::sim::trace::{DropReason, LogKind, TraceTag};
@@ -459,15 +462,16 @@ impl World {
             .get_mut(&sw)
             .expect("only br-ints with a program run one");
         rt.walked = true;
-        let walk = rt
+        let mut walk = rt
             .program
             .run(&mut rt.ct, &CtMode::Tracked, &packet, now, false);
         let (local_ip, node) = (rt.local_ip, rt.node);
+        let emitted = std::mem::take(&mut walk.emitted);
         let outs: Vec<(u32, Option<u16>, Option<Ipv4Addr>, Packet)> = walk
             .verdict
             .outputs
             .iter()
-            .zip(walk.emitted)
+            .zip(emitted)
             .map(|(e, p)| (e.port, rt.to_switch.get(&e.port).copied(), e.tun_dst, p))
             .collect();
         let dnats: Vec<String> = walk
@@ -478,7 +482,20 @@ impl World {
             .collect();
         self.capture_l7(sw, node, &frame);
         let name = self.device(sw).name().to_string();
+        let dropped = walk.verdict.is_drop();
+        let rejected = walk
+            .packet_in
+            .as_deref()
+            .is_some_and(|u| u.contains("userdata=01."));
+        let verdicts = if dropped || rejected || tag.is_some() {
+            self.policy_verdicts(sw, &walk, &packet)
+        } else {
+            PolicyVerdicts::default()
+        };
         if let Some(t) = tag {
+            for allowed in &verdicts.allowed {
+                self.add_hop(t, &name, format!("NetworkPolicy: {allowed}"), None);
+            }
             // Ports by name as `ofproto/trace` prints them, `N(name)`; the
             // tunnel's with its destination.
             let label = |w: &World, ofport: u32, to: Option<u16>| -> String {
@@ -604,17 +621,86 @@ impl World {
                 None => self.switch_receive(sw, None, Some(NORMAL_VLAN), frame, tag),
             }
         } else if walk.verdict.controller {
-            self.answer_packet_in(sw, &packet, &frame, in_port, tag);
+            let reject = if rejected { verdicts.denied } else { None };
+            self.answer_packet_in(sw, &packet, &frame, in_port, tag, reject);
         } else if walk.verdict.outputs.is_empty() {
-            let why = format!("dropped by the program ({})", packet.to_trace_flow());
-            self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+            match verdicts.denied {
+                Some(verdict) => self.drop_packet(
+                    tag,
+                    DropReason::Policy {
+                        switch: name,
+                        verdict,
+                    },
+                ),
+                None => {
+                    let why = format!("dropped by the program ({})", packet.to_trace_flow());
+                    self.drop_packet(tag, DropReason::BrInt { switch: name, why });
+                }
+            }
         }
     }
 
-    /// The agent's answer to a packet-in. The one packet-in of today's
-    /// program is EndpointDNAT's for a Service with no endpoint
-    /// (`userdata=04`): the agent sends a TCP RST+ACK, or ICMP unreachable
-    /// code 10, from the Service address back to the sender
+    /// Installs what names policy verdicts: the cluster's rules by
+    /// conjunction id and its isolated Pods (`engine::policy::catalog`).
+    pub fn set_policy_catalog(&mut self, catalog: Arc<PolicyCatalog>) {
+        self.policy_catalog = catalog;
+    }
+
+    /// Which policies decided `walk` on br-int `sw`: the rules that allowed
+    /// or passed it, and the one that dropped or rejected it, or the
+    /// Kubernetes NetworkPolicy isolation that dropped it for want of an
+    /// allowing rule (a default-rule table's priority-200 drop).
+    fn policy_verdicts(&self, sw: DeviceId, walk: &Walk, packet: &Packet) -> PolicyVerdicts {
+        let mut out = PolicyVerdicts::default();
+        let cat = &self.policy_catalog;
+        if cat.is_empty() {
+            return out;
+        }
+        for (_, id) in &walk.conjunctions {
+            let Some(info) = cat.rule(*id) else {
+                continue;
+            };
+            match info.action {
+                RuleAction::Allow => out.allowed.push(format!("allowed by {}", info.describe())),
+                RuleAction::Pass => out
+                    .allowed
+                    .push(format!("passed on by {}", info.describe())),
+                RuleAction::Drop => out.denied = Some(format!("dropped by {}", info.describe())),
+                RuleAction::Reject => out.denied = Some(format!("rejected by {}", info.describe())),
+            }
+        }
+        if out.denied.is_none()
+            && walk.verdict.is_drop()
+            && let Some((table, 200)) = walk.last_match
+        {
+            let names = self.br_int_programs[&sw].program.table_names();
+            let h = packet.headers();
+            let (dir, ip) = match names.name(table) {
+                Some("IngressDefaultRule") => (Direction::Ingress, h.nw_dst),
+                Some("EgressDefaultRule") => (Direction::Egress, h.nw_src),
+                _ => return out,
+            };
+            let by = ip
+                .map(|ip| cat.isolating(ip, dir).join(", "))
+                .filter(|s| !s.is_empty())
+                .map(|s| format!(" by K8sNetworkPolicy {s}"))
+                .unwrap_or_default();
+            let who = ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| "the Pod".into());
+            out.denied = Some(format!(
+                "dropped: {who} is isolated for {}{by} and no rule allows this packet",
+                dir.as_str().to_lowercase()
+            ));
+        }
+        out
+    }
+
+    /// The agent's answer to a packet-in: EndpointDNAT's for a Service with
+    /// no endpoint (`userdata=04`), or a policy rule's Reject
+    /// (`userdata=01.02`, `reject` says which rule). Either way the agent
+    /// sends a TCP RST+ACK, or ICMP unreachable code 10, from the
+    /// destination back to the sender
     /// (pkg/agent/controller/networkpolicy/reject.go, v2.1.0). The answer
     /// leaves by the port the packet came in on, back into the tunnel to
     /// its source node when it came from one (Antrea sends its packet-out
@@ -626,6 +712,7 @@ impl World {
         frame: &[u8],
         in_port: Option<u16>,
         tag: Option<TraceTag>,
+        reject: Option<String>,
     ) {
         let name = self.device(sw).name().to_string();
         let rt = &self.br_int_programs[&sw];
@@ -644,14 +731,18 @@ impl World {
             }
             _ => ip.dst.to_string(),
         };
-        self.drop_packet(
-            tag,
-            DropReason::NoEndpoints {
+        let reason = match reject {
+            Some(verdict) => DropReason::Policy {
+                switch: name,
+                verdict,
+            },
+            None => DropReason::NoEndpoints {
                 device: name,
                 service,
                 by: "AntreaProxy".into(),
             },
-        );
+        };
+        self.drop_packet(tag, reason);
         let Some(reply) =
             crate::sim::stack::reject_reply(&ip, crate::engine::proxy::NoEndpointsAction::TcpReset)
         else {
@@ -731,6 +822,15 @@ impl World {
             }
         }
     }
+}
+
+/// What the policies decided for one walk ([`World::policy_verdicts`]).
+#[derive(Default)]
+struct PolicyVerdicts {
+    /// `allowed by ...` / `passed on by ...`, in walk order.
+    allowed: Vec<String>,
+    /// `dropped by ...` / `rejected by ...`.
+    denied: Option<String>,
 }
 
 #[cfg(test)]

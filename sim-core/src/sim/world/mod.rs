@@ -131,6 +131,9 @@ pub struct World {
     br_int_programs: BTreeMap<DeviceId, br_int::BrIntRt>,
     /// One parse of each br-int flow line the programs hold alike.
     flow_interner: crate::openflow::FlowInterner,
+    /// What names a policy verdict: every rule by conjunction id, and
+    /// which Kubernetes NetworkPolicies isolate each Pod.
+    policy_catalog: std::sync::Arc<crate::engine::policy::PolicyCatalog>,
     events: u64,
     log_frames: bool,
     /// The antrea-agent memberlist instance of each running node.
@@ -169,6 +172,7 @@ impl World {
             br_int: BTreeMap::new(),
             br_int_programs: BTreeMap::new(),
             flow_interner: Default::default(),
+            policy_catalog: Default::default(),
             events: 0,
             log_frames: true,
             agents: BTreeMap::new(),
