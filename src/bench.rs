@@ -381,3 +381,155 @@ pub fn pipeline(p: &PipelineParams) -> Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+/// `antlab bench policies`: the engine's policy work on a generated
+/// cluster (`engine::policy::synthetic`): resolving every rule and reading
+/// out every node's rules (a full compile), the flows they become, one new
+/// Pod that many policies select (incremental, as Antrea updates address
+/// groups), and packets/s through a node's program with the rules in.
+#[allow(clippy::disallowed_methods)]
+pub fn policies(policies: usize, pods: usize, nodes: usize, packets: usize) -> Result<ExitCode> {
+    use sim_core::engine::pipeline::compile;
+    use sim_core::engine::pipeline::packets::sample_packets;
+    use sim_core::engine::policy::index::PolicyIndex;
+    use sim_core::engine::policy::synthetic::{self, SHARED_SELECTORS};
+    use sim_core::openflow::{Conntrack, CtMode, CtState, FlowCache, Packet, Program, TableMap};
+    use std::hint::black_box;
+
+    for (flag, value, max) in [
+        ("--policies", policies, 100_000),
+        ("--pods", pods, 200_000),
+        ("--nodes", nodes, 5_000),
+    ] {
+        if value > max {
+            return Err(bad(format!("{flag} {value} is over the limit of {max}")));
+        }
+    }
+    if nodes == 0 || pods > nodes * 250 {
+        return Err(bad(format!(
+            "--pods {pods} does not fit {nodes} nodes of a /24 each (at most 250 per node)"
+        )));
+    }
+    let start = Instant::now();
+    let mut cluster = synthetic::cluster(nodes, pods, policies).map_err(bad)?;
+    outln!(
+        "bench policies: {policies} policies (half NetworkPolicy, half ClusterNetworkPolicy), {pods} Pods on {nodes} nodes in {} Namespaces; generated and admitted in {:.3} s",
+        synthetic::NAMESPACES,
+        start.elapsed().as_secs_f64()
+    );
+
+    // Full compile: every rule resolved, every node's rules read out.
+    let start = Instant::now();
+    let index = PolicyIndex::build(&cluster);
+    let built = start.elapsed();
+    let ids: Vec<_> = cluster.nodes().map(|n| n.id).collect();
+    let start = Instant::now();
+    let per_node: Vec<_> = ids.iter().map(|n| index.node_rules(&cluster, *n)).collect();
+    let read = start.elapsed();
+    let realized: usize = per_node.iter().flatten().map(|r| r.rules().len()).sum();
+    outln!(
+        "full compile: {:.1} ms ({} rules resolved in {:.1} ms, every node's rules read out in {:.1} ms; {realized} rules realized over the nodes)",
+        (built + read).as_secs_f64() * 1e3,
+        index.rule_count(),
+        built.as_secs_f64() * 1e3,
+        read.as_secs_f64() * 1e3
+    );
+
+    // Flows: conjunctive (as Antrea installs them) against one flow per
+    // (from, to, service) combination.
+    let start = Instant::now();
+    let mut conj_flows = 0usize;
+    let mut cross = 0u64;
+    let mut first_program = None;
+    for (n, rules) in ids.iter().zip(&per_node) {
+        let spec = synthetic::node_spec(&cluster, *n);
+        let bare = compile(&spec).flows().len();
+        let spec = spec.with_policy(rules.clone());
+        let np = compile(&spec);
+        conj_flows += np.flows().len() - bare;
+        if let Some(r) = rules {
+            cross += r
+                .rules()
+                .iter()
+                .map(|r| r.cross_product_flows())
+                .sum::<u64>();
+        }
+        if first_program.is_none() && rules.as_ref().is_some_and(|r| !r.rules().is_empty()) {
+            first_program = Some((spec, np));
+        }
+    }
+    outln!(
+        "flows: {conj_flows} policy flows over {} nodes with conjunctive matches, against {cross} with one flow per (from, to, service); compiled in {:.1} ms",
+        ids.len(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+
+    // Incremental: one Pod that SHARED_SELECTORS policies select.
+    let mut times = Vec::new();
+    let mut touched = 0;
+    let mut index = index;
+    for i in 0..5 {
+        let pod = synthetic::shared_pod(&mut cluster, i).map_err(bad)?;
+        let start = Instant::now();
+        let nodes = index.add_pod(&cluster, pod);
+        times.push(start.elapsed());
+        touched = nodes.len();
+    }
+    times.sort();
+    outln!(
+        "one new Pod selected by {SHARED_SELECTORS} policies: address groups updated in {:.3} ms (median of 5; {touched} nodes' rules change)",
+        times[2].as_secs_f64() * 1e3
+    );
+    let fresh = PolicyIndex::build(&cluster);
+    let same = ids
+        .iter()
+        .all(|n| index.node_rules(&cluster, *n) == fresh.node_rules(&cluster, *n));
+    outln!(
+        "incremental index against one rebuilt from scratch: {}",
+        if same { "identical" } else { "DIFFERENT" }
+    );
+
+    // Packets through a node's program with the rules installed.
+    if let Some((spec, np)) = first_program.filter(|_| packets > 0) {
+        let prog = Program::from_text(TableMap::new(np.tables()), &np.text())
+            .map_err(|e| bad(format!("the compiled program does not parse: {e}")))?;
+        let samples: Vec<(Packet, CtMode)> = sample_packets(&spec, 1000, 1)
+            .into_iter()
+            .map(|s| {
+                let states = s
+                    .ct_next
+                    .iter()
+                    .map(|c| CtState::parse(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((Packet::parse_trace_flow(&s.flow)?, CtMode::Scripted(states)))
+            })
+            .collect::<Result<_, String>>()
+            .map_err(bad)?;
+        for cached in [false, true] {
+            let mut p = prog.clone();
+            let mut ct = Conntrack::new();
+            let mut cache = FlowCache::new();
+            let start = Instant::now();
+            for i in 0..packets {
+                let (pkt, mode) = &samples[i % samples.len()];
+                if cached {
+                    black_box(cache.run(&mut p, &mut ct, mode, pkt, 0));
+                } else {
+                    black_box(p.run(&mut ct, mode, pkt, 0, false));
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            outln!(
+                "node program with its policy flows ({} flows): {packets} packets, cache {}: {:.0} packets/s",
+                prog.flow_count(),
+                if cached { "on" } else { "off" },
+                packets as f64 / secs
+            );
+        }
+    }
+    Ok(if same {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

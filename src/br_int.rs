@@ -3,7 +3,7 @@
 //! `ovs-ofctl dump-flows`/`dump-groups` print it, and one packet's walk
 //! through it as `ovs-appctl ofproto/trace` prints it, from the simulator's
 //! interpreter or, with `--mode real`, from real OVS holding the same
-//! program.
+//! program; `antlab traceflow`, Antrea's Traceflow on those programs.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -162,6 +162,55 @@ pub fn trace(
                 );
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How `antlab traceflow` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceflowOutput {
+    Yaml,
+    Json,
+}
+
+/// `antlab traceflow`.
+pub fn traceflow(
+    path: &Path,
+    source: &str,
+    destination: &str,
+    flow: &str,
+    at: Option<&str>,
+    seed: Option<u64>,
+    output: TraceflowOutput,
+) -> Result<ExitCode> {
+    use sim_core::engine::pipeline::traceflow::{Destination, traceflow};
+    let (_, _, outcome) = run_of(path, at, seed)?;
+    let (sns, sname) = source.split_once('/').unwrap_or(("default", source));
+    let dst = if let Ok(ip) = destination.parse() {
+        Destination::Ip(ip)
+    } else if let Some(rest) = destination.strip_prefix("svc/") {
+        let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
+        Destination::Service {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    } else {
+        let (namespace, name) = destination
+            .split_once('/')
+            .unwrap_or(("default", destination));
+        Destination::Pod {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    };
+    let now_s = outcome.world.now().as_nanos() / 1_000_000_000;
+    let result = traceflow(&outcome.cluster, (sns, sname), &dst, flow, now_s).map_err(bad)?;
+    match output {
+        TraceflowOutput::Yaml => out!("{}", result.to_yaml()),
+        TraceflowOutput::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&result).map_err(|e| bad(e.to_string()))?
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -236,6 +236,31 @@ enum Command {
         #[arg(long, value_enum, default_value_t = br_int::TraceMode::Sim)]
         mode: br_int::TraceMode,
     },
+    /// Antrea's Traceflow, as `antctl traceflow` prints it: a synthetic
+    /// packet from a Pod through its node's br-int program and the
+    /// receiving node's, with each node's observations (SpoofGuard, LB,
+    /// NetworkPolicy, Forwarding).
+    Traceflow {
+        #[arg(short = 's', long)]
+        scenario: PathBuf,
+        /// The source Pod: NAMESPACE/NAME, or NAME in `default`.
+        #[arg(short = 'S', long)]
+        source: String,
+        /// A Pod (NAMESPACE/NAME), a Service (svc/NAMESPACE/NAME) or an IPv4 address.
+        #[arg(short = 'D', long)]
+        destination: String,
+        /// The packet's protocol part in ovs-ofctl syntax: icmp (the
+        /// default), tcp,tcp_dst=80, udp,udp_dst=53.
+        #[arg(short = 'f', long, default_value = "icmp")]
+        flow: String,
+        /// Sim time whose programs to trace (default: the scenario's end).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(short, long, value_enum, default_value_t = br_int::TraceflowOutput::Yaml)]
+        output: br_int::TraceflowOutput,
+    },
     /// The flow records the agents' flow exporters (FlowExporter gate) export
     /// during a scenario: a table, JSON lines (IPFIX element names), or IPFIX
     /// over UDP to a collector.
@@ -380,6 +405,20 @@ enum BenchCommand {
         /// Only the run without the flow cache.
         #[arg(long = "no-cache")]
         no_cache: bool,
+    },
+    /// The engine's policy work on a generated cluster: a full compile of
+    /// every node's rules, the flows (conjunctive against a cross product),
+    /// one new Pod that 100 policies select (incremental), and packets/s
+    /// through a node's program with its policy flows.
+    Policies {
+        #[arg(long, default_value_t = 1000)]
+        policies: usize,
+        #[arg(long, default_value_t = 10000)]
+        pods: usize,
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        #[arg(long, default_value_t = 200_000)]
+        packets: usize,
     },
     /// The event core on ns-3's bench-scheduler shape: exponential gaps (mean
     /// 100 ns), each executed event schedules one new one.
@@ -607,6 +646,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             ct_next,
             mode,
         } => br_int::trace(&node, &flow, &scenario, at.as_deref(), seed, &ct_next, mode),
+        Command::Traceflow {
+            scenario,
+            source,
+            destination,
+            flow,
+            at,
+            seed,
+            output,
+        } => br_int::traceflow(
+            &scenario,
+            &source,
+            &destination,
+            &flow,
+            at.as_deref(),
+            seed,
+            output,
+        ),
         Command::Flows {
             scenario,
             seed,
@@ -707,6 +763,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             seed,
             cache: !no_cache,
         }),
+        Command::Bench {
+            command:
+                BenchCommand::Policies {
+                    policies,
+                    pods,
+                    nodes,
+                    packets,
+                },
+        } => bench::policies(policies, pods, nodes, packets),
         Command::Bench {
             command:
                 BenchCommand::Des {

@@ -288,6 +288,8 @@ fn sync_nodes(
 ) -> Result<(), InputError> {
     let step: Option<&Step> = None;
     world.set_policy_catalog(std::sync::Arc::new(engine::policy::rules::catalog(cluster)));
+    // Every rule resolved once for all the nodes of this sync.
+    let policies = engine::policy::index::PolicyIndex::build(cluster);
     let wanted = |n: &engine::NodeState| only.is_none_or(|o| o.contains(n.id));
     let (dataplanes, mut ids) = engine::compile_nodes_realized(cluster, wanted, proxy);
     for (name, dp) in dataplanes {
@@ -307,7 +309,7 @@ fn sync_nodes(
             None => InputError::new(&scn.topology_file, 1, 1, e),
         })?;
         if cluster.br_int_mode() == engine::dataplane::BrIntMode::Pipeline {
-            load_br_int(world, cluster, node, id, &dp, proxy)
+            load_br_int(world, cluster, node, id, &dp, &policies, proxy)
                 .map_err(|e| InputError::new(&scn.topology_file, 1, 1, e))?;
         }
     }
@@ -330,10 +332,11 @@ fn load_br_int(
     node: engine::NodeId,
     id: DeviceId,
     dp: &engine::dataplane::NodeDataplane,
+    policies: &engine::policy::index::PolicyIndex,
     cache: &mut engine::CompileCache,
 ) -> Result<(), String> {
     use engine::pipeline::{self, inspect};
-    let spec = pipeline::lab_spec(cluster, node, dp);
+    let spec = pipeline::lab_spec_indexed(cluster, node, dp, policies);
     let pods: Vec<(u32, String)> = pipeline::pods_by_ofport(cluster, node)
         .map(|(ofport, p)| (ofport, format!("{}/{}", p.namespace, p.name)))
         .filter(|(_, name)| world.device_id(name).is_some())

@@ -23,6 +23,7 @@ use super::compile::{NodePipeline, compile};
 use super::spec::{FIRST_POD_OFPORT, Features, PipelineSpec, PodEgress};
 use crate::engine::dataplane::{NodeDataplane, SnatTo};
 use crate::engine::egress::REMOTE_MARK_SHIFT;
+use crate::engine::policy::index::PolicyIndex;
 use crate::engine::{ClusterState, NodeId, PodState};
 use crate::model::MacAddr;
 
@@ -72,9 +73,25 @@ pub fn lab_spec(cluster: &ClusterState, node: NodeId, dp: &NodeDataplane) -> Pip
     spec_for_node(cluster, node, dp, gateway_mac, |p| {
         pod_mac(&p.namespace, &p.name)
     })
+    .with_policy(crate::engine::policy::node_rules(cluster, node))
 }
 
-/// The spec of node `node` in the cluster's `trafficEncapMode`. `dp` is the node's dataplane as
+/// [`lab_spec`] with the policy rules read from an index built once for
+/// every node (the runner's sync).
+pub fn lab_spec_indexed(
+    cluster: &ClusterState,
+    node: NodeId,
+    dp: &NodeDataplane,
+    policies: &PolicyIndex,
+) -> PipelineSpec {
+    spec_for_node(cluster, node, dp, gateway_mac, |p| {
+        pod_mac(&p.namespace, &p.name)
+    })
+    .with_policy(policies.node_rules(cluster, node))
+}
+
+/// The spec of node `node` in the cluster's `trafficEncapMode`, without
+/// its policy rules ([`lab_spec`] adds them). `dp` is the node's dataplane as
 /// [`crate::engine::compile`] made it; `gateway_mac(node name)` and
 /// `pod_mac(pod)` are the MACs the simulator gives them. Pods get ofports
 /// from 3 in the cluster's Pod order on the node, peers come in node order.
@@ -100,8 +117,7 @@ pub fn spec_for_node(
         .with_features(features)
         .with_service_cidr(cluster.service_cidr)
         .with_egress_except(cluster.egress.config.except_cidrs.clone())
-        .with_services(dp.service_rules.clone())
-        .with_policy(crate::engine::policy::node_rules(cluster, node));
+        .with_services(dp.service_rules.clone());
     if let Some(rules) = &dp.service_rules {
         spec = spec.with_nodeport_addresses(rules.antrea_nodeport_addresses.clone());
     }

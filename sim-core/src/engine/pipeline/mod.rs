@@ -21,6 +21,9 @@
 //! - [`inspect`]: a node's program as users look at it: loaded into the
 //!   interpreter, dump-flows lines (one table or all), an `ofproto/trace`-like
 //!   walk of one flow string (with the `pod:NS/NAME` shorthand).
+//! - [`traceflow`]: Antrea's Traceflow: a synthetic packet through the
+//!   source node's program and the receiving node's, with antctl's
+//!   observations per node.
 //! - [`synthetic`]: [`synthetic_spec`], one node of a generated cluster with
 //!   N Services x M endpoints (the benchmarks' shape).
 //! - [`from_cluster`]: [`spec_for_node`], a spec from the engine's cluster state;
@@ -40,6 +43,7 @@ mod service;
 pub mod spec;
 pub mod synthetic;
 pub mod tables;
+pub mod traceflow;
 
 #[cfg(test)]
 mod policy_tests;
@@ -48,7 +52,7 @@ mod tests;
 
 pub use compile::{NodePipeline, compile};
 pub use from_cluster::{
-    gateway_mac, lab_spec, node_pipeline, pod_mac, pods_by_ofport, spec_for_node,
+    gateway_mac, lab_spec, lab_spec_indexed, node_pipeline, pod_mac, pods_by_ofport, spec_for_node,
 };
 /// The conntrack zone of Pod traffic and AntreaProxy's DNAT (`CtZone`), the one Antrea's flow exporter dumps.
 pub use pod_connectivity::{CT_ZONE, GLOBAL_VIRTUAL_MAC};

@@ -11,18 +11,24 @@
 //! - [`tiers`]: the static Tiers and their priorities.
 //! - [`priority`]: Antrea's OpenFlow priority assignment for
 //!   Antrea-native rules (pkg/agent/controller/networkpolicy/priority.go).
+//! - [`index`]: every rule resolved once for the cluster ([`index::PolicyIndex`]:
+//!   appliedTo and address groups, updated per new Pod), read out per node.
 //! - [`rules`]: one node's rules ([`NodePolicyRules`]): which local Pods
 //!   each rule applies to, its peers as address sets, its services, its
 //!   conjunction id, table and priority; and the [`PolicyCatalog`] that
 //!   names a conjunction id's policy, rule, Tier and action (for drops,
 //!   traces and flow records).
 //!   The nodes a policy spans ([`rules::span`]) are its realisation status.
+//! - [`synthetic`]: a generated cluster with many policies (`antlab bench
+//!   policies`).
 //!
 //! The pipeline compiles [`NodePolicyRules`] into flows
 //! (`engine::pipeline::network_policy`); nothing here knows about flows.
 
+pub mod index;
 pub mod priority;
 pub mod rules;
+pub mod synthetic;
 pub mod tiers;
 
 #[cfg(test)]

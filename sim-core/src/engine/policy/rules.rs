@@ -28,14 +28,12 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
+use super::index::PolicyIndex;
 use super::priority::{self, Precedence};
 use super::tiers;
 use super::{PolicyKey, PolicyStore, RuleKey};
-use crate::engine::pipeline::from_cluster::pods_by_ofport;
 use crate::engine::{ClusterState, NodeId, PodState};
-use crate::k8s::{
-    Direction, IpBlock, LabelSelector, Peer, PolicyPortNumber, PolicyService, Protocol, RuleAction,
-};
+use crate::k8s::{Direction, PolicyPortNumber, PolicyService, Protocol, RuleAction};
 
 /// Which kind of policy a rule comes from (the flow records' policy type:
 /// 1 K8s NetworkPolicy, 2 Antrea NetworkPolicy, 3 Antrea ClusterNetworkPolicy).
@@ -189,6 +187,14 @@ pub struct NodePolicyRules {
     pub(crate) isolated_egress: Vec<Ipv4Addr>,
 }
 
+impl OfRule {
+    /// The flows this rule would take without conjunctive matches: one per
+    /// (from, to, service) combination.
+    pub fn cross_product_flows(&self) -> u64 {
+        (self.from.len() as u64) * (self.to.len() as u64) * (self.services.len().max(1) as u64)
+    }
+}
+
 impl NodePolicyRules {
     pub fn rules(&self) -> &[OfRule] {
         &self.rules
@@ -198,42 +204,16 @@ impl NodePolicyRules {
     }
 }
 
-const ANY: &str = "0.0.0.0/0";
-
 /// The labels of Namespace `ns`, with the `kubernetes.io/metadata.name`
 /// label the API server adds to every Namespace.
-fn namespace_labels(cluster: &ClusterState, ns: &str) -> IndexMap<String, String> {
+pub(super) fn namespace_labels(cluster: &ClusterState, ns: &str) -> IndexMap<String, String> {
     let mut labels = cluster.namespaces.get(ns).cloned().unwrap_or_default();
     labels.insert("kubernetes.io/metadata.name".into(), ns.into());
     labels
 }
 
-/// The Pods a selector pair selects. `home`: the Namespace a lone
-/// podSelector means (None: every Namespace).
-fn select_pods<'a>(
-    cluster: &'a ClusterState,
-    pod_selector: Option<&LabelSelector>,
-    namespace_selector: Option<&LabelSelector>,
-    home: Option<&str>,
-) -> Vec<&'a PodState> {
-    let mut ns_ok: BTreeMap<&str, bool> = BTreeMap::new();
-    cluster
-        .pods()
-        .filter(|p| {
-            let in_ns = match (namespace_selector, home) {
-                (Some(sel), _) => *ns_ok
-                    .entry(p.namespace.as_str())
-                    .or_insert_with(|| sel.matches(&namespace_labels(cluster, &p.namespace))),
-                (None, Some(h)) => p.namespace == h,
-                (None, None) => true,
-            };
-            in_ns && pod_selector.is_none_or(|s| s.matches(&p.labels))
-        })
-        .collect()
-}
-
 /// `cidr` less `except` as the fewest CIDRs (`ip.DiffFromCIDRs`).
-fn cidr_minus(cidr: Ipv4Net, except: &[Ipv4Net]) -> Vec<Ipv4Net> {
+pub(super) fn cidr_minus(cidr: Ipv4Net, except: &[Ipv4Net]) -> Vec<Ipv4Net> {
     let mut out = vec![cidr];
     for ex in except {
         let mut next = Vec::new();
@@ -268,105 +248,9 @@ fn cidr_minus(cidr: Ipv4Net, except: &[Ipv4Net]) -> Vec<Ipv4Net> {
     out
 }
 
-fn block_nets(b: &IpBlock) -> Vec<Ipv4Net> {
-    cidr_minus(b.cidr, &b.except)
-}
-
-/// A peer's Pods and addresses, for a policy in `home` (None: cluster-wide).
-struct Resolved<'a> {
-    pods: Vec<&'a PodState>,
-    nets: Vec<Ipv4Net>,
-}
-
-fn resolve_peer<'a>(
-    cluster: &'a ClusterState,
-    store: &PolicyStore,
-    peer: &Peer,
-    home: Option<&str>,
-    depth: u8,
-) -> Resolved<'a> {
-    let mut r = Resolved {
-        pods: Vec::new(),
-        nets: Vec::new(),
-    };
-    if let Some(g) = &peer.group {
-        let Some(group) = store.group(home, g) else {
-            return r;
-        };
-        let ghome = if group.cluster_wide { None } else { home };
-        if group.pod_selector.is_some() || group.namespace_selector.is_some() {
-            r.pods = select_pods(
-                cluster,
-                group.pod_selector.as_ref(),
-                group.namespace_selector.as_ref(),
-                ghome,
-            );
-        }
-        for b in &group.ip_blocks {
-            r.nets.extend(block_nets(b));
-        }
-        if depth == 0 {
-            for child in &group.child_groups {
-                let sub = Peer {
-                    group: Some(child.clone()),
-                    ..Peer::default()
-                };
-                let c = resolve_peer(cluster, store, &sub, home, depth + 1);
-                r.pods.extend(c.pods);
-                r.nets.extend(c.nets);
-            }
-        }
-        return r;
-    }
-    if let Some(b) = &peer.ip_block {
-        r.nets = block_nets(b);
-    }
-    if let Some(sel) = &peer.node_selector {
-        r.nets.extend(
-            cluster
-                .nodes()
-                .filter(|n| sel.matches(&n.labels))
-                .map(|n| Ipv4Net::from(n.ip)),
-        );
-    }
-    if peer.pod_selector.is_some() || peer.namespace_selector.is_some() {
-        r.pods = select_pods(
-            cluster,
-            peer.pod_selector.as_ref(),
-            peer.namespace_selector.as_ref(),
-            home,
-        );
-    }
-    r
-}
-
-/// Every peer's addresses (Pods as /32s), sorted and without repeats, and
-/// the Pods among them; no peers is every address.
-fn peer_addrs<'a>(
-    cluster: &'a ClusterState,
-    store: &PolicyStore,
-    peers: &[Peer],
-    home: Option<&str>,
-) -> (Vec<Addr>, Vec<&'a PodState>) {
-    if peers.is_empty() {
-        return (vec![Addr::Net(ANY.parse().expect("valid"))], Vec::new());
-    }
-    let mut nets = Vec::new();
-    let mut pods = Vec::new();
-    for p in peers {
-        let r = resolve_peer(cluster, store, p, home, 0);
-        nets.extend(r.nets);
-        nets.extend(r.pods.iter().map(|p| Ipv4Net::from(p.ip)));
-        pods.extend(r.pods);
-    }
-    nets.sort();
-    nets.dedup();
-    (nets.into_iter().map(Addr::Net).collect(), pods)
-}
-
 /// A rule's services; a named port resolves against `owners`' container
 /// ports (no owner has it: the service matches nothing and is left out).
-fn services(svcs: &[PolicyService], owners: &[&PodState]) -> Option<Vec<ServiceMatch>> {
+pub(super) fn services(svcs: &[PolicyService], owners: &[&PodState]) -> Option<Vec<ServiceMatch>> {
     let mut out = Vec::new();
     for s in svcs {
         match s {
@@ -427,17 +311,17 @@ fn rule_name(name: Option<&str>, dir: Direction, index: usize) -> String {
 }
 
 /// One Antrea-native rule's place in the evaluation order, and its layer.
-struct AntreaRuleRef<'a> {
-    key: RuleKey,
-    policy: &'a crate::k8s::AntreaPolicy,
-    rule: &'a crate::k8s::AntreaRule,
-    direction: Direction,
-    tier_name: String,
-    precedence: Precedence,
-    layer: Layer,
+pub(super) struct AntreaRuleRef<'a> {
+    pub(super) key: RuleKey,
+    pub(super) policy: &'a crate::k8s::AntreaPolicy,
+    pub(super) rule: &'a crate::k8s::AntreaRule,
+    pub(super) direction: Direction,
+    pub(super) tier_name: String,
+    pub(super) precedence: Precedence,
+    pub(super) layer: Layer,
 }
 
-fn antrea_rules(store: &PolicyStore) -> Vec<AntreaRuleRef<'_>> {
+pub(super) fn antrea_rules(store: &PolicyStore) -> Vec<AntreaRuleRef<'_>> {
     let mut out = Vec::new();
     for p in store.antrea_policies() {
         let tier_name = p
@@ -483,7 +367,9 @@ fn antrea_rules(store: &PolicyStore) -> Vec<AntreaRuleRef<'_>> {
 /// OpenFlow priorities of every Antrea-native rule, by (layer, direction),
 /// assigned over the cluster's whole set (so every node numbers alike and
 /// the order policies arrived in does not matter).
-fn antrea_priorities(rules: &[AntreaRuleRef]) -> BTreeMap<(Layer, Direction, usize), u16> {
+pub(super) fn antrea_priorities(
+    rules: &[AntreaRuleRef],
+) -> BTreeMap<(Layer, Direction, usize), u16> {
     let mut out = BTreeMap::new();
     for layer in [Layer::Antrea, Layer::Baseline] {
         for dir in [Direction::Ingress, Direction::Egress] {
@@ -510,142 +396,19 @@ fn antrea_priorities(rules: &[AntreaRuleRef]) -> BTreeMap<(Layer, Direction, usi
     out
 }
 
-/// Node `node`'s rules (None when the cluster has no policy).
+/// Node `node`'s rules (None when the cluster has no policy), from an
+/// index built for this call ([`PolicyIndex`]; the runner builds one per
+/// sync and reads every node's rules out of it).
 pub fn node_rules(cluster: &ClusterState, node: NodeId) -> Option<Arc<NodePolicyRules>> {
-    let store = &cluster.policies;
-    if store.is_empty() {
+    if cluster.policies.is_empty() {
         return None;
     }
-    let local: Vec<(u32, &PodState)> = pods_by_ofport(cluster, node).collect();
-    let ofport_of = |p: &PodState| local.iter().find(|(_, q)| q.id == p.id).map(|(o, _)| *o);
-    let mut out = NodePolicyRules::default();
-
-    for np in store.k8s_policies() {
-        let ns = np.meta.namespace.as_deref().unwrap_or("default");
-        let applied: Vec<&PodState> = local
-            .iter()
-            .map(|(_, p)| *p)
-            .filter(|p| p.namespace == ns && np.pod_selector.matches(&p.labels))
-            .collect();
-        if applied.is_empty() {
-            continue;
-        }
-        let key = PolicyKey::of_k8s(np);
-        for dir in &np.policy_types {
-            let (rules, ingress) = match dir {
-                Direction::Ingress => (&np.ingress, true),
-                Direction::Egress => (&np.egress, false),
-            };
-            for p in &applied {
-                match dir {
-                    Direction::Ingress => out.isolated_ingress.extend(ofport_of(p)),
-                    Direction::Egress => out.isolated_egress.push(p.ip),
-                }
-            }
-            for (i, rule) in rules.iter().enumerate() {
-                let Some(id) = store.rule_id(&RuleKey {
-                    policy: key.clone(),
-                    ingress,
-                    index: i,
-                }) else {
-                    continue;
-                };
-                let (peers, peer_pods) = peer_addrs(cluster, store, &rule.peers, Some(ns));
-                let owners: &[&PodState] = if ingress { &applied } else { &peer_pods };
-                let Some(svcs) = services(&rule.ports, owners) else {
-                    continue;
-                };
-                if peers.is_empty() {
-                    continue;
-                }
-                let (from, to) = applied_and_peers(&applied, &ofport_of, peers, *dir);
-                out.rules.push(OfRule {
-                    id,
-                    direction: *dir,
-                    layer: Layer::K8s,
-                    priority: 200,
-                    action: RuleAction::Allow,
-                    from,
-                    to,
-                    services: svcs,
-                });
-            }
-        }
-    }
-
-    let arules = antrea_rules(store);
-    let prios = antrea_priorities(&arules);
-    for (i, r) in arules.iter().enumerate() {
-        let Some(id) = store.rule_id(&r.key) else {
-            continue;
-        };
-        let Some(&priority) = prios.get(&(r.layer, r.direction, i)) else {
-            continue;
-        };
-        let home = r.key.policy.namespace.as_deref();
-        let targets = if r.rule.applied_to.is_empty() {
-            &r.policy.applied_to
-        } else {
-            &r.rule.applied_to
-        };
-        let mut applied: Vec<&PodState> = Vec::new();
-        for t in targets {
-            if t.node_selector.is_some() {
-                continue;
-            }
-            let res = resolve_peer(cluster, store, t, home, 0);
-            applied.extend(res.pods.into_iter().filter(|p| p.node == node));
-        }
-        applied.sort_by_key(|p| p.id);
-        applied.dedup_by_key(|p| p.id);
-        if applied.is_empty() {
-            continue;
-        }
-        let (mut peers, peer_pods) = if r.rule.to_services.is_empty() {
-            peer_addrs(cluster, store, &r.rule.peers, home)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        for (ns, name) in &r.rule.to_services {
-            peers.push(Addr::Service {
-                namespace: ns.clone(),
-                name: name.clone(),
-            });
-        }
-        let owners: &[&PodState] = if r.direction == Direction::Ingress {
-            &applied
-        } else {
-            &peer_pods
-        };
-        let Some(svcs) = services(&r.rule.services, owners) else {
-            continue;
-        };
-        if peers.is_empty() {
-            continue;
-        }
-        let (from, to) = applied_and_peers(&applied, &ofport_of, peers, r.direction);
-        out.rules.push(OfRule {
-            id,
-            direction: r.direction,
-            layer: r.layer,
-            priority,
-            action: r.rule.action,
-            from,
-            to,
-            services: svcs,
-        });
-    }
-    out.isolated_ingress.sort_unstable();
-    out.isolated_ingress.dedup();
-    out.isolated_egress.sort_unstable();
-    out.isolated_egress.dedup();
-    out.rules.sort_by_key(|r| r.id);
-    Some(Arc::new(out))
+    PolicyIndex::build(cluster).node_rules(cluster, node)
 }
 
 /// (from, to) of a rule: ingress is peers → local ofports, egress local
 /// Pod IPs → peers.
-fn applied_and_peers(
+pub(super) fn applied_and_peers(
     applied: &[&PodState],
     ofport_of: &impl Fn(&PodState) -> Option<u32>,
     peers: Vec<Addr>,
@@ -737,51 +500,9 @@ pub fn catalog(cluster: &ClusterState) -> PolicyCatalog {
     cat
 }
 
-/// The nodes a policy spans: those with a Pod it applies to (Antrea's
-/// `desiredNodesRealized` counts them).
+/// The nodes a policy spans ([`PolicyIndex::span`]).
 pub fn span(cluster: &ClusterState, key: &PolicyKey) -> Vec<NodeId> {
-    let store = &cluster.policies;
-    let mut nodes: Vec<NodeId> = Vec::new();
-    match key.kind {
-        PolicyKind::K8s => {
-            let ns = key.namespace.as_deref().unwrap_or("default");
-            if let Some(np) = store.k8s_policies().find(|p| {
-                p.meta.name == key.name && p.meta.namespace.as_deref().unwrap_or("default") == ns
-            }) {
-                nodes.extend(
-                    cluster
-                        .pods()
-                        .filter(|p| p.namespace == ns && np.pod_selector.matches(&p.labels))
-                        .map(|p| p.node),
-                );
-            }
-        }
-        PolicyKind::Anp | PolicyKind::Acnp => {
-            for r in antrea_rules(store).iter().filter(|r| &r.key.policy == key) {
-                let targets = if r.rule.applied_to.is_empty() {
-                    &r.policy.applied_to
-                } else {
-                    &r.rule.applied_to
-                };
-                for t in targets {
-                    if let Some(sel) = &t.node_selector {
-                        nodes.extend(
-                            cluster
-                                .nodes()
-                                .filter(|n| sel.matches(&n.labels))
-                                .map(|n| n.id),
-                        );
-                        continue;
-                    }
-                    let res = resolve_peer(cluster, store, t, key.namespace.as_deref(), 0);
-                    nodes.extend(res.pods.iter().map(|p| p.node));
-                }
-            }
-        }
-    }
-    nodes.sort();
-    nodes.dedup();
-    nodes
+    PolicyIndex::build(cluster).span(cluster, key)
 }
 
 #[cfg(test)]

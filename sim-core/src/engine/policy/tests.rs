@@ -456,3 +456,45 @@ fn an_established_connection_survives_a_policy_that_drops_new_ones() {
         vec!["AntreaClusterNetworkPolicy secops-drop rule ingress-0 (Tier securityops): Drop"]
     );
 }
+
+#[test]
+fn a_new_pod_updates_the_index_as_a_rebuild_would() {
+    use super::index::PolicyIndex;
+    use super::synthetic;
+    let mut c = synthetic::cluster(8, 160, 40).expect("generated");
+    let mut idx = PolicyIndex::build(&c);
+    let mut touched = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let pod = synthetic::shared_pod(&mut c, i).expect("pod");
+        touched.extend(idx.add_pod(&c, pod));
+    }
+    let fresh = PolicyIndex::build(&c);
+    for n in c.nodes() {
+        assert_eq!(
+            idx.node_rules(&c, n.id),
+            fresh.node_rules(&c, n.id),
+            "{}",
+            n.name
+        );
+    }
+    // The shared Pods are peers of rules on several nodes, and those nodes
+    // are the ones said to change.
+    assert!(touched.len() > 1, "{touched:?}");
+    let shared: Vec<ipnet::Ipv4Net> = c
+        .pods()
+        .filter(|p| p.name.starts_with("shared-"))
+        .map(|p| ipnet::Ipv4Net::from(p.ip))
+        .collect();
+    let mentions = |r: &super::NodePolicyRules| {
+        r.rules().iter().any(|rule| {
+            rule.from
+                .iter()
+                .chain(&rule.to)
+                .any(|a| matches!(a, super::rules::Addr::Net(n) if shared.contains(n)))
+        })
+    };
+    for n in c.nodes() {
+        let rules = idx.node_rules(&c, n.id).expect("policies exist");
+        assert_eq!(mentions(&rules), touched.contains(&n.id), "{}", n.name);
+    }
+}

@@ -1,0 +1,444 @@
+//! Traceflow (`crd.antrea.io/v1beta1` Traceflow, `antctl traceflow`): a
+//! synthetic packet from a Pod walked through its node's br-int program and,
+//! when it leaves by the tunnel, through the receiving node's, with each
+//! node's observations as Antrea's agent reports them
+//! (pkg/agent/controller/traceflow/packetin.go): SpoofGuard, LB (the
+//! translated destination), NetworkPolicy (the rule that allowed, or the
+//! metric or default table that dropped, with the policy and rule name),
+//! and Forwarding (Output: Forwarded with the tunnel destination, Delivered,
+//! ForwardedOutOfNetwork, Dropped; Received on the receiving node).
+//!
+//! The walks use the same programs the simulator executes, with a fresh
+//! conntrack: the packet is a new connection, as Traceflow's is.
+
+use std::net::Ipv4Addr;
+
+use super::inspect::{self, expand_flow};
+use super::node_pipeline;
+use super::spec::{GATEWAY_OFPORT, TUNNEL_OFPORT};
+use crate::engine::ClusterState;
+use crate::engine::policy::rules::catalog;
+use crate::engine::policy::{PolicyCatalog, RuleInfo};
+use crate::k8s::RuleAction;
+use crate::openflow::{Conntrack, CtMode, Field, Packet, Walk};
+
+/// Where the packet goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    Pod { namespace: String, name: String },
+    Service { namespace: String, name: String },
+    Ip(Ipv4Addr),
+}
+
+/// One observation, with the fields antctl prints when they are set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub component: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_info: Option<String>,
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub translated_dst_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel_dst_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_policy_rule: Option<String>,
+}
+
+/// One node's part.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NodeResult {
+    pub node: String,
+    pub timestamp: u64,
+    pub observations: Vec<Observation>,
+}
+
+/// The Traceflow's status as antctl prints it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TraceflowResult {
+    pub name: String,
+    pub phase: &'static str,
+    pub source: String,
+    pub destination: String,
+    pub results: Vec<NodeResult>,
+}
+
+impl TraceflowResult {
+    /// antctl's YAML.
+    pub fn to_yaml(&self) -> String {
+        let mut s = format!(
+            "name: {}\nphase: {}\nsource: {}\ndestination: {}\nresults:\n",
+            self.name, self.phase, self.source, self.destination
+        );
+        for r in &self.results {
+            s.push_str(&format!(
+                "- node: {}\n  timestamp: {}\n  observations:\n",
+                r.node, r.timestamp
+            ));
+            for o in &r.observations {
+                s.push_str(&format!("  - component: {}\n", o.component));
+                let fields = [
+                    ("componentInfo", &o.component_info),
+                    ("pod", &o.pod),
+                    ("translatedDstIP", &o.translated_dst_ip),
+                    ("tunnelDstIP", &o.tunnel_dst_ip),
+                    ("networkPolicy", &o.network_policy),
+                    ("networkPolicyRule", &o.network_policy_rule),
+                ];
+                for (k, v) in fields.iter().take(1) {
+                    if let Some(v) = v {
+                        s.push_str(&format!("    {k}: {v}\n"));
+                    }
+                }
+                s.push_str(&format!("    action: {}\n", o.action));
+                for (k, v) in fields.iter().skip(1) {
+                    if let Some(v) = v {
+                        s.push_str(&format!("    {k}: {v}\n"));
+                    }
+                }
+            }
+        }
+        s
+    }
+}
+
+/// `NetworkPolicyReference.ToString()`: `Type:namespace/name` or `Type:name`.
+fn policy_ref(r: &RuleInfo) -> String {
+    match &r.namespace {
+        Some(ns) => format!("{}:{ns}/{}", r.kind.name(), r.policy),
+        None => format!("{}:{}", r.kind.name(), r.policy),
+    }
+}
+
+/// The names of the tables a walk went through, in order.
+fn tables_matched(walk: &Walk) -> Vec<String> {
+    walk.trace
+        .as_ref()
+        .map(|t| {
+            t.tables()
+                .into_iter()
+                .filter_map(|(_, n)| n.map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs a Traceflow from Pod `src` (`namespace/name`) to `dst` with the
+/// protocol part `flow` (`icmp`, `tcp,tcp_dst=80`, `udp,udp_dst=53`; ICMP
+/// echo when empty), at sim time `now_s`.
+pub fn traceflow(
+    cluster: &ClusterState,
+    src: (&str, &str),
+    dst: &Destination,
+    flow: &str,
+    now_s: u64,
+) -> Result<TraceflowResult, String> {
+    let (sns, sname) = src;
+    let pod = cluster
+        .pod_by_name(sns, sname)
+        .ok_or_else(|| format!("no Pod {sns}/{sname}"))?;
+    let (dst_ip, dst_text) = match dst {
+        Destination::Pod { namespace, name } => (
+            cluster
+                .pod_by_name(namespace, name)
+                .ok_or_else(|| format!("no Pod {namespace}/{name}"))?
+                .ip,
+            format!("{namespace}/{name}"),
+        ),
+        Destination::Service { namespace, name } => (
+            cluster
+                .services
+                .get(&format!("{namespace}/{name}"))
+                .and_then(|s| s.cluster_ip)
+                .ok_or_else(|| format!("no Service {namespace}/{name} with a ClusterIP"))?,
+            format!("{namespace}/{name}"),
+        ),
+        Destination::Ip(ip) => (*ip, ip.to_string()),
+    };
+    let l4 = match flow.trim() {
+        "" | "icmp" => "icmp,icmp_type=8,icmp_code=0".to_string(),
+        f => f
+            .replace("tcp_dst", "tp_dst")
+            .replace("tcp_src", "tp_src")
+            .replace("udp_dst", "tp_dst")
+            .replace("udp_src", "tp_src"),
+    };
+    let l4 = if (l4.starts_with("tcp") || l4.starts_with("udp")) && !l4.contains("tp_src") {
+        format!("{l4},tp_src=10000")
+    } else {
+        l4
+    };
+    let cat = catalog(cluster);
+    let src_node = cluster.node(pod.node).name.clone();
+    let flow = expand_flow(
+        cluster,
+        &src_node,
+        &format!("pod:{sns}/{sname},{l4},nw_dst={dst_ip}"),
+    )?;
+    let packet = Packet::parse_trace_flow(&flow).map_err(|e| format!("flow `{flow}`: {e}"))?;
+    let mut results = Vec::new();
+    let (obs, next) = walk_node(cluster, &src_node, &packet, &cat, true)?;
+    results.push(NodeResult {
+        node: src_node,
+        timestamp: now_s,
+        observations: obs,
+    });
+    if let Some((tun_dst, inner)) = next
+        && let Some(peer) = cluster.nodes().find(|n| n.ip == tun_dst)
+    {
+        let name = peer.name.clone();
+        let (obs, _) = walk_node(cluster, &name, &inner, &cat, false)?;
+        results.push(NodeResult {
+            node: name,
+            timestamp: now_s,
+            observations: obs,
+        });
+    }
+    let name = format!(
+        "{sname}-to-{}-{:08x}",
+        dst_text.rsplit('/').next().unwrap_or(&dst_text),
+        crate::rng::fnv1a64(format!("{sns}/{sname}>{dst_text}@{now_s}").as_bytes()) as u32
+    );
+    Ok(TraceflowResult {
+        name,
+        phase: "Succeeded",
+        source: format!("{sns}/{sname}"),
+        destination: dst_text,
+        results,
+    })
+}
+
+/// A node's observations, and the tunnel destination with the packet as
+/// the next node receives it.
+type NodeWalk = (Vec<Observation>, Option<(Ipv4Addr, Packet)>);
+
+/// One node's walk and its observations; the packet as it enters the next
+/// node when it leaves by the tunnel.
+fn walk_node(
+    cluster: &ClusterState,
+    node: &str,
+    packet: &Packet,
+    cat: &PolicyCatalog,
+    sender: bool,
+) -> Result<NodeWalk, String> {
+    let np = node_pipeline(cluster, node)?;
+    let prog = inspect::program(&np)?;
+    let mut ct = Conntrack::new();
+    let walk = prog.simulate(&mut ct, &CtMode::Tracked, packet, &[]);
+    let tables = tables_matched(&walk);
+    let mut obs = Vec::new();
+    if sender {
+        if tables.iter().any(|t| t == "SpoofGuard") {
+            obs.push(Observation {
+                component: "SpoofGuard",
+                action: "Forwarded",
+                ..Observation::default()
+            });
+        }
+        if let Some(nat) = walk
+            .verdict
+            .cts
+            .iter()
+            .filter_map(|c| c.nat.as_deref()?.strip_prefix("dst="))
+            .next()
+        {
+            obs.push(Observation {
+                component: "LB",
+                action: "Forwarded",
+                translated_dst_ip: Some(nat.split(':').next().unwrap_or(nat).to_string()),
+                ..Observation::default()
+            });
+        }
+    } else {
+        obs.push(Observation {
+            component: "Forwarding",
+            action: "Received",
+            ..Observation::default()
+        });
+    }
+    // Rules that let it through, in walk order.
+    for (_, id) in &walk.conjunctions {
+        let Some(info) = cat.rule(*id) else { continue };
+        if matches!(info.action, RuleAction::Allow) {
+            let ingress = info.direction == crate::k8s::Direction::Ingress;
+            obs.push(Observation {
+                component: "NetworkPolicy",
+                component_info: Some(if ingress { "IngressRule" } else { "EgressRule" }.into()),
+                action: "Forwarded",
+                network_policy: Some(policy_ref(info)),
+                network_policy_rule: Some(info.rule.clone()),
+                ..Observation::default()
+            });
+        }
+    }
+    let last_table = walk
+        .last_match
+        .and_then(|(t, _)| prog.table_names().name(t).map(str::to_string));
+    if walk.verdict.is_drop() || walk.verdict.controller {
+        let denied = walk
+            .conjunctions
+            .iter()
+            .filter_map(|(_, id)| cat.rule(*id))
+            .find(|r| matches!(r.action, RuleAction::Drop | RuleAction::Reject));
+        match (denied, last_table.as_deref()) {
+            (Some(r), _) => obs.push(Observation {
+                component: "NetworkPolicy",
+                component_info: Some(
+                    if r.direction == crate::k8s::Direction::Ingress {
+                        "IngressMetric"
+                    } else {
+                        "EgressMetric"
+                    }
+                    .into(),
+                ),
+                action: if r.action == RuleAction::Reject {
+                    "Rejected"
+                } else {
+                    "Dropped"
+                },
+                network_policy: Some(policy_ref(r)),
+                network_policy_rule: Some(r.rule.clone()),
+                ..Observation::default()
+            }),
+            (None, Some(t @ ("IngressDefaultRule" | "EgressDefaultRule"))) => {
+                obs.push(Observation {
+                    component: "NetworkPolicy",
+                    component_info: Some(t.to_string()),
+                    action: "Dropped",
+                    ..Observation::default()
+                })
+            }
+            (None, t) => obs.push(Observation {
+                component: "Forwarding",
+                component_info: t.map(str::to_string),
+                action: "Dropped",
+                ..Observation::default()
+            }),
+        }
+        return Ok((obs, None));
+    }
+    let Some(out) = walk.verdict.outputs.first() else {
+        return Ok((obs, None));
+    };
+    let emitted = walk.emitted.first().cloned();
+    let mut ob = Observation {
+        component: "Forwarding",
+        component_info: Some("Output".into()),
+        action: "Delivered",
+        ..Observation::default()
+    };
+    let mut next = None;
+    match out.port {
+        TUNNEL_OFPORT => {
+            ob.action = "Forwarded";
+            if let Some(dst) = out.tun_dst {
+                ob.tunnel_dst_ip = Some(dst.to_string());
+                if let Some(p) = emitted {
+                    let me = cluster
+                        .node_by_name(node)
+                        .map(|n| n.ip)
+                        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                    next = Some((dst, arriving(&p, me, dst)?));
+                }
+            }
+        }
+        GATEWAY_OFPORT => {
+            let h = emitted.as_ref().map(Packet::headers);
+            let to_pod = h
+                .and_then(|h| h.nw_dst)
+                .is_some_and(|ip| cluster.pod_with_ip(ip).is_some());
+            ob.action = if to_pod {
+                "Forwarded"
+            } else {
+                "ForwardedOutOfNetwork"
+            };
+        }
+        _ => {
+            if let Some(ip) = emitted.as_ref().and_then(|p| p.headers().nw_dst)
+                && let Some(p) = cluster.pod_with_ip(ip)
+            {
+                ob.pod = Some(format!("{}/{}", p.namespace, p.name));
+            }
+        }
+    }
+    obs.push(ob);
+    Ok((obs, next))
+}
+
+/// The packet `p` (as it left by the tunnel from `src` to `dst`) as the
+/// receiving br-int sees it: its headers and tunnel metadata only, no
+/// registers or conntrack state of the sender.
+fn arriving(p: &Packet, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Packet, String> {
+    let h = p.headers();
+    let (Some(nw_src), Some(nw_dst)) = (h.nw_src, h.nw_dst) else {
+        return Err("the tunnelled packet is not IPv4".into());
+    };
+    let l4 = match p.get(Field::NwProto) {
+        6 => format!(
+            "tcp,tp_src={},tp_dst={}",
+            h.tp_src.unwrap_or(0),
+            h.tp_dst.unwrap_or(0)
+        ),
+        17 => format!(
+            "udp,udp_src={},udp_dst={}",
+            h.tp_src.unwrap_or(0),
+            h.tp_dst.unwrap_or(0)
+        ),
+        1 => format!(
+            "icmp,icmp_type={},icmp_code={}",
+            h.tp_src.unwrap_or(0),
+            h.tp_dst.unwrap_or(0)
+        ),
+        other => format!("ip,nw_proto={other}"),
+    };
+    let (proto, rest) = l4.split_once(',').unwrap_or((&l4, ""));
+    let flow = format!(
+        "tun_id={},tun_src={src},tun_dst={dst},in_port={TUNNEL_OFPORT},{proto},dl_src={},dl_dst={},nw_src={nw_src},nw_dst={nw_dst},nw_ttl={},{rest}",
+        p.get(Field::TunId),
+        crate::model::MacAddr(h.eth_src),
+        crate::model::MacAddr(h.eth_dst),
+        h.nw_ttl.unwrap_or(64),
+    );
+    Packet::parse_trace_flow(flow.trim_end_matches(','))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_reads_like_antctl() {
+        let r = TraceflowResult {
+            name: "a-to-b-00000001".into(),
+            phase: "Succeeded",
+            source: "default/a".into(),
+            destination: "default/b".into(),
+            results: vec![NodeResult {
+                node: "n1".into(),
+                timestamp: 5,
+                observations: vec![
+                    Observation {
+                        component: "SpoofGuard",
+                        action: "Forwarded",
+                        ..Observation::default()
+                    },
+                    Observation {
+                        component: "Forwarding",
+                        component_info: Some("Output".into()),
+                        action: "Delivered",
+                        ..Observation::default()
+                    },
+                ],
+            }],
+        };
+        assert_eq!(
+            r.to_yaml(),
+            "name: a-to-b-00000001\nphase: Succeeded\nsource: default/a\ndestination: default/b\nresults:\n- node: n1\n  timestamp: 5\n  observations:\n  - component: SpoofGuard\n    action: Forwarded\n  - component: Forwarding\n    componentInfo: Output\n    action: Delivered\n"
+        );
+    }
+}

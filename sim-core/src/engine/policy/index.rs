@@ -1,0 +1,469 @@
+//! Every rule of the cluster resolved once ([`PolicyIndex`]): the Pods it
+//! applies to on any node, its peers' Pods and fixed addresses, its
+//! services; each node's rules are then read out of it
+//! ([`PolicyIndex::node_rules`]). This is what Antrea's controller keeps as
+//! appliedTo groups and address groups, and as it does, a new Pod updates
+//! only the groups whose selectors match it ([`PolicyIndex::add_pod`]).
+//!
+//! Selecting is helped by a label index: a selector with `matchLabels`
+//! looks only at the Pods carrying its first label, one confined to a
+//! Namespace only at that Namespace's Pods.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+
+use super::rules::{
+    Addr, Layer, NodePolicyRules, OfRule, antrea_priorities, antrea_rules, applied_and_peers,
+    cidr_minus, namespace_labels, services,
+};
+use super::{PolicyKey, PolicyStore, RuleKey};
+use crate::engine::pipeline::from_cluster::pods_by_ofport;
+use crate::engine::{ClusterState, NodeId, PodId, PodState};
+use crate::k8s::{Direction, LabelSelector, Peer, PolicyService, RuleAction};
+
+/// One Pod selector: a podSelector and a namespaceSelector, and the
+/// Namespace a lone podSelector means (None: every Namespace).
+#[derive(Clone, Debug)]
+struct Sel {
+    pod: Option<LabelSelector>,
+    ns: Option<LabelSelector>,
+    home: Option<String>,
+}
+
+impl Sel {
+    fn matches(&self, cluster: &ClusterState, p: &PodState) -> bool {
+        self.namespace_ok(cluster, &p.namespace)
+            && self.pod.as_ref().is_none_or(|s| s.matches(&p.labels))
+    }
+
+    /// Whether Pods of Namespace `ns` can be selected.
+    fn namespace_ok(&self, cluster: &ClusterState, ns: &str) -> bool {
+        match (&self.ns, &self.home) {
+            (Some(sel), _) => sel.matches(&namespace_labels(cluster, ns)),
+            (None, Some(h)) => ns == h,
+            (None, None) => true,
+        }
+    }
+}
+
+/// A peer list resolved: selectors (for Pods arriving later) and the
+/// addresses that do not come from Pods (ipBlocks, nodes).
+#[derive(Clone, Debug, Default)]
+struct PeerSet {
+    sels: Vec<Sel>,
+    nets: Vec<Ipv4Net>,
+    /// No peers: every address.
+    any: bool,
+}
+
+fn peer_set(
+    cluster: &ClusterState,
+    store: &PolicyStore,
+    peers: &[Peer],
+    home: Option<&str>,
+) -> PeerSet {
+    let mut out = PeerSet {
+        any: peers.is_empty(),
+        ..PeerSet::default()
+    };
+    for p in peers {
+        add_peer(cluster, store, p, home, 0, &mut out);
+    }
+    out
+}
+
+fn add_peer(
+    cluster: &ClusterState,
+    store: &PolicyStore,
+    peer: &Peer,
+    home: Option<&str>,
+    depth: u8,
+    out: &mut PeerSet,
+) {
+    if let Some(g) = &peer.group {
+        let Some(group) = store.group(home, g) else {
+            return;
+        };
+        let ghome = if group.cluster_wide { None } else { home };
+        if group.pod_selector.is_some() || group.namespace_selector.is_some() {
+            out.sels.push(Sel {
+                pod: group.pod_selector.clone(),
+                ns: group.namespace_selector.clone(),
+                home: ghome.map(str::to_string),
+            });
+        }
+        for b in &group.ip_blocks {
+            out.nets.extend(cidr_minus(b.cidr, &b.except));
+        }
+        if depth == 0 {
+            for child in &group.child_groups {
+                let sub = Peer {
+                    group: Some(child.clone()),
+                    ..Peer::default()
+                };
+                add_peer(cluster, store, &sub, home, depth + 1, out);
+            }
+        }
+        return;
+    }
+    if let Some(b) = &peer.ip_block {
+        out.nets.extend(cidr_minus(b.cidr, &b.except));
+    }
+    if let Some(sel) = &peer.node_selector {
+        out.nets.extend(
+            cluster
+                .nodes()
+                .filter(|n| sel.matches(&n.labels))
+                .map(|n| Ipv4Net::from(n.ip)),
+        );
+    }
+    if peer.pod_selector.is_some() || peer.namespace_selector.is_some() {
+        out.sels.push(Sel {
+            pod: peer.pod_selector.clone(),
+            ns: peer.namespace_selector.clone(),
+            home: home.map(str::to_string),
+        });
+    }
+}
+
+/// One rule resolved for the whole cluster.
+#[derive(Clone, Debug)]
+struct Resolved {
+    policy: PolicyKey,
+    id: u32,
+    direction: Direction,
+    layer: Layer,
+    priority: u16,
+    action: RuleAction,
+    applied_sels: Vec<Sel>,
+    peers: PeerSet,
+    /// Pods it applies to, on every node.
+    applied: BTreeSet<PodId>,
+    /// Pods among its peers.
+    peer_pods: BTreeSet<PodId>,
+    services: Vec<PolicyService>,
+    to_services: Vec<(String, String)>,
+}
+
+/// A Kubernetes NetworkPolicy's isolation: the Pods it selects and the
+/// directions it isolates.
+#[derive(Clone, Debug)]
+struct Isolation {
+    policy: PolicyKey,
+    sel: Sel,
+    directions: Vec<Direction>,
+    pods: BTreeSet<PodId>,
+}
+
+/// The cluster's rules, resolved once (module docs).
+#[derive(Clone, Debug, Default)]
+pub struct PolicyIndex {
+    rules: Vec<Resolved>,
+    isolation: Vec<Isolation>,
+    /// Nodes that NodeNetworkPolicies apply to, by policy.
+    applied_nodes: BTreeSet<(PolicyKey, NodeId)>,
+}
+
+/// Pods by label, to find a selector's candidates without a scan.
+struct LabelIndex<'a> {
+    by_label: BTreeMap<(&'a str, &'a str), Vec<&'a PodState>>,
+    by_ns: BTreeMap<&'a str, Vec<&'a PodState>>,
+}
+
+impl<'a> LabelIndex<'a> {
+    fn new(cluster: &'a ClusterState) -> Self {
+        let mut by_label: BTreeMap<(&str, &str), Vec<&PodState>> = BTreeMap::new();
+        let mut by_ns: BTreeMap<&str, Vec<&PodState>> = BTreeMap::new();
+        for p in cluster.pods() {
+            for (k, v) in &p.labels {
+                by_label.entry((k, v)).or_default().push(p);
+            }
+            by_ns.entry(&p.namespace).or_default().push(p);
+        }
+        LabelIndex { by_label, by_ns }
+    }
+
+    /// The Pods `sel` selects: among those with its first `matchLabels`
+    /// label, else those of the Namespaces it allows; each Namespace's
+    /// verdict taken once, not once per Pod.
+    fn select(&self, cluster: &ClusterState, sel: &Sel) -> Vec<PodId> {
+        let first_label = sel.pod.as_ref().and_then(|s| s.match_labels.iter().next());
+        let pod_ok = |p: &PodState| sel.pod.as_ref().is_none_or(|s| s.matches(&p.labels));
+        if let Some((k, v)) = first_label {
+            let candidates = self
+                .by_label
+                .get(&(k.as_str(), v.as_str()))
+                .map_or(&[][..], Vec::as_slice);
+            let mut ns_ok: BTreeMap<&str, bool> = BTreeMap::new();
+            return candidates
+                .iter()
+                .filter(|p| {
+                    *ns_ok
+                        .entry(p.namespace.as_str())
+                        .or_insert_with(|| sel.namespace_ok(cluster, &p.namespace))
+                        && pod_ok(p)
+                })
+                .map(|p| p.id)
+                .collect();
+        }
+        let mut out = Vec::new();
+        for (ns, pods) in &self.by_ns {
+            if sel.namespace_ok(cluster, ns) {
+                out.extend(pods.iter().filter(|p| pod_ok(p)).map(|p| p.id));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl PolicyIndex {
+    /// Resolves every rule of `cluster`'s policies.
+    pub fn build(cluster: &ClusterState) -> PolicyIndex {
+        let store = &cluster.policies;
+        let mut idx = PolicyIndex::default();
+        if store.is_empty() {
+            return idx;
+        }
+        let labels = LabelIndex::new(cluster);
+        let select_all = |sels: &[Sel]| -> BTreeSet<PodId> {
+            sels.iter()
+                .flat_map(|s| labels.select(cluster, s))
+                .collect()
+        };
+        for np in store.k8s_policies() {
+            let ns = np.meta.namespace.as_deref().unwrap_or("default");
+            let key = PolicyKey::of_k8s(np);
+            let sel = Sel {
+                pod: Some(np.pod_selector.clone()),
+                ns: None,
+                home: Some(ns.to_string()),
+            };
+            let applied = select_all(std::slice::from_ref(&sel));
+            for dir in &np.policy_types {
+                let (rules, ingress) = match dir {
+                    Direction::Ingress => (&np.ingress, true),
+                    Direction::Egress => (&np.egress, false),
+                };
+                for (i, rule) in rules.iter().enumerate() {
+                    let Some(id) = store.rule_id(&RuleKey {
+                        policy: key.clone(),
+                        ingress,
+                        index: i,
+                    }) else {
+                        continue;
+                    };
+                    let peers = peer_set(cluster, store, &rule.peers, Some(ns));
+                    let peer_pods = select_all(&peers.sels);
+                    idx.rules.push(Resolved {
+                        policy: key.clone(),
+                        id,
+                        direction: *dir,
+                        layer: Layer::K8s,
+                        priority: 200,
+                        action: RuleAction::Allow,
+                        applied_sels: vec![sel.clone()],
+                        peers,
+                        applied: applied.clone(),
+                        peer_pods,
+                        services: rule.ports.clone(),
+                        to_services: Vec::new(),
+                    });
+                }
+            }
+            idx.isolation.push(Isolation {
+                policy: key,
+                sel,
+                directions: np.policy_types.clone(),
+                pods: applied,
+            });
+        }
+        let arules = antrea_rules(store);
+        let prios = antrea_priorities(&arules);
+        for (i, r) in arules.iter().enumerate() {
+            let (Some(id), Some(&priority)) =
+                (store.rule_id(&r.key), prios.get(&(r.layer, r.direction, i)))
+            else {
+                continue;
+            };
+            let home = r.key.policy.namespace.as_deref();
+            let targets = if r.rule.applied_to.is_empty() {
+                &r.policy.applied_to
+            } else {
+                &r.rule.applied_to
+            };
+            // appliedTo selects Pods only (a nodeSelector is a
+            // NodeNetworkPolicy, not enforced in br-int).
+            let pod_targets: Vec<Peer> = targets
+                .iter()
+                .filter(|t| t.node_selector.is_none())
+                .cloned()
+                .collect();
+            let applied_set = peer_set(cluster, store, &pod_targets, home);
+            let applied = select_all(&applied_set.sels);
+            let peers = if r.rule.to_services.is_empty() {
+                peer_set(cluster, store, &r.rule.peers, home)
+            } else {
+                PeerSet::default()
+            };
+            let peer_pods = select_all(&peers.sels);
+            // A NodeNetworkPolicy's nodes count in its span (not enforced).
+            idx.applied_nodes.extend(
+                targets
+                    .iter()
+                    .filter_map(|t| t.node_selector.as_ref())
+                    .flat_map(|sel| {
+                        cluster
+                            .nodes()
+                            .filter(|n| sel.matches(&n.labels))
+                            .map(|n| (r.key.policy.clone(), n.id))
+                            .collect::<Vec<_>>()
+                    }),
+            );
+            idx.rules.push(Resolved {
+                policy: r.key.policy.clone(),
+                id,
+                direction: r.direction,
+                layer: r.layer,
+                priority,
+                action: r.rule.action,
+                applied_sels: applied_set.sels,
+                peers,
+                applied,
+                peer_pods,
+                services: r.rule.services.clone(),
+                to_services: r.rule.to_services.clone(),
+            });
+        }
+        idx
+    }
+
+    /// A new Pod `pod` (already in `cluster`): every group whose selectors
+    /// match it takes it. Returns the nodes whose rules changed.
+    pub fn add_pod(&mut self, cluster: &ClusterState, pod: PodId) -> BTreeSet<NodeId> {
+        let p = cluster.pod(pod);
+        let mut touched = BTreeSet::new();
+        for iso in &mut self.isolation {
+            if iso.sel.matches(cluster, p) {
+                iso.pods.insert(pod);
+                touched.insert(p.node);
+            }
+        }
+        for r in &mut self.rules {
+            if r.applied_sels.iter().any(|s| s.matches(cluster, p)) {
+                r.applied.insert(pod);
+                touched.insert(p.node);
+            }
+            if r.peers.sels.iter().any(|s| s.matches(cluster, p)) {
+                r.peer_pods.insert(pod);
+                touched.extend(r.applied.iter().map(|a| cluster.pod(*a).node));
+            }
+        }
+        touched
+    }
+
+    /// The nodes policy `key` spans: those with a Pod it applies to (or
+    /// that it applies to itself); Antrea's `desiredNodesRealized`.
+    pub fn span(&self, cluster: &ClusterState, key: &PolicyKey) -> Vec<NodeId> {
+        let mut nodes: BTreeSet<NodeId> = BTreeSet::new();
+        for iso in self.isolation.iter().filter(|i| &i.policy == key) {
+            nodes.extend(iso.pods.iter().map(|p| cluster.pod(*p).node));
+        }
+        for r in self.rules.iter().filter(|r| &r.policy == key) {
+            nodes.extend(r.applied.iter().map(|p| cluster.pod(*p).node));
+        }
+        nodes.extend(
+            self.applied_nodes
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, n)| *n),
+        );
+        nodes.into_iter().collect()
+    }
+
+    /// How many rules the index holds.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Node `node`'s rules (None when the cluster has no policy).
+    pub fn node_rules(&self, cluster: &ClusterState, node: NodeId) -> Option<Arc<NodePolicyRules>> {
+        if cluster.policies.is_empty() {
+            return None;
+        }
+        let local: BTreeMap<PodId, u32> = pods_by_ofport(cluster, node)
+            .map(|(port, p)| (p.id, port))
+            .collect();
+        let ofport_of = |p: &PodState| local.get(&p.id).copied();
+        let mut out = NodePolicyRules::default();
+        for iso in &self.isolation {
+            for id in iso.pods.iter().filter(|id| local.contains_key(id)) {
+                let p = cluster.pod(*id);
+                for dir in &iso.directions {
+                    match dir {
+                        Direction::Ingress => out.isolated_ingress.extend(ofport_of(p)),
+                        Direction::Egress => out.isolated_egress.push(p.ip),
+                    }
+                }
+            }
+        }
+        for r in &self.rules {
+            let applied: Vec<&PodState> = r
+                .applied
+                .iter()
+                .filter(|id| local.contains_key(id))
+                .map(|id| cluster.pod(*id))
+                .collect();
+            if applied.is_empty() {
+                continue;
+            }
+            let peer_pods: Vec<&PodState> = r.peer_pods.iter().map(|id| cluster.pod(*id)).collect();
+            let mut peers: Vec<Addr> = Vec::new();
+            if r.peers.any && r.to_services.is_empty() {
+                peers.push(Addr::Net(Ipv4Net::default()));
+            } else {
+                let mut nets: Vec<Ipv4Net> = r.peers.nets.clone();
+                nets.extend(peer_pods.iter().map(|p| Ipv4Net::from(p.ip)));
+                nets.sort();
+                nets.dedup();
+                peers.extend(nets.into_iter().map(Addr::Net));
+            }
+            for (ns, name) in &r.to_services {
+                peers.push(Addr::Service {
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                });
+            }
+            let owners: &[&PodState] = if r.direction == Direction::Ingress {
+                &applied
+            } else {
+                &peer_pods
+            };
+            let Some(svcs) = services(&r.services, owners) else {
+                continue;
+            };
+            if peers.is_empty() {
+                continue;
+            }
+            let (from, to) = applied_and_peers(&applied, &ofport_of, peers, r.direction);
+            out.rules.push(OfRule {
+                id: r.id,
+                direction: r.direction,
+                layer: r.layer,
+                priority: r.priority,
+                action: r.action,
+                from,
+                to,
+                services: svcs,
+            });
+        }
+        out.isolated_ingress.sort_unstable();
+        out.isolated_ingress.dedup();
+        out.isolated_egress.sort_unstable();
+        out.isolated_egress.dedup();
+        out.rules.sort_by_key(|r| r.id);
+        Some(Arc::new(out))
+    }
+}
