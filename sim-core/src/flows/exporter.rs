@@ -34,7 +34,9 @@ use std::net::Ipv4Addr;
 
 use indexmap::IndexMap;
 
-use super::record::{FlowEndReason, FlowRecord, FlowType, HttpExchange, http_vals_json_with_ids};
+use super::record::{
+    FlowEndReason, FlowRecord, FlowType, HttpExchange, PolicyElements, http_vals_json_with_ids,
+};
 use crate::time::{SimDuration, SimTime};
 
 /// The conntrack 5-tuple of the connection's original direction, with the
@@ -79,6 +81,8 @@ pub struct FlowMeta {
     pub egress_name: String,
     pub egress_ip: String,
     pub egress_node_name: String,
+    /// The rules that allowed it (from its `ct_label`).
+    pub policies: PolicyElements,
 }
 
 /// One connection as the agent's conntrack dump shows it
@@ -458,6 +462,7 @@ fn record(cfg: &ExporterConfig, key: &FlowKey, c: &Conn, reason: FlowEndReason) 
         destination_cluster_ipv4: m.destination_cluster_ipv4.unwrap_or(Ipv4Addr::UNSPECIFIED),
         destination_service_port: m.destination_service_port,
         destination_service_port_name: m.destination_service_port_name.clone(),
+        policies: m.policies.clone(),
         tcp_state: c.tcp_state.to_string(),
         flow_type: m.flow_type,
         egress_name: m.egress_name.clone(),

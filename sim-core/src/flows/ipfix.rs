@@ -4,9 +4,9 @@
 //! One template (id 256: go-ipfix starts at 255 and `NewTemplateID` hands out
 //! 256 first) holds Antrea v1.15's element list in Antrea's order
 //! (`pkg/agent/flowexporter/exporter/exporter.go`@v1.15.0: IANA common + IPv4
-//! addresses, IANA reverse, Antrea common + `destinationClusterIPv4`), minus
-//! the NetworkPolicy elements the simulator does not model, plus
-//! `egressNodeName` (exported from v2.0). Enterprise elements set the E bit
+//! addresses, IANA reverse, Antrea common + `destinationClusterIPv4`), its
+//! NetworkPolicy elements included, plus `egressNodeName` (exported from
+//! v2.0). Enterprise elements set the E bit
 //! and carry the enterprise number (§3.2): 29305 for reverse elements (RFC
 //! 5103), 56506 for Antrea's.
 //!
@@ -75,7 +75,7 @@ const fn antrea(name: &'static str, id: u16, length: u16) -> InfoElement {
 }
 
 /// Number of fields in the template.
-pub const FIELD_COUNT: usize = 32;
+pub const FIELD_COUNT: usize = 42;
 
 /// The template's fields in order. Ids and types: IANA IPFIX registry and Antrea's
 /// `registry_antrea.csv` (unsigned64 counters, dateTimeSeconds 4 bytes, strings
@@ -105,6 +105,16 @@ pub const ELEMENTS: [InfoElement; FIELD_COUNT] = [
     antrea("destinationNodeName", 105, VARLEN),
     antrea("destinationServicePort", 108, 2),
     antrea("destinationServicePortName", 109, VARLEN),
+    antrea("ingressNetworkPolicyName", 110, VARLEN),
+    antrea("ingressNetworkPolicyNamespace", 111, VARLEN),
+    antrea("ingressNetworkPolicyType", 115, 1),
+    antrea("ingressNetworkPolicyRuleName", 141, VARLEN),
+    antrea("ingressNetworkPolicyRuleAction", 139, 1),
+    antrea("egressNetworkPolicyName", 112, VARLEN),
+    antrea("egressNetworkPolicyNamespace", 113, VARLEN),
+    antrea("egressNetworkPolicyType", 118, 1),
+    antrea("egressNetworkPolicyRuleName", 142, VARLEN),
+    antrea("egressNetworkPolicyRuleAction", 140, 1),
     antrea("tcpState", 136, VARLEN),
     antrea("flowType", 137, 1),
     antrea("egressName", 153, VARLEN),
@@ -154,6 +164,16 @@ fn values(r: &FlowRecord) -> [Value<'_>; FIELD_COUNT] {
         Str(&r.destination_node_name),
         U16(r.destination_service_port),
         Str(&r.destination_service_port_name),
+        Str(&r.policies.ingress_network_policy_name),
+        Str(&r.policies.ingress_network_policy_namespace),
+        U8(r.policies.ingress_network_policy_type),
+        Str(&r.policies.ingress_network_policy_rule_name),
+        U8(r.policies.ingress_network_policy_rule_action),
+        Str(&r.policies.egress_network_policy_name),
+        Str(&r.policies.egress_network_policy_namespace),
+        U8(r.policies.egress_network_policy_type),
+        Str(&r.policies.egress_network_policy_rule_name),
+        U8(r.policies.egress_network_policy_rule_action),
         Str(&r.tcp_state),
         U8(r.flow_type as u8),
         Str(&r.egress_name),
@@ -382,6 +402,14 @@ mod tests {
             destination_cluster_ipv4: Ipv4Addr::UNSPECIFIED,
             destination_service_port: 0,
             destination_service_port_name: String::new(),
+            policies: crate::flows::PolicyElements {
+                egress_network_policy_name: "allow-web".into(),
+                egress_network_policy_namespace: "egress".into(),
+                egress_network_policy_type: 2,
+                egress_network_policy_rule_name: "to-web".into(),
+                egress_network_policy_rule_action: 1,
+                ..Default::default()
+            },
             flow_type: FlowType::ToExternal,
             egress_name: "egress-vlan-181".into(),
             egress_ip: "172.18.181.40".into(),
@@ -477,7 +505,7 @@ mod tests {
         assert_eq!(u16_at(&t, 0), 2);
         assert_eq!(usize::from(u16_at(&t, 2)), t.len());
         assert_eq!(u16_at(&t, 4), 256);
-        assert_eq!(u16_at(&t, 6), 32);
+        assert_eq!(u16_at(&t, 6), 42);
         // First field: flowStartSeconds, IANA, 4 bytes, no E bit.
         assert_eq!(&t[8..12], &[0x00, 150, 0x00, 4]);
         // 12 IANA fields x 4 bytes, then reversePacketTotalCount: E bit + 86, len 8, PEN 29305.
@@ -489,8 +517,8 @@ mod tests {
             &t[a..a + 8],
             &[0x80, 101, 0xff, 0xff, 0x00, 0x00, 0xdc, 0xba]
         );
-        // Total: 4 set header + 4 template header + 12*4 + 20*8.
-        assert_eq!(t.len(), 8 + 12 * 4 + 20 * 8);
+        // Total: 4 set header + 4 template header + 12*4 + 30*8.
+        assert_eq!(t.len(), 8 + 12 * 4 + 30 * 8);
         // Every Antrea element carries 56506 and the E bit.
         let mut i = 8;
         for ie in ELEMENTS {
@@ -518,6 +546,16 @@ mod tests {
             ("flowType", 137),
             ("tcpState", 136),
             ("destinationClusterIPv4", 106),
+            ("ingressNetworkPolicyName", 110),
+            ("ingressNetworkPolicyNamespace", 111),
+            ("egressNetworkPolicyName", 112),
+            ("egressNetworkPolicyNamespace", 113),
+            ("ingressNetworkPolicyType", 115),
+            ("egressNetworkPolicyType", 118),
+            ("ingressNetworkPolicyRuleAction", 139),
+            ("egressNetworkPolicyRuleAction", 140),
+            ("ingressNetworkPolicyRuleName", 141),
+            ("egressNetworkPolicyRuleName", 142),
         ] {
             let e = find(name);
             assert_eq!((e.id, e.enterprise), (id, ANTREA_ENTERPRISE), "{name}");
@@ -542,6 +580,12 @@ mod tests {
             &r.destination_pod_namespace,
             &r.destination_node_name,
             &r.destination_service_port_name,
+            &r.policies.ingress_network_policy_name,
+            &r.policies.ingress_network_policy_namespace,
+            &r.policies.ingress_network_policy_rule_name,
+            &r.policies.egress_network_policy_name,
+            &r.policies.egress_network_policy_namespace,
+            &r.policies.egress_network_policy_rule_name,
             &r.tcp_state,
             &r.egress_name,
             &r.egress_ip,

@@ -17,5 +17,6 @@ pub mod record;
 pub use exporter::{DumpedConn, ExporterConfig, FlowExporter, FlowKey, FlowMeta};
 pub use ipfix::{ExportingProcess, IpfixError, TimedMessage, Transport, to_json_lines};
 pub use record::{
-    FlowEndReason, FlowRecord, FlowType, HttpExchange, NodeFlowRecord, http_vals_json,
+    FlowEndReason, FlowRecord, FlowType, HttpExchange, NodeFlowRecord, PolicyElements,
+    http_vals_json,
 };

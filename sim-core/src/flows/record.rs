@@ -86,6 +86,10 @@ pub struct FlowRecord {
     pub(crate) destination_cluster_ipv4: Ipv4Addr,
     pub(crate) destination_service_port: u16,
     pub destination_service_port_name: String,
+    /// The NetworkPolicy elements (IEs 110-118, 139-142): the rules that
+    /// allowed the connection in each direction, from its `ct_label`.
+    #[serde(flatten)]
+    pub policies: PolicyElements,
     /// Conntrack's TCP state (`ESTABLISHED`, `TIME_WAIT`, ...); empty for
     /// other protocols.
     pub tcp_state: String,
@@ -97,6 +101,25 @@ pub struct FlowRecord {
     pub egress_node_name: String,
     pub app_protocol_name: String,
     pub http_vals: String,
+}
+
+/// The policy rules a connection passed, as Antrea's flow records carry
+/// them: name, Namespace, type (1 K8s NetworkPolicy, 2 Antrea
+/// NetworkPolicy, 3 Antrea ClusterNetworkPolicy; 0 none), rule name and
+/// action (1 Allow, 2 Drop, 3 Reject; 0 none), for ingress and egress.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyElements {
+    pub ingress_network_policy_name: String,
+    pub ingress_network_policy_namespace: String,
+    pub ingress_network_policy_type: u8,
+    pub ingress_network_policy_rule_name: String,
+    pub ingress_network_policy_rule_action: u8,
+    pub egress_network_policy_name: String,
+    pub egress_network_policy_namespace: String,
+    pub egress_network_policy_type: u8,
+    pub egress_network_policy_rule_name: String,
+    pub egress_network_policy_rule_action: u8,
 }
 
 /// One HTTP/1.1 transaction as Suricata's EVE `http` event reports it; Antrea's

@@ -174,6 +174,9 @@ pub struct CtRow {
     /// Conntrack's TCP state name; empty for other protocols.
     pub tcp_state: &'static str,
     pub mark: u32,
+    /// `ct_label`: Antrea keeps the ingress rule's id in bits 0..31 and the
+    /// egress rule's in 32..63 (`IngressRuleCTLabel`, `EgressRuleCTLabel`).
+    pub label: u128,
     pub http: Vec<String>,
 }
 
@@ -292,6 +295,7 @@ impl Conntrack {
                     reverse_bytes: c.reverse_bytes,
                     tcp_state: c.tcp.map_or("", |s| s.name()),
                     mark: c.mark,
+                    label: c.label,
                     http: c.http.clone(),
                 }
             })

@@ -30,11 +30,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use crate::engine::pipeline::CT_ZONE;
+use crate::engine::policy::{PolicyCatalog, PolicyKind, RuleInfo};
 use crate::engine::{ClusterState, PodState, egress};
 use crate::flows::{
     DumpedConn, ExporterConfig, ExportingProcess, FlowExporter, FlowKey, FlowMeta, FlowRecord,
-    FlowType, HttpExchange, IpfixError, NodeFlowRecord, TimedMessage, Transport,
+    FlowType, HttpExchange, IpfixError, NodeFlowRecord, PolicyElements, TimedMessage, Transport,
 };
+use crate::k8s::RuleAction;
 use crate::sim::World;
 use crate::sim::nat::CtEntry;
 use crate::time::SimTime;
@@ -219,6 +221,8 @@ struct Seen {
     dialled: Option<(Ipv4Addr, u16)>,
     /// HTTP/1.1 messages captured on it, in order.
     http: Vec<String>,
+    /// br-int's `ct_label` for it: the rules that allowed it (0 on the host).
+    label: u128,
 }
 
 /// What `node`'s agent dumps. Where br-int executes the program, Antrea's
@@ -260,6 +264,7 @@ fn dump(world: &World, cluster: &ClusterState, node: &str, now: SimTime) -> Opti
                         },
                         dialled: r.dnat.map(|_| (r.dst, r.dport)),
                         http: r.http.clone(),
+                        label: r.label,
                     }
                 })
                 .collect(),
@@ -273,6 +278,7 @@ fn dump(world: &World, cluster: &ClusterState, node: &str, now: SimTime) -> Opti
                 dumped: dumped(e),
                 dialled: e.dnat.map(|_| (e.original.dst, e.original.dport)),
                 http: e.http.clone(),
+                label: 0,
             })
             .collect(),
     )
@@ -284,9 +290,10 @@ fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, no
         return;
     };
     let dump: Vec<DumpedConn> = seen.iter().map(|s| s.dumped.clone()).collect();
+    let catalog = crate::engine::policy::rules::catalog(cluster);
     agent
         .exporter
-        .poll(now, &dump, |d| resolve(cluster, node, &seen, d));
+        .poll(now, &dump, |d| resolve(cluster, &catalog, node, &seen, d));
     // L7 events: each request and its response make one exchange.
     for e in &seen {
         let key = e.dumped.key;
@@ -366,7 +373,13 @@ fn in_pod_subnets(cluster: &ClusterState, ip: Ipv4Addr) -> bool {
 /// (`AddOrUpdateConn`, `findFlowType`), or `None` when it is not exported
 /// there: no local Pod at either end, or a Pod-to-external flow whose source
 /// Pod lives elsewhere (`exportConn` skips it at the Egress node).
-fn resolve(cluster: &ClusterState, node: &str, seen: &[Seen], d: &DumpedConn) -> Option<FlowMeta> {
+fn resolve(
+    cluster: &ClusterState,
+    catalog: &PolicyCatalog,
+    node: &str,
+    seen: &[Seen],
+    d: &DumpedConn,
+) -> Option<FlowMeta> {
     let e = seen.iter().find(|e| e.dumped.key == d.key)?;
     let src = local_pod(cluster, node, d.key.src);
     let dst = local_pod(cluster, node, d.key.dst);
@@ -387,6 +400,7 @@ fn resolve(cluster: &ClusterState, node: &str, seen: &[Seen], d: &DumpedConn) ->
     if let Some((vip, port)) = e.dialled {
         service_context(cluster, vip, port, &mut m);
     }
+    m.policies = policy_elements(catalog, e.label);
     let service = !m.destination_service_port_name.is_empty();
     m.flow_type = if in_pod_subnets(cluster, d.key.src) {
         if service || in_pod_subnets(cluster, d.key.dst) {
@@ -407,6 +421,49 @@ fn resolve(cluster: &ClusterState, node: &str, seen: &[Seen], d: &DumpedConn) ->
         return None;
     }
     Some(m)
+}
+
+/// The NetworkPolicy elements of a connection whose `ct_label` is `label`:
+/// the ingress rule's id in its low 32 bits, the egress rule's in the next
+/// 32 (Antrea's `IngressRuleCTLabel`/`EgressRuleCTLabel`), looked up as the
+/// agent looks them up (`GetNetworkPolicyByRuleFlowID`). Kubernetes
+/// NetworkPolicy rules carry no name and act as Allow.
+fn policy_elements(catalog: &PolicyCatalog, label: u128) -> PolicyElements {
+    let mut out = PolicyElements::default();
+    let rule = |bits: u128| {
+        u32::try_from(bits & 0xffff_ffff)
+            .ok()
+            .filter(|id| *id != 0)
+            .and_then(|id| catalog.rule(id))
+    };
+    let name = |r: &RuleInfo| {
+        if r.kind == PolicyKind::K8s {
+            String::new()
+        } else {
+            r.rule.clone()
+        }
+    };
+    // flowexporter's RuleActionToUint8: Allow 1, Drop 2, Reject 3.
+    let action = |r: &RuleInfo| match r.action {
+        RuleAction::Allow | RuleAction::Pass => 1,
+        RuleAction::Drop => 2,
+        RuleAction::Reject => 3,
+    };
+    if let Some(r) = rule(label) {
+        out.ingress_network_policy_name = r.policy.clone();
+        out.ingress_network_policy_namespace = r.namespace.clone().unwrap_or_default();
+        out.ingress_network_policy_type = r.kind.ipfix_type();
+        out.ingress_network_policy_rule_name = name(r);
+        out.ingress_network_policy_rule_action = action(r);
+    }
+    if let Some(r) = rule(label >> 32) {
+        out.egress_network_policy_name = r.policy.clone();
+        out.egress_network_policy_namespace = r.namespace.clone().unwrap_or_default();
+        out.egress_network_policy_type = r.kind.ipfix_type();
+        out.egress_network_policy_rule_name = name(r);
+        out.egress_network_policy_rule_action = action(r);
+    }
+    out
 }
 
 /// ClusterIP, port and `namespace/name:port` of the Service a DNATed
@@ -530,6 +587,45 @@ fn split_head(msg: &str) -> Option<(&str, Vec<(String, String)>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_elements_come_from_the_rule_ids_in_ct_label() {
+        let mut c = ClusterState::default();
+        let text = "\
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: web-in}
+spec:
+  priority: 1
+  appliedTo: [{podSelector: {}}]
+  ingress: [{name: from-clients, action: Allow}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out, namespace: shop}
+spec:
+  podSelector: {}
+  egress: [{}]
+";
+        for o in crate::k8s::parse_manifests("p.yaml", text).expect("manifest") {
+            c.apply_policy_object(&o, 0, false).expect("admitted");
+        }
+        let cat = crate::engine::policy::rules::catalog(&c);
+        let (ingress_id, egress_id) = (1u128, 2u128);
+        let e = policy_elements(&cat, ingress_id | (egress_id << 32));
+        assert_eq!(e.ingress_network_policy_name, "web-in");
+        assert_eq!(e.ingress_network_policy_namespace, "");
+        assert_eq!(e.ingress_network_policy_type, 3);
+        assert_eq!(e.ingress_network_policy_rule_name, "from-clients");
+        assert_eq!(e.ingress_network_policy_rule_action, 1);
+        assert_eq!(e.egress_network_policy_name, "out");
+        assert_eq!(e.egress_network_policy_namespace, "shop");
+        assert_eq!(e.egress_network_policy_type, 1);
+        assert_eq!(e.egress_network_policy_rule_name, "");
+        assert_eq!(e.egress_network_policy_rule_action, 1);
+        // No label: nothing.
+        assert_eq!(policy_elements(&cat, 0), PolicyElements::default());
+    }
 
     #[test]
     fn a_curl_exchange_reads_like_suricata_eve() {
