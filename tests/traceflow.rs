@@ -111,3 +111,39 @@ fn a_missing_pod_is_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Pod shop/nobody"));
 }
+
+#[test]
+fn the_blog_s_egress_is_observed_on_both_nodes() {
+    // The blog's ubuntu Pod on node-vm-1, its Egress IP held by node-vm-2.
+    let out = antlab(&[
+        "traceflow",
+        "-s",
+        "scenarios/egress-vlan-failover.yaml",
+        "--at",
+        "3s",
+        "-S",
+        "egress/ubuntu-20-04-59d474f9df-dv9ms",
+        "-D",
+        "10.200.0.10",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8(out.stdout).expect("utf-8");
+    let (first, second) = yaml
+        .split_once("- node: k8s-node-vm-2-cl-02")
+        .expect("a second node");
+    assert!(first.contains("- node: k8s-node-vm-1-cl-02"), "{yaml}");
+    assert!(
+        first.contains("component: Egress\n    action: ForwardedToEgressNode\n    egressIP: 172.18.181.40\n    egress: egress-vlan\n    egressNode: k8s-node-vm-2-cl-02"),
+        "{yaml}"
+    );
+    assert!(first.contains("tunnelDstIP: 172.18.181.40"), "{yaml}");
+    assert!(
+        second.contains("component: Egress\n    action: MarkedForSNAT"),
+        "{yaml}"
+    );
+    assert!(second.contains("action: ForwardedOutOfNetwork"), "{yaml}");
+}

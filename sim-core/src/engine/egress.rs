@@ -832,3 +832,43 @@ fn ensure_dummy(dp: &mut NodeDataplane) {
         dp.dummy_ifaces.push(EGRESS_DUMMY.into());
     }
 }
+
+/// The Egress that `pod`'s node's agent applies to it, as (name, IP,
+/// node): the oldest Egress with an IP that selects the Pod, placed as that
+/// agent's memberlist view places it (a static Egress: its reported status).
+/// What flow records and Traceflow report.
+pub fn egress_of_pod(cluster: &ClusterState, pod: &PodState) -> Option<(String, String, String)> {
+    if !cluster.egress.config.enabled {
+        return None;
+    }
+    let mut candidates: Vec<(&String, &EgressState)> = cluster
+        .egress
+        .egresses
+        .iter()
+        .filter(|(_, e)| e.ip.is_some())
+        .filter(|(_, e)| {
+            selected_pods(cluster, &e.spec)
+                .iter()
+                .any(|p| p.ip == pod.ip)
+        })
+        .collect();
+    candidates.sort_by_key(|(name, e)| (e.created, (*name).clone()));
+    let (name, e) = candidates.first()?;
+    if crate::engine::egress_static::is_static(&e.spec) {
+        // Nothing places a static Egress: the agent reports its status
+        // (`GetEgress`), empty until a node that has the IP writes it.
+        let status = &e.status;
+        return Some((
+            (*name).clone(),
+            status.egress_ip.map_or(String::new(), |ip| ip.to_string()),
+            status.egress_node.clone().unwrap_or_default(),
+        ));
+    }
+    let placed = placement(cluster, &cluster.view_of(pod.node));
+    let node = placed.get(*name).copied().flatten()?;
+    Some((
+        (*name).clone(),
+        e.ip?.to_string(),
+        cluster.node(node).name.clone(),
+    ))
+}

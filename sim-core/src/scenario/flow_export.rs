@@ -31,7 +31,7 @@ use std::net::Ipv4Addr;
 
 use crate::engine::pipeline::CT_ZONE;
 use crate::engine::policy::{PolicyCatalog, PolicyKind, RuleInfo};
-use crate::engine::{ClusterState, PodState, egress};
+use crate::engine::{ClusterState, PodState};
 use crate::flows::{
     DumpedConn, ExporterConfig, ExportingProcess, FlowExporter, FlowKey, FlowMeta, FlowRecord,
     FlowType, HttpExchange, IpfixError, NodeFlowRecord, PolicyElements, TimedMessage, Transport,
@@ -497,49 +497,11 @@ fn fill_egress(cluster: &ClusterState, node: &str, r: &mut FlowRecord) {
     let Some(pod) = local_pod(cluster, node, r.source_ipv4_address) else {
         return;
     };
-    if let Some((name, ip, egress_node)) = egress_of(cluster, pod) {
+    if let Some((name, ip, egress_node)) = crate::engine::egress::egress_of_pod(cluster, pod) {
         r.egress_name = name;
         r.egress_ip = ip;
         r.egress_node_name = egress_node;
     }
-}
-
-/// The Egress that applies to `pod` (the oldest that selects it and has an IP)
-/// and where the Pod's node believes it is placed.
-fn egress_of(cluster: &ClusterState, pod: &PodState) -> Option<(String, String, String)> {
-    if !cluster.egress.config.enabled {
-        return None;
-    }
-    let mut candidates: Vec<(&String, &crate::engine::egress::EgressState)> = cluster
-        .egress
-        .egresses
-        .iter()
-        .filter(|(_, e)| e.ip.is_some())
-        .filter(|(_, e)| {
-            egress::selected_pods(cluster, &e.spec)
-                .iter()
-                .any(|p| p.ip == pod.ip)
-        })
-        .collect();
-    candidates.sort_by_key(|(name, e)| (e.created, (*name).clone()));
-    let (name, e) = candidates.first()?;
-    if crate::engine::egress_static::is_static(&e.spec) {
-        // Nothing places a static Egress: the agent reports its status
-        // (`GetEgress`), empty until a node that has the IP writes it.
-        let status = &e.status;
-        return Some((
-            (*name).clone(),
-            status.egress_ip.map_or(String::new(), |ip| ip.to_string()),
-            status.egress_node.clone().unwrap_or_default(),
-        ));
-    }
-    let placed = egress::placement(cluster, &cluster.view_of(pod.node));
-    let node = placed.get(*name).copied().flatten()?;
-    Some((
-        (*name).clone(),
-        e.ip?.to_string(),
-        cluster.node(node).name.clone(),
-    ))
 }
 
 /// A request and its response as Suricata's EVE `http` event describes them.
@@ -670,7 +632,7 @@ spec:
         let c = &out.cluster;
         let pod = |name: &str| c.pod_by_name("egress", name).expect("the Pod exists");
         assert_eq!(
-            egress_of(c, pod("ubuntu-20-04-59d474f9df-dv9ms")),
+            crate::engine::egress::egress_of_pod(c, pod("ubuntu-20-04-59d474f9df-dv9ms")),
             Some((
                 "egress-static".into(),
                 "10.160.1.27".into(),
@@ -678,7 +640,7 @@ spec:
             ))
         );
         assert_eq!(
-            egress_of(c, pod("other-pod")),
+            crate::engine::egress::egress_of_pod(c, pod("other-pod")),
             Some(("egress-static-nowhere".into(), String::new(), String::new()))
         );
     }

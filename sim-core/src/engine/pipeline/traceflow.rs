@@ -48,6 +48,12 @@ pub struct Observation {
     pub network_policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_policy_rule: Option<String>,
+    #[serde(rename = "egressIP", skip_serializing_if = "Option::is_none")]
+    pub egress_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress_node: Option<String>,
 }
 
 /// One node's part.
@@ -89,6 +95,9 @@ impl TraceflowResult {
                     ("tunnelDstIP", &o.tunnel_dst_ip),
                     ("networkPolicy", &o.network_policy),
                     ("networkPolicyRule", &o.network_policy_rule),
+                    ("egressIP", &o.egress_ip),
+                    ("egress", &o.egress),
+                    ("egressNode", &o.egress_node),
                 ];
                 for (k, v) in fields.iter().take(1) {
                     if let Some(v) = v {
@@ -188,10 +197,20 @@ pub fn traceflow(
         timestamp: now_s,
         observations: obs,
     });
+    // The receiving node: the tunnel's destination node, or, for a packet
+    // tunnelled to an Egress IP, the node that holds it.
+    let egress_node = results[0]
+        .observations
+        .iter()
+        .find_map(|o| o.egress_node.clone());
     if let Some((tun_dst, inner)) = next
-        && let Some(peer) = cluster.nodes().find(|n| n.ip == tun_dst)
+        && let Some(name) = cluster
+            .nodes()
+            .find(|n| n.ip == tun_dst)
+            .map(|n| n.name.clone())
+            .or(egress_node)
+            .filter(|n| cluster.node_by_name(n).is_some())
     {
-        let name = peer.name.clone();
         let (obs, _) = walk_node(cluster, &name, &inner, &cat, false)?;
         results.push(NodeResult {
             node: name,
@@ -326,6 +345,35 @@ fn walk_node(
         return Ok((obs, None));
     };
     let emitted = walk.emitted.first().cloned();
+    // Egress (getEgressObservation): the Pod's packet marked for SNAT here
+    // (on its own node or the Egress node it was tunnelled to), or
+    // tunnelled from its node to the Egress IP that another node holds.
+    if let Some(p) = emitted.as_ref()
+        && let Some(src) = packet
+            .headers()
+            .nw_src
+            .and_then(|ip| cluster.pod_with_ip(ip))
+        && let Some((name, ip, egress_node)) = crate::engine::egress::egress_of_pod(cluster, src)
+    {
+        let marked = p.get(Field::PktMark) != 0;
+        let to_egress_ip = sender
+            && out.port == TUNNEL_OFPORT
+            && out.tun_dst.map(|d| d.to_string()) == Some(ip.clone());
+        if marked || to_egress_ip {
+            obs.push(Observation {
+                component: "Egress",
+                action: if marked {
+                    "MarkedForSNAT"
+                } else {
+                    "ForwardedToEgressNode"
+                },
+                egress_ip: Some(ip),
+                egress: Some(name),
+                egress_node: Some(egress_node),
+                ..Observation::default()
+            });
+        }
+    }
     let mut ob = Observation {
         component: "Forwarding",
         component_info: Some("Output".into()),
