@@ -357,8 +357,10 @@ fn cidr(ctx: &Ctx<'_>, v: &Spanned<String>, what: &str) -> Result<Ipv4Net, Input
     let s = v.value.as_str();
     match s.parse::<Ipv4Net>() {
         Ok(n) => Ok(n.trunc()),
-        Err(_) if s.parse::<Ipv4Addr>().is_ok() => Ok(Ipv4Net::from(
-            s.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::UNSPECIFIED),
+        // Go's net.ParseCIDR (Kubernetes and validateIPBlock) wants a prefix.
+        Err(_) if s.parse::<Ipv4Addr>().is_ok() => Err(ctx.error(
+            v,
+            format!("invalid CIDR address: {s} (write {s}/32 for one address)"),
         )),
         Err(_) if s.contains(':') => Err(ctx.error(
             v,
@@ -650,7 +652,7 @@ pub(super) fn parse_network_policy(
         .into_iter()
         .map(|r| rule(r.referenced, r.value.to, r.value.ports))
         .collect::<Result<Vec<_>, _>>()?;
-    let policy_types = match s.policy_types {
+    let policy_types = match s.policy_types.filter(|t| !t.is_empty()) {
         Some(types) => {
             let mut out = Vec::new();
             for t in types {
@@ -672,7 +674,8 @@ pub(super) fn parse_network_policy(
             }
             out
         }
-        // The API server's default (networking/v1 defaults.go).
+        // The API server's default, for an absent or empty list
+        // (networking/v1 defaults.go, SetDefaults_NetworkPolicySpec).
         None if has_egress => vec![Direction::Ingress, Direction::Egress],
         None => vec![Direction::Ingress],
     };
@@ -727,19 +730,22 @@ fn antrea_rule(
             ),
         ));
     }
-    let to_services: Vec<(String, String)> = r
-        .to_services
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| {
-            let ns = s
-                .value
-                .namespace
-                .or_else(|| namespace.map(str::to_string))
-                .unwrap_or_else(|| "default".into());
-            (ns, s.value.name)
-        })
-        .collect();
+    let mut to_services: Vec<(String, String)> = Vec::new();
+    for s in r.to_services.unwrap_or_default() {
+        // The ClusterNetworkPolicy CRD requires both; an Antrea
+        // NetworkPolicy's Service is in its own Namespace.
+        let ns = match (s.value.namespace.clone(), namespace) {
+            (Some(ns), _) => ns,
+            (None, Some(own)) => own.to_string(),
+            (None, None) => {
+                return Err(ctx.error(
+                    &s,
+                    "toServices[].namespace: Required value (a ClusterNetworkPolicy names the Service's Namespace)",
+                ));
+            }
+        };
+        to_services.push((ns, s.value.name.clone()));
+    }
     if !to_services.is_empty()
         && (peers_raw.is_some() || r.ports.is_some() || r.protocols.is_some())
     {
@@ -839,22 +845,21 @@ pub(super) fn parse_antrea_policy(
             "appliedTo field should either be set in all rules or in none of them",
         ));
     }
-    for v in std::iter::once(&applied_to).chain(rules.iter().map(|r| &r.applied_to)) {
-        if v.iter().any(|p| p.group.is_some()) && v.len() > 1 {
-            return Err(here("group cannot be set with other peers in appliedTo"));
+    // The second rule with a name already taken is the one reported.
+    let mut seen: Vec<&str> = Vec::new();
+    for r in &rules {
+        if let Some(n) = r.name.as_deref() {
+            if seen.contains(&n) {
+                let o = &r.origin;
+                return Err(InputError::new(
+                    &o.file,
+                    o.line,
+                    o.column,
+                    "rules names must be unique within the policy",
+                ));
+            }
+            seen.push(n);
         }
-        if v.iter().any(|p| p.node_selector.is_some())
-            && v.iter().any(|p| p.node_selector.is_none())
-        {
-            return Err(here(
-                "nodeSelector cannot be set with other peers in appliedTo",
-            ));
-        }
-    }
-    let mut names: Vec<&str> = rules.iter().filter_map(|r| r.name.as_deref()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(here("rules names must be unique within the policy"));
     }
     Ok(AntreaPolicy {
         meta,
@@ -882,12 +887,12 @@ pub(super) fn parse_tier(
         .value
         .priority
         .ok_or_else(|| ctx.error_at(&at, "Tier needs spec.priority"))?;
-    // The CRD schema: 1 ≤ priority ≤ 255.
-    if !(1..=255).contains(&p.value) {
+    // The CRD schema: 0 ≤ priority ≤ 255.
+    if !(0..=255).contains(&p.value) {
         return Err(ctx.error(
             &p,
             format!(
-                "spec.priority: Invalid value: {}: spec.priority in body should be between 1 and 255",
+                "spec.priority: Invalid value: {}: spec.priority in body should be between 0 and 255",
                 p.value
             ),
         ));

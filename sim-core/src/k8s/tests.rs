@@ -928,7 +928,33 @@ fn network_policies_parse_with_the_api_server_s_defaults() {
 }
 
 #[test]
+fn an_empty_policy_types_list_defaults_like_an_absent_one() {
+    let Object::NetworkPolicy(np) = one(&format!(
+        "{NP_HEAD}  podSelector: {{}}\n  policyTypes: []\n"
+    )) else {
+        panic!("not a NetworkPolicy")
+    };
+    assert_eq!(np.policy_types, vec![Direction::Ingress]);
+}
+
+#[test]
 fn bad_policies_are_refused_where_they_are_wrong() {
+    assert_err_at(
+        &format!(
+            "{NP_HEAD}  podSelector: {{}}\n  ingress:\n  - from:\n    - ipBlock: {{cidr: 10.0.0.5}}\n"
+        ),
+        8,
+        23,
+        "invalid CIDR address: 10.0.0.5",
+    );
+    assert_err_at(
+        &format!(
+            "{ACNP_HEAD}  priority: 1\n  appliedTo: [{{podSelector: {{}}}}]\n  egress:\n  - action: Allow\n    toServices: [{{name: web}}]\n"
+        ),
+        9,
+        18,
+        "toServices[].namespace: Required value",
+    );
     assert_err_at(
         &format!("{NP_HEAD}  podSelector: {{}}\n  ingres: []\n"),
         6,
@@ -981,8 +1007,8 @@ fn bad_policies_are_refused_where_they_are_wrong() {
         &format!(
             "{ACNP_HEAD}  priority: 1\n  appliedTo: [{{podSelector: {{}}}}]\n  ingress:\n  - {{name: a, action: Allow}}\n  - {{name: a, action: Drop}}\n"
         ),
+        9,
         5,
-        3,
         "rules names must be unique within the policy",
     );
 }

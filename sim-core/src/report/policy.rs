@@ -8,8 +8,12 @@
 
 use super::{kube_age, table};
 use crate::engine::ClusterState;
-use crate::engine::policy::rules::span;
+use crate::engine::policy::index::PolicyIndex;
 use crate::engine::policy::{PolicyKey, tiers};
+
+fn policy_age(cluster: &ClusterState, key: &PolicyKey, now_s: u64) -> String {
+    kube_age(now_s.saturating_sub(cluster.policies().policy_created_at(key).unwrap_or(0)))
+}
 
 fn age(cluster: &ClusterState, display: &str, now_s: u64) -> String {
     kube_age(now_s.saturating_sub(cluster.policies().created_at(display).unwrap_or(0)))
@@ -21,21 +25,13 @@ pub fn network_policies(cluster: &ClusterState, now_s: u64) -> String {
         .policies()
         .k8s_policies()
         .map(|np| {
-            let ns = np
-                .meta
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into());
+            let key = PolicyKey::of_k8s(np);
             let sel = np.pod_selector.to_string();
             vec![
-                ns.clone(),
+                key.namespace.clone().unwrap_or_default(),
                 np.meta.name.clone(),
                 if sel.is_empty() { "<none>".into() } else { sel },
-                age(
-                    cluster,
-                    &format!("NetworkPolicy/{ns}/{}", np.meta.name),
-                    now_s,
-                ),
+                policy_age(cluster, &key, now_s),
             ]
         })
         .collect();
@@ -44,6 +40,8 @@ pub fn network_policies(cluster: &ClusterState, now_s: u64) -> String {
 
 /// `kubectl get acnp` (`cluster_wide`) or `kubectl get anp -A`.
 pub fn antrea_policies(cluster: &ClusterState, cluster_wide: bool, now_s: u64) -> String {
+    // Every policy's span from one index.
+    let index = PolicyIndex::build(cluster);
     let rows: Vec<Vec<String>> = cluster
         .policies()
         .antrea_policies()
@@ -51,12 +49,8 @@ pub fn antrea_policies(cluster: &ClusterState, cluster_wide: bool, now_s: u64) -
         .map(|p| {
             let key = PolicyKey::of_antrea(p);
             let ns = key.namespace.clone();
-            let nodes = span(cluster, &key);
+            let nodes = index.span(cluster, &key);
             let current = nodes.iter().filter(|n| cluster.node(**n).up).count();
-            let display = match &ns {
-                Some(ns) => format!("NetworkPolicy/{ns}/{}", p.meta.name),
-                None => format!("ClusterNetworkPolicy/{}", p.meta.name),
-            };
             let mut row = Vec::new();
             if let Some(ns) = ns {
                 row.push(ns);
@@ -67,7 +61,7 @@ pub fn antrea_policies(cluster: &ClusterState, cluster_wide: bool, now_s: u64) -
                 format!("{}", p.priority.0),
                 nodes.len().to_string(),
                 current.to_string(),
-                age(cluster, &display, now_s),
+                policy_age(cluster, &key, now_s),
             ]);
             row
         })

@@ -108,6 +108,7 @@ pub fn spec_for_node(
         proxy_all: cluster.proxy.proxy_all,
         dsr: cluster.proxy.dsr_enabled,
         egress: cluster.egress.config.enabled,
+        antrea_policy: cluster.settings.agent_gate("AntreaPolicy"),
         ..Features::default()
     };
     // The transport subnet is not modelled per node: a /32 makes hybrid

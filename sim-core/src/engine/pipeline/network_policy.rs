@@ -210,7 +210,9 @@ pub(crate) fn rule_flows(
     let mut clauses: BTreeMap<ClauseKey, Vec<(u32, usize, usize)>> = BTreeMap::new();
     let mut reject_metrics: Vec<T> = Vec::new();
     for r in &rules.rules {
-        if r.layer == Layer::Antrea && !f.antrea_policy {
+        // Without the AntreaPolicy gate the agent realizes no Antrea-native
+        // rule, Baseline included.
+        if r.layer != Layer::K8s && !f.antrea_policy {
             continue;
         }
         let (table, metric) = rule_table(r);

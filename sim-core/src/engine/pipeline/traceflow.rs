@@ -426,22 +426,13 @@ fn arriving(p: &Packet, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Packet, String> 
     let (Some(nw_src), Some(nw_dst)) = (h.nw_src, h.nw_dst) else {
         return Err("the tunnelled packet is not IPv4".into());
     };
+    // The ports (ICMP: type and code) as the packet holds them.
+    let (sp, dp) = (p.get(Field::TpSrc), p.get(Field::TpDst));
     let l4 = match p.get(Field::NwProto) {
-        6 => format!(
-            "tcp,tp_src={},tp_dst={}",
-            h.tp_src.unwrap_or(0),
-            h.tp_dst.unwrap_or(0)
-        ),
-        17 => format!(
-            "udp,udp_src={},udp_dst={}",
-            h.tp_src.unwrap_or(0),
-            h.tp_dst.unwrap_or(0)
-        ),
-        1 => format!(
-            "icmp,icmp_type={},icmp_code={}",
-            h.tp_src.unwrap_or(0),
-            h.tp_dst.unwrap_or(0)
-        ),
+        6 => format!("tcp,tp_src={sp},tp_dst={dp}"),
+        17 => format!("udp,udp_src={sp},udp_dst={dp}"),
+        132 => format!("sctp,sctp_src={sp},sctp_dst={dp}"),
+        1 => format!("icmp,icmp_type={sp},icmp_code={dp}"),
         other => format!("ip,nw_proto={other}"),
     };
     let (proto, rest) = l4.split_once(',').unwrap_or((&l4, ""));

@@ -436,8 +436,15 @@ impl PolicyIndex {
                     name: name.clone(),
                 });
             }
+            // A named port resolves against the Pods that own it: the
+            // local Pods for ingress, the peers for egress, every Pod for an
+            // egress rule with no peers (Antrea's all-Pods address group).
+            let all_pods: Vec<&PodState>;
             let owners: &[&PodState] = if r.direction == Direction::Ingress {
                 &applied
+            } else if r.peers.any && r.to_services.is_empty() {
+                all_pods = cluster.pods().collect();
+                &all_pods
             } else {
                 &peer_pods
             };

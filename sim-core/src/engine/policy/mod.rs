@@ -92,6 +92,20 @@ impl PolicyKey {
     }
 }
 
+/// The AGE key of a policy: its kind's name and `ns/name`.
+fn created_key(key: &PolicyKey) -> String {
+    format!("{}/{}", key.kind.name(), key.display())
+}
+
+/// The AGE key of an object: a policy's [`created_key`], else its display name.
+fn object_key(obj: &Object) -> String {
+    match obj {
+        Object::NetworkPolicy(np) => created_key(&PolicyKey::of_k8s(np)),
+        Object::AntreaPolicy(p) => created_key(&PolicyKey::of_antrea(p)),
+        other => other.display_name(),
+    }
+}
+
 /// One rule's identity within the cluster: its policy, direction and index.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RuleKey {
@@ -138,27 +152,31 @@ impl PolicyStore {
     pub(crate) fn rule_id(&self, key: &RuleKey) -> Option<u32> {
         self.rule_ids.get(key).copied()
     }
-    /// When the object named `kind/ns/name` was created (seconds), if known.
+    /// When the object named `kind/ns/name` was created (seconds), if
+    /// known; policies by [`PolicyStore::policy_created_at`].
     pub fn created_at(&self, display: &str) -> Option<u64> {
         self.created.get(display).copied()
     }
 
-    /// A Tier's priority by name (static or custom), case-insensitively as
-    /// the controller resolves `spec.tier`.
+    /// When policy `key` was created (seconds), if known: a Kubernetes and
+    /// an Antrea NetworkPolicy of one name keep their own ages.
+    pub fn policy_created_at(&self, key: &PolicyKey) -> Option<u64> {
+        self.created.get(&created_key(key)).copied()
+    }
+
+    /// A Tier's priority by name: a static Tier by its name or the
+    /// spelling Antrea's `staticTierSet` also takes (`SecurityOps`), a
+    /// custom Tier by its exact name, as the controller resolves
+    /// `spec.tier` (tier.go, `getTierPriority`; validate.go, `tierExists`).
     pub fn tier_priority(&self, name: &str) -> Option<i32> {
-        tiers::static_priority(name).or_else(|| {
-            self.tiers
-                .values()
-                .find(|t| t.meta.name.eq_ignore_ascii_case(name))
-                .map(|t| t.priority)
-        })
+        tiers::static_priority(name).or_else(|| self.tiers.get(name).map(|t| t.priority))
     }
 
     /// Admits and stores `obj` (a policy, Tier or group); other kinds are
     /// not this store's. Returns the controller's log lines, or the
     /// webhook's refusal.
     pub fn apply(&mut self, obj: &Object, now_s: u64) -> Result<Vec<String>, String> {
-        let display = obj.display_name();
+        let display = object_key(obj);
         let lines = match obj {
             Object::NetworkPolicy(np) => {
                 let ns = obj.namespace().unwrap_or("default").to_string();
@@ -186,12 +204,6 @@ impl PolicyStore {
                     return Err(
                         "`Pass` action should not be set for Baseline Tier policy rules".into(),
                     );
-                }
-                if !p.cluster_wide && prio == tiers::BASELINE_PRIORITY {
-                    // validate.go (validateTierForPolicy).
-                    return Err(format!(
-                        "cannot create Antrea NetworkPolicy with tier {tier}: baseline tier is only for ClusterNetworkPolicies"
-                    ));
                 }
                 let ns = obj.namespace().map(str::to_string);
                 let key = PolicyKey::of_antrea(p);
@@ -276,6 +288,7 @@ impl PolicyStore {
     /// webhook refuses). Returns the controller's log lines.
     pub fn delete(&mut self, obj: &Object) -> Result<Vec<String>, String> {
         let display = obj.display_name();
+        let key = object_key(obj);
         let gone = match obj {
             Object::NetworkPolicy(np) => {
                 let ns = obj.namespace().unwrap_or("default").to_string();
@@ -329,7 +342,7 @@ impl PolicyStore {
             }
             _ => return Ok(Vec::new()),
         };
-        self.created.remove(&display);
+        self.created.remove(&key);
         Ok(vec![if gone {
             format!("{display} deleted")
         } else {

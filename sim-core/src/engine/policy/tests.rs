@@ -306,8 +306,14 @@ spec:
         "tier mine priority 100 overlaps with existing Tier"
     );
     apply(&mut c, &tier("mine", 120)).expect("a free priority");
-    apply(&mut c, &missing_tier.replace("nosuchtier", "Mine"))
-        .expect("tier names are case-insensitive");
+    // A custom Tier by its exact name; a static one by its name or its
+    // staticTierSet spelling.
+    assert_eq!(
+        apply(&mut c, &missing_tier.replace("nosuchtier", "Mine")).unwrap_err(),
+        "tier Mine does not exist"
+    );
+    apply(&mut c, &missing_tier.replace("nosuchtier", "SecurityOps")).expect("static spelling");
+    apply(&mut c, &missing_tier.replace("nosuchtier", "mine")).expect("exact name");
     let tier_obj = objects(&tier("mine", 120));
     assert_eq!(
         c.apply_policy_object(&tier_obj[0], 0, true).unwrap_err(),

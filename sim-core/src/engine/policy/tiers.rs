@@ -25,12 +25,24 @@ pub const STATIC: [(&str, i32); 6] = [
     ("baseline", BASELINE_PRIORITY),
 ];
 
-/// A static Tier's priority, by name in any case.
+/// The spellings `staticTierSet` also takes (tier.go): `Emergency`,
+/// `SecurityOps`, `NetworkOps`, `Platform`, `Application`, `Baseline`.
+const STATIC_SPELLINGS: [&str; 6] = [
+    "Emergency",
+    "SecurityOps",
+    "NetworkOps",
+    "Platform",
+    "Application",
+    "Baseline",
+];
+
+/// A static Tier's priority, by its name or its `staticTierSet` spelling.
 pub fn static_priority(name: &str) -> Option<i32> {
     STATIC
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, p)| *p)
+        .zip(STATIC_SPELLINGS)
+        .find(|((n, _), spelled)| *n == name || *spelled == name)
+        .map(|((_, p), _)| *p)
 }
 
 /// `reservedTierPriorities` (validate.go): 251, 252, 254 and 255.
