@@ -290,10 +290,12 @@ fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, no
         return;
     };
     let dump: Vec<DumpedConn> = seen.iter().map(|s| s.dumped.clone()).collect();
-    let catalog = crate::engine::policy::rules::catalog(cluster);
+    // The catalog the runner installed at its last sync (every policy
+    // change is a step, and every step syncs).
+    let catalog = world.policy_catalog();
     agent
         .exporter
-        .poll(now, &dump, |d| resolve(cluster, &catalog, node, &seen, d));
+        .poll(now, &dump, |d| resolve(cluster, catalog, node, &seen, d));
     // L7 events: each request and its response make one exchange.
     for e in &seen {
         let key = e.dumped.key;

@@ -18,7 +18,7 @@
 //!   conjunction id, table and priority; and the [`PolicyCatalog`] that
 //!   names a conjunction id's policy, rule, Tier and action (for drops,
 //!   traces and flow records).
-//!   The nodes a policy spans ([`rules::span`]) are its realisation status.
+//!   The nodes a policy spans ([`index::PolicyIndex::span`]) are its realisation status.
 //! - [`synthetic`]: a generated cluster with many policies (`antlab bench
 //!   policies`).
 //!

@@ -500,11 +500,6 @@ pub fn catalog(cluster: &ClusterState) -> PolicyCatalog {
     cat
 }
 
-/// The nodes a policy spans ([`PolicyIndex::span`]).
-pub fn span(cluster: &ClusterState, key: &PolicyKey) -> Vec<NodeId> {
-    PolicyIndex::build(cluster).span(cluster, key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -646,6 +646,11 @@ impl World {
         self.policy_catalog = catalog;
     }
 
+    /// The catalog installed at the last sync.
+    pub fn policy_catalog(&self) -> &PolicyCatalog {
+        &self.policy_catalog
+    }
+
     /// Which policies decided `walk` on br-int `sw`: the rules that allowed
     /// or passed it, and the one that dropped or rejected it, or the
     /// Kubernetes NetworkPolicy isolation that dropped it for want of an
