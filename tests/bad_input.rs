@@ -149,6 +149,15 @@ fn duplicate_key_in_antlabs_words() {
 }
 
 #[test]
+fn held_by_names_a_node_the_topology_does_not_have() {
+    refused(
+        &["run", &f("scenario-held-by-unknown-node.yaml")],
+        &format!("{DIR}/scenario-held-by-unknown-node.yaml:7:36: "),
+        "`k8s-node-vm-9` is not a Kubernetes node of the topology",
+    );
+}
+
+#[test]
 fn negative_until() {
     refused(
         &["run", &f("scenario-until-negative.yaml")],

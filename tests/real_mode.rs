@@ -522,6 +522,7 @@ agrees_with_the_simulator! {
     feature_gates_agrees => "feature-gates.yaml",
     mtu_agrees => "mtu.yaml",
     mtu_misconfigured_agrees => "mtu-misconfigured.yaml",
+    memberlist_split_brain_agrees => "memberlist-split-brain.yaml",
     network_policy_agrees => "network-policy.yaml",
     proxyall_migration_agrees => "proxyall-migration.yaml",
     proxyall_with_kube_proxy_agrees => "proxyall-with-kube-proxy.yaml",

@@ -17,6 +17,9 @@
 //! |                     | loaded with one `ovs-ofctl bundle`; from outside the  |
 //! |                     | node: nftables DNAT + masquerade in the node          |
 //! | `strict_arp`        | `arp_ignore=1`                                         |
+//! | `host_firewall`     | NodeNetworkPolicy: chains `nodepolicy_input` and      |
+//! |                     | `nodepolicy_output` (filter, input/output hooks) in   |
+//! |                     | the `ip antlab` table, rules in the engine's order    |
 //!
 //! With `options.brInt: pipeline` br-int runs Antrea's program instead of
 //! the `service_rules` bundle above: [`pipeline_bundle`] compiles it from
@@ -45,6 +48,8 @@ use std::fmt::Write as _;
 use sim_core::engine::ClusterState;
 use sim_core::engine::dataplane::SnatTo;
 use sim_core::engine::dataplane::{DesiredRoute, NodeDataplane};
+use sim_core::engine::policy::host::{HostAction, HostFirewall};
+use sim_core::engine::policy::rules::ServiceMatch;
 use sim_core::engine::proxy::{self, ProxyKind, TrafficOrigin, VIRTUAL_NODEPORT_DNAT_IP};
 use sim_core::k8s::Protocol;
 
@@ -638,7 +643,8 @@ pub fn route_replace(r: &DesiredRoute, dev: &str) -> String {
 }
 
 /// The node's nftables table: marks (prerouting), north-south Service DNAT,
-/// and SNAT (postrouting) in the engine's order.
+/// SNAT (postrouting) in the engine's order, and NodeNetworkPolicy (input
+/// and output, `nodepolicy_chains`) when the node has any.
 pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
     let mut t = String::new();
     // Create-then-delete makes the delete succeed on the first apply too.
@@ -857,8 +863,143 @@ pub fn nft_ruleset(d: &NodeDataplane, nodes: &crate::dsr::NodeAddrs) -> String {
         }
         let _ = writeln!(t, " comment {};", crate::script::nft_string(&s.comment));
     }
-    t.push_str("  }\n}\n");
+    t.push_str("  }\n");
+    if !d.host_firewall.is_empty() {
+        t.push_str(&nodepolicy_chains(&d.host_firewall));
+    }
+    t.push_str("}\n");
     t
+}
+
+/// NodeNetworkPolicy as nftables chains of the `antlab` table, evaluated as
+/// the simulator's host stack evaluates [`HostFirewall`] (and Antrea's
+/// iptables chains do): established/related and loopback accepted first,
+/// then the rules in order, the first match deciding; no match accepts.
+/// A rule with several services is one line per service (same action, same
+/// place: iptables' service chain `ANTREA-POL-RULE<ID>`); one whose peers
+/// hold no address matches nothing and installs nothing.
+fn nodepolicy_chains(fw: &HostFirewall) -> String {
+    let mut t = String::new();
+    for (chain, hook, iface, side, rules) in [
+        ("nodepolicy_input", "input", "iifname", "saddr", &fw.ingress),
+        (
+            "nodepolicy_output",
+            "output",
+            "oifname",
+            "daddr",
+            &fw.egress,
+        ),
+    ] {
+        let _ = writeln!(
+            t,
+            "  chain {chain} {{\n    type filter hook {hook} priority filter; policy accept;"
+        );
+        t.push_str("    ct state established,related accept;\n");
+        let _ = writeln!(t, "    {iface} \"lo\" accept;");
+        for r in rules {
+            let Some(peers) = nft_peers(&r.peers) else {
+                continue;
+            };
+            let addr = match peers.as_slice() {
+                [] => String::new(),
+                [one] => format!(" ip {side} {one}"),
+                many => format!(" ip {side} {{ {} }}", join(many)),
+            };
+            let action = match r.action {
+                HostAction::Accept => "accept",
+                HostAction::Drop => "drop",
+                HostAction::Reject => "reject",
+            };
+            let comment = crate::script::nft_string(&format!(
+                "Antrea: for rule {}, policy {}",
+                r.rule, r.policy
+            ));
+            let services: Vec<String> = if r.services.is_empty() {
+                vec![String::new()]
+            } else {
+                r.services.iter().map(nft_service).collect()
+            };
+            for svc in services {
+                // enableLogging: Antrea's LOG rule before the verdict.
+                if let Some(p) = &r.log_prefix {
+                    let prefix = crate::script::nft_string(p);
+                    let _ = writeln!(t, "   {addr}{svc} log prefix {prefix};");
+                }
+                let _ = writeln!(t, "   {addr}{svc} {action} comment {comment};");
+            }
+        }
+        t.push_str("  }\n");
+    }
+    t
+}
+
+/// A rule's peers for an nftables match: `Some(vec![])` for any address
+/// (`0.0.0.0/0`), `None` for none. Networks inside another one are left
+/// out: an interval set rejects overlapping elements.
+fn nft_peers(peers: &[ipnet::Ipv4Net]) -> Option<Vec<ipnet::Ipv4Net>> {
+    if peers.is_empty() {
+        return None;
+    }
+    let nets: Vec<ipnet::Ipv4Net> = peers.iter().map(|n| n.trunc()).collect();
+    if nets.iter().any(|n| n.prefix_len() == 0) {
+        return Some(Vec::new());
+    }
+    let mut out: Vec<ipnet::Ipv4Net> = Vec::new();
+    for (i, n) in nets.iter().enumerate() {
+        let covered = nets
+            .iter()
+            .enumerate()
+            .any(|(j, m)| m.contains(n) && (m != n || j < i));
+        if !covered {
+            out.push(*n);
+        }
+    }
+    out.sort();
+    Some(out)
+}
+
+/// ` tcp dport 80`-style text for one service (empty for none).
+fn nft_service(s: &ServiceMatch) -> String {
+    let range = |(a, b): (u16, u16)| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
+    match s {
+        ServiceMatch::L4 { protocol, dst, src } => {
+            let proto = match protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => "sctp",
+            };
+            let mut t = String::new();
+            if let Some(r) = dst {
+                let _ = write!(t, " {proto} dport {}", range(*r));
+            }
+            if let Some(r) = src {
+                let _ = write!(t, " {proto} sport {}", range(*r));
+            }
+            if t.is_empty() {
+                t = format!(" meta l4proto {proto}");
+            }
+            t
+        }
+        ServiceMatch::Icmp { icmp_type, code } => {
+            let mut t = String::new();
+            if let Some(v) = icmp_type {
+                let _ = write!(t, " icmp type {v}");
+            }
+            if let Some(c) = code {
+                let _ = write!(t, " icmp code {c}");
+            }
+            if t.is_empty() {
+                t = " meta l4proto icmp".to_string();
+            }
+            t
+        }
+    }
 }
 
 fn join<T: std::fmt::Display>(v: &[T]) -> String {
@@ -902,5 +1043,104 @@ mod tests {
         // Antrea's own priority-210 ConntrackState flow matches +inv, this
         // one +est: no packet matches both.
         assert_eq!((id("ConntrackState"), id("PreRoutingClassifier")), (7, 8));
+    }
+
+    fn host_rule(
+        id: u32,
+        rule: &str,
+        peers: &[&str],
+        services: Vec<ServiceMatch>,
+        action: HostAction,
+    ) -> sim_core::engine::policy::host::HostRule {
+        sim_core::engine::policy::host::HostRule {
+            id,
+            policy: "AntreaClusterNetworkPolicy:node-policy".into(),
+            rule: rule.into(),
+            peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
+            services,
+            action,
+            log_prefix: None,
+        }
+    }
+
+    #[test]
+    fn node_network_policy_becomes_input_and_output_chains_in_rule_order() {
+        let mut d = NodeDataplane::default();
+        let nodes = crate::dsr::NodeAddrs::new();
+        assert!(!nft_ruleset(&d, &nodes).contains("nodepolicy"));
+        let port = |protocol| ServiceMatch::L4 {
+            protocol,
+            dst: Some((10351, 10351)),
+            src: None,
+        };
+        d.host_firewall = HostFirewall {
+            ingress: vec![
+                host_rule(
+                    3,
+                    "deny-gossip",
+                    &["192.168.77.101/32", "192.168.77.102/32"],
+                    vec![port(Protocol::Tcp), port(Protocol::Udp)],
+                    HostAction::Drop,
+                ),
+                host_rule(4, "allow-rest", &["0.0.0.0/0"], vec![], HostAction::Accept),
+            ],
+            egress: vec![host_rule(
+                5,
+                "no-web",
+                // Overlapping peers: the /32 inside the /24 is left out.
+                &["10.0.0.0/24", "10.0.0.7/32", "10.1.0.0/16"],
+                vec![
+                    ServiceMatch::L4 {
+                        protocol: Protocol::Tcp,
+                        dst: Some((8000, 8080)),
+                        src: Some((1024, 1024)),
+                    },
+                    ServiceMatch::L4 {
+                        protocol: Protocol::Sctp,
+                        dst: None,
+                        src: None,
+                    },
+                    ServiceMatch::Icmp {
+                        icmp_type: Some(8),
+                        code: Some(0),
+                    },
+                ],
+                HostAction::Reject,
+            )],
+        };
+        let t = nft_ruleset(&d, &nodes);
+        let chains = &t[t.find("  chain nodepolicy_input").expect(&t)..];
+        assert_eq!(
+            chains,
+            "  chain nodepolicy_input {
+    type filter hook input priority filter; policy accept;
+    ct state established,related accept;
+    iifname \"lo\" accept;
+    ip saddr { 192.168.77.101/32, 192.168.77.102/32 } tcp dport 10351 drop comment \"Antrea: for rule deny-gossip, policy AntreaClusterNetworkPolicy:node-policy\";
+    ip saddr { 192.168.77.101/32, 192.168.77.102/32 } udp dport 10351 drop comment \"Antrea: for rule deny-gossip, policy AntreaClusterNetworkPolicy:node-policy\";
+    accept comment \"Antrea: for rule allow-rest, policy AntreaClusterNetworkPolicy:node-policy\";
+  }
+  chain nodepolicy_output {
+    type filter hook output priority filter; policy accept;
+    ct state established,related accept;
+    oifname \"lo\" accept;
+    ip daddr { 10.0.0.0/24, 10.1.0.0/16 } tcp dport 8000-8080 tcp sport 1024 reject comment \"Antrea: for rule no-web, policy AntreaClusterNetworkPolicy:node-policy\";
+    ip daddr { 10.0.0.0/24, 10.1.0.0/16 } meta l4proto sctp reject comment \"Antrea: for rule no-web, policy AntreaClusterNetworkPolicy:node-policy\";
+    ip daddr { 10.0.0.0/24, 10.1.0.0/16 } icmp type 8 icmp code 0 reject comment \"Antrea: for rule no-web, policy AntreaClusterNetworkPolicy:node-policy\";
+  }
+}
+"
+        );
+        // One peer: matched directly; no address: nothing installed.
+        d.host_firewall = HostFirewall {
+            ingress: vec![
+                host_rule(6, "one", &["10.0.0.5/24"], vec![], HostAction::Drop),
+                host_rule(7, "none", &[], vec![], HostAction::Drop),
+            ],
+            egress: vec![],
+        };
+        let t = nft_ruleset(&d, &nodes);
+        assert!(t.contains("\n    ip saddr 10.0.0.0/24 drop comment"), "{t}");
+        assert!(!t.contains("rule none"), "{t}");
     }
 }

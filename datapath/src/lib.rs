@@ -26,7 +26,7 @@
 //!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups.
 //! - [`dsr`]: AntreaProxy's direct server return in a node's nftables, for
 //!   the `brInt: switch` lab (with the program, br-int does it).
-//! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket.
+//! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket and TCP listener (port 10351), with Antrea's 60 s RejoinNodes.
 //! - [`traffic`]: probes (ping, TCP, HTTP) and the HTTP servers of Pods and hosts.
 //! - [`observe`]: reading outcomes back from the kernel and OVS.
 //! - [`observer`]: the expectation judge's observer for real mode, over `observe`

@@ -183,6 +183,8 @@ impl Live {
             let (who, joined) = match &ev.event {
                 MemberEvent::Join(n) => (n.clone(), true),
                 MemberEvent::Leave(n) => (n.clone(), false),
+                // Real mode acts on every view change at once.
+                MemberEvent::JoinReturned => continue,
             };
             let did = if joined {
                 view.insert(who.clone())

@@ -85,6 +85,9 @@ pub struct NodeDataplane {
     /// load-balance that traffic itself.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub proxy_all_in_br_int: bool,
+    /// NodeNetworkPolicy rules on the node's own traffic (INPUT/OUTPUT).
+    #[serde(skip_serializing_if = "crate::engine::policy::host::HostFirewall::is_empty")]
+    pub host_firewall: crate::engine::policy::host::HostFirewall,
 }
 
 /// A permanent neighbour entry (Antrea's `generateNeigh`: the virtual
@@ -202,6 +205,12 @@ pub struct DesiredMark {
     pub egress_ip: Ipv4Addr,
 }
 
+pub(crate) fn ser_nets<S: serde::Serializer>(
+    v: &[ipnet::Ipv4Net],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    ser_vec_display(v, s)
+}
 fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }

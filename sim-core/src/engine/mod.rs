@@ -270,6 +270,7 @@ pub fn compile_nodes_realized(
                 .filter_map(|p| p.l7_export.map(|(e, i)| (p.ip, e, i)))
                 .collect();
         }
+        dp.host_firewall = policy::host::host_firewall(cluster, node.id);
         out.insert(node.name.clone(), dp);
     }
     (out, egress_inputs.take_realized())

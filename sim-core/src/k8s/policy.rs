@@ -145,6 +145,9 @@ pub struct AntreaRule {
     /// `toServices`: Services by (namespace, name).
     pub to_services: Vec<(String, String)>,
     pub enable_logging: bool,
+    /// `logLabel`: added to the audit log line (NodeNetworkPolicy: to the
+    /// kernel log prefix, cut to 12 characters).
+    pub log_label: Option<String>,
     pub origin: Origin,
 }
 
@@ -771,7 +774,6 @@ fn antrea_rule(
             });
         }
     }
-    let _ = r.log_label;
     Ok(AntreaRule {
         name: r.name.filter(|n| !n.is_empty()),
         action: action(ctx, &r.action, &at)?,
@@ -780,6 +782,7 @@ fn antrea_rule(
         applied_to: peers(ctx, r.applied_to, true)?,
         to_services,
         enable_logging: r.enable_logging.unwrap_or(false),
+        log_label: r.log_label.filter(|l| !l.is_empty()),
         origin: ctx.origin(&at),
     })
 }

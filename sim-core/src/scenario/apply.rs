@@ -177,12 +177,13 @@ pub(super) fn apply_object(
             }
             if let Object::AntreaPolicy(p) = obj
                 && p.applies_to_nodes()
+                && !cluster.settings.agent_gate("NodeNetworkPolicy")
             {
                 world.record(
                     LogKind::Warn,
                     "",
                     format!(
-                        "{} applies to Nodes (a NodeNetworkPolicy): antlab does not enforce it on the nodes' host network yet",
+                        "{} applies to Nodes (a NodeNetworkPolicy) and is not enforced: the antrea-agent feature gate NodeNetworkPolicy is off",
                         obj.display_name()
                     ),
                 );

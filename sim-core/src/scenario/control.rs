@@ -57,8 +57,7 @@ const RETRY_TOKEN: u64 = 1;
 pub(super) const REJOIN_TOKEN: u64 = 2;
 /// The flow exporters' conntrack poll (`flowExporter.flowPollInterval`).
 const FLOW_POLL_TOKEN: u64 = 3;
-/// Antrea's `RejoinNodes` period (`pkg/agent/memberlist/cluster.go`).
-pub(super) const REJOIN_PERIOD: SimDuration = SimDuration::from_secs(60);
+pub(super) use crate::engine::memberlist::REJOIN_PERIOD;
 
 /// Every node with its IP: whom a starting agent joins.
 pub(super) fn peers(cluster: &ClusterState) -> Vec<(std::sync::Arc<str>, std::net::Ipv4Addr)> {
@@ -159,7 +158,10 @@ pub(super) fn advance(
                 // until then it claims nothing.
                 let joined = match cluster.view(node) {
                     Some(v) if !v.is_empty() => true,
-                    _ => view.len() >= powered,
+                    // A join whose push/pulls all ended (some may have
+                    // failed) has returned too: the agent goes on with
+                    // the view it has, alone if nothing answered.
+                    _ => view.len() >= powered || world.agent(id).is_some_and(|a| !a.joining()),
                 };
                 if joined {
                     cluster.set_view(node, view);

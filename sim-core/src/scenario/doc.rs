@@ -263,6 +263,10 @@ pub struct EgressExpectDoc {
     pub(crate) node: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) ip: Option<Spanned<String>>,
+    /// Every node that has the Egress IP on an interface (two or more when
+    /// the agents' views disagree); `[]` for none.
+    #[serde(default, rename = "heldBy")]
+    pub(crate) held_by: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -685,11 +685,12 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "iplink" => Show::IpLink(need(arg)?),
         "ipaddr" => Show::IpAddr(need(arg)?),
         "conntrack" | "ct" => Show::Conntrack(need(arg)?),
+        "iptables" | "iptables-save" => Show::Iptables(need(arg)?),
         other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, conntrack DEVICE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, iptables NODE, conntrack DEVICE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;
@@ -699,6 +700,7 @@ fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputE
     | Show::Dataplane(d)
     | Show::IpLink(d)
     | Show::IpAddr(d)
+    | Show::Iptables(d)
     | Show::Conntrack(d) = &view
     {
         // Pods and br-int switches appear at run time; only topology names are checked here.
@@ -885,10 +887,31 @@ fn expectation(
                     )
                 })?)),
             };
+            let held_by = match &eg.held_by {
+                None => None,
+                Some(v) => {
+                    if let Some(n) = v
+                        .value
+                        .iter()
+                        .find(|n| topo.nodes().all(|(_, d, _)| &d.name != *n))
+                    {
+                        return Err(err(
+                            file,
+                            v,
+                            format!("`{n}` is not a Kubernetes node of the topology"),
+                        ));
+                    }
+                    let mut nodes = v.value.clone();
+                    nodes.sort();
+                    nodes.dedup();
+                    Some(nodes)
+                }
+            };
             ExpectKind::Egress {
                 name: eg.name.value.clone(),
                 node,
                 ip,
+                held_by,
             }
         } else {
             let m = &d.mac.as_ref().expect("counted").value;

@@ -43,6 +43,18 @@ pub fn render_show(
                 serde_json::to_string_pretty(dp).map_err(|e| e.to_string())?
             )
         }
+        Show::Iptables(node) => {
+            let id = cluster
+                .node_id(node)
+                .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
+            let fw = engine::policy::host::host_firewall(cluster, id);
+            format!(
+                "iptables-save on {node}: NodeNetworkPolicy chains ({} ingress, {} egress rules)\n{}",
+                fw.ingress.len(),
+                fw.egress.len(),
+                fw.iptables_save()
+            )
+        }
         Show::Trace(p) => report::trace(
             world
                 .probe(p)

@@ -131,6 +131,9 @@ pub enum Show {
     IpLink(String),
     /// `ip addr` on a node.
     IpAddr(String),
+    /// `iptables-save` of a node's NodeNetworkPolicy chains (the engine's
+    /// `engine::policy::host::HostFirewall`).
+    Iptables(String),
     /// A host's conntrack (`conntrack -L`), and on a node whose br-int
     /// executes its program, br-int's (`ovs-appctl dpctl/dump-conntrack`).
     Conntrack(String),
@@ -184,6 +187,8 @@ pub enum ExpectKind {
         name: String,
         node: Option<Option<String>>,
         ip: Option<Option<Ipv4Addr>>,
+        /// Exactly these nodes hold its IP (sorted; empty: none).
+        held_by: Option<Vec<String>>,
     },
 }
 

@@ -353,11 +353,15 @@ impl Conntrack {
     /// Antrea sends traffic for a remote Egress through the tunnel in OVS,
     /// where iptables never gives it a null binding; the lab routes it through
     /// the host instead, and this keeps the two equivalent.
-    pub fn flush_untranslated(&mut self) -> usize {
+    /// Only forwarded flows are forgotten (`local`: an address of this host):
+    /// the host's own connections meet no Egress rule, and Linux keeps their
+    /// entries (a NodeNetworkPolicy lets their packets through as
+    /// ESTABLISHED).
+    pub fn flush_untranslated(&mut self, local: impl Fn(Ipv4Addr) -> bool) -> usize {
         let gone: Vec<FlowKey> = self
             .by_orig
             .iter()
-            .filter(|(_, e)| e.dnat.is_none() && e.snat.is_none())
+            .filter(|(k, e)| e.dnat.is_none() && e.snat.is_none() && !local(k.src) && !local(k.dst))
             .map(|(k, _)| *k)
             .collect();
         for k in &gone {

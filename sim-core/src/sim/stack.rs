@@ -26,7 +26,9 @@ use super::routing::{FlowPath, NextHop, Route, RoutingTable};
 use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
 use crate::engine::dataplane::SnatTo;
+use crate::engine::policy::host::{HostAction, HostFirewall, PacketL4};
 use crate::engine::proxy::NoEndpointsAction;
+use crate::k8s::{Direction, Protocol};
 use crate::model::{MacAddr, TABLE_MAIN};
 use crate::time::SimTime;
 use crate::wire::{self, ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4};
@@ -207,6 +209,8 @@ pub struct IpStack {
     /// Pods whose HTTP exchanges are recorded for L7 flow export
     /// (`visibility.antrea.io/l7-export`): (Pod IP, egress, ingress).
     pub(super) l7_export: Vec<(Ipv4Addr, bool, bool)>,
+    /// NodeNetworkPolicy rules on INPUT and OUTPUT (`engine::policy::host`).
+    pub(super) firewall: HostFirewall,
     /// The status this host's HTTP server answers with.
     http_status: u16,
     next_ident: u16,
@@ -232,6 +236,7 @@ impl IpStack {
             ct: Conntrack::default(),
             services: ServiceTable::default(),
             l7_export: Vec::new(),
+            firewall: HostFirewall::default(),
             http_status: 200,
             next_ident: 1,
         };
@@ -423,6 +428,9 @@ impl IpStack {
         let Some(ct) = self.prerouting(cx, &mut pkt, Origin::Node, tag) else {
             return;
         };
+        if !self.is_local(pkt.dst) && !self.host_firewall_allows(cx, &pkt, &ct, tag, false) {
+            return;
+        }
         if self.is_local(pkt.dst) {
             // Loopback: deliver to ourselves without touching a wire.
             self.local_deliver(cx, pkt, tag, ct);
@@ -1050,7 +1058,92 @@ impl IpStack {
         }
     }
 
+    /// NodeNetworkPolicy on a packet of this host (Antrea's ANTREA-POL
+    /// chains, `engine::policy::host`): established and related packets and
+    /// loopback pass; a new one goes through the rules of its direction
+    /// (`inbound`: INPUT, else OUTPUT). A Drop or Reject consumes it;
+    /// a Reject of an inbound packet answers ICMP port unreachable.
+    fn host_firewall_allows(
+        &mut self,
+        cx: &mut Cx,
+        pkt: &Ipv4Pkt,
+        ct: &CtState,
+        tag: Option<TraceTag>,
+        inbound: bool,
+    ) -> bool {
+        if self.firewall.is_empty() {
+            return true;
+        }
+        let new = match ct {
+            CtState::New { .. } => true,
+            CtState::Established { .. } | CtState::Reply => false,
+            // ICMP errors are RELATED to the flow they quote.
+            CtState::Untracked => !matches!(
+                pkt.l4,
+                L4::IcmpDestUnreachable { .. }
+                    | L4::IcmpFragNeeded { .. }
+                    | L4::IcmpTimeExceeded { .. }
+            ),
+        };
+        let (direction, peer) = if inbound {
+            (Direction::Ingress, pkt.src)
+        } else {
+            (Direction::Egress, pkt.dst)
+        };
+        if !new || self.is_local(peer) {
+            return true;
+        }
+        let Some(v) = self.firewall.judge(direction, peer, &packet_l4(pkt)) else {
+            return true;
+        };
+        let (rule, chain) = (v.rule.clone(), v.chain);
+        let verdict = match rule.action {
+            HostAction::Accept => {
+                cx.hop(tag, || {
+                    format!(
+                        "NodeNetworkPolicy: allowed by {} rule {} ({chain})",
+                        rule.policy, rule.rule
+                    )
+                });
+                return true;
+            }
+            HostAction::Drop => "dropped",
+            HostAction::Reject => "rejected",
+        };
+        cx.drop(
+            tag,
+            DropReason::Policy {
+                switch: cx.device.to_string(),
+                verdict: format!(
+                    "{verdict} by NodeNetworkPolicy {} rule {} ({chain}): {}",
+                    rule.policy
+                        .trim_start_matches("AntreaClusterNetworkPolicy:"),
+                    rule.rule,
+                    rule.action.target()
+                ),
+            },
+        );
+        if inbound && rule.action == HostAction::Reject {
+            let original = pkt.to_bytes();
+            let error = Ipv4Pkt {
+                src: pkt.dst,
+                dst: pkt.src,
+                ttl: DEFAULT_TTL,
+                ident: 0,
+                l4: L4::IcmpDestUnreachable {
+                    code: 3,
+                    original: quote(&original),
+                },
+            };
+            self.send(cx, error, tag.map(TraceTag::as_reply));
+        }
+        false
+    }
+
     fn local_deliver(&mut self, cx: &mut Cx, pkt: Ipv4Pkt, tag: Option<TraceTag>, ct: CtState) {
+        if !self.host_firewall_allows(cx, &pkt, &ct, tag, true) {
+            return;
+        }
         if let CtState::New { orig, dnat, by, .. } = ct {
             self.ct.commit(cx.now, orig, dnat, None, &by);
             let http = self.l7_capture(orig, &pkt);
@@ -1127,6 +1220,14 @@ impl IpStack {
                     tag,
                 });
                 self.send(cx, reply, reply_tag);
+            }
+            L4::Tcp {
+                dst_port: crate::engine::memberlist::MEMBERLIST_PORT,
+                payload,
+                ..
+            } if !payload.is_empty() => {
+                // A memberlist TCP request: the agent answers it (sim::world::agents).
+                cx.notes.push(Note::Local { pkt, tag });
             }
             L4::Tcp {
                 src_port,
@@ -1385,4 +1486,41 @@ pub(crate) fn reject_reply(pkt: &Ipv4Pkt, action: NoEndpointsAction) -> Option<I
         ident: 0,
         l4,
     })
+}
+
+/// The transport header as the host firewall's matches read it.
+fn packet_l4(pkt: &Ipv4Pkt) -> PacketL4 {
+    match &pkt.l4 {
+        L4::Tcp {
+            src_port, dst_port, ..
+        } => PacketL4::Ports {
+            protocol: Protocol::Tcp,
+            src: *src_port,
+            dst: *dst_port,
+        },
+        L4::Udp {
+            src_port, dst_port, ..
+        } => PacketL4::Ports {
+            protocol: Protocol::Udp,
+            src: *src_port,
+            dst: *dst_port,
+        },
+        L4::IcmpEcho { request, .. } => PacketL4::Icmp {
+            icmp_type: if *request { 8 } else { 0 },
+            code: 0,
+        },
+        L4::IcmpDestUnreachable { code, .. } => PacketL4::Icmp {
+            icmp_type: 3,
+            code: *code,
+        },
+        L4::IcmpFragNeeded { .. } => PacketL4::Icmp {
+            icmp_type: 3,
+            code: 4,
+        },
+        L4::IcmpTimeExceeded { .. } => PacketL4::Icmp {
+            icmp_type: 11,
+            code: 0,
+        },
+        _ => PacketL4::Other,
+    }
 }

@@ -11,6 +11,8 @@ use crate::time::SimDuration;
 pub struct MemberConfig {
     pub(super) probe_interval: SimDuration,
     pub(super) probe_timeout: SimDuration,
+    /// How long a TCP exchange (push/pull, fallback ping) may take.
+    pub(super) tcp_timeout: SimDuration,
     pub(super) indirect_checks: usize,
     pub(super) suspicion_mult: u32,
     pub(super) suspicion_max_timeout_mult: u32,
@@ -31,6 +33,7 @@ impl Default for MemberConfig {
         MemberConfig {
             probe_interval: SimDuration::from_secs(1),
             probe_timeout: SimDuration::from_millis(200),
+            tcp_timeout: SimDuration::from_secs(1),
             indirect_checks: 1,
             suspicion_mult: 3,
             suspicion_max_timeout_mult: 6,

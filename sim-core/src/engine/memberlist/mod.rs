@@ -122,7 +122,11 @@ mod util;
 
 use crate::rng::SimRng;
 
-pub use agent::{Action, Agent, AgentTimer, MemberEvent};
+/// Antrea's `RejoinNodes` period: every agent joins the Nodes not alive in
+/// its view once a minute (`pkg/agent/memberlist/cluster.go` `Run`).
+pub const REJOIN_PERIOD: crate::time::SimDuration = crate::time::SimDuration::from_secs(60);
+
+pub use agent::{Action, Agent, AgentTimer, MemberEvent, Transport};
 pub use codec::DecodeError;
 pub use config::MemberConfig;
 pub use member::{Member, MemberState};

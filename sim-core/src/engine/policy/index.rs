@@ -128,6 +128,33 @@ fn add_peer(
     }
 }
 
+/// Every address a peer list names: its fixed addresses and the IPs of the
+/// Pods its selectors choose now; `0.0.0.0/0` alone for no peers. Sorted,
+/// without duplicates (a NodeNetworkPolicy's address set, `engine::policy::host`).
+pub(super) fn resolve_peer_addresses(
+    cluster: &ClusterState,
+    store: &PolicyStore,
+    peers: &[Peer],
+    home: Option<&str>,
+) -> Vec<Ipv4Net> {
+    let set = peer_set(cluster, store, peers, home);
+    if set.any {
+        return vec![Ipv4Net::default()];
+    }
+    let mut nets = set.nets;
+    if !set.sels.is_empty() {
+        nets.extend(
+            cluster
+                .pods()
+                .filter(|p| set.sels.iter().any(|s| s.matches(cluster, p)))
+                .map(|p| Ipv4Net::from(p.ip)),
+        );
+    }
+    nets.sort();
+    nets.dedup();
+    nets
+}
+
 /// One rule resolved for the whole cluster.
 #[derive(Clone, Debug)]
 struct Resolved {

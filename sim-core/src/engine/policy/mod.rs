@@ -19,18 +19,23 @@
 //!   names a conjunction id's policy, rule, Tier and action (for drops,
 //!   traces and flow records).
 //!   The nodes a policy spans ([`index::PolicyIndex::span`]) are its realisation status.
+//! - [`host`]: NodeNetworkPolicy, a node's [`host::HostFirewall`] (the
+//!   iptables chains Antrea's agent writes for policies applied to Nodes).
 //! - [`synthetic`]: a generated cluster with many policies (`antlab bench
 //!   policies`).
 //!
 //! The pipeline compiles [`NodePolicyRules`] into flows
 //! (`engine::pipeline::network_policy`); nothing here knows about flows.
 
+pub mod host;
 pub mod index;
 pub mod priority;
 pub mod rules;
 pub mod synthetic;
 pub mod tiers;
 
+#[cfg(test)]
+mod host_tests;
 #[cfg(test)]
 mod tests;
 

@@ -321,6 +321,13 @@ pub(super) struct AntreaRuleRef<'a> {
     pub(super) layer: Layer,
 }
 
+impl AntreaRuleRef<'_> {
+    /// The rule's name as antlab gives it ([`rule_name`]).
+    pub(super) fn rule_name(&self) -> String {
+        rule_name(self.rule.name.as_deref(), self.direction, self.key.index)
+    }
+}
+
 pub(super) fn antrea_rules(store: &PolicyStore) -> Vec<AntreaRuleRef<'_>> {
     let mut out = Vec::new();
     for p in store.antrea_policies() {

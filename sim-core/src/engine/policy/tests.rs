@@ -19,7 +19,7 @@ const NODE: &str = "node-a";
 /// One node, four Pods in two Namespaces: shop/web (app=web, `http` = TCP
 /// 80), shop/client (role=client), shop/guest (role=guest), and
 /// other/tool (role=client) in Namespace `other` (team=ops).
-fn cluster() -> ClusterState {
+pub(super) fn cluster() -> ClusterState {
     let mut c = ClusterState::default();
     let a = c.add_node(NodeState::new(
         NODE,
@@ -73,7 +73,7 @@ fn objects(text: &str) -> Vec<Object> {
     parse_manifests("test.yaml", text).expect("manifest")
 }
 
-fn apply(c: &mut ClusterState, text: &str) -> Result<(), String> {
+pub(super) fn apply(c: &mut ClusterState, text: &str) -> Result<(), String> {
     for o in objects(text) {
         c.apply_policy_object(&o, 0, false)?;
     }

@@ -98,7 +98,12 @@ pub fn judge(obs: &dyn Observe, kind: &ExpectKind) -> Judgement {
         ExpectKind::ServiceExternalIp { service, node, ip } => {
             service_external_ip(obs, service, node, ip)
         }
-        ExpectKind::Egress { name, node, ip } => egress(obs, name, node, ip),
+        ExpectKind::Egress {
+            name,
+            node,
+            ip,
+            held_by,
+        } => egress(obs, name, node, ip, held_by.as_deref()),
     }
 }
 
@@ -324,6 +329,7 @@ fn egress(
     name: &str,
     node: &Option<Option<String>>,
     ip: &Option<Option<Ipv4Addr>>,
+    held_by: Option<&[String]>,
 ) -> Judgement {
     let Some(seen) = obs.egress(name) else {
         return refused(format!("Egress {name} does not exist"));
@@ -357,6 +363,14 @@ fn egress(
                     notes.problem(format!("IP held by {}", list_or_none(&seen.held.holders)));
                 }
             }
+        }
+    }
+    if let Some(want) = held_by {
+        notes.expect(format!("held by {}", list_or_none(want)));
+        let mut seen_by = seen.held.holders.clone();
+        seen_by.sort();
+        if seen_by != want {
+            notes.problem(format!("IP held by {}", list_or_none(&seen_by)));
         }
     }
     if let Some(want) = ip {

@@ -1,19 +1,28 @@
 //! The antrea-agent memberlist instances the nodes run: starting,
-//! stopping, rejoining, their messages carried as UDP between the nodes'
-//! stacks, their timers, and member events handed to the control plane.
+//! stopping, rejoining, their messages carried between the nodes' stacks
+//! (UDP datagrams from port 10351 to port 10351; a TCP exchange as one
+//! segment each way, the request carried by the SYN from a local port and
+//! the answer by the SYN-ACK, so conntrack and a node's firewall see a new
+//! connection to 10351 and then its reply), their timers, and member events
+//! handed to the control plane.
 
 use std::net::Ipv4Addr;
 
 use super::{ControlEvent, Event, World};
 use crate::engine::memberlist::{
-    self, Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg,
+    self, Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg, Transport,
 };
 use crate::model::DeviceId;
 use crate::sched::Scheduler;
 use crate::sim::trace::LogKind;
-use crate::wire::{Ipv4Pkt, L4};
+use crate::wire::{Ipv4Pkt, L4, TcpFlags};
 
 pub use crate::engine::memberlist::MEMBERLIST_PORT;
+
+/// Linux's default `net.ipv4.ip_local_port_range` (32768-60999), where a
+/// memberlist TCP exchange takes its local port.
+pub(super) const FIRST_EPHEMERAL_PORT: u16 = 32768;
+const LAST_EPHEMERAL_PORT: u16 = 60999;
 
 impl World {
     /// An agent's timer fires, unless it was set before the node's last
@@ -98,7 +107,15 @@ impl World {
         self.agents.get(&node)
     }
 
-    pub(super) fn agent_receive(&mut self, node: DeviceId, from: Ipv4Addr, payload: &[u8]) {
+    /// A memberlist message arrived: a datagram (`stream: None`) or a TCP
+    /// segment from `(from, port)` carrying a request or an answer.
+    pub(super) fn agent_receive(
+        &mut self,
+        node: DeviceId,
+        from: Ipv4Addr,
+        stream: Option<u16>,
+        payload: &[u8],
+    ) {
         let now = self.now;
         let Ok(msg) = Msg::decode(payload) else {
             let name = self.device(node).name().to_string();
@@ -109,31 +126,76 @@ impl World {
             );
             return;
         };
-        let actions = match self.agents.get_mut(&node) {
-            Some(a) => a.on_message(now, from, msg),
-            None => return,
+        let actions = match (self.agents.get_mut(&node), stream) {
+            (Some(a), None) => a.on_message(now, from, msg),
+            (Some(a), Some(_)) => a.on_stream(now, from, msg),
+            (None, _) => return,
         };
+        self.stream_peer = stream.map(|port| (from, port));
         self.run_agent_actions(node, actions);
+        self.stream_peer = None;
+    }
+
+    /// The packet carrying `msg` to `to` over `transport`.
+    fn agent_packet(&mut self, to: Ipv4Addr, msg: &Msg, transport: Transport) -> Option<Ipv4Pkt> {
+        let payload = msg.encode();
+        let (src_port, dst_port, flags) = match transport {
+            Transport::Packet => {
+                let l4 = L4::Udp {
+                    src_port: MEMBERLIST_PORT,
+                    dst_port: MEMBERLIST_PORT,
+                    payload,
+                };
+                return Some(agent_ipv4(to, l4));
+            }
+            Transport::Stream => {
+                let port = self.next_stream_port;
+                self.next_stream_port = if port >= LAST_EPHEMERAL_PORT {
+                    FIRST_EPHEMERAL_PORT
+                } else {
+                    port + 1
+                };
+                let flags = TcpFlags {
+                    syn: true,
+                    psh: true,
+                    ..Default::default()
+                };
+                (port, MEMBERLIST_PORT, flags)
+            }
+            Transport::StreamAnswer => {
+                // Only ever the answer to the exchange being handled.
+                let (_, port) = self.stream_peer.filter(|(p, _)| *p == to)?;
+                let flags = TcpFlags {
+                    syn: true,
+                    ack: true,
+                    psh: true,
+                    ..Default::default()
+                };
+                (MEMBERLIST_PORT, port, flags)
+            }
+        };
+        let l4 = L4::Tcp {
+            src_port,
+            dst_port,
+            seq: 0,
+            ack: 0,
+            flags,
+            window: 64240,
+            payload,
+        };
+        Some(agent_ipv4(to, l4))
     }
 
     pub(super) fn run_agent_actions(&mut self, node: DeviceId, actions: Vec<AgentAction>) {
         let name = self.device(node).name().to_string();
         for a in actions {
             match a {
-                AgentAction::Send { to, msg } => {
-                    let pkt = Ipv4Pkt {
-                        src: Ipv4Addr::UNSPECIFIED,
-                        dst: to,
-                        ttl: 64,
-                        ident: 0,
-                        l4: L4::Udp {
-                            src_port: MEMBERLIST_PORT,
-                            dst_port: MEMBERLIST_PORT,
-                            payload: msg.encode(),
-                        },
-                    };
-                    self.call_stack(node, |stack, cx| stack.send(cx, pkt, None));
+                AgentAction::Send { to, msg, transport } => {
+                    if let Some(pkt) = self.agent_packet(to, &msg, transport) {
+                        self.call_stack(node, |stack, cx| stack.send(cx, pkt, None));
+                    }
                 }
+                AgentAction::Log(text) => self.record(LogKind::Engine, &name, text),
                 AgentAction::Timer { at, timer } => {
                     let epoch = self.epochs[node.0 as usize];
                     self.queue.push(
@@ -147,10 +209,15 @@ impl World {
                 }
                 AgentAction::Event(event) => {
                     let text = match &event {
-                        MemberEvent::Join(n) => format!("memberlist: {n} joined"),
-                        MemberEvent::Leave(n) => format!("memberlist: {n} left (dead or gone)"),
+                        MemberEvent::Join(n) => Some(format!("memberlist: {n} joined")),
+                        MemberEvent::Leave(n) => {
+                            Some(format!("memberlist: {n} left (dead or gone)"))
+                        }
+                        MemberEvent::JoinReturned => None,
                     };
-                    self.record(LogKind::Engine, &name, text);
+                    if let Some(text) = text {
+                        self.record(LogKind::Engine, &name, text);
+                    }
                     self.control.push(ControlEvent::Member {
                         observer: name.clone(),
                         event,
@@ -158,6 +225,17 @@ impl World {
                 }
             }
         }
+    }
+}
+
+/// A packet from the node's own address (the route picks it) to `to`.
+fn agent_ipv4(to: Ipv4Addr, l4: L4) -> Ipv4Pkt {
+    Ipv4Pkt {
+        src: Ipv4Addr::UNSPECIFIED,
+        dst: to,
+        ttl: 64,
+        ident: 0,
+        l4,
     }
 }
 
@@ -285,7 +363,7 @@ mod tests {
         let mut w = world(TWO_NODES);
         let n1 = id(&w, "n1");
         w.start_agent_converged(n1, &peers());
-        w.agent_receive(n1, ip("10.0.0.12"), b"not memberlist");
+        w.agent_receive(n1, ip("10.0.0.12"), None, b"not memberlist");
         assert_eq!(
             messages(&w, LogKind::Warn),
             ["undecodable memberlist message dropped"]

@@ -107,8 +107,40 @@ impl World {
         let DeviceRt::Host(h) = &mut self.devices[node.0 as usize] else {
             return Err(format!("{name} is not a host"));
         };
-        // 1. VLAN sub-interfaces (kept once created; an unused one has no address).
+        // 1. VLAN sub-interfaces. Antrea deletes one when its last address
+        // goes (ipassigner `unassign`, v1.15+); the simulator keeps its slot
+        // (routes name interfaces by index) and takes it down, and a frame
+        // for its VLAN is then dropped as Linux drops one for a VLAN it has
+        // no sub-interface for.
+        for i in 0..h.iface_kinds.len() {
+            if matches!(h.iface_kinds[i], HostIfaceKind::Vlan { .. })
+                && h.admin_up[i]
+                && !desired
+                    .vlan_ifaces
+                    .iter()
+                    .any(|v| v.name == h.stack.ifaces[i].name)
+            {
+                h.admin_up[i] = false;
+                h.stack.ifaces[i].addrs.clear();
+                lines.push((
+                    LogKind::Engine,
+                    format!("ip link del {}", h.stack.ifaces[i].name),
+                ));
+            }
+        }
         for v in &desired.vlan_ifaces {
+            if let Some(i) = h.stack.iface_index(&v.name)
+                && !h.admin_up[i]
+            {
+                h.admin_up[i] = true;
+                lines.push((
+                    LogKind::Engine,
+                    format!(
+                        "ip link add link {} name {} type vlan id {}",
+                        v.parent, v.name, v.vid
+                    ),
+                ));
+            }
             if h.stack.iface_index(&v.name).is_none() {
                 let parent = h
                     .stack
@@ -306,7 +338,15 @@ impl World {
         nat_changed |= marks != h.stack.marks;
         h.stack.marks = marks;
         if nat_changed {
-            h.stack.ct.flush_untranslated();
+            let local: Vec<Ipv4Addr> = h
+                .stack
+                .ifaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+                .collect();
+            h.stack
+                .ct
+                .flush_untranslated(|ip| ip.is_loopback() || local.contains(&ip));
         }
         let mut responder = Vec::new();
         for (iface, ip) in &desired.arp_responder {
@@ -340,6 +380,18 @@ impl World {
             h.stack.ifaces[gw].mtu = desired.gateway_mtu;
         }
         h.stack.l7_export = desired.l7_export.clone();
+        if h.stack.firewall != desired.host_firewall {
+            let fw = &desired.host_firewall;
+            lines.push((
+                LogKind::Engine,
+                format!(
+                    "NodeNetworkPolicy: {} ingress and {} egress rules in the ANTREA-POL chains",
+                    fw.ingress.len(),
+                    fw.egress.len()
+                ),
+            ));
+            h.stack.firewall = fw.clone();
+        }
         let mut neighbors = Vec::new();
         for n in &desired.neighbors {
             let i = h

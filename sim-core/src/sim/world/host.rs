@@ -76,11 +76,13 @@ impl World {
         let (vid, inner) = wire::pop_vlan(&frame);
         let iface = match vid {
             None => Some(phys),
-            Some(v) => h.iface_kinds.iter().position(|k| {
+            // A deleted sub-interface keeps its slot, taken down
+            // (dataplane.rs): it is not there for its VLAN.
+            Some(v) => h.iface_kinds.iter().enumerate().position(|(i, k)| {
                 *k == HostIfaceKind::Vlan {
                     parent: phys,
                     vid: v,
-                }
+                } && h.admin_up[i]
             }),
         };
         let Some(iface) = iface else {
@@ -128,7 +130,9 @@ impl World {
                         ..
                     } = &pkt.l4
                     {
-                        self.agent_receive(id, pkt.src, payload);
+                        self.agent_receive(id, pkt.src, None, payload);
+                    } else if let Some((port, payload)) = memberlist_stream(&pkt) {
+                        self.agent_receive(id, pkt.src, Some(port), payload);
                     } else if matches!(
                         &pkt.l4,
                         L4::Udp {
@@ -409,5 +413,23 @@ mod mtu_tests {
         );
         // Nothing reached the router.
         assert!(a.path.iter().all(|h| h.device == "h1"), "{:?}", a.path);
+    }
+}
+
+/// A memberlist TCP segment (a request to port 10351 or an answer from it)
+/// with the sender's port.
+fn memberlist_stream(pkt: &Ipv4Pkt) -> Option<(u16, &[u8])> {
+    match &pkt.l4 {
+        L4::Tcp {
+            src_port,
+            dst_port,
+            payload,
+            ..
+        } if !payload.is_empty()
+            && (*dst_port == MEMBERLIST_PORT || *src_port == MEMBERLIST_PORT) =>
+        {
+            Some((*src_port, payload))
+        }
+        _ => None,
     }
 }

@@ -140,6 +140,10 @@ pub struct World {
     agents: BTreeMap<DeviceId, Agent>,
     /// How many times each node's agent has started (names its PRNG stream).
     agent_boots: BTreeMap<DeviceId, u32>,
+    /// The next local port a memberlist TCP exchange opens from.
+    next_stream_port: u16,
+    /// The peer and port of the TCP exchange an agent is answering.
+    stream_peer: Option<(Ipv4Addr, u16)>,
     control: Vec<ControlEvent>,
     /// (sender device, target IP) → why its last ARP request was dropped.
     arp_drop_hints: BTreeMap<(String, Ipv4Addr), String>,
@@ -177,6 +181,8 @@ impl World {
             log_frames: true,
             agents: BTreeMap::new(),
             agent_boots: BTreeMap::new(),
+            next_stream_port: agents::FIRST_EPHEMERAL_PORT,
+            stream_peer: None,
             control: Vec::new(),
             arp_drop_hints: BTreeMap::new(),
             log_dataplane: true,

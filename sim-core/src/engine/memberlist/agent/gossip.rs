@@ -6,7 +6,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Action, Agent};
+use super::stream::StreamKind;
+use super::{Action, Agent, Transport};
 use crate::engine::memberlist::codec::{COMPOUND_HEADER, COMPOUND_PER_PART};
 use crate::engine::memberlist::member::MemberState;
 use crate::engine::memberlist::messages::{Msg, PushState};
@@ -23,20 +24,43 @@ impl Agent {
             .collect()
     }
 
+    /// `pushPullNode`: our member table to `to` over TCP; its answer
+    /// merges in [`Agent::on_stream`].
     pub(super) fn send_push_pull(
+        &mut self,
+        now: SimTime,
+        to: Ipv4Addr,
+        join: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let msg = Msg::PushPull {
+            join,
+            reply: false,
+            states: self.local_states(),
+        };
+        let kind = if join {
+            StreamKind::Join
+        } else {
+            StreamKind::PushPull
+        };
+        self.open_stream(now, to, kind, msg, None, out);
+    }
+
+    /// Our member table as the answer to `to`'s push/pull.
+    pub(super) fn send_push_pull_answer(
         &mut self,
         to: Ipv4Addr,
         join: bool,
-        reply: bool,
         out: &mut Vec<Action>,
     ) {
         out.push(Action::Send {
             to,
             msg: Msg::PushPull {
                 join,
-                reply,
+                reply: true,
                 states: self.local_states(),
             },
+            transport: Transport::StreamAnswer,
         });
     }
 
@@ -55,7 +79,11 @@ impl Agent {
             parts.extend(extra);
             Msg::Compound(parts)
         };
-        out.push(Action::Send { to, msg });
+        out.push(Action::Send {
+            to,
+            msg,
+            transport: Transport::Packet,
+        });
     }
 
     /// Queues a broadcast about `node`; it replaces any queued one about it.
@@ -113,7 +141,11 @@ impl Agent {
             } else {
                 Msg::Compound(msgs)
             };
-            out.push(Action::Send { to, msg });
+            out.push(Action::Send {
+                to,
+                msg,
+                transport: Transport::Packet,
+            });
         }
     }
 }

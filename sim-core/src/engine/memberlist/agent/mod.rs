@@ -14,6 +14,7 @@
 mod gossip;
 mod probe;
 mod state;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,8 @@ use super::util::push_pull_scale;
 use crate::rng::{SimRng, below};
 use crate::time::{SimDuration, SimTime};
 use probe::{Probe, Relay};
+use stream::PendingStream;
+pub use stream::Transport;
 
 /// A callback the agent asked for. Stale ones (old `seq`/`generation`) are ignored.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +60,10 @@ pub enum AgentTimer {
     GossipTick,
     PushPullTick,
     LeaveTimeout,
+    /// A TCP exchange got no answer within the TCP timeout.
+    StreamTimeout {
+        id: u32,
+    },
 }
 
 /// What Antrea's `cluster.go` reacts to (memberlist `NotifyJoin`/`NotifyLeave`).
@@ -65,12 +72,27 @@ pub enum MemberEvent {
     Join(String),
     /// Dead or Left.
     Leave(String),
+    /// `Join` returned: every push/pull it started was answered or timed
+    /// out (Antrea's Node handlers call it synchronously, so the agent acts
+    /// on its view after this).
+    JoinReturned,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    Send { to: Ipv4Addr, msg: Msg },
-    Timer { at: SimTime, timer: AgentTimer },
+    /// A message to `to`'s memberlist port, over UDP or TCP.
+    Send {
+        to: Ipv4Addr,
+        msg: Msg,
+        transport: Transport,
+    },
+    /// A line memberlist logs (a failed join or push/pull, UDP probes
+    /// failing where TCP works).
+    Log(String),
+    Timer {
+        at: SimTime,
+        timer: AgentTimer,
+    },
     Event(MemberEvent),
 }
 
@@ -104,6 +126,9 @@ pub struct Agent {
     /// A probe tick came while a probe was running (Go's one-slot ticker).
     tick_pending: bool,
     relays: Vec<Relay>,
+    /// TCP exchanges waiting for their answer.
+    streams: Vec<PendingStream>,
+    next_stream: u32,
     queue: BroadcastQueue,
     awareness: Awareness,
     next_generation: u64,
@@ -133,6 +158,8 @@ impl Agent {
             probe: None,
             tick_pending: false,
             relays: Vec::new(),
+            streams: Vec::new(),
+            next_stream: 0,
             queue: BroadcastQueue::default(),
             awareness,
             next_generation: 0,
@@ -197,6 +224,11 @@ impl Agent {
     }
 
     /// The member called `name`, if known.
+    /// Whether a `Join` is still waiting for push/pull answers.
+    pub fn joining(&self) -> bool {
+        self.streams.iter().any(PendingStream::is_join)
+    }
+
     pub fn member(&self, name: &str) -> Option<Member> {
         let id = self.names.lookup(name)?;
         self.nodes.get(&id).map(|n| self.view(n))
@@ -222,7 +254,7 @@ impl Agent {
         self.start(now, &mut out);
         for (name, addr) in peers {
             if **name != *self.name() {
-                self.send_push_pull(*addr, true, false, &mut out);
+                self.send_push_pull(now, *addr, true, &mut out);
             }
         }
         out
@@ -308,7 +340,7 @@ impl Agent {
         }
         match t {
             AgentTimer::ProbeTick => self.on_probe_tick(now, &mut out),
-            AgentTimer::ProbeTimeout { seq } => self.on_probe_timeout(seq, &mut out),
+            AgentTimer::ProbeTimeout { seq } => self.on_probe_timeout(now, seq, &mut out),
             AgentTimer::ProbeDeadline { seq } => self.on_probe_deadline(now, seq, &mut out),
             AgentTimer::RelayTimeout { seq } => self.on_relay_timeout(seq, &mut out),
             AgentTimer::Suspicion { node, generation } => {
@@ -336,9 +368,10 @@ impl Agent {
                 let me = self.me;
                 let picked = self.k_random(1, |n| n.id != me && n.state == MemberState::Alive);
                 if let Some(addr) = picked.first() {
-                    self.send_push_pull(*addr, false, false, &mut out);
+                    self.send_push_pull(now, *addr, false, &mut out);
                 }
             }
+            AgentTimer::StreamTimeout { id } => self.on_stream_timeout(id, &mut out),
             AgentTimer::LeaveTimeout => {
                 if self.left {
                     self.shutdown = true;
@@ -417,17 +450,8 @@ impl Agent {
                     self.dead_node(now, incarnation, node, from, out);
                 }
             }
-            Msg::PushPull {
-                join,
-                reply,
-                states,
-            } => {
-                if !reply {
-                    // The responder sends its state before merging (net.go handleConn).
-                    self.send_push_pull(from, join, true, out);
-                }
-                self.merge_state(now, states, out);
-            }
+            // Push/pull travels over TCP only (on_stream).
+            Msg::PushPull { .. } => {}
             Msg::Compound(_) => {}
         }
     }

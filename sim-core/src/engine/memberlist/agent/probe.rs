@@ -7,7 +7,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Action, Agent, AgentTimer, NodeState};
+use super::stream::StreamKind;
+use super::{Action, Agent, AgentTimer, NodeState, Transport};
 use crate::engine::memberlist::member::MemberState;
 use crate::engine::memberlist::messages::Msg;
 use crate::engine::memberlist::names::MemberId;
@@ -24,6 +25,17 @@ pub(super) struct Probe {
     deadline: SimTime,
     expected_nacks: u32,
     nacks: u32,
+    /// Its TCP fallback ping was answered.
+    tcp_contact: bool,
+}
+
+impl Probe {
+    /// The TCP ping of probe `seq` was answered.
+    pub(super) fn contacted_over_tcp(&mut self, seq: u32) {
+        if self.seq == seq {
+            self.tcp_contact = true;
+        }
+    }
 }
 
 /// An indirect ping we are relaying for another member.
@@ -52,10 +64,25 @@ impl Agent {
         self.probe_next(now, out);
     }
 
-    pub(super) fn on_probe_timeout(&mut self, seq: u32, out: &mut Vec<Action>) {
-        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
-            self.send_indirect(out);
-        }
+    /// No Ack within the probe timeout: ask helpers to ping the target, and
+    /// ping it over TCP ourselves until the probe's deadline (probeNode's
+    /// fallback, which memberlist skips only when TCP pings are disabled).
+    pub(super) fn on_probe_timeout(&mut self, now: SimTime, seq: u32, out: &mut Vec<Action>) {
+        let Some(p) = self.probe.clone().filter(|p| p.seq == seq) else {
+            return;
+        };
+        self.send_indirect(out);
+        let Some(addr) = self.nodes.get(&p.target).map(|n| n.addr) else {
+            return;
+        };
+        let ping = Msg::Ping {
+            seq,
+            target: self.name_of(p.target),
+            source: self.name().to_string(),
+            source_addr: self.addr,
+        };
+        let kind = StreamKind::FallbackPing { seq };
+        self.open_stream(now, addr, kind, ping, Some(p.deadline), out);
     }
 
     pub(super) fn on_probe_deadline(&mut self, now: SimTime, seq: u32, out: &mut Vec<Action>) {
@@ -247,6 +274,7 @@ impl Agent {
             deadline: now + interval,
             expected_nacks: 0,
             nacks: 0,
+            tcp_contact: false,
         });
         let ping = Msg::Ping {
             seq,
@@ -266,6 +294,7 @@ impl Agent {
             out.push(Action::Send {
                 to: addr,
                 msg: Msg::Compound(vec![ping, s]),
+                transport: Transport::Packet,
             });
         }
         out.push(Action::Timer {
@@ -309,6 +338,14 @@ impl Agent {
         let Some(p) = self.probe.take() else {
             return;
         };
+        if p.tcp_contact {
+            // Only TCP reached it: no suspicion, awareness unchanged.
+            out.push(Action::Log(format!(
+                "memberlist: Was able to connect to {} over TCP but UDP probes failed, network may be misconfigured",
+                self.name_of(p.target)
+            )));
+            return;
+        }
         let delta = if p.expected_nacks > 0 {
             i64::from(p.expected_nacks.saturating_sub(p.nacks))
         } else {

@@ -18,6 +18,7 @@ enum Ev {
         to: usize,
         from: Ipv4Addr,
         bytes: Vec<u8>,
+        transport: Transport,
     },
     Timer {
         node: usize,
@@ -27,7 +28,8 @@ enum Ev {
 }
 
 /// A tiny network: fixed latency, whole nodes can be powered off, single
-/// directions can be cut. Messages travel encoded, as they would over UDP.
+/// directions can be cut (for both transports, or only UDP or only TCP).
+/// Messages travel encoded, as they would on the wire.
 struct Net {
     seed: u64,
     names: Vec<String>,
@@ -39,6 +41,9 @@ struct Net {
     now: SimTime,
     latency: SimDuration,
     cut: Vec<(usize, usize)>,
+    cut_udp: Vec<(usize, usize)>,
+    cut_tcp: Vec<(usize, usize)>,
+    logs: Vec<(usize, String)>,
     events: Vec<(SimTime, usize, MemberEvent)>,
     sent: Vec<(usize, &'static str)>,
     leave_states: Vec<(usize, String, Option<MemberState>)>,
@@ -59,6 +64,9 @@ impl Net {
             now: SimTime::ZERO,
             latency: SimDuration::from_micros(500),
             cut: Vec::new(),
+            cut_udp: Vec::new(),
+            cut_tcp: Vec::new(),
+            logs: Vec::new(),
             events: Vec::new(),
             sent: Vec::new(),
             leave_states: Vec::new(),
@@ -99,7 +107,7 @@ impl Net {
     fn apply(&mut self, i: usize, acts: Vec<Action>) {
         for a in acts {
             match a {
-                Action::Send { to, msg } => {
+                Action::Send { to, msg, transport } => {
                     self.sent.push((i, msg.kind()));
                     if let Msg::Compound(parts) = &msg {
                         for p in parts {
@@ -109,7 +117,11 @@ impl Net {
                     let Some(j) = self.addrs.iter().position(|x| *x == to) else {
                         continue;
                     };
-                    if self.cut.contains(&(i, j)) {
+                    let cut = match transport {
+                        Transport::Packet => &self.cut_udp,
+                        Transport::Stream | Transport::StreamAnswer => &self.cut_tcp,
+                    };
+                    if self.cut.contains(&(i, j)) || cut.contains(&(i, j)) {
                         continue;
                     }
                     let at = self.now + self.latency;
@@ -117,6 +129,7 @@ impl Net {
                         to: j,
                         from: self.addrs[i],
                         bytes: msg.encode(),
+                        transport,
                     };
                     self.push(at, ev);
                 }
@@ -129,6 +142,9 @@ impl Net {
                     };
                     self.push(at, ev);
                 }
+                Action::Log(line) => self.logs.push((i, line)),
+                // When a join has returned: the tests look at views.
+                Action::Event(MemberEvent::JoinReturned) => {}
                 Action::Event(e) => {
                     if let MemberEvent::Leave(n) = &e {
                         // Dead or Left, as the agent saw it at that moment.
@@ -150,10 +166,20 @@ impl Net {
             let ((at, _), ev) = entry.remove_entry();
             self.now = at;
             match ev {
-                Ev::Deliver { to, from, bytes } => {
+                Ev::Deliver {
+                    to,
+                    from,
+                    bytes,
+                    transport,
+                } => {
                     let msg = Msg::decode(&bytes).expect("agents send valid messages");
                     if let Some(a) = self.agents[to].as_mut() {
-                        let acts = a.on_message(at, from, msg);
+                        let acts = match transport {
+                            Transport::Packet => a.on_message(at, from, msg),
+                            Transport::Stream | Transport::StreamAnswer => {
+                                a.on_stream(at, from, msg)
+                            }
+                        };
                         self.apply(to, acts);
                     }
                 }
@@ -475,7 +501,9 @@ fn suspect_about_self_is_refuted_with_a_higher_incarnation() {
         reply: true,
         states: vec![PushState::new("b", b, 1, MemberState::Alive)],
     };
-    let acts = a.on_message(SimTime(1), b, reply);
+    // A push/pull answer over UDP is not read: push/pull is TCP only.
+    assert!(a.on_message(SimTime(1), b, reply.clone()).is_empty());
+    let acts = a.on_stream(SimTime(1), b, reply);
     assert!(acts.contains(&Action::Event(MemberEvent::Join("b".into()))));
     let sus = Msg::Suspect {
         incarnation: 1,
@@ -487,7 +515,7 @@ fn suspect_about_self_is_refuted_with_a_higher_incarnation() {
     assert_eq!(a.member("a").unwrap().state(), MemberState::Alive);
     let acts = a.on_timer(SimTime(3), AgentTimer::GossipTick);
     let refuted = acts.iter().any(|x| match x {
-        Action::Send { to, msg } => {
+        Action::Send { to, msg, .. } => {
             *to == b
                 && (*msg
                     == Msg::Alive {
@@ -513,12 +541,13 @@ fn suspicion_timer_shrinks_with_a_confirmation() {
         .enumerate()
         .map(|(i, n)| PushState::new(n, ip(2 + i as u8), 1, MemberState::Alive))
         .collect();
-    a.on_message(
+    // b's push/pull request (over TCP) brings the member table.
+    a.on_stream(
         SimTime(1),
         ip(2),
         Msg::PushPull {
             join: false,
-            reply: true,
+            reply: false,
             states,
         },
     );
@@ -564,4 +593,101 @@ fn suspicion_timer_shrinks_with_a_confirmation() {
     );
     assert!(acts.contains(&Action::Event(MemberEvent::Leave("x".into()))));
     assert_eq!(a.member("x").unwrap().state(), MemberState::Dead);
+}
+
+/// Both directions between node `i` and every other node, in `cuts`.
+fn isolate(cuts: &mut Vec<(usize, usize)>, i: usize, n: usize) {
+    for j in (0..n).filter(|j| *j != i) {
+        cuts.push((i, j));
+        cuts.push((j, i));
+    }
+}
+
+#[test]
+fn blocking_only_udp_leaves_members_alive_through_the_tcp_fallback_ping() {
+    let mut net = Net::new(4, 11);
+    net.run_until(t(5));
+    isolate(&mut net.cut_udp, 3, 4);
+    net.run_until(t(60));
+    assert!(
+        net.events
+            .iter()
+            .all(|(_, _, e)| matches!(e, MemberEvent::Join(_))),
+        "nobody declared dead: {:?}",
+        net.events
+    );
+    for i in 0..4 {
+        assert_eq!(net.agent(i).alive_members(), net.names, "view of node-{i}");
+    }
+    let warned = net.logs.iter().any(|(i, l)| {
+        *i != 3
+            && l == "memberlist: Was able to connect to node-3 over TCP but UDP probes failed, network may be misconfigured"
+    });
+    assert!(warned, "{:?}", net.logs);
+}
+
+#[test]
+fn blocking_only_tcp_keeps_members_alive_but_push_pull_fails() {
+    let mut net = Net::new(4, 12);
+    net.run_until(t(5));
+    isolate(&mut net.cut_tcp, 3, 4);
+    net.run_until(t(90));
+    assert!(
+        net.events
+            .iter()
+            .all(|(_, _, e)| matches!(e, MemberEvent::Join(_))),
+        "UDP probes still answer: {:?}",
+        net.events
+    );
+    let failed = net
+        .logs
+        .iter()
+        .filter(|(_, l)| {
+            l.starts_with("memberlist: push/pull with ")
+                && l.ends_with(" failed: no TCP answer within 1000 ms")
+        })
+        .count();
+    assert!(failed > 0, "{:?}", net.logs);
+    // No fallback warning: UDP works.
+    assert!(
+        !net.logs
+            .iter()
+            .any(|(_, l)| l.contains("UDP probes failed"))
+    );
+}
+
+#[test]
+fn a_node_that_restarts_while_tcp_and_udp_are_blocked_stays_alone() {
+    let mut net = Net::new(3, 13);
+    net.run_until(t(5));
+    net.power_off(2);
+    net.run_until(t(30));
+    isolate(&mut net.cut_tcp, 2, 3);
+    isolate(&mut net.cut_udp, 2, 3);
+    net.power_on(2);
+    net.run_until(t(40));
+    assert_eq!(net.agent(2).alive_members(), ["node-2"]);
+    assert_eq!(net.agent(0).alive_members(), ["node-0", "node-1"]);
+    let failed: Vec<&String> = net
+        .logs
+        .iter()
+        .filter(|(i, _)| *i == 2)
+        .map(|(_, l)| l)
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "memberlist: failed to join 10.0.0.10: no TCP answer from port 10351 within 1000 ms",
+            "memberlist: failed to join 10.0.0.11: no TCP answer from port 10351 within 1000 ms"
+        ]
+    );
+    // With only UDP open, a join still fails: it is a TCP push/pull.
+    let mut net = Net::new(3, 13);
+    net.run_until(t(5));
+    net.power_off(2);
+    net.run_until(t(30));
+    isolate(&mut net.cut_tcp, 2, 3);
+    net.power_on(2);
+    net.run_until(t(40));
+    assert_eq!(net.agent(2).alive_members(), ["node-2"]);
 }

@@ -218,6 +218,7 @@ fn egress_expect(node: Option<Option<&str>>, egress_ip: Option<Option<&str>>) ->
         name: "eg".into(),
         node: node.map(|n| n.map(str::to_string)),
         ip: egress_ip.map(|i| i.map(ip)),
+        held_by: None,
     }
 }
 
@@ -279,6 +280,36 @@ fn egress_node_is_the_holder_where_the_side_has_no_status() {
         verdict(&none, &egress_expect(Some(Some("vm-2")), None)).1,
         "Egress eg on vm-2; but IP held by none"
     );
+}
+
+/// `heldBy` is the exact set of holders on either side: two nodes holding
+/// one IP (a split brain) is what it is for.
+#[test]
+fn held_by_is_every_holder_whatever_the_status_says() {
+    let held_by = |nodes: &[&str]| ExpectKind::Egress {
+        name: "eg".into(),
+        node: None,
+        ip: None,
+        held_by: Some(nodes.iter().map(|n| n.to_string()).collect()),
+    };
+    for node in [EgressNode::Status(Some("vm-1".into())), EgressNode::Holders] {
+        let split = egress_lab(node, &["vm-3", "vm-1"]);
+        assert_eq!(
+            verdict(&split, &held_by(&["vm-1", "vm-3"])),
+            (true, "Egress eg held by vm-1, vm-3".into())
+        );
+        assert_eq!(
+            verdict(&split, &held_by(&["vm-1"])),
+            (
+                false,
+                "Egress eg held by vm-1; but IP held by vm-1, vm-3".into()
+            )
+        );
+        assert_eq!(
+            verdict(&split, &held_by(&[])).1,
+            "Egress eg held by none; but IP held by vm-1, vm-3"
+        );
+    }
 }
 
 /// Both sides refuse an Egress that does not exist and a node that is not
