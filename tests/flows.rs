@@ -137,6 +137,35 @@ fn records_carry_pod_service_and_egress_context() {
     assert_eq!(server_side["destinationClusterIPv4"], "0.0.0.0");
 }
 
+/// A connection a policy drops is exported from the deny connection store
+/// by the node that dropped it: the rule and its action, no reply, and
+/// `flowEndReason` 3 (never in conntrack); one record with the packet and
+/// a second with a zero delta before it leaves the queue, as Antrea does.
+#[test]
+fn denied_connections_are_exported_with_the_rule_that_dropped_them() {
+    let recs = records(FLOWS, "1");
+    let denied: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["ingressNetworkPolicyRuleAction"] == 2)
+        .collect();
+    assert!(!denied.is_empty(), "{recs:#?}");
+    for r in &denied {
+        assert_eq!(r["ingressNetworkPolicyName"], "web-deny-client");
+        assert_eq!(r["ingressNetworkPolicyType"], 3, "ClusterNetworkPolicy");
+        assert_eq!(r["ingressNetworkPolicyRuleName"], "drop-client");
+        assert_eq!(r["flowEndReason"], 3);
+        assert_eq!(r["reversePacketTotalCount"], 0);
+        assert_eq!(r["packetTotalCount"], 1, "one SYN per connection");
+        assert_eq!(r["exporterNode"], r["destinationNodeName"]);
+        assert_eq!(r["sourcePodName"], "", "the client is on another node");
+    }
+    let first = denied[0];
+    let again: Vec<&&Value> = denied.iter().filter(|r| key(r) == key(first)).collect();
+    assert_eq!(again.len(), 2, "{again:#?}");
+    assert_eq!(again[0]["packetDeltaCount"], 1);
+    assert_eq!(again[1]["packetDeltaCount"], 0);
+}
+
 #[test]
 fn agents_name_only_their_own_pods() {
     for r in records(FLOWS, "3") {
@@ -155,8 +184,15 @@ fn agents_name_only_their_own_pods() {
 #[test]
 fn export_rules_deltas_one_record_per_round_and_no_idle_active_records() {
     let recs = records(FLOWS, "7");
+    // The connections that start from 20 s on are the ones the policy
+    // drops (their own test above): these rules are about live ones.
+    let policy_at = 1_714_723_200 + 20; // the scenario's startTime + 20 s
     let mut by_flow: BTreeMap<_, Vec<&Value>> = BTreeMap::new();
-    for r in &recs {
+    for r in recs.iter().filter(|r| {
+        r["flowStartSeconds"]
+            .as_u64()
+            .is_some_and(|t| t < policy_at)
+    }) {
         by_flow.entry(key(r)).or_default().push(r);
     }
     assert!(by_flow.len() >= 4);

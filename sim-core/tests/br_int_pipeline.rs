@@ -396,6 +396,10 @@ const ENCAP_ONLY: &[(&str, &str)] = &[
         "a MAC-learning br-int holds no policy rules: NetworkPolicies are enforced by the program only",
     ),
     (
+        "flow-export.yaml",
+        "its last step is a ClusterNetworkPolicy Drop, and a MAC-learning br-int holds no policy rules",
+    ),
+    (
         "dsr.yaml",
         "natively the host load-balances the NAT Service and masquerades it, so the endpoint sees the node IP, not antrea-gw0's address",
     ),

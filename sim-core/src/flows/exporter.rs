@@ -29,6 +29,17 @@
 //!   live dumped connection).
 //! - L7 events (`fillL7EventInfo`) append their `httpVals` JSON and set
 //!   `appProtocolName`; both are cleared by each export.
+//! - Denied connections (`connections/deny_connections.go`) have a store
+//!   and queue of their own, fed by the agent's packet-ins
+//!   ([`FlowExporter::add_denied`]): the first denied packet adds the
+//!   connection (one packet, its IP length, start = stop = when it was
+//!   seen), later ones add a packet and its bytes and move its idle expiry.
+//!   A round exports them before the conntrack connections; a denied
+//!   connection is never present in conntrack, so its record's
+//!   `flowEndReason` is 3 (`IsConnectionDying`). One whose idle expiry has
+//!   passed is ready to delete (later packets are ignored) and goes at the
+//!   next round; one without new packets since its last export leaves the
+//!   queue.
 
 use std::net::Ipv4Addr;
 
@@ -205,6 +216,9 @@ pub struct FlowExporter {
     cfg: ExporterConfig,
     conns: IndexMap<FlowKey, Conn>,
     queue: IndexMap<FlowKey, Expiry>,
+    /// The deny connection store and its queue.
+    denied: IndexMap<FlowKey, Conn>,
+    deny_queue: IndexMap<FlowKey, Expiry>,
     next_seq: u64,
 }
 
@@ -219,6 +233,8 @@ impl FlowExporter {
             cfg,
             conns: IndexMap::new(),
             queue: IndexMap::new(),
+            denied: IndexMap::new(),
+            deny_queue: IndexMap::new(),
             next_seq: 0,
         }
     }
@@ -367,10 +383,139 @@ impl FlowExporter {
         }
     }
 
+    /// `DenyConnectionStore.AddOrUpdateConn`: a packet of `key` denied at
+    /// `at`, `bytes` its IP length; `meta` gives a new connection's context
+    /// (`None`: no local Pod at either end, not tracked).
+    pub fn add_denied(
+        &mut self,
+        at: SimTime,
+        key: FlowKey,
+        bytes: u64,
+        meta: impl FnOnce() -> Option<FlowMeta>,
+    ) {
+        if let Some(c) = self.denied.get_mut(&key) {
+            if c.ready_to_delete {
+                return;
+            }
+            c.now.packets += 1;
+            c.now.bytes += bytes;
+            c.stop = at;
+            c.is_active = true;
+            match self.deny_queue.get_mut(&key) {
+                Some(item) => item.idle = at + self.cfg.idle_timeout,
+                None => {
+                    let e = self.expiry(at);
+                    self.deny_queue.insert(key, e);
+                }
+            }
+            return;
+        }
+        let Some(meta) = meta() else { return };
+        self.denied.insert(
+            key,
+            Conn {
+                meta,
+                start: at,
+                stop: at,
+                last_export: at,
+                now: Counters {
+                    packets: 1,
+                    bytes,
+                    ..Counters::default()
+                },
+                prev: Counters::default(),
+                tcp_state: "",
+                prev_tcp_state: "",
+                // Never in conntrack: its records say the flow ended.
+                is_present: false,
+                is_active: true,
+                ready_to_delete: false,
+                app_protocol_name: String::new(),
+                http_vals: String::new(),
+            },
+        );
+        let e = self.expiry(at);
+        self.deny_queue.insert(key, e);
+    }
+
+    /// Denied connections in their store.
+    pub fn denied_len(&self) -> usize {
+        self.denied.len()
+    }
+
+    /// A queue entry with both expiries counted from `at`.
+    fn expiry(&mut self, at: SimTime) -> Expiry {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Expiry {
+            active: at + self.cfg.active_timeout,
+            idle: at + self.cfg.idle_timeout,
+            seq,
+        }
+    }
+
+    /// `DenyConnectionStore.GetExpiredConns` and `UpdateConnAndQueue`.
+    fn export_denied(&mut self, now: SimTime, out: &mut Vec<FlowRecord>) {
+        // RunPeriodicDeletion, at each round: ready or stale ones go.
+        let stale = self.cfg.stale_timeout;
+        let gone: Vec<FlowKey> = self
+            .denied
+            .iter()
+            .filter(|(_, c)| c.ready_to_delete || now.since(c.last_export) >= stale)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            self.deny_queue.shift_remove(&k);
+            self.denied.shift_remove(&k);
+        }
+        let mut due: Vec<(SimTime, u64, FlowKey)> = self
+            .deny_queue
+            .iter()
+            .filter(|(_, e)| e.active <= now || e.idle <= now)
+            .map(|(k, e)| (e.first(), e.seq, *k))
+            .collect();
+        due.sort();
+        for (_, _, key) in due {
+            let Some(item) = self.deny_queue.shift_remove(&key) else {
+                continue;
+            };
+            let Some(c) = self.denied.get_mut(&key) else {
+                continue;
+            };
+            if item.idle < now {
+                c.ready_to_delete = true;
+            }
+            if c.now.packets <= c.prev.packets {
+                c.is_active = false;
+            }
+            out.push(record(&self.cfg, &key, c, FlowEndReason::EndOfFlow));
+            c.last_export = now;
+            if !c.ready_to_delete && c.is_active {
+                c.prev = c.now;
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.deny_queue.insert(
+                    key,
+                    Expiry {
+                        active: now + self.cfg.active_timeout,
+                        idle: item.idle,
+                        seq,
+                    },
+                );
+            }
+        }
+    }
+
     /// When the next export round runs, counted from a round at `now`
     /// (`GetExpiryFromExpirePriorityQueue`).
     pub fn next_round(&self, now: SimTime) -> SimTime {
-        match self.queue.values().map(Expiry::first).min() {
+        match self
+            .queue
+            .values()
+            .chain(self.deny_queue.values())
+            .map(Expiry::first)
+            .min()
+        {
             Some(first) => (first + MIN_EXPIRY).max(now + MIN_EXPIRY),
             None => now + self.cfg.active_timeout.min(self.cfg.idle_timeout),
         }
@@ -381,6 +526,9 @@ impl FlowExporter {
     /// active or idle expiry is at or before `now`, earliest first, each at
     /// most once.
     pub fn export(&mut self, now: SimTime) -> Vec<FlowRecord> {
+        // Denied connections first, as the exporter sends them.
+        let mut out = Vec::new();
+        self.export_denied(now, &mut out);
         let mut due: Vec<(SimTime, u64, FlowKey)> = self
             .queue
             .iter()
@@ -388,7 +536,7 @@ impl FlowExporter {
             .map(|(k, e)| (e.first(), e.seq, *k))
             .collect();
         due.sort();
-        let mut out = Vec::with_capacity(due.len());
+        out.reserve(due.len());
         for (_, _, key) in due {
             let Some(item) = self.queue.shift_remove(&key) else {
                 continue;

@@ -66,6 +66,9 @@ pub struct Walk {
     /// The first `controller(...)` action's arguments (its `userdata`
     /// says which packet-in it is).
     pub packet_in: Option<String>,
+    /// `reg0`..`reg7` as that packet-in carried them: what the agent reads
+    /// (Antrea: the table, disposition and rule id of a policy packet-in).
+    pub packet_in_regs: Option<[u32; 8]>,
 }
 
 impl Walk {
@@ -124,6 +127,7 @@ struct Xlate<'a> {
     conjunctions: Vec<(u8, u32)>,
     last_match: Option<(u8, u16)>,
     packet_in: Option<String>,
+    packet_in_regs: Option<[u32; 8]>,
 }
 
 /// What a walk recorded for the flow cache ([`super::cache`]): the fields and
@@ -223,6 +227,7 @@ pub(crate) fn walk(
         conjunctions: Vec::new(),
         last_match: None,
         packet_in: None,
+        packet_in_regs: None,
     };
     let mut queue: std::collections::VecDeque<(Packet, u8, u32)> =
         std::collections::VecDeque::new();
@@ -275,6 +280,7 @@ pub(crate) fn walk(
         conjunctions: x.conjunctions,
         last_match: x.last_match,
         packet_in: x.packet_in,
+        packet_in_regs: x.packet_in_regs,
     };
     (walk, x.fx, x.rec)
 }
@@ -512,6 +518,11 @@ impl Xlate<'_> {
                     self.verdict.controller = true;
                     if self.packet_in.is_none() {
                         self.packet_in = Some(args.clone().unwrap_or_default());
+                        let mut regs = [0u32; 8];
+                        for (i, r) in regs.iter_mut().enumerate() {
+                            *r = pkt.get(Field::Reg(i as u8)) as u32;
+                        }
+                        self.packet_in_regs = Some(regs);
                     }
                 }
                 Action::DecTtl => {

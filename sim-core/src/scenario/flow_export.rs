@@ -61,6 +61,8 @@ struct Agent {
     /// HTTP messages of each connection already turned into L7 events, and
     /// the next Suricata transaction id.
     l7_seen: BTreeMap<FlowKey, (usize, u64)>,
+    /// How many of its br-int's denied packets it has stored.
+    denied_seen: usize,
 }
 
 /// All nodes' agents plus everything they exported so far.
@@ -109,6 +111,9 @@ impl FlowExport {
                 }
                 continue;
             }
+            let denied_now = world
+                .device_id(&node.name)
+                .map_or(0, |id| world.denied_packets(id).len());
             self.agents
                 .entry(node.name.clone())
                 .or_insert_with(|| Agent {
@@ -121,7 +126,14 @@ impl FlowExport {
                     next_round: now + settings.active_timeout,
                     session: None,
                     l7_seen: BTreeMap::new(),
+                    // Packets denied before it started are not its.
+                    denied_seen: denied_now,
                 });
+        }
+        // Denied packets reach the agent as packet-ins, between polls.
+        let catalog = world.policy_catalog();
+        for (name, agent) in self.agents.iter_mut() {
+            store_denied(agent, world, cluster, catalog, name);
         }
         for (name, agent) in self.agents.iter_mut() {
             if agent.next_poll <= now {
@@ -323,6 +335,92 @@ fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, no
         .retain(|k, _| seen.iter().any(|e| e.dumped.key == *k));
 }
 
+/// The packets `node`'s br-int denied since the agent last looked, added
+/// to its deny connection store (`storeDenyConnection`): the Pods at either
+/// end as the agent knows them, and the rule that denied it from the
+/// packet-in's table, disposition and rule id (a default drop: a
+/// Kubernetes NetworkPolicy, no name).
+fn store_denied(
+    agent: &mut Agent,
+    world: &World,
+    cluster: &ClusterState,
+    catalog: &PolicyCatalog,
+    node: &str,
+) {
+    let Some(id) = world.device_id(node) else {
+        return;
+    };
+    let all = world.denied_packets(id);
+    let new = all.get(agent.denied_seen..).unwrap_or(&[]);
+    agent.denied_seen = all.len();
+    for d in new {
+        let key = FlowKey {
+            src: d.src,
+            dst: d.dst,
+            src_port: d.src_port,
+            dst_port: d.dst_port,
+            protocol: d.protocol,
+        };
+        agent.exporter.add_denied(d.at, key, d.ip_len, || {
+            let (mut m, src, dst) = pod_ends(cluster, node, d.src, d.dst)?;
+            m.flow_type = match (src.is_some(), dst.is_some()) {
+                (true, true) => FlowType::IntraNode,
+                _ if in_pod_subnets(cluster, d.src) && in_pod_subnets(cluster, d.dst) => {
+                    FlowType::InterNode
+                }
+                (true, false) => FlowType::ToExternal,
+                (false, _) => FlowType::FromExternal,
+            };
+            m.policies = denied_policy(catalog, d);
+            Some(m)
+        });
+    }
+}
+
+/// The NetworkPolicy elements of a denied packet (flowexporter's
+/// `RuleActionToUint8`: Drop 2, Reject 3; a Kubernetes NetworkPolicy's
+/// default drop has type 1 and no name).
+fn denied_policy(catalog: &PolicyCatalog, d: &crate::sim::DeniedPacket) -> PolicyElements {
+    let mut out = PolicyElements::default();
+    let action = match d.disposition {
+        2 => 3,
+        _ => 2,
+    };
+    let ingress = d.table.contains("Ingress");
+    let (name, namespace, kind, rule) = match d.table.as_str() {
+        "IngressDefaultRule" | "EgressDefaultRule" if d.rule_id == 0 => (
+            String::new(),
+            String::new(),
+            PolicyKind::K8s.ipfix_type(),
+            String::new(),
+        ),
+        _ => match catalog.rule(d.rule_id) {
+            Some(r) => (
+                r.policy.clone(),
+                r.namespace.clone().unwrap_or_default(),
+                r.kind.ipfix_type(),
+                r.rule.clone(),
+            ),
+            // The policy is gone: Antrea ignores the packet's policy.
+            None => return out,
+        },
+    };
+    if ingress {
+        out.ingress_network_policy_name = name;
+        out.ingress_network_policy_namespace = namespace;
+        out.ingress_network_policy_type = kind;
+        out.ingress_network_policy_rule_name = rule;
+        out.ingress_network_policy_rule_action = action;
+    } else {
+        out.egress_network_policy_name = name;
+        out.egress_network_policy_namespace = namespace;
+        out.egress_network_policy_type = kind;
+        out.egress_network_policy_rule_name = rule;
+        out.egress_network_policy_rule_action = action;
+    }
+    out
+}
+
 /// The dump's view of a host conntrack entry.
 fn dumped(e: &CtEntry) -> DumpedConn {
     DumpedConn {
@@ -366,6 +464,33 @@ fn local_pod<'a>(cluster: &'a ClusterState, node: &str, ip: Ipv4Addr) -> Option<
         .filter(|p| cluster.node(p.node).name == node)
 }
 
+/// The agent's own Pods at either end of a connection (`fillPodInfo`), as
+/// the record's Pod and node names; `None` when neither end is one.
+fn pod_ends<'a>(
+    cluster: &'a ClusterState,
+    node: &str,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) -> Option<(FlowMeta, Option<&'a PodState>, Option<&'a PodState>)> {
+    let src = local_pod(cluster, node, src);
+    let dst = local_pod(cluster, node, dst);
+    if src.is_none() && dst.is_none() {
+        return None;
+    }
+    let mut m = FlowMeta::default();
+    if let Some(p) = src {
+        m.source_pod_name = p.name.clone();
+        m.source_pod_namespace = p.namespace.clone();
+        m.source_node_name = node.to_string();
+    }
+    if let Some(p) = dst {
+        m.destination_pod_name = p.name.clone();
+        m.destination_pod_namespace = p.namespace.clone();
+        m.destination_node_name = node.to_string();
+    }
+    Some((m, src, dst))
+}
+
 /// Whether `ip` is in a node's Pod CIDR (`IPInPodSubnets`).
 fn in_pod_subnets(cluster: &ClusterState, ip: Ipv4Addr) -> bool {
     cluster.nodes().any(|n| n.pod_cidr.contains(&ip))
@@ -383,22 +508,7 @@ fn resolve(
     d: &DumpedConn,
 ) -> Option<FlowMeta> {
     let e = seen.iter().find(|e| e.dumped.key == d.key)?;
-    let src = local_pod(cluster, node, d.key.src);
-    let dst = local_pod(cluster, node, d.key.dst);
-    if src.is_none() && dst.is_none() {
-        return None;
-    }
-    let mut m = FlowMeta::default();
-    if let Some(p) = src {
-        m.source_pod_name = p.name.clone();
-        m.source_pod_namespace = p.namespace.clone();
-        m.source_node_name = node.to_string();
-    }
-    if let Some(p) = dst {
-        m.destination_pod_name = p.name.clone();
-        m.destination_pod_namespace = p.namespace.clone();
-        m.destination_node_name = node.to_string();
-    }
+    let (mut m, src, dst) = pod_ends(cluster, node, d.key.src, d.key.dst)?;
     if let Some((vip, port)) = e.dialled {
         service_context(cluster, vip, port, &mut m);
     }

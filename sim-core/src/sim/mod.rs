@@ -41,6 +41,6 @@ mod world;
 
 pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
 pub use world::{
-    BFD_INTERVAL, BFD_MULTIPLIER, CAPTURE_BUDGET, ControlEvent, GATEWAY_OFPORT, LinkState,
-    MEMBERLIST_PORT, TUNNEL_OFPORT, World, describe_route,
+    BFD_INTERVAL, BFD_MULTIPLIER, CAPTURE_BUDGET, ControlEvent, DeniedPacket, GATEWAY_OFPORT,
+    LinkState, MEMBERLIST_PORT, TUNNEL_OFPORT, World, describe_route,
 };

@@ -390,7 +390,7 @@ impl IpStack {
             };
             if self.is_local(pkt.dst) {
                 self.local_deliver(cx, pkt, tag, ct);
-            } else {
+            } else if self.host_firewall_allows(cx, &pkt, &ct, tag, false) {
                 let dst = pkt.dst;
                 self.route_out(cx, pkt, dst, tag, false, ct);
             }
@@ -1123,7 +1123,10 @@ impl IpStack {
                 ),
             },
         );
-        if inbound && rule.action == HostAction::Reject {
+        // REJECT answers ICMP port unreachable (iptables' default), never
+        // about a broadcast or multicast packet (Linux's icmp_send). On
+        // OUTPUT the error goes straight back to the local sender.
+        if rule.action == HostAction::Reject && !pkt.dst.is_broadcast() && !pkt.dst.is_multicast() {
             let original = pkt.to_bytes();
             let error = Ipv4Pkt {
                 src: pkt.dst,
@@ -1135,7 +1138,12 @@ impl IpStack {
                     original: quote(&original),
                 },
             };
-            self.send(cx, error, tag.map(TraceTag::as_reply));
+            let reply_tag = tag.map(TraceTag::as_reply);
+            if inbound {
+                self.send(cx, error, reply_tag);
+            } else {
+                self.local_deliver(cx, error, reply_tag, CtState::Untracked);
+            }
         }
         false
     }

@@ -209,6 +209,9 @@ pub enum LogKind {
     Show,
     Expect,
     Warn,
+    /// An audit log line (`enableLogging`), as the agent writes it to
+    /// `/var/log/antrea/networkpolicy/np.log` on the node.
+    Audit,
 }
 
 impl LogKind {
@@ -228,6 +231,7 @@ impl LogKind {
             LogKind::Show => "show",
             LogKind::Expect => "expect",
             LogKind::Warn => "warn",
+            LogKind::Audit => "audit",
         }
     }
 }

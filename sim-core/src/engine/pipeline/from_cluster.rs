@@ -109,6 +109,7 @@ pub fn spec_for_node(
         dsr: cluster.proxy.dsr_enabled,
         egress: cluster.egress.config.enabled,
         antrea_policy: cluster.settings.agent_gate("AntreaPolicy"),
+        deny_tracking: cluster.settings.flow_export_on(),
         ..Features::default()
     };
     // The transport subnet is not modelled per node: a /32 makes hybrid

@@ -91,6 +91,18 @@ type ClauseKey = (T, u16, String);
 /// [`REJECT_GROUP_BASE`] so that Service groups keep their numbers.
 pub const REJECT_GROUP_BASE: u32 = 0xffff_fe00;
 
+/// `PacketInOperationField` values (pkg/agent/openflow/packetin.go): the
+/// agent logs the packet, rejects it, or stores the denied connection for
+/// the flow exporter; they add up.
+pub const PACKET_IN_LOGGING: u32 = 0b1;
+pub const PACKET_IN_REJECT: u32 = 0b10;
+pub const PACKET_IN_STORE_DENY: u32 = 0b100;
+
+/// The action loading `ops` into `PacketInOperationField` (reg0[25..31]).
+fn packet_in_operations(ops: u32) -> String {
+    format!("set_field:{:#x}/0xfe000000->reg0", ops << 25)
+}
+
 fn reject_group(metric: T) -> u32 {
     match metric {
         T::EgressMetric => REJECT_GROUP_BASE + 1,
@@ -269,16 +281,21 @@ pub(crate) fn rule_flows(
                 } else {
                     r.priority
                 };
-                out.push(Flow::new(
-                    C,
-                    table,
-                    prio,
-                    format!("conj_id={id},ip"),
-                    format!(
-                        "set_field:{id:#x}->{conj_reg},ct(commit,table={},zone={CT_ZONE},exec(set_field:{label}->ct_label))",
-                        metric.name()
-                    ),
-                ));
+                let mut a = format!(
+                    "set_field:{id:#x}->{conj_reg},ct(commit,table={},zone={CT_ZONE},exec(set_field:{label}->ct_label))",
+                    metric.name()
+                );
+                if r.logging {
+                    // The connection is committed and goes on (the
+                    // recirculated copy); this packet goes to the agent
+                    // for the audit log (pipeline.go conjunctionActionFlow).
+                    a.push_str(&format!(
+                        ",set_field:0/0x1800->reg0,set_field:0x400000/0x600000->reg0,{},set_field:{:#x}/0xff->reg2,goto_table:Output",
+                        packet_in_operations(PACKET_IN_LOGGING),
+                        out.layout.id(table)
+                    ));
+                }
+                out.push(Flow::new(C, table, prio, format!("conj_id={id},ip"), a));
                 let next = out
                     .layout
                     .next(metric)
@@ -294,12 +311,31 @@ pub(crate) fn rule_flows(
                 }
             }
             RuleAction::Drop | RuleAction::Reject => {
+                // conjunctionActionDenyFlow: the operations the agent is
+                // asked for (store the denied connection, log, reject);
+                // any of them sends a copy to it through the metric
+                // table's packet-in group.
+                let reject = r.action == RuleAction::Reject;
+                let disposition = if reject { "0x1000" } else { "0x800" };
                 let mut a = format!("set_field:{id:#x}->reg3,set_field:0x400/0x400->reg0,");
-                if r.action == RuleAction::Reject {
-                    // PacketInOperationField reg0[25..31] = reject (0b10),
-                    // PacketInTableField reg2[0..7] = this table.
+                let mut ops = 0;
+                if spec.features.deny_tracking {
+                    ops += PACKET_IN_STORE_DENY;
+                    a.push_str(&format!("set_field:{disposition}/0x1800->reg0,"));
+                }
+                if r.logging {
+                    ops += PACKET_IN_LOGGING;
+                    a.push_str(&format!("set_field:{disposition}/0x1800->reg0,"));
+                }
+                if reject {
+                    ops += PACKET_IN_REJECT;
+                }
+                if ops != 0 {
+                    // PacketInOperationField reg0[25..31], PacketInTableField
+                    // reg2[0..7] = this table.
                     a.push_str(&format!(
-                        "set_field:0x4000000/0xfe000000->reg0,set_field:{:#x}/0xff->reg2,group:{}",
+                        "{},set_field:{:#x}/0xff->reg2,group:{}",
+                        packet_in_operations(ops),
                         out.layout.id(table),
                         reject_group(metric)
                     ));
@@ -345,13 +381,29 @@ pub(crate) fn rule_flows(
         };
         out.push(Flow::new(C, table, prio, m, actions.join(",")));
     }
+    // defaultDropFlow: with deny tracking the drop goes to the agent first.
+    let default_drop = |table: T| -> String {
+        if spec.features.deny_tracking {
+            format!(
+                "set_field:0x800/0x1800->reg0,{},set_field:0x400000/0x600000->reg0,set_field:{:#x}/0xff->reg2,goto_table:Output",
+                packet_in_operations(PACKET_IN_STORE_DENY),
+                out.layout.id(table)
+            )
+        } else {
+            "drop".to_string()
+        }
+    };
+    let (ingress_drop, egress_drop) = (
+        default_drop(T::IngressDefaultRule),
+        default_drop(T::EgressDefaultRule),
+    );
     for port in &rules.isolated_ingress {
         out.push(Flow::new(
             C,
             T::IngressDefaultRule,
             200,
             format!("reg1={port:#x}"),
-            "drop",
+            ingress_drop.clone(),
         ));
     }
     for ip in &rules.isolated_egress {
@@ -360,7 +412,7 @@ pub(crate) fn rule_flows(
             T::EgressDefaultRule,
             200,
             format!("ip,nw_src={ip}"),
-            "drop",
+            egress_drop.clone(),
         ));
     }
     reject_metrics.sort();

@@ -67,6 +67,7 @@ fn k8s_network_policy_rules() {
     let rules = NodePolicyRules {
         rules: vec![
             OfRule {
+                logging: false,
                 id: 10,
                 direction: Direction::Egress,
                 layer: Layer::K8s,
@@ -77,6 +78,7 @@ fn k8s_network_policy_rules() {
                 services: vec![],
             },
             OfRule {
+                logging: false,
                 id: 11,
                 direction: Direction::Egress,
                 layer: Layer::K8s,
@@ -119,6 +121,7 @@ fn k8s_network_policy_rules() {
 #[test]
 fn antrea_network_policy_rules() {
     let rule = |id, action, prio, from: &[&str], to: &[u32], services| OfRule {
+        logging: false,
         id,
         direction: Direction::Ingress,
         layer: Layer::Antrea,
@@ -216,6 +219,7 @@ fn port_ranges_become_masked_matches() {
 #[test]
 fn reject_and_pass_rules() {
     let rule = |id, action| OfRule {
+        logging: false,
         id,
         direction: Direction::Egress,
         layer: Layer::Antrea,
@@ -242,5 +246,80 @@ fn reject_and_pass_rules() {
         "group_id=4294966785,type=all,bucket=bucket_id:0,actions=resubmit:EgressMetric,bucket=bucket_id:1,actions=set_field:0x400000/0x600000->reg0,resubmit:Output".to_string(),
     ] {
         assert!(got.contains(&want), "missing {want}\nin {got:#?}");
+    }
+}
+
+/// `enableLogging` and deny tracking (the flow exporter on), with the
+/// action strings of Antrea's client_test.go (`TestNetworkPolicyFlows`'
+/// logged drop rule and logged default drop): the packet goes to the agent
+/// with the operations it asks for added up.
+#[test]
+fn logged_and_tracked_rules_send_the_packet_to_the_agent() {
+    let rule = |id, action, logging| OfRule {
+        logging,
+        id,
+        direction: Direction::Ingress,
+        layer: Layer::Antrea,
+        priority: 14500,
+        action,
+        from: nets(&["10.10.0.5/32"]),
+        to: vec![Addr::OfPort(3)],
+        services: vec![],
+    };
+    let table_id = |name: &str| {
+        super::tables(&spec())
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(id, _)| *id)
+            .expect("table")
+    };
+    let rule_table = table_id("AntreaPolicyIngressRule");
+    let rules = NodePolicyRules {
+        rules: vec![
+            rule(15, RuleAction::Drop, true),
+            rule(16, RuleAction::Allow, true),
+            rule(17, RuleAction::Drop, false),
+        ],
+        isolated_ingress: vec![0x64],
+        isolated_egress: vec![],
+    };
+    let got = added(rules.clone());
+    for want in [
+        // client_test.go: `set_field:0xf->reg3,set_field:0x400/0x400->reg0,
+        // set_field:0x800/0x1800->reg0,set_field:0x2000000/0xfe000000->reg0,
+        // set_field:0x1b/0xff->reg2,group:4` (antlab's table id and group id).
+        format!(
+            "cookie=0x1020000000000, table=AntreaPolicyIngressRule, priority=14500,conj_id=15 actions=set_field:0xf->reg3,set_field:0x400/0x400->reg0,set_field:0x800/0x1800->reg0,set_field:0x2000000/0xfe000000->reg0,set_field:{rule_table:#x}/0xff->reg2,group:4294966786"
+        ),
+        format!(
+            "cookie=0x1020000000000, table=AntreaPolicyIngressRule, priority=14500,conj_id=16,ip actions=set_field:0x10->reg6,ct(commit,table=IngressMetric,zone=65520,exec(set_field:0x10/0xffffffff->ct_label)),set_field:0/0x1800->reg0,set_field:0x400000/0x600000->reg0,set_field:0x2000000/0xfe000000->reg0,set_field:{rule_table:#x}/0xff->reg2,goto_table:Output"
+        ),
+        "cookie=0x1020000000000, table=AntreaPolicyIngressRule, priority=14500,conj_id=17 actions=set_field:0x11->reg3,set_field:0x400/0x400->reg0,goto_table:IngressMetric".to_string(),
+        "cookie=0x1020000000000, table=IngressDefaultRule, priority=200,reg1=0x64 actions=drop".to_string(),
+    ] {
+        assert!(got.contains(&want), "missing {want}\nin {got:#?}");
+    }
+    // Deny tracking: every drop stores the denied connection (0b100).
+    let mut features = spec().features();
+    features.deny_tracking = true;
+    let tracked = compile(
+        &spec()
+            .with_features(features)
+            .with_policy(Some(Arc::new(rules))),
+    );
+    let default_table = table_id("IngressDefaultRule");
+    for want in [
+        format!(
+            "cookie=0x1020000000000, table=AntreaPolicyIngressRule, priority=14500,conj_id=15 actions=set_field:0xf->reg3,set_field:0x400/0x400->reg0,set_field:0x800/0x1800->reg0,set_field:0x800/0x1800->reg0,set_field:0xa000000/0xfe000000->reg0,set_field:{rule_table:#x}/0xff->reg2,group:4294966786"
+        ),
+        format!(
+            "cookie=0x1020000000000, table=AntreaPolicyIngressRule, priority=14500,conj_id=17 actions=set_field:0x11->reg3,set_field:0x400/0x400->reg0,set_field:0x800/0x1800->reg0,set_field:0x8000000/0xfe000000->reg0,set_field:{rule_table:#x}/0xff->reg2,group:4294966786"
+        ),
+        // client_test.go's logged default drop, with the store operation.
+        format!(
+            "cookie=0x1020000000000, table=IngressDefaultRule, priority=200,reg1=0x64 actions=set_field:0x800/0x1800->reg0,set_field:0x8000000/0xfe000000->reg0,set_field:0x400000/0x600000->reg0,set_field:{default_table:#x}/0xff->reg2,goto_table:Output"
+        ),
+    ] {
+        assert!(tracked.flows().contains(&want), "missing {want}");
     }
 }

@@ -44,6 +44,10 @@ pub struct Features {
     /// `meter:256`. Off by default, so that the program loads into an OVS
     /// with no meters configured.
     pub ovs_meters: bool,
+    /// The flow exporter runs (`enableDenyTracking`, as Antrea passes
+    /// `enableFlowExporter`): every NetworkPolicy drop also goes to the
+    /// agent, which keeps the denied connection for export.
+    pub deny_tracking: bool,
 }
 
 impl Default for Features {
@@ -57,6 +61,7 @@ impl Default for Features {
             egress: true,
             antrea_policy: true,
             ovs_meters: false,
+            deny_tracking: false,
         }
     }
 }

@@ -295,10 +295,22 @@ fn walk_node(
             });
         }
     }
-    let last_table = walk
-        .last_match
-        .and_then(|(t, _)| prog.table_names().name(t).map(str::to_string));
-    if walk.verdict.is_drop() || walk.verdict.controller {
+    // The table that ended the packet: the last flow's, or the one that
+    // sent it to the agent (a policy packet-in's PacketInTableField, reg2).
+    let np_packet_in = walk
+        .packet_in
+        .as_deref()
+        .is_some_and(|a| a.contains("userdata=01."));
+    let last_table = match (np_packet_in, walk.packet_in_regs) {
+        (true, Some(regs)) => prog.table_names().name((regs[2] & 0xff) as u8),
+        _ => walk
+            .last_match
+            .and_then(|(t, _)| prog.table_names().name(t)),
+    }
+    .map(str::to_string);
+    // A logged Allow goes to the agent and on: only a packet with no output
+    // ends here.
+    if walk.verdict.is_drop() || (walk.verdict.controller && walk.verdict.outputs.is_empty()) {
         let denied = walk
             .conjunctions
             .iter()

@@ -172,6 +172,8 @@ struct Resolved {
     peer_pods: BTreeSet<PodId>,
     services: Vec<PolicyService>,
     to_services: Vec<(String, String)>,
+    /// `enableLogging` (audit logging).
+    logging: bool,
 }
 
 /// A Kubernetes NetworkPolicy's isolation: the Pods it selects and the
@@ -297,6 +299,7 @@ impl PolicyIndex {
                         peer_pods,
                         services: rule.ports.clone(),
                         to_services: Vec::new(),
+                        logging: false,
                     });
                 }
             }
@@ -362,6 +365,7 @@ impl PolicyIndex {
                 peer_pods,
                 services: r.rule.services.clone(),
                 to_services: r.rule.to_services.clone(),
+                logging: r.rule.enable_logging,
             });
         }
         idx
@@ -491,6 +495,7 @@ impl PolicyIndex {
                 from,
                 to,
                 services: svcs,
+                logging: r.logging,
             });
         }
         out.isolated_ingress.sort_unstable();

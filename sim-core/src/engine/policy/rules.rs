@@ -75,6 +75,10 @@ pub struct RuleInfo {
     /// Kubernetes rules allow.
     pub action: RuleAction,
     pub direction: Direction,
+    /// `logLabel` as written (audit log lines end with it, `<nil>` without).
+    pub log_label: Option<String>,
+    /// The OpenFlow priority of its action flow (Kubernetes rules: 190).
+    pub of_priority: u16,
 }
 
 impl RuleInfo {
@@ -175,6 +179,9 @@ pub struct OfRule {
     pub(crate) to: Vec<Addr>,
     /// Empty: every service.
     pub(crate) services: Vec<ServiceMatch>,
+    /// `enableLogging`: the first packet of each connection it judges goes
+    /// to the agent, which writes it to the audit log.
+    pub(crate) logging: bool,
 }
 
 /// A node's rules and its isolated Pods.
@@ -472,6 +479,8 @@ pub fn catalog(cluster: &ClusterState) -> PolicyCatalog {
                             tier: None,
                             action: RuleAction::Allow,
                             direction: dir,
+                            log_label: None,
+                            of_priority: 190,
                         },
                     );
                 }
@@ -488,7 +497,9 @@ pub fn catalog(cluster: &ClusterState) -> PolicyCatalog {
             }
         }
     }
-    for r in antrea_rules(store) {
+    let arules = antrea_rules(store);
+    let prios = antrea_priorities(&arules);
+    for (i, r) in arules.iter().enumerate() {
         if let Some(id) = store.rule_id(&r.key) {
             cat.rules.insert(
                 id,
@@ -500,6 +511,8 @@ pub fn catalog(cluster: &ClusterState) -> PolicyCatalog {
                     tier: Some(r.tier_name.clone()),
                     action: r.rule.action,
                     direction: r.direction,
+                    log_label: r.rule.log_label.clone(),
+                    of_priority: prios.get(&(r.layer, r.direction, i)).copied().unwrap_or(0),
                 },
             );
         }

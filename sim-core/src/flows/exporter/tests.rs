@@ -349,3 +349,51 @@ fn antrea_send_flow_records_table() {
         }
     }
 }
+
+/// The deny connection store (`deny_connections.go`): a denied packet adds
+/// the connection, more packets count and keep it active; each round
+/// exports it with `flowEndReason` 3 before any conntrack connection; a
+/// round without new packets exports a zero delta and drops it from the
+/// queue; past its idle expiry it is ready to delete and later packets are
+/// ignored until it is gone.
+#[test]
+fn denied_connections_have_their_own_store_and_queue() {
+    let mut e = FlowExporter::new(ExporterConfig::default());
+    e.add_denied(s(1), key(), 60, || Some(meta()));
+    e.add_denied(t(1500), key(), 60, || panic!("known: no new context"));
+    assert_eq!(e.denied_len(), 1);
+    assert_eq!(e.len(), 0, "not a conntrack connection");
+    // Active expiry: 1 s + 5 s.
+    assert_eq!(e.next_round(s(1)), t(6100));
+    assert!(e.export(t(5999)).is_empty());
+    let first = e.export(s(6));
+    assert_eq!(reasons(&first), [3]);
+    assert_eq!(
+        (
+            first[0].packet_total_count,
+            first[0].packet_delta_count,
+            first[0].octet_total_count
+        ),
+        (2, 2, 120)
+    );
+    assert_eq!(first[0].flow_start_seconds, 1);
+    // Nothing new by the next active expiry: a zero delta, then it leaves.
+    let second = e.export(s(11));
+    assert_eq!(
+        (second[0].packet_total_count, second[0].packet_delta_count),
+        (2, 0)
+    );
+    assert!(e.export(s(16)).is_empty());
+    // A new packet queues it again; its idle expiry (15 s) passes: ready
+    // to delete, and gone at the round after.
+    e.add_denied(s(20), key(), 60, || panic!("still known"));
+    let third = e.export(s(36));
+    assert_eq!(third[0].packet_delta_count, 1);
+    e.add_denied(s(37), key(), 60, || panic!("ignored"));
+    assert_eq!(e.denied_len(), 1);
+    assert!(e.export(s(40)).is_empty());
+    assert_eq!(e.denied_len(), 0);
+    // Without a local Pod it is not tracked.
+    e.add_denied(s(41), key(), 60, || None);
+    assert_eq!(e.denied_len(), 0);
+}

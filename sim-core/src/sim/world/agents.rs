@@ -14,6 +14,7 @@ use crate::engine::memberlist::{
 };
 use crate::model::DeviceId;
 use crate::sched::Scheduler;
+use crate::sim::devices::DeviceRt;
 use crate::sim::trace::LogKind;
 use crate::wire::{Ipv4Pkt, L4, TcpFlags};
 
@@ -50,6 +51,7 @@ impl World {
         let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
         let actions = agent.join(self.now, peers);
         self.agents.insert(node, agent);
+        self.memberlist_listen(node, true);
         self.record(
             LogKind::Engine,
             &name,
@@ -73,6 +75,7 @@ impl World {
         let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
         let actions = agent.start_converged(self.now, peers);
         self.agents.insert(node, agent);
+        self.memberlist_listen(node, true);
         self.run_agent_actions(node, actions);
     }
 
@@ -85,8 +88,23 @@ impl World {
             self.run_agent_actions(node, actions);
         }
         self.agents.remove(&node);
+        self.memberlist_listen(node, false);
         let name = self.device(node).name().to_string();
         self.record(LogKind::Engine, &name, "antrea-agent stopped");
+    }
+
+    /// Whether TCP port 10351 listens on `node` (while its agent runs), so
+    /// that a plain connection to it succeeds as it does to the agent.
+    fn memberlist_listen(&mut self, node: DeviceId, open: bool) {
+        let DeviceRt::Host(h) = &mut self.devices[node.0 as usize] else {
+            return;
+        };
+        let ports = &mut h.stack.tcp_listen;
+        if open && !ports.contains(&MEMBERLIST_PORT) {
+            ports.push(MEMBERLIST_PORT);
+        } else if !open {
+            ports.retain(|p| *p != MEMBERLIST_PORT);
+        }
     }
 
     /// Antrea's `RejoinNodes` (every 60 s): re-join the listed nodes.
@@ -108,12 +126,13 @@ impl World {
     }
 
     /// A memberlist message arrived: a datagram (`stream: None`) or a TCP
-    /// segment from `(from, port)` carrying a request or an answer.
+    /// segment from `from`'s `port` to our `local` address, carrying a
+    /// request or an answer (`stream: Some((port, local))`).
     pub(super) fn agent_receive(
         &mut self,
         node: DeviceId,
         from: Ipv4Addr,
-        stream: Option<u16>,
+        stream: Option<(u16, Ipv4Addr)>,
         payload: &[u8],
     ) {
         let now = self.now;
@@ -131,7 +150,7 @@ impl World {
             (Some(a), Some(_)) => a.on_stream(now, from, msg),
             (None, _) => return,
         };
-        self.stream_peer = stream.map(|port| (from, port));
+        self.stream_peer = stream.map(|(port, local)| (from, port, local));
         self.run_agent_actions(node, actions);
         self.stream_peer = None;
     }
@@ -139,6 +158,7 @@ impl World {
     /// The packet carrying `msg` to `to` over `transport`.
     fn agent_packet(&mut self, to: Ipv4Addr, msg: &Msg, transport: Transport) -> Option<Ipv4Pkt> {
         let payload = msg.encode();
+        let mut src = Ipv4Addr::UNSPECIFIED;
         let (src_port, dst_port, flags) = match transport {
             Transport::Packet => {
                 let l4 = L4::Udp {
@@ -146,7 +166,7 @@ impl World {
                     dst_port: MEMBERLIST_PORT,
                     payload,
                 };
-                return Some(agent_ipv4(to, l4));
+                return Some(agent_ipv4(src, to, l4));
             }
             Transport::Stream => {
                 let port = self.next_stream_port;
@@ -163,8 +183,10 @@ impl World {
                 (port, MEMBERLIST_PORT, flags)
             }
             Transport::StreamAnswer => {
-                // Only ever the answer to the exchange being handled.
-                let (_, port) = self.stream_peer.filter(|(p, _)| *p == to)?;
+                // Only ever the answer to the exchange being handled, from
+                // the address its request went to.
+                let (_, port, local) = self.stream_peer.filter(|(p, _, _)| *p == to)?;
+                src = local;
                 let flags = TcpFlags {
                     syn: true,
                     ack: true,
@@ -183,7 +205,7 @@ impl World {
             window: 64240,
             payload,
         };
-        Some(agent_ipv4(to, l4))
+        Some(agent_ipv4(src, to, l4))
     }
 
     pub(super) fn run_agent_actions(&mut self, node: DeviceId, actions: Vec<AgentAction>) {
@@ -228,10 +250,11 @@ impl World {
     }
 }
 
-/// A packet from the node's own address (the route picks it) to `to`.
-fn agent_ipv4(to: Ipv4Addr, l4: L4) -> Ipv4Pkt {
+/// A packet from `src` (unspecified: the route picks the node's address)
+/// to `to`.
+fn agent_ipv4(src: Ipv4Addr, to: Ipv4Addr, l4: L4) -> Ipv4Pkt {
     Ipv4Pkt {
-        src: Ipv4Addr::UNSPECIFIED,
+        src,
         dst: to,
         ttl: 64,
         ident: 0,

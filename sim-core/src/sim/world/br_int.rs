@@ -59,7 +59,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::World;
-use crate::engine::pipeline::CT_ZONE;
+use crate::engine::pipeline::{CT_ZONE, PACKET_IN_LOGGING, PACKET_IN_REJECT, PACKET_IN_STORE_DENY};
 use crate::engine::policy::PolicyCatalog;
 use crate::k8s::{Direction, RuleAction};
 use crate::model::{DeviceId, MacAddr, PortRef};
@@ -483,15 +483,29 @@ impl World {
         self.capture_l7(sw, node, &frame);
         let name = self.device(sw).name().to_string();
         let dropped = walk.verdict.is_drop();
-        let rejected = walk
-            .packet_in
-            .as_deref()
-            .is_some_and(|u| u.contains("userdata=01."));
-        let verdicts = if dropped || rejected || tag.is_some() {
+        // A NetworkPolicy packet-in: the operations the agent is asked for.
+        let np_ops = walk.packet_in.as_deref().and_then(np_packet_in_ops);
+        let rejected = np_ops.is_some_and(|o| o & PACKET_IN_REJECT != 0);
+        let verdicts = if dropped || np_ops.is_some() || tag.is_some() {
             self.policy_verdicts(sw, &walk, &packet)
         } else {
             PolicyVerdicts::default()
         };
+        if let (Some(ops), Some(regs)) = (np_ops, walk.packet_in_regs) {
+            // PacketInTableField (reg2[0..7]): the table that sent it.
+            let table = self.br_int_programs[&sw]
+                .program
+                .table_names()
+                .name((regs[2] & 0xff) as u8)
+                .unwrap_or("?")
+                .to_string();
+            if ops & PACKET_IN_LOGGING != 0 {
+                self.audit_log(node, &table, regs, &frame);
+            }
+            if ops & PACKET_IN_STORE_DENY != 0 {
+                self.store_denied(node, &table, regs, &frame);
+            }
+        }
         if let Some(t) = tag {
             for allowed in &verdicts.allowed {
                 self.add_hop(t, &name, format!("NetworkPolicy: {allowed}"), None);
@@ -620,7 +634,7 @@ impl World {
                 Some(p) => self.switch_receive(sw, Some(p), None, frame, tag),
                 None => self.switch_receive(sw, None, Some(NORMAL_VLAN), frame, tag),
             }
-        } else if walk.verdict.controller {
+        } else if walk.verdict.controller && (rejected || np_ops.is_none()) {
             let reject = if rejected { verdicts.denied } else { None };
             self.answer_packet_in(sw, &packet, &frame, in_port, tag, reject);
         } else if walk.verdict.outputs.is_empty() {
@@ -674,9 +688,23 @@ impl World {
                 RuleAction::Reject => out.denied = Some(format!("rejected by {}", info.describe())),
             }
         }
+        // The default drop's table: the walk's last flow, or, when the drop
+        // went to the agent first (deny tracking), the packet-in's table.
+        let default_drop = match (walk.packet_in_regs, walk.last_match) {
+            (Some(regs), _)
+                if walk
+                    .packet_in
+                    .as_deref()
+                    .and_then(np_packet_in_ops)
+                    .is_some() =>
+            {
+                Some((regs[2] & 0xff) as u8)
+            }
+            (_, Some((table, 200))) if walk.verdict.is_drop() => Some(table),
+            _ => None,
+        };
         if out.denied.is_none()
-            && walk.verdict.is_drop()
-            && let Some((table, 200)) = walk.last_match
+            && let Some(table) = default_drop
         {
             let names = self.br_int_programs[&sw].program.table_names();
             let h = packet.headers();
@@ -838,8 +866,32 @@ struct PolicyVerdicts {
     denied: Option<String>,
 }
 
+/// The operations of a NetworkPolicy packet-in (`userdata=01.<ops>`, the
+/// `controller` arguments of the Output table's flows); `None` for any
+/// other packet-in.
+fn np_packet_in_ops(args: &str) -> Option<u32> {
+    let rest = args.split("userdata=01.").nth(1)?;
+    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    u32::from_str_radix(&hex, 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_policy_packet_in_says_its_operations() {
+        let ops = |a: &str| super::np_packet_in_ops(a);
+        assert_eq!(
+            ops("id=32776,reason=no_match,userdata=01.05,max_len=65535"),
+            Some(5)
+        );
+        assert_eq!(ops("id=32776,reason=no_match,userdata=01.02"), Some(2));
+        // EndpointDNAT's packet-in for a Service without endpoints.
+        assert_eq!(
+            ops("id=32776,reason=no_match,userdata=04,max_len=65535"),
+            None
+        );
+    }
+
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -21,6 +21,9 @@ use crate::sim::trace::LogKind;
 pub(super) struct Applied {
     addrs: Vec<(usize, Ipv4Net)>,
     rules: Vec<crate::model::RuleSpec>,
+    /// The VLAN sub-interfaces the engine asked for last (the topology's
+    /// own are never the engine's to delete).
+    vlans: Vec<String>,
 }
 
 /// `ip route`-style text.
@@ -74,6 +77,13 @@ impl World {
             for r in applied.rules {
                 h.stack.routes.remove_rules_for_table(r.table);
             }
+            // The engine's VLAN legs do not survive a reboot either.
+            for name in &applied.vlans {
+                if let Some(i) = h.stack.iface_index(name) {
+                    h.admin_up[i] = false;
+                    h.stack.ifaces[i].addrs.clear();
+                }
+            }
         }
         h.stack.routes.remove_origin("engine");
         h.stack.sync_connected_routes();
@@ -113,12 +123,11 @@ impl World {
         // for its VLAN is then dropped as Linux drops one for a VLAN it has
         // no sub-interface for.
         for i in 0..h.iface_kinds.len() {
+            let name = &h.stack.ifaces[i].name;
             if matches!(h.iface_kinds[i], HostIfaceKind::Vlan { .. })
                 && h.admin_up[i]
-                && !desired
-                    .vlan_ifaces
-                    .iter()
-                    .any(|v| v.name == h.stack.ifaces[i].name)
+                && applied.vlans.contains(name)
+                && !desired.vlan_ifaces.iter().any(|v| &v.name == name)
             {
                 h.admin_up[i] = false;
                 h.stack.ifaces[i].addrs.clear();
@@ -229,6 +238,7 @@ impl World {
             }
         }
         applied.addrs = want.iter().map(|w| (w.0, w.1)).collect();
+        applied.vlans = desired.vlan_ifaces.iter().map(|v| v.name.clone()).collect();
         h.stack.sync_connected_routes();
         // 3. Routes and rules.
         let mut new_routes = Vec::new();

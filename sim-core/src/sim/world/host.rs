@@ -132,7 +132,7 @@ impl World {
                     {
                         self.agent_receive(id, pkt.src, None, payload);
                     } else if let Some((port, payload)) = memberlist_stream(&pkt) {
-                        self.agent_receive(id, pkt.src, Some(port), payload);
+                        self.agent_receive(id, pkt.src, Some((port, pkt.dst)), payload);
                     } else if matches!(
                         &pkt.l4,
                         L4::Udp {

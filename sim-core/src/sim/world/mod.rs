@@ -20,6 +20,8 @@
 //! - [`garp`]: gratuitous ARP and warm-start ARP caches.
 //! - [`bfd`]: BFD sessions of L3 switches guarding static routes.
 //! - [`agents`]: the antrea-agent memberlist instances the nodes run.
+//! - [`audit`]: NetworkPolicy audit log lines (`enableLogging`) from the
+//!   packet-ins br-int sends the agent.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -40,6 +42,7 @@ use dataplane::Applied;
 use links::LinkRt;
 
 mod agents;
+mod audit;
 mod bfd;
 mod br_int;
 mod dataplane;
@@ -55,6 +58,7 @@ mod probes;
 mod testlab;
 
 pub use agents::MEMBERLIST_PORT;
+pub use audit::DeniedPacket;
 pub use bfd::{BFD_INTERVAL, BFD_MULTIPLIER};
 pub use br_int::{GATEWAY_OFPORT, TUNNEL_OFPORT};
 pub use dataplane::describe_route;
@@ -140,10 +144,15 @@ pub struct World {
     agents: BTreeMap<DeviceId, Agent>,
     /// How many times each node's agent has started (names its PRNG stream).
     agent_boots: BTreeMap<DeviceId, u32>,
+    /// Audit lines of drops written in the last second (deduplication).
+    audit_seen: audit::AuditSeen,
+    /// Packets each node's br-int sent its agent to store as denied.
+    denied: BTreeMap<DeviceId, Vec<audit::DeniedPacket>>,
     /// The next local port a memberlist TCP exchange opens from.
     next_stream_port: u16,
-    /// The peer and port of the TCP exchange an agent is answering.
-    stream_peer: Option<(Ipv4Addr, u16)>,
+    /// The TCP exchange an agent is answering: the peer, its port, and the
+    /// address the request was sent to (the answer's source).
+    stream_peer: Option<(Ipv4Addr, u16, Ipv4Addr)>,
     control: Vec<ControlEvent>,
     /// (sender device, target IP) → why its last ARP request was dropped.
     arp_drop_hints: BTreeMap<(String, Ipv4Addr), String>,
@@ -181,6 +190,8 @@ impl World {
             log_frames: true,
             agents: BTreeMap::new(),
             agent_boots: BTreeMap::new(),
+            audit_seen: BTreeMap::new(),
+            denied: BTreeMap::new(),
             next_stream_port: agents::FIRST_EPHEMERAL_PORT,
             stream_peer: None,
             control: Vec::new(),

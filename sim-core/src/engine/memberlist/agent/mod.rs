@@ -223,12 +223,12 @@ impl Agent {
         v
     }
 
-    /// The member called `name`, if known.
     /// Whether a `Join` is still waiting for push/pull answers.
     pub fn joining(&self) -> bool {
         self.streams.iter().any(PendingStream::is_join)
     }
 
+    /// The member called `name`, if known.
     pub fn member(&self, name: &str) -> Option<Member> {
         let id = self.names.lookup(name)?;
         self.nodes.get(&id).map(|n| self.view(n))

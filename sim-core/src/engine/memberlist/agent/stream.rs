@@ -55,7 +55,7 @@ impl PendingStream {
 
 impl Agent {
     /// Opens a TCP exchange with `to`: sends `msg` and waits for the
-    /// answer until the TCP timeout (or `deadline`, if sooner).
+    /// answer until the TCP timeout, or until `deadline` when given.
     pub(super) fn open_stream(
         &mut self,
         now: SimTime,
@@ -73,8 +73,9 @@ impl Agent {
             msg,
             transport: Transport::Stream,
         });
-        let timeout = now + self.cfg.tcp_timeout;
-        let at = deadline.map_or(timeout, |d| d.min(timeout));
+        // The fallback ping dials and waits until the probe's deadline
+        // (sendPingAndWaitForAck); push/pull has the TCP timeout.
+        let at = deadline.unwrap_or(now + self.cfg.tcp_timeout);
         out.push(Action::Timer {
             at,
             timer: AgentTimer::StreamTimeout { id },
@@ -100,12 +101,18 @@ impl Agent {
             }
             Msg::PushPull {
                 reply: true,
+                join,
                 states,
-                ..
             } => {
-                let answered = self.take_stream(from, |k| {
-                    matches!(k, StreamKind::Join | StreamKind::PushPull)
-                });
+                // The answer carries the request's join flag: a rejoin and
+                // a periodic push/pull to one peer do not take each
+                // other's answers.
+                let kind = if join {
+                    StreamKind::Join
+                } else {
+                    StreamKind::PushPull
+                };
+                let answered = self.take_stream(from, |k| k == kind);
                 if answered.is_some() {
                     self.merge_state(now, states, &mut out);
                 }
