@@ -524,6 +524,7 @@ agrees_with_the_simulator! {
     mtu_misconfigured_agrees => "mtu-misconfigured.yaml",
     memberlist_split_brain_agrees => "memberlist-split-brain.yaml",
     network_policy_agrees => "network-policy.yaml",
+    node_network_policy_agrees => "node-network-policy.yaml",
     proxyall_migration_agrees => "proxyall-migration.yaml",
     proxyall_with_kube_proxy_agrees => "proxyall-with-kube-proxy.yaml",
     readme_example_agrees => "readme-example.yaml",

@@ -147,3 +147,81 @@ fn the_blog_s_egress_is_observed_on_both_nodes() {
     );
     assert!(second.contains("action: ForwardedOutOfNetwork"), "{yaml}");
 }
+
+/// A Traceflow CR applied in a scenario runs when it is applied and keeps
+/// its result: `show: traceflow NAME` prints what `antlab traceflow` prints
+/// for the same policies (the same engine), under the CR's name. (The CR
+/// runs at 8 s before that second's delete of the Drop; the command at 7 s
+/// sees the same policies.)
+#[test]
+fn the_traceflow_cr_shows_what_the_command_prints() {
+    let out = antlab(&["run", "scenarios/network-policy.yaml", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let shown = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["kind"] == "show"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("name: client-to-web\n"))
+        })
+        .expect("show: traceflow client-to-web")["message"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    let cli = traceflow(&[
+        "--at",
+        "7s",
+        "-S",
+        "shop/client",
+        "-D",
+        "shop/web",
+        "-f",
+        "tcp,tcp_src=10000,tcp_dst=80",
+    ]);
+    let body = |s: &str| {
+        s.lines()
+            .skip(1)
+            .filter(|l| !l.trim_start().starts_with("timestamp:"))
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&shown), body(&cli));
+    assert!(shown.contains("networkPolicyRule: drop-clients"), "{shown}");
+}
+
+#[test]
+fn a_live_traffic_traceflow_is_refused_where_it_is_written() {
+    let dir = std::env::temp_dir().join(format!("antlab-tf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::write(
+        dir.join("live.yaml"),
+        "apiVersion: crd.antrea.io/v1beta1\nkind: Traceflow\nmetadata: {name: live}\nspec:\n  liveTraffic: true\n  source: {namespace: shop, pod: client}\n  destination: {namespace: shop, pod: web}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("s.yaml"),
+        format!(
+            "name: live\ntopology: {root}/topologies/blog-lab.yaml\nuntil: 2s\nsteps:\n  - at: 1s\n    apply: {{file: live.yaml}}\n"
+        ),
+    )
+    .expect("write");
+    let s = dir.join("s.yaml");
+    let out = antlab(&["run", s.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("live.yaml:5:16: ")
+            && err.contains("live-traffic Traceflow (`liveTraffic: true`) is not modelled"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -132,6 +132,9 @@ pub struct ClusterState {
     pod_ipam: pod_ipam::HostLocalIpam,
     pub(crate) namespaces: IndexMap<String, IndexMap<String, String>>,
     pub(crate) namespace_annotations: IndexMap<String, IndexMap<String, String>>,
+    /// Traceflows applied so far, by name, with their result (the status
+    /// Antrea's controller writes).
+    pub traceflows: IndexMap<String, crate::engine::pipeline::traceflow::TraceflowResult>,
     pub(crate) pod_cidr: Option<Ipv4Net>,
     pub(crate) service_cidr: Option<Ipv4Net>,
     /// ExternalIPPools, Egresses and their settings.

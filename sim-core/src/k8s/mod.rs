@@ -3,7 +3,7 @@
 //! [`parse_manifests`] reads multi-document YAML (`---`-separated, as `kubectl apply -f`
 //! takes it) into [`Object`]s. Kinds antlab models become typed (Namespace, Node, Pod,
 //! Deployment, ConfigMap, Service from core/apps; NetworkPolicy; Antrea's ExternalIPPool, Egress,
-//! ClusterNetworkPolicy, NetworkPolicy, Tier, ClusterGroup and Group);
+//! ClusterNetworkPolicy, NetworkPolicy, Tier, ClusterGroup, Group and Traceflow);
 //! every other kind becomes [`Object::Other`] so the caller can warn "not modelled".
 //!
 //! Real manifests carry many fields antlab does not model, so unknown fields are
@@ -32,6 +32,7 @@ mod list;
 mod policy;
 mod schema;
 pub mod selector;
+mod traceflow;
 mod tree;
 
 #[cfg(test)]
@@ -63,6 +64,7 @@ pub use selector::{
     LabelEdit, LabelEditError, LabelSelector, Operator, Requirement, apply_label_edits,
     parse_label_assignments,
 };
+pub use traceflow::{Traceflow, TraceflowDestination};
 
 /// Where something was written: file, 1-based line and column.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -132,6 +134,8 @@ pub enum Object {
     Tier(Tier),
     /// Antrea's ClusterGroup or (namespaced) Group.
     Group(Group),
+    /// Antrea's Traceflow (run when applied).
+    Traceflow(Traceflow),
     /// A kind antlab does not model; kept so the caller can say so.
     Other {
         api_version: String,
@@ -155,6 +159,7 @@ impl Object {
             Object::AntreaPolicy(o) => &o.meta,
             Object::Tier(o) => &o.meta,
             Object::Group(o) => &o.meta,
+            Object::Traceflow(o) => &o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -173,6 +178,7 @@ impl Object {
             Object::AntreaPolicy(o) => &mut o.meta,
             Object::Tier(o) => &mut o.meta,
             Object::Group(o) => &mut o.meta,
+            Object::Traceflow(o) => &mut o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -208,6 +214,7 @@ impl Object {
             Object::Tier(_) => "Tier",
             Object::Group(g) if g.cluster_wide => "ClusterGroup",
             Object::Group(_) => "Group",
+            Object::Traceflow(_) => "Traceflow",
             Object::Other { kind, .. } => kind,
         }
     }
@@ -220,7 +227,8 @@ impl Object {
             | Object::Node(_)
             | Object::ExternalIPPool(_)
             | Object::Egress(_)
-            | Object::Tier(_) => Some(false),
+            | Object::Tier(_)
+            | Object::Traceflow(_) => Some(false),
             Object::Pod(_)
             | Object::Deployment(_)
             | Object::ConfigMap(_)
@@ -456,7 +464,12 @@ fn supported_versions(group: &str, kind: &str) -> Option<&'static [&'static str]
         ("networking.k8s.io", "NetworkPolicy") => Some(&["v1"]),
         (
             "crd.antrea.io",
-            "ClusterNetworkPolicy" | "NetworkPolicy" | "Tier" | "ClusterGroup" | "Group",
+            "ClusterNetworkPolicy"
+            | "NetworkPolicy"
+            | "Tier"
+            | "ClusterGroup"
+            | "Group"
+            | "Traceflow",
         ) => Some(&["v1beta1"]),
         _ => None,
     }
@@ -538,6 +551,7 @@ fn parse_object(
             )?)
         }
         "Tier" => Object::Tier(policy::parse_tier(ctx, doc, doc_at, meta)?),
+        "Traceflow" => Object::Traceflow(traceflow::parse_traceflow(ctx, doc, doc_at, meta)?),
         "ClusterGroup" | "Group" => Object::Group(policy::parse_group(
             ctx,
             doc,

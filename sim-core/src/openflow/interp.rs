@@ -66,9 +66,18 @@ pub struct Walk {
     /// The first `controller(...)` action's arguments (its `userdata`
     /// says which packet-in it is).
     pub packet_in: Option<String>,
-    /// `reg0`..`reg7` as that packet-in carried them: what the agent reads
-    /// (Antrea: the table, disposition and rule id of a policy packet-in).
-    pub packet_in_regs: Option<[u32; 8]>,
+    /// Every `controller(...)` action of the walk, in order (a packet and
+    /// the copy a `ct(table=...)` recirculates can each send one).
+    pub packet_ins: Vec<PacketIn>,
+}
+
+/// One packet-in: the `controller` action's arguments and `reg0`..`reg7`
+/// as it carried them (what the agent reads: for Antrea's policy
+/// packet-ins the table, disposition and rule id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketIn {
+    pub args: String,
+    pub regs: [u32; 8],
 }
 
 impl Walk {
@@ -127,7 +136,7 @@ struct Xlate<'a> {
     conjunctions: Vec<(u8, u32)>,
     last_match: Option<(u8, u16)>,
     packet_in: Option<String>,
-    packet_in_regs: Option<[u32; 8]>,
+    packet_ins: Vec<PacketIn>,
 }
 
 /// What a walk recorded for the flow cache ([`super::cache`]): the fields and
@@ -227,7 +236,7 @@ pub(crate) fn walk(
         conjunctions: Vec::new(),
         last_match: None,
         packet_in: None,
-        packet_in_regs: None,
+        packet_ins: Vec::new(),
     };
     let mut queue: std::collections::VecDeque<(Packet, u8, u32)> =
         std::collections::VecDeque::new();
@@ -280,7 +289,7 @@ pub(crate) fn walk(
         conjunctions: x.conjunctions,
         last_match: x.last_match,
         packet_in: x.packet_in,
-        packet_in_regs: x.packet_in_regs,
+        packet_ins: x.packet_ins,
     };
     (walk, x.fx, x.rec)
 }
@@ -516,14 +525,15 @@ impl Xlate<'_> {
                 Action::Normal => self.verdict.normal = true,
                 Action::Controller(args) => {
                     self.verdict.controller = true;
+                    let args = args.clone().unwrap_or_default();
                     if self.packet_in.is_none() {
-                        self.packet_in = Some(args.clone().unwrap_or_default());
-                        let mut regs = [0u32; 8];
-                        for (i, r) in regs.iter_mut().enumerate() {
-                            *r = pkt.get(Field::Reg(i as u8)) as u32;
-                        }
-                        self.packet_in_regs = Some(regs);
+                        self.packet_in = Some(args.clone());
                     }
+                    let mut regs = [0u32; 8];
+                    for (i, r) in regs.iter_mut().enumerate() {
+                        *r = pkt.get(Field::Reg(i as u8)) as u32;
+                    }
+                    self.packet_ins.push(PacketIn { args, regs });
                 }
                 Action::DecTtl => {
                     self.read_bits(Field::EthType, Field::EthType.full_mask());

@@ -38,7 +38,7 @@ pub use cache::{CacheStats, FlowCache};
 pub use conntrack::{Conntrack, CtMode, CtState};
 pub use field::{Field, FieldRef};
 pub use flow::{Action, Flow, Group, Match, TableMap};
-pub use interp::Walk;
+pub use interp::{PacketIn, Walk};
 pub use packet::Packet;
 pub use program::{FlowId, FlowInterner, Program};
 pub use text::Style;

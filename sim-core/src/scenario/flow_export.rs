@@ -37,8 +37,8 @@ use crate::flows::{
     FlowType, HttpExchange, IpfixError, NodeFlowRecord, PolicyElements, TimedMessage, Transport,
 };
 use crate::k8s::RuleAction;
-use crate::sim::World;
 use crate::sim::nat::CtEntry;
+use crate::sim::{DeniedPacket, World};
 use crate::time::SimTime;
 
 /// One agent's connection to the collector: it connects (and sends its
@@ -61,8 +61,6 @@ struct Agent {
     /// HTTP messages of each connection already turned into L7 events, and
     /// the next Suricata transaction id.
     l7_seen: BTreeMap<FlowKey, (usize, u64)>,
-    /// How many of its br-int's denied packets it has stored.
-    denied_seen: usize,
 }
 
 /// All nodes' agents plus everything they exported so far.
@@ -97,7 +95,7 @@ impl FlowExport {
 
     /// Runs what is due at `now`: agents of nodes that lost power go, agents
     /// of powered nodes start, then due polls, then due export rounds.
-    pub fn tick(&mut self, world: &World, cluster: &ClusterState, now: SimTime) {
+    pub fn tick(&mut self, world: &mut World, cluster: &ClusterState, now: SimTime) {
         let settings = &cluster.settings.flow_exporter;
         for node in cluster.nodes() {
             let powered = world
@@ -111,9 +109,6 @@ impl FlowExport {
                 }
                 continue;
             }
-            let denied_now = world
-                .device_id(&node.name)
-                .map_or(0, |id| world.denied_packets(id).len());
             self.agents
                 .entry(node.name.clone())
                 .or_insert_with(|| Agent {
@@ -126,14 +121,15 @@ impl FlowExport {
                     next_round: now + settings.active_timeout,
                     session: None,
                     l7_seen: BTreeMap::new(),
-                    // Packets denied before it started are not its.
-                    denied_seen: denied_now,
                 });
         }
         // Denied packets reach the agent as packet-ins, between polls.
-        let catalog = world.policy_catalog();
         for (name, agent) in self.agents.iter_mut() {
-            store_denied(agent, world, cluster, catalog, name);
+            let denied = world
+                .device_id(name)
+                .map(|id| world.take_denied_packets(id))
+                .unwrap_or_default();
+            store_denied(agent, cluster, name, &denied);
         }
         for (name, agent) in self.agents.iter_mut() {
             if agent.next_poll <= now {
@@ -340,20 +336,8 @@ fn poll(agent: &mut Agent, world: &World, cluster: &ClusterState, node: &str, no
 /// end as the agent knows them, and the rule that denied it from the
 /// packet-in's table, disposition and rule id (a default drop: a
 /// Kubernetes NetworkPolicy, no name).
-fn store_denied(
-    agent: &mut Agent,
-    world: &World,
-    cluster: &ClusterState,
-    catalog: &PolicyCatalog,
-    node: &str,
-) {
-    let Some(id) = world.device_id(node) else {
-        return;
-    };
-    let all = world.denied_packets(id);
-    let new = all.get(agent.denied_seen..).unwrap_or(&[]);
-    agent.denied_seen = all.len();
-    for d in new {
+fn store_denied(agent: &mut Agent, cluster: &ClusterState, node: &str, denied: &[DeniedPacket]) {
+    for d in denied {
         let key = FlowKey {
             src: d.src,
             dst: d.dst,
@@ -371,7 +355,7 @@ fn store_denied(
                 (true, false) => FlowType::ToExternal,
                 (false, _) => FlowType::FromExternal,
             };
-            m.policies = denied_policy(catalog, d);
+            m.policies = denied_policy(d);
             Some(m)
         });
     }
@@ -380,7 +364,7 @@ fn store_denied(
 /// The NetworkPolicy elements of a denied packet (flowexporter's
 /// `RuleActionToUint8`: Drop 2, Reject 3; a Kubernetes NetworkPolicy's
 /// default drop has type 1 and no name).
-fn denied_policy(catalog: &PolicyCatalog, d: &crate::sim::DeniedPacket) -> PolicyElements {
+fn denied_policy(d: &DeniedPacket) -> PolicyElements {
     let mut out = PolicyElements::default();
     let action = match d.disposition {
         2 => 3,
@@ -394,7 +378,7 @@ fn denied_policy(catalog: &PolicyCatalog, d: &crate::sim::DeniedPacket) -> Polic
             PolicyKind::K8s.ipfix_type(),
             String::new(),
         ),
-        _ => match catalog.rule(d.rule_id) {
+        _ => match &d.rule {
             Some(r) => (
                 r.policy.clone(),
                 r.namespace.clone().unwrap_or_default(),

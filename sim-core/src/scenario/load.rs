@@ -682,6 +682,7 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "acnp" | "clusternetworkpolicy" | "clusternetworkpolicies" => Show::ClusterNetworkPolicies,
         "anp" | "antreanetworkpolicy" | "antreanetworkpolicies" => Show::AntreaNetworkPolicies,
         "tiers" | "tier" | "tr" => Show::Tiers,
+        "traceflow" | "traceflows" | "tf" => Show::Traceflow(arg),
         "iplink" => Show::IpLink(need(arg)?),
         "ipaddr" => Show::IpAddr(need(arg)?),
         "conntrack" | "ct" => Show::Conntrack(need(arg)?),
@@ -690,7 +691,7 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, iptables NODE, conntrack DEVICE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, traceflow [NAME], memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, iptables NODE, conntrack DEVICE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;

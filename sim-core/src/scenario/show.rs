@@ -43,6 +43,23 @@ pub fn render_show(
                 serde_json::to_string_pretty(dp).map_err(|e| e.to_string())?
             )
         }
+        Show::Traceflow(Some(name)) => cluster
+            .traceflows
+            .get(name)
+            .map(|r| r.to_yaml())
+            .ok_or_else(|| format!("no Traceflow `{name}` has been applied"))?,
+        Show::Traceflow(None) => {
+            let mut t = String::from(
+                "NAME                           PHASE       SOURCE-POD        DESTINATION\n",
+            );
+            for r in cluster.traceflows.values() {
+                t.push_str(&format!(
+                    "{:<30} {:<11} {:<17} {}\n",
+                    r.name, r.phase, r.source, r.destination
+                ));
+            }
+            t
+        }
         Show::Iptables(node) => {
             let id = cluster
                 .node_id(node)

@@ -127,6 +127,9 @@ pub enum Show {
     AntreaNetworkPolicies,
     /// `kubectl get tiers`.
     Tiers,
+    /// A Traceflow's result as `antctl traceflow` prints it (`kubectl get
+    /// traceflow` without a name).
+    Traceflow(Option<String>),
     /// `ip link` on a node.
     IpLink(String),
     /// `ip addr` on a node.

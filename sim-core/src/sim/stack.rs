@@ -1128,8 +1128,10 @@ impl IpStack {
         // OUTPUT the error goes straight back to the local sender.
         if rule.action == HostAction::Reject && !pkt.dst.is_broadcast() && !pkt.dst.is_multicast() {
             let original = pkt.to_bytes();
+            // From the address the packet was for; on OUTPUT from this
+            // host itself (icmp_send picks a local source).
             let error = Ipv4Pkt {
-                src: pkt.dst,
+                src: if inbound { pkt.dst } else { pkt.src },
                 dst: pkt.src,
                 ttl: DEFAULT_TTL,
                 ident: 0,

@@ -381,38 +381,43 @@ pub(crate) fn rule_flows(
         };
         out.push(Flow::new(C, table, prio, m, actions.join(",")));
     }
-    // defaultDropFlow: with deny tracking the drop goes to the agent first.
-    let default_drop = |table: T| -> String {
+    // defaultDropFlow: with deny tracking or logging the drop goes to the
+    // agent first.
+    let default_drop = |table: T, logged: bool| -> String {
+        let mut ops = 0;
         if spec.features.deny_tracking {
-            format!(
-                "set_field:0x800/0x1800->reg0,{},set_field:0x400000/0x600000->reg0,set_field:{:#x}/0xff->reg2,goto_table:Output",
-                packet_in_operations(PACKET_IN_STORE_DENY),
-                out.layout.id(table)
-            )
-        } else {
-            "drop".to_string()
+            ops += PACKET_IN_STORE_DENY;
         }
+        if logged {
+            ops += PACKET_IN_LOGGING;
+        }
+        if ops == 0 {
+            return "drop".to_string();
+        }
+        format!(
+            "set_field:0x800/0x1800->reg0,{},set_field:0x400000/0x600000->reg0,set_field:{:#x}/0xff->reg2,goto_table:Output",
+            packet_in_operations(ops),
+            out.layout.id(table)
+        )
     };
-    let (ingress_drop, egress_drop) = (
-        default_drop(T::IngressDefaultRule),
-        default_drop(T::EgressDefaultRule),
-    );
     for port in &rules.isolated_ingress {
+        let logged = rules.logged_isolated_ingress.contains(port);
         out.push(Flow::new(
             C,
             T::IngressDefaultRule,
             200,
             format!("reg1={port:#x}"),
-            ingress_drop.clone(),
+            default_drop(T::IngressDefaultRule, logged),
         ));
     }
     for ip in &rules.isolated_egress {
+        let logged = rules.logged_isolated_egress.contains(ip);
         out.push(Flow::new(
             C,
             T::EgressDefaultRule,
             200,
             format!("ip,nw_src={ip}"),
-            egress_drop.clone(),
+            default_drop(T::EgressDefaultRule, logged),
         ));
     }
     reject_metrics.sort();

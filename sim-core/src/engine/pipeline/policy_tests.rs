@@ -94,6 +94,7 @@ fn k8s_network_policy_rules() {
             .iter()
             .map(|s| s.parse().expect("ip"))
             .collect(),
+        ..NodePolicyRules::default()
     };
     assert_eq!(
         added(rules),
@@ -280,8 +281,10 @@ fn logged_and_tracked_rules_send_the_packet_to_the_agent() {
             rule(16, RuleAction::Allow, true),
             rule(17, RuleAction::Drop, false),
         ],
-        isolated_ingress: vec![0x64],
+        isolated_ingress: vec![0x64, 0x65],
         isolated_egress: vec![],
+        logged_isolated_ingress: vec![0x65],
+        logged_isolated_egress: vec![],
     };
     let got = added(rules.clone());
     for want in [
@@ -296,6 +299,11 @@ fn logged_and_tracked_rules_send_the_packet_to_the_agent() {
         ),
         "cookie=0x1020000000000, table=AntreaPolicyIngressRule, priority=14500,conj_id=17 actions=set_field:0x11->reg3,set_field:0x400/0x400->reg0,goto_table:IngressMetric".to_string(),
         "cookie=0x1020000000000, table=IngressDefaultRule, priority=200,reg1=0x64 actions=drop".to_string(),
+        // client_test.go's logged default drop.
+        format!(
+            "cookie=0x1020000000000, table=IngressDefaultRule, priority=200,reg1=0x65 actions=set_field:0x800/0x1800->reg0,set_field:0x2000000/0xfe000000->reg0,set_field:0x400000/0x600000->reg0,set_field:{:#x}/0xff->reg2,goto_table:Output",
+            table_id("IngressDefaultRule")
+        ),
     ] {
         assert!(got.contains(&want), "missing {want}\nin {got:#?}");
     }

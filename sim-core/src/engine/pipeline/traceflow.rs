@@ -298,12 +298,13 @@ fn walk_node(
     // The table that ended the packet: the last flow's, or the one that
     // sent it to the agent (a policy packet-in's PacketInTableField, reg2).
     let np_packet_in = walk
-        .packet_in
-        .as_deref()
-        .is_some_and(|a| a.contains("userdata=01."));
-    let last_table = match (np_packet_in, walk.packet_in_regs) {
-        (true, Some(regs)) => prog.table_names().name((regs[2] & 0xff) as u8),
-        _ => walk
+        .packet_ins
+        .iter()
+        .rev()
+        .find(|p| p.args.contains("userdata=01."));
+    let last_table = match np_packet_in {
+        Some(p) => prog.table_names().name((p.regs[2] & 0xff) as u8),
+        None => walk
             .last_match
             .and_then(|(t, _)| prog.table_names().name(t)),
     }

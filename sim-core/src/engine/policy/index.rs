@@ -155,6 +155,19 @@ pub(super) fn resolve_peer_addresses(
     nets
 }
 
+/// The Namespace annotation that turns on audit logging for its
+/// Kubernetes NetworkPolicies (docs/antrea-network-policy.md).
+pub const K8S_NP_LOGGING_ANNOTATION: &str = "networkpolicy.antrea.io/enable-logging";
+
+/// Whether Namespace `ns` asks for audit logging of its NetworkPolicies.
+fn k8s_logging(cluster: &ClusterState, ns: &str) -> bool {
+    cluster
+        .namespace_annotations
+        .get(ns)
+        .and_then(|a| a.get(K8S_NP_LOGGING_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
 /// One rule resolved for the whole cluster.
 #[derive(Clone, Debug)]
 struct Resolved {
@@ -184,6 +197,8 @@ struct Isolation {
     sel: Sel,
     directions: Vec<Direction>,
     pods: BTreeSet<PodId>,
+    /// The Namespace asks for audit logging of its NetworkPolicies.
+    logging: bool,
 }
 
 /// The cluster's rules, resolved once (module docs).
@@ -264,6 +279,7 @@ impl PolicyIndex {
         };
         for np in store.k8s_policies() {
             let ns = np.meta.namespace.as_deref().unwrap_or("default");
+            let logging = k8s_logging(cluster, ns);
             let key = PolicyKey::of_k8s(np);
             let sel = Sel {
                 pod: Some(np.pod_selector.clone()),
@@ -299,7 +315,7 @@ impl PolicyIndex {
                         peer_pods,
                         services: rule.ports.clone(),
                         to_services: Vec::new(),
-                        logging: false,
+                        logging,
                     });
                 }
             }
@@ -308,6 +324,7 @@ impl PolicyIndex {
                 sel,
                 directions: np.policy_types.clone(),
                 pods: applied,
+                logging,
             });
         }
         let arules = antrea_rules(store);
@@ -434,8 +451,18 @@ impl PolicyIndex {
                 let p = cluster.pod(*id);
                 for dir in &iso.directions {
                     match dir {
-                        Direction::Ingress => out.isolated_ingress.extend(ofport_of(p)),
-                        Direction::Egress => out.isolated_egress.push(p.ip),
+                        Direction::Ingress => {
+                            out.isolated_ingress.extend(ofport_of(p));
+                            if iso.logging {
+                                out.logged_isolated_ingress.extend(ofport_of(p));
+                            }
+                        }
+                        Direction::Egress => {
+                            out.isolated_egress.push(p.ip);
+                            if iso.logging {
+                                out.logged_isolated_egress.push(p.ip);
+                            }
+                        }
                     }
                 }
             }
@@ -502,6 +529,10 @@ impl PolicyIndex {
         out.isolated_ingress.dedup();
         out.isolated_egress.sort_unstable();
         out.isolated_egress.dedup();
+        out.logged_isolated_ingress.sort_unstable();
+        out.logged_isolated_ingress.dedup();
+        out.logged_isolated_egress.sort_unstable();
+        out.logged_isolated_egress.dedup();
         out.rules.sort_by_key(|r| r.id);
         Some(Arc::new(out))
     }

@@ -192,6 +192,10 @@ pub struct NodePolicyRules {
     pub(crate) isolated_ingress: Vec<u32>,
     /// IPs of Pods isolated for egress.
     pub(crate) isolated_egress: Vec<Ipv4Addr>,
+    /// Those of them whose Namespace asks for audit logging: their default
+    /// drops go to the agent.
+    pub(crate) logged_isolated_ingress: Vec<u32>,
+    pub(crate) logged_isolated_egress: Vec<Ipv4Addr>,
 }
 
 impl OfRule {

@@ -90,13 +90,7 @@ enum Verdict {
 /// A new connection from Pod `from` to `to_ip` (`l4` as a flow string),
 /// walked through node-a's program.
 fn verdict(c: &ClusterState, from: &str, to_ip: &str, l4: &str) -> Verdict {
-    let np = node_pipeline(c, NODE).expect("node");
-    let prog = inspect::program(&np).expect("program loads");
-    let flow =
-        inspect::expand_flow(c, NODE, &format!("pod:{from},{l4},nw_dst={to_ip}")).expect("flow");
-    let packet = Packet::parse_trace_flow(&flow).expect("packet");
-    let mut ct = Conntrack::new();
-    let walk = prog.simulate(&mut ct, &CtMode::Tracked, &packet, &[]);
+    let walk = walk(c, from, to_ip, l4);
     if walk.verdict.controller {
         Verdict::Rejected
     } else if walk.verdict.is_drop() {
@@ -104,6 +98,18 @@ fn verdict(c: &ClusterState, from: &str, to_ip: &str, l4: &str) -> Verdict {
     } else {
         Verdict::Allowed
     }
+}
+
+/// The walk of a new connection from Pod `from` to `to_ip` through
+/// node-a's program, with a fresh conntrack.
+fn walk(c: &ClusterState, from: &str, to_ip: &str, l4: &str) -> crate::openflow::Walk {
+    let np = node_pipeline(c, NODE).expect("node");
+    let prog = inspect::program(&np).expect("program loads");
+    let flow =
+        inspect::expand_flow(c, NODE, &format!("pod:{from},{l4},nw_dst={to_ip}")).expect("flow");
+    let packet = Packet::parse_trace_flow(&flow).expect("packet");
+    let mut ct = Conntrack::new();
+    prog.simulate(&mut ct, &CtMode::Tracked, &packet, &[])
 }
 
 const WEB: &str = "10.10.0.2";
@@ -503,4 +509,46 @@ fn a_new_pod_updates_the_index_as_a_rebuild_would() {
         let rules = idx.node_rules(&c, n.id).expect("policies exist");
         assert_eq!(mentions(&rules), touched.contains(&n.id), "{}", n.name);
     }
+}
+
+/// A logged egress Allow and an ingress Reject on one node: the packet goes
+/// to the agent for the log, and its recirculated copy for the reject, so
+/// the walk carries both packet-ins (the simulator answers the reject and
+/// writes the log line).
+#[test]
+fn a_logged_allow_then_a_reject_send_two_packet_ins() {
+    let mut c = cluster();
+    apply(
+        &mut c,
+        "
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: log-out}
+spec:
+  priority: 1
+  tier: application
+  appliedTo: [{podSelector: {matchLabels: {role: client}}}]
+  egress:
+    - {name: log-all, action: Allow, enableLogging: true}
+---
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: reject-in}
+spec:
+  priority: 1
+  tier: securityops
+  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
+  ingress:
+    - {name: reject-all, action: Reject}
+",
+    )
+    .expect("admitted");
+    let walk = walk(&c, "shop/client", WEB, TCP80);
+    let ops: Vec<&str> = walk
+        .packet_ins
+        .iter()
+        .filter_map(|p| p.args.split("userdata=01.").nth(1))
+        .map(|rest| &rest[..2])
+        .collect();
+    assert_eq!(ops, ["01", "02"], "{:?}", walk.packet_ins);
 }

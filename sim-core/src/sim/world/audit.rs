@@ -20,9 +20,10 @@
 //!
 //! Denied connections (`storeDenyConnection`, the store operation the
 //! flows ask for when the flow exporter runs): each packet is kept as a
-//! [`DeniedPacket`] of its node, which the node's flow exporter reads at
-//! its next poll (`scenario::flow_export`) and adds to its deny store with
-//! the time it was seen.
+//! [`DeniedPacket`] of its node, with the rule as the agent knew it then,
+//! until the node's flow exporter takes it at its next tick
+//! (`scenario::flow_export`) and adds it to its deny store with the time it
+//! was seen.
 
 use std::net::Ipv4Addr;
 
@@ -93,10 +94,11 @@ impl World {
         if disposition == 1 || disposition == 2 {
             let now = self.now;
             self.audit_seen.retain(|_, at| now.since(*at) < DEDUP);
-            if self.audit_seen.contains_key(&line) {
+            let key = (node, line.clone());
+            if self.audit_seen.contains_key(&key) {
                 return;
             }
-            self.audit_seen.insert(line.clone(), now);
+            self.audit_seen.insert(key, now);
         }
         let name = self.device(node).name().to_string();
         self.record(LogKind::Audit, &name, line);
@@ -119,8 +121,8 @@ impl World {
     }
 }
 
-/// When an audit line was first written (deduplication of drops).
-pub(super) type AuditSeen = std::collections::BTreeMap<String, SimTime>;
+/// When a node's audit line was first written (deduplication of drops).
+pub(super) type AuditSeen = std::collections::BTreeMap<(DeviceId, String), SimTime>;
 
 /// A packet br-int sent its agent to store as denied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,8 +140,10 @@ pub struct DeniedPacket {
     pub table: String,
     /// `APDispositionField`: Drop 1, Reject 2.
     pub disposition: u32,
-    /// The rule's conjunction id (0 for a default drop).
+    /// The rule's conjunction id (0 for a default drop), and what it was
+    /// when the packet was denied (the agent looks it up then).
     pub rule_id: u32,
+    pub rule: Option<crate::engine::policy::RuleInfo>,
 }
 
 impl World {
@@ -178,13 +182,14 @@ impl World {
             table: table.to_string(),
             disposition: (regs[0] >> 11) & 0b11,
             rule_id: regs[3],
+            rule: self.policy_catalog.rule(regs[3]).cloned(),
         };
         self.denied.entry(node).or_default().push(denied);
     }
 
-    /// The packets `node`'s br-int sent its agent to store as denied, in
-    /// order (the flow exporter keeps its own place in the list).
-    pub fn denied_packets(&self, node: DeviceId) -> &[DeniedPacket] {
-        self.denied.get(&node).map_or(&[], Vec::as_slice)
+    /// The packets `node`'s br-int sent its agent to store as denied since
+    /// the last call, in order (the node's flow exporter takes them).
+    pub fn take_denied_packets(&mut self, node: DeviceId) -> Vec<DeniedPacket> {
+        self.denied.remove(&node).unwrap_or_default()
     }
 }

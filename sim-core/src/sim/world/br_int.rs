@@ -483,15 +483,22 @@ impl World {
         self.capture_l7(sw, node, &frame);
         let name = self.device(sw).name().to_string();
         let dropped = walk.verdict.is_drop();
-        // A NetworkPolicy packet-in: the operations the agent is asked for.
-        let np_ops = walk.packet_in.as_deref().and_then(np_packet_in_ops);
-        let rejected = np_ops.is_some_and(|o| o & PACKET_IN_REJECT != 0);
-        let verdicts = if dropped || np_ops.is_some() || tag.is_some() {
+        // NetworkPolicy packet-ins (a packet and its recirculated copy can
+        // each send one): the operations the agent is asked for.
+        let np_ins: Vec<(u32, [u32; 8])> = walk
+            .packet_ins
+            .iter()
+            .filter_map(|p| np_packet_in_ops(&p.args).map(|ops| (ops, p.regs)))
+            .collect();
+        let rejected = np_ins.iter().any(|(o, _)| o & PACKET_IN_REJECT != 0);
+        let verdicts = if dropped || !np_ins.is_empty() || tag.is_some() {
             self.policy_verdicts(sw, &walk, &packet)
         } else {
             PolicyVerdicts::default()
         };
-        if let (Some(ops), Some(regs)) = (np_ops, walk.packet_in_regs) {
+        // The agent handles them only while it runs.
+        let agent_up = self.agents.contains_key(&node);
+        for (ops, regs) in np_ins.iter().filter(|_| agent_up) {
             // PacketInTableField (reg2[0..7]): the table that sent it.
             let table = self.br_int_programs[&sw]
                 .program
@@ -500,10 +507,10 @@ impl World {
                 .unwrap_or("?")
                 .to_string();
             if ops & PACKET_IN_LOGGING != 0 {
-                self.audit_log(node, &table, regs, &frame);
+                self.audit_log(node, &table, *regs, &frame);
             }
             if ops & PACKET_IN_STORE_DENY != 0 {
-                self.store_denied(node, &table, regs, &frame);
+                self.store_denied(node, &table, *regs, &frame);
             }
         }
         if let Some(t) = tag {
@@ -634,7 +641,7 @@ impl World {
                 Some(p) => self.switch_receive(sw, Some(p), None, frame, tag),
                 None => self.switch_receive(sw, None, Some(NORMAL_VLAN), frame, tag),
             }
-        } else if walk.verdict.controller && (rejected || np_ops.is_none()) {
+        } else if walk.verdict.controller && (rejected || np_ins.is_empty()) {
             let reject = if rejected { verdicts.denied } else { None };
             self.answer_packet_in(sw, &packet, &frame, in_port, tag, reject);
         } else if walk.verdict.outputs.is_empty() {
@@ -689,18 +696,17 @@ impl World {
             }
         }
         // The default drop's table: the walk's last flow, or, when the drop
-        // went to the agent first (deny tracking), the packet-in's table.
-        let default_drop = match (walk.packet_in_regs, walk.last_match) {
-            (Some(regs), _)
-                if walk
-                    .packet_in
-                    .as_deref()
-                    .and_then(np_packet_in_ops)
-                    .is_some() =>
-            {
-                Some((regs[2] & 0xff) as u8)
-            }
-            (_, Some((table, 200))) if walk.verdict.is_drop() => Some(table),
+        // went to the agent first (deny tracking), the table of the
+        // packet-in that is one (`isK8sDefaultDeny`: Drop disposition, no
+        // rule's deny mark).
+        let sent_default_drop = walk.packet_ins.iter().find_map(|p| {
+            let r = p.regs;
+            (np_packet_in_ops(&p.args).is_some() && r[0] & 0x400 == 0 && (r[0] >> 11) & 0b11 == 1)
+                .then_some((r[2] & 0xff) as u8)
+        });
+        let default_drop = match (sent_default_drop, walk.last_match) {
+            (Some(table), _) => Some(table),
+            (None, Some((table, 200))) if walk.verdict.is_drop() => Some(table),
             _ => None,
         };
         if out.denied.is_none()

@@ -21,8 +21,8 @@ use crate::sim::trace::LogKind;
 pub(super) struct Applied {
     addrs: Vec<(usize, Ipv4Net)>,
     rules: Vec<crate::model::RuleSpec>,
-    /// The VLAN sub-interfaces the engine asked for last (the topology's
-    /// own are never the engine's to delete).
+    /// The VLAN sub-interfaces the engine created (deleted ones keep their
+    /// slot, down); the topology's own are never the engine's to delete.
     vlans: Vec<String>,
 }
 
@@ -77,13 +77,21 @@ impl World {
             for r in applied.rules {
                 h.stack.routes.remove_rules_for_table(r.table);
             }
-            // The engine's VLAN legs do not survive a reboot either.
+            // The engine's VLAN legs do not survive a reboot either; their
+            // slots stay the engine's, to come back when asked for.
             for name in &applied.vlans {
                 if let Some(i) = h.stack.iface_index(name) {
                     h.admin_up[i] = false;
                     h.stack.ifaces[i].addrs.clear();
                 }
             }
+            self.applied.insert(
+                id,
+                Applied {
+                    vlans: applied.vlans,
+                    ..Applied::default()
+                },
+            );
         }
         h.stack.routes.remove_origin("engine");
         h.stack.sync_connected_routes();
@@ -131,15 +139,15 @@ impl World {
             {
                 h.admin_up[i] = false;
                 h.stack.ifaces[i].addrs.clear();
-                lines.push((
-                    LogKind::Engine,
-                    format!("ip link del {}", h.stack.ifaces[i].name),
-                ));
+                let name = h.stack.ifaces[i].name.clone();
+                lines.push((LogKind::Engine, format!("ip link del {name}")));
             }
         }
         for v in &desired.vlan_ifaces {
+            // One the engine created and deleted comes back.
             if let Some(i) = h.stack.iface_index(&v.name)
                 && !h.admin_up[i]
+                && applied.vlans.contains(&v.name)
             {
                 h.admin_up[i] = true;
                 lines.push((
@@ -168,6 +176,7 @@ impl World {
                 h.iface_kinds
                     .push(HostIfaceKind::Vlan { parent, vid: v.vid });
                 h.admin_up.push(true);
+                applied.vlans.push(v.name.clone());
                 lines.push((
                     LogKind::Engine,
                     format!(
@@ -238,7 +247,6 @@ impl World {
             }
         }
         applied.addrs = want.iter().map(|w| (w.0, w.1)).collect();
-        applied.vlans = desired.vlan_ifaces.iter().map(|v| v.name.clone()).collect();
         h.stack.sync_connected_routes();
         // 3. Routes and rules.
         let mut new_routes = Vec::new();
