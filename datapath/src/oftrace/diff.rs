@@ -38,8 +38,9 @@ pub struct NodeDiff {
     pub groups: usize,
     /// Per traffic class: (packets, agreed).
     pub by_class: BTreeMap<TrafficClass, (usize, usize)>,
-    /// Per traffic class: how many packets each side dropped (the same when
-    /// they agree).
+    /// Per traffic class: how many packets each side did not forward (no
+    /// output and no `NORMAL`: dropped, or only sent to the agent as a
+    /// policy's logged or denied packet is); the same when they agree.
     pub drops: BTreeMap<TrafficClass, usize>,
     pub mismatches: Vec<Mismatch>,
 }
@@ -112,7 +113,7 @@ pub fn diff_programs(
         entry.0 += 1;
         if walk.verdict == real.verdict {
             entry.1 += 1;
-            if walk.verdict.is_drop() {
+            if walk.verdict.outputs.is_empty() && !walk.verdict.normal {
                 *out.drops.entry(s.class).or_default() += 1;
             }
         } else {

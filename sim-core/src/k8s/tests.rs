@@ -1012,3 +1012,88 @@ fn bad_policies_are_refused_where_they_are_wrong() {
         "rules names must be unique within the policy",
     );
 }
+
+fn traceflow(text: &str) -> super::Traceflow {
+    match one(text) {
+        Object::Traceflow(t) => t,
+        o => panic!("not a Traceflow: {o:?}"),
+    }
+}
+
+const TF_HEAD: &str = "apiVersion: crd.antrea.io/v1beta1
+kind: Traceflow
+metadata: {name: tf}
+spec:
+  source: {namespace: shop, pod: client}
+";
+
+/// The injected packet's protocol as Antrea's preparePacket picks it: the
+/// transport header first, then `ipHeader.protocol`, else nothing said.
+#[test]
+fn a_traceflow_packet_takes_its_protocol_from_the_transport_header_first() {
+    let tf = |rest: &str| traceflow(&format!("{TF_HEAD}{rest}"));
+    let t = tf(
+        "  destination: {namespace: shop, pod: web}\n  packet:\n    transportHeader:\n      udp: {dstPort: 53}\n",
+    );
+    assert_eq!(t.flow.as_deref(), Some("udp,udp_dst=53"));
+    assert_eq!(t.source, ("shop".to_string(), "client".to_string()));
+    let t = tf(
+        "  destination: {namespace: shop, pod: web}\n  packet:\n    ipHeader: {protocol: 6}\n    transportHeader:\n      udp: {srcPort: 5353, dstPort: 53}\n",
+    );
+    assert_eq!(t.flow.as_deref(), Some("udp,udp_src=5353,udp_dst=53"));
+    let t =
+        tf("  destination: {namespace: shop, pod: web}\n  packet:\n    ipHeader: {protocol: 6}\n");
+    assert_eq!(t.flow.as_deref(), Some("tcp"));
+    let t = tf("  destination: {namespace: shop, service: web}\n");
+    assert_eq!(t.flow, None);
+    assert_eq!(
+        t.destination,
+        super::TraceflowDestination::Service {
+            namespace: "shop".into(),
+            name: "web".into()
+        }
+    );
+    let t = tf("  destination: {ip: 10.200.0.10}\n");
+    assert_eq!(
+        t.destination,
+        super::TraceflowDestination::Ip("10.200.0.10".parse().expect("ip"))
+    );
+}
+
+#[test]
+fn a_bad_traceflow_is_refused_where_it_is_written() {
+    let text = |rest: &str| format!("{TF_HEAD}{rest}");
+    assert_err_at(
+        &text("  destination: {namespace: shop, pod: web}\n  liveTraffic: true\n"),
+        7,
+        16,
+        "live-traffic Traceflow (`liveTraffic: true`) is not modelled",
+    );
+    assert_err_at(
+        &text("  destination: {namespace: shop, pod: web}\n  timeout: 301\n"),
+        7,
+        12,
+        "spec.timeout in body should be between 1 and 300",
+    );
+    assert_err_at(
+        &text("  destination: {pod: web}\n"),
+        6,
+        16,
+        "a destination Pod or Service needs its namespace",
+    );
+    assert_err_at(
+        &text("  destination: {namespace: shop, pod: web, ip: 10.0.0.1}\n"),
+        6,
+        16,
+        "exactly one of pod, service or ip",
+    );
+    assert_err_at(
+        &text("  destination: {namespace: shop, pod: web}\n  packet: {ipHeader: {protocol: 50}}\n"),
+        7,
+        33,
+        "ipHeader.protocol 50 is not ICMP (1), TCP (6) or UDP (17)",
+    );
+    // droppedOnly without liveTraffic: the agent ignores it.
+    let ok = text("  destination: {namespace: shop, pod: web}\n  droppedOnly: true\n");
+    assert_eq!(traceflow(&ok).flow, None);
+}

@@ -26,8 +26,10 @@ pub struct Traceflow {
     pub source: (String, String),
     pub destination: TraceflowDestination,
     /// The protocol part of the injected packet as a flow (`icmp`,
-    /// `tcp,tcp_dst=80`, `udp,udp_src=5353,udp_dst=53`).
-    pub flow: String,
+    /// `tcp,tcp_dst=80`, `udp,udp_src=5353,udp_dst=53`); `None` when the
+    /// packet says neither a transport header nor a protocol (Antrea then
+    /// sends ICMP, or to a Service its first port's protocol and port).
+    pub flow: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -112,15 +114,28 @@ pub(super) fn parse_traceflow(
             "live-traffic Traceflow (`liveTraffic: true`) is not modelled by antlab",
         ));
     }
-    if let Some(d) = s.dropped_only.as_ref().filter(|d| d.value) {
-        // Antrea's webhook: droppedOnly needs liveTraffic.
-        return Err(ctx.error(d, "droppedOnly can only be used for live-traffic Traceflow"));
+    // droppedOnly matters only for live traffic (the agent ignores it
+    // otherwise); timeout: the CRD allows 1-300 s.
+    let _ = s.dropped_only;
+    if let Some(t) = s.timeout.as_ref().filter(|t| !(1..=300).contains(&t.value)) {
+        return Err(ctx.error(
+            t,
+            format!(
+                "spec.timeout: Invalid value: {}: spec.timeout in body should be between 1 and 300",
+                t.value
+            ),
+        ));
     }
-    let _ = s.timeout;
     let source = s
         .source
         .ok_or_else(|| ctx.error_at(&at, "Traceflow needs spec.source (namespace and pod)"))?;
     let src_at = source.referenced;
+    if source.value.service.is_some() || source.value.ip.is_some() {
+        return Err(ctx.error_at(
+            &src_at,
+            "the source of a non-live-traffic Traceflow is a Pod (namespace and pod)",
+        ));
+    }
     let (Some(sns), Some(spod)) = (source.value.namespace.clone(), source.value.pod.clone()) else {
         return Err(ctx.error_at(
             &src_at,
@@ -131,13 +146,21 @@ pub(super) fn parse_traceflow(
         .destination
         .ok_or_else(|| ctx.error_at(&at, "Traceflow needs spec.destination"))?;
     let d = dest.value;
+    let need_ns = || {
+        d.namespace.clone().ok_or_else(|| {
+            ctx.error_at(
+                &dest.referenced,
+                "a destination Pod or Service needs its namespace",
+            )
+        })
+    };
     let destination = match (&d.pod, &d.service, &d.ip) {
         (Some(pod), None, None) => TraceflowDestination::Pod {
-            namespace: d.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: need_ns()?,
             name: pod.clone(),
         },
         (None, Some(svc), None) => TraceflowDestination::Service {
-            namespace: d.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: need_ns()?,
             name: svc.clone(),
         },
         (None, None, Some(ip)) => TraceflowDestination::Ip(ip.value.parse().map_err(|_| {
@@ -153,7 +176,7 @@ pub(super) fn parse_traceflow(
             ));
         }
     };
-    let mut protocol = 1;
+    let mut protocol = 0;
     let mut transport = None;
     if let Some(p) = s.packet {
         let p = p.value;
@@ -165,7 +188,7 @@ pub(super) fn parse_traceflow(
         {
             protocol = proto.value;
             let _ = (h.value.ttl, h.value.flags);
-            if !matches!(protocol, 1 | 6 | 17) {
+            if !matches!(protocol, 0 | 1 | 6 | 17) {
                 return Err(ctx.error(
                     &proto,
                     format!("ipHeader.protocol {protocol} is not ICMP (1), TCP (6) or UDP (17)"),
@@ -177,25 +200,30 @@ pub(super) fn parse_traceflow(
     let ports = |name: &str, p: &RawPorts| {
         let _ = p.flags;
         let mut f = name.to_string();
-        if let Some(s) = p.src_port {
+        if let Some(s) = p.src_port.filter(|p| *p != 0) {
             f.push_str(&format!(",{name}_src={s}"));
         }
-        if let Some(d) = p.dst_port {
+        if let Some(d) = p.dst_port.filter(|p| *p != 0) {
             f.push_str(&format!(",{name}_dst={d}"));
         }
         f
     };
-    let flow = match (protocol, transport.as_ref().map(|t| &t.value)) {
-        (6, Some(RawTransport { tcp: Some(t), .. })) => ports("tcp", &t.value),
-        (17, Some(RawTransport { udp: Some(u), .. })) => ports("udp", &u.value),
-        (6, _) => "tcp".to_string(),
-        (17, _) => "udp".to_string(),
-        (_, t) => {
-            if let Some(RawTransport { icmp: Some(i), .. }) = t {
-                let _ = (i.value.id, i.value.sequence);
-            }
-            "icmp".to_string()
+    // preparePacket: the transport header decides (TCP, then UDP, then
+    // ICMP), else ipHeader.protocol when above 0.
+    let t = transport.as_ref().map(|t| &t.value);
+    let flow = match t {
+        Some(RawTransport { tcp: Some(tcp), .. }) => Some(ports("tcp", &tcp.value)),
+        Some(RawTransport { udp: Some(udp), .. }) => Some(ports("udp", &udp.value)),
+        Some(RawTransport { icmp: Some(i), .. }) => {
+            let _ = (i.value.id, i.value.sequence);
+            Some("icmp".to_string())
         }
+        _ => match protocol {
+            6 => Some("tcp".to_string()),
+            17 => Some("udp".to_string()),
+            1 => Some("icmp".to_string()),
+            _ => None,
+        },
     };
     Ok(Traceflow {
         meta,

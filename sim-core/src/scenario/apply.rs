@@ -179,9 +179,22 @@ pub(super) fn apply_object(
                 },
                 D::Ip(ip) => Destination::Ip(*ip),
             };
+            // No packet given: ICMP, or a Service's first port (Antrea's
+            // preparePacket).
+            let flow = tf.flow.clone().unwrap_or_else(|| match &dst {
+                Destination::Service { namespace, name } => cluster
+                    .services
+                    .get(&format!("{namespace}/{name}"))
+                    .and_then(|s| s.spec.ports.first())
+                    .map_or("icmp".to_string(), |p| match p.protocol {
+                        crate::k8s::Protocol::Udp => format!("udp,udp_dst={}", p.port),
+                        _ => format!("tcp,tcp_dst={}", p.port),
+                    }),
+                _ => "icmp".to_string(),
+            });
             let now = world.now().as_nanos() / 1_000_000_000;
             let (ns, pod) = (&tf.source.0, &tf.source.1);
-            let mut result = traceflow(cluster, (ns, pod), &dst, &tf.flow, now)
+            let mut result = traceflow(cluster, (ns, pod), &dst, &flow, now)
                 .map_err(|e| at(format!("Traceflow {}: {e}", tf.meta.name)))?;
             result.name = tf.meta.name.clone();
             let last = result
@@ -199,7 +212,7 @@ pub(super) fn apply_object(
                 "antrea-controller",
                 format!(
                     "Traceflow {} {}: {} -> {} ({}){summary}",
-                    result.name, result.phase, result.source, result.destination, tf.flow
+                    result.name, result.phase, result.source, result.destination, flow
                 ),
             );
             cluster.traceflows.insert(result.name.clone(), result);

@@ -102,6 +102,10 @@ impl FlowExport {
                 .device_id(&node.name)
                 .is_some_and(|id| world.device(id).powered());
             if !powered {
+                // What its br-int sent a dead agent is lost with it.
+                if let Some(id) = world.device_id(&node.name) {
+                    world.take_denied_packets(id);
+                }
                 if let Some(a) = self.agents.remove(&node.name)
                     && let Some(s) = a.session
                 {

@@ -127,8 +127,8 @@ pub enum Show {
     AntreaNetworkPolicies,
     /// `kubectl get tiers`.
     Tiers,
-    /// A Traceflow's result as `antctl traceflow` prints it (`kubectl get
-    /// traceflow` without a name).
+    /// A Traceflow's result as `antctl traceflow` prints it; without a
+    /// name, the Traceflows applied (name, phase, source Pod, destination).
     Traceflow(Option<String>),
     /// `ip link` on a node.
     IpLink(String),

@@ -165,7 +165,8 @@ fn k8s_logging(cluster: &ClusterState, ns: &str) -> bool {
         .namespace_annotations
         .get(ns)
         .and_then(|a| a.get(K8S_NP_LOGGING_ANNOTATION))
-        .is_some_and(|v| v == "true")
+        // strconv.ParseBool's true.
+        .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
 }
 
 /// One rule resolved for the whole cluster.
