@@ -264,16 +264,20 @@ impl FlowExporter {
 
     /// `WriteItemToQueue`: both expiries from now.
     fn enqueue(&mut self, now: SimTime, key: FlowKey) {
+        let e = self.expiry(now);
+        self.queue.insert(key, e);
+    }
+
+    /// `ResetActiveExpireTimeAndPush`: an exported active connection's
+    /// entry back in its queue with a new active expiry, its idle one kept.
+    fn rearm(&mut self, now: SimTime, idle: SimTime) -> Expiry {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.insert(
-            key,
-            Expiry {
-                active: now + self.cfg.active_timeout,
-                idle: now + self.cfg.idle_timeout,
-                seq,
-            },
-        );
+        Expiry {
+            active: now + self.cfg.active_timeout,
+            idle,
+            seq,
+        }
     }
 
     /// One conntrack poll at `now` (`ConntrackConnectionStore.Poll`): the
@@ -445,13 +449,7 @@ impl FlowExporter {
 
     /// A queue entry with both expiries counted from `at`.
     fn expiry(&mut self, at: SimTime) -> Expiry {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        Expiry {
-            active: at + self.cfg.active_timeout,
-            idle: at + self.cfg.idle_timeout,
-            seq,
-        }
+        self.rearm(at, at + self.cfg.idle_timeout)
     }
 
     /// `DenyConnectionStore.GetExpiredConns` and `UpdateConnAndQueue`.
@@ -492,16 +490,8 @@ impl FlowExporter {
             c.last_export = now;
             if !c.ready_to_delete && c.is_active {
                 c.prev = c.now;
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                self.deny_queue.insert(
-                    key,
-                    Expiry {
-                        active: now + self.cfg.active_timeout,
-                        idle: item.idle,
-                        seq,
-                    },
-                );
+                let e = self.rearm(now, item.idle);
+                self.deny_queue.insert(key, e);
             }
         }
     }
@@ -564,16 +554,8 @@ impl FlowExporter {
             if !c.ready_to_delete && c.is_active {
                 c.prev = c.now;
                 c.prev_tcp_state = c.tcp_state;
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                self.queue.insert(
-                    key,
-                    Expiry {
-                        active: now + self.cfg.active_timeout,
-                        idle: item.idle,
-                        seq,
-                    },
-                );
+                let e = self.rearm(now, item.idle);
+                self.queue.insert(key, e);
             }
         }
         out

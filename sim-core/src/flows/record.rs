@@ -122,6 +122,34 @@ pub struct PolicyElements {
     pub egress_network_policy_rule_action: u8,
 }
 
+impl PolicyElements {
+    /// Sets the ingress (or egress) policy's name, Namespace, type, rule
+    /// name and rule action.
+    pub fn set(
+        &mut self,
+        ingress: bool,
+        name: String,
+        namespace: String,
+        kind: u8,
+        rule: String,
+        action: u8,
+    ) {
+        if ingress {
+            self.ingress_network_policy_name = name;
+            self.ingress_network_policy_namespace = namespace;
+            self.ingress_network_policy_type = kind;
+            self.ingress_network_policy_rule_name = rule;
+            self.ingress_network_policy_rule_action = action;
+        } else {
+            self.egress_network_policy_name = name;
+            self.egress_network_policy_namespace = namespace;
+            self.egress_network_policy_type = kind;
+            self.egress_network_policy_rule_name = rule;
+            self.egress_network_policy_rule_action = action;
+        }
+    }
+}
+
 /// One HTTP/1.1 transaction as Suricata's EVE `http` event reports it; Antrea's
 /// L7 listener copies these fields into `httpVals`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

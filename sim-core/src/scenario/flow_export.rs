@@ -393,19 +393,7 @@ fn denied_policy(d: &DeniedPacket) -> PolicyElements {
             None => return out,
         },
     };
-    if ingress {
-        out.ingress_network_policy_name = name;
-        out.ingress_network_policy_namespace = namespace;
-        out.ingress_network_policy_type = kind;
-        out.ingress_network_policy_rule_name = rule;
-        out.ingress_network_policy_rule_action = action;
-    } else {
-        out.egress_network_policy_name = name;
-        out.egress_network_policy_namespace = namespace;
-        out.egress_network_policy_type = kind;
-        out.egress_network_policy_rule_name = rule;
-        out.egress_network_policy_rule_action = action;
-    }
+    out.set(ingress, name, namespace, kind, rule, action);
     out
 }
 
@@ -549,19 +537,18 @@ fn policy_elements(catalog: &PolicyCatalog, label: u128) -> PolicyElements {
         RuleAction::Drop => 2,
         RuleAction::Reject => 3,
     };
-    if let Some(r) = rule(label) {
-        out.ingress_network_policy_name = r.policy.clone();
-        out.ingress_network_policy_namespace = r.namespace.clone().unwrap_or_default();
-        out.ingress_network_policy_type = r.kind.ipfix_type();
-        out.ingress_network_policy_rule_name = name(r);
-        out.ingress_network_policy_rule_action = action(r);
-    }
-    if let Some(r) = rule(label >> 32) {
-        out.egress_network_policy_name = r.policy.clone();
-        out.egress_network_policy_namespace = r.namespace.clone().unwrap_or_default();
-        out.egress_network_policy_type = r.kind.ipfix_type();
-        out.egress_network_policy_rule_name = name(r);
-        out.egress_network_policy_rule_action = action(r);
+    for (ingress, bits) in [(true, label), (false, label >> 32)] {
+        if let Some(r) = rule(bits) {
+            let ns = r.namespace.clone().unwrap_or_default();
+            out.set(
+                ingress,
+                r.policy.clone(),
+                ns,
+                r.kind.ipfix_type(),
+                name(r),
+                action(r),
+            );
+        }
     }
     out
 }

@@ -54,7 +54,9 @@ pub use compile::{NodePipeline, compile};
 pub use from_cluster::{
     gateway_mac, lab_spec, lab_spec_indexed, node_pipeline, pod_mac, pods_by_ofport, spec_for_node,
 };
-pub use network_policy::{PACKET_IN_LOGGING, PACKET_IN_REJECT, PACKET_IN_STORE_DENY};
+pub use network_policy::{
+    PACKET_IN_LOGGING, PACKET_IN_REJECT, PACKET_IN_STORE_DENY, PolicyPacketIn,
+};
 /// The conntrack zone of Pod traffic and AntreaProxy's DNAT (`CtZone`), the one Antrea's flow exporter dumps.
 pub use pod_connectivity::{CT_ZONE, GLOBAL_VIRTUAL_MAC};
 pub use spec::{EncapMode, Features, PipelineSpec, PodEgress};

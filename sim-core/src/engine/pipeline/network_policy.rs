@@ -98,6 +98,55 @@ pub const PACKET_IN_LOGGING: u32 = 0b1;
 pub const PACKET_IN_REJECT: u32 = 0b10;
 pub const PACKET_IN_STORE_DENY: u32 = 0b100;
 
+/// A NetworkPolicy packet-in as the agent reads it
+/// (pkg/agent/controller/networkpolicy/packetin.go): the operations asked
+/// for (`userdata=01.<ops>`), the table that sent it (`PacketInTableField`,
+/// reg2[0..7]), the disposition (`APDispositionField`, reg0[11..12]:
+/// Allow 0, Drop 1, Reject 2, Pass 3), whether a rule denied it
+/// (`APDenyRegMark`, reg0[10]) and the rule ids in reg3 (a deny) and
+/// reg5/reg6 (an egress/ingress allow).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyPacketIn {
+    pub ops: u32,
+    pub table: u8,
+    pub disposition: u32,
+    pub denied_by_rule: bool,
+    regs: [u32; 8],
+}
+
+impl PolicyPacketIn {
+    /// `None` for any other packet-in (EndpointDNAT's is `userdata=04`).
+    pub fn of(p: &crate::openflow::PacketIn) -> Option<PolicyPacketIn> {
+        let rest = p.args.split("userdata=01.").nth(1)?;
+        let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        let ops = u32::from_str_radix(&hex, 16).ok()?;
+        let r = p.regs;
+        Some(PolicyPacketIn {
+            ops,
+            table: (r[2] & 0xff) as u8,
+            disposition: (r[0] >> 11) & 0b11,
+            denied_by_rule: r[0] & 0x400 != 0,
+            regs: r,
+        })
+    }
+
+    /// The id of the rule that sent it: reg3 for a drop or reject, else
+    /// the allowing rule's reg6 (ingress) or reg5 (egress).
+    pub fn rule_id(&self, ingress: bool) -> u32 {
+        match (self.disposition, ingress) {
+            (1 | 2, _) => self.regs[3],
+            (_, true) => self.regs[6],
+            (_, false) => self.regs[5],
+        }
+    }
+
+    /// Kubernetes NetworkPolicy isolation's drop (`isK8sDefaultDeny`): a
+    /// Drop no rule's deny mark explains.
+    pub fn is_default_drop(&self) -> bool {
+        !self.denied_by_rule && self.disposition == 1
+    }
+}
+
 /// The action loading `ops` into `PacketInOperationField` (reg0[25..31]).
 fn packet_in_operations(ops: u32) -> String {
     format!("set_field:{:#x}/0xfe000000->reg0", ops << 25)

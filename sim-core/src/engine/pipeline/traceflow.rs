@@ -14,11 +14,12 @@
 use std::net::Ipv4Addr;
 
 use super::inspect::{self, expand_flow};
+use super::network_policy::PolicyPacketIn;
 use super::node_pipeline;
 use super::spec::{GATEWAY_OFPORT, TUNNEL_OFPORT};
 use crate::engine::ClusterState;
+use crate::engine::policy::PolicyCatalog;
 use crate::engine::policy::rules::catalog;
-use crate::engine::policy::{PolicyCatalog, RuleInfo};
 use crate::k8s::RuleAction;
 use crate::openflow::{Conntrack, CtMode, Field, Packet, Walk};
 
@@ -113,14 +114,6 @@ impl TraceflowResult {
             }
         }
         s
-    }
-}
-
-/// `NetworkPolicyReference.ToString()`: `Type:namespace/name` or `Type:name`.
-fn policy_ref(r: &RuleInfo) -> String {
-    match &r.namespace {
-        Some(ns) => format!("{}:{ns}/{}", r.kind.name(), r.policy),
-        None => format!("{}:{}", r.kind.name(), r.policy),
     }
 }
 
@@ -289,7 +282,7 @@ fn walk_node(
                 component: "NetworkPolicy",
                 component_info: Some(if ingress { "IngressRule" } else { "EgressRule" }.into()),
                 action: "Forwarded",
-                network_policy: Some(policy_ref(info)),
+                network_policy: Some(info.reference()),
                 network_policy_rule: Some(info.rule.clone()),
                 ..Observation::default()
             });
@@ -297,13 +290,9 @@ fn walk_node(
     }
     // The table that ended the packet: the last flow's, or the one that
     // sent it to the agent (a policy packet-in's PacketInTableField, reg2).
-    let np_packet_in = walk
-        .packet_ins
-        .iter()
-        .rev()
-        .find(|p| p.args.contains("userdata=01."));
+    let np_packet_in = walk.packet_ins.iter().rev().find_map(PolicyPacketIn::of);
     let last_table = match np_packet_in {
-        Some(p) => prog.table_names().name((p.regs[2] & 0xff) as u8),
+        Some(p) => prog.table_names().name(p.table),
         None => walk
             .last_match
             .and_then(|(t, _)| prog.table_names().name(t)),
@@ -333,7 +322,7 @@ fn walk_node(
                 } else {
                     "Dropped"
                 },
-                network_policy: Some(policy_ref(r)),
+                network_policy: Some(r.reference()),
                 network_policy_rule: Some(r.rule.clone()),
                 ..Observation::default()
             }),

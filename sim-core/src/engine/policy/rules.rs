@@ -82,6 +82,15 @@ pub struct RuleInfo {
 }
 
 impl RuleInfo {
+    /// `NetworkPolicyReference.ToString()`: `Type:namespace/name` or
+    /// `Type:name` (Traceflow's and the audit log's policy field).
+    pub fn reference(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}:{ns}/{}", self.kind.name(), self.policy),
+            None => format!("{}:{}", self.kind.name(), self.policy),
+        }
+    }
+
     /// `AntreaClusterNetworkPolicy deny-db rule ingress-0 (Tier securityops): Drop`.
     pub fn describe(&self) -> String {
         let name = match &self.namespace {

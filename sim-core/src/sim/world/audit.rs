@@ -28,42 +28,36 @@
 use std::net::Ipv4Addr;
 
 use super::World;
+use crate::engine::pipeline::PolicyPacketIn;
 use crate::model::DeviceId;
 use crate::sim::devices::DeviceRt;
 use crate::sim::trace::LogKind;
 use crate::time::{SimDuration, SimTime};
-use crate::wire::{self, Ipv4Pkt, L4};
+use crate::wire::{Ipv4Pkt, L4};
 
 /// Antrea's deduplication buffer for dropped and rejected packets.
 const DEDUP: SimDuration = SimDuration::from_secs(1);
 
 impl World {
-    /// Writes the audit line for a packet-in that `table` of `node`'s
-    /// br-int sent with registers `regs`, about `frame`.
-    pub(super) fn audit_log(&mut self, node: DeviceId, table: &str, regs: [u32; 8], frame: &[u8]) {
-        let Some((pkt, len)) = wire::parse_eth(frame)
-            .ok()
-            .and_then(|(_, bytes)| Some((Ipv4Pkt::parse(bytes).ok()?, bytes.len())))
-        else {
-            return;
-        };
+    /// Writes the audit line for packet-in `p` that `table` of `node`'s
+    /// br-int sent about `pkt` (`len` bytes).
+    pub(super) fn audit_log(
+        &mut self,
+        node: DeviceId,
+        table: &str,
+        p: &PolicyPacketIn,
+        pkt: &Ipv4Pkt,
+        len: usize,
+    ) {
         let ingress = table.contains("Ingress");
-        // APDispositionField: Allow 0, Drop 1, Reject 2, Pass 3.
-        let disposition = (regs[0] >> 11) & 0b11;
+        let disposition = p.disposition;
         let action = ["Allow", "Drop", "Reject", "Pass"][disposition as usize];
-        let rule_id = match (disposition, ingress) {
-            (1 | 2, _) => regs[3],
-            (_, true) => regs[6],
-            (_, false) => regs[5],
-        };
+        let rule_id = p.rule_id(ingress);
         let nil = || "<nil>".to_string();
         // A default drop has no rule: Antrea names it `K8sNetworkPolicy`.
         let (policy, rule, priority, label) = match self.policy_catalog.rule(rule_id) {
             Some(r) if !table.ends_with("DefaultRule") || r.tier.is_some() => {
-                let policy = match &r.namespace {
-                    Some(ns) => format!("{}:{ns}/{}", r.kind.name(), r.policy),
-                    None => format!("{}:{}", r.kind.name(), r.policy),
-                };
+                let policy = r.reference();
                 let rule = if r.tier.is_some() {
                     r.rule.clone()
                 } else {
@@ -147,21 +141,16 @@ pub struct DeniedPacket {
 }
 
 impl World {
-    /// Keeps the packet-in that `table` of `node`'s br-int sent with
-    /// `regs` about `frame` for the node's deny connection store.
+    /// Keeps packet-in `p` that `table` of `node`'s br-int sent about `pkt`
+    /// (`len` bytes) for the node's deny connection store.
     pub(super) fn store_denied(
         &mut self,
         node: DeviceId,
         table: &str,
-        regs: [u32; 8],
-        frame: &[u8],
+        p: &PolicyPacketIn,
+        pkt: &Ipv4Pkt,
+        len: usize,
     ) {
-        let Some(pkt) = wire::parse_eth(frame)
-            .ok()
-            .and_then(|(_, bytes)| Ipv4Pkt::parse(bytes).ok())
-        else {
-            return;
-        };
         let (protocol, src_port, dst_port) = match &pkt.l4 {
             L4::Tcp {
                 src_port, dst_port, ..
@@ -178,11 +167,11 @@ impl World {
             src_port,
             dst_port,
             protocol,
-            ip_len: pkt.to_bytes().len() as u64,
+            ip_len: len as u64,
             table: table.to_string(),
-            disposition: (regs[0] >> 11) & 0b11,
-            rule_id: regs[3],
-            rule: self.policy_catalog.rule(regs[3]).cloned(),
+            disposition: p.disposition,
+            rule_id: p.rule_id(false),
+            rule: self.policy_catalog.rule(p.rule_id(false)).cloned(),
         };
         self.denied.entry(node).or_default().push(denied);
     }

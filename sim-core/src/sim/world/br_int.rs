@@ -59,7 +59,9 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::World;
-use crate::engine::pipeline::{CT_ZONE, PACKET_IN_LOGGING, PACKET_IN_REJECT, PACKET_IN_STORE_DENY};
+use crate::engine::pipeline::{
+    CT_ZONE, PACKET_IN_LOGGING, PACKET_IN_REJECT, PACKET_IN_STORE_DENY, PolicyPacketIn,
+};
 use crate::engine::policy::PolicyCatalog;
 use crate::k8s::{Direction, RuleAction};
 use crate::model::{DeviceId, MacAddr, PortRef};
@@ -485,32 +487,35 @@ impl World {
         let dropped = walk.verdict.is_drop();
         // NetworkPolicy packet-ins (a packet and its recirculated copy can
         // each send one): the operations the agent is asked for.
-        let np_ins: Vec<(u32, [u32; 8])> = walk
+        let np_ins: Vec<PolicyPacketIn> = walk
             .packet_ins
             .iter()
-            .filter_map(|p| np_packet_in_ops(&p.args).map(|ops| (ops, p.regs)))
+            .filter_map(PolicyPacketIn::of)
             .collect();
-        let rejected = np_ins.iter().any(|(o, _)| o & PACKET_IN_REJECT != 0);
+        let rejected = np_ins.iter().any(|p| p.ops & PACKET_IN_REJECT != 0);
         let verdicts = if dropped || !np_ins.is_empty() || tag.is_some() {
             self.policy_verdicts(sw, &walk, &packet)
         } else {
             PolicyVerdicts::default()
         };
         // The agent handles them only while it runs.
-        let agent_up = self.agents.contains_key(&node);
-        for (ops, regs) in np_ins.iter().filter(|_| agent_up) {
-            // PacketInTableField (reg2[0..7]): the table that sent it.
-            let table = self.br_int_programs[&sw]
-                .program
-                .table_names()
-                .name((regs[2] & 0xff) as u8)
-                .unwrap_or("?")
-                .to_string();
-            if ops & PACKET_IN_LOGGING != 0 {
-                self.audit_log(node, &table, *regs, &frame);
-            }
-            if ops & PACKET_IN_STORE_DENY != 0 {
-                self.store_denied(node, &table, *regs, &frame);
+        let ip = wire::parse_eth(&frame)
+            .ok()
+            .and_then(|(_, bytes)| Some((Ipv4Pkt::parse(bytes).ok()?, bytes.len())));
+        if let Some((ip, len)) = ip.filter(|_| self.agents.contains_key(&node)) {
+            for p in &np_ins {
+                let table = self.br_int_programs[&sw]
+                    .program
+                    .table_names()
+                    .name(p.table)
+                    .unwrap_or("?")
+                    .to_string();
+                if p.ops & PACKET_IN_LOGGING != 0 {
+                    self.audit_log(node, &table, p, &ip, len);
+                }
+                if p.ops & PACKET_IN_STORE_DENY != 0 {
+                    self.store_denied(node, &table, p, &ip, len);
+                }
             }
         }
         if let Some(t) = tag {
@@ -699,11 +704,12 @@ impl World {
         // went to the agent first (deny tracking), the table of the
         // packet-in that is one (`isK8sDefaultDeny`: Drop disposition, no
         // rule's deny mark).
-        let sent_default_drop = walk.packet_ins.iter().find_map(|p| {
-            let r = p.regs;
-            (np_packet_in_ops(&p.args).is_some() && r[0] & 0x400 == 0 && (r[0] >> 11) & 0b11 == 1)
-                .then_some((r[2] & 0xff) as u8)
-        });
+        let sent_default_drop = walk
+            .packet_ins
+            .iter()
+            .filter_map(PolicyPacketIn::of)
+            .find(PolicyPacketIn::is_default_drop)
+            .map(|p| p.table);
         let default_drop = match (sent_default_drop, walk.last_match) {
             (Some(table), _) => Some(table),
             (None, Some((table, 200))) if walk.verdict.is_drop() => Some(table),
@@ -872,20 +878,19 @@ struct PolicyVerdicts {
     denied: Option<String>,
 }
 
-/// The operations of a NetworkPolicy packet-in (`userdata=01.<ops>`, the
-/// `controller` arguments of the Output table's flows); `None` for any
-/// other packet-in.
-fn np_packet_in_ops(args: &str) -> Option<u32> {
-    let rest = args.split("userdata=01.").nth(1)?;
-    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-    u32::from_str_radix(&hex, 16).ok()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn a_policy_packet_in_says_its_operations() {
-        let ops = |a: &str| super::np_packet_in_ops(a);
+        use crate::engine::pipeline::PolicyPacketIn;
+        use crate::openflow::PacketIn;
+        let ops = |a: &str| {
+            PolicyPacketIn::of(&PacketIn {
+                args: a.into(),
+                regs: [0; 8],
+            })
+            .map(|p| p.ops)
+        };
         assert_eq!(
             ops("id=32776,reason=no_match,userdata=01.05,max_len=65535"),
             Some(5)
