@@ -476,12 +476,18 @@ fn diff_pipeline(
     }
     let mut programs = Vec::new();
     let mut most_pods = 0;
+    let mut extra: Vec<(u32, String)> = Vec::new();
     let dps = sim_core::engine::compile(cluster);
     for name in &names {
         let id = cluster.node_id(name).expect("listed above");
         let spec = lab_spec(cluster, id, &dps[name]);
         let pipeline = compile(&spec);
         most_pods = most_pods.max(spec.pods().len());
+        for p in spec.traffic_control_ports() {
+            if !extra.iter().any(|(o, _)| *o == p.ofport) {
+                extra.push((p.ofport, p.name.clone()));
+            }
+        }
         programs.push((name, pipeline, spec));
     }
     // The packets are shared among the nodes that have any traffic class (a
@@ -498,7 +504,7 @@ fn diff_pipeline(
             (name, pipeline, samples)
         })
         .collect();
-    let mut bridge = datapath::oftrace::TraceBridge::start(most_pods as u32)?;
+    let mut bridge = datapath::oftrace::TraceBridge::start_with(most_pods as u32, &extra)?;
     let mut total = (0usize, 0usize);
     let mut out = std::io::stdout().lock();
     writeln!(

@@ -498,6 +498,7 @@ macro_rules! agrees_with_the_simulator {
             "egress-static-ip.yaml",
             "flow-export.yaml",
             "l7-flow-export.yaml",
+            "traffic-control.yaml",
             $($file),*
         ];
         $(
@@ -534,6 +535,7 @@ agrees_with_the_simulator! {
     service_external_ip_l3_two_routes_agrees => "service-external-ip-l3-two-routes.yaml",
     topology_aware_hints_agrees => "topology-aware-hints.yaml",
     br_int_pipeline_agrees => "br-int-pipeline.yaml",
+    external_node_agrees => "external-node.yaml",
 }
 
 /// The flow export scenarios: the probes agree, and the run says that the
@@ -551,6 +553,38 @@ fn flow_export_probes_agree_and_records_are_said_to_be_not_compared() {
             out.contains("not compared: FlowExporter records") && out.contains("no flow exporter"),
             "{s}: {out}"
         );
+    }
+}
+
+/// TrafficControl for real: the ports are made in each node's OVS, the
+/// inline appliance is tc on tap0, both modes agree, and the Mirror's
+/// Geneve port counts frames on the web Pod's node only.
+#[test]
+#[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
+fn traffic_control_agrees_and_mirrors_on_the_web_node_only() {
+    let _g = need_real_mode!();
+    let out = both("scenarios/traffic-control.yaml");
+    assert!(
+        out.contains("ovs-vsctl add-port br-int tap0 (ovsInternal, ofport 60001)"),
+        "{out}"
+    );
+    let tx: Vec<(String, u64)> = out
+        .lines()
+        .filter_map(|l| {
+            let (node, rest) = l
+                .split_once(" real] ")?
+                .1
+                .split_once(": br-int port geneve-2a00c0 tx_packets=")?;
+            Some((node.to_string(), rest.trim().parse().ok()?))
+        })
+        .collect();
+    assert_eq!(tx.len(), 12, "two shows of six nodes: {out}");
+    for (node, n) in &tx {
+        if node == "k8s-node-vm-1-cl-02" {
+            assert!(*n > 0, "{node}: {n}");
+        } else {
+            assert_eq!(*n, 0, "{node}");
+        }
     }
 }
 

@@ -51,7 +51,9 @@ use sim_core::engine::dataplane::{DesiredRoute, NodeDataplane};
 use sim_core::engine::policy::host::{HostAction, HostFirewall};
 use sim_core::engine::policy::rules::ServiceMatch;
 use sim_core::engine::proxy::{self, ProxyKind, TrafficOrigin, VIRTUAL_NODEPORT_DNAT_IP};
+use sim_core::engine::traffic_control::TcPortPlan;
 use sim_core::k8s::Protocol;
+use sim_core::k8s::TcPort;
 
 use crate::lab::{Lab, LabError};
 use crate::sys;
@@ -70,6 +72,10 @@ pub struct Applied {
     /// What each node's loaded program was compiled from: a sync whose
     /// spec is unchanged skips compiling (it runs every 250 ms).
     specs: BTreeMap<String, sim_core::engine::pipeline::PipelineSpec>,
+    /// Each ExternalNode VM's program spec, as loaded.
+    ext_specs: BTreeMap<String, sim_core::engine::pipeline::PipelineSpec>,
+    /// Each node's TrafficControl ports on br-int, as made.
+    tc_ports: BTreeMap<String, Vec<TcPortPlan>>,
 }
 
 /// The Linux backend: a lab plus what it has applied, and the cluster
@@ -375,6 +381,7 @@ impl LinuxBackend<'_> {
         if self.applied.specs.get(node) == Some(&spec) {
             return Ok(());
         }
+        self.sync_tc_ports(node, spec.traffic_control_ports())?;
         let mut text = bundle_of(&spec)?;
         text.push_str(&userspace_dsr_flow(&spec));
         self.applied.specs.insert(node.to_string(), spec);
@@ -393,6 +400,149 @@ impl LinuxBackend<'_> {
     }
 }
 
+impl Applied {
+    /// The ExternalNode programs' specs, as loaded.
+    pub fn external_specs(
+        &mut self,
+    ) -> &mut BTreeMap<String, sim_core::engine::pipeline::PipelineSpec> {
+        &mut self.ext_specs
+    }
+}
+
+impl LinuxBackend<'_> {
+    /// Makes node `node`'s br-int hold exactly the TrafficControl ports
+    /// `want`, as Antrea's TrafficControl controller makes them
+    /// (`getOrCreateTrafficControlPort`): an OVS internal port, brought up;
+    /// a tunnel port with the CR's options; every new port `no-flood`. A
+    /// port no longer wanted, or wanted with other options, is deleted
+    /// (`releaseTrafficControlPort`). Ports are asked for at the engine's
+    /// ofports, so the program's flows name them without a round trip.
+    fn sync_tc_ports(&mut self, node: &str, want: &[TcPortPlan]) -> Result<(), LabError> {
+        let have = self.applied.tc_ports.get(node).cloned().unwrap_or_default();
+        if have.as_slice() == want {
+            return Ok(());
+        }
+        let ns = self.lab.netns[node].clone();
+        for old in have.iter().filter(|o| !want.iter().any(|w| o.same_port(w))) {
+            self.lab.int_bridge_ovs(node).vsctl(&[
+                "--if-exists",
+                "del-port",
+                crate::lab::BR_INT,
+                &old.name,
+            ])?;
+            self.log
+                .push(format!("{node}: ovs-vsctl del-port br-int {}", old.name));
+        }
+        for new in want.iter().filter(|w| !have.iter().any(|o| o.same_port(w))) {
+            let mut args: Vec<String> = [
+                "add-port",
+                crate::lab::BR_INT,
+                &new.name,
+                "--",
+                "set",
+                "interface",
+                &new.name,
+            ]
+            .map(String::from)
+            .to_vec();
+            args.push(format!("ofport_request={}", new.ofport));
+            args.extend(tc_port_options(&new.port)?);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let ovs = self.lab.int_bridge_ovs(node);
+            ovs.vsctl(&refs)?;
+            // The agent sets the port no-flood so ARP floods skip it.
+            ovs.ofctl(
+                &["mod-port", crate::lab::BR_INT, &new.name, "no-flood"],
+                None,
+            )?;
+            if matches!(new.port, TcPort::OvsInternal(_)) {
+                let up = format!("link set dev {} up", new.name);
+                sys::ip_batch(Some(&ns), std::slice::from_ref(&up))?;
+            }
+            self.log.push(format!(
+                "{node}: ovs-vsctl add-port br-int {} ({}, ofport {})",
+                new.name,
+                new.port.kind(),
+                new.ofport
+            ));
+        }
+        self.applied
+            .tc_ports
+            .insert(node.to_string(), want.to_vec());
+        Ok(())
+    }
+}
+
+/// The `ovs-vsctl set interface` settings of a TrafficControl port, as the
+/// agent's `createOVSInternalPort`, `createUDPTunnelPort`, `createGREPort`
+/// and `createERSPANPort` give them (an option only when the CR sets it).
+fn tc_port_options(port: &TcPort) -> Result<Vec<String>, LabError> {
+    let mut o = Vec::new();
+    match port {
+        TcPort::OvsInternal(_) => o.push("type=internal".to_string()),
+        TcPort::Device(name) => {
+            return Err(LabError::Unsupported(format!(
+                "TrafficControl device port {name}: the lab's nodes have no spare device to attach"
+            )));
+        }
+        TcPort::Geneve {
+            remote_ip,
+            vni,
+            dst_port,
+        }
+        | TcPort::Vxlan {
+            remote_ip,
+            vni,
+            dst_port,
+        } => {
+            o.push(format!("type={}", port.kind()));
+            o.push(format!("options:remote_ip={remote_ip}"));
+            if let Some(p) = dst_port {
+                o.push(format!("options:dst_port={p}"));
+            }
+            if let Some(v) = vni {
+                o.push(format!("options:key={v}"));
+            }
+        }
+        TcPort::Gre { remote_ip, key } => {
+            o.push("type=gre".into());
+            o.push(format!("options:remote_ip={remote_ip}"));
+            if let Some(k) = key {
+                o.push(format!("options:key={k}"));
+            }
+        }
+        TcPort::Erspan {
+            remote_ip,
+            session_id,
+            version,
+            index,
+            dir,
+            hardware_id,
+        } => {
+            o.push("type=erspan".into());
+            o.push(format!("options:remote_ip={remote_ip}"));
+            o.push(format!("options:erspan_ver={version}"));
+            if let Some(s) = session_id {
+                o.push(format!("options:key={s}"));
+            }
+            if *version == 1 {
+                if let Some(i) = index {
+                    // The agent writes the index in hex (strconv.FormatInt(.., 16)).
+                    o.push(format!("options:erspan_idx={i:x}"));
+                }
+            } else {
+                if let Some(d) = dir {
+                    o.push(format!("options:erspan_dir={d}"));
+                }
+                if let Some(h) = hardware_id {
+                    o.push(format!("options:erspan_hwid={h}"));
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
 /// Node `node`'s compiled br-int program as one `ovs-ofctl bundle` input
 /// that replaces whatever br-int held: the groups and flows the simulator
 /// loads (`sim_core::engine::pipeline::inspect::program`), groups first.
@@ -405,6 +555,71 @@ pub fn pipeline_bundle(
         .node_id(node)
         .ok_or_else(|| LabError::Unsupported(format!("{node} is not a Kubernetes node")))?;
     bundle_of(&sim_core::engine::pipeline::lab_spec(cluster, id, desired))
+}
+
+/// Every ExternalNode's agent in the lab: the VM's interface on its own
+/// br-int (`crate::lab::Lab::external_node_up`) with the program the
+/// simulator runs there; a VM whose ExternalNode went gets its interface
+/// back. Returns the log lines.
+pub fn sync_external_nodes(
+    lab: &mut Lab,
+    cluster: &ClusterState,
+    specs: &mut BTreeMap<String, sim_core::engine::pipeline::PipelineSpec>,
+) -> Result<Vec<String>, LabError> {
+    use sim_core::engine::pipeline::external_node_spec;
+    let mut log = Vec::new();
+    if cluster.external_nodes.is_empty() && lab.external_node_vms().is_empty() {
+        return Ok(log);
+    }
+    let policies = sim_core::engine::policy::index::PolicyIndex::build(cluster);
+    let mut wanted = Vec::new();
+    for st in cluster.external_nodes.iter() {
+        let Some(spec) = external_node_spec(cluster, st.name(), &policies) else {
+            continue;
+        };
+        let vm = st.name().to_string();
+        if lab.external_node_up(&vm, &st.iface)? {
+            specs.remove(&vm);
+            log.push(format!(
+                "{vm}: antrea-agent (ExternalNode): {} renamed {}, uplink on br-int, internal port {} holds its addresses",
+                st.iface,
+                st.uplink(),
+                st.iface
+            ));
+        }
+        wanted.push(vm.clone());
+        // Compiled again only when what it is compiled from changed.
+        if specs.get(&vm) == Some(&spec) {
+            continue;
+        }
+        let bundle = external_bundle(&spec)?;
+        if lab.external_node_load(&vm, &bundle)? {
+            log.push(format!(
+                "{vm}: ovs-ofctl bundle br-int: the ExternalNode program ({} flows)",
+                bundle.matches("flow add").count()
+            ));
+        }
+        specs.insert(vm, spec);
+    }
+    for vm in lab.external_node_vms() {
+        if !wanted.contains(&vm) {
+            lab.external_node_down(&vm)?;
+            specs.remove(&vm);
+            log.push(format!("{vm}: the agent gave its interface back"));
+        }
+    }
+    Ok(log)
+}
+
+/// The bundle input of an external Node's program (no tunnel port).
+fn external_bundle(spec: &sim_core::engine::pipeline::PipelineSpec) -> Result<String, LabError> {
+    use sim_core::engine::pipeline::{compile, inspect};
+    let program = inspect::external_program(&compile(spec)).map_err(LabError::Unsupported)?;
+    let text = format!(
+        "group delete group_id=all\nflow delete\n{}",
+        program.bundle_text()
+    );
+    crate::oftrace::bridge::bundle_for_ovs(&text).map_err(|e| LabError::Unsupported(e.to_string()))
 }
 
 /// The bundle input of the program compiled from `spec`.

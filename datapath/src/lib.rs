@@ -23,7 +23,10 @@
 //! - [`neigh`]: ageing OVS's tunnel neighbours as the kernel ages its own
 //!   (nodes with their own OVS).
 //! - [`apply`]: [`NodeBackend`] for Linux: addresses, routes, rules, nftables
-//!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups.
+//!   (marks, SNAT, north-south Service DNAT) and OpenFlow Service groups,
+//!   and the TrafficControl ports on each node's br-int.
+//! - [`inline`]: the `inline` step's appliance between TrafficControl ports
+//!   (tc ingress filters and `mirred` on the port's tap device).
 //! - [`dsr`]: AntreaProxy's direct server return in a node's nftables, for
 //!   the `brInt: switch` lab (with the program, br-int does it).
 //! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket and TCP listener (port 10351), with Antrea's 60 s RejoinNodes.
@@ -53,6 +56,7 @@ pub mod cleanup;
 pub mod clock;
 pub mod compare;
 pub mod dsr;
+pub mod inline;
 pub mod kind;
 pub mod lab;
 pub mod neigh;

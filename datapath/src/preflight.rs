@@ -32,8 +32,41 @@ pub fn refusals(scn: &Scenario) -> Vec<Refusal> {
             reason: "options.kubeProxy: ipvs needs IPVS, which this kernel does not have: kube-proxy binds every Service IP to its kube-ipvs0 dummy device on every node and, without strictARP, every node's kernel answers ARP for them; real mode has neither IPVS nor dummy devices, and which node's answer a switch keeps is a race the simulator does not share (the simulator models it; `ipvs-strict-arp` runs for real)".into(),
         });
     }
+    // ExternalNode VMs: their interface is renamed while the agent holds
+    // it, and a power or link step acts on the interface by name.
+    let vms: Vec<&str> = scn
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Apply { objects, .. } => Some(objects),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|o| match o {
+            sim_core::k8s::Object::ExternalNode(en) => Some(en.meta.name.as_str()),
+            _ => None,
+        })
+        .collect();
     for step in &scn.steps {
         let at = format!("{}:{}:{}", scn.file, step.line, step.column);
+        let on_vm = match &step.action {
+            Action::Power { device, .. } => {
+                vms.contains(&device.as_str()).then_some(device.as_str())
+            }
+            Action::Link { port, .. } => port
+                .split_once('/')
+                .map(|(d, _)| d)
+                .filter(|d| vms.contains(d)),
+            _ => None,
+        };
+        if let Some(vm) = on_vm {
+            out.push(Refusal {
+                at: at.clone(),
+                reason: format!(
+                    "{vm} is an ExternalNode: real mode renames its interface for the agent, and power and link steps on it are not carried out there"
+                ),
+            });
+        }
         match &step.action {
             Action::Route { device, route, .. } => {
                 if let Some(reason) = route_problem(scn, device, route.dev.as_deref()) {
@@ -49,6 +82,24 @@ pub fn refusals(scn: &Scenario) -> Vec<Refusal> {
                                 reason: format!(
                                     "probe {}: HTTP {what} {:?} must be printable ASCII without spaces to go into a request line",
                                     p.name, v
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+            Action::Apply { objects, .. } => {
+                for o in objects {
+                    let sim_core::k8s::Object::TrafficControl(tc) = o else {
+                        continue;
+                    };
+                    for p in std::iter::once(&tc.target).chain(&tc.return_port) {
+                        if let sim_core::k8s::TcPort::Device(name) = p {
+                            out.push(Refusal {
+                                at: at.clone(),
+                                reason: format!(
+                                    "TrafficControl {}: a device port ({name}) attaches a node's own NIC to br-int; the lab's nodes have none to spare",
+                                    tc.meta.name
                                 ),
                             });
                         }

@@ -262,6 +262,12 @@ impl Live {
         for (node, dp) in &planes {
             backend.apply(node, dp)?;
         }
+        let ext = crate::apply::sync_external_nodes(
+            backend.lab,
+            &cluster,
+            backend.applied.external_specs(),
+        )?;
+        backend.log.extend(ext);
         for l in backend.log {
             let _ = writeln!(
                 log,
@@ -642,6 +648,16 @@ fn play(
                         live.epoch.elapsed().as_secs_f64()
                     );
                 }
+                Action::Show(sim_core::scenario::Show::TrafficControls) => {
+                    // What each TrafficControl port got, from the nodes' OVS.
+                    for (node, port, tx) in crate::inline::port_counters(&live.lab, runner) {
+                        let _ = writeln!(
+                            log,
+                            "[{:>9.3}s real] {node}: br-int port {port} tx_packets={tx}",
+                            live.epoch.elapsed().as_secs_f64()
+                        );
+                    }
+                }
                 // The simulator's Runner applied these to the cluster state;
                 // the sync below carries them into the lab.
                 Action::Apply { .. }
@@ -649,6 +665,29 @@ fn play(
                 | Action::Label { .. }
                 | Action::Show(_)
                 | Action::Say(_) => {}
+                Action::Inline {
+                    nodes,
+                    from,
+                    inline,
+                } => {
+                    let targets = sim_core::scenario::inline_targets(nodes, &cluster0);
+                    for n in &targets {
+                        if let Some(ns) = live.lab.netns.get(n) {
+                            crate::inline::set(ns, from, inline.as_ref())
+                                .map_err(LabError::from)?;
+                        }
+                    }
+                    let _ = writeln!(
+                        log,
+                        "[{:>9.3}s real] inline appliance on {from}: {}",
+                        live.epoch.elapsed().as_secs_f64(),
+                        match inline {
+                            Some(i) =>
+                                format!("tc mirred to {}, {} drop rule(s)", i.to, i.drops.len()),
+                            None => "stopped".to_string(),
+                        }
+                    );
+                }
             }
         }
         // Steps and the simulator's own timers up to `t` may have changed

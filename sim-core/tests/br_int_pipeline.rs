@@ -411,6 +411,10 @@ const ENCAP_ONLY: &[(&str, &str)] = &[
         "mtu-misconfigured.yaml",
         "natively there is no Geneve header to push a 1500-byte packet past the uplink's MTU",
     ),
+    (
+        "traffic-control.yaml",
+        "TrafficControl lives in br-int's program: a MAC-learning br-int neither mirrors nor redirects",
+    ),
 ];
 
 /// The simpler lab stays usable: every other shipped scenario keeps all its

@@ -3,7 +3,9 @@
 //! flags and good checksums, and nothing flagged malformed.
 //!
 //! Also: a Geneve tunnel packet between two node IPs (see `sim_core::wire::geneve`)
-//! decodes as `geneve` with its VNI and the inner Pod-to-Pod frame intact.
+//! decodes as `geneve` with its VNI and the inner Pod-to-Pod frame intact, and
+//! the VXLAN, GRE and ERSPAN II/III packets a TrafficControl mirror port sends
+//! (see `sim_core::wire::mirror`) decode with their VNI, key, session and flags.
 //!
 //! Skips (loudly) when `tshark` is not installed.
 
@@ -14,6 +16,7 @@ use std::net::Ipv4Addr;
 use sim_core::model::MacAddr;
 use sim_core::time::SimTime;
 use sim_core::wire::geneve::{TunnelOuter, encapsulate};
+use sim_core::wire::mirror::{ErspanSpec, MirrorTunnel, VXLAN_UDP_PORT, outer_l4};
 use sim_core::wire::pcap::PcapWriter;
 use sim_core::wire::{ArpMsg, ArpOp, EthHeader, Ipv4Pkt, L4, TcpFlags, build_eth, ethertype};
 use support::{TempFile, needs, tshark};
@@ -316,5 +319,159 @@ fn tshark_decodes_geneve_with_the_inner_pod_frame() {
         "{verbose}"
     );
     assert!(verbose.contains("Echo (ping) request"), "{verbose}");
+    assert!(!verbose.contains("Malformed"), "{verbose}");
+}
+
+/// The frame a TrafficControl mirror copies: Pod 10.10.0.5 pings Pod 10.10.1.7.
+fn mirrored_ping() -> Vec<u8> {
+    let ping = Ipv4Pkt::new(
+        Ipv4Addr::new(10, 10, 0, 5),
+        Ipv4Addr::new(10, 10, 1, 7),
+        L4::IcmpEcho {
+            request: true,
+            ident: 7,
+            seq: 1,
+            data: (0u8..56).collect(),
+        },
+    );
+    build_eth(
+        &EthHeader::new(POD_B, POD_A, ethertype::IPV4),
+        &ping.to_bytes(),
+    )
+}
+
+/// Node 10.160.1.25 sends the mirrored ping to a collector at 10.160.1.30
+/// through each tunnel type a TrafficControl target port can have (Geneve is
+/// covered above): VXLAN VNI 5001, GRE key 0x1234, ERSPAN type II session 42
+/// index 0x12345, ERSPAN type III session 43 egress hardware ID 7. GRE
+/// sequence numbers 100, 101, ... as one port's counter would run.
+fn mirror_capture() -> Vec<u8> {
+    let inner = mirrored_ping();
+    let tunnels = [
+        MirrorTunnel::Vxlan {
+            vni: 5001,
+            dst_port: VXLAN_UDP_PORT,
+        },
+        MirrorTunnel::Gre { key: Some(0x1234) },
+        MirrorTunnel::Erspan(ErspanSpec::type_ii(42, 0x1_2345)),
+        MirrorTunnel::Erspan(ErspanSpec::type_iii(43, 1, 7)),
+    ];
+    let mut w = PcapWriter::new();
+    for (i, t) in (0u32..).zip(tunnels.iter()) {
+        let l4 = outer_l4(t, &inner, 100 + i).unwrap();
+        let outer = Ipv4Pkt::new(
+            Ipv4Addr::new(10, 160, 1, 25),
+            Ipv4Addr::new(10, 160, 1, 30),
+            l4,
+        );
+        let frame = build_eth(
+            &EthHeader::new(NODE2, NODE, ethertype::IPV4),
+            &outer.to_bytes(),
+        );
+        w.record(SimTime(u64::from(i + 1) * 1_000_000_000), &frame);
+    }
+    w.into_bytes()
+}
+
+#[test]
+#[ignore = "needs tshark (apt-get install tshark); run with --include-ignored, as CI does"]
+fn tshark_decodes_mirror_tunnels() {
+    needs::require(needs::missing_tshark());
+    let file = TempFile::write("wire-mirror", &mirror_capture());
+    let fields = tshark(
+        &file.0,
+        &[
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "icmp.type",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "gre.key",
+            "-e",
+            "gre.sequence_number",
+            "-e",
+            "erspan.version",
+            "-e",
+            "erspan.spanid",
+            "-e",
+            "erspan.index",
+            "-e",
+            "erspan.direction",
+            "-e",
+            "erspan.hw",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "icmp.checksum.status",
+        ],
+    );
+    let rows: Vec<Vec<&str>> = fields.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), 4, "four packets:\n{fields}");
+    // tshark prints some of these fields in hex (`0x00001234`), some in decimal.
+    let num = |s: &str| match s.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => s.parse::<u32>().ok(),
+    };
+    let good = |s: &str| s.split(',').all(|v| v == "1" || v == "Good");
+    for row in &rows {
+        // Outer (node to collector) then inner (Pod to Pod) addresses, an echo
+        // request inside, and every checksum tshark checked is good.
+        assert_eq!(
+            row[..3],
+            ["10.160.1.25,10.10.0.5", "10.160.1.30,10.10.1.7", "8"],
+            "{fields}"
+        );
+        assert!(good(row[12]) && good(row[13]), "checksums: {fields}");
+    }
+    // VXLAN over UDP 4789 with its VNI; no GRE fields.
+    assert_eq!(rows[0][3], "4789", "{fields}");
+    assert_eq!(num(rows[0][4]), Some(5001), "{fields}");
+    assert_eq!(rows[0][5..12].concat(), "", "{fields}");
+    // The other three ride on GRE, not UDP.
+    assert!(rows[1..].iter().all(|r| r[3].is_empty()), "{fields}");
+    // GRE with the key and no sequence number.
+    assert_eq!(num(rows[1][5]), Some(0x1234), "{fields}");
+    assert_eq!(rows[1][6], "", "{fields}");
+    assert_eq!(rows[1][7..12].concat(), "", "{fields}");
+    // ERSPAN type II: GRE sequence number, version 1, session 42, index 0x12345.
+    assert_eq!(
+        rows[2][6..10].iter().map(|s| num(s)).collect::<Vec<_>>(),
+        [Some(102), Some(1), Some(42), Some(0x1_2345)],
+        "{fields}"
+    );
+    // ERSPAN type III: version 2, session 43, egress (D set), hardware ID 7.
+    assert_eq!(
+        [rows[3][6], rows[3][7], rows[3][8], rows[3][11]].map(num),
+        [Some(103), Some(2), Some(43), Some(7)],
+        "{fields}"
+    );
+    assert!(matches!(rows[3][10], "1" | "True"), "{fields}");
+
+    let verbose = tshark(&file.0, &["-V"]);
+    for name in [
+        "Virtual eXtensible Local Area Network",
+        "Generic Routing Encapsulation (Transparent Ethernet bridging)",
+        "Encapsulated Remote Switch Packet ANalysis Type II",
+        "Encapsulated Remote Switch Packet ANalysis Type III",
+    ] {
+        assert!(verbose.contains(name), "{name}: {verbose}");
+    }
+    assert_eq!(
+        verbose.matches("Echo (ping) request").count(),
+        4,
+        "{verbose}"
+    );
     assert!(!verbose.contains("Malformed"), "{verbose}");
 }

@@ -71,6 +71,20 @@ pub struct NodeSwitch {
 /// The bridge Antrea's agent names br-int, and its tunnel port (at
 /// Antrea's fixed ofports, as in `crate::oftrace::bridge`).
 pub const BR_INT: &str = "br-int";
+
+/// `ovs-vsctl` words that add an empty br-int on the userspace datapath,
+/// speaking the OpenFlow versions Antrea's agent uses (a node's and an
+/// ExternalNode VM's alike).
+pub(super) const ADD_BR_INT: [&str; 8] = [
+    "add-br",
+    BR_INT,
+    "--",
+    "set",
+    "bridge",
+    BR_INT,
+    "datapath_type=netdev",
+    "protocols=OpenFlow10,OpenFlow13,OpenFlow15",
+];
 const TUNNEL_PORT: &str = "antrea-tun0";
 use crate::oftrace::bridge::{GATEWAY_OFPORT, TUNNEL_OFPORT};
 
@@ -103,6 +117,8 @@ pub struct Lab {
     pub br_int: BrIntMode,
     /// Node → its own OVS, in pipeline mode.
     pub node_switches: BTreeMap<String, NodeSwitch>,
+    /// ExternalNode VM → its agent's OVS (`external_node`).
+    pub(super) ext_nodes: BTreeMap<String, super::external_node::ExtNodeSwitch>,
     /// (node, name) of the dummy devices made on nodes' own OVS.
     dummies: std::collections::BTreeSet<(String, String)>,
     /// `namespace/name` → leg.
@@ -220,7 +236,7 @@ fn uplink_name(iface: &str) -> String {
 /// by the node's kernel into antrea-gw0 and committed by br-int as
 /// gateway traffic. `arp_ignore=8`: never answer ARP on it;
 /// `forwarding=0`: never route what arrives on it; no IPv6 on it.
-fn quiet_port(ns: &str, iface: &str) -> Result<(), SysError> {
+pub(super) fn quiet_port(ns: &str, iface: &str) -> Result<(), SysError> {
     sys::in_ns(
         ns,
         "sysctl",
@@ -262,6 +278,7 @@ impl Lab {
             int_bridges: BTreeMap::new(),
             br_int,
             node_switches: BTreeMap::new(),
+            ext_nodes: BTreeMap::new(),
             dummies: Default::default(),
             pods: BTreeMap::new(),
             ext_legs: BTreeMap::new(),
@@ -806,7 +823,7 @@ impl Lab {
         let folder = format!("ovs-{}", self.node_switches.len());
         let ovs = Ovs::start_in(&mut self.state, &folder, &ns)?;
         let hwaddr = format!("other-config:hwaddr=\"{}\"", iface.mac);
-        ovs.vsctl(&[
+        let mut args = vec![
             "add-br",
             &iface.name,
             "--",
@@ -816,15 +833,9 @@ impl Lab {
             "datapath_type=netdev",
             &hwaddr,
             "--",
-            "add-br",
-            BR_INT,
-            "--",
-            "set",
-            "bridge",
-            BR_INT,
-            "datapath_type=netdev",
-            "protocols=OpenFlow10,OpenFlow13,OpenFlow15",
-        ])?;
+        ];
+        args.extend(ADD_BR_INT);
+        ovs.vsctl(&args)?;
         self.node_switches.insert(
             node.to_string(),
             NodeSwitch {

@@ -73,6 +73,8 @@
 //!   namespaces. Link latency is not emulated (no netem here).
 
 mod build;
+mod external_node;
 pub mod routes;
 
 pub use build::{BR_INT, IntBridge, Lab, LabError, NodeSwitch, PodLeg, PodPlug};
+pub use external_node::ExtNodeSwitch;

@@ -96,6 +96,8 @@ pub struct TraceBridge {
     ctl_path: PathBuf,
     ctl: Option<Unixctl>,
     pods: u32,
+    /// Further ports (TrafficControl's) as `(ofport, name)`.
+    extra: Vec<(u32, String)>,
     removed: bool,
 }
 
@@ -152,9 +154,22 @@ impl TraceBridge {
     /// Starts the daemons and builds br-int with the tunnel, the gateway and
     /// `pods` Pod ports (ofports 3..3+pods).
     pub fn start(pods: u32) -> Result<TraceBridge, OfTraceError> {
+        Self::start_with(pods, &[])
+    }
+
+    /// As [`TraceBridge::start`], with further internal ports at the given
+    /// ofports (a program's TrafficControl ports: `ofproto/trace` drops an
+    /// output to a port the bridge does not have).
+    pub fn start_with(pods: u32, extra: &[(u32, String)]) -> Result<TraceBridge, OfTraceError> {
         if pods > 1000 {
             return Err(OfTraceError::BadInput(format!(
                 "{pods} Pod ports asked for; at most 1000"
+            )));
+        }
+        if extra.len() > 100 {
+            return Err(OfTraceError::BadInput(format!(
+                "{} further ports asked for; at most 100",
+                extra.len()
             )));
         }
         let mut state = RunState::create("trace bridge (ofproto/trace oracle)")?;
@@ -172,6 +187,7 @@ impl TraceBridge {
             ctl_path,
             ctl: None,
             pods,
+            extra: extra.to_vec(),
             removed: false,
         };
         bridge.build()?;
@@ -219,6 +235,9 @@ impl TraceBridge {
         for n in 0..self.pods {
             let ofport = FIRST_POD_OFPORT + n;
             port(&format!("pod{ofport}"), ofport, &["type=internal"]);
+        }
+        for (ofport, name) in &self.extra {
+            port(name, *ofport, &["type=internal"]);
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         self.ovs.vsctl(&refs)?;

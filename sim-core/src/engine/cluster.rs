@@ -135,6 +135,10 @@ pub struct ClusterState {
     /// Traceflows applied so far, by name, with their result (the status
     /// Antrea's controller writes).
     pub traceflows: IndexMap<String, crate::engine::pipeline::traceflow::TraceflowResult>,
+    /// ExternalNodes applied (each a VM whose agent runs in ExternalNode mode).
+    pub external_nodes: crate::engine::external_node::ExternalNodes,
+    /// TrafficControls applied, in apply order, and the br-int ports they use.
+    pub traffic_controls: crate::engine::traffic_control::TrafficControls,
     pub(crate) pod_cidr: Option<Ipv4Net>,
     pub(crate) service_cidr: Option<Ipv4Net>,
     /// ExternalIPPools, Egresses and their settings.
@@ -149,6 +153,20 @@ pub struct ClusterState {
     br_int: super::dataplane::BrIntMode,
     /// NetworkPolicies, Antrea-native policies, Tiers and groups.
     pub(crate) policies: super::policy::PolicyStore,
+}
+
+impl ClusterState {
+    /// The ExternalEntities the controller keeps: one per ExternalNode,
+    /// none while its `ExternalNode` gate is off (it makes them).
+    pub fn external_entities(
+        &self,
+    ) -> Box<dyn Iterator<Item = crate::engine::external_node::ExternalEntity> + '_> {
+        if self.settings.controller_gate("ExternalNode") {
+            Box::new(self.external_nodes.entities())
+        } else {
+            Box::new(std::iter::empty())
+        }
+    }
 }
 
 impl ClusterState {

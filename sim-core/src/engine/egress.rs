@@ -395,7 +395,14 @@ pub fn selected_pods<'a>(cluster: &'a ClusterState, egress: &k8s::Egress) -> Vec
 
 /// [`selected_pods`] by id, in creation order.
 pub fn selected_pod_ids(cluster: &ClusterState, egress: &k8s::Egress) -> Vec<PodId> {
-    let at = &egress.applied_to;
+    pods_applied_to(cluster, &egress.applied_to)
+}
+
+/// The Pods an Egress's or a TrafficControl's `appliedTo` selects, in
+/// creation order: both selectors must match, a missing one matches all,
+/// and an appliedTo with neither selects nothing (Antrea's Egress
+/// controller and the TrafficControl controller's `filterPods` alike).
+pub fn pods_applied_to(cluster: &ClusterState, at: &k8s::AppliedTo) -> Vec<PodId> {
     if at.pod_selector.is_none() && at.namespace_selector.is_none() {
         return Vec::new(); // an empty appliedTo selects nothing
     }

@@ -39,6 +39,7 @@ pub mod egress_ids;
 pub mod egress_placement;
 pub mod egress_static;
 pub mod egress_status;
+pub mod external_node;
 pub mod holders;
 pub mod ids;
 pub mod ippool;
@@ -49,6 +50,7 @@ pub mod pod_ipam;
 pub mod policy;
 pub mod proxy;
 pub mod services;
+pub mod traffic_control;
 pub use services::nodes_with_ready_endpoints;
 pub mod whatif;
 

@@ -181,11 +181,26 @@ struct RawBandwidth {
     burst: String,
 }
 
+/// An Egress's or a TrafficControl's `appliedTo` as written.
 #[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawAppliedTo {
+pub(super) struct RawAppliedTo {
     pod_selector: Option<Spanned<RawLabelSelector>>,
     namespace_selector: Option<Spanned<RawLabelSelector>>,
+}
+
+/// Its two selectors, each checked where written.
+pub(super) fn applied_to(ctx: &Ctx<'_>, raw: RawAppliedTo) -> Result<AppliedTo, InputError> {
+    Ok(AppliedTo {
+        pod_selector: raw
+            .pod_selector
+            .map(|s| ctx.selector(s, "appliedTo.podSelector"))
+            .transpose()?,
+        namespace_selector: raw
+            .namespace_selector
+            .map(|s| ctx.selector(s, "appliedTo.namespaceSelector"))
+            .transpose()?,
+    })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -329,16 +344,7 @@ pub(super) fn parse_egress(
     let applied = spec
         .applied_to
         .ok_or_else(|| ctx.error_at(&spec_at, "Egress needs spec.appliedTo"))?;
-    let applied_to = AppliedTo {
-        pod_selector: applied
-            .pod_selector
-            .map(|s| ctx.selector(s, "appliedTo.podSelector"))
-            .transpose()?,
-        namespace_selector: applied
-            .namespace_selector
-            .map(|s| ctx.selector(s, "appliedTo.namespaceSelector"))
-            .transpose()?,
-    };
+    let applied_to = applied_to(ctx, applied)?;
     let status = match raw.status {
         Some(s) => EgressStatus {
             egress_node: s.egress_node.filter(|n| !n.is_empty()),

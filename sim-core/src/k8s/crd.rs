@@ -1,5 +1,5 @@
-//! The API server's validation of Antrea's ExternalIPPool and Egress against their
-//! CRD schemas (`build/charts/antrea/crds/externalippool.yaml`, `egress.yaml` at
+//! The API server's validation of Antrea's ExternalIPPool, Egress, TrafficControl and ExternalNode against their
+//! CRD schemas (`build/charts/antrea/crds/externalippool.yaml`, `egress.yaml`, `trafficcontrol.yaml` at
 //! v2.7.0), before any webhook sees them: types, `format` (cidr, ipv4, ipv6),
 //! `minimum`/`maximum`, `required`, `enum`, label-value `pattern`, `oneOf`/`anyOf`.
 //!
@@ -133,8 +133,13 @@ pub(crate) struct Schema {
     one_of: Vec<Schema>,
     any_of: Vec<Schema>,
     enumeration: Vec<&'static str>,
+    /// `enum` of integers (the TrafficControl CRD's ERSPAN version and dir).
+    int_enumeration: Vec<i64>,
     label_value: bool,
     max_length: Option<usize>,
+    /// `minItems`/`maxItems` of an array.
+    min_items: Option<usize>,
+    max_items: Option<usize>,
 }
 
 impl Schema {
@@ -394,6 +399,148 @@ pub(crate) fn egress() -> &'static Schema {
     })
 }
 
+/// An integer within `min..=max`.
+fn integer_in(min: i64, max: i64) -> Schema {
+    Schema {
+        minimum: Some(min),
+        maximum: Some(max),
+        ..integer()
+    }
+}
+
+fn int_enum(values: &[i64]) -> Schema {
+    Schema {
+        int_enumeration: values.to_vec(),
+        ..integer()
+    }
+}
+
+fn enum_string(values: &[&'static str]) -> Schema {
+    Schema {
+        enumeration: values.to_vec(),
+        ..string()
+    }
+}
+
+/// A `TrafficControlPort`: exactly one kind; ERSPAN only as a target.
+fn traffic_control_port(erspan: bool) -> Schema {
+    let named = || Schema {
+        required: vec!["name"],
+        ..object(vec![("name", string())])
+    };
+    let udp = || Schema {
+        required: vec!["remoteIP"],
+        ..object(vec![
+            ("remoteIP", ip_string()),
+            ("vni", integer_in(0, 16_777_215)),
+            ("destinationPort", integer_in(1, 65535)),
+        ])
+    };
+    let mut kinds = vec!["ovsInternal", "device", "geneve", "vxlan", "gre"];
+    let mut properties = vec![
+        ("ovsInternal", named()),
+        ("device", named()),
+        ("geneve", udp()),
+        ("vxlan", udp()),
+        (
+            "gre",
+            Schema {
+                required: vec!["remoteIP"],
+                ..object(vec![
+                    ("remoteIP", ip_string()),
+                    ("key", integer_in(0, 4_294_967_295)),
+                ])
+            },
+        ),
+    ];
+    if erspan {
+        kinds.push("erspan");
+        properties.push((
+            "erspan",
+            Schema {
+                required: vec!["remoteIP", "version"],
+                ..object(vec![
+                    ("remoteIP", ip_string()),
+                    ("sessionID", integer_in(0, 1023)),
+                    ("version", int_enum(&[1, 2])),
+                    ("index", integer()),
+                    ("dir", int_enum(&[0, 1])),
+                    ("hardwareID", integer()),
+                ])
+            },
+        ));
+    }
+    Schema {
+        one_of: kinds.iter().map(|k| requires(&[k])).collect(),
+        ..object(properties)
+    }
+}
+
+/// `externalnodes.crd.antrea.io` v1alpha1
+/// (`build/charts/antrea/crds/externalnode.yaml`).
+pub(crate) fn external_node() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| Schema {
+        required: vec!["spec"],
+        ..object(vec![(
+            "spec",
+            Schema {
+                required: vec!["interfaces"],
+                ..object(vec![(
+                    "interfaces",
+                    Schema {
+                        min_items: Some(1),
+                        max_items: Some(1),
+                        // The CRD writes `required: [ips]` beside the array,
+                        // where it checks nothing; the controller refuses a
+                        // missing ips later.
+                        ..array(Schema {
+                            ..object(vec![
+                                (
+                                    "ips",
+                                    Schema {
+                                        min_items: Some(1),
+                                        ..array(ip_string())
+                                    },
+                                ),
+                                ("name", string()),
+                            ])
+                        })
+                    },
+                )])
+            },
+        )])
+    })
+}
+
+/// `trafficcontrols.crd.antrea.io` v1alpha2
+/// (`build/charts/antrea/crds/trafficcontrol.yaml`).
+pub(crate) fn traffic_control() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| Schema {
+        required: vec!["spec"],
+        ..object(vec![(
+            "spec",
+            Schema {
+                required: vec!["appliedTo", "direction", "action", "targetPort"],
+                ..object(vec![
+                    (
+                        "appliedTo",
+                        object(vec![
+                            ("podSelector", label_selector()),
+                            ("namespaceSelector", label_selector()),
+                        ]),
+                    ),
+                    ("direction", enum_string(&["Ingress", "Egress", "Both"])),
+                    ("action", enum_string(&["Mirror", "Redirect"])),
+                    ("targetPort", traffic_control_port(true)),
+                    ("returnPort", traffic_control_port(false)),
+                ])
+            },
+        )])
+    })
+}
+
 // ---- validation ------------------------------------------------------------------
 
 /// One `field.Error` as the API server renders it.
@@ -524,6 +671,20 @@ fn check(s: &Schema, n: &Spanned<Yaml>, path: &FieldPath, out: &mut Vec<FieldErr
         }
     }
     if let Yaml::Int(v) = n.value {
+        if !s.int_enumeration.is_empty() && !s.int_enumeration.iter().any(|e| i128::from(*e) == v) {
+            let supported: Vec<String> = s
+                .int_enumeration
+                .iter()
+                .map(|e| go_quote(&e.to_string()))
+                .collect();
+            out.push(FieldError {
+                at,
+                text: format!(
+                    "{path}: Unsupported value: {v}: supported values: {}",
+                    supported.join(", ")
+                ),
+            });
+        }
         if let Some(min) = s.minimum
             && v < i128::from(min)
         {
@@ -541,9 +702,31 @@ fn check(s: &Schema, n: &Spanned<Yaml>, path: &FieldPath, out: &mut Vec<FieldErr
             ));
         }
     }
-    if let (Some(item), Yaml::Seq(items)) = (&s.items, &n.value) {
-        for (i, v) in items.iter().enumerate() {
-            check(item, v, &path.index(i), out);
+    if let Yaml::Seq(items) = &n.value {
+        // kube-openapi: MinItems as an invalid value, MaxItems as TooMany.
+        if let Some(min) = s.min_items
+            && items.len() < min
+        {
+            out.push(invalid(
+                items.len().to_string(),
+                format!("{path} in body should have at least {min} items"),
+            ));
+        }
+        if let Some(max) = s.max_items
+            && items.len() > max
+        {
+            out.push(FieldError {
+                at,
+                text: format!(
+                    "{path}: Too many: {}: must have at most {max} items",
+                    items.len()
+                ),
+            });
+        }
+        if let Some(item) = &s.items {
+            for (i, v) in items.iter().enumerate() {
+                check(item, v, &path.index(i), out);
+            }
         }
     }
     if let Yaml::Map(entries) = &n.value {

@@ -3,7 +3,7 @@
 //! [`parse_manifests`] reads multi-document YAML (`---`-separated, as `kubectl apply -f`
 //! takes it) into [`Object`]s. Kinds antlab models become typed (Namespace, Node, Pod,
 //! Deployment, ConfigMap, Service from core/apps; NetworkPolicy; Antrea's ExternalIPPool, Egress,
-//! ClusterNetworkPolicy, NetworkPolicy, Tier, ClusterGroup, Group and Traceflow);
+//! ClusterNetworkPolicy, NetworkPolicy, Tier, ClusterGroup, Group, Traceflow, TrafficControl and ExternalNode);
 //! every other kind becomes [`Object::Other`] so the caller can warn "not modelled".
 //!
 //! Real manifests carry many fields antlab does not model, so unknown fields are
@@ -27,12 +27,14 @@ mod builtin;
 mod config_map;
 mod crd;
 mod documents;
+mod external_node;
 mod head;
 mod list;
 mod policy;
 mod schema;
 pub mod selector;
 mod traceflow;
+mod traffic_control;
 mod tree;
 
 #[cfg(test)]
@@ -56,6 +58,7 @@ pub use builtin::{
 };
 pub use config_map::{ConfigMap, Layout, ValueAt};
 pub use documents::{Document, split_documents};
+pub use external_node::ExternalNode;
 pub use policy::{
     AntreaPolicy, AntreaRule, Direction, Group, IpBlock, K8sRule, NetworkPolicy, Peer,
     PolicyPortNumber, PolicyPriority, PolicyService, RuleAction, Tier,
@@ -65,6 +68,9 @@ pub use selector::{
     parse_label_assignments,
 };
 pub use traceflow::{Traceflow, TraceflowDestination};
+pub use traffic_control::{
+    DEFAULT_GENEVE_PORT, DEFAULT_VXLAN_PORT, TcAction, TcDirection, TcPort, TrafficControl,
+};
 
 /// Where something was written: file, 1-based line and column.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -136,6 +142,10 @@ pub enum Object {
     Group(Group),
     /// Antrea's Traceflow (run when applied).
     Traceflow(Traceflow),
+    /// Antrea's TrafficControl (mirror or redirect Pods' traffic).
+    TrafficControl(TrafficControl),
+    /// Antrea's ExternalNode (a VM whose agent runs in ExternalNode mode).
+    ExternalNode(ExternalNode),
     /// A kind antlab does not model; kept so the caller can say so.
     Other {
         api_version: String,
@@ -160,6 +170,8 @@ impl Object {
             Object::Tier(o) => &o.meta,
             Object::Group(o) => &o.meta,
             Object::Traceflow(o) => &o.meta,
+            Object::TrafficControl(o) => &o.meta,
+            Object::ExternalNode(o) => &o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -179,6 +191,8 @@ impl Object {
             Object::Tier(o) => &mut o.meta,
             Object::Group(o) => &mut o.meta,
             Object::Traceflow(o) => &mut o.meta,
+            Object::TrafficControl(o) => &mut o.meta,
+            Object::ExternalNode(o) => &mut o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -215,6 +229,8 @@ impl Object {
             Object::Group(g) if g.cluster_wide => "ClusterGroup",
             Object::Group(_) => "Group",
             Object::Traceflow(_) => "Traceflow",
+            Object::TrafficControl(_) => "TrafficControl",
+            Object::ExternalNode(_) => "ExternalNode",
             Object::Other { kind, .. } => kind,
         }
     }
@@ -228,12 +244,14 @@ impl Object {
             | Object::ExternalIPPool(_)
             | Object::Egress(_)
             | Object::Tier(_)
-            | Object::Traceflow(_) => Some(false),
+            | Object::Traceflow(_)
+            | Object::TrafficControl(_) => Some(false),
             Object::Pod(_)
             | Object::Deployment(_)
             | Object::ConfigMap(_)
             | Object::Service(_)
-            | Object::NetworkPolicy(_) => Some(true),
+            | Object::NetworkPolicy(_)
+            | Object::ExternalNode(_) => Some(true),
             Object::AntreaPolicy(p) => Some(!p.cluster_wide),
             Object::Group(g) => Some(!g.cluster_wide),
             Object::Other { .. } => None,
@@ -471,6 +489,8 @@ fn supported_versions(group: &str, kind: &str) -> Option<&'static [&'static str]
             | "Group"
             | "Traceflow",
         ) => Some(&["v1beta1"]),
+        ("crd.antrea.io", "TrafficControl") => Some(&["v1alpha2"]),
+        ("crd.antrea.io", "ExternalNode") => Some(&["v1alpha1"]),
         _ => None,
     }
 }
@@ -552,6 +572,12 @@ fn parse_object(
         }
         "Tier" => Object::Tier(policy::parse_tier(ctx, doc, doc_at, meta)?),
         "Traceflow" => Object::Traceflow(traceflow::parse_traceflow(ctx, doc, doc_at, meta)?),
+        "ExternalNode" => {
+            Object::ExternalNode(external_node::parse_external_node(ctx, doc, doc_at, meta)?)
+        }
+        "TrafficControl" => Object::TrafficControl(traffic_control::parse_traffic_control(
+            ctx, doc, doc_at, meta,
+        )?),
         "ClusterGroup" | "Group" => Object::Group(policy::parse_group(
             ctx,
             doc,
@@ -581,6 +607,8 @@ fn check_fields(
     let crd = match (group, kind) {
         ("crd.antrea.io", "ExternalIPPool") => Some(crd::external_ip_pool()),
         ("crd.antrea.io", "Egress") => Some(crd::egress()),
+        ("crd.antrea.io", "TrafficControl") => Some(crd::traffic_control()),
+        ("crd.antrea.io", "ExternalNode") => Some(crd::external_node()),
         _ => None,
     };
     let unknown = match (crd, schema::builtin_root(group, version, kind)) {

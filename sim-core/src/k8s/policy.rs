@@ -86,6 +86,10 @@ pub struct Peer {
     /// `nodeSelector`: the matching nodes' IPs (as peers) or the nodes
     /// themselves (appliedTo of a NodeNetworkPolicy).
     pub node_selector: Option<LabelSelector>,
+    /// `externalEntitySelector`: ExternalEntities (an external Node's
+    /// interface), in the policy's Namespace or, with a namespaceSelector
+    /// (or in a ClusterNetworkPolicy), in the matching Namespaces.
+    pub external_entity_selector: Option<LabelSelector>,
 }
 
 /// One Kubernetes NetworkPolicy rule.
@@ -421,12 +425,15 @@ fn peer(ctx: &Ctx<'_>, raw: Spanned<RawPeer>, antrea: bool) -> Result<Peer, Inpu
     not_modelled(ctx, &r.fqdn, "egress to an FQDN (`fqdn`)")?;
     not_modelled(ctx, &r.service_account, "a `serviceAccount` peer")?;
     not_modelled(ctx, &r.service, "a policy applied to a Service (`service`)")?;
-    not_modelled(ctx, &r.external_entity_selector, "`externalEntitySelector`")?;
     if !antrea {
         for (set, name) in [
             (r.namespaces.is_some(), "namespaces"),
             (r.group.is_some(), "group"),
             (r.node_selector.is_some(), "nodeSelector"),
+            (
+                r.external_entity_selector.is_some(),
+                "externalEntitySelector",
+            ),
         ] {
             if set {
                 return Err(ctx.error_at(
@@ -464,7 +471,13 @@ fn peer(ctx: &Ctx<'_>, raw: Spanned<RawPeer>, antrea: bool) -> Result<Peer, Inpu
             }
         }
     }
-    let others = r.pod_selector.is_some() || r.namespace_selector.is_some() || r.ip_block.is_some();
+    // An externalEntitySelector counts as another peer for group and
+    // nodeSelector (validate.go); with a podSelector, grouping uses the
+    // entity selector and ignores the podSelector, as Antrea's does.
+    let others = r.pod_selector.is_some()
+        || r.namespace_selector.is_some()
+        || r.ip_block.is_some()
+        || r.external_entity_selector.is_some();
     if let Some(g) = &r.group
         && (others || r.node_selector.is_some())
     {
@@ -486,7 +499,7 @@ fn peer(ctx: &Ctx<'_>, raw: Spanned<RawPeer>, antrea: bool) -> Result<Peer, Inpu
     if !others && r.group.is_none() && r.node_selector.is_none() {
         return Err(ctx.error_at(
             &at,
-            "a peer needs podSelector, namespaceSelector, ipBlock, group or nodeSelector",
+            "a peer needs podSelector, namespaceSelector, externalEntitySelector, ipBlock, group or nodeSelector",
         ));
     }
     Ok(Peer {
@@ -495,6 +508,11 @@ fn peer(ctx: &Ctx<'_>, raw: Spanned<RawPeer>, antrea: bool) -> Result<Peer, Inpu
         ip_block: r.ip_block.map(|b| ip_block(ctx, b)).transpose()?,
         group: r.group.map(|g| g.value),
         node_selector: selector(ctx, r.node_selector, "nodeSelector")?,
+        external_entity_selector: selector(
+            ctx,
+            r.external_entity_selector,
+            "externalEntitySelector",
+        )?,
     })
 }
 

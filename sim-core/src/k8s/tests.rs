@@ -1097,3 +1097,100 @@ fn a_bad_traceflow_is_refused_where_it_is_written() {
     let ok = text("  destination: {namespace: shop, pod: web}\n  droppedOnly: true\n");
     assert_eq!(traceflow(&ok).flow, None);
 }
+
+const EXTERNAL_NODE: &str = "apiVersion: crd.antrea.io/v1alpha1
+kind: ExternalNode
+metadata:
+  name: vm1
+  namespace: vm-ns
+  labels: {role: db}
+spec:
+  interfaces:
+    - ips: [\"172.16.100.3\"]
+      name: \"\"
+";
+
+#[test]
+fn an_external_node_is_read_with_its_interface() {
+    let Object::ExternalNode(en) = one(EXTERNAL_NODE) else {
+        panic!("an ExternalNode");
+    };
+    assert_eq!(en.meta.namespace.as_deref(), Some("vm-ns"));
+    assert_eq!(en.interface, "");
+    assert_eq!(
+        en.ips,
+        ["172.16.100.3".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+}
+
+#[test]
+fn external_node_interfaces_follow_the_crd() {
+    // externalnode.yaml: minItems 1, maxItems 1 (kube-openapi's words).
+    let none = EXTERNAL_NODE.replace(
+        "  interfaces:\n    - ips: [\"172.16.100.3\"]\n      name: \"\"\n",
+        "  interfaces: []\n",
+    );
+    assert_err_at(
+        &none,
+        8,
+        15,
+        "ExternalNode.crd.antrea.io \"vm1\" is invalid: spec.interfaces: Invalid value: 0: spec.interfaces in body should have at least 1 items",
+    );
+    let two = EXTERNAL_NODE.replace(
+        "      name: \"\"\n",
+        "      name: a\n    - ips: [\"172.16.100.4\"]\n      name: b\n",
+    );
+    let e = err(&two);
+    assert!(
+        e.message
+            .contains("spec.interfaces: Too many: 2: must have at most 1 items"),
+        "{e}"
+    );
+    // No IPs: the controller refuses it (the CRD does not).
+    let no_ips = EXTERNAL_NODE.replace(
+        "    - ips: [\"172.16.100.3\"]\n      name: \"\"\n",
+        "    - name: eth0\n",
+    );
+    assert!(
+        err(&no_ips)
+            .message
+            .contains("failed to get IPs form Interfaces[0] from ExternalNode vm1"),
+    );
+}
+
+#[test]
+fn an_external_entity_selector_is_a_peer_of_its_own() {
+    let anp = "apiVersion: crd.antrea.io/v1beta1
+kind: NetworkPolicy
+metadata: {name: p, namespace: vm-ns}
+spec:
+  priority: 5
+  appliedTo:
+    - externalEntitySelector: {matchLabels: {role: db}}
+      group: g
+  ingress:
+    - action: Drop
+";
+    // validate.go: a group goes with no other peer (an entity selector is one).
+    assert_err_at(anp, 8, 14, "group cannot be set with other peers");
+    let ok = anp.replace("      group: g\n", "      namespaceSelector: {}\n");
+    let Object::AntreaPolicy(p) = one(&ok) else {
+        panic!("a policy");
+    };
+    assert!(p.applied_to[0].external_entity_selector.is_some());
+    // In a Kubernetes NetworkPolicy it is an unknown field.
+    let k8s = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p, namespace: vm-ns}
+spec:
+  podSelector: {}
+  ingress:
+    - from:
+        - externalEntitySelector: {}
+";
+    assert!(
+        err(k8s)
+            .message
+            .contains("unknown field \"externalEntitySelector\"")
+    );
+}

@@ -253,6 +253,47 @@ pub(super) fn apply_object(
                 );
             }
         }
+        Object::ExternalNode(en) => {
+            let iface = external_node_iface(scn, cluster, en).map_err(at)?;
+            let lines = cluster.external_nodes.apply(en, iface).map_err(at)?;
+            let on = cluster.settings.agent_gate("ExternalNode")
+                && cluster.settings.controller_gate("ExternalNode");
+            for l in lines.into_iter().take(if on { 2 } else { 0 }) {
+                world.record(LogKind::Engine, "antrea-agent", l);
+            }
+            if !on {
+                world.record(
+                    LogKind::Warn,
+                    "",
+                    format!(
+                        "{} is not realized: the ExternalNode feature gate is off (antrea-controller and the VM's antrea-agent need it)",
+                        obj.display_name()
+                    ),
+                );
+            }
+        }
+        Object::TrafficControl(tc) => {
+            let lines = cluster.traffic_controls.apply(tc).map_err(at)?;
+            let unrealized = if !cluster.settings.agent_gate("TrafficControl") {
+                Some("the antrea-agent feature gate TrafficControl is off")
+            } else if cluster.br_int_mode() == engine::dataplane::BrIntMode::Switch {
+                Some("with options.brInt: switch, br-int holds no program")
+            } else {
+                None
+            };
+            // Ports are only made where the controller runs.
+            let shown = if unrealized.is_none() { lines.len() } else { 1 };
+            for l in lines.into_iter().take(shown) {
+                world.record(LogKind::Engine, "antrea-agent", l);
+            }
+            if let Some(why) = unrealized {
+                world.record(
+                    LogKind::Warn,
+                    "",
+                    format!("{} is not realized: {why}", obj.display_name()),
+                );
+            }
+        }
         Object::Other { kind, .. } => {
             world.record(
                 LogKind::Warn,
@@ -266,6 +307,75 @@ pub(super) fn apply_object(
     }
     let _ = (scn, step);
     Ok(())
+}
+
+/// The interface the agent on ExternalNode `en`'s VM takes: the one that
+/// holds its IPs, found by the IPs only (pkg/agent/externalnode
+/// `getHostInterfaceName`; the CR's interface name names the
+/// ExternalEntity, not the device), with the agent's errors when none or
+/// two different ones hold them. The VM is the topology host named as the
+/// ExternalNode, and not a Kubernetes node.
+fn external_node_iface(
+    scn: &Scenario,
+    cluster: &ClusterState,
+    en: &k8s::ExternalNode,
+) -> Result<String, String> {
+    use crate::model::{DeviceKind, IfaceKind};
+    let name = &en.meta.name;
+    let host = scn
+        .topology
+        .device_id(name)
+        .map(|id| scn.topology.device(id))
+        .and_then(|d| match &d.kind {
+            DeviceKind::Host(h) => Some(h),
+            DeviceKind::Switch(_) => None,
+        })
+        .ok_or_else(|| {
+            format!("ExternalNode {name}: antlab runs its agent on the topology host `{name}`, and there is none")
+        })?;
+    if cluster.node_id(name).is_some() {
+        return Err(format!(
+            "ExternalNode {name}: `{name}` is a Kubernetes node; an ExternalNode is a machine outside the cluster"
+        ));
+    }
+    let mut found: Option<&str> = None;
+    for ip in &en.ips {
+        let Some(i) = host
+            .interfaces
+            .iter()
+            .find(|i| i.addrs.iter().any(|a| a.addr() == *ip))
+        else {
+            continue;
+        };
+        match found {
+            None => found = Some(&i.name),
+            Some(f) if f != i.name => {
+                return Err(format!(
+                    "ExternalNode {name}: find different interfaces by IPs, ifName {f}, linkName {}",
+                    i.name
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let ips: Vec<String> = en.ips.iter().map(ToString::to_string).collect();
+    let iface = found.ok_or_else(|| {
+        format!(
+            "ExternalNode {name}: cannot find interface via IPs [{}]",
+            ips.join(" ")
+        )
+    })?;
+    // The agent moves a NIC; a VLAN sub-interface is not one in antlab.
+    let physical = host
+        .interfaces
+        .iter()
+        .any(|i| i.name == iface && i.kind == IfaceKind::Physical);
+    if !physical {
+        return Err(format!(
+            "ExternalNode {name}: {iface} is a VLAN sub-interface; antlab moves physical interfaces only"
+        ));
+    }
+    Ok(iface.to_string())
 }
 
 /// A Pod to create, from a Pod manifest or a Deployment's template.

@@ -315,6 +315,33 @@ fn sync_nodes(
                 .map_err(|e| InputError::new(&scn.topology_file, 1, 1, e))?;
         }
     }
+    sync_external_nodes(world, cluster, &policies)
+        .map_err(|e| InputError::new(&scn.topology_file, 1, 1, e))?;
+    Ok(())
+}
+
+/// Every ExternalNode's agent program, on its VM's interface (a program
+/// with the running one's rules keeps it); a VM whose ExternalNode is gone
+/// gets its interface back.
+fn sync_external_nodes(
+    world: &mut World,
+    cluster: &ClusterState,
+    policies: &engine::policy::index::PolicyIndex,
+) -> Result<(), String> {
+    use engine::pipeline::{compile, external_node_spec, inspect};
+    let mut running = Vec::new();
+    for st in cluster.external_nodes.iter() {
+        let Some(spec) = external_node_spec(cluster, st.name(), policies) else {
+            continue;
+        };
+        let Some(host) = world.device_id(st.name()) else {
+            continue;
+        };
+        let program = inspect::external_program(&compile(&spec))?;
+        world.install_external_agent(host, &st.iface, program)?;
+        running.push((host, st.iface.clone()));
+    }
+    world.retain_external_agents(&running);
     Ok(())
 }
 
@@ -347,13 +374,14 @@ fn load_br_int(
     if cache.pipeline_unchanged(node, &spec, &pods) && world.br_int_runs_program(id) {
         return Ok(());
     }
+    let tc_ports = spec.traffic_control_ports().to_vec();
     // One copy of the spec, for the cache's comparison and the build.
     let spec = std::sync::Arc::new(spec);
     let compiled = std::sync::Arc::clone(&spec);
     let build = Box::new(move |interner: &mut _| {
         inspect::program_shared(&pipeline::compile(&compiled), interner)
     });
-    world.defer_br_int_program(id, build, cluster.node(node).ip, &pods)?;
+    world.defer_br_int_program(id, build, cluster.node(node).ip, &pods, &tc_ports)?;
     cache.pipeline_loaded(node, spec, pods);
     Ok(())
 }

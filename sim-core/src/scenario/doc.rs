@@ -118,6 +118,33 @@ pub struct StepDoc {
     /// Reconfigure a switch port's VLANs: `{port: vmbr0/node-vm-2, proxmox: "tag=216"}`.
     #[serde(default)]
     pub(crate) vlan: Option<Spanned<VlanDoc>>,
+    /// An inline appliance between TrafficControl ports (an IPS):
+    /// `{from: tap0, to: tap1, drop: [{protocol: TCP, port: 80}]}`, or
+    /// `{from: tap0, stop: true}`; `nodes` defaults to every node.
+    #[serde(default)]
+    pub(crate) inline: Option<Spanned<InlineDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlineDoc {
+    #[serde(default)]
+    pub(crate) nodes: Option<Vec<Spanned<String>>>,
+    pub(crate) from: Spanned<String>,
+    #[serde(default)]
+    pub(crate) to: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) drop: Vec<Spanned<InlineDropDoc>>,
+    #[serde(default)]
+    pub(crate) stop: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlineDropDoc {
+    pub(crate) protocol: Spanned<String>,
+    #[serde(default)]
+    pub(crate) port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,6 +60,21 @@ pub(super) fn execute(
                         None => vec![format!("Traceflow {} does not exist", t.meta.name)],
                     },
                     Object::ExternalIPPool(p) => cluster.egress.delete_pool(&p.meta.name),
+                    Object::ExternalNode(e) => cluster
+                        .external_nodes
+                        .delete(
+                            e.meta.namespace.as_deref().unwrap_or("default"),
+                            &e.meta.name,
+                        )
+                        .unwrap_or_else(|| {
+                            vec![format!("ExternalNode {} does not exist", e.meta.name)]
+                        }),
+                    Object::TrafficControl(t) => cluster
+                        .traffic_controls
+                        .delete(&t.meta.name)
+                        .unwrap_or_else(|| {
+                            vec![format!("TrafficControl {} does not exist", t.meta.name)]
+                        }),
                     Object::NetworkPolicy(_)
                     | Object::AntreaPolicy(_)
                     | Object::Tier(_)
@@ -252,6 +267,54 @@ pub(super) fn execute(
             }
         }
         Action::Say(text) => world.record(LogKind::Step, "", format!("# {text}")),
+        Action::Inline {
+            nodes,
+            from,
+            inline,
+        } => {
+            let targets = super::step::inline_targets(nodes, cluster);
+            let proto = |p: u8| match p {
+                crate::wire::proto::TCP => "TCP",
+                crate::wire::proto::UDP => "UDP",
+                _ => "ICMP",
+            };
+            let what = match inline {
+                Some(i) if i.drops.is_empty() => format!("forwards {from} -> {}", i.to),
+                Some(i) => format!(
+                    "forwards {from} -> {}, dropping {}",
+                    i.to,
+                    i.drops
+                        .iter()
+                        .map(|d| match d.dst_port {
+                            Some(p) => format!("{}/{p}", proto(d.protocol)),
+                            None => proto(d.protocol).to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => format!("on {from} stopped"),
+            };
+            world.record(
+                LogKind::Step,
+                "",
+                format!("inline appliance {what} on {}", targets.join(", ")),
+            );
+            for n in &targets {
+                if cluster.node_id(n).is_none() {
+                    return Err(step_error(
+                        scn,
+                        step,
+                        format!(
+                            "`{n}` is not a Kubernetes node: TrafficControl ports are on nodes' br-int"
+                        ),
+                    ));
+                }
+                let id = world
+                    .device_id(n)
+                    .ok_or_else(|| step_error(scn, step, format!("no device `{n}`")))?;
+                world.set_inline(id, from, inline.clone());
+            }
+        }
     }
     Ok(())
 }

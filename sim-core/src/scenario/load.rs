@@ -317,6 +317,7 @@ fn load_step(
         s.vlan.is_some(),
         s.route.is_some(),
         s.clear_arp.is_some(),
+        s.inline.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -607,6 +608,8 @@ fn load_step(
             mode,
             text: v.value.proxmox.value.clone(),
         }
+    } else if let Some(i) = &s.inline {
+        inline_step(file, i, topo)?
     } else {
         unreachable!("exactly one action was counted")
     };
@@ -654,6 +657,74 @@ fn endpoint(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Endpoint
     }
 }
 
+/// An `inline` step: the appliance's nodes (hosts of the topology), its
+/// ports, and what it drops (`protocol` TCP, UDP or ICMP, `port` only with
+/// TCP and UDP).
+fn inline_step(
+    file: &str,
+    i: &Spanned<super::doc::InlineDoc>,
+    topo: &Topology,
+) -> Result<Action, InputError> {
+    use crate::sim::{Inline, InlineDrop};
+    let d = &i.value;
+    let mut nodes = Vec::new();
+    for n in d.nodes.iter().flatten() {
+        match topo.device_id(&n.value).map(|id| &topo.device(id).kind) {
+            Some(DeviceKind::Host(_)) => nodes.push(n.value.clone()),
+            _ => {
+                return Err(err(
+                    file,
+                    n,
+                    format!("`{}` is not a host of the topology", n.value),
+                ));
+            }
+        }
+    }
+    let inline = match (&d.to, d.stop) {
+        (Some(to), false) => {
+            let mut drops = Vec::new();
+            for dr in &d.drop {
+                let protocol = match dr.value.protocol.value.as_str() {
+                    "TCP" => crate::wire::proto::TCP,
+                    "UDP" => crate::wire::proto::UDP,
+                    "ICMP" => crate::wire::proto::ICMP,
+                    other => {
+                        return Err(err(
+                            file,
+                            &dr.value.protocol,
+                            format!("protocol must be TCP, UDP or ICMP, not {other:?}"),
+                        ));
+                    }
+                };
+                if dr.value.port.is_some() && protocol == crate::wire::proto::ICMP {
+                    return Err(err(file, dr, "`port` is only for TCP and UDP"));
+                }
+                drops.push(InlineDrop {
+                    protocol,
+                    dst_port: dr.value.port,
+                });
+            }
+            Some(Inline {
+                to: to.value.clone(),
+                drops,
+            })
+        }
+        (None, true) if d.drop.is_empty() => None,
+        _ => {
+            return Err(err(
+                file,
+                i,
+                "an `inline` step has `to` (and optionally `drop`) to start an appliance, or `stop: true` alone to stop it",
+            ));
+        }
+    };
+    Ok(Action::Inline {
+        nodes,
+        from: d.from.value.clone(),
+        inline,
+    })
+}
+
 /// Parses a view name as written after `show` (or `antlab get`), without
 /// checking device names against a topology.
 pub fn parse_show(text: &str) -> Result<Show, String> {
@@ -687,11 +758,13 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "ipaddr" => Show::IpAddr(need(arg)?),
         "conntrack" | "ct" => Show::Conntrack(need(arg)?),
         "iptables" | "iptables-save" => Show::Iptables(need(arg)?),
+        "trafficcontrol" | "trafficcontrols" | "tc" => Show::TrafficControls,
+        "externalnodes" | "externalnode" | "en" | "externalentities" | "ee" => Show::ExternalNodes,
         other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, traceflow [NAME], memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, iptables NODE, conntrack DEVICE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, traceflow [NAME], memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, iptables NODE, trafficcontrols, externalnodes, conntrack DEVICE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;

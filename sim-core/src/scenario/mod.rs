@@ -59,8 +59,11 @@ pub const STEP_ACTIONS: &[&str] = &[
     "show",
     "expect",
     "say",
+    "inline",
 ];
 
 pub use failover::ControlNews;
 pub use load::{FileReader, Scenario, load, load_for_version, parse_show};
-pub use step::{Action, Endpoint, ExpectKind, Expectation, MacRef, ProbeStep, Show, Step};
+pub use step::{
+    Action, Endpoint, ExpectKind, Expectation, MacRef, ProbeStep, Show, Step, inline_targets,
+};

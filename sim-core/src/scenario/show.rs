@@ -60,6 +60,8 @@ pub fn render_show(
             }
             t
         }
+        Show::TrafficControls => traffic_controls(world, cluster),
+        Show::ExternalNodes => external_nodes(cluster),
         Show::Iptables(node) => {
             let id = cluster
                 .node_id(node)
@@ -120,4 +122,72 @@ pub fn render_show(
         }
         Show::Conntrack(device) => report::conntrack::conntrack(world, device)?,
     })
+}
+
+/// `kubectl get trafficcontrols` (its printer columns, AGE left out), then
+/// each node's TrafficControl ports as `ovs-ofctl dump-ports br-int` counts
+/// them: the frames br-int sent to each.
+fn traffic_controls(world: &World, cluster: &ClusterState) -> String {
+    let mut t = String::from(
+        "kubectl get trafficcontrols\nNAME                        DIRECTION   ACTION     TARGET           RETURN\n",
+    );
+    for tc in cluster.traffic_controls.iter() {
+        let ret = tc
+            .return_port
+            .as_ref()
+            .map_or("<none>".to_string(), |p| p.port_name());
+        t.push_str(&format!(
+            "{:<27} {:<11} {:<10} {:<16} {ret}\n",
+            tc.meta.name,
+            format!("{:?}", tc.direction),
+            format!("{:?}", tc.action),
+            tc.target.port_name(),
+        ));
+    }
+    if !cluster.settings.agent_gate("TrafficControl") {
+        t.push_str("(the antrea-agent feature gate TrafficControl is off: no ports, no flows)\n");
+        return t;
+    }
+    t.push_str("\nNODE                       PORT           OFPORT   TX-PACKETS\n");
+    for node in cluster.nodes() {
+        let Some(dev) = node.device else { continue };
+        for p in engine::traffic_control::node_ports(cluster) {
+            let tx = world
+                .tc_port_tx(dev, &p.0)
+                .map_or("-".to_string(), |n| n.to_string());
+            t.push_str(&format!("{:<26} {:<14} {:<8} {tx}\n", node.name, p.0, p.1));
+        }
+    }
+    t
+}
+
+/// `kubectl get externalnodes -A` and `kubectl get externalentities -A`
+/// (AGE left out), with the interface each VM's agent took.
+fn external_nodes(cluster: &ClusterState) -> String {
+    let mut t =
+        String::from("kubectl get externalnodes -A\nNAMESPACE   NAME        INTERFACE   IPS\n");
+    for en in cluster.external_nodes.iter() {
+        let ips: Vec<String> = en.spec.ips.iter().map(|i| i.to_string()).collect();
+        t.push_str(&format!(
+            "{:<11} {:<11} {:<11} {}\n",
+            en.namespace(),
+            en.name(),
+            en.iface,
+            ips.join(",")
+        ));
+    }
+    t.push_str(
+        "\nkubectl get externalentities -A\nNAMESPACE   NAME        EXTERNALNODE   LABELS\n",
+    );
+    for ee in cluster.external_entities() {
+        let labels: Vec<String> = ee.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        t.push_str(&format!(
+            "{:<11} {:<11} {:<14} {}\n",
+            ee.namespace,
+            ee.name,
+            ee.external_node,
+            labels.join(",")
+        ));
+    }
+    t
 }

@@ -62,6 +62,24 @@ pub enum Action {
     Show(Show),
     Expect(Vec<Expectation>),
     Say(String),
+    /// Start (or with `inline: None` stop) an inline appliance (an IPS) on
+    /// `nodes` (every node when empty) that sends what br-int outputs to
+    /// TrafficControl port `from` back in by another port.
+    Inline {
+        nodes: Vec<String>,
+        from: String,
+        inline: Option<crate::sim::Inline>,
+    },
+}
+
+/// The nodes an `inline` step acts on: those it names, or every node of
+/// the cluster.
+pub fn inline_targets(nodes: &[String], cluster: &crate::engine::ClusterState) -> Vec<String> {
+    if nodes.is_empty() {
+        cluster.nodes().map(|n| n.name.clone()).collect()
+    } else {
+        nodes.to_vec()
+    }
 }
 
 /// Something a probe or expectation can name: a Pod, a device, or an address.
@@ -134,6 +152,11 @@ pub enum Show {
     IpLink(String),
     /// `ip addr` on a node.
     IpAddr(String),
+    /// `kubectl get externalnodes -A` and `kubectl get externalentities -A`.
+    ExternalNodes,
+    /// `kubectl get trafficcontrols`, with every node's TrafficControl
+    /// ports and what br-int sent to each (`ovs-ofctl dump-ports`).
+    TrafficControls,
     /// `iptables-save` of a node's NodeNetworkPolicy chains (the engine's
     /// `engine::policy::host::HostFirewall`).
     Iptables(String),

@@ -12,6 +12,7 @@
 mod arp;
 pub mod geneve;
 mod ipv4;
+pub mod mirror;
 pub mod pcap;
 
 pub use arp::{ArpMsg, ArpOp};

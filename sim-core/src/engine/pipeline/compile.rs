@@ -12,9 +12,12 @@
 use std::collections::BTreeMap;
 
 use super::flow::{FlowSet, Group};
+use super::spec::NodeType;
 use super::spec::PipelineSpec;
 use super::tables::Layout;
-use super::{egress, network_policy, pod_connectivity, root, service};
+use super::{
+    egress, external_node, network_policy, pod_connectivity, root, service, traffic_control,
+};
 
 /// One node's compiled br-int program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +59,19 @@ pub fn compile(spec: &PipelineSpec) -> NodePipeline {
     let f = spec.features;
 
     root::default_flows(&mut out);
+    if let NodeType::External {
+        host_ofport,
+        uplink_ofport,
+    } = spec.node_type
+    {
+        external_node::init_flows(&mut out);
+        external_node::uplink_flows(&mut out, host_ofport, uplink_ofport);
+        network_policy::init_flows(spec, &mut out);
+        if let Some(rules) = &spec.policy {
+            network_policy::rule_flows(spec, rules, &mut out, &mut groups);
+        }
+        return finish(&layout, out, groups);
+    }
     pod_connectivity::init_flows(spec, &mut out);
     service::init_flows(spec, &mut out);
     network_policy::init_flows(spec, &mut out);
@@ -78,6 +94,10 @@ pub fn compile(spec: &PipelineSpec) -> NodePipeline {
     if let Some(rules) = &spec.policy {
         network_policy::rule_flows(spec, rules, &mut out, &mut groups);
     }
+    if f.traffic_control {
+        traffic_control::init_flows(&mut out);
+        traffic_control::rule_flows(spec, &mut out);
+    }
     if f.egress {
         for (ip, mark) in &spec.snat_marks {
             egress::snat_mark(&mut out, *ip, *mark);
@@ -86,7 +106,12 @@ pub fn compile(spec: &PipelineSpec) -> NodePipeline {
             egress::pod_snat(spec, &mut out, s.ofport, s.egress_ip, s.how);
         }
     }
+    finish(&layout, out, groups)
+}
 
+/// The program: flows installed in order (a later add replaces an earlier
+/// flow with the same table, priority and match), then sorted.
+fn finish(layout: &Layout, out: FlowSet, mut groups: Vec<Group>) -> NodePipeline {
     // Install: later adds replace earlier flows with the same key.
     let mut installed: BTreeMap<(u8, std::cmp::Reverse<u16>, String), String> = BTreeMap::new();
     for fl in out.flows {

@@ -24,6 +24,8 @@ pub(crate) enum Category {
     NetworkPolicy = 2,
     Service = 3,
     Egress = 4,
+    /// `cookie.ExternalNodeConnectivity`.
+    ExternalNodeConnectivity = 8,
 }
 
 pub(crate) fn cookie(cat: Category, object: u32) -> u64 {

@@ -110,6 +110,7 @@ pub fn spec_for_node(
         egress: cluster.egress.config.enabled,
         antrea_policy: cluster.settings.agent_gate("AntreaPolicy"),
         deny_tracking: cluster.settings.flow_export_on(),
+        traffic_control: cluster.settings.agent_gate("TrafficControl"),
         ..Features::default()
     };
     // The transport subnet is not modelled per node: a /32 makes hybrid
@@ -124,10 +125,16 @@ pub fn spec_for_node(
         spec = spec.with_nodeport_addresses(rules.antrea_nodeport_addresses.clone());
     }
     let mut ofport_of_ip: BTreeMap<Ipv4Addr, u32> = BTreeMap::new();
+    let mut ofport_of_pod = BTreeMap::new();
     for (port, pod) in pods_by_ofport(cluster, node) {
         spec.add_pod_at(port, pod_mac(pod), pod.ip);
         ofport_of_ip.insert(pod.ip, port);
+        ofport_of_pod.insert(pod.id, port);
     }
+    let tc = crate::engine::traffic_control::node_plan(cluster, node, |id| {
+        ofport_of_pod.get(&id).copied()
+    });
+    spec = spec.with_traffic_control(tc.map(std::sync::Arc::new));
     for other in cluster.nodes().filter(|o| o.id != node) {
         let gw = Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1);
         spec.add_peer(other.pod_cidr, other.ip, gw);
@@ -155,4 +162,25 @@ pub fn spec_for_node(
         }
     }
     spec
+}
+
+/// The program spec of the agent on external Node `vm` (its ExternalNode's
+/// name), with the rules whose appliedTo selects its ExternalEntity; None
+/// when `vm` is no ExternalNode or the gate is off.
+pub fn external_node_spec(
+    cluster: &ClusterState,
+    vm: &str,
+    policies: &crate::engine::policy::index::PolicyIndex,
+) -> Option<PipelineSpec> {
+    use crate::engine::external_node::{HOST_OFPORT, UPLINK_OFPORT};
+    if !cluster.settings.agent_gate("ExternalNode")
+        || !cluster.settings.controller_gate("ExternalNode")
+    {
+        return None;
+    }
+    let st = cluster.external_nodes.get(vm)?;
+    let ip = *st.spec.ips.first()?;
+    let mut spec = PipelineSpec::external(ip, HOST_OFPORT, UPLINK_OFPORT);
+    spec.features.antrea_policy = cluster.settings.agent_gate("AntreaPolicy");
+    Some(spec.with_policy(policies.external_node_rules(cluster, vm)))
 }

@@ -41,6 +41,12 @@ pub fn program(np: &NodePipeline) -> Result<Program, String> {
     Ok(p)
 }
 
+/// An external Node's program: no tunnel port (its ofport 1 is the uplink).
+pub fn external_program(np: &NodePipeline) -> Result<Program, String> {
+    Program::from_text(TableMap::new(np.tables()), &np.text())
+        .map_err(|e| format!("the compiled program does not parse: {e}"))
+}
+
 /// [`program`] with flow lines parsed once across nodes ([`FlowInterner`]).
 pub fn program_shared(np: &NodePipeline, interner: &mut FlowInterner) -> Result<Program, String> {
     let mut p = Program::from_text_shared(TableMap::new(np.tables()), &np.text(), interner)

@@ -15,6 +15,10 @@
 //! - `network_policy`: the policy feature's init flows and each node's
 //!   policy rules (conjunctive clauses, actions, metrics, default drops).
 //! - `egress`: Egress init, SNAT-mark and per-Pod flows.
+//! - `external_node`: the program of an external Node's agent (the VM's
+//!   interface pair, conntrack, the non-IP pipeline).
+//! - `traffic_control`: TrafficControl's table, its mark, return and
+//!   output flows.
 //! - [`compile`](compile()): spec in, [`NodePipeline`] out, in stable order.
 //! - [`packets`]: sample packets of every traffic class for a node's program
 //!   (the differential test and `antlab bench pipeline`).
@@ -32,6 +36,7 @@
 
 mod compile;
 mod egress;
+mod external_node;
 mod flow;
 pub mod from_cluster;
 pub mod inspect;
@@ -44,6 +49,7 @@ pub mod spec;
 pub mod synthetic;
 pub mod tables;
 pub mod traceflow;
+mod traffic_control;
 
 #[cfg(test)]
 mod policy_tests;
@@ -52,7 +58,8 @@ mod tests;
 
 pub use compile::{NodePipeline, compile};
 pub use from_cluster::{
-    gateway_mac, lab_spec, lab_spec_indexed, node_pipeline, pod_mac, pods_by_ofport, spec_for_node,
+    external_node_spec, gateway_mac, lab_spec, lab_spec_indexed, node_pipeline, pod_mac,
+    pods_by_ofport, spec_for_node,
 };
 pub use network_policy::{
     PACKET_IN_LOGGING, PACKET_IN_REJECT, PACKET_IN_STORE_DENY, PolicyPacketIn,

@@ -19,8 +19,16 @@ use crate::k8s::{Direction, Protocol, RuleAction};
 const C: Category = Category::NetworkPolicy;
 
 pub(crate) fn init_flows(spec: &PipelineSpec, out: &mut FlowSet) {
+    if !spec.is_external_node() {
+        ingress_classifier_flows(spec, out);
+    }
+    skip_and_logging_flows(spec, out);
+}
+
+/// `ingressClassifierFlows` (a Kubernetes Node's only).
+fn ingress_classifier_flows(spec: &PipelineSpec, out: &mut FlowSet) {
     let f = spec.features;
-    // ingressClassifierFlows: ToGateway, ToTunnel, ToUplink (reg0[4..7]).
+    // ToGateway, ToTunnel, ToUplink (reg0[4..7]).
     for dst in ["0x20", "0x10", "0x40"] {
         out.push(Flow::new(
             C,
@@ -47,7 +55,11 @@ pub(crate) fn init_flows(spec: &PipelineSpec, out: &mut FlowSet) {
             "goto_table:AntreaPolicyIngressRule",
         ));
     }
-    // skipPolicyRuleCheckFlows.
+}
+
+/// `skipPolicyRuleCheckFlows` and `initLoggingFlows`.
+fn skip_and_logging_flows(spec: &PipelineSpec, out: &mut FlowSet) {
+    let f = spec.features;
     let (egress_t, ingress_t, prio) = if f.antrea_policy {
         (T::AntreaPolicyEgressRule, T::AntreaPolicyIngressRule, 64990)
     } else {

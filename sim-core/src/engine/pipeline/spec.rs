@@ -17,6 +17,7 @@ use ipnet::Ipv4Net;
 pub use crate::engine::config::EncapMode;
 use crate::engine::policy::NodePolicyRules;
 use crate::engine::proxy::rules::NodeServiceRules;
+use crate::engine::traffic_control::{NodeTrafficControl, TcPortPlan};
 use crate::model::MacAddr;
 
 /// `antrea-tun0`'s ofport.
@@ -48,11 +49,14 @@ pub struct Features {
     /// `enableFlowExporter`): every NetworkPolicy drop also goes to the
     /// agent, which keeps the denied connection for export.
     pub deny_tracking: bool,
+    /// Gate `TrafficControl`: the TrafficControl table and its common
+    /// flows (pod_connectivity.go `trafficControlCommonFlows`).
+    pub traffic_control: bool,
 }
 
 impl Default for Features {
     /// Antrea v1.15.1's defaults on Linux (TrafficControl, Multicast and
-    /// Multicluster off; they are not modelled).
+    /// Multicluster off; the last two are not modelled).
     fn default() -> Self {
         Features {
             antrea_proxy: true,
@@ -62,6 +66,7 @@ impl Default for Features {
             antrea_policy: true,
             ovs_meters: false,
             deny_tracking: false,
+            traffic_control: false,
         }
     }
 }
@@ -110,9 +115,26 @@ pub(crate) struct PodSnat {
     pub(crate) how: PodEgress,
 }
 
+/// Which kind of node runs the agent (`config.NodeType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NodeType {
+    /// A Kubernetes Node: Pods, the gateway, the tunnel.
+    #[default]
+    K8s,
+    /// An external Node (a VM running antrea-agent in ExternalNode mode):
+    /// one interface moved onto br-int as the uplink `IFACE~`, and an
+    /// internal port `IFACE` that took over its addresses and routes.
+    External {
+        /// The internal port's ofport (the ExternalEntity's interface).
+        host_ofport: u32,
+        uplink_ofport: u32,
+    },
+}
+
 /// What the pipeline of one node is compiled from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PipelineSpec {
+    pub(crate) node_type: NodeType,
     pub(crate) encap: EncapMode,
     pub(crate) features: Features,
     /// Transport address with its subnet (hybrid mode tunnels outside it).
@@ -136,6 +158,8 @@ pub struct PipelineSpec {
     pub(crate) nodeport_addresses: Vec<Ipv4Addr>,
     /// The node's NetworkPolicy rules (None: the cluster has no policy).
     pub(crate) policy: Option<Arc<NodePolicyRules>>,
+    /// TrafficControl ports and marks (with the gate on and one applied).
+    pub(crate) traffic_control: Option<Arc<NodeTrafficControl>>,
 }
 
 impl PipelineSpec {
@@ -144,8 +168,9 @@ impl PipelineSpec {
     /// subnet's first address as Antrea assigns it. Default features,
     /// Geneve encapsulation.
     pub fn new(node_ip: Ipv4Net, pod_cidr: Ipv4Net, gateway_mac: MacAddr) -> PipelineSpec {
-        let gateway_ip = Ipv4Addr::from(u32::from(pod_cidr.network()) + 1);
+        let gateway_ip = Ipv4Addr::from(u32::from(pod_cidr.network()).saturating_add(1));
         PipelineSpec {
+            node_type: NodeType::K8s,
             encap: EncapMode::default(),
             features: Features::default(),
             node_ip,
@@ -161,7 +186,32 @@ impl PipelineSpec {
             pod_snat: Vec::new(),
             nodeport_addresses: vec![node_ip.addr()],
             policy: None,
+            traffic_control: None,
         }
+    }
+
+    /// An external Node with address `ip`: its uplink and internal port
+    /// on the given ofports, AntreaPolicy on (the only policies it takes
+    /// are Antrea-native), nothing of a Kubernetes Node.
+    pub fn external(ip: Ipv4Addr, host_ofport: u32, uplink_ofport: u32) -> PipelineSpec {
+        let mut s = PipelineSpec::new(Ipv4Net::from(ip), Ipv4Net::from(ip), MacAddr([0; 6]));
+        s.node_type = NodeType::External {
+            host_ofport,
+            uplink_ofport,
+        };
+        s.features = Features {
+            antrea_proxy: false,
+            egress: false,
+            ..Features::default()
+        };
+        s
+    }
+
+    pub fn node_type(&self) -> NodeType {
+        self.node_type
+    }
+    pub fn is_external_node(&self) -> bool {
+        matches!(self.node_type, NodeType::External { .. })
     }
 
     pub fn with_encap(mut self, encap: EncapMode) -> Self {
@@ -196,6 +246,14 @@ impl PipelineSpec {
     pub fn with_policy(mut self, rules: Option<Arc<NodePolicyRules>>) -> Self {
         self.policy = rules;
         self
+    }
+    pub fn with_traffic_control(mut self, tc: Option<Arc<NodeTrafficControl>>) -> Self {
+        self.traffic_control = tc;
+        self
+    }
+    /// The TrafficControl ports on this br-int (empty without any).
+    pub fn traffic_control_ports(&self) -> &[TcPortPlan] {
+        self.traffic_control.as_ref().map_or(&[], |t| &t.ports)
     }
 
     /// Attaches a Pod; returns the ofport it gets (the next free one).

@@ -31,6 +31,8 @@ enum Pipe {
     Root,
     Arp,
     Ip,
+    /// Non-IP packets on an external Node (`pipelineNonIP`).
+    NonIp,
 }
 
 /// Every table antlab can realize, in pipeline.go's declaration order.
@@ -51,6 +53,7 @@ pub(crate) enum T {
     DsrServiceMark,
     EndpointDnat,
     Dnat,
+    EgressSecurityClassifier,
     AntreaPolicyEgressRule,
     EgressRule,
     EgressDefaultRule,
@@ -61,6 +64,7 @@ pub(crate) enum T {
     SnatMark,
     Snat,
     L2ForwardingCalc,
+    TrafficControl,
     IngressSecurityClassifier,
     AntreaPolicyIngressRule,
     IngressRule,
@@ -68,9 +72,10 @@ pub(crate) enum T {
     IngressMetric,
     ConntrackCommit,
     Output,
+    NonIp,
 }
 
-const ALL: [T; 32] = [
+const ALL: [T; 35] = [
     T::PipelineRootClassifier,
     T::ArpSpoofGuard,
     T::ArpResponder,
@@ -86,6 +91,7 @@ const ALL: [T; 32] = [
     T::DsrServiceMark,
     T::EndpointDnat,
     T::Dnat,
+    T::EgressSecurityClassifier,
     T::AntreaPolicyEgressRule,
     T::EgressRule,
     T::EgressDefaultRule,
@@ -96,6 +102,7 @@ const ALL: [T; 32] = [
     T::SnatMark,
     T::Snat,
     T::L2ForwardingCalc,
+    T::TrafficControl,
     T::IngressSecurityClassifier,
     T::AntreaPolicyIngressRule,
     T::IngressRule,
@@ -103,6 +110,7 @@ const ALL: [T; 32] = [
     T::IngressMetric,
     T::ConntrackCommit,
     T::Output,
+    T::NonIp,
 ];
 
 impl T {
@@ -124,6 +132,7 @@ impl T {
             T::DsrServiceMark => "DSRServiceMark",
             T::EndpointDnat => "EndpointDNAT",
             T::Dnat => "DNAT",
+            T::EgressSecurityClassifier => "EgressSecurityClassifier",
             T::AntreaPolicyEgressRule => "AntreaPolicyEgressRule",
             T::EgressRule => "EgressRule",
             T::EgressDefaultRule => "EgressDefaultRule",
@@ -134,6 +143,7 @@ impl T {
             T::SnatMark => "SNATMark",
             T::Snat => "SNAT",
             T::L2ForwardingCalc => "L2ForwardingCalc",
+            T::TrafficControl => "TrafficControl",
             T::IngressSecurityClassifier => "IngressSecurityClassifier",
             T::AntreaPolicyIngressRule => "AntreaPolicyIngressRule",
             T::IngressRule => "IngressRule",
@@ -141,6 +151,7 @@ impl T {
             T::IngressMetric => "IngressMetric",
             T::ConntrackCommit => "ConntrackCommit",
             T::Output => "Output",
+            T::NonIp => "NonIP",
         }
     }
 
@@ -149,7 +160,7 @@ impl T {
             T::PipelineRootClassifier => Stage::Start,
             T::ArpSpoofGuard | T::SpoofGuard => Stage::Validation,
             T::ArpResponder | T::Output => Stage::Output,
-            T::Classifier => Stage::Classifier,
+            T::Classifier | T::NonIp => Stage::Classifier,
             T::UnSnat | T::ConntrackZone | T::ConntrackState => Stage::ConntrackState,
             T::PreRoutingClassifier
             | T::NodePortMark
@@ -158,12 +169,14 @@ impl T {
             | T::DsrServiceMark
             | T::EndpointDnat
             | T::Dnat => Stage::PreRouting,
-            T::AntreaPolicyEgressRule | T::EgressRule | T::EgressDefaultRule | T::EgressMetric => {
-                Stage::EgressSecurity
-            }
+            T::EgressSecurityClassifier
+            | T::AntreaPolicyEgressRule
+            | T::EgressRule
+            | T::EgressDefaultRule
+            | T::EgressMetric => Stage::EgressSecurity,
             T::L3Forwarding | T::EgressMark | T::L3DecTtl => Stage::Routing,
             T::SnatMark | T::Snat => Stage::PostRouting,
-            T::L2ForwardingCalc => Stage::Switching,
+            T::L2ForwardingCalc | T::TrafficControl => Stage::Switching,
             T::IngressSecurityClassifier
             | T::AntreaPolicyIngressRule
             | T::IngressRule
@@ -177,6 +190,7 @@ impl T {
         match self {
             T::PipelineRootClassifier => Pipe::Root,
             T::ArpSpoofGuard | T::ArpResponder => Pipe::Arp,
+            T::NonIp => Pipe::NonIp,
             _ => Pipe::Ip,
         }
     }
@@ -185,7 +199,7 @@ impl T {
     fn default_drop(self) -> bool {
         matches!(
             self,
-            T::PipelineRootClassifier | T::ArpSpoofGuard | T::Classifier | T::SpoofGuard
+            T::PipelineRootClassifier | T::ArpSpoofGuard | T::Classifier | T::SpoofGuard | T::NonIp
         )
     }
 }
@@ -216,7 +230,32 @@ impl Layout {
             }
         };
         want(&[T::PipelineRootClassifier]);
-        // featurePodConnectivity (IPv4; no TrafficControl, Multicast, uplink).
+        if spec.is_external_node() {
+            // featureExternalNodeConnectivity, then featureNetworkPolicy on
+            // an external Node (with EgressSecurityClassifier); no Service,
+            // Egress or Pod tables (client.go generatePipelines).
+            want(&[
+                T::ConntrackZone,
+                T::ConntrackState,
+                T::L2ForwardingCalc,
+                T::ConntrackCommit,
+                T::Output,
+                T::NonIp,
+                T::EgressRule,
+                T::EgressDefaultRule,
+                T::EgressMetric,
+                T::IngressSecurityClassifier,
+                T::IngressRule,
+                T::IngressDefaultRule,
+                T::IngressMetric,
+                T::EgressSecurityClassifier,
+            ]);
+            if f.antrea_policy {
+                want(&[T::AntreaPolicyEgressRule, T::AntreaPolicyIngressRule]);
+            }
+            return Self::realize(need);
+        }
+        // featurePodConnectivity (IPv4; no Multicast, uplink).
         want(&[
             T::Classifier,
             T::SpoofGuard,
@@ -230,6 +269,9 @@ impl Layout {
             T::ArpSpoofGuard,
             T::ArpResponder,
         ]);
+        if f.traffic_control {
+            want(&[T::TrafficControl]);
+        }
         // featureService.
         if f.antrea_proxy {
             want(&[
@@ -270,9 +312,15 @@ impl Layout {
         if f.egress {
             want(&[T::L3Forwarding, T::EgressMark]);
         }
+        Self::realize(need)
+    }
+
+    /// Ids for the `need`ed tables: pipelines in id order, each its tables
+    /// in declaration order, counting up from 0.
+    fn realize(need: [bool; ALL.len()]) -> Layout {
         let mut order = Vec::new();
         let mut ids = [None; ALL.len()];
-        for pipe in [Pipe::Root, Pipe::Arp, Pipe::Ip] {
+        for pipe in [Pipe::Root, Pipe::Arp, Pipe::Ip, Pipe::NonIp] {
             for t in ALL
                 .iter()
                 .filter(|t| t.pipe() == pipe && need[**t as usize])
@@ -320,12 +368,19 @@ impl Layout {
             .expect("every stage used has a table")
     }
 
-    /// The first table of the ARP and the IP pipelines.
-    pub(crate) fn first_arp(&self) -> T {
-        T::ArpSpoofGuard
+    /// The first table of the ARP, IP and non-IP pipelines (None: the
+    /// pipeline has no table, so it is not realized).
+    pub(crate) fn first_arp(&self) -> Option<T> {
+        self.first_of(Pipe::Arp)
     }
-    pub(crate) fn first_ip(&self) -> T {
-        T::Classifier
+    pub(crate) fn first_ip(&self) -> Option<T> {
+        self.first_of(Pipe::Ip)
+    }
+    pub(crate) fn first_non_ip(&self) -> Option<T> {
+        self.first_of(Pipe::NonIp)
+    }
+    fn first_of(&self, pipe: Pipe) -> Option<T> {
+        self.order.iter().copied().find(|t| t.pipe() == pipe)
     }
 
     pub(crate) fn miss(&self, t: T) -> Miss {

@@ -8,7 +8,7 @@
 //!
 //! Go cases the spec cannot express are skipped: IPv6 and dual-stack,
 //! Windows, NetworkPolicyOnly mode, connectUplinkToBridge / Antrea IPAM,
-//! WireGuard and IPsec, TrafficControl, Multicast, Multicluster, L7
+//! WireGuard and IPsec, Multicast, Multicluster, L7
 //! NetworkPolicy, ExternalNode, DSR, Egress traffic shaping.
 //!
 //! A feature's flows are isolated from the whole program the way Antrea's
@@ -951,4 +951,194 @@ fn spec_for_node_reads_the_cluster() {
     ))));
     // node-b's Pod is not local to node-a.
     assert!(!p.flows().iter().any(|l| l.contains("nw_src=10.10.1.2")));
+}
+
+// pod_connectivity_test.go, podConnectivityInitFlows, case "IPv4 Encap with
+// TrafficControl": L2ForwardingCalc goes on to the TrafficControl table and
+// the feature's common flows are there.
+#[test]
+fn pod_connectivity_init_flows_ipv4_encap_with_traffic_control() {
+    let off = by_cookie(&fake(EncapMode::Encap), PC);
+    let on = by_cookie(
+        &with(fake(EncapMode::Encap), |f| f.traffic_control = true),
+        PC,
+    );
+    let mut want: Vec<String> = off
+        .iter()
+        .map(|l| {
+            if l.contains("table=L2ForwardingCalc") {
+                l.replace(
+                    "goto_table:IngressSecurityClassifier",
+                    "goto_table:TrafficControl",
+                )
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    want.extend(sorted(&[
+        "cookie=0x1010000000000, table=TrafficControl, priority=210,reg0=0x200006/0x60000f actions=goto_table:Output",
+        "cookie=0x1010000000000, table=Output, priority=211,reg0=0x200000/0x600000,reg4=0x400000/0xc00000 actions=output:NXM_NX_REG1[],output:NXM_NX_REG9[]",
+        "cookie=0x1010000000000, table=Output, priority=211,reg0=0x200000/0x600000,reg4=0x800000/0xc00000 actions=output:NXM_NX_REG9[]",
+    ]));
+    want.sort();
+    assert_eq!(on, want);
+    // The table sits right after L2ForwardingCalc (pipeline.go).
+    let t = tables(&with(fake(EncapMode::Encap), |f| f.traffic_control = true));
+    let at = |n: &str| t.iter().position(|(_, name)| *name == n).unwrap();
+    assert_eq!(at("TrafficControl"), at("L2ForwardingCalc") + 1);
+    assert_eq!(at("IngressSecurityClassifier"), at("TrafficControl") + 1);
+}
+
+fn traffic_control_spec(
+    marks: Vec<crate::engine::traffic_control::TcMarks>,
+    ports: Vec<crate::engine::traffic_control::TcPortPlan>,
+) -> PipelineSpec {
+    use crate::engine::traffic_control::NodeTrafficControl;
+    with(fake(EncapMode::Encap), |f| f.traffic_control = true)
+        .with_traffic_control(Some(Arc::new(NodeTrafficControl { ports, marks })))
+}
+
+// client_test.go, Test_client_InstallTrafficControlMarkFlows: Pods on
+// ofports 50 and 100, target port 200, every direction and action.
+#[test]
+fn traffic_control_mark_flows() {
+    use crate::engine::traffic_control::TcMarks;
+    use crate::k8s::{TcAction, TcDirection};
+    let base = traffic_control_spec(vec![], vec![]);
+    let mark = |direction, action| {
+        let spec = traffic_control_spec(
+            vec![TcMarks {
+                name: "tc".into(),
+                pod_ofports: vec![50, 100],
+                target_ofport: 200,
+                direction,
+                action,
+            }],
+            vec![],
+        );
+        added(&base, &spec)
+    };
+    let flow = |m: &str, action: &str| {
+        format!(
+            "cookie=0x1010000000000, table=TrafficControl, priority=200,{m} actions=set_field:0xc8->reg9,set_field:{action}->reg4,goto_table:IngressSecurityClassifier"
+        )
+    };
+    const MIRROR: &str = "0x400000/0xc00000";
+    const REDIRECT: &str = "0x800000/0xc00000";
+    for (action, a) in [(TcAction::Mirror, MIRROR), (TcAction::Redirect, REDIRECT)] {
+        let ingress = vec![flow("reg1=0x32", a), flow("reg1=0x64", a)];
+        let egress = vec![flow("in_port=100", a), flow("in_port=50", a)];
+        let mut both = [ingress.clone(), egress.clone()].concat();
+        both.sort();
+        let mut ingress = ingress;
+        ingress.sort();
+        let mut egress = egress;
+        egress.sort();
+        assert_eq!(mark(TcDirection::Ingress, action), ingress);
+        assert_eq!(mark(TcDirection::Egress, action), egress);
+        assert_eq!(mark(TcDirection::Both, action), both);
+    }
+}
+
+// client_test.go, Test_client_InstallTrafficControlReturnPortFlow.
+#[test]
+fn traffic_control_return_port_flow() {
+    use crate::engine::traffic_control::TcPortPlan;
+    use crate::k8s::TcPort;
+    let base = traffic_control_spec(vec![], vec![]);
+    let port = |is_return| TcPortPlan {
+        ofport: 200,
+        name: "tap1".into(),
+        port: TcPort::OvsInternal("tap1".into()),
+        is_return,
+    };
+    assert_eq!(
+        added(&base, &traffic_control_spec(vec![], vec![port(true)])),
+        [
+            "cookie=0x1010000000000, table=Classifier, priority=200,in_port=200 actions=set_field:0x6/0xf->reg0,goto_table:L3Forwarding"
+        ]
+    );
+    // A target port needs no flow of its own.
+    assert!(added(&base, &traffic_control_spec(vec![], vec![port(false)])).is_empty());
+}
+
+const EN: &str = "0x1080000000000";
+
+/// An external Node as Antrea's fake client builds one
+/// (`newFakeClient(..., config.ExternalNode, ...)`), host port 20 and
+/// uplink 21 as `Test_client_InstallVMUplinkFlows` passes them.
+fn external_node() -> PipelineSpec {
+    PipelineSpec::external(ip("192.168.77.100"), 20, 21)
+}
+
+// externalnode_connectivity_test.go, Test_featureExternalInodeConnectivity_initFlows
+// and Test_client_InstallVMUplinkFlows: together the feature's flows.
+#[test]
+fn external_node_connectivity_flows() {
+    let want = sorted(&[
+        "cookie=0x1080000000000, table=ConntrackZone, priority=200,ip actions=ct(table=ConntrackState,zone=65520)",
+        "cookie=0x1080000000000, table=ConntrackState, priority=210,ct_state=+inv+trk,ip actions=drop",
+        "cookie=0x1080000000000, table=ConntrackCommit, priority=200,ct_state=+new+trk,ip actions=ct(commit,table=Output,zone=65520)",
+        "cookie=0x1080000000000, table=Output, priority=200,reg0=0x200000/0x600000 actions=output:NXM_NX_REG1[]",
+        "cookie=0x1080000000000, table=L2ForwardingCalc, priority=200,ip,in_port=20 actions=set_field:0x200000/0x600000->reg0,set_field:0x15->reg1,goto_table:IngressSecurityClassifier",
+        "cookie=0x1080000000000, table=L2ForwardingCalc, priority=200,ip,in_port=21 actions=set_field:0x200000/0x600000->reg0,set_field:0x14->reg1,goto_table:IngressSecurityClassifier",
+        "cookie=0x1080000000000, table=NonIP, priority=200,in_port=20 actions=output:21",
+        "cookie=0x1080000000000, table=NonIP, priority=200,in_port=21 actions=output:20",
+    ]);
+    assert_eq!(by_cookie(&external_node(), EN), want);
+}
+
+// client.go generatePipelines with nodeType ExternalNode: the features'
+// tables in pipeline order (root, IP, non-IP; no ARP table, so no ARP
+// pipeline), and the root classifier's flows for the pipelines realized.
+#[test]
+fn external_node_tables_and_root_flows() {
+    let t: Vec<&str> = tables(&external_node())
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(
+        t,
+        [
+            "PipelineRootClassifier",
+            "ConntrackZone",
+            "ConntrackState",
+            "EgressSecurityClassifier",
+            "AntreaPolicyEgressRule",
+            "EgressRule",
+            "EgressDefaultRule",
+            "EgressMetric",
+            "L2ForwardingCalc",
+            "IngressSecurityClassifier",
+            "AntreaPolicyIngressRule",
+            "IngressRule",
+            "IngressDefaultRule",
+            "IngressMetric",
+            "ConntrackCommit",
+            "Output",
+            "NonIP",
+        ]
+    );
+    let root: Vec<String> = compile(&external_node())
+        .flows()
+        .iter()
+        .filter(|l| l.contains("table=PipelineRootClassifier"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        root,
+        [
+            "cookie=0x1000000000000, table=PipelineRootClassifier, priority=200,ip actions=goto_table:ConntrackZone",
+            "cookie=0x1000000000000, table=PipelineRootClassifier, priority=190 actions=goto_table:NonIP",
+            "cookie=0x1000000000000, table=PipelineRootClassifier, priority=0 actions=drop",
+        ]
+    );
+    // No ingress classifier flows for gateway, tunnel or uplink there.
+    assert!(
+        !compile(&external_node())
+            .flows()
+            .iter()
+            .any(|l| l.contains("table=IngressSecurityClassifier") && l.contains("reg0=0x20/0xf0"))
+    );
 }

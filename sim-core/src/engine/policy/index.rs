@@ -15,8 +15,8 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use super::rules::{
-    Addr, Layer, NodePolicyRules, OfRule, antrea_priorities, antrea_rules, applied_and_peers,
-    cidr_minus, namespace_labels, services,
+    Addr, Layer, NodePolicyRules, OfRule, ServiceMatch, antrea_priorities, antrea_rules,
+    applied_and_peers, cidr_minus, namespace_labels, services,
 };
 use super::{PolicyKey, PolicyStore, RuleKey};
 use crate::engine::pipeline::from_cluster::pods_by_ofport;
@@ -53,6 +53,8 @@ impl Sel {
 #[derive(Clone, Debug, Default)]
 struct PeerSet {
     sels: Vec<Sel>,
+    /// ExternalEntity selectors (`pod` holds the externalEntitySelector).
+    ee_sels: Vec<Sel>,
     nets: Vec<Ipv4Net>,
     /// No peers: every address.
     any: bool,
@@ -108,6 +110,15 @@ fn add_peer(
         }
         return;
     }
+    if let Some(ee) = &peer.external_entity_selector {
+        // With a namespaceSelector, that selects the entities' Namespaces.
+        out.ee_sels.push(Sel {
+            pod: Some(ee.clone()),
+            ns: peer.namespace_selector.clone(),
+            home: home.map(str::to_string),
+        });
+        return;
+    }
     if let Some(b) = &peer.ip_block {
         out.nets.extend(cidr_minus(b.cidr, &b.except));
     }
@@ -142,6 +153,7 @@ pub(super) fn resolve_peer_addresses(
         return vec![Ipv4Net::default()];
     }
     let mut nets = set.nets;
+    nets.extend(entity_ips(cluster, &set.ee_sels));
     if !set.sels.is_empty() {
         nets.extend(
             cluster
@@ -153,6 +165,33 @@ pub(super) fn resolve_peer_addresses(
     nets.sort();
     nets.dedup();
     nets
+}
+
+/// The ExternalEntities `sels` select, as `(namespace, name)`.
+fn entities(cluster: &ClusterState, sels: &[Sel]) -> Vec<(String, String)> {
+    cluster
+        .external_entities()
+        .filter(|e| {
+            sels.iter().any(|s| {
+                s.namespace_ok(cluster, &e.namespace)
+                    && s.pod.as_ref().is_none_or(|p| p.matches(&e.labels))
+            })
+        })
+        .map(|e| (e.namespace, e.name))
+        .collect()
+}
+
+/// The addresses of the ExternalEntities `sels` select.
+fn entity_ips(cluster: &ClusterState, sels: &[Sel]) -> Vec<Ipv4Net> {
+    if sels.is_empty() {
+        return Vec::new();
+    }
+    let chosen = entities(cluster, sels);
+    cluster
+        .external_entities()
+        .filter(|e| chosen.contains(&(e.namespace.clone(), e.name.clone())))
+        .flat_map(|e| e.ips.into_iter().map(Ipv4Net::from))
+        .collect()
 }
 
 /// The Namespace annotation that turns on audit logging for its
@@ -182,12 +221,31 @@ struct Resolved {
     peers: PeerSet,
     /// Pods it applies to, on every node.
     applied: BTreeSet<PodId>,
+    /// ExternalEntities it applies to, `(namespace, name)`.
+    applied_ee: Vec<(String, String)>,
     /// Pods among its peers.
     peer_pods: BTreeSet<PodId>,
     services: Vec<PolicyService>,
     to_services: Vec<(String, String)>,
     /// `enableLogging` (audit logging).
     logging: bool,
+}
+
+impl Resolved {
+    /// This rule on one node, with its address clauses and services.
+    fn of_rule(&self, from: Vec<Addr>, to: Vec<Addr>, services: Vec<ServiceMatch>) -> OfRule {
+        OfRule {
+            id: self.id,
+            direction: self.direction,
+            layer: self.layer,
+            priority: self.priority,
+            action: self.action,
+            from,
+            to,
+            services,
+            logging: self.logging,
+        }
+    }
 }
 
 /// A Kubernetes NetworkPolicy's isolation: the Pods it selects and the
@@ -313,6 +371,7 @@ impl PolicyIndex {
                         applied_sels: vec![sel.clone()],
                         peers,
                         applied: applied.clone(),
+                        applied_ee: Vec::new(),
                         peer_pods,
                         services: rule.ports.clone(),
                         to_services: Vec::new(),
@@ -351,11 +410,15 @@ impl PolicyIndex {
                 .collect();
             let applied_set = peer_set(cluster, store, &pod_targets, home);
             let applied = select_all(&applied_set.sels);
-            let peers = if r.rule.to_services.is_empty() {
+            let applied_ee = entities(cluster, &applied_set.ee_sels);
+            let mut peers = if r.rule.to_services.is_empty() {
                 peer_set(cluster, store, &r.rule.peers, home)
             } else {
                 PeerSet::default()
             };
+            // ExternalEntities join a rule's peers as their addresses.
+            let ee_nets = entity_ips(cluster, &peers.ee_sels);
+            peers.nets.extend(ee_nets);
             let peer_pods = select_all(&peers.sels);
             // A NodeNetworkPolicy's nodes count in its span (not enforced).
             idx.applied_nodes.extend(
@@ -380,6 +443,7 @@ impl PolicyIndex {
                 applied_sels: applied_set.sels,
                 peers,
                 applied,
+                applied_ee,
                 peer_pods,
                 services: r.rule.services.clone(),
                 to_services: r.rule.to_services.clone(),
@@ -437,6 +501,57 @@ impl PolicyIndex {
         self.rules.len()
     }
 
+    /// The rules of the agent on external Node `vm` (None when the cluster
+    /// has no policy or `vm` is no ExternalNode): the rules whose appliedTo
+    /// selects its ExternalEntity, which Antrea's agent realizes as it does
+    /// a Pod's (`getOFPorts`, `getIPs`: the internal port for ingress, the
+    /// entity's IPs for egress). No Kubernetes NetworkPolicy applies to it.
+    pub fn external_node_rules(
+        &self,
+        cluster: &ClusterState,
+        vm: &str,
+    ) -> Option<Arc<NodePolicyRules>> {
+        if cluster.policies.is_empty() {
+            return None;
+        }
+        let state = cluster.external_nodes.get(vm)?;
+        let ee = state.entity();
+        let key = (ee.namespace.clone(), ee.name.clone());
+        let mut out = NodePolicyRules::default();
+        for r in self.rules.iter().filter(|r| r.applied_ee.contains(&key)) {
+            let peer_pods: Vec<&PodState> = r.peer_pods.iter().map(|id| cluster.pod(*id)).collect();
+            let peers = rule_peers(r, &peer_pods);
+            if peers.is_empty() {
+                continue;
+            }
+            // An ExternalEntity has no named ports.
+            let owners: Vec<&PodState> = if r.direction == Direction::Ingress {
+                Vec::new()
+            } else {
+                peer_pods.clone()
+            };
+            let Some(svcs) = services(&r.services, &owners) else {
+                continue;
+            };
+            let (from, to) = match r.direction {
+                Direction::Ingress => (
+                    peers,
+                    vec![Addr::OfPort(crate::engine::external_node::HOST_OFPORT)],
+                ),
+                Direction::Egress => (
+                    ee.ips
+                        .iter()
+                        .map(|ip| Addr::Net(Ipv4Net::from(*ip)))
+                        .collect(),
+                    peers,
+                ),
+            };
+            out.rules.push(r.of_rule(from, to, svcs));
+        }
+        out.rules.sort_by_key(|r| r.id);
+        Some(Arc::new(out))
+    }
+
     /// Node `node`'s rules (None when the cluster has no policy).
     pub fn node_rules(&self, cluster: &ClusterState, node: NodeId) -> Option<Arc<NodePolicyRules>> {
         if cluster.policies.is_empty() {
@@ -479,22 +594,7 @@ impl PolicyIndex {
                 continue;
             }
             let peer_pods: Vec<&PodState> = r.peer_pods.iter().map(|id| cluster.pod(*id)).collect();
-            let mut peers: Vec<Addr> = Vec::new();
-            if r.peers.any && r.to_services.is_empty() {
-                peers.push(Addr::Net(Ipv4Net::default()));
-            } else {
-                let mut nets: Vec<Ipv4Net> = r.peers.nets.clone();
-                nets.extend(peer_pods.iter().map(|p| Ipv4Net::from(p.ip)));
-                nets.sort();
-                nets.dedup();
-                peers.extend(nets.into_iter().map(Addr::Net));
-            }
-            for (ns, name) in &r.to_services {
-                peers.push(Addr::Service {
-                    namespace: ns.clone(),
-                    name: name.clone(),
-                });
-            }
+            let peers = rule_peers(r, &peer_pods);
             // A named port resolves against the Pods that own it: the
             // local Pods for ingress, the peers for egress, every Pod for an
             // egress rule with no peers (Antrea's all-Pods address group).
@@ -514,17 +614,7 @@ impl PolicyIndex {
                 continue;
             }
             let (from, to) = applied_and_peers(&applied, &ofport_of, peers, r.direction);
-            out.rules.push(OfRule {
-                id: r.id,
-                direction: r.direction,
-                layer: r.layer,
-                priority: r.priority,
-                action: r.action,
-                from,
-                to,
-                services: svcs,
-                logging: r.logging,
-            });
+            out.rules.push(r.of_rule(from, to, svcs));
         }
         out.isolated_ingress.sort_unstable();
         out.isolated_ingress.dedup();
@@ -537,4 +627,26 @@ impl PolicyIndex {
         out.rules.sort_by_key(|r| r.id);
         Some(Arc::new(out))
     }
+}
+
+/// A rule's peers as addresses: every address when it has none, else its
+/// fixed addresses and its peer Pods' IPs, then its Services.
+fn rule_peers(r: &Resolved, peer_pods: &[&PodState]) -> Vec<Addr> {
+    let mut peers: Vec<Addr> = Vec::new();
+    if r.peers.any && r.to_services.is_empty() {
+        peers.push(Addr::Net(Ipv4Net::default()));
+    } else {
+        let mut nets: Vec<Ipv4Net> = r.peers.nets.clone();
+        nets.extend(peer_pods.iter().map(|p| Ipv4Net::from(p.ip)));
+        nets.sort();
+        nets.dedup();
+        peers.extend(nets.into_iter().map(Addr::Net));
+    }
+    for (ns, name) in &r.to_services {
+        peers.push(Addr::Service {
+            namespace: ns.clone(),
+            name: name.clone(),
+        });
+    }
+    peers
 }

@@ -90,7 +90,11 @@ enum Verdict {
 /// A new connection from Pod `from` to `to_ip` (`l4` as a flow string),
 /// walked through node-a's program.
 fn verdict(c: &ClusterState, from: &str, to_ip: &str, l4: &str) -> Verdict {
-    let walk = walk(c, from, to_ip, l4);
+    verdict_of(&walk(c, from, to_ip, l4))
+}
+
+/// A walk's outcome: to the agent (a Reject), dropped, or through.
+fn verdict_of(walk: &crate::openflow::Walk) -> Verdict {
     if walk.verdict.controller {
         Verdict::Rejected
     } else if walk.verdict.is_drop() {
@@ -551,4 +555,155 @@ spec:
         .map(|rest| &rest[..2])
         .collect();
     assert_eq!(ops, ["01", "02"], "{:?}", walk.packet_ins);
+}
+
+/// A cluster with the ExternalNode gate on and VM `vm1` (10.0.10.5,
+/// role=db) in Namespace `vm-ns`.
+fn with_external_node() -> ClusterState {
+    let mut c = cluster();
+    let cfg = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: antrea-config, namespace: kube-system}
+data:
+  antrea-agent.conf: |
+    featureGates:
+      ExternalNode: true
+  antrea-controller.conf: |
+    featureGates:
+      ExternalNode: true
+";
+    let Object::ConfigMap(cm) = objects(cfg).remove(0) else {
+        panic!("a ConfigMap");
+    };
+    crate::engine::config::apply_antrea_config(&mut c, &cm).expect("config");
+    c.namespaces.insert("vm-ns".into(), IndexMap::new());
+    let en = "apiVersion: crd.antrea.io/v1alpha1
+kind: ExternalNode
+metadata: {name: vm1, namespace: vm-ns, labels: {role: db}}
+spec:
+  interfaces:
+    - ips: [\"10.0.10.5\"]
+";
+    let Object::ExternalNode(en) = objects(en).remove(0) else {
+        panic!("an ExternalNode");
+    };
+    c.external_nodes
+        .apply(&en, "eth0".into())
+        .expect("external node");
+    c
+}
+
+/// A new connection walked through the VM's program: `in_port` 1 from the
+/// uplink (to the VM), 2 from the VM itself.
+fn vm_verdict(c: &ClusterState, in_port: u32, l4: &str, src: &str, dst: &str) -> Verdict {
+    use crate::engine::pipeline::{compile, external_node_spec};
+    let idx = super::index::PolicyIndex::build(c);
+    let spec = external_node_spec(c, "vm1", &idx).expect("an ExternalNode program");
+    let prog = inspect::external_program(&compile(&spec)).expect("program loads");
+    let flow = format!(
+        "in_port={in_port},{l4},dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,nw_src={src},nw_dst={dst},nw_ttl=64"
+    );
+    let packet = Packet::parse_trace_flow(&flow).expect("packet");
+    let mut ct = Conntrack::new();
+    verdict_of(&prog.simulate(&mut ct, &CtMode::Tracked, &packet, &[]))
+}
+
+#[test]
+fn an_external_entity_policy_is_enforced_in_the_vms_program() {
+    let mut c = with_external_node();
+    // No policy: everything crosses the pair of ports.
+    assert_eq!(
+        vm_verdict(&c, 1, TCP80, "10.10.0.3", "10.0.10.5"),
+        Verdict::Allowed
+    );
+    apply(
+        &mut c,
+        "apiVersion: crd.antrea.io/v1beta1
+kind: NetworkPolicy
+metadata: {name: protect-db, namespace: vm-ns}
+spec:
+  priority: 5
+  appliedTo:
+    - externalEntitySelector: {matchLabels: {role: db}}
+  ingress:
+    - action: Reject
+      from:
+        - podSelector: {matchLabels: {role: client}}
+          namespaceSelector: {matchLabels: {team: shop}}
+      ports: [{protocol: TCP, port: 80}]
+  egress:
+    - action: Drop
+      to:
+        - ipBlock: {cidr: 10.10.0.2/32}
+",
+    )
+    .expect("policy");
+    // Ingress by the internal port: the shop's client is rejected, the
+    // other Namespace's client and another port are not.
+    assert_eq!(
+        vm_verdict(&c, 1, TCP80, "10.10.0.3", "10.0.10.5"),
+        Verdict::Rejected
+    );
+    assert_eq!(
+        vm_verdict(&c, 1, TCP80, "10.10.0.5", "10.0.10.5"),
+        Verdict::Allowed
+    );
+    assert_eq!(
+        vm_verdict(&c, 1, TCP81, "10.10.0.3", "10.0.10.5"),
+        Verdict::Allowed
+    );
+    // Egress by the entity's IP.
+    assert_eq!(vm_verdict(&c, 2, PING, "10.0.10.5", WEB), Verdict::Dropped);
+    assert_eq!(
+        vm_verdict(&c, 2, PING, "10.0.10.5", "10.10.0.4"),
+        Verdict::Allowed
+    );
+    // The Pods' own node has none of the VM's rules.
+    assert_eq!(verdict(&c, "shop/client", WEB, TCP80), Verdict::Allowed);
+}
+
+#[test]
+fn an_external_entity_peer_is_its_ips_and_needs_the_gate() {
+    let mut c = with_external_node();
+    let acnp = "apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: db-to-web}
+spec:
+  priority: 5
+  appliedTo:
+    - podSelector: {matchLabels: {app: web}}
+  ingress:
+    - action: Drop
+      from:
+        - externalEntitySelector: {matchLabels: {role: db}}
+";
+    apply(&mut c, acnp).expect("policy");
+    // The VM's address is the peer's clause on the web Pod's node.
+    let from_vm = |c: &ClusterState| {
+        node_pipeline(c, NODE)
+            .expect("node")
+            .flows()
+            .iter()
+            .any(|l| {
+                l.contains("table=AntreaPolicyIngressRule")
+                    && l.contains("nw_src=10.0.10.5 actions=conjunction(")
+            })
+    };
+    // An ACNP's entity selector selects in every Namespace.
+    assert!(from_vm(&c));
+    // With the controller's gate off there are no ExternalEntities.
+    let mut off = c.clone();
+    let cfg = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: antrea-config, namespace: kube-system}
+data:
+  antrea-controller.conf: |
+    featureGates:
+      ExternalNode: false
+";
+    let Object::ConfigMap(cm) = objects(cfg).remove(0) else {
+        panic!("a ConfigMap");
+    };
+    crate::engine::config::apply_antrea_config(&mut off, &cm).expect("config");
+    assert!(!from_vm(&off));
 }

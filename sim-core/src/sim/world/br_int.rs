@@ -137,7 +137,7 @@ impl World {
         local_ip: Ipv4Addr,
         pods: &[(u32, String)],
     ) -> Result<bool, String> {
-        self.defer_br_int_program(node, Box::new(move |_| Ok(program)), local_ip, pods)?;
+        self.defer_br_int_program(node, Box::new(move |_| Ok(program)), local_ip, pods, &[])?;
         let br = self.br_int_of(node)?;
         Ok(self.realize_br_int(br))
     }
@@ -151,16 +151,19 @@ impl World {
     /// the walk the same program. `pods` gives each Pod's ofport and its
     /// device name (`namespace/name`); the Pod's port is found by the link
     /// from its `eth0`, and a Pod that is not plugged into this br-int is an
-    /// error now. `local_ip` is the tunnel's source address.
+    /// error now. `local_ip` is the tunnel's source address. `tc_ports` are
+    /// the TrafficControl ports (`traffic_control`), which take effect now.
     pub fn defer_br_int_program(
         &mut self,
         node: DeviceId,
         build: ProgramBuild,
         local_ip: Ipv4Addr,
         pods: &[(u32, String)],
+        tc_ports: &[crate::engine::traffic_control::TcPortPlan],
     ) -> Result<(), String> {
         let node_name = self.device(node).name().to_string();
         let br = self.br_int_of(node)?;
+        self.set_tc_ports(br, tc_ports);
         let mut to_switch = BTreeMap::new();
         to_switch.insert(GATEWAY_OFPORT, GATEWAY_SWITCH_PORT);
         for (ofport, pod) in pods {
@@ -237,7 +240,7 @@ impl World {
     /// (the current one then keeps its counters and what it learned).
     /// Returns whether the running program changed. A program that does not
     /// build leaves the current one running, and says so in the log.
-    fn realize_br_int(&mut self, br: DeviceId) -> bool {
+    pub(super) fn realize_br_int(&mut self, br: DeviceId) -> bool {
         let Some(pending) = self
             .br_int_programs
             .get_mut(&br)
@@ -371,6 +374,13 @@ impl World {
         rt.pending = None;
         rt.walked = false;
         rt.ct = Conntrack::new();
+        // OVS starts again: its TrafficControl ports count from zero.
+        self.reset_tc_counters(br);
+    }
+
+    /// The node whose br-int `br` is, when it executes a program.
+    pub(super) fn br_int_node(&self, br: DeviceId) -> Option<DeviceId> {
+        self.br_int_programs.get(&br).map(|rt| rt.node)
     }
 
     /// Whether switch `sw` is a br-int that executes a program.
@@ -430,7 +440,14 @@ impl World {
             &pkt.to_bytes(),
         );
         let (inner, packet) = match geneve::decapsulate(&outer).and_then(|d| {
-            let mut p = Packet::from_frame(TUNNEL_OFPORT, d.inner)?;
+            // A TrafficControl Geneve port whose remote is the sender takes
+            // the packet (OVS prefers a port with that exact remote_ip to
+            // antrea-tun0's remote_ip=flow); the program has no flow for
+            // it, so it is dropped there, as in OVS.
+            let in_port = self
+                .tc_geneve_port_from(br, d.outer_src)
+                .unwrap_or(TUNNEL_OFPORT);
+            let mut p = Packet::from_frame(in_port, d.inner)?;
             p.set(Field::TunSrc, u32::from(d.outer_src).into());
             p.set(Field::TunDst, u32::from(d.outer_dst).into());
             p.set(Field::TunId, d.geneve.vni.into());
@@ -450,7 +467,7 @@ impl World {
     /// Walks `packet` (read from `frame`) through br-int `sw`'s program and
     /// carries out the verdict. `in_port` is the switch port it came in on
     /// (none for the tunnel).
-    fn run_program(
+    pub(super) fn run_program(
         &mut self,
         sw: DeviceId,
         packet: Packet,
@@ -534,7 +551,10 @@ impl World {
                         })
                     ),
                     None if ofport == TUNNEL_OFPORT => format!("{ofport}(antrea-tun0)"),
-                    None => ofport.to_string(),
+                    None => match w.tc_port_name(sw, ofport) {
+                        Some(n) => format!("{ofport}({n})"),
+                        None => ofport.to_string(),
+                    },
                 }
             };
             let in_port = packet.in_port();
@@ -600,6 +620,12 @@ impl World {
                 );
             }
         }
+        // Only TrafficControl ports: a redirect (a mirror also outputs to
+        // the packet's own port).
+        let redirected = !outs.is_empty()
+            && outs
+                .iter()
+                .all(|o| o.1.is_none() && self.tc_port_name(sw, o.0).is_some());
         for (ofport, switch_port, tun_dst, out) in outs {
             let bytes = match out.apply_to_frame(&frame) {
                 Ok(b) => b,
@@ -629,6 +655,9 @@ impl World {
                     tag,
                     false,
                 ),
+                (_, None, _) if self.tc_port_name(sw, ofport).is_some() => {
+                    self.tc_output((sw, node, local_ip), ofport, bytes, redirected, tag);
+                }
                 _ => {
                     let why = format!("output to ofport {ofport}, which has no port here");
                     self.drop_packet(
@@ -682,24 +711,11 @@ impl World {
     /// Kubernetes NetworkPolicy isolation that dropped it for want of an
     /// allowing rule (a default-rule table's priority-200 drop).
     fn policy_verdicts(&self, sw: DeviceId, walk: &Walk, packet: &Packet) -> PolicyVerdicts {
-        let mut out = PolicyVerdicts::default();
         let cat = &self.policy_catalog;
         if cat.is_empty() {
-            return out;
+            return PolicyVerdicts::default();
         }
-        for (_, id) in &walk.conjunctions {
-            let Some(info) = cat.rule(*id) else {
-                continue;
-            };
-            match info.action {
-                RuleAction::Allow => out.allowed.push(format!("allowed by {}", info.describe())),
-                RuleAction::Pass => out
-                    .allowed
-                    .push(format!("passed on by {}", info.describe())),
-                RuleAction::Drop => out.denied = Some(format!("dropped by {}", info.describe())),
-                RuleAction::Reject => out.denied = Some(format!("rejected by {}", info.describe())),
-            }
-        }
+        let mut out = PolicyVerdicts::of_rules(cat, &walk.conjunctions);
         // The default drop's table: the walk's last flow, or, when the drop
         // went to the agent first (deny tracking), the table of the
         // packet-in that is one (`isK8sDefaultDeny`: Drop disposition, no
@@ -788,20 +804,9 @@ impl World {
             },
         };
         self.drop_packet(tag, reason);
-        let Some(reply) =
-            crate::sim::stack::reject_reply(&ip, crate::engine::proxy::NoEndpointsAction::TcpReset)
-        else {
+        let Some(bytes) = reject_frame(&eth, &ip) else {
             return;
         };
-        let bytes = wire::build_eth(
-            &EthHeader {
-                dst: eth.src,
-                src: eth.dst,
-                vlan: None,
-                ethertype: wire::ethertype::IPV4,
-            },
-            &reply.to_bytes(),
-        );
         let reply_tag = tag.map(TraceTag::as_reply);
         match in_port {
             Some(p) => self.transmit(
@@ -869,13 +874,52 @@ impl World {
     }
 }
 
+/// The agent's reject answer to `ip` (in a frame with header `eth`): a
+/// TCP reset, or ICMP unreachable, from the destination back to the
+/// source, in a frame with the MACs swapped; None when nothing answers.
+pub(super) fn reject_frame(eth: &EthHeader, ip: &Ipv4Pkt) -> Option<Vec<u8>> {
+    let reply =
+        crate::sim::stack::reject_reply(ip, crate::engine::proxy::NoEndpointsAction::TcpReset)?;
+    Some(wire::build_eth(
+        &EthHeader {
+            dst: eth.src,
+            src: eth.dst,
+            vlan: None,
+            ethertype: wire::ethertype::IPV4,
+        },
+        &reply.to_bytes(),
+    ))
+}
+
 /// What the policies decided for one walk ([`World::policy_verdicts`]).
 #[derive(Default)]
-struct PolicyVerdicts {
+pub(super) struct PolicyVerdicts {
     /// `allowed by ...` / `passed on by ...`, in walk order.
-    allowed: Vec<String>,
+    pub(super) allowed: Vec<String>,
     /// `dropped by ...` / `rejected by ...`.
-    denied: Option<String>,
+    pub(super) denied: Option<String>,
+}
+
+impl PolicyVerdicts {
+    /// What the rules a walk's conjunctions name decided, in walk order
+    /// (the last Drop or Reject is the denial).
+    pub(super) fn of_rules(cat: &PolicyCatalog, conjunctions: &[(u8, u32)]) -> PolicyVerdicts {
+        let mut out = PolicyVerdicts::default();
+        for (_, id) in conjunctions {
+            let Some(info) = cat.rule(*id) else {
+                continue;
+            };
+            match info.action {
+                RuleAction::Allow => out.allowed.push(format!("allowed by {}", info.describe())),
+                RuleAction::Pass => out
+                    .allowed
+                    .push(format!("passed on by {}", info.describe())),
+                RuleAction::Drop => out.denied = Some(format!("dropped by {}", info.describe())),
+                RuleAction::Reject => out.denied = Some(format!("rejected by {}", info.describe())),
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -930,10 +974,10 @@ mod tests {
         let pods = [(3, "ns/web".to_string())];
         let node_ip = ip("10.0.0.11");
         let (first, second) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        w.defer_br_int_program(n1, counting(&first, 5), node_ip, &pods)
+        w.defer_br_int_program(n1, counting(&first, 5), node_ip, &pods, &[])
             .unwrap();
         // Replaced before anything needed it: never built.
-        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods)
+        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods, &[])
             .unwrap();
         assert!(w.br_int_runs_program(n1), "installed counts as running");
         w.run_until(ms(20));
@@ -963,7 +1007,7 @@ mod tests {
         assert_eq!(second.load(Ordering::SeqCst), 1, "built once");
         // Reading the program builds one installed since; the same rules keep
         // the running one and its counters.
-        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods)
+        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods, &[])
             .unwrap();
         let p = w.br_int_program(n1).unwrap();
         assert!(p.flows().any(|(_, n, _)| n > 0), "counters kept");
@@ -973,9 +1017,9 @@ mod tests {
         // resets the running program (the one in between is built).
         w.run_until(ms(100));
         let third = Arc::new(AtomicUsize::new(0));
-        w.defer_br_int_program(n1, counting(&third, 7), node_ip, &pods)
+        w.defer_br_int_program(n1, counting(&third, 7), node_ip, &pods, &[])
             .unwrap();
-        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods)
+        w.defer_br_int_program(n1, counting(&second, 6), node_ip, &pods, &[])
             .unwrap();
         assert_eq!(
             third.load(Ordering::SeqCst),
@@ -996,11 +1040,17 @@ mod tests {
         let n1 = id(&w, "n1");
         let node_ip = ip("10.0.0.11");
         let built = Arc::new(AtomicUsize::new(0));
-        w.defer_br_int_program(n1, counting(&built, 5), node_ip, &[])
+        w.defer_br_int_program(n1, counting(&built, 5), node_ip, &[], &[])
             .unwrap();
         assert_eq!(w.br_int_program(n1).unwrap().flow_count(), 1);
-        w.defer_br_int_program(n1, Box::new(|_| Err("no table 9".into())), node_ip, &[])
-            .unwrap();
+        w.defer_br_int_program(
+            n1,
+            Box::new(|_| Err("no table 9".into())),
+            node_ip,
+            &[],
+            &[],
+        )
+        .unwrap();
         assert_eq!(w.br_int_program(n1).unwrap().flow_count(), 1);
         assert!(
             w.log()
@@ -1019,7 +1069,7 @@ mod tests {
         let built = Arc::new(AtomicUsize::new(0));
         let pods = [(3, "ns/db".to_string())];
         let e = w
-            .defer_br_int_program(n1, counting(&built, 5), ip("10.0.0.11"), &pods)
+            .defer_br_int_program(n1, counting(&built, 5), ip("10.0.0.11"), &pods, &[])
             .unwrap_err();
         assert_eq!(e, "Pod ns/db is not plugged into br-int@n1");
         assert!(!w.br_int_runs_program(n1));

@@ -153,17 +153,25 @@ impl World {
         for out in cx.out {
             match &self.devices[id.0 as usize] {
                 DeviceRt::Host(h) => {
-                    let (port, frame) = match h.iface_kinds[out.iface] {
-                        HostIfaceKind::Physical { port } => (port, out.frame),
+                    let (port, frame, physical) = match h.iface_kinds[out.iface] {
+                        HostIfaceKind::Physical { port } => (port, out.frame, true),
                         HostIfaceKind::Vlan { parent, vid } => match h.iface_kinds[parent] {
                             HostIfaceKind::Physical { port } => {
-                                (port, wire::push_vlan(&out.frame, vid))
+                                (port, wire::push_vlan(&out.frame, vid), false)
                             }
                             HostIfaceKind::Vlan { .. } | HostIfaceKind::Dummy => continue,
                         },
                         HostIfaceKind::Dummy => continue,
                     };
-                    self.transmit(PortRef { device: id, port }, frame, out.tag, false);
+                    let port = PortRef { device: id, port };
+                    // Through the ExternalNode agent's br-int first; a VLAN
+                    // sub-interface stays on the uplink device and bypasses
+                    // OVS, as Linux delivers it before OVS's hook.
+                    if physical && self.has_external_agent(port) {
+                        self.external_agent_out(port, frame, out.tag);
+                    } else {
+                        self.transmit(port, frame, out.tag, false);
+                    }
                 }
                 DeviceRt::Switch(sw) => {
                     let vlan = sw.svi_vlans[out.iface];

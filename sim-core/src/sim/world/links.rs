@@ -143,6 +143,12 @@ impl World {
             return;
         }
         match &self.devices[port.device.0 as usize] {
+            // Tagged frames go to the uplink's VLAN sub-interfaces, not OVS.
+            DeviceRt::Host(_)
+                if self.has_external_agent(port) && wire::pop_vlan(&frame).0.is_none() =>
+            {
+                self.external_agent_in(port, frame, tag)
+            }
             DeviceRt::Host(_) => self.host_receive(port, frame, tag),
             DeviceRt::Switch(_) if self.runs_program(port.device) => {
                 self.br_int_receive(port.device, port.port, frame, tag)
@@ -247,17 +253,53 @@ impl World {
         Ok(())
     }
 
-    /// pcap captures, one per port that saw traffic, named `device_port.pcap`.
+    /// pcap captures, one per port that saw traffic, named `device_port.pcap`
+    /// (a TrafficControl port's `node_tc_port.pcap`).
     pub fn captures(&self) -> Vec<(String, &[u8])> {
         let Some(c) = &self.captures else {
             return Vec::new();
         };
-        c.iter()
+        let mut all: Vec<(String, &[u8])> = c
+            .iter()
             .map(|(p, w)| {
                 let name = self.port_name(*p).replace(['/', '@'], "_");
                 (format!("{name}.pcap"), w.bytes())
             })
-            .collect()
+            .collect();
+        all.extend(
+            self.named_captures
+                .iter()
+                .map(|(n, w)| (format!("{}.pcap", n.replace(['/', '@'], "_")), w.bytes())),
+        );
+        all
+    }
+
+    /// Records `frame` in the capture called `name` (a port with no link).
+    pub(super) fn capture_named(&mut self, name: &str, frame: &[u8]) {
+        if self.captures.is_none() || self.capture_bytes >= self.capture_budget {
+            return;
+        }
+        let w = self.named_captures.entry(name.to_string()).or_default();
+        let before = w.bytes().len();
+        w.record(self.now, frame);
+        let added = w.bytes().len() - before;
+        self.count_capture(added);
+    }
+
+    /// Adds `bytes` to what the captures hold; crossing the budget stops
+    /// them, and the log says so once.
+    fn count_capture(&mut self, bytes: usize) {
+        self.capture_bytes += bytes;
+        if self.capture_bytes >= self.capture_budget {
+            self.record(
+                LogKind::Warn,
+                "",
+                format!(
+                    "pcap capture stopped: the captures reached {} KiB, all a run keeps; later frames are not in the files",
+                    self.capture_budget >> 10
+                ),
+            );
+        }
     }
 
     pub fn enable_capture(&mut self) {
@@ -283,17 +325,8 @@ impl World {
         let w = c.entry(port).or_default();
         let before = w.bytes().len();
         w.record(self.now, frame);
-        self.capture_bytes += w.bytes().len() - before;
-        if self.capture_bytes >= self.capture_budget {
-            self.record(
-                LogKind::Warn,
-                "",
-                format!(
-                    "pcap capture stopped: the captures reached {} KiB, all a run keeps; later frames are not in the files",
-                    self.capture_budget >> 10
-                ),
-            );
-        }
+        let added = w.bytes().len() - before;
+        self.count_capture(added);
     }
 }
 

@@ -47,6 +47,7 @@ mod bfd;
 mod br_int;
 mod dataplane;
 mod drops;
+mod external_node;
 mod garp;
 mod host;
 mod l2;
@@ -56,6 +57,7 @@ mod power;
 mod probes;
 #[cfg(test)]
 mod testlab;
+mod traffic_control;
 
 pub use agents::MEMBERLIST_PORT;
 pub use audit::DeniedPacket;
@@ -63,6 +65,7 @@ pub use bfd::{BFD_INTERVAL, BFD_MULTIPLIER};
 pub use br_int::{GATEWAY_OFPORT, TUNNEL_OFPORT};
 pub use dataplane::describe_route;
 pub use links::{CAPTURE_BUDGET, LinkState};
+pub use traffic_control::{INLINE_DELAY, Inline, InlineDrop};
 
 /// What the queue holds: each is handled at its time by the room that owns it.
 enum Event {
@@ -93,6 +96,14 @@ enum Event {
     Control { token: u64 },
     /// A BFD transmit interval of a switch's sessions.
     Bfd { device: DeviceId },
+    /// An inline appliance sends a frame back into br-int `br` by its
+    /// TrafficControl port `port` ([`traffic_control`]).
+    TcReturn {
+        br: DeviceId,
+        port: String,
+        frame: Vec<u8>,
+        tag: Option<TraceTag>,
+    },
 }
 
 /// Something the control plane must react to: the simulator stops `run_to`
@@ -123,6 +134,8 @@ pub struct World {
     log: EventLog,
     probes: Vec<Probe>,
     captures: Option<BTreeMap<PortRef, PcapWriter>>,
+    /// Captures of ports that are no switch port (TrafficControl ports), by file stem.
+    named_captures: BTreeMap<String, PcapWriter>,
     /// Bytes in `captures` so far, and how many they may reach.
     capture_bytes: usize,
     capture_budget: usize,
@@ -133,6 +146,12 @@ pub struct World {
     br_int: BTreeMap<DeviceId, DeviceId>,
     /// br-int switch → the program it executes (none: a MAC-learning switch).
     br_int_programs: BTreeMap<DeviceId, br_int::BrIntRt>,
+    /// br-int switch → its TrafficControl ports by ofport.
+    tc_ports: BTreeMap<DeviceId, BTreeMap<u32, traffic_control::TcPortRt>>,
+    /// A VM interface → the ExternalNode agent's br-int on it.
+    ext_agents: external_node::ExtAgents,
+    /// (node, port) → the inline appliance forwarding from that port.
+    inline: BTreeMap<(DeviceId, String), traffic_control::Inline>,
     /// One parse of each br-int flow line the programs hold alike.
     flow_interner: crate::openflow::FlowInterner,
     /// What names a policy verdict: every rule by conjunction id, and
@@ -178,12 +197,16 @@ impl World {
             log: EventLog::default(),
             probes: Vec::new(),
             captures: None,
+            named_captures: BTreeMap::new(),
             capture_bytes: 0,
             capture_budget: CAPTURE_BUDGET,
             epochs: Vec::new(),
             applied: BTreeMap::new(),
             br_int: BTreeMap::new(),
             br_int_programs: BTreeMap::new(),
+            tc_ports: BTreeMap::new(),
+            ext_agents: BTreeMap::new(),
+            inline: BTreeMap::new(),
             flow_interner: Default::default(),
             policy_catalog: Default::default(),
             events: 0,
@@ -373,6 +396,12 @@ impl World {
             } => self.agent_timer(device, epoch, timer),
             Event::Control { token } => self.control.push(ControlEvent::Timer(token)),
             Event::Bfd { device } => self.bfd_tick(device),
+            Event::TcReturn {
+                br,
+                port,
+                frame,
+                tag,
+            } => self.tc_return(br, &port, frame, tag),
         }
     }
 

@@ -42,6 +42,7 @@ impl World {
         }
         if on {
             self.br_int_cold_boot(id);
+            self.external_agent_cold_boot(id);
         }
         if on && matches!(self.device(id), DeviceRt::Host(_)) {
             self.forget_dataplane(id);
