@@ -298,6 +298,14 @@ pub fn run(path: &Path, seed: Option<u64>, mode: Mode, verbose: bool) -> Result<
             }
         }
     }
+    for (name, diff) in &report.traceflows {
+        if diff.is_empty() {
+            outln!("Traceflow {name}: real OVS's observations are the simulator's");
+        }
+        for d in diff {
+            outln!("  MISMATCH Traceflow {name}: {d}");
+        }
+    }
     for n in &report.not_compared {
         println!("not compared: {n}");
     }

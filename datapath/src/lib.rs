@@ -30,6 +30,8 @@
 //! - [`dsr`]: AntreaProxy's direct server return in a node's nftables, for
 //!   the `brInt: switch` lab (with the program, br-int does it).
 //! - [`agent`]: the engine's sans-I/O memberlist agent on a real UDP socket and TCP listener (port 10351), with Antrea's 60 s RejoinNodes.
+//! - [`traceflow`]: Traceflow walked by each node's own OVS (`ofproto/trace`),
+//!   read by the engine's observation code and compared with the simulator's.
 //! - [`traffic`]: probes (ping, TCP, HTTP) and the HTTP servers of Pods and hosts.
 //! - [`observe`]: reading outcomes back from the kernel and OVS.
 //! - [`observer`]: the expectation judge's observer for real mode, over `observe`
@@ -71,6 +73,7 @@ pub mod script;
 pub mod signals;
 pub mod state;
 pub mod sys;
+pub mod traceflow;
 pub mod traffic;
 
 use sim_core::engine::dataplane::NodeDataplane;

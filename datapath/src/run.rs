@@ -66,6 +66,10 @@ pub struct RealReport {
     pub leftovers: Vec<String>,
     /// What the simulator produced that real mode does not compare, and why.
     pub not_compared: Vec<String>,
+    /// Traceflows asked of real OVS: (name, each difference from the
+    /// simulator's result). A Traceflow real OVS could not walk is in
+    /// `not_compared` instead.
+    pub traceflows: Vec<(String, Vec<String>)>,
 }
 
 impl RealReport {
@@ -74,6 +78,7 @@ impl RealReport {
             c.real_passed
                 && (mode == Mode::Real || (c.sim_passed == Some(true) && c.mismatches().is_empty()))
         }) && self.leftovers.is_empty()
+            && (mode == Mode::Real || self.traceflows.iter().all(|(_, d)| d.is_empty()))
     }
 }
 
@@ -647,6 +652,56 @@ fn play(
                         "[{:>9.3}s real] switch port {port} is now `{text}`",
                         live.epoch.elapsed().as_secs_f64()
                     );
+                }
+                Action::Show(sim_core::scenario::Show::Traceflow(which)) => {
+                    // The same Traceflow, walked by the nodes' own OVS.
+                    let sim = runner.outcome();
+                    let names: Vec<String> = match which {
+                        Some(n) => vec![n.clone()],
+                        None => sim.cluster.traceflows.keys().cloned().collect(),
+                    };
+                    for name in names {
+                        let Some(tf) = sim.cluster.traceflows.get(&name) else {
+                            continue;
+                        };
+                        let secs = live.epoch.elapsed().as_secs_f64();
+                        match crate::traceflow::rerun(&live.lab, &sim.cluster, tf) {
+                            Ok(mut real) => {
+                                real.results
+                                    .iter_mut()
+                                    .for_each(|r| r.timestamp = secs as u64);
+                                let diff = crate::traceflow::differences(tf, &real);
+                                let _ = writeln!(
+                                    log,
+                                    "[{secs:>9.3}s real] Traceflow {name} from the nodes' OVS (ofproto/trace): {}",
+                                    if diff.is_empty() {
+                                        "same observations as the simulator"
+                                    } else {
+                                        "DIFFERS from the simulator"
+                                    }
+                                );
+                                for line in real.to_yaml().lines() {
+                                    let _ = writeln!(log, "    {line}");
+                                }
+                                for d in &diff {
+                                    let _ = writeln!(
+                                        log,
+                                        "[{secs:>9.3}s both] MISMATCH at {t}: Traceflow {name}: {d}"
+                                    );
+                                }
+                                report.traceflows.push((name, diff));
+                            }
+                            Err(e) => {
+                                let _ = writeln!(
+                                    log,
+                                    "[{secs:>9.3}s real] Traceflow {name} could not be walked by real OVS: {e}"
+                                );
+                                report.not_compared.push(format!(
+                                    "Traceflow {name}: real OVS could not walk it: {e}"
+                                ));
+                            }
+                        }
+                    }
                 }
                 Action::Show(sim_core::scenario::Show::TrafficControls) => {
                     // What each TrafficControl port got, from the nodes' OVS.

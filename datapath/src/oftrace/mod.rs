@@ -22,5 +22,5 @@ pub mod unixctl;
 
 pub use bridge::{OfTraceError, TraceBridge, TraceMethod};
 pub use diff::{Mismatch, NodeDiff, diff_node, diff_programs, sim_program};
-pub use parse::{BucketChoice, Traced, parse_trace};
+pub use parse::{BucketChoice, OutputMeta, Traced, parse_trace};
 pub use sim_core::openflow::{CtCall, Emitted, Headers, Verdict};

@@ -56,6 +56,25 @@ pub struct Traced {
     pub buckets: Vec<BucketChoice>,
     /// The flow tables the walk visited, in order (numbers).
     pub tables: Vec<u8>,
+    /// The table of the last flow that matched (a `No match.` table is
+    /// visited but matched nothing).
+    pub last_match: Option<u8>,
+    /// `(table, conj_id)` of each conjunction flow that matched.
+    pub conjunctions: Vec<(u8, u32)>,
+    /// Each `controller(...)` action with the registers as it ran.
+    pub packet_ins: Vec<(String, [u32; 8])>,
+    /// Beside each output of `verdict.outputs`: the metadata it left with.
+    pub output_meta: Vec<OutputMeta>,
+}
+
+/// What an output carried beyond [`Headers`]: the packet mark, the tunnel
+/// id, the IP protocol and ICMP type/code, as tracked through the walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutputMeta {
+    pub pkt_mark: u32,
+    pub tun_id: u64,
+    pub nw_proto: u8,
+    pub icmp: Option<(u8, u8)>,
 }
 
 /// The packet state the tracker keeps, by the `Flow:` line's field names
@@ -86,6 +105,45 @@ const TRACKED: [&str; 10] = [
     "dl_src", "dl_dst", "nw_src", "nw_dst", "nw_ttl", "tp_src", "tp_dst", "tun_dst", "arp_spa",
     "arp_tpa",
 ];
+
+/// The metadata tracked beside the headers: registers (for a packet-in's
+/// reading), `pkt_mark` and `tun_id`, by name.
+const METADATA: [&str; 10] = [
+    "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "pkt_mark", "tun_id",
+];
+
+/// A metadata field named in an action → its name in [`METADATA`] and the
+/// bit range written (`NXM_NX_REG3[]`, `NXM_NX_REG0[11..12]`, `reg3`).
+fn metadata_name(field: &str) -> Option<(&'static str, u32, u32)> {
+    let (base, range) = match field.split_once('[') {
+        Some((b, r)) => (b, r.strip_suffix(']')?),
+        None => (field, ""),
+    };
+    let name = match base {
+        "pkt_mark" | "NXM_NX_PKT_MARK" => "pkt_mark",
+        "tun_id" | "NXM_NX_TUN_ID" => "tun_id",
+        b => {
+            let n = b
+                .strip_prefix("reg")
+                .or_else(|| b.strip_prefix("NXM_NX_REG"))?
+                .parse::<usize>()
+                .ok()?;
+            *METADATA.get(n).filter(|_| n < 8)?
+        }
+    };
+    let width = if name == "tun_id" { 64 } else { 32 };
+    if range.is_empty() {
+        return Some((name, 0, width));
+    }
+    let (lo, hi) = match range.split_once("..") {
+        Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+        None => {
+            let b = range.parse().ok()?;
+            (b, b)
+        }
+    };
+    (lo <= hi && hi < width).then_some((name, lo, hi - lo + 1))
+}
 
 /// A header field named in an action (`set_field:..->ip_src`, `-> NXM_OF_IP_SRC[]
 /// is now ..`) → its `Flow:` name; None for fields that are not tracked
@@ -221,6 +279,7 @@ struct PendingOutput {
     /// None: `output:NXM_..[]`, the port comes in `-> output port is N`.
     port: Option<u32>,
     fields: Fields,
+    meta: OutputMeta,
 }
 
 /// One pass's parsing state.
@@ -228,6 +287,8 @@ struct Walk<'a> {
     in_port: u32,
     tunnel_ports: &'a [u32],
     fields: Fields,
+    /// [`METADATA`] values, from the pass's `Flow:` line and the writes.
+    meta: BTreeMap<&'static str, u64>,
     out: Traced,
     pending: Option<PendingOutput>,
     group: Option<u32>,
@@ -281,19 +342,81 @@ impl Walk<'_> {
             tun_dst,
             headers,
         });
+        self.out.output_meta.push(p.meta);
         Ok(())
     }
 
     fn output(&mut self, port: Option<u32>, line: usize) -> Result<(), TraceParseError> {
         self.flush(line)?;
+        let num = |k: &str| self.fields.get(k).and_then(|v| parse_int(v));
+        let nw_proto = match () {
+            _ if self.fields.contains_key("tcp") => 6,
+            _ if self.fields.contains_key("udp") => 17,
+            _ if self.fields.contains_key("sctp") => 132,
+            _ if self.fields.contains_key("icmp") => 1,
+            _ => num("nw_proto").unwrap_or(0) as u8,
+        };
+        let meta = OutputMeta {
+            pkt_mark: self.meta.get("pkt_mark").copied().unwrap_or(0) as u32,
+            tun_id: self.meta.get("tun_id").copied().unwrap_or(0),
+            nw_proto,
+            icmp: (nw_proto == 1).then(|| {
+                (
+                    num("icmp_type").unwrap_or(0) as u8,
+                    num("icmp_code").unwrap_or(0) as u8,
+                )
+            }),
+        };
         self.pending = Some(PendingOutput {
             port,
             fields: self.fields.clone(),
+            meta,
         });
         Ok(())
     }
 
+    /// The metadata of a `Flow:` line (absent fields are zero).
+    fn reset_meta(&mut self) {
+        self.meta = METADATA
+            .iter()
+            .map(|k| {
+                (
+                    *k,
+                    self.fields.get(*k).and_then(|v| parse_int(v)).unwrap_or(0),
+                )
+            })
+            .collect();
+    }
+
+    /// A write of `value` (`0x5`, `0x800/0x1800`) to metadata `name`'s bits
+    /// `lo..lo+width`.
+    fn write_meta(&mut self, name: &'static str, lo: u32, width: u32, value: &str) {
+        let (v, mask) = match value.split_once('/') {
+            Some((v, m)) => (parse_int(v), parse_int(m)),
+            None => (parse_int(value), None),
+        };
+        let Some(v) = v else { return };
+        let field_mask = if width >= 64 {
+            u64::MAX
+        } else {
+            ((1u64 << width) - 1) << lo
+        };
+        // A masked set_field writes whole-field bits; a ranged load writes
+        // its value shifted into the range.
+        let (v, m) = match mask {
+            Some(m) => (v & m, m),
+            None if lo == 0 && width >= 32 => (v, field_mask),
+            None => ((v << lo) & field_mask, field_mask),
+        };
+        let old = self.meta.get(name).copied().unwrap_or(0);
+        self.meta.insert(name, (old & !m) | v);
+    }
+
     fn write(&mut self, field: &str, value: &str, line: usize) -> Result<(), TraceParseError> {
+        if let Some((name, lo, width)) = metadata_name(field) {
+            self.write_meta(name, lo, width, value);
+            return Ok(());
+        }
         if is_partial_tracked(field) {
             return Err(err(
                 line,
@@ -326,6 +449,18 @@ impl Walk<'_> {
             // A table header: `12. tcp,nw_dst=.., priority 200` or `16. No match.`
             self.flush(line)?;
             self.out.tables.push(table);
+            let rest = &t[num.len() + 2..];
+            if !rest.starts_with("No match") {
+                self.out.last_match = Some(table);
+                if let Some(id) = rest
+                    .split([',', ' '])
+                    .find_map(|m| m.strip_prefix("conj_id="))
+                    .and_then(parse_int)
+                    .and_then(|n| u32::try_from(n).ok())
+                {
+                    self.out.conjunctions.push((table, id));
+                }
+            }
             return Ok(());
         }
         self.flush(line)?;
@@ -348,6 +483,11 @@ impl Walk<'_> {
         }
         if t.starts_with("controller") || t.starts_with("CONTROLLER") {
             self.out.verdict.controller = true;
+            let mut regs = [0u32; 8];
+            for (i, r) in regs.iter_mut().enumerate() {
+                *r = self.meta.get(METADATA[i]).copied().unwrap_or(0) as u32;
+            }
+            self.out.packet_ins.push((t.to_string(), regs));
         } else if t.starts_with("ct(") {
             let ct = parse_ct(t, line)?;
             self.out.verdict.cts.push(ct);
@@ -470,22 +610,30 @@ pub fn parse_trace(text: &str, tunnel_ports: &[u32]) -> Result<Traced, TracePars
                             .ok_or_else(|| err(line, format!("unreadable in_port `{p}`")))?,
                         None => return Err(err(line, "the flow has no in_port")),
                     };
-                    walk = Some(Walk {
+                    let mut w = Walk {
                         in_port,
                         tunnel_ports,
                         fields: fields.into_iter().collect(),
+                        meta: BTreeMap::new(),
                         out: Traced {
                             verdict: Verdict::default(),
                             buckets: Vec::new(),
                             tables: Vec::new(),
+                            last_match: None,
+                            conjunctions: Vec::new(),
+                            packet_ins: Vec::new(),
+                            output_meta: Vec::new(),
                         },
                         pending: None,
                         group: None,
-                    });
+                    };
+                    w.reset_meta();
+                    walk = Some(w);
                 }
                 Some(w) => {
                     w.fields = fields;
                     w.group = None;
+                    w.reset_meta();
                 }
             }
             passes += 1;

@@ -9,6 +9,7 @@ const MANY_ACTIONS: &str = include_str!("samples/many_actions.txt");
 const CONTROLLER: &str = include_str!("samples/controller.txt");
 const TABLE_MISS: &str = include_str!("samples/table_miss.txt");
 const ARP_NORMAL: &str = include_str!("samples/arp_normal.txt");
+const POLICY_DROP_PACKET_IN: &str = include_str!("samples/policy_drop_packet_in.txt");
 const DP_HASH_GROUP: &str = include_str!("samples/dp_hash_group.txt");
 
 const TUNNEL: &[u32] = &[1];
@@ -229,4 +230,26 @@ fn ct_arguments_are_read_as_written() {
             table: None
         }
     );
+}
+
+/// A Traceflow's TCP SYN arriving by the tunnel and dropped by an Antrea
+/// policy's conjunction (conj_id 3) whose metric table both drops it and,
+/// through the logging group, sends it to the agent: the conjunction, the
+/// registers at the packet-in and the tables are what Traceflow reads.
+#[test]
+fn a_policy_drop_names_its_conjunction_and_its_packet_in_registers() {
+    let t = parse_trace(POLICY_DROP_PACKET_IN, &[1]).unwrap();
+    assert_eq!(t.conjunctions, vec![(23, 3)]);
+    assert!(t.verdict.controller);
+    assert!(t.verdict.outputs.is_empty());
+    assert_eq!(t.packet_ins.len(), 1);
+    let (args, regs) = &t.packet_ins[0];
+    assert!(args.contains("userdata=01.01"), "{args}");
+    assert_eq!(regs[2] & 0xff, 0x17, "PacketInTableField: the rule's table");
+    assert_eq!(regs[3], 3, "the conjunction id the rule loaded");
+    assert_eq!(regs[0] & 0x400, 0x400, "the deny mark");
+    assert_eq!((regs[0] >> 11) & 0b11, 1, "disposition Drop");
+    assert_eq!(regs[0] >> 25, 1, "packet-in operation");
+    assert_eq!(t.last_match, Some(28));
+    assert!(t.tables.starts_with(&[0]));
 }

@@ -8,8 +8,11 @@
 //! and Forwarding (Output: Forwarded with the tunnel destination, Delivered,
 //! ForwardedOutOfNetwork, Dropped; Received on the receiving node).
 //!
-//! The walks use the same programs the simulator executes, with a fresh
-//! conntrack: the packet is a new connection, as Traceflow's is.
+//! Who walks the packet is a [`NodeTracer`]: [`SimTracer`] runs the
+//! programs the simulator executes, with a fresh conntrack (the packet is a
+//! new connection, as Traceflow's is); real mode's tracer asks each node's
+//! own OVS (`ofproto/trace`) and the observations are read from its answer
+//! by the same code, so the two can be compared.
 
 use std::net::Ipv4Addr;
 
@@ -21,7 +24,9 @@ use crate::engine::ClusterState;
 use crate::engine::policy::PolicyCatalog;
 use crate::engine::policy::rules::catalog;
 use crate::k8s::RuleAction;
-use crate::openflow::{Conntrack, CtMode, Field, Packet, Walk};
+use crate::openflow::{
+    Conntrack, CtMode, Field, Headers, Packet, PacketIn, Program, Verdict, Walk,
+};
 
 /// Where the packet goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +74,9 @@ pub struct NodeResult {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TraceflowResult {
     pub name: String,
+    /// What was asked, so that real mode can ask its own OVS the same.
+    #[serde(skip)]
+    pub request: TraceflowRequest,
     pub phase: &'static str,
     pub source: String,
     pub destination: String,
@@ -117,22 +125,98 @@ impl TraceflowResult {
     }
 }
 
-/// The names of the tables a walk went through, in order.
-fn tables_matched(walk: &Walk) -> Vec<String> {
-    walk.trace
-        .as_ref()
-        .map(|t| {
-            t.tables()
-                .into_iter()
-                .filter_map(|(_, n)| n.map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A Traceflow's question: from Pod `source` (namespace, name) to
+/// `destination` with the protocol part `flow` (`icmp`, `tcp,tcp_dst=80`,
+/// `udp,udp_dst=53`; ICMP echo when empty), at sim second `at_s`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceflowRequest {
+    pub source: (String, String),
+    pub destination: Option<Destination>,
+    pub flow: String,
+    pub at_s: u64,
+    /// The rules as they were when it ran: a later walk (real mode's, after
+    /// the other steps of the same instant) names the same rules.
+    pub catalog: Option<std::sync::Arc<PolicyCatalog>>,
 }
 
-/// Runs a Traceflow from Pod `src` (`namespace/name`) to `dst` with the
-/// protocol part `flow` (`icmp`, `tcp,tcp_dst=80`, `udp,udp_dst=53`; ICMP
-/// echo when empty), at sim time `now_s`.
+/// What one node's br-int did with the packet: the facts the observations
+/// are read from, whoever walked it.
+#[derive(Clone, Debug, Default)]
+pub struct NodeTrace {
+    /// The tables visited, in order (a table that missed included).
+    pub tables: Vec<u8>,
+    /// The table of the last flow that matched.
+    pub last_match: Option<u8>,
+    /// `(table, conj_id)` of each conjunction matched, in walk order.
+    pub conjunctions: Vec<(u8, u32)>,
+    pub verdict: Verdict,
+    /// Each `controller` action with the registers as it ran.
+    pub packet_ins: Vec<PacketIn>,
+    /// The packet at the walk's first output.
+    pub out: Option<OutPacket>,
+}
+
+/// A packet as it left br-int.
+#[derive(Clone, Debug)]
+pub struct OutPacket {
+    pub headers: Headers,
+    pub pkt_mark: u32,
+    pub tun_id: u64,
+    pub nw_proto: u8,
+    /// ICMP type and code (ICMP only).
+    pub icmp: Option<(u8, u8)>,
+}
+
+impl OutPacket {
+    fn of(p: &Packet) -> OutPacket {
+        let nw_proto = p.get(Field::NwProto) as u8;
+        OutPacket {
+            headers: p.headers(),
+            pkt_mark: p.get(Field::PktMark) as u32,
+            tun_id: p.get(Field::TunId) as u64,
+            nw_proto,
+            icmp: (nw_proto == 1).then(|| (p.get(Field::TpSrc) as u8, p.get(Field::TpDst) as u8)),
+        }
+    }
+}
+
+/// Walks a packet through one node's br-int.
+pub trait NodeTracer {
+    /// `flow` is an `ofproto/trace` flow; `program` is the node's program
+    /// as the engine compiled it (what both modes load).
+    fn trace(&mut self, node: &str, program: &Program, flow: &str) -> Result<NodeTrace, String>;
+}
+
+/// The simulator's interpreter, with a fresh conntrack per walk.
+pub struct SimTracer;
+
+impl NodeTracer for SimTracer {
+    fn trace(&mut self, _node: &str, program: &Program, flow: &str) -> Result<NodeTrace, String> {
+        let packet = Packet::parse_trace_flow(flow).map_err(|e| format!("flow `{flow}`: {e}"))?;
+        let mut ct = Conntrack::new();
+        let walk = program.simulate(&mut ct, &CtMode::Tracked, &packet, &[]);
+        Ok(NodeTrace::of_walk(walk))
+    }
+}
+
+impl NodeTrace {
+    fn of_walk(walk: Walk) -> NodeTrace {
+        NodeTrace {
+            tables: walk
+                .trace
+                .as_ref()
+                .map(|t| t.tables().into_iter().map(|(n, _)| n).collect())
+                .unwrap_or_default(),
+            last_match: walk.last_match.map(|(t, _)| t),
+            conjunctions: walk.conjunctions,
+            out: walk.emitted.first().map(OutPacket::of),
+            verdict: walk.verdict,
+            packet_ins: walk.packet_ins,
+        }
+    }
+}
+
+/// Runs a Traceflow on the simulator's programs (see [`traceflow_with`]).
 pub fn traceflow(
     cluster: &ClusterState,
     src: (&str, &str),
@@ -140,7 +224,28 @@ pub fn traceflow(
     flow: &str,
     now_s: u64,
 ) -> Result<TraceflowResult, String> {
-    let (sns, sname) = src;
+    let request = TraceflowRequest {
+        source: (src.0.to_string(), src.1.to_string()),
+        destination: Some(dst.clone()),
+        flow: flow.to_string(),
+        at_s: now_s,
+        catalog: Some(std::sync::Arc::new(catalog(cluster))),
+    };
+    traceflow_with(cluster, &request, &mut SimTracer)
+}
+
+/// Runs the Traceflow `request` with `tracer` walking each node's br-int.
+pub fn traceflow_with(
+    cluster: &ClusterState,
+    request: &TraceflowRequest,
+    tracer: &mut dyn NodeTracer,
+) -> Result<TraceflowResult, String> {
+    let (sns, sname) = (request.source.0.as_str(), request.source.1.as_str());
+    let dst = request
+        .destination
+        .as_ref()
+        .ok_or_else(|| "the Traceflow has no destination".to_string())?;
+    let (flow, now_s) = (request.flow.as_str(), request.at_s);
     let pod = cluster
         .pod_by_name(sns, sname)
         .ok_or_else(|| format!("no Pod {sns}/{sname}"))?;
@@ -175,16 +280,18 @@ pub fn traceflow(
     } else {
         l4
     };
-    let cat = catalog(cluster);
+    let cat = match &request.catalog {
+        Some(c) => c.clone(),
+        None => std::sync::Arc::new(catalog(cluster)),
+    };
     let src_node = cluster.node(pod.node).name.clone();
     let flow = expand_flow(
         cluster,
         &src_node,
         &format!("pod:{sns}/{sname},{l4},nw_dst={dst_ip}"),
     )?;
-    let packet = Packet::parse_trace_flow(&flow).map_err(|e| format!("flow `{flow}`: {e}"))?;
     let mut results = Vec::new();
-    let (obs, next) = walk_node(cluster, &src_node, &packet, &cat, true)?;
+    let (obs, next) = walk_node(cluster, &src_node, &flow, &cat, true, tracer)?;
     results.push(NodeResult {
         node: src_node,
         timestamp: now_s,
@@ -204,7 +311,7 @@ pub fn traceflow(
             .or(egress_node)
             .filter(|n| cluster.node_by_name(n).is_some())
     {
-        let (obs, _) = walk_node(cluster, &name, &inner, &cat, false)?;
+        let (obs, _) = walk_node(cluster, &name, &inner, &cat, false, tracer)?;
         results.push(NodeResult {
             node: name,
             timestamp: now_s,
@@ -218,6 +325,7 @@ pub fn traceflow(
     );
     Ok(TraceflowResult {
         name,
+        request: request.clone(),
         phase: "Succeeded",
         source: format!("{sns}/{sname}"),
         destination: dst_text,
@@ -227,25 +335,31 @@ pub fn traceflow(
 
 /// A node's observations, and the tunnel destination with the packet as
 /// the next node receives it.
-type NodeWalk = (Vec<Observation>, Option<(Ipv4Addr, Packet)>);
+type NodeWalk = (Vec<Observation>, Option<(Ipv4Addr, String)>);
 
 /// One node's walk and its observations; the packet as it enters the next
 /// node when it leaves by the tunnel.
 fn walk_node(
     cluster: &ClusterState,
     node: &str,
-    packet: &Packet,
+    flow: &str,
     cat: &PolicyCatalog,
     sender: bool,
+    tracer: &mut dyn NodeTracer,
 ) -> Result<NodeWalk, String> {
     let np = node_pipeline(cluster, node)?;
     let prog = inspect::program(&np)?;
-    let mut ct = Conntrack::new();
-    let walk = prog.simulate(&mut ct, &CtMode::Tracked, packet, &[]);
-    let tables = tables_matched(&walk);
+    let walk = tracer.trace(node, &prog, flow)?;
+    let names = prog.table_names();
+    let tables: Vec<&str> = walk.tables.iter().filter_map(|t| names.name(*t)).collect();
+    // The packet as it entered (its source decides the Egress).
+    let nw_src = flow
+        .split(',')
+        .find_map(|f| f.strip_prefix("nw_src="))
+        .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
     let mut obs = Vec::new();
     if sender {
-        if tables.iter().any(|t| t == "SpoofGuard") {
+        if tables.contains(&"SpoofGuard") {
             obs.push(Observation {
                 component: "SpoofGuard",
                 action: "Forwarded",
@@ -292,10 +406,8 @@ fn walk_node(
     // sent it to the agent (a policy packet-in's PacketInTableField, reg2).
     let np_packet_in = walk.packet_ins.iter().rev().find_map(PolicyPacketIn::of);
     let last_table = match np_packet_in {
-        Some(p) => prog.table_names().name(p.table),
-        None => walk
-            .last_match
-            .and_then(|(t, _)| prog.table_names().name(t)),
+        Some(p) => names.name(p.table),
+        None => walk.last_match.and_then(|t| names.name(t)),
     }
     .map(str::to_string);
     // A logged Allow goes to the agent and on: only a packet with no output
@@ -346,18 +458,15 @@ fn walk_node(
     let Some(out) = walk.verdict.outputs.first() else {
         return Ok((obs, None));
     };
-    let emitted = walk.emitted.first().cloned();
+    let emitted = walk.out.clone();
     // Egress (getEgressObservation): the Pod's packet marked for SNAT here
     // (on its own node or the Egress node it was tunnelled to), or
     // tunnelled from its node to the Egress IP that another node holds.
     if let Some(p) = emitted.as_ref()
-        && let Some(src) = packet
-            .headers()
-            .nw_src
-            .and_then(|ip| cluster.pod_with_ip(ip))
+        && let Some(src) = nw_src.and_then(|ip| cluster.pod_with_ip(ip))
         && let Some((name, ip, egress_node)) = crate::engine::egress::egress_of_pod(cluster, src)
     {
-        let marked = p.get(Field::PktMark) != 0;
+        let marked = p.pkt_mark != 0;
         let to_egress_ip = sender
             && out.port == TUNNEL_OFPORT
             && out.tun_dst.map(|d| d.to_string()) == Some(ip.clone());
@@ -398,9 +507,9 @@ fn walk_node(
             }
         }
         GATEWAY_OFPORT => {
-            let h = emitted.as_ref().map(Packet::headers);
-            let to_pod = h
-                .and_then(|h| h.nw_dst)
+            let to_pod = emitted
+                .as_ref()
+                .and_then(|p| p.headers.nw_dst)
                 .is_some_and(|ip| cluster.pod_with_ip(ip).is_some());
             ob.action = if to_pod {
                 "Forwarded"
@@ -409,7 +518,7 @@ fn walk_node(
             };
         }
         _ => {
-            if let Some(ip) = emitted.as_ref().and_then(|p| p.headers().nw_dst)
+            if let Some(ip) = emitted.as_ref().and_then(|p| p.headers.nw_dst)
                 && let Some(p) = cluster.pod_with_ip(ip)
             {
                 ob.pod = Some(format!("{}/{}", p.namespace, p.name));
@@ -423,29 +532,31 @@ fn walk_node(
 /// The packet `p` (as it left by the tunnel from `src` to `dst`) as the
 /// receiving br-int sees it: its headers and tunnel metadata only, no
 /// registers or conntrack state of the sender.
-fn arriving(p: &Packet, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Packet, String> {
-    let h = p.headers();
+fn arriving(p: &OutPacket, src: Ipv4Addr, dst: Ipv4Addr) -> Result<String, String> {
+    let h = &p.headers;
     let (Some(nw_src), Some(nw_dst)) = (h.nw_src, h.nw_dst) else {
         return Err("the tunnelled packet is not IPv4".into());
     };
-    // The ports (ICMP: type and code) as the packet holds them.
-    let (sp, dp) = (p.get(Field::TpSrc), p.get(Field::TpDst));
-    let l4 = match p.get(Field::NwProto) {
+    let (sp, dp) = (h.tp_src.unwrap_or(0), h.tp_dst.unwrap_or(0));
+    let l4 = match p.nw_proto {
         6 => format!("tcp,tp_src={sp},tp_dst={dp}"),
         17 => format!("udp,udp_src={sp},udp_dst={dp}"),
         132 => format!("sctp,sctp_src={sp},sctp_dst={dp}"),
-        1 => format!("icmp,icmp_type={sp},icmp_code={dp}"),
+        1 => {
+            let (t, c) = p.icmp.unwrap_or((8, 0));
+            format!("icmp,icmp_type={t},icmp_code={c}")
+        }
         other => format!("ip,nw_proto={other}"),
     };
     let (proto, rest) = l4.split_once(',').unwrap_or((&l4, ""));
     let flow = format!(
         "tun_id={},tun_src={src},tun_dst={dst},in_port={TUNNEL_OFPORT},{proto},dl_src={},dl_dst={},nw_src={nw_src},nw_dst={nw_dst},nw_ttl={},{rest}",
-        p.get(Field::TunId),
+        p.tun_id,
         crate::model::MacAddr(h.eth_src),
         crate::model::MacAddr(h.eth_dst),
         h.nw_ttl.unwrap_or(64),
     );
-    Packet::parse_trace_flow(flow.trim_end_matches(','))
+    Ok(flow.trim_end_matches(',').to_string())
 }
 
 #[cfg(test)]
@@ -456,6 +567,7 @@ mod tests {
     fn yaml_reads_like_antctl() {
         let r = TraceflowResult {
             name: "a-to-b-00000001".into(),
+            request: TraceflowRequest::default(),
             phase: "Succeeded",
             source: "default/a".into(),
             destination: "default/b".into(),
