@@ -5,27 +5,15 @@
 //! Pod sees the Service answer. Walked with the interpreter's own conntrack
 //! on the program compiled for the topology-aware-hints scenario.
 
-use std::path::PathBuf;
+mod support;
 
 use sim_core::engine::pipeline::{inspect, node_pipeline};
 use sim_core::openflow::{Conntrack, CtMode, Packet};
 use sim_core::scenario::{self, run::RunOptions};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 #[test]
 fn a_hairpin_connection_is_undone_on_the_reply() {
-    let path = repo().join("scenarios/topology-aware-hints.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut read = |rel: &str| -> Result<(String, String), String> {
-        let p = repo().join("scenarios").join(rel);
-        std::fs::read_to_string(&p)
-            .map(|t| (rel.to_string(), t))
-            .map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let scn = scenario::load("topology-aware-hints.yaml", &text, &mut read).unwrap();
+    let scn = support::scenarios::shipped("topology-aware-hints.yaml");
     let o = scenario::run::run(
         &scn,
         1,

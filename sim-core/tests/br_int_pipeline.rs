@@ -2,6 +2,8 @@
 //! its compiled Antrea program; Pod traffic between nodes crosses the
 //! physical network in Geneve, Services are DNATed in br-int.
 
+mod support;
+
 use std::path::PathBuf;
 
 use sim_core::scenario::run::{Outcome, RunOptions};
@@ -9,19 +11,14 @@ use sim_core::scenario::{self, Scenario};
 use sim_core::sim::trace::LogKind;
 use sim_core::time::{SimDuration, SimTime};
 use sim_core::wire::{self, L4, geneve};
+use support::pcap_frames;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn load(text: &str) -> Result<Scenario, sim_core::input::InputError> {
-    let mut read = |rel: &str| -> Result<(String, String), String> {
-        let path = repo().join("scenarios").join(rel);
-        std::fs::read_to_string(&path)
-            .map(|t| (rel.to_string(), t))
-            .map_err(|e| format!("{}: {e}", path.display()))
-    };
-    scenario::load("s.yaml", text, &mut read)
+    support::scenarios::load_text("s.yaml", text)
 }
 
 /// The yelb-ui Pods on three nodes and a client Pod (egress/other-pod,
@@ -51,18 +48,6 @@ steps:
       - {{probe: clusterip, last: ok, maxOutage: 0s}}
 "
     )
-}
-
-/// The frames of a classic pcap (24-byte file header, 16-byte record headers).
-fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        out.push(bytes[at + 16..at + 16 + len].to_vec());
-        at += 16 + len;
-    }
-    out
 }
 
 fn run(br_int: &str, seed: u64) -> Outcome {

@@ -2,22 +2,14 @@
 //! playing it in one go: same event log byte for byte, same expectations and
 //! flow records.
 
-use std::path::Path;
+mod support;
 
 use sim_core::scenario::run::{Outcome, RunOptions, Runner};
 use sim_core::scenario::{self, Scenario};
 use sim_core::time::{SimDuration, SimTime};
 
 fn load(name: &str) -> Scenario {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut read = |rel: &str| -> Result<(String, String), String> {
-        let p = dir.join(rel);
-        let t = std::fs::read_to_string(&p).map_err(|e| e.to_string())?;
-        Ok((p.display().to_string(), t))
-    };
-    scenario::load(&path.display().to_string(), &text, &mut read).unwrap()
+    support::scenarios::shipped(name)
 }
 
 fn fingerprint(o: &Outcome) -> (Vec<String>, String, String) {

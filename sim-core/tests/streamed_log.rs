@@ -2,7 +2,8 @@
 //! yet the sink sees the very entries the kept log would hold, and
 //! expectations, traces and statistics do not change.
 
-use std::path::Path;
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use sim_core::report::timeline::JsonLines;
@@ -11,15 +12,7 @@ use sim_core::scenario::{self, Scenario};
 use sim_core::sim::probe::Verdict;
 
 fn load(name: &str) -> Scenario {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut read = |rel: &str| -> Result<(String, String), String> {
-        let p = dir.join(rel);
-        let t = std::fs::read_to_string(&p).map_err(|e| e.to_string())?;
-        Ok((p.display().to_string(), t))
-    };
-    scenario::load(&path.display().to_string(), &text, &mut read).unwrap()
+    support::scenarios::shipped(name)
 }
 
 /// A `Write` the test can read back.

@@ -3,27 +3,17 @@
 //! the Redirect sends the shop Pods' traffic to tap0, except the web Pod's,
 //! which the Mirror (applied first) is effective for.
 
+mod support;
+
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 
 use sim_core::scenario::{self, run::RunOptions};
 use sim_core::time::{SimDuration, SimTime};
 use sim_core::wire::{self, Ipv4Pkt, L4, mirror};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use support::pcap_frames;
 
 fn run_until(secs: u64) -> scenario::run::Outcome {
-    let path = repo().join("scenarios/traffic-control.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut read = |rel: &str| -> Result<(String, String), String> {
-        let p = repo().join("scenarios").join(rel);
-        std::fs::read_to_string(&p)
-            .map(|t| (rel.to_string(), t))
-            .map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let scn = scenario::load("traffic-control.yaml", &text, &mut read).unwrap();
+    let scn = support::scenarios::shipped("traffic-control.yaml");
     scenario::run::run(
         &scn,
         1,
@@ -33,18 +23,6 @@ fn run_until(secs: u64) -> scenario::run::Outcome {
         },
     )
     .unwrap()
-}
-
-/// The frames of a classic pcap file.
-fn pcap_frames(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        out.push(&bytes[at + 16..at + 16 + len]);
-        at += 16 + len;
-    }
-    out
 }
 
 fn capture<'a>(o: &'a scenario::run::Outcome, name: &str) -> Option<&'a [u8]> {

@@ -1,9 +1,11 @@
 //! Shared by the tests that cross-check our bytes with Wireshark's `tshark`
 //! (sim-core's `wire_tshark`/`ipfix_tshark` and the root crate's `flows`).
-//! Not every test file uses every helper.
+//! Not every test file uses every helper; [`scenarios`] loads the shipped
+//! scenarios.
 #![allow(dead_code)]
 
 pub mod needs;
+pub mod scenarios;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,19 @@ use sim_core::model::MacAddr;
 use sim_core::time::SimTime;
 use sim_core::wire::pcap::PcapWriter;
 use sim_core::wire::{EthHeader, Ipv4Pkt, L4, build_eth, ethertype};
+
+/// The frames of a classic pcap (24-byte file header, 16-byte record
+/// headers, little-endian as `PcapWriter` writes them).
+pub fn pcap_frames(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push(&bytes[at + 16..at + 16 + len]);
+        at += 16 + len;
+    }
+    out
+}
 
 /// A capture file removed when dropped, even when an assertion fails.
 pub struct TempFile(pub PathBuf);

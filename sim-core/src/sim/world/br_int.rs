@@ -123,6 +123,33 @@ struct Pending {
 }
 
 impl World {
+    /// The frame a program's output `out` leaves `ofport` with (its header
+    /// writes applied to `frame`); None, with the packet dropped and the
+    /// reason named on `switch`, when they cannot be written.
+    pub(super) fn output_frame(
+        &mut self,
+        out: &Packet,
+        frame: &[u8],
+        ofport: u32,
+        switch: &str,
+        tag: Option<TraceTag>,
+    ) -> Option<Vec<u8>> {
+        match out.apply_to_frame(frame) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                let why = format!("cannot write output to ofport {ofport}: {e}");
+                self.drop_packet(
+                    tag,
+                    DropReason::BrInt {
+                        switch: switch.to_string(),
+                        why,
+                    },
+                );
+                None
+            }
+        }
+    }
+
     /// Loads (or replaces) node `node`'s br-int program now: as
     /// [`World::defer_br_int_program`] with a program already built, and
     /// realised at once. Returns whether anything changed: a program with
@@ -627,19 +654,8 @@ impl World {
                 .iter()
                 .all(|o| o.1.is_none() && self.tc_port_name(sw, o.0).is_some());
         for (ofport, switch_port, tun_dst, out) in outs {
-            let bytes = match out.apply_to_frame(&frame) {
-                Ok(b) => b,
-                Err(e) => {
-                    let why = format!("cannot write output to ofport {ofport}: {e}");
-                    self.drop_packet(
-                        tag,
-                        DropReason::BrInt {
-                            switch: name.clone(),
-                            why,
-                        },
-                    );
-                    continue;
-                }
+            let Some(bytes) = self.output_frame(&out, &frame, ofport, &name, tag) else {
+                continue;
             };
             match (ofport, switch_port, tun_dst) {
                 (TUNNEL_OFPORT, _, Some(dst)) => {

@@ -216,19 +216,8 @@ impl World {
             );
         }
         for (ofport, out) in outs {
-            let bytes = match out.apply_to_frame(&frame) {
-                Ok(b) => b,
-                Err(e) => {
-                    let why = format!("cannot write output to ofport {ofport}: {e}");
-                    self.drop_packet(
-                        tag,
-                        DropReason::BrInt {
-                            switch: switch.clone(),
-                            why,
-                        },
-                    );
-                    continue;
-                }
+            let Some(bytes) = self.output_frame(&out, &frame, ofport, &switch, tag) else {
+                continue;
             };
             match ofport {
                 UPLINK_OFPORT => self.transmit(port, bytes, tag, false),
