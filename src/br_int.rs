@@ -176,35 +176,94 @@ pub enum TraceflowOutput {
 /// `antlab traceflow`.
 pub fn traceflow(
     path: &Path,
-    source: &str,
-    destination: &str,
-    flow: &str,
+    ask: TraceflowAsk<'_>,
     at: Option<&str>,
     seed: Option<u64>,
     output: TraceflowOutput,
 ) -> Result<ExitCode> {
     use sim_core::engine::pipeline::traceflow::{Destination, traceflow};
-    let (_, _, outcome) = run_of(path, at, seed)?;
-    let (sns, sname) = source.split_once('/').unwrap_or(("default", source));
-    let dst = if let Ok(ip) = destination.parse() {
-        Destination::Ip(ip)
-    } else if let Some(rest) = destination.strip_prefix("svc/") {
-        let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
-        Destination::Service {
-            namespace: namespace.into(),
-            name: name.into(),
+    use sim_core::k8s::TraceflowDestination as D;
+    let pod = |s: &str| {
+        let (ns, name) = s.split_once('/').unwrap_or(("default", s));
+        (ns.to_string(), name.to_string())
+    };
+    let dst = ask.destination.map(|d| {
+        if let Ok(ip) = d.parse() {
+            D::Ip(ip)
+        } else if let Some(rest) = d.strip_prefix("svc/") {
+            let (namespace, name) = pod(rest);
+            D::Service { namespace, name }
+        } else {
+            let (namespace, name) = pod(d);
+            D::Pod { namespace, name }
         }
-    } else {
-        let (namespace, name) = destination
-            .split_once('/')
-            .unwrap_or(("default", destination));
-        Destination::Pod {
-            namespace: namespace.into(),
-            name: name.into(),
+    });
+    let result = match ask.live {
+        None => {
+            let (Some(source), Some(dst)) = (ask.source, dst) else {
+                return Err(bad(
+                    "an injected packet needs -S (the source Pod) and -D (its destination); --live-traffic may leave one out"
+                        .to_string(),
+                ));
+            };
+            let (_, _, outcome) = run_of(path, at, seed)?;
+            let (sns, sname) = pod(source);
+            let dst = match dst {
+                D::Ip(ip) => Destination::Ip(ip),
+                D::Service { namespace, name } => Destination::Service { namespace, name },
+                D::Pod { namespace, name } => Destination::Pod { namespace, name },
+            };
+            let now_s = outcome.world.now().as_nanos() / 1_000_000_000;
+            let flow = ask.flow.unwrap_or("icmp");
+            traceflow(&outcome.cluster, (&sns, &sname), &dst, flow, now_s).map_err(bad)?
+        }
+        Some((dropped_only, timeout)) => {
+            let timeout_s = match timeout {
+                None => sim_core::k8s::DEFAULT_TRACEFLOW_TIMEOUT_S,
+                Some(t) => sim_core::time::SimDuration::parse(t)
+                    .ok()
+                    .map(|d| d.as_nanos() / 1_000_000_000)
+                    .and_then(|s| u32::try_from(s).ok())
+                    .filter(|s| (1..=300).contains(s))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "--timeout {t}: give 1s to 300s, as Antrea's CRD allows"
+                        ))
+                    })?,
+            };
+            let (source, source_ip) = match ask.source {
+                Some(s) => match s.parse::<std::net::Ipv4Addr>() {
+                    Ok(ip) => (None, Some(ip)),
+                    Err(_) => (Some(pod(s)), None),
+                },
+                None => (None, None),
+            };
+            if source.is_none() && !matches!(dst, Some(D::Pod { .. })) {
+                return Err(bad(
+                    "a live-traffic Traceflow needs a source Pod (-S NS/NAME) or a destination Pod (-D NS/NAME)"
+                        .to_string(),
+                ));
+            }
+            let tf = sim_core::k8s::Traceflow {
+                meta: sim_core::k8s::ObjectMeta::named("live-traffic"),
+                source,
+                source_ip,
+                destination: dst,
+                flow: ask.flow.map(str::to_string),
+                live: Some(sim_core::k8s::LiveTraffic { dropped_only }),
+                timeout_s,
+            };
+            let scn = load_scenario(path)?;
+            let (_, result) = sim_run::run_live_traceflow(&scn, at, seed, &tf)?;
+            if result.phase == "Running" {
+                eprintln!(
+                    "antlab: {} ended before the live-traffic Traceflow caught its packet or timed out",
+                    path.display()
+                );
+            }
+            result
         }
     };
-    let now_s = outcome.world.now().as_nanos() / 1_000_000_000;
-    let result = traceflow(&outcome.cluster, (sns, sname), &dst, flow, now_s).map_err(bad)?;
     match output {
         TraceflowOutput::Yaml => out!("{}", result.to_yaml()),
         TraceflowOutput::Json => outln!(
@@ -213,4 +272,14 @@ pub fn traceflow(
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `antlab traceflow` asks: the source, the destination and the
+/// packet's protocol part as given, and for live traffic whether only a
+/// dropped packet counts and the timeout.
+pub struct TraceflowAsk<'a> {
+    pub source: Option<&'a str>,
+    pub destination: Option<&'a str>,
+    pub flow: Option<&'a str>,
+    pub live: Option<(bool, Option<&'a str>)>,
 }

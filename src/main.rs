@@ -243,19 +243,34 @@ enum Command {
     Traceflow {
         #[arg(short = 's', long)]
         scenario: PathBuf,
-        /// The source Pod: NAMESPACE/NAME, or NAME in `default`.
+        /// The source Pod: NAMESPACE/NAME, or NAME in `default`; with
+        /// --live-traffic, or an IPv4 address (then -D is a Pod), or left out.
         #[arg(short = 'S', long)]
-        source: String,
-        /// A Pod (NAMESPACE/NAME), a Service (svc/NAMESPACE/NAME) or an IPv4 address.
+        source: Option<String>,
+        /// A Pod (NAMESPACE/NAME), a Service (svc/NAMESPACE/NAME) or an IPv4
+        /// address; with --live-traffic it may be left out (any destination).
         #[arg(short = 'D', long)]
-        destination: String,
+        destination: Option<String>,
         /// The packet's protocol part in ovs-ofctl syntax: icmp (the
-        /// default), tcp,tcp_dst=80, udp,udp_dst=53.
-        #[arg(short = 'f', long, default_value = "icmp")]
-        flow: String,
-        /// Sim time whose programs to trace (default: the scenario's end).
+        /// default for an injected packet), tcp,tcp_dst=80, udp,udp_dst=53;
+        /// with --live-traffic, what to match (any IP packet when left out).
+        #[arg(short = 'f', long)]
+        flow: Option<String>,
+        /// Sim time whose programs to trace (default: the scenario's end);
+        /// with --live-traffic, when to start watching (default: 0 s).
         #[arg(long)]
         at: Option<String>,
+        /// Trace live traffic instead of injecting a packet: the first
+        /// packet of a new connection that matches, as the run goes on from
+        /// --at (antctl traceflow --live-traffic).
+        #[arg(short = 'L', long)]
+        live_traffic: bool,
+        /// With --live-traffic, only a packet that is dropped.
+        #[arg(long, requires = "live_traffic")]
+        dropped_only: bool,
+        /// With --live-traffic, how long to wait (default 20s, as Antrea).
+        #[arg(long, requires = "live_traffic")]
+        timeout: Option<String>,
         #[arg(long)]
         seed: Option<u64>,
         #[arg(short, long, value_enum, default_value_t = br_int::TraceflowOutput::Yaml)]
@@ -652,13 +667,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             destination,
             flow,
             at,
+            live_traffic,
+            dropped_only,
+            timeout,
             seed,
             output,
         } => br_int::traceflow(
             &scenario,
-            &source,
-            &destination,
-            &flow,
+            br_int::TraceflowAsk {
+                source: source.as_deref(),
+                destination: destination.as_deref(),
+                flow: flow.as_deref(),
+                live: live_traffic.then_some((dropped_only, timeout.as_deref())),
+            },
             at.as_deref(),
             seed,
             output,

@@ -193,6 +193,56 @@ pub fn run_at(
 
 /// Advances `runner` to `end` slice by slice; stops early (with the write
 /// error) if the streamed log cannot be written, e.g. its reader has gone.
+/// `antlab traceflow --live-traffic`: the scenario runs to `at`, the live
+/// Traceflow `tf` is applied there, and the run goes on until it is no
+/// longer Running, its timeout, or the scenario's end. The seed and the
+/// Traceflow as it stands then.
+pub fn run_live_traceflow(
+    scn: &scenario::Scenario,
+    at: Option<&str>,
+    seed: Option<u64>,
+    tf: &sim_core::k8s::Traceflow,
+) -> Result<(u64, sim_core::engine::pipeline::traceflow::TraceflowResult)> {
+    let start = match at {
+        Some(t) => SimTime::ZERO + SimDuration::parse(t).map_err(|e| bad(format!("--at: {e}")))?,
+        None => SimTime::ZERO,
+    };
+    if start >= scn.until {
+        return Err(bad(format!(
+            "--at {} is not before the end of {} (until {}): a live-traffic Traceflow needs time to catch a packet",
+            start.since(SimTime::ZERO),
+            scn.file,
+            scn.until.since(SimTime::ZERO)
+        )));
+    }
+    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    let mut runner = Runner::start(scn.clone(), seed, false)?;
+    runner.stream_log(Box::new(Discard));
+    runner.keep_flow_records(0);
+    let mut progress = Progress::new(scn.until);
+    play(&mut runner, start, &mut progress)?;
+    runner.apply_traceflow(tf).map_err(bad)?;
+    let deadline = (start + SimDuration::from_secs(u64::from(tf.timeout_s))).min(scn.until);
+    let step = SimDuration::from_millis(100);
+    let result = loop {
+        let t = (runner.now() + step).min(deadline);
+        runner.advance_to(t)?;
+        progress.update(runner.now(), runner.outcome().world.events_processed());
+        let r = runner
+            .outcome()
+            .cluster
+            .traceflows
+            .get(&tf.meta.name)
+            .cloned()
+            .ok_or_else(|| bad("the Traceflow is gone".to_string()))?;
+        if r.phase != "Running" || t >= deadline {
+            break r;
+        }
+    };
+    progress.finish();
+    Ok((seed, result))
+}
+
 fn play(runner: &mut Runner, end: SimTime, progress: &mut Progress) -> Result<()> {
     let slice = SimDuration::from_nanos((end.as_nanos() / 1000).max(1_000_000));
     loop {

@@ -565,16 +565,22 @@ fn real_traceflow<'a>(out: &'a str, name: &str) -> &'a str {
     after.split('[').next().unwrap_or(after)
 }
 
-/// network-policy agrees, and its two Traceflows, walked again by each
+/// network-policy agrees, and its Traceflows, walked again by each
 /// node's own OVS (`ofproto/trace`), give the simulator's observations: the
 /// first dropped on the web node by the SecurityOps rule, the second
-/// delivered to shop/web by the Application Tier's.
+/// delivered to shop/web by the Application Tier's; the live-traffic ones
+/// (the probe's own SYNs, caught by the simulator) read the same.
 #[test]
 #[ignore = "needs root + openvswitch-switch and the real-mode packages; run with --include-ignored, as CI does"]
 fn network_policy_agrees_and_real_ovs_traceflows_match() {
     let _g = need_real_mode!();
     let out = both("scenarios/network-policy.yaml");
-    for name in ["client-to-web", "client-to-web-again"] {
+    for name in [
+        "client-to-web",
+        "client-to-web-again",
+        "client-web-live-dropped",
+        "client-web-live",
+    ] {
         assert!(
             out.contains(&format!(
                 "Traceflow {name}: real OVS's observations are the simulator's"
@@ -591,6 +597,18 @@ fn network_policy_agrees_and_real_ovs_traceflows_match() {
     assert!(
         again.contains("action: Delivered") && again.contains("pod: shop/web"),
         "{again}"
+    );
+    // The live-traffic ones: the packets the simulator caught, walked by
+    // real OVS.
+    let dropped = real_traceflow(&out, "client-web-live-dropped");
+    assert!(
+        dropped.contains("action: Received") && dropped.contains("networkPolicyRule: drop-clients"),
+        "{dropped}"
+    );
+    let live = real_traceflow(&out, "client-web-live");
+    assert!(
+        live.contains("component: SpoofGuard") && live.contains("pod: shop/web"),
+        "{live}"
     );
 }
 

@@ -654,12 +654,13 @@ fn play(
                     );
                 }
                 Action::Show(sim_core::scenario::Show::Traceflow(which)) => {
-                    // The same Traceflow, walked by the nodes' own OVS.
+                    // The same Traceflow, walked by the nodes' own OVS with
+                    // the programs they hold now (so a scenario shows a
+                    // Traceflow before it changes what the packet crosses).
+                    // The list (`show: traceflows`) walks nothing: it names
+                    // Traceflows run earlier, against other programs.
                     let sim = runner.outcome();
-                    let names: Vec<String> = match which {
-                        Some(n) => vec![n.clone()],
-                        None => sim.cluster.traceflows.keys().cloned().collect(),
-                    };
+                    let names: Vec<String> = which.iter().cloned().collect();
                     for name in names {
                         let Some(tf) = sim.cluster.traceflows.get(&name) else {
                             continue;

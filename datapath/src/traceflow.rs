@@ -7,7 +7,10 @@
 //! datapaths, never between two readers.
 //!
 //! Like Antrea's Traceflow packet, the traced packet is a new connection:
-//! every conntrack recirculation resumes with `ct_state=trk|new`.
+//! every conntrack recirculation resumes with `ct_state=trk|new`. A
+//! live-traffic Traceflow's packets are the ones the simulator's br-ints
+//! captured (the first packet of a new connection too), each walked by its
+//! node's OVS as it entered that node's br-int.
 
 use sim_core::engine::ClusterState;
 use sim_core::engine::pipeline::spec::TUNNEL_OFPORT;
@@ -85,6 +88,15 @@ pub fn rerun(
 ) -> Result<TraceflowResult, String> {
     let mut r = traceflow_with(cluster, &sim.request, &mut LabTracer::new(lab))?;
     r.name = sim.name.clone();
+    if sim.request.live.is_some() {
+        // A live-traffic Traceflow: real OVS walks the packets the
+        // simulator captured; what was asked and caught is the same.
+        r.phase = sim.phase;
+        r.reason = sim.reason.clone();
+        r.source = sim.source.clone();
+        r.destination = sim.destination.clone();
+        r.captured_packet = sim.captured_packet.clone();
+    }
     Ok(r)
 }
 

@@ -67,7 +67,7 @@ pub use selector::{
     LabelEdit, LabelEditError, LabelSelector, Operator, Requirement, apply_label_edits,
     parse_label_assignments,
 };
-pub use traceflow::{Traceflow, TraceflowDestination};
+pub use traceflow::{DEFAULT_TRACEFLOW_TIMEOUT_S, LiveTraffic, Traceflow, TraceflowDestination};
 pub use traffic_control::{
     DEFAULT_GENEVE_PORT, DEFAULT_VXLAN_PORT, TcAction, TcDirection, TcPort, TrafficControl,
 };

@@ -1036,7 +1036,8 @@ fn a_traceflow_packet_takes_its_protocol_from_the_transport_header_first() {
         "  destination: {namespace: shop, pod: web}\n  packet:\n    transportHeader:\n      udp: {dstPort: 53}\n",
     );
     assert_eq!(t.flow.as_deref(), Some("udp,udp_dst=53"));
-    assert_eq!(t.source, ("shop".to_string(), "client".to_string()));
+    assert_eq!(t.source, Some(("shop".to_string(), "client".to_string())));
+    assert_eq!((t.live, t.timeout_s), (None, 20));
     let t = tf(
         "  destination: {namespace: shop, pod: web}\n  packet:\n    ipHeader: {protocol: 6}\n    transportHeader:\n      udp: {srcPort: 5353, dstPort: 53}\n",
     );
@@ -1048,27 +1049,23 @@ fn a_traceflow_packet_takes_its_protocol_from_the_transport_header_first() {
     assert_eq!(t.flow, None);
     assert_eq!(
         t.destination,
-        super::TraceflowDestination::Service {
+        Some(super::TraceflowDestination::Service {
             namespace: "shop".into(),
             name: "web".into()
-        }
+        })
     );
     let t = tf("  destination: {ip: 10.200.0.10}\n");
     assert_eq!(
         t.destination,
-        super::TraceflowDestination::Ip("10.200.0.10".parse().expect("ip"))
+        Some(super::TraceflowDestination::Ip(
+            "10.200.0.10".parse().expect("ip")
+        ))
     );
 }
 
 #[test]
 fn a_bad_traceflow_is_refused_where_it_is_written() {
     let text = |rest: &str| format!("{TF_HEAD}{rest}");
-    assert_err_at(
-        &text("  destination: {namespace: shop, pod: web}\n  liveTraffic: true\n"),
-        7,
-        16,
-        "live-traffic Traceflow (`liveTraffic: true`) is not modelled",
-    );
     assert_err_at(
         &text("  destination: {namespace: shop, pod: web}\n  timeout: 301\n"),
         7,
@@ -1096,6 +1093,51 @@ fn a_bad_traceflow_is_refused_where_it_is_written() {
     // droppedOnly without liveTraffic: the agent ignores it.
     let ok = text("  destination: {namespace: shop, pod: web}\n  droppedOnly: true\n");
     assert_eq!(traceflow(&ok).flow, None);
+    assert_eq!(traceflow(&ok).live, None);
+}
+
+/// Live traffic: the source may be left out for a destination Pod, or be
+/// an IP; validate.go's messages otherwise.
+#[test]
+fn a_live_traffic_traceflow_needs_a_source_or_a_destination_pod() {
+    let head = "apiVersion: crd.antrea.io/v1beta1\nkind: Traceflow\nmetadata: {name: tf}\nspec:\n";
+    let t = traceflow(&format!(
+        "{head}  liveTraffic: true\n  droppedOnly: true\n  timeout: 30\n  source: {{ip: 10.0.0.9}}\n  destination: {{namespace: shop, pod: web}}\n"
+    ));
+    assert_eq!(t.live, Some(super::LiveTraffic { dropped_only: true }));
+    assert_eq!(
+        (t.source, t.source_ip),
+        (None, Some("10.0.0.9".parse().expect("ip")))
+    );
+    assert_eq!(t.timeout_s, 30);
+    let t = traceflow(&format!(
+        "{head}  liveTraffic: true\n  source: {{namespace: shop, pod: client}}\n"
+    ));
+    assert_eq!((t.destination, t.flow), (None, None));
+    assert_err_at(
+        &format!(
+            "{head}  liveTraffic: true\n  source: {{ip: 10.0.0.9}}\n  destination: {{ip: 10.0.0.8}}\n"
+        ),
+        5,
+        3,
+        "Traceflow tf has neither source nor destination Pod specified",
+    );
+    assert_err_at(
+        &format!(
+            "{head}  source: {{ip: 10.0.0.9}}\n  destination: {{namespace: shop, pod: web}}\n"
+        ),
+        5,
+        16,
+        "IP as the source is supported only for live-traffic Traceflow",
+    );
+    assert_err_at(
+        &format!(
+            "{head}  destination: {{namespace: shop, pod: web}}\n  source: {{namespace: shop}}\n"
+        ),
+        6,
+        11,
+        "source Pod must be specified in non-live-traffic Traceflow",
+    );
 }
 
 const EXTERNAL_NODE: &str = "apiVersion: crd.antrea.io/v1alpha1

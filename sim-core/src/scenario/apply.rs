@@ -166,56 +166,8 @@ pub(super) fn apply_object(
             );
         }
         Object::Traceflow(tf) => {
-            use crate::engine::pipeline::traceflow::{Destination, traceflow};
-            use crate::k8s::TraceflowDestination as D;
-            let dst = match &tf.destination {
-                D::Pod { namespace, name } => Destination::Pod {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                },
-                D::Service { namespace, name } => Destination::Service {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                },
-                D::Ip(ip) => Destination::Ip(*ip),
-            };
-            // No packet given: ICMP, or a Service's first port (Antrea's
-            // preparePacket).
-            let flow = tf.flow.clone().unwrap_or_else(|| match &dst {
-                Destination::Service { namespace, name } => cluster
-                    .services
-                    .get(&format!("{namespace}/{name}"))
-                    .and_then(|s| s.spec.ports.first())
-                    .map_or("icmp".to_string(), |p| match p.protocol {
-                        crate::k8s::Protocol::Udp => format!("udp,udp_dst={}", p.port),
-                        _ => format!("tcp,tcp_dst={}", p.port),
-                    }),
-                _ => "icmp".to_string(),
-            });
-            let now = world.now().as_nanos() / 1_000_000_000;
-            let (ns, pod) = (&tf.source.0, &tf.source.1);
-            let mut result = traceflow(cluster, (ns, pod), &dst, &flow, now)
+            super::traceflow::apply(world, cluster, tf)
                 .map_err(|e| at(format!("Traceflow {}: {e}", tf.meta.name)))?;
-            result.name = tf.meta.name.clone();
-            let last = result
-                .results
-                .last()
-                .and_then(|r| r.observations.last().map(|o| (r.node.clone(), o)));
-            let summary = match last {
-                Some((node, o)) => {
-                    format!("; last observation on {node}: {} {}", o.component, o.action)
-                }
-                None => String::new(),
-            };
-            world.record(
-                LogKind::Engine,
-                "antrea-controller",
-                format!(
-                    "Traceflow {} {}: {} -> {} ({}){summary}",
-                    result.name, result.phase, result.source, result.destination, flow
-                ),
-            );
-            cluster.traceflows.insert(result.name.clone(), result);
         }
         Object::NetworkPolicy(_) | Object::AntreaPolicy(_) | Object::Tier(_) | Object::Group(_) => {
             let now = world.now().as_nanos() / 1_000_000_000;

@@ -87,9 +87,21 @@ pub(super) fn advance(
     until: SimTime,
 ) -> Result<(), InputError> {
     loop {
-        let events = world.run_to(until);
+        let mut events = world.run_to(until);
         if events.is_empty() {
             return Ok(());
+        }
+        // Live Traceflow reports change only their Traceflow's status.
+        let before = events.len();
+        events.retain(|e| match e {
+            ControlEvent::Traceflow(name) => {
+                super::traceflow::reported(world, cluster, name);
+                false
+            }
+            _ => true,
+        });
+        if events.is_empty() && before > 0 {
+            continue;
         }
         let mut touched = NodeSet::new();
         // Memberlist changes move only views; anything else may change what
@@ -137,12 +149,15 @@ pub(super) fn advance(
                         schedule_flow_poll(world, cluster, control);
                     }
                 }
+                ControlEvent::Timer(super::traceflow::TIMEOUT_TOKEN) => {
+                    super::traceflow::check_timeouts(world, cluster);
+                }
                 ControlEvent::Timer(t) if NodeLifecycle::owns(t) => {
                     if control.lifecycle.on_timer(t, world, cluster) {
                         touched.extend(cluster.nodes().map(|n| n.id));
                     }
                 }
-                ControlEvent::Timer(_) => {}
+                ControlEvent::Timer(_) | ControlEvent::Traceflow(_) => {}
             }
         }
         let powered = cluster

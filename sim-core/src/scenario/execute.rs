@@ -56,7 +56,10 @@ pub(super) fn execute(
                 let lines = match obj {
                     Object::Egress(e) => cluster.egress.delete_egress(&e.meta.name),
                     Object::Traceflow(t) => match cluster.traceflows.shift_remove(&t.meta.name) {
-                        Some(_) => vec![format!("Traceflow {} deleted", t.meta.name)],
+                        Some(_) => {
+                            world.stop_traceflow(&t.meta.name);
+                            vec![format!("Traceflow {} deleted", t.meta.name)]
+                        }
                         None => vec![format!("Traceflow {} does not exist", t.meta.name)],
                     },
                     Object::ExternalIPPool(p) => cluster.egress.delete_pool(&p.meta.name),

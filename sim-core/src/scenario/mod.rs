@@ -40,6 +40,7 @@ pub mod run;
 mod show;
 pub mod start_time;
 mod step;
+mod traceflow;
 mod vlan_steps;
 
 /// Every action a step can take, as the scenario file spells it (the README

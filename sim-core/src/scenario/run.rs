@@ -166,6 +166,13 @@ impl Runner {
         self.outcome.world.flush_log()
     }
 
+    /// Applies Traceflow `tf` now, as an `apply` step would: an injected
+    /// packet runs at once, a live-traffic one watches as the run goes on.
+    pub fn apply_traceflow(&mut self, tf: &crate::k8s::Traceflow) -> Result<(), String> {
+        let o = &mut self.outcome;
+        super::traceflow::apply(&mut o.world, &mut o.cluster, tf)
+    }
+
     /// Sim time reached so far.
     pub fn now(&self) -> SimTime {
         self.outcome.world.now()

@@ -42,6 +42,6 @@ mod world;
 pub use devices::{DeviceRt, HostIfaceKind, HostRt, SwitchRt};
 pub use world::{
     BFD_INTERVAL, BFD_MULTIPLIER, CAPTURE_BUDGET, ControlEvent, DeniedPacket, GATEWAY_OFPORT,
-    INLINE_DELAY, Inline, InlineDrop, LinkState, MEMBERLIST_PORT, TUNNEL_OFPORT, World,
-    describe_route,
+    INLINE_DELAY, Inline, InlineDrop, LinkState, LiveCapture, LiveWatch, MEMBERLIST_PORT,
+    TUNNEL_OFPORT, TagAt, World, describe_route,
 };

@@ -13,6 +13,12 @@
 //! new connection, as Traceflow's is); real mode's tracer asks each node's
 //! own OVS (`ofproto/trace`) and the observations are read from its answer
 //! by the same code, so the two can be compared.
+//!
+//! A live-traffic Traceflow injects nothing: the simulator's br-int tags
+//! the first matching packet of a new connection and keeps each node's walk
+//! of it ([`LiveHop`], `sim::world::live_traceflow`); its observations are
+//! read from those walks ([`RecordedTracer`]) by the same code, and real
+//! mode walks the same packets through its own OVS.
 
 use std::net::Ipv4Addr;
 
@@ -78,18 +84,82 @@ pub struct TraceflowResult {
     #[serde(skip)]
     pub request: TraceflowRequest,
     pub phase: &'static str,
+    /// Why it failed (`Traceflow timeout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub source: String,
     pub destination: String,
+    /// A live-traffic Traceflow's packet (`status.capturedPacket`).
+    #[serde(rename = "capturedPacket", skip_serializing_if = "Option::is_none")]
+    pub captured_packet: Option<CapturedPacket>,
     pub results: Vec<NodeResult>,
+}
+
+/// `status.capturedPacket` of a live-traffic Traceflow: the packet as the
+/// agent's packet-in carried it (pkg/agent/controller/traceflow/packetin.go,
+/// parseCapturedPacket).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapturedPacket {
+    #[serde(rename = "srcIP")]
+    pub src_ip: Ipv4Addr,
+    #[serde(rename = "dstIP")]
+    pub dst_ip: Ipv4Addr,
+    /// The IP total length.
+    pub length: u16,
+    pub protocol: u8,
+    pub ttl: u8,
+    /// The IP header's flags (DF is 2).
+    pub flags: u8,
+    /// TCP/UDP ports, or the ICMP echo id and sequence.
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// TCP flags (TCP only).
+    pub tcp_flags: Option<u8>,
+}
+
+impl CapturedPacket {
+    fn to_yaml(&self) -> String {
+        let mut s = format!(
+            "capturedPacket:\n  srcIP: {}\n  dstIP: {}\n  length: {}\n  ipHeader:\n    protocol: {}\n    ttl: {}\n    flags: {}\n",
+            self.src_ip, self.dst_ip, self.length, self.protocol, self.ttl, self.flags
+        );
+        match self.protocol {
+            6 => s.push_str(&format!(
+                "  transportHeader:\n    tcp:\n      srcPort: {}\n      dstPort: {}\n      flags: {}\n",
+                self.src_port,
+                self.dst_port,
+                self.tcp_flags.unwrap_or(0)
+            )),
+            17 => s.push_str(&format!(
+                "  transportHeader:\n    udp:\n      srcPort: {}\n      dstPort: {}\n",
+                self.src_port, self.dst_port
+            )),
+            1 => s.push_str(&format!(
+                "  transportHeader:\n    icmp:\n      id: {}\n      sequence: {}\n",
+                self.src_port, self.dst_port
+            )),
+            _ => {}
+        }
+        s
+    }
 }
 
 impl TraceflowResult {
     /// antctl's YAML.
     pub fn to_yaml(&self) -> String {
-        let mut s = format!(
-            "name: {}\nphase: {}\nsource: {}\ndestination: {}\nresults:\n",
-            self.name, self.phase, self.source, self.destination
-        );
+        let mut s = format!("name: {}\nphase: {}\n", self.name, self.phase);
+        if let Some(r) = &self.reason {
+            s.push_str(&format!("reason: {r}\n"));
+        }
+        s.push_str(&format!(
+            "source: {}\ndestination: {}\n",
+            self.source, self.destination
+        ));
+        if let Some(p) = &self.captured_packet {
+            s.push_str(&p.to_yaml());
+        }
+        s.push_str("results:\n");
         for r in &self.results {
             s.push_str(&format!(
                 "- node: {}\n  timestamp: {}\n  observations:\n",
@@ -137,6 +207,34 @@ pub struct TraceflowRequest {
     /// The rules as they were when it ran: a later walk (real mode's, after
     /// the other steps of the same instant) names the same rules.
     pub catalog: Option<std::sync::Arc<PolicyCatalog>>,
+    /// A live-traffic Traceflow's captured packet as each node's br-int
+    /// took it, in order; empty for an injected packet.
+    pub hops: Vec<LiveHop>,
+    /// `Some` for a live-traffic Traceflow.
+    pub live: Option<LiveRequest>,
+}
+
+/// What a live-traffic Traceflow asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveRequest {
+    pub dropped_only: bool,
+    /// Whether it named a source Pod (else only the receiver reports).
+    pub has_source_pod: bool,
+    /// When it fails with `Traceflow timeout` if still Running.
+    pub deadline: crate::time::SimTime,
+}
+
+/// One node's part of a live-traffic Traceflow: the packet as it entered
+/// that node's br-int.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveHop {
+    pub node: String,
+    /// The packet as an `ofproto/trace` flow (`in_port=...`).
+    pub flow: String,
+    /// The node that tagged it from its source Pod (observations start
+    /// with SpoofGuard), not one that received it.
+    pub sender: bool,
+    pub at_s: u64,
 }
 
 /// What one node's br-int did with the packet: the facts the observations
@@ -199,8 +297,31 @@ impl NodeTracer for SimTracer {
     }
 }
 
+/// The walks the simulator's br-ints made of a live-traffic Traceflow's
+/// packet, handed out in the order of the request's hops.
+pub struct RecordedTracer {
+    walks: std::collections::VecDeque<NodeTrace>,
+}
+
+impl RecordedTracer {
+    pub fn new(walks: Vec<NodeTrace>) -> RecordedTracer {
+        RecordedTracer {
+            walks: walks.into(),
+        }
+    }
+}
+
+impl NodeTracer for RecordedTracer {
+    fn trace(&mut self, node: &str, _program: &Program, _flow: &str) -> Result<NodeTrace, String> {
+        self.walks
+            .pop_front()
+            .ok_or_else(|| format!("no recorded walk of the packet on {node}"))
+    }
+}
+
 impl NodeTrace {
-    fn of_walk(walk: Walk) -> NodeTrace {
+    /// What the walk `walk` (recorded with its trace) did.
+    pub fn of_walk(walk: Walk) -> NodeTrace {
         NodeTrace {
             tables: walk
                 .trace
@@ -230,6 +351,8 @@ pub fn traceflow(
         flow: flow.to_string(),
         at_s: now_s,
         catalog: Some(std::sync::Arc::new(catalog(cluster))),
+        hops: Vec::new(),
+        live: None,
     };
     traceflow_with(cluster, &request, &mut SimTracer)
 }
@@ -240,6 +363,9 @@ pub fn traceflow_with(
     request: &TraceflowRequest,
     tracer: &mut dyn NodeTracer,
 ) -> Result<TraceflowResult, String> {
+    if request.live.is_some() || !request.hops.is_empty() {
+        return live_with(cluster, request, tracer);
+    }
     let (sns, sname) = (request.source.0.as_str(), request.source.1.as_str());
     let dst = request
         .destination
@@ -327,10 +453,65 @@ pub fn traceflow_with(
         name,
         request: request.clone(),
         phase: "Succeeded",
+        reason: None,
         source: format!("{sns}/{sname}"),
         destination: dst_text,
+        captured_packet: None,
         results,
     })
+}
+
+/// A live-traffic Traceflow's observations: each hop's walk (by `tracer`)
+/// read as [`traceflow_with`] reads an injected packet's. The phase,
+/// source, destination and captured packet are the caller's.
+fn live_with(
+    cluster: &ClusterState,
+    request: &TraceflowRequest,
+    tracer: &mut dyn NodeTracer,
+) -> Result<TraceflowResult, String> {
+    let cat = match &request.catalog {
+        Some(c) => c.clone(),
+        None => std::sync::Arc::new(catalog(cluster)),
+    };
+    let mut results = Vec::new();
+    for hop in &request.hops {
+        let (observations, _) = walk_node(cluster, &hop.node, &hop.flow, &cat, hop.sender, tracer)?;
+        results.push(NodeResult {
+            node: hop.node.clone(),
+            timestamp: hop.at_s,
+            observations,
+        });
+    }
+    Ok(TraceflowResult {
+        name: String::new(),
+        request: request.clone(),
+        phase: "Running",
+        reason: None,
+        source: String::new(),
+        destination: String::new(),
+        captured_packet: None,
+        results,
+    })
+}
+
+/// Antrea's controller's judgement of a Traceflow's results
+/// (pkg/controller/traceflow/controller.go, checkTraceflowStatus): a
+/// droppedOnly one is done with any result; otherwise it needs the sender's
+/// (SpoofGuard) and a final observation (Delivered, Dropped, Rejected,
+/// ForwardedOutOfNetwork), or only the latter when no source Pod was given.
+pub fn succeeded(results: &[NodeResult], dropped_only: bool, has_source_pod: bool) -> bool {
+    if dropped_only {
+        return !results.is_empty();
+    }
+    let obs = || results.iter().flat_map(|r| &r.observations);
+    let sender = obs().any(|o| o.component == "SpoofGuard");
+    let receiver = obs().any(|o| {
+        matches!(
+            o.action,
+            "Delivered" | "Dropped" | "Rejected" | "ForwardedOutOfNetwork"
+        )
+    });
+    receiver && (sender || !has_source_pod)
 }
 
 /// A node's observations, and the tunnel destination with the packet as
@@ -569,6 +750,8 @@ mod tests {
             name: "a-to-b-00000001".into(),
             request: TraceflowRequest::default(),
             phase: "Succeeded",
+            reason: None,
+            captured_packet: None,
             source: "default/a".into(),
             destination: "default/b".into(),
             results: vec![NodeResult {
@@ -593,5 +776,45 @@ mod tests {
             r.to_yaml(),
             "name: a-to-b-00000001\nphase: Succeeded\nsource: default/a\ndestination: default/b\nresults:\n- node: n1\n  timestamp: 5\n  observations:\n  - component: SpoofGuard\n    action: Forwarded\n  - component: Forwarding\n    componentInfo: Output\n    action: Delivered\n"
         );
+    }
+
+    fn ob(component: &'static str, action: &'static str) -> Observation {
+        Observation {
+            component,
+            action,
+            ..Observation::default()
+        }
+    }
+
+    fn node(observations: Vec<Observation>) -> NodeResult {
+        NodeResult {
+            node: "n".into(),
+            timestamp: 0,
+            observations,
+        }
+    }
+
+    /// checkTraceflowStatus's rule: the sender and a final observation;
+    /// only the final one without a source Pod; anything for droppedOnly.
+    #[test]
+    fn a_traceflow_succeeds_as_antrea_s_controller_judges_it() {
+        let sender = node(vec![
+            ob("SpoofGuard", "Forwarded"),
+            ob("Forwarding", "Forwarded"),
+        ]);
+        let receiver = node(vec![
+            ob("Forwarding", "Received"),
+            ob("Forwarding", "Delivered"),
+        ]);
+        assert!(!succeeded(std::slice::from_ref(&sender), false, true));
+        assert!(succeeded(&[sender.clone(), receiver.clone()], false, true));
+        assert!(!succeeded(std::slice::from_ref(&receiver), false, true));
+        assert!(succeeded(std::slice::from_ref(&receiver), false, false));
+        for last in ["Dropped", "Rejected", "ForwardedOutOfNetwork"] {
+            let one = node(vec![ob("SpoofGuard", "Forwarded"), ob("Forwarding", last)]);
+            assert!(succeeded(&[one], false, true), "{last}");
+        }
+        assert!(!succeeded(&[], true, true));
+        assert!(succeeded(&[sender], true, true));
     }
 }

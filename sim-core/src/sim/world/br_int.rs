@@ -503,6 +503,8 @@ impl World {
         tag: Option<TraceTag>,
     ) {
         let now = self.now.as_nanos();
+        let live = !self.live_traceflows.is_empty()
+            && self.live_wants(self.br_int_programs[&sw].node, &packet);
         let rt = self
             .br_int_programs
             .get_mut(&sw)
@@ -510,8 +512,12 @@ impl World {
         rt.walked = true;
         let mut walk = rt
             .program
-            .run(&mut rt.ct, &CtMode::Tracked, &packet, now, false);
+            .run(&mut rt.ct, &CtMode::Tracked, &packet, now, live);
         let (local_ip, node) = (rt.local_ip, rt.node);
+        if live {
+            self.live_walked(node, local_ip, &packet, &frame, &walk);
+        }
+        let rt = &self.br_int_programs[&sw];
         let emitted = std::mem::take(&mut walk.emitted);
         let outs: Vec<(u32, Option<u16>, Option<Ipv4Addr>, Packet)> = walk
             .verdict

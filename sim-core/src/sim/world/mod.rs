@@ -52,6 +52,7 @@ mod garp;
 mod host;
 mod l2;
 mod links;
+mod live_traceflow;
 mod pods;
 mod power;
 mod probes;
@@ -65,6 +66,7 @@ pub use bfd::{BFD_INTERVAL, BFD_MULTIPLIER};
 pub use br_int::{GATEWAY_OFPORT, TUNNEL_OFPORT};
 pub use dataplane::describe_route;
 pub use links::{CAPTURE_BUDGET, LinkState};
+pub use live_traceflow::{LiveCapture, LiveWatch, TagAt};
 pub use traffic_control::{INLINE_DELAY, Inline, InlineDrop};
 
 /// What the queue holds: each is handled at its time by the room that owns it.
@@ -117,6 +119,9 @@ pub enum ControlEvent {
     },
     /// A timer set with [`World::control_timer`] fired.
     Timer(u64),
+    /// A node's br-int reported a live-traffic Traceflow's packet
+    /// ([`World::traceflow_capture`]).
+    Traceflow(String),
 }
 
 /// The running lab: devices, links, the event queue, probes, agents and the log.
@@ -157,6 +162,8 @@ pub struct World {
     /// What names a policy verdict: every rule by conjunction id, and
     /// which Kubernetes NetworkPolicies isolate each Pod.
     policy_catalog: std::sync::Arc<crate::engine::policy::PolicyCatalog>,
+    /// Live-traffic Traceflows watched for ([`live_traceflow`]).
+    live_traceflows: Vec<live_traceflow::LiveRt>,
     events: u64,
     log_frames: bool,
     /// The antrea-agent memberlist instance of each running node.
@@ -209,6 +216,7 @@ impl World {
             inline: BTreeMap::new(),
             flow_interner: Default::default(),
             policy_catalog: Default::default(),
+            live_traceflows: Vec::new(),
             events: 0,
             log_frames: true,
             agents: BTreeMap::new(),
