@@ -181,7 +181,7 @@ pub fn traceflow(
     seed: Option<u64>,
     output: TraceflowOutput,
 ) -> Result<ExitCode> {
-    use sim_core::engine::pipeline::traceflow::{Destination, traceflow};
+    use sim_core::engine::pipeline::traceflow::traceflow;
     use sim_core::k8s::TraceflowDestination as D;
     let pod = |s: &str| {
         let (ns, name) = s.split_once('/').unwrap_or(("default", s));
@@ -208,11 +208,6 @@ pub fn traceflow(
             };
             let (_, _, outcome) = run_of(path, at, seed)?;
             let (sns, sname) = pod(source);
-            let dst = match dst {
-                D::Ip(ip) => Destination::Ip(ip),
-                D::Service { namespace, name } => Destination::Service { namespace, name },
-                D::Pod { namespace, name } => Destination::Pod { namespace, name },
-            };
             let now_s = outcome.world.now().as_nanos() / 1_000_000_000;
             let flow = ask.flow.unwrap_or("icmp");
             traceflow(&outcome.cluster, (&sns, &sname), &dst, flow, now_s).map_err(bad)?

@@ -179,12 +179,7 @@ pub fn run_at(
         }
         None => scn.until,
     };
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let mut runner = Runner::start(scn.clone(), seed, false)?;
-    runner.stream_log(Box::new(Discard));
-    if !flows {
-        runner.keep_flow_records(0);
-    }
+    let (seed, mut runner) = quiet_runner(scn, seed, flows)?;
     let mut progress = Progress::new(stop_at);
     play(&mut runner, stop_at, &mut progress)?;
     progress.finish();
@@ -193,6 +188,18 @@ pub fn run_at(
 
 /// Advances `runner` to `end` slice by slice; stops early (with the write
 /// error) if the streamed log cannot be written, e.g. its reader has gone.
+/// A runner of `scn` (with `seed`, else the scenario's, else the default)
+/// whose log is not kept, keeping flow records only when `flows` asks.
+fn quiet_runner(scn: &scenario::Scenario, seed: Option<u64>, flows: bool) -> Result<(u64, Runner)> {
+    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
+    let mut runner = Runner::start(scn.clone(), seed, false)?;
+    runner.stream_log(Box::new(Discard));
+    if !flows {
+        runner.keep_flow_records(0);
+    }
+    Ok((seed, runner))
+}
+
 /// `antlab traceflow --live-traffic`: the scenario runs to `at`, the live
 /// Traceflow `tf` is applied there, and the run goes on until it is no
 /// longer Running, its timeout, or the scenario's end. The seed and the
@@ -215,10 +222,7 @@ pub fn run_live_traceflow(
             scn.until.since(SimTime::ZERO)
         )));
     }
-    let seed = seed.or(scn.seed).unwrap_or(DEFAULT_SEED);
-    let mut runner = Runner::start(scn.clone(), seed, false)?;
-    runner.stream_log(Box::new(Discard));
-    runner.keep_flow_records(0);
+    let (seed, mut runner) = quiet_runner(scn, seed, false)?;
     let mut progress = Progress::new(scn.until);
     play(&mut runner, start, &mut progress)?;
     runner.apply_traceflow(tf).map_err(bad)?;

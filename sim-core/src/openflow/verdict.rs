@@ -21,6 +21,12 @@ impl Verdict {
     pub fn is_drop(&self) -> bool {
         self.outputs.is_empty() && !self.controller && !self.normal
     }
+
+    /// The packet goes no further: dropped, or only sent to the controller
+    /// (a Reject, or a logged Drop); a logged Allow also outputs.
+    pub fn ends_packet(&self) -> bool {
+        self.is_drop() || (self.controller && self.outputs.is_empty())
+    }
 }
 
 /// One packet leaving a port.

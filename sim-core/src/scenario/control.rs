@@ -92,7 +92,6 @@ pub(super) fn advance(
             return Ok(());
         }
         // Live Traceflow reports change only their Traceflow's status.
-        let before = events.len();
         events.retain(|e| match e {
             ControlEvent::Traceflow(name) => {
                 super::traceflow::reported(world, cluster, name);
@@ -100,7 +99,7 @@ pub(super) fn advance(
             }
             _ => true,
         });
-        if events.is_empty() && before > 0 {
+        if events.is_empty() {
             continue;
         }
         let mut touched = NodeSet::new();

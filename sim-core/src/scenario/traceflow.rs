@@ -10,12 +10,10 @@
 //! (pkg/controller/traceflow/controller.go, `timeoutCheckInterval`); antlab
 //! fails a live Traceflow at its timeout exactly.
 
-use std::net::Ipv4Addr;
-
 use crate::engine::pipeline::inspect::pod_ofport;
 use crate::engine::pipeline::traceflow::{
-    Destination, LiveRequest, RecordedTracer, TraceflowRequest, TraceflowResult, succeeded,
-    traceflow, traceflow_with,
+    LiveRequest, RecordedTracer, TraceflowRequest, TraceflowResult, destination_ip,
+    destination_text, succeeded, traceflow, traceflow_with,
 };
 use crate::engine::{ClusterState, PodState};
 use crate::k8s::{self, TraceflowDestination as D};
@@ -25,20 +23,6 @@ use crate::time::SimDuration;
 
 /// The control timer that checks live Traceflows' timeouts.
 pub(super) const TIMEOUT_TOKEN: u64 = 4;
-
-fn destination(d: &D) -> Destination {
-    match d {
-        D::Pod { namespace, name } => Destination::Pod {
-            namespace: namespace.clone(),
-            name: name.clone(),
-        },
-        D::Service { namespace, name } => Destination::Service {
-            namespace: namespace.clone(),
-            name: name.clone(),
-        },
-        D::Ip(ip) => Destination::Ip(*ip),
-    }
-}
 
 fn pod<'a>(cluster: &'a ClusterState, ns: &str, name: &str) -> Result<&'a PodState, String> {
     cluster
@@ -66,11 +50,10 @@ fn inject(
     let (Some((ns, pod)), Some(dst)) = (&tf.source, &tf.destination) else {
         return Err("an injected packet needs a source Pod and a destination".into());
     };
-    let dst = destination(dst);
     // No packet given: ICMP, or a Service's first port (Antrea's
     // preparePacket).
-    let flow = tf.flow.clone().unwrap_or_else(|| match &dst {
-        Destination::Service { namespace, name } => cluster
+    let flow = tf.flow.clone().unwrap_or_else(|| match dst {
+        D::Service { namespace, name } => cluster
             .services
             .get(&format!("{namespace}/{name}"))
             .and_then(|s| s.spec.ports.first())
@@ -81,7 +64,7 @@ fn inject(
         _ => "icmp".to_string(),
     });
     let now = world.now().as_nanos() / 1_000_000_000;
-    let mut result = traceflow(cluster, (ns, pod), &dst, &flow, now)?;
+    let mut result = traceflow(cluster, (ns, pod), dst, &flow, now)?;
     result.name = tf.meta.name.clone();
     let summary = last_observation(&result);
     world.record(
@@ -140,21 +123,13 @@ fn watch(
     live: k8s::LiveTraffic,
 ) -> Result<(), String> {
     let name = tf.meta.name.clone();
-    let dst_ip = |d: &D| -> Result<Ipv4Addr, String> {
-        Ok(match d {
-            D::Pod { namespace, name } => pod(cluster, namespace, name)?.ip,
-            D::Service { namespace, name } => cluster
-                .services
-                .get(&format!("{namespace}/{name}"))
-                .and_then(|s| s.cluster_ip)
-                .ok_or_else(|| format!("no Service {namespace}/{name} with a ClusterIP"))?,
-            D::Ip(ip) => *ip,
-        })
-    };
     let (node, at) = match (&tf.source, &tf.destination) {
         (Some((ns, p)), dst) => {
             let src = pod(cluster, ns, p)?;
-            let nw_dst = dst.as_ref().map(dst_ip).transpose()?;
+            let nw_dst = dst
+                .as_ref()
+                .map(|d| destination_ip(cluster, d))
+                .transpose()?;
             let at = TagAt::Sender {
                 ofport: pod_ofport(cluster, src),
                 nw_dst,
@@ -195,13 +170,11 @@ fn watch(
         (None, Some(ip)) => ip.to_string(),
         (None, None) => String::new(),
     };
-    let dest = match &tf.destination {
-        Some(D::Pod { namespace, name } | D::Service { namespace, name }) => {
-            format!("{namespace}/{name}")
-        }
-        Some(D::Ip(ip)) => ip.to_string(),
-        None => String::new(),
-    };
+    let dest = tf
+        .destination
+        .as_ref()
+        .map(destination_text)
+        .unwrap_or_default();
     let flow = tf.flow.clone().unwrap_or_default();
     world.record(
         LogKind::Engine,
@@ -217,7 +190,7 @@ fn watch(
     );
     let request = TraceflowRequest {
         source: tf.source.clone().unwrap_or_default(),
-        destination: tf.destination.as_ref().map(destination),
+        destination: tf.destination.clone(),
         flow,
         at_s: world.now().as_nanos() / 1_000_000_000,
         catalog: None,

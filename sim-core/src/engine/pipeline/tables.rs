@@ -212,6 +212,21 @@ pub(crate) enum Miss {
 }
 
 /// The realized tables of one node: ids, next tables, stage entries.
+/// featureNetworkPolicy's tables on either kind of Node (an external
+/// Node adds EgressSecurityClassifier).
+const NETWORK_POLICY_TABLES: [T; 7] = [
+    T::EgressRule,
+    T::EgressDefaultRule,
+    T::EgressMetric,
+    T::IngressSecurityClassifier,
+    T::IngressRule,
+    T::IngressDefaultRule,
+    T::IngressMetric,
+];
+
+/// The Antrea-native policy tables, with the AntreaPolicy feature gate.
+const ANTREA_POLICY_TABLES: [T; 2] = [T::AntreaPolicyEgressRule, T::AntreaPolicyIngressRule];
+
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     /// Realized tables in id order (the index is the id).
@@ -241,17 +256,11 @@ impl Layout {
                 T::ConntrackCommit,
                 T::Output,
                 T::NonIp,
-                T::EgressRule,
-                T::EgressDefaultRule,
-                T::EgressMetric,
-                T::IngressSecurityClassifier,
-                T::IngressRule,
-                T::IngressDefaultRule,
-                T::IngressMetric,
                 T::EgressSecurityClassifier,
             ]);
+            want(&NETWORK_POLICY_TABLES);
             if f.antrea_policy {
-                want(&[T::AntreaPolicyEgressRule, T::AntreaPolicyIngressRule]);
+                want(&ANTREA_POLICY_TABLES);
             }
             return Self::realize(need);
         }
@@ -296,17 +305,9 @@ impl Layout {
             want(&[T::Dnat]);
         }
         // featureNetworkPolicy (K8s Node).
-        want(&[
-            T::EgressRule,
-            T::EgressDefaultRule,
-            T::EgressMetric,
-            T::IngressSecurityClassifier,
-            T::IngressRule,
-            T::IngressDefaultRule,
-            T::IngressMetric,
-        ]);
+        want(&NETWORK_POLICY_TABLES);
         if f.antrea_policy {
-            want(&[T::AntreaPolicyEgressRule, T::AntreaPolicyIngressRule]);
+            want(&ANTREA_POLICY_TABLES);
         }
         // featureEgress.
         if f.egress {

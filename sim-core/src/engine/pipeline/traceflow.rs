@@ -34,13 +34,8 @@ use crate::openflow::{
     Conntrack, CtMode, Field, Headers, Packet, PacketIn, Program, Verdict, Walk,
 };
 
-/// Where the packet goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Destination {
-    Pod { namespace: String, name: String },
-    Service { namespace: String, name: String },
-    Ip(Ipv4Addr),
-}
+/// Where the packet goes: the Traceflow CR's destination.
+pub use crate::k8s::TraceflowDestination as Destination;
 
 /// One observation, with the fields antctl prints when they are set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -375,24 +370,8 @@ pub fn traceflow_with(
     let pod = cluster
         .pod_by_name(sns, sname)
         .ok_or_else(|| format!("no Pod {sns}/{sname}"))?;
-    let (dst_ip, dst_text) = match dst {
-        Destination::Pod { namespace, name } => (
-            cluster
-                .pod_by_name(namespace, name)
-                .ok_or_else(|| format!("no Pod {namespace}/{name}"))?
-                .ip,
-            format!("{namespace}/{name}"),
-        ),
-        Destination::Service { namespace, name } => (
-            cluster
-                .services
-                .get(&format!("{namespace}/{name}"))
-                .and_then(|s| s.cluster_ip)
-                .ok_or_else(|| format!("no Service {namespace}/{name} with a ClusterIP"))?,
-            format!("{namespace}/{name}"),
-        ),
-        Destination::Ip(ip) => (*ip, ip.to_string()),
-    };
+    let dst_ip = destination_ip(cluster, dst)?;
+    let dst_text = destination_text(dst);
     let l4 = match flow.trim() {
         "" | "icmp" => "icmp,icmp_type=8,icmp_code=0".to_string(),
         f => f
@@ -459,6 +438,35 @@ pub fn traceflow_with(
         captured_packet: None,
         results,
     })
+}
+
+/// The address a Traceflow to `dst` goes to: the Pod's, the Service's
+/// ClusterIP, or the IP itself.
+pub fn destination_ip(cluster: &ClusterState, dst: &Destination) -> Result<Ipv4Addr, String> {
+    Ok(match dst {
+        Destination::Pod { namespace, name } => {
+            cluster
+                .pod_by_name(namespace, name)
+                .ok_or_else(|| format!("no Pod {namespace}/{name}"))?
+                .ip
+        }
+        Destination::Service { namespace, name } => cluster
+            .services
+            .get(&format!("{namespace}/{name}"))
+            .and_then(|s| s.cluster_ip)
+            .ok_or_else(|| format!("no Service {namespace}/{name} with a ClusterIP"))?,
+        Destination::Ip(ip) => *ip,
+    })
+}
+
+/// `dst` as the result names it (`namespace/name`, or the IP).
+pub fn destination_text(dst: &Destination) -> String {
+    match dst {
+        Destination::Pod { namespace, name } | Destination::Service { namespace, name } => {
+            format!("{namespace}/{name}")
+        }
+        Destination::Ip(ip) => ip.to_string(),
+    }
 }
 
 /// A live-traffic Traceflow's observations: each hop's walk (by `tracer`)
@@ -593,7 +601,7 @@ fn walk_node(
     .map(str::to_string);
     // A logged Allow goes to the agent and on: only a packet with no output
     // ends here.
-    if walk.verdict.is_drop() || (walk.verdict.controller && walk.verdict.outputs.is_empty()) {
+    if walk.verdict.ends_packet() {
         let denied = walk
             .conjunctions
             .iter()

@@ -123,12 +123,6 @@ fn dnat_targets(walk: &Walk) -> impl Iterator<Item = Ipv4Addr> + '_ {
     })
 }
 
-/// Whether the walk ended the packet (dropped, or only sent to the agent,
-/// as a Reject is).
-fn ended(walk: &Walk) -> bool {
-    walk.verdict.is_drop() || (walk.verdict.controller && walk.verdict.outputs.is_empty())
-}
-
 impl LiveWatch {
     fn ports_match(&self, p: &Packet) -> bool {
         let key = key_of(p);
@@ -263,7 +257,7 @@ impl World {
                 continue;
             }
             let sender = tagged && matches!(l.watch.at, TagAt::Sender { .. });
-            let dropped = ended(walk);
+            let dropped = walk.verdict.ends_packet();
             let reports = !l.watch.dropped_only || dropped;
             if tagged && !l.watch.dropped_only {
                 l.closed = true;
