@@ -96,7 +96,7 @@ pub struct CompileCache {
     egress_selected: Option<Vec<(String, Vec<PodId>)>>,
     egress_placement: Option<egress::PlacementInputs>,
     /// One copy of each Service's rules for the nodes that compile it alike.
-    shared_rules: proxy::SharedServiceRules,
+    services: proxy::ServiceMemo,
     /// What each node's br-int program was last compiled from (its spec and
     /// its Pods' ofports): a record of what was loaded, not derived state,
     /// so [`CompileCache::invalidate`] keeps it.
@@ -139,7 +139,7 @@ impl CompileCache {
         self.proxy.clear();
         self.egress_selected = None;
         self.egress_placement = None;
-        self.shared_rules.clear();
+        self.services.clear();
     }
 }
 
@@ -211,14 +211,14 @@ pub fn compile_nodes_realized(
                 let (pnodes, psvcs) =
                     proxy_inputs.get_or_insert_with(|| services::proxy_inputs(cluster));
                 let mut part = NodeDataplane::default();
-                services::proxy_dataplane(cluster, node, pnodes, psvcs, &mut part);
-                if let Some(rules) = part
-                    .service_rules
-                    .as_mut()
-                    .and_then(std::sync::Arc::get_mut)
-                {
-                    rules.share_with(&mut cache.shared_rules);
-                }
+                services::proxy_dataplane(
+                    cluster,
+                    node,
+                    pnodes,
+                    psvcs,
+                    &mut cache.services,
+                    &mut part,
+                );
                 cache.proxy.insert(node.id, part.clone());
                 part
             }

@@ -346,7 +346,14 @@ pub fn dataplane(
     psvcs: &[proxy::ProxyService],
     dp: &mut super::dataplane::NodeDataplane,
 ) {
-    proxy_dataplane(cluster, node, pnodes, psvcs, dp);
+    proxy_dataplane(
+        cluster,
+        node,
+        pnodes,
+        psvcs,
+        &mut proxy::ServiceMemo::default(),
+        dp,
+    );
     external_ip_dataplane(cluster, node, dp);
 }
 
@@ -358,6 +365,7 @@ pub fn proxy_dataplane(
     node: &super::NodeState,
     pnodes: &[proxy::ProxyNode],
     psvcs: &[proxy::ProxyService],
+    memo: &mut proxy::ServiceMemo,
     dp: &mut super::dataplane::NodeDataplane,
 ) {
     if cluster.services.is_empty() {
@@ -367,7 +375,7 @@ pub fn proxy_dataplane(
     let Some(me) = pnodes.get(node.id.index()) else {
         return;
     };
-    let rules = proxy::compile_node(me, psvcs, pnodes, &cluster.proxy);
+    let rules = proxy::compile_node_with(me, psvcs, pnodes, &cluster.proxy, memo);
     if let Some(proxy::KubeProxyMode::Ipvs { strict_arp }) = cluster.proxy.kube_proxy {
         dp.dummy_ifaces.push(KUBE_IPVS0.into());
         for ip in rules.kube_ipvs0_addresses() {

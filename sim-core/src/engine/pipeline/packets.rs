@@ -119,7 +119,7 @@ fn vips(spec: &PipelineSpec) -> Vec<Vip> {
     let Some(rules) = &spec.services else {
         return out;
     };
-    for ports in rules.services.values() {
+    for (_, ports) in rules.services() {
         for p in ports.iter() {
             out.push(Vip {
                 proto: p.protocol,

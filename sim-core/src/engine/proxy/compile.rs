@@ -27,13 +27,15 @@
 //! and the config, so [`update_service`] / [`remove_service`] give exactly the
 //! result of [`compile_node`] over the new Service set.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::endpoints::{Endpoint, hints_requested};
 use super::kubeproxy;
 use super::rules::{
     AntreaPortRules, AntreaVip, Categorized, EndpointRef, NodeServiceRules, ProxyService,
-    ServicePortRules, VipKind,
+    ServicePortRules, SharedServices, VipKind,
 };
 use super::{
     LB_MODE_ANNOTATION, LbMode, MAX_ANTREA_AFFINITY_TIMEOUT, ProxyConfig, ProxyNode,
@@ -48,16 +50,150 @@ pub fn compile_node(
     nodes: &[ProxyNode],
     cfg: &ProxyConfig,
 ) -> NodeServiceRules {
-    let mut node_ips: Vec<Ipv4Addr> = nodes.iter().map(|n| n.ip).collect();
-    if !node_ips.contains(&node.ip) {
-        node_ips.push(node.ip);
+    compile_node_with(node, services, nodes, cfg, &mut ServiceMemo::default())
+}
+
+/// What the nodes of one compile share: the rules of each class of nodes
+/// that compile every Service alike, and which Services each node must
+/// compile itself.
+///
+/// A Service's rules depend on the node only through which of its endpoints
+/// are on the node (`local`), the node's zone (topology hints) and, with
+/// kube-proxy's IPVS, the node's own NodePort addresses. So a node with no
+/// endpoint of the Service compiles it as every other such node of its
+/// zone does; a cluster of N nodes and S Services then compiles about
+/// S x zones + its endpoints' nodes, not N x S, and holds one table per zone.
+///
+/// A memo is good for one `(services, nodes, cfg)`: the caller starts a new
+/// one (or clears it) when any of them changes.
+#[derive(Debug, Default)]
+pub struct ServiceMemo {
+    /// The sorted transport IPs of `nodes`.
+    node_ips: Option<Arc<Vec<Ipv4Addr>>>,
+    /// Per zone, the rules of a node hosting no endpoint of any Service.
+    by_zone: BTreeMap<Option<String>, Arc<SharedServices>>,
+    /// Per node name, the Services (indexes into `services`) with an
+    /// endpoint on it.
+    local: Option<BTreeMap<Arc<str>, Vec<usize>>>,
+}
+
+impl ServiceMemo {
+    /// Forgets everything (the inputs changed).
+    pub fn clear(&mut self) {
+        *self = ServiceMemo::default();
     }
-    node_ips.sort();
-    node_ips.dedup();
-    let mut rules = NodeServiceRules::empty(
+}
+
+/// [`compile_node`] sharing what it can with the other nodes compiled
+/// through `memo` (same `services`, `nodes` and `cfg`).
+pub fn compile_node_with(
+    node: &ProxyNode,
+    services: &[ProxyService],
+    nodes: &[ProxyNode],
+    cfg: &ProxyConfig,
+    memo: &mut ServiceMemo,
+) -> NodeServiceRules {
+    let all_ips = memo
+        .node_ips
+        .get_or_insert_with(|| {
+            let mut v: Vec<Ipv4Addr> = nodes.iter().map(|n| n.ip).collect();
+            v.sort();
+            v.dedup();
+            Arc::new(v)
+        })
+        .clone();
+    let node_ips = if all_ips.binary_search(&node.ip).is_ok() {
+        all_ips
+    } else {
+        let mut v = (*all_ips).clone();
+        v.push(node.ip);
+        v.sort();
+        Arc::new(v)
+    };
+    let nodeport_addresses = antrea_nodeport_addresses(node, cfg);
+    let shared = match memo.by_zone.get(&node.zone) {
+        Some(s) => s.clone(),
+        None => {
+            // A node of this zone that no endpoint is on.
+            let class = ProxyNode {
+                name: String::new(),
+                ..node.clone()
+            };
+            let scratch = NodeServiceRules::empty(
+                class,
+                cfg.clone(),
+                node_ips.clone(),
+                nodeport_addresses.clone(),
+            );
+            let mut table = SharedServices::default();
+            for s in services {
+                let ports = compile_service(&scratch, s);
+                if !ports.is_empty() {
+                    table.insert(s.key().clone(), Arc::new(ports));
+                }
+            }
+            let table = Arc::new(table);
+            memo.by_zone.insert(node.zone.clone(), table.clone());
+            table
+        }
+    };
+    let local = memo.local.get_or_insert_with(|| {
+        let mut by_node: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
+        for (i, s) in services.iter().enumerate() {
+            for p in &s.endpoints.ports {
+                for e in &p.endpoints {
+                    let list = by_node.entry(e.node.clone()).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+        }
+        by_node
+    });
+    let mut rules = NodeServiceRules::over(
         node.clone(),
         cfg.clone(),
         node_ips,
+        nodeport_addresses,
+        shared,
+    );
+    // kube-proxy's IPVS binds every NodePort to this node's own addresses.
+    let ipvs = matches!(cfg.kube_proxy, Some(super::KubeProxyMode::Ipvs { .. }));
+    let mut own: Vec<usize> = local.get(node.name.as_str()).cloned().unwrap_or_default();
+    if ipvs {
+        own.extend(
+            services
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.service.ports.iter().any(|p| p.node_port.is_some()))
+                .map(|(i, _)| i),
+        );
+        own.sort_unstable();
+        own.dedup();
+    }
+    for i in own {
+        update_service(&mut rules, &services[i]);
+    }
+    rules
+}
+
+/// Every Service compiled for `node` itself, sharing nothing: what
+/// [`compile_node_with`] must equal (tested).
+#[cfg(test)]
+pub(super) fn compile_node_alone(
+    node: &ProxyNode,
+    services: &[ProxyService],
+    nodes: &[ProxyNode],
+    cfg: &ProxyConfig,
+) -> NodeServiceRules {
+    let mut ips: Vec<Ipv4Addr> = nodes.iter().map(|n| n.ip).chain([node.ip]).collect();
+    ips.sort();
+    ips.dedup();
+    let mut rules = NodeServiceRules::empty(
+        node.clone(),
+        cfg.clone(),
+        Arc::new(ips),
         antrea_nodeport_addresses(node, cfg),
     );
     for s in services {
@@ -68,24 +204,14 @@ pub fn compile_node(
 
 /// Adds or replaces one Service's rules.
 pub fn update_service(rules: &mut NodeServiceRules, svc: &ProxyService) {
-    let key = svc.key().clone();
     let ports = compile_service(rules, svc);
-    let old = if ports.is_empty() {
-        rules.services.remove(&key)
-    } else {
-        rules.count_dports(&ports, true);
-        rules.services.insert(key, std::sync::Arc::new(ports))
-    };
-    if let Some(old) = old {
-        rules.count_dports(&old, false);
-    }
+    let ports = (!ports.is_empty()).then(|| Arc::new(ports));
+    rules.set_service(svc.key().clone(), ports);
 }
 
 /// Removes one Service's rules (no-op if absent).
 pub fn remove_service(rules: &mut NodeServiceRules, namespace: &str, name: &str) {
-    if let Some(old) = rules.services.remove(&(namespace.into(), name.into())) {
-        rules.count_dports(&old, false);
-    }
+    rules.set_service((namespace.into(), name.into()), None);
 }
 
 /// Antrea's NodePort addresses ([`super::node_addresses`]).

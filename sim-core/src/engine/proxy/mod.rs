@@ -61,7 +61,7 @@ use ipnet::Ipv4Net;
 use super::NodeState;
 use crate::k8s::Protocol;
 
-pub use compile::{compile_node, remove_service, update_service};
+pub use compile::{ServiceMemo, compile_node, compile_node_with, remove_service, update_service};
 pub use count::{RuleCounts, rule_counts, synthetic_services};
 pub use endpoints::{
     Endpoint, EndpointPod, HintsOutcome, PortEndpoints, ServiceEndpoints, endpoint_slices,
@@ -74,7 +74,8 @@ pub use kubeproxy::{IptRule, IptTable};
 pub use render::{render_antrea, render_kube_proxy};
 pub use rules::{
     AntreaPortRules, AntreaVip, Categorized, EndpointRef, IpvsService, KubePortRules,
-    NodeServiceRules, ProxyService, ServiceKey, ServicePortRules, SharedServiceRules, VipKind,
+    NodeServiceRules, ProxyService, ServiceKey, ServicePortRules, ServiceRulesRef, SharedServices,
+    VipKind,
 };
 
 /// The zone label the EndpointSlice controller and both proxies read.

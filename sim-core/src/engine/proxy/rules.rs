@@ -222,24 +222,73 @@ impl ServicePortRules {
     }
 }
 
+/// One Service's rules on a node: its ports in spec order.
+pub type ServiceRulesRef = Arc<Vec<ServicePortRules>>;
+
+/// The rules of every Service as a class of nodes compiles them: the nodes
+/// of one zone that host none of a Service's endpoints compile it alike, so
+/// they hold one copy of the whole table ([`ServiceMemo`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedServices {
+    table: BTreeMap<ServiceKey, ServiceRulesRef>,
+    /// [`NodeServiceRules::may_match`]'s index over `table`.
+    dports: BTreeMap<u16, u32>,
+}
+
+impl SharedServices {
+    /// Number of Services in the table.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when no Service has rules in the table.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
 /// Everything both proxies install on one node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// A node's Service rules are the table its class shares
+/// ([`SharedServices`]) with the Services it compiles differently (one of
+/// their endpoints is on the node, or kube-proxy's IPVS binds a NodePort to
+/// the node's own addresses) laid over it. Equality is by what a node
+/// installs, not by how the layers split it.
+#[derive(Clone, Debug)]
 pub struct NodeServiceRules {
     pub(crate) node: ProxyNode,
     pub cfg: ProxyConfig,
-    /// Transport IPs of all nodes: an endpoint with one of them is host-network.
-    pub(crate) node_ips: Vec<Ipv4Addr>,
+    /// Transport IPs of all nodes: an endpoint with one of them is
+    /// host-network. Sorted; one copy for every node of a compile.
+    pub(crate) node_ips: Arc<Vec<Ipv4Addr>>,
     /// The addresses AntreaProxy serves NodePorts on (NodePortMark flows).
     pub antrea_nodeport_addresses: Vec<Ipv4Addr>,
-    /// Per Service (namespace, name), its ports in spec order. Shared
-    /// (`Arc`) so that nodes whose rules for a Service are equal can hold
-    /// one copy ([`NodeServiceRules::share_with`]).
-    pub(crate) services: BTreeMap<ServiceKey, Arc<Vec<ServicePortRules>>>,
+    /// The rules this node shares with the other nodes of its class.
+    shared: Arc<SharedServices>,
+    /// Where this node's rules differ from `shared`: its own compile of a
+    /// Service (None: the Service has no rules here).
+    own: BTreeMap<ServiceKey, Option<ServiceRulesRef>>,
     /// How many Service ports use each port number, as `port` or as
     /// `nodePort`: a packet to any other port is no Service's, which
     /// [`NodeServiceRules::may_match`] answers without scanning them all.
     dports: BTreeMap<u16, u32>,
 }
+
+impl PartialEq for NodeServiceRules {
+    fn eq(&self, other: &Self) -> bool {
+        self.node == other.node
+            && self.cfg == other.cfg
+            && self.node_ips == other.node_ips
+            && self.antrea_nodeport_addresses == other.antrea_nodeport_addresses
+            && (Arc::ptr_eq(&self.shared, &other.shared) && self.own == other.own
+                || self
+                    .services()
+                    .map(|(k, v)| (k, &**v))
+                    .eq(other.services().map(|(k, v)| (k, &**v))))
+    }
+}
+
+impl Eq for NodeServiceRules {}
 
 impl NodeServiceRules {
     /// False when no Service port listens on `dport` (neither as its port
@@ -252,54 +301,109 @@ impl NodeServiceRules {
     pub(super) fn empty(
         node: ProxyNode,
         cfg: ProxyConfig,
-        node_ips: Vec<Ipv4Addr>,
+        node_ips: Arc<Vec<Ipv4Addr>>,
         antrea_nodeport_addresses: Vec<Ipv4Addr>,
+    ) -> NodeServiceRules {
+        Self::over(
+            node,
+            cfg,
+            node_ips,
+            antrea_nodeport_addresses,
+            Arc::default(),
+        )
+    }
+
+    /// Rules for a node that starts from the table its class shares.
+    pub(super) fn over(
+        node: ProxyNode,
+        cfg: ProxyConfig,
+        node_ips: Arc<Vec<Ipv4Addr>>,
+        antrea_nodeport_addresses: Vec<Ipv4Addr>,
+        shared: Arc<SharedServices>,
     ) -> NodeServiceRules {
         NodeServiceRules {
             node,
             cfg,
             node_ips,
             antrea_nodeport_addresses,
-            services: BTreeMap::new(),
-            dports: BTreeMap::new(),
+            dports: shared.dports.clone(),
+            shared,
+            own: BTreeMap::new(),
+        }
+    }
+
+    /// The rules of Service `key` on this node.
+    pub fn service(&self, key: &ServiceKey) -> Option<&ServiceRulesRef> {
+        match self.own.get(key) {
+            Some(own) => own.as_ref(),
+            None => self.shared.table.get(key),
+        }
+    }
+
+    /// Every Service with rules on this node, in (namespace, name) order.
+    pub fn services(&self) -> impl Iterator<Item = (&ServiceKey, &ServiceRulesRef)> {
+        let mut shared = self.shared.table.iter().peekable();
+        let mut own = self.own.iter().peekable();
+        std::iter::from_fn(move || {
+            loop {
+                let take_own = match (shared.peek(), own.peek()) {
+                    (None, None) => return None,
+                    (Some(_), None) => false,
+                    (None, Some(_)) => true,
+                    (Some((a, _)), Some((b, _))) => b <= a,
+                };
+                if !take_own {
+                    return shared.next();
+                }
+                let (k, v) = own.next()?;
+                if shared.peek().is_some_and(|(a, _)| *a == k) {
+                    shared.next();
+                }
+                if let Some(v) = v {
+                    return Some((k, v));
+                }
+            }
+        })
+    }
+
+    /// Sets Service `key`'s rules on this node (None: it has none here).
+    pub(super) fn set_service(&mut self, key: ServiceKey, rules: Option<ServiceRulesRef>) {
+        if let Some(old) = self.service(&key).cloned() {
+            self.count_dports(&old, false);
+        }
+        if let Some(new) = &rules {
+            self.count_dports(new, true);
+        }
+        let same_as_shared = match (self.shared.table.get(&key), &rules) {
+            (Some(s), Some(n)) => Arc::ptr_eq(s, n) || s == n,
+            (None, None) => true,
+            _ => false,
+        };
+        if same_as_shared {
+            self.own.remove(&key);
+        } else {
+            self.own.insert(key, rules);
         }
     }
 
     /// Counts `ports` in (`add`) or out of the port-number index.
     pub(super) fn count_dports(&mut self, ports: &[ServicePortRules], add: bool) {
-        for p in ports {
-            for d in std::iter::once(p.port).chain(p.node_port) {
-                let c = self.dports.entry(d).or_default();
-                if add {
-                    *c += 1;
-                } else {
-                    *c -= 1;
-                    if *c == 0 {
-                        self.dports.remove(&d);
-                    }
-                }
-            }
-        }
+        count_dports(&mut self.dports, ports, add);
     }
 
     /// All Service ports in (namespace, name, spec) order.
     pub fn ports(&self) -> impl Iterator<Item = &ServicePortRules> {
-        self.services.values().flat_map(|v| v.iter())
+        self.services().flat_map(|(_, v)| v.iter())
     }
 
-    /// Points every Service whose rules equal one in `pool` at the pooled
-    /// copy, and adds the others to `pool`. Most Services compile alike on
-    /// every node, so a cluster's nodes then share one copy of them.
-    pub fn share_with(&mut self, pool: &mut SharedServiceRules) {
-        for (key, ports) in self.services.iter_mut() {
-            match pool.get(key) {
-                Some(shared) if std::sync::Arc::ptr_eq(shared, ports) => {}
-                Some(shared) if shared == ports => *ports = shared.clone(),
-                _ => {
-                    pool.insert(key.clone(), ports.clone());
-                }
-            }
-        }
+    /// The table this node shares with its class (for tests and sizes).
+    pub fn shared(&self) -> &Arc<SharedServices> {
+        &self.shared
+    }
+
+    /// How many Services this node compiles differently from its class.
+    pub fn own_count(&self) -> usize {
+        self.own.len()
     }
 
     /// Addresses bound to `kube-ipvs0` (IPVS mode): ClusterIPs, external IPs and
@@ -332,5 +436,29 @@ impl NodeServiceRules {
     }
 }
 
-/// Service rules shared between nodes, by (namespace, name).
-pub type SharedServiceRules = BTreeMap<ServiceKey, Arc<Vec<ServicePortRules>>>;
+/// Counts `ports` in (`add`) or out of a port-number index.
+fn count_dports(dports: &mut BTreeMap<u16, u32>, ports: &[ServicePortRules], add: bool) {
+    for p in ports {
+        for d in std::iter::once(p.port).chain(p.node_port) {
+            let c = dports.entry(d).or_default();
+            if add {
+                *c += 1;
+            } else {
+                *c -= 1;
+                if *c == 0 {
+                    dports.remove(&d);
+                }
+            }
+        }
+    }
+}
+
+impl SharedServices {
+    /// Adds Service `key`'s rules to the table.
+    pub(super) fn insert(&mut self, key: ServiceKey, rules: ServiceRulesRef) {
+        count_dports(&mut self.dports, &rules, true);
+        if let Some(old) = self.table.insert(key, rules) {
+            count_dports(&mut self.dports, &old, false);
+        }
+    }
+}

@@ -1397,6 +1397,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Nodes compiled through one memo (sharing their class's table) install
+    /// exactly what each would compile alone: endpoints on some nodes, two
+    /// zones, every proxy mode.
+    #[test]
+    fn nodes_sharing_a_memo_compile_what_each_compiles_alone(
+        specs in prop::collection::vec(svc_spec(), 0..6),
+        cfg in cfg_strategy(),
+    ) {
+        let mut nodes = blog_nodes();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            n.zone = Some(if i % 2 == 0 { "a".into() } else { "b".into() });
+        }
+        let mut by_idx: std::collections::BTreeMap<u8, ProxyService> = Default::default();
+        for s in &specs {
+            by_idx.insert(s.idx, build(s));
+        }
+        let services: Vec<ProxyService> = by_idx.into_values().collect();
+        let mut memo = super::ServiceMemo::default();
+        for me in &nodes {
+            let shared = super::compile_node_with(me, &services, &nodes, &cfg, &mut memo);
+            let alone = super::compile::compile_node_alone(me, &services, &nodes, &cfg);
+            prop_assert_eq!(&shared, &alone);
+            prop_assert!(shared.ports().eq(alone.ports()));
+            prop_assert_eq!(render_antrea(&shared), render_antrea(&alone));
+            prop_assert_eq!(render_kube_proxy(&shared), render_kube_proxy(&alone));
+            for port in [53, 80, 443, 8080, 30000, 30080, 31000, 32000] {
+                prop_assert_eq!(shared.may_match(port), alone.may_match(port));
+            }
+        }
+        // The nodes of a zone hold one table.
+        let a0 = super::compile_node_with(&nodes[0], &services, &nodes, &cfg, &mut memo);
+        let a2 = super::compile_node_with(&nodes[2], &services, &nodes, &cfg, &mut memo);
+        prop_assert!(std::sync::Arc::ptr_eq(a0.shared(), a2.shared()));
+    }
+}
+
 // ---- renders ---------------------------------------------------------------------------
 
 #[test]

@@ -12,7 +12,7 @@ use crate::engine::memberlist::codec::{COMPOUND_HEADER, COMPOUND_PER_PART};
 use crate::engine::memberlist::member::MemberState;
 use crate::engine::memberlist::messages::{Msg, PushState};
 use crate::engine::memberlist::names::MemberId;
-use crate::engine::memberlist::util::retransmit_limit;
+use crate::engine::memberlist::util::{k_random_positions, retransmit_limit};
 use crate::time::SimTime;
 
 impl Agent {
@@ -126,7 +126,9 @@ impl Agent {
         if self.queue.is_empty() {
             // memberlist picks its targets before finding it has nothing to
             // send; make the same draws, skip fetching the members.
-            self.k_random_positions(self.cfg.gossip_nodes, &keep);
+            let count = self.census.gossip_targets(&self.nodes, now, dead_time);
+            debug_assert_eq!(count, self.nodes.values().filter(|n| keep(n)).count());
+            k_random_positions(&mut self.rng, count, self.cfg.gossip_nodes);
             return;
         }
         let targets = self.k_random(self.cfg.gossip_nodes, keep);

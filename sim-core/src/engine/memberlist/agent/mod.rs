@@ -11,6 +11,7 @@
 //! Members are [`MemberId`]s inside; names come in with peers and messages
 //! and go out in messages, events and member lists.
 
+mod census;
 mod gossip;
 mod probe;
 mod state;
@@ -120,6 +121,8 @@ pub struct Agent {
     seq: u32,
     /// Known members (self included) in the order they became known.
     nodes: IndexMap<MemberId, NodeState>,
+    /// How many of `nodes` are in each state, kept as they change.
+    census: census::Census,
     probe_order: Vec<MemberId>,
     probe_index: usize,
     probe: Option<Probe>,
@@ -153,6 +156,7 @@ impl Agent {
             incarnation: 0,
             seq: 0,
             nodes: IndexMap::new(),
+            census: census::Census::default(),
             probe_order: Vec::new(),
             probe_index: 0,
             probe: None,
@@ -282,6 +286,7 @@ impl Agent {
             self.insert_node(now, id, *addr);
             let n = self.nodes.get_mut(&id).expect("just inserted");
             n.incarnation = 1;
+            self.census.moved(id, self.me, n.state, MemberState::Alive);
             n.state = MemberState::Alive;
         }
         // Our own Alive was queued by `start`; in a converged cluster every
@@ -516,6 +521,7 @@ impl Agent {
                 suspicion: None,
             },
         );
+        self.census.added(id, self.me, MemberState::Dead);
         let n = self.probe_order.len();
         let offset = if n == 0 {
             0

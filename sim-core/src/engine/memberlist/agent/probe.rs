@@ -250,7 +250,9 @@ impl Agent {
             .map(|n| n.id)
             .collect();
         for id in &forget {
-            self.nodes.shift_remove(id);
+            if let Some(n) = self.nodes.shift_remove(id) {
+                self.census.removed(*id, self.me, n.state);
+            }
         }
         self.probe_order.retain(|id| !forget.contains(id));
         let len = self.probe_order.len();

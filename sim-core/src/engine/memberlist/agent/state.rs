@@ -80,6 +80,8 @@ impl Agent {
             n.incarnation = incarnation;
             n.addr = addr;
             if n.state != MemberState::Alive {
+                self.census
+                    .moved(node, self.me, n.state, MemberState::Alive);
                 n.state = MemberState::Alive;
                 n.state_change = now;
             }
@@ -141,6 +143,8 @@ impl Agent {
             return;
         }
         n.incarnation = incarnation;
+        self.census
+            .moved(node, self.me, n.state, MemberState::Suspect);
         n.state = MemberState::Suspect;
         n.state_change = now;
         self.next_generation += 1;
@@ -193,11 +197,13 @@ impl Agent {
             return;
         }
         n.incarnation = incarnation;
-        n.state = if left {
+        let to = if left {
             MemberState::Left
         } else {
             MemberState::Dead
         };
+        self.census.moved(node, self.me, n.state, to);
+        n.state = to;
         n.state_change = now;
         let msg = Msg::Dead {
             incarnation,
