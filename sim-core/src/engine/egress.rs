@@ -406,23 +406,27 @@ pub fn pods_applied_to(cluster: &ClusterState, at: &k8s::AppliedTo) -> Vec<PodId
     if at.pod_selector.is_none() && at.namespace_selector.is_none() {
         return Vec::new(); // an empty appliedTo selects nothing
     }
-    let everything = LabelSelector::default();
-    let no_labels = IndexMap::new();
     cluster
         .pods()
-        .filter(|p| {
-            at.pod_selector
-                .as_ref()
-                .unwrap_or(&everything)
-                .matches(&p.labels)
-                && at
-                    .namespace_selector
-                    .as_ref()
-                    .unwrap_or(&everything)
-                    .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
-        })
+        .filter(|p| applies_to(cluster, at, p))
         .map(|p| p.id)
         .collect()
+}
+
+/// Whether `at` (not empty) selects Pod `p`: both selectors match, a
+/// missing one matches all.
+fn applies_to(cluster: &ClusterState, at: &k8s::AppliedTo, p: &PodState) -> bool {
+    let everything = LabelSelector::default();
+    let no_labels = IndexMap::new();
+    at.pod_selector
+        .as_ref()
+        .unwrap_or(&everything)
+        .matches(&p.labels)
+        && at
+            .namespace_selector
+            .as_ref()
+            .unwrap_or(&everything)
+            .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
 }
 
 /// What every node's Egress dataplane is computed from, shared across the
@@ -485,12 +489,59 @@ pub fn selected_ids(cluster: &ClusterState) -> Vec<(String, Vec<PodId>)> {
     if !cluster.egress.config.enabled {
         return Vec::new();
     }
+    let index = PodLabelIndex::new(cluster);
     cluster
         .egress
         .egresses
         .iter()
-        .map(|(name, e)| (name.clone(), selected_pod_ids(cluster, &e.spec)))
+        .map(|(name, e)| (name.clone(), index.applied_to(cluster, &e.spec.applied_to)))
         .collect()
+}
+
+/// The Pods carrying each label (key, value), in creation order: an
+/// appliedTo whose Pod selector names labels is matched against the Pods of
+/// its rarest label only, not every Pod (1,000 Egresses over 100,000 Pods
+/// were 100 million matches per compile).
+pub struct PodLabelIndex<'a> {
+    by_label: BTreeMap<(&'a str, &'a str), Vec<&'a PodState>>,
+}
+
+impl<'a> PodLabelIndex<'a> {
+    pub fn new(cluster: &'a ClusterState) -> Self {
+        let mut by_label: BTreeMap<(&str, &str), Vec<&PodState>> = BTreeMap::new();
+        for p in cluster.pods() {
+            for (k, v) in &p.labels {
+                by_label.entry((k, v)).or_default().push(p);
+            }
+        }
+        PodLabelIndex { by_label }
+    }
+
+    /// [`pods_applied_to`], the same Pods in the same order.
+    pub fn applied_to(&self, cluster: &ClusterState, at: &k8s::AppliedTo) -> Vec<PodId> {
+        let Some(labels) = at
+            .pod_selector
+            .as_ref()
+            .map(|s| &s.match_labels)
+            .filter(|l| !l.is_empty())
+        else {
+            return pods_applied_to(cluster, at);
+        };
+        let rarest = labels
+            .iter()
+            .map(|(k, v)| {
+                self.by_label
+                    .get(&(k.as_str(), v.as_str()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|pods| pods.len())
+            .unwrap_or(&[]);
+        rarest
+            .iter()
+            .filter(|p| applies_to(cluster, at, p))
+            .map(|p| p.id)
+            .collect()
+    }
 }
 
 /// The Egress part of `node`'s desired dataplane, given its own view.
@@ -878,4 +929,75 @@ pub fn egress_of_pod(cluster: &ClusterState, pod: &PodState) -> Option<(String, 
         e.ip?.to_string(),
         cluster.node(node).name.clone(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use indexmap::IndexMap;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::k8s::selector::{Operator, Requirement};
+
+    const TOPOLOGY: &str = include_str!("../../../topologies/blog-lab.yaml");
+
+    fn labels(pairs: &[(u8, u8)]) -> IndexMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("k{k}"), format!("v{v}")))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The label index selects the Pods a scan of every Pod selects, in
+        /// the same (creation) order.
+        #[test]
+        fn the_label_index_selects_what_a_scan_selects(
+            pods in prop::collection::vec(
+                (0u8..2, prop::collection::vec((0u8..3, 0u8..3), 0..3)),
+                0..25,
+            ),
+            want in prop::collection::vec((0u8..3, 0u8..3), 0..3),
+            exists in prop::option::of(0u8..3),
+            ns_selected in prop::option::of(0u8..2),
+        ) {
+            let topo = crate::topology::load_topology("blog-lab.yaml", TOPOLOGY).expect("topology");
+            let mut c = ClusterState::from_topology(&topo);
+            let node = c.nodes().next().expect("a node").id;
+            for ns in 0..2u8 {
+                c.namespaces.insert(format!("ns{ns}"), labels(&[(9, ns)]));
+            }
+            for (i, (ns, l)) in pods.iter().enumerate() {
+                c.add_pod(PodState {
+                    id: PodId(0),
+                    namespace: format!("ns{ns}"),
+                    name: format!("p{i}"),
+                    node,
+                    ip: Ipv4Addr::new(10, 9, 0, i as u8 + 1),
+                    labels: labels(l),
+                    tcp_listen: Vec::new(),
+                    named_ports: Vec::new(),
+                    l7_export: None,
+                    ready: true,
+                })
+                .expect("a new Pod");
+            }
+            let mut pod_selector = LabelSelector::from_labels(labels(&want));
+            if let Some(k) = exists {
+                pod_selector.match_expressions.push(Requirement {
+                    key: format!("k{k}"),
+                    operator: Operator::Exists,
+                    values: Vec::new(),
+                });
+            }
+            let at = k8s::AppliedTo {
+                pod_selector: Some(pod_selector),
+                namespace_selector: ns_selected.map(|n| LabelSelector::from_labels(labels(&[(9, n)]))),
+            };
+            let index = PodLabelIndex::new(&c);
+            prop_assert_eq!(index.applied_to(&c, &at), pods_applied_to(&c, &at));
+        }
+    }
 }

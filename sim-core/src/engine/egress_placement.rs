@@ -39,7 +39,15 @@ pub struct PlacementInputs {
     pools: Vec<(String, Vec<NodeId>)>,
     schedulable: Vec<SchedulableEgress>,
     capacity: Capacity<NodeId>,
+    /// Placements already computed, by view: agents that agree place alike,
+    /// and after a failure most views change to the same one, one agent at
+    /// a time. Bounded by [`PLACEMENT_MEMO_VIEWS`].
+    memo: std::cell::RefCell<BTreeMap<NodeSet, Placement>>,
 }
+
+/// Views whose placement [`PlacementInputs`] keeps (more are computed each
+/// time they are asked for).
+const PLACEMENT_MEMO_VIEWS: usize = 64;
 
 impl PlacementInputs {
     pub fn new(cluster: &ClusterState) -> Self {
@@ -83,6 +91,7 @@ impl PlacementInputs {
             pools,
             schedulable,
             capacity,
+            memo: Default::default(),
         }
     }
 
@@ -90,6 +99,18 @@ impl PlacementInputs {
     /// is the one these inputs were computed from; it gives each node's
     /// hashed ring keys).
     pub fn place(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
+        if let Some(p) = self.memo.borrow().get(alive) {
+            return p.clone();
+        }
+        let placed = self.place_now(cluster, alive);
+        let mut memo = self.memo.borrow_mut();
+        if memo.len() < PLACEMENT_MEMO_VIEWS {
+            memo.insert(alive.clone(), placed.clone());
+        }
+        placed
+    }
+
+    fn place_now(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
         let rings: BTreeMap<String, HashRing<NodeId>> = self
             .pools
             .iter()

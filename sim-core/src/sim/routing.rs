@@ -182,12 +182,13 @@ impl RoutingTable {
     /// of the table per route (a node of a large cluster has a route per
     /// peer).
     pub fn add_routes<'a>(&mut self, routes: impl IntoIterator<Item = &'a Route>) {
-        let mut have: std::collections::BTreeSet<Route> = self.routes.iter().cloned().collect();
-        for r in routes {
-            if have.insert(r.clone()) {
-                self.routes.push(r.clone());
-            }
-        }
+        let mut have: std::collections::BTreeSet<&Route> = self.routes.iter().collect();
+        let added: Vec<Route> = routes
+            .into_iter()
+            .filter(|r| have.insert(r))
+            .cloned()
+            .collect();
+        self.routes.extend(added);
     }
 
     /// Removes every route installed by `origin` (used to re-apply desired state).
@@ -283,19 +284,22 @@ impl RoutingTable {
 
     /// The flow's 31-bit hash (the kernel's `fib_multipath_hash() >> 1`).
     pub fn flow_hash(&self, path: &FlowPath) -> u32 {
-        let mut bytes = Vec::with_capacity(21);
-        bytes.extend_from_slice(&self.hash_seed.to_be_bytes());
-        bytes.extend_from_slice(&path.src.octets());
-        bytes.extend_from_slice(&path.dst.octets());
+        let mut bytes = [0u8; 21];
+        bytes[..8].copy_from_slice(&self.hash_seed.to_be_bytes());
+        bytes[8..12].copy_from_slice(&path.src.octets());
+        bytes[12..16].copy_from_slice(&path.dst.octets());
+        let mut len = 16;
         if self.ecmp.hash == MultipathHash::L4 {
-            bytes.push(path.proto);
+            bytes[16] = path.proto;
+            len = 17;
             // Ports exist for TCP and UDP only (the flow dissector's keys).
             if matches!(path.proto, 6 | 17) {
-                bytes.extend_from_slice(&path.sport.to_be_bytes());
-                bytes.extend_from_slice(&path.dport.to_be_bytes());
+                bytes[17..19].copy_from_slice(&path.sport.to_be_bytes());
+                bytes[19..21].copy_from_slice(&path.dport.to_be_bytes());
+                len = 21;
             }
         }
-        (fnv1a64(&bytes) >> 33) as u32
+        (fnv1a64(&bytes[..len]) >> 33) as u32
     }
 
     fn alive(&self, nh: &Nexthop) -> bool {
@@ -305,30 +309,39 @@ impl RoutingTable {
     fn lookup_table(&self, table: u32, dst: Ipv4Addr, path: &FlowPath) -> Option<NextHop> {
         // Usable routes only: one whose next hops are all dead is skipped, as
         // the kernel skips `RTNH_F_DEAD` aliases and tries shorter prefixes.
-        let usable = |r: &&Route| {
+        let usable = |r: &Route| {
             r.table == table && r.dst.contains(&dst) && r.nexthops.iter().any(|n| self.alive(n))
         };
-        let best_len = self
-            .routes
-            .iter()
-            .filter(usable)
-            .map(|r| r.dst.prefix_len())
-            .max()?;
-        let best_metric = self
-            .routes
-            .iter()
-            .filter(usable)
-            .filter(|r| r.dst.prefix_len() == best_len)
-            .map(|r| r.metric)
-            .min()?;
-        // In insertion order: the first is Linux's pick.
-        let tied: Vec<&Route> = self
-            .routes
-            .iter()
-            .filter(usable)
-            .filter(|r| r.dst.prefix_len() == best_len && r.metric == best_metric)
-            .take(usize::from(self.ecmp.maximum_paths.max(1)))
-            .collect();
+        // One pass: the longest usable prefix, then its lowest metric, the
+        // ties kept in insertion order (the first is Linux's pick).
+        let max_tied = usize::from(self.ecmp.maximum_paths.max(1));
+        let mut best: Option<(u8, u32)> = None;
+        let mut tied: Vec<&Route> = Vec::new();
+        for r in self.routes.iter().filter(|r| usable(r)) {
+            let rank = (r.dst.prefix_len(), r.metric);
+            let better = match best {
+                None => true,
+                Some((len, metric)) => rank.0 > len || (rank.0 == len && rank.1 < metric),
+            };
+            if better {
+                best = Some(rank);
+                tied.clear();
+                tied.push(r);
+            } else if best == Some(rank) && tied.len() < max_tied {
+                tied.push(r);
+            }
+        }
+        best?;
+        if let [only] = tied[..]
+            && let [hop] = only.nexthops[..]
+        {
+            // One path: the hash would pick it whatever it is.
+            return Some(NextHop {
+                dev: hop.dev,
+                neighbor: hop.via.unwrap_or(dst),
+                table,
+            });
+        }
         let hash = self.flow_hash(path);
         let hops: Vec<Nexthop> = if tied.len() > 1 {
             // A router with `maximum-paths`: each equal route is one next hop.

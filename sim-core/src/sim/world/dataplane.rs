@@ -259,20 +259,16 @@ impl World {
                 r.dst, r.via, dev, r.metric, r.table, "engine",
             ));
         }
-        let old_routes: Vec<Route> = h
+        let old_routes: Vec<&Route> = h
             .stack
             .routes
             .routes()
             .iter()
             .filter(|r| r.origin == "engine")
-            .cloned()
             .collect();
-        if old_routes != new_routes {
-            h.stack.routes.remove_origin("engine");
-            h.stack.routes.add_routes(&new_routes);
-        }
-        if old_routes != new_routes && log {
-            let old_set: std::collections::BTreeSet<&Route> = old_routes.iter().collect();
+        let routes_changed = !old_routes.iter().copied().eq(new_routes.iter());
+        if routes_changed && log {
+            let old_set: std::collections::BTreeSet<&Route> = old_routes.iter().copied().collect();
             let new_set: std::collections::BTreeSet<&Route> = new_routes.iter().collect();
             for r in new_routes.iter().filter(|r| !old_set.contains(r)) {
                 lines.push((
@@ -280,12 +276,17 @@ impl World {
                     format!("ip route add {}", describe_route(r, &h.stack.ifaces)),
                 ));
             }
-            for r in old_routes.iter().filter(|r| !new_set.contains(r)) {
+            for r in old_routes.iter().filter(|r| !new_set.contains(*r)) {
                 lines.push((
                     LogKind::Route,
                     format!("ip route del {}", describe_route(r, &h.stack.ifaces)),
                 ));
             }
+        }
+        drop(old_routes);
+        if routes_changed {
+            h.stack.routes.remove_origin("engine");
+            h.stack.routes.add_routes(&new_routes);
         }
         let new_rules: Vec<crate::model::RuleSpec> =
             desired.rules.iter().map(|r| r.to_spec()).collect();
