@@ -20,8 +20,10 @@
 //!   Pods, Services and Egresses in the issue's ratios peak at 1.76 GB,
 //!   1,000 at 1.41 GB), with the devices (each Pod is a host with its own
 //!   stack: 100,000 Pods on 400 nodes, 608 MB), with Services times nodes
-//!   (each node compiles every Service: 20,000 Services on 200 nodes,
-//!   946 MB), with endpoints (2,000 Services of 10 on 200 nodes, 434 MB)
+//!   (each node compiled every Service when this was fitted: 20,000
+//!   Services on 200 nodes, 946 MB; since the nodes of a zone share one
+//!   compile of the Services they compile alike (issue 16) this term
+//!   overestimates, and is kept as a safe bound), with endpoints (2,000 Services of 10 on 200 nodes, 434 MB)
 //!   and with Egresses times nodes (placement per agent view).
 //!   [`Footprint`] adds these up with per-unit costs fitted to those runs
 //!   and rounded up: its estimates are 5-35 % above every measured peak

@@ -21,6 +21,11 @@
 //!   `update_service(&mut NodeServiceRules, &ProxyService)`,
 //!   `remove_service(&mut NodeServiceRules, namespace, name)`; the incremental
 //!   pair always equals a full recompile (tested with proptest).
+//!   `compile_node_with(.., &mut ServiceMemo)` compiles the nodes of one
+//!   cluster together: the nodes of a zone that host none of a Service's
+//!   endpoints compile it alike, so they share one table
+//!   (`rules::SharedServices`) and each node compiles itself only the
+//!   Services it differs on (equal to compiling it alone: proptest).
 //!   `NodeServiceRules::ipvs_arp_addresses()` lists the `kube-ipvs0` VIPs the
 //!   kernel answers ARP for when IPVS runs without `strictARP`.
 //! - [`handler`]: who handles a packet.
