@@ -235,18 +235,6 @@ pub struct SharedServices {
     dports: BTreeMap<u16, u32>,
 }
 
-impl SharedServices {
-    /// Number of Services in the table.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    /// True when no Service has rules in the table.
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-}
-
 /// Everything both proxies install on one node.
 ///
 /// A node's Service rules are the table its class shares
@@ -369,10 +357,10 @@ impl NodeServiceRules {
     /// Sets Service `key`'s rules on this node (None: it has none here).
     pub(super) fn set_service(&mut self, key: ServiceKey, rules: Option<ServiceRulesRef>) {
         if let Some(old) = self.service(&key).cloned() {
-            self.count_dports(&old, false);
+            count_dports(&mut self.dports, &old, false);
         }
         if let Some(new) = &rules {
-            self.count_dports(new, true);
+            count_dports(&mut self.dports, new, true);
         }
         let same_as_shared = match (self.shared.table.get(&key), &rules) {
             (Some(s), Some(n)) => Arc::ptr_eq(s, n) || s == n,
@@ -386,24 +374,14 @@ impl NodeServiceRules {
         }
     }
 
-    /// Counts `ports` in (`add`) or out of the port-number index.
-    pub(super) fn count_dports(&mut self, ports: &[ServicePortRules], add: bool) {
-        count_dports(&mut self.dports, ports, add);
-    }
-
     /// All Service ports in (namespace, name, spec) order.
     pub fn ports(&self) -> impl Iterator<Item = &ServicePortRules> {
         self.services().flat_map(|(_, v)| v.iter())
     }
 
-    /// The table this node shares with its class (for tests and sizes).
+    /// The table this node shares with its class (tests check that a zone's nodes hold one).
     pub fn shared(&self) -> &Arc<SharedServices> {
         &self.shared
-    }
-
-    /// How many Services this node compiles differently from its class.
-    pub fn own_count(&self) -> usize {
-        self.own.len()
     }
 
     /// Addresses bound to `kube-ipvs0` (IPVS mode): ClusterIPs, external IPs and
