@@ -96,13 +96,14 @@ impl Runner {
         // Every node runs an antrea-agent; each joins all the others, or
         // (warm start) has long since converged on them.
         let peers = peers(&cluster);
+        let roster = crate::engine::memberlist::Roster::new(&peers);
         let nodes: Vec<(engine::NodeId, DeviceId)> = cluster
             .nodes()
             .map(|n| (n.id, n.device.expect("nodes exist")))
             .collect();
         for (node, id) in nodes {
             if scn.warm_start {
-                world.start_agent_converged(id, &peers);
+                world.start_agent_converged(id, &roster);
                 // The control plane acts on each agent's own view, so a node
                 // that goes down stays in it until memberlist says otherwise.
                 if let Some(view) = agent_view(&world, &cluster, id) {

@@ -100,6 +100,8 @@
 //! - `names`: small copyable [`MemberId`]s and the name table behind them;
 //!   the protocol state works on ids, names appear only in messages and
 //!   in what the agent reports.
+//! - `roster`: the members a converged cluster's agents all start with,
+//!   shared by them ([`Roster`]).
 //! - `suspicion` (`suspicion.go`, `util.go suspicionTimeout`): the timer
 //!   that shrinks with independent confirmations.
 //! - `awareness` (`awareness.go`): the local health score.
@@ -117,6 +119,7 @@ mod member;
 pub mod messages;
 mod names;
 mod queue;
+mod roster;
 mod suspicion;
 mod util;
 
@@ -132,6 +135,7 @@ pub use config::MemberConfig;
 pub use member::{Member, MemberState};
 pub use messages::{Msg, PushState};
 pub use names::MemberId;
+pub use roster::Roster;
 pub use suspicion::{remaining_suspicion_time, suspicion_timeout};
 pub use util::{push_pull_scale, retransmit_limit};
 

@@ -7,10 +7,12 @@
 //! handed to the control plane.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::{ControlEvent, Event, World};
 use crate::engine::memberlist::{
-    self, Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg, Transport,
+    self, Action as AgentAction, Agent, AgentTimer, MemberConfig, MemberEvent, Msg, Roster,
+    Transport,
 };
 use crate::model::DeviceId;
 use crate::sched::Scheduler;
@@ -61,19 +63,16 @@ impl World {
     }
 
     /// [`World::start_agent`] for a warm start: the agent's member list is
-    /// already converged on `peers` and it sends nothing to join.
-    pub fn start_agent_converged(
-        &mut self,
-        node: DeviceId,
-        peers: &[(std::sync::Arc<str>, Ipv4Addr)],
-    ) {
+    /// already converged on `roster` (shared by every agent started from
+    /// it) and it sends nothing to join.
+    pub fn start_agent_converged(&mut self, node: DeviceId, roster: &Arc<Roster>) {
         let name = self.device(node).name().to_string();
         let Some(ip) = self.host_ip(node) else { return };
         let boot = self.agent_boots.entry(node).or_insert(0);
         *boot += 1;
         let rng = memberlist::agent_rng(self.seed, &name, *boot);
-        let mut agent = Agent::new(&name, ip, MemberConfig::default(), rng);
-        let actions = agent.start_converged(self.now, peers);
+        let cfg = MemberConfig::default();
+        let (agent, actions) = Agent::converged(&name, ip, cfg, rng, self.now, roster);
         self.agents.insert(node, agent);
         self.memberlist_listen(node, true);
         self.run_agent_actions(node, actions);
@@ -329,8 +328,8 @@ mod tests {
     fn a_converged_start_is_quiet_and_a_stopped_agent_is_gone_at_once() {
         let mut w = world(TWO_NODES);
         let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
-        w.start_agent_converged(n1, &peers());
-        w.start_agent_converged(n2, &peers());
+        w.start_agent_converged(n1, &crate::engine::memberlist::Roster::new(&peers()));
+        w.start_agent_converged(n2, &crate::engine::memberlist::Roster::new(&peers()));
         assert_eq!(
             w.agent_view(n1),
             Some(vec!["n1".to_string(), "n2".to_string()])
@@ -385,7 +384,7 @@ mod tests {
     fn an_undecodable_message_is_dropped_with_a_warning() {
         let mut w = world(TWO_NODES);
         let n1 = id(&w, "n1");
-        w.start_agent_converged(n1, &peers());
+        w.start_agent_converged(n1, &crate::engine::memberlist::Roster::new(&peers()));
         w.agent_receive(n1, ip("10.0.0.12"), None, b"not memberlist");
         assert_eq!(
             messages(&w, LogKind::Warn),

@@ -5,9 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use indexmap::IndexMap;
-
-use super::NodeState;
+use super::table::MemberTable;
 use crate::engine::memberlist::member::MemberState;
 use crate::engine::memberlist::names::MemberId;
 use crate::time::{SimDuration, SimTime};
@@ -66,7 +64,7 @@ impl Census {
     /// than `dead_time`.
     pub(super) fn gossip_targets(
         &self,
-        nodes: &IndexMap<MemberId, NodeState>,
+        nodes: &MemberTable,
         now: SimTime,
         dead_time: SimDuration,
     ) -> usize {
@@ -76,7 +74,7 @@ impl Census {
                 .iter()
                 .filter(|id| {
                     nodes
-                        .get(*id)
+                        .get(**id)
                         .is_some_and(|n| now.since(n.state_change) <= dead_time)
                 })
                 .count()

@@ -19,7 +19,7 @@ impl Agent {
     /// Every known member as a push/pull entry, in table order.
     fn local_states(&self) -> Vec<PushState> {
         self.nodes
-            .values()
+            .iter()
             .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state))
             .collect()
     }
@@ -115,7 +115,7 @@ impl Agent {
     pub(super) fn gossip(&mut self, now: SimTime, out: &mut Vec<Action>) {
         let me = self.me;
         let dead_time = self.cfg.gossip_to_the_dead_time;
-        let keep = |n: &super::NodeState| {
+        let keep = |n: &super::table::NodeState| {
             n.id != me
                 && match n.state {
                     MemberState::Alive | MemberState::Suspect => true,
@@ -127,7 +127,7 @@ impl Agent {
             // memberlist picks its targets before finding it has nothing to
             // send; make the same draws, skip fetching the members.
             let count = self.census.gossip_targets(&self.nodes, now, dead_time);
-            debug_assert_eq!(count, self.nodes.values().filter(|n| keep(n)).count());
+            debug_assert_eq!(count, self.nodes.iter().filter(|n| keep(n)).count());
             k_random_positions(&mut self.rng, count, self.cfg.gossip_nodes);
             return;
         }

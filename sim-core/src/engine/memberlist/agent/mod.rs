@@ -16,13 +16,13 @@ mod gossip;
 mod probe;
 mod state;
 mod stream;
+mod table;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-
-use indexmap::IndexMap;
 
 use super::awareness::Awareness;
 use super::config::MemberConfig;
@@ -30,6 +30,7 @@ use super::member::{Member, MemberState};
 use super::messages::Msg;
 use super::names::{MemberId, NameTable};
 use super::queue::BroadcastQueue;
+use super::roster::Roster;
 use super::suspicion::Suspicion;
 use super::util::push_pull_scale;
 use crate::rng::{SimRng, below};
@@ -37,6 +38,7 @@ use crate::time::{SimDuration, SimTime};
 use probe::{Probe, Relay};
 use stream::PendingStream;
 pub use stream::Transport;
+use table::{MemberTable, NodeState};
 
 /// A callback the agent asked for. Stale ones (old `seq`/`generation`) are ignored.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,17 +99,6 @@ pub enum Action {
     Event(MemberEvent),
 }
 
-/// What the agent knows about one member (`nodeState`).
-#[derive(Clone, Debug)]
-struct NodeState {
-    id: MemberId,
-    addr: Ipv4Addr,
-    incarnation: u32,
-    state: MemberState,
-    state_change: SimTime,
-    suspicion: Option<Suspicion>,
-}
-
 /// One node's memberlist instance.
 #[derive(Clone, Debug)]
 pub struct Agent {
@@ -120,7 +111,9 @@ pub struct Agent {
     incarnation: u32,
     seq: u32,
     /// Known members (self included) in the order they became known.
-    nodes: IndexMap<MemberId, NodeState>,
+    nodes: MemberTable,
+    /// The suspicion timers of Suspect members.
+    suspicions: BTreeMap<MemberId, Suspicion>,
     /// How many of `nodes` are in each state, kept as they change.
     census: census::Census,
     probe_order: Vec<MemberId>,
@@ -155,7 +148,8 @@ impl Agent {
             rng,
             incarnation: 0,
             seq: 0,
-            nodes: IndexMap::new(),
+            nodes: MemberTable::default(),
+            suspicions: BTreeMap::new(),
             census: census::Census::default(),
             probe_order: Vec::new(),
             probe_index: 0,
@@ -207,7 +201,7 @@ impl Agent {
     fn is_alive_member(&self, name: &str) -> bool {
         self.names
             .lookup(name)
-            .and_then(|id| self.nodes.get(&id))
+            .and_then(|id| self.nodes.get(id))
             .is_some_and(|n| !n.state.dead_or_left())
     }
 
@@ -215,14 +209,14 @@ impl Agent {
     /// that maps the names to ids of its own.
     pub fn alive_member_names(&self) -> impl Iterator<Item = &str> {
         self.nodes
-            .values()
+            .iter()
             .filter(|n| !n.state.dead_or_left())
             .map(|n| self.names.name(n.id))
     }
 
     /// Every member known (dead ones until forgotten), sorted by name.
     pub fn members(&self) -> Vec<Member> {
-        let mut v: Vec<Member> = self.nodes.values().map(|n| self.view(n)).collect();
+        let mut v: Vec<Member> = self.nodes.iter().map(|n| self.view(&n)).collect();
         v.sort_by(|a, b| a.name().cmp(b.name()));
         v
     }
@@ -235,7 +229,7 @@ impl Agent {
     /// The member called `name`, if known.
     pub fn member(&self, name: &str) -> Option<Member> {
         let id = self.names.lookup(name)?;
-        self.nodes.get(&id).map(|n| self.view(n))
+        self.nodes.get(id).map(|n| self.view(&n))
     }
 
     fn view(&self, n: &NodeState) -> Member {
@@ -264,11 +258,43 @@ impl Agent {
         out
     }
 
-    /// Starts the agent as if it had been running in a converged cluster
-    /// (a scenario's `warmStart`): every peer is already an Alive member at
-    /// incarnation 1 (what each peer's own start gives it), and nothing is
-    /// sent: no push/pull with everyone, no queued broadcasts. Timers start
-    /// as in [`Agent::join`], so probing and gossip go on as usual.
+    /// An agent started as if it had been running in a converged cluster
+    /// (a scenario's `warmStart`): every peer of `roster` is already an
+    /// Alive member at incarnation 1 (what each peer's own start gives it),
+    /// and nothing is sent: no push/pull with everyone, no queued
+    /// broadcasts. Timers start as in [`Agent::join`], so probing and
+    /// gossip go on as usual. The agent shares the roster's names and
+    /// members with every agent started from it and keeps only where its
+    /// view differs; what it does is what [`Agent::start_converged`] on a
+    /// new agent does.
+    pub fn converged(
+        name: &str,
+        addr: Ipv4Addr,
+        cfg: MemberConfig,
+        rng: SimRng,
+        now: SimTime,
+        roster: &Arc<Roster>,
+    ) -> (Agent, Vec<Action>) {
+        let mut agent = Agent::new(name, addr, cfg, rng);
+        agent.names = NameTable::with_roster(roster.clone());
+        agent.me = agent.names.intern(name);
+        agent.nodes = MemberTable::with_roster(roster.clone());
+        let mut out = Vec::new();
+        agent.start(now, &mut out);
+        agent.nodes.hold_roster(now);
+        // What inserting each peer would have done: count it Alive and
+        // give it a random place in the probe list.
+        let held: Vec<MemberId> = agent.nodes.roster_defaults().collect();
+        for id in held {
+            agent.census.added(id, agent.me, MemberState::Alive);
+            agent.place_in_probe_order(id);
+        }
+        agent.queue.clear();
+        (agent, out)
+    }
+
+    /// [`Agent::converged`] on an agent of its own: every peer named here
+    /// (and not yet known) is added as an Alive member at incarnation 1.
     pub fn start_converged(&mut self, now: SimTime, peers: &[(Arc<str>, Ipv4Addr)]) -> Vec<Action> {
         let mut out = Vec::new();
         if self.shutdown || self.left {
@@ -280,14 +306,15 @@ impl Agent {
                 continue;
             }
             let id = self.names.intern_shared(name);
-            if self.nodes.contains_key(&id) {
+            if self.nodes.contains(id) {
                 continue;
             }
             self.insert_node(now, id, *addr);
-            let n = self.nodes.get_mut(&id).expect("just inserted");
+            let mut n = self.nodes.get(id).expect("just inserted");
             n.incarnation = 1;
             self.census.moved(id, self.me, n.state, MemberState::Alive);
             n.state = MemberState::Alive;
+            self.nodes.set(n);
         }
         // Our own Alive was queued by `start`; in a converged cluster every
         // peer has long heard it.
@@ -325,7 +352,7 @@ impl Agent {
         self.dead_node(now, self.incarnation, self.me, self.me, &mut out);
         let any_alive = self
             .nodes
-            .values()
+            .iter()
             .any(|n| n.id != self.me && !n.state.dead_or_left());
         if any_alive {
             out.push(Action::Timer {
@@ -349,9 +376,10 @@ impl Agent {
             AgentTimer::ProbeDeadline { seq } => self.on_probe_deadline(now, seq, &mut out),
             AgentTimer::RelayTimeout { seq } => self.on_relay_timeout(seq, &mut out),
             AgentTimer::Suspicion { node, generation } => {
-                let fire = self.nodes.get(&node).and_then(|n| {
+                let fire = self.nodes.get(node).and_then(|n| {
                     let live = n.state == MemberState::Suspect
-                        && n.suspicion.as_ref().map(Suspicion::generation) == Some(generation);
+                        && self.suspicions.get(&node).map(Suspicion::generation)
+                            == Some(generation);
                     live.then_some(n.incarnation)
                 });
                 if let Some(incarnation) = fire {
@@ -510,18 +538,20 @@ impl Agent {
     /// Adds an unknown node as Dead (so that its first Alive is a Join) at a
     /// random place in the probe list (`aliveNode` + `randomOffset`).
     fn insert_node(&mut self, now: SimTime, id: MemberId, addr: Ipv4Addr) {
-        self.nodes.insert(
+        self.nodes.insert(NodeState {
             id,
-            NodeState {
-                id,
-                addr,
-                incarnation: 0,
-                state: MemberState::Dead,
-                state_change: now,
-                suspicion: None,
-            },
-        );
+            addr,
+            incarnation: 0,
+            state: MemberState::Dead,
+            state_change: now,
+        });
+        self.suspicions.remove(&id);
         self.census.added(id, self.me, MemberState::Dead);
+        self.place_in_probe_order(id);
+    }
+
+    /// A new member's random place in the probe list (`randomOffset`).
+    fn place_in_probe_order(&mut self, id: MemberId) {
         let n = self.probe_order.len();
         let offset = if n == 0 {
             0

@@ -8,7 +8,8 @@
 use std::net::Ipv4Addr;
 
 use super::stream::StreamKind;
-use super::{Action, Agent, AgentTimer, NodeState, Transport};
+use super::table::NodeState;
+use super::{Action, Agent, AgentTimer, Transport};
 use crate::engine::memberlist::member::MemberState;
 use crate::engine::memberlist::messages::Msg;
 use crate::engine::memberlist::names::MemberId;
@@ -72,7 +73,7 @@ impl Agent {
             return;
         };
         self.send_indirect(out);
-        let Some(addr) = self.nodes.get(&p.target).map(|n| n.addr) else {
+        let Some(addr) = self.nodes.get(p.target).map(|n| n.addr) else {
             return;
         };
         let ping = Msg::Ping {
@@ -187,7 +188,7 @@ impl Agent {
         let passing = self
             .probe_order
             .iter()
-            .filter_map(|id| self.nodes.get(id))
+            .filter_map(|id| self.nodes.get(*id))
             .filter(|n| keep(n));
         for (pos, n) in passing.enumerate().take(last + 1) {
             for (slot, p) in picks.iter().enumerate() {
@@ -208,7 +209,7 @@ impl Agent {
         k: usize,
         keep: &impl Fn(&NodeState) -> bool,
     ) -> Vec<usize> {
-        let count = self.nodes.values().filter(|n| keep(n)).count();
+        let count = self.nodes.iter().filter(|n| keep(n)).count();
         k_random_positions(&mut self.rng, count, k)
     }
 
@@ -227,7 +228,7 @@ impl Agent {
             }
             let id = self.probe_order[self.probe_index];
             self.probe_index += 1;
-            let skip = id == self.me || self.nodes.get(&id).is_none_or(|n| n.state.dead_or_left());
+            let skip = id == self.me || self.nodes.get(id).is_none_or(|n| n.state.dead_or_left());
             if skip {
                 checked += 1;
                 continue;
@@ -242,7 +243,7 @@ impl Agent {
     fn reset_nodes(&mut self, now: SimTime) {
         let forget: Vec<MemberId> = self
             .nodes
-            .values()
+            .iter()
             .filter(|n| {
                 n.state.dead_or_left()
                     && now.since(n.state_change) > self.cfg.gossip_to_the_dead_time
@@ -250,9 +251,10 @@ impl Agent {
             .map(|n| n.id)
             .collect();
         for id in &forget {
-            if let Some(n) = self.nodes.shift_remove(id) {
+            if let Some(n) = self.nodes.remove(*id) {
                 self.census.removed(*id, self.me, n.state);
             }
+            self.suspicions.remove(id);
         }
         self.probe_order.retain(|id| !forget.contains(id));
         let len = self.probe_order.len();
@@ -263,7 +265,7 @@ impl Agent {
     }
 
     fn probe_node(&mut self, now: SimTime, id: MemberId, out: &mut Vec<Action>) {
-        let Some(node) = self.nodes.get(&id) else {
+        let Some(node) = self.nodes.get(id) else {
             return;
         };
         let (addr, incarnation, state) = (node.addr, node.incarnation, node.state);
@@ -313,7 +315,7 @@ impl Agent {
         let Some(p) = self.probe.clone() else {
             return;
         };
-        let Some(target_addr) = self.nodes.get(&p.target).map(|n| n.addr) else {
+        let Some(target_addr) = self.nodes.get(p.target).map(|n| n.addr) else {
             return;
         };
         let me = self.me;

@@ -21,8 +21,9 @@ impl Agent {
             self.incarnation = accused + 1;
         }
         let inc = self.incarnation;
-        if let Some(me) = self.nodes.get_mut(&self.me) {
+        if let Some(mut me) = self.nodes.get(self.me) {
             me.incarnation = inc;
+            self.nodes.set(me);
         }
         self.awareness.apply_delta(1);
         let a = Msg::Alive {
@@ -48,7 +49,7 @@ impl Agent {
             return;
         }
         let mut updates_node = false;
-        match self.nodes.get(&node) {
+        match self.nodes.get(node) {
             None => self.insert_node(now, node, addr),
             Some(n) if n.addr != addr => {
                 let reclaim = now.since(n.state_change) > self.cfg.dead_node_reclaim_time;
@@ -60,7 +61,7 @@ impl Agent {
             }
             Some(_) => {}
         }
-        let Some(n) = self.nodes.get_mut(&node) else {
+        let Some(mut n) = self.nodes.get(node) else {
             return;
         };
         if incarnation <= n.incarnation && !is_local && !updates_node {
@@ -69,7 +70,7 @@ impl Agent {
         if incarnation < n.incarnation && is_local {
             return;
         }
-        n.suspicion = None;
+        self.suspicions.remove(&node);
         let old = n.state;
         if !bootstrap && is_local {
             if incarnation == n.incarnation {
@@ -85,6 +86,7 @@ impl Agent {
                 n.state = MemberState::Alive;
                 n.state_change = now;
             }
+            self.nodes.set(n);
             let a = Msg::Alive {
                 incarnation,
                 node: self.name_of(node),
@@ -106,13 +108,13 @@ impl Agent {
         from: MemberId,
         out: &mut Vec<Action>,
     ) {
-        let Some(n) = self.nodes.get_mut(&node) else {
+        let Some(mut n) = self.nodes.get(node) else {
             return;
         };
         if incarnation < n.incarnation {
             return;
         }
-        if let Some(s) = n.suspicion.as_mut() {
+        if let Some(s) = self.suspicions.get_mut(&node) {
             // Confirmation of an existing suspicion (suspicion.go Confirm).
             let confirmed = s.confirm(from, now);
             if confirmed == Confirmation::Ignored {
@@ -129,7 +131,7 @@ impl Agent {
                     timer: AgentTimer::Suspicion { node, generation },
                 }),
                 _ => {
-                    let incarnation = self.nodes[&node].incarnation;
+                    let incarnation = n.incarnation;
                     self.dead_node(now, incarnation, node, self.me, out);
                 }
             }
@@ -147,13 +149,12 @@ impl Agent {
             .moved(node, self.me, n.state, MemberState::Suspect);
         n.state = MemberState::Suspect;
         n.state_change = now;
+        self.nodes.set(n);
         self.next_generation += 1;
         let generation = self.next_generation;
         let suspicion = Suspicion::new(from, self.nodes.len(), &self.cfg, now, generation);
         let timeout = suspicion.initial_timeout();
-        if let Some(n) = self.nodes.get_mut(&node) {
-            n.suspicion = Some(suspicion);
-        }
+        self.suspicions.insert(node, suspicion);
         let msg = self.suspect_msg(incarnation, node, from);
         self.broadcast(node, msg, false);
         out.push(Action::Timer {
@@ -181,13 +182,13 @@ impl Agent {
         out: &mut Vec<Action>,
     ) {
         let left = node == from;
-        let Some(n) = self.nodes.get_mut(&node) else {
+        let Some(mut n) = self.nodes.get(node) else {
             return;
         };
         if incarnation < n.incarnation {
             return;
         }
-        n.suspicion = None;
+        self.suspicions.remove(&node);
         if n.state.dead_or_left() {
             return;
         }
@@ -205,6 +206,7 @@ impl Agent {
         self.census.moved(node, self.me, n.state, to);
         n.state = to;
         n.state_change = now;
+        self.nodes.set(n);
         let msg = Msg::Dead {
             incarnation,
             node: self.name_of(node),

@@ -192,7 +192,7 @@ impl Agent {
     /// The member at `addr`, or the address if none is known.
     fn name_at(&self, addr: Ipv4Addr) -> String {
         self.nodes
-            .values()
+            .iter()
             .find(|n| n.addr == addr)
             .map_or_else(|| addr.to_string(), |n| self.name_of(n.id))
     }

@@ -77,6 +77,34 @@ impl Net {
         net
     }
 
+    /// A cluster whose agents start converged (warm start) at time zero,
+    /// from one shared roster or each from the peer list on its own.
+    fn converged(n: usize, seed: u64, shared: bool) -> Net {
+        let mut net = Net::new(0, seed);
+        net.names = (0..n).map(|i| format!("node-{i}")).collect();
+        net.addrs = (0..n)
+            .map(|i| Ipv4Addr::new(10, 0, 0, 10 + i as u8))
+            .collect();
+        net.agents = (0..n).map(|_| None).collect();
+        net.epoch = vec![1; n];
+        let peers = net.peers();
+        let roster = crate::engine::memberlist::Roster::new(&peers);
+        for i in 0..n {
+            let rng = agent_rng(seed, &net.names[i], 1);
+            let (name, addr, cfg) = (&net.names[i], net.addrs[i], MemberConfig::default());
+            let (a, acts) = if shared {
+                Agent::converged(name, addr, cfg, rng, net.now, &roster)
+            } else {
+                let mut a = Agent::new(name, addr, cfg, rng);
+                let acts = a.start_converged(net.now, &peers);
+                (a, acts)
+            };
+            net.agents[i] = Some(a);
+            net.apply(i, acts);
+        }
+        net
+    }
+
     fn peers(&self) -> Vec<(std::sync::Arc<str>, Ipv4Addr)> {
         self.names
             .iter()
@@ -388,6 +416,53 @@ fn graceful_leave_over_many_seeds() {
     assert!(quick * 10 >= total * 9, "{quick}/{total}");
 }
 
+/// Everything a converged cluster did: each agent's events, log lines and
+/// messages sent, and its member table at the end.
+fn converged_story(seed: u64, shared: bool) -> Vec<String> {
+    let mut net = Net::converged(7, seed, shared);
+    net.run_until(t(10));
+    net.power_off(5);
+    net.run_until(t(25));
+    net.power_off(2);
+    net.run_until(t(60));
+    net.power_on(5);
+    net.run_until(t(75));
+    let mut story: Vec<String> = net
+        .events
+        .iter()
+        .map(|(at, i, e)| format!("{at:?} node-{i} {e:?}"))
+        .collect();
+    story.extend(net.logs.iter().map(|(i, l)| format!("node-{i} log {l}")));
+    story.extend(net.sent.iter().map(|(i, k)| format!("node-{i} sent {k}")));
+    for (i, a) in net.agents.iter().enumerate() {
+        if let Some(a) = a {
+            story.push(format!("node-{i} members {:?}", a.members()));
+            story.push(format!("node-{i} awareness {}", a.awareness()));
+        }
+    }
+    story
+}
+
+/// An agent started from a shared roster does what one started converged
+/// on its own peer list does: same events, logs, messages and member
+/// tables, through two power-offs, a forgotten member and its return.
+#[test]
+fn a_shared_roster_changes_nothing_an_agent_does() {
+    for seed in [1, 2, 3, 44] {
+        let own = converged_story(seed, false);
+        let shared = converged_story(seed, true);
+        assert!(
+            own.iter().any(|l| l.contains("Leave(\"node-2\")")),
+            "the story has a failure"
+        );
+        assert!(
+            own.iter().any(|l| l.contains("Join(\"node-5\")")),
+            "and a return"
+        );
+        assert_eq!(own, shared, "seed {seed}");
+    }
+}
+
 #[test]
 fn node_coming_back_after_being_forgotten_is_alive_again() {
     let mut net = Net::new(6, 21);
@@ -583,7 +658,7 @@ fn suspicion_timer_shrinks_with_a_confirmation() {
         )
         .is_empty()
     );
-    let gen_now = a.nodes[&x].suspicion.as_ref().unwrap().generation();
+    let gen_now = a.suspicions[&x].generation();
     let acts = a.on_timer(
         t(13),
         AgentTimer::Suspicion {

@@ -1,0 +1,58 @@
+//! The members a converged cluster's agents all start out knowing (a
+//! scenario's `warmStart`): every peer Alive at incarnation 1, named and
+//! addressed as the Kubernetes Nodes are. Built once per start and shared
+//! by every agent, so that n agents hold one copy of the n names and
+//! addresses instead of n copies each; an agent keeps only where its view
+//! differs (`agent::table`).
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use indexmap::IndexSet;
+
+use super::names::MemberId;
+
+/// The peers in the order given, a name that repeats counted once (its
+/// first address kept, as a second Alive with another address is refused).
+#[derive(Debug, Default)]
+pub struct Roster {
+    names: IndexSet<Arc<str>>,
+    addrs: Vec<Ipv4Addr>,
+}
+
+impl Roster {
+    pub fn new(peers: &[(Arc<str>, Ipv4Addr)]) -> Arc<Roster> {
+        let mut roster = Roster::default();
+        for (name, addr) in peers {
+            if roster.names.insert(name.clone()) {
+                roster.addrs.push(*addr);
+            }
+        }
+        Arc::new(roster)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub(super) fn id_of(&self, name: &str) -> Option<MemberId> {
+        self.names.get_index_of(name).map(MemberId::from_index)
+    }
+
+    pub(super) fn name(&self, id: MemberId) -> Option<&str> {
+        self.names.get_index(id.index()).map(|n| &**n)
+    }
+
+    pub(super) fn addr(&self, id: MemberId) -> Option<Ipv4Addr> {
+        self.addrs.get(id.index()).copied()
+    }
+
+    /// Every roster id, in order.
+    pub(super) fn ids(&self) -> impl Iterator<Item = MemberId> + '_ {
+        (0..self.len()).map(MemberId::from_index)
+    }
+}
