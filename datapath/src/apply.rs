@@ -199,9 +199,10 @@ impl crate::NodeBackend for LinuxBackend<'_> {
                 cmds.push(format!("rule del {}", rule_args(r)));
             }
         }
-        for r in &last.routes {
-            if !desired
-                .routes
+        // The peer routes are held shared; here every route is one command.
+        let (last_routes, desired_routes) = (last.all_routes(), desired.all_routes());
+        for r in &last_routes {
+            if !desired_routes
                 .iter()
                 .any(|d| d.dst == r.dst && d.table == r.table && d.metric == r.metric)
             {
@@ -227,8 +228,8 @@ impl crate::NodeBackend for LinuxBackend<'_> {
                 ));
             }
         }
-        for r in &desired.routes {
-            if !last.routes.contains(r) {
+        for r in &desired_routes {
+            if !last_routes.contains(r) {
                 route_cmds.push(route_replace(r, &dev(desired, &r.dev)));
             }
         }

@@ -53,7 +53,13 @@ pub struct NodeDataplane {
     pub dummy_ifaces: Vec<String>,
     /// Addresses the engine puts on interfaces (Egress IPs, ...).
     pub addrs: Vec<AddrAssignment>,
+    /// The node's routes, save those to its peers' Pod CIDRs.
     pub routes: Vec<DesiredRoute>,
+    /// The routes to its peers' Pod CIDRs, shared with the other nodes
+    /// ([`super::peer_routes`]); [`NodeDataplane::all_routes`] puts them in
+    /// their place among `routes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_routes: Option<super::peer_routes::PeerRoutes>,
     pub rules: Vec<DesiredRule>,
     /// POSTROUTING SNAT rules in evaluation order.
     pub snat: Vec<DesiredSnat>,
@@ -88,6 +94,22 @@ pub struct NodeDataplane {
     /// NodeNetworkPolicy rules on the node's own traffic (INPUT/OUTPUT).
     #[serde(skip_serializing_if = "crate::engine::policy::host::HostFirewall::is_empty")]
     pub host_firewall: crate::engine::policy::host::HostFirewall,
+}
+
+impl NodeDataplane {
+    /// Every route the node installs, in order: `routes` with the peer
+    /// routes in their place.
+    pub fn all_routes(&self) -> Vec<DesiredRoute> {
+        let Some(peers) = &self.peer_routes else {
+            return self.routes.clone();
+        };
+        let at = peers.at.min(self.routes.len());
+        let mut all = Vec::with_capacity(self.routes.len() + peers.set.len());
+        all.extend_from_slice(&self.routes[..at]);
+        all.extend(peers.routes());
+        all.extend_from_slice(&self.routes[at..]);
+        all
+    }
 }
 
 /// A permanent neighbour entry (Antrea's `generateNeigh`: the virtual
@@ -211,7 +233,10 @@ pub(crate) fn ser_nets<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     ser_vec_display(v, s)
 }
-fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_display<S: serde::Serializer, T: std::fmt::Display>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 fn ser_opt_display<S: serde::Serializer, T: std::fmt::Display>(

@@ -44,6 +44,7 @@ pub mod holders;
 pub mod ids;
 pub mod ippool;
 pub mod memberlist;
+pub mod peer_routes;
 pub mod pipeline;
 pub mod placement;
 pub mod pod_ipam;
@@ -58,7 +59,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use cluster::{ClusterState, NodeState, OS_LABEL, PodState};
-use dataplane::{DesiredRoute, DesiredSnat, NodeDataplane, SnatTo};
+use dataplane::{DesiredSnat, NodeDataplane, SnatTo};
 pub use ids::{NodeId, NodeSet, PodId};
 
 pub const GATEWAY_IFACE: &str = "antrea-gw0";
@@ -97,6 +98,10 @@ pub struct CompileCache {
     egress_placement: Option<egress::PlacementInputs>,
     /// One copy of each Service's rules for the nodes that compile it alike.
     services: proxy::ServiceMemo,
+    /// The cluster's peer routes as last compiled: a compile that arrives
+    /// at the same ones hands every node this allocation, so applying them
+    /// again is a pointer compare.
+    peer_routes: Option<std::sync::Arc<peer_routes::PeerRouteSet>>,
     /// What each node's br-int program was last compiled from (its spec and
     /// its Pods' ofports): a record of what was loaded, not derived state,
     /// so [`CompileCache::invalidate`] keeps it.
@@ -143,34 +148,50 @@ impl CompileCache {
     }
 }
 
-/// The node's routes to every other node's Pod CIDR. Natively (br-int a
-/// switch, or a mode without a tunnel): via the peer's transport IP on the
-/// transport interface. Through the tunnel ([`ClusterState::tunnels_pod_traffic`]):
-/// via the peer's gateway IP (`.1` of its Pod CIDR) on `antrea-gw0`,
-/// `onlink`, as Antrea's route client installs them in encap mode; br-int
-/// answers ARP for that IP with the global virtual MAC.
-fn pod_routes(cluster: &ClusterState, node: &NodeState, dp: &mut NodeDataplane) {
+/// The routes to every node's Pod CIDR, which each node installs save its
+/// own ([`peer_routes`]). Natively (br-int a switch, or a mode without a
+/// tunnel): via the peer's transport IP on the transport interface.
+/// Through the tunnel ([`ClusterState::tunnels_pod_traffic`]): via the
+/// peer's gateway IP (`.1` of its Pod CIDR) on `antrea-gw0`, `onlink`, as
+/// Antrea's route client installs them in encap mode; br-int answers ARP
+/// for that IP with the global virtual MAC.
+fn peer_route_set(cluster: &ClusterState) -> peer_routes::PeerRouteSet {
+    let tunnel = cluster.tunnels_pod_traffic();
+    let entries = cluster
+        .nodes()
+        .map(|other| peer_routes::PeerRoute {
+            dst: other.pod_cidr,
+            via: if tunnel {
+                std::net::Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1)
+            } else {
+                other.ip
+            },
+        })
+        .collect();
+    peer_routes::PeerRouteSet::new(entries)
+}
+
+/// The node's share of the cluster's peer routes, after the routes it has
+/// so far.
+fn pod_routes(
+    cluster: &ClusterState,
+    node: &NodeState,
+    set: &std::sync::Arc<peer_routes::PeerRouteSet>,
+    dp: &mut NodeDataplane,
+) {
     let tunnel = cluster.tunnels_pod_traffic();
     let dev: std::sync::Arc<str> = if tunnel {
         GATEWAY_IFACE.into()
     } else {
         node.transport_iface.as_str().into()
     };
-    for other in cluster.nodes().filter(|o| o.id != node.id) {
-        let via = if tunnel {
-            std::net::Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1)
-        } else {
-            other.ip
-        };
-        dp.routes.push(DesiredRoute {
-            dst: other.pod_cidr,
-            via: Some(via),
-            dev: dev.clone(),
-            table: crate::model::TABLE_MAIN,
-            metric: 0,
-            onlink: tunnel,
-        });
-    }
+    dp.peer_routes = Some(peer_routes::PeerRoutes {
+        set: set.clone(),
+        except: cluster.nodes().position(|o| o.id == node.id),
+        dev,
+        onlink: tunnel,
+        at: dp.routes.len(),
+    });
 }
 
 /// [`compile_nodes`] reusing the proxy parts in `cache` (and filling it).
@@ -204,6 +225,17 @@ pub fn compile_nodes_realized(
         .egress_placement
         .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
     let mut egress_inputs = egress::EgressInputs::from_ids(cluster, selected, Some(placement));
+    let peer_set = {
+        let fresh = peer_route_set(cluster);
+        match &cache.peer_routes {
+            Some(kept) if **kept == fresh => kept.clone(),
+            _ => {
+                let set = std::sync::Arc::new(fresh);
+                cache.peer_routes = Some(set.clone());
+                set
+            }
+        }
+    };
     for node in cluster.nodes().filter(|n| wanted(n)) {
         let mut dp = match cache.proxy.get(&node.id) {
             Some(part) => part.clone(),
@@ -224,7 +256,7 @@ pub fn compile_nodes_realized(
             }
         };
         services::external_ip_dataplane(cluster, node, &mut dp);
-        pod_routes(cluster, node, &mut dp);
+        pod_routes(cluster, node, &peer_set, &mut dp);
         services::proxy_all_dataplane(cluster, &mut dp);
         dp.gateway_mtu = cluster.pod_mtu();
         dp.snat.push(DesiredSnat {

@@ -20,9 +20,11 @@
 //! configured to (`maximum-paths N`): [`RoutingTable::set_ecmp`].
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
+use crate::engine::peer_routes::PeerRouteSet;
 use crate::model::{EcmpPolicy, MultipathHash, RuleSpec, TABLE_LOCAL, TABLE_MAIN};
 use crate::rng::fnv1a64;
 
@@ -112,9 +114,63 @@ impl FlowPath {
     }
 }
 
+/// The engine's routes to the peers' Pod CIDRs as a node's table holds
+/// them: the cluster's shared set (`engine::peer_routes`), the node's own
+/// entry that it skips, its interface, and how many of its other engine
+/// routes come before them. They are engine routes in the main table at
+/// metric 0; a lookup finds them through the set's index, and the table
+/// lists them among its routes where they were installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerBlock {
+    pub set: Arc<PeerRouteSet>,
+    pub except: Option<usize>,
+    pub dev: usize,
+    pub at: usize,
+}
+
+impl PeerBlock {
+    /// The routes the block stands for, in order.
+    pub fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        self.set
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != self.except)
+            .map(|(_, r)| Route::single(r.dst, Some(r.via), self.dev, 0, TABLE_MAIN, "engine"))
+    }
+
+    /// `engine` (a node's engine routes in order) with the block's routes
+    /// in their place.
+    pub fn placed_among<'a>(
+        block: Option<&Self>,
+        engine: impl Iterator<Item = &'a Route>,
+    ) -> Vec<Route> {
+        let mut out: Vec<Route> = Vec::new();
+        let mut placed = false;
+        for (seen, r) in engine.enumerate() {
+            if let Some(b) = block
+                && !placed
+                && seen == b.at
+            {
+                out.extend(b.routes());
+                placed = true;
+            }
+            out.push(r.clone());
+        }
+        if let Some(b) = block
+            && !placed
+        {
+            out.extend(b.routes());
+        }
+        out
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct RoutingTable {
     routes: Vec<Route>,
+    /// The engine's peer routes, shared ([`PeerBlock`]).
+    peers: Option<PeerBlock>,
     rules: Vec<RuleSpec>,
     /// Next hops BFD declared down.
     dead_next_hops: Vec<Ipv4Addr>,
@@ -176,6 +232,49 @@ impl RoutingTable {
         self.routes
             .iter()
             .any(|r| r.dst == dst && r.metric == metric && r.table == table)
+            || (metric == 0 && table == TABLE_MAIN && self.peer_route_to(dst))
+    }
+
+    /// Whether the peer block holds a route to exactly `dst`.
+    fn peer_route_to(&self, dst: Ipv4Net) -> bool {
+        self.peers.as_ref().is_some_and(|b| {
+            b.set
+                .entries()
+                .iter()
+                .enumerate()
+                .any(|(i, r)| r.dst == dst && Some(i) != b.except)
+        })
+    }
+
+    /// Installs the engine's peer routes (replacing any), or removes them.
+    pub fn set_peer_routes(&mut self, block: Option<PeerBlock>) {
+        self.peers = block;
+    }
+
+    pub fn peer_routes(&self) -> Option<&PeerBlock> {
+        self.peers.as_ref()
+    }
+
+    /// Turns the peer block into routes of the table's own, in their place,
+    /// before an edit that may touch one of them.
+    fn unshare(&mut self) {
+        let Some(block) = self.peers.take() else {
+            return;
+        };
+        let mut seen = 0;
+        let mut at = self.routes.len();
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.origin == "engine" {
+                if seen == block.at {
+                    at = i;
+                    break;
+                }
+                seen += 1;
+            }
+        }
+        let tail = self.routes.split_off(at);
+        self.routes.extend(block.routes());
+        self.routes.extend(tail);
     }
 
     /// [`RoutingTable::add_route`] for many routes, in order, without a scan
@@ -193,11 +292,17 @@ impl RoutingTable {
 
     /// Removes every route installed by `origin` (used to re-apply desired state).
     pub fn remove_origin(&mut self, origin: &str) {
+        if origin == "engine" {
+            self.peers = None;
+        }
         self.routes.retain(|r| r.origin != origin);
     }
 
     /// Keeps the routes of `origin` for which `keep` holds, in place.
     pub fn retain_origin(&mut self, origin: &str, mut keep: impl FnMut(&Route) -> bool) {
+        if origin == "engine" {
+            self.unshare();
+        }
         self.routes.retain(|r| r.origin != origin || keep(r));
     }
 
@@ -210,6 +315,9 @@ impl RoutingTable {
         table: u32,
         matches: impl Fn(&Route) -> bool,
     ) -> bool {
+        if table == TABLE_MAIN && self.peer_route_to(dst) {
+            self.unshare();
+        }
         let found = self
             .routes
             .iter()
@@ -239,8 +347,25 @@ impl RoutingTable {
             .retain(|r| r.table != table || r.table == TABLE_MAIN || r.table == TABLE_LOCAL);
     }
 
-    /// The routes in insertion order.
-    pub fn routes(&self) -> &[Route] {
+    /// The routes in insertion order, the engine's peer routes among them
+    /// (a copy: they are held shared).
+    pub fn routes(&self) -> Vec<Route> {
+        let Some(block) = &self.peers else {
+            return self.routes.clone();
+        };
+        let mut out: Vec<Route> = self
+            .routes
+            .iter()
+            .filter(|r| r.origin != "engine")
+            .cloned()
+            .collect();
+        let engine = self.routes.iter().filter(|r| r.origin == "engine");
+        out.extend(PeerBlock::placed_among(Some(block), engine));
+        out
+    }
+
+    /// The table's own routes (the engine's peer routes not among them).
+    pub fn own_routes(&self) -> &[Route] {
         &self.routes
     }
     pub fn rules(&self) -> &[RuleSpec] {
@@ -331,8 +456,50 @@ impl RoutingTable {
                 tied.push(r);
             }
         }
+        // The engine's peer routes (main table, metric 0): the longest
+        // usable one. Installed after the kernel's and the topology's
+        // routes, it loses a tie to them; the engine installs no other
+        // route to a peer's Pod CIDR.
+        let peer = self
+            .peers
+            .as_ref()
+            .filter(|_| table == TABLE_MAIN)
+            .and_then(|b| {
+                b.set
+                    .lookup(dst, |i, via| {
+                        Some(i) != b.except && !self.dead_next_hops.contains(&via)
+                    })
+                    .map(|(_, r)| {
+                        (
+                            r.dst.prefix_len(),
+                            Nexthop {
+                                via: Some(r.via),
+                                dev: b.dev,
+                                weight: 1,
+                            },
+                        )
+                    })
+            });
+        let mut peer_hop = None;
+        if let Some((len, hop)) = peer {
+            match best {
+                Some((blen, bmetric)) if blen > len || (blen == len && bmetric == 0) => {
+                    if blen == len && tied.len() < max_tied {
+                        peer_hop = Some(hop);
+                    }
+                }
+                _ => {
+                    return Some(NextHop {
+                        dev: hop.dev,
+                        neighbor: hop.via.unwrap_or(dst),
+                        table,
+                    });
+                }
+            }
+        }
         best?;
-        if let [only] = tied[..]
+        if peer_hop.is_none()
+            && let [only] = tied[..]
             && let [hop] = only.nexthops[..]
         {
             // One path: the hash would pick it whatever it is.
@@ -343,10 +510,11 @@ impl RoutingTable {
             });
         }
         let hash = self.flow_hash(path);
-        let hops: Vec<Nexthop> = if tied.len() > 1 {
+        let hops: Vec<Nexthop> = if tied.len() + usize::from(peer_hop.is_some()) > 1 {
             // A router with `maximum-paths`: each equal route is one next hop.
             tied.iter()
                 .filter_map(|r| r.nexthops.iter().find(|n| self.alive(n)).copied())
+                .chain(peer_hop)
                 .collect()
         } else {
             tied[0]
@@ -636,5 +804,62 @@ mod tests {
         assert_eq!(t.lookup(ip("8.8.8.8"), None, 2).unwrap().table, TABLE_MAIN);
         t.remove_origin("static");
         assert_eq!(t.lookup(ip("8.8.8.8"), None, 0), None);
+    }
+
+    proptest::proptest! {
+        /// A node holding the engine's peer routes shared finds what it
+        /// would find holding them as routes of its own, installed after
+        /// its kernel and static routes: same next hop for any address,
+        /// with some gateways dead (BFD), static routes to the same and
+        /// to wider prefixes, and routers spreading over equal routes.
+        #[test]
+        fn shared_peer_routes_look_up_as_own_routes(
+            peers in proptest::collection::vec((0u32..12, 22u8..=25), 0..12),
+            statics in proptest::collection::vec((0u32..12, 16u8..=25, 0u32..3), 0..5),
+            except in proptest::option::of(0usize..12),
+            dead in proptest::collection::vec(0u8..12, 0..3),
+            maximum_paths in 1u8..3,
+            dst in 0u32..12,
+            host in 0u8..=255,
+        ) {
+            let net = |n: u32, len: u8| Ipv4Net::new(Ipv4Addr::from(0x0a0a_0000 | (n << 8)), len).unwrap().trunc();
+            // Nodes' Pod CIDRs are distinct prefixes.
+            let mut peers = peers;
+            let mut seen = std::collections::BTreeSet::new();
+            peers.retain(|(n, len)| seen.insert(net(*n, *len)));
+            let set = Arc::new(PeerRouteSet::new(
+                peers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (n, len))| crate::engine::peer_routes::PeerRoute {
+                        dst: net(*n, *len),
+                        via: Ipv4Addr::new(192, 168, 0, i as u8),
+                    })
+                    .collect(),
+            ));
+            let block = PeerBlock { set, except, dev: 1, at: 0 };
+            let mut shared = RoutingTable::new();
+            let policy = EcmpPolicy { maximum_paths, ..EcmpPolicy::default() };
+            shared.set_ecmp(policy, 7);
+            for (n, len, metric) in &statics {
+                shared.add_route(Route::single(net(*n, *len), Some(Ipv4Addr::new(10, 0, 0, 1)), 0, *metric, TABLE_MAIN, "static"));
+            }
+            let mut own = shared.clone();
+            own.add_routes(&block.routes().collect::<Vec<_>>());
+            shared.set_peer_routes(Some(block));
+            for d in &dead {
+                own.set_next_hop_alive(Ipv4Addr::new(192, 168, 0, *d), false);
+                shared.set_next_hop_alive(Ipv4Addr::new(192, 168, 0, *d), false);
+            }
+            let dst = Ipv4Addr::from(0x0a0a_0000 | (dst << 8) | u32::from(host));
+            for sport in [1000u16, 2000, 3000] {
+                let path = FlowPath { src: Ipv4Addr::new(10, 1, 1, 1), dst, proto: 6, sport, dport: 80 };
+                proptest::prop_assert_eq!(
+                    shared.lookup_flow(dst, None, 0, &path),
+                    own.lookup_flow(dst, None, 0, &path)
+                );
+            }
+            proptest::prop_assert_eq!(shared.routes(), own.routes());
+        }
     }
 }

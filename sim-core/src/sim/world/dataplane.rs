@@ -11,7 +11,7 @@ use super::World;
 use crate::engine::dataplane::NodeDataplane;
 use crate::model::{DeviceId, MacAddr};
 use crate::sim::devices::{DeviceRt, HostIfaceKind};
-use crate::sim::routing::Route;
+use crate::sim::routing::{PeerBlock, Route};
 use crate::sim::stack::L3Iface;
 use crate::sim::trace::LogKind;
 
@@ -259,34 +259,45 @@ impl World {
                 r.dst, r.via, dev, r.metric, r.table, "engine",
             ));
         }
-        let old_routes: Vec<&Route> = h
-            .stack
-            .routes
-            .routes()
-            .iter()
-            .filter(|r| r.origin == "engine")
-            .collect();
-        let routes_changed = !old_routes.iter().copied().eq(new_routes.iter());
+        let peers = match &desired.peer_routes {
+            Some(p) => Some(PeerBlock {
+                set: p.set.clone(),
+                except: p.except,
+                dev: h
+                    .stack
+                    .iface_index(&p.dev)
+                    .ok_or_else(|| format!("{name} has no interface {}", p.dev))?,
+                at: p.at,
+            }),
+            None => None,
+        };
+        let routes = &h.stack.routes;
+        let old_routes = routes.own_routes().iter().filter(|r| r.origin == "engine");
+        let routes_changed =
+            !old_routes.clone().eq(new_routes.iter()) || routes.peer_routes() != peers.as_ref();
         if routes_changed && log {
-            let old_set: std::collections::BTreeSet<&Route> = old_routes.iter().copied().collect();
-            let new_set: std::collections::BTreeSet<&Route> = new_routes.iter().collect();
-            for r in new_routes.iter().filter(|r| !old_set.contains(r)) {
+            // Every route in order, the peer routes in their place.
+            let old_all = PeerBlock::placed_among(routes.peer_routes(), old_routes);
+            let new_all = PeerBlock::placed_among(peers.as_ref(), new_routes.iter());
+            let old_set: std::collections::BTreeSet<&Route> = old_all.iter().collect();
+            let new_set: std::collections::BTreeSet<&Route> = new_all.iter().collect();
+            for r in new_all.iter().filter(|r| !old_set.contains(r)) {
                 lines.push((
                     LogKind::Route,
                     format!("ip route add {}", describe_route(r, &h.stack.ifaces)),
                 ));
             }
-            for r in old_routes.iter().filter(|r| !new_set.contains(*r)) {
+            for r in old_all.iter().filter(|r| !new_set.contains(*r)) {
                 lines.push((
                     LogKind::Route,
                     format!("ip route del {}", describe_route(r, &h.stack.ifaces)),
                 ));
             }
         }
-        drop(old_routes);
         if routes_changed {
             h.stack.routes.remove_origin("engine");
             h.stack.routes.add_routes(&new_routes);
+            h.stack.routes.set_peer_routes(peers);
         }
         let new_rules: Vec<crate::model::RuleSpec> =
             desired.rules.iter().map(|r| r.to_spec()).collect();

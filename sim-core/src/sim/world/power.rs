@@ -155,7 +155,11 @@ mod tests {
                 .iter()
                 .map(|a| a.to_string())
                 .collect();
-            let engine = s.routes().routes().iter().filter(|r| r.origin == "engine");
+            let engine = s
+                .routes()
+                .routes()
+                .into_iter()
+                .filter(|r| r.origin == "engine");
             (addrs, engine.count(), s.arp().rows(w.now()).len())
         };
         let (addrs, engine_routes, arp) = stack(&w);
