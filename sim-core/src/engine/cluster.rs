@@ -357,6 +357,28 @@ impl ClusterState {
         names.into_iter().filter_map(|n| self.node_id(n)).collect()
     }
 
+    /// [`ClusterState::node_set`] of members that may come with their place
+    /// in a roster made from [`ClusterState::peers`]: the member at place
+    /// `i` whose name is node i's own allocation is node i, found without
+    /// a lookup by name; any other member is looked up by name.
+    pub fn node_set_placed<'a>(
+        &self,
+        members: impl IntoIterator<Item = (Option<usize>, &'a str)>,
+    ) -> NodeSet {
+        members
+            .into_iter()
+            .filter_map(|(place, name)| {
+                let shared = place.and_then(|i| self.shared_names.get(i));
+                match shared {
+                    Some(s) if std::ptr::eq(s.as_ptr(), name.as_ptr()) && s.len() == name.len() => {
+                        Some(self.nodes[place?].id)
+                    }
+                    _ => self.node_id(name),
+                }
+            })
+            .collect()
+    }
+
     /// The names of `set`'s nodes, in name order.
     pub fn names_of(&self, set: &NodeSet) -> Vec<String> {
         let mut v: Vec<String> = set.iter().map(|id| self.node(id).name.clone()).collect();
@@ -547,6 +569,26 @@ mod tests {
             ));
         }
         c
+    }
+
+    /// Members placed in a roster of the cluster's peers map to the nodes
+    /// their names name; a wrong place or a copy of a name falls back to
+    /// the name.
+    #[test]
+    fn placed_members_are_the_nodes_they_name() {
+        let c = cluster(&["n-a", "n-b", "n-c"]);
+        let peers = c.peers();
+        let by_place = |i: usize| (Some(i), &*peers[i].0);
+        let copy_of_b = String::from("n-b");
+        let placed = c.node_set_placed([
+            by_place(2),
+            // A place that does not hold this allocation: looked up by name.
+            (Some(0), copy_of_b.as_str()),
+            (None, "not-a-node"),
+            (Some(9), "n-a"),
+        ]);
+        assert_eq!(placed, c.node_set(["n-c", "n-b", "n-a"]));
+        assert_eq!(c.node_set_placed([by_place(1)]), c.node_set(["n-b"]));
     }
 
     fn pod(ns: &str, name: &str, node: NodeId, ip: Ipv4Addr) -> PodState {

@@ -47,7 +47,7 @@ use super::egress_ids::AgentEgressIds;
 /// Placement from one agent's view is part of the Egress API.
 pub use super::egress_placement::{Placement, PlacementInputs, placement};
 use super::egress_static::{self, StaticTarget};
-use super::egress_status::{Condition, EgressStatus, StatusWrite};
+use super::egress_status::{Condition, EgressStatus, StatusWrite, StatusWriteRef};
 use super::ids::{NodeId, NodeSet, PodId};
 use super::ippool::PoolSet;
 use super::{ClusterState, NodeState, PodState};
@@ -357,22 +357,28 @@ impl EgressWorld {
     /// Applies the agents' status updates in order (the last writer wins)
     /// and returns, per Egress whose status ended up different, its last
     /// write.
-    pub fn apply_status_writes(&mut self, writes: Vec<StatusWrite>) -> Vec<StatusWrite> {
-        let mut before: IndexMap<String, EgressStatus> = IndexMap::new();
-        let mut last: IndexMap<String, StatusWrite> = IndexMap::new();
+    pub fn apply_status_writes(&mut self, writes: Vec<StatusWriteRef<'_>>) -> Vec<StatusWrite> {
+        // Each Egress ends with its last write; it changed if that differs
+        // from what it had (writes in between are overwritten).
+        let mut last: IndexMap<&str, StatusWriteRef<'_>> = IndexMap::new();
         for w in writes {
-            let Some(e) = self.egresses.get_mut(&w.egress) else {
-                continue;
-            };
-            before
-                .entry(w.egress.clone())
-                .or_insert_with(|| e.status.clone());
-            e.status = w.status.clone();
-            last.insert(w.egress.clone(), w);
+            if self.egresses.contains_key(w.egress) {
+                last.insert(w.egress, w);
+            }
         }
-        last.into_values()
-            .filter(|w| before.get(&w.egress) != Some(&w.status))
-            .collect()
+        let mut changed = Vec::new();
+        for (name, w) in last {
+            let e = self.egresses.get_mut(name).expect("checked above");
+            if e.status != *w.status {
+                e.status = w.status.clone();
+                changed.push(StatusWrite {
+                    by: w.by,
+                    egress: name.to_string(),
+                    status: w.status.clone(),
+                });
+            }
+        }
+        changed
     }
 }
 
@@ -435,6 +441,8 @@ fn applies_to(cluster: &ClusterState, at: &k8s::AppliedTo, p: &PodState) -> bool
 /// node made a compile of every node cost nodes x Egresses x Pods.
 pub struct EgressInputs<'a> {
     selected: IndexMap<&'a str, Vec<&'a PodState>>,
+    /// The nodes each Egress's selected Pods run on.
+    pod_nodes: IndexMap<&'a str, NodeSet>,
     placement: std::borrow::Cow<'a, PlacementInputs>,
     placements: BTreeMap<NodeSet, Placement>,
     /// [`exempt_dsts`], computed once and shared by every mark.
@@ -456,21 +464,27 @@ impl<'a> EgressInputs<'a> {
         selected: &[(String, Vec<PodId>)],
         placement: Option<&'a PlacementInputs>,
     ) -> Self {
+        let selected: IndexMap<&'a str, Vec<&'a PodState>> = selected
+            .iter()
+            .filter_map(|(name, ids)| {
+                let (key, _) = cluster.egress.egresses.get_key_value(name)?;
+                Some((
+                    key.as_str(),
+                    ids.iter().map(|&id| cluster.pod(id)).collect(),
+                ))
+            })
+            .collect();
+        let pod_nodes = selected
+            .iter()
+            .map(|(name, pods)| (*name, pods.iter().map(|p| p.node).collect()))
+            .collect();
         EgressInputs {
             placement: match placement {
                 Some(p) => std::borrow::Cow::Borrowed(p),
                 None => std::borrow::Cow::Owned(PlacementInputs::new(cluster)),
             },
-            selected: selected
-                .iter()
-                .filter_map(|(name, ids)| {
-                    let (key, _) = cluster.egress.egresses.get_key_value(name)?;
-                    Some((
-                        key.as_str(),
-                        ids.iter().map(|&id| cluster.pod(id)).collect(),
-                    ))
-                })
-                .collect(),
+            selected,
+            pod_nodes,
             placements: BTreeMap::new(),
             exempt: None,
             realized: BTreeMap::new(),
@@ -597,9 +611,20 @@ pub fn dataplane_with<'a>(
         }
         via
     };
+    let pods_here = |name: &str| {
+        inputs
+            .pod_nodes
+            .get(name)
+            .is_some_and(|nodes| nodes.contains(node))
+    };
     for (name, target) in placed {
+        // Most Egresses are neither placed here nor select a Pod here.
+        let Some(target) = *target else { continue };
+        if target != node && !pods_here(name) {
+            continue;
+        }
         let e = &eg.egresses[name];
-        let (Some(ip), Some(target)) = (e.ip, *target) else {
+        let Some(ip) = e.ip else {
             continue;
         };
         let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
@@ -611,7 +636,8 @@ pub fn dataplane_with<'a>(
                 assign: true,
             });
             pod_marks.push((name, ip, None, pods));
-        } else if pods.iter().any(|p| p.node == node) {
+        } else {
+            // Pods here use the Egress through its node.
             let via = add_remote(RemoteHop::node(cluster.node(target)));
             pod_marks.push((name, ip, Some(via), pods));
         }

@@ -132,9 +132,18 @@ struct AgentSync {
 /// A status update: who wrote what about which Egress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusWrite {
-    pub(crate) by: String,
+    pub(crate) by: NodeId,
     pub(crate) egress: String,
     pub(crate) status: EgressStatus,
+}
+
+/// A status update as an agent's last sync holds it (borrowed: most
+/// updates repeat the status the Egress already has, and are not copied).
+#[derive(Clone, Copy, Debug)]
+pub struct StatusWriteRef<'a> {
+    pub(crate) by: NodeId,
+    pub(crate) egress: &'a str,
+    pub(crate) status: &'a EgressStatus,
 }
 
 /// Every running agent's last sync, kept between changes so a change that
@@ -181,16 +190,18 @@ impl AgentSyncs {
 
     /// The nodes holding each Egress's IP (more than one: split brain), in
     /// node order; every Egress has an entry.
-    pub fn holders(&self, cluster: &ClusterState) -> BTreeMap<String, Vec<String>> {
-        let mut out: BTreeMap<String, Vec<String>> = cluster
+    pub fn holders<'a>(&self, cluster: &'a ClusterState) -> BTreeMap<&'a str, Vec<&'a str>> {
+        let mut out: BTreeMap<&'a str, Vec<&'a str>> = cluster
             .egress
             .egresses
             .keys()
-            .map(|k| (k.clone(), Vec::new()))
+            .map(|k| (k.as_str(), Vec::new()))
             .collect();
         for n in cluster.nodes() {
             for e in self.per_node.get(&n.id).map_or(&[][..], |s| &s.holds) {
-                out.entry(e.clone()).or_default().push(n.name.clone());
+                if let Some(held) = out.get_mut(e.as_str()) {
+                    held.push(&n.name);
+                }
             }
         }
         out
@@ -202,14 +213,14 @@ impl AgentSyncs {
         &self,
         cluster: &ClusterState,
         reaches_api: impl Fn(&NodeState) -> bool,
-    ) -> Vec<StatusWrite> {
+    ) -> Vec<StatusWriteRef<'_>> {
         let mut out = Vec::new();
         for n in cluster.nodes().filter(|n| reaches_api(n)) {
             for (egress, status) in self.per_node.get(&n.id).map_or(&[][..], |s| &s.writes) {
-                out.push(StatusWrite {
-                    by: n.name.clone(),
-                    egress: egress.clone(),
-                    status: status.clone(),
+                out.push(StatusWriteRef {
+                    by: n.id,
+                    egress,
+                    status,
                 });
             }
         }

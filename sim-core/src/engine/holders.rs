@@ -27,7 +27,16 @@ pub fn all_egress_holders(cluster: &ClusterState) -> BTreeMap<String, Vec<String
     let inputs = PlacementInputs::new(cluster);
     let mut agents = AgentSyncs::default();
     agents.resync(cluster, &inputs, None);
-    agents.holders(cluster)
+    agents
+        .holders(cluster)
+        .into_iter()
+        .map(|(e, held)| {
+            (
+                e.to_string(),
+                held.into_iter().map(str::to_string).collect(),
+            )
+        })
+        .collect()
 }
 
 /// The nodes that currently answer for a Service's external IP (`key` is

@@ -159,13 +159,14 @@ fn peer_route_set(cluster: &ClusterState) -> peer_routes::PeerRouteSet {
     let tunnel = cluster.tunnels_pod_traffic();
     let entries = cluster
         .nodes()
-        .map(|other| peer_routes::PeerRoute {
-            dst: other.pod_cidr,
-            via: if tunnel {
-                std::net::Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1)
-            } else {
-                other.ip
-            },
+        .map(|other| {
+            let gateway_ip = std::net::Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1);
+            peer_routes::PeerRoute {
+                dst: other.pod_cidr,
+                via: if tunnel { gateway_ip } else { other.ip },
+                node_ip: other.ip,
+                gateway_ip,
+            }
         })
         .collect();
     peer_routes::PeerRouteSet::new(entries)

@@ -28,12 +28,16 @@ pub struct PeerRouteSet {
     lengths: Vec<u8>,
 }
 
-/// One node's Pod CIDR and the gateway its peers route it through.
+/// One node's Pod CIDR and the gateway its peers route it through, with
+/// the node's transport and `antrea-gw0` addresses (what br-int's program
+/// needs of a peer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PeerRoute {
     #[serde(serialize_with = "super::dataplane::ser_display")]
     pub dst: Ipv4Net,
     pub via: Ipv4Addr,
+    pub node_ip: Ipv4Addr,
+    pub gateway_ip: Ipv4Addr,
 }
 
 impl PeerRouteSet {
@@ -168,6 +172,8 @@ mod tests {
                         .unwrap()
                         .trunc(),
                     via: Ipv4Addr::new(192, 168, 0, i as u8),
+                    node_ip: Ipv4Addr::new(192, 168, 0, i as u8),
+                    gateway_ip: Ipv4Addr::new(10, 0, 0, 1),
                 })
                 .collect();
             let set = PeerRouteSet::new(entries.clone());
@@ -184,6 +190,8 @@ mod tests {
                 .map(|i| PeerRoute {
                     dst: format!("10.10.{i}.0/24").parse().unwrap(),
                     via: Ipv4Addr::new(10, 0, 0, i),
+                    node_ip: Ipv4Addr::new(10, 0, 0, i),
+                    gateway_ip: Ipv4Addr::new(10, 10, i, 1),
                 })
                 .collect(),
         ));

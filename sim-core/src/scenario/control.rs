@@ -74,7 +74,7 @@ pub(super) fn agent_view(
 ) -> Option<NodeSet> {
     world
         .agent(device)
-        .map(|a| cluster.node_set(a.alive_member_names()))
+        .map(|a| cluster.node_set_placed(a.alive_members_placed()))
 }
 
 /// Runs the world to `until`, letting the control plane react to every
@@ -219,9 +219,15 @@ fn after_change_of(
     control.agents.resync(cluster, inputs, views_of);
     let mut holders = control.agents.holders(cluster);
     for name in cluster.egress.egresses.keys() {
-        let now_holders = holders.remove(name).unwrap_or_default();
-        let before = control.holders.get(name).cloned().unwrap_or_default();
-        if now_holders != before {
+        let now_holders = holders.remove(name.as_str()).unwrap_or_default();
+        let before = control.holders.get(name).map_or(&[][..], Vec::as_slice);
+        if !now_holders
+            .iter()
+            .copied()
+            .eq(before.iter().map(String::as_str))
+        {
+            let now_holders: Vec<String> = now_holders.into_iter().map(str::to_string).collect();
+            let before = before.to_vec();
             let now = world.now();
             control.failovers.moved(now);
             let is_static = engine::egress_static::is_static(&cluster.egress.egresses[name].spec);
@@ -264,7 +270,7 @@ fn after_change_of(
     for w in cluster.egress.apply_status_writes(writes) {
         world.record(
             LogKind::Engine,
-            &w.by,
+            &cluster.node(w.by).name,
             format!("Egress {} status: {}", w.egress, w.status.describe()),
         );
     }

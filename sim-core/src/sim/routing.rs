@@ -139,6 +139,15 @@ impl PeerBlock {
             .map(|(_, r)| Route::single(r.dst, Some(r.via), self.dev, 0, TABLE_MAIN, "engine"))
     }
 
+    /// Whether `a` and `b` stand for the same routes (wherever they sit).
+    pub fn same_routes(a: Option<&Self>, b: Option<&Self>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.set == b.set && a.except == b.except && a.dev == b.dev,
+            _ => false,
+        }
+    }
+
     /// `engine` (a node's engine routes in order) with the block's routes
     /// in their place.
     pub fn placed_among<'a>(
@@ -834,6 +843,8 @@ mod tests {
                     .map(|(i, (n, len))| crate::engine::peer_routes::PeerRoute {
                         dst: net(*n, *len),
                         via: Ipv4Addr::new(192, 168, 0, i as u8),
+                        node_ip: Ipv4Addr::new(192, 168, 0, i as u8),
+                        gateway_ip: Ipv4Addr::new(10, 9, 9, 1),
                     })
                     .collect(),
             ));

@@ -81,6 +81,11 @@ impl NameTable {
         Some(MemberId::from_index(self.roster.len() + i))
     }
 
+    /// `id`'s place in the roster, if it is one of the roster's names.
+    pub(super) fn roster_place(&self, id: MemberId) -> Option<usize> {
+        (id.index() < self.roster.len()).then_some(id.index())
+    }
+
     /// The name behind `id`. Ids come only from this table.
     pub(super) fn name(&self, id: MemberId) -> &str {
         if let Some(name) = self.roster.name(id) {

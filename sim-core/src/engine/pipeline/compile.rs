@@ -79,8 +79,8 @@ pub fn compile(spec: &PipelineSpec) -> NodePipeline {
         egress::init_flows(spec, &mut out);
         egress::service_bypass(spec, &mut out);
     }
-    for peer in &spec.peers {
-        pod_connectivity::node_flows(spec, peer, &mut out);
+    for peer in spec.peers.iter() {
+        pod_connectivity::node_flows(spec, &peer, &mut out);
         if f.egress {
             egress::peer_bypass(&mut out, peer.node_ip);
         }

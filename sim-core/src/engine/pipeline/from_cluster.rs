@@ -135,9 +135,16 @@ pub fn spec_for_node(
         ofport_of_pod.get(&id).copied()
     });
     spec = spec.with_traffic_control(tc.map(std::sync::Arc::new));
-    for other in cluster.nodes().filter(|o| o.id != node) {
-        let gw = Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1);
-        spec.add_peer(other.pod_cidr, other.ip, gw);
+    // The compile's one list of the cluster's nodes, when the dataplane
+    // came from one; else the list of this spec's own.
+    match &dp.peer_routes {
+        Some(p) => spec = spec.with_shared_peers(p.set.clone(), p.except),
+        None => {
+            for other in cluster.nodes().filter(|o| o.id != node) {
+                let gw = Ipv4Addr::from(u32::from(other.pod_cidr.network()) + 1);
+                spec.add_peer(other.pod_cidr, other.ip, gw);
+            }
+        }
     }
     // Egress IPs held here: the SNAT rules' (mark, IP).
     let mut held: Vec<(u32, Ipv4Addr)> = Vec::new();

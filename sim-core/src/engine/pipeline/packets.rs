@@ -150,6 +150,14 @@ fn vips(spec: &PipelineSpec) -> Vec<Vip> {
     out
 }
 
+fn pick_peer(rng: &mut SimRng, peers: &super::spec::Peers) -> Option<super::spec::PeerNode> {
+    if peers.is_empty() {
+        None
+    } else {
+        peers.get(rng::below(rng, peers.len() as u64) as usize)
+    }
+}
+
 fn pick<'a, T>(rng: &mut SimRng, items: &'a [T]) -> Option<&'a T> {
     if items.is_empty() {
         None
@@ -274,7 +282,7 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
             }
             TrafficClass::PodToRemotePod => {
                 let a = pod.expect("class needs Pods");
-                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let peer = pick_peer(&mut rng, &spec.peers).expect("class needs peers");
                 let dst = in_net(&mut rng, peer.pod_cidr);
                 let l4 = l4(&mut rng, None);
                 ip_packet(a.ofport, a.mac, &gw_mac, a.ip, dst, &l4)
@@ -304,7 +312,7 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
                 )
             }
             TrafficClass::NodeToRemotePod => {
-                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let peer = pick_peer(&mut rng, &spec.peers).expect("class needs peers");
                 let dst = in_net(&mut rng, peer.pod_cidr);
                 let l4 = l4(&mut rng, None);
                 // The host's route to a remote Pod CIDR goes out antrea-gw0 to
@@ -332,7 +340,7 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
                     .filter(|v| v.external && v.ip != VIRTUAL_NODEPORT_DNAT_IP)
                     .collect();
                 let v = pick(&mut rng, &ext).expect("class needs LoadBalancer IPs");
-                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let peer = pick_peer(&mut rng, &spec.peers).expect("class needs peers");
                 let l4 = l4(&mut rng, Some((v.proto, v.port)));
                 let inner = ip_packet(
                     TUNNEL_OFPORT,
@@ -350,7 +358,7 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
             }
             TrafficClass::TunnelToLocalPod => {
                 let b = pod.expect("class needs Pods");
-                let peer = pick(&mut rng, &spec.peers).expect("class needs peers");
+                let peer = pick_peer(&mut rng, &spec.peers).expect("class needs peers");
                 let src = in_net(&mut rng, peer.pod_cidr);
                 let l4 = l4(&mut rng, None);
                 let inner = ip_packet(
@@ -386,7 +394,7 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
             TrafficClass::Reply => {
                 let a = pod.expect("class needs Pods");
                 ct_next.push("trk,est,rpl");
-                let dst = match (pick(&mut rng, &spec.peers), rng::below(&mut rng, 2)) {
+                let dst = match (pick_peer(&mut rng, &spec.peers), rng::below(&mut rng, 2)) {
                     (Some(peer), 0) => in_net(&mut rng, peer.pod_cidr),
                     _ => external(&mut rng),
                 };
@@ -412,7 +420,7 @@ pub fn sample_packets(spec: &PipelineSpec, count: usize, seed: u64) -> Vec<Sampl
                     }
                     _ => {
                         let b = *pick(&mut rng, &isolated).expect("class needs isolated Pods");
-                        let src = match pick(&mut rng, &spec.peers) {
+                        let src = match pick_peer(&mut rng, &spec.peers) {
                             Some(peer) => in_net(&mut rng, peer.pod_cidr),
                             None => external(&mut rng),
                         };
@@ -642,7 +650,11 @@ mod tests {
             match p.class {
                 TrafficClass::PodToRemotePod => {
                     let dst: Ipv4Addr = field(&p.flow, "nw_dst").parse().unwrap();
-                    assert!(s.peers[0].pod_cidr.contains(&dst), "{}", p.flow);
+                    assert!(
+                        s.peers.get(0).unwrap().pod_cidr.contains(&dst),
+                        "{}",
+                        p.flow
+                    );
                 }
                 TrafficClass::Spoofed => {
                     spoofed += 1;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 pub use crate::engine::config::EncapMode;
+use crate::engine::peer_routes::PeerRouteSet;
 use crate::engine::policy::NodePolicyRules;
 use crate::engine::proxy::rules::NodeServiceRules;
 use crate::engine::traffic_control::{NodeTrafficControl, TcPortPlan};
@@ -89,7 +90,7 @@ impl LocalPod {
 }
 
 /// Another node of the cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerNode {
     pub(crate) pod_cidr: Ipv4Net,
     /// Transport address (the tunnel's destination).
@@ -97,6 +98,60 @@ pub struct PeerNode {
     /// Its `antrea-gw0` address.
     pub(crate) gateway_ip: Ipv4Addr,
 }
+
+/// The node's peers: the cluster's shared list save the node itself (the
+/// engine's [`PeerRouteSet`], one for every node of a compile), then any
+/// added one by one ([`PipelineSpec::add_peer`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Peers {
+    shared: Option<(Arc<PeerRouteSet>, Option<usize>)>,
+    added: Vec<PeerNode>,
+}
+
+impl Peers {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = PeerNode> + '_ {
+        let shared = self.shared.iter().flat_map(|(set, except)| {
+            set.entries()
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| Some(*i) != *except)
+                .map(|(_, r)| PeerNode {
+                    pod_cidr: r.dst.trunc(),
+                    node_ip: r.node_ip,
+                    gateway_ip: r.gateway_ip,
+                })
+        });
+        shared.chain(self.added.iter().copied())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        let shared = self.shared.as_ref().map_or(0, |(set, except)| {
+            set.len() - usize::from(except.is_some_and(|i| i < set.len()))
+        });
+        shared + self.added.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<PeerNode> {
+        self.iter().nth(i)
+    }
+}
+
+impl PartialEq for Peers {
+    fn eq(&self, other: &Self) -> bool {
+        let same_shared = match (&self.shared, &other.shared) {
+            (Some((a, x)), Some((b, y))) => Arc::ptr_eq(a, b) && x == y,
+            (None, None) => true,
+            _ => false,
+        };
+        (same_shared && self.added == other.added) || self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Peers {}
 
 /// Where a local Pod's Egress traffic leaves the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +198,7 @@ pub struct PipelineSpec {
     pub(crate) gateway_ip: Ipv4Addr,
     pub(crate) pod_cidr: Ipv4Net,
     pub(crate) pods: Vec<LocalPod>,
-    pub(crate) peers: Vec<PeerNode>,
+    pub(crate) peers: Peers,
     pub(crate) services: Option<Arc<NodeServiceRules>>,
     /// `serviceCIDR`: the DNAT flow when AntreaProxy is off, the Egress
     /// bypass flow when Egress is on.
@@ -178,7 +233,7 @@ impl PipelineSpec {
             gateway_ip,
             pod_cidr: pod_cidr.trunc(),
             pods: Vec::new(),
-            peers: Vec::new(),
+            peers: Peers::default(),
             services: None,
             service_cidr: None,
             egress_except: Vec::new(),
@@ -267,12 +322,19 @@ impl PipelineSpec {
         self.pods.push(LocalPod { ofport, mac, ip });
     }
     pub fn add_peer(&mut self, pod_cidr: Ipv4Net, node_ip: Ipv4Addr, gateway_ip: Ipv4Addr) {
-        self.peers.push(PeerNode {
+        self.peers.added.push(PeerNode {
             pod_cidr: pod_cidr.trunc(),
             node_ip,
             gateway_ip,
         });
     }
+    /// Every node of `set` but the one at `except` is a peer (before any
+    /// added with [`PipelineSpec::add_peer`]).
+    pub fn with_shared_peers(mut self, set: Arc<PeerRouteSet>, except: Option<usize>) -> Self {
+        self.peers.shared = Some((set, except));
+        self
+    }
+
     /// This node holds Egress IP `ip`, SNATed with `mark`.
     pub fn add_snat_mark(&mut self, ip: Ipv4Addr, mark: u32) {
         self.snat_marks.push((ip, mark));

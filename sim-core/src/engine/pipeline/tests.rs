@@ -951,6 +951,20 @@ fn spec_for_node_reads_the_cluster() {
     ))));
     // node-b's Pod is not local to node-a.
     assert!(!p.flows().iter().any(|l| l.contains("nw_src=10.10.1.2")));
+    // The compile's shared list of peers gives the program a list of the
+    // spec's own gives.
+    assert!(dps["node-a"].peer_routes.is_some());
+    let mut own_list = dps["node-a"].clone();
+    own_list.peer_routes = None;
+    let alone = super::spec_for_node(
+        &cluster,
+        a,
+        &own_list,
+        |n| MacAddr::from_name(&format!("{n}/antrea-gw0")),
+        |p| MacAddr::from_name(&format!("{}/{}", p.namespace, p.name)),
+    );
+    assert_eq!(alone, spec);
+    assert_eq!(compile(&alone).flows(), p.flows());
 }
 
 // pod_connectivity_test.go, podConnectivityInitFlows, case "IPv4 Encap with

@@ -233,6 +233,8 @@ pub struct SharedServices {
     table: BTreeMap<ServiceKey, ServiceRulesRef>,
     /// [`NodeServiceRules::may_match`]'s index over `table`.
     dports: BTreeMap<u16, u32>,
+    /// The Service ports in `table`.
+    ports: usize,
 }
 
 /// Everything both proxies install on one node.
@@ -379,6 +381,17 @@ impl NodeServiceRules {
         self.services().flat_map(|(_, v)| v.iter())
     }
 
+    /// How many Service ports have rules here ([`NodeServiceRules::ports`]
+    /// counted from the shared table's count and the node's own Services).
+    pub fn port_count(&self) -> usize {
+        let mut n = self.shared.ports;
+        for (key, own) in &self.own {
+            n -= self.shared.table.get(key).map_or(0, |s| s.len());
+            n += own.as_ref().map_or(0, |o| o.len());
+        }
+        n
+    }
+
     /// The table this node shares with its class (tests check that a zone's nodes hold one).
     pub fn shared(&self) -> &Arc<SharedServices> {
         &self.shared
@@ -435,8 +448,10 @@ impl SharedServices {
     /// Adds Service `key`'s rules to the table.
     pub(super) fn insert(&mut self, key: ServiceKey, rules: ServiceRulesRef) {
         count_dports(&mut self.dports, &rules, true);
+        self.ports += rules.len();
         if let Some(old) = self.table.insert(key, rules) {
             count_dports(&mut self.dports, &old, false);
+            self.ports -= old.len();
         }
     }
 }

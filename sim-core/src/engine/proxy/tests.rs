@@ -1423,6 +1423,8 @@ proptest! {
             let alone = super::compile::compile_node_alone(me, &services, &nodes, &cfg);
             prop_assert_eq!(&shared, &alone);
             prop_assert!(shared.ports().eq(alone.ports()));
+            prop_assert_eq!(shared.port_count(), alone.ports().count());
+            prop_assert_eq!(alone.port_count(), alone.ports().count());
             prop_assert_eq!(render_antrea(&shared), render_antrea(&alone));
             prop_assert_eq!(render_kube_proxy(&shared), render_kube_proxy(&alone));
             for port in [53, 80, 443, 8080, 30000, 30080, 31000, 32000] {

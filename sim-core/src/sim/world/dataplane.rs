@@ -276,9 +276,17 @@ impl World {
         let routes_changed =
             !old_routes.clone().eq(new_routes.iter()) || routes.peer_routes() != peers.as_ref();
         if routes_changed && log {
-            // Every route in order, the peer routes in their place.
-            let old_all = PeerBlock::placed_among(routes.peer_routes(), old_routes);
-            let new_all = PeerBlock::placed_among(peers.as_ref(), new_routes.iter());
+            // Every route in order, the peer routes in their place; when
+            // the peer routes stay, neither list needs them.
+            let same_peers = PeerBlock::same_routes(routes.peer_routes(), peers.as_ref());
+            let (old_all, new_all) = if same_peers {
+                (old_routes.cloned().collect(), new_routes.clone())
+            } else {
+                (
+                    PeerBlock::placed_among(routes.peer_routes(), old_routes),
+                    PeerBlock::placed_among(peers.as_ref(), new_routes.iter()),
+                )
+            };
             let old_set: std::collections::BTreeSet<&Route> = old_all.iter().collect();
             let new_set: std::collections::BTreeSet<&Route> = new_all.iter().collect();
             for r in new_all.iter().filter(|r| !old_set.contains(r)) {
@@ -453,10 +461,7 @@ impl World {
             _ => false,
         };
         if !same_rules {
-            let n = desired
-                .service_rules
-                .as_ref()
-                .map_or(0, |r| r.ports().count());
+            let n = desired.service_rules.as_ref().map_or(0, |r| r.port_count());
             lines.push((
                 LogKind::Engine,
                 format!("Service rules installed for {n} Service port(s)"),

@@ -214,6 +214,17 @@ impl Agent {
             .map(|n| self.names.name(n.id))
     }
 
+    /// [`Agent::alive_member_names`], each with its place in the roster the
+    /// agent was started from ([`Agent::converged`]) when it is one of its
+    /// peers: a caller that numbered the roster's peers maps those without
+    /// looking their names up. The name is the roster's allocation then.
+    pub fn alive_members_placed(&self) -> impl Iterator<Item = (Option<usize>, &str)> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.state.dead_or_left())
+            .map(|n| (self.names.roster_place(n.id), self.names.name(n.id)))
+    }
+
     /// Every member known (dead ones until forgotten), sorted by name.
     pub fn members(&self) -> Vec<Member> {
         let mut v: Vec<Member> = self.nodes.iter().map(|n| self.view(&n)).collect();
@@ -285,6 +296,7 @@ impl Agent {
         // What inserting each peer would have done: count it Alive and
         // give it a random place in the probe list.
         let held: Vec<MemberId> = agent.nodes.roster_defaults().collect();
+        agent.probe_order.reserve_exact(held.len());
         for id in held {
             agent.census.added(id, agent.me, MemberState::Alive);
             agent.place_in_probe_order(id);
