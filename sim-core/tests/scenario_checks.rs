@@ -193,13 +193,14 @@ fn nodes_topology(n: u32) -> String {
 
 #[test]
 fn a_cluster_too_big_for_2_gib_is_refused_where_it_grows() {
-    // 2,000 nodes: the n-squared state alone is past the budget.
-    let topo = nodes_topology(2000);
+    // 12,000 bare nodes: the nodes alone are past the budget (what every
+    // node holds alike is held once, so 5,000 fit with their Pods).
+    let topo = nodes_topology(12000);
     let text = "name: s\ntopology: t.yaml\noptions:\n  brInt: switch\nsteps: []\n";
     let e = load_with(text, &topo).unwrap_err();
     assert_eq!((e.line, e.column), pos(text, "t.yaml"));
     assert!(
-        e.message.starts_with("the topology alone is 2000 nodes, 2000 devices and Pods, 0 Services with up to 0 endpoints, 0 Egresses: about"),
+        e.message.starts_with("the topology alone is 12000 nodes, 12000 devices and Pods, 0 Services with up to 0 endpoints, 0 Egresses: about"),
         "{e}"
     );
     // Pods: a Deployment of 300,000 replicas, at its apply step.
@@ -260,27 +261,34 @@ fn a_probe_that_makes_every_br_int_build_its_program_is_counted() {
 
 /// The estimate against the peaks measured with `/usr/bin/time` on
 /// `antlab gen` labs, the larger of `check` (admission) and `run` (limits'
-/// module doc): never below a peak, never more than 40 % above it.
+/// module doc, BENCHMARKS.md "Scale (issue 16)"): never below a peak,
+/// never more than 35 % above it.
 #[test]
 fn the_memory_estimate_covers_every_measured_run() {
-    // (nodes, devices + Pods, Services, endpoints, Egresses, peak in KiB)
+    // (nodes, devices + Pods, Services, endpoints, Egresses, peak in KiB),
+    // `antlab gen --nodes N --pods P --services S --endpoints-per-service E
+    // --egresses G --pools 10` (E = 1 where endpoints are fewer than
+    // Services: the lab has fewer Pods).
     let runs = [
-        (100, 2_103, 200, 2_000, 20, 63_372),
-        (1000, 1_021, 0, 0, 0, 480_980),
-        (500, 10_511, 1_000, 10_000, 100, 403_160),
-        (400, 100_409, 0, 0, 0, 593_556),
-        (200, 4_205, 20_000, 4_000, 0, 924_056),
-        (200, 20_205, 2_000, 20_000, 0, 423_552),
-        (200, 20_205, 0, 0, 0, 132_536),
-        (250, 5_256, 22_000, 5_000, 0, 1_218_072),
-        (1000, 21_021, 2_000, 20_000, 200, 1_380_288),
-        (1050, 22_072, 2_100, 21_000, 210, 1_716_292),
+        (100, 2_111, 200, 2_000, 20, 38_716),
+        (1000, 1_021, 0, 0, 0, 58_264),
+        (500, 10_511, 1_000, 10_000, 100, 141_808),
+        (400, 100_411, 0, 0, 0, 599_504),
+        (200, 4_211, 20_000, 4_000, 0, 190_268),
+        (200, 20_211, 2_000, 20_000, 0, 209_176),
+        (200, 20_211, 0, 0, 0, 139_052),
+        (250, 5_261, 22_000, 5_000, 0, 211_480),
+        (1000, 21_021, 2_000, 20_000, 200, 280_136),
+        (2000, 42_041, 4_000, 40_000, 400, 566_308),
+        (3000, 63_061, 6_000, 60_000, 600, 839_204),
+        (5000, 105_101, 10_000, 100_000, 1_000, 1_511_616),
     ];
     for (nodes, devices, services, endpoints, egresses, kib) in runs {
         let f = Footprint {
             nodes,
             devices,
             services,
+            node_port_services: 0,
             endpoints,
             egresses,
             br_int_programs: false,
@@ -288,22 +296,28 @@ fn the_memory_estimate_covers_every_measured_run() {
         let measured = kib * 1024;
         assert!(f.bytes() >= measured, "{f} is below the measured {kib} KiB");
         assert!(
-            f.bytes() <= measured * 7 / 5,
+            f.bytes() <= measured * 27 / 20,
             "{f} is far above the measured {kib} KiB"
         );
     }
-    // The issue's 1,000-node lab fits; 1,050 nodes do not (measured 1.76 GB:
-    // too close to 2 GiB for an estimate).
+    // The issue's 5,000-node lab fits; 5,200 nodes in its ratios do not.
     let lab = |n: u64| Footprint {
         nodes: n,
-        devices: 21 * n + 21,
+        devices: 21 * n + 101,
         services: 2 * n,
+        node_port_services: 0,
         endpoints: 20 * n,
         egresses: n / 5,
         br_int_programs: false,
     };
-    assert!(lab(1000).bytes() <= limits::MEMORY_BUDGET);
-    assert!(lab(1050).bytes() > limits::MEMORY_BUDGET);
+    assert!(lab(5000).bytes() <= limits::MEMORY_BUDGET);
+    assert!(lab(5200).bytes() > limits::MEMORY_BUDGET);
+    // NodePort Services count once per node too (IPVS compiles them per node).
+    let with_node_ports = Footprint {
+        node_port_services: 10_000,
+        ..lab(5000)
+    };
+    assert!(with_node_ports.bytes() > limits::MEMORY_BUDGET);
 }
 
 /// br-int's programs are counted: the 100- and 300-node generated labs with
@@ -318,6 +332,7 @@ fn the_memory_estimate_counts_br_int_programs() {
             nodes: n,
             devices: 21 * n + 3,
             services: 2 * n,
+            node_port_services: 0,
             endpoints: 20 * n,
             egresses: n / 5,
             br_int_programs: true,
@@ -336,6 +351,7 @@ fn the_memory_estimate_counts_br_int_programs() {
         nodes: 1000,
         devices: 21_021,
         services: 2_000,
+        node_port_services: 0,
         endpoints: 20_000,
         egresses: 200,
         br_int_programs,

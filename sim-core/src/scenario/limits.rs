@@ -13,23 +13,27 @@
 //!   answerer are kept for the statistics (about 170 bytes each; a day of
 //!   three probes of the blog lab, 690,000 attempts, peaks at 171 MB).
 //! - the cluster: its state must fit 2 GiB, at its peak, which is while
-//!   the 0 s manifests are applied (by admission or by the run). It grows
-//!   with the square of the nodes (every agent's member list, every node's
-//!   routes to every Pod CIDR: 1,000 bare nodes peak at 493 MB), in steps
-//!   where a table of node pairs doubles its capacity (1,050 nodes with
-//!   Pods, Services and Egresses in the issue's ratios peak at 1.76 GB,
-//!   1,000 at 1.41 GB), with the devices (each Pod is a host with its own
-//!   stack: 100,000 Pods on 400 nodes, 608 MB), with Services times nodes
-//!   (each node compiled every Service when this was fitted: 20,000
-//!   Services on 200 nodes, 946 MB; since the nodes of a zone share one
-//!   compile of the Services they compile alike (issue 16) this term
-//!   overestimates, and is kept as a safe bound), with endpoints (2,000 Services of 10 on 200 nodes, 434 MB)
-//!   and with Egresses times nodes (placement per agent view).
-//!   [`Footprint`] adds these up with per-unit costs fitted to those runs
-//!   and rounded up: its estimates are 5-35 % above every measured peak
-//!   (tested), and a scenario whose estimate passes [`MEMORY_BUDGET`] is
-//!   refused. A 5,000-node lab is (about 13 GB: the n-squared state has to
-//!   shrink before the simulator can run it).
+//!   the 0 s manifests are applied (by admission or by the run). Since
+//!   issue 16 what every node or agent would hold alike is held once
+//!   (converged member lists over a shared roster, the peer Pod-CIDR
+//!   routes and br-int peer lists as one set per cluster, the Service
+//!   tables per zone), so the cluster grows with the devices (each Pod
+//!   is a host with its own stack), the nodes (agent, conntrack, a
+//!   dataplane each), the Services (one compile per zone) and their
+//!   endpoints, and only a little with the square of the nodes (each
+//!   agent's probe order, 4 bytes a peer). Services of type NodePort or
+//!   LoadBalancer are counted once per node as well, at the cost a
+//!   node's own compile of a Service had when each node compiled every
+//!   Service (kube-proxy IPVS binds NodePorts to each node's addresses,
+//!   so those Services are compiled per node there).
+//!   [`Footprint`] adds these up with per-unit costs fitted to twelve
+//!   `antlab gen` labs (bare nodes, 100,000 Pods on 400 nodes, 22,000
+//!   Services on 250 nodes, and the issue's ratios from 100 to 5,000
+//!   nodes: 1.44 GiB at 5,000) and rounded: its estimates are 5-21 %
+//!   above every measured peak (tested), and a scenario whose estimate
+//!   passes [`MEMORY_BUDGET`] is refused. The issue's 5,000-node lab is
+//!   estimated at 1,643 MiB and fits; in the same ratios 5,200 nodes do
+//!   not.
 //! - br-int's programs (`options.brInt: pipeline`, the default): a node's
 //!   br-int builds its compiled program when a frame first crosses it
 //!   (`sim::World::defer_br_int_program`), about 100 flows plus two per
@@ -71,16 +75,17 @@ pub const MEMORY_BUDGET: u64 = 1_700 * MIB;
 const MIB: u64 = 1 << 20;
 
 /// The parts of a run's memory that grow with the input, fitted to the
-/// measurements in the module doc and rounded up. Bytes per unit; node
-/// pairs are counted once as they are and once rounded up to a power of
-/// two (a table that grows by doubling).
-const BASE: u64 = 32 * MIB;
-const PER_NODE_PAIR: u64 = 170;
-const PER_NODE_PAIR_SLOT: u64 = 290;
-const PER_DEVICE: u64 = 6_000;
-const PER_SERVICE_NODE: u64 = 260;
-const PER_ENDPOINT: u64 = 11_000;
-const PER_EGRESS_NODE: u64 = 700;
+/// measurements in the module doc and rounded. Bytes per unit.
+const BASE: u64 = 16 * MIB;
+const PER_NODE_PAIR: u64 = 10;
+const PER_NODE: u64 = 30_000;
+const PER_DEVICE: u64 = 7_000;
+const PER_SERVICE: u64 = 7_000;
+/// A NodePort or LoadBalancer Service on one node (compiled per node
+/// under kube-proxy IPVS).
+const PER_NODE_PORT_SERVICE_NODE: u64 = 260;
+const PER_ENDPOINT: u64 = 4_000;
+const PER_EGRESS_NODE: u64 = 20;
 /// One flow of one node's br-int program (pipeline mode): its entry, its
 /// index, its share of the parses the nodes hold alike.
 const PER_PIPELINE_FLOW: u64 = 450;
@@ -92,6 +97,8 @@ pub struct Footprint {
     /// Topology devices and Pods (each Pod is a device).
     pub devices: u64,
     pub services: u64,
+    /// Those of type NodePort or LoadBalancer.
+    pub node_port_services: u64,
     /// An upper bound of all Services' endpoints together.
     pub endpoints: u64,
     pub egresses: u64,
@@ -123,13 +130,13 @@ impl Footprint {
     /// The estimated peak memory of a run, in bytes.
     pub fn bytes(&self) -> u64 {
         let node_pairs = self.nodes.saturating_mul(self.nodes);
-        let slots = node_pairs.checked_next_power_of_two().unwrap_or(u64::MAX);
-        let service_nodes = self.services.saturating_mul(self.nodes);
+        let node_port_nodes = self.node_port_services.saturating_mul(self.nodes);
         let egress_nodes = self.egresses.saturating_mul(self.nodes);
         BASE.saturating_add(PER_NODE_PAIR.saturating_mul(node_pairs))
-            .saturating_add(PER_NODE_PAIR_SLOT.saturating_mul(slots))
+            .saturating_add(PER_NODE.saturating_mul(self.nodes))
             .saturating_add(PER_DEVICE.saturating_mul(self.devices))
-            .saturating_add(PER_SERVICE_NODE.saturating_mul(service_nodes))
+            .saturating_add(PER_SERVICE.saturating_mul(self.services))
+            .saturating_add(PER_NODE_PORT_SERVICE_NODE.saturating_mul(node_port_nodes))
             .saturating_add(PER_ENDPOINT.saturating_mul(self.endpoints))
             .saturating_add(PER_EGRESS_NODE.saturating_mul(egress_nodes))
             .saturating_add(PER_PIPELINE_FLOW.saturating_mul(self.pipeline_flows()))
@@ -140,10 +147,15 @@ impl std::fmt::Display for Footprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} nodes, {} devices and Pods, {} Services with up to {} endpoints, {} Egresses{}: about {} MiB",
+            "{} nodes, {} devices and Pods, {} Services{} with up to {} endpoints, {} Egresses{}: about {} MiB",
             self.nodes,
             self.devices,
             self.services,
+            if self.node_port_services > 0 {
+                format!(" ({} NodePort or LoadBalancer)", self.node_port_services)
+            } else {
+                String::new()
+            },
             self.endpoints,
             self.egresses,
             if self.br_int_programs {
@@ -242,6 +254,9 @@ pub(super) fn totals<T>(
                         Object::Egress(_) => size.egresses += 1,
                         Object::Service(svc) => {
                             size.services += 1;
+                            if svc.service_type != crate::k8s::ServiceType::ClusterIp {
+                                size.node_port_services += 1;
+                            }
                             let ns = o.namespace().unwrap_or("default");
                             size.endpoints = size
                                 .endpoints
