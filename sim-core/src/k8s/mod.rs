@@ -298,9 +298,48 @@ enum Purpose {
     Delete,
 }
 
+/// Documents per parser thread below which a file is parsed on one.
+const DOCUMENTS_PER_THREAD: usize = 256;
+
+/// Every object of a file. Documents parse on their own, so a large file's
+/// documents are parsed in contiguous runs on the machine's cores and the
+/// runs' objects joined in document order; the error reported is the
+/// first in document order, as when parsing on one thread.
 fn parse_all(file: &str, text: &str, purpose: Purpose) -> Result<Vec<Object>, InputError> {
+    let docs = split_documents(text);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(docs.len() / DOCUMENTS_PER_THREAD).max(1);
+    if threads == 1 {
+        return parse_documents(file, &docs, purpose);
+    }
+    let per_thread = docs.len().div_ceil(threads);
+    let runs: Vec<Result<Vec<Object>, InputError>> = std::thread::scope(|scope| {
+        let parsing: Vec<_> = docs
+            .chunks(per_thread)
+            .map(|run| scope.spawn(move || parse_documents(file, run, purpose)))
+            .collect();
+        parsing
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut objects = Vec::new();
-    for d in split_documents(text) {
+    for run in runs {
+        objects.extend(run?);
+    }
+    Ok(objects)
+}
+
+fn parse_documents(
+    file: &str,
+    docs: &[documents::Document<'_>],
+    purpose: Purpose,
+) -> Result<Vec<Object>, InputError> {
+    let mut objects = Vec::new();
+    for d in docs {
         let (line_offset, doc) = (d.line_offset(), d.text());
         let ctx = Ctx::new(file, line_offset, doc);
         let tree: Option<Spanned<Yaml>> = ctx.reparse(doc)?;

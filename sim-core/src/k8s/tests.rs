@@ -1236,3 +1236,32 @@ spec:
             .contains("unknown field \"externalEntitySelector\"")
     );
 }
+
+/// A file large enough to be parsed on several threads gives its objects
+/// in document order, and the first error in document order.
+#[test]
+fn a_large_file_parses_in_document_order() {
+    let doc =
+        |i: usize| format!("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns-{i}\n");
+    let text: String = (0..3 * DOCUMENTS_PER_THREAD).map(doc).collect();
+    let objs = parse_manifests("m.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<String> = objs.iter().map(|o| o.meta().name.clone()).collect();
+    let want: Vec<String> = (0..3 * DOCUMENTS_PER_THREAD)
+        .map(|i| format!("ns-{i}"))
+        .collect();
+    assert_eq!(names, want);
+    // Two broken documents, one early and one late: the early one is
+    // reported, at its line.
+    let broken = |i: usize| format!("---\napiVersion: v1\nkind: Namespace\nmetadata: [{i}\n");
+    let text: String = (0..3 * DOCUMENTS_PER_THREAD)
+        .map(|i| {
+            if i == 10 || i == 700 {
+                broken(i)
+            } else {
+                doc(i)
+            }
+        })
+        .collect();
+    let e = err(&text);
+    assert_eq!(e.line, 10 * 5 + 4, "{e}");
+}
