@@ -440,9 +440,12 @@ fn applies_to(cluster: &ClusterState, at: &k8s::AppliedTo, p: &PodState) -> bool
 /// each distinct view (agents that agree place alike). Computing these per
 /// node made a compile of every node cost nodes x Egresses x Pods.
 pub struct EgressInputs<'a> {
-    selected: IndexMap<&'a str, Vec<&'a PodState>>,
-    /// The nodes each Egress's selected Pods run on.
-    pod_nodes: IndexMap<&'a str, NodeSet>,
+    /// Each Egress's selected Pods ([`selected_ids`]) and the nodes they
+    /// run on ([`pod_nodes`]), computed once while the Pods stay.
+    selected: std::borrow::Cow<'a, [(String, Vec<PodId>)]>,
+    pod_nodes: std::borrow::Cow<'a, [NodeSet]>,
+    /// Where each existing Egress is in `selected`.
+    at: IndexMap<&'a str, usize>,
     placement: std::borrow::Cow<'a, PlacementInputs>,
     placements: BTreeMap<NodeSet, Placement>,
     /// [`exempt_dsts`], computed once and shared by every mark.
@@ -453,30 +456,46 @@ pub struct EgressInputs<'a> {
 
 impl<'a> EgressInputs<'a> {
     pub fn new(cluster: &'a ClusterState) -> Self {
-        Self::from_ids(cluster, &selected_ids(cluster), None)
+        let selected = selected_ids(cluster);
+        let nodes = pod_nodes(cluster, &selected);
+        Self::build(
+            cluster,
+            std::borrow::Cow::Owned(selected),
+            std::borrow::Cow::Owned(nodes),
+            None,
+        )
     }
 
-    /// From [`selected_ids`] and [`PlacementInputs`] computed earlier
-    /// for the same cluster state (a compile cache keeps them while only
-    /// views change); `None` computes the placement inputs.
+    /// From [`selected_ids`], [`pod_nodes`] and [`PlacementInputs`]
+    /// computed earlier for the same cluster state (a compile cache keeps
+    /// them while only views change); `None` computes the placement inputs.
     pub fn from_ids(
         cluster: &'a ClusterState,
-        selected: &[(String, Vec<PodId>)],
+        selected: &'a [(String, Vec<PodId>)],
+        nodes: &'a [NodeSet],
         placement: Option<&'a PlacementInputs>,
     ) -> Self {
-        let selected: IndexMap<&'a str, Vec<&'a PodState>> = selected
+        Self::build(
+            cluster,
+            std::borrow::Cow::Borrowed(selected),
+            std::borrow::Cow::Borrowed(nodes),
+            placement,
+        )
+    }
+
+    fn build(
+        cluster: &'a ClusterState,
+        selected: std::borrow::Cow<'a, [(String, Vec<PodId>)]>,
+        pod_nodes: std::borrow::Cow<'a, [NodeSet]>,
+        placement: Option<&'a PlacementInputs>,
+    ) -> Self {
+        let at = selected
             .iter()
-            .filter_map(|(name, ids)| {
+            .enumerate()
+            .filter_map(|(i, (name, _))| {
                 let (key, _) = cluster.egress.egresses.get_key_value(name)?;
-                Some((
-                    key.as_str(),
-                    ids.iter().map(|&id| cluster.pod(id)).collect(),
-                ))
+                Some((key.as_str(), i))
             })
-            .collect();
-        let pod_nodes = selected
-            .iter()
-            .map(|(name, pods)| (*name, pods.iter().map(|p| p.node).collect()))
             .collect();
         EgressInputs {
             placement: match placement {
@@ -485,6 +504,7 @@ impl<'a> EgressInputs<'a> {
             },
             selected,
             pod_nodes,
+            at,
             placements: BTreeMap::new(),
             exempt: None,
             realized: BTreeMap::new(),
@@ -496,6 +516,14 @@ impl<'a> EgressInputs<'a> {
     pub fn take_realized(&mut self) -> BTreeMap<NodeId, AgentEgressIds> {
         std::mem::take(&mut self.realized)
     }
+}
+
+/// The nodes each Egress's selected Pods run on, in `selected`'s order.
+pub fn pod_nodes(cluster: &ClusterState, selected: &[(String, Vec<PodId>)]) -> Vec<NodeSet> {
+    selected
+        .iter()
+        .map(|(_, ids)| ids.iter().map(|&id| cluster.pod(id).node).collect())
+        .collect()
 }
 
 /// Each Egress's selected Pods (none when the Egress feature is off).
@@ -590,7 +618,8 @@ pub fn dataplane_with<'a>(
             .entry(alive.clone())
             .or_insert_with(|| inputs.placement.place(cluster, alive)),
     };
-    let selected = &inputs.selected;
+    let (selected, pod_nodes, at) = (&inputs.selected, &inputs.pod_nodes, &inputs.at);
+    let pods_of = |name: &str| -> &[PodId] { at.get(name).map_or(&[], |&i| &selected[i].1) };
     let eg = &cluster.egress;
     let transport = me.transport_iface.clone();
     // What this node holds (each IP once, Egresses sharing an IP share its
@@ -598,7 +627,7 @@ pub fn dataplane_with<'a>(
     // scheduling order, static Egresses after the placed ones.
     let mut local_ips: Vec<LocalEgressIp> = Vec::new();
     let mut remote_hops: Vec<RemoteHop> = Vec::new();
-    let mut pod_marks: Vec<(&str, Ipv4Addr, Option<Ipv4Addr>, &[&PodState])> = Vec::new();
+    let mut pod_marks: Vec<(&str, Ipv4Addr, Option<Ipv4Addr>, &[PodId])> = Vec::new();
     let mut add_local = |local: LocalEgressIp<'a>| {
         if !local_ips.iter().any(|l| l.ip == local.ip) {
             local_ips.push(local);
@@ -611,12 +640,7 @@ pub fn dataplane_with<'a>(
         }
         via
     };
-    let pods_here = |name: &str| {
-        inputs
-            .pod_nodes
-            .get(name)
-            .is_some_and(|nodes| nodes.contains(node))
-    };
+    let pods_here = |name: &str| at.get(name).is_some_and(|&i| pod_nodes[i].contains(node));
     for (name, target) in placed {
         // Most Egresses are neither placed here nor select a Pod here.
         let Some(target) = *target else { continue };
@@ -627,7 +651,7 @@ pub fn dataplane_with<'a>(
         let Some(ip) = e.ip else {
             continue;
         };
-        let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
+        let pods = pods_of(name);
         if target == node {
             add_local(LocalEgressIp {
                 ip,
@@ -646,7 +670,7 @@ pub fn dataplane_with<'a>(
         let Some(ip) = e.ip.filter(|_| egress_static::is_static(&e.spec)) else {
             continue;
         };
-        let pods: &[&PodState] = selected.get(name.as_str()).map_or(&[], Vec::as_slice);
+        let pods = pods_of(name);
         if egress_static::is_local(me, ip) {
             // Already on an interface: marks and SNAT only.
             add_local(LocalEgressIp {
@@ -656,7 +680,7 @@ pub fn dataplane_with<'a>(
                 assign: false,
             });
             pod_marks.push((name, ip, None, pods));
-        } else if pods.iter().any(|p| p.node == node) {
+        } else if pods_here(name) {
             let hop = match egress_static::target(cluster, ip) {
                 StaticTarget::Node(t) => RemoteHop::node(t),
                 StaticTarget::Nowhere(ip) => RemoteHop {
@@ -693,7 +717,7 @@ pub fn dataplane_with<'a>(
         match remote {
             None => {
                 let Some(mark) = ids.mark(ip) else { continue };
-                for p in pods {
+                for p in pods.iter().map(|&id| cluster.pod(id)) {
                     dp.marks.push(DesiredMark {
                         src: Ipv4Net::from(p.ip),
                         not_dst: exempt.clone(),
@@ -711,7 +735,11 @@ pub fn dataplane_with<'a>(
                     .iter()
                     .find(|h| h.via == via)
                     .map_or(String::new(), |h| h.label.clone());
-                for p in pods.iter().filter(|p| p.node == node) {
+                for p in pods
+                    .iter()
+                    .map(|&id| cluster.pod(id))
+                    .filter(|p| p.node == node)
+                {
                     dp.marks.push(DesiredMark {
                         src: Ipv4Net::from(p.ip),
                         not_dst: exempt.clone(),

@@ -95,6 +95,8 @@ type LoadedPipeline = (Arc<pipeline::PipelineSpec>, Vec<(u32, String)>);
 pub struct CompileCache {
     proxy: BTreeMap<NodeId, NodeDataplane>,
     egress_selected: Option<Vec<(String, Vec<PodId>)>>,
+    /// The nodes each of `egress_selected`'s Egresses has Pods on.
+    egress_pod_nodes: Option<Vec<ids::NodeSet>>,
     egress_placement: Option<egress::PlacementInputs>,
     /// One copy of each Service's rules for the nodes that compile it alike.
     services: proxy::ServiceMemo,
@@ -143,6 +145,7 @@ impl CompileCache {
     pub fn invalidate(&mut self) {
         self.proxy.clear();
         self.egress_selected = None;
+        self.egress_pod_nodes = None;
         self.egress_placement = None;
         self.services.clear();
     }
@@ -222,10 +225,14 @@ pub fn compile_nodes_realized(
     let selected = cache
         .egress_selected
         .get_or_insert_with(|| egress::selected_ids(cluster));
+    let pod_nodes = cache
+        .egress_pod_nodes
+        .get_or_insert_with(|| egress::pod_nodes(cluster, selected));
     let placement = cache
         .egress_placement
         .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
-    let mut egress_inputs = egress::EgressInputs::from_ids(cluster, selected, Some(placement));
+    let mut egress_inputs =
+        egress::EgressInputs::from_ids(cluster, selected, pod_nodes, Some(placement));
     let peer_set = {
         let fresh = peer_route_set(cluster);
         match &cache.peer_routes {
