@@ -57,8 +57,9 @@ pub struct NodeDataplane {
     pub routes: Vec<DesiredRoute>,
     /// The routes to its peers' Pod CIDRs, shared with the other nodes
     /// ([`super::peer_routes`]); [`NodeDataplane::all_routes`] puts them in
-    /// their place among `routes`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// their place among `routes`. Not serialized: what is shown is
+    /// [`NodeDataplane::expanded`], where they are among `routes`.
+    #[serde(skip)]
     pub peer_routes: Option<super::peer_routes::PeerRoutes>,
     pub rules: Vec<DesiredRule>,
     /// POSTROUTING SNAT rules in evaluation order.
@@ -109,6 +110,16 @@ impl NodeDataplane {
         all.extend(peers.routes());
         all.extend_from_slice(&self.routes[at..]);
         all
+    }
+
+    /// The same dataplane with the peer routes among `routes`, one entry
+    /// each (what `show dataplane` prints).
+    pub fn expanded(&self) -> NodeDataplane {
+        NodeDataplane {
+            routes: self.all_routes(),
+            peer_routes: None,
+            ..self.clone()
+        }
     }
 }
 

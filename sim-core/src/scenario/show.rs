@@ -40,7 +40,7 @@ pub fn render_show(
                 .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
             format!(
                 "desired dataplane of {node} (engine output)\n{}",
-                serde_json::to_string_pretty(dp).map_err(|e| e.to_string())?
+                serde_json::to_string_pretty(&dp.expanded()).map_err(|e| e.to_string())?
             )
         }
         Show::Traceflow(Some(name)) => cluster

@@ -264,23 +264,30 @@ impl RoutingTable {
         self.peers.as_ref()
     }
 
+    /// Where in `routes` the peer block sits: before the `at`-th engine
+    /// route, or right after the last one (the end of a table with none).
+    fn block_position(&self, block: &PeerBlock) -> usize {
+        let mut seen = 0;
+        let mut after_last = None;
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.origin == "engine" {
+                if seen == block.at {
+                    return i;
+                }
+                seen += 1;
+                after_last = Some(i + 1);
+            }
+        }
+        after_last.unwrap_or(self.routes.len())
+    }
+
     /// Turns the peer block into routes of the table's own, in their place,
     /// before an edit that may touch one of them.
     fn unshare(&mut self) {
         let Some(block) = self.peers.take() else {
             return;
         };
-        let mut seen = 0;
-        let mut at = self.routes.len();
-        for (i, r) in self.routes.iter().enumerate() {
-            if r.origin == "engine" {
-                if seen == block.at {
-                    at = i;
-                    break;
-                }
-                seen += 1;
-            }
-        }
+        let at = self.block_position(&block);
         let tail = self.routes.split_off(at);
         self.routes.extend(block.routes());
         self.routes.extend(tail);
@@ -324,7 +331,12 @@ impl RoutingTable {
         table: u32,
         matches: impl Fn(&Route) -> bool,
     ) -> bool {
-        if table == TABLE_MAIN && self.peer_route_to(dst) {
+        let a_peer_route_matches = table == TABLE_MAIN
+            && self
+                .peers
+                .as_ref()
+                .is_some_and(|b| b.routes().any(|r| r.dst == dst && matches(&r)));
+        if a_peer_route_matches {
             self.unshare();
         }
         let found = self
@@ -362,14 +374,11 @@ impl RoutingTable {
         let Some(block) = &self.peers else {
             return self.routes.clone();
         };
-        let mut out: Vec<Route> = self
-            .routes
-            .iter()
-            .filter(|r| r.origin != "engine")
-            .cloned()
-            .collect();
-        let engine = self.routes.iter().filter(|r| r.origin == "engine");
-        out.extend(PeerBlock::placed_among(Some(block), engine));
+        let at = self.block_position(block);
+        let mut out = Vec::with_capacity(self.routes.len() + block.set.len());
+        out.extend_from_slice(&self.routes[..at]);
+        out.extend(block.routes());
+        out.extend_from_slice(&self.routes[at..]);
         out
     }
 
@@ -871,6 +880,24 @@ mod tests {
                 );
             }
             proptest::prop_assert_eq!(shared.routes(), own.routes());
+            // `ip route del` of a peer's Pod CIDR through a gateway given:
+            // removed (or not) alike, the rest in the same order.
+            let gone = peers.first().map(|(n, len)| net(*n, *len));
+            if let Some(gone) = gone {
+                for via in [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 168, 0, 0)] {
+                    let hit = |r: &Route| r.via() == Some(via);
+                    proptest::prop_assert_eq!(
+                        shared.remove_first(gone, TABLE_MAIN, hit),
+                        own.remove_first(gone, TABLE_MAIN, hit)
+                    );
+                    proptest::prop_assert_eq!(shared.routes(), own.routes());
+                    let path = FlowPath::l3(Ipv4Addr::new(10, 1, 1, 1), dst);
+                    proptest::prop_assert_eq!(
+                        shared.lookup_flow(dst, None, 0, &path),
+                        own.lookup_flow(dst, None, 0, &path)
+                    );
+                }
+            }
         }
     }
 }

@@ -965,6 +965,17 @@ fn spec_for_node_reads_the_cluster() {
     );
     assert_eq!(alone, spec);
     assert_eq!(compile(&alone).flows(), p.flows());
+    // Shown expanded: node-b's Pod CIDR is one of node-a's routes.
+    let shown = serde_json::to_value(dps["node-a"].expanded()).unwrap();
+    let dsts: Vec<&str> = shown["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["dst"].as_str().unwrap())
+        .collect();
+    assert!(dsts.contains(&"10.10.1.0/24"), "{dsts:?}");
+    assert!(!dsts.contains(&"10.10.0.0/24"), "{dsts:?}");
+    assert!(shown.get("peer_routes").is_none());
 }
 
 // pod_connectivity_test.go, podConnectivityInitFlows, case "IPv4 Encap with
