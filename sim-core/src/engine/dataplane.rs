@@ -244,10 +244,7 @@ pub(crate) fn ser_nets<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     ser_vec_display(v, s)
 }
-pub(crate) fn ser_display<S: serde::Serializer, T: std::fmt::Display>(
-    v: &T,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 fn ser_opt_display<S: serde::Serializer, T: std::fmt::Display>(

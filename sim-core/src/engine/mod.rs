@@ -191,7 +191,8 @@ fn pod_routes(
     };
     dp.peer_routes = Some(peer_routes::PeerRoutes {
         set: set.clone(),
-        except: cluster.nodes().position(|o| o.id == node.id),
+        // The set lists the nodes by id (the cluster's node list).
+        except: Some(node.id.index()),
         dev,
         onlink: tunnel,
         at: dp.routes.len(),

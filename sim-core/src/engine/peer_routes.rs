@@ -16,24 +16,21 @@ use ipnet::Ipv4Net;
 
 /// Every node's Pod CIDR and the gateway its peers route it through, in
 /// cluster order, with an index by prefix.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerRouteSet {
     entries: Vec<PeerRoute>,
     /// (prefix length, network, position), sorted: where a lookup finds
     /// the entries holding an address.
-    #[serde(skip)]
     index: Vec<(u8, u32, u32)>,
     /// The prefix lengths present, longest first.
-    #[serde(skip)]
     lengths: Vec<u8>,
 }
 
 /// One node's Pod CIDR and the gateway its peers route it through, with
 /// the node's transport and `antrea-gw0` addresses (what br-int's program
 /// needs of a peer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerRoute {
-    #[serde(serialize_with = "super::dataplane::ser_display")]
     pub dst: Ipv4Net,
     pub via: Ipv4Addr,
     pub node_ip: Ipv4Addr,
@@ -70,6 +67,16 @@ impl PeerRouteSet {
         &self.entries
     }
 
+    /// Every entry but the one at `except` (a node's own): the peers a
+    /// node routes to.
+    pub fn others(&self, except: Option<usize>) -> impl Iterator<Item = &PeerRoute> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| Some(*i) != except)
+            .map(|(_, r)| r)
+    }
+
     /// The longest-prefix entry holding `dst` that `usable` accepts
     /// (given its position and gateway), the first in order among equal
     /// prefixes: what a scan of the routes in order would pick.
@@ -98,13 +105,11 @@ impl PeerRouteSet {
 
 /// A node's share of the [`PeerRouteSet`]: every entry but its own, on
 /// its interface, at a place among its other routes.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerRoutes {
-    #[serde(serialize_with = "ser_shared")]
     pub set: Arc<PeerRouteSet>,
     /// The node's own entry, which it does not install.
     pub except: Option<usize>,
-    #[serde(serialize_with = "super::dataplane::ser_display")]
     pub dev: Arc<str>,
     /// Installed `onlink` (through the tunnel, via each peer's gateway IP).
     pub onlink: bool,
@@ -112,19 +117,12 @@ pub struct PeerRoutes {
     pub at: usize,
 }
 
-fn ser_shared<S: serde::Serializer>(set: &Arc<PeerRouteSet>, s: S) -> Result<S::Ok, S::Error> {
-    serde::Serialize::serialize(&**set, s)
-}
-
 impl PeerRoutes {
     /// The routes this node installs, in order.
     pub fn routes(&self) -> impl Iterator<Item = super::dataplane::DesiredRoute> + '_ {
         self.set
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != self.except)
-            .map(|(_, r)| super::dataplane::DesiredRoute {
+            .others(self.except)
+            .map(|r| super::dataplane::DesiredRoute {
                 dst: r.dst,
                 via: Some(r.via),
                 dev: self.dev.clone(),

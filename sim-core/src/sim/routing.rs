@@ -132,11 +132,8 @@ impl PeerBlock {
     /// The routes the block stands for, in order.
     pub fn routes(&self) -> impl Iterator<Item = Route> + '_ {
         self.set
-            .entries()
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != self.except)
-            .map(|(_, r)| Route::single(r.dst, Some(r.via), self.dev, 0, TABLE_MAIN, "engine"))
+            .others(self.except)
+            .map(|r| Route::single(r.dst, Some(r.via), self.dev, 0, TABLE_MAIN, "engine"))
     }
 
     /// Whether `a` and `b` stand for the same routes (wherever they sit).
@@ -146,32 +143,6 @@ impl PeerBlock {
             (Some(a), Some(b)) => a.set == b.set && a.except == b.except && a.dev == b.dev,
             _ => false,
         }
-    }
-
-    /// `engine` (a node's engine routes in order) with the block's routes
-    /// in their place.
-    pub fn placed_among<'a>(
-        block: Option<&Self>,
-        engine: impl Iterator<Item = &'a Route>,
-    ) -> Vec<Route> {
-        let mut out: Vec<Route> = Vec::new();
-        let mut placed = false;
-        for (seen, r) in engine.enumerate() {
-            if let Some(b) = block
-                && !placed
-                && seen == b.at
-            {
-                out.extend(b.routes());
-                placed = true;
-            }
-            out.push(r.clone());
-        }
-        if let Some(b) = block
-            && !placed
-        {
-            out.extend(b.routes());
-        }
-        out
     }
 }
 
@@ -246,13 +217,9 @@ impl RoutingTable {
 
     /// Whether the peer block holds a route to exactly `dst`.
     fn peer_route_to(&self, dst: Ipv4Net) -> bool {
-        self.peers.as_ref().is_some_and(|b| {
-            b.set
-                .entries()
-                .iter()
-                .enumerate()
-                .any(|(i, r)| r.dst == dst && Some(i) != b.except)
-        })
+        self.peers
+            .as_ref()
+            .is_some_and(|b| b.set.others(b.except).any(|r| r.dst == dst))
     }
 
     /// Installs the engine's peer routes (replacing any), or removes them.

@@ -111,15 +111,11 @@ pub(crate) struct Peers {
 impl Peers {
     pub(crate) fn iter(&self) -> impl Iterator<Item = PeerNode> + '_ {
         let shared = self.shared.iter().flat_map(|(set, except)| {
-            set.entries()
-                .iter()
-                .enumerate()
-                .filter(move |(i, _)| Some(*i) != *except)
-                .map(|(_, r)| PeerNode {
-                    pod_cidr: r.dst.trunc(),
-                    node_ip: r.node_ip,
-                    gateway_ip: r.gateway_ip,
-                })
+            set.others(*except).map(|r| PeerNode {
+                pod_cidr: r.dst.trunc(),
+                node_ip: r.node_ip,
+                gateway_ip: r.gateway_ip,
+            })
         });
         shared.chain(self.added.iter().copied())
     }

@@ -249,16 +249,20 @@ impl World {
         applied.addrs = want.iter().map(|w| (w.0, w.1)).collect();
         h.stack.sync_connected_routes();
         // 3. Routes and rules.
-        let mut new_routes = Vec::new();
-        for r in &desired.routes {
+        let route_of = |r: &crate::engine::dataplane::DesiredRoute| -> Result<Route, String> {
             let dev = h
                 .stack
                 .iface_index(&r.dev)
                 .ok_or_else(|| format!("{name} has no interface {}", r.dev))?;
-            new_routes.push(Route::single(
+            Ok(Route::single(
                 r.dst, r.via, dev, r.metric, r.table, "engine",
-            ));
-        }
+            ))
+        };
+        let new_routes: Vec<Route> = desired
+            .routes
+            .iter()
+            .map(route_of)
+            .collect::<Result<_, _>>()?;
         let peers = match &desired.peer_routes {
             Some(p) => Some(PeerBlock {
                 set: p.set.clone(),
@@ -279,12 +283,20 @@ impl World {
             // Every route in order, the peer routes in their place; when
             // the peer routes stay, neither list needs them.
             let same_peers = PeerBlock::same_routes(routes.peer_routes(), peers.as_ref());
-            let (old_all, new_all) = if same_peers {
+            let (old_all, new_all): (Vec<Route>, Vec<Route>) = if same_peers {
                 (old_routes.cloned().collect(), new_routes.clone())
             } else {
                 (
-                    PeerBlock::placed_among(routes.peer_routes(), old_routes),
-                    PeerBlock::placed_among(peers.as_ref(), new_routes.iter()),
+                    routes
+                        .routes()
+                        .into_iter()
+                        .filter(|r| r.origin == "engine")
+                        .collect(),
+                    desired
+                        .all_routes()
+                        .iter()
+                        .map(route_of)
+                        .collect::<Result<_, _>>()?,
                 )
             };
             let old_set: std::collections::BTreeSet<&Route> = old_all.iter().collect();
