@@ -435,6 +435,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200_000)]
         packets: usize,
     },
+    /// A scenario's run split into its phases: loading (parsing the files,
+    /// the limits), admission (every step checked, as `run` does first),
+    /// the world at 0 s (topology, dataplanes, agents), the 0 s steps, and
+    /// the simulation after them, with its events per wall second. Nothing
+    /// is printed but the timings.
+    Run {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Repeat the run and report each (the last line is the best).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
     /// The event core on ns-3's bench-scheduler shape: exponential gaps (mean
     /// 100 ns), each executed event schedules one new one.
     Des {
@@ -793,6 +806,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     packets,
                 },
         } => bench::policies(policies, pods, nodes, packets),
+        Command::Bench {
+            command:
+                BenchCommand::Run {
+                    scenario,
+                    seed,
+                    runs,
+                },
+        } => bench::run(&scenario, seed, runs),
         Command::Bench {
             command:
                 BenchCommand::Des {
