@@ -12,9 +12,10 @@
 //! (30 s; Linux keeps an assured UDP stream 120 s), no translation of ICMP
 //! errors about NATed flows.
 
-use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::Ipv4Addr;
 
+use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
 use crate::conntrack_tcp::{CtDir, TcpState};
@@ -97,6 +98,41 @@ impl FlowKey {
     }
 }
 
+impl Hash for FlowKey {
+    /// The 13 bytes as two words (one hasher call each).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.src.to_bits()) << 32 | u64::from(self.dst.to_bits()));
+        state.write_u64(
+            u64::from(self.proto) << 32 | u64::from(self.sport) << 16 | u64::from(self.dport),
+        );
+    }
+}
+
+/// Hashes [`FlowKey`]s for conntrack's tables: a multiply-rotate mix of the
+/// two words (keys are the lab's own flows, not an adversary's), with a
+/// final avalanche so nearby addresses spread over the buckets.
+#[derive(Default)]
+pub(crate) struct FlowHasher(u64);
+
+impl Hasher for FlowHasher {
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(23) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type FlowBuild = BuildHasherDefault<FlowHasher>;
+
 /// One tracked connection: the original tuple and what it was translated to.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CtEntry {
@@ -146,10 +182,14 @@ impl CtEntry {
 /// A row for `conntrack -L`-style listings.
 pub type CtRow = CtEntry;
 
+/// A node's connection table. Entries are looked up by hash; only
+/// [`Conntrack::rows`] lists them, in tuple order; the flushes gather what
+/// to forget in insertion order, which no output depends on.
 #[derive(Clone, Debug, Default)]
 pub struct Conntrack {
-    by_orig: BTreeMap<FlowKey, CtEntry>,
-    by_reply: BTreeMap<FlowKey, FlowKey>,
+    by_orig: IndexMap<FlowKey, CtEntry, FlowBuild>,
+    /// Never iterated: a lookup from reply tuple to original tuple.
+    by_reply: IndexMap<FlowKey, FlowKey, FlowBuild>,
 }
 
 use crate::conntrack_tcp::idle_timeout as timeout;
@@ -175,8 +215,8 @@ impl Conntrack {
             && e.expires <= now
         {
             let reply = e.reply;
-            self.by_orig.remove(key);
-            self.by_reply.remove(&reply);
+            self.by_orig.swap_remove(key);
+            self.by_reply.swap_remove(&reply);
         }
     }
 
@@ -187,11 +227,11 @@ impl Conntrack {
     }
 
     /// The live entry whose original direction is `key` (refreshed).
-    pub fn lookup(&mut self, now: SimTime, key: FlowKey) -> Option<CtEntry> {
+    pub fn lookup(&mut self, now: SimTime, key: FlowKey) -> Option<&CtEntry> {
         self.expire(now, &key);
         let e = self.by_orig.get_mut(&key)?;
         e.expires = now + e.idle_timeout();
-        Some(e.clone())
+        Some(e)
     }
 
     /// If `key` is the reply direction of a translated flow, the rewrite that
@@ -222,7 +262,7 @@ impl Conntrack {
         dnat: Option<(Ipv4Addr, u16)>,
         snat_to: Option<Ipv4Addr>,
         by: &str,
-    ) -> Option<CtEntry> {
+    ) -> Option<&CtEntry> {
         self.expire(now, &original);
         let (dst, dport) = dnat.unwrap_or((original.dst, original.dport));
         let mut port = original.sport;
@@ -257,11 +297,13 @@ impl Conntrack {
                     tcp_state: (original.proto == 6).then_some(TcpState::None),
                     expires: now + timeout(original.proto),
                 };
-                if let Some(old) = self.by_orig.insert(original, entry.clone()) {
-                    self.by_reply.remove(&old.reply);
+                // A replaced entry keeps its place, as a map keyed by the
+                // tuple would.
+                if let Some(old) = self.by_orig.insert(original, entry) {
+                    self.by_reply.swap_remove(&old.reply);
                 }
                 self.by_reply.insert(reply, original);
-                return Some(entry);
+                return self.by_orig.get(&original);
             }
             // A DNAT-only clash (the tuple is in use) has no port to move.
             snat_to?;
@@ -341,8 +383,8 @@ impl Conntrack {
             .map(|(k, _)| *k)
             .collect();
         for k in &gone {
-            if let Some(e) = self.by_orig.remove(k) {
-                self.by_reply.remove(&e.reply);
+            if let Some(e) = self.by_orig.swap_remove(k) {
+                self.by_reply.swap_remove(&e.reply);
             }
         }
         gone.len()
@@ -365,19 +407,23 @@ impl Conntrack {
             .map(|(k, _)| *k)
             .collect();
         for k in &gone {
-            if let Some(e) = self.by_orig.remove(k) {
-                self.by_reply.remove(&e.reply);
+            if let Some(e) = self.by_orig.swap_remove(k) {
+                self.by_reply.swap_remove(&e.reply);
             }
         }
         gone.len()
     }
 
+    /// The live entries, in original-tuple order.
     pub fn rows(&self, now: SimTime) -> Vec<CtRow> {
-        self.by_orig
+        let mut rows: Vec<CtRow> = self
+            .by_orig
             .values()
             .filter(|e| e.expires > now)
             .cloned()
-            .collect()
+            .collect();
+        rows.sort_unstable_by_key(|e| e.original);
+        rows
     }
 }
 
@@ -440,7 +486,8 @@ mod tests {
                 Some(ip("10.160.1.25")),
                 "kube-proxy",
             )
-            .unwrap();
+            .unwrap()
+            .clone();
         assert_eq!(
             e.reply,
             FlowKey {

@@ -860,14 +860,17 @@ impl IpStack {
                 } else {
                     by
                 };
-                let entry = self.ct.commit(cx.now, orig, dnat, rule_to, &by);
+                let snat = self
+                    .ct
+                    .commit(cx.now, orig, dnat, rule_to, &by)
+                    .and_then(|e| e.snat);
                 if let Some(v) = via {
                     self.ct.set_via(orig, v);
                 }
                 let http = self.l7_capture(orig, &pkt);
                 self.ct
                     .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));
-                entry.and_then(|e| e.snat)
+                snat
             }
         };
         if let Some((src, sport)) = snat
