@@ -32,7 +32,7 @@
 //! Antrea's agents keep overwriting each other: each write is an update
 //! event that makes the other agents sync again.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use super::egress_placement::{Placement, PlacementInputs};
@@ -129,6 +129,17 @@ struct AgentSync {
     writes: Vec<(String, EgressStatus)>,
 }
 
+impl AgentSync {
+    /// Its last update of `egress`'s status, if it makes one.
+    fn write_for(&self, egress: &str) -> Option<&EgressStatus> {
+        self.writes
+            .iter()
+            .rev()
+            .find(|(e, _)| e == egress)
+            .map(|(_, s)| s)
+    }
+}
+
 /// A status update: who wrote what about which Egress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusWrite {
@@ -147,10 +158,45 @@ pub struct StatusWriteRef<'a> {
 }
 
 /// Every running agent's last sync, kept between changes so a change that
-/// moves only some views re-syncs only those agents.
+/// moves only some views re-syncs only those agents; with, per Egress, the
+/// nodes that hold it and the nodes that write its status, so that such a
+/// change is judged by the Egresses it touched alone.
 #[derive(Clone, Debug, Default)]
 pub struct AgentSyncs {
-    per_node: BTreeMap<NodeId, AgentSync>,
+    /// By node id; `None`: no Egress controller runs there.
+    per_node: Vec<Option<AgentSync>>,
+    /// Egress -> the nodes whose agents hold its IP, in node order.
+    held_by: BTreeMap<String, Vec<NodeId>>,
+    /// Egress -> the nodes whose agents write its status, in node order.
+    written_by: BTreeMap<String, Vec<NodeId>>,
+}
+
+/// The Egresses a [`AgentSyncs::resync`] may have given other holders or
+/// another last status write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// Every Egress (every agent was synced afresh).
+    All,
+    /// Only these.
+    Some(BTreeSet<String>),
+}
+
+impl Touched {
+    /// The touched Egresses that exist, in the cluster's Egress order.
+    pub fn in_order<'a>(&self, cluster: &'a ClusterState) -> Vec<&'a String> {
+        match self {
+            Touched::All => cluster.egress.egresses.keys().collect(),
+            Touched::Some(set) => {
+                let mut at: Vec<(usize, &String)> = set
+                    .iter()
+                    .filter_map(|name| cluster.egress.egresses.get_full(name))
+                    .map(|(i, name, _)| (i, name))
+                    .collect();
+                at.sort_unstable_by_key(|(i, _)| *i);
+                at.into_iter().map(|(_, name)| name).collect()
+            }
+        }
+    }
 }
 
 impl AgentSyncs {
@@ -158,73 +204,174 @@ impl AgentSyncs {
     /// current views; a node that is down, or whose agent runs with the
     /// `Egress` gate off, has no Egress controller and so no sync. Agents
     /// whose views agree place alike, so each distinct view is placed once.
+    /// Returns the Egresses whose holders or writes may have changed.
     pub fn resync(
         &mut self,
         cluster: &ClusterState,
         inputs: &PlacementInputs,
         views_of: Option<&NodeSet>,
-    ) {
+    ) -> Touched {
+        let mut touched = BTreeSet::new();
         if views_of.is_none() {
             self.per_node.clear();
+            self.held_by.clear();
+            self.written_by.clear();
         }
+        self.per_node.resize(cluster.node_count(), None);
         let mut by_view: BTreeMap<NodeSet, ViewPlacement> = BTreeMap::new();
         for n in cluster.nodes() {
-            if views_of.is_some_and(|v| !v.contains(n.id)) && self.per_node.contains_key(&n.id) {
+            let i = n.id.index();
+            if views_of.is_some_and(|v| !v.contains(n.id)) && self.per_node[i].is_some() {
                 continue;
             }
-            if !n.up || !cluster.egress.config.enabled {
-                self.per_node.remove(&n.id);
-                continue;
-            }
-            let view = cluster.view_of(n.id);
-            let placed = match by_view.get_mut(view.as_ref()) {
-                Some(p) => p,
-                None => by_view
-                    .entry(view.into_owned())
-                    .or_insert_with_key(|v| ViewPlacement::new(inputs.place(cluster, v), v)),
+            let sync = if !n.up || !cluster.egress.config.enabled {
+                None
+            } else {
+                let view = cluster.view_of(n.id);
+                let placed = match by_view.get_mut(view.as_ref()) {
+                    Some(p) => p,
+                    None => by_view
+                        .entry(view.into_owned())
+                        .or_insert_with_key(|v| ViewPlacement::new(inputs.place(cluster, v), v)),
+                };
+                Some(sync_agent(cluster, n.id, placed))
             };
-            let sync = sync_agent(cluster, n.id, placed);
-            self.per_node.insert(n.id, sync);
+            let old = std::mem::replace(&mut self.per_node[i], sync);
+            self.reindex(n.id, old.as_ref(), &mut touched);
         }
+        if views_of.is_none() {
+            Touched::All
+        } else {
+            Touched::Some(touched)
+        }
+    }
+
+    /// Moves `node` in the per-Egress indexes from its `old` sync to its
+    /// current one, adding every Egress whose holders or writes differ to
+    /// `touched`.
+    fn reindex(&mut self, node: NodeId, old: Option<&AgentSync>, touched: &mut BTreeSet<String>) {
+        let empty = AgentSync::default();
+        let old = old.unwrap_or(&empty);
+        let new = self.per_node[node.index()].as_ref().unwrap_or(&empty);
+        if old == new {
+            return;
+        }
+        for e in &old.holds {
+            if !new.holds.contains(e) {
+                unlist(&mut self.held_by, e, node);
+                touched.insert(e.clone());
+            }
+        }
+        for e in &new.holds {
+            if !old.holds.contains(e) {
+                list(&mut self.held_by, e, node);
+                touched.insert(e.clone());
+            }
+        }
+        for (e, status) in &old.writes {
+            match new.write_for(e) {
+                None => {
+                    unlist(&mut self.written_by, e, node);
+                    touched.insert(e.clone());
+                }
+                Some(s) if s != status => {
+                    touched.insert(e.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        for (e, _) in &new.writes {
+            if old.write_for(e).is_none() {
+                list(&mut self.written_by, e, node);
+                touched.insert(e.clone());
+            }
+        }
+    }
+
+    /// The nodes holding `egress`'s IP (more than one: split brain), in
+    /// node order.
+    pub fn holders_of<'a>(&self, cluster: &'a ClusterState, egress: &str) -> Vec<&'a str> {
+        self.held_by.get(egress).map_or_else(Vec::new, |nodes| {
+            nodes
+                .iter()
+                .map(|&n| cluster.node(n).name.as_str())
+                .collect()
+        })
     }
 
     /// The nodes holding each Egress's IP (more than one: split brain), in
     /// node order; every Egress has an entry.
     pub fn holders<'a>(&self, cluster: &'a ClusterState) -> BTreeMap<&'a str, Vec<&'a str>> {
-        let mut out: BTreeMap<&'a str, Vec<&'a str>> = cluster
+        cluster
             .egress
             .egresses
             .keys()
-            .map(|k| (k.as_str(), Vec::new()))
-            .collect();
-        for n in cluster.nodes() {
-            for e in self.per_node.get(&n.id).map_or(&[][..], |s| &s.holds) {
-                if let Some(held) = out.get_mut(e.as_str()) {
-                    held.push(&n.name);
-                }
-            }
-        }
-        out
+            .map(|k| (k.as_str(), self.holders_of(cluster, k)))
+            .collect()
     }
 
-    /// Every running agent's status updates, in node order, from the
-    /// agents `reaches_api` says can reach the API server.
+    /// The status updates of the `touched` Egresses that decide their
+    /// status, from the agents `reaches_api` says can reach the API server:
+    /// applying every running agent's updates in node order leaves each
+    /// Egress with its last writer's, so that one alone is returned, placed
+    /// where the Egress's first update falls in that order.
     pub fn writes(
         &self,
         cluster: &ClusterState,
         reaches_api: impl Fn(&NodeState) -> bool,
+        touched: &Touched,
     ) -> Vec<StatusWriteRef<'_>> {
-        let mut out = Vec::new();
-        for n in cluster.nodes().filter(|n| reaches_api(n)) {
-            for (egress, status) in self.per_node.get(&n.id).map_or(&[][..], |s| &s.writes) {
-                out.push(StatusWriteRef {
-                    by: n.id,
+        let decide = |egress: &str, nodes: &[NodeId]| {
+            let mut writers = nodes.iter().filter(|&&n| reaches_api(cluster.node(n)));
+            let first = *writers.next()?;
+            let last = writers.next_back().copied().unwrap_or(first);
+            let sync = |n: NodeId| self.per_node[n.index()].as_ref().expect("a writer syncs");
+            let at = sync(first).writes.iter().position(|(e, _)| e == egress)?;
+            let status = sync(last).write_for(egress)?;
+            let (egress, _) = self.written_by.get_key_value(egress)?;
+            Some((
+                (first, at),
+                StatusWriteRef {
+                    by: last,
                     egress,
                     status,
-                });
-            }
+                },
+            ))
+        };
+        let mut out: Vec<((NodeId, usize), StatusWriteRef<'_>)> = match touched {
+            Touched::All => self
+                .written_by
+                .iter()
+                .filter_map(|(e, nodes)| decide(e, nodes))
+                .collect(),
+            Touched::Some(set) => set
+                .iter()
+                .filter_map(|e| decide(e, self.written_by.get(e)?))
+                .collect(),
+        };
+        out.sort_unstable_by_key(|(at, _)| *at);
+        out.into_iter().map(|(_, w)| w).collect()
+    }
+}
+
+/// Puts `node` in `egress`'s list, keeping node order.
+fn list(index: &mut BTreeMap<String, Vec<NodeId>>, egress: &str, node: NodeId) {
+    let nodes = match index.get_mut(egress) {
+        Some(nodes) => nodes,
+        None => index.entry(egress.to_string()).or_default(),
+    };
+    if let Err(at) = nodes.binary_search(&node) {
+        nodes.insert(at, node);
+    }
+}
+
+/// Takes `node` out of `egress`'s list; an emptied list goes.
+fn unlist(index: &mut BTreeMap<String, Vec<NodeId>>, egress: &str, node: NodeId) {
+    if let Some(nodes) = index.get_mut(egress) {
+        nodes.retain(|&n| n != node);
+        if nodes.is_empty() {
+            index.remove(egress);
         }
-        out
     }
 }
 
@@ -349,5 +496,102 @@ mod tests {
         );
         // "Remove Egress IP": an Egress without IP gets an empty status.
         assert_eq!(EgressStatus::unassigned(None), EgressStatus::default());
+    }
+
+    mod incremental {
+        use super::super::*;
+        use crate::engine::egress_placement::PlacementInputs;
+        use crate::scale::{GenParams, egress_cluster};
+        use proptest::prelude::*;
+
+        /// A cluster of 9 nodes with 24 Egresses in 3 pools.
+        fn cluster() -> ClusterState {
+            egress_cluster(&GenParams {
+                nodes: 9,
+                pods: 0,
+                services: 0,
+                endpoints_per_service: 0,
+                egresses: 24,
+                pools: 3,
+                seed: 5,
+            })
+            .expect("a generated cluster")
+        }
+
+        /// Every running agent's updates in node order, unreduced: what
+        /// applying them one by one means.
+        fn every_write<'a>(
+            syncs: &'a AgentSyncs,
+            cluster: &ClusterState,
+            reaches_api: impl Fn(&NodeState) -> bool,
+        ) -> Vec<StatusWriteRef<'a>> {
+            let mut out = Vec::new();
+            for n in cluster.nodes().filter(|n| reaches_api(n)) {
+                let Some(sync) = &syncs.per_node[n.id.index()] else {
+                    continue;
+                };
+                for (egress, status) in &sync.writes {
+                    out.push(StatusWriteRef {
+                        by: n.id,
+                        egress,
+                        status,
+                    });
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Re-syncing only the agents whose views moved, and judging only
+            /// the Egresses that touched, gives the holders, the status
+            /// writes and their order that syncing every agent afresh gives.
+            #[test]
+            fn resyncing_the_moved_views_matches_syncing_every_agent(
+                moves in proptest::collection::vec((0usize..9, any::<u16>()), 1..24),
+            ) {
+                let mut inc_cluster = cluster();
+                let mut full_cluster = inc_cluster.clone();
+                let inputs = PlacementInputs::new(&inc_cluster);
+                let reaches = |n: &NodeState| n.id.index() % 4 != 3;
+                let mut inc = AgentSyncs::default();
+                let mut full = AgentSyncs::default();
+                let first = inc.resync(&inc_cluster, &inputs, None);
+                let w = inc.writes(&inc_cluster, reaches, &first);
+                inc_cluster.egress.apply_status_writes(w);
+                full.resync(&full_cluster, &inputs, None);
+                let w = every_write(&full, &full_cluster, reaches);
+                full_cluster.egress.apply_status_writes(w);
+                for (node, bits) in moves {
+                    // The node's view: the nodes whose bit is set (itself
+                    // always), as memberlist would have it after some
+                    // members were declared dead or came back.
+                    let id = NodeId(node as u32);
+                    let view: NodeSet = inc_cluster
+                        .nodes()
+                        .map(|n| n.id)
+                        .filter(|n| *n == id || bits & (1 << n.index()) != 0)
+                        .collect();
+                    inc_cluster.set_view(id, view.clone());
+                    full_cluster.set_view(id, view);
+                    let only: NodeSet = [id].into_iter().collect();
+                    let touched = inc.resync(&inc_cluster, &inputs, Some(&only));
+                    full.resync(&full_cluster, &inputs, None);
+                    prop_assert_eq!(inc.holders(&inc_cluster), full.holders(&full_cluster));
+                    for name in touched.in_order(&inc_cluster) {
+                        prop_assert_eq!(
+                            inc.holders_of(&inc_cluster, name),
+                            full.holders_of(&full_cluster, name)
+                        );
+                    }
+                    let w = inc.writes(&inc_cluster, reaches, &touched);
+                    let inc_changed = inc_cluster.egress.apply_status_writes(w);
+                    let w = every_write(&full, &full_cluster, reaches);
+                    let full_changed = full_cluster.egress.apply_status_writes(w);
+                    prop_assert_eq!(inc_changed, full_changed);
+                }
+            }
+        }
     }
 }

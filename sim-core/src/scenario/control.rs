@@ -216,10 +216,11 @@ fn after_change_of(
 ) {
     schedule_flow_poll(world, cluster, control);
     let inputs = control.proxy.placement_inputs(cluster);
-    control.agents.resync(cluster, inputs, views_of);
-    let mut holders = control.agents.holders(cluster);
-    for name in cluster.egress.egresses.keys() {
-        let now_holders = holders.remove(name.as_str()).unwrap_or_default();
+    // Only the Egresses whose holders or writes moved can log a move or a
+    // new status: the others are as the last change left them.
+    let touched = control.agents.resync(cluster, inputs, views_of);
+    for name in touched.in_order(cluster) {
+        let now_holders = control.agents.holders_of(cluster, name);
         let before = control.holders.get(name).map_or(&[][..], Vec::as_slice);
         if !now_holders
             .iter()
@@ -266,7 +267,7 @@ fn after_change_of(
     // The agents' status updates, after the moves they describe.
     let writes = control
         .agents
-        .writes(cluster, |n| control.lifecycle.reaches_api(n.id));
+        .writes(cluster, |n| control.lifecycle.reaches_api(n.id), &touched);
     for w in cluster.egress.apply_status_writes(writes) {
         world.record(
             LogKind::Engine,
