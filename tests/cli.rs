@@ -501,6 +501,57 @@ fn des_bench_reports_events_per_second_last() {
 }
 
 #[test]
+fn run_bench_times_the_phases_of_the_run_it_replays() {
+    let scn = "scenarios/egress-vlan-failover.yaml";
+    let o = antlab(&["bench", "run", scn, "--runs", "1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    let run_line = out.lines().find(|l| l.starts_with("run 1:")).expect(&out);
+    for phase in [
+        "load ",
+        "admission ",
+        "world at 0 s ",
+        "0 s steps ",
+        "simulation ",
+    ] {
+        assert!(run_line.contains(phase), "{run_line}");
+    }
+    assert!(run_line.ends_with("expectations passed"), "{run_line}");
+    // Its events are the run's: those of the 0 s steps plus the simulation's.
+    let count = |after: &str| -> u64 {
+        let at = run_line.find(after).expect(after) + after.len();
+        let rest = &run_line[at..];
+        let open = rest.find('(').expect("a count") + 1;
+        rest[open..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let benched = count("0 s steps ") + count("simulation ");
+    let run = stdout(&antlab(&["run", scn]));
+    let simulated: u64 = run
+        .lines()
+        .last()
+        .and_then(|l| l.split('(').nth(1))
+        .and_then(|l| l.split(' ').next())
+        .expect(&run)
+        .parse()
+        .unwrap();
+    assert_eq!(benched, simulated, "{run_line}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("simulation events/s: "),
+        "{out}"
+    );
+    let missing = antlab(&["bench", "run", "scenarios/no-such.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
 fn what_if_reads_a_kubectl_list_and_reports_moves() {
     let list = "tests/fixtures/whatif/blog-cluster-list.yaml";
     let o = antlab(&[
