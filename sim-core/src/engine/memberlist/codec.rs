@@ -75,9 +75,16 @@ impl<'a> Reader<'a> {
         Ok(Ipv4Addr::new(s[0], s[1], s[2], s[3]))
     }
     fn string(&mut self) -> Result<String, DecodeError> {
+        self.str().map(str::to_string)
+    }
+    /// A name as a shared allocation (one allocation, no `String` first).
+    fn shared_string(&mut self) -> Result<std::sync::Arc<str>, DecodeError> {
+        self.str().map(std::sync::Arc::from)
+    }
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
         let n = self.u16()? as usize;
         let s = self.take(n)?;
-        String::from_utf8(s.to_vec()).map_err(|_| DecodeError::BadName)
+        std::str::from_utf8(s).map_err(|_| DecodeError::BadName)
     }
     fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.u8()? != 0)
@@ -259,7 +266,7 @@ impl Msg {
                 let n = r.u16()? as usize;
                 let mut states = Vec::with_capacity(n.min(64));
                 for _ in 0..n {
-                    let name = r.string()?;
+                    let name = r.shared_string()?;
                     let addr = r.ip()?;
                     let incarnation = r.u32()?;
                     let code = r.u8()?;

@@ -4,6 +4,7 @@
 //! encoding is in [`super::codec`].
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::member::MemberState;
 
@@ -21,7 +22,9 @@ pub(super) const T_NACK: u8 = 11;
 /// One node's entry in a push/pull state exchange.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushState {
-    pub(super) name: String,
+    /// Shared with the sender's name table (a push/pull lists every
+    /// member: no copy of each name per message).
+    pub(super) name: Arc<str>,
     pub(super) addr: Ipv4Addr,
     pub(super) incarnation: u32,
     pub(super) state: MemberState,
@@ -29,8 +32,16 @@ pub struct PushState {
 
 impl PushState {
     pub fn new(name: &str, addr: Ipv4Addr, incarnation: u32, state: MemberState) -> PushState {
+        PushState::shared(name.into(), addr, incarnation, state)
+    }
+    pub(super) fn shared(
+        name: Arc<str>,
+        addr: Ipv4Addr,
+        incarnation: u32,
+        state: MemberState,
+    ) -> PushState {
         PushState {
-            name: name.to_string(),
+            name,
             addr,
             incarnation,
             state,

@@ -88,6 +88,11 @@ impl NameTable {
 
     /// The name behind `id`. Ids come only from this table.
     pub(super) fn name(&self, id: MemberId) -> &str {
+        self.shared(id)
+    }
+
+    /// [`NameTable::name`] as the allocation every holder of it shares.
+    pub(super) fn shared(&self, id: MemberId) -> &Arc<str> {
         if let Some(name) = self.roster.name(id) {
             return name;
         }

@@ -43,8 +43,8 @@ impl Roster {
         self.names.get_index_of(name).map(MemberId::from_index)
     }
 
-    pub(super) fn name(&self, id: MemberId) -> Option<&str> {
-        self.names.get_index(id.index()).map(|n| &**n)
+    pub(super) fn name(&self, id: MemberId) -> Option<&Arc<str>> {
+        self.names.get_index(id.index())
     }
 
     pub(super) fn addr(&self, id: MemberId) -> Option<Ipv4Addr> {

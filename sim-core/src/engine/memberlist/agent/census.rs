@@ -1,7 +1,8 @@
 //! How many members an agent knows in each state, kept as states change,
 //! so that the gossip tick of an agent with nothing to send counts its
 //! targets without scanning every member (at 5,000 nodes that scan was
-//! 5,000 x 5,000 steps per 200 ms of simulated time).
+//! 5,000 x 5,000 steps per 200 ms of simulated time), and so that a random
+//! pick of members knows which few it may have to pass over.
 
 use std::collections::BTreeSet;
 
@@ -17,6 +18,9 @@ pub(super) struct Census {
     live: usize,
     /// Members Dead (not Left): gossip still goes to them for a while.
     dead: BTreeSet<MemberId>,
+    /// Members not Alive (Suspect, Dead or Left): with this agent, the only
+    /// ones a random pick of members may have to pass over.
+    not_alive: BTreeSet<MemberId>,
 }
 
 impl Census {
@@ -40,6 +44,9 @@ impl Census {
     }
 
     fn enter(&mut self, id: MemberId, state: MemberState) {
+        if state != MemberState::Alive {
+            self.not_alive.insert(id);
+        }
         match state {
             MemberState::Alive | MemberState::Suspect => self.live += 1,
             MemberState::Dead => {
@@ -50,6 +57,9 @@ impl Census {
     }
 
     fn leave(&mut self, id: MemberId, state: MemberState) {
+        if state != MemberState::Alive {
+            self.not_alive.remove(&id);
+        }
         match state {
             MemberState::Alive | MemberState::Suspect => self.live -= 1,
             MemberState::Dead => {
@@ -57,6 +67,11 @@ impl Census {
             }
             MemberState::Left => {}
         }
+    }
+
+    /// Every member, this agent aside, that is not Alive.
+    pub(super) fn not_alive(&self) -> impl Iterator<Item = MemberId> + '_ {
+        self.not_alive.iter().copied()
     }
 
     /// memberlist's gossip targets (`gossip`'s filter in state.go): members

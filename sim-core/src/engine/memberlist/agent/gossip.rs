@@ -20,7 +20,10 @@ impl Agent {
     fn local_states(&self) -> Vec<PushState> {
         self.nodes
             .iter()
-            .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state))
+            .map(|n| {
+                let name = self.names.shared(n.id).clone();
+                PushState::shared(name, n.addr, n.incarnation, n.state)
+            })
             .collect()
     }
 
@@ -131,7 +134,7 @@ impl Agent {
             k_random_positions(&mut self.rng, count, self.cfg.gossip_nodes);
             return;
         }
-        let targets = self.k_random(self.cfg.gossip_nodes, keep);
+        let targets = self.k_random(self.cfg.gossip_nodes, &[], keep);
         let avail = self.cfg.udp_buffer_size.saturating_sub(COMPOUND_HEADER);
         for to in targets {
             let mut msgs = self.get_broadcasts(avail);

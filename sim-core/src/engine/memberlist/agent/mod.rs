@@ -411,7 +411,7 @@ impl Agent {
                     timer: AgentTimer::PushPullTick,
                 });
                 let me = self.me;
-                let picked = self.k_random(1, |n| n.id != me && n.state == MemberState::Alive);
+                let picked = self.k_random(1, &[], |n| n.id != me && n.state == MemberState::Alive);
                 if let Some(addr) = picked.first() {
                     self.send_push_pull(now, *addr, false, &mut out);
                 }

@@ -171,46 +171,79 @@ impl Agent {
     }
 
     /// `kRandomNodes`: the addresses of up to `k` distinct random members
-    /// passing `keep`.
+    /// passing `keep`, picked from the probe-ordered members as memberlist
+    /// picks from its shuffled list. `keep` must let every Alive member
+    /// through but this agent and those in `spare`: then only those and
+    /// the members not Alive (few) can fail it, and the picks are found
+    /// without walking every member.
     pub(super) fn k_random(
         &mut self,
         k: usize,
+        spare: &[MemberId],
         keep: impl Fn(&NodeState) -> bool,
     ) -> Vec<Ipv4Addr> {
-        let picks = self.k_random_positions(k, &keep);
+        let mut failing: Vec<MemberId> = std::iter::once(self.me)
+            .chain(spare.iter().copied())
+            .chain(self.census.not_alive())
+            .filter(|&id| self.nodes.get(id).is_some_and(|n| !keep(&n)))
+            .collect();
+        failing.sort_unstable();
+        failing.dedup();
+        debug_assert_eq!(self.nodes.len(), self.probe_order.len());
+        let count = self.nodes.len() - failing.len();
+        debug_assert_eq!(count, self.nodes.iter().filter(|n| keep(n)).count());
+        let picks = k_random_positions(&mut self.rng, count, k);
         if picks.is_empty() {
             return Vec::new();
         }
-        // Positions are in the probe-ordered list of members passing `keep`;
-        // walk it only as far as the furthest pick.
-        let last = picks.iter().copied().max().unwrap_or(0);
-        let mut out: Vec<Option<Ipv4Addr>> = vec![None; picks.len()];
-        let passing = self
+        // Where the failing members sit in the probe order, ascending; the
+        // p-th passing member is p places in, plus one for each failing
+        // member at or before it.
+        let mut skip: Vec<usize> = if failing.len() <= 8 {
+            failing
+                .iter()
+                .filter_map(|id| self.probe_order.iter().position(|x| x == id))
+                .collect()
+        } else {
+            self.probe_order
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| failing.binary_search(id).is_ok())
+                .map(|(i, _)| i)
+                .collect()
+        };
+        skip.sort_unstable();
+        let out: Vec<Ipv4Addr> = picks
+            .iter()
+            .filter_map(|&p| {
+                let mut at = p;
+                for &s in &skip {
+                    if s <= at {
+                        at += 1;
+                    } else {
+                        break;
+                    }
+                }
+                self.nodes.get(self.probe_order[at]).map(|n| n.addr)
+            })
+            .collect();
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(out, self.walk_to_picks(&picks, &keep));
+        out
+    }
+
+    /// The members at `picks` among those passing `keep` in probe order,
+    /// found by walking them: what [`Agent::k_random`] finds by skipping.
+    #[cfg(debug_assertions)]
+    fn walk_to_picks(&self, picks: &[usize], keep: &impl Fn(&NodeState) -> bool) -> Vec<Ipv4Addr> {
+        let passing: Vec<Ipv4Addr> = self
             .probe_order
             .iter()
             .filter_map(|id| self.nodes.get(*id))
-            .filter(|n| keep(n));
-        for (pos, n) in passing.enumerate().take(last + 1) {
-            for (slot, p) in picks.iter().enumerate() {
-                if *p == pos {
-                    out[slot] = Some(n.addr);
-                }
-            }
-        }
-        out.into_iter().flatten().collect()
-    }
-
-    /// The random draws of [`Agent::k_random`] over the members passing
-    /// `keep`. Counting needs no probe order (`nodes` and `probe_order` hold
-    /// the same members), so an agent with nothing to gossip pays a scan of
-    /// its members, not a walk of the probe list.
-    pub(super) fn k_random_positions(
-        &mut self,
-        k: usize,
-        keep: &impl Fn(&NodeState) -> bool,
-    ) -> Vec<usize> {
-        let count = self.nodes.iter().filter(|n| keep(n)).count();
-        k_random_positions(&mut self.rng, count, k)
+            .filter(|n| keep(n))
+            .map(|n| n.addr)
+            .collect();
+        picks.iter().map(|&p| passing[p]).collect()
     }
 
     fn probe_next(&mut self, now: SimTime, out: &mut Vec<Action>) {
@@ -319,7 +352,7 @@ impl Agent {
             return;
         };
         let me = self.me;
-        let helpers = self.k_random(self.cfg.indirect_checks, |n| {
+        let helpers = self.k_random(self.cfg.indirect_checks, &[p.target], |n| {
             n.id != me && n.id != p.target && n.state == MemberState::Alive
         });
         for helper in helpers {
