@@ -19,7 +19,8 @@ pub enum HostIfaceKind {
 }
 
 pub struct HostRt {
-    pub(super) name: String,
+    /// Shared, so that each stack call can name its device without a copy.
+    pub(super) name: std::sync::Arc<str>,
     pub(super) role: HostRole,
     pub(super) powered: bool,
     /// Per interface (same index as `stack.ifaces`): how it reaches a wire.
@@ -39,7 +40,7 @@ pub struct SwitchPortRt {
 }
 
 pub struct SwitchRt {
-    pub(super) name: String,
+    pub(super) name: std::sync::Arc<str>,
     pub(super) powered: bool,
     pub(super) ports: Vec<SwitchPortRt>,
     pub(super) macs: MacTable,
@@ -96,6 +97,10 @@ pub enum DeviceRt {
 
 impl DeviceRt {
     pub fn name(&self) -> &str {
+        self.shared_name()
+    }
+    /// [`DeviceRt::name`] as the allocation the device keeps.
+    pub(super) fn shared_name(&self) -> &std::sync::Arc<str> {
         match self {
             DeviceRt::Host(h) => &h.name,
             DeviceRt::Switch(s) => &s.name,
@@ -226,7 +231,7 @@ pub fn build_host(name: &str, spec: &HostSpec, master_seed: u64) -> HostRt {
     }
     let n = stack.ifaces.len();
     HostRt {
-        name: name.to_string(),
+        name: name.into(),
         role: spec.role.clone(),
         powered: true,
         iface_kinds: kinds,
@@ -286,7 +291,7 @@ pub fn build_switch(name: &str, spec: &SwitchSpec, master_seed: u64) -> SwitchRt
         )
     };
     SwitchRt {
-        name: name.to_string(),
+        name: name.into(),
         powered: true,
         ports,
         macs: MacTable::new(spec.mac_aging),

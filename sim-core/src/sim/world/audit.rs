@@ -108,7 +108,7 @@ impl World {
                         .iter()
                         .any(|i| i.addrs.iter().any(|a| a.addr() == ip)) =>
             {
-                Some(h.name.clone())
+                Some(h.name.to_string())
             }
             _ => None,
         })

@@ -49,7 +49,7 @@ impl World {
     /// Calls into device `id`'s IP stack (if it has one) with a fresh
     /// context, then carries out what the stack asked for.
     pub(super) fn call_stack(&mut self, id: DeviceId, call: impl FnOnce(&mut IpStack, &mut Cx)) {
-        let name = self.device(id).name().to_string();
+        let name = self.devices[id.0 as usize].shared_name().clone();
         let mut cx = Cx::new(self.now, &name);
         if let Some(stack) = self.devices[id.0 as usize].stack_mut() {
             call(stack, &mut cx);
@@ -87,7 +87,7 @@ impl World {
         };
         let Some(iface) = iface else {
             // Linux drops frames for VLANs it has no sub-interface for.
-            let device = h.name.clone();
+            let device = h.name.to_string();
             if let (Some(v), Ok((eth, _))) = (vid, wire::parse_eth(&inner))
                 && self.device(id).owns_mac(eth.dst)
             {
@@ -119,7 +119,7 @@ impl World {
                 },
             );
         }
-        let name = self.device(id).name().to_string();
+        let name = self.devices[id.0 as usize].shared_name().clone();
         for note in cx.notes {
             match note {
                 Note::Drop { tag, reason } => self.drop_packet(tag, reason),

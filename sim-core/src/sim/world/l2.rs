@@ -29,7 +29,8 @@ impl World {
                 match sw.ports[p as usize].vlan.ingress_vlan(t) {
                     Some(v) => (v, inner),
                     None => {
-                        let (switch, port) = (sw.name.clone(), sw.ports[p as usize].name.clone());
+                        let (switch, port) =
+                            (sw.name.to_string(), sw.ports[p as usize].name.clone());
                         let reason = DropReason::VlanNotAllowed {
                             switch,
                             port,
@@ -68,7 +69,6 @@ impl World {
         } else {
             sw.macs.lookup(now, vlan, eth.dst)
         };
-        let name = sw.name.clone();
         let mut outs: Vec<u16> = Vec::new();
         let is_cpu_unicast = to_cpu.is_some() && !eth.dst.is_multicast();
         if !is_cpu_unicast {
@@ -85,20 +85,22 @@ impl World {
             }
         }
         let flooding = unicast_out.is_none();
-        let port_names: Vec<(u16, String, Option<Option<u16>>)> = outs
+        let egress_tags: Vec<(u16, Option<Option<u16>>)> = outs
             .iter()
-            .map(|&p| {
-                (
-                    p,
-                    sw.ports[p as usize].name.clone(),
-                    sw.ports[p as usize].vlan.egress_tag(vlan),
-                )
-            })
+            .map(|&p| (p, sw.ports[p as usize].vlan.egress_tag(vlan)))
             .collect();
-        if let Some(msg) = learned {
-            self.record(LogKind::Mac, &name, msg);
+        // Names are copied only for what is logged or traced.
+        let names = (learned.is_some() || tag.is_some()).then(|| {
+            let port_names: Vec<String> = outs
+                .iter()
+                .map(|&p| sw.ports[p as usize].name.clone())
+                .collect();
+            (sw.name.clone(), port_names)
+        });
+        if let (Some(msg), Some((name, _))) = (learned, &names) {
+            self.record(LogKind::Mac, name, msg);
         }
-        if let Some(t) = tag {
+        if let (Some(t), Some((name, port_names))) = (tag, &names) {
             let inp = in_port.map_or("(cpu)".to_string(), |p| {
                 self.port_label(PortRef {
                     device: id,
@@ -110,25 +112,18 @@ impl World {
             } else if port_names.is_empty() {
                 "nowhere".to_string()
             } else if flooding {
-                format!(
-                    "flood to {}",
-                    port_names
-                        .iter()
-                        .map(|p| p.1.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )
+                format!("flood to {}", port_names.join(","))
             } else {
-                format!("out {}", port_names[0].1)
+                format!("out {}", port_names[0])
             };
             self.add_hop(
                 t,
-                &name,
+                name,
                 format!("in {inp} vlan {vlan} {} -> {outs_txt}", eth.dst),
                 Some(vlan),
             );
         }
-        for (p, _, egress) in port_names {
+        for (p, egress) in egress_tags {
             let Some(egress) = egress else { continue };
             let out_frame = match egress {
                 None => inner.clone(),

@@ -49,7 +49,7 @@ impl World {
         h.admin_up.push(true);
         h.stack.sync_connected_routes();
         let br = SwitchRt {
-            name: format!("br-int@{name}"),
+            name: format!("br-int@{name}").into(),
             powered: true,
             ports: vec![SwitchPortRt {
                 name: "antrea-gw0".into(),
