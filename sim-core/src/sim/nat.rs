@@ -12,6 +12,7 @@
 //! (30 s; Linux keeps an assured UDP stream 120 s), no translation of ICMP
 //! errors about NATed flows.
 
+use std::borrow::Cow;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::Ipv4Addr;
 
@@ -144,7 +145,7 @@ pub struct CtEntry {
     /// The tuple replies arrive with.
     pub(crate) reply: FlowKey,
     /// Who translated it, for traces and tables ("AntreaProxy", "kube-proxy").
-    pub(crate) by: String,
+    pub(crate) by: Cow<'static, str>,
     /// DSR: route the flow towards this endpoint (its node) without DNAT.
     pub(crate) via: Option<Ipv4Addr>,
     /// Packets and bytes seen in the original and reply directions.
@@ -211,13 +212,33 @@ impl Conntrack {
     }
 
     fn expire(&mut self, now: SimTime, key: &FlowKey) {
-        if let Some(e) = self.by_orig.get(key)
-            && e.expires <= now
-        {
-            let reply = e.reply;
-            self.by_orig.swap_remove(key);
-            self.by_reply.swap_remove(&reply);
+        if let Some(i) = self.by_orig.get_index_of(key) {
+            self.expire_at(now, i);
         }
+    }
+
+    /// Forgets the entry at `i` if it has expired; whether it had.
+    fn expire_at(&mut self, now: SimTime, i: usize) -> bool {
+        let e = &self.by_orig[i];
+        if e.expires > now {
+            return false;
+        }
+        let reply = e.reply;
+        self.by_orig.swap_remove_index(i);
+        self.by_reply.swap_remove(&reply);
+        true
+    }
+
+    /// The live entry whose original direction is `key`, refreshed: one
+    /// hash lookup for what [`Conntrack::expire`] and a lookup would do.
+    fn live(&mut self, now: SimTime, key: &FlowKey) -> Option<&mut CtEntry> {
+        let i = self.by_orig.get_index_of(key)?;
+        if self.expire_at(now, i) {
+            return None;
+        }
+        let e = &mut self.by_orig[i];
+        e.expires = now + e.idle_timeout();
+        Some(e)
     }
 
     fn expire_reply(&mut self, now: SimTime, reply: &FlowKey) {
@@ -228,19 +249,14 @@ impl Conntrack {
 
     /// The live entry whose original direction is `key` (refreshed).
     pub fn lookup(&mut self, now: SimTime, key: FlowKey) -> Option<&CtEntry> {
-        self.expire(now, &key);
-        let e = self.by_orig.get_mut(&key)?;
-        e.expires = now + e.idle_timeout();
-        Some(e)
+        self.live(now, &key).map(|e| &*e)
     }
 
     /// If `key` is the reply direction of a translated flow, the rewrite that
     /// restores the original addresses (refreshes the entry).
     pub fn reverse(&mut self, now: SimTime, key: FlowKey) -> Option<Untranslate> {
-        self.expire_reply(now, &key);
         let orig = *self.by_reply.get(&key)?;
-        let e = self.by_orig.get_mut(&orig)?;
-        e.expires = now + e.idle_timeout();
+        self.live(now, &orig)?;
         Some(Untranslate {
             src: orig.dst,
             sport: orig.dport,
@@ -261,7 +277,7 @@ impl Conntrack {
         original: FlowKey,
         dnat: Option<(Ipv4Addr, u16)>,
         snat_to: Option<Ipv4Addr>,
-        by: &str,
+        by: Cow<'static, str>,
     ) -> Option<&CtEntry> {
         self.expire(now, &original);
         let (dst, dport) = dnat.unwrap_or((original.dst, original.dport));
@@ -285,7 +301,7 @@ impl Conntrack {
                     dnat,
                     snat: snat_to.map(|ip| (ip, sport)),
                     reply,
-                    by: by.to_string(),
+                    by,
                     via: None,
                     packets: 0,
                     bytes: 0,
@@ -369,7 +385,8 @@ impl Conntrack {
         if let Some(e) = self.lookup(now, key) {
             return e.snat;
         }
-        self.commit(now, key, None, to, "SNAT").and_then(|e| e.snat)
+        self.commit(now, key, None, to, Cow::Borrowed("SNAT"))
+            .and_then(|e| e.snat)
     }
 
     /// Forgets every binding that translates to `ip`: Linux does this when the
@@ -484,7 +501,7 @@ mod tests {
                 orig,
                 Some((ip("10.30.68.3"), 80)),
                 Some(ip("10.160.1.25")),
-                "kube-proxy",
+                "kube-proxy".into(),
             )
             .unwrap()
             .clone();

@@ -16,6 +16,7 @@
 //! ICMP need-frag with that MTU (RFC 1191), a sender's own fails with
 //! EMSGSIZE. Not kept: fragmentation and a path-MTU cache.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -856,13 +857,13 @@ impl IpStack {
                         })
                 };
                 let by = if by.is_empty() {
-                    "SNAT".to_string()
+                    Cow::Borrowed("SNAT")
                 } else {
-                    by
+                    Cow::Owned(by)
                 };
                 let snat = self
                     .ct
-                    .commit(cx.now, orig, dnat, rule_to, &by)
+                    .commit(cx.now, orig, dnat, rule_to, by)
                     .and_then(|e| e.snat);
                 if let Some(v) = via {
                     self.ct.set_via(orig, v);
@@ -1158,7 +1159,7 @@ impl IpStack {
             return;
         }
         if let CtState::New { orig, dnat, by, .. } = ct {
-            self.ct.commit(cx.now, orig, dnat, None, &by);
+            self.ct.commit(cx.now, orig, dnat, None, Cow::Owned(by));
             let http = self.l7_capture(orig, &pkt);
             self.ct
                 .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));

@@ -208,7 +208,7 @@ impl World {
     }
 
     pub(super) fn run_agent_actions(&mut self, node: DeviceId, actions: Vec<AgentAction>) {
-        let name = self.device(node).name().to_string();
+        let name = self.devices[node.0 as usize].shared_name().clone();
         for a in actions {
             match a {
                 AgentAction::Send { to, msg, transport } => {
@@ -240,7 +240,7 @@ impl World {
                         self.record(LogKind::Engine, &name, text);
                     }
                     self.control.push(ControlEvent::Member {
-                        observer: name.clone(),
+                        observer: name.to_string(),
                         event,
                     });
                 }
