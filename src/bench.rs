@@ -177,7 +177,7 @@ pub fn egress(nodes: usize, egresses: usize, pools: usize, runs: u32) -> Result<
     let mut moved = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let after = inputs.place(&cluster, &alive);
+        let after = inputs.place_afresh(&cluster, &alive);
         incremental.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let again = sim_core::engine::egress::placement(&cluster, &alive);

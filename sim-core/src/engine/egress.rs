@@ -435,6 +435,11 @@ fn applies_to(cluster: &ClusterState, at: &k8s::AppliedTo, p: &PodState) -> bool
             .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
 }
 
+/// Where the Egress `name` is among the cluster's Egresses, if it exists.
+fn eg_index(cluster: &ClusterState, name: &str) -> Option<usize> {
+    cluster.egress.egresses.get_index_of(name)
+}
+
 /// What every node's Egress dataplane is computed from, shared across the
 /// nodes of one compile: each Egress's selected Pods, and the placement of
 /// each distinct view (agents that agree place alike). Computing these per
@@ -444,10 +449,8 @@ pub struct EgressInputs<'a> {
     /// run on ([`pod_nodes`]), computed once while the Pods stay.
     selected: std::borrow::Cow<'a, [(String, Vec<PodId>)]>,
     pod_nodes: std::borrow::Cow<'a, [NodeSet]>,
-    /// Where each existing Egress is in `selected`.
-    at: IndexMap<&'a str, usize>,
     placement: std::borrow::Cow<'a, PlacementInputs>,
-    placements: BTreeMap<NodeSet, Placement>,
+    placements: BTreeMap<NodeSet, std::sync::Arc<Placement>>,
     /// [`exempt_dsts`], computed once and shared by every mark.
     exempt: Option<Arc<[Ipv4Net]>>,
     /// Each compiled node's Egress numbering after this compile.
@@ -489,14 +492,6 @@ impl<'a> EgressInputs<'a> {
         pod_nodes: std::borrow::Cow<'a, [NodeSet]>,
         placement: Option<&'a PlacementInputs>,
     ) -> Self {
-        let at = selected
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (name, _))| {
-                let (key, _) = cluster.egress.egresses.get_key_value(name)?;
-                Some((key.as_str(), i))
-            })
-            .collect();
         EgressInputs {
             placement: match placement {
                 Some(p) => std::borrow::Cow::Borrowed(p),
@@ -504,11 +499,17 @@ impl<'a> EgressInputs<'a> {
             },
             selected,
             pod_nodes,
-            at,
             placements: BTreeMap::new(),
             exempt: None,
             realized: BTreeMap::new(),
         }
+    }
+
+    /// Marks exempt `exempt` ([`exempt_dsts`] of this cluster), kept by the
+    /// caller so that every compile hands the nodes the same allocation.
+    pub(super) fn with_exempt(mut self, exempt: Arc<[Ipv4Net]>) -> Self {
+        self.exempt = Some(exempt);
+        self
     }
 
     /// The Egress numbering each node compiled so far arrived at, for the
@@ -618,8 +619,16 @@ pub fn dataplane_with<'a>(
             .entry(alive.clone())
             .or_insert_with(|| inputs.placement.place(cluster, alive)),
     };
-    let (selected, pod_nodes, at) = (&inputs.selected, &inputs.pod_nodes, &inputs.at);
-    let pods_of = |name: &str| -> &[PodId] { at.get(name).map_or(&[], |&i| &selected[i].1) };
+    let (selected, pod_nodes) = (&inputs.selected, &inputs.pod_nodes);
+    // Where an existing Egress is in `selected`: its place in the cluster's
+    // Egresses, which `selected_ids` lists in order (a compile cache drops
+    // them whenever the Egresses change).
+    let at = |name: &str| -> Option<usize> {
+        let i = eg_index(cluster, name).filter(|&i| i < selected.len())?;
+        debug_assert_eq!(selected[i].0, name);
+        Some(i)
+    };
+    let pods_of = |name: &str| -> &[PodId] { at(name).map_or(&[], |i| &selected[i].1) };
     let eg = &cluster.egress;
     let transport = me.transport_iface.clone();
     // What this node holds (each IP once, Egresses sharing an IP share its
@@ -640,8 +649,8 @@ pub fn dataplane_with<'a>(
         }
         via
     };
-    let pods_here = |name: &str| at.get(name).is_some_and(|&i| pod_nodes[i].contains(node));
-    for (name, target) in placed {
+    let pods_here = |name: &str| at(name).is_some_and(|i| pod_nodes[i].contains(node));
+    for (name, target) in placed.iter() {
         // Most Egresses are neither placed here nor select a Pod here.
         let Some(target) = *target else { continue };
         if target != node && !pods_here(name) {
@@ -811,7 +820,7 @@ fn subnet_of(cluster: &ClusterState, spec: &k8s::Egress) -> Option<k8s::SubnetIn
 /// nor `egress.exceptCIDRs`: the source node's EgressMark table skips them
 /// (`snatSkipCIDRFlow`, pkg/agent/openflow/pipeline.go@v1.15.0), so such
 /// packets are neither SNATed to the Egress IP nor sent to the Egress node.
-fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
+pub(super) fn exempt_dsts(cluster: &ClusterState) -> Vec<Ipv4Net> {
     let mut v = cluster.cluster_pod_cidr();
     if let Some(s) = cluster.service_cidr {
         v.push(s);

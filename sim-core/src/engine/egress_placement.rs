@@ -24,7 +24,7 @@ pub type Placement = IndexMap<String, Option<NodeId>>;
 /// Where every schedulable Egress goes, as an agent whose view of the alive
 /// nodes is `alive` computes it.
 pub fn placement(cluster: &ClusterState, alive: &NodeSet) -> Placement {
-    PlacementInputs::new(cluster).place(cluster, alive)
+    PlacementInputs::new(cluster).place_afresh(cluster, alive)
 }
 
 /// What Egress placement reads from the cluster apart from an agent's view:
@@ -42,7 +42,9 @@ pub struct PlacementInputs {
     /// Placements already computed, by view: agents that agree place alike,
     /// and after a failure most views change to the same one, one agent at
     /// a time. Bounded by [`PLACEMENT_MEMO_VIEWS`].
-    memo: std::cell::RefCell<BTreeMap<NodeSet, Placement>>,
+    /// Shared: every agent and every node's compile with that view reads
+    /// the one copy.
+    memo: std::cell::RefCell<BTreeMap<NodeSet, std::sync::Arc<Placement>>>,
 }
 
 /// Views whose placement [`PlacementInputs`] keeps (more are computed each
@@ -98,11 +100,11 @@ impl PlacementInputs {
     /// The placement an agent whose view is `alive` computes (`cluster`
     /// is the one these inputs were computed from; it gives each node's
     /// hashed ring keys).
-    pub fn place(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
+    pub fn place(&self, cluster: &ClusterState, alive: &NodeSet) -> std::sync::Arc<Placement> {
         if let Some(p) = self.memo.borrow().get(alive) {
             return p.clone();
         }
-        let placed = self.place_now(cluster, alive);
+        let placed = std::sync::Arc::new(self.place_afresh(cluster, alive));
         let mut memo = self.memo.borrow_mut();
         if memo.len() < PLACEMENT_MEMO_VIEWS {
             memo.insert(alive.clone(), placed.clone());
@@ -110,7 +112,9 @@ impl PlacementInputs {
         placed
     }
 
-    fn place_now(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
+    /// [`PlacementInputs::place`] computed again even when a view's
+    /// placement is kept (what `antlab bench egress` times).
+    pub fn place_afresh(&self, cluster: &ClusterState, alive: &NodeSet) -> Placement {
         let rings: BTreeMap<String, HashRing<NodeId>> = self
             .pools
             .iter()

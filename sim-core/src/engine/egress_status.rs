@@ -378,13 +378,13 @@ fn unlist(index: &mut BTreeMap<String, Vec<NodeId>>, egress: &str, node: NodeId)
 /// One view's placement and, built when first needed, its ring of all
 /// alive nodes (the key "" ring that elects the "unassigned" writer).
 struct ViewPlacement {
-    placed: Placement,
+    placed: std::sync::Arc<Placement>,
     view: NodeSet,
     all_nodes: Option<HashRing<NodeId>>,
 }
 
 impl ViewPlacement {
-    fn new(placed: Placement, view: &NodeSet) -> ViewPlacement {
+    fn new(placed: std::sync::Arc<Placement>, view: &NodeSet) -> ViewPlacement {
         ViewPlacement {
             placed,
             view: view.clone(),
