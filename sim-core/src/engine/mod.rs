@@ -104,6 +104,9 @@ pub struct CompileCache {
     /// at the same ones hands every node this allocation, so applying them
     /// again is a pointer compare.
     peer_routes: Option<std::sync::Arc<peer_routes::PeerRouteSet>>,
+    /// The destinations Egress marks exempt, kept the same way: applying a
+    /// node's marks again compares them by pointer, not n entries a mark.
+    egress_exempt: Option<std::sync::Arc<[ipnet::Ipv4Net]>>,
     /// What each node's br-int program was last compiled from (its spec and
     /// its Pods' ofports): a record of what was loaded, not derived state,
     /// so [`CompileCache::invalidate`] keeps it.
@@ -232,8 +235,20 @@ pub fn compile_nodes_realized(
     let placement = cache
         .egress_placement
         .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
+    let exempt = {
+        let fresh = egress::exempt_dsts(cluster);
+        match &cache.egress_exempt {
+            Some(kept) if **kept == *fresh => kept.clone(),
+            _ => {
+                let exempt: std::sync::Arc<[ipnet::Ipv4Net]> = fresh.into();
+                cache.egress_exempt = Some(exempt.clone());
+                exempt
+            }
+        }
+    };
     let mut egress_inputs =
-        egress::EgressInputs::from_ids(cluster, selected, pod_nodes, Some(placement));
+        egress::EgressInputs::from_ids(cluster, selected, pod_nodes, Some(placement))
+            .with_exempt(exempt);
     let peer_set = {
         let fresh = peer_route_set(cluster);
         match &cache.peer_routes {
