@@ -379,6 +379,35 @@ impl ClusterState {
             .collect()
     }
 
+    /// [`ClusterState::node_set_placed`] of an agent's alive members told
+    /// apart from its roster ([`crate::engine::memberlist::Agent::alive_members_split`]):
+    /// when the roster is this cluster's own (place i is node i's name
+    /// allocation, checked by pointer), every roster place is a node but the
+    /// absent ones, and only the rest are looked at one by one. `None` for
+    /// another roster.
+    pub fn node_set_split(
+        &self,
+        split: &crate::engine::memberlist::AliveSplit<'_>,
+    ) -> Option<NodeSet> {
+        let roster = split.roster;
+        let ours = roster.len() <= self.shared_names.len()
+            && roster
+                .names()
+                .zip(&self.shared_names)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if !ours {
+            return None;
+        }
+        let mut set: NodeSet = (0..roster.len()).map(|i| self.nodes[i].id).collect();
+        for &place in &split.absent {
+            set.remove(self.nodes[place].id);
+        }
+        for id in self.node_set_placed(split.extra.iter().copied()).iter() {
+            set.insert(id);
+        }
+        Some(set)
+    }
+
     /// The names of `set`'s nodes, in name order.
     pub fn names_of(&self, set: &NodeSet) -> Vec<String> {
         let mut v: Vec<String> = set.iter().map(|id| self.node(id).name.clone()).collect();

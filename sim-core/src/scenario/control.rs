@@ -72,9 +72,15 @@ pub(super) fn agent_view(
     cluster: &ClusterState,
     device: DeviceId,
 ) -> Option<NodeSet> {
-    world
-        .agent(device)
-        .map(|a| cluster.node_set_placed(a.alive_members_placed()))
+    let agent = world.agent(device)?;
+    if let Some(set) = agent
+        .alive_members_split()
+        .and_then(|split| cluster.node_set_split(&split))
+    {
+        debug_assert_eq!(set, cluster.node_set_placed(agent.alive_members_placed()));
+        return Some(set);
+    }
+    Some(cluster.node_set_placed(agent.alive_members_placed()))
 }
 
 /// Runs the world to `until`, letting the control plane react to every

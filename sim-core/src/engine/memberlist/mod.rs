@@ -129,7 +129,7 @@ use crate::rng::SimRng;
 /// its view once a minute (`pkg/agent/memberlist/cluster.go` `Run`).
 pub const REJOIN_PERIOD: crate::time::SimDuration = crate::time::SimDuration::from_secs(60);
 
-pub use agent::{Action, Agent, AgentTimer, MemberEvent, Transport};
+pub use agent::{Action, Agent, AgentTimer, AliveSplit, MemberEvent, Transport};
 pub use codec::DecodeError;
 pub use config::MemberConfig;
 pub use member::{Member, MemberState};

@@ -51,6 +51,11 @@ impl Roster {
         self.addrs.get(id.index()).copied()
     }
 
+    /// Every name, in roster order.
+    pub fn names(&self) -> impl ExactSizeIterator<Item = &Arc<str>> + '_ {
+        self.names.iter()
+    }
+
     /// Every roster id, in order.
     pub(super) fn ids(&self) -> impl Iterator<Item = MemberId> + '_ {
         (0..self.len()).map(MemberId::from_index)

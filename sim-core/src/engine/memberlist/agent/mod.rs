@@ -133,6 +133,18 @@ pub struct Agent {
     shutdown: bool,
 }
 
+/// An agent's alive members as [`Agent::alive_members_split`] gives them.
+pub struct AliveSplit<'a> {
+    /// The roster: every place is an alive member but `absent`.
+    pub roster: &'a Roster,
+    /// Roster places that are not alive members (held elsewhere, forgotten,
+    /// dead or left).
+    pub absent: Vec<usize>,
+    /// Alive members held outside a roster place: their roster place, if
+    /// any, and name (as [`Agent::alive_members_placed`] gives them).
+    pub extra: Vec<(Option<usize>, &'a str)>,
+}
+
 impl Agent {
     /// An agent that does nothing until [`Agent::join`] starts it (memberlist
     /// `Create`: incarnation 1, self Alive).
@@ -223,6 +235,23 @@ impl Agent {
             .iter()
             .filter(|n| !n.state.dead_or_left())
             .map(|n| (self.names.roster_place(n.id), self.names.name(n.id)))
+    }
+
+    /// [`Agent::alive_members_placed`] told apart from the roster the agent
+    /// started from, when it holds one: the roster, the roster places that
+    /// are not alive members, and the alive members held elsewhere. At a
+    /// few members a change, not n.
+    pub fn alive_members_split(&self) -> Option<AliveSplit<'_>> {
+        let (roster, absent, extra) = self.nodes.roster_split(|n| !n.state.dead_or_left())?;
+        let extra = extra
+            .into_iter()
+            .map(|id| (self.names.roster_place(id), self.names.name(id)))
+            .collect();
+        Some(AliveSplit {
+            roster,
+            absent,
+            extra,
+        })
     }
 
     /// Every member known (dead ones until forgotten), sorted by name.

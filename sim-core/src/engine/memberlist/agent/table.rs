@@ -191,6 +191,40 @@ impl MemberTable {
         Some(n)
     }
 
+    /// The held members passing `keep`, told apart from the roster (which
+    /// the table holds in place unless told otherwise): the roster places
+    /// not among them, and the members held outside a roster place that
+    /// are. `None` while the roster is not held. `keep` must pass a
+    /// roster member's default entry (Alive).
+    pub(super) fn roster_split(
+        &self,
+        keep: impl Fn(&NodeState) -> bool,
+    ) -> Option<(&Arc<Roster>, Vec<usize>, Vec<MemberId>)> {
+        if !self.held {
+            return None;
+        }
+        let absent = self
+            .changes
+            .iter()
+            .filter(|(id, c)| {
+                id.index() < self.roster.len() && (c.listed || c.state.is_none_or(|s| !keep(&s)))
+            })
+            .map(|(id, _)| id.index())
+            .collect();
+        let extra = self
+            .listed
+            .iter()
+            .filter(|id| {
+                self.changes
+                    .get(id)
+                    .and_then(|c| c.state)
+                    .is_some_and(|s| keep(&s))
+            })
+            .copied()
+            .collect();
+        Some((&self.roster, absent, extra))
+    }
+
     /// Every held member, in order.
     pub(super) fn iter(&self) -> impl Iterator<Item = NodeState> + '_ {
         let entry = |id: &MemberId| self.changes.get(id).and_then(|c| c.state);
