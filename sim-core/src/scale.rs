@@ -463,6 +463,53 @@ mod tests {
         assert!(g.moves.iter().all(|(_, _, n)| *n != victim));
     }
 
+    /// After the generated failover every running agent's view is taken
+    /// from its roster at a few members (the roster is the cluster's own),
+    /// and gives the node set the member-by-member walk gives; the dead
+    /// node is one of the roster places left out.
+    #[test]
+    fn views_after_the_failover_come_from_the_roster() {
+        let g = generate(&small()).expect("generates");
+        let (victim, _) = g.victim.clone().expect("a victim");
+        let mut read = |name: &str| -> Result<(String, String), String> {
+            match name {
+                TOPOLOGY_FILE => Ok((name.to_string(), g.topology.clone())),
+                MANIFESTS_FILE => Ok((name.to_string(), g.manifests.clone())),
+                _ => Err(format!("no file {name}")),
+            }
+        };
+        let scn = crate::scenario::load("scenario.yaml", &g.scenario, &mut read).expect("loads");
+        let until = scn.until;
+        let mut runner = crate::scenario::run::Runner::start(scn, 1, false).expect("starts");
+        runner.advance_to(until).expect("runs");
+        let o = runner.finish();
+        assert!(o.passed());
+        let victim = o.cluster.node_id(&victim).expect("the victim is a node");
+        let mut saw_it_gone = 0;
+        for n in o.cluster.nodes().filter(|n| n.id != victim) {
+            let agent = o
+                .world
+                .agent(n.device.expect("a device"))
+                .expect("an agent");
+            let split = agent
+                .alive_members_split()
+                .expect("started from the roster");
+            let fast = o
+                .cluster
+                .node_set_split(&split)
+                .expect("the cluster's roster");
+            assert_eq!(
+                fast,
+                o.cluster.node_set_placed(agent.alive_members_placed())
+            );
+            if !fast.contains(victim) {
+                assert!(split.absent.contains(&victim.index()));
+                saw_it_gone += 1;
+            }
+        }
+        assert!(saw_it_gone > 0, "some agent saw the victim die");
+    }
+
     #[test]
     fn sizes_that_do_not_fit_are_refused() {
         let mut p = small();
