@@ -87,13 +87,81 @@ pub struct Pending {
 /// `iptables -t mangle` style marking: packets from `src` arriving (or
 /// originating) get `mark`. Antrea sets the Egress mark in OVS; the effect on
 /// routing and SNAT is the same.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Eq)]
 pub struct MarkRule {
     pub(super) src: Ipv4Net,
     /// Shared with the engine's desired mark (and the node's other marks).
     pub(super) not_dst: std::sync::Arc<[Ipv4Net]>,
     pub(super) mark: u32,
     pub(super) comment: String,
+}
+
+/// A node's mark rules in order (the first that matches marks the packet),
+/// with the rules' sources indexed when every one is a single address (one
+/// per selected Pod, the usual case) so a packet meets only its own
+/// source's rules, not every rule.
+#[derive(Clone, Debug, Default)]
+pub(super) struct MarkRules {
+    rules: Vec<MarkRule>,
+    /// (source address, rule index), sorted; `None` when some rule's
+    /// source is wider than one address.
+    by_src: Option<Vec<(u32, usize)>>,
+}
+
+impl MarkRules {
+    pub(super) fn rules(&self) -> &[MarkRule] {
+        &self.rules
+    }
+
+    pub(super) fn set(&mut self, rules: Vec<MarkRule>) {
+        self.by_src = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.src.prefix_len() == 32).then(|| (r.src.addr().to_bits(), i)))
+            .collect::<Option<Vec<_>>>()
+            .map(|mut v| {
+                v.sort_unstable();
+                v
+            });
+        self.rules = rules;
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.set(Vec::new());
+    }
+
+    /// The mark of the first rule taking a packet from `src` to `dst`, 0
+    /// for none.
+    fn mark_for(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
+        let takes =
+            |m: &MarkRule| m.src.contains(&src) && !m.not_dst.iter().any(|n| n.contains(&dst));
+        match &self.by_src {
+            Some(index) => {
+                let key = src.to_bits();
+                let from = index.partition_point(|(a, _)| *a < key);
+                index[from..]
+                    .iter()
+                    .take_while(|(a, _)| *a == key)
+                    .map(|&(_, i)| &self.rules[i])
+                    .find(|m| takes(m))
+                    .map_or(0, |m| m.mark)
+            }
+            None => self.rules.iter().find(|m| takes(m)).map_or(0, |m| m.mark),
+        }
+    }
+}
+
+impl PartialEq for MarkRule {
+    /// As derived, but the shared exempt list is compared by pointer first
+    /// (`Arc`'s own shortcut is for sized contents only): applying a
+    /// node's marks again compares n-entry lists only when they differ.
+    fn eq(&self, other: &MarkRule) -> bool {
+        self.src == other.src
+            && self.mark == other.mark
+            && (std::sync::Arc::ptr_eq(&self.not_dst, &other.not_dst)
+                || self.not_dst == other.not_dst)
+            && self.comment == other.comment
+    }
 }
 
 /// What conntrack knows about a packet between PREROUTING and POSTROUTING.
@@ -203,7 +271,7 @@ pub struct IpStack {
     pub(super) arp_responder: Vec<(usize, Ipv4Addr)>,
     pub(super) tcp_listen: Vec<u16>,
     pub(super) snat: Vec<SnatRule>,
-    pub(super) marks: Vec<MarkRule>,
+    pub(super) marks: MarkRules,
     pub(super) ct: Conntrack,
     /// Service load balancing (AntreaProxy / kube-proxy rules of this node).
     pub(super) services: ServiceTable,
@@ -233,7 +301,7 @@ impl IpStack {
             arp_responder: Vec::new(),
             tcp_listen: Vec::new(),
             snat: Vec::new(),
-            marks: Vec::new(),
+            marks: MarkRules::default(),
             ct: Conntrack::default(),
             services: ServiceTable::default(),
             l7_export: Vec::new(),
@@ -591,10 +659,7 @@ impl IpStack {
     }
 
     fn mark_for(&self, pkt: &Ipv4Pkt) -> u32 {
-        self.marks
-            .iter()
-            .find(|m| m.src.contains(&pkt.src) && !m.not_dst.iter().any(|n| n.contains(&pkt.dst)))
-            .map_or(0, |m| m.mark)
+        self.marks.mark_for(pkt.src, pkt.dst)
     }
 
     /// A frame arrived on interface `iface` (already stripped of its VLAN tag).
@@ -1536,5 +1601,43 @@ fn packet_l4(pkt: &Ipv4Pkt) -> PacketL4 {
             code: 0,
         },
         _ => PacketL4::Other,
+    }
+}
+
+#[cfg(test)]
+mod mark_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Looking a packet's source up in the index finds the mark the
+        /// first matching rule in order gives, as scanning every rule does,
+        /// with single-address sources (indexed) or some wider (scanned).
+        #[test]
+        fn indexed_marks_mark_as_the_first_matching_rule(
+            rules in proptest::collection::vec((0u32..6, prop_oneof![Just(32u8), 30u8..32], 0u32..4, 1u32..9), 0..10),
+            packets in proptest::collection::vec((0u32..8, 0u32..4), 1..16),
+        ) {
+            let net = |host: u32, len: u8| Ipv4Net::new(Ipv4Addr::from_bits(0x0a00_0000 | host), len).unwrap().trunc();
+            let rules: Vec<MarkRule> = rules
+                .into_iter()
+                .map(|(host, len, not, mark)| MarkRule {
+                    src: net(host, len),
+                    not_dst: (0..not).map(|d| net(0x100 + d, 32)).collect::<Vec<_>>().into(),
+                    mark,
+                    comment: String::new(),
+                })
+                .collect();
+            let mut table = MarkRules::default();
+            table.set(rules.clone());
+            for (src, dst) in packets {
+                let (src, dst) = (Ipv4Addr::from_bits(0x0a00_0000 | src), Ipv4Addr::from_bits(0x0a00_0100 | dst));
+                let scanned = rules
+                    .iter()
+                    .find(|m| m.src.contains(&src) && !m.not_dst.iter().any(|n| n.contains(&dst)))
+                    .map_or(0, |m| m.mark);
+                prop_assert_eq!(table.mark_for(src, dst), scanned);
+            }
+        }
     }
 }

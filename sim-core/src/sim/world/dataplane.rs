@@ -385,8 +385,8 @@ impl World {
                 comment: m.comment.clone(),
             })
             .collect();
-        nat_changed |= marks != h.stack.marks;
-        h.stack.marks = marks;
+        nat_changed |= marks != h.stack.marks.rules();
+        h.stack.marks.set(marks);
         if nat_changed {
             let local: Vec<Ipv4Addr> = h
                 .stack
