@@ -435,11 +435,6 @@ fn applies_to(cluster: &ClusterState, at: &k8s::AppliedTo, p: &PodState) -> bool
             .matches(cluster.namespaces.get(&p.namespace).unwrap_or(&no_labels))
 }
 
-/// Where the Egress `name` is among the cluster's Egresses, if it exists.
-fn eg_index(cluster: &ClusterState, name: &str) -> Option<usize> {
-    cluster.egress.egresses.get_index_of(name)
-}
-
 /// What every node's Egress dataplane is computed from, shared across the
 /// nodes of one compile: each Egress's selected Pods, and the placement of
 /// each distinct view (agents that agree place alike). Computing these per
@@ -624,7 +619,11 @@ pub fn dataplane_with<'a>(
     // Egresses, which `selected_ids` lists in order (a compile cache drops
     // them whenever the Egresses change).
     let at = |name: &str| -> Option<usize> {
-        let i = eg_index(cluster, name).filter(|&i| i < selected.len())?;
+        let i = cluster
+            .egress
+            .egresses
+            .get_index_of(name)
+            .filter(|&i| i < selected.len())?;
         debug_assert_eq!(selected[i].0, name);
         Some(i)
     };

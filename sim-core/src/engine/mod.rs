@@ -154,6 +154,20 @@ impl CompileCache {
     }
 }
 
+/// `fresh` as the allocation `kept` holds when they are equal (so what was
+/// applied from it compares by pointer), else as a new one `kept` holds
+/// from now on.
+fn kept_if_same<T, F>(kept: &mut Option<std::sync::Arc<T>>, fresh: F) -> std::sync::Arc<T>
+where
+    T: PartialEq + ?Sized,
+    F: std::borrow::Borrow<T> + Into<std::sync::Arc<T>>,
+{
+    match kept {
+        Some(k) if **k == *fresh.borrow() => k.clone(),
+        _ => kept.insert(fresh.into()).clone(),
+    }
+}
+
 /// The routes to every node's Pod CIDR, which each node installs save its
 /// own ([`peer_routes`]). Natively (br-int a switch, or a mode without a
 /// tunnel): via the peer's transport IP on the transport interface.
@@ -235,31 +249,11 @@ pub fn compile_nodes_realized(
     let placement = cache
         .egress_placement
         .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
-    let exempt = {
-        let fresh = egress::exempt_dsts(cluster);
-        match &cache.egress_exempt {
-            Some(kept) if **kept == *fresh => kept.clone(),
-            _ => {
-                let exempt: std::sync::Arc<[ipnet::Ipv4Net]> = fresh.into();
-                cache.egress_exempt = Some(exempt.clone());
-                exempt
-            }
-        }
-    };
+    let exempt = kept_if_same(&mut cache.egress_exempt, egress::exempt_dsts(cluster));
     let mut egress_inputs =
         egress::EgressInputs::from_ids(cluster, selected, pod_nodes, Some(placement))
             .with_exempt(exempt);
-    let peer_set = {
-        let fresh = peer_route_set(cluster);
-        match &cache.peer_routes {
-            Some(kept) if **kept == fresh => kept.clone(),
-            _ => {
-                let set = std::sync::Arc::new(fresh);
-                cache.peer_routes = Some(set.clone());
-                set
-            }
-        }
-    };
+    let peer_set = kept_if_same(&mut cache.peer_routes, peer_route_set(cluster));
     for node in cluster.nodes().filter(|n| wanted(n)) {
         let mut dp = match cache.proxy.get(&node.id) {
             Some(part) => part.clone(),

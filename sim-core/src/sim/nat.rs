@@ -315,11 +315,12 @@ impl Conntrack {
                 };
                 // A replaced entry keeps its place, as a map keyed by the
                 // tuple would.
-                if let Some(old) = self.by_orig.insert(original, entry) {
+                let (at, old) = self.by_orig.insert_full(original, entry);
+                if let Some(old) = old {
                     self.by_reply.swap_remove(&old.reply);
                 }
                 self.by_reply.insert(reply, original);
-                return self.by_orig.get(&original);
+                return self.by_orig.get_index(at).map(|(_, e)| e);
             }
             // A DNAT-only clash (the tuple is in use) has no port to move.
             snat_to?;
