@@ -17,6 +17,16 @@ fn antlab(args: &[&str]) -> Output {
         .expect("antlab runs")
 }
 
+/// That `o` exited 0, with its stderr shown when it did not.
+fn assert_ok(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8 output")
 }
@@ -27,12 +37,7 @@ fn views(scn: &str, at: &str, views: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for (what, device) in views {
         let o = antlab(&["get", what, device, "-s", scn, "--at", at]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_ok(&o);
         out.push_str(&stdout(&o));
     }
     out
@@ -131,12 +136,7 @@ fn egress_tables_snapshot() {
         args.extend(what.split(' '));
         args.extend(["-s", scn, "--at", at]);
         let o = antlab(&args);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_ok(&o);
         out.push_str(&stdout(&o));
     }
     insta::assert_snapshot!("egress_tables", out);
@@ -419,12 +419,7 @@ fn pipeline_bench_reports_both_rows_and_a_hit_rate() {
         "--packets",
         "2000",
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
     let out = stdout(&o);
     let head = out.lines().next().unwrap();
     assert!(
@@ -504,12 +499,7 @@ fn des_bench_reports_events_per_second_last() {
 fn run_bench_times_the_phases_of_the_run_it_replays() {
     let scn = "scenarios/egress-vlan-failover.yaml";
     let o = antlab(&["bench", "run", scn, "--runs", "1"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
     let out = stdout(&o);
     let run_line = out.lines().find(|l| l.starts_with("run 1:")).expect(&out);
     for phase in [
@@ -563,12 +553,7 @@ fn what_if_reads_a_kubectl_list_and_reports_moves() {
         "-o",
         "json",
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let eg = v["egresses"].as_array().unwrap();
     assert_eq!(eg.len(), 2);
@@ -605,12 +590,7 @@ fn what_if_reads_kubectl_json_as_it_reads_yaml() {
     };
     let yaml = run("tests/fixtures/whatif/blog-cluster-list.yaml");
     let json = run("tests/fixtures/whatif/blog-cluster-list.json");
-    assert_eq!(
-        json.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&json.stderr)
-    );
+    assert_ok(&json);
     assert_eq!(stdout(&json), stdout(&yaml));
     assert!(stdout(&json).contains("\"after\": \"k8s-node-vm-1-cl-02\""));
 }
@@ -657,12 +637,7 @@ fn what_if_on_the_blog_manifests_needs_nodes_and_says_so() {
 fn rules_and_service_tables_snapshot() {
     let scn = "scenarios/kube-proxy-ipvs-strictarp.yaml";
     let rules = antlab(&["rules", "k8s-node-vm-1-cl-02", "-s", scn]);
-    assert_eq!(
-        rules.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&rules.stderr)
-    );
+    assert_ok(&rules);
     let text = stdout(&rules);
     // The blog's IPVS dump shape: the VIPs on kube-ipvs0 and a NodePort per node address.
     assert!(text.contains("TCP  10.160.1.40:80 rr"), "{text}");
@@ -722,12 +697,7 @@ fn featuregates_reproduce_the_blog_tables_character_for_character() {
         "-f",
         "scenarios/manifests/blog-antrea-config-seip.yaml",
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
     assert_eq!(stdout(&o), blog);
     // Defaults differ from the blog's cluster: ServiceExternalIP is off.
     let d = stdout(&antlab(&["get", "featuregates"]));
@@ -753,12 +723,7 @@ fn tui_bench_reports_frame_times() {
         "--frame-step",
         "100ms",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = stdout(&out);
     assert!(
         text.starts_with("bench tui: 12 nodes, 6 frames of 100ms"),
@@ -880,12 +845,7 @@ fn rules_prints_the_compiled_br_int_by_table_and_with_numbers() {
     let scn = "scenarios/clusterip-service.yaml";
     let node = "k8s-node-vm-1-cl-02";
     let all = antlab(&["rules", node, "-s", scn]);
-    assert_eq!(
-        all.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&all.stderr)
-    );
+    assert_ok(&all);
     let text = stdout(&all);
     let header = text.lines().next().unwrap();
     // "...: N flows, M groups (...)": the header counts what is printed.
@@ -935,12 +895,7 @@ fn trace_walks_a_pod_packet_to_a_service_table_by_table() {
     let node = "k8s-node-vm-1-cl-02";
     let flow = "pod:egress/other-pod,tcp,nw_dst=10.30.48.237,tp_src=40000,tp_dst=80";
     let o = antlab(&["trace", node, flow, "-s", scn]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
     let text = stdout(&o);
     // The Pod's fields were filled in, the Service's group chose a bucket,
     // the DNAT ct() recirculated, and the walk ended in an output.
@@ -972,12 +927,7 @@ fn tshark_decodes_the_encap_failover_s_geneve_with_the_inner_pod_frames() {
         "--pcap",
         dir.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
     let fields = |file: &str| {
         let t = Command::new("tshark")
             .args([
@@ -1018,12 +968,7 @@ fn tshark_decodes_the_encap_failover_s_geneve_with_the_inner_pod_frames() {
 fn rules_show_the_run_s_counters_when_br_int_executes_the_program() {
     let node = "k8s-node-vm-1-cl-02";
     let o = antlab(&["rules", node, "-s", "scenarios/br-int-pipeline.yaml"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o);
     let text = stdout(&o);
     let counted = text
         .lines()
