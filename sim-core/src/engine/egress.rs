@@ -615,19 +615,12 @@ pub fn dataplane_with<'a>(
             .or_insert_with(|| inputs.placement.place(cluster, alive)),
     };
     let (selected, pod_nodes) = (&inputs.selected, &inputs.pod_nodes);
-    // Where an existing Egress is in `selected`: its place in the cluster's
-    // Egresses, which `selected_ids` lists in order (a compile cache drops
-    // them whenever the Egresses change).
-    let at = |name: &str| -> Option<usize> {
-        let i = cluster
-            .egress
-            .egresses
-            .get_index_of(name)
-            .filter(|&i| i < selected.len())?;
-        debug_assert_eq!(selected[i].0, name);
-        Some(i)
-    };
-    let pods_of = |name: &str| -> &[PodId] { at(name).map_or(&[], |i| &selected[i].1) };
+    // An Egress's Pods by its place `i` in the cluster's Egresses, which
+    // `selected_ids` lists in order (a compile cache drops them whenever
+    // the Egresses change).
+    let selected_at = |i: usize| -> Option<&(String, Vec<PodId>)> { selected.get(i) };
+    let pods_of = |i: usize| -> &[PodId] { selected_at(i).map_or(&[], |s| &s.1) };
+    let pods_here = |i: usize| selected_at(i).is_some() && pod_nodes[i].contains(node);
     let eg = &cluster.egress;
     let transport = me.transport_iface.clone();
     // What this node holds (each IP once, Egresses sharing an IP share its
@@ -648,18 +641,21 @@ pub fn dataplane_with<'a>(
         }
         via
     };
-    let pods_here = |name: &str| at(name).is_some_and(|i| pod_nodes[i].contains(node));
-    for (name, target) in placed.iter() {
+    let positions = inputs.placement.placed_positions();
+    debug_assert_eq!(positions.len(), placed.len());
+    for ((name, target), &i) in placed.iter().zip(positions) {
         // Most Egresses are neither placed here nor select a Pod here.
         let Some(target) = *target else { continue };
-        if target != node && !pods_here(name) {
+        if target != node && !pods_here(i) {
             continue;
         }
-        let e = &eg.egresses[name];
+        let e = &eg.egresses[i];
+        debug_assert_eq!(eg.egresses.get_index(i).map(|(n, _)| n), Some(name));
+        debug_assert!(selected_at(i).is_none_or(|s| s.0 == *name));
         let Some(ip) = e.ip else {
             continue;
         };
-        let pods = pods_of(name);
+        let pods = pods_of(i);
         if target == node {
             add_local(LocalEgressIp {
                 ip,
@@ -674,11 +670,11 @@ pub fn dataplane_with<'a>(
             pod_marks.push((name, ip, Some(via), pods));
         }
     }
-    for (name, e) in eg.egresses.iter() {
+    for (i, (name, e)) in eg.egresses.iter().enumerate() {
         let Some(ip) = e.ip.filter(|_| egress_static::is_static(&e.spec)) else {
             continue;
         };
-        let pods = pods_of(name);
+        let pods = pods_of(i);
         if egress_static::is_local(me, ip) {
             // Already on an interface: marks and SNAT only.
             add_local(LocalEgressIp {
@@ -688,7 +684,7 @@ pub fn dataplane_with<'a>(
                 assign: false,
             });
             pod_marks.push((name, ip, None, pods));
-        } else if pods_here(name) {
+        } else if pods_here(i) {
             let hop = match egress_static::target(cluster, ip) {
                 StaticTarget::Node(t) => RemoteHop::node(t),
                 StaticTarget::Nowhere(ip) => RemoteHop {

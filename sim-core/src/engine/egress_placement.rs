@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 
 use super::ClusterState;
 use super::ids::{NodeId, NodeSet};
-use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses};
+use super::placement::{Capacity, HashRing, SchedulableEgress, place_egresses, scheduling_order};
 
 /// Where each schedulable Egress goes (by Egress name, in scheduling order):
 /// its node, or `None` when no node is available.
@@ -39,6 +39,10 @@ pub struct PlacementInputs {
     pools: Vec<(String, Vec<NodeId>)>,
     schedulable: Vec<SchedulableEgress>,
     capacity: Capacity<NodeId>,
+    /// Each placement entry's place among the cluster's Egresses: every
+    /// placement lists the schedulable Egresses in the same (scheduling)
+    /// order, whatever the view.
+    placed_positions: Vec<usize>,
     /// Placements already computed, by view: agents that agree place alike,
     /// and after a failure most views change to the same one, one agent at
     /// a time. Bounded by [`PLACEMENT_MEMO_VIEWS`].
@@ -68,17 +72,23 @@ impl PlacementInputs {
                 (name.to_string(), members)
             })
             .collect();
-        let schedulable: Vec<SchedulableEgress> = eg
+        let (positions, schedulable): (Vec<usize>, Vec<SchedulableEgress>) = eg
             .egresses
             .iter()
-            .filter_map(|(name, e)| {
-                Some(SchedulableEgress {
+            .enumerate()
+            .filter_map(|(i, (name, e))| {
+                let s = SchedulableEgress {
                     name: name.clone(),
                     created: e.created,
                     ip: IpAddr::V4(e.ip?),
                     pool: e.spec.external_ip_pool.clone()?,
-                })
+                };
+                Some((i, s))
             })
+            .unzip();
+        let placed_positions = scheduling_order(&schedulable)
+            .into_iter()
+            .map(|k| positions[k])
             .collect();
         let mut capacity = Capacity::uniform(eg.config.max_egress_ips_per_node);
         for n in cluster.nodes() {
@@ -93,6 +103,7 @@ impl PlacementInputs {
             pools,
             schedulable,
             capacity,
+            placed_positions,
             memo: Default::default(),
         }
     }
@@ -110,6 +121,13 @@ impl PlacementInputs {
             memo.insert(alive.clone(), placed.clone());
         }
         placed
+    }
+
+    /// Where each entry of a placement from these inputs is among the
+    /// cluster's Egresses (`cluster.egress.egresses`), in placement order:
+    /// a compile walks a placement without looking each name up.
+    pub fn placed_positions(&self) -> &[usize] {
+        &self.placed_positions
     }
 
     /// [`PlacementInputs::place`] computed again even when a view's

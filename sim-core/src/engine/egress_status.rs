@@ -424,6 +424,11 @@ fn sync_agent(cluster: &ClusterState, node: NodeId, vp: &mut ViewPlacement) -> A
         all_nodes,
     } = vp;
     for (egress, target) in placed.iter() {
+        // Held by another node: nothing for this agent to hold or write
+        // (checked before looking the Egress up, for most are elsewhere).
+        if target.is_some_and(|t| t != node) {
+            continue;
+        }
         let Some(ip) = cluster.egress.egresses.get(egress).and_then(|e| e.ip) else {
             continue;
         };

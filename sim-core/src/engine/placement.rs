@@ -416,16 +416,25 @@ pub fn parse_max_egress_ips_annotation(value: &str) -> Option<u32> {
 /// an IP count once). Counts span all pools, like the scheduler's single
 /// `nodeToIPs`. A pool without a ring is Antrea's "consistentHashMap has not
 /// synced" error: also unassigned.
+/// The order [`place_egresses`] schedules `egresses` in (oldest first,
+/// then by name), as positions in `egresses`: the order of its result.
+pub fn scheduling_order(egresses: &[SchedulableEgress]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..egresses.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&egresses[a], &egresses[b]);
+        (a.created, &a.name).cmp(&(b.created, &b.name))
+    });
+    order
+}
+
 pub fn place_egresses<K: Ord + Clone>(
     egresses: &[SchedulableEgress],
     rings: &BTreeMap<String, HashRing<K>>,
     capacity: &Capacity<K>,
 ) -> IndexMap<String, Option<K>> {
-    let mut order: Vec<&SchedulableEgress> = egresses.iter().collect();
-    order.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
     let mut ips_on_node: BTreeMap<K, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut out = IndexMap::new();
-    for e in order {
+    for e in scheduling_order(egresses).into_iter().map(|i| &egresses[i]) {
         let chosen = rings.get(&e.pool).and_then(|ring| {
             let ip = e.ip;
             ring.find(&ip.to_string(), |node| {

@@ -124,6 +124,14 @@ impl DeviceRt {
             DeviceRt::Switch(s) => s.l3.as_mut(),
         }
     }
+    /// The device's name beside its IP stack, borrowed together (no copy
+    /// of the name for the stack's context).
+    pub(super) fn name_and_stack_mut(&mut self) -> (&str, Option<&mut IpStack>) {
+        match self {
+            DeviceRt::Host(h) => (&h.name, Some(&mut h.stack)),
+            DeviceRt::Switch(s) => (&s.name, s.l3.as_mut()),
+        }
+    }
     /// Every MAC address the device owns (a powered-off device still "owns" them).
     pub fn owns_mac(&self, mac: MacAddr) -> bool {
         self.stack()

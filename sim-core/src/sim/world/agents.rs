@@ -35,7 +35,7 @@ impl World {
             return;
         }
         let now = self.now;
-        let actions = match self.agents.get_mut(&device) {
+        let actions = match self.agents.get_mut(device) {
             Some(a) => a.on_timer(now, timer),
             None => return,
         };
@@ -82,11 +82,11 @@ impl World {
     /// (peers see it go at once), as on `kubectl delete pod`.
     pub fn stop_agent(&mut self, node: DeviceId, graceful: bool) {
         let now = self.now;
-        if graceful && let Some(a) = self.agents.get_mut(&node) {
+        if graceful && let Some(a) = self.agents.get_mut(node) {
             let actions = a.leave(now);
             self.run_agent_actions(node, actions);
         }
-        self.agents.remove(&node);
+        self.agents.remove(node);
         self.memberlist_listen(node, false);
         let name = self.device(node).name().to_string();
         self.record(LogKind::Engine, &name, "antrea-agent stopped");
@@ -109,7 +109,7 @@ impl World {
     /// Antrea's `RejoinNodes` (every 60 s): re-join the listed nodes.
     pub fn rejoin(&mut self, node: DeviceId, peers: &[(std::sync::Arc<str>, Ipv4Addr)]) {
         let now = self.now;
-        if let Some(a) = self.agents.get_mut(&node) {
+        if let Some(a) = self.agents.get_mut(node) {
             let actions = a.rejoin(now, peers);
             self.run_agent_actions(node, actions);
         }
@@ -117,11 +117,11 @@ impl World {
 
     /// The nodes `node`'s agent sees alive, or `None` if no agent runs there.
     pub fn agent_view(&self, node: DeviceId) -> Option<Vec<String>> {
-        self.agents.get(&node).map(Agent::alive_members)
+        self.agents.get(node).map(Agent::alive_members)
     }
 
     pub fn agent(&self, node: DeviceId) -> Option<&Agent> {
-        self.agents.get(&node)
+        self.agents.get(node)
     }
 
     /// A memberlist message arrived: a datagram (`stream: None`) or a TCP
@@ -144,7 +144,7 @@ impl World {
             );
             return;
         };
-        let actions = match (self.agents.get_mut(&node), stream) {
+        let actions = match (self.agents.get_mut(node), stream) {
             (Some(a), None) => a.on_message(now, from, msg),
             (Some(a), Some(_)) => a.on_stream(now, from, msg),
             (None, _) => return,
@@ -208,7 +208,9 @@ impl World {
     }
 
     pub(super) fn run_agent_actions(&mut self, node: DeviceId, actions: Vec<AgentAction>) {
-        let name = self.devices[node.0 as usize].shared_name().clone();
+        // The name only when something is logged: most calls send packets
+        // or set timers, and reading it is a cache miss on a large lab.
+        let name = |w: &World| w.devices[node.0 as usize].shared_name().clone();
         for a in actions {
             match a {
                 AgentAction::Send { to, msg, transport } => {
@@ -216,7 +218,7 @@ impl World {
                         self.call_stack(node, |stack, cx| stack.send(cx, pkt, None));
                     }
                 }
-                AgentAction::Log(text) => self.record(LogKind::Engine, &name, text),
+                AgentAction::Log(text) => self.record(LogKind::Engine, &name(self), text),
                 AgentAction::Timer { at, timer } => {
                     let epoch = self.epochs[node.0 as usize];
                     self.queue.push(
@@ -236,6 +238,7 @@ impl World {
                         }
                         MemberEvent::JoinReturned => None,
                     };
+                    let name = name(self);
                     if let Some(text) = text {
                         self.record(LogKind::Engine, &name, text);
                     }

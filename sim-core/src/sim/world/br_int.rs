@@ -197,9 +197,9 @@ impl World {
             let dev = self
                 .device_id(pod)
                 .ok_or_else(|| format!("no Pod {pod} on {node_name}"))?;
-            let li = *self
+            let li = self
                 .port_link
-                .get(&PortRef {
+                .get(PortRef {
                     device: dev,
                     port: 0,
                 })
@@ -552,7 +552,7 @@ impl World {
         let ip = wire::parse_eth(&frame)
             .ok()
             .and_then(|(_, bytes)| Some((Ipv4Pkt::parse(bytes).ok()?, bytes.len())));
-        if let Some((ip, len)) = ip.filter(|_| self.agents.contains_key(&node)) {
+        if let Some((ip, len)) = ip.filter(|_| self.agents.contains(node)) {
             for p in &np_ins {
                 let table = self.br_int_programs[&sw]
                     .program

@@ -49,9 +49,9 @@ impl World {
     /// Calls into device `id`'s IP stack (if it has one) with a fresh
     /// context, then carries out what the stack asked for.
     pub(super) fn call_stack(&mut self, id: DeviceId, call: impl FnOnce(&mut IpStack, &mut Cx)) {
-        let name = self.devices[id.0 as usize].shared_name().clone();
-        let mut cx = Cx::new(self.now, &name);
-        if let Some(stack) = self.devices[id.0 as usize].stack_mut() {
+        let (name, stack) = self.devices[id.0 as usize].name_and_stack_mut();
+        let mut cx = Cx::new(self.now, name);
+        if let Some(stack) = stack {
             call(stack, &mut cx);
         }
         let cx = detach(cx);
@@ -119,7 +119,8 @@ impl World {
                 },
             );
         }
-        let name = self.devices[id.0 as usize].shared_name().clone();
+        // The name only for a hop or a log line (a cache miss otherwise).
+        let name = |w: &World| w.devices[id.0 as usize].shared_name().clone();
         for note in cx.notes {
             match note {
                 Note::Drop { tag, reason } => self.drop_packet(tag, reason),
@@ -146,8 +147,8 @@ impl World {
                         self.local_delivery(id, &pkt, tag);
                     }
                 }
-                Note::Hop { tag, text } => self.add_hop(tag, &name, text, None),
-                Note::Log { kind, text } => self.record(kind, &name, text),
+                Note::Hop { tag, text } => self.add_hop(tag, &name(self), text, None),
+                Note::Log { kind, text } => self.record(kind, &name(self), text),
             }
         }
         for out in cx.out {

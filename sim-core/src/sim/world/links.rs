@@ -62,9 +62,7 @@ impl World {
 
     /// Whether any port of `device` has a link that is up.
     pub(super) fn has_live_link(&self, device: DeviceId) -> bool {
-        self.port_link
-            .iter()
-            .any(|(p, li)| p.device == device && self.links[*li].up)
+        self.port_link.of_device(device).any(|li| self.links[li].up)
     }
 
     /// Puts a frame on the wire at `from`.
@@ -75,7 +73,7 @@ impl World {
         tag: Option<TraceTag>,
         flooding: bool,
     ) {
-        let Some(&li) = self.port_link.get(&from) else {
+        let Some(li) = self.port_link.get(from) else {
             return;
         };
         let link = self.links[li].clone();
@@ -210,9 +208,9 @@ impl World {
     /// Takes the link at `port` down or up. Both ends lose carrier; switches
     /// flush the MACs learned on it.
     pub fn set_link(&mut self, port: PortRef, up: bool) -> Result<(), String> {
-        let li = *self
+        let li = self
             .port_link
-            .get(&port)
+            .get(port)
             .ok_or_else(|| format!("{} has no link", self.port_name(port)))?;
         if self.links[li].up == up {
             return Ok(());

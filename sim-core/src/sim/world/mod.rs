@@ -17,6 +17,7 @@
 //!   (opt-in, `options.brInt: pipeline`): ports ↔ ofports, conntrack, Geneve
 //!   through the node's stack.
 //! - [`dataplane`]: applying the engine's per-node dataplane as a diff.
+//! - [`dense`]: tables by device and port that the event loop reads by index.
 //! - [`garp`]: gratuitous ARP and warm-start ARP caches.
 //! - [`bfd`]: BFD sessions of L3 switches guarding static routes.
 //! - [`agents`]: the antrea-agent memberlist instances the nodes run.
@@ -46,6 +47,7 @@ mod audit;
 mod bfd;
 mod br_int;
 mod dataplane;
+mod dense;
 mod drops;
 mod external_node;
 mod garp;
@@ -135,7 +137,7 @@ pub struct World {
     /// with a hundred thousand Pods has as many devices.
     by_name: BTreeMap<String, DeviceId>,
     links: Vec<LinkRt>,
-    port_link: BTreeMap<PortRef, usize>,
+    port_link: dense::PortLinks,
     log: EventLog,
     probes: Vec<Probe>,
     captures: Option<BTreeMap<PortRef, PcapWriter>>,
@@ -167,7 +169,7 @@ pub struct World {
     events: u64,
     log_frames: bool,
     /// The antrea-agent memberlist instance of each running node.
-    agents: BTreeMap<DeviceId, Agent>,
+    agents: dense::ByDevice<Agent>,
     /// How many times each node's agent has started (names its PRNG stream).
     agent_boots: BTreeMap<DeviceId, u32>,
     /// Audit lines of drops written in the last second (deduplication).
@@ -200,7 +202,7 @@ impl World {
             devices: Vec::new(),
             by_name: BTreeMap::new(),
             links: Vec::new(),
-            port_link: BTreeMap::new(),
+            port_link: dense::PortLinks::default(),
             log: EventLog::default(),
             probes: Vec::new(),
             captures: None,
@@ -219,7 +221,7 @@ impl World {
             live_traceflows: Vec::new(),
             events: 0,
             log_frames: true,
-            agents: BTreeMap::new(),
+            agents: dense::ByDevice::default(),
             agent_boots: BTreeMap::new(),
             audit_seen: BTreeMap::new(),
             denied: BTreeMap::new(),

@@ -55,7 +55,7 @@ impl World {
         if !on {
             // The agent dies with the machine: no leave message, peers must
             // detect the failure.
-            self.agents.remove(&id);
+            self.agents.remove(id);
         }
         // Pods live and die with their node.
         if let Some(&br) = self.br_int.get(&id) {
