@@ -12,8 +12,8 @@ use std::net::Ipv4Addr;
 
 use super::member::MemberState;
 use super::messages::{
-    Msg, PushState, T_ACK, T_ALIVE, T_COMPOUND, T_DEAD, T_INDIRECT, T_NACK, T_PING, T_PUSHPULL,
-    T_SUSPECT,
+    Msg, PushState, PushStates, T_ACK, T_ALIVE, T_COMPOUND, T_DEAD, T_INDIRECT, T_NACK, T_PING,
+    T_PUSHPULL, T_SUSPECT,
 };
 
 /// Why a payload is not a memberlist message.
@@ -77,9 +77,18 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<String, DecodeError> {
         self.str().map(str::to_string)
     }
-    /// A name as a shared allocation (one allocation, no `String` first).
-    fn shared_string(&mut self) -> Result<std::sync::Arc<str>, DecodeError> {
-        self.str().map(std::sync::Arc::from)
+    fn push_state(&mut self) -> Result<PushState<'a>, DecodeError> {
+        let name = self.str()?;
+        let addr = self.ip()?;
+        let incarnation = self.u32()?;
+        let code = self.u8()?;
+        let state = MemberState::from_code(code).ok_or(DecodeError::BadState(code))?;
+        Ok(PushState {
+            name,
+            addr,
+            incarnation,
+            state,
+        })
     }
     fn str(&mut self) -> Result<&'a str, DecodeError> {
         let n = self.u16()? as usize;
@@ -108,6 +117,32 @@ impl MemberState {
             3 => MemberState::Left,
             _ => return None,
         })
+    }
+}
+
+impl PushStates {
+    /// Appends `s` in its wire encoding; false (and nothing added) when
+    /// the count is full.
+    pub fn push(&mut self, s: PushState<'_>) -> bool {
+        let Some(count) = self.count.checked_add(1) else {
+            return false;
+        };
+        self.count = count;
+        put_str(&mut self.bytes, s.name);
+        self.bytes.extend_from_slice(&s.addr.octets());
+        self.bytes.extend_from_slice(&s.incarnation.to_be_bytes());
+        self.bytes.push(s.state.code());
+        true
+    }
+
+    /// The entries in order. The bytes were checked when they were decoded
+    /// or written by [`PushStates::push`], so every entry reads.
+    pub fn iter(&self) -> impl Iterator<Item = PushState<'_>> {
+        let mut r = Reader {
+            b: &self.bytes,
+            at: 0,
+        };
+        (0..self.count).map_while(move |_| r.push_state().ok())
     }
 }
 
@@ -194,14 +229,8 @@ impl Msg {
             } => {
                 out.push(T_PUSHPULL);
                 out.push(u8::from(*join) | (u8::from(*reply) << 1));
-                let n = states.len().min(u16::MAX as usize);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-                for s in &states[..n] {
-                    put_str(out, &s.name);
-                    out.extend_from_slice(&s.addr.octets());
-                    out.extend_from_slice(&s.incarnation.to_be_bytes());
-                    out.push(s.state.code());
-                }
+                out.extend_from_slice(&states.count.to_be_bytes());
+                out.extend_from_slice(&states.bytes);
             }
             Msg::Compound(parts) => {
                 out.push(T_COMPOUND);
@@ -263,21 +292,16 @@ impl Msg {
             },
             T_PUSHPULL => {
                 let flags = r.u8()?;
-                let n = r.u16()? as usize;
-                let mut states = Vec::with_capacity(n.min(64));
-                for _ in 0..n {
-                    let name = r.shared_string()?;
-                    let addr = r.ip()?;
-                    let incarnation = r.u32()?;
-                    let code = r.u8()?;
-                    let state = MemberState::from_code(code).ok_or(DecodeError::BadState(code))?;
-                    states.push(PushState {
-                        name,
-                        addr,
-                        incarnation,
-                        state,
-                    });
+                let count = r.u16()?;
+                // Every entry is checked here; the checked bytes are kept.
+                let start = r.at;
+                for _ in 0..count {
+                    r.push_state()?;
                 }
+                let states = PushStates {
+                    count,
+                    bytes: bytes[start..r.at].to_vec(),
+                };
                 Msg::PushPull {
                     join: flags & 1 != 0,
                     reply: flags & 2 != 0,
@@ -352,25 +376,17 @@ mod tests {
             Msg::PushPull {
                 join: true,
                 reply: false,
-                states: vec![
-                    PushState {
-                        name: "a".into(),
-                        addr: ip,
-                        incarnation: 9,
-                        state: MemberState::Left,
-                    },
-                    PushState {
-                        name: "b".into(),
-                        addr: ip,
-                        incarnation: 0,
-                        state: MemberState::Suspect,
-                    },
-                ],
+                states: [
+                    PushState::new("a", ip, 9, MemberState::Left),
+                    PushState::new("b", ip, 0, MemberState::Suspect),
+                ]
+                .into_iter()
+                .collect(),
             },
             Msg::PushPull {
                 join: false,
                 reply: true,
-                states: vec![],
+                states: PushStates::default(),
             },
             Msg::Compound(vec![
                 ping,
@@ -444,12 +460,14 @@ mod tests {
         let m = Msg::PushPull {
             join: false,
             reply: true,
-            states: vec![PushState::new(
+            states: [PushState::new(
                 "n",
                 Ipv4Addr::new(1, 2, 3, 4),
                 7,
                 MemberState::Dead,
-            )],
+            )]
+            .into_iter()
+            .collect(),
         };
         assert_eq!(
             m.encode(),
@@ -460,6 +478,28 @@ mod tests {
         let mut bad = m.encode();
         *bad.last_mut().unwrap() = 9;
         assert_eq!(Msg::decode(&bad), Err(DecodeError::BadState(9)));
+    }
+
+    #[test]
+    fn push_states_read_back_what_was_pushed_up_to_the_counts_width() {
+        let ip = Ipv4Addr::new(10, 0, 0, 1);
+        let mut s = PushStates::default();
+        for i in 0..u16::MAX {
+            let state = if i % 2 == 0 {
+                MemberState::Alive
+            } else {
+                MemberState::Suspect
+            };
+            assert!(s.push(PushState::new("nä", ip, u32::from(i), state)));
+        }
+        // The count is a u16 on the wire: one more is refused, not wrapped.
+        assert!(!s.push(PushState::new("x", ip, 0, MemberState::Dead)));
+        assert_eq!(s.len(), usize::from(u16::MAX));
+        assert_eq!(s.iter().count(), s.len());
+        for (i, e) in s.iter().enumerate() {
+            assert_eq!((e.name(), e.addr(), e.incarnation()), ("nä", ip, i as u32));
+            assert_eq!(e.state() == MemberState::Alive, i % 2 == 0);
+        }
     }
 
     #[test]

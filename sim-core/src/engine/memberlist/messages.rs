@@ -3,10 +3,8 @@
 //! `pushNodeState`). Messages name nodes by name, as on the wire; the
 //! encoding is in [`super::codec`].
 
-use std::net::Ipv4Addr;
-use std::sync::Arc;
-
 use super::member::MemberState;
+use std::net::Ipv4Addr;
 
 // memberlist's messageType numbers (net.go).
 pub(super) const T_PING: u8 = 0;
@@ -19,27 +17,18 @@ pub(super) const T_PUSHPULL: u8 = 6;
 pub(super) const T_COMPOUND: u8 = 7;
 pub(super) const T_NACK: u8 = 11;
 
-/// One node's entry in a push/pull state exchange.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PushState {
-    /// Shared with the sender's name table (a push/pull lists every
-    /// member: no copy of each name per message).
-    pub(super) name: Arc<str>,
+/// One node's entry in a push/pull state exchange, as read from (or
+/// written into) a [`PushStates`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PushState<'a> {
+    pub(super) name: &'a str,
     pub(super) addr: Ipv4Addr,
     pub(super) incarnation: u32,
     pub(super) state: MemberState,
 }
 
-impl PushState {
-    pub fn new(name: &str, addr: Ipv4Addr, incarnation: u32, state: MemberState) -> PushState {
-        PushState::shared(name.into(), addr, incarnation, state)
-    }
-    pub(super) fn shared(
-        name: Arc<str>,
-        addr: Ipv4Addr,
-        incarnation: u32,
-        state: MemberState,
-    ) -> PushState {
+impl<'a> PushState<'a> {
+    pub fn new(name: &'a str, addr: Ipv4Addr, incarnation: u32, state: MemberState) -> Self {
         PushState {
             name,
             addr,
@@ -47,8 +36,8 @@ impl PushState {
             state,
         }
     }
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> &'a str {
+        self.name
     }
     pub fn addr(&self) -> Ipv4Addr {
         self.addr
@@ -58,6 +47,44 @@ impl PushState {
     }
     pub fn state(&self) -> MemberState {
         self.state
+    }
+}
+
+/// The entries of a push/pull, held in their wire encoding (see
+/// [`super::codec`]) with their count. A push/pull lists every member, and
+/// its receiver reads each entry once, as it merges: holding the encoding
+/// spares an allocation per entry on both ends. At most `u16::MAX` entries
+/// (the count's width); [`PushStates::push`] refuses more.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PushStates {
+    pub(super) count: u16,
+    pub(super) bytes: Vec<u8>,
+}
+
+impl PushStates {
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl<'a> FromIterator<PushState<'a>> for PushStates {
+    fn from_iter<I: IntoIterator<Item = PushState<'a>>>(iter: I) -> Self {
+        let mut states = PushStates::default();
+        for s in iter {
+            if !states.push(s) {
+                break;
+            }
+        }
+        states
+    }
+}
+
+impl std::fmt::Debug for PushStates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -103,7 +130,7 @@ pub enum Msg {
     PushPull {
         join: bool,
         reply: bool,
-        states: Vec<PushState>,
+        states: PushStates,
     },
     Compound(Vec<Msg>),
 }

@@ -94,7 +94,7 @@
 //!
 //! ## Where each part lives (the memberlist Go file it follows)
 //! - [`config`] (`config.go`): [`MemberConfig`], `DefaultLocalConfig`.
-//! - [`messages`] (`net.go` message types): [`Msg`], [`PushState`].
+//! - [`messages`] (`net.go` message types): [`Msg`], [`PushState`], [`PushStates`].
 //! - [`codec`] (`util.go` encode/decode): the compact binary wire format.
 //! - `member` (`state.go` nodeState): [`MemberState`] and the [`Member`] view.
 //! - `names`: small copyable [`MemberId`]s and the name table behind them;
@@ -133,7 +133,7 @@ pub use agent::{Action, Agent, AgentTimer, AliveSplit, MemberEvent, Transport};
 pub use codec::DecodeError;
 pub use config::MemberConfig;
 pub use member::{Member, MemberState};
-pub use messages::{Msg, PushState};
+pub use messages::{Msg, PushState, PushStates};
 pub use names::MemberId;
 pub use roster::Roster;
 pub use suspicion::{remaining_suspicion_time, suspicion_timeout};

@@ -10,20 +10,17 @@ use super::stream::StreamKind;
 use super::{Action, Agent, Transport};
 use crate::engine::memberlist::codec::{COMPOUND_HEADER, COMPOUND_PER_PART};
 use crate::engine::memberlist::member::MemberState;
-use crate::engine::memberlist::messages::{Msg, PushState};
+use crate::engine::memberlist::messages::{Msg, PushState, PushStates};
 use crate::engine::memberlist::names::MemberId;
 use crate::engine::memberlist::util::{k_random_positions, retransmit_limit};
 use crate::time::SimTime;
 
 impl Agent {
     /// Every known member as a push/pull entry, in table order.
-    fn local_states(&self) -> Vec<PushState> {
+    fn local_states(&self) -> PushStates {
         self.nodes
             .iter()
-            .map(|n| {
-                let name = self.names.shared(n.id).clone();
-                PushState::shared(name, n.addr, n.incarnation, n.state)
-            })
+            .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state))
             .collect()
     }
 

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use super::{Action, Agent, AgentTimer, MemberEvent};
 use crate::engine::memberlist::member::MemberState;
-use crate::engine::memberlist::messages::{Msg, PushState};
+use crate::engine::memberlist::messages::{Msg, PushStates};
 use crate::engine::memberlist::names::MemberId;
 use crate::engine::memberlist::suspicion::{Confirmation, Suspicion};
 use crate::time::SimTime;
@@ -217,26 +217,21 @@ impl Agent {
     }
 
     /// `mergeState`: a peer's member table from push/pull.
-    pub(super) fn merge_state(
-        &mut self,
-        now: SimTime,
-        states: Vec<PushState>,
-        out: &mut Vec<Action>,
-    ) {
-        for s in states {
+    pub(super) fn merge_state(&mut self, now: SimTime, states: PushStates, out: &mut Vec<Action>) {
+        for s in states.iter() {
             match s.state {
                 MemberState::Alive => {
-                    let node = self.names.intern(&s.name);
+                    let node = self.names.intern(s.name);
                     self.alive_node(now, s.incarnation, node, s.addr, false, out);
                 }
                 MemberState::Left => {
-                    if let Some(node) = self.names.lookup(&s.name) {
+                    if let Some(node) = self.names.lookup(s.name) {
                         self.dead_node(now, s.incarnation, node, node, out);
                     }
                 }
                 MemberState::Dead | MemberState::Suspect => {
                     // A remote Dead is only a suspicion for us (mergeState).
-                    if let Some(node) = self.names.lookup(&s.name) {
+                    if let Some(node) = self.names.lookup(s.name) {
                         self.suspect_node(now, s.incarnation, node, self.me, out);
                     }
                 }

@@ -574,7 +574,9 @@ fn suspect_about_self_is_refuted_with_a_higher_incarnation() {
     let reply = Msg::PushPull {
         join: true,
         reply: true,
-        states: vec![PushState::new("b", b, 1, MemberState::Alive)],
+        states: [PushState::new("b", b, 1, MemberState::Alive)]
+            .into_iter()
+            .collect(),
     };
     // A push/pull answer over UDP is not read: push/pull is TCP only.
     assert!(a.on_message(SimTime(1), b, reply.clone()).is_empty());
