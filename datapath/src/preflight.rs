@@ -47,7 +47,7 @@ pub fn refusals(scn: &Scenario) -> Vec<Refusal> {
             _ => None,
         })
         .collect();
-    for step in &scn.steps {
+    for step in scn.steps.iter() {
         let at = format!("{}:{}:{}", scn.file, step.line, step.column);
         let on_vm = match &step.action {
             Action::Power { device, .. } => {

@@ -86,7 +86,7 @@ impl Session {
                     up: *up,
                 },
             };
-            scn.steps.push(Step {
+            std::sync::Arc::make_mut(&mut scn.steps).push(Step {
                 at: *at,
                 line: 0,
                 column: 0,
@@ -94,7 +94,7 @@ impl Session {
             });
         }
         // Stable: a UI step runs after the file's steps at the same time.
-        scn.steps.sort_by_key(|s| s.at);
+        std::sync::Arc::make_mut(&mut scn.steps).sort_by_key(|s| s.at);
         let full = run_to(&scn, self.seed, None)?;
         app.end = scn.until;
         app.events = full

@@ -39,7 +39,7 @@ pub fn admit(scn: &Scenario, seed: u64) -> Result<Admission, InputError> {
         control,
         ..
     } = &mut r;
-    for step in &scn.steps {
+    for step in scn.steps.iter() {
         outcome.cluster.clear_views();
         // Expectations only read the state; without time they mean nothing.
         if matches!(step.action, Action::Expect(_)) {

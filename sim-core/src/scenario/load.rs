@@ -29,7 +29,9 @@ pub struct Scenario {
     pub topology: Topology,
     pub seed: Option<u64>,
     pub until: SimTime,
-    pub steps: Vec<Step>,
+    /// Shared: admission and the run each hold the scenario, and a large
+    /// lab's manifests are most of it. `Arc::make_mut` before changing them.
+    pub steps: std::sync::Arc<Vec<Step>>,
     /// `options.egressGratuitousArp` (default true).
     pub(crate) egress_gratuitous_arp: bool,
     /// `options.warmStart`: converged memberlist and warm ARP caches at 0 s.
@@ -246,7 +248,7 @@ pub fn load_for_version(
         topology,
         seed: doc.seed,
         until,
-        steps,
+        steps: std::sync::Arc::new(steps),
         egress_gratuitous_arp: opts.egress_gratuitous_arp.unwrap_or(true),
         warm_start: opts.warm_start.unwrap_or(false),
         frame_log: opts.frame_log.unwrap_or(true),

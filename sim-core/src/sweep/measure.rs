@@ -156,10 +156,11 @@ pub fn rewrite(
                 ));
             }
             if let Some((_, target)) = &marked {
-                out.steps.retain(|s| acts_on(&s.action, target).is_none());
+                std::sync::Arc::make_mut(&mut out.steps)
+                    .retain(|s| acts_on(&s.action, target).is_none());
             }
             let pos = out.steps.partition_point(|s| s.at <= t);
-            out.steps.insert(
+            std::sync::Arc::make_mut(&mut out.steps).insert(
                 pos,
                 Step {
                     at: t,
@@ -172,7 +173,10 @@ pub fn rewrite(
         }
         (None, Some((t, target))) => {
             let mut first = None;
-            for (i, s) in out.steps.iter_mut().enumerate() {
+            for (i, s) in std::sync::Arc::make_mut(&mut out.steps)
+                .iter_mut()
+                .enumerate()
+            {
                 if let Some(up) = acts_on(&s.action, target) {
                     s.action = action_for(failure, up);
                     if !up && first.is_none() {
