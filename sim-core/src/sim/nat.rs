@@ -180,6 +180,18 @@ impl CtEntry {
     }
 }
 
+/// What conntrack makes of a packet ([`Conntrack::see`]).
+#[derive(Debug)]
+pub enum Seen<'a> {
+    /// A reply of a live flow: the rewrite that restores its original
+    /// addresses.
+    Reply(Untranslate),
+    /// A packet of a live flow in its original direction.
+    Original(&'a CtEntry),
+    /// No live flow has this tuple.
+    New,
+}
+
 /// A row for `conntrack -L`-style listings.
 pub type CtRow = CtEntry;
 
@@ -233,6 +245,11 @@ impl Conntrack {
     /// hash lookup for what [`Conntrack::expire`] and a lookup would do.
     fn live(&mut self, now: SimTime, key: &FlowKey) -> Option<&mut CtEntry> {
         let i = self.by_orig.get_index_of(key)?;
+        self.live_at(now, i)
+    }
+
+    /// [`Conntrack::live`] for the entry at `i`.
+    fn live_at(&mut self, now: SimTime, i: usize) -> Option<&mut CtEntry> {
         if self.expire_at(now, i) {
             return None;
         }
@@ -254,6 +271,7 @@ impl Conntrack {
 
     /// If `key` is the reply direction of a translated flow, the rewrite that
     /// restores the original addresses (refreshes the entry).
+    #[cfg(test)]
     pub fn reverse(&mut self, now: SimTime, key: FlowKey) -> Option<Untranslate> {
         let orig = *self.by_reply.get(&key)?;
         self.live(now, &orig)?;
@@ -342,7 +360,23 @@ impl Conntrack {
         http: Option<String>,
         tcp: Option<TcpFlags>,
     ) {
-        if let Some(e) = self.by_orig.get_mut(&original) {
+        if let Some(i) = self.by_orig.get_index_of(&original) {
+            self.count_at(i, now, reply, bytes, http, tcp);
+        }
+    }
+
+    /// [`Conntrack::count`] on the entry at `i`.
+    fn count_at(
+        &mut self,
+        i: usize,
+        now: SimTime,
+        reply: bool,
+        bytes: usize,
+        http: Option<String>,
+        tcp: Option<TcpFlags>,
+    ) {
+        {
+            let e = &mut self.by_orig[i];
             if reply {
                 e.reverse_packets += 1;
                 e.reverse_bytes += bytes as u64;
@@ -363,7 +397,56 @@ impl Conntrack {
         }
     }
 
-    /// The original tuple of the flow a reply tuple belongs to.
+    /// A packet with tuple `key` meets conntrack (PREROUTING/OUTPUT): the
+    /// flow it belongs to counts it (`bytes`, its `tcp` flags, the HTTP
+    /// message `http` reads from it given the flow's original tuple) and
+    /// lives on, in one pass over the tables. What it does is what these
+    /// did one after another: [`Conntrack::original_of`], then
+    /// [`Conntrack::count`] in the reply direction, or [`Conntrack::lookup`]
+    /// and `count` in the original one; then [`Conntrack::reverse`], else
+    /// `lookup` (a count that ends a TCP flow can end its entry first).
+    pub fn see(
+        &mut self,
+        now: SimTime,
+        key: FlowKey,
+        bytes: usize,
+        tcp: Option<TcpFlags>,
+        http: impl FnOnce(FlowKey) -> Option<String>,
+    ) -> Seen<'_> {
+        if let Some(&orig) = self.by_reply.get(&key) {
+            if let Some(i) = self.by_orig.get_index_of(&orig) {
+                self.count_at(i, now, true, bytes, http(orig), tcp);
+                if self.live_at(now, i).is_some() {
+                    return Seen::Reply(Untranslate {
+                        src: orig.dst,
+                        sport: orig.dport,
+                        dst: orig.src,
+                        dport: orig.sport,
+                    });
+                }
+            }
+            // Its flow is gone: the packet's own tuple decides.
+            return match self.live(now, &key) {
+                Some(e) => Seen::Original(e),
+                None => Seen::New,
+            };
+        }
+        let Some(i) = self.by_orig.get_index_of(&key) else {
+            return Seen::New;
+        };
+        if self.live_at(now, i).is_none() {
+            return Seen::New;
+        }
+        self.count_at(i, now, false, bytes, http(key), tcp);
+        match self.live_at(now, i) {
+            Some(e) => Seen::Original(e),
+            None => Seen::New,
+        }
+    }
+
+    /// The original tuple of the flow a reply tuple belongs to (the
+    /// reference [`Conntrack::see`] is tested against).
+    #[cfg(test)]
     pub fn original_of(&self, reply: FlowKey) -> Option<FlowKey> {
         self.by_reply.get(&reply).copied()
     }
@@ -448,6 +531,93 @@ impl Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What a packet met before [`Conntrack::see`]: the calls PREROUTING
+    /// made one after another.
+    fn seen_step_by_step(
+        ct: &mut Conntrack,
+        now: SimTime,
+        key: FlowKey,
+        bytes: usize,
+        tcp: Option<TcpFlags>,
+    ) -> (Option<Untranslate>, Option<CtEntry>) {
+        let http = |k: FlowKey| Some(format!("{}:{}", k.src, k.sport));
+        if let Some(orig) = ct.original_of(key) {
+            ct.count(now, orig, true, bytes, http(orig), tcp);
+        } else if ct.lookup(now, key).is_some() {
+            ct.count(now, key, false, bytes, http(key), tcp);
+        }
+        if let Some(back) = ct.reverse(now, key) {
+            return (Some(back), None);
+        }
+        (None, ct.lookup(now, key).cloned())
+    }
+
+    /// Tuples over few addresses and ports, those of the NAT below among
+    /// them, so that packets often are replies of committed flows.
+    fn small_key() -> impl Strategy<Value = FlowKey> {
+        let ips = [[10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 1, 1], [10, 0, 2, 1]];
+        let ports = [80u16, 1000, 8080];
+        (
+            prop_oneof![Just(6u8), Just(17u8)],
+            0..ips.len(),
+            0..ports.len(),
+            0..ips.len(),
+            0..ports.len(),
+        )
+            .prop_map(move |(proto, s, sp, d, dp)| FlowKey {
+                proto,
+                src: Ipv4Addr::from(ips[s]),
+                sport: ports[sp],
+                dst: Ipv4Addr::from(ips[d]),
+                dport: ports[dp],
+            })
+    }
+
+    proptest! {
+        /// One pass over the tables gives what the step-by-step calls gave,
+        /// and leaves the same table (counts, TCP states, expiries), through
+        /// NAT, replies, expiry and TCP flags that end flows.
+        #[test]
+        fn seeing_a_packet_in_one_pass_matches_the_calls_it_replaces(
+            ops in proptest::collection::vec(
+                (any::<bool>(), small_key(), 0u64..40, any::<[bool; 4]>(), any::<bool>(), 0u8..2),
+                1..60,
+            ),
+        ) {
+            let mut one = Conntrack::default();
+            let mut steps = Conntrack::default();
+            let mut now = SimTime(0);
+            for (commit, key, secs, f, dnat, snat) in ops {
+                now += SimDuration::from_secs(secs);
+                if commit {
+                    let dnat = dnat.then_some((Ipv4Addr::new(10, 0, 1, 1), 8080));
+                    let snat = (snat > 0).then_some(Ipv4Addr::new(10, 0, 2, 1));
+                    let a = one.commit(now, key, dnat, snat, Cow::Borrowed("t")).cloned();
+                    let b = steps.commit(now, key, dnat, snat, Cow::Borrowed("t")).cloned();
+                    prop_assert_eq!(a, b);
+                } else {
+                    let tcp = (key.proto == 6).then_some(TcpFlags {
+                        syn: f[0],
+                        ack: f[1],
+                        rst: f[2],
+                        fin: f[3],
+                        psh: false,
+                    });
+                    let http = |k: FlowKey| Some(format!("{}:{}", k.src, k.sport));
+                    let got = match one.see(now, key, 60, tcp, http) {
+                        Seen::Reply(back) => (Some(back), None),
+                        Seen::Original(e) => (None, Some(e.clone())),
+                        Seen::New => (None, None),
+                    };
+                    let want = seen_step_by_step(&mut steps, now, key, 60, tcp);
+                    prop_assert_eq!(got, want);
+                }
+                prop_assert_eq!(one.rows(SimTime(0)), steps.rows(SimTime(0)));
+            }
+        }
+    }
 
     fn key(src: &str, sport: u16, dst: &str, dport: u16) -> FlowKey {
         FlowKey {

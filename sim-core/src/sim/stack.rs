@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::arp::{ArpAction, ArpCache, ArpSeen, Resolve};
-use super::nat::{Conntrack, FlowKey, SnatRule};
+use super::nat::{Conntrack, FlowKey, Seen, SnatRule};
 use super::routing::{FlowPath, NextHop, Route, RoutingTable};
 use super::services::{Decision, Origin, ServiceTable};
 use super::trace::{DropReason, LogKind, TraceTag};
@@ -523,16 +523,11 @@ impl IpStack {
             return Some(CtState::Untracked);
         };
         let size = ip_len(pkt);
-        if let Some(orig) = self.ct.original_of(key) {
-            let http = self.l7_capture(orig, pkt);
-            self.ct
-                .count(cx.now, orig, true, size, http, tcp_flags(pkt));
-        } else if self.ct.lookup(cx.now, key).is_some() {
-            let http = self.l7_capture(key, pkt);
-            self.ct
-                .count(cx.now, key, false, size, http, tcp_flags(pkt));
-        }
-        if let Some(back) = self.ct.reverse(cx.now, key) {
+        let l7 = &self.l7_export;
+        let seen = self.ct.see(cx.now, key, size, tcp_flags(pkt), |orig| {
+            l7_message(l7, orig.src, orig.dst, pkt)
+        });
+        if let Seen::Reply(back) = seen {
             let (before_src, before_dst) = (pkt.src, pkt.dst);
             set_src(pkt, back.src, back.sport);
             set_dst(pkt, back.dst, back.dport);
@@ -549,7 +544,7 @@ impl IpStack {
             });
             return Some(CtState::Reply);
         }
-        if let Some(e) = self.ct.lookup(cx.now, key) {
+        if let Seen::Original(e) = seen {
             if let Some((ip, port)) = e.dnat {
                 set_dst(pkt, ip, port);
                 cx.hop(tag, || {
