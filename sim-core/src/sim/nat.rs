@@ -258,10 +258,14 @@ impl Conntrack {
         Some(e)
     }
 
-    fn expire_reply(&mut self, now: SimTime, reply: &FlowKey) {
-        if let Some(orig) = self.by_reply.get(reply).copied() {
-            self.expire(now, &orig);
-        }
+    /// Whether a live flow replies with `reply` (one that has expired is
+    /// forgotten first).
+    fn reply_taken(&mut self, now: SimTime, reply: &FlowKey) -> bool {
+        let Some(orig) = self.by_reply.get(reply).copied() else {
+            return false;
+        };
+        self.expire(now, &orig);
+        self.by_reply.contains_key(reply)
     }
 
     /// The live entry whose original direction is `key` (refreshed).
@@ -297,6 +301,19 @@ impl Conntrack {
         snat_to: Option<Ipv4Addr>,
         by: Cow<'static, str>,
     ) -> Option<&CtEntry> {
+        let i = self.commit_at(now, original, dnat, snat_to, by)?;
+        Some(&self.by_orig[i])
+    }
+
+    /// [`Conntrack::commit`], giving the new entry's place.
+    fn commit_at(
+        &mut self,
+        now: SimTime,
+        original: FlowKey,
+        dnat: Option<(Ipv4Addr, u16)>,
+        snat_to: Option<Ipv4Addr>,
+        by: Cow<'static, str>,
+    ) -> Option<usize> {
         self.expire(now, &original);
         let (dst, dport) = dnat.unwrap_or((original.dst, original.dport));
         let mut port = original.sport;
@@ -312,8 +329,7 @@ impl Conntrack {
                 dst: src,
                 dport: sport,
             };
-            self.expire_reply(now, &reply);
-            if !self.by_reply.contains_key(&reply) {
+            if !self.reply_taken(now, &reply) {
                 let entry = CtEntry {
                     original,
                     dnat,
@@ -338,13 +354,42 @@ impl Conntrack {
                     self.by_reply.swap_remove(&old.reply);
                 }
                 self.by_reply.insert(reply, original);
-                return self.by_orig.get_index(at).map(|(_, e)| e);
+                return Some(at);
             }
             // A DNAT-only clash (the tuple is in use) has no port to move.
             snat_to?;
             port = port.wrapping_add(1).max(1024);
         }
         None
+    }
+
+    /// [`Conntrack::commit`] for the first packet of a flow, then
+    /// [`Conntrack::count`] of that packet (`bytes`, its `tcp` flags, the
+    /// HTTP message `http` reads from it), on the entry just made.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_counted(
+        &mut self,
+        now: SimTime,
+        original: FlowKey,
+        dnat: Option<(Ipv4Addr, u16)>,
+        snat_to: Option<Ipv4Addr>,
+        by: Cow<'static, str>,
+        bytes: usize,
+        tcp: Option<TcpFlags>,
+        http: Option<String>,
+    ) -> Option<(Ipv4Addr, u16)> {
+        match self.commit_at(now, original, dnat, snat_to, by) {
+            Some(i) => {
+                self.count_at(i, now, false, bytes, http, tcp);
+                self.by_orig[i].snat
+            }
+            None => {
+                // No port was free: an older entry of the tuple, if any,
+                // counts the packet.
+                self.count(now, original, false, bytes, http, tcp);
+                None
+            }
+        }
     }
 
     /// Counts a packet of the flow whose original tuple is `original`
@@ -578,7 +623,8 @@ mod tests {
     proptest! {
         /// One pass over the tables gives what the step-by-step calls gave,
         /// and leaves the same table (counts, TCP states, expiries), through
-        /// NAT, replies, expiry and TCP flags that end flows.
+        /// NAT, replies, expiry and TCP flags that end flows; so does
+        /// committing and counting a first packet in one call.
         #[test]
         fn seeing_a_packet_in_one_pass_matches_the_calls_it_replaces(
             ops in proptest::collection::vec(
@@ -594,8 +640,14 @@ mod tests {
                 if commit {
                     let dnat = dnat.then_some((Ipv4Addr::new(10, 0, 1, 1), 8080));
                     let snat = (snat > 0).then_some(Ipv4Addr::new(10, 0, 2, 1));
-                    let a = one.commit(now, key, dnat, snat, Cow::Borrowed("t")).cloned();
-                    let b = steps.commit(now, key, dnat, snat, Cow::Borrowed("t")).cloned();
+                    // A first packet, committed and counted: in one call
+                    // on one table, in two on the other.
+                    let tcp = (key.proto == 6).then_some(TcpFlags::SYN);
+                    let http = Some("GET /".to_string());
+                    let by = Cow::Borrowed("t");
+                    let a = one.commit_counted(now, key, dnat, snat, by.clone(), 60, tcp, http.clone());
+                    let b = steps.commit(now, key, dnat, snat, by).and_then(|e| e.snat);
+                    steps.count(now, key, false, 60, http, tcp);
                     prop_assert_eq!(a, b);
                 } else {
                     let tcp = (key.proto == 6).then_some(TcpFlags {

@@ -921,16 +921,14 @@ impl IpStack {
                 } else {
                     Cow::Owned(by)
                 };
+                let http = self.l7_capture(orig, &pkt);
+                let (size, tcp) = (ip_len(&pkt), tcp_flags(&pkt));
                 let snat = self
                     .ct
-                    .commit(cx.now, orig, dnat, rule_to, by)
-                    .and_then(|e| e.snat);
+                    .commit_counted(cx.now, orig, dnat, rule_to, by, size, tcp, http);
                 if let Some(v) = via {
                     self.ct.set_via(orig, v);
                 }
-                let http = self.l7_capture(orig, &pkt);
-                self.ct
-                    .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));
                 snat
             }
         };
@@ -1219,10 +1217,10 @@ impl IpStack {
             return;
         }
         if let CtState::New { orig, dnat, by, .. } = ct {
-            self.ct.commit(cx.now, orig, dnat, None, Cow::Owned(by));
             let http = self.l7_capture(orig, &pkt);
+            let (size, tcp) = (ip_len(&pkt), tcp_flags(&pkt));
             self.ct
-                .count(cx.now, orig, false, ip_len(&pkt), http, tcp_flags(&pkt));
+                .commit_counted(cx.now, orig, dnat, None, Cow::Owned(by), size, tcp, http);
         }
         let reply_tag = tag.map(TraceTag::as_reply);
         match &pkt.l4 {
