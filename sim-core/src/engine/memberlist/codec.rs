@@ -121,6 +121,17 @@ impl MemberState {
 }
 
 impl PushStates {
+    /// Room for `entries` entries whose names are about `name_len` bytes
+    /// long (a member table's, before it is written).
+    pub fn with_capacity(entries: usize, name_len: usize) -> PushStates {
+        // Per entry: the name's length and bytes, address, incarnation, state.
+        let per_entry = 2 + name_len + 4 + 4 + 1;
+        PushStates {
+            count: 0,
+            bytes: Vec::with_capacity(entries.min(usize::from(u16::MAX)) * per_entry),
+        }
+    }
+
     /// Appends `s` in its wire encoding; false (and nothing added) when
     /// the count is full.
     pub fn push(&mut self, s: PushState<'_>) -> bool {

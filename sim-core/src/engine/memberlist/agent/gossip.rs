@@ -18,10 +18,14 @@ use crate::time::SimTime;
 impl Agent {
     /// Every known member as a push/pull entry, in table order.
     fn local_states(&self) -> PushStates {
-        self.nodes
-            .iter()
-            .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state))
-            .collect()
+        let mut states = PushStates::with_capacity(self.nodes.len(), self.name().len());
+        for n in self.nodes.iter() {
+            let s = PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state);
+            if !states.push(s) {
+                break;
+            }
+        }
+        states
     }
 
     /// `pushPullNode`: our member table to `to` over TCP; its answer
