@@ -107,6 +107,11 @@ pub struct CompileCache {
     /// The destinations Egress marks exempt, kept the same way: applying a
     /// node's marks again compares them by pointer, not n entries a mark.
     egress_exempt: Option<std::sync::Arc<[ipnet::Ipv4Net]>>,
+    /// Whether `peer_routes` and `egress_exempt` were compiled since the
+    /// last [`CompileCache::invalidate`]: the nodes, their addresses and
+    /// the settings they come from have not changed, so a compile takes
+    /// them as they are (n entries each) instead of computing them again.
+    shared_current: bool,
     /// What each node's br-int program was last compiled from (its spec and
     /// its Pods' ofports): a record of what was loaded, not derived state,
     /// so [`CompileCache::invalidate`] keeps it.
@@ -151,6 +156,32 @@ impl CompileCache {
         self.egress_pod_nodes = None;
         self.egress_placement = None;
         self.services.clear();
+        self.shared_current = false;
+    }
+
+    /// The peer routes and the Egress exempt destinations every node's
+    /// compile shares: as kept while the cache is valid, else computed and
+    /// kept (the same allocations when they come out equal).
+    fn shared_parts(
+        &mut self,
+        cluster: &ClusterState,
+    ) -> (
+        std::sync::Arc<peer_routes::PeerRouteSet>,
+        std::sync::Arc<[ipnet::Ipv4Net]>,
+    ) {
+        if self.shared_current
+            && let (Some(routes), Some(exempt)) = (&self.peer_routes, &self.egress_exempt)
+        {
+            // The caller's rule (invalidate on any other change) is what
+            // makes this right; debug builds check it on every compile.
+            debug_assert!(**routes == peer_route_set(cluster));
+            debug_assert!(**exempt == *egress::exempt_dsts(cluster));
+            return (routes.clone(), exempt.clone());
+        }
+        let routes = kept_if_same(&mut self.peer_routes, peer_route_set(cluster));
+        let exempt = kept_if_same(&mut self.egress_exempt, egress::exempt_dsts(cluster));
+        self.shared_current = true;
+        (routes, exempt)
     }
 }
 
@@ -240,6 +271,7 @@ pub fn compile_nodes_realized(
     let pod_nets = cluster.cluster_pod_cidr();
     let mut out = BTreeMap::new();
     let mut proxy_inputs = None;
+    let (peer_set, exempt) = cache.shared_parts(cluster);
     let selected = cache
         .egress_selected
         .get_or_insert_with(|| egress::selected_ids(cluster));
@@ -249,11 +281,9 @@ pub fn compile_nodes_realized(
     let placement = cache
         .egress_placement
         .get_or_insert_with(|| egress::PlacementInputs::new(cluster));
-    let exempt = kept_if_same(&mut cache.egress_exempt, egress::exempt_dsts(cluster));
     let mut egress_inputs =
         egress::EgressInputs::from_ids(cluster, selected, pod_nodes, Some(placement))
             .with_exempt(exempt);
-    let peer_set = kept_if_same(&mut cache.peer_routes, peer_route_set(cluster));
     for node in cluster.nodes().filter(|n| wanted(n)) {
         let mut dp = match cache.proxy.get(&node.id) {
             Some(part) => part.clone(),
