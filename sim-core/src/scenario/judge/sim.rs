@@ -14,11 +14,19 @@ use crate::sim::{DeviceRt, World};
 pub struct SimObserver<'a> {
     world: &'a World,
     cluster: &'a ClusterState,
+    /// Every Egress's holders, computed on the first Egress expectation:
+    /// they come from every agent's view at once, and an expect step of a
+    /// large lab names many Egresses of the same state.
+    egress_holders: std::cell::OnceCell<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 impl<'a> SimObserver<'a> {
     pub fn new(world: &'a World, cluster: &'a ClusterState) -> Self {
-        SimObserver { world, cluster }
+        SimObserver {
+            world,
+            cluster,
+            egress_holders: std::cell::OnceCell::new(),
+        }
     }
 
     fn last_attempt(&self, probe: &str) -> Option<&'a Attempt> {
@@ -40,7 +48,12 @@ impl Observe for SimObserver<'_> {
         Some(EgressSeen {
             held: HeldIp {
                 ip: e.ip,
-                holders: holders::egress_holders(self.cluster, name),
+                holders: self
+                    .egress_holders
+                    .get_or_init(|| holders::all_egress_holders(self.cluster))
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default(),
             },
             status_ip: e.status.egress_ip,
             node: EgressNode::Status(e.status.egress_node.clone()),
