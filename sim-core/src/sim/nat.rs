@@ -13,7 +13,7 @@
 //! errors about NATed flows.
 
 use std::borrow::Cow;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
 
 use indexmap::IndexMap;
@@ -109,30 +109,8 @@ impl Hash for FlowKey {
     }
 }
 
-/// Hashes [`FlowKey`]s for conntrack's tables: a multiply-rotate mix of the
-/// two words (keys are the lab's own flows, not an adversary's), with a
-/// final avalanche so nearby addresses spread over the buckets.
-#[derive(Default)]
-pub(crate) struct FlowHasher(u64);
-
-impl Hasher for FlowHasher {
-    fn finish(&self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^ (h >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(23) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type FlowBuild = BuildHasherDefault<FlowHasher>;
+/// Conntrack's tables hash a [`FlowKey`] as its two words.
+type FlowBuild = super::keyhash::KeyBuild;
 
 /// One tracked connection: the original tuple and what it was translated to.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -135,7 +135,7 @@ pub struct World {
     /// Device ids by name (the first device of a name, as a scan would
     /// find): lookups by name happen per node per change, and a cluster
     /// with a hundred thousand Pods has as many devices.
-    by_name: BTreeMap<String, DeviceId>,
+    by_name: indexmap::IndexMap<String, DeviceId, crate::sim::keyhash::KeyBuild>,
     links: Vec<LinkRt>,
     port_link: dense::PortLinks,
     log: EventLog,
@@ -200,7 +200,7 @@ impl World {
             seed,
             queue: HeapScheduler::new(),
             devices: Vec::new(),
-            by_name: BTreeMap::new(),
+            by_name: Default::default(),
             links: Vec::new(),
             port_link: dense::PortLinks::default(),
             log: EventLog::default(),
