@@ -979,14 +979,14 @@ impl IpStack {
 
     fn emit(&self, cx: &mut Cx, iface: usize, dst: MacAddr, p: &Pending) {
         let src = self.ifaces[iface].mac;
-        let frame = wire::build_eth(
+        let frame = wire::build_eth_ipv4(
             &EthHeader {
                 dst,
                 src,
                 vlan: None,
                 ethertype: wire::ethertype::IPV4,
             },
-            &p.pkt.to_bytes(),
+            &p.pkt,
         );
         cx.out.push(Out {
             iface,

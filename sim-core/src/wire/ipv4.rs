@@ -229,6 +229,12 @@ impl Ipv4Pkt {
     /// Serializes with fresh checksums. Data that would overflow the 16-bit total
     /// length is cut so that every length field stays consistent.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_after(0)
+    }
+
+    /// [`Ipv4Pkt::to_bytes`] behind `headroom` zero bytes (room for a
+    /// link-layer header to be written in place).
+    pub fn to_bytes_after(&self, headroom: usize) -> Vec<u8> {
         let caps = ChecksumCapabilities::default();
         let room = IPV4_MAX_LEN - IPV4_HEADER_LEN;
         let l4 = l4_bytes(&self.l4, self.src, self.dst, room, &caps);
@@ -239,12 +245,12 @@ impl Ipv4Pkt {
             payload_len: l4.len(),
             hop_limit: self.ttl,
         };
-        let mut buf = vec![0u8; IPV4_HEADER_LEN + l4.len()];
-        let mut ip = Ipv4Packet::new_unchecked(&mut buf[..]);
+        let mut buf = vec![0u8; headroom + IPV4_HEADER_LEN + l4.len()];
+        let mut ip = Ipv4Packet::new_unchecked(&mut buf[headroom..]);
         repr.emit(&mut ip, &caps);
         ip.set_ident(self.ident);
         ip.fill_checksum();
-        buf[IPV4_HEADER_LEN..].copy_from_slice(&l4);
+        buf[headroom + IPV4_HEADER_LEN..].copy_from_slice(&l4);
         buf
     }
 

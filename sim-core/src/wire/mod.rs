@@ -113,26 +113,40 @@ pub fn parse_eth(frame: &[u8]) -> Result<(EthHeader, &[u8]), WireError> {
 /// A VID above 4095 keeps only its low 12 bits. No padding to 60 bytes is added:
 /// captures taken on the sending host look the same.
 pub fn build_eth(h: &EthHeader, payload: &[u8]) -> Vec<u8> {
-    let tag_len = if h.vlan.is_some() { VLAN_TAG_LEN } else { 0 };
-    let mut buf = vec![0u8; ETH_HEADER_LEN + tag_len + payload.len()];
+    let mut buf = vec![0u8; eth_header_len(h) + payload.len()];
+    let at = write_eth_header(&mut buf, h);
+    buf[at..].copy_from_slice(payload);
+    buf
+}
+
+/// [`build_eth`] around an IPv4 packet, written in place behind the header
+/// (one buffer, no copy of the packet's bytes).
+pub fn build_eth_ipv4(h: &EthHeader, pkt: &ipv4::Ipv4Pkt) -> Vec<u8> {
+    let mut buf = pkt.to_bytes_after(eth_header_len(h));
+    write_eth_header(&mut buf, h);
+    buf
+}
+
+fn eth_header_len(h: &EthHeader) -> usize {
+    ETH_HEADER_LEN + if h.vlan.is_some() { VLAN_TAG_LEN } else { 0 }
+}
+
+/// Writes `h` at the start of `buf` (at least [`eth_header_len`] long);
+/// where its payload starts.
+fn write_eth_header(buf: &mut [u8], h: &EthHeader) -> usize {
     let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
     f.set_dst_addr(EthernetAddress(h.dst.0));
     f.set_src_addr(EthernetAddress(h.src.0));
-    let body = match h.vlan {
+    match h.vlan {
         Some(vid) => {
             f.set_ethertype(ethertype::VLAN.into());
             let p = f.payload_mut();
             p[0..2].copy_from_slice(&(vid & VID_MASK).to_be_bytes());
             p[2..4].copy_from_slice(&h.ethertype.to_be_bytes());
-            &mut p[VLAN_TAG_LEN..]
         }
-        None => {
-            f.set_ethertype(h.ethertype.into());
-            f.payload_mut()
-        }
-    };
-    body.copy_from_slice(payload);
-    buf
+        None => f.set_ethertype(h.ethertype.into()),
+    }
+    eth_header_len(h)
 }
 
 /// Inserts an 802.1Q tag (PCP 0, DEI 0) right after the MACs, as an access port
@@ -289,6 +303,38 @@ mod tests {
         assert_eq!(parse_eth(&f), Err(WireError::Truncated));
         f.extend_from_slice(&[0x08, 0x00]);
         assert_eq!(parse_eth(&f).unwrap().0.vlan, Some(5));
+    }
+
+    #[test]
+    fn an_ipv4_frame_built_in_place_is_the_frame_built_from_its_bytes() {
+        let udp = Ipv4Pkt::new(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            L4::Udp {
+                src_port: 7946,
+                dst_port: 7946,
+                payload: (0..200u8).collect(),
+            },
+        );
+        let ping = Ipv4Pkt::new(
+            Ipv4Addr::new(10, 30, 67, 5),
+            Ipv4Addr::new(10, 200, 0, 10),
+            L4::IcmpEcho {
+                request: true,
+                ident: 1,
+                seq: 3,
+                data: vec![7; 3],
+            },
+        );
+        for pkt in [udp, ping] {
+            for vlan in [None, Some(181)] {
+                let h = EthHeader {
+                    vlan,
+                    ..EthHeader::new(B, A, ethertype::IPV4)
+                };
+                assert_eq!(build_eth_ipv4(&h, &pkt), build_eth(&h, &pkt.to_bytes()));
+            }
+        }
     }
 
     #[test]
