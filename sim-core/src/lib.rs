@@ -35,6 +35,7 @@
 //!   its flow exporter.
 //! - [`report`]: kubectl/antctl-like tables and the timeline printer.
 //! - [`input`]: `file:line:column` errors shared by every loader.
+//! - `keyhash`: the fixed word-at-a-time hasher of the hashed tables and keys.
 //! - [`sweep`]: `antlab sweep`: a scenario run once per failure, each run's
 //!   row (moves, outages split, black holes), shards and their merge.
 //! - [`scale`]: `antlab gen`, a large generated cluster (racks, Pods, Services,
@@ -47,6 +48,7 @@ pub mod engine;
 pub mod flows;
 pub mod input;
 pub mod k8s;
+pub(crate) mod keyhash;
 pub mod model;
 pub mod openflow;
 pub mod report;

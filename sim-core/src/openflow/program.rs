@@ -89,72 +89,17 @@ pub(crate) struct Table {
     n_flows: usize,
 }
 
-/// A word-at-a-time [`std::hash::Hasher`] (rustc's FxHash step): fast and
-/// deterministic (the same value on every run and machine). Not for keys
-/// an adversary picks; here it keys flows and text lines, always with an
-/// equality check behind it.
-struct WordHasher(u64);
-
-impl Default for WordHasher {
-    fn default() -> WordHasher {
-        WordHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl WordHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    fn write_u8(&mut self, v: u8) {
-        self.add(u64::from(v));
-    }
-    fn write_u16(&mut self, v: u16) {
-        self.add(u64::from(v));
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.add(u64::from(v));
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.add(v);
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.add(v as u64);
-        self.add((v >> 64) as u64);
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
-    }
-}
-
 /// The interner's key for a text line.
 fn line_hash(line: &str) -> u64 {
     use std::hash::Hasher;
-    let mut h = WordHasher::default();
+    let mut h = crate::keyhash::WordHasher::default();
     h.write(line.as_bytes());
     h.finish()
 }
 
 fn conds_hash(conds: &[Cond]) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = WordHasher::default();
+    let mut h = crate::keyhash::WordHasher::default();
     conds.hash(&mut h);
     h.finish()
 }

@@ -19,13 +19,11 @@
 //! - [`probe`]: ping/TCP probes and their verdicts.
 //! - [`trace`]: log entries, drop reasons, trace tags.
 //! - [`log`]: the event log's memory: kept, or streamed to a sink as it grows.
-//! - `keyhash`: the fixed hasher of the simulator's hashed tables (flows, names).
 //!
 //! Every event is ordered by (time, insertion sequence), so a run is a pure
 //! function of the topology, the scenario and the seed.
 
 pub mod arp;
-mod keyhash;
 pub mod log;
 pub mod nat;
 pub mod probe;

@@ -110,7 +110,7 @@ impl Hash for FlowKey {
 }
 
 /// Conntrack's tables hash a [`FlowKey`] as its two words.
-type FlowBuild = super::keyhash::KeyBuild;
+type FlowBuild = crate::keyhash::KeyBuild;
 
 /// One tracked connection: the original tuple and what it was translated to.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -195,6 +195,19 @@ pub struct Untranslate {
     pub(super) dport: u16,
 }
 
+impl Untranslate {
+    /// The rewrite that turns a reply of the flow `orig` back into the
+    /// addresses its original packets had.
+    fn back_to(orig: FlowKey) -> Untranslate {
+        Untranslate {
+            src: orig.dst,
+            sport: orig.dport,
+            dst: orig.src,
+            dport: orig.sport,
+        }
+    }
+}
+
 impl Conntrack {
     pub fn clear(&mut self) {
         self.by_orig.clear();
@@ -257,12 +270,7 @@ impl Conntrack {
     pub fn reverse(&mut self, now: SimTime, key: FlowKey) -> Option<Untranslate> {
         let orig = *self.by_reply.get(&key)?;
         self.live(now, &orig)?;
-        Some(Untranslate {
-            src: orig.dst,
-            sport: orig.dport,
-            dst: orig.src,
-            dport: orig.sport,
-        })
+        Some(Untranslate::back_to(orig))
     }
 
     /// Records a new flow, translated or not: like Linux conntrack, every
@@ -398,25 +406,23 @@ impl Conntrack {
         http: Option<String>,
         tcp: Option<TcpFlags>,
     ) {
-        {
-            let e = &mut self.by_orig[i];
-            if reply {
-                e.reverse_packets += 1;
-                e.reverse_bytes += bytes as u64;
-            } else {
-                e.packets += 1;
-                e.bytes += bytes as u64;
-            }
-            e.last_seen = now;
-            if let Some(h) = http {
-                e.http.push(h);
-            }
-            if let (Some(state), Some(flags)) = (e.tcp_state, tcp) {
-                let dir = if reply { CtDir::Reply } else { CtDir::Original };
-                let next = state.next(dir, flags);
-                e.tcp_state = Some(next);
-                e.expires = now + next.timeout_after(flags);
-            }
+        let e = &mut self.by_orig[i];
+        if reply {
+            e.reverse_packets += 1;
+            e.reverse_bytes += bytes as u64;
+        } else {
+            e.packets += 1;
+            e.bytes += bytes as u64;
+        }
+        e.last_seen = now;
+        if let Some(h) = http {
+            e.http.push(h);
+        }
+        if let (Some(state), Some(flags)) = (e.tcp_state, tcp) {
+            let dir = if reply { CtDir::Reply } else { CtDir::Original };
+            let next = state.next(dir, flags);
+            e.tcp_state = Some(next);
+            e.expires = now + next.timeout_after(flags);
         }
     }
 
@@ -440,12 +446,7 @@ impl Conntrack {
             if let Some(i) = self.by_orig.get_index_of(&orig) {
                 self.count_at(i, now, true, bytes, http(orig), tcp);
                 if self.live_at(now, i).is_some() {
-                    return Seen::Reply(Untranslate {
-                        src: orig.dst,
-                        sport: orig.dport,
-                        dst: orig.src,
-                        dport: orig.sport,
-                    });
+                    return Seen::Reply(Untranslate::back_to(orig));
                 }
             }
             // Its flow is gone: the packet's own tuple decides.

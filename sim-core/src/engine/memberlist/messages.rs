@@ -70,14 +70,21 @@ impl PushStates {
     }
 }
 
-impl<'a> FromIterator<PushState<'a>> for PushStates {
-    fn from_iter<I: IntoIterator<Item = PushState<'a>>>(iter: I) -> Self {
-        let mut states = PushStates::default();
+/// Entries are appended until the count is full; the rest are left out.
+impl<'a> Extend<PushState<'a>> for PushStates {
+    fn extend<I: IntoIterator<Item = PushState<'a>>>(&mut self, iter: I) {
         for s in iter {
-            if !states.push(s) {
+            if !self.push(s) {
                 break;
             }
         }
+    }
+}
+
+impl<'a> FromIterator<PushState<'a>> for PushStates {
+    fn from_iter<I: IntoIterator<Item = PushState<'a>>>(iter: I) -> Self {
+        let mut states = PushStates::default();
+        states.extend(iter);
         states
     }
 }

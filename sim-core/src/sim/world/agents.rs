@@ -208,9 +208,6 @@ impl World {
     }
 
     pub(super) fn run_agent_actions(&mut self, node: DeviceId, actions: Vec<AgentAction>) {
-        // The name only when something is logged: most calls send packets
-        // or set timers, and reading it is a cache miss on a large lab.
-        let name = |w: &World| w.devices[node.0 as usize].shared_name().clone();
         for a in actions {
             match a {
                 AgentAction::Send { to, msg, transport } => {
@@ -218,7 +215,10 @@ impl World {
                         self.call_stack(node, |stack, cx| stack.send(cx, pkt, None));
                     }
                 }
-                AgentAction::Log(text) => self.record(LogKind::Engine, &name(self), text),
+                AgentAction::Log(text) => {
+                    let name = self.shared_name_of(node);
+                    self.record(LogKind::Engine, &name, text);
+                }
                 AgentAction::Timer { at, timer } => {
                     let epoch = self.epochs[node.0 as usize];
                     self.queue.push(
@@ -238,7 +238,7 @@ impl World {
                         }
                         MemberEvent::JoinReturned => None,
                     };
-                    let name = name(self);
+                    let name = self.shared_name_of(node);
                     if let Some(text) = text {
                         self.record(LogKind::Engine, &name, text);
                     }

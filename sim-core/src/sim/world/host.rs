@@ -119,8 +119,6 @@ impl World {
                 },
             );
         }
-        // The name only for a hop or a log line (a cache miss otherwise).
-        let name = |w: &World| w.devices[id.0 as usize].shared_name().clone();
         for note in cx.notes {
             match note {
                 Note::Drop { tag, reason } => self.drop_packet(tag, reason),
@@ -147,8 +145,14 @@ impl World {
                         self.local_delivery(id, &pkt, tag);
                     }
                 }
-                Note::Hop { tag, text } => self.add_hop(tag, &name(self), text, None),
-                Note::Log { kind, text } => self.record(kind, &name(self), text),
+                Note::Hop { tag, text } => {
+                    let name = self.shared_name_of(id);
+                    self.add_hop(tag, &name, text, None);
+                }
+                Note::Log { kind, text } => {
+                    let name = self.shared_name_of(id);
+                    self.record(kind, &name, text);
+                }
             }
         }
         for out in cx.out {

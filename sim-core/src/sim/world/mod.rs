@@ -135,7 +135,7 @@ pub struct World {
     /// Device ids by name (the first device of a name, as a scan would
     /// find): lookups by name happen per node per change, and a cluster
     /// with a hundred thousand Pods has as many devices.
-    by_name: indexmap::IndexMap<String, DeviceId, crate::sim::keyhash::KeyBuild>,
+    by_name: indexmap::IndexMap<String, DeviceId, crate::keyhash::KeyBuild>,
     links: Vec<LinkRt>,
     port_link: dense::PortLinks,
     log: EventLog,
@@ -316,6 +316,13 @@ impl World {
 
     pub fn device_id(&self, name: &str) -> Option<DeviceId> {
         self.by_name.get(name).copied()
+    }
+
+    /// Device `id`'s name as the allocation it keeps, for a log line or a
+    /// hop written while `self` is borrowed mutably. Read only when one is
+    /// written: on a large lab the read is a cache miss.
+    fn shared_name_of(&self, id: DeviceId) -> std::sync::Arc<str> {
+        self.devices[id.0 as usize].shared_name().clone()
     }
 
     /// Stop recording every frame in the log (large runs).

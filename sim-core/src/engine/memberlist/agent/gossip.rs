@@ -19,12 +19,11 @@ impl Agent {
     /// Every known member as a push/pull entry, in table order.
     fn local_states(&self) -> PushStates {
         let mut states = PushStates::with_capacity(self.nodes.len(), self.name().len());
-        for n in self.nodes.iter() {
-            let s = PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state);
-            if !states.push(s) {
-                break;
-            }
-        }
+        states.extend(
+            self.nodes
+                .iter()
+                .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state)),
+        );
         states
     }
 
