@@ -41,6 +41,11 @@ pub(super) struct ControlState {
 }
 
 impl ControlState {
+    /// Each running agent's Egress conclusions, synced after every change.
+    pub(super) fn agents(&self) -> &engine::egress_status::AgentSyncs {
+        &self.agents
+    }
+
     /// Nothing seen yet; the agents' flow exporters as `flows` says.
     pub(super) fn new(flows: FlowExport) -> ControlState {
         ControlState {

@@ -252,7 +252,10 @@ pub(super) fn execute(
         }
         Action::Expect(list) => {
             for e in list {
-                let judged = judge(&SimObserver::new(world, cluster), &e.kind);
+                let judged = judge(
+                    &SimObserver::of_run(world, cluster, control.agents()),
+                    &e.kind,
+                );
                 let passed = judged.passed();
                 let message = judged.into_message();
                 world.record(

@@ -29,8 +29,9 @@
 //! entries are resolved like Linux's INCOMPLETE (3 requests, 1 s apart). This is
 //! why the blog's switch keeps forwarding to a powered-off next hop.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+
+use indexmap::IndexMap;
 
 use crate::model::{ArpPolicy, MacAddr};
 use crate::rng::{SimRng, below};
@@ -152,7 +153,10 @@ pub struct ArpRow {
 
 pub struct ArpCache<P> {
     policy: ArpPolicy,
-    entries: BTreeMap<(usize, Ipv4Addr), Entry<P>>,
+    /// Hashed, as a router's cache holds every node: every routed packet
+    /// reads it. Insertion order, which no output shows ([`ArpCache::rows`]
+    /// and [`ArpCache::permanent`] sort by interface, then address).
+    entries: IndexMap<(usize, Ipv4Addr), Entry<P>, crate::keyhash::KeyBuild>,
     rng: SimRng,
     next_generation: u64,
 }
@@ -167,7 +171,7 @@ impl<P> ArpCache<P> {
     pub fn new(policy: ArpPolicy, rng: SimRng) -> Self {
         ArpCache {
             policy,
-            entries: BTreeMap::new(),
+            entries: IndexMap::default(),
             rng,
             next_generation: 1,
         }
@@ -438,11 +442,14 @@ impl<P> ArpCache<P> {
 
     /// The permanent entries, `(iface, ip, mac)`.
     pub fn permanent(&self) -> Vec<(usize, Ipv4Addr, MacAddr)> {
-        self.entries
+        let mut rows: Vec<_> = self
+            .entries
             .iter()
             .filter(|(_, e)| e.state == NeighState::Permanent)
             .filter_map(|(&(i, ip), e)| Some((i, ip, e.mac?)))
-            .collect()
+            .collect();
+        rows.sort_unstable_by_key(|&(i, ip, _)| (i, ip));
+        rows
     }
 
     /// Learns from an ARP packet received on `iface` from `spa`/`sha`.
@@ -540,30 +547,42 @@ impl<P> ArpCache<P> {
     }
 
     /// Current entries, as `ip neigh show` would list them at `now`
-    /// (expired Fixed entries and FAILED ones are left out).
+    /// (expired Fixed entries and FAILED ones are left out), by interface
+    /// then address.
     pub fn rows(&self, now: SimTime) -> Vec<ArpRow> {
-        self.entries
+        let mut rows: Vec<ArpRow> = self
+            .entries
             .iter()
-            .filter_map(|(&(iface, ip), e)| {
-                let state = self.effective(e, now)?;
-                (state != NeighState::Failed).then(|| ArpRow {
-                    iface,
-                    ip,
-                    mac: e.mac,
-                    state,
-                    age: now.since(if e.confirmed > SimTime::ZERO {
-                        e.confirmed
-                    } else {
-                        e.updated
-                    }),
-                })
-            })
-            .collect()
+            .filter_map(|(&key, e)| self.row(key, e, now))
+            .collect();
+        rows.sort_unstable_by_key(|r| (r.iface, r.ip));
+        rows
     }
 
-    /// The MAC currently cached for `ip` on any interface (for expectations).
+    /// The row of entry `e` at `now`, if `ip neigh show` lists it.
+    fn row(&self, (iface, ip): (usize, Ipv4Addr), e: &Entry<P>, now: SimTime) -> Option<ArpRow> {
+        let state = self.effective(e, now)?;
+        (state != NeighState::Failed).then(|| ArpRow {
+            iface,
+            ip,
+            mac: e.mac,
+            state,
+            age: now.since(if e.confirmed > SimTime::ZERO {
+                e.confirmed
+            } else {
+                e.updated
+            }),
+        })
+    }
+
+    /// The MAC currently cached for `ip` on any interface (the lowest
+    /// listed: for expectations).
     pub fn lookup(&self, now: SimTime, ip: Ipv4Addr) -> Option<ArpRow> {
-        self.rows(now).into_iter().find(|r| r.ip == ip)
+        self.entries
+            .iter()
+            .filter(|((_, a), _)| *a == ip)
+            .filter_map(|(&key, e)| self.row(key, e, now))
+            .min_by_key(|r| r.iface)
     }
 }
 
@@ -769,5 +788,35 @@ mod tests {
         c.retain_permanent(&[(2, vip, M1)]);
         assert!(c.permanent().is_empty());
         assert!(c.lookup(day, vip).is_none());
+    }
+
+    /// Listings order by interface, then address, whatever order the
+    /// entries were made in; a lookup finds the lowest interface's.
+    #[test]
+    fn listings_order_by_interface_then_address() {
+        let mut c: ArpCache<u32> = ArpCache::new(ArpPolicy::Linux, stream(1, "t"));
+        let mac = |b: u8| MacAddr([2, 0, 0, 0, 0, b]);
+        let made = [
+            (2, "10.0.0.9", 1),
+            (0, "10.0.0.20", 2),
+            (2, "10.0.0.3", 3),
+            (0, "10.0.0.9", 4),
+        ];
+        for (iface, a, m) in made {
+            c.set_permanent(SimTime::ZERO, iface, ip(a), mac(m));
+        }
+        let listed: Vec<(usize, Ipv4Addr)> = c
+            .rows(SimTime::ZERO)
+            .iter()
+            .map(|r| (r.iface, r.ip))
+            .collect();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(listed, sorted);
+        assert_eq!(listed.len(), 4);
+        let perm: Vec<(usize, Ipv4Addr)> = c.permanent().iter().map(|&(i, a, _)| (i, a)).collect();
+        assert_eq!(perm, listed);
+        let found = c.lookup(SimTime::ZERO, ip("10.0.0.9")).expect("cached");
+        assert_eq!((found.iface, found.mac), (0, Some(mac(4))));
     }
 }

@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::observe::{ArpSeen, EgressNode, EgressSeen, HeldIp, Observe, ProbeSeen, Seen};
+use crate::engine::egress_status::AgentSyncs;
 use crate::engine::{ClusterState, holders};
 use crate::model::MacAddr;
 use crate::sim::probe::{Attempt, Verdict};
@@ -14,9 +15,13 @@ use crate::sim::{DeviceRt, World};
 pub struct SimObserver<'a> {
     world: &'a World,
     cluster: &'a ClusterState,
-    /// Every Egress's holders, computed on the first Egress expectation:
-    /// they come from every agent's view at once, and an expect step of a
-    /// large lab names many Egresses of the same state.
+    /// The run's agents' Egress conclusions as the control plane keeps
+    /// them after every change, when the observer has them: who holds an
+    /// Egress is then read, not computed again from every agent's view.
+    agents: Option<&'a AgentSyncs>,
+    /// Otherwise every Egress's holders, computed on the first Egress
+    /// expectation: they come from every agent's view at once, and an
+    /// expect step of a large lab names many Egresses of the same state.
     egress_holders: std::cell::OnceCell<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
@@ -25,8 +30,42 @@ impl<'a> SimObserver<'a> {
         SimObserver {
             world,
             cluster,
+            agents: None,
             egress_holders: std::cell::OnceCell::new(),
         }
+    }
+
+    /// An observer of a running scenario, whose control plane has synced
+    /// `agents` with every view and Egress since the last change.
+    pub(in crate::scenario) fn of_run(
+        world: &'a World,
+        cluster: &'a ClusterState,
+        agents: &'a AgentSyncs,
+    ) -> Self {
+        SimObserver {
+            agents: Some(agents),
+            ..SimObserver::new(world, cluster)
+        }
+    }
+
+    /// Who holds the IP of Egress `name`, in node order.
+    fn egress_holders(&self, name: &str) -> Vec<String> {
+        if let Some(agents) = self.agents {
+            let kept: Vec<String> = agents
+                .holders_of(self.cluster, name)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            // The kept conclusions are the ones a sync of every agent from
+            // scratch reaches; debug builds (the test suite) check it.
+            debug_assert_eq!(kept, holders::egress_holders(self.cluster, name));
+            return kept;
+        }
+        self.egress_holders
+            .get_or_init(|| holders::all_egress_holders(self.cluster))
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn last_attempt(&self, probe: &str) -> Option<&'a Attempt> {
@@ -48,12 +87,7 @@ impl Observe for SimObserver<'_> {
         Some(EgressSeen {
             held: HeldIp {
                 ip: e.ip,
-                holders: self
-                    .egress_holders
-                    .get_or_init(|| holders::all_egress_holders(self.cluster))
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_default(),
+                holders: self.egress_holders(name),
             },
             status_ip: e.status.egress_ip,
             node: EgressNode::Status(e.status.egress_node.clone()),
