@@ -637,7 +637,7 @@ fn check_vlan_isolation(g: &L2Gen) -> Result<(), TestCaseError> {
                 wire::summarize(f)
             );
             let node = vlan.map(|v| (host.sw, v));
-            let (_, inner) = wire::pop_vlan(f);
+            let (_, inner) = wire::pop_vlan(f.clone());
             let (eth, _) =
                 wire::parse_eth(&inner).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let sender = g.hosts.iter().position(|x| x.mac == eth.src);
@@ -650,7 +650,7 @@ fn check_vlan_isolation(g: &L2Gen) -> Result<(), TestCaseError> {
             };
             let s_tags = g.hosts[s].tags();
             let explained = dirs[&s_port].0.iter().any(|(t0, sf)| {
-                let (stag, sinner) = wire::pop_vlan(sf);
+                let (stag, sinner) = wire::pop_vlan(sf.clone());
                 t0 < t
                     && sinner == inner
                     && s_tags
@@ -735,7 +735,7 @@ fn check_mac_learning(g: &L2Gen, raw_flaps: &[(Index, u64, u64)]) -> Result<(), 
                 let Some(vlan) = mode.ingress(wire::vlan_of(f)) else {
                     continue;
                 };
-                let (_, inner) = wire::pop_vlan(f);
+                let (_, inner) = wire::pop_vlan(f.clone());
                 let (eth, _) =
                     wire::parse_eth(&inner).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 if !eth.src.is_multicast() {

@@ -237,20 +237,23 @@ impl Ipv4Pkt {
     pub fn to_bytes_after(&self, headroom: usize) -> Vec<u8> {
         let caps = ChecksumCapabilities::default();
         let room = IPV4_MAX_LEN - IPV4_HEADER_LEN;
-        let l4 = l4_bytes(&self.l4, self.src, self.dst, room, &caps);
+        // One buffer: the headroom, the header, the transport bytes written
+        // behind it, and room for an 802.1Q tag a sender may still insert.
+        let l4_at = headroom + IPV4_HEADER_LEN;
+        let mut buf = Vec::with_capacity(l4_at + l4_len_hint(&self.l4).min(room) + VLAN_TAG_ROOM);
+        buf.resize(l4_at, 0);
+        write_l4(&self.l4, self.src, self.dst, room, &caps, &mut buf);
         let repr = Ipv4Repr {
             src_addr: self.src,
             dst_addr: self.dst,
             next_header: IpProtocol::from(self.l4.protocol()),
-            payload_len: l4.len(),
+            payload_len: buf.len() - l4_at,
             hop_limit: self.ttl,
         };
-        let mut buf = vec![0u8; headroom + IPV4_HEADER_LEN + l4.len()];
         let mut ip = Ipv4Packet::new_unchecked(&mut buf[headroom..]);
         repr.emit(&mut ip, &caps);
         ip.set_ident(self.ident);
         ip.fill_checksum();
-        buf[headroom + IPV4_HEADER_LEN..].copy_from_slice(&l4);
         buf
     }
 
@@ -496,13 +499,38 @@ fn cut(data: &[u8], room: usize) -> &[u8] {
 }
 
 /// L4 bytes with checksum; `room` is the space left under the IPv4 total length.
-fn l4_bytes(
+/// Spare capacity for the 802.1Q tag a VLAN sub-interface inserts.
+const VLAN_TAG_ROOM: usize = 4;
+
+/// About how many bytes [`write_l4`] writes for `l4` (a capacity hint).
+fn l4_len_hint(l4: &L4) -> usize {
+    match l4 {
+        L4::IcmpEcho { data, .. } => ICMP_HEADER_LEN + data.len(),
+        L4::IcmpDestUnreachable { original, .. }
+        | L4::IcmpFragNeeded { original, .. }
+        | L4::IcmpTimeExceeded { original } => ICMP_HEADER_LEN + original.len(),
+        L4::Udp { payload, .. } => UDP_HEADER_LEN + payload.len(),
+        L4::Tcp { payload, .. } => TCP_HEADER_LEN + payload.len(),
+        L4::Other { payload, .. } => payload.len(),
+    }
+}
+
+/// `n` zero bytes appended to `out`, to be written.
+fn grow(out: &mut Vec<u8>, n: usize) -> &mut [u8] {
+    let at = out.len();
+    out.resize(at + n, 0);
+    &mut out[at..]
+}
+
+/// Appends `l4`'s bytes (at most `room`, checksums filled) to `out`.
+fn write_l4(
     l4: &L4,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     room: usize,
     caps: &ChecksumCapabilities,
-) -> Vec<u8> {
+    out: &mut Vec<u8>,
+) {
     match l4 {
         L4::IcmpEcho {
             request,
@@ -524,22 +552,27 @@ fn l4_bytes(
                     data,
                 }
             };
-            let mut buf = vec![0u8; repr.buffer_len()];
-            repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]), caps);
-            buf
+            let buf = grow(out, repr.buffer_len());
+            repr.emit(&mut Icmpv4Packet::new_unchecked(buf), caps);
         }
         L4::IcmpDestUnreachable { code, original } => {
-            icmp_error(Icmpv4Message::DstUnreachable, *code, original, room)
+            icmp_error(Icmpv4Message::DstUnreachable, *code, original, room, out)
         }
         L4::IcmpFragNeeded { mtu, original } => {
-            let mut buf = icmp_error(Icmpv4Message::DstUnreachable, FRAG_NEEDED, original, room);
+            let at = out.len();
+            icmp_error(
+                Icmpv4Message::DstUnreachable,
+                FRAG_NEEDED,
+                original,
+                room,
+                out,
+            );
+            let buf = &mut out[at..];
             buf[6..8].copy_from_slice(&mtu.to_be_bytes());
-            let mut pkt = Icmpv4Packet::new_unchecked(&mut buf[..]);
-            pkt.fill_checksum();
-            buf
+            Icmpv4Packet::new_unchecked(buf).fill_checksum();
         }
         L4::IcmpTimeExceeded { original } => {
-            icmp_error(Icmpv4Message::TimeExceeded, 0, original, room)
+            icmp_error(Icmpv4Message::TimeExceeded, 0, original, room, out)
         }
         L4::Udp {
             src_port,
@@ -548,14 +581,12 @@ fn l4_bytes(
         } => {
             let payload = cut(payload, room - UDP_HEADER_LEN);
             let len = UDP_HEADER_LEN + payload.len();
-            let mut buf = vec![0u8; len];
-            let mut pkt = UdpPacket::new_unchecked(&mut buf[..]);
+            let mut pkt = UdpPacket::new_unchecked(grow(out, len));
             pkt.set_src_port(*src_port);
             pkt.set_dst_port(*dst_port);
             pkt.set_len(len as u16);
             pkt.payload_mut().copy_from_slice(payload);
             pkt.fill_checksum(&v4(src), &v4(dst));
-            buf
         }
         L4::Tcp {
             src_port,
@@ -567,8 +598,7 @@ fn l4_bytes(
             payload,
         } => {
             let payload = cut(payload, room - TCP_HEADER_LEN);
-            let mut buf = vec![0u8; TCP_HEADER_LEN + payload.len()];
-            let mut pkt = TcpPacket::new_unchecked(&mut buf[..]);
+            let mut pkt = TcpPacket::new_unchecked(grow(out, TCP_HEADER_LEN + payload.len()));
             pkt.set_src_port(*src_port);
             pkt.set_dst_port(*dst_port);
             pkt.set_seq_number(TcpSeqNumber(*seq as i32));
@@ -584,26 +614,25 @@ fn l4_bytes(
             pkt.set_urgent_at(0);
             pkt.payload_mut().copy_from_slice(payload);
             pkt.fill_checksum(&v4(src), &v4(dst));
-            buf
         }
-        L4::Other { payload, .. } => cut(payload, room).to_vec(),
+        L4::Other { payload, .. } => out.extend_from_slice(cut(payload, room)),
     }
 }
 
-/// ICMP error: type, code, 4 unused zero bytes, then the quoted packet verbatim
-/// (smoltcp's `Icmpv4Repr` would re-emit the quoted header and lose its ident).
 /// ICMP destination unreachable code 4: fragmentation needed and DF set.
 const FRAG_NEEDED: u8 = 4;
 
-fn icmp_error(kind: Icmpv4Message, code: u8, original: &[u8], room: usize) -> Vec<u8> {
+/// Appends an ICMP error to `out`: type, code, 4 unused zero bytes, then the
+/// quoted packet verbatim (smoltcp's `Icmpv4Repr` would re-emit the quoted
+/// header and lose its ident).
+fn icmp_error(kind: Icmpv4Message, code: u8, original: &[u8], room: usize, out: &mut Vec<u8>) {
     let original = cut(original, room - ICMP_HEADER_LEN);
-    let mut buf = vec![0u8; ICMP_HEADER_LEN + original.len()];
+    let buf = grow(out, ICMP_HEADER_LEN + original.len());
     buf[ICMP_HEADER_LEN..].copy_from_slice(original);
-    let mut pkt = Icmpv4Packet::new_unchecked(&mut buf[..]);
+    let mut pkt = Icmpv4Packet::new_unchecked(buf);
     pkt.set_msg_type(kind);
     pkt.set_msg_code(code);
     pkt.fill_checksum();
-    buf
 }
 
 #[cfg(test)]

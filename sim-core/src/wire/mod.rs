@@ -151,31 +151,25 @@ fn write_eth_header(buf: &mut [u8], h: &EthHeader) -> usize {
 
 /// Inserts an 802.1Q tag (PCP 0, DEI 0) right after the MACs, as an access port
 /// does on ingress. An already tagged frame gets a second, outer tag. A buffer too
-/// short to hold two MACs is returned unchanged.
-pub fn push_vlan(frame: &[u8], vid: u16) -> Vec<u8> {
+/// short to hold two MACs is returned unchanged. The frame is tagged in place.
+pub fn push_vlan(mut frame: Vec<u8>, vid: u16) -> Vec<u8> {
     if frame.len() < TYPE_OFFSET {
-        return frame.to_vec();
+        return frame;
     }
-    let mut out = Vec::with_capacity(frame.len() + VLAN_TAG_LEN);
-    out.extend_from_slice(&frame[..TYPE_OFFSET]);
-    out.extend_from_slice(&ethertype::VLAN.to_be_bytes());
-    out.extend_from_slice(&(vid & VID_MASK).to_be_bytes());
-    out.extend_from_slice(&frame[TYPE_OFFSET..]);
-    out
+    let [t0, t1] = ethertype::VLAN.to_be_bytes();
+    let [v0, v1] = (vid & VID_MASK).to_be_bytes();
+    frame.splice(TYPE_OFFSET..TYPE_OFFSET, [t0, t1, v0, v1]);
+    frame
 }
 
 /// Removes the outer 802.1Q tag if there is one, as an access port does on egress.
-/// Returns the VID that was removed and the frame (a copy when untagged).
-pub fn pop_vlan(frame: &[u8]) -> (Option<u16>, Vec<u8>) {
-    match vlan_of(frame) {
-        Some(vid) => {
-            let mut out = Vec::with_capacity(frame.len() - VLAN_TAG_LEN);
-            out.extend_from_slice(&frame[..TYPE_OFFSET]);
-            out.extend_from_slice(&frame[TYPE_OFFSET + VLAN_TAG_LEN..]);
-            (Some(vid), out)
-        }
-        None => (None, frame.to_vec()),
+/// Returns the VID that was removed and the frame, untagged in place.
+pub fn pop_vlan(mut frame: Vec<u8>) -> (Option<u16>, Vec<u8>) {
+    let vid = vlan_of(&frame);
+    if vid.is_some() {
+        frame.drain(TYPE_OFFSET..TYPE_OFFSET + VLAN_TAG_LEN);
     }
+    (vid, frame)
 }
 
 /// The outer VID of a tagged frame, without parsing the rest.
@@ -266,7 +260,7 @@ mod tests {
     #[test]
     fn push_pop_round_trip() {
         let plain = build_eth(&EthHeader::new(B, A, ethertype::IPV4), b"payload");
-        let tagged = push_vlan(&plain, 181);
+        let tagged = push_vlan(plain.clone(), 181);
         assert_eq!(&tagged[12..14], &ethertype::VLAN.to_be_bytes());
         assert_eq!(vlan_of(&tagged), Some(181));
         // Same bytes as building the tagged frame directly.
@@ -278,20 +272,20 @@ mod tests {
             b"payload",
         );
         assert_eq!(tagged, direct);
-        let (vid, back) = pop_vlan(&tagged);
+        let (vid, back) = pop_vlan(tagged.clone());
         assert_eq!(vid, Some(181));
         assert_eq!(back, plain);
-        assert_eq!(pop_vlan(&plain), (None, plain.clone()));
+        assert_eq!(pop_vlan(plain.clone()), (None, plain.clone()));
     }
 
     #[test]
     fn push_masks_vid_and_stacks_tags() {
         let plain = build_eth(&EthHeader::new(B, A, ethertype::ARP), b"");
-        let f = push_vlan(&plain, 0x1000 | 7);
+        let f = push_vlan(plain.clone(), 0x1000 | 7);
         assert_eq!(vlan_of(&f), Some(7));
-        let qinq = push_vlan(&f, 100);
+        let qinq = push_vlan(f.clone(), 100);
         assert_eq!(vlan_of(&qinq), Some(100));
-        let (outer, inner) = pop_vlan(&qinq);
+        let (outer, inner) = pop_vlan(qinq.clone());
         assert_eq!(outer, Some(100));
         assert_eq!(vlan_of(&inner), Some(7));
     }
@@ -383,10 +377,10 @@ mod tests {
         fn eth_functions_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80), vid in any::<u16>()) {
             let _ = parse_eth(&bytes);
             let _ = vlan_of(&bytes);
-            let _ = pop_vlan(&bytes);
-            let pushed = push_vlan(&bytes, vid);
+            let _ = pop_vlan(bytes.clone());
+            let pushed = push_vlan(bytes.clone(), vid);
             if bytes.len() >= ETH_HEADER_LEN {
-                prop_assert_eq!(pop_vlan(&pushed), (Some(vid & 0x0fff), bytes.clone()));
+                prop_assert_eq!(pop_vlan(pushed), (Some(vid & 0x0fff), bytes.clone()));
             }
             let _ = summarize(&bytes);
         }

@@ -73,7 +73,7 @@ impl World {
             return;
         };
         let phys = h.ports[port.port as usize];
-        let (vid, inner) = wire::pop_vlan(&frame);
+        let (vid, inner) = wire::pop_vlan(frame);
         let iface = match vid {
             None => Some(phys),
             // A deleted sub-interface keeps its slot, taken down
@@ -162,7 +162,7 @@ impl World {
                         HostIfaceKind::Physical { port } => (port, out.frame, true),
                         HostIfaceKind::Vlan { parent, vid } => match h.iface_kinds[parent] {
                             HostIfaceKind::Physical { port } => {
-                                (port, wire::push_vlan(&out.frame, vid), false)
+                                (port, wire::push_vlan(out.frame, vid), false)
                             }
                             HostIfaceKind::Vlan { .. } | HostIfaceKind::Dummy => continue,
                         },
@@ -311,14 +311,14 @@ mod tests {
     fn a_tagged_frame_for_a_vlan_without_sub_interface_is_dropped() {
         let mut w = world(THREE_HOSTS);
         let (h1, h2) = (mac(&w, "h1"), mac(&w, "h2"));
-        let tagged = wire::push_vlan(&raw_frame(h2, h1), 99);
+        let tagged = wire::push_vlan(raw_frame(h2, h1), 99);
         w.host_receive(port(&w, "h1/eth0"), tagged, None);
         assert_eq!(
             messages(&w, LogKind::Drop),
             ["h1 has no interface for VLAN 99"]
         );
         // One for another host's MAC is not this host's loss.
-        let tagged = wire::push_vlan(&raw_frame(h1, h2), 99);
+        let tagged = wire::push_vlan(raw_frame(h1, h2), 99);
         w.host_receive(port(&w, "h1/eth0"), tagged, None);
         assert_eq!(messages(&w, LogKind::Drop).len(), 1);
     }

@@ -25,9 +25,9 @@ impl World {
         };
         let (vlan, inner) = match in_port {
             Some(p) => {
-                let (t, inner) = wire::pop_vlan(&frame);
+                let t = wire::vlan_of(&frame);
                 match sw.ports[p as usize].vlan.ingress_vlan(t) {
-                    Some(v) => (v, inner),
+                    Some(v) => (v, wire::pop_vlan(frame).1),
                     None => {
                         let (switch, port) =
                             (sw.name.to_string(), sw.ports[p as usize].name.clone());
@@ -69,31 +69,34 @@ impl World {
         } else {
             sw.macs.lookup(now, vlan, eth.dst)
         };
-        let mut outs: Vec<u16> = Vec::new();
+        // Each output port with the tag it puts on the frame (`None`: the
+        // port is not in the VLAN).
+        let mut outs: Vec<(u16, Option<Option<u16>>)> = Vec::new();
         let is_cpu_unicast = to_cpu.is_some() && !eth.dst.is_multicast();
         if !is_cpu_unicast {
             match unicast_out {
-                Some(p) if Some(p) != in_port => outs.push(p),
+                Some(p) if Some(p) != in_port => {
+                    outs.push((p, sw.ports[p as usize].vlan.egress_tag(vlan)));
+                }
                 Some(_) => {} // destination is behind the port it came from: filter
                 None => {
                     for (i, port) in sw.ports.iter().enumerate() {
-                        if Some(i as u16) != in_port && port.vlan.egress_tag(vlan).is_some() {
-                            outs.push(i as u16);
+                        if Some(i as u16) != in_port {
+                            let egress = port.vlan.egress_tag(vlan);
+                            if egress.is_some() {
+                                outs.push((i as u16, egress));
+                            }
                         }
                     }
                 }
             }
         }
         let flooding = unicast_out.is_none();
-        let egress_tags: Vec<(u16, Option<Option<u16>>)> = outs
-            .iter()
-            .map(|&p| (p, sw.ports[p as usize].vlan.egress_tag(vlan)))
-            .collect();
         // Names are copied only for what is logged or traced.
         let names = (learned.is_some() || tag.is_some()).then(|| {
             let port_names: Vec<String> = outs
                 .iter()
-                .map(|&p| sw.ports[p as usize].name.clone())
+                .map(|&(p, _)| sw.ports[p as usize].name.clone())
                 .collect();
             (sw.name.clone(), port_names)
         });
@@ -123,11 +126,19 @@ impl World {
                 Some(vlan),
             );
         }
-        for (p, egress) in egress_tags {
+        // The last port takes the frame itself unless the switch's own L3
+        // part still reads it; the others get copies.
+        let mut inner = Some(inner);
+        let last = outs.len().checked_sub(usize::from(to_cpu.is_none()));
+        for (k, (p, egress)) in outs.into_iter().enumerate() {
             let Some(egress) = egress else { continue };
+            let frame = match (Some(k) == last, &mut inner) {
+                (true, held) => held.take().expect("the frame is still held"),
+                (false, held) => held.as_ref().expect("the frame is still held").clone(),
+            };
             let out_frame = match egress {
-                None => inner.clone(),
-                Some(v) => wire::push_vlan(&inner, v),
+                None => frame,
+                Some(v) => wire::push_vlan(frame, v),
             };
             self.transmit(
                 PortRef {
@@ -139,7 +150,7 @@ impl World {
                 flooding,
             );
         }
-        if let Some(i) = to_cpu {
+        if let (Some(i), Some(inner)) = (to_cpu, inner) {
             self.call_stack(id, |l3, cx| l3.receive(cx, i, &inner, tag));
         }
     }

@@ -143,7 +143,7 @@ impl World {
         match &self.devices[port.device.0 as usize] {
             // Tagged frames go to the uplink's VLAN sub-interfaces, not OVS.
             DeviceRt::Host(_)
-                if self.has_external_agent(port) && wire::pop_vlan(&frame).0.is_none() =>
+                if self.has_external_agent(port) && wire::vlan_of(&frame).is_none() =>
             {
                 self.external_agent_in(port, frame, tag)
             }
