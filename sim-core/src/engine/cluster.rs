@@ -139,6 +139,8 @@ pub struct ClusterState {
     pub external_nodes: crate::engine::external_node::ExternalNodes,
     /// TrafficControls applied, in apply order, and the br-int ports they use.
     pub traffic_controls: crate::engine::traffic_control::TrafficControls,
+    /// BGPPolicies applied, in creation order.
+    pub bgp_policies: crate::engine::bgp_policy::BgpPolicies,
     pub(crate) pod_cidr: Option<Ipv4Net>,
     pub(crate) service_cidr: Option<Ipv4Net>,
     /// ExternalIPPools, Egresses and their settings.

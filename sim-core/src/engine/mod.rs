@@ -26,11 +26,15 @@
 //! holds an Egress or Service external IP), ExternalIPPool,
 //! ServiceExternalIP and proxy rules hook in here.
 //!
+//! BGPPolicy ([`bgp_policy`]): each Node's effective policy, its speaker's
+//! router ID and peers, and the routes it advertises.
+//!
 //! NetworkPolicies and Antrea-native policies ([`policy`]): admission, each
 //! node's rules and the catalog that names them; [`pipeline`] compiles the
 //! rules into br-int's policy tables.
 
 pub mod admission;
+pub mod bgp_policy;
 pub mod cluster;
 pub mod config;
 pub mod dataplane;
@@ -40,6 +44,8 @@ pub mod egress_placement;
 pub mod egress_static;
 pub mod egress_status;
 pub mod external_node;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod holders;
 pub mod ids;
 pub mod ippool;

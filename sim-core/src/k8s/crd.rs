@@ -541,6 +541,63 @@ pub(crate) fn traffic_control() -> &'static Schema {
     })
 }
 
+/// `bgppolicies.crd.antrea.io` v1alpha1 (`build/charts/antrea/crds/bgppolicy.yaml`,
+/// Antrea v2.3+: `localASN` from 1; v2.1-2.2 began at 64512). The schema is
+/// all the API server checks: no webhook validates a BGPPolicy.
+pub(crate) fn bgp_policy() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    let asn = || integer_in(1, 65535);
+    S.get_or_init(|| Schema {
+        required: vec!["spec"],
+        ..object(vec![(
+            "spec",
+            Schema {
+                required: vec!["nodeSelector", "localASN"],
+                ..object(vec![
+                    ("nodeSelector", label_selector()),
+                    ("localASN", asn()),
+                    ("listenPort", integer_in(1, 65535)),
+                    (
+                        "confederation",
+                        object(vec![("identifier", asn()), ("memberASNs", array(asn()))]),
+                    ),
+                    (
+                        "advertisements",
+                        object(vec![
+                            (
+                                "service",
+                                object(vec![(
+                                    "ipTypes",
+                                    array(enum_string(&[
+                                        "ClusterIP",
+                                        "LoadBalancerIP",
+                                        "ExternalIP",
+                                    ])),
+                                )]),
+                            ),
+                            ("pod", object(vec![])),
+                            ("egress", object(vec![])),
+                        ]),
+                    ),
+                    (
+                        "bgpPeers",
+                        array(Schema {
+                            required: vec!["address", "asn"],
+                            ..object(vec![
+                                ("address", ip_string()),
+                                ("port", integer_in(1, 65535)),
+                                ("asn", asn()),
+                                ("multihopTTL", integer_in(1, 255)),
+                                ("gracefulRestartTimeSeconds", integer_in(1, 3600)),
+                            ])
+                        }),
+                    ),
+                ])
+            },
+        )])
+    })
+}
+
 // ---- validation ------------------------------------------------------------------
 
 /// One `field.Error` as the API server renders it.

@@ -22,11 +22,6 @@ pub struct ExternalNode {
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct RawDoc {
-    spec: Option<Spanned<RawSpec>>,
-}
-
-#[derive(Debug, serde::Deserialize)]
 struct RawSpec {
     interfaces: Option<Vec<Spanned<RawInterface>>>,
 }
@@ -43,11 +38,9 @@ pub(super) fn parse_external_node(
     doc_at: &Location,
     meta: ObjectMeta,
 ) -> Result<ExternalNode, InputError> {
-    let raw: RawDoc = ctx.reparse(doc)?;
     let needs = "ExternalNode needs spec.interfaces with one interface and its ips";
-    let spec = raw.spec.ok_or_else(|| ctx.error_at(doc_at, needs))?;
-    let at = spec.referenced;
-    let ifaces = spec.value.interfaces.unwrap_or_default();
+    let (at, spec): (_, RawSpec) = ctx.spec_of(doc, doc_at, needs)?;
+    let ifaces = spec.interfaces.unwrap_or_default();
     // The schema allows exactly one (Antrea v1.8+: "Only one interface is supported").
     let [iface] = ifaces.as_slice() else {
         return Err(ctx.error_at(&at, needs));

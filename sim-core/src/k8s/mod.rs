@@ -3,7 +3,8 @@
 //! [`parse_manifests`] reads multi-document YAML (`---`-separated, as `kubectl apply -f`
 //! takes it) into [`Object`]s. Kinds antlab models become typed (Namespace, Node, Pod,
 //! Deployment, ConfigMap, Service from core/apps; NetworkPolicy; Antrea's ExternalIPPool, Egress,
-//! ClusterNetworkPolicy, NetworkPolicy, Tier, ClusterGroup, Group, Traceflow, TrafficControl and ExternalNode);
+//! ClusterNetworkPolicy, NetworkPolicy, Tier, ClusterGroup, Group, Traceflow, TrafficControl, ExternalNode
+//! and BGPPolicy);
 //! every other kind becomes [`Object::Other`] so the caller can warn "not modelled".
 //!
 //! Real manifests carry many fields antlab does not model, so unknown fields are
@@ -23,6 +24,7 @@
 //! Positions are shifted by the document's first line so messages point into the file.
 
 mod antrea;
+mod bgp_policy;
 mod builtin;
 mod config_map;
 mod crd;
@@ -51,6 +53,7 @@ use tree::Yaml;
 use crate::input::InputError;
 
 pub use antrea::{AppliedTo, Bandwidth, Egress, EgressStatus, ExternalIPPool, IpRange, SubnetInfo};
+pub use bgp_policy::{BgpPeer, BgpPolicy, Confederation, ServiceIpType};
 pub use builtin::{
     ClusterIp, Container, ContainerPort, Deployment, Namespace, Node, Pod, PodSpec, PodStatus,
     PodTemplate, Protocol, Service, ServicePort, ServiceType, SessionAffinity, TargetPort,
@@ -146,6 +149,8 @@ pub enum Object {
     TrafficControl(TrafficControl),
     /// Antrea's ExternalNode (a VM whose agent runs in ExternalNode mode).
     ExternalNode(ExternalNode),
+    /// Antrea's BGPPolicy (which Nodes speak BGP, to whom, advertising what).
+    BgpPolicy(BgpPolicy),
     /// A kind antlab does not model; kept so the caller can say so.
     Other {
         api_version: String,
@@ -172,6 +177,7 @@ impl Object {
             Object::Traceflow(o) => &o.meta,
             Object::TrafficControl(o) => &o.meta,
             Object::ExternalNode(o) => &o.meta,
+            Object::BgpPolicy(o) => &o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -193,6 +199,7 @@ impl Object {
             Object::Traceflow(o) => &mut o.meta,
             Object::TrafficControl(o) => &mut o.meta,
             Object::ExternalNode(o) => &mut o.meta,
+            Object::BgpPolicy(o) => &mut o.meta,
             Object::Other { meta, .. } => meta,
         }
     }
@@ -231,6 +238,7 @@ impl Object {
             Object::Traceflow(_) => "Traceflow",
             Object::TrafficControl(_) => "TrafficControl",
             Object::ExternalNode(_) => "ExternalNode",
+            Object::BgpPolicy(_) => "BGPPolicy",
             Object::Other { kind, .. } => kind,
         }
     }
@@ -245,7 +253,8 @@ impl Object {
             | Object::Egress(_)
             | Object::Tier(_)
             | Object::Traceflow(_)
-            | Object::TrafficControl(_) => Some(false),
+            | Object::TrafficControl(_)
+            | Object::BgpPolicy(_) => Some(false),
             Object::Pod(_)
             | Object::Deployment(_)
             | Object::ConfigMap(_)
@@ -445,6 +454,24 @@ impl<'a> Ctx<'a> {
         crate::input::from_str(doc).map_err(|e| self.yaml(&e))
     }
 
+    /// The document's `spec` read as `S`, with where it starts; `needs`
+    /// (at the document) when it has none.
+    pub(crate) fn spec_of<S: serde::de::DeserializeOwned>(
+        &self,
+        doc: &str,
+        doc_at: &Location,
+        needs: &str,
+    ) -> Result<(Location, S), InputError> {
+        #[derive(serde::Deserialize)]
+        #[serde(bound = "S: serde::de::DeserializeOwned")]
+        struct WithSpec<S> {
+            spec: Option<Spanned<S>>,
+        }
+        let raw: WithSpec<S> = self.reparse(doc)?;
+        let spec = raw.spec.ok_or_else(|| self.error_at(doc_at, needs))?;
+        Ok((spec.referenced, spec.value))
+    }
+
     pub(crate) fn ipv4(&self, v: &Spanned<String>, what: &str) -> Result<Ipv4Addr, InputError> {
         let s = v.value.as_str();
         s.parse::<Ipv4Addr>().map_err(|_| {
@@ -529,7 +556,7 @@ fn supported_versions(group: &str, kind: &str) -> Option<&'static [&'static str]
             | "Traceflow",
         ) => Some(&["v1beta1"]),
         ("crd.antrea.io", "TrafficControl") => Some(&["v1alpha2"]),
-        ("crd.antrea.io", "ExternalNode") => Some(&["v1alpha1"]),
+        ("crd.antrea.io", "ExternalNode" | "BGPPolicy") => Some(&["v1alpha1"]),
         _ => None,
     }
 }
@@ -614,6 +641,7 @@ fn parse_object(
         "ExternalNode" => {
             Object::ExternalNode(external_node::parse_external_node(ctx, doc, doc_at, meta)?)
         }
+        "BGPPolicy" => Object::BgpPolicy(bgp_policy::parse_bgp_policy(ctx, doc, doc_at, meta)?),
         "TrafficControl" => Object::TrafficControl(traffic_control::parse_traffic_control(
             ctx, doc, doc_at, meta,
         )?),
@@ -648,6 +676,7 @@ fn check_fields(
         ("crd.antrea.io", "Egress") => Some(crd::egress()),
         ("crd.antrea.io", "TrafficControl") => Some(crd::traffic_control()),
         ("crd.antrea.io", "ExternalNode") => Some(crd::external_node()),
+        ("crd.antrea.io", "BGPPolicy") => Some(crd::bgp_policy()),
         _ => None,
     };
     let unknown = match (crd, schema::builtin_root(group, version, kind)) {

@@ -1265,3 +1265,153 @@ fn a_large_file_parses_in_document_order() {
     let e = err(&text);
     assert_eq!(e.line, 10 * 5 + 4, "{e}");
 }
+
+// ---- BGPPolicy ---------------------------------------------------------------------
+
+/// `docs/bgp-policy.md`'s second example, shortened: Services, Pods and
+/// Egresses to two peers.
+const BGP_POLICY: &str = "apiVersion: crd.antrea.io/v1alpha1
+kind: BGPPolicy
+metadata:
+  name: advertise-all
+spec:
+  nodeSelector:
+    matchLabels:
+      bgp: enabled
+  localASN: 64512
+  advertisements:
+    service:
+      ipTypes: [ClusterIP, LoadBalancerIP]
+    pod: {}
+    egress: {}
+  bgpPeers:
+    - address: 192.168.77.200
+      asn: 65001
+    - address: 192.168.77.201
+      port: 1179
+      asn: 65002
+      multihopTTL: 2
+      gracefulRestartTimeSeconds: 60
+";
+
+#[test]
+fn a_bgp_policy_is_read_with_the_schema_defaults() {
+    let Object::BgpPolicy(p) = one(BGP_POLICY) else {
+        panic!("a BGPPolicy");
+    };
+    assert_eq!(p.meta.name, "advertise-all");
+    assert_eq!((p.local_asn, p.listen_port), (64512, 179));
+    assert_eq!(
+        p.service_ip_types,
+        [ServiceIpType::ClusterIP, ServiceIpType::LoadBalancerIP]
+    );
+    assert!(p.advertise_pod_cidr && p.advertise_egress);
+    assert_eq!(p.confederation, None);
+    let first = &p.peers[0];
+    assert_eq!(
+        (first.port, first.multihop_ttl, first.graceful_restart_secs),
+        (179, 1, 120)
+    );
+    assert_eq!(first.key(), "192.168.77.200-65001");
+    let second = &p.peers[1];
+    assert_eq!(
+        (
+            second.port,
+            second.asn,
+            second.multihop_ttl,
+            second.graceful_restart_secs
+        ),
+        (1179, 65002, 2, 60)
+    );
+    assert_eq!(Object::BgpPolicy(p).is_namespaced(), Some(false));
+    // Nothing advertised, no peers: still a policy (a speaker with no session).
+    let bare = "apiVersion: crd.antrea.io/v1alpha1\nkind: BGPPolicy\nmetadata:\n  name: b\nspec:\n  nodeSelector: {}\n  localASN: 65000\n  confederation:\n    memberASNs: [65010]\n";
+    let Object::BgpPolicy(b) = one(bare) else {
+        panic!("a BGPPolicy");
+    };
+    assert!(b.service_ip_types.is_empty() && !b.advertise_pod_cidr && b.peers.is_empty());
+    let c = b.confederation.expect("a confederation");
+    assert_eq!((c.identifier, c.member_asns), (0, vec![65010]));
+}
+
+/// Only the CRD's schema checks a BGPPolicy (no webhook): the API server's
+/// messages, at the field.
+#[test]
+fn bgp_policies_are_checked_by_their_schema() {
+    let q = "BGPPolicy.crd.antrea.io \"advertise-all\" is invalid: ";
+    let asn0 = BGP_POLICY.replace("localASN: 64512", "localASN: 0");
+    assert_err_at(
+        &asn0,
+        9,
+        13,
+        &format!(
+            "{q}spec.localASN: Invalid value: 0: spec.localASN in body should be greater than or equal to 1"
+        ),
+    );
+    let big = BGP_POLICY.replace("localASN: 64512", "localASN: 70000");
+    assert_err_at(
+        &big,
+        9,
+        13,
+        &format!(
+            "{q}spec.localASN: Invalid value: 70000: spec.localASN in body should be less than or equal to 65535"
+        ),
+    );
+    let no_asn = BGP_POLICY.replace("  localASN: 64512\n", "");
+    assert!(
+        err(&no_asn)
+            .message
+            .contains("spec.localASN: Required value"),
+        "{}",
+        err(&no_asn)
+    );
+    let no_selector = BGP_POLICY.replace(
+        "  nodeSelector:\n    matchLabels:\n      bgp: enabled\n",
+        "",
+    );
+    assert!(
+        err(&no_selector)
+            .message
+            .contains("spec.nodeSelector: Required value")
+    );
+    let node_ip = BGP_POLICY.replace("[ClusterIP, LoadBalancerIP]", "[ClusterIP, NodeIP]");
+    let e = err(&node_ip);
+    assert!(
+        e.message.contains("spec.advertisements.service.ipTypes[1]: Unsupported value: \"NodeIP\": supported values: \"ClusterIP\", \"LoadBalancerIP\", \"ExternalIP\""),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (12, 28));
+    let ttl = BGP_POLICY.replace("multihopTTL: 2", "multihopTTL: 256");
+    assert!(
+        err(&ttl).message.contains("spec.bgpPeers[1].multihopTTL: Invalid value: 256: spec.bgpPeers[1].multihopTTL in body should be less than or equal to 255"),
+        "{}",
+        err(&ttl)
+    );
+    let gr = BGP_POLICY.replace(
+        "gracefulRestartTimeSeconds: 60",
+        "gracefulRestartTimeSeconds: 3601",
+    );
+    assert!(
+        err(&gr)
+            .message
+            .contains("spec.bgpPeers[1].gracefulRestartTimeSeconds: Invalid value: 3601")
+    );
+    let no_peer_asn = BGP_POLICY.replace("      asn: 65001\n", "");
+    assert!(
+        err(&no_peer_asn)
+            .message
+            .contains("spec.bgpPeers[0].asn: Required value")
+    );
+    let bad_addr = BGP_POLICY.replace("192.168.77.200", "192.168.77.300");
+    let e = err(&bad_addr);
+    assert!(e.message.contains("spec.bgpPeers[0].address"), "{e}");
+    assert_eq!(e.line, 16);
+    let unknown = BGP_POLICY.replace("  localASN: 64512\n", "  localASN: 64512\n  holdTime: 9\n");
+    assert!(
+        err(&unknown)
+            .message
+            .contains("unknown field \"spec.holdTime\""),
+        "{}",
+        err(&unknown)
+    );
+}

@@ -171,11 +171,6 @@ pub struct TrafficControl {
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct RawDoc {
-    spec: Option<Spanned<RawSpec>>,
-}
-
-#[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawSpec {
     applied_to: Option<Spanned<RawAppliedTo>>,
@@ -307,11 +302,8 @@ pub(super) fn parse_traffic_control(
     doc_at: &Location,
     meta: ObjectMeta,
 ) -> Result<TrafficControl, InputError> {
-    let raw: RawDoc = ctx.reparse(doc)?;
     let needs = "TrafficControl needs spec.appliedTo, direction, action and targetPort";
-    let spec = raw.spec.ok_or_else(|| ctx.error_at(doc_at, needs))?;
-    let at = spec.referenced;
-    let s = spec.value;
+    let (at, s): (_, RawSpec) = ctx.spec_of(doc, doc_at, needs)?;
     let applied = s.applied_to.ok_or_else(|| ctx.error_at(&at, needs))?.value;
     let applied_to = applied_to(ctx, applied)?;
     let direction = s.direction.ok_or_else(|| ctx.error_at(&at, needs))?;

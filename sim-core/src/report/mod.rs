@@ -4,6 +4,7 @@
 //! records it; [`iplink`] prints a node's `ip link` / `ip addr`; [`br_int`]
 //! walks a probe's first packet through its node's br-int program.
 
+pub mod bgp;
 pub mod br_int;
 pub mod conntrack;
 pub mod iplink;

@@ -246,6 +246,21 @@ pub(super) fn apply_object(
                 );
             }
         }
+        Object::BgpPolicy(p) => {
+            for l in cluster.bgp_policies.apply(p) {
+                world.record(LogKind::Engine, "antrea-agent", l);
+            }
+            if !cluster.settings.agent_gate(engine::bgp_policy::GATE) {
+                world.record(
+                    LogKind::Warn,
+                    "",
+                    format!(
+                        "{} is not realized: the antrea-agent feature gate BGPPolicy is off",
+                        obj.display_name()
+                    ),
+                );
+            }
+        }
         Object::Other { kind, .. } => {
             world.record(
                 LogKind::Warn,

@@ -63,6 +63,12 @@ pub(super) fn execute(
                         None => vec![format!("Traceflow {} does not exist", t.meta.name)],
                     },
                     Object::ExternalIPPool(p) => cluster.egress.delete_pool(&p.meta.name),
+                    Object::BgpPolicy(p) => cluster
+                        .bgp_policies
+                        .delete(&p.meta.name)
+                        .unwrap_or_else(|| {
+                            vec![format!("BGPPolicy {} does not exist", p.meta.name)]
+                        }),
                     Object::ExternalNode(e) => cluster
                         .external_nodes
                         .delete(

@@ -121,6 +121,18 @@ pub fn render_show(
             report::iplink::ip_view(world, cluster, &scn.topology, node, IpView::Addr)?
         }
         Show::Conntrack(device) => report::conntrack::conntrack(world, device)?,
+        Show::BgpPolicies(None) => format!(
+            "kubectl get bgppolicies\n{}",
+            report::bgp::policies(cluster)
+        ),
+        Show::BgpPolicies(Some(node)) => format!(
+            "antctl get bgppolicy (agent on {node})\n{}",
+            report::bgp::effective_policy(cluster, node)?
+        ),
+        Show::BgpRoutes(node) => format!(
+            "antctl get bgproutes (agent on {node})\n{}",
+            report::bgp::routes(cluster, node)?
+        ),
     })
 }
 

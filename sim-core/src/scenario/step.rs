@@ -163,6 +163,11 @@ pub enum Show {
     /// A host's conntrack (`conntrack -L`), and on a node whose br-int
     /// executes its program, br-int's (`ovs-appctl dpctl/dump-conntrack`).
     Conntrack(String),
+    /// `kubectl get bgppolicies`; with a node, `antctl get bgppolicy` in
+    /// that node's agent (its effective policy).
+    BgpPolicies(Option<String>),
+    /// `antctl get bgproutes` in a node's agent.
+    BgpRoutes(String),
 }
 
 #[derive(Clone, Debug)]
