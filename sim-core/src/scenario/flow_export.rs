@@ -289,7 +289,7 @@ fn dump(world: &World, cluster: &ClusterState, node: &str, now: SimTime) -> Opti
             .map(|e| Seen {
                 dumped: dumped(e),
                 dialled: e.dnat.map(|_| (e.original.dst, e.original.dport)),
-                http: e.http.clone(),
+                http: e.http().to_vec(),
                 label: 0,
             })
             .collect(),

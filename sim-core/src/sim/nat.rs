@@ -113,7 +113,12 @@ impl Hash for FlowKey {
 type FlowBuild = crate::keyhash::KeyBuild;
 
 /// One tracked connection: the original tuple and what it was translated to.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+///
+/// Every flow a node sees has one (memberlist's UDP gossip alone makes
+/// thousands per node in a large lab), so what only some flows carry (who
+/// translated them, a DSR next hop, HTTP messages) is kept out of line in
+/// one box, absent for most. It serializes as if the fields were inline.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CtEntry {
     pub(crate) original: FlowKey,
     /// Destination NAT (a Service VIP to an endpoint).
@@ -122,10 +127,8 @@ pub struct CtEntry {
     pub(crate) snat: Option<(Ipv4Addr, u16)>,
     /// The tuple replies arrive with.
     pub(crate) reply: FlowKey,
-    /// Who translated it, for traces and tables ("AntreaProxy", "kube-proxy").
-    pub(crate) by: Cow<'static, str>,
-    /// DSR: route the flow towards this endpoint (its node) without DNAT.
-    pub(crate) via: Option<Ipv4Addr>,
+    /// Who translated it, a DSR next hop, HTTP messages: when any is set.
+    extra: Option<Box<CtExtra>>,
     /// Packets and bytes seen in the original and reply directions.
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
@@ -133,19 +136,70 @@ pub struct CtEntry {
     pub(crate) reverse_bytes: u64,
     pub(crate) first_seen: SimTime,
     pub(crate) last_seen: SimTime,
-    /// HTTP/1.1 messages seen on the connection, in order (requests and
-    /// responses), for L7 flow export.
-    pub(crate) http: Vec<String>,
     /// TCP only: conntrack's view of the connection (`ESTABLISHED`, ...).
     pub(crate) tcp_state: Option<TcpState>,
-    #[serde(skip)]
     expires: SimTime,
+}
+
+/// The fields of a [`CtEntry`] that few flows set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct CtExtra {
+    /// Who translated it, for traces and tables ("AntreaProxy", "kube-proxy").
+    by: Cow<'static, str>,
+    /// DSR: route the flow towards this endpoint (its node) without DNAT.
+    via: Option<Ipv4Addr>,
+    /// HTTP/1.1 messages seen on the connection, in order (requests and
+    /// responses), for L7 flow export.
+    http: Vec<String>,
+}
+
+impl serde::Serialize for CtEntry {
+    /// The fields in their order of old, the boxed ones inline.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CtEntry", 14)?;
+        st.serialize_field("original", &self.original)?;
+        st.serialize_field("dnat", &self.dnat)?;
+        st.serialize_field("snat", &self.snat)?;
+        st.serialize_field("reply", &self.reply)?;
+        st.serialize_field("by", self.by())?;
+        st.serialize_field("via", &self.via())?;
+        st.serialize_field("packets", &self.packets)?;
+        st.serialize_field("bytes", &self.bytes)?;
+        st.serialize_field("reverse_packets", &self.reverse_packets)?;
+        st.serialize_field("reverse_bytes", &self.reverse_bytes)?;
+        st.serialize_field("first_seen", &self.first_seen)?;
+        st.serialize_field("last_seen", &self.last_seen)?;
+        st.serialize_field("http", self.http())?;
+        st.serialize_field("tcp_state", &self.tcp_state)?;
+        st.end()
+    }
 }
 
 impl CtEntry {
     /// When the entry expires without another packet.
     pub fn expires(&self) -> SimTime {
         self.expires
+    }
+
+    /// Who translated it ("AntreaProxy", "kube-proxy", "SNAT"); empty if
+    /// nothing did.
+    pub fn by(&self) -> &str {
+        self.extra.as_ref().map_or("", |x| &x.by)
+    }
+
+    /// DSR: the endpoint (its node) the flow is routed towards.
+    pub fn via(&self) -> Option<Ipv4Addr> {
+        self.extra.as_ref().and_then(|x| x.via)
+    }
+
+    /// The HTTP/1.1 messages seen, in order.
+    pub fn http(&self) -> &[String] {
+        self.extra.as_ref().map_or(&[], |x| &x.http)
+    }
+
+    fn extra_mut(&mut self) -> &mut CtExtra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// How long the entry lives without packets: the TCP state's timeout,
@@ -321,15 +375,18 @@ impl Conntrack {
                     dnat,
                     snat: snat_to.map(|ip| (ip, sport)),
                     reply,
-                    by,
-                    via: None,
+                    extra: (!by.is_empty()).then(|| {
+                        Box::new(CtExtra {
+                            by,
+                            ..CtExtra::default()
+                        })
+                    }),
                     packets: 0,
                     bytes: 0,
                     reverse_packets: 0,
                     reverse_bytes: 0,
                     first_seen: now,
                     last_seen: now,
-                    http: Vec::new(),
                     tcp_state: (original.proto == 6).then_some(TcpState::None),
                     expires: now + timeout(original.proto),
                 };
@@ -416,7 +473,7 @@ impl Conntrack {
         }
         e.last_seen = now;
         if let Some(h) = http {
-            e.http.push(h);
+            e.extra_mut().http.push(h);
         }
         if let (Some(state), Some(flags)) = (e.tcp_state, tcp) {
             let dir = if reply { CtDir::Reply } else { CtDir::Original };
@@ -478,7 +535,7 @@ impl Conntrack {
     /// Remembers that `original` is routed towards `via` (DSR).
     pub fn set_via(&mut self, original: FlowKey, via: Ipv4Addr) {
         if let Some(e) = self.by_orig.get_mut(&original) {
-            e.via = Some(via);
+            e.extra_mut().via = Some(via);
         }
     }
 
@@ -773,5 +830,79 @@ mod tests {
         assert!(!r.matches(node, pod, 2, 0, SrcAddrType::OnOutIface));
         assert!(!r.matches(node, pod, 2, 0, SrcAddrType::Foreign));
         assert!(!r.matches(node, pod, 0, 0, SrcAddrType::LocalElsewhere));
+    }
+
+    /// An entry serializes with every field inline, in one order, whether
+    /// its rarely set fields are boxed or absent.
+    #[test]
+    fn entries_serialize_with_every_field_inline() {
+        let mut ct = Conntrack::default();
+        let plain = key("10.0.0.1", 7946, "10.0.0.2", 7946);
+        let dsr = key("10.0.0.1", 40000, "10.96.0.10", 80);
+        ct.commit(SimTime(0), plain, None, None, Cow::Borrowed(""));
+        ct.commit(SimTime(0), dsr, None, None, Cow::Borrowed("AntreaProxy"));
+        ct.set_via(dsr, Ipv4Addr::new(10, 0, 0, 9));
+        ct.count(
+            SimTime(1),
+            dsr,
+            false,
+            60,
+            Some("GET / HTTP/1.1".into()),
+            None,
+        );
+        let rows = ct.rows(SimTime(1));
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("serializes"))
+            .collect();
+        let fields: Vec<&str> = json[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = [
+            "original",
+            "dnat",
+            "snat",
+            "reply",
+            "by",
+            "via",
+            "packets",
+            "bytes",
+            "reverse_packets",
+            "reverse_bytes",
+            "first_seen",
+            "last_seen",
+            "http",
+            "tcp_state",
+        ];
+        // serde_json's map orders keys; the order written is the struct's.
+        expected.sort_unstable();
+        assert_eq!(fields, expected);
+        let text = serde_json::to_string(&rows[0]).unwrap();
+        assert!(text.find("\"reply\"").unwrap() < text.find("\"by\"").unwrap());
+        assert!(text.find("\"last_seen\"").unwrap() < text.find("\"http\"").unwrap());
+        let (a, b) = if rows[0].original == plain {
+            (&json[0], &json[1])
+        } else {
+            (&json[1], &json[0])
+        };
+        assert_eq!(
+            (&a["by"], &a["via"], &a["http"]),
+            (
+                &serde_json::json!(""),
+                &serde_json::Value::Null,
+                &serde_json::json!([])
+            )
+        );
+        assert_eq!(
+            (&b["by"], &b["via"], &b["http"]),
+            (
+                &serde_json::json!("AntreaProxy"),
+                &serde_json::json!("10.0.0.9"),
+                &serde_json::json!(["GET / HTTP/1.1"])
+            )
+        );
     }
 }

@@ -550,13 +550,14 @@ impl IpStack {
                 cx.hop(tag, || {
                     format!(
                         "conntrack: {} DNAT {} -> {ip}:{port} (established)",
-                        e.by, key.dst
+                        e.by(),
+                        key.dst
                     )
                 });
             }
             return Some(CtState::Established {
                 snat: e.snat,
-                via: e.via,
+                via: e.via(),
             });
         }
         let local_pods = self
