@@ -292,6 +292,7 @@ impl L2Gen {
                     arp: ArpPolicy::Linux,
                     bfd: false,
                     ecmp: Default::default(),
+                    bgp: None,
                 }),
             });
         }
@@ -956,6 +957,7 @@ impl PairGen {
                         arp: ArpPolicy::Linux,
                         bfd: false,
                         ecmp: Default::default(),
+                        bgp: None,
                     }),
                 });
                 for i in 0..2 {

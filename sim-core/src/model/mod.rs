@@ -4,6 +4,7 @@
 //! devices. Names are the identity users see; [`DeviceId`] and port indices are
 //! dense indices into the vectors here, stable for a run.
 
+pub mod bgp;
 mod mac;
 pub mod route;
 
@@ -150,6 +151,8 @@ pub struct SwitchSpec {
     pub bfd: bool,
     /// How equal routes and multipath routes share traffic.
     pub ecmp: EcmpPolicy,
+    /// A BGP speaker on the L3 part, if configured.
+    pub bgp: Option<bgp::BgpRouterSpec>,
 }
 
 #[derive(Clone, Debug)]

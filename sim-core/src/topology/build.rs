@@ -11,13 +11,15 @@ use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 use serde_saphyr::{Location, Spanned};
 
+use super::doc::RemoteAsDoc;
 use super::doc::{
-    ArpDoc, HostDoc, IfaceDoc, LinkDoc, NodeDoc, PortDoc, RouteDoc, RuleDoc, SStr, SwitchDoc,
-    TopologyDoc,
+    ArpDoc, BgpDoc, HostDoc, IfaceDoc, LinkDoc, NodeDoc, PortDoc, RouteDoc, RuleDoc, SStr,
+    SwitchDoc, TopologyDoc,
 };
 use super::l2::{self, L2Place};
 use super::parse;
 use crate::input::InputError;
+use crate::model::bgp::BgpRouterSpec;
 use crate::model::{
     ArpPolicy, ClusterSpec, Device, DeviceId, DeviceKind, EcmpPolicy, HostRole, HostSpec,
     IfaceKind, IfaceSpec, Link, MacAddr, MultipathHash, NexthopSpec, NodeSpec, PortRef, RouteSpec,
@@ -759,6 +761,10 @@ impl Builder<'_> {
             .map(|r| self.route(&dev, "SVI", &svi_names, &subnets, r))
             .collect::<Result<Vec<_>, _>>()?;
         let ecmp = self.ecmp(s.maximum_paths.as_ref(), s.multipath_hash.as_ref())?;
+        let bgp = match &s.bgp {
+            Some(b) => Some(self.bgp_router(&dev, &svis, b)?),
+            None => None,
+        };
         let id = self.next_id()?;
         self.names.insert(
             dev.clone(),
@@ -803,9 +809,201 @@ impl Builder<'_> {
                 arp,
                 bfd: s.bfd,
                 ecmp,
+                bgp,
             }),
         });
         Ok(())
+    }
+
+    /// A switch's BGP speaker: checked against its SVIs (sessions are
+    /// single-hop, so a listed neighbour must be on an SVI's subnet) and
+    /// the ranges FRR and RFC 4271 allow.
+    fn bgp_router(
+        &self,
+        dev: &str,
+        svis: &[SviSpec],
+        doc: &Spanned<BgpDoc>,
+    ) -> Result<BgpRouterSpec, InputError> {
+        use crate::model::bgp::*;
+        let b = &doc.value;
+        let asn = u32::try_from(b.asn.value)
+            .ok()
+            .filter(|a| *a != 0)
+            .ok_or_else(|| self.err(&b.asn, "asn must be between 1 and 4294967295"))?;
+        let Some(first) = svis.first() else {
+            return Err(self.err(
+                doc,
+                format!("switch `{dev}` has bgp but no SVIs; BGP needs an SVI (svis: - vlan: ..., address: ...)"),
+            ));
+        };
+        let router_id = match &b.router_id {
+            Some(r) => self.val(r, |t| {
+                t.parse::<Ipv4Addr>()
+                    .map_err(|_| format!("routerId `{t}` is not an IPv4 address"))
+            })?,
+            None => first.addr.addr(),
+        };
+        let remote_as = |r: &Option<Spanned<RemoteAsDoc>>| -> Result<RemoteAs, InputError> {
+            match r {
+                None => Ok(RemoteAs::External),
+                Some(r) => match &r.value {
+                    RemoteAsDoc::Word(w) if w == "external" => Ok(RemoteAs::External),
+                    RemoteAsDoc::Word(w) if w == "internal" => Ok(RemoteAs::Internal),
+                    RemoteAsDoc::Asn(a) => u32::try_from(*a)
+                        .ok()
+                        .filter(|a| *a != 0)
+                        .map(RemoteAs::Asn)
+                        .ok_or_else(|| self.err(r, "remoteAs must be between 1 and 4294967295")),
+                    RemoteAsDoc::Word(w) => Err(self.err(
+                        r,
+                        format!("remoteAs `{w}`: expected an ASN, external or internal"),
+                    )),
+                },
+            }
+        };
+        let peers = match (&b.listen_range, b.neighbors.is_empty()) {
+            (Some(range), true) => BgpPeers::Range {
+                prefix: self.val(range, |t| {
+                    t.parse::<Ipv4Net>()
+                        .map(|n| n.trunc())
+                        .map_err(|_| format!("listenRange `{t}` is not an IPv4 prefix"))
+                })?,
+                remote_as: remote_as(&b.remote_as)?,
+            },
+            (None, false) => {
+                if let Some(r) = &b.remote_as {
+                    return Err(self.err(
+                        r,
+                        "remoteAs at the top goes with listenRange; give each neighbor its own",
+                    ));
+                }
+                let mut listed = Vec::new();
+                for n in &b.neighbors {
+                    let address = self.val(&n.address, |t| {
+                        t.parse::<Ipv4Addr>()
+                            .map_err(|_| format!("neighbor `{t}` is not an IPv4 address"))
+                    })?;
+                    if !svis.iter().any(|v| v.addr.trunc().contains(&address)) {
+                        return Err(self.err(
+                            &n.address,
+                            format!("neighbor {address} is on no SVI subnet of `{dev}` (antlab's BGP sessions are single-hop)"),
+                        ));
+                    }
+                    if listed
+                        .iter()
+                        .any(|l: &BgpNeighborSpec| l.address == address)
+                    {
+                        return Err(
+                            self.err(&n.address, format!("neighbor {address} is listed twice"))
+                        );
+                    }
+                    listed.push(BgpNeighborSpec {
+                        address,
+                        remote_as: remote_as(&n.remote_as)?,
+                    });
+                }
+                BgpPeers::Listed(listed)
+            }
+            _ => {
+                return Err(self.err(
+                    doc,
+                    "bgp needs either neighbors or listenRange (one of them)",
+                ));
+            }
+        };
+        let maximum_paths = match &b.maximum_paths {
+            None => 1,
+            Some(m) => {
+                crate::model::route::parse_maximum_paths(m.value).map_err(|e| self.err(m, e))?
+            }
+        };
+        let whole_secs =
+            |d: &Spanned<SimDuration>, what: &str| -> Result<SimDuration, InputError> {
+                let ns = d.value.as_nanos();
+                if !ns.is_multiple_of(1_000_000_000) || ns / 1_000_000_000 > 65_535 {
+                    return Err(self.err(
+                        d,
+                        format!("{what} is whole seconds up to 65535 (BGP carries it in seconds)"),
+                    ));
+                }
+                Ok(d.value)
+            };
+        let timers = b.timers.as_ref();
+        let keepalive = match timers.and_then(|t| t.keepalive.as_ref()) {
+            Some(k) => whole_secs(k, "keepalive")?,
+            None => DEFAULT_KEEPALIVE,
+        };
+        let hold = match timers.and_then(|t| t.hold.as_ref()) {
+            Some(h) => {
+                let v = whole_secs(h, "hold")?;
+                // RFC 4271 §4.2: zero, or at least three seconds.
+                if v != SimDuration::ZERO && v < SimDuration::from_secs(3) {
+                    return Err(self.err(h, "hold must be 0 or at least 3s (RFC 4271 §4.2)"));
+                }
+                if v != SimDuration::ZERO && keepalive >= v {
+                    return Err(self.err(
+                        h,
+                        format!("hold must be longer than keepalive ({keepalive})"),
+                    ));
+                }
+                v
+            }
+            None if keepalive >= DEFAULT_HOLD => {
+                return Err(self.err(
+                    timers
+                        .and_then(|t| t.keepalive.as_ref())
+                        .expect("a keepalive was given"),
+                    "keepalive must be shorter than hold (180s unless given)",
+                ));
+            }
+            None => DEFAULT_HOLD,
+        };
+        let connect_retry = match timers.and_then(|t| t.connect_retry.as_ref()) {
+            Some(c) if c.value == SimDuration::ZERO => {
+                return Err(self.err(c, "connectRetry must be at least 1s"));
+            }
+            Some(c) => whole_secs(c, "connectRetry")?,
+            None => DEFAULT_CONNECT_RETRY,
+        };
+        let bfd = match &b.bfd {
+            None => None,
+            Some(f) => {
+                let interval = match &f.value.interval {
+                    None => DEFAULT_BFD_INTERVAL,
+                    Some(i)
+                        if i.value < SimDuration::from_millis(10)
+                            || i.value > SimDuration::from_secs(60) =>
+                    {
+                        return Err(self.err(
+                            i,
+                            "bfd interval must be between 10ms and 60s (bfdd's range)",
+                        ));
+                    }
+                    Some(i) => i.value,
+                };
+                let multiplier = match &f.value.multiplier {
+                    None => DEFAULT_BFD_MULTIPLIER,
+                    Some(m) => u8::try_from(m.value)
+                        .ok()
+                        .filter(|m| *m >= 2)
+                        .ok_or_else(|| self.err(m, "bfd multiplier must be between 2 and 255"))?,
+                };
+                Some(BfdSpec {
+                    interval,
+                    multiplier,
+                })
+            }
+        };
+        Ok(BgpRouterSpec {
+            asn,
+            router_id,
+            peers,
+            maximum_paths,
+            keepalive,
+            hold,
+            connect_retry,
+            bfd,
+        })
     }
 
     fn port_vlan(&self, dev: &str, p: &PortDoc) -> Result<VlanMode, InputError> {

@@ -191,6 +191,66 @@ pub(crate) struct SwitchDoc {
     pub(crate) routes: Vec<RouteDoc>,
     #[serde(default)]
     pub(crate) ports: Vec<PortDoc>,
+    /// A BGP speaker on the switch's L3 part (`model::bgp`).
+    #[serde(default)]
+    pub(crate) bgp: Option<Spanned<BgpDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct BgpDoc {
+    pub(crate) asn: Spanned<i64>,
+    #[serde(default)]
+    pub(crate) router_id: Option<SStr>,
+    #[serde(default)]
+    pub(crate) neighbors: Vec<BgpNeighborDoc>,
+    #[serde(default)]
+    pub(crate) listen_range: Option<SStr>,
+    /// With `listenRange`: the peers' AS (default `external`).
+    #[serde(default)]
+    pub(crate) remote_as: Option<Spanned<RemoteAsDoc>>,
+    #[serde(default)]
+    pub(crate) maximum_paths: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub(crate) timers: Option<BgpTimersDoc>,
+    #[serde(default)]
+    pub(crate) bfd: Option<Spanned<BfdDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct BgpNeighborDoc {
+    pub(crate) address: SStr,
+    #[serde(default)]
+    pub(crate) remote_as: Option<Spanned<RemoteAsDoc>>,
+}
+
+/// `remoteAs: 64512`, `external` or `internal`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RemoteAsDoc {
+    Asn(i64),
+    Word(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct BgpTimersDoc {
+    #[serde(default)]
+    pub(crate) keepalive: Option<Spanned<SimDuration>>,
+    #[serde(default)]
+    pub(crate) hold: Option<Spanned<SimDuration>>,
+    #[serde(default)]
+    pub(crate) connect_retry: Option<Spanned<SimDuration>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct BfdDoc {
+    #[serde(default)]
+    pub(crate) interval: Option<Spanned<SimDuration>>,
+    #[serde(default)]
+    pub(crate) multiplier: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

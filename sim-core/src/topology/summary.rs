@@ -178,6 +178,40 @@ fn switch(out: &mut String, name: &str, s: &SwitchSpec) {
     for r in &s.routes {
         let _ = writeln!(out, "  route {}", route(r));
     }
+    if let Some(b) = &s.bgp {
+        let _ = writeln!(out, "  {}", bgp_router(b));
+    }
+}
+
+/// `bgp as 65000 router-id 10.160.1.1 neighbors 10.160.1.25 (as 64512)
+/// maximum-paths 8 timers 60s/180s connect 120s bfd off`.
+fn bgp_router(b: &crate::model::bgp::BgpRouterSpec) -> String {
+    use crate::model::bgp::{BgpPeers, RemoteAs};
+    let remote = |r: RemoteAs| match r {
+        RemoteAs::Asn(a) => format!("as {a}"),
+        RemoteAs::External => "external".to_string(),
+        RemoteAs::Internal => "internal".to_string(),
+    };
+    let peers = match &b.peers {
+        BgpPeers::Listed(l) => {
+            let each: Vec<String> = l
+                .iter()
+                .map(|n| format!("{} ({})", n.address, remote(n.remote_as)))
+                .collect();
+            format!("neighbors {}", each.join(", "))
+        }
+        BgpPeers::Range { prefix, remote_as } => {
+            format!("listen range {prefix} ({})", remote(*remote_as))
+        }
+    };
+    let bfd = match b.bfd {
+        Some(f) => format!("{} x{}", f.interval, f.multiplier),
+        None => "off".to_string(),
+    };
+    format!(
+        "bgp as {} router-id {} {peers} maximum-paths {} timers {}/{} connect {} bfd {bfd}",
+        b.asn, b.router_id, b.maximum_paths, b.keepalive, b.hold, b.connect_retry
+    )
 }
 
 /// `access 216`, `trunk native 216 allowed 181,216`.

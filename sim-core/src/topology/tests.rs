@@ -874,3 +874,156 @@ routers:
 ";
     assert_err(text, "0\n", "maximumPaths must be 1..=64, not 0");
 }
+
+/// A switch with a BGP speaker: FRR's defaults unless given.
+const BGP_SWITCH: &str = "\
+name: x
+switches:
+  - name: core-sw
+    svis:
+      - {vlan: 216, address: 10.160.1.1/24}
+    bgp:
+      asn: 65000
+      neighbors:
+        - {address: 10.160.1.25, remoteAs: 64512}
+        - {address: 10.160.1.26}
+      maximumPaths: 8
+    ports:
+      - {name: p1, access: 216}
+";
+
+#[test]
+fn a_switch_speaks_bgp_with_frr_defaults() {
+    use crate::model::bgp::*;
+    use std::net::Ipv4Addr;
+    let t = load_topology("t.yaml", BGP_SWITCH).unwrap();
+    let b = switch(&t, "core-sw").bgp.clone().expect("a BGP speaker");
+    assert_eq!((b.asn, b.router_id), (65000, Ipv4Addr::new(10, 160, 1, 1)));
+    assert_eq!(
+        b.peers,
+        BgpPeers::Listed(vec![
+            BgpNeighborSpec {
+                address: Ipv4Addr::new(10, 160, 1, 25),
+                remote_as: RemoteAs::Asn(64512)
+            },
+            BgpNeighborSpec {
+                address: Ipv4Addr::new(10, 160, 1, 26),
+                remote_as: RemoteAs::External
+            },
+        ])
+    );
+    assert_eq!(b.maximum_paths, 8);
+    assert_eq!((b.keepalive, b.hold), (DEFAULT_KEEPALIVE, DEFAULT_HOLD));
+    assert_eq!(b.connect_retry, SimDuration::from_secs(120));
+    assert_eq!(b.bfd, None);
+    assert!(crate::topology::summary(&t).contains(
+        "  bgp as 65000 router-id 10.160.1.1 neighbors 10.160.1.25 (as 64512), 10.160.1.26 (external) maximum-paths 8 timers 60s/180s connect 120s bfd off\n"
+    ), "{}", crate::topology::summary(&t));
+    assert!(RemoteAs::External.accepts(65000, 64512) && !RemoteAs::External.accepts(65000, 65000));
+    assert!(RemoteAs::Internal.accepts(65000, 65000));
+    // Dynamic neighbours, fast timers and BFD.
+    let dynamic = BGP_SWITCH
+        .replace(
+            "      neighbors:\n        - {address: 10.160.1.25, remoteAs: 64512}\n        - {address: 10.160.1.26}\n",
+            "      listenRange: 10.160.1.0/24\n      timers: {keepalive: 1s, hold: 3s}\n      bfd: {interval: 100ms}\n",
+        )
+        .replace("      maximumPaths: 8\n", "      routerId: 192.0.2.1\n");
+    let t = load_topology("t.yaml", &dynamic).unwrap();
+    let b = switch(&t, "core-sw").bgp.clone().unwrap();
+    assert_eq!(
+        b.peers,
+        BgpPeers::Range {
+            prefix: "10.160.1.0/24".parse().unwrap(),
+            remote_as: RemoteAs::External
+        }
+    );
+    assert_eq!(b.router_id, Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(b.maximum_paths, 1);
+    assert_eq!(
+        (b.keepalive, b.hold),
+        (SimDuration::from_secs(1), SimDuration::from_secs(3))
+    );
+    let bfd = b.bfd.expect("BFD on");
+    assert_eq!(
+        (bfd.interval, bfd.multiplier),
+        (SimDuration::from_millis(100), 3)
+    );
+    assert_eq!(bfd.detection_time(), SimDuration::from_millis(300));
+}
+
+#[test]
+fn bad_bgp_settings_are_refused_where_written() {
+    let with = |from: &str, to: &str| BGP_SWITCH.replace(from, to);
+    assert_err(
+        &with("asn: 65000", "asn: 0"),
+        "0\n",
+        "asn must be between 1 and 4294967295",
+    );
+    assert_err(
+        &with("10.160.1.26}", "10.9.9.9}"),
+        "10.9.9.9",
+        "neighbor 10.9.9.9 is on no SVI subnet of `core-sw`",
+    );
+    assert_err_last(
+        &with("10.160.1.26}", "10.160.1.25}"),
+        "10.160.1.25",
+        "listed twice",
+    );
+    assert_err(
+        &with("remoteAs: 64512", "remoteAs: outside"),
+        "outside",
+        "remoteAs `outside`: expected an ASN, external or internal",
+    );
+    assert_err_last(
+        &with("maximumPaths: 8", "maximumPaths: 65"),
+        "65",
+        "maximumPaths must be 1..=64, not 65",
+    );
+    let timers = |t: &str| with("      maximumPaths: 8\n", &format!("      timers: {t}\n"));
+    assert_err(
+        &timers("{hold: 2s}"),
+        "2s",
+        "hold must be 0 or at least 3s (RFC 4271 §4.2)",
+    );
+    assert_err(
+        &timers("{keepalive: 10s, hold: 9s}"),
+        "9s",
+        "hold must be longer than keepalive",
+    );
+    assert_err(
+        &timers("{keepalive: 500ms}"),
+        "500ms",
+        "keepalive is whole seconds",
+    );
+    assert_err(
+        &timers("{keepalive: 200s}"),
+        "200s",
+        "keepalive must be shorter than hold",
+    );
+    let bfd = |b: &str| with("      maximumPaths: 8\n", &format!("      bfd: {b}\n"));
+    assert_err(
+        &bfd("{multiplier: 1}"),
+        "1}",
+        "bfd multiplier must be between 2 and 255",
+    );
+    assert_err(
+        &bfd("{interval: 5ms}"),
+        "5ms",
+        "bfd interval must be between 10ms and 60s",
+    );
+    let both = with(
+        "      maximumPaths: 8\n",
+        "      listenRange: 10.160.1.0/24\n",
+    );
+    assert_err(&both, "asn", "bgp needs either neighbors or listenRange");
+    let no_svi = with(
+        "    svis:\n      - {vlan: 216, address: 10.160.1.1/24}\n",
+        "",
+    );
+    assert_err(&no_svi, "asn", "switch `core-sw` has bgp but no SVIs");
+    assert_err(
+        &with("asn: 65000", "asn: 65000\n      holdTime: 3"),
+        "holdTime",
+        "unknown field",
+    );
+}
