@@ -1,4 +1,5 @@
 //! Real frame bytes: Ethernet II, 802.1Q, ARP, IPv4, ICMP, UDP, TCP, Geneve; a pcap writer.
+//! BGP-4 messages, the payload of a BGP speaker's TCP session, are in [`bgp`].
 //!
 //! The simulator moves actual frames, not abstract messages, so that a capture
 //! (see [`pcap::PcapWriter`]) opens in Wireshark and a switch can push and pop
@@ -10,6 +11,7 @@
 //! types stay inside this module.
 
 mod arp;
+pub mod bgp;
 pub mod geneve;
 mod ipv4;
 pub mod mirror;
