@@ -5,5 +5,8 @@
 //!
 //! - [`rib`]: a router's table: paths per peer, best path and multipath,
 //!   Graceful Restart's stale paths, the forwarding changes they make.
+//! - [`tcp`]: the sessions' TCP: smoltcp's, one in-memory IP interface per
+//!   speaker, its packets carried by the simulated network.
 
 pub mod rib;
+pub mod tcp;
