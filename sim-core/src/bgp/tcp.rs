@@ -137,11 +137,7 @@ impl TcpHost {
         local_port: u16,
     ) -> Result<Conn, tcp::ConnectError> {
         let mut s = Self::socket();
-        s.connect(
-            self.iface.context(),
-            (remote.0, remote.1),
-            local_port,
-        )?;
+        s.connect(self.iface.context(), (remote.0, remote.1), local_port)?;
         Ok(Conn(self.sockets.add(s)))
     }
 
@@ -277,6 +273,12 @@ mod tests {
         seen
     }
 
+    /// [`run`] for a second more, nothing lost.
+    fn one_second(a: &mut TcpHost, b: &mut TcpHost, now: &mut SimTime) {
+        let until = *now + SimDuration::from_secs(1);
+        run(a, b, now, until, &mut |_| false);
+    }
+
     fn pair(seed: u64) -> (TcpHost, TcpHost, Conn, Conn) {
         let mut node = TcpHost::new(A, 24, None, seed, SimTime::ZERO);
         let mut router = TcpHost::new(R, 24, None, seed ^ 1, SimTime::ZERO);
@@ -303,27 +305,13 @@ mod tests {
         assert!(packets.len() >= 3);
         let syn = crate::wire::Ipv4Pkt::parse(&packets[0]).expect("an IPv4 packet");
         assert_eq!((syn.src, syn.dst), (A, R));
-        // 4096 bytes (the largest BGP message) each way, then the rest.
+        // 4096 bytes (the largest BGP message) one way, a short one back.
         let message: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
         assert_eq!(node.send(c, &message), message.len());
-        let until = now + SimDuration::from_secs(1);
-        run(
-            &mut node,
-            &mut router,
-            &mut now,
-            until,
-            &mut |_| false,
-        );
+        one_second(&mut node, &mut router, &mut now);
         assert_eq!(router.recv(l), message);
         assert_eq!(router.send(l, b"KEEPALIVE"), 9);
-        let until = now + SimDuration::from_secs(1);
-        run(
-            &mut node,
-            &mut router,
-            &mut now,
-            until,
-            &mut |_| false,
-        );
+        one_second(&mut node, &mut router, &mut now);
         assert_eq!(node.recv(c), b"KEEPALIVE");
     }
 
