@@ -266,6 +266,121 @@ pub fn peer_column(p: &BgpPeer) -> String {
     }
 }
 
+/// A confederation's identifier and member ASNs (a set: their order means
+/// nothing).
+pub type ConfederationSet = Option<(u32, std::collections::BTreeSet<u32>)>;
+
+/// What a Node's agent configures its speaker with: everything the
+/// controller compares between syncs (`syncBGPPolicy`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    /// The effective policy's name (a change alone restarts nothing).
+    pub policy: String,
+    pub local_asn: u32,
+    pub router_id: Ipv4Addr,
+    pub listen_port: u16,
+    pub confederation: ConfederationSet,
+    pub peers: Vec<BgpPeer>,
+    pub routes: Vec<AdvertisedRoute>,
+}
+
+impl NodeBgp<'_> {
+    /// The speaker's configuration.
+    pub fn config(&self) -> SpeakerConfig {
+        SpeakerConfig {
+            policy: self.policy.meta.name.clone(),
+            local_asn: self.policy.local_asn,
+            router_id: self.router_id,
+            listen_port: self.policy.listen_port,
+            confederation: self
+                .policy
+                .confederation
+                .as_ref()
+                .map(|c| (c.identifier, c.member_asns.iter().copied().collect())),
+            peers: self.peers.iter().map(|p| (*p).clone()).collect(),
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+impl SpeakerConfig {
+    /// What a new speaker is started for: a change of any of them stops
+    /// the old one and starts another (`syncBGPPolicy`).
+    fn global(&self) -> (u32, Ipv4Addr, u16, &ConfederationSet) {
+        (
+            self.local_asn,
+            self.router_id,
+            self.listen_port,
+            &self.confederation,
+        )
+    }
+}
+
+/// One step of bringing a Node's speaker to a new configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpeakerChange {
+    /// A new speaker with the configuration's global settings.
+    Start,
+    /// The speaker stops (its sessions close with a Cease).
+    Stop,
+    AddPeer(BgpPeer),
+    /// Same key (`<address>-<asn>`), other settings.
+    UpdatePeer(BgpPeer),
+    RemovePeer(BgpPeer),
+    Advertise(Ipv4Net),
+    Withdraw(Ipv4Net),
+}
+
+/// The steps from `old` to `new` (`None`: no speaker), in the agent's
+/// order: a restart when a global setting changed (then every peer and
+/// route anew), else peers added, updated, removed, then routes advertised
+/// and withdrawn. Antrea walks its route sets in map order; antlab walks
+/// them in prefix order.
+pub fn reconcile(old: Option<&SpeakerConfig>, new: Option<&SpeakerConfig>) -> Vec<SpeakerChange> {
+    let mut steps = Vec::new();
+    let Some(new) = new else {
+        if old.is_some() {
+            steps.push(SpeakerChange::Stop);
+        }
+        return steps;
+    };
+    let (old_peers, old_routes): (&[BgpPeer], &[AdvertisedRoute]) = match old {
+        Some(o) if o.global() == new.global() => (&o.peers, &o.routes),
+        Some(_) => {
+            steps.push(SpeakerChange::Stop);
+            steps.push(SpeakerChange::Start);
+            (&[], &[])
+        }
+        None => {
+            steps.push(SpeakerChange::Start);
+            (&[], &[])
+        }
+    };
+    let find = |peers: &[BgpPeer], key: &str| peers.iter().find(|p| p.key() == key).cloned();
+    for p in &new.peers {
+        if find(old_peers, &p.key()).is_none() {
+            steps.push(SpeakerChange::AddPeer(p.clone()));
+        }
+    }
+    for p in &new.peers {
+        if find(old_peers, &p.key()).is_some_and(|o| o != *p) {
+            steps.push(SpeakerChange::UpdatePeer(p.clone()));
+        }
+    }
+    for p in old_peers {
+        if find(&new.peers, &p.key()).is_none() {
+            steps.push(SpeakerChange::RemovePeer(p.clone()));
+        }
+    }
+    let prefixes = |routes: &[AdvertisedRoute]| -> std::collections::BTreeSet<Ipv4Net> {
+        routes.iter().map(|r| r.prefix).collect()
+    };
+    let (was, now) = (prefixes(old_routes), prefixes(&new.routes));
+    steps.extend(now.difference(&was).map(|p| SpeakerChange::Advertise(*p)));
+    steps.extend(was.difference(&now).map(|p| SpeakerChange::Withdraw(*p)));
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     //! Cases after Antrea's `pkg/agent/controller/bgp/controller_test.go`
@@ -474,5 +589,71 @@ mod tests {
             crate::report::bgp::policies(&c)
         ));
         assert!(crate::report::bgp::routes(&c, "nope").is_err());
+    }
+
+    /// After TestBGPPolicyUpdate and TestBGPPolicyDelete: what restarts the
+    /// speaker and what is changed in place.
+    #[test]
+    fn a_new_configuration_restarts_the_speaker_only_for_global_settings() {
+        let peers = "  bgpPeers:\n    - address: 10.160.1.1\n      asn: 65000\n    - address: 10.160.1.2\n      asn: 65000\n";
+        let ads = "  advertisements:\n    pod: {}\n";
+        let base = policy("p", WORKERS_ONLY, &format!("{ads}{peers}"));
+        let c = cluster_with(&[base]);
+        let vm1 = c.node_id(WORKERS[0]).unwrap();
+        let first = node_bgp(&c, vm1).unwrap().config();
+        let pod_cidr = c.node(vm1).pod_cidr;
+        // A first sync starts a speaker with every peer and route.
+        let start = reconcile(None, Some(&first));
+        assert_eq!(start.len(), 4);
+        assert_eq!(start[0], SpeakerChange::Start);
+        assert_eq!(start[3], SpeakerChange::Advertise(pod_cidr));
+        assert!(reconcile(Some(&first), Some(&first)).is_empty());
+        // Peers: one added, one changed (its GR time), one removed; no restart.
+        let mut changed = first.clone();
+        changed.peers[0].graceful_restart_secs = 60;
+        changed.peers.remove(1);
+        let added = BgpPeer {
+            address: "10.160.1.3".parse().unwrap(),
+            port: 179,
+            asn: 65001,
+            multihop_ttl: 1,
+            graceful_restart_secs: 120,
+        };
+        changed.peers.push(added.clone());
+        assert_eq!(
+            reconcile(Some(&first), Some(&changed)),
+            vec![
+                SpeakerChange::AddPeer(added),
+                SpeakerChange::UpdatePeer(changed.peers[0].clone()),
+                SpeakerChange::RemovePeer(first.peers[1].clone()),
+            ]
+        );
+        // Advertisements changed: routes only.
+        let mut fewer = first.clone();
+        fewer.routes.clear();
+        assert_eq!(
+            reconcile(Some(&first), Some(&fewer)),
+            vec![SpeakerChange::Withdraw(pod_cidr)]
+        );
+        // Another policy with the same global settings takes over: no restart.
+        let mut renamed = first.clone();
+        renamed.policy = "other".into();
+        assert!(reconcile(Some(&first), Some(&renamed)).is_empty());
+        // localASN, listenPort, router ID, confederation: a restart.
+        for edit in [
+            |c: &mut SpeakerConfig| c.local_asn = 64513,
+            |c: &mut SpeakerConfig| c.listen_port = 1179,
+            |c: &mut SpeakerConfig| c.router_id = Ipv4Addr::new(10, 255, 0, 1),
+            |c: &mut SpeakerConfig| c.confederation = Some((65100, [64513].into())),
+        ] {
+            let mut other = first.clone();
+            edit(&mut other);
+            let steps = reconcile(Some(&first), Some(&other));
+            assert_eq!(&steps[..2], &[SpeakerChange::Stop, SpeakerChange::Start]);
+            assert_eq!(steps.len(), 5, "{steps:?}");
+        }
+        // No policy any more: the speaker stops.
+        assert_eq!(reconcile(Some(&first), None), vec![SpeakerChange::Stop]);
+        assert!(reconcile(None, None).is_empty());
     }
 }
