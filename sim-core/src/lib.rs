@@ -9,8 +9,9 @@
 //! - [`rng`]: the one PRNG (`SimRng` = PCG64 MCG), master seed, per-name streams.
 //! - [`sched`]: the event queue: `Scheduler` trait, binary-heap and other impls, the
 //!   ns-3-shaped DES benchmark.
-//! - [`bgp`]: BGP-4 as the lab's speakers run it: a router's table (`rib`:
-//!   best path, multipath, Graceful Restart's stale paths).
+//! - [`bgp`]: BGP-4 as the lab's speakers run it: the session state machine
+//!   (`fsm`, RFC 4271 §8), a router's table (`rib`: best path, multipath,
+//!   Graceful Restart's stale paths), the sessions' TCP (`tcp`, smoltcp's).
 //! - [`conntrack_tcp`]: Linux conntrack's TCP state machine and timeouts, shared by
 //!   the hosts' netfilter (`sim::nat`) and br-int's conntrack (`openflow::conntrack`).
 //! - [`wire`]: real frame bytes: Ethernet II, 802.1Q, ARP, IPv4, ICMP, UDP, TCP;
