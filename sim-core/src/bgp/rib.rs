@@ -14,8 +14,10 @@
 //! 5. external over internal;
 //!
 //! then, for the one best path only: the path received first (FRR's
-//! "Older Path" for external paths), the lowest router ID, the lowest
-//! peer address.
+//! "Older Path" for external paths; FRR counts a path's age in whole
+//! seconds, so two received within one second tie, as a capture of FRR
+//! 8.4 choosing "best (Router ID)" between them showed), the lowest router
+//! ID, the lowest peer address.
 //!
 //! Multipath: the paths equal to the best one in steps 1-5, from the same
 //! neighbouring AS (FRR without `bgp bestpath as-path multipath-relax`),
@@ -110,10 +112,15 @@ impl Path {
     /// peer address.
     fn order(&self, other: &Path) -> std::cmp::Ordering {
         self.better_before_tiebreak(other)
-            .then(self.since.cmp(&other.since))
+            .then(whole_seconds(self.since).cmp(&whole_seconds(other.since)))
             .then(self.peer.router_id.cmp(&other.peer.router_id))
             .then(self.peer.address.cmp(&other.peer.address))
     }
+}
+
+/// A path's age as FRR compares it: whole seconds.
+fn whole_seconds(t: SimTime) -> u64 {
+    t.as_nanos() / 1_000_000_000
 }
 
 /// A change the forwarding table must make for `prefix`: its next hops
@@ -369,9 +376,27 @@ mod tests {
         let all: Vec<Ipv4Addr> = (0..3).map(|i| node(i).address).collect();
         assert_eq!(rib.next_hops(net(VIP)), all);
         assert_eq!(rib.routes(), vec![(net(VIP), all.clone())]);
-        // Node 0 announced first: FRR's "Older Path".
+        // All within one second: the lowest router ID (node 0).
         assert_eq!(one.next_hops(net(VIP)), vec![node(0).address]);
         assert_eq!(one.paths(net(VIP)).len(), 3);
+    }
+
+    /// With one path allowed, the older one is used, FRR's age counting
+    /// whole seconds: within one second the lower router ID wins.
+    #[test]
+    fn the_older_path_wins_unless_both_came_within_a_second() {
+        let second = |ms: u64| SimTime::ZERO + crate::time::SimDuration::from_millis(ms);
+        let mut rib = Rib::new(1);
+        rib.apply(second(0), node(2), &announce(node(2), VIP));
+        rib.apply(second(1500), node(0), &announce(node(0), VIP));
+        assert_eq!(rib.next_hops(net(VIP)), vec![node(2).address]);
+        let mut tie = Rib::new(1);
+        tie.apply(second(100), node(2), &announce(node(2), VIP));
+        tie.apply(second(900), node(0), &announce(node(0), VIP));
+        assert_eq!(tie.next_hops(net(VIP)), vec![node(0).address]);
+        // Announcing the same path again keeps its age.
+        rib.apply(second(5000), node(2), &announce(node(2), VIP));
+        assert_eq!(rib.next_hops(net(VIP)), vec![node(2).address]);
     }
 
     #[test]
