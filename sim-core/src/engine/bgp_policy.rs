@@ -167,7 +167,7 @@ pub fn node_bgp(cluster: &ClusterState, node: NodeId) -> Result<NodeBgp<'_>, NoS
     };
     let mut peers: Vec<&BgpPeer> = Vec::new();
     for p in policy.peers.iter().filter(|p| p.address.is_ipv4()) {
-        if !peers.iter().any(|q| q.key() == p.key()) {
+        if !peers.iter().any(|q| q.same_key(p)) {
             peers.push(p);
         }
     }
@@ -215,13 +215,17 @@ pub fn advertised_routes(
     let types = &policy.service_ip_types;
     if !types.is_empty() {
         for s in cluster.services.values() {
-            let local = || {
-                super::services::service_pods(cluster, s)
+            let (internal, external) = (
+                s.spec.internal_traffic_policy == TrafficPolicy::Local,
+                s.spec.external_traffic_policy == TrafficPolicy::Local,
+            );
+            // Endpoints are looked up only for a Local policy, once.
+            let local = (internal || external)
+                && super::services::service_pods(cluster, s)
                     .iter()
-                    .any(|p| p.node == node)
-            };
-            let internal_ok = s.spec.internal_traffic_policy != TrafficPolicy::Local || local();
-            let external_ok = s.spec.external_traffic_policy != TrafficPolicy::Local || local();
+                    .any(|p| p.node == node);
+            let internal_ok = !internal || local;
+            let external_ok = !external || local;
             if types.contains(&ServiceIpType::ClusterIP)
                 && internal_ok
                 && let Some(ip) = s.cluster_ip
@@ -356,19 +360,19 @@ pub fn reconcile(old: Option<&SpeakerConfig>, new: Option<&SpeakerConfig>) -> Ve
             (&[], &[])
         }
     };
-    let find = |peers: &[BgpPeer], key: &str| peers.iter().find(|p| p.key() == key).cloned();
+    let find = |peers: &'_ [BgpPeer], p: &BgpPeer| peers.iter().find(|q| q.same_key(p)).cloned();
     for p in &new.peers {
-        if find(old_peers, &p.key()).is_none() {
+        if find(old_peers, p).is_none() {
             steps.push(SpeakerChange::AddPeer(p.clone()));
         }
     }
     for p in &new.peers {
-        if find(old_peers, &p.key()).is_some_and(|o| o != *p) {
+        if find(old_peers, p).is_some_and(|o| o != *p) {
             steps.push(SpeakerChange::UpdatePeer(p.clone()));
         }
     }
     for p in old_peers {
-        if find(&new.peers, &p.key()).is_none() {
+        if find(&new.peers, p).is_none() {
             steps.push(SpeakerChange::RemovePeer(p.clone()));
         }
     }

@@ -74,6 +74,11 @@ impl BgpPeer {
     pub fn key(&self) -> String {
         format!("{}-{}", self.address, self.asn)
     }
+
+    /// Whether two peers have the same [`BgpPeer::key`] (without making it).
+    pub fn same_key(&self, other: &BgpPeer) -> bool {
+        self.address == other.address && self.asn == other.asn
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

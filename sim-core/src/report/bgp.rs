@@ -12,11 +12,12 @@ use crate::engine::bgp_policy::{self, NoSpeaker};
 
 /// `kubectl get bgppolicies` (the CRD's printer columns without AGE).
 pub fn policies(cluster: &ClusterState) -> String {
-    let mut t = format!("{:<30} {}\n", "NAME", "LOCAL ASN");
-    for p in cluster.bgp_policies.iter() {
-        t.push_str(&format!("{:<30} {}\n", p.meta.name, p.local_asn));
-    }
-    t
+    let rows: Vec<Vec<String>> = cluster
+        .bgp_policies
+        .iter()
+        .map(|p| vec![p.meta.name.clone(), p.local_asn.to_string()])
+        .collect();
+    super::table(&["NAME", "LOCAL ASN"], &rows)
 }
 
 /// `antctl get bgppolicy` in `node`'s agent.
@@ -42,7 +43,7 @@ pub fn effective_policy(cluster: &ClusterState, node: &str) -> Result<String, St
                 }
                 None => (String::new(), String::new()),
             };
-            table(
+            antctl_table(
                 &[
                     "NAME",
                     "ROUTER-ID",
@@ -71,7 +72,7 @@ pub fn routes(cluster: &ClusterState, node: &str) -> Result<String, String> {
         .ok_or_else(|| format!("`{node}` is not a Kubernetes node"))?;
     Ok(match bgp_policy::node_bgp(cluster, id) {
         Err(why) => error_line(&why),
-        Ok(bgp) => table(
+        Ok(bgp) => antctl_table(
             &["ROUTE", "TYPE", "K8S-OBJ-REF"],
             bgp.routes
                 .iter()
@@ -91,10 +92,11 @@ fn error_line(why: &NoSpeaker) -> String {
     format!("Error: {}\n", why.antctl_error())
 }
 
-/// antctl's table: rows sorted as text, `<NONE>` for an empty cell (with
-/// more than one column), each column as wide as its widest cell and one
-/// space apart; no rows prints one empty line.
-fn table(header: &[&str], mut rows: Vec<Vec<String>>) -> String {
+/// antctl's table (`output.ConstructFormattedTable`): rows sorted as text,
+/// `<NONE>` for an empty cell (with more than one column), each column as
+/// wide as its widest cell and one space apart, padding kept; no rows
+/// prints one empty line. kubectl's shape is [`super::table`].
+fn antctl_table(header: &[&str], mut rows: Vec<Vec<String>>) -> String {
     if rows.is_empty() {
         return "\n".to_string();
     }

@@ -826,9 +826,9 @@ impl Builder<'_> {
     ) -> Result<BgpRouterSpec, InputError> {
         use crate::model::bgp::*;
         let b = &doc.value;
-        let asn = u32::try_from(b.asn.value)
-            .ok()
-            .filter(|a| *a != 0)
+        // An AS number: 1 to 2^32 - 1 (RFC 6793; 0 is reserved, RFC 7607).
+        let asn_of = |n: i64| u32::try_from(n).ok().filter(|a| *a != 0);
+        let asn = asn_of(b.asn.value)
             .ok_or_else(|| self.err(&b.asn, "asn must be between 1 and 4294967295"))?;
         let Some(first) = svis.first() else {
             return Err(self.err(
@@ -849,9 +849,7 @@ impl Builder<'_> {
                 Some(r) => match &r.value {
                     RemoteAsDoc::Word(w) if w == "external" => Ok(RemoteAs::External),
                     RemoteAsDoc::Word(w) if w == "internal" => Ok(RemoteAs::Internal),
-                    RemoteAsDoc::Asn(a) => u32::try_from(*a)
-                        .ok()
-                        .filter(|a| *a != 0)
+                    RemoteAsDoc::Asn(a) => asn_of(*a)
                         .map(RemoteAs::Asn)
                         .ok_or_else(|| self.err(r, "remoteAs must be between 1 and 4294967295")),
                     RemoteAsDoc::Word(w) => Err(self.err(

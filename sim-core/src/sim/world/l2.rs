@@ -132,10 +132,12 @@ impl World {
         let last = outs.len().checked_sub(usize::from(to_cpu.is_none()));
         for (k, (p, egress)) in outs.into_iter().enumerate() {
             let Some(egress) = egress else { continue };
-            let frame = match (Some(k) == last, &mut inner) {
-                (true, held) => held.take().expect("the frame is still held"),
-                (false, held) => held.as_ref().expect("the frame is still held").clone(),
-            };
+            let frame = if Some(k) == last {
+                inner.take()
+            } else {
+                inner.clone()
+            }
+            .expect("the frame is held until the last port takes it");
             let out_frame = match egress {
                 None => frame,
                 Some(v) => wire::push_vlan(frame, v),
