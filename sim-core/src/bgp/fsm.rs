@@ -207,6 +207,9 @@ pub enum Event<'a> {
     /// ManualStop (Event 2): Cease/Administrative Shutdown if a connection
     /// is up, then Idle with no automatic restart.
     Stop,
+    /// The BFD session watching the peer went down (RFC 9384): a session
+    /// with a connection ends with Cease/BFD Down and restarts later.
+    BfdDown,
     /// Our connect succeeded, or the peer's connection was accepted.
     TcpConnected,
     /// The connect failed, or the connection was reset or closed.
@@ -445,6 +448,14 @@ impl Session {
         match event {
             Event::Start => self.on_start(now, &mut out),
             Event::Stop => self.on_stop(now, &mut out),
+            Event::BfdDown => {
+                if self.state.has_connection() {
+                    let n = Notification::cease(cease::BFD_DOWN);
+                    self.send(BgpMessage::Notification(n.clone()), &mut out);
+                    self.down(DownCause::NotificationSent(n), &mut out);
+                    self.restart_later(now, &mut out);
+                }
+            }
             Event::TcpConnected => self.on_connected(now, &mut out),
             Event::TcpFailed => self.on_tcp_failed(now, &mut out),
             Event::Bytes(bytes) => self.on_bytes(now, bytes, &mut out),

@@ -9,9 +9,13 @@
 //!   Established/Down and received UPDATEs).
 //! - [`rib`]: a router's table: paths per peer, best path and multipath,
 //!   Graceful Restart's stale paths, the forwarding changes they make.
+//! - [`speaker`]: one speaker, a node's or a router's: its TCP, a session
+//!   per peering, a router's RIB; packets and wakes in, packets, wakes,
+//!   forwarding changes and log lines out.
 //! - [`tcp`]: the sessions' TCP: smoltcp's, one in-memory IP interface per
 //!   speaker, its packets carried by the simulated network.
 
 pub mod fsm;
 pub mod rib;
+pub mod speaker;
 pub mod tcp;

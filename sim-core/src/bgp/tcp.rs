@@ -124,10 +124,15 @@ impl TcpHost {
     }
 
     fn socket() -> tcp::Socket<'static> {
-        tcp::Socket::new(
+        let mut s = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; BUFFER]),
             tcp::SocketBuffer::new(vec![0; BUFFER]),
-        )
+        );
+        // Both speakers set TCP_NODELAY (FRR's bgpd in `bgp_network.c`,
+        // gobgp through Go's default): a message leaves at once rather
+        // than after the peer's delayed ACK of the one before.
+        s.set_nagle_enabled(false);
+        s
     }
 
     /// Opens a connection to `remote` from `local_port` (active open).

@@ -163,6 +163,8 @@ pub mod cease {
     pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     pub const OUT_OF_RESOURCES: u8 = 8;
+    /// RFC 9384 §3: the session's BFD went down (FRR sends it).
+    pub const BFD_DOWN: u8 = 10;
 }
 
 /// Names of the error codes, as RFC 4271 §4.5 writes them.
@@ -179,7 +181,7 @@ const ERROR_CODE_NAMES: [(u8, &str); 6] = [
 ];
 
 /// Names of the subcodes, as RFC 4271 §4.5, RFC 5492 §5 and RFC 4486 §4 write them.
-const SUBCODE_NAMES: [(u8, u8, &str); 27] = {
+const SUBCODE_NAMES: [(u8, u8, &str); 28] = {
     use error_code::{CEASE, MESSAGE_HEADER, OPEN_MESSAGE, UPDATE_MESSAGE};
     use {cease::*, header_error::*, open_error::*, update_error::*};
     [
@@ -278,6 +280,7 @@ const SUBCODE_NAMES: [(u8, u8, &str); 27] = {
             "Connection Collision Resolution",
         ),
         (CEASE, OUT_OF_RESOURCES, "Out of Resources"),
+        (CEASE, BFD_DOWN, "BFD Down"),
     ]
 };
 
