@@ -286,6 +286,7 @@ fn after_change_of(
             format!("Egress {} status: {}", w.egress, w.status.describe()),
         );
     }
+    sync_bgp(world, cluster);
     if cluster.egress.pending() && !control.retry_queued {
         let next = match control.backoff {
             None => MIN_BACKOFF,
@@ -294,6 +295,23 @@ fn after_change_of(
         control.backoff = Some(next);
         control.retry_queued = true;
         world.control_timer(world.now() + next, RETRY_TOKEN);
+    }
+}
+
+/// Brings every node's BGP speaker to its effective BGPPolicy (after the
+/// Egress status writes, which say who advertises an Egress IP): a speaker
+/// runs where the agent runs and the policy applies.
+fn sync_bgp(world: &mut World, cluster: &ClusterState) {
+    if !cluster.settings.agent_gate(engine::bgp_policy::GATE) && world.node_speakers() == 0 {
+        return;
+    }
+    for n in cluster.nodes() {
+        let Some(id) = n.device else { continue };
+        let config = match engine::bgp_policy::node_bgp(cluster, n.id) {
+            Ok(b) if world.agent(id).is_some() => Some(b.config()),
+            _ => None,
+        };
+        world.configure_bgp(id, config.as_ref());
     }
 }
 

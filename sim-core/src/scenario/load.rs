@@ -764,11 +764,13 @@ pub fn parse_show(text: &str) -> Result<Show, String> {
         "externalnodes" | "externalnode" | "en" | "externalentities" | "ee" => Show::ExternalNodes,
         "bgppolicies" | "bgppolicy" => Show::BgpPolicies(arg),
         "bgproutes" | "bgproute" => Show::BgpRoutes(need(arg)?),
+        "bgppeers" | "bgppeer" => Show::BgpPeers(need(arg)?),
+        "bgp" => Show::BgpRouter(need(arg)?),
         other => return Err(format!("cannot show `{other}`; {SHOW_CHOICES}")),
     })
 }
 
-const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, traceflow [NAME], memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, iptables NODE, trafficcontrols, externalnodes, bgppolicies [NODE], bgproutes NODE, conntrack DEVICE or trace PROBE";
+const SHOW_CHOICES: &str = "expected nodes, pods, probes, links, topology, svc, endpoints, serviceexternalip, egress [NAME], externalippools, netpol, acnp, anp, tiers, traceflow [NAME], memberlist [NODE], arp DEVICE, mac SWITCH, routes DEVICE, dataplane NODE, iplink NODE, ipaddr NODE, iptables NODE, trafficcontrols, externalnodes, bgppolicies [NODE], bgproutes NODE, bgppeers NODE, bgp ROUTER, conntrack DEVICE or trace PROBE";
 
 fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputError> {
     let view = parse_show(&v.value).map_err(|e| err(file, v, e))?;
@@ -780,6 +782,8 @@ fn show(file: &str, v: &Spanned<String>, topo: &Topology) -> Result<Show, InputE
     | Show::IpAddr(d)
     | Show::Iptables(d)
     | Show::BgpRoutes(d)
+    | Show::BgpPeers(d)
+    | Show::BgpRouter(d)
     | Show::BgpPolicies(Some(d))
     | Show::Conntrack(d) = &view
     {

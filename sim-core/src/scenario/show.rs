@@ -133,6 +133,11 @@ pub fn render_show(
             "antctl get bgproutes (agent on {node})\n{}",
             report::bgp::routes(cluster, node)?
         ),
+        Show::BgpPeers(node) => format!(
+            "antctl get bgppeers (agent on {node})\n{}",
+            report::bgp::peers(world, cluster, node)?
+        ),
+        Show::BgpRouter(device) => report::bgp::router(world, device)?,
     })
 }
 

@@ -168,6 +168,10 @@ pub enum Show {
     BgpPolicies(Option<String>),
     /// `antctl get bgproutes` in a node's agent.
     BgpRoutes(String),
+    /// `antctl get bgppeers` in a node's agent.
+    BgpPeers(String),
+    /// A BGP router's `show bgp summary` and `show ip route bgp` (FRR).
+    BgpRouter(String),
 }
 
 #[derive(Clone, Debug)]

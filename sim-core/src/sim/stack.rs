@@ -209,6 +209,12 @@ pub enum Note {
         pkt: Ipv4Pkt,
         tag: Option<TraceTag>,
     },
+    /// A TCP segment for a port an application's own TCP owns
+    /// ([`IpStack::set_app_ports`]): the stack neither answers nor closes
+    /// it, the world hands it to that TCP (a BGP speaker's).
+    App {
+        pkt: Ipv4Pkt,
+    },
     /// A step of a traced packet's path inside this device.
     Hop {
         tag: TraceTag,
@@ -270,6 +276,8 @@ pub struct IpStack {
     /// Extra addresses answered by a userspace ARP responder (not local addresses).
     pub(super) arp_responder: Vec<(usize, Ipv4Addr)>,
     pub(super) tcp_listen: Vec<u16>,
+    /// Local TCP ports an application's own TCP serves (see [`Note::App`]).
+    app_ports: Vec<u16>,
     pub(super) snat: Vec<SnatRule>,
     pub(super) marks: MarkRules,
     pub(super) ct: Conntrack,
@@ -300,6 +308,7 @@ impl IpStack {
             arp_any_iface,
             arp_responder: Vec::new(),
             tcp_listen: Vec::new(),
+            app_ports: Vec::new(),
             snat: Vec::new(),
             marks: MarkRules::default(),
             ct: Conntrack::default(),
@@ -357,6 +366,12 @@ impl IpStack {
     }
 
     /// Makes this host's HTTP server answer every GET with `code`.
+    /// The local TCP ports whose segments go to an application's own TCP
+    /// ([`Note::App`]) instead of the stack's answers.
+    pub fn set_app_ports(&mut self, ports: Vec<u16>) {
+        self.app_ports = ports;
+    }
+
     pub fn set_http_status(&mut self, code: u16) {
         self.http_status = code;
     }
@@ -1222,6 +1237,12 @@ impl IpStack {
             let (size, tcp) = (ip_len(&pkt), tcp_flags(&pkt));
             self.ct
                 .commit_counted(cx.now, orig, dnat, None, Cow::Owned(by), size, tcp, http);
+        }
+        if let L4::Tcp { dst_port, .. } = &pkt.l4
+            && self.app_ports.contains(dst_port)
+        {
+            cx.notes.push(Note::App { pkt });
+            return;
         }
         let reply_tag = tag.map(TraceTag::as_reply);
         match &pkt.l4 {

@@ -212,6 +212,8 @@ pub enum LogKind {
     /// An audit log line (`enableLogging`), as the agent writes it to
     /// `/var/log/antrea/networkpolicy/np.log` on the node.
     Audit,
+    /// A BGP speaker's session or table changed.
+    Bgp,
 }
 
 impl LogKind {
@@ -232,6 +234,7 @@ impl LogKind {
             LogKind::Expect => "expect",
             LogKind::Warn => "warn",
             LogKind::Audit => "audit",
+            LogKind::Bgp => "bgp",
         }
     }
 }

@@ -24,6 +24,18 @@ impl World {
         }
         self.queue
             .push(self.now + BFD_INTERVAL, Event::Bfd { device: switch });
+        // A BGP router's sessions get BFD too (`neighbor ... bfd`).
+        self.start_bgp_bfd(switch);
+    }
+
+    /// Whether a BFD session to `addr` hears its peer: a powered host has
+    /// the address on an interface that is up, with a live link.
+    pub(super) fn bfd_hears(&self, addr: std::net::Ipv4Addr) -> bool {
+        self.devices.iter().enumerate().any(|(i, d)| {
+            matches!(d, DeviceRt::Host(h) if h.powered
+                && h.stack.ifaces.iter().any(|f| f.up && f.addrs.iter().any(|a| a.addr() == addr)))
+                && self.has_live_link(DeviceId(i as u32))
+        })
     }
 
     /// One BFD interval. Modelled without packets: a session hears its peer
@@ -44,11 +56,7 @@ impl World {
                 .unwrap_or_default();
         let name = s.name.clone();
         for nh in hops {
-            let heard = self.devices.iter().enumerate().any(|(i, d)| {
-                matches!(d, DeviceRt::Host(h) if h.powered
-                    && h.stack.ifaces.iter().any(|f| f.up && f.addrs.iter().any(|a| a.addr() == nh)))
-                    && self.has_live_link(DeviceId(i as u32))
-            });
+            let heard = self.bfd_hears(nh);
             let entry = self.bfd.entry((id, nh)).or_insert((0, true));
             let was_up = entry.1;
             if heard {

@@ -145,6 +145,7 @@ impl World {
                         self.local_delivery(id, &pkt, tag);
                     }
                 }
+                Note::App { pkt } => self.bgp_receive(id, &pkt),
                 Note::Hop { tag, text } => {
                     let name = self.shared_name_of(id);
                     self.add_hop(tag, &name, text, None);

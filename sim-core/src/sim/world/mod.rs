@@ -20,6 +20,8 @@
 //! - [`dense`]: tables by device and port that the event loop reads by index.
 //! - [`garp`]: gratuitous ARP and warm-start ARP caches.
 //! - [`bfd`]: BFD sessions of L3 switches guarding static routes.
+//! - [`bgp`]: BGP speakers: a router's from the topology, each node's as
+//!   the control plane configures it; their packets, wakes and routes.
 //! - [`agents`]: the antrea-agent memberlist instances the nodes run.
 //! - [`audit`]: NetworkPolicy audit log lines (`enableLogging`) from the
 //!   packet-ins br-int sends the agent.
@@ -45,6 +47,7 @@ use links::LinkRt;
 mod agents;
 mod audit;
 mod bfd;
+mod bgp;
 mod br_int;
 mod dataplane;
 mod dense;
@@ -100,6 +103,16 @@ enum Event {
     Control { token: u64 },
     /// A BFD transmit interval of a switch's sessions.
     Bfd { device: DeviceId },
+    /// A BGP speaker's wake ([`bgp`]): its device's life and which
+    /// speaker of it asked.
+    Bgp {
+        device: DeviceId,
+        epoch: u32,
+        instance: u32,
+        wake: crate::bgp::speaker::Wake,
+    },
+    /// A BFD interval of a BGP router's sessions ([`bgp`]).
+    BgpBfd { device: DeviceId },
     /// An inline appliance sends a frame back into br-int `br` by its
     /// TrafficControl port `port` ([`traffic_control`]).
     TcReturn {
@@ -188,6 +201,8 @@ pub struct World {
     log_dataplane: bool,
     /// BFD sessions: (switch, next hop) → (missed intervals, up).
     bfd: BTreeMap<(DeviceId, Ipv4Addr), (u8, bool)>,
+    /// BGP speakers ([`bgp`]).
+    bgp: bgp::Speakers,
 }
 
 impl World {
@@ -231,6 +246,7 @@ impl World {
             arp_drop_hints: BTreeMap::new(),
             log_dataplane: true,
             bfd: BTreeMap::new(),
+            bgp: bgp::Speakers::default(),
         };
         for d in &topology.devices {
             let rt = match &d.kind {
@@ -256,6 +272,7 @@ impl World {
         for (id, name, pod_cidr) in nodes {
             w.add_pod_network(id, &name, pod_cidr);
         }
+        w.start_bgp_routers(topology);
         w
     }
 
@@ -413,6 +430,13 @@ impl World {
             } => self.agent_timer(device, epoch, timer),
             Event::Control { token } => self.control.push(ControlEvent::Timer(token)),
             Event::Bfd { device } => self.bfd_tick(device),
+            Event::Bgp {
+                device,
+                epoch,
+                instance,
+                wake,
+            } => self.bgp_wake(device, epoch, instance, wake),
+            Event::BgpBfd { device } => self.bgp_bfd_tick(device),
             Event::TcReturn {
                 br,
                 port,

@@ -56,6 +56,9 @@ impl World {
             // The agent dies with the machine: no leave message, peers must
             // detect the failure.
             self.agents.remove(id);
+            self.bgp_power_off(id);
+        } else {
+            self.bgp_power_on(id);
         }
         // Pods live and die with their node.
         if let Some(&br) = self.br_int.get(&id) {
