@@ -241,6 +241,62 @@ pub fn arp_entry(lab: &Lab, device: &str, ip: Ipv4Addr) -> Option<(String, Strin
     Some((mac, state))
 }
 
+/// The next hops `device`'s main table forwards exactly `to` through,
+/// sorted: `ip -j route show exact PREFIX` and its lowest-metric routes'
+/// gateways (one route's `gateway`, or a multipath route's `nexthops`).
+pub fn route_next_hops(
+    lab: &Lab,
+    device: &str,
+    to: ipnet::Ipv4Net,
+) -> Result<Vec<Ipv4Addr>, String> {
+    let ns = lab
+        .netns
+        .get(device)
+        .ok_or_else(|| format!("no namespace for {device}"))?;
+    let out = sys::run(
+        "ip",
+        &[
+            "-j",
+            "-n",
+            ns,
+            "route",
+            "show",
+            "table",
+            "main",
+            "exact",
+            &to.to_string(),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let routes: Vec<serde_json::Value> =
+        serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out })
+            .map_err(|e| format!("ip -j route: {e}"))?;
+    let metric = |r: &serde_json::Value| r["metric"].as_u64().unwrap_or(0);
+    let Some(lowest) = routes.iter().map(metric).min() else {
+        return Ok(Vec::new());
+    };
+    let mut hops: Vec<Ipv4Addr> = routes
+        .iter()
+        .filter(|r| metric(r) == lowest)
+        .flat_map(|r| {
+            let one = r["gateway"].as_str().map(str::to_string);
+            let many = r["nexthops"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| n["gateway"].as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            one.into_iter().chain(many)
+        })
+        .filter_map(|g| g.parse().ok())
+        .collect();
+    hops.sort();
+    hops.dedup();
+    Ok(hops)
+}
+
 /// The switch port (topology name) where `mac` was learned in `vlan`.
 pub fn mac_port(lab: &Lab, switch: &str, vlan: u16, mac: &str) -> Option<String> {
     let br = lab.bridges.get(switch)?.clone();

@@ -156,6 +156,16 @@ impl Observe for RealObserver<'_> {
         )
     }
 
+    fn route_next_hops(&self, device: &str, to: ipnet::Ipv4Net) -> Result<Vec<Ipv4Addr>, String> {
+        if !self.lab.netns.contains_key(device) {
+            return Err(match self.lab.topology.device_id(device) {
+                Some(_) => format!("{device} does not route (no namespace)"),
+                None => format!("no device {device}"),
+            });
+        }
+        observe::route_next_hops(self.lab, device, to)
+    }
+
     fn mac_entry(&self, switch: &str, vlan: u16, mac: MacAddr) -> Result<Option<String>, String> {
         if self.lab.topology.device_id(switch).is_none() {
             return Err(format!("no device {switch}"));

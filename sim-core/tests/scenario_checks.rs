@@ -360,3 +360,47 @@ fn the_memory_estimate_counts_br_int_programs() {
     assert!(lab(true).bytes() > limits::MEMORY_BUDGET);
     assert_eq!(lab(false).pipeline_flows(), 0);
 }
+
+#[test]
+fn a_route_expectation_is_checked_where_written() {
+    let expect = |body: &str| {
+        format!(
+            "name: s\ntopology: t.yaml\nsteps:\n  - at: 1s\n    expect:\n      - route: {body}\n"
+        )
+    };
+    let fine = expect("{device: h1, to: 10.1.0.0/16, via: [10.0.0.2, 10.0.0.1]}");
+    load(&fine).unwrap_or_else(|e| panic!("{e}"));
+    let cases = [
+        (
+            "{device: nope, to: 10.1.0.0/16, via: []}",
+            "nope",
+            "no device called `nope` in the topology",
+        ),
+        (
+            "{device: h1, to: 10.1.0.0, via: []}",
+            "10.1.0.0,",
+            "`10.1.0.0` is not an IPv4 prefix (like 10.169.1.40/32)",
+        ),
+        (
+            "{device: h1, to: 10.1.0.1/16, via: []}",
+            "10.1.0.1/16",
+            "`10.1.0.1/16` has host bits set; a route's prefix is `10.1.0.0/16`",
+        ),
+        (
+            "{device: h1, to: 10.1.0.0/16, via: [gw]}",
+            "[gw]",
+            "`gw` is not an IPv4 address",
+        ),
+    ];
+    for (body, at, message) in cases {
+        let text = expect(body);
+        let e = err_of(&text);
+        assert_eq!((e.line, e.column), pos(&text, at), "{e}");
+        assert_eq!(e.message, message);
+    }
+    let both = expect("{device: h1, to: 10.1.0.0/16, via: []}\n        probe: p");
+    assert!(
+        err_of(&both).message.contains("exactly one of"),
+        "two kinds in one expectation"
+    );
+}

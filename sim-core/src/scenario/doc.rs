@@ -267,6 +267,19 @@ pub struct ExpectDoc {
     // About a ServiceExternalIP.
     #[serde(default, rename = "serviceExternalIP")]
     pub(crate) service_external_ip: Option<Spanned<SeipExpectDoc>>,
+    // About a routing table.
+    #[serde(default)]
+    pub(crate) route: Option<Spanned<RouteExpectDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteExpectDoc {
+    pub(crate) device: Spanned<String>,
+    /// The destination prefix, exactly as the route has it.
+    pub(crate) to: Spanned<String>,
+    /// Every next hop the device forwards it through; `[]`: no route.
+    pub(crate) via: Spanned<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

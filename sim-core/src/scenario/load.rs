@@ -813,6 +813,7 @@ fn expectation(
         d.mac.is_some(),
         d.egress.is_some(),
         d.service_external_ip.is_some(),
+        d.route.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -821,7 +822,7 @@ fn expectation(
         return Err(err(
             file,
             e,
-            "an expectation is about exactly one of `probe`, `arp`, `mac`, `egress` or `serviceExternalIP`",
+            "an expectation is about exactly one of `probe`, `arp`, `mac`, `egress`, `serviceExternalIP` or `route`",
         ));
     }
     let kind = if let Some(p) = &d.probe {
@@ -918,6 +919,43 @@ fn expectation(
                 ip,
                 mac: a.mac.as_ref().map(|m| mac_ref(file, m)).transpose()?,
                 state,
+            }
+        } else if let Some(r) = &d.route {
+            let r = &r.value;
+            check_device(file, &r.device, topo)?;
+            let to = r.to.value.parse::<ipnet::Ipv4Net>().map_err(|_| {
+                err(
+                    file,
+                    &r.to,
+                    format!(
+                        "`{}` is not an IPv4 prefix (like 10.169.1.40/32)",
+                        r.to.value
+                    ),
+                )
+            })?;
+            if to.trunc() != to {
+                return Err(err(
+                    file,
+                    &r.to,
+                    format!(
+                        "`{to}` has host bits set; a route's prefix is `{}`",
+                        to.trunc()
+                    ),
+                ));
+            }
+            let mut via = Vec::new();
+            for v in &r.via.value {
+                via.push(
+                    v.parse::<Ipv4Addr>()
+                        .map_err(|_| err(file, &r.via, format!("`{v}` is not an IPv4 address")))?,
+                );
+            }
+            via.sort();
+            via.dedup();
+            ExpectKind::Route {
+                device: r.device.value.clone(),
+                to,
+                via,
             }
         } else if let Some(se) = &d.service_external_ip {
             let se = &se.value;

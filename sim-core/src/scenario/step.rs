@@ -217,6 +217,13 @@ pub enum ExpectKind {
         node: Option<Option<String>>,
         ip: Option<Option<Ipv4Addr>>,
     },
+    /// The next hops `device` forwards exactly `to` through (sorted; empty:
+    /// no usable route of that prefix).
+    Route {
+        device: String,
+        to: ipnet::Ipv4Net,
+        via: Vec<Ipv4Addr>,
+    },
     /// `node: Some(None)` = held by no node.
     Egress {
         name: String,

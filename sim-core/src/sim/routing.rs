@@ -529,6 +529,36 @@ impl RoutingTable {
         }
     }
 
+    /// The next hops the main table forwards exactly `dst` through, sorted:
+    /// its usable routes of that prefix with the lowest metric (as many as
+    /// `maximum_paths` takes; a multipath route's live next hops).
+    pub fn next_hops_of(&self, dst: Ipv4Net) -> Vec<Ipv4Addr> {
+        let usable: Vec<&Route> = self
+            .routes
+            .iter()
+            .filter(|r| {
+                r.table == TABLE_MAIN && r.dst == dst && r.nexthops.iter().any(|n| self.alive(n))
+            })
+            .collect();
+        let Some(metric) = usable.iter().map(|r| r.metric).min() else {
+            return Vec::new();
+        };
+        let mut v: Vec<Ipv4Addr> = usable
+            .into_iter()
+            .filter(|r| r.metric == metric)
+            .take(usize::from(self.ecmp.maximum_paths.max(1)))
+            .flat_map(|r| {
+                r.nexthops
+                    .iter()
+                    .filter(|n| self.alive(n))
+                    .filter_map(|n| n.via)
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// Next hops of static routes (what a BFD session would watch).
     pub fn static_next_hops(&self) -> Vec<Ipv4Addr> {
         let mut v: Vec<Ipv4Addr> = self
@@ -718,6 +748,33 @@ mod tests {
         );
         t.set_next_hop_alive(ip("10.160.1.27"), false);
         assert_eq!(t.lookup(ip("10.169.1.40"), None, 0), None);
+    }
+
+    #[test]
+    fn next_hops_of_a_prefix_are_its_lowest_metric_live_routes() {
+        let mut t = RoutingTable::new();
+        let dst: Ipv4Net = "10.169.1.40/32".parse().unwrap();
+        assert!(t.next_hops_of(dst).is_empty());
+        t.add_route(route(
+            "10.169.1.40/32",
+            Some("10.0.0.27"),
+            0,
+            10,
+            TABLE_MAIN,
+        ));
+        t.add_route(route("10.169.1.40/32", Some("10.0.0.26"), 0, 1, TABLE_MAIN));
+        t.add_route(route("10.169.1.0/24", Some("10.0.0.9"), 0, 0, TABLE_MAIN));
+        assert_eq!(t.next_hops_of(dst), [ip("10.0.0.26")]);
+        // The best one's next hop is dead (BFD): the backup is used.
+        t.set_next_hop_alive(ip("10.0.0.26"), false);
+        assert_eq!(t.next_hops_of(dst), [ip("10.0.0.27")]);
+        t.set_next_hop_alive(ip("10.0.0.26"), true);
+        // A multipath route of a lower metric: its next hops, sorted.
+        t.add_route(multipath(
+            "10.169.1.40/32",
+            &[("10.0.0.30", 1), ("10.0.0.29", 1)],
+        ));
+        assert_eq!(t.next_hops_of(dst), [ip("10.0.0.29"), ip("10.0.0.30")]);
     }
 
     #[test]

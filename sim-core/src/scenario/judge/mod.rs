@@ -95,6 +95,7 @@ pub fn judge(obs: &dyn Observe, kind: &ExpectKind) -> Judgement {
             port,
             absent,
         } => mac_table(obs, switch, *vlan, mac, port.as_deref(), *absent),
+        ExpectKind::Route { device, to, via } => route(obs, device, *to, via),
         ExpectKind::ServiceExternalIp { service, node, ip } => {
             service_external_ip(obs, service, node, ip)
         }
@@ -281,6 +282,35 @@ fn mac_table(
             "found {}",
             found.unwrap_or_else(|| "no entry".into())
         ));
+    }
+    notes.finish(obs, head)
+}
+
+/// `route: {device, to, via}`: the next hops `device` forwards `to` through.
+fn route(obs: &dyn Observe, device: &str, to: ipnet::Ipv4Net, via: &[Ipv4Addr]) -> Judgement {
+    let list = |hops: &[Ipv4Addr]| -> String {
+        if hops.is_empty() {
+            "no route".to_string()
+        } else {
+            hops.iter()
+                .map(Ipv4Addr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let found = match obs.route_next_hops(device, to) {
+        Ok(f) => f,
+        Err(e) => return refused(e),
+    };
+    let head = if via.is_empty() {
+        format!("{device} has no route to {to}")
+    } else {
+        format!("{device} routes {to} via {}", list(via))
+    };
+    let mut notes = Notes::default();
+    notes.observed(format!("{device} next hops for {to}"), list(&found));
+    if found != via {
+        notes.problem(format!("found {}", list(&found)));
     }
     notes.finish(obs, head)
 }

@@ -97,6 +97,11 @@ pub trait Observe {
     /// The port (as the topology names it) where `switch` learned `mac` in
     /// `vlan` (`Ok(None)`: not learned); an error if there is no such device.
     fn mac_entry(&self, switch: &str, vlan: u16, mac: MacAddr) -> Result<Option<String>, String>;
+    /// The next hops `device` forwards exactly `to` through, sorted: its
+    /// main table's usable routes of that prefix with the lowest metric
+    /// (none: no such route); an error if there is no such device or it
+    /// does not route.
+    fn route_next_hops(&self, device: &str, to: ipnet::Ipv4Net) -> Result<Vec<Ipv4Addr>, String>;
     /// Probe `name`'s attempts; `None` if it was never started.
     fn probe(&self, name: &str) -> Option<ProbeSeen<'_>>;
     /// The source address the destination saw for the last attempt.

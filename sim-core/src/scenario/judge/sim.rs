@@ -135,6 +135,19 @@ impl Observe for SimObserver<'_> {
         }))
     }
 
+    fn route_next_hops(&self, device: &str, to: ipnet::Ipv4Net) -> Result<Vec<Ipv4Addr>, String> {
+        let id = self
+            .world
+            .device_id(device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        let stack = self
+            .world
+            .device(id)
+            .stack()
+            .ok_or_else(|| format!("{device} does not route (no IP stack)"))?;
+        Ok(stack.routes().next_hops_of(to))
+    }
+
     fn mac_entry(&self, switch: &str, vlan: u16, mac: MacAddr) -> Result<Option<String>, String> {
         let id = self
             .world

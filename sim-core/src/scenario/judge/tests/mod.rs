@@ -29,6 +29,8 @@ struct FakeLab {
     /// (switch, vlan, mac) → port; `switches` lists the switches.
     switches: Vec<&'static str>,
     macs: BTreeMap<(String, u16, MacAddr), String>,
+    /// Devices that route, and their next hops by exact prefix.
+    routes: BTreeMap<String, BTreeMap<ipnet::Ipv4Net, Vec<Ipv4Addr>>>,
     probes: BTreeMap<String, (Vec<Attempt>, SimDuration)>,
     seen_source: Option<Ipv4Addr>,
     vlans: Vec<u16>,
@@ -80,6 +82,13 @@ impl Observe for FakeLab {
             return Err(format!("no device {switch}"));
         }
         Ok(self.macs.get(&(switch.to_string(), vlan, mac)).cloned())
+    }
+    fn route_next_hops(&self, device: &str, to: ipnet::Ipv4Net) -> Result<Vec<Ipv4Addr>, String> {
+        let table = self
+            .routes
+            .get(device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        Ok(table.get(&to).cloned().unwrap_or_default())
     }
     fn probe(&self, name: &str) -> Option<ProbeSeen<'_>> {
         self.probes.get(name).map(|(attempts, timeout)| ProbeSeen {

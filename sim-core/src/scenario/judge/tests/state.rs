@@ -416,3 +416,49 @@ fn observations_are_what_both_sides_compare() {
         .collect();
     assert_eq!(differ, vec!["Egress eg node"]);
 }
+
+#[test]
+fn a_route_expectation_compares_the_whole_set_of_next_hops() {
+    let mut lab = FakeLab::default();
+    let to: ipnet::Ipv4Net = "10.169.1.40/32".parse().unwrap();
+    lab.routes.insert(
+        "core-sw".into(),
+        BTreeMap::from([(to, vec![ip("10.160.1.25"), ip("10.160.1.26")])]),
+    );
+    let expect = |via: &[&str]| ExpectKind::Route {
+        device: "core-sw".into(),
+        to,
+        via: via.iter().map(|v| ip(v)).collect(),
+    };
+    let (ok, msg) = verdict(&lab, &expect(&["10.160.1.25", "10.160.1.26"]));
+    assert!(ok, "{msg}");
+    assert_eq!(
+        msg,
+        "core-sw routes 10.169.1.40/32 via 10.160.1.25, 10.160.1.26"
+    );
+    // One next hop too few, or too many: the set is what is judged.
+    let (ok, msg) = verdict(&lab, &expect(&["10.160.1.25"]));
+    assert!(!ok);
+    assert!(msg.ends_with("found 10.160.1.25, 10.160.1.26"), "{msg}");
+    let (ok, msg) = verdict(&lab, &expect(&[]));
+    assert!(!ok);
+    assert!(
+        msg.starts_with("core-sw has no route to 10.169.1.40/32"),
+        "{msg}"
+    );
+    // No such prefix: no route; no such device: refused.
+    let other: ipnet::Ipv4Net = "10.9.0.0/16".parse().unwrap();
+    let none = ExpectKind::Route {
+        device: "core-sw".into(),
+        to: other,
+        via: Vec::new(),
+    };
+    assert!(verdict(&lab, &none).0);
+    let missing = ExpectKind::Route {
+        device: "nope".into(),
+        to,
+        via: Vec::new(),
+    };
+    let (ok, msg) = verdict(&lab, &missing);
+    assert!(!ok && msg.contains("no device nope"), "{msg}");
+}
