@@ -43,42 +43,82 @@ fn next_hops(r: &Runner, prefix: &str) -> Vec<u8> {
 
 const LB: &str = "10.169.1.40/32";
 
+/// When the log says `line` happened on `device`, in ms.
+fn logged_at(r: &Runner, device: &str, line: &str) -> Vec<u64> {
+    r.outcome()
+        .world
+        .log()
+        .iter()
+        .filter(|e| e.device == device && e.message == line)
+        .map(|e| e.time.as_nanos() / 1_000_000)
+        .collect()
+}
+
 #[test]
 fn etp_cluster_paths_outlive_a_dead_node_until_the_hold_timer_then_etp_local_narrows_them() {
     let mut r = runner("service-external-ip-l3-bgp.yaml");
-    r.advance_to(at(1_000)).unwrap();
+    r.advance_to(at(4_900)).unwrap();
+    assert!(next_hops(&r, LB).is_empty(), "gobgp waits 5 s at least");
+    r.advance_to(at(10_000)).unwrap();
     // ETP Cluster: every node the policy selects advertises the IP.
     assert_eq!(next_hops(&r, LB), [21, 22, 23, 25, 26, 27]);
-    // vm-2 (.26) is off from 10 s; its last KEEPALIVE came with the OPEN
-    // exchange at 0 s, so the 90 s hold timer runs out at 90 s.
-    r.advance_to(at(89_990)).unwrap();
-    assert_eq!(next_hops(&r, LB), [21, 22, 23, 25, 26, 27]);
-    r.advance_to(at(90_010)).unwrap();
+    // vm-2 (.26) is off from 20 s: its path stays until the router's hold
+    // timer, 90 s after the last message, the KEEPALIVE of the OPEN
+    // exchange (the next would have come 30 s after the session did).
+    r.advance_to(at(105_000)).unwrap();
+    let up = logged_at(
+        &r,
+        "core-sw",
+        "BGP session with 10.160.1.26 (AS 64512, router ID 10.160.1.26) Established, hold time 90s",
+    );
+    let down = logged_at(
+        &r,
+        "core-sw",
+        "BGP session with 10.160.1.26 down: Hold Timer Expired sent",
+    );
+    assert_eq!((up.len(), down.len()), (1, 1), "{up:?} {down:?}");
+    assert!((5_000..10_000).contains(&up[0]), "{up:?}");
+    assert!(
+        down[0] - up[0] <= 90_000 && down[0] - up[0] > 89_990,
+        "{up:?} {down:?}"
+    );
     assert_eq!(next_hops(&r, LB), [21, 22, 23, 25, 27]);
-    // Back at 105 s: its speaker reconnects within connect-retry (5 s).
-    r.advance_to(at(111_000)).unwrap();
-    assert_eq!(next_hops(&r, LB), [21, 22, 23, 25, 26, 27]);
-    // ETP Local at 125 s: the control-plane nodes run no yelb-ui Pod.
-    r.advance_to(at(126_000)).unwrap();
-    assert_eq!(next_hops(&r, LB), [25, 26, 27]);
+    // ETP Local at 130 s: the control-plane nodes run no yelb-ui Pod (and
+    // vm-2 is still off).
+    r.advance_to(at(131_000)).unwrap();
+    assert_eq!(next_hops(&r, LB), [25, 27]);
     let w = &r.outcome().world;
     let shown = report::bgp::router(w, "core-sw").unwrap();
-    assert!(shown.contains("B>* 10.169.1.40/32 [20/0] via 10.160.1.25, vlan216, weight 1, 00:00:00\n  *                       via 10.160.1.26, vlan216"), "{shown}");
-    // vm-3 (.27) is off from 140 s; its sessions's last KEEPALIVE was at
-    // 120 s (every 30 s), so its path goes at 210 s.
-    r.advance_to(at(209_990)).unwrap();
-    assert_eq!(next_hops(&r, LB), [25, 26, 27]);
-    r.advance_to(at(210_100)).unwrap();
-    assert_eq!(next_hops(&r, LB), [25, 26]);
+    assert!(shown.contains("B>* 10.169.1.40/32 [20/0] via 10.160.1.25, vlan216, weight 1, 00:00:00\n  *                       via 10.160.1.27, vlan216"), "{shown}");
+    // vm-3 (.27) is off from 150 s; its path goes 210 s after its session
+    // came up (its last KEEPALIVE was at 120 s of the session's life).
+    r.advance_to(at(225_000)).unwrap();
+    let up = logged_at(
+        &r,
+        "core-sw",
+        "BGP session with 10.160.1.27 (AS 64512, router ID 10.160.1.27) Established, hold time 90s",
+    );
+    let down = logged_at(
+        &r,
+        "core-sw",
+        "BGP session with 10.160.1.27 down: Hold Timer Expired sent",
+    );
+    assert_eq!((up.len(), down.len()), (1, 1), "{up:?} {down:?}");
+    // Within a delayed ACK (10 ms) of it.
+    assert!(
+        (209_990..=210_020).contains(&(down[0] - up[0])),
+        "{up:?} {down:?}"
+    );
+    assert_eq!(next_hops(&r, LB), [25]);
 }
 
 #[test]
 fn bfd_takes_the_dead_nodes_path_out_within_a_second() {
     let mut r = runner("service-external-ip-l3-bgp-bfd.yaml");
-    r.advance_to(at(10_700)).unwrap();
+    r.advance_to(at(20_600)).unwrap();
     assert_eq!(next_hops(&r, LB), [21, 22, 23, 25, 26, 27]);
-    // Heard at 9.9 s, missed at 10.2, 10.5 and 10.8 s (300 ms x 3).
-    r.advance_to(at(10_800)).unwrap();
+    // Heard at 19.8 s, missed at 20.1, 20.4 and 20.7 s (300 ms x 3).
+    r.advance_to(at(20_700)).unwrap();
     assert_eq!(next_hops(&r, LB), [21, 22, 23, 25, 27]);
 }
 
@@ -86,15 +126,15 @@ fn bfd_takes_the_dead_nodes_path_out_within_a_second() {
 fn a_moved_egress_ip_has_two_paths_until_the_old_holders_hold_timer_expires() {
     let eip = "10.170.1.40/32";
     let mut r = runner("egress-bgp.yaml");
-    r.advance_to(at(5_000)).unwrap();
+    r.advance_to(at(15_000)).unwrap();
     assert_eq!(next_hops(&r, eip), [26], "only the holder advertises");
-    r.advance_to(at(20_000)).unwrap();
+    r.advance_to(at(40_000)).unwrap();
     assert_eq!(
         next_hops(&r, eip),
         [26, 27],
         "the new holder advertises; the old path stays"
     );
-    r.advance_to(at(95_000)).unwrap();
+    r.advance_to(at(102_000)).unwrap();
     assert_eq!(next_hops(&r, eip), [27]);
 }
 

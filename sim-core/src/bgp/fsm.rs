@@ -96,6 +96,21 @@ pub struct SessionConfig {
     /// Advertise Graceful Restart with this restart time in seconds (at most
     /// [`MAX_RESTART_TIME`]).
     pub graceful_restart: Option<u16>,
+    /// Connect after a random delay at each start instead of at once (an
+    /// active session; see [`ConnectDelay`]).
+    pub connect_delay: Option<ConnectDelay>,
+}
+
+/// gobgp's connect loop: at each start (and each automatic restart) its
+/// first connect waits a random whole number of seconds in
+/// `min..min + spread` (gobgp v3's `connectLoop`: `rand.Intn(5) + 5` s with
+/// its minimum connect-retry interval of 5 s), drawn from a PRNG seeded
+/// with `seed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectDelay {
+    pub min_secs: u64,
+    pub spread_secs: u64,
+    pub seed: u64,
 }
 
 /// Why a [`SessionConfig`] cannot run.
@@ -340,13 +355,20 @@ pub struct Session {
     last_state_change: SimTime,
     established_count: u64,
     last_down: Option<DownReason>,
+    /// Draws the connect delays ([`SessionConfig::connect_delay`]).
+    delays: Option<crate::rng::SimRng>,
 }
 
 impl Session {
     /// A session in Idle; nothing happens until [`Event::Start`].
     pub fn new(cfg: SessionConfig) -> Result<Session, ConfigError> {
         cfg.validate()?;
+        let delays = cfg.connect_delay.map(|d| {
+            use rand::SeedableRng;
+            crate::rng::SimRng::seed_from_u64(d.seed)
+        });
         Ok(Session {
+            delays,
             cfg,
             state: State::Idle,
             inbox: Vec::new(),
@@ -501,6 +523,17 @@ impl Session {
     fn begin(&mut self, now: SimTime, out: &mut Vec<Action>) {
         if self.cfg.passive {
             self.set_state(now, State::Active);
+        } else if let (Some(d), Some(rng)) = (self.cfg.connect_delay, self.delays.as_mut()) {
+            // Active until the delay's ConnectRetry expiry connects.
+            let secs = d.min_secs + crate::rng::below(rng, d.spread_secs.max(1));
+            self.set_state(now, State::Active);
+            self.arm(
+                now,
+                TimerKind::ConnectRetry,
+                SimDuration::from_secs(secs),
+                out,
+            );
+            return;
         } else {
             self.set_state(now, State::Connect);
             out.push(Action::Connect);

@@ -31,7 +31,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::fsm::{Action, DownReason, Event, Session, SessionConfig, State, TimerKind};
+use super::fsm::{
+    Action, ConnectDelay, DownReason, Event, Session, SessionConfig, State, TimerKind,
+};
 use super::rib::{FibChange, PeerInfo, Rib};
 use super::tcp::{Conn, TcpHost};
 use crate::engine::bgp_policy::{SpeakerChange, SpeakerConfig};
@@ -47,6 +49,11 @@ pub const NODE_KEEPALIVE: SimDuration = SimDuration::from_secs(30);
 /// gobgp's connect-retry time (`DEFAULT_CONNECT_RETRY`, 5 s; real mode saw
 /// gobgpd sit about 5 s in Idle after a failure).
 pub const NODE_CONNECT_RETRY: SimDuration = SimDuration::from_secs(5);
+/// gobgp v3's first connect of a start waits 5 to 9 whole seconds
+/// (`connectLoop`: `rand.Intn(5) + 5` with `minConnectRetryInterval` 5);
+/// real mode's gobgpd 3.10 connected 5 to 7 s after it started.
+pub const GOBGP_CONNECT_DELAY_MIN_SECS: u64 = 5;
+pub const GOBGP_CONNECT_DELAY_SPREAD_SECS: u64 = 5;
 /// FRR's Graceful Restart restart time, advertised in helper mode.
 const ROUTER_RESTART_TIME: u16 = 120;
 /// Prefixes per UPDATE a node sends (one UPDATE stays far below 4096 bytes).
@@ -154,6 +161,8 @@ pub struct Speaker {
     tcp_wake: Option<SimTime>,
     /// When each installed prefix last changed (FRR's route uptime).
     fib_since: BTreeMap<Ipv4Net, SimTime>,
+    /// The speaker's seed (its sessions' connect delays derive from it).
+    seed: u64,
     /// Bumped whenever a peer's stale paths are kept (names the flush).
     stale_generation: u32,
     /// The last stale generation of each peer.
@@ -210,6 +219,7 @@ impl Speaker {
             closing: Vec::new(),
             tcp_wake: None,
             fib_since: BTreeMap::new(),
+            seed,
             stale_generation: 0,
             stale: Vec::new(),
         }
@@ -434,6 +444,11 @@ impl Speaker {
             connect_retry: NODE_CONNECT_RETRY,
             passive: false,
             graceful_restart: Some(p.graceful_restart_secs),
+            connect_delay: Some(ConnectDelay {
+                min_secs: GOBGP_CONNECT_DELAY_MIN_SECS,
+                spread_secs: GOBGP_CONNECT_DELAY_SPREAD_SECS,
+                seed: self.seed ^ u64::from(self.next_peering),
+            }),
         };
         match Session::new(cfg) {
             Ok(session) => {
@@ -815,6 +830,7 @@ impl Speaker {
             connect_retry: spec.connect_retry,
             passive: true,
             graceful_restart: Some(ROUTER_RESTART_TIME),
+            connect_delay: None,
         };
         let Ok(session) = Session::new(cfg) else {
             self.tcp.abort(c);

@@ -149,6 +149,11 @@ impl NoSpeaker {
     }
 }
 
+/// Whether any node may run a speaker: the gate is on and a policy exists.
+pub fn in_use(cluster: &ClusterState) -> bool {
+    cluster.settings.agent_gate(GATE) && !cluster.bgp_policies.is_empty()
+}
+
 /// Node `node`'s speaker: its effective policy, router ID, peers, routes.
 pub fn node_bgp(cluster: &ClusterState, node: NodeId) -> Result<NodeBgp<'_>, NoSpeaker> {
     if !cluster.settings.agent_gate(GATE) {

@@ -31,6 +31,7 @@ fn cfg_a() -> SessionConfig {
         connect_retry: secs(120),
         passive: false,
         graceful_restart: None,
+        connect_delay: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn cfg_b() -> SessionConfig {
         connect_retry: secs(120),
         passive: true,
         graceful_restart: Some(120),
+        connect_delay: None,
     }
 }
 
@@ -896,4 +898,55 @@ proptest! {
         prop_assert_eq!(w.s[0].state(), State::Established);
         prop_assert_eq!(w.s[1].state(), State::Established);
     }
+}
+
+/// gobgp's connect loop: the first connect of a start waits 5 to 9 whole
+/// seconds, drawn from the session's seed; the same seed draws the same.
+#[test]
+fn a_connect_delay_waits_in_active_before_the_first_connect() {
+    let delayed = |seed: u64| SessionConfig {
+        connect_delay: Some(ConnectDelay {
+            min_secs: 5,
+            spread_secs: 5,
+            seed,
+        }),
+        connect_retry: secs(5),
+        ..cfg_a()
+    };
+    let first_connect = |seed: u64| -> u64 {
+        let mut s = Session::new(delayed(seed)).unwrap();
+        let out = s.handle(at(0), Event::Start);
+        assert_eq!(s.state(), State::Active, "no connect yet");
+        assert!(!out.contains(&Action::Connect));
+        let Some(Action::SetTimer {
+            kind,
+            at: when,
+            token,
+        }) = out
+            .iter()
+            .find(|a| {
+                matches!(
+                    a,
+                    Action::SetTimer {
+                        kind: TimerKind::ConnectRetry,
+                        ..
+                    }
+                )
+            })
+            .cloned()
+        else {
+            panic!("a ConnectRetry timer: {out:?}")
+        };
+        let out = s.handle(when, Event::Timer(kind, token));
+        assert_eq!(out.first(), Some(&Action::Connect));
+        assert_eq!(s.state(), State::Connect);
+        when.as_nanos() / 1_000_000_000
+    };
+    let delays: Vec<u64> = (0..40).map(first_connect).collect();
+    assert!(delays.iter().all(|d| (5..10).contains(d)), "{delays:?}");
+    assert!(
+        delays.iter().any(|d| *d != delays[0]),
+        "seeds draw different delays"
+    );
+    assert_eq!(first_connect(7), first_connect(7));
 }

@@ -469,6 +469,10 @@ switches:
             .collect()
     }
 
+    /// By then every session is up: gobgp first connects 5 to 9 s after
+    /// its start.
+    const UP: u64 = 10_000;
+
     fn millis(t: SimTime) -> u64 {
         t.as_nanos() / 1_000_000
     }
@@ -482,7 +486,11 @@ switches:
             n2,
             Some(&config("10.0.0.12", &["10.96.0.10/32", "10.96.0.20/32"])),
         );
-        w.run_until(ms(2_000));
+        // gobgp's first connect comes 5 to 9 s after the start.
+        w.run_until(ms(4_900));
+        assert!(via(&w, "10.96.0.10/32").is_empty());
+        assert_eq!(w.bgp_peers(n1).unwrap()[0].state.name(), "Active");
+        w.run_until(ms(UP));
         let bgp = messages(&w, LogKind::Bgp);
         assert!(
             bgp.iter().any(|m| m.starts_with(
@@ -499,14 +507,14 @@ switches:
         let router = w.bgp_peers(id(&w, "r")).unwrap();
         assert_eq!(router.len(), 2, "{router:?}");
         // Keepalives keep the sessions up well past the hold time.
-        w.run_until(ms(10_000));
+        w.run_until(ms(UP + 10_000));
         assert_eq!(via(&w, "10.96.0.10/32"), ["10.0.0.11", "10.0.0.12"]);
         // n2 loses power: no NOTIFICATION; the router's hold timer (3 s,
         // less the time since n2's last keepalive) removes its paths.
         w.set_power(n2, false);
-        w.run_until(ms(11_900));
+        w.run_until(ms(UP + 11_900));
         assert_eq!(via(&w, "10.96.0.10/32"), ["10.0.0.11", "10.0.0.12"]);
-        w.run_until(ms(13_100));
+        w.run_until(ms(UP + 13_100));
         assert_eq!(via(&w, "10.96.0.10/32"), ["10.0.0.11"]);
         assert!(via(&w, "10.96.0.20/32").is_empty());
         let down: Vec<u64> = entries(&w, LogKind::Bgp)
@@ -515,7 +523,7 @@ switches:
             .map(|e| millis(e.time))
             .collect();
         assert_eq!(down.len(), 1, "{:#?}", messages(&w, LogKind::Bgp));
-        assert!((12_000..=13_000).contains(&down[0]), "{down:?}");
+        assert!((UP + 12_000..=UP + 13_000).contains(&down[0]), "{down:?}");
     }
 
     #[test]
@@ -527,16 +535,16 @@ switches:
                 n1,
                 Some(&config("10.0.0.11", &["10.96.0.10/32", "10.96.0.20/32"])),
             );
-            w.run_until(ms(2_000));
+            w.run_until(ms(UP));
             assert_eq!(via(&w, "10.96.0.20/32"), ["10.0.0.11"]);
             w.configure_bgp(n1, Some(&config("10.0.0.11", &["10.96.0.10/32"])));
-            w.run_until(ms(2_100));
+            w.run_until(ms(UP + 100));
             assert!(via(&w, "10.96.0.20/32").is_empty());
             assert_eq!(via(&w, "10.96.0.10/32"), ["10.0.0.11"]);
             // No policy any more: the speaker stops with a Cease and the
             // router withdraws at once.
             w.configure_bgp(n1, None);
-            w.run_until(ms(2_200));
+            w.run_until(ms(UP + 200));
             assert!(via(&w, "10.96.0.10/32").is_empty());
             assert!(w.bgp_peers(n1).is_none());
             w.log()
@@ -564,11 +572,11 @@ switches:
         let (n1, n2) = (id(&w, "n1"), id(&w, "n2"));
         w.configure_bgp(n1, Some(&config("10.0.0.11", &["10.96.0.10/32"])));
         w.configure_bgp(n2, Some(&config("10.0.0.12", &["10.96.0.10/32"])));
-        w.run_until(ms(1_000));
+        w.run_until(ms(UP));
         assert_eq!(via(&w, "10.96.0.10/32"), ["10.0.0.11", "10.0.0.12"]);
         assert!(messages(&w, LogKind::Bgp).contains(&"BFD session with 10.0.0.12 up".to_string()));
         w.set_power(n2, false);
-        w.run_until(ms(1_350));
+        w.run_until(ms(UP + 350));
         assert_eq!(
             via(&w, "10.96.0.10/32"),
             ["10.0.0.11"],
@@ -583,11 +591,11 @@ switches:
             lines,
             [
                 (
-                    1_300,
+                    UP + 300,
                     "BFD session with 10.0.0.12 down: 3 intervals of 100ms missed".to_string()
                 ),
                 (
-                    1_300,
+                    UP + 300,
                     "BGP session with 10.0.0.12 down: NOTIFICATION sent: Cease/BFD Down"
                         .to_string()
                 ),
@@ -597,22 +605,24 @@ switches:
 
     #[test]
     fn a_node_back_before_the_hold_timer_restarts_gracefully() {
-        let mut w = world(BGP_LAB);
+        // A hold time that outlasts the reboot and gobgp's connect delay.
+        let mut w =
+            world(&BGP_LAB.replace("{keepalive: 1s, hold: 3s}", "{keepalive: 10s, hold: 30s}"));
         let n1 = id(&w, "n1");
         w.configure_bgp(
             n1,
             Some(&config("10.0.0.11", &["10.96.0.10/32", "10.96.0.20/32"])),
         );
-        w.run_until(ms(1_000));
+        w.run_until(ms(UP));
         assert_eq!(via(&w, "10.96.0.20/32"), ["10.0.0.11"]);
         // A quick power cycle: the router's session is still up when n1's
         // new speaker connects; the old one ends as a TCP failure, and as
         // n1 advertised Graceful Restart its paths stay, stale.
         w.set_power(n1, false);
-        w.run_until(ms(1_500));
+        w.run_until(ms(UP + 500));
         w.set_power(n1, true);
         w.configure_bgp(n1, Some(&config("10.0.0.11", &["10.96.0.10/32"])));
-        w.run_until(ms(1_600));
+        w.run_until(ms(2 * UP + 600));
         let bgp = messages(&w, LogKind::Bgp);
         assert!(
             bgp.contains(
