@@ -56,11 +56,32 @@ pub fn root_links() -> Vec<String> {
         .collect()
 }
 
+/// Where FRR's daemons keep a crash-log folder each (`<daemon>.<pid>`),
+/// removed on a clean exit only.
+pub const FRR_CRASHLOG_DIR: &str = "/var/tmp/frr";
+
+/// Removes the crash-log folder FRR made for process `pid` (killed, so it
+/// could not), and the parent folder once it is empty.
+pub fn forget_frr_crashlog(pid: u32) {
+    let Ok(rd) = std::fs::read_dir(FRR_CRASHLOG_DIR) else {
+        return;
+    };
+    let suffix = format!(".{pid}");
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().ends_with(&suffix) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    // Only when empty: another run's daemons may still have theirs.
+    let _ = std::fs::remove_dir(FRR_CRASHLOG_DIR);
+}
+
 fn kill_ns_processes(ns: &str, out: &mut Cleanup) {
     let pids = sys::run("ip", &["netns", "pids", ns]).unwrap_or_default();
     for pid in pids.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
         if kill(pid) {
             wait_gone(pid);
+            forget_frr_crashlog(pid);
             out.removed.push(format!("process {pid} in {ns}"));
         }
     }
@@ -83,8 +104,8 @@ fn remove_link(name: &str, out: &mut Cleanup) {
     }
 }
 
-/// An `ovsdb-server` or `ovs-vswitchd` whose files live under the runs
-/// folder: one of ours, whatever happened to its state file.
+/// A daemon of [`DAEMONS`] whose files live under the runs folder: one of
+/// ours, whatever happened to its state file.
 struct OvsDaemon {
     pid: u32,
     program: String,
@@ -92,8 +113,20 @@ struct OvsDaemon {
     run: String,
 }
 
-/// Every process whose program is `ovsdb-server` or `ovs-vswitchd`, ours
-/// or not: (pid, program, command line).
+/// The daemons a run starts with its files under the runs folder: OVS's,
+/// and for BGP FRR's and gobgpd (`crate::bgp`). A process of these named
+/// with the runs folder in its command line is a run's.
+const DAEMONS: [&str; 6] = [
+    "ovsdb-server",
+    "ovs-vswitchd",
+    "zebra",
+    "bgpd",
+    "bfdd",
+    "gobgpd",
+];
+
+/// Every process whose program is one of [`DAEMONS`], ours or not: (pid,
+/// program, command line).
 fn ovs_processes() -> Vec<(u32, String, String)> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -104,7 +137,9 @@ fn ovs_processes() -> Vec<(u32, String, String)> {
             let cl = cmdline(pid);
             let program = cl.split(' ').next().unwrap_or("");
             let program = program.rsplit('/').next().unwrap_or(program).to_string();
-            (program == "ovsdb-server" || program == "ovs-vswitchd").then_some((pid, program, cl))
+            DAEMONS
+                .contains(&program.as_str())
+                .then_some((pid, program, cl))
         })
         .collect()
 }
@@ -157,6 +192,7 @@ pub fn down(st: &RunState) -> Cleanup {
             && kill(*pid)
         {
             wait_gone(*pid);
+            forget_frr_crashlog(*pid);
             out.removed.push(format!("process {pid} ({what})"));
         }
     }
@@ -210,6 +246,7 @@ pub fn down_all(strays: bool) -> Cleanup {
     for d in ovs_daemons() {
         if !live_ids.contains(&d.run.as_str()) && kill(d.pid) {
             wait_gone(d.pid);
+            forget_frr_crashlog(d.pid);
             out.removed
                 .push(format!("process {} ({})", d.pid, d.program));
         }

@@ -10,6 +10,8 @@
 //! ## Module map
 //! - [`bench`]: lab bring-up/tear-down and OVS programming benchmarks.
 //! - [`bfd`]: BFD on a switch's static routes (ICMP probes with BFD's timers).
+//! - [`bgp`]: BGP speakers: FRR on a topology's BGP router, gobgpd (and a
+//!   bfdd) on each node a BGPPolicy selects, configured from the engine.
 //! - [`clock`]: the wall clock (the only place this crate reads it).
 //! - [`sys`]: running `ip`, `nft`, `ovs-*`, with errors that name the command.
 //! - [`script`]: words written into `ip -batch`/`nft -f` scripts and shell hints.
@@ -54,6 +56,7 @@ pub mod agent;
 pub mod apply;
 pub mod bench;
 pub mod bfd;
+pub mod bgp;
 pub mod cleanup;
 pub mod clock;
 pub mod compare;

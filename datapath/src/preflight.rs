@@ -32,17 +32,22 @@ pub fn refusals(scn: &Scenario) -> Vec<Refusal> {
             reason: "options.kubeProxy: ipvs needs IPVS, which this kernel does not have: kube-proxy binds every Service IP to its kube-ipvs0 dummy device on every node and, without strictARP, every node's kernel answers ARP for them; real mode has neither IPVS nor dummy devices, and which node's answer a switch keeps is a race the simulator does not share (the simulator models it; `ipvs-strict-arp` runs for real)".into(),
         });
     }
-    // BGP speakers: the simulator runs them; real mode's gobgpd and FRR
-    // are not wired yet (issue 17).
-    for d in &scn.topology.devices {
-        if let DeviceKind::Switch(s) = &d.kind
-            && s.bgp.is_some()
+    // A BGP router's FRR is started once, with the lab.
+    let routers: Vec<&str> = scn
+        .topology
+        .devices
+        .iter()
+        .filter(|d| matches!(&d.kind, DeviceKind::Switch(s) if s.bgp.is_some()))
+        .map(|d| d.name.as_str())
+        .collect();
+    for step in scn.steps.iter() {
+        if let Action::Power { device, .. } = &step.action
+            && routers.contains(&device.as_str())
         {
             out.push(Refusal {
-                at: scn.topology_file.clone(),
+                at: format!("{}:{}:{}", scn.file, step.line, step.column),
                 reason: format!(
-                    "{} speaks BGP (`bgp:` in the topology): real mode does not run BGP speakers yet (gobgpd on the nodes, FRR on the router); the simulator does",
-                    d.name
+                    "{device} is a BGP router: real mode starts its FRR once with the lab and does not power-cycle it"
                 ),
             });
         }

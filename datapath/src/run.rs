@@ -112,6 +112,8 @@ struct Live {
     peers: Vec<(std::sync::Arc<str>, Ipv4Addr)>,
     /// Tunnel neighbour ageing on nodes with their own OVS (`neigh`).
     keepers: Vec<crate::neigh::Keeper>,
+    /// BGP speakers (`bgp`): FRR on routers, gobgpd on nodes.
+    bgp: crate::bgp::Speakers,
 }
 
 impl Live {
@@ -273,7 +275,25 @@ impl Live {
             backend.applied.external_specs(),
         )?;
         backend.log.extend(ext);
-        for l in backend.log {
+        let mut lines = backend.log;
+        // Each node's BGP speaker, where its agent runs (after the Egress
+        // status the agents wrote: it says who advertises an Egress IP).
+        if sim_core::engine::bgp_policy::in_use(&cluster) || self.bgp.runs_nodes() {
+            for n in cluster.nodes() {
+                let running =
+                    self.agents.contains_key(&n.name) && !self.lab.powered_off.contains(&n.name);
+                let config = match sim_core::engine::bgp_policy::node_bgp(&cluster, n.id) {
+                    Ok(b) if running => Some(b.config()),
+                    _ => None,
+                };
+                let more = self
+                    .bgp
+                    .configure(&mut self.lab, &n.name, n.ip, config.as_ref())
+                    .map_err(|e| RealError::Scenario(format!("BGP on {}: {e}", n.name)))?;
+                lines.extend(more);
+            }
+        }
+        for l in lines {
             let _ = writeln!(
                 log,
                 "[{:>9.3}s real] {l}",
@@ -325,7 +345,10 @@ pub fn run(
     if !refused.is_empty() {
         return Err(RealError::Refused(refused));
     }
-    let missing = crate::sys::missing_prerequisites();
+    let mut missing = crate::sys::missing_prerequisites();
+    if crate::bgp::needed(&scn.topology) {
+        missing.extend(crate::bgp::missing_prerequisites());
+    }
     if !missing.is_empty() {
         return Err(RealError::Prerequisites(missing));
     }
@@ -364,6 +387,7 @@ pub fn run(
         seed,
         peers: runner.outcome().cluster.peers(),
         keepers: Vec::new(),
+        bgp: crate::bgp::Speakers::default(),
     };
     for (node, sw) in &live.lab.node_switches {
         let (Some(ns), Some(ctl)) = (live.lab.netns.get(node), sw.ovs.vswitchd_ctl()) else {
@@ -373,7 +397,19 @@ pub fn run(
             .map_err(|e| RealError::Scenario(format!("neighbour keeper of {node}: {e}")))?;
         live.keepers.push(keeper);
     }
-    let result = play(scn, &mut runner, &mut live, mode, log);
+    let result = match live.bgp.start_routers(&mut live.lab) {
+        Ok(lines) => {
+            for l in lines {
+                let _ = writeln!(
+                    log,
+                    "[{:>9.3}s real] {l}",
+                    live.epoch.elapsed().as_secs_f64()
+                );
+            }
+            play(scn, &mut runner, &mut live, mode, log)
+        }
+        Err(e) => Err(RealError::Scenario(format!("BGP: {e}"))),
+    };
     // Always clean up, whatever happened.
     for (_, p) in std::mem::take(&mut live.probes) {
         p.stop();
@@ -382,6 +418,7 @@ pub fn run(
         a.kill();
     }
     live.bfd.clear();
+    live.bgp.stop_all();
     let t1 = crate::clock::now();
     let c = live.lab.down();
     let tear_down = t1.elapsed();
@@ -509,6 +546,9 @@ fn play(
                         live.views.remove(device);
                     }
                     live.lab.set_power(device, *on)?;
+                    if !*on {
+                        live.bgp.power_off(device);
+                    }
                     if *on && let Some(ns) = live.lab.netns.get(device) {
                         // A machine that was off boots with empty conntrack and
                         // neighbour tables; the namespace kept them, so empty them.
