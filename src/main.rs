@@ -148,7 +148,8 @@ enum Command {
     },
     /// Show a table of a scenario's state at its end or at `--at` (kubectl-style):
     /// nodes, pods, probes, links, arp DEVICE, mac SWITCH, routes DEVICE,
-    /// dataplane NODE, trace PROBE, iplink NODE, ipaddr NODE, conntrack DEVICE.
+    /// dataplane NODE, trace PROBE, iplink NODE, ipaddr NODE, conntrack DEVICE,
+    /// bgppolicies [NODE], bgppeers NODE, bgproutes NODE, bgp ROUTER.
     Get {
         /// What to show, e.g. `pods` or `arp core-sw`.
         #[arg(required = true, num_args = 1..=2)]

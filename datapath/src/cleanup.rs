@@ -61,19 +61,27 @@ pub fn root_links() -> Vec<String> {
 pub const FRR_CRASHLOG_DIR: &str = "/var/tmp/frr";
 
 /// Removes the crash-log folder FRR made for process `pid` (killed, so it
-/// could not), and the parent folder once it is empty.
+/// could not), and the parent folder once it is empty. The folder is named
+/// after the pid before the daemon forked (`bfdd.9321`) and holds a buffer
+/// named after the daemon's own (`logbuf.9322`), so either names it.
 pub fn forget_frr_crashlog(pid: u32) {
-    let Ok(rd) = std::fs::read_dir(FRR_CRASHLOG_DIR) else {
+    forget_frr_crashlog_in(std::path::Path::new(FRR_CRASHLOG_DIR), pid);
+}
+
+fn forget_frr_crashlog_in(dir: &std::path::Path, pid: u32) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     let suffix = format!(".{pid}");
+    let buffer = format!("logbuf.{pid}");
     for e in rd.flatten() {
-        if e.file_name().to_string_lossy().ends_with(&suffix) {
+        let named = e.file_name().to_string_lossy().ends_with(&suffix);
+        if named || e.path().join(&buffer).exists() {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
     // Only when empty: another run's daemons may still have theirs.
-    let _ = std::fs::remove_dir(FRR_CRASHLOG_DIR);
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn kill_ns_processes(ns: &str, out: &mut Cleanup) {
@@ -295,6 +303,32 @@ pub fn leftovers(prefix_filter: Option<&str>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_frr_daemons_crash_log_folder_is_found_by_either_pid() {
+        let dir = std::env::temp_dir().join(format!("antlab-frr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (folder, buffer) in [
+            ("bfdd.100", Some("logbuf.101")),
+            ("bgpd.200", None),
+            ("zebra.300", Some("logbuf.300")),
+        ] {
+            std::fs::create_dir_all(dir.join(folder)).unwrap();
+            if let Some(b) = buffer {
+                std::fs::write(dir.join(folder).join(b), b"").unwrap();
+            }
+        }
+        // The daemon's own pid (after its fork) names the buffer only.
+        forget_frr_crashlog_in(&dir, 101);
+        assert!(!dir.join("bfdd.100").exists());
+        // Another pid leaves the others alone, and the folder with them.
+        forget_frr_crashlog_in(&dir, 999);
+        assert!(dir.join("bgpd.200").exists() && dir.join("zebra.300").exists());
+        forget_frr_crashlog_in(&dir, 200);
+        assert!(!dir.join("bgpd.200").exists() && dir.exists());
+        forget_frr_crashlog_in(&dir, 300);
+        assert!(!dir.exists(), "the last one takes the empty folder along");
+    }
 
     fn run_owned_by(pid: u32, start: Option<u64>) -> RunState {
         let json = serde_json::json!({
