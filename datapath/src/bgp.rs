@@ -31,9 +31,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sim_core::engine::bgp_policy::{SpeakerChange, SpeakerConfig, reconcile};
-use sim_core::model::bgp::{
-    BfdSpec, BgpPeers, BgpRouterSpec, DEFAULT_BFD_INTERVAL, DEFAULT_BFD_MULTIPLIER, RemoteAs,
-};
+use sim_core::model::bgp::{BfdSpec, BgpPeers, BgpRouterSpec, RemoteAs};
 use sim_core::model::{DeviceKind, Topology};
 
 use crate::lab::Lab;
@@ -94,15 +92,6 @@ pub fn missing_prerequisites() -> Vec<String> {
         }
     }
     missing
-}
-
-/// The BFD a router's BGP sessions run: the topology's `bgp.bfd`, else
-/// bfdd's defaults when the switch has BFD on (as the simulator decides).
-fn router_bfd(spec: &BgpRouterSpec, switch_bfd: bool) -> Option<BfdSpec> {
-    spec.bfd.or(switch_bfd.then_some(BfdSpec {
-        interval: DEFAULT_BFD_INTERVAL,
-        multiplier: DEFAULT_BFD_MULTIPLIER,
-    }))
 }
 
 fn millis(d: sim_core::time::SimDuration) -> u64 {
@@ -340,7 +329,7 @@ impl Speakers {
                 .ok_or_else(|| format!("BGP router {name} has no namespace (no SVI?)"))?;
             let dir = lab.state.dir().join(format!("frr-{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let bfd = router_bfd(&spec, switch_bfd);
+            let bfd = spec.bfd_with(switch_bfd);
             std::fs::write(dir.join("zebra.conf"), format!("hostname {name}\n"))
                 .map_err(|e| e.to_string())?;
             std::fs::write(dir.join("bgpd.conf"), bgpd_conf(&name, &spec, bfd))
@@ -355,23 +344,15 @@ impl Speakers {
             for d in &daemons {
                 start_frr(lab, &ns, &dir, d)?;
             }
-            let local = lab
+            let svis = match lab
                 .topology
                 .device_id(&name)
-                .and_then(|id| match &lab.topology.device(id).kind {
-                    DeviceKind::Switch(s) => s
-                        .svis
-                        .iter()
-                        .find(|v| match &spec.peers {
-                            BgpPeers::Range { prefix, .. } => v.addr.contains(&prefix.network()),
-                            BgpPeers::Listed(l) => {
-                                l.first().is_some_and(|n| v.addr.contains(&n.address))
-                            }
-                        })
-                        .map(|v| v.addr.addr()),
-                    DeviceKind::Host(_) => None,
-                })
-                .unwrap_or(spec.router_id);
+                .map(|id| &lab.topology.device(id).kind)
+            {
+                Some(DeviceKind::Switch(s)) => &s.svis[..],
+                _ => &[],
+            };
+            let local = spec.peering_address(svis.iter().map(|v| &v.addr));
             if let Some(b) = bfd {
                 self.bfd_peers.push((local, b));
             }
@@ -627,7 +608,9 @@ mod tests {
             c,
             "hostname core-sw\nrouter bgp 65000\n bgp router-id 10.160.1.1\n no bgp ebgp-requires-policy\n bgp log-neighbor-changes\n neighbor NODES peer-group\n neighbor NODES remote-as external\n neighbor NODES passive\n neighbor NODES timers 60 180\n neighbor NODES timers connect 120\n bgp listen range 10.160.1.0/24 peer-group NODES\n address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n"
         );
-        let bfd = router_bfd(&spec(), true).expect("the switch's BFD gives bfdd's defaults");
+        let bfd = spec()
+            .bfd_with(true)
+            .expect("the switch's BFD gives bfdd's defaults");
         assert_eq!((millis(bfd.interval), bfd.multiplier), (300, 3));
         let c = bgpd_conf("core-sw", &spec(), Some(bfd));
         assert!(c.contains(" neighbor NODES bfd\n neighbor NODES bfd profile lab\n"));
@@ -635,7 +618,7 @@ mod tests {
             router_bfdd_conf(bfd),
             "bfd\n profile lab\n  transmit-interval 300\n  receive-interval 300\n  detect-multiplier 3\n"
         );
-        assert!(router_bfd(&spec(), false).is_none());
+        assert!(spec().bfd_with(false).is_none());
     }
 
     #[test]

@@ -282,10 +282,7 @@ impl Live {
             for n in cluster.nodes() {
                 let running =
                     self.agents.contains_key(&n.name) && !self.lab.powered_off.contains(&n.name);
-                let config = match sim_core::engine::bgp_policy::node_bgp(&cluster, n.id) {
-                    Ok(b) if running => Some(b.config()),
-                    _ => None,
-                };
+                let config = sim_core::engine::bgp_policy::speaker_config(&cluster, n.id, running);
                 let more = self
                     .bgp
                     .configure(&mut self.lab, &n.name, n.ip, config.as_ref())

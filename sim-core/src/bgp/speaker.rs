@@ -173,44 +173,31 @@ impl Speaker {
     /// A node's speaker at `local` (the node's IP) with `config`: sessions
     /// to each peer start at once.
     pub fn node(local: Ipv4Addr, config: &SpeakerConfig, seed: u64, now: SimTime) -> Speaker {
-        let mut s = Speaker::empty(local, seed, now);
-        s.role = Role::Node {
+        let role = Role::Node {
             config: config.clone(),
             routes: BTreeSet::new(),
         };
-        s
+        Speaker::with_role(local, role, seed, now)
     }
 
     /// A router's speaker at `local` (the address its neighbours peer
     /// with), listening on port 179.
     pub fn router(local: Ipv4Addr, spec: &BgpRouterSpec, seed: u64, now: SimTime) -> Speaker {
-        let mut s = Speaker::empty(local, seed, now);
-        s.role = Role::Router {
+        let role = Role::Router {
             spec: spec.clone(),
             rib: Rib::new(spec.maximum_paths),
             listeners: Vec::new(),
         };
-        s
+        Speaker::with_role(local, role, seed, now)
     }
 
-    fn empty(local: Ipv4Addr, seed: u64, now: SimTime) -> Speaker {
+    fn with_role(local: Ipv4Addr, role: Role, seed: u64, now: SimTime) -> Speaker {
         Speaker {
             local,
             // Medium IP needs no neighbours: every address is reachable on
             // the one interface, the host's stack routes the packets.
             tcp: TcpHost::new(local, 0, None, seed, now),
-            role: Role::Node {
-                config: SpeakerConfig {
-                    policy: String::new(),
-                    local_asn: 0,
-                    router_id: local,
-                    listen_port: 179,
-                    confederation: None,
-                    peers: Vec::new(),
-                    routes: Vec::new(),
-                },
-                routes: BTreeSet::new(),
-            },
+            role,
             peers: Vec::new(),
             next_peering: 0,
             // A rebooted node's first port is not its last life's (the
@@ -223,11 +210,6 @@ impl Speaker {
             stale_generation: 0,
             stale: Vec::new(),
         }
-    }
-
-    /// The address the speaker's sessions run from.
-    pub fn local(&self) -> Ipv4Addr {
-        self.local
     }
 
     /// A node's configuration (what [`crate::engine::bgp_policy::reconcile`]

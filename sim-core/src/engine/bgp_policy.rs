@@ -154,6 +154,19 @@ pub fn in_use(cluster: &ClusterState) -> bool {
     cluster.settings.agent_gate(GATE) && !cluster.bgp_policies.is_empty()
 }
 
+/// The configuration node `node`'s speaker runs with, if its agent
+/// (`agent_runs`) runs one: both modes configure their speakers from it.
+pub fn speaker_config(
+    cluster: &ClusterState,
+    node: NodeId,
+    agent_runs: bool,
+) -> Option<SpeakerConfig> {
+    if !agent_runs {
+        return None;
+    }
+    node_bgp(cluster, node).ok().map(|b| b.config())
+}
+
 /// Node `node`'s speaker: its effective policy, router ID, peers, routes.
 pub fn node_bgp(cluster: &ClusterState, node: NodeId) -> Result<NodeBgp<'_>, NoSpeaker> {
     if !cluster.settings.agent_gate(GATE) {

@@ -77,6 +77,32 @@ impl RemoteAs {
     }
 }
 
+impl BgpRouterSpec {
+    /// The BFD the router's sessions run: the topology's `bgp.bfd`, else
+    /// bfdd's defaults when the switch has BFD on (`bfd: true`, or the
+    /// scenario's `options.bfd`).
+    pub fn bfd_with(&self, switch_bfd: bool) -> Option<BfdSpec> {
+        self.bfd.or(switch_bfd.then_some(BfdSpec {
+            interval: DEFAULT_BFD_INTERVAL,
+            multiplier: DEFAULT_BFD_MULTIPLIER,
+        }))
+    }
+
+    /// The address its neighbours peer with: the first of `addrs` (the
+    /// router's interface addresses) on the listen range's or the first
+    /// neighbour's subnet, else the router ID.
+    pub fn peering_address<'a>(&self, mut addrs: impl Iterator<Item = &'a Ipv4Net>) -> Ipv4Addr {
+        let towards = match &self.peers {
+            BgpPeers::Range { prefix, .. } => Some(prefix.network()),
+            BgpPeers::Listed(list) => list.first().map(|n| n.address),
+        };
+        addrs
+            .find(|a| towards.is_some_and(|t| a.contains(&t)))
+            .map(Ipv4Net::addr)
+            .unwrap_or(self.router_id)
+    }
+}
+
 /// BFD on the router's BGP sessions (RFC 5880's asynchronous mode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BfdSpec {

@@ -302,15 +302,12 @@ fn after_change_of(
 /// Egress status writes, which say who advertises an Egress IP): a speaker
 /// runs where the agent runs and the policy applies.
 fn sync_bgp(world: &mut World, cluster: &ClusterState) {
-    if !cluster.settings.agent_gate(engine::bgp_policy::GATE) && world.node_speakers() == 0 {
+    if !engine::bgp_policy::in_use(cluster) && world.node_speakers() == 0 {
         return;
     }
     for n in cluster.nodes() {
         let Some(id) = n.device else { continue };
-        let config = match engine::bgp_policy::node_bgp(cluster, n.id) {
-            Ok(b) if world.agent(id).is_some() => Some(b.config()),
-            _ => None,
-        };
+        let config = engine::bgp_policy::speaker_config(cluster, n.id, world.agent(id).is_some());
         world.configure_bgp(id, config.as_ref());
     }
 }

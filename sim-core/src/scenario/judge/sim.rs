@@ -68,6 +68,19 @@ impl<'a> SimObserver<'a> {
             .unwrap_or_default()
     }
 
+    /// `device`'s IP stack; an error naming the device, or saying what it
+    /// `lacks` without one.
+    fn stack(&self, device: &str, lacks: &str) -> Result<&'a crate::sim::stack::IpStack, String> {
+        let id = self
+            .world
+            .device_id(device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        self.world
+            .device(id)
+            .stack()
+            .ok_or_else(|| format!("{device} {lacks}"))
+    }
+
     fn last_attempt(&self, probe: &str) -> Option<&'a Attempt> {
         self.world.probe(probe).and_then(|p| p.last_finished())
     }
@@ -120,15 +133,7 @@ impl Observe for SimObserver<'_> {
     }
 
     fn arp_entry(&self, device: &str, ip: Ipv4Addr) -> Result<Option<ArpSeen>, String> {
-        let id = self
-            .world
-            .device_id(device)
-            .ok_or_else(|| format!("no device {device}"))?;
-        let stack = self
-            .world
-            .device(id)
-            .stack()
-            .ok_or_else(|| format!("{device} has no ARP cache"))?;
+        let stack = self.stack(device, "has no ARP cache")?;
         Ok(stack.arp().lookup(self.world.now(), ip).map(|r| ArpSeen {
             mac: r.mac,
             state: Seen::Is(r.state.name().to_string()),
@@ -136,15 +141,7 @@ impl Observe for SimObserver<'_> {
     }
 
     fn route_next_hops(&self, device: &str, to: ipnet::Ipv4Net) -> Result<Vec<Ipv4Addr>, String> {
-        let id = self
-            .world
-            .device_id(device)
-            .ok_or_else(|| format!("no device {device}"))?;
-        let stack = self
-            .world
-            .device(id)
-            .stack()
-            .ok_or_else(|| format!("{device} does not route (no IP stack)"))?;
+        let stack = self.stack(device, "does not route (no IP stack)")?;
         Ok(stack.routes().next_hops_of(to))
     }
 

@@ -16,6 +16,22 @@ pub const BFD_INTERVAL: SimDuration = SimDuration::from_millis(300);
 /// Missed intervals before a session goes down (BFD's detect multiplier).
 pub const BFD_MULTIPLIER: u8 = 3;
 
+/// One interval of a BFD session kept as (missed intervals, up): a heard
+/// peer resets the count and brings the session up; `multiplier` missed
+/// intervals in a row take it down. (Up before, up now.)
+pub(super) fn bfd_interval(session: &mut (u8, bool), heard: bool, multiplier: u8) -> (bool, bool) {
+    let was_up = session.1;
+    if heard {
+        *session = (0, true);
+    } else {
+        session.0 = session.0.saturating_add(1);
+        if session.0 >= multiplier {
+            session.1 = false;
+        }
+    }
+    (was_up, session.1)
+}
+
 impl World {
     /// Turns BFD on for a switch's static routes (sessions to every next hop).
     pub fn enable_bfd(&mut self, switch: DeviceId) {
@@ -58,17 +74,7 @@ impl World {
         for nh in hops {
             let heard = self.bfd_hears(nh);
             let entry = self.bfd.entry((id, nh)).or_insert((0, true));
-            let was_up = entry.1;
-            if heard {
-                entry.0 = 0;
-                entry.1 = true;
-            } else {
-                entry.0 = entry.0.saturating_add(1);
-                if entry.0 >= BFD_MULTIPLIER {
-                    entry.1 = false;
-                }
-            }
-            let now_up = entry.1;
+            let (was_up, now_up) = bfd_interval(entry, heard, BFD_MULTIPLIER);
             if was_up != now_up {
                 if let DeviceRt::Switch(s) = &mut self.devices[id.0 as usize]
                     && let Some(l3) = &mut s.l3

@@ -20,9 +20,7 @@ use super::{Event, World};
 use crate::bgp::rib::FibChange;
 use crate::bgp::speaker::{Output, PeerView, Speaker, Wake};
 use crate::engine::bgp_policy::{SpeakerChange, SpeakerConfig, reconcile};
-use crate::model::bgp::{
-    BfdSpec, BgpPeers, BgpRouterSpec, DEFAULT_BFD_INTERVAL, DEFAULT_BFD_MULTIPLIER,
-};
+use crate::model::bgp::{BfdSpec, BgpRouterSpec};
 use crate::model::{DeviceId, DeviceKind, Topology};
 use crate::sched::Scheduler;
 use crate::sim::devices::DeviceRt;
@@ -78,16 +76,11 @@ impl World {
         self.start_bgp_bfd(id);
     }
 
-    /// A router's BFD towards its BGP neighbours: the topology's `bgp.bfd`,
-    /// else bfdd's defaults when the switch has BFD on (`bfd: true`, or the
-    /// scenario's `options.bfd`).
+    /// A router's BFD towards its BGP neighbours
+    /// ([`BgpRouterSpec::bfd_with`] the switch's BFD setting).
     fn bgp_bfd_spec(&self, id: DeviceId) -> Option<BfdSpec> {
-        let spec = self.bgp.routers.get(&id)?;
         let switch_bfd = matches!(self.device(id), DeviceRt::Switch(s) if s.bfd);
-        spec.bfd.or(switch_bfd.then_some(BfdSpec {
-            interval: DEFAULT_BFD_INTERVAL,
-            multiplier: DEFAULT_BFD_MULTIPLIER,
-        }))
+        self.bgp.routers.get(&id)?.bfd_with(switch_bfd)
     }
 
     /// Schedules a router's BFD intervals, once.
@@ -129,17 +122,10 @@ impl World {
         let name = self.shared_name_of(id);
         for addr in neighbours {
             let heard = self.bfd_hears(addr);
+            // A BGP neighbour's session starts down (FRR acts only on Up
+            // to Down); a static next hop's starts up.
             let entry = self.bgp.bfd.entry((id, addr)).or_insert((0, false));
-            let was_up = entry.1;
-            if heard {
-                *entry = (0, true);
-            } else {
-                entry.0 = entry.0.saturating_add(1);
-                if entry.0 >= b.multiplier {
-                    entry.1 = false;
-                }
-            }
-            let up = entry.1;
+            let (was_up, up) = super::bfd::bfd_interval(entry, heard, b.multiplier);
             if up && !was_up {
                 self.record(LogKind::Bgp, &name, format!("BFD session with {addr} up"));
             } else if was_up && !up {
@@ -156,23 +142,10 @@ impl World {
         }
     }
 
-    /// The address a router's neighbours peer with: its SVI address on the
-    /// listen range's or the first neighbour's subnet, else its router ID.
+    /// The address a router's neighbours peer with, among its SVIs'.
     fn router_address(&self, id: DeviceId, spec: &BgpRouterSpec) -> Ipv4Addr {
-        let towards = match &spec.peers {
-            BgpPeers::Range { prefix, .. } => Some(prefix.network()),
-            BgpPeers::Listed(list) => list.first().map(|n| n.address),
-        };
-        self.device(id)
-            .stack()
-            .and_then(|st| {
-                st.ifaces
-                    .iter()
-                    .flat_map(|f| f.addrs.iter())
-                    .find(|a| towards.is_some_and(|t| a.contains(&t)))
-                    .map(|a| a.addr())
-            })
-            .unwrap_or(spec.router_id)
+        let ifaces = self.device(id).stack().map_or(&[][..], |st| &st.ifaces[..]);
+        spec.peering_address(ifaces.iter().flat_map(|f| f.addrs.iter()))
     }
 
     /// A new speaker's seed: the run's, the device and the instance.
