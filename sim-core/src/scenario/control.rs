@@ -170,10 +170,9 @@ pub(super) fn advance(
                 ControlEvent::Timer(_) | ControlEvent::Traceflow(_) => {}
             }
         }
-        let powered = cluster
-            .nodes()
-            .filter(|n| n.device.is_some_and(|id| world.device(id).powered()))
-            .count();
+        // How many nodes are powered: counted (n nodes) only when a
+        // starting agent's view needs it.
+        let mut powered = None;
         for node in touched.iter() {
             if let Some(id) = cluster.node(node).device
                 && let Some(view) = agent_view(world, cluster, id)
@@ -186,7 +185,15 @@ pub(super) fn advance(
                     // A join whose push/pulls all ended (some may have
                     // failed) has returned too: the agent goes on with
                     // the view it has, alone if nothing answered.
-                    _ => view.len() >= powered || world.agent(id).is_some_and(|a| !a.joining()),
+                    _ => {
+                        let powered = *powered.get_or_insert_with(|| {
+                            cluster
+                                .nodes()
+                                .filter(|n| n.device.is_some_and(|id| world.device(id).powered()))
+                                .count()
+                        });
+                        view.len() >= powered || world.agent(id).is_some_and(|a| !a.joining())
+                    }
                 };
                 if joined {
                     cluster.set_view(node, view);

@@ -47,6 +47,14 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&s.as_bytes()[..end]);
 }
 
+/// One push/pull entry in its wire encoding.
+pub(super) fn write_push_state(out: &mut Vec<u8>, s: &PushState<'_>) {
+    put_str(out, s.name);
+    out.extend_from_slice(&s.addr.octets());
+    out.extend_from_slice(&s.incarnation.to_be_bytes());
+    out.push(s.state.code());
+}
+
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
@@ -139,11 +147,20 @@ impl PushStates {
             return false;
         };
         self.count = count;
-        put_str(&mut self.bytes, s.name);
-        self.bytes.extend_from_slice(&s.addr.octets());
-        self.bytes.extend_from_slice(&s.incarnation.to_be_bytes());
-        self.bytes.push(s.state.code());
+        write_push_state(&mut self.bytes, &s);
         true
+    }
+
+    /// Appends encoded entries: those of `bytes` from `start` on, entry
+    /// `i` ending at `ends[i]` (each written by [`write_push_state`]), as
+    /// many as the count has room for; false when some were left out.
+    pub(super) fn push_encoded(&mut self, bytes: &[u8], start: usize, ends: &[usize]) -> bool {
+        let room = usize::from(u16::MAX - self.count);
+        let n = ends.len().min(room);
+        let end = n.checked_sub(1).map_or(start, |last| ends[last]);
+        self.bytes.extend_from_slice(&bytes[start..end]);
+        self.count += n as u16;
+        n == ends.len()
     }
 
     /// The entries in order. The bytes were checked when they were decoded

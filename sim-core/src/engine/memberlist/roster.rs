@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 use indexmap::IndexSet;
 
+use super::codec::write_push_state;
+use super::member::MemberState;
+use super::messages::{PushState, PushStates};
 use super::names::MemberId;
 
 /// The peers in the order given, a name that repeats counted once (its
@@ -18,6 +21,12 @@ use super::names::MemberId;
 pub struct Roster {
     names: IndexSet<Arc<str>>,
     addrs: Vec<Ipv4Addr>,
+    /// Every member's push/pull entry as the converged start has it (Alive
+    /// at incarnation 1), in roster order, in its wire encoding: an agent's
+    /// push/pull copies the runs of members it holds as they started.
+    defaults: Vec<u8>,
+    /// Where each member's entry ends in `defaults`.
+    default_ends: Vec<usize>,
 }
 
 impl Roster {
@@ -26,9 +35,22 @@ impl Roster {
         for (name, addr) in peers {
             if roster.names.insert(name.clone()) {
                 roster.addrs.push(*addr);
+                let entry = PushState::new(name, *addr, 1, MemberState::Alive);
+                write_push_state(&mut roster.defaults, &entry);
+                roster.default_ends.push(roster.defaults.len());
             }
         }
         Arc::new(roster)
+    }
+
+    /// Appends members `from..to`'s default entries (as the converged
+    /// start has them) to `out`; false when the count had no room for all.
+    pub(super) fn push_defaults(&self, from: usize, to: usize, out: &mut PushStates) -> bool {
+        if from >= to {
+            return true;
+        }
+        let start = from.checked_sub(1).map_or(0, |i| self.default_ends[i]);
+        out.push_encoded(&self.defaults, start, &self.default_ends[from..to])
     }
 
     pub fn len(&self) -> usize {

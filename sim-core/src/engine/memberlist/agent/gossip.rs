@@ -19,10 +19,14 @@ impl Agent {
     /// Every known member as a push/pull entry, in table order.
     fn local_states(&self) -> PushStates {
         let mut states = PushStates::with_capacity(self.nodes.len(), self.name().len());
-        states.extend(
-            self.nodes
-                .iter()
-                .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state)),
+        self.nodes.push_states(&self.names, &mut states);
+        debug_assert!(
+            states
+                == self
+                    .nodes
+                    .iter()
+                    .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state))
+                    .collect::<PushStates>()
         );
         states
     }

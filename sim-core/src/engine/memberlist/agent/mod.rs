@@ -116,7 +116,7 @@ pub struct Agent {
     suspicions: BTreeMap<MemberId, Suspicion>,
     /// How many of `nodes` are in each state, kept as they change.
     census: census::Census,
-    probe_order: Vec<MemberId>,
+    probe_order: probe::ProbeOrder,
     probe_index: usize,
     probe: Option<Probe>,
     /// A probe tick came while a probe was running (Go's one-slot ticker).
@@ -163,7 +163,7 @@ impl Agent {
             nodes: MemberTable::default(),
             suspicions: BTreeMap::new(),
             census: census::Census::default(),
-            probe_order: Vec::new(),
+            probe_order: probe::ProbeOrder::default(),
             probe_index: 0,
             probe: None,
             tick_pending: false,
@@ -599,8 +599,7 @@ impl Agent {
         } else {
             below(&mut self.rng, n as u64) as usize
         };
-        self.probe_order.push(id);
-        self.probe_order.swap(offset, n);
+        self.probe_order.insert_at(id, offset);
     }
 }
 

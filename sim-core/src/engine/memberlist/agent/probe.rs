@@ -17,6 +17,69 @@ use crate::engine::memberlist::util::k_random_positions;
 use crate::rng::below;
 use crate::time::SimTime;
 
+/// The probe list (memberlist's `nodes` slice, in its shuffled order),
+/// with the places of the few members [`Agent::k_random`] steps over
+/// remembered until the list next changes: the agent itself and the
+/// members not Alive are the same from one gossip round to the next, and
+/// finding each by a walk is n steps.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ProbeOrder {
+    ids: Vec<MemberId>,
+    places: Vec<(MemberId, usize)>,
+}
+
+impl ProbeOrder {
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(super) fn at(&self, i: usize) -> MemberId {
+        self.ids[i]
+    }
+
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, MemberId> {
+        self.ids.iter()
+    }
+
+    /// Where `id` is in the list, if it is.
+    pub(super) fn place(&mut self, id: MemberId) -> Option<usize> {
+        if let Some(&(_, at)) = self.places.iter().find(|(m, _)| *m == id) {
+            return Some(at);
+        }
+        let at = self.ids.iter().position(|x| *x == id)?;
+        self.places.push((id, at));
+        Some(at)
+    }
+
+    pub(super) fn reserve_exact(&mut self, n: usize) {
+        self.ids.reserve_exact(n);
+    }
+
+    /// Adds `id` at `offset`, the member there moving to the end
+    /// (`randomOffset` in memberlist's `aliveNode`).
+    pub(super) fn insert_at(&mut self, id: MemberId, offset: usize) {
+        self.places.clear();
+        let n = self.ids.len();
+        self.ids.push(id);
+        self.ids.swap(offset, n);
+    }
+
+    /// Leaves out the members in `forget`, then shuffles with `below`
+    /// (Fisher-Yates from the back, as Go's `rand.Shuffle` in `shuffleNodes`).
+    pub(super) fn retain_and_shuffle(
+        &mut self,
+        forget: &[MemberId],
+        mut below: impl FnMut(u64) -> u64,
+    ) {
+        self.places.clear();
+        self.ids.retain(|id| !forget.contains(id));
+        for i in (1..self.ids.len()).rev() {
+            let j = below((i + 1) as u64) as usize;
+            self.ids.swap(i, j);
+        }
+    }
+}
+
 /// The probe under way.
 #[derive(Clone, Debug)]
 pub(super) struct Probe {
@@ -202,7 +265,7 @@ impl Agent {
         let mut skip: Vec<usize> = if failing.len() <= 8 {
             failing
                 .iter()
-                .filter_map(|id| self.probe_order.iter().position(|x| x == id))
+                .filter_map(|id| self.probe_order.place(*id))
                 .collect()
         } else {
             self.probe_order
@@ -224,7 +287,7 @@ impl Agent {
                         break;
                     }
                 }
-                self.nodes.get(self.probe_order[at]).map(|n| n.addr)
+                self.nodes.get(self.probe_order.at(at)).map(|n| n.addr)
             })
             .collect();
         #[cfg(debug_assertions)]
@@ -259,7 +322,7 @@ impl Agent {
                 checked += 1;
                 continue;
             }
-            let id = self.probe_order[self.probe_index];
+            let id = self.probe_order.at(self.probe_index);
             self.probe_index += 1;
             let skip = id == self.me || self.nodes.get(id).is_none_or(|n| n.state.dead_or_left());
             if skip {
@@ -289,12 +352,9 @@ impl Agent {
             }
             self.suspicions.remove(id);
         }
-        self.probe_order.retain(|id| !forget.contains(id));
-        let len = self.probe_order.len();
-        for i in (1..len).rev() {
-            let j = below(&mut self.rng, (i + 1) as u64) as usize;
-            self.probe_order.swap(i, j);
-        }
+        let rng = &mut self.rng;
+        self.probe_order
+            .retain_and_shuffle(&forget, |n| below(rng, n));
     }
 
     fn probe_node(&mut self, now: SimTime, id: MemberId, out: &mut Vec<Action>) {

@@ -19,7 +19,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::engine::memberlist::member::MemberState;
-use crate::engine::memberlist::names::MemberId;
+use crate::engine::memberlist::messages::{PushState, PushStates};
+use crate::engine::memberlist::names::{MemberId, NameTable};
 use crate::engine::memberlist::roster::Roster;
 use crate::time::SimTime;
 
@@ -225,6 +226,53 @@ impl MemberTable {
         Some((&self.roster, absent, extra))
     }
 
+    /// Every held member's push/pull entry, in order ([`MemberTable::iter`]),
+    /// appended to `out` until its count is full. The roster's members
+    /// still as the converged start left them are copied in runs from the
+    /// roster's own encoding: a push/pull lists every member, and in a
+    /// large cluster nearly all of them are those.
+    pub(super) fn push_states(&self, names: &NameTable, out: &mut PushStates) {
+        let entry = |id: &MemberId| self.changes.get(id).and_then(|c| c.state);
+        let push = |out: &mut PushStates, n: NodeState| {
+            out.push(PushState::new(
+                names.name(n.id),
+                n.addr,
+                n.incarnation,
+                n.state,
+            ))
+        };
+        let (before, after) = self.listed.split_at(self.before_roster);
+        for n in before.iter().filter_map(entry) {
+            if !push(out, n) {
+                return;
+            }
+        }
+        if self.held {
+            let len = self.roster.len();
+            let mut next = 0;
+            // Roster ids are the first ids, so these are its changed members in order.
+            for (id, c) in self.changes.range(..MemberId::from_index(len)) {
+                if !self.roster.push_defaults(next, id.index(), out) {
+                    return;
+                }
+                if let Some(n) = c.state.filter(|_| !c.listed)
+                    && !push(out, n)
+                {
+                    return;
+                }
+                next = id.index() + 1;
+            }
+            if !self.roster.push_defaults(next, len, out) {
+                return;
+            }
+        }
+        for n in after.iter().filter_map(entry) {
+            if !push(out, n) {
+                return;
+            }
+        }
+    }
+
     /// Every held member, in order.
     pub(super) fn iter(&self) -> impl Iterator<Item = NodeState> + '_ {
         let entry = |id: &MemberId| self.changes.get(id).and_then(|c| c.state);
@@ -263,6 +311,18 @@ mod tests {
         }
     }
 
+    /// The table's push/pull entries as [`MemberTable::push_states`]
+    /// writes them, and pushed one member at a time in table order.
+    fn both_encodings(table: &MemberTable, names: &NameTable) -> (PushStates, PushStates) {
+        let mut copied = PushStates::default();
+        table.push_states(names, &mut copied);
+        let one_by_one = table
+            .iter()
+            .map(|n| PushState::new(names.name(n.id), n.addr, n.incarnation, n.state))
+            .collect();
+        (copied, one_by_one)
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Insert(usize, u32),
@@ -291,7 +351,12 @@ mod tests {
             let peers: Vec<(Arc<str>, Ipv4Addr)> = (0..roster_len)
                 .map(|i| (format!("n{i}").into(), Ipv4Addr::new(10, 0, 0, i as u8)))
                 .collect();
-            let mut table = MemberTable::with_roster(Roster::new(&peers));
+            let roster = Roster::new(&peers);
+            let mut table = MemberTable::with_roster(roster.clone());
+            let mut names = NameTable::with_roster(roster);
+            for i in roster_len..12 {
+                prop_assert_eq!(names.intern(&format!("m{i}")), MemberId::from_index(i));
+            }
             let mut map: IndexMap<MemberId, NodeState> = IndexMap::new();
             // The agent itself first, then the converged start.
             let me = MemberId::from_index(me);
@@ -328,13 +393,40 @@ mod tests {
                 prop_assert_eq!(table.len(), map.len());
                 let held: Vec<NodeState> = table.iter().collect();
                 let want: Vec<NodeState> = map.values().copied().collect();
-                prop_assert_eq!(held, want);
+                prop_assert_eq!(&held, &want);
+                // The push/pull entries, copied in runs from the roster's
+                // encoding, are those of the members one by one.
+                let (copied, one_by_one) = both_encodings(&table, &names);
+                prop_assert_eq!(copied, one_by_one);
                 for i in 0..12 {
                     let id = MemberId::from_index(i);
                     prop_assert_eq!(table.get(id), map.get(&id).copied());
                 }
             }
         }
+    }
+
+    /// A push/pull holds at most `u16::MAX` entries: copying the roster's
+    /// runs stops where pushing them one by one would.
+    #[test]
+    fn push_states_stop_at_the_count_limit() {
+        let peers: Vec<(Arc<str>, Ipv4Addr)> = (0..70_000u32)
+            .map(|i| (format!("n{i}").into(), Ipv4Addr::from(0x0a00_0000 + i)))
+            .collect();
+        let roster = Roster::new(&peers);
+        let mut table = MemberTable::with_roster(roster.clone());
+        let names = NameTable::with_roster(roster);
+        table.hold_roster(SimTime(0));
+        // One changed member inside the run, one past the limit.
+        for i in [40_000, 69_000] {
+            let mut n = table.get(MemberId::from_index(i)).unwrap();
+            n.incarnation = 2;
+            table.set(n);
+        }
+        let (copied, one_by_one) = both_encodings(&table, &names);
+        assert_eq!(copied.len(), usize::from(u16::MAX));
+        assert!(copied == one_by_one);
+        assert_eq!(copied.iter().nth(40_000).map(|s| s.incarnation()), Some(2));
     }
 
     #[test]
