@@ -106,6 +106,10 @@ pub(super) struct MarkRules {
     /// (source address, rule index), sorted; `None` when some rule's
     /// source is wider than one address.
     by_src: Option<Vec<(u32, usize)>>,
+    /// The lowest and highest indexed source: most packets a node sends
+    /// (its own, from its node address) fall outside, and are known to take
+    /// no mark without a search through a large index.
+    src_span: (u32, u32),
 }
 
 impl MarkRules {
@@ -123,6 +127,12 @@ impl MarkRules {
                 v.sort_unstable();
                 v
             });
+        self.src_span = match self.by_src.as_deref() {
+            Some([first, .., last]) => (first.0, last.0),
+            Some([only]) => (only.0, only.0),
+            // Nothing indexed: an empty span (no key is at least 1 and at most 0).
+            _ => (1, 0),
+        };
         self.rules = rules;
     }
 
@@ -138,6 +148,9 @@ impl MarkRules {
         match &self.by_src {
             Some(index) => {
                 let key = src.to_bits();
+                if key < self.src_span.0 || key > self.src_span.1 {
+                    return 0;
+                }
                 let from = index.partition_point(|(a, _)| *a < key);
                 index[from..]
                     .iter()
