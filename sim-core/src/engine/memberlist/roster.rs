@@ -30,12 +30,17 @@ pub struct Roster {
 }
 
 impl Roster {
+    /// The incarnation every roster member holds as the converged start
+    /// left it (Alive).
+    pub(super) const START_INCARNATION: u32 = 1;
+
     pub fn new(peers: &[(Arc<str>, Ipv4Addr)]) -> Arc<Roster> {
         let mut roster = Roster::default();
         for (name, addr) in peers {
             if roster.names.insert(name.clone()) {
                 roster.addrs.push(*addr);
-                let entry = PushState::new(name, *addr, 1, MemberState::Alive);
+                let entry =
+                    PushState::new(name, *addr, Self::START_INCARNATION, MemberState::Alive);
                 write_push_state(&mut roster.defaults, &entry);
                 roster.default_ends.push(roster.defaults.len());
             }

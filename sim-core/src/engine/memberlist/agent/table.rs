@@ -117,7 +117,7 @@ impl MemberTable {
         Some(NodeState {
             id,
             addr,
-            incarnation: 1,
+            incarnation: Roster::START_INCARNATION,
             state: MemberState::Alive,
             state_change: self.converged_at,
         })
