@@ -10,7 +10,7 @@ use super::stream::StreamKind;
 use super::{Action, Agent, Transport};
 use crate::engine::memberlist::codec::{COMPOUND_HEADER, COMPOUND_PER_PART};
 use crate::engine::memberlist::member::MemberState;
-use crate::engine::memberlist::messages::{Msg, PushState, PushStates};
+use crate::engine::memberlist::messages::{Msg, PushStates};
 use crate::engine::memberlist::names::MemberId;
 use crate::engine::memberlist::util::{k_random_positions, retransmit_limit};
 use crate::time::SimTime;
@@ -20,14 +20,7 @@ impl Agent {
     fn local_states(&self) -> PushStates {
         let mut states = PushStates::with_capacity(self.nodes.len(), self.name().len());
         self.nodes.push_states(&self.names, &mut states);
-        debug_assert!(
-            states
-                == self
-                    .nodes
-                    .iter()
-                    .map(|n| PushState::new(self.names.name(n.id), n.addr, n.incarnation, n.state))
-                    .collect::<PushStates>()
-        );
+        debug_assert!(states == self.nodes.push_states_one_by_one(&self.names));
         states
     }
 

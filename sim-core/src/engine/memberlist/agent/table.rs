@@ -35,6 +35,13 @@ pub(super) struct NodeState {
     pub(super) state_change: SimTime,
 }
 
+impl NodeState {
+    /// Its push/pull entry, under its name in `names`.
+    pub(super) fn push_state<'a>(&self, names: &'a NameTable) -> PushState<'a> {
+        PushState::new(names.name(self.id), self.addr, self.incarnation, self.state)
+    }
+}
+
 /// A member whose entry is not its roster default.
 #[derive(Clone, Copy, Debug)]
 struct Change {
@@ -233,14 +240,7 @@ impl MemberTable {
     /// large cluster nearly all of them are those.
     pub(super) fn push_states(&self, names: &NameTable, out: &mut PushStates) {
         let entry = |id: &MemberId| self.changes.get(id).and_then(|c| c.state);
-        let push = |out: &mut PushStates, n: NodeState| {
-            out.push(PushState::new(
-                names.name(n.id),
-                n.addr,
-                n.incarnation,
-                n.state,
-            ))
-        };
+        let push = |out: &mut PushStates, n: NodeState| out.push(n.push_state(names));
         let (before, after) = self.listed.split_at(self.before_roster);
         for n in before.iter().filter_map(entry) {
             if !push(out, n) {
@@ -271,6 +271,12 @@ impl MemberTable {
                 return;
             }
         }
+    }
+
+    /// What [`MemberTable::push_states`] writes, pushed one member at a
+    /// time in table order: the form debug builds and tests check it by.
+    pub(super) fn push_states_one_by_one(&self, names: &NameTable) -> PushStates {
+        self.iter().map(|n| n.push_state(names)).collect()
     }
 
     /// Every held member, in order.
@@ -316,11 +322,7 @@ mod tests {
     fn both_encodings(table: &MemberTable, names: &NameTable) -> (PushStates, PushStates) {
         let mut copied = PushStates::default();
         table.push_states(names, &mut copied);
-        let one_by_one = table
-            .iter()
-            .map(|n| PushState::new(names.name(n.id), n.addr, n.incarnation, n.state))
-            .collect();
-        (copied, one_by_one)
+        (copied, table.push_states_one_by_one(names))
     }
 
     #[derive(Clone, Debug)]
