@@ -16,8 +16,9 @@ use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
 
-use indexmap::IndexMap;
 use ipnet::Ipv4Net;
+
+use flows::FlowTable;
 
 use crate::conntrack_tcp::{CtDir, TcpState};
 /// A rule's translation is the engine's SNAT description, executed as is.
@@ -108,9 +109,6 @@ impl Hash for FlowKey {
         );
     }
 }
-
-/// Conntrack's tables hash a [`FlowKey`] as its two words.
-type FlowBuild = crate::keyhash::KeyBuild;
 
 /// One tracked connection: the original tuple and what it was translated to.
 ///
@@ -227,15 +225,16 @@ pub enum Seen<'a> {
 /// A row for `conntrack -L`-style listings.
 pub type CtRow = CtEntry;
 
-/// A node's connection table. Entries are looked up by hash; only
-/// [`Conntrack::rows`] lists them, in tuple order; the flushes gather what
-/// to forget in insertion order, which no output depends on.
+/// A node's connection table. Entries are looked up by hash, by original
+/// or reply tuple ([`flows`]); only [`Conntrack::rows`] lists them, in
+/// tuple order; the flushes gather what to forget in the table's order,
+/// which no output depends on.
 #[derive(Clone, Debug, Default)]
 pub struct Conntrack {
-    by_orig: IndexMap<FlowKey, CtEntry, FlowBuild>,
-    /// Never iterated: a lookup from reply tuple to original tuple.
-    by_reply: IndexMap<FlowKey, FlowKey, FlowBuild>,
+    flows: FlowTable,
 }
+
+mod flows;
 
 use crate::conntrack_tcp::idle_timeout as timeout;
 
@@ -264,32 +263,22 @@ impl Untranslate {
 
 impl Conntrack {
     pub fn clear(&mut self) {
-        self.by_orig.clear();
-        self.by_reply.clear();
-    }
-
-    fn expire(&mut self, now: SimTime, key: &FlowKey) {
-        if let Some(i) = self.by_orig.get_index_of(key) {
-            self.expire_at(now, i);
-        }
+        self.flows.clear();
     }
 
     /// Forgets the entry at `i` if it has expired; whether it had.
     fn expire_at(&mut self, now: SimTime, i: usize) -> bool {
-        let e = &self.by_orig[i];
-        if e.expires > now {
+        if self.flows.get(i).expires > now {
             return false;
         }
-        let reply = e.reply;
-        self.by_orig.swap_remove_index(i);
-        self.by_reply.swap_remove(&reply);
+        self.flows.swap_remove(i);
         true
     }
 
     /// The live entry whose original direction is `key`, refreshed: one
-    /// hash lookup for what [`Conntrack::expire`] and a lookup would do.
+    /// hash lookup for what expiring it and a lookup would do.
     fn live(&mut self, now: SimTime, key: &FlowKey) -> Option<&mut CtEntry> {
-        let i = self.by_orig.get_index_of(key)?;
+        let i = self.flows.find_original(key)?;
         self.live_at(now, i)
     }
 
@@ -298,7 +287,7 @@ impl Conntrack {
         if self.expire_at(now, i) {
             return None;
         }
-        let e = &mut self.by_orig[i];
+        let e = self.flows.get_mut(i);
         e.expires = now + e.idle_timeout();
         Some(e)
     }
@@ -306,11 +295,10 @@ impl Conntrack {
     /// Whether a live flow replies with `reply` (one that has expired is
     /// forgotten first).
     fn reply_taken(&mut self, now: SimTime, reply: &FlowKey) -> bool {
-        let Some(orig) = self.by_reply.get(reply).copied() else {
-            return false;
-        };
-        self.expire(now, &orig);
-        self.by_reply.contains_key(reply)
+        match self.flows.find_reply(reply) {
+            Some(i) => !self.expire_at(now, i),
+            None => false,
+        }
     }
 
     /// The live entry whose original direction is `key` (refreshed).
@@ -322,7 +310,7 @@ impl Conntrack {
     /// restores the original addresses (refreshes the entry).
     #[cfg(test)]
     pub fn reverse(&mut self, now: SimTime, key: FlowKey) -> Option<Untranslate> {
-        let orig = *self.by_reply.get(&key)?;
+        let orig = self.flows.get(self.flows.find_reply(&key)?).original;
         self.live(now, &orig)?;
         Some(Untranslate::back_to(orig))
     }
@@ -342,7 +330,7 @@ impl Conntrack {
         by: Cow<'static, str>,
     ) -> Option<&CtEntry> {
         let i = self.commit_at(now, original, dnat, snat_to, by)?;
-        Some(&self.by_orig[i])
+        Some(self.flows.get(i))
     }
 
     /// [`Conntrack::commit`], giving the new entry's place.
@@ -354,7 +342,9 @@ impl Conntrack {
         snat_to: Option<Ipv4Addr>,
         by: Cow<'static, str>,
     ) -> Option<usize> {
-        self.expire(now, &original);
+        if let Some(i) = self.flows.find_original(&original) {
+            self.expire_at(now, i);
+        }
         let (dst, dport) = dnat.unwrap_or((original.dst, original.dport));
         let mut port = original.sport;
         for _ in 0..=u16::MAX {
@@ -392,12 +382,7 @@ impl Conntrack {
                 };
                 // A replaced entry keeps its place, as a map keyed by the
                 // tuple would.
-                let (at, old) = self.by_orig.insert_full(original, entry);
-                if let Some(old) = old {
-                    self.by_reply.swap_remove(&old.reply);
-                }
-                self.by_reply.insert(reply, original);
-                return Some(at);
+                return Some(self.flows.insert(entry).0);
             }
             // A DNAT-only clash (the tuple is in use) has no port to move.
             snat_to?;
@@ -424,7 +409,7 @@ impl Conntrack {
         match self.commit_at(now, original, dnat, snat_to, by) {
             Some(i) => {
                 self.count_at(i, now, false, bytes, http, tcp);
-                self.by_orig[i].snat
+                self.flows.get(i).snat
             }
             None => {
                 // No port was free: an older entry of the tuple, if any,
@@ -448,7 +433,7 @@ impl Conntrack {
         http: Option<String>,
         tcp: Option<TcpFlags>,
     ) {
-        if let Some(i) = self.by_orig.get_index_of(&original) {
+        if let Some(i) = self.flows.find_original(&original) {
             self.count_at(i, now, reply, bytes, http, tcp);
         }
     }
@@ -463,7 +448,7 @@ impl Conntrack {
         http: Option<String>,
         tcp: Option<TcpFlags>,
     ) {
-        let e = &mut self.by_orig[i];
+        let e = self.flows.get_mut(i);
         if reply {
             e.reverse_packets += 1;
             e.reverse_bytes += bytes as u64;
@@ -499,12 +484,11 @@ impl Conntrack {
         tcp: Option<TcpFlags>,
         http: impl FnOnce(FlowKey) -> Option<String>,
     ) -> Seen<'_> {
-        if let Some(&orig) = self.by_reply.get(&key) {
-            if let Some(i) = self.by_orig.get_index_of(&orig) {
-                self.count_at(i, now, true, bytes, http(orig), tcp);
-                if self.live_at(now, i).is_some() {
-                    return Seen::Reply(Untranslate::back_to(orig));
-                }
+        if let Some(i) = self.flows.find_reply(&key) {
+            let orig = self.flows.get(i).original;
+            self.count_at(i, now, true, bytes, http(orig), tcp);
+            if self.live_at(now, i).is_some() {
+                return Seen::Reply(Untranslate::back_to(orig));
             }
             // Its flow is gone: the packet's own tuple decides.
             return match self.live(now, &key) {
@@ -512,7 +496,7 @@ impl Conntrack {
                 None => Seen::New,
             };
         }
-        let Some(i) = self.by_orig.get_index_of(&key) else {
+        let Some(i) = self.flows.find_original(&key) else {
             return Seen::New;
         };
         if self.live_at(now, i).is_none() {
@@ -529,13 +513,14 @@ impl Conntrack {
     /// reference [`Conntrack::see`] is tested against).
     #[cfg(test)]
     pub fn original_of(&self, reply: FlowKey) -> Option<FlowKey> {
-        self.by_reply.get(&reply).copied()
+        let i = self.flows.find_reply(&reply)?;
+        Some(self.flows.get(i).original)
     }
 
     /// Remembers that `original` is routed towards `via` (DSR).
     pub fn set_via(&mut self, original: FlowKey, via: Ipv4Addr) {
-        if let Some(e) = self.by_orig.get_mut(&original) {
-            e.extra_mut().via = Some(via);
+        if let Some(i) = self.flows.find_original(&original) {
+            self.flows.get_mut(i).extra_mut().via = Some(via);
         }
     }
 
@@ -558,18 +543,7 @@ impl Conntrack {
     /// address goes away (`nf_nat_masquerade` inet notifier), so flows re-pick
     /// their translation instead of keeping a source the node no longer owns.
     pub fn flush_translated_to(&mut self, ip: Ipv4Addr) -> usize {
-        let gone: Vec<FlowKey> = self
-            .by_orig
-            .iter()
-            .filter(|(_, e)| e.snat.is_some_and(|(s, _)| s == ip))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in &gone {
-            if let Some(e) = self.by_orig.swap_remove(k) {
-                self.by_reply.swap_remove(&e.reply);
-            }
-        }
-        gone.len()
+        self.forget(|e| e.snat.is_some_and(|(s, _)| s == ip))
     }
 
     /// Forgets the untranslated (null-binding) entries, so their flows meet
@@ -582,15 +556,25 @@ impl Conntrack {
     /// entries (a NodeNetworkPolicy lets their packets through as
     /// ESTABLISHED).
     pub fn flush_untranslated(&mut self, local: impl Fn(Ipv4Addr) -> bool) -> usize {
+        self.forget(|e| {
+            let k = e.original;
+            e.dnat.is_none() && e.snat.is_none() && !local(k.src) && !local(k.dst)
+        })
+    }
+
+    /// Forgets the entries `which` picks, gathered in the table's order and
+    /// then removed one by one; how many.
+    fn forget(&mut self, which: impl Fn(&CtEntry) -> bool) -> usize {
         let gone: Vec<FlowKey> = self
-            .by_orig
+            .flows
+            .entries()
             .iter()
-            .filter(|(k, e)| e.dnat.is_none() && e.snat.is_none() && !local(k.src) && !local(k.dst))
-            .map(|(k, _)| *k)
+            .filter(|e| which(e))
+            .map(|e| e.original)
             .collect();
         for k in &gone {
-            if let Some(e) = self.by_orig.swap_remove(k) {
-                self.by_reply.swap_remove(&e.reply);
+            if let Some(i) = self.flows.find_original(k) {
+                self.flows.swap_remove(i);
             }
         }
         gone.len()
@@ -599,8 +583,9 @@ impl Conntrack {
     /// The live entries, in original-tuple order.
     pub fn rows(&self, now: SimTime) -> Vec<CtRow> {
         let mut rows: Vec<CtRow> = self
-            .by_orig
-            .values()
+            .flows
+            .entries()
+            .iter()
             .filter(|e| e.expires > now)
             .cloned()
             .collect();
