@@ -76,20 +76,20 @@ impl FlowTable {
 
     /// The place of the entry whose original tuple is `k`.
     pub(super) fn find_original(&self, k: &FlowKey) -> Option<usize> {
-        let entries = &self.entries;
-        self.index
-            .find(tuple_hash(k), |&r| {
-                entries[(r & !REPLY) as usize].original == *k
-            })
-            .map(|&r| (r & !REPLY) as usize)
+        self.find(k, |e| &e.original)
     }
 
     /// The place of the entry whose reply tuple is `k`.
     pub(super) fn find_reply(&self, k: &FlowKey) -> Option<usize> {
+        self.find(k, |e| &e.reply)
+    }
+
+    /// The place of the entry whose `tuple` is `k`.
+    fn find(&self, k: &FlowKey, tuple: fn(&CtEntry) -> &FlowKey) -> Option<usize> {
         let entries = &self.entries;
         self.index
             .find(tuple_hash(k), |&r| {
-                entries[(r & !REPLY) as usize].reply == *k
+                tuple(&entries[(r & !REPLY) as usize]) == k
             })
             .map(|&r| (r & !REPLY) as usize)
     }
