@@ -44,7 +44,8 @@
 //! - [`scale`]: `antlab gen`, a large generated cluster (racks, Pods, Services,
 //!   Egresses) written as ordinary topology, manifest and scenario files.
 
-#![forbid(unsafe_code)]
+// No unsafe code but one allowed prefetch hint (`sim::world::warm`).
+#![deny(unsafe_code)]
 
 pub mod bgp;
 pub mod conntrack_tcp;

@@ -246,6 +246,16 @@ impl<E> Scheduler<E> for HeapScheduler<E> {
         }
     }
 
+    fn peek_hint(&self) -> Option<&E> {
+        let key = if self.stale {
+            let rest = self.heap.v.get(1..).unwrap_or_default();
+            rest.iter().take(4).min().copied()?
+        } else {
+            self.heap.peek()?
+        };
+        self.slab[key as u32 as usize].as_ref()
+    }
+
     fn len(&self) -> usize {
         self.heap.len() - usize::from(self.stale)
     }

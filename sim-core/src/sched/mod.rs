@@ -42,6 +42,11 @@ pub trait Scheduler<E> {
     fn pop(&mut self) -> Option<(SimTime, E)>;
     /// The time of the event `pop` would return next.
     fn peek_time(&self) -> Option<SimTime>;
+    /// The event `pop` would return next, if the queue can tell cheaply: a
+    /// hint (for warming the caches it will touch), never a promise.
+    fn peek_hint(&self) -> Option<&E> {
+        None
+    }
     /// Number of pending events.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
@@ -60,6 +65,9 @@ impl<E, S: Scheduler<E> + ?Sized> Scheduler<E> for Box<S> {
     }
     fn peek_time(&self) -> Option<SimTime> {
         (**self).peek_time()
+    }
+    fn peek_hint(&self) -> Option<&E> {
+        (**self).peek_hint()
     }
     fn len(&self) -> usize {
         (**self).len()

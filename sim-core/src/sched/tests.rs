@@ -47,6 +47,19 @@ fn ops_strategy() -> impl Strategy<Value = Vec<Op>> {
 }
 
 /// Runs `ops` on `kind` and the oracle; payload = push index, so FIFO is checked too.
+/// A queue's hint, when it gives one, is the event `pop` gives next; the
+/// heap always gives one.
+fn check_hint(
+    kind: &str,
+    hint: Option<u64>,
+    got: Option<(SimTime, u64)>,
+) -> Result<(), TestCaseError> {
+    if hint.is_some() || kind == "heap" {
+        prop_assert_eq!(hint, got.map(|g| g.1), "{} hint != pop", kind);
+    }
+    Ok(())
+}
+
 fn check_against_oracle(mut q: Box<dyn Scheduler<u64>>, ops: &[Op]) -> Result<(), TestCaseError> {
     let kind = q.name();
     let mut oracle = Oracle::default();
@@ -60,8 +73,10 @@ fn check_against_oracle(mut q: Box<dyn Scheduler<u64>>, ops: &[Op]) -> Result<()
             }
             Op::Pop => {
                 let peeked = q.peek_time();
+                let hint = q.peek_hint().copied();
                 let got = q.pop();
                 prop_assert_eq!(peeked, got.map(|g| g.0), "{} peek != pop", kind);
+                check_hint(kind, hint, got)?;
                 prop_assert_eq!(got, oracle.pop(), "{} pop differs", kind);
             }
         }
@@ -70,8 +85,10 @@ fn check_against_oracle(mut q: Box<dyn Scheduler<u64>>, ops: &[Op]) -> Result<()
     // Drain: the remaining order must match too.
     loop {
         let peeked = q.peek_time();
+        let hint = q.peek_hint().copied();
         let got = q.pop();
         prop_assert_eq!(peeked, got.map(|g| g.0));
+        check_hint(kind, hint, got)?;
         prop_assert_eq!(got, oracle.pop());
         if got.is_none() {
             break;

@@ -25,6 +25,7 @@
 //! - [`agents`]: the antrea-agent memberlist instances the nodes run.
 //! - [`audit`]: NetworkPolicy audit log lines (`enableLogging`) from the
 //!   packet-ins br-int sends the agent.
+//! - [`warm`]: loading what the next event will read while this one runs.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -64,6 +65,7 @@ mod probes;
 #[cfg(test)]
 mod testlab;
 mod traffic_control;
+mod warm;
 
 pub use agents::MEMBERLIST_PORT;
 pub use audit::DeniedPacket;
@@ -384,6 +386,7 @@ impl World {
             let (at, ev) = self.queue.pop().expect("peeked");
             self.now = at;
             self.events += 1;
+            self.warm_next();
             self.dispatch(ev);
             if !self.control.is_empty() {
                 return std::mem::take(&mut self.control);
