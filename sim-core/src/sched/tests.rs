@@ -46,7 +46,6 @@ fn ops_strategy() -> impl Strategy<Value = Vec<Op>> {
     )
 }
 
-/// Runs `ops` on `kind` and the oracle; payload = push index, so FIFO is checked too.
 /// A queue's hint, when it gives one, is the event `pop` gives next; the
 /// heap always gives one.
 fn check_hint(
@@ -60,6 +59,7 @@ fn check_hint(
     Ok(())
 }
 
+/// Runs `ops` on `kind` and the oracle; payload = push index, so FIFO is checked too.
 fn check_against_oracle(mut q: Box<dyn Scheduler<u64>>, ops: &[Op]) -> Result<(), TestCaseError> {
     let kind = q.name();
     let mut oracle = Oracle::default();
