@@ -49,6 +49,20 @@ fn tuple_hash(k: &FlowKey) -> u64 {
     h.finish()
 }
 
+/// The entry place a record holds.
+fn place(record: u32) -> usize {
+    (record & !REPLY) as usize
+}
+
+/// The tuple of `e` that `record` was filed under.
+fn filed_under(e: &CtEntry, record: u32) -> &FlowKey {
+    if record & REPLY == 0 {
+        &e.original
+    } else {
+        &e.reply
+    }
+}
+
 /// Whether one record finds an entry by both tuples: its reply is its
 /// original reversed (or, oddly, the original itself).
 fn one_record(e: &CtEntry) -> bool {
@@ -88,10 +102,8 @@ impl FlowTable {
     fn find(&self, k: &FlowKey, tuple: fn(&CtEntry) -> &FlowKey) -> Option<usize> {
         let entries = &self.entries;
         self.index
-            .find(tuple_hash(k), |&r| {
-                tuple(&entries[(r & !REPLY) as usize]) == k
-            })
-            .map(|&r| (r & !REPLY) as usize)
+            .find(tuple_hash(k), |&r| tuple(&entries[place(r)]) == k)
+            .map(|&r| place(r))
     }
 
     /// Adds `e`, or puts it in the place of the entry with the same
@@ -143,12 +155,7 @@ impl FlowTable {
         for (hash, record) in self.records(i) {
             let entries = &self.entries;
             self.index.insert_unique(hash, record, |&r| {
-                let e = &entries[(r & !REPLY) as usize];
-                tuple_hash(if r & REPLY == 0 {
-                    &e.original
-                } else {
-                    &e.reply
-                })
+                tuple_hash(filed_under(&entries[place(r)], r))
             });
         }
     }
